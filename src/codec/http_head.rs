@@ -1,0 +1,665 @@
+//! HTTP/1.1 request head parsing: httparse once, then keep byte ranges into the frozen head.
+//!
+//! [`parse_request_head`] splits the head (request line, header fields, the blank line) off the
+//! connection buffer as one frozen `Bytes`; what follows (a body, pipelined requests) stays in the
+//! buffer. Every accessor on [`RequestHead`] is a slice of that one allocation.
+//!
+//! Framing is decided here, once, and strictly (RFC 9112 §6): anything that could make us and a
+//! proxy in front of us disagree about where the body ends is refused, and every [`HeadError`]
+//! closes the connection because the stream position is then unknown. Choices:
+//! - `Content-Length` with `Transfer-Encoding` → 400; differing `Content-Length` values → 400
+//!   (equal duplicates, also as a comma list, are accepted); non-digits or overflow → 400.
+//! - `Transfer-Encoding` must be exactly `chunked`: `chunked` anywhere but last (or twice) → 400,
+//!   a coding we do not implement (`gzip, chunked`, `gzip`) → 501, any coding on HTTP/1.0 → 400.
+//! - obs-fold (a header line starting with space or tab): httparse rejects it for requests; we
+//!   report it as its own 400 so the client learns what to fix.
+//! - HTTP versions other than 1.0 and 1.1 → 505; a target that is not origin-form (`/path`) → 400.
+
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
+use thiserror::Error;
+
+/// Bounds on a request head, from the listener config.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLimits {
+    /// Request line + header fields + blank line; more is answered with 431.
+    pub max_header_bytes: usize,
+    /// Number of header fields; more is answered with 431.
+    pub max_header_count: usize,
+}
+
+/// The request method; extension methods are kept verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+    Options,
+    Patch,
+    Other(String),
+}
+
+impl Method {
+    fn from_token(token: &str) -> Method {
+        match token {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            "PATCH" => Method::Patch,
+            other => Method::Other(other.to_owned()),
+        }
+    }
+}
+
+/// How the request body is delimited, decided once from the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// Neither `Content-Length` nor `Transfer-Encoding`: no body.
+    Empty,
+    /// `Content-Length: n`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A request head that failed to parse or frame. Every variant is the client's fault.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum HeadError {
+    #[error("request header section exceeds {max_header_bytes} bytes")]
+    TooLarge { max_header_bytes: usize },
+    #[error("request has more than {max_header_count} header fields")]
+    TooManyHeaders { max_header_count: usize },
+    #[error("malformed request head: {0}")]
+    Malformed(&'static str),
+    #[error("obsolete line folding in a header field; send each header field on one line")]
+    ObsFold,
+    #[error("only HTTP/1.0 and HTTP/1.1 are supported")]
+    UnsupportedVersion,
+    #[error("request target must be an absolute path starting with '/'")]
+    TargetNotOriginForm,
+    #[error("request has both Content-Length and Transfer-Encoding; send only one")]
+    LengthAndTransferEncoding,
+    #[error("invalid Content-Length; expected one decimal number of bytes")]
+    InvalidContentLength,
+    #[error("Transfer-Encoding must end with 'chunked', applied once")]
+    ChunkedNotFinal,
+    #[error("Transfer-Encoding is not allowed in HTTP/1.0 requests")]
+    TransferEncodingInHttp10,
+    #[error("transfer coding '{0}' is not supported; use Content-Length or 'Transfer-Encoding: chunked'")]
+    UnsupportedTransferCoding(String),
+}
+
+impl HeadError {
+    /// The status code to answer with (the `Display` text is the body).
+    pub fn status(&self) -> u16 {
+        match self {
+            HeadError::TooLarge { .. } | HeadError::TooManyHeaders { .. } => 431,
+            HeadError::UnsupportedVersion => 505,
+            HeadError::UnsupportedTransferCoding(_) => 501,
+            _ => 400,
+        }
+    }
+
+    /// Always true: after a bad head we cannot know where the next request starts.
+    pub fn closes_connection(&self) -> bool {
+        true
+    }
+}
+
+/// A parsed request head. Owns the head bytes; everything else is a range into them.
+#[derive(Debug, Clone)]
+pub struct RequestHead {
+    /// The head as received, up to and including the blank line.
+    raw: Bytes,
+    method: Method,
+    /// Invariant: every range lies in `raw` on UTF-8 boundaries of text httparse validated.
+    path: Range<usize>,
+    query: Option<Range<usize>>,
+    version_minor: u8,
+    headers: Vec<(Range<usize>, Range<usize>)>,
+    framing: BodyFraming,
+}
+
+impl RequestHead {
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The target without the query string, e.g. `/qs-message-api`.
+    pub fn path(&self) -> &str {
+        self.text(&self.path)
+    }
+
+    /// The raw (still percent-encoded) query string, without the `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_ref().map(|range| self.text(range))
+    }
+
+    /// The first query parameter called `name`, percent-decoded with `+` as space.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query()?
+            .split('&')
+            .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+            .find(|(key, _)| percent_decode(key) == name)
+            .map(|(_, value)| percent_decode(value))
+    }
+
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub fn version_minor(&self) -> u8 {
+        self.version_minor
+    }
+
+    /// The value of the first header field called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    }
+
+    /// [`Self::header`] as text; `None` if absent or not UTF-8.
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        std::str::from_utf8(self.header(name)?).ok()
+    }
+
+    /// Every value of the header fields called `name`, in order (e.g. several `Accept` lines).
+    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    }
+
+    /// All header fields in order, names as sent.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.headers
+            .iter()
+            .map(|(name, value)| (self.text(name), &self.raw[value.clone()]))
+    }
+
+    /// Whether the connection stays open after this exchange (RFC 9112 §9.3).
+    pub fn keep_alive(&self) -> bool {
+        if self.version_minor >= 1 {
+            !self.header_has_token("connection", "close")
+        } else {
+            self.header_has_token("connection", "keep-alive")
+        }
+    }
+
+    pub fn body_framing(&self) -> BodyFraming {
+        self.framing
+    }
+
+    /// GET with `Upgrade: websocket` and `Connection: upgrade` (the key is checked by the handshake).
+    pub fn is_websocket_upgrade(&self) -> bool {
+        self.method == Method::Get
+            && self.header_has_token("upgrade", "websocket")
+            && self.header_has_token("connection", "upgrade")
+    }
+
+    /// Whether some `Accept` field lists `text/event-stream` (the SSE entrypoint's selector).
+    pub fn accepts_event_stream(&self) -> bool {
+        self.headers_named("accept").any(|value| {
+            value.split(|&b| b == b',').any(|range| {
+                let media = range.split(|&b| b == b';').next().unwrap_or_default();
+                media
+                    .trim_ascii()
+                    .eq_ignore_ascii_case(b"text/event-stream")
+            })
+        })
+    }
+
+    fn header_has_token(&self, name: &str, token: &str) -> bool {
+        self.headers_named(name)
+            .any(|value| contains_token(value, token))
+    }
+
+    fn text(&self, range: &Range<usize>) -> &str {
+        // Ranges only ever cover text httparse already checked to be UTF-8 (see `raw`).
+        std::str::from_utf8(&self.raw[range.clone()]).unwrap_or_default()
+    }
+}
+
+/// Parses one request head from the front of `buf`.
+///
+/// `Ok(None)`: the head is not complete yet (read more). On success the head is split off `buf`.
+pub fn parse_request_head(
+    buf: &mut BytesMut,
+    limits: &HeadLimits,
+) -> Result<Option<RequestHead>, HeadError> {
+    // Never look past the limit: a head that does not end inside it is too large anyway.
+    let window = &buf[..buf.len().min(limits.max_header_bytes)];
+    let mut slots = vec![httparse::EMPTY_HEADER; limits.max_header_count];
+    let mut request = httparse::Request::new(&mut slots);
+    let head_len = match request.parse(window) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if window.len() == limits.max_header_bytes => {
+            return Err(HeadError::TooLarge {
+                max_header_bytes: limits.max_header_bytes,
+            })
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(error) => return Err(map_parse_error(error, window, limits)),
+    };
+    let version_minor = request.version.unwrap_or(1);
+    let method = Method::from_token(request.method.unwrap_or_default());
+    let target = request.path.unwrap_or_default();
+    if !target.starts_with('/') {
+        return Err(HeadError::TargetNotOriginForm);
+    }
+    let framing = body_framing_of(request.headers, version_minor)?;
+
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (
+            span(window, path.as_bytes()),
+            Some(span(window, query.as_bytes())),
+        ),
+        None => (span(window, target.as_bytes()), None),
+    };
+    let headers = request
+        .headers
+        .iter()
+        .map(|h| (span(window, h.name.as_bytes()), span(window, h.value)))
+        .collect();
+    let raw = buf.split_to(head_len).freeze();
+    Ok(Some(RequestHead {
+        raw,
+        method,
+        path,
+        query,
+        version_minor,
+        headers,
+        framing,
+    }))
+}
+
+/// Where `part` (a sub-slice handed out by httparse) lies inside `base`.
+fn span(base: &[u8], part: &[u8]) -> Range<usize> {
+    let start = (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+    match start.checked_add(part.len()) {
+        Some(end) if !part.is_empty() && end <= base.len() => start..end,
+        _ => 0..0,
+    }
+}
+
+fn map_parse_error(error: httparse::Error, window: &[u8], limits: &HeadLimits) -> HeadError {
+    match error {
+        httparse::Error::TooManyHeaders => HeadError::TooManyHeaders {
+            max_header_count: limits.max_header_count,
+        },
+        httparse::Error::Version => HeadError::UnsupportedVersion,
+        _ if has_obs_fold(window) => HeadError::ObsFold,
+        httparse::Error::Token => HeadError::Malformed("invalid request line"),
+        httparse::Error::HeaderName => HeadError::Malformed("invalid header field name"),
+        httparse::Error::HeaderValue => HeadError::Malformed("invalid header field value"),
+        httparse::Error::NewLine => HeadError::Malformed("invalid line ending"),
+        httparse::Error::Status => HeadError::Malformed("invalid status"),
+    }
+}
+
+/// A line inside the head (before the blank line) that starts with space or tab.
+fn has_obs_fold(window: &[u8]) -> bool {
+    window
+        .windows(2)
+        .take_while(|pair| pair != b"\n\r" && pair != b"\n\n")
+        .any(|pair| pair == b"\n " || pair == b"\n\t")
+}
+
+fn body_framing_of(
+    headers: &[httparse::Header<'_>],
+    version_minor: u8,
+) -> Result<BodyFraming, HeadError> {
+    let mut length: Option<u64> = None;
+    let mut codings: Vec<&[u8]> = Vec::new();
+    let mut has_transfer_encoding = false;
+    for header in headers {
+        if header.name.eq_ignore_ascii_case("content-length") {
+            for item in header.value.split(|&b| b == b',') {
+                let value =
+                    parse_decimal(item.trim_ascii()).ok_or(HeadError::InvalidContentLength)?;
+                if length.is_some_and(|seen| seen != value) {
+                    return Err(HeadError::InvalidContentLength);
+                }
+                length = Some(value);
+            }
+        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
+            has_transfer_encoding = true;
+            codings.extend(
+                header
+                    .value
+                    .split(|&b| b == b',')
+                    .map(<[u8]>::trim_ascii)
+                    .filter(|coding| !coding.is_empty()),
+            );
+        }
+    }
+    if !has_transfer_encoding {
+        return Ok(length.map_or(BodyFraming::Empty, BodyFraming::Length));
+    }
+    if length.is_some() {
+        return Err(HeadError::LengthAndTransferEncoding);
+    }
+    if version_minor == 0 {
+        return Err(HeadError::TransferEncodingInHttp10);
+    }
+    let is_chunked = |coding: &&[u8]| coding.eq_ignore_ascii_case(b"chunked");
+    match codings.split_last() {
+        Some((last, rest)) if is_chunked(last) && !rest.iter().any(is_chunked) => {
+            match rest.first() {
+                None => Ok(BodyFraming::Chunked),
+                Some(other) => Err(HeadError::UnsupportedTransferCoding(
+                    String::from_utf8_lossy(other).into_owned(),
+                )),
+            }
+        }
+        Some(_) if codings.iter().any(is_chunked) => Err(HeadError::ChunkedNotFinal),
+        Some((last, _)) => Err(HeadError::UnsupportedTransferCoding(
+            String::from_utf8_lossy(last).into_owned(),
+        )),
+        None => Err(HeadError::ChunkedNotFinal),
+    }
+}
+
+/// 1*DIGIT as u64; `None` on anything else, including overflow.
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |acc, &b| {
+        let digit = (b as char).to_digit(10)?;
+        acc.checked_mul(10)?.checked_add(u64::from(digit))
+    })
+}
+
+/// Whether a comma-separated header value lists `token` (case-insensitive), e.g. `Connection`.
+fn contains_token(value: &[u8], token: &str) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// Decodes `application/x-www-form-urlencoded` text: `%XX` escapes and `+` as space. Invalid
+/// escapes are kept literally and invalid UTF-8 becomes U+FFFD: a query is client input.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = bytes
+            .get(i + 1..i + 3)
+            .filter(|hex| bytes[i] == b'%' && hex.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match (bytes[i], escaped) {
+            (_, Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', None) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (other, None) => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const LIMITS: HeadLimits = HeadLimits {
+        max_header_bytes: 256,
+        max_header_count: 8,
+    };
+
+    fn parse(text: &str) -> Result<Option<RequestHead>, HeadError> {
+        parse_request_head(&mut BytesMut::from(text), &LIMITS)
+    }
+
+    fn err(text: &str) -> HeadError {
+        match parse(text) {
+            Err(error) => error,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    fn parse_ok(text: &str) -> RequestHead {
+        match parse(text) {
+            Ok(Some(head)) => head,
+            other => panic!("expected a head, got {other:?}"),
+        }
+    }
+
+    fn status_of(text: &str) -> u16 {
+        match parse(text) {
+            Err(error) => error.status(),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn splits_head_and_keeps_the_rest() {
+        let mut buf = BytesMut::from(
+            "GET /qs-message-api/x?limit=3&cursor=a%2Bb+c HTTP/1.1\r\nHost: h\r\nAccept: application/json\r\n\r\nNEXT",
+        );
+        let head = parse_request_head(&mut buf, &LIMITS).unwrap().unwrap();
+        assert_eq!(&buf[..], b"NEXT");
+        assert_eq!(head.method(), &Method::Get);
+        assert_eq!(head.path(), "/qs-message-api/x");
+        assert_eq!(head.query(), Some("limit=3&cursor=a%2Bb+c"));
+        assert_eq!(head.query_param("limit").as_deref(), Some("3"));
+        assert_eq!(head.query_param("cursor").as_deref(), Some("a+b c"));
+        assert_eq!(head.query_param("missing"), None);
+        assert_eq!(head.version_minor(), 1);
+        assert_eq!(head.header("ACCEPT"), Some(&b"application/json"[..]));
+        assert_eq!(head.header_str("host"), Some("h"));
+        let names: Vec<&str> = head.headers().map(|(n, _)| n).collect();
+        assert_eq!(names, ["Host", "Accept"]);
+        assert_eq!(head.body_framing(), BodyFraming::Empty);
+        assert!(head.keep_alive());
+    }
+
+    #[test]
+    fn incomplete_then_complete() {
+        let full = b"POST /p HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi";
+        let mut buf = BytesMut::new();
+        for (i, &byte) in full.iter().enumerate() {
+            buf.extend_from_slice(&[byte]);
+            let parsed = parse_request_head(&mut buf, &LIMITS).unwrap();
+            if i + 1 < full.len() - 2 {
+                assert!(parsed.is_none(), "complete too early at {i}");
+            } else {
+                let head = parsed.unwrap();
+                assert_eq!(head.body_framing(), BodyFraming::Length(2));
+                assert_eq!(head.method(), &Method::Post);
+                break;
+            }
+        }
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn limits_answer_431() {
+        let long = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(300));
+        assert_eq!(
+            err(&long),
+            HeadError::TooLarge {
+                max_header_bytes: 256
+            }
+        );
+        // Still incomplete, but already over the limit.
+        assert_eq!(
+            status_of(&format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(300))),
+            431
+        );
+        let many: String = (0..9).map(|i| format!("H{i}: v\r\n")).collect();
+        let error = parse(&format!("GET / HTTP/1.1\r\n{many}\r\n")).unwrap_err();
+        assert_eq!(
+            error,
+            HeadError::TooManyHeaders {
+                max_header_count: 8
+            }
+        );
+        assert_eq!(error.to_string(), "request has more than 8 header fields");
+        assert!(error.closes_connection());
+    }
+
+    #[test]
+    fn keep_alive_rules() {
+        assert!(!parse_ok("GET / HTTP/1.1\r\nConnection: Keep-Alive, CLOSE\r\n\r\n").keep_alive());
+        assert!(!parse_ok("GET / HTTP/1.0\r\n\r\n").keep_alive());
+        assert!(parse_ok("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").keep_alive());
+        assert_eq!(parse_ok("GET / HTTP/1.0\r\n\r\n").version_minor(), 0);
+    }
+
+    #[test]
+    fn websocket_and_sse_selectors() {
+        let ws =
+            "GET /ws HTTP/1.1\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n\r\n";
+        assert!(parse_ok(ws).is_websocket_upgrade());
+        assert!(!parse_ok(&ws.replace("GET", "POST")).is_websocket_upgrade());
+        assert!(!parse_ok("GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n").is_websocket_upgrade());
+        let sse = "GET / HTTP/1.1\r\nAccept: text/html\r\nAccept: Text/Event-Stream;q=0.9\r\n\r\n";
+        assert!(parse_ok(sse).accepts_event_stream());
+        assert!(!parse_ok("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n").accepts_event_stream());
+    }
+
+    #[test]
+    fn framing_table() {
+        let framing = |headers: &str| {
+            parse(&format!("POST / HTTP/1.1\r\n{headers}\r\n")).map(|h| h.unwrap().body_framing())
+        };
+        assert_eq!(
+            framing("Content-Length: 10\r\n"),
+            Ok(BodyFraming::Length(10))
+        );
+        assert_eq!(
+            framing("Content-Length: 7\r\nContent-Length: 7\r\n"),
+            Ok(BodyFraming::Length(7))
+        );
+        assert_eq!(
+            framing("Content-Length: 7, 7\r\n"),
+            Ok(BodyFraming::Length(7))
+        );
+        assert_eq!(
+            framing("Transfer-Encoding: Chunked\r\n"),
+            Ok(BodyFraming::Chunked)
+        );
+        use HeadError::*;
+        assert_eq!(
+            framing("Content-Length: 7\r\nContent-Length: 8\r\n"),
+            Err(InvalidContentLength)
+        );
+        assert_eq!(framing("Content-Length: -1\r\n"), Err(InvalidContentLength));
+        assert_eq!(framing("Content-Length: +1\r\n"), Err(InvalidContentLength));
+        assert_eq!(framing("Content-Length: \r\n"), Err(InvalidContentLength));
+        assert_eq!(
+            framing("Content-Length: 99999999999999999999\r\n"),
+            Err(InvalidContentLength)
+        );
+        assert_eq!(
+            framing("Content-Length: 3\r\nTransfer-Encoding: chunked\r\n"),
+            Err(LengthAndTransferEncoding)
+        );
+        assert_eq!(
+            framing("Transfer-Encoding: chunked, gzip\r\n"),
+            Err(ChunkedNotFinal)
+        );
+        assert_eq!(
+            framing("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"),
+            Err(ChunkedNotFinal)
+        );
+        assert_eq!(framing("Transfer-Encoding: \r\n"), Err(ChunkedNotFinal));
+        let gzip = framing("Transfer-Encoding: gzip, chunked\r\n").unwrap_err();
+        assert_eq!(gzip, UnsupportedTransferCoding("gzip".into()));
+        assert_eq!(gzip.status(), 501);
+        assert_eq!(
+            framing("Transfer-Encoding: gzip\r\n").unwrap_err().status(),
+            501
+        );
+        let http10 = parse("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(http10.unwrap_err(), TransferEncodingInHttp10);
+    }
+
+    #[test]
+    fn rejects_bad_heads() {
+        assert_eq!(
+            err("GET / HTTP/1.1\r\nA: b\r\n  folded\r\n\r\n"),
+            HeadError::ObsFold
+        );
+        assert_eq!(
+            err("GET / HTTP/1.1\r\nA: b\r\n\tfolded\r\n\r\n"),
+            HeadError::ObsFold
+        );
+        assert_eq!(status_of("GET / HTTP/2.0\r\n\r\n"), 505);
+        assert_eq!(status_of("GET / HTTP/1.2\r\n\r\n"), 505);
+        assert_eq!(
+            err("GET http://h/ HTTP/1.1\r\n\r\n"),
+            HeadError::TargetNotOriginForm
+        );
+        assert_eq!(
+            err("OPTIONS * HTTP/1.1\r\n\r\n"),
+            HeadError::TargetNotOriginForm
+        );
+        assert_eq!(status_of("GET / HTTP/1.1\r\nBad Name: v\r\n\r\n"), 400);
+        assert_eq!(status_of("GET  HTTP/1.1\r\n\r\n"), 400);
+        // A body that happens to contain "\n " must not be reported as obs-fold.
+        assert!(!has_obs_fold(b"GET / HTTP/1.1\r\nA: b\r\n\r\nx\n y"));
+    }
+
+    #[test]
+    fn methods_and_query_decoding() {
+        assert_eq!(
+            parse_ok("PATCH / HTTP/1.1\r\n\r\n").method(),
+            &Method::Patch
+        );
+        assert_eq!(
+            parse_ok("PURGE / HTTP/1.1\r\n\r\n").method(),
+            &Method::Other("PURGE".into())
+        );
+        assert_eq!(percent_decode("a%20b%zz%+1%4"), "a b%zz% 1%4");
+        assert_eq!(percent_decode("%C3%A9+%FF"), "é \u{FFFD}");
+        let head = parse_ok("GET /?flag&x=1&x=2&na%6De=v HTTP/1.1\r\n\r\n");
+        assert_eq!(head.query_param("flag").as_deref(), Some(""));
+        assert_eq!(head.query_param("x").as_deref(), Some("1"));
+        assert_eq!(head.query_param("name").as_deref(), Some("v"));
+    }
+
+    proptest! {
+        #[test]
+        fn headers_round_trip(
+            fields in proptest::collection::vec(("[A-Za-z][A-Za-z0-9-]{0,10}", "[!-~]([ -~]{0,20}[!-~])?"), 0..8),
+            path in "/[a-z0-9/._-]{0,20}",
+            split in any::<prop::sample::Index>(),
+        ) {
+            let mut text = format!("GET {path} HTTP/1.1\r\n");
+            for (name, value) in &fields {
+                text.push_str(&format!("{name}: {value}\r\n"));
+            }
+            text.push_str("\r\n");
+            let cut = split.index(text.len());
+            let mut buf = BytesMut::from(&text.as_bytes()[..cut]);
+            let limits = HeadLimits { max_header_bytes: 4096, max_header_count: 8 };
+            prop_assert!(parse_request_head(&mut buf, &limits).unwrap().is_none());
+            buf.extend_from_slice(&text.as_bytes()[cut..]);
+            let head = parse_request_head(&mut buf, &limits).unwrap().unwrap();
+            prop_assert!(buf.is_empty());
+            prop_assert_eq!(head.path(), path.as_str());
+            let parsed: Vec<(String, Vec<u8>)> =
+                head.headers().map(|(n, v)| (n.to_owned(), v.to_vec())).collect();
+            let expected: Vec<(String, Vec<u8>)> =
+                fields.iter().map(|(n, v)| (n.clone(), v.clone().into_bytes())).collect();
+            prop_assert_eq!(parsed, expected);
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! WebSocket frames (RFC 6455), sans-IO: client frames in, server frames out.
+//!
+//! Header parsing and the opcode/close-code tables come from tungstenite; its blocking
+//! `WebSocket<Stream>` wrapper is never used. Masking, reassembly and validation live here because
+//! tungstenite keeps them private or tied to its stream type.
+//!
+//! One [`FrameDecoder`] per connection turns client frames into [`WsEvent`]s, reassembling
+//! fragmented messages. Any protocol violation is a [`WsError`] that knows the close code to send;
+//! after an error or a `Close` event the caller stops decoding. [`ClientFrameDecoder`] is the same
+//! machine with the masking rule reversed, for tests and the load-test harness.
+
+use std::io::Cursor;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+use tungstenite::protocol::frame::FrameHeader;
+
+/// Largest payload of a control frame (RFC 6455 §5.5).
+const MAX_CONTROL_PAYLOAD_BYTES: usize = 125;
+/// Largest close reason: a control payload minus the two-byte code.
+const MAX_CLOSE_REASON_BYTES: usize = MAX_CONTROL_PAYLOAD_BYTES - 2;
+/// Longest frame header: 2 bytes, a 64-bit length and a mask.
+const MAX_HEADER_BYTES: usize = 14;
+
+/// The `Sec-WebSocket-Accept` value for a client's `Sec-WebSocket-Key` (RFC 6455 §4.2.2).
+pub fn accept_key(sec_websocket_key: &[u8]) -> String {
+    tungstenite::handshake::derive_accept_key(sec_websocket_key)
+}
+
+/// Size bounds checked against each frame header before its payload is buffered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WsLimits {
+    /// Largest payload of one data frame.
+    pub max_frame_bytes: usize,
+    /// Largest reassembled message (sum of its fragments).
+    pub max_message_bytes: usize,
+}
+
+/// One complete thing a peer said: a whole (reassembled) message or a control frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WsEvent {
+    /// A text message; the payload is valid UTF-8.
+    Text(Bytes),
+    /// A binary message.
+    Binary(Bytes),
+    /// A ping; answer with a pong carrying the same payload.
+    Ping(Bytes),
+    /// A pong (unsolicited or answering our ping).
+    Pong(Bytes),
+    /// The peer closes: its code and reason, or `None` when the frame had no payload.
+    Close(Option<(u16, String)>),
+}
+
+/// Frame opcodes a sender may use (the reserved ones are rejected on input, never produced).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opcode {
+    Continuation = 0x0,
+    Text = 0x1,
+    Binary = 0x2,
+    Close = 0x8,
+    Ping = 0x9,
+    Pong = 0xA,
+}
+
+/// A WebSocket protocol violation by the peer; each maps to the close code to answer with.
+///
+/// The `Display` text is short enough (≤ 123 bytes) to be sent as the close reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WsError {
+    #[error("client frame is not masked")]
+    UnmaskedClientFrame,
+    #[error("server frame is masked")]
+    MaskedServerFrame,
+    #[error("RSV bits set without a negotiated extension")]
+    ReservedBits,
+    #[error("reserved opcode {0:#x}")]
+    ReservedOpcode(u8),
+    #[error("fragmented control frame")]
+    FragmentedControl,
+    #[error("control frame payload of {0} bytes exceeds 125")]
+    ControlTooLong(u64),
+    #[error("continuation frame without a message to continue")]
+    UnexpectedContinuation,
+    #[error("new data frame inside a fragmented message")]
+    InterleavedDataFrame,
+    #[error("close payload of 1 byte")]
+    InvalidClosePayload,
+    #[error("invalid close code {0}")]
+    InvalidCloseCode(u16),
+    #[error("text message is not valid UTF-8")]
+    InvalidUtf8,
+    #[error("close reason is not valid UTF-8")]
+    InvalidCloseReason,
+    #[error("frame of {len_bytes} bytes exceeds the limit of {limit_bytes}")]
+    FrameTooLarge { len_bytes: u64, limit_bytes: usize },
+    #[error("message exceeds the limit of {limit_bytes} bytes")]
+    MessageTooLarge { limit_bytes: usize },
+}
+
+impl WsError {
+    /// The close code to send before closing the connection (RFC 6455 §7.4.1).
+    pub fn close_code(&self) -> u16 {
+        match self {
+            WsError::InvalidUtf8 | WsError::InvalidCloseReason => 1007,
+            WsError::FrameTooLarge { .. } | WsError::MessageTooLarge { .. } => 1009,
+            _ => 1002,
+        }
+    }
+}
+
+/// Which side's frames are decoded: clients must mask, servers must not (RFC 6455 §5.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sender {
+    Client,
+    Server,
+}
+
+/// A data message whose first fragment arrived but not its last.
+#[derive(Debug)]
+struct Partial {
+    is_text: bool,
+    payload: BytesMut,
+    /// Prefix of `payload` already known to be valid UTF-8, so each fragment is checked once and
+    /// invalid text fails as soon as it arrives rather than at the final fragment.
+    utf8_valid_bytes: usize,
+}
+
+/// Decodes frames sent by one peer; holds the reassembly state of a fragmented message.
+#[derive(Debug)]
+struct Decoder {
+    sender: Sender,
+    limits: WsLimits,
+    partial: Option<Partial>,
+}
+
+/// Decodes a client's frames on the server side (one per connection).
+#[derive(Debug)]
+pub struct FrameDecoder(Decoder);
+
+impl FrameDecoder {
+    pub fn new(limits: WsLimits) -> Self {
+        FrameDecoder(Decoder {
+            sender: Sender::Client,
+            limits,
+            partial: None,
+        })
+    }
+
+    /// Decodes the next complete event from client frames; `Ok(None)` = need more bytes.
+    ///
+    /// Consumes the frames it decodes from `buf`. Control frames inside a fragmented message are
+    /// returned as soon as they arrive.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<WsEvent>, WsError> {
+        self.0.decode(buf)
+    }
+}
+
+/// Decodes a server's (unmasked) frames: the client side, for tests and the load tester.
+#[derive(Debug)]
+pub struct ClientFrameDecoder(Decoder);
+
+impl ClientFrameDecoder {
+    pub fn new(limits: WsLimits) -> Self {
+        ClientFrameDecoder(Decoder {
+            sender: Sender::Server,
+            limits,
+            partial: None,
+        })
+    }
+
+    /// Decodes the next complete event from server frames; `Ok(None)` = need more bytes.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<WsEvent>, WsError> {
+        self.0.decode(buf)
+    }
+}
+
+impl Decoder {
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<WsEvent>, WsError> {
+        loop {
+            let Some((header, payload)) = self.next_frame(buf)? else {
+                return Ok(None);
+            };
+            if let Some(event) = self.on_frame(&header, payload)? {
+                return Ok(Some(event));
+            }
+        }
+    }
+
+    /// Splits the next whole frame off `buf`, unmasked, after validating its header.
+    fn next_frame(&self, buf: &mut BytesMut) -> Result<Option<(FrameHeader, BytesMut)>, WsError> {
+        let mut cursor = Cursor::new(&buf[..]);
+        let (header, len_bytes) = match FrameHeader::parse(&mut cursor) {
+            Ok(Some(parsed)) => parsed,
+            Ok(None) => return Ok(None),
+            // Reading from an in-memory cursor cannot fail, so the only error is the opcode.
+            Err(_) => return Err(WsError::ReservedOpcode(buf.first().map_or(0, |b| b & 0x0F))),
+        };
+        // The header fits in `buf`, so its length fits in usize.
+        let header_bytes = cursor.position() as usize;
+        self.check_header(&header, len_bytes)?;
+        // check_header bounded len_bytes by a usize limit (or 125), so this cannot truncate.
+        let payload_bytes = len_bytes as usize;
+        let frame_bytes = header_bytes + payload_bytes;
+        if buf.len() < frame_bytes {
+            buf.reserve(frame_bytes - buf.len());
+            return Ok(None);
+        }
+        let _ = buf.split_to(header_bytes);
+        let mut payload = buf.split_to(payload_bytes);
+        if let Some(mask) = header.mask {
+            apply_mask(&mut payload, mask);
+        }
+        Ok(Some((header, payload)))
+    }
+
+    /// Every check that needs only the header, so oversized frames are refused unbuffered.
+    fn check_header(&self, header: &FrameHeader, len_bytes: u64) -> Result<(), WsError> {
+        if header.rsv1 || header.rsv2 || header.rsv3 {
+            return Err(WsError::ReservedBits);
+        }
+        match (self.sender, header.mask.is_some()) {
+            (Sender::Client, false) => return Err(WsError::UnmaskedClientFrame),
+            (Sender::Server, true) => return Err(WsError::MaskedServerFrame),
+            _ => {}
+        }
+        match header.opcode {
+            OpCode::Control(_) => {
+                if !header.is_final {
+                    return Err(WsError::FragmentedControl);
+                }
+                if len_bytes > MAX_CONTROL_PAYLOAD_BYTES as u64 {
+                    return Err(WsError::ControlTooLong(len_bytes));
+                }
+            }
+            OpCode::Data(data) => {
+                match (data, &self.partial) {
+                    (Data::Continue, None) => return Err(WsError::UnexpectedContinuation),
+                    (Data::Text | Data::Binary, Some(_)) => {
+                        return Err(WsError::InterleavedDataFrame)
+                    }
+                    _ => {}
+                }
+                let limit_bytes = self.limits.max_frame_bytes;
+                if len_bytes > limit_bytes as u64 {
+                    return Err(WsError::FrameTooLarge {
+                        len_bytes,
+                        limit_bytes,
+                    });
+                }
+                let buffered_bytes = self.partial.as_ref().map_or(0, |p| p.payload.len());
+                let limit_bytes = self.limits.max_message_bytes;
+                if buffered_bytes as u64 + len_bytes > limit_bytes as u64 {
+                    return Err(WsError::MessageTooLarge { limit_bytes });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_frame(
+        &mut self,
+        header: &FrameHeader,
+        payload: BytesMut,
+    ) -> Result<Option<WsEvent>, WsError> {
+        match header.opcode {
+            OpCode::Control(Control::Ping) => Ok(Some(WsEvent::Ping(payload.freeze()))),
+            OpCode::Control(Control::Pong) => Ok(Some(WsEvent::Pong(payload.freeze()))),
+            OpCode::Control(Control::Close) => decode_close(&payload).map(Some),
+            OpCode::Control(Control::Reserved(op)) | OpCode::Data(Data::Reserved(op)) => {
+                Err(WsError::ReservedOpcode(op))
+            }
+            OpCode::Data(Data::Continue) => {
+                let Some(partial) = self.partial.as_mut() else {
+                    return Err(WsError::UnexpectedContinuation);
+                };
+                partial.payload.extend_from_slice(&payload);
+                partial.check_utf8(header.is_final)?;
+                if !header.is_final {
+                    return Ok(None);
+                }
+                Ok(self.partial.take().map(Partial::into_event))
+            }
+            OpCode::Data(data) => {
+                let mut partial = Partial {
+                    is_text: data == Data::Text,
+                    payload,
+                    utf8_valid_bytes: 0,
+                };
+                partial.check_utf8(header.is_final)?;
+                if header.is_final {
+                    return Ok(Some(partial.into_event()));
+                }
+                self.partial = Some(partial);
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl Partial {
+    /// Validates the UTF-8 received so far; a sequence cut at the end is fine unless `is_final`.
+    fn check_utf8(&mut self, is_final: bool) -> Result<(), WsError> {
+        if !self.is_text {
+            return Ok(());
+        }
+        let unchecked = &self.payload[self.utf8_valid_bytes..];
+        match std::str::from_utf8(unchecked) {
+            Ok(_) => {
+                self.utf8_valid_bytes = self.payload.len();
+                Ok(())
+            }
+            Err(e) if e.error_len().is_none() && !is_final => {
+                self.utf8_valid_bytes += e.valid_up_to();
+                Ok(())
+            }
+            Err(_) => Err(WsError::InvalidUtf8),
+        }
+    }
+
+    fn into_event(self) -> WsEvent {
+        let payload = self.payload.freeze();
+        if self.is_text {
+            WsEvent::Text(payload)
+        } else {
+            WsEvent::Binary(payload)
+        }
+    }
+}
+
+/// Parses a close payload: empty, or a sendable code followed by a UTF-8 reason (§5.5.1, §7.4).
+fn decode_close(payload: &[u8]) -> Result<WsEvent, WsError> {
+    match payload {
+        [] => Ok(WsEvent::Close(None)),
+        [_] => Err(WsError::InvalidClosePayload),
+        [hi, lo, reason @ ..] => {
+            let code = u16::from_be_bytes([*hi, *lo]);
+            if !CloseCode::from(code).is_allowed() {
+                return Err(WsError::InvalidCloseCode(code));
+            }
+            let reason = std::str::from_utf8(reason).map_err(|_| WsError::InvalidCloseReason)?;
+            Ok(WsEvent::Close(Some((code, reason.to_owned()))))
+        }
+    }
+}
+
+/// XORs `buf` with the 4-byte `mask`, eight bytes at a time.
+///
+/// The mask phase restarts at the first byte of each frame's payload, so a buffer holding exactly
+/// one payload is unmasked by starting at phase 0.
+fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
+    let [a, b, c, d] = mask;
+    let mask_word = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
+    let mut words = buf.chunks_exact_mut(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        word.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ mask_word).to_ne_bytes());
+    }
+    // The remainder starts at a multiple of 8, hence at mask phase 0.
+    for (i, byte) in words.into_remainder().iter_mut().enumerate() {
+        *byte ^= mask[i & 3];
+    }
+}
+
+/// Appends a frame header: FIN as given, no RSV bits, the shortest length encoding, then the mask.
+///
+/// Reserves room for the header only: a header-only caller writes the payload elsewhere (writev).
+fn put_header(
+    dst: &mut BytesMut,
+    opcode: Opcode,
+    fin: bool,
+    payload_len: usize,
+    mask: Option<[u8; 4]>,
+) {
+    let fin_bit = if fin { 0x80 } else { 0 };
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+    dst.reserve(MAX_HEADER_BYTES);
+    dst.put_u8(fin_bit | opcode as u8);
+    if payload_len <= MAX_CONTROL_PAYLOAD_BYTES {
+        dst.put_u8(mask_bit | payload_len as u8);
+    } else if let Ok(len16) = u16::try_from(payload_len) {
+        dst.put_u8(mask_bit | 126);
+        dst.put_u16(len16);
+    } else {
+        dst.put_u8(mask_bit | 127);
+        dst.put_u64(payload_len as u64);
+    }
+    if let Some(mask) = mask {
+        dst.put_slice(&mask);
+    }
+}
+
+/// Appends just a final, unmasked frame header, so a shared payload can follow by writev.
+pub fn encode_frame_header(dst: &mut BytesMut, opcode: Opcode, payload_len: usize) {
+    put_header(dst, opcode, true, payload_len, None);
+}
+
+fn encode_server_frame(dst: &mut BytesMut, opcode: Opcode, payload: &[u8]) {
+    dst.reserve(MAX_HEADER_BYTES + payload.len());
+    encode_frame_header(dst, opcode, payload.len());
+    dst.put_slice(payload);
+}
+
+/// Appends a text frame; the caller guarantees `payload` is UTF-8.
+pub fn encode_text(dst: &mut BytesMut, payload: &[u8]) {
+    encode_server_frame(dst, Opcode::Text, payload);
+}
+
+pub fn encode_binary(dst: &mut BytesMut, payload: &[u8]) {
+    encode_server_frame(dst, Opcode::Binary, payload);
+}
+
+/// Appends a ping; `payload` must be at most 125 bytes (longer is a protocol error for the peer).
+pub fn encode_ping(dst: &mut BytesMut, payload: &[u8]) {
+    encode_server_frame(dst, Opcode::Ping, payload);
+}
+
+/// Appends a pong; `payload` must be at most 125 bytes (it echoes a ping's, which is).
+pub fn encode_pong(dst: &mut BytesMut, payload: &[u8]) {
+    encode_server_frame(dst, Opcode::Pong, payload);
+}
+
+/// Appends a close frame; `reason` is cut on a char boundary to fit the 123-byte limit.
+pub fn encode_close(dst: &mut BytesMut, code: u16, reason: &str) {
+    let mut end = reason.len().min(MAX_CLOSE_REASON_BYTES);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let reason = &reason.as_bytes()[..end];
+    encode_frame_header(dst, Opcode::Close, 2 + reason.len());
+    dst.put_u16(code);
+    dst.put_slice(reason);
+}
+
+/// Appends a masked frame as a client sends it (tests and the load-test harness).
+pub fn encode_client_frame(
+    dst: &mut BytesMut,
+    opcode: Opcode,
+    fin: bool,
+    payload: &[u8],
+    mask: [u8; 4],
+) {
+    dst.reserve(MAX_HEADER_BYTES + payload.len());
+    put_header(dst, opcode, fin, payload.len(), Some(mask));
+    let start = dst.len();
+    dst.put_slice(payload);
+    apply_mask(&mut dst[start..], mask);
+}
+
+/// Round trips, byte-by-byte feeding and every protocol error (kept apart to keep this file short).
+#[cfg(test)]
+mod tests;

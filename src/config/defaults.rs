@@ -1,0 +1,53 @@
+//! Every default value, named after its YAML key, in one place.
+//!
+//! The serde structs (`raw.rs`) and the typed model's `Default` impls (`model.rs`) both read these,
+//! so a default changes in exactly one line; docs/configuration.md lists the same values.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+// gateway
+pub const LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8082));
+pub const PIN_SHARDS: bool = true;
+
+// gateway.limits
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+pub const MAX_HEADER_COUNT: usize = 64;
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const MAX_CONNECTIONS_PER_SHARD: usize = 65_536;
+pub const WS_MAX_FRAME_BYTES: usize = 1024 * 1024;
+pub const WS_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+// gateway.outbound
+pub const MAX_QUEUED_MESSAGES: usize = 1024;
+pub const MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
+
+// gateway.timeouts
+pub const HEADER_READ_MS: u64 = 10_000;
+pub const KEEP_ALIVE_IDLE_MS: u64 = 60_000;
+pub const WS_PING_INTERVAL_MS: u64 = 30_000;
+pub const SHUTDOWN_MS: u64 = 10_000;
+
+// http-get entrypoint
+pub const MESSAGES_LIMIT_COUNT: usize = 500;
+pub const MESSAGES_LIMIT_DURATION_MS: u64 = 5_000;
+pub const HEADERS_IN_PAYLOAD: bool = false;
+pub const METADATA_IN_PAYLOAD: bool = false;
+
+// websocket entrypoint
+pub const PUBLISHER_ENABLED: bool = true;
+pub const SUBSCRIBER_ENABLED: bool = true;
+
+// sse entrypoint
+pub const HEARTBEAT_INTERVAL_IN_MS: u64 = 5_000;
+pub const METADATA_AS_COMMENT: bool = false;
+pub const HEADERS_AS_COMMENT: bool = false;
+
+// mock endpoint
+pub const MESSAGE_INTERVAL_MS: u64 = 1_000;
+pub const MESSAGE_CONTENT: &str = "mock message";
+
+// validation minimums
+/// Below this a browser's ordinary request head no longer fits.
+pub const MIN_MAX_HEADER_BYTES: usize = 1024;
+/// The reference product's floor: faster heartbeats only cost bandwidth.
+pub const MIN_HEARTBEAT_INTERVAL_IN_MS: u64 = 2_000;

@@ -1,0 +1,129 @@
+//! Configuration: one YAML file → a validated, typed [`Config`], or every problem at once.
+//!
+//! Loading runs in three stages so an operator sees all mistakes in one pass:
+//! 1. YAML syntax: the text becomes a loose tree (`serde_json::Value`); a syntax error is the only
+//!    problem that stops everything, and it is reported by line and column.
+//! 2. Shape (`sections.rs`): each section is decoded on its own into serde structs (`raw.rs`),
+//!    with unknown keys rejected; a broken section is reported by key path and skipped.
+//! 3. Rules (`validate.rs`): minimums, formats, uniqueness, cross-API conflicts.
+//!
+//! After that the configuration is trusted: the rest of the gateway uses [`model`] types only.
+
+mod defaults;
+pub mod model;
+mod problem;
+mod raw;
+mod sections;
+mod validate;
+
+use std::path::Path;
+
+use serde_saphyr::MessageFormatter;
+
+pub use model::{
+    ApiConfig, ApiState, Config, DriverChoice, EndpointConfig, EntrypointConfig, GatewayConfig,
+    HttpGetOptions, Limits, MockOptions, OutboundConfig, PlanConfig, PlanSecurity,
+    SlowClientPolicy, SseOptions, Timeouts, WebSocketOptions,
+};
+pub use problem::{ConfigError, Problem};
+
+use problem::Problems;
+
+/// The quickstart configuration, compiled in: used when no file is given.
+const DEFAULT_YAML: &str = include_str!("default.yaml");
+const DEFAULT_ORIGIN: &str = "<embedded default>";
+
+/// Reads and validates the configuration file at `path`.
+pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    let origin = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => load_str(&text, &origin),
+        Err(error) => Err(ConfigError {
+            origin,
+            problems: vec![Problem {
+                location: "file".to_owned(),
+                message: format!("cannot read the file: {error}"),
+            }],
+        }),
+    }
+}
+
+/// Parses and validates configuration `text`; `origin` names it in error messages.
+pub fn load_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    let mut problems = Problems::default();
+    let config = parse_tree(text, &mut problems)
+        .and_then(|tree| sections::read_config(&tree, &mut problems));
+    problems.into_result(origin)?;
+    // Without problems every section decoded, so a config was built.
+    config.ok_or_else(|| ConfigError {
+        origin: origin.to_owned(),
+        problems: vec![Problem {
+            location: "top level".to_owned(),
+            message: "the configuration could not be read".to_owned(),
+        }],
+    })
+}
+
+/// The embedded quickstart configuration (`src/config/default.yaml`).
+///
+/// A unit test proves the file valid, so this cannot fail at runtime; should it ever (an edited
+/// file shipped without running tests), it falls back to the same APIs built in code.
+pub fn embedded_default() -> Config {
+    load_str(DEFAULT_YAML, DEFAULT_ORIGIN).unwrap_or_else(|error| {
+        tracing::error!(%error, "embedded default configuration is invalid; using built-in quickstart");
+        quickstart()
+    })
+}
+
+/// The quickstart built in code: the same values `default.yaml` spells out.
+fn quickstart() -> Config {
+    Config {
+        gateway: GatewayConfig::default(),
+        apis: vec![ApiConfig {
+            id: "qs-message-api".to_owned(),
+            name: "Quickstart message API".to_owned(),
+            state: ApiState::Started,
+            context_paths: vec!["/qs-message-api".to_owned()],
+            entrypoints: vec![
+                EntrypointConfig::HttpGet(HttpGetOptions::default()),
+                EntrypointConfig::WebSocket(WebSocketOptions::default()),
+                EntrypointConfig::Sse(SseOptions::default()),
+            ],
+            endpoint: EndpointConfig::Mock(MockOptions::default()),
+            plans: vec![PlanConfig {
+                name: "Keyless".to_owned(),
+                security: PlanSecurity::Keyless,
+            }],
+        }],
+    }
+}
+
+/// Stage 1: YAML text → loose tree. A syntax error is reported as `line L column C`.
+fn parse_tree(text: &str, problems: &mut Problems) -> Option<serde_json::Value> {
+    match serde_saphyr::from_str::<serde_json::Value>(text) {
+        Ok(tree) => Some(tree),
+        Err(error) => {
+            let location = match error.location() {
+                Some(at) if at.line() > 0 => format!("line {} column {}", at.line(), at.column()),
+                _ => "top level".to_owned(),
+            };
+            let message = serde_saphyr::DefaultMessageFormatter.format_message(&error);
+            // The text may quote the input: keep each problem on one line.
+            let message: String = message
+                .replace(
+                    ", set DuplicateKeyPolicy in Options if acceptable",
+                    "; each key may appear once",
+                )
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            problems.push(location, format!("invalid YAML: {message}"));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod rules_tests;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,285 @@
+//! The validated, typed configuration the rest of the gateway uses.
+//!
+//! Values here have passed validation: durations are `Duration`, addresses are `SocketAddr`,
+//! sizes are at least 1, context paths are well formed and unique. Code outside `config` trusts
+//! them and never re-checks.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Deserialize;
+
+use super::defaults;
+
+/// The whole configuration: gateway-wide settings and the APIs it serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub gateway: GatewayConfig,
+    /// May be empty: the gateway then answers 404 on every path.
+    pub apis: Vec<ApiConfig>,
+}
+
+/// Settings of the gateway process itself (the `gateway:` section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayConfig {
+    pub listen: SocketAddr,
+    /// Number of shards (threads); `None` = one per available core.
+    pub shards: Option<NonZeroUsize>,
+    pub driver: DriverChoice,
+    /// Pin each shard's thread to one core.
+    pub pin_shards: bool,
+    pub limits: Limits,
+    pub outbound: OutboundConfig,
+    pub timeouts: Timeouts,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            listen: defaults::LISTEN,
+            shards: None,
+            driver: DriverChoice::Auto,
+            pin_shards: defaults::PIN_SHARDS,
+            limits: Limits::default(),
+            outbound: OutboundConfig::default(),
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// Which I/O driver each shard's runtime uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriverChoice {
+    /// io_uring where the kernel allows it, epoll otherwise (e.g. under Docker's seccomp profile).
+    Auto,
+    /// io_uring or fail at startup.
+    IoUring,
+    Epoll,
+}
+
+/// Bounds on what one client may send or hold; every one is at least 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request head (request line + headers); at least 1024.
+    pub max_header_bytes: usize,
+    pub max_header_count: usize,
+    pub max_body_bytes: usize,
+    pub max_connections_per_shard: usize,
+    /// Largest single WebSocket frame payload; never above `ws_max_message_bytes`.
+    pub ws_max_frame_bytes: usize,
+    /// Largest reassembled WebSocket message.
+    pub ws_max_message_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_header_bytes: defaults::MAX_HEADER_BYTES,
+            max_header_count: defaults::MAX_HEADER_COUNT,
+            max_body_bytes: defaults::MAX_BODY_BYTES,
+            max_connections_per_shard: defaults::MAX_CONNECTIONS_PER_SHARD,
+            ws_max_frame_bytes: defaults::WS_MAX_FRAME_BYTES,
+            ws_max_message_bytes: defaults::WS_MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+/// The bound of each client's outbound queue and what happens when a client hits it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundConfig {
+    pub max_queued_messages: usize,
+    pub max_queued_bytes: usize,
+    pub slow_client_policy: SlowClientPolicy,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig {
+            max_queued_messages: defaults::MAX_QUEUED_MESSAGES,
+            max_queued_bytes: defaults::MAX_QUEUED_BYTES,
+            slow_client_policy: SlowClientPolicy::DropOldest,
+        }
+    }
+}
+
+/// What a full outbound queue does with the next message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SlowClientPolicy {
+    /// Drop the oldest queued message; the client sees a gap in ids.
+    DropOldest,
+    /// Close the connection (with the last delivered id, so the client can resume).
+    Disconnect,
+}
+
+/// Time limits; every one is at least 1 ms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Time allowed to receive a complete request head.
+    pub header_read: Duration,
+    /// Idle time before a keep-alive connection is closed.
+    pub keep_alive_idle: Duration,
+    pub ws_ping_interval: Duration,
+    /// Time connections get to drain at shutdown before they are cut.
+    pub shutdown: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header_read: Duration::from_millis(defaults::HEADER_READ_MS),
+            keep_alive_idle: Duration::from_millis(defaults::KEEP_ALIVE_IDLE_MS),
+            ws_ping_interval: Duration::from_millis(defaults::WS_PING_INTERVAL_MS),
+            shutdown: Duration::from_millis(defaults::SHUTDOWN_MS),
+        }
+    }
+}
+
+/// One message API: where clients reach it, how, and where its messages come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Unique, `[a-zA-Z0-9._-]+`.
+    pub id: String,
+    pub name: String,
+    pub state: ApiState,
+    /// At least one; each starts with `/`, and no path belongs to two APIs.
+    pub context_paths: Vec<String>,
+    /// At least one, at most one of each kind.
+    pub entrypoints: Vec<EntrypointConfig>,
+    pub endpoint: EndpointConfig,
+    /// At least one.
+    pub plans: Vec<PlanConfig>,
+}
+
+/// A stopped API is validated and keeps its context paths reserved, but receives no traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApiState {
+    Started,
+    Stopped,
+}
+
+/// How clients receive messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntrypointConfig {
+    HttpGet(HttpGetOptions),
+    WebSocket(WebSocketOptions),
+    Sse(SseOptions),
+}
+
+impl EntrypointConfig {
+    /// The YAML `type` of this entrypoint, e.g. `http-get`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            EntrypointConfig::HttpGet(_) => "http-get",
+            EntrypointConfig::WebSocket(_) => "websocket",
+            EntrypointConfig::Sse(_) => "sse",
+        }
+    }
+}
+
+/// HTTP GET batch poll: a request returns when `messages_limit_count` messages are gathered or
+/// `messages_limit_duration` has passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpGetOptions {
+    pub messages_limit_count: usize,
+    pub messages_limit_duration: Duration,
+    pub headers_in_payload: bool,
+    pub metadata_in_payload: bool,
+}
+
+impl Default for HttpGetOptions {
+    fn default() -> Self {
+        HttpGetOptions {
+            messages_limit_count: defaults::MESSAGES_LIMIT_COUNT,
+            messages_limit_duration: Duration::from_millis(defaults::MESSAGES_LIMIT_DURATION_MS),
+            headers_in_payload: defaults::HEADERS_IN_PAYLOAD,
+            metadata_in_payload: defaults::METADATA_IN_PAYLOAD,
+        }
+    }
+}
+
+/// WebSocket; at least one direction is enabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketOptions {
+    /// Clients may send messages to the endpoint.
+    pub publisher_enabled: bool,
+    /// Clients receive the endpoint's messages.
+    pub subscriber_enabled: bool,
+}
+
+impl Default for WebSocketOptions {
+    fn default() -> Self {
+        WebSocketOptions {
+            publisher_enabled: defaults::PUBLISHER_ENABLED,
+            subscriber_enabled: defaults::SUBSCRIBER_ENABLED,
+        }
+    }
+}
+
+/// Server-Sent Events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseOptions {
+    /// A heartbeat comment is written when nothing else was in this interval; at least 2 s.
+    pub heartbeat_interval: Duration,
+    pub metadata_as_comment: bool,
+    pub headers_as_comment: bool,
+}
+
+impl Default for SseOptions {
+    fn default() -> Self {
+        SseOptions {
+            heartbeat_interval: Duration::from_millis(defaults::HEARTBEAT_INTERVAL_IN_MS),
+            metadata_as_comment: defaults::METADATA_AS_COMMENT,
+            headers_as_comment: defaults::HEADERS_AS_COMMENT,
+        }
+    }
+}
+
+/// Where messages come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndpointConfig {
+    Mock(MockOptions),
+}
+
+/// The Mock endpoint: a generated stream per consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MockOptions {
+    /// Time between two messages; at least 1 ms.
+    pub message_interval: Duration,
+    pub message_content: Bytes,
+    /// Messages per stream; `None` = unlimited.
+    pub message_count: Option<u64>,
+    /// Sorted by name (the YAML mapping's order is not kept).
+    pub headers: Vec<(String, String)>,
+    /// Sorted by name (the YAML mapping's order is not kept).
+    pub metadata: Vec<(String, String)>,
+}
+
+impl Default for MockOptions {
+    fn default() -> Self {
+        MockOptions {
+            message_interval: Duration::from_millis(defaults::MESSAGE_INTERVAL_MS),
+            message_content: Bytes::from_static(defaults::MESSAGE_CONTENT.as_bytes()),
+            message_count: None,
+            headers: Vec::new(),
+            metadata: Vec::new(),
+        }
+    }
+}
+
+/// Who may use an API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanConfig {
+    pub name: String,
+    pub security: PlanSecurity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanSecurity {
+    /// Anyone may call; no credentials are checked.
+    Keyless,
+}

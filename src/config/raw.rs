@@ -1,0 +1,362 @@
+//! The YAML file's shape, as serde structs: camelCase keys, unknown keys rejected, explicit
+//! defaults.
+//!
+//! Each struct is one *section* that is decoded on its own (see `sections.rs`), so one mistake
+//! does not hide the others. A section's sub-sections appear here as `IgnoredAny`: listed so an
+//! unknown key's message names every allowed key, but decoded separately from the tree.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, IgnoredAny, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use super::defaults;
+use super::model::{ApiState, DriverChoice, SlowClientPolicy};
+
+/// The top level: only to reject unknown keys and require `apis`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with keys `gateway` (optional) and `apis`"
+)]
+pub(crate) struct RawRoot {
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    #[serde(default)]
+    pub gateway: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    pub apis: IgnoredAny,
+}
+
+/// `gateway:` without its `limits`, `outbound` and `timeouts` sub-sections.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    default,
+    expecting = "the gateway settings mapping"
+)]
+pub(crate) struct RawGateway {
+    /// Kept as text so a bad address gets our own message.
+    pub listen: String,
+    pub shards: RawShards,
+    pub driver: DriverChoice,
+    pub pin_shards: bool,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    pub limits: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    pub outbound: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    pub timeouts: Option<IgnoredAny>,
+}
+
+impl Default for RawGateway {
+    fn default() -> Self {
+        RawGateway {
+            listen: defaults::LISTEN.to_string(),
+            shards: RawShards::Auto,
+            driver: DriverChoice::Auto,
+            pin_shards: defaults::PIN_SHARDS,
+            limits: None,
+            outbound: None,
+            timeouts: None,
+        }
+    }
+}
+
+/// `shards: auto` or a count (checked to be >= 1 by validation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RawShards {
+    Auto,
+    Count(u64),
+}
+
+impl<'de> Deserialize<'de> for RawShards {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ShardsVisitor)
+    }
+}
+
+struct ShardsVisitor;
+
+impl Visitor<'_> for ShardsVisitor {
+    type Value = RawShards;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("`auto` or a number of shards (at least 1)")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<RawShards, E> {
+        if text == "auto" {
+            Ok(RawShards::Auto)
+        } else {
+            Err(E::invalid_value(de::Unexpected::Str(text), &self))
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, count: u64) -> Result<RawShards, E> {
+        Ok(RawShards::Count(count))
+    }
+
+    fn visit_i64<E: de::Error>(self, count: i64) -> Result<RawShards, E> {
+        u64::try_from(count)
+            .map(RawShards::Count)
+            .map_err(|_| E::invalid_value(de::Unexpected::Signed(count), &self))
+    }
+}
+
+/// `gateway.limits`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    default,
+    expecting = "the limits mapping"
+)]
+pub(crate) struct RawLimits {
+    pub max_header_bytes: usize,
+    pub max_header_count: usize,
+    pub max_body_bytes: usize,
+    pub max_connections_per_shard: usize,
+    pub ws_max_frame_bytes: usize,
+    pub ws_max_message_bytes: usize,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits {
+            max_header_bytes: defaults::MAX_HEADER_BYTES,
+            max_header_count: defaults::MAX_HEADER_COUNT,
+            max_body_bytes: defaults::MAX_BODY_BYTES,
+            max_connections_per_shard: defaults::MAX_CONNECTIONS_PER_SHARD,
+            ws_max_frame_bytes: defaults::WS_MAX_FRAME_BYTES,
+            ws_max_message_bytes: defaults::WS_MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+/// `gateway.outbound`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    default,
+    expecting = "the outbound queue mapping"
+)]
+pub(crate) struct RawOutbound {
+    pub max_queued_messages: usize,
+    pub max_queued_bytes: usize,
+    pub slow_client_policy: SlowClientPolicy,
+}
+
+impl Default for RawOutbound {
+    fn default() -> Self {
+        RawOutbound {
+            max_queued_messages: defaults::MAX_QUEUED_MESSAGES,
+            max_queued_bytes: defaults::MAX_QUEUED_BYTES,
+            slow_client_policy: SlowClientPolicy::DropOldest,
+        }
+    }
+}
+
+/// `gateway.timeouts`, in milliseconds.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    default,
+    expecting = "the timeouts mapping"
+)]
+pub(crate) struct RawTimeouts {
+    pub header_read_ms: u64,
+    pub keep_alive_idle_ms: u64,
+    pub ws_ping_interval_ms: u64,
+    pub shutdown_ms: u64,
+}
+
+impl Default for RawTimeouts {
+    fn default() -> Self {
+        RawTimeouts {
+            header_read_ms: defaults::HEADER_READ_MS,
+            keep_alive_idle_ms: defaults::KEEP_ALIVE_IDLE_MS,
+            ws_ping_interval_ms: defaults::WS_PING_INTERVAL_MS,
+            shutdown_ms: defaults::SHUTDOWN_MS,
+        }
+    }
+}
+
+/// One entry of `apis:` without its `entrypoints`, `endpoint` and `plans` sub-sections.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "an API mapping (id, name, state, contextPaths, entrypoints, endpoint, plans)"
+)]
+pub(crate) struct RawApi {
+    pub id: String,
+    pub name: String,
+    #[serde(default = "default_api_state")]
+    pub state: ApiState,
+    /// Defaults to empty so the "at least one" rule, not serde, explains a missing list.
+    #[serde(default)]
+    pub context_paths: Vec<String>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    #[serde(default)]
+    pub entrypoints: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    #[serde(default)]
+    pub endpoint: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    #[serde(default)]
+    pub plans: Option<IgnoredAny>,
+}
+
+fn default_api_state() -> ApiState {
+    ApiState::Started
+}
+
+/// An entrypoint or endpoint: a `type` and its optional `configuration`, decoded by type.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with `type` and optional `configuration`"
+)]
+pub(crate) struct RawTyped {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub configuration: Option<serde_json::Value>,
+}
+
+/// `type: http-get` configuration.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    default,
+    expecting = "the http-get configuration mapping"
+)]
+pub(crate) struct RawHttpGet {
+    pub messages_limit_count: usize,
+    pub messages_limit_duration_ms: u64,
+    pub headers_in_payload: bool,
+    pub metadata_in_payload: bool,
+}
+
+impl Default for RawHttpGet {
+    fn default() -> Self {
+        RawHttpGet {
+            messages_limit_count: defaults::MESSAGES_LIMIT_COUNT,
+            messages_limit_duration_ms: defaults::MESSAGES_LIMIT_DURATION_MS,
+            headers_in_payload: defaults::HEADERS_IN_PAYLOAD,
+            metadata_in_payload: defaults::METADATA_IN_PAYLOAD,
+        }
+    }
+}
+
+/// `type: websocket` configuration.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "the websocket configuration mapping"
+)]
+pub(crate) struct RawWebSocket {
+    pub publisher: RawToggle,
+    pub subscriber: RawToggle,
+}
+
+impl Default for RawWebSocket {
+    fn default() -> Self {
+        RawWebSocket {
+            publisher: RawToggle {
+                enabled: defaults::PUBLISHER_ENABLED,
+            },
+            subscriber: RawToggle {
+                enabled: defaults::SUBSCRIBER_ENABLED,
+            },
+        }
+    }
+}
+
+/// `{ enabled: bool }` (websocket publisher / subscriber).
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a mapping `{ enabled: true|false }`"
+)]
+pub(crate) struct RawToggle {
+    pub enabled: bool,
+}
+
+impl Default for RawToggle {
+    /// A direction written as `{}` is enabled: only `enabled: false` turns it off.
+    fn default() -> Self {
+        RawToggle { enabled: true }
+    }
+}
+
+/// `type: sse` configuration.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    default,
+    expecting = "the sse configuration mapping"
+)]
+pub(crate) struct RawSse {
+    pub heartbeat_interval_in_ms: u64,
+    pub metadata_as_comment: bool,
+    pub headers_as_comment: bool,
+}
+
+impl Default for RawSse {
+    fn default() -> Self {
+        RawSse {
+            heartbeat_interval_in_ms: defaults::HEARTBEAT_INTERVAL_IN_MS,
+            metadata_as_comment: defaults::METADATA_AS_COMMENT,
+            headers_as_comment: defaults::HEADERS_AS_COMMENT,
+        }
+    }
+}
+
+/// `type: mock` endpoint configuration.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    default,
+    expecting = "the mock configuration mapping"
+)]
+pub(crate) struct RawMock {
+    /// Milliseconds between messages.
+    pub message_interval: u64,
+    pub message_content: String,
+    pub message_count: Option<u64>,
+    pub headers: BTreeMap<String, String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Default for RawMock {
+    fn default() -> Self {
+        RawMock {
+            message_interval: defaults::MESSAGE_INTERVAL_MS,
+            message_content: defaults::MESSAGE_CONTENT.to_owned(),
+            message_count: None,
+            headers: BTreeMap::new(),
+            metadata: BTreeMap::new(),
+        }
+    }
+}
+
+/// One entry of `plans:`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a plan mapping with `name` and `security`"
+)]
+pub(crate) struct RawPlan {
+    pub name: String,
+    pub security: String,
+}

@@ -1,0 +1,315 @@
+//! Walks the YAML tree section by section, so one mistake does not hide the next.
+//!
+//! serde stops at the first error of a value, so the tree (a `serde_json::Value`) is cut into
+//! sections (the gateway head, its limits / outbound / timeouts, each API head, each entrypoint,
+//! the endpoint, each plan), each decoded on its own with serde_path_to_error and then validated.
+//! A section that fails to decode is reported with its path and skipped; the others go on.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::model::{ApiConfig, Config, EndpointConfig, EntrypointConfig, GatewayConfig};
+use super::problem::{join, Problems};
+use super::raw::{
+    RawApi, RawGateway, RawHttpGet, RawLimits, RawMock, RawOutbound, RawPlan, RawRoot, RawSse,
+    RawTimeouts, RawTyped, RawWebSocket,
+};
+use super::validate;
+
+const ENTRYPOINTS_SUPPORTED: &[&str] = &["http-get", "websocket", "sse"];
+const ENTRYPOINTS_PLANNED: &[&str] = &["http-post", "webhook"];
+const ENDPOINTS_SUPPORTED: &[&str] = &["mock"];
+const ENDPOINTS_PLANNED: &[&str] = &["kafka", "mqtt5", "in-memory", "rabbitmq", "solace"];
+
+/// Decodes and validates the whole tree; `None` when any section failed to decode (the
+/// problems say why). A `Some` may still come with validation problems.
+pub(crate) fn read_config(root: &Value, p: &mut Problems) -> Option<Config> {
+    if root.is_null() {
+        p.push(
+            "top level",
+            "the file is empty; it needs at least `apis:` (a list, may be [])",
+        );
+        return None;
+    }
+    let root_ok = decode::<RawRoot>(root, "", p).is_some();
+    let gateway = read_gateway(root.get("gateway"), p);
+    let apis = read_apis(root.get("apis"), p);
+    if !root_ok {
+        return None;
+    }
+    Some(Config {
+        gateway: gateway?,
+        apis: apis?,
+    })
+}
+
+/// Decodes one section; on failure records the error at `location` + the path inside it.
+fn decode<T: DeserializeOwned>(value: &Value, location: &str, p: &mut Problems) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(decoded) => Some(decoded),
+        Err(error) => {
+            let inner = join(location, &path_text(error.path()));
+            let where_ = if inner.is_empty() {
+                "top level".to_owned()
+            } else {
+                inner
+            };
+            p.push(where_, yaml_wording(&error.inner().to_string()));
+            None
+        }
+    }
+}
+
+/// Like `decode`, but an absent or `null` section means "all defaults".
+fn decode_or_default<T: DeserializeOwned + Default>(
+    value: Option<&Value>,
+    location: &str,
+    p: &mut Problems,
+) -> Option<T> {
+    match value {
+        None | Some(Value::Null) => Some(T::default()),
+        Some(value) => decode(value, location, p),
+    }
+}
+
+/// `a.b[0].c`: the path inside a section, in the same spelling as section locations.
+fn path_text(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut text = String::new();
+    for segment in path {
+        match segment {
+            Segment::Seq { index } => text.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !text.is_empty() {
+                    text.push('.');
+                }
+                text.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    text
+}
+
+/// serde speaks of "fields"; a YAML author writes "keys" and wants the allowed ones listed.
+fn yaml_wording(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        let rest = rest
+            .replacen(", expected one of ", "; allowed keys: ", 1)
+            .replacen(", expected ", "; allowed keys: ", 1)
+            .replacen("` or `", "`, `", 1)
+            .replacen(", there are no fields", "; no keys are allowed here", 1);
+        return format!("unknown key {rest}");
+    }
+    message
+        .replacen("missing field ", "missing key ", 1)
+        .replace("expected usize", "expected a whole number")
+        .replace("expected u64", "expected a whole number")
+}
+
+fn read_gateway(value: Option<&Value>, p: &mut Problems) -> Option<GatewayConfig> {
+    let head =
+        decode_or_default::<RawGateway>(value, "gateway", p).map(|raw| validate::gateway(raw, p));
+    let part = |key: &str| value.and_then(|gateway| gateway.get(key));
+    let limits = decode_or_default::<RawLimits>(part("limits"), "gateway.limits", p)
+        .map(|raw| validate::limits(raw, "gateway.limits", p));
+    let outbound = decode_or_default::<RawOutbound>(part("outbound"), "gateway.outbound", p)
+        .map(|raw| validate::outbound(raw, "gateway.outbound", p));
+    let timeouts = decode_or_default::<RawTimeouts>(part("timeouts"), "gateway.timeouts", p)
+        .map(|raw| validate::timeouts(raw, "gateway.timeouts", p));
+    Some(GatewayConfig {
+        limits: limits?,
+        outbound: outbound?,
+        timeouts: timeouts?,
+        ..head?
+    })
+}
+
+fn read_apis(value: Option<&Value>, p: &mut Problems) -> Option<Vec<ApiConfig>> {
+    let items = match value {
+        // A missing `apis` is reported by the root section.
+        None => return None,
+        Some(Value::Null) => return Some(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            p.push("apis", "must be a list of APIs (use [] for none)");
+            return None;
+        }
+    };
+    let mut identities = Vec::new();
+    let mut apis = Vec::new();
+    let mut all_ok = true;
+    for (index, item) in items.iter().enumerate() {
+        match read_api(item, &format!("apis[{index}]"), &mut identities, p) {
+            Some(api) => apis.push(api),
+            None => all_ok = false,
+        }
+    }
+    validate::context_paths(&identities, p);
+    all_ok.then_some(apis)
+}
+
+/// One API; its decodable head's (location, id, context paths) go to `identities` for the
+/// cross-API checks even when another part of it is broken.
+fn read_api(
+    value: &Value,
+    loc: &str,
+    identities: &mut Vec<(String, String, Vec<String>)>,
+    p: &mut Problems,
+) -> Option<ApiConfig> {
+    let head = decode::<RawApi>(value, loc, p);
+    if !value.is_object() {
+        // The head's "invalid type" problem says it all; its parts cannot be found.
+        return None;
+    }
+    if let Some(head) = &head {
+        validate::api_id(&head.id, loc, p);
+        validate::non_empty(&head.name, loc, "name", p);
+        identities.push((loc.to_owned(), head.id.clone(), head.context_paths.clone()));
+    }
+    let entrypoints = read_entrypoints(value.get("entrypoints"), &join(loc, "entrypoints"), p);
+    let endpoint = match value.get("endpoint") {
+        Some(endpoint) => read_endpoint(endpoint, &join(loc, "endpoint"), p),
+        None => {
+            p.push(
+                join(loc, "endpoint"),
+                format!(
+                    "missing; add e.g. `endpoint: {{ type: mock }}` (types: {})",
+                    ENDPOINTS_SUPPORTED.join(", ")
+                ),
+            );
+            None
+        }
+    };
+    let plans = read_plans(value.get("plans"), &join(loc, "plans"), p);
+    let head = head?;
+    Some(ApiConfig {
+        id: head.id,
+        name: head.name,
+        state: head.state,
+        context_paths: head.context_paths,
+        entrypoints: entrypoints?,
+        endpoint: endpoint?,
+        plans: plans?,
+    })
+}
+
+/// The items of a list section; `None`/`null` is an empty list, anything else not a list is a
+/// problem.
+fn list_items<'v>(
+    value: Option<&'v Value>,
+    loc: &str,
+    what: &str,
+    p: &mut Problems,
+) -> Option<&'v [Value]> {
+    match value {
+        None | Some(Value::Null) => Some(&[]),
+        Some(Value::Array(items)) => Some(items),
+        Some(_) => {
+            p.push(loc, format!("must be a list of {what}"));
+            None
+        }
+    }
+}
+
+fn read_entrypoints(
+    value: Option<&Value>,
+    loc: &str,
+    p: &mut Problems,
+) -> Option<Vec<EntrypointConfig>> {
+    let items = list_items(value, loc, "entrypoints", p)?;
+    if items.is_empty() {
+        p.push(
+            loc,
+            format!(
+                "at least one entrypoint is required (types: {})",
+                ENTRYPOINTS_SUPPORTED.join(", ")
+            ),
+        );
+    }
+    let mut entrypoints = Vec::new();
+    let mut first_of_type: Vec<(&'static str, String)> = Vec::new();
+    let mut all_ok = true;
+    for (index, item) in items.iter().enumerate() {
+        let item_loc = format!("{loc}[{index}]");
+        let Some(entrypoint) = read_entrypoint(item, &item_loc, p) else {
+            all_ok = false;
+            continue;
+        };
+        let kind = entrypoint.type_name();
+        match first_of_type.iter().find(|(seen, _)| *seen == kind) {
+            Some((_, first)) => p.push(
+                join(&item_loc, "type"),
+                format!("entrypoint type '{kind}' appears twice (first at {first}); keep one"),
+            ),
+            None => first_of_type.push((kind, item_loc)),
+        }
+        entrypoints.push(entrypoint);
+    }
+    all_ok.then_some(entrypoints)
+}
+
+fn read_entrypoint(value: &Value, loc: &str, p: &mut Problems) -> Option<EntrypointConfig> {
+    let raw = decode::<RawTyped>(value, loc, p)?;
+    let config_loc = join(loc, "configuration");
+    let config = raw.configuration.as_ref();
+    match raw.kind.as_str() {
+        "http-get" => decode_or_default::<RawHttpGet>(config, &config_loc, p)
+            .map(|raw| EntrypointConfig::HttpGet(validate::http_get(raw, &config_loc, p))),
+        "websocket" => decode_or_default::<RawWebSocket>(config, &config_loc, p)
+            .map(|raw| EntrypointConfig::WebSocket(validate::websocket(raw, &config_loc, p))),
+        "sse" => decode_or_default::<RawSse>(config, &config_loc, p)
+            .map(|raw| EntrypointConfig::Sse(validate::sse(raw, &config_loc, p))),
+        other => {
+            let message = validate::unknown_kind(
+                "entrypoint",
+                other,
+                ENTRYPOINTS_SUPPORTED,
+                ENTRYPOINTS_PLANNED,
+            );
+            p.push(join(loc, "type"), message);
+            None
+        }
+    }
+}
+
+fn read_endpoint(value: &Value, loc: &str, p: &mut Problems) -> Option<EndpointConfig> {
+    let raw = decode::<RawTyped>(value, loc, p)?;
+    let config_loc = join(loc, "configuration");
+    match raw.kind.as_str() {
+        "mock" => decode_or_default::<RawMock>(raw.configuration.as_ref(), &config_loc, p)
+            .map(|raw| EndpointConfig::Mock(validate::mock(raw, &config_loc, p))),
+        other => {
+            let message =
+                validate::unknown_kind("endpoint", other, ENDPOINTS_SUPPORTED, ENDPOINTS_PLANNED);
+            p.push(join(loc, "type"), message);
+            None
+        }
+    }
+}
+
+fn read_plans(
+    value: Option<&Value>,
+    loc: &str,
+    p: &mut Problems,
+) -> Option<Vec<super::model::PlanConfig>> {
+    let items = list_items(value, loc, "plans", p)?;
+    if items.is_empty() {
+        p.push(
+            loc,
+            "at least one plan is required, e.g. [{ name: Keyless, security: keyless }]",
+        );
+    }
+    let mut plans = Vec::new();
+    let mut all_ok = true;
+    for (index, item) in items.iter().enumerate() {
+        let item_loc = format!("{loc}[{index}]");
+        match decode::<RawPlan>(item, &item_loc, p)
+            .and_then(|raw| validate::plan(raw, &item_loc, p))
+        {
+            Some(plan) => plans.push(plan),
+            None => all_ok = false,
+        }
+    }
+    all_ok.then_some(plans)
+}

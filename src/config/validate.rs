@@ -1,0 +1,302 @@
+//! Semantic checks: decoded sections → typed values, recording every rule that is broken.
+//!
+//! Each function always returns a value (a broken one falls back to something harmless) so the
+//! caller can carry on and find the next problem; `load_str` discards the result when any
+//! problem was recorded, so a fallback is never served.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::defaults;
+use super::model::{
+    GatewayConfig, HttpGetOptions, Limits, MockOptions, OutboundConfig, PlanConfig, PlanSecurity,
+    SseOptions, Timeouts, WebSocketOptions,
+};
+use super::problem::{join, Problems};
+use super::raw::{
+    RawGateway, RawHttpGet, RawLimits, RawMock, RawOutbound, RawPlan, RawShards, RawSse,
+    RawTimeouts, RawWebSocket,
+};
+
+const MS: &str = " (ms)";
+
+/// `gateway:` itself; its sub-sections (`limits`, `outbound`, `timeouts`) are left at their
+/// defaults for the caller to fill in.
+pub(crate) fn gateway(raw: RawGateway, p: &mut Problems) -> GatewayConfig {
+    let listen = raw.listen.parse::<SocketAddr>().unwrap_or_else(|_| {
+        p.push(
+            "gateway.listen",
+            format!(
+                "'{}' is not an IP address and port; write e.g. 0.0.0.0:8082 or [::]:8082",
+                raw.listen
+            ),
+        );
+        defaults::LISTEN
+    });
+    let shards = match raw.shards {
+        RawShards::Auto => None,
+        RawShards::Count(count) => {
+            let count = usize::try_from(count).ok().and_then(NonZeroUsize::new);
+            if count.is_none() {
+                p.push(
+                    "gateway.shards",
+                    "must be `auto` or a number of shards of at least 1",
+                );
+            }
+            count
+        }
+    };
+    GatewayConfig {
+        listen,
+        shards,
+        driver: raw.driver,
+        pin_shards: raw.pin_shards,
+        ..GatewayConfig::default()
+    }
+}
+
+pub(crate) fn limits(raw: RawLimits, loc: &str, p: &mut Problems) -> Limits {
+    let min_header = defaults::MIN_MAX_HEADER_BYTES as u64;
+    p.require_at_least(
+        &join(loc, "maxHeaderBytes"),
+        raw.max_header_bytes as u64,
+        min_header,
+        " (bytes)",
+    );
+    for (key, value) in [
+        ("maxHeaderCount", raw.max_header_count),
+        ("maxBodyBytes", raw.max_body_bytes),
+        ("maxConnectionsPerShard", raw.max_connections_per_shard),
+        ("wsMaxFrameBytes", raw.ws_max_frame_bytes),
+        ("wsMaxMessageBytes", raw.ws_max_message_bytes),
+    ] {
+        p.require_at_least(&join(loc, key), value as u64, 1, "");
+    }
+    if raw.ws_max_frame_bytes > raw.ws_max_message_bytes {
+        p.push(
+            join(loc, "wsMaxFrameBytes"),
+            format!(
+                "must not exceed wsMaxMessageBytes ({}), got {}: a frame is part of a message",
+                raw.ws_max_message_bytes, raw.ws_max_frame_bytes
+            ),
+        );
+    }
+    Limits {
+        max_header_bytes: raw.max_header_bytes,
+        max_header_count: raw.max_header_count,
+        max_body_bytes: raw.max_body_bytes,
+        max_connections_per_shard: raw.max_connections_per_shard,
+        ws_max_frame_bytes: raw.ws_max_frame_bytes,
+        ws_max_message_bytes: raw.ws_max_message_bytes,
+    }
+}
+
+pub(crate) fn outbound(raw: RawOutbound, loc: &str, p: &mut Problems) -> OutboundConfig {
+    p.require_at_least(
+        &join(loc, "maxQueuedMessages"),
+        raw.max_queued_messages as u64,
+        1,
+        "",
+    );
+    p.require_at_least(
+        &join(loc, "maxQueuedBytes"),
+        raw.max_queued_bytes as u64,
+        1,
+        "",
+    );
+    OutboundConfig {
+        max_queued_messages: raw.max_queued_messages,
+        max_queued_bytes: raw.max_queued_bytes,
+        slow_client_policy: raw.slow_client_policy,
+    }
+}
+
+pub(crate) fn timeouts(raw: RawTimeouts, loc: &str, p: &mut Problems) -> Timeouts {
+    let mut ms = |key: &str, value: u64| {
+        p.require_at_least(&join(loc, key), value, 1, MS);
+        Duration::from_millis(value)
+    };
+    Timeouts {
+        header_read: ms("headerReadMs", raw.header_read_ms),
+        keep_alive_idle: ms("keepAliveIdleMs", raw.keep_alive_idle_ms),
+        ws_ping_interval: ms("wsPingIntervalMs", raw.ws_ping_interval_ms),
+        shutdown: ms("shutdownMs", raw.shutdown_ms),
+    }
+}
+
+/// An API's id: non-empty, `[a-zA-Z0-9._-]+` (it appears in logs and metric labels).
+pub(crate) fn api_id(id: &str, loc: &str, p: &mut Problems) {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if id.is_empty() {
+        p.push(join(loc, "id"), "must not be empty");
+    } else if !id.chars().all(allowed) {
+        p.push(
+            join(loc, "id"),
+            format!("'{id}' may only contain letters, digits, '.', '_' and '-'"),
+        );
+    }
+}
+
+pub(crate) fn non_empty(value: &str, loc: &str, key: &str, p: &mut Problems) {
+    if value.trim().is_empty() {
+        p.push(join(loc, key), "must not be empty");
+    }
+}
+
+/// Why `path` cannot be a context path, if it cannot.
+pub(crate) fn context_path_problem(path: &str) -> Option<&'static str> {
+    if !path.starts_with('/') {
+        Some("must start with '/'")
+    } else if path.len() > 1 && path.ends_with('/') {
+        Some("must not end with '/' (only the root path '/' may)")
+    } else if path.contains("//") {
+        Some("must not contain '//'")
+    } else if path.contains(['?', '#']) {
+        Some("must not contain '?' or '#'")
+    } else if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("must not contain whitespace or control characters")
+    } else if path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        Some("must not contain '.' or '..' segments")
+    } else {
+        None
+    }
+}
+
+/// Records every context path that is malformed, listed twice in one API, or used by two APIs.
+/// `apis` holds each decoded API's location, id and paths.
+pub(crate) fn context_paths(apis: &[(String, String, Vec<String>)], p: &mut Problems) {
+    let mut owners: HashMap<&str, (&str, &str)> = HashMap::new();
+    let mut ids: HashMap<&str, &str> = HashMap::new();
+    for (loc, id, paths) in apis {
+        if let Some(first) = ids.insert(id.as_str(), loc.as_str()) {
+            if !id.is_empty() {
+                p.push(
+                    join(loc, "id"),
+                    format!("duplicate API id '{id}' (also used by {first})"),
+                );
+            }
+        }
+        if paths.is_empty() {
+            p.push(
+                join(loc, "contextPaths"),
+                "at least one context path is required, e.g. [/my-api]",
+            );
+        }
+        for (index, path) in paths.iter().enumerate() {
+            let path_loc = format!("{}[{index}]", join(loc, "contextPaths"));
+            if let Some(why) = context_path_problem(path) {
+                p.push(path_loc, format!("context path '{path}' {why}"));
+                continue;
+            }
+            match owners.get(path.as_str()) {
+                Some((owner_loc, _)) if *owner_loc == loc.as_str() => {
+                    p.push(path_loc, format!("context path '{path}' is listed twice"));
+                }
+                Some((owner_loc, owner_id)) => p.push(
+                    path_loc,
+                    format!(
+                        "context path '{path}' is used by two APIs: '{owner_id}' ({owner_loc}) and '{id}' ({loc})"
+                    ),
+                ),
+                None => {
+                    owners.insert(path, (loc, id));
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn http_get(raw: RawHttpGet, loc: &str, p: &mut Problems) -> HttpGetOptions {
+    let count_loc = join(loc, "messagesLimitCount");
+    p.require_at_least(&count_loc, raw.messages_limit_count as u64, 1, "");
+    let duration_loc = join(loc, "messagesLimitDurationMs");
+    p.require_at_least(&duration_loc, raw.messages_limit_duration_ms, 1, MS);
+    HttpGetOptions {
+        messages_limit_count: raw.messages_limit_count,
+        messages_limit_duration: Duration::from_millis(raw.messages_limit_duration_ms),
+        headers_in_payload: raw.headers_in_payload,
+        metadata_in_payload: raw.metadata_in_payload,
+    }
+}
+
+pub(crate) fn websocket(raw: RawWebSocket, loc: &str, p: &mut Problems) -> WebSocketOptions {
+    if !raw.publisher.enabled && !raw.subscriber.enabled {
+        p.push(
+            loc,
+            "publisher and subscriber are both disabled; enable at least one (or remove the entrypoint)",
+        );
+    }
+    WebSocketOptions {
+        publisher_enabled: raw.publisher.enabled,
+        subscriber_enabled: raw.subscriber.enabled,
+    }
+}
+
+pub(crate) fn sse(raw: RawSse, loc: &str, p: &mut Problems) -> SseOptions {
+    p.require_at_least(
+        &join(loc, "heartbeatIntervalInMs"),
+        raw.heartbeat_interval_in_ms,
+        defaults::MIN_HEARTBEAT_INTERVAL_IN_MS,
+        MS,
+    );
+    SseOptions {
+        heartbeat_interval: Duration::from_millis(raw.heartbeat_interval_in_ms),
+        metadata_as_comment: raw.metadata_as_comment,
+        headers_as_comment: raw.headers_as_comment,
+    }
+}
+
+pub(crate) fn mock(raw: RawMock, loc: &str, p: &mut Problems) -> MockOptions {
+    p.require_at_least(&join(loc, "messageInterval"), raw.message_interval, 1, MS);
+    MockOptions {
+        message_interval: Duration::from_millis(raw.message_interval),
+        message_content: Bytes::from(raw.message_content),
+        message_count: raw.message_count,
+        headers: raw.headers.into_iter().collect(),
+        metadata: raw.metadata.into_iter().collect(),
+    }
+}
+
+const PLAN_SECURITY_SUPPORTED: &[&str] = &["keyless"];
+const PLAN_SECURITY_PLANNED: &[&str] = &["api-key", "jwt", "oauth2", "mtls"];
+
+pub(crate) fn plan(raw: RawPlan, loc: &str, p: &mut Problems) -> Option<PlanConfig> {
+    non_empty(&raw.name, loc, "name", p);
+    let security = match raw.security.as_str() {
+        "keyless" => Some(PlanSecurity::Keyless),
+        other => {
+            p.push(
+                join(loc, "security"),
+                unknown_kind(
+                    "plan security",
+                    other,
+                    PLAN_SECURITY_SUPPORTED,
+                    PLAN_SECURITY_PLANNED,
+                ),
+            );
+            None
+        }
+    };
+    Some(PlanConfig {
+        name: raw.name,
+        security: security?,
+    })
+}
+
+/// The message for a `type` (or `security`) value that is not `supported`: "not supported by
+/// this version" for kinds of the reference product not built yet, "unknown" otherwise.
+pub(crate) fn unknown_kind(what: &str, kind: &str, supported: &[&str], planned: &[&str]) -> String {
+    let supported = supported.join(", ");
+    if planned.contains(&kind) {
+        format!("{what} type '{kind}' is not supported by this version of tidegate (supported: {supported})")
+    } else {
+        format!("unknown {what} type '{kind}'; expected one of: {supported}")
+    }
+}

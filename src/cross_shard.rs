@@ -1,0 +1,53 @@
+//! Every piece of traffic between threads goes through this module, so that the mechanism can
+//! change in one place. Today that is the shutdown order from the main thread to each shard.
+//!
+//! A shard is a monoio runtime; waking it from another thread needs monoio's `sync` feature,
+//! which makes its wakers thread-safe. Nothing here ever blocks a shard.
+
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+
+use atomic_waker::AtomicWaker;
+
+/// A one-shot signal raised on one thread and awaited by one task on a shard.
+#[derive(Default)]
+pub struct Signal {
+    raised: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Signal {
+    /// A new, lowered signal shared between the raiser and the waiter.
+    pub fn new() -> Arc<Signal> {
+        Arc::new(Signal::default())
+    }
+
+    /// Raises the signal and wakes the waiting task, from any thread.
+    pub fn raise(&self) {
+        self.raised.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// True once raised.
+    pub fn is_raised(&self) -> bool {
+        self.raised.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the signal is raised.
+    pub async fn raised(&self) {
+        poll_fn(|cx| {
+            if self.is_raised() {
+                return Poll::Ready(());
+            }
+            self.waker.register(cx.waker());
+            if self.is_raised() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}

@@ -1,0 +1,327 @@
+//! A bounded, single-consumer queue of messages waiting to be written to one client.
+//!
+//! Producers (an endpoint subscription) push without ever waiting, so one slow client can never
+//! stall a producer shared with other clients. When the queue is over its message or byte bound,
+//! the slow-client policy decides: `drop-oldest` discards from the front (the client sees a gap,
+//! counted in metrics) or `disconnect` ends the client, which can resume from its last position.
+//! The consumer is the connection's writer, which drains everything pending in one go so that one
+//! socket write carries many messages.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+
+use crate::config::{OutboundConfig, SlowClientPolicy};
+use crate::message::Message;
+use crate::metrics::ShardMetrics;
+
+/// What happened to a pushed message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// Queued for the client.
+    Queued,
+    /// Queued, after dropping this many older messages to stay within bounds.
+    DroppedOldest(usize),
+    /// Not queued: the client was over its bound and is being disconnected, or already gone.
+    Rejected,
+}
+
+/// Why the queue will yield no more messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueEnd {
+    /// The stream ended normally (e.g. the Mock endpoint's `messageCount` was reached).
+    Finished,
+    /// The client fell behind under the `disconnect` policy.
+    SlowClient,
+    /// The consumer went away; producers should stop.
+    Closed,
+}
+
+struct Inner {
+    items: VecDeque<Message>,
+    bytes: usize,
+    end: Option<QueueEnd>,
+    waker: Option<Waker>,
+}
+
+/// Bounded outbound queue of one client. Owned by one shard (`Rc`), never shared across threads.
+pub struct OutboundQueue {
+    inner: RefCell<Inner>,
+    max_messages: usize,
+    max_bytes: usize,
+    policy: SlowClientPolicy,
+    metrics: Arc<ShardMetrics>,
+}
+
+impl OutboundQueue {
+    /// A queue bounded by `config`'s limits.
+    pub fn new(config: &OutboundConfig, metrics: Arc<ShardMetrics>) -> OutboundQueue {
+        Self::with_capacity(config, config.max_queued_messages, metrics)
+    }
+
+    /// A queue whose message bound is `max_messages` (e.g. an HTTP GET batch limit) and whose
+    /// byte bound and policy come from `config`.
+    pub fn with_capacity(
+        config: &OutboundConfig,
+        max_messages: usize,
+        metrics: Arc<ShardMetrics>,
+    ) -> OutboundQueue {
+        OutboundQueue {
+            inner: RefCell::new(Inner {
+                items: VecDeque::new(),
+                bytes: 0,
+                end: None,
+                waker: None,
+            }),
+            max_messages: max_messages.max(1),
+            max_bytes: config.max_queued_bytes.max(1),
+            policy: config.slow_client_policy,
+            metrics,
+        }
+    }
+
+    /// Queues a message for the client, applying the slow-client policy when over bounds.
+    pub fn push(&self, message: Message) -> PushOutcome {
+        let mut inner = self.inner.borrow_mut();
+        if inner.end.is_some() {
+            return PushOutcome::Rejected;
+        }
+        let size = message.payload.len();
+        let mut dropped = 0;
+        while !inner.items.is_empty()
+            && (inner.items.len() >= self.max_messages || inner.bytes + size > self.max_bytes)
+        {
+            if self.policy == SlowClientPolicy::Disconnect {
+                drop(inner);
+                ShardMetrics::inc(&self.metrics.clients_disconnected_slow_total);
+                self.end(QueueEnd::SlowClient);
+                return PushOutcome::Rejected;
+            }
+            let old = inner.items.pop_front().expect("checked non-empty");
+            inner.bytes -= old.payload.len();
+            self.account_removed(1, old.payload.len());
+            dropped += 1;
+        }
+        inner.bytes += size;
+        inner.items.push_back(message);
+        ShardMetrics::inc(&self.metrics.outbound_queued_messages);
+        ShardMetrics::add(&self.metrics.outbound_queued_bytes, size as u64);
+        if let Some(waker) = inner.waker.take() {
+            waker.wake();
+        }
+        if dropped > 0 {
+            ShardMetrics::add(
+                &self.metrics.messages_dropped_slow_client_total,
+                dropped as u64,
+            );
+            PushOutcome::DroppedOldest(dropped)
+        } else {
+            PushOutcome::Queued
+        }
+    }
+
+    /// Ends the stream: queued messages are still drained, then `wait` reports `end`.
+    /// The first end wins.
+    pub fn end(&self, end: QueueEnd) {
+        let mut inner = self.inner.borrow_mut();
+        if inner.end.is_none() {
+            inner.end = Some(end);
+        }
+        if end == QueueEnd::SlowClient {
+            let removed = inner.items.len();
+            let bytes = inner.bytes;
+            inner.items.clear();
+            inner.bytes = 0;
+            self.account_removed(removed, bytes);
+        }
+        if let Some(waker) = inner.waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// True once the stream has ended (producers check this to stop early).
+    pub fn is_ended(&self) -> bool {
+        self.inner.borrow().end.is_some()
+    }
+
+    /// Waits until at least one message is queued (`Ok`) or the stream has ended and is drained
+    /// (`Err(end)`). Cancel-safe: dropping the future loses nothing.
+    pub async fn ready(&self) -> Result<(), QueueEnd> {
+        poll_fn(|cx| {
+            let mut inner = self.inner.borrow_mut();
+            if !inner.items.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(end) = inner.end {
+                return Poll::Ready(Err(end));
+            }
+            inner.waker = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Moves up to `max` queued messages into `out`, oldest first.
+    pub fn drain_into(&self, max: usize, out: &mut Vec<Message>) {
+        let mut inner = self.inner.borrow_mut();
+        let n = max.min(inner.items.len());
+        let mut bytes = 0;
+        for message in inner.items.drain(..n) {
+            bytes += message.payload.len();
+            out.push(message);
+        }
+        inner.bytes -= bytes;
+        self.account_removed(n, bytes);
+    }
+
+    /// Messages currently queued.
+    pub fn len(&self) -> usize {
+        self.inner.borrow().items.len()
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn account_removed(&self, messages: usize, bytes: usize) {
+        ShardMetrics::sub(&self.metrics.outbound_queued_messages, messages as u64);
+        ShardMetrics::sub(&self.metrics.outbound_queued_bytes, bytes as u64);
+    }
+}
+
+impl Drop for OutboundQueue {
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut();
+        let (n, bytes) = (inner.items.len(), inner.bytes);
+        self.account_removed(n, bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::MessageId;
+    use bytes::Bytes;
+    use std::future::Future;
+
+    fn msg(n: u64, size: usize) -> Message {
+        Message {
+            id: MessageId::Sequence(n),
+            payload: Bytes::from(vec![b'x'; size]),
+            headers: Arc::from(Vec::new()),
+            metadata: Arc::from(Vec::new()),
+            timestamp_ms: 0,
+        }
+    }
+
+    fn config(max_messages: usize, max_bytes: usize, policy: SlowClientPolicy) -> OutboundConfig {
+        OutboundConfig {
+            max_queued_messages: max_messages,
+            max_queued_bytes: max_bytes,
+            slow_client_policy: policy,
+        }
+    }
+
+    fn ids(queue: &OutboundQueue) -> Vec<u64> {
+        let mut out = Vec::new();
+        queue.drain_into(usize::MAX, &mut out);
+        out.iter()
+            .map(|m| match m.id {
+                MessageId::Sequence(n) => n,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn drop_oldest_keeps_the_newest_within_the_message_bound() {
+        let metrics = Arc::new(ShardMetrics::default());
+        let q = OutboundQueue::new(
+            &config(3, 1 << 20, SlowClientPolicy::DropOldest),
+            metrics.clone(),
+        );
+        for n in 0..5 {
+            q.push(msg(n, 10));
+        }
+        assert_eq!(
+            ShardMetrics::get(&metrics.messages_dropped_slow_client_total),
+            2
+        );
+        assert_eq!(ShardMetrics::get(&metrics.outbound_queued_messages), 3);
+        assert_eq!(ids(&q), vec![2, 3, 4]);
+        assert_eq!(ShardMetrics::get(&metrics.outbound_queued_messages), 0);
+        assert_eq!(ShardMetrics::get(&metrics.outbound_queued_bytes), 0);
+    }
+
+    #[test]
+    fn byte_bound_applies_too() {
+        let metrics = Arc::new(ShardMetrics::default());
+        let q = OutboundQueue::new(&config(100, 25, SlowClientPolicy::DropOldest), metrics);
+        for n in 0..4 {
+            q.push(msg(n, 10));
+        }
+        assert_eq!(ids(&q), vec![2, 3]);
+    }
+
+    #[test]
+    fn a_message_larger_than_the_byte_bound_is_still_delivered_alone() {
+        let metrics = Arc::new(ShardMetrics::default());
+        let q = OutboundQueue::new(&config(100, 25, SlowClientPolicy::DropOldest), metrics);
+        q.push(msg(0, 10));
+        assert_eq!(q.push(msg(1, 100)), PushOutcome::DroppedOldest(1));
+        assert_eq!(ids(&q), vec![1]);
+    }
+
+    #[test]
+    fn disconnect_policy_ends_the_stream_and_frees_the_queue() {
+        let metrics = Arc::new(ShardMetrics::default());
+        let q = OutboundQueue::new(
+            &config(2, 1 << 20, SlowClientPolicy::Disconnect),
+            metrics.clone(),
+        );
+        assert_eq!(q.push(msg(0, 1)), PushOutcome::Queued);
+        assert_eq!(q.push(msg(1, 1)), PushOutcome::Queued);
+        assert_eq!(q.push(msg(2, 1)), PushOutcome::Rejected);
+        assert!(q.is_ended());
+        assert!(q.is_empty());
+        assert_eq!(
+            ShardMetrics::get(&metrics.clients_disconnected_slow_total),
+            1
+        );
+        assert_eq!(ShardMetrics::get(&metrics.outbound_queued_messages), 0);
+        assert_eq!(q.push(msg(3, 1)), PushOutcome::Rejected);
+    }
+
+    #[test]
+    fn finished_stream_drains_before_reporting_the_end() {
+        let metrics = Arc::new(ShardMetrics::default());
+        let q = OutboundQueue::new(&config(8, 1 << 20, SlowClientPolicy::DropOldest), metrics);
+        q.push(msg(0, 1));
+        q.end(QueueEnd::Finished);
+        let waker = Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut ready = std::pin::pin!(q.ready());
+        assert_eq!(ready.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+        assert_eq!(ids(&q), vec![0]);
+        let mut ready = std::pin::pin!(q.ready());
+        assert_eq!(
+            ready.as_mut().poll(&mut cx),
+            Poll::Ready(Err(QueueEnd::Finished))
+        );
+    }
+
+    #[test]
+    fn dropping_a_queue_with_messages_restores_the_gauges() {
+        let metrics = Arc::new(ShardMetrics::default());
+        let q = OutboundQueue::new(
+            &config(8, 1 << 20, SlowClientPolicy::DropOldest),
+            metrics.clone(),
+        );
+        q.push(msg(0, 7));
+        drop(q);
+        assert_eq!(ShardMetrics::get(&metrics.outbound_queued_messages), 0);
+        assert_eq!(ShardMetrics::get(&metrics.outbound_queued_bytes), 0);
+    }
+}

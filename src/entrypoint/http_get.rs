@@ -1,0 +1,163 @@
+//! HTTP GET entrypoint: one batch of messages per request.
+//!
+//! Returns as soon as `limit` messages (query `limit`, at most `messagesLimitCount`) are there,
+//! or when `messagesLimitDurationMs` has passed, whichever comes first. `?cursor=` resumes right
+//! after a message id; `pagination.nextCursor` is the id to send next time, so consecutive polls
+//! see every message once, with no gap and no duplicate.
+
+use std::rc::Rc;
+
+use monoio::time::Instant;
+
+use crate::codec::batch::{negotiate, render_batch, BatchOptions};
+use crate::codec::http_head::RequestHead;
+use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
+use crate::config::HttpGetOptions;
+use crate::delivery::OutboundQueue;
+use crate::message::{Message, MessageId};
+use crate::metrics::ShardMetrics;
+use crate::runtime::shard::Shard;
+use crate::server::conn::Conn;
+use crate::server::Api;
+
+/// Serves one poll. Returns false when the connection must close.
+pub async fn serve(
+    conn: &mut Conn,
+    head: &RequestHead,
+    api: &Api,
+    options: &HttpGetOptions,
+    shard: &Rc<Shard>,
+    keep_alive: bool,
+) -> bool {
+    let started = Instant::now();
+    let request = match Poll::from_request(head, api, options) {
+        Ok(request) => request,
+        Err(message) => return conn.respond_text(400, &message, !keep_alive).await.is_ok(),
+    };
+    let items = collect(&request, api, options, shard, started).await;
+    let next_cursor = items
+        .last()
+        .map(|message| message.id)
+        .or(request.cursor)
+        .map(|id| id.to_string());
+    let body = render_batch(
+        request.format,
+        &items,
+        next_cursor.as_deref(),
+        request.limit,
+        &BatchOptions {
+            headers_in_payload: options.headers_in_payload,
+            metadata_in_payload: options.metadata_in_payload,
+        },
+    );
+    let close = !keep_alive || shard.shutdown.is_fired();
+    encode_response_head(
+        &mut conn.write_buf,
+        &ResponseHead {
+            status: 200,
+            headers: &[
+                ("Content-Type", request.format.content_type()),
+                ("Cache-Control", "no-store"),
+            ],
+            body: BodyKind::Length(body.len()),
+            close,
+        },
+    );
+    conn.write_buf.extend_from_slice(&body);
+    let written = conn.flush().await.is_ok();
+    if written {
+        ShardMetrics::add(&shard.metrics.messages_delivered_total, items.len() as u64);
+    }
+    written && !close
+}
+
+/// What one poll asks for, checked.
+struct Poll {
+    format: crate::codec::batch::BatchFormat,
+    limit: usize,
+    cursor: Option<MessageId>,
+}
+
+impl Poll {
+    fn from_request(
+        head: &RequestHead,
+        api: &Api,
+        options: &HttpGetOptions,
+    ) -> Result<Poll, String> {
+        let format = negotiate(head.header("accept")).map_err(|err| err.to_string())?;
+        let limit =
+            match head.query_param("limit") {
+                None => options.messages_limit_count,
+                Some(text) => match text.trim().parse::<usize>() {
+                    Ok(n) if n >= 1 => n.min(options.messages_limit_count),
+                    _ => return Err(format!(
+                        "query parameter 'limit' must be a whole number from 1 to {}, got '{text}'",
+                        options.messages_limit_count
+                    )),
+                },
+            };
+        let cursor = match head.query_param("cursor") {
+            None => None,
+            Some(text) if text.is_empty() => None,
+            Some(text) => Some(
+                api.endpoint
+                    .parse_cursor(&text)
+                    .map_err(|err| err.to_string())?,
+            ),
+        };
+        Ok(Poll {
+            format,
+            limit,
+            cursor,
+        })
+    }
+}
+
+/// Waits for up to `limit` messages until the poll's deadline (or gateway shutdown, which
+/// answers with what has arrived so far).
+async fn collect(
+    request: &Poll,
+    api: &Api,
+    options: &HttpGetOptions,
+    shard: &Rc<Shard>,
+    started: Instant,
+) -> Vec<Message> {
+    let queue = Rc::new(OutboundQueue::with_capacity(
+        &shard.gateway.outbound,
+        request.limit,
+        shard.metrics.clone(),
+    ));
+    let subscription = api.endpoint.subscribe(request.cursor, queue.clone());
+    let _open = PollGauge::new(&shard.metrics);
+    let deadline = started + options.messages_limit_duration;
+    let mut items = Vec::with_capacity(request.limit.min(1024));
+    while items.len() < request.limit {
+        monoio::select! {
+            biased;
+            _ = shard.shutdown.wait() => break,
+            _ = monoio::time::sleep_until(deadline) => break,
+            ready = queue.ready() => match ready {
+                Ok(()) => queue.drain_into(request.limit - items.len(), &mut items),
+                Err(_end) => break,
+            },
+        }
+    }
+    drop(subscription);
+    items
+}
+
+/// Counts an open poll in `http_get_polls_open` while it lives.
+struct PollGauge<'a>(&'a ShardMetrics);
+
+impl<'a> PollGauge<'a> {
+    fn new(metrics: &'a ShardMetrics) -> Self {
+        ShardMetrics::inc(&metrics.http_get_polls_open);
+        PollGauge(metrics)
+    }
+}
+
+impl Drop for PollGauge<'_> {
+    fn drop(&mut self) {
+        ShardMetrics::sub(&self.0.http_get_polls_open, 1);
+    }
+}

@@ -1,0 +1,212 @@
+//! Server-Sent Events entrypoint: a `text/event-stream` of `id:`/`event: message`/`data:` events.
+//!
+//! The stream opens with `retry:`; a heartbeat comment goes out only when nothing was written for
+//! `heartbeatIntervalInMs`; `Last-Event-ID` (or `?cursor=`, for clients that cannot set headers)
+//! resumes right after that message. Over HTTP/1.1 the body is chunked, one chunk per write,
+//! each carrying every event pending at that moment. Payloads that are not UTF-8 are sent as
+//! base64 in an event named `message-base64` (so are payloads with a CR, which SSE parsing would
+//! turn into a line break). On shutdown the client gets `event: goaway`.
+
+use std::rc::Rc;
+
+use base64::Engine as _;
+use bytes::BytesMut;
+use monoio::time::Instant;
+
+use crate::codec::http_head::RequestHead;
+use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
+use crate::codec::sse::{encode_event, encode_heartbeat, encode_retry, needs_base64, SseEvent};
+use crate::config::SseOptions;
+use crate::delivery::{OutboundQueue, QueueEnd};
+use crate::message::{Message, MessageId};
+use crate::metrics::ShardMetrics;
+use crate::runtime::shard::Shard;
+use crate::server::conn::Conn;
+use crate::server::duplex::Duplex;
+use crate::server::Api;
+
+/// Reconnection delay advertised to clients in the first frame.
+const RETRY_MS: u64 = 3000;
+/// Most messages encoded into one write.
+const MAX_BATCH: usize = 256;
+
+/// Streams events until the client leaves, the stream ends, or the gateway shuts down.
+pub async fn serve(
+    mut conn: Conn,
+    head: &RequestHead,
+    api: &Api,
+    options: &SseOptions,
+    shard: &Rc<Shard>,
+) {
+    let cursor = match resume_position(head, api) {
+        Ok(cursor) => cursor,
+        Err(message) => {
+            let _ = conn.respond_text(400, &message, true).await;
+            return;
+        }
+    };
+    let chunked = head.version_minor() >= 1;
+    encode_response_head(
+        &mut conn.write_buf,
+        &ResponseHead {
+            status: 200,
+            headers: &[
+                ("Content-Type", "text/event-stream"),
+                ("Cache-Control", "no-cache"),
+                ("X-Accel-Buffering", "no"),
+            ],
+            body: if chunked {
+                BodyKind::Chunked
+            } else {
+                BodyKind::None
+            },
+            close: !chunked,
+        },
+    );
+    let mut stream = SseStream {
+        duplex: Duplex::start(conn, |buf| {
+            // Clients send nothing after the request; drop whatever comes so it cannot pile up.
+            buf.clear();
+            true
+        }),
+        chunked,
+    };
+    stream.frame(|dst| encode_retry(dst, RETRY_MS));
+    if stream.duplex.flush().await.is_err() {
+        return;
+    }
+
+    let queue = Rc::new(OutboundQueue::new(
+        &shard.gateway.outbound,
+        shard.metrics.clone(),
+    ));
+    let subscription = api.endpoint.subscribe(cursor, queue.clone());
+    ShardMetrics::inc(&shard.metrics.sse_streams_open);
+    let end = stream.pump(&queue, options, shard).await;
+    drop(subscription);
+    ShardMetrics::sub(&shard.metrics.sse_streams_open, 1);
+    if let Some(goodbye) = end {
+        stream.frame(|dst| {
+            encode_event(
+                dst,
+                &SseEvent {
+                    id: None,
+                    event: Some("goaway"),
+                    data: goodbye.as_bytes(),
+                    comments: &[],
+                },
+            )
+        });
+        if stream.chunked {
+            stream.duplex.write_buf.extend_from_slice(b"0\r\n\r\n");
+        }
+        let _ = stream.duplex.flush().await;
+    }
+}
+
+/// `Last-Event-ID` wins over `?cursor=`; both absent means "from now".
+fn resume_position(head: &RequestHead, api: &Api) -> Result<Option<MessageId>, String> {
+    let given = head
+        .header_str("last-event-id")
+        .map(str::to_owned)
+        .or_else(|| head.query_param("cursor"));
+    match given.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => api
+            .endpoint
+            .parse_cursor(text)
+            .map(Some)
+            .map_err(|err| err.to_string()),
+    }
+}
+
+struct SseStream {
+    duplex: Duplex,
+    chunked: bool,
+}
+
+impl SseStream {
+    /// Appends one write's worth of events, framed as one HTTP chunk when chunked. The chunk size
+    /// is written as fixed-width hex (leading zeros are valid) so events are encoded in place.
+    fn frame(&mut self, encode: impl FnOnce(&mut BytesMut)) {
+        let dst = &mut self.duplex.write_buf;
+        if !self.chunked {
+            encode(dst);
+            return;
+        }
+        let start = dst.len();
+        dst.extend_from_slice(b"00000000\r\n");
+        encode(dst);
+        let size = dst.len() - start - 10;
+        dst[start..start + 8].copy_from_slice(format!("{size:08x}").as_bytes());
+        dst.extend_from_slice(b"\r\n");
+    }
+
+    /// Writes events as they arrive and heartbeats when idle. Returns the `goaway` text to send,
+    /// or `None` when the client is gone.
+    async fn pump(
+        &mut self,
+        queue: &OutboundQueue,
+        options: &SseOptions,
+        shard: &Shard,
+    ) -> Option<&'static str> {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut last_write = Instant::now();
+        loop {
+            monoio::select! {
+                biased;
+                _ = self.duplex.peer_closed.wait() => return None,
+                _ = shard.shutdown.wait() => return Some("gateway shutting down; reconnect with Last-Event-ID"),
+                ready = queue.ready() => match ready {
+                    Ok(()) => {
+                        queue.drain_into(MAX_BATCH, &mut batch);
+                        let count = batch.len() as u64;
+                        self.frame(|dst| {
+                            for message in batch.drain(..) {
+                                encode_message(dst, &message, options);
+                            }
+                        });
+                        ShardMetrics::add(&shard.metrics.messages_delivered_total, count);
+                    }
+                    Err(QueueEnd::SlowClient) => return Some("client too slow; reconnect with Last-Event-ID"),
+                    Err(QueueEnd::Finished) => return Some("end of stream"),
+                    Err(QueueEnd::Closed) => return None,
+                },
+                _ = monoio::time::sleep_until(last_write + options.heartbeat_interval) => {
+                    self.frame(encode_heartbeat);
+                }
+            }
+            if self.duplex.flush().await.is_err() {
+                return None;
+            }
+            last_write = Instant::now();
+        }
+    }
+}
+
+fn encode_message(dst: &mut BytesMut, message: &Message, options: &SseOptions) {
+    let id = message.id.to_string();
+    let mut comments = Vec::new();
+    if options.headers_as_comment {
+        comments.extend(message.headers.iter().cloned());
+    }
+    if options.metadata_as_comment {
+        comments.extend(message.metadata.iter().cloned());
+    }
+    let encoded;
+    let (event, data) = if needs_base64(&message.payload) || message.payload.contains(&b'\r') {
+        encoded = base64::engine::general_purpose::STANDARD.encode(&message.payload);
+        ("message-base64", encoded.as_bytes())
+    } else {
+        ("message", &message.payload[..])
+    };
+    encode_event(
+        dst,
+        &SseEvent {
+            id: Some(&id),
+            event: Some(event),
+            data,
+            comments: &comments,
+        },
+    );
+}

@@ -1,0 +1,300 @@
+//! WebSocket entrypoint: RFC 6455 upgrade, then every message as a text (or, when not UTF-8,
+//! binary) frame.
+//!
+//! The reader task decodes client frames and records what the writer must act on (a ping to
+//! answer, a close, a protocol error, a publish attempt); the writer sends messages, pongs and
+//! keep-alive pings. A peer that stays silent for a whole ping interval after a ping is dropped.
+//! `?cursor=` on the upgrade URL resumes after that message id (the reference cannot resume).
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use monoio::time::Instant;
+
+use crate::codec::http_head::RequestHead;
+use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
+use crate::codec::ws::{
+    accept_key, encode_binary, encode_close, encode_ping, encode_pong, encode_text, FrameDecoder,
+    WsEvent, WsLimits,
+};
+use crate::config::WebSocketOptions;
+use crate::delivery::{OutboundQueue, QueueEnd};
+use crate::message::MessageId;
+use crate::metrics::ShardMetrics;
+use crate::runtime::shard::Shard;
+use crate::server::conn::Conn;
+use crate::server::duplex::Duplex;
+use crate::server::Api;
+
+/// Most messages encoded into one write.
+const MAX_BATCH: usize = 256;
+/// How long to wait for the client's close frame after sending ours.
+const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Close codes (RFC 6455 §7.4.1).
+mod close_code {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const POLICY_VIOLATION: u16 = 1008;
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+/// Performs the upgrade and runs the session until either side closes.
+pub async fn serve(
+    mut conn: Conn,
+    head: &RequestHead,
+    api: &Api,
+    options: &WebSocketOptions,
+    shard: &Rc<Shard>,
+) {
+    let accept = match handshake(head) {
+        Ok(accept) => accept,
+        Err((status, message)) => {
+            let _ = conn.respond_text(status, message, true).await;
+            return;
+        }
+    };
+    let cursor = match head.query_param("cursor").filter(|c| !c.is_empty()) {
+        None => None,
+        Some(text) => match api.endpoint.parse_cursor(&text) {
+            Ok(id) => Some(id),
+            Err(err) => {
+                let _ = conn.respond_text(400, &err.to_string(), true).await;
+                return;
+            }
+        },
+    };
+    encode_response_head(
+        &mut conn.write_buf,
+        &ResponseHead {
+            status: 101,
+            headers: &[
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Accept", &accept),
+            ],
+            body: BodyKind::None,
+            close: false,
+        },
+    );
+    let inbound = Rc::new(Inbound::new());
+    let limits = WsLimits {
+        max_frame_bytes: shard.gateway.limits.ws_max_frame_bytes,
+        max_message_bytes: shard.gateway.limits.ws_max_message_bytes,
+    };
+    let mut decoder = FrameDecoder::new(limits);
+    let reader_inbound = inbound.clone();
+    let duplex = Duplex::start(conn, move |buf| reader_inbound.absorb(&mut decoder, buf));
+    let mut session = Session {
+        duplex,
+        inbound,
+        last_delivered: cursor,
+    };
+    if session.duplex.flush().await.is_err() {
+        return;
+    }
+    ShardMetrics::inc(&shard.metrics.websocket_sessions_open);
+    let queue = Rc::new(OutboundQueue::new(
+        &shard.gateway.outbound,
+        shard.metrics.clone(),
+    ));
+    let subscription = options
+        .subscriber_enabled
+        .then(|| api.endpoint.subscribe(cursor, queue.clone()));
+    let (code, reason) = session.run(&queue, options, shard).await;
+    drop(subscription);
+    ShardMetrics::sub(&shard.metrics.websocket_sessions_open, 1);
+    session.close(code, &reason).await;
+}
+
+/// Checks the upgrade request; returns the `Sec-WebSocket-Accept` value.
+fn handshake(head: &RequestHead) -> Result<String, (u16, &'static str)> {
+    if head.header_str("sec-websocket-version").map(str::trim) != Some("13") {
+        return Err((426, "WebSocket upgrade needs 'Sec-WebSocket-Version: 13'"));
+    }
+    let key = head
+        .header("sec-websocket-key")
+        .ok_or((400, "WebSocket upgrade needs a 'Sec-WebSocket-Key' header"))?;
+    let decoded =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, key.trim_ascii());
+    if !matches!(decoded, Ok(bytes) if bytes.len() == 16) {
+        return Err((400, "'Sec-WebSocket-Key' must be 16 random bytes in base64"));
+    }
+    Ok(accept_key(key.trim_ascii()))
+}
+
+/// What the reader saw that the writer must act on. Bounded: only the latest ping is kept
+/// (RFC 6455 allows answering just the most recent one).
+struct Inbound {
+    ping: RefCell<Option<Bytes>>,
+    close: RefCell<Option<(u16, String)>>,
+    published: Cell<bool>,
+    last_heard: Cell<Instant>,
+    dirty: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Inbound {
+    fn new() -> Inbound {
+        Inbound {
+            ping: RefCell::new(None),
+            close: RefCell::new(None),
+            published: Cell::new(false),
+            last_heard: Cell::new(Instant::now()),
+            dirty: Cell::new(false),
+            waker: RefCell::new(None),
+        }
+    }
+
+    /// Decodes every complete frame in `buf`. Returns false once reading should stop.
+    fn absorb(&self, decoder: &mut FrameDecoder, buf: &mut BytesMut) -> bool {
+        self.last_heard.set(Instant::now());
+        let mut keep_reading = true;
+        loop {
+            match decoder.decode(buf) {
+                Ok(None) => break,
+                Ok(Some(WsEvent::Ping(payload))) => *self.ping.borrow_mut() = Some(payload),
+                Ok(Some(WsEvent::Pong(_))) => {}
+                Ok(Some(WsEvent::Text(_) | WsEvent::Binary(_))) => self.published.set(true),
+                Ok(Some(WsEvent::Close(frame))) => {
+                    *self.close.borrow_mut() =
+                        Some(frame.unwrap_or((close_code::NORMAL, String::new())));
+                    keep_reading = false;
+                    break;
+                }
+                Err(err) => {
+                    *self.close.borrow_mut() = Some((err.close_code(), err.to_string()));
+                    keep_reading = false;
+                    break;
+                }
+            }
+        }
+        self.dirty.set(true);
+        if let Some(waker) = self.waker.borrow_mut().take() {
+            waker.wake();
+        }
+        keep_reading
+    }
+
+    /// Resolves once the reader recorded something new.
+    async fn changed(&self) {
+        poll_fn(|cx| {
+            if self.dirty.replace(false) {
+                Poll::Ready(())
+            } else {
+                *self.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+struct Session {
+    duplex: Duplex,
+    inbound: Rc<Inbound>,
+    last_delivered: Option<MessageId>,
+}
+
+impl Session {
+    /// Runs until the session must end; returns the close code and reason to send.
+    async fn run(
+        &mut self,
+        queue: &OutboundQueue,
+        options: &WebSocketOptions,
+        shard: &Shard,
+    ) -> (u16, String) {
+        let ping_interval = shard.gateway.timeouts.ws_ping_interval;
+        let mut next_ping = Instant::now() + ping_interval;
+        let mut ping_sent_at: Option<Instant> = None;
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        loop {
+            if let Some(payload) = self.inbound.ping.borrow_mut().take() {
+                encode_pong(&mut self.duplex.write_buf, &payload);
+            }
+            if let Some((code, reason)) = self.inbound.close.borrow().clone() {
+                return (code, reason);
+            }
+            if self.inbound.published.get() {
+                return (
+                    close_code::POLICY_VIOLATION,
+                    publish_refusal(options).to_owned(),
+                );
+            }
+            let mut delivered = 0;
+            monoio::select! {
+                biased;
+                _ = self.inbound.changed() => {}
+                _ = shard.shutdown.wait() => return (close_code::GOING_AWAY, "gateway shutting down".to_owned()),
+                _ = self.duplex.peer_closed.wait(), if self.inbound.close.borrow().is_none() => {
+                    return (0, String::new());
+                }
+                ready = queue.ready() => match ready {
+                    Ok(()) => {
+                        queue.drain_into(MAX_BATCH, &mut batch);
+                        delivered = batch.len() as u64;
+                        for message in batch.drain(..) {
+                            if std::str::from_utf8(&message.payload).is_ok() {
+                                encode_text(&mut self.duplex.write_buf, &message.payload);
+                            } else {
+                                encode_binary(&mut self.duplex.write_buf, &message.payload);
+                            }
+                            self.last_delivered = Some(message.id);
+                        }
+                    }
+                    Err(QueueEnd::Finished) => return (close_code::NORMAL, "end of stream".to_owned()),
+                    Err(QueueEnd::SlowClient) => return (close_code::TRY_AGAIN_LATER, self.resume_hint("client too slow")),
+                    Err(QueueEnd::Closed) => return (0, String::new()),
+                },
+                _ = monoio::time::sleep_until(next_ping) => {
+                    if ping_sent_at.is_some_and(|sent| self.inbound.last_heard.get() < sent) {
+                        return (0, String::new());
+                    }
+                    let now = Instant::now();
+                    encode_ping(&mut self.duplex.write_buf, b"tidegate");
+                    ping_sent_at = Some(now);
+                    next_ping = now + ping_interval;
+                }
+            }
+            if self.duplex.flush().await.is_err() {
+                return (0, String::new());
+            }
+            ShardMetrics::add(&shard.metrics.messages_delivered_total, delivered);
+        }
+    }
+
+    fn resume_hint(&self, why: &str) -> String {
+        match self.last_delivered {
+            Some(id) => format!("{why}; reconnect with ?cursor={id}"),
+            None => why.to_owned(),
+        }
+    }
+
+    /// Sends our close frame (code 0 = the peer is gone, just drop) and waits briefly for the
+    /// client's, completing the close handshake.
+    async fn close(mut self, code: u16, reason: &str) {
+        if code == 0 {
+            return;
+        }
+        encode_close(&mut self.duplex.write_buf, code, reason);
+        if self.duplex.flush().await.is_err() {
+            return;
+        }
+        if self.inbound.close.borrow().is_none() {
+            let _ = monoio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, self.duplex.peer_closed.wait())
+                .await;
+        }
+    }
+}
+
+fn publish_refusal(options: &WebSocketOptions) -> &'static str {
+    if options.publisher_enabled {
+        "this API's endpoint does not accept published messages"
+    } else {
+        "publishing is disabled on this API's websocket entrypoint"
+    }
+}

@@ -1,0 +1,37 @@
+//! tidegate: an event-native API gateway.
+//!
+//! It exposes message brokers (and a Mock generator) to web clients over HTTP GET (batch poll),
+//! WebSocket and Server-Sent Events, on a thread-per-core runtime.
+//!
+//! # Module map
+//! ```text
+//! main.rs ─ CLI (`run`, `check`), logging, signals
+//! config/      YAML → validated, typed `Config` (every problem reported at once)
+//! runtime/     shards: one pinned thread + monoio runtime + SO_REUSEPORT listener each;
+//!              driver choice (io_uring / epoll), shutdown broadcast
+//! server/      the life of a connection: accept → HTTP head → route → entrypoint
+//! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames, SSE
+//! entrypoint/  how clients receive: http-get, sse, websocket
+//! endpoint/    where messages come from: mock
+//! delivery/    per-client bounded outbound queue with the slow-client policy
+//! message.rs   the one message type; metrics.rs the counters every bound reports to
+//! ```
+//!
+//! # Data path
+//! ```text
+//! accept (per shard) → codec::http_head (httparse, bounded) → server::router (longest context path)
+//!   → plan check (keyless) → entrypoint by request shape:
+//!        Upgrade: websocket → websocket;  GET + Accept: text/event-stream → sse;  other GET → http_get
+//!   → endpoint::subscribe → delivery::OutboundQueue (bounded) → framed, coalesced socket writes
+//! ```
+
+pub mod codec;
+pub mod config;
+pub mod cross_shard;
+pub mod delivery;
+pub mod endpoint;
+pub mod entrypoint;
+pub mod message;
+pub mod metrics;
+pub mod runtime;
+pub mod server;

@@ -1,0 +1,134 @@
+//! The `tidegate` command: run the gateway, or check a configuration file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use tidegate::config::{self, Config};
+use tidegate::runtime::Gateway;
+
+/// tidegate: an event-native API gateway. Exposes message brokers (and a Mock generator) to web
+/// clients over HTTP GET, WebSocket and Server-Sent Events.
+///
+/// With no command it runs the gateway; with no configuration file it serves the embedded
+/// quickstart API at http://localhost:8082/qs-message-api.
+#[derive(Parser)]
+#[command(version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive such as `tidegate=debug`.
+    #[arg(long, global = true, env = "TIDEGATE_LOG", default_value = "info")]
+    log_level: String,
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (the default command).
+    Run {
+        /// Configuration file (YAML). Without it, the embedded quickstart configuration is used.
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Check a configuration file: print every problem with its location, exit 1 if any.
+    /// Opens no socket.
+    Check {
+        /// Configuration file (YAML).
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level, cli.log_format);
+    match cli.command.unwrap_or(Command::Run { config: None }) {
+        Command::Check { config } => check(&config),
+        Command::Run { config } => run(config),
+    }
+}
+
+fn init_logging(filter: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|err| {
+        eprintln!("invalid --log-level '{filter}' ({err}); using 'info'");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match config::load_file(path) {
+        Ok(config) => {
+            println!("{}: OK ({} API(s))", path.display(), config.apis.len());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            eprintln!("{}: {} problem(s)", path.display(), err.problems.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(path: Option<PathBuf>) -> ExitCode {
+    let config: Config = match &path {
+        Some(path) => match config::load_file(path) {
+            Ok(config) => config,
+            Err(err) => {
+                eprintln!("{err}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => config::embedded_default(),
+    };
+    let mut signals = match Signals::new([SIGTERM, SIGINT]) {
+        Ok(signals) => signals,
+        Err(err) => {
+            eprintln!("cannot install signal handlers: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let apis: Vec<String> = config
+        .apis
+        .iter()
+        .flat_map(|api| api.context_paths.clone())
+        .collect();
+    let gateway = match Gateway::start(config) {
+        Ok(gateway) => gateway,
+        Err(err) => {
+            tracing::error!("{err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        addr = %gateway.local_addr(),
+        shards = gateway.drivers().len(),
+        context_paths = ?apis,
+        "tidegate is listening"
+    );
+    if let Some(signal) = signals.forever().next() {
+        tracing::info!(signal, "shutting down");
+    }
+    gateway.shutdown();
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,120 @@
+//! Counters and gauges for every bound the gateway enforces.
+//!
+//! Each shard owns one `ShardMetrics` and is its only writer; other threads (the admin endpoint,
+//! tests) only read. Relaxed atomics are used for that single-writer/many-reader sharing, not for
+//! coordination: a reader may see a counter a few increments stale, never a torn value.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+macro_rules! shard_metrics {
+    ($( $(#[doc = $doc:literal])* $kind:ident $name:ident ),* $(,)?) => {
+        /// One shard's counters (monotonic, `_total`) and gauges (current value).
+        #[derive(Debug, Default)]
+        pub struct ShardMetrics {
+            $( $(#[doc = $doc])* pub $name: AtomicU64, )*
+        }
+
+        impl ShardMetrics {
+            /// Every metric as `(name, kind, help, value)`, for rendering.
+            fn entries(&self) -> Vec<(&'static str, &'static str, &'static str, u64)> {
+                vec![$( (stringify!($name), stringify!($kind), concat!($($doc),*), self.$name.load(Ordering::Relaxed)) ),*]
+            }
+        }
+    };
+}
+
+shard_metrics! {
+    /// Connections accepted.
+    counter connections_accepted_total,
+    /// Connections refused because the shard was at `maxConnectionsPerShard`.
+    counter connections_rejected_total,
+    /// Connections currently open (bounded by `maxConnectionsPerShard`).
+    gauge connections_open,
+    /// HTTP requests whose head was parsed.
+    counter http_requests_total,
+    /// Requests answered with a 4xx status by the gateway itself.
+    counter http_client_errors_total,
+    /// WebSocket sessions currently open.
+    gauge websocket_sessions_open,
+    /// SSE streams currently open.
+    gauge sse_streams_open,
+    /// HTTP GET polls currently waiting for messages.
+    gauge http_get_polls_open,
+    /// Messages written to clients (all entrypoints).
+    counter messages_delivered_total,
+    /// Messages dropped from a slow client's outbound queue (policy `drop-oldest`).
+    counter messages_dropped_slow_client_total,
+    /// Clients disconnected because their outbound queue overflowed (policy `disconnect`).
+    counter clients_disconnected_slow_total,
+    /// Messages waiting in client outbound queues (bounded by `maxQueuedMessages` per client).
+    gauge outbound_queued_messages,
+    /// Payload bytes waiting in client outbound queues (bounded by `maxQueuedBytes` per client).
+    gauge outbound_queued_bytes,
+    /// Bytes held in connection read buffers (bounded by header, body and frame limits).
+    gauge read_buffer_bytes,
+}
+
+impl ShardMetrics {
+    /// Adds one to a counter or gauge.
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds `n`.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Subtracts `n` from a gauge.
+    pub fn sub(gauge: &AtomicU64, n: u64) {
+        gauge.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Reads a value.
+    pub fn get(value: &AtomicU64) -> u64 {
+        value.load(Ordering::Relaxed)
+    }
+}
+
+/// Renders all shards' metrics in the Prometheus text format, one series per shard.
+pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
+    let mut out = String::new();
+    let Some(first) = shards.first() else {
+        return out;
+    };
+    for (i, (name, kind, help, _)) in first.entries().into_iter().enumerate() {
+        let _ = writeln!(out, "# HELP tidegate_{name} {help}");
+        let _ = writeln!(out, "# TYPE tidegate_{name} {kind}");
+        for (shard, m) in shards.iter().enumerate() {
+            let value = m.entries()[i].3;
+            let _ = writeln!(out, "tidegate_{name}{{shard=\"{shard}\"}} {value}");
+        }
+    }
+    out
+}
+
+/// Sums one metric over all shards.
+pub fn total(shards: &[Arc<ShardMetrics>], pick: impl Fn(&ShardMetrics) -> &AtomicU64) -> u64 {
+    shards.iter().map(|m| ShardMetrics::get(pick(m))).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_shard_with_help_and_type() {
+        let a = Arc::new(ShardMetrics::default());
+        let b = Arc::new(ShardMetrics::default());
+        ShardMetrics::inc(&a.connections_accepted_total);
+        ShardMetrics::add(&b.connections_accepted_total, 2);
+        let text = render_prometheus(&[a.clone(), b.clone()]);
+        assert!(text.contains("# TYPE tidegate_connections_accepted_total counter"));
+        assert!(text.contains("# TYPE tidegate_connections_open gauge"));
+        assert!(text.contains("tidegate_connections_accepted_total{shard=\"0\"} 1"));
+        assert!(text.contains("tidegate_connections_accepted_total{shard=\"1\"} 2"));
+        assert_eq!(total(&[a, b], |m| &m.connections_accepted_total), 3);
+    }
+}

@@ -1,0 +1,180 @@
+//! The thread-per-core runtime: one shard per core, each a pinned thread with its own monoio
+//! runtime and SO_REUSEPORT listener, started and stopped as one `Gateway`.
+
+mod driver;
+mod listener;
+mod local_signal;
+pub mod shard;
+
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub use driver::Driver;
+pub use local_signal::LocalSignal;
+
+use crate::config::Config;
+use crate::cross_shard::Signal;
+use crate::metrics::ShardMetrics;
+use crate::server::Router;
+
+/// A running gateway: its shards and how to stop them.
+pub struct Gateway {
+    local_addr: SocketAddr,
+    drivers: Vec<Driver>,
+    metrics: Vec<Arc<ShardMetrics>>,
+    stops: Vec<Arc<Signal>>,
+    threads: Vec<JoinHandle<()>>,
+    shutdown_timeout: Duration,
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listen address could not be bound.
+    #[error("{0}")]
+    Listen(io::Error),
+    /// A shard's runtime or thread could not start.
+    #[error("shard {shard} could not start: {source}")]
+    Shard {
+        /// Which shard.
+        shard: usize,
+        /// What failed.
+        source: io::Error,
+    },
+}
+
+impl Gateway {
+    /// Binds the listeners and starts every shard; returns once all are accepting.
+    pub fn start(config: Config) -> Result<Gateway, StartError> {
+        let shard_count = config
+            .gateway
+            .shards
+            .map(|n| n.get())
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let listeners = listener::bind_reuseport(config.gateway.listen, shard_count)
+            .map_err(StartError::Listen)?;
+        let local_addr = listeners[0].local_addr().map_err(StartError::Listen)?;
+        let cores = core_affinity::get_core_ids().unwrap_or_default();
+
+        let mut gateway = Gateway {
+            local_addr,
+            drivers: Vec::new(),
+            metrics: Vec::new(),
+            stops: Vec::new(),
+            threads: Vec::new(),
+            shutdown_timeout: config.gateway.timeouts.shutdown,
+        };
+        let (started_tx, started_rx) = mpsc::channel();
+        for (id, listener) in listeners.into_iter().enumerate() {
+            let metrics = Arc::new(ShardMetrics::default());
+            let stop = Signal::new();
+            let core = config
+                .gateway
+                .pin_shards
+                .then(|| cores.get(id % cores.len().max(1)).copied())
+                .flatten();
+            let config = config.clone();
+            let started = started_tx.clone();
+            let (thread_metrics, thread_stop) = (metrics.clone(), stop.clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("tidegate-shard-{id}"))
+                .spawn(move || {
+                    if let Some(core) = core {
+                        core_affinity::set_for_current(core);
+                    }
+                    let driver_choice = config.gateway.driver;
+                    driver::run_on_driver(
+                        driver_choice,
+                        |result| {
+                            let _ = started.send((id, result));
+                        },
+                        move || {
+                            let router = Router::new(&config.apis);
+                            let shard = Rc::new(shard::Shard::new(
+                                id,
+                                config.gateway,
+                                router,
+                                thread_metrics,
+                            ));
+                            shard::run(shard, listener, thread_stop)
+                        },
+                    );
+                })
+                .map_err(|source| StartError::Shard { shard: id, source })?;
+            gateway.metrics.push(metrics);
+            gateway.stops.push(stop);
+            gateway.threads.push(thread);
+        }
+        drop(started_tx);
+        gateway.drivers = vec![Driver::Epoll; shard_count];
+        for _ in 0..shard_count {
+            let (id, result) = started_rx.recv().map_err(|_| StartError::Shard {
+                shard: usize::MAX,
+                source: io::Error::other("a shard thread exited before starting"),
+            })?;
+            match result {
+                Ok(driver) => {
+                    tracing::info!(shard = id, %driver, core = ?config.gateway.pin_shards, "shard started");
+                    gateway.drivers[id] = driver;
+                }
+                Err(source) => {
+                    gateway.stop();
+                    return Err(StartError::Shard { shard: id, source });
+                }
+            }
+        }
+        Ok(gateway)
+    }
+
+    /// The address the shards listen on (with the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The I/O driver each shard runs on, by shard index.
+    pub fn drivers(&self) -> &[Driver] {
+        &self.drivers
+    }
+
+    /// Every shard's metrics, by shard index.
+    pub fn metrics(&self) -> &[Arc<ShardMetrics>] {
+        &self.metrics
+    }
+
+    /// Graceful shutdown: every shard stops accepting, tells its clients (WebSocket close 1001,
+    /// SSE end of stream, pending GETs answered), and waits for them up to `timeouts.shutdown`.
+    /// Returns once every shard thread has exited.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        for stop in &self.stops {
+            stop.raise();
+        }
+        // Shards enforce the deadline themselves; the margin covers their final close writes.
+        let hard_deadline = Instant::now() + self.shutdown_timeout + Duration::from_secs(2);
+        for thread in self.threads.drain(..) {
+            while !thread.is_finished() && Instant::now() < hard_deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            } else {
+                tracing::error!("a shard did not stop within the shutdown deadline");
+            }
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.stop();
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! A shard: one thread, one monoio runtime, one listener, and everything its connections use.
+//! Nothing here is `Send`; other threads reach a shard only through `cross_shard`.
+
+use std::cell::Cell;
+use std::net::TcpListener as StdTcpListener;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use monoio::net::{TcpListener, TcpStream};
+use monoio::time::Instant;
+
+use crate::config::GatewayConfig;
+use crate::cross_shard::Signal;
+use crate::metrics::ShardMetrics;
+use crate::runtime::LocalSignal;
+use crate::server::{connection, Router};
+
+/// Pause after an accept error (e.g. out of file descriptors) before accepting again.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+/// How often draining checks whether the last connection has gone.
+const DRAIN_POLL: Duration = Duration::from_millis(10);
+
+/// State shared by every task on one shard.
+pub struct Shard {
+    /// Index of this shard (0-based), used in logs and metric labels.
+    pub id: usize,
+    /// Gateway-wide settings (limits, timeouts, queue bounds).
+    pub gateway: GatewayConfig,
+    /// This shard's routing table; its own copy, so lookups take no lock.
+    pub router: Router,
+    /// This shard's counters; read by other threads.
+    pub metrics: Arc<ShardMetrics>,
+    /// Fired when the gateway shuts down: stop accepting, let connections finish.
+    pub shutdown: LocalSignal,
+    connections: Cell<usize>,
+}
+
+impl Shard {
+    /// A shard with no connections yet.
+    pub fn new(
+        id: usize,
+        gateway: GatewayConfig,
+        router: Router,
+        metrics: Arc<ShardMetrics>,
+    ) -> Shard {
+        Shard {
+            id,
+            gateway,
+            router,
+            metrics,
+            shutdown: LocalSignal::new(),
+            connections: Cell::new(0),
+        }
+    }
+
+    /// Open connections on this shard.
+    pub fn connection_count(&self) -> usize {
+        self.connections.get()
+    }
+}
+
+/// Runs a shard until `stop` is raised and its connections have drained (or the shutdown
+/// deadline passed).
+pub async fn run(shard: Rc<Shard>, listener: StdTcpListener, stop: Arc<Signal>) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::error!(shard = shard.id, error = %err, "cannot register the listener");
+            return;
+        }
+    };
+    let watcher = shard.clone();
+    monoio::spawn(async move {
+        stop.raised().await;
+        watcher.shutdown.fire();
+    });
+    accept_until_shutdown(&shard, &listener).await;
+    drop(listener);
+    drain(&shard).await;
+}
+
+async fn accept_until_shutdown(shard: &Rc<Shard>, listener: &TcpListener) {
+    loop {
+        monoio::select! {
+            _ = shard.shutdown.wait() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => admit(shard, stream),
+                Err(err) => {
+                    tracing::warn!(shard = shard.id, error = %err, "accept failed");
+                    monoio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                }
+            }
+        }
+    }
+}
+
+/// Starts serving a connection, or closes it at once when the shard is at its connection bound.
+fn admit(shard: &Rc<Shard>, stream: TcpStream) {
+    ShardMetrics::inc(&shard.metrics.connections_accepted_total);
+    if shard.connections.get() >= shard.gateway.limits.max_connections_per_shard {
+        ShardMetrics::inc(&shard.metrics.connections_rejected_total);
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    let guard = ConnectionGuard::new(shard.clone());
+    monoio::spawn(async move {
+        connection::serve(stream, guard.shard.clone()).await;
+        drop(guard);
+    });
+}
+
+async fn drain(shard: &Shard) {
+    let deadline = Instant::now() + shard.gateway.timeouts.shutdown;
+    while shard.connections.get() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(DRAIN_POLL).await;
+    }
+    let left = shard.connections.get();
+    if left > 0 {
+        tracing::warn!(
+            shard = shard.id,
+            connections = left,
+            "shutdown deadline passed; closing the rest"
+        );
+    }
+}
+
+/// Counts a connection for as long as it lives.
+struct ConnectionGuard {
+    shard: Rc<Shard>,
+}
+
+impl ConnectionGuard {
+    fn new(shard: Rc<Shard>) -> ConnectionGuard {
+        shard.connections.set(shard.connections.get() + 1);
+        ShardMetrics::inc(&shard.metrics.connections_open);
+        ConnectionGuard { shard }
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.shard.connections.set(self.shard.connections.get() - 1);
+        ShardMetrics::sub(&self.shard.metrics.connections_open, 1);
+    }
+}

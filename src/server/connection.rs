@@ -1,0 +1,156 @@
+//! The life of a connection, top to bottom:
+//! accept → read the request head → route by context path → plan check → choose the entrypoint
+//! by request shape → serve it → (keep-alive) next request.
+//!
+//! HTTP GET polls keep the connection for further requests; WebSocket and SSE take it over.
+
+use std::rc::Rc;
+
+use monoio::net::TcpStream;
+use monoio::time::Instant;
+
+use crate::codec::http_body::BodyDecoder;
+use crate::codec::http_head::{parse_request_head, BodyFraming, HeadLimits, Method, RequestHead};
+use crate::entrypoint::{self, Choice};
+use crate::metrics::ShardMetrics;
+use crate::runtime::shard::Shard;
+use crate::server::conn::Conn;
+
+/// The 404 body of the reference product, for a path no started API serves.
+pub const NO_CONTEXT_PATH: &str = "No context-path matches the request URI.";
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
+    let mut conn = Conn::new(stream, shard.metrics.clone());
+    loop {
+        let Some(head) = read_head(&mut conn, &shard).await else {
+            return;
+        };
+        ShardMetrics::inc(&shard.metrics.http_requests_total);
+        let keep_alive = head.keep_alive() && !shard.shutdown.is_fired();
+        if !head.is_websocket_upgrade() && !discard_body(&mut conn, &head, &shard).await {
+            return;
+        }
+        let Some(api) = shard.router.route(head.path()).cloned() else {
+            if conn
+                .respond_text(404, NO_CONTEXT_PATH, !keep_alive)
+                .await
+                .is_err()
+                || !keep_alive
+            {
+                return;
+            }
+            continue;
+        };
+        // Plans: every API is keyless in this version, so there is nothing to check yet.
+        let keep_going = match entrypoint::choose(&head, &api) {
+            Choice::WebSocket(options) => {
+                entrypoint::websocket::serve(conn, &head, &api, options, &shard).await;
+                return;
+            }
+            Choice::Sse(options) => {
+                entrypoint::sse::serve(conn, &head, &api, options, &shard).await;
+                return;
+            }
+            Choice::HttpGet(options) => {
+                entrypoint::http_get::serve(&mut conn, &head, &api, options, &shard, keep_alive)
+                    .await
+            }
+            Choice::MethodNotAllowed(allow) => {
+                let body = format!(
+                    "method {} is not allowed on this API; use {allow}",
+                    head.method()
+                );
+                conn.respond_text(405, &body, !keep_alive).await.is_ok()
+            }
+            Choice::NoEntrypoint(why) => conn.respond_text(404, why, !keep_alive).await.is_ok(),
+        };
+        if !keep_going || !keep_alive {
+            return;
+        }
+    }
+}
+
+/// Reads the next request head. `None` when the connection should close: the peer closed, it sat
+/// idle past `keepAliveIdleMs`, the head took longer than `headerReadMs`, the gateway is shutting
+/// down between requests, or the head was invalid (after answering it).
+async fn read_head(conn: &mut Conn, shard: &Shard) -> Option<RequestHead> {
+    let limits = HeadLimits {
+        max_header_bytes: shard.gateway.limits.max_header_bytes,
+        max_header_count: shard.gateway.limits.max_header_count,
+    };
+    let timeouts = &shard.gateway.timeouts;
+    let mut header_deadline = None;
+    loop {
+        match parse_request_head(&mut conn.read_buf, &limits) {
+            Ok(Some(head)) => return Some(head),
+            Ok(None) => {}
+            Err(err) => {
+                let _ = conn
+                    .respond_text(err.status(), &err.to_string(), true)
+                    .await;
+                return None;
+            }
+        }
+        let deadline = if conn.read_buf.is_empty() {
+            Instant::now() + timeouts.keep_alive_idle
+        } else {
+            *header_deadline.get_or_insert_with(|| Instant::now() + timeouts.header_read)
+        };
+        let idle = conn.read_buf.is_empty();
+        monoio::select! {
+            _ = shard.shutdown.wait(), if idle => return None,
+            read = monoio::time::timeout_at(deadline, conn.read_more()) => match read {
+                Ok(Ok(0)) | Ok(Err(_)) => return None,
+                Ok(Ok(_)) => {}
+                Err(_elapsed) if idle => return None,
+                Err(_elapsed) => {
+                    let _ = conn.respond_text(408, "request header not received in time", true).await;
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Reads and drops a request body (no entrypoint here consumes one yet), within
+/// `maxBodyBytes`. Returns false when the connection must close.
+async fn discard_body(conn: &mut Conn, head: &RequestHead, shard: &Shard) -> bool {
+    let framing = head.body_framing();
+    if matches!(framing, BodyFraming::Empty) {
+        return true;
+    }
+    let mut decoder = BodyDecoder::new(framing, shard.gateway.limits.max_body_bytes);
+    loop {
+        match decoder.decode(&mut conn.read_buf) {
+            Ok(Some(_body)) => return true,
+            Ok(None) => {}
+            Err(err) => {
+                let _ = conn
+                    .respond_text(err.status(), &err.to_string(), true)
+                    .await;
+                return false;
+            }
+        }
+        let read =
+            monoio::time::timeout(shard.gateway.timeouts.header_read, conn.read_more()).await;
+        if !matches!(read, Ok(Ok(n)) if n > 0) {
+            return false;
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+            Method::Patch => "PATCH",
+            Method::Other(name) => name,
+        })
+    }
+}

@@ -1,0 +1,11 @@
+//! The life of a connection (`connection`), the routing table (`router`) and the per-shard view
+//! of a Gateway API (`api`).
+
+pub mod api;
+pub mod conn;
+pub mod connection;
+pub mod duplex;
+pub mod router;
+
+pub use api::Api;
+pub use router::Router;

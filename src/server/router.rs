@@ -1,0 +1,61 @@
+//! Context-path routing: the longest context path that prefixes the request path wins.
+//! Stopped APIs are not in the table, so they answer 404 like an unknown path.
+
+use std::rc::Rc;
+
+use crate::config::{ApiConfig, ApiState};
+use crate::server::Api;
+
+/// One shard's routing table.
+pub struct Router {
+    /// `(context path, api)`, longest path first.
+    routes: Vec<(String, Rc<Api>)>,
+}
+
+impl Router {
+    /// Builds the table from the started APIs.
+    pub fn new(apis: &[ApiConfig]) -> Router {
+        let mut routes = Vec::new();
+        for config in apis.iter().filter(|api| api.state == ApiState::Started) {
+            let api = Rc::new(Api::new(config));
+            for path in &config.context_paths {
+                routes.push((path.clone(), api.clone()));
+            }
+        }
+        routes.sort_by_key(|(path, _)| std::cmp::Reverse(path.len()));
+        Router { routes }
+    }
+
+    /// The API serving `path`, if any. `/a` matches `/a`, `/a/` and `/a/b`, never `/ab`.
+    pub fn route(&self, path: &str) -> Option<&Rc<Api>> {
+        self.routes
+            .iter()
+            .find(|(prefix, _)| matches_prefix(prefix, path))
+            .map(|(_, api)| api)
+    }
+}
+
+fn matches_prefix(prefix: &str, path: &str) -> bool {
+    if prefix == "/" {
+        return path.starts_with('/');
+    }
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_matches_whole_segments_only() {
+        assert!(matches_prefix("/a", "/a"));
+        assert!(matches_prefix("/a", "/a/"));
+        assert!(matches_prefix("/a", "/a/b"));
+        assert!(!matches_prefix("/a", "/ab"));
+        assert!(!matches_prefix("/a/b", "/a"));
+        assert!(matches_prefix("/", "/anything"));
+    }
+}

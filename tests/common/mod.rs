@@ -1,0 +1,267 @@
+//! Helpers shared by the integration tests: an in-process gateway on 127.0.0.1:0 and small
+//! blocking clients (raw HTTP, WebSocket via tungstenite, SSE) that read real sockets.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use tidegate::config::{self, Config, DriverChoice};
+use tidegate::runtime::Gateway;
+
+/// Runs `$body` (a fn taking a `DriverChoice`) once per I/O driver, as two tests.
+#[macro_export]
+macro_rules! on_both_drivers {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[test]
+            fn io_uring() {
+                super::$body(tidegate::config::DriverChoice::IoUring)
+            }
+            #[test]
+            fn epoll() {
+                super::$body(tidegate::config::DriverChoice::Epoll)
+            }
+        }
+    };
+}
+
+/// A quick Mock API on `/mock` (one message every `interval_ms`), with all three entrypoints.
+pub fn mock_api_yaml(interval_ms: u64) -> String {
+    format!(
+        r#"
+apis:
+  - id: mock-api
+    name: Mock API
+    contextPaths: [/mock]
+    entrypoints:
+      - type: http-get
+        configuration:
+          messagesLimitCount: 100
+          messagesLimitDurationMs: 1000
+      - type: websocket
+      - type: sse
+        configuration:
+          heartbeatIntervalInMs: 2000
+    endpoint:
+      type: mock
+      configuration:
+        messageInterval: {interval_ms}
+        messageContent: hello
+    plans:
+      - name: Keyless
+        security: keyless
+"#
+    )
+}
+
+/// Parses `yaml` and points it at 127.0.0.1:0 with two shards on `driver`.
+pub fn test_config(yaml: &str, driver: DriverChoice) -> Config {
+    let mut config =
+        config::load_str(yaml, "test").unwrap_or_else(|err| panic!("test config invalid:\n{err}"));
+    config.gateway.listen = "127.0.0.1:0".parse().unwrap();
+    config.gateway.shards = std::num::NonZeroUsize::new(2);
+    config.gateway.driver = driver;
+    config.gateway.pin_shards = false;
+    config
+}
+
+/// Starts a gateway.
+pub fn start(config: Config) -> Gateway {
+    Gateway::start(config).expect("gateway starts")
+}
+
+/// Connects with read/write timeouts so a broken test fails instead of hanging.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
+/// A parsed HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// Reads one response (Content-Length, chunked, or until close) from a buffered reader.
+pub fn read_response(reader: &mut BufReader<TcpStream>) -> Response {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("status line");
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("bad status line {line:?}"))
+        .parse()
+        .unwrap();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':').unwrap();
+        headers.push((name.trim().to_owned(), value.trim().to_owned()));
+    }
+    let mut response = Response {
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    if let Some(len) = response.header("content-length") {
+        let mut body = vec![0; len.parse().unwrap()];
+        reader.read_exact(&mut body).unwrap();
+        response.body = body;
+    } else if response
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size).unwrap();
+            let size = usize::from_str_radix(size.trim(), 16).unwrap();
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk).unwrap();
+            if size == 0 {
+                break;
+            }
+            response.body.extend_from_slice(&chunk[..size]);
+        }
+    } else if status != 101 && status != 204 {
+        reader.read_to_end(&mut response.body).unwrap();
+    }
+    response
+}
+
+/// Sends one GET and reads the response on a fresh connection.
+pub fn get(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Response {
+    let mut stream = connect(addr);
+    let mut request = format!("GET {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    read_response(&mut BufReader::new(stream))
+}
+
+/// Sends raw bytes and reads one response.
+pub fn raw(addr: SocketAddr, request: &[u8]) -> Response {
+    let mut stream = connect(addr);
+    stream.write_all(request).unwrap();
+    read_response(&mut BufReader::new(stream))
+}
+
+/// The `items[].id` of a JSON batch, as numbers.
+pub fn item_ids(body: &serde_json::Value) -> Vec<u64> {
+    body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {body}"))
+        .iter()
+        .map(|item| {
+            item["id"]
+                .as_str()
+                .expect("id is a string")
+                .parse()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Waits until `f` is true or `timeout` passes; returns whether it became true.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    f()
+}
+
+/// Opens an SSE stream and returns the reader positioned after the response head.
+pub fn open_sse(
+    addr: SocketAddr,
+    target: &str,
+    extra: &[(&str, &str)],
+) -> (Response, BufReader<TcpStream>) {
+    let mut stream = connect(addr);
+    let mut request =
+        format!("GET {target} HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n");
+    for (name, value) in extra {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let status = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (n, v) = line.split_once(':').unwrap();
+        headers.push((n.trim().to_owned(), v.trim().to_owned()));
+    }
+    (
+        Response {
+            status,
+            headers,
+            body: Vec::new(),
+        },
+        reader,
+    )
+}
+
+/// Reads the de-chunked SSE body until `done(text so far)` is true (or the stream ends).
+pub fn read_sse_until(
+    reader: &mut BufReader<TcpStream>,
+    mut done: impl FnMut(&str) -> bool,
+) -> String {
+    let mut text = String::new();
+    loop {
+        let mut size = String::new();
+        if reader.read_line(&mut size).unwrap_or(0) == 0 {
+            return text;
+        }
+        let size = usize::from_str_radix(size.trim(), 16).expect("chunk size");
+        let mut chunk = vec![0; size + 2];
+        reader.read_exact(&mut chunk).unwrap();
+        if size == 0 {
+            return text;
+        }
+        text.push_str(std::str::from_utf8(&chunk[..size]).unwrap());
+        if done(&text) {
+            return text;
+        }
+    }
+}

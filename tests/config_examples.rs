@@ -1,0 +1,121 @@
+//! Every example in `config/` must load; a broken file must report all its problems at once.
+
+use std::path::{Path, PathBuf};
+
+use tidegate::config::{self, EntrypointConfig};
+
+fn example_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|error| panic!("cannot list {}: {error}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| {
+            matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_example_loads() {
+    let files = example_files();
+    assert!(
+        files.len() >= 6,
+        "expected the example files, found {files:?}"
+    );
+    let failures: Vec<String> = files
+        .iter()
+        .filter_map(|path| config::load_file(path).err().map(|error| error.to_string()))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "invalid examples:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn quickstart_example_is_the_embedded_default() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/quickstart.yaml");
+    assert_eq!(
+        config::load_file(&path).unwrap(),
+        config::embedded_default()
+    );
+}
+
+#[test]
+fn examples_show_what_they_promise() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let load = |name: &str| config::load_file(&dir.join(name)).unwrap();
+
+    let multi = load("multi-api.yaml");
+    assert_eq!(multi.apis.len(), 2);
+    assert!(multi
+        .apis
+        .iter()
+        .any(|api| api.state == config::ApiState::Stopped));
+    assert!(multi.apis.iter().all(|api| api.context_paths.len() >= 2));
+
+    for (name, type_name) in [
+        ("http-get.yaml", "http-get"),
+        ("websocket.yaml", "websocket"),
+        ("sse.yaml", "sse"),
+    ] {
+        let example = load(name);
+        let kinds: Vec<&str> = example.apis[0]
+            .entrypoints
+            .iter()
+            .map(EntrypointConfig::type_name)
+            .collect();
+        assert_eq!(kinds, [type_name], "{name}");
+    }
+    assert_eq!(
+        load("gateway-tuning.yaml").gateway,
+        config::GatewayConfig::default()
+    );
+}
+
+#[test]
+fn invalid_file_reports_every_problem_with_its_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.yaml");
+    std::fs::write(
+        &path,
+        "gateway:\n  limits: { maxHeaderBytes: 100 }\n  colour: blue\napis:\n  - id: demo\n    name: Demo\n    contextPaths: [demo]\n    entrypoints:\n      - type: sse\n        configuration: { heartbeatIntervalInMs: 500 }\n      - type: http-post\n    endpoint: { type: mqtt5 }\n    plans: []\n",
+    )
+    .unwrap();
+    let error = config::load_file(&path).unwrap_err();
+    let locations: Vec<&str> = error.problems.iter().map(|p| p.location.as_str()).collect();
+    assert_eq!(
+        locations,
+        [
+            "gateway.colour",
+            "gateway.limits.maxHeaderBytes",
+            "apis[0].entrypoints[0].configuration.heartbeatIntervalInMs",
+            "apis[0].entrypoints[1].type",
+            "apis[0].endpoint.type",
+            "apis[0].plans",
+            "apis[0].contextPaths[0]",
+        ]
+    );
+    let text = error.to_string();
+    let origin = path.display().to_string();
+    assert_eq!(text.lines().count(), 7);
+    assert!(
+        text.lines()
+            .all(|line| line.starts_with(&format!("{origin}: "))),
+        "{text}"
+    );
+    assert!(
+        text.contains("heartbeatIntervalInMs: must be at least 2000 (ms), got 500"),
+        "{text}"
+    );
+    assert!(
+        text.contains("entrypoint type 'http-post' is not supported by this version of tidegate"),
+        "{text}"
+    );
+}

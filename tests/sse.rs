@@ -1,0 +1,59 @@
+//! SSE entrypoint over real sockets: framing, heartbeat, resume.
+
+mod common;
+
+use common::*;
+use tidegate::config::DriverChoice;
+
+fn ids_in(text: &str) -> Vec<u64> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("id: ").or_else(|| l.strip_prefix("id:")))
+        .map(|v| v.trim().parse().unwrap())
+        .collect()
+}
+
+fn streams_events(driver: DriverChoice) {
+    let gateway = start(test_config(&mock_api_yaml(20), driver));
+    let (head, mut reader) = open_sse(gateway.local_addr(), "/mock", &[]);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-type"), Some("text/event-stream"));
+    assert_eq!(head.header("cache-control"), Some("no-cache"));
+    let text = read_sse_until(&mut reader, |t| ids_in(t).len() >= 3);
+    assert!(text.starts_with("retry:"), "first frame is retry: {text:?}");
+    assert!(text.contains("event: message\n"), "{text:?}");
+    assert!(text.contains("data: hello\n"), "{text:?}");
+    assert_eq!(ids_in(&text)[..3], [0, 1, 2]);
+}
+on_both_drivers!(stream, streams_events);
+
+fn resumes_after_last_event_id(driver: DriverChoice) {
+    let gateway = start(test_config(&mock_api_yaml(20), driver));
+    let (_, mut reader) = open_sse(gateway.local_addr(), "/mock", &[("Last-Event-ID", "5")]);
+    let text = read_sse_until(&mut reader, |t| ids_in(t).len() >= 2);
+    assert_eq!(ids_in(&text)[..2], [6, 7]);
+    let (_, mut reader) = open_sse(gateway.local_addr(), "/mock?cursor=9", &[]);
+    let text = read_sse_until(&mut reader, |t| !ids_in(t).is_empty());
+    assert_eq!(ids_in(&text)[0], 10);
+}
+on_both_drivers!(resume, resumes_after_last_event_id);
+
+#[test]
+fn heartbeat_comment_when_idle() {
+    // One message every 60 s: the stream is quiet, so the 2 s heartbeat must show up first.
+    let gateway = start(test_config(&mock_api_yaml(60_000), DriverChoice::Auto));
+    let (_, mut reader) = open_sse(gateway.local_addr(), "/mock", &[]);
+    let text = read_sse_until(&mut reader, |t| t.lines().any(|l| l.starts_with(':')));
+    assert!(ids_in(&text).is_empty(), "no message yet: {text:?}");
+}
+
+#[test]
+fn invalid_last_event_id_is_a_400() {
+    let gateway = start(test_config(&mock_api_yaml(20), DriverChoice::Auto));
+    let response = get(
+        gateway.local_addr(),
+        "/mock",
+        &[("Accept", "text/event-stream"), ("Last-Event-ID", "nope")],
+    );
+    assert_eq!(response.status, 400);
+    assert!(response.text().contains("cursor"), "{}", response.text());
+}

@@ -1,0 +1,197 @@
+//! WebSocket entrypoint over real sockets, driven by tungstenite's blocking client.
+
+mod common;
+
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::*;
+use tidegate::config::DriverChoice;
+use tidegate::metrics::{total, ShardMetrics};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::{Message, WebSocket};
+
+type Client = WebSocket<TcpStream>;
+
+fn ws_connect(addr: SocketAddr, path: &str) -> Client {
+    let stream = connect(addr);
+    let (socket, response) =
+        tungstenite::client::client(format!("ws://{addr}{path}"), stream).expect("handshake");
+    assert_eq!(response.status().as_u16(), 101);
+    socket
+}
+
+/// Next data message's text, skipping control frames.
+fn next_text(socket: &mut Client) -> String {
+    loop {
+        match socket.read().expect("read") {
+            Message::Text(text) => return text.to_string(),
+            Message::Binary(_) => panic!("expected a text frame"),
+            _ => continue,
+        }
+    }
+}
+
+fn streams_answers_pings_and_closes_cleanly(driver: DriverChoice) {
+    let gateway = start(test_config(&mock_api_yaml(20), driver));
+    let mut socket = ws_connect(gateway.local_addr(), "/mock");
+    for _ in 0..3 {
+        assert_eq!(next_text(&mut socket), "hello");
+    }
+    socket
+        .send(Message::Ping(b"are you there".to_vec().into()))
+        .unwrap();
+    let pong = loop {
+        match socket.read().unwrap() {
+            Message::Pong(payload) => break payload,
+            Message::Text(_) => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(&pong[..], b"are you there");
+    socket.close(None).unwrap();
+    // The gateway completes the close handshake: its close frame, then the end of the stream.
+    let mut saw_close = false;
+    loop {
+        match socket.read() {
+            Ok(Message::Close(_)) => saw_close = true,
+            Ok(_) => continue,
+            Err(tungstenite::Error::ConnectionClosed) => break,
+            Err(err) => panic!("unclean close: {err}"),
+        }
+    }
+    assert!(
+        saw_close
+            || matches!(
+                socket.read(),
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed)
+            )
+    );
+}
+on_both_drivers!(stream_ping_close, streams_answers_pings_and_closes_cleanly);
+
+fn closing_frame(socket: &mut Client) -> (CloseCode, String) {
+    loop {
+        match socket.read() {
+            Ok(Message::Close(Some(frame))) => return (frame.code, frame.reason.to_string()),
+            Ok(Message::Close(None)) => panic!("close without a code"),
+            Ok(_) => continue,
+            Err(err) => panic!("no close frame: {err}"),
+        }
+    }
+}
+
+#[test]
+fn publishing_is_refused_with_a_clear_close_reason() {
+    let gateway = start(test_config(&mock_api_yaml(1000), DriverChoice::Auto));
+    let mut socket = ws_connect(gateway.local_addr(), "/mock");
+    socket.send(Message::Text("hi".into())).unwrap();
+    let (code, reason) = closing_frame(&mut socket);
+    assert_eq!(code, CloseCode::Policy);
+    assert!(
+        reason.contains("does not accept published messages"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn handshake_errors_are_http_answers() {
+    let gateway = start(test_config(&mock_api_yaml(1000), DriverChoice::Auto));
+    let request = "GET /mock HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    let response = raw(gateway.local_addr(), request.as_bytes());
+    assert_eq!(response.status, 426);
+    let request = "GET /mock HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    assert_eq!(raw(gateway.local_addr(), request.as_bytes()).status, 400);
+}
+
+fn thousand_clients_all_receive(driver: DriverChoice) {
+    let gateway = start(test_config(&mock_api_yaml(100), driver));
+    let mut clients: Vec<Client> = (0..1000)
+        .map(|_| ws_connect(gateway.local_addr(), "/mock"))
+        .collect();
+    for _ in 0..2 {
+        for client in &mut clients {
+            assert_eq!(next_text(client), "hello");
+        }
+    }
+    assert_eq!(
+        total(gateway.metrics(), |m| &m.websocket_sessions_open),
+        1000
+    );
+    assert!(total(gateway.metrics(), |m| &m.messages_delivered_total) >= 2000);
+}
+on_both_drivers!(thousand_clients, thousand_clients_all_receive);
+
+/// A client that never reads must not delay the others, and its queue stays bounded.
+fn stalled_client(
+    policy: &str,
+) -> (
+    tidegate::runtime::Gateway,
+    Vec<ShardMetricsSnapshot>,
+    Client,
+) {
+    let content = "x".repeat(32 * 1024);
+    let yaml = mock_api_yaml(2)
+        .replace("messageContent: hello", &format!("messageContent: {content}"))
+        .replace(
+            "apis:",
+            &format!("gateway:\n  timeouts:\n    shutdownMs: 1000\n  outbound:\n    maxQueuedMessages: 16\n    slowClientPolicy: {policy}\napis:"),
+        );
+    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let stalled = ws_connect(gateway.local_addr(), "/mock");
+    let mut reader = ws_connect(gateway.local_addr(), "/mock");
+    for _ in 0..300 {
+        assert_eq!(next_text(&mut reader).len(), content.len());
+    }
+    let snapshots = gateway
+        .metrics()
+        .iter()
+        .map(|m| ShardMetricsSnapshot::of(m))
+        .collect();
+    (gateway, snapshots, stalled)
+}
+
+struct ShardMetricsSnapshot {
+    dropped: u64,
+    disconnected: u64,
+    queued: u64,
+}
+
+impl ShardMetricsSnapshot {
+    fn of(m: &ShardMetrics) -> Self {
+        ShardMetricsSnapshot {
+            dropped: ShardMetrics::get(&m.messages_dropped_slow_client_total),
+            disconnected: ShardMetrics::get(&m.clients_disconnected_slow_total),
+            queued: ShardMetrics::get(&m.outbound_queued_messages),
+        }
+    }
+}
+
+#[test]
+fn stalled_client_drops_oldest_without_slowing_others() {
+    let (_gateway, metrics, _stalled) = stalled_client("drop-oldest");
+    let dropped: u64 = metrics.iter().map(|m| m.dropped).sum();
+    let queued: u64 = metrics.iter().map(|m| m.queued).sum();
+    assert!(
+        dropped > 0,
+        "the stalled client's queue overflowed and dropped messages"
+    );
+    assert!(
+        queued <= 2 * 16,
+        "queues stay within maxQueuedMessages ({queued})"
+    );
+}
+
+#[test]
+fn stalled_client_is_disconnected_under_the_disconnect_policy() {
+    let (_gateway, metrics, mut stalled) = stalled_client("disconnect");
+    assert!(metrics.iter().map(|m| m.disconnected).sum::<u64>() >= 1);
+    stalled
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // What it had buffered arrives, then the close frame that tells it how to resume.
+    let (code, reason) = closing_frame(&mut stalled);
+    assert_eq!(code, CloseCode::Again);
+    assert!(reason.contains("too slow"), "{reason}");
+}
