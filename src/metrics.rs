@@ -42,6 +42,8 @@ shard_metrics! {
     gauge sse_streams_open,
     /// HTTP GET polls currently waiting for messages.
     gauge http_get_polls_open,
+    /// Messages accepted from clients (HTTP POST, WebSocket publish).
+    counter messages_published_total,
     /// Messages written to clients (all entrypoints).
     counter messages_delivered_total,
     /// Messages dropped from a slow client's outbound queue (policy `drop-oldest`).

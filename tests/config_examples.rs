@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tidegate::config::{self, EntrypointConfig};
+use tidegate::config::{self, EndpointConfig, EntrypointConfig, InMemoryOptions};
 
 fn example_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
@@ -24,7 +24,7 @@ fn example_files() -> Vec<PathBuf> {
 fn every_example_loads() {
     let files = example_files();
     assert!(
-        files.len() >= 6,
+        files.len() >= 9,
         "expected the example files, found {files:?}"
     );
     let failures: Vec<String> = files
@@ -77,6 +77,53 @@ fn examples_show_what_they_promise() {
         load("gateway-tuning.yaml").gateway,
         config::GatewayConfig::default()
     );
+
+    let kinds = |api: &config::ApiConfig| -> Vec<&'static str> {
+        api.entrypoints
+            .iter()
+            .map(EntrypointConfig::type_name)
+            .collect()
+    };
+    let in_memory = |api: &config::ApiConfig| -> InMemoryOptions {
+        match &api.endpoint {
+            EndpointConfig::InMemory(options) => options.clone(),
+            other => panic!("{}: expected an in-memory endpoint, got {other:?}", api.id),
+        }
+    };
+
+    let post = load("http-post.yaml");
+    assert_eq!(kinds(&post.apis[0]), ["http-post", "http-get", "sse"]);
+    assert!(post.apis[0]
+        .entrypoints
+        .contains(&EntrypointConfig::HttpPost(config::HttpPostOptions {
+            request_headers_to_message: true
+        })));
+    assert_eq!(in_memory(&post.apis[0]).topic, "chat");
+
+    // Two APIs on one topic, with the retention they must share.
+    let shared = load("in-memory.yaml");
+    assert_eq!(shared.apis.len(), 2);
+    assert_eq!(in_memory(&shared.apis[0]), in_memory(&shared.apis[1]));
+    assert_eq!(kinds(&shared.apis[0]), ["http-post"]);
+
+    // The echo route: one websocket that both publishes and subscribes on topic `echo`.
+    let echo = load("echo.yaml");
+    let api = &echo.apis[0];
+    assert_eq!(
+        (api.id.as_str(), api.context_paths.as_slice()),
+        ("echo", &["/echo".to_owned()][..])
+    );
+    let both_ways = config::WebSocketOptions {
+        publisher_enabled: true,
+        subscriber_enabled: true,
+    };
+    assert_eq!(api.entrypoints, [EntrypointConfig::WebSocket(both_ways)]);
+    let options = in_memory(api);
+    assert_eq!(options.topic, "echo");
+    assert!(
+        options.max_retained_bytes >= echo.gateway.limits.ws_max_message_bytes,
+        "the largest WebSocket message must fit the ring"
+    );
 }
 
 #[test]
@@ -85,7 +132,7 @@ fn invalid_file_reports_every_problem_with_its_location() {
     let path = dir.path().join("broken.yaml");
     std::fs::write(
         &path,
-        "gateway:\n  limits: { maxHeaderBytes: 100 }\n  colour: blue\napis:\n  - id: demo\n    name: Demo\n    contextPaths: [demo]\n    entrypoints:\n      - type: sse\n        configuration: { heartbeatIntervalInMs: 500 }\n      - type: http-post\n    endpoint: { type: mqtt5 }\n    plans: []\n",
+        "gateway:\n  limits: { maxHeaderBytes: 100 }\n  colour: blue\napis:\n  - id: demo\n    name: Demo\n    contextPaths: [demo]\n    entrypoints:\n      - type: sse\n        configuration: { heartbeatIntervalInMs: 500 }\n      - type: webhook\n    endpoint: { type: mqtt5 }\n    plans: []\n",
     )
     .unwrap();
     let error = config::load_file(&path).unwrap_err();
@@ -115,7 +162,7 @@ fn invalid_file_reports_every_problem_with_its_location() {
         "{text}"
     );
     assert!(
-        text.contains("entrypoint type 'http-post' is not supported by this version of tidegate"),
+        text.contains("entrypoint type 'webhook' is not supported by this version of tidegate"),
         "{text}"
     );
 }

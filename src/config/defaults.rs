@@ -33,6 +33,9 @@ pub const MESSAGES_LIMIT_DURATION_MS: u64 = 5_000;
 pub const HEADERS_IN_PAYLOAD: bool = false;
 pub const METADATA_IN_PAYLOAD: bool = false;
 
+// http-post entrypoint
+pub const REQUEST_HEADERS_TO_MESSAGE: bool = false;
+
 // websocket entrypoint
 pub const PUBLISHER_ENABLED: bool = true;
 pub const SUBSCRIBER_ENABLED: bool = true;
@@ -46,8 +49,16 @@ pub const HEADERS_AS_COMMENT: bool = false;
 pub const MESSAGE_INTERVAL_MS: u64 = 1_000;
 pub const MESSAGE_CONTENT: &str = "mock message";
 
+// in-memory endpoint
+pub const MAX_RETAINED_MESSAGES: usize = 10_000;
+pub const MAX_RETAINED_BYTES: usize = 64 * 1024 * 1024;
+
 // validation minimums
 /// Below this a browser's ordinary request head no longer fits.
 pub const MIN_MAX_HEADER_BYTES: usize = 1024;
 /// The reference product's floor: faster heartbeats only cost bandwidth.
 pub const MIN_HEARTBEAT_INTERVAL_IN_MS: u64 = 2_000;
+
+// validation maximums
+/// Kafka's limit on a topic name, kept so a topic name stays portable to a broker endpoint.
+pub const MAX_TOPIC_NAME_CHARS: usize = 249;

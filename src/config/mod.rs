@@ -22,8 +22,8 @@ use serde_saphyr::MessageFormatter;
 
 pub use model::{
     ApiConfig, ApiState, Config, DriverChoice, EndpointConfig, EntrypointConfig, GatewayConfig,
-    HttpGetOptions, Limits, MockOptions, OutboundConfig, PlanConfig, PlanSecurity,
-    SlowClientPolicy, SseOptions, Timeouts, WebSocketOptions,
+    HttpGetOptions, HttpPostOptions, InMemoryOptions, Limits, MockOptions, OutboundConfig,
+    PlanConfig, PlanSecurity, SlowClientPolicy, SseOptions, Timeouts, WebSocketOptions,
 };
 pub use problem::{ConfigError, Problem};
 

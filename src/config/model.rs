@@ -166,6 +166,7 @@ pub enum ApiState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntrypointConfig {
     HttpGet(HttpGetOptions),
+    HttpPost(HttpPostOptions),
     WebSocket(WebSocketOptions),
     Sse(SseOptions),
 }
@@ -175,6 +176,7 @@ impl EntrypointConfig {
     pub fn type_name(&self) -> &'static str {
         match self {
             EntrypointConfig::HttpGet(_) => "http-get",
+            EntrypointConfig::HttpPost(_) => "http-post",
             EntrypointConfig::WebSocket(_) => "websocket",
             EntrypointConfig::Sse(_) => "sse",
         }
@@ -198,6 +200,23 @@ impl Default for HttpGetOptions {
             messages_limit_duration: Duration::from_millis(defaults::MESSAGES_LIMIT_DURATION_MS),
             headers_in_payload: defaults::HEADERS_IN_PAYLOAD,
             metadata_in_payload: defaults::METADATA_IN_PAYLOAD,
+        }
+    }
+}
+
+/// HTTP POST: each request body is one message published to the endpoint.
+///
+/// Allowed with any endpoint; one that cannot take messages (Mock) is answered 405 at runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpPostOptions {
+    /// Copy the request's headers into the message's headers (otherwise the message has none).
+    pub request_headers_to_message: bool,
+}
+
+impl Default for HttpPostOptions {
+    fn default() -> Self {
+        HttpPostOptions {
+            request_headers_to_message: defaults::REQUEST_HEADERS_TO_MESSAGE,
         }
     }
 }
@@ -243,6 +262,7 @@ impl Default for SseOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EndpointConfig {
     Mock(MockOptions),
+    InMemory(InMemoryOptions),
 }
 
 /// The Mock endpoint: a generated stream per consumer.
@@ -267,6 +287,33 @@ impl Default for MockOptions {
             message_count: None,
             headers: Vec::new(),
             metadata: Vec::new(),
+        }
+    }
+}
+
+/// The in-memory endpoint: a topic held by the gateway itself, with a bounded retention ring
+/// from which subscribers replay and resume.
+///
+/// APIs naming the same `topic` share one ring, so validation guarantees they agree on both
+/// bounds. Ids are positions in the topic, starting at 1; the oldest message is evicted first
+/// when either bound is exceeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InMemoryOptions {
+    /// `[a-zA-Z0-9._-]+`, 1 to 249 characters. Required in YAML: `Default` leaves it empty.
+    pub topic: String,
+    /// Messages kept for replay; at least 1.
+    pub max_retained_messages: usize,
+    /// Payload bytes kept for replay; at least 1.
+    pub max_retained_bytes: usize,
+}
+
+impl Default for InMemoryOptions {
+    /// The retention defaults with an empty (invalid) topic: set `topic` before use.
+    fn default() -> Self {
+        InMemoryOptions {
+            topic: String::new(),
+            max_retained_messages: defaults::MAX_RETAINED_MESSAGES,
+            max_retained_bytes: defaults::MAX_RETAINED_BYTES,
         }
     }
 }

@@ -254,6 +254,26 @@ impl Default for RawHttpGet {
     }
 }
 
+/// `type: http-post` configuration.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    default,
+    expecting = "the http-post configuration mapping"
+)]
+pub(crate) struct RawHttpPost {
+    pub request_headers_to_message: bool,
+}
+
+impl Default for RawHttpPost {
+    fn default() -> Self {
+        RawHttpPost {
+            request_headers_to_message: defaults::REQUEST_HEADERS_TO_MESSAGE,
+        }
+    }
+}
+
 /// `type: websocket` configuration.
 #[derive(Debug, Deserialize)]
 #[serde(
@@ -346,6 +366,32 @@ impl Default for RawMock {
             message_count: None,
             headers: BTreeMap::new(),
             metadata: BTreeMap::new(),
+        }
+    }
+}
+
+/// `type: in-memory` endpoint configuration.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    default,
+    expecting = "the in-memory configuration mapping"
+)]
+pub(crate) struct RawInMemory {
+    /// Required, but optional here so validation, not serde, explains a missing topic (and an
+    /// absent `configuration` reaches the same explanation).
+    pub topic: Option<String>,
+    pub max_retained_messages: usize,
+    pub max_retained_bytes: usize,
+}
+
+impl Default for RawInMemory {
+    fn default() -> Self {
+        RawInMemory {
+            topic: None,
+            max_retained_messages: defaults::MAX_RETAINED_MESSAGES,
+            max_retained_bytes: defaults::MAX_RETAINED_BYTES,
         }
     }
 }

@@ -30,16 +30,21 @@ fn limit_minimums_and_frame_within_message() {
 
 #[test]
 fn entrypoint_types_unknown_and_not_yet_supported() {
-    let (location, message) = only_problem(&api_with_entrypoints("[{ type: http-post }]"));
+    let (location, message) = only_problem(&api_with_entrypoints("[{ type: webhook }]"));
     assert_eq!(location, "apis[0].entrypoints[0].type");
     assert_eq!(
         message,
-        "entrypoint type 'http-post' is not supported by this version of tidegate (supported: http-get, websocket, sse)"
+        "entrypoint type 'webhook' is not supported by this version of tidegate (supported: http-get, http-post, websocket, sse)"
     );
     let (_, message) = only_problem(&api_with_entrypoints("[{ type: foo }]"));
     assert_eq!(
         message,
-        "unknown entrypoint type 'foo'; expected one of: http-get, websocket, sse"
+        "unknown entrypoint type 'foo'; expected one of: http-get, http-post, websocket, sse"
+    );
+    let (_, message) = only_problem(&ONE_API.replace("type: mock", "type: redis"));
+    assert_eq!(
+        message,
+        "unknown endpoint type 'redis'; expected one of: mock, in-memory"
     );
     let (location, message) = only_problem(&ONE_API.replace("type: mock", "type: kafka"));
     assert_eq!(location, "apis[0].endpoint.type");
@@ -138,6 +143,212 @@ fn context_path_shapes() {
     }
 }
 
+#[test]
+fn http_post_rules() {
+    // Allowed with the Mock endpoint: the runtime, not the config, refuses the POST (405).
+    let config = load_str(&api_with_entrypoints("[{ type: http-post }]"), "t").unwrap();
+    let expected = EntrypointConfig::HttpPost(HttpPostOptions::default());
+    assert_eq!(config.apis[0].entrypoints, [expected]);
+    assert_eq!(
+        config.apis[0].endpoint,
+        EndpointConfig::Mock(MockOptions::default())
+    );
+    let (location, message) = only_problem(&api_with_entrypoints(
+        "[{ type: http-post, configuration: { requestHeaders: true } }]",
+    ));
+    assert_eq!(
+        location,
+        "apis[0].entrypoints[0].configuration.requestHeaders"
+    );
+    assert_eq!(
+        message,
+        "unknown key `requestHeaders`; allowed keys: `requestHeadersToMessage`"
+    );
+    let (location, _) = only_problem(&api_with_entrypoints(
+        "[{ type: http-post, configuration: { requestHeadersToMessage: 1 } }]",
+    ));
+    assert_eq!(
+        location,
+        "apis[0].entrypoints[0].configuration.requestHeadersToMessage"
+    );
+    let (location, message) = only_problem(&api_with_entrypoints(
+        "[{ type: http-post }, { type: sse }, { type: http-post }]",
+    ));
+    assert_eq!(location, "apis[0].entrypoints[2].type");
+    assert_eq!(
+        message,
+        "entrypoint type 'http-post' appears twice (first at apis[0].entrypoints[0]); keep one"
+    );
+}
+
+/// `ONE_API` as the API `id` on `/<id>` with an in-memory endpoint; `configuration` is YAML
+/// flow text, or `None` for no `configuration` key.
+fn in_memory_api(id: &str, configuration: Option<&str>) -> String {
+    let endpoint = match configuration {
+        Some(configuration) => format!("{{ type: in-memory, configuration: {configuration} }}"),
+        None => "{ type: in-memory }".to_owned(),
+    };
+    ONE_API
+        .replace("\napis:\n", "")
+        .replace("id: a", &format!("id: {id}"))
+        .replace("[/a]", &format!("[/{id}]"))
+        .replace("{ type: mock }", &endpoint)
+}
+
+fn apis(items: &[String]) -> String {
+    format!("apis:\n{}", items.concat())
+}
+
+#[test]
+fn in_memory_topic_is_required_and_well_formed() {
+    let required = (
+        "apis[0].endpoint.configuration.topic".to_owned(),
+        "required: the name of the in-memory topic, e.g. `topic: chat`".to_owned(),
+    );
+    for configuration in [
+        None,
+        Some("{}"),
+        Some("null"),
+        Some("{ maxRetainedMessages: 5 }"),
+    ] {
+        let text = apis(&[in_memory_api("a", configuration)]);
+        assert_eq!(only_problem(&text), required, "{configuration:?}");
+    }
+    let longest = "t".repeat(249);
+    for good in ["chat", "a.b_c-D9", "-", longest.as_str()] {
+        let text = apis(&[in_memory_api("a", Some(&format!("{{ topic: '{good}' }}")))]);
+        let config = load_str(&text, "t").unwrap();
+        let EndpointConfig::InMemory(options) = &config.apis[0].endpoint else {
+            panic!("{:?}", config.apis[0].endpoint);
+        };
+        assert_eq!(options.topic, good);
+    }
+    let too_long = "t".repeat(250);
+    for (bad, expected) in [
+        (
+            "",
+            "must not be empty: name the in-memory topic, e.g. `topic: chat`",
+        ),
+        (
+            "a b",
+            "topic 'a b' may only contain letters, digits, '.', '_' and '-'",
+        ),
+        (
+            "a/b",
+            "topic 'a/b' may only contain letters, digits, '.', '_' and '-'",
+        ),
+        (
+            "é",
+            "topic 'é' may only contain letters, digits, '.', '_' and '-'",
+        ),
+        (
+            &too_long,
+            "the topic name is 250 characters long; at most 249 are allowed",
+        ),
+    ] {
+        let text = apis(&[in_memory_api("a", Some(&format!("{{ topic: '{bad}' }}")))]);
+        let (location, message) = only_problem(&text);
+        assert_eq!(location, "apis[0].endpoint.configuration.topic");
+        assert_eq!(message, expected);
+    }
+}
+
+#[test]
+fn in_memory_retention_minimums() {
+    let text = apis(&[in_memory_api(
+        "a",
+        Some("{ topic: t, maxRetainedMessages: 0, maxRetainedBytes: 0, extra: 1 }"),
+    )]);
+    let found = problems(&text);
+    assert_eq!(found.len(), 1, "unknown key first: {found:?}");
+    assert!(found[0].1.contains("`maxRetainedBytes`"), "{found:?}");
+    let text = apis(&[in_memory_api(
+        "a",
+        Some("{ topic: t, maxRetainedMessages: 0, maxRetainedBytes: 0 }"),
+    )]);
+    let expected: Vec<(String, String)> = ["maxRetainedMessages", "maxRetainedBytes"]
+        .iter()
+        .map(|key| {
+            let at = format!("apis[0].endpoint.configuration.{key}");
+            (at, "must be at least 1, got 0".to_owned())
+        })
+        .collect();
+    assert_eq!(problems(&text), expected);
+}
+
+#[test]
+fn apis_sharing_a_topic_share_its_retention() {
+    let text = apis(&[
+        in_memory_api("a", Some("{ topic: chat }")),
+        in_memory_api("b", Some("{ topic: chat, maxRetainedMessages: 5 }")),
+        in_memory_api("c", Some("{ topic: chat, maxRetainedMessages: 10000 }")),
+        in_memory_api("d", Some("{ topic: other, maxRetainedBytes: 7 }")),
+        in_memory_api(
+            "e",
+            Some("{ topic: other, maxRetainedMessages: 9, maxRetainedBytes: 8 }"),
+        ),
+    ]);
+    let expected: Vec<(String, String)> = [
+        (
+            "apis[1].endpoint.configuration.maxRetainedMessages",
+            "topic 'chat' is also used by API 'a' (apis[0]) with maxRetainedMessages 10000, got 5; \
+             APIs on one topic share one retention ring, so set the same value",
+        ),
+        (
+            "apis[4].endpoint.configuration.maxRetainedMessages",
+            "topic 'other' is also used by API 'd' (apis[3]) with maxRetainedMessages 10000, got 9; \
+             APIs on one topic share one retention ring, so set the same value",
+        ),
+        (
+            "apis[4].endpoint.configuration.maxRetainedBytes",
+            "topic 'other' is also used by API 'd' (apis[3]) with maxRetainedBytes 7, got 8; \
+             APIs on one topic share one retention ring, so set the same value",
+        ),
+    ]
+    .iter()
+    .map(|(at, msg)| (at.to_string(), msg.to_string()))
+    .collect();
+    assert_eq!(problems(&text), expected);
+
+    let agreeing = apis(&[
+        in_memory_api("a", Some("{ topic: chat, maxRetainedBytes: 9 }")),
+        in_memory_api("b", Some("{ topic: chat, maxRetainedBytes: 9 }")),
+    ]);
+    let config = load_str(&agreeing, "t").unwrap();
+    assert_eq!(config.apis[0].endpoint, config.apis[1].endpoint);
+
+    // Still checked when the earlier API is broken elsewhere: it is named by location.
+    let broken_head = in_memory_api("a", Some("{ topic: chat }")).replace("    name: A\n", "");
+    let later = in_memory_api("b", Some("{ topic: chat, maxRetainedBytes: 1 }"));
+    let found = problems(&apis(&[broken_head, later]));
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0], ("apis[0]".into(), "missing key `name`".into()));
+    assert_eq!(
+        found[1].0,
+        "apis[1].endpoint.configuration.maxRetainedBytes"
+    );
+    assert!(
+        found[1]
+            .1
+            .starts_with("topic 'chat' is also used by apis[0] with"),
+        "{found:?}"
+    );
+
+    // A missing topic is reported once per API, not as a shared topic.
+    let found = problems(&apis(&[
+        in_memory_api("a", None),
+        in_memory_api("b", Some("{ maxRetainedBytes: 1 }")),
+    ]));
+    let locations: Vec<&str> = found.iter().map(|(at, _)| at.as_str()).collect();
+    assert_eq!(
+        locations,
+        [
+            "apis[0].endpoint.configuration.topic",
+            "apis[1].endpoint.configuration.topic"
+        ]
+    );
+}
+
 proptest! {
     /// Any values within the rules survive text → Config unchanged.
     #[test]
@@ -170,6 +381,28 @@ proptest! {
         let path = format!("/{}", segments.join("/"));
         let config = load_str(&ONE_API.replace("[/a]", &format!("['{path}']")), "t").unwrap();
         prop_assert_eq!(&config.apis[0].context_paths, &vec![path]);
+    }
+
+    /// Any in-memory options within the rules survive text → Config unchanged.
+    #[test]
+    fn in_memory_round_trip(
+        topic in "[a-zA-Z0-9._-]{1,249}",
+        messages in 1usize..1 << 40,
+        bytes in 1usize..1 << 40,
+        request_headers_to_message: bool,
+    ) {
+        let endpoint = format!(
+            "{{ type: in-memory, configuration: {{ topic: '{topic}', maxRetainedMessages: {messages}, maxRetainedBytes: {bytes} }} }}"
+        );
+        let entrypoints = format!(
+            "[{{ type: http-post, configuration: {{ requestHeadersToMessage: {request_headers_to_message} }} }}]"
+        );
+        let text = api_with_entrypoints(&entrypoints).replace("{ type: mock }", &endpoint);
+        let config = load_str(&text, "t").unwrap();
+        let expected = InMemoryOptions { topic, max_retained_messages: messages, max_retained_bytes: bytes };
+        prop_assert_eq!(&config.apis[0].endpoint, &EndpointConfig::InMemory(expected));
+        let post = EntrypointConfig::HttpPost(HttpPostOptions { request_headers_to_message });
+        prop_assert_eq!(&config.apis[0].entrypoints, &vec![post]);
     }
 
     /// Arbitrary text never panics the loader.

@@ -11,15 +11,25 @@ use serde_json::Value;
 use super::model::{ApiConfig, Config, EndpointConfig, EntrypointConfig, GatewayConfig};
 use super::problem::{join, Problems};
 use super::raw::{
-    RawApi, RawGateway, RawHttpGet, RawLimits, RawMock, RawOutbound, RawPlan, RawRoot, RawSse,
-    RawTimeouts, RawTyped, RawWebSocket,
+    RawApi, RawGateway, RawHttpGet, RawHttpPost, RawInMemory, RawLimits, RawMock, RawOutbound,
+    RawPlan, RawRoot, RawSse, RawTimeouts, RawTyped, RawWebSocket,
 };
-use super::validate;
+use super::validate::{self, TopicUse};
 
-const ENTRYPOINTS_SUPPORTED: &[&str] = &["http-get", "websocket", "sse"];
-const ENTRYPOINTS_PLANNED: &[&str] = &["http-post", "webhook"];
-const ENDPOINTS_SUPPORTED: &[&str] = &["mock"];
-const ENDPOINTS_PLANNED: &[&str] = &["kafka", "mqtt5", "in-memory", "rabbitmq", "solace"];
+const ENTRYPOINTS_SUPPORTED: &[&str] = &["http-get", "http-post", "websocket", "sse"];
+const ENTRYPOINTS_PLANNED: &[&str] = &["webhook"];
+const ENDPOINTS_SUPPORTED: &[&str] = &["mock", "in-memory"];
+const ENDPOINTS_PLANNED: &[&str] = &["kafka", "mqtt5", "rabbitmq", "solace"];
+
+/// What the cross-API rules need from each API, gathered even when another part of that API is
+/// broken, so those rules still run.
+#[derive(Default)]
+struct CrossApi {
+    /// Each decodable API head's (location, id, context paths).
+    identities: Vec<(String, String, Vec<String>)>,
+    /// Each decodable in-memory endpoint.
+    topics: Vec<TopicUse>,
+}
 
 /// Decodes and validates the whole tree; `None` when any section failed to decode (the
 /// problems say why). A `Some` may still come with validation problems.
@@ -136,27 +146,23 @@ fn read_apis(value: Option<&Value>, p: &mut Problems) -> Option<Vec<ApiConfig>> 
             return None;
         }
     };
-    let mut identities = Vec::new();
+    let mut cross = CrossApi::default();
     let mut apis = Vec::new();
     let mut all_ok = true;
     for (index, item) in items.iter().enumerate() {
-        match read_api(item, &format!("apis[{index}]"), &mut identities, p) {
+        match read_api(item, &format!("apis[{index}]"), &mut cross, p) {
             Some(api) => apis.push(api),
             None => all_ok = false,
         }
     }
-    validate::context_paths(&identities, p);
+    validate::context_paths(&cross.identities, p);
+    validate::shared_topics(&cross.topics, p);
     all_ok.then_some(apis)
 }
 
-/// One API; its decodable head's (location, id, context paths) go to `identities` for the
-/// cross-API checks even when another part of it is broken.
-fn read_api(
-    value: &Value,
-    loc: &str,
-    identities: &mut Vec<(String, String, Vec<String>)>,
-    p: &mut Problems,
-) -> Option<ApiConfig> {
+/// One API; its decodable parts go to `cross` for the cross-API checks even when another part
+/// of it is broken.
+fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) -> Option<ApiConfig> {
     let head = decode::<RawApi>(value, loc, p);
     if !value.is_object() {
         // The head's "invalid type" problem says it all; its parts cannot be found.
@@ -165,7 +171,8 @@ fn read_api(
     if let Some(head) = &head {
         validate::api_id(&head.id, loc, p);
         validate::non_empty(&head.name, loc, "name", p);
-        identities.push((loc.to_owned(), head.id.clone(), head.context_paths.clone()));
+        let identity = (loc.to_owned(), head.id.clone(), head.context_paths.clone());
+        cross.identities.push(identity);
     }
     let entrypoints = read_entrypoints(value.get("entrypoints"), &join(loc, "entrypoints"), p);
     let endpoint = match value.get("endpoint") {
@@ -181,6 +188,14 @@ fn read_api(
             None
         }
     };
+    if let Some(EndpointConfig::InMemory(options)) = &endpoint {
+        cross.topics.push(TopicUse {
+            api_loc: loc.to_owned(),
+            api_id: head.as_ref().map(|head| head.id.clone()),
+            loc: join(loc, "endpoint.configuration"),
+            options: options.clone(),
+        });
+    }
     let plans = read_plans(value.get("plans"), &join(loc, "plans"), p);
     let head = head?;
     Some(ApiConfig {
@@ -256,6 +271,8 @@ fn read_entrypoint(value: &Value, loc: &str, p: &mut Problems) -> Option<Entrypo
     match raw.kind.as_str() {
         "http-get" => decode_or_default::<RawHttpGet>(config, &config_loc, p)
             .map(|raw| EntrypointConfig::HttpGet(validate::http_get(raw, &config_loc, p))),
+        "http-post" => decode_or_default::<RawHttpPost>(config, &config_loc, p)
+            .map(|raw| EntrypointConfig::HttpPost(validate::http_post(raw))),
         "websocket" => decode_or_default::<RawWebSocket>(config, &config_loc, p)
             .map(|raw| EntrypointConfig::WebSocket(validate::websocket(raw, &config_loc, p))),
         "sse" => decode_or_default::<RawSse>(config, &config_loc, p)
@@ -276,9 +293,12 @@ fn read_entrypoint(value: &Value, loc: &str, p: &mut Problems) -> Option<Entrypo
 fn read_endpoint(value: &Value, loc: &str, p: &mut Problems) -> Option<EndpointConfig> {
     let raw = decode::<RawTyped>(value, loc, p)?;
     let config_loc = join(loc, "configuration");
+    let config = raw.configuration.as_ref();
     match raw.kind.as_str() {
-        "mock" => decode_or_default::<RawMock>(raw.configuration.as_ref(), &config_loc, p)
+        "mock" => decode_or_default::<RawMock>(config, &config_loc, p)
             .map(|raw| EndpointConfig::Mock(validate::mock(raw, &config_loc, p))),
+        "in-memory" => decode_or_default::<RawInMemory>(config, &config_loc, p)
+            .map(|raw| EndpointConfig::InMemory(validate::in_memory(raw, &config_loc, p))),
         other => {
             let message =
                 validate::unknown_kind("endpoint", other, ENDPOINTS_SUPPORTED, ENDPOINTS_PLANNED);

@@ -69,6 +69,8 @@ apis:
       - type: http-get
         configuration: { messagesLimitCount: 7, messagesLimitDurationMs: 8,
                          headersInPayload: true, metadataInPayload: true }
+      - type: http-post
+        configuration: { requestHeadersToMessage: true }
       - type: websocket
         configuration: { publisher: { enabled: true }, subscriber: { enabled: false } }
       - type: sse
@@ -123,6 +125,9 @@ apis:
             headers_in_payload: true,
             metadata_in_payload: true,
         }),
+        EntrypointConfig::HttpPost(HttpPostOptions {
+            request_headers_to_message: true,
+        }),
         EntrypointConfig::WebSocket(WebSocketOptions {
             publisher_enabled: true,
             subscriber_enabled: false,
@@ -167,6 +172,28 @@ fn absent_or_empty_sections_take_defaults() {
         EndpointConfig::Mock(MockOptions::default())
     );
     assert_eq!(config.apis[0].state, ApiState::Started);
+
+    let text = api_with_entrypoints("[{ type: http-post }, { type: http-get, configuration: {} }]")
+        .replace(
+            "{ type: mock }",
+            "{ type: in-memory, configuration: { topic: t } }",
+        );
+    let api = &load_str(&text, "t").unwrap().apis[0];
+    let expected_entrypoints = [
+        EntrypointConfig::HttpPost(HttpPostOptions::default()),
+        EntrypointConfig::HttpGet(HttpGetOptions::default()),
+    ];
+    assert_eq!(api.entrypoints, expected_entrypoints);
+    assert!(!HttpPostOptions::default().request_headers_to_message);
+    let expected_endpoint = InMemoryOptions {
+        topic: "t".into(),
+        max_retained_messages: 10_000,
+        max_retained_bytes: 64 * 1024 * 1024,
+    };
+    assert_eq!(api.endpoint, EndpointConfig::InMemory(expected_endpoint));
+    let defaults = InMemoryOptions::default();
+    assert_eq!(defaults.max_retained_messages, 10_000);
+    assert_eq!(defaults.max_retained_bytes, 64 * 1024 * 1024);
 }
 
 #[test]

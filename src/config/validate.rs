@@ -13,13 +13,13 @@ use bytes::Bytes;
 
 use super::defaults;
 use super::model::{
-    GatewayConfig, HttpGetOptions, Limits, MockOptions, OutboundConfig, PlanConfig, PlanSecurity,
-    SseOptions, Timeouts, WebSocketOptions,
+    GatewayConfig, HttpGetOptions, HttpPostOptions, InMemoryOptions, Limits, MockOptions,
+    OutboundConfig, PlanConfig, PlanSecurity, SseOptions, Timeouts, WebSocketOptions,
 };
 use super::problem::{join, Problems};
 use super::raw::{
-    RawGateway, RawHttpGet, RawLimits, RawMock, RawOutbound, RawPlan, RawShards, RawSse,
-    RawTimeouts, RawWebSocket,
+    RawGateway, RawHttpGet, RawHttpPost, RawInMemory, RawLimits, RawMock, RawOutbound, RawPlan,
+    RawShards, RawSse, RawTimeouts, RawWebSocket,
 };
 
 const MS: &str = " (ms)";
@@ -128,12 +128,16 @@ pub(crate) fn timeouts(raw: RawTimeouts, loc: &str, p: &mut Problems) -> Timeout
     }
 }
 
+/// The characters of API ids and topic names: safe in logs, metric labels and broker names.
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+}
+
 /// An API's id: non-empty, `[a-zA-Z0-9._-]+` (it appears in logs and metric labels).
 pub(crate) fn api_id(id: &str, loc: &str, p: &mut Problems) {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if id.is_empty() {
         p.push(join(loc, "id"), "must not be empty");
-    } else if !id.chars().all(allowed) {
+    } else if !id.chars().all(is_name_char) {
         p.push(
             join(loc, "id"),
             format!("'{id}' may only contain letters, digits, '.', '_' and '-'"),
@@ -226,6 +230,12 @@ pub(crate) fn http_get(raw: RawHttpGet, loc: &str, p: &mut Problems) -> HttpGetO
     }
 }
 
+pub(crate) fn http_post(raw: RawHttpPost) -> HttpPostOptions {
+    HttpPostOptions {
+        request_headers_to_message: raw.request_headers_to_message,
+    }
+}
+
 pub(crate) fn websocket(raw: RawWebSocket, loc: &str, p: &mut Problems) -> WebSocketOptions {
     if !raw.publisher.enabled && !raw.subscriber.enabled {
         p.push(
@@ -261,6 +271,108 @@ pub(crate) fn mock(raw: RawMock, loc: &str, p: &mut Problems) -> MockOptions {
         message_count: raw.message_count,
         headers: raw.headers.into_iter().collect(),
         metadata: raw.metadata.into_iter().collect(),
+    }
+}
+
+pub(crate) fn in_memory(raw: RawInMemory, loc: &str, p: &mut Problems) -> InMemoryOptions {
+    let topic_loc = join(loc, "topic");
+    let topic = match raw.topic {
+        None => {
+            p.push(
+                topic_loc,
+                "required: the name of the in-memory topic, e.g. `topic: chat`",
+            );
+            String::new()
+        }
+        Some(topic) => {
+            if let Some(why) = topic_problem(&topic) {
+                p.push(topic_loc, why);
+            }
+            topic
+        }
+    };
+    for (key, value) in [
+        ("maxRetainedMessages", raw.max_retained_messages),
+        ("maxRetainedBytes", raw.max_retained_bytes),
+    ] {
+        p.require_at_least(&join(loc, key), value as u64, 1, "");
+    }
+    InMemoryOptions {
+        topic,
+        max_retained_messages: raw.max_retained_messages,
+        max_retained_bytes: raw.max_retained_bytes,
+    }
+}
+
+/// Why `topic` cannot name an in-memory topic, if it cannot: `[a-zA-Z0-9._-]+`, at most 249
+/// characters.
+pub(crate) fn topic_problem(topic: &str) -> Option<String> {
+    if topic.is_empty() {
+        Some("must not be empty: name the in-memory topic, e.g. `topic: chat`".to_owned())
+    } else if !topic.chars().all(is_name_char) {
+        Some(format!(
+            "topic '{topic}' may only contain letters, digits, '.', '_' and '-'"
+        ))
+    } else if topic.len() > defaults::MAX_TOPIC_NAME_CHARS {
+        Some(format!(
+            "the topic name is {} characters long; at most {} are allowed",
+            topic.len(),
+            defaults::MAX_TOPIC_NAME_CHARS
+        ))
+    } else {
+        None
+    }
+}
+
+/// One API's in-memory endpoint, for the shared-ring rule across APIs.
+pub(crate) struct TopicUse {
+    /// The API's location, e.g. `apis[1]`.
+    pub api_loc: String,
+    /// The API's id, when its head decoded.
+    pub api_id: Option<String>,
+    /// The endpoint's `configuration` location.
+    pub loc: String,
+    pub options: InMemoryOptions,
+}
+
+/// APIs naming one topic share one retention ring, so they must agree on its bounds: each later
+/// API that disagrees with the topic's first user gets a problem naming that API.
+pub(crate) fn shared_topics(uses: &[TopicUse], p: &mut Problems) {
+    for (index, later) in uses.iter().enumerate() {
+        let topic = later.options.topic.as_str();
+        if topic.is_empty() {
+            // Missing: already reported, and not a topic anyone shares.
+            continue;
+        }
+        let Some(first) = uses[..index].iter().find(|u| u.options.topic == topic) else {
+            continue;
+        };
+        let owner = match &first.api_id {
+            Some(id) => format!("API '{id}' ({})", first.api_loc),
+            None => first.api_loc.clone(),
+        };
+        for (key, first_value, value) in [
+            (
+                "maxRetainedMessages",
+                first.options.max_retained_messages,
+                later.options.max_retained_messages,
+            ),
+            (
+                "maxRetainedBytes",
+                first.options.max_retained_bytes,
+                later.options.max_retained_bytes,
+            ),
+        ] {
+            if first_value != value {
+                p.push(
+                    join(&later.loc, key),
+                    format!(
+                        "topic '{topic}' is also used by {owner} with {key} {first_value}, got {value}; \
+                         APIs on one topic share one retention ring, so set the same value"
+                    ),
+                );
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 //! The consumer is the connection's writer, which drains everything pending in one go so that one
 //! socket write carries many messages.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::Arc;
@@ -53,6 +53,10 @@ pub struct OutboundQueue {
     max_bytes: usize,
     policy: SlowClientPolicy,
     metrics: Arc<ShardMetrics>,
+    /// Set by a pulling producer that stopped because the queue was full.
+    starved: Cell<bool>,
+    /// Called after a drain that found the queue starved, so the producer can refill it.
+    refill: RefCell<Option<Box<dyn Fn()>>>,
 }
 
 impl OutboundQueue {
@@ -79,6 +83,8 @@ impl OutboundQueue {
             max_bytes: config.max_queued_bytes.max(1),
             policy: config.slow_client_policy,
             metrics,
+            starved: Cell::new(false),
+            refill: RefCell::new(None),
         }
     }
 
@@ -120,6 +126,25 @@ impl OutboundQueue {
         } else {
             PushOutcome::Queued
         }
+    }
+
+    /// True when a message of `size` bytes fits without dropping anything. Producers that can
+    /// read again later (a retention ring) check this and call `mark_starved` instead of pushing
+    /// into a full queue, so their clients get back-pressure rather than drops.
+    pub fn has_room(&self, size: usize) -> bool {
+        let inner = self.inner.borrow();
+        inner.items.is_empty()
+            || (inner.items.len() < self.max_messages && inner.bytes + size <= self.max_bytes)
+    }
+
+    /// Records that the producer stopped on a full queue; the next drain calls the refill hook.
+    pub fn mark_starved(&self) {
+        self.starved.set(true);
+    }
+
+    /// Installs the hook a drain calls when the queue was starved.
+    pub fn set_refill(&self, refill: Box<dyn Fn()>) {
+        *self.refill.borrow_mut() = Some(refill);
     }
 
     /// Ends the stream: queued messages are still drained, then `wait` reports `end`.
@@ -174,6 +199,12 @@ impl OutboundQueue {
         }
         inner.bytes -= bytes;
         self.account_removed(n, bytes);
+        drop(inner);
+        if n > 0 && self.starved.replace(false) {
+            if let Some(refill) = self.refill.borrow().as_ref() {
+                refill();
+            }
+        }
     }
 
     /// Messages currently queued.

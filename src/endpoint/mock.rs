@@ -13,7 +13,6 @@ use monoio::time::Instant;
 
 use crate::config::MockOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
-use crate::endpoint::EndpointError;
 use crate::message::{Fields, Message, MessageId};
 
 /// A Mock endpoint's shared, immutable parts.
@@ -63,18 +62,6 @@ impl MockEndpoint {
     }
 }
 
-/// Parses a Mock cursor: the decimal id of the last message received.
-pub fn parse_cursor(cursor: &str) -> Result<MessageId, EndpointError> {
-    cursor
-        .trim()
-        .parse::<u64>()
-        .map(MessageId::Sequence)
-        .map_err(|_| EndpointError::InvalidCursor {
-            cursor: cursor.chars().take(64).collect(),
-            expected: "a Mock cursor is the decimal id of the last message received, e.g. 3",
-        })
-}
-
 struct Generator {
     interval: Duration,
     count: Option<u64>,
@@ -110,16 +97,4 @@ fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursor_is_a_decimal_sequence() {
-        assert_eq!(parse_cursor("3"), Ok(MessageId::Sequence(3)));
-        assert!(parse_cursor("x").is_err());
-        assert!(parse_cursor("-1").is_err());
-    }
 }

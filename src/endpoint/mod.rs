@@ -1,20 +1,31 @@
-//! Endpoints: where an API's messages come from. A client subscribes with an optional resume
-//! position and an outbound queue; the endpoint pushes into that queue until the returned
-//! `Subscription` is dropped.
+//! Endpoints: where an API's messages come from and go to. A client subscribes with an optional
+//! resume position and its outbound queue; the endpoint fills that queue until the returned
+//! `Subscription` is dropped. Publishing hands one message to the endpoint and returns its id.
 
+pub mod in_memory;
 pub mod mock;
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::rc::Rc;
+
+use bytes::Bytes;
 
 use crate::config::EndpointConfig;
 use crate::delivery::OutboundQueue;
-use crate::message::MessageId;
+use crate::message::{Fields, MessageId};
+
+pub use in_memory::LocalTopic;
+
+/// This shard's in-memory topics, by name.
+pub type LocalTopics = HashMap<String, Rc<LocalTopic>>;
 
 /// An API's endpoint on one shard.
 pub enum Endpoint {
     /// The Mock generator.
     Mock(mock::MockEndpoint),
+    /// An in-memory topic.
+    InMemory(Rc<LocalTopic>),
 }
 
 /// A problem with what the client asked of the endpoint.
@@ -28,49 +39,127 @@ pub enum EndpointError {
         /// What a valid cursor looks like.
         expected: &'static str,
     },
+    /// The cursor's next message is no longer retained.
+    #[error("cursor {cursor} is too old: the oldest retained message is {oldest}; resume without a cursor, or from cursor {oldest} minus one to read everything retained")]
+    Gone {
+        /// The cursor sent.
+        cursor: String,
+        /// The oldest position still retained.
+        oldest: String,
+    },
+    /// The cursor is past the newest message.
+    #[error("cursor {cursor} is ahead of the topic: the newest message is {latest}")]
+    CursorAhead {
+        /// The cursor sent.
+        cursor: String,
+        /// The newest position.
+        latest: String,
+    },
 }
 
 impl EndpointError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> u16 {
         match self {
-            EndpointError::InvalidCursor { .. } => 400,
+            EndpointError::InvalidCursor { .. } | EndpointError::CursorAhead { .. } => 400,
+            EndpointError::Gone { .. } => 410,
+        }
+    }
+}
+
+/// Why a message was not published.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PublishError {
+    /// The endpoint only produces messages (e.g. Mock).
+    #[error("this API's endpoint ({0}) does not accept published messages")]
+    NotSupported(&'static str),
+    /// The message can never fit the topic's retention.
+    #[error("message is larger than the topic's maxRetainedBytes ({max_bytes} bytes)")]
+    TooLarge {
+        /// The bound.
+        max_bytes: usize,
+    },
+}
+
+impl PublishError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            PublishError::NotSupported(_) => 405,
+            PublishError::TooLarge { .. } => 413,
         }
     }
 }
 
 impl Endpoint {
-    /// The shard-local endpoint for a validated configuration.
-    pub fn new(config: &EndpointConfig) -> Endpoint {
+    /// The shard-local endpoint for a validated configuration; in-memory topics come from the
+    /// shard's `topics` (created for every topic the configuration names).
+    pub fn new(config: &EndpointConfig, topics: &LocalTopics) -> Endpoint {
         match config {
             EndpointConfig::Mock(options) => Endpoint::Mock(mock::MockEndpoint::new(options)),
+            EndpointConfig::InMemory(options) => Endpoint::InMemory(
+                topics
+                    .get(&options.topic)
+                    .expect("the gateway creates every configured topic on every shard")
+                    .clone(),
+            ),
         }
     }
 
     /// Parses a client's resume cursor (`?cursor=`, `Last-Event-ID`).
     pub fn parse_cursor(&self, cursor: &str) -> Result<MessageId, EndpointError> {
+        cursor.trim().parse::<u64>().map(MessageId::Sequence).map_err(|_| EndpointError::InvalidCursor {
+            cursor: cursor.chars().take(64).collect(),
+            expected: match self {
+                Endpoint::Mock(_) => "a Mock cursor is the decimal id of the last message received, e.g. 3",
+                Endpoint::InMemory(_) => "an in-memory cursor is the decimal position of the last message received, e.g. 42",
+            },
+        })
+    }
+
+    /// Starts delivering messages after `after` into `queue`. Returns the subscription and the
+    /// cursor that stands for "nothing received yet" (what a poll that got no message hands back).
+    pub fn subscribe(&self, after: Option<MessageId>, queue: Rc<OutboundQueue>) -> Result<(Subscription, Option<MessageId>), EndpointError> {
         match self {
-            Endpoint::Mock(_) => mock::parse_cursor(cursor),
+            Endpoint::Mock(mock) => {
+                let cancelled = Rc::new(Cell::new(false));
+                mock.subscribe(after, queue, cancelled.clone());
+                Ok((Subscription::Mock(cancelled), after))
+            }
+            Endpoint::InMemory(topic) => {
+                let (key, start) = topic.subscribe(after, queue)?;
+                Ok((Subscription::InMemory(topic.clone(), key), Some(start)))
+            }
         }
     }
 
-    /// Starts delivering messages after `after` (from the start when `None`) into `queue`.
-    pub fn subscribe(&self, after: Option<MessageId>, queue: Rc<OutboundQueue>) -> Subscription {
-        let cancelled = Rc::new(Cell::new(false));
+    /// Publishes one message; returns its id.
+    pub fn publish(&self, payload: Bytes, headers: Fields) -> Result<MessageId, PublishError> {
         match self {
-            Endpoint::Mock(mock) => mock.subscribe(after, queue, cancelled.clone()),
+            Endpoint::Mock(_) => Err(PublishError::NotSupported("mock")),
+            Endpoint::InMemory(topic) => topic.publish(payload, headers),
         }
-        Subscription { cancelled }
+    }
+
+    /// True when `publish` can ever succeed.
+    pub fn accepts_publish(&self) -> bool {
+        !matches!(self, Endpoint::Mock(_))
     }
 }
 
 /// A live subscription; dropping it stops delivery into the client's queue.
-pub struct Subscription {
-    cancelled: Rc<Cell<bool>>,
+pub enum Subscription {
+    /// Stops the subscriber's Mock generator.
+    Mock(Rc<Cell<bool>>),
+    /// Removes the subscriber from its local topic.
+    InMemory(Rc<LocalTopic>, usize),
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.cancelled.set(true);
+        match self {
+            Subscription::Mock(cancelled) => cancelled.set(true),
+            Subscription::InMemory(topic, key) => topic.unsubscribe(*key),
+        }
     }
 }

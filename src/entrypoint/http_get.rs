@@ -34,11 +34,26 @@ pub async fn serve(
         Ok(request) => request,
         Err(message) => return conn.respond_text(400, &message, !keep_alive).await.is_ok(),
     };
-    let items = collect(&request, api, options, shard, started).await;
+    let queue = Rc::new(OutboundQueue::with_capacity(
+        &shard.gateway.outbound,
+        request.limit,
+        shard.metrics.clone(),
+    ));
+    let (subscription, start) = match api.endpoint.subscribe(request.cursor, queue.clone()) {
+        Ok(subscribed) => subscribed,
+        Err(err) => {
+            return conn
+                .respond_text(err.status(), &err.to_string(), !keep_alive)
+                .await
+                .is_ok()
+        }
+    };
+    let items = collect(&request, &queue, options, shard, started).await;
+    drop(subscription);
     let next_cursor = items
         .last()
         .map(|message| message.id)
-        .or(request.cursor)
+        .or(start)
         .map(|id| id.to_string());
     let body = render_batch(
         request.format,
@@ -117,17 +132,11 @@ impl Poll {
 /// answers with what has arrived so far).
 async fn collect(
     request: &Poll,
-    api: &Api,
+    queue: &OutboundQueue,
     options: &HttpGetOptions,
     shard: &Rc<Shard>,
     started: Instant,
 ) -> Vec<Message> {
-    let queue = Rc::new(OutboundQueue::with_capacity(
-        &shard.gateway.outbound,
-        request.limit,
-        shard.metrics.clone(),
-    ));
-    let subscription = api.endpoint.subscribe(request.cursor, queue.clone());
     let _open = PollGauge::new(&shard.metrics);
     let deadline = started + options.messages_limit_duration;
     let mut items = Vec::with_capacity(request.limit.min(1024));
@@ -142,7 +151,6 @@ async fn collect(
             },
         }
     }
-    drop(subscription);
     items
 }
 

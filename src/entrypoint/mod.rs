@@ -1,14 +1,14 @@
-//! Entrypoints: how clients receive an API's messages. Several share one context path; the
-//! request's shape picks one (the most specific wins):
-//! WebSocket upgrade → `websocket`; GET with `Accept: text/event-stream` → `sse`; other GET →
-//! `http_get`.
+//! Entrypoints: how clients talk to an API. Several share one context path; the request's shape
+//! picks one (the most specific wins): WebSocket upgrade → `websocket`; GET with
+//! `Accept: text/event-stream` → `sse`; other GET → `http_get`; POST → `http_post`.
 
 pub mod http_get;
+pub mod http_post;
 pub mod sse;
 pub mod websocket;
 
 use crate::codec::http_head::{Method, RequestHead};
-use crate::config::{HttpGetOptions, SseOptions, WebSocketOptions};
+use crate::config::{HttpGetOptions, HttpPostOptions, SseOptions, WebSocketOptions};
 use crate::server::Api;
 
 /// The entrypoint chosen for a request, with its options.
@@ -19,6 +19,8 @@ pub enum Choice<'a> {
     Sse(&'a SseOptions),
     /// Answer one batch of messages.
     HttpGet(&'a HttpGetOptions),
+    /// Publish the body.
+    HttpPost(&'a HttpPostOptions),
     /// The API exists but has no entrypoint for this method; the value lists allowed methods.
     MethodNotAllowed(&'static str),
     /// The API exists but none of its entrypoints serves this request shape.
@@ -33,23 +35,30 @@ pub fn choose<'a>(head: &RequestHead, api: &'a Api) -> Choice<'a> {
             None => Choice::NoEntrypoint("this API has no websocket entrypoint"),
         };
     }
-    if *head.method() != Method::Get {
-        return if api.http_get.is_some() || api.sse.is_some() {
-            Choice::MethodNotAllowed("GET")
-        } else {
-            Choice::NoEntrypoint(
+    let serves_get = api.http_get.is_some() || api.sse.is_some();
+    let allowed = match (serves_get, api.http_post.is_some()) {
+        (true, true) => "GET, POST",
+        (true, false) => "GET",
+        (false, true) => "POST",
+        (false, false) => {
+            return Choice::NoEntrypoint(
                 "this API has no entrypoint for plain HTTP requests; connect with a WebSocket",
             )
-        };
-    }
-    match (&api.sse, &api.http_get) {
-        (Some(options), _) if head.accepts_event_stream() => Choice::Sse(options),
-        (_, Some(options)) => Choice::HttpGet(options),
-        (Some(_), None) => Choice::NoEntrypoint(
-            "this API streams Server-Sent Events only; send 'Accept: text/event-stream'",
-        ),
-        (None, None) => Choice::NoEntrypoint(
-            "this API has no entrypoint for GET requests; connect with a WebSocket",
-        ),
+        }
+    };
+    match head.method() {
+        Method::Post => match &api.http_post {
+            Some(options) => Choice::HttpPost(options),
+            None => Choice::MethodNotAllowed(allowed),
+        },
+        Method::Get => match (&api.sse, &api.http_get) {
+            (Some(options), _) if head.accepts_event_stream() => Choice::Sse(options),
+            (_, Some(options)) => Choice::HttpGet(options),
+            (Some(_), None) => Choice::NoEntrypoint(
+                "this API streams Server-Sent Events only; send 'Accept: text/event-stream'",
+            ),
+            (None, None) => Choice::MethodNotAllowed(allowed),
+        },
+        _ => Choice::MethodNotAllowed(allowed),
     }
 }

@@ -45,6 +45,17 @@ pub async fn serve(
             return;
         }
     };
+    let queue = Rc::new(OutboundQueue::new(
+        &shard.gateway.outbound,
+        shard.metrics.clone(),
+    ));
+    let subscription = match api.endpoint.subscribe(cursor, queue.clone()) {
+        Ok((subscription, _start)) => subscription,
+        Err(err) => {
+            let _ = conn.respond_text(err.status(), &err.to_string(), true).await;
+            return;
+        }
+    };
     let chunked = head.version_minor() >= 1;
     encode_response_head(
         &mut conn.write_buf,
@@ -76,11 +87,6 @@ pub async fn serve(
         return;
     }
 
-    let queue = Rc::new(OutboundQueue::new(
-        &shard.gateway.outbound,
-        shard.metrics.clone(),
-    ));
-    let subscription = api.endpoint.subscribe(cursor, queue.clone());
     ShardMetrics::inc(&shard.metrics.sse_streams_open);
     let end = stream.pump(&queue, options, shard).await;
     drop(subscription);

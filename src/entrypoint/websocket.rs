@@ -9,6 +9,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
@@ -23,7 +24,8 @@ use crate::codec::ws::{
 };
 use crate::config::WebSocketOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
-use crate::message::MessageId;
+use crate::endpoint::PublishError;
+use crate::message::{Fields, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
@@ -40,6 +42,7 @@ mod close_code {
     pub const NORMAL: u16 = 1000;
     pub const GOING_AWAY: u16 = 1001;
     pub const POLICY_VIOLATION: u16 = 1008;
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
@@ -47,7 +50,7 @@ mod close_code {
 pub async fn serve(
     mut conn: Conn,
     head: &RequestHead,
-    api: &Api,
+    api: &Rc<Api>,
     options: &WebSocketOptions,
     shard: &Rc<Shard>,
 ) {
@@ -68,6 +71,21 @@ pub async fn serve(
             }
         },
     };
+    let queue = Rc::new(OutboundQueue::new(
+        &shard.gateway.outbound,
+        shard.metrics.clone(),
+    ));
+    let subscription = if options.subscriber_enabled {
+        match api.endpoint.subscribe(cursor, queue.clone()) {
+            Ok((subscription, _start)) => Some(subscription),
+            Err(err) => {
+                let _ = conn.respond_text(err.status(), &err.to_string(), true).await;
+                return;
+            }
+        }
+    } else {
+        None
+    };
     encode_response_head(
         &mut conn.write_buf,
         &ResponseHead {
@@ -81,7 +99,11 @@ pub async fn serve(
             close: false,
         },
     );
-    let inbound = Rc::new(Inbound::new());
+    let publisher = options.publisher_enabled.then(|| Publisher {
+        api: api.clone(),
+        no_headers: Arc::from(Vec::new()),
+    });
+    let inbound = Rc::new(Inbound::new(publisher));
     let limits = WsLimits {
         max_frame_bytes: shard.gateway.limits.ws_max_frame_bytes,
         max_message_bytes: shard.gateway.limits.ws_max_message_bytes,
@@ -98,14 +120,7 @@ pub async fn serve(
         return;
     }
     ShardMetrics::inc(&shard.metrics.websocket_sessions_open);
-    let queue = Rc::new(OutboundQueue::new(
-        &shard.gateway.outbound,
-        shard.metrics.clone(),
-    ));
-    let subscription = options
-        .subscriber_enabled
-        .then(|| api.endpoint.subscribe(cursor, queue.clone()));
-    let (code, reason) = session.run(&queue, options, shard).await;
+    let (code, reason) = session.run(&queue, shard).await;
     drop(subscription);
     ShardMetrics::sub(&shard.metrics.websocket_sessions_open, 1);
     session.close(code, &reason).await;
@@ -132,18 +147,18 @@ fn handshake(head: &RequestHead) -> Result<String, (u16, &'static str)> {
 struct Inbound {
     ping: RefCell<Option<Bytes>>,
     close: RefCell<Option<(u16, String)>>,
-    published: Cell<bool>,
+    publisher: Option<Publisher>,
     last_heard: Cell<Instant>,
     dirty: Cell<bool>,
     waker: RefCell<Option<Waker>>,
 }
 
 impl Inbound {
-    fn new() -> Inbound {
+    fn new(publisher: Option<Publisher>) -> Inbound {
         Inbound {
             ping: RefCell::new(None),
             close: RefCell::new(None),
-            published: Cell::new(false),
+            publisher,
             last_heard: Cell::new(Instant::now()),
             dirty: Cell::new(false),
             waker: RefCell::new(None),
@@ -159,7 +174,13 @@ impl Inbound {
                 Ok(None) => break,
                 Ok(Some(WsEvent::Ping(payload))) => *self.ping.borrow_mut() = Some(payload),
                 Ok(Some(WsEvent::Pong(_))) => {}
-                Ok(Some(WsEvent::Text(_) | WsEvent::Binary(_))) => self.published.set(true),
+                Ok(Some(WsEvent::Text(payload) | WsEvent::Binary(payload))) => {
+                    if let Err(refusal) = self.publish(payload) {
+                        *self.close.borrow_mut() = Some(refusal);
+                        keep_reading = false;
+                        break;
+                    }
+                }
                 Ok(Some(WsEvent::Close(frame))) => {
                     *self.close.borrow_mut() =
                         Some(frame.unwrap_or((close_code::NORMAL, String::new())));
@@ -180,6 +201,25 @@ impl Inbound {
         keep_reading
     }
 
+    /// Hands a client message to the endpoint; the error is the close code and reason to send.
+    fn publish(&self, payload: Bytes) -> Result<(), (u16, String)> {
+        let Some(publisher) = &self.publisher else {
+            return Err((
+                close_code::POLICY_VIOLATION,
+                "publishing is disabled on this API's websocket entrypoint".to_owned(),
+            ));
+        };
+        match publisher.api.endpoint.publish(payload, publisher.no_headers.clone()) {
+            Ok(_id) => Ok(()),
+            Err(err @ PublishError::NotSupported(_)) => {
+                Err((close_code::POLICY_VIOLATION, err.to_string()))
+            }
+            Err(err @ PublishError::TooLarge { .. }) => {
+                Err((close_code::MESSAGE_TOO_BIG, err.to_string()))
+            }
+        }
+    }
+
     /// Resolves once the reader recorded something new.
     async fn changed(&self) {
         poll_fn(|cx| {
@@ -194,6 +234,12 @@ impl Inbound {
     }
 }
 
+/// What a session needs to publish the client's messages (when `publisher.enabled`).
+struct Publisher {
+    api: Rc<Api>,
+    no_headers: Fields,
+}
+
 struct Session {
     duplex: Duplex,
     inbound: Rc<Inbound>,
@@ -205,7 +251,6 @@ impl Session {
     async fn run(
         &mut self,
         queue: &OutboundQueue,
-        options: &WebSocketOptions,
         shard: &Shard,
     ) -> (u16, String) {
         let ping_interval = shard.gateway.timeouts.ws_ping_interval;
@@ -218,12 +263,6 @@ impl Session {
             }
             if let Some((code, reason)) = self.inbound.close.borrow().clone() {
                 return (code, reason);
-            }
-            if self.inbound.published.get() {
-                return (
-                    close_code::POLICY_VIOLATION,
-                    publish_refusal(options).to_owned(),
-                );
             }
             let mut delivered = 0;
             monoio::select! {
@@ -288,13 +327,5 @@ impl Session {
             let _ = monoio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, self.duplex.peer_closed.wait())
                 .await;
         }
-    }
-}
-
-fn publish_refusal(options: &WebSocketOptions) -> &'static str {
-    if options.publisher_enabled {
-        "this API's endpoint does not accept published messages"
-    } else {
-        "publishing is disabled on this API's websocket entrypoint"
     }
 }

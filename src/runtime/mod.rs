@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 pub use driver::Driver;
 pub use local_signal::LocalSignal;
 
-use crate::config::Config;
-use crate::cross_shard::Signal;
+use crate::config::{Config, EndpointConfig};
+use crate::cross_shard::{Doorbell, Signal, TopicLog};
+use crate::endpoint::{LocalTopic, LocalTopics};
 use crate::metrics::ShardMetrics;
 use crate::server::Router;
 
@@ -68,6 +69,8 @@ impl Gateway {
             threads: Vec::new(),
             shutdown_timeout: config.gateway.timeouts.shutdown,
         };
+        let doorbells: Vec<Arc<Doorbell>> = (0..shard_count).map(|_| Doorbell::new()).collect();
+        let topics = topic_logs(&config, &doorbells);
         let (started_tx, started_rx) = mpsc::channel();
         for (id, listener) in listeners.into_iter().enumerate() {
             let metrics = Arc::new(ShardMetrics::default());
@@ -80,6 +83,7 @@ impl Gateway {
             let config = config.clone();
             let started = started_tx.clone();
             let (thread_metrics, thread_stop) = (metrics.clone(), stop.clone());
+            let (doorbell, topics) = (doorbells[id].clone(), topics.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("tidegate-shard-{id}"))
                 .spawn(move || {
@@ -93,13 +97,23 @@ impl Gateway {
                             let _ = started.send((id, result));
                         },
                         move || {
-                            let router = Router::new(&config.apis);
-                            let shard = Rc::new(shard::Shard::new(
+                            let policy = config.gateway.outbound.slow_client_policy;
+                            let topics: LocalTopics = topics
+                                .iter()
+                                .map(|log| {
+                                    let local = LocalTopic::new(id, log.clone(), policy, thread_metrics.clone());
+                                    (log.name().to_owned(), Rc::new(local))
+                                })
+                                .collect();
+                            let router = Router::new(&config.apis, &topics);
+                            let shard = Rc::new(shard::Shard::new(shard::ShardParts {
                                 id,
-                                config.gateway,
+                                gateway: config.gateway,
                                 router,
-                                thread_metrics,
-                            ));
+                                topics,
+                                doorbell,
+                                metrics: thread_metrics,
+                            }));
                             shard::run(shard, listener, thread_stop)
                         },
                     );
@@ -169,6 +183,25 @@ impl Gateway {
             }
         }
     }
+}
+
+/// One shared log per in-memory topic named in the configuration (the configuration guarantees
+/// that every API naming a topic gives it the same retention).
+fn topic_logs(config: &Config, doorbells: &[Arc<Doorbell>]) -> Vec<Arc<TopicLog>> {
+    let mut logs: Vec<Arc<TopicLog>> = Vec::new();
+    for api in &config.apis {
+        if let EndpointConfig::InMemory(options) = &api.endpoint {
+            if logs.iter().all(|log| log.name() != options.topic) {
+                logs.push(Arc::new(TopicLog::new(
+                    &options.topic,
+                    options.max_retained_messages,
+                    options.max_retained_bytes,
+                    doorbells,
+                )));
+            }
+        }
+    }
+    logs
 }
 
 impl Drop for Gateway {

@@ -11,7 +11,8 @@ use monoio::net::{TcpListener, TcpStream};
 use monoio::time::Instant;
 
 use crate::config::GatewayConfig;
-use crate::cross_shard::Signal;
+use crate::cross_shard::{Doorbell, Signal};
+use crate::endpoint::LocalTopics;
 use crate::metrics::ShardMetrics;
 use crate::runtime::LocalSignal;
 use crate::server::{connection, Router};
@@ -29,6 +30,10 @@ pub struct Shard {
     pub gateway: GatewayConfig,
     /// This shard's routing table; its own copy, so lookups take no lock.
     pub router: Router,
+    /// This shard's side of every in-memory topic.
+    pub topics: LocalTopics,
+    /// Rung by other shards when a topic this shard reads has new messages.
+    pub doorbell: Arc<Doorbell>,
     /// This shard's counters; read by other threads.
     pub metrics: Arc<ShardMetrics>,
     /// Fired when the gateway shuts down: stop accepting, let connections finish.
@@ -38,16 +43,21 @@ pub struct Shard {
 
 impl Shard {
     /// A shard with no connections yet.
-    pub fn new(
-        id: usize,
-        gateway: GatewayConfig,
-        router: Router,
-        metrics: Arc<ShardMetrics>,
-    ) -> Shard {
+    pub fn new(parts: ShardParts) -> Shard {
+        let ShardParts {
+            id,
+            gateway,
+            router,
+            topics,
+            doorbell,
+            metrics,
+        } = parts;
         Shard {
             id,
             gateway,
             router,
+            topics,
+            doorbell,
             metrics,
             shutdown: LocalSignal::new(),
             connections: Cell::new(0),
@@ -58,6 +68,22 @@ impl Shard {
     pub fn connection_count(&self) -> usize {
         self.connections.get()
     }
+}
+
+/// What a shard is built from (on its own thread, since most of it is `!Send`).
+pub struct ShardParts {
+    /// Shard index.
+    pub id: usize,
+    /// Gateway settings.
+    pub gateway: GatewayConfig,
+    /// Routing table.
+    pub router: Router,
+    /// Local sides of the in-memory topics.
+    pub topics: LocalTopics,
+    /// This shard's doorbell.
+    pub doorbell: Arc<Doorbell>,
+    /// This shard's metrics.
+    pub metrics: Arc<ShardMetrics>,
 }
 
 /// Runs a shard until `stop` is raised and its connections have drained (or the shutdown
@@ -75,9 +101,25 @@ pub async fn run(shard: Rc<Shard>, listener: StdTcpListener, stop: Arc<Signal>) 
         stop.raised().await;
         watcher.shutdown.fire();
     });
+    monoio::spawn(deliver_topics(shard.clone()));
     accept_until_shutdown(&shard, &listener).await;
     drop(listener);
     drain(&shard).await;
+}
+
+/// Fans out new in-memory topic messages to this shard's subscribers whenever the doorbell rings.
+async fn deliver_topics(shard: Rc<Shard>) {
+    loop {
+        monoio::select! {
+            _ = shard.shutdown.wait() => return,
+            _ = shard.doorbell.rung() => {}
+        }
+        for topic in shard.topics.values() {
+            if topic.log().take_dirty(shard.id) {
+                topic.pump_all();
+            }
+        }
+    }
 }
 
 async fn accept_until_shutdown(shard: &Rc<Shard>, listener: &TcpListener) {

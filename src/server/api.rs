@@ -1,7 +1,9 @@
 //! A Gateway API as one shard serves it: its entrypoints' options and its endpoint.
 
-use crate::config::{ApiConfig, EntrypointConfig, HttpGetOptions, SseOptions, WebSocketOptions};
-use crate::endpoint::Endpoint;
+use crate::config::{
+    ApiConfig, EntrypointConfig, HttpGetOptions, HttpPostOptions, SseOptions, WebSocketOptions,
+};
+use crate::endpoint::{Endpoint, LocalTopics};
 
 /// One started API on one shard.
 pub struct Api {
@@ -9,6 +11,8 @@ pub struct Api {
     pub id: String,
     /// HTTP GET entrypoint, when declared.
     pub http_get: Option<HttpGetOptions>,
+    /// HTTP POST entrypoint, when declared.
+    pub http_post: Option<HttpPostOptions>,
     /// WebSocket entrypoint, when declared.
     pub websocket: Option<WebSocketOptions>,
     /// SSE entrypoint, when declared.
@@ -19,17 +23,19 @@ pub struct Api {
 
 impl Api {
     /// The shard-local form of a validated API definition.
-    pub fn new(config: &ApiConfig) -> Api {
+    pub fn new(config: &ApiConfig, topics: &LocalTopics) -> Api {
         let mut api = Api {
             id: config.id.clone(),
             http_get: None,
+            http_post: None,
             websocket: None,
             sse: None,
-            endpoint: Endpoint::new(&config.endpoint),
+            endpoint: Endpoint::new(&config.endpoint, topics),
         };
         for entrypoint in &config.entrypoints {
             match entrypoint {
                 EntrypointConfig::HttpGet(options) => api.http_get = Some(options.clone()),
+                EntrypointConfig::HttpPost(options) => api.http_post = Some(options.clone()),
                 EntrypointConfig::WebSocket(options) => api.websocket = Some(options.clone()),
                 EntrypointConfig::Sse(options) => api.sse = Some(options.clone()),
             }

@@ -10,7 +10,9 @@ use monoio::io::AsyncReadRent;
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
-use crate::codec::http_response::encode_text_response;
+use crate::codec::http_response::{
+    encode_response_head, encode_text_response, BodyKind, ResponseHead,
+};
 use crate::metrics::ShardMetrics;
 
 /// How much room a read asks the kernel to fill.
@@ -71,6 +73,28 @@ impl Conn {
             ShardMetrics::inc(&self.gauge.metrics.http_client_errors_total);
         }
         encode_text_response(&mut self.write_buf, status, body, close);
+        self.flush().await
+    }
+
+    /// Writes a 405 that lists the methods this API serves, in the body and in `Allow`.
+    pub async fn respond_method_not_allowed(
+        &mut self,
+        method: &str,
+        allow: &str,
+        close: bool,
+    ) -> io::Result<()> {
+        ShardMetrics::inc(&self.gauge.metrics.http_client_errors_total);
+        let body = format!("method {method} is not allowed on this API; use {allow}");
+        encode_response_head(
+            &mut self.write_buf,
+            &ResponseHead {
+                status: 405,
+                headers: &[("Allow", allow), ("Content-Type", "text/plain; charset=utf-8")],
+                body: BodyKind::Length(body.len()),
+                close,
+            },
+        );
+        self.write_buf.extend_from_slice(body.as_bytes());
         self.flush().await
     }
 

@@ -6,6 +6,7 @@
 
 use std::rc::Rc;
 
+use bytes::Bytes;
 use monoio::net::TcpStream;
 use monoio::time::Instant;
 
@@ -28,9 +29,14 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
         };
         ShardMetrics::inc(&shard.metrics.http_requests_total);
         let keep_alive = head.keep_alive() && !shard.shutdown.is_fired();
-        if !head.is_websocket_upgrade() && !discard_body(&mut conn, &head, &shard).await {
-            return;
-        }
+        let body = if head.is_websocket_upgrade() {
+            Bytes::new()
+        } else {
+            match read_body(&mut conn, &head, &shard).await {
+                Some(body) => body,
+                None => return,
+            }
+        };
         let Some(api) = shard.router.route(head.path()).cloned() else {
             if conn
                 .respond_text(404, NO_CONTEXT_PATH, !keep_alive)
@@ -56,12 +62,16 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
                 entrypoint::http_get::serve(&mut conn, &head, &api, options, &shard, keep_alive)
                     .await
             }
-            Choice::MethodNotAllowed(allow) => {
-                let body = format!(
-                    "method {} is not allowed on this API; use {allow}",
-                    head.method()
+            Choice::HttpPost(options) => {
+                let post = entrypoint::http_post::serve(
+                    &mut conn, &head, body, &api, options, &shard, keep_alive,
                 );
-                conn.respond_text(405, &body, !keep_alive).await.is_ok()
+                post.await
+            }
+            Choice::MethodNotAllowed(allow) => {
+                let method = head.method().to_string();
+                let answer = conn.respond_method_not_allowed(&method, allow, !keep_alive);
+                answer.await.is_ok()
             }
             Choice::NoEntrypoint(why) => conn.respond_text(404, why, !keep_alive).await.is_ok(),
         };
@@ -113,29 +123,29 @@ async fn read_head(conn: &mut Conn, shard: &Shard) -> Option<RequestHead> {
     }
 }
 
-/// Reads and drops a request body (no entrypoint here consumes one yet), within
-/// `maxBodyBytes`. Returns false when the connection must close.
-async fn discard_body(conn: &mut Conn, head: &RequestHead, shard: &Shard) -> bool {
+/// Reads the request body, within `maxBodyBytes` (413 beyond). `None` when the connection must
+/// close (after answering the problem, if there was one).
+async fn read_body(conn: &mut Conn, head: &RequestHead, shard: &Shard) -> Option<Bytes> {
     let framing = head.body_framing();
     if matches!(framing, BodyFraming::Empty) {
-        return true;
+        return Some(Bytes::new());
     }
     let mut decoder = BodyDecoder::new(framing, shard.gateway.limits.max_body_bytes);
     loop {
         match decoder.decode(&mut conn.read_buf) {
-            Ok(Some(_body)) => return true,
+            Ok(Some(body)) => return Some(body),
             Ok(None) => {}
             Err(err) => {
                 let _ = conn
                     .respond_text(err.status(), &err.to_string(), true)
                     .await;
-                return false;
+                return None;
             }
         }
         let read =
             monoio::time::timeout(shard.gateway.timeouts.header_read, conn.read_more()).await;
         if !matches!(read, Ok(Ok(n)) if n > 0) {
-            return false;
+            return None;
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use crate::config::{ApiConfig, ApiState};
+use crate::endpoint::LocalTopics;
 use crate::server::Api;
 
 /// One shard's routing table.
@@ -14,10 +15,10 @@ pub struct Router {
 
 impl Router {
     /// Builds the table from the started APIs.
-    pub fn new(apis: &[ApiConfig]) -> Router {
+    pub fn new(apis: &[ApiConfig], topics: &LocalTopics) -> Router {
         let mut routes = Vec::new();
         for config in apis.iter().filter(|api| api.state == ApiState::Started) {
-            let api = Rc::new(Api::new(config));
+            let api = Rc::new(Api::new(config, topics));
             for path in &config.context_paths {
                 routes.push((path.clone(), api.clone()));
             }

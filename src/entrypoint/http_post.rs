@@ -1,0 +1,84 @@
+//! HTTP POST entrypoint: the request body is one message.
+//!
+//! Answers `202 Accepted` once the endpoint has taken the message, and (beyond the reference)
+//! says where it went: the `X-Message-Id` header always, and `{"id":"…"}` when the client accepts
+//! JSON. With `requestHeadersToMessage` the request's end-to-end headers become message headers.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::codec::http_head::RequestHead;
+use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
+use crate::config::HttpPostOptions;
+use crate::message::Fields;
+use crate::runtime::shard::Shard;
+use crate::server::conn::Conn;
+use crate::server::Api;
+
+/// Headers that describe the hop or the framing, not the message.
+const HOP_HEADERS: &[&str] = &[
+    "connection",
+    "content-length",
+    "host",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Publishes `body`. Returns false when the connection must close.
+pub async fn serve(
+    conn: &mut Conn,
+    head: &RequestHead,
+    body: Bytes,
+    api: &Api,
+    options: &HttpPostOptions,
+    shard: &Shard,
+    keep_alive: bool,
+) -> bool {
+    if shard.shutdown.is_fired() {
+        return conn
+            .respond_text(503, "the gateway is shutting down; send the message again (to another instance)", true)
+            .await
+            .is_ok();
+    }
+    let headers = if options.request_headers_to_message {
+        message_headers(head)
+    } else {
+        Arc::from(Vec::new())
+    };
+    let id = match api.endpoint.publish(body, headers) {
+        Ok(id) => id.to_string(),
+        Err(err) => return conn.respond_text(err.status(), &err.to_string(), !keep_alive).await.is_ok(),
+    };
+    let wants_json = head
+        .header_str("accept")
+        .is_some_and(|accept| accept.contains("json") || accept.contains("*/*"));
+    let body = if wants_json { format!("{{\"id\":\"{id}\"}}") } else { String::new() };
+    let mut headers = vec![("X-Message-Id", id.as_str())];
+    if wants_json {
+        headers.push(("Content-Type", "application/json"));
+    }
+    encode_response_head(
+        &mut conn.write_buf,
+        &ResponseHead {
+            status: 202,
+            headers: &headers,
+            body: BodyKind::Length(body.len()),
+            close: !keep_alive,
+        },
+    );
+    conn.write_buf.extend_from_slice(body.as_bytes());
+    conn.flush().await.is_ok() && keep_alive
+}
+
+fn message_headers(head: &RequestHead) -> Fields {
+    head.headers()
+        .filter(|(name, _)| !HOP_HEADERS.iter().any(|hop| hop.eq_ignore_ascii_case(name)))
+        .map(|(name, value)| (name.to_owned(), String::from_utf8_lossy(value).into_owned()))
+        .collect::<Vec<_>>()
+        .into()
+}
