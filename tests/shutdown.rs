@@ -38,6 +38,8 @@ fn graceful(driver: DriverChoice) {
         || tidegate::metrics::total(gateway.metrics(), |m| &m.http_get_polls_open) == 1
     ));
 
+    // Give the poll time to collect a few of the 50 ms messages before the shutdown starts.
+    std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     let stopper = std::thread::spawn(move || gateway.shutdown());
 

@@ -51,7 +51,10 @@ impl RetentionRing {
         self.items.push_back(message);
         self.bytes += size;
         while self.items.len() > self.max_messages || self.bytes > self.max_bytes {
-            let evicted = self.items.pop_front().expect("over bound implies non-empty");
+            let evicted = self
+                .items
+                .pop_front()
+                .expect("over bound implies non-empty");
             self.bytes -= evicted.payload.len();
             self.first += 1;
         }
@@ -144,7 +147,11 @@ mod tests {
         ring.push(msg(10)).unwrap();
         assert_eq!(positions(&ring, 1), vec![4]);
         assert_eq!(ring.push(msg(11)), Err(TooLarge { max_bytes: 10 }));
-        assert_eq!(ring.next_position(), 5, "a refused message takes no position");
+        assert_eq!(
+            ring.next_position(),
+            5,
+            "a refused message takes no position"
+        );
     }
 
     #[test]

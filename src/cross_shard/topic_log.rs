@@ -28,7 +28,12 @@ pub struct TopicLog {
 
 impl TopicLog {
     /// A topic whose ring holds at most `max_messages` / `max_bytes`; `doorbells[i]` wakes shard i.
-    pub fn new(name: &str, max_messages: usize, max_bytes: usize, doorbells: &[Arc<Doorbell>]) -> TopicLog {
+    pub fn new(
+        name: &str,
+        max_messages: usize,
+        max_bytes: usize,
+        doorbells: &[Arc<Doorbell>],
+    ) -> TopicLog {
         TopicLog {
             name: name.to_owned(),
             ring: Mutex::new(RetentionRing::new(max_messages, max_bytes)),
@@ -59,7 +64,9 @@ impl TopicLog {
     pub fn lock(&self) -> MutexGuard<'_, RetentionRing> {
         // A panic while holding the lock cannot leave the ring half-updated (every mutation is
         // completed before anything that can panic), so a poisoned lock is still consistent.
-        self.ring.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.ring
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Starts or stops telling `shard` about new messages.

@@ -43,7 +43,12 @@ struct Subscriber {
 
 impl LocalTopic {
     /// The shard-local side of `log`.
-    pub fn new(shard: usize, log: Arc<TopicLog>, policy: SlowClientPolicy, metrics: Arc<ShardMetrics>) -> LocalTopic {
+    pub fn new(
+        shard: usize,
+        log: Arc<TopicLog>,
+        policy: SlowClientPolicy,
+        metrics: Arc<ShardMetrics>,
+    ) -> LocalTopic {
         let metadata: Fields = Arc::from(vec![("topic".to_owned(), log.name().to_owned())]);
         LocalTopic {
             shard,
@@ -67,19 +72,27 @@ impl LocalTopic {
             payload,
             headers,
             metadata: self.metadata.clone(),
-            timestamp_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            timestamp_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
         };
         let position = self
             .log
             .append(message)
-            .map_err(|too_large| PublishError::TooLarge { max_bytes: too_large.max_bytes })?;
+            .map_err(|too_large| PublishError::TooLarge {
+                max_bytes: too_large.max_bytes,
+            })?;
         ShardMetrics::inc(&self.metrics.messages_published_total);
         Ok(MessageId::Sequence(position))
     }
 
     /// Adds a subscriber that gets every message after `after` (after the newest when `None`).
     /// Returns its key and the position it starts after (its cursor before any message).
-    pub fn subscribe(self: &Rc<Self>, after: Option<MessageId>, queue: Rc<OutboundQueue>) -> Result<(usize, MessageId), EndpointError> {
+    pub fn subscribe(
+        self: &Rc<Self>,
+        after: Option<MessageId>,
+        queue: Rc<OutboundQueue>,
+    ) -> Result<(usize, MessageId), EndpointError> {
         let (first, next) = {
             let ring = self.log.lock();
             (ring.first_position(), ring.next_position())
@@ -87,10 +100,16 @@ impl LocalTopic {
         let start = match after {
             None => next,
             Some(MessageId::Sequence(cursor)) if cursor >= next => {
-                return Err(EndpointError::CursorAhead { cursor: cursor.to_string(), latest: (next - 1).to_string() })
+                return Err(EndpointError::CursorAhead {
+                    cursor: cursor.to_string(),
+                    latest: (next - 1).to_string(),
+                })
             }
             Some(MessageId::Sequence(cursor)) if cursor + 1 < first => {
-                return Err(EndpointError::Gone { cursor: cursor.to_string(), oldest: first.to_string() })
+                return Err(EndpointError::Gone {
+                    cursor: cursor.to_string(),
+                    oldest: first.to_string(),
+                })
             }
             Some(MessageId::Sequence(cursor)) => cursor + 1,
         };
@@ -99,7 +118,10 @@ impl LocalTopic {
             if subscribers.is_empty() {
                 self.log.set_interest(self.shard, true);
             }
-            subscribers.insert(Subscriber { queue: queue.clone(), next: start })
+            subscribers.insert(Subscriber {
+                queue: queue.clone(),
+                next: start,
+            })
         };
         let weak: Weak<LocalTopic> = Rc::downgrade(self);
         queue.set_refill(Box::new(move || {

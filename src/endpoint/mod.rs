@@ -119,7 +119,11 @@ impl Endpoint {
 
     /// Starts delivering messages after `after` into `queue`. Returns the subscription and the
     /// cursor that stands for "nothing received yet" (what a poll that got no message hands back).
-    pub fn subscribe(&self, after: Option<MessageId>, queue: Rc<OutboundQueue>) -> Result<(Subscription, Option<MessageId>), EndpointError> {
+    pub fn subscribe(
+        &self,
+        after: Option<MessageId>,
+        queue: Rc<OutboundQueue>,
+    ) -> Result<(Subscription, Option<MessageId>), EndpointError> {
         match self {
             Endpoint::Mock(mock) => {
                 let cancelled = Rc::new(Cell::new(false));
@@ -133,8 +137,12 @@ impl Endpoint {
         }
     }
 
-    /// Publishes one message; returns its id.
-    pub fn publish(&self, payload: Bytes, headers: Fields) -> Result<MessageId, PublishError> {
+    /// Publishes one message; returns its id once the endpoint has taken it.
+    pub async fn publish(
+        &self,
+        payload: Bytes,
+        headers: Fields,
+    ) -> Result<MessageId, PublishError> {
         match self {
             Endpoint::Mock(_) => Err(PublishError::NotSupported("mock")),
             Endpoint::InMemory(topic) => topic.publish(payload, headers),

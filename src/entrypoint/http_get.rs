@@ -100,17 +100,18 @@ impl Poll {
         options: &HttpGetOptions,
     ) -> Result<Poll, String> {
         let format = negotiate(head.header("accept")).map_err(|err| err.to_string())?;
-        let limit =
-            match head.query_param("limit") {
-                None => options.messages_limit_count,
-                Some(text) => match text.trim().parse::<usize>() {
-                    Ok(n) if n >= 1 => n.min(options.messages_limit_count),
-                    _ => return Err(format!(
+        let limit = match head.query_param("limit") {
+            None => options.messages_limit_count,
+            Some(text) => match text.trim().parse::<usize>() {
+                Ok(n) if n >= 1 => n.min(options.messages_limit_count),
+                _ => {
+                    return Err(format!(
                         "query parameter 'limit' must be a whole number from 1 to {}, got '{text}'",
                         options.messages_limit_count
-                    )),
-                },
-            };
+                    ))
+                }
+            },
+        };
         let cursor = match head.query_param("cursor") {
             None => None,
             Some(text) if text.is_empty() => None,

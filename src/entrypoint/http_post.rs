@@ -41,7 +41,11 @@ pub async fn serve(
 ) -> bool {
     if shard.shutdown.is_fired() {
         return conn
-            .respond_text(503, "the gateway is shutting down; send the message again (to another instance)", true)
+            .respond_text(
+                503,
+                "the gateway is shutting down; send the message again (to another instance)",
+                true,
+            )
             .await
             .is_ok();
     }
@@ -50,14 +54,23 @@ pub async fn serve(
     } else {
         Arc::from(Vec::new())
     };
-    let id = match api.endpoint.publish(body, headers) {
+    let id = match api.endpoint.publish(body, headers).await {
         Ok(id) => id.to_string(),
-        Err(err) => return conn.respond_text(err.status(), &err.to_string(), !keep_alive).await.is_ok(),
+        Err(err) => {
+            return conn
+                .respond_text(err.status(), &err.to_string(), !keep_alive)
+                .await
+                .is_ok()
+        }
     };
     let wants_json = head
         .header_str("accept")
         .is_some_and(|accept| accept.contains("json") || accept.contains("*/*"));
-    let body = if wants_json { format!("{{\"id\":\"{id}\"}}") } else { String::new() };
+    let body = if wants_json {
+        format!("{{\"id\":\"{id}\"}}")
+    } else {
+        String::new()
+    };
     let mut headers = vec![("X-Message-Id", id.as_str())];
     if wants_json {
         headers.push(("Content-Type", "application/json"));

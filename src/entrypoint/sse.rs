@@ -22,7 +22,7 @@ use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
-use crate::server::duplex::Duplex;
+use crate::server::duplex::{DiscardInbound, Duplex};
 use crate::server::Api;
 
 /// Reconnection delay advertised to clients in the first frame.
@@ -52,7 +52,9 @@ pub async fn serve(
     let subscription = match api.endpoint.subscribe(cursor, queue.clone()) {
         Ok((subscription, _start)) => subscription,
         Err(err) => {
-            let _ = conn.respond_text(err.status(), &err.to_string(), true).await;
+            let _ = conn
+                .respond_text(err.status(), &err.to_string(), true)
+                .await;
             return;
         }
     };
@@ -75,11 +77,7 @@ pub async fn serve(
         },
     );
     let mut stream = SseStream {
-        duplex: Duplex::start(conn, |buf| {
-            // Clients send nothing after the request; drop whatever comes so it cannot pile up.
-            buf.clear();
-            true
-        }),
+        duplex: Duplex::start(conn, DiscardInbound),
         chunked,
     };
     stream.frame(|dst| encode_retry(dst, RETRY_MS));

@@ -29,7 +29,7 @@ use crate::message::{Fields, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
-use crate::server::duplex::Duplex;
+use crate::server::duplex::{Duplex, InboundHandler};
 use crate::server::Api;
 
 /// Most messages encoded into one write.
@@ -79,7 +79,9 @@ pub async fn serve(
         match api.endpoint.subscribe(cursor, queue.clone()) {
             Ok((subscription, _start)) => Some(subscription),
             Err(err) => {
-                let _ = conn.respond_text(err.status(), &err.to_string(), true).await;
+                let _ = conn
+                    .respond_text(err.status(), &err.to_string(), true)
+                    .await;
                 return;
             }
         }
@@ -103,14 +105,17 @@ pub async fn serve(
         api: api.clone(),
         no_headers: Arc::from(Vec::new()),
     });
-    let inbound = Rc::new(Inbound::new(publisher));
+    let inbound = Rc::new(Inbound::new());
     let limits = WsLimits {
         max_frame_bytes: shard.gateway.limits.ws_max_frame_bytes,
         max_message_bytes: shard.gateway.limits.ws_max_message_bytes,
     };
-    let mut decoder = FrameDecoder::new(limits);
-    let reader_inbound = inbound.clone();
-    let duplex = Duplex::start(conn, move |buf| reader_inbound.absorb(&mut decoder, buf));
+    let reader = WsReader {
+        decoder: FrameDecoder::new(limits),
+        inbound: inbound.clone(),
+        publisher,
+    };
+    let duplex = Duplex::start(conn, reader);
     let mut session = Session {
         duplex,
         inbound,
@@ -147,76 +152,33 @@ fn handshake(head: &RequestHead) -> Result<String, (u16, &'static str)> {
 struct Inbound {
     ping: RefCell<Option<Bytes>>,
     close: RefCell<Option<(u16, String)>>,
-    publisher: Option<Publisher>,
     last_heard: Cell<Instant>,
     dirty: Cell<bool>,
     waker: RefCell<Option<Waker>>,
 }
 
 impl Inbound {
-    fn new(publisher: Option<Publisher>) -> Inbound {
+    fn new() -> Inbound {
         Inbound {
             ping: RefCell::new(None),
             close: RefCell::new(None),
-            publisher,
             last_heard: Cell::new(Instant::now()),
             dirty: Cell::new(false),
             waker: RefCell::new(None),
         }
     }
 
-    /// Decodes every complete frame in `buf`. Returns false once reading should stop.
-    fn absorb(&self, decoder: &mut FrameDecoder, buf: &mut BytesMut) -> bool {
-        self.last_heard.set(Instant::now());
-        let mut keep_reading = true;
-        loop {
-            match decoder.decode(buf) {
-                Ok(None) => break,
-                Ok(Some(WsEvent::Ping(payload))) => *self.ping.borrow_mut() = Some(payload),
-                Ok(Some(WsEvent::Pong(_))) => {}
-                Ok(Some(WsEvent::Text(payload) | WsEvent::Binary(payload))) => {
-                    if let Err(refusal) = self.publish(payload) {
-                        *self.close.borrow_mut() = Some(refusal);
-                        keep_reading = false;
-                        break;
-                    }
-                }
-                Ok(Some(WsEvent::Close(frame))) => {
-                    *self.close.borrow_mut() =
-                        Some(frame.unwrap_or((close_code::NORMAL, String::new())));
-                    keep_reading = false;
-                    break;
-                }
-                Err(err) => {
-                    *self.close.borrow_mut() = Some((err.close_code(), err.to_string()));
-                    keep_reading = false;
-                    break;
-                }
-            }
-        }
+    /// Records that the client sent a close (or broke the protocol, or was refused).
+    fn closed(&self, code: u16, reason: String) {
+        *self.close.borrow_mut() = Some((code, reason));
+        self.notify();
+    }
+
+    /// Wakes the writer to look at what changed.
+    fn notify(&self) {
         self.dirty.set(true);
         if let Some(waker) = self.waker.borrow_mut().take() {
             waker.wake();
-        }
-        keep_reading
-    }
-
-    /// Hands a client message to the endpoint; the error is the close code and reason to send.
-    fn publish(&self, payload: Bytes) -> Result<(), (u16, String)> {
-        let Some(publisher) = &self.publisher else {
-            return Err((
-                close_code::POLICY_VIOLATION,
-                "publishing is disabled on this API's websocket entrypoint".to_owned(),
-            ));
-        };
-        match publisher.api.endpoint.publish(payload, publisher.no_headers.clone()) {
-            Ok(_id) => Ok(()),
-            Err(err @ PublishError::NotSupported(_)) => {
-                Err((close_code::POLICY_VIOLATION, err.to_string()))
-            }
-            Err(err @ PublishError::TooLarge { .. }) => {
-                Err((close_code::MESSAGE_TOO_BIG, err.to_string()))
-            }
         }
     }
 
@@ -234,10 +196,71 @@ impl Inbound {
     }
 }
 
+/// The session's reader: decodes client frames, publishes data messages (in order, one at a
+/// time: reading waits while a publish is in flight) and tells the writer about the rest.
+struct WsReader {
+    decoder: FrameDecoder,
+    inbound: Rc<Inbound>,
+    publisher: Option<Publisher>,
+}
+
+impl InboundHandler for WsReader {
+    async fn on_bytes(&mut self, buf: &mut BytesMut) -> bool {
+        self.inbound.last_heard.set(Instant::now());
+        loop {
+            match self.decoder.decode(buf) {
+                Ok(None) => return true,
+                Ok(Some(WsEvent::Ping(payload))) => {
+                    *self.inbound.ping.borrow_mut() = Some(payload);
+                    self.inbound.notify();
+                }
+                Ok(Some(WsEvent::Pong(_))) => {}
+                Ok(Some(WsEvent::Text(payload) | WsEvent::Binary(payload))) => {
+                    let Some(publisher) = &self.publisher else {
+                        let reason = "publishing is disabled on this API's websocket entrypoint";
+                        self.inbound
+                            .closed(close_code::POLICY_VIOLATION, reason.to_owned());
+                        return false;
+                    };
+                    if let Err((code, reason)) = publisher.publish(payload).await {
+                        self.inbound.closed(code, reason);
+                        return false;
+                    }
+                }
+                Ok(Some(WsEvent::Close(frame))) => {
+                    let (code, reason) = frame.unwrap_or((close_code::NORMAL, String::new()));
+                    self.inbound.closed(code, reason);
+                    return false;
+                }
+                Err(err) => {
+                    self.inbound.closed(err.close_code(), err.to_string());
+                    return false;
+                }
+            }
+        }
+    }
+}
+
 /// What a session needs to publish the client's messages (when `publisher.enabled`).
 struct Publisher {
     api: Rc<Api>,
     no_headers: Fields,
+}
+
+impl Publisher {
+    /// Hands a client message to the endpoint; the error is the close code and reason to send.
+    async fn publish(&self, payload: Bytes) -> Result<(), (u16, String)> {
+        let published = self.api.endpoint.publish(payload, self.no_headers.clone());
+        match published.await {
+            Ok(_id) => Ok(()),
+            Err(err @ PublishError::NotSupported(_)) => {
+                Err((close_code::POLICY_VIOLATION, err.to_string()))
+            }
+            Err(err @ PublishError::TooLarge { .. }) => {
+                Err((close_code::MESSAGE_TOO_BIG, err.to_string()))
+            }
+        }
+    }
 }
 
 struct Session {
@@ -248,11 +271,7 @@ struct Session {
 
 impl Session {
     /// Runs until the session must end; returns the close code and reason to send.
-    async fn run(
-        &mut self,
-        queue: &OutboundQueue,
-        shard: &Shard,
-    ) -> (u16, String) {
+    async fn run(&mut self, queue: &OutboundQueue, shard: &Shard) -> (u16, String) {
         let ping_interval = shard.gateway.timeouts.ws_ping_interval;
         let mut next_ping = Instant::now() + ping_interval;
         let mut ping_sent_at: Option<Instant> = None;

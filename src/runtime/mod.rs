@@ -101,7 +101,12 @@ impl Gateway {
                             let topics: LocalTopics = topics
                                 .iter()
                                 .map(|log| {
-                                    let local = LocalTopic::new(id, log.clone(), policy, thread_metrics.clone());
+                                    let local = LocalTopic::new(
+                                        id,
+                                        log.clone(),
+                                        policy,
+                                        thread_metrics.clone(),
+                                    );
                                     (log.name().to_owned(), Rc::new(local))
                                 })
                                 .collect();

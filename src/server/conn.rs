@@ -89,7 +89,10 @@ impl Conn {
             &mut self.write_buf,
             &ResponseHead {
                 status: 405,
-                headers: &[("Allow", allow), ("Content-Type", "text/plain; charset=utf-8")],
+                headers: &[
+                    ("Allow", allow),
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                ],
                 body: BodyKind::Length(body.len()),
                 close,
             },

@@ -19,6 +19,28 @@ use crate::server::conn::Conn;
 /// How much room each read asks the kernel to fill.
 const READ_CHUNK_BYTES: usize = 4096;
 
+/// What a streaming entrypoint does with the bytes its client sends.
+///
+/// Our futures are `!Send` on purpose (everything stays on its shard), so the missing `Send`
+/// bound on this trait's future is what we want.
+#[allow(async_fn_in_trait)]
+pub trait InboundHandler {
+    /// Consumes what it understands from `buf` (awaiting, e.g., a publish: the next read waits,
+    /// which is the back-pressure on a publishing client). Returns false to stop reading.
+    async fn on_bytes(&mut self, buf: &mut BytesMut) -> bool;
+}
+
+/// For streams whose clients send nothing after the request (SSE): whatever arrives is dropped so
+/// it cannot pile up.
+pub struct DiscardInbound;
+
+impl InboundHandler for DiscardInbound {
+    async fn on_bytes(&mut self, buf: &mut BytesMut) -> bool {
+        buf.clear();
+        true
+    }
+}
+
 /// The writing side of a split connection.
 pub struct Duplex {
     writer: OwnedWriteHalf<TcpStream>,
@@ -30,9 +52,8 @@ pub struct Duplex {
 }
 
 impl Duplex {
-    /// Splits `conn`; `on_bytes` is called with the read buffer after every read and consumes what
-    /// it understands. It returns false to stop reading (e.g. after a protocol error).
-    pub fn start(conn: Conn, on_bytes: impl FnMut(&mut BytesMut) -> bool + 'static) -> Duplex {
+    /// Splits `conn`; `handler` gets the read buffer after every read.
+    pub fn start(conn: Conn, handler: impl InboundHandler + 'static) -> Duplex {
         let (stream, read_buf, write_buf) = conn.into_parts();
         let (reader, writer) = stream.into_split();
         let canceller = Canceller::new();
@@ -40,7 +61,7 @@ impl Duplex {
         monoio::spawn(read_loop(
             reader,
             read_buf,
-            on_bytes,
+            handler,
             canceller.handle(),
             peer_closed.clone(),
         ));
@@ -81,12 +102,12 @@ impl Drop for Duplex {
 async fn read_loop(
     mut reader: OwnedReadHalf<TcpStream>,
     mut buf: BytesMut,
-    mut on_bytes: impl FnMut(&mut BytesMut) -> bool,
+    mut handler: impl InboundHandler,
     cancel: monoio::io::CancelHandle,
     peer_closed: Rc<LocalSignal>,
 ) {
     // Bytes that arrived together with the request head (e.g. a first WebSocket frame).
-    if !buf.is_empty() && !on_bytes(&mut buf) {
+    if !buf.is_empty() && !handler.on_bytes(&mut buf).await {
         peer_closed.fire();
         return;
     }
@@ -96,7 +117,7 @@ async fn read_loop(
         buf = returned;
         match result {
             Ok(n) if n > 0 => {
-                if !on_bytes(&mut buf) {
+                if !handler.on_bytes(&mut buf).await {
                     break;
                 }
             }
