@@ -12,6 +12,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 use crate::config::EndpointConfig;
+use crate::delivery::fanout::{CursorError, Fanout};
 use crate::delivery::OutboundQueue;
 use crate::message::{Fields, MessageId};
 
@@ -55,6 +56,21 @@ pub enum EndpointError {
         /// The newest position.
         latest: String,
     },
+}
+
+impl From<CursorError> for EndpointError {
+    fn from(error: CursorError) -> Self {
+        match error {
+            CursorError::Gone { cursor, oldest } => EndpointError::Gone {
+                cursor: cursor.to_string(),
+                oldest: oldest.to_string(),
+            },
+            CursorError::Ahead { cursor, latest } => EndpointError::CursorAhead {
+                cursor: cursor.to_string(),
+                latest: latest.to_string(),
+            },
+        }
+    }
 }
 
 impl EndpointError {
@@ -131,8 +147,9 @@ impl Endpoint {
                 Ok((Subscription::Mock(cancelled), after))
             }
             Endpoint::InMemory(topic) => {
-                let (key, start) = topic.subscribe(after, queue)?;
-                Ok((Subscription::InMemory(topic.clone(), key), Some(start)))
+                let fanout = topic.fanout();
+                let (key, start) = fanout.subscribe(after, queue)?;
+                Ok((Subscription::Fanout(fanout.clone(), key), Some(start)))
             }
         }
     }
@@ -159,15 +176,15 @@ impl Endpoint {
 pub enum Subscription {
     /// Stops the subscriber's Mock generator.
     Mock(Rc<Cell<bool>>),
-    /// Removes the subscriber from its local topic.
-    InMemory(Rc<LocalTopic>, usize),
+    /// Removes the subscriber from its ring's fan-out.
+    Fanout(Rc<Fanout>, usize),
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         match self {
             Subscription::Mock(cancelled) => cancelled.set(true),
-            Subscription::InMemory(topic, key) => topic.unsubscribe(*key),
+            Subscription::Fanout(fanout, key) => fanout.unsubscribe(*key),
         }
     }
 }

@@ -116,7 +116,7 @@ async fn deliver_topics(shard: Rc<Shard>) {
         }
         for topic in shard.topics.values() {
             if topic.log().take_dirty(shard.id) {
-                topic.pump_all();
+                topic.fanout().pump_all();
             }
         }
     }

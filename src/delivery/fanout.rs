@@ -1,0 +1,253 @@
+//! Fan-out of one retention ring to this shard's clients.
+//!
+//! Subscribers are cursors into the ring and *pull*: the fan-out copies into a client's bounded
+//! queue only what fits, and refills it when the client's writer drains it (the queue's refill
+//! hook). A slow client therefore costs one cursor and one bounded queue; only when its cursor
+//! falls out of the ring does the slow-client policy apply (jump ahead to the oldest retained
+//! message, counting the gap, or disconnect with a resume position). Resuming is a cursor too.
+//! One read of the ring per batch is shared by every local subscriber.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+
+use slab::Slab;
+
+use crate::config::SlowClientPolicy;
+use crate::cross_shard::retention_ring::RetentionRing;
+use crate::cross_shard::TopicLog;
+use crate::delivery::{OutboundQueue, QueueEnd};
+use crate::message::{Message, MessageId};
+use crate::metrics::ShardMetrics;
+
+/// Most messages read from the ring per lock.
+const READ_BATCH: usize = 256;
+
+/// Where a fan-out reads from.
+pub enum RingSource {
+    /// A topic shared by every shard (in-memory endpoint); `shard` is the reading shard.
+    Shared {
+        /// The topic.
+        log: Arc<TopicLog>,
+        /// This shard's index.
+        shard: usize,
+    },
+    /// A ring owned by this shard (e.g. the messages of one broker subscription).
+    Local(Rc<RefCell<RetentionRing>>),
+}
+
+impl RingSource {
+    /// `(oldest retained position, next position)`.
+    fn bounds(&self) -> (u64, u64) {
+        match self {
+            RingSource::Shared { log, .. } => {
+                let ring = log.lock();
+                (ring.first_position(), ring.next_position())
+            }
+            RingSource::Local(ring) => {
+                let ring = ring.borrow();
+                (ring.first_position(), ring.next_position())
+            }
+        }
+    }
+
+    /// Reads up to `max` messages from `from` into `out`; returns the oldest retained position.
+    fn read(&self, from: u64, max: usize, out: &mut Vec<Message>) -> u64 {
+        match self {
+            RingSource::Shared { log, .. } => {
+                let ring = log.lock();
+                ring.read(from, max, out);
+                ring.first_position()
+            }
+            RingSource::Local(ring) => {
+                let ring = ring.borrow();
+                ring.read(from, max, out);
+                ring.first_position()
+            }
+        }
+    }
+
+    fn set_interest(&self, interested: bool) {
+        if let RingSource::Shared { log, shard } = self {
+            log.set_interest(*shard, interested);
+        }
+    }
+}
+
+/// A resume cursor outside what the ring can serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CursorError {
+    /// The cursor's next message has been evicted.
+    Gone {
+        /// The cursor sent.
+        cursor: u64,
+        /// The oldest retained position.
+        oldest: u64,
+    },
+    /// The cursor is past the newest message.
+    Ahead {
+        /// The cursor sent.
+        cursor: u64,
+        /// The newest position.
+        latest: u64,
+    },
+}
+
+/// One ring's subscribers on one shard.
+pub struct Fanout {
+    source: RingSource,
+    subscribers: RefCell<Slab<Subscriber>>,
+    policy: SlowClientPolicy,
+    metrics: Arc<ShardMetrics>,
+}
+
+struct Subscriber {
+    queue: Rc<OutboundQueue>,
+    /// Position of the next message this client should get.
+    next: u64,
+}
+
+impl Fanout {
+    /// A fan-out with no subscribers yet.
+    pub fn new(source: RingSource, policy: SlowClientPolicy, metrics: Arc<ShardMetrics>) -> Fanout {
+        Fanout {
+            source,
+            subscribers: RefCell::new(Slab::new()),
+            policy,
+            metrics,
+        }
+    }
+
+    /// Number of local subscribers.
+    pub fn subscriber_count(&self) -> usize {
+        self.subscribers.borrow().len()
+    }
+
+    /// Adds a subscriber that gets every message after `after` (after the newest when `None`).
+    /// Returns its key and the position it starts after (its cursor before any message).
+    pub fn subscribe(
+        self: &Rc<Self>,
+        after: Option<MessageId>,
+        queue: Rc<OutboundQueue>,
+    ) -> Result<(usize, MessageId), CursorError> {
+        let (first, next) = self.source.bounds();
+        let start = match after {
+            None => next,
+            Some(MessageId::Sequence(cursor)) if cursor >= next => {
+                return Err(CursorError::Ahead {
+                    cursor,
+                    latest: next - 1,
+                })
+            }
+            Some(MessageId::Sequence(cursor)) if cursor + 1 < first => {
+                return Err(CursorError::Gone {
+                    cursor,
+                    oldest: first,
+                })
+            }
+            Some(MessageId::Sequence(cursor)) => cursor + 1,
+        };
+        let key = {
+            let mut subscribers = self.subscribers.borrow_mut();
+            if subscribers.is_empty() {
+                self.source.set_interest(true);
+            }
+            subscribers.insert(Subscriber {
+                queue: queue.clone(),
+                next: start,
+            })
+        };
+        let weak: Weak<Fanout> = Rc::downgrade(self);
+        queue.set_refill(Box::new(move || {
+            if let Some(fanout) = weak.upgrade() {
+                fanout.pump_one(key);
+            }
+        }));
+        self.pump_one(key);
+        Ok((key, MessageId::Sequence(start - 1)))
+    }
+
+    /// Removes a subscriber (its `Subscription` was dropped).
+    pub fn unsubscribe(&self, key: usize) {
+        let mut subscribers = self.subscribers.borrow_mut();
+        if subscribers.try_remove(key).is_some() && subscribers.is_empty() {
+            self.source.set_interest(false);
+        }
+    }
+
+    /// Delivers what is new to every local subscriber: one read of the ring per batch, shared by
+    /// all of them.
+    pub fn pump_all(&self) {
+        let mut batch = Vec::with_capacity(READ_BATCH);
+        loop {
+            let from = match self.subscribers.borrow().iter().map(|(_, s)| s.next).min() {
+                Some(from) => from,
+                None => return,
+            };
+            batch.clear();
+            let first = self.source.read(from, READ_BATCH, &mut batch);
+            let mut progressed = false;
+            for (_, subscriber) in self.subscribers.borrow_mut().iter_mut() {
+                progressed |= self.deliver(subscriber, first, &batch);
+            }
+            if batch.len() < READ_BATCH || !progressed {
+                return;
+            }
+        }
+    }
+
+    /// Refills one subscriber's queue from the ring (after it drained, or when it subscribes).
+    fn pump_one(&self, key: usize) {
+        let mut batch = Vec::with_capacity(READ_BATCH);
+        loop {
+            let Some(from) = self.subscribers.borrow().get(key).map(|s| s.next) else {
+                return;
+            };
+            batch.clear();
+            let first = self.source.read(from, READ_BATCH, &mut batch);
+            let mut subscribers = self.subscribers.borrow_mut();
+            let Some(subscriber) = subscribers.get_mut(key) else {
+                return;
+            };
+            let progressed = self.deliver(subscriber, first, &batch);
+            if batch.len() < READ_BATCH || !progressed {
+                return;
+            }
+        }
+    }
+
+    /// Pushes the messages of `batch` this subscriber has not had yet, as far as its queue has
+    /// room. `first` is the oldest position still retained. Returns whether it took everything.
+    fn deliver(&self, subscriber: &mut Subscriber, first: u64, batch: &[Message]) -> bool {
+        if subscriber.queue.is_ended() {
+            return false;
+        }
+        if subscriber.next < first {
+            let lost = first - subscriber.next;
+            match self.policy {
+                SlowClientPolicy::DropOldest => {
+                    ShardMetrics::add(&self.metrics.messages_dropped_slow_client_total, lost);
+                    subscriber.next = first;
+                }
+                SlowClientPolicy::Disconnect => {
+                    ShardMetrics::inc(&self.metrics.clients_disconnected_slow_total);
+                    subscriber.queue.end(QueueEnd::SlowClient);
+                    return false;
+                }
+            }
+        }
+        for message in batch {
+            let MessageId::Sequence(position) = message.id;
+            if position < subscriber.next {
+                continue;
+            }
+            if !subscriber.queue.has_room(message.payload.len()) {
+                subscriber.queue.mark_starved();
+                return false;
+            }
+            subscriber.queue.push(message.clone());
+            subscriber.next = position + 1;
+        }
+        true
+    }
+}
