@@ -195,3 +195,84 @@ fn stalled_client_is_disconnected_under_the_disconnect_policy() {
     assert_eq!(code, CloseCode::Again);
     assert!(reason.contains("too slow"), "{reason}");
 }
+
+#[test]
+fn gateway_pings_and_drops_a_silent_peer() {
+    let yaml = mock_api_yaml(60_000).replace(
+        "apis:",
+        "gateway:\n  timeouts:\n    wsPingIntervalMs: 200\napis:",
+    );
+    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    // A live client reads (so tungstenite answers the gateway's pings) on its own thread.
+    let mut live = ws_connect(gateway.local_addr(), "/mock");
+    let keep_reading = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let reading = keep_reading.clone();
+    let live_thread = std::thread::spawn(move || {
+        let mut pings = 0;
+        live.get_ref()
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        while reading.load(std::sync::atomic::Ordering::Relaxed) {
+            match live.read() {
+                Ok(Message::Ping(_)) => pings += 1,
+                Ok(other) => panic!("unexpected {other:?}"),
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(err) => panic!("live client dropped: {err}"),
+            }
+        }
+        pings
+    });
+    // A peer that completes the handshake and then never sends anything (not even pongs) is dropped.
+    let mut silent = connect(gateway.local_addr());
+    std::io::Write::write_all(
+        &mut silent,
+        b"GET /mock HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .unwrap();
+    assert!(eventually(Duration::from_secs(5), || total(
+        gateway.metrics(),
+        |m| &m.websocket_sessions_open
+    ) == 2));
+    assert!(
+        eventually(Duration::from_secs(10), || total(gateway.metrics(), |m| &m
+            .websocket_sessions_open)
+            == 1),
+        "the silent peer is dropped after a ping interval without an answer"
+    );
+    keep_reading.store(false, std::sync::atomic::Ordering::Relaxed);
+    let pings = live_thread
+        .join()
+        .expect("the live client stayed connected");
+    assert!(pings >= 2, "the gateway pinged the live client ({pings})");
+}
+
+#[test]
+fn oversized_frames_close_with_1009() {
+    let yaml = mock_api_yaml(60_000).replace(
+        "apis:",
+        "gateway:\n  limits:\n    wsMaxFrameBytes: 1024\n    wsMaxMessageBytes: 4096\napis:",
+    );
+    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let mut socket = ws_connect(gateway.local_addr(), "/mock");
+    socket
+        .send(Message::Binary(vec![0u8; 2048].into()))
+        .unwrap();
+    let (code, reason) = closing_frame(&mut socket);
+    assert_eq!(code, CloseCode::Size);
+    assert!(reason.contains("1024"), "{reason}");
+}
+
+#[test]
+fn shards_run_on_the_forced_driver() {
+    for (choice, driver) in [
+        (DriverChoice::IoUring, tidegate::runtime::Driver::IoUring),
+        (DriverChoice::Epoll, tidegate::runtime::Driver::Epoll),
+    ] {
+        let gateway = start(test_config(&mock_api_yaml(1000), choice));
+        assert_eq!(gateway.drivers(), &[driver, driver]);
+    }
+}
