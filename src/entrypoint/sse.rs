@@ -77,7 +77,7 @@ pub async fn serve(
         },
     );
     let mut stream = SseStream {
-        duplex: Duplex::start(conn, DiscardInbound),
+        duplex: Duplex::start(conn, DiscardInbound, shard.gateway.timeouts.keep_alive_idle),
         chunked,
     };
     stream.frame(|dst| encode_retry(dst, RETRY_MS));

@@ -19,7 +19,7 @@ use monoio::time::Instant;
 use crate::codec::http_head::RequestHead;
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::codec::ws::{
-    accept_key, encode_binary, encode_close, encode_ping, encode_pong, encode_text, FrameDecoder,
+    accept_key, encode_close, encode_frame_header, encode_ping, encode_pong, FrameDecoder, Opcode,
     WsEvent, WsLimits,
 };
 use crate::config::WebSocketOptions;
@@ -115,7 +115,7 @@ pub async fn serve(
         inbound: inbound.clone(),
         publisher,
     };
-    let duplex = Duplex::start(conn, reader);
+    let duplex = Duplex::start(conn, reader, shard.gateway.timeouts.keep_alive_idle);
     let mut session = Session {
         duplex,
         inbound,
@@ -297,9 +297,13 @@ impl Session {
                         delivered = batch.len() as u64;
                         for message in batch.drain(..) {
                             if std::str::from_utf8(&message.payload).is_ok() {
-                                encode_text(&mut self.duplex.write_buf, &message.payload);
+                                let batch = &mut self.duplex.batch;
+                                encode_frame_header(batch.tail_mut(), Opcode::Text, message.payload.len());
+                                batch.put_shared(&message.payload);
                             } else {
-                                encode_binary(&mut self.duplex.write_buf, &message.payload);
+                                let batch = &mut self.duplex.batch;
+                                encode_frame_header(batch.tail_mut(), Opcode::Binary, message.payload.len());
+                                batch.put_shared(&message.payload);
                             }
                             self.last_delivered = Some(message.id);
                         }

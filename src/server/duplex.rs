@@ -6,15 +6,18 @@
 
 use std::io;
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use monoio::io::{
-    AsyncWriteRentExt, CancelableAsyncReadRent, Canceller, OwnedReadHalf, OwnedWriteHalf, Splitable,
+    AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller, OwnedReadHalf,
+    OwnedWriteHalf, Splitable,
 };
 use monoio::net::TcpStream;
 
 use crate::runtime::LocalSignal;
 use crate::server::conn::Conn;
+use crate::server::write_batch::WriteBatch;
 
 /// How much room each read asks the kernel to fill.
 const READ_CHUNK_BYTES: usize = 4096;
@@ -47,13 +50,22 @@ pub struct Duplex {
     canceller: Option<Canceller>,
     /// Fired when the peer closed or the read failed.
     pub peer_closed: Rc<LocalSignal>,
-    /// Bytes encoded but not yet written.
+    /// Bytes encoded but not yet written (written before `batch`).
     pub write_buf: BytesMut,
+    /// Framed messages waiting for one gathered write.
+    pub batch: WriteBatch,
+    /// A write that makes no progress for this long means the peer is gone.
+    stall_timeout: Duration,
 }
 
 impl Duplex {
-    /// Splits `conn`; `handler` gets the read buffer after every read.
-    pub fn start(conn: Conn, handler: impl InboundHandler + 'static) -> Duplex {
+    /// Splits `conn`; `handler` gets the read buffer after every read. A write stuck for
+    /// `stall_timeout` (the client stopped reading) fails, which ends the stream.
+    pub fn start(
+        conn: Conn,
+        handler: impl InboundHandler + 'static,
+        stall_timeout: Duration,
+    ) -> Duplex {
         let (stream, read_buf, write_buf) = conn.into_parts();
         let (reader, writer) = stream.into_split();
         let canceller = Canceller::new();
@@ -70,19 +82,52 @@ impl Duplex {
             canceller: Some(canceller),
             peer_closed,
             write_buf,
+            batch: WriteBatch::new(),
+            stall_timeout,
         }
     }
 
-    /// Writes everything in `write_buf`.
+    /// Writes everything pending: `write_buf`, then `batch` with one gathered write.
     pub async fn flush(&mut self) -> io::Result<()> {
-        if self.write_buf.is_empty() {
+        match monoio::time::timeout(self.stall_timeout, self.write_pending()).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client accepted no bytes within the stall timeout",
+            )),
+        }
+    }
+
+    async fn write_pending(&mut self) -> io::Result<()> {
+        if !self.write_buf.is_empty() {
+            let buf = std::mem::take(&mut self.write_buf);
+            let (result, mut buf) = self.writer.write_all(buf).await;
+            buf.clear();
+            self.write_buf = buf;
+            result?;
+        }
+        if self.batch.is_empty() {
             return Ok(());
         }
-        let buf = std::mem::take(&mut self.write_buf);
-        let (result, mut buf) = self.writer.write_all(buf).await;
-        buf.clear();
-        self.write_buf = buf;
-        result.map(|_| ())
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.seal();
+        let mut remaining = batch.len();
+        while remaining > 0 {
+            let (result, returned) = self.writer.writev(batch).await;
+            batch = returned;
+            match result {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => {
+                    remaining -= written;
+                    batch.advance(written);
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+        batch.clear();
+        self.batch = batch;
+        Ok(())
     }
 
     /// Stops the reader task; the socket closes once both halves are gone.

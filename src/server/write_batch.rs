@@ -1,0 +1,189 @@
+//! One socket write's worth of output, gathered for `writev`: framing bytes are copied into a
+//! small buffer, while payloads of at least `ZERO_COPY_MIN_BYTES` are referenced as shared `Bytes`,
+//! so a message fanned out to many sockets is never copied per subscriber.
+
+use bytes::{Bytes, BytesMut};
+use monoio::buf::IoVecBuf;
+
+/// Payloads smaller than this are copied: an iovec entry costs more than copying a few hundred
+/// bytes.
+pub const ZERO_COPY_MIN_BYTES: usize = 512;
+/// Most parts in one batch; `writev` accepts at most IOV_MAX (1024) entries.
+const MAX_PARTS: usize = 1000;
+
+/// Bytes to write with one `writev`.
+#[derive(Default)]
+pub struct WriteBatch {
+    /// Frozen parts, in order.
+    parts: Vec<Bytes>,
+    /// Bytes copied since the last frozen part.
+    tail: BytesMut,
+    /// `iovec`s pointing into `parts`; built by `seal`, valid while `parts` is unchanged.
+    iovecs: Vec<libc::iovec>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> WriteBatch {
+        WriteBatch::default()
+    }
+
+    /// Appends copied bytes (framing, small payloads).
+    pub fn put_slice(&mut self, bytes: &[u8]) {
+        self.tail.extend_from_slice(bytes);
+    }
+
+    /// The copy buffer, for encoders that write into a `BytesMut`.
+    pub fn tail_mut(&mut self) -> &mut BytesMut {
+        &mut self.tail
+    }
+
+    /// Appends a payload: by reference when large, by copy when small.
+    pub fn put_shared(&mut self, payload: &Bytes) {
+        if payload.len() < ZERO_COPY_MIN_BYTES {
+            self.tail.extend_from_slice(payload);
+            return;
+        }
+        self.freeze_tail();
+        self.parts.push(payload.clone());
+    }
+
+    /// True when nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty() && self.tail.is_empty()
+    }
+
+    /// True when the batch should be written before more is added (iovec limit).
+    pub fn is_full(&self) -> bool {
+        self.parts.len() >= MAX_PARTS
+    }
+
+    /// Total bytes pending.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Bytes::len).sum::<usize>() + self.tail.len()
+    }
+
+    /// Freezes the copied bytes and builds the iovec array; call before handing it to `writev`.
+    pub fn seal(&mut self) {
+        self.freeze_tail();
+        self.iovecs.clear();
+        self.iovecs
+            .extend(self.parts.iter().map(|part| libc::iovec {
+                iov_base: part.as_ptr() as *mut libc::c_void,
+                iov_len: part.len(),
+            }));
+    }
+
+    /// Drops the first `written` bytes after a partial write and re-seals what is left.
+    /// (We do this ourselves: monoio 0.2.4's `write_vectored_all` does not advance the base of a
+    /// partially written iovec.)
+    pub fn advance(&mut self, mut written: usize) {
+        let mut done = 0;
+        for part in &mut self.parts {
+            if written >= part.len() {
+                written -= part.len();
+                done += 1;
+            } else {
+                bytes::Buf::advance(part, written);
+                break;
+            }
+        }
+        self.parts.drain(..done);
+        self.seal();
+    }
+
+    /// Empties the batch after it was written, keeping its allocations.
+    pub fn clear(&mut self) {
+        self.parts.clear();
+        self.iovecs.clear();
+        self.tail.clear();
+    }
+
+    fn freeze_tail(&mut self) {
+        if !self.tail.is_empty() {
+            self.parts.push(self.tail.split().freeze());
+        }
+    }
+}
+
+// SAFETY: the iovecs point into `parts`, whose `Bytes` keep their heap data alive and in place for
+// as long as the batch lives; `seal` rebuilds them after every change, and the batch is not
+// changed while monoio owns it for the write.
+unsafe impl IoVecBuf for WriteBatch {
+    fn read_iovec_ptr(&self) -> *const libc::iovec {
+        self.iovecs.as_ptr()
+    }
+
+    fn read_iovec_len(&self) -> usize {
+        self.iovecs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gathered(batch: &WriteBatch) -> Vec<u8> {
+        let mut out = Vec::new();
+        for iovec in &batch.iovecs {
+            // SAFETY: sealed iovecs point into the batch's live parts.
+            out.extend_from_slice(unsafe {
+                std::slice::from_raw_parts(iovec.iov_base as *const u8, iovec.iov_len)
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn large_payloads_are_referenced_small_ones_copied_and_order_is_kept() {
+        let large = Bytes::from(vec![b'L'; ZERO_COPY_MIN_BYTES]);
+        let mut batch = WriteBatch::new();
+        batch.put_slice(b"h1");
+        batch.put_shared(&Bytes::from_static(b"small"));
+        batch.put_slice(b"h2");
+        batch.put_shared(&large);
+        batch.put_slice(b"end");
+        batch.seal();
+        assert_eq!(
+            batch.parts.len(),
+            3,
+            "copied prefix, shared payload, copied suffix"
+        );
+        assert_eq!(
+            batch.parts[1].as_ptr(),
+            large.as_ptr(),
+            "the payload is not copied"
+        );
+        let mut expected = b"h1smallh2".to_vec();
+        expected.extend_from_slice(&large);
+        expected.extend_from_slice(b"end");
+        assert_eq!(gathered(&batch), expected);
+        assert_eq!(batch.len(), expected.len());
+        batch.clear();
+        assert!(batch.is_empty());
+    }
+
+    #[test]
+    fn advance_after_a_partial_write_leaves_exactly_the_rest() {
+        let large = Bytes::from((0..2000u32).map(|i| i as u8).collect::<Vec<u8>>());
+        let mut batch = WriteBatch::new();
+        batch.put_slice(b"head");
+        batch.put_shared(&large);
+        batch.put_slice(b"tail");
+        batch.seal();
+        let all = gathered(&batch);
+        for written in [0, 3, 4, 5, 1000, 2004, 2005, all.len()] {
+            let mut copy = WriteBatch::new();
+            copy.put_slice(b"head");
+            copy.put_shared(&large);
+            copy.put_slice(b"tail");
+            copy.seal();
+            copy.advance(written);
+            assert_eq!(
+                gathered(&copy),
+                all[written..].to_vec(),
+                "after {written} bytes"
+            );
+        }
+    }
+}
