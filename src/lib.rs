@@ -15,6 +15,8 @@
 //! endpoint/    where messages come from: mock
 //! delivery/    per-client bounded outbound queue with the slow-client policy
 //! message.rs   the one message type; metrics.rs the counters every bound reports to
+//! admin.rs     GET /metrics and /health on their own thread (loopback by default)
+//! cross_shard/ every cross-thread mechanism: shutdown signal, shared in-memory topics, doorbells
 //! ```
 //!
 //! # Data path
@@ -25,6 +27,7 @@
 //!   → endpoint::subscribe → delivery::OutboundQueue (bounded) → framed, coalesced socket writes
 //! ```
 
+pub mod admin;
 pub mod codec;
 pub mod config;
 pub mod cross_shard;

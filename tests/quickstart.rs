@@ -13,6 +13,7 @@ fn quickstart_config(driver: DriverChoice) -> tidegate::config::Config {
     config.gateway.shards = std::num::NonZeroUsize::new(2);
     config.gateway.driver = driver;
     config.gateway.pin_shards = false;
+    config.gateway.admin_listen = Some("127.0.0.1:0".parse().unwrap());
     config
 }
 

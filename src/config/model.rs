@@ -25,6 +25,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayConfig {
     pub listen: SocketAddr,
+    /// Where the admin endpoint (`/metrics`, `/health`) listens; `None` = disabled.
+    pub admin_listen: Option<SocketAddr>,
     /// Number of shards (threads); `None` = one per available core.
     pub shards: Option<NonZeroUsize>,
     pub driver: DriverChoice,
@@ -39,6 +41,7 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
             listen: defaults::LISTEN,
+            admin_listen: Some(defaults::ADMIN_LISTEN),
             shards: None,
             driver: DriverChoice::Auto,
             pin_shards: defaults::PIN_SHARDS,

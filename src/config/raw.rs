@@ -39,6 +39,7 @@ pub(crate) struct RawRoot {
 pub(crate) struct RawGateway {
     /// Kept as text so a bad address gets our own message.
     pub listen: String,
+    pub admin_listen: RawAdminListen,
     pub shards: RawShards,
     pub driver: DriverChoice,
     pub pin_shards: bool,
@@ -54,6 +55,7 @@ impl Default for RawGateway {
     fn default() -> Self {
         RawGateway {
             listen: defaults::LISTEN.to_string(),
+            admin_listen: RawAdminListen::Address(defaults::ADMIN_LISTEN.to_string()),
             shards: RawShards::Auto,
             driver: DriverChoice::Auto,
             pin_shards: defaults::PIN_SHARDS,
@@ -62,6 +64,20 @@ impl Default for RawGateway {
             timeouts: None,
         }
     }
+}
+
+/// `adminListen`: an address (kept as text for our own message), or `off` — which YAML reads as
+/// the boolean `false`, so booleans are accepted (`true` = the default address).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "an IP address and port such as 127.0.0.1:8083, or `off`"
+)]
+pub(crate) enum RawAdminListen {
+    /// `true` / `false` (`off`).
+    Enabled(bool),
+    /// An address, or the string `off`.
+    Address(String),
 }
 
 /// `shards: auto` or a count (checked to be >= 1 by validation).

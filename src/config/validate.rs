@@ -18,8 +18,8 @@ use super::model::{
 };
 use super::problem::{join, Problems};
 use super::raw::{
-    RawGateway, RawHttpGet, RawHttpPost, RawInMemory, RawLimits, RawMock, RawOutbound, RawPlan,
-    RawShards, RawSse, RawTimeouts, RawWebSocket,
+    RawAdminListen, RawGateway, RawHttpGet, RawHttpPost, RawInMemory, RawLimits, RawMock,
+    RawOutbound, RawPlan, RawShards, RawSse, RawTimeouts, RawWebSocket,
 };
 
 const MS: &str = " (ms)";
@@ -37,6 +37,20 @@ pub(crate) fn gateway(raw: RawGateway, p: &mut Problems) -> GatewayConfig {
         );
         defaults::LISTEN
     });
+    let admin_listen = match &raw.admin_listen {
+        RawAdminListen::Enabled(false) => None,
+        RawAdminListen::Enabled(true) => Some(defaults::ADMIN_LISTEN),
+        RawAdminListen::Address(text) if text.trim() == "off" => None,
+        RawAdminListen::Address(text) => Some(text.parse::<SocketAddr>().unwrap_or_else(|_| {
+            p.push(
+                "gateway.adminListen",
+                format!(
+                    "'{text}' is not an IP address and port; write e.g. 127.0.0.1:8083, or `off` to disable the admin endpoint"
+                ),
+            );
+            defaults::ADMIN_LISTEN
+        })),
+    };
     let shards = match raw.shards {
         RawShards::Auto => None,
         RawShards::Count(count) => {
@@ -52,6 +66,7 @@ pub(crate) fn gateway(raw: RawGateway, p: &mut Problems) -> GatewayConfig {
     };
     GatewayConfig {
         listen,
+        admin_listen,
         shards,
         driver: raw.driver,
         pin_shards: raw.pin_shards,

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 pub use driver::Driver;
 pub use local_signal::LocalSignal;
 
+use crate::admin::{Admin, AdminState};
 use crate::config::{Config, EndpointConfig};
 use crate::cross_shard::{Doorbell, Signal, TopicLog};
 use crate::endpoint::{LocalTopic, LocalTopics};
@@ -30,6 +31,7 @@ pub struct Gateway {
     stops: Vec<Arc<Signal>>,
     threads: Vec<JoinHandle<()>>,
     shutdown_timeout: Duration,
+    admin: Option<Admin>,
 }
 
 /// Why the gateway could not start.
@@ -68,6 +70,7 @@ impl Gateway {
             stops: Vec::new(),
             threads: Vec::new(),
             shutdown_timeout: config.gateway.timeouts.shutdown,
+            admin: None,
         };
         let doorbells: Vec<Arc<Doorbell>> = (0..shard_count).map(|_| Doorbell::new()).collect();
         let topics = topic_logs(&config, &doorbells);
@@ -146,7 +149,25 @@ impl Gateway {
                 }
             }
         }
+        if let Some(addr) = config.gateway.admin_listen {
+            let state = AdminState {
+                metrics: gateway.metrics.clone(),
+                drivers: gateway.drivers.clone(),
+            };
+            match Admin::start(addr, state) {
+                Ok(admin) => gateway.admin = Some(admin),
+                Err(source) => {
+                    gateway.stop();
+                    return Err(StartError::Listen(source));
+                }
+            }
+        }
         Ok(gateway)
+    }
+
+    /// Where the admin endpoint listens, when enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(Admin::local_addr)
     }
 
     /// The address the shards listen on (with the real port when configured with port 0).
@@ -172,6 +193,7 @@ impl Gateway {
     }
 
     fn stop(&mut self) {
+        self.admin = None;
         for stop in &self.stops {
             stop.raise();
         }
