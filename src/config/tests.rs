@@ -210,7 +210,8 @@ fn yaml_syntax_error_is_located_by_line_and_column() {
 #[test]
 fn unknown_keys_are_named_with_the_allowed_keys() {
     let found = problems("apis: []\ngateway:\n  limits: { foo: 1 }\n  bar: 2\nextra: 3\n");
-    let expected_gateway = "unknown key `bar`; allowed keys: `listen`, `shards`, `driver`, \
+    let expected_gateway =
+        "unknown key `bar`; allowed keys: `listen`, `adminListen`, `shards`, `driver`, \
          `pinShards`, `limits`, `outbound`, `timeouts`";
     assert!(
         found.contains(&("gateway.bar".into(), expected_gateway.into())),
