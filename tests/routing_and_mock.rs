@@ -1,0 +1,128 @@
+//! Routing (longest context path, several paths per API), HTTP timeouts, and Mock options.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use common::*;
+use tidegate::config::DriverChoice;
+
+const TWO_APIS: &str = r#"
+gateway:
+  timeouts:
+    headerReadMs: 300
+    keepAliveIdleMs: 300
+apis:
+  - id: outer
+    name: Outer
+    contextPaths: [/a, /also-outer]
+    entrypoints:
+      - type: http-get
+        configuration: { messagesLimitDurationMs: 200, headersInPayload: true, metadataInPayload: true }
+    endpoint:
+      type: mock
+      configuration:
+        messageInterval: 10
+        messageContent: outer
+        messageCount: 3
+        headers: { x-source: mock }
+        metadata: { region: eu }
+    plans: [{ name: Keyless, security: keyless }]
+  - id: inner
+    name: Inner
+    contextPaths: [/a/b]
+    entrypoints:
+      - type: http-get
+        configuration: { messagesLimitDurationMs: 200 }
+      - type: sse
+        configuration: { heartbeatIntervalInMs: 2000 }
+    endpoint:
+      type: mock
+      configuration: { messageInterval: 10, messageContent: inner, messageCount: 2 }
+    plans: [{ name: Keyless, security: keyless }]
+"#;
+
+fn contents(addr: std::net::SocketAddr, path: &str) -> Vec<String> {
+    let body = get(addr, path, &[("Accept", "application/json")]).json();
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["content"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn longest_context_path_wins_and_every_path_of_an_api_routes_to_it() {
+    let gateway = start(test_config(TWO_APIS, DriverChoice::Auto));
+    let addr = gateway.local_addr();
+    assert_eq!(contents(addr, "/a/b?limit=1"), ["inner"]);
+    assert_eq!(contents(addr, "/a/b/deeper?limit=1"), ["inner"]);
+    assert_eq!(contents(addr, "/a?limit=1"), ["outer"]);
+    assert_eq!(
+        contents(addr, "/a/bc?limit=1"),
+        ["outer"],
+        "/a/b must not match /a/bc"
+    );
+    assert_eq!(contents(addr, "/also-outer?limit=1"), ["outer"]);
+}
+
+#[test]
+fn mock_message_count_headers_and_metadata() {
+    let gateway = start(test_config(TWO_APIS, DriverChoice::Auto));
+    let addr = gateway.local_addr();
+    let body = get(addr, "/a?limit=10", &[("Accept", "application/json")]).json();
+    assert_eq!(
+        item_ids(&body),
+        vec![0, 1, 2],
+        "messageCount: 3 ends the stream, the poll returns early"
+    );
+    assert_eq!(body["items"][0]["headers"]["x-source"][0], "mock");
+    assert_eq!(body["items"][0]["metadata"]["region"], "eu");
+
+    // SSE: the finite stream ends with a goaway event and the end of the chunked body.
+    let (_, mut reader) = open_sse(addr, "/a/b", &[]);
+    let text = read_sse_until(&mut reader, |_| false);
+    assert_eq!(text.matches("data: inner").count(), 2, "{text}");
+    assert!(
+        text.contains("event: goaway\ndata: end of stream"),
+        "{text}"
+    );
+}
+
+fn timeouts(driver: DriverChoice) {
+    let gateway = start(test_config(TWO_APIS, driver));
+    let addr = gateway.local_addr();
+    // A head that never completes is answered 408 after headerReadMs.
+    let mut slow = connect(addr);
+    slow.write_all(b"GET /a HTTP/1.1\r\nHost: t\r\n").unwrap();
+    let response = read_response(&mut std::io::BufReader::new(slow));
+    assert_eq!(response.status, 408);
+    // An idle keep-alive connection is closed after keepAliveIdleMs.
+    let mut idle = connect(addr);
+    idle.write_all(b"GET /a?limit=1 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut reader = std::io::BufReader::new(idle.try_clone().unwrap());
+    assert_eq!(read_response(&mut reader).status, 200);
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut rest = Vec::new();
+    assert_eq!(
+        reader.read_to_end(&mut rest).unwrap(),
+        0,
+        "closed by the gateway, nothing more sent"
+    );
+}
+on_both_drivers!(http_timeouts, timeouts);
+
+#[test]
+fn http_1_0_requests_are_answered_and_closed() {
+    let gateway = start(test_config(TWO_APIS, DriverChoice::Auto));
+    let response = raw(
+        gateway.local_addr(),
+        b"GET /a?limit=1 HTTP/1.0\r\nAccept: application/json\r\n\r\n",
+    );
+    assert_eq!(response.status, 200);
+    assert_eq!(item_ids(&response.json()), vec![0]);
+}
