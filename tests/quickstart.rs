@@ -8,13 +8,7 @@ use common::*;
 use tidegate::config::{embedded_default, DriverChoice};
 
 fn quickstart_config(driver: DriverChoice) -> tidegate::config::Config {
-    let mut config = embedded_default();
-    config.gateway.listen = "127.0.0.1:0".parse().unwrap();
-    config.gateway.shards = std::num::NonZeroUsize::new(2);
-    config.gateway.driver = driver;
-    config.gateway.pin_shards = false;
-    config.gateway.admin_listen = Some("127.0.0.1:0".parse().unwrap());
-    config
+    on_loopback(embedded_default(), driver)
 }
 
 fn quickstart_get_returns_four_mock_messages_after_five_seconds(driver: DriverChoice) {

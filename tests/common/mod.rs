@@ -57,8 +57,13 @@ apis:
 
 /// Parses `yaml` and points it at 127.0.0.1:0 with two shards on `driver`.
 pub fn test_config(yaml: &str, driver: DriverChoice) -> Config {
-    let mut config =
+    let config =
         config::load_str(yaml, "test").unwrap_or_else(|err| panic!("test config invalid:\n{err}"));
+    on_loopback(config, driver)
+}
+
+/// Points `config` at 127.0.0.1:0 (gateway and admin) with two unpinned shards on `driver`.
+pub fn on_loopback(mut config: Config, driver: DriverChoice) -> Config {
     config.gateway.listen = "127.0.0.1:0".parse().unwrap();
     config.gateway.shards = std::num::NonZeroUsize::new(2);
     config.gateway.driver = driver;
@@ -106,8 +111,8 @@ impl Response {
     }
 }
 
-/// Reads one response (Content-Length, chunked, or until close) from a buffered reader.
-pub fn read_response(reader: &mut BufReader<TcpStream>) -> Response {
+/// Reads a status line and headers.
+fn read_head(reader: &mut BufReader<TcpStream>) -> Response {
     let mut line = String::new();
     reader.read_line(&mut line).expect("status line");
     let status: u16 = line
@@ -127,11 +132,17 @@ pub fn read_response(reader: &mut BufReader<TcpStream>) -> Response {
         let (name, value) = line.split_once(':').unwrap();
         headers.push((name.trim().to_owned(), value.trim().to_owned()));
     }
-    let mut response = Response {
+    Response {
         status,
         headers,
         body: Vec::new(),
-    };
+    }
+}
+
+/// Reads one response (Content-Length, chunked, or until close) from a buffered reader.
+pub fn read_response(reader: &mut BufReader<TcpStream>) -> Response {
+    let mut response = read_head(reader);
+    let status = response.status;
     if let Some(len) = response.header("content-length") {
         let mut body = vec![0; len.parse().unwrap()];
         reader.read_exact(&mut body).unwrap();
@@ -219,28 +230,8 @@ pub fn open_sse(
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).unwrap();
     let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let status = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        let (n, v) = line.split_once(':').unwrap();
-        headers.push((n.trim().to_owned(), v.trim().to_owned()));
-    }
-    (
-        Response {
-            status,
-            headers,
-            body: Vec::new(),
-        },
-        reader,
-    )
+    let head = read_head(&mut reader);
+    (head, reader)
 }
 
 /// Reads the de-chunked SSE body until `done(text so far)` is true (or the stream ends).
