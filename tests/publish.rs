@@ -417,3 +417,43 @@ fn stalled_subscriber_does_not_delay_others_and_stays_bounded() {
         "the stalled client fell out of the retention ring and skipped ahead"
     );
 }
+
+#[test]
+fn stalled_subscriber_is_disconnected_with_its_resume_cursor_under_the_disconnect_policy() {
+    let yaml = topic_yaml(16)
+        .replace("maxRetainedBytes: 2048", "maxRetainedBytes: 67108864")
+        .replace("maxBodyBytes: 4096", "maxBodyBytes: 65536\n  outbound:\n    maxQueuedMessages: 4\n    slowClientPolicy: disconnect\n  timeouts:\n    shutdownMs: 500");
+    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let addr = gateway.local_addr();
+    let mut stalled = ws(addr, "/topic");
+    let payload = vec![b'z'; 32 * 1024];
+    let mut publisher = connect(addr);
+    let disconnected = || total(gateway.metrics(), |m| &m.clients_disconnected_slow_total) >= 1;
+    for _ in 0..2000 {
+        assert_eq!(post(&mut publisher, "/topic", &payload, "").status, 202);
+        if disconnected() {
+            break;
+        }
+    }
+    assert!(
+        disconnected(),
+        "the stalled subscriber fell out of the 16-message ring"
+    );
+    stalled
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // What it had buffered arrives, then the close frame that tells it where to resume.
+    let (code, reason) = loop {
+        match stalled.read() {
+            Ok(Message::Close(Some(frame))) => break (frame.code, frame.reason.to_string()),
+            Ok(_) => continue,
+            Err(err) => panic!("no close frame: {err}"),
+        }
+    };
+    assert_eq!(code, CloseCode::Again);
+    assert!(
+        reason.contains("too slow; reconnect with ?cursor="),
+        "{reason}"
+    );
+}

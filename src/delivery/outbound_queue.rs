@@ -57,6 +57,8 @@ pub struct OutboundQueue {
     starved: Cell<bool>,
     /// Called after a drain that found the queue starved, so the producer can refill it.
     refill: RefCell<Option<Box<dyn Fn()>>>,
+    /// A producer task waiting in `room` for the writer to drain.
+    producer: RefCell<Option<Waker>>,
 }
 
 impl OutboundQueue {
@@ -85,6 +87,7 @@ impl OutboundQueue {
             metrics,
             starved: Cell::new(false),
             refill: RefCell::new(None),
+            producer: RefCell::new(None),
         }
     }
 
@@ -137,6 +140,19 @@ impl OutboundQueue {
             || (inner.items.len() < self.max_messages && inner.bytes + size <= self.max_bytes)
     }
 
+    /// Waits until a message of `size` bytes fits (or the stream has ended): for producer tasks
+    /// that can simply pause, such as the Mock generator, so nothing is dropped.
+    pub async fn room(&self, size: usize) {
+        poll_fn(|cx| {
+            if self.is_ended() || self.has_room(size) {
+                return Poll::Ready(());
+            }
+            *self.producer.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
     /// Records that the producer stopped on a full queue; the next drain calls the refill hook.
     pub fn mark_starved(&self) {
         self.starved.set(true);
@@ -163,6 +179,10 @@ impl OutboundQueue {
         }
         if let Some(waker) = inner.waker.take() {
             waker.wake();
+        }
+        drop(inner);
+        if let Some(producer) = self.producer.borrow_mut().take() {
+            producer.wake();
         }
     }
 
@@ -200,6 +220,11 @@ impl OutboundQueue {
         inner.bytes -= bytes;
         self.account_removed(n, bytes);
         drop(inner);
+        if n > 0 {
+            if let Some(producer) = self.producer.borrow_mut().take() {
+                producer.wake();
+            }
+        }
         if n > 0 && self.starved.replace(false) {
             if let Some(refill) = self.refill.borrow().as_ref() {
                 refill();

@@ -2,8 +2,9 @@
 //! and tests. Each subscriber gets its own stream, starting one interval after it subscribes,
 //! with ids 0, 1, 2, … (or continuing after a resume cursor), up to `messageCount` messages.
 //! The payload `Bytes` and the header/metadata lists are built once and shared by every message.
+//! A subscriber that does not drain its queue pauses its own stream (the slow-client policy never
+//! applies): the Mock endpoint can produce any message later, so it never drops one.
 
-use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -37,12 +38,7 @@ impl MockEndpoint {
     }
 
     /// Spawns this subscriber's generator on the current shard.
-    pub fn subscribe(
-        &self,
-        after: Option<MessageId>,
-        queue: Rc<OutboundQueue>,
-        cancelled: Rc<Cell<bool>>,
-    ) {
+    pub fn subscribe(&self, after: Option<MessageId>, queue: Rc<OutboundQueue>) {
         let first = match after {
             Some(MessageId::Sequence(n)) => n.saturating_add(1),
             None => 0,
@@ -58,7 +54,7 @@ impl MockEndpoint {
                 timestamp_ms: 0,
             },
         };
-        monoio::spawn(generator.run(first, queue, cancelled));
+        monoio::spawn(generator.run(first, queue));
     }
 }
 
@@ -71,7 +67,7 @@ struct Generator {
 impl Generator {
     /// Emits message `first + k` at `start + (k + 1) * interval`: deadlines are absolute, so the
     /// schedule does not drift with timer latency.
-    async fn run(self, first: u64, queue: Rc<OutboundQueue>, cancelled: Rc<Cell<bool>>) {
+    async fn run(self, first: u64, queue: Rc<OutboundQueue>) {
         let mut next = Instant::now();
         let mut sequence = first;
         loop {
@@ -81,7 +77,10 @@ impl Generator {
             }
             next += self.interval;
             monoio::time::sleep_until(next).await;
-            if cancelled.get() || queue.is_ended() {
+            // A client that has not drained its queue pauses its own stream: the Mock endpoint
+            // can always produce the same message later, so it never drops one.
+            queue.room(self.template.payload.len()).await;
+            if queue.is_ended() {
                 return;
             }
             let mut message = self.template.clone();

@@ -5,7 +5,6 @@
 pub mod in_memory;
 pub mod mock;
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -13,7 +12,7 @@ use bytes::Bytes;
 
 use crate::config::EndpointConfig;
 use crate::delivery::fanout::{CursorError, Fanout};
-use crate::delivery::OutboundQueue;
+use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::message::{Fields, MessageId};
 
 pub use in_memory::LocalTopic;
@@ -142,9 +141,8 @@ impl Endpoint {
     ) -> Result<(Subscription, Option<MessageId>), EndpointError> {
         match self {
             Endpoint::Mock(mock) => {
-                let cancelled = Rc::new(Cell::new(false));
-                mock.subscribe(after, queue, cancelled.clone());
-                Ok((Subscription::Mock(cancelled), after))
+                mock.subscribe(after, queue.clone());
+                Ok((Subscription::Mock(queue), after))
             }
             Endpoint::InMemory(topic) => {
                 let fanout = topic.fanout();
@@ -174,8 +172,8 @@ impl Endpoint {
 
 /// A live subscription; dropping it stops delivery into the client's queue.
 pub enum Subscription {
-    /// Stops the subscriber's Mock generator.
-    Mock(Rc<Cell<bool>>),
+    /// Ends the subscriber's queue, which stops its Mock generator.
+    Mock(Rc<OutboundQueue>),
     /// Removes the subscriber from its ring's fan-out.
     Fanout(Rc<Fanout>, usize),
 }
@@ -183,7 +181,7 @@ pub enum Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         match self {
-            Subscription::Mock(cancelled) => cancelled.set(true),
+            Subscription::Mock(queue) => queue.end(QueueEnd::Closed),
             Subscription::Fanout(fanout, key) => fanout.unsubscribe(*key),
         }
     }
