@@ -457,3 +457,30 @@ fn stalled_subscriber_is_disconnected_with_its_resume_cursor_under_the_disconnec
         "{reason}"
     );
 }
+
+#[test]
+fn binary_payloads_survive_every_path() {
+    use base64::Engine as _;
+    let gateway = start(test_config(&topic_yaml(100), DriverChoice::Auto));
+    let addr = gateway.local_addr();
+    let binary: Vec<u8> = vec![0, 159, 146, 150, 255, b'\r', b'\n', 1];
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&binary);
+    let mut socket = ws(addr, "/topic?cursor=0");
+    assert_eq!(post_once(addr, "/topic", &binary).status, 202);
+
+    let batch = get(addr, "/topic?cursor=0", &[("Accept", "application/json")]).json();
+    assert_eq!(batch["items"][0]["content"], encoded.as_str());
+    assert_eq!(batch["items"][0]["encoding"], "base64");
+
+    let (_, mut sse) = open_sse(addr, "/topic", &[("Last-Event-ID", "0")]);
+    let text = read_sse_until(&mut sse, |t| t.contains("data: "));
+    assert!(
+        text.contains(&format!("event: message-base64\ndata: {encoded}\n")),
+        "{text}"
+    );
+
+    match next_data(&mut socket) {
+        Message::Binary(payload) => assert_eq!(payload.to_vec(), binary),
+        other => panic!("expected a binary frame, got {other:?}"),
+    }
+}
