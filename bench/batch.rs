@@ -10,7 +10,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tidegate::codec::batch::{render_batch, BatchFormat, BatchOptions};
 use tidegate::message::{Message, MessageId};
 
-/// `count` messages with a ~90-byte JSON payload each, like a Mock endpoint stream.
+/// `count` messages with a ~70-byte JSON payload each, like a Mock endpoint stream.
 fn messages(count: usize) -> Vec<Message> {
     (0..count as u64)
         .map(|n| Message {

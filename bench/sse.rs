@@ -9,10 +9,10 @@ use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tidegate::codec::sse::{encode_event, SseEvent};
 
-/// About 200 bytes of JSON on one line.
+/// 178 bytes of JSON on one line.
 const SINGLE_LINE: &[u8] = br#"{"orderId":"a7c1-4f2e-9b3d","status":"shipped","items":[{"sku":"KB-104","qty":2},{"sku":"MS-220","qty":1}],"carrier":"postal","eta":"2025-12-02T10:00:00Z","note":"leave at door"}"#;
 
-/// Twelve lines of about 40 bytes: a log excerpt.
+/// Twelve lines of about 40 bytes (491 in all): a log excerpt.
 const MULTI_LINE: &[u8] = b"2025-11-29T15:47:01Z INFO accepted conn 1\n\
 2025-11-29T15:47:01Z INFO route /demo ok\n\
 2025-11-29T15:47:02Z INFO subscribed mock\n\

@@ -160,3 +160,43 @@ fn stopped_api_answers_404_like_an_unknown_path() {
     assert_eq!(response.status, 404);
     assert_eq!(response.text(), "No context-path matches the request URI.");
 }
+
+fn heads_and_bodies_split_across_reads(driver: DriverChoice) {
+    let gateway = start(test_config(&mock_api_yaml(5), driver));
+    let addr = gateway.local_addr();
+    // A head delivered in pieces, with pauses so each piece is its own read.
+    let mut stream = connect(addr);
+    for piece in [
+        "GET /mock?li",
+        "mit=1 HTTP/1.1\r\nHo",
+        "st: t\r\nAccept: application/json\r\n",
+        "\r\n",
+    ] {
+        stream.write_all(piece.as_bytes()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let response = read_response(&mut BufReader::new(stream));
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(item_ids(&response.json()), vec![0]);
+    // A 10 KB head (under maxHeaderBytes) spans several reads.
+    let cookie = "a".repeat(10_000);
+    let big = get(
+        addr,
+        "/mock?limit=1",
+        &[("Accept", "application/json"), ("Cookie", &cookie)],
+    );
+    assert_eq!(big.status, 200, "{}", big.text());
+    // A chunked body in pieces: read, then the request is answered (405: no POST entrypoint).
+    let mut stream = connect(addr);
+    for piece in [
+        "POST /mock HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "5\r\nhel",
+        "lo\r\n",
+        "0\r\n\r\n",
+    ] {
+        stream.write_all(piece.as_bytes()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(read_response(&mut BufReader::new(stream)).status, 405);
+}
+on_both_drivers!(split_reads, heads_and_bodies_split_across_reads);

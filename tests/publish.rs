@@ -484,3 +484,22 @@ fn binary_payloads_survive_every_path() {
         other => panic!("expected a binary frame, got {other:?}"),
     }
 }
+
+fn websocket_frames_split_across_reads(driver: DriverChoice) {
+    let yaml =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/echo.yaml")).unwrap();
+    let gateway = start(test_config(&yaml, driver));
+    let mut socket = ws(gateway.local_addr(), "/echo");
+    // One masked text frame "split me", written in three pieces.
+    let payload = b"split me";
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    for piece in [&frame[..1], &frame[1..5], &frame[5..]] {
+        socket.get_mut().write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(next_text(&mut socket), "split me");
+}
+on_both_drivers!(ws_split_reads, websocket_frames_split_across_reads);

@@ -6,6 +6,7 @@ use std::io;
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use monoio::buf::{IoBufMut, SliceMut};
 use monoio::io::AsyncReadRent;
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
@@ -47,10 +48,9 @@ impl Conn {
 
     /// Reads once; returns the number of bytes added (0 = the peer closed).
     pub async fn read_more(&mut self) -> io::Result<usize> {
-        self.read_buf.reserve(READ_CHUNK_BYTES);
-        let buf = std::mem::take(&mut self.read_buf);
-        let (result, buf) = self.stream.read(buf).await;
-        self.read_buf = buf;
+        let spare = spare_capacity(std::mem::take(&mut self.read_buf));
+        let (result, spare) = self.stream.read(spare).await;
+        self.read_buf = spare.into_inner();
         self.gauge.set(self.read_buf.capacity());
         result
     }
@@ -112,6 +112,16 @@ impl Conn {
         drop(gauge);
         (stream, read_buf, write_buf)
     }
+}
+
+/// The free space after `buf`'s bytes, for a read to append into.
+///
+/// monoio reads into a `BytesMut` from its *start*; handing it the buffer itself would overwrite
+/// bytes still waiting to be parsed (a request head or frame split across reads).
+pub fn spare_capacity(mut buf: BytesMut) -> SliceMut<BytesMut> {
+    buf.reserve(READ_CHUNK_BYTES);
+    let (len, capacity) = (buf.len(), buf.capacity());
+    buf.slice_mut(len..capacity)
 }
 
 /// Keeps the shard's read-buffer gauge in step with one connection's buffer capacity.

@@ -16,11 +16,8 @@ use monoio::io::{
 use monoio::net::TcpStream;
 
 use crate::runtime::LocalSignal;
-use crate::server::conn::Conn;
+use crate::server::conn::{spare_capacity, Conn};
 use crate::server::write_batch::WriteBatch;
-
-/// How much room each read asks the kernel to fill.
-const READ_CHUNK_BYTES: usize = 4096;
 
 /// What a streaming entrypoint does with the bytes its client sends.
 ///
@@ -157,9 +154,10 @@ async fn read_loop(
         return;
     }
     loop {
-        buf.reserve(READ_CHUNK_BYTES);
-        let (result, returned) = reader.cancelable_read(buf, cancel.clone()).await;
-        buf = returned;
+        let (result, spare) = reader
+            .cancelable_read(spare_capacity(buf), cancel.clone())
+            .await;
+        buf = spare.into_inner();
         match result {
             Ok(n) if n > 0 => {
                 if !handler.on_bytes(&mut buf).await {
