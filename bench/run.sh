@@ -3,7 +3,7 @@
 # and prints where criterion wrote its results. Extra arguments go to criterion, e.g.
 #   bench/run.sh --save-baseline main      then, after a change:   bench/run.sh --baseline main
 # Each bench is run on its own (`--bench <name>`) so the library's libtest harness never sees
-# criterion's flags. About two minutes on 2 cores, after the first build.
+# criterion's flags. About a minute of measuring on 2 cores, plus the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -50,3 +50,25 @@ fn help_and_version() {
     let version = tidegate(&["--version"]);
     assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn a_second_gateway_on_the_same_port_refuses_to_start() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let yaml = format!(
+        "gateway:\n  listen: \"127.0.0.1:{port}\"\n  adminListen: off\n  shards: 1\napis: []\n"
+    );
+    let mut first = tidegate::config::load_str(&yaml, "test").unwrap();
+    first.gateway.pin_shards = false;
+    let running = tidegate::runtime::Gateway::start(first.clone()).expect("the first one starts");
+    let second = tidegate::runtime::Gateway::start(first);
+    let err = second
+        .err()
+        .expect("the second one must not start")
+        .to_string();
+    assert!(err.contains("another gateway"), "{err}");
+    drop(running);
+}

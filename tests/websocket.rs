@@ -231,3 +231,21 @@ fn shards_run_on_the_forced_driver() {
         assert_eq!(gateway.drivers(), &[driver, driver]);
     }
 }
+
+#[test]
+fn pings_are_answered_at_once_on_a_quiet_stream() {
+    // One message a minute: a pong that waited for the next message would never come in time.
+    let gateway = start(test_config(&mock_api_yaml(60_000), DriverChoice::Auto));
+    let mut socket = ws_connect(gateway.local_addr(), "/mock");
+    socket
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    socket
+        .send(Message::Ping(b"quiet".to_vec().into()))
+        .unwrap();
+    match socket.read().expect("a pong before the read timeout") {
+        Message::Pong(payload) => assert_eq!(&payload[..], b"quiet"),
+        other => panic!("unexpected {other:?}"),
+    }
+}

@@ -277,11 +277,16 @@ impl Session {
         let mut ping_sent_at: Option<Instant> = None;
         let mut batch = Vec::with_capacity(MAX_BATCH);
         loop {
-            if let Some(payload) = self.inbound.ping.borrow_mut().take() {
-                encode_pong(&mut self.duplex.write_buf, &payload);
-            }
             if let Some((code, reason)) = self.inbound.close.borrow().clone() {
                 return (code, reason);
+            }
+            // Answer a ping at once, not with the next message (RFC 6455: "as soon as practical").
+            let pong = self.inbound.ping.borrow_mut().take();
+            if let Some(payload) = pong {
+                encode_pong(&mut self.duplex.write_buf, &payload);
+                if self.duplex.flush().await.is_err() {
+                    return (0, String::new());
+                }
             }
             let mut delivered = 0;
             monoio::select! {
