@@ -114,6 +114,9 @@ fn limits_are_enforced(driver: DriverChoice) {
     let garbage = "hello there\r\n\r\n";
     assert_eq!(raw(addr, garbage.as_bytes()).status, 400);
 
+    let no_host = "GET /mock HTTP/1.1\r\nAccept: */*\r\n\r\n";
+    assert_eq!(raw(addr, no_host.as_bytes()).status, 400);
+
     let http2 = "GET /mock HTTP/2.0\r\nHost: t\r\n\r\n";
     assert_eq!(raw(addr, http2.as_bytes()).status, 505);
 }

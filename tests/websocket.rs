@@ -100,6 +100,7 @@ fn handshake_errors_are_http_answers() {
     let request = "GET /mock HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
     let response = raw(gateway.local_addr(), request.as_bytes());
     assert_eq!(response.status, 426);
+    assert_eq!(response.header("sec-websocket-version"), Some("13"));
     let request = "GET /mock HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n";
     assert_eq!(raw(gateway.local_addr(), request.as_bytes()).status, 400);
 }

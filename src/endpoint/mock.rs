@@ -37,6 +37,15 @@ impl MockEndpoint {
         }
     }
 
+    /// True when a stream resumed after `after` would hold no message (`messageCount` reached).
+    pub fn is_exhausted_after(&self, after: Option<MessageId>) -> bool {
+        let first = match after {
+            Some(MessageId::Sequence(n)) => n.saturating_add(1),
+            None => 0,
+        };
+        self.count.is_some_and(|count| first >= count)
+    }
+
     /// Spawns this subscriber's generator on the current shard.
     pub fn subscribe(&self, after: Option<MessageId>, queue: Rc<OutboundQueue>) {
         let first = match after {

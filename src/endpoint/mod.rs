@@ -123,7 +123,13 @@ impl Endpoint {
 
     /// Parses a client's resume cursor (`?cursor=`, `Last-Event-ID`).
     pub fn parse_cursor(&self, cursor: &str) -> Result<MessageId, EndpointError> {
-        cursor.trim().parse::<u64>().map(MessageId::Sequence).map_err(|_| EndpointError::InvalidCursor {
+        // The largest id has no successor, so it cannot be a resume point.
+        let parsed = cursor
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|id| *id < u64::MAX);
+        parsed.map(MessageId::Sequence).ok_or_else(|| EndpointError::InvalidCursor {
             cursor: cursor.chars().take(64).collect(),
             expected: match self {
                 Endpoint::Mock(_) => "a Mock cursor is the decimal id of the last message received, e.g. 3",
@@ -149,6 +155,14 @@ impl Endpoint {
                 let (key, start) = fanout.subscribe(after, queue)?;
                 Ok((Subscription::Fanout(fanout.clone(), key), Some(start)))
             }
+        }
+    }
+
+    /// True when a finite stream has nothing after `after`, ever (a Mock `messageCount` reached).
+    pub fn is_exhausted_after(&self, after: Option<MessageId>) -> bool {
+        match self {
+            Endpoint::Mock(mock) => mock.is_exhausted_after(after),
+            Endpoint::InMemory(_) => false,
         }
     }
 

@@ -45,6 +45,20 @@ pub async fn serve(
             return;
         }
     };
+    if api.endpoint.is_exhausted_after(cursor) {
+        // 204 tells EventSource to stop reconnecting: this finite stream has nothing more.
+        encode_response_head(
+            &mut conn.write_buf,
+            &ResponseHead {
+                status: 204,
+                headers: &[],
+                body: BodyKind::None,
+                close: true,
+            },
+        );
+        let _ = conn.flush().await;
+        return;
+    }
     let queue = Rc::new(OutboundQueue::new(
         &shard.gateway.outbound,
         shard.metrics.clone(),

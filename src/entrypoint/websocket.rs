@@ -56,6 +56,12 @@ pub async fn serve(
 ) {
     let accept = match handshake(head) {
         Ok(accept) => accept,
+        Err((426, message)) => {
+            // RFC 6455 §4.4: name the version we speak.
+            let answer = conn.respond_with_header(426, ("Sec-WebSocket-Version", "13"), message);
+            let _ = answer.await;
+            return;
+        }
         Err((status, message)) => {
             let _ = conn.respond_text(status, message, true).await;
             return;
@@ -133,6 +139,9 @@ pub async fn serve(
 
 /// Checks the upgrade request; returns the `Sec-WebSocket-Accept` value.
 fn handshake(head: &RequestHead) -> Result<String, (u16, &'static str)> {
+    if head.version_minor() < 1 {
+        return Err((400, "WebSocket upgrade needs HTTP/1.1"));
+    }
     if head.header_str("sec-websocket-version").map(str::trim) != Some("13") {
         return Err((426, "WebSocket upgrade needs 'Sec-WebSocket-Version: 13'"));
     }

@@ -83,16 +83,33 @@ impl Conn {
         allow: &str,
         close: bool,
     ) -> io::Result<()> {
-        ShardMetrics::inc(&self.gauge.metrics.http_client_errors_total);
         let body = format!("method {method} is not allowed on this API; use {allow}");
+        self.respond_with(405, ("Allow", allow), &body, close).await
+    }
+
+    /// Writes a plain-text error with one extra header, then closes.
+    pub async fn respond_with_header(
+        &mut self,
+        status: u16,
+        header: (&str, &str),
+        body: &str,
+    ) -> io::Result<()> {
+        self.respond_with(status, header, body, true).await
+    }
+
+    async fn respond_with(
+        &mut self,
+        status: u16,
+        header: (&str, &str),
+        body: &str,
+        close: bool,
+    ) -> io::Result<()> {
+        ShardMetrics::inc(&self.gauge.metrics.http_client_errors_total);
         encode_response_head(
             &mut self.write_buf,
             &ResponseHead {
-                status: 405,
-                headers: &[
-                    ("Allow", allow),
-                    ("Content-Type", "text/plain; charset=utf-8"),
-                ],
+                status,
+                headers: &[header, ("Content-Type", "text/plain; charset=utf-8")],
                 body: BodyKind::Length(body.len()),
                 close,
             },

@@ -23,11 +23,20 @@ pub const NO_CONTEXT_PATH: &str = "No context-path matches the request URI.";
 /// Serves one accepted connection until it closes.
 pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
     let mut conn = Conn::new(stream, shard.metrics.clone());
+    let mut first_request = true;
     loop {
-        let Some(head) = read_head(&mut conn, &shard).await else {
+        let Some(head) = read_head(&mut conn, &shard, first_request).await else {
             return;
         };
+        first_request = false;
         ShardMetrics::inc(&shard.metrics.http_requests_total);
+        if head.version_minor() >= 1 && head.header("host").is_none() {
+            // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host.
+            let _ = conn
+                .respond_text(400, "HTTP/1.1 requests need a Host header", true)
+                .await;
+            return;
+        }
         let keep_alive = head.keep_alive() && !shard.shutdown.is_fired();
         let body = if head.is_websocket_upgrade() {
             Bytes::new()
@@ -82,9 +91,10 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
 }
 
 /// Reads the next request head. `None` when the connection should close: the peer closed, it sat
-/// idle past `keepAliveIdleMs`, the head took longer than `headerReadMs`, the gateway is shutting
-/// down between requests, or the head was invalid (after answering it).
-async fn read_head(conn: &mut Conn, shard: &Shard) -> Option<RequestHead> {
+/// idle past `keepAliveIdleMs` between requests (or `headerReadMs` before its first one), the head
+/// took longer than `headerReadMs`, the gateway is shutting down between requests, or the head was
+/// invalid (after answering it).
+async fn read_head(conn: &mut Conn, shard: &Shard, first_request: bool) -> Option<RequestHead> {
     let limits = HeadLimits {
         max_header_bytes: shard.gateway.limits.max_header_bytes,
         max_header_count: shard.gateway.limits.max_header_count,
@@ -102,8 +112,11 @@ async fn read_head(conn: &mut Conn, shard: &Shard) -> Option<RequestHead> {
                 return None;
             }
         }
-        let deadline = if conn.read_buf.is_empty() {
+        let deadline = if conn.read_buf.is_empty() && !first_request {
             Instant::now() + timeouts.keep_alive_idle
+        } else if conn.read_buf.is_empty() {
+            // A new connection that sends nothing is held no longer than a slow head.
+            *header_deadline.get_or_insert_with(|| Instant::now() + timeouts.header_read)
         } else {
             *header_deadline.get_or_insert_with(|| Instant::now() + timeouts.header_read)
         };
