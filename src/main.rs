@@ -1,5 +1,6 @@
 //! The `tidegate` command: run the gateway, or check a configuration file.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,6 +26,9 @@ struct Cli {
     /// Log line format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Configuration file for the default `run` command (same as `run -c FILE`).
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -54,25 +58,29 @@ enum LogFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log_level, cli.log_format);
-    match cli.command.unwrap_or(Command::Run { config: None }) {
+    if let Err(message) = init_logging(&cli.log_level, cli.log_format) {
+        eprintln!("{message}");
+        return ExitCode::from(2);
+    }
+    match cli.command.unwrap_or(Command::Run { config: cli.config }) {
         Command::Check { config } => check(&config),
         Command::Run { config } => run(config),
     }
 }
 
-fn init_logging(filter: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|err| {
-        eprintln!("invalid --log-level '{filter}' ({err}); using 'info'");
-        tracing_subscriber::EnvFilter::new("info")
-    });
+fn init_logging(filter: &str, format: LogFormat) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).map_err(|err| {
+        format!("invalid --log-level '{filter}': {err} (use error, warn, info, debug, trace, or a directive such as tidegate=debug)")
+    })?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    Ok(())
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
@@ -122,7 +130,7 @@ fn run(path: Option<PathBuf>) -> ExitCode {
     tracing::info!(
         addr = %gateway.local_addr(),
         shards = gateway.drivers().len(),
-        context_paths = ?apis,
+        context_paths = %apis.join(","),
         "tidegate is listening"
     );
     if let Some(signal) = signals.forever().next() {

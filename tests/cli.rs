@@ -72,3 +72,16 @@ fn a_second_gateway_on_the_same_port_refuses_to_start() {
     assert!(err.contains("another gateway"), "{err}");
     drop(running);
 }
+
+#[test]
+fn an_invalid_log_level_is_an_error() {
+    let output = tidegate(&[
+        "--log-level",
+        "bogus[[",
+        "check",
+        "-c",
+        "config/quickstart.yaml",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid --log-level"));
+}

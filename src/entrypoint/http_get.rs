@@ -102,11 +102,11 @@ impl Poll {
         let format = negotiate(head.header("accept")).map_err(|err| err.to_string())?;
         let limit = match head.query_param("limit") {
             None => options.messages_limit_count,
-            Some(text) => match text.trim().parse::<usize>() {
-                Ok(n) if n >= 1 => n.min(options.messages_limit_count),
+            Some(text) => match digits_saturating(&text) {
+                Some(n) if n >= 1 => n.min(options.messages_limit_count),
                 _ => {
                     return Err(format!(
-                        "query parameter 'limit' must be a whole number from 1 to {}, got '{text}'",
+                        "query parameter 'limit' must be a whole number of at least 1 (values above messagesLimitCount, {}, are lowered to it), got '{text}'",
                         options.messages_limit_count
                     ))
                 }
@@ -127,6 +127,15 @@ impl Poll {
             cursor,
         })
     }
+}
+
+/// A decimal number, saturating at `usize::MAX` (a huge `limit` just means "as many as allowed").
+fn digits_saturating(text: &str) -> Option<usize> {
+    let text = text.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.parse::<usize>().unwrap_or(usize::MAX))
 }
 
 /// Waits for up to `limit` messages until the poll's deadline (or gateway shutdown, which

@@ -101,6 +101,7 @@ pub async fn serve(
 
     ShardMetrics::inc(&shard.metrics.sse_streams_open);
     let end = stream.pump(&queue, options, shard).await;
+    tracing::debug!(api = %api.id, goaway = ?end, "sse stream ended");
     drop(subscription);
     ShardMetrics::sub(&shard.metrics.sse_streams_open, 1);
     if let Some(goodbye) = end {

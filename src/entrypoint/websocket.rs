@@ -132,6 +132,7 @@ pub async fn serve(
     }
     ShardMetrics::inc(&shard.metrics.websocket_sessions_open);
     let (code, reason) = session.run(&queue, shard).await;
+    tracing::debug!(api = %api.id, code, %reason, "websocket session ended");
     drop(subscription);
     ShardMetrics::sub(&shard.metrics.websocket_sessions_open, 1);
     session.close(code, &reason).await;

@@ -140,7 +140,7 @@ impl Gateway {
             })?;
             match result {
                 Ok(driver) => {
-                    tracing::info!(shard = id, %driver, core = ?config.gateway.pin_shards, "shard started");
+                    tracing::info!(shard = id, %driver, pinned = config.gateway.pin_shards, "shard started");
                     gateway.drivers[id] = driver;
                 }
                 Err(source) => {

@@ -69,6 +69,7 @@ impl Conn {
 
     /// Writes a complete plain-text response (errors, 404s).
     pub async fn respond_text(&mut self, status: u16, body: &str, close: bool) -> io::Result<()> {
+        tracing::debug!(status, reason = body, "answered with an error");
         if (400..500).contains(&status) {
             ShardMetrics::inc(&self.gauge.metrics.http_client_errors_total);
         }
@@ -104,6 +105,7 @@ impl Conn {
         body: &str,
         close: bool,
     ) -> io::Result<()> {
+        tracing::debug!(status, reason = body, "answered with an error");
         ShardMetrics::inc(&self.gauge.metrics.http_client_errors_total);
         encode_response_head(
             &mut self.write_buf,
