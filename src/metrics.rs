@@ -56,6 +56,26 @@ shard_metrics! {
     gauge outbound_queued_bytes,
     /// Bytes held in connection read buffers (bounded by header, body and frame limits).
     gauge read_buffer_bytes,
+    /// MQTT endpoint connections that are connected (one per MQTT API per shard at most).
+    gauge mqtt_connections_connected,
+    /// MQTT endpoint connections connecting or waiting to reconnect.
+    gauge mqtt_connections_reconnecting,
+    /// MQTT endpoint connections that gave up after `reconnectAttempts`.
+    gauge mqtt_connections_down,
+    /// MQTT connections established (CONNACK accepted).
+    counter mqtt_connects_total,
+    /// MQTT connections lost or failed.
+    counter mqtt_connection_losses_total,
+    /// Broker subscriptions held (one per consumer topic filter per shard at most).
+    gauge mqtt_subscriptions_active,
+    /// Messages received from MQTT brokers and put in a retention ring.
+    counter mqtt_messages_received_total,
+    /// Messages from MQTT brokers not kept (larger than the ring, or no subscription left).
+    counter mqtt_messages_dropped_total,
+    /// QoS 1 publishes waiting for PUBACK (bounded by `producer.maxInFlight` per connection).
+    gauge mqtt_publishes_in_flight,
+    /// Publishes answered 503 (broker not connected, over maxInFlight, PUBACK timeout or lost).
+    counter mqtt_publishes_rejected_total,
 }
 
 impl ShardMetrics {

@@ -8,6 +8,10 @@ echo "== toolchain"
 cargo --version
 rustup component list --installed 2>/dev/null | grep -qE '^(rustfmt|clippy)' || rustup component add rustfmt clippy
 
+echo "== test dependencies"
+# The MQTT tests start their own mosquitto instances (tests/common/mosquitto.rs).
+tests/setup/mosquitto.sh
+
 echo "== format"
 cargo fmt --all -- --check
 

@@ -11,6 +11,7 @@
 
 mod defaults;
 pub mod model;
+mod mqtt;
 mod problem;
 mod raw;
 mod sections;
@@ -24,6 +25,9 @@ pub use model::{
     ApiConfig, ApiState, Config, DriverChoice, EndpointConfig, EntrypointConfig, GatewayConfig,
     HttpGetOptions, HttpPostOptions, InMemoryOptions, Limits, MockOptions, OutboundConfig,
     PlanConfig, PlanSecurity, SlowClientPolicy, SseOptions, Timeouts, WebSocketOptions,
+};
+pub use mqtt::{
+    topic_name_problem, MqttConsumerOptions, MqttOptions, MqttProducerOptions, MqttProtocol,
 };
 pub use problem::{ConfigError, Problem};
 

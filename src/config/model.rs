@@ -266,6 +266,8 @@ impl Default for SseOptions {
 pub enum EndpointConfig {
     Mock(MockOptions),
     InMemory(InMemoryOptions),
+    /// An MQTT broker (3.1.1 or 5).
+    Mqtt(Box<super::mqtt::MqttOptions>),
 }
 
 /// The Mock endpoint: a generated stream per consumer.

@@ -44,7 +44,7 @@ fn entrypoint_types_unknown_and_not_yet_supported() {
     let (_, message) = only_problem(&ONE_API.replace("type: mock", "type: redis"));
     assert_eq!(
         message,
-        "unknown endpoint type 'redis'; expected one of: mock, in-memory"
+        "unknown endpoint type 'redis'; expected one of: mock, in-memory, mqtt5"
     );
     let (location, message) = only_problem(&ONE_API.replace("type: mock", "type: kafka"));
     assert_eq!(location, "apis[0].endpoint.type");

@@ -18,8 +18,8 @@ use super::validate::{self, TopicUse};
 
 const ENTRYPOINTS_SUPPORTED: &[&str] = &["http-get", "http-post", "websocket", "sse"];
 const ENTRYPOINTS_PLANNED: &[&str] = &["webhook"];
-const ENDPOINTS_SUPPORTED: &[&str] = &["mock", "in-memory"];
-const ENDPOINTS_PLANNED: &[&str] = &["kafka", "mqtt5", "rabbitmq", "solace"];
+const ENDPOINTS_SUPPORTED: &[&str] = &["mock", "in-memory", "mqtt5"];
+const ENDPOINTS_PLANNED: &[&str] = &["kafka", "rabbitmq", "solace"];
 
 /// What the cross-API rules need from each API, gathered even when another part of that API is
 /// broken, so those rules still run.
@@ -54,7 +54,11 @@ pub(crate) fn read_config(root: &Value, p: &mut Problems) -> Option<Config> {
 }
 
 /// Decodes one section; on failure records the error at `location` + the path inside it.
-fn decode<T: DeserializeOwned>(value: &Value, location: &str, p: &mut Problems) -> Option<T> {
+pub(super) fn decode<T: DeserializeOwned>(
+    value: &Value,
+    location: &str,
+    p: &mut Problems,
+) -> Option<T> {
     match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(decoded) => Some(decoded),
         Err(error) => {
@@ -71,7 +75,7 @@ fn decode<T: DeserializeOwned>(value: &Value, location: &str, p: &mut Problems) 
 }
 
 /// Like `decode`, but an absent or `null` section means "all defaults".
-fn decode_or_default<T: DeserializeOwned + Default>(
+pub(super) fn decode_or_default<T: DeserializeOwned + Default>(
     value: Option<&Value>,
     location: &str,
     p: &mut Problems,
@@ -196,6 +200,9 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
             options: options.clone(),
         });
     }
+    if let (Some(EndpointConfig::Mqtt(options)), Some(entrypoints)) = (&endpoint, &entrypoints) {
+        super::mqtt::entrypoint_problems(entrypoints, options, loc, p);
+    }
     let plans = read_plans(value.get("plans"), &join(loc, "plans"), p);
     let head = head?;
     Some(ApiConfig {
@@ -299,6 +306,9 @@ fn read_endpoint(value: &Value, loc: &str, p: &mut Problems) -> Option<EndpointC
             .map(|raw| EndpointConfig::Mock(validate::mock(raw, &config_loc, p))),
         "in-memory" => decode_or_default::<RawInMemory>(config, &config_loc, p)
             .map(|raw| EndpointConfig::InMemory(validate::in_memory(raw, &config_loc, p))),
+        "mqtt5" => {
+            super::mqtt::read(config, &config_loc, p).map(|o| EndpointConfig::Mqtt(Box::new(o)))
+        }
         other => {
             let message =
                 validate::unknown_kind("endpoint", other, ENDPOINTS_SUPPORTED, ENDPOINTS_PLANNED);

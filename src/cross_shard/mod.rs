@@ -1,7 +1,7 @@
 //! Every piece of traffic between threads goes through this module, so that the mechanism can
 //! change in one place: the shutdown order from the main thread to each shard (`Signal`), and the
 //! in-memory topics that every shard publishes to and reads from (`TopicLog`, woken through each
-//! shard's `Doorbell`).
+//! shard's `Doorbell`), and host name lookups for broker connections (`lookup_host`).
 //!
 //! A shard is a monoio runtime; waking it from another thread needs monoio's `sync` feature,
 //! which makes its wakers thread-safe. Nothing here ever blocks a shard.
@@ -14,10 +14,12 @@ use std::task::Poll;
 use atomic_waker::AtomicWaker;
 
 mod doorbell;
+mod host_lookup;
 pub mod retention_ring;
 mod topic_log;
 
 pub use doorbell::Doorbell;
+pub use host_lookup::lookup_host;
 pub use topic_log::TopicLog;
 
 /// A one-shot signal raised on one thread and awaited by one task on a shard.

@@ -37,6 +37,15 @@ impl RetentionRing {
         }
     }
 
+    /// The same ring with its first position at `first` instead of 1 (a broker subscription
+    /// puts its epoch in the high bits, so cursors of an earlier subscription are recognisable).
+    pub fn starting_at(mut self, first: u64) -> RetentionRing {
+        if self.items.is_empty() {
+            self.first = first;
+        }
+        self
+    }
+
     /// Appends `message` with the next position (written into its id) and evicts what no
     /// longer fits. Returns the position.
     pub fn push(&mut self, mut message: Message) -> Result<u64, TooLarge> {

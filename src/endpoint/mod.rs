@@ -4,21 +4,37 @@
 
 pub mod in_memory;
 pub mod mock;
+pub mod mqtt;
 
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::config::EndpointConfig;
+use crate::config::{EndpointConfig, SlowClientPolicy};
 use crate::delivery::fanout::{CursorError, Fanout};
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::message::{Fields, MessageId};
+use crate::metrics::ShardMetrics;
+use crate::runtime::LocalSignal;
 
 pub use in_memory::LocalTopic;
 
 /// This shard's in-memory topics, by name.
 pub type LocalTopics = HashMap<String, Rc<LocalTopic>>;
+
+/// What a shard lends the endpoints it builds (broker clients need to know whose they are).
+pub struct EndpointContext {
+    /// The shard's index.
+    pub shard: usize,
+    /// The shard's metrics.
+    pub metrics: Arc<ShardMetrics>,
+    /// `gateway.outbound.slowClientPolicy`, for shard-local rings.
+    pub policy: SlowClientPolicy,
+    /// The shard's shutdown signal: broker connections close on it.
+    pub shutdown: Rc<LocalSignal>,
+}
 
 /// An API's endpoint on one shard.
 pub enum Endpoint {
@@ -26,6 +42,8 @@ pub enum Endpoint {
     Mock(mock::MockEndpoint),
     /// An in-memory topic.
     InMemory(Rc<LocalTopic>),
+    /// An MQTT broker.
+    Mqtt(mqtt::MqttEndpoint),
 }
 
 /// A problem with what the client asked of the endpoint.
@@ -55,6 +73,21 @@ pub enum EndpointError {
         /// The newest position.
         latest: String,
     },
+    /// The cursor belongs to an earlier stream of this endpoint (e.g. a renewed broker
+    /// subscription).
+    #[error("cursor {cursor} cannot be resumed: {why}")]
+    StaleCursor {
+        /// The cursor sent.
+        cursor: String,
+        /// Why, and what to do.
+        why: &'static str,
+    },
+    /// The endpoint has no consumer side.
+    #[error("{0}")]
+    NotSupported(&'static str),
+    /// The broker cannot serve the subscription now.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<CursorError> for EndpointError {
@@ -77,7 +110,9 @@ impl EndpointError {
     pub fn status(&self) -> u16 {
         match self {
             EndpointError::InvalidCursor { .. } | EndpointError::CursorAhead { .. } => 400,
-            EndpointError::Gone { .. } => 410,
+            EndpointError::Gone { .. } | EndpointError::StaleCursor { .. } => 410,
+            EndpointError::NotSupported(_) => 405,
+            EndpointError::Unavailable(_) => 503,
         }
     }
 }
@@ -94,6 +129,15 @@ pub enum PublishError {
         /// The bound.
         max_bytes: usize,
     },
+    /// The broker is not reachable now, or did not confirm the message in time.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The broker refused the message (MQTT 5 PUBACK reason).
+    #[error("the broker refused the message: {0}")]
+    Refused(String),
+    /// The topic the request chose cannot be used.
+    #[error("{0}")]
+    BadTopic(String),
 }
 
 impl PublishError {
@@ -102,6 +146,9 @@ impl PublishError {
         match self {
             PublishError::NotSupported(_) => 405,
             PublishError::TooLarge { .. } => 413,
+            PublishError::Unavailable(_) => 503,
+            PublishError::Refused(_) => 502,
+            PublishError::BadTopic(_) => 400,
         }
     }
 }
@@ -109,7 +156,12 @@ impl PublishError {
 impl Endpoint {
     /// The shard-local endpoint for a validated configuration; in-memory topics come from the
     /// shard's `topics` (created for every topic the configuration names).
-    pub fn new(config: &EndpointConfig, topics: &LocalTopics) -> Endpoint {
+    pub fn new(
+        config: &EndpointConfig,
+        api_id: &str,
+        topics: &LocalTopics,
+        context: &EndpointContext,
+    ) -> Endpoint {
         match config {
             EndpointConfig::Mock(options) => Endpoint::Mock(mock::MockEndpoint::new(options)),
             EndpointConfig::InMemory(options) => Endpoint::InMemory(
@@ -118,6 +170,16 @@ impl Endpoint {
                     .expect("the gateway creates every configured topic on every shard")
                     .clone(),
             ),
+            EndpointConfig::Mqtt(options) => {
+                let parts = mqtt::ClientParts {
+                    api_id: api_id.to_owned(),
+                    shard: context.shard,
+                    metrics: context.metrics.clone(),
+                    policy: context.policy,
+                    shutdown: context.shutdown.clone(),
+                };
+                Endpoint::Mqtt(mqtt::MqttEndpoint::new(options, parts))
+            }
         }
     }
 
@@ -134,6 +196,7 @@ impl Endpoint {
             expected: match self {
                 Endpoint::Mock(_) => "a Mock cursor is the decimal id of the last message received, e.g. 3",
                 Endpoint::InMemory(_) => "an in-memory cursor is the decimal position of the last message received, e.g. 42",
+                Endpoint::Mqtt(_) => "an MQTT cursor is the decimal id of the last message received, e.g. 4123168604161",
             },
         })
     }
@@ -155,6 +218,10 @@ impl Endpoint {
                 let (key, start) = fanout.subscribe(after, queue)?;
                 Ok((Subscription::Fanout(fanout.clone(), key), Some(start)))
             }
+            Endpoint::Mqtt(mqtt) => {
+                let (subscription, start) = mqtt.subscribe(after, queue)?;
+                Ok((Subscription::Mqtt(subscription), Some(start)))
+            }
         }
     }
 
@@ -162,7 +229,7 @@ impl Endpoint {
     pub fn is_exhausted_after(&self, after: Option<MessageId>) -> bool {
         match self {
             Endpoint::Mock(mock) => mock.is_exhausted_after(after),
-            Endpoint::InMemory(_) => false,
+            Endpoint::InMemory(_) | Endpoint::Mqtt(_) => false,
         }
     }
 
@@ -172,15 +239,31 @@ impl Endpoint {
         payload: Bytes,
         headers: Fields,
     ) -> Result<MessageId, PublishError> {
+        self.publish_to(payload, headers, None).await
+    }
+
+    /// Like `publish`, to the topic the request chose (`?topic=`, `X-Topic`); only endpoints
+    /// that allow it (mqtt5 with `allowTopicFromRequest`) use it, the others ignore it.
+    pub async fn publish_to(
+        &self,
+        payload: Bytes,
+        headers: Fields,
+        topic: Option<&str>,
+    ) -> Result<MessageId, PublishError> {
         match self {
             Endpoint::Mock(_) => Err(PublishError::NotSupported("mock")),
             Endpoint::InMemory(topic) => topic.publish(payload, headers),
+            Endpoint::Mqtt(mqtt) => mqtt.publish(payload, headers, topic).await,
         }
     }
 
     /// True when `publish` can ever succeed.
     pub fn accepts_publish(&self) -> bool {
-        !matches!(self, Endpoint::Mock(_))
+        match self {
+            Endpoint::Mock(_) => false,
+            Endpoint::InMemory(_) => true,
+            Endpoint::Mqtt(mqtt) => mqtt.has_producer(),
+        }
     }
 }
 
@@ -190,6 +273,8 @@ pub enum Subscription {
     Mock(Rc<OutboundQueue>),
     /// Removes the subscriber from its ring's fan-out.
     Fanout(Rc<Fanout>, usize),
+    /// Leaves the shard's broker subscription (unsubscribing after the last client).
+    Mqtt(mqtt::MqttSubscription),
 }
 
 impl Drop for Subscription {
@@ -197,6 +282,8 @@ impl Drop for Subscription {
         match self {
             Subscription::Mock(queue) => queue.end(QueueEnd::Closed),
             Subscription::Fanout(fanout, key) => fanout.unsubscribe(*key),
+            // Its own `Drop` leaves the subscription.
+            Subscription::Mqtt(_) => {}
         }
     }
 }

@@ -54,7 +54,16 @@ pub async fn serve(
     } else {
         Arc::from(Vec::new())
     };
-    let id = match api.endpoint.publish(body, headers).await {
+    // Endpoints that let a request choose the topic (mqtt5 `allowTopicFromRequest`) read it
+    // from `?topic=` or an `X-Topic` header; the others ignore it.
+    let topic = head
+        .query_param("topic")
+        .or_else(|| head.header_str("x-topic").map(str::to_owned));
+    let id = match api
+        .endpoint
+        .publish_to(body, headers, topic.as_deref())
+        .await
+    {
         Ok(id) => id.to_string(),
         Err(err) => {
             return conn

@@ -110,6 +110,7 @@ pub async fn serve(
     let publisher = options.publisher_enabled.then(|| Publisher {
         api: api.clone(),
         no_headers: Arc::from(Vec::new()),
+        topic: head.query_param("topic").filter(|topic| !topic.is_empty()),
     });
     let inbound = Rc::new(Inbound::new());
     let limits = WsLimits {
@@ -255,12 +256,17 @@ impl InboundHandler for WsReader {
 struct Publisher {
     api: Rc<Api>,
     no_headers: Fields,
+    /// The topic chosen on the upgrade URL (`?topic=`), for endpoints that allow it.
+    topic: Option<String>,
 }
 
 impl Publisher {
     /// Hands a client message to the endpoint; the error is the close code and reason to send.
     async fn publish(&self, payload: Bytes) -> Result<(), (u16, String)> {
-        let published = self.api.endpoint.publish(payload, self.no_headers.clone());
+        let published =
+            self.api
+                .endpoint
+                .publish_to(payload, self.no_headers.clone(), self.topic.as_deref());
         match published.await {
             Ok(_id) => Ok(()),
             Err(err @ PublishError::NotSupported(_)) => {
@@ -268,6 +274,12 @@ impl Publisher {
             }
             Err(err @ PublishError::TooLarge { .. }) => {
                 Err((close_code::MESSAGE_TOO_BIG, err.to_string()))
+            }
+            Err(err @ PublishError::Unavailable(_)) => {
+                Err((close_code::TRY_AGAIN_LATER, err.to_string()))
+            }
+            Err(err @ (PublishError::Refused(_) | PublishError::BadTopic(_))) => {
+                Err((close_code::POLICY_VIOLATION, err.to_string()))
             }
         }
     }

@@ -19,7 +19,7 @@ pub use local_signal::LocalSignal;
 use crate::admin::{Admin, AdminState};
 use crate::config::{Config, EndpointConfig};
 use crate::cross_shard::{Doorbell, Signal, TopicLog};
-use crate::endpoint::{LocalTopic, LocalTopics};
+use crate::endpoint::{EndpointContext, LocalTopic, LocalTopics};
 use crate::metrics::ShardMetrics;
 use crate::server::Router;
 
@@ -113,7 +113,13 @@ impl Gateway {
                                     (log.name().to_owned(), Rc::new(local))
                                 })
                                 .collect();
-                            let router = Router::new(&config.apis, &topics);
+                            let context = EndpointContext {
+                                shard: id,
+                                metrics: thread_metrics.clone(),
+                                policy,
+                                shutdown: Rc::new(LocalSignal::new()),
+                            };
+                            let router = Router::new(&config.apis, &topics, &context);
                             let shard = Rc::new(shard::Shard::new(shard::ShardParts {
                                 id,
                                 gateway: config.gateway,
@@ -121,6 +127,7 @@ impl Gateway {
                                 topics,
                                 doorbell,
                                 metrics: thread_metrics,
+                                shutdown: context.shutdown,
                             }));
                             shard::run(shard, listener, thread_stop)
                         },

@@ -37,7 +37,7 @@ pub struct Shard {
     /// This shard's counters; read by other threads.
     pub metrics: Arc<ShardMetrics>,
     /// Fired when the gateway shuts down: stop accepting, let connections finish.
-    pub shutdown: LocalSignal,
+    pub shutdown: Rc<LocalSignal>,
     connections: Cell<usize>,
 }
 
@@ -51,6 +51,7 @@ impl Shard {
             topics,
             doorbell,
             metrics,
+            shutdown,
         } = parts;
         Shard {
             id,
@@ -59,7 +60,7 @@ impl Shard {
             topics,
             doorbell,
             metrics,
-            shutdown: LocalSignal::new(),
+            shutdown,
             connections: Cell::new(0),
         }
     }
@@ -84,6 +85,8 @@ pub struct ShardParts {
     pub doorbell: Arc<Doorbell>,
     /// This shard's metrics.
     pub metrics: Arc<ShardMetrics>,
+    /// The shard's shutdown signal (shared with the endpoints built before the shard).
+    pub shutdown: Rc<LocalSignal>,
 }
 
 /// Runs a shard until `stop` is raised and its connections have drained (or the shutdown

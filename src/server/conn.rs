@@ -17,7 +17,7 @@ use crate::codec::http_response::{
 use crate::metrics::ShardMetrics;
 
 /// How much room a read asks the kernel to fill.
-const READ_CHUNK_BYTES: usize = 4096;
+pub const READ_CHUNK_BYTES: usize = 4096;
 
 /// A connection's stream and buffers.
 pub struct Conn {
@@ -48,7 +48,7 @@ impl Conn {
 
     /// Reads once; returns the number of bytes added (0 = the peer closed).
     pub async fn read_more(&mut self) -> io::Result<usize> {
-        let spare = spare_capacity(std::mem::take(&mut self.read_buf));
+        let spare = spare_capacity(std::mem::take(&mut self.read_buf), READ_CHUNK_BYTES);
         let (result, spare) = self.stream.read(spare).await;
         self.read_buf = spare.into_inner();
         self.gauge.set(self.read_buf.capacity());
@@ -137,8 +137,8 @@ impl Conn {
 ///
 /// monoio reads into a `BytesMut` from its *start*; handing it the buffer itself would overwrite
 /// bytes still waiting to be parsed (a request head or frame split across reads).
-pub fn spare_capacity(mut buf: BytesMut) -> SliceMut<BytesMut> {
-    buf.reserve(READ_CHUNK_BYTES);
+pub fn spare_capacity(mut buf: BytesMut, at_least_bytes: usize) -> SliceMut<BytesMut> {
+    buf.reserve(at_least_bytes);
     let (len, capacity) = (buf.len(), buf.capacity());
     buf.slice_mut(len..capacity)
 }

@@ -16,7 +16,7 @@ use monoio::io::{
 use monoio::net::TcpStream;
 
 use crate::runtime::LocalSignal;
-use crate::server::conn::{spare_capacity, Conn};
+use crate::server::conn::{spare_capacity, Conn, READ_CHUNK_BYTES};
 use crate::server::write_batch::WriteBatch;
 
 /// What a streaming entrypoint does with the bytes its client sends.
@@ -155,7 +155,7 @@ async fn read_loop(
     }
     loop {
         let (result, spare) = reader
-            .cancelable_read(spare_capacity(buf), cancel.clone())
+            .cancelable_read(spare_capacity(buf, READ_CHUNK_BYTES), cancel.clone())
             .await;
         buf = spare.into_inner();
         match result {

@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use crate::config::{ApiConfig, ApiState};
-use crate::endpoint::LocalTopics;
+use crate::endpoint::{EndpointContext, LocalTopics};
 use crate::server::Api;
 
 /// One shard's routing table.
@@ -15,10 +15,10 @@ pub struct Router {
 
 impl Router {
     /// Builds the table from the started APIs.
-    pub fn new(apis: &[ApiConfig], topics: &LocalTopics) -> Router {
+    pub fn new(apis: &[ApiConfig], topics: &LocalTopics, context: &EndpointContext) -> Router {
         let mut routes = Vec::new();
         for config in apis.iter().filter(|api| api.state == ApiState::Started) {
-            let api = Rc::new(Api::new(config, topics));
+            let api = Rc::new(Api::new(config, topics, context));
             for path in &config.context_paths {
                 routes.push((path.clone(), api.clone()));
             }

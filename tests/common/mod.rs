@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use tidegate::config::{self, Config, DriverChoice};
 use tidegate::runtime::Gateway;
 
+pub mod mosquitto;
+
 /// Runs `$body` (a fn taking a `DriverChoice`) once per I/O driver, as two tests.
 #[macro_export]
 macro_rules! on_both_drivers {

@@ -1,0 +1,86 @@
+//! The typed options of a `type: mqtt5` endpoint, as the rest of the gateway sees them.
+
+use std::time::Duration;
+
+/// The connection to the broker, shared by the consumer and producer sides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttOptions {
+    /// Host name or IP address of the broker.
+    pub server_host: String,
+    pub server_port: u16,
+    pub protocol: MqttProtocol,
+    /// Base client id; each shard connects as `<clientId>-<shard>`. `None` = generated
+    /// (`tidegate-<api id>-<shard>-<random>`).
+    pub client_id: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// PINGREQ interval; zero turns keep-alive off.
+    pub keep_alive: Duration,
+    pub clean_start: bool,
+    /// MQTT 5 only: how long the broker keeps the session after a disconnect, in seconds.
+    pub session_expiry_interval_s: u32,
+    /// Reconnects after a lost or failed connection before giving up; `None` = forever.
+    pub reconnect_attempts: Option<u32>,
+    /// First pause before a reconnect; doubled after each failure up to `reconnect_backoff_max`.
+    pub reconnect_backoff: Duration,
+    pub reconnect_backoff_max: Duration,
+    /// Time allowed for TCP connect + CONNACK.
+    pub connect_timeout: Duration,
+    /// Largest packet accepted from the broker (announced to MQTT 5 brokers).
+    pub max_packet_bytes: usize,
+    pub consumer: Option<MqttConsumerOptions>,
+    pub producer: Option<MqttProducerOptions>,
+}
+
+/// Protocol level spoken to the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MqttProtocol {
+    /// MQTT 3.1.1 (protocol level 4).
+    V311,
+    /// MQTT 5.
+    V5,
+}
+
+/// Messages from the broker to the gateway's clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttConsumerOptions {
+    /// Topic filter; `+` and `#` allowed.
+    pub topic: String,
+    /// 0 or 1.
+    pub qos: u8,
+    /// Shared-subscription group: subscribes to `$share/<group>/<topic>`.
+    pub group: Option<String>,
+    /// Per shard subscription: messages kept for resume.
+    pub max_retained_messages: usize,
+    pub max_retained_bytes: usize,
+    /// How long the broker subscription outlives its last local client.
+    pub unsubscribe_delay: Duration,
+}
+
+impl MqttConsumerOptions {
+    /// The filter sent in SUBSCRIBE (with the shared-subscription prefix when grouped).
+    pub fn subscribe_filter(&self) -> String {
+        match &self.group {
+            Some(group) => format!("$share/{group}/{}", self.topic),
+            None => self.topic.clone(),
+        }
+    }
+}
+
+/// Messages from the gateway's clients to the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttProducerOptions {
+    /// Topic name (no wildcards).
+    pub topic: String,
+    /// 0 or 1.
+    pub qos: u8,
+    pub retained: bool,
+    /// MQTT 5 only; `None` = the message never expires.
+    pub message_expiry_interval_s: Option<u32>,
+    /// A request may choose the topic with `?topic=` or an `X-Topic` header.
+    pub allow_topic_from_request: bool,
+    /// How long a QoS 1 publish waits for its PUBACK before the client gets 503.
+    pub ack_timeout: Duration,
+    /// Bound on publishes awaiting PUBACK per connection; over it, 503.
+    pub max_in_flight: usize,
+}

@@ -1,0 +1,318 @@
+//! The connection task of one MQTT endpoint on one shard: connect, CONNACK, resubscribe, then
+//! write what the client queues and ping, until the connection fails; then back off and
+//! reconnect (doubling up to `reconnectBackoffMaxMs`) until `reconnectAttempts` runs out.
+//!
+//! Like the gateway's own streaming connections, the socket is split and read by a task of its
+//! own that is stopped through monoio's cancel handle: a read is never dropped mid-flight (with
+//! io_uring that loses bytes). Nothing here blocks the shard: name lookups run off-shard, every
+//! wait is raced against a timer or the shutdown signal.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use monoio::io::{AsyncWriteRentExt, CancelableAsyncReadRent, Canceller, OwnedReadHalf, Splitable};
+use monoio::net::TcpStream;
+use monoio::time::Instant;
+
+use crate::cross_shard::lookup_host;
+use crate::metrics::ShardMetrics;
+use crate::runtime::LocalSignal;
+use crate::server::conn::spare_capacity;
+
+use super::client::{Health, MqttClient};
+use super::codec::{self, ConnectParams};
+use super::consumer::SubState;
+
+/// How much room each read asks the kernel to fill.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+
+/// How a connection ended.
+enum End {
+    /// The gateway is shutting down: stop for good.
+    Shutdown,
+    /// The connection failed or was lost; `connected` says whether CONNACK had come.
+    Lost { connected: bool, why: String },
+}
+
+/// Starts the connection task unless it runs.
+pub fn ensure_running(client: &Rc<MqttClient>) {
+    if client.running.replace(true) {
+        return;
+    }
+    if client.health() != Health::Connected {
+        client.set_health(Health::Reconnecting);
+    }
+    monoio::spawn(run(client.clone()));
+}
+
+/// Connects and reconnects until shutdown or until the attempts run out.
+async fn run(client: Rc<MqttClient>) {
+    let options = &client.options;
+    let mut failures: u32 = 0;
+    let mut backoff = options.reconnect_backoff;
+    loop {
+        match session(&client).await {
+            End::Shutdown => break,
+            End::Lost { connected, why } => {
+                ShardMetrics::inc(&client.metrics.mqtt_connection_losses_total);
+                client.fail_in_flight(&why);
+                if connected {
+                    failures = 0;
+                    backoff = options.reconnect_backoff;
+                }
+                tracing::warn!(shard = client.shard, client_id = %client.client_id, reason = %why, "MQTT connection lost");
+                *client.last_error.borrow_mut() = why;
+                if options
+                    .reconnect_attempts
+                    .is_some_and(|max| failures >= max)
+                {
+                    client.set_health(Health::Down);
+                    break;
+                }
+                failures += 1;
+                client.set_health(Health::Reconnecting);
+                monoio::select! {
+                    _ = client.shutdown.wait() => break,
+                    _ = monoio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(options.reconnect_backoff_max);
+            }
+        }
+    }
+    if client.health() != Health::Down {
+        client.set_health(Health::Idle);
+    }
+    client.fail_in_flight("the connection to the broker is closed");
+    client.running.set(false);
+}
+
+/// The reader task's end: why it stopped.
+#[derive(Default)]
+struct ReaderEnd {
+    signal: LocalSignal,
+    why: std::cell::RefCell<String>,
+}
+
+impl ReaderEnd {
+    fn close(&self, why: String) {
+        if !self.signal.is_fired() {
+            *self.why.borrow_mut() = why;
+            self.signal.fire();
+        }
+    }
+}
+
+/// One connection, from TCP connect to its loss.
+async fn session(client: &Rc<MqttClient>) -> End {
+    let options = &client.options;
+    let lost = |why: String| End::Lost {
+        connected: false,
+        why,
+    };
+    let connect = async {
+        let addrs = lookup_host(&options.server_host, options.server_port).await?;
+        let addr = addrs.first().copied().ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, "the host name has no address")
+        })?;
+        TcpStream::connect(addr).await
+    };
+    let stream = monoio::select! {
+        _ = client.shutdown.wait() => return End::Shutdown,
+        connected = monoio::time::timeout(options.connect_timeout, connect) => match connected {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => return lost(format!("cannot connect to {}:{}: {error}", options.server_host, options.server_port)),
+            Err(_) => return lost(format!("no TCP connection to {}:{} within connectTimeoutMs", options.server_host, options.server_port)),
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let (reader, mut writer) = stream.into_split();
+    client.out.borrow_mut().clear();
+    *client.connack.borrow_mut() = None;
+    let params = ConnectParams {
+        client_id: &client.client_id,
+        keep_alive_s: options.keep_alive.as_secs() as u16,
+        clean_start: options.clean_start,
+        session_expiry_interval_s: options.session_expiry_interval_s,
+        username: options.username.as_deref(),
+        password: options.password.as_deref(),
+        max_packet_bytes: options.max_packet_bytes,
+    };
+    if let Err(error) =
+        codec::encode_connect(options.protocol, &params, &mut client.out.borrow_mut())
+    {
+        return lost(error.to_string());
+    }
+    let canceller = Canceller::new();
+    let reader_end = Rc::new(ReaderEnd::default());
+    monoio::spawn(read_loop(
+        client.clone(),
+        reader,
+        canceller.handle(),
+        reader_end.clone(),
+    ));
+    // From here the reader must be stopped on every way out.
+    let _stop_reader = StopReader(Some(canceller));
+
+    let mut write_buf = BytesMut::new();
+    let deadline = Instant::now() + options.connect_timeout;
+    let session_present = loop {
+        if let Err(why) = flush(client, &mut writer, &mut write_buf).await {
+            return lost(why);
+        }
+        if let Some(connack) = client.connack.borrow_mut().take() {
+            match connack {
+                Ok(session_present) => break session_present,
+                Err(why) => return lost(why),
+            }
+        }
+        monoio::select! {
+            _ = client.shutdown.wait() => return End::Shutdown,
+            _ = reader_end.signal.wait() => return lost(reader_end.why.borrow().clone()),
+            _ = client.wake.notified() => {}
+            _ = monoio::time::sleep_until(deadline) => return lost("no CONNACK within connectTimeoutMs".to_owned()),
+        }
+    };
+    client.set_health(Health::Connected);
+    ShardMetrics::inc(&client.metrics.mqtt_connects_total);
+    tracing::info!(shard = client.shard, client_id = %client.client_id, session_present, "MQTT connected");
+    resubscribe(client, session_present);
+
+    let keep_alive = options.keep_alive;
+    let mut next_ping = Instant::now() + keep_alive;
+    let mut ping_sent: Option<Instant> = None;
+    loop {
+        if let Err(why) = flush(client, &mut writer, &mut write_buf).await {
+            return End::Lost {
+                connected: true,
+                why,
+            };
+        }
+        monoio::select! {
+            _ = client.shutdown.wait() => {
+                codec::encode_disconnect(&mut client.out.borrow_mut());
+                let _ = monoio::time::timeout(Duration::from_secs(1), flush(client, &mut writer, &mut write_buf)).await;
+                return End::Shutdown;
+            }
+            _ = reader_end.signal.wait() => {
+                return End::Lost { connected: true, why: reader_end.why.borrow().clone() };
+            }
+            _ = client.wake.notified() => {}
+            _ = monoio::time::sleep_until(next_ping), if !keep_alive.is_zero() => {
+                if let Some(sent) = ping_sent {
+                    if client.last_heard.get() < sent {
+                        return End::Lost { connected: true, why: "no answer to PINGREQ within keepAliveSeconds".to_owned() };
+                    }
+                }
+                codec::encode_pingreq(&mut client.out.borrow_mut());
+                let now = Instant::now();
+                ping_sent = Some(now);
+                next_ping = now + keep_alive;
+            }
+        }
+    }
+}
+
+/// After CONNACK: the subscription wanted on this shard goes (back) out. With a persistent
+/// session whose subscription the broker already granted, it is kept as is (resubscribing would
+/// replay retained messages); filters released while disconnected are unsubscribed.
+fn resubscribe(client: &MqttClient, session_present: bool) {
+    for filter in client.stale_filters.borrow_mut().drain(..) {
+        let pkid = client.allocate_pkid();
+        let _ = codec::encode_unsubscribe(
+            client.options.protocol,
+            pkid,
+            &filter,
+            &mut client.out.borrow_mut(),
+        );
+    }
+    let sub = client.consumer.borrow().clone();
+    if let Some(sub) = sub {
+        let granted_before = sub.state.get() == SubState::Active;
+        if !(session_present && granted_before) {
+            client.send_subscribe(&sub);
+        }
+    }
+    client.wake.notify();
+}
+
+/// Writes everything the client queued.
+async fn flush(
+    client: &MqttClient,
+    writer: &mut monoio::io::OwnedWriteHalf<TcpStream>,
+    write_buf: &mut BytesMut,
+) -> Result<(), String> {
+    loop {
+        {
+            let mut out = client.out.borrow_mut();
+            if out.is_empty() {
+                return Ok(());
+            }
+            std::mem::swap(&mut *out, write_buf);
+        }
+        let buf = std::mem::take(write_buf);
+        let (result, mut buf) = writer.write_all(buf).await;
+        buf.clear();
+        *write_buf = buf;
+        if let Err(error) = result {
+            return Err(format!("write to the broker failed: {error}"));
+        }
+    }
+}
+
+/// Cancels the reader task when the session ends, however it ends.
+struct StopReader(Option<Canceller>);
+
+impl Drop for StopReader {
+    fn drop(&mut self) {
+        if let Some(canceller) = self.0.take() {
+            canceller.cancel();
+        }
+    }
+}
+
+async fn read_loop(
+    client: Rc<MqttClient>,
+    mut reader: OwnedReadHalf<TcpStream>,
+    cancel: monoio::io::CancelHandle,
+    end: Rc<ReaderEnd>,
+) {
+    let protocol = client.options.protocol;
+    let max = client.options.max_packet_bytes;
+    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    loop {
+        loop {
+            match codec::decode(protocol, &mut buf, max) {
+                Ok(Some(packet)) => {
+                    if let Err(why) = client.on_packet(packet) {
+                        end.close(why);
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    end.close(error.to_string());
+                    return;
+                }
+            }
+        }
+        if end.signal.is_fired() {
+            return;
+        }
+        let (result, spare) = reader
+            .cancelable_read(spare_capacity(buf, READ_CHUNK_BYTES), cancel.clone())
+            .await;
+        buf = spare.into_inner();
+        match result {
+            Ok(0) => {
+                end.close("the broker closed the connection".to_owned());
+                return;
+            }
+            Ok(_) => client.last_heard.set(Instant::now()),
+            Err(error) => {
+                end.close(format!("read from the broker failed: {error}"));
+                return;
+            }
+        }
+    }
+}

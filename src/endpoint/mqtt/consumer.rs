@@ -1,0 +1,112 @@
+//! One broker subscription on one shard: the topic filter's SUBSCRIBE state, the retention ring
+//! its messages go into, and the fan-out that serves every local client from that ring.
+//!
+//! Positions in the ring carry the subscription's *epoch* in their high bits (13 bits of epoch,
+//! 40 bits of sequence: a cursor stays below 2^53, exact in JavaScript). A new subscription gets a
+//! new epoch, so a cursor from an earlier one (a restart, a renewed subscription, another shard)
+//! is recognised and answered clearly instead of silently pointing into the wrong stream.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::config::{MqttConsumerOptions, SlowClientPolicy};
+use crate::cross_shard::retention_ring::RetentionRing;
+use crate::delivery::fanout::{Fanout, RingSource};
+use crate::message::{Fields, Message, MessageId};
+use crate::metrics::ShardMetrics;
+
+use super::codec::InboundPublish;
+
+/// Bits of a cursor that hold the sequence within one subscription.
+pub const SEQUENCE_BITS: u32 = 40;
+/// Epochs wrap at this many subscriptions.
+pub const EPOCH_MASK: u64 = (1 << 13) - 1;
+
+/// Where the filter stands with the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubState {
+    /// To be sent on the next (re)connect.
+    Wanted,
+    /// SUBSCRIBE sent with this packet id, no SUBACK yet.
+    Pending(u16),
+    /// The broker granted it.
+    Active,
+    /// The broker refused it (the reason is logged and kept in `refused`).
+    Refused,
+}
+
+/// A topic filter subscribed once for every client of the endpoint on this shard.
+pub struct ConsumerSub {
+    /// The epoch in the high bits of every position of this subscription.
+    pub epoch: u64,
+    /// What SUBSCRIBE sends (with the `$share/<group>/` prefix when grouped).
+    pub filter: String,
+    pub qos: u8,
+    ring: Rc<RefCell<RetentionRing>>,
+    /// This shard's clients of the subscription.
+    pub fanout: Rc<Fanout>,
+    pub state: Cell<SubState>,
+    /// Why the broker refused the filter, once it did.
+    pub refused: RefCell<Option<String>>,
+    metrics: Arc<ShardMetrics>,
+}
+
+impl ConsumerSub {
+    /// A subscription that is not yet sent.
+    pub fn new(
+        options: &MqttConsumerOptions,
+        epoch: u64,
+        policy: SlowClientPolicy,
+        metrics: Arc<ShardMetrics>,
+    ) -> ConsumerSub {
+        let epoch = epoch & EPOCH_MASK;
+        let ring = RetentionRing::new(options.max_retained_messages, options.max_retained_bytes)
+            .starting_at((epoch << SEQUENCE_BITS) | 1);
+        let ring = Rc::new(RefCell::new(ring));
+        let fanout = Fanout::new(RingSource::Local(ring.clone()), policy, metrics.clone());
+        ConsumerSub {
+            epoch,
+            filter: options.subscribe_filter(),
+            qos: options.qos,
+            ring,
+            fanout: Rc::new(fanout),
+            state: Cell::new(SubState::Wanted),
+            refused: RefCell::new(None),
+            metrics,
+        }
+    }
+
+    /// The epoch a cursor was issued in.
+    pub fn epoch_of(cursor: u64) -> u64 {
+        cursor >> SEQUENCE_BITS
+    }
+
+    /// Puts a received message into the ring and hands it to the local clients. Returns false
+    /// when it could not be kept (larger than the ring's byte bound; counted as dropped).
+    pub fn accept(&self, publish: InboundPublish) -> bool {
+        let metadata: Fields = Arc::from(vec![
+            ("topic".to_owned(), publish.topic),
+            ("qos".to_owned(), publish.qos.to_string()),
+            ("retain".to_owned(), publish.retain.to_string()),
+        ]);
+        let message = Message {
+            id: MessageId::Sequence(0),
+            payload: publish.payload,
+            headers: Arc::from(publish.user_properties),
+            metadata,
+            timestamp_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        };
+        let kept = self.ring.borrow_mut().push(message).is_ok();
+        if kept {
+            ShardMetrics::inc(&self.metrics.mqtt_messages_received_total);
+            self.fanout.pump_all();
+        } else {
+            ShardMetrics::inc(&self.metrics.mqtt_messages_dropped_total);
+        }
+        kept
+    }
+}

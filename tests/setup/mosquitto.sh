@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the mosquitto broker and its clients (Debian packages) when missing; the MQTT tests
+# start their own broker instances from it. Idempotent: does nothing when they are present.
+set -euo pipefail
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+if have mosquitto && have mosquitto_pub && have mosquitto_sub; then
+    exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+sudo_=""
+[ "$(id -u)" -eq 0 ] || sudo_="sudo"
+$sudo_ apt-get install -y --no-install-recommends mosquitto mosquitto-clients \
+    || { $sudo_ apt-get update && $sudo_ apt-get install -y --no-install-recommends mosquitto mosquitto-clients; }
