@@ -148,11 +148,22 @@ fn admit(shard: &Rc<Shard>, stream: TcpStream) {
         return;
     }
     let _ = stream.set_nodelay(true);
+    set_cloexec(&stream);
     let guard = ConnectionGuard::new(shard.clone());
     monoio::spawn(async move {
         connection::serve(stream, guard.shard.clone()).await;
         drop(guard);
     });
+}
+
+/// monoio's io_uring accept does not pass SOCK_CLOEXEC, so a process the gateway (or a test
+/// harness around it) spawns would inherit client sockets and keep them open.
+fn set_cloexec(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fcntl on a descriptor we own; F_SETFD with FD_CLOEXEC touches only its flags.
+    unsafe {
+        libc::fcntl(stream.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC);
+    }
 }
 
 async fn drain(shard: &Shard) {
