@@ -260,8 +260,12 @@ fn in_memory_retention_minimums() {
         Some("{ topic: t, maxRetainedMessages: 0, maxRetainedBytes: 0, extra: 1 }"),
     )]);
     let found = problems(&text);
-    assert_eq!(found.len(), 1, "unknown key first: {found:?}");
-    assert!(found[0].1.contains("`maxRetainedBytes`"), "{found:?}");
+    assert_eq!(
+        found.len(),
+        3,
+        "the unknown key and both minimums, at once: {found:?}"
+    );
+    assert!(found[0].1.contains("unknown key `extra`"), "{found:?}");
     let text = apis(&[in_memory_api(
         "a",
         Some("{ topic: t, maxRetainedMessages: 0, maxRetainedBytes: 0 }"),

@@ -53,24 +53,90 @@ pub(crate) fn read_config(root: &Value, p: &mut Problems) -> Option<Config> {
     })
 }
 
-/// Decodes one section; on failure records the error at `location` + the path inside it.
-pub(super) fn decode<T: DeserializeOwned>(
+/// Most decode errors reported for one section.
+const MAX_PROBLEMS_PER_SECTION: usize = 32;
+
+/// Decodes one section, recording every error at `location` + the path inside it.
+///
+/// serde stops at a section's first error, so after each one the offending key is taken out of a
+/// copy of the section and the decode is tried again: a user sees every unknown key and every
+/// wrongly typed value of the section in one run. The section then decodes with defaults in place
+/// of the removed keys, so its semantic rules are checked too (the config as a whole is still
+/// rejected). `None` when an error cannot be removed (e.g. a required key is missing).
+pub(crate) fn decode<T: DeserializeOwned>(
     value: &Value,
     location: &str,
     p: &mut Problems,
 ) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(value) {
-        Ok(decoded) => Some(decoded),
-        Err(error) => {
-            let inner = join(location, &path_text(error.path()));
-            let where_ = if inner.is_empty() {
-                "top level".to_owned()
-            } else {
-                inner
-            };
-            p.push(where_, yaml_wording(&error.inner().to_string()));
-            None
+    let mut value = std::borrow::Cow::Borrowed(value);
+    let mut reported: Vec<String> = Vec::new();
+    loop {
+        let error = match serde_path_to_error::deserialize::<_, T>(value.as_ref()) {
+            Ok(decoded) => return Some(decoded),
+            Err(error) => error,
+        };
+        let inner = join(location, &path_text(error.path()));
+        let where_ = if inner.is_empty() {
+            "top level".to_owned()
+        } else {
+            inner
+        };
+        let message = error.inner().to_string();
+        let key = unknown_key(&message).map(str::to_owned);
+        let id = format!("{where_}/{}", key.as_deref().unwrap_or(""));
+        if reported.contains(&id) {
+            return None;
         }
+        p.push(where_, yaml_wording(&message));
+        reported.push(id);
+        if reported.len() >= MAX_PROBLEMS_PER_SECTION
+            || !remove_at(value.to_mut(), error.path(), key.as_deref())
+        {
+            return None;
+        }
+    }
+}
+
+/// The key named by serde's "unknown field `x`, expected ..." message.
+fn unknown_key(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+/// Removes what `path` points at (or, for an unknown key, that key of the mapping at `path`).
+/// Returns false when nothing could be removed.
+fn remove_at(value: &mut Value, path: &serde_path_to_error::Path, unknown: Option<&str>) -> bool {
+    use serde_path_to_error::Segment;
+    let mut segments: Vec<&Segment> = path.iter().collect();
+    if let (Some(key), Some(Segment::Map { key: last })) = (unknown, segments.last()) {
+        if last == key {
+            segments.pop();
+        }
+    }
+    let target = match unknown {
+        Some(key) => Some(key.to_owned()),
+        None => match segments.pop() {
+            Some(Segment::Map { key }) => Some(key.clone()),
+            _ => None,
+        },
+    };
+    let mut node = value;
+    for segment in segments {
+        node = match (segment, node) {
+            (Segment::Map { key }, Value::Object(map)) => match map.get_mut(key) {
+                Some(next) => next,
+                None => return false,
+            },
+            (Segment::Seq { index }, Value::Array(items)) => match items.get_mut(*index) {
+                Some(next) => next,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (target, node) {
+        (Some(key), Value::Object(map)) => map.remove(&key).is_some(),
+        _ => false,
     }
 }
 

@@ -322,3 +322,25 @@ fn load_file_reads_and_reports_unreadable_files() {
     assert_eq!(error.origin, missing.display().to_string());
     assert_eq!(error.problems[0].location, "file");
 }
+
+#[test]
+fn every_problem_of_a_section_is_reported_in_one_run() {
+    // Two unknown keys, two wrong types and a rule broken, all in one gateway section.
+    let found = problems(
+        "apis: []\ngateway:\n  pinShard: true\n  listen: 42\n  shards: many\n  colour: red\n  limits: { maxHeaderBytes: 100, maxHeaderCount: lots }\n",
+    );
+    let locations: Vec<&str> = found.iter().map(|(l, _)| l.as_str()).collect();
+    for expected in [
+        "gateway.pinShard",
+        "gateway.listen",
+        "gateway.shards",
+        "gateway.colour",
+        "gateway.limits.maxHeaderCount",
+        "gateway.limits.maxHeaderBytes",
+    ] {
+        assert!(
+            locations.contains(&expected),
+            "{expected} missing from {found:?}"
+        );
+    }
+}
