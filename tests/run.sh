@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 echo "== toolchain"
 cargo --version
-rustup component list --installed 2>/dev/null | grep -qE '^(rustfmt|clippy)' || rustup component add rustfmt clippy
+for component in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
+done
 
 echo "== test dependencies"
 # The MQTT tests start their own mosquitto instances (tests/common/mosquitto.rs).
