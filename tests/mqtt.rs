@@ -542,3 +542,73 @@ fn large_messages_span_several_reads(driver: DriverChoice) {
     assert_eq!(next_text(&mut socket), "after");
 }
 on_both_drivers!(large_messages, large_messages_span_several_reads);
+
+/// `POST /m` → broker → the same API's consumer → a WebSocket client, all over TLS.
+fn round_trip_over_tls(tls: &str, broker: &Mosquitto) -> (Gateway, Option<u16>) {
+    let entrypoints = r#"      - type: http-post
+      - type: websocket
+        configuration:
+          publisher: { enabled: false }"#;
+    let endpoint = format!(
+        "        consumer:\n          topic: secure/1\n        producer:\n          topic: secure/1\n        tls:\n{tls}"
+    );
+    let mut config = test_config(
+        &api_yaml(broker.port, entrypoints, &endpoint),
+        DriverChoice::Auto,
+    );
+    config.gateway.shards = std::num::NonZeroUsize::new(1);
+    let gateway = start(config);
+    let addr = gateway.local_addr();
+    let mut last = None;
+    let accepted = eventually(Duration::from_secs(5), || {
+        let response = post(addr, "/m", "warm-up", "");
+        last = Some(response.status);
+        response.status == 202
+    });
+    if !accepted {
+        return (gateway, last);
+    }
+    let mut socket = ws(addr, "/m");
+    wait_subscribed(&gateway, broker);
+    assert_eq!(post(addr, "/m", "sealed", "").status, 202);
+    assert_eq!(next_text(&mut socket), "sealed");
+    (gateway, Some(202))
+}
+
+#[test]
+fn tls_to_the_broker_with_a_trusted_ca() {
+    let (broker, ca) = Mosquitto::start_tls();
+    let tls = format!(
+        "          enabled: true\n          caFile: {}\n",
+        ca.display()
+    );
+    let (_gateway, status) = round_trip_over_tls(&tls, &broker);
+    assert_eq!(status, Some(202), "broker log:\n{}", broker.log());
+}
+
+#[test]
+fn tls_refuses_an_untrusted_certificate_unless_told_to_skip_verification() {
+    let (broker, _ca) = Mosquitto::start_tls();
+    // Without caFile only public roots are trusted: the test CA is not, so nothing connects.
+    let (_gateway, status) = round_trip_over_tls("          enabled: true\n", &broker);
+    assert_eq!(
+        status,
+        Some(503),
+        "publishing must fail while the certificate is refused"
+    );
+    let (_gateway, status) = round_trip_over_tls(
+        "          enabled: true\n          insecureSkipVerify: true\n",
+        &broker,
+    );
+    assert_eq!(status, Some(202), "broker log:\n{}", broker.log());
+}
+
+#[test]
+fn an_unreadable_ca_file_is_a_config_problem() {
+    let yaml = api_yaml(1883, CONSUMING, "        consumer:\n          topic: a/b\n        tls:\n          enabled: true\n          caFile: /nonexistent/ca.pem\n");
+    let err = config::load_str(&yaml, "t.yaml").unwrap_err().to_string();
+    assert!(
+        err.contains("tls.caFile") && err.contains("cannot read /nonexistent/ca.pem"),
+        "{err}"
+    );
+}

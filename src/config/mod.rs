@@ -28,6 +28,7 @@ pub use model::{
 };
 pub use mqtt::{
     topic_name_problem, MqttConsumerOptions, MqttOptions, MqttProducerOptions, MqttProtocol,
+    MqttTlsOptions,
 };
 pub use problem::{ConfigError, Problem};
 

@@ -47,6 +47,45 @@ pub struct Mosquitto {
 impl Mosquitto {
     /// Starts a broker on a free loopback port.
     pub fn start() -> Mosquitto {
+        Self::start_with("")
+    }
+
+    /// Starts a broker whose listener speaks TLS with a certificate for `localhost` and `127.0.0.1`,
+    /// issued by a
+    /// fresh test CA; returns it and the CA's PEM file (what `tls.caFile` should trust).
+    pub fn start_tls() -> (Mosquitto, PathBuf) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "tidegate test CA");
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let server_key = rcgen::KeyPair::generate().unwrap();
+        let server_params =
+            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .unwrap();
+        let server_cert = server_params.signed_by(&server_key, &issuer).unwrap();
+        let files = tempfile::tempdir().unwrap().keep();
+        let (ca, cert, key) = (
+            files.join("ca.pem"),
+            files.join("server.pem"),
+            files.join("server.key"),
+        );
+        std::fs::write(&ca, ca_cert.pem()).unwrap();
+        std::fs::write(&cert, server_cert.pem()).unwrap();
+        std::fs::write(&key, server_key.serialize_pem()).unwrap();
+        let tls = format!(
+            "cafile {}\ncertfile {}\nkeyfile {}\n",
+            ca.display(),
+            cert.display(),
+            key.display()
+        );
+        (Self::start_with(&tls), ca)
+    }
+
+    fn start_with(listener_options: &str) -> Mosquitto {
         install();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -64,7 +103,8 @@ impl Mosquitto {
              log_dest file {dir}/mosquitto.log\n\
              log_type all\n\
              connection_messages true\n\
-             user root\n",
+             user root\n\
+             {listener_options}",
             dir = dir.path().display()
         );
         std::fs::write(dir.path().join("mosquitto.conf"), config).unwrap();

@@ -16,7 +16,9 @@ use super::model::EntrypointConfig;
 use super::problem::{join, Problems};
 use super::sections::{decode, decode_or_default};
 
-pub use model::{MqttConsumerOptions, MqttOptions, MqttProducerOptions, MqttProtocol};
+pub use model::{
+    MqttConsumerOptions, MqttOptions, MqttProducerOptions, MqttProtocol, MqttTlsOptions,
+};
 use raw::{RawConsumer, RawMqtt, RawProducer, RawTls};
 
 /// Decodes and validates a `type: mqtt5` configuration (`None` when a section did not decode).
@@ -36,14 +38,8 @@ pub(crate) fn read(config: Option<&Value>, loc: &str, p: &mut Problems) -> Optio
         Some(value) => decode::<RawProducer>(value, &producer_loc, p)
             .map(|raw| producer(raw, &producer_loc, p)),
     };
-    if tls.as_ref().is_some_and(|tls| tls.enabled) {
-        p.push(
-            join(loc, "tls.enabled"),
-            "TLS to the broker is not supported by this version of tidegate; connect over \
-             plain TCP (e.g. to a local TLS-terminating proxy) and set `enabled: false`",
-        );
-    }
-    let (head, consumer, producer) = (head?, consumer?, producer?);
+    let tls = tls.map(|raw| tls_options(raw, &join(loc, "tls"), p));
+    let (head, consumer, producer, tls) = (head?, consumer?, producer?, tls?);
     if consumer.is_none() && producer.is_none() {
         p.push(
             loc,
@@ -51,7 +47,41 @@ pub(crate) fn read(config: Option<&Value>, loc: &str, p: &mut Problems) -> Optio
              e.g. `consumer: { topic: sensors/# }`",
         );
     }
-    Some(connection(head, consumer, producer, loc, p))
+    let mut options = connection(head, consumer, producer, loc, p);
+    options.tls = tls;
+    Some(options)
+}
+
+/// `tls`: `None` when disabled; the CA file must exist and hold at least one PEM certificate.
+fn tls_options(raw: RawTls, loc: &str, p: &mut Problems) -> Option<MqttTlsOptions> {
+    if !raw.enabled {
+        return None;
+    }
+    let ca_file = raw.ca_file.map(std::path::PathBuf::from);
+    if let Some(path) = &ca_file {
+        match std::fs::read(path) {
+            Ok(pem) if pem_has_certificate(&pem) => {}
+            Ok(_) => p.push(
+                join(loc, "caFile"),
+                format!(
+                    "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                    path.display()
+                ),
+            ),
+            Err(error) => p.push(
+                join(loc, "caFile"),
+                format!("cannot read {}: {error}", path.display()),
+            ),
+        }
+    }
+    Some(MqttTlsOptions {
+        ca_file,
+        insecure_skip_verify: raw.insecure_skip_verify,
+    })
+}
+
+fn pem_has_certificate(pem: &[u8]) -> bool {
+    String::from_utf8_lossy(pem).contains("-----BEGIN CERTIFICATE-----")
 }
 
 fn connection(
@@ -186,6 +216,7 @@ fn connection(
         max_packet_bytes: raw.max_packet_bytes,
         consumer,
         producer,
+        tls: None,
     }
 }
 

@@ -30,6 +30,8 @@ pub struct MqttOptions {
     pub max_packet_bytes: usize,
     pub consumer: Option<MqttConsumerOptions>,
     pub producer: Option<MqttProducerOptions>,
+    /// TLS to the broker, when `tls.enabled`.
+    pub tls: Option<MqttTlsOptions>,
 }
 
 /// Protocol level spoken to the broker.
@@ -83,4 +85,14 @@ pub struct MqttProducerOptions {
     pub ack_timeout: Duration,
     /// Bound on publishes awaiting PUBACK per connection; over it, 503.
     pub max_in_flight: usize,
+}
+
+/// `tls` of an MQTT endpoint: how the broker's certificate is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttTlsOptions {
+    /// PEM file of the CA certificates to trust (checked to parse at load); `None` = the Mozilla
+    /// root set (webpki-roots).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Accept any certificate (tests and lab brokers only: no protection against interception).
+    pub insecure_skip_verify: bool,
 }

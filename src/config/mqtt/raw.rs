@@ -86,15 +86,7 @@ impl Default for RawMqtt {
 )]
 pub(super) struct RawTls {
     pub(super) enabled: bool,
-    #[allow(
-        dead_code,
-        reason = "accepted so the shape is stable; TLS is not supported yet"
-    )]
     pub(super) ca_file: Option<String>,
-    #[allow(
-        dead_code,
-        reason = "accepted so the shape is stable; TLS is not supported yet"
-    )]
     pub(super) insecure_skip_verify: bool,
 }
 

@@ -7,6 +7,7 @@
 //! io_uring that loses bytes). Nothing here blocks the shard: name lookups run off-shard, every
 //! wait is raced against a timer or the shutdown signal.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ use crate::server::conn::spare_capacity;
 use super::client::{Health, MqttClient};
 use super::codec::{self, ConnectParams};
 use super::consumer::SubState;
+use super::tls::{self, TlsSession};
 
 /// How much room each read asks the kernel to fill.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
@@ -126,6 +128,15 @@ async fn session(client: &Rc<MqttClient>) -> End {
         }
     };
     let _ = stream.set_nodelay(true);
+    let tls = match &options.tls {
+        None => None,
+        Some(tls_options) => match tls::client_config(tls_options)
+            .and_then(|config| TlsSession::new(config, &options.server_host))
+        {
+            Ok(session) => Some(Rc::new(RefCell::new(session))),
+            Err(why) => return lost(why),
+        },
+    };
     let (reader, mut writer) = stream.into_split();
     client.out.borrow_mut().clear();
     *client.connack.borrow_mut() = None;
@@ -150,6 +161,7 @@ async fn session(client: &Rc<MqttClient>) -> End {
         reader,
         canceller.handle(),
         reader_end.clone(),
+        tls.clone(),
     ));
     // From here the reader must be stopped on every way out.
     let _stop_reader = StopReader(Some(canceller));
@@ -157,7 +169,7 @@ async fn session(client: &Rc<MqttClient>) -> End {
     let mut write_buf = BytesMut::new();
     let deadline = Instant::now() + options.connect_timeout;
     let session_present = loop {
-        if let Err(why) = flush(client, &mut writer, &mut write_buf).await {
+        if let Err(why) = flush(client, &mut writer, &mut write_buf, tls.as_deref()).await {
             return lost(why);
         }
         if let Some(connack) = client.connack.borrow_mut().take() {
@@ -182,7 +194,7 @@ async fn session(client: &Rc<MqttClient>) -> End {
     let mut next_ping = Instant::now() + keep_alive;
     let mut ping_sent: Option<Instant> = None;
     loop {
-        if let Err(why) = flush(client, &mut writer, &mut write_buf).await {
+        if let Err(why) = flush(client, &mut writer, &mut write_buf, tls.as_deref()).await {
             return End::Lost {
                 connected: true,
                 why,
@@ -191,7 +203,7 @@ async fn session(client: &Rc<MqttClient>) -> End {
         monoio::select! {
             _ = client.shutdown.wait() => {
                 codec::encode_disconnect(&mut client.out.borrow_mut());
-                let _ = monoio::time::timeout(Duration::from_secs(1), flush(client, &mut writer, &mut write_buf)).await;
+                let _ = monoio::time::timeout(Duration::from_secs(1), flush(client, &mut writer, &mut write_buf, tls.as_deref())).await;
                 return End::Shutdown;
             }
             _ = reader_end.signal.wait() => {
@@ -236,19 +248,35 @@ fn resubscribe(client: &MqttClient, session_present: bool) {
     client.wake.notify();
 }
 
-/// Writes everything the client queued.
+/// Writes everything the client queued (through TLS when it is on: then also the handshake).
 async fn flush(
     client: &MqttClient,
     writer: &mut monoio::io::OwnedWriteHalf<TcpStream>,
     write_buf: &mut BytesMut,
+    tls: Option<&RefCell<TlsSession>>,
 ) -> Result<(), String> {
     loop {
         {
             let mut out = client.out.borrow_mut();
-            if out.is_empty() {
-                return Ok(());
+            match tls {
+                None => {
+                    if out.is_empty() {
+                        return Ok(());
+                    }
+                    std::mem::swap(&mut *out, write_buf);
+                }
+                Some(tls) => {
+                    let mut tls = tls.borrow_mut();
+                    if !out.is_empty() {
+                        tls.encrypt(&out)?;
+                        out.clear();
+                    }
+                    tls.outgoing(write_buf)?;
+                    if write_buf.is_empty() {
+                        return Ok(());
+                    }
+                }
             }
-            std::mem::swap(&mut *out, write_buf);
         }
         let buf = std::mem::take(write_buf);
         let (result, mut buf) = writer.write_all(buf).await;
@@ -276,10 +304,13 @@ async fn read_loop(
     mut reader: OwnedReadHalf<TcpStream>,
     cancel: monoio::io::CancelHandle,
     end: Rc<ReaderEnd>,
+    tls: Option<Rc<RefCell<TlsSession>>>,
 ) {
     let protocol = client.options.protocol;
     let max = client.options.max_packet_bytes;
+    // Plaintext packets; with TLS, ciphertext is read into `cipher` and decrypted into `buf`.
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut cipher = BytesMut::new();
     loop {
         loop {
             match codec::decode(protocol, &mut buf, max) {
@@ -299,10 +330,29 @@ async fn read_loop(
         if end.signal.is_fired() {
             return;
         }
+        let into = if tls.is_some() {
+            std::mem::take(&mut cipher)
+        } else {
+            std::mem::take(&mut buf)
+        };
         let (result, spare) = reader
-            .cancelable_read(spare_capacity(buf, READ_CHUNK_BYTES), cancel.clone())
+            .cancelable_read(spare_capacity(into, READ_CHUNK_BYTES), cancel.clone())
             .await;
-        buf = spare.into_inner();
+        match &tls {
+            None => buf = spare.into_inner(),
+            Some(tls) => {
+                cipher = spare.into_inner();
+                let mut tls = tls.borrow_mut();
+                if let Err(why) = tls.decrypt(&mut cipher, &mut buf) {
+                    end.close(why);
+                    return;
+                }
+                if tls.wants_write() {
+                    // Handshake records, alerts or key updates to send back.
+                    client.wake.notify();
+                }
+            }
+        }
         match result {
             Ok(0) => {
                 end.close("the broker closed the connection".to_owned());

@@ -18,6 +18,7 @@ mod client;
 pub mod codec;
 mod connection;
 mod consumer;
+mod tls;
 mod wake;
 
 use std::rc::Rc;
