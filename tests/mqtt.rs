@@ -612,3 +612,53 @@ fn an_unreadable_ca_file_is_a_config_problem() {
         "{err}"
     );
 }
+
+/// Two gateways in one consumer group split the stream: every message reaches exactly one of
+/// them (MQTT 5 shared subscription `$share/<group>/<filter>`).
+#[test]
+fn a_consumer_group_spreads_messages_over_gateways() {
+    let broker = Mosquitto::start();
+    let endpoint = "        consumer:\n          topic: jobs/1\n          group: workers\n";
+    let gateways: Vec<Gateway> = (0..2)
+        .map(|_| {
+            let mut config = test_config(
+                &api_yaml(broker.port, CONSUMING, endpoint),
+                DriverChoice::Auto,
+            );
+            config.gateway.shards = std::num::NonZeroUsize::new(1);
+            start(config)
+        })
+        .collect();
+    let mut sockets: Vec<Client> = gateways.iter().map(|g| ws(g.local_addr(), "/m")).collect();
+    assert!(
+        eventually(WAIT, || broker.log_count("$share/workers/jobs/1") >= 2),
+        "both gateways joined the group; broker log:\n{}",
+        broker.log()
+    );
+    for n in 0..20 {
+        broker.publish("jobs/1", &format!("job-{n}"), &[]);
+    }
+    let mut received: Vec<Vec<String>> = vec![Vec::new(), Vec::new()];
+    assert!(eventually(WAIT, || {
+        for (socket, got) in sockets.iter_mut().zip(received.iter_mut()) {
+            socket
+                .get_ref()
+                .set_read_timeout(Some(Duration::from_millis(20)))
+                .unwrap();
+            while let Ok(message) = socket.read() {
+                if let Message::Text(text) = message {
+                    got.push(text.to_string());
+                }
+            }
+        }
+        received.iter().map(Vec::len).sum::<usize>() >= 20
+    }));
+    let mut all: Vec<String> = received.concat();
+    all.sort_by_key(|job| job[4..].parse::<u32>().unwrap());
+    let expected: Vec<String> = (0..20).map(|n| format!("job-{n}")).collect();
+    assert_eq!(all, expected, "every message exactly once across the group");
+    assert!(
+        received.iter().all(|got| !got.is_empty()),
+        "both members got a share: {received:?}"
+    );
+}
