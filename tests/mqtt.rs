@@ -486,7 +486,7 @@ apis:
       configuration:
         serverPort: 70000
         protocolVersion: 4
-        tls: { enabled: true }
+        tls: { enabled: true, caFile: /nonexistent/ca.pem }
         consumer: { topic: "a/#/b", qos: 2 }
         producer: { topic: "a/+", messageExpiryInterval: 0 }
     plans:
@@ -498,7 +498,7 @@ apis:
         "configuration.serverHost: required",
         "configuration.serverPort: must be a TCP port",
         "configuration.protocolVersion: must be 5 or \"3.1.1\"",
-        "configuration.tls.enabled: TLS to the broker is not supported",
+        "configuration.tls.caFile: cannot read /nonexistent/ca.pem",
         "configuration.consumer.topic: 'a/#/b' is not a valid MQTT topic filter",
         "configuration.consumer.qos: QoS 2 is not supported",
         "configuration.producer.topic: 'a/+': wildcards (+, #) are not allowed",
