@@ -30,6 +30,8 @@ shard_metrics! {
     counter connections_accepted_total,
     /// Connections refused because the shard was at `maxConnectionsPerShard`.
     counter connections_rejected_total,
+    /// Connection tasks that panicked (a bug: the connection was closed, the shard kept running).
+    counter connection_panics_total,
     /// Connections currently open (bounded by `maxConnectionsPerShard`).
     gauge connections_open,
     /// HTTP requests whose head was parsed.

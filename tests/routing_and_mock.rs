@@ -126,3 +126,42 @@ fn http_1_0_requests_are_answered_and_closed() {
     assert_eq!(response.status, 200);
     assert_eq!(item_ids(&response.json()), vec![0]);
 }
+
+#[test]
+fn upgrade_requests_with_a_body_are_refused_and_never_smuggle_a_second_request() {
+    let gateway = start(test_config(TWO_APIS, DriverChoice::Auto));
+    let inner = "GET /a?limit=1 HTTP/1.1\r\nHost: t\r\n\r\n";
+    let request = format!(
+        "GET /nowhere HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: {}\r\n\r\n{inner}",
+        inner.len()
+    );
+    let mut stream = connect(gateway.local_addr());
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reader = std::io::BufReader::new(stream);
+    let response = read_response(&mut reader);
+    assert_eq!(response.status, 400);
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).unwrap();
+    assert!(
+        rest.is_empty(),
+        "no second response: {}",
+        String::from_utf8_lossy(&rest)
+    );
+}
+
+#[test]
+fn a_mock_cursor_at_the_end_of_the_id_space_ends_the_stream_cleanly() {
+    let gateway = start(test_config(
+        TWO_APIS.replace("        messageCount: 3\n", "").as_str(),
+        DriverChoice::Auto,
+    ));
+    let response = get(
+        gateway.local_addr(),
+        "/a?cursor=18446744073709551614",
+        &[("Accept", "application/json")],
+    );
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json()["items"][0]["id"], "18446744073709551615");
+    // The shard is still alive.
+    assert_eq!(get(gateway.local_addr(), "/a?limit=1", &[]).status, 200);
+}

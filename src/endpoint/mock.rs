@@ -96,7 +96,11 @@ impl Generator {
             message.id = MessageId::Sequence(sequence);
             message.timestamp_ms = now_ms();
             queue.push(message);
-            sequence += 1;
+            let Some(next_sequence) = sequence.checked_add(1) else {
+                queue.end(QueueEnd::Finished);
+                return;
+            };
+            sequence = next_sequence;
         }
     }
 }

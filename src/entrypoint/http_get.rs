@@ -150,13 +150,20 @@ async fn collect(
     let _open = PollGauge::new(&shard.metrics);
     let deadline = started + options.messages_limit_duration;
     let mut items = Vec::with_capacity(request.limit.min(1024));
-    while items.len() < request.limit {
+    // One response holds at most `maxQueuedBytes` of payload, whatever the count allows.
+    let max_bytes = shard.gateway.outbound.max_queued_bytes;
+    let mut bytes = 0;
+    while items.len() < request.limit && bytes < max_bytes {
         monoio::select! {
             biased;
             _ = shard.shutdown.wait() => break,
             _ = monoio::time::sleep_until(deadline) => break,
             ready = queue.ready() => match ready {
-                Ok(()) => queue.drain_into(request.limit - items.len(), &mut items),
+                Ok(()) => {
+                    let before = items.len();
+                    queue.drain_into(request.limit - items.len(), &mut items);
+                    bytes += items[before..].iter().map(|m| m.payload.len()).sum::<usize>();
+                }
                 Err(_end) => break,
             },
         }

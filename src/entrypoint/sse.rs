@@ -91,7 +91,7 @@ pub async fn serve(
         },
     );
     let mut stream = SseStream {
-        duplex: Duplex::start(conn, DiscardInbound, shard.gateway.timeouts.keep_alive_idle),
+        duplex: Duplex::start(conn, DiscardInbound),
         chunked,
     };
     stream.frame(|dst| encode_retry(dst, RETRY_MS));

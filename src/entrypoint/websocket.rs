@@ -122,7 +122,7 @@ pub async fn serve(
         inbound: inbound.clone(),
         publisher,
     };
-    let duplex = Duplex::start(conn, reader, shard.gateway.timeouts.keep_alive_idle);
+    let duplex = Duplex::start(conn, reader);
     let mut session = Session {
         duplex,
         inbound,

@@ -1,6 +1,7 @@
 //! The thread-per-core runtime: one shard per core, each a pinned thread with its own monoio
 //! runtime and SO_REUSEPORT listener, started and stopped as one `Gateway`.
 
+mod catch_panic;
 mod driver;
 mod listener;
 mod local_signal;
@@ -13,6 +14,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use catch_panic::CatchPanic;
 pub use driver::Driver;
 pub use local_signal::LocalSignal;
 

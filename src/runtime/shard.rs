@@ -14,7 +14,7 @@ use crate::config::GatewayConfig;
 use crate::cross_shard::{Doorbell, Signal};
 use crate::endpoint::LocalTopics;
 use crate::metrics::ShardMetrics;
-use crate::runtime::LocalSignal;
+use crate::runtime::{CatchPanic, LocalSignal};
 use crate::server::{connection, Router};
 
 /// Pause after an accept error (e.g. out of file descriptors) before accepting again.
@@ -151,7 +151,11 @@ fn admit(shard: &Rc<Shard>, stream: TcpStream) {
     set_cloexec(&stream);
     let guard = ConnectionGuard::new(shard.clone());
     monoio::spawn(async move {
-        connection::serve(stream, guard.shard.clone()).await;
+        let served = CatchPanic::new(connection::serve(stream, guard.shard.clone())).await;
+        if let Err(panic) = served {
+            ShardMetrics::inc(&guard.shard.metrics.connection_panics_total);
+            tracing::error!(shard = guard.shard.id, %panic, "a connection task panicked; its connection was closed");
+        }
         drop(guard);
     });
 }

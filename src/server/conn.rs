@@ -4,6 +4,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use monoio::buf::{IoBufMut, SliceMut};
@@ -28,17 +29,25 @@ pub struct Conn {
     /// Bytes encoded but not written yet.
     pub write_buf: BytesMut,
     gauge: BufferGauge,
+    /// A write that makes no progress for this long means the client stopped reading.
+    stall_timeout: Duration,
 }
 
 impl Conn {
     /// Wraps an accepted socket.
-    pub fn new(stream: TcpStream, metrics: Arc<ShardMetrics>) -> Conn {
+    pub fn new(stream: TcpStream, metrics: Arc<ShardMetrics>, stall_timeout: Duration) -> Conn {
         Conn {
             stream,
             read_buf: BytesMut::new(),
             write_buf: BytesMut::new(),
             gauge: BufferGauge { metrics, bytes: 0 },
+            stall_timeout,
         }
+    }
+
+    /// The write stall timeout, for the streams this connection turns into.
+    pub fn stall_timeout(&self) -> Duration {
+        self.stall_timeout
     }
 
     /// This shard's metrics.
@@ -55,13 +64,20 @@ impl Conn {
         result
     }
 
-    /// Writes everything in `write_buf`.
+    /// Writes everything in `write_buf`. A write stuck for the stall timeout fails (the caller
+    /// then closes the connection, so abandoning the in-flight write loses nothing).
     pub async fn flush(&mut self) -> io::Result<()> {
         if self.write_buf.is_empty() {
             return Ok(());
         }
         let buf = std::mem::take(&mut self.write_buf);
-        let (result, mut buf) = self.stream.write_all(buf).await;
+        let write = monoio::time::timeout(self.stall_timeout, self.stream.write_all(buf)).await;
+        let Ok((result, mut buf)) = write else {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client accepted no bytes within the stall timeout",
+            ));
+        };
         buf.clear();
         self.write_buf = buf;
         result.map(|_| ())
@@ -120,16 +136,17 @@ impl Conn {
         self.flush().await
     }
 
-    /// Splits off the socket for full-duplex streaming; the buffers go with it.
-    pub fn into_parts(self) -> (TcpStream, BytesMut, BytesMut) {
+    /// Splits off the socket for full-duplex streaming; the buffers and the read-buffer gauge go
+    /// with it.
+    pub fn into_parts(self) -> (TcpStream, BytesMut, BytesMut, BufferGauge) {
         let Conn {
             stream,
             read_buf,
             write_buf,
             gauge,
+            stall_timeout: _,
         } = self;
-        drop(gauge);
-        (stream, read_buf, write_buf)
+        (stream, read_buf, write_buf, gauge)
     }
 }
 
@@ -144,13 +161,14 @@ pub fn spare_capacity(mut buf: BytesMut, at_least_bytes: usize) -> SliceMut<Byte
 }
 
 /// Keeps the shard's read-buffer gauge in step with one connection's buffer capacity.
-struct BufferGauge {
+pub struct BufferGauge {
     metrics: Arc<ShardMetrics>,
     bytes: usize,
 }
 
 impl BufferGauge {
-    fn set(&mut self, bytes: usize) {
+    /// Records the buffer's current size.
+    pub fn set(&mut self, bytes: usize) {
         if bytes > self.bytes {
             ShardMetrics::add(&self.metrics.read_buffer_bytes, (bytes - self.bytes) as u64);
         } else {

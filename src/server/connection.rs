@@ -22,7 +22,11 @@ pub const NO_CONTEXT_PATH: &str = "No context-path matches the request URI.";
 
 /// Serves one accepted connection until it closes.
 pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
-    let mut conn = Conn::new(stream, shard.metrics.clone());
+    let mut conn = Conn::new(
+        stream,
+        shard.metrics.clone(),
+        shard.gateway.timeouts.keep_alive_idle,
+    );
     let mut first_request = true;
     loop {
         let Some(head) = read_head(&mut conn, &shard, first_request).await else {
@@ -37,8 +41,22 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
                 .await;
             return;
         }
-        let keep_alive = head.keep_alive() && !shard.shutdown.is_fired();
-        let body = if head.is_websocket_upgrade() {
+        let upgrade = head.is_websocket_upgrade();
+        if upgrade && !matches!(head.body_framing(), BodyFraming::Empty) {
+            // Its bytes would otherwise be read as the next request (request smuggling).
+            let _ = conn
+                .respond_text(
+                    400,
+                    "a WebSocket upgrade request must not have a body",
+                    true,
+                )
+                .await;
+            return;
+        }
+        // An upgrade request that is not upgraded ends the connection: whatever follows it on
+        // the wire was meant for a WebSocket.
+        let keep_alive = head.keep_alive() && !shard.shutdown.is_fired() && !upgrade;
+        let body = if upgrade {
             Bytes::new()
         } else {
             match read_body(&mut conn, &head, &shard).await {
@@ -144,6 +162,8 @@ async fn read_body(conn: &mut Conn, head: &RequestHead, shard: &Shard) -> Option
         return Some(Bytes::new());
     }
     let mut decoder = BodyDecoder::new(framing, shard.gateway.limits.max_body_bytes);
+    // One deadline for the whole body: a trickle of bytes cannot hold the connection forever.
+    let deadline = Instant::now() + shard.gateway.timeouts.header_read;
     loop {
         match decoder.decode(&mut conn.read_buf) {
             Ok(Some(body)) => return Some(body),
@@ -155,8 +175,7 @@ async fn read_body(conn: &mut Conn, head: &RequestHead, shard: &Shard) -> Option
                 return None;
             }
         }
-        let read =
-            monoio::time::timeout(shard.gateway.timeouts.header_read, conn.read_more()).await;
+        let read = monoio::time::timeout_at(deadline, conn.read_more()).await;
         if !matches!(read, Ok(Ok(n)) if n > 0) {
             return None;
         }

@@ -16,7 +16,7 @@ use monoio::io::{
 use monoio::net::TcpStream;
 
 use crate::runtime::LocalSignal;
-use crate::server::conn::{spare_capacity, Conn, READ_CHUNK_BYTES};
+use crate::server::conn::{spare_capacity, BufferGauge, Conn, READ_CHUNK_BYTES};
 use crate::server::write_batch::WriteBatch;
 
 /// What a streaming entrypoint does with the bytes its client sends.
@@ -56,20 +56,18 @@ pub struct Duplex {
 }
 
 impl Duplex {
-    /// Splits `conn`; `handler` gets the read buffer after every read. A write stuck for
-    /// `stall_timeout` (the client stopped reading) fails, which ends the stream.
-    pub fn start(
-        conn: Conn,
-        handler: impl InboundHandler + 'static,
-        stall_timeout: Duration,
-    ) -> Duplex {
-        let (stream, read_buf, write_buf) = conn.into_parts();
+    /// Splits `conn`; `handler` gets the read buffer after every read. A write stuck for the
+    /// connection's stall timeout (the client stopped reading) fails, which ends the stream.
+    pub fn start(conn: Conn, handler: impl InboundHandler + 'static) -> Duplex {
+        let stall_timeout = conn.stall_timeout();
+        let (stream, read_buf, write_buf, gauge) = conn.into_parts();
         let (reader, writer) = stream.into_split();
         let canceller = Canceller::new();
         let peer_closed = Rc::new(LocalSignal::new());
         monoio::spawn(read_loop(
             reader,
             read_buf,
+            gauge,
             handler,
             canceller.handle(),
             peer_closed.clone(),
@@ -144,6 +142,7 @@ impl Drop for Duplex {
 async fn read_loop(
     mut reader: OwnedReadHalf<TcpStream>,
     mut buf: BytesMut,
+    mut gauge: BufferGauge,
     mut handler: impl InboundHandler,
     cancel: monoio::io::CancelHandle,
     peer_closed: Rc<LocalSignal>,
@@ -158,6 +157,7 @@ async fn read_loop(
             .cancelable_read(spare_capacity(buf, READ_CHUNK_BYTES), cancel.clone())
             .await;
         buf = spare.into_inner();
+        gauge.set(buf.capacity());
         match result {
             Ok(n) if n > 0 => {
                 if !handler.on_bytes(&mut buf).await {
