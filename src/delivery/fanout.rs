@@ -185,11 +185,13 @@ impl Fanout {
     pub fn pump_all(&self) {
         let mut batch = Vec::with_capacity(READ_BATCH);
         loop {
+            let (first, _) = self.source.bounds();
             let from = {
-                let subscribers = self.subscribers.borrow();
+                let mut subscribers = self.subscribers.borrow_mut();
                 let mut from = None;
-                for (_, subscriber) in subscribers.iter() {
-                    if subscriber.queue.is_ended() {
+                for (_, subscriber) in subscribers.iter_mut() {
+                    // Full subscribers too: the policy applies once they fall out of the ring.
+                    if !self.catch_up(subscriber, first) {
                         continue;
                     }
                     if !subscriber.queue.has_room(0) {
@@ -237,9 +239,9 @@ impl Fanout {
         }
     }
 
-    /// Pushes the messages of `batch` this subscriber has not had yet, as far as its queue has
-    /// room. `first` is the oldest position still retained. Returns whether it took everything.
-    fn deliver(&self, subscriber: &mut Subscriber, first: u64, batch: &[Message]) -> bool {
+    /// Applies the slow-client policy to a subscriber whose cursor fell out of the ring (`first`
+    /// is the oldest position retained). Returns false when the subscriber's stream has ended.
+    fn catch_up(&self, subscriber: &mut Subscriber, first: u64) -> bool {
         if subscriber.queue.is_ended() {
             return false;
         }
@@ -256,6 +258,15 @@ impl Fanout {
                     return false;
                 }
             }
+        }
+        true
+    }
+
+    /// Pushes the messages of `batch` this subscriber has not had yet, as far as its queue has
+    /// room. `first` is the oldest position still retained. Returns whether it took everything.
+    fn deliver(&self, subscriber: &mut Subscriber, first: u64, batch: &[Message]) -> bool {
+        if !self.catch_up(subscriber, first) {
+            return false;
         }
         for message in batch {
             let MessageId::Sequence(position) = message.id;
