@@ -153,6 +153,20 @@ impl OutboundQueue {
         .await
     }
 
+    /// Resolves once the stream has ended (e.g. the client left): lets a producer task sleeping
+    /// between messages stop at once instead of at its next tick. Shares the producer wake-up
+    /// slot with `room`, so a producer waits on one or the other.
+    pub async fn ended(&self) {
+        poll_fn(|cx| {
+            if self.is_ended() {
+                return Poll::Ready(());
+            }
+            *self.producer.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
     /// Records that the producer stopped on a full queue; the next drain calls the refill hook.
     pub fn mark_starved(&self) {
         self.starved.set(true);

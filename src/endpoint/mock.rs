@@ -85,7 +85,11 @@ impl Generator {
                 return;
             }
             next += self.interval;
-            monoio::time::sleep_until(next).await;
+            // The client may leave mid-interval (a poll answered, a socket closed): stop then.
+            monoio::select! {
+                _ = monoio::time::sleep_until(next) => {}
+                _ = queue.ended() => return,
+            }
             // A client that has not drained its queue pauses its own stream: the Mock endpoint
             // can always produce the same message later, so it never drops one.
             queue.room(self.template.payload.len()).await;

@@ -279,7 +279,19 @@ async fn flush(
             }
         }
         let buf = std::mem::take(write_buf);
-        let (result, mut buf) = writer.write_all(buf).await;
+        // A broker that stops reading would hold this write (and with it keep-alive, shutdown
+        // and reader errors) forever: past the stall bound the connection counts as lost.
+        let stall = client
+            .options
+            .keep_alive
+            .max(client.options.connect_timeout);
+        let Ok((result, mut buf)) = monoio::time::timeout(stall, writer.write_all(buf)).await
+        else {
+            return Err(format!(
+                "the broker accepted no bytes for {} s",
+                stall.as_secs()
+            ));
+        };
         buf.clear();
         *write_buf = buf;
         if let Err(error) = result {

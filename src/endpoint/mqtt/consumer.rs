@@ -50,6 +50,11 @@ pub struct ConsumerSub {
     pub state: Cell<SubState>,
     /// Why the broker refused the filter, once it did.
     pub refused: RefCell<Option<String>>,
+    /// When the subscription may be released after its last client left (`unsubscribeDelayMs`),
+    /// pushed back each time a client leaves; one timer task per subscription watches it.
+    pub linger_until: Cell<Option<monoio::time::Instant>>,
+    /// True while that timer task runs.
+    pub lingering: Cell<bool>,
     metrics: Arc<ShardMetrics>,
 }
 
@@ -74,6 +79,8 @@ impl ConsumerSub {
             fanout: Rc::new(fanout),
             state: Cell::new(SubState::Wanted),
             refused: RefCell::new(None),
+            linger_until: Cell::new(None),
+            lingering: Cell::new(false),
             metrics,
         }
     }

@@ -35,6 +35,9 @@ pub use client::{ClientParts, Health, MqttClient};
 use consumer::ConsumerSub;
 use wake::AckSlot;
 
+/// Bound on the bytes queued for one broker connection, in packets of `maxPacketBytes`.
+const MAX_PENDING_PACKETS: usize = 8;
+
 /// How a QoS 1 publish ended.
 pub enum PublishAnswer {
     /// PUBACK with success.
@@ -175,6 +178,15 @@ impl MqttEndpoint {
                 producer.max_in_flight
             )));
         }
+        // The bytes waiting for the socket are bounded too (QoS 0 publishes answer at once, so
+        // without this a broker that stops reading would grow the buffer with every request).
+        let max_pending = MAX_PENDING_PACKETS * client.options.max_packet_bytes;
+        if client.out.borrow().len() >= max_pending {
+            ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
+            return Err(PublishError::Unavailable(format!(
+                "{max_pending} bytes are already waiting to be written to the broker; retry later"
+            )));
+        }
         let pkid = if producer.qos > 0 {
             client.allocate_pkid()
         } else {
@@ -262,13 +274,32 @@ impl Drop for MqttSubscription {
             self.client.unsubscribe(&self.sub);
             return;
         }
+        // One timer per subscription, however many clients come and go (an HTTP GET poller
+        // leaves after every poll): leaving only pushes the deadline back.
+        self.sub
+            .linger_until
+            .set(Some(monoio::time::Instant::now() + delay));
+        if self.sub.lingering.replace(true) {
+            return;
+        }
         let (client, sub) = (self.client.clone(), self.sub.clone());
         monoio::spawn(async move {
-            monoio::select! {
-                _ = client.shutdown.wait() => {}
-                _ = monoio::time::sleep(delay) => {}
+            while let Some(deadline) = sub.linger_until.get() {
+                monoio::select! {
+                    _ = client.shutdown.wait() => break,
+                    _ = monoio::time::sleep_until(deadline) => {}
+                }
+                if sub.fanout.subscriber_count() > 0 {
+                    break;
+                }
+                if sub.linger_until.get() == Some(deadline) {
+                    client.unsubscribe(&sub);
+                    break;
+                }
             }
-            if sub.fanout.subscriber_count() == 0 {
+            sub.linger_until.set(None);
+            sub.lingering.set(false);
+            if client.shutdown.is_fired() && sub.fanout.subscriber_count() == 0 {
                 client.unsubscribe(&sub);
             }
         });
