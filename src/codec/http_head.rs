@@ -227,14 +227,37 @@ impl RequestHead {
 /// Parses one request head from the front of `buf`.
 ///
 /// `Ok(None)`: the head is not complete yet (read more). On success the head is split off `buf`.
+/// Header slots kept on the stack while parsing (the default `maxHeaderCount` is 64).
+const STACK_HEADER_SLOTS: usize = 64;
+
+/// True when `buf` holds the blank line that ends a request head, looking only at what follows
+/// `searched_bytes` (plus the few bytes a terminator can straddle). Lets a reader parse once per
+/// head instead of once per read: a head trickled a byte at a time costs O(n), not O(n²).
+pub fn head_terminated(buf: &[u8], searched_bytes: usize) -> bool {
+    let start = searched_bytes.saturating_sub(3);
+    let tail = &buf[start.min(buf.len())..];
+    tail.windows(2).enumerate().any(|(i, pair)| {
+        pair[0] == b'\n'
+            && (pair[1] == b'\n' || (pair[1] == b'\r' && tail.get(i + 2) == Some(&b'\n')))
+    })
+}
+
 pub fn parse_request_head(
     buf: &mut BytesMut,
     limits: &HeadLimits,
 ) -> Result<Option<RequestHead>, HeadError> {
     // Never look past the limit: a head that does not end inside it is too large anyway.
     let window = &buf[..buf.len().min(limits.max_header_bytes)];
-    let mut slots = vec![httparse::EMPTY_HEADER; limits.max_header_count];
-    let mut request = httparse::Request::new(&mut slots);
+    // Header slots on the stack for the usual limits; the heap only for larger ones.
+    let mut on_stack = [httparse::EMPTY_HEADER; STACK_HEADER_SLOTS];
+    let mut on_heap;
+    let slots: &mut [httparse::Header<'_>] = if limits.max_header_count <= STACK_HEADER_SLOTS {
+        &mut on_stack[..limits.max_header_count]
+    } else {
+        on_heap = vec![httparse::EMPTY_HEADER; limits.max_header_count];
+        &mut on_heap
+    };
+    let mut request = httparse::Request::new(slots);
     let head_len = match request.parse(window) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if window.len() == limits.max_header_bytes => {

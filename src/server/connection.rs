@@ -11,7 +11,9 @@ use monoio::net::TcpStream;
 use monoio::time::Instant;
 
 use crate::codec::http_body::BodyDecoder;
-use crate::codec::http_head::{parse_request_head, BodyFraming, HeadLimits, Method, RequestHead};
+use crate::codec::http_head::{
+    head_terminated, parse_request_head, BodyFraming, HeadLimits, Method, RequestHead,
+};
 use crate::entrypoint::{self, Choice};
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
@@ -119,8 +121,17 @@ async fn read_head(conn: &mut Conn, shard: &Shard, first_request: bool) -> Optio
     };
     let timeouts = &shard.gateway.timeouts;
     let mut header_deadline = None;
+    let mut searched = 0;
     loop {
-        match parse_request_head(&mut conn.read_buf, &limits) {
+        let complete_or_too_long = head_terminated(&conn.read_buf, searched)
+            || conn.read_buf.len() >= limits.max_header_bytes;
+        searched = conn.read_buf.len();
+        let parsed = if complete_or_too_long {
+            parse_request_head(&mut conn.read_buf, &limits)
+        } else {
+            Ok(None)
+        };
+        match parsed {
             Ok(Some(head)) => return Some(head),
             Ok(None) => {}
             Err(err) => {

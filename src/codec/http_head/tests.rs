@@ -245,3 +245,17 @@ proptest! {
         prop_assert_eq!(parsed, expected);
     }
 }
+
+#[test]
+fn head_terminated_finds_the_blank_line_only_in_new_bytes_plus_overlap() {
+    let head = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+    assert!(head_terminated(head, 0));
+    assert!(!head_terminated(&head[..head.len() - 1], 0));
+    // The terminator straddles the previous search boundary.
+    assert!(head_terminated(head, head.len() - 2));
+    assert!(
+        head_terminated(b"GET / HTTP/1.1\nHost: t\n\n", 10),
+        "bare LF line ends"
+    );
+    assert!(!head_terminated(b"GET / HTTP/1.1\r\nHost: t\r\n", 0));
+}
