@@ -503,3 +503,36 @@ fn websocket_frames_split_across_reads(driver: DriverChoice) {
     assert_eq!(next_text(&mut socket), "split me");
 }
 on_both_drivers!(ws_split_reads, websocket_frames_split_across_reads);
+
+/// Large multi-line payloads go out zero-copy (line by line, by reference) and still parse back
+/// exactly, in order, with their ids.
+#[test]
+fn sse_events_with_large_multi_line_payloads_parse_back_exactly() {
+    use tidegate::codec::sse::SseParser;
+    let yaml = topic_yaml(100)
+        .replace("maxRetainedBytes: 2048", "maxRetainedBytes: 1048576")
+        .replace("maxBodyBytes: 4096", "maxBodyBytes: 65536");
+    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let addr = gateway.local_addr();
+    let (_, mut sse) = open_sse(addr, "/topic", &[]);
+    let payloads: Vec<String> = (0..20)
+        .map(|n| format!("{}\n\n{}\nend {n}\n", "a".repeat(700 + n), "b".repeat(1500)))
+        .collect();
+    for payload in &payloads {
+        assert_eq!(post_once(addr, "/topic", payload.as_bytes()).status, 202);
+    }
+    let text = read_sse_until(&mut sse, |t| t.contains("end 19\n"));
+    let mut parser = SseParser::new();
+    let mut events = Vec::new();
+    parser.feed(text.as_bytes(), &mut events);
+    let data: Vec<&str> = events
+        .iter()
+        .filter(|e| e.event_type == "message")
+        .map(|e| e.data.as_str())
+        .collect();
+    assert_eq!(
+        data,
+        payloads.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert_eq!(parser.last_event_id(), "20");
+}

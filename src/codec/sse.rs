@@ -55,6 +55,15 @@ pub fn needs_base64(data: &[u8]) -> bool {
 /// lines; a trailing newline thus yields a final empty `data` line. The client joins the lines
 /// with `\n` and strips one trailing `\n`, which reconstructs the payload exactly (modulo CR).
 pub fn encode_event(dst: &mut BytesMut, ev: &SseEvent<'_>) {
+    encode_event_head(dst, ev);
+    dst.reserve(ev.data.len() + 8);
+    for_each_line(ev.data, |line| put_field(dst, b"data", line));
+    dst.put_u8(b'\n');
+}
+
+/// Writes what precedes an event's data: its comment, `id:` and `event:` lines (`ev.data` is
+/// not read). With `data_lines`, lets a writer reference the payload instead of copying it.
+pub fn encode_event_head(dst: &mut BytesMut, ev: &SseEvent<'_>) {
     for (name, value) in ev.comments {
         dst.put_u8(b':');
         dst.put_u8(b' ');
@@ -69,9 +78,19 @@ pub fn encode_event(dst: &mut BytesMut, ev: &SseEvent<'_>) {
     if let Some(event) = ev.event {
         put_field_stripped(dst, b"event", event.as_bytes(), b"\r\n");
     }
-    dst.reserve(ev.data.len() + 8);
-    for_each_line(ev.data, |line| put_field(dst, b"data", line));
-    dst.put_u8(b'\n');
+}
+
+/// The byte ranges of `data`'s lines, split as `encode_event` splits them (`\r\n`, `\r` or `\n`
+/// end a line; the text after the last terminator is the last line). Each line is sent as
+/// `data: <line>\n`, or `data\n` when empty, and the event ends with a blank line.
+pub fn data_lines(data: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let base = data.as_ptr() as usize;
+    for_each_line(data, |line| {
+        let start = line.as_ptr() as usize - base;
+        ranges.push(start..start + line.len());
+    });
+    ranges
 }
 
 /// Calls `f` with each line of `text`, where `\r\n`, `\r` and `\n` all end a line; the text after
@@ -246,6 +265,43 @@ impl SseParser {
 
 #[cfg(test)]
 mod tests {
+    /// What a zero-copy writer builds from `encode_event_head` and `data_lines` is exactly what
+    /// `encode_event` writes.
+    #[test]
+    fn head_plus_data_lines_equals_encode_event() {
+        for data in [
+            &b""[..],
+            b"one",
+            b"a\nb",
+            b"a\r\nb\rc\n",
+            b"\n\n",
+            b"tail\n",
+        ] {
+            let comments = vec![("k".to_owned(), "v".to_owned())];
+            let ev = super::SseEvent {
+                id: Some("7"),
+                event: Some("message"),
+                data,
+                comments: &comments,
+            };
+            let mut whole = bytes::BytesMut::new();
+            super::encode_event(&mut whole, &ev);
+            let mut parts = bytes::BytesMut::new();
+            super::encode_event_head(&mut parts, &ev);
+            for line in super::data_lines(data) {
+                if line.is_empty() {
+                    parts.extend_from_slice(b"data\n");
+                } else {
+                    parts.extend_from_slice(b"data: ");
+                    parts.extend_from_slice(&data[line]);
+                    parts.extend_from_slice(b"\n");
+                }
+            }
+            parts.extend_from_slice(b"\n");
+            assert_eq!(whole, parts, "{data:?}");
+        }
+    }
+
     use proptest::prelude::*;
 
     use super::*;

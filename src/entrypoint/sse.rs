@@ -15,7 +15,10 @@ use monoio::time::Instant;
 
 use crate::codec::http_head::RequestHead;
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
-use crate::codec::sse::{encode_event, encode_heartbeat, encode_retry, needs_base64, SseEvent};
+use crate::codec::sse::{
+    data_lines, encode_event, encode_event_head, encode_heartbeat, encode_retry, needs_base64,
+    SseEvent,
+};
 use crate::config::SseOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::message::{Message, MessageId};
@@ -23,6 +26,7 @@ use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
 use crate::server::duplex::{DiscardInbound, Duplex};
+use crate::server::write_batch::WriteBatch;
 use crate::server::Api;
 
 /// Reconnection delay advertised to clients in the first frame.
@@ -93,6 +97,7 @@ pub async fn serve(
     let mut stream = SseStream {
         duplex: Duplex::start(conn, DiscardInbound),
         chunked,
+        scratch: BytesMut::new(),
     };
     stream.frame(|dst| encode_retry(dst, RETRY_MS));
     if stream.duplex.flush().await.is_err() {
@@ -142,6 +147,8 @@ fn resume_position(head: &RequestHead, api: &Api) -> Result<Option<MessageId>, S
 struct SseStream {
     duplex: Duplex,
     chunked: bool,
+    /// Reused for each event's head.
+    scratch: BytesMut,
 }
 
 impl SseStream {
@@ -180,11 +187,10 @@ impl SseStream {
                     Ok(()) => {
                         queue.drain_into(MAX_BATCH, &mut batch);
                         let count = batch.len() as u64;
-                        self.frame(|dst| {
-                            for message in batch.drain(..) {
-                                encode_message(dst, &message, options);
-                            }
-                        });
+                        for message in batch.drain(..) {
+                            let out = &mut self.duplex.batch;
+                            encode_message(out, &mut self.scratch, &message, options, self.chunked);
+                        }
                         ShardMetrics::add(&shard.metrics.messages_delivered_total, count);
                     }
                     Err(QueueEnd::SlowClient) => return Some("client too slow; reconnect with Last-Event-ID"),
@@ -203,7 +209,16 @@ impl SseStream {
     }
 }
 
-fn encode_message(dst: &mut BytesMut, message: &Message, options: &SseOptions) {
+/// Appends one message as one event (and, when chunked, as one HTTP chunk) to `batch`. The
+/// payload's lines are referenced, not copied (`WriteBatch::put_shared`); only the framing is
+/// written out. `scratch` is a reusable buffer for the event head.
+fn encode_message(
+    batch: &mut WriteBatch,
+    scratch: &mut BytesMut,
+    message: &Message,
+    options: &SseOptions,
+    chunked: bool,
+) {
     let id = message.id.to_string();
     let mut comments = Vec::new();
     if options.headers_as_comment {
@@ -212,20 +227,52 @@ fn encode_message(dst: &mut BytesMut, message: &Message, options: &SseOptions) {
     if options.metadata_as_comment {
         comments.extend(message.metadata.iter().cloned());
     }
-    let encoded;
-    let (event, data) = if needs_base64(&message.payload) || message.payload.contains(&b'\r') {
-        encoded = base64::engine::general_purpose::STANDARD.encode(&message.payload);
-        ("message-base64", encoded.as_bytes())
-    } else {
-        ("message", &message.payload[..])
-    };
-    encode_event(
-        dst,
-        &SseEvent {
+    scratch.clear();
+    if needs_base64(&message.payload) || message.payload.contains(&b'\r') {
+        // Rare: the encoded text is new bytes anyway, so the plain encoder writes it.
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&message.payload);
+        let event = SseEvent {
             id: Some(&id),
-            event: Some(event),
-            data,
+            event: Some("message-base64"),
+            data: encoded.as_bytes(),
             comments: &comments,
-        },
-    );
+        };
+        encode_event(scratch, &event);
+        put_chunk_header(batch, scratch.len(), chunked);
+        batch.put_slice(scratch);
+    } else {
+        let event = SseEvent {
+            id: Some(&id),
+            event: Some("message"),
+            data: &[],
+            comments: &comments,
+        };
+        encode_event_head(scratch, &event);
+        let lines = data_lines(&message.payload);
+        let data_bytes: usize = lines
+            .iter()
+            .map(|line| if line.is_empty() { 5 } else { 7 + line.len() })
+            .sum();
+        put_chunk_header(batch, scratch.len() + data_bytes + 1, chunked);
+        batch.put_slice(scratch);
+        for line in lines {
+            if line.is_empty() {
+                batch.put_slice(b"data\n");
+            } else {
+                batch.put_slice(b"data: ");
+                batch.put_shared(&message.payload.slice(line));
+                batch.put_slice(b"\n");
+            }
+        }
+        batch.put_slice(b"\n");
+    }
+    if chunked {
+        batch.put_slice(b"\r\n");
+    }
+}
+
+fn put_chunk_header(batch: &mut WriteBatch, size: usize, chunked: bool) {
+    if chunked {
+        batch.put_slice(format!("{size:x}\r\n").as_bytes());
+    }
 }

@@ -38,9 +38,10 @@ impl WriteBatch {
         &mut self.tail
     }
 
-    /// Appends a payload: by reference when large, by copy when small.
+    /// Appends a payload: by reference when large, by copy when small (or when the batch already
+    /// has as many parts as one `writev` takes).
     pub fn put_shared(&mut self, payload: &Bytes) {
-        if payload.len() < ZERO_COPY_MIN_BYTES {
+        if payload.len() < ZERO_COPY_MIN_BYTES || self.parts.len() + 2 > MAX_PARTS {
             self.tail.extend_from_slice(payload);
             return;
         }
@@ -51,11 +52,6 @@ impl WriteBatch {
     /// True when nothing is pending.
     pub fn is_empty(&self) -> bool {
         self.parts.is_empty() && self.tail.is_empty()
-    }
-
-    /// True when the batch should be written before more is added (iovec limit).
-    pub fn is_full(&self) -> bool {
-        self.parts.len() >= MAX_PARTS
     }
 
     /// Total bytes pending.
