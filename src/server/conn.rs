@@ -6,6 +6,7 @@ use std::io;
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use monoio::buf::IoBufMut;
 use monoio::io::AsyncReadRent;
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
@@ -49,8 +50,11 @@ impl Conn {
     pub async fn read_more(&mut self) -> io::Result<usize> {
         self.read_buf.reserve(READ_CHUNK_BYTES);
         let buf = std::mem::take(&mut self.read_buf);
-        let (result, buf) = self.stream.read(buf).await;
-        self.read_buf = buf;
+        // Into the spare capacity: monoio reads a plain BytesMut from its start, which would
+        // overwrite unconsumed bytes (a pipelined request, the rest of a split head or body).
+        let filled_bytes = buf.len();
+        let (result, slice) = self.stream.read(buf.slice_mut(filled_bytes..)).await;
+        self.read_buf = slice.into_inner();
         self.gauge.set(self.read_buf.capacity());
         result
     }

@@ -8,6 +8,7 @@ use std::io;
 use std::rc::Rc;
 
 use bytes::BytesMut;
+use monoio::buf::IoBufMut;
 use monoio::io::{
     AsyncWriteRentExt, CancelableAsyncReadRent, Canceller, OwnedReadHalf, OwnedWriteHalf, Splitable,
 };
@@ -113,8 +114,11 @@ async fn read_loop(
     }
     loop {
         buf.reserve(READ_CHUNK_BYTES);
-        let (result, returned) = reader.cancelable_read(buf, cancel.clone()).await;
-        buf = returned;
+        // Into the spare capacity, after any partial frame (see `Conn::read_more`).
+        let filled_bytes = buf.len();
+        let into_spare = buf.slice_mut(filled_bytes..);
+        let (result, returned) = reader.cancelable_read(into_spare, cancel.clone()).await;
+        buf = returned.into_inner();
         match result {
             Ok(n) if n > 0 => {
                 if !handler.on_bytes(&mut buf).await {
