@@ -8,10 +8,15 @@ use std::sync::Arc;
 use bytes::{Buf, BytesMut};
 use tidegate::codec::ws::{encode_client_frame, ClientFrameDecoder, Opcode, WsEvent, WsLimits};
 
-use crate::engine::{Session, SessionError};
+use std::time::{Duration, Instant};
+
+use crate::engine::{Engine, Session, SessionError};
+use crate::error::LoadError;
 use crate::http::{put_post, put_ws_upgrade, take_response_head, unexpected, ResponseHead};
 use crate::latency::Latency;
 use crate::recorder::Progress;
+use crate::recorder::Window;
+use crate::run::{Workload, DRAIN_MAX};
 use crate::schedule::{Clock, Schedule};
 use crate::stamp::Stamp;
 
@@ -262,4 +267,91 @@ impl Session for Publisher {
             .connections_failed
             .fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// What the publisher thread hands back: its publishers and the harness's send lag.
+pub type Published = Result<(Vec<Publisher>, Latency), LoadError>;
+
+/// The publisher thread: connect, then publish on schedule until every message is sent and
+/// answered (or [`DRAIN_MAX`] after the end).
+pub fn publish_on_schedule(
+    w: &Workload,
+    clock: Clock,
+    window: &Window,
+    progress: Arc<Progress>,
+) -> Published {
+    let sessions = (0..w.publishers).map(Publisher::new).collect();
+    let mut engine = Engine::new(w.target, w.source_ips, sessions)
+        .map_err(|err| LoadError::Setup(format!("publishers: {err}")))?;
+    let mut ctx = PubCtx {
+        clock,
+        schedule: Schedule::new(
+            u64::MAX / 4,
+            w.warmup,
+            w.duration,
+            w.rate_per_s,
+            w.publishers,
+        ),
+        protocol: w.publish,
+        path: w.pub_path.as_str().into(),
+        host: w.target.to_string().into(),
+        size_bytes: w.size_bytes,
+        max_in_flight: w.max_in_flight,
+        progress,
+        text: String::new(),
+        send_lag: Latency::new(),
+    };
+    let connect_by = Instant::now() + Duration::from_secs(10);
+    while !engine.sessions().all(|p| p.is_ready() || p.is_closed()) {
+        if Instant::now() > connect_by {
+            return Err(LoadError::Setup(
+                "publishers not connected after 10 s".into(),
+            ));
+        }
+        engine
+            .turn(Duration::from_millis(5), &mut ctx)
+            .map_err(|err| LoadError::Setup(err.to_string()))?;
+    }
+    if let Some(p) = engine.sessions().find(|p| p.is_closed()) {
+        return Err(LoadError::Setup(format!(
+            "publisher {} failed: {}",
+            p.index,
+            p.error.as_deref().unwrap_or("?")
+        )));
+    }
+    ctx.schedule = Schedule::new(
+        clock.now_ns() + 20_000_000,
+        w.warmup,
+        w.duration,
+        w.rate_per_s,
+        w.publishers,
+    );
+    window.set(ctx.schedule.warmup_end_ns, ctx.schedule.end_ns);
+    let give_up_ns = ctx.schedule.end_ns + DRAIN_MAX.as_nanos() as u64;
+    loop {
+        engine.pump(&mut ctx, |publisher, out, ctx| {
+            publisher.write_due(out, ctx)
+        });
+        if engine.sessions().all(|p| p.finished(&ctx.schedule)) {
+            break;
+        }
+        let now_ns = clock.now_ns();
+        if now_ns > give_up_ns {
+            break;
+        }
+        let next_due = engine
+            .sessions()
+            .filter_map(|p| p.next_due_ns(&ctx.schedule))
+            .min();
+        // Still due after the pump means blocked on the in-flight bound: an answer frees it.
+        let wait_ns = next_due.map_or(10_000_000, |due| match due.checked_sub(now_ns) {
+            Some(ahead_ns) if ahead_ns > 0 => ahead_ns.min(10_000_000),
+            _ => 1_000_000,
+        });
+        engine
+            .turn(Duration::from_nanos(wait_ns), &mut ctx)
+            .map_err(|err| LoadError::Setup(err.to_string()))?;
+    }
+    let send_lag = std::mem::take(&mut ctx.send_lag);
+    Ok((engine.into_sessions(), send_lag))
 }

@@ -13,9 +13,9 @@ use crate::error::LoadError;
 use crate::latency::Latency;
 use crate::limits;
 use crate::procstat::{self, ProcSample};
-use crate::publisher::{PubCtx, PubProtocol, Publisher};
+use crate::publisher::{publish_on_schedule, PubProtocol, Published};
 use crate::recorder::{Progress, Recorder, Window};
-use crate::schedule::{Clock, Schedule};
+use crate::schedule::Clock;
 use crate::sequence::SeqTracker;
 use crate::stamp::STAMP_BYTES;
 use crate::subscriber::{SubProtocol, SubTarget, Subscriber};
@@ -90,7 +90,7 @@ pub struct Outcome {
 
 /// How long after the last publish the run waits for stragglers when deliveries stop coming.
 const DRAIN_QUIET: Duration = Duration::from_secs(1);
-const DRAIN_MAX: Duration = Duration::from_secs(20);
+pub(crate) const DRAIN_MAX: Duration = Duration::from_secs(20);
 
 struct Shared {
     clock: Clock,
@@ -129,7 +129,7 @@ pub fn run(w: &Workload, server_pid: Option<u32>) -> Result<Outcome, LoadError> 
             shared.window.clone(),
             shared.progress.clone(),
         );
-        std::thread::spawn(move || publish(&w, clock, &window, progress))
+        std::thread::spawn(move || publish_on_schedule(&w, clock, &window, progress))
     };
     let (cpu_start, published) = watch_publishing(&shared, server_pid, publishers)?;
     let (published, send_lag) = published?;
@@ -310,8 +310,6 @@ fn wait_ready(w: &Workload, shared: &Shared) -> Result<(), LoadError> {
     }
 }
 
-type Published = Result<(Vec<Publisher>, Latency), LoadError>;
-
 /// Prints progress every second while publishing; samples the server's CPU when warm-up ends.
 fn watch_publishing(
     shared: &Shared,
@@ -363,83 +361,4 @@ fn drain(shared: &Shared, expected: u64) {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-}
-
-/// The publisher thread: connect, then publish on schedule until every message is sent and
-/// answered (or [`DRAIN_MAX`] after the end).
-fn publish(w: &Workload, clock: Clock, window: &Window, progress: Arc<Progress>) -> Published {
-    let sessions = (0..w.publishers).map(Publisher::new).collect();
-    let mut engine = Engine::new(w.target, w.source_ips, sessions)
-        .map_err(|err| LoadError::Setup(format!("publishers: {err}")))?;
-    let mut ctx = PubCtx {
-        clock,
-        schedule: Schedule::new(
-            u64::MAX / 4,
-            w.warmup,
-            w.duration,
-            w.rate_per_s,
-            w.publishers,
-        ),
-        protocol: w.publish,
-        path: w.pub_path.as_str().into(),
-        host: w.target.to_string().into(),
-        size_bytes: w.size_bytes,
-        max_in_flight: w.max_in_flight,
-        progress,
-        text: String::new(),
-        send_lag: Latency::new(),
-    };
-    let connect_by = Instant::now() + Duration::from_secs(10);
-    while !engine.sessions().all(|p| p.is_ready() || p.is_closed()) {
-        if Instant::now() > connect_by {
-            return Err(LoadError::Setup(
-                "publishers not connected after 10 s".into(),
-            ));
-        }
-        engine
-            .turn(Duration::from_millis(5), &mut ctx)
-            .map_err(|err| LoadError::Setup(err.to_string()))?;
-    }
-    if let Some(p) = engine.sessions().find(|p| p.is_closed()) {
-        return Err(LoadError::Setup(format!(
-            "publisher {} failed: {}",
-            p.index,
-            p.error.as_deref().unwrap_or("?")
-        )));
-    }
-    ctx.schedule = Schedule::new(
-        clock.now_ns() + 20_000_000,
-        w.warmup,
-        w.duration,
-        w.rate_per_s,
-        w.publishers,
-    );
-    window.set(ctx.schedule.warmup_end_ns, ctx.schedule.end_ns);
-    let give_up_ns = ctx.schedule.end_ns + DRAIN_MAX.as_nanos() as u64;
-    loop {
-        engine.pump(&mut ctx, |publisher, out, ctx| {
-            publisher.write_due(out, ctx)
-        });
-        if engine.sessions().all(|p| p.finished(&ctx.schedule)) {
-            break;
-        }
-        let now_ns = clock.now_ns();
-        if now_ns > give_up_ns {
-            break;
-        }
-        let next_due = engine
-            .sessions()
-            .filter_map(|p| p.next_due_ns(&ctx.schedule))
-            .min();
-        // Still due after the pump means blocked on the in-flight bound: an answer frees it.
-        let wait_ns = next_due.map_or(10_000_000, |due| match due.checked_sub(now_ns) {
-            Some(ahead_ns) if ahead_ns > 0 => ahead_ns.min(10_000_000),
-            _ => 1_000_000,
-        });
-        engine
-            .turn(Duration::from_nanos(wait_ns), &mut ctx)
-            .map_err(|err| LoadError::Setup(err.to_string()))?;
-    }
-    let send_lag = std::mem::take(&mut ctx.send_lag);
-    Ok((engine.into_sessions(), send_lag))
 }
