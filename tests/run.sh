@@ -18,7 +18,7 @@ echo "== format"
 cargo fmt --all -- --check
 
 echo "== lint"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== tests"
-cargo test --locked --all-targets
+cargo test --workspace --locked --all-targets

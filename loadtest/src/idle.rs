@@ -1,0 +1,170 @@
+//! Memory per connection: the server's resident memory with N idle WebSocket subscribers,
+//! minus its resident memory before they connected, divided by N.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::engine::Engine;
+use crate::error::LoadError;
+use crate::limits;
+use crate::procstat;
+use crate::recorder::{Progress, Recorder, Window};
+use crate::schedule::Clock;
+use crate::servers::{Server, ServerKind, ServerOptions};
+use crate::subscriber::{SubProtocol, SubTarget, Subscriber};
+
+/// Descriptors kept free for everything that is not a test connection.
+const SPARE_FDS: u64 = 200;
+
+/// One measurement.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct IdleRow {
+    pub server: ServerKind,
+    pub connections: usize,
+    pub ready: u64,
+    pub baseline_rss_kib: u64,
+    pub rss_kib: u64,
+    /// (rss − baseline) / ready.
+    pub kib_per_connection: f64,
+    /// Why the level was not measured, if it was not.
+    pub skipped: Option<String>,
+}
+
+/// Measures each level on each server; levels beyond this machine's descriptor limit are
+/// reported as skipped, and the largest level that fits is measured instead.
+pub fn measure(
+    servers: &[ServerKind],
+    levels: &[usize],
+    options: &ServerOptions,
+    source_ips: u8,
+    threads: usize,
+) -> Result<Vec<IdleRow>, LoadError> {
+    let hard = limits::nofile_hard();
+    let _ = limits::raise_nofile(0);
+    let fits = |n: usize| n as u64 + SPARE_FDS <= hard;
+    let mut plan: Vec<usize> = levels.iter().copied().filter(|&n| fits(n)).collect();
+    if levels.iter().any(|&n| !fits(n)) {
+        let largest = ((hard.saturating_sub(SPARE_FDS)) / 500 * 500) as usize;
+        if largest > 0 && !plan.contains(&largest) {
+            plan.push(largest);
+        }
+    }
+    let mut rows = Vec::new();
+    for &server in servers {
+        for &n in levels.iter().filter(|&&n| !fits(n)) {
+            rows.push(IdleRow {
+                server,
+                connections: n,
+                ready: 0,
+                baseline_rss_kib: 0,
+                rss_kib: 0,
+                kib_per_connection: f64::NAN,
+                skipped: Some(format!(
+                    "needs {} file descriptors per process; the hard limit here is {hard}",
+                    n as u64 + SPARE_FDS
+                )),
+            });
+        }
+        for &n in &plan {
+            rows.push(measure_one(server, n, options, source_ips, threads)?);
+        }
+    }
+    Ok(rows)
+}
+
+fn measure_one(
+    kind: ServerKind,
+    n: usize,
+    options: &ServerOptions,
+    source_ips: u8,
+    threads: usize,
+) -> Result<IdleRow, LoadError> {
+    eprintln!("== idle: {kind:?} with {n} WebSocket connections");
+    let server = Server::start(kind, options)?;
+    std::thread::sleep(Duration::from_millis(300));
+    let baseline = procstat::sample(server.pid()).map_or(0, |s| s.rss_kib);
+    let progress = Arc::new(Progress::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let target = SubTarget {
+        protocol: SubProtocol::Ws,
+        path: kind.paths().subscribe.into(),
+        host: server.addr.to_string().into(),
+        get_limit: 1,
+    };
+    let handles: Vec<_> = (0..threads.max(1))
+        .map(|t| {
+            let count = n / threads.max(1) + usize::from(t < n % threads.max(1));
+            let (target, addr, progress, stop) =
+                (target.clone(), server.addr, progress.clone(), stop.clone());
+            std::thread::spawn(move || -> std::io::Result<()> {
+                let sessions = (0..count)
+                    .map(|_| Subscriber::new(target.clone(), 1))
+                    .collect();
+                let mut engine = Engine::new(addr, source_ips, sessions)?;
+                let mut recorder =
+                    Recorder::new(Clock::new(), Arc::new(Window::default()), progress);
+                while !stop.load(Ordering::Relaxed) {
+                    engine.turn(Duration::from_millis(20), &mut recorder)?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let settled = loop {
+        let ready = progress.subscribers_ready.load(Ordering::Relaxed);
+        let failed = progress.connections_failed.load(Ordering::Relaxed);
+        if ready + failed >= n as u64 || started.elapsed() > Duration::from_secs(120) {
+            break ready;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Let the server finish whatever it does after the handshakes.
+    std::thread::sleep(Duration::from_secs(2));
+    let rss = procstat::sample(server.pid()).map_or(0, |s| s.rss_kib);
+    stop.store(true, Ordering::Relaxed);
+    for handle in handles {
+        handle
+            .join()
+            .map_err(|_| LoadError::Setup("idle thread panicked".into()))?
+            .map_err(|err| LoadError::Setup(format!("idle connections: {err}")))?;
+    }
+    drop(server);
+    let failed = progress.connections_failed.load(Ordering::Relaxed);
+    eprintln!("  {settled} ready, {failed} failed; RSS {baseline} KiB -> {rss} KiB");
+    Ok(IdleRow {
+        server: kind,
+        connections: n,
+        ready: settled,
+        baseline_rss_kib: baseline,
+        rss_kib: rss,
+        kib_per_connection: rss.saturating_sub(baseline) as f64 / settled.max(1) as f64,
+        skipped: None,
+    })
+}
+
+/// The markdown table of the rows.
+pub fn table(rows: &[IdleRow]) -> String {
+    let mut table = String::from(
+        "| server | idle WebSocket connections | RSS before | RSS with them | per connection |\n|---|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        match &r.skipped {
+            Some(why) => table.push_str(&format!(
+                "| {:?} | {} | — | — | not measured: {why} |\n",
+                r.server, r.connections
+            )),
+            None => table.push_str(&format!(
+                "| {:?} | {} ({} ready) | {:.1} MiB | {:.1} MiB | {:.2} KiB |\n",
+                r.server,
+                r.connections,
+                r.ready,
+                r.baseline_rss_kib as f64 / 1024.0,
+                r.rss_kib as f64 / 1024.0,
+                r.kib_per_connection
+            )),
+        }
+    }
+    table
+}

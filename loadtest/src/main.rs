@@ -1,0 +1,327 @@
+//! The `tidegate-load` command line; the harness itself is the library (see lib.rs).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use tidegate_load::error::LoadError;
+use tidegate_load::publisher::PubProtocol;
+use tidegate_load::report::Report;
+use tidegate_load::run::Workload;
+use tidegate_load::servers::{Server, ServerKind, ServerOptions};
+use tidegate_load::subscriber::SubProtocol;
+use tidegate_load::suites::Suite;
+use tidegate_load::{doc, idle, limits, plot, raw_server, run, suites};
+
+#[derive(Parser)]
+#[command(
+    name = "tidegate-load",
+    version,
+    about = "Load-test harness for tidegate (see docs/loadtest.md)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// One run against a server this command starts (--serve) or one already running (--target).
+    Run(RunArgs),
+    /// The same workload through every tidegate entrypoint; writes the comparison table.
+    Entrypoints(SuiteArgs),
+    /// The same POST → WebSocket workload on tidegate, nginx + nchan and the raw writer.
+    Peers(SuiteArgs),
+    /// Server memory with N idle WebSocket connections.
+    Idle(IdleArgs),
+    /// Describes this machine (CPU, cores, memory, kernel, descriptor limit) as markdown.
+    Machine {
+        #[arg(long)]
+        doc: Option<PathBuf>,
+    },
+    /// The raw writer (started by `peers`; serves until killed).
+    RawServer {
+        #[arg(long)]
+        listen: SocketAddr,
+    },
+}
+
+#[derive(Args, Clone)]
+struct WorkloadArgs {
+    /// Subscriber connections.
+    #[arg(long, default_value_t = 1000)]
+    subscribers: usize,
+    /// How subscribers receive.
+    #[arg(long = "sub", value_enum, default_value = "ws")]
+    sub: SubProtocol,
+    /// Publisher connections.
+    #[arg(long, default_value_t = 1)]
+    publishers: u32,
+    /// How publishers send.
+    #[arg(long = "pub", value_enum, default_value = "post")]
+    publish: PubProtocol,
+    /// Published messages per second, all publishers together.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// Payload bytes per message (at least 40).
+    #[arg(long, default_value_t = 100)]
+    size: usize,
+    #[arg(long, default_value_t = 1000)]
+    warmup_ms: u64,
+    #[arg(long, default_value_t = 5000)]
+    duration_ms: u64,
+    /// Subscriber threads of the harness (publishers have one more).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Loopback source addresses (127.0.0.1..) connections are spread over.
+    #[arg(long, default_value_t = 8)]
+    source_ips: u8,
+    /// HTTP GET subscribers: `limit` of each poll.
+    #[arg(long, default_value_t = 10000)]
+    get_limit: usize,
+    /// Per publisher: unanswered POSTs before it waits (due messages keep their due times).
+    #[arg(long, default_value_t = 1000)]
+    max_in_flight: u64,
+}
+
+#[derive(Args, Clone)]
+struct ServerArgs {
+    /// The tidegate binary [default: `tidegate` next to this binary].
+    #[arg(long)]
+    tidegate_bin: Option<PathBuf>,
+    #[arg(long, default_value = "/usr/sbin/nginx")]
+    nginx_bin: PathBuf,
+    /// Shards / nginx workers of the server under test (the raw writer has one thread).
+    #[arg(long, default_value_t = 1)]
+    server_threads: usize,
+    /// HTTP GET: messagesLimitDurationMs of the generated tidegate config.
+    #[arg(long, default_value_t = 100)]
+    get_window_ms: u64,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    workload: WorkloadArgs,
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Start this server for the run.
+    #[arg(long, value_enum, conflicts_with = "target")]
+    serve: Option<ServerKind>,
+    /// A server already running (with --sub-path and --pub-path).
+    #[arg(long, required_unless_present = "serve")]
+    target: Option<SocketAddr>,
+    #[arg(long, default_value = "/load")]
+    sub_path: String,
+    #[arg(long, default_value = "/load/in")]
+    pub_path: String,
+    /// With --target: the server's PID, to report its CPU and memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    #[arg(long)]
+    json: Option<PathBuf>,
+    #[arg(long)]
+    svg: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct SuiteArgs {
+    #[command(flatten)]
+    workload: WorkloadArgs,
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Where JSON reports, plots and tables go.
+    #[arg(long, default_value = "target/loadtest")]
+    out: PathBuf,
+    /// A markdown document to write the table into (between `<!-- tidegate-load:NAME -->`
+    /// markers).
+    #[arg(long)]
+    doc: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct IdleArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Connection counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "10000,50000,100000")]
+    levels: Vec<usize>,
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "tidegate,nchan"
+    )]
+    servers: Vec<ServerKind>,
+    #[arg(long, default_value_t = 8)]
+    source_ips: u8,
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    #[arg(long, default_value = "target/loadtest")]
+    out: PathBuf,
+    #[arg(long)]
+    doc: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    match execute(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("tidegate-load: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(command: Command) -> Result<(), LoadError> {
+    match command {
+        Command::Run(args) => run_command(args),
+        Command::Entrypoints(args) => {
+            let table = suite(&args)?.entrypoints()?;
+            splice(&args.doc, "entrypoints", &table)
+        }
+        Command::Peers(args) => {
+            let table = suite(&args)?.peers()?;
+            splice(&args.doc, &format!("peers-{}", args.workload.rate), &table)
+        }
+        Command::Idle(args) => {
+            let options = server_options(&args.server)?;
+            let rows = idle::measure(
+                &args.servers,
+                &args.levels,
+                &options,
+                args.source_ips,
+                args.threads,
+            )?;
+            suites::write_json(&args.out.join("idle.json"), &rows)?;
+            let table = idle::table(&rows);
+            println!("{table}");
+            splice(&args.doc, "idle", &table)
+        }
+        Command::Machine { doc } => {
+            let text = machine();
+            println!("{text}");
+            splice(&doc, "machine", &text)
+        }
+        Command::RawServer { listen } => raw_server::serve(listen)
+            .map_err(|err| LoadError::io(std::path::Path::new("raw-server"), err)),
+    }
+}
+
+fn run_command(args: RunArgs) -> Result<(), LoadError> {
+    let mut workload = workload(
+        &args.workload,
+        args.target.unwrap_or_else(|| ([127, 0, 0, 1], 0).into()),
+    );
+    workload.sub_path = args.sub_path.clone();
+    workload.pub_path = args.pub_path.clone();
+    let server = match args.serve {
+        Some(kind) => {
+            let server = Server::start(kind, &server_options(&args.server)?)?;
+            workload.target = server.addr;
+            workload.sub_path = kind.paths().subscribe.to_owned();
+            workload.pub_path = kind.paths().publish.to_owned();
+            Some(server)
+        }
+        None => None,
+    };
+    let pid = server.as_ref().map(Server::pid).or(args.server_pid);
+    let outcome = run::run(&workload, pid)?;
+    drop(server);
+    let report = Report::new("run", args.serve, &workload, &outcome);
+    print!("{}", report.human());
+    if let Some(path) = &args.json {
+        suites::write_json(path, &report)?;
+    }
+    if let Some(path) = &args.svg {
+        plot::write_spectrum_svg(
+            path,
+            "latency",
+            &[(
+                format!("{:?} → {:?}", workload.publish, workload.sub),
+                report.spectrum.clone(),
+            )],
+        )?;
+    }
+    Ok(())
+}
+
+fn suite(args: &SuiteArgs) -> Result<Suite, LoadError> {
+    std::fs::create_dir_all(&args.out).map_err(|err| LoadError::io(&args.out, err))?;
+    Ok(Suite {
+        servers: server_options(&args.server)?,
+        workload: workload(&args.workload, ([127, 0, 0, 1], 0).into()),
+        out_dir: args.out.clone(),
+    })
+}
+
+fn workload(args: &WorkloadArgs, target: SocketAddr) -> Workload {
+    Workload {
+        target,
+        sub: args.sub,
+        sub_path: String::new(),
+        subscribers: args.subscribers,
+        publish: args.publish,
+        pub_path: String::new(),
+        publishers: args.publishers,
+        rate_per_s: args.rate,
+        size_bytes: args.size,
+        warmup: Duration::from_millis(args.warmup_ms),
+        duration: Duration::from_millis(args.duration_ms),
+        threads: args.threads,
+        source_ips: args.source_ips,
+        get_limit: args.get_limit,
+        max_in_flight: args.max_in_flight,
+    }
+}
+
+fn server_options(args: &ServerArgs) -> Result<ServerOptions, LoadError> {
+    let tidegate_bin = match &args.tidegate_bin {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .map_err(|err| LoadError::io(std::path::Path::new("current_exe"), err))?
+            .with_file_name("tidegate"),
+    };
+    Ok(ServerOptions {
+        tidegate_bin,
+        nginx_bin: args.nginx_bin.clone(),
+        threads: args.server_threads.max(1),
+        get_window_ms: args.get_window_ms.max(1),
+    })
+}
+
+fn splice(doc: &Option<PathBuf>, name: &str, content: &str) -> Result<(), LoadError> {
+    match doc {
+        Some(path) => doc::splice(path, name, content),
+        None => Ok(()),
+    }
+}
+
+/// CPU model, cores, memory, kernel and descriptor limit, as a markdown list.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map_or("unknown".to_owned(), |m| m.trim().to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kib: u64 = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "- CPU: {model}, {cores} cores available (shared: harness and server run on the same cores)\n\
+         - memory: {:.1} GiB\n- kernel: Linux {}\n- RLIMIT_NOFILE hard limit: {}",
+        mem_kib as f64 / 1024.0 / 1024.0,
+        kernel.trim(),
+        limits::nofile_hard()
+    )
+}
