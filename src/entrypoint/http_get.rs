@@ -153,11 +153,12 @@ async fn collect(
     // One response holds at most `maxQueuedBytes` of payload, whatever the count allows.
     let max_bytes = shard.gateway.outbound.max_queued_bytes;
     let mut bytes = 0;
+    let mut deadline_timer = std::pin::pin!(monoio::time::sleep_until(deadline));
     while items.len() < request.limit && bytes < max_bytes {
         monoio::select! {
             biased;
             _ = shard.shutdown.wait() => break,
-            _ = monoio::time::sleep_until(deadline) => break,
+            _ = &mut deadline_timer => break,
             ready = queue.ready() => match ready {
                 Ok(()) => {
                     let before = items.len();

@@ -178,6 +178,9 @@ impl SseStream {
     ) -> Option<&'static str> {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let mut last_write = Instant::now();
+        // One timer for the stream: when it fires after a recent write it is only moved to
+        // `last_write + interval`, so writing a message never touches the timer wheel.
+        let mut heartbeat = std::pin::pin!(monoio::time::sleep(options.heartbeat_interval));
         loop {
             monoio::select! {
                 biased;
@@ -197,8 +200,14 @@ impl SseStream {
                     Err(QueueEnd::Finished) => return Some("end of stream"),
                     Err(QueueEnd::Closed) => return None,
                 },
-                _ = monoio::time::sleep_until(last_write + options.heartbeat_interval) => {
+                _ = &mut heartbeat => {
+                    let due = last_write + options.heartbeat_interval;
+                    if Instant::now() < due {
+                        heartbeat.as_mut().reset(due);
+                        continue;
+                    }
                     self.frame(encode_heartbeat);
+                    heartbeat.as_mut().reset(Instant::now() + options.heartbeat_interval);
                 }
             }
             if self.duplex.flush().await.is_err() {

@@ -295,7 +295,9 @@ impl Session {
     /// Runs until the session must end; returns the close code and reason to send.
     async fn run(&mut self, queue: &OutboundQueue, shard: &Shard) -> (u16, String) {
         let ping_interval = shard.gateway.timeouts.ws_ping_interval;
-        let mut next_ping = Instant::now() + ping_interval;
+        // One timer for the whole session, reset when it fires: creating one per pass of the
+        // loop would cost a timer-wheel insert and removal per message.
+        let mut ping_timer = std::pin::pin!(monoio::time::sleep(ping_interval));
         let mut ping_sent_at: Option<Instant> = None;
         let mut batch = Vec::with_capacity(MAX_BATCH);
         loop {
@@ -339,14 +341,14 @@ impl Session {
                     Err(QueueEnd::SlowClient) => return (close_code::TRY_AGAIN_LATER, self.resume_hint("client too slow")),
                     Err(QueueEnd::Closed) => return (0, String::new()),
                 },
-                _ = monoio::time::sleep_until(next_ping) => {
+                _ = &mut ping_timer => {
                     if ping_sent_at.is_some_and(|sent| self.inbound.last_heard.get() < sent) {
                         return (0, String::new());
                     }
                     let now = Instant::now();
                     encode_ping(&mut self.duplex.write_buf, b"tidegate");
                     ping_sent_at = Some(now);
-                    next_ping = now + ping_interval;
+                    ping_timer.as_mut().reset(now + ping_interval);
                 }
             }
             if self.duplex.flush().await.is_err() {
