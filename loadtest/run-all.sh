@@ -1,11 +1,30 @@
 #!/usr/bin/env bash
-# Regenerates every end-to-end number in docs/loadtest.md: the machine, the entrypoint
+# Regenerates every end-to-end number of docs/benchmarks.md: the machine, the entrypoint
 # comparison, the peer comparison (tidegate, nginx + nchan, raw writer) at two rates, and memory
 # per idle connection. Tables are written between the `<!-- tidegate-load:NAME -->` markers of
-# docs/loadtest.md; JSON reports, tables and SVG plots go to docs/loadtest/.
-# Takes about three minutes. Installs nginx + nchan (Debian) when missing.
+# the document; JSON reports, tables and SVG plots go to the output directory (emptied first, so
+# that everything in it is from this run).
+#   loadtest/run-all.sh [--doc docs/benchmarks.md] [--out docs/loadtest]
+# Takes about three minutes. Installs nginx + nchan (Debian) when missing. bench/regenerate.sh
+# runs this as part of the whole benchmark document; when TIDEGATE_BENCH_COMMANDS names a file,
+# each measuring command is appended to it first (the document lists them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+doc=docs/benchmarks.md
+out=docs/loadtest
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --doc) doc=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    *) echo "usage: $0 [--doc FILE.md] [--out DIR]" >&2; exit 2 ;;
+  esac
+done
+
+step() {
+  if [ -n "${TIDEGATE_BENCH_COMMANDS:-}" ]; then printf '%s\n' "$*" >>"$TIDEGATE_BENCH_COMMANDS"; fi
+  "$@"
+}
 
 if [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
   apt-get update -q
@@ -14,20 +33,19 @@ fi
 
 cargo build --release --locked --workspace
 load=target/release/tidegate-load
-doc=docs/loadtest.md
-out=docs/loadtest
 mkdir -p "$out"
+rm -f "$out"/*.json "$out"/*.md "$out"/*.svg
 
-"$load" machine --doc "$doc"
+step "$load" machine --doc "$doc"
 
 # The same workload through every entrypoint: 1 publisher, 1000 subscribers, 100 msg/s.
-"$load" entrypoints --subscribers 1000 --rate 100 --duration-ms 3000 --out "$out" --doc "$doc"
+step "$load" entrypoints --subscribers 1000 --rate 100 --duration-ms 3000 --out "$out" --doc "$doc"
 
 # The same POST → WebSocket workload on each server: a moderate and a saturating rate.
 for rate in 100 1000; do
-  "$load" peers --subscribers 1000 --rate "$rate" --duration-ms 3000 --out "$out" --doc "$doc"
+  step "$load" peers --subscribers 1000 --rate "$rate" --duration-ms 3000 --out "$out" --doc "$doc"
 done
 
 # Server memory with idle WebSocket connections (levels beyond the descriptor limit are reported
 # as not measured, and the largest level that fits is measured instead).
-"$load" idle --levels 10000,50000,100000 --servers tidegate,nchan --out "$out" --doc "$doc"
+step "$load" idle --levels 10000,50000,100000 --servers tidegate,nchan --out "$out" --doc "$doc"

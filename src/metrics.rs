@@ -30,6 +30,8 @@ shard_metrics! {
     counter connections_accepted_total,
     /// Connections refused because the shard was at `maxConnectionsPerShard`.
     counter connections_rejected_total,
+    /// MQTT PUBACKs sent before delivery because too many were held back (at-least-once).
+    counter mqtt_acks_forced_total,
     /// Connection tasks that panicked (a bug: the connection was closed, the shard kept running).
     counter connection_panics_total,
     /// Connections currently open (bounded by `maxConnectionsPerShard`).

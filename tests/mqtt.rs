@@ -662,3 +662,44 @@ fn a_consumer_group_spreads_messages_over_gateways() {
         "both members got a share: {received:?}"
     );
 }
+
+/// `qos: at-least-once` on an entrypoint: the gateway acknowledges a QoS 1 message to the broker
+/// only once it has been written to the local clients due it. A client that stops reading holds
+/// the PUBACKs back (the broker keeps the rest); once it reads, everything arrives and is acked.
+#[test]
+fn at_least_once_acknowledges_only_after_delivery() {
+    let broker = Mosquitto::start();
+    let entrypoints = r#"      - type: websocket
+        qos: at-least-once
+        configuration:
+          publisher: { enabled: false }"#;
+    let endpoint = "        consumer:\n          topic: alo/1\n          qos: 1\n";
+    let mut config = test_config(
+        &api_yaml(broker.port, entrypoints, endpoint),
+        DriverChoice::Auto,
+    );
+    config.gateway.shards = std::num::NonZeroUsize::new(1);
+    let gateway = start(config);
+    let mut socket = ws(gateway.local_addr(), "/m");
+    wait_subscribed(&gateway, &broker);
+    let gateway_acks = || broker.log_count("Received PUBACK from tidegate-");
+    // 400 × 64 KiB: more than the socket buffers and the client's queue can hold unread.
+    let payload = "p".repeat(64 * 1024);
+    const COUNT: usize = 400;
+    for _ in 0..COUNT {
+        broker.publish("alo/1", &payload, &[]);
+    }
+    let held = gateway_acks();
+    assert!(
+        held < COUNT,
+        "PUBACKs wait for a client that does not read ({held} of {COUNT})"
+    );
+    for n in 0..COUNT {
+        assert_eq!(next_text(&mut socket).len(), payload.len(), "message {n}");
+    }
+    assert!(
+        eventually(WAIT, || gateway_acks() >= COUNT),
+        "every message acknowledged once delivered ({} of {COUNT})",
+        gateway_acks()
+    );
+}

@@ -244,6 +244,37 @@ pub(crate) struct RawTyped {
     pub configuration: Option<serde_json::Value>,
 }
 
+/// An entrypoint: its `type`, the delivery guarantee it asks for (`qos`, as in the reference:
+/// none | auto | at-most-once | at-least-once) and its `configuration`, decoded by type.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with `type`, optional `qos` and optional `configuration`"
+)]
+pub(crate) struct RawEntrypoint {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub qos: EntrypointQos,
+    #[serde(default)]
+    pub configuration: Option<serde_json::Value>,
+}
+
+/// `qos` of an entrypoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum EntrypointQos {
+    /// May lose messages.
+    None,
+    /// The endpoint decides (the default).
+    #[default]
+    Auto,
+    /// Acknowledged upstream on receipt.
+    AtMostOnce,
+    /// Acknowledged upstream only after delivery to the clients.
+    AtLeastOnce,
+}
+
 /// `type: http-get` configuration.
 #[derive(Debug, Deserialize)]
 #[serde(

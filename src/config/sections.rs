@@ -11,8 +11,8 @@ use serde_json::Value;
 use super::model::{ApiConfig, Config, EndpointConfig, EntrypointConfig, GatewayConfig};
 use super::problem::{join, Problems};
 use super::raw::{
-    RawApi, RawGateway, RawHttpGet, RawHttpPost, RawInMemory, RawLimits, RawMock, RawOutbound,
-    RawPlan, RawRoot, RawSse, RawTimeouts, RawTyped, RawWebSocket,
+    EntrypointQos, RawApi, RawEntrypoint, RawGateway, RawHttpGet, RawHttpPost, RawInMemory,
+    RawLimits, RawMock, RawOutbound, RawPlan, RawRoot, RawSse, RawTimeouts, RawTyped, RawWebSocket,
 };
 use super::validate::{self, TopicUse};
 
@@ -245,7 +245,9 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
         cross.identities.push(identity);
     }
     let entrypoints = read_entrypoints(value.get("entrypoints"), &join(loc, "entrypoints"), p);
-    let endpoint = match value.get("endpoint") {
+    let at_least_once = entrypoints.as_ref().is_some_and(|(_, flag)| *flag);
+    let entrypoints = entrypoints.map(|(entrypoints, _)| entrypoints);
+    let mut endpoint = match value.get("endpoint") {
         Some(endpoint) => read_endpoint(endpoint, &join(loc, "endpoint"), p),
         None => {
             p.push(
@@ -265,6 +267,13 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
             loc: join(loc, "endpoint.configuration"),
             options: options.clone(),
         });
+    }
+    // At-least-once changes when a broker endpoint acknowledges; in-memory and mock messages are
+    // retained by the gateway itself, which is what the other endpoints' `auto` already gives.
+    if let Some(EndpointConfig::Mqtt(options)) = &mut endpoint {
+        if let Some(consumer) = &mut options.consumer {
+            consumer.acknowledge_after_delivery = at_least_once;
+        }
     }
     if let (Some(EndpointConfig::Mqtt(options)), Some(entrypoints)) = (&endpoint, &entrypoints) {
         super::mqtt::entrypoint_problems(entrypoints, options, loc, p);
@@ -300,11 +309,12 @@ fn list_items<'v>(
     }
 }
 
+/// The API's entrypoints, and whether any asks for `qos: at-least-once`.
 fn read_entrypoints(
     value: Option<&Value>,
     loc: &str,
     p: &mut Problems,
-) -> Option<Vec<EntrypointConfig>> {
+) -> Option<(Vec<EntrypointConfig>, bool)> {
     let items = list_items(value, loc, "entrypoints", p)?;
     if items.is_empty() {
         p.push(
@@ -316,14 +326,16 @@ fn read_entrypoints(
         );
     }
     let mut entrypoints = Vec::new();
+    let mut at_least_once = false;
     let mut first_of_type: Vec<(&'static str, String)> = Vec::new();
     let mut all_ok = true;
     for (index, item) in items.iter().enumerate() {
         let item_loc = format!("{loc}[{index}]");
-        let Some(entrypoint) = read_entrypoint(item, &item_loc, p) else {
+        let Some((entrypoint, qos)) = read_entrypoint(item, &item_loc, p) else {
             all_ok = false;
             continue;
         };
+        at_least_once |= qos == EntrypointQos::AtLeastOnce;
         let kind = entrypoint.type_name();
         match first_of_type.iter().find(|(seen, _)| *seen == kind) {
             Some((_, first)) => p.push(
@@ -334,14 +346,19 @@ fn read_entrypoints(
         }
         entrypoints.push(entrypoint);
     }
-    all_ok.then_some(entrypoints)
+    all_ok.then_some((entrypoints, at_least_once))
 }
 
-fn read_entrypoint(value: &Value, loc: &str, p: &mut Problems) -> Option<EntrypointConfig> {
-    let raw = decode::<RawTyped>(value, loc, p)?;
+fn read_entrypoint(
+    value: &Value,
+    loc: &str,
+    p: &mut Problems,
+) -> Option<(EntrypointConfig, EntrypointQos)> {
+    let raw = decode::<RawEntrypoint>(value, loc, p)?;
+    let qos = raw.qos;
     let config_loc = join(loc, "configuration");
     let config = raw.configuration.as_ref();
-    match raw.kind.as_str() {
+    let entrypoint = match raw.kind.as_str() {
         "http-get" => decode_or_default::<RawHttpGet>(config, &config_loc, p)
             .map(|raw| EntrypointConfig::HttpGet(validate::http_get(raw, &config_loc, p))),
         "http-post" => decode_or_default::<RawHttpPost>(config, &config_loc, p)
@@ -360,7 +377,8 @@ fn read_entrypoint(value: &Value, loc: &str, p: &mut Problems) -> Option<Entrypo
             p.push(join(loc, "type"), message);
             None
         }
-    }
+    };
+    entrypoint.map(|entrypoint| (entrypoint, qos))
 }
 
 fn read_endpoint(value: &Value, loc: &str, p: &mut Problems) -> Option<EndpointConfig> {

@@ -344,3 +344,19 @@ fn every_problem_of_a_section_is_reported_in_one_run() {
         );
     }
 }
+
+#[test]
+fn entrypoint_qos_is_checked() {
+    let found = problems(&ONE_API.replace("[{ type: sse }]", "[{ type: sse, qos: exactly-once }]"));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].0.ends_with("entrypoints[0].qos"), "{found:?}");
+    assert!(
+        found[0].1.contains("at-least-once"),
+        "the message lists the levels: {found:?}"
+    );
+    load_str(
+        &ONE_API.replace("[{ type: sse }]", "[{ type: sse, qos: at-least-once }]"),
+        "t",
+    )
+    .unwrap();
+}

@@ -99,12 +99,16 @@ pub struct Fanout {
     subscribers: RefCell<Slab<Subscriber>>,
     policy: SlowClientPolicy,
     metrics: Arc<ShardMetrics>,
+    /// Told when delivery progresses (see `set_on_progress`).
+    on_progress: RefCell<Option<Box<dyn Fn()>>>,
 }
 
 struct Subscriber {
     queue: Rc<OutboundQueue>,
     /// Position of the next message this client should get.
     next: u64,
+    /// Position of the first message this client was due (it owes nothing before it).
+    start: u64,
 }
 
 impl Fanout {
@@ -115,6 +119,7 @@ impl Fanout {
             subscribers: RefCell::new(Slab::new()),
             policy,
             metrics,
+            on_progress: RefCell::new(None),
         }
     }
 
@@ -155,8 +160,15 @@ impl Fanout {
             subscribers.insert(Subscriber {
                 queue: queue.clone(),
                 next: start,
+                start,
             })
         };
+        let weak_progress: Weak<Fanout> = Rc::downgrade(self);
+        queue.set_on_delivered(Box::new(move || {
+            if let Some(fanout) = weak_progress.upgrade() {
+                fanout.report_progress();
+            }
+        }));
         let weak: Weak<Fanout> = Rc::downgrade(self);
         queue.set_refill(Box::new(move || {
             if let Some(fanout) = weak.upgrade() {
@@ -169,9 +181,39 @@ impl Fanout {
 
     /// Removes a subscriber (its `Subscription` was dropped).
     pub fn unsubscribe(&self, key: usize) {
-        let mut subscribers = self.subscribers.borrow_mut();
-        if subscribers.try_remove(key).is_some() && subscribers.is_empty() {
-            self.source.set_interest(false);
+        {
+            let mut subscribers = self.subscribers.borrow_mut();
+            if subscribers.try_remove(key).is_some() && subscribers.is_empty() {
+                self.source.set_interest(false);
+            }
+        }
+        // A client that leaves no longer holds back acknowledgements.
+        self.report_progress();
+    }
+
+    /// Installs the hook told when delivery progresses (a client wrote more, or left): the
+    /// owner of the ring acknowledges upstream what `delivered_floor` allows.
+    pub fn set_on_progress(&self, hook: Box<dyn Fn()>) {
+        *self.on_progress.borrow_mut() = Some(hook);
+    }
+
+    /// Every position up to this one has been written to each local client that was due it
+    /// (`None`: no client is due anything). Clients that ended are not waited for.
+    pub fn delivered_floor(&self) -> Option<u64> {
+        self.subscribers
+            .borrow()
+            .iter()
+            .filter(|(_, s)| !s.queue.is_ended())
+            .map(|(_, s)| match s.queue.delivered() {
+                Some(MessageId::Sequence(position)) => position.max(s.start - 1),
+                None => s.start - 1,
+            })
+            .min()
+    }
+
+    fn report_progress(&self) {
+        if let Some(hook) = self.on_progress.borrow().as_ref() {
+            hook();
         }
     }
 

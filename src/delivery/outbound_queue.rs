@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 
 use crate::config::{OutboundConfig, SlowClientPolicy};
-use crate::message::Message;
+use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 
 /// What happened to a pushed message.
@@ -59,6 +59,10 @@ pub struct OutboundQueue {
     refill: RefCell<Option<Box<dyn Fn()>>>,
     /// A producer task waiting in `room` for the writer to drain.
     producer: RefCell<Option<Waker>>,
+    /// The last message the writer has written to the client's socket.
+    delivered: Cell<Option<MessageId>>,
+    /// Called when `delivered` moves (at-least-once acknowledgement, see `delivery::Fanout`).
+    on_delivered: RefCell<Option<Box<dyn Fn()>>>,
 }
 
 impl OutboundQueue {
@@ -88,6 +92,8 @@ impl OutboundQueue {
             starved: Cell::new(false),
             refill: RefCell::new(None),
             producer: RefCell::new(None),
+            delivered: Cell::new(None),
+            on_delivered: RefCell::new(None),
         }
     }
 
@@ -151,6 +157,24 @@ impl OutboundQueue {
             Poll::Pending
         })
         .await
+    }
+
+    /// Records that the writer has written everything up to `id` to the client's socket.
+    pub fn mark_delivered(&self, id: MessageId) {
+        self.delivered.set(Some(id));
+        if let Some(hook) = self.on_delivered.borrow().as_ref() {
+            hook();
+        }
+    }
+
+    /// The last message written to the client, if any.
+    pub fn delivered(&self) -> Option<MessageId> {
+        self.delivered.get()
+    }
+
+    /// Installs the hook `mark_delivered` calls.
+    pub fn set_on_delivered(&self, hook: Box<dyn Fn()>) {
+        *self.on_delivered.borrow_mut() = Some(hook);
     }
 
     /// Resolves once the stream has ended (e.g. the client left): lets a producer task sleeping
@@ -273,7 +297,6 @@ impl Drop for OutboundQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::MessageId;
     use bytes::Bytes;
     use std::future::Future;
 

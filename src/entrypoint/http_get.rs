@@ -49,7 +49,6 @@ pub async fn serve(
         }
     };
     let items = collect(&request, &queue, options, shard, started).await;
-    drop(subscription);
     let next_cursor = items
         .last()
         .map(|message| message.id)
@@ -82,7 +81,12 @@ pub async fn serve(
     let written = conn.flush().await.is_ok();
     if written {
         ShardMetrics::add(&shard.metrics.messages_delivered_total, items.len() as u64);
+        if let Some(last) = items.last() {
+            queue.mark_delivered(last.id);
+        }
     }
+    // Held until the response is written, so an at-least-once endpoint acknowledges only then.
+    drop(subscription);
     written && !close
 }
 

@@ -178,6 +178,7 @@ impl SseStream {
     ) -> Option<&'static str> {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let mut last_write = Instant::now();
+        let mut written: Option<MessageId> = None;
         // One timer for the stream: when it fires after a recent write it is only moved to
         // `last_write + interval`, so writing a message never touches the timer wheel.
         let mut heartbeat = std::pin::pin!(monoio::time::sleep(options.heartbeat_interval));
@@ -190,6 +191,7 @@ impl SseStream {
                     Ok(()) => {
                         queue.drain_into(MAX_BATCH, &mut batch);
                         let count = batch.len() as u64;
+                        written = batch.last().map(|message| message.id);
                         for message in batch.drain(..) {
                             let out = &mut self.duplex.batch;
                             encode_message(out, &mut self.scratch, &message, options, self.chunked);
@@ -212,6 +214,9 @@ impl SseStream {
             }
             if self.duplex.flush().await.is_err() {
                 return None;
+            }
+            if let Some(id) = written.take() {
+                queue.mark_delivered(id);
             }
             last_write = Instant::now();
         }

@@ -355,6 +355,9 @@ impl Session {
                 return (0, String::new());
             }
             ShardMetrics::add(&shard.metrics.messages_delivered_total, delivered);
+            if let (true, Some(id)) = (delivered > 0, self.last_delivered) {
+                queue.mark_delivered(id);
+            }
         }
     }
 

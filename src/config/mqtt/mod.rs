@@ -314,6 +314,7 @@ fn consumer(raw: RawConsumer, loc: &str, p: &mut Problems) -> Option<MqttConsume
         max_retained_messages: raw.max_retained_messages,
         max_retained_bytes: raw.max_retained_bytes,
         unsubscribe_delay: Duration::from_millis(raw.unsubscribe_delay_ms),
+        acknowledge_after_delivery: false,
     };
     raw.enabled.then_some(options)
 }

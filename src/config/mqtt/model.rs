@@ -57,6 +57,9 @@ pub struct MqttConsumerOptions {
     pub max_retained_bytes: usize,
     /// How long the broker subscription outlives its last local client.
     pub unsubscribe_delay: Duration,
+    /// QoS 1: send PUBACK only once every local client due the message has been written it
+    /// (an entrypoint of the API has `qos: at-least-once`), instead of once it is in the ring.
+    pub acknowledge_after_delivery: bool,
 }
 
 impl MqttConsumerOptions {

@@ -89,6 +89,18 @@ fn random_u64() -> u64 {
 }
 
 impl MqttClient {
+    /// Sends the PUBACKs that delivery has released.
+    pub fn send_released_acks(&self, sub: &ConsumerSub) {
+        let released = sub.released_acks();
+        if released.is_empty() {
+            return;
+        }
+        for pkid in released {
+            codec::encode_puback(self.options.protocol, pkid, &mut self.out.borrow_mut());
+        }
+        self.wake.notify();
+    }
+
     /// An idle client; nothing connects until the endpoint is first used.
     pub fn new(options: MqttOptions, parts: ClientParts) -> MqttClient {
         let random = random_u64();
@@ -257,17 +269,30 @@ impl MqttClient {
             Incoming::Publish(publish) => {
                 let (qos, pkid) = (publish.qos, publish.pkid);
                 let consumer = self.consumer.borrow().clone();
-                match consumer {
-                    // PUBACK only once the message is in the ring: from there every local
-                    // client reads it (or resumes to it).
-                    Some(sub) => {
-                        sub.accept(publish);
+                let kept = match &consumer {
+                    Some(sub) => sub.accept(publish),
+                    None => {
+                        ShardMetrics::inc(&self.metrics.mqtt_messages_dropped_total);
+                        None
                     }
-                    None => ShardMetrics::inc(&self.metrics.mqtt_messages_dropped_total),
-                }
-                if qos > 0 {
-                    codec::encode_puback(self.options.protocol, pkid, &mut self.out.borrow_mut());
-                    self.wake.notify();
+                };
+                match (qos, kept, consumer) {
+                    (0, _, _) => {}
+                    // At-least-once: PUBACK once every local client due it has been written it.
+                    (_, Some(position), Some(sub)) if sub.ack_after_delivery => {
+                        sub.defer_ack(position, pkid);
+                        self.send_released_acks(&sub);
+                    }
+                    // Otherwise once it is in the ring: from there every local client reads it
+                    // (or resumes to it).
+                    _ => {
+                        codec::encode_puback(
+                            self.options.protocol,
+                            pkid,
+                            &mut self.out.borrow_mut(),
+                        );
+                        self.wake.notify();
+                    }
                 }
             }
             Incoming::PubAck { pkid, refused } => {

@@ -139,6 +139,11 @@ async fn session(client: &Rc<MqttClient>) -> End {
     };
     let (reader, mut writer) = stream.into_split();
     client.out.borrow_mut().clear();
+    // PUBACKs held for delivery name packet ids of the lost connection; the broker sends those
+    // messages again on this one when the session persists.
+    if let Some(sub) = client.consumer.borrow().as_ref() {
+        sub.forget_pending_acks();
+    }
     *client.connack.borrow_mut() = None;
     let params = ConnectParams {
         client_id: &client.client_id,

@@ -7,6 +7,7 @@
 //! is recognised and answered clearly instead of silently pointing into the wrong stream.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -55,8 +56,17 @@ pub struct ConsumerSub {
     pub linger_until: Cell<Option<monoio::time::Instant>>,
     /// True while that timer task runs.
     pub lingering: Cell<bool>,
+    /// `qos: at-least-once`: PUBACKs wait for delivery to the local clients.
+    pub ack_after_delivery: bool,
+    /// QoS 1 messages held for that: `(position, packet id)`, oldest first. Bounded by the broker's
+    /// in-flight window (it sends no more until we acknowledge) and by `MAX_PENDING_ACKS`.
+    pending_acks: RefCell<VecDeque<(u64, u16)>>,
     metrics: Arc<ShardMetrics>,
 }
+
+/// Most PUBACKs held back for delivery; past it the oldest is sent anyway (and counted), so a
+/// broker with a huge in-flight window cannot grow this without bound.
+pub const MAX_PENDING_ACKS: usize = 65_535;
 
 impl ConsumerSub {
     /// A subscription that is not yet sent.
@@ -81,6 +91,8 @@ impl ConsumerSub {
             refused: RefCell::new(None),
             linger_until: Cell::new(None),
             lingering: Cell::new(false),
+            ack_after_delivery: options.acknowledge_after_delivery,
+            pending_acks: RefCell::new(VecDeque::new()),
             metrics,
         }
     }
@@ -90,9 +102,42 @@ impl ConsumerSub {
         cursor >> SEQUENCE_BITS
     }
 
-    /// Puts a received message into the ring and hands it to the local clients. Returns false
-    /// when it could not be kept (larger than the ring's byte bound; counted as dropped).
-    pub fn accept(&self, publish: InboundPublish) -> bool {
+    /// Holds the PUBACK of the QoS 1 message at `position` until `released_acks` lets it go.
+    pub fn defer_ack(&self, position: u64, pkid: u16) {
+        let mut pending = self.pending_acks.borrow_mut();
+        pending.push_back((position, pkid));
+        if pending.len() > MAX_PENDING_ACKS {
+            pending.pop_front();
+            ShardMetrics::inc(&self.metrics.mqtt_acks_forced_total);
+        }
+    }
+
+    /// The packet ids whose messages every local client due them has now been written (all of
+    /// them when no client is due anything), oldest first.
+    pub fn released_acks(&self) -> Vec<u16> {
+        let floor = self.fanout.delivered_floor().unwrap_or(u64::MAX);
+        let mut pending = self.pending_acks.borrow_mut();
+        let mut released = Vec::new();
+        while let Some(&(position, pkid)) = pending.front() {
+            if position > floor {
+                break;
+            }
+            released.push(pkid);
+            pending.pop_front();
+        }
+        released
+    }
+
+    /// Forgets held PUBACKs: their packet ids belonged to a connection that is gone (the broker
+    /// sends those messages again on the next one, when the session persists).
+    pub fn forget_pending_acks(&self) {
+        self.pending_acks.borrow_mut().clear();
+    }
+
+    /// Puts a received message into the ring and hands it to the local clients. Returns its
+    /// position, or `None` when it could not be kept (larger than the ring's byte bound; counted
+    /// as dropped).
+    pub fn accept(&self, publish: InboundPublish) -> Option<u64> {
         let metadata: Fields = Arc::from(vec![
             ("topic".to_owned(), publish.topic),
             ("qos".to_owned(), publish.qos.to_string()),
@@ -107,13 +152,13 @@ impl ConsumerSub {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
         };
-        let kept = self.ring.borrow_mut().push(message).is_ok();
-        if kept {
+        let position = self.ring.borrow_mut().push(message).ok();
+        if position.is_some() {
             ShardMetrics::inc(&self.metrics.mqtt_messages_received_total);
             self.fanout.pump_all();
         } else {
             ShardMetrics::inc(&self.metrics.mqtt_messages_dropped_total);
         }
-        kept
+        position
     }
 }

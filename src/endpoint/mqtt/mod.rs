@@ -116,6 +116,16 @@ impl MqttEndpoint {
                     client.policy,
                     client.metrics.clone(),
                 ));
+                if sub.ack_after_delivery {
+                    let (weak_client, weak_sub) = (Rc::downgrade(client), Rc::downgrade(&sub));
+                    sub.fanout.set_on_progress(Box::new(move || {
+                        if let (Some(client), Some(sub)) =
+                            (weak_client.upgrade(), weak_sub.upgrade())
+                        {
+                            client.send_released_acks(&sub);
+                        }
+                    }));
+                }
                 *client.consumer.borrow_mut() = Some(sub.clone());
                 ShardMetrics::inc(&client.metrics.mqtt_subscriptions_active);
                 client.send_subscribe(&sub);
