@@ -10,6 +10,7 @@
 //! After that the configuration is trusted: the rest of the gateway uses [`model`] types only.
 
 mod defaults;
+pub mod kafka;
 pub mod model;
 mod problem;
 mod raw;
@@ -20,6 +21,7 @@ use std::path::Path;
 
 use serde_saphyr::MessageFormatter;
 
+pub use kafka::KafkaOptions;
 pub use model::{
     ApiConfig, ApiState, Config, DriverChoice, EndpointConfig, EntrypointConfig, GatewayConfig,
     HttpGetOptions, HttpPostOptions, InMemoryOptions, Limits, MockOptions, OutboundConfig,

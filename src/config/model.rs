@@ -263,6 +263,7 @@ impl Default for SseOptions {
 pub enum EndpointConfig {
     Mock(MockOptions),
     InMemory(InMemoryOptions),
+    Kafka(super::kafka::KafkaOptions),
 }
 
 /// The Mock endpoint: a generated stream per consumer.

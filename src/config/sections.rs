@@ -18,8 +18,8 @@ use super::validate::{self, TopicUse};
 
 const ENTRYPOINTS_SUPPORTED: &[&str] = &["http-get", "http-post", "websocket", "sse"];
 const ENTRYPOINTS_PLANNED: &[&str] = &["webhook"];
-const ENDPOINTS_SUPPORTED: &[&str] = &["mock", "in-memory"];
-const ENDPOINTS_PLANNED: &[&str] = &["kafka", "mqtt5", "rabbitmq", "solace"];
+const ENDPOINTS_SUPPORTED: &[&str] = &["mock", "in-memory", "kafka"];
+const ENDPOINTS_PLANNED: &[&str] = &["mqtt5", "rabbitmq", "solace"];
 
 /// What the cross-API rules need from each API, gathered even when another part of that API is
 /// broken, so those rules still run.
@@ -299,6 +299,17 @@ fn read_endpoint(value: &Value, loc: &str, p: &mut Problems) -> Option<EndpointC
             .map(|raw| EndpointConfig::Mock(validate::mock(raw, &config_loc, p))),
         "in-memory" => decode_or_default::<RawInMemory>(config, &config_loc, p)
             .map(|raw| EndpointConfig::InMemory(validate::in_memory(raw, &config_loc, p))),
+        "kafka" => match config {
+            Some(config) => decode::<super::kafka::RawKafka>(config, &config_loc, p)
+                .map(|raw| EndpointConfig::Kafka(super::kafka::kafka(raw, &config_loc, p))),
+            None => {
+                p.push(
+                    config_loc,
+                    "required: at least `bootstrapServers` and an enabled `consumer` or `producer`",
+                );
+                None
+            }
+        },
         other => {
             let message =
                 validate::unknown_kind("endpoint", other, ENDPOINTS_SUPPORTED, ENDPOINTS_PLANNED);

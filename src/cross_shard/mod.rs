@@ -1,7 +1,7 @@
 //! Every piece of traffic between threads goes through this module, so that the mechanism can
 //! change in one place: the shutdown order from the main thread to each shard (`Signal`), and the
 //! in-memory topics that every shard publishes to and reads from (`TopicLog`, woken through each
-//! shard's `Doorbell`).
+//! shard's `Doorbell`), and the Kafka bridge's feeds and requests (`kafka_link`).
 //!
 //! A shard is a monoio runtime; waking it from another thread needs monoio's `sync` feature,
 //! which makes its wakers thread-safe. Nothing here ever blocks a shard.
@@ -14,6 +14,7 @@ use std::task::Poll;
 use atomic_waker::AtomicWaker;
 
 mod doorbell;
+pub mod kafka_link;
 pub mod retention_ring;
 mod topic_log;
 

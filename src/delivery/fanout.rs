@@ -17,6 +17,7 @@ use crate::config::SlowClientPolicy;
 use crate::cross_shard::retention_ring::RetentionRing;
 use crate::cross_shard::TopicLog;
 use crate::delivery::{OutboundQueue, QueueEnd};
+use crate::endpoint::kafka::cursor::{through_floor, FloorStep, KafkaCursor};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 
@@ -105,6 +106,9 @@ struct Subscriber {
     queue: Rc<OutboundQueue>,
     /// Position of the next message this client should get.
     next: u64,
+    /// A Kafka client that resumed between ring entries: what it has already read. Cleared
+    /// once the ring's positions cover it (see `kafka::cursor::through_floor`).
+    floor: Option<Arc<KafkaCursor>>,
 }
 
 impl Fanout {
@@ -146,7 +150,40 @@ impl Fanout {
                 })
             }
             Some(MessageId::Sequence(cursor)) => cursor + 1,
+            Some(other) => {
+                return Err(CursorError::Ahead {
+                    cursor: other.sequence(),
+                    latest: next - 1,
+                })
+            }
         };
+        let key = self.add(start, None, queue);
+        Ok((key, MessageId::Sequence(start - 1)))
+    }
+
+    /// Adds a subscriber whose next message is ring position `start` (clamped by the ring as
+    /// for any subscriber); with a `floor`, ring records the client already read are skipped.
+    /// The caller (the Kafka endpoint) has matched the client's position to the ring.
+    pub fn subscribe_at(
+        self: &Rc<Self>,
+        start: u64,
+        floor: Option<Arc<KafkaCursor>>,
+        queue: Rc<OutboundQueue>,
+    ) -> usize {
+        self.add(start, floor, queue)
+    }
+
+    /// The ring this fan-out reads.
+    pub fn source(&self) -> &RingSource {
+        &self.source
+    }
+
+    fn add(
+        self: &Rc<Self>,
+        start: u64,
+        floor: Option<Arc<KafkaCursor>>,
+        queue: Rc<OutboundQueue>,
+    ) -> usize {
         let key = {
             let mut subscribers = self.subscribers.borrow_mut();
             if subscribers.is_empty() {
@@ -155,6 +192,7 @@ impl Fanout {
             subscribers.insert(Subscriber {
                 queue: queue.clone(),
                 next: start,
+                floor,
             })
         };
         let weak: Weak<Fanout> = Rc::downgrade(self);
@@ -164,7 +202,7 @@ impl Fanout {
             }
         }));
         self.pump_one(key);
-        Ok((key, MessageId::Sequence(start - 1)))
+        key
     }
 
     /// Removes a subscriber (its `Subscription` was dropped).
@@ -237,7 +275,7 @@ impl Fanout {
             }
         }
         for message in batch {
-            let MessageId::Sequence(position) = message.id;
+            let position = message.id.sequence();
             if position < subscriber.next {
                 continue;
             }
@@ -245,7 +283,21 @@ impl Fanout {
                 subscriber.queue.mark_starved();
                 return false;
             }
-            subscriber.queue.push(message.clone());
+            let out = match &subscriber.floor {
+                None => message.clone(),
+                Some(floor) => match through_floor(floor, message) {
+                    FloorStep::Skip => {
+                        subscriber.next = position + 1;
+                        continue;
+                    }
+                    FloorStep::Deliver(merged) => merged,
+                    FloorStep::Caught => {
+                        subscriber.floor = None;
+                        message.clone()
+                    }
+                },
+            };
+            subscriber.queue.push(out);
             subscriber.next = position + 1;
         }
         true

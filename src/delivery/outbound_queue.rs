@@ -259,11 +259,7 @@ mod tests {
     fn ids(queue: &OutboundQueue) -> Vec<u64> {
         let mut out = Vec::new();
         queue.drain_into(usize::MAX, &mut out);
-        out.iter()
-            .map(|m| match m.id {
-                MessageId::Sequence(n) => n,
-            })
-            .collect()
+        out.iter().map(|m| m.id.sequence()).collect()
     }
 
     #[test]

@@ -45,7 +45,8 @@ impl MockEndpoint {
     ) {
         let first = match after {
             Some(MessageId::Sequence(n)) => n.saturating_add(1),
-            None => 0,
+            // Never parsed for a Mock API (its cursors are sequences).
+            Some(_) | None => 0,
         };
         let generator = Generator {
             interval: self.interval,

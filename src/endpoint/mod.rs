@@ -3,6 +3,7 @@
 //! `Subscription` is dropped. Publishing hands one message to the endpoint and returns its id.
 
 pub mod in_memory;
+pub mod kafka;
 pub mod mock;
 
 use std::cell::Cell;
@@ -27,6 +28,8 @@ pub enum Endpoint {
     Mock(mock::MockEndpoint),
     /// An in-memory topic.
     InMemory(Rc<LocalTopic>),
+    /// A Kafka feed and/or producer.
+    Kafka(kafka::KafkaEndpoint),
 }
 
 /// A problem with what the client asked of the endpoint.
@@ -56,6 +59,9 @@ pub enum EndpointError {
         /// The newest position.
         latest: String,
     },
+    /// The endpoint cannot serve right now (e.g. its brokers have not answered yet).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<CursorError> for EndpointError {
@@ -79,6 +85,7 @@ impl EndpointError {
         match self {
             EndpointError::InvalidCursor { .. } | EndpointError::CursorAhead { .. } => 400,
             EndpointError::Gone { .. } => 410,
+            EndpointError::Unavailable(_) => 503,
         }
     }
 }
@@ -95,6 +102,12 @@ pub enum PublishError {
         /// The bound.
         max_bytes: usize,
     },
+    /// The broker did not take the message (down, or no acknowledgement in time).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The broker refused the message.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl PublishError {
@@ -103,6 +116,8 @@ impl PublishError {
         match self {
             PublishError::NotSupported(_) => 405,
             PublishError::TooLarge { .. } => 413,
+            PublishError::Unavailable(_) => 503,
+            PublishError::Refused(_) => 502,
         }
     }
 }
@@ -110,7 +125,11 @@ impl PublishError {
 impl Endpoint {
     /// The shard-local endpoint for a validated configuration; in-memory topics come from the
     /// shard's `topics` (created for every topic the configuration names).
-    pub fn new(config: &EndpointConfig, topics: &LocalTopics) -> Endpoint {
+    pub fn new(
+        config: &EndpointConfig,
+        topics: &LocalTopics,
+        kafka: &kafka::KafkaLocals,
+    ) -> Endpoint {
         match config {
             EndpointConfig::Mock(options) => Endpoint::Mock(mock::MockEndpoint::new(options)),
             EndpointConfig::InMemory(options) => Endpoint::InMemory(
@@ -119,16 +138,21 @@ impl Endpoint {
                     .expect("the gateway creates every configured topic on every shard")
                     .clone(),
             ),
+            EndpointConfig::Kafka(options) => Endpoint::Kafka(kafka.endpoint(options)),
         }
     }
 
     /// Parses a client's resume cursor (`?cursor=`, `Last-Event-ID`).
     pub fn parse_cursor(&self, cursor: &str) -> Result<MessageId, EndpointError> {
+        if let Endpoint::Kafka(kafka) = self {
+            return kafka.parse_cursor(cursor);
+        }
         cursor.trim().parse::<u64>().map(MessageId::Sequence).map_err(|_| EndpointError::InvalidCursor {
             cursor: cursor.chars().take(64).collect(),
             expected: match self {
                 Endpoint::Mock(_) => "a Mock cursor is the decimal id of the last message received, e.g. 3",
                 Endpoint::InMemory(_) => "an in-memory cursor is the decimal position of the last message received, e.g. 42",
+                Endpoint::Kafka(_) => "a Kafka cursor",
             },
         })
     }
@@ -143,13 +167,21 @@ impl Endpoint {
         match self {
             Endpoint::Mock(mock) => {
                 let cancelled = Rc::new(Cell::new(false));
-                mock.subscribe(after, queue, cancelled.clone());
+                mock.subscribe(after.clone(), queue, cancelled.clone());
                 Ok((Subscription::Mock(cancelled), after))
             }
             Endpoint::InMemory(topic) => {
                 let fanout = topic.fanout();
                 let (key, start) = fanout.subscribe(after, queue)?;
                 Ok((Subscription::Fanout(fanout.clone(), key), Some(start)))
+            }
+            Endpoint::Kafka(kafka) => {
+                let (subscribed, start) = kafka.subscribe(after, queue)?;
+                let subscription = match subscribed {
+                    kafka::Subscribed::Shared(fanout, key) => Subscription::Fanout(fanout, key),
+                    kafka::Subscribed::CatchUp(catch_up) => Subscription::KafkaCatchUp(catch_up),
+                };
+                Ok((subscription, start))
             }
         }
     }
@@ -160,15 +192,30 @@ impl Endpoint {
         payload: Bytes,
         headers: Fields,
     ) -> Result<MessageId, PublishError> {
+        self.publish_keyed(payload, headers, None).await
+    }
+
+    /// Publishes one message with a key (Kafka partitions by it; other endpoints ignore it).
+    pub async fn publish_keyed(
+        &self,
+        payload: Bytes,
+        headers: Fields,
+        key: Option<Bytes>,
+    ) -> Result<MessageId, PublishError> {
         match self {
             Endpoint::Mock(_) => Err(PublishError::NotSupported("mock")),
             Endpoint::InMemory(topic) => topic.publish(payload, headers),
+            Endpoint::Kafka(kafka) => kafka.publish(payload, headers, key).await,
         }
     }
 
     /// True when `publish` can ever succeed.
     pub fn accepts_publish(&self) -> bool {
-        !matches!(self, Endpoint::Mock(_))
+        match self {
+            Endpoint::Mock(_) => false,
+            Endpoint::InMemory(_) => true,
+            Endpoint::Kafka(kafka) => kafka.accepts_publish(),
+        }
     }
 }
 
@@ -178,6 +225,8 @@ pub enum Subscription {
     Mock(Rc<Cell<bool>>),
     /// Removes the subscriber from its ring's fan-out.
     Fanout(Rc<Fanout>, usize),
+    /// Stops a Kafka client's own catch-up fetch (its `Drop` does the work).
+    KafkaCatchUp(kafka::CatchUp),
 }
 
 impl Drop for Subscription {
@@ -185,6 +234,7 @@ impl Drop for Subscription {
         match self {
             Subscription::Mock(cancelled) => cancelled.set(true),
             Subscription::Fanout(fanout, key) => fanout.unsubscribe(*key),
+            Subscription::KafkaCatchUp(_) => {}
         }
     }
 }

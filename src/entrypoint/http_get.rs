@@ -39,7 +39,10 @@ pub async fn serve(
         request.limit,
         shard.metrics.clone(),
     ));
-    let (subscription, start) = match api.endpoint.subscribe(request.cursor, queue.clone()) {
+    let (subscription, start) = match api
+        .endpoint
+        .subscribe(request.cursor.clone(), queue.clone())
+    {
         Ok(subscribed) => subscribed,
         Err(err) => {
             return conn
@@ -52,7 +55,7 @@ pub async fn serve(
     drop(subscription);
     let next_cursor = items
         .last()
-        .map(|message| message.id)
+        .map(|message| message.id.clone())
         .or(start)
         .map(|id| id.to_string());
     let body = render_batch(

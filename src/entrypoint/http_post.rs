@@ -11,7 +11,7 @@ use bytes::Bytes;
 use crate::codec::http_head::RequestHead;
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::config::HttpPostOptions;
-use crate::message::Fields;
+use crate::message::{Fields, MessageId};
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
 use crate::server::Api;
@@ -27,6 +27,8 @@ const HOP_HEADERS: &[&str] = &[
     "trailer",
     "transfer-encoding",
     "upgrade",
+    // The record key (Kafka), not a header of the message.
+    "x-message-key",
 ];
 
 /// Publishes `body`. Returns false when the connection must close.
@@ -54,8 +56,12 @@ pub async fn serve(
     } else {
         Arc::from(Vec::new())
     };
-    let id = match api.endpoint.publish(body, headers).await {
-        Ok(id) => id.to_string(),
+    let key = head
+        .header("x-message-key")
+        .map(Bytes::copy_from_slice)
+        .or_else(|| head.query_param("key").map(Bytes::from));
+    let id = match api.endpoint.publish_keyed(body, headers, key).await {
+        Ok(id) => id,
         Err(err) => {
             return conn
                 .respond_text(err.status(), &err.to_string(), !keep_alive)
@@ -66,12 +72,25 @@ pub async fn serve(
     let wants_json = head
         .header_str("accept")
         .is_some_and(|accept| accept.contains("json") || accept.contains("*/*"));
-    let body = if wants_json {
-        format!("{{\"id\":\"{id}\"}}")
-    } else {
-        String::new()
+    let record = match id {
+        MessageId::KafkaRecord { partition, offset } => {
+            Some((partition.to_string(), offset.to_string()))
+        }
+        _ => None,
+    };
+    let id = id.to_string();
+    let body = match (&record, wants_json) {
+        (Some((partition, offset)), true) => {
+            format!("{{\"id\":\"{id}\",\"partition\":{partition},\"offset\":{offset}}}")
+        }
+        (None, true) => format!("{{\"id\":\"{id}\"}}"),
+        (_, false) => String::new(),
     };
     let mut headers = vec![("X-Message-Id", id.as_str())];
+    if let Some((partition, offset)) = &record {
+        headers.push(("X-Kafka-Partition", partition.as_str()));
+        headers.push(("X-Kafka-Offset", offset.as_str()));
+    }
     if wants_json {
         headers.push(("Content-Type", "application/json"));
     }

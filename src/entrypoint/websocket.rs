@@ -76,7 +76,7 @@ pub async fn serve(
         shard.metrics.clone(),
     ));
     let subscription = if options.subscriber_enabled {
-        match api.endpoint.subscribe(cursor, queue.clone()) {
+        match api.endpoint.subscribe(cursor.clone(), queue.clone()) {
             Ok((subscription, _start)) => Some(subscription),
             Err(err) => {
                 let _ = conn
@@ -104,6 +104,7 @@ pub async fn serve(
     let publisher = options.publisher_enabled.then(|| Publisher {
         api: api.clone(),
         no_headers: Arc::from(Vec::new()),
+        key: head.query_param("key").map(Bytes::from),
     });
     let inbound = Rc::new(Inbound::new());
     let limits = WsLimits {
@@ -245,12 +246,17 @@ impl InboundHandler for WsReader {
 struct Publisher {
     api: Rc<Api>,
     no_headers: Fields,
+    /// The upgrade request's `?key=`: the key of every message of the session (Kafka).
+    key: Option<Bytes>,
 }
 
 impl Publisher {
     /// Hands a client message to the endpoint; the error is the close code and reason to send.
     async fn publish(&self, payload: Bytes) -> Result<(), (u16, String)> {
-        let published = self.api.endpoint.publish(payload, self.no_headers.clone());
+        let published =
+            self.api
+                .endpoint
+                .publish_keyed(payload, self.no_headers.clone(), self.key.clone());
         match published.await {
             Ok(_id) => Ok(()),
             Err(err @ PublishError::NotSupported(_)) => {
@@ -258,6 +264,9 @@ impl Publisher {
             }
             Err(err @ PublishError::TooLarge { .. }) => {
                 Err((close_code::MESSAGE_TOO_BIG, err.to_string()))
+            }
+            Err(err @ (PublishError::Unavailable(_) | PublishError::Refused(_))) => {
+                Err((close_code::TRY_AGAIN_LATER, err.to_string()))
             }
         }
     }
@@ -326,7 +335,7 @@ impl Session {
     }
 
     fn resume_hint(&self, why: &str) -> String {
-        match self.last_delivered {
+        match &self.last_delivered {
             Some(id) => format!("{why}; reconnect with ?cursor={id}"),
             None => why.to_owned(),
         }

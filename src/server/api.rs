@@ -3,6 +3,7 @@
 use crate::config::{
     ApiConfig, EntrypointConfig, HttpGetOptions, HttpPostOptions, SseOptions, WebSocketOptions,
 };
+use crate::endpoint::kafka::KafkaLocals;
 use crate::endpoint::{Endpoint, LocalTopics};
 
 /// One started API on one shard.
@@ -23,14 +24,14 @@ pub struct Api {
 
 impl Api {
     /// The shard-local form of a validated API definition.
-    pub fn new(config: &ApiConfig, topics: &LocalTopics) -> Api {
+    pub fn new(config: &ApiConfig, topics: &LocalTopics, kafka: &KafkaLocals) -> Api {
         let mut api = Api {
             id: config.id.clone(),
             http_get: None,
             http_post: None,
             websocket: None,
             sse: None,
-            endpoint: Endpoint::new(&config.endpoint, topics),
+            endpoint: Endpoint::new(&config.endpoint, topics, kafka),
         };
         for entrypoint in &config.entrypoints {
             match entrypoint {

@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use crate::config::{ApiConfig, ApiState};
+use crate::endpoint::kafka::KafkaLocals;
 use crate::endpoint::LocalTopics;
 use crate::server::Api;
 
@@ -15,10 +16,10 @@ pub struct Router {
 
 impl Router {
     /// Builds the table from the started APIs.
-    pub fn new(apis: &[ApiConfig], topics: &LocalTopics) -> Router {
+    pub fn new(apis: &[ApiConfig], topics: &LocalTopics, kafka: &KafkaLocals) -> Router {
         let mut routes = Vec::new();
         for config in apis.iter().filter(|api| api.state == ApiState::Started) {
-            let api = Rc::new(Api::new(config, topics));
+            let api = Rc::new(Api::new(config, topics, kafka));
             for path in &config.context_paths {
                 routes.push((path.clone(), api.clone()));
             }

@@ -1,0 +1,451 @@
+//! `type: kafka` endpoint configuration: its YAML shape, its rules and its typed form.
+//!
+//! Names follow the reference product: `bootstrapServers`; `consumer.enabled`, `topics` (or
+//! `topicPattern`), `autoOffsetReset`, `encodeMessageId`; `producer.enabled`, `topics`,
+//! `compressionType`; `security.protocol` and `security.sasl`. What this version cannot do
+//! (consumer groups, topic patterns, TLS) is rejected with "not supported by this version".
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::problem::{join, Problems};
+use super::validate::topic_problem;
+
+/// Node buffer of a consumed feed, per feed (every partition of its topics together).
+const DEFAULT_MAX_RETAINED_MESSAGES: usize = 10_000;
+const DEFAULT_MAX_RETAINED_BYTES: usize = 64 * 1024 * 1024;
+const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+
+/// `type: kafka` configuration, as written.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "the kafka configuration mapping"
+)]
+pub(crate) struct RawKafka {
+    /// `host:port`, several joined by `,`.
+    #[serde(default)]
+    pub bootstrap_servers: String,
+    #[serde(default)]
+    pub security: RawSecurity,
+    #[serde(default)]
+    pub consumer: RawConsumer,
+    #[serde(default)]
+    pub producer: RawProducer,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "`{ protocol, sasl }`")]
+pub(crate) struct RawSecurity {
+    pub protocol: String,
+    pub sasl: Option<RawSasl>,
+}
+
+impl Default for RawSecurity {
+    fn default() -> Self {
+        RawSecurity {
+            protocol: "PLAINTEXT".to_owned(),
+            sasl: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "`{ mechanism, username, password }`")]
+pub(crate) struct RawSasl {
+    pub mechanism: String,
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    default,
+    expecting = "the kafka consumer mapping"
+)]
+pub(crate) struct RawConsumer {
+    pub enabled: bool,
+    pub topics: Vec<String>,
+    pub topic_pattern: Option<String>,
+    pub auto_offset_reset: String,
+    pub encode_message_id: bool,
+    pub group_id: Option<String>,
+    pub max_retained_messages: usize,
+    pub max_retained_bytes: usize,
+}
+
+impl Default for RawConsumer {
+    fn default() -> Self {
+        RawConsumer {
+            enabled: false,
+            topics: Vec::new(),
+            topic_pattern: None,
+            auto_offset_reset: "latest".to_owned(),
+            encode_message_id: true,
+            group_id: None,
+            max_retained_messages: DEFAULT_MAX_RETAINED_MESSAGES,
+            max_retained_bytes: DEFAULT_MAX_RETAINED_BYTES,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    default,
+    expecting = "the kafka producer mapping"
+)]
+pub(crate) struct RawProducer {
+    pub enabled: bool,
+    pub topics: Vec<String>,
+    pub compression_type: String,
+    pub request_timeout_ms: u64,
+}
+
+impl Default for RawProducer {
+    fn default() -> Self {
+        RawProducer {
+            enabled: false,
+            topics: Vec::new(),
+            compression_type: "none".to_owned(),
+            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+        }
+    }
+}
+
+/// A validated Kafka endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KafkaOptions {
+    /// At least one `host:port`.
+    pub bootstrap_servers: Vec<String>,
+    pub security: KafkaSecurity,
+    /// Consuming, when enabled.
+    pub consumer: Option<KafkaConsumer>,
+    /// Producing, when enabled.
+    pub producer: Option<KafkaProducer>,
+}
+
+/// How the gateway authenticates to the brokers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KafkaSecurity {
+    Plaintext,
+    /// SASL over plain TCP (`SASL_PLAINTEXT`).
+    SaslPlaintext(KafkaSasl),
+}
+
+/// SASL mechanism and credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KafkaSasl {
+    pub mechanism: SaslMechanism,
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SaslMechanism {
+    Plain,
+    ScramSha256,
+    ScramSha512,
+}
+
+/// Where a consumer starts when a client brings no cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AutoOffsetReset {
+    /// Only records produced from now on.
+    Latest,
+    /// Everything the broker still has.
+    Earliest,
+}
+
+/// The consuming side: one feed per node, broadcast to every client.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KafkaConsumer {
+    /// Sorted and deduplicated; at least one.
+    pub topics: Vec<String>,
+    pub auto_offset_reset: AutoOffsetReset,
+    pub encode_message_id: bool,
+    /// The node's buffer of this feed; at least 1.
+    pub max_retained_messages: usize,
+    pub max_retained_bytes: usize,
+}
+
+/// The producing side.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KafkaProducer {
+    /// Exactly one topic in this version.
+    pub topic: String,
+    pub compression: Compression,
+    /// How long a publish waits for the broker's acknowledgement before answering 503.
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compression {
+    None,
+    Gzip,
+    Lz4,
+    Snappy,
+    Zstd,
+}
+
+pub(crate) fn kafka(raw: RawKafka, loc: &str, p: &mut Problems) -> KafkaOptions {
+    let bootstrap_servers: Vec<String> = raw
+        .bootstrap_servers
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if bootstrap_servers.is_empty() {
+        p.push(
+            join(loc, "bootstrapServers"),
+            "required: the brokers to start from, e.g. `bootstrapServers: kafka-1:9092,kafka-2:9092`",
+        );
+    }
+    for server in &bootstrap_servers {
+        let port_ok = server
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !port_ok {
+            p.push(
+                join(loc, "bootstrapServers"),
+                format!("'{server}' is not host:port"),
+            );
+        }
+    }
+    let security = security(raw.security, &join(loc, "security"), p);
+    let consumer = consumer(raw.consumer, &join(loc, "consumer"), p);
+    let producer = producer(raw.producer, &join(loc, "producer"), p);
+    if consumer.is_none() && producer.is_none() {
+        p.push(
+            loc,
+            "neither `consumer.enabled` nor `producer.enabled` is true: the endpoint would do nothing",
+        );
+    }
+    KafkaOptions {
+        bootstrap_servers,
+        security,
+        consumer,
+        producer,
+    }
+}
+
+fn security(raw: RawSecurity, loc: &str, p: &mut Problems) -> KafkaSecurity {
+    let protocol = raw.protocol.to_ascii_uppercase();
+    match (protocol.as_str(), raw.sasl) {
+        ("PLAINTEXT", None) => KafkaSecurity::Plaintext,
+        ("PLAINTEXT", Some(_)) => {
+            p.push(
+                join(loc, "sasl"),
+                "set `protocol: SASL_PLAINTEXT` to authenticate with SASL",
+            );
+            KafkaSecurity::Plaintext
+        }
+        ("SASL_PLAINTEXT", Some(sasl)) => {
+            let mechanism = match sasl.mechanism.to_ascii_uppercase().as_str() {
+                "PLAIN" => SaslMechanism::Plain,
+                "SCRAM-SHA-256" => SaslMechanism::ScramSha256,
+                "SCRAM-SHA-512" => SaslMechanism::ScramSha512,
+                other => {
+                    p.push(
+                        join(loc, "sasl.mechanism"),
+                        format!("unknown SASL mechanism '{other}'; expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+                    );
+                    SaslMechanism::Plain
+                }
+            };
+            KafkaSecurity::SaslPlaintext(KafkaSasl {
+                mechanism,
+                username: sasl.username,
+                password: sasl.password,
+            })
+        }
+        ("SASL_PLAINTEXT", None) => {
+            p.push(
+                join(loc, "sasl"),
+                "required with SASL_PLAINTEXT: `{ mechanism, username, password }`",
+            );
+            KafkaSecurity::Plaintext
+        }
+        ("SSL" | "SASL_SSL", _) => {
+            p.push(
+                join(loc, "protocol"),
+                format!("'{protocol}' is not supported by this version of tidegate (supported: PLAINTEXT, SASL_PLAINTEXT)"),
+            );
+            KafkaSecurity::Plaintext
+        }
+        (other, _) => {
+            p.push(
+                join(loc, "protocol"),
+                format!("unknown protocol '{other}'; expected PLAINTEXT, SASL_PLAINTEXT, SSL or SASL_SSL"),
+            );
+            KafkaSecurity::Plaintext
+        }
+    }
+}
+
+fn topics(list: &[String], loc: &str, p: &mut Problems) {
+    for (index, topic) in list.iter().enumerate() {
+        if let Some(why) = topic_problem(topic) {
+            p.push(format!("{loc}[{index}]"), why);
+        }
+    }
+}
+
+fn consumer(raw: RawConsumer, loc: &str, p: &mut Problems) -> Option<KafkaConsumer> {
+    if !raw.enabled {
+        return None;
+    }
+    if raw.topic_pattern.is_some() {
+        p.push(
+            join(loc, "topicPattern"),
+            "topic patterns are not supported by this version of tidegate; list the topics in `topics`",
+        );
+    } else if raw.topics.is_empty() {
+        p.push(
+            join(loc, "topics"),
+            "required when the consumer is enabled: the topics to read, e.g. `topics: [orders]`",
+        );
+    }
+    if raw.group_id.is_some() {
+        p.push(
+            join(loc, "groupId"),
+            "consumer groups are not supported by this version of tidegate: every client gets every record (broadcast)",
+        );
+    }
+    topics(&raw.topics, &join(loc, "topics"), p);
+    let auto_offset_reset = match raw.auto_offset_reset.as_str() {
+        "latest" => AutoOffsetReset::Latest,
+        "earliest" => AutoOffsetReset::Earliest,
+        other => {
+            p.push(
+                join(loc, "autoOffsetReset"),
+                format!("'{other}' is not one of: latest, earliest"),
+            );
+            AutoOffsetReset::Latest
+        }
+    };
+    for (key, value) in [
+        ("maxRetainedMessages", raw.max_retained_messages),
+        ("maxRetainedBytes", raw.max_retained_bytes),
+    ] {
+        p.require_at_least(&join(loc, key), value as u64, 1, "");
+    }
+    let mut topics = raw.topics;
+    topics.sort();
+    topics.dedup();
+    Some(KafkaConsumer {
+        topics,
+        auto_offset_reset,
+        encode_message_id: raw.encode_message_id,
+        max_retained_messages: raw.max_retained_messages,
+        max_retained_bytes: raw.max_retained_bytes,
+    })
+}
+
+fn producer(raw: RawProducer, loc: &str, p: &mut Problems) -> Option<KafkaProducer> {
+    if !raw.enabled {
+        return None;
+    }
+    topics(&raw.topics, &join(loc, "topics"), p);
+    if raw.topics.len() != 1 {
+        p.push(
+            join(loc, "topics"),
+            format!(
+                "the producer needs exactly one topic in this version of tidegate, got {}",
+                raw.topics.len()
+            ),
+        );
+    }
+    let compression = match raw.compression_type.as_str() {
+        "none" => Compression::None,
+        "gzip" => Compression::Gzip,
+        "lz4" => Compression::Lz4,
+        "snappy" => Compression::Snappy,
+        "zstd" => Compression::Zstd,
+        other => {
+            p.push(
+                join(loc, "compressionType"),
+                format!("'{other}' is not one of: none, gzip, lz4, snappy, zstd"),
+            );
+            Compression::None
+        }
+    };
+    p.require_at_least(
+        &join(loc, "requestTimeoutMs"),
+        raw.request_timeout_ms,
+        1,
+        " (ms)",
+    );
+    Some(KafkaProducer {
+        topic: raw.topics.into_iter().next().unwrap_or_default(),
+        compression,
+        request_timeout: Duration::from_millis(raw.request_timeout_ms),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{load_str, EndpointConfig};
+
+    fn endpoint(configuration: &str) -> Result<EndpointConfig, String> {
+        let yaml = format!(
+            "apis:\n  - id: k\n    name: K\n    contextPaths: [/k]\n    entrypoints: [{{type: sse}}]\n    endpoint:\n      type: kafka\n      configuration: {configuration}\n    plans: [{{name: Keyless, security: keyless}}]\n"
+        );
+        load_str(&yaml, "t")
+            .map(|config| config.apis[0].endpoint.clone())
+            .map_err(|err| err.to_string())
+    }
+
+    #[test]
+    fn a_full_configuration_is_typed() {
+        let EndpointConfig::Kafka(options) = endpoint(
+            "{bootstrapServers: 'a:9092, b:9093', consumer: {enabled: true, topics: [ty, tx, tx], autoOffsetReset: earliest}, producer: {enabled: true, topics: [tx], compressionType: zstd}}",
+        )
+        .unwrap() else {
+            panic!("not kafka")
+        };
+        assert_eq!(options.bootstrap_servers, vec!["a:9092", "b:9093"]);
+        let consumer = options.consumer.unwrap();
+        assert_eq!(consumer.topics, vec!["tx", "ty"]);
+        assert_eq!(consumer.auto_offset_reset, super::AutoOffsetReset::Earliest);
+        assert!(consumer.encode_message_id);
+        assert_eq!(
+            options.producer.unwrap().compression,
+            super::Compression::Zstd
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let error = endpoint(
+            "{bootstrapServers: nohost, security: {protocol: SSL}, consumer: {enabled: true, groupId: g, autoOffsetReset: middle}, producer: {enabled: true, topics: [a, b], compressionType: brotli}}",
+        )
+        .unwrap_err();
+        for expected in [
+            "'nohost' is not host:port",
+            "'SSL' is not supported by this version",
+            "consumer.topics: required",
+            "consumer groups are not supported by this version",
+            "'middle' is not one of: latest, earliest",
+            "exactly one topic",
+            "'brotli' is not one of",
+        ] {
+            assert!(
+                error.contains(expected),
+                "missing {expected:?} in:\n{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_endpoint_that_does_nothing_is_refused() {
+        let error = endpoint("{bootstrapServers: 'a:1'}").unwrap_err();
+        assert!(error.contains("would do nothing"), "{error}");
+    }
+}
