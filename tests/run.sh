@@ -14,5 +14,8 @@ cargo fmt --all -- --check
 echo "== lint"
 cargo clippy --all-targets --locked -- -D warnings
 
+echo "== test setup"
+tests/setup/tansu.sh
+
 echo "== tests"
 cargo test --locked --all-targets

@@ -1,0 +1,293 @@
+//! A real Kafka-protocol broker for the tests: tansu 0.6 on a free loopback port, one per test
+//! (killed by PID on drop), and an independent client (confluent-kafka, `tests/kafka/client.py`).
+//! `tests/setup/tansu.sh` installs both under `$HOME/.cache/tidegate`.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn cache() -> PathBuf {
+    std::env::var_os("TIDEGATE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/tidegate")
+        })
+}
+
+fn tansu() -> PathBuf {
+    let path = cache().join("tansu-0.6.0/bin/tansu");
+    assert!(
+        path.exists(),
+        "{} is missing: run tests/setup/tansu.sh (tests/run.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn python() -> PathBuf {
+    let path = cache().join("venv/bin/python");
+    assert!(
+        path.exists(),
+        "{} is missing: run tests/setup/tansu.sh (tests/run.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn client_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kafka/client.py")
+}
+
+/// One tansu broker on 127.0.0.1.
+pub struct Broker {
+    pub addr: SocketAddr,
+    storage: String,
+    child: Option<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    /// A broker keeping topics in memory.
+    pub fn start() -> Broker {
+        Self::start_with(false)
+    }
+
+    /// A broker keeping topics in a SQLite file, so they survive `restart`.
+    pub fn start_persistent() -> Broker {
+        Self::start_with(true)
+    }
+
+    fn start_with(persistent: bool) -> Broker {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = if persistent {
+            format!("sqlite://{}", dir.path().join("tansu.db").display())
+        } else {
+            "memory://tansu/".to_owned()
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut broker = Broker {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            storage,
+            child: None,
+            _dir: dir,
+        };
+        broker.spawn();
+        broker
+    }
+
+    fn spawn(&mut self) {
+        let url = format!("tcp://{}", self.addr);
+        let log = std::fs::File::create(self._dir.path().join("tansu.log")).expect("log file");
+        let child = Command::new(tansu())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", &self.storage])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("tansu starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(self.addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen on {}",
+                self.addr
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `host:port`, for `bootstrapServers`.
+    pub fn bootstrap(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Kills the broker (by its PID) and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and storage.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Creates a topic with `partitions` partitions.
+    pub fn create_topic(&self, topic: &str, partitions: u32) {
+        let out = self.client(&["create", topic, &partitions.to_string()], "");
+        assert!(
+            out.status.success(),
+            "create topic failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Produces records (each `{"value", "key"?, "partition"?, "headers"?}`) with the
+    /// independent client, one at a time; returns `(partition, offset)` of each.
+    pub fn produce(&self, topic: &str, records: &[Value]) -> Vec<(i64, i64)> {
+        let input: String = records.iter().map(|r| format!("{r}\n")).collect();
+        let out = self.client(&["produce", topic], &input);
+        assert!(
+            out.status.success(),
+            "produce failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lines(&out.stdout)
+            .iter()
+            .map(|v| {
+                (
+                    v["partition"].as_i64().unwrap(),
+                    v["offset"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// Consumes `count` records from the earliest offsets with the independent client.
+    pub fn consume(&self, topic: &str, count: usize) -> Vec<Value> {
+        let out = self.client(&["consume", topic, &count.to_string(), "30"], "");
+        let records = lines(&out.stdout);
+        assert!(
+            out.status.success(),
+            "consumed {} of {count}: {}",
+            records.len(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        records
+    }
+
+    /// Established TCP connections to the broker's port from this process (the gateway under
+    /// test runs in it; the Python clients are other processes).
+    pub fn connections_from_this_process(&self) -> usize {
+        let port_hex = format!(":{:04X}", self.addr.port());
+        let inodes: Vec<String> = std::fs::read_dir("/proc/self/fd")
+            .map(|dir| {
+                dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                    .filter_map(|l| {
+                        let l = l.to_string_lossy().into_owned();
+                        l.strip_prefix("socket:[")?
+                            .strip_suffix(']')
+                            .map(str::to_owned)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let table = std::fs::read_to_string("/proc/self/net/tcp").unwrap_or_default();
+        table
+            .lines()
+            .skip(1)
+            .filter(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                fields.len() > 9
+                    && fields[2].ends_with(&port_hex)
+                    && fields[3] == "01"
+                    && inodes.iter().any(|i| i == fields[9])
+            })
+            .count()
+    }
+
+    fn client(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        let mut child = Command::new(python())
+            .arg(client_script())
+            .arg(self.bootstrap())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python client starts");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().expect("python client runs")
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn lines(out: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
+        .collect()
+}
+
+/// A record for `Broker::produce`.
+pub fn record(value: &str) -> Value {
+    serde_json::json!({ "value": value })
+}
+
+/// A record for one partition.
+pub fn record_to(value: &str, partition: i64) -> Value {
+    serde_json::json!({ "value": value, "partition": partition })
+}
+
+/// A Kafka API on `/k` over `topic` (SSE with metadata comments, GET with metadata, WebSocket,
+/// POST) with producer and consumer on `bootstrap`.
+pub fn kafka_api_yaml(bootstrap: &str, topic: &str, extra_consumer: &str) -> String {
+    format!(
+        r#"
+apis:
+  - id: kafka-api
+    name: Kafka API
+    contextPaths: [/k]
+    entrypoints:
+      - type: http-get
+        configuration:
+          messagesLimitCount: 100
+          messagesLimitDurationMs: 1500
+          headersInPayload: true
+          metadataInPayload: true
+      - type: http-post
+        configuration:
+          requestHeadersToMessage: true
+      - type: sse
+        configuration:
+          metadataAsComment: true
+          headersAsComment: true
+      - type: websocket
+    endpoint:
+      type: kafka
+      configuration:
+        bootstrapServers: {bootstrap}
+        consumer:
+          enabled: true
+          topics: [{topic}]
+          {extra_consumer}
+        producer:
+          enabled: true
+          topics: [{topic}]
+          requestTimeoutMs: 3000
+    plans:
+      - name: Keyless
+        security: keyless
+"#
+    )
+}
