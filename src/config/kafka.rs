@@ -2,8 +2,8 @@
 //!
 //! Names follow the reference product: `bootstrapServers`; `consumer.enabled`, `topics` (or
 //! `topicPattern`), `autoOffsetReset`, `encodeMessageId`; `producer.enabled`, `topics`,
-//! `compressionType`; `security.protocol` and `security.sasl`. What this version cannot do
-//! (consumer groups, topic patterns, TLS) is rejected with "not supported by this version".
+//! `compressionType`; `security.protocol`, `security.sasl` and `security.ssl`. What this
+//! version cannot do (consumer groups, topic patterns, key stores) is rejected with "not supported by this version".
 
 use std::time::Duration;
 
@@ -37,10 +37,11 @@ pub(crate) struct RawKafka {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default, expecting = "`{ protocol, sasl }`")]
+#[serde(deny_unknown_fields, default, expecting = "`{ protocol, sasl, ssl }`")]
 pub(crate) struct RawSecurity {
     pub protocol: String,
     pub sasl: Option<RawSasl>,
+    pub ssl: Option<RawSsl>,
 }
 
 impl Default for RawSecurity {
@@ -48,8 +49,35 @@ impl Default for RawSecurity {
         RawSecurity {
             protocol: "PLAINTEXT".to_owned(),
             sasl: None,
+            ssl: None,
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "`{ trustStore: { type: PEM, path | content } }`"
+)]
+pub(crate) struct RawSsl {
+    pub trust_store: RawTrustStore,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "`{ type: PEM, path: FILE }` or `{ type: PEM, content: PEM text }`"
+)]
+pub(crate) struct RawTrustStore {
+    #[serde(rename = "type", default = "pem")]
+    pub kind: String,
+    pub path: Option<String>,
+    pub content: Option<String>,
+}
+
+fn pem() -> String {
+    "PEM".to_owned()
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,12 +158,14 @@ pub struct KafkaOptions {
     pub producer: Option<KafkaProducer>,
 }
 
-/// How the gateway authenticates to the brokers.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum KafkaSecurity {
-    Plaintext,
-    /// SASL over plain TCP (`SASL_PLAINTEXT`).
-    SaslPlaintext(KafkaSasl),
+/// How the gateway talks to the brokers: `PLAINTEXT` is neither, `SASL_SSL` both.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct KafkaSecurity {
+    /// SASL authentication (`SASL_PLAINTEXT`, `SASL_SSL`).
+    pub sasl: Option<KafkaSasl>,
+    /// TLS (`SSL`, `SASL_SSL`): the PEM certificates of the authorities the brokers' certificates
+    /// must chain to (read when the configuration is loaded).
+    pub tls_trust_pem: Option<String>,
 }
 
 /// SASL mechanism and credentials.
@@ -237,56 +267,112 @@ pub(crate) fn kafka(raw: RawKafka, loc: &str, p: &mut Problems) -> KafkaOptions 
 
 fn security(raw: RawSecurity, loc: &str, p: &mut Problems) -> KafkaSecurity {
     let protocol = raw.protocol.to_ascii_uppercase();
-    match (protocol.as_str(), raw.sasl) {
-        ("PLAINTEXT", None) => KafkaSecurity::Plaintext,
-        ("PLAINTEXT", Some(_)) => {
-            p.push(
-                join(loc, "sasl"),
-                "set `protocol: SASL_PLAINTEXT` to authenticate with SASL",
-            );
-            KafkaSecurity::Plaintext
-        }
-        ("SASL_PLAINTEXT", Some(sasl)) => {
-            let mechanism = match sasl.mechanism.to_ascii_uppercase().as_str() {
-                "PLAIN" => SaslMechanism::Plain,
-                "SCRAM-SHA-256" => SaslMechanism::ScramSha256,
-                "SCRAM-SHA-512" => SaslMechanism::ScramSha512,
-                other => {
-                    p.push(
-                        join(loc, "sasl.mechanism"),
-                        format!("unknown SASL mechanism '{other}'; expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
-                    );
-                    SaslMechanism::Plain
-                }
-            };
-            KafkaSecurity::SaslPlaintext(KafkaSasl {
-                mechanism,
-                username: sasl.username,
-                password: sasl.password,
-            })
-        }
-        ("SASL_PLAINTEXT", None) => {
-            p.push(
-                join(loc, "sasl"),
-                "required with SASL_PLAINTEXT: `{ mechanism, username, password }`",
-            );
-            KafkaSecurity::Plaintext
-        }
-        ("SSL" | "SASL_SSL", _) => {
-            p.push(
-                join(loc, "protocol"),
-                format!("'{protocol}' is not supported by this version of tidegate (supported: PLAINTEXT, SASL_PLAINTEXT)"),
-            );
-            KafkaSecurity::Plaintext
-        }
-        (other, _) => {
+    let (wants_sasl, wants_tls) = match protocol.as_str() {
+        "PLAINTEXT" => (false, false),
+        "SASL_PLAINTEXT" => (true, false),
+        "SSL" => (false, true),
+        "SASL_SSL" => (true, true),
+        other => {
             p.push(
                 join(loc, "protocol"),
                 format!("unknown protocol '{other}'; expected PLAINTEXT, SASL_PLAINTEXT, SSL or SASL_SSL"),
             );
-            KafkaSecurity::Plaintext
+            (raw.sasl.is_some(), raw.ssl.is_some())
         }
+    };
+    let sasl = match (wants_sasl, raw.sasl) {
+        (true, Some(sasl)) => Some(sasl_options(sasl, &join(loc, "sasl"), p)),
+        (true, None) => {
+            p.push(
+                join(loc, "sasl"),
+                format!("required with {protocol}: `{{ mechanism, username, password }}`"),
+            );
+            None
+        }
+        (false, Some(_)) => {
+            p.push(
+                join(loc, "sasl"),
+                format!("ignored with {protocol}: set `protocol: SASL_PLAINTEXT` or `SASL_SSL` to authenticate with SASL"),
+            );
+            None
+        }
+        (false, None) => None,
+    };
+    let tls_trust_pem = match (wants_tls, raw.ssl) {
+        (true, Some(ssl)) => trust_store(ssl.trust_store, &join(loc, "ssl.trustStore"), p),
+        (true, None) => {
+            p.push(
+                join(loc, "ssl"),
+                format!("required with {protocol}: `{{ trustStore: {{ type: PEM, path: FILE }} }}` (e.g. /etc/ssl/certs/ca-certificates.crt for public authorities)"),
+            );
+            None
+        }
+        (false, Some(_)) => {
+            p.push(
+                join(loc, "ssl"),
+                format!("ignored with {protocol}: set `protocol: SSL` or `SASL_SSL` to use TLS"),
+            );
+            None
+        }
+        (false, None) => None,
+    };
+    KafkaSecurity {
+        sasl,
+        tls_trust_pem,
     }
+}
+
+fn sasl_options(sasl: RawSasl, loc: &str, p: &mut Problems) -> KafkaSasl {
+    let mechanism = match sasl.mechanism.to_ascii_uppercase().as_str() {
+        "PLAIN" => SaslMechanism::Plain,
+        "SCRAM-SHA-256" => SaslMechanism::ScramSha256,
+        "SCRAM-SHA-512" => SaslMechanism::ScramSha512,
+        other => {
+            p.push(
+                join(loc, "mechanism"),
+                format!("unknown SASL mechanism '{other}'; expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+            );
+            SaslMechanism::Plain
+        }
+    };
+    KafkaSasl {
+        mechanism,
+        username: sasl.username,
+        password: sasl.password,
+    }
+}
+
+/// The trust store's PEM text, checked to hold at least one certificate.
+fn trust_store(raw: RawTrustStore, loc: &str, p: &mut Problems) -> Option<String> {
+    if !raw.kind.eq_ignore_ascii_case("PEM") {
+        p.push(
+            join(loc, "type"),
+            format!("trust store type '{}' is not supported by this version of tidegate (supported: PEM)", raw.kind),
+        );
+        return None;
+    }
+    let text = match (raw.path, raw.content) {
+        (Some(path), None) => match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) => {
+                p.push(join(loc, "path"), format!("cannot read '{path}': {error}"));
+                return None;
+            }
+        },
+        (None, Some(content)) => content,
+        _ => {
+            p.push(loc, "give exactly one of `path` and `content`");
+            return None;
+        }
+    };
+    if !text.contains("-----BEGIN CERTIFICATE-----") {
+        p.push(
+            loc,
+            "holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)",
+        );
+        return None;
+    }
+    Some(text)
 }
 
 fn topics(list: &[String], loc: &str, p: &mut Problems) {
@@ -424,12 +510,12 @@ mod tests {
     #[test]
     fn every_problem_is_reported() {
         let error = endpoint(
-            "{bootstrapServers: nohost, security: {protocol: SSL}, consumer: {enabled: true, groupId: g, autoOffsetReset: middle}, producer: {enabled: true, topics: [a, b], compressionType: brotli}}",
+            "{bootstrapServers: nohost, security: {protocol: SSL, ssl: {trustStore: {path: /nonexistent.pem}}}, consumer: {enabled: true, groupId: g, autoOffsetReset: middle}, producer: {enabled: true, topics: [a, b], compressionType: brotli}}",
         )
         .unwrap_err();
         for expected in [
             "'nohost' is not host:port",
-            "'SSL' is not supported by this version",
+            "cannot read '/nonexistent.pem'",
             "consumer.topics: required",
             "consumer groups are not supported by this version",
             "'middle' is not one of: latest, earliest",

@@ -3,6 +3,7 @@
 //! `tests/setup/tansu.sh` installs both under `$HOME/.cache/tidegate`.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -47,6 +48,10 @@ fn client_script() -> PathBuf {
 pub struct Broker {
     pub addr: SocketAddr,
     storage: String,
+    /// Start with `--authentication` (SASL required).
+    authentication: bool,
+    /// `(certificate, key)` PEM files: the listener speaks TLS.
+    tls: Option<(PathBuf, PathBuf)>,
     child: Option<Child>,
     _dir: tempfile::TempDir,
 }
@@ -76,6 +81,8 @@ impl Broker {
         let mut broker = Broker {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             storage,
+            authentication: false,
+            tls: None,
             child: None,
             _dir: dir,
         };
@@ -95,6 +102,15 @@ impl Broker {
                 &url,
             ])
             .args(["--storage-engine", &self.storage])
+            .args(self.authentication.then_some("--authentication"))
+            .args(self.tls.iter().flat_map(|(cert, key)| {
+                [
+                    OsStr::new("--cert"),
+                    cert.as_os_str(),
+                    OsStr::new("--key"),
+                    key.as_os_str(),
+                ]
+            }))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log)
@@ -129,6 +145,50 @@ impl Broker {
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
+    }
+
+    /// Restarts it with a TLS listener; returns the PEM of its (self-signed) certificate, which
+    /// is also what a client must trust.
+    pub fn restart_with_tls(&mut self) -> String {
+        let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+        let certified = rcgen::generate_simple_self_signed(names).expect("certificate");
+        let cert_pem = certified.cert.pem();
+        let cert = self._dir.path().join("cert.pem");
+        let key = self._dir.path().join("key.pem");
+        std::fs::write(&cert, &cert_pem).unwrap();
+        std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+        self.tls = Some((cert, key));
+        self.restart();
+        cert_pem
+    }
+
+    /// Restarts it requiring SASL authentication (users stay: use `start_persistent`).
+    pub fn restart_with_authentication(&mut self) {
+        self.authentication = true;
+        self.restart();
+    }
+
+    /// Creates a SCRAM user (`mechanism`: `scram256` or `scram512`) with tansu's own client.
+    pub fn create_user(&self, name: &str, password: &str, mechanism: &str) {
+        let broker = format!("tcp://{}", self.addr);
+        let out = Command::new(tansu())
+            .args([
+                "user",
+                "create",
+                "--broker",
+                &broker,
+                "--mechanism",
+                mechanism,
+                name,
+                password,
+            ])
+            .output()
+            .expect("tansu user create runs");
+        assert!(
+            out.status.success(),
+            "user create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Creates a topic with `partitions` partitions.

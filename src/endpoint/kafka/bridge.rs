@@ -21,6 +21,8 @@ use super::plan::{Brokers, KafkaPlan};
 use crate::config::kafka::{KafkaSecurity, SaslMechanism};
 use crate::cross_shard::kafka_link::{BridgeCommand, KafkaFeed, KafkaLink};
 use crate::metrics::KafkaMetrics;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 
 /// A running bridge; dropping it stops the thread.
 pub struct KafkaBridge {
@@ -130,7 +132,10 @@ pub(super) async fn connect(brokers: &Brokers, metrics: &KafkaMetrics) -> Client
         let mut builder = ClientBuilder::new(brokers.servers.clone())
             .client_id("tidegate")
             .backoff_config(backoff());
-        if let KafkaSecurity::SaslPlaintext(sasl) = &brokers.security {
+        if let Some(tls) = tls_config(&brokers.security) {
+            builder = builder.tls_config(tls);
+        }
+        if let Some(sasl) = &brokers.security.sasl {
             let credentials = Credentials::new(sasl.username.clone(), sasl.password.clone());
             builder = builder.sasl_config(match sasl.mechanism {
                 SaslMechanism::Plain => SaslConfig::Plain(credentials),
@@ -150,5 +155,29 @@ pub(super) async fn connect(brokers: &Brokers, metrics: &KafkaMetrics) -> Client
         crate::metrics::ShardMetrics::inc(&metrics.fetch_errors_total);
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// rustls settings trusting the configured authorities (validated to hold a certificate).
+fn tls_config(security: &KafkaSecurity) -> Option<Arc<rustls::ClientConfig>> {
+    let pem = security.tls_trust_pem.as_ref()?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()).flatten() {
+        if let Err(error) = roots.add(cert) {
+            tracing::warn!(%error, "a trust store certificate was not accepted");
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    match rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+    {
+        Ok(builder) => Some(Arc::new(
+            builder.with_root_certificates(roots).with_no_client_auth(),
+        )),
+        Err(error) => {
+            // Connecting without TLS would fail at the broker anyway: say why here.
+            tracing::error!(%error, "cannot set up TLS to the Kafka brokers");
+            None
+        }
     }
 }
