@@ -393,3 +393,6 @@ async fn pump(fanout: Weak<Fanout>, log: Arc<TopicLog>, doorbell: Arc<Doorbell>,
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
