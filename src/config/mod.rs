@@ -11,6 +11,7 @@
 
 mod defaults;
 pub mod kafka;
+mod kafka_raw;
 pub mod model;
 mod problem;
 mod raw;

@@ -300,7 +300,7 @@ fn read_endpoint(value: &Value, loc: &str, p: &mut Problems) -> Option<EndpointC
         "in-memory" => decode_or_default::<RawInMemory>(config, &config_loc, p)
             .map(|raw| EndpointConfig::InMemory(validate::in_memory(raw, &config_loc, p))),
         "kafka" => match config {
-            Some(config) => decode::<super::kafka::RawKafka>(config, &config_loc, p)
+            Some(config) => decode::<super::kafka_raw::RawKafka>(config, &config_loc, p)
                 .map(|raw| EndpointConfig::Kafka(super::kafka::kafka(raw, &config_loc, p))),
             None => {
                 p.push(
