@@ -75,42 +75,42 @@ pub(super) async fn run_feed(
         AutoOffsetReset::Latest => OffsetAt::Latest,
         AutoOffsetReset::Earliest => OffsetAt::Earliest,
     };
+    // Every partition gets its own connection (see the module comment), set up before the feed
+    // is announced, so a started feed has all its fetch streams.
     let mut partitions = Vec::new();
     let mut next = Vec::new();
     for slot in slots.iter() {
-        let partition = partition_client(&client, slot).await;
+        let own = connect(&spec.brokers, &metrics).await;
+        let partition = partition_client(&own, slot).await;
         next.push(offset_at(&partition, at).await);
-        partitions.push(partition);
+        partitions.push((own, partition));
     }
-    drop(partitions);
     let head = Rc::new(RefCell::new(Head {
         encoded: spec.consumer.encode_message_id,
         slots: slots.clone(),
         next,
     }));
+    let mut loops = Vec::new();
+    for (index, (own, partition)) in partitions.into_iter().enumerate() {
+        let session = Session {
+            head: head.clone(),
+            log: feed.log.clone(),
+            metrics: metrics.clone(),
+            max_wait_ms: FETCH_MAX_WAIT_MS,
+        };
+        ShardMetrics::inc(&metrics.fetch_loops_running);
+        loops.push(tokio::task::spawn_local(async move {
+            let _connection = own;
+            session.fetch_partition(&partition, index, || false).await;
+        }));
+    }
     feed.set_start(Arc::new(head.borrow().cursor()));
     tracing::info!(partitions = slots.len(), "Kafka feed started");
-    for (index, slot) in slots.iter().enumerate() {
-        let spec = spec.clone();
-        let (slot, head, log, metrics) = (
-            slot.clone(),
-            head.clone(),
-            feed.log.clone(),
-            metrics.clone(),
-        );
-        tokio::task::spawn_local(async move {
-            // Its own connection: see the module comment.
-            let client = connect(&spec.brokers, &metrics).await;
-            let partition = partition_client(&client, &slot).await;
-            let session = Session {
-                head,
-                log,
-                metrics,
-                max_wait_ms: FETCH_MAX_WAIT_MS,
-            };
-            session.fetch_partition(&partition, index, || false).await;
-        });
+    // Keeps the metadata connection for the feed's life (the loops end only with the bridge).
+    for task in loops {
+        let _ = task.await;
     }
+    drop(client);
 }
 
 /// Fetches a feed for one client from `request.from` until the client is gone.
@@ -133,6 +133,7 @@ pub(super) async fn catch_up(spec: FeedSpec, request: CatchUpRequest, metrics: A
             max_wait_ms: CATCH_UP_MAX_WAIT_MS,
         };
         let cancelled = request.cancelled.clone();
+        ShardMetrics::inc(&metrics.fetch_loops_running);
         loops.push(tokio::task::spawn_local(async move {
             session
                 .fetch_partition(&partition, index, || cancelled.load(Ordering::Acquire))
@@ -207,13 +208,13 @@ struct Session {
 
 impl Session {
     /// Fetches slot `slot` from the head's position until `stop()` says so.
+    /// The caller counted it in `fetch_loops_running`; it is uncounted when it ends.
     async fn fetch_partition(
         &self,
         partition: &PartitionClient,
         slot: usize,
         stop: impl Fn() -> bool,
     ) {
-        ShardMetrics::inc(&self.metrics.fetch_loops_running);
         let (topic, partition_index) = {
             let head = self.head.borrow();
             (head.slots[slot].topic.clone(), head.slots[slot].partition)

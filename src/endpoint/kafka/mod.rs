@@ -235,8 +235,12 @@ impl KafkaEndpoint {
         }
         match outcome.recv_async().await {
             Ok(Ok((partition, offset))) => Ok(MessageId::KafkaRecord { partition, offset }),
-            Ok(Err(ProduceFailure::Unavailable(why))) => Err(PublishError::Unavailable(why)),
-            Ok(Err(ProduceFailure::Refused(why))) => Err(PublishError::Refused(why)),
+            Ok(Err(failure @ ProduceFailure::Unavailable(_))) => {
+                Err(PublishError::Unavailable(failure.to_string()))
+            }
+            Ok(Err(failure @ ProduceFailure::Refused(_))) => {
+                Err(PublishError::Refused(failure.to_string()))
+            }
             Err(_) => Err(PublishError::Unavailable(
                 "the gateway's Kafka bridge stopped".to_owned(),
             )),
