@@ -1,5 +1,6 @@
-//! SASL authentication to the broker (SASL_PLAINTEXT with SCRAM), against tansu started with
-//! `--authentication`.
+//! Security to the broker: SASL_PLAINTEXT with SCRAM against tansu started with
+//! `--authentication`, and TLS (SSL) through a TLS front before tansu (tansu 0.6.0 cannot serve
+//! TLS itself: its `--cert` and `--key` options exclude each other).
 
 mod common;
 #[path = "common/kafka.rs"]
@@ -96,10 +97,10 @@ fn scram_credentials_authenticate_and_wrong_ones_are_refused() {
 }
 
 #[test]
-fn tls_to_a_broker_whose_certificate_is_trusted() {
+fn tls_to_a_broker_whose_certificate_is_trusted_through_a_tls_front() {
     let mut broker = Broker::start_persistent();
     broker.create_topic(TOPIC, 1);
-    let cert_pem = broker.restart_with_tls();
+    let (front, cert_pem) = broker.restart_behind_tls();
     let dir = tempfile::tempdir().unwrap();
     let trusted = dir.path().join("trusted.pem");
     std::fs::write(&trusted, cert_pem).unwrap();
@@ -109,7 +110,7 @@ fn tls_to_a_broker_whose_certificate_is_trusted() {
         trusted.display()
     );
     let gateway = start(test_config(
-        &yaml_with(&broker.bootstrap(), &security),
+        &yaml_with(&front.addr.to_string(), &security),
         DriverChoice::Auto,
     ));
     let addr = gateway.local_addr();
@@ -132,7 +133,7 @@ fn tls_to_a_broker_whose_certificate_is_trusted() {
         untrusted.display()
     );
     let refused = start(test_config(
-        &yaml_with(&broker.bootstrap(), &security),
+        &yaml_with(&front.addr.to_string(), &security),
         DriverChoice::Auto,
     ));
     assert_eq!(post(refused.local_addr(), "refused").status, 503);

@@ -3,8 +3,11 @@
 //! `tests/setup/tansu.sh` installs both under `$HOME/.cache/tidegate`.
 #![allow(dead_code)]
 
-use std::ffi::OsStr;
-use std::io::Write;
+use std::io::{ErrorKind, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -50,8 +53,8 @@ pub struct Broker {
     storage: String,
     /// Start with `--authentication` (SASL required).
     authentication: bool,
-    /// `(certificate, key)` PEM files: the listener speaks TLS.
-    tls: Option<(PathBuf, PathBuf)>,
+    /// The address advertised to clients (a TLS front's, when there is one).
+    advertised: SocketAddr,
     child: Option<Child>,
     _dir: tempfile::TempDir,
 }
@@ -70,7 +73,8 @@ impl Broker {
     fn start_with(persistent: bool) -> Broker {
         let dir = tempfile::tempdir().expect("temp dir");
         let storage = if persistent {
-            format!("sqlite://{}", dir.path().join("tansu.db").display())
+            // tansu resolves the path against its working directory (the temp dir).
+            "sqlite://tansu.db".to_owned()
         } else {
             "memory://tansu/".to_owned()
         };
@@ -82,7 +86,7 @@ impl Broker {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             storage,
             authentication: false,
-            tls: None,
+            advertised: SocketAddr::from(([127, 0, 0, 1], port)),
             child: None,
             _dir: dir,
         };
@@ -92,6 +96,7 @@ impl Broker {
 
     fn spawn(&mut self) {
         let url = format!("tcp://{}", self.addr);
+        let advertised = format!("tcp://{}", self.advertised);
         let log = std::fs::File::create(self._dir.path().join("tansu.log")).expect("log file");
         let child = Command::new(tansu())
             .args([
@@ -99,19 +104,12 @@ impl Broker {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
             ])
             .args(["--storage-engine", &self.storage])
             .args(self.authentication.then_some("--authentication"))
-            .args(self.tls.iter().flat_map(|(cert, key)| {
-                [
-                    OsStr::new("--cert"),
-                    cert.as_os_str(),
-                    OsStr::new("--key"),
-                    key.as_os_str(),
-                ]
-            }))
             .env("RUST_LOG", "warn")
+            .current_dir(self._dir.path())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -147,19 +145,15 @@ impl Broker {
         self.spawn();
     }
 
-    /// Restarts it with a TLS listener; returns the PEM of its (self-signed) certificate, which
-    /// is also what a client must trust.
-    pub fn restart_with_tls(&mut self) -> String {
-        let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
-        let certified = rcgen::generate_simple_self_signed(names).expect("certificate");
-        let cert_pem = certified.cert.pem();
-        let cert = self._dir.path().join("cert.pem");
-        let key = self._dir.path().join("key.pem");
-        std::fs::write(&cert, &cert_pem).unwrap();
-        std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-        self.tls = Some((cert, key));
+    /// Puts a TLS front (see `TlsFront`) before the broker and restarts the broker advertising
+    /// it. Returns the front and the PEM of its self-signed certificate (what clients trust).
+    /// tansu 0.6.0 cannot serve TLS itself: its `--cert` and `--key` options exclude each other.
+    pub fn restart_behind_tls(&mut self) -> (TlsFront, String) {
+        let front = TlsFront::start(self.addr);
+        self.advertised = front.addr;
         self.restart();
-        cert_pem
+        let pem = front.cert_pem.clone();
+        (front, pem)
     }
 
     /// Restarts it requiring SASL authentication (users stay: use `start_persistent`).
@@ -350,4 +344,140 @@ apis:
         security: keyless
 "#
     )
+}
+
+/// A TLS-terminating TCP front for the broker (rustls, self-signed certificate for 127.0.0.1):
+/// clients speak TLS to it, it speaks plain TCP to the broker. Stops accepting when dropped.
+pub struct TlsFront {
+    pub addr: SocketAddr,
+    pub cert_pem: String,
+    stop: Arc<AtomicBool>,
+}
+
+impl TlsFront {
+    fn start(backend: SocketAddr) -> TlsFront {
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("certificate");
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            certified.signing_key.serialize_der(),
+        ));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![certified.cert.der().clone()], key)
+            .expect("server config");
+        let config = Arc::new(config);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        std::thread::spawn(move || {
+            while !stopping.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let (config, stopping) = (config.clone(), stopping.clone());
+                        std::thread::spawn(move || relay(client, backend, config, &stopping));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        TlsFront {
+            addr,
+            cert_pem: certified.cert.pem(),
+            stop,
+        }
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Moves bytes both ways until either side closes (non-blocking sockets, polled).
+fn relay(
+    mut client: TcpStream,
+    backend: SocketAddr,
+    config: Arc<rustls::ServerConfig>,
+    stop: &AtomicBool,
+) {
+    let Ok(mut server) = TcpStream::connect(backend) else {
+        return;
+    };
+    let Ok(mut tls) = rustls::ServerConnection::new(config) else {
+        return;
+    };
+    let _ = client.set_nonblocking(true);
+    let _ = server.set_nonblocking(true);
+    let mut buf = vec![0u8; 64 * 1024];
+    while !stop.load(Ordering::Relaxed) {
+        let mut progress = false;
+        match tls.read_tls(&mut client) {
+            Ok(0) => return,
+            Ok(_) => {
+                if tls.process_new_packets().is_err() {
+                    let _ = tls.write_tls(&mut client);
+                    return;
+                }
+                progress = true;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+        loop {
+            match tls.reader().read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    if write_fully(&mut server, &buf[..n]).is_err() {
+                        return;
+                    }
+                    progress = true;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(_) => return,
+            }
+        }
+        match server.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if tls.writer().write_all(&buf[..n]).is_err() {
+                    return;
+                }
+                progress = true;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+        while tls.wants_write() {
+            match tls.write_tls(&mut client) {
+                Ok(_) => progress = true,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => return,
+            }
+        }
+        if !progress {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+fn write_fully(stream: &mut TcpStream, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        match stream.write(data) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
