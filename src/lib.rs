@@ -12,7 +12,8 @@
 //! server/      the life of a connection: accept → HTTP head → route → entrypoint
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames, SSE
 //! entrypoint/  how clients receive: http-get, sse, websocket
-//! endpoint/    where messages come from and go to: mock, in_memory, mqtt (broker client per shard)
+//! endpoint/    where messages come from and go to: mock, in_memory, mqtt (broker client per shard),
+//!              kafka (Kafka I/O on its own bridge thread: endpoint/kafka/bridge*.rs, the only tokio code)
 //! delivery/    per-client bounded outbound queue with the slow-client policy
 //! message.rs   the one message type; metrics.rs the counters every bound reports to
 //! admin.rs     GET /metrics and /health on their own thread (loopback by default)

@@ -9,21 +9,55 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+pub use crate::endpoint::kafka::cursor::KafkaId;
+
 /// Name/value pairs attached to a message (protocol headers or endpoint metadata).
 pub type Fields = Arc<[(String, String)]>;
 
 /// A message's position in its stream. Rendered as the message id; handed back by a client as a
 /// cursor (`?cursor=`, `Last-Event-ID`) to resume right after it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+///
+/// Not `Copy` (a Kafka id holds an `Arc`), but cloning one never copies more than a pointer.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MessageId {
     /// A sequence number: 0, 1, 2, … (Mock endpoint).
     Sequence(u64),
+    /// A record of a Kafka feed: its ring position on this node and the feed position after it.
+    Kafka(KafkaId),
+    /// A record just produced to Kafka (what a publish answers).
+    KafkaRecord {
+        /// The partition it went to.
+        partition: i32,
+        /// Its offset there.
+        offset: i64,
+    },
+}
+
+impl MessageId {
+    /// The message's position in the retention ring it was read from.
+    pub fn sequence(&self) -> u64 {
+        match self {
+            MessageId::Sequence(n) => *n,
+            MessageId::Kafka(id) => id.seq,
+            MessageId::KafkaRecord { .. } => 0,
+        }
+    }
+
+    /// Sets the ring position (called by the ring when the message is appended).
+    pub fn set_sequence(&mut self, position: u64) {
+        match self {
+            MessageId::Kafka(id) => id.seq = position,
+            other => *other = MessageId::Sequence(position),
+        }
+    }
 }
 
 impl fmt::Display for MessageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MessageId::Sequence(n) => write!(f, "{n}"),
+            MessageId::Kafka(id) => id.fmt(f),
+            MessageId::KafkaRecord { partition, offset } => write!(f, "{partition}:{offset}"),
         }
     }
 }

@@ -121,6 +121,51 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
     out
 }
 
+/// The Kafka bridge's counters (one bridge per gateway; it is their only writer).
+#[derive(Debug, Default)]
+pub struct KafkaMetrics {
+    /// Fetch loops running: one per topic-partition of every feed, plus those of clients that
+    /// resumed from before the node buffer (catch-up fetches).
+    pub fetch_loops_running: AtomicU64,
+    /// Catch-up fetches running (clients served from an offset older than the node buffer).
+    pub catch_up_fetches_running: AtomicU64,
+    /// Fetch requests answered by the brokers.
+    pub fetch_requests_total: AtomicU64,
+    /// Records fetched and appended to a node buffer.
+    pub records_fetched_total: AtomicU64,
+    /// Fetch errors (each followed by a retry with backoff).
+    pub fetch_errors_total: AtomicU64,
+    /// Records acknowledged by the brokers.
+    pub records_produced_total: AtomicU64,
+    /// Produce requests that failed or timed out (answered 503 / refused).
+    pub produce_errors_total: AtomicU64,
+    /// Produce requests waiting for the brokers' acknowledgement.
+    pub produce_in_flight: AtomicU64,
+    /// Requests refused because the bridge's queue was full.
+    pub bridge_queue_full_total: AtomicU64,
+}
+
+impl KafkaMetrics {
+    /// Renders in the Prometheus text format.
+    pub fn render_prometheus(&self) -> String {
+        let mut out = String::new();
+        for (name, value) in [
+            ("fetch_loops_running", &self.fetch_loops_running),
+            ("catch_up_fetches_running", &self.catch_up_fetches_running),
+            ("fetch_requests_total", &self.fetch_requests_total),
+            ("records_fetched_total", &self.records_fetched_total),
+            ("fetch_errors_total", &self.fetch_errors_total),
+            ("records_produced_total", &self.records_produced_total),
+            ("produce_errors_total", &self.produce_errors_total),
+            ("produce_in_flight", &self.produce_in_flight),
+            ("bridge_queue_full_total", &self.bridge_queue_full_total),
+        ] {
+            let _ = writeln!(out, "tidegate_kafka_{name} {}", ShardMetrics::get(value));
+        }
+        out
+    }
+}
+
 /// Sums one metric over all shards.
 pub fn total(shards: &[Arc<ShardMetrics>], pick: impl Fn(&ShardMetrics) -> &AtomicU64) -> u64 {
     shards.iter().map(|m| ShardMetrics::get(pick(m))).sum()

@@ -132,7 +132,7 @@ fn invalid_file_reports_every_problem_with_its_location() {
     let path = dir.path().join("broken.yaml");
     std::fs::write(
         &path,
-        "gateway:\n  limits: { maxHeaderBytes: 100 }\n  colour: blue\napis:\n  - id: demo\n    name: Demo\n    contextPaths: [demo]\n    entrypoints:\n      - type: sse\n        configuration: { heartbeatIntervalInMs: 500 }\n      - type: webhook\n    endpoint: { type: kafka }\n    plans: []\n",
+        "gateway:\n  limits: { maxHeaderBytes: 100 }\n  colour: blue\napis:\n  - id: demo\n    name: Demo\n    contextPaths: [demo]\n    entrypoints:\n      - type: sse\n        configuration: { heartbeatIntervalInMs: 500 }\n      - type: webhook\n    endpoint: { type: rabbitmq }\n    plans: []\n",
     )
     .unwrap();
     let error = config::load_file(&path).unwrap_err();

@@ -20,5 +20,8 @@ cargo fmt --all -- --check
 echo "== lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== test setup"
+tests/setup/tansu.sh
+
 echo "== tests"
 cargo test --workspace --locked --all-targets

@@ -10,6 +10,8 @@
 //! After that the configuration is trusted: the rest of the gateway uses [`model`] types only.
 
 mod defaults;
+pub mod kafka;
+mod kafka_raw;
 pub mod model;
 mod mqtt;
 mod problem;
@@ -21,6 +23,7 @@ use std::path::Path;
 
 use serde_saphyr::MessageFormatter;
 
+pub use kafka::KafkaOptions;
 pub use model::{
     ApiConfig, ApiState, Config, DriverChoice, EndpointConfig, EntrypointConfig, GatewayConfig,
     HttpGetOptions, HttpPostOptions, InMemoryOptions, Limits, MockOptions, OutboundConfig,

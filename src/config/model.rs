@@ -268,6 +268,8 @@ pub enum EndpointConfig {
     InMemory(InMemoryOptions),
     /// An MQTT broker (3.1.1 or 5).
     Mqtt(Box<super::mqtt::MqttOptions>),
+    /// A Kafka cluster.
+    Kafka(super::kafka::KafkaOptions),
 }
 
 /// The Mock endpoint: a generated stream per consumer.

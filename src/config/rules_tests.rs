@@ -44,12 +44,12 @@ fn entrypoint_types_unknown_and_not_yet_supported() {
     let (_, message) = only_problem(&ONE_API.replace("type: mock", "type: redis"));
     assert_eq!(
         message,
-        "unknown endpoint type 'redis'; expected one of: mock, in-memory, mqtt5"
+        "unknown endpoint type 'redis'; expected one of: mock, in-memory, mqtt5, kafka"
     );
-    let (location, message) = only_problem(&ONE_API.replace("type: mock", "type: kafka"));
+    let (location, message) = only_problem(&ONE_API.replace("type: mock", "type: rabbitmq"));
     assert_eq!(location, "apis[0].endpoint.type");
     assert!(
-        message.contains("'kafka' is not supported by this version"),
+        message.contains("'rabbitmq' is not supported by this version"),
         "{message}"
     );
     let (location, message) = only_problem(&ONE_API.replace("security: keyless", "security: jwt"));

@@ -18,8 +18,8 @@ use super::validate::{self, TopicUse};
 
 const ENTRYPOINTS_SUPPORTED: &[&str] = &["http-get", "http-post", "websocket", "sse"];
 const ENTRYPOINTS_PLANNED: &[&str] = &["webhook"];
-const ENDPOINTS_SUPPORTED: &[&str] = &["mock", "in-memory", "mqtt5"];
-const ENDPOINTS_PLANNED: &[&str] = &["kafka", "rabbitmq", "solace"];
+const ENDPOINTS_SUPPORTED: &[&str] = &["mock", "in-memory", "mqtt5", "kafka"];
+const ENDPOINTS_PLANNED: &[&str] = &["rabbitmq", "solace"];
 
 /// What the cross-API rules need from each API, gathered even when another part of that API is
 /// broken, so those rules still run.
@@ -393,6 +393,17 @@ fn read_endpoint(value: &Value, loc: &str, p: &mut Problems) -> Option<EndpointC
         "mqtt5" => {
             super::mqtt::read(config, &config_loc, p).map(|o| EndpointConfig::Mqtt(Box::new(o)))
         }
+        "kafka" => match config {
+            Some(config) => decode::<super::kafka_raw::RawKafka>(config, &config_loc, p)
+                .map(|raw| EndpointConfig::Kafka(super::kafka::kafka(raw, &config_loc, p))),
+            None => {
+                p.push(
+                    config_loc,
+                    "required: at least `bootstrapServers` and an enabled `consumer` or `producer`",
+                );
+                None
+            }
+        },
         other => {
             let message =
                 validate::unknown_kind("endpoint", other, ENDPOINTS_SUPPORTED, ENDPOINTS_PLANNED);

@@ -1,7 +1,8 @@
 //! Every piece of traffic between threads goes through this module, so that the mechanism can
 //! change in one place: the shutdown order from the main thread to each shard (`Signal`), and the
 //! in-memory topics that every shard publishes to and reads from (`TopicLog`, woken through each
-//! shard's `Doorbell`), and host name lookups for broker connections (`lookup_host`).
+//! shard's `Doorbell`), and host name lookups for broker connections (`lookup_host`),
+//! the Kafka bridge's feeds and requests (`kafka_link`).
 //!
 //! A shard is a monoio runtime; waking it from another thread needs monoio's `sync` feature,
 //! which makes its wakers thread-safe. Nothing here ever blocks a shard.
@@ -15,6 +16,7 @@ use atomic_waker::AtomicWaker;
 
 mod doorbell;
 mod host_lookup;
+pub mod kafka_link;
 pub mod retention_ring;
 mod topic_log;
 

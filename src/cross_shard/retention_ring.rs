@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use crate::message::{Message, MessageId};
+use crate::message::Message;
 
 /// A bounded sequence of the most recent messages of one topic.
 pub struct RetentionRing {
@@ -56,7 +56,7 @@ impl RetentionRing {
             });
         }
         let position = self.next_position();
-        message.id = MessageId::Sequence(position);
+        message.id.set_sequence(position);
         self.items.push_back(message);
         self.bytes += size;
         while self.items.len() > self.max_messages || self.bytes > self.max_bytes {
@@ -90,6 +90,11 @@ impl RetentionRing {
         out.extend(self.items.iter().skip(start).take(max).cloned());
     }
 
+    /// The retained messages, oldest first (e.g. to match a resume position).
+    pub fn iter(&self) -> impl Iterator<Item = &Message> {
+        self.items.iter()
+    }
+
     /// Messages currently retained.
     pub fn len(&self) -> usize {
         self.items.len()
@@ -109,6 +114,7 @@ impl RetentionRing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::MessageId;
     use bytes::Bytes;
     use std::sync::Arc;
 
@@ -125,11 +131,7 @@ mod tests {
     fn positions(ring: &RetentionRing, from: u64) -> Vec<u64> {
         let mut out = Vec::new();
         ring.read(from, usize::MAX, &mut out);
-        out.iter()
-            .map(|m| match m.id {
-                MessageId::Sequence(n) => n,
-            })
-            .collect()
+        out.iter().map(|m| m.id.sequence()).collect()
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::config::SlowClientPolicy;
 use crate::cross_shard::retention_ring::RetentionRing;
 use crate::cross_shard::TopicLog;
 use crate::delivery::{OutboundQueue, QueueEnd};
+use crate::endpoint::kafka::cursor::{through_floor, FloorStep, KafkaCursor};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 
@@ -109,6 +110,9 @@ struct Subscriber {
     next: u64,
     /// Position of the first message this client was due (it owes nothing before it).
     start: u64,
+    /// A Kafka client that resumed between ring entries: what it has already read. Cleared
+    /// once the ring's positions cover it (see `kafka::cursor::through_floor`).
+    floor: Option<Arc<KafkaCursor>>,
 }
 
 impl Fanout {
@@ -151,7 +155,40 @@ impl Fanout {
                 })
             }
             Some(MessageId::Sequence(cursor)) => cursor + 1,
+            Some(other) => {
+                return Err(CursorError::Ahead {
+                    cursor: other.sequence(),
+                    latest: next - 1,
+                })
+            }
         };
+        let key = self.add(start, None, queue);
+        Ok((key, MessageId::Sequence(start - 1)))
+    }
+
+    /// Adds a subscriber whose next message is ring position `start` (clamped by the ring as
+    /// for any subscriber); with a `floor`, ring records the client already read are skipped.
+    /// The caller (the Kafka endpoint) has matched the client's position to the ring.
+    pub fn subscribe_at(
+        self: &Rc<Self>,
+        start: u64,
+        floor: Option<Arc<KafkaCursor>>,
+        queue: Rc<OutboundQueue>,
+    ) -> usize {
+        self.add(start, floor, queue)
+    }
+
+    /// The ring this fan-out reads.
+    pub fn source(&self) -> &RingSource {
+        &self.source
+    }
+
+    fn add(
+        self: &Rc<Self>,
+        start: u64,
+        floor: Option<Arc<KafkaCursor>>,
+        queue: Rc<OutboundQueue>,
+    ) -> usize {
         let key = {
             let mut subscribers = self.subscribers.borrow_mut();
             if subscribers.is_empty() {
@@ -161,6 +198,7 @@ impl Fanout {
                 queue: queue.clone(),
                 next: start,
                 start,
+                floor,
             })
         };
         let weak_progress: Weak<Fanout> = Rc::downgrade(self);
@@ -176,7 +214,7 @@ impl Fanout {
             }
         }));
         self.pump_one(key);
-        Ok((key, MessageId::Sequence(start - 1)))
+        key
     }
 
     /// Removes a subscriber (its `Subscription` was dropped).
@@ -205,7 +243,7 @@ impl Fanout {
             .iter()
             .filter(|(_, s)| !s.queue.is_ended())
             .map(|(_, s)| match s.queue.delivered() {
-                Some(MessageId::Sequence(position)) => position.max(s.start - 1),
+                Some(id) => id.sequence().max(s.start - 1),
                 None => s.start - 1,
             })
             .min()
@@ -311,7 +349,7 @@ impl Fanout {
             return false;
         }
         for message in batch {
-            let MessageId::Sequence(position) = message.id;
+            let position = message.id.sequence();
             if position < subscriber.next {
                 continue;
             }
@@ -319,7 +357,21 @@ impl Fanout {
                 subscriber.queue.mark_starved();
                 return false;
             }
-            subscriber.queue.push(message.clone());
+            let out = match &subscriber.floor {
+                None => message.clone(),
+                Some(floor) => match through_floor(floor, message) {
+                    FloorStep::Skip => {
+                        subscriber.next = position + 1;
+                        continue;
+                    }
+                    FloorStep::Deliver(merged) => merged,
+                    FloorStep::Caught => {
+                        subscriber.floor = None;
+                        message.clone()
+                    }
+                },
+            };
+            subscriber.queue.push(out);
             subscriber.next = position + 1;
         }
         true
@@ -357,11 +409,7 @@ mod tests {
     fn drain(queue: &OutboundQueue) -> Vec<u64> {
         let mut out = Vec::new();
         queue.drain_into(usize::MAX, &mut out);
-        out.iter()
-            .map(|m| match m.id {
-                MessageId::Sequence(n) => n,
-            })
-            .collect()
+        out.iter().map(|m| m.id.sequence()).collect()
     }
 
     /// A full subscriber far behind and a live one: `pump_all` must return (it once looped

@@ -60,7 +60,7 @@ pub struct OutboundQueue {
     /// A producer task waiting in `room` for the writer to drain.
     producer: RefCell<Option<Waker>>,
     /// The last message the writer has written to the client's socket.
-    delivered: Cell<Option<MessageId>>,
+    delivered: RefCell<Option<MessageId>>,
     /// Called when `delivered` moves (at-least-once acknowledgement, see `delivery::Fanout`).
     on_delivered: RefCell<Option<Box<dyn Fn()>>>,
 }
@@ -92,7 +92,7 @@ impl OutboundQueue {
             starved: Cell::new(false),
             refill: RefCell::new(None),
             producer: RefCell::new(None),
-            delivered: Cell::new(None),
+            delivered: RefCell::new(None),
             on_delivered: RefCell::new(None),
         }
     }
@@ -161,7 +161,7 @@ impl OutboundQueue {
 
     /// Records that the writer has written everything up to `id` to the client's socket.
     pub fn mark_delivered(&self, id: MessageId) {
-        self.delivered.set(Some(id));
+        *self.delivered.borrow_mut() = Some(id);
         if let Some(hook) = self.on_delivered.borrow().as_ref() {
             hook();
         }
@@ -169,7 +169,7 @@ impl OutboundQueue {
 
     /// The last message written to the client, if any.
     pub fn delivered(&self) -> Option<MessageId> {
-        self.delivered.get()
+        self.delivered.borrow().clone()
     }
 
     /// Installs the hook `mark_delivered` calls.
@@ -321,11 +321,7 @@ mod tests {
     fn ids(queue: &OutboundQueue) -> Vec<u64> {
         let mut out = Vec::new();
         queue.drain_into(usize::MAX, &mut out);
-        out.iter()
-            .map(|m| match m.id {
-                MessageId::Sequence(n) => n,
-            })
-            .collect()
+        out.iter().map(|m| m.id.sequence()).collect()
     }
 
     #[test]

@@ -39,10 +39,7 @@ impl MockEndpoint {
 
     /// True when a stream resumed after `after` would hold no message (`messageCount` reached).
     pub fn is_exhausted_after(&self, after: Option<MessageId>) -> bool {
-        let first = match after {
-            Some(MessageId::Sequence(n)) => n.saturating_add(1),
-            None => 0,
-        };
+        let first = after.map_or(0, |id| id.sequence().saturating_add(1));
         self.count.is_some_and(|count| first >= count)
     }
 
@@ -50,7 +47,8 @@ impl MockEndpoint {
     pub fn subscribe(&self, after: Option<MessageId>, queue: Rc<OutboundQueue>) {
         let first = match after {
             Some(MessageId::Sequence(n)) => n.saturating_add(1),
-            None => 0,
+            // Never parsed for a Mock API (its cursors are sequences).
+            Some(_) | None => 0,
         };
         let generator = Generator {
             interval: self.interval,

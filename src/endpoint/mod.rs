@@ -3,6 +3,7 @@
 //! `Subscription` is dropped. Publishing hands one message to the endpoint and returns its id.
 
 pub mod in_memory;
+pub mod kafka;
 pub mod mock;
 pub mod mqtt;
 
@@ -34,6 +35,17 @@ pub struct EndpointContext {
     pub policy: SlowClientPolicy,
     /// The shard's shutdown signal: broker connections close on it.
     pub shutdown: Rc<LocalSignal>,
+    /// The shard's side of the Kafka bridge.
+    pub kafka: kafka::KafkaLocals,
+}
+
+/// What a publishing request chose, for the endpoints that use it.
+#[derive(Default)]
+pub struct PublishOptions<'a> {
+    /// The topic (`?topic=`, `X-Topic`), for mqtt5 with `allowTopicFromRequest`.
+    pub topic: Option<&'a str>,
+    /// The record key (`X-Message-Key`, `?key=`), for Kafka.
+    pub key: Option<Bytes>,
 }
 
 /// An API's endpoint on one shard.
@@ -44,6 +56,8 @@ pub enum Endpoint {
     InMemory(Rc<LocalTopic>),
     /// An MQTT broker.
     Mqtt(mqtt::MqttEndpoint),
+    /// A Kafka feed and/or producer.
+    Kafka(kafka::KafkaEndpoint),
 }
 
 /// A problem with what the client asked of the endpoint.
@@ -180,11 +194,15 @@ impl Endpoint {
                 };
                 Endpoint::Mqtt(mqtt::MqttEndpoint::new(options, parts))
             }
+            EndpointConfig::Kafka(options) => Endpoint::Kafka(context.kafka.endpoint(options)),
         }
     }
 
     /// Parses a client's resume cursor (`?cursor=`, `Last-Event-ID`).
     pub fn parse_cursor(&self, cursor: &str) -> Result<MessageId, EndpointError> {
+        if let Endpoint::Kafka(kafka) = self {
+            return kafka.parse_cursor(cursor);
+        }
         // The largest id has no successor, so it cannot be a resume point.
         let parsed = cursor
             .trim()
@@ -197,6 +215,7 @@ impl Endpoint {
                 Endpoint::Mock(_) => "a Mock cursor is the decimal id of the last message received, e.g. 3",
                 Endpoint::InMemory(_) => "an in-memory cursor is the decimal position of the last message received, e.g. 42",
                 Endpoint::Mqtt(_) => "an MQTT cursor is the decimal id of the last message received, e.g. 4123168604161",
+                Endpoint::Kafka(_) => "a Kafka cursor",
             },
         })
     }
@@ -210,7 +229,7 @@ impl Endpoint {
     ) -> Result<(Subscription, Option<MessageId>), EndpointError> {
         match self {
             Endpoint::Mock(mock) => {
-                mock.subscribe(after, queue.clone());
+                mock.subscribe(after.clone(), queue.clone());
                 Ok((Subscription::Mock(queue), after))
             }
             Endpoint::InMemory(topic) => {
@@ -222,6 +241,14 @@ impl Endpoint {
                 let (subscription, start) = mqtt.subscribe(after, queue)?;
                 Ok((Subscription::Mqtt(subscription), Some(start)))
             }
+            Endpoint::Kafka(kafka) => {
+                let (subscribed, start) = kafka.subscribe(after, queue)?;
+                let subscription = match subscribed {
+                    kafka::Subscribed::Shared(fanout, key) => Subscription::Fanout(fanout, key),
+                    kafka::Subscribed::CatchUp(catch_up) => Subscription::KafkaCatchUp(catch_up),
+                };
+                Ok((subscription, start))
+            }
         }
     }
 
@@ -229,7 +256,7 @@ impl Endpoint {
     pub fn is_exhausted_after(&self, after: Option<MessageId>) -> bool {
         match self {
             Endpoint::Mock(mock) => mock.is_exhausted_after(after),
-            Endpoint::InMemory(_) | Endpoint::Mqtt(_) => false,
+            Endpoint::InMemory(_) | Endpoint::Mqtt(_) | Endpoint::Kafka(_) => false,
         }
     }
 
@@ -239,21 +266,24 @@ impl Endpoint {
         payload: Bytes,
         headers: Fields,
     ) -> Result<MessageId, PublishError> {
-        self.publish_to(payload, headers, None).await
+        self.publish_with(payload, headers, PublishOptions::default())
+            .await
     }
 
-    /// Like `publish`, to the topic the request chose (`?topic=`, `X-Topic`); only endpoints
-    /// that allow it (mqtt5 with `allowTopicFromRequest`) use it, the others ignore it.
-    pub async fn publish_to(
+    /// Like `publish`, with what the request chose: the topic (`?topic=`, `X-Topic`; mqtt5 with
+    /// `allowTopicFromRequest`) and the key (Kafka partitions by it). Endpoints ignore what they
+    /// do not use.
+    pub async fn publish_with(
         &self,
         payload: Bytes,
         headers: Fields,
-        topic: Option<&str>,
+        options: PublishOptions<'_>,
     ) -> Result<MessageId, PublishError> {
         match self {
             Endpoint::Mock(_) => Err(PublishError::NotSupported("mock")),
             Endpoint::InMemory(topic) => topic.publish(payload, headers),
-            Endpoint::Mqtt(mqtt) => mqtt.publish(payload, headers, topic).await,
+            Endpoint::Mqtt(mqtt) => mqtt.publish(payload, headers, options.topic).await,
+            Endpoint::Kafka(kafka) => kafka.publish(payload, headers, options.key).await,
         }
     }
 
@@ -263,6 +293,7 @@ impl Endpoint {
             Endpoint::Mock(_) => false,
             Endpoint::InMemory(_) => true,
             Endpoint::Mqtt(mqtt) => mqtt.has_producer(),
+            Endpoint::Kafka(kafka) => kafka.accepts_publish(),
         }
     }
 }
@@ -275,6 +306,8 @@ pub enum Subscription {
     Fanout(Rc<Fanout>, usize),
     /// Leaves the shard's broker subscription (unsubscribing after the last client).
     Mqtt(mqtt::MqttSubscription),
+    /// Stops a Kafka client's own catch-up fetch (its `Drop` does the work).
+    KafkaCatchUp(kafka::CatchUp),
 }
 
 impl Drop for Subscription {
@@ -284,6 +317,7 @@ impl Drop for Subscription {
             Subscription::Fanout(fanout, key) => fanout.unsubscribe(*key),
             // Its own `Drop` leaves the subscription.
             Subscription::Mqtt(_) => {}
+            Subscription::KafkaCatchUp(_) => {}
         }
     }
 }

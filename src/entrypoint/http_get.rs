@@ -39,7 +39,10 @@ pub async fn serve(
         request.limit,
         shard.metrics.clone(),
     ));
-    let (subscription, start) = match api.endpoint.subscribe(request.cursor, queue.clone()) {
+    let (subscription, start) = match api
+        .endpoint
+        .subscribe(request.cursor.clone(), queue.clone())
+    {
         Ok(subscribed) => subscribed,
         Err(err) => {
             return conn
@@ -51,7 +54,7 @@ pub async fn serve(
     let items = collect(&request, &queue, options, shard, started).await;
     let next_cursor = items
         .last()
-        .map(|message| message.id)
+        .map(|message| message.id.clone())
         .or(start)
         .map(|id| id.to_string());
     let body = render_batch(
@@ -82,7 +85,7 @@ pub async fn serve(
     if written {
         ShardMetrics::add(&shard.metrics.messages_delivered_total, items.len() as u64);
         if let Some(last) = items.last() {
-            queue.mark_delivered(last.id);
+            queue.mark_delivered(last.id.clone());
         }
     }
     // Held until the response is written, so an at-least-once endpoint acknowledges only then.

@@ -11,7 +11,8 @@ use bytes::Bytes;
 use crate::codec::http_head::RequestHead;
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::config::HttpPostOptions;
-use crate::message::Fields;
+use crate::endpoint::PublishOptions;
+use crate::message::{Fields, MessageId};
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
 use crate::server::Api;
@@ -27,6 +28,8 @@ const HOP_HEADERS: &[&str] = &[
     "trailer",
     "transfer-encoding",
     "upgrade",
+    // The record key (Kafka), not a header of the message.
+    "x-message-key",
 ];
 
 /// Publishes `body`. Returns false when the connection must close.
@@ -55,16 +58,21 @@ pub async fn serve(
         Arc::from(Vec::new())
     };
     // Endpoints that let a request choose the topic (mqtt5 `allowTopicFromRequest`) read it
-    // from `?topic=` or an `X-Topic` header; the others ignore it.
+    // from `?topic=` or an `X-Topic` header; Kafka partitions by the key (`X-Message-Key` or
+    // `?key=`). The others ignore both.
     let topic = head
         .query_param("topic")
         .or_else(|| head.header_str("x-topic").map(str::to_owned));
-    let id = match api
-        .endpoint
-        .publish_to(body, headers, topic.as_deref())
-        .await
-    {
-        Ok(id) => id.to_string(),
+    let key = head
+        .header("x-message-key")
+        .map(Bytes::copy_from_slice)
+        .or_else(|| head.query_param("key").map(Bytes::from));
+    let chosen = PublishOptions {
+        topic: topic.as_deref(),
+        key,
+    };
+    let id = match api.endpoint.publish_with(body, headers, chosen).await {
+        Ok(id) => id,
         Err(err) => {
             return conn
                 .respond_text(err.status(), &err.to_string(), !keep_alive)
@@ -75,12 +83,25 @@ pub async fn serve(
     let wants_json = head
         .header_str("accept")
         .is_some_and(|accept| accept.contains("json") || accept.contains("*/*"));
-    let body = if wants_json {
-        format!("{{\"id\":\"{id}\"}}")
-    } else {
-        String::new()
+    let record = match id {
+        MessageId::KafkaRecord { partition, offset } => {
+            Some((partition.to_string(), offset.to_string()))
+        }
+        _ => None,
+    };
+    let id = id.to_string();
+    let body = match (&record, wants_json) {
+        (Some((partition, offset)), true) => {
+            format!("{{\"id\":\"{id}\",\"partition\":{partition},\"offset\":{offset}}}")
+        }
+        (None, true) => format!("{{\"id\":\"{id}\"}}"),
+        (_, false) => String::new(),
     };
     let mut headers = vec![("X-Message-Id", id.as_str())];
+    if let Some((partition, offset)) = &record {
+        headers.push(("X-Kafka-Partition", partition.as_str()));
+        headers.push(("X-Kafka-Offset", offset.as_str()));
+    }
     if wants_json {
         headers.push(("Content-Type", "application/json"));
     }

@@ -49,7 +49,7 @@ pub async fn serve(
             return;
         }
     };
-    if api.endpoint.is_exhausted_after(cursor) {
+    if api.endpoint.is_exhausted_after(cursor.clone()) {
         // 204 tells EventSource to stop reconnecting: this finite stream has nothing more.
         encode_response_head(
             &mut conn.write_buf,
@@ -191,7 +191,7 @@ impl SseStream {
                     Ok(()) => {
                         queue.drain_into(MAX_BATCH, &mut batch);
                         let count = batch.len() as u64;
-                        written = batch.last().map(|message| message.id);
+                        written = batch.last().map(|message| message.id.clone());
                         for message in batch.drain(..) {
                             let out = &mut self.duplex.batch;
                             encode_message(out, &mut self.scratch, &message, options, self.chunked);

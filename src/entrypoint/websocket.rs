@@ -24,7 +24,7 @@ use crate::codec::ws::{
 };
 use crate::config::WebSocketOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
-use crate::endpoint::PublishError;
+use crate::endpoint::{PublishError, PublishOptions};
 use crate::message::{Fields, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
@@ -82,7 +82,7 @@ pub async fn serve(
         shard.metrics.clone(),
     ));
     let subscription = if options.subscriber_enabled {
-        match api.endpoint.subscribe(cursor, queue.clone()) {
+        match api.endpoint.subscribe(cursor.clone(), queue.clone()) {
             Ok((subscription, _start)) => Some(subscription),
             Err(err) => {
                 let _ = conn
@@ -111,6 +111,7 @@ pub async fn serve(
         api: api.clone(),
         no_headers: Arc::from(Vec::new()),
         topic: head.query_param("topic").filter(|topic| !topic.is_empty()),
+        key: head.query_param("key").map(Bytes::from),
     });
     let inbound = Rc::new(Inbound::new());
     let limits = WsLimits {
@@ -258,15 +259,21 @@ struct Publisher {
     no_headers: Fields,
     /// The topic chosen on the upgrade URL (`?topic=`), for endpoints that allow it.
     topic: Option<String>,
+    /// The upgrade request's `?key=`: the key of every message of the session (Kafka).
+    key: Option<Bytes>,
 }
 
 impl Publisher {
     /// Hands a client message to the endpoint; the error is the close code and reason to send.
     async fn publish(&self, payload: Bytes) -> Result<(), (u16, String)> {
-        let published =
-            self.api
-                .endpoint
-                .publish_to(payload, self.no_headers.clone(), self.topic.as_deref());
+        let published = self.api.endpoint.publish_with(
+            payload,
+            self.no_headers.clone(),
+            PublishOptions {
+                topic: self.topic.as_deref(),
+                key: self.key.clone(),
+            },
+        );
         match published.await {
             Ok(_id) => Ok(()),
             Err(err @ PublishError::NotSupported(_)) => {
@@ -355,14 +362,14 @@ impl Session {
                 return (0, String::new());
             }
             ShardMetrics::add(&shard.metrics.messages_delivered_total, delivered);
-            if let (true, Some(id)) = (delivered > 0, self.last_delivered) {
+            if let (true, Some(id)) = (delivered > 0, self.last_delivered.clone()) {
                 queue.mark_delivered(id);
             }
         }
     }
 
     fn resume_hint(&self, why: &str) -> String {
-        match self.last_delivered {
+        match &self.last_delivered {
             Some(id) => format!("{why}; reconnect with ?cursor={id}"),
             None => why.to_owned(),
         }

@@ -21,8 +21,10 @@ pub use local_signal::LocalSignal;
 use crate::admin::{Admin, AdminState};
 use crate::config::{Config, EndpointConfig};
 use crate::cross_shard::{Doorbell, Signal, TopicLog};
+use crate::endpoint::kafka::bridge::KafkaBridge;
+use crate::endpoint::kafka::{KafkaLocals, KafkaPlan};
 use crate::endpoint::{EndpointContext, LocalTopic, LocalTopics};
-use crate::metrics::ShardMetrics;
+use crate::metrics::{KafkaMetrics, ShardMetrics};
 use crate::server::Router;
 
 /// A running gateway: its shards and how to stop them.
@@ -34,6 +36,8 @@ pub struct Gateway {
     threads: Vec<JoinHandle<()>>,
     shutdown_timeout: Duration,
     admin: Option<Admin>,
+    /// The Kafka bridge thread, when an API uses Kafka; stopped after the shards.
+    kafka: Option<KafkaBridge>,
 }
 
 /// Why the gateway could not start.
@@ -42,6 +46,9 @@ pub enum StartError {
     /// The listen address could not be bound.
     #[error("{0}")]
     Listen(io::Error),
+    /// The Kafka bridge thread could not start.
+    #[error("the Kafka bridge could not start: {0}")]
+    Kafka(io::Error),
     /// A shard's runtime or thread could not start.
     #[error("shard {shard} could not start: {source}")]
     Shard {
@@ -73,7 +80,15 @@ impl Gateway {
             threads: Vec::new(),
             shutdown_timeout: config.gateway.timeouts.shutdown,
             admin: None,
+            kafka: None,
         };
+        let kafka_plan = Arc::new(KafkaPlan::new(&config));
+        if !kafka_plan.is_empty() {
+            let bridge =
+                KafkaBridge::start(kafka_plan.clone(), shard_count).map_err(StartError::Kafka)?;
+            gateway.kafka = Some(bridge);
+        }
+        let kafka_link = gateway.kafka.as_ref().map(|bridge| bridge.link().clone());
         let doorbells: Vec<Arc<Doorbell>> = (0..shard_count).map(|_| Doorbell::new()).collect();
         let topics = topic_logs(&config, &doorbells);
         let (started_tx, started_rx) = mpsc::channel();
@@ -89,6 +104,7 @@ impl Gateway {
             let started = started_tx.clone();
             let (thread_metrics, thread_stop) = (metrics.clone(), stop.clone());
             let (doorbell, topics) = (doorbells[id].clone(), topics.clone());
+            let (kafka_link, kafka_plan) = (kafka_link.clone(), kafka_plan.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("tidegate-shard-{id}"))
                 .spawn(move || {
@@ -115,11 +131,19 @@ impl Gateway {
                                     (log.name().to_owned(), Rc::new(local))
                                 })
                                 .collect();
+                            let kafka = KafkaLocals::new(
+                                id,
+                                kafka_link,
+                                kafka_plan,
+                                policy,
+                                thread_metrics.clone(),
+                            );
                             let context = EndpointContext {
                                 shard: id,
                                 metrics: thread_metrics.clone(),
                                 policy,
                                 shutdown: Rc::new(LocalSignal::new()),
+                                kafka,
                             };
                             let router = Router::new(&config.apis, &topics, &context);
                             let shard = Rc::new(shard::Shard::new(shard::ShardParts {
@@ -194,6 +218,11 @@ impl Gateway {
         &self.metrics
     }
 
+    /// The Kafka bridge's counters, when an API uses Kafka.
+    pub fn kafka_metrics(&self) -> Option<&Arc<KafkaMetrics>> {
+        self.kafka.as_ref().map(|bridge| bridge.metrics())
+    }
+
     /// Graceful shutdown: every shard stops accepting, tells its clients (WebSocket close 1001,
     /// SSE end of stream, pending GETs answered), and waits for them up to `timeouts.shutdown`.
     /// Returns once every shard thread has exited.
@@ -218,6 +247,8 @@ impl Gateway {
                 tracing::error!("a shard did not stop within the shutdown deadline");
             }
         }
+        // After the shards: their clients may still have been waiting on Kafka.
+        self.kafka = None;
     }
 }
 

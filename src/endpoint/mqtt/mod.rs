@@ -105,11 +105,11 @@ impl MqttEndpoint {
                 )));
             }
             Some(sub) => {
-                check_epoch(after, Some(sub.epoch))?;
+                check_epoch(after.as_ref(), Some(sub.epoch))?;
                 sub
             }
             None => {
-                check_epoch(after, None)?;
+                check_epoch(after.as_ref(), None)?;
                 let sub = Rc::new(ConsumerSub::new(
                     options,
                     client.new_epoch(),
@@ -252,8 +252,8 @@ impl MqttEndpoint {
 
 /// A cursor must come from the shard's current subscription (`epoch`; `None` = there is none
 /// yet, so any cursor is from an earlier one).
-fn check_epoch(after: Option<MessageId>, epoch: Option<u64>) -> Result<(), EndpointError> {
-    let Some(MessageId::Sequence(cursor)) = after else {
+fn check_epoch(after: Option<&MessageId>, epoch: Option<u64>) -> Result<(), EndpointError> {
+    let Some(&MessageId::Sequence(cursor)) = after else {
         return Ok(());
     };
     if Some(ConsumerSub::epoch_of(cursor)) == epoch {

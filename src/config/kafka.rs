@@ -1,0 +1,345 @@
+//! `type: kafka` endpoint configuration: its YAML shape, its rules and its typed form.
+//!
+//! Names follow the reference product: `bootstrapServers`; `consumer.enabled`, `topics` (or
+//! `topicPattern`), `autoOffsetReset`, `encodeMessageId`; `producer.enabled`, `topics`,
+//! `compressionType`; `security.protocol`, `security.sasl` and `security.ssl`. What this
+//! version cannot do (consumer groups, topic patterns, key stores) is rejected with "not supported by this version".
+
+use std::time::Duration;
+
+use super::kafka_raw::{RawConsumer, RawKafka, RawProducer, RawSasl, RawSecurity, RawTrustStore};
+use super::problem::{join, Problems};
+use super::validate::topic_problem;
+
+/// A validated Kafka endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KafkaOptions {
+    /// At least one `host:port`.
+    pub bootstrap_servers: Vec<String>,
+    pub security: KafkaSecurity,
+    /// Consuming, when enabled.
+    pub consumer: Option<KafkaConsumer>,
+    /// Producing, when enabled.
+    pub producer: Option<KafkaProducer>,
+}
+
+/// How the gateway talks to the brokers: `PLAINTEXT` is neither, `SASL_SSL` both.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct KafkaSecurity {
+    /// SASL authentication (`SASL_PLAINTEXT`, `SASL_SSL`).
+    pub sasl: Option<KafkaSasl>,
+    /// TLS (`SSL`, `SASL_SSL`): the PEM certificates of the authorities the brokers' certificates
+    /// must chain to (read when the configuration is loaded).
+    pub tls_trust_pem: Option<String>,
+}
+
+/// SASL mechanism and credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KafkaSasl {
+    pub mechanism: SaslMechanism,
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SaslMechanism {
+    Plain,
+    ScramSha256,
+    ScramSha512,
+}
+
+/// Where a consumer starts when a client brings no cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AutoOffsetReset {
+    /// Only records produced from now on.
+    Latest,
+    /// Everything the broker still has.
+    Earliest,
+}
+
+/// The consuming side: one feed per node, broadcast to every client.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KafkaConsumer {
+    /// Sorted and deduplicated; at least one.
+    pub topics: Vec<String>,
+    pub auto_offset_reset: AutoOffsetReset,
+    pub encode_message_id: bool,
+    /// The node's buffer of this feed; at least 1.
+    pub max_retained_messages: usize,
+    pub max_retained_bytes: usize,
+}
+
+/// The producing side.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KafkaProducer {
+    /// Exactly one topic in this version.
+    pub topic: String,
+    pub compression: Compression,
+    /// How long a publish waits for the broker's acknowledgement before answering 503.
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compression {
+    None,
+    Gzip,
+    Lz4,
+    Snappy,
+    Zstd,
+}
+
+pub(crate) fn kafka(raw: RawKafka, loc: &str, p: &mut Problems) -> KafkaOptions {
+    let bootstrap_servers: Vec<String> = raw
+        .bootstrap_servers
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if bootstrap_servers.is_empty() {
+        p.push(
+            join(loc, "bootstrapServers"),
+            "required: the brokers to start from, e.g. `bootstrapServers: kafka-1:9092,kafka-2:9092`",
+        );
+    }
+    for server in &bootstrap_servers {
+        let port_ok = server
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !port_ok {
+            p.push(
+                join(loc, "bootstrapServers"),
+                format!("'{server}' is not host:port"),
+            );
+        }
+    }
+    let security = security(raw.security, &join(loc, "security"), p);
+    let consumer = consumer(raw.consumer, &join(loc, "consumer"), p);
+    let producer = producer(raw.producer, &join(loc, "producer"), p);
+    if consumer.is_none() && producer.is_none() {
+        p.push(
+            loc,
+            "neither `consumer.enabled` nor `producer.enabled` is true: the endpoint would do nothing",
+        );
+    }
+    KafkaOptions {
+        bootstrap_servers,
+        security,
+        consumer,
+        producer,
+    }
+}
+
+fn security(raw: RawSecurity, loc: &str, p: &mut Problems) -> KafkaSecurity {
+    let protocol = raw.protocol.to_ascii_uppercase();
+    let (wants_sasl, wants_tls) = match protocol.as_str() {
+        "PLAINTEXT" => (false, false),
+        "SASL_PLAINTEXT" => (true, false),
+        "SSL" => (false, true),
+        "SASL_SSL" => (true, true),
+        other => {
+            p.push(
+                join(loc, "protocol"),
+                format!("unknown protocol '{other}'; expected PLAINTEXT, SASL_PLAINTEXT, SSL or SASL_SSL"),
+            );
+            (raw.sasl.is_some(), raw.ssl.is_some())
+        }
+    };
+    let sasl = match (wants_sasl, raw.sasl) {
+        (true, Some(sasl)) => Some(sasl_options(sasl, &join(loc, "sasl"), p)),
+        (true, None) => {
+            p.push(
+                join(loc, "sasl"),
+                format!("required with {protocol}: `{{ mechanism, username, password }}`"),
+            );
+            None
+        }
+        (false, Some(_)) => {
+            p.push(
+                join(loc, "sasl"),
+                format!("ignored with {protocol}: set `protocol: SASL_PLAINTEXT` or `SASL_SSL` to authenticate with SASL"),
+            );
+            None
+        }
+        (false, None) => None,
+    };
+    let tls_trust_pem = match (wants_tls, raw.ssl) {
+        (true, Some(ssl)) => trust_store(ssl.trust_store, &join(loc, "ssl.trustStore"), p),
+        (true, None) => {
+            p.push(
+                join(loc, "ssl"),
+                format!("required with {protocol}: `{{ trustStore: {{ type: PEM, path: FILE }} }}` (e.g. /etc/ssl/certs/ca-certificates.crt for public authorities)"),
+            );
+            None
+        }
+        (false, Some(_)) => {
+            p.push(
+                join(loc, "ssl"),
+                format!("ignored with {protocol}: set `protocol: SSL` or `SASL_SSL` to use TLS"),
+            );
+            None
+        }
+        (false, None) => None,
+    };
+    KafkaSecurity {
+        sasl,
+        tls_trust_pem,
+    }
+}
+
+fn sasl_options(sasl: RawSasl, loc: &str, p: &mut Problems) -> KafkaSasl {
+    let mechanism = match sasl.mechanism.to_ascii_uppercase().as_str() {
+        "PLAIN" => SaslMechanism::Plain,
+        "SCRAM-SHA-256" => SaslMechanism::ScramSha256,
+        "SCRAM-SHA-512" => SaslMechanism::ScramSha512,
+        other => {
+            p.push(
+                join(loc, "mechanism"),
+                format!("unknown SASL mechanism '{other}'; expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+            );
+            SaslMechanism::Plain
+        }
+    };
+    KafkaSasl {
+        mechanism,
+        username: sasl.username,
+        password: sasl.password,
+    }
+}
+
+/// The trust store's PEM text, checked to hold at least one certificate.
+fn trust_store(raw: RawTrustStore, loc: &str, p: &mut Problems) -> Option<String> {
+    if !raw.kind.eq_ignore_ascii_case("PEM") {
+        p.push(
+            join(loc, "type"),
+            format!("trust store type '{}' is not supported by this version of tidegate (supported: PEM)", raw.kind),
+        );
+        return None;
+    }
+    let text = match (raw.path, raw.content) {
+        (Some(path), None) => match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) => {
+                p.push(join(loc, "path"), format!("cannot read '{path}': {error}"));
+                return None;
+            }
+        },
+        (None, Some(content)) => content,
+        _ => {
+            p.push(loc, "give exactly one of `path` and `content`");
+            return None;
+        }
+    };
+    if !text.contains("-----BEGIN CERTIFICATE-----") {
+        p.push(
+            loc,
+            "holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)",
+        );
+        return None;
+    }
+    Some(text)
+}
+
+fn topics(list: &[String], loc: &str, p: &mut Problems) {
+    for (index, topic) in list.iter().enumerate() {
+        if let Some(why) = topic_problem(topic) {
+            p.push(format!("{loc}[{index}]"), why);
+        }
+    }
+}
+
+fn consumer(raw: RawConsumer, loc: &str, p: &mut Problems) -> Option<KafkaConsumer> {
+    if !raw.enabled {
+        return None;
+    }
+    if raw.topic_pattern.is_some() {
+        p.push(
+            join(loc, "topicPattern"),
+            "topic patterns are not supported by this version of tidegate; list the topics in `topics`",
+        );
+    } else if raw.topics.is_empty() {
+        p.push(
+            join(loc, "topics"),
+            "required when the consumer is enabled: the topics to read, e.g. `topics: [orders]`",
+        );
+    }
+    if raw.group_id.is_some() {
+        p.push(
+            join(loc, "groupId"),
+            "consumer groups are not supported by this version of tidegate: every client gets every record (broadcast)",
+        );
+    }
+    topics(&raw.topics, &join(loc, "topics"), p);
+    let auto_offset_reset = match raw.auto_offset_reset.as_str() {
+        "latest" => AutoOffsetReset::Latest,
+        "earliest" => AutoOffsetReset::Earliest,
+        other => {
+            p.push(
+                join(loc, "autoOffsetReset"),
+                format!("'{other}' is not one of: latest, earliest"),
+            );
+            AutoOffsetReset::Latest
+        }
+    };
+    for (key, value) in [
+        ("maxRetainedMessages", raw.max_retained_messages),
+        ("maxRetainedBytes", raw.max_retained_bytes),
+    ] {
+        p.require_at_least(&join(loc, key), value as u64, 1, "");
+    }
+    let mut topics = raw.topics;
+    topics.sort();
+    topics.dedup();
+    Some(KafkaConsumer {
+        topics,
+        auto_offset_reset,
+        encode_message_id: raw.encode_message_id,
+        max_retained_messages: raw.max_retained_messages,
+        max_retained_bytes: raw.max_retained_bytes,
+    })
+}
+
+fn producer(raw: RawProducer, loc: &str, p: &mut Problems) -> Option<KafkaProducer> {
+    if !raw.enabled {
+        return None;
+    }
+    topics(&raw.topics, &join(loc, "topics"), p);
+    if raw.topics.len() != 1 {
+        p.push(
+            join(loc, "topics"),
+            format!(
+                "the producer needs exactly one topic in this version of tidegate, got {}",
+                raw.topics.len()
+            ),
+        );
+    }
+    let compression = match raw.compression_type.as_str() {
+        "none" => Compression::None,
+        "gzip" => Compression::Gzip,
+        "lz4" => Compression::Lz4,
+        "snappy" => Compression::Snappy,
+        "zstd" => Compression::Zstd,
+        other => {
+            p.push(
+                join(loc, "compressionType"),
+                format!("'{other}' is not one of: none, gzip, lz4, snappy, zstd"),
+            );
+            Compression::None
+        }
+    };
+    p.require_at_least(
+        &join(loc, "requestTimeoutMs"),
+        raw.request_timeout_ms,
+        1,
+        " (ms)",
+    );
+    Some(KafkaProducer {
+        topic: raw.topics.into_iter().next().unwrap_or_default(),
+        compression,
+        request_timeout: Duration::from_millis(raw.request_timeout_ms),
+    })
+}
+
+#[cfg(test)]
+#[path = "kafka_tests.rs"]
+mod tests;

@@ -1,0 +1,137 @@
+//! The `type: kafka` configuration's YAML shape (camelCase, unknown keys rejected, defaults).
+
+use serde::Deserialize;
+
+/// Node buffer of a consumed feed, per feed (every partition of its topics together).
+const DEFAULT_MAX_RETAINED_MESSAGES: usize = 10_000;
+const DEFAULT_MAX_RETAINED_BYTES: usize = 64 * 1024 * 1024;
+const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+
+/// `type: kafka` configuration, as written.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "the kafka configuration mapping"
+)]
+pub(crate) struct RawKafka {
+    /// `host:port`, several joined by `,`.
+    #[serde(default)]
+    pub bootstrap_servers: String,
+    #[serde(default)]
+    pub security: RawSecurity,
+    #[serde(default)]
+    pub consumer: RawConsumer,
+    #[serde(default)]
+    pub producer: RawProducer,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "`{ protocol, sasl, ssl }`")]
+pub(crate) struct RawSecurity {
+    pub protocol: String,
+    pub sasl: Option<RawSasl>,
+    pub ssl: Option<RawSsl>,
+}
+
+impl Default for RawSecurity {
+    fn default() -> Self {
+        RawSecurity {
+            protocol: "PLAINTEXT".to_owned(),
+            sasl: None,
+            ssl: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "`{ trustStore: { type: PEM, path | content } }`"
+)]
+pub(crate) struct RawSsl {
+    pub trust_store: RawTrustStore,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "`{ type: PEM, path: FILE }` or `{ type: PEM, content: PEM text }`"
+)]
+pub(crate) struct RawTrustStore {
+    #[serde(rename = "type", default = "pem")]
+    pub kind: String,
+    pub path: Option<String>,
+    pub content: Option<String>,
+}
+
+fn pem() -> String {
+    "PEM".to_owned()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "`{ mechanism, username, password }`")]
+pub(crate) struct RawSasl {
+    pub mechanism: String,
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    default,
+    expecting = "the kafka consumer mapping"
+)]
+pub(crate) struct RawConsumer {
+    pub enabled: bool,
+    pub topics: Vec<String>,
+    pub topic_pattern: Option<String>,
+    pub auto_offset_reset: String,
+    pub encode_message_id: bool,
+    pub group_id: Option<String>,
+    pub max_retained_messages: usize,
+    pub max_retained_bytes: usize,
+}
+
+impl Default for RawConsumer {
+    fn default() -> Self {
+        RawConsumer {
+            enabled: false,
+            topics: Vec::new(),
+            topic_pattern: None,
+            auto_offset_reset: "latest".to_owned(),
+            encode_message_id: true,
+            group_id: None,
+            max_retained_messages: DEFAULT_MAX_RETAINED_MESSAGES,
+            max_retained_bytes: DEFAULT_MAX_RETAINED_BYTES,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    default,
+    expecting = "the kafka producer mapping"
+)]
+pub(crate) struct RawProducer {
+    pub enabled: bool,
+    pub topics: Vec<String>,
+    pub compression_type: String,
+    pub request_timeout_ms: u64,
+}
+
+impl Default for RawProducer {
+    fn default() -> Self {
+        RawProducer {
+            enabled: false,
+            topics: Vec::new(),
+            compression_type: "none".to_owned(),
+            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The Kafka endpoint's configuration rules.
+
+use crate::config::{load_str, EndpointConfig};
+
+fn endpoint(configuration: &str) -> Result<EndpointConfig, String> {
+    let yaml = format!(
+        "apis:\n  - id: k\n    name: K\n    contextPaths: [/k]\n    entrypoints: [{{type: sse}}]\n    endpoint:\n      type: kafka\n      configuration: {configuration}\n    plans: [{{name: Keyless, security: keyless}}]\n"
+    );
+    load_str(&yaml, "t")
+        .map(|config| config.apis[0].endpoint.clone())
+        .map_err(|err| err.to_string())
+}
+
+#[test]
+fn a_full_configuration_is_typed() {
+    let EndpointConfig::Kafka(options) = endpoint(
+        "{bootstrapServers: 'a:9092, b:9093', consumer: {enabled: true, topics: [ty, tx, tx], autoOffsetReset: earliest}, producer: {enabled: true, topics: [tx], compressionType: zstd}}",
+    )
+    .unwrap() else {
+        panic!("not kafka")
+    };
+    assert_eq!(options.bootstrap_servers, vec!["a:9092", "b:9093"]);
+    let consumer = options.consumer.unwrap();
+    assert_eq!(consumer.topics, vec!["tx", "ty"]);
+    assert_eq!(
+        consumer.auto_offset_reset,
+        crate::config::kafka::AutoOffsetReset::Earliest
+    );
+    assert!(consumer.encode_message_id);
+    assert_eq!(
+        options.producer.unwrap().compression,
+        crate::config::kafka::Compression::Zstd
+    );
+}
+
+#[test]
+fn every_problem_is_reported() {
+    let error = endpoint(
+        "{bootstrapServers: nohost, security: {protocol: SSL, ssl: {trustStore: {path: /nonexistent.pem}}}, consumer: {enabled: true, groupId: g, autoOffsetReset: middle}, producer: {enabled: true, topics: [a, b], compressionType: brotli}}",
+    )
+    .unwrap_err();
+    for expected in [
+        "'nohost' is not host:port",
+        "cannot read '/nonexistent.pem'",
+        "consumer.topics: required",
+        "consumer groups are not supported by this version",
+        "'middle' is not one of: latest, earliest",
+        "exactly one topic",
+        "'brotli' is not one of",
+    ] {
+        assert!(
+            error.contains(expected),
+            "missing {expected:?} in:\n{error}"
+        );
+    }
+}
+
+#[test]
+fn an_endpoint_that_does_nothing_is_refused() {
+    let error = endpoint("{bootstrapServers: 'a:1'}").unwrap_err();
+    assert!(error.contains("would do nothing"), "{error}");
+}

@@ -1,0 +1,140 @@
+//! Traffic between the shards and the Kafka bridge thread.
+//!
+//! Records flow bridge → shards through a `KafkaFeed`: a `TopicLog` (the same shared retention
+//! ring the in-memory topics use) that the bridge appends to and every interested shard reads
+//! once per batch, woken through the feed's own per-shard doorbells. Requests flow shards →
+//! bridge through one bounded queue (`KafkaLink`); a shard never blocks on it (`try_send`: a
+//! full queue is answered 503), and a reply comes back on a one-slot channel the shard awaits.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+
+use super::{Doorbell, TopicLog};
+use crate::endpoint::kafka::cursor::KafkaCursor;
+use crate::message::Fields;
+
+/// Requests a shard may have waiting for the bridge at once (all shards together).
+pub const COMMAND_QUEUE_CAPACITY: usize = 4096;
+
+/// One consumed feed (a set of topics read once per node), shared by the bridge and the shards.
+pub struct KafkaFeed {
+    /// The node buffer every shard's clients of this feed read from.
+    pub log: Arc<TopicLog>,
+    /// `doorbells[shard]` wakes that shard's pump task for this feed.
+    pub doorbells: Vec<Arc<Doorbell>>,
+    /// The feed's slots and the position it started fetching from; set once by the bridge when
+    /// the brokers first answered. Until then clients are answered 503.
+    start: OnceLock<Arc<KafkaCursor>>,
+}
+
+impl KafkaFeed {
+    /// A feed whose buffer is bounded by `max_messages` / `max_bytes`, for `shards` shards.
+    pub fn new(name: &str, max_messages: usize, max_bytes: usize, shards: usize) -> KafkaFeed {
+        let doorbells: Vec<Arc<Doorbell>> = (0..shards).map(|_| Doorbell::new()).collect();
+        KafkaFeed {
+            log: Arc::new(TopicLog::new(name, max_messages, max_bytes, &doorbells)),
+            doorbells,
+            start: OnceLock::new(),
+        }
+    }
+
+    /// Records where the feed started (first call wins).
+    pub fn set_start(&self, start: Arc<KafkaCursor>) {
+        let _ = self.start.set(start);
+    }
+
+    /// Where the feed started, once the brokers answered.
+    pub fn start(&self) -> Option<&Arc<KafkaCursor>> {
+        self.start.get()
+    }
+}
+
+/// A request to the bridge.
+pub enum BridgeCommand {
+    /// Produce one record.
+    Produce(ProduceRequest),
+    /// Fetch a feed for one client from an older position than the node buffer holds.
+    CatchUp(CatchUpRequest),
+    /// Stop the bridge (sent by the gateway at shutdown).
+    Shutdown,
+}
+
+/// One record to produce, and where to send the outcome.
+pub struct ProduceRequest {
+    /// Index of the producer (its configuration) in the bridge's list.
+    pub producer: usize,
+    /// The record key (partitioning is by its hash); `None` spreads records round-robin.
+    pub key: Option<Bytes>,
+    /// The record value.
+    pub payload: Bytes,
+    /// Carried as Kafka record headers.
+    pub headers: Fields,
+    /// Receives `(partition, offset)` after the broker acknowledged, or why not.
+    pub reply: flume::Sender<Result<(i32, i64), ProduceFailure>>,
+}
+
+/// Why a record was not produced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProduceFailure {
+    /// The brokers did not acknowledge in time, or cannot be reached.
+    #[error("the Kafka brokers did not acknowledge the record: {0}")]
+    Unavailable(String),
+    /// The brokers refused the record.
+    #[error("the Kafka brokers refused the record: {0}")]
+    Refused(String),
+}
+
+/// A private fetch for one client, into its own small log.
+pub struct CatchUpRequest {
+    /// Index of the feed (its configuration) in the bridge's list.
+    pub feed: usize,
+    /// Where to start.
+    pub from: Arc<KafkaCursor>,
+    /// The client's log (one doorbell per shard; only the asking shard listens).
+    pub log: Arc<TopicLog>,
+    /// Set when the client is gone: the fetch stops.
+    pub cancelled: Arc<AtomicBool>,
+}
+
+/// The shards' handle on the bridge.
+#[derive(Clone)]
+pub struct KafkaLink {
+    commands: flume::Sender<BridgeCommand>,
+    /// The feeds, by index.
+    pub feeds: Arc<[Arc<KafkaFeed>]>,
+}
+
+/// The bridge's queue is full or the bridge is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BridgeBusy;
+
+impl KafkaLink {
+    /// A link and the receiving end for the bridge.
+    pub fn new(feeds: Vec<Arc<KafkaFeed>>) -> (KafkaLink, flume::Receiver<BridgeCommand>) {
+        let (commands, receiver) = flume::bounded(COMMAND_QUEUE_CAPACITY);
+        (
+            KafkaLink {
+                commands,
+                feeds: feeds.into(),
+            },
+            receiver,
+        )
+    }
+
+    /// Hands a request to the bridge without waiting.
+    pub fn send(&self, command: BridgeCommand) -> Result<(), BridgeBusy> {
+        self.commands.try_send(command).map_err(|_| BridgeBusy)
+    }
+
+    /// Requests waiting for the bridge (for the queue-depth metric).
+    pub fn queued(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// Tells the bridge to stop; waits for room in the queue (called off the shards).
+    pub fn shutdown(&self) {
+        let _ = self.commands.send(BridgeCommand::Shutdown);
+    }
+}

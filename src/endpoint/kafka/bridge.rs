@@ -1,0 +1,183 @@
+//! The Kafka bridge: one thread running a current-thread tokio runtime, because rskafka needs
+//! tokio (its sockets, timers and tasks). tokio never leaves `bridge*.rs`: the shards talk to
+//! the bridge only through `cross_shard::kafka_link`.
+//!
+//! The bridge runs every feed (fetch loops that append to node buffers), the catch-up fetches
+//! clients ask for, and the producers. Everything on it is single-threaded (`LocalSet`), so
+//! its state is `Rc`/`RefCell` like a shard's.
+
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
+use rskafka::BackoffConfig;
+
+use super::bridge_feed::{catch_up, run_feed};
+use super::bridge_produce::Producers;
+use super::plan::{Brokers, KafkaPlan};
+use crate::config::kafka::{KafkaSecurity, SaslMechanism};
+use crate::cross_shard::kafka_link::{BridgeCommand, KafkaFeed, KafkaLink};
+use crate::metrics::KafkaMetrics;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+
+/// A running bridge; dropping it stops the thread.
+pub struct KafkaBridge {
+    link: KafkaLink,
+    metrics: Arc<KafkaMetrics>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl KafkaBridge {
+    /// Starts the bridge for `plan` (not empty), with buffers for `shards` shards.
+    pub fn start(plan: Arc<KafkaPlan>, shards: usize) -> io::Result<KafkaBridge> {
+        let feeds: Vec<Arc<KafkaFeed>> = plan
+            .feeds
+            .iter()
+            .enumerate()
+            .map(|(index, spec)| {
+                Arc::new(KafkaFeed::new(
+                    &format!("kafka-feed-{index}"),
+                    spec.consumer.max_retained_messages,
+                    spec.consumer.max_retained_bytes,
+                    shards,
+                ))
+            })
+            .collect();
+        let (link, commands) = KafkaLink::new(feeds.clone());
+        let metrics = Arc::new(KafkaMetrics::default());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread_metrics = metrics.clone();
+        let thread = std::thread::Builder::new()
+            .name("tidegate-kafka".to_owned())
+            .spawn(move || {
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&runtime, serve(plan, feeds, commands, thread_metrics));
+            })?;
+        Ok(KafkaBridge {
+            link,
+            metrics,
+            thread: Some(thread),
+        })
+    }
+
+    /// The shards' handle.
+    pub fn link(&self) -> &KafkaLink {
+        &self.link
+    }
+
+    /// The bridge's counters.
+    pub fn metrics(&self) -> &Arc<KafkaMetrics> {
+        &self.metrics
+    }
+}
+
+impl Drop for KafkaBridge {
+    fn drop(&mut self) {
+        self.link.shutdown();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The bridge's main task: starts the feeds, then serves requests until told to stop.
+async fn serve(
+    plan: Arc<KafkaPlan>,
+    feeds: Vec<Arc<KafkaFeed>>,
+    commands: flume::Receiver<BridgeCommand>,
+    metrics: Arc<KafkaMetrics>,
+) {
+    for (spec, feed) in plan.feeds.iter().zip(feeds.iter()) {
+        tokio::task::spawn_local(run_feed(spec.clone(), feed.clone(), metrics.clone()));
+    }
+    let producers = Rc::new(Producers::new(&plan.producers, metrics.clone()));
+    while let Ok(command) = commands.recv_async().await {
+        match command {
+            BridgeCommand::Produce(request) => {
+                let producers = producers.clone();
+                tokio::task::spawn_local(async move { producers.produce(request).await });
+            }
+            BridgeCommand::CatchUp(request) => {
+                let Some(spec) = plan.feeds.get(request.feed).cloned() else {
+                    continue;
+                };
+                tokio::task::spawn_local(catch_up(spec, request, metrics.clone()));
+            }
+            BridgeCommand::Shutdown => break,
+        }
+    }
+    // Returning ends `block_on`; dropping the LocalSet cancels every fetch and produce task.
+}
+
+/// How long to wait between reconnection attempts (rskafka retries requests itself too).
+pub(super) fn backoff() -> BackoffConfig {
+    BackoffConfig {
+        init_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_secs(1),
+        base: 2.0,
+        deadline: None,
+    }
+}
+
+/// Connects to `brokers`, retrying until they answer (each try bounded by rskafka's backoff).
+pub(super) async fn connect(brokers: &Brokers, metrics: &KafkaMetrics) -> Client {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let mut builder = ClientBuilder::new(brokers.servers.clone())
+            .client_id("tidegate")
+            .backoff_config(backoff());
+        if let Some(tls) = tls_config(&brokers.security) {
+            builder = builder.tls_config(tls);
+        }
+        if let Some(sasl) = &brokers.security.sasl {
+            let credentials = Credentials::new(sasl.username.clone(), sasl.password.clone());
+            builder = builder.sasl_config(match sasl.mechanism {
+                SaslMechanism::Plain => SaslConfig::Plain(credentials),
+                SaslMechanism::ScramSha256 => SaslConfig::ScramSha256(credentials),
+                SaslMechanism::ScramSha512 => SaslConfig::ScramSha512(credentials),
+            });
+        }
+        match tokio::time::timeout(Duration::from_secs(10), builder.build()).await {
+            Ok(Ok(client)) => return client,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, servers = ?brokers.servers, "cannot reach the Kafka brokers; retrying");
+            }
+            Err(_) => {
+                tracing::warn!(servers = ?brokers.servers, "the Kafka brokers did not answer; retrying");
+            }
+        }
+        crate::metrics::ShardMetrics::inc(&metrics.fetch_errors_total);
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// rustls settings trusting the configured authorities (validated to hold a certificate).
+fn tls_config(security: &KafkaSecurity) -> Option<Arc<rustls::ClientConfig>> {
+    let pem = security.tls_trust_pem.as_ref()?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()).flatten() {
+        if let Err(error) = roots.add(cert) {
+            tracing::warn!(%error, "a trust store certificate was not accepted");
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    match rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+    {
+        Ok(builder) => Some(Arc::new(
+            builder.with_root_certificates(roots).with_no_client_auth(),
+        )),
+        Err(error) => {
+            // Connecting without TLS would fail at the broker anyway: say why here.
+            tracing::error!(%error, "cannot set up TLS to the Kafka brokers");
+            None
+        }
+    }
+}

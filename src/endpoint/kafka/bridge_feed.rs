@@ -1,0 +1,311 @@
+//! Fetch loops (bridge thread only): one per topic-partition of a feed, appending records to
+//! the feed's node buffer; and catch-up fetches for clients resuming before that buffer.
+//!
+//! Each partition loop of a shared feed has its own connection (its own rskafka `Client`):
+//! brokers answer the requests of one connection in order, so long-polling fetches sharing a
+//! connection would wait for each other. A node therefore holds one fetch stream per
+//! topic-partition per feed, whatever its number of clients.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use rskafka::client::error::{Error as ClientError, ProtocolError};
+use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
+use rskafka::client::Client;
+use rskafka::record::RecordAndOffset;
+
+use super::bridge::connect;
+use super::cursor::{KafkaCursor, KafkaId, TopicPartition};
+use super::plan::FeedSpec;
+use crate::config::kafka::AutoOffsetReset;
+use crate::cross_shard::kafka_link::{CatchUpRequest, KafkaFeed};
+use crate::cross_shard::TopicLog;
+use crate::message::{Fields, Message, MessageId};
+use crate::metrics::{KafkaMetrics, ShardMetrics};
+
+/// Most bytes one fetch asks for.
+const FETCH_MAX_BYTES: i32 = 4 * 1024 * 1024;
+/// How long the broker may hold a fetch that has nothing new (shared feeds). Kafka answers as
+/// soon as a record arrives, so this only sets the idle request rate (4/s per partition); tansu
+/// answers after about half of it even when records are there, so it is also its latency.
+const FETCH_MAX_WAIT_MS: i32 = 250;
+/// Catch-up fetches share one connection per client, so they wait less per partition.
+const CATCH_UP_MAX_WAIT_MS: i32 = 100;
+/// Pause after a failed fetch before trying again.
+const RETRY_DELAY: Duration = Duration::from_millis(200);
+
+/// The position every new record of one fetch session advances (one per feed or catch-up).
+struct Head {
+    encoded: bool,
+    slots: Arc<[TopicPartition]>,
+    next: Vec<i64>,
+}
+
+impl Head {
+    fn cursor(&self) -> KafkaCursor {
+        KafkaCursor {
+            encoded: self.encoded,
+            slots: self.slots.clone(),
+            next: self.next.clone().into_boxed_slice(),
+        }
+    }
+}
+
+/// Runs a shared feed: learns its partitions and start offsets, then fetches every partition.
+pub(super) async fn run_feed(
+    spec: super::plan::FeedSpec,
+    feed: Arc<KafkaFeed>,
+    metrics: Arc<KafkaMetrics>,
+) {
+    let client = connect(&spec.brokers, &metrics).await;
+    let slots = loop {
+        match layout(&client, &spec).await {
+            Ok(slots) => break slots,
+            Err(why) => {
+                tracing::warn!(%why, "cannot read the Kafka topics' partitions; retrying");
+                tokio::time::sleep(RETRY_DELAY * 5).await;
+            }
+        }
+    };
+    let at = match spec.consumer.auto_offset_reset {
+        AutoOffsetReset::Latest => OffsetAt::Latest,
+        AutoOffsetReset::Earliest => OffsetAt::Earliest,
+    };
+    // Every partition gets its own connection (see the module comment), set up before the feed
+    // is announced, so a started feed has all its fetch streams.
+    let mut partitions = Vec::new();
+    let mut next = Vec::new();
+    for slot in slots.iter() {
+        let own = connect(&spec.brokers, &metrics).await;
+        let partition = partition_client(&own, slot).await;
+        next.push(offset_at(&partition, at).await);
+        partitions.push((own, partition));
+    }
+    let head = Rc::new(RefCell::new(Head {
+        encoded: spec.consumer.encode_message_id,
+        slots: slots.clone(),
+        next,
+    }));
+    let mut loops = Vec::new();
+    for (index, (own, partition)) in partitions.into_iter().enumerate() {
+        let session = Session {
+            head: head.clone(),
+            log: feed.log.clone(),
+            metrics: metrics.clone(),
+            max_wait_ms: FETCH_MAX_WAIT_MS,
+        };
+        ShardMetrics::inc(&metrics.fetch_loops_running);
+        loops.push(tokio::task::spawn_local(async move {
+            let _connection = own;
+            session.fetch_partition(&partition, index, || false).await;
+        }));
+    }
+    feed.set_start(Arc::new(head.borrow().cursor()));
+    tracing::info!(partitions = slots.len(), "Kafka feed started");
+    // Keeps the metadata connection for the feed's life (the loops end only with the bridge).
+    for task in loops {
+        let _ = task.await;
+    }
+    drop(client);
+}
+
+/// Fetches a feed for one client from `request.from` until the client is gone.
+pub(super) async fn catch_up(spec: FeedSpec, request: CatchUpRequest, metrics: Arc<KafkaMetrics>) {
+    ShardMetrics::inc(&metrics.catch_up_fetches_running);
+    let client = connect(&spec.brokers, &metrics).await;
+    let from = request.from.clone();
+    let head = Rc::new(RefCell::new(Head {
+        encoded: from.encoded,
+        slots: from.slots.clone(),
+        next: from.next.to_vec(),
+    }));
+    let mut loops = Vec::new();
+    for (index, slot) in from.slots.iter().enumerate() {
+        let partition = partition_client(&client, slot).await;
+        let session = Session {
+            head: head.clone(),
+            log: request.log.clone(),
+            metrics: metrics.clone(),
+            max_wait_ms: CATCH_UP_MAX_WAIT_MS,
+        };
+        let cancelled = request.cancelled.clone();
+        ShardMetrics::inc(&metrics.fetch_loops_running);
+        loops.push(tokio::task::spawn_local(async move {
+            session
+                .fetch_partition(&partition, index, || cancelled.load(Ordering::Acquire))
+                .await;
+        }));
+    }
+    for task in loops {
+        let _ = task.await;
+    }
+    ShardMetrics::sub(&metrics.catch_up_fetches_running, 1);
+}
+
+/// The topics' partitions, in slot order (topics sorted, then partitions).
+async fn layout(client: &Client, spec: &FeedSpec) -> Result<Arc<[TopicPartition]>, String> {
+    let topics = client.list_topics().await.map_err(|e| e.to_string())?;
+    let mut slots = Vec::new();
+    for name in &spec.consumer.topics {
+        let Some(topic) = topics.iter().find(|t| t.name == *name) else {
+            return Err(format!("topic '{name}' does not exist"));
+        };
+        let topic_name: Arc<str> = Arc::from(name.as_str());
+        let mut partitions: Vec<i32> = topic.partitions.iter().copied().collect();
+        partitions.sort_unstable();
+        for partition in partitions {
+            slots.push(TopicPartition {
+                topic: topic_name.clone(),
+                partition,
+            });
+        }
+    }
+    Ok(slots.into())
+}
+
+async fn partition_client(client: &Client, slot: &TopicPartition) -> PartitionClient {
+    loop {
+        match client
+            .partition_client(
+                slot.topic.to_string(),
+                slot.partition,
+                UnknownTopicHandling::Retry,
+            )
+            .await
+        {
+            Ok(partition) => return partition,
+            Err(error) => {
+                tracing::warn!(%error, topic = %slot.topic, partition = slot.partition, "no client for the partition; retrying");
+                tokio::time::sleep(RETRY_DELAY).await;
+            }
+        }
+    }
+}
+
+async fn offset_at(partition: &PartitionClient, at: OffsetAt) -> i64 {
+    loop {
+        match partition.get_offset(at).await {
+            Ok(offset) => return offset,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read a partition offset; retrying");
+                tokio::time::sleep(RETRY_DELAY).await;
+            }
+        }
+    }
+}
+
+/// One fetch session's shared state: its position, where records go, and its counters.
+struct Session {
+    head: Rc<RefCell<Head>>,
+    log: Arc<TopicLog>,
+    metrics: Arc<KafkaMetrics>,
+    max_wait_ms: i32,
+}
+
+impl Session {
+    /// Fetches slot `slot` from the head's position until `stop()` says so.
+    /// The caller counted it in `fetch_loops_running`; it is uncounted when it ends.
+    async fn fetch_partition(
+        &self,
+        partition: &PartitionClient,
+        slot: usize,
+        stop: impl Fn() -> bool,
+    ) {
+        let (topic, partition_index) = {
+            let head = self.head.borrow();
+            (head.slots[slot].topic.clone(), head.slots[slot].partition)
+        };
+        while !stop() {
+            let offset = self.head.borrow().next[slot];
+            let fetched = partition
+                .fetch_records(offset, 1..FETCH_MAX_BYTES, self.max_wait_ms)
+                .await;
+            ShardMetrics::inc(&self.metrics.fetch_requests_total);
+            match fetched {
+                Ok((records, _high_watermark)) => {
+                    if stop() {
+                        break;
+                    }
+                    for record in records.into_iter().filter(|r| r.offset >= offset) {
+                        self.append(&topic, partition_index, slot, record);
+                    }
+                }
+                Err(ClientError::ServerError {
+                    protocol_error: ProtocolError::OffsetOutOfRange,
+                    ..
+                }) => {
+                    // The broker no longer has (or does not yet have) this offset.
+                    let earliest = offset_at(partition, OffsetAt::Earliest).await;
+                    let latest = offset_at(partition, OffsetAt::Latest).await;
+                    let moved = if offset < earliest {
+                        earliest
+                    } else {
+                        latest.min(offset)
+                    };
+                    tracing::warn!(topic = %topic, partition = partition_index, offset, moved, "offset out of range at the broker");
+                    self.head.borrow_mut().next[slot] = moved;
+                    ShardMetrics::inc(&self.metrics.fetch_errors_total);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, topic = %topic, partition = partition_index, "fetch failed; retrying");
+                    ShardMetrics::inc(&self.metrics.fetch_errors_total);
+                    tokio::time::sleep(RETRY_DELAY).await;
+                }
+            }
+        }
+        ShardMetrics::sub(&self.metrics.fetch_loops_running, 1);
+    }
+
+    /// Turns a record into a message carrying the position after it, and appends it.
+    fn append(&self, topic: &Arc<str>, partition: i32, slot: usize, record: RecordAndOffset) {
+        let cursor = {
+            let mut head = self.head.borrow_mut();
+            head.next[slot] = record.offset + 1;
+            Arc::new(head.cursor())
+        };
+        let RecordAndOffset { record, offset } = record;
+        let key = record
+            .key
+            .as_deref()
+            .map(|key| String::from_utf8_lossy(key).into_owned());
+        let mut metadata = Vec::with_capacity(4);
+        if let Some(key) = key {
+            metadata.push(("key".to_owned(), key));
+        }
+        metadata.push(("topic".to_owned(), topic.to_string()));
+        metadata.push(("partition".to_owned(), partition.to_string()));
+        metadata.push(("offset".to_owned(), offset.to_string()));
+        let headers: Fields = record
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+            .collect::<Vec<_>>()
+            .into();
+        let timestamp_ms =
+            u64::try_from(record.timestamp.timestamp_millis()).unwrap_or_else(|_| {
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64)
+            });
+        let message = Message {
+            id: MessageId::Kafka(KafkaId {
+                seq: 0,
+                slot: slot as u32,
+                cursor,
+            }),
+            payload: record.value.map(Bytes::from).unwrap_or_default(),
+            headers,
+            metadata: metadata.into(),
+            timestamp_ms,
+        };
+        if let Err(too_large) = self.log.append(message) {
+            tracing::warn!(topic = %topic, partition, offset, max_bytes = too_large.max_bytes, "record larger than the node buffer; skipped");
+            return;
+        }
+        ShardMetrics::inc(&self.metrics.records_fetched_total);
+    }
+}

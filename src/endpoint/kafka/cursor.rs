@@ -1,0 +1,262 @@
+//! A Kafka consumer position: the next offset to read in every topic-partition of a feed.
+//!
+//! Every record a feed delivers carries the position *after* it (one `Arc` per record per node,
+//! shared by every client), so a message id is a cursor a client can hand back on any node:
+//! `?cursor=`, `Last-Event-ID`, WebSocket `?cursor=`. The text form is
+//! `topic:partition:nextOffset` joined by `,` (topic names cannot contain `:` or `,`), in URL-safe
+//! base64 without padding when `encodeMessageId` is true. Parsing accepts both forms.
+
+use std::fmt;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
+use crate::message::{Message, MessageId};
+
+/// One topic-partition of a feed, in the feed's fixed order (its "slot").
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// Topic name.
+    pub topic: Arc<str>,
+    /// Partition index.
+    pub partition: i32,
+}
+
+/// The next offset to read per topic-partition, in a feed's slot order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KafkaCursor {
+    /// Render in base64 (`encodeMessageId`).
+    pub encoded: bool,
+    /// The feed's slots; shared by every cursor of the feed.
+    pub slots: Arc<[TopicPartition]>,
+    /// `next[i]`: the next offset to deliver from `slots[i]`.
+    pub next: Box<[i64]>,
+}
+
+/// A message id of a Kafka feed: the record's place in this node's ring (`seq`, which only
+/// this node understands) and the feed position after it (which every node understands).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KafkaId {
+    /// Position in this node's retention ring (0 for a cursor parsed from a client).
+    pub seq: u64,
+    /// The slot of the record this id belongs to (unused for a parsed cursor).
+    pub slot: u32,
+    /// The feed position after this record.
+    pub cursor: Arc<KafkaCursor>,
+}
+
+/// A cursor a client sent, before it is matched to a feed's slots.
+pub type ParsedCursor = Vec<(String, i32, i64)>;
+
+impl KafkaCursor {
+    /// The text of this cursor (base64 when `encoded`).
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        for (slot, next) in self.slots.iter().zip(self.next.iter()) {
+            if !text.is_empty() {
+                text.push(',');
+            }
+            text.push_str(&format!("{}:{}:{}", slot.topic, slot.partition, next));
+        }
+        if self.encoded {
+            URL_SAFE_NO_PAD.encode(text.as_bytes())
+        } else {
+            text
+        }
+    }
+
+    /// Parses a client's cursor, plain or base64.
+    pub fn parse(text: &str) -> Result<ParsedCursor, &'static str> {
+        let text = text.trim();
+        let plain = if text.contains(':') {
+            text.to_owned()
+        } else {
+            let bytes = URL_SAFE_NO_PAD
+                .decode(text.trim_end_matches('='))
+                .map_err(|_| EXPECTED)?;
+            String::from_utf8(bytes).map_err(|_| EXPECTED)?
+        };
+        let mut out = Vec::new();
+        for entry in plain.split(',') {
+            let mut parts = entry.rsplitn(3, ':');
+            let (Some(next), Some(partition), Some(topic)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(EXPECTED);
+            };
+            let next: i64 = next.parse().map_err(|_| EXPECTED)?;
+            let partition: i32 = partition.parse().map_err(|_| EXPECTED)?;
+            if topic.is_empty() || next < 0 || partition < 0 {
+                return Err(EXPECTED);
+            }
+            out.push((topic.to_owned(), partition, next));
+        }
+        Ok(out)
+    }
+
+    /// The same slots with `parsed`'s offsets; a slot the client did not name reads from
+    /// `missing` (what a client that never saw that partition should get).
+    pub fn from_parsed(&self, parsed: &ParsedCursor, missing: i64) -> KafkaCursor {
+        let next = self
+            .slots
+            .iter()
+            .map(|slot| {
+                parsed
+                    .iter()
+                    .find(|(topic, partition, _)| {
+                        **topic == *slot.topic && *partition == slot.partition
+                    })
+                    .map_or(missing, |(_, _, next)| *next)
+            })
+            .collect();
+        KafkaCursor {
+            encoded: self.encoded,
+            slots: self.slots.clone(),
+            next,
+        }
+    }
+
+    /// True when this position has read everything `other` has read (slot by slot).
+    pub fn covers(&self, other: &KafkaCursor) -> bool {
+        self.next.iter().zip(other.next.iter()).all(|(a, b)| a >= b)
+    }
+
+    /// Slot by slot, the further of the two positions.
+    pub fn further(&self, other: &KafkaCursor) -> KafkaCursor {
+        KafkaCursor {
+            encoded: self.encoded,
+            slots: self.slots.clone(),
+            next: self
+                .next
+                .iter()
+                .zip(other.next.iter())
+                .map(|(a, b)| *a.max(b))
+                .collect(),
+        }
+    }
+}
+
+const EXPECTED: &str = "a Kafka cursor is the id of the last message received: `topic:partition:nextOffset` entries joined by `,`, or that text in URL-safe base64";
+
+impl fmt::Display for KafkaId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.cursor.render())
+    }
+}
+
+/// What a catching-up subscriber (one that resumed from a position that is not exactly a ring
+/// entry's) does with the next ring message.
+pub enum FloorStep {
+    /// The client already had this record.
+    Skip,
+    /// Deliver this message (its id merged with the floor); the floor stays.
+    Deliver(Message),
+    /// The ring has passed the floor: deliver the message as is and drop the floor.
+    Caught,
+}
+
+/// Decides `message` for a subscriber whose position is at least `floor` in every slot.
+pub fn through_floor(floor: &KafkaCursor, message: &Message) -> FloorStep {
+    let MessageId::Kafka(id) = &message.id else {
+        return FloorStep::Caught;
+    };
+    let slot = id.slot as usize;
+    let offset = id.cursor.next.get(slot).copied().unwrap_or(0) - 1;
+    if floor.next.get(slot).is_some_and(|next| offset < *next) {
+        return FloorStep::Skip;
+    }
+    if id.cursor.covers(floor) {
+        return FloorStep::Caught;
+    }
+    let mut merged = message.clone();
+    merged.id = MessageId::Kafka(KafkaId {
+        seq: id.seq,
+        slot: id.slot,
+        cursor: Arc::new(id.cursor.further(floor)),
+    });
+    FloorStep::Deliver(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slots() -> Arc<[TopicPartition]> {
+        Arc::from(vec![
+            TopicPartition {
+                topic: Arc::from("orders"),
+                partition: 0,
+            },
+            TopicPartition {
+                topic: Arc::from("orders"),
+                partition: 1,
+            },
+        ])
+    }
+
+    fn cursor(next: &[i64], encoded: bool) -> KafkaCursor {
+        KafkaCursor {
+            encoded,
+            slots: slots(),
+            next: next.into(),
+        }
+    }
+
+    #[test]
+    fn renders_and_parses_both_forms() {
+        let plain = cursor(&[5, 7], false);
+        assert_eq!(plain.render(), "orders:0:5,orders:1:7");
+        let encoded = cursor(&[5, 7], true).render();
+        assert!(!encoded.contains(':'));
+        for text in [plain.render(), encoded] {
+            let parsed = KafkaCursor::parse(&text).unwrap();
+            assert_eq!(
+                parsed,
+                vec![("orders".into(), 0, 5), ("orders".into(), 1, 7)]
+            );
+        }
+        assert!(KafkaCursor::parse("nonsense").is_err());
+        assert!(KafkaCursor::parse("a:b:c").is_err());
+        assert!(KafkaCursor::parse("orders:0:-1").is_err());
+    }
+
+    #[test]
+    fn from_parsed_maps_slots_and_fills_missing() {
+        let layout = cursor(&[0, 0], true);
+        let parsed = vec![("orders".to_owned(), 1, 9), ("other".to_owned(), 0, 3)];
+        let mapped = layout.from_parsed(&parsed, 0);
+        assert_eq!(&*mapped.next, &[0, 9]);
+    }
+
+    #[test]
+    fn floor_skips_seen_records_and_merges_ids_until_caught_up() {
+        let floor = cursor(&[10, 3], true);
+        let message = |slot: u32, next: &[i64]| Message {
+            id: MessageId::Kafka(KafkaId {
+                seq: 1,
+                slot,
+                cursor: Arc::new(cursor(next, true)),
+            }),
+            payload: bytes::Bytes::new(),
+            headers: Arc::from(Vec::new()),
+            metadata: Arc::from(Vec::new()),
+            timestamp_ms: 0,
+        };
+        // partition 1 offset 3 (next 4): new to the client, but the ring is behind on slot 0.
+        match through_floor(&floor, &message(1, &[8, 4])) {
+            FloorStep::Deliver(m) => assert_eq!(m.id.to_string(), cursor(&[10, 4], true).render()),
+            _ => panic!("expected a merged delivery"),
+        }
+        // partition 0 offset 9: already seen.
+        assert!(matches!(
+            through_floor(&floor, &message(0, &[10, 4])),
+            FloorStep::Skip
+        ));
+        // partition 0 offset 10: the ring now covers the floor.
+        assert!(matches!(
+            through_floor(&floor, &message(0, &[11, 4])),
+            FloorStep::Caught
+        ));
+    }
+}

@@ -1,0 +1,105 @@
+//! Which feeds and producers the bridge runs, derived once from the configuration.
+//!
+//! APIs whose consumers are configured identically (same brokers, security, topics, buffer)
+//! share one feed, so a topic read by two such APIs is still fetched once per node; producers
+//! are shared the same way.
+
+use crate::config::kafka::{KafkaConsumer, KafkaOptions, KafkaProducer, KafkaSecurity};
+use crate::config::{Config, EndpointConfig};
+
+/// The brokers and how to reach them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Brokers {
+    /// `host:port` list.
+    pub servers: Vec<String>,
+    /// Authentication.
+    pub security: KafkaSecurity,
+}
+
+/// One consumed feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedSpec {
+    /// Where.
+    pub brokers: Brokers,
+    /// What.
+    pub consumer: KafkaConsumer,
+}
+
+/// One producer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerSpec {
+    /// Where.
+    pub brokers: Brokers,
+    /// What.
+    pub producer: KafkaProducer,
+}
+
+/// Every feed and producer of a configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KafkaPlan {
+    /// By feed index.
+    pub feeds: Vec<FeedSpec>,
+    /// By producer index.
+    pub producers: Vec<ProducerSpec>,
+}
+
+fn brokers(options: &KafkaOptions) -> Brokers {
+    Brokers {
+        servers: options.bootstrap_servers.clone(),
+        security: options.security.clone(),
+    }
+}
+
+impl KafkaPlan {
+    /// The plan of `config`'s started and stopped APIs alike (indices stay stable).
+    pub fn new(config: &Config) -> KafkaPlan {
+        let mut plan = KafkaPlan::default();
+        for api in &config.apis {
+            let EndpointConfig::Kafka(options) = &api.endpoint else {
+                continue;
+            };
+            if let Some(consumer) = &options.consumer {
+                let spec = FeedSpec {
+                    brokers: brokers(options),
+                    consumer: consumer.clone(),
+                };
+                if !plan.feeds.contains(&spec) {
+                    plan.feeds.push(spec);
+                }
+            }
+            if let Some(producer) = &options.producer {
+                let spec = ProducerSpec {
+                    brokers: brokers(options),
+                    producer: producer.clone(),
+                };
+                if !plan.producers.contains(&spec) {
+                    plan.producers.push(spec);
+                }
+            }
+        }
+        plan
+    }
+
+    /// True when no API uses Kafka.
+    pub fn is_empty(&self) -> bool {
+        self.feeds.is_empty() && self.producers.is_empty()
+    }
+
+    /// The feed of an API configured with `options`.
+    pub fn feed_index(&self, options: &KafkaOptions) -> Option<usize> {
+        let consumer = options.consumer.as_ref()?;
+        let brokers = brokers(options);
+        self.feeds
+            .iter()
+            .position(|spec| spec.brokers == brokers && spec.consumer == *consumer)
+    }
+
+    /// The producer of an API configured with `options`.
+    pub fn producer_index(&self, options: &KafkaOptions) -> Option<usize> {
+        let producer = options.producer.as_ref()?;
+        let brokers = brokers(options);
+        self.producers
+            .iter()
+            .position(|spec| spec.brokers == brokers && spec.producer == *producer)
+    }
+}

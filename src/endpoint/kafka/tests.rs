@@ -1,0 +1,164 @@
+//! Matching a client's position to the node buffer (no broker needed: records are appended to
+//! the feed's ring by hand, as the bridge would).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::cursor::{KafkaCursor, KafkaId, TopicPartition};
+use super::*;
+use crate::config::kafka::KafkaConsumer;
+use crate::message::Message;
+
+fn slots() -> Arc<[TopicPartition]> {
+    (0..2)
+        .map(|partition| TopicPartition {
+            topic: Arc::from("t"),
+            partition,
+        })
+        .collect::<Vec<_>>()
+        .into()
+}
+
+fn cursor(next: [i64; 2]) -> KafkaCursor {
+    KafkaCursor {
+        encoded: false,
+        slots: slots(),
+        next: next.into(),
+    }
+}
+
+/// A feed that started at `start` and then fetched `records` (slot, offset), in that order.
+fn feed(start: [i64; 2], records: &[(usize, i64)], max_messages: usize) -> LocalFeed {
+    let shared = Arc::new(KafkaFeed::new("t", max_messages, 1 << 20, 1));
+    shared.set_start(Arc::new(cursor(start)));
+    let mut head = start;
+    for &(slot, offset) in records {
+        head[slot] = offset + 1;
+        let message = Message {
+            id: MessageId::Kafka(KafkaId {
+                seq: 0,
+                slot: slot as u32,
+                cursor: Arc::new(cursor(head)),
+            }),
+            payload: Bytes::from(format!("{slot}-{offset}")),
+            headers: Arc::from(Vec::new()),
+            metadata: Arc::from(Vec::new()),
+            timestamp_ms: 0,
+        };
+        shared.log.append(message).unwrap();
+    }
+    let metrics = Arc::new(ShardMetrics::default());
+    let source = RingSource::Shared {
+        log: shared.log.clone(),
+        shard: 0,
+    };
+    LocalFeed {
+        index: 0,
+        shard: 0,
+        shared,
+        consumer: KafkaConsumer {
+            topics: vec!["t".to_owned()],
+            auto_offset_reset: AutoOffsetReset::Latest,
+            encode_message_id: false,
+            max_retained_messages: max_messages,
+            max_retained_bytes: 1 << 20,
+        },
+        fanout: Rc::new(Fanout::new(
+            source,
+            SlowClientPolicy::DropOldest,
+            metrics.clone(),
+        )),
+        pumping: Cell::new(false),
+        policy: SlowClientPolicy::DropOldest,
+        metrics,
+    }
+}
+
+// Ring positions 1..=4 hold: p0@5, p1@7, p0@6, p1@8 (the feed started at [5, 7]).
+const RECORDS: &[(usize, i64)] = &[(0, 5), (1, 7), (0, 6), (1, 8)];
+
+#[test]
+fn a_position_that_is_a_ring_entry_resumes_exactly_after_it() {
+    let feed = feed([5, 7], RECORDS, 100);
+    let start = cursor([5, 7]);
+    assert_eq!(
+        feed.match_position(&start, &cursor([5, 7])),
+        Some((1, true))
+    );
+    assert_eq!(
+        feed.match_position(&start, &cursor([6, 8])),
+        Some((3, true))
+    );
+    assert_eq!(
+        feed.match_position(&start, &cursor([7, 9])),
+        Some((5, true))
+    );
+}
+
+#[test]
+fn a_position_between_entries_resumes_at_the_first_unseen_record_with_a_floor() {
+    let feed = feed([5, 7], RECORDS, 100);
+    // Seen p0 up to 6 but p1 only up to 6 (another node interleaved differently).
+    assert_eq!(
+        feed.match_position(&cursor([5, 7]), &cursor([7, 7])),
+        Some((2, false))
+    );
+}
+
+#[test]
+fn a_position_older_than_the_buffer_needs_a_fetch_of_its_own() {
+    let feed = feed([5, 7], RECORDS, 100);
+    assert_eq!(feed.match_position(&cursor([5, 7]), &cursor([4, 7])), None);
+    // Once the ring evicted p0@5, a client that had not read it cannot be served from the ring.
+    let evicted = self::feed([5, 7], RECORDS, 3);
+    assert_eq!(
+        evicted.match_position(&cursor([5, 7]), &cursor([5, 7])),
+        None
+    );
+    assert_eq!(
+        evicted.match_position(&cursor([5, 7]), &cursor([6, 7])),
+        Some((2, true))
+    );
+}
+
+#[test]
+fn an_empty_buffer_serves_positions_at_or_after_the_start() {
+    let feed = feed([5, 7], &[], 100);
+    assert_eq!(
+        feed.match_position(&cursor([5, 7]), &cursor([5, 7])),
+        Some((1, false))
+    );
+    assert_eq!(feed.match_position(&cursor([5, 7]), &cursor([3, 7])), None);
+}
+
+#[test]
+fn a_floor_skips_what_the_client_had_and_its_ids_never_go_back() {
+    let feed = feed([5, 7], RECORDS, 100);
+    let floor = Arc::new(cursor([7, 7]));
+    let (start, exact) = feed.match_position(&cursor([5, 7]), &floor).unwrap();
+    assert!(!exact);
+    let queue = Rc::new(OutboundQueue::new(
+        &crate::config::OutboundConfig::default(),
+        feed.metrics.clone(),
+    ));
+    feed.fanout.subscribe_at(start, Some(floor), queue.clone());
+    let mut delivered = Vec::new();
+    queue.drain_into(usize::MAX, &mut delivered);
+    let got: Vec<(String, String)> = delivered
+        .iter()
+        .map(|m| {
+            (
+                String::from_utf8_lossy(&m.payload).into_owned(),
+                m.id.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("1-7".to_owned(), "t:0:7,t:1:8".to_owned()),
+            ("1-8".to_owned(), "t:0:7,t:1:9".to_owned()),
+        ]
+    );
+}

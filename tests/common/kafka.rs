@@ -1,0 +1,483 @@
+//! A real Kafka-protocol broker for the tests: tansu 0.6 on a free loopback port, one per test
+//! (killed by PID on drop), and an independent client (confluent-kafka, `tests/kafka/client.py`).
+//! `tests/setup/tansu.sh` installs both under `$HOME/.cache/tidegate`.
+#![allow(dead_code)]
+
+use std::io::{ErrorKind, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn cache() -> PathBuf {
+    std::env::var_os("TIDEGATE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/tidegate")
+        })
+}
+
+fn tansu() -> PathBuf {
+    let path = cache().join("tansu-0.6.0/bin/tansu");
+    assert!(
+        path.exists(),
+        "{} is missing: run tests/setup/tansu.sh (tests/run.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn python() -> PathBuf {
+    let path = cache().join("venv/bin/python");
+    assert!(
+        path.exists(),
+        "{} is missing: run tests/setup/tansu.sh (tests/run.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn client_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kafka/client.py")
+}
+
+/// One tansu broker on 127.0.0.1.
+pub struct Broker {
+    pub addr: SocketAddr,
+    storage: String,
+    /// Start with `--authentication` (SASL required).
+    authentication: bool,
+    /// The address advertised to clients (a TLS front's, when there is one).
+    advertised: SocketAddr,
+    child: Option<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    /// A broker keeping topics in memory.
+    pub fn start() -> Broker {
+        Self::start_with(false)
+    }
+
+    /// A broker keeping topics in a SQLite file, so they survive `restart`.
+    pub fn start_persistent() -> Broker {
+        Self::start_with(true)
+    }
+
+    fn start_with(persistent: bool) -> Broker {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = if persistent {
+            // tansu resolves the path against its working directory (the temp dir).
+            "sqlite://tansu.db".to_owned()
+        } else {
+            "memory://tansu/".to_owned()
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut broker = Broker {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            storage,
+            authentication: false,
+            advertised: SocketAddr::from(([127, 0, 0, 1], port)),
+            child: None,
+            _dir: dir,
+        };
+        broker.spawn();
+        broker
+    }
+
+    fn spawn(&mut self) {
+        let url = format!("tcp://{}", self.addr);
+        let advertised = format!("tcp://{}", self.advertised);
+        let log = std::fs::File::create(self._dir.path().join("tansu.log")).expect("log file");
+        let child = Command::new(tansu())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &advertised,
+            ])
+            .args(["--storage-engine", &self.storage])
+            .args(self.authentication.then_some("--authentication"))
+            .env("RUST_LOG", "warn")
+            .current_dir(self._dir.path())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("tansu starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(self.addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen on {}",
+                self.addr
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `host:port`, for `bootstrapServers`.
+    pub fn bootstrap(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Kills the broker (by its PID) and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and storage.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Puts a TLS front (see `TlsFront`) before the broker and restarts the broker advertising
+    /// it. Returns the front and the PEM of its self-signed certificate (what clients trust).
+    /// tansu 0.6.0 cannot serve TLS itself: its `--cert` and `--key` options exclude each other.
+    pub fn restart_behind_tls(&mut self) -> (TlsFront, String) {
+        let front = TlsFront::start(self.addr);
+        self.advertised = front.addr;
+        self.restart();
+        let pem = front.cert_pem.clone();
+        (front, pem)
+    }
+
+    /// Restarts it requiring SASL authentication (users stay: use `start_persistent`).
+    pub fn restart_with_authentication(&mut self) {
+        self.authentication = true;
+        self.restart();
+    }
+
+    /// Creates a SCRAM user (`mechanism`: `scram256` or `scram512`) with tansu's own client.
+    pub fn create_user(&self, name: &str, password: &str, mechanism: &str) {
+        let broker = format!("tcp://{}", self.addr);
+        let out = Command::new(tansu())
+            .args([
+                "user",
+                "create",
+                "--broker",
+                &broker,
+                "--mechanism",
+                mechanism,
+                name,
+                password,
+            ])
+            .output()
+            .expect("tansu user create runs");
+        assert!(
+            out.status.success(),
+            "user create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Creates a topic with `partitions` partitions.
+    pub fn create_topic(&self, topic: &str, partitions: u32) {
+        let out = self.client(&["create", topic, &partitions.to_string()], "");
+        assert!(
+            out.status.success(),
+            "create topic failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Produces records (each `{"value", "key"?, "partition"?, "headers"?}`) with the
+    /// independent client, one at a time; returns `(partition, offset)` of each.
+    pub fn produce(&self, topic: &str, records: &[Value]) -> Vec<(i64, i64)> {
+        let input: String = records.iter().map(|r| format!("{r}\n")).collect();
+        let out = self.client(&["produce", topic], &input);
+        assert!(
+            out.status.success(),
+            "produce failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lines(&out.stdout)
+            .iter()
+            .map(|v| {
+                (
+                    v["partition"].as_i64().unwrap(),
+                    v["offset"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// Consumes `count` records from the earliest offsets with the independent client.
+    pub fn consume(&self, topic: &str, count: usize) -> Vec<Value> {
+        let out = self.client(&["consume", topic, &count.to_string(), "30"], "");
+        let records = lines(&out.stdout);
+        assert!(
+            out.status.success(),
+            "consumed {} of {count}: {}",
+            records.len(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        records
+    }
+
+    /// Established TCP connections to the broker's port from this process (the gateway under
+    /// test runs in it; the Python clients are other processes).
+    pub fn connections_from_this_process(&self) -> usize {
+        let port_hex = format!(":{:04X}", self.addr.port());
+        let inodes: Vec<String> = std::fs::read_dir("/proc/self/fd")
+            .map(|dir| {
+                dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                    .filter_map(|l| {
+                        let l = l.to_string_lossy().into_owned();
+                        l.strip_prefix("socket:[")?
+                            .strip_suffix(']')
+                            .map(str::to_owned)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let table = std::fs::read_to_string("/proc/self/net/tcp").unwrap_or_default();
+        table
+            .lines()
+            .skip(1)
+            .filter(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                fields.len() > 9
+                    && fields[2].ends_with(&port_hex)
+                    && fields[3] == "01"
+                    && inodes.iter().any(|i| i == fields[9])
+            })
+            .count()
+    }
+
+    fn client(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        let mut child = Command::new(python())
+            .arg(client_script())
+            .arg(self.bootstrap())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python client starts");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().expect("python client runs")
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn lines(out: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
+        .collect()
+}
+
+/// A record for `Broker::produce`.
+pub fn record(value: &str) -> Value {
+    serde_json::json!({ "value": value })
+}
+
+/// A record for one partition.
+pub fn record_to(value: &str, partition: i64) -> Value {
+    serde_json::json!({ "value": value, "partition": partition })
+}
+
+/// A Kafka API on `/k` over `topic` (SSE with metadata comments, GET with metadata, WebSocket,
+/// POST) with producer and consumer on `bootstrap`.
+pub fn kafka_api_yaml(bootstrap: &str, topic: &str, extra_consumer: &str) -> String {
+    format!(
+        r#"
+apis:
+  - id: kafka-api
+    name: Kafka API
+    contextPaths: [/k]
+    entrypoints:
+      - type: http-get
+        configuration:
+          messagesLimitCount: 100
+          messagesLimitDurationMs: 1500
+          headersInPayload: true
+          metadataInPayload: true
+      - type: http-post
+        configuration:
+          requestHeadersToMessage: true
+      - type: sse
+        configuration:
+          metadataAsComment: true
+          headersAsComment: true
+      - type: websocket
+    endpoint:
+      type: kafka
+      configuration:
+        bootstrapServers: {bootstrap}
+        consumer:
+          enabled: true
+          topics: [{topic}]
+          {extra_consumer}
+        producer:
+          enabled: true
+          topics: [{topic}]
+          requestTimeoutMs: 3000
+    plans:
+      - name: Keyless
+        security: keyless
+"#
+    )
+}
+
+/// A TLS-terminating TCP front for the broker (rustls, self-signed certificate for 127.0.0.1):
+/// clients speak TLS to it, it speaks plain TCP to the broker. Stops accepting when dropped.
+pub struct TlsFront {
+    pub addr: SocketAddr,
+    pub cert_pem: String,
+    stop: Arc<AtomicBool>,
+}
+
+impl TlsFront {
+    fn start(backend: SocketAddr) -> TlsFront {
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("certificate");
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            certified.signing_key.serialize_der(),
+        ));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![certified.cert.der().clone()], key)
+            .expect("server config");
+        let config = Arc::new(config);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        std::thread::spawn(move || {
+            while !stopping.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let (config, stopping) = (config.clone(), stopping.clone());
+                        std::thread::spawn(move || relay(client, backend, config, &stopping));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        TlsFront {
+            addr,
+            cert_pem: certified.cert.pem(),
+            stop,
+        }
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Moves bytes both ways until either side closes (non-blocking sockets, polled).
+fn relay(
+    mut client: TcpStream,
+    backend: SocketAddr,
+    config: Arc<rustls::ServerConfig>,
+    stop: &AtomicBool,
+) {
+    let Ok(mut server) = TcpStream::connect(backend) else {
+        return;
+    };
+    let Ok(mut tls) = rustls::ServerConnection::new(config) else {
+        return;
+    };
+    let _ = client.set_nonblocking(true);
+    let _ = server.set_nonblocking(true);
+    let mut buf = vec![0u8; 64 * 1024];
+    while !stop.load(Ordering::Relaxed) {
+        let mut progress = false;
+        match tls.read_tls(&mut client) {
+            Ok(0) => return,
+            Ok(_) => {
+                if tls.process_new_packets().is_err() {
+                    let _ = tls.write_tls(&mut client);
+                    return;
+                }
+                progress = true;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+        loop {
+            match tls.reader().read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    if write_fully(&mut server, &buf[..n]).is_err() {
+                        return;
+                    }
+                    progress = true;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(_) => return,
+            }
+        }
+        match server.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if tls.writer().write_all(&buf[..n]).is_err() {
+                    return;
+                }
+                progress = true;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+        while tls.wants_write() {
+            match tls.write_tls(&mut client) {
+                Ok(_) => progress = true,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => return,
+            }
+        }
+        if !progress {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+fn write_fully(stream: &mut TcpStream, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        match stream.write(data) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! The Kafka endpoint when the broker goes away, and its cost with many clients: one fetch
+//! stream per partition per node, however many clients read.
+
+mod common;
+#[path = "common/kafka.rs"]
+mod kafka_broker;
+
+use std::io::{BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::*;
+use kafka_broker::*;
+use tidegate::config::DriverChoice;
+use tidegate::metrics::ShardMetrics;
+use tidegate::runtime::Gateway;
+
+const TOPIC: &str = "events";
+
+fn gateway(broker: &Broker) -> Gateway {
+    let yaml = kafka_api_yaml(&broker.bootstrap(), TOPIC, "");
+    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let addr = gateway.local_addr();
+    assert!(
+        eventually(Duration::from_secs(60), || get(addr, "/k?limit=1", &[])
+            .status
+            == 200),
+        "the Kafka feed did not start"
+    );
+    gateway
+}
+
+fn data_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn read_data(reader: &mut BufReader<TcpStream>, count: usize) -> Vec<String> {
+    let text = read_sse_until(reader, |text| data_lines(text).len() >= count);
+    let data = data_lines(&text);
+    assert_eq!(data.len(), count, "stream: {text}");
+    data
+}
+
+fn post(addr: SocketAddr, body: &str) -> Response {
+    let mut stream = connect(addr);
+    let head = format!(
+        "POST /k HTTP/1.1\r\nHost: t\r\nAccept: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    read_response(&mut BufReader::new(stream))
+}
+
+#[test]
+fn a_thousand_sse_clients_cost_one_fetch_stream_per_partition() {
+    let broker = Broker::start();
+    broker.create_topic(TOPIC, 3);
+    let gateway = gateway(&broker);
+    let addr = gateway.local_addr();
+    let metrics = gateway.kafka_metrics().expect("kafka metrics").clone();
+
+    let mut clients = vec![open_sse(addr, "/k", &[]).1];
+    let loops_with_one = ShardMetrics::get(&metrics.fetch_loops_running);
+    let connections_with_one = broker.connections_from_this_process();
+    for _ in 1..1000 {
+        let (head, reader) = open_sse(addr, "/k", &[]);
+        assert_eq!(head.status, 200);
+        clients.push(reader);
+    }
+    let records: Vec<_> = (0..3).map(|p| record_to(&format!("r{p}"), p)).collect();
+    broker.produce(TOPIC, &records);
+    for reader in &mut clients {
+        let mut got = read_data(reader, 3);
+        got.sort();
+        assert_eq!(got, ["r0", "r1", "r2"]);
+    }
+    assert_eq!(loops_with_one, 3, "one fetch loop per partition");
+    assert_eq!(
+        ShardMetrics::get(&metrics.fetch_loops_running),
+        3,
+        "still one fetch loop per partition with 1,000 clients"
+    );
+    assert_eq!(
+        ShardMetrics::get(&metrics.catch_up_fetches_running),
+        0,
+        "no client needed a fetch of its own"
+    );
+    assert!(
+        connections_with_one >= 3,
+        "each partition loop has a connection to the broker"
+    );
+    assert_eq!(
+        broker.connections_from_this_process(),
+        connections_with_one,
+        "1,000 clients open no further connection to the broker"
+    );
+}
+
+#[test]
+fn post_answers_503_while_the_broker_is_down() {
+    let mut broker = Broker::start();
+    broker.create_topic(TOPIC, 1);
+    let gateway = gateway(&broker);
+    let addr = gateway.local_addr();
+    assert_eq!(post(addr, "before").status, 202);
+    broker.stop();
+    let response = post(addr, "while down");
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert!(
+        response.text().contains("acknowledge"),
+        "{}",
+        response.text()
+    );
+}
+
+#[test]
+fn a_stream_survives_a_broker_restart() {
+    let mut broker = Broker::start_persistent();
+    broker.create_topic(TOPIC, 2);
+    let gateway = gateway(&broker);
+    let addr = gateway.local_addr();
+    let (_, mut sse) = open_sse(addr, "/k", &[]);
+    let before: Vec<_> = (0..4)
+        .map(|n| record_to(&format!("before-{n}"), n % 2))
+        .collect();
+    broker.produce(TOPIC, &before);
+    let mut got = read_data(&mut sse, 4);
+
+    broker.restart();
+    let after: Vec<_> = (0..4)
+        .map(|n| record_to(&format!("after-{n}"), n % 2))
+        .collect();
+    broker.produce(TOPIC, &after);
+    got.extend(read_data(&mut sse, 4));
+    got.sort();
+    let mut expected: Vec<String> = (0..4)
+        .flat_map(|n| [format!("before-{n}"), format!("after-{n}")])
+        .collect();
+    expected.sort();
+    assert_eq!(got, expected, "every record once, across the restart");
+}

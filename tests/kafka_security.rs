@@ -1,0 +1,140 @@
+//! Security to the broker: SASL_PLAINTEXT with SCRAM against tansu started with
+//! `--authentication`, and TLS (SSL) through a TLS front before tansu (tansu 0.6.0 cannot serve
+//! TLS itself: its `--cert` and `--key` options exclude each other).
+
+mod common;
+#[path = "common/kafka.rs"]
+mod kafka_broker;
+
+use std::io::{BufReader, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::*;
+use kafka_broker::*;
+use tidegate::config::DriverChoice;
+
+const TOPIC: &str = "secure";
+
+fn yaml(bootstrap: &str, mechanism: &str, password: &str) -> String {
+    let security = format!(
+        "{{ protocol: SASL_PLAINTEXT, sasl: {{ mechanism: {mechanism}, username: alice, password: {password} }} }}"
+    );
+    yaml_with(bootstrap, &security)
+}
+
+fn yaml_with(bootstrap: &str, security: &str) -> String {
+    format!(
+        r#"
+apis:
+  - id: secure
+    name: Secure
+    contextPaths: [/k]
+    entrypoints:
+      - type: sse
+      - type: http-post
+      - type: http-get
+        configuration:
+          messagesLimitDurationMs: 500
+    endpoint:
+      type: kafka
+      configuration:
+        bootstrapServers: {bootstrap}
+        security: {security}
+        consumer: {{ enabled: true, topics: [{TOPIC}] }}
+        producer: {{ enabled: true, topics: [{TOPIC}], requestTimeoutMs: 2000 }}
+    plans:
+      - name: Keyless
+        security: keyless
+"#
+    )
+}
+
+fn post(addr: SocketAddr, body: &str) -> Response {
+    let mut stream = connect(addr);
+    let head = format!(
+        "POST /k HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    read_response(&mut BufReader::new(stream))
+}
+
+#[test]
+fn scram_credentials_authenticate_and_wrong_ones_are_refused() {
+    let mut broker = Broker::start_persistent();
+    broker.create_topic(TOPIC, 1);
+    broker.create_user("alice", "secret", "scram256");
+    broker.restart_with_authentication();
+
+    let gateway = start(test_config(
+        &yaml(&broker.bootstrap(), "SCRAM-SHA-256", "secret"),
+        DriverChoice::Auto,
+    ));
+    let addr = gateway.local_addr();
+    assert!(
+        eventually(Duration::from_secs(60), || get(addr, "/k", &[]).status
+            == 200),
+        "the feed did not start with valid credentials"
+    );
+    let (_, mut sse) = open_sse(addr, "/k", &[]);
+    assert_eq!(post(addr, "authenticated").status, 202);
+    let text = read_sse_until(&mut sse, |t| t.contains("data: authenticated"));
+    assert!(text.contains("data: authenticated"), "{text}");
+
+    let wrong = start(test_config(
+        &yaml(&broker.bootstrap(), "SCRAM-SHA-256", "wrong"),
+        DriverChoice::Auto,
+    ));
+    let response = post(wrong.local_addr(), "refused");
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert_eq!(
+        get(wrong.local_addr(), "/k", &[]).status,
+        503,
+        "no feed without valid credentials"
+    );
+}
+
+#[test]
+fn tls_to_a_broker_whose_certificate_is_trusted_through_a_tls_front() {
+    let mut broker = Broker::start_persistent();
+    broker.create_topic(TOPIC, 1);
+    let (front, cert_pem) = broker.restart_behind_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = dir.path().join("trusted.pem");
+    std::fs::write(&trusted, cert_pem).unwrap();
+
+    let security = format!(
+        "{{ protocol: SSL, ssl: {{ trustStore: {{ type: PEM, path: '{}' }} }} }}",
+        trusted.display()
+    );
+    let gateway = start(test_config(
+        &yaml_with(&front.addr.to_string(), &security),
+        DriverChoice::Auto,
+    ));
+    let addr = gateway.local_addr();
+    assert!(
+        eventually(Duration::from_secs(60), || get(addr, "/k", &[]).status
+            == 200),
+        "the feed did not start over TLS"
+    );
+    let (_, mut sse) = open_sse(addr, "/k", &[]);
+    assert_eq!(post(addr, "over-tls").status, 202);
+    let text = read_sse_until(&mut sse, |t| t.contains("data: over-tls"));
+    assert!(text.contains("data: over-tls"), "{text}");
+
+    // A gateway that does not trust the certificate cannot talk to the broker.
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let untrusted = dir.path().join("untrusted.pem");
+    std::fs::write(&untrusted, other.cert.pem()).unwrap();
+    let security = format!(
+        "{{ protocol: SSL, ssl: {{ trustStore: {{ path: '{}' }} }} }}",
+        untrusted.display()
+    );
+    let refused = start(test_config(
+        &yaml_with(&front.addr.to_string(), &security),
+        DriverChoice::Auto,
+    ));
+    assert_eq!(post(refused.local_addr(), "refused").status, 503);
+}
