@@ -7,7 +7,7 @@ mod common;
 mod kafka_broker;
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufReader, Write};
+use std::io::BufReader;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -347,17 +347,6 @@ fn earliest_without_cursor_starts_at_the_first_record() {
     );
 }
 
-fn post(addr: SocketAddr, target: &str, body: &str, extra: &str) -> Response {
-    let mut stream = connect(addr);
-    let head = format!(
-        "POST {target} HTTP/1.1\r\nHost: t\r\nAccept: application/json\r\nContent-Length: {}\r\n{extra}\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body.as_bytes()).unwrap();
-    read_response(&mut BufReader::new(stream))
-}
-
 #[test]
 fn post_and_websocket_publish_reach_an_outside_consumer_with_key_and_headers() {
     let broker = Broker::start();
@@ -369,7 +358,7 @@ fn post_and_websocket_publish_reach_an_outside_consumer_with_key_and_headers() {
         addr,
         "/k",
         "from-post",
-        "X-Message-Key: customer-42\r\nX-Trace: abc\r\n",
+        "Accept: application/json\r\nX-Message-Key: customer-42\r\nX-Trace: abc\r\n",
     );
     assert_eq!(response.status, 202, "{}", response.text());
     let reply = response.json();

@@ -5,8 +5,8 @@ mod common;
 #[path = "common/kafka.rs"]
 mod kafka_broker;
 
-use std::io::{BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::BufReader;
+use std::net::TcpStream;
 use std::time::Duration;
 
 use common::*;
@@ -42,17 +42,6 @@ fn read_data(reader: &mut BufReader<TcpStream>, count: usize) -> Vec<String> {
     let data = data_lines(&text);
     assert_eq!(data.len(), count, "stream: {text}");
     data
-}
-
-fn post(addr: SocketAddr, body: &str) -> Response {
-    let mut stream = connect(addr);
-    let head = format!(
-        "POST /k HTTP/1.1\r\nHost: t\r\nAccept: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body.as_bytes()).unwrap();
-    read_response(&mut BufReader::new(stream))
 }
 
 #[test]
@@ -106,9 +95,12 @@ fn post_answers_503_while_the_broker_is_down() {
     broker.create_topic(TOPIC, 1);
     let gateway = gateway(&broker);
     let addr = gateway.local_addr();
-    assert_eq!(post(addr, "before").status, 202);
+    assert_eq!(
+        post(addr, "/k", "before", "Accept: application/json\r\n").status,
+        202
+    );
     broker.stop();
-    let response = post(addr, "while down");
+    let response = post(addr, "/k", "while down", "Accept: application/json\r\n");
     assert_eq!(response.status, 503, "{}", response.text());
     assert!(
         response.text().contains("acknowledge"),

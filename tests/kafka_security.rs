@@ -6,8 +6,6 @@ mod common;
 #[path = "common/kafka.rs"]
 mod kafka_broker;
 
-use std::io::{BufReader, Write};
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
@@ -50,17 +48,6 @@ apis:
     )
 }
 
-fn post(addr: SocketAddr, body: &str) -> Response {
-    let mut stream = connect(addr);
-    let head = format!(
-        "POST /k HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body.as_bytes()).unwrap();
-    read_response(&mut BufReader::new(stream))
-}
-
 #[test]
 fn scram_credentials_authenticate_and_wrong_ones_are_refused() {
     let mut broker = Broker::start_persistent();
@@ -79,7 +66,10 @@ fn scram_credentials_authenticate_and_wrong_ones_are_refused() {
         "the feed did not start with valid credentials"
     );
     let (_, mut sse) = open_sse(addr, "/k", &[]);
-    assert_eq!(post(addr, "authenticated").status, 202);
+    assert_eq!(
+        post(addr, "/k", "authenticated", "Accept: application/json\r\n").status,
+        202
+    );
     let text = read_sse_until(&mut sse, |t| t.contains("data: authenticated"));
     assert!(text.contains("data: authenticated"), "{text}");
 
@@ -87,7 +77,12 @@ fn scram_credentials_authenticate_and_wrong_ones_are_refused() {
         &yaml(&broker.bootstrap(), "SCRAM-SHA-256", "wrong"),
         DriverChoice::Auto,
     ));
-    let response = post(wrong.local_addr(), "refused");
+    let response = post(
+        wrong.local_addr(),
+        "/k",
+        "refused",
+        "Accept: application/json\r\n",
+    );
     assert_eq!(response.status, 503, "{}", response.text());
     assert_eq!(
         get(wrong.local_addr(), "/k", &[]).status,
@@ -120,7 +115,10 @@ fn tls_to_a_broker_whose_certificate_is_trusted_through_a_tls_front() {
         "the feed did not start over TLS"
     );
     let (_, mut sse) = open_sse(addr, "/k", &[]);
-    assert_eq!(post(addr, "over-tls").status, 202);
+    assert_eq!(
+        post(addr, "/k", "over-tls", "Accept: application/json\r\n").status,
+        202
+    );
     let text = read_sse_until(&mut sse, |t| t.contains("data: over-tls"));
     assert!(text.contains("data: over-tls"), "{text}");
 
@@ -136,5 +134,14 @@ fn tls_to_a_broker_whose_certificate_is_trusted_through_a_tls_front() {
         &yaml_with(&front.addr.to_string(), &security),
         DriverChoice::Auto,
     ));
-    assert_eq!(post(refused.local_addr(), "refused").status, 503);
+    assert_eq!(
+        post(
+            refused.local_addr(),
+            "/k",
+            "refused",
+            "Accept: application/json\r\n"
+        )
+        .status,
+        503
+    );
 }

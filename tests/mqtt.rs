@@ -91,17 +91,6 @@ fn wait_subscribed(gateway: &Gateway, broker: &Mosquitto) {
     );
 }
 
-fn post(addr: SocketAddr, target: &str, body: &str, extra: &str) -> Response {
-    let mut stream = connect(addr);
-    let head = format!(
-        "POST {target} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body.as_bytes()).unwrap();
-    read_response(&mut BufReader::new(stream))
-}
-
 fn broker_messages_reach_get_sse_and_websocket(driver: DriverChoice) {
     let broker = Mosquitto::start();
     let yaml = api_yaml(

@@ -62,18 +62,8 @@ apis:
     )
 }
 
-fn post(stream: &mut TcpStream, path: &str, body: &[u8], extra: &str) -> Response {
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n{extra}\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    read_response(&mut BufReader::new(stream.try_clone().unwrap()))
-}
-
 fn post_once(addr: SocketAddr, path: &str, body: &[u8]) -> Response {
-    post(
+    post_on(
         &mut connect(addr),
         path,
         body,
@@ -193,7 +183,7 @@ fn order_per_publisher_is_kept() {
         let mut stream = connect(addr);
         for n in 0..300 {
             assert_eq!(
-                post(&mut stream, "/topic", format!("{n}").as_bytes(), "").status,
+                post_on(&mut stream, "/topic", format!("{n}").as_bytes(), "").status,
                 202
             );
         }
@@ -403,7 +393,7 @@ fn stalled_subscriber_does_not_delay_others_and_stays_bounded() {
     let payload = vec![b'z'; 32 * 1024];
     let mut publisher = connect(addr);
     for _ in 0..400 {
-        assert_eq!(post(&mut publisher, "/topic", &payload, "").status, 202);
+        assert_eq!(post_on(&mut publisher, "/topic", &payload, "").status, 202);
         assert_eq!(next_text(&mut reader).len(), payload.len());
     }
     let queued = total(gateway.metrics(), |m| &m.outbound_queued_messages);
@@ -430,7 +420,7 @@ fn stalled_subscriber_is_disconnected_with_its_resume_cursor_under_the_disconnec
     let mut publisher = connect(addr);
     let disconnected = || total(gateway.metrics(), |m| &m.clients_disconnected_slow_total) >= 1;
     for _ in 0..2000 {
-        assert_eq!(post(&mut publisher, "/topic", &payload, "").status, 202);
+        assert_eq!(post_on(&mut publisher, "/topic", &payload, "").status, 202);
         if disconnected() {
             break;
         }

@@ -182,6 +182,34 @@ pub fn get(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Response
     read_response(&mut BufReader::new(stream))
 }
 
+/// Sends one POST on `stream` (kept alive) and reads the response.
+pub fn post_on(
+    stream: &mut TcpStream,
+    target: &str,
+    body: impl AsRef<[u8]>,
+    extra: &str,
+) -> Response {
+    let body = body.as_ref();
+    let head = format!(
+        "POST {target} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n{extra}\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    read_response(&mut BufReader::new(stream.try_clone().unwrap()))
+}
+
+/// Sends one POST on a fresh connection (closed after) and reads the response; `extra` holds
+/// more header lines, each ending in `\r\n`.
+pub fn post(addr: SocketAddr, target: &str, body: impl AsRef<[u8]>, extra: &str) -> Response {
+    post_on(
+        &mut connect(addr),
+        target,
+        body,
+        &format!("Connection: close\r\n{extra}"),
+    )
+}
+
 /// Sends raw bytes and reads one response.
 pub fn raw(addr: SocketAddr, request: &[u8]) -> Response {
     let mut stream = connect(addr);
