@@ -4,20 +4,25 @@
 # per idle connection. Tables are written between the `<!-- tidegate-load:NAME -->` markers of
 # the document; JSON reports, tables and SVG plots go to the output directory (emptied first, so
 # that everything in it is from this run).
-#   loadtest/run-all.sh [--doc docs/benchmarks.md] [--out docs/loadtest]
-# Takes about three minutes. Installs nginx + nchan (Debian) when missing. bench/regenerate.sh
-# runs this as part of the whole benchmark document; when TIDEGATE_BENCH_COMMANDS names a file,
-# each measuring command is appended to it first (the document lists them).
+#   loadtest/run-all.sh [--doc docs/benchmarks.md] [--out docs/loadtest] [--bin DIR]
+# Builds the release binaries and runs copies of tidegate-load and tidegate from target/bench-bin/
+# (a rebuild while it runs cannot swap the server under test); with --bin DIR it builds nothing
+# and runs DIR/tidegate-load, which starts DIR/tidegate. Takes about three minutes. Installs
+# nginx + nchan (Debian) when missing. bench/regenerate.sh runs this as part of the whole
+# benchmark document; when TIDEGATE_BENCH_COMMANDS names a file, each command is appended to it
+# first (the document lists them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 doc=docs/benchmarks.md
 out=docs/loadtest
+bin=
 while [ $# -gt 0 ]; do
   case "$1" in
     --doc) doc=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    *) echo "usage: $0 [--doc FILE.md] [--out DIR]" >&2; exit 2 ;;
+    --bin) bin=$2; shift 2 ;;
+    *) echo "usage: $0 [--doc FILE.md] [--out DIR] [--bin DIR]" >&2; exit 2 ;;
   esac
 done
 
@@ -31,8 +36,13 @@ if [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx-light libnginx-mod-nchan
 fi
 
-cargo build --release --locked --workspace
-load=target/release/tidegate-load
+if [ -z "$bin" ]; then
+  step cargo build --release --locked --workspace
+  bin=target/bench-bin
+  mkdir -p "$bin"
+  step cp target/release/tidegate target/release/tidegate-load "$bin"/
+fi
+load=$bin/tidegate-load
 mkdir -p "$out"
 rm -f "$out"/*.json "$out"/*.md "$out"/*.svg
 

@@ -20,7 +20,7 @@ use tidegate_load::{doc, idle, limits, plot, raw_server, run, suites};
 #[command(
     name = "tidegate-load",
     version,
-    about = "Load-test harness for tidegate (see docs/loadtest.md)"
+    about = "Load-test harness for tidegate (see docs/benchmarks.md)"
 )]
 struct Cli {
     #[command(subcommand)]

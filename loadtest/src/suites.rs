@@ -1,4 +1,4 @@
-//! The comparisons docs/loadtest.md shows: the same workload through each entrypoint of
+//! The comparisons docs/benchmarks.md shows: the same workload through each entrypoint of
 //! tidegate, and the same workload on tidegate, nginx + nchan and the raw writer. Each run gets a
 //! freshly started server; every run's JSON report and each comparison's plot and markdown table
 //! are written to the output directory.
