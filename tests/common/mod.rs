@@ -10,6 +10,7 @@ use tidegate::config::{self, Config, DriverChoice};
 use tidegate::runtime::Gateway;
 
 pub mod mosquitto;
+pub mod mqtt_api;
 
 /// Runs `$body` (a fn taking a `DriverChoice`) once per I/O driver, as two tests.
 #[macro_export]

@@ -1,0 +1,100 @@
+use super::*;
+use crate::config::OutboundConfig;
+use bytes::Bytes;
+
+fn message() -> Message {
+    Message {
+        id: MessageId::Sequence(0),
+        payload: Bytes::from_static(b"m"),
+        headers: Arc::from(Vec::new()),
+        metadata: Arc::from(Vec::new()),
+        timestamp_ms: 0,
+    }
+}
+
+fn queue(max_messages: usize) -> Rc<OutboundQueue> {
+    let config = OutboundConfig {
+        max_queued_messages: max_messages,
+        max_queued_bytes: 1 << 20,
+        slow_client_policy: SlowClientPolicy::DropOldest,
+    };
+    Rc::new(OutboundQueue::new(
+        &config,
+        Arc::new(ShardMetrics::default()),
+    ))
+}
+
+fn drain(queue: &OutboundQueue) -> Vec<u64> {
+    let mut out = Vec::new();
+    queue.drain_into(usize::MAX, &mut out);
+    out.iter().map(|m| m.id.sequence()).collect()
+}
+
+/// A full subscriber far behind and a live one: `pump_all` must return (it once looped
+/// forever, freezing the shard), serve the live one, and the slow one must catch up as it
+/// drains.
+#[test]
+fn pump_all_terminates_with_a_starved_subscriber_far_behind() {
+    let ring = Rc::new(RefCell::new(RetentionRing::new(10_000, 1 << 30)));
+    for _ in 0..1000 {
+        ring.borrow_mut().push(message()).unwrap();
+    }
+    let metrics = Arc::new(ShardMetrics::default());
+    let fanout = Rc::new(Fanout::new(
+        RingSource::Local(ring.clone()),
+        SlowClientPolicy::DropOldest,
+        metrics,
+    ));
+    let slow = queue(4);
+    let live = queue(1024);
+    fanout
+        .subscribe(Some(MessageId::Sequence(0)), slow.clone())
+        .unwrap();
+    fanout.subscribe(None, live.clone()).unwrap();
+    assert_eq!(drain(&slow), vec![1, 2, 3, 4]);
+    for _ in 0..600 {
+        ring.borrow_mut().push(message()).unwrap();
+    }
+    fanout.pump_all();
+    assert_eq!(drain(&live), (1001..=1600).collect::<Vec<_>>());
+    // Draining refilled the slow one through its hook, four at a time, in order.
+    assert_eq!(drain(&slow), vec![5, 6, 7, 8]);
+    assert_eq!(drain(&slow), vec![9, 10, 11, 12]);
+}
+
+#[test]
+fn resume_positions_outside_the_ring_are_refused() {
+    let ring = Rc::new(RefCell::new(RetentionRing::new(5, 1 << 30)));
+    for _ in 0..10 {
+        ring.borrow_mut().push(message()).unwrap();
+    }
+    let fanout = Rc::new(Fanout::new(
+        RingSource::Local(ring),
+        SlowClientPolicy::DropOldest,
+        Arc::new(ShardMetrics::default()),
+    ));
+    assert_eq!(
+        fanout
+            .subscribe(Some(MessageId::Sequence(2)), queue(8))
+            .err(),
+        Some(CursorError::Gone {
+            cursor: 2,
+            oldest: 6
+        })
+    );
+    assert_eq!(
+        fanout
+            .subscribe(Some(MessageId::Sequence(11)), queue(8))
+            .err(),
+        Some(CursorError::Ahead {
+            cursor: 11,
+            latest: 10
+        })
+    );
+    let q = queue(8);
+    let (_, start) = fanout
+        .subscribe(Some(MessageId::Sequence(5)), q.clone())
+        .unwrap();
+    assert_eq!(start, MessageId::Sequence(5));
+    assert_eq!(drain(&q), vec![6, 7, 8, 9, 10]);
+}

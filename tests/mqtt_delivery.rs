@@ -1,0 +1,174 @@
+//! The MQTT endpoint's delivery guarantees against a real mosquitto: TLS to the broker, consumer
+//! groups spread over gateways, and `qos: at-least-once` acknowledging only after delivery.
+
+mod common;
+
+use std::time::Duration;
+
+use common::mosquitto::Mosquitto;
+use common::mqtt_api::*;
+use common::*;
+use tidegate::config::{self, DriverChoice};
+use tidegate::runtime::Gateway;
+use tungstenite::Message;
+
+/// `POST /m` → broker → the same API's consumer → a WebSocket client, all over TLS.
+fn round_trip_over_tls(tls: &str, broker: &Mosquitto) -> (Gateway, Option<u16>) {
+    let entrypoints = r#"      - type: http-post
+      - type: websocket
+        configuration:
+          publisher: { enabled: false }"#;
+    let endpoint = format!(
+        "        consumer:\n          topic: secure/1\n        producer:\n          topic: secure/1\n        tls:\n{tls}"
+    );
+    let mut config = test_config(
+        &api_yaml(broker.port, entrypoints, &endpoint),
+        DriverChoice::Auto,
+    );
+    config.gateway.shards = std::num::NonZeroUsize::new(1);
+    let gateway = start(config);
+    let addr = gateway.local_addr();
+    let mut last = None;
+    let accepted = eventually(Duration::from_secs(5), || {
+        let response = post(addr, "/m", "warm-up", "");
+        last = Some(response.status);
+        response.status == 202
+    });
+    if !accepted {
+        return (gateway, last);
+    }
+    let mut socket = ws(addr, "/m");
+    wait_subscribed(&gateway, broker);
+    assert_eq!(post(addr, "/m", "sealed", "").status, 202);
+    assert_eq!(next_text(&mut socket), "sealed");
+    (gateway, Some(202))
+}
+
+#[test]
+fn tls_to_the_broker_with_a_trusted_ca() {
+    let (broker, ca) = Mosquitto::start_tls();
+    let tls = format!(
+        "          enabled: true\n          caFile: {}\n",
+        ca.display()
+    );
+    let (_gateway, status) = round_trip_over_tls(&tls, &broker);
+    assert_eq!(status, Some(202), "broker log:\n{}", broker.log());
+}
+
+#[test]
+fn tls_refuses_an_untrusted_certificate_unless_told_to_skip_verification() {
+    let (broker, _ca) = Mosquitto::start_tls();
+    // Without caFile only public roots are trusted: the test CA is not, so nothing connects.
+    let (_gateway, status) = round_trip_over_tls("          enabled: true\n", &broker);
+    assert_eq!(
+        status,
+        Some(503),
+        "publishing must fail while the certificate is refused"
+    );
+    let (_gateway, status) = round_trip_over_tls(
+        "          enabled: true\n          insecureSkipVerify: true\n",
+        &broker,
+    );
+    assert_eq!(status, Some(202), "broker log:\n{}", broker.log());
+}
+
+#[test]
+fn an_unreadable_ca_file_is_a_config_problem() {
+    let yaml = api_yaml(1883, CONSUMING, "        consumer:\n          topic: a/b\n        tls:\n          enabled: true\n          caFile: /nonexistent/ca.pem\n");
+    let err = config::load_str(&yaml, "t.yaml").unwrap_err().to_string();
+    assert!(
+        err.contains("tls.caFile") && err.contains("cannot read /nonexistent/ca.pem"),
+        "{err}"
+    );
+}
+
+/// Two gateways in one consumer group split the stream: every message reaches exactly one of
+/// them (MQTT 5 shared subscription `$share/<group>/<filter>`).
+#[test]
+fn a_consumer_group_spreads_messages_over_gateways() {
+    let broker = Mosquitto::start();
+    let endpoint = "        consumer:\n          topic: jobs/1\n          group: workers\n";
+    let gateways: Vec<Gateway> = (0..2)
+        .map(|_| {
+            let mut config = test_config(
+                &api_yaml(broker.port, CONSUMING, endpoint),
+                DriverChoice::Auto,
+            );
+            config.gateway.shards = std::num::NonZeroUsize::new(1);
+            start(config)
+        })
+        .collect();
+    let mut sockets: Vec<Client> = gateways.iter().map(|g| ws(g.local_addr(), "/m")).collect();
+    assert!(
+        eventually(WAIT, || broker.log_count("$share/workers/jobs/1") >= 2),
+        "both gateways joined the group; broker log:\n{}",
+        broker.log()
+    );
+    for n in 0..20 {
+        broker.publish("jobs/1", &format!("job-{n}"), &[]);
+    }
+    let mut received: Vec<Vec<String>> = vec![Vec::new(), Vec::new()];
+    assert!(eventually(WAIT, || {
+        for (socket, got) in sockets.iter_mut().zip(received.iter_mut()) {
+            socket
+                .get_ref()
+                .set_read_timeout(Some(Duration::from_millis(20)))
+                .unwrap();
+            while let Ok(message) = socket.read() {
+                if let Message::Text(text) = message {
+                    got.push(text.to_string());
+                }
+            }
+        }
+        received.iter().map(Vec::len).sum::<usize>() >= 20
+    }));
+    let mut all: Vec<String> = received.concat();
+    all.sort_by_key(|job| job[4..].parse::<u32>().unwrap());
+    let expected: Vec<String> = (0..20).map(|n| format!("job-{n}")).collect();
+    assert_eq!(all, expected, "every message exactly once across the group");
+    assert!(
+        received.iter().all(|got| !got.is_empty()),
+        "both members got a share: {received:?}"
+    );
+}
+
+/// `qos: at-least-once` on an entrypoint: the gateway acknowledges a QoS 1 message to the broker
+/// only once it has been written to the local clients due it. A client that stops reading holds
+/// the PUBACKs back (the broker keeps the rest); once it reads, everything arrives and is acked.
+#[test]
+fn at_least_once_acknowledges_only_after_delivery() {
+    let broker = Mosquitto::start();
+    let entrypoints = r#"      - type: websocket
+        qos: at-least-once
+        configuration:
+          publisher: { enabled: false }"#;
+    let endpoint = "        consumer:\n          topic: alo/1\n          qos: 1\n";
+    let mut config = test_config(
+        &api_yaml(broker.port, entrypoints, endpoint),
+        DriverChoice::Auto,
+    );
+    config.gateway.shards = std::num::NonZeroUsize::new(1);
+    let gateway = start(config);
+    let mut socket = ws(gateway.local_addr(), "/m");
+    wait_subscribed(&gateway, &broker);
+    let gateway_acks = || broker.log_count("Received PUBACK from tidegate-");
+    // 400 × 64 KiB: more than the socket buffers and the client's queue can hold unread.
+    let payload = "p".repeat(64 * 1024);
+    const COUNT: usize = 400;
+    for _ in 0..COUNT {
+        broker.publish("alo/1", &payload, &[]);
+    }
+    let held = gateway_acks();
+    assert!(
+        held < COUNT,
+        "PUBACKs wait for a client that does not read ({held} of {COUNT})"
+    );
+    for n in 0..COUNT {
+        assert_eq!(next_text(&mut socket).len(), payload.len(), "message {n}");
+    }
+    assert!(
+        eventually(WAIT, || gateway_acks() >= COUNT),
+        "every message acknowledged once delivered ({} of {COUNT})",
+        gateway_acks()
+    );
+}
