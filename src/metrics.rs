@@ -111,7 +111,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
         return out;
     };
     for (i, (name, kind, help, _)) in first.entries().into_iter().enumerate() {
-        let _ = writeln!(out, "# HELP tidegate_{name} {help}");
+        let _ = writeln!(out, "# HELP tidegate_{name} {}", help.trim());
         let _ = writeln!(out, "# TYPE tidegate_{name} {kind}");
         for (shard, m) in shards.iter().enumerate() {
             let value = m.entries()[i].3;
