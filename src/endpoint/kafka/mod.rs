@@ -10,8 +10,11 @@
 
 pub mod bridge;
 mod bridge_feed;
+mod bridge_group;
+mod bridge_group_wire;
 mod bridge_produce;
 pub mod cursor;
+mod group_assign;
 mod murmur2;
 mod plan;
 
@@ -65,12 +68,22 @@ impl KafkaLocals {
                         log: shared.log.clone(),
                         shard,
                     };
+                    let fanout = Rc::new(Fanout::new(source, policy, metrics.clone()));
+                    if spec.consumer.group_id.is_some() {
+                        // The bridge commits the group's offsets up to what clients were written.
+                        let (weak, feed) = (Rc::downgrade(&fanout), shared.clone());
+                        fanout.set_on_progress(Box::new(move || {
+                            if let Some(fanout) = weak.upgrade() {
+                                feed.report_delivered(shard, fanout.delivered_floor());
+                            }
+                        }));
+                    }
                     Rc::new(LocalFeed {
                         index,
                         shard,
                         shared: shared.clone(),
                         consumer: spec.consumer.clone(),
-                        fanout: Rc::new(Fanout::new(source, policy, metrics.clone())),
+                        fanout,
                         pumping: Cell::new(false),
                         policy,
                         metrics: metrics.clone(),
@@ -183,6 +196,13 @@ impl KafkaEndpoint {
                     cursor: String::new(),
                     expected: "a Kafka cursor",
                 })
+            }
+            // A group member hands out what it fetched from the group's offsets: from the
+            // oldest record it holds, so records fetched before a client came are not skipped.
+            None if feed.consumer.group_id.is_some() => {
+                let ring_start = feed.shared.log.lock().first_position();
+                let key = feed.fanout.subscribe_at(ring_start, None, queue);
+                return Ok((Subscribed::Shared(feed.fanout.clone(), key), None));
             }
             None if feed.consumer.auto_offset_reset == AutoOffsetReset::Earliest => {
                 Arc::new(start.from_parsed(&Vec::new(), 0))
