@@ -6,7 +6,9 @@
 //! `delivery::Fanout` serves its clients from that buffer. A client is a position: where it
 //! resumes is matched to the buffer, and a position older than the buffer gets a fetch of its own
 //! (a catch-up), never a silent jump. Publishing hands the record to the bridge and waits for the
-//! broker's acknowledgement.
+//! broker's acknowledgement. A feed with `groupId` is fetched as a consumer group member
+//! (`bridge_group*.rs`): this shard reports how far its clients were written, and the bridge
+//! commits the group's offsets up to there.
 
 pub mod bridge;
 mod bridge_feed;
