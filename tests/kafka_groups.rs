@@ -125,3 +125,64 @@ fn group_mode_commits_offsets_only_after_delivery_and_resumes_after_a_restart() 
     );
     second.shutdown();
 }
+
+fn fetch_loops(gateway: &Gateway) -> u64 {
+    ShardMetrics::get(
+        &gateway
+            .kafka_metrics()
+            .expect("kafka metrics")
+            .fetch_loops_running,
+    )
+}
+
+#[test]
+fn two_gateways_in_a_group_split_the_partitions_and_one_takes_over_when_the_other_leaves() {
+    let broker = Broker::start();
+    broker.create_topic(TOPIC, 2);
+    let first = group_gateway(&broker);
+    assert!(
+        eventually(Duration::from_secs(60), || fetch_loops(&first) == 2),
+        "the first member did not get both partitions"
+    );
+    let second = group_gateway(&broker);
+    assert!(
+        eventually(Duration::from_secs(60), || fetch_loops(&first) == 1
+            && fetch_loops(&second) == 1),
+        "the partitions were not split: {} and {} fetch loops",
+        fetch_loops(&first),
+        fetch_loops(&second)
+    );
+
+    // Records "a-0", "a-2" go to partition 0, "a-1", "a-3" to partition 1.
+    broker.produce(TOPIC, &records("a", 4));
+    let mut from_first = read_values(first.local_addr(), 2);
+    let mut from_second = read_values(second.local_addr(), 2);
+    from_first.sort();
+    from_second.sort();
+    let halves = [vec!["a-0", "a-2"], vec!["a-1", "a-3"]];
+    assert!(
+        (from_first == halves[0] && from_second == halves[1])
+            || (from_first == halves[1] && from_second == halves[0]),
+        "first: {from_first:?}, second: {from_second:?}"
+    );
+    let expected = BTreeMap::from([(0, 2), (1, 2)]);
+    assert!(
+        eventually(Duration::from_secs(30), || broker.committed(GROUP, TOPIC)
+            == expected),
+        "committed: {:?}",
+        broker.committed(GROUP, TOPIC)
+    );
+
+    // The second leaves the group at shutdown: the first takes its partition over from the
+    // committed offset (nothing delivered again).
+    second.shutdown();
+    assert!(
+        eventually(Duration::from_secs(60), || fetch_loops(&first) == 2),
+        "the first member did not take over the partition"
+    );
+    broker.produce(TOPIC, &records("b", 2));
+    let mut after = read_values(first.local_addr(), 2);
+    after.sort();
+    assert_eq!(after, ["b-0", "b-1"]);
+    first.shutdown();
+}

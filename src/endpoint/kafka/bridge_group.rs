@@ -58,6 +58,9 @@ pub(super) async fn run_group_feed(
         next: vec![0; slots.len()],
     }));
     let mut member_id = String::new();
+    // The slots fetched in the previous generation: one kept across a rebalance continues from
+    // what this node already fetched (its records are in the ring), not from the last commit.
+    let mut fetching: Vec<usize> = Vec::new();
     while !*stop.borrow() {
         let mut coordinator = match find_coordinator(&spec, &group).await {
             Ok(coordinator) => coordinator,
@@ -105,11 +108,12 @@ pub(super) async fn run_group_feed(
             let own = connect(&spec.brokers, &metrics).await;
             let partition = partition_client(&own, &slots[slot]).await;
             let start = match committed.get(&slot) {
+                _ if fetching.contains(&slot) => head.borrow().next[slot],
                 Some(&offset) => offset,
                 None => offset_at(&partition, reset(&spec)).await,
             };
             head.borrow_mut().next[slot] = start;
-            last_committed[slot] = start;
+            last_committed[slot] = committed.get(&slot).copied().unwrap_or(start);
             let session = Session {
                 head: head.clone(),
                 log: feed.log.clone(),
@@ -160,6 +164,7 @@ pub(super) async fn run_group_feed(
             }
         }
         halt.set(true);
+        fetching = assigned;
         for task in loops {
             let _ = task.await;
         }

@@ -201,10 +201,17 @@ impl KafkaEndpoint {
                 })
             }
             // A group member hands out what it fetched from the group's offsets: from the
-            // oldest record it holds, so records fetched before a client came are not skipped.
+            // oldest record no client was written yet (the oldest it holds when none was), so
+            // records fetched while no client was connected are not skipped.
             None if feed.consumer.group_id.is_some() => {
-                let ring_start = feed.shared.log.lock().first_position();
-                let key = feed.fanout.subscribe_at(ring_start, None, queue);
+                let from = {
+                    let ring = feed.shared.log.lock();
+                    let first = ring.first_position();
+                    feed.shared.delivered_floor().map_or(first, |floor| {
+                        (floor + 1).clamp(first, ring.next_position().max(first))
+                    })
+                };
+                let key = feed.fanout.subscribe_at(from, None, queue);
                 return Ok((Subscribed::Shared(feed.fanout.clone(), key), None));
             }
             None if feed.consumer.auto_offset_reset == AutoOffsetReset::Earliest => {
