@@ -103,6 +103,10 @@ fn group_mode_commits_offsets_only_after_delivery_and_resumes_after_a_restart() 
         broker.committed(GROUP, TOPIC)
     );
 
+    let metrics = first.kafka_metrics().expect("kafka metrics");
+    assert_eq!(ShardMetrics::get(&metrics.group_joins_total), 1);
+    assert!(ShardMetrics::get(&metrics.group_commits_total) >= 1);
+
     // Fetched by the first gateway while no client reads: not delivered, so not committed.
     broker.produce(TOPIC, &records("b", 6));
     assert!(

@@ -66,7 +66,7 @@ pub(super) async fn run_group_feed(
             Ok(coordinator) => coordinator,
             Err(error) => {
                 tracing::warn!(%error, %group, "cannot reach the group coordinator; retrying");
-                ShardMetrics::inc(&metrics.fetch_errors_total);
+                ShardMetrics::inc(&metrics.group_errors_total);
                 tokio::time::sleep(RETRY_DELAY).await;
                 continue;
             }
@@ -78,7 +78,7 @@ pub(super) async fn run_group_feed(
                 if matches!(error, WireError::Broker(UNKNOWN_MEMBER_ID)) {
                     member_id.clear();
                 }
-                ShardMetrics::inc(&metrics.fetch_errors_total);
+                ShardMetrics::inc(&metrics.group_errors_total);
                 tokio::time::sleep(RETRY_DELAY).await;
                 continue;
             }
@@ -97,6 +97,7 @@ pub(super) async fn run_group_feed(
             Ok(committed) => committed,
             Err(error) => {
                 tracing::warn!(%error, %group, "cannot read the group's committed offsets; rejoining");
+                ShardMetrics::inc(&metrics.group_errors_total);
                 tokio::time::sleep(RETRY_DELAY).await;
                 continue;
             }
@@ -130,6 +131,7 @@ pub(super) async fn run_group_feed(
             }));
         }
         feed.set_start(Arc::new(head.borrow().cursor()));
+        ShardMetrics::inc(&metrics.group_joins_total);
         tracing::info!(%group, generation = membership.generation, partitions = assigned.len(), "joined the Kafka consumer group");
         let mut commits = Commits {
             group: &group,
@@ -137,6 +139,7 @@ pub(super) async fn run_group_feed(
             slots: &slots,
             assigned: &assigned,
             last: last_committed,
+            metrics: &metrics,
         };
         // Beats until a rebalance, an error or shutdown.
         loop {
@@ -159,6 +162,7 @@ pub(super) async fn run_group_feed(
                 }
                 Err(error) => {
                     tracing::warn!(%error, %group, "heartbeat failed; rejoining");
+                    ShardMetrics::inc(&metrics.group_errors_total);
                     break;
                 }
             }

@@ -21,6 +21,7 @@ use super::bridge_group_wire::{GroupConnection, WireError};
 use super::cursor::{KafkaCursor, TopicPartition};
 use super::group_assign::{self, Assignment};
 use super::plan::FeedSpec;
+use crate::metrics::{KafkaMetrics, ShardMetrics};
 
 /// The coordinator drops a member it has not heard from for this long.
 const SESSION_TIMEOUT_MS: i32 = 10_000;
@@ -238,6 +239,8 @@ pub(super) struct Commits<'a> {
     pub(super) assigned: &'a [usize],
     /// `last[slot]`: the offset committed (or started from) in this generation.
     pub(super) last: Vec<i64>,
+    /// Counts accepted and failed commits.
+    pub(super) metrics: &'a KafkaMetrics,
 }
 
 impl Commits<'_> {
@@ -296,15 +299,20 @@ impl Commits<'_> {
                     .find(|p| p.error_code != 0);
                 if let Some(failed) = failed {
                     tracing::warn!(code = failed.error_code, group = %self.group, "the broker refused an offset commit");
+                    ShardMetrics::inc(&self.metrics.group_errors_total);
                     return;
                 }
+                ShardMetrics::inc(&self.metrics.group_commits_total);
                 for offsets in topics.values() {
                     for &(slot, offset) in offsets {
                         self.last[slot] = offset;
                     }
                 }
             }
-            Err(error) => tracing::warn!(%error, group = %self.group, "offset commit failed"),
+            Err(error) => {
+                tracing::warn!(%error, group = %self.group, "offset commit failed");
+                ShardMetrics::inc(&self.metrics.group_errors_total);
+            }
         }
     }
 }
