@@ -180,3 +180,35 @@ impl KafkaLink {
         let _ = self.commands.send(BridgeCommand::Shutdown);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::KafkaFeed;
+
+    #[test]
+    fn the_delivered_floor_is_held_back_by_connected_clients_only() {
+        let feed = KafkaFeed::new("t", 10, 1 << 20, 3);
+        assert_eq!(feed.delivered_floor(), None, "no client ever had a record");
+        feed.report_delivered(0, Some(7));
+        feed.report_delivered(1, Some(4));
+        assert_eq!(
+            feed.delivered_floor(),
+            Some(4),
+            "the slowest connected shard"
+        );
+        feed.report_delivered(1, None);
+        assert_eq!(
+            feed.delivered_floor(),
+            Some(7),
+            "a shard whose clients left"
+        );
+        feed.report_delivered(0, None);
+        assert_eq!(
+            feed.delivered_floor(),
+            Some(7),
+            "with nobody connected, what the last clients had stays delivered"
+        );
+        feed.report_delivered(2, Some(5));
+        assert_eq!(feed.delivered_floor(), Some(5));
+    }
+}
