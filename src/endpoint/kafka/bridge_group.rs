@@ -109,7 +109,8 @@ pub(super) async fn run_group_feed(
             let own = connect(&spec.brokers, &metrics).await;
             let partition = partition_client(&own, &slots[slot]).await;
             let start = match committed.get(&slot) {
-                _ if fetching.contains(&slot) => head.borrow().next[slot],
+                Some(&offset) if fetching.contains(&slot) => head.borrow().next[slot].max(offset),
+                None if fetching.contains(&slot) => head.borrow().next[slot],
                 Some(&offset) => offset,
                 None => offset_at(&partition, reset(&spec)).await,
             };
