@@ -1,6 +1,7 @@
 //! Kafka consumer groups against a real broker (tansu) with an independent client
 //! (confluent-kafka): a gateway whose API sets `consumer.groupId` commits the group's offsets
-//! only once records were written to a client, and a restarted gateway resumes from them.
+//! only once records were written to a client, a restarted gateway resumes from them, members
+//! split the partitions and take over from each other, and a member survives a broker restart.
 
 mod common;
 #[path = "common/kafka.rs"]
@@ -189,4 +190,40 @@ fn two_gateways_in_a_group_split_the_partitions_and_one_takes_over_when_the_othe
     after.sort();
     assert_eq!(after, ["b-0", "b-1"]);
     first.shutdown();
+}
+
+#[test]
+fn a_group_member_rejoins_after_a_broker_restart_and_keeps_committing() {
+    let mut broker = Broker::start_persistent();
+    broker.create_topic(TOPIC, 2);
+    let gateway = group_gateway(&broker);
+    let addr = gateway.local_addr();
+    broker.produce(TOPIC, &records("a", 2));
+    let mut before = read_values(addr, 2);
+    before.sort();
+    assert_eq!(before, ["a-0", "a-1"]);
+    let expected = BTreeMap::from([(0, 1), (1, 1)]);
+    assert!(
+        eventually(Duration::from_secs(30), || broker.committed(GROUP, TOPIC)
+            == expected),
+        "committed: {:?}",
+        broker.committed(GROUP, TOPIC)
+    );
+
+    broker.restart();
+    broker.produce(TOPIC, &records("b", 2));
+    let mut after = read_values(addr, 2);
+    after.sort();
+    assert_eq!(after, ["b-0", "b-1"]);
+    let expected = BTreeMap::from([(0, 2), (1, 2)]);
+    assert!(
+        eventually(Duration::from_secs(60), || broker.committed(GROUP, TOPIC)
+            == expected),
+        "committed after the restart: {:?}",
+        broker.committed(GROUP, TOPIC)
+    );
+    // The coordinator connection died with the broker: committing again took a new membership.
+    let metrics = gateway.kafka_metrics().expect("kafka metrics");
+    assert!(ShardMetrics::get(&metrics.group_joins_total) >= 2);
+    gateway.shutdown();
 }
