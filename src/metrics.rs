@@ -143,6 +143,12 @@ pub struct KafkaMetrics {
     pub produce_in_flight: AtomicU64,
     /// Requests refused because the bridge's queue was full.
     pub bridge_queue_full_total: AtomicU64,
+    /// Consumer group generations joined (one per group feed at start, one per rebalance).
+    pub group_joins_total: AtomicU64,
+    /// Consumer group requests that failed (each followed by a retry or a rejoin).
+    pub group_errors_total: AtomicU64,
+    /// Offset commits the group coordinator accepted.
+    pub group_commits_total: AtomicU64,
 }
 
 impl KafkaMetrics {
@@ -159,6 +165,9 @@ impl KafkaMetrics {
             ("produce_errors_total", &self.produce_errors_total),
             ("produce_in_flight", &self.produce_in_flight),
             ("bridge_queue_full_total", &self.bridge_queue_full_total),
+            ("group_joins_total", &self.group_joins_total),
+            ("group_errors_total", &self.group_errors_total),
+            ("group_commits_total", &self.group_commits_total),
         ] {
             let _ = writeln!(out, "tidegate_kafka_{name} {}", ShardMetrics::get(value));
         }

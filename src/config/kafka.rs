@@ -3,7 +3,7 @@
 //! Names follow the reference product: `bootstrapServers`; `consumer.enabled`, `topics` (or
 //! `topicPattern`), `autoOffsetReset`, `encodeMessageId`; `producer.enabled`, `topics`,
 //! `compressionType`; `security.protocol`, `security.sasl` and `security.ssl`. What this
-//! version cannot do (consumer groups, topic patterns, key stores) is rejected with "not supported by this version".
+//! version cannot do (consumer groups over SASL/TLS, topic patterns, key stores) is rejected with "not supported by this version".
 
 use std::time::Duration;
 
@@ -64,6 +64,9 @@ pub struct KafkaConsumer {
     pub topics: Vec<String>,
     pub auto_offset_reset: AutoOffsetReset,
     pub encode_message_id: bool,
+    /// `groupId`: the node consumes as a member of this consumer group (assigned partitions
+    /// only, offsets committed once delivered); `None`: every partition, nothing committed.
+    pub group_id: Option<String>,
     /// The node's buffer of this feed; at least 1.
     pub max_retained_messages: usize,
     pub max_retained_bytes: usize,
@@ -116,6 +119,14 @@ pub(crate) fn kafka(raw: RawKafka, loc: &str, p: &mut Problems) -> KafkaOptions 
     let security = security(raw.security, &join(loc, "security"), p);
     let consumer = consumer(raw.consumer, &join(loc, "consumer"), p);
     let producer = producer(raw.producer, &join(loc, "producer"), p);
+    if consumer.as_ref().is_some_and(|c| c.group_id.is_some())
+        && (security.sasl.is_some() || security.tls_trust_pem.is_some())
+    {
+        p.push(
+            join(loc, "consumer.groupId"),
+            "consumer groups need `security.protocol: PLAINTEXT` in this version of tidegate (the group connection has no SASL or TLS yet)",
+        );
+    }
     if consumer.is_none() && producer.is_none() {
         p.push(
             loc,
@@ -263,10 +274,10 @@ fn consumer(raw: RawConsumer, loc: &str, p: &mut Problems) -> Option<KafkaConsum
             "required when the consumer is enabled: the topics to read, e.g. `topics: [orders]`",
         );
     }
-    if raw.group_id.is_some() {
+    if raw.group_id.as_deref().is_some_and(|g| g.trim().is_empty()) {
         p.push(
             join(loc, "groupId"),
-            "consumer groups are not supported by this version of tidegate: every client gets every record (broadcast)",
+            "must not be empty: the consumer group this API's gateway nodes join, e.g. `groupId: orders-gateway`",
         );
     }
     topics(&raw.topics, &join(loc, "topics"), p);
@@ -294,6 +305,7 @@ fn consumer(raw: RawConsumer, loc: &str, p: &mut Problems) -> Option<KafkaConsum
         topics,
         auto_offset_reset,
         encode_message_id: raw.encode_message_id,
+        group_id: raw.group_id,
         max_retained_messages: raw.max_retained_messages,
         max_retained_bytes: raw.max_retained_bytes,
     })

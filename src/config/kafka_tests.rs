@@ -36,14 +36,14 @@ fn a_full_configuration_is_typed() {
 #[test]
 fn every_problem_is_reported() {
     let error = endpoint(
-        "{bootstrapServers: nohost, security: {protocol: SSL, ssl: {trustStore: {path: /nonexistent.pem}}}, consumer: {enabled: true, groupId: g, autoOffsetReset: middle}, producer: {enabled: true, topics: [a, b], compressionType: brotli}}",
+        "{bootstrapServers: nohost, security: {protocol: SSL, ssl: {trustStore: {path: /nonexistent.pem}}}, consumer: {enabled: true, groupId: ' ', autoOffsetReset: middle}, producer: {enabled: true, topics: [a, b], compressionType: brotli}}",
     )
     .unwrap_err();
     for expected in [
         "'nohost' is not host:port",
         "cannot read '/nonexistent.pem'",
         "consumer.topics: required",
-        "consumer groups are not supported by this version",
+        "groupId: must not be empty",
         "'middle' is not one of: latest, earliest",
         "exactly one topic",
         "'brotli' is not one of",
@@ -59,4 +59,23 @@ fn every_problem_is_reported() {
 fn an_endpoint_that_does_nothing_is_refused() {
     let error = endpoint("{bootstrapServers: 'a:1'}").unwrap_err();
     assert!(error.contains("would do nothing"), "{error}");
+}
+
+#[test]
+fn a_consumer_group_is_accepted_over_plaintext_only() {
+    let EndpointConfig::Kafka(options) =
+        endpoint("{bootstrapServers: 'a:1', consumer: {enabled: true, topics: [t], groupId: g}}")
+            .unwrap()
+    else {
+        panic!("not kafka")
+    };
+    assert_eq!(options.consumer.unwrap().group_id.as_deref(), Some("g"));
+    let error = endpoint(
+        "{bootstrapServers: 'a:1', security: {protocol: SASL_PLAINTEXT, sasl: {mechanism: PLAIN, username: u, password: p}}, consumer: {enabled: true, topics: [t], groupId: g}}",
+    )
+    .unwrap_err();
+    assert!(
+        error.contains("consumer groups need `security.protocol: PLAINTEXT`"),
+        "{error}"
+    );
 }

@@ -6,7 +6,7 @@
 //! bridge through one bounded queue (`KafkaLink`); a shard never blocks on it (`try_send`: a
 //! full queue is answered 503), and a reply comes back on a one-slot channel the shard awaits.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -27,7 +27,15 @@ pub struct KafkaFeed {
     /// The feed's slots and the position it started fetching from; set once by the bridge when
     /// the brokers first answered. Until then clients are answered 503.
     start: OnceLock<Arc<KafkaCursor>>,
+    /// `delivered[shard]`: that shard's last `Fanout::delivered_floor` while it had clients
+    /// (`NEVER`: it never had one), and `connected[shard]`: whether it has clients now.
+    /// Reported by the shards of a consumer-group feed, read by the bridge to commit offsets.
+    delivered: Vec<AtomicU64>,
+    connected: Vec<AtomicBool>,
 }
+
+/// A shard's delivered report before it ever had a client.
+const NEVER: u64 = u64::MAX;
 
 impl KafkaFeed {
     /// A feed whose buffer is bounded by `max_messages` / `max_bytes`, for `shards` shards.
@@ -37,12 +45,46 @@ impl KafkaFeed {
             log: Arc::new(TopicLog::new(name, max_messages, max_bytes, &doorbells)),
             doorbells,
             start: OnceLock::new(),
+            delivered: (0..shards).map(|_| AtomicU64::new(NEVER)).collect(),
+            connected: (0..shards).map(|_| AtomicBool::new(false)).collect(),
         }
     }
 
     /// Records where the feed started (first call wins).
     pub fn set_start(&self, start: Arc<KafkaCursor>) {
         let _ = self.start.set(start);
+    }
+
+    /// A shard reports the ring position every one of its clients has been written (`None`:
+    /// it has no client due anything; what its last clients had stays delivered).
+    pub fn report_delivered(&self, shard: usize, floor: Option<u64>) {
+        let (Some(delivered), Some(connected)) =
+            (self.delivered.get(shard), self.connected.get(shard))
+        else {
+            return;
+        };
+        if let Some(floor) = floor {
+            delivered.store(floor, Ordering::Release);
+        }
+        connected.store(floor.is_some(), Ordering::Release);
+    }
+
+    /// The ring position every client has been written: the lowest among the shards that have
+    /// clients; with none connected, the furthest any shard's clients reached before leaving.
+    /// `None` when no client ever had a record.
+    pub fn delivered_floor(&self) -> Option<u64> {
+        let reports = || {
+            self.delivered
+                .iter()
+                .zip(self.connected.iter())
+                .map(|(d, c)| (d.load(Ordering::Acquire), c.load(Ordering::Acquire)))
+                .filter(|&(floor, _)| floor != NEVER)
+        };
+        reports()
+            .filter(|&(_, connected)| connected)
+            .map(|(floor, _)| floor)
+            .min()
+            .or_else(|| reports().map(|(floor, _)| floor).max())
     }
 
     /// Where the feed started, once the brokers answered.
@@ -136,5 +178,37 @@ impl KafkaLink {
     /// Tells the bridge to stop; waits for room in the queue (called off the shards).
     pub fn shutdown(&self) {
         let _ = self.commands.send(BridgeCommand::Shutdown);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KafkaFeed;
+
+    #[test]
+    fn the_delivered_floor_is_held_back_by_connected_clients_only() {
+        let feed = KafkaFeed::new("t", 10, 1 << 20, 3);
+        assert_eq!(feed.delivered_floor(), None, "no client ever had a record");
+        feed.report_delivered(0, Some(7));
+        feed.report_delivered(1, Some(4));
+        assert_eq!(
+            feed.delivered_floor(),
+            Some(4),
+            "the slowest connected shard"
+        );
+        feed.report_delivered(1, None);
+        assert_eq!(
+            feed.delivered_floor(),
+            Some(7),
+            "a shard whose clients left"
+        );
+        feed.report_delivered(0, None);
+        assert_eq!(
+            feed.delivered_floor(),
+            Some(7),
+            "with nobody connected, what the last clients had stays delivered"
+        );
+        feed.report_delivered(2, Some(5));
+        assert_eq!(feed.delivered_floor(), Some(5));
     }
 }

@@ -3,6 +3,7 @@
 //! `tests/setup/tansu.sh` installs both under `$HOME/.cache/tidegate`.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -227,6 +228,29 @@ impl Broker {
             String::from_utf8_lossy(&out.stderr)
         );
         records
+    }
+
+    /// The committed offsets of consumer group `group` on `topic`: `partition → offset`
+    /// (partitions without one are left out), read with the independent client.
+    pub fn committed(&self, group: &str, topic: &str) -> BTreeMap<i64, i64> {
+        let out = self.client(&["committed", group, topic], "");
+        assert!(
+            out.status.success(),
+            "committed failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let value: Value = serde_json::from_slice(&out.stdout).expect("committed JSON");
+        value
+            .as_object()
+            .expect("an object")
+            .iter()
+            .map(|(partition, offset)| {
+                (
+                    partition.parse().expect("partition"),
+                    offset.as_i64().expect("offset"),
+                )
+            })
+            .collect()
     }
 
     /// Established TCP connections to the broker's port from this process (the gateway under

@@ -7,6 +7,9 @@
   client.py BOOTSTRAP consume TOPIC COUNT TIMEOUT_S
       reads from the earliest offsets; prints one JSON line per record:
       {"key", "value", "headers", "partition", "offset"}; exits 1 if fewer than COUNT arrived.
+  client.py BOOTSTRAP committed GROUP TOPIC
+      prints the group's committed offsets as one JSON object {"partition": offset}
+      (partitions without a committed offset are left out).
 """
 import json
 import sys
@@ -87,6 +90,16 @@ def consume(bootstrap, topic, count, timeout_s):
     sys.exit(0 if got >= int(count) else 1)
 
 
+def committed(bootstrap, group, topic):
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    metadata = consumer.list_topics(topic, timeout=10)
+    partitions = [TopicPartition(topic, p) for p in metadata.topics[topic].partitions]
+    offsets = consumer.committed(partitions, timeout=10)
+    # close() would leave the group; this client never joined it (no subscribe), so it is a no-op.
+    consumer.close()
+    print(json.dumps({str(tp.partition): tp.offset for tp in offsets if tp.offset >= 0}))
+
+
 if __name__ == "__main__":
     bootstrap, command, *args = sys.argv[1:]
-    {"create": create, "produce": produce, "consume": consume}[command](bootstrap, *args)
+    {"create": create, "produce": produce, "consume": consume, "committed": committed}[command](bootstrap, *args)

@@ -16,6 +16,7 @@ use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::BackoffConfig;
 
 use super::bridge_feed::{catch_up, run_feed};
+use super::bridge_group::run_group_feed;
 use super::bridge_produce::Producers;
 use super::plan::{Brokers, KafkaPlan};
 use crate::config::kafka::{KafkaSecurity, SaslMechanism};
@@ -93,8 +94,22 @@ async fn serve(
     commands: flume::Receiver<BridgeCommand>,
     metrics: Arc<KafkaMetrics>,
 ) {
+    // Group members commit and leave the group at shutdown: they are told, then awaited.
+    let (stop_groups, stopping) = tokio::sync::watch::channel(false);
+    let mut members = Vec::new();
     for (spec, feed) in plan.feeds.iter().zip(feeds.iter()) {
-        tokio::task::spawn_local(run_feed(spec.clone(), feed.clone(), metrics.clone()));
+        match spec.consumer.group_id.clone() {
+            None => {
+                tokio::task::spawn_local(run_feed(spec.clone(), feed.clone(), metrics.clone()));
+            }
+            Some(group) => members.push(tokio::task::spawn_local(run_group_feed(
+                spec.clone(),
+                group,
+                feed.clone(),
+                metrics.clone(),
+                stopping.clone(),
+            ))),
+        }
     }
     let producers = Rc::new(Producers::new(&plan.producers, metrics.clone()));
     while let Ok(command) = commands.recv_async().await {
@@ -112,8 +127,20 @@ async fn serve(
             BridgeCommand::Shutdown => break,
         }
     }
+    let _ = stop_groups.send(true);
+    for member in members {
+        if tokio::time::timeout(GROUP_LEAVE_TIMEOUT, member)
+            .await
+            .is_err()
+        {
+            tracing::warn!("a consumer group member did not commit and leave in time");
+        }
+    }
     // Returning ends `block_on`; dropping the LocalSet cancels every fetch and produce task.
 }
+
+/// How long shutdown waits for the group members' last commit and LeaveGroup.
+const GROUP_LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long to wait between reconnection attempts (rskafka retries requests itself too).
 pub(super) fn backoff() -> BackoffConfig {

@@ -32,21 +32,21 @@ const FETCH_MAX_BYTES: i32 = 4 * 1024 * 1024;
 /// How long the broker may hold a fetch that has nothing new (shared feeds). Kafka answers as
 /// soon as a record arrives, so this only sets the idle request rate (4/s per partition); tansu
 /// answers after about half of it even when records are there, so it is also its latency.
-const FETCH_MAX_WAIT_MS: i32 = 250;
+pub(super) const FETCH_MAX_WAIT_MS: i32 = 250;
 /// Catch-up fetches share one connection per client, so they wait less per partition.
 const CATCH_UP_MAX_WAIT_MS: i32 = 100;
 /// Pause after a failed fetch before trying again.
 const RETRY_DELAY: Duration = Duration::from_millis(200);
 
 /// The position every new record of one fetch session advances (one per feed or catch-up).
-struct Head {
-    encoded: bool,
-    slots: Arc<[TopicPartition]>,
-    next: Vec<i64>,
+pub(super) struct Head {
+    pub(super) encoded: bool,
+    pub(super) slots: Arc<[TopicPartition]>,
+    pub(super) next: Vec<i64>,
 }
 
 impl Head {
-    fn cursor(&self) -> KafkaCursor {
+    pub(super) fn cursor(&self) -> KafkaCursor {
         KafkaCursor {
             encoded: self.encoded,
             slots: self.slots.clone(),
@@ -147,7 +147,10 @@ pub(super) async fn catch_up(spec: FeedSpec, request: CatchUpRequest, metrics: A
 }
 
 /// The topics' partitions, in slot order (topics sorted, then partitions).
-async fn layout(client: &Client, spec: &FeedSpec) -> Result<Arc<[TopicPartition]>, String> {
+pub(super) async fn layout(
+    client: &Client,
+    spec: &FeedSpec,
+) -> Result<Arc<[TopicPartition]>, String> {
     let topics = client.list_topics().await.map_err(|e| e.to_string())?;
     let mut slots = Vec::new();
     for name in &spec.consumer.topics {
@@ -167,7 +170,7 @@ async fn layout(client: &Client, spec: &FeedSpec) -> Result<Arc<[TopicPartition]
     Ok(slots.into())
 }
 
-async fn partition_client(client: &Client, slot: &TopicPartition) -> PartitionClient {
+pub(super) async fn partition_client(client: &Client, slot: &TopicPartition) -> PartitionClient {
     loop {
         match client
             .partition_client(
@@ -186,7 +189,7 @@ async fn partition_client(client: &Client, slot: &TopicPartition) -> PartitionCl
     }
 }
 
-async fn offset_at(partition: &PartitionClient, at: OffsetAt) -> i64 {
+pub(super) async fn offset_at(partition: &PartitionClient, at: OffsetAt) -> i64 {
     loop {
         match partition.get_offset(at).await {
             Ok(offset) => return offset,
@@ -199,17 +202,17 @@ async fn offset_at(partition: &PartitionClient, at: OffsetAt) -> i64 {
 }
 
 /// One fetch session's shared state: its position, where records go, and its counters.
-struct Session {
-    head: Rc<RefCell<Head>>,
-    log: Arc<TopicLog>,
-    metrics: Arc<KafkaMetrics>,
-    max_wait_ms: i32,
+pub(super) struct Session {
+    pub(super) head: Rc<RefCell<Head>>,
+    pub(super) log: Arc<TopicLog>,
+    pub(super) metrics: Arc<KafkaMetrics>,
+    pub(super) max_wait_ms: i32,
 }
 
 impl Session {
     /// Fetches slot `slot` from the head's position until `stop()` says so.
     /// The caller counted it in `fetch_loops_running`; it is uncounted when it ends.
-    async fn fetch_partition(
+    pub(super) async fn fetch_partition(
         &self,
         partition: &PartitionClient,
         slot: usize,

@@ -6,12 +6,18 @@
 //! `delivery::Fanout` serves its clients from that buffer. A client is a position: where it
 //! resumes is matched to the buffer, and a position older than the buffer gets a fetch of its own
 //! (a catch-up), never a silent jump. Publishing hands the record to the bridge and waits for the
-//! broker's acknowledgement.
+//! broker's acknowledgement. A feed with `groupId` is fetched as a consumer group member
+//! (`bridge_group*.rs`): this shard reports how far its clients were written, and the bridge
+//! commits the group's offsets up to there.
 
 pub mod bridge;
 mod bridge_feed;
+mod bridge_group;
+mod bridge_group_requests;
+mod bridge_group_wire;
 mod bridge_produce;
 pub mod cursor;
+mod group_assign;
 mod murmur2;
 mod plan;
 
@@ -65,12 +71,22 @@ impl KafkaLocals {
                         log: shared.log.clone(),
                         shard,
                     };
+                    let fanout = Rc::new(Fanout::new(source, policy, metrics.clone()));
+                    if spec.consumer.group_id.is_some() {
+                        // The bridge commits the group's offsets up to what clients were written.
+                        let (weak, feed) = (Rc::downgrade(&fanout), shared.clone());
+                        fanout.set_on_progress(Box::new(move || {
+                            if let Some(fanout) = weak.upgrade() {
+                                feed.report_delivered(shard, fanout.delivered_floor());
+                            }
+                        }));
+                    }
                     Rc::new(LocalFeed {
                         index,
                         shard,
                         shared: shared.clone(),
                         consumer: spec.consumer.clone(),
-                        fanout: Rc::new(Fanout::new(source, policy, metrics.clone())),
+                        fanout,
                         pumping: Cell::new(false),
                         policy,
                         metrics: metrics.clone(),
@@ -183,6 +199,20 @@ impl KafkaEndpoint {
                     cursor: String::new(),
                     expected: "a Kafka cursor",
                 })
+            }
+            // A group member hands out what it fetched from the group's offsets: from the
+            // oldest record no client was written yet (the oldest it holds when none was), so
+            // records fetched while no client was connected are not skipped.
+            None if feed.consumer.group_id.is_some() => {
+                let from = {
+                    let ring = feed.shared.log.lock();
+                    let first = ring.first_position();
+                    feed.shared.delivered_floor().map_or(first, |floor| {
+                        (floor + 1).clamp(first, ring.next_position().max(first))
+                    })
+                };
+                let key = feed.fanout.subscribe_at(from, None, queue);
+                return Ok((Subscribed::Shared(feed.fanout.clone(), key), None));
             }
             None if feed.consumer.auto_offset_reset == AutoOffsetReset::Earliest => {
                 Arc::new(start.from_parsed(&Vec::new(), 0))

@@ -61,6 +61,7 @@ fn feed(start: [i64; 2], records: &[(usize, i64)], max_messages: usize) -> Local
             topics: vec!["t".to_owned()],
             auto_offset_reset: AutoOffsetReset::Latest,
             encode_message_id: false,
+            group_id: None,
             max_retained_messages: max_messages,
             max_retained_bytes: 1 << 20,
         },

@@ -1,0 +1,201 @@
+//! A feed consumed as a member of a Kafka consumer group (bridge thread only).
+//!
+//! The node joins the group (FindCoordinator, JoinGroup with the consumer protocol's "range"
+//! assignor, SyncGroup), fetches only the partitions assigned to it, from the group's committed
+//! offsets (OffsetFetch) or `autoOffsetReset`, and heartbeats every second. Every second and at
+//! shutdown it commits (OffsetCommit) the position of the newest record that every local client
+//! has had written: each shard reports its `Fanout::delivered_floor` into the feed, and the
+//! record at that ring position carries the feed position after it. With no client connected
+//! nothing is delivered, so nothing new is committed. A rebalance stops the fetch loops,
+//! commits, and joins again; shutdown commits and leaves the group.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rskafka::client::partition::OffsetAt;
+use tokio::sync::watch;
+
+use super::bridge::connect;
+use super::bridge_feed::{layout, offset_at, partition_client, Head, Session, FETCH_MAX_WAIT_MS};
+use super::bridge_group_requests::{
+    fetch_offsets, find_coordinator, heartbeat, join, leave, Commits, UNKNOWN_MEMBER_ID,
+};
+use super::bridge_group_wire::WireError;
+use super::cursor::KafkaCursor;
+use super::plan::FeedSpec;
+use crate::config::kafka::AutoOffsetReset;
+use crate::cross_shard::kafka_link::KafkaFeed;
+use crate::metrics::{KafkaMetrics, ShardMetrics};
+
+/// How often the member heartbeats and commits.
+const BEAT: Duration = Duration::from_secs(1);
+/// Pause before retrying after the coordinator could not be reached.
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// Runs a group feed until `stop` turns true, then commits and leaves the group.
+pub(super) async fn run_group_feed(
+    spec: FeedSpec,
+    group: String,
+    feed: Arc<KafkaFeed>,
+    metrics: Arc<KafkaMetrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let client = connect(&spec.brokers, &metrics).await;
+    let slots = loop {
+        match layout(&client, &spec).await {
+            Ok(slots) => break slots,
+            Err(why) => {
+                tracing::warn!(%why, "cannot read the Kafka topics' partitions; retrying");
+                tokio::time::sleep(RETRY_DELAY).await;
+            }
+        }
+    };
+    let head = Rc::new(RefCell::new(Head {
+        encoded: spec.consumer.encode_message_id,
+        slots: slots.clone(),
+        next: vec![0; slots.len()],
+    }));
+    let mut member_id = String::new();
+    // The slots fetched in the previous generation: one kept across a rebalance continues from
+    // what this node already fetched (its records are in the ring), not from the last commit.
+    let mut fetching: Vec<usize> = Vec::new();
+    while !*stop.borrow() {
+        let mut coordinator = match find_coordinator(&spec, &group).await {
+            Ok(coordinator) => coordinator,
+            Err(error) => {
+                tracing::warn!(%error, %group, "cannot reach the group coordinator; retrying");
+                ShardMetrics::inc(&metrics.group_errors_total);
+                tokio::time::sleep(RETRY_DELAY).await;
+                continue;
+            }
+        };
+        let membership = match join(&mut coordinator, &group, &member_id, &spec, &slots).await {
+            Ok(membership) => membership,
+            Err(error) => {
+                tracing::warn!(%error, %group, "cannot join the consumer group; retrying");
+                if matches!(error, WireError::Broker(UNKNOWN_MEMBER_ID)) {
+                    member_id.clear();
+                }
+                ShardMetrics::inc(&metrics.group_errors_total);
+                tokio::time::sleep(RETRY_DELAY).await;
+                continue;
+            }
+        };
+        member_id = membership.member_id.clone();
+        // Which slots this node reads in this generation, and where each starts.
+        let assigned: Vec<usize> = (0..slots.len())
+            .filter(|&i| {
+                membership
+                    .assignment
+                    .get(&*slots[i].topic)
+                    .is_some_and(|p| p.contains(&slots[i].partition))
+            })
+            .collect();
+        let committed = match fetch_offsets(&mut coordinator, &group, &slots, &assigned).await {
+            Ok(committed) => committed,
+            Err(error) => {
+                tracing::warn!(%error, %group, "cannot read the group's committed offsets; rejoining");
+                ShardMetrics::inc(&metrics.group_errors_total);
+                tokio::time::sleep(RETRY_DELAY).await;
+                continue;
+            }
+        };
+        let halt = Rc::new(Cell::new(false));
+        let mut loops = Vec::new();
+        let mut last_committed = vec![i64::MAX; slots.len()];
+        for &slot in &assigned {
+            let own = connect(&spec.brokers, &metrics).await;
+            let partition = partition_client(&own, &slots[slot]).await;
+            let start = match committed.get(&slot) {
+                Some(&offset) if fetching.contains(&slot) => head.borrow().next[slot].max(offset),
+                None if fetching.contains(&slot) => head.borrow().next[slot],
+                Some(&offset) => offset,
+                None => offset_at(&partition, reset(&spec)).await,
+            };
+            head.borrow_mut().next[slot] = start;
+            last_committed[slot] = committed.get(&slot).copied().unwrap_or(start);
+            let session = Session {
+                head: head.clone(),
+                log: feed.log.clone(),
+                metrics: metrics.clone(),
+                max_wait_ms: FETCH_MAX_WAIT_MS,
+            };
+            let halt = halt.clone();
+            ShardMetrics::inc(&metrics.fetch_loops_running);
+            loops.push(tokio::task::spawn_local(async move {
+                let _connection = own;
+                session
+                    .fetch_partition(&partition, slot, || halt.get())
+                    .await;
+            }));
+        }
+        feed.set_start(Arc::new(head.borrow().cursor()));
+        ShardMetrics::inc(&metrics.group_joins_total);
+        tracing::info!(%group, generation = membership.generation, partitions = assigned.len(), "joined the Kafka consumer group");
+        let mut commits = Commits {
+            group: &group,
+            membership: &membership,
+            slots: &slots,
+            assigned: &assigned,
+            last: last_committed,
+            metrics: &metrics,
+        };
+        // Beats until a rebalance, an error or shutdown.
+        loop {
+            let stopping = tokio::time::timeout(BEAT, stop.changed()).await.is_ok();
+            commits
+                .commit(&mut coordinator, delivered_position(&feed))
+                .await;
+            if stopping || *stop.borrow() {
+                leave(&mut coordinator, &group, &member_id).await;
+                break;
+            }
+            match heartbeat(&mut coordinator, &group, &membership).await {
+                Ok(()) => {}
+                Err(WireError::Broker(code)) => {
+                    tracing::info!(code, %group, "the consumer group rebalances; rejoining");
+                    if code == UNKNOWN_MEMBER_ID {
+                        member_id.clear();
+                    }
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, %group, "heartbeat failed; rejoining");
+                    ShardMetrics::inc(&metrics.group_errors_total);
+                    break;
+                }
+            }
+        }
+        halt.set(true);
+        fetching = assigned;
+        for task in loops {
+            let _ = task.await;
+        }
+    }
+    drop(client);
+}
+
+fn reset(spec: &FeedSpec) -> OffsetAt {
+    match spec.consumer.auto_offset_reset {
+        AutoOffsetReset::Latest => OffsetAt::Latest,
+        AutoOffsetReset::Earliest => OffsetAt::Earliest,
+    }
+}
+
+/// The feed position after the newest record every local client has been written, if any.
+fn delivered_position(feed: &KafkaFeed) -> Option<Arc<KafkaCursor>> {
+    let floor = feed.delivered_floor()?;
+    let ring = feed.log.lock();
+    if floor < ring.first_position() || floor >= ring.next_position() {
+        // Older than the buffer (a client still behind what was evicted) or nothing yet.
+        return None;
+    }
+    let mut out = Vec::with_capacity(1);
+    ring.read(floor, 1, &mut out);
+    out.pop().and_then(|message| match message.id {
+        crate::message::MessageId::Kafka(id) => Some(id.cursor),
+        _ => None,
+    })
+}

@@ -1,0 +1,229 @@
+//! Kafka consumer groups against a real broker (tansu) with an independent client
+//! (confluent-kafka): a gateway whose API sets `consumer.groupId` commits the group's offsets
+//! only once records were written to a client, a restarted gateway resumes from them, members
+//! split the partitions and take over from each other, and a member survives a broker restart.
+
+mod common;
+#[path = "common/kafka.rs"]
+mod kafka_broker;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::*;
+use kafka_broker::*;
+use serde_json::Value;
+use tidegate::config::DriverChoice;
+use tidegate::metrics::ShardMetrics;
+use tidegate::runtime::Gateway;
+
+const TOPIC: &str = "payments";
+const GROUP: &str = "tidegate-payments";
+const JSON: &[(&str, &str)] = &[("Accept", "application/json")];
+
+fn group_gateway(broker: &Broker) -> Gateway {
+    let yaml = kafka_api_yaml(
+        &broker.bootstrap(),
+        TOPIC,
+        &format!("groupId: {GROUP}\n          autoOffsetReset: earliest"),
+    );
+    start(test_config(&yaml, DriverChoice::Auto))
+}
+
+/// Polls GET (following `nextCursor`, retrying while the feed has not started) until `count`
+/// record values arrived; returns them.
+fn read_values(addr: SocketAddr, count: usize) -> Vec<String> {
+    let mut values = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..200 {
+        if values.len() >= count {
+            break;
+        }
+        let target = match &cursor {
+            Some(cursor) => format!("/k?limit=100&cursor={cursor}"),
+            None => "/k?limit=100".to_owned(),
+        };
+        let response = get(addr, &target, JSON);
+        if response.status == 503 {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        assert_eq!(response.status, 200, "{}", response.text());
+        let body = response.json();
+        for item in body["items"].as_array().cloned().unwrap_or_default() {
+            values.push(item["content"].as_str().unwrap_or_default().to_owned());
+        }
+        if let Some(next) = body["pagination"]["nextCursor"].as_str() {
+            cursor = Some(next.to_owned());
+        }
+    }
+    assert_eq!(values.len(), count, "values: {values:?}");
+    values
+}
+
+fn fetched(gateway: &Gateway) -> u64 {
+    ShardMetrics::get(
+        &gateway
+            .kafka_metrics()
+            .expect("kafka metrics")
+            .records_fetched_total,
+    )
+}
+
+fn records(prefix: &str, count: usize) -> Vec<Value> {
+    (0..count)
+        .map(|i| record_to(&format!("{prefix}-{i}"), (i % 2) as i64))
+        .collect()
+}
+
+#[test]
+fn group_mode_commits_offsets_only_after_delivery_and_resumes_after_a_restart() {
+    let broker = Broker::start();
+    broker.create_topic(TOPIC, 2);
+    let first = group_gateway(&broker);
+    let addr = first.local_addr();
+    broker.produce(TOPIC, &records("a", 4));
+    assert!(
+        eventually(Duration::from_secs(60), || fetched(&first) == 4),
+        "the group member did not fetch the records"
+    );
+    // No client has had them: two commit rounds (one per second) later nothing is committed.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(broker.committed(GROUP, TOPIC), BTreeMap::new());
+
+    let delivered = read_values(addr, 4);
+    let mut sorted = delivered.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["a-0", "a-1", "a-2", "a-3"]);
+    let expected = BTreeMap::from([(0, 2), (1, 2)]);
+    assert!(
+        eventually(Duration::from_secs(30), || broker.committed(GROUP, TOPIC)
+            == expected),
+        "committed: {:?}",
+        broker.committed(GROUP, TOPIC)
+    );
+
+    let metrics = first.kafka_metrics().expect("kafka metrics");
+    assert_eq!(ShardMetrics::get(&metrics.group_joins_total), 1);
+    assert!(ShardMetrics::get(&metrics.group_commits_total) >= 1);
+
+    // Fetched by the first gateway while no client reads: not delivered, so not committed.
+    broker.produce(TOPIC, &records("b", 6));
+    assert!(
+        eventually(Duration::from_secs(60), || fetched(&first) == 10),
+        "the group member did not fetch the new records"
+    );
+    first.shutdown();
+    assert_eq!(broker.committed(GROUP, TOPIC), expected);
+
+    let second = group_gateway(&broker);
+    let mut resumed = read_values(second.local_addr(), 6);
+    resumed.sort();
+    assert_eq!(resumed, ["b-0", "b-1", "b-2", "b-3", "b-4", "b-5"]);
+    let expected = BTreeMap::from([(0, 5), (1, 5)]);
+    assert!(
+        eventually(Duration::from_secs(30), || broker.committed(GROUP, TOPIC)
+            == expected),
+        "committed: {:?}",
+        broker.committed(GROUP, TOPIC)
+    );
+    second.shutdown();
+}
+
+fn fetch_loops(gateway: &Gateway) -> u64 {
+    ShardMetrics::get(
+        &gateway
+            .kafka_metrics()
+            .expect("kafka metrics")
+            .fetch_loops_running,
+    )
+}
+
+#[test]
+fn two_gateways_in_a_group_split_the_partitions_and_one_takes_over_when_the_other_leaves() {
+    let broker = Broker::start();
+    broker.create_topic(TOPIC, 2);
+    let first = group_gateway(&broker);
+    assert!(
+        eventually(Duration::from_secs(60), || fetch_loops(&first) == 2),
+        "the first member did not get both partitions"
+    );
+    let second = group_gateway(&broker);
+    assert!(
+        eventually(Duration::from_secs(60), || fetch_loops(&first) == 1
+            && fetch_loops(&second) == 1),
+        "the partitions were not split: {} and {} fetch loops",
+        fetch_loops(&first),
+        fetch_loops(&second)
+    );
+
+    // Records "a-0", "a-2" go to partition 0, "a-1", "a-3" to partition 1.
+    broker.produce(TOPIC, &records("a", 4));
+    let mut from_first = read_values(first.local_addr(), 2);
+    let mut from_second = read_values(second.local_addr(), 2);
+    from_first.sort();
+    from_second.sort();
+    let halves = [vec!["a-0", "a-2"], vec!["a-1", "a-3"]];
+    assert!(
+        (from_first == halves[0] && from_second == halves[1])
+            || (from_first == halves[1] && from_second == halves[0]),
+        "first: {from_first:?}, second: {from_second:?}"
+    );
+    let expected = BTreeMap::from([(0, 2), (1, 2)]);
+    assert!(
+        eventually(Duration::from_secs(30), || broker.committed(GROUP, TOPIC)
+            == expected),
+        "committed: {:?}",
+        broker.committed(GROUP, TOPIC)
+    );
+
+    // The second leaves the group at shutdown: the first takes its partition over from the
+    // committed offset (nothing delivered again).
+    second.shutdown();
+    assert!(
+        eventually(Duration::from_secs(60), || fetch_loops(&first) == 2),
+        "the first member did not take over the partition"
+    );
+    broker.produce(TOPIC, &records("b", 2));
+    let mut after = read_values(first.local_addr(), 2);
+    after.sort();
+    assert_eq!(after, ["b-0", "b-1"]);
+    first.shutdown();
+}
+
+#[test]
+fn a_group_member_rejoins_after_a_broker_restart_and_keeps_committing() {
+    let mut broker = Broker::start_persistent();
+    broker.create_topic(TOPIC, 2);
+    let gateway = group_gateway(&broker);
+    let addr = gateway.local_addr();
+    broker.produce(TOPIC, &records("a", 2));
+    let mut before = read_values(addr, 2);
+    before.sort();
+    assert_eq!(before, ["a-0", "a-1"]);
+    let expected = BTreeMap::from([(0, 1), (1, 1)]);
+    assert!(
+        eventually(Duration::from_secs(30), || broker.committed(GROUP, TOPIC)
+            == expected),
+        "committed: {:?}",
+        broker.committed(GROUP, TOPIC)
+    );
+
+    broker.restart();
+    broker.produce(TOPIC, &records("b", 2));
+    let mut after = read_values(addr, 2);
+    after.sort();
+    assert_eq!(after, ["b-0", "b-1"]);
+    let expected = BTreeMap::from([(0, 2), (1, 2)]);
+    assert!(
+        eventually(Duration::from_secs(60), || broker.committed(GROUP, TOPIC)
+            == expected),
+        "committed after the restart: {:?}",
+        broker.committed(GROUP, TOPIC)
+    );
+    // The coordinator connection died with the broker: committing again took a new membership.
+    let metrics = gateway.kafka_metrics().expect("kafka metrics");
+    assert!(ShardMetrics::get(&metrics.group_joins_total) >= 2);
+    gateway.shutdown();
+}
