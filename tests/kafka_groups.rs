@@ -97,12 +97,7 @@ fn group_mode_commits_offsets_only_after_delivery_and_resumes_after_a_restart() 
     sorted.sort();
     assert_eq!(sorted, ["a-0", "a-1", "a-2", "a-3"]);
     let expected = BTreeMap::from([(0, 2), (1, 2)]);
-    assert!(
-        eventually(Duration::from_secs(30), || broker.committed(GROUP, TOPIC)
-            == expected),
-        "committed: {:?}",
-        broker.committed(GROUP, TOPIC)
-    );
+    await_committed(&broker, expected.clone());
 
     let metrics = first.kafka_metrics().expect("kafka metrics");
     assert_eq!(ShardMetrics::get(&metrics.group_joins_total), 1);
@@ -121,13 +116,7 @@ fn group_mode_commits_offsets_only_after_delivery_and_resumes_after_a_restart() 
     let mut resumed = read_values(second.local_addr(), 6);
     resumed.sort();
     assert_eq!(resumed, ["b-0", "b-1", "b-2", "b-3", "b-4", "b-5"]);
-    let expected = BTreeMap::from([(0, 5), (1, 5)]);
-    assert!(
-        eventually(Duration::from_secs(30), || broker.committed(GROUP, TOPIC)
-            == expected),
-        "committed: {:?}",
-        broker.committed(GROUP, TOPIC)
-    );
+    await_committed(&broker, BTreeMap::from([(0, 5), (1, 5)]));
     second.shutdown();
 }
 
@@ -170,13 +159,7 @@ fn two_gateways_in_a_group_split_the_partitions_and_one_takes_over_when_the_othe
             || (from_first == halves[1] && from_second == halves[0]),
         "first: {from_first:?}, second: {from_second:?}"
     );
-    let expected = BTreeMap::from([(0, 2), (1, 2)]);
-    assert!(
-        eventually(Duration::from_secs(30), || broker.committed(GROUP, TOPIC)
-            == expected),
-        "committed: {:?}",
-        broker.committed(GROUP, TOPIC)
-    );
+    await_committed(&broker, BTreeMap::from([(0, 2), (1, 2)]));
 
     // The second leaves the group at shutdown: the first takes its partition over from the
     // committed offset (nothing delivered again).
@@ -202,13 +185,7 @@ fn a_group_member_rejoins_after_a_broker_restart_and_keeps_committing() {
     let mut before = read_values(addr, 2);
     before.sort();
     assert_eq!(before, ["a-0", "a-1"]);
-    let expected = BTreeMap::from([(0, 1), (1, 1)]);
-    assert!(
-        eventually(Duration::from_secs(30), || broker.committed(GROUP, TOPIC)
-            == expected),
-        "committed: {:?}",
-        broker.committed(GROUP, TOPIC)
-    );
+    await_committed(&broker, BTreeMap::from([(0, 1), (1, 1)]));
 
     broker.restart();
     broker.produce(TOPIC, &records("b", 2));
@@ -226,4 +203,14 @@ fn a_group_member_rejoins_after_a_broker_restart_and_keeps_committing() {
     let metrics = gateway.kafka_metrics().expect("kafka metrics");
     assert!(ShardMetrics::get(&metrics.group_joins_total) >= 2);
     gateway.shutdown();
+}
+
+/// Waits until the group's committed offsets are `expected`.
+fn await_committed(broker: &Broker, expected: BTreeMap<i64, i64>) {
+    assert!(
+        eventually(Duration::from_secs(30), || broker.committed(GROUP, TOPIC)
+            == expected),
+        "committed: {:?}, expected {expected:?}",
+        broker.committed(GROUP, TOPIC)
+    );
 }
