@@ -11,6 +11,7 @@ use bytes::BytesMut;
 use tidegate::codec::ws::{accept_key, encode_text};
 use tidegate_load::publisher::PubProtocol;
 use tidegate_load::run::{run, Workload};
+use tidegate_load::servers::{tidegate_config, ServerOptions};
 use tidegate_load::subscriber::SubProtocol;
 
 fn workload(
@@ -159,50 +160,20 @@ fn losses_and_duplicates_are_counted_exactly() {
     );
 }
 
-/// `/load/in` takes POST and WebSocket publishes; `/load` serves WebSocket, SSE and GET.
-const GATEWAY_YAML: &str = r#"
-gateway:
-  listen: "127.0.0.1:0"
-  adminListen: off
-  shards: 2
-  pinShards: false
-apis:
-  - id: in
-    name: in
-    contextPaths: [/load/in]
-    entrypoints:
-      - type: http-post
-      - type: websocket
-        configuration:
-          subscriber:
-            enabled: false
-    endpoint:
-      type: in-memory
-      configuration:
-        topic: load
-    plans:
-      - name: Keyless
-        security: keyless
-  - id: out
-    name: out
-    contextPaths: [/load]
-    entrypoints:
-      - type: websocket
-      - type: sse
-      - type: http-get
-        configuration:
-          messagesLimitDurationMs: 50
-    endpoint:
-      type: in-memory
-      configuration:
-        topic: load
-    plans:
-      - name: Keyless
-        security: keyless
-"#;
+/// The gateway configuration the harness generates for `--serve tidegate` (`/load/in` takes POST
+/// and WebSocket publishes; `/load` serves WebSocket, SSE and GET), on a free port.
+fn gateway_yaml() -> String {
+    let options = ServerOptions {
+        tidegate_bin: "unused".into(),
+        nginx_bin: "unused".into(),
+        threads: 2,
+        get_window_ms: 50,
+    };
+    tidegate_config("127.0.0.1:0".parse().unwrap(), &options)
+}
 
 fn nothing_is_lost_through_the_gateway(sub: SubProtocol, publish: PubProtocol) {
-    let config = tidegate::config::load_str(GATEWAY_YAML, "test").unwrap();
+    let config = tidegate::config::load_str(&gateway_yaml(), "test").unwrap();
     let gateway = tidegate::runtime::Gateway::start(config).unwrap();
     let w = workload(gateway.local_addr(), sub, publish, "/load", "/load/in");
     let outcome = run(&w, None).expect("run completes");
