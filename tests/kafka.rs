@@ -132,6 +132,15 @@ fn parse_sse(text: &str) -> Vec<SseEvent> {
         .collect()
 }
 
+/// SSE event payloads grouped by the partition each names.
+fn events_by_partition(events: &[SseEvent]) -> BTreeMap<i64, Vec<String>> {
+    by_partition(
+        events
+            .iter()
+            .map(|e| (partition_of(&e.data), e.data.clone())),
+    )
+}
+
 fn read_events(reader: &mut BufReader<TcpStream>, count: usize) -> Vec<SseEvent> {
     let text = read_sse_until(reader, |text| parse_sse(text).len() >= count);
     let mut events = parse_sse(&text);
@@ -174,11 +183,7 @@ fn broadcast_reaches_get_sse_and_websocket_in_partition_order(driver: DriverChoi
     let expected = expected_30(0);
 
     let events = read_events(&mut sse, 30);
-    let got = by_partition(
-        events
-            .iter()
-            .map(|e| (partition_of(&e.data), e.data.clone())),
-    );
+    let got = events_by_partition(&events);
     assert_eq!(got, expected, "SSE order per partition");
     for event in &events {
         let n: usize = event.data[3..].parse().unwrap();
@@ -319,14 +324,7 @@ fn a_cursor_from_another_gateway_resumes_exactly_after_it() {
     // SSE with the same old cursor gets the same records (a catch-up fetch of its own).
     let (_, mut sse) = open_sse(addr, "/k", &[("Last-Event-ID", &cursor)]);
     let events = read_events(&mut sse, 30);
-    assert_eq!(
-        by_partition(
-            events
-                .iter()
-                .map(|e| (partition_of(&e.data), e.data.clone()))
-        ),
-        expected_30(30)
-    );
+    assert_eq!(events_by_partition(&events), expected_30(30));
 }
 
 #[test]
@@ -337,14 +335,7 @@ fn earliest_without_cursor_starts_at_the_first_record() {
     let gateway = gateway(&broker, "autoOffsetReset: earliest", DriverChoice::Auto);
     let (_, mut sse) = open_sse(gateway.local_addr(), "/k", &[]);
     let events = read_events(&mut sse, 30);
-    assert_eq!(
-        by_partition(
-            events
-                .iter()
-                .map(|e| (partition_of(&e.data), e.data.clone()))
-        ),
-        expected_30(0)
-    );
+    assert_eq!(events_by_partition(&events), expected_30(0));
 }
 
 #[test]
