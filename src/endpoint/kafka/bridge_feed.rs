@@ -62,15 +62,7 @@ pub(super) async fn run_feed(
     metrics: Arc<KafkaMetrics>,
 ) {
     let client = connect(&spec.brokers, &metrics).await;
-    let slots = loop {
-        match layout(&client, &spec).await {
-            Ok(slots) => break slots,
-            Err(why) => {
-                tracing::warn!(%why, "cannot read the Kafka topics' partitions; retrying");
-                tokio::time::sleep(RETRY_DELAY * 5).await;
-            }
-        }
-    };
+    let slots = layout_retrying(&client, &spec, RETRY_DELAY * 5).await;
     let at = match spec.consumer.auto_offset_reset {
         AutoOffsetReset::Latest => OffsetAt::Latest,
         AutoOffsetReset::Earliest => OffsetAt::Earliest,
@@ -146,8 +138,25 @@ pub(super) async fn catch_up(spec: FeedSpec, request: CatchUpRequest, metrics: A
     ShardMetrics::sub(&metrics.catch_up_fetches_running, 1);
 }
 
+/// `layout`, retried every `pause` until the brokers answer it.
+pub(super) async fn layout_retrying(
+    client: &Client,
+    spec: &FeedSpec,
+    pause: std::time::Duration,
+) -> Arc<[TopicPartition]> {
+    loop {
+        match layout(client, spec).await {
+            Ok(slots) => return slots,
+            Err(why) => {
+                tracing::warn!(%why, "cannot read the Kafka topics' partitions; retrying");
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}
+
 /// The topics' partitions, in slot order (topics sorted, then partitions).
-pub(super) async fn layout(
+async fn layout(
     client: &Client,
     spec: &FeedSpec,
 ) -> Result<Arc<[TopicPartition]>, String> {

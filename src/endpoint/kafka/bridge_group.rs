@@ -18,7 +18,9 @@ use rskafka::client::partition::OffsetAt;
 use tokio::sync::watch;
 
 use super::bridge::connect;
-use super::bridge_feed::{layout, offset_at, partition_client, Head, Session, FETCH_MAX_WAIT_MS};
+use super::bridge_feed::{
+    layout_retrying, offset_at, partition_client, Head, Session, FETCH_MAX_WAIT_MS,
+};
 use super::bridge_group_requests::{
     fetch_offsets, find_coordinator, heartbeat, join, leave, Commits, UNKNOWN_MEMBER_ID,
 };
@@ -43,15 +45,7 @@ pub(super) async fn run_group_feed(
     mut stop: watch::Receiver<bool>,
 ) {
     let client = connect(&spec.brokers, &metrics).await;
-    let slots = loop {
-        match layout(&client, &spec).await {
-            Ok(slots) => break slots,
-            Err(why) => {
-                tracing::warn!(%why, "cannot read the Kafka topics' partitions; retrying");
-                tokio::time::sleep(RETRY_DELAY).await;
-            }
-        }
-    };
+    let slots = layout_retrying(&client, &spec, RETRY_DELAY).await;
     let head = Rc::new(RefCell::new(Head {
         encoded: spec.consumer.encode_message_id,
         slots: slots.clone(),
