@@ -397,3 +397,46 @@ fn post_and_websocket_publish_reach_an_outside_consumer_with_key_and_headers() {
         .expect("websocket record");
     assert_eq!(from_ws["key"], "ws-key");
 }
+
+#[test]
+fn a_topic_pattern_reads_every_matching_topic_and_no_other() {
+    let broker = Broker::start();
+    for topic in ["orders.eu", "orders.us", "other"] {
+        broker.create_topic(topic, 1);
+        broker.produce(topic, &[json!({"value": format!("from-{topic}")})]);
+    }
+    let yaml = kafka_api_yaml(
+        &broker.bootstrap(),
+        "orders.eu",
+        "autoOffsetReset: earliest",
+    )
+    .replacen(
+        "          topics: [orders.eu]\n",
+        "          topicPattern: 'orders\\..*'\n",
+        1,
+    );
+    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let addr = gateway.local_addr();
+    let mut values = Vec::new();
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            let response = get(addr, "/k?limit=3", JSON);
+            values = match response.status {
+                200 => response.json()["items"]
+                    .as_array()
+                    .map(|items| {
+                        items
+                            .iter()
+                            .map(|i| i["content"].as_str().unwrap_or("").to_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            values.len() >= 2
+        }),
+        "the pattern's topics were not read: {values:?}"
+    );
+    values.sort();
+    assert_eq!(values, ["from-orders.eu", "from-orders.us"]);
+}

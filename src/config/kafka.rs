@@ -60,8 +60,11 @@ pub enum AutoOffsetReset {
 /// The consuming side: one feed per node, broadcast to every client.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct KafkaConsumer {
-    /// Sorted and deduplicated; at least one.
+    /// Sorted and deduplicated; at least one unless `topic_pattern` is given.
     pub topics: Vec<String>,
+    /// `topicPattern`, anchored (`^(?:…)$`) and checked to compile: the topics whose whole name
+    /// matches, found when the feed starts (internal `__` topics excluded).
+    pub topic_pattern: Option<String>,
     pub auto_offset_reset: AutoOffsetReset,
     pub encode_message_id: bool,
     /// `groupId`: the node consumes as a member of this consumer group (assigned partitions
@@ -263,16 +266,30 @@ fn consumer(raw: RawConsumer, loc: &str, p: &mut Problems) -> Option<KafkaConsum
     if !raw.enabled {
         return None;
     }
-    if raw.topic_pattern.is_some() {
-        p.push(
+    match (&raw.topic_pattern, raw.topics.is_empty()) {
+        (Some(_), false) => p.push(
             join(loc, "topicPattern"),
-            "topic patterns are not supported by this version of tidegate; list the topics in `topics`",
-        );
-    } else if raw.topics.is_empty() {
-        p.push(
+            "give either `topics` or `topicPattern`, not both",
+        ),
+        (Some(pattern), true) => {
+            if let Err(error) = regex::Regex::new(&anchored(pattern)) {
+                p.push(
+                    join(loc, "topicPattern"),
+                    format!("'{pattern}' is not a valid regular expression: {error}"),
+                );
+            }
+            if raw.group_id.is_some() {
+                p.push(
+                    join(loc, "topicPattern"),
+                    "a topic pattern with `groupId` is not supported by this version of tidegate; list the topics in `topics`",
+                );
+            }
+        }
+        (None, true) => p.push(
             join(loc, "topics"),
-            "required when the consumer is enabled: the topics to read, e.g. `topics: [orders]`",
-        );
+            "required when the consumer is enabled (or `topicPattern`): the topics to read, e.g. `topics: [orders]`",
+        ),
+        (None, false) => {}
     }
     if raw.group_id.as_deref().is_some_and(|g| g.trim().is_empty()) {
         p.push(
@@ -303,12 +320,18 @@ fn consumer(raw: RawConsumer, loc: &str, p: &mut Problems) -> Option<KafkaConsum
     topics.dedup();
     Some(KafkaConsumer {
         topics,
+        topic_pattern: raw.topic_pattern.as_deref().map(anchored),
         auto_offset_reset,
         encode_message_id: raw.encode_message_id,
         group_id: raw.group_id,
         max_retained_messages: raw.max_retained_messages,
         max_retained_bytes: raw.max_retained_bytes,
     })
+}
+
+/// A topic pattern matches whole topic names, as Kafka clients' subscriptions do.
+fn anchored(pattern: &str) -> String {
+    format!("^(?:{pattern})$")
 }
 
 fn producer(raw: RawProducer, loc: &str, p: &mut Problems) -> Option<KafkaProducer> {

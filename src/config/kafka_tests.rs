@@ -79,3 +79,31 @@ fn a_consumer_group_is_accepted_over_plaintext_only() {
         "{error}"
     );
 }
+
+#[test]
+fn topic_pattern_replaces_topics_and_must_compile() {
+    let with = |consumer: &str| {
+        format!(
+            "apis:\n  - id: k\n    name: K\n    contextPaths: [/k]\n    entrypoints: [{{ type: sse }}]\n    endpoint:\n      type: kafka\n      configuration:\n        bootstrapServers: 127.0.0.1:9092\n        consumer: {{ enabled: true, {consumer} }}\n    plans: [{{ name: Keyless, security: keyless }}]\n"
+        )
+    };
+    let config = crate::config::load_str(&with("topicPattern: 'orders\\..*'"), "t").unwrap();
+    let crate::config::EndpointConfig::Kafka(options) = &config.apis[0].endpoint else {
+        panic!("not kafka");
+    };
+    let consumer = options.consumer.as_ref().unwrap();
+    assert_eq!(consumer.topic_pattern.as_deref(), Some("^(?:orders\\..*)$"));
+    let both = crate::config::load_str(&with("topics: [a], topicPattern: 'b.*'"), "t").unwrap_err();
+    assert!(
+        both.to_string()
+            .contains("either `topics` or `topicPattern`"),
+        "{both}"
+    );
+    let broken = crate::config::load_str(&with("topicPattern: 'orders('"), "t").unwrap_err();
+    assert!(
+        broken
+            .to_string()
+            .contains("not a valid regular expression"),
+        "{broken}"
+    );
+}

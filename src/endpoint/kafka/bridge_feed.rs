@@ -156,13 +156,27 @@ pub(super) async fn layout_retrying(
 }
 
 /// The topics' partitions, in slot order (topics sorted, then partitions).
-async fn layout(
-    client: &Client,
-    spec: &FeedSpec,
-) -> Result<Arc<[TopicPartition]>, String> {
+async fn layout(client: &Client, spec: &FeedSpec) -> Result<Arc<[TopicPartition]>, String> {
     let topics = client.list_topics().await.map_err(|e| e.to_string())?;
+    let names = match &spec.consumer.topic_pattern {
+        None => spec.consumer.topics.clone(),
+        Some(pattern) => {
+            // Checked when the configuration was loaded.
+            let pattern = regex::Regex::new(pattern).map_err(|e| e.to_string())?;
+            let mut names: Vec<String> = topics
+                .iter()
+                .map(|t| t.name.clone())
+                .filter(|name| !name.starts_with("__") && pattern.is_match(name))
+                .collect();
+            names.sort();
+            if names.is_empty() {
+                return Err(format!("no topic matches topicPattern {pattern}"));
+            }
+            names
+        }
+    };
     let mut slots = Vec::new();
-    for name in &spec.consumer.topics {
+    for name in &names {
         let Some(topic) = topics.iter().find(|t| t.name == *name) else {
             return Err(format!("topic '{name}' does not exist"));
         };

@@ -59,6 +59,7 @@ fn feed(start: [i64; 2], records: &[(usize, i64)], max_messages: usize) -> Local
         shared,
         consumer: KafkaConsumer {
             topics: vec!["t".to_owned()],
+            topic_pattern: None,
             auto_offset_reset: AutoOffsetReset::Latest,
             encode_message_id: false,
             group_id: None,
