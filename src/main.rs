@@ -10,8 +10,8 @@ use signal_hook::iterator::Signals;
 use tidegate::config::{self, Config};
 use tidegate::runtime::Gateway;
 
-/// tidegate: an event-native API gateway. Exposes message brokers (and a Mock generator) to web
-/// clients over HTTP GET, WebSocket and Server-Sent Events.
+/// tidegate: an event-native API gateway. Exposes message brokers (Kafka, MQTT), in-memory topics
+/// and a Mock generator to web clients over HTTP GET and POST, WebSocket and Server-Sent Events.
 ///
 /// With no command it runs the gateway; with no configuration file it serves the embedded
 /// quickstart API at http://localhost:8082/qs-message-api.
