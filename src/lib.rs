@@ -1,7 +1,8 @@
 //! tidegate: an event-native API gateway.
 //!
-//! It exposes message brokers (and a Mock generator) to web clients over HTTP GET (batch poll),
-//! WebSocket and Server-Sent Events, on a thread-per-core runtime.
+//! It exposes message brokers (Kafka, MQTT), in-memory topics and a Mock generator to web clients
+//! over HTTP GET (batch poll), HTTP POST, WebSocket and Server-Sent Events, on a thread-per-core
+//! runtime.
 //!
 //! # Module map
 //! ```text
@@ -11,21 +12,25 @@
 //!              driver choice (io_uring / epoll), shutdown broadcast
 //! server/      the life of a connection: accept → HTTP head → route → entrypoint
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames, SSE
-//! entrypoint/  how clients receive: http-get, sse, websocket
+//! entrypoint/  how clients receive and send: http-get, http-post, sse, websocket
 //! endpoint/    where messages come from and go to: mock, in_memory, mqtt (broker client per shard),
 //!              kafka (Kafka I/O on its own bridge thread: endpoint/kafka/bridge*.rs, the only tokio code)
-//! delivery/    per-client bounded outbound queue with the slow-client policy
+//! delivery/    per-client bounded outbound queue with the slow-client policy; the cursor fan-out
+//!              of a retention ring to a shard's clients (and how far delivery has got)
 //! message.rs   the one message type; metrics.rs the counters every bound reports to
 //! admin.rs     GET /metrics and /health on their own thread (loopback by default)
-//! cross_shard/ every cross-thread mechanism: shutdown signal, shared in-memory topics, doorbells
+//! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
+//!              host lookups, the Kafka bridge link
 //! ```
 //!
 //! # Data path
 //! ```text
 //! accept (per shard) → codec::http_head (httparse, bounded) → server::router (longest context path)
 //!   → plan check (keyless) → entrypoint by request shape:
-//!        Upgrade: websocket → websocket;  GET + Accept: text/event-stream → sse;  other GET → http_get
-//!   → endpoint::subscribe → delivery::OutboundQueue (bounded) → framed, coalesced socket writes
+//!        Upgrade: websocket → websocket;  GET + Accept: text/event-stream → sse;  other GET → http_get;
+//!        POST → http_post (endpoint::publish)
+//!   → endpoint::subscribe → delivery::Fanout → delivery::OutboundQueue (bounded)
+//!   → framed, gathered socket writes (server::write_batch, payloads shared, never copied per client)
 //! ```
 
 pub mod admin;
