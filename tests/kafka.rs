@@ -21,18 +21,9 @@ use tungstenite::{Message, WebSocket};
 const TOPIC: &str = "orders";
 const JSON: &[(&str, &str)] = &[("Accept", "application/json")];
 
-/// A gateway on `broker` whose feed has started (its first poll no longer answers 503).
+/// A gateway on `broker` whose feed has started.
 fn gateway(broker: &Broker, extra_consumer: &str, driver: DriverChoice) -> Gateway {
-    let yaml = kafka_api_yaml(&broker.bootstrap(), TOPIC, extra_consumer);
-    let gateway = start(test_config(&yaml, driver));
-    let addr = gateway.local_addr();
-    assert!(
-        eventually(Duration::from_secs(60), || get(addr, "/k?limit=1", &[])
-            .status
-            == 200),
-        "the Kafka feed did not start"
-    );
-    gateway
+    started_gateway(broker, TOPIC, extra_consumer, driver)
 }
 
 /// One GET poll: `(items, nextCursor)`.

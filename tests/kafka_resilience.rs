@@ -7,7 +7,6 @@ mod kafka_broker;
 
 use std::io::BufReader;
 use std::net::TcpStream;
-use std::time::Duration;
 
 use common::*;
 use kafka_broker::*;
@@ -18,16 +17,7 @@ use tidegate::runtime::Gateway;
 const TOPIC: &str = "events";
 
 fn gateway(broker: &Broker) -> Gateway {
-    let yaml = kafka_api_yaml(&broker.bootstrap(), TOPIC, "");
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
-    let addr = gateway.local_addr();
-    assert!(
-        eventually(Duration::from_secs(60), || get(addr, "/k?limit=1", &[])
-            .status
-            == 200),
-        "the Kafka feed did not start"
-    );
-    gateway
+    started_gateway(broker, TOPIC, "", DriverChoice::Auto)
 }
 
 fn data_lines(text: &str) -> Vec<String> {

@@ -505,3 +505,24 @@ fn write_fully(stream: &mut TcpStream, mut data: &[u8]) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// A gateway serving `kafka_api_yaml` for `topic` on `broker`, returned once its feed has started
+/// (its first poll no longer answers 503).
+pub fn started_gateway(
+    broker: &Broker,
+    topic: &str,
+    extra_consumer: &str,
+    driver: tidegate::config::DriverChoice,
+) -> tidegate::runtime::Gateway {
+    use crate::common::{eventually, get, start, test_config};
+    let yaml = kafka_api_yaml(&broker.bootstrap(), topic, extra_consumer);
+    let gateway = start(test_config(&yaml, driver));
+    let addr = gateway.local_addr();
+    assert!(
+        eventually(Duration::from_secs(60), || get(addr, "/k?limit=1", &[])
+            .status
+            == 200),
+        "the Kafka feed did not start"
+    );
+    gateway
+}
