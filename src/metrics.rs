@@ -149,6 +149,11 @@ pub struct KafkaMetrics {
     pub group_errors_total: AtomicU64,
     /// Offset commits the group coordinator accepted.
     pub group_commits_total: AtomicU64,
+    /// Per-subscription consumer groups this node has joined or is joining
+    /// (`groupScope: subscription`), bounded by `maxSubscriptionGroups` per API.
+    pub subscription_groups_open: AtomicU64,
+    /// Clients refused because `maxSubscriptionGroups` groups were open (answered 503).
+    pub subscription_groups_refused_total: AtomicU64,
 }
 
 impl KafkaMetrics {
@@ -168,6 +173,11 @@ impl KafkaMetrics {
             ("group_joins_total", &self.group_joins_total),
             ("group_errors_total", &self.group_errors_total),
             ("group_commits_total", &self.group_commits_total),
+            ("subscription_groups_open", &self.subscription_groups_open),
+            (
+                "subscription_groups_refused_total",
+                &self.subscription_groups_refused_total,
+            ),
         ] {
             let _ = writeln!(out, "tidegate_kafka_{name} {}", ShardMetrics::get(value));
         }

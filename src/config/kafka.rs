@@ -70,9 +70,22 @@ pub struct KafkaConsumer {
     /// `groupId`: the node consumes as a member of this consumer group (assigned partitions
     /// only, offsets committed once delivered); `None`: every partition, nothing committed.
     pub group_id: Option<String>,
+    /// `groupScope: subscription`: one group per client subscription (`{groupId}.{name}`)
+    /// instead of one per API.
+    pub subscription_groups: Option<SubscriptionGroups>,
     /// The node's buffer of this feed; at least 1.
     pub max_retained_messages: usize,
     pub max_retained_bytes: usize,
+}
+
+/// `groupScope: subscription`: each subscription a client names gets its own consumer group,
+/// joined by the node while the subscription has clients (and `idle_timeout` after).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubscriptionGroups {
+    /// `maxSubscriptionGroups`: groups one node keeps joined for the API; at least 1.
+    pub max: usize,
+    /// `subscriptionIdleTimeoutMs`: how long a group stays joined after its last client left.
+    pub idle_timeout: Duration,
 }
 
 /// The producing side.
@@ -297,6 +310,7 @@ fn consumer(raw: RawConsumer, loc: &str, p: &mut Problems) -> Option<KafkaConsum
             "must not be empty: the consumer group this API's gateway nodes join, e.g. `groupId: orders-gateway`",
         );
     }
+    let subscription_groups = subscription_groups(&raw, loc, p);
     topics(&raw.topics, &join(loc, "topics"), p);
     let auto_offset_reset = match raw.auto_offset_reset.as_str() {
         "latest" => AutoOffsetReset::Latest,
@@ -324,9 +338,52 @@ fn consumer(raw: RawConsumer, loc: &str, p: &mut Problems) -> Option<KafkaConsum
         auto_offset_reset,
         encode_message_id: raw.encode_message_id,
         group_id: raw.group_id,
+        subscription_groups,
         max_retained_messages: raw.max_retained_messages,
         max_retained_bytes: raw.max_retained_bytes,
     })
+}
+
+/// `groupScope` and the bounds of per-subscription groups.
+fn subscription_groups(
+    raw: &RawConsumer,
+    loc: &str,
+    p: &mut Problems,
+) -> Option<SubscriptionGroups> {
+    match raw.group_scope.as_str() {
+        "api" => None,
+        "subscription" => {
+            if raw.group_id.is_none() {
+                p.push(
+                    join(loc, "groupScope"),
+                    "`groupScope: subscription` needs `groupId`, the prefix of every subscription's group (e.g. `groupId: orders` makes subscription `billing` consume as group `orders.billing`)",
+                );
+            }
+            p.require_at_least(
+                &join(loc, "maxSubscriptionGroups"),
+                raw.max_subscription_groups as u64,
+                1,
+                "",
+            );
+            p.require_at_least(
+                &join(loc, "subscriptionIdleTimeoutMs"),
+                raw.subscription_idle_timeout_ms,
+                1,
+                " (ms)",
+            );
+            Some(SubscriptionGroups {
+                max: raw.max_subscription_groups,
+                idle_timeout: Duration::from_millis(raw.subscription_idle_timeout_ms),
+            })
+        }
+        other => {
+            p.push(
+                join(loc, "groupScope"),
+                format!("'{other}' is not one of: api (one consumer group for the API, shared by its gateway nodes), subscription (one group per subscription a client names)"),
+            );
+            None
+        }
+    }
 }
 
 /// A topic pattern matches whole topic names, as Kafka clients' subscriptions do.

@@ -6,6 +6,10 @@ use serde::Deserialize;
 const DEFAULT_MAX_RETAINED_MESSAGES: usize = 10_000;
 const DEFAULT_MAX_RETAINED_BYTES: usize = 64 * 1024 * 1024;
 const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// Subscription consumer groups one node keeps joined per API (`groupScope: subscription`).
+const DEFAULT_MAX_SUBSCRIPTION_GROUPS: usize = 100;
+/// How long a subscription's group stays joined after its last client left (polls come back).
+const DEFAULT_SUBSCRIPTION_IDLE_TIMEOUT_MS: u64 = 60_000;
 
 /// `type: kafka` configuration, as written.
 #[derive(Debug, Deserialize)]
@@ -92,6 +96,9 @@ pub(crate) struct RawConsumer {
     pub auto_offset_reset: String,
     pub encode_message_id: bool,
     pub group_id: Option<String>,
+    pub group_scope: String,
+    pub max_subscription_groups: usize,
+    pub subscription_idle_timeout_ms: u64,
     pub max_retained_messages: usize,
     pub max_retained_bytes: usize,
 }
@@ -105,6 +112,9 @@ impl Default for RawConsumer {
             auto_offset_reset: "latest".to_owned(),
             encode_message_id: true,
             group_id: None,
+            group_scope: "api".to_owned(),
+            max_subscription_groups: DEFAULT_MAX_SUBSCRIPTION_GROUPS,
+            subscription_idle_timeout_ms: DEFAULT_SUBSCRIPTION_IDLE_TIMEOUT_MS,
             max_retained_messages: DEFAULT_MAX_RETAINED_MESSAGES,
             max_retained_bytes: DEFAULT_MAX_RETAINED_BYTES,
         }

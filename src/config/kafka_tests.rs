@@ -107,3 +107,48 @@ fn topic_pattern_replaces_topics_and_must_compile() {
         "{broken}"
     );
 }
+
+#[test]
+fn subscription_groups_are_typed_with_their_bounds() {
+    let EndpointConfig::Kafka(options) = endpoint(
+        "{bootstrapServers: 'a:9092', consumer: {enabled: true, topics: [t], groupId: orders, groupScope: subscription, maxSubscriptionGroups: 7, subscriptionIdleTimeoutMs: 2500}}",
+    )
+    .unwrap() else {
+        panic!("not kafka")
+    };
+    let groups = options.consumer.unwrap().subscription_groups.unwrap();
+    assert_eq!(groups.max, 7);
+    assert_eq!(groups.idle_timeout, std::time::Duration::from_millis(2500));
+
+    let EndpointConfig::Kafka(options) = endpoint(
+        "{bootstrapServers: 'a:9092', consumer: {enabled: true, topics: [t], groupId: orders}}",
+    )
+    .unwrap() else {
+        panic!("not kafka")
+    };
+    assert_eq!(
+        options.consumer.unwrap().subscription_groups,
+        None,
+        "one group per API unless asked"
+    );
+}
+
+#[test]
+fn subscription_groups_need_a_group_id_and_sane_bounds() {
+    let error = endpoint(
+        "{bootstrapServers: 'a:9092', consumer: {enabled: true, topics: [t], groupScope: subscription, maxSubscriptionGroups: 0, subscriptionIdleTimeoutMs: 0}}",
+    )
+    .unwrap_err();
+    for expected in [
+        "consumer.groupScope: `groupScope: subscription` needs `groupId`",
+        "consumer.maxSubscriptionGroups",
+        "consumer.subscriptionIdleTimeoutMs",
+    ] {
+        assert!(error.contains(expected), "{expected} missing from: {error}");
+    }
+    let error = endpoint(
+        "{bootstrapServers: 'a:9092', consumer: {enabled: true, topics: [t], groupId: g, groupScope: client}}",
+    )
+    .unwrap_err();
+    assert!(error.contains("'client' is not one of: api"), "{error}");
+}

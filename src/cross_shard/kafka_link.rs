@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
+use super::kafka_subscriptions::{FeedUse, SubscriptionGroups};
 use super::{Doorbell, TopicLog};
 use crate::endpoint::kafka::cursor::KafkaCursor;
 use crate::message::Fields;
@@ -32,6 +33,8 @@ pub struct KafkaFeed {
     /// Reported by the shards of a consumer-group feed, read by the bridge to commit offsets.
     delivered: Vec<AtomicU64>,
     connected: Vec<AtomicBool>,
+    /// How many clients use it, for a subscription's feed (`kafka_subscriptions`).
+    pub usage: FeedUse,
 }
 
 /// A shard's delivered report before it ever had a client.
@@ -47,6 +50,7 @@ impl KafkaFeed {
             start: OnceLock::new(),
             delivered: (0..shards).map(|_| AtomicU64::new(NEVER)).collect(),
             connected: (0..shards).map(|_| AtomicBool::new(false)).collect(),
+            usage: FeedUse::default(),
         }
     }
 
@@ -99,6 +103,8 @@ pub enum BridgeCommand {
     Produce(ProduceRequest),
     /// Fetch a feed for one client from an older position than the node buffer holds.
     CatchUp(CatchUpRequest),
+    /// Join the consumer group of a subscription whose feed a shard just opened.
+    JoinSubscription(SubscriptionJoin),
     /// Stop the bridge (sent by the gateway at shutdown).
     Shutdown,
 }
@@ -140,12 +146,24 @@ pub struct CatchUpRequest {
     pub cancelled: Arc<AtomicBool>,
 }
 
+/// A subscription's feed to fetch as a member of its own consumer group.
+pub struct SubscriptionJoin {
+    /// The registry it was opened in (which also names the configured feed).
+    pub groups: Arc<SubscriptionGroups>,
+    /// The subscription's name (its group is `{groupId}.{name}`).
+    pub subscription: String,
+    /// Its feed.
+    pub feed: Arc<KafkaFeed>,
+}
+
 /// The shards' handle on the bridge.
 #[derive(Clone)]
 pub struct KafkaLink {
     commands: flume::Sender<BridgeCommand>,
     /// The feeds, by index.
     pub feeds: Arc<[Arc<KafkaFeed>]>,
+    /// By feed index: the registry of its subscriptions' feeds, for `groupScope: subscription`.
+    pub subscription_groups: Arc<[Option<Arc<SubscriptionGroups>>]>,
 }
 
 /// The bridge's queue is full or the bridge is gone.
@@ -154,12 +172,16 @@ pub struct BridgeBusy;
 
 impl KafkaLink {
     /// A link and the receiving end for the bridge.
-    pub fn new(feeds: Vec<Arc<KafkaFeed>>) -> (KafkaLink, flume::Receiver<BridgeCommand>) {
+    pub fn new(
+        feeds: Vec<Arc<KafkaFeed>>,
+        subscription_groups: Vec<Option<Arc<SubscriptionGroups>>>,
+    ) -> (KafkaLink, flume::Receiver<BridgeCommand>) {
         let (commands, receiver) = flume::bounded(COMMAND_QUEUE_CAPACITY);
         (
             KafkaLink {
                 commands,
                 feeds: feeds.into(),
+                subscription_groups: subscription_groups.into(),
             },
             receiver,
         )

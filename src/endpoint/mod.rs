@@ -102,6 +102,9 @@ pub enum EndpointError {
     /// The broker cannot serve the subscription now.
     #[error("{0}")]
     Unavailable(String),
+    /// The request lacks something the endpoint needs (e.g. a subscription name).
+    #[error("{0}")]
+    BadRequest(String),
 }
 
 impl From<CursorError> for EndpointError {
@@ -123,7 +126,9 @@ impl EndpointError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> u16 {
         match self {
-            EndpointError::InvalidCursor { .. } | EndpointError::CursorAhead { .. } => 400,
+            EndpointError::InvalidCursor { .. }
+            | EndpointError::CursorAhead { .. }
+            | EndpointError::BadRequest(_) => 400,
             EndpointError::Gone { .. } | EndpointError::StaleCursor { .. } => 410,
             EndpointError::NotSupported(_) => 405,
             EndpointError::Unavailable(_) => 503,
@@ -222,10 +227,13 @@ impl Endpoint {
 
     /// Starts delivering messages after `after` into `queue`. Returns the subscription and the
     /// cursor that stands for "nothing received yet" (what a poll that got no message hands back).
+    /// `subscription` is the subscription the client named (`X-Subscription`,
+    /// `?subscription=`); only Kafka with `groupScope: subscription` uses it.
     pub fn subscribe(
         &self,
         after: Option<MessageId>,
         queue: Rc<OutboundQueue>,
+        subscription: Option<&str>,
     ) -> Result<(Subscription, Option<MessageId>), EndpointError> {
         match self {
             Endpoint::Mock(mock) => {
@@ -242,12 +250,8 @@ impl Endpoint {
                 Ok((Subscription::Mqtt(subscription), Some(start)))
             }
             Endpoint::Kafka(kafka) => {
-                let (subscribed, start) = kafka.subscribe(after, queue)?;
-                let subscription = match subscribed {
-                    kafka::Subscribed::Shared(fanout, key) => Subscription::Fanout(fanout, key),
-                    kafka::Subscribed::CatchUp(catch_up) => Subscription::KafkaCatchUp(catch_up),
-                };
-                Ok((subscription, start))
+                let (subscribed, start) = kafka.subscribe(after, queue, subscription)?;
+                Ok((Subscription::Kafka(subscribed), start))
             }
         }
     }
@@ -306,8 +310,9 @@ pub enum Subscription {
     Fanout(Rc<Fanout>, usize),
     /// Leaves the shard's broker subscription (unsubscribing after the last client).
     Mqtt(mqtt::MqttSubscription),
-    /// Stops a Kafka client's own catch-up fetch (its `Drop` does the work).
-    KafkaCatchUp(kafka::CatchUp),
+    /// Leaves a Kafka feed's fan-out or stops the client's own catch-up fetch (its `Drop` does
+    /// the work).
+    Kafka(kafka::KafkaSubscription),
 }
 
 impl Drop for Subscription {
@@ -317,7 +322,7 @@ impl Drop for Subscription {
             Subscription::Fanout(fanout, key) => fanout.unsubscribe(*key),
             // Its own `Drop` leaves the subscription.
             Subscription::Mqtt(_) => {}
-            Subscription::KafkaCatchUp(_) => {}
+            Subscription::Kafka(_) => {}
         }
     }
 }

@@ -39,10 +39,11 @@ pub async fn serve(
         request.limit,
         shard.metrics.clone(),
     ));
-    let (subscription, start) = match api
-        .endpoint
-        .subscribe(request.cursor.clone(), queue.clone())
-    {
+    let (subscription, start) = match api.endpoint.subscribe(
+        request.cursor.clone(),
+        queue.clone(),
+        super::subscription_name(head).as_deref(),
+    ) {
         Ok(subscribed) => subscribed,
         Err(err) => {
             return conn

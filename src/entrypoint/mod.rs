@@ -11,6 +11,14 @@ use crate::codec::http_head::{Method, RequestHead};
 use crate::config::{HttpGetOptions, HttpPostOptions, SseOptions, WebSocketOptions};
 use crate::server::Api;
 
+/// The subscription a client names: the `X-Subscription` header, else the `subscription` query
+/// parameter (for EventSource and browser WebSockets, which cannot set headers).
+pub fn subscription_name(head: &RequestHead) -> Option<String> {
+    head.header_str("x-subscription")
+        .map(|name| name.trim().to_owned())
+        .or_else(|| head.query_param("subscription"))
+}
+
 /// The entrypoint chosen for a request, with its options.
 pub enum Choice<'a> {
     /// Upgrade to a WebSocket session.

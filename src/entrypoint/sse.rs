@@ -67,7 +67,11 @@ pub async fn serve(
         &shard.gateway.outbound,
         shard.metrics.clone(),
     ));
-    let subscription = match api.endpoint.subscribe(cursor, queue.clone()) {
+    let subscription = match api.endpoint.subscribe(
+        cursor,
+        queue.clone(),
+        super::subscription_name(head).as_deref(),
+    ) {
         Ok((subscription, _start)) => subscription,
         Err(err) => {
             let _ = conn

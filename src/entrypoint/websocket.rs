@@ -82,7 +82,11 @@ pub async fn serve(
         shard.metrics.clone(),
     ));
     let subscription = if options.subscriber_enabled {
-        match api.endpoint.subscribe(cursor.clone(), queue.clone()) {
+        match api.endpoint.subscribe(
+            cursor.clone(),
+            queue.clone(),
+            super::subscription_name(head).as_deref(),
+        ) {
             Ok((subscription, _start)) => Some(subscription),
             Err(err) => {
                 let _ = conn

@@ -16,11 +16,12 @@ use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::BackoffConfig;
 
 use super::bridge_feed::{catch_up, run_feed};
-use super::bridge_group::run_group_feed;
+use super::bridge_group::{run_group_feed, IdleWatch};
 use super::bridge_produce::Producers;
 use super::plan::{Brokers, KafkaPlan};
 use crate::config::kafka::{KafkaSecurity, SaslMechanism};
 use crate::cross_shard::kafka_link::{BridgeCommand, KafkaFeed, KafkaLink};
+use crate::cross_shard::kafka_subscriptions::SubscriptionGroups;
 use crate::metrics::KafkaMetrics;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
@@ -48,8 +49,24 @@ impl KafkaBridge {
                 ))
             })
             .collect();
-        let (link, commands) = KafkaLink::new(feeds.clone());
         let metrics = Arc::new(KafkaMetrics::default());
+        let subscription_groups = plan
+            .feeds
+            .iter()
+            .enumerate()
+            .map(|(index, spec)| {
+                let options = spec.consumer.subscription_groups?;
+                Some(Arc::new(SubscriptionGroups::new(
+                    index,
+                    options.max,
+                    shards,
+                    spec.consumer.max_retained_messages,
+                    spec.consumer.max_retained_bytes,
+                    metrics.clone(),
+                )))
+            })
+            .collect();
+        let (link, commands) = KafkaLink::new(feeds.clone(), subscription_groups);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -99,6 +116,8 @@ async fn serve(
     let mut members = Vec::new();
     for (spec, feed) in plan.feeds.iter().zip(feeds.iter()) {
         match spec.consumer.group_id.clone() {
+            // Its subscriptions' groups are joined when their first client comes.
+            Some(_) if spec.consumer.subscription_groups.is_some() => {}
             None => {
                 tokio::task::spawn_local(run_feed(spec.clone(), feed.clone(), metrics.clone()));
             }
@@ -108,6 +127,7 @@ async fn serve(
                 feed.clone(),
                 metrics.clone(),
                 stopping.clone(),
+                None,
             ))),
         }
     }
@@ -123,6 +143,24 @@ async fn serve(
                     continue;
                 };
                 tokio::task::spawn_local(catch_up(spec, request, metrics.clone()));
+            }
+            BridgeCommand::JoinSubscription(join) => {
+                let Some(spec) = plan.feeds.get(join.groups.feed).cloned() else {
+                    continue;
+                };
+                // Finished members are dropped so the list stays as long as the open groups.
+                members.retain(|member| !member.is_finished());
+                let base = spec.consumer.group_id.clone().unwrap_or_default();
+                let group = format!("{base}.{}", join.subscription);
+                let idle = IdleWatch::new(&spec, join.groups, join.subscription, &join.feed);
+                members.push(tokio::task::spawn_local(run_group_feed(
+                    spec,
+                    group,
+                    join.feed,
+                    metrics.clone(),
+                    stopping.clone(),
+                    idle,
+                )));
             }
             BridgeCommand::Shutdown => break,
         }

@@ -7,12 +7,14 @@
 //! has had written: each shard reports its `Fanout::delivered_floor` into the feed, and the
 //! record at that ring position carries the feed position after it. With no client connected
 //! nothing is delivered, so nothing new is committed. A rebalance stops the fetch loops,
-//! commits, and joins again; shutdown commits and leaves the group.
+//! commits, and joins again; shutdown commits and leaves the group. A subscription's group
+//! (`groupScope: subscription`) also commits and leaves once its feed had no client for the
+//! idle timeout (`IdleWatch`).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rskafka::client::partition::OffsetAt;
 use tokio::sync::watch;
@@ -29,6 +31,7 @@ use super::cursor::KafkaCursor;
 use super::plan::FeedSpec;
 use crate::config::kafka::AutoOffsetReset;
 use crate::cross_shard::kafka_link::KafkaFeed;
+use crate::cross_shard::kafka_subscriptions::SubscriptionGroups;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
 
 /// How often the member heartbeats and commits.
@@ -36,13 +39,15 @@ const BEAT: Duration = Duration::from_secs(1);
 /// Pause before retrying after the coordinator could not be reached.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 
-/// Runs a group feed until `stop` turns true, then commits and leaves the group.
+/// Runs a group feed until `stop` turns true (or, for a subscription's group, until its feed
+/// had no client for the idle timeout), then commits and leaves the group.
 pub(super) async fn run_group_feed(
     spec: FeedSpec,
     group: String,
     feed: Arc<KafkaFeed>,
     metrics: Arc<KafkaMetrics>,
     mut stop: watch::Receiver<bool>,
+    mut idle: Option<IdleWatch>,
 ) {
     let client = connect(&spec.brokers, &metrics).await;
     let slots = layout_retrying(&client, &spec, RETRY_DELAY).await;
@@ -55,7 +60,11 @@ pub(super) async fn run_group_feed(
     // The slots fetched in the previous generation: one kept across a rebalance continues from
     // what this node already fetched (its records are in the ring), not from the last commit.
     let mut fetching: Vec<usize> = Vec::new();
-    while !*stop.borrow() {
+    let mut unused = false;
+    while !*stop.borrow() && !unused {
+        if idle.as_mut().is_some_and(|watch| watch.expired(&feed)) {
+            break;
+        }
         let mut coordinator = match find_coordinator(&spec, &group).await {
             Ok(coordinator) => coordinator,
             Err(error) => {
@@ -142,8 +151,12 @@ pub(super) async fn run_group_feed(
             commits
                 .commit(&mut coordinator, delivered_position(&feed))
                 .await;
-            if stopping || *stop.borrow() {
+            unused = idle.as_mut().is_some_and(|watch| watch.expired(&feed));
+            if stopping || *stop.borrow() || unused {
                 leave(&mut coordinator, &group, &member_id).await;
+                if unused {
+                    tracing::info!(%group, "no client used the subscription; left its consumer group");
+                }
                 break;
             }
             match heartbeat(&mut coordinator, &group, &membership).await {
@@ -169,6 +182,48 @@ pub(super) async fn run_group_feed(
         }
     }
     drop(client);
+}
+
+/// Ends a subscription's group member once its feed had no client for the idle timeout.
+pub(super) struct IdleWatch {
+    groups: Arc<SubscriptionGroups>,
+    subscription: String,
+    timeout: Duration,
+    /// Leases taken when last seen, and since when that count has not moved with none held.
+    seen: u64,
+    since: Instant,
+}
+
+impl IdleWatch {
+    /// The watch of `subscription`'s `feed`, or `None` when `spec` has no subscription groups.
+    pub(super) fn new(
+        spec: &FeedSpec,
+        groups: Arc<SubscriptionGroups>,
+        subscription: String,
+        feed: &KafkaFeed,
+    ) -> Option<IdleWatch> {
+        let timeout = spec.consumer.subscription_groups?.idle_timeout;
+        Some(IdleWatch {
+            groups,
+            subscription,
+            timeout,
+            seen: feed.usage.taken(),
+            since: Instant::now(),
+        })
+    }
+
+    /// True once the feed had no client for the timeout; it is then closed (no client can
+    /// lease it any more, a new one opens a new feed).
+    fn expired(&mut self, feed: &Arc<KafkaFeed>) -> bool {
+        let taken = feed.usage.taken();
+        if feed.usage.leases() > 0 || taken != self.seen {
+            self.seen = taken;
+            self.since = Instant::now();
+            return false;
+        }
+        self.since.elapsed() >= self.timeout
+            && self.groups.close_if_unused(&self.subscription, feed, taken)
+    }
 }
 
 fn reset(spec: &FeedSpec) -> OffsetAt {

@@ -8,6 +8,8 @@ use bytes::Bytes;
 use super::cursor::{KafkaCursor, KafkaId, TopicPartition};
 use super::*;
 use crate::config::kafka::KafkaConsumer;
+use crate::cross_shard::kafka_link::KafkaFeed;
+use crate::delivery::OutboundQueue;
 use crate::message::Message;
 
 fn slots() -> Arc<[TopicPartition]> {
@@ -29,7 +31,7 @@ fn cursor(next: [i64; 2]) -> KafkaCursor {
 }
 
 /// A feed that started at `start` and then fetched `records` (slot, offset), in that order.
-fn feed(start: [i64; 2], records: &[(usize, i64)], max_messages: usize) -> LocalFeed {
+fn feed(start: [i64; 2], records: &[(usize, i64)], max_messages: usize) -> Rc<LocalFeed> {
     let shared = Arc::new(KafkaFeed::new("t", max_messages, 1 << 20, 1));
     shared.set_start(Arc::new(cursor(start)));
     let mut head = start;
@@ -48,33 +50,25 @@ fn feed(start: [i64; 2], records: &[(usize, i64)], max_messages: usize) -> Local
         };
         shared.log.append(message).unwrap();
     }
-    let metrics = Arc::new(ShardMetrics::default());
-    let source = RingSource::Shared {
-        log: shared.log.clone(),
-        shard: 0,
+    let consumer = KafkaConsumer {
+        topics: vec!["t".to_owned()],
+        topic_pattern: None,
+        auto_offset_reset: AutoOffsetReset::Latest,
+        encode_message_id: false,
+        group_id: None,
+        subscription_groups: None,
+        max_retained_messages: max_messages,
+        max_retained_bytes: 1 << 20,
     };
-    LocalFeed {
-        index: 0,
-        shard: 0,
+    let metrics = Arc::new(ShardMetrics::default());
+    LocalFeed::new(
+        0,
+        0,
         shared,
-        consumer: KafkaConsumer {
-            topics: vec!["t".to_owned()],
-            topic_pattern: None,
-            auto_offset_reset: AutoOffsetReset::Latest,
-            encode_message_id: false,
-            group_id: None,
-            max_retained_messages: max_messages,
-            max_retained_bytes: 1 << 20,
-        },
-        fanout: Rc::new(Fanout::new(
-            source,
-            SlowClientPolicy::DropOldest,
-            metrics.clone(),
-        )),
-        pumping: Cell::new(false),
-        policy: SlowClientPolicy::DropOldest,
+        consumer,
+        SlowClientPolicy::DropOldest,
         metrics,
-    }
+    )
 }
 
 // Ring positions 1..=4 hold: p0@5, p1@7, p0@6, p1@8 (the feed started at [5, 7]).

@@ -1,0 +1,336 @@
+//! One Kafka feed on one shard: the shard's fan-out of the node buffer, the matching of a
+//! client's position to that buffer, the catch-up fetch for a position older than it, and (for
+//! `groupScope: subscription`) this shard's side of each subscription's own feed.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::cursor::{KafkaCursor, KafkaId};
+use crate::config::kafka::KafkaConsumer;
+use crate::config::SlowClientPolicy;
+use crate::cross_shard::kafka_link::{
+    BridgeCommand, CatchUpRequest, KafkaFeed, KafkaLink, SubscriptionJoin,
+};
+use crate::cross_shard::kafka_subscriptions::Lease;
+use crate::cross_shard::{Doorbell, TopicLog};
+use crate::delivery::fanout::{Fanout, RingSource};
+use crate::delivery::OutboundQueue;
+use crate::endpoint::EndpointError;
+use crate::message::MessageId;
+use crate::metrics::ShardMetrics;
+
+/// Longest subscription name (it becomes part of a Kafka consumer group id).
+const MAX_SUBSCRIPTION_NAME: usize = 64;
+
+/// One feed on one shard.
+pub(super) struct LocalFeed {
+    /// The configured feed's index (a subscription's feed keeps its configured feed's).
+    pub(super) index: usize,
+    shard: usize,
+    pub(super) shared: Arc<KafkaFeed>,
+    pub(super) consumer: KafkaConsumer,
+    pub(super) fanout: Rc<Fanout>,
+    /// The pump task is started by the first subscriber (tasks cannot start before the runtime).
+    pumping: Cell<bool>,
+    policy: SlowClientPolicy,
+    pub(super) metrics: Arc<ShardMetrics>,
+    /// With `groupScope: subscription`: this shard's side of each open subscription's feed.
+    subscriptions: RefCell<HashMap<String, Rc<LocalFeed>>>,
+}
+
+/// A Kafka subscription that owns more than a fan-out key: a catch-up fetch of its own.
+pub struct CatchUp {
+    fanout: Rc<Fanout>,
+    key: usize,
+    cancelled: Arc<AtomicBool>,
+    doorbell: Arc<Doorbell>,
+}
+
+impl Drop for CatchUp {
+    fn drop(&mut self) {
+        self.cancelled.store(true, Ordering::Release);
+        self.fanout.unsubscribe(self.key);
+        // Wakes the pump task so it sees the fan-out is gone and ends.
+        self.doorbell.ring();
+    }
+}
+
+impl LocalFeed {
+    /// This shard's side of `shared`, the feed of configured feed `index`.
+    pub(super) fn new(
+        index: usize,
+        shard: usize,
+        shared: Arc<KafkaFeed>,
+        consumer: KafkaConsumer,
+        policy: SlowClientPolicy,
+        metrics: Arc<ShardMetrics>,
+    ) -> Rc<LocalFeed> {
+        let source = RingSource::Shared {
+            log: shared.log.clone(),
+            shard,
+        };
+        let fanout = Rc::new(Fanout::new(source, policy, metrics.clone()));
+        if consumer.group_id.is_some() {
+            // The bridge commits the group's offsets up to what clients were written.
+            let (weak, feed) = (Rc::downgrade(&fanout), shared.clone());
+            fanout.set_on_progress(Box::new(move || {
+                if let Some(fanout) = weak.upgrade() {
+                    feed.report_delivered(shard, fanout.delivered_floor());
+                }
+            }));
+        }
+        Rc::new(LocalFeed {
+            index,
+            shard,
+            shared,
+            consumer,
+            fanout,
+            pumping: Cell::new(false),
+            policy,
+            metrics,
+            subscriptions: RefCell::new(HashMap::new()),
+        })
+    }
+
+    /// The feed of subscription `name` (`groupScope: subscription`), opened on the node (and
+    /// its group joined) for its first client; the lease keeps it open.
+    pub(super) fn subscription_feed(
+        &self,
+        link: &KafkaLink,
+        name: Option<&str>,
+    ) -> Result<(Rc<LocalFeed>, Lease), EndpointError> {
+        let name = subscription_name(name)?;
+        let Some(groups) = link
+            .subscription_groups
+            .get(self.index)
+            .and_then(Option::as_ref)
+        else {
+            return Err(EndpointError::Unavailable(
+                "this API's subscription consumer groups are not running".to_owned(),
+            ));
+        };
+        let (lease, opened) = groups.acquire(name).map_err(|full| {
+            EndpointError::Unavailable(format!(
+                "this gateway node already has {} subscription consumer groups open for this API (`consumer.maxSubscriptionGroups`); retry later",
+                full.max
+            ))
+        })?;
+        if opened {
+            let join = SubscriptionJoin {
+                groups: groups.clone(),
+                subscription: name.to_owned(),
+                feed: lease.feed().clone(),
+            };
+            if link.send(BridgeCommand::JoinSubscription(join)).is_err() {
+                groups.abandon(name, lease.feed());
+                return Err(EndpointError::Unavailable(
+                    "the gateway's queue to Kafka is full; retry shortly".to_owned(),
+                ));
+            }
+        }
+        let mut open = self.subscriptions.borrow_mut();
+        open.retain(|_, feed| !feed.shared.usage.is_closed());
+        let local = match open.get(name) {
+            Some(local) if Arc::ptr_eq(&local.shared, lease.feed()) => local.clone(),
+            _ => {
+                let local = LocalFeed::new(
+                    self.index,
+                    self.shard,
+                    lease.feed().clone(),
+                    self.consumer.clone(),
+                    self.policy,
+                    self.metrics.clone(),
+                );
+                open.insert(name.to_owned(), local.clone());
+                local
+            }
+        };
+        Ok((local, lease))
+    }
+
+    pub(super) fn start(&self) -> Result<&Arc<KafkaCursor>, EndpointError> {
+        self.shared.start().ok_or_else(|| {
+            EndpointError::Unavailable(
+                "the Kafka brokers have not answered the gateway yet; retry shortly".to_owned(),
+            )
+        })
+    }
+
+    /// Starts this shard's task that fans out new records whenever the bridge appends some.
+    pub(super) fn ensure_pumping(&self) {
+        if self.pumping.replace(true) {
+            return;
+        }
+        let fanout = Rc::downgrade(&self.fanout);
+        let log = self.shared.log.clone();
+        let doorbell = self.shared.doorbells[self.shard].clone();
+        let feed = self
+            .consumer
+            .subscription_groups
+            .map(|_| self.shared.clone());
+        monoio::spawn(pump(fanout, log, doorbell, self.shard, feed));
+    }
+
+    /// A client without a cursor under `latest`: from the end of the buffer. Returns its key
+    /// and its position (what an empty poll hands back as the next cursor).
+    pub(super) fn subscribe_latest(
+        &self,
+        start: &Arc<KafkaCursor>,
+        queue: Rc<OutboundQueue>,
+    ) -> (usize, MessageId) {
+        let (next, head) = {
+            let ring = self.shared.log.lock();
+            let head = ring
+                .iter()
+                .last()
+                .and_then(|m| match &m.id {
+                    MessageId::Kafka(id) => Some(id.cursor.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| start.clone());
+            (ring.next_position(), head)
+        };
+        let key = self.fanout.subscribe_at(next, None, queue);
+        let position = MessageId::Kafka(KafkaId {
+            seq: 0,
+            slot: u32::MAX,
+            cursor: head,
+        });
+        (key, position)
+    }
+
+    /// Where in the buffer a client at `floor` resumes: `(ring position, whether the position
+    /// is exactly a buffer entry's)`, or `None` when the client needs records the buffer no
+    /// longer (or never) held.
+    pub(super) fn match_position(
+        &self,
+        start: &KafkaCursor,
+        floor: &KafkaCursor,
+    ) -> Option<(u64, bool)> {
+        let ring = self.shared.log.lock();
+        let mut before_first = None;
+        for message in ring.iter() {
+            let MessageId::Kafka(id) = &message.id else {
+                continue;
+            };
+            let slot = id.slot as usize;
+            let offset = id.cursor.next[slot] - 1;
+            if before_first.is_none() {
+                let mut base = (*id.cursor).clone();
+                base.next[slot] = offset;
+                if !floor.covers(&base) {
+                    return None;
+                }
+                if base.next == floor.next {
+                    return Some((id.seq, true));
+                }
+                before_first = Some(());
+            }
+            if offset >= floor.next[slot] {
+                return Some((id.seq, false));
+            }
+            if id.cursor.next == floor.next {
+                return Some((id.seq + 1, true));
+            }
+        }
+        if before_first.is_none() && !floor.covers(start) {
+            return None;
+        }
+        Some((ring.next_position(), false))
+    }
+
+    /// Serves a client from a fetch of its own, starting at `floor`.
+    pub(super) fn catch_up(
+        &self,
+        link: &KafkaLink,
+        floor: Arc<KafkaCursor>,
+        queue: Rc<OutboundQueue>,
+    ) -> Result<CatchUp, EndpointError> {
+        let doorbells: Vec<Arc<Doorbell>> = (0..=self.shard).map(|_| Doorbell::new()).collect();
+        let log = Arc::new(TopicLog::new(
+            "kafka-catch-up",
+            self.consumer.max_retained_messages,
+            self.consumer.max_retained_bytes,
+            &doorbells,
+        ));
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let request = CatchUpRequest {
+            feed: self.index,
+            from: floor,
+            log: log.clone(),
+            cancelled: cancelled.clone(),
+        };
+        if link.send(BridgeCommand::CatchUp(request)).is_err() {
+            return Err(EndpointError::Unavailable(
+                "the gateway's queue to Kafka is full; retry shortly".to_owned(),
+            ));
+        }
+        let source = RingSource::Shared {
+            log: log.clone(),
+            shard: self.shard,
+        };
+        let fanout = Rc::new(Fanout::new(source, self.policy, self.metrics.clone()));
+        let key = fanout.subscribe_at(1, None, queue);
+        let doorbell = doorbells[self.shard].clone();
+        monoio::spawn(pump(
+            Rc::downgrade(&fanout),
+            log,
+            doorbell.clone(),
+            self.shard,
+            None,
+        ));
+        Ok(CatchUp {
+            fanout,
+            key,
+            cancelled,
+            doorbell,
+        })
+    }
+}
+
+/// Fans out what the bridge appended, each time it rings; ends when the fan-out is dropped.
+/// A subscription's feed also ends it once closed (the bridge rings when it closes one).
+async fn pump(
+    fanout: Weak<Fanout>,
+    log: Arc<TopicLog>,
+    doorbell: Arc<Doorbell>,
+    shard: usize,
+    feed: Option<Arc<KafkaFeed>>,
+) {
+    loop {
+        doorbell.rung().await;
+        let Some(fanout) = fanout.upgrade() else {
+            return;
+        };
+        if feed.as_ref().is_some_and(|feed| feed.usage.is_closed()) {
+            return;
+        }
+        if log.take_dirty(shard) {
+            fanout.pump_all();
+        }
+    }
+}
+
+/// The subscription a client named, checked to be usable in a consumer group id.
+fn subscription_name(name: Option<&str>) -> Result<&str, EndpointError> {
+    let Some(name) = name else {
+        return Err(EndpointError::BadRequest(
+            "this API consumes with one Kafka consumer group per subscription: name yours with the `X-Subscription` header or the `subscription` query parameter, e.g. ?subscription=billing".to_owned(),
+        ));
+    };
+    let valid = !name.is_empty()
+        && name.len() <= MAX_SUBSCRIPTION_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !valid {
+        return Err(EndpointError::BadRequest(format!(
+            "subscription '{}' is not valid: use 1 to {MAX_SUBSCRIPTION_NAME} letters, digits, '.', '_' or '-'",
+            name.chars().take(MAX_SUBSCRIPTION_NAME).collect::<String>()
+        )));
+    }
+    Ok(name)
+}

@@ -1,0 +1,215 @@
+//! One Kafka consumer group per subscription (`groupScope: subscription`) against a real broker
+//! (tansu), checked with an independent client (confluent-kafka): each subscription a client
+//! names (`X-Subscription` or `?subscription=`) reads every record through a group of its own
+//! (`{groupId}.{name}`), whose offsets are committed only after delivery and resumed after a
+//! gateway restart; a subscription's group is left once unused, and their number is bounded.
+
+mod common;
+#[path = "common/kafka.rs"]
+mod kafka_broker;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::*;
+use kafka_broker::*;
+use serde_json::Value;
+use tidegate::config::DriverChoice;
+use tidegate::metrics::ShardMetrics;
+use tidegate::runtime::Gateway;
+
+const TOPIC: &str = "orders";
+
+fn gateway(broker: &Broker, extra: &str) -> Gateway {
+    let consumer = format!(
+        "groupId: shop\n          groupScope: subscription\n          autoOffsetReset: earliest{extra}"
+    );
+    let yaml = kafka_api_yaml(&broker.bootstrap(), TOPIC, &consumer);
+    start(test_config(&yaml, DriverChoice::Auto))
+}
+
+/// How a client names its subscription.
+#[derive(Clone, Copy)]
+enum Naming<'a> {
+    Header(&'a str),
+    Query(&'a str),
+}
+
+/// Polls GET (following `nextCursor`) as subscription `naming` until `count` record values
+/// arrived; returns them sorted.
+fn read_values(addr: SocketAddr, naming: Naming, count: usize) -> Vec<String> {
+    let mut values = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..100 {
+        if values.len() >= count {
+            break;
+        }
+        let mut target = "/k?limit=100".to_owned();
+        let mut headers = vec![("Accept", "application/json")];
+        match naming {
+            Naming::Header(name) => headers.push(("X-Subscription", name)),
+            Naming::Query(name) => target.push_str(&format!("&subscription={name}")),
+        }
+        if let Some(cursor) = &cursor {
+            target.push_str(&format!("&cursor={cursor}"));
+        }
+        let response = get(addr, &target, &headers);
+        assert_eq!(response.status, 200, "{}", response.text());
+        let body = response.json();
+        for item in body["items"].as_array().cloned().unwrap_or_default() {
+            values.push(item["content"].as_str().unwrap_or_default().to_owned());
+        }
+        if let Some(next) = body["pagination"]["nextCursor"].as_str() {
+            cursor = Some(next.to_owned());
+        }
+    }
+    values.sort();
+    assert_eq!(values.len(), count, "values: {values:?}");
+    values
+}
+
+fn records(prefix: &str, count: usize) -> Vec<Value> {
+    (0..count)
+        .map(|i| record_to(&format!("{prefix}-{i}"), (i % 2) as i64))
+        .collect()
+}
+
+fn names(prefix: &str, count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+fn await_committed(broker: &Broker, group: &str, expected: BTreeMap<i64, i64>) {
+    assert!(
+        eventually(Duration::from_secs(30), || broker.committed(group, TOPIC)
+            == expected),
+        "{group} committed {:?}, expected {expected:?}",
+        broker.committed(group, TOPIC)
+    );
+}
+
+fn metric(
+    gateway: &Gateway,
+    pick: impl Fn(&tidegate::metrics::KafkaMetrics) -> &std::sync::atomic::AtomicU64,
+) -> u64 {
+    ShardMetrics::get(pick(gateway.kafka_metrics().expect("kafka metrics")))
+}
+
+#[test]
+fn each_subscription_reads_every_record_through_its_own_group_and_resumes_from_its_commits() {
+    let broker = Broker::start();
+    broker.create_topic(TOPIC, 2);
+    let first = gateway(&broker, "");
+    let addr = first.local_addr();
+    broker.produce(TOPIC, &records("a", 4));
+
+    assert_eq!(
+        read_values(addr, Naming::Header("billing"), 4),
+        names("a", 4)
+    );
+    assert_eq!(read_values(addr, Naming::Query("audit"), 4), names("a", 4));
+    let both = BTreeMap::from([(0, 2), (1, 2)]);
+    await_committed(&broker, "shop.billing", both.clone());
+    await_committed(&broker, "shop.audit", both.clone());
+    assert_eq!(metric(&first, |m| &m.subscription_groups_open), 2);
+
+    // Billing reads on: only what it has not had yet.
+    broker.produce(TOPIC, &records("b", 4));
+    assert_eq!(
+        read_values(addr, Naming::Header("billing"), 4),
+        names("b", 4)
+    );
+    await_committed(&broker, "shop.billing", BTreeMap::from([(0, 4), (1, 4)]));
+    // Audit read nothing more, so its offsets did not move.
+    assert_eq!(broker.committed("shop.audit", TOPIC), both);
+
+    // A restarted gateway resumes each subscription from its own commits.
+    first.shutdown();
+    broker.produce(TOPIC, &records("c", 2));
+    let second = gateway(&broker, "");
+    let addr = second.local_addr();
+    let mut audit = names("b", 4);
+    audit.extend(names("c", 2));
+    audit.sort();
+    assert_eq!(read_values(addr, Naming::Query("audit"), 6), audit);
+    assert_eq!(
+        read_values(addr, Naming::Header("billing"), 2),
+        names("c", 2)
+    );
+    await_committed(&broker, "shop.audit", BTreeMap::from([(0, 5), (1, 5)]));
+    await_committed(&broker, "shop.billing", BTreeMap::from([(0, 5), (1, 5)]));
+    second.shutdown();
+}
+
+#[test]
+fn a_client_must_name_a_valid_subscription() {
+    let broker = Broker::start();
+    broker.create_topic(TOPIC, 1);
+    let gateway = gateway(&broker, "");
+    let addr = gateway.local_addr();
+
+    let response = get(addr, "/k", &[]);
+    assert_eq!(response.status, 400);
+    assert!(
+        response.text().contains("X-Subscription"),
+        "{}",
+        response.text()
+    );
+
+    let response = get(addr, "/k?subscription=no%20spaces", &[]);
+    assert_eq!(response.status, 400);
+    assert!(
+        response.text().contains("is not valid"),
+        "{}",
+        response.text()
+    );
+
+    let (response, _) = open_sse(addr, "/k", &[]);
+    assert_eq!(response.status, 400, "SSE needs a subscription too");
+
+    // SSE names it in the query (EventSource cannot set headers) and streams the records.
+    broker.produce(TOPIC, &[record_to("s-0", 0)]);
+    let (response, mut sse) = open_sse(addr, "/k?subscription=stream", &[]);
+    assert_eq!(response.status, 200);
+    let text = read_sse_until(&mut sse, |t| t.contains("data: s-0"));
+    assert!(text.contains("data: s-0"), "{text}");
+    gateway.shutdown();
+}
+
+#[test]
+fn an_unused_subscription_group_is_left_and_their_number_is_bounded() {
+    let broker = Broker::start();
+    broker.create_topic(TOPIC, 1);
+    let gateway = gateway(
+        &broker,
+        "\n          maxSubscriptionGroups: 1\n          subscriptionIdleTimeoutMs: 1000",
+    );
+    let addr = gateway.local_addr();
+
+    let (response, sse) = open_sse(addr, "/k?subscription=first", &[]);
+    assert_eq!(response.status, 200);
+    let refused = get(addr, "/k?subscription=second", &[]);
+    assert_eq!(refused.status, 503);
+    assert!(
+        refused.text().contains("maxSubscriptionGroups"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(
+        metric(&gateway, |m| &m.subscription_groups_refused_total),
+        1
+    );
+    assert_eq!(metric(&gateway, |m| &m.subscription_groups_open), 1);
+
+    // Its last client leaves: a second later the group is left and the slot is free.
+    drop(sse);
+    assert!(
+        eventually(Duration::from_secs(30), || metric(&gateway, |m| {
+            &m.subscription_groups_open
+        }) == 0),
+        "the unused subscription group was not left"
+    );
+    broker.produce(TOPIC, &[record_to("x-0", 0)]);
+    assert_eq!(read_values(addr, Naming::Query("second"), 1), ["x-0"]);
+    gateway.shutdown();
+}
