@@ -15,7 +15,7 @@ use std::time::Duration;
 use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::BackoffConfig;
 
-use super::bridge_feed::{catch_up, run_feed};
+use super::bridge_feed::{catch_up, learn_layout, run_feed};
 use super::bridge_group::{run_group_feed, IdleWatch};
 use super::bridge_produce::Producers;
 use super::plan::{Brokers, KafkaPlan};
@@ -116,8 +116,11 @@ async fn serve(
     let mut members = Vec::new();
     for (spec, feed) in plan.feeds.iter().zip(feeds.iter()) {
         match spec.consumer.group_id.clone() {
-            // Its subscriptions' groups are joined when their first client comes.
-            Some(_) if spec.consumer.subscription_groups.is_some() => {}
+            // Its subscriptions' groups are joined when their first client comes; the feed
+            // itself only learns the layout clients' cursors are read in.
+            Some(_) if spec.consumer.subscription_groups.is_some() => {
+                tokio::task::spawn_local(learn_layout(spec.clone(), feed.clone(), metrics.clone()));
+            }
             None => {
                 tokio::task::spawn_local(run_feed(spec.clone(), feed.clone(), metrics.clone()));
             }

@@ -139,6 +139,24 @@ pub(super) async fn catch_up(spec: FeedSpec, request: CatchUpRequest, metrics: A
 }
 
 /// `layout`, retried every `pause` until the brokers answer it.
+/// For a feed read only through its subscriptions' feeds (`groupScope: subscription`): learns
+/// its partitions so that clients' cursors can be read in that layout (each subscription's feed
+/// has the same one), then ends.
+pub(super) async fn learn_layout(
+    spec: super::plan::FeedSpec,
+    feed: Arc<KafkaFeed>,
+    metrics: Arc<KafkaMetrics>,
+) {
+    let client = connect(&spec.brokers, &metrics).await;
+    let slots = layout_retrying(&client, &spec, RETRY_DELAY * 5).await;
+    let head = Head {
+        encoded: spec.consumer.encode_message_id,
+        next: vec![0; slots.len()],
+        slots,
+    };
+    feed.set_start(Arc::new(head.cursor()));
+}
+
 pub(super) async fn layout_retrying(
     client: &Client,
     spec: &FeedSpec,
