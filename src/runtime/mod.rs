@@ -6,10 +6,10 @@ mod driver;
 mod listener;
 mod local_signal;
 pub mod shard;
+mod shard_seed;
 
 use std::io;
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -22,10 +22,9 @@ use crate::admin::{Admin, AdminState};
 use crate::config::{Config, EndpointConfig};
 use crate::cross_shard::{Doorbell, Signal, TopicLog};
 use crate::endpoint::kafka::bridge::KafkaBridge;
-use crate::endpoint::kafka::{KafkaLocals, KafkaPlan};
-use crate::endpoint::{EndpointContext, LocalTopic, LocalTopics};
+use crate::endpoint::kafka::KafkaPlan;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
-use crate::server::Router;
+use shard_seed::ShardSeed;
 
 /// A running gateway: its shards and how to stop them.
 pub struct Gateway {
@@ -95,70 +94,26 @@ impl Gateway {
         for (id, listener) in listeners.into_iter().enumerate() {
             let metrics = Arc::new(ShardMetrics::default());
             let stop = Signal::new();
-            let core = config
-                .gateway
-                .pin_shards
-                .then(|| cores.get(id % cores.len().max(1)).copied())
-                .flatten();
-            let config = config.clone();
+            let seed = ShardSeed {
+                id,
+                config: config.clone(),
+                listener,
+                metrics: metrics.clone(),
+                stop: stop.clone(),
+                doorbell: doorbells[id].clone(),
+                topics: topics.clone(),
+                kafka_link: kafka_link.clone(),
+                kafka_plan: kafka_plan.clone(),
+                core: config
+                    .gateway
+                    .pin_shards
+                    .then(|| cores.get(id % cores.len().max(1)).copied())
+                    .flatten(),
+            };
             let started = started_tx.clone();
-            let (thread_metrics, thread_stop) = (metrics.clone(), stop.clone());
-            let (doorbell, topics) = (doorbells[id].clone(), topics.clone());
-            let (kafka_link, kafka_plan) = (kafka_link.clone(), kafka_plan.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("tidegate-shard-{id}"))
-                .spawn(move || {
-                    if let Some(core) = core {
-                        core_affinity::set_for_current(core);
-                    }
-                    let driver_choice = config.gateway.driver;
-                    driver::run_on_driver(
-                        driver_choice,
-                        |result| {
-                            let _ = started.send((id, result));
-                        },
-                        move || {
-                            let policy = config.gateway.outbound.slow_client_policy;
-                            let topics: LocalTopics = topics
-                                .iter()
-                                .map(|log| {
-                                    let local = LocalTopic::new(
-                                        id,
-                                        log.clone(),
-                                        policy,
-                                        thread_metrics.clone(),
-                                    );
-                                    (log.name().to_owned(), Rc::new(local))
-                                })
-                                .collect();
-                            let kafka = KafkaLocals::new(
-                                id,
-                                kafka_link,
-                                kafka_plan,
-                                policy,
-                                thread_metrics.clone(),
-                            );
-                            let context = EndpointContext {
-                                shard: id,
-                                metrics: thread_metrics.clone(),
-                                policy,
-                                shutdown: Rc::new(LocalSignal::new()),
-                                kafka,
-                            };
-                            let router = Router::new(&config.apis, &topics, &context);
-                            let shard = Rc::new(shard::Shard::new(shard::ShardParts {
-                                id,
-                                gateway: config.gateway,
-                                router,
-                                topics,
-                                doorbell,
-                                metrics: thread_metrics,
-                                shutdown: context.shutdown,
-                            }));
-                            shard::run(shard, listener, thread_stop)
-                        },
-                    );
-                })
+                .spawn(move || seed.run(started))
                 .map_err(|source| StartError::Shard { shard: id, source })?;
             gateway.metrics.push(metrics);
             gateway.stops.push(stop);

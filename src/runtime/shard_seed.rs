@@ -1,0 +1,94 @@
+//! Everything one shard thread needs, gathered on the main thread and moved into the thread,
+//! where the shard's endpoints, router and state are built on its own runtime.
+
+use std::net::TcpListener;
+use std::rc::Rc;
+use std::sync::{mpsc, Arc};
+
+use super::driver::{self, Driver};
+use super::shard::{self, Shard, ShardParts};
+use super::LocalSignal;
+use crate::config::Config;
+use crate::cross_shard::kafka_link::KafkaLink;
+use crate::cross_shard::{Doorbell, Signal, TopicLog};
+use crate::endpoint::kafka::{KafkaLocals, KafkaPlan};
+use crate::endpoint::{EndpointContext, LocalTopic, LocalTopics};
+use crate::metrics::ShardMetrics;
+use crate::server::Router;
+
+/// One shard before it runs.
+pub(super) struct ShardSeed {
+    pub(super) id: usize,
+    pub(super) config: Config,
+    pub(super) listener: TcpListener,
+    pub(super) metrics: Arc<ShardMetrics>,
+    pub(super) stop: Arc<Signal>,
+    /// Wakes this shard when an in-memory topic it reads got a message.
+    pub(super) doorbell: Arc<Doorbell>,
+    /// Every in-memory topic's shared log.
+    pub(super) topics: Vec<Arc<TopicLog>>,
+    /// The Kafka bridge, when an API uses Kafka.
+    pub(super) kafka_link: Option<KafkaLink>,
+    pub(super) kafka_plan: Arc<KafkaPlan>,
+    /// The core to pin the thread to (`gateway.pinShards`).
+    pub(super) core: Option<core_affinity::CoreId>,
+}
+
+impl ShardSeed {
+    /// Runs the shard on this thread until it stops; `started` hears which driver it got (or
+    /// why it could not start).
+    pub(super) fn run(self, started: mpsc::Sender<(usize, std::io::Result<Driver>)>) {
+        if let Some(core) = self.core {
+            core_affinity::set_for_current(core);
+        }
+        let id = self.id;
+        driver::run_on_driver(
+            self.config.gateway.driver,
+            |result| {
+                let _ = started.send((id, result));
+            },
+            move || {
+                let (shard, listener, stop) = self.grow();
+                shard::run(shard, listener, stop)
+            },
+        );
+    }
+
+    /// Builds the shard's state on its runtime: local topics, Kafka sides, endpoints, router.
+    fn grow(self) -> (Rc<Shard>, TcpListener, Arc<Signal>) {
+        let policy = self.config.gateway.outbound.slow_client_policy;
+        let topics: LocalTopics = self
+            .topics
+            .iter()
+            .map(|log| {
+                let local = LocalTopic::new(self.id, log.clone(), policy, self.metrics.clone());
+                (log.name().to_owned(), Rc::new(local))
+            })
+            .collect();
+        let kafka = KafkaLocals::new(
+            self.id,
+            self.kafka_link,
+            self.kafka_plan,
+            policy,
+            self.metrics.clone(),
+        );
+        let context = EndpointContext {
+            shard: self.id,
+            metrics: self.metrics.clone(),
+            policy,
+            shutdown: Rc::new(LocalSignal::new()),
+            kafka,
+        };
+        let router = Router::new(&self.config.apis, &topics, &context);
+        let shard = Rc::new(Shard::new(ShardParts {
+            id: self.id,
+            gateway: self.config.gateway,
+            router,
+            topics,
+            doorbell: self.doorbell,
+            metrics: self.metrics,
+            shutdown: context.shutdown,
+        }));
+        (shard, self.listener, self.stop)
+    }
+}
