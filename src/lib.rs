@@ -8,8 +8,8 @@
 //! ```text
 //! main.rs ─ CLI (`run`, `check`), logging, signals
 //! config/      YAML → validated, typed `Config` (every problem reported at once)
-//! runtime/     shards: one pinned thread + monoio runtime + SO_REUSEPORT listener each;
-//!              driver choice (io_uring / epoll), shutdown broadcast
+//! runtime/     shards: one pinned thread + monoio runtime + SO_REUSEPORT listener each (a
+//!              ShardSeed moves into the thread); driver choice (io_uring / epoll), shutdown broadcast
 //! server/      the life of a connection: accept → HTTP head → route → entrypoint
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames, SSE
 //! entrypoint/  how clients receive and send: http-get, http-post, sse, websocket
@@ -20,7 +20,7 @@
 //! message.rs   the one message type; metrics.rs the counters every bound reports to
 //! admin.rs     GET /metrics and /health on their own thread (loopback by default)
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
-//!              host lookups, the Kafka bridge link
+//!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds
 //! ```
 //!
 //! # Data path
