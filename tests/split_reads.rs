@@ -55,6 +55,31 @@ fn pipelined_posts_are_all_answered_in_order(driver: DriverChoice) {
 }
 on_both_drivers!(pipelined_posts, pipelined_posts_are_all_answered_in_order);
 
+/// Answers to pipelined requests may be held back to go out together, but never while the
+/// gateway waits for the client: here the client sends the next request's body only once it has
+/// the first answer.
+fn a_held_back_answer_goes_out_before_waiting_for_the_client(driver: DriverChoice) {
+    let gateway = start(test_config(YAML, driver));
+    let mut stream = connect(gateway.local_addr());
+    let first = "POST /split HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
+    let second_head = "POST /split HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n";
+    stream
+        .write_all(format!("{first}{second_head}").as_bytes())
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let response = read_response(&mut reader);
+    assert_eq!(response.status, 202, "{}", response.text());
+    assert_eq!(response.header("x-message-id"), Some("1"));
+    stream.write_all(b"world").unwrap();
+    let response = read_response(&mut reader);
+    assert_eq!(response.status, 202, "{}", response.text());
+    assert_eq!(response.header("x-message-id"), Some("2"));
+}
+on_both_drivers!(
+    held_back_answer,
+    a_held_back_answer_goes_out_before_waiting_for_the_client
+);
+
 fn a_head_and_body_split_across_reads_are_joined(driver: DriverChoice) {
     let gateway = start(test_config(YAML, driver));
     let mut stream = connect(gateway.local_addr());

@@ -115,7 +115,11 @@ pub async fn serve(
         },
     );
     conn.write_buf.extend_from_slice(body.as_bytes());
-    conn.flush().await.is_ok() && keep_alive
+    if !keep_alive {
+        let _ = conn.flush().await;
+        return false;
+    }
+    conn.flush_unless_pipelined().await.is_ok()
 }
 
 fn message_headers(head: &RequestHead) -> Fields {

@@ -4,7 +4,7 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use monoio::buf::{IoBufMut, SliceMut};
@@ -12,6 +12,7 @@ use monoio::io::AsyncReadRent;
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
+use crate::codec::http_head::head_terminated;
 use crate::codec::http_response::{
     encode_response_head, encode_text_response, BodyKind, ResponseHead,
 };
@@ -19,6 +20,10 @@ use crate::metrics::ShardMetrics;
 
 /// How much room a read asks the kernel to fill.
 pub const READ_CHUNK_BYTES: usize = 4096;
+/// Most answer bytes held back while a pipelining client's next requests are answered.
+const PIPELINED_ANSWER_BYTES: usize = 64 * 1024;
+/// Longest an answer is held back for that (publishes to a broker may each wait for its ack).
+const PIPELINED_ANSWER_DELAY: Duration = Duration::from_millis(1);
 
 /// A connection's stream and buffers.
 pub struct Conn {
@@ -28,6 +33,8 @@ pub struct Conn {
     pub read_buf: BytesMut,
     /// Bytes encoded but not written yet.
     pub write_buf: BytesMut,
+    /// Since when answers are held back in `write_buf` (`flush_unless_pipelined`).
+    held_since: Option<Instant>,
     gauge: BufferGauge,
     /// A write that makes no progress for this long means the client stopped reading.
     stall_timeout: Duration,
@@ -40,6 +47,7 @@ impl Conn {
             stream,
             read_buf: BytesMut::new(),
             write_buf: BytesMut::new(),
+            held_since: None,
             gauge: BufferGauge { metrics, bytes: 0 },
             stall_timeout,
         }
@@ -55,8 +63,11 @@ impl Conn {
         &self.gauge.metrics
     }
 
-    /// Reads once; returns the number of bytes added (0 = the peer closed).
+    /// Reads once; returns the number of bytes added (0 = the peer closed). Answers held back
+    /// by `flush_unless_pipelined` go out first: the client is never waited for while our
+    /// answers to it are unsent.
     pub async fn read_more(&mut self) -> io::Result<usize> {
+        self.flush().await?;
         let spare = spare_capacity(std::mem::take(&mut self.read_buf), READ_CHUNK_BYTES);
         let (result, spare) = self.stream.read(spare).await;
         self.read_buf = spare.into_inner();
@@ -67,6 +78,7 @@ impl Conn {
     /// Writes everything in `write_buf`. A write stuck for the stall timeout fails (the caller
     /// then closes the connection, so abandoning the in-flight write loses nothing).
     pub async fn flush(&mut self) -> io::Result<()> {
+        self.held_since = None;
         if self.write_buf.is_empty() {
             return Ok(());
         }
@@ -81,6 +93,25 @@ impl Conn {
         buf.clear();
         self.write_buf = buf;
         result.map(|_| ())
+    }
+
+    /// Like `flush`, unless the client already sent its next complete request head (HTTP
+    /// pipelining): then the answer waits (up to `PIPELINED_ANSWER_BYTES` and
+    /// `PIPELINED_ANSWER_DELAY`) to go out in one write with the next ones. Each write is a trip
+    /// through the event loop (with io_uring, a completion), so a pipelining publisher would
+    /// otherwise get one request served per trip. Only for answers that keep the connection
+    /// open; `read_more` sends what is held back.
+    pub async fn flush_unless_pipelined(&mut self) -> io::Result<()> {
+        let next_request_waiting = !self.read_buf.is_empty() && head_terminated(&self.read_buf, 0);
+        let now = Instant::now();
+        let held_since = *self.held_since.get_or_insert(now);
+        if next_request_waiting
+            && self.write_buf.len() < PIPELINED_ANSWER_BYTES
+            && now.duration_since(held_since) < PIPELINED_ANSWER_DELAY
+        {
+            return Ok(());
+        }
+        self.flush().await
     }
 
     /// Writes a complete plain-text response (errors, 404s).
@@ -144,6 +175,7 @@ impl Conn {
             read_buf,
             write_buf,
             gauge,
+            held_since: _,
             stall_timeout: _,
         } = self;
         (stream, read_buf, write_buf, gauge)
