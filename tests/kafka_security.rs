@@ -145,3 +145,83 @@ fn tls_to_a_broker_whose_certificate_is_trusted_through_a_tls_front() {
         503
     );
 }
+
+/// A gateway's `security` presenting the key store `key_store` through a front that requires
+/// client certificates, trusting the front's certificate file `trusted`.
+fn mtls(trusted: &std::path::Path, key_store: &str) -> String {
+    format!(
+        "{{ protocol: SSL, ssl: {{ trustStore: {{ path: '{}' }}{key_store} }} }}",
+        trusted.display()
+    )
+}
+
+#[test]
+fn a_broker_requiring_client_certificates_accepts_the_key_store_it_issued_only() {
+    let mut broker = Broker::start_persistent();
+    broker.create_topic(TOPIC, 1);
+    let client_ca = ClientCa::new();
+    let (front, cert_pem) = broker.restart_behind_mtls(&client_ca);
+    let bootstrap = front.addr.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = dir.path().join("trusted.pem");
+    std::fs::write(&trusted, cert_pem).unwrap();
+    let (cert, key) = client_ca.issue("gateway");
+    let (cert_path, key_path) = (dir.path().join("client.crt"), dir.path().join("client.key"));
+    std::fs::write(&cert_path, cert).unwrap();
+    std::fs::write(&key_path, key).unwrap();
+
+    let key_store = format!(
+        ", keyStore: {{ type: PEM, certPath: '{}', keyPath: '{}' }}",
+        cert_path.display(),
+        key_path.display()
+    );
+    let gateway = start(test_config(
+        &yaml_with(&bootstrap, &mtls(&trusted, &key_store)),
+        DriverChoice::Auto,
+    ));
+    let addr = gateway.local_addr();
+    assert!(
+        eventually(Duration::from_secs(60), || get(addr, "/k", &[]).status
+            == 200),
+        "the feed did not start with a client certificate"
+    );
+    let (_, mut sse) = open_sse(addr, "/k", &[]);
+    assert_eq!(
+        post(
+            addr,
+            "/k",
+            "with-client-cert",
+            "Accept: application/json\r\n"
+        )
+        .status,
+        202
+    );
+    let text = read_sse_until(&mut sse, |t| t.contains("data: with-client-cert"));
+    assert!(text.contains("data: with-client-cert"), "{text}");
+
+    // Without a certificate, or with one from another authority, the front refuses the handshake.
+    let (other_cert, other_key) = ClientCa::new().issue("gateway");
+    let other_store =
+        format!(", keyStore: {{ certContent: {other_cert:?}, keyContent: {other_key:?} }}");
+    for key_store in ["", other_store.as_str()] {
+        let refused = start(test_config(
+            &yaml_with(&bootstrap, &mtls(&trusted, key_store)),
+            DriverChoice::Auto,
+        ));
+        let addr = refused.local_addr();
+        let response = post(addr, "/k", "refused", "Accept: application/json\r\n");
+        assert_eq!(response.status, 503, "{}", response.text());
+        assert_eq!(
+            get(addr, "/k", &[]).status,
+            503,
+            "no feed without a valid certificate"
+        );
+        let metrics = refused.kafka_metrics().expect("kafka metrics");
+        assert!(
+            eventually(Duration::from_secs(10), || {
+                tidegate::metrics::ShardMetrics::get(&metrics.fetch_errors_total) > 0
+            }),
+            "the failed connections are not counted"
+        );
+    }
+}
