@@ -214,3 +214,63 @@ fn await_committed(broker: &Broker, expected: BTreeMap<i64, i64>) {
         broker.committed(GROUP, TOPIC)
     );
 }
+
+/// `group_gateway` on `bootstrap` with the endpoint's `security` (YAML flow mapping).
+fn secured_group_gateway(bootstrap: &str, security: &str) -> Gateway {
+    let yaml = kafka_api_yaml(
+        bootstrap,
+        TOPIC,
+        &format!("groupId: {GROUP}\n          autoOffsetReset: earliest"),
+    );
+    start(test_config(
+        &with_security(&yaml, security),
+        DriverChoice::Auto,
+    ))
+}
+
+/// Produces four records over both partitions, reads them from `gateway` and waits for the
+/// group's commit of both partitions.
+fn delivers_and_commits(broker: &Broker, gateway: &Gateway) {
+    broker.produce(TOPIC, &records("a", 4));
+    let mut values = read_values(gateway.local_addr(), 4);
+    values.sort();
+    assert_eq!(values, ["a-0", "a-1", "a-2", "a-3"]);
+    await_committed(broker, BTreeMap::from([(0, 2), (1, 2)]));
+    let metrics = gateway.kafka_metrics().expect("kafka metrics");
+    assert!(ShardMetrics::get(&metrics.group_joins_total) >= 1);
+}
+
+#[test]
+fn a_group_member_authenticates_with_scram_and_commits() {
+    let mut broker = Broker::start_persistent();
+    broker.create_topic(TOPIC, 2);
+    broker.create_user("alice", "secret", "scram512");
+    broker.restart_with_authentication();
+    broker.authenticate_client("SCRAM-SHA-512", "alice", "secret");
+    let gateway = secured_group_gateway(
+        &broker.bootstrap(),
+        "{ protocol: SASL_PLAINTEXT, sasl: { mechanism: SCRAM-SHA-512, username: alice, password: secret } }",
+    );
+    delivers_and_commits(&broker, &gateway);
+    gateway.shutdown();
+}
+
+#[test]
+fn a_group_member_talks_tls_to_the_coordinator_and_commits() {
+    let mut broker = Broker::start_persistent();
+    broker.create_topic(TOPIC, 2);
+    let (front, cert_pem) = broker.restart_behind_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = dir.path().join("trusted.pem");
+    std::fs::write(&trusted, cert_pem).unwrap();
+    broker.client_through(&front, &trusted);
+    let gateway = secured_group_gateway(
+        &front.addr.to_string(),
+        &format!(
+            "{{ protocol: SSL, ssl: {{ trustStore: {{ path: '{}' }} }} }}",
+            trusted.display()
+        ),
+    );
+    delivers_and_commits(&broker, &gateway);
+    gateway.shutdown();
+}

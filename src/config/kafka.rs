@@ -100,14 +100,6 @@ pub(crate) fn kafka(raw: RawKafka, loc: &str, p: &mut Problems) -> KafkaOptions 
     let security = security(raw.security, &join(loc, "security"), p);
     let consumer = consumer(raw.consumer, &join(loc, "consumer"), p);
     let producer = producer(raw.producer, &join(loc, "producer"), p);
-    if consumer.as_ref().is_some_and(|c| c.group_id.is_some())
-        && (security.sasl.is_some() || security.tls_trust_pem.is_some())
-    {
-        p.push(
-            join(loc, "consumer.groupId"),
-            "consumer groups need `security.protocol: PLAINTEXT` in this version of tidegate (the group connection has no SASL or TLS yet)",
-        );
-    }
     if consumer.is_none() && producer.is_none() {
         p.push(
             loc,

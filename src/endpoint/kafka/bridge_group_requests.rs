@@ -64,7 +64,7 @@ pub(super) async fn find_coordinator(
     let mut last = WireError::Codec("no bootstrap server".to_owned());
     for server in &spec.brokers.servers {
         let attempt = async {
-            let mut bootstrap = GroupConnection::connect(server).await?;
+            let mut bootstrap = GroupConnection::connect(server, &spec.brokers.security).await?;
             let request = FindCoordinatorRequest::default()
                 .with_key(text(group))
                 .with_key_type(0);
@@ -72,7 +72,8 @@ pub(super) async fn find_coordinator(
             if answer.error_code != 0 {
                 return Err(WireError::Broker(answer.error_code));
             }
-            GroupConnection::connect(&format!("{}:{}", answer.host, answer.port)).await
+            let coordinator = format!("{}:{}", answer.host, answer.port);
+            GroupConnection::connect(&coordinator, &spec.brokers.security).await
         };
         match attempt.await {
             Ok(connection) => return Ok(connection),
