@@ -274,3 +274,36 @@ fn a_group_member_talks_tls_to_the_coordinator_and_commits() {
     delivers_and_commits(&broker, &gateway);
     gateway.shutdown();
 }
+
+#[test]
+fn a_group_with_a_topic_pattern_reads_and_commits_every_matching_topic() {
+    let broker = Broker::start();
+    broker.create_topic("pat.a", 2);
+    broker.create_topic("pat.b", 1);
+    broker.create_topic("other", 1);
+    let yaml = kafka_api_yaml(
+        &broker.bootstrap(),
+        "pat.a",
+        &format!("groupId: {GROUP}\n          autoOffsetReset: earliest"),
+    )
+    .replacen("topics: [pat.a]", "topicPattern: 'pat\\..*'", 1);
+    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    broker.produce("pat.a", &records("a", 2));
+    broker.produce("pat.b", &[record("b-0")]);
+    broker.produce("other", &[record("o-0")]);
+    let mut values = read_values(gateway.local_addr(), 3);
+    values.sort();
+    assert_eq!(values, ["a-0", "a-1", "b-0"]);
+    let expected = (BTreeMap::from([(0, 1), (1, 1)]), BTreeMap::from([(0, 1)]));
+    assert!(
+        eventually(Duration::from_secs(30), || (
+            broker.committed(GROUP, "pat.a"),
+            broker.committed(GROUP, "pat.b")
+        ) == expected),
+        "committed: {:?} and {:?}",
+        broker.committed(GROUP, "pat.a"),
+        broker.committed(GROUP, "pat.b")
+    );
+    assert_eq!(broker.committed(GROUP, "other"), BTreeMap::new());
+    gateway.shutdown();
+}

@@ -2,8 +2,9 @@
 //!
 //! Names follow the reference product: `bootstrapServers`; `consumer.enabled`, `topics` (or
 //! `topicPattern`), `autoOffsetReset`, `encodeMessageId`; `producer.enabled`, `topics`,
-//! `compressionType`; `security.protocol`, `security.sasl` and `security.ssl`. What this
-//! version cannot do (consumer groups over SASL/TLS, topic patterns, key stores) is rejected with "not supported by this version".
+//! `compressionType`; `security.protocol`, `security.sasl` and `security.ssl` (checked in
+//! `kafka_security.rs`). What this version cannot do (PKCS12/JKS key stores, several producer
+//! topics) is rejected with what to write instead.
 
 use std::time::Duration;
 
@@ -136,12 +137,6 @@ fn consumer(raw: RawConsumer, loc: &str, p: &mut Problems) -> Option<KafkaConsum
                 p.push(
                     join(loc, "topicPattern"),
                     format!("'{pattern}' is not a valid regular expression: {error}"),
-                );
-            }
-            if raw.group_id.is_some() {
-                p.push(
-                    join(loc, "topicPattern"),
-                    "a topic pattern with `groupId` is not supported by this version of tidegate; list the topics in `topics`",
                 );
             }
         }

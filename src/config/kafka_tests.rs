@@ -183,6 +183,8 @@ fn topic_pattern_replaces_topics_and_must_compile() {
             .contains("either `topics` or `topicPattern`"),
         "{both}"
     );
+    let grouped = crate::config::load_str(&with("topicPattern: 'orders\\..*', groupId: g"), "t");
+    assert!(grouped.is_ok(), "{grouped:?}");
     let broken = crate::config::load_str(&with("topicPattern: 'orders('"), "t").unwrap_err();
     assert!(
         broken
