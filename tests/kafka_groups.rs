@@ -259,10 +259,8 @@ fn a_group_member_authenticates_with_scram_and_commits() {
 fn a_group_member_talks_tls_to_the_coordinator_and_commits() {
     let mut broker = Broker::start_persistent();
     broker.create_topic(TOPIC, 2);
-    let (front, cert_pem) = broker.restart_behind_tls();
     let dir = tempfile::tempdir().unwrap();
-    let trusted = dir.path().join("trusted.pem");
-    std::fs::write(&trusted, cert_pem).unwrap();
+    let (front, trusted) = broker.restart_behind_tls_trusted(dir.path());
     broker.client_through(&front, &trusted);
     let gateway = secured_group_gateway(
         &front.addr.to_string(),

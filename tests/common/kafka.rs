@@ -158,6 +158,14 @@ impl Broker {
         self.restart_behind_front(None)
     }
 
+    /// `restart_behind_tls`, the front's certificate written to `dir/trusted.pem` (returned).
+    pub fn restart_behind_tls_trusted(&mut self, dir: &std::path::Path) -> (TlsFront, PathBuf) {
+        let (front, pem) = self.restart_behind_tls();
+        let trusted = dir.join("trusted.pem");
+        std::fs::write(&trusted, pem).expect("trusted.pem written");
+        (front, trusted)
+    }
+
     /// `restart_behind_tls` with a front that requires a client certificate issued by `client_ca`.
     pub fn restart_behind_mtls(&mut self, client_ca: &ClientCa) -> (TlsFront, String) {
         self.restart_behind_front(Some(client_ca))
