@@ -214,3 +214,94 @@ fn await_committed(broker: &Broker, expected: BTreeMap<i64, i64>) {
         broker.committed(GROUP, TOPIC)
     );
 }
+
+/// `group_gateway` on `bootstrap` with the endpoint's `security` (YAML flow mapping).
+fn secured_group_gateway(bootstrap: &str, security: &str) -> Gateway {
+    let yaml = kafka_api_yaml(
+        bootstrap,
+        TOPIC,
+        &format!("groupId: {GROUP}\n          autoOffsetReset: earliest"),
+    );
+    start(test_config(
+        &with_security(&yaml, security),
+        DriverChoice::Auto,
+    ))
+}
+
+/// Produces four records over both partitions, reads them from `gateway` and waits for the
+/// group's commit of both partitions.
+fn delivers_and_commits(broker: &Broker, gateway: &Gateway) {
+    broker.produce(TOPIC, &records("a", 4));
+    let mut values = read_values(gateway.local_addr(), 4);
+    values.sort();
+    assert_eq!(values, ["a-0", "a-1", "a-2", "a-3"]);
+    await_committed(broker, BTreeMap::from([(0, 2), (1, 2)]));
+    let metrics = gateway.kafka_metrics().expect("kafka metrics");
+    assert!(ShardMetrics::get(&metrics.group_joins_total) >= 1);
+}
+
+#[test]
+fn a_group_member_authenticates_with_scram_and_commits() {
+    let mut broker = Broker::start_persistent();
+    broker.create_topic(TOPIC, 2);
+    broker.create_user("alice", "secret", "scram512");
+    broker.restart_with_authentication();
+    broker.authenticate_client("SCRAM-SHA-512", "alice", "secret");
+    let gateway = secured_group_gateway(
+        &broker.bootstrap(),
+        "{ protocol: SASL_PLAINTEXT, sasl: { mechanism: SCRAM-SHA-512, username: alice, password: secret } }",
+    );
+    delivers_and_commits(&broker, &gateway);
+    gateway.shutdown();
+}
+
+#[test]
+fn a_group_member_talks_tls_to_the_coordinator_and_commits() {
+    let mut broker = Broker::start_persistent();
+    broker.create_topic(TOPIC, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let (front, trusted) = broker.restart_behind_tls_trusted(dir.path());
+    broker.client_through(&front, &trusted);
+    let gateway = secured_group_gateway(
+        &front.addr.to_string(),
+        &format!(
+            "{{ protocol: SSL, ssl: {{ trustStore: {{ path: '{}' }} }} }}",
+            trusted.display()
+        ),
+    );
+    delivers_and_commits(&broker, &gateway);
+    gateway.shutdown();
+}
+
+#[test]
+fn a_group_with_a_topic_pattern_reads_and_commits_every_matching_topic() {
+    let broker = Broker::start();
+    broker.create_topic("pat.a", 2);
+    broker.create_topic("pat.b", 1);
+    broker.create_topic("other", 1);
+    let yaml = kafka_api_yaml(
+        &broker.bootstrap(),
+        "pat.a",
+        &format!("groupId: {GROUP}\n          autoOffsetReset: earliest"),
+    )
+    .replacen("topics: [pat.a]", "topicPattern: 'pat\\..*'", 1);
+    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    broker.produce("pat.a", &records("a", 2));
+    broker.produce("pat.b", &[record("b-0")]);
+    broker.produce("other", &[record("o-0")]);
+    let mut values = read_values(gateway.local_addr(), 3);
+    values.sort();
+    assert_eq!(values, ["a-0", "a-1", "b-0"]);
+    let expected = (BTreeMap::from([(0, 1), (1, 1)]), BTreeMap::from([(0, 1)]));
+    assert!(
+        eventually(Duration::from_secs(30), || (
+            broker.committed(GROUP, "pat.a"),
+            broker.committed(GROUP, "pat.b")
+        ) == expected),
+        "committed: {:?} and {:?}",
+        broker.committed(GROUP, "pat.a"),
+        broker.committed(GROUP, "pat.b")
+    );
+    assert_eq!(broker.committed(GROUP, "other"), BTreeMap::new());
+    gateway.shutdown();
+}

@@ -11,14 +11,15 @@ use std::time::Duration;
 use common::*;
 use kafka_broker::*;
 use tidegate::config::DriverChoice;
+use tidegate::runtime::Gateway;
 
 const TOPIC: &str = "secure";
 
-fn yaml(bootstrap: &str, mechanism: &str, password: &str) -> String {
-    let security = format!(
+/// `security` authenticating as alice with SASL `mechanism`.
+fn sasl(mechanism: &str, password: &str) -> String {
+    format!(
         "{{ protocol: SASL_PLAINTEXT, sasl: {{ mechanism: {mechanism}, username: alice, password: {password} }} }}"
-    );
-    yaml_with(bootstrap, &security)
+    )
 }
 
 fn yaml_with(bootstrap: &str, security: &str) -> String {
@@ -48,6 +49,30 @@ apis:
     )
 }
 
+/// Starts a gateway on `bootstrap` with `security`, waits for its feed, and checks that `text`
+/// POSTed to it comes back over SSE; `why` says what a failure to start means.
+fn round_trip(bootstrap: &str, security: &str, text: &str, why: &str) -> Gateway {
+    let gateway = start(test_config(
+        &yaml_with(bootstrap, security),
+        DriverChoice::Auto,
+    ));
+    let addr = gateway.local_addr();
+    assert!(
+        eventually(Duration::from_secs(60), || get(addr, "/k", &[]).status
+            == 200),
+        "the feed did not start {why}"
+    );
+    let (_, mut sse) = open_sse(addr, "/k", &[]);
+    assert_eq!(
+        post(addr, "/k", text, "Accept: application/json\r\n").status,
+        202
+    );
+    let data = format!("data: {text}");
+    let seen = read_sse_until(&mut sse, |t| t.contains(&data));
+    assert!(seen.contains(&data), "{seen}");
+    gateway
+}
+
 #[test]
 fn scram_credentials_authenticate_and_wrong_ones_are_refused() {
     let mut broker = Broker::start_persistent();
@@ -55,26 +80,15 @@ fn scram_credentials_authenticate_and_wrong_ones_are_refused() {
     broker.create_user("alice", "secret", "scram256");
     broker.restart_with_authentication();
 
-    let gateway = start(test_config(
-        &yaml(&broker.bootstrap(), "SCRAM-SHA-256", "secret"),
-        DriverChoice::Auto,
-    ));
-    let addr = gateway.local_addr();
-    assert!(
-        eventually(Duration::from_secs(60), || get(addr, "/k", &[]).status
-            == 200),
-        "the feed did not start with valid credentials"
+    let _gateway = round_trip(
+        &broker.bootstrap(),
+        &sasl("SCRAM-SHA-256", "secret"),
+        "authenticated",
+        "with valid credentials",
     );
-    let (_, mut sse) = open_sse(addr, "/k", &[]);
-    assert_eq!(
-        post(addr, "/k", "authenticated", "Accept: application/json\r\n").status,
-        202
-    );
-    let text = read_sse_until(&mut sse, |t| t.contains("data: authenticated"));
-    assert!(text.contains("data: authenticated"), "{text}");
 
     let wrong = start(test_config(
-        &yaml(&broker.bootstrap(), "SCRAM-SHA-256", "wrong"),
+        &yaml_with(&broker.bootstrap(), &sasl("SCRAM-SHA-256", "wrong")),
         DriverChoice::Auto,
     ));
     let response = post(
@@ -95,32 +109,14 @@ fn scram_credentials_authenticate_and_wrong_ones_are_refused() {
 fn tls_to_a_broker_whose_certificate_is_trusted_through_a_tls_front() {
     let mut broker = Broker::start_persistent();
     broker.create_topic(TOPIC, 1);
-    let (front, cert_pem) = broker.restart_behind_tls();
     let dir = tempfile::tempdir().unwrap();
-    let trusted = dir.path().join("trusted.pem");
-    std::fs::write(&trusted, cert_pem).unwrap();
+    let (front, trusted) = broker.restart_behind_tls_trusted(dir.path());
 
     let security = format!(
         "{{ protocol: SSL, ssl: {{ trustStore: {{ type: PEM, path: '{}' }} }} }}",
         trusted.display()
     );
-    let gateway = start(test_config(
-        &yaml_with(&front.addr.to_string(), &security),
-        DriverChoice::Auto,
-    ));
-    let addr = gateway.local_addr();
-    assert!(
-        eventually(Duration::from_secs(60), || get(addr, "/k", &[]).status
-            == 200),
-        "the feed did not start over TLS"
-    );
-    let (_, mut sse) = open_sse(addr, "/k", &[]);
-    assert_eq!(
-        post(addr, "/k", "over-tls", "Accept: application/json\r\n").status,
-        202
-    );
-    let text = read_sse_until(&mut sse, |t| t.contains("data: over-tls"));
-    assert!(text.contains("data: over-tls"), "{text}");
+    let _gateway = round_trip(&front.addr.to_string(), &security, "over-tls", "over TLS");
 
     // A gateway that does not trust the certificate cannot talk to the broker.
     let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
@@ -144,4 +140,67 @@ fn tls_to_a_broker_whose_certificate_is_trusted_through_a_tls_front() {
         .status,
         503
     );
+}
+
+/// A gateway's `security` presenting the key store `key_store` through a front that requires
+/// client certificates, trusting the front's certificate file `trusted`.
+fn mtls(trusted: &std::path::Path, key_store: &str) -> String {
+    format!(
+        "{{ protocol: SSL, ssl: {{ trustStore: {{ path: '{}' }}{key_store} }} }}",
+        trusted.display()
+    )
+}
+
+#[test]
+fn a_broker_requiring_client_certificates_accepts_the_key_store_it_issued_only() {
+    let mut broker = Broker::start_persistent();
+    broker.create_topic(TOPIC, 1);
+    let client_ca = ClientCa::new();
+    let (front, cert_pem) = broker.restart_behind_mtls(&client_ca);
+    let bootstrap = front.addr.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = dir.path().join("trusted.pem");
+    std::fs::write(&trusted, cert_pem).unwrap();
+    let (cert, key) = client_ca.issue("gateway");
+    let (cert_path, key_path) = (dir.path().join("client.crt"), dir.path().join("client.key"));
+    std::fs::write(&cert_path, cert).unwrap();
+    std::fs::write(&key_path, key).unwrap();
+
+    let key_store = format!(
+        ", keyStore: {{ type: PEM, certPath: '{}', keyPath: '{}' }}",
+        cert_path.display(),
+        key_path.display()
+    );
+    let _gateway = round_trip(
+        &bootstrap,
+        &mtls(&trusted, &key_store),
+        "with-client-cert",
+        "with a client certificate",
+    );
+
+    // Without a certificate, or with one from another authority, the front refuses the handshake.
+    let (other_cert, other_key) = ClientCa::new().issue("gateway");
+    let other_store =
+        format!(", keyStore: {{ certContent: {other_cert:?}, keyContent: {other_key:?} }}");
+    for key_store in ["", other_store.as_str()] {
+        let refused = start(test_config(
+            &yaml_with(&bootstrap, &mtls(&trusted, key_store)),
+            DriverChoice::Auto,
+        ));
+        let addr = refused.local_addr();
+        let response = post(addr, "/k", "refused", "Accept: application/json\r\n");
+        assert_eq!(response.status, 503, "{}", response.text());
+        assert_eq!(
+            get(addr, "/k", &[]).status,
+            503,
+            "no feed without a valid certificate"
+        );
+        let metrics = refused.kafka_metrics().expect("kafka metrics");
+        assert!(
+            eventually(Duration::from_secs(10), || {
+                tidegate::metrics::ShardMetrics::get(&metrics.fetch_errors_total) > 0
+            }),
+            "the failed connections are not counted"
+        );
+    }
 }

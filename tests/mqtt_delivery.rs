@@ -73,11 +73,39 @@ fn tls_refuses_an_untrusted_certificate_unless_told_to_skip_verification() {
 }
 
 #[test]
+fn tls_presents_the_client_certificate_a_broker_requires() {
+    let (broker, ca, (cert, key)) = Mosquitto::start_mtls();
+    let without = format!(
+        "          enabled: true\n          caFile: {}\n",
+        ca.display()
+    );
+    let (_gateway, status) = round_trip_over_tls(&without, &broker);
+    assert_eq!(status, Some(503), "connected without a client certificate");
+    let with = format!(
+        "{without}          certFile: {}\n          keyFile: {}\n",
+        cert.display(),
+        key.display()
+    );
+    let (_gateway, status) = round_trip_over_tls(&with, &broker);
+    assert_eq!(status, Some(202), "broker log:\n{}", broker.log());
+}
+
+#[test]
 fn an_unreadable_ca_file_is_a_config_problem() {
     let yaml = api_yaml(1883, CONSUMING, "        consumer:\n          topic: a/b\n        tls:\n          enabled: true\n          caFile: /nonexistent/ca.pem\n");
     let err = config::load_str(&yaml, "t.yaml").unwrap_err().to_string();
     assert!(
         err.contains("tls.caFile") && err.contains("cannot read /nonexistent/ca.pem"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_client_certificate_needs_its_key_file() {
+    let yaml = api_yaml(1883, CONSUMING, "        consumer:\n          topic: a/b\n        tls:\n          enabled: true\n          certFile: /nonexistent/client.pem\n");
+    let err = config::load_str(&yaml, "t.yaml").unwrap_err().to_string();
+    assert!(
+        err.contains("tls.keyFile: required with `certFile`"),
         "{err}"
     );
 }

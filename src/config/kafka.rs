@@ -2,14 +2,18 @@
 //!
 //! Names follow the reference product: `bootstrapServers`; `consumer.enabled`, `topics` (or
 //! `topicPattern`), `autoOffsetReset`, `encodeMessageId`; `producer.enabled`, `topics`,
-//! `compressionType`; `security.protocol`, `security.sasl` and `security.ssl`. What this
-//! version cannot do (consumer groups over SASL/TLS, topic patterns, key stores) is rejected with "not supported by this version".
+//! `compressionType`; `security.protocol`, `security.sasl` and `security.ssl` (checked in
+//! `kafka_security.rs`). What this version cannot do (PKCS12/JKS key stores, several producer
+//! topics) is rejected with what to write instead.
 
 use std::time::Duration;
 
-use super::kafka_raw::{RawConsumer, RawKafka, RawProducer, RawSasl, RawSecurity, RawTrustStore};
+use super::kafka_raw::{RawConsumer, RawKafka, RawProducer};
+use super::kafka_security::security;
 use super::problem::{join, Problems};
 use super::validate::topic_problem;
+
+pub use super::kafka_security::{KafkaSasl, KafkaSecurity, SaslMechanism};
 
 /// A validated Kafka endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -21,31 +25,6 @@ pub struct KafkaOptions {
     pub consumer: Option<KafkaConsumer>,
     /// Producing, when enabled.
     pub producer: Option<KafkaProducer>,
-}
-
-/// How the gateway talks to the brokers: `PLAINTEXT` is neither, `SASL_SSL` both.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct KafkaSecurity {
-    /// SASL authentication (`SASL_PLAINTEXT`, `SASL_SSL`).
-    pub sasl: Option<KafkaSasl>,
-    /// TLS (`SSL`, `SASL_SSL`): the PEM certificates of the authorities the brokers' certificates
-    /// must chain to (read when the configuration is loaded).
-    pub tls_trust_pem: Option<String>,
-}
-
-/// SASL mechanism and credentials.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct KafkaSasl {
-    pub mechanism: SaslMechanism,
-    pub username: String,
-    pub password: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SaslMechanism {
-    Plain,
-    ScramSha256,
-    ScramSha512,
 }
 
 /// Where a consumer starts when a client brings no cursor.
@@ -135,14 +114,6 @@ pub(crate) fn kafka(raw: RawKafka, loc: &str, p: &mut Problems) -> KafkaOptions 
     let security = security(raw.security, &join(loc, "security"), p);
     let consumer = consumer(raw.consumer, &join(loc, "consumer"), p);
     let producer = producer(raw.producer, &join(loc, "producer"), p);
-    if consumer.as_ref().is_some_and(|c| c.group_id.is_some())
-        && (security.sasl.is_some() || security.tls_trust_pem.is_some())
-    {
-        p.push(
-            join(loc, "consumer.groupId"),
-            "consumer groups need `security.protocol: PLAINTEXT` in this version of tidegate (the group connection has no SASL or TLS yet)",
-        );
-    }
     if consumer.is_none() && producer.is_none() {
         p.push(
             loc,
@@ -155,116 +126,6 @@ pub(crate) fn kafka(raw: RawKafka, loc: &str, p: &mut Problems) -> KafkaOptions 
         consumer,
         producer,
     }
-}
-
-fn security(raw: RawSecurity, loc: &str, p: &mut Problems) -> KafkaSecurity {
-    let protocol = raw.protocol.to_ascii_uppercase();
-    let (wants_sasl, wants_tls) = match protocol.as_str() {
-        "PLAINTEXT" => (false, false),
-        "SASL_PLAINTEXT" => (true, false),
-        "SSL" => (false, true),
-        "SASL_SSL" => (true, true),
-        other => {
-            p.push(
-                join(loc, "protocol"),
-                format!("unknown protocol '{other}'; expected PLAINTEXT, SASL_PLAINTEXT, SSL or SASL_SSL"),
-            );
-            (raw.sasl.is_some(), raw.ssl.is_some())
-        }
-    };
-    let sasl = match (wants_sasl, raw.sasl) {
-        (true, Some(sasl)) => Some(sasl_options(sasl, &join(loc, "sasl"), p)),
-        (true, None) => {
-            p.push(
-                join(loc, "sasl"),
-                format!("required with {protocol}: `{{ mechanism, username, password }}`"),
-            );
-            None
-        }
-        (false, Some(_)) => {
-            p.push(
-                join(loc, "sasl"),
-                format!("ignored with {protocol}: set `protocol: SASL_PLAINTEXT` or `SASL_SSL` to authenticate with SASL"),
-            );
-            None
-        }
-        (false, None) => None,
-    };
-    let tls_trust_pem = match (wants_tls, raw.ssl) {
-        (true, Some(ssl)) => trust_store(ssl.trust_store, &join(loc, "ssl.trustStore"), p),
-        (true, None) => {
-            p.push(
-                join(loc, "ssl"),
-                format!("required with {protocol}: `{{ trustStore: {{ type: PEM, path: FILE }} }}` (e.g. /etc/ssl/certs/ca-certificates.crt for public authorities)"),
-            );
-            None
-        }
-        (false, Some(_)) => {
-            p.push(
-                join(loc, "ssl"),
-                format!("ignored with {protocol}: set `protocol: SSL` or `SASL_SSL` to use TLS"),
-            );
-            None
-        }
-        (false, None) => None,
-    };
-    KafkaSecurity {
-        sasl,
-        tls_trust_pem,
-    }
-}
-
-fn sasl_options(sasl: RawSasl, loc: &str, p: &mut Problems) -> KafkaSasl {
-    let mechanism = match sasl.mechanism.to_ascii_uppercase().as_str() {
-        "PLAIN" => SaslMechanism::Plain,
-        "SCRAM-SHA-256" => SaslMechanism::ScramSha256,
-        "SCRAM-SHA-512" => SaslMechanism::ScramSha512,
-        other => {
-            p.push(
-                join(loc, "mechanism"),
-                format!("unknown SASL mechanism '{other}'; expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
-            );
-            SaslMechanism::Plain
-        }
-    };
-    KafkaSasl {
-        mechanism,
-        username: sasl.username,
-        password: sasl.password,
-    }
-}
-
-/// The trust store's PEM text, checked to hold at least one certificate.
-fn trust_store(raw: RawTrustStore, loc: &str, p: &mut Problems) -> Option<String> {
-    if !raw.kind.eq_ignore_ascii_case("PEM") {
-        p.push(
-            join(loc, "type"),
-            format!("trust store type '{}' is not supported by this version of tidegate (supported: PEM)", raw.kind),
-        );
-        return None;
-    }
-    let text = match (raw.path, raw.content) {
-        (Some(path), None) => match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(error) => {
-                p.push(join(loc, "path"), format!("cannot read '{path}': {error}"));
-                return None;
-            }
-        },
-        (None, Some(content)) => content,
-        _ => {
-            p.push(loc, "give exactly one of `path` and `content`");
-            return None;
-        }
-    };
-    if !text.contains("-----BEGIN CERTIFICATE-----") {
-        p.push(
-            loc,
-            "holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)",
-        );
-        return None;
-    }
-    Some(text)
 }
 
 fn topics(list: &[String], loc: &str, p: &mut Problems) {
@@ -289,12 +150,6 @@ fn consumer(raw: RawConsumer, loc: &str, p: &mut Problems) -> Option<KafkaConsum
                 p.push(
                     join(loc, "topicPattern"),
                     format!("'{pattern}' is not a valid regular expression: {error}"),
-                );
-            }
-            if raw.group_id.is_some() {
-                p.push(
-                    join(loc, "topicPattern"),
-                    "a topic pattern with `groupId` is not supported by this version of tidegate; list the topics in `topics`",
                 );
             }
         }

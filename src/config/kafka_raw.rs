@@ -52,10 +52,33 @@ impl Default for RawSecurity {
 #[serde(
     deny_unknown_fields,
     rename_all = "camelCase",
-    expecting = "`{ trustStore: { type: PEM, path | content } }`"
+    expecting = "`{ trustStore: { type: PEM, path | content }, keyStore?: { type: PEM, certPath | certContent, keyPath | keyContent } }`"
 )]
 pub(crate) struct RawSsl {
     pub trust_store: RawTrustStore,
+    /// The client certificate, for brokers that require one.
+    pub key_store: Option<RawKeyStore>,
+}
+
+/// `keyStore` as written: PEM halves by path or content, or a PKCS12/JKS store (refused with
+/// how to convert it).
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "`{ type: PEM, certPath: FILE, keyPath: FILE }` or `{ type: PEM, certContent: PEM text, keyContent: PEM text }`"
+)]
+pub(crate) struct RawKeyStore {
+    #[serde(rename = "type", default = "pem")]
+    pub kind: String,
+    pub cert_path: Option<String>,
+    pub cert_content: Option<String>,
+    pub key_path: Option<String>,
+    pub key_content: Option<String>,
+    /// PKCS12/JKS keys, accepted only to explain they need converting.
+    pub path: Option<String>,
+    pub content: Option<String>,
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -62,7 +62,7 @@ fn an_endpoint_that_does_nothing_is_refused() {
 }
 
 #[test]
-fn a_consumer_group_is_accepted_over_plaintext_only() {
+fn a_consumer_group_is_accepted_with_every_security_protocol() {
     let EndpointConfig::Kafka(options) =
         endpoint("{bootstrapServers: 'a:1', consumer: {enabled: true, topics: [t], groupId: g}}")
             .unwrap()
@@ -70,14 +70,98 @@ fn a_consumer_group_is_accepted_over_plaintext_only() {
         panic!("not kafka")
     };
     assert_eq!(options.consumer.unwrap().group_id.as_deref(), Some("g"));
-    let error = endpoint(
-        "{bootstrapServers: 'a:1', security: {protocol: SASL_PLAINTEXT, sasl: {mechanism: PLAIN, username: u, password: p}}, consumer: {enabled: true, topics: [t], groupId: g}}",
-    )
-    .unwrap_err();
-    assert!(
-        error.contains("consumer groups need `security.protocol: PLAINTEXT`"),
-        "{error}"
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, certificate_and_key().0).unwrap();
+    let EndpointConfig::Kafka(options) = endpoint(&format!(
+        "{{bootstrapServers: 'a:1', security: {{protocol: SASL_SSL, sasl: {{mechanism: SCRAM-SHA-512, username: u, password: p}}, ssl: {{trustStore: {{path: '{}'}}}}}}, consumer: {{enabled: true, topics: [t], groupId: g}}}}",
+        ca.display()
+    ))
+    .unwrap() else {
+        panic!("not kafka")
+    };
+    assert_eq!(options.consumer.unwrap().group_id.as_deref(), Some("g"));
+    assert!(options.security.sasl.is_some() && options.security.tls_trust_pem.is_some());
+}
+
+/// A self-signed certificate and its key, PEM.
+fn certificate_and_key() -> (String, String) {
+    let certified = rcgen::generate_simple_self_signed(vec!["gateway".to_owned()]).unwrap();
+    (certified.cert.pem(), certified.signing_key.serialize_pem())
+}
+
+/// An SSL endpoint configuration with `key_store` (YAML flow mapping) beside a trust store.
+fn with_key_store(key_store: &str) -> Result<EndpointConfig, String> {
+    let (cert, _) = certificate_and_key();
+    endpoint(&format!(
+        "{{bootstrapServers: 'a:1', security: {{protocol: SSL, ssl: {{trustStore: {{content: {cert:?}}}, keyStore: {key_store}}}}}, producer: {{enabled: true, topics: [t]}}}}"
+    ))
+}
+
+#[test]
+fn a_pem_key_store_is_read_from_files_or_content() {
+    let (cert, key) = certificate_and_key();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    std::fs::write(&cert_path, &cert).unwrap();
+    std::fs::write(&key_path, &key).unwrap();
+    for key_store in [
+        format!(
+            "{{type: PEM, certPath: '{}', keyPath: '{}'}}",
+            cert_path.display(),
+            key_path.display()
+        ),
+        format!("{{certContent: {cert:?}, keyContent: {key:?}}}"),
+    ] {
+        let Ok(EndpointConfig::Kafka(options)) = with_key_store(&key_store) else {
+            panic!("refused: {:?}", with_key_store(&key_store))
+        };
+        assert!(options.security.tls_identity.is_some(), "{key_store}");
+    }
+}
+
+#[test]
+fn a_bad_key_store_is_refused_with_what_to_write() {
+    let (cert, key) = certificate_and_key();
+    let (_, other_key) = certificate_and_key();
+    for (key_store, expected) in [
+        (
+            "{type: PKCS12, path: ks.p12, password: s}".to_owned(),
+            "openssl pkcs12 -in keystore.p12",
+        ),
+        ("{type: JKS, path: ks.jks}".to_owned(), "keytool -importkeystore"),
+        (
+            "{certPath: /nonexistent/c.pem, keyPath: /nonexistent/k.pem}".to_owned(),
+            "keyStore.certPath: cannot read '/nonexistent/c.pem'",
+        ),
+        (
+            format!("{{certContent: {cert:?}}}"),
+            "keyStore.keyPath: required",
+        ),
+        (
+            format!("{{certContent: {key:?}, keyContent: {key:?}}}"),
+            "keyStore.certContent: holds no PEM certificate",
+        ),
+        (
+            format!("{{certContent: {cert:?}, keyContent: {cert:?}}}"),
+            "keyStore.keyContent: holds no PEM private key",
+        ),
+        (
+            format!("{{certContent: {cert:?}, keyContent: \"-----BEGIN ENCRYPTED PRIVATE KEY-----\\nAAAA\\n-----END ENCRYPTED PRIVATE KEY-----\\n\"}}"),
+            "the private key is encrypted",
+        ),
+        (
+            format!("{{certContent: {cert:?}, keyContent: {other_key:?}}}"),
+            "does not belong to the first certificate",
+        ),
+        (
+            format!("{{certContent: {cert:?}, keyContent: {key:?}, password: x}}"),
+            "keyStore.password: not used with `type: PEM`",
+        ),
+    ] {
+        let error = with_key_store(&key_store).unwrap_err();
+        assert!(error.contains(expected), "{key_store}: missing {expected:?} in:\n{error}");
+    }
 }
 
 #[test]
@@ -99,6 +183,8 @@ fn topic_pattern_replaces_topics_and_must_compile() {
             .contains("either `topics` or `topicPattern`"),
         "{both}"
     );
+    let grouped = crate::config::load_str(&with("topicPattern: 'orders\\..*', groupId: g"), "t");
+    assert!(grouped.is_ok(), "{grouped:?}");
     let broken = crate::config::load_str(&with("topicPattern: 'orders('"), "t").unwrap_err();
     assert!(
         broken

@@ -12,11 +12,13 @@
 mod defaults;
 pub mod kafka;
 mod kafka_raw;
+mod kafka_security;
 pub mod model;
 mod mqtt;
 mod problem;
 mod raw;
 mod sections;
+pub mod tls_identity;
 mod validate;
 
 use std::path::Path;
@@ -34,6 +36,7 @@ pub use mqtt::{
     MqttTlsOptions,
 };
 pub use problem::{ConfigError, Problem};
+pub use tls_identity::ClientIdentity;
 
 use problem::Problems;
 

@@ -269,7 +269,7 @@ pub enum EndpointConfig {
     /// An MQTT broker (3.1.1 or 5).
     Mqtt(Box<super::mqtt::MqttOptions>),
     /// A Kafka cluster.
-    Kafka(super::kafka::KafkaOptions),
+    Kafka(Box<super::kafka::KafkaOptions>),
 }
 
 /// The Mock endpoint: a generated stream per consumer.

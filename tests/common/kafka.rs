@@ -4,17 +4,17 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::{ErrorKind, Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+#[path = "tls_front.rs"]
+mod tls_front;
+pub use tls_front::{ClientCa, TlsFront};
 
 fn cache() -> PathBuf {
     std::env::var_os("TIDEGATE_CACHE")
@@ -56,6 +56,9 @@ pub struct Broker {
     authentication: bool,
     /// The address advertised to clients (a TLS front's, when there is one).
     advertised: SocketAddr,
+    /// librdkafka settings the independent client adds (SASL, TLS), and where it bootstraps.
+    client_settings: Value,
+    client_bootstrap: Option<String>,
     child: Option<Child>,
     _dir: tempfile::TempDir,
 }
@@ -88,6 +91,8 @@ impl Broker {
             storage,
             authentication: false,
             advertised: SocketAddr::from(([127, 0, 0, 1], port)),
+            client_settings: serde_json::json!({}),
+            client_bootstrap: None,
             child: None,
             _dir: dir,
         };
@@ -150,7 +155,24 @@ impl Broker {
     /// it. Returns the front and the PEM of its self-signed certificate (what clients trust).
     /// tansu 0.6.0 cannot serve TLS itself: its `--cert` and `--key` options exclude each other.
     pub fn restart_behind_tls(&mut self) -> (TlsFront, String) {
-        let front = TlsFront::start(self.addr);
+        self.restart_behind_front(None)
+    }
+
+    /// `restart_behind_tls`, the front's certificate written to `dir/trusted.pem` (returned).
+    pub fn restart_behind_tls_trusted(&mut self, dir: &std::path::Path) -> (TlsFront, PathBuf) {
+        let (front, pem) = self.restart_behind_tls();
+        let trusted = dir.join("trusted.pem");
+        std::fs::write(&trusted, pem).expect("trusted.pem written");
+        (front, trusted)
+    }
+
+    /// `restart_behind_tls` with a front that requires a client certificate issued by `client_ca`.
+    pub fn restart_behind_mtls(&mut self, client_ca: &ClientCa) -> (TlsFront, String) {
+        self.restart_behind_front(Some(client_ca))
+    }
+
+    fn restart_behind_front(&mut self, client_ca: Option<&ClientCa>) -> (TlsFront, String) {
+        let front = TlsFront::start(self.addr, client_ca);
         self.advertised = front.addr;
         self.restart();
         let pem = front.cert_pem.clone();
@@ -161,6 +183,28 @@ impl Broker {
     pub fn restart_with_authentication(&mut self) {
         self.authentication = true;
         self.restart();
+    }
+
+    /// Makes the independent client authenticate (after `restart_with_authentication`):
+    /// `mechanism` as in Kafka, e.g. `SCRAM-SHA-512`.
+    pub fn authenticate_client(&mut self, mechanism: &str, user: &str, password: &str) {
+        self.client_settings = serde_json::json!({
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanisms": mechanism,
+            "sasl.username": user,
+            "sasl.password": password,
+        });
+    }
+
+    /// Makes the independent client go through `front` (after `restart_behind_tls`), trusting
+    /// the PEM certificate file `trusted`.
+    pub fn client_through(&mut self, front: &TlsFront, trusted: &std::path::Path) {
+        self.client_bootstrap = Some(front.addr.to_string());
+        self.client_settings = serde_json::json!({
+            "security.protocol": "SSL",
+            "ssl.ca.location": trusted.display().to_string(),
+            "ssl.endpoint.identification.algorithm": "none",
+        });
     }
 
     /// Creates a SCRAM user (`mechanism`: `scram256` or `scram512`) with tansu's own client.
@@ -284,10 +328,18 @@ impl Broker {
     }
 
     fn client(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        let bootstrap = self
+            .client_bootstrap
+            .clone()
+            .unwrap_or_else(|| self.bootstrap());
         let mut child = Command::new(python())
             .arg(client_script())
-            .arg(self.bootstrap())
+            .arg(bootstrap)
             .args(args)
+            .env(
+                "TIDEGATE_TEST_KAFKA_CONFIG",
+                self.client_settings.to_string(),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -370,142 +422,6 @@ apis:
     )
 }
 
-/// A TLS-terminating TCP front for the broker (rustls, self-signed certificate for 127.0.0.1):
-/// clients speak TLS to it, it speaks plain TCP to the broker. Stops accepting when dropped.
-pub struct TlsFront {
-    pub addr: SocketAddr,
-    pub cert_pem: String,
-    stop: Arc<AtomicBool>,
-}
-
-impl TlsFront {
-    fn start(backend: SocketAddr) -> TlsFront {
-        let certified =
-            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("certificate");
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-            certified.signing_key.serialize_der(),
-        ));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![certified.cert.der().clone()], key)
-            .expect("server config");
-        let config = Arc::new(config);
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        std::thread::spawn(move || {
-            while !stopping.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((client, _)) => {
-                        let (config, stopping) = (config.clone(), stopping.clone());
-                        std::thread::spawn(move || relay(client, backend, config, &stopping));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        TlsFront {
-            addr,
-            cert_pem: certified.cert.pem(),
-            stop,
-        }
-    }
-}
-
-impl Drop for TlsFront {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Moves bytes both ways until either side closes (non-blocking sockets, polled).
-fn relay(
-    mut client: TcpStream,
-    backend: SocketAddr,
-    config: Arc<rustls::ServerConfig>,
-    stop: &AtomicBool,
-) {
-    let Ok(mut server) = TcpStream::connect(backend) else {
-        return;
-    };
-    let Ok(mut tls) = rustls::ServerConnection::new(config) else {
-        return;
-    };
-    let _ = client.set_nonblocking(true);
-    let _ = server.set_nonblocking(true);
-    let mut buf = vec![0u8; 64 * 1024];
-    while !stop.load(Ordering::Relaxed) {
-        let mut progress = false;
-        match tls.read_tls(&mut client) {
-            Ok(0) => return,
-            Ok(_) => {
-                if tls.process_new_packets().is_err() {
-                    let _ = tls.write_tls(&mut client);
-                    return;
-                }
-                progress = true;
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-            Err(_) => return,
-        }
-        loop {
-            match tls.reader().read(&mut buf) {
-                Ok(0) => return,
-                Ok(n) => {
-                    if write_fully(&mut server, &buf[..n]).is_err() {
-                        return;
-                    }
-                    progress = true;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(_) => return,
-            }
-        }
-        match server.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => {
-                if tls.writer().write_all(&buf[..n]).is_err() {
-                    return;
-                }
-                progress = true;
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-            Err(_) => return,
-        }
-        while tls.wants_write() {
-            match tls.write_tls(&mut client) {
-                Ok(_) => progress = true,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err(_) => return,
-            }
-        }
-        if !progress {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-}
-
-fn write_fully(stream: &mut TcpStream, mut data: &[u8]) -> std::io::Result<()> {
-    while !data.is_empty() {
-        match stream.write(data) {
-            Ok(0) => return Err(ErrorKind::WriteZero.into()),
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 /// A gateway serving `kafka_api_yaml` for `topic` on `broker`, returned once its feed has started
 /// (its first poll no longer answers 503).
 pub fn started_gateway(
@@ -525,4 +441,13 @@ pub fn started_gateway(
         "the Kafka feed did not start"
     );
     gateway
+}
+
+/// `yaml` (from `kafka_api_yaml`) with the endpoint's `security` mapping (YAML flow style).
+pub fn with_security(yaml: &str, security: &str) -> String {
+    yaml.replacen(
+        "        consumer:\n",
+        &format!("        security: {security}\n        consumer:\n"),
+        1,
+    )
 }

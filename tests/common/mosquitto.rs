@@ -54,6 +54,17 @@ impl Mosquitto {
     /// issued by a
     /// fresh test CA; returns it and the CA's PEM file (what `tls.caFile` should trust).
     pub fn start_tls() -> (Mosquitto, PathBuf) {
+        let (broker, ca, _client) = Self::start_tls_with(false);
+        (broker, ca)
+    }
+
+    /// `start_tls` requiring a client certificate from the same CA; returns also the PEM files
+    /// of a client certificate and key it issued (what `tls.certFile` and `tls.keyFile` name).
+    pub fn start_mtls() -> (Mosquitto, PathBuf, (PathBuf, PathBuf)) {
+        Self::start_tls_with(true)
+    }
+
+    fn start_tls_with(require_certificate: bool) -> (Mosquitto, PathBuf, (PathBuf, PathBuf)) {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -76,13 +87,21 @@ impl Mosquitto {
         std::fs::write(&ca, ca_cert.pem()).unwrap();
         std::fs::write(&cert, server_cert.pem()).unwrap();
         std::fs::write(&key, server_key.serialize_pem()).unwrap();
+        let client_key = rcgen::KeyPair::generate().unwrap();
+        let client_cert = rcgen::CertificateParams::new(vec!["gateway".to_owned()])
+            .unwrap()
+            .signed_by(&client_key, &issuer)
+            .unwrap();
+        let client = (files.join("client.pem"), files.join("client.key"));
+        std::fs::write(&client.0, client_cert.pem()).unwrap();
+        std::fs::write(&client.1, client_key.serialize_pem()).unwrap();
         let tls = format!(
-            "cafile {}\ncertfile {}\nkeyfile {}\n",
+            "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate {require_certificate}\n",
             ca.display(),
             cert.display(),
             key.display()
         );
-        (Self::start_with(&tls), ca)
+        (Self::start_with(&tls), ca, client)
     }
 
     fn start_with(listener_options: &str) -> Mosquitto {

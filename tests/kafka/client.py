@@ -10,8 +10,12 @@
   client.py BOOTSTRAP committed GROUP TOPIC
       prints the group's committed offsets as one JSON object {"partition": offset}
       (partitions without a committed offset are left out).
+
+TIDEGATE_TEST_KAFKA_CONFIG, when set, is a JSON object of librdkafka settings added to every
+client (e.g. SASL credentials or TLS trust for a secured broker).
 """
 import json
+import os
 import sys
 import time
 
@@ -19,8 +23,16 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
+def conf(bootstrap, **settings):
+    """librdkafka settings: the bootstrap servers, `settings`, and the environment's extras."""
+    settings = {k.replace("_", "."): v for k, v in settings.items()}
+    settings["bootstrap.servers"] = bootstrap
+    settings.update(json.loads(os.environ.get("TIDEGATE_TEST_KAFKA_CONFIG", "{}")))
+    return settings
+
+
 def create(bootstrap, topic, partitions):
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(conf(bootstrap))
     futures = admin.create_topics([NewTopic(topic, num_partitions=int(partitions), replication_factor=1)])
     for future in futures.values():
         future.result(timeout=30)
@@ -36,7 +48,7 @@ def create(bootstrap, topic, partitions):
 
 
 def produce(bootstrap, topic):
-    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
+    producer = Producer(conf(bootstrap, partitioner="murmur2_random"))
     results = []
 
     def delivered(err, msg):
@@ -63,11 +75,7 @@ def produce(bootstrap, topic):
 
 
 def consume(bootstrap, topic, count, timeout_s):
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": f"tidegate-test-{time.time_ns()}",
-        "enable.auto.commit": False,
-    })
+    consumer = Consumer(conf(bootstrap, group_id=f"tidegate-test-{time.time_ns()}", enable_auto_commit=False))
     metadata = consumer.list_topics(topic, timeout=10)
     partitions = [TopicPartition(topic, p, 0) for p in metadata.topics[topic].partitions]
     consumer.assign(partitions)
@@ -91,7 +99,7 @@ def consume(bootstrap, topic, count, timeout_s):
 
 
 def committed(bootstrap, group, topic):
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    consumer = Consumer(conf(bootstrap, group_id=group, enable_auto_commit=False))
     metadata = consumer.list_topics(topic, timeout=10)
     partitions = [TopicPartition(topic, p) for p in metadata.topics[topic].partitions]
     offsets = consumer.committed(partitions, timeout=10)

@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::model::EntrypointConfig;
 use super::problem::{join, Problems};
 use super::sections::{decode, decode_or_default};
+use super::tls_identity::identity_files;
 
 pub use model::{
     MqttConsumerOptions, MqttOptions, MqttProducerOptions, MqttProtocol, MqttTlsOptions,
@@ -52,7 +53,8 @@ pub(crate) fn read(config: Option<&Value>, loc: &str, p: &mut Problems) -> Optio
     Some(options)
 }
 
-/// `tls`: `None` when disabled; the CA file must exist and hold at least one PEM certificate.
+/// `tls`: `None` when disabled; the CA file must exist and hold at least one PEM certificate, and
+/// a client certificate needs both `certFile` and `keyFile`, matching.
 fn tls_options(raw: RawTls, loc: &str, p: &mut Problems) -> Option<MqttTlsOptions> {
     if !raw.enabled {
         return None;
@@ -74,9 +76,12 @@ fn tls_options(raw: RawTls, loc: &str, p: &mut Problems) -> Option<MqttTlsOption
             ),
         }
     }
+    let client_identity =
+        identity_files(raw.cert_file, raw.key_file, ("certFile", "keyFile"), loc, p);
     Some(MqttTlsOptions {
         ca_file,
         insecure_skip_verify: raw.insecure_skip_verify,
+        client_identity,
     })
 }
 

@@ -98,4 +98,7 @@ pub struct MqttTlsOptions {
     pub ca_file: Option<std::path::PathBuf>,
     /// Accept any certificate (tests and lab brokers only: no protection against interception).
     pub insecure_skip_verify: bool,
+    /// `certFile` + `keyFile`: the client certificate presented when the broker asks for one
+    /// (read and checked at load).
+    pub client_identity: Option<crate::config::ClientIdentity>,
 }

@@ -82,12 +82,16 @@ impl Default for RawMqtt {
     deny_unknown_fields,
     rename_all = "camelCase",
     default,
-    expecting = "the tls mapping `{ enabled, caFile, insecureSkipVerify }`"
+    expecting = "the tls mapping `{ enabled, caFile, insecureSkipVerify, certFile, keyFile }`"
 )]
 pub(super) struct RawTls {
     pub(super) enabled: bool,
     pub(super) ca_file: Option<String>,
     pub(super) insecure_skip_verify: bool,
+    /// Client certificate (chain), PEM, with `key_file`.
+    pub(super) cert_file: Option<String>,
+    /// The client certificate's private key, PEM.
+    pub(super) key_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

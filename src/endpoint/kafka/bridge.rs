@@ -226,8 +226,10 @@ pub(super) async fn connect(brokers: &Brokers, metrics: &KafkaMetrics) -> Client
     }
 }
 
-/// rustls settings trusting the configured authorities (validated to hold a certificate).
-fn tls_config(security: &KafkaSecurity) -> Option<Arc<rustls::ClientConfig>> {
+/// rustls settings trusting the configured authorities (validated to hold a certificate) and
+/// presenting the key store's client certificate, if any; shared by rskafka's connections and
+/// the consumer-group connection.
+pub(super) fn tls_config(security: &KafkaSecurity) -> Option<Arc<rustls::ClientConfig>> {
     let pem = security.tls_trust_pem.as_ref()?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(pem.as_bytes()).flatten() {
@@ -236,12 +238,15 @@ fn tls_config(security: &KafkaSecurity) -> Option<Arc<rustls::ClientConfig>> {
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    match rustls::ClientConfig::builder_with_provider(provider)
+    let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-    {
-        Ok(builder) => Some(Arc::new(
-            builder.with_root_certificates(roots).with_no_client_auth(),
-        )),
+        .map(|builder| builder.with_root_certificates(roots))
+        .and_then(|builder| match &security.tls_identity {
+            Some(identity) => identity.install(builder),
+            None => Ok(builder.with_no_client_auth()),
+        });
+    match config {
+        Ok(config) => Some(Arc::new(config)),
         Err(error) => {
             // Connecting without TLS would fail at the broker anyway: say why here.
             tracing::error!(%error, "cannot set up TLS to the Kafka brokers");

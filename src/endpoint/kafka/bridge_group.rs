@@ -7,9 +7,10 @@
 //! has had written: each shard reports its `Fanout::delivered_floor` into the feed, and the
 //! record at that ring position carries the feed position after it. With no client connected
 //! nothing is delivered, so nothing new is committed. A rebalance stops the fetch loops,
-//! commits, and joins again; shutdown commits and leaves the group. A subscription's group
-//! (`groupScope: subscription`) also commits and leaves once its feed had no client for the
-//! idle timeout (`IdleWatch`).
+//! commits, and joins again; shutdown commits and leaves the group. The member subscribes to the
+//! feed's topics: those listed, or those a `topicPattern` matched when the feed started. A
+//! subscription's group (`groupScope: subscription`) also commits and leaves once its feed had
+//! no client for the idle timeout (`IdleWatch`).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -74,7 +75,7 @@ pub(super) async fn run_group_feed(
                 continue;
             }
         };
-        let membership = match join(&mut coordinator, &group, &member_id, &spec, &slots).await {
+        let membership = match join(&mut coordinator, &group, &member_id, &slots).await {
             Ok(membership) => membership,
             Err(error) => {
                 tracing::warn!(%error, %group, "cannot join the consumer group; retrying");

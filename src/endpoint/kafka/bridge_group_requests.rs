@@ -64,7 +64,7 @@ pub(super) async fn find_coordinator(
     let mut last = WireError::Codec("no bootstrap server".to_owned());
     for server in &spec.brokers.servers {
         let attempt = async {
-            let mut bootstrap = GroupConnection::connect(server).await?;
+            let mut bootstrap = GroupConnection::connect(server, &spec.brokers.security).await?;
             let request = FindCoordinatorRequest::default()
                 .with_key(text(group))
                 .with_key_type(0);
@@ -72,7 +72,8 @@ pub(super) async fn find_coordinator(
             if answer.error_code != 0 {
                 return Err(WireError::Broker(answer.error_code));
             }
-            GroupConnection::connect(&format!("{}:{}", answer.host, answer.port)).await
+            let coordinator = format!("{}:{}", answer.host, answer.port);
+            GroupConnection::connect(&coordinator, &spec.brokers.security).await
         };
         match attempt.await {
             Ok(connection) => return Ok(connection),
@@ -83,14 +84,16 @@ pub(super) async fn find_coordinator(
 }
 
 /// JoinGroup (again with the id the coordinator hands out, when it asks for one), then
-/// SyncGroup; the leader computes everyone's range assignment.
+/// SyncGroup; the leader computes everyone's range assignment. The member subscribes to the
+/// topics of `slots`: the configured ones, or those a `topicPattern` matched when the feed started.
 pub(super) async fn join(
     coordinator: &mut GroupConnection,
     group: &str,
     member_id: &str,
-    spec: &FeedSpec,
     slots: &[TopicPartition],
 ) -> Result<Membership, WireError> {
+    let mut topics: Vec<String> = slots.iter().map(|slot| slot.topic.to_string()).collect();
+    topics.dedup();
     let mut member_id = member_id.to_owned();
     let joined = loop {
         let request = JoinGroupRequest::default()
@@ -101,7 +104,7 @@ pub(super) async fn join(
             .with_protocol_type(text("consumer"))
             .with_protocols(vec![JoinGroupRequestProtocol::default()
                 .with_name(text("range"))
-                .with_metadata(group_assign::subscription(&spec.consumer.topics))]);
+                .with_metadata(group_assign::subscription(&topics))]);
         let answer = coordinator.call(&request, JOIN_GROUP_VERSION).await?;
         match answer.error_code {
             0 => break answer,

@@ -1,7 +1,8 @@
 //! One Kafka connection for the consumer-group requests (bridge thread only): FindCoordinator,
 //! JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetFetch and OffsetCommit, whose wire forms
 //! come from the `kafka-protocol` crate (rskafka has no groups). Requests go one at a time, so
-//! a response is always the answer to the request just sent.
+//! a response is always the answer to the request just sent. The connection is secured like
+//! rskafka's: TLS with the endpoint's rustls settings (trust and key store), then SASL.
 
 use std::time::Duration;
 
@@ -10,8 +11,14 @@ use kafka_protocol::messages::{RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{
     encode_request_header_into_buffer, Decodable, HeaderVersion, Request, StrBytes,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::bridge::tls_config;
+use super::bridge_group_sasl::authenticate;
+use crate::config::kafka::KafkaSecurity;
 
 /// Largest response accepted (group answers are small; this bounds a broken peer).
 const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
@@ -29,25 +36,61 @@ pub(super) enum WireError {
     Codec(String),
     #[error("the broker answered error code {0}")]
     Broker(i16),
+    #[error("TLS to the group coordinator: {0}")]
+    Tls(String),
+    #[error("SASL authentication to the group coordinator failed: {0}")]
+    Sasl(String),
 }
 
-/// A plain connection to one broker.
+/// A byte stream to a broker: plain TCP or TLS over it.
+trait Transport: AsyncRead + AsyncWrite + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Transport for T {}
+
+/// A connection to one broker.
 pub(super) struct GroupConnection {
-    stream: TcpStream,
+    stream: Box<dyn Transport>,
     correlation: i32,
 }
 
 impl GroupConnection {
-    /// Connects to `address` (`host:port`).
-    pub(super) async fn connect(address: &str) -> Result<GroupConnection, WireError> {
-        let stream = tokio::time::timeout(REQUEST_TIMEOUT, TcpStream::connect(address))
+    /// Connects to `address` (`host:port`) with the endpoint's `security`: TLS, then SASL.
+    pub(super) async fn connect(
+        address: &str,
+        security: &KafkaSecurity,
+    ) -> Result<GroupConnection, WireError> {
+        let tcp = tokio::time::timeout(REQUEST_TIMEOUT, TcpStream::connect(address))
             .await
             .map_err(|_| WireError::Timeout(REQUEST_TIMEOUT))??;
-        stream.set_nodelay(true)?;
-        Ok(GroupConnection {
+        tcp.set_nodelay(true)?;
+        let stream: Box<dyn Transport> = match &security.tls_trust_pem {
+            None => Box::new(tcp),
+            Some(_) => {
+                let config = tls_config(security)
+                    .ok_or_else(|| WireError::Tls("the TLS settings are unusable".to_owned()))?;
+                let host = address
+                    .rsplit_once(':')
+                    .map_or(address, |(host, _)| host)
+                    .trim_start_matches('[')
+                    .trim_end_matches(']');
+                let name = ServerName::try_from(host.to_owned())
+                    .map_err(|error| WireError::Tls(format!("'{host}': {error}")))?;
+                let handshake = TlsConnector::from(config).connect(name, tcp);
+                let tls = tokio::time::timeout(REQUEST_TIMEOUT, handshake)
+                    .await
+                    .map_err(|_| WireError::Timeout(REQUEST_TIMEOUT))?
+                    .map_err(|error| WireError::Tls(error.to_string()))?;
+                Box::new(tls)
+            }
+        };
+        let mut connection = GroupConnection {
             stream,
             correlation: 0,
-        })
+        };
+        if let Some(sasl) = &security.sasl {
+            authenticate(&mut connection, sasl).await?;
+        }
+        Ok(connection)
     }
 
     /// Sends `request` at `version` and reads its response.
@@ -79,6 +122,7 @@ impl GroupConnection {
         frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
         frame.extend_from_slice(&body);
         self.stream.write_all(&frame).await?;
+        self.stream.flush().await?;
 
         let length = self.stream.read_u32().await? as usize;
         if length > MAX_RESPONSE_BYTES {

@@ -16,6 +16,7 @@ pub mod bridge;
 mod bridge_feed;
 mod bridge_group;
 mod bridge_group_requests;
+mod bridge_group_sasl;
 mod bridge_group_wire;
 mod bridge_produce;
 pub mod cursor;

@@ -16,17 +16,17 @@ use rustls::{
 use crate::config::MqttTlsOptions;
 
 /// Builds the TLS settings of one endpoint: trust `caFile` (or the Mozilla roots), or nothing at
-/// all with `insecureSkipVerify`.
+/// all with `insecureSkipVerify`; present `certFile`/`keyFile` when the broker asks for a client
+/// certificate.
 pub fn client_config(options: &MqttTlsOptions) -> Result<Arc<ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|err| format!("TLS setup failed: {err}"))?;
-    let config = if options.insecure_skip_verify {
+    let builder = if options.insecure_skip_verify {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-            .with_no_client_auth()
     } else {
         let mut roots = RootCertStore::empty();
         match &options.ca_file {
@@ -43,7 +43,13 @@ pub fn client_config(options: &MqttTlsOptions) -> Result<Arc<ClientConfig>, Stri
             }
             None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        builder.with_root_certificates(roots)
+    };
+    let config = match &options.client_identity {
+        Some(identity) => identity
+            .install(builder)
+            .map_err(|err| format!("unusable client certificate: {err}"))?,
+        None => builder.with_no_client_auth(),
     };
     Ok(Arc::new(config))
 }
