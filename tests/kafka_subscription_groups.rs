@@ -142,7 +142,7 @@ fn each_subscription_reads_every_record_through_its_own_group_and_resumes_from_i
 }
 
 #[test]
-fn a_client_must_name_a_valid_subscription() {
+fn a_client_names_a_valid_subscription_and_resumes_it_with_its_cursor() {
     let broker = Broker::start();
     broker.create_topic(TOPIC, 1);
     let gateway = gateway(&broker, "");
@@ -234,5 +234,60 @@ fn an_unused_subscription_group_is_left_and_their_number_is_bounded() {
     );
     broker.produce(TOPIC, &[record_to("x-0", 0)]);
     assert_eq!(read_values(addr, Naming::Query("second"), 1), ["x-0"]);
+    gateway.shutdown();
+}
+
+/// Polls as subscription `name` from `cursor` until an item arrives; every answer must be 200.
+fn poll_until_item(addr: SocketAddr, name: &str, cursor: Option<&str>) -> Value {
+    let headers = [("Accept", "application/json"), ("X-Subscription", name)];
+    let target = match cursor {
+        Some(cursor) => format!("/k?limit=10&cursor={cursor}"),
+        None => "/k?limit=10".to_owned(),
+    };
+    for _ in 0..50 {
+        let response = get(addr, &target, &headers);
+        assert_eq!(response.status, 200, "{}", response.text());
+        let body = response.json();
+        if body["items"]
+            .as_array()
+            .is_some_and(|items| !items.is_empty())
+        {
+            return body;
+        }
+    }
+    panic!("no item within 50 polls");
+}
+
+#[test]
+fn a_cursor_resumes_a_subscription_whose_group_was_left_while_it_rejoins() {
+    let broker = Broker::start();
+    broker.create_topic(TOPIC, 1);
+    let gateway = gateway(&broker, "\n          subscriptionIdleTimeoutMs: 1000");
+    let addr = gateway.local_addr();
+    broker.produce(TOPIC, &[record_to("r-0", 0)]);
+    let first = poll_until_item(addr, "resumer", None);
+    assert_eq!(first["items"][0]["content"], "r-0");
+    let cursor = first["pagination"]["nextCursor"]
+        .as_str()
+        .expect("a cursor")
+        .to_owned();
+    assert!(
+        eventually(Duration::from_secs(30), || metric(&gateway, |m| {
+            &m.subscription_groups_open
+        }) == 0),
+        "the unused subscription group was not left"
+    );
+
+    // The next poll reopens the group; its cursor is served at once (not 503 while the group
+    // joins), from the group's committed offsets, without the record it already had.
+    broker.produce(TOPIC, &[record_to("r-1", 0)]);
+    let next = poll_until_item(addr, "resumer", Some(&cursor));
+    let contents: Vec<&str> = next["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|item| item["content"].as_str())
+        .collect();
+    assert_eq!(contents, ["r-1"]);
     gateway.shutdown();
 }

@@ -80,6 +80,36 @@ on_both_drivers!(
     a_held_back_answer_goes_out_before_waiting_for_the_client
 );
 
+/// Nor while the next request waits on something else: here a long poll that only completes
+/// once the client, having had the first answer, publishes more.
+fn a_held_back_answer_goes_out_before_a_long_poll_waits(driver: DriverChoice) {
+    let yaml = YAML.replace(
+        "      - type: websocket\n",
+        "      - type: websocket\n      - type: http-get\n        configuration: { messagesLimitDurationMs: 600000 }\n",
+    );
+    let gateway = start(test_config(&yaml, driver));
+    let addr = gateway.local_addr();
+    let mut stream = connect(addr);
+    let publish = "POST /split HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
+    let poll = "GET /split?limit=2&cursor=1 HTTP/1.1\r\nHost: t\r\n\r\n";
+    stream
+        .write_all(format!("{publish}{poll}").as_bytes())
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let response = read_response(&mut reader);
+    assert_eq!(response.status, 202, "{}", response.text());
+    for _ in 0..2 {
+        assert_eq!(post(addr, "/split", "more", "").status, 202);
+    }
+    let response = read_response(&mut reader);
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert!(response.text().contains("more"), "{}", response.text());
+}
+on_both_drivers!(
+    held_back_answer_and_long_poll,
+    a_held_back_answer_goes_out_before_a_long_poll_waits
+);
+
 fn a_head_and_body_split_across_reads_are_joined(driver: DriverChoice) {
     let gateway = start(test_config(YAML, driver));
     let mut stream = connect(gateway.local_addr());

@@ -1,5 +1,6 @@
 //! The `type: kafka` configuration's YAML shape (camelCase, unknown keys rejected, defaults).
 
+use super::Secret;
 use serde::Deserialize;
 
 /// Node buffer of a consumed feed, per feed (every partition of its topics together).
@@ -74,11 +75,11 @@ pub(crate) struct RawKeyStore {
     pub cert_path: Option<String>,
     pub cert_content: Option<String>,
     pub key_path: Option<String>,
-    pub key_content: Option<String>,
+    pub key_content: Option<Secret>,
     /// PKCS12/JKS keys, accepted only to explain they need converting.
     pub path: Option<String>,
     pub content: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,7 +103,7 @@ fn pem() -> String {
 pub(crate) struct RawSasl {
     pub mechanism: String,
     pub username: String,
-    pub password: String,
+    pub password: Secret,
 }
 
 #[derive(Debug, Deserialize)]

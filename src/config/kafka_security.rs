@@ -6,6 +6,7 @@
 use super::kafka_raw::{RawKeyStore, RawSasl, RawSecurity, RawTrustStore};
 use super::problem::{join, Problems};
 use super::tls_identity::{client_identity, ClientIdentity, PemSource};
+use super::Secret;
 
 /// How the gateway talks to the brokers: `PLAINTEXT` is neither, `SASL_SSL` both.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -24,7 +25,7 @@ pub struct KafkaSecurity {
 pub struct KafkaSasl {
     pub mechanism: SaslMechanism,
     pub username: String,
-    pub password: String,
+    pub password: Secret,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -185,7 +186,13 @@ fn key_store(raw: RawKeyStore, loc: &str, p: &mut Problems) -> Option<ClientIden
         }
     }
     let cert = pem_half(raw.cert_path, raw.cert_content, "cert", loc, p);
-    let key = pem_half(raw.key_path, raw.key_content, "key", loc, p);
+    let key = pem_half(
+        raw.key_path,
+        raw.key_content.map(|key| key.expose().to_owned()),
+        "key",
+        loc,
+        p,
+    );
     let ((cert, cert_loc), (key, key_loc)) = (cert?, key?);
     client_identity((cert, &cert_loc), (key, &key_loc), loc, p)
 }

@@ -17,6 +17,7 @@ pub mod model;
 mod mqtt;
 mod problem;
 mod raw;
+pub mod secret;
 mod sections;
 pub mod tls_identity;
 mod validate;
@@ -36,6 +37,7 @@ pub use mqtt::{
     MqttTlsOptions,
 };
 pub use problem::{ConfigError, Problem};
+pub use secret::Secret;
 pub use tls_identity::ClientIdentity;
 
 use problem::Problems;

@@ -3,7 +3,8 @@
 //! Each subscription a client names gets a feed of its own (a `KafkaFeed`: its node buffer and
 //! delivery reports), fetched by a member of the consumer group `{groupId}.{name}` on the bridge.
 //! The registry is shared by every shard and the bridge: a shard opens a subscription's feed for
-//! its first client anywhere on the node (and asks the bridge to join the group), each client
+//! its first client anywhere on the node (asking the bridge to join the group under the
+//! registry's lock), each client
 //! holds a `Lease`, and the bridge closes the feed (commits, leaves the group) once it has had
 //! no lease for the idle timeout. Opening and closing happen under one lock, so a client never
 //! leases a feed that is being closed. The number of open feeds is bounded.
@@ -33,11 +34,16 @@ pub struct Lease {
     feed: Arc<KafkaFeed>,
 }
 
-/// `maxSubscriptionGroups` feeds are open already.
+/// Why a subscription's feed was not leased.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Full {
-    /// The bound.
-    pub max: usize,
+pub enum Refused<E> {
+    /// `maxSubscriptionGroups` feeds are open already.
+    Full {
+        /// The bound.
+        max: usize,
+    },
+    /// The feed was to be opened, and opening it failed.
+    NotOpened(E),
 }
 
 /// How a feed's use is counted (part of `KafkaFeed`).
@@ -90,15 +96,21 @@ impl SubscriptionGroups {
         }
     }
 
-    /// Leases subscription `name`'s feed, opening it when it is not open. Returns the lease and
-    /// whether it was just opened (the caller then asks the bridge to join its group).
-    pub fn acquire(&self, name: &str) -> Result<(Lease, bool), Full> {
-        let mut open = self.lock();
-        let (feed, opened) = match open.get(name) {
-            Some(feed) => (feed.clone(), false),
-            None if open.len() >= self.max => {
+    /// Leases subscription `name`'s feed. When it is not open, opens it and calls `open` with it
+    /// under the registry's lock (the caller asks the bridge to join its group); if `open` fails,
+    /// nothing is opened and its error is returned, so no client ever leases a feed whose group
+    /// was never asked for.
+    pub fn acquire<E>(
+        &self,
+        name: &str,
+        open: impl FnOnce(&Arc<KafkaFeed>) -> Result<(), E>,
+    ) -> Result<Lease, Refused<E>> {
+        let mut feeds = self.lock();
+        let feed = match feeds.get(name) {
+            Some(feed) => feed.clone(),
+            None if feeds.len() >= self.max => {
                 ShardMetrics::inc(&self.metrics.subscription_groups_refused_total);
-                return Err(Full { max: self.max });
+                return Err(Refused::Full { max: self.max });
             }
             None => {
                 let feed = Arc::new(KafkaFeed::new(
@@ -107,14 +119,15 @@ impl SubscriptionGroups {
                     self.max_bytes,
                     self.shards,
                 ));
-                open.insert(name.to_owned(), feed.clone());
+                open(&feed).map_err(Refused::NotOpened)?;
+                feeds.insert(name.to_owned(), feed.clone());
                 ShardMetrics::inc(&self.metrics.subscription_groups_open);
-                (feed, true)
+                feed
             }
         };
         feed.usage.leases.fetch_add(1, Ordering::AcqRel);
         feed.usage.taken.fetch_add(1, Ordering::AcqRel);
-        Ok((Lease { feed }, opened))
+        Ok(Lease { feed })
     }
 
     /// Closes `name`'s feed if it is `feed`, no lease is held and none was taken since the
@@ -131,15 +144,6 @@ impl SubscriptionGroups {
         true
     }
 
-    /// Closes `name`'s feed whatever its leases (its group member could not be started).
-    pub fn abandon(&self, name: &str, feed: &Arc<KafkaFeed>) {
-        let mut open = self.lock();
-        if open.get(name).is_some_and(|f| Arc::ptr_eq(f, feed)) {
-            open.remove(name);
-            self.mark_closed(feed);
-        }
-    }
-
     /// Subscription feeds open now.
     pub fn open_count(&self) -> usize {
         self.lock().len()
@@ -147,6 +151,8 @@ impl SubscriptionGroups {
 
     fn mark_closed(&self, feed: &KafkaFeed) {
         feed.usage.closed.store(true, Ordering::Release);
+        // Nobody reads it any more: its buffer is freed now, not when the shards let go.
+        feed.log.lock().clear();
         ShardMetrics::sub(&self.metrics.subscription_groups_open, 1);
         // Wakes the shards' pump tasks so they see the feed is closed and end.
         for doorbell in &feed.doorbells {
@@ -183,15 +189,25 @@ mod tests {
         SubscriptionGroups::new(0, max, 2, 10, 1 << 20, Arc::new(KafkaMetrics::default()))
     }
 
+    /// Leases `name`; returns the lease and whether it opened the feed.
+    fn lease(groups: &SubscriptionGroups, name: &str) -> Result<(Lease, bool), Refused<()>> {
+        let mut opened = false;
+        let lease = groups.acquire(name, |_| {
+            opened = true;
+            Ok(())
+        })?;
+        Ok((lease, opened))
+    }
+
     #[test]
     fn clients_of_one_subscription_share_its_feed() {
         let groups = groups(4);
-        let (first, opened) = groups.acquire("billing").unwrap();
+        let (first, opened) = lease(&groups, "billing").unwrap();
         assert!(opened);
-        let (second, opened) = groups.acquire("billing").unwrap();
+        let (second, opened) = lease(&groups, "billing").unwrap();
         assert!(!opened, "the second client joins the open feed");
         assert!(Arc::ptr_eq(first.feed(), second.feed()));
-        let (other, opened) = groups.acquire("audit").unwrap();
+        let (other, opened) = lease(&groups, "audit").unwrap();
         assert!(opened);
         assert!(!Arc::ptr_eq(first.feed(), other.feed()));
         assert_eq!(groups.open_count(), 2);
@@ -201,9 +217,9 @@ mod tests {
     #[test]
     fn the_number_of_open_feeds_is_bounded() {
         let groups = groups(1);
-        let _held = groups.acquire("a").unwrap();
-        assert_eq!(groups.acquire("b").err(), Some(Full { max: 1 }));
-        assert!(groups.acquire("a").is_ok(), "an open one is still leased");
+        let _held = lease(&groups, "a").unwrap();
+        assert_eq!(lease(&groups, "b").err(), Some(Refused::Full { max: 1 }));
+        assert!(lease(&groups, "a").is_ok(), "an open one is still leased");
         assert_eq!(
             ShardMetrics::get(&groups.metrics.subscription_groups_refused_total),
             1
@@ -213,12 +229,21 @@ mod tests {
     #[test]
     fn a_feed_closes_only_when_unused_since_the_bridge_looked() {
         let groups = groups(4);
-        let (lease, _) = groups.acquire("a").unwrap();
-        let feed = lease.feed().clone();
+        let (held, _) = lease(&groups, "a").unwrap();
+        let feed = held.feed().clone();
+        feed.log
+            .append(crate::message::Message {
+                id: crate::message::MessageId::Sequence(0),
+                payload: bytes::Bytes::from_static(b"buffered"),
+                headers: Arc::from(Vec::new()),
+                metadata: Arc::from(Vec::new()),
+                timestamp_ms: 0,
+            })
+            .unwrap();
         let seen = feed.usage.taken();
         assert!(!groups.close_if_unused("a", &feed, seen), "a lease is held");
-        drop(lease);
-        let (again, _) = groups.acquire("a").unwrap();
+        drop(held);
+        let (again, _) = lease(&groups, "a").unwrap();
         drop(again);
         assert!(
             !groups.close_if_unused("a", &feed, seen),
@@ -226,13 +251,27 @@ mod tests {
         );
         assert!(groups.close_if_unused("a", &feed, feed.usage.taken()));
         assert!(feed.usage.is_closed());
+        assert!(
+            feed.log.lock().is_empty(),
+            "a closed feed's buffer is freed"
+        );
         assert_eq!(groups.open_count(), 0);
-        let (fresh, opened) = groups.acquire("a").unwrap();
+        let (fresh, opened) = lease(&groups, "a").unwrap();
         assert!(opened, "a closed feed is never leased again");
         assert!(!Arc::ptr_eq(fresh.feed(), &feed));
         assert_eq!(
             ShardMetrics::get(&groups.metrics.subscription_groups_open),
             1
         );
+    }
+
+    #[test]
+    fn a_feed_whose_group_cannot_be_asked_for_is_not_opened() {
+        let groups = groups(4);
+        let refused = groups.acquire("a", |_| Err("queue full"));
+        assert_eq!(refused.err(), Some(Refused::NotOpened("queue full")));
+        assert_eq!(groups.open_count(), 0);
+        let (_, opened) = lease(&groups, "a").unwrap();
+        assert!(opened, "the next client opens it afresh");
     }
 }

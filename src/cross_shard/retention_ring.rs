@@ -70,6 +70,13 @@ impl RetentionRing {
         Ok(position)
     }
 
+    /// Drops every retained message (positions go on from where they were).
+    pub fn clear(&mut self) {
+        self.first = self.next_position();
+        self.items.clear();
+        self.bytes = 0;
+    }
+
     /// Position of the oldest retained message (equals `next_position()` when empty).
     pub fn first_position(&self) -> u64 {
         self.first

@@ -52,7 +52,8 @@ pub async fn serve(
                 .is_ok()
         }
     };
-    let items = collect(&request, &queue, options, shard, started).await;
+    let polled = collect(&request, &queue, options, shard, started);
+    let items = conn.flush_held_unless_ready(polled).await;
     let next_cursor = items
         .last()
         .map(|message| message.id.clone())

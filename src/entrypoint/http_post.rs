@@ -71,7 +71,8 @@ pub async fn serve(
         topic: topic.as_deref(),
         key,
     };
-    let id = match api.endpoint.publish_with(body, headers, chosen).await {
+    let published = api.endpoint.publish_with(body, headers, chosen);
+    let id = match conn.flush_held_unless_ready(published).await {
         Ok(id) => id,
         Err(err) => {
             return conn

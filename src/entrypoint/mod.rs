@@ -16,6 +16,7 @@ use crate::server::Api;
 pub fn subscription_name(head: &RequestHead) -> Option<String> {
     head.header_str("x-subscription")
         .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
         .or_else(|| head.query_param("subscription"))
 }
 

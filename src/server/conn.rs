@@ -2,8 +2,10 @@
 //! monoio's I/O takes buffers by value (io_uring owns them while the kernel works); these helpers
 //! hide that dance.
 
+use std::future::Future;
 use std::io;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -112,6 +114,21 @@ impl Conn {
             return Ok(());
         }
         self.flush().await
+    }
+
+    /// Awaits `work` (a publish, a poll). If it does not finish at once, the answers held back
+    /// by `flush_unless_pipelined` go out first: they never wait on a broker or a long poll.
+    pub async fn flush_held_unless_ready<F: Future>(&mut self, work: F) -> F::Output {
+        let mut work = std::pin::pin!(work);
+        let first = std::future::poll_fn(|cx| Poll::Ready(work.as_mut().poll(cx))).await;
+        match first {
+            Poll::Ready(output) => output,
+            Poll::Pending => {
+                // A failed write shows again when this request's answer is written.
+                let _ = self.flush().await;
+                work.await
+            }
+        }
     }
 
     /// Writes a complete plain-text response (errors, 404s).

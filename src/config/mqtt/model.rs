@@ -13,7 +13,7 @@ pub struct MqttOptions {
     /// (`tidegate-<api id>-<shard>-<random>`).
     pub client_id: Option<String>,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<super::super::Secret>,
     /// PINGREQ interval; zero turns keep-alive off.
     pub keep_alive: Duration,
     pub clean_start: bool,

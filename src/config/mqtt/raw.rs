@@ -36,7 +36,7 @@ pub(super) struct RawMqtt {
     pub(super) protocol_version: Value,
     pub(super) client_id: Option<String>,
     pub(super) username: Option<String>,
-    pub(super) password: Option<String>,
+    pub(super) password: Option<crate::config::Secret>,
     pub(super) keep_alive_seconds: u64,
     pub(super) clean_start: bool,
     pub(super) session_expiry_interval: u64,

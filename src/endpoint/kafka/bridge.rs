@@ -155,7 +155,16 @@ async fn serve(
                 members.retain(|member| !member.is_finished());
                 let base = spec.consumer.group_id.clone().unwrap_or_default();
                 let group = format!("{base}.{}", join.subscription);
-                let idle = IdleWatch::new(&spec, join.groups, join.subscription, &join.feed);
+                let Some(configured) = feeds.get(join.groups.feed).cloned() else {
+                    continue;
+                };
+                let idle = IdleWatch::new(
+                    &spec,
+                    join.groups,
+                    configured,
+                    join.subscription,
+                    &join.feed,
+                );
                 members.push(tokio::task::spawn_local(run_group_feed(
                     spec,
                     group,
@@ -169,18 +178,18 @@ async fn serve(
         }
     }
     let _ = stop_groups.send(true);
+    // One deadline for all of them: they commit and leave concurrently.
+    let deadline = tokio::time::Instant::now() + GROUP_LEAVE_TIMEOUT;
     for member in members {
-        if tokio::time::timeout(GROUP_LEAVE_TIMEOUT, member)
-            .await
-            .is_err()
-        {
-            tracing::warn!("a consumer group member did not commit and leave in time");
+        if tokio::time::timeout_at(deadline, member).await.is_err() {
+            tracing::warn!("consumer group members did not all commit and leave in time");
+            break;
         }
     }
     // Returning ends `block_on`; dropping the LocalSet cancels every fetch and produce task.
 }
 
-/// How long shutdown waits for the group members' last commit and LeaveGroup.
+/// How long shutdown waits for the group members' last commits and LeaveGroups (all together).
 const GROUP_LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long to wait between reconnection attempts (rskafka retries requests itself too).
@@ -204,7 +213,8 @@ pub(super) async fn connect(brokers: &Brokers, metrics: &KafkaMetrics) -> Client
             builder = builder.tls_config(tls);
         }
         if let Some(sasl) = &brokers.security.sasl {
-            let credentials = Credentials::new(sasl.username.clone(), sasl.password.clone());
+            let credentials =
+                Credentials::new(sasl.username.clone(), sasl.password.expose().to_owned());
             builder = builder.sasl_config(match sasl.mechanism {
                 SaslMechanism::Plain => SaslConfig::Plain(credentials),
                 SaslMechanism::ScramSha256 => SaslConfig::ScramSha256(credentials),

@@ -28,7 +28,7 @@ use super::bridge_group_requests::{
     fetch_offsets, find_coordinator, heartbeat, join, leave, Commits, UNKNOWN_MEMBER_ID,
 };
 use super::bridge_group_wire::WireError;
-use super::cursor::KafkaCursor;
+use super::cursor::{KafkaCursor, TopicPartition};
 use super::plan::FeedSpec;
 use crate::config::kafka::AutoOffsetReset;
 use crate::cross_shard::kafka_link::KafkaFeed;
@@ -37,6 +37,8 @@ use crate::metrics::{KafkaMetrics, ShardMetrics};
 
 /// How often the member heartbeats and commits.
 const BEAT: Duration = Duration::from_secs(1);
+/// How often a subscription's member looks whether the configured feed learnt its layout.
+const LAYOUT_POLL: Duration = Duration::from_millis(100);
 /// Pause before retrying after the coordinator could not be reached.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 
@@ -51,7 +53,14 @@ pub(super) async fn run_group_feed(
     mut idle: Option<IdleWatch>,
 ) {
     let client = connect(&spec.brokers, &metrics).await;
-    let slots = layout_retrying(&client, &spec, RETRY_DELAY).await;
+    let slots = match &idle {
+        // Clients' cursors are read in the configured feed's layout: the member uses it too.
+        Some(watch) => match watch.layout(&mut stop).await {
+            Some(slots) => slots,
+            None => return,
+        },
+        None => layout_retrying(&client, &spec, RETRY_DELAY).await,
+    };
     let head = Rc::new(RefCell::new(Head {
         encoded: spec.consumer.encode_message_id,
         slots: slots.clone(),
@@ -185,9 +194,12 @@ pub(super) async fn run_group_feed(
     drop(client);
 }
 
-/// Ends a subscription's group member once its feed had no client for the idle timeout.
+/// What a subscription's group member has beyond a per-API one: the configured feed (whose
+/// partition layout it uses) and when to end (once its feed had no client for the idle
+/// timeout).
 pub(super) struct IdleWatch {
     groups: Arc<SubscriptionGroups>,
+    configured: Arc<KafkaFeed>,
     subscription: String,
     timeout: Duration,
     /// Leases taken when last seen, and since when that count has not moved with none held.
@@ -196,21 +208,37 @@ pub(super) struct IdleWatch {
 }
 
 impl IdleWatch {
-    /// The watch of `subscription`'s `feed`, or `None` when `spec` has no subscription groups.
+    /// The watch of `subscription`'s `feed`, a subscription of `configured`; `None` when `spec`
+    /// has no subscription groups.
     pub(super) fn new(
         spec: &FeedSpec,
         groups: Arc<SubscriptionGroups>,
+        configured: Arc<KafkaFeed>,
         subscription: String,
         feed: &KafkaFeed,
     ) -> Option<IdleWatch> {
         let timeout = spec.consumer.subscription_groups?.idle_timeout;
         Some(IdleWatch {
             groups,
+            configured,
             subscription,
             timeout,
             seen: feed.usage.taken(),
             since: Instant::now(),
         })
+    }
+
+    /// The configured feed's partitions, once it learnt them; `None` if the bridge stops first.
+    async fn layout(&self, stop: &mut watch::Receiver<bool>) -> Option<Arc<[TopicPartition]>> {
+        loop {
+            if let Some(start) = self.configured.start() {
+                return Some(start.slots.clone());
+            }
+            if *stop.borrow() {
+                return None;
+            }
+            let _ = tokio::time::timeout(LAYOUT_POLL, stop.changed()).await;
+        }
     }
 
     /// True once the feed had no client for the timeout; it is then closed (no client can

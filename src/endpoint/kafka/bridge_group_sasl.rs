@@ -43,8 +43,12 @@ pub(super) async fn authenticate(
             answer.error_code
         )));
     }
-    let config = SASLConfig::with_credentials(None, sasl.username.clone(), sasl.password.clone())
-        .map_err(sasl_error)?;
+    let config = SASLConfig::with_credentials(
+        None,
+        sasl.username.clone(),
+        sasl.password.expose().to_owned(),
+    )
+    .map_err(sasl_error)?;
     let mechanism = Mechname::parse(name.as_bytes()).map_err(sasl_error)?;
     let mut session = SASLClient::new(config)
         .start_suggested(&[mechanism])

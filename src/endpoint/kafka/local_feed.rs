@@ -14,7 +14,7 @@ use crate::config::SlowClientPolicy;
 use crate::cross_shard::kafka_link::{
     BridgeCommand, CatchUpRequest, KafkaFeed, KafkaLink, SubscriptionJoin,
 };
-use crate::cross_shard::kafka_subscriptions::Lease;
+use crate::cross_shard::kafka_subscriptions::{Lease, Refused};
 use crate::cross_shard::{Doorbell, TopicLog};
 use crate::delivery::fanout::{Fanout, RingSource};
 use crate::delivery::OutboundQueue;
@@ -112,25 +112,22 @@ impl LocalFeed {
                 "this API's subscription consumer groups are not running".to_owned(),
             ));
         };
-        let (lease, opened) = groups.acquire(name).map_err(|full| {
-            EndpointError::Unavailable(format!(
-                "this gateway node already has {} subscription consumer groups open for this API (`consumer.maxSubscriptionGroups`); retry later",
-                full.max
-            ))
-        })?;
-        if opened {
+        let ask_bridge = |feed: &Arc<KafkaFeed>| {
             let join = SubscriptionJoin {
                 groups: groups.clone(),
                 subscription: name.to_owned(),
-                feed: lease.feed().clone(),
+                feed: feed.clone(),
             };
-            if link.send(BridgeCommand::JoinSubscription(join)).is_err() {
-                groups.abandon(name, lease.feed());
-                return Err(EndpointError::Unavailable(
-                    "the gateway's queue to Kafka is full; retry shortly".to_owned(),
-                ));
-            }
-        }
+            link.send(BridgeCommand::JoinSubscription(join))
+        };
+        let lease = groups.acquire(name, ask_bridge).map_err(|refused| match refused {
+            Refused::Full { max } => EndpointError::Unavailable(format!(
+                "this gateway node already has {max} subscription consumer groups open for this API (`consumer.maxSubscriptionGroups`); retry later"
+            )),
+            Refused::NotOpened(_) => EndpointError::Unavailable(
+                "the gateway's queue to Kafka is full; retry shortly".to_owned(),
+            ),
+        })?;
         let mut open = self.subscriptions.borrow_mut();
         open.retain(|_, feed| !feed.shared.usage.is_closed());
         let local = match open.get(name) {
@@ -229,7 +226,8 @@ impl LocalFeed {
                 }
                 before_first = Some(());
             }
-            if offset >= floor.next[slot] {
+            // Same layout by construction; a position of another layout cannot be matched.
+            if offset >= *floor.next.get(slot)? {
                 return Some((id.seq, false));
             }
             if id.cursor.next == floor.next {

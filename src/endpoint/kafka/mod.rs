@@ -220,13 +220,24 @@ impl KafkaEndpoint {
                 Arc::new(start.from_parsed(&Vec::new(), 0))
             }
         };
-        let start = feed.start()?.clone();
-        feed.ensure_pumping();
         let position = MessageId::Kafka(KafkaId {
             seq: 0,
             slot: u32::MAX,
             cursor: floor.clone(),
         });
+        let start = match feed.start() {
+            Ok(start) => start.clone(),
+            // A group member still joining (a subscription's group just opened): its records
+            // start at the group's offsets, and the client's position skips what it had.
+            Err(_) if feed.consumer.group_id.is_some() => {
+                feed.ensure_pumping();
+                let first = feed.shared.log.lock().first_position();
+                let key = feed.fanout.subscribe_at(first, Some(floor), queue);
+                return Ok((shared(key), Some(position)));
+            }
+            Err(error) => return Err(error),
+        };
+        feed.ensure_pumping();
         let delivery = match feed.match_position(&start, &floor) {
             Some((ring_start, exact)) => {
                 let floor = (!exact).then_some(floor);

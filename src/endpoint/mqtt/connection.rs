@@ -151,7 +151,7 @@ async fn session(client: &Rc<MqttClient>) -> End {
         clean_start: options.clean_start,
         session_expiry_interval_s: options.session_expiry_interval_s,
         username: options.username.as_deref(),
-        password: options.password.as_deref(),
+        password: options.password.as_ref().map(|p| p.expose()),
         max_packet_bytes: options.max_packet_bytes,
     };
     if let Err(error) =
