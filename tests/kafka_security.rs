@@ -188,19 +188,21 @@ fn a_broker_requiring_client_certificates_accepts_the_key_store_it_issued_only()
             DriverChoice::Auto,
         ));
         let addr = refused.local_addr();
-        let response = post(addr, "/k", "refused", "Accept: application/json\r\n");
-        assert_eq!(response.status, 503, "{}", response.text());
-        assert_eq!(
-            get(addr, "/k", &[]).status,
-            503,
-            "no feed without a valid certificate"
-        );
+        // First the refused handshakes, then the answers: a gateway that simply had not
+        // connected yet would answer 503 too.
         let metrics = refused.kafka_metrics().expect("kafka metrics");
         assert!(
             eventually(Duration::from_secs(10), || {
                 tidegate::metrics::ShardMetrics::get(&metrics.fetch_errors_total) > 0
             }),
             "the failed connections are not counted"
+        );
+        let response = post(addr, "/k", "refused", "Accept: application/json\r\n");
+        assert_eq!(response.status, 503, "{}", response.text());
+        assert_eq!(
+            get(addr, "/k", &[]).status,
+            503,
+            "no feed without a valid certificate"
         );
     }
 }
