@@ -76,5 +76,11 @@ pub(super) async fn authenticate(
         if state.is_finished() {
             return Ok(());
         }
+        if !state.has_sent_message() {
+            // Stepping again with the same input would not move either.
+            return Err(WireError::Sasl(format!(
+                "the {name} exchange stalled: the mechanism sent nothing and did not finish"
+            )));
+        }
     }
 }
