@@ -11,7 +11,7 @@ use tidegate_load::error::LoadError;
 use tidegate_load::publisher::PubProtocol;
 use tidegate_load::report::Report;
 use tidegate_load::run::Workload;
-use tidegate_load::servers::{Server, ServerKind, ServerOptions};
+use tidegate_load::servers::{Driver, Server, ServerKind, ServerOptions};
 use tidegate_load::subscriber::SubProtocol;
 use tidegate_load::suites::Suite;
 use tidegate_load::{doc, idle, limits, plot, raw_server, run, suites};
@@ -100,6 +100,9 @@ struct ServerArgs {
     /// HTTP GET: messagesLimitDurationMs of the generated tidegate config.
     #[arg(long, default_value_t = 100)]
     get_window_ms: u64,
+    /// tidegate's I/O driver (`gateway.driver` of the generated config).
+    #[arg(long, value_enum, default_value = "auto")]
+    driver: Driver,
 }
 
 #[derive(Args)]
@@ -290,6 +293,7 @@ fn server_options(args: &ServerArgs) -> Result<ServerOptions, LoadError> {
         nginx_bin: args.nginx_bin.clone(),
         threads: args.server_threads.max(1),
         get_window_ms: args.get_window_ms.max(1),
+        driver: args.driver,
     })
 }
 

@@ -11,7 +11,7 @@ use bytes::BytesMut;
 use tidegate::codec::ws::{accept_key, encode_text};
 use tidegate_load::publisher::PubProtocol;
 use tidegate_load::run::{run, Workload};
-use tidegate_load::servers::{tidegate_config, ServerOptions};
+use tidegate_load::servers::{tidegate_config, Driver, ServerOptions};
 use tidegate_load::subscriber::SubProtocol;
 
 fn workload(
@@ -161,20 +161,26 @@ fn losses_and_duplicates_are_counted_exactly() {
 }
 
 /// The gateway configuration the harness generates for `--serve tidegate` (`/load/in` takes POST
-/// and WebSocket publishes; `/load` serves WebSocket, SSE and GET), on a free port.
-fn gateway_yaml() -> String {
+/// and WebSocket publishes; `/load` serves WebSocket, SSE and GET) on `driver`, on a free port.
+fn gateway_yaml(driver: Driver) -> String {
     let options = ServerOptions {
         tidegate_bin: "unused".into(),
         nginx_bin: "unused".into(),
         threads: 2,
         get_window_ms: 50,
+        driver,
     };
     tidegate_config("127.0.0.1:0".parse().unwrap(), &options)
 }
 
+/// The gateway in this process, from the generated configuration.
+fn start_gateway(driver: Driver) -> Result<tidegate::runtime::Gateway, String> {
+    let config = tidegate::config::load_str(&gateway_yaml(driver), "test").unwrap();
+    tidegate::runtime::Gateway::start(config).map_err(|err| err.to_string())
+}
+
 fn nothing_is_lost_through_the_gateway(sub: SubProtocol, publish: PubProtocol) {
-    let config = tidegate::config::load_str(&gateway_yaml(), "test").unwrap();
-    let gateway = tidegate::runtime::Gateway::start(config).unwrap();
+    let gateway = start_gateway(Driver::Auto).unwrap();
     let w = workload(gateway.local_addr(), sub, publish, "/load", "/load/in");
     let outcome = run(&w, None).expect("run completes");
     let c = &outcome.counts;
