@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates every end-to-end number of docs/benchmarks.md: the machine, the entrypoint
-# comparison, the peer comparison (tidegate, nginx + nchan, raw writer) at two rates, and memory
-# per idle connection. Tables are written between the `<!-- tidegate-load:NAME -->` markers of
-# the document; JSON reports, tables and SVG plots go to the output directory (emptied first, so
-# that everything in it is from this run).
+# comparison, the peer comparison (tidegate, nginx + nchan, raw writer) at two rates, tidegate on
+# io_uring and on epoll, and memory per idle connection. Tables are written between the
+# `<!-- tidegate-load:NAME -->` markers of the document; JSON reports, tables and SVG plots go to
+# the output directory (emptied first, so that everything in it is from this run).
 #   loadtest/run-all.sh [--doc docs/benchmarks.md] [--out docs/loadtest] [--bin DIR]
 # Builds the release binaries and runs copies of tidegate-load and tidegate from target/bench-bin/
 # (a rebuild while it runs cannot swap the server under test); with --bin DIR it builds nothing
@@ -55,6 +55,11 @@ step "$load" entrypoints --subscribers 1000 --rate 100 --duration-ms 3000 --out 
 for rate in 100 1000; do
   step "$load" peers --subscribers 1000 --rate "$rate" --duration-ms 3000 --out "$out" --doc "$doc"
 done
+
+# The same POST → WebSocket workload on tidegate with driver: io-uring and driver: epoll, for one
+# pipelining publisher and for 20 publishers each waiting for every answer (a refused io_uring is
+# reported in the table).
+step "$load" drivers --subscribers 1000 --rate 1000 --duration-ms 3000 --out "$out" --doc "$doc"
 
 # Server memory with idle WebSocket connections (levels beyond the descriptor limit are reported
 # as not measured, and the largest level that fits is measured instead).

@@ -1,7 +1,7 @@
 //! tidegate-load: the load-test harness of tidegate.
 //!
 //! ```text
-//! main.rs       (the binary) CLI: run | entrypoints | peers | idle | machine | raw-server
+//! main.rs       (the binary) CLI: run | entrypoints | peers | drivers | idle | machine | raw-server
 //! run.rs        one run: subscribers ready → open-loop publishing → drain → merged counts
 //! engine.rs     the client event loop (mio): many sockets, one thread, sans-IO sessions
 //! subscriber.rs WebSocket / SSE / HTTP GET subscriber sessions
@@ -14,11 +14,13 @@
 //! servers.rs    servers under test (tidegate, nginx + nchan, raw writer) as child processes
 //! procstat.rs   CPU seconds and RSS from /proc; limits.rs RLIMIT_NOFILE
 //! suites.rs     entrypoint and peer comparisons; idle.rs memory per connection
+//! drivers.rs    io_uring vs epoll in tidegate, for a pipelining and for waiting publishers
 //! raw_server.rs the raw writer (the physical limit)
 //! ```
 
 pub mod chunked;
 pub mod doc;
+pub mod drivers;
 pub mod engine;
 pub mod error;
 pub mod http;

@@ -11,7 +11,7 @@ use tidegate_load::error::LoadError;
 use tidegate_load::publisher::PubProtocol;
 use tidegate_load::report::Report;
 use tidegate_load::run::Workload;
-use tidegate_load::servers::{Server, ServerKind, ServerOptions};
+use tidegate_load::servers::{Driver, Server, ServerKind, ServerOptions};
 use tidegate_load::subscriber::SubProtocol;
 use tidegate_load::suites::Suite;
 use tidegate_load::{doc, idle, limits, plot, raw_server, run, suites};
@@ -35,6 +35,9 @@ enum Command {
     Entrypoints(SuiteArgs),
     /// The same POST → WebSocket workload on tidegate, nginx + nchan and the raw writer.
     Peers(SuiteArgs),
+    /// The same POST → WebSocket workload on tidegate with io_uring and with epoll, for the
+    /// workload's publishers (pipelining) and for many publishers waiting for every answer.
+    Drivers(DriversArgs),
     /// Server memory with N idle WebSocket connections.
     Idle(IdleArgs),
     /// Describes this machine (CPU, cores, memory, kernel, descriptor limit) as markdown.
@@ -100,6 +103,10 @@ struct ServerArgs {
     /// HTTP GET: messagesLimitDurationMs of the generated tidegate config.
     #[arg(long, default_value_t = 100)]
     get_window_ms: u64,
+    /// tidegate's I/O driver (`gateway.driver` of the generated config; `drivers` sets it per
+    /// run).
+    #[arg(long, value_enum, default_value = "auto")]
+    driver: Driver,
 }
 
 #[derive(Args)]
@@ -140,6 +147,16 @@ struct SuiteArgs {
     /// markers).
     #[arg(long)]
     doc: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct DriversArgs {
+    #[command(flatten)]
+    suite: SuiteArgs,
+    /// The second publisher shape: this many publishers, each waiting for the answer to its
+    /// POST before sending the next.
+    #[arg(long, default_value_t = 20)]
+    waiting_publishers: u32,
 }
 
 #[derive(Args)]
@@ -186,6 +203,10 @@ fn execute(command: Command) -> Result<(), LoadError> {
         Command::Peers(args) => {
             let table = suite(&args)?.peers()?;
             splice(&args.doc, &format!("peers-{}", args.workload.rate), &table)
+        }
+        Command::Drivers(args) => {
+            let table = suite(&args.suite)?.drivers(args.waiting_publishers)?;
+            splice(&args.suite.doc, "drivers", &table)
         }
         Command::Idle(args) => {
             let options = server_options(&args.server)?;
@@ -290,6 +311,7 @@ fn server_options(args: &ServerArgs) -> Result<ServerOptions, LoadError> {
         nginx_bin: args.nginx_bin.clone(),
         threads: args.server_threads.max(1),
         get_window_ms: args.get_window_ms.max(1),
+        driver: args.driver,
     })
 }
 

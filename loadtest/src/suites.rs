@@ -1,7 +1,8 @@
 //! The comparisons docs/benchmarks.md shows: the same workload through each entrypoint of
 //! tidegate, and the same workload on tidegate, nginx + nchan and the raw writer. Each run gets a
 //! freshly started server; every run's JSON report and each comparison's plot and markdown table
-//! are written to the output directory.
+//! are written to the output directory. The I/O driver comparison (drivers.rs) runs on the same
+//! machinery.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -32,16 +33,32 @@ impl Suite {
         sub: SubProtocol,
         publish: PubProtocol,
     ) -> Result<Report, LoadError> {
+        let workload = Workload {
+            sub,
+            publish,
+            ..self.workload.clone()
+        };
+        self.run_on(label, file, kind, &self.servers, workload)
+    }
+
+    /// Starts `kind` with `servers`, runs `workload` on it (target and paths set here), writes
+    /// `<file>.json`, prints the summary.
+    pub(crate) fn run_on(
+        &self,
+        label: &str,
+        file: &str,
+        kind: ServerKind,
+        servers: &ServerOptions,
+        workload: Workload,
+    ) -> Result<Report, LoadError> {
         eprintln!("== {label}");
-        let server = Server::start(kind, &self.servers)?;
+        let server = Server::start(kind, servers)?;
         let paths = kind.paths();
         let workload = Workload {
             target: server.addr,
-            sub,
             sub_path: paths.subscribe.to_owned(),
-            publish,
             pub_path: paths.publish.to_owned(),
-            ..self.workload.clone()
+            ..workload
         };
         let outcome = run::run(&workload, Some(server.pid()))?;
         drop(server);
@@ -133,25 +150,15 @@ impl Suite {
         self.plot(&format!("peers-{rate}.svg"), &title, &reports)?;
         let tidegate = &reports[0];
         let mut table = format!(
-            "Offered: {rate} msg/s × {} subscribers = {} deliveries/s.\n\n\
+            "{}\n\n\
              | server | delivered msg/s | p50 | p99 | p99.9 | lost | CPU s per 1M | RSS MiB | tidegate throughput ÷ this | tidegate CPU per msg ÷ this |\n\
              |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-            w.subscribers,
-            rate * w.subscribers as f64
+            offered(w)
         );
         for r in &reports {
             let l = &r.latency;
-            let rss = r
-                .server_usage
-                .map_or("n/a".into(), |u| format!("{:.1}", u.rss_mib));
-            let cpu_ratio = match (tidegate.server_usage, r.server_usage) {
-                (Some(t), Some(o)) if o.cpu_s_per_million > 0.0 => {
-                    format!("{:.2}", t.cpu_s_per_million / o.cpu_s_per_million)
-                }
-                _ => "n/a".into(),
-            };
             table.push_str(&format!(
-                "| {} | {:.0} | {} | {} | {} | {} | {} | {rss} | {:.2} | {cpu_ratio} |\n",
+                "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {:.2} | {} |\n",
                 r.label,
                 r.delivered_per_s,
                 ms(l.p50_us),
@@ -159,13 +166,20 @@ impl Suite {
                 ms(l.p999_us),
                 r.counts.lost,
                 cpu_per_million(r),
-                tidegate.delivered_per_s / r.delivered_per_s.max(1e-9)
+                rss_mib(r),
+                tidegate.delivered_per_s / r.delivered_per_s.max(1e-9),
+                cpu_ratio(tidegate, r)
             ));
         }
         self.finish(&format!("peers-{rate}"), &table)
     }
 
-    fn plot(&self, file: &str, title: &str, reports: &[Report]) -> Result<(), LoadError> {
+    pub(crate) fn plot(
+        &self,
+        file: &str,
+        title: &str,
+        reports: &[Report],
+    ) -> Result<(), LoadError> {
         let series: Vec<_> = reports
             .iter()
             .map(|r| (r.label.clone(), r.spectrum.clone()))
@@ -173,7 +187,7 @@ impl Suite {
         write_spectrum_svg(&self.out_dir.join(file), title, &series)
     }
 
-    fn finish(&self, name: &str, table: &str) -> Result<String, LoadError> {
+    pub(crate) fn finish(&self, name: &str, table: &str) -> Result<String, LoadError> {
         let path = self.out_dir.join(format!("{name}.md"));
         fs::write(&path, table).map_err(|err| LoadError::io(&path, err))?;
         println!("{table}");
@@ -181,11 +195,39 @@ impl Suite {
     }
 }
 
-fn cpu_per_million(r: &Report) -> String {
+/// "Offered: R msg/s × N subscribers = D deliveries/s."
+pub(crate) fn offered(w: &Workload) -> String {
+    format!(
+        "Offered: {} msg/s × {} subscribers = {} deliveries/s.",
+        w.rate_per_s,
+        w.subscribers,
+        w.rate_per_s * w.subscribers as f64
+    )
+}
+
+/// The server's CPU seconds per million deliveries, or "n/a".
+pub(crate) fn cpu_per_million(r: &Report) -> String {
     r.server_usage
         .map_or("n/a".into(), |u| format!("{:.2}", u.cpu_s_per_million))
 }
 
+/// The server's RSS at the end of the run in MiB, or "n/a".
+pub(crate) fn rss_mib(r: &Report) -> String {
+    r.server_usage
+        .map_or("n/a".into(), |u| format!("{:.1}", u.rss_mib))
+}
+
+/// `a`'s CPU per delivery divided by `b`'s, or "n/a".
+pub(crate) fn cpu_ratio(a: &Report, b: &Report) -> String {
+    match (a.server_usage, b.server_usage) {
+        (Some(a), Some(b)) if b.cpu_s_per_million > 0.0 => {
+            format!("{:.2}", a.cpu_s_per_million / b.cpu_s_per_million)
+        }
+        _ => "n/a".into(),
+    }
+}
+
+/// Writes `report` as pretty JSON to `path`, creating its directory.
 pub fn write_json(path: &Path, report: &impl serde::Serialize) -> Result<(), LoadError> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|err| LoadError::io(dir, err))?;

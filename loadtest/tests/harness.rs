@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tidegate::codec::ws::{accept_key, encode_text};
+use tidegate_load::drivers::{self, CaseOutcome};
+use tidegate_load::error::LoadError;
 use tidegate_load::publisher::PubProtocol;
+use tidegate_load::report::Report;
 use tidegate_load::run::{run, Workload};
-use tidegate_load::servers::{tidegate_config, ServerOptions};
+use tidegate_load::servers::{tidegate_config, Driver, ServerKind, ServerOptions};
 use tidegate_load::subscriber::SubProtocol;
 
 fn workload(
@@ -161,20 +164,26 @@ fn losses_and_duplicates_are_counted_exactly() {
 }
 
 /// The gateway configuration the harness generates for `--serve tidegate` (`/load/in` takes POST
-/// and WebSocket publishes; `/load` serves WebSocket, SSE and GET), on a free port.
-fn gateway_yaml() -> String {
+/// and WebSocket publishes; `/load` serves WebSocket, SSE and GET) on `driver`, on a free port.
+fn gateway_yaml(driver: Driver) -> String {
     let options = ServerOptions {
         tidegate_bin: "unused".into(),
         nginx_bin: "unused".into(),
         threads: 2,
         get_window_ms: 50,
+        driver,
     };
     tidegate_config("127.0.0.1:0".parse().unwrap(), &options)
 }
 
+/// The gateway in this process, from the generated configuration.
+fn start_gateway(driver: Driver) -> Result<tidegate::runtime::Gateway, String> {
+    let config = tidegate::config::load_str(&gateway_yaml(driver), "test").unwrap();
+    tidegate::runtime::Gateway::start(config).map_err(|err| err.to_string())
+}
+
 fn nothing_is_lost_through_the_gateway(sub: SubProtocol, publish: PubProtocol) {
-    let config = tidegate::config::load_str(&gateway_yaml(), "test").unwrap();
-    let gateway = tidegate::runtime::Gateway::start(config).unwrap();
+    let gateway = start_gateway(Driver::Auto).unwrap();
     let w = workload(gateway.local_addr(), sub, publish, "/load", "/load/in");
     let outcome = run(&w, None).expect("run completes");
     let c = &outcome.counts;
@@ -208,4 +217,80 @@ fn post_to_get_pollers() {
 #[test]
 fn websocket_publish_to_websocket_subscribers() {
     nothing_is_lost_through_the_gateway(SubProtocol::Ws, PubProtocol::Ws);
+}
+
+/// The `drivers` comparison end to end at a tiny workload, with the gateway in this process on
+/// each driver: every case runs (or io_uring is reported refused), nothing is lost, and the table
+/// has one row per driver × publisher shape.
+#[test]
+fn drivers_compares_both_drivers_for_both_publisher_shapes() {
+    let base = Workload {
+        subscribers: 10,
+        publishers: 1,
+        rate_per_s: 50.0,
+        warmup: Duration::from_millis(200),
+        duration: Duration::from_millis(500),
+        threads: 1,
+        max_in_flight: 1000,
+        ..workload(
+            "127.0.0.1:0".parse().unwrap(),
+            SubProtocol::Ws,
+            PubProtocol::Post,
+            "/load",
+            "/load/in",
+        )
+    };
+    let rows = drivers::compare(&base, 20, |case, w| {
+        let gateway = match start_gateway(case.driver) {
+            Ok(gateway) => gateway,
+            Err(err) => {
+                assert_eq!(case.driver, Driver::IoUring, "{err}");
+                let why = drivers::refusal(&err).expect("only io_uring may be refused");
+                return Ok(CaseOutcome::Refused(why));
+            }
+        };
+        let w = Workload {
+            target: gateway.local_addr(),
+            ..w
+        };
+        assert_eq!(
+            (w.publishers, w.max_in_flight),
+            (case.shape.publishers, case.shape.max_in_flight)
+        );
+        let outcome = run(&w, None)?;
+        gateway.shutdown();
+        let c = &outcome.counts;
+        assert_eq!(c.published, 35, "{case:?} {c:?}");
+        assert_eq!(c.acknowledged, 35, "{case:?} {c:?}");
+        assert_eq!(c.subscribers_ready, 10, "{case:?}");
+        assert_eq!(c.delivered, 35 * 10, "{case:?} {c:?} {:?}", outcome.errors);
+        assert_eq!((c.lost, c.duplicates), (0, 0), "{case:?} {c:?}");
+        let label = case.label();
+        Ok::<_, LoadError>(CaseOutcome::Measured(Box::new(Report::new(
+            &label,
+            Some(ServerKind::Tidegate),
+            &w,
+            &outcome,
+        ))))
+    })
+    .expect("every case runs");
+    let table = drivers::table(&base, &rows);
+    let body: Vec<&str> = table
+        .lines()
+        .filter(|line| line.starts_with("| ") && !line.starts_with("| publishers"))
+        .collect();
+    assert_eq!(body.len(), 4, "{table}");
+    for shape in [
+        "1 publisher, pipelining (≤ 1000 unanswered)",
+        "20 publishers, each waiting for every answer",
+    ] {
+        for driver in ["io_uring", "epoll"] {
+            let row = format!("| {shape} | {driver} |");
+            assert_eq!(
+                body.iter().filter(|line| line.starts_with(&row)).count(),
+                1,
+                "{row} in\n{table}"
+            );
+        }
+    }
 }
