@@ -13,7 +13,8 @@ use bytes::BytesMut;
 
 use crate::codec::http_head::{parse_request_head, HeadLimits, Method};
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
-use crate::metrics::{render_prometheus, ShardMetrics};
+use crate::cross_shard::kafka_link::KafkaLink;
+use crate::metrics::{render_prometheus, KafkaMetrics, ShardMetrics};
 use crate::runtime::Driver;
 
 /// How often the accept loop checks for shutdown.
@@ -36,6 +37,8 @@ pub struct AdminState {
     pub metrics: Vec<Arc<ShardMetrics>>,
     /// Every shard's I/O driver.
     pub drivers: Vec<Driver>,
+    /// The Kafka bridge's metrics and queue, when an API uses Kafka.
+    pub kafka: Option<(Arc<KafkaMetrics>, KafkaLink)>,
 }
 
 impl Admin {
@@ -136,7 +139,7 @@ fn answer(mut stream: TcpStream, state: &AdminState) -> io::Result<()> {
             &mut stream,
             200,
             "text/plain; version=0.0.4",
-            &render_prometheus(&state.metrics),
+            &render_all(state),
         ),
         "/health" => {
             let drivers: Vec<String> = state.drivers.iter().map(|d| format!("\"{d}\"")).collect();
@@ -154,6 +157,15 @@ fn answer(mut stream: TcpStream, state: &AdminState) -> io::Result<()> {
             "admin endpoints: GET /metrics, GET /health",
         ),
     }
+}
+
+/// The shards' metrics, then the Kafka bridge's.
+fn render_all(state: &AdminState) -> String {
+    let mut text = render_prometheus(&state.metrics);
+    if let Some((kafka, link)) = &state.kafka {
+        text.push_str(&kafka.render_prometheus(link.queued()));
+    }
+    text
 }
 
 fn respond(stream: &mut TcpStream, status: u16, content_type: &str, body: &str) -> io::Result<()> {

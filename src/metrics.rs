@@ -158,27 +158,33 @@ pub struct KafkaMetrics {
 
 impl KafkaMetrics {
     /// Renders in the Prometheus text format.
-    pub fn render_prometheus(&self) -> String {
+    /// `queued`: requests waiting in the bridge's queue now (bounded by
+    /// `cross_shard::kafka_link::COMMAND_QUEUE_CAPACITY`).
+    pub fn render_prometheus(&self, queued: usize) -> String {
         let mut out = String::new();
-        for (name, value) in [
-            ("fetch_loops_running", &self.fetch_loops_running),
-            ("catch_up_fetches_running", &self.catch_up_fetches_running),
-            ("fetch_requests_total", &self.fetch_requests_total),
-            ("records_fetched_total", &self.records_fetched_total),
-            ("fetch_errors_total", &self.fetch_errors_total),
-            ("records_produced_total", &self.records_produced_total),
-            ("produce_errors_total", &self.produce_errors_total),
-            ("produce_in_flight", &self.produce_in_flight),
-            ("bridge_queue_full_total", &self.bridge_queue_full_total),
-            ("group_joins_total", &self.group_joins_total),
-            ("group_errors_total", &self.group_errors_total),
-            ("group_commits_total", &self.group_commits_total),
-            ("subscription_groups_open", &self.subscription_groups_open),
-            (
-                "subscription_groups_refused_total",
-                &self.subscription_groups_refused_total,
-            ),
+        let _ = writeln!(
+            out,
+            "# HELP tidegate_kafka_bridge_queue_depth Requests waiting for the Kafka bridge (produce, catch-up, group joins).\n# TYPE tidegate_kafka_bridge_queue_depth gauge\ntidegate_kafka_bridge_queue_depth {queued}"
+        );
+        for (name, value, help) in [
+            ("fetch_loops_running", &self.fetch_loops_running, "Kafka fetch loops running (one per partition of every feed, plus catch-up fetches)."),
+            ("catch_up_fetches_running", &self.catch_up_fetches_running, "Clients served by a fetch of their own (resumed from before the node buffer)."),
+            ("fetch_requests_total", &self.fetch_requests_total, "Fetch requests the Kafka brokers answered."),
+            ("records_fetched_total", &self.records_fetched_total, "Records fetched into a node buffer."),
+            ("fetch_errors_total", &self.fetch_errors_total, "Kafka connection and fetch errors (each retried with backoff)."),
+            ("records_produced_total", &self.records_produced_total, "Records the Kafka brokers acknowledged."),
+            ("produce_errors_total", &self.produce_errors_total, "Produce requests that failed or timed out."),
+            ("produce_in_flight", &self.produce_in_flight, "Produce requests waiting for the brokers' acknowledgement."),
+            ("bridge_queue_full_total", &self.bridge_queue_full_total, "Requests refused because the Kafka bridge's queue was full."),
+            ("group_joins_total", &self.group_joins_total, "Consumer group generations joined."),
+            ("group_errors_total", &self.group_errors_total, "Consumer group requests that failed (each retried or rejoined)."),
+            ("group_commits_total", &self.group_commits_total, "Offset commits the group coordinator accepted."),
+            ("subscription_groups_open", &self.subscription_groups_open, "Per-subscription consumer groups open on this node."),
+            ("subscription_groups_refused_total", &self.subscription_groups_refused_total, "Clients refused because maxSubscriptionGroups groups were open."),
         ] {
+            let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+            let _ = writeln!(out, "# HELP tidegate_kafka_{name} {help}");
+            let _ = writeln!(out, "# TYPE tidegate_kafka_{name} {kind}");
             let _ = writeln!(out, "tidegate_kafka_{name} {}", ShardMetrics::get(value));
         }
         out

@@ -223,6 +223,20 @@ fn an_unused_subscription_group_is_left_and_their_number_is_bounded() {
         1
     );
     assert_eq!(metric(&gateway, |m| &m.subscription_groups_open), 1);
+    // Operators see them on the admin endpoint.
+    let admin = gateway.admin_addr().expect("admin endpoint");
+    let text = get(admin, "/metrics", &[]).text();
+    for line in [
+        "# TYPE tidegate_kafka_subscription_groups_open gauge",
+        "tidegate_kafka_subscription_groups_open 1",
+        "tidegate_kafka_subscription_groups_refused_total 1",
+        "tidegate_kafka_bridge_queue_depth 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from:\n{text}"
+        );
+    }
 
     // Its last client leaves: a second later the group is left and the slot is free.
     drop(sse);

@@ -141,6 +141,10 @@ impl Gateway {
             let state = AdminState {
                 metrics: gateway.metrics.clone(),
                 drivers: gateway.drivers.clone(),
+                kafka: gateway
+                    .kafka
+                    .as_ref()
+                    .map(|bridge| (bridge.metrics().clone(), bridge.link().clone())),
             };
             match Admin::start(addr, state) {
                 Ok(admin) => gateway.admin = Some(admin),
