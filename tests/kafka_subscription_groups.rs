@@ -285,6 +285,18 @@ fn a_cursor_resumes_a_subscription_whose_group_was_left_while_it_rejoins() {
         .as_str()
         .expect("a cursor")
         .to_owned();
+    // A poll without a cursor that gets nothing still hands back where the subscription is.
+    let empty = get(
+        addr,
+        "/k?limit=10",
+        &[
+            ("Accept", "application/json"),
+            ("X-Subscription", "resumer"),
+        ],
+    )
+    .json();
+    assert_eq!(empty["items"].as_array().map(Vec::len), Some(0));
+    assert_eq!(empty["pagination"]["nextCursor"], cursor.as_str());
     assert!(
         eventually(Duration::from_secs(30), || metric(&gateway, |m| {
             &m.subscription_groups_open

@@ -199,6 +199,29 @@ impl LocalFeed {
         (key, position)
     }
 
+    /// The position of a client that starts at ring position `from` (what a poll that got
+    /// nothing hands back as its cursor): the record before `from` while the buffer holds it,
+    /// else where the feed started; `None` before the feed started.
+    pub(super) fn position_before(&self, from: u64) -> Option<MessageId> {
+        let before = {
+            let ring = self.shared.log.lock();
+            let mut out = Vec::with_capacity(1);
+            if from > ring.first_position() {
+                ring.read(from - 1, 1, &mut out);
+            }
+            out.pop().and_then(|message| match message.id {
+                MessageId::Kafka(id) => Some(id.cursor),
+                _ => None,
+            })
+        };
+        let cursor = before.or_else(|| self.shared.start().cloned())?;
+        Some(MessageId::Kafka(KafkaId {
+            seq: 0,
+            slot: u32::MAX,
+            cursor,
+        }))
+    }
+
     /// Where in the buffer a client at `floor` resumes: `(ring position, whether the position
     /// is exactly a buffer entry's)`, or `None` when the client needs records the buffer no
     /// longer (or never) held.

@@ -199,6 +199,10 @@ impl KafkaEndpoint {
             // records fetched while no client was connected are not skipped. This needs no
             // start: a subscription's group may still be joining.
             None if feed.consumer.group_id.is_some() => {
+                if feed.consumer.subscription_groups.is_none() {
+                    // The API's group starts with the gateway: until it joined, say so.
+                    feed.start()?;
+                }
                 feed.ensure_pumping();
                 let from = {
                     let ring = feed.shared.log.lock();
@@ -208,7 +212,7 @@ impl KafkaEndpoint {
                     })
                 };
                 let key = feed.fanout.subscribe_at(from, None, queue);
-                return Ok((shared(key), None));
+                return Ok((shared(key), feed.position_before(from)));
             }
             None => {
                 let start = feed.start()?.clone();
