@@ -103,6 +103,15 @@ fn scram_credentials_authenticate_and_wrong_ones_are_refused() {
         503,
         "no feed without valid credentials"
     );
+    // Once the producer's first attempt failed, publishes are refused with its reason.
+    let mut answer = String::new();
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            answer = post(wrong.local_addr(), "/k", "refused", "").text();
+            answer.contains("not connected to the Kafka brokers (")
+        }),
+        "the refusal does not say why: {answer}"
+    );
 }
 
 #[test]

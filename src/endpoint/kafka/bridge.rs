@@ -7,7 +7,6 @@
 //! its state is `Rc`/`RefCell` like a shard's.
 
 use std::io;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -134,7 +133,7 @@ async fn serve(
             ))),
         }
     }
-    let producers = Rc::new(Producers::new(&plan.producers, metrics.clone()));
+    let producers = Producers::start(&plan.producers, metrics.clone());
     while let Ok(command) = commands.recv_async().await {
         match command {
             BridgeCommand::Produce(request) => {
@@ -192,47 +191,59 @@ async fn serve(
 /// How long shutdown waits for the group members' last commits and LeaveGroups (all together).
 const GROUP_LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long to wait between reconnection attempts (rskafka retries requests itself too).
-pub(super) fn backoff() -> BackoffConfig {
+/// How long rskafka retries one request (a connection, a fetch) before it reports the error:
+/// the feeds log it and retry on their own, so a wrong password or a dead broker shows in the
+/// log with its reason.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
+
+/// How long to wait between rskafka's own retries of one request, for at most `deadline`.
+fn backoff(deadline: Duration) -> BackoffConfig {
     BackoffConfig {
         init_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_secs(1),
         base: 2.0,
-        deadline: None,
+        deadline: Some(deadline),
     }
 }
 
-/// Connects to `brokers`, retrying until they answer (each try bounded by rskafka's backoff).
+/// Connects to `brokers`, retrying until they answer (each try bounded by `REQUEST_DEADLINE`).
 pub(super) async fn connect(brokers: &Brokers, metrics: &KafkaMetrics) -> Client {
     let mut delay = Duration::from_millis(100);
     loop {
-        let mut builder = ClientBuilder::new(brokers.servers.clone())
-            .client_id("tidegate")
-            .backoff_config(backoff());
-        if let Some(tls) = tls_config(&brokers.security) {
-            builder = builder.tls_config(tls);
-        }
-        if let Some(sasl) = &brokers.security.sasl {
-            let credentials =
-                Credentials::new(sasl.username.clone(), sasl.password.expose().to_owned());
-            builder = builder.sasl_config(match sasl.mechanism {
-                SaslMechanism::Plain => SaslConfig::Plain(credentials),
-                SaslMechanism::ScramSha256 => SaslConfig::ScramSha256(credentials),
-                SaslMechanism::ScramSha512 => SaslConfig::ScramSha512(credentials),
-            });
-        }
-        match tokio::time::timeout(Duration::from_secs(10), builder.build()).await {
-            Ok(Ok(client)) => return client,
-            Ok(Err(error)) => {
-                tracing::warn!(%error, servers = ?brokers.servers, "cannot reach the Kafka brokers; retrying");
-            }
-            Err(_) => {
-                tracing::warn!(servers = ?brokers.servers, "the Kafka brokers did not answer; retrying");
+        match try_connect(brokers, REQUEST_DEADLINE).await {
+            Ok(client) => return client,
+            Err(error) => {
+                tracing::warn!(%error, servers = ?brokers.servers, "cannot connect to the Kafka brokers; retrying");
             }
         }
         crate::metrics::ShardMetrics::inc(&metrics.fetch_errors_total);
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// One attempt to connect to `brokers`; its requests are retried for at most `deadline`.
+pub(super) async fn try_connect(brokers: &Brokers, deadline: Duration) -> Result<Client, String> {
+    let mut builder = ClientBuilder::new(brokers.servers.clone())
+        .client_id("tidegate")
+        .backoff_config(backoff(deadline));
+    if let Some(tls) = tls_config(&brokers.security) {
+        builder = builder.tls_config(tls);
+    }
+    if let Some(sasl) = &brokers.security.sasl {
+        let credentials =
+            Credentials::new(sasl.username.clone(), sasl.password.expose().to_owned());
+        builder = builder.sasl_config(match sasl.mechanism {
+            SaslMechanism::Plain => SaslConfig::Plain(credentials),
+            SaslMechanism::ScramSha256 => SaslConfig::ScramSha256(credentials),
+            SaslMechanism::ScramSha512 => SaslConfig::ScramSha512(credentials),
+        });
+    }
+    // rskafka gives up after `deadline`; the margin covers its last attempt.
+    match tokio::time::timeout(deadline * 2, builder.build()).await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err(format!("no answer within {deadline:?}")),
     }
 }
 

@@ -1,6 +1,9 @@
 //! Producers (bridge thread only): one rskafka batch producer per topic-partition, so records
 //! published at the same time by many clients share produce requests; each publish still gets
-//! its own offset back once the broker acknowledged.
+//! its own offset back once the broker acknowledged. Each producer connects when the bridge
+//! starts and keeps trying until it is connected; a publish before that is answered at once
+//! with the last reason it could not (as MQTT publishes are while disconnected), not after
+//! `requestTimeoutMs`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -13,8 +16,9 @@ use rskafka::client::partition::{Compression as WireCompression, UnknownTopicHan
 use rskafka::client::producer::aggregator::RecordAggregator;
 use rskafka::client::producer::{BatchProducer, BatchProducerBuilder};
 use rskafka::record::Record;
+use tokio::sync::Notify;
 
-use super::bridge::connect;
+use super::bridge::try_connect;
 use super::murmur2::partition_for_key;
 use super::plan::ProducerSpec;
 use crate::config::kafka::Compression;
@@ -32,11 +36,23 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Every configured producer, connected on first use.
+/// Pause between two attempts to connect a producer.
+const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+/// Every configured producer.
 pub(super) struct Producers {
     specs: Vec<ProducerSpec>,
-    states: Vec<RefCell<Option<Rc<Connected>>>>,
+    states: Vec<RefCell<State>>,
+    /// Woken when a producer's state changes (publishes wait for the first attempt).
+    changed: Vec<Notify>,
     metrics: Arc<KafkaMetrics>,
+}
+
+/// Where one producer stands.
+enum State {
+    /// Not connected yet; why the last attempt failed, once one did.
+    Connecting(Option<String>),
+    Connected(Rc<Connected>),
 }
 
 /// A producer whose topic's partitions are known.
@@ -46,11 +62,43 @@ struct Connected {
 }
 
 impl Producers {
-    pub(super) fn new(specs: &[ProducerSpec], metrics: Arc<KafkaMetrics>) -> Producers {
-        Producers {
+    /// The producers of `specs`, each connecting in a task of its own (on the bridge's
+    /// `LocalSet`).
+    pub(super) fn start(specs: &[ProducerSpec], metrics: Arc<KafkaMetrics>) -> Rc<Producers> {
+        let producers = Rc::new(Producers {
             specs: specs.to_vec(),
-            states: specs.iter().map(|_| RefCell::new(None)).collect(),
+            states: specs
+                .iter()
+                .map(|_| RefCell::new(State::Connecting(None)))
+                .collect(),
+            changed: specs.iter().map(|_| Notify::new()).collect(),
             metrics,
+        });
+        for index in 0..specs.len() {
+            let producers = producers.clone();
+            tokio::task::spawn_local(async move { producers.keep_connecting(index).await });
+        }
+        producers
+    }
+
+    /// Connects producer `index`, retrying until it is connected.
+    async fn keep_connecting(&self, index: usize) {
+        loop {
+            match self.connect(index).await {
+                Ok(connected) => {
+                    *self.states[index].borrow_mut() = State::Connected(connected);
+                    self.changed[index].notify_waiters();
+                    return;
+                }
+                Err(why) => {
+                    let topic = &self.specs[index].producer.topic;
+                    tracing::warn!(%why, %topic, "the Kafka producer cannot connect; retrying");
+                    ShardMetrics::inc(&self.metrics.produce_errors_total);
+                    *self.states[index].borrow_mut() = State::Connecting(Some(why));
+                    self.changed[index].notify_waiters();
+                    tokio::time::sleep(RECONNECT_DELAY).await;
+                }
+            }
         }
     }
 
@@ -114,22 +162,35 @@ impl Producers {
         Ok((partition as i32, offset))
     }
 
-    /// The producer's connection and partitions, set up on first use.
+    /// The producer's connection, or why a publish cannot be sent now. Before the first
+    /// attempt ended (the gateway just started), waits for it.
     async fn connected(&self, index: usize) -> Result<Rc<Connected>, ProduceFailure> {
-        if let Some(connected) = self.states[index].borrow().clone() {
-            return Ok(connected);
+        loop {
+            let changed = self.changed[index].notified();
+            match &*self.states[index].borrow() {
+                State::Connected(connected) => return Ok(connected.clone()),
+                State::Connecting(Some(why)) => {
+                    return Err(ProduceFailure::Unavailable(format!(
+                        "the gateway is not connected to the Kafka brokers ({why}); retry shortly"
+                    )))
+                }
+                State::Connecting(None) => {}
+            }
+            changed.await;
         }
+    }
+
+    /// One attempt to connect producer `index` and learn its topic's partitions.
+    async fn connect(&self, index: usize) -> Result<Rc<Connected>, String> {
         let spec = &self.specs[index];
-        let client = connect(&spec.brokers, &self.metrics).await;
+        let client = try_connect(&spec.brokers, spec.producer.request_timeout).await?;
         let topic = &spec.producer.topic;
         let topics = client
             .list_topics()
             .await
-            .map_err(|error| ProduceFailure::Unavailable(error.to_string()))?;
+            .map_err(|error| error.to_string())?;
         let Some(found) = topics.iter().find(|t| t.name == *topic) else {
-            return Err(ProduceFailure::Refused(format!(
-                "topic '{topic}' does not exist"
-            )));
+            return Err(format!("topic '{topic}' does not exist"));
         };
         let mut ids: Vec<i32> = found.partitions.iter().copied().collect();
         ids.sort_unstable();
@@ -145,7 +206,7 @@ impl Producers {
             let client = client
                 .partition_client(topic.clone(), id, UnknownTopicHandling::Retry)
                 .await
-                .map_err(|error| ProduceFailure::Unavailable(error.to_string()))?;
+                .map_err(|error| error.to_string())?;
             partitions.push(
                 BatchProducerBuilder::new(Arc::new(client))
                     .with_linger(LINGER)
@@ -154,16 +215,11 @@ impl Producers {
             );
         }
         if partitions.is_empty() {
-            return Err(ProduceFailure::Refused(format!(
-                "topic '{topic}' has no partitions"
-            )));
+            return Err(format!("topic '{topic}' has no partitions"));
         }
-        let connected = Rc::new(Connected {
+        Ok(Rc::new(Connected {
             partitions,
             round_robin: Cell::new(0),
-        });
-        // Another publish may have connected meanwhile: keep the first.
-        let mut state = self.states[index].borrow_mut();
-        Ok(state.get_or_insert(connected).clone())
+        }))
     }
 }
