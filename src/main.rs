@@ -20,8 +20,15 @@ use tidegate::runtime::Gateway;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Log filter: error, warn, info, debug, trace, or a tracing directive such as `tidegate=debug`.
-    #[arg(long, global = true, env = "TIDEGATE_LOG", default_value = "info")]
+    /// Log filter: error, warn, info, debug, trace, or tracing directives such as `tidegate=debug`.
+    /// The default keeps the Kafka client library (rskafka) to warnings: its informational lines
+    /// repeat for every connection and retry; tidegate logs each failure with its reason.
+    #[arg(
+        long,
+        global = true,
+        env = "TIDEGATE_LOG",
+        default_value = "info,rskafka=warn"
+    )]
     log_level: String,
     /// Log line format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]

@@ -34,7 +34,7 @@ pub(super) enum WireError {
     Timeout(Duration),
     #[error("malformed Kafka message: {0}")]
     Codec(String),
-    #[error("the broker answered error code {0}")]
+    #[error("the broker answered error code {0} ({name})", name = error_name(*.0))]
     Broker(i16),
     #[error("TLS to the group coordinator: {0}")]
     Tls(String),
@@ -149,6 +149,24 @@ impl GroupConnection {
     }
 }
 
+/// Kafka's name and description of an error code (e.g. 27: the group is rebalancing).
+fn error_name(code: i16) -> String {
+    kafka_protocol::error::ResponseError::try_from_code(code)
+        .map_or_else(|| "no error".to_owned(), |error| error.to_string())
+}
+
 fn codec(error: impl std::fmt::Display) -> WireError {
     WireError::Codec(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WireError;
+
+    #[test]
+    fn broker_errors_are_named() {
+        let text = WireError::Broker(27).to_string();
+        assert!(text.contains("error code 27"), "{text}");
+        assert!(text.to_lowercase().contains("rebalanc"), "{text}");
+    }
 }
