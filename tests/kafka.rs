@@ -233,6 +233,14 @@ fn cursors_resume_with_no_gap_and_no_duplicate_on_every_entrypoint() {
     let addr = gateway.local_addr();
     let start = head_cursor(addr);
     produce_30(&broker, 0);
+    // A cursor naming a partition this API does not read is refused, not served from zero.
+    let foreign = get(addr, "/k?cursor=payments:0:3", JSON);
+    assert_eq!(foreign.status, 400, "{}", foreign.text());
+    assert!(
+        foreign.text().contains("'payments' partition 0"),
+        "{}",
+        foreign.text()
+    );
 
     // GET: polls of 7 from the start see each record once.
     let (items, end) = poll_until(addr, start.clone(), 30, 7);

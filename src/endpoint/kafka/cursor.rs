@@ -95,6 +95,30 @@ impl KafkaCursor {
         Ok(out)
     }
 
+    /// Checks that `parsed` names only partitions of this layout; otherwise says which one it
+    /// names that is not read here, and which are (at most 8 of them), for a 400.
+    pub fn check_parsed(&self, parsed: &ParsedCursor) -> Result<(), String> {
+        let Some((topic, partition, _)) = parsed.iter().find(|(topic, partition, _)| {
+            !self
+                .slots
+                .iter()
+                .any(|slot| *slot.topic == **topic && slot.partition == *partition)
+        }) else {
+            return Ok(());
+        };
+        let read: Vec<String> = self
+            .slots
+            .iter()
+            .take(8)
+            .map(|slot| format!("{}:{}", slot.topic, slot.partition))
+            .collect();
+        let more = if self.slots.len() > 8 { ", …" } else { "" };
+        Err(format!(
+            "the cursor names topic '{topic}' partition {partition}, which this API does not read (it reads {}{more}); resume with a cursor this API handed out",
+            read.join(", ")
+        ))
+    }
+
     /// The same slots with `parsed`'s offsets; a slot the client did not name reads from
     /// `missing` (what a client that never saw that partition should get).
     pub fn from_parsed(&self, parsed: &ParsedCursor, missing: i64) -> KafkaCursor {
@@ -201,6 +225,19 @@ mod tests {
             slots: slots(),
             next: next.into(),
         }
+    }
+
+    #[test]
+    fn a_cursor_naming_a_partition_not_read_here_is_refused() {
+        let layout = cursor(&[0, 0], false);
+        let known = KafkaCursor::parse("orders:1:4").unwrap();
+        assert_eq!(layout.check_parsed(&known), Ok(()));
+        let unknown_topic = KafkaCursor::parse("orders:0:1,payments:0:3").unwrap();
+        let why = layout.check_parsed(&unknown_topic).unwrap_err();
+        assert!(why.contains("topic 'payments' partition 0"), "{why}");
+        assert!(why.contains("orders:0, orders:1"), "{why}");
+        let unknown_partition = KafkaCursor::parse("orders:7:1").unwrap();
+        assert!(layout.check_parsed(&unknown_partition).is_err());
     }
 
     #[test]

@@ -141,6 +141,9 @@ impl KafkaEndpoint {
         };
         let parsed = KafkaCursor::parse(text).map_err(invalid)?;
         let start = feed.start()?;
+        start
+            .check_parsed(&parsed)
+            .map_err(EndpointError::BadRequest)?;
         Ok(MessageId::Kafka(KafkaId {
             seq: 0,
             slot: u32::MAX,
