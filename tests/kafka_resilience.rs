@@ -125,3 +125,24 @@ fn a_stream_survives_a_broker_restart() {
     expected.sort();
     assert_eq!(got, expected, "every record once, across the restart");
 }
+
+#[test]
+fn a_feed_follows_a_partition_whose_log_went_back() {
+    // An in-memory broker loses its topics when it restarts: the recreated topic's offsets start
+    // again at 0, behind the feed's position.
+    let mut broker = Broker::start();
+    broker.create_topic(TOPIC, 1);
+    let gateway = gateway(&broker);
+    let addr = gateway.local_addr();
+    let (_, mut sse) = open_sse(addr, "/k", &[]);
+    let before: Vec<_> = (0..3)
+        .map(|n| record_to(&format!("before-{n}"), 0))
+        .collect();
+    broker.produce(TOPIC, &before);
+    assert_eq!(read_data(&mut sse, 3), ["before-0", "before-1", "before-2"]);
+
+    broker.restart();
+    broker.create_topic(TOPIC, 1);
+    broker.produce(TOPIC, &[record_to("after-0", 0)]);
+    assert_eq!(read_data(&mut sse, 1), ["after-0"]);
+}

@@ -265,13 +265,19 @@ pub fn open_sse(
     (head, reader)
 }
 
-/// Reads the de-chunked SSE body until `done(text so far)` is true (or the stream ends).
+/// Reads the de-chunked SSE body until `done(text so far)` is true, the stream ends, or a minute
+/// passed (heartbeats keep a stream that delivers nothing alive: the caller's assertion then
+/// fails with what arrived, instead of the test hanging).
 pub fn read_sse_until(
     reader: &mut BufReader<TcpStream>,
     mut done: impl FnMut(&str) -> bool,
 ) -> String {
     let mut text = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
+        if std::time::Instant::now() > deadline {
+            return text;
+        }
         let mut size = String::new();
         if reader.read_line(&mut size).unwrap_or(0) == 0 {
             return text;

@@ -270,6 +270,15 @@ impl Session {
                 .await;
             ShardMetrics::inc(&self.metrics.fetch_requests_total);
             match fetched {
+                Ok((records, high_watermark)) if records.is_empty() && high_watermark < offset => {
+                    // The partition's log went back (topic recreated, broker data lost); some
+                    // brokers answer an empty fetch here instead of OFFSET_OUT_OF_RANGE. All of
+                    // the new log is unseen: read it from its start.
+                    let moved = offset_at(partition, OffsetAt::Earliest).await;
+                    tracing::warn!(topic = %topic, partition = partition_index, offset, moved, "the broker's log ends before the feed's position; reading the new log from its start");
+                    self.head.borrow_mut().next[slot] = moved;
+                    ShardMetrics::inc(&self.metrics.fetch_errors_total);
+                }
                 Ok((records, _high_watermark)) => {
                     if stop() {
                         break;
@@ -285,10 +294,12 @@ impl Session {
                     // The broker no longer has (or does not yet have) this offset.
                     let earliest = offset_at(partition, OffsetAt::Earliest).await;
                     let latest = offset_at(partition, OffsetAt::Latest).await;
-                    let moved = if offset < earliest {
+                    // Behind the log's start: from its start. Past its end: the log went back
+                    // (recreated), and all of it is unseen.
+                    let moved = if offset < earliest || offset > latest {
                         earliest
                     } else {
-                        latest.min(offset)
+                        offset
                     };
                     tracing::warn!(topic = %topic, partition = partition_index, offset, moved, "offset out of range at the broker");
                     self.head.borrow_mut().next[slot] = moved;
