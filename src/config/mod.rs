@@ -10,6 +10,7 @@
 //! After that the configuration is trusted: the rest of the gateway uses [`model`] types only.
 
 mod defaults;
+mod endpoint_sides;
 pub mod kafka;
 mod kafka_raw;
 mod kafka_security;
@@ -136,6 +137,8 @@ fn parse_tree(text: &str, problems: &mut Problems) -> Option<serde_json::Value> 
     }
 }
 
+#[cfg(test)]
+mod endpoint_sides_tests;
 #[cfg(test)]
 mod rules_tests;
 #[cfg(test)]

@@ -275,8 +275,13 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
             consumer.acknowledge_after_delivery = at_least_once;
         }
     }
-    if let (Some(EndpointConfig::Mqtt(options)), Some(entrypoints)) = (&endpoint, &entrypoints) {
-        super::mqtt::entrypoint_problems(entrypoints, options, loc, p);
+    let sides = match &endpoint {
+        Some(EndpointConfig::Mqtt(options)) => Some(super::mqtt::sides(options)),
+        Some(EndpointConfig::Kafka(options)) => Some(super::kafka::sides(options)),
+        _ => None,
+    };
+    if let (Some(sides), Some(entrypoints)) = (sides, &entrypoints) {
+        super::endpoint_sides::entrypoint_problems(entrypoints, &sides, loc, p);
     }
     let plans = read_plans(value.get("plans"), &join(loc, "plans"), p);
     let head = head?;
