@@ -16,6 +16,7 @@ mod kafka_raw;
 mod kafka_security;
 pub mod model;
 mod mqtt;
+mod number_wording;
 mod problem;
 mod raw;
 pub mod secret;

@@ -87,7 +87,9 @@ pub(crate) fn decode<T: DeserializeOwned>(
         if reported.contains(&id) {
             return None;
         }
-        p.push(where_, yaml_wording(&message));
+        let problem = super::number_wording::unsigned_problem(&message, &where_)
+            .unwrap_or_else(|| yaml_wording(&message));
+        p.push(where_, problem);
         reported.push(id);
         if reported.len() >= MAX_PROBLEMS_PER_SECTION
             || !remove_at(value.to_mut(), error.path(), key.as_deref())
