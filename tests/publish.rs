@@ -341,6 +341,66 @@ fn websocket_publish_and_subscribe_on_one_socket_through_the_echo_route() {
     }
 }
 
+/// A POST to `path` naming a topic (`?topic=`, `X-Topic`, even the configured one) and a
+/// WebSocket upgrade with `?topic=` are answered 400, naming `configured` as the only topic.
+fn assert_naming_a_topic_is_400(addr: SocketAddr, path: &str, what: &str, configured: &str) {
+    let expected =
+        format!("this API's {what} writes to its configured topic `{configured}`; remove `topic`");
+    let by_query = post_once(addr, &format!("{path}?topic=scratch"), b"q");
+    let by_header = post_on(
+        &mut connect(addr),
+        path,
+        b"h",
+        &format!("X-Topic: {configured}\r\n"),
+    );
+    for response in [by_query, by_header] {
+        assert_eq!(response.status, 400, "{}", response.text());
+        assert!(response.text().contains(&expected), "{}", response.text());
+    }
+    let upgrade = format!("ws://{addr}{path}?topic=scratch");
+    match tungstenite::client::client(upgrade, connect(addr)) {
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+            assert_eq!(response.status(), 400);
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default());
+            assert!(body.contains(&expected), "{body}");
+        }
+        Ok(_) => panic!("the upgrade naming a topic was accepted"),
+        Err(err) => panic!("the upgrade naming a topic failed otherwise: {err}"),
+    }
+}
+
+#[test]
+fn an_in_memory_post_or_upgrade_that_names_a_topic_is_400() {
+    let gateway = start(test_config(&topic_yaml(10), DriverChoice::Auto));
+    assert_naming_a_topic_is_400(gateway.local_addr(), "/topic", "in-memory endpoint", "t");
+}
+
+/// A Kafka producer's topic is refused before any broker I/O: the broker here is unreachable.
+#[test]
+fn a_kafka_post_or_upgrade_that_names_a_topic_is_400_without_a_broker() {
+    let yaml = r#"
+apis:
+  - id: kafka-out
+    name: Kafka out
+    contextPaths: [/k]
+    entrypoints:
+      - type: http-post
+      - type: websocket
+        configuration:
+          subscriber: { enabled: false }
+    endpoint:
+      type: kafka
+      configuration:
+        bootstrapServers: 127.0.0.1:9
+        producer: { enabled: true, topics: [orders], requestTimeoutMs: 1000 }
+    plans:
+      - name: Keyless
+        security: keyless
+"#;
+    let gateway = start(test_config(yaml, DriverChoice::Auto));
+    assert_naming_a_topic_is_400(gateway.local_addr(), "/k", "Kafka producer", "orders");
+}
+
 #[test]
 fn websocket_publish_to_a_mock_endpoint_is_refused() {
     let gateway = start(test_config(&topic_yaml(10), DriverChoice::Auto));

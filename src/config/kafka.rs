@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use super::endpoint_sides::EndpointSides;
 use super::kafka_raw::{RawConsumer, RawKafka, RawProducer};
 use super::kafka_security::security;
 use super::problem::{join, Problems};
@@ -125,6 +126,18 @@ pub(crate) fn kafka(raw: RawKafka, loc: &str, p: &mut Problems) -> KafkaOptions 
         security,
         consumer,
         producer,
+    }
+}
+
+/// Which sides the endpoint has, for the rule every broker endpoint shares
+/// (`endpoint_sides.rs`).
+pub(crate) fn sides(options: &KafkaOptions) -> EndpointSides {
+    EndpointSides {
+        kind: "kafka",
+        consumer: options.consumer.is_some(),
+        producer: options.producer.is_some(),
+        enable_consumer: "set `consumer.enabled: true` with `topics`",
+        enable_producer: "set `producer.enabled: true` with `topics: [one-topic]`",
     }
 }
 

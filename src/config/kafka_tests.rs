@@ -94,7 +94,7 @@ fn certificate_and_key() -> (String, String) {
 fn with_key_store(key_store: &str) -> Result<EndpointConfig, String> {
     let (cert, _) = certificate_and_key();
     endpoint(&format!(
-        "{{bootstrapServers: 'a:1', security: {{protocol: SSL, ssl: {{trustStore: {{content: {cert:?}}}, keyStore: {key_store}}}}}, producer: {{enabled: true, topics: [t]}}}}"
+        "{{bootstrapServers: 'a:1', security: {{protocol: SSL, ssl: {{trustStore: {{content: {cert:?}}}, keyStore: {key_store}}}}}, consumer: {{enabled: true, topics: [t]}}}}"
     ))
 }
 

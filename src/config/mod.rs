@@ -10,11 +10,13 @@
 //! After that the configuration is trusted: the rest of the gateway uses [`model`] types only.
 
 mod defaults;
+mod endpoint_sides;
 pub mod kafka;
 mod kafka_raw;
 mod kafka_security;
 pub mod model;
 mod mqtt;
+mod number_wording;
 mod problem;
 mod raw;
 pub mod secret;
@@ -136,6 +138,8 @@ fn parse_tree(text: &str, problems: &mut Problems) -> Option<serde_json::Value> 
     }
 }
 
+#[cfg(test)]
+mod endpoint_sides_tests;
 #[cfg(test)]
 mod rules_tests;
 #[cfg(test)]

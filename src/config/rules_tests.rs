@@ -415,3 +415,23 @@ proptest! {
         let _ = load_str(&text, "t");
     }
 }
+
+#[test]
+fn a_negative_duration_or_size_names_the_range_and_unit() {
+    let found = problems(
+        "gateway:\n  limits: { maxBodyBytes: -1 }\n  timeouts: { shutdownMs: -5 }\napis: []",
+    );
+    assert_eq!(
+        found,
+        [
+            (
+                "gateway.limits.maxBodyBytes".to_owned(),
+                "must be a non-negative whole number of bytes, got -1".to_owned()
+            ),
+            (
+                "gateway.timeouts.shutdownMs".to_owned(),
+                "must be a non-negative whole number of milliseconds, got -5".to_owned()
+            ),
+        ]
+    );
+}

@@ -87,7 +87,9 @@ pub(crate) fn decode<T: DeserializeOwned>(
         if reported.contains(&id) {
             return None;
         }
-        p.push(where_, yaml_wording(&message));
+        let problem = super::number_wording::unsigned_problem(&message, &where_)
+            .unwrap_or_else(|| yaml_wording(&message));
+        p.push(where_, problem);
         reported.push(id);
         if reported.len() >= MAX_PROBLEMS_PER_SECTION
             || !remove_at(value.to_mut(), error.path(), key.as_deref())
@@ -275,8 +277,13 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
             consumer.acknowledge_after_delivery = at_least_once;
         }
     }
-    if let (Some(EndpointConfig::Mqtt(options)), Some(entrypoints)) = (&endpoint, &entrypoints) {
-        super::mqtt::entrypoint_problems(entrypoints, options, loc, p);
+    let sides = match &endpoint {
+        Some(EndpointConfig::Mqtt(options)) => Some(super::mqtt::sides(options)),
+        Some(EndpointConfig::Kafka(options)) => Some(super::kafka::sides(options)),
+        _ => None,
+    };
+    if let (Some(sides), Some(entrypoints)) = (sides, &entrypoints) {
+        super::endpoint_sides::entrypoint_problems(entrypoints, &sides, loc, p);
     }
     let plans = read_plans(value.get("plans"), &join(loc, "plans"), p);
     let head = head?;

@@ -42,7 +42,8 @@ pub struct EndpointContext {
 /// What a publishing request chose, for the endpoints that use it.
 #[derive(Default)]
 pub struct PublishOptions<'a> {
-    /// The topic (`?topic=`, `X-Topic`), for mqtt5 with `allowTopicFromRequest`.
+    /// The topic (`?topic=`, `X-Topic`), for mqtt5 with `allowTopicFromRequest`; the other
+    /// endpoints that publish answer a request that names one with `400` (`BadTopic`).
     pub topic: Option<&'a str>,
     /// The record key (`X-Message-Key`, `?key=`), for Kafka.
     pub key: Option<Bytes>,
@@ -56,8 +57,9 @@ pub enum Endpoint {
     InMemory(Rc<LocalTopic>),
     /// An MQTT broker.
     Mqtt(mqtt::MqttEndpoint),
-    /// A Kafka feed and/or producer.
-    Kafka(kafka::KafkaEndpoint),
+    /// A Kafka feed and/or producer, and the producer's configured topic (`None` without a
+    /// producer), which a request cannot replace.
+    Kafka(kafka::KafkaEndpoint, Option<Rc<str>>),
 }
 
 /// A problem with what the client asked of the endpoint.
@@ -199,13 +201,19 @@ impl Endpoint {
                 };
                 Endpoint::Mqtt(mqtt::MqttEndpoint::new(options, parts))
             }
-            EndpointConfig::Kafka(options) => Endpoint::Kafka(context.kafka.endpoint(options)),
+            EndpointConfig::Kafka(options) => Endpoint::Kafka(
+                context.kafka.endpoint(options),
+                options
+                    .producer
+                    .as_ref()
+                    .map(|producer| Rc::from(producer.topic.as_str())),
+            ),
         }
     }
 
     /// Parses a client's resume cursor (`?cursor=`, `Last-Event-ID`).
     pub fn parse_cursor(&self, cursor: &str) -> Result<MessageId, EndpointError> {
-        if let Endpoint::Kafka(kafka) = self {
+        if let Endpoint::Kafka(kafka, _) = self {
             return kafka.parse_cursor(cursor);
         }
         // The largest id has no successor, so it cannot be a resume point.
@@ -220,7 +228,7 @@ impl Endpoint {
                 Endpoint::Mock(_) => "a Mock cursor is the decimal id of the last message received, e.g. 3",
                 Endpoint::InMemory(_) => "an in-memory cursor is the decimal position of the last message received, e.g. 42",
                 Endpoint::Mqtt(_) => "an MQTT cursor is the decimal id of the last message received, e.g. 4123168604161",
-                Endpoint::Kafka(_) => "a Kafka cursor",
+                Endpoint::Kafka(..) => "a Kafka cursor",
             },
         })
     }
@@ -249,7 +257,7 @@ impl Endpoint {
                 let (subscription, start) = mqtt.subscribe(after, queue)?;
                 Ok((Subscription::Mqtt(subscription), Some(start)))
             }
-            Endpoint::Kafka(kafka) => {
+            Endpoint::Kafka(kafka, _) => {
                 let (subscribed, start) = kafka.subscribe(after, queue, subscription)?;
                 Ok((Subscription::Kafka(subscribed), start))
             }
@@ -260,7 +268,7 @@ impl Endpoint {
     pub fn is_exhausted_after(&self, after: Option<MessageId>) -> bool {
         match self {
             Endpoint::Mock(mock) => mock.is_exhausted_after(after),
-            Endpoint::InMemory(_) | Endpoint::Mqtt(_) | Endpoint::Kafka(_) => false,
+            Endpoint::InMemory(_) | Endpoint::Mqtt(_) | Endpoint::Kafka(..) => false,
         }
     }
 
@@ -275,19 +283,22 @@ impl Endpoint {
     }
 
     /// Like `publish`, with what the request chose: the topic (`?topic=`, `X-Topic`; mqtt5 with
-    /// `allowTopicFromRequest`) and the key (Kafka partitions by it). Endpoints ignore what they
-    /// do not use.
+    /// `allowTopicFromRequest`) and the key (Kafka partitions by it; the others ignore it). A topic
+    /// chosen where it cannot be is `BadTopic` (see `request_topic_problem`).
     pub async fn publish_with(
         &self,
         payload: Bytes,
         headers: Fields,
         options: PublishOptions<'_>,
     ) -> Result<MessageId, PublishError> {
+        if let Some(problem) = self.request_topic_problem(options.topic) {
+            return Err(problem);
+        }
         match self {
             Endpoint::Mock(_) => Err(PublishError::NotSupported("mock")),
             Endpoint::InMemory(topic) => topic.publish(payload, headers),
             Endpoint::Mqtt(mqtt) => mqtt.publish(payload, headers, options.topic).await,
-            Endpoint::Kafka(kafka) => kafka.publish(payload, headers, options.key).await,
+            Endpoint::Kafka(kafka, _) => kafka.publish(payload, headers, options.key).await,
         }
     }
 
@@ -297,8 +308,24 @@ impl Endpoint {
             Endpoint::Mock(_) => false,
             Endpoint::InMemory(_) => true,
             Endpoint::Mqtt(mqtt) => mqtt.has_producer(),
-            Endpoint::Kafka(kafka) => kafka.accepts_publish(),
+            Endpoint::Kafka(kafka, _) => kafka.accepts_publish(),
         }
+    }
+
+    /// Why a publish naming `topic` (`?topic=`, `X-Topic`) is refused before any broker I/O:
+    /// in-memory and Kafka endpoints write to their configured topic only. `None` when no topic
+    /// is named, and for mqtt5 (its `allowTopicFromRequest` decides when publishing) and the
+    /// endpoints that cannot publish at all (their own error says so).
+    pub fn request_topic_problem(&self, topic: Option<&str>) -> Option<PublishError> {
+        topic?;
+        let (what, configured) = match self {
+            Endpoint::InMemory(topic) => ("in-memory endpoint", topic.log().name()),
+            Endpoint::Kafka(_, Some(topic)) => ("Kafka producer", &**topic),
+            Endpoint::Kafka(_, None) | Endpoint::Mock(_) | Endpoint::Mqtt(_) => return None,
+        };
+        Some(PublishError::BadTopic(format!(
+            "this API's {what} writes to its configured topic `{configured}`; remove `topic` (`?topic=`, `X-Topic`) from the request"
+        )))
     }
 }
 

@@ -58,8 +58,8 @@ pub async fn serve(
         Arc::from(Vec::new())
     };
     // Endpoints that let a request choose the topic (mqtt5 `allowTopicFromRequest`) read it
-    // from `?topic=` or an `X-Topic` header; Kafka partitions by the key (`X-Message-Key` or
-    // `?key=`). The others ignore both.
+    // from `?topic=` or an `X-Topic` header; the others answer a request that names one `400`.
+    // Kafka partitions by the key (`X-Message-Key` or `?key=`); the others ignore it.
     let topic = head
         .query_param("topic")
         .or_else(|| head.header_str("x-topic").map(str::to_owned));

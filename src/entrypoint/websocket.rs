@@ -77,6 +77,17 @@ pub async fn serve(
             }
         },
     };
+    // A publisher naming a topic its endpoint cannot take would be closed at its first message;
+    // refusing the upgrade says why at once.
+    let topic = head.query_param("topic").filter(|topic| !topic.is_empty());
+    if options.publisher_enabled {
+        if let Some(problem) = api.endpoint.request_topic_problem(topic.as_deref()) {
+            let _ = conn
+                .respond_text(problem.status(), &problem.to_string(), true)
+                .await;
+            return;
+        }
+    }
     let queue = Rc::new(OutboundQueue::new(
         &shard.gateway.outbound,
         shard.metrics.clone(),
@@ -114,7 +125,7 @@ pub async fn serve(
     let publisher = options.publisher_enabled.then(|| Publisher {
         api: api.clone(),
         no_headers: Arc::from(Vec::new()),
-        topic: head.query_param("topic").filter(|topic| !topic.is_empty()),
+        topic,
         key: head.query_param("key").map(Bytes::from),
     });
     let inbound = Rc::new(Inbound::new());

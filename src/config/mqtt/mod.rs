@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::model::EntrypointConfig;
+use super::endpoint_sides::EndpointSides;
 use super::problem::{join, Problems};
 use super::sections::{decode, decode_or_default};
 use super::tls_identity::identity_files;
@@ -372,31 +372,14 @@ fn producer(raw: RawProducer, loc: &str, p: &mut Problems) -> Option<MqttProduce
     raw.enabled.then_some(options)
 }
 
-/// Entrypoints that need a side the endpoint does not have.
-pub(crate) fn entrypoint_problems(
-    entrypoints: &[EntrypointConfig],
-    options: &MqttOptions,
-    loc: &str,
-    p: &mut Problems,
-) {
-    for (index, entrypoint) in entrypoints.iter().enumerate() {
-        let (receives, sends) = match entrypoint {
-            EntrypointConfig::HttpGet(_) | EntrypointConfig::Sse(_) => (true, false),
-            EntrypointConfig::HttpPost(_) => (false, true),
-            EntrypointConfig::WebSocket(ws) => (ws.subscriber_enabled, ws.publisher_enabled),
-        };
-        let kind = entrypoint.type_name();
-        if receives && options.consumer.is_none() && !sends {
-            p.push(
-                format!("{loc}.entrypoints[{index}]"),
-                format!("the {kind} entrypoint receives messages, but the mqtt5 endpoint has no enabled `consumer`"),
-            );
-        }
-        if sends && options.producer.is_none() && !receives {
-            p.push(
-                format!("{loc}.entrypoints[{index}]"),
-                format!("the {kind} entrypoint sends messages, but the mqtt5 endpoint has no enabled `producer`"),
-            );
-        }
+/// Which sides the endpoint has, for the rule every broker endpoint shares
+/// (`endpoint_sides.rs`).
+pub(crate) fn sides(options: &MqttOptions) -> EndpointSides {
+    EndpointSides {
+        kind: "mqtt5",
+        consumer: options.consumer.is_some(),
+        producer: options.producer.is_some(),
+        enable_consumer: "add `consumer: { topic: ... }` with the topic filter to read",
+        enable_producer: "add `producer: { topic: ... }` with the topic to publish to",
     }
 }
