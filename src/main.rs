@@ -49,9 +49,12 @@ enum Command {
     /// Check a configuration file: print every problem with its location, exit 1 if any.
     /// Opens no socket.
     Check {
-        /// Configuration file (YAML).
-        #[arg(short, long, value_name = "FILE")]
-        config: PathBuf,
+        /// Configuration file (YAML): `check FILE` or `check -c FILE`.
+        #[arg(value_name = "FILE", required_unless_present = "config")]
+        file: Option<PathBuf>,
+        /// Configuration file (YAML), as with `run`.
+        #[arg(short, long, value_name = "FILE", conflicts_with = "file")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -70,7 +73,11 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     match cli.command.unwrap_or(Command::Run { config: cli.config }) {
-        Command::Check { config } => check(&config),
+        Command::Check { file, config } => match file.or(config) {
+            Some(path) => check(&path),
+            // clap requires one of them.
+            None => ExitCode::from(2),
+        },
         Command::Run { config } => run(config),
     }
 }

@@ -16,6 +16,13 @@ fn check_accepts_every_example_config() {
         let output = tidegate(&["check", "-c", path.to_str().unwrap()]);
         assert!(
             output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // The file may also be given without `-c`.
+        let output = tidegate(&["check", path.to_str().unwrap()]);
+        assert!(
+            output.status.success(),
             "{}: {}",
             path.display(),
             String::from_utf8_lossy(&output.stderr)
