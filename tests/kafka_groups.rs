@@ -20,7 +20,6 @@ use tidegate::runtime::Gateway;
 
 const TOPIC: &str = "payments";
 const GROUP: &str = "tidegate-payments";
-const JSON: &[(&str, &str)] = &[("Accept", "application/json")];
 
 fn group_gateway(broker: &Broker) -> Gateway {
     let yaml = kafka_api_yaml(
@@ -31,35 +30,9 @@ fn group_gateway(broker: &Broker) -> Gateway {
     start(test_config(&yaml, DriverChoice::Auto))
 }
 
-/// Polls GET (following `nextCursor`, retrying while the feed has not started) until `count`
-/// record values arrived; returns them.
+/// Polls GET until `count` record values arrived; returns them sorted.
 fn read_values(addr: SocketAddr, count: usize) -> Vec<String> {
-    let mut values = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..200 {
-        if values.len() >= count {
-            break;
-        }
-        let target = match &cursor {
-            Some(cursor) => format!("/k?limit=100&cursor={cursor}"),
-            None => "/k?limit=100".to_owned(),
-        };
-        let response = get(addr, &target, JSON);
-        if response.status == 503 {
-            std::thread::sleep(Duration::from_millis(100));
-            continue;
-        }
-        assert_eq!(response.status, 200, "{}", response.text());
-        let body = response.json();
-        for item in body["items"].as_array().cloned().unwrap_or_default() {
-            values.push(item["content"].as_str().unwrap_or_default().to_owned());
-        }
-        if let Some(next) = body["pagination"]["nextCursor"].as_str() {
-            cursor = Some(next.to_owned());
-        }
-    }
-    assert_eq!(values.len(), count, "values: {values:?}");
-    values
+    read_contents(addr, "", &[], count)
 }
 
 fn fetched(gateway: &Gateway) -> u64 {

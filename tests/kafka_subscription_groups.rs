@@ -36,37 +36,12 @@ enum Naming<'a> {
     Query(&'a str),
 }
 
-/// Polls GET (following `nextCursor`) as subscription `naming` until `count` record values
-/// arrived; returns them sorted.
+/// Polls GET as subscription `naming` until `count` record values arrived; returns them sorted.
 fn read_values(addr: SocketAddr, naming: Naming, count: usize) -> Vec<String> {
-    let mut values = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..100 {
-        if values.len() >= count {
-            break;
-        }
-        let mut target = "/k?limit=100".to_owned();
-        let mut headers = vec![("Accept", "application/json")];
-        match naming {
-            Naming::Header(name) => headers.push(("X-Subscription", name)),
-            Naming::Query(name) => target.push_str(&format!("&subscription={name}")),
-        }
-        if let Some(cursor) = &cursor {
-            target.push_str(&format!("&cursor={cursor}"));
-        }
-        let response = get(addr, &target, &headers);
-        assert_eq!(response.status, 200, "{}", response.text());
-        let body = response.json();
-        for item in body["items"].as_array().cloned().unwrap_or_default() {
-            values.push(item["content"].as_str().unwrap_or_default().to_owned());
-        }
-        if let Some(next) = body["pagination"]["nextCursor"].as_str() {
-            cursor = Some(next.to_owned());
-        }
+    match naming {
+        Naming::Header(name) => read_contents(addr, "", &[("X-Subscription", name)], count),
+        Naming::Query(name) => read_contents(addr, &format!("&subscription={name}"), &[], count),
     }
-    values.sort();
-    assert_eq!(values.len(), count, "values: {values:?}");
-    values
 }
 
 fn records(prefix: &str, count: usize) -> Vec<Value> {

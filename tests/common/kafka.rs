@@ -451,3 +451,44 @@ pub fn with_security(yaml: &str, security: &str) -> String {
         1,
     )
 }
+
+/// Polls `/k` for JSON, following `nextCursor` (with `query` and `headers` on every poll, and
+/// retrying while the feed answers 503), until `count` record contents arrived; returns them
+/// sorted.
+pub fn read_contents(
+    addr: SocketAddr,
+    query: &str,
+    headers: &[(&str, &str)],
+    count: usize,
+) -> Vec<String> {
+    use crate::common::get;
+    let mut headers = headers.to_vec();
+    headers.push(("Accept", "application/json"));
+    let mut values = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..200 {
+        if values.len() >= count {
+            break;
+        }
+        let mut target = format!("/k?limit=100{query}");
+        if let Some(cursor) = &cursor {
+            target.push_str(&format!("&cursor={cursor}"));
+        }
+        let response = get(addr, &target, &headers);
+        if response.status == 503 {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        assert_eq!(response.status, 200, "{}", response.text());
+        let body = response.json();
+        for item in body["items"].as_array().cloned().unwrap_or_default() {
+            values.push(item["content"].as_str().unwrap_or_default().to_owned());
+        }
+        if let Some(next) = body["pagination"]["nextCursor"].as_str() {
+            cursor = Some(next.to_owned());
+        }
+    }
+    values.sort();
+    assert_eq!(values.len(), count, "values: {values:?}");
+    values
+}
