@@ -163,7 +163,16 @@ fn answer(mut stream: TcpStream, state: &AdminState) -> io::Result<()> {
 fn render_all(state: &AdminState) -> String {
     let mut text = render_prometheus(&state.metrics);
     if let Some((kafka, link)) = &state.kafka {
-        text.push_str(&kafka.render_prometheus(link.queued()));
+        let started = link
+            .feeds
+            .iter()
+            .filter(|feed| feed.start().is_some())
+            .count();
+        text.push_str(&kafka.render_prometheus(&[
+            ("bridge_queue_depth", link.queued(), "Requests waiting for the Kafka bridge (produce, catch-up, group joins)."),
+            ("feeds", link.feeds.len(), "Kafka feeds configured (one per distinct consumer configuration)."),
+            ("feeds_started", started, "Kafka feeds whose brokers answered (their clients are served; the others get 503)."),
+        ]));
     }
     text
 }

@@ -154,18 +154,21 @@ pub struct KafkaMetrics {
     pub subscription_groups_open: AtomicU64,
     /// Clients refused because `maxSubscriptionGroups` groups were open (answered 503).
     pub subscription_groups_refused_total: AtomicU64,
+    /// Producers configured, and those connected (publishes to the others are refused).
+    pub producers: AtomicU64,
+    pub producers_connected: AtomicU64,
 }
 
 impl KafkaMetrics {
     /// Renders in the Prometheus text format.
-    /// `queued`: requests waiting in the bridge's queue now (bounded by
-    /// `cross_shard::kafka_link::COMMAND_QUEUE_CAPACITY`).
-    pub fn render_prometheus(&self, queued: usize) -> String {
+    /// `now`: gauges read from the bridge's state at render time, as `(name, value, help)`.
+    pub fn render_prometheus(&self, now: &[(&str, usize, &str)]) -> String {
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP tidegate_kafka_bridge_queue_depth Requests waiting for the Kafka bridge (produce, catch-up, group joins).\n# TYPE tidegate_kafka_bridge_queue_depth gauge\ntidegate_kafka_bridge_queue_depth {queued}"
-        );
+        for (name, value, help) in now {
+            let _ = writeln!(out, "# HELP tidegate_kafka_{name} {help}");
+            let _ = writeln!(out, "# TYPE tidegate_kafka_{name} gauge");
+            let _ = writeln!(out, "tidegate_kafka_{name} {value}");
+        }
         for (name, value, help) in [
             ("fetch_loops_running", &self.fetch_loops_running, "Kafka fetch loops running (one per partition of every feed, plus catch-up fetches)."),
             ("catch_up_fetches_running", &self.catch_up_fetches_running, "Clients served by a fetch of their own (resumed from before the node buffer)."),
@@ -181,6 +184,8 @@ impl KafkaMetrics {
             ("group_commits_total", &self.group_commits_total, "Offset commits the group coordinator accepted."),
             ("subscription_groups_open", &self.subscription_groups_open, "Per-subscription consumer groups open on this node."),
             ("subscription_groups_refused_total", &self.subscription_groups_refused_total, "Clients refused because maxSubscriptionGroups groups were open."),
+            ("producers", &self.producers, "Kafka producers configured (one per distinct producer configuration)."),
+            ("producers_connected", &self.producers_connected, "Kafka producers connected; publishes to the others are refused with 503."),
         ] {
             let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
             let _ = writeln!(out, "# HELP tidegate_kafka_{name} {help}");

@@ -206,12 +206,22 @@ fn an_unused_subscription_group_is_left_and_their_number_is_bounded() {
         "tidegate_kafka_subscription_groups_open 1",
         "tidegate_kafka_subscription_groups_refused_total 1",
         "tidegate_kafka_bridge_queue_depth 0",
+        "tidegate_kafka_feeds 1",
+        "tidegate_kafka_feeds_started 1",
+        "tidegate_kafka_producers 1",
     ] {
         assert!(
             text.lines().any(|l| l == line),
             "{line} missing from:\n{text}"
         );
     }
+    assert!(
+        eventually(Duration::from_secs(30), || get(admin, "/metrics", &[])
+            .text()
+            .lines()
+            .any(|l| l == "tidegate_kafka_producers_connected 1")),
+        "the producer is not reported connected"
+    );
 
     // Its last client leaves: a second later the group is left and the slot is free.
     drop(sse);

@@ -74,6 +74,7 @@ impl Producers {
             changed: specs.iter().map(|_| Notify::new()).collect(),
             metrics,
         });
+        ShardMetrics::add(&producers.metrics.producers, specs.len() as u64);
         for index in 0..specs.len() {
             let producers = producers.clone();
             tokio::task::spawn_local(async move { producers.keep_connecting(index).await });
@@ -86,6 +87,7 @@ impl Producers {
         loop {
             match self.connect(index).await {
                 Ok(connected) => {
+                    ShardMetrics::inc(&self.metrics.producers_connected);
                     *self.states[index].borrow_mut() = State::Connected(connected);
                     self.changed[index].notify_waiters();
                     return;
