@@ -180,7 +180,8 @@ impl SseStream {
         options: &SseOptions,
         shard: &Shard,
     ) -> Option<&'static str> {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
+        // Grown by the first messages, not up front: an idle client holds no batch room.
+        let mut batch = Vec::new();
         let mut last_write = Instant::now();
         let mut written: Option<MessageId> = None;
         // One timer for the stream: when it fires after a recent write it is only moved to

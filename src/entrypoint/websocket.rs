@@ -321,7 +321,8 @@ impl Session {
         // loop would cost a timer-wheel insert and removal per message.
         let mut ping_timer = std::pin::pin!(monoio::time::sleep(ping_interval));
         let mut ping_sent_at: Option<Instant> = None;
-        let mut batch = Vec::with_capacity(MAX_BATCH);
+        // Grown by the first messages, not up front: an idle client holds no batch room.
+        let mut batch = Vec::new();
         loop {
             if let Some((code, reason)) = self.inbound.close.borrow().clone() {
                 return (code, reason);
