@@ -9,6 +9,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use monoio::buf::IoBufMut;
 use monoio::io::{
     AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller, OwnedReadHalf,
     OwnedWriteHalf, Splitable,
@@ -18,6 +19,9 @@ use monoio::net::TcpStream;
 use crate::runtime::LocalSignal;
 use crate::server::conn::{spare_capacity, BufferGauge, Conn, READ_CHUNK_BYTES};
 use crate::server::write_batch::WriteBatch;
+
+/// The first pending read of a streaming connection (grows to `READ_CHUNK_BYTES` when filled).
+const STREAM_READ_START_BYTES: usize = 512;
 
 /// What a streaming entrypoint does with the bytes its client sends.
 ///
@@ -152,14 +156,24 @@ async fn read_loop(
         peer_closed.fire();
         return;
     }
+    // Streaming clients mostly send little (pongs, small messages): start with a small pending
+    // read (it stays allocated while the connection idles) and double it each time a read fills
+    // it, up to the request phase's size.
+    if buf.is_empty() && buf.capacity() > STREAM_READ_START_BYTES {
+        buf = BytesMut::new();
+    }
+    let mut chunk = STREAM_READ_START_BYTES;
     loop {
-        let (result, spare) = reader
-            .cancelable_read(spare_capacity(buf, READ_CHUNK_BYTES), cancel.clone())
-            .await;
+        let mut spare = spare_capacity(buf, chunk);
+        let asked = spare.bytes_total();
+        let (result, spare) = reader.cancelable_read(spare, cancel.clone()).await;
         buf = spare.into_inner();
         gauge.set(buf.capacity());
         match result {
             Ok(n) if n > 0 => {
+                if n == asked {
+                    chunk = (chunk * 2).min(READ_CHUNK_BYTES);
+                }
                 if !handler.on_bytes(&mut buf).await {
                     break;
                 }
