@@ -17,7 +17,7 @@
 
 use std::ops::Range;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use thiserror::Error;
 
 /// Bounds on a request head, from the listener config.
@@ -288,7 +288,10 @@ pub fn parse_request_head(
         .iter()
         .map(|h| (span(window, h.name.as_bytes()), span(window, h.value)))
         .collect();
-    let raw = buf.split_to(head_len).freeze();
+    // A copy, not a split of `buf`: a split would keep the whole read buffer alive for as long
+    // as the head (a WebSocket or SSE stream holds its head for its lifetime).
+    let raw = Bytes::copy_from_slice(&buf[..head_len]);
+    buf.advance(head_len);
     Ok(Some(RequestHead {
         raw,
         method,
