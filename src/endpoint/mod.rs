@@ -57,9 +57,8 @@ pub enum Endpoint {
     InMemory(Rc<LocalTopic>),
     /// An MQTT broker.
     Mqtt(mqtt::MqttEndpoint),
-    /// A Kafka feed and/or producer, and the producer's configured topic (`None` without a
-    /// producer), which a request cannot replace.
-    Kafka(kafka::KafkaEndpoint, Option<Rc<str>>),
+    /// A Kafka feed and/or producer.
+    Kafka(kafka::KafkaEndpoint),
 }
 
 /// A problem with what the client asked of the endpoint.
@@ -201,19 +200,13 @@ impl Endpoint {
                 };
                 Endpoint::Mqtt(mqtt::MqttEndpoint::new(options, parts))
             }
-            EndpointConfig::Kafka(options) => Endpoint::Kafka(
-                context.kafka.endpoint(options),
-                options
-                    .producer
-                    .as_ref()
-                    .map(|producer| Rc::from(producer.topic.as_str())),
-            ),
+            EndpointConfig::Kafka(options) => Endpoint::Kafka(context.kafka.endpoint(options)),
         }
     }
 
     /// Parses a client's resume cursor (`?cursor=`, `Last-Event-ID`).
     pub fn parse_cursor(&self, cursor: &str) -> Result<MessageId, EndpointError> {
-        if let Endpoint::Kafka(kafka, _) = self {
+        if let Endpoint::Kafka(kafka) = self {
             return kafka.parse_cursor(cursor);
         }
         // The largest id has no successor, so it cannot be a resume point.
@@ -228,7 +221,7 @@ impl Endpoint {
                 Endpoint::Mock(_) => "a Mock cursor is the decimal id of the last message received, e.g. 3",
                 Endpoint::InMemory(_) => "an in-memory cursor is the decimal position of the last message received, e.g. 42",
                 Endpoint::Mqtt(_) => "an MQTT cursor is the decimal id of the last message received, e.g. 4123168604161",
-                Endpoint::Kafka(..) => "a Kafka cursor",
+                Endpoint::Kafka(_) => "a Kafka cursor",
             },
         })
     }
@@ -257,7 +250,7 @@ impl Endpoint {
                 let (subscription, start) = mqtt.subscribe(after, queue)?;
                 Ok((Subscription::Mqtt(subscription), Some(start)))
             }
-            Endpoint::Kafka(kafka, _) => {
+            Endpoint::Kafka(kafka) => {
                 let (subscribed, start) = kafka.subscribe(after, queue, subscription)?;
                 Ok((Subscription::Kafka(subscribed), start))
             }
@@ -268,7 +261,7 @@ impl Endpoint {
     pub fn is_exhausted_after(&self, after: Option<MessageId>) -> bool {
         match self {
             Endpoint::Mock(mock) => mock.is_exhausted_after(after),
-            Endpoint::InMemory(_) | Endpoint::Mqtt(_) | Endpoint::Kafka(..) => false,
+            Endpoint::InMemory(_) | Endpoint::Mqtt(_) | Endpoint::Kafka(_) => false,
         }
     }
 
@@ -298,7 +291,7 @@ impl Endpoint {
             Endpoint::Mock(_) => Err(PublishError::NotSupported("mock")),
             Endpoint::InMemory(topic) => topic.publish(payload, headers),
             Endpoint::Mqtt(mqtt) => mqtt.publish(payload, headers, options.topic).await,
-            Endpoint::Kafka(kafka, _) => kafka.publish(payload, headers, options.key).await,
+            Endpoint::Kafka(kafka) => kafka.publish(payload, headers, options.key).await,
         }
     }
 
@@ -308,7 +301,7 @@ impl Endpoint {
             Endpoint::Mock(_) => false,
             Endpoint::InMemory(_) => true,
             Endpoint::Mqtt(mqtt) => mqtt.has_producer(),
-            Endpoint::Kafka(kafka, _) => kafka.accepts_publish(),
+            Endpoint::Kafka(kafka) => kafka.accepts_publish(),
         }
     }
 
@@ -320,8 +313,8 @@ impl Endpoint {
         topic?;
         let (what, configured) = match self {
             Endpoint::InMemory(topic) => ("in-memory endpoint", topic.log().name()),
-            Endpoint::Kafka(_, Some(topic)) => ("Kafka producer", &**topic),
-            Endpoint::Kafka(_, None) | Endpoint::Mock(_) | Endpoint::Mqtt(_) => return None,
+            Endpoint::Kafka(kafka) => ("Kafka producer", kafka.producer_topic()?),
+            Endpoint::Mock(_) | Endpoint::Mqtt(_) => return None,
         };
         Some(PublishError::BadTopic(format!(
             "this API's {what} writes to its configured topic `{configured}`; remove `topic` (`?topic=`, `X-Topic`) from the request"

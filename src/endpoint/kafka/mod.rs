@@ -94,6 +94,10 @@ impl KafkaLocals {
                 .feed_index(options)
                 .and_then(|i| self.feeds.get(i).cloned()),
             producer: self.plan.producer_index(options),
+            producer_topic: options
+                .producer
+                .as_ref()
+                .map(|producer| Rc::from(producer.topic.as_str())),
             link,
         }
     }
@@ -103,6 +107,8 @@ impl KafkaLocals {
 pub struct KafkaEndpoint {
     feed: Option<Rc<LocalFeed>>,
     producer: Option<usize>,
+    /// The topic the producer writes to (requests cannot choose another).
+    producer_topic: Option<Rc<str>>,
     link: KafkaLink,
 }
 
@@ -292,6 +298,11 @@ impl KafkaEndpoint {
                 "the gateway's Kafka bridge stopped".to_owned(),
             )),
         }
+    }
+
+    /// The topic the producer writes to, when it produces.
+    pub fn producer_topic(&self) -> Option<&str> {
+        self.producer_topic.as_deref()
     }
 
     /// True when the endpoint produces.
