@@ -15,7 +15,7 @@ use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::BackoffConfig;
 
 use super::bridge_feed::{catch_up, learn_layout, run_feed};
-use super::bridge_group::{run_group_feed, IdleWatch};
+use super::bridge_group::{run_group_feed, SubscriptionMember};
 use super::bridge_produce::Producers;
 use super::plan::{Brokers, KafkaPlan};
 use crate::config::kafka::{KafkaSecurity, SaslMechanism};
@@ -157,7 +157,7 @@ async fn serve(
                 let Some(configured) = feeds.get(join.groups.feed).cloned() else {
                     continue;
                 };
-                let idle = IdleWatch::new(
+                let member = SubscriptionMember::new(
                     &spec,
                     join.groups,
                     configured,
@@ -170,7 +170,7 @@ async fn serve(
                     join.feed,
                     metrics.clone(),
                     stopping.clone(),
-                    idle,
+                    member,
                 )));
             }
             BridgeCommand::Shutdown => break,

@@ -10,7 +10,7 @@
 //! commits, and joins again; shutdown commits and leaves the group. The member subscribes to the
 //! feed's topics: those listed, or those a `topicPattern` matched when the feed started. A
 //! subscription's group (`groupScope: subscription`) also commits and leaves once its feed had
-//! no client for the idle timeout (`IdleWatch`).
+//! no client for the idle timeout (`SubscriptionMember`).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -50,12 +50,12 @@ pub(super) async fn run_group_feed(
     feed: Arc<KafkaFeed>,
     metrics: Arc<KafkaMetrics>,
     mut stop: watch::Receiver<bool>,
-    mut idle: Option<IdleWatch>,
+    mut subscription: Option<SubscriptionMember>,
 ) {
     let client = connect(&spec.brokers, &metrics).await;
-    let slots = match &idle {
+    let slots = match &subscription {
         // Clients' cursors are read in the configured feed's layout: the member uses it too.
-        Some(watch) => match watch.layout(&mut stop).await {
+        Some(member) => match member.layout(&mut stop).await {
             Some(slots) => slots,
             None => return,
         },
@@ -72,7 +72,10 @@ pub(super) async fn run_group_feed(
     let mut fetching: Vec<usize> = Vec::new();
     let mut unused = false;
     while !*stop.borrow() && !unused {
-        if idle.as_mut().is_some_and(|watch| watch.expired(&feed)) {
+        if subscription
+            .as_mut()
+            .is_some_and(|member| member.expired(&feed))
+        {
             break;
         }
         let mut coordinator = match find_coordinator(&spec, &group).await {
@@ -161,7 +164,9 @@ pub(super) async fn run_group_feed(
             commits
                 .commit(&mut coordinator, delivered_position(&feed))
                 .await;
-            unused = idle.as_mut().is_some_and(|watch| watch.expired(&feed));
+            unused = subscription
+                .as_mut()
+                .is_some_and(|member| member.expired(&feed));
             if stopping || *stop.borrow() || unused {
                 leave(&mut coordinator, &group, &member_id).await;
                 if unused {
@@ -197,7 +202,7 @@ pub(super) async fn run_group_feed(
 /// What a subscription's group member has beyond a per-API one: the configured feed (whose
 /// partition layout it uses) and when to end (once its feed had no client for the idle
 /// timeout).
-pub(super) struct IdleWatch {
+pub(super) struct SubscriptionMember {
     groups: Arc<SubscriptionGroups>,
     configured: Arc<KafkaFeed>,
     subscription: String,
@@ -207,18 +212,18 @@ pub(super) struct IdleWatch {
     since: Instant,
 }
 
-impl IdleWatch {
-    /// The watch of `subscription`'s `feed`, a subscription of `configured`; `None` when `spec`
-    /// has no subscription groups.
+impl SubscriptionMember {
+    /// What the member of `subscription`'s `feed` (a subscription of `configured`) needs;
+    /// `None` when `spec` has no subscription groups.
     pub(super) fn new(
         spec: &FeedSpec,
         groups: Arc<SubscriptionGroups>,
         configured: Arc<KafkaFeed>,
         subscription: String,
         feed: &KafkaFeed,
-    ) -> Option<IdleWatch> {
+    ) -> Option<SubscriptionMember> {
         let timeout = spec.consumer.subscription_groups?.idle_timeout;
-        Some(IdleWatch {
+        Some(SubscriptionMember {
             groups,
             configured,
             subscription,
