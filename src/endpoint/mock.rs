@@ -15,6 +15,7 @@ use monoio::time::Instant;
 use crate::config::MockOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::message::{Fields, Message, MessageId};
+use crate::runtime::fault::{self, Site};
 
 /// A Mock endpoint's shared, immutable parts.
 pub struct MockEndpoint {
@@ -94,6 +95,7 @@ impl Generator {
             if queue.is_ended() {
                 return;
             }
+            fault::trip(Site::MockGenerator, &self.template.payload);
             let mut message = self.template.clone();
             message.id = MessageId::Sequence(sequence);
             message.timestamp_ms = now_ms();

@@ -3,6 +3,7 @@
 
 mod catch_panic;
 mod driver;
+pub mod fault;
 mod listener;
 mod local_signal;
 pub mod shard;

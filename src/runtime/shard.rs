@@ -14,6 +14,7 @@ use crate::config::GatewayConfig;
 use crate::cross_shard::{Doorbell, Signal};
 use crate::endpoint::LocalTopics;
 use crate::metrics::ShardMetrics;
+use crate::runtime::fault::{self, Site};
 use crate::runtime::{CatchPanic, LocalSignal};
 use crate::server::{connection, Router};
 
@@ -119,6 +120,7 @@ async fn deliver_topics(shard: Rc<Shard>) {
         }
         for topic in shard.topics.values() {
             if topic.log().take_dirty(shard.id) {
+                fault::trip(Site::TopicDelivery, topic.log().name().as_bytes());
                 topic.fanout().pump_all();
             }
         }

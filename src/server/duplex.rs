@@ -16,6 +16,7 @@ use monoio::io::{
 };
 use monoio::net::TcpStream;
 
+use crate::runtime::fault::{self, Site};
 use crate::runtime::LocalSignal;
 use crate::server::conn::{spare_capacity, BufferGauge, Conn, READ_CHUNK_BYTES};
 use crate::server::write_batch::WriteBatch;
@@ -171,6 +172,7 @@ async fn read_loop(
         gauge.set(buf.capacity());
         match result {
             Ok(n) if n > 0 => {
+                fault::trip(Site::ReadLoop, &buf);
                 if n == asked {
                     chunk = (chunk * 2).min(READ_CHUNK_BYTES);
                 }
