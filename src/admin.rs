@@ -14,6 +14,7 @@ use bytes::BytesMut;
 use crate::codec::http_head::{parse_request_head, HeadLimits, Method};
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::cross_shard::kafka_link::KafkaLink;
+use crate::cross_shard::GatewayHealth;
 use crate::metrics::{render_prometheus, KafkaMetrics, ShardMetrics};
 use crate::runtime::Driver;
 
@@ -37,6 +38,8 @@ pub struct AdminState {
     pub metrics: Vec<Arc<ShardMetrics>>,
     /// Every shard's I/O driver.
     pub drivers: Vec<Driver>,
+    /// Which shards are alive.
+    pub health: Arc<GatewayHealth>,
     /// The Kafka bridge's metrics and queue, when an API uses Kafka.
     pub kafka: Option<(Arc<KafkaMetrics>, KafkaLink)>,
 }
@@ -142,13 +145,8 @@ fn answer(mut stream: TcpStream, state: &AdminState) -> io::Result<()> {
             &render_all(state),
         ),
         "/health" => {
-            let drivers: Vec<String> = state.drivers.iter().map(|d| format!("\"{d}\"")).collect();
-            let body = format!(
-                "{{\"status\":\"up\",\"shards\":{},\"drivers\":[{}]}}",
-                drivers.len(),
-                drivers.join(",")
-            );
-            respond(&mut stream, 200, "application/json", &body)
+            let (status, body) = health(state);
+            respond(&mut stream, status, "application/json", &body)
         }
         _ => respond(
             &mut stream,
@@ -157,6 +155,30 @@ fn answer(mut stream: TcpStream, state: &AdminState) -> io::Result<()> {
             "admin endpoints: GET /metrics, GET /health",
         ),
     }
+}
+
+/// 200 `up` while every shard is alive; 503 `down` naming the dead shards (and the kind of task
+/// that took each down) once one died, or 503 `stopping` while the gateway drains.
+fn health(state: &AdminState) -> (u16, String) {
+    let snapshot = state.health.snapshot();
+    let (code, status) = match (snapshot.dead.is_empty(), snapshot.stopping) {
+        (false, _) => (503, "down"),
+        (true, true) => (503, "stopping"),
+        (true, false) => (200, "up"),
+    };
+    let drivers: Vec<String> = state.drivers.iter().map(ToString::to_string).collect();
+    let dead: Vec<serde_json::Value> = snapshot
+        .dead
+        .iter()
+        .map(|fault| serde_json::json!({ "shard": fault.shard, "task": fault.task }))
+        .collect();
+    let body = serde_json::json!({
+        "status": status,
+        "shards": drivers.len(),
+        "drivers": drivers,
+        "deadShards": dead,
+    });
+    (code, body.to_string())
 }
 
 /// The shards' metrics, then the Kafka bridge's.

@@ -9,7 +9,9 @@
 //! main.rs ─ CLI (`run`, `check`), logging, signals
 //! config/      YAML → validated, typed `Config` (every problem reported at once)
 //! runtime/     shards: one pinned thread + monoio runtime + SO_REUSEPORT listener each (a
-//!              ShardSeed moves into the thread); driver choice (io_uring / epoll), shutdown broadcast
+//!              ShardSeed moves into the thread); driver choice (io_uring / epoll), shutdown broadcast;
+//!              the supervisor every task is spawned through (a panic closes one connection, or
+//!              takes its shard down visibly); test-only fault injection (feature `fault-injection`)
 //! server/      the life of a connection: accept → HTTP head → route → entrypoint
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames, SSE
 //! entrypoint/  how clients receive and send: http-get, http-post, sse, websocket
@@ -20,7 +22,7 @@
 //! message.rs   the one message type; metrics.rs the counters every bound reports to
 //! admin.rs     GET /metrics and /health on their own thread (loopback by default)
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
-//!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds
+//!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, shard health
 //! ```
 //!
 //! # Data path

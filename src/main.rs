@@ -3,11 +3,13 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::mpsc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tidegate::config::{self, Config};
+use tidegate::cross_shard::ShardFault;
 use tidegate::runtime::Gateway;
 
 /// tidegate: an event-native API gateway. Exposes message brokers (Kafka, MQTT), in-memory topics
@@ -122,13 +124,11 @@ fn run(path: Option<PathBuf>) -> ExitCode {
         },
         None => config::embedded_default(),
     };
-    let mut signals = match Signals::new([SIGTERM, SIGINT]) {
-        Ok(signals) => signals,
-        Err(err) => {
-            eprintln!("cannot install signal handlers: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let (events, inbox) = mpsc::channel();
+    if let Err(err) = forward_signals(events.clone()) {
+        eprintln!("cannot install signal handlers: {err}");
+        return ExitCode::FAILURE;
+    }
     let apis: Vec<String> = config
         .apis
         .iter()
@@ -147,10 +147,72 @@ fn run(path: Option<PathBuf>) -> ExitCode {
         context_paths = %apis.join(","),
         "tidegate is listening"
     );
-    if let Some(signal) = signals.forever().next() {
-        tracing::info!(signal, "shutting down");
+    let health = gateway.health().clone();
+    let to_main = events.clone();
+    std::thread::spawn(move || {
+        let _ = to_main.send(Event::ShardDown(health.wait_for_fault()));
+    });
+    supervise(gateway, &inbox, events)
+}
+
+/// What the main thread waits for.
+enum Event {
+    /// SIGTERM or SIGINT.
+    Signal(i32),
+    /// A shard died (a shard-wide task panicked).
+    ShardDown(ShardFault),
+    /// The graceful shutdown finished.
+    Stopped,
+}
+
+/// Sends every SIGTERM and SIGINT to the main thread.
+fn forward_signals(events: mpsc::Sender<Event>) -> std::io::Result<()> {
+    let mut signals = Signals::new([SIGTERM, SIGINT])?;
+    std::thread::Builder::new()
+        .name("tidegate-signals".to_owned())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if events.send(Event::Signal(signal)).is_err() {
+                    break;
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// Runs until the gateway has stopped: the first signal starts a graceful shutdown (exit 0); a
+/// dead shard does too, and the exit status is then 1 so that the process supervisor restarts
+/// the gateway.
+fn supervise(
+    gateway: Gateway,
+    inbox: &mpsc::Receiver<Event>,
+    events: mpsc::Sender<Event>,
+) -> ExitCode {
+    let mut gateway = Some(gateway);
+    let mut status = ExitCode::SUCCESS;
+    let shut_down = |gateway: &mut Option<Gateway>| {
+        if let Some(gateway) = gateway.take() {
+            let events = events.clone();
+            std::thread::spawn(move || {
+                gateway.shutdown();
+                let _ = events.send(Event::Stopped);
+            });
+        }
+    };
+    while let Ok(event) = inbox.recv() {
+        match event {
+            Event::Signal(signal) => {
+                tracing::info!(signal, "shutting down");
+                shut_down(&mut gateway);
+            }
+            Event::ShardDown(fault) => {
+                tracing::error!(shard = fault.shard, task = fault.task, "a shard is down; shutting down the others so that the gateway can be restarted");
+                status = ExitCode::FAILURE;
+                shut_down(&mut gateway);
+            }
+            Event::Stopped => break,
+        }
     }
-    gateway.shutdown();
     tracing::info!("stopped");
-    ExitCode::SUCCESS
+    status
 }

@@ -32,8 +32,12 @@ shard_metrics! {
     counter connections_rejected_total,
     /// MQTT PUBACKs sent before delivery because too many were held back (at-least-once).
     counter mqtt_acks_forced_total,
-    /// Connection tasks that panicked (a bug: the connection was closed, the shard kept running).
+    /// Tasks of one connection that panicked (a bug: that connection was closed, the shard kept
+    /// running).
     counter connection_panics_total,
+    /// Shard-wide tasks that panicked (a bug: the shard went down, `/health` says so and the
+    /// process exits non-zero).
+    counter shard_task_panics_total,
     /// Connections currently open (bounded by `maxConnectionsPerShard`).
     gauge connections_open,
     /// HTTP requests whose head was parsed.

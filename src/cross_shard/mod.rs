@@ -3,7 +3,7 @@
 //! in-memory topics that every shard publishes to and reads from (`TopicLog`, woken through each
 //! shard's `Doorbell`), and host name lookups for broker connections (`lookup_host`),
 //! the Kafka bridge's feeds and requests (`kafka_link`) and the per-subscription consumer
-//! groups' feeds (`kafka_subscriptions`).
+//! groups' feeds (`kafka_subscriptions`), and whether every shard is alive (`GatewayHealth`).
 //!
 //! A shard is a monoio runtime; waking it from another thread needs monoio's `sync` feature,
 //! which makes its wakers thread-safe. Nothing here ever blocks a shard.
@@ -16,6 +16,7 @@ use std::task::Poll;
 use atomic_waker::AtomicWaker;
 
 mod doorbell;
+mod health;
 mod host_lookup;
 pub mod kafka_link;
 pub mod kafka_subscriptions;
@@ -23,6 +24,7 @@ pub mod retention_ring;
 mod topic_log;
 
 pub use doorbell::Doorbell;
+pub use health::{GatewayHealth, HealthSnapshot, ShardFault};
 pub use host_lookup::lookup_host;
 pub use topic_log::TopicLog;
 

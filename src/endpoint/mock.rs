@@ -16,6 +16,7 @@ use crate::config::MockOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::message::{Fields, Message, MessageId};
 use crate::runtime::fault::{self, Site};
+use crate::runtime::supervisor::spawn_connection_task;
 
 /// A Mock endpoint's shared, immutable parts.
 pub struct MockEndpoint {
@@ -62,7 +63,11 @@ impl MockEndpoint {
                 timestamp_ms: 0,
             },
         };
-        monoio::spawn(generator.run(first, queue));
+        // A panicking generator ends its subscriber's stream (that connection closes).
+        let ended = queue.clone();
+        spawn_connection_task("Mock generator", generator.run(first, queue), move || {
+            ended.end(QueueEnd::Closed)
+        });
     }
 }
 

@@ -41,7 +41,8 @@ impl<F: Future> Future for CatchPanic<F> {
     }
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> String {
+/// The message a panic carried (`panic!("...")` or a formatted one).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

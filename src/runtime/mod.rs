@@ -8,6 +8,7 @@ mod listener;
 mod local_signal;
 pub mod shard;
 mod shard_seed;
+pub mod supervisor;
 
 use std::io;
 use std::net::SocketAddr;
@@ -21,7 +22,7 @@ pub use local_signal::LocalSignal;
 
 use crate::admin::{Admin, AdminState};
 use crate::config::{Config, EndpointConfig};
-use crate::cross_shard::{Doorbell, Signal, TopicLog};
+use crate::cross_shard::{Doorbell, GatewayHealth, Signal, TopicLog};
 use crate::endpoint::kafka::bridge::KafkaBridge;
 use crate::endpoint::kafka::KafkaPlan;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
@@ -35,6 +36,8 @@ pub struct Gateway {
     stops: Vec<Arc<Signal>>,
     threads: Vec<JoinHandle<()>>,
     shutdown_timeout: Duration,
+    /// Which shards are alive; shared with the shards' supervisors and the admin endpoint.
+    health: Arc<GatewayHealth>,
     admin: Option<Admin>,
     /// The Kafka bridge thread, when an API uses Kafka; stopped after the shards.
     kafka: Option<KafkaBridge>,
@@ -79,6 +82,7 @@ impl Gateway {
             stops: Vec::new(),
             threads: Vec::new(),
             shutdown_timeout: config.gateway.timeouts.shutdown,
+            health: GatewayHealth::new(),
             admin: None,
             kafka: None,
         };
@@ -101,6 +105,7 @@ impl Gateway {
                 listener,
                 metrics: metrics.clone(),
                 stop: stop.clone(),
+                health: gateway.health.clone(),
                 doorbell: doorbells[id].clone(),
                 topics: topics.clone(),
                 kafka_link: kafka_link.clone(),
@@ -142,6 +147,7 @@ impl Gateway {
             let state = AdminState {
                 metrics: gateway.metrics.clone(),
                 drivers: gateway.drivers.clone(),
+                health: gateway.health.clone(),
                 kafka: gateway
                     .kafka
                     .as_ref()
@@ -178,6 +184,11 @@ impl Gateway {
         &self.metrics
     }
 
+    /// Which shards are alive: the binary waits on it to exit when one dies.
+    pub fn health(&self) -> &Arc<GatewayHealth> {
+        &self.health
+    }
+
     /// The Kafka bridge's counters, when an API uses Kafka.
     pub fn kafka_metrics(&self) -> Option<&Arc<KafkaMetrics>> {
         self.kafka.as_ref().map(|bridge| bridge.metrics())
@@ -191,6 +202,7 @@ impl Gateway {
     }
 
     fn stop(&mut self) {
+        self.health.report_stopping();
         self.admin = None;
         for stop in &self.stops {
             stop.raise();

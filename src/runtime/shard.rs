@@ -15,7 +15,8 @@ use crate::cross_shard::{Doorbell, Signal};
 use crate::endpoint::LocalTopics;
 use crate::metrics::ShardMetrics;
 use crate::runtime::fault::{self, Site};
-use crate::runtime::{CatchPanic, LocalSignal};
+use crate::runtime::supervisor::{spawn_connection_task, spawn_shard_task};
+use crate::runtime::LocalSignal;
 use crate::server::{connection, Router};
 
 /// Pause after an accept error (e.g. out of file descriptors) before accepting again.
@@ -101,11 +102,11 @@ pub async fn run(shard: Rc<Shard>, listener: StdTcpListener, stop: Arc<Signal>) 
         }
     };
     let watcher = shard.clone();
-    monoio::spawn(async move {
+    spawn_shard_task("shutdown watcher", async move {
         stop.raised().await;
         watcher.shutdown.fire();
     });
-    monoio::spawn(deliver_topics(shard.clone()));
+    spawn_shard_task("topic delivery", deliver_topics(shard.clone()));
     accept_until_shutdown(&shard, &listener).await;
     drop(listener);
     drain(&shard).await;
@@ -151,15 +152,13 @@ fn admit(shard: &Rc<Shard>, stream: TcpStream) {
     }
     let _ = stream.set_nodelay(true);
     set_cloexec(&stream);
+    // Dropped with the task's future, whether the connection ends or its task panics.
     let guard = ConnectionGuard::new(shard.clone());
-    monoio::spawn(async move {
-        let served = CatchPanic::new(connection::serve(stream, guard.shard.clone())).await;
-        if let Err(panic) = served {
-            ShardMetrics::inc(&guard.shard.metrics.connection_panics_total);
-            tracing::error!(shard = guard.shard.id, %panic, "a connection task panicked; its connection was closed");
-        }
+    let serve = async move {
+        connection::serve(stream, guard.shard.clone()).await;
         drop(guard);
-    });
+    };
+    spawn_connection_task("connection", serve, || {});
 }
 
 /// monoio's io_uring accept does not pass SOCK_CLOEXEC, so a process the gateway (or a test

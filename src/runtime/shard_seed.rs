@@ -5,12 +5,14 @@ use std::net::TcpListener;
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 
+use super::catch_panic::panic_message;
 use super::driver::{self, Driver};
 use super::shard::{self, Shard, ShardParts};
+use super::supervisor::{self, Supervisor};
 use super::LocalSignal;
 use crate::config::Config;
 use crate::cross_shard::kafka_link::KafkaLink;
-use crate::cross_shard::{Doorbell, Signal, TopicLog};
+use crate::cross_shard::{Doorbell, GatewayHealth, Signal, TopicLog};
 use crate::endpoint::kafka::{KafkaLocals, KafkaPlan};
 use crate::endpoint::{EndpointContext, LocalTopic, LocalTopics};
 use crate::metrics::ShardMetrics;
@@ -23,6 +25,8 @@ pub(super) struct ShardSeed {
     pub(super) listener: TcpListener,
     pub(super) metrics: Arc<ShardMetrics>,
     pub(super) stop: Arc<Signal>,
+    /// Where the shard's supervisor reports a dead shard.
+    pub(super) health: Arc<GatewayHealth>,
     /// Wakes this shard when an in-memory topic it reads got a message.
     pub(super) doorbell: Arc<Doorbell>,
     /// Every in-memory topic's shared log.
@@ -36,8 +40,21 @@ pub(super) struct ShardSeed {
 
 impl ShardSeed {
     /// Runs the shard on this thread until it stops; `started` hears which driver it got (or
-    /// why it could not start).
+    /// why it could not start). A panic that escapes the supervisor (in building the shard, or
+    /// in a task spawned around it) still reports the shard dead instead of ending it silently.
     pub(super) fn run(self, started: mpsc::Sender<(usize, std::io::Result<Driver>)>) {
+        let (id, health) = (self.id, self.health.clone());
+        // AssertUnwindSafe: after a panic nothing of the shard is used again; the thread ends.
+        let ran =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_shard(started)));
+        if let Err(payload) = ran {
+            let panic = panic_message(payload.as_ref());
+            tracing::error!(shard = id, %panic, "a shard thread panicked; the shard is down");
+            health.report_dead(id, "shard thread");
+        }
+    }
+
+    fn run_shard(self, started: mpsc::Sender<(usize, std::io::Result<Driver>)>) {
         if let Some(core) = self.core {
             core_affinity::set_for_current(core);
         }
@@ -79,6 +96,12 @@ impl ShardSeed {
             shutdown: Rc::new(LocalSignal::new()),
             kafka,
         };
+        supervisor::install(Supervisor {
+            shard: self.id,
+            metrics: self.metrics.clone(),
+            health: self.health,
+            shutdown: context.shutdown.clone(),
+        });
         let router = Router::new(&self.config.apis, &topics, &context);
         let shard = Rc::new(Shard::new(ShardParts {
             id: self.id,

@@ -17,6 +17,7 @@ use monoio::io::{
 use monoio::net::TcpStream;
 
 use crate::runtime::fault::{self, Site};
+use crate::runtime::supervisor::spawn_connection_task;
 use crate::runtime::LocalSignal;
 use crate::server::conn::{spare_capacity, BufferGauge, Conn, READ_CHUNK_BYTES};
 use crate::server::write_batch::WriteBatch;
@@ -69,14 +70,17 @@ impl Duplex {
         let (reader, writer) = stream.into_split();
         let canceller = Canceller::new();
         let peer_closed = Rc::new(LocalSignal::new());
-        monoio::spawn(read_loop(
+        let reader = read_loop(
             reader,
             read_buf,
             gauge,
             handler,
             canceller.handle(),
             peer_closed.clone(),
-        ));
+        );
+        // A panicking reader ends the stream as a closed peer would.
+        let closed = peer_closed.clone();
+        spawn_connection_task("stream read loop", reader, move || closed.fire());
         Duplex {
             writer,
             canceller: Some(canceller),

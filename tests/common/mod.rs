@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use tidegate::config::{self, Config, DriverChoice};
 use tidegate::runtime::Gateway;
 
+pub mod admin;
+pub mod binary;
 pub mod mosquitto;
 pub mod mqtt_api;
 

@@ -17,10 +17,11 @@ use crate::cross_shard::kafka_link::{
 use crate::cross_shard::kafka_subscriptions::{Lease, Refused};
 use crate::cross_shard::{Doorbell, TopicLog};
 use crate::delivery::fanout::{Fanout, RingSource};
-use crate::delivery::OutboundQueue;
+use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::endpoint::EndpointError;
 use crate::message::MessageId;
 use crate::metrics::ShardMetrics;
+use crate::runtime::supervisor::{spawn_connection_task, spawn_shard_task};
 
 /// Longest subscription name (it becomes part of a Kafka consumer group id).
 const MAX_SUBSCRIPTION_NAME: usize = 64;
@@ -168,7 +169,7 @@ impl LocalFeed {
             .consumer
             .subscription_groups
             .map(|_| self.shared.clone());
-        monoio::spawn(pump(fanout, log, doorbell, self.shard, feed));
+        spawn_shard_task("Kafka pump", pump(fanout, log, doorbell, self.shard, feed));
     }
 
     /// A client without a cursor under `latest`: from the end of the buffer. Returns its key
@@ -294,15 +295,21 @@ impl LocalFeed {
             shard: self.shard,
         };
         let fanout = Rc::new(Fanout::new(source, self.policy, self.metrics.clone()));
+        // A catch-up serves this one client: a panic in its pump ends that client's stream.
+        let ended = queue.clone();
         let key = fanout.subscribe_at(1, None, queue);
         let doorbell = doorbells[self.shard].clone();
-        monoio::spawn(pump(
-            Rc::downgrade(&fanout),
-            log,
-            doorbell.clone(),
-            self.shard,
-            None,
-        ));
+        spawn_connection_task(
+            "Kafka catch-up pump",
+            pump(
+                Rc::downgrade(&fanout),
+                log,
+                doorbell.clone(),
+                self.shard,
+                None,
+            ),
+            move || ended.end(QueueEnd::Closed),
+        );
         Ok(CatchUp {
             fanout,
             key,

@@ -18,6 +18,7 @@ use monoio::time::Instant;
 
 use crate::cross_shard::lookup_host;
 use crate::metrics::ShardMetrics;
+use crate::runtime::supervisor::spawn_shard_task;
 use crate::runtime::LocalSignal;
 use crate::server::conn::spare_capacity;
 
@@ -45,7 +46,7 @@ pub fn ensure_running(client: &Rc<MqttClient>) {
     if client.health() != Health::Connected {
         client.set_health(Health::Reconnecting);
     }
-    monoio::spawn(run(client.clone()));
+    spawn_shard_task("MQTT connection", run(client.clone()));
 }
 
 /// Connects and reconnects until shutdown or until the attempts run out.
@@ -161,13 +162,16 @@ async fn session(client: &Rc<MqttClient>) -> End {
     }
     let canceller = Canceller::new();
     let reader_end = Rc::new(ReaderEnd::default());
-    monoio::spawn(read_loop(
-        client.clone(),
-        reader,
-        canceller.handle(),
-        reader_end.clone(),
-        tls.clone(),
-    ));
+    spawn_shard_task(
+        "MQTT read loop",
+        read_loop(
+            client.clone(),
+            reader,
+            canceller.handle(),
+            reader_end.clone(),
+            tls.clone(),
+        ),
+    );
     // From here the reader must be stopped on every way out.
     let _stop_reader = StopReader(Some(canceller));
 

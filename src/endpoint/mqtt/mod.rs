@@ -30,6 +30,7 @@ use crate::delivery::OutboundQueue;
 use crate::endpoint::{EndpointError, PublishError};
 use crate::message::{Fields, MessageId};
 use crate::metrics::ShardMetrics;
+use crate::runtime::supervisor::spawn_shard_task;
 
 pub use client::{ClientParts, Health, MqttClient};
 use consumer::ConsumerSub;
@@ -293,7 +294,7 @@ impl Drop for MqttSubscription {
             return;
         }
         let (client, sub) = (self.client.clone(), self.sub.clone());
-        monoio::spawn(async move {
+        spawn_shard_task("MQTT unsubscribe timer", async move {
             while let Some(deadline) = sub.linger_until.get() {
                 monoio::select! {
                     _ = client.shutdown.wait() => break,
