@@ -20,7 +20,9 @@
 //! delivery/    per-client bounded outbound queue with the slow-client policy; the cursor fan-out
 //!              of a retention ring to a shard's clients (and how far delivery has got)
 //! message.rs   the one message type; metrics.rs the counters every bound reports to
-//! admin.rs     GET /metrics and /health on their own thread (loopback by default)
+//! admin/       GET /metrics and /health off the data path (loopback by default), served by
+//!              http_server.rs: bounded connections, whole-request deadline, bounded head (the
+//!              server a management API on a listener of its own would reuse)
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
 //!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, shard health
 //! ```

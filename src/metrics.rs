@@ -200,6 +200,63 @@ impl KafkaMetrics {
     }
 }
 
+/// The counters of one of the gateway's own HTTP listeners (the admin endpoint), written by its
+/// accept and connection threads.
+#[derive(Debug, Default)]
+pub struct AdminMetrics {
+    /// Connections being served (bounded by the listener's `max_connections`).
+    pub connections_open: AtomicU64,
+    /// Connections refused with 503 because `max_connections` were open.
+    pub connections_rejected_total: AtomicU64,
+    /// Requests received whole and answered.
+    pub requests_total: AtomicU64,
+    /// Connections closed with 408 because the request was not received by the deadline.
+    pub requests_timed_out_total: AtomicU64,
+}
+
+impl AdminMetrics {
+    /// Renders in the Prometheus text format as `tidegate_<listener>_*`.
+    pub fn render_prometheus(&self, listener: &str) -> String {
+        let mut out = String::new();
+        for (name, value, help) in [
+            (
+                "connections_open",
+                &self.connections_open,
+                "Connections being served (bounded; the rest are refused with 503).",
+            ),
+            (
+                "connections_rejected_total",
+                &self.connections_rejected_total,
+                "Connections refused with 503 because the most allowed were open.",
+            ),
+            (
+                "requests_total",
+                &self.requests_total,
+                "Requests received and answered.",
+            ),
+            (
+                "requests_timed_out_total",
+                &self.requests_timed_out_total,
+                "Connections answered 408: the request did not arrive whole by the deadline.",
+            ),
+        ] {
+            let kind = if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
+            let _ = writeln!(out, "# HELP tidegate_{listener}_{name} {help}");
+            let _ = writeln!(out, "# TYPE tidegate_{listener}_{name} {kind}");
+            let _ = writeln!(
+                out,
+                "tidegate_{listener}_{name} {}",
+                ShardMetrics::get(value)
+            );
+        }
+        out
+    }
+}
+
 /// Sums one metric over all shards.
 pub fn total(shards: &[Arc<ShardMetrics>], pick: impl Fn(&ShardMetrics) -> &AtomicU64) -> u64 {
     shards.iter().map(|m| ShardMetrics::get(pick(m))).sum()

@@ -196,14 +196,15 @@ impl Gateway {
 
     /// Graceful shutdown: every shard stops accepting, tells its clients (WebSocket close 1001,
     /// SSE end of stream, pending GETs answered), and waits for them up to `timeouts.shutdown`.
-    /// Returns once every shard thread has exited.
+    /// Returns once every shard thread has exited (or the deadline passed). The admin endpoint
+    /// answers meanwhile (`/health`: 503 stopping) and is stopped last, without waiting for its
+    /// clients.
     pub fn shutdown(mut self) {
         self.stop();
     }
 
     fn stop(&mut self) {
         self.health.report_stopping();
-        self.admin = None;
         for stop in &self.stops {
             stop.raise();
         }
@@ -219,6 +220,8 @@ impl Gateway {
                 tracing::error!("a shard did not stop within the shutdown deadline");
             }
         }
+        // Bounded: the admin server cuts its clients instead of waiting for them.
+        self.admin = None;
         // After the shards: their clients may still have been waiting on Kafka.
         self.kafka = None;
     }

@@ -1,0 +1,320 @@
+//! A small blocking HTTP/1.1 server for the gateway's own endpoints (the admin endpoint now, the
+//! management API later, each on a listener of its own). Off the data path, so plain threads and
+//! blocking sockets, one request per connection, a thread per connection.
+//!
+//! Every resource a client can hold is bounded, so no client can starve another or the gateway:
+//! - connections: at most `max_connections` are served at once; the next is answered 503 and
+//!   closed at once (`connections_rejected_total`);
+//! - time: the request must arrive, and the response leave, within `request_deadline` of the
+//!   accept — a deadline for the whole exchange, not per read, so a client trickling a byte at a
+//!   time is cut off like a silent one (408, `requests_timed_out_total`);
+//! - memory: the request head is at most `max_head_bytes` (431).
+//!
+//! Stopping never waits for a client: the accept thread stops within `POLL_INTERVAL`, and every
+//! open connection is shut down under its thread, which then ends on its own.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use slab::Slab;
+
+use crate::codec::http_head::{parse_request_head, HeadLimits, RequestHead};
+use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
+use crate::metrics::{AdminMetrics, ShardMetrics};
+
+/// How often the accept loop checks for shutdown.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How long a refusal or a timeout answer may take to write before the socket is dropped.
+const FAREWELL_DEADLINE: Duration = Duration::from_secs(1);
+/// Each connection thread's stack: it parses a head and renders a text body, both on the heap.
+const THREAD_STACK_BYTES: usize = 256 * 1024;
+
+/// The bounds a server enforces on its clients.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// From accept to the last byte of the response.
+    pub request_deadline: Duration,
+    /// Largest request head.
+    pub max_head_bytes: usize,
+}
+
+/// One response.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl Reply {
+    /// A plain-text reply.
+    pub fn text(status: u16, body: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: body.into(),
+        }
+    }
+}
+
+/// Answers one request; runs on the connection's thread.
+pub type Handler = dyn Fn(&RequestHead) -> Reply + Send + Sync;
+
+/// A running server; dropping it stops it.
+pub struct HttpServer {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept_thread: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    /// Names the threads and the log lines.
+    name: &'static str,
+    limits: ServerLimits,
+    handler: Box<Handler>,
+    metrics: Arc<AdminMetrics>,
+    stop: AtomicBool,
+    /// A handle on every open connection, to shut them down when the server stops.
+    open: Mutex<Slab<TcpStream>>,
+}
+
+impl HttpServer {
+    /// Serves `listener` on threads named after `name` until dropped.
+    pub fn start(
+        name: &'static str,
+        listener: TcpListener,
+        limits: ServerLimits,
+        metrics: Arc<AdminMetrics>,
+        handler: Box<Handler>,
+    ) -> io::Result<HttpServer> {
+        listener.set_nonblocking(true)?;
+        let local_addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            name,
+            limits,
+            handler,
+            metrics,
+            stop: AtomicBool::new(false),
+            open: Mutex::new(Slab::new()),
+        });
+        let accepting = shared.clone();
+        let accept_thread = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || accept_loop(&listener, &accepting))?;
+        Ok(HttpServer {
+            local_addr,
+            shared,
+            accept_thread: Some(accept_thread),
+        })
+    }
+
+    /// Where it listens (the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+}
+
+impl Drop for HttpServer {
+    /// Stops accepting and cuts every open connection; waits for the accept thread only (at most
+    /// `POLL_INTERVAL`), never for a client.
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.accept_thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    while !shared.stop.load(Ordering::Acquire) {
+        match listener.accept() {
+            Ok((stream, _peer)) => admit(shared, stream),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(POLL_INTERVAL)
+            }
+            Err(err) => {
+                tracing::warn!(server = shared.name, error = %err, "accept failed");
+                std::thread::sleep(POLL_INTERVAL);
+            }
+        }
+    }
+    for (_, stream) in shared.lock_open().iter() {
+        let _ = stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// Serves `stream` on a thread of its own, or refuses it when the bound is reached.
+fn admit(shared: &Arc<Shared>, stream: TcpStream) {
+    let key = {
+        let mut open = shared.lock_open();
+        if open.len() >= shared.limits.max_connections {
+            None
+        } else {
+            stream.try_clone().ok().map(|handle| open.insert(handle))
+        }
+    };
+    let Some(key) = key else {
+        return refuse(shared, stream);
+    };
+    ShardMetrics::inc(&shared.metrics.connections_open);
+    let serving = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("{}-conn", shared.name))
+        .stack_size(THREAD_STACK_BYTES)
+        .spawn(move || {
+            serve(&serving, stream);
+            serving.release(key);
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(server = shared.name, error = %err, "cannot start a connection thread");
+        if let Some(stream) = shared.release(key) {
+            refuse(shared, stream);
+        }
+    }
+}
+
+fn refuse(shared: &Shared, mut stream: TcpStream) {
+    ShardMetrics::inc(&shared.metrics.connections_rejected_total);
+    // Written without blocking: a fresh socket's send buffer takes a short reply whole.
+    let _ = stream.set_nonblocking(true);
+    let reply = Reply::text(
+        503,
+        format!(
+            "{} connections are open, the most this endpoint serves at once; retry shortly",
+            shared.limits.max_connections
+        ),
+    );
+    let _ = write_reply(&mut stream, &reply, Instant::now() + FAREWELL_DEADLINE);
+}
+
+impl Shared {
+    fn lock_open(&self) -> MutexGuard<'_, Slab<TcpStream>> {
+        // Every update is one insert or remove: a poisoned lock still holds a consistent slab.
+        self.open
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Forgets a connection; returns its handle.
+    fn release(&self, key: usize) -> Option<TcpStream> {
+        let handle = self.lock_open().try_remove(key)?;
+        ShardMetrics::sub(&self.metrics.connections_open, 1);
+        Some(handle)
+    }
+}
+
+/// Why no request could be read.
+enum ReadFailure {
+    /// The whole-request deadline passed.
+    TimedOut,
+    /// The peer closed, or the socket failed: nobody to answer.
+    Gone,
+}
+
+fn serve(shared: &Shared, mut stream: TcpStream) {
+    let deadline = Instant::now() + shared.limits.request_deadline;
+    if stream.set_nonblocking(false).is_err() {
+        return;
+    }
+    let reply = match read_head(&mut stream, &shared.limits, deadline) {
+        Ok(Ok(head)) => {
+            ShardMetrics::inc(&shared.metrics.requests_total);
+            (shared.handler)(&head)
+        }
+        Ok(Err(reply)) => reply,
+        Err(ReadFailure::Gone) => return,
+        Err(ReadFailure::TimedOut) => {
+            ShardMetrics::inc(&shared.metrics.requests_timed_out_total);
+            let reply = Reply::text(
+                408,
+                format!(
+                    "the request was not received within {} ms; send it whole, at once",
+                    shared.limits.request_deadline.as_millis()
+                ),
+            );
+            let _ = write_reply(&mut stream, &reply, Instant::now() + FAREWELL_DEADLINE);
+            return;
+        }
+    };
+    if let Err(err) = write_reply(&mut stream, &reply, deadline) {
+        tracing::debug!(server = shared.name, error = %err, "response not delivered");
+    }
+}
+
+/// Reads one request head by `deadline`; `Ok(Err(reply))` when it is malformed or too large.
+fn read_head(
+    stream: &mut TcpStream,
+    limits: &ServerLimits,
+    deadline: Instant,
+) -> Result<Result<RequestHead, Reply>, ReadFailure> {
+    let head_limits = HeadLimits {
+        max_header_bytes: limits.max_head_bytes,
+        max_header_count: 64,
+    };
+    let mut buf = BytesMut::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let left = time_left(deadline).ok_or(ReadFailure::TimedOut)?;
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(|_| ReadFailure::Gone)?;
+        let n = match stream.read(&mut chunk) {
+            Ok(0) => return Err(ReadFailure::Gone),
+            Ok(n) => n,
+            Err(err) if is_timeout(&err) => return Err(ReadFailure::TimedOut),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Err(ReadFailure::Gone),
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        match parse_request_head(&mut buf, &head_limits) {
+            Ok(Some(head)) => return Ok(Ok(head)),
+            Ok(None) => continue,
+            Err(err) => return Ok(Err(Reply::text(err.status(), err.to_string()))),
+        }
+    }
+}
+
+/// Writes `reply` (and closes: one request per connection) by `deadline`.
+fn write_reply(stream: &mut TcpStream, reply: &Reply, deadline: Instant) -> io::Result<()> {
+    let mut out = BytesMut::new();
+    encode_response_head(
+        &mut out,
+        &ResponseHead {
+            status: reply.status,
+            headers: &[("Content-Type", reply.content_type)],
+            body: BodyKind::Length(reply.body.len()),
+            close: true,
+        },
+    );
+    out.extend_from_slice(reply.body.as_bytes());
+    let mut written = 0;
+    while written < out.len() {
+        let left = time_left(deadline).ok_or(io::ErrorKind::TimedOut)?;
+        stream.set_write_timeout(Some(left))?;
+        match stream.write(&out[written..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// What is left until `deadline`; `None` once it passed (a zero timeout would mean "none").
+fn time_left(deadline: Instant) -> Option<Duration> {
+    Some(deadline.saturating_duration_since(Instant::now())).filter(|left| !left.is_zero())
+}
+
+fn is_timeout(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}

@@ -1,0 +1,133 @@
+//! The admin endpoint: `GET /metrics` (Prometheus text) and `GET /health` (JSON), bound to
+//! loopback by default (`gateway.adminListen`). Off the data path: `http_server` serves it on
+//! threads of its own, with bounded connections, a whole-request deadline and a bounded head, so
+//! a slow client can hold neither the endpoint nor the gateway's shutdown.
+
+mod http_server;
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use http_server::{Handler, HttpServer, Reply, ServerLimits};
+
+use crate::codec::http_head::{Method, RequestHead};
+use crate::cross_shard::kafka_link::KafkaLink;
+use crate::cross_shard::GatewayHealth;
+use crate::metrics::{render_prometheus, AdminMetrics, KafkaMetrics, ShardMetrics};
+use crate::runtime::Driver;
+
+/// The admin endpoint's bounds: a scrape or a health probe is one small request.
+pub const ADMIN_LIMITS: ServerLimits = ServerLimits {
+    max_connections: 16,
+    request_deadline: Duration::from_secs(5),
+    max_head_bytes: 8192,
+};
+
+/// The running admin endpoint; dropping it stops it (without waiting for its clients).
+pub struct Admin {
+    server: HttpServer,
+}
+
+/// What the admin endpoint reports.
+pub struct AdminState {
+    /// Every shard's metrics.
+    pub metrics: Vec<Arc<ShardMetrics>>,
+    /// Every shard's I/O driver.
+    pub drivers: Vec<Driver>,
+    /// Which shards are alive.
+    pub health: Arc<GatewayHealth>,
+    /// The Kafka bridge's metrics and queue, when an API uses Kafka.
+    pub kafka: Option<(Arc<KafkaMetrics>, KafkaLink)>,
+}
+
+impl Admin {
+    /// Binds `addr` and serves until dropped.
+    pub fn start(addr: SocketAddr, state: AdminState) -> io::Result<Admin> {
+        let listener = TcpListener::bind(addr).map_err(|err| {
+            io::Error::new(
+                err.kind(),
+                format!("cannot listen on {addr} (gateway.adminListen): {err}"),
+            )
+        })?;
+        let metrics = Arc::new(AdminMetrics::default());
+        let state = Arc::new((state, metrics.clone()));
+        let handler = move |head: &RequestHead| route(&state.0, &state.1, head);
+        let server = HttpServer::start(
+            "tidegate-admin",
+            listener,
+            ADMIN_LIMITS,
+            metrics,
+            Box::new(handler),
+        )?;
+        Ok(Admin { server })
+    }
+
+    /// Where it listens (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+}
+
+fn route(state: &AdminState, admin: &AdminMetrics, head: &RequestHead) -> Reply {
+    if *head.method() != Method::Get {
+        return Reply::text(405, "use GET /metrics or GET /health");
+    }
+    match head.path() {
+        "/metrics" => Reply {
+            status: 200,
+            content_type: "text/plain; version=0.0.4",
+            body: render_all(state, admin),
+        },
+        "/health" => health(state),
+        _ => Reply::text(404, "admin endpoints: GET /metrics, GET /health"),
+    }
+}
+
+/// 200 `up` while every shard is alive; 503 `down` naming the dead shards (and the kind of task
+/// that took each down) once one died, or 503 `stopping` while the gateway drains.
+fn health(state: &AdminState) -> Reply {
+    let snapshot = state.health.snapshot();
+    let (code, status) = match (snapshot.dead.is_empty(), snapshot.stopping) {
+        (false, _) => (503, "down"),
+        (true, true) => (503, "stopping"),
+        (true, false) => (200, "up"),
+    };
+    let drivers: Vec<String> = state.drivers.iter().map(ToString::to_string).collect();
+    let dead: Vec<serde_json::Value> = snapshot
+        .dead
+        .iter()
+        .map(|fault| serde_json::json!({ "shard": fault.shard, "task": fault.task }))
+        .collect();
+    let body = serde_json::json!({
+        "status": status,
+        "shards": drivers.len(),
+        "drivers": drivers,
+        "deadShards": dead,
+    });
+    Reply {
+        status: code,
+        content_type: "application/json",
+        body: body.to_string(),
+    }
+}
+
+/// The shards' metrics, the admin endpoint's own, then the Kafka bridge's.
+fn render_all(state: &AdminState, admin: &AdminMetrics) -> String {
+    let mut text = render_prometheus(&state.metrics);
+    text.push_str(&admin.render_prometheus("admin"));
+    if let Some((kafka, link)) = &state.kafka {
+        let started = link
+            .feeds
+            .iter()
+            .filter(|feed| feed.start().is_some())
+            .count();
+        text.push_str(&kafka.render_prometheus(&[
+            ("bridge_queue_depth", link.queued(), "Requests waiting for the Kafka bridge (produce, catch-up, group joins)."),
+            ("feeds", link.feeds.len(), "Kafka feeds configured (one per distinct consumer configuration)."),
+            ("feeds_started", started, "Kafka feeds whose brokers answered (their clients are served; the others get 503)."),
+        ]));
+    }
+    text
+}
