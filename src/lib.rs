@@ -11,7 +11,8 @@
 //! runtime/     shards: one pinned thread + monoio runtime + SO_REUSEPORT listener each (a
 //!              ShardSeed moves into the thread); driver choice (io_uring / epoll), shutdown broadcast;
 //!              the supervisor every task is spawned through (a panic closes one connection, or
-//!              takes its shard down visibly); test-only fault injection (feature `fault-injection`)
+//!              takes its shard down visibly); test-only fault injection (feature `fault-injection`);
+//!              LogThrottle (one line per interval for errors that repeat, e.g. accept failures)
 //! server/      the life of a connection: accept → HTTP head → route → entrypoint
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames, SSE
 //! entrypoint/  how clients receive and send: http-get, http-post, sse, websocket

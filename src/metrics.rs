@@ -30,6 +30,9 @@ shard_metrics! {
     counter connections_accepted_total,
     /// Connections refused because the shard was at `maxConnectionsPerShard`.
     counter connections_rejected_total,
+    /// Accepts that failed (e.g. out of file descriptors), each retried after a short pause;
+    /// logged at most once per 10 s per shard.
+    counter accept_errors_total,
     /// MQTT PUBACKs sent before delivery because too many were held back (at-least-once).
     counter mqtt_acks_forced_total,
     /// Tasks of one connection that panicked (a bug: that connection was closed, the shard kept
@@ -212,6 +215,8 @@ pub struct AdminMetrics {
     pub requests_total: AtomicU64,
     /// Connections closed with 408 because the request was not received by the deadline.
     pub requests_timed_out_total: AtomicU64,
+    /// Accepts that failed (e.g. out of file descriptors).
+    pub accept_errors_total: AtomicU64,
 }
 
 impl AdminMetrics {
@@ -238,6 +243,11 @@ impl AdminMetrics {
                 "requests_timed_out_total",
                 &self.requests_timed_out_total,
                 "Connections answered 408: the request did not arrive whole by the deadline.",
+            ),
+            (
+                "accept_errors_total",
+                &self.accept_errors_total,
+                "Accepts that failed (e.g. out of file descriptors), each retried.",
             ),
         ] {
             let kind = if name.ends_with("_total") {

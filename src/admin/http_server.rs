@@ -26,6 +26,8 @@ use slab::Slab;
 use crate::codec::http_head::{parse_request_head, HeadLimits, RequestHead};
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::metrics::{AdminMetrics, ShardMetrics};
+use crate::runtime::shard::ACCEPT_ERROR_LOG_INTERVAL;
+use crate::runtime::LogThrottle;
 
 /// How often the accept loop checks for shutdown.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -132,6 +134,7 @@ impl Drop for HttpServer {
 }
 
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    let throttle = LogThrottle::new(ACCEPT_ERROR_LOG_INTERVAL);
     while !shared.stop.load(Ordering::Acquire) {
         match listener.accept() {
             Ok((stream, _peer)) => admit(shared, stream),
@@ -139,7 +142,10 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                 std::thread::sleep(POLL_INTERVAL)
             }
             Err(err) => {
-                tracing::warn!(server = shared.name, error = %err, "accept failed");
+                ShardMetrics::inc(&shared.metrics.accept_errors_total);
+                if let Some(suppressed) = throttle.admit(Instant::now()) {
+                    tracing::warn!(server = shared.name, error = %err, suppressed, "accept failed; retrying, logged at most every 10 s");
+                }
                 std::thread::sleep(POLL_INTERVAL);
             }
         }

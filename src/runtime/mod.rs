@@ -6,6 +6,7 @@ mod driver;
 pub mod fault;
 mod listener;
 mod local_signal;
+mod log_throttle;
 pub mod shard;
 mod shard_seed;
 pub mod supervisor;
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 pub use catch_panic::CatchPanic;
 pub use driver::Driver;
 pub use local_signal::LocalSignal;
+pub use log_throttle::LogThrottle;
 
 use crate::admin::{Admin, AdminState};
 use crate::config::{Config, EndpointConfig};

@@ -16,11 +16,13 @@ use crate::endpoint::LocalTopics;
 use crate::metrics::ShardMetrics;
 use crate::runtime::fault::{self, Site};
 use crate::runtime::supervisor::{spawn_connection_task, spawn_shard_task};
-use crate::runtime::LocalSignal;
+use crate::runtime::{LocalSignal, LogThrottle};
 use crate::server::{connection, Router};
 
 /// Pause after an accept error (e.g. out of file descriptors) before accepting again.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+/// At most one log line per this long for failing accepts (every one is counted).
+pub const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// How often draining checks whether the last connection has gone.
 const DRAIN_POLL: Duration = Duration::from_millis(10);
 
@@ -129,13 +131,23 @@ async fn deliver_topics(shard: Rc<Shard>) {
 }
 
 async fn accept_until_shutdown(shard: &Rc<Shard>, listener: &TcpListener) {
+    let throttle = LogThrottle::new(ACCEPT_ERROR_LOG_INTERVAL);
     loop {
         monoio::select! {
             _ = shard.shutdown.wait() => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => admit(shard, stream),
                 Err(err) => {
-                    tracing::warn!(shard = shard.id, error = %err, "accept failed");
+                    ShardMetrics::inc(&shard.metrics.accept_errors_total);
+                    if let Some(suppressed) = throttle.admit(std::time::Instant::now()) {
+                        tracing::warn!(
+                            shard = shard.id,
+                            error = %err,
+                            suppressed,
+                            "accept failed (out of file descriptors? raise `ulimit -n` or lower \
+                             gateway.limits.maxConnectionsPerShard); retrying, logged at most every 10 s"
+                        );
+                    }
                     monoio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
                 }
             }
