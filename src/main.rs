@@ -141,8 +141,13 @@ fn run(path: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The bound addresses, real ports included (port 0 in the configuration picks a free one).
+    let admin = gateway
+        .admin_addr()
+        .map_or_else(|| "off".to_owned(), |addr| addr.to_string());
     tracing::info!(
         addr = %gateway.local_addr(),
+        admin = %admin,
         shards = gateway.drivers().len(),
         context_paths = %apis.join(","),
         "tidegate is listening"
@@ -182,7 +187,9 @@ fn forward_signals(events: mpsc::Sender<Event>) -> std::io::Result<()> {
 
 /// Runs until the gateway has stopped: the first signal starts a graceful shutdown (exit 0); a
 /// dead shard does too, and the exit status is then 1 so that the process supervisor restarts
-/// the gateway.
+/// the gateway. A signal during the shutdown ends the process at once, with 128 + the signal's
+/// number as the shell reports a death by signal (an operator's Ctrl-C twice, or an orchestrator
+/// that has waited long enough).
 fn supervise(
     gateway: Gateway,
     inbox: &mpsc::Receiver<Event>,
@@ -201,9 +208,19 @@ fn supervise(
     };
     while let Ok(event) = inbox.recv() {
         match event {
-            Event::Signal(signal) => {
-                tracing::info!(signal, "shutting down");
+            Event::Signal(signal) if gateway.is_some() => {
+                tracing::info!(
+                    signal,
+                    "shutting down (a second SIGTERM or SIGINT exits at once)"
+                );
                 shut_down(&mut gateway);
+            }
+            Event::Signal(signal) => {
+                tracing::error!(
+                    signal,
+                    "second signal during the shutdown: exiting without waiting for clients"
+                );
+                std::process::exit(128 + signal);
             }
             Event::ShardDown(fault) => {
                 tracing::error!(shard = fault.shard, task = fault.task, "a shard is down; shutting down the others so that the gateway can be restarted");
