@@ -74,8 +74,9 @@ pub async fn serve(
     ) {
         Ok((subscription, _start)) => subscription,
         Err(err) => {
+            let reason = err.to_string();
             let _ = conn
-                .respond_text(err.status(), &err.to_string(), true)
+                .respond_error(err.status(), &reason, err.detail(), true)
                 .await;
             return;
         }

@@ -36,6 +36,7 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
     );
     let mut first_request = true;
     loop {
+        conn.begin_request();
         let Some(head) = read_head(&mut conn, &shard, first_request).await else {
             return;
         };

@@ -10,6 +10,7 @@ use tidegate::config::{self, Config, DriverChoice};
 use tidegate::runtime::Gateway;
 
 pub mod http_raw;
+pub mod log_capture;
 pub mod mosquitto;
 pub mod mqtt_api;
 
