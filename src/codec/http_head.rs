@@ -389,6 +389,7 @@ mod target;
 
 pub use scan::{bare_cr_after, head_terminated};
 use scan::{has_bare_cr, has_obs_fold, head_part};
+pub use target::path_problem;
 
 #[cfg(test)]
 mod tests;

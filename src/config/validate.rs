@@ -189,11 +189,9 @@ pub(crate) fn context_path_problem(path: &str) -> Option<&'static str> {
         Some("must not contain '?' or '#'")
     } else if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
         Some("must not contain whitespace or control characters")
-    } else if path
-        .split('/')
-        .any(|segment| segment == "." || segment == "..")
-    {
-        Some("must not contain '.' or '..' segments")
+    } else if crate::codec::http_head::path_problem(path).is_some() {
+        // Requests for such a path are refused before routing: the API would be unreachable.
+        Some("must not contain '.' or '..' segments (also percent-encoded as %2e), an encoded '/' or '\\' (%2F, %5C), or a backslash")
     } else {
         None
     }

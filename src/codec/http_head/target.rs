@@ -14,8 +14,9 @@
 
 use super::HeadError;
 
-/// Why `path` (the target without its query) cannot be routed, if it cannot.
-pub(super) fn path_problem(path: &str) -> Option<HeadError> {
+/// Why `path` (the target without its query) cannot be routed, if it cannot. Configuration
+/// uses it too: a context path requests could never reach is refused when loaded.
+pub fn path_problem(path: &str) -> Option<HeadError> {
     let bytes = path.as_bytes();
     if bytes.contains(&b'\\') {
         return Some(HeadError::BackslashInPath);
