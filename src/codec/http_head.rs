@@ -14,6 +14,10 @@
 //! - obs-fold (a header line starting with space or tab): httparse rejects it for requests; we
 //!   report it as its own 400 so the client learns what to fix.
 //! - HTTP versions other than 1.0 and 1.1 → 505; a target that is not origin-form (`/path`) → 400.
+//! - A CR not followed by LF anywhere in the head → 400, as soon as it arrives
+//!   ([`bare_cr_after`] tells the reader to parse at once instead of waiting for the blank line).
+//! - More than one `Host` field → 400 (RFC 9112 §3.2).
+//! - Paths with dot segments, encoded separators or backslashes → 400 (`target.rs`).
 
 use std::ops::Range;
 
@@ -93,6 +97,16 @@ pub enum HeadError {
     TransferEncodingInHttp10,
     #[error("transfer coding '{0}' is not supported; use Content-Length or 'Transfer-Encoding: chunked'")]
     UnsupportedTransferCoding(String),
+    #[error("bare CR in the request head: every CR must be followed by LF")]
+    BareCr,
+    #[error("request has more than one Host header field; send exactly one")]
+    DuplicateHost,
+    #[error("request path contains a dot segment ('.' or '..', also percent-encoded as %2e); send the resolved path")]
+    DotSegmentInPath,
+    #[error("request path contains an encoded '/' or '\\' (%2F or %5C); separate path segments with a plain '/'")]
+    EncodedSeparatorInPath,
+    #[error("request path contains a backslash; separate path segments with '/'")]
+    BackslashInPath,
 }
 
 impl HeadError {
@@ -230,18 +244,6 @@ impl RequestHead {
 /// Header slots kept on the stack while parsing (the default `maxHeaderCount` is 64).
 const STACK_HEADER_SLOTS: usize = 64;
 
-/// True when `buf` holds the blank line that ends a request head, looking only at what follows
-/// `searched_bytes` (plus the few bytes a terminator can straddle). Lets a reader parse once per
-/// head instead of once per read: a head trickled a byte at a time costs O(n), not O(n²).
-pub fn head_terminated(buf: &[u8], searched_bytes: usize) -> bool {
-    let start = searched_bytes.saturating_sub(3);
-    let tail = &buf[start.min(buf.len())..];
-    tail.windows(2).enumerate().any(|(i, pair)| {
-        pair[0] == b'\n'
-            && (pair[1] == b'\n' || (pair[1] == b'\r' && tail.get(i + 2) == Some(&b'\n')))
-    })
-}
-
 pub fn parse_request_head(
     buf: &mut BytesMut,
     limits: &HeadLimits,
@@ -259,7 +261,11 @@ pub fn parse_request_head(
     };
     let mut request = httparse::Request::new(slots);
     let head_len = match request.parse(window) {
+        Ok(httparse::Status::Complete(n)) if has_bare_cr(&window[..n]) => {
+            return Err(HeadError::BareCr)
+        }
         Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if has_bare_cr(window) => return Err(HeadError::BareCr),
         Ok(httparse::Status::Partial) if window.len() == limits.max_header_bytes => {
             return Err(HeadError::TooLarge {
                 max_header_bytes: limits.max_header_bytes,
@@ -274,7 +280,15 @@ pub fn parse_request_head(
     if !target.starts_with('/') {
         return Err(HeadError::TargetNotOriginForm);
     }
-    let framing = body_framing_of(request.headers, version_minor)?;
+    let framing = framing::body_framing_of(request.headers, version_minor)?;
+    let host_fields = request
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("host"))
+        .count();
+    if host_fields > 1 {
+        return Err(HeadError::DuplicateHost);
+    }
 
     let (path, query) = match target.split_once('?') {
         Some((path, query)) => (
@@ -283,6 +297,10 @@ pub fn parse_request_head(
         ),
         None => (span(window, target.as_bytes()), None),
     };
+    let path_text = target.split_once('?').map_or(target, |(path, _)| path);
+    if let Some(problem) = target::path_problem(path_text) {
+        return Err(problem);
+    }
     let headers = request
         .headers
         .iter()
@@ -317,6 +335,7 @@ fn map_parse_error(error: httparse::Error, window: &[u8], limits: &HeadLimits) -
         httparse::Error::TooManyHeaders => HeadError::TooManyHeaders {
             max_header_count: limits.max_header_count,
         },
+        _ if has_bare_cr(head_part(window)) => HeadError::BareCr,
         httparse::Error::Version => HeadError::UnsupportedVersion,
         _ if has_obs_fold(window) => HeadError::ObsFold,
         httparse::Error::Token => HeadError::Malformed("invalid request line"),
@@ -325,80 +344,6 @@ fn map_parse_error(error: httparse::Error, window: &[u8], limits: &HeadLimits) -
         httparse::Error::NewLine => HeadError::Malformed("invalid line ending"),
         httparse::Error::Status => HeadError::Malformed("invalid status"),
     }
-}
-
-/// A line inside the head (before the blank line) that starts with space or tab.
-fn has_obs_fold(window: &[u8]) -> bool {
-    window
-        .windows(2)
-        .take_while(|pair| pair != b"\n\r" && pair != b"\n\n")
-        .any(|pair| pair == b"\n " || pair == b"\n\t")
-}
-
-fn body_framing_of(
-    headers: &[httparse::Header<'_>],
-    version_minor: u8,
-) -> Result<BodyFraming, HeadError> {
-    let mut length: Option<u64> = None;
-    let mut codings: Vec<&[u8]> = Vec::new();
-    let mut has_transfer_encoding = false;
-    for header in headers {
-        if header.name.eq_ignore_ascii_case("content-length") {
-            for item in header.value.split(|&b| b == b',') {
-                let value =
-                    parse_decimal(item.trim_ascii()).ok_or(HeadError::InvalidContentLength)?;
-                if length.is_some_and(|seen| seen != value) {
-                    return Err(HeadError::InvalidContentLength);
-                }
-                length = Some(value);
-            }
-        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
-            has_transfer_encoding = true;
-            codings.extend(
-                header
-                    .value
-                    .split(|&b| b == b',')
-                    .map(<[u8]>::trim_ascii)
-                    .filter(|coding| !coding.is_empty()),
-            );
-        }
-    }
-    if !has_transfer_encoding {
-        return Ok(length.map_or(BodyFraming::Empty, BodyFraming::Length));
-    }
-    if length.is_some() {
-        return Err(HeadError::LengthAndTransferEncoding);
-    }
-    if version_minor == 0 {
-        return Err(HeadError::TransferEncodingInHttp10);
-    }
-    let is_chunked = |coding: &&[u8]| coding.eq_ignore_ascii_case(b"chunked");
-    match codings.split_last() {
-        Some((last, rest)) if is_chunked(last) && !rest.iter().any(is_chunked) => {
-            match rest.first() {
-                None => Ok(BodyFraming::Chunked),
-                Some(other) => Err(HeadError::UnsupportedTransferCoding(
-                    String::from_utf8_lossy(other).into_owned(),
-                )),
-            }
-        }
-        Some(_) if codings.iter().any(is_chunked) => Err(HeadError::ChunkedNotFinal),
-        Some((last, _)) => Err(HeadError::UnsupportedTransferCoding(
-            String::from_utf8_lossy(last).into_owned(),
-        )),
-        None => Err(HeadError::ChunkedNotFinal),
-    }
-}
-
-/// 1*DIGIT as u64; `None` on anything else, including overflow.
-fn parse_decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |acc, &b| {
-        let digit = (b as char).to_digit(10)?;
-        acc.checked_mul(10)?.checked_add(u64::from(digit))
-    })
 }
 
 /// Whether a comma-separated header value lists `token` (case-insensitive), e.g. `Connection`.
@@ -437,6 +382,14 @@ fn percent_decode(text: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+mod framing;
+mod scan;
+mod target;
+
+pub use scan::{bare_cr_after, head_terminated};
+use scan::{has_bare_cr, has_obs_fold, head_part};
+pub use target::path_problem;
 
 #[cfg(test)]
 mod tests;

@@ -34,6 +34,7 @@ pub enum BodyKind {
 /// The reason phrase for `status`; "" for codes we never send (the phrase is optional).
 pub fn reason_phrase(status: u16) -> &'static str {
     match status {
+        100 => "Continue",
         101 => "Switching Protocols",
         200 => "OK",
         201 => "Created",
@@ -48,6 +49,8 @@ pub fn reason_phrase(status: u16) -> &'static str {
         406 => "Not Acceptable",
         408 => "Request Timeout",
         409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
         413 => "Content Too Large",
         414 => "URI Too Long",
         415 => "Unsupported Media Type",
@@ -92,6 +95,11 @@ pub fn encode_response_head(dst: &mut BytesMut, head: &ResponseHead<'_>) {
         put_field(dst, "Connection", "close");
     }
     dst.put_slice(b"\r\n");
+}
+
+/// The interim `100 Continue` (RFC 9110 §15.2.1): the client may send the body it announced.
+pub fn encode_continue(dst: &mut BytesMut) {
+    dst.put_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
 }
 
 /// One chunk of a chunked body. Empty data writes nothing: a zero-size chunk would end the body.
@@ -186,7 +194,8 @@ mod tests {
     #[test]
     fn round_trips_through_httparse() {
         for status in [
-            101, 200, 202, 204, 400, 401, 404, 405, 406, 413, 415, 429, 431, 500, 501, 503, 505,
+            100, 101, 200, 202, 204, 400, 401, 404, 405, 406, 410, 411, 413, 415, 429, 431, 500,
+            501, 503, 505,
         ] {
             for (body, close) in [
                 (BodyKind::Length(3), true),

@@ -11,9 +11,11 @@
 
 mod defaults;
 mod endpoint_sides;
+mod file;
 pub mod kafka;
 mod kafka_raw;
 mod kafka_security;
+mod listeners;
 pub mod model;
 mod mqtt;
 mod number_wording;
@@ -48,16 +50,20 @@ use problem::Problems;
 const DEFAULT_YAML: &str = include_str!("default.yaml");
 const DEFAULT_ORIGIN: &str = "<embedded default>";
 
-/// Reads and validates the configuration file at `path`.
+pub use file::MAX_CONFIG_BYTES;
+
+/// Reads and validates the configuration file at `path`: `run` and `check` both load through
+/// here, so `check` reports everything `run` would refuse before binding. Only a regular file of
+/// at most [`MAX_CONFIG_BYTES`] is read.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     let origin = path.display().to_string();
-    match std::fs::read_to_string(path) {
+    match file::read_config_file(path) {
         Ok(text) => load_str(&text, &origin),
-        Err(error) => Err(ConfigError {
+        Err(message) => Err(ConfigError {
             origin,
             problems: vec![Problem {
                 location: "file".to_owned(),
-                message: format!("cannot read the file: {error}"),
+                message,
             }],
         }),
     }

@@ -137,7 +137,22 @@ fn context_path_shapes() {
         assert_eq!(validate::context_path_problem(good), None, "{good}");
     }
     for bad in [
-        "", "a", "/a/", "//", "/a//b", "/a?b", "/a#b", "/a b", "/a\tb", "/a/../b", "/.",
+        "",
+        "a",
+        "/a/",
+        "//",
+        "/a//b",
+        "/a?b",
+        "/a#b",
+        "/a b",
+        "/a\tb",
+        "/a/../b",
+        "/.",
+        "/a/%2e%2E",
+        "/%2e",
+        "/a%2fb",
+        "/a%5Cb",
+        "/a\\b",
     ] {
         assert!(validate::context_path_problem(bad).is_some(), "{bad:?}");
     }

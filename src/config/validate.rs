@@ -27,7 +27,8 @@ const MS: &str = " (ms)";
 /// `gateway:` itself; its sub-sections (`limits`, `outbound`, `timeouts`) are left at their
 /// defaults for the caller to fill in.
 pub(crate) fn gateway(raw: RawGateway, p: &mut Problems) -> GatewayConfig {
-    let listen = raw.listen.parse::<SocketAddr>().unwrap_or_else(|_| {
+    let parsed_listen = raw.listen.parse::<SocketAddr>().ok();
+    let listen = parsed_listen.unwrap_or_else(|| {
         p.push(
             "gateway.listen",
             format!(
@@ -37,19 +38,29 @@ pub(crate) fn gateway(raw: RawGateway, p: &mut Problems) -> GatewayConfig {
         );
         defaults::LISTEN
     });
+    // An address that did not parse is reported as such, not as a collision.
+    let apart = |admin: SocketAddr, p: &mut Problems| {
+        if let Some(listen) = parsed_listen {
+            super::listeners::check_apart(listen, admin, p);
+        }
+        admin
+    };
     let admin_listen = match &raw.admin_listen {
         RawAdminListen::Enabled(false) => None,
-        RawAdminListen::Enabled(true) => Some(defaults::ADMIN_LISTEN),
         RawAdminListen::Address(text) if text.trim() == "off" => None,
-        RawAdminListen::Address(text) => Some(text.parse::<SocketAddr>().unwrap_or_else(|_| {
-            p.push(
-                "gateway.adminListen",
-                format!(
-                    "'{text}' is not an IP address and port; write e.g. 127.0.0.1:8083, or `off` to disable the admin endpoint"
-                ),
-            );
-            defaults::ADMIN_LISTEN
-        })),
+        RawAdminListen::Enabled(true) => Some(apart(defaults::ADMIN_LISTEN, p)),
+        RawAdminListen::Address(text) => match text.parse::<SocketAddr>() {
+            Ok(admin) => Some(apart(admin, p)),
+            Err(_) => {
+                p.push(
+                    "gateway.adminListen",
+                    format!(
+                        "'{text}' is not an IP address and port; write e.g. 127.0.0.1:8083, or `off` to disable the admin endpoint"
+                    ),
+                );
+                Some(defaults::ADMIN_LISTEN)
+            }
+        },
     };
     let shards = match raw.shards {
         RawShards::Auto => None,
@@ -178,11 +189,9 @@ pub(crate) fn context_path_problem(path: &str) -> Option<&'static str> {
         Some("must not contain '?' or '#'")
     } else if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
         Some("must not contain whitespace or control characters")
-    } else if path
-        .split('/')
-        .any(|segment| segment == "." || segment == "..")
-    {
-        Some("must not contain '.' or '..' segments")
+    } else if crate::codec::http_head::path_problem(path).is_some() {
+        // Requests for such a path are refused before routing: the API would be unreachable.
+        Some("must not contain '.' or '..' segments (also percent-encoded as %2e), an encoded '/' or '\\' (%2F, %5C), or a backslash")
     } else {
         None
     }

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use super::kafka_subscriptions::{FeedUse, SubscriptionGroups};
 use super::{Doorbell, TopicLog};
 use crate::endpoint::kafka::cursor::KafkaCursor;
+use crate::endpoint::Fault;
 use crate::message::Fields;
 
 /// Requests a shard may have waiting for the bridge at once (all shards together).
@@ -123,15 +124,16 @@ pub struct ProduceRequest {
     pub reply: flume::Sender<Result<(i32, i64), ProduceFailure>>,
 }
 
-/// Why a record was not produced.
+/// Why a record was not produced: what the publishing client is told, and (in the fault's
+/// detail) what only the log gets.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProduceFailure {
     /// The brokers did not acknowledge in time, or cannot be reached.
-    #[error("the Kafka brokers did not acknowledge the record: {0}")]
-    Unavailable(String),
+    #[error("{0}")]
+    Unavailable(Fault),
     /// The brokers refused the record.
-    #[error("the Kafka brokers refused the record: {0}")]
-    Refused(String),
+    #[error("{0}")]
+    Refused(Fault),
 }
 
 /// A private fetch for one client, into its own small log.

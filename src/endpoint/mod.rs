@@ -2,6 +2,7 @@
 //! resume position and its outbound queue; the endpoint fills that queue until the returned
 //! `Subscription` is dropped. Publishing hands one message to the endpoint and returns its id.
 
+pub mod fault;
 pub mod in_memory;
 pub mod kafka;
 pub mod mock;
@@ -20,6 +21,7 @@ use crate::message::{Fields, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::runtime::LocalSignal;
 
+pub use fault::{BrokerFailure, BrokerProblem, Fault};
 pub use in_memory::LocalTopic;
 
 /// This shard's in-memory topics, by name.
@@ -100,9 +102,9 @@ pub enum EndpointError {
     /// The endpoint has no consumer side.
     #[error("{0}")]
     NotSupported(&'static str),
-    /// The broker cannot serve the subscription now.
+    /// The broker cannot serve the subscription now (the client sees the fault's reason only).
     #[error("{0}")]
-    Unavailable(String),
+    Unavailable(Fault),
     /// The request lacks something the endpoint needs (e.g. a subscription name).
     #[error("{0}")]
     BadRequest(String),
@@ -135,6 +137,14 @@ impl EndpointError {
             EndpointError::Unavailable(_) => 503,
         }
     }
+
+    /// What only the log gets (broker addresses, library errors).
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            EndpointError::Unavailable(fault) => fault.detail(),
+            _ => None,
+        }
+    }
 }
 
 /// Why a message was not published.
@@ -151,10 +161,10 @@ pub enum PublishError {
     },
     /// The broker is not reachable now, or did not confirm the message in time.
     #[error("{0}")]
-    Unavailable(String),
-    /// The broker refused the message (MQTT 5 PUBACK reason).
-    #[error("the broker refused the message: {0}")]
-    Refused(String),
+    Unavailable(Fault),
+    /// The broker refused the message (MQTT 5 PUBACK reason, Kafka error; in the detail).
+    #[error("{0}")]
+    Refused(Fault),
     /// The topic the request chose cannot be used.
     #[error("{0}")]
     BadTopic(String),
@@ -169,6 +179,14 @@ impl PublishError {
             PublishError::Unavailable(_) => 503,
             PublishError::Refused(_) => 502,
             PublishError::BadTopic(_) => 400,
+        }
+    }
+
+    /// What only the log gets (broker addresses, library errors, broker reason codes).
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            PublishError::Unavailable(fault) | PublishError::Refused(fault) => fault.detail(),
+            _ => None,
         }
     }
 }

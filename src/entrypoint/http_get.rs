@@ -46,10 +46,9 @@ pub async fn serve(
     ) {
         Ok(subscribed) => subscribed,
         Err(err) => {
-            return conn
-                .respond_text(err.status(), &err.to_string(), !keep_alive)
-                .await
-                .is_ok()
+            let reason = err.to_string();
+            let answer = conn.respond_error(err.status(), &reason, err.detail(), !keep_alive);
+            return answer.await.is_ok();
         }
     };
     let polled = collect(&request, &queue, options, shard, started);

@@ -75,10 +75,9 @@ pub async fn serve(
     let id = match conn.flush_held_unless_ready(published).await {
         Ok(id) => id,
         Err(err) => {
-            return conn
-                .respond_text(err.status(), &err.to_string(), !keep_alive)
-                .await
-                .is_ok()
+            let reason = err.to_string();
+            let answer = conn.respond_error(err.status(), &reason, err.detail(), !keep_alive);
+            return answer.await.is_ok();
         }
     };
     let wants_json = head

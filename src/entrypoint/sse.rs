@@ -74,8 +74,9 @@ pub async fn serve(
     ) {
         Ok((subscription, _start)) => subscription,
         Err(err) => {
+            let reason = err.to_string();
             let _ = conn
-                .respond_text(err.status(), &err.to_string(), true)
+                .respond_error(err.status(), &reason, err.detail(), true)
                 .await;
             return;
         }
@@ -134,8 +135,14 @@ pub async fn serve(
 
 /// `Last-Event-ID` wins over `?cursor=`; both absent means "from now".
 fn resume_position(head: &RequestHead, api: &Api) -> Result<Option<MessageId>, String> {
-    let given = head
-        .header_str("last-event-id")
+    // A resume position that cannot be read must not silently become "from now".
+    let last_event_id = match head.header("last-event-id") {
+        Some(raw) => Some(std::str::from_utf8(raw).map_err(|_| {
+            "Last-Event-ID is not UTF-8 text; send the id of the last event received".to_owned()
+        })?),
+        None => None,
+    };
+    let given = last_event_id
         .map(str::to_owned)
         .or_else(|| head.query_param("cursor"));
     match given.as_deref().map(str::trim) {

@@ -100,8 +100,9 @@ pub async fn serve(
         ) {
             Ok((subscription, _start)) => Some(subscription),
             Err(err) => {
+                let reason = err.to_string();
                 let _ = conn
-                    .respond_text(err.status(), &err.to_string(), true)
+                    .respond_error(err.status(), &reason, err.detail(), true)
                     .await;
                 return;
             }
@@ -289,7 +290,12 @@ impl Publisher {
                 key: self.key.clone(),
             },
         );
-        match published.await {
+        let published = published.await;
+        // The close reason is the client's short reason; the broker's details go to the log.
+        if let Some(detail) = published.as_ref().err().and_then(PublishError::detail) {
+            tracing::warn!(detail, "a WebSocket publish failed");
+        }
+        match published {
             Ok(_id) => Ok(()),
             Err(err @ PublishError::NotSupported(_)) => {
                 Err((close_code::POLICY_VIOLATION, err.to_string()))

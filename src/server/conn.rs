@@ -15,10 +15,9 @@ use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
 use crate::codec::http_head::head_terminated;
-use crate::codec::http_response::{
-    encode_response_head, encode_text_response, BodyKind, ResponseHead,
-};
+use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::metrics::ShardMetrics;
+use crate::server::request_id::RequestId;
 
 /// How much room a read asks the kernel to fill.
 pub const READ_CHUNK_BYTES: usize = 4096;
@@ -40,6 +39,8 @@ pub struct Conn {
     gauge: BufferGauge,
     /// A write that makes no progress for this long means the client stopped reading.
     stall_timeout: Duration,
+    /// The current request's id, made when first needed (an error answer); reset per request.
+    request_id: Option<RequestId>,
 }
 
 impl Conn {
@@ -52,7 +53,18 @@ impl Conn {
             held_since: None,
             gauge: BufferGauge { metrics, bytes: 0 },
             stall_timeout,
+            request_id: None,
         }
+    }
+
+    /// A new request starts on this connection: it gets its own id.
+    pub fn begin_request(&mut self) {
+        self.request_id = None;
+    }
+
+    /// The current request's id (`X-Request-Id` of error answers, and their log lines).
+    pub fn request_id(&mut self) -> RequestId {
+        *self.request_id.get_or_insert_with(RequestId::generate)
     }
 
     /// The write stall timeout, for the streams this connection turns into.
@@ -131,13 +143,50 @@ impl Conn {
         }
     }
 
-    /// Writes a complete plain-text response (errors, 404s).
+    /// Writes a complete plain-text error answer (`respond_error` without details).
     pub async fn respond_text(&mut self, status: u16, body: &str, close: bool) -> io::Result<()> {
-        tracing::debug!(status, reason = body, "answered with an error");
+        self.respond_error(status, body, None, close).await
+    }
+
+    /// Writes a plain-text error answer: `reason` (what the client may know) and the request id
+    /// in `X-Request-Id`; a 5xx body ends with the id as well, since the client can only report
+    /// those. `detail` (broker addresses, library errors) goes to the log alone, under that id.
+    pub async fn respond_error(
+        &mut self,
+        status: u16,
+        reason: &str,
+        detail: Option<&str>,
+        close: bool,
+    ) -> io::Result<()> {
+        let id = self.request_id();
+        match detail {
+            Some(detail) => {
+                tracing::warn!(request_id = %id, status, reason, detail, "request failed")
+            }
+            None => tracing::debug!(request_id = %id, status, reason, "answered with an error"),
+        }
         if (400..500).contains(&status) {
             ShardMetrics::inc(&self.gauge.metrics.http_client_errors_total);
         }
-        encode_text_response(&mut self.write_buf, status, body, close);
+        let body = if status >= 500 {
+            format!("{reason} (request id {id})")
+        } else {
+            reason.to_owned()
+        };
+        let id = id.to_string();
+        encode_response_head(
+            &mut self.write_buf,
+            &ResponseHead {
+                status,
+                headers: &[
+                    ("X-Request-Id", &id),
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                ],
+                body: BodyKind::Length(body.len()),
+                close,
+            },
+        );
+        self.write_buf.extend_from_slice(body.as_bytes());
         self.flush().await
     }
 
@@ -169,13 +218,19 @@ impl Conn {
         body: &str,
         close: bool,
     ) -> io::Result<()> {
-        tracing::debug!(status, reason = body, "answered with an error");
+        let id = self.request_id();
+        tracing::debug!(request_id = %id, status, reason = body, "answered with an error");
         ShardMetrics::inc(&self.gauge.metrics.http_client_errors_total);
+        let id = id.to_string();
         encode_response_head(
             &mut self.write_buf,
             &ResponseHead {
                 status,
-                headers: &[header, ("Content-Type", "text/plain; charset=utf-8")],
+                headers: &[
+                    header,
+                    ("X-Request-Id", &id),
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                ],
                 body: BodyKind::Length(body.len()),
                 close,
             },
@@ -194,6 +249,7 @@ impl Conn {
             gauge,
             held_since: _,
             stall_timeout: _,
+            request_id: _,
         } = self;
         (stream, read_buf, write_buf, gauge)
     }

@@ -1,6 +1,7 @@
 //! The life of a connection, top to bottom:
-//! accept → read the request head → route by context path → plan check → choose the entrypoint
-//! by request shape → serve it → (keep-alive) next request.
+//! accept → read the request head → route by context path → choose the entrypoint by request
+//! shape → receive the body (only now: a request refused from its head alone never has to send
+//! it, see `request_body`) → plan check → serve it → (keep-alive) next request.
 //!
 //! HTTP GET polls keep the connection for further requests; WebSocket and SSE take it over.
 
@@ -10,17 +11,21 @@ use bytes::Bytes;
 use monoio::net::TcpStream;
 use monoio::time::Instant;
 
-use crate::codec::http_body::BodyDecoder;
 use crate::codec::http_head::{
-    head_terminated, parse_request_head, BodyFraming, HeadLimits, Method, RequestHead,
+    bare_cr_after, head_terminated, parse_request_head, BodyFraming, HeadLimits, Method,
+    RequestHead,
 };
 use crate::entrypoint::{self, Choice};
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
+use crate::server::request_body::{self, Body};
 
 /// The 404 body of the reference product, for a path no started API serves.
 pub const NO_CONTEXT_PATH: &str = "No context-path matches the request URI.";
+
+/// The 411 body: a POST publishes its body, so it must say where the body ends.
+const POST_NEEDS_FRAMING: &str = "a POST must frame its body with Content-Length (Content-Length: 0 for an empty message) or Transfer-Encoding: chunked";
 
 /// Serves one accepted connection until it closes.
 pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
@@ -31,6 +36,7 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
     );
     let mut first_request = true;
     loop {
+        conn.begin_request();
         let Some(head) = read_head(&mut conn, &shard, first_request).await else {
             return;
         };
@@ -57,16 +63,37 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
         }
         // An upgrade request that is not upgraded ends the connection: whatever follows it on
         // the wire was meant for a WebSocket.
-        let keep_alive = head.keep_alive() && !shard.shutdown.is_fired() && !upgrade;
-        let body = if upgrade {
-            Bytes::new()
-        } else {
-            match read_body(&mut conn, &head, &shard).await {
-                Some(body) => body,
-                None => return,
+        let mut keep_alive = head.keep_alive() && !shard.shutdown.is_fired() && !upgrade;
+        // Route before the body: a request refused anyway need not send it (`Expect`).
+        let api = shard.router.route(head.path()).cloned();
+        let choice = api.as_deref().map(|api| entrypoint::choose(&head, api));
+        if matches!(choice, Some(Choice::HttpPost(_))) && head.body_framing() == BodyFraming::Empty
+        {
+            // RFC 9112 §6.3: without framing a request has no body; publishing "nothing" by
+            // accident (a client that forgot Content-Length) is refused instead.
+            if conn
+                .respond_text(411, POST_NEEDS_FRAMING, !keep_alive)
+                .await
+                .is_err()
+                || !keep_alive
+            {
+                return;
             }
+            continue;
+        }
+        let wanted = matches!(
+            choice,
+            Some(Choice::HttpPost(_) | Choice::HttpGet(_) | Choice::Sse(_))
+        );
+        let body = match request_body::receive(&mut conn, &head, wanted, &shard).await {
+            Body::Received(body) => body,
+            Body::Unread => {
+                keep_alive = false;
+                Bytes::new()
+            }
+            Body::Closed => return,
         };
-        let Some(api) = shard.router.route(head.path()).cloned() else {
+        let (Some(api), Some(choice)) = (api.as_ref(), choice) else {
             if conn
                 .respond_text(404, NO_CONTEXT_PATH, !keep_alive)
                 .await
@@ -78,22 +105,22 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
             continue;
         };
         // Plans: every API is keyless in this version, so there is nothing to check yet.
-        let keep_going = match entrypoint::choose(&head, &api) {
+        let keep_going = match choice {
             Choice::WebSocket(options) => {
-                entrypoint::websocket::serve(conn, &head, &api, options, &shard).await;
+                entrypoint::websocket::serve(conn, &head, api, options, &shard).await;
                 return;
             }
             Choice::Sse(options) => {
-                entrypoint::sse::serve(conn, &head, &api, options, &shard).await;
+                entrypoint::sse::serve(conn, &head, api, options, &shard).await;
                 return;
             }
             Choice::HttpGet(options) => {
-                entrypoint::http_get::serve(&mut conn, &head, &api, options, &shard, keep_alive)
+                entrypoint::http_get::serve(&mut conn, &head, api, options, &shard, keep_alive)
                     .await
             }
             Choice::HttpPost(options) => {
                 let post = entrypoint::http_post::serve(
-                    &mut conn, &head, body, &api, options, &shard, keep_alive,
+                    &mut conn, &head, body, api, options, &shard, keep_alive,
                 );
                 post.await
             }
@@ -123,7 +150,9 @@ async fn read_head(conn: &mut Conn, shard: &Shard, first_request: bool) -> Optio
     let mut header_deadline = None;
     let mut searched = 0;
     loop {
+        // A bare CR makes the head invalid at once: no need to wait for its end.
         let complete_or_too_long = head_terminated(&conn.read_buf, searched)
+            || bare_cr_after(&conn.read_buf, searched)
             || conn.read_buf.len() >= limits.max_header_bytes;
         searched = conn.read_buf.len();
         let parsed = if complete_or_too_long {
@@ -161,34 +190,6 @@ async fn read_head(conn: &mut Conn, shard: &Shard, first_request: bool) -> Optio
                     return None;
                 }
             }
-        }
-    }
-}
-
-/// Reads the request body, within `maxBodyBytes` (413 beyond). `None` when the connection must
-/// close (after answering the problem, if there was one).
-async fn read_body(conn: &mut Conn, head: &RequestHead, shard: &Shard) -> Option<Bytes> {
-    let framing = head.body_framing();
-    if matches!(framing, BodyFraming::Empty) {
-        return Some(Bytes::new());
-    }
-    let mut decoder = BodyDecoder::new(framing, shard.gateway.limits.max_body_bytes);
-    // One deadline for the whole body: a trickle of bytes cannot hold the connection forever.
-    let deadline = Instant::now() + shard.gateway.timeouts.header_read;
-    loop {
-        match decoder.decode(&mut conn.read_buf) {
-            Ok(Some(body)) => return Some(body),
-            Ok(None) => {}
-            Err(err) => {
-                let _ = conn
-                    .respond_text(err.status(), &err.to_string(), true)
-                    .await;
-                return None;
-            }
-        }
-        let read = monoio::time::timeout_at(deadline, conn.read_more()).await;
-        if !matches!(read, Ok(Ok(n)) if n > 0) {
-            return None;
         }
     }
 }

@@ -5,6 +5,8 @@ pub mod api;
 pub mod conn;
 pub mod connection;
 pub mod duplex;
+pub mod request_body;
+pub mod request_id;
 pub mod router;
 pub mod write_batch;
 

@@ -11,6 +11,8 @@ use tidegate::runtime::Gateway;
 
 pub mod admin;
 pub mod binary;
+pub mod http_raw;
+pub mod log_capture;
 pub mod mosquitto;
 pub mod mqtt_api;
 

@@ -104,7 +104,9 @@ impl Mosquitto {
         (Self::start_with(&tls), ca, client)
     }
 
-    fn start_with(listener_options: &str) -> Mosquitto {
+    /// Starts a broker whose config ends with `listener_options` (lines that add to or override
+    /// the defaults, e.g. `allow_anonymous false`).
+    pub fn start_with(listener_options: &str) -> Mosquitto {
         install();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()

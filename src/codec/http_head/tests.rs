@@ -225,6 +225,9 @@ proptest! {
         path in "/[a-z0-9/._-]{0,20}",
         split in any::<prop::sample::Index>(),
     ) {
+        // Dot segments and a second Host are refused (see `confusing_paths_are_refused_...`).
+        prop_assume!(!path.split('/').any(|segment| segment == "." || segment == ".."));
+        prop_assume!(fields.iter().filter(|(name, _)| name.eq_ignore_ascii_case("host")).count() < 2);
         let mut text = format!("GET {path} HTTP/1.1\r\n");
         for (name, value) in &fields {
             text.push_str(&format!("{name}: {value}\r\n"));
@@ -258,4 +261,43 @@ fn head_terminated_finds_the_blank_line_only_in_new_bytes_plus_overlap() {
         "bare LF line ends"
     );
     assert!(!head_terminated(b"GET / HTTP/1.1\r\nHost: t\r\n", 0));
+}
+
+#[test]
+fn bare_cr_and_duplicate_host_are_refused() {
+    assert_eq!(err("GET / HTTP/1.1\rHost: a\r\n"), HeadError::BareCr);
+    assert_eq!(
+        err("GET / HTTP/1.1\r\nHost: a\rX: b\r\n"),
+        HeadError::BareCr
+    );
+    assert_eq!(
+        err("GET / HTTP/1.1\r\nHost: a\r\n\rX: b\r\n\r\n"),
+        HeadError::BareCr
+    );
+    assert_eq!(err("GET / HTTP/1.1\r\nX: a\rb\r\n\r\n"), HeadError::BareCr);
+    // A CR in the body is the body's business.
+    let mut buf = BytesMut::from("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\na\rb");
+    assert!(parse_request_head(&mut buf, &LIMITS).unwrap().is_some());
+    assert_eq!(
+        err("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"),
+        HeadError::DuplicateHost
+    );
+    assert_eq!(
+        status_of("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
+        400
+    );
+}
+
+#[test]
+fn confusing_paths_are_refused_before_routing() {
+    assert_eq!(
+        err("GET /a/../b?x=1 HTTP/1.1\r\n\r\n"),
+        HeadError::DotSegmentInPath
+    );
+    assert_eq!(
+        err("GET /a%2Fb HTTP/1.1\r\n\r\n"),
+        HeadError::EncodedSeparatorInPath
+    );
+    // Dots in the query are not path segments.
+    assert_eq!(parse_ok("GET /a?x=/../b HTTP/1.1\r\n\r\n").path(), "/a");
 }

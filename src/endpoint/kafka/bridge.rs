@@ -21,6 +21,7 @@ use super::plan::{Brokers, KafkaPlan};
 use crate::config::kafka::{KafkaSecurity, SaslMechanism};
 use crate::cross_shard::kafka_link::{BridgeCommand, KafkaFeed, KafkaLink};
 use crate::cross_shard::kafka_subscriptions::SubscriptionGroups;
+use crate::endpoint::{BrokerFailure, BrokerProblem};
 use crate::metrics::KafkaMetrics;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
@@ -212,8 +213,8 @@ pub(super) async fn connect(brokers: &Brokers, metrics: &KafkaMetrics) -> Client
     loop {
         match try_connect(brokers, REQUEST_DEADLINE).await {
             Ok(client) => return client,
-            Err(error) => {
-                tracing::warn!(%error, servers = ?brokers.servers, "cannot connect to the Kafka brokers; retrying");
+            Err(failure) => {
+                tracing::warn!(error = %failure, servers = ?brokers.servers, "cannot connect to the Kafka brokers; retrying");
             }
         }
         crate::metrics::ShardMetrics::inc(&metrics.fetch_errors_total);
@@ -223,7 +224,10 @@ pub(super) async fn connect(brokers: &Brokers, metrics: &KafkaMetrics) -> Client
 }
 
 /// One attempt to connect to `brokers`; its requests are retried for at most `deadline`.
-pub(super) async fn try_connect(brokers: &Brokers, deadline: Duration) -> Result<Client, String> {
+pub(super) async fn try_connect(
+    brokers: &Brokers,
+    deadline: Duration,
+) -> Result<Client, BrokerFailure> {
     let mut builder = ClientBuilder::new(brokers.servers.clone())
         .client_id("tidegate")
         .backoff_config(backoff(deadline));
@@ -242,8 +246,46 @@ pub(super) async fn try_connect(brokers: &Brokers, deadline: Duration) -> Result
     // rskafka gives up after `deadline`; the margin covers its last attempt.
     match tokio::time::timeout(deadline * 2, builder.build()).await {
         Ok(Ok(client)) => Ok(client),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err(format!("no answer within {deadline:?}")),
+        Ok(Err(error)) => {
+            let detail = error_chain(&error);
+            Err(BrokerFailure::new(connect_problem(&detail), detail))
+        }
+        Err(_) => Err(BrokerFailure::new(
+            BrokerProblem::Unreachable,
+            format!("no answer within {deadline:?}"),
+        )),
+    }
+}
+
+/// An error and its sources, as one line for the log.
+pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The category of a failed rskafka connection, read from its error text: rskafka wraps the
+/// cause in retry errors that do not expose it as a `source`, so the text is all there is.
+/// SASL comes first (its handshake is not TLS's); anything unrecognized counts as unreachable.
+fn connect_problem(detail: &str) -> BrokerProblem {
+    let text = detail.to_ascii_lowercase();
+    if text.contains("sasl") {
+        BrokerProblem::CredentialsRefused
+    } else if ["tls", "certificate", "handshake", "alert"]
+        .iter()
+        .any(|word| text.contains(word))
+    {
+        BrokerProblem::TlsFailed
+    } else {
+        BrokerProblem::Unreachable
     }
 }
 
@@ -273,5 +315,20 @@ pub(super) fn tls_config(security: &KafkaSecurity) -> Option<Arc<rustls::ClientC
             tracing::error!(%error, "cannot set up TLS to the Kafka brokers");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod connect_problem_tests {
+    use super::*;
+
+    #[test]
+    fn rskafka_failures_fall_into_their_category() {
+        let sasl = "Connection error: all retries failed: Retry exceeded deadline. Source: Sasl handshake failed: API error: SaslAuthenticationFailed";
+        assert_eq!(connect_problem(sasl), BrokerProblem::CredentialsRefused);
+        let tls = "Connection error: error connecting to broker \"b:9093\": IO Error: invalid peer certificate: UnknownIssuer";
+        assert_eq!(connect_problem(tls), BrokerProblem::TlsFailed);
+        let refused = "Connection error: error connecting to broker \"127.0.0.1:9092\": IO Error: Connection refused (os error 111)";
+        assert_eq!(connect_problem(refused), BrokerProblem::Unreachable);
     }
 }

@@ -18,11 +18,12 @@ use rskafka::client::producer::{BatchProducer, BatchProducerBuilder};
 use rskafka::record::Record;
 use tokio::sync::Notify;
 
-use super::bridge::try_connect;
+use super::bridge::{error_chain, try_connect};
 use super::murmur2::partition_for_key;
 use super::plan::ProducerSpec;
 use crate::config::kafka::Compression;
 use crate::cross_shard::kafka_link::{ProduceFailure, ProduceRequest};
+use crate::endpoint::{BrokerFailure, BrokerProblem, Fault};
 use crate::metrics::{KafkaMetrics, ShardMetrics};
 
 /// Most bytes of records in one produce request.
@@ -51,7 +52,7 @@ pub(super) struct Producers {
 /// Where one producer stands.
 enum State {
     /// Not connected yet; why the last attempt failed, once one did.
-    Connecting(Option<String>),
+    Connecting(Option<BrokerFailure>),
     Connected(Rc<Connected>),
 }
 
@@ -107,9 +108,9 @@ impl Producers {
     /// Produces one record and sends the outcome to the waiting shard.
     pub(super) async fn produce(&self, request: ProduceRequest) {
         let Some(spec) = self.specs.get(request.producer) else {
-            let _ = request
-                .reply
-                .send(Err(ProduceFailure::Refused("unknown producer".to_owned())));
+            let _ = request.reply.send(Err(ProduceFailure::Refused(
+                Fault::new("the Kafka brokers refused the record").with_detail("unknown producer"),
+            )));
             return;
         };
         ShardMetrics::inc(&self.metrics.produce_in_flight);
@@ -118,10 +119,10 @@ impl Producers {
             match tokio::time::timeout(timeout, self.produce_one(request.producer, &request)).await
             {
                 Ok(outcome) => outcome,
-                Err(_) => Err(ProduceFailure::Unavailable(format!(
-                    "no acknowledgement within requestTimeoutMs ({} ms)",
-                    timeout.as_millis()
-                ))),
+                Err(_) => Err(ProduceFailure::Unavailable(Fault::new(format!(
+                "the Kafka brokers did not acknowledge the record within requestTimeoutMs ({} ms)",
+                timeout.as_millis()
+            )))),
             };
         ShardMetrics::sub(&self.metrics.produce_in_flight, 1);
         match &outcome {
@@ -160,7 +161,12 @@ impl Producers {
         let offset = connected.partitions[partition]
             .produce(record)
             .await
-            .map_err(|error| ProduceFailure::Unavailable(error.to_string()))?;
+            .map_err(|error| {
+                ProduceFailure::Unavailable(
+                    Fault::new("the Kafka brokers did not acknowledge the record")
+                        .with_detail(error_chain(&error)),
+                )
+            })?;
         Ok((partition as i32, offset))
     }
 
@@ -171,9 +177,10 @@ impl Producers {
             let changed = self.changed[index].notified();
             match &*self.states[index].borrow() {
                 State::Connected(connected) => return Ok(connected.clone()),
-                State::Connecting(Some(why)) => {
-                    return Err(ProduceFailure::Unavailable(format!(
-                        "the gateway is not connected to the Kafka brokers ({why}); retry shortly"
+                State::Connecting(Some(failure)) => {
+                    return Err(ProduceFailure::Unavailable(Fault::not_connected(
+                        "Kafka brokers",
+                        failure,
                     )))
                 }
                 State::Connecting(None) => {}
@@ -183,16 +190,17 @@ impl Producers {
     }
 
     /// One attempt to connect producer `index` and learn its topic's partitions.
-    async fn connect(&self, index: usize) -> Result<Rc<Connected>, String> {
+    async fn connect(&self, index: usize) -> Result<Rc<Connected>, BrokerFailure> {
         let spec = &self.specs[index];
         let client = try_connect(&spec.brokers, spec.producer.request_timeout).await?;
         let topic = &spec.producer.topic;
-        let topics = client
-            .list_topics()
-            .await
-            .map_err(|error| error.to_string())?;
+        let unreachable = |error: rskafka::client::error::Error| {
+            BrokerFailure::new(BrokerProblem::Unreachable, error_chain(&error))
+        };
+        let topics = client.list_topics().await.map_err(unreachable)?;
         let Some(found) = topics.iter().find(|t| t.name == *topic) else {
-            return Err(format!("topic '{topic}' does not exist"));
+            let detail = format!("topic '{topic}' does not exist");
+            return Err(BrokerFailure::new(BrokerProblem::TopicMissing, detail));
         };
         let mut ids: Vec<i32> = found.partitions.iter().copied().collect();
         ids.sort_unstable();
@@ -208,7 +216,7 @@ impl Producers {
             let client = client
                 .partition_client(topic.clone(), id, UnknownTopicHandling::Retry)
                 .await
-                .map_err(|error| error.to_string())?;
+                .map_err(unreachable)?;
             partitions.push(
                 BatchProducerBuilder::new(Arc::new(client))
                     .with_linger(LINGER)
@@ -217,7 +225,8 @@ impl Producers {
             );
         }
         if partitions.is_empty() {
-            return Err(format!("topic '{topic}' has no partitions"));
+            let detail = format!("topic '{topic}' has no partitions");
+            return Err(BrokerFailure::new(BrokerProblem::TopicMissing, detail));
         }
         Ok(Rc::new(Connected {
             partitions,

@@ -18,7 +18,7 @@ use crate::cross_shard::kafka_subscriptions::{Lease, Refused};
 use crate::cross_shard::{Doorbell, TopicLog};
 use crate::delivery::fanout::{Fanout, RingSource};
 use crate::delivery::{OutboundQueue, QueueEnd};
-use crate::endpoint::EndpointError;
+use crate::endpoint::{EndpointError, Fault};
 use crate::message::MessageId;
 use crate::metrics::ShardMetrics;
 use crate::runtime::supervisor::{spawn_connection_task, spawn_shard_task};
@@ -109,9 +109,9 @@ impl LocalFeed {
             .get(self.index)
             .and_then(Option::as_ref)
         else {
-            return Err(EndpointError::Unavailable(
-                "this API's subscription consumer groups are not running".to_owned(),
-            ));
+            return Err(EndpointError::Unavailable(Fault::new(
+                "this API's subscription consumer groups are not running",
+            )));
         };
         let ask_bridge = |feed: &Arc<KafkaFeed>| {
             let join = SubscriptionJoin {
@@ -122,11 +122,11 @@ impl LocalFeed {
             link.send(BridgeCommand::JoinSubscription(join))
         };
         let lease = groups.acquire(name, ask_bridge).map_err(|refused| match refused {
-            Refused::Full { max } => EndpointError::Unavailable(format!(
+            Refused::Full { max } => EndpointError::Unavailable(Fault::new(format!(
                 "this gateway node already has {max} subscription consumer groups open for this API (`consumer.maxSubscriptionGroups`); retry later"
-            )),
-            Refused::NotOpened(_) => EndpointError::Unavailable(
-                "the gateway's queue to Kafka is full; retry shortly".to_owned(),
+            ))),
+            Refused::NotOpened(_) => EndpointError::Unavailable(Fault::new(
+                "the gateway's queue to Kafka is full; retry shortly"),
             ),
         })?;
         let mut open = self.subscriptions.borrow_mut();
@@ -151,9 +151,9 @@ impl LocalFeed {
 
     pub(super) fn start(&self) -> Result<&Arc<KafkaCursor>, EndpointError> {
         self.shared.start().ok_or_else(|| {
-            EndpointError::Unavailable(
-                "the Kafka brokers have not answered the gateway yet; retry shortly".to_owned(),
-            )
+            EndpointError::Unavailable(Fault::new(
+                "the Kafka brokers have not answered the gateway yet; retry shortly",
+            ))
         })
     }
 
@@ -286,9 +286,9 @@ impl LocalFeed {
             cancelled: cancelled.clone(),
         };
         if link.send(BridgeCommand::CatchUp(request)).is_err() {
-            return Err(EndpointError::Unavailable(
-                "the gateway's queue to Kafka is full; retry shortly".to_owned(),
-            ));
+            return Err(EndpointError::Unavailable(Fault::new(
+                "the gateway's queue to Kafka is full; retry shortly",
+            )));
         }
         let source = RingSource::Shared {
             log: log.clone(),

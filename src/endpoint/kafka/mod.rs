@@ -38,7 +38,7 @@ use crate::cross_shard::kafka_link::{BridgeCommand, KafkaLink, ProduceFailure, P
 use crate::cross_shard::kafka_subscriptions::Lease;
 use crate::delivery::fanout::Fanout;
 use crate::delivery::OutboundQueue;
-use crate::endpoint::{EndpointError, PublishError};
+use crate::endpoint::{EndpointError, Fault, PublishError};
 use crate::message::{Fields, MessageId};
 use crate::metrics::ShardMetrics;
 use cursor::{KafkaCursor, KafkaId};
@@ -167,9 +167,9 @@ impl KafkaEndpoint {
         subscription: Option<&str>,
     ) -> Result<(KafkaSubscription, Option<MessageId>), EndpointError> {
         let Some(configured) = &self.feed else {
-            return Err(EndpointError::Unavailable(
-                "this API's Kafka endpoint has no consumer (`consumer.enabled: false`)".to_owned(),
-            ));
+            return Err(EndpointError::Unavailable(Fault::new(
+                "this API's Kafka endpoint has no consumer (`consumer.enabled: false`)",
+            )));
         };
         let (feed, lease) = match configured.consumer.subscription_groups {
             None => (configured.clone(), None),
@@ -282,21 +282,17 @@ impl KafkaEndpoint {
             reply,
         };
         if self.link.send(BridgeCommand::Produce(request)).is_err() {
-            return Err(PublishError::Unavailable(
-                "the gateway's queue to Kafka is full; retry shortly".to_owned(),
-            ));
+            return Err(PublishError::Unavailable(Fault::new(
+                "the gateway's queue to Kafka is full; retry shortly",
+            )));
         }
         match outcome.recv_async().await {
             Ok(Ok((partition, offset))) => Ok(MessageId::KafkaRecord { partition, offset }),
-            Ok(Err(failure @ ProduceFailure::Unavailable(_))) => {
-                Err(PublishError::Unavailable(failure.to_string()))
-            }
-            Ok(Err(failure @ ProduceFailure::Refused(_))) => {
-                Err(PublishError::Refused(failure.to_string()))
-            }
-            Err(_) => Err(PublishError::Unavailable(
-                "the gateway's Kafka bridge stopped".to_owned(),
-            )),
+            Ok(Err(ProduceFailure::Unavailable(fault))) => Err(PublishError::Unavailable(fault)),
+            Ok(Err(ProduceFailure::Refused(fault))) => Err(PublishError::Refused(fault)),
+            Err(_) => Err(PublishError::Unavailable(Fault::new(
+                "the gateway's Kafka bridge stopped",
+            ))),
         }
     }
 

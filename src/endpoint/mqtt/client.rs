@@ -12,6 +12,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 
 use crate::config::{MqttOptions, SlowClientPolicy};
+use crate::endpoint::{BrokerFailure, BrokerProblem};
 use crate::metrics::ShardMetrics;
 use crate::runtime::LocalSignal;
 
@@ -54,8 +55,9 @@ pub struct MqttClient {
     /// The shard's shutdown: the connection sends DISCONNECT and stops.
     pub shutdown: Rc<LocalSignal>,
     health: Cell<Health>,
-    /// Why the last connection attempt or connection failed (for 503 answers and logs).
-    pub last_error: RefCell<String>,
+    /// Why the last connection attempt or connection failed (its category for 503 answers,
+    /// its details for the log); `None` before the first failure.
+    pub last_error: RefCell<Option<BrokerFailure>>,
     /// True while the connection task runs.
     pub running: Cell<bool>,
     /// Bytes encoded for the current connection, written by the connection task.
@@ -78,7 +80,7 @@ pub struct MqttClient {
     /// interval ends the connection).
     pub last_heard: Cell<monoio::time::Instant>,
     /// The CONNACK of the connection being set up: `Some(Ok(session_present))` or the refusal.
-    pub connack: RefCell<Option<Result<bool, String>>>,
+    pub connack: RefCell<Option<Result<bool, BrokerFailure>>>,
 }
 
 /// A random 64-bit value (std's per-process hash seed; enough for ids, not for secrets).
@@ -119,7 +121,7 @@ impl MqttClient {
             policy: parts.policy,
             shutdown: parts.shutdown,
             health: Cell::new(Health::Idle),
-            last_error: RefCell::new(String::new()),
+            last_error: RefCell::new(None),
             running: Cell::new(false),
             out: RefCell::new(BytesMut::new()),
             wake: Notify::default(),
@@ -262,7 +264,14 @@ impl MqttClient {
             } => {
                 *self.connack.borrow_mut() = Some(match refused {
                     None => Ok(session_present),
-                    Some(reason) => Err(format!("the broker refused the connection: {reason}")),
+                    Some(refusal) => Err(BrokerFailure::new(
+                        if refusal.credentials {
+                            BrokerProblem::CredentialsRefused
+                        } else {
+                            BrokerProblem::ConnectionRefused
+                        },
+                        format!("the broker refused the connection: {}", refusal.reason),
+                    )),
                 });
                 self.wake.notify();
             }

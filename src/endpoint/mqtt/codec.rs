@@ -16,7 +16,7 @@ pub enum Incoming {
     /// The answer to CONNECT; `refused` holds the reason when the broker said no.
     ConnAck {
         session_present: bool,
-        refused: Option<String>,
+        refused: Option<ConnectRefusal>,
     },
     /// A message for one of our subscriptions.
     Publish(InboundPublish),
@@ -32,6 +32,15 @@ pub enum Incoming {
     Disconnect { reason: String },
     /// A packet a QoS 0/1 client never expects (PUBREC, SUBSCRIBE, …): a protocol error.
     Unexpected(&'static str),
+}
+
+/// Why the broker refused our CONNECT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectRefusal {
+    /// About who we are: bad username or password, not authorized, banned, bad auth method.
+    pub credentials: bool,
+    /// The reason code's name (and MQTT 5 reason string), for the log.
+    pub reason: String,
 }
 
 /// One message received from the broker.
@@ -104,8 +113,14 @@ fn from_v4(packet: v4::Packet) -> Incoming {
     match packet {
         v4::Packet::ConnAck(ack) => Incoming::ConnAck {
             session_present: ack.session_present,
-            refused: (ack.code != v4::ConnectReturnCode::Success)
-                .then(|| format!("{:?}", ack.code)),
+            refused: (ack.code != v4::ConnectReturnCode::Success).then(|| ConnectRefusal {
+                credentials: matches!(
+                    ack.code,
+                    v4::ConnectReturnCode::BadUserNamePassword
+                        | v4::ConnectReturnCode::NotAuthorized
+                ),
+                reason: format!("{:?}", ack.code),
+            }),
         },
         v4::Packet::Publish(publish) => Incoming::Publish(InboundPublish {
             topic: publish.topic,
@@ -145,8 +160,19 @@ fn from_v5(packet: v5::Packet) -> Incoming {
         v5::Packet::ConnAck(ack) => Incoming::ConnAck {
             session_present: ack.session_present,
             refused: (ack.code != v5::ConnectReturnCode::Success).then(|| {
+                use v5::ConnectReturnCode as Code;
+                let credentials = matches!(
+                    ack.code,
+                    Code::BadUserNamePassword
+                        | Code::NotAuthorized
+                        | Code::Banned
+                        | Code::BadAuthenticationMethod
+                );
                 let reason = ack.properties.and_then(|p| p.reason_string);
-                with_reason(format!("{:?}", ack.code), reason)
+                ConnectRefusal {
+                    credentials,
+                    reason: with_reason(format!("{:?}", ack.code), reason),
+                }
             }),
         },
         v5::Packet::Publish(publish) => Incoming::Publish(InboundPublish {

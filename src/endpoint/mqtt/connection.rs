@@ -17,6 +17,7 @@ use monoio::net::TcpStream;
 use monoio::time::Instant;
 
 use crate::cross_shard::lookup_host;
+use crate::endpoint::{BrokerFailure, BrokerProblem};
 use crate::metrics::ShardMetrics;
 use crate::runtime::supervisor::spawn_shard_task;
 use crate::runtime::LocalSignal;
@@ -35,7 +36,7 @@ enum End {
     /// The gateway is shutting down: stop for good.
     Shutdown,
     /// The connection failed or was lost; `connected` says whether CONNACK had come.
-    Lost { connected: bool, why: String },
+    Lost { connected: bool, why: BrokerFailure },
 }
 
 /// Starts the connection task unless it runs.
@@ -59,13 +60,13 @@ async fn run(client: Rc<MqttClient>) {
             End::Shutdown => break,
             End::Lost { connected, why } => {
                 ShardMetrics::inc(&client.metrics.mqtt_connection_losses_total);
-                client.fail_in_flight(&why);
+                client.fail_in_flight(&why.detail);
                 if connected {
                     failures = 0;
                     backoff = options.reconnect_backoff;
                 }
                 tracing::warn!(shard = client.shard, client_id = %client.client_id, reason = %why, "MQTT connection lost");
-                *client.last_error.borrow_mut() = why;
+                *client.last_error.borrow_mut() = Some(why);
                 if options
                     .reconnect_attempts
                     .is_some_and(|max| failures >= max)
@@ -109,10 +110,11 @@ impl ReaderEnd {
 /// One connection, from TCP connect to its loss.
 async fn session(client: &Rc<MqttClient>) -> End {
     let options = &client.options;
-    let lost = |why: String| End::Lost {
+    let lost = |problem: BrokerProblem, detail: String| End::Lost {
         connected: false,
-        why,
+        why: BrokerFailure::new(problem, detail),
     };
+    let server = format!("{}:{}", options.server_host, options.server_port);
     let connect = async {
         let addrs = lookup_host(&options.server_host, options.server_port).await?;
         let addr = addrs.first().copied().ok_or_else(|| {
@@ -124,8 +126,8 @@ async fn session(client: &Rc<MqttClient>) -> End {
         _ = client.shutdown.wait() => return End::Shutdown,
         connected = monoio::time::timeout(options.connect_timeout, connect) => match connected {
             Ok(Ok(stream)) => stream,
-            Ok(Err(error)) => return lost(format!("cannot connect to {}:{}: {error}", options.server_host, options.server_port)),
-            Err(_) => return lost(format!("no TCP connection to {}:{} within connectTimeoutMs", options.server_host, options.server_port)),
+            Ok(Err(error)) => return lost(BrokerProblem::Unreachable, format!("cannot connect to {server}: {error}")),
+            Err(_) => return lost(BrokerProblem::Unreachable, format!("no TCP connection to {server} within connectTimeoutMs")),
         }
     };
     let _ = stream.set_nodelay(true);
@@ -135,7 +137,7 @@ async fn session(client: &Rc<MqttClient>) -> End {
             .and_then(|config| TlsSession::new(config, &options.server_host))
         {
             Ok(session) => Some(Rc::new(RefCell::new(session))),
-            Err(why) => return lost(why),
+            Err(why) => return lost(BrokerProblem::TlsFailed, why),
         },
     };
     let (reader, mut writer) = stream.into_split();
@@ -158,7 +160,7 @@ async fn session(client: &Rc<MqttClient>) -> End {
     if let Err(error) =
         codec::encode_connect(options.protocol, &params, &mut client.out.borrow_mut())
     {
-        return lost(error.to_string());
+        return lost(BrokerProblem::ConnectionRefused, error.to_string());
     }
     let canceller = Canceller::new();
     let reader_end = Rc::new(ReaderEnd::default());
@@ -177,21 +179,41 @@ async fn session(client: &Rc<MqttClient>) -> End {
 
     let mut write_buf = BytesMut::new();
     let deadline = Instant::now() + options.connect_timeout;
+    // Before CONNACK, a connection that breaks during the TLS handshake failed at TLS (an
+    // untrusted certificate, a client certificate the broker refused).
+    let broke = |why: String| {
+        let in_handshake = tls
+            .as_ref()
+            .is_some_and(|tls| tls.borrow().is_handshaking());
+        let problem = if in_handshake {
+            BrokerProblem::TlsFailed
+        } else {
+            BrokerProblem::ConnectionLost
+        };
+        lost(problem, format!("{server}: {why}"))
+    };
     let session_present = loop {
         if let Err(why) = flush(client, &mut writer, &mut write_buf, tls.as_deref()).await {
-            return lost(why);
+            return broke(why);
         }
-        if let Some(connack) = client.connack.borrow_mut().take() {
+        let connack = client.connack.borrow_mut().take();
+        if let Some(connack) = connack {
             match connack {
                 Ok(session_present) => break session_present,
-                Err(why) => return lost(why),
+                Err(mut why) => {
+                    why.detail = format!("{server}: {}", why.detail);
+                    return End::Lost {
+                        connected: false,
+                        why,
+                    };
+                }
             }
         }
         monoio::select! {
             _ = client.shutdown.wait() => return End::Shutdown,
-            _ = reader_end.signal.wait() => return lost(reader_end.why.borrow().clone()),
+            _ = reader_end.signal.wait() => return broke(reader_end.why.borrow().clone()),
             _ = client.wake.notified() => {}
-            _ = monoio::time::sleep_until(deadline) => return lost("no CONNACK within connectTimeoutMs".to_owned()),
+            _ = monoio::time::sleep_until(deadline) => return lost(BrokerProblem::Unreachable, format!("no CONNACK from {server} within connectTimeoutMs")),
         }
     };
     client.set_health(Health::Connected);
@@ -206,7 +228,7 @@ async fn session(client: &Rc<MqttClient>) -> End {
         if let Err(why) = flush(client, &mut writer, &mut write_buf, tls.as_deref()).await {
             return End::Lost {
                 connected: true,
-                why,
+                why: BrokerFailure::new(BrokerProblem::ConnectionLost, format!("{server}: {why}")),
             };
         }
         monoio::select! {
@@ -216,13 +238,15 @@ async fn session(client: &Rc<MqttClient>) -> End {
                 return End::Shutdown;
             }
             _ = reader_end.signal.wait() => {
-                return End::Lost { connected: true, why: reader_end.why.borrow().clone() };
+                let why = format!("{server}: {}", reader_end.why.borrow());
+                return End::Lost { connected: true, why: BrokerFailure::new(BrokerProblem::ConnectionLost, why) };
             }
             _ = client.wake.notified() => {}
             _ = monoio::time::sleep_until(next_ping), if !keep_alive.is_zero() => {
                 if let Some(sent) = ping_sent {
                     if client.last_heard.get() < sent {
-                        return End::Lost { connected: true, why: "no answer to PINGREQ within keepAliveSeconds".to_owned() };
+                        let why = format!("{server}: no answer to PINGREQ within keepAliveSeconds");
+                        return End::Lost { connected: true, why: BrokerFailure::new(BrokerProblem::ConnectionLost, why) };
                     }
                 }
                 codec::encode_pingreq(&mut client.out.borrow_mut());

@@ -27,7 +27,7 @@ use bytes::Bytes;
 
 use crate::config::{topic_name_problem, MqttOptions};
 use crate::delivery::OutboundQueue;
-use crate::endpoint::{EndpointError, PublishError};
+use crate::endpoint::{BrokerFailure, BrokerProblem, EndpointError, Fault, PublishError};
 use crate::message::{Fields, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::runtime::supervisor::spawn_shard_task;
@@ -100,10 +100,10 @@ impl MqttEndpoint {
                 if sub.fanout.subscriber_count() == 0 {
                     client.unsubscribe(&sub);
                 }
-                return Err(EndpointError::Unavailable(format!(
-                    "the broker refused the subscription to '{}': {why}",
-                    sub.filter
-                )));
+                let detail = format!("filter '{}': {why}", sub.filter);
+                return Err(EndpointError::Unavailable(
+                    Fault::new("the MQTT broker refused the subscription").with_detail(detail),
+                ));
             }
             Some(sub) => {
                 check_epoch(after.as_ref(), Some(sub.epoch))?;
@@ -171,32 +171,35 @@ impl MqttEndpoint {
         connection::ensure_running(client);
         if client.health() != Health::Connected {
             ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
+            let connecting = BrokerFailure::new(
+                BrokerProblem::Connecting,
+                format!(
+                    "{}:{}: no connection attempt has ended yet",
+                    client.options.server_host, client.options.server_port
+                ),
+            );
             let last = client.last_error.borrow();
-            let why = if last.is_empty() {
-                "connecting".to_owned()
-            } else {
-                last.clone()
-            };
-            return Err(PublishError::Unavailable(format!(
-                "the MQTT broker {}:{} is not connected ({why}); retry later",
-                client.options.server_host, client.options.server_port
+            let why = last.as_ref().unwrap_or(&connecting);
+            return Err(PublishError::Unavailable(Fault::not_connected(
+                "MQTT broker",
+                why,
             )));
         }
         if producer.qos > 0 && client.in_flight.borrow().len() >= producer.max_in_flight {
             ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
-            return Err(PublishError::Unavailable(format!(
+            return Err(PublishError::Unavailable(Fault::new(format!(
                 "{} messages are already waiting for the broker's PUBACK (producer.maxInFlight); retry later",
                 producer.max_in_flight
-            )));
+            ))));
         }
         // The bytes waiting for the socket are bounded too (QoS 0 publishes answer at once, so
         // without this a broker that stops reading would grow the buffer with every request).
         let max_pending = MAX_PENDING_PACKETS * client.options.max_packet_bytes;
         if client.out.borrow().len() >= max_pending {
             ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
-            return Err(PublishError::Unavailable(format!(
+            return Err(PublishError::Unavailable(Fault::new(format!(
                 "{max_pending} bytes are already waiting to be written to the broker; retry later"
-            )));
+            ))));
         }
         let pkid = if producer.qos > 0 {
             client.allocate_pkid()
@@ -217,7 +220,14 @@ impl MqttEndpoint {
             &packet,
             &mut client.out.borrow_mut(),
         )
-        .map_err(|error| PublishError::BadTopic(error.to_string()))?;
+        .map_err(|error| {
+            // The codec's own text names library internals; the client learns what to change.
+            tracing::debug!(%error, "a message could not be encoded for MQTT");
+            PublishError::BadTopic(
+                "the message cannot be sent as one MQTT packet: its topic or payload is too large"
+                    .to_owned(),
+            )
+        })?;
         client.published.set(client.published.get() + 1);
         let id = MessageId::Sequence(client.published.get());
         ShardMetrics::inc(&client.metrics.messages_published_total);
@@ -231,21 +241,23 @@ impl MqttEndpoint {
         client.wake.notify();
         match monoio::time::timeout(producer.ack_timeout, slot.wait()).await {
             Ok(PublishAnswer::Acked) => Ok(id),
-            Ok(PublishAnswer::Refused(reason)) => Err(PublishError::Refused(reason)),
+            Ok(PublishAnswer::Refused(reason)) => Err(PublishError::Refused(
+                Fault::new("the MQTT broker refused the message").with_detail(reason),
+            )),
             Ok(PublishAnswer::Lost(why)) => {
                 ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
-                Err(PublishError::Unavailable(format!(
-                    "the connection to the broker was lost before its PUBACK ({why}); the message may or may not have been published"
-                )))
+                Err(PublishError::Unavailable(Fault::new(
+                    "the connection to the broker was lost before its PUBACK; the message may or may not have been published",
+                ).with_detail(why)))
             }
             Err(_) => {
                 if client.in_flight.borrow_mut().remove(&pkid).is_some() {
                     ShardMetrics::sub(&client.metrics.mqtt_publishes_in_flight, 1);
                 }
                 ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
-                Err(PublishError::Unavailable(
-                    "no PUBACK from the broker within producer.ackTimeoutMs; the message may or may not have been published".to_owned(),
-                ))
+                Err(PublishError::Unavailable(Fault::new(
+                    "no PUBACK from the broker within producer.ackTimeoutMs; the message may or may not have been published",
+                )))
             }
         }
     }

@@ -120,6 +120,11 @@ impl TlsSession {
         Ok(())
     }
 
+    /// True until the handshake is complete (a connection lost before then failed at TLS).
+    pub fn is_handshaking(&self) -> bool {
+        self.connection.is_handshaking()
+    }
+
     /// True when ciphertext is waiting to go out.
     pub fn wants_write(&self) -> bool {
         self.connection.wants_write()
