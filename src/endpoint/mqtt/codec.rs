@@ -85,13 +85,17 @@ pub fn decode(
             reason: "normal disconnection".to_owned(),
         }));
     }
+    let buffered_bytes = buf.len();
     let decoded = match protocol {
         MqttProtocol::V311 => v4::read(buf, max_packet_bytes).map(from_v4),
         MqttProtocol::V5 => v5::read(buf, max_packet_bytes).map(from_v5),
     };
     match decoded {
         Ok(incoming) => Ok(Some(incoming)),
-        Err(mqttbytes::Error::InsufficientBytes(_)) => Ok(None),
+        // "Read more" only while the packet is not all here (nothing was consumed). The crate
+        // says the same of a field that runs past the end of a whole packet it already took off
+        // the buffer (an MQTT 5 property length cut short): that packet is malformed.
+        Err(mqttbytes::Error::InsufficientBytes(_)) if buf.len() == buffered_bytes => Ok(None),
         Err(mqttbytes::Error::PayloadSizeLimitExceeded(size)) => Err(CodecError::TooLarge {
             size,
             max: max_packet_bytes,
