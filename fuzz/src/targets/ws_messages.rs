@@ -78,7 +78,7 @@ fn frame(input: &mut ByteReader<'_>) -> Frame {
                 .collect()
         }
     };
-    if opcode == Opcode::Close && kind & 0x40 != 0 && len >= 2 {
+    if opcode == Opcode::Close && kind & 0x40 != 0 && payload.len() >= 2 {
         let code = CLOSE_CODES[usize::from(input.u8() % 16)];
         payload[..2].copy_from_slice(&code.to_be_bytes());
     }
