@@ -25,6 +25,9 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 corpora=("fuzz/corpus/$target" "fuzz/seeds/$target")
 [[ -d fuzz/regressions/$target ]] && corpora+=("fuzz/regressions/$target")
 mkdir -p "fuzz/corpus/$target"
+# The workspace's release profile links with thin LTO, which makes each instrumented binary
+# take minutes to link on 2 cores and buys little for fuzzing.
+export CARGO_PROFILE_RELEASE_LTO=${CARGO_PROFILE_RELEASE_LTO:-false}
 # shellcheck disable=SC2086 # the build flags are words on purpose
 cargo fuzz run --sanitizer none --features libfuzzer ${TIDEGATE_FUZZ_BUILD_FLAGS:-} "$target" \
   "${corpora[@]}" -- \
