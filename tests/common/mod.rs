@@ -13,6 +13,7 @@ pub mod admin;
 pub mod binary;
 pub mod http_raw;
 pub mod log_capture;
+pub mod fake_mqtt_broker;
 pub mod mosquitto;
 pub mod mqtt_api;
 

@@ -94,19 +94,38 @@ pub fn decode(
             reason: "normal disconnection".to_owned(),
         }));
     }
+    let buffered_bytes = buf.len();
     let decoded = match protocol {
         MqttProtocol::V311 => v4::read(buf, max_packet_bytes).map(from_v4),
+        MqttProtocol::V5 if buf.first().is_some_and(|byte| byte >> 4 == UNSUBSCRIBE) => {
+            skip_packet(buf, max_packet_bytes)
+                .map(|()| Incoming::Unexpected("a client-to-server packet"))
+        }
         MqttProtocol::V5 => v5::read(buf, max_packet_bytes).map(from_v5),
     };
     match decoded {
         Ok(incoming) => Ok(Some(incoming)),
-        Err(mqttbytes::Error::InsufficientBytes(_)) => Ok(None),
+        // "Read more" only while the packet is not all here (nothing was consumed). The crate
+        // says the same of a field that runs past the end of a whole packet it already took off
+        // the buffer (an MQTT 5 property length cut short): that packet is malformed.
+        Err(mqttbytes::Error::InsufficientBytes(_)) if buf.len() == buffered_bytes => Ok(None),
         Err(mqttbytes::Error::PayloadSizeLimitExceeded(size)) => Err(CodecError::TooLarge {
             size,
             max: max_packet_bytes,
         }),
         Err(error) => Err(malformed(error)),
     }
+}
+
+/// The UNSUBSCRIBE packet type. mqttbytes' MQTT 5 reader of it writes the packet id to stderr
+/// (a stray `dbg!`); a broker never sends one, so it is framed and skipped, never read.
+const UNSUBSCRIBE: u8 = 10;
+
+/// Consumes the next whole packet unread (`InsufficientBytes` while it has not all arrived).
+fn skip_packet(buf: &mut BytesMut, max_packet_bytes: usize) -> Result<(), mqttbytes::Error> {
+    let header = mqttbytes::check(buf.iter(), max_packet_bytes)?;
+    let _ = buf.split_to(header.frame_length());
+    Ok(())
 }
 
 fn from_v4(packet: v4::Packet) -> Incoming {

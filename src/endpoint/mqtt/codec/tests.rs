@@ -134,6 +134,38 @@ fn garbage_is_malformed_not_a_panic() {
 }
 
 #[test]
+fn a_field_running_past_a_whole_packet_is_malformed_not_need_more() {
+    // MQTT 5 CONNACK and PUBLISH whose property length promises a byte the packet lacks.
+    for packet in [
+        &[0x20, 0x03, 0x00, 0x00, 0x80][..],
+        &[0x30, 0x04, 0x00, 0x01, b't', 0x80],
+    ] {
+        let mut buf = BytesMut::from(packet);
+        assert!(matches!(
+            decode(MqttProtocol::V5, &mut buf, 1024),
+            Err(CodecError::Malformed(_))
+        ));
+    }
+    // A packet that has not all arrived still waits, and consumes nothing.
+    let mut buf = BytesMut::from(&[0x30, 0x04, 0x00, 0x01][..]);
+    assert_eq!(decode(MqttProtocol::V5, &mut buf, 1024), Ok(None));
+    assert_eq!(buf.len(), 4);
+}
+
+#[test]
+fn a_v5_unsubscribe_from_the_broker_is_skipped_unread() {
+    let mut buf = BytesMut::from(&[0xa2, 0x06, 0x00, 0x01, 0x00, 0x00, 0x01, b't', 0xd0][..]);
+    assert_eq!(
+        decode(MqttProtocol::V5, &mut buf, 1024),
+        Ok(Some(Incoming::Unexpected("a client-to-server packet")))
+    );
+    assert_eq!(&buf[..], &[0xd0]);
+    let mut partial = BytesMut::from(&[0xa2, 0x06, 0x00][..]);
+    assert_eq!(decode(MqttProtocol::V5, &mut partial, 1024), Ok(None));
+    assert_eq!(partial.len(), 3);
+}
+
+#[test]
 fn puback_and_control_packets_have_fixed_bytes() {
     let mut buf = BytesMut::new();
     encode_puback(MqttProtocol::V5, 0x0102, &mut buf);

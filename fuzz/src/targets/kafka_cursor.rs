@@ -1,0 +1,79 @@
+//! Kafka resume cursors (`endpoint::kafka::cursor`): `topic:partition:nextOffset` entries
+//! joined by `,`, plain or in URL-safe base64, from `?cursor=` or `Last-Event-ID`.
+//!
+//! Properties: a parsed cursor has only valid entries (a topic, offsets and partitions ≥ 0); the
+//! cursor the gateway would render for those entries (base64 and, when the text allows it,
+//! plain) parses back to the same entries; matching against a feed's layout either names the
+//! partition it does not read or maps every slot; allocation stays proportional to the text.
+
+use std::sync::Arc;
+
+use tidegate::endpoint::kafka::cursor::{KafkaCursor, TopicPartition};
+
+use crate::alloc_guard;
+
+pub fn run(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let bound = 16 * text.len() + 4096;
+    let Ok(parsed) =
+        alloc_guard::bounded("KafkaCursor::parse", bound, || KafkaCursor::parse(&text))
+    else {
+        return;
+    };
+    assert!(!parsed.is_empty());
+    for (topic, partition, next) in &parsed {
+        assert!(!topic.is_empty() && !topic.contains(','));
+        assert!(*partition >= 0 && *next >= 0);
+    }
+
+    // The cursor the gateway renders for these entries reads back as them.
+    let slots: Arc<[TopicPartition]> = parsed
+        .iter()
+        .map(|(topic, partition, _)| TopicPartition {
+            topic: Arc::from(topic.as_str()),
+            partition: *partition,
+        })
+        .collect();
+    let next: Box<[i64]> = parsed.iter().map(|(_, _, next)| *next).collect();
+    for encoded in [true, false] {
+        let rendered = KafkaCursor {
+            encoded,
+            slots: slots.clone(),
+            next: next.clone(),
+        }
+        .render();
+        // Plain text is trimmed before parsing, so it cannot carry a topic that starts with
+        // whitespace (only base64 can; Kafka topic names never do).
+        if !encoded && parsed[0].0.starts_with(char::is_whitespace) {
+            continue;
+        }
+        assert_eq!(
+            KafkaCursor::parse(&rendered).as_ref(),
+            Ok(&parsed),
+            "rendered as {rendered:?} (encoded: {encoded})"
+        );
+    }
+
+    // Matched against a feed reading orders:0..2 and the input's first entry.
+    let mut layout_slots: Vec<TopicPartition> = (0..3)
+        .map(|partition| TopicPartition {
+            topic: Arc::from("orders"),
+            partition,
+        })
+        .collect();
+    layout_slots.push(slots[0].clone());
+    let layout = KafkaCursor {
+        encoded: true,
+        slots: Arc::from(layout_slots),
+        next: vec![0; 4].into_boxed_slice(),
+    };
+    match layout.check_parsed(&parsed) {
+        Ok(()) => {
+            let resumed = layout.from_parsed(&parsed, 0);
+            assert_eq!(resumed.next.len(), layout.slots.len());
+            assert!(resumed.covers(&layout));
+            assert_eq!(resumed.further(&layout), resumed);
+        }
+        Err(why) => assert!(why.contains("does not read"), "{why}"),
+    }
+}
