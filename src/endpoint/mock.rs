@@ -14,7 +14,7 @@ use monoio::time::Instant;
 
 use crate::config::MockOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
-use crate::message::{Fields, Message, MessageId};
+use crate::message::{Fields, Message, MessageId, PayloadKind};
 
 /// A Mock endpoint's shared, immutable parts.
 pub struct MockEndpoint {
@@ -56,6 +56,7 @@ impl MockEndpoint {
             template: Message {
                 id: MessageId::Sequence(first),
                 payload: self.content.clone(),
+                kind: PayloadKind::Unspecified,
                 headers: self.headers.clone(),
                 metadata: self.metadata.clone(),
                 timestamp_ms: 0,

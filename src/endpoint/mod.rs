@@ -16,7 +16,7 @@ use bytes::Bytes;
 use crate::config::{EndpointConfig, SlowClientPolicy};
 use crate::delivery::fanout::{CursorError, Fanout};
 use crate::delivery::{OutboundQueue, QueueEnd};
-use crate::message::{Fields, MessageId};
+use crate::message::{Fields, MessageId, PayloadKind};
 use crate::metrics::ShardMetrics;
 use crate::runtime::LocalSignal;
 
@@ -47,6 +47,10 @@ pub struct PublishOptions<'a> {
     pub topic: Option<&'a str>,
     /// The record key (`X-Message-Key`, `?key=`), for Kafka.
     pub key: Option<Bytes>,
+    /// Text or binary, as the client said (WebSocket frame type, HTTP `Content-Type`). Kept by
+    /// the in-memory endpoint, so its WebSocket subscribers get the frame type that was sent;
+    /// MQTT and Kafka records carry no such flag, so their messages arrive `Unspecified`.
+    pub kind: PayloadKind,
 }
 
 /// An API's endpoint on one shard.
@@ -289,7 +293,7 @@ impl Endpoint {
         }
         match self {
             Endpoint::Mock(_) => Err(PublishError::NotSupported("mock")),
-            Endpoint::InMemory(topic) => topic.publish(payload, headers),
+            Endpoint::InMemory(topic) => topic.publish(payload, options.kind, headers),
             Endpoint::Mqtt(mqtt) => mqtt.publish(payload, headers, options.topic).await,
             Endpoint::Kafka(kafka) => kafka.publish(payload, headers, options.key).await,
         }

@@ -1,5 +1,5 @@
-//! WebSocket entrypoint: RFC 6455 upgrade, then every message as a text (or, when not UTF-8,
-//! binary) frame.
+//! WebSocket entrypoint: RFC 6455 upgrade, then every message as a frame of the type it was
+//! published with (text or binary; a source that does not say gets text when UTF-8).
 //!
 //! The reader task decodes client frames and records what the writer must act on (a ping to
 //! answer, a close, a protocol error, a publish attempt); the writer sends messages, pongs and
@@ -25,7 +25,7 @@ use crate::codec::ws::{
 use crate::config::WebSocketOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::endpoint::{PublishError, PublishOptions};
-use crate::message::{Fields, MessageId};
+use crate::message::{Fields, Message, MessageId, PayloadKind};
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
@@ -242,15 +242,13 @@ impl InboundHandler for WsReader {
                     self.inbound.notify();
                 }
                 Ok(Some(WsEvent::Pong(_))) => {}
-                Ok(Some(WsEvent::Text(payload) | WsEvent::Binary(payload))) => {
-                    let Some(publisher) = &self.publisher else {
-                        let reason = "publishing is disabled on this API's websocket entrypoint";
-                        self.inbound
-                            .closed(close_code::POLICY_VIOLATION, reason.to_owned());
+                Ok(Some(WsEvent::Text(payload))) => {
+                    if !self.publish(payload, PayloadKind::Text).await {
                         return false;
-                    };
-                    if let Err((code, reason)) = publisher.publish(payload).await {
-                        self.inbound.closed(code, reason);
+                    }
+                }
+                Ok(Some(WsEvent::Binary(payload))) => {
+                    if !self.publish(payload, PayloadKind::Binary).await {
                         return false;
                     }
                 }
@@ -268,6 +266,23 @@ impl InboundHandler for WsReader {
     }
 }
 
+impl WsReader {
+    /// Publishes one client message of `kind`; false when the session must end.
+    async fn publish(&self, payload: Bytes, kind: PayloadKind) -> bool {
+        let Some(publisher) = &self.publisher else {
+            let reason = "publishing is disabled on this API's websocket entrypoint";
+            self.inbound
+                .closed(close_code::POLICY_VIOLATION, reason.to_owned());
+            return false;
+        };
+        if let Err((code, reason)) = publisher.publish(payload, kind).await {
+            self.inbound.closed(code, reason);
+            return false;
+        }
+        true
+    }
+}
+
 /// What a session needs to publish the client's messages (when `publisher.enabled`).
 struct Publisher {
     api: Rc<Api>,
@@ -280,13 +295,14 @@ struct Publisher {
 
 impl Publisher {
     /// Hands a client message to the endpoint; the error is the close code and reason to send.
-    async fn publish(&self, payload: Bytes) -> Result<(), (u16, String)> {
+    async fn publish(&self, payload: Bytes, kind: PayloadKind) -> Result<(), (u16, String)> {
         let published = self.api.endpoint.publish_with(
             payload,
             self.no_headers.clone(),
             PublishOptions {
                 topic: self.topic.as_deref(),
                 key: self.key.clone(),
+                kind,
             },
         );
         match published.await {
@@ -348,15 +364,7 @@ impl Session {
                         queue.drain_into(MAX_BATCH, &mut batch);
                         delivered = batch.len() as u64;
                         for message in batch.drain(..) {
-                            if std::str::from_utf8(&message.payload).is_ok() {
-                                let batch = &mut self.duplex.batch;
-                                encode_frame_header(batch.tail_mut(), Opcode::Text, message.payload.len());
-                                batch.put_shared(&message.payload);
-                            } else {
-                                let batch = &mut self.duplex.batch;
-                                encode_frame_header(batch.tail_mut(), Opcode::Binary, message.payload.len());
-                                batch.put_shared(&message.payload);
-                            }
+                            self.frame(&message);
                             self.last_delivered = Some(message.id);
                         }
                     }
@@ -382,6 +390,18 @@ impl Session {
                 queue.mark_delivered(id);
             }
         }
+    }
+
+    /// Appends one message to the write batch as a frame of its type.
+    fn frame(&mut self, message: &Message) {
+        let opcode = if message.kind.is_text(&message.payload) {
+            Opcode::Text
+        } else {
+            Opcode::Binary
+        };
+        let batch = &mut self.duplex.batch;
+        encode_frame_header(batch.tail_mut(), opcode, message.payload.len());
+        batch.put_shared(&message.payload);
     }
 
     fn resume_hint(&self, why: &str) -> String {
