@@ -42,6 +42,9 @@ shard_metrics! {
     counter http_client_errors_total,
     /// WebSocket sessions currently open.
     gauge websocket_sessions_open,
+    /// Pings waiting for their pong (at most 16 per WebSocket connection; a client sending more
+    /// is not read until they are answered).
+    gauge websocket_pongs_pending,
     /// SSE streams currently open.
     gauge sse_streams_open,
     /// HTTP GET polls currently waiting for messages.

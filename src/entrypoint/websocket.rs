@@ -1,36 +1,34 @@
 //! WebSocket entrypoint: RFC 6455 upgrade, then every message as a frame of the type it was
 //! published with (text or binary; a source that does not say gets text when UTF-8).
 //!
-//! The reader task decodes client frames and records what the writer must act on (a ping to
-//! answer, a close, a protocol error, a publish attempt); the writer sends messages, pongs and
+//! The reader task (`inbound`) decodes client frames and records what the writer must act on
+//! (pings to answer, a close, a protocol error); the writer sends messages, pongs and
 //! keep-alive pings. A peer that stays silent for a whole ping interval after a ping is dropped.
 //! `?cursor=` on the upgrade URL resumes after that message id (the reference cannot resume).
 
-use std::cell::{Cell, RefCell};
-use std::future::poll_fn;
+mod inbound;
+
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
 use monoio::time::Instant;
 
 use crate::codec::http_head::RequestHead;
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::codec::ws::{
     accept_key, encode_close, encode_frame_header, encode_ping, encode_pong, FrameDecoder, Opcode,
-    WsEvent, WsLimits,
+    WsLimits,
 };
 use crate::config::WebSocketOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
-use crate::endpoint::{PublishError, PublishOptions};
-use crate::message::{Fields, Message, MessageId, PayloadKind};
+use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
-use crate::server::duplex::{Duplex, InboundHandler};
+use crate::server::duplex::Duplex;
 use crate::server::Api;
+use inbound::{Inbound, Publisher, WsReader};
 
 /// Most messages encoded into one write.
 const MAX_BATCH: usize = 256;
@@ -126,9 +124,9 @@ pub async fn serve(
         api: api.clone(),
         no_headers: Arc::from(Vec::new()),
         topic,
-        key: head.query_param("key").map(Bytes::from),
+        key: head.query_param("key").map(bytes::Bytes::from),
     });
-    let inbound = Rc::new(Inbound::new());
+    let inbound = Rc::new(Inbound::new(shard.metrics.clone()));
     let limits = WsLimits {
         max_frame_bytes: shard.gateway.limits.ws_max_frame_bytes,
         max_message_bytes: shard.gateway.limits.ws_max_message_bytes,
@@ -174,155 +172,6 @@ fn handshake(head: &RequestHead) -> Result<String, (u16, &'static str)> {
     Ok(accept_key(key.trim_ascii()))
 }
 
-/// What the reader saw that the writer must act on. Bounded: only the latest ping is kept
-/// (RFC 6455 allows answering just the most recent one).
-struct Inbound {
-    ping: RefCell<Option<Bytes>>,
-    close: RefCell<Option<(u16, String)>>,
-    last_heard: Cell<Instant>,
-    dirty: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
-}
-
-impl Inbound {
-    fn new() -> Inbound {
-        Inbound {
-            ping: RefCell::new(None),
-            close: RefCell::new(None),
-            last_heard: Cell::new(Instant::now()),
-            dirty: Cell::new(false),
-            waker: RefCell::new(None),
-        }
-    }
-
-    /// Records that the client sent a close (or broke the protocol, or was refused).
-    fn closed(&self, code: u16, reason: String) {
-        *self.close.borrow_mut() = Some((code, reason));
-        self.notify();
-    }
-
-    /// Wakes the writer to look at what changed.
-    fn notify(&self) {
-        self.dirty.set(true);
-        if let Some(waker) = self.waker.borrow_mut().take() {
-            waker.wake();
-        }
-    }
-
-    /// Resolves once the reader recorded something new.
-    async fn changed(&self) {
-        poll_fn(|cx| {
-            if self.dirty.replace(false) {
-                Poll::Ready(())
-            } else {
-                *self.waker.borrow_mut() = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
-    }
-}
-
-/// The session's reader: decodes client frames, publishes data messages (in order, one at a
-/// time: reading waits while a publish is in flight) and tells the writer about the rest.
-struct WsReader {
-    decoder: FrameDecoder,
-    inbound: Rc<Inbound>,
-    publisher: Option<Publisher>,
-}
-
-impl InboundHandler for WsReader {
-    async fn on_bytes(&mut self, buf: &mut BytesMut) -> bool {
-        self.inbound.last_heard.set(Instant::now());
-        loop {
-            match self.decoder.decode(buf) {
-                Ok(None) => return true,
-                Ok(Some(WsEvent::Ping(payload))) => {
-                    *self.inbound.ping.borrow_mut() = Some(payload);
-                    self.inbound.notify();
-                }
-                Ok(Some(WsEvent::Pong(_))) => {}
-                Ok(Some(WsEvent::Text(payload))) => {
-                    if !self.publish(payload, PayloadKind::Text).await {
-                        return false;
-                    }
-                }
-                Ok(Some(WsEvent::Binary(payload))) => {
-                    if !self.publish(payload, PayloadKind::Binary).await {
-                        return false;
-                    }
-                }
-                Ok(Some(WsEvent::Close(frame))) => {
-                    let (code, reason) = frame.unwrap_or((close_code::NORMAL, String::new()));
-                    self.inbound.closed(code, reason);
-                    return false;
-                }
-                Err(err) => {
-                    self.inbound.closed(err.close_code(), err.to_string());
-                    return false;
-                }
-            }
-        }
-    }
-}
-
-impl WsReader {
-    /// Publishes one client message of `kind`; false when the session must end.
-    async fn publish(&self, payload: Bytes, kind: PayloadKind) -> bool {
-        let Some(publisher) = &self.publisher else {
-            let reason = "publishing is disabled on this API's websocket entrypoint";
-            self.inbound
-                .closed(close_code::POLICY_VIOLATION, reason.to_owned());
-            return false;
-        };
-        if let Err((code, reason)) = publisher.publish(payload, kind).await {
-            self.inbound.closed(code, reason);
-            return false;
-        }
-        true
-    }
-}
-
-/// What a session needs to publish the client's messages (when `publisher.enabled`).
-struct Publisher {
-    api: Rc<Api>,
-    no_headers: Fields,
-    /// The topic chosen on the upgrade URL (`?topic=`), for endpoints that allow it.
-    topic: Option<String>,
-    /// The upgrade request's `?key=`: the key of every message of the session (Kafka).
-    key: Option<Bytes>,
-}
-
-impl Publisher {
-    /// Hands a client message to the endpoint; the error is the close code and reason to send.
-    async fn publish(&self, payload: Bytes, kind: PayloadKind) -> Result<(), (u16, String)> {
-        let published = self.api.endpoint.publish_with(
-            payload,
-            self.no_headers.clone(),
-            PublishOptions {
-                topic: self.topic.as_deref(),
-                key: self.key.clone(),
-                kind,
-            },
-        );
-        match published.await {
-            Ok(_id) => Ok(()),
-            Err(err @ PublishError::NotSupported(_)) => {
-                Err((close_code::POLICY_VIOLATION, err.to_string()))
-            }
-            Err(err @ PublishError::TooLarge { .. }) => {
-                Err((close_code::MESSAGE_TOO_BIG, err.to_string()))
-            }
-            Err(err @ PublishError::Unavailable(_)) => {
-                Err((close_code::TRY_AGAIN_LATER, err.to_string()))
-            }
-            Err(err @ (PublishError::Refused(_) | PublishError::BadTopic(_))) => {
-                Err((close_code::POLICY_VIOLATION, err.to_string()))
-            }
-        }
-    }
-}
-
 struct Session {
     duplex: Duplex,
     inbound: Rc<Inbound>,
@@ -343,13 +192,15 @@ impl Session {
             if let Some((code, reason)) = self.inbound.close.borrow().clone() {
                 return (code, reason);
             }
-            // Answer a ping at once, not with the next message (RFC 6455: "as soon as practical").
-            let pong = self.inbound.ping.borrow_mut().take();
-            if let Some(payload) = pong {
-                encode_pong(&mut self.duplex.write_buf, &payload);
-                if self.duplex.flush().await.is_err() {
-                    return (0, String::new());
-                }
+            // Answer pings at once, not with the next message (RFC 6455: "as soon as practical"),
+            // each with its own pong, in order.
+            let write_buf = &mut self.duplex.write_buf;
+            if self
+                .inbound
+                .take_pongs(|payload| encode_pong(write_buf, payload))
+                && self.duplex.flush().await.is_err()
+            {
+                return (0, String::new());
             }
             let mut delivered = 0;
             monoio::select! {
@@ -414,6 +265,7 @@ impl Session {
     /// Sends our close frame (code 0 = the peer is gone, just drop) and waits briefly for the
     /// client's, completing the close handshake.
     async fn close(mut self, code: u16, reason: &str) {
+        self.inbound.writer_done();
         if code == 0 {
             return;
         }
@@ -425,5 +277,12 @@ impl Session {
             let _ = monoio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, self.duplex.peer_closed.wait())
                 .await;
         }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // However the session ended, a reader waiting for pong room must not wait forever.
+        self.inbound.writer_done();
     }
 }

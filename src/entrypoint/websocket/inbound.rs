@@ -1,0 +1,226 @@
+//! The reading half of a WebSocket session: decodes the client's frames, publishes its messages
+//! (each with the frame type it was sent as) and tells the writer what to answer.
+//!
+//! What the reader holds for the writer is bounded: at most `MAX_PENDING_PONGS` pongs (a client
+//! that pings faster is not read until they are written, so every ping gets its pong, in order).
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+
+use bytes::{Bytes, BytesMut};
+use monoio::time::Instant;
+
+use super::close_code;
+use crate::codec::ws::{FrameDecoder, WsEvent};
+use crate::endpoint::{PublishError, PublishOptions};
+use crate::message::{Fields, PayloadKind};
+use crate::metrics::ShardMetrics;
+use crate::server::duplex::InboundHandler;
+use crate::server::Api;
+
+/// Most pings waiting for their pong (each at most 125 bytes).
+const MAX_PENDING_PONGS: usize = 16;
+
+/// What the reader saw that the writer must act on.
+pub(super) struct Inbound {
+    /// Pings to answer, oldest first.
+    pongs: RefCell<VecDeque<Bytes>>,
+    /// The close to send: the client's, or the gateway's answer to what the client did.
+    pub(super) close: RefCell<Option<(u16, String)>>,
+    /// When the client last sent anything.
+    pub(super) last_heard: Cell<Instant>,
+    dirty: Cell<bool>,
+    writer: RefCell<Option<Waker>>,
+    /// The reader, waiting for room among the pongs.
+    reader: RefCell<Option<Waker>>,
+    /// The writer is closing (or gone) and sends no more pongs: pings are read and dropped.
+    writer_gone: Cell<bool>,
+    metrics: Arc<ShardMetrics>,
+}
+
+impl Inbound {
+    pub(super) fn new(metrics: Arc<ShardMetrics>) -> Inbound {
+        Inbound {
+            pongs: RefCell::new(VecDeque::new()),
+            close: RefCell::new(None),
+            last_heard: Cell::new(Instant::now()),
+            dirty: Cell::new(false),
+            writer: RefCell::new(None),
+            reader: RefCell::new(None),
+            writer_gone: Cell::new(false),
+            metrics,
+        }
+    }
+
+    /// Records that the client sent a close (or broke the protocol, or was refused).
+    fn closed(&self, code: u16, reason: String) {
+        *self.close.borrow_mut() = Some((code, reason));
+        self.notify();
+    }
+
+    /// Wakes the writer to look at what changed.
+    fn notify(&self) {
+        self.dirty.set(true);
+        if let Some(waker) = self.writer.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+
+    /// Resolves once the reader recorded something new.
+    pub(super) async fn changed(&self) {
+        poll_fn(|cx| {
+            if self.dirty.replace(false) {
+                Poll::Ready(())
+            } else {
+                *self.writer.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Queues the pong for a ping, waiting while `MAX_PENDING_PONGS` are due. Once the writer is
+    /// closing, the ping is dropped (nothing may follow a close frame) and reading goes on, to
+    /// find the client's close.
+    async fn queue_pong(&self, payload: Bytes) {
+        let has_room = poll_fn(|cx| {
+            if self.writer_gone.get() {
+                return Poll::Ready(false);
+            }
+            if self.pongs.borrow().len() < MAX_PENDING_PONGS {
+                return Poll::Ready(true);
+            }
+            *self.reader.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+        if has_room {
+            self.pongs.borrow_mut().push_back(payload);
+            ShardMetrics::inc(&self.metrics.websocket_pongs_pending);
+            self.notify();
+        }
+    }
+
+    /// Hands every pong due to `each`, oldest first; true when there was any. A reader waiting
+    /// for room goes on.
+    pub(super) fn take_pongs(&self, mut each: impl FnMut(&[u8])) -> bool {
+        let mut pongs = self.pongs.borrow_mut();
+        if pongs.is_empty() {
+            return false;
+        }
+        ShardMetrics::sub(&self.metrics.websocket_pongs_pending, pongs.len() as u64);
+        pongs.drain(..).for_each(|payload| each(&payload));
+        drop(pongs);
+        if let Some(waker) = self.reader.borrow_mut().take() {
+            waker.wake();
+        }
+        true
+    }
+
+    /// The writer is closing or gone: a reader waiting for pong room goes on without it.
+    pub(super) fn writer_done(&self) {
+        self.writer_gone.set(true);
+        if let Some(waker) = self.reader.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+}
+
+impl Drop for Inbound {
+    fn drop(&mut self) {
+        let pending = self.pongs.get_mut().len();
+        ShardMetrics::sub(&self.metrics.websocket_pongs_pending, pending as u64);
+    }
+}
+
+/// The session's reader: decodes client frames, publishes data messages (in order, one at a
+/// time: reading waits while a publish is in flight) and tells the writer about the rest.
+pub(super) struct WsReader {
+    pub(super) decoder: FrameDecoder,
+    pub(super) inbound: Rc<Inbound>,
+    pub(super) publisher: Option<Publisher>,
+}
+
+impl InboundHandler for WsReader {
+    async fn on_bytes(&mut self, buf: &mut BytesMut) -> bool {
+        self.inbound.last_heard.set(Instant::now());
+        loop {
+            let event = match self.decoder.decode(buf) {
+                Ok(None) => return true,
+                Ok(Some(event)) => event,
+                Err(err) => {
+                    self.inbound.closed(err.close_code(), err.to_string());
+                    return false;
+                }
+            };
+            let (payload, kind) = match event {
+                WsEvent::Ping(payload) => {
+                    self.inbound.queue_pong(payload).await;
+                    continue;
+                }
+                WsEvent::Pong(_) => continue,
+                WsEvent::Close(frame) => {
+                    let (code, reason) = frame.unwrap_or((close_code::NORMAL, String::new()));
+                    self.inbound.closed(code, reason);
+                    return false;
+                }
+                WsEvent::Text(payload) => (payload, PayloadKind::Text),
+                WsEvent::Binary(payload) => (payload, PayloadKind::Binary),
+            };
+            let Some(publisher) = &self.publisher else {
+                let reason = "publishing is disabled on this API's websocket entrypoint";
+                self.inbound
+                    .closed(close_code::POLICY_VIOLATION, reason.to_owned());
+                return false;
+            };
+            if let Err((code, reason)) = publisher.publish(payload, kind).await {
+                self.inbound.closed(code, reason);
+                return false;
+            }
+        }
+    }
+}
+
+/// What a session needs to publish the client's messages (when `publisher.enabled`).
+pub(super) struct Publisher {
+    pub(super) api: Rc<Api>,
+    pub(super) no_headers: Fields,
+    /// The topic chosen on the upgrade URL (`?topic=`), for endpoints that allow it.
+    pub(super) topic: Option<String>,
+    /// The upgrade request's `?key=`: the key of every message of the session (Kafka).
+    pub(super) key: Option<Bytes>,
+}
+
+impl Publisher {
+    /// Hands a client message to the endpoint; the error is the close code and reason to send.
+    async fn publish(&self, payload: Bytes, kind: PayloadKind) -> Result<(), (u16, String)> {
+        let options = PublishOptions {
+            topic: self.topic.as_deref(),
+            key: self.key.clone(),
+            kind,
+        };
+        let published = self
+            .api
+            .endpoint
+            .publish_with(payload, self.no_headers.clone(), options);
+        match published.await {
+            Ok(_id) => Ok(()),
+            Err(err @ PublishError::NotSupported(_)) => {
+                Err((close_code::POLICY_VIOLATION, err.to_string()))
+            }
+            Err(err @ PublishError::TooLarge { .. }) => {
+                Err((close_code::MESSAGE_TOO_BIG, err.to_string()))
+            }
+            Err(err @ PublishError::Unavailable(_)) => {
+                Err((close_code::TRY_AGAIN_LATER, err.to_string()))
+            }
+            Err(err @ (PublishError::Refused(_) | PublishError::BadTopic(_))) => {
+                Err((close_code::POLICY_VIOLATION, err.to_string()))
+            }
+        }
+    }
+}
