@@ -12,8 +12,10 @@
 //!              ShardSeed moves into the thread); driver choice (io_uring / epoll), shutdown broadcast
 //! server/      the life of a connection: accept → HTTP head → route → entrypoint
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames, SSE
-//! entrypoint/  how clients receive and send: http-get, http-post, sse, websocket
-//! endpoint/    where messages come from and go to: mock, in_memory, mqtt (broker client per shard),
+//! entrypoint/  how clients receive and send: http-get, http-post, sse, websocket (its reader:
+//!              websocket/inbound.rs)
+//! endpoint/    where messages come from and go to: mock, in_memory, echo (each WebSocket
+//!              connection's own messages back to it), mqtt (broker client per shard),
 //!              kafka (Kafka I/O on its own bridge thread: endpoint/kafka/bridge*.rs, the only tokio code)
 //! delivery/    per-client bounded outbound queue with the slow-client policy; the cursor fan-out
 //!              of a retention ring to a shard's clients (and how far delivery has got)

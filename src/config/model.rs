@@ -266,6 +266,8 @@ impl Default for SseOptions {
 pub enum EndpointConfig {
     Mock(MockOptions),
     InMemory(InMemoryOptions),
+    /// Each WebSocket connection's own messages, sent back to it (no settings).
+    Echo,
     /// An MQTT broker (3.1.1 or 5).
     Mqtt(Box<super::mqtt::MqttOptions>),
     /// A Kafka cluster.

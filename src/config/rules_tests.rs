@@ -44,7 +44,7 @@ fn entrypoint_types_unknown_and_not_yet_supported() {
     let (_, message) = only_problem(&ONE_API.replace("type: mock", "type: redis"));
     assert_eq!(
         message,
-        "unknown endpoint type 'redis'; expected one of: mock, in-memory, mqtt5, kafka"
+        "unknown endpoint type 'redis'; expected one of: mock, in-memory, echo, mqtt5, kafka"
     );
     let (location, message) = only_problem(&ONE_API.replace("type: mock", "type: rabbitmq"));
     assert_eq!(location, "apis[0].endpoint.type");

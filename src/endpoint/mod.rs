@@ -2,6 +2,7 @@
 //! resume position and its outbound queue; the endpoint fills that queue until the returned
 //! `Subscription` is dropped. Publishing hands one message to the endpoint and returns its id.
 
+pub mod echo;
 pub mod in_memory;
 pub mod kafka;
 pub mod mock;
@@ -59,6 +60,8 @@ pub enum Endpoint {
     Mock(mock::MockEndpoint),
     /// An in-memory topic.
     InMemory(Rc<LocalTopic>),
+    /// Each WebSocket connection's messages, back to it (the shard's metrics count them).
+    Echo(Arc<ShardMetrics>),
     /// An MQTT broker.
     Mqtt(mqtt::MqttEndpoint),
     /// A Kafka feed and/or producer.
@@ -205,6 +208,7 @@ impl Endpoint {
                 Endpoint::Mqtt(mqtt::MqttEndpoint::new(options, parts))
             }
             EndpointConfig::Kafka(options) => Endpoint::Kafka(context.kafka.endpoint(options)),
+            EndpointConfig::Echo => Endpoint::Echo(context.metrics.clone()),
         }
     }
 
@@ -218,7 +222,7 @@ impl Endpoint {
             .trim()
             .parse::<u64>()
             .ok()
-            .filter(|id| *id < u64::MAX);
+            .filter(|id| *id < u64::MAX && !matches!(self, Endpoint::Echo(_)));
         parsed.map(MessageId::Sequence).ok_or_else(|| EndpointError::InvalidCursor {
             cursor: cursor.chars().take(64).collect(),
             expected: match self {
@@ -226,6 +230,7 @@ impl Endpoint {
                 Endpoint::InMemory(_) => "an in-memory cursor is the decimal position of the last message received, e.g. 42",
                 Endpoint::Mqtt(_) => "an MQTT cursor is the decimal id of the last message received, e.g. 4123168604161",
                 Endpoint::Kafka(_) => "a Kafka cursor",
+                Endpoint::Echo(_) => "an echo API keeps no messages, so there is nothing to resume: connect without a cursor",
             },
         })
     }
@@ -258,6 +263,10 @@ impl Endpoint {
                 let (subscribed, start) = kafka.subscribe(after, queue, subscription)?;
                 Ok((Subscription::Kafka(subscribed), start))
             }
+            Endpoint::Echo(metrics) => {
+                let echo = echo::EchoLoop::new(queue, metrics.clone());
+                Ok((Subscription::Echo(Rc::new(echo)), None))
+            }
         }
     }
 
@@ -265,7 +274,9 @@ impl Endpoint {
     pub fn is_exhausted_after(&self, after: Option<MessageId>) -> bool {
         match self {
             Endpoint::Mock(mock) => mock.is_exhausted_after(after),
-            Endpoint::InMemory(_) | Endpoint::Mqtt(_) | Endpoint::Kafka(_) => false,
+            Endpoint::InMemory(_) | Endpoint::Echo(_) | Endpoint::Mqtt(_) | Endpoint::Kafka(_) => {
+                false
+            }
         }
     }
 
@@ -296,6 +307,8 @@ impl Endpoint {
             Endpoint::InMemory(topic) => topic.publish(payload, options.kind, headers),
             Endpoint::Mqtt(mqtt) => mqtt.publish(payload, headers, options.topic).await,
             Endpoint::Kafka(kafka) => kafka.publish(payload, headers, options.key).await,
+            // Only the connection's own `EchoLoop` (its subscription) publishes.
+            Endpoint::Echo(_) => Err(PublishError::NotSupported("echo")),
         }
     }
 
@@ -303,7 +316,7 @@ impl Endpoint {
     pub fn accepts_publish(&self) -> bool {
         match self {
             Endpoint::Mock(_) => false,
-            Endpoint::InMemory(_) => true,
+            Endpoint::InMemory(_) | Endpoint::Echo(_) => true,
             Endpoint::Mqtt(mqtt) => mqtt.has_producer(),
             Endpoint::Kafka(kafka) => kafka.accepts_publish(),
         }
@@ -318,6 +331,11 @@ impl Endpoint {
         let (what, configured) = match self {
             Endpoint::InMemory(topic) => ("in-memory endpoint", topic.log().name()),
             Endpoint::Kafka(kafka) => ("Kafka producer", kafka.producer_topic()?),
+            Endpoint::Echo(_) => {
+                return Some(PublishError::BadTopic(
+                    "this API's echo endpoint sends each message back to its sender; remove `topic` (`?topic=`) from the request".to_owned(),
+                ))
+            }
             Endpoint::Mock(_) | Endpoint::Mqtt(_) => return None,
         };
         Some(PublishError::BadTopic(format!(
@@ -337,12 +355,25 @@ pub enum Subscription {
     /// Leaves a Kafka feed's fan-out or stops the client's own catch-up fetch (its `Drop` does
     /// the work).
     Kafka(kafka::KafkaSubscription),
+    /// Ends the connection's echo queue, which stops a publish waiting for room in it.
+    Echo(Rc<echo::EchoLoop>),
+}
+
+impl Subscription {
+    /// The connection's own echo, for an echo endpoint: its publisher sends there.
+    pub fn echo(&self) -> Option<Rc<echo::EchoLoop>> {
+        match self {
+            Subscription::Echo(echo) => Some(echo.clone()),
+            _ => None,
+        }
+    }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         match self {
             Subscription::Mock(queue) => queue.end(QueueEnd::Closed),
+            Subscription::Echo(echo) => echo.queue().end(QueueEnd::Closed),
             Subscription::Fanout(fanout, key) => fanout.unsubscribe(*key),
             // Its own `Drop` leaves the subscription.
             Subscription::Mqtt(_) => {}

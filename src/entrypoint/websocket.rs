@@ -120,8 +120,10 @@ pub async fn serve(
             close: false,
         },
     );
+    let echo = subscription.as_ref().and_then(|s| s.echo());
     let publisher = options.publisher_enabled.then(|| Publisher {
         api: api.clone(),
+        echo,
         no_headers: Arc::from(Vec::new()),
         topic,
         key: head.query_param("key").map(bytes::Bytes::from),

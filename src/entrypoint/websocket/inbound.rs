@@ -16,6 +16,7 @@ use monoio::time::Instant;
 
 use super::close_code;
 use crate::codec::ws::{FrameDecoder, WsEvent};
+use crate::endpoint::echo::EchoLoop;
 use crate::endpoint::{PublishError, PublishOptions};
 use crate::message::{Fields, PayloadKind};
 use crate::metrics::ShardMetrics;
@@ -188,6 +189,8 @@ impl InboundHandler for WsReader {
 /// What a session needs to publish the client's messages (when `publisher.enabled`).
 pub(super) struct Publisher {
     pub(super) api: Rc<Api>,
+    /// The connection's own echo (an echo endpoint): messages go back to it alone.
+    pub(super) echo: Option<Rc<EchoLoop>>,
     pub(super) no_headers: Fields,
     /// The topic chosen on the upgrade URL (`?topic=`), for endpoints that allow it.
     pub(super) topic: Option<String>,
@@ -198,16 +201,22 @@ pub(super) struct Publisher {
 impl Publisher {
     /// Hands a client message to the endpoint; the error is the close code and reason to send.
     async fn publish(&self, payload: Bytes, kind: PayloadKind) -> Result<(), (u16, String)> {
-        let options = PublishOptions {
-            topic: self.topic.as_deref(),
-            key: self.key.clone(),
-            kind,
+        let published = match &self.echo {
+            Some(echo) => echo.publish(payload, kind, self.no_headers.clone()).await,
+            None => {
+                let options = PublishOptions {
+                    topic: self.topic.as_deref(),
+                    key: self.key.clone(),
+                    kind,
+                };
+                let headers = self.no_headers.clone();
+                self.api
+                    .endpoint
+                    .publish_with(payload, headers, options)
+                    .await
+            }
         };
-        let published = self
-            .api
-            .endpoint
-            .publish_with(payload, self.no_headers.clone(), options);
-        match published.await {
+        match published {
             Ok(_id) => Ok(()),
             Err(err @ PublishError::NotSupported(_)) => {
                 Err((close_code::POLICY_VIOLATION, err.to_string()))
