@@ -107,7 +107,7 @@ fn examples_show_what_they_promise() {
     assert_eq!(kinds(&shared.apis[0]), ["http-post"]);
 
     // The echo route: one websocket that both publishes and subscribes, on the echo endpoint
-    // (each connection gets back what it sent).
+    // (each connection gets back what it sent), with the limits Autobahn needs.
     let echo = load("echo.yaml");
     let api = &echo.apis[0];
     assert_eq!(
@@ -120,6 +120,7 @@ fn examples_show_what_they_promise() {
     };
     assert_eq!(api.entrypoints, [EntrypointConfig::WebSocket(both_ways)]);
     assert_eq!(api.endpoint, EndpointConfig::Echo);
+    assert!(echo.gateway.limits.ws_max_message_bytes >= 16 * 1024 * 1024);
 }
 
 #[test]

@@ -131,6 +131,11 @@ struct Decoder {
     sender: Sender,
     limits: WsLimits,
     partial: Option<Partial>,
+    /// Size (header and payload) of the frame whose header was parsed but whose payload has not
+    /// all arrived; 0 when no frame is under way. What the caller must make room for.
+    pending_frame_bytes: usize,
+    /// That frame's payload size.
+    pending_payload_bytes: usize,
 }
 
 /// Decodes a client's frames on the server side (one per connection).
@@ -143,6 +148,8 @@ impl FrameDecoder {
             sender: Sender::Client,
             limits,
             partial: None,
+            pending_frame_bytes: 0,
+            pending_payload_bytes: 0,
         })
     }
 
@@ -150,8 +157,30 @@ impl FrameDecoder {
     ///
     /// Consumes the frames it decodes from `buf`. Control frames inside a fragmented message are
     /// returned as soon as they arrive.
+    ///
+    /// Never grows `buf`: a frame still arriving is announced by [`Self::pending_frame_bytes`],
+    /// so the caller can check its memory budget before reserving room for it.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<WsEvent>, WsError> {
         self.0.decode(buf)
+    }
+
+    /// Payload bytes of the unfinished message, held or announced: its fragments so far plus the
+    /// whole payload of the frame still arriving. 0 between messages. (A frame header, at most 14
+    /// bytes, is not counted.)
+    pub fn held_bytes(&self) -> usize {
+        let partial = self.0.partial.as_ref().map_or(0, |p| p.payload.len());
+        partial + self.0.pending_payload_bytes
+    }
+
+    /// True while a message has begun but not ended: fragments received, or a frame (of any
+    /// kind) partly in `buffered_bytes`.
+    pub fn is_unfinished(&self, buffered_bytes: usize) -> bool {
+        self.0.partial.is_some() || buffered_bytes > 0
+    }
+
+    /// Size of the frame under way (header and payload) once its header has arrived, else 0.
+    pub fn pending_frame_bytes(&self) -> usize {
+        self.0.pending_frame_bytes
     }
 }
 
@@ -165,12 +194,19 @@ impl ClientFrameDecoder {
             sender: Sender::Server,
             limits,
             partial: None,
+            pending_frame_bytes: 0,
+            pending_payload_bytes: 0,
         })
     }
 
-    /// Decodes the next complete event from server frames; `Ok(None)` = need more bytes.
+    /// Decodes the next complete event from server frames; `Ok(None)` = need more bytes (room
+    /// for a frame under way is reserved in `buf`).
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<WsEvent>, WsError> {
-        self.0.decode(buf)
+        let event = self.0.decode(buf);
+        if let Ok(None) = event {
+            buf.reserve(self.0.pending_frame_bytes.saturating_sub(buf.len()));
+        }
+        event
     }
 }
 
@@ -187,7 +223,12 @@ impl Decoder {
     }
 
     /// Splits the next whole frame off `buf`, unmasked, after validating its header.
-    fn next_frame(&self, buf: &mut BytesMut) -> Result<Option<(FrameHeader, BytesMut)>, WsError> {
+    fn next_frame(
+        &mut self,
+        buf: &mut BytesMut,
+    ) -> Result<Option<(FrameHeader, BytesMut)>, WsError> {
+        self.pending_frame_bytes = 0;
+        self.pending_payload_bytes = 0;
         let mut cursor = Cursor::new(&buf[..]);
         let (header, len_bytes) = match FrameHeader::parse(&mut cursor) {
             Ok(Some(parsed)) => parsed,
@@ -202,7 +243,8 @@ impl Decoder {
         let payload_bytes = len_bytes as usize;
         let frame_bytes = header_bytes + payload_bytes;
         if buf.len() < frame_bytes {
-            buf.reserve(frame_bytes - buf.len());
+            self.pending_frame_bytes = frame_bytes;
+            self.pending_payload_bytes = payload_bytes;
             return Ok(None);
         }
         let _ = buf.split_to(header_bytes);

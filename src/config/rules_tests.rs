@@ -365,7 +365,7 @@ proptest! {
         timeout in 1u64..1 << 50,
     ) {
         let text = format!(
-            "gateway:\n  limits: {{ maxHeaderBytes: {header}, wsMaxFrameBytes: {frame}, wsMaxMessageBytes: {} }}\n  outbound: {{ maxQueuedMessages: {queued} }}\n  timeouts: {{ shutdownMs: {timeout} }}\n{}",
+            "gateway:\n  limits: {{ maxHeaderBytes: {header}, wsMaxFrameBytes: {frame}, wsMaxMessageBytes: {0}, wsMaxPartialBytesPerShard: {0} }}\n  outbound: {{ maxQueuedMessages: {queued} }}\n  timeouts: {{ shutdownMs: {timeout} }}\n{1}",
             frame + extra,
             api_with_entrypoints(&format!("[{{ type: sse, configuration: {{ heartbeatIntervalInMs: {heartbeat} }} }}]")),
         );

@@ -2,8 +2,9 @@
 //! published with (text or binary; a source that does not say gets text when UTF-8).
 //!
 //! The reader task (`inbound`) decodes client frames and records what the writer must act on
-//! (pings to answer, a close, a protocol error); the writer sends messages, pongs and
-//! keep-alive pings. A peer that stays silent for a whole ping interval after a ping is dropped.
+//! (pings to answer, a close, a protocol error, a message under way); the writer sends messages,
+//! pongs and keep-alive pings. A peer that stays silent for a whole ping interval after a ping is
+//! dropped; a message not finished within `wsMessageReadMs` closes the session with 1008.
 //! `?cursor=` on the upgrade URL resumes after that message id (the reference cannot resume).
 
 mod inbound;
@@ -28,7 +29,7 @@ use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
 use crate::server::duplex::Duplex;
 use crate::server::Api;
-use inbound::{Inbound, Publisher, WsReader};
+use inbound::{Inbound, PartialHold, Publisher, WsReader};
 
 /// Most messages encoded into one write.
 const MAX_BATCH: usize = 256;
@@ -129,14 +130,15 @@ pub async fn serve(
         key: head.query_param("key").map(bytes::Bytes::from),
     });
     let inbound = Rc::new(Inbound::new(shard.metrics.clone()));
-    let limits = WsLimits {
-        max_frame_bytes: shard.gateway.limits.ws_max_frame_bytes,
-        max_message_bytes: shard.gateway.limits.ws_max_message_bytes,
-    };
+    let limits = &shard.gateway.limits;
     let reader = WsReader {
-        decoder: FrameDecoder::new(limits),
+        decoder: FrameDecoder::new(WsLimits {
+            max_frame_bytes: limits.ws_max_frame_bytes,
+            max_message_bytes: limits.ws_max_message_bytes,
+        }),
         inbound: inbound.clone(),
         publisher,
+        hold: PartialHold::new(shard.metrics.clone(), limits.ws_max_partial_bytes_per_shard),
     };
     let duplex = Duplex::start(conn, reader);
     let mut session = Session {
@@ -188,6 +190,11 @@ impl Session {
         // loop would cost a timer-wheel insert and removal per message.
         let mut ping_timer = std::pin::pin!(monoio::time::sleep(ping_interval));
         let mut ping_sent_at: Option<Instant> = None;
+        // When the message the client is sending must be finished: armed for the start time
+        // `unfinished` of that message, off between messages.
+        let message_read = shard.gateway.timeouts.ws_message_read;
+        let mut deadline = std::pin::pin!(monoio::time::sleep(message_read));
+        let mut unfinished: Option<Instant> = None;
         // Grown by the first messages, not up front: an idle client holds no batch room.
         let mut batch = Vec::new();
         loop {
@@ -203,6 +210,12 @@ impl Session {
                 && self.duplex.flush().await.is_err()
             {
                 return (0, String::new());
+            }
+            if self.inbound.unfinished_since.get() != unfinished {
+                unfinished = self.inbound.unfinished_since.get();
+                if let Some(since) = unfinished {
+                    deadline.as_mut().reset(since + message_read);
+                }
             }
             let mut delivered = 0;
             monoio::select! {
@@ -233,6 +246,14 @@ impl Session {
                     encode_ping(&mut self.duplex.write_buf, b"tidegate");
                     ping_sent_at = Some(now);
                     ping_timer.as_mut().reset(now + ping_interval);
+                }
+                _ = &mut deadline, if unfinished.is_some() => {
+                    // Still the same message (else the next pass re-arms for the new one).
+                    if self.inbound.unfinished_since.get() == unfinished {
+                        ShardMetrics::inc(&shard.metrics.websocket_message_deadline_closes_total);
+                        let why = format!("message not finished within {} ms", message_read.as_millis());
+                        return (close_code::POLICY_VIOLATION, why);
+                    }
                 }
             }
             if self.duplex.flush().await.is_err() {

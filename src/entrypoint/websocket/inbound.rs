@@ -1,8 +1,10 @@
 //! The reading half of a WebSocket session: decodes the client's frames, publishes its messages
 //! (each with the frame type it was sent as) and tells the writer what to answer.
 //!
-//! What the reader holds for the writer is bounded: at most `MAX_PENDING_PONGS` pongs (a client
-//! that pings faster is not read until they are written, so every ping gets its pong, in order).
+//! Everything the reader holds for the writer is bounded: at most `MAX_PENDING_PONGS` pongs
+//! (a client that pings faster is not read until they are written, so every ping gets its pong, in
+//! order), and the payload of one unfinished message, which also counts against the shard's
+//! `wsMaxPartialBytesPerShard` budget (`PartialHold`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -34,6 +36,9 @@ pub(super) struct Inbound {
     pub(super) close: RefCell<Option<(u16, String)>>,
     /// When the client last sent anything.
     pub(super) last_heard: Cell<Instant>,
+    /// When the message now arriving began; `None` between messages. The writer closes the
+    /// connection when it stays unfinished for `wsMessageReadMs`.
+    pub(super) unfinished_since: Cell<Option<Instant>>,
     dirty: Cell<bool>,
     writer: RefCell<Option<Waker>>,
     /// The reader, waiting for room among the pongs.
@@ -49,6 +54,7 @@ impl Inbound {
             pongs: RefCell::new(VecDeque::new()),
             close: RefCell::new(None),
             last_heard: Cell::new(Instant::now()),
+            unfinished_since: Cell::new(None),
             dirty: Cell::new(false),
             writer: RefCell::new(None),
             reader: RefCell::new(None),
@@ -129,6 +135,19 @@ impl Inbound {
             waker.wake();
         }
     }
+
+    /// Records whether a message is under way; the writer is told when one begins.
+    fn set_unfinished(&self, unfinished: bool) {
+        match (unfinished, self.unfinished_since.get()) {
+            (true, None) => {
+                self.unfinished_since.set(Some(Instant::now()));
+                self.notify();
+            }
+            // The writer's deadline finds the message finished when it fires: no wake-up needed.
+            (false, Some(_)) => self.unfinished_since.set(None),
+            _ => {}
+        }
+    }
 }
 
 impl Drop for Inbound {
@@ -138,12 +157,63 @@ impl Drop for Inbound {
     }
 }
 
+/// A connection's share of its shard's budget for unfinished messages
+/// (`wsMaxPartialBytesPerShard`). The shard's total is the `websocket_partial_bytes` gauge
+/// itself: only this shard writes it, and no await falls between reading and updating it.
+pub(super) struct PartialHold {
+    metrics: Arc<ShardMetrics>,
+    limit_bytes: usize,
+    held_bytes: usize,
+}
+
+impl PartialHold {
+    pub(super) fn new(metrics: Arc<ShardMetrics>, limit_bytes: usize) -> PartialHold {
+        PartialHold {
+            metrics,
+            limit_bytes,
+            held_bytes: 0,
+        }
+    }
+
+    /// Holds `bytes` for this connection's unfinished message; the close reason when the shard
+    /// cannot hold that much more.
+    fn set(&mut self, bytes: usize) -> Result<(), String> {
+        let gauge = &self.metrics.websocket_partial_bytes;
+        if bytes > self.held_bytes {
+            let more = bytes - self.held_bytes;
+            let shard_bytes = ShardMetrics::get(gauge) as usize;
+            if shard_bytes + more > self.limit_bytes {
+                ShardMetrics::inc(&self.metrics.websocket_partial_budget_closes_total);
+                return Err(
+                    "the gateway is receiving too many large messages; send yours again later"
+                        .to_owned(),
+                );
+            }
+            ShardMetrics::add(gauge, more as u64);
+        } else {
+            ShardMetrics::sub(gauge, (self.held_bytes - bytes) as u64);
+        }
+        self.held_bytes = bytes;
+        Ok(())
+    }
+}
+
+impl Drop for PartialHold {
+    fn drop(&mut self) {
+        ShardMetrics::sub(
+            &self.metrics.websocket_partial_bytes,
+            self.held_bytes as u64,
+        );
+    }
+}
+
 /// The session's reader: decodes client frames, publishes data messages (in order, one at a
 /// time: reading waits while a publish is in flight) and tells the writer about the rest.
 pub(super) struct WsReader {
     pub(super) decoder: FrameDecoder,
     pub(super) inbound: Rc<Inbound>,
     pub(super) publisher: Option<Publisher>,
+    pub(super) hold: PartialHold,
 }
 
 impl InboundHandler for WsReader {
@@ -151,7 +221,7 @@ impl InboundHandler for WsReader {
         self.inbound.last_heard.set(Instant::now());
         loop {
             let event = match self.decoder.decode(buf) {
-                Ok(None) => return true,
+                Ok(None) => return self.hold_unfinished(buf),
                 Ok(Some(event)) => event,
                 Err(err) => {
                     self.inbound.closed(err.close_code(), err.to_string());
@@ -172,6 +242,8 @@ impl InboundHandler for WsReader {
                 WsEvent::Text(payload) => (payload, PayloadKind::Text),
                 WsEvent::Binary(payload) => (payload, PayloadKind::Binary),
             };
+            // The message is whole: from here on it is the publish's, not an unfinished one.
+            let _ = self.hold.set(0);
             let Some(publisher) = &self.publisher else {
                 let reason = "publishing is disabled on this API's websocket entrypoint";
                 self.inbound
@@ -183,6 +255,22 @@ impl InboundHandler for WsReader {
                 return false;
             }
         }
+    }
+}
+
+impl WsReader {
+    /// After the decoder needs more bytes: holds the unfinished message's bytes against the
+    /// shard's budget (closing with 1013 when over it), only then makes room for the frame under
+    /// way, and tells the writer when a message began.
+    fn hold_unfinished(&mut self, buf: &mut BytesMut) -> bool {
+        if let Err(reason) = self.hold.set(self.decoder.held_bytes()) {
+            self.inbound.closed(close_code::TRY_AGAIN_LATER, reason);
+            return false;
+        }
+        buf.reserve(self.decoder.pending_frame_bytes().saturating_sub(buf.len()));
+        self.inbound
+            .set_unfinished(self.decoder.is_unfinished(buf.len()));
+        true
     }
 }
 
