@@ -11,7 +11,8 @@
 //! runtime/     shards: one pinned thread + monoio runtime + SO_REUSEPORT listener each (a
 //!              ShardSeed moves into the thread); driver choice (io_uring / epoll), shutdown broadcast
 //! server/      the life of a connection: accept → HTTP head → route → entrypoint
-//! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames, SSE
+//! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames and
+//!              their JSON envelope, SSE
 //! entrypoint/  how clients receive and send: http-get, http-post, sse, websocket (its reader:
 //!              websocket/inbound.rs)
 //! endpoint/    where messages come from and go to: mock, in_memory, echo (each WebSocket

@@ -1,11 +1,13 @@
 //! WebSocket entrypoint: RFC 6455 upgrade, then every message as a frame of the type it was
-//! published with (text or binary; a source that does not say gets text when UTF-8).
+//! published with (text or binary; a source that does not say gets text when UTF-8), or, with
+//! `?envelope=json`, as a text frame `{"id":…,"content":…}` that tells the client its cursor.
 //!
 //! The reader task (`inbound`) decodes client frames and records what the writer must act on
 //! (pings to answer, a close, a protocol error, a message under way); the writer sends messages,
 //! pongs and keep-alive pings. A peer that stays silent for a whole ping interval after a ping is
 //! dropped; a message not finished within `wsMessageReadMs` closes the session with 1008.
-//! `?cursor=` on the upgrade URL resumes after that message id (the reference cannot resume).
+//! `?cursor=` on the upgrade URL resumes after that message id (the reference cannot resume), and
+//! a close the gateway starts carries the cursor to resume from in its reason.
 
 mod inbound;
 
@@ -21,6 +23,7 @@ use crate::codec::ws::{
     accept_key, encode_close, encode_frame_header, encode_ping, encode_pong, FrameDecoder, Opcode,
     WsLimits,
 };
+use crate::codec::ws_envelope::encode_envelope_frame;
 use crate::config::WebSocketOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::message::{Message, MessageId};
@@ -35,6 +38,9 @@ use inbound::{Inbound, PartialHold, Publisher, WsReader};
 const MAX_BATCH: usize = 256;
 /// How long to wait for the client's close frame after sending ours.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Longest close reason (a control frame's 125 bytes less the code).
+const MAX_CLOSE_REASON_BYTES: usize = 123;
 
 /// Close codes (RFC 6455 §7.4.1).
 mod close_code {
@@ -87,17 +93,24 @@ pub async fn serve(
             return;
         }
     }
+    let envelope = match Envelope::requested(head) {
+        Ok(envelope) => envelope,
+        Err(message) => {
+            let _ = conn.respond_text(400, &message, true).await;
+            return;
+        }
+    };
     let queue = Rc::new(OutboundQueue::new(
         &shard.gateway.outbound,
         shard.metrics.clone(),
     ));
-    let subscription = if options.subscriber_enabled {
+    let (subscription, start) = if options.subscriber_enabled {
         match api.endpoint.subscribe(
             cursor.clone(),
             queue.clone(),
             super::subscription_name(head).as_deref(),
         ) {
-            Ok((subscription, _start)) => Some(subscription),
+            Ok((subscription, start)) => (Some(subscription), start),
             Err(err) => {
                 let _ = conn
                     .respond_text(err.status(), &err.to_string(), true)
@@ -106,7 +119,7 @@ pub async fn serve(
             }
         }
     } else {
-        None
+        (None, None)
     };
     encode_response_head(
         &mut conn.write_buf,
@@ -124,7 +137,7 @@ pub async fn serve(
     let echo = subscription.as_ref().and_then(|s| s.echo());
     let publisher = options.publisher_enabled.then(|| Publisher {
         api: api.clone(),
-        echo,
+        echo: echo.clone(),
         no_headers: Arc::from(Vec::new()),
         topic,
         key: head.query_param("key").map(bytes::Bytes::from),
@@ -144,7 +157,12 @@ pub async fn serve(
     let mut session = Session {
         duplex,
         inbound,
-        last_delivered: cursor,
+        // Without a cursor, the position the subscription started after: resuming from it
+        // loses nothing even before the first message.
+        last_delivered: cursor.or(start),
+        // An echo's ids are the connection's own: nothing to resume with.
+        resumable: subscription.is_some() && echo.is_none(),
+        envelope,
     };
     if session.duplex.flush().await.is_err() {
         return;
@@ -176,10 +194,37 @@ fn handshake(head: &RequestHead) -> Result<String, (u16, &'static str)> {
     Ok(accept_key(key.trim_ascii()))
 }
 
+/// How messages are framed for the client.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Envelope {
+    /// Each message as one frame of its own type, payload untouched.
+    None,
+    /// Each message as a text frame holding `{"id":…,"content":…}` (`?envelope=json`).
+    Json,
+}
+
+impl Envelope {
+    /// The framing the upgrade asks for (`?envelope=`); the 400 message when it is unknown.
+    fn requested(head: &RequestHead) -> Result<Envelope, String> {
+        match head.query_param("envelope").as_deref() {
+            None | Some("") => Ok(Envelope::None),
+            Some("json") => Ok(Envelope::Json),
+            Some(other) => Err(format!(
+                "unknown envelope '{}': use ?envelope=json (each message as {{\"id\":…,\"content\":…}}) or leave it out",
+                other.chars().take(32).collect::<String>()
+            )),
+        }
+    }
+}
+
 struct Session {
     duplex: Duplex,
     inbound: Rc<Inbound>,
+    /// The cursor a reconnecting client resumes from.
     last_delivered: Option<MessageId>,
+    /// Whether `last_delivered` is a cursor the endpoint takes back (not for an echo).
+    resumable: bool,
+    envelope: Envelope,
 }
 
 impl Session {
@@ -199,7 +244,11 @@ impl Session {
         let mut batch = Vec::new();
         loop {
             if let Some((code, reason)) = self.inbound.close.borrow().clone() {
-                return (code, reason);
+                // The client's own close is echoed as it came; a refusal says how to resume.
+                if !self.inbound.close_by_gateway.get() {
+                    return (code, reason);
+                }
+                return (code, self.resume_hint(&reason));
             }
             // Answer pings at once, not with the next message (RFC 6455: "as soon as practical"),
             // each with its own pong, in order.
@@ -221,7 +270,7 @@ impl Session {
             monoio::select! {
                 biased;
                 _ = self.inbound.changed() => {}
-                _ = shard.shutdown.wait() => return (close_code::GOING_AWAY, "gateway shutting down".to_owned()),
+                _ = shard.shutdown.wait() => return (close_code::GOING_AWAY, self.resume_hint("gateway shutting down")),
                 _ = self.duplex.peer_closed.wait(), if self.inbound.close.borrow().is_none() => {
                     return (0, String::new());
                 }
@@ -252,7 +301,7 @@ impl Session {
                     if self.inbound.unfinished_since.get() == unfinished {
                         ShardMetrics::inc(&shard.metrics.websocket_message_deadline_closes_total);
                         let why = format!("message not finished within {} ms", message_read.as_millis());
-                        return (close_code::POLICY_VIOLATION, why);
+                        return (close_code::POLICY_VIOLATION, self.resume_hint(&why));
                     }
                 }
             }
@@ -266,22 +315,38 @@ impl Session {
         }
     }
 
-    /// Appends one message to the write batch as a frame of its type.
+    /// Appends one message to the write batch, framed for the client.
     fn frame(&mut self, message: &Message) {
+        let batch = &mut self.duplex.batch;
+        if self.envelope == Envelope::Json {
+            encode_envelope_frame(batch.tail_mut(), message);
+            return;
+        }
         let opcode = if message.kind.is_text(&message.payload) {
             Opcode::Text
         } else {
             Opcode::Binary
         };
-        let batch = &mut self.duplex.batch;
         encode_frame_header(batch.tail_mut(), opcode, message.payload.len());
         batch.put_shared(&message.payload);
     }
 
+    /// The close reason `why`, with the cursor to resume from (`; reconnect with ?cursor=ID`)
+    /// when the session has one and it fits the 123 bytes of a close reason; when it does not (a
+    /// long Kafka cursor) the reason says where to find it instead.
     fn resume_hint(&self, why: &str) -> String {
-        match &self.last_delivered {
-            Some(id) => format!("{why}; reconnect with ?cursor={id}"),
-            None => why.to_owned(),
+        let Some(id) = self.last_delivered.as_ref().filter(|_| self.resumable) else {
+            return why.to_owned();
+        };
+        let hint = format!("{why}; reconnect with ?cursor={id}");
+        if hint.len() <= MAX_CLOSE_REASON_BYTES {
+            return hint;
+        }
+        let fallback = format!("{why}; resume from the last id received (?envelope=json)");
+        if fallback.len() <= MAX_CLOSE_REASON_BYTES {
+            fallback
+        } else {
+            why.to_owned()
         }
     }
 

@@ -34,6 +34,9 @@ pub(super) struct Inbound {
     pongs: RefCell<VecDeque<Bytes>>,
     /// The close to send: the client's, or the gateway's answer to what the client did.
     pub(super) close: RefCell<Option<(u16, String)>>,
+    /// Whether `close` answers the gateway's own refusal (protocol error, limit), so the reason
+    /// may carry a resume cursor; false when it echoes the client's close.
+    pub(super) close_by_gateway: Cell<bool>,
     /// When the client last sent anything.
     pub(super) last_heard: Cell<Instant>,
     /// When the message now arriving began; `None` between messages. The writer closes the
@@ -53,6 +56,7 @@ impl Inbound {
         Inbound {
             pongs: RefCell::new(VecDeque::new()),
             close: RefCell::new(None),
+            close_by_gateway: Cell::new(false),
             last_heard: Cell::new(Instant::now()),
             unfinished_since: Cell::new(None),
             dirty: Cell::new(false),
@@ -63,9 +67,19 @@ impl Inbound {
         }
     }
 
-    /// Records that the client sent a close (or broke the protocol, or was refused).
-    fn closed(&self, code: u16, reason: String) {
+    /// Records that the client sent a close.
+    fn closed_by_client(&self, code: u16, reason: String) {
+        self.record_close(code, reason, false);
+    }
+
+    /// Records that the gateway ends the session because of what the client sent.
+    fn refused(&self, code: u16, reason: String) {
+        self.record_close(code, reason, true);
+    }
+
+    fn record_close(&self, code: u16, reason: String, by_gateway: bool) {
         *self.close.borrow_mut() = Some((code, reason));
+        self.close_by_gateway.set(by_gateway);
         self.notify();
     }
 
@@ -224,7 +238,7 @@ impl InboundHandler for WsReader {
                 Ok(None) => return self.hold_unfinished(buf),
                 Ok(Some(event)) => event,
                 Err(err) => {
-                    self.inbound.closed(err.close_code(), err.to_string());
+                    self.inbound.refused(err.close_code(), err.to_string());
                     return false;
                 }
             };
@@ -236,7 +250,7 @@ impl InboundHandler for WsReader {
                 WsEvent::Pong(_) => continue,
                 WsEvent::Close(frame) => {
                     let (code, reason) = frame.unwrap_or((close_code::NORMAL, String::new()));
-                    self.inbound.closed(code, reason);
+                    self.inbound.closed_by_client(code, reason);
                     return false;
                 }
                 WsEvent::Text(payload) => (payload, PayloadKind::Text),
@@ -247,11 +261,11 @@ impl InboundHandler for WsReader {
             let Some(publisher) = &self.publisher else {
                 let reason = "publishing is disabled on this API's websocket entrypoint";
                 self.inbound
-                    .closed(close_code::POLICY_VIOLATION, reason.to_owned());
+                    .refused(close_code::POLICY_VIOLATION, reason.to_owned());
                 return false;
             };
             if let Err((code, reason)) = publisher.publish(payload, kind).await {
-                self.inbound.closed(code, reason);
+                self.inbound.refused(code, reason);
                 return false;
             }
         }
@@ -264,7 +278,7 @@ impl WsReader {
     /// way, and tells the writer when a message began.
     fn hold_unfinished(&mut self, buf: &mut BytesMut) -> bool {
         if let Err(reason) = self.hold.set(self.decoder.held_bytes()) {
-            self.inbound.closed(close_code::TRY_AGAIN_LATER, reason);
+            self.inbound.refused(close_code::TRY_AGAIN_LATER, reason);
             return false;
         }
         buf.reserve(self.decoder.pending_frame_bytes().saturating_sub(buf.len()));
