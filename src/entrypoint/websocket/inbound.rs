@@ -256,8 +256,10 @@ impl InboundHandler for WsReader {
                 WsEvent::Text(payload) => (payload, PayloadKind::Text),
                 WsEvent::Binary(payload) => (payload, PayloadKind::Binary),
             };
-            // The message is whole: from here on it is the publish's, not an unfinished one.
+            // The message is whole: from here on it is the publish's, not an unfinished one, and
+            // time spent publishing it (a broker's acknowledgement) is not the client's to count.
             let _ = self.hold.set(0);
+            self.inbound.set_unfinished(false);
             let Some(publisher) = &self.publisher else {
                 let reason = "publishing is disabled on this API's websocket entrypoint";
                 self.inbound
