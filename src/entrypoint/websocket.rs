@@ -11,11 +11,12 @@
 
 mod inbound;
 
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use monoio::time::Instant;
+use monoio::time::{sleep_until, Instant, Sleep};
 
 use crate::codec::http_head::RequestHead;
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
@@ -236,9 +237,10 @@ impl Session {
         let mut ping_timer = std::pin::pin!(monoio::time::sleep(ping_interval));
         let mut ping_sent_at: Option<Instant> = None;
         // When the message the client is sending must be finished: armed for the start time
-        // `unfinished` of that message, off between messages.
+        // `unfinished` of that message, off between messages. Created by the first message that
+        // spans reads, so an idle session holds no second timer.
         let message_read = shard.gateway.timeouts.ws_message_read;
-        let mut deadline = std::pin::pin!(monoio::time::sleep(message_read));
+        let mut deadline: Option<Pin<Box<Sleep>>> = None;
         let mut unfinished: Option<Instant> = None;
         // Grown by the first messages, not up front: an idle client holds no batch room.
         let mut batch = Vec::new();
@@ -263,7 +265,10 @@ impl Session {
             if self.inbound.unfinished_since.get() != unfinished {
                 unfinished = self.inbound.unfinished_since.get();
                 if let Some(since) = unfinished {
-                    deadline.as_mut().reset(since + message_read);
+                    match deadline.as_mut() {
+                        Some(timer) => timer.as_mut().reset(since + message_read),
+                        None => deadline = Some(Box::pin(sleep_until(since + message_read))),
+                    }
                 }
             }
             let mut delivered = 0;
@@ -296,7 +301,7 @@ impl Session {
                     ping_sent_at = Some(now);
                     ping_timer.as_mut().reset(now + ping_interval);
                 }
-                _ = &mut deadline, if unfinished.is_some() => {
+                _ = expiry(&mut deadline), if unfinished.is_some() => {
                     // Still the same message (else the next pass re-arms for the new one).
                     if self.inbound.unfinished_since.get() == unfinished {
                         ShardMetrics::inc(&shard.metrics.websocket_message_deadline_closes_total);
@@ -365,6 +370,14 @@ impl Session {
             let _ = monoio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, self.duplex.peer_closed.wait())
                 .await;
         }
+    }
+}
+
+/// Resolves when `timer` fires; never when there is none.
+async fn expiry(timer: &mut Option<Pin<Box<Sleep>>>) {
+    match timer {
+        Some(timer) => timer.await,
+        None => std::future::pending().await,
     }
 }
 
