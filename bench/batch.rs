@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tidegate::codec::batch::{render_batch, BatchFormat, BatchOptions};
-use tidegate::message::{Message, MessageId};
+use tidegate::message::{Message, MessageId, PayloadKind};
 
 /// `count` messages with a ~70-byte JSON payload each, like a Mock endpoint stream.
 fn messages(count: usize) -> Vec<Message> {
@@ -18,6 +18,7 @@ fn messages(count: usize) -> Vec<Message> {
             payload: Bytes::from(format!(
                 r#"{{"seq":{n},"sensor":"t-17","celsius":21.5,"at":"2025-11-29T15:47:01Z"}}"#
             )),
+            kind: PayloadKind::Unspecified,
             headers: Arc::from([]),
             metadata: Arc::from([]),
             timestamp_ms: 1_764_431_221_000 + n,

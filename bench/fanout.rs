@@ -12,7 +12,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tidegate::config::OutboundConfig;
 use tidegate::delivery::{OutboundQueue, PushOutcome};
-use tidegate::message::{Message, MessageId};
+use tidegate::message::{Message, MessageId, PayloadKind};
 use tidegate::metrics::ShardMetrics;
 
 const SUBSCRIBERS: usize = 1_000;
@@ -26,6 +26,7 @@ fn fan_out(c: &mut Criterion) {
     let message = Message {
         id: MessageId::Sequence(7),
         payload: Bytes::from(vec![b'x'; 256]),
+        kind: PayloadKind::Unspecified,
         headers: Arc::from([]),
         metadata: Arc::from([]),
         timestamp_ms: 1_764_431_221_000,

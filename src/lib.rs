@@ -15,9 +15,12 @@
 //!              LogThrottle (one line per interval for errors that repeat, e.g. accept failures)
 //! server/      the life of a connection: accept → HTTP head → route → entrypoint → body
 //!              (100-continue, 408); request ids and error answers (details to the log only)
-//! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames, SSE
-//! entrypoint/  how clients receive and send: http-get, http-post, sse, websocket
-//! endpoint/    where messages come from and go to: mock, in_memory, mqtt (broker client per shard),
+//! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames and
+//!              their JSON envelope, SSE
+//! entrypoint/  how clients receive and send: http-get, http-post, sse, websocket (its reader:
+//!              websocket/inbound.rs)
+//! endpoint/    where messages come from and go to: mock, in_memory, echo (each WebSocket
+//!              connection's own messages back to it), mqtt (broker client per shard),
 //!              kafka (Kafka I/O on its own bridge thread: endpoint/kafka/bridge*.rs, the only tokio code);
 //!              fault.rs: a broker failure as the client's short reason + the log's details
 //! delivery/    per-client bounded outbound queue with the slow-client policy; the cursor fan-out

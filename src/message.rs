@@ -62,6 +62,43 @@ impl fmt::Display for MessageId {
     }
 }
 
+/// Whether a payload is text or binary, as its publisher said: the frame type of a WebSocket
+/// message, the `Content-Type` of an HTTP POST. A WebSocket subscriber receives a message in a
+/// frame of the type it was published with, so binary bytes that happen to be UTF-8 stay binary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PayloadKind {
+    /// Published as text. Invariant: the payload is valid UTF-8 (a WebSocket text frame is
+    /// checked by the codec; other sources go through [`PayloadKind::text_if_utf8`]).
+    Text,
+    /// Published as binary.
+    Binary,
+    /// The source does not say (Mock, MQTT, Kafka, an HTTP POST without a telling
+    /// `Content-Type`): entrypoints treat a UTF-8 payload as text, any other as binary.
+    #[default]
+    Unspecified,
+}
+
+impl PayloadKind {
+    /// `Text` when `payload` is valid UTF-8, else `Binary`: for a source that declares text but
+    /// whose bytes may not be (a text frame must carry UTF-8).
+    pub fn text_if_utf8(payload: &[u8]) -> PayloadKind {
+        if std::str::from_utf8(payload).is_ok() {
+            PayloadKind::Text
+        } else {
+            PayloadKind::Binary
+        }
+    }
+
+    /// True when `payload`, of this kind, is to be sent as text.
+    pub fn is_text(self, payload: &[u8]) -> bool {
+        match self {
+            PayloadKind::Text => true,
+            PayloadKind::Binary => false,
+            PayloadKind::Unspecified => std::str::from_utf8(payload).is_ok(),
+        }
+    }
+}
+
 /// One message, as delivered to clients.
 #[derive(Clone, Debug)]
 pub struct Message {
@@ -69,6 +106,8 @@ pub struct Message {
     pub id: MessageId,
     /// The content, shared by every receiver.
     pub payload: Bytes,
+    /// Text or binary, as published.
+    pub kind: PayloadKind,
     /// Message headers (e.g. the Mock endpoint's `headers`).
     pub headers: Fields,
     /// Endpoint metadata (e.g. the Mock endpoint's `metadata`; topic/partition for brokers).

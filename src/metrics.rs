@@ -49,6 +49,18 @@ shard_metrics! {
     counter http_client_errors_total,
     /// WebSocket sessions currently open.
     gauge websocket_sessions_open,
+    /// Payload bytes of unfinished WebSocket messages (fragments so far, frames still arriving)
+    /// held by this shard's connections (bounded by `wsMaxPartialBytesPerShard`).
+    gauge websocket_partial_bytes,
+    /// WebSocket connections closed (1013) because their unfinished message would have put the
+    /// shard over `wsMaxPartialBytesPerShard`.
+    counter websocket_partial_budget_closes_total,
+    /// WebSocket connections closed (1008) because a message was not finished within
+    /// `wsMessageReadMs`.
+    counter websocket_message_deadline_closes_total,
+    /// Pings waiting for their pong (at most 16 per WebSocket connection; a client sending more
+    /// is not read until they are answered).
+    gauge websocket_pongs_pending,
     /// SSE streams currently open.
     gauge sse_streams_open,
     /// HTTP GET polls currently waiting for messages.

@@ -22,6 +22,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== test setup"
 tests/setup/tansu.sh
+# The Autobahn TestSuite runner (kosoku) for tests/autobahn.rs.
+tests/setup/autobahn.sh
 
 echo "== tests"
 cargo test --workspace --locked --all-targets

@@ -8,3 +8,4 @@ pub mod http_head;
 pub mod http_response;
 pub mod sse;
 pub mod ws;
+pub mod ws_envelope;

@@ -9,9 +9,11 @@
 //! after an error or a `Close` event the caller stops decoding. [`ClientFrameDecoder`] is the same
 //! machine with the masking rule reversed, for tests and the load-test harness.
 
+mod encode;
+
 use std::io::Cursor;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
@@ -21,6 +23,12 @@ const MAX_CONTROL_PAYLOAD_BYTES: usize = 125;
 const MAX_CLOSE_REASON_BYTES: usize = MAX_CONTROL_PAYLOAD_BYTES - 2;
 /// Longest frame header: 2 bytes, a 64-bit length and a mask.
 const MAX_HEADER_BYTES: usize = 14;
+
+use encode::apply_mask;
+pub use encode::{
+    encode_binary, encode_client_frame, encode_close, encode_frame_header, encode_ping,
+    encode_pong, encode_text,
+};
 
 /// The `Sec-WebSocket-Accept` value for a client's `Sec-WebSocket-Key` (RFC 6455 §4.2.2).
 pub fn accept_key(sec_websocket_key: &[u8]) -> String {
@@ -131,6 +139,11 @@ struct Decoder {
     sender: Sender,
     limits: WsLimits,
     partial: Option<Partial>,
+    /// Size (header and payload) of the frame whose header was parsed but whose payload has not
+    /// all arrived; 0 when no frame is under way. What the caller must make room for.
+    pending_frame_bytes: usize,
+    /// That frame's payload size.
+    pending_payload_bytes: usize,
 }
 
 /// Decodes a client's frames on the server side (one per connection).
@@ -143,6 +156,8 @@ impl FrameDecoder {
             sender: Sender::Client,
             limits,
             partial: None,
+            pending_frame_bytes: 0,
+            pending_payload_bytes: 0,
         })
     }
 
@@ -150,8 +165,30 @@ impl FrameDecoder {
     ///
     /// Consumes the frames it decodes from `buf`. Control frames inside a fragmented message are
     /// returned as soon as they arrive.
+    ///
+    /// Never grows `buf`: a frame still arriving is announced by [`Self::pending_frame_bytes`],
+    /// so the caller can check its memory budget before reserving room for it.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<WsEvent>, WsError> {
         self.0.decode(buf)
+    }
+
+    /// Payload bytes of the unfinished message, held or announced: its fragments so far plus the
+    /// whole payload of the frame still arriving. 0 between messages. (A frame header, at most 14
+    /// bytes, is not counted.)
+    pub fn held_bytes(&self) -> usize {
+        let partial = self.0.partial.as_ref().map_or(0, |p| p.payload.len());
+        partial + self.0.pending_payload_bytes
+    }
+
+    /// True while a message has begun but not ended: fragments received, or a frame (of any
+    /// kind) partly in `buffered_bytes`.
+    pub fn is_unfinished(&self, buffered_bytes: usize) -> bool {
+        self.0.partial.is_some() || buffered_bytes > 0
+    }
+
+    /// Size of the frame under way (header and payload) once its header has arrived, else 0.
+    pub fn pending_frame_bytes(&self) -> usize {
+        self.0.pending_frame_bytes
     }
 }
 
@@ -165,12 +202,19 @@ impl ClientFrameDecoder {
             sender: Sender::Server,
             limits,
             partial: None,
+            pending_frame_bytes: 0,
+            pending_payload_bytes: 0,
         })
     }
 
-    /// Decodes the next complete event from server frames; `Ok(None)` = need more bytes.
+    /// Decodes the next complete event from server frames; `Ok(None)` = need more bytes (room
+    /// for a frame under way is reserved in `buf`).
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<WsEvent>, WsError> {
-        self.0.decode(buf)
+        let event = self.0.decode(buf);
+        if let Ok(None) = event {
+            buf.reserve(self.0.pending_frame_bytes.saturating_sub(buf.len()));
+        }
+        event
     }
 }
 
@@ -187,7 +231,12 @@ impl Decoder {
     }
 
     /// Splits the next whole frame off `buf`, unmasked, after validating its header.
-    fn next_frame(&self, buf: &mut BytesMut) -> Result<Option<(FrameHeader, BytesMut)>, WsError> {
+    fn next_frame(
+        &mut self,
+        buf: &mut BytesMut,
+    ) -> Result<Option<(FrameHeader, BytesMut)>, WsError> {
+        self.pending_frame_bytes = 0;
+        self.pending_payload_bytes = 0;
         let mut cursor = Cursor::new(&buf[..]);
         let (header, len_bytes) = match FrameHeader::parse(&mut cursor) {
             Ok(Some(parsed)) => parsed,
@@ -202,7 +251,8 @@ impl Decoder {
         let payload_bytes = len_bytes as usize;
         let frame_bytes = header_bytes + payload_bytes;
         if buf.len() < frame_bytes {
-            buf.reserve(frame_bytes - buf.len());
+            self.pending_frame_bytes = frame_bytes;
+            self.pending_payload_bytes = payload_bytes;
             return Ok(None);
         }
         let _ = buf.split_to(header_bytes);
@@ -341,110 +391,6 @@ fn decode_close(payload: &[u8]) -> Result<WsEvent, WsError> {
             Ok(WsEvent::Close(Some((code, reason.to_owned()))))
         }
     }
-}
-
-/// XORs `buf` with the 4-byte `mask`, eight bytes at a time.
-///
-/// The mask phase restarts at the first byte of each frame's payload, so a buffer holding exactly
-/// one payload is unmasked by starting at phase 0.
-fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
-    let [a, b, c, d] = mask;
-    let mask_word = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
-    let mut words = buf.chunks_exact_mut(8);
-    for word in &mut words {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        word.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ mask_word).to_ne_bytes());
-    }
-    // The remainder starts at a multiple of 8, hence at mask phase 0.
-    for (i, byte) in words.into_remainder().iter_mut().enumerate() {
-        *byte ^= mask[i & 3];
-    }
-}
-
-/// Appends a frame header: FIN as given, no RSV bits, the shortest length encoding, then the mask.
-///
-/// Reserves room for the header only: a header-only caller writes the payload elsewhere (writev).
-fn put_header(
-    dst: &mut BytesMut,
-    opcode: Opcode,
-    fin: bool,
-    payload_len: usize,
-    mask: Option<[u8; 4]>,
-) {
-    let fin_bit = if fin { 0x80 } else { 0 };
-    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
-    dst.reserve(MAX_HEADER_BYTES);
-    dst.put_u8(fin_bit | opcode as u8);
-    if payload_len <= MAX_CONTROL_PAYLOAD_BYTES {
-        dst.put_u8(mask_bit | payload_len as u8);
-    } else if let Ok(len16) = u16::try_from(payload_len) {
-        dst.put_u8(mask_bit | 126);
-        dst.put_u16(len16);
-    } else {
-        dst.put_u8(mask_bit | 127);
-        dst.put_u64(payload_len as u64);
-    }
-    if let Some(mask) = mask {
-        dst.put_slice(&mask);
-    }
-}
-
-/// Appends just a final, unmasked frame header, so a shared payload can follow by writev.
-pub fn encode_frame_header(dst: &mut BytesMut, opcode: Opcode, payload_len: usize) {
-    put_header(dst, opcode, true, payload_len, None);
-}
-
-fn encode_server_frame(dst: &mut BytesMut, opcode: Opcode, payload: &[u8]) {
-    dst.reserve(MAX_HEADER_BYTES + payload.len());
-    encode_frame_header(dst, opcode, payload.len());
-    dst.put_slice(payload);
-}
-
-/// Appends a text frame; the caller guarantees `payload` is UTF-8.
-pub fn encode_text(dst: &mut BytesMut, payload: &[u8]) {
-    encode_server_frame(dst, Opcode::Text, payload);
-}
-
-pub fn encode_binary(dst: &mut BytesMut, payload: &[u8]) {
-    encode_server_frame(dst, Opcode::Binary, payload);
-}
-
-/// Appends a ping; `payload` must be at most 125 bytes (longer is a protocol error for the peer).
-pub fn encode_ping(dst: &mut BytesMut, payload: &[u8]) {
-    encode_server_frame(dst, Opcode::Ping, payload);
-}
-
-/// Appends a pong; `payload` must be at most 125 bytes (it echoes a ping's, which is).
-pub fn encode_pong(dst: &mut BytesMut, payload: &[u8]) {
-    encode_server_frame(dst, Opcode::Pong, payload);
-}
-
-/// Appends a close frame; `reason` is cut on a char boundary to fit the 123-byte limit.
-pub fn encode_close(dst: &mut BytesMut, code: u16, reason: &str) {
-    let mut end = reason.len().min(MAX_CLOSE_REASON_BYTES);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    let reason = &reason.as_bytes()[..end];
-    encode_frame_header(dst, Opcode::Close, 2 + reason.len());
-    dst.put_u16(code);
-    dst.put_slice(reason);
-}
-
-/// Appends a masked frame as a client sends it (tests and the load-test harness).
-pub fn encode_client_frame(
-    dst: &mut BytesMut,
-    opcode: Opcode,
-    fin: bool,
-    payload: &[u8],
-    mask: [u8; 4],
-) {
-    dst.reserve(MAX_HEADER_BYTES + payload.len());
-    put_header(dst, opcode, fin, payload.len(), Some(mask));
-    let start = dst.len();
-    dst.put_slice(payload);
-    apply_mask(&mut dst[start..], mask);
 }
 
 /// Round trips, byte-by-byte feeding and every protocol error (kept apart to keep this file short).

@@ -16,8 +16,12 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub const MAX_HEADER_COUNT: usize = 64;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const MAX_CONNECTIONS_PER_SHARD: usize = 65_536;
-pub const WS_MAX_FRAME_BYTES: usize = 1024 * 1024;
-pub const WS_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// 16 MiB, frames and messages alike: the largest the Autobahn TestSuite sends (cases 9.1.6,
+/// 9.2.6); what a shard holds of unfinished messages is bounded by the budget below.
+pub const WS_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+pub const WS_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Four largest messages arriving at once on one shard.
+pub const WS_MAX_PARTIAL_BYTES_PER_SHARD: usize = 64 * 1024 * 1024;
 
 // gateway.outbound
 pub const MAX_QUEUED_MESSAGES: usize = 1024;
@@ -27,6 +31,7 @@ pub const MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
 pub const HEADER_READ_MS: u64 = 10_000;
 pub const KEEP_ALIVE_IDLE_MS: u64 = 60_000;
 pub const WS_PING_INTERVAL_MS: u64 = 30_000;
+pub const WS_MESSAGE_READ_MS: u64 = 30_000;
 pub const SHUTDOWN_MS: u64 = 10_000;
 
 // http-get entrypoint

@@ -10,6 +10,7 @@
 //! After that the configuration is trusted: the rest of the gateway uses [`model`] types only.
 
 mod defaults;
+mod echo;
 mod endpoint_sides;
 mod file;
 pub mod kafka;

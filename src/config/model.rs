@@ -75,6 +75,9 @@ pub struct Limits {
     pub ws_max_frame_bytes: usize,
     /// Largest reassembled WebSocket message.
     pub ws_max_message_bytes: usize,
+    /// Most payload bytes of unfinished WebSocket messages one shard holds, all its connections
+    /// together; never below `ws_max_message_bytes`.
+    pub ws_max_partial_bytes_per_shard: usize,
 }
 
 impl Default for Limits {
@@ -86,6 +89,7 @@ impl Default for Limits {
             max_connections_per_shard: defaults::MAX_CONNECTIONS_PER_SHARD,
             ws_max_frame_bytes: defaults::WS_MAX_FRAME_BYTES,
             ws_max_message_bytes: defaults::WS_MAX_MESSAGE_BYTES,
+            ws_max_partial_bytes_per_shard: defaults::WS_MAX_PARTIAL_BYTES_PER_SHARD,
         }
     }
 }
@@ -126,6 +130,8 @@ pub struct Timeouts {
     /// Idle time before a keep-alive connection is closed.
     pub keep_alive_idle: Duration,
     pub ws_ping_interval: Duration,
+    /// Time a WebSocket client gets to finish a message it has begun (all its fragments).
+    pub ws_message_read: Duration,
     /// Time connections get to drain at shutdown before they are cut.
     pub shutdown: Duration,
 }
@@ -136,6 +142,7 @@ impl Default for Timeouts {
             header_read: Duration::from_millis(defaults::HEADER_READ_MS),
             keep_alive_idle: Duration::from_millis(defaults::KEEP_ALIVE_IDLE_MS),
             ws_ping_interval: Duration::from_millis(defaults::WS_PING_INTERVAL_MS),
+            ws_message_read: Duration::from_millis(defaults::WS_MESSAGE_READ_MS),
             shutdown: Duration::from_millis(defaults::SHUTDOWN_MS),
         }
     }
@@ -266,6 +273,8 @@ impl Default for SseOptions {
 pub enum EndpointConfig {
     Mock(MockOptions),
     InMemory(InMemoryOptions),
+    /// Each WebSocket connection's own messages, sent back to it (no settings).
+    Echo,
     /// An MQTT broker (3.1.1 or 5).
     Mqtt(Box<super::mqtt::MqttOptions>),
     /// A Kafka cluster.

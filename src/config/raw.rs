@@ -136,6 +136,7 @@ pub(crate) struct RawLimits {
     pub max_connections_per_shard: usize,
     pub ws_max_frame_bytes: usize,
     pub ws_max_message_bytes: usize,
+    pub ws_max_partial_bytes_per_shard: usize,
 }
 
 impl Default for RawLimits {
@@ -147,6 +148,7 @@ impl Default for RawLimits {
             max_connections_per_shard: defaults::MAX_CONNECTIONS_PER_SHARD,
             ws_max_frame_bytes: defaults::WS_MAX_FRAME_BYTES,
             ws_max_message_bytes: defaults::WS_MAX_MESSAGE_BYTES,
+            ws_max_partial_bytes_per_shard: defaults::WS_MAX_PARTIAL_BYTES_PER_SHARD,
         }
     }
 }
@@ -187,6 +189,7 @@ pub(crate) struct RawTimeouts {
     pub header_read_ms: u64,
     pub keep_alive_idle_ms: u64,
     pub ws_ping_interval_ms: u64,
+    pub ws_message_read_ms: u64,
     pub shutdown_ms: u64,
 }
 
@@ -196,6 +199,7 @@ impl Default for RawTimeouts {
             header_read_ms: defaults::HEADER_READ_MS,
             keep_alive_idle_ms: defaults::KEEP_ALIVE_IDLE_MS,
             ws_ping_interval_ms: defaults::WS_PING_INTERVAL_MS,
+            ws_message_read_ms: defaults::WS_MESSAGE_READ_MS,
             shutdown_ms: defaults::SHUTDOWN_MS,
         }
     }

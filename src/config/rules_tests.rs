@@ -44,7 +44,7 @@ fn entrypoint_types_unknown_and_not_yet_supported() {
     let (_, message) = only_problem(&ONE_API.replace("type: mock", "type: redis"));
     assert_eq!(
         message,
-        "unknown endpoint type 'redis'; expected one of: mock, in-memory, mqtt5, kafka"
+        "unknown endpoint type 'redis'; expected one of: mock, in-memory, echo, mqtt5, kafka"
     );
     let (location, message) = only_problem(&ONE_API.replace("type: mock", "type: rabbitmq"));
     assert_eq!(location, "apis[0].endpoint.type");
@@ -380,7 +380,7 @@ proptest! {
         timeout in 1u64..1 << 50,
     ) {
         let text = format!(
-            "gateway:\n  limits: {{ maxHeaderBytes: {header}, wsMaxFrameBytes: {frame}, wsMaxMessageBytes: {} }}\n  outbound: {{ maxQueuedMessages: {queued} }}\n  timeouts: {{ shutdownMs: {timeout} }}\n{}",
+            "gateway:\n  limits: {{ maxHeaderBytes: {header}, wsMaxFrameBytes: {frame}, wsMaxMessageBytes: {0}, wsMaxPartialBytesPerShard: {0} }}\n  outbound: {{ maxQueuedMessages: {queued} }}\n  timeouts: {{ shutdownMs: {timeout} }}\n{1}",
             frame + extra,
             api_with_entrypoints(&format!("[{{ type: sse, configuration: {{ heartbeatIntervalInMs: {heartbeat} }} }}]")),
         );

@@ -18,7 +18,7 @@ use super::validate::{self, TopicUse};
 
 const ENTRYPOINTS_SUPPORTED: &[&str] = &["http-get", "http-post", "websocket", "sse"];
 const ENTRYPOINTS_PLANNED: &[&str] = &["webhook"];
-const ENDPOINTS_SUPPORTED: &[&str] = &["mock", "in-memory", "mqtt5", "kafka"];
+const ENDPOINTS_SUPPORTED: &[&str] = &["mock", "in-memory", "echo", "mqtt5", "kafka"];
 const ENDPOINTS_PLANNED: &[&str] = &["rabbitmq", "solace"];
 
 /// What the cross-API rules need from each API, gathered even when another part of that API is
@@ -285,6 +285,9 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
     if let (Some(sides), Some(entrypoints)) = (sides, &entrypoints) {
         super::endpoint_sides::entrypoint_problems(entrypoints, &sides, loc, p);
     }
+    if let (Some(EndpointConfig::Echo), Some(entrypoints)) = (&endpoint, &entrypoints) {
+        super::echo::entrypoint_problems(entrypoints, loc, p);
+    }
     let plans = read_plans(value.get("plans"), &join(loc, "plans"), p);
     let head = head?;
     Some(ApiConfig {
@@ -397,6 +400,8 @@ fn read_endpoint(value: &Value, loc: &str, p: &mut Problems) -> Option<EndpointC
             .map(|raw| EndpointConfig::Mock(validate::mock(raw, &config_loc, p))),
         "in-memory" => decode_or_default::<RawInMemory>(config, &config_loc, p)
             .map(|raw| EndpointConfig::InMemory(validate::in_memory(raw, &config_loc, p))),
+        "echo" => decode_or_default::<super::echo::RawEcho>(config, &config_loc, p)
+            .map(|_| EndpointConfig::Echo),
         "mqtt5" => {
             super::mqtt::read(config, &config_loc, p).map(|o| EndpointConfig::Mqtt(Box::new(o)))
         }

@@ -101,6 +101,7 @@ apis:
         max_connections_per_shard: 12,
         ws_max_frame_bytes: 13,
         ws_max_message_bytes: 14,
+        ws_max_partial_bytes_per_shard: 64 * 1024 * 1024,
     };
     assert_eq!(gateway.limits, expected_limits);
     assert_eq!(gateway.outbound.max_queued_messages, 15);

@@ -99,6 +99,10 @@ pub(crate) fn limits(raw: RawLimits, loc: &str, p: &mut Problems) -> Limits {
         ("maxConnectionsPerShard", raw.max_connections_per_shard),
         ("wsMaxFrameBytes", raw.ws_max_frame_bytes),
         ("wsMaxMessageBytes", raw.ws_max_message_bytes),
+        (
+            "wsMaxPartialBytesPerShard",
+            raw.ws_max_partial_bytes_per_shard,
+        ),
     ] {
         p.require_at_least(&join(loc, key), value as u64, 1, "");
     }
@@ -111,6 +115,15 @@ pub(crate) fn limits(raw: RawLimits, loc: &str, p: &mut Problems) -> Limits {
             ),
         );
     }
+    if raw.ws_max_partial_bytes_per_shard < raw.ws_max_message_bytes {
+        p.push(
+            join(loc, "wsMaxPartialBytesPerShard"),
+            format!(
+                "must be at least wsMaxMessageBytes ({}), got {}: a shard must be able to receive one message of the largest size",
+                raw.ws_max_message_bytes, raw.ws_max_partial_bytes_per_shard
+            ),
+        );
+    }
     Limits {
         max_header_bytes: raw.max_header_bytes,
         max_header_count: raw.max_header_count,
@@ -118,6 +131,7 @@ pub(crate) fn limits(raw: RawLimits, loc: &str, p: &mut Problems) -> Limits {
         max_connections_per_shard: raw.max_connections_per_shard,
         ws_max_frame_bytes: raw.ws_max_frame_bytes,
         ws_max_message_bytes: raw.ws_max_message_bytes,
+        ws_max_partial_bytes_per_shard: raw.ws_max_partial_bytes_per_shard,
     }
 }
 
@@ -150,6 +164,7 @@ pub(crate) fn timeouts(raw: RawTimeouts, loc: &str, p: &mut Problems) -> Timeout
         header_read: ms("headerReadMs", raw.header_read_ms),
         keep_alive_idle: ms("keepAliveIdleMs", raw.keep_alive_idle_ms),
         ws_ping_interval: ms("wsPingIntervalMs", raw.ws_ping_interval_ms),
+        ws_message_read: ms("wsMessageReadMs", raw.ws_message_read_ms),
         shutdown: ms("shutdownMs", raw.shutdown_ms),
     }
 }

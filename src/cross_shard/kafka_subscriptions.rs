@@ -235,6 +235,7 @@ mod tests {
             .append(crate::message::Message {
                 id: crate::message::MessageId::Sequence(0),
                 payload: bytes::Bytes::from_static(b"buffered"),
+                kind: crate::message::PayloadKind::Unspecified,
                 headers: Arc::from(Vec::new()),
                 metadata: Arc::from(Vec::new()),
                 timestamp_ms: 0,

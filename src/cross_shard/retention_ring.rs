@@ -121,7 +121,7 @@ impl RetentionRing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::MessageId;
+    use crate::message::{MessageId, PayloadKind};
     use bytes::Bytes;
     use std::sync::Arc;
 
@@ -129,6 +129,7 @@ mod tests {
         Message {
             id: MessageId::Sequence(0),
             payload: Bytes::from(vec![b'a'; size]),
+            kind: PayloadKind::Unspecified,
             headers: Arc::from(Vec::new()),
             metadata: Arc::from(Vec::new()),
             timestamp_ms: 0,

@@ -304,6 +304,7 @@ mod tests {
         Message {
             id: MessageId::Sequence(n),
             payload: Bytes::from(vec![b'x'; size]),
+            kind: crate::message::PayloadKind::Unspecified,
             headers: Arc::from(Vec::new()),
             metadata: Arc::from(Vec::new()),
             timestamp_ms: 0,

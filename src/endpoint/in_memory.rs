@@ -14,7 +14,7 @@ use crate::config::SlowClientPolicy;
 use crate::cross_shard::TopicLog;
 use crate::delivery::fanout::{Fanout, RingSource};
 use crate::endpoint::PublishError;
-use crate::message::{Fields, Message, MessageId};
+use crate::message::{Fields, Message, MessageId, PayloadKind};
 use crate::metrics::ShardMetrics;
 
 /// One topic as seen from one shard.
@@ -51,11 +51,17 @@ impl LocalTopic {
         &self.log
     }
 
-    /// Publishes one message; returns its position.
-    pub fn publish(&self, payload: Bytes, headers: Fields) -> Result<MessageId, PublishError> {
+    /// Publishes one message of `kind`; returns its position.
+    pub fn publish(
+        &self,
+        payload: Bytes,
+        kind: PayloadKind,
+        headers: Fields,
+    ) -> Result<MessageId, PublishError> {
         let message = Message {
             id: MessageId::Sequence(0),
             payload,
+            kind,
             headers,
             metadata: self.metadata.clone(),
             timestamp_ms: SystemTime::now()

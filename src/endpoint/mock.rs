@@ -14,7 +14,7 @@ use monoio::time::Instant;
 
 use crate::config::MockOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
-use crate::message::{Fields, Message, MessageId};
+use crate::message::{Fields, Message, MessageId, PayloadKind};
 use crate::runtime::fault::{self, Site};
 use crate::runtime::supervisor::spawn_connection_task;
 
@@ -58,6 +58,7 @@ impl MockEndpoint {
             template: Message {
                 id: MessageId::Sequence(first),
                 payload: self.content.clone(),
+                kind: PayloadKind::Unspecified,
                 headers: self.headers.clone(),
                 metadata: self.metadata.clone(),
                 timestamp_ms: 0,

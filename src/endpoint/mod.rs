@@ -2,6 +2,7 @@
 //! resume position and its outbound queue; the endpoint fills that queue until the returned
 //! `Subscription` is dropped. Publishing hands one message to the endpoint and returns its id.
 
+pub mod echo;
 pub mod fault;
 pub mod in_memory;
 pub mod kafka;
@@ -17,7 +18,7 @@ use bytes::Bytes;
 use crate::config::{EndpointConfig, SlowClientPolicy};
 use crate::delivery::fanout::{CursorError, Fanout};
 use crate::delivery::{OutboundQueue, QueueEnd};
-use crate::message::{Fields, MessageId};
+use crate::message::{Fields, MessageId, PayloadKind};
 use crate::metrics::ShardMetrics;
 use crate::runtime::LocalSignal;
 
@@ -49,6 +50,10 @@ pub struct PublishOptions<'a> {
     pub topic: Option<&'a str>,
     /// The record key (`X-Message-Key`, `?key=`), for Kafka.
     pub key: Option<Bytes>,
+    /// Text or binary, as the client said (WebSocket frame type, HTTP `Content-Type`). Kept by
+    /// the in-memory endpoint, so its WebSocket subscribers get the frame type that was sent;
+    /// MQTT and Kafka records carry no such flag, so their messages arrive `Unspecified`.
+    pub kind: PayloadKind,
 }
 
 /// An API's endpoint on one shard.
@@ -57,6 +62,8 @@ pub enum Endpoint {
     Mock(mock::MockEndpoint),
     /// An in-memory topic.
     InMemory(Rc<LocalTopic>),
+    /// Each WebSocket connection's messages, back to it (the shard's metrics count them).
+    Echo(Arc<ShardMetrics>),
     /// An MQTT broker.
     Mqtt(mqtt::MqttEndpoint),
     /// A Kafka feed and/or producer.
@@ -219,6 +226,7 @@ impl Endpoint {
                 Endpoint::Mqtt(mqtt::MqttEndpoint::new(options, parts))
             }
             EndpointConfig::Kafka(options) => Endpoint::Kafka(context.kafka.endpoint(options)),
+            EndpointConfig::Echo => Endpoint::Echo(context.metrics.clone()),
         }
     }
 
@@ -232,7 +240,7 @@ impl Endpoint {
             .trim()
             .parse::<u64>()
             .ok()
-            .filter(|id| *id < u64::MAX);
+            .filter(|id| *id < u64::MAX && !matches!(self, Endpoint::Echo(_)));
         parsed.map(MessageId::Sequence).ok_or_else(|| EndpointError::InvalidCursor {
             cursor: cursor.chars().take(64).collect(),
             expected: match self {
@@ -240,6 +248,7 @@ impl Endpoint {
                 Endpoint::InMemory(_) => "an in-memory cursor is the decimal position of the last message received, e.g. 42",
                 Endpoint::Mqtt(_) => "an MQTT cursor is the decimal id of the last message received, e.g. 4123168604161",
                 Endpoint::Kafka(_) => "a Kafka cursor",
+                Endpoint::Echo(_) => "an echo API keeps no messages, so there is nothing to resume: connect without a cursor",
             },
         })
     }
@@ -272,6 +281,10 @@ impl Endpoint {
                 let (subscribed, start) = kafka.subscribe(after, queue, subscription)?;
                 Ok((Subscription::Kafka(subscribed), start))
             }
+            Endpoint::Echo(metrics) => {
+                let echo = echo::EchoLoop::new(queue, metrics.clone());
+                Ok((Subscription::Echo(Rc::new(echo)), None))
+            }
         }
     }
 
@@ -279,7 +292,9 @@ impl Endpoint {
     pub fn is_exhausted_after(&self, after: Option<MessageId>) -> bool {
         match self {
             Endpoint::Mock(mock) => mock.is_exhausted_after(after),
-            Endpoint::InMemory(_) | Endpoint::Mqtt(_) | Endpoint::Kafka(_) => false,
+            Endpoint::InMemory(_) | Endpoint::Echo(_) | Endpoint::Mqtt(_) | Endpoint::Kafka(_) => {
+                false
+            }
         }
     }
 
@@ -307,9 +322,11 @@ impl Endpoint {
         }
         match self {
             Endpoint::Mock(_) => Err(PublishError::NotSupported("mock")),
-            Endpoint::InMemory(topic) => topic.publish(payload, headers),
+            Endpoint::InMemory(topic) => topic.publish(payload, options.kind, headers),
             Endpoint::Mqtt(mqtt) => mqtt.publish(payload, headers, options.topic).await,
             Endpoint::Kafka(kafka) => kafka.publish(payload, headers, options.key).await,
+            // Only the connection's own `EchoLoop` (its subscription) publishes.
+            Endpoint::Echo(_) => Err(PublishError::NotSupported("echo")),
         }
     }
 
@@ -317,7 +334,7 @@ impl Endpoint {
     pub fn accepts_publish(&self) -> bool {
         match self {
             Endpoint::Mock(_) => false,
-            Endpoint::InMemory(_) => true,
+            Endpoint::InMemory(_) | Endpoint::Echo(_) => true,
             Endpoint::Mqtt(mqtt) => mqtt.has_producer(),
             Endpoint::Kafka(kafka) => kafka.accepts_publish(),
         }
@@ -332,6 +349,11 @@ impl Endpoint {
         let (what, configured) = match self {
             Endpoint::InMemory(topic) => ("in-memory endpoint", topic.log().name()),
             Endpoint::Kafka(kafka) => ("Kafka producer", kafka.producer_topic()?),
+            Endpoint::Echo(_) => {
+                return Some(PublishError::BadTopic(
+                    "this API's echo endpoint sends each message back to its sender; remove `topic` (`?topic=`) from the request".to_owned(),
+                ))
+            }
             Endpoint::Mock(_) | Endpoint::Mqtt(_) => return None,
         };
         Some(PublishError::BadTopic(format!(
@@ -351,12 +373,25 @@ pub enum Subscription {
     /// Leaves a Kafka feed's fan-out or stops the client's own catch-up fetch (its `Drop` does
     /// the work).
     Kafka(kafka::KafkaSubscription),
+    /// Ends the connection's echo queue, which stops a publish waiting for room in it.
+    Echo(Rc<echo::EchoLoop>),
+}
+
+impl Subscription {
+    /// The connection's own echo, for an echo endpoint: its publisher sends there.
+    pub fn echo(&self) -> Option<Rc<echo::EchoLoop>> {
+        match self {
+            Subscription::Echo(echo) => Some(echo.clone()),
+            _ => None,
+        }
+    }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         match self {
             Subscription::Mock(queue) => queue.end(QueueEnd::Closed),
+            Subscription::Echo(echo) => echo.queue().end(QueueEnd::Closed),
             Subscription::Fanout(fanout, key) => fanout.unsubscribe(*key),
             // Its own `Drop` leaves the subscription.
             Subscription::Mqtt(_) => {}

@@ -12,7 +12,7 @@ use crate::codec::http_head::RequestHead;
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::config::HttpPostOptions;
 use crate::endpoint::PublishOptions;
-use crate::message::{Fields, MessageId};
+use crate::message::{Fields, MessageId, PayloadKind};
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
 use crate::server::Api;
@@ -70,6 +70,7 @@ pub async fn serve(
     let chosen = PublishOptions {
         topic: topic.as_deref(),
         key,
+        kind: declared_kind(head.header_str("content-type"), &body),
     };
     let published = api.endpoint.publish_with(body, headers, chosen);
     let id = match conn.flush_held_unless_ready(published).await {
@@ -122,10 +123,71 @@ pub async fn serve(
     conn.flush_unless_pipelined().await.is_ok()
 }
 
+/// What the body's `Content-Type` says it is, so a WebSocket subscriber gets the frame type the
+/// publisher meant: `application/octet-stream` is binary; `text/*`, JSON and XML types are text
+/// (when the body is UTF-8, as a text frame must be); anything else, or none, leaves it to the
+/// bytes (UTF-8 is sent as text), which is also what `curl -d` (form-urlencoded) gets.
+fn declared_kind(content_type: Option<&str>, body: &[u8]) -> PayloadKind {
+    let Some(content_type) = content_type else {
+        return PayloadKind::Unspecified;
+    };
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let is_text = media.starts_with("text/")
+        || ["application/json", "application/xml"].contains(&media.as_str())
+        || media.ends_with("+json")
+        || media.ends_with("+xml");
+    if media == "application/octet-stream" {
+        PayloadKind::Binary
+    } else if is_text {
+        PayloadKind::text_if_utf8(body)
+    } else {
+        PayloadKind::Unspecified
+    }
+}
+
 fn message_headers(head: &RequestHead) -> Fields {
     head.headers()
         .filter(|(name, _)| !HOP_HEADERS.iter().any(|hop| hop.eq_ignore_ascii_case(name)))
         .map(|(name, value)| (name.to_owned(), String::from_utf8_lossy(value).into_owned()))
         .collect::<Vec<_>>()
         .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_declares_the_kind() {
+        let cases = [
+            (None, &b"hi"[..], PayloadKind::Unspecified),
+            (Some("application/octet-stream"), b"hi", PayloadKind::Binary),
+            (
+                Some("Application/Octet-Stream; x=1"),
+                b"",
+                PayloadKind::Binary,
+            ),
+            (Some("text/plain; charset=utf-8"), b"hi", PayloadKind::Text),
+            (Some("text/plain"), b"\xff", PayloadKind::Binary),
+            (Some("application/json"), b"{}", PayloadKind::Text),
+            (
+                Some("application/cloudevents+json"),
+                b"{}",
+                PayloadKind::Text,
+            ),
+            (
+                Some("application/x-www-form-urlencoded"),
+                b"a=1",
+                PayloadKind::Unspecified,
+            ),
+        ];
+        for (content_type, body, kind) in cases {
+            assert_eq!(declared_kind(content_type, body), kind, "{content_type:?}");
+        }
+    }
 }

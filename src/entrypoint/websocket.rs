@@ -1,41 +1,47 @@
-//! WebSocket entrypoint: RFC 6455 upgrade, then every message as a text (or, when not UTF-8,
-//! binary) frame.
+//! WebSocket entrypoint: RFC 6455 upgrade, then every message as a frame of the type it was
+//! published with (text or binary; a source that does not say gets text when UTF-8), or, with
+//! `?envelope=json`, as a text frame `{"id":…,"content":…}` that tells the client its cursor.
 //!
-//! The reader task decodes client frames and records what the writer must act on (a ping to
-//! answer, a close, a protocol error, a publish attempt); the writer sends messages, pongs and
-//! keep-alive pings. A peer that stays silent for a whole ping interval after a ping is dropped.
-//! `?cursor=` on the upgrade URL resumes after that message id (the reference cannot resume).
+//! The reader task (`inbound`) decodes client frames and records what the writer must act on
+//! (pings to answer, a close, a protocol error, a message under way); the writer sends messages,
+//! pongs and keep-alive pings. A peer that stays silent for a whole ping interval after a ping is
+//! dropped; a message not finished within `wsMessageReadMs` closes the session with 1008.
+//! `?cursor=` on the upgrade URL resumes after that message id (the reference cannot resume), and
+//! a close the gateway starts carries the cursor to resume from in its reason.
 
-use std::cell::{Cell, RefCell};
-use std::future::poll_fn;
+mod inbound;
+
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use monoio::time::Instant;
+use monoio::time::{sleep_until, Instant, Sleep};
 
 use crate::codec::http_head::RequestHead;
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::codec::ws::{
     accept_key, encode_close, encode_frame_header, encode_ping, encode_pong, FrameDecoder, Opcode,
-    WsEvent, WsLimits,
+    WsLimits,
 };
+use crate::codec::ws_envelope::encode_envelope_frame;
 use crate::config::WebSocketOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
-use crate::endpoint::{PublishError, PublishOptions};
-use crate::message::{Fields, MessageId};
+use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
-use crate::server::duplex::{Duplex, InboundHandler};
+use crate::server::duplex::Duplex;
 use crate::server::Api;
+use inbound::{Inbound, PartialHold, Publisher, WsReader};
 
 /// Most messages encoded into one write.
 const MAX_BATCH: usize = 256;
 /// How long to wait for the client's close frame after sending ours.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Longest close reason (a control frame's 125 bytes less the code).
+const MAX_CLOSE_REASON_BYTES: usize = 123;
 
 /// Close codes (RFC 6455 §7.4.1).
 mod close_code {
@@ -88,17 +94,24 @@ pub async fn serve(
             return;
         }
     }
+    let envelope = match Envelope::requested(head) {
+        Ok(envelope) => envelope,
+        Err(message) => {
+            let _ = conn.respond_text(400, &message, true).await;
+            return;
+        }
+    };
     let queue = Rc::new(OutboundQueue::new(
         &shard.gateway.outbound,
         shard.metrics.clone(),
     ));
-    let subscription = if options.subscriber_enabled {
+    let (subscription, start) = if options.subscriber_enabled {
         match api.endpoint.subscribe(
             cursor.clone(),
             queue.clone(),
             super::subscription_name(head).as_deref(),
         ) {
-            Ok((subscription, _start)) => Some(subscription),
+            Ok((subscription, start)) => (Some(subscription), start),
             Err(err) => {
                 let reason = err.to_string();
                 let _ = conn
@@ -108,7 +121,7 @@ pub async fn serve(
             }
         }
     } else {
-        None
+        (None, None)
     };
     encode_response_head(
         &mut conn.write_buf,
@@ -123,27 +136,35 @@ pub async fn serve(
             close: false,
         },
     );
+    let echo = subscription.as_ref().and_then(|s| s.echo());
     let publisher = options.publisher_enabled.then(|| Publisher {
         api: api.clone(),
+        echo: echo.clone(),
         no_headers: Arc::from(Vec::new()),
         topic,
-        key: head.query_param("key").map(Bytes::from),
+        key: head.query_param("key").map(bytes::Bytes::from),
     });
-    let inbound = Rc::new(Inbound::new());
-    let limits = WsLimits {
-        max_frame_bytes: shard.gateway.limits.ws_max_frame_bytes,
-        max_message_bytes: shard.gateway.limits.ws_max_message_bytes,
-    };
+    let inbound = Rc::new(Inbound::new(shard.metrics.clone()));
+    let limits = &shard.gateway.limits;
     let reader = WsReader {
-        decoder: FrameDecoder::new(limits),
+        decoder: FrameDecoder::new(WsLimits {
+            max_frame_bytes: limits.ws_max_frame_bytes,
+            max_message_bytes: limits.ws_max_message_bytes,
+        }),
         inbound: inbound.clone(),
         publisher,
+        hold: PartialHold::new(shard.metrics.clone(), limits.ws_max_partial_bytes_per_shard),
     };
     let duplex = Duplex::start(conn, reader);
     let mut session = Session {
         duplex,
         inbound,
-        last_delivered: cursor,
+        // Without a cursor, the position the subscription started after: resuming from it
+        // loses nothing even before the first message.
+        last_delivered: cursor.or(start),
+        // An echo's ids are the connection's own: nothing to resume with.
+        resumable: subscription.is_some() && echo.is_none(),
+        envelope,
     };
     if session.duplex.flush().await.is_err() {
         return;
@@ -175,140 +196,25 @@ fn handshake(head: &RequestHead) -> Result<String, (u16, &'static str)> {
     Ok(accept_key(key.trim_ascii()))
 }
 
-/// What the reader saw that the writer must act on. Bounded: only the latest ping is kept
-/// (RFC 6455 allows answering just the most recent one).
-struct Inbound {
-    ping: RefCell<Option<Bytes>>,
-    close: RefCell<Option<(u16, String)>>,
-    last_heard: Cell<Instant>,
-    dirty: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
+/// How messages are framed for the client.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Envelope {
+    /// Each message as one frame of its own type, payload untouched.
+    None,
+    /// Each message as a text frame holding `{"id":…,"content":…}` (`?envelope=json`).
+    Json,
 }
 
-impl Inbound {
-    fn new() -> Inbound {
-        Inbound {
-            ping: RefCell::new(None),
-            close: RefCell::new(None),
-            last_heard: Cell::new(Instant::now()),
-            dirty: Cell::new(false),
-            waker: RefCell::new(None),
-        }
-    }
-
-    /// Records that the client sent a close (or broke the protocol, or was refused).
-    fn closed(&self, code: u16, reason: String) {
-        *self.close.borrow_mut() = Some((code, reason));
-        self.notify();
-    }
-
-    /// Wakes the writer to look at what changed.
-    fn notify(&self) {
-        self.dirty.set(true);
-        if let Some(waker) = self.waker.borrow_mut().take() {
-            waker.wake();
-        }
-    }
-
-    /// Resolves once the reader recorded something new.
-    async fn changed(&self) {
-        poll_fn(|cx| {
-            if self.dirty.replace(false) {
-                Poll::Ready(())
-            } else {
-                *self.waker.borrow_mut() = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
-    }
-}
-
-/// The session's reader: decodes client frames, publishes data messages (in order, one at a
-/// time: reading waits while a publish is in flight) and tells the writer about the rest.
-struct WsReader {
-    decoder: FrameDecoder,
-    inbound: Rc<Inbound>,
-    publisher: Option<Publisher>,
-}
-
-impl InboundHandler for WsReader {
-    async fn on_bytes(&mut self, buf: &mut BytesMut) -> bool {
-        self.inbound.last_heard.set(Instant::now());
-        loop {
-            match self.decoder.decode(buf) {
-                Ok(None) => return true,
-                Ok(Some(WsEvent::Ping(payload))) => {
-                    *self.inbound.ping.borrow_mut() = Some(payload);
-                    self.inbound.notify();
-                }
-                Ok(Some(WsEvent::Pong(_))) => {}
-                Ok(Some(WsEvent::Text(payload) | WsEvent::Binary(payload))) => {
-                    let Some(publisher) = &self.publisher else {
-                        let reason = "publishing is disabled on this API's websocket entrypoint";
-                        self.inbound
-                            .closed(close_code::POLICY_VIOLATION, reason.to_owned());
-                        return false;
-                    };
-                    if let Err((code, reason)) = publisher.publish(payload).await {
-                        self.inbound.closed(code, reason);
-                        return false;
-                    }
-                }
-                Ok(Some(WsEvent::Close(frame))) => {
-                    let (code, reason) = frame.unwrap_or((close_code::NORMAL, String::new()));
-                    self.inbound.closed(code, reason);
-                    return false;
-                }
-                Err(err) => {
-                    self.inbound.closed(err.close_code(), err.to_string());
-                    return false;
-                }
-            }
-        }
-    }
-}
-
-/// What a session needs to publish the client's messages (when `publisher.enabled`).
-struct Publisher {
-    api: Rc<Api>,
-    no_headers: Fields,
-    /// The topic chosen on the upgrade URL (`?topic=`), for endpoints that allow it.
-    topic: Option<String>,
-    /// The upgrade request's `?key=`: the key of every message of the session (Kafka).
-    key: Option<Bytes>,
-}
-
-impl Publisher {
-    /// Hands a client message to the endpoint; the error is the close code and reason to send.
-    async fn publish(&self, payload: Bytes) -> Result<(), (u16, String)> {
-        let published = self.api.endpoint.publish_with(
-            payload,
-            self.no_headers.clone(),
-            PublishOptions {
-                topic: self.topic.as_deref(),
-                key: self.key.clone(),
-            },
-        );
-        let published = published.await;
-        // The close reason is the client's short reason; the broker's details go to the log.
-        if let Some(detail) = published.as_ref().err().and_then(PublishError::detail) {
-            tracing::warn!(detail, "a WebSocket publish failed");
-        }
-        match published {
-            Ok(_id) => Ok(()),
-            Err(err @ PublishError::NotSupported(_)) => {
-                Err((close_code::POLICY_VIOLATION, err.to_string()))
-            }
-            Err(err @ PublishError::TooLarge { .. }) => {
-                Err((close_code::MESSAGE_TOO_BIG, err.to_string()))
-            }
-            Err(err @ PublishError::Unavailable(_)) => {
-                Err((close_code::TRY_AGAIN_LATER, err.to_string()))
-            }
-            Err(err @ (PublishError::Refused(_) | PublishError::BadTopic(_))) => {
-                Err((close_code::POLICY_VIOLATION, err.to_string()))
-            }
+impl Envelope {
+    /// The framing the upgrade asks for (`?envelope=`); the 400 message when it is unknown.
+    fn requested(head: &RequestHead) -> Result<Envelope, String> {
+        match head.query_param("envelope").as_deref() {
+            None | Some("") => Ok(Envelope::None),
+            Some("json") => Ok(Envelope::Json),
+            Some(other) => Err(format!(
+                "unknown envelope '{}': use ?envelope=json (each message as {{\"id\":…,\"content\":…}}) or leave it out",
+                other.chars().take(32).collect::<String>()
+            )),
         }
     }
 }
@@ -316,7 +222,11 @@ impl Publisher {
 struct Session {
     duplex: Duplex,
     inbound: Rc<Inbound>,
+    /// The cursor a reconnecting client resumes from.
     last_delivered: Option<MessageId>,
+    /// Whether `last_delivered` is a cursor the endpoint takes back (not for an echo).
+    resumable: bool,
+    envelope: Envelope,
 }
 
 impl Session {
@@ -327,25 +237,46 @@ impl Session {
         // loop would cost a timer-wheel insert and removal per message.
         let mut ping_timer = std::pin::pin!(monoio::time::sleep(ping_interval));
         let mut ping_sent_at: Option<Instant> = None;
+        // When the message the client is sending must be finished: armed for the start time
+        // `unfinished` of that message, off between messages. Created by the first message that
+        // spans reads, so an idle session holds no second timer.
+        let message_read = shard.gateway.timeouts.ws_message_read;
+        let mut deadline: Option<Pin<Box<Sleep>>> = None;
+        let mut unfinished: Option<Instant> = None;
         // Grown by the first messages, not up front: an idle client holds no batch room.
         let mut batch = Vec::new();
         loop {
             if let Some((code, reason)) = self.inbound.close.borrow().clone() {
-                return (code, reason);
+                // The client's own close is echoed as it came; a refusal says how to resume.
+                if !self.inbound.close_by_gateway.get() {
+                    return (code, reason);
+                }
+                return (code, self.resume_hint(&reason));
             }
-            // Answer a ping at once, not with the next message (RFC 6455: "as soon as practical").
-            let pong = self.inbound.ping.borrow_mut().take();
-            if let Some(payload) = pong {
-                encode_pong(&mut self.duplex.write_buf, &payload);
-                if self.duplex.flush().await.is_err() {
-                    return (0, String::new());
+            // Answer pings at once, not with the next message (RFC 6455: "as soon as practical"),
+            // each with its own pong, in order.
+            let write_buf = &mut self.duplex.write_buf;
+            if self
+                .inbound
+                .take_pongs(|payload| encode_pong(write_buf, payload))
+                && self.duplex.flush().await.is_err()
+            {
+                return (0, String::new());
+            }
+            if self.inbound.unfinished_since.get() != unfinished {
+                unfinished = self.inbound.unfinished_since.get();
+                if let Some(since) = unfinished {
+                    match deadline.as_mut() {
+                        Some(timer) => timer.as_mut().reset(since + message_read),
+                        None => deadline = Some(Box::pin(sleep_until(since + message_read))),
+                    }
                 }
             }
             let mut delivered = 0;
             monoio::select! {
                 biased;
                 _ = self.inbound.changed() => {}
-                _ = shard.shutdown.wait() => return (close_code::GOING_AWAY, "gateway shutting down".to_owned()),
+                _ = shard.shutdown.wait() => return (close_code::GOING_AWAY, self.resume_hint("gateway shutting down")),
                 _ = self.duplex.peer_closed.wait(), if self.inbound.close.borrow().is_none() => {
                     return (0, String::new());
                 }
@@ -354,15 +285,7 @@ impl Session {
                         queue.drain_into(MAX_BATCH, &mut batch);
                         delivered = batch.len() as u64;
                         for message in batch.drain(..) {
-                            if std::str::from_utf8(&message.payload).is_ok() {
-                                let batch = &mut self.duplex.batch;
-                                encode_frame_header(batch.tail_mut(), Opcode::Text, message.payload.len());
-                                batch.put_shared(&message.payload);
-                            } else {
-                                let batch = &mut self.duplex.batch;
-                                encode_frame_header(batch.tail_mut(), Opcode::Binary, message.payload.len());
-                                batch.put_shared(&message.payload);
-                            }
+                            self.frame(&message);
                             self.last_delivered = Some(message.id);
                         }
                     }
@@ -379,6 +302,14 @@ impl Session {
                     ping_sent_at = Some(now);
                     ping_timer.as_mut().reset(now + ping_interval);
                 }
+                _ = expiry(&mut deadline), if unfinished.is_some() => {
+                    // Still the same message (else the next pass re-arms for the new one).
+                    if self.inbound.unfinished_since.get() == unfinished {
+                        ShardMetrics::inc(&shard.metrics.websocket_message_deadline_closes_total);
+                        let why = format!("message not finished within {} ms", message_read.as_millis());
+                        return (close_code::POLICY_VIOLATION, self.resume_hint(&why));
+                    }
+                }
             }
             if self.duplex.flush().await.is_err() {
                 return (0, String::new());
@@ -390,16 +321,45 @@ impl Session {
         }
     }
 
+    /// Appends one message to the write batch, framed for the client.
+    fn frame(&mut self, message: &Message) {
+        let batch = &mut self.duplex.batch;
+        if self.envelope == Envelope::Json {
+            encode_envelope_frame(batch.tail_mut(), message);
+            return;
+        }
+        let opcode = if message.kind.is_text(&message.payload) {
+            Opcode::Text
+        } else {
+            Opcode::Binary
+        };
+        encode_frame_header(batch.tail_mut(), opcode, message.payload.len());
+        batch.put_shared(&message.payload);
+    }
+
+    /// The close reason `why`, with the cursor to resume from (`; reconnect with ?cursor=ID`)
+    /// when the session has one and it fits the 123 bytes of a close reason; when it does not (a
+    /// long Kafka cursor) the reason says where to find it instead.
     fn resume_hint(&self, why: &str) -> String {
-        match &self.last_delivered {
-            Some(id) => format!("{why}; reconnect with ?cursor={id}"),
-            None => why.to_owned(),
+        let Some(id) = self.last_delivered.as_ref().filter(|_| self.resumable) else {
+            return why.to_owned();
+        };
+        let hint = format!("{why}; reconnect with ?cursor={id}");
+        if hint.len() <= MAX_CLOSE_REASON_BYTES {
+            return hint;
+        }
+        let fallback = format!("{why}; resume from the last id received (?envelope=json)");
+        if fallback.len() <= MAX_CLOSE_REASON_BYTES {
+            fallback
+        } else {
+            why.to_owned()
         }
     }
 
     /// Sends our close frame (code 0 = the peer is gone, just drop) and waits briefly for the
     /// client's, completing the close handshake.
     async fn close(mut self, code: u16, reason: &str) {
+        self.inbound.writer_done();
         if code == 0 {
             return;
         }
@@ -411,5 +371,20 @@ impl Session {
             let _ = monoio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, self.duplex.peer_closed.wait())
                 .await;
         }
+    }
+}
+
+/// Resolves when `timer` fires; never when there is none.
+async fn expiry(timer: &mut Option<Pin<Box<Sleep>>>) {
+    match timer {
+        Some(timer) => timer.await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // However the session ended, a reader waiting for pong room must not wait forever.
+        self.inbound.writer_done();
     }
 }

@@ -16,6 +16,7 @@ pub mod log_capture;
 pub mod fake_mqtt_broker;
 pub mod mosquitto;
 pub mod mqtt_api;
+pub mod ws_client;
 
 /// Runs `$body` (a fn taking a `DriverChoice`) once per I/O driver, as two tests.
 #[macro_export]

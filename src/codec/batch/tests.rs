@@ -1,11 +1,12 @@
 use super::*;
-use crate::message::MessageId;
+use crate::message::{MessageId, PayloadKind};
 use std::sync::Arc;
 
 fn message(id: u64, payload: &[u8]) -> Message {
     Message {
         id: MessageId::Sequence(id),
         payload: Bytes::copy_from_slice(payload),
+        kind: PayloadKind::Unspecified,
         headers: Arc::from(vec![]),
         metadata: Arc::from(vec![]),
         timestamp_ms: 0,

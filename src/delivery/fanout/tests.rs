@@ -6,6 +6,7 @@ fn message() -> Message {
     Message {
         id: MessageId::Sequence(0),
         payload: Bytes::from_static(b"m"),
+        kind: crate::message::PayloadKind::Unspecified,
         headers: Arc::from(Vec::new()),
         metadata: Arc::from(Vec::new()),
         timestamp_ms: 0,

@@ -24,7 +24,7 @@ use super::plan::FeedSpec;
 use crate::config::kafka::AutoOffsetReset;
 use crate::cross_shard::kafka_link::{CatchUpRequest, KafkaFeed};
 use crate::cross_shard::TopicLog;
-use crate::message::{Fields, Message, MessageId};
+use crate::message::{Fields, Message, MessageId, PayloadKind};
 use crate::metrics::{KafkaMetrics, ShardMetrics};
 
 /// Most bytes one fetch asks for.
@@ -353,6 +353,7 @@ impl Session {
                 cursor,
             }),
             payload: record.value.map(Bytes::from).unwrap_or_default(),
+            kind: PayloadKind::Unspecified,
             headers,
             metadata: metadata.into(),
             timestamp_ms,

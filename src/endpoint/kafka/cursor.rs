@@ -276,6 +276,7 @@ mod tests {
                 cursor: Arc::new(cursor(next, true)),
             }),
             payload: bytes::Bytes::new(),
+            kind: crate::message::PayloadKind::Unspecified,
             headers: Arc::from(Vec::new()),
             metadata: Arc::from(Vec::new()),
             timestamp_ms: 0,

@@ -10,7 +10,7 @@ use super::*;
 use crate::config::kafka::KafkaConsumer;
 use crate::cross_shard::kafka_link::KafkaFeed;
 use crate::delivery::OutboundQueue;
-use crate::message::Message;
+use crate::message::{Message, PayloadKind};
 
 fn slots() -> Arc<[TopicPartition]> {
     (0..2)
@@ -44,6 +44,7 @@ fn feed(start: [i64; 2], records: &[(usize, i64)], max_messages: usize) -> Rc<Lo
                 cursor: Arc::new(cursor(head)),
             }),
             payload: Bytes::from(format!("{slot}-{offset}")),
+            kind: PayloadKind::Unspecified,
             headers: Arc::from(Vec::new()),
             metadata: Arc::from(Vec::new()),
             timestamp_ms: 0,

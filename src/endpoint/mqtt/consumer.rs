@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::config::{MqttConsumerOptions, SlowClientPolicy};
 use crate::cross_shard::retention_ring::RetentionRing;
 use crate::delivery::fanout::{Fanout, RingSource};
-use crate::message::{Fields, Message, MessageId};
+use crate::message::{Fields, Message, MessageId, PayloadKind};
 use crate::metrics::ShardMetrics;
 
 use super::codec::InboundPublish;
@@ -146,6 +146,7 @@ impl ConsumerSub {
         let message = Message {
             id: MessageId::Sequence(0),
             payload: publish.payload,
+            kind: PayloadKind::Unspecified,
             headers: Arc::from(publish.user_properties),
             metadata,
             timestamp_ms: SystemTime::now()

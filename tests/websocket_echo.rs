@@ -1,0 +1,105 @@
+//! The echo route (config/echo.yaml) is per connection: each client gets back exactly what it
+//! sent, in order and with its frame type, and nothing another client sent; a client that sends
+//! far more than it reads loses nothing.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use common::ws_client::{next_data, ws_open, Data};
+use common::*;
+use tidegate::codec::ws::{encode_client_frame, Opcode};
+use tidegate::config::DriverChoice;
+use tungstenite::Message;
+
+fn echo_gateway(driver: DriverChoice) -> tidegate::runtime::Gateway {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/echo.yaml");
+    let config = tidegate::config::load_file(&path).expect("config/echo.yaml loads");
+    start(on_loopback(config, driver))
+}
+
+fn each_connection_gets_back_only_its_own(driver: DriverChoice) {
+    let gateway = echo_gateway(driver);
+    let addr = gateway.local_addr();
+    let mut alice = ws_open(addr, "/echo");
+    let mut bob = ws_open(addr, "/echo");
+    alice.send(Message::Text("from alice".into())).unwrap();
+    assert_eq!(next_data(&mut alice), Data::Text("from alice".into()));
+    bob.send(Message::Binary(b"from bob".to_vec().into()))
+        .unwrap();
+    assert_eq!(next_data(&mut bob), Data::Binary(b"from bob".to_vec()));
+    // Had Bob's message reached Alice, it would come before her own second one.
+    alice
+        .send(Message::Binary(b"alice again".to_vec().into()))
+        .unwrap();
+    assert_eq!(next_data(&mut alice), Data::Binary(b"alice again".to_vec()));
+}
+on_both_drivers!(per_connection, each_connection_gets_back_only_its_own);
+
+#[test]
+fn a_client_that_sends_far_more_than_it_reads_loses_nothing() {
+    let gateway = echo_gateway(DriverChoice::Auto);
+    let mut socket = ws_open(gateway.local_addr(), "/echo");
+    // Far more than an outbound queue (maxQueuedBytes 4 MiB) and both socket buffers hold.
+    let (count, size) = (300, 64 * 1024);
+    let payload = move |n: usize| vec![(n % 251) as u8; size];
+    let mut writer = socket.get_ref().try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let mut frame = bytes::BytesMut::new();
+        for n in 0..count {
+            frame.clear();
+            encode_client_frame(&mut frame, Opcode::Binary, true, &payload(n), [1, 2, 3, 4]);
+            writer.write_all(&frame).unwrap();
+        }
+    });
+    // Read nothing while the client sends (or, once the gateway stops reading it, for a while):
+    // an echo that dropped instead of pausing the sender would lose messages here.
+    eventually(Duration::from_secs(3), || sender.is_finished());
+    for n in 0..count {
+        assert!(
+            next_data(&mut socket) == Data::Binary(payload(n)),
+            "message {n}"
+        );
+    }
+    sender.join().unwrap();
+    assert_eq!(
+        tidegate::metrics::total(gateway.metrics(), |m| &m.messages_dropped_slow_client_total),
+        0
+    );
+}
+
+#[test]
+fn an_echo_endpoint_serves_publishing_and_subscribing_websockets_only() {
+    let yaml = r#"
+apis:
+  - id: echo
+    name: Echo
+    contextPaths: [/echo]
+    entrypoints:
+      - type: websocket
+        configuration:
+          subscriber:
+            enabled: false
+      - type: sse
+    endpoint:
+      type: echo
+    plans:
+      - name: Keyless
+        security: keyless
+"#;
+    let problems = tidegate::config::load_str(yaml, "t")
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        problems.contains("apis[0].entrypoints[0]")
+            && problems.contains("keep both `publisher.enabled` and `subscriber.enabled` true"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("apis[0].entrypoints[1]")
+            && problems.contains("remove the sse entrypoint"),
+        "{problems}"
+    );
+}

@@ -1,0 +1,102 @@
+//! `wsMessageReadMs` times the client sending a message, not the gateway publishing it: a message
+//! that arrived in full while the broker takes its time to acknowledge is not closed as
+//! "not finished". The broker here is a stand-in that accepts the MQTT connection and never
+//! acknowledges a publish.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use common::ws_client::{close_frame, ws_open};
+use common::*;
+use tidegate::codec::ws::{encode_client_frame, Opcode};
+use tidegate::config::DriverChoice;
+use tidegate::metrics::total;
+use tungstenite::protocol::frame::coding::CloseCode;
+
+/// Accepts MQTT connections, answers CONNECT with a v5 CONNACK and then reads and ignores
+/// everything (no PUBACK ever). Returns its port.
+fn silent_broker() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                // CONNECT arrives first (one small packet); CONNACK: success, no properties.
+                if stream.read(&mut buf).unwrap_or(0) == 0 {
+                    return;
+                }
+                let _ = stream.write_all(&[0x20, 0x03, 0x00, 0x00, 0x00]);
+                while stream.read(&mut buf).unwrap_or(0) > 0 {}
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn waiting_for_the_broker_is_not_on_the_message_deadline() {
+    let port = silent_broker();
+    let yaml = format!(
+        r#"
+gateway:
+  timeouts:
+    wsMessageReadMs: 200
+apis:
+  - id: lamp
+    name: Lamp
+    contextPaths: [/lamp]
+    entrypoints:
+      - type: websocket
+        configuration:
+          subscriber: {{ enabled: false }}
+      - type: http-post
+    endpoint:
+      type: mqtt5
+      configuration:
+        serverHost: 127.0.0.1
+        serverPort: {port}
+        producer:
+          topic: cmd/lamp
+          qos: 1
+          ackTimeoutMs: 3000
+    plans:
+      - name: Keyless
+        security: keyless
+"#
+    );
+    let mut config = test_config(&yaml, DriverChoice::Auto);
+    config.gateway.shards = std::num::NonZeroUsize::new(1);
+    let gateway = start(config);
+    // The broker connection opens on first use: this POST starts it (and is answered 503).
+    post(gateway.local_addr(), "/lamp", "wake up", "");
+    assert!(eventually(Duration::from_secs(20), || total(
+        gateway.metrics(),
+        |m| &m.mqtt_connections_connected
+    ) == 1));
+    let mut socket = ws_open(gateway.local_addr(), "/lamp");
+    let mut frame = BytesMut::new();
+    encode_client_frame(&mut frame, Opcode::Text, false, b"lamp ", [5; 4]);
+    socket.get_mut().write_all(&frame).unwrap();
+    // The first half is held (so the message's clock runs) before the second is sent.
+    assert!(eventually(Duration::from_secs(10), || total(
+        gateway.metrics(),
+        |m| &m.websocket_partial_bytes
+    ) > 0));
+    frame.clear();
+    encode_client_frame(&mut frame, Opcode::Continuation, true, b"on", [5; 4]);
+    socket.get_mut().write_all(&frame).unwrap();
+    // The broker never acknowledges: the publish times out (1013), the message was finished.
+    let (code, reason) = close_frame(&mut socket);
+    assert_eq!(code, CloseCode::Again, "{reason}");
+    assert_eq!(
+        total(gateway.metrics(), |m| &m
+            .websocket_message_deadline_closes_total),
+        0
+    );
+}
