@@ -46,6 +46,10 @@ shard_metrics! {
     gauge sse_streams_open,
     /// HTTP GET polls currently waiting for messages.
     gauge http_get_polls_open,
+    /// HTTP answers abandoned because the client accepted no bytes for `replyStallMs`.
+    counter http_replies_stalled_total,
+    /// WebSocket/SSE streams ended because the client accepted no bytes for `streamStallMs`.
+    counter streams_stalled_total,
     /// Messages accepted from clients (HTTP POST, WebSocket publish).
     counter messages_published_total,
     /// Messages written to clients (all entrypoints).

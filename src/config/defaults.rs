@@ -28,6 +28,8 @@ pub const HEADER_READ_MS: u64 = 10_000;
 pub const KEEP_ALIVE_IDLE_MS: u64 = 60_000;
 pub const WS_PING_INTERVAL_MS: u64 = 30_000;
 pub const SHUTDOWN_MS: u64 = 10_000;
+pub const STREAM_STALL_MS: u64 = 30_000;
+pub const REPLY_STALL_MS: u64 = 10_000;
 
 // http-get entrypoint
 pub const MESSAGES_LIMIT_COUNT: usize = 500;

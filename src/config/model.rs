@@ -128,6 +128,12 @@ pub struct Timeouts {
     pub ws_ping_interval: Duration,
     /// Time connections get to drain at shutdown before they are cut.
     pub shutdown: Duration,
+    /// A WebSocket or SSE write that makes no progress (no byte accepted) for this long ends
+    /// the stream, after a best-effort close 1013 / `goaway` with the resume position.
+    pub stream_stall: Duration,
+    /// The same for an HTTP answer (GET batch, POST acknowledgement, errors): shorter, since a
+    /// stalled GET reply holds part of the shard's reply budget.
+    pub reply_stall: Duration,
 }
 
 impl Default for Timeouts {
@@ -137,6 +143,8 @@ impl Default for Timeouts {
             keep_alive_idle: Duration::from_millis(defaults::KEEP_ALIVE_IDLE_MS),
             ws_ping_interval: Duration::from_millis(defaults::WS_PING_INTERVAL_MS),
             shutdown: Duration::from_millis(defaults::SHUTDOWN_MS),
+            stream_stall: Duration::from_millis(defaults::STREAM_STALL_MS),
+            reply_stall: Duration::from_millis(defaults::REPLY_STALL_MS),
         }
     }
 }

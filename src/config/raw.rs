@@ -188,6 +188,8 @@ pub(crate) struct RawTimeouts {
     pub keep_alive_idle_ms: u64,
     pub ws_ping_interval_ms: u64,
     pub shutdown_ms: u64,
+    pub stream_stall_ms: u64,
+    pub reply_stall_ms: u64,
 }
 
 impl Default for RawTimeouts {
@@ -197,6 +199,8 @@ impl Default for RawTimeouts {
             keep_alive_idle_ms: defaults::KEEP_ALIVE_IDLE_MS,
             ws_ping_interval_ms: defaults::WS_PING_INTERVAL_MS,
             shutdown_ms: defaults::SHUTDOWN_MS,
+            stream_stall_ms: defaults::STREAM_STALL_MS,
+            reply_stall_ms: defaults::REPLY_STALL_MS,
         }
     }
 }

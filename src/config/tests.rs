@@ -59,7 +59,8 @@ gateway:
   limits: { maxHeaderBytes: 2048, maxHeaderCount: 10, maxBodyBytes: 11,
             maxConnectionsPerShard: 12, wsMaxFrameBytes: 13, wsMaxMessageBytes: 14 }
   outbound: { maxQueuedMessages: 15, maxQueuedBytes: 16, slowClientPolicy: disconnect }
-  timeouts: { headerReadMs: 17, keepAliveIdleMs: 18, wsPingIntervalMs: 19, shutdownMs: 20 }
+  timeouts: { headerReadMs: 17, keepAliveIdleMs: 18, wsPingIntervalMs: 19, shutdownMs: 20,
+              streamStallMs: 21, replyStallMs: 22 }
 apis:
   - id: my.api_1-x
     name: Mine
@@ -113,6 +114,8 @@ apis:
     assert_eq!(gateway.timeouts.keep_alive_idle, Duration::from_millis(18));
     assert_eq!(gateway.timeouts.ws_ping_interval, Duration::from_millis(19));
     assert_eq!(gateway.timeouts.shutdown, Duration::from_millis(20));
+    assert_eq!(gateway.timeouts.stream_stall, Duration::from_millis(21));
+    assert_eq!(gateway.timeouts.reply_stall, Duration::from_millis(22));
 
     let api = &config.apis[0];
     assert_eq!((api.id.as_str(), api.name.as_str()), ("my.api_1-x", "Mine"));

@@ -140,6 +140,8 @@ pub(crate) fn timeouts(raw: RawTimeouts, loc: &str, p: &mut Problems) -> Timeout
         keep_alive_idle: ms("keepAliveIdleMs", raw.keep_alive_idle_ms),
         ws_ping_interval: ms("wsPingIntervalMs", raw.ws_ping_interval_ms),
         shutdown: ms("shutdownMs", raw.shutdown_ms),
+        stream_stall: ms("streamStallMs", raw.stream_stall_ms),
+        reply_stall: ms("replyStallMs", raw.reply_stall_ms),
     }
 }
 

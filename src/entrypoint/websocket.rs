@@ -30,6 +30,7 @@ use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
 use crate::server::duplex::{Duplex, InboundHandler};
+use crate::server::stall_write::is_stall;
 use crate::server::Api;
 
 /// Most messages encoded into one write.
@@ -331,8 +332,8 @@ impl Session {
             let pong = self.inbound.ping.borrow_mut().take();
             if let Some(payload) = pong {
                 encode_pong(&mut self.duplex.write_buf, &payload);
-                if self.duplex.flush().await.is_err() {
-                    return (0, String::new());
+                if let Err(err) = self.duplex.flush().await {
+                    return self.write_failed(&err);
                 }
             }
             let mut delivered = 0;
@@ -374,8 +375,8 @@ impl Session {
                     ping_timer.as_mut().reset(now + ping_interval);
                 }
             }
-            if self.duplex.flush().await.is_err() {
-                return (0, String::new());
+            if let Err(err) = self.duplex.flush().await {
+                return self.write_failed(&err);
             }
             ShardMetrics::add(&shard.metrics.messages_delivered_total, delivered);
             if let (true, Some(id)) = (delivered > 0, self.last_delivered.clone()) {
@@ -384,9 +385,32 @@ impl Session {
         }
     }
 
+    /// The close to send after a failed write: none when the client is gone; 1013 with the
+    /// resume cursor when it stopped reading (`streamStallMs` without progress). The close frame
+    /// then goes after the bytes it had not read yet, best effort (`Duplex::flush`).
+    fn write_failed(&self, err: &std::io::Error) -> (u16, String) {
+        if is_stall(err) {
+            (
+                close_code::TRY_AGAIN_LATER,
+                self.resume_hint("client stopped reading"),
+            )
+        } else {
+            (0, String::new())
+        }
+    }
+
+    /// `why`, and the cursor to resume from when it fits in a close reason (123 bytes; a cut
+    /// cursor would resume from the wrong place, so a long one, e.g. Kafka's, is left out).
     fn resume_hint(&self, why: &str) -> String {
         match &self.last_delivered {
-            Some(id) => format!("{why}; reconnect with ?cursor={id}"),
+            Some(id) => {
+                let hint = format!("{why}; reconnect with ?cursor={id}");
+                if hint.len() <= 123 {
+                    hint
+                } else {
+                    format!("{why}; reconnect with ?cursor= and the last message id received")
+                }
+            }
             None => why.to_owned(),
         }
     }

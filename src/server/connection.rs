@@ -24,11 +24,7 @@ pub const NO_CONTEXT_PATH: &str = "No context-path matches the request URI.";
 
 /// Serves one accepted connection until it closes.
 pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
-    let mut conn = Conn::new(
-        stream,
-        shard.metrics.clone(),
-        shard.gateway.timeouts.keep_alive_idle,
-    );
+    let mut conn = Conn::new(stream, shard.metrics.clone(), &shard.gateway.timeouts);
     let mut first_request = true;
     loop {
         let Some(head) = read_head(&mut conn, &shard, first_request).await else {

@@ -6,6 +6,7 @@ pub mod conn;
 pub mod connection;
 pub mod duplex;
 pub mod router;
+pub mod stall_write;
 pub mod write_batch;
 
 pub use api::Api;

@@ -16,6 +16,8 @@ const MAX_PARTS: usize = 1000;
 pub struct WriteBatch {
     /// Frozen parts, in order.
     parts: Vec<Bytes>,
+    /// Total length of `parts` (kept, so `len` is O(1) for budget checks while rendering).
+    parts_bytes: usize,
     /// Bytes copied since the last frozen part.
     tail: BytesMut,
     /// `iovec`s pointing into `parts`; built by `seal`, valid while `parts` is unchanged.
@@ -45,8 +47,52 @@ impl WriteBatch {
             self.tail.extend_from_slice(payload);
             return;
         }
+        self.push_part(payload.clone());
+    }
+
+    /// Appends bytes by reference, whatever their size (an already encoded block, e.g. a
+    /// response head).
+    pub fn push_part(&mut self, part: Bytes) {
+        if part.is_empty() {
+            return;
+        }
         self.freeze_tail();
-        self.parts.push(payload.clone());
+        self.parts_bytes += part.len();
+        self.parts.push(part);
+    }
+
+    /// Puts bytes before everything pending (a response head rendered after its body).
+    pub fn prepend(&mut self, part: Bytes) {
+        if part.is_empty() {
+            return;
+        }
+        self.parts_bytes += part.len();
+        self.parts.insert(0, part);
+    }
+
+    /// Keeps only the first `len` bytes (drops what was appended after a mark taken with
+    /// `len`). Nothing is copied; only bookkeeping is undone.
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.parts_bytes {
+            self.tail.truncate(len - self.parts_bytes);
+            return;
+        }
+        self.tail.clear();
+        let mut kept = 0;
+        let mut count = 0;
+        for part in &mut self.parts {
+            if kept + part.len() >= len {
+                part.truncate(len - kept);
+                kept = len;
+                count += 1;
+                break;
+            }
+            kept += part.len();
+            count += 1;
+        }
+        self.parts.truncate(count);
+        self.parts.retain(|part| !part.is_empty());
+        self.parts_bytes = kept;
     }
 
     /// True when nothing is pending.
@@ -56,7 +102,7 @@ impl WriteBatch {
 
     /// Total bytes pending.
     pub fn len(&self) -> usize {
-        self.parts.iter().map(Bytes::len).sum::<usize>() + self.tail.len()
+        self.parts_bytes + self.tail.len()
     }
 
     /// Freezes the copied bytes and builds the iovec array; call before handing it to `writev`.
@@ -74,6 +120,7 @@ impl WriteBatch {
     /// (We do this ourselves: monoio 0.2.4's `write_vectored_all` does not advance the base of a
     /// partially written iovec.)
     pub fn advance(&mut self, mut written: usize) {
+        self.parts_bytes -= written.min(self.parts_bytes);
         let mut done = 0;
         for part in &mut self.parts {
             if written >= part.len() {
@@ -91,13 +138,16 @@ impl WriteBatch {
     /// Empties the batch after it was written, keeping its allocations.
     pub fn clear(&mut self) {
         self.parts.clear();
+        self.parts_bytes = 0;
         self.iovecs.clear();
         self.tail.clear();
     }
 
     fn freeze_tail(&mut self) {
         if !self.tail.is_empty() {
-            self.parts.push(self.tail.split().freeze());
+            let part = self.tail.split().freeze();
+            self.parts_bytes += part.len();
+            self.parts.push(part);
         }
     }
 }
@@ -160,6 +210,39 @@ mod tests {
     }
 
     #[test]
+    fn truncate_prepend_and_push_part_keep_order_and_length() {
+        let large = Bytes::from(vec![b'L'; ZERO_COPY_MIN_BYTES]);
+        let mut batch = WriteBatch::new();
+        batch.put_slice(b"a");
+        batch.put_shared(&large);
+        let mark = batch.len();
+        batch.put_slice(b"dropped");
+        batch.put_shared(&large);
+        batch.truncate(mark);
+        assert_eq!(batch.len(), 1 + large.len());
+        batch.put_slice(b"z");
+        batch.prepend(Bytes::from_static(b"head"));
+        batch.push_part(Bytes::from_static(b"!"));
+        batch.seal();
+        let mut expected = b"heada".to_vec();
+        expected.extend_from_slice(&large);
+        expected.extend_from_slice(b"z!");
+        assert_eq!(gathered(&batch), expected);
+        assert_eq!(batch.len(), expected.len());
+        for cut in [0, 2, 4, 5, 6, expected.len() - 1] {
+            let mut copy = WriteBatch::new();
+            copy.push_part(Bytes::copy_from_slice(&expected[..4]));
+            copy.put_slice(&expected[4..5]);
+            copy.put_shared(&large);
+            copy.put_slice(b"z!");
+            copy.truncate(cut);
+            copy.seal();
+            assert_eq!(gathered(&copy), expected[..cut].to_vec(), "cut at {cut}");
+            assert_eq!(copy.len(), cut);
+        }
+    }
+
+    #[test]
     fn advance_after_a_partial_write_leaves_exactly_the_rest() {
         let large = Bytes::from((0..2000u32).map(|i| i as u8).collect::<Vec<u8>>());
         let mut batch = WriteBatch::new();
@@ -180,6 +263,7 @@ mod tests {
                 all[written..].to_vec(),
                 "after {written} bytes"
             );
+            assert_eq!(copy.len(), all.len() - written);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Clients that read slowly or not at all: sockets with a small receive buffer, so the gateway's
 //! writes to them stall after a few kilobytes instead of after the kernel's default megabytes.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -37,4 +37,34 @@ pub fn send_small_window(
 /// An SSE request for `path` (HTTP/1.1, chunked answer).
 pub fn sse_request(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n")
+}
+
+/// A socket that reads at most `chunk_bytes` per read and pauses `pause` before each, until
+/// `until`; then it reads at full speed. Writes pass through. A reader that is slow but keeps
+/// making progress.
+pub struct Throttled {
+    pub inner: TcpStream,
+    pub chunk_bytes: usize,
+    pub pause: Duration,
+    pub until: std::time::Instant,
+}
+
+impl Read for Throttled {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if std::time::Instant::now() >= self.until {
+            return self.inner.read(buf);
+        }
+        std::thread::sleep(self.pause);
+        let n = buf.len().min(self.chunk_bytes);
+        self.inner.read(&mut buf[..n])
+    }
+}
+
+impl Write for Throttled {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
