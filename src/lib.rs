@@ -16,7 +16,8 @@
 //! endpoint/    where messages come from and go to: mock, in_memory, mqtt (broker client per shard),
 //!              kafka (Kafka I/O on its own bridge thread: endpoint/kafka/bridge*.rs, the only tokio code)
 //! delivery/    per-client bounded outbound queue with the slow-client policy; the cursor fan-out
-//!              of a retention ring to a shard's clients (and how far delivery has got)
+//!              of a retention ring to a shard's clients (and how far delivery has got); the
+//!              shard's budget of HTTP GET reply bytes in flight
 //! message.rs   the one message type; metrics.rs the counters every bound reports to
 //! admin.rs     GET /metrics and /health on their own thread (loopback by default)
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
@@ -30,7 +31,8 @@
 //!        Upgrade: websocket → websocket;  GET + Accept: text/event-stream → sse;  other GET → http_get;
 //!        POST → http_post (endpoint::publish)
 //!   → endpoint::subscribe → delivery::Fanout → delivery::OutboundQueue (bounded)
-//!   → framed, gathered socket writes (server::write_batch, payloads shared, never copied per client)
+//!   → framed, gathered socket writes (server::write_batch, payloads shared, never copied per client;
+//!     server::stall_write: a write the client takes nothing of for the stall timeout ends it)
 //! ```
 
 pub mod admin;

@@ -18,6 +18,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const MAX_CONNECTIONS_PER_SHARD: usize = 65_536;
 pub const WS_MAX_FRAME_BYTES: usize = 1024 * 1024;
 pub const WS_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// 64 MiB: sixteen replies of the largest default batch (`maxQueuedBytes`) in flight per shard.
+pub const MAX_GET_REPLY_BYTES_PER_SHARD: usize = 64 * 1024 * 1024;
 
 // gateway.outbound
 pub const MAX_QUEUED_MESSAGES: usize = 1024;

@@ -75,6 +75,9 @@ pub struct Limits {
     pub ws_max_frame_bytes: usize,
     /// Largest reassembled WebSocket message.
     pub ws_max_message_bytes: usize,
+    /// Most bytes of HTTP GET replies being written at once on one shard (framing plus the
+    /// payloads they reference); beyond it a poll gets a smaller batch, or 503.
+    pub max_get_reply_bytes_per_shard: usize,
 }
 
 impl Default for Limits {
@@ -86,6 +89,7 @@ impl Default for Limits {
             max_connections_per_shard: defaults::MAX_CONNECTIONS_PER_SHARD,
             ws_max_frame_bytes: defaults::WS_MAX_FRAME_BYTES,
             ws_max_message_bytes: defaults::WS_MAX_MESSAGE_BYTES,
+            max_get_reply_bytes_per_shard: defaults::MAX_GET_REPLY_BYTES_PER_SHARD,
         }
     }
 }

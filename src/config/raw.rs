@@ -136,6 +136,7 @@ pub(crate) struct RawLimits {
     pub max_connections_per_shard: usize,
     pub ws_max_frame_bytes: usize,
     pub ws_max_message_bytes: usize,
+    pub max_get_reply_bytes_per_shard: usize,
 }
 
 impl Default for RawLimits {
@@ -147,6 +148,7 @@ impl Default for RawLimits {
             max_connections_per_shard: defaults::MAX_CONNECTIONS_PER_SHARD,
             ws_max_frame_bytes: defaults::WS_MAX_FRAME_BYTES,
             ws_max_message_bytes: defaults::WS_MAX_MESSAGE_BYTES,
+            max_get_reply_bytes_per_shard: defaults::MAX_GET_REPLY_BYTES_PER_SHARD,
         }
     }
 }

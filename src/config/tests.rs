@@ -57,7 +57,8 @@ gateway:
   driver: io-uring
   pinShards: false
   limits: { maxHeaderBytes: 2048, maxHeaderCount: 10, maxBodyBytes: 11,
-            maxConnectionsPerShard: 12, wsMaxFrameBytes: 13, wsMaxMessageBytes: 14 }
+            maxConnectionsPerShard: 12, wsMaxFrameBytes: 13, wsMaxMessageBytes: 14,
+            maxGetReplyBytesPerShard: 23 }
   outbound: { maxQueuedMessages: 15, maxQueuedBytes: 16, slowClientPolicy: disconnect }
   timeouts: { headerReadMs: 17, keepAliveIdleMs: 18, wsPingIntervalMs: 19, shutdownMs: 20,
               streamStallMs: 21, replyStallMs: 22 }
@@ -102,6 +103,7 @@ apis:
         max_connections_per_shard: 12,
         ws_max_frame_bytes: 13,
         ws_max_message_bytes: 14,
+        max_get_reply_bytes_per_shard: 23,
     };
     assert_eq!(gateway.limits, expected_limits);
     assert_eq!(gateway.outbound.max_queued_messages, 15);

@@ -88,6 +88,10 @@ pub(crate) fn limits(raw: RawLimits, loc: &str, p: &mut Problems) -> Limits {
         ("maxConnectionsPerShard", raw.max_connections_per_shard),
         ("wsMaxFrameBytes", raw.ws_max_frame_bytes),
         ("wsMaxMessageBytes", raw.ws_max_message_bytes),
+        (
+            "maxGetReplyBytesPerShard",
+            raw.max_get_reply_bytes_per_shard,
+        ),
     ] {
         p.require_at_least(&join(loc, key), value as u64, 1, "");
     }
@@ -107,6 +111,7 @@ pub(crate) fn limits(raw: RawLimits, loc: &str, p: &mut Problems) -> Limits {
         max_connections_per_shard: raw.max_connections_per_shard,
         ws_max_frame_bytes: raw.ws_max_frame_bytes,
         ws_max_message_bytes: raw.ws_max_message_bytes,
+        max_get_reply_bytes_per_shard: raw.max_get_reply_bytes_per_shard,
     }
 }
 

@@ -167,7 +167,7 @@ impl Conn {
         self.respond_with(405, ("Allow", allow), &body, close).await
     }
 
-    /// Writes a plain-text error with one extra header, then closes.
+    /// Writes a plain-text error with one extra header (`Allow`, `Retry-After`, …), then closes.
     pub async fn respond_with_header(
         &mut self,
         status: u16,
@@ -185,7 +185,9 @@ impl Conn {
         close: bool,
     ) -> io::Result<()> {
         tracing::debug!(status, reason = body, "answered with an error");
-        ShardMetrics::inc(&self.gauge.metrics.http_client_errors_total);
+        if (400..500).contains(&status) {
+            ShardMetrics::inc(&self.gauge.metrics.http_client_errors_total);
+        }
         encode_response_head(
             &mut self.write_buf,
             &ResponseHead {

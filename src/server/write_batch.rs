@@ -2,14 +2,19 @@
 //! small buffer, while payloads of at least `ZERO_COPY_MIN_BYTES` are referenced as shared `Bytes`,
 //! so a message fanned out to many sockets is never copied per subscriber.
 
+use std::ops::Range;
+
 use bytes::{Bytes, BytesMut};
 use monoio::buf::IoVecBuf;
+
+use crate::codec::batch::BodySink;
 
 /// Payloads smaller than this are copied: an iovec entry costs more than copying a few hundred
 /// bytes.
 pub const ZERO_COPY_MIN_BYTES: usize = 512;
-/// Most parts in one batch; `writev` accepts at most IOV_MAX (1024) entries.
-const MAX_PARTS: usize = 1000;
+/// Most parts handed to one `writev`, which accepts at most IOV_MAX (1024) entries; a batch with
+/// more is written in several calls (`seal` after each `advance` exposes the next ones).
+const MAX_IOVECS: usize = 1000;
 
 /// Bytes to write with one `writev`.
 #[derive(Default)]
@@ -40,10 +45,9 @@ impl WriteBatch {
         &mut self.tail
     }
 
-    /// Appends a payload: by reference when large, by copy when small (or when the batch already
-    /// has as many parts as one `writev` takes).
+    /// Appends a payload: by reference when large, by copy when small.
     pub fn put_shared(&mut self, payload: &Bytes) {
-        if payload.len() < ZERO_COPY_MIN_BYTES || self.parts.len() + 2 > MAX_PARTS {
+        if payload.len() < ZERO_COPY_MIN_BYTES {
             self.tail.extend_from_slice(payload);
             return;
         }
@@ -105,12 +109,13 @@ impl WriteBatch {
         self.parts_bytes + self.tail.len()
     }
 
-    /// Freezes the copied bytes and builds the iovec array; call before handing it to `writev`.
+    /// Freezes the copied bytes and builds the iovec array (of the first `MAX_IOVECS` parts);
+    /// call before handing it to `writev`.
     pub fn seal(&mut self) {
         self.freeze_tail();
         self.iovecs.clear();
         self.iovecs
-            .extend(self.parts.iter().map(|part| libc::iovec {
+            .extend(self.parts.iter().take(MAX_IOVECS).map(|part| libc::iovec {
                 iov_base: part.as_ptr() as *mut libc::c_void,
                 iov_len: part.len(),
             }));
@@ -149,6 +154,27 @@ impl WriteBatch {
             self.parts_bytes += part.len();
             self.parts.push(part);
         }
+    }
+}
+
+/// A GET batch renders into a `WriteBatch` directly: framing is copied, payload runs of at least
+/// `ZERO_COPY_MIN_BYTES` are referenced.
+impl BodySink for WriteBatch {
+    fn put_slice(&mut self, bytes: &[u8]) {
+        WriteBatch::put_slice(self, bytes);
+    }
+    fn put_payload(&mut self, payload: &Bytes, range: Range<usize>) {
+        if range.len() < ZERO_COPY_MIN_BYTES {
+            self.tail.extend_from_slice(&payload[range]);
+        } else {
+            self.push_part(payload.slice(range));
+        }
+    }
+    fn len(&self) -> usize {
+        WriteBatch::len(self)
+    }
+    fn truncate(&mut self, len: usize) {
+        WriteBatch::truncate(self, len);
     }
 }
 
@@ -240,6 +266,20 @@ mod tests {
             assert_eq!(gathered(&copy), expected[..cut].to_vec(), "cut at {cut}");
             assert_eq!(copy.len(), cut);
         }
+    }
+
+    #[test]
+    fn more_parts_than_one_writev_takes_are_exposed_a_window_at_a_time() {
+        let large = Bytes::from(vec![b'L'; ZERO_COPY_MIN_BYTES]);
+        let mut batch = WriteBatch::new();
+        for _ in 0..MAX_IOVECS + 10 {
+            batch.put_shared(&large);
+        }
+        batch.seal();
+        assert_eq!(batch.iovecs.len(), MAX_IOVECS, "no payload was copied");
+        batch.advance(MAX_IOVECS * large.len());
+        assert_eq!(batch.iovecs.len(), 10);
+        assert_eq!(batch.len(), 10 * large.len());
     }
 
     #[test]
