@@ -27,12 +27,13 @@ use crate::server::write_batch::WriteBatch;
 const OPERATION_CANCELED: i32 = 125;
 
 /// Writes batches to one socket, each `writev` bounded by the stall timeout.
+///
+/// Holds nothing but the socket's descriptor: each `writev` gets a canceller of its own (two
+/// small allocations, freed when it completes, next to a system call), so an idle connection
+/// keeps no canceller alive.
 pub struct StallWriter {
     /// The socket, to read its send queue's length while a write waits.
     fd: RawFd,
-    /// Cancels the pending `writev` when its deadline passes. Created at the first write that
-    /// has to wait (most never do), then kept: it is replaced only after a cancellation.
-    canceller: Option<Canceller>,
 }
 
 /// The error of a write cut by the stall timeout (`io::ErrorKind::TimedOut`).
@@ -49,12 +50,9 @@ pub fn is_stall(err: &io::Error) -> bool {
 }
 
 impl StallWriter {
-    /// A writer for the socket `fd` (which must outlive it), with nothing allocated yet.
+    /// A writer for the socket `fd` (which must outlive it).
     pub fn new(fd: RawFd) -> StallWriter {
-        StallWriter {
-            fd,
-            canceller: None,
-        }
+        StallWriter { fd }
     }
 
     /// Writes all of `batch`; fails with a stall error (`is_stall`) once no byte was accepted
@@ -89,8 +87,8 @@ impl StallWriter {
         batch: WriteBatch,
         stall: Duration,
     ) -> (io::Result<usize>, WriteBatch) {
-        let handle = self.canceller.get_or_insert_with(Canceller::new).handle();
-        let mut write = pin!(writer.cancelable_writev(batch, handle));
+        let canceller = Canceller::new();
+        let mut write = pin!(writer.cancelable_writev(batch, canceller.handle()));
         let mut timer = pin!(None::<Sleep>);
         let mut queued = None;
         let fd = self.fd;
@@ -121,10 +119,7 @@ impl StallWriter {
         if let Some(done) = finished {
             return done;
         }
-        if let Some(canceller) = self.canceller.take() {
-            // `cancel` hands back a fresh canceller; the old one stays cancelled.
-            self.canceller = Some(canceller.cancel());
-        }
+        canceller.cancel();
         match write.await {
             (Err(err), batch) if err.raw_os_error() == Some(OPERATION_CANCELED) => {
                 (Err(stalled()), batch)
