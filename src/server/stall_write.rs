@@ -25,6 +25,32 @@ use crate::server::write_batch::WriteBatch;
 
 /// `ECANCELED`: what a cancelled operation completes with, on both drivers.
 const OPERATION_CANCELED: i32 = 125;
+/// How long a write may take before its send queue is first looked at. With io_uring every
+/// write completes on a later turn of the event loop, so every write waits a little; only one
+/// still waiting after this pays for reading the queue (a system call), and the stall deadline
+/// runs from then.
+const FIRST_LOOK: Duration = Duration::from_millis(50);
+
+/// Where a waiting write is in its deadline.
+enum Watch {
+    /// Armed for `FIRST_LOOK`.
+    Waiting,
+    /// Armed for the stall timeout, with the send queue's length when it was last armed.
+    Watching(Option<u64>),
+}
+
+/// The error of a write cut by the stall timeout, inside an `io::Error` of kind `TimedOut`
+/// (a socket's own ETIMEDOUT has that kind too, and is not a stall).
+#[derive(Debug)]
+struct Stalled;
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the client accepted no bytes within the stall timeout")
+    }
+}
+
+impl std::error::Error for Stalled {}
 
 /// Writes batches to one socket, each `writev` bounded by the stall timeout.
 ///
@@ -36,17 +62,14 @@ pub struct StallWriter {
     fd: RawFd,
 }
 
-/// The error of a write cut by the stall timeout (`io::ErrorKind::TimedOut`).
+/// The error of a write cut by the stall timeout.
 pub fn stalled() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::TimedOut,
-        "the client accepted no bytes within the stall timeout",
-    )
+    io::Error::new(io::ErrorKind::TimedOut, Stalled)
 }
 
 /// True for the error `StallWriter::write_all` reports when the client stopped reading.
 pub fn is_stall(err: &io::Error) -> bool {
-    err.kind() == io::ErrorKind::TimedOut
+    err.get_ref().is_some_and(|inner| inner.is::<Stalled>())
 }
 
 impl StallWriter {
@@ -78,9 +101,10 @@ impl StallWriter {
         (Ok(()), batch)
     }
 
-    /// One `writev`, cancelled when the client takes nothing for `stall`. The timer is armed
-    /// only when the write has to wait; when it fires, a send queue shorter than when it was
-    /// armed is progress and re-arms it.
+    /// One `writev`, cancelled when the client takes nothing for `stall` (counted from
+    /// `FIRST_LOOK` after it started waiting). The timer is armed only when the write has to
+    /// wait; when it fires, a send queue shorter than when it was armed is progress and re-arms
+    /// it.
     async fn write_once<W: CancelableAsyncWriteRent>(
         &mut self,
         writer: &mut W,
@@ -90,28 +114,28 @@ impl StallWriter {
         let canceller = Canceller::new();
         let mut write = pin!(writer.cancelable_writev(batch, canceller.handle()));
         let mut timer = pin!(None::<Sleep>);
-        let mut queued = None;
+        let mut watch = Watch::Waiting;
         let fd = self.fd;
         let finished = poll_fn(|cx| {
             if let Poll::Ready(done) = write.as_mut().poll(cx) {
                 return Poll::Ready(Some(done));
             }
             if timer.is_none() {
-                timer.set(Some(monoio::time::sleep(stall)));
-                queued = send_queue_bytes(fd);
+                timer.set(Some(monoio::time::sleep(FIRST_LOOK.min(stall))));
             }
             let Some(mut sleep) = timer.as_mut().as_pin_mut() else {
                 return Poll::Pending;
             };
             while sleep.as_mut().poll(cx).is_ready() {
                 let now = send_queue_bytes(fd);
-                match (queued, now) {
-                    (Some(before), Some(after)) if after < before => {
-                        queued = now;
-                        sleep.as_mut().reset(Instant::now() + stall);
+                match (&watch, now) {
+                    (Watch::Waiting, _) => watch = Watch::Watching(now),
+                    (Watch::Watching(Some(before)), Some(after)) if after < *before => {
+                        watch = Watch::Watching(now);
                     }
-                    _ => return Poll::Ready(None),
+                    (Watch::Watching(_), _) => return Poll::Ready(None),
                 }
+                sleep.as_mut().reset(Instant::now() + stall);
             }
             Poll::Pending
         })
@@ -145,4 +169,17 @@ fn send_queue_bytes(fd: RawFd) -> Option<u64> {
 #[cfg(not(target_os = "linux"))]
 fn send_queue_bytes(_fd: RawFd) -> Option<u64> {
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_deadline_is_a_stall() {
+        assert!(is_stall(&stalled()));
+        let socket_timeout = io::Error::from_raw_os_error(libc::ETIMEDOUT);
+        assert_eq!(socket_timeout.kind(), io::ErrorKind::TimedOut);
+        assert!(!is_stall(&socket_timeout));
+    }
 }
