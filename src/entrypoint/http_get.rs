@@ -83,11 +83,14 @@ pub async fn serve(
     if sent < items.len() {
         ShardMetrics::inc(&shard.metrics.http_get_replies_trimmed_total);
     }
+    // The body references what it sends; messages cut from it are let go before the write.
+    let last_sent = items[..sent].last().map(|message| message.id.clone());
+    drop(items);
     let written = conn.flush_with(body).await.is_ok();
     if written {
         ShardMetrics::add(&shard.metrics.messages_delivered_total, sent as u64);
-        if let Some(last) = items[..sent].last() {
-            queue.mark_delivered(last.id.clone());
+        if let Some(last) = last_sent {
+            queue.mark_delivered(last);
         }
     }
     // Held until the response is written, so an at-least-once endpoint acknowledges only then.
