@@ -24,7 +24,8 @@
 //!              kafka (Kafka I/O on its own bridge thread: endpoint/kafka/bridge*.rs, the only tokio code);
 //!              fault.rs: a broker failure as the client's short reason + the log's details
 //! delivery/    per-client bounded outbound queue with the slow-client policy; the cursor fan-out
-//!              of a retention ring to a shard's clients (and how far delivery has got)
+//!              of a retention ring to a shard's clients (and how far delivery has got); the
+//!              shard's budget of HTTP GET reply bytes in flight
 //! message.rs   the one message type; metrics.rs the counters every bound reports to
 //! admin/       GET /metrics and /health off the data path (loopback by default), served by
 //!              http_server.rs: bounded connections, whole-request deadline, bounded head (the
@@ -40,7 +41,8 @@
 //!        Upgrade: websocket → websocket;  GET + Accept: text/event-stream → sse;  other GET → http_get;
 //!        POST → http_post (endpoint::publish)
 //!   → endpoint::subscribe → delivery::Fanout → delivery::OutboundQueue (bounded)
-//!   → framed, gathered socket writes (server::write_batch, payloads shared, never copied per client)
+//!   → framed, gathered socket writes (server::write_batch, payloads shared, never copied per client;
+//!     server::stall_write: a write the client takes nothing of for the stall timeout ends it)
 //! ```
 
 pub mod admin;

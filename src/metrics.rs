@@ -65,6 +65,17 @@ shard_metrics! {
     gauge sse_streams_open,
     /// HTTP GET polls currently waiting for messages.
     gauge http_get_polls_open,
+    /// Bytes of HTTP GET replies being written (framing plus the payloads they reference;
+    /// bounded by `maxGetReplyBytesPerShard`).
+    gauge http_get_reply_bytes_in_flight,
+    /// HTTP GET replies cut to fewer messages to fit `maxGetReplyBytesPerShard`.
+    counter http_get_replies_trimmed_total,
+    /// HTTP GET polls answered 503 because `maxGetReplyBytesPerShard` was in use.
+    counter http_get_replies_refused_total,
+    /// HTTP answers abandoned because the client accepted no bytes for `replyStallMs`.
+    counter http_replies_stalled_total,
+    /// WebSocket/SSE streams ended because the client accepted no bytes for `streamStallMs`.
+    counter streams_stalled_total,
     /// Messages accepted from clients (HTTP POST, WebSocket publish).
     counter messages_published_total,
     /// Messages written to clients (all entrypoints).

@@ -33,8 +33,10 @@
 //!   people reading a terminal, not for parsing. The reference's per-batch `error` element is not
 //!   rendered here (an endpoint failure is answered with a status code instead).
 
+use std::ops::Range;
+
 use base64::Engine;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use thiserror::Error;
 
 use crate::message::{Fields, Message};
@@ -142,6 +144,43 @@ pub struct BatchOptions {
     pub metadata_in_payload: bool,
 }
 
+/// Where a batch body is rendered: bytes to copy (framing, ids, escapes), and ranges of a payload
+/// that a sink may reference instead of copying (`server::write_batch::WriteBatch` does, for
+/// large ones), so a reply shares the payloads the retention ring already holds.
+pub trait BodySink {
+    /// Appends copied bytes.
+    fn put_slice(&mut self, bytes: &[u8]);
+    /// Appends `payload[range]`, by reference where the sink can.
+    fn put_payload(&mut self, payload: &Bytes, range: Range<usize>);
+    /// Bytes appended so far.
+    fn len(&self) -> usize;
+    /// Drops what was appended after the first `len` bytes (undoing an item that did not fit).
+    fn truncate(&mut self, len: usize);
+    /// True when nothing was appended.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Appends a string, copied.
+    fn put_str(&mut self, text: &str) {
+        self.put_slice(text.as_bytes());
+    }
+}
+
+impl BodySink for BytesMut {
+    fn put_slice(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+    fn put_payload(&mut self, payload: &Bytes, range: Range<usize>) {
+        self.extend_from_slice(&payload[range]);
+    }
+    fn len(&self) -> usize {
+        BytesMut::len(self)
+    }
+    fn truncate(&mut self, len: usize) {
+        BytesMut::truncate(self, len);
+    }
+}
+
 /// Renders a whole batch response body. `limit` is the effective message count limit.
 pub fn render_batch(
     format: BatchFormat,
@@ -155,18 +194,58 @@ pub fn render_batch(
             .iter()
             .map(|m| 64 + m.payload.len() * 4 / 3)
             .sum::<usize>();
-    let mut out = String::with_capacity(estimate);
+    let mut out = BytesMut::with_capacity(estimate);
+    render_open(format, &mut out);
+    for (index, message) in items.iter().enumerate() {
+        render_item(format, &mut out, index, message, opts);
+    }
+    render_close(format, &mut out, next_cursor, limit);
+    out.freeze()
+}
+
+/// The start of a body, before its first item.
+pub fn render_open(format: BatchFormat, sink: &mut impl BodySink) {
+    sink.put_str(match format {
+        BatchFormat::Json => "{\"items\":[",
+        BatchFormat::Xml => "<response><items>",
+        BatchFormat::Text => "items\n",
+    });
+}
+
+/// Item number `index` (from 0) of a body. Item by item, so a caller can stop at a byte budget
+/// and truncate the sink back to before an item that did not fit.
+pub fn render_item(
+    format: BatchFormat,
+    sink: &mut impl BodySink,
+    index: usize,
+    message: &Message,
+    opts: &BatchOptions,
+) {
+    match format {
+        BatchFormat::Json => json::item(sink, index, message, opts),
+        BatchFormat::Xml => xml::item(sink, message, opts),
+        BatchFormat::Text => text::item(sink, index, message, opts),
+    }
+}
+
+/// The end of a body: pagination with `next_cursor` (when there is one) and `limit`.
+pub fn render_close(
+    format: BatchFormat,
+    sink: &mut impl BodySink,
+    next_cursor: Option<&str>,
+    limit: usize,
+) {
     let limit = limit.to_string();
     match format {
-        BatchFormat::Json => json::render(&mut out, items, next_cursor, &limit, opts),
-        BatchFormat::Xml => xml::render(&mut out, items, next_cursor, &limit, opts),
-        BatchFormat::Text => text::render(&mut out, items, next_cursor, &limit, opts),
+        BatchFormat::Json => json::close(sink, next_cursor, &limit),
+        BatchFormat::Xml => xml::close(sink, next_cursor, &limit),
+        BatchFormat::Text => text::close(sink, next_cursor, &limit),
     }
-    Bytes::from(out)
 }
 
 /// A payload as it goes on the wire.
 enum Content<'a> {
+    /// Valid UTF-8, written as is (escaped as the format needs); the `str` views the payload.
     Text(&'a str),
     Base64(String),
 }
@@ -177,13 +256,6 @@ impl<'a> Content<'a> {
         match std::str::from_utf8(payload) {
             Ok(text) if text.chars().all(allowed) => Content::Text(text),
             _ => Content::Base64(base64::engine::general_purpose::STANDARD.encode(payload)),
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        match self {
-            Content::Text(text) => text,
-            Content::Base64(encoded) => encoded,
         }
     }
 
@@ -220,228 +292,9 @@ fn deduplicated(fields: &Fields) -> Vec<(&str, &str)> {
     entries
 }
 
-mod json {
-    use super::*;
-
-    pub(super) fn render(
-        out: &mut String,
-        items: &[Message],
-        next: Option<&str>,
-        limit: &str,
-        opts: &BatchOptions,
-    ) {
-        out.push_str("{\"items\":[");
-        for (index, message) in items.iter().enumerate() {
-            if index > 0 {
-                out.push(',');
-            }
-            out.push_str("{\"id\":");
-            string(out, &message.id.to_string());
-            let content = Content::of(&message.payload, |_| true);
-            out.push_str(",\"content\":");
-            string(out, content.as_str());
-            if content.is_base64() {
-                out.push_str(",\"encoding\":\"base64\"");
-            }
-            if opts.headers_in_payload {
-                out.push_str(",\"headers\":{");
-                for (i, (name, values)) in grouped(&message.headers).into_iter().enumerate() {
-                    out.push_str(if i > 0 { "," } else { "" });
-                    string(out, name);
-                    out.push_str(":[");
-                    for (j, value) in values.into_iter().enumerate() {
-                        out.push_str(if j > 0 { "," } else { "" });
-                        string(out, value);
-                    }
-                    out.push(']');
-                }
-                out.push('}');
-            }
-            if opts.metadata_in_payload {
-                out.push_str(",\"metadata\":{");
-                for (i, (key, value)) in deduplicated(&message.metadata).into_iter().enumerate() {
-                    out.push_str(if i > 0 { "," } else { "" });
-                    string(out, key);
-                    out.push(':');
-                    string(out, value);
-                }
-                out.push('}');
-            }
-            out.push('}');
-        }
-        out.push_str("],\"pagination\":{");
-        if let Some(cursor) = next {
-            out.push_str("\"nextCursor\":");
-            string(out, cursor);
-            out.push(',');
-        }
-        out.push_str("\"limit\":");
-        string(out, limit);
-        out.push_str("}}");
-    }
-
-    /// A JSON string literal, escaped by serde_json.
-    fn string(out: &mut String, value: &str) {
-        // Serializing a `str` cannot fail; the fallback keeps the document well-formed anyway.
-        out.push_str(&serde_json::to_string(value).unwrap_or_else(|_| "\"\"".to_owned()));
-    }
-}
-
-mod xml {
-    use super::*;
-
-    pub(super) fn render(
-        out: &mut String,
-        items: &[Message],
-        next: Option<&str>,
-        limit: &str,
-        opts: &BatchOptions,
-    ) {
-        out.push_str("<response><items>");
-        for message in items {
-            out.push_str("<item><id>");
-            text(out, &message.id.to_string());
-            out.push_str("</id><content>");
-            let content = Content::of(&message.payload, is_xml_char);
-            cdata(out, content.as_str());
-            out.push_str("</content>");
-            if content.is_base64() {
-                out.push_str("<encoding>base64</encoding>");
-            }
-            if opts.headers_in_payload {
-                out.push_str("<headers>");
-                for (name, values) in grouped(&message.headers) {
-                    element(out, name, &values.join(","));
-                }
-                out.push_str("</headers>");
-            }
-            if opts.metadata_in_payload {
-                out.push_str("<metadata>");
-                for (key, value) in deduplicated(&message.metadata) {
-                    element(out, key, value);
-                }
-                out.push_str("</metadata>");
-            }
-            out.push_str("</item>");
-        }
-        out.push_str("</items><pagination>");
-        if let Some(cursor) = next {
-            element(out, "nextCursor", cursor);
-        }
-        element(out, "limit", limit);
-        out.push_str("</pagination></response>");
-    }
-
-    /// Characters XML 1.0 allows in a document (`Char` production); `char` excludes surrogates.
-    pub(super) fn is_xml_char(c: char) -> bool {
-        matches!(c, '\t' | '\n' | '\r' | ' '..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-    }
-
-    /// `<name>value</name>`, or `<entry name="…">value</entry>` when `name` is not an XML name.
-    fn element(out: &mut String, name: &str, value: &str) {
-        let valid = name.chars().enumerate().all(|(i, c)| {
-            c.is_ascii_alphabetic()
-                || c == '_'
-                || (i > 0 && (c.is_ascii_digit() || c == '-' || c == '.'))
-        });
-        if valid && !name.is_empty() {
-            out.push_str(&format!("<{name}>"));
-            text(out, value);
-            out.push_str(&format!("</{name}>"));
-        } else {
-            out.push_str("<entry name=\"");
-            text(out, name);
-            out.push_str("\">");
-            text(out, value);
-            out.push_str("</entry>");
-        }
-    }
-
-    /// Escaped character data, also valid inside a double-quoted attribute.
-    fn text(out: &mut String, value: &str) {
-        for c in value.chars() {
-            match c {
-                '&' => out.push_str("&amp;"),
-                '<' => out.push_str("&lt;"),
-                '>' => out.push_str("&gt;"),
-                '"' => out.push_str("&quot;"),
-                '\r' => out.push_str("&#13;"),
-                c if is_xml_char(c) => out.push(c),
-                _ => out.push('\u{FFFD}'),
-            }
-        }
-    }
-
-    /// CDATA that survives any (already XML-legal) text: `]]>` is split across two sections and
-    /// CR goes outside CDATA as `&#13;`, since parsers turn a literal CR into LF.
-    fn cdata(out: &mut String, value: &str) {
-        out.push_str("<![CDATA[");
-        let mut rest = value;
-        while let Some(pos) = rest.find(['\r', ']']) {
-            out.push_str(&rest[..pos]);
-            rest = &rest[pos..];
-            if let Some(after) = rest.strip_prefix("]]>") {
-                out.push_str("]]]]><![CDATA[>");
-                rest = after;
-            } else if let Some(after) = rest.strip_prefix('\r') {
-                out.push_str("]]>&#13;<![CDATA[");
-                rest = after;
-            } else {
-                out.push(']');
-                rest = &rest[1..];
-            }
-        }
-        out.push_str(rest);
-        out.push_str("]]>");
-    }
-}
-
-mod text {
-    use super::*;
-
-    pub(super) fn render(
-        out: &mut String,
-        items: &[Message],
-        next: Option<&str>,
-        limit: &str,
-        opts: &BatchOptions,
-    ) {
-        out.push_str("items\n");
-        for (index, message) in items.iter().enumerate() {
-            if index > 0 {
-                out.push('\n');
-            }
-            let content = Content::of(&message.payload, |_| true);
-            out.push_str(&format!(
-                "item\nid: {}\ncontent: {}\n",
-                message.id,
-                content.as_str()
-            ));
-            if content.is_base64() {
-                out.push_str("encoding: base64\n");
-            }
-            if opts.headers_in_payload {
-                let groups: Vec<String> = grouped(&message.headers)
-                    .into_iter()
-                    .map(|(name, values)| format!("{name}=[{}]", values.join(", ")))
-                    .collect();
-                out.push_str(&format!("headers: {{{}}}\n", groups.join(", ")));
-            }
-            if opts.metadata_in_payload {
-                let entries: Vec<String> = deduplicated(&message.metadata)
-                    .into_iter()
-                    .map(|(key, value)| format!("{key}={value}"))
-                    .collect();
-                out.push_str(&format!("metadata: {{{}}}\n", entries.join(", ")));
-            }
-        }
-        out.push_str("\npagination");
-        if let Some(cursor) = next {
-            out.push_str(&format!("\nnextCursor: {cursor}"));
-        }
-        out.push_str(&format!("\nlimit: {limit}"));
-    }
-}
+mod json;
+mod text;
+mod xml;
 
 #[cfg(test)]
 mod tests;

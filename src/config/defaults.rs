@@ -22,6 +22,8 @@ pub const WS_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 pub const WS_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 /// Four largest messages arriving at once on one shard.
 pub const WS_MAX_PARTIAL_BYTES_PER_SHARD: usize = 64 * 1024 * 1024;
+/// 64 MiB: sixteen replies of the largest default batch (`maxQueuedBytes`) in flight per shard.
+pub const MAX_GET_REPLY_BYTES_PER_SHARD: usize = 64 * 1024 * 1024;
 
 // gateway.outbound
 pub const MAX_QUEUED_MESSAGES: usize = 1024;
@@ -33,6 +35,8 @@ pub const KEEP_ALIVE_IDLE_MS: u64 = 60_000;
 pub const WS_PING_INTERVAL_MS: u64 = 30_000;
 pub const WS_MESSAGE_READ_MS: u64 = 30_000;
 pub const SHUTDOWN_MS: u64 = 10_000;
+pub const STREAM_STALL_MS: u64 = 30_000;
+pub const REPLY_STALL_MS: u64 = 10_000;
 
 // http-get entrypoint
 pub const MESSAGES_LIMIT_COUNT: usize = 500;

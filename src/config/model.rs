@@ -78,6 +78,9 @@ pub struct Limits {
     /// Most payload bytes of unfinished WebSocket messages one shard holds, all its connections
     /// together; never below `ws_max_message_bytes`.
     pub ws_max_partial_bytes_per_shard: usize,
+    /// Most bytes of HTTP GET replies being written at once on one shard (framing plus the
+    /// payloads they reference); beyond it a poll gets a smaller batch, or 503.
+    pub max_get_reply_bytes_per_shard: usize,
 }
 
 impl Default for Limits {
@@ -90,6 +93,7 @@ impl Default for Limits {
             ws_max_frame_bytes: defaults::WS_MAX_FRAME_BYTES,
             ws_max_message_bytes: defaults::WS_MAX_MESSAGE_BYTES,
             ws_max_partial_bytes_per_shard: defaults::WS_MAX_PARTIAL_BYTES_PER_SHARD,
+            max_get_reply_bytes_per_shard: defaults::MAX_GET_REPLY_BYTES_PER_SHARD,
         }
     }
 }
@@ -134,6 +138,12 @@ pub struct Timeouts {
     pub ws_message_read: Duration,
     /// Time connections get to drain at shutdown before they are cut.
     pub shutdown: Duration,
+    /// A WebSocket or SSE write that makes no progress (no byte accepted) for this long ends
+    /// the stream, after a best-effort close 1013 / `goaway` with the resume position.
+    pub stream_stall: Duration,
+    /// The same for an HTTP answer (GET batch, POST acknowledgement, errors): shorter, since a
+    /// stalled GET reply holds part of the shard's reply budget.
+    pub reply_stall: Duration,
 }
 
 impl Default for Timeouts {
@@ -144,6 +154,8 @@ impl Default for Timeouts {
             ws_ping_interval: Duration::from_millis(defaults::WS_PING_INTERVAL_MS),
             ws_message_read: Duration::from_millis(defaults::WS_MESSAGE_READ_MS),
             shutdown: Duration::from_millis(defaults::SHUTDOWN_MS),
+            stream_stall: Duration::from_millis(defaults::STREAM_STALL_MS),
+            reply_stall: Duration::from_millis(defaults::REPLY_STALL_MS),
         }
     }
 }

@@ -137,6 +137,7 @@ pub(crate) struct RawLimits {
     pub ws_max_frame_bytes: usize,
     pub ws_max_message_bytes: usize,
     pub ws_max_partial_bytes_per_shard: usize,
+    pub max_get_reply_bytes_per_shard: usize,
 }
 
 impl Default for RawLimits {
@@ -149,6 +150,7 @@ impl Default for RawLimits {
             ws_max_frame_bytes: defaults::WS_MAX_FRAME_BYTES,
             ws_max_message_bytes: defaults::WS_MAX_MESSAGE_BYTES,
             ws_max_partial_bytes_per_shard: defaults::WS_MAX_PARTIAL_BYTES_PER_SHARD,
+            max_get_reply_bytes_per_shard: defaults::MAX_GET_REPLY_BYTES_PER_SHARD,
         }
     }
 }
@@ -191,6 +193,8 @@ pub(crate) struct RawTimeouts {
     pub ws_ping_interval_ms: u64,
     pub ws_message_read_ms: u64,
     pub shutdown_ms: u64,
+    pub stream_stall_ms: u64,
+    pub reply_stall_ms: u64,
 }
 
 impl Default for RawTimeouts {
@@ -201,6 +205,8 @@ impl Default for RawTimeouts {
             ws_ping_interval_ms: defaults::WS_PING_INTERVAL_MS,
             ws_message_read_ms: defaults::WS_MESSAGE_READ_MS,
             shutdown_ms: defaults::SHUTDOWN_MS,
+            stream_stall_ms: defaults::STREAM_STALL_MS,
+            reply_stall_ms: defaults::REPLY_STALL_MS,
         }
     }
 }

@@ -57,9 +57,11 @@ gateway:
   driver: io-uring
   pinShards: false
   limits: { maxHeaderBytes: 2048, maxHeaderCount: 10, maxBodyBytes: 11,
-            maxConnectionsPerShard: 12, wsMaxFrameBytes: 13, wsMaxMessageBytes: 14 }
+            maxConnectionsPerShard: 12, wsMaxFrameBytes: 13, wsMaxMessageBytes: 14,
+            maxGetReplyBytesPerShard: 23 }
   outbound: { maxQueuedMessages: 15, maxQueuedBytes: 16, slowClientPolicy: disconnect }
-  timeouts: { headerReadMs: 17, keepAliveIdleMs: 18, wsPingIntervalMs: 19, shutdownMs: 20 }
+  timeouts: { headerReadMs: 17, keepAliveIdleMs: 18, wsPingIntervalMs: 19, shutdownMs: 20,
+              streamStallMs: 21, replyStallMs: 22 }
 apis:
   - id: my.api_1-x
     name: Mine
@@ -102,6 +104,7 @@ apis:
         ws_max_frame_bytes: 13,
         ws_max_message_bytes: 14,
         ws_max_partial_bytes_per_shard: 64 * 1024 * 1024,
+        max_get_reply_bytes_per_shard: 23,
     };
     assert_eq!(gateway.limits, expected_limits);
     assert_eq!(gateway.outbound.max_queued_messages, 15);
@@ -114,6 +117,8 @@ apis:
     assert_eq!(gateway.timeouts.keep_alive_idle, Duration::from_millis(18));
     assert_eq!(gateway.timeouts.ws_ping_interval, Duration::from_millis(19));
     assert_eq!(gateway.timeouts.shutdown, Duration::from_millis(20));
+    assert_eq!(gateway.timeouts.stream_stall, Duration::from_millis(21));
+    assert_eq!(gateway.timeouts.reply_stall, Duration::from_millis(22));
 
     let api = &config.apis[0];
     assert_eq!((api.id.as_str(), api.name.as_str()), ("my.api_1-x", "Mine"));

@@ -103,6 +103,10 @@ pub(crate) fn limits(raw: RawLimits, loc: &str, p: &mut Problems) -> Limits {
             "wsMaxPartialBytesPerShard",
             raw.ws_max_partial_bytes_per_shard,
         ),
+        (
+            "maxGetReplyBytesPerShard",
+            raw.max_get_reply_bytes_per_shard,
+        ),
     ] {
         p.require_at_least(&join(loc, key), value as u64, 1, "");
     }
@@ -132,6 +136,7 @@ pub(crate) fn limits(raw: RawLimits, loc: &str, p: &mut Problems) -> Limits {
         ws_max_frame_bytes: raw.ws_max_frame_bytes,
         ws_max_message_bytes: raw.ws_max_message_bytes,
         ws_max_partial_bytes_per_shard: raw.ws_max_partial_bytes_per_shard,
+        max_get_reply_bytes_per_shard: raw.max_get_reply_bytes_per_shard,
     }
 }
 
@@ -166,6 +171,8 @@ pub(crate) fn timeouts(raw: RawTimeouts, loc: &str, p: &mut Problems) -> Timeout
         ws_ping_interval: ms("wsPingIntervalMs", raw.ws_ping_interval_ms),
         ws_message_read: ms("wsMessageReadMs", raw.ws_message_read_ms),
         shutdown: ms("shutdownMs", raw.shutdown_ms),
+        stream_stall: ms("streamStallMs", raw.stream_stall_ms),
+        reply_stall: ms("replyStallMs", raw.reply_stall_ms),
     }
 }
 

@@ -258,10 +258,15 @@ impl Fanout {
     /// Delivers what is new to every local subscriber: one read of the ring per batch, shared by
     /// all of them.
     ///
-    /// Terminates: a subscriber whose queue is full (or ended) is left out of the read position
-    /// (its queue is marked starved, so draining it pumps it again through the refill hook), and
-    /// another pass runs only when a full batch moved some subscriber's cursor, which can happen
-    /// only until every cursor reaches the ring's end.
+    /// A subscriber whose queue cannot take its next message (full by count *or* by bytes) is
+    /// starved: it is left out of the read position from then on, and draining its queue pumps
+    /// it again through the refill hook (`pump_one`). Only the slow-client policy still applies
+    /// to it here, once its cursor falls out of the ring. So one stalled client never pins the
+    /// read position of the others.
+    ///
+    /// Terminates: each pass either moves the lowest cursor forward (the subscriber at the read
+    /// position takes at least one message, or skips one) or starves a subscriber, which leaves
+    /// it out of every later pass; cursors cannot pass the ring's end.
     pub fn pump_all(&self) {
         let mut batch = Vec::with_capacity(READ_BATCH);
         loop {
@@ -270,8 +275,8 @@ impl Fanout {
                 let mut subscribers = self.subscribers.borrow_mut();
                 let mut from = None;
                 for (_, subscriber) in subscribers.iter_mut() {
-                    // Full subscribers too: the policy applies once they fall out of the ring.
-                    if !self.catch_up(subscriber, first) {
+                    // Starved subscribers too: the policy applies once they fall out of the ring.
+                    if !self.catch_up(subscriber, first) || subscriber.queue.is_starved() {
                         continue;
                     }
                     if !subscriber.queue.has_room(0) {
@@ -287,13 +292,12 @@ impl Fanout {
             };
             batch.clear();
             let first = self.source.read(from, READ_BATCH, &mut batch);
-            let mut progressed = false;
             for (_, subscriber) in self.subscribers.borrow_mut().iter_mut() {
-                let before = subscriber.next;
-                self.deliver(subscriber, first, &batch);
-                progressed |= subscriber.next != before;
+                if !subscriber.queue.is_starved() {
+                    self.deliver(subscriber, first, &batch);
+                }
             }
-            if batch.len() < READ_BATCH || !progressed {
+            if batch.len() < READ_BATCH {
                 return;
             }
         }

@@ -196,6 +196,11 @@ impl OutboundQueue {
         self.starved.set(true);
     }
 
+    /// True while a pulling producer waits for a drain to refill the queue (`mark_starved`).
+    pub fn is_starved(&self) -> bool {
+        self.starved.get()
+    }
+
     /// Installs the hook a drain calls when the queue was starved.
     pub fn set_refill(&self, refill: Box<dyn Fn()>) {
         *self.refill.borrow_mut() = Some(refill);

@@ -47,9 +47,9 @@ impl EchoLoop {
     ) -> Result<MessageId, PublishError> {
         self.queue.room(payload.len()).await;
         if self.queue.is_ended() {
-            return Err(PublishError::Unavailable(
-                Fault::new("the connection is closing"),
-            ));
+            return Err(PublishError::Unavailable(Fault::new(
+                "the connection is closing",
+            )));
         }
         let id = MessageId::Sequence(self.next_sequence.get());
         self.next_sequence.set(self.next_sequence.get() + 1);

@@ -4,20 +4,30 @@
 //! or when `messagesLimitDurationMs` has passed, whichever comes first. `?cursor=` resumes right
 //! after a message id; `pagination.nextCursor` is the id to send next time, so consecutive polls
 //! see every message once, with no gap and no duplicate.
+//!
+//! The reply is rendered straight into a gathered write (`WriteBatch`): framing is copied,
+//! payloads are referenced from the retention ring, never copied into a rendered body and again
+//! into a write buffer. The shard's reply budget (`maxGetReplyBytesPerShard`) bounds what
+//! replies being written pin at once: a reply that does not fit carries fewer messages (the
+//! client goes on from its `nextCursor`), one that cannot carry any is answered 503 with
+//! `Retry-After`. A reply the client does not read is abandoned after `replyStallMs`.
 
 use std::rc::Rc;
 
 use monoio::time::Instant;
 
-use crate::codec::batch::{negotiate, render_batch, BatchOptions};
+use bytes::BytesMut;
+
+use crate::codec::batch::{negotiate, render_close, render_item, render_open, BatchOptions};
 use crate::codec::http_head::RequestHead;
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::config::HttpGetOptions;
-use crate::delivery::OutboundQueue;
+use crate::delivery::{OutboundQueue, ReplyBudget, ReplyPermit};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
+use crate::server::write_batch::WriteBatch;
 use crate::server::Api;
 
 /// Serves one poll. Returns false when the connection must close.
@@ -53,45 +63,115 @@ pub async fn serve(
     };
     let polled = collect(&request, &queue, options, shard, started);
     let items = conn.flush_held_unless_ready(polled).await;
-    let next_cursor = items
-        .last()
-        .map(|message| message.id.clone())
-        .or(start)
-        .map(|id| id.to_string());
-    let body = render_batch(
-        request.format,
-        &items,
-        next_cursor.as_deref(),
-        request.limit,
-        &BatchOptions {
-            headers_in_payload: options.headers_in_payload,
-            metadata_in_payload: options.metadata_in_payload,
-        },
-    );
     let close = !keep_alive || shard.shutdown.is_fired();
-    encode_response_head(
-        &mut conn.write_buf,
-        &ResponseHead {
-            status: 200,
-            headers: &[
-                ("Content-Type", request.format.content_type()),
-                ("Cache-Control", "no-store"),
-            ],
-            body: BodyKind::Length(body.len()),
-            close,
-        },
-    );
-    conn.write_buf.extend_from_slice(&body);
-    let written = conn.flush().await.is_ok();
+    let reply = Reply {
+        request: &request,
+        options,
+        start,
+        close,
+    };
+    let Some((body, sent, _permit)) = reply.render_within(&items, &shard.reply_budget) else {
+        ShardMetrics::inc(&shard.metrics.http_get_replies_refused_total);
+        drop(subscription);
+        let busy = "the gateway is busy writing other replies; poll again with the same cursor";
+        let _ = conn
+            .respond_with_header(503, ("Retry-After", "1"), busy)
+            .await;
+        return false;
+    };
+    if sent < items.len() {
+        ShardMetrics::inc(&shard.metrics.http_get_replies_trimmed_total);
+    }
+    // The body references what it sends; messages cut from it are let go before the write.
+    let last_sent = items[..sent].last().map(|message| message.id.clone());
+    drop(items);
+    let written = conn.flush_with(body).await.is_ok();
     if written {
-        ShardMetrics::add(&shard.metrics.messages_delivered_total, items.len() as u64);
-        if let Some(last) = items.last() {
-            queue.mark_delivered(last.id.clone());
+        ShardMetrics::add(&shard.metrics.messages_delivered_total, sent as u64);
+        if let Some(last) = last_sent {
+            queue.mark_delivered(last);
         }
     }
     // Held until the response is written, so an at-least-once endpoint acknowledges only then.
     drop(subscription);
     written && !close
+}
+
+/// Room kept for the response head and the body's closing part while items are added.
+const HEAD_AND_CLOSE_RESERVE_BYTES: usize = 512;
+
+/// What a poll's reply needs besides its items.
+struct Reply<'a> {
+    request: &'a Poll,
+    options: &'a HttpGetOptions,
+    /// The position the subscription started after: `nextCursor` when no item is sent.
+    start: Option<MessageId>,
+    close: bool,
+}
+
+impl Reply<'_> {
+    /// Renders head and body with as many of `items` as `budget` allows, and takes their bytes
+    /// from it. Returns the reply, how many items it carries, and the permit to hold while it is
+    /// written; `None` when not even an empty reply fits.
+    fn render_within<'b>(
+        &self,
+        items: &[Message],
+        budget: &'b ReplyBudget,
+    ) -> Option<(WriteBatch, usize, ReplyPermit<'b>)> {
+        let format = self.request.format;
+        let opts = BatchOptions {
+            headers_in_payload: self.options.headers_in_payload,
+            metadata_in_payload: self.options.metadata_in_payload,
+        };
+        let room = budget.available();
+        let mut body = WriteBatch::new();
+        render_open(format, &mut body);
+        // `marks[i]`: the body's length before item `i`.
+        let mut marks = Vec::with_capacity(items.len());
+        for (index, message) in items.iter().enumerate() {
+            let mark = body.len();
+            render_item(format, &mut body, index, message, &opts);
+            if body.len().saturating_add(HEAD_AND_CLOSE_RESERVE_BYTES) > room {
+                body.truncate(mark);
+                break;
+            }
+            marks.push(mark);
+        }
+        loop {
+            let sent = marks.len();
+            let next_cursor = items[..sent]
+                .last()
+                .map(|message| &message.id)
+                .or(self.start.as_ref())
+                .map(MessageId::to_string);
+            render_close(
+                format,
+                &mut body,
+                next_cursor.as_deref(),
+                self.request.limit,
+            );
+            let mut head = BytesMut::new();
+            encode_response_head(
+                &mut head,
+                &ResponseHead {
+                    status: 200,
+                    headers: &[
+                        ("Content-Type", format.content_type()),
+                        ("Cache-Control", "no-store"),
+                    ],
+                    body: BodyKind::Length(body.len()),
+                    close: self.close,
+                },
+            );
+            if let Some(permit) = budget.try_acquire(head.len() + body.len()) {
+                body.prepend(head.freeze());
+                return Some((body, sent, permit));
+            }
+            // Rare (a long cursor outgrew the reserve): one item fewer.
+            let mark = marks.pop()?;
+            body.truncate(mark);
+        }
+    }
 }
 
 /// What one poll asks for, checked.

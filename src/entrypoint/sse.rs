@@ -26,6 +26,7 @@ use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
 use crate::server::duplex::{DiscardInbound, Duplex};
+use crate::server::stall_write::is_stall;
 use crate::server::write_batch::WriteBatch;
 use crate::server::Api;
 
@@ -67,12 +68,12 @@ pub async fn serve(
         &shard.gateway.outbound,
         shard.metrics.clone(),
     ));
-    let subscription = match api.endpoint.subscribe(
-        cursor,
+    let (subscription, start) = match api.endpoint.subscribe(
+        cursor.clone(),
         queue.clone(),
         super::subscription_name(head).as_deref(),
     ) {
-        Ok((subscription, _start)) => subscription,
+        Ok(subscribed) => subscribed,
         Err(err) => {
             let reason = err.to_string();
             let _ = conn
@@ -103,6 +104,7 @@ pub async fn serve(
         duplex: Duplex::start(conn, DiscardInbound),
         chunked,
         scratch: BytesMut::new(),
+        resume: start.or(cursor),
     };
     stream.frame(|dst| encode_retry(dst, RETRY_MS));
     if stream.duplex.flush().await.is_err() {
@@ -115,13 +117,19 @@ pub async fn serve(
     drop(subscription);
     ShardMetrics::sub(&shard.metrics.sse_streams_open, 1);
     if let Some(goodbye) = end {
+        // The id is where to resume: EventSource sends it back as `Last-Event-ID`.
+        let resume = stream.resume.as_ref().map(MessageId::to_string);
+        let data = match &resume {
+            Some(id) => format!("{goodbye}; reconnect with Last-Event-ID: {id}"),
+            None => format!("{goodbye}; reconnect"),
+        };
         stream.frame(|dst| {
             encode_event(
                 dst,
                 &SseEvent {
-                    id: None,
+                    id: resume.as_deref(),
                     event: Some("goaway"),
-                    data: goodbye.as_bytes(),
+                    data: data.as_bytes(),
                     comments: &[],
                 },
             )
@@ -160,6 +168,9 @@ struct SseStream {
     chunked: bool,
     /// Reused for each event's head.
     scratch: BytesMut,
+    /// The id of the last message encoded (else the position the stream started after): what
+    /// the `goaway` tells the client to resume from.
+    resume: Option<MessageId>,
 }
 
 impl SseStream {
@@ -180,7 +191,9 @@ impl SseStream {
     }
 
     /// Writes events as they arrive and heartbeats when idle. Returns the `goaway` text to send,
-    /// or `None` when the client is gone.
+    /// or `None` when the client is gone. A client that stopped reading (no byte accepted for
+    /// `streamStallMs`) gets a `goaway` too, written after what it had not read yet: best
+    /// effort, within a short grace (`Duplex::flush`).
     async fn pump(
         &mut self,
         queue: &OutboundQueue,
@@ -198,19 +211,22 @@ impl SseStream {
             monoio::select! {
                 biased;
                 _ = self.duplex.peer_closed.wait() => return None,
-                _ = shard.shutdown.wait() => return Some("gateway shutting down; reconnect with Last-Event-ID"),
+                _ = shard.shutdown.wait() => return Some("gateway shutting down"),
                 ready = queue.ready() => match ready {
                     Ok(()) => {
                         queue.drain_into(MAX_BATCH, &mut batch);
                         let count = batch.len() as u64;
                         written = batch.last().map(|message| message.id.clone());
+                        if written.is_some() {
+                            self.resume.clone_from(&written);
+                        }
                         for message in batch.drain(..) {
                             let out = &mut self.duplex.batch;
                             encode_message(out, &mut self.scratch, &message, options, self.chunked);
                         }
                         ShardMetrics::add(&shard.metrics.messages_delivered_total, count);
                     }
-                    Err(QueueEnd::SlowClient) => return Some("client too slow; reconnect with Last-Event-ID"),
+                    Err(QueueEnd::SlowClient) => return Some("client too slow"),
                     Err(QueueEnd::Finished) => return Some("end of stream"),
                     Err(QueueEnd::Closed) => return None,
                 },
@@ -224,8 +240,8 @@ impl SseStream {
                     heartbeat.as_mut().reset(Instant::now() + options.heartbeat_interval);
                 }
             }
-            if self.duplex.flush().await.is_err() {
-                return None;
+            if let Err(err) = self.duplex.flush().await {
+                return is_stall(&err).then_some("client stopped reading");
             }
             if let Some(id) = written.take() {
                 queue.mark_delivered(id);

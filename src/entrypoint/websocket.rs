@@ -32,6 +32,7 @@ use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
 use crate::server::duplex::Duplex;
+use crate::server::stall_write::is_stall;
 use crate::server::Api;
 use inbound::{Inbound, PartialHold, Publisher, WsReader};
 
@@ -259,9 +260,10 @@ impl Session {
             if self
                 .inbound
                 .take_pongs(|payload| encode_pong(write_buf, payload))
-                && self.duplex.flush().await.is_err()
             {
-                return (0, String::new());
+                if let Err(err) = self.duplex.flush().await {
+                    return self.write_failed(&err);
+                }
             }
             if self.inbound.unfinished_since.get() != unfinished {
                 unfinished = self.inbound.unfinished_since.get();
@@ -311,13 +313,27 @@ impl Session {
                     }
                 }
             }
-            if self.duplex.flush().await.is_err() {
-                return (0, String::new());
+            if let Err(err) = self.duplex.flush().await {
+                return self.write_failed(&err);
             }
             ShardMetrics::add(&shard.metrics.messages_delivered_total, delivered);
             if let (true, Some(id)) = (delivered > 0, self.last_delivered.clone()) {
                 queue.mark_delivered(id);
             }
+        }
+    }
+
+    /// The close to send after a failed write: none when the client is gone; 1013 with the
+    /// resume cursor when it stopped reading (`streamStallMs` without progress). The close frame
+    /// then goes after the bytes it had not read yet, best effort (`Duplex::flush`).
+    fn write_failed(&self, err: &std::io::Error) -> (u16, String) {
+        if is_stall(err) {
+            (
+                close_code::TRY_AGAIN_LATER,
+                self.resume_hint("client stopped reading"),
+            )
+        } else {
+            (0, String::new())
         }
     }
 

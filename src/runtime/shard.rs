@@ -12,6 +12,7 @@ use monoio::time::Instant;
 
 use crate::config::GatewayConfig;
 use crate::cross_shard::{Doorbell, Signal};
+use crate::delivery::ReplyBudget;
 use crate::endpoint::LocalTopics;
 use crate::metrics::ShardMetrics;
 use crate::runtime::fault::{self, Site};
@@ -42,6 +43,8 @@ pub struct Shard {
     pub metrics: Arc<ShardMetrics>,
     /// Fired when the gateway shuts down: stop accepting, let connections finish.
     pub shutdown: Rc<LocalSignal>,
+    /// HTTP GET reply bytes being written (`maxGetReplyBytesPerShard`).
+    pub reply_budget: ReplyBudget,
     connections: Cell<usize>,
 }
 
@@ -57,6 +60,10 @@ impl Shard {
             metrics,
             shutdown,
         } = parts;
+        let reply_budget = ReplyBudget::new(
+            gateway.limits.max_get_reply_bytes_per_shard,
+            metrics.clone(),
+        );
         Shard {
             id,
             gateway,
@@ -65,6 +72,7 @@ impl Shard {
             doorbell,
             metrics,
             shutdown,
+            reply_budget,
             connections: Cell::new(0),
         }
     }

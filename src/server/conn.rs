@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -11,13 +12,15 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use monoio::buf::{IoBufMut, SliceMut};
 use monoio::io::AsyncReadRent;
-use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
 use crate::codec::http_head::head_terminated;
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
+use crate::config::Timeouts;
 use crate::metrics::ShardMetrics;
 use crate::server::request_id::RequestId;
+use crate::server::stall_write::{is_stall, StallWriter};
+use crate::server::write_batch::WriteBatch;
 
 /// How much room a read asks the kernel to fill.
 pub const READ_CHUNK_BYTES: usize = 4096;
@@ -37,22 +40,28 @@ pub struct Conn {
     /// Since when answers are held back in `write_buf` (`flush_unless_pipelined`).
     held_since: Option<Instant>,
     gauge: BufferGauge,
-    /// A write that makes no progress for this long means the client stopped reading.
-    stall_timeout: Duration,
+    writes: StallWriter,
+    /// An answer whose write makes no progress for this long is abandoned (the client stopped
+    /// reading) and the connection closed.
+    reply_stall: Duration,
+    /// The same for the WebSocket or SSE stream this connection may turn into.
+    stream_stall: Duration,
     /// The current request's id, made when first needed (an error answer); reset per request.
     request_id: Option<RequestId>,
 }
 
 impl Conn {
-    /// Wraps an accepted socket.
-    pub fn new(stream: TcpStream, metrics: Arc<ShardMetrics>, stall_timeout: Duration) -> Conn {
+    /// Wraps an accepted socket; `timeouts` gives its write stall timeouts.
+    pub fn new(stream: TcpStream, metrics: Arc<ShardMetrics>, timeouts: &Timeouts) -> Conn {
         Conn {
+            writes: StallWriter::new(stream.as_raw_fd()),
             stream,
             read_buf: BytesMut::new(),
             write_buf: BytesMut::new(),
             held_since: None,
             gauge: BufferGauge { metrics, bytes: 0 },
-            stall_timeout,
+            reply_stall: timeouts.reply_stall,
+            stream_stall: timeouts.stream_stall,
             request_id: None,
         }
     }
@@ -67,9 +76,9 @@ impl Conn {
         *self.request_id.get_or_insert_with(RequestId::generate)
     }
 
-    /// The write stall timeout, for the streams this connection turns into.
-    pub fn stall_timeout(&self) -> Duration {
-        self.stall_timeout
+    /// The write stall timeout of the streams this connection turns into.
+    pub fn stream_stall(&self) -> Duration {
+        self.stream_stall
     }
 
     /// This shard's metrics.
@@ -89,24 +98,30 @@ impl Conn {
         result
     }
 
-    /// Writes everything in `write_buf`. A write stuck for the stall timeout fails (the caller
-    /// then closes the connection, so abandoning the in-flight write loses nothing).
+    /// Writes everything in `write_buf`. A write that makes no progress for `replyStallMs`
+    /// fails (the caller then closes the connection).
     pub async fn flush(&mut self) -> io::Result<()> {
+        self.flush_with(WriteBatch::new()).await
+    }
+
+    /// Writes `write_buf`, then `body` (e.g. a GET batch whose parts reference shared payloads),
+    /// in one gathered write, with the same no-progress deadline as `flush`.
+    pub async fn flush_with(&mut self, mut body: WriteBatch) -> io::Result<()> {
         self.held_since = None;
-        if self.write_buf.is_empty() {
+        if !self.write_buf.is_empty() {
+            body.prepend(self.write_buf.split().freeze());
+        }
+        if body.is_empty() {
             return Ok(());
         }
-        let buf = std::mem::take(&mut self.write_buf);
-        let write = monoio::time::timeout(self.stall_timeout, self.stream.write_all(buf)).await;
-        let Ok((result, mut buf)) = write else {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the client accepted no bytes within the stall timeout",
-            ));
-        };
-        buf.clear();
-        self.write_buf = buf;
-        result.map(|_| ())
+        let (result, _unsent) = self
+            .writes
+            .write_all(&mut self.stream, body, self.reply_stall)
+            .await;
+        if result.as_ref().is_err_and(is_stall) {
+            ShardMetrics::inc(&self.gauge.metrics.http_replies_stalled_total);
+        }
+        result
     }
 
     /// Like `flush`, unless the client already sent its next complete request head (HTTP
@@ -201,7 +216,7 @@ impl Conn {
         self.respond_with(405, ("Allow", allow), &body, close).await
     }
 
-    /// Writes a plain-text error with one extra header, then closes.
+    /// Writes a plain-text error with one extra header (`Allow`, `Retry-After`, …), then closes.
     pub async fn respond_with_header(
         &mut self,
         status: u16,
@@ -220,7 +235,9 @@ impl Conn {
     ) -> io::Result<()> {
         let id = self.request_id();
         tracing::debug!(request_id = %id, status, reason = body, "answered with an error");
-        ShardMetrics::inc(&self.gauge.metrics.http_client_errors_total);
+        if (400..500).contains(&status) {
+            ShardMetrics::inc(&self.gauge.metrics.http_client_errors_total);
+        }
         let id = id.to_string();
         encode_response_head(
             &mut self.write_buf,
@@ -248,8 +265,10 @@ impl Conn {
             write_buf,
             gauge,
             held_since: _,
-            stall_timeout: _,
             request_id: _,
+            writes: _,
+            reply_stall: _,
+            stream_stall: _,
         } = self;
         (stream, read_buf, write_buf, gauge)
     }

@@ -29,11 +29,7 @@ const POST_NEEDS_FRAMING: &str = "a POST must frame its body with Content-Length
 
 /// Serves one accepted connection until it closes.
 pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
-    let mut conn = Conn::new(
-        stream,
-        shard.metrics.clone(),
-        shard.gateway.timeouts.keep_alive_idle,
-    );
+    let mut conn = Conn::new(stream, shard.metrics.clone(), &shard.gateway.timeouts);
     let mut first_request = true;
     loop {
         conn.begin_request();

@@ -5,21 +5,22 @@
 //! of its own and is stopped through monoio's cancellation handle when the stream ends.
 
 use std::io;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use monoio::buf::IoBufMut;
-use monoio::io::{
-    AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller, OwnedReadHalf,
-    OwnedWriteHalf, Splitable,
-};
+use monoio::io::{CancelableAsyncReadRent, Canceller, OwnedReadHalf, OwnedWriteHalf, Splitable};
 use monoio::net::TcpStream;
 
+use crate::metrics::ShardMetrics;
 use crate::runtime::fault::{self, Site};
 use crate::runtime::supervisor::spawn_connection_task;
 use crate::runtime::LocalSignal;
 use crate::server::conn::{spare_capacity, BufferGauge, Conn, READ_CHUNK_BYTES};
+use crate::server::stall_write::{is_stall, StallWriter};
 use crate::server::write_batch::WriteBatch;
 
 /// The first pending read of a streaming connection (grows to `READ_CHUNK_BYTES` when filled).
@@ -47,6 +48,10 @@ impl InboundHandler for DiscardInbound {
     }
 }
 
+/// Longest the last words after a stall (WebSocket close 1013, SSE `goaway`) are tried for, when
+/// the stall timeout is longer: the client has already shown it is not reading.
+const LAST_WORDS_GRACE: Duration = Duration::from_secs(5);
+
 /// The writing side of a split connection.
 pub struct Duplex {
     writer: OwnedWriteHalf<TcpStream>,
@@ -57,16 +62,25 @@ pub struct Duplex {
     pub write_buf: BytesMut,
     /// Framed messages waiting for one gathered write.
     pub batch: WriteBatch,
-    /// A write that makes no progress for this long means the peer is gone.
+    writes: StallWriter,
+    /// A write that makes no progress for this long means the client stopped reading.
     stall_timeout: Duration,
+    /// Set once a write stalled: `batch` then holds exactly its unsent rest, and whatever is
+    /// encoded next (last words) goes after it, tried within `LAST_WORDS_GRACE`.
+    stalled: bool,
+    metrics: Arc<ShardMetrics>,
 }
 
 impl Duplex {
-    /// Splits `conn`; `handler` gets the read buffer after every read. A write stuck for the
-    /// connection's stall timeout (the client stopped reading) fails, which ends the stream.
+    /// Splits `conn`; `handler` gets the read buffer after every read. A write that makes no
+    /// progress for the connection's stream stall timeout (the client stopped reading) fails
+    /// with a stall error (`stall_write::is_stall`), after which the stream should say its last
+    /// words and end.
     pub fn start(conn: Conn, handler: impl InboundHandler + 'static) -> Duplex {
-        let stall_timeout = conn.stall_timeout();
+        let stall_timeout = conn.stream_stall();
+        let metrics = conn.metrics().clone();
         let (stream, read_buf, write_buf, gauge) = conn.into_parts();
+        let writes = StallWriter::new(stream.as_raw_fd());
         let (reader, writer) = stream.into_split();
         let canceller = Canceller::new();
         let peer_closed = Rc::new(LocalSignal::new());
@@ -87,51 +101,46 @@ impl Duplex {
             peer_closed,
             write_buf,
             batch: WriteBatch::new(),
+            writes,
             stall_timeout,
+            stalled: false,
+            metrics,
         }
     }
 
-    /// Writes everything pending: `write_buf`, then `batch` with one gathered write.
+    /// Writes everything pending: `write_buf`, then `batch`, with one gathered write (after a
+    /// stall: the unsent rest first, then `write_buf`). Fails when the peer is gone, or with a
+    /// stall error once no byte was accepted for the stall timeout.
     pub async fn flush(&mut self) -> io::Result<()> {
-        match monoio::time::timeout(self.stall_timeout, self.write_pending()).await {
-            Ok(result) => result,
-            Err(_elapsed) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the client accepted no bytes within the stall timeout",
-            )),
-        }
-    }
-
-    async fn write_pending(&mut self) -> io::Result<()> {
+        let mut out = std::mem::take(&mut self.batch);
         if !self.write_buf.is_empty() {
-            let buf = std::mem::take(&mut self.write_buf);
-            let (result, mut buf) = self.writer.write_all(buf).await;
-            buf.clear();
-            self.write_buf = buf;
-            result?;
-        }
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let mut batch = std::mem::take(&mut self.batch);
-        batch.seal();
-        let mut remaining = batch.len();
-        while remaining > 0 {
-            let (result, returned) = self.writer.writev(batch).await;
-            batch = returned;
-            match result {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(written) => {
-                    remaining -= written;
-                    batch.advance(written);
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
+            let encoded = self.write_buf.split().freeze();
+            if self.stalled {
+                out.push_part(encoded);
+            } else {
+                out.prepend(encoded);
             }
         }
-        batch.clear();
-        self.batch = batch;
-        Ok(())
+        if out.is_empty() {
+            self.batch = out;
+            return Ok(());
+        }
+        let stall = if self.stalled {
+            self.stall_timeout.min(LAST_WORDS_GRACE)
+        } else {
+            self.stall_timeout
+        };
+        let (result, mut rest) = self.writes.write_all(&mut self.writer, out, stall).await;
+        match &result {
+            Ok(()) => rest.clear(),
+            Err(err) if is_stall(err) && !self.stalled => {
+                self.stalled = true;
+                ShardMetrics::inc(&self.metrics.streams_stalled_total);
+            }
+            Err(_) => {}
+        }
+        self.batch = rest;
+        result
     }
 
     /// Stops the reader task; the socket closes once both halves are gone.

@@ -8,6 +8,7 @@ pub mod duplex;
 pub mod request_body;
 pub mod request_id;
 pub mod router;
+pub mod stall_write;
 pub mod write_batch;
 
 pub use api::Api;

@@ -2,20 +2,27 @@
 //! small buffer, while payloads of at least `ZERO_COPY_MIN_BYTES` are referenced as shared `Bytes`,
 //! so a message fanned out to many sockets is never copied per subscriber.
 
+use std::ops::Range;
+
 use bytes::{Bytes, BytesMut};
 use monoio::buf::IoVecBuf;
+
+use crate::codec::batch::BodySink;
 
 /// Payloads smaller than this are copied: an iovec entry costs more than copying a few hundred
 /// bytes.
 pub const ZERO_COPY_MIN_BYTES: usize = 512;
-/// Most parts in one batch; `writev` accepts at most IOV_MAX (1024) entries.
-const MAX_PARTS: usize = 1000;
+/// Most parts handed to one `writev`, which accepts at most IOV_MAX (1024) entries; a batch with
+/// more is written in several calls (`seal` after each `advance` exposes the next ones).
+const MAX_IOVECS: usize = 1000;
 
 /// Bytes to write with one `writev`.
 #[derive(Default)]
 pub struct WriteBatch {
     /// Frozen parts, in order.
     parts: Vec<Bytes>,
+    /// Total length of `parts` (kept, so `len` is O(1) for budget checks while rendering).
+    parts_bytes: usize,
     /// Bytes copied since the last frozen part.
     tail: BytesMut,
     /// `iovec`s pointing into `parts`; built by `seal`, valid while `parts` is unchanged.
@@ -38,15 +45,58 @@ impl WriteBatch {
         &mut self.tail
     }
 
-    /// Appends a payload: by reference when large, by copy when small (or when the batch already
-    /// has as many parts as one `writev` takes).
+    /// Appends a payload: by reference when large, by copy when small.
     pub fn put_shared(&mut self, payload: &Bytes) {
-        if payload.len() < ZERO_COPY_MIN_BYTES || self.parts.len() + 2 > MAX_PARTS {
+        if payload.len() < ZERO_COPY_MIN_BYTES {
             self.tail.extend_from_slice(payload);
             return;
         }
+        self.push_part(payload.clone());
+    }
+
+    /// Appends bytes by reference, whatever their size (an already encoded block, e.g. a
+    /// response head).
+    pub fn push_part(&mut self, part: Bytes) {
+        if part.is_empty() {
+            return;
+        }
         self.freeze_tail();
-        self.parts.push(payload.clone());
+        self.parts_bytes += part.len();
+        self.parts.push(part);
+    }
+
+    /// Puts bytes before everything pending (a response head rendered after its body).
+    pub fn prepend(&mut self, part: Bytes) {
+        if part.is_empty() {
+            return;
+        }
+        self.parts_bytes += part.len();
+        self.parts.insert(0, part);
+    }
+
+    /// Keeps only the first `len` bytes (drops what was appended after a mark taken with
+    /// `len`). Nothing is copied; only bookkeeping is undone.
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.parts_bytes {
+            self.tail.truncate(len - self.parts_bytes);
+            return;
+        }
+        self.tail.clear();
+        let mut kept = 0;
+        let mut count = 0;
+        for part in &mut self.parts {
+            if kept + part.len() >= len {
+                part.truncate(len - kept);
+                kept = len;
+                count += 1;
+                break;
+            }
+            kept += part.len();
+            count += 1;
+        }
+        self.parts.truncate(count);
+        self.parts.retain(|part| !part.is_empty());
+        self.parts_bytes = kept;
     }
 
     /// True when nothing is pending.
@@ -56,15 +106,16 @@ impl WriteBatch {
 
     /// Total bytes pending.
     pub fn len(&self) -> usize {
-        self.parts.iter().map(Bytes::len).sum::<usize>() + self.tail.len()
+        self.parts_bytes + self.tail.len()
     }
 
-    /// Freezes the copied bytes and builds the iovec array; call before handing it to `writev`.
+    /// Freezes the copied bytes and builds the iovec array (of the first `MAX_IOVECS` parts);
+    /// call before handing it to `writev`.
     pub fn seal(&mut self) {
         self.freeze_tail();
         self.iovecs.clear();
         self.iovecs
-            .extend(self.parts.iter().map(|part| libc::iovec {
+            .extend(self.parts.iter().take(MAX_IOVECS).map(|part| libc::iovec {
                 iov_base: part.as_ptr() as *mut libc::c_void,
                 iov_len: part.len(),
             }));
@@ -74,6 +125,7 @@ impl WriteBatch {
     /// (We do this ourselves: monoio 0.2.4's `write_vectored_all` does not advance the base of a
     /// partially written iovec.)
     pub fn advance(&mut self, mut written: usize) {
+        self.parts_bytes -= written.min(self.parts_bytes);
         let mut done = 0;
         for part in &mut self.parts {
             if written >= part.len() {
@@ -91,14 +143,38 @@ impl WriteBatch {
     /// Empties the batch after it was written, keeping its allocations.
     pub fn clear(&mut self) {
         self.parts.clear();
+        self.parts_bytes = 0;
         self.iovecs.clear();
         self.tail.clear();
     }
 
     fn freeze_tail(&mut self) {
         if !self.tail.is_empty() {
-            self.parts.push(self.tail.split().freeze());
+            let part = self.tail.split().freeze();
+            self.parts_bytes += part.len();
+            self.parts.push(part);
         }
+    }
+}
+
+/// A GET batch renders into a `WriteBatch` directly: framing is copied, payload runs of at least
+/// `ZERO_COPY_MIN_BYTES` are referenced.
+impl BodySink for WriteBatch {
+    fn put_slice(&mut self, bytes: &[u8]) {
+        WriteBatch::put_slice(self, bytes);
+    }
+    fn put_payload(&mut self, payload: &Bytes, range: Range<usize>) {
+        if range.len() < ZERO_COPY_MIN_BYTES {
+            self.tail.extend_from_slice(&payload[range]);
+        } else {
+            self.push_part(payload.slice(range));
+        }
+    }
+    fn len(&self) -> usize {
+        WriteBatch::len(self)
+    }
+    fn truncate(&mut self, len: usize) {
+        WriteBatch::truncate(self, len);
     }
 }
 
@@ -160,6 +236,53 @@ mod tests {
     }
 
     #[test]
+    fn truncate_prepend_and_push_part_keep_order_and_length() {
+        let large = Bytes::from(vec![b'L'; ZERO_COPY_MIN_BYTES]);
+        let mut batch = WriteBatch::new();
+        batch.put_slice(b"a");
+        batch.put_shared(&large);
+        let mark = batch.len();
+        batch.put_slice(b"dropped");
+        batch.put_shared(&large);
+        batch.truncate(mark);
+        assert_eq!(batch.len(), 1 + large.len());
+        batch.put_slice(b"z");
+        batch.prepend(Bytes::from_static(b"head"));
+        batch.push_part(Bytes::from_static(b"!"));
+        batch.seal();
+        let mut expected = b"heada".to_vec();
+        expected.extend_from_slice(&large);
+        expected.extend_from_slice(b"z!");
+        assert_eq!(gathered(&batch), expected);
+        assert_eq!(batch.len(), expected.len());
+        for cut in [0, 2, 4, 5, 6, expected.len() - 1] {
+            let mut copy = WriteBatch::new();
+            copy.push_part(Bytes::copy_from_slice(&expected[..4]));
+            copy.put_slice(&expected[4..5]);
+            copy.put_shared(&large);
+            copy.put_slice(b"z!");
+            copy.truncate(cut);
+            copy.seal();
+            assert_eq!(gathered(&copy), expected[..cut].to_vec(), "cut at {cut}");
+            assert_eq!(copy.len(), cut);
+        }
+    }
+
+    #[test]
+    fn more_parts_than_one_writev_takes_are_exposed_a_window_at_a_time() {
+        let large = Bytes::from(vec![b'L'; ZERO_COPY_MIN_BYTES]);
+        let mut batch = WriteBatch::new();
+        for _ in 0..MAX_IOVECS + 10 {
+            batch.put_shared(&large);
+        }
+        batch.seal();
+        assert_eq!(batch.iovecs.len(), MAX_IOVECS, "no payload was copied");
+        batch.advance(MAX_IOVECS * large.len());
+        assert_eq!(batch.iovecs.len(), 10);
+        assert_eq!(batch.len(), 10 * large.len());
+    }
+
+    #[test]
     fn advance_after_a_partial_write_leaves_exactly_the_rest() {
         let large = Bytes::from((0..2000u32).map(|i| i as u8).collect::<Vec<u8>>());
         let mut batch = WriteBatch::new();
@@ -180,6 +303,7 @@ mod tests {
                 all[written..].to_vec(),
                 "after {written} bytes"
             );
+            assert_eq!(copy.len(), all.len() - written);
         }
     }
 }

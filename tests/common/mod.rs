@@ -11,11 +11,12 @@ use tidegate::runtime::Gateway;
 
 pub mod admin;
 pub mod binary;
+pub mod fake_mqtt_broker;
 pub mod http_raw;
 pub mod log_capture;
-pub mod fake_mqtt_broker;
 pub mod mosquitto;
 pub mod mqtt_api;
+pub mod slow_reader;
 pub mod ws_client;
 
 /// Runs `$body` (a fn taking a `DriverChoice`) once per I/O driver, as two tests.

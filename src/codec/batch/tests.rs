@@ -238,3 +238,108 @@ fn content_types() {
         "text/plain; charset=utf-8"
     );
 }
+
+/// A sink that records which payload ranges were handed over by reference.
+#[derive(Default)]
+struct Recording {
+    bytes: BytesMut,
+    referenced: Vec<(*const u8, usize)>,
+}
+
+impl BodySink for Recording {
+    fn put_slice(&mut self, bytes: &[u8]) {
+        self.bytes.extend_from_slice(bytes);
+    }
+    fn put_payload(&mut self, payload: &Bytes, range: Range<usize>) {
+        self.referenced
+            .push((payload[range.clone()].as_ptr(), range.len()));
+        self.bytes.extend_from_slice(&payload[range]);
+    }
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+    fn truncate(&mut self, len: usize) {
+        self.bytes.truncate(len);
+    }
+}
+
+fn rendered_by_items(format: BatchFormat, items: &[Message]) -> Recording {
+    let mut sink = Recording::default();
+    render_open(format, &mut sink);
+    for (index, message) in items.iter().enumerate() {
+        render_item(format, &mut sink, index, message, &OFF);
+    }
+    render_close(format, &mut sink, Some("3"), 500);
+    sink
+}
+
+/// Content that needs no escaping is handed to the sink as the payload itself (a sink such as
+/// `WriteBatch` then references it instead of copying); the output is the same as rendering
+/// the whole batch at once.
+#[test]
+fn plain_content_is_passed_by_reference_in_every_format() {
+    let payload = Bytes::from(vec![b'p'; 4096]);
+    let items = [Message {
+        payload: payload.clone(),
+        ..message(0, b"")
+    }];
+    for format in [BatchFormat::Json, BatchFormat::Xml, BatchFormat::Text] {
+        let sink = rendered_by_items(format, &items);
+        assert_eq!(
+            sink.referenced,
+            vec![(payload.as_ptr(), payload.len())],
+            "{format:?}"
+        );
+        assert_eq!(
+            sink.bytes.freeze(),
+            render_batch(format, &items, Some("3"), 500, &OFF),
+            "{format:?}"
+        );
+    }
+}
+
+/// Escapes split the content into runs of the payload; JSON escapes are serde_json's, byte for
+/// byte, and XML's CDATA splitting is unchanged.
+#[test]
+fn escaped_content_is_runs_of_the_payload_around_the_escapes() {
+    let payload = Bytes::from_static(b"ab\"cd\x01ef]]>gh\ri");
+    let items = [Message {
+        payload: payload.clone(),
+        ..message(0, b"")
+    }];
+    let json = rendered_by_items(BatchFormat::Json, &items);
+    let text = std::str::from_utf8(&payload).unwrap();
+    assert!(String::from_utf8_lossy(&json.bytes).contains(&format!(
+        "\"content\":{}",
+        serde_json::to_string(text).unwrap()
+    )));
+    assert!(json.referenced.iter().all(|(ptr, len)| {
+        let start = *ptr as usize - payload.as_ptr() as usize;
+        start + len <= payload.len()
+    }));
+    assert_eq!(json.referenced.len(), 4, "ab | cd | ef]]>gh | i");
+    // XML: U+0001 is not allowed at all (base64), so without it.
+    let payload = Bytes::from_static(b"ab\"cdef]]>gh\ri");
+    let items = [Message {
+        payload: payload.clone(),
+        ..message(0, b"")
+    }];
+    let xml = rendered_by_items(BatchFormat::Xml, &items);
+    assert!(String::from_utf8_lossy(&xml.bytes)
+        .contains("<![CDATA[ab\"cdef]]]]><![CDATA[>gh]]>&#13;<![CDATA[i]]>"));
+    assert_eq!(xml.referenced.len(), 3, "ab\"cdef | gh | i");
+}
+
+proptest::proptest! {
+    /// Any UTF-8 content is escaped exactly as serde_json escapes it.
+    #[test]
+    fn json_content_matches_serde_json(text in "\\PC*|[\\x00-\\x7f]*") {
+        let items = [message(0, text.as_bytes())];
+        let body = render_batch(BatchFormat::Json, &items, None, 1, &OFF);
+        let expected = format!(
+            "{{\"items\":[{{\"id\":\"0\",\"content\":{}}}],\"pagination\":{{\"limit\":\"1\"}}}}",
+            serde_json::to_string(&text).unwrap()
+        );
+        proptest::prop_assert_eq!(String::from_utf8(body.to_vec()).unwrap(), expected);
+    }
+}

@@ -99,3 +99,82 @@ fn resume_positions_outside_the_ring_are_refused() {
     assert_eq!(start, MessageId::Sequence(5));
     assert_eq!(drain(&q), vec![6, 7, 8, 9, 10]);
 }
+
+fn sized(size: usize) -> Message {
+    Message {
+        payload: Bytes::from(vec![b'x'; size]),
+        ..message()
+    }
+}
+
+fn byte_bounded_queue(max_bytes: usize) -> Rc<OutboundQueue> {
+    let config = OutboundConfig {
+        max_queued_messages: 1024,
+        max_queued_bytes: max_bytes,
+        slow_client_policy: SlowClientPolicy::DropOldest,
+    };
+    Rc::new(OutboundQueue::new(
+        &config,
+        Arc::new(ShardMetrics::default()),
+    ))
+}
+
+/// A queue full by bytes (not by count) once pinned the shared read position: nobody behind it
+/// in the slab progressed and nobody was marked starved.
+#[test]
+fn a_subscriber_full_by_bytes_does_not_hold_back_the_others() {
+    let ring = Rc::new(RefCell::new(RetentionRing::new(10_000, 1 << 30)));
+    let fanout = Rc::new(Fanout::new(
+        RingSource::Local(ring.clone()),
+        SlowClientPolicy::DropOldest,
+        Arc::new(ShardMetrics::default()),
+    ));
+    let stalled = byte_bounded_queue(4 * 100);
+    let live = byte_bounded_queue(1 << 20);
+    fanout.subscribe(None, stalled.clone()).unwrap();
+    fanout.subscribe(None, live.clone()).unwrap();
+    let mut live_got = Vec::new();
+    for round in 0..10u64 {
+        for _ in 0..300 {
+            ring.borrow_mut().push(sized(100)).unwrap();
+        }
+        fanout.pump_all();
+        live_got.extend(drain(&live));
+        let want = (round + 1) * 300;
+        assert!(
+            live_got.len() as u64 == want,
+            "round {round}: {} of {want}",
+            live_got.len()
+        );
+    }
+    assert_eq!(live_got, (1..=3000).collect::<Vec<_>>());
+    assert_eq!(stalled.len(), 4, "the stalled one holds its bound, no more");
+    // When it drains, it resumes where it stopped, in order.
+    assert_eq!(drain(&stalled), vec![1, 2, 3, 4]);
+    assert_eq!(drain(&stalled), vec![5, 6, 7, 8]);
+}
+
+/// A message larger than `maxQueuedBytes` goes alone into an empty queue; it never wedges the
+/// subscriber (nor anyone else).
+#[test]
+fn messages_larger_than_the_byte_bound_are_delivered_one_at_a_time() {
+    let ring = Rc::new(RefCell::new(RetentionRing::new(10_000, 1 << 30)));
+    let fanout = Rc::new(Fanout::new(
+        RingSource::Local(ring.clone()),
+        SlowClientPolicy::DropOldest,
+        Arc::new(ShardMetrics::default()),
+    ));
+    let small = byte_bounded_queue(50);
+    let live = byte_bounded_queue(1 << 20);
+    fanout.subscribe(None, small.clone()).unwrap();
+    fanout.subscribe(None, live.clone()).unwrap();
+    for _ in 0..5 {
+        ring.borrow_mut().push(sized(100)).unwrap();
+    }
+    fanout.pump_all();
+    assert_eq!(drain(&live), vec![1, 2, 3, 4, 5]);
+    for expected in 1..=5 {
+        assert_eq!(drain(&small), vec![expected]);
+    }
+    assert!(small.is_empty());
+}
