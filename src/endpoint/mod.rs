@@ -204,6 +204,14 @@ impl Endpoint {
         }
     }
 
+    /// Called on the shard's runtime when it starts serving: broker endpoints connect now, so
+    /// that the first request does not wait for (or fail on) a connection it opened.
+    pub fn start(&self) {
+        if let Endpoint::Mqtt(mqtt) = self {
+            mqtt.start();
+        }
+    }
+
     /// Parses a client's resume cursor (`?cursor=`, `Last-Event-ID`).
     pub fn parse_cursor(&self, cursor: &str) -> Result<MessageId, EndpointError> {
         if let Endpoint::Kafka(kafka) = self {

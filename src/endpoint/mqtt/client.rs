@@ -24,13 +24,13 @@ use super::PublishAnswer;
 /// readiness check reads it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
-    /// Nothing has used the endpoint yet: no connection is wanted.
+    /// No connection is wanted, or the connection task has stopped.
     Idle,
     /// Connecting, or waiting to reconnect after a failure.
     Reconnecting,
     /// CONNACK received; packets flow.
     Connected,
-    /// `reconnectAttempts` ran out; the next use starts connecting again.
+    /// `reconnectAttempts` ran out; the next publish or subscription starts connecting again.
     Down,
 }
 
@@ -58,6 +58,9 @@ pub struct MqttClient {
     pub last_error: RefCell<String>,
     /// True while the connection task runs.
     pub running: Cell<bool>,
+    /// Fired when the connection attempt under way ends (CONNACK, or failure): publishers that
+    /// arrive while connecting wait on it. `None` while connected or backing off.
+    attempt: RefCell<Option<Rc<LocalSignal>>>,
     /// Bytes encoded for the current connection, written by the connection task.
     pub out: RefCell<BytesMut>,
     /// Wakes the connection task when `out` has something or the state changed.
@@ -101,7 +104,7 @@ impl MqttClient {
         self.wake.notify();
     }
 
-    /// An idle client; nothing connects until the endpoint is first used.
+    /// An idle client; the endpoint's `start` connects it.
     pub fn new(options: MqttOptions, parts: ClientParts) -> MqttClient {
         let random = random_u64();
         let client_id = match &options.client_id {
@@ -121,6 +124,7 @@ impl MqttClient {
             health: Cell::new(Health::Idle),
             last_error: RefCell::new(String::new()),
             running: Cell::new(false),
+            attempt: RefCell::new(None),
             out: RefCell::new(BytesMut::new()),
             wake: Notify::default(),
             next_pkid: Cell::new(1),
@@ -184,6 +188,25 @@ impl MqttClient {
         let epoch = self.next_epoch.get();
         self.next_epoch.set(epoch.wrapping_add(1));
         epoch
+    }
+
+    /// A connection attempt starts (publishers arriving now wait for its outcome).
+    pub fn begin_attempt(&self) {
+        self.attempt
+            .borrow_mut()
+            .get_or_insert_with(|| Rc::new(LocalSignal::new()));
+    }
+
+    /// The attempt under way ended (connected, or failed: `last_error` says why).
+    pub fn end_attempt(&self) {
+        if let Some(attempt) = self.attempt.borrow_mut().take() {
+            attempt.fire();
+        }
+    }
+
+    /// The attempt under way, if any.
+    pub fn attempt(&self) -> Option<Rc<LocalSignal>> {
+        self.attempt.borrow().clone()
     }
 
     /// Queues SUBSCRIBE for `sub` (when connected; otherwise it goes out on connect).

@@ -37,7 +37,8 @@ enum End {
     Lost { connected: bool, why: String },
 }
 
-/// Starts the connection task unless it runs.
+/// Starts the connection task unless it runs (at shard start, and again after
+/// `reconnectAttempts` ran out). Publishers arriving before CONNACK wait for the first attempt.
 pub fn ensure_running(client: &Rc<MqttClient>) {
     if client.running.replace(true) {
         return;
@@ -45,6 +46,7 @@ pub fn ensure_running(client: &Rc<MqttClient>) {
     if client.health() != Health::Connected {
         client.set_health(Health::Reconnecting);
     }
+    client.begin_attempt();
     monoio::spawn(run(client.clone()));
 }
 
@@ -54,6 +56,7 @@ async fn run(client: Rc<MqttClient>) {
     let mut failures: u32 = 0;
     let mut backoff = options.reconnect_backoff;
     loop {
+        client.begin_attempt();
         match session(&client).await {
             End::Shutdown => break,
             End::Lost { connected, why } => {
@@ -65,6 +68,7 @@ async fn run(client: Rc<MqttClient>) {
                 }
                 tracing::warn!(shard = client.shard, client_id = %client.client_id, reason = %why, "MQTT connection lost");
                 *client.last_error.borrow_mut() = why;
+                client.end_attempt();
                 if options
                     .reconnect_attempts
                     .is_some_and(|max| failures >= max)
@@ -85,6 +89,7 @@ async fn run(client: Rc<MqttClient>) {
     if client.health() != Health::Down {
         client.set_health(Health::Idle);
     }
+    client.end_attempt();
     client.fail_in_flight("the connection to the broker is closed");
     client.running.set(false);
 }
@@ -191,6 +196,7 @@ async fn session(client: &Rc<MqttClient>) -> End {
         }
     };
     client.set_health(Health::Connected);
+    client.end_attempt();
     ShardMetrics::inc(&client.metrics.mqtt_connects_total);
     tracing::info!(shard = client.shard, client_id = %client.client_id, session_present, "MQTT connected");
     resubscribe(client, session_present);

@@ -1,8 +1,8 @@
 //! The MQTT endpoint: web clients consume from and produce to an MQTT broker (3.1.1 or 5).
 //!
-//! Per API and per shard there is one [`MqttClient`] with one broker connection, opened on first
-//! use and shared by all of that shard's clients of the API, consumers and producers alike. A
-//! consumer topic filter is subscribed once per shard, when the first local client arrives, and
+//! Per API and per shard there is one [`MqttClient`] with one broker connection, opened when the
+//! shard starts and shared by all of that shard's clients of the API, consumers and producers
+//! alike. A consumer topic filter is subscribed once per shard, when the first local client arrives, and
 //! unsubscribed `unsubscribeDelayMs` after the last one leaves; its messages go into a shard-local
 //! retention ring served by `delivery::Fanout`, so HTTP GET cursors, SSE `Last-Event-ID` and
 //! WebSocket `?cursor=` work as with in-memory topics (per shard: see `consumer.rs`).
@@ -62,11 +62,17 @@ pub struct MqttSubscription {
 }
 
 impl MqttEndpoint {
-    /// The endpoint for validated `options`; nothing connects until first use.
+    /// The endpoint for validated `options`; nothing connects until `start`.
     pub fn new(options: &MqttOptions, parts: ClientParts) -> MqttEndpoint {
         MqttEndpoint {
             client: Rc::new(MqttClient::new(options.clone(), parts)),
         }
+    }
+
+    /// Called on the shard's runtime when it starts: connects, so the first request finds the
+    /// connection up (or being set up).
+    pub fn start(&self) {
+        connection::ensure_running(&self.client);
     }
 
     /// The state of this shard's connection to the broker.
@@ -167,12 +173,14 @@ impl MqttEndpoint {
                 ))
             }
         };
-        connection::ensure_running(client);
+        if client.health() != Health::Connected {
+            wait_for_connection(client).await;
+        }
         if client.health() != Health::Connected {
             ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
             let last = client.last_error.borrow();
             let why = if last.is_empty() {
-                "connecting".to_owned()
+                "no CONNACK within connectTimeoutMs".to_owned()
             } else {
                 last.clone()
             };
@@ -247,6 +255,17 @@ impl MqttEndpoint {
                 ))
             }
         }
+    }
+}
+
+/// A publish that finds the connection down: while an attempt is under way (at start, or a
+/// reconnect) it waits for its outcome, at most `connectTimeoutMs`; after a failed attempt
+/// (backing off) it does not wait, so the client hears the reason at once. After
+/// `reconnectAttempts` ran out, this starts connecting again.
+async fn wait_for_connection(client: &Rc<MqttClient>) {
+    connection::ensure_running(client);
+    if let Some(attempt) = client.attempt() {
+        let _ = monoio::time::timeout(client.options.connect_timeout, attempt.wait()).await;
     }
 }
 
