@@ -13,14 +13,16 @@
 //! server/      the life of a connection: accept → HTTP head → route → entrypoint
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames, SSE
 //! entrypoint/  how clients receive and send: http-get, http-post, sse, websocket
-//! endpoint/    where messages come from and go to: mock, in_memory, mqtt (broker client per shard),
+//! endpoint/    where messages come from and go to: mock, in_memory, mqtt (broker connection per
+//!              shard, one subscription per node read by every shard),
 //!              kafka (Kafka I/O on its own bridge thread: endpoint/kafka/bridge*.rs, the only tokio code)
 //! delivery/    per-client bounded outbound queue with the slow-client policy; the cursor fan-out
 //!              of a retention ring to a shard's clients (and how far delivery has got)
 //! message.rs   the one message type; metrics.rs the counters every bound reports to
 //! admin.rs     GET /metrics and /health on their own thread (loopback by default)
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
-//!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds
+//!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, MQTT
+//!              node feeds
 //! ```
 //!
 //! # Data path

@@ -40,23 +40,35 @@ fn the_first_publish_on_every_shard_is_accepted(driver: DriverChoice) {
 }
 on_both_drivers!(first_publish, the_first_publish_on_every_shard_is_accepted);
 
-/// With no client at all, each shard that publishes is connected.
+/// With no client at all, each shard that publishes is connected, and the shard that holds the
+/// node's subscription of a consumer-only API too.
 #[test]
 fn connections_open_when_the_gateway_starts() {
     let broker = Mosquitto::start();
-    let yaml = api_yaml(
-        broker.port,
-        POSTING,
-        "        producer:\n          topic: start/p\n",
+    let yaml = format!(
+        "{}{}",
+        api_yaml(
+            broker.port,
+            POSTING,
+            "        producer:\n          topic: start/p\n"
+        ),
+        api_yaml(
+            broker.port,
+            "      - type: sse",
+            "        consumer:\n          topic: start/c\n"
+        )
+        .replace("apis:\n", "")
+        .replace("id: mqtt-api", "id: mqtt-consumer")
+        .replace("[/m]", "[/c]")
     );
     let gateway = start(test_config(&yaml, DriverChoice::Auto));
     assert!(
-        eventually(WAIT, || broker.established_connections() == 2),
-        "one connection per publishing shard: {} connections; broker log:\n{}",
+        eventually(WAIT, || broker.established_connections() == 3),
+        "two publishing shards and the subscription's shard: {} connections; broker log:\n{}",
         broker.established_connections(),
         broker.log()
     );
-    assert_eq!(metric(&gateway, |m| &m.mqtt_connections_connected), 2);
+    assert_eq!(metric(&gateway, |m| &m.mqtt_connections_connected), 3);
 }
 
 /// A broker that accepts TCP but never answers CONNECT: the publish waits for the attempt and is

@@ -1,6 +1,7 @@
 //! Everything one shard thread needs, gathered on the main thread and moved into the thread,
 //! where the shard's endpoints, router and state are built on its own runtime.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
@@ -10,6 +11,7 @@ use super::shard::{self, Shard, ShardParts};
 use super::LocalSignal;
 use crate::config::Config;
 use crate::cross_shard::kafka_link::KafkaLink;
+use crate::cross_shard::mqtt_feed::MqttFeed;
 use crate::cross_shard::{Doorbell, Signal, TopicLog};
 use crate::endpoint::kafka::{KafkaLocals, KafkaPlan};
 use crate::endpoint::{EndpointContext, LocalTopic, LocalTopics};
@@ -27,6 +29,8 @@ pub(super) struct ShardSeed {
     pub(super) doorbell: Arc<Doorbell>,
     /// Every in-memory topic's shared log.
     pub(super) topics: Vec<Arc<TopicLog>>,
+    /// Every MQTT consumer's node feed, by API id.
+    pub(super) mqtt_feeds: HashMap<String, Arc<MqttFeed>>,
     /// The Kafka bridge, when an API uses Kafka.
     pub(super) kafka_link: Option<KafkaLink>,
     pub(super) kafka_plan: Arc<KafkaPlan>,
@@ -78,6 +82,7 @@ impl ShardSeed {
             policy,
             shutdown: Rc::new(LocalSignal::new()),
             kafka,
+            mqtt_feeds: self.mqtt_feeds,
         };
         let router = Router::new(&self.config.apis, &topics, &context);
         let shard = Rc::new(Shard::new(ShardParts {

@@ -236,7 +236,7 @@ async fn session(client: &Rc<MqttClient>) -> End {
     }
 }
 
-/// After CONNACK: the subscription wanted on this shard goes (back) out. With a persistent
+/// After CONNACK: the subscription wanted on this node goes (back) out. With a persistent
 /// session whose subscription the broker already granted, it is kept as is (resubscribing would
 /// replay retained messages); filters released while disconnected are unsubscribed.
 fn resubscribe(client: &MqttClient, session_present: bool) {
