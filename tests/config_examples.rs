@@ -96,7 +96,8 @@ fn examples_show_what_they_promise() {
     assert!(post.apis[0]
         .entrypoints
         .contains(&EntrypointConfig::HttpPost(config::HttpPostOptions {
-            request_headers_to_message: true
+            request_headers_to_message: true,
+            ..Default::default()
         })));
     assert_eq!(in_memory(&post.apis[0]).topic, "chat");
 

@@ -162,7 +162,7 @@ fn http_post_rules() {
     );
     assert_eq!(
         message,
-        "unknown key `requestHeaders`; allowed keys: `requestHeadersToMessage`"
+        "unknown key `requestHeaders`; allowed keys: `requestHeadersToMessage`, `credentialHeadersToMessage`"
     );
     let (location, _) = only_problem(&api_with_entrypoints(
         "[{ type: http-post, configuration: { requestHeadersToMessage: 1 } }]",
@@ -405,7 +405,7 @@ proptest! {
         let config = load_str(&text, "t").unwrap();
         let expected = InMemoryOptions { topic, max_retained_messages: messages, max_retained_bytes: bytes };
         prop_assert_eq!(&config.apis[0].endpoint, &EndpointConfig::InMemory(expected));
-        let post = EntrypointConfig::HttpPost(HttpPostOptions { request_headers_to_message });
+        let post = EntrypointConfig::HttpPost(HttpPostOptions { request_headers_to_message, ..Default::default() });
         prop_assert_eq!(&config.apis[0].entrypoints, &vec![post]);
     }
 

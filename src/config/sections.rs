@@ -369,7 +369,7 @@ fn read_entrypoint(
         "http-get" => decode_or_default::<RawHttpGet>(config, &config_loc, p)
             .map(|raw| EntrypointConfig::HttpGet(validate::http_get(raw, &config_loc, p))),
         "http-post" => decode_or_default::<RawHttpPost>(config, &config_loc, p)
-            .map(|raw| EntrypointConfig::HttpPost(validate::http_post(raw))),
+            .map(|raw| EntrypointConfig::HttpPost(validate::http_post(raw, &config_loc, p))),
         "websocket" => decode_or_default::<RawWebSocket>(config, &config_loc, p)
             .map(|raw| EntrypointConfig::WebSocket(validate::websocket(raw, &config_loc, p))),
         "sse" => decode_or_default::<RawSse>(config, &config_loc, p)

@@ -127,6 +127,7 @@ apis:
         }),
         EntrypointConfig::HttpPost(HttpPostOptions {
             request_headers_to_message: true,
+            credential_headers_to_message: Vec::new(),
         }),
         EntrypointConfig::WebSocket(WebSocketOptions {
             publisher_enabled: true,
