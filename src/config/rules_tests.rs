@@ -73,7 +73,11 @@ fn entrypoint_rules() {
         "apis[0].entrypoints[0].configuration"
     );
     let publish_only = "[{ type: websocket, configuration: { subscriber: { enabled: false } } }]";
-    let config = load_str(&api_with_entrypoints(publish_only), "t").unwrap();
+    let text = api_with_entrypoints(publish_only).replace(
+        "{ type: mock }",
+        "{ type: in-memory, configuration: { topic: t } }",
+    );
+    let config = load_str(&text, "t").unwrap();
     let expected = EntrypointConfig::WebSocket(WebSocketOptions {
         publisher_enabled: true,
         subscriber_enabled: false,

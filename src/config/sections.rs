@@ -285,6 +285,9 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
     if let (Some(sides), Some(entrypoints)) = (sides, &entrypoints) {
         super::endpoint_sides::entrypoint_problems(entrypoints, &sides, loc, p);
     }
+    if let (Some(EndpointConfig::Mock(_)), Some(entrypoints)) = (&endpoint, &entrypoints) {
+        super::endpoint_sides::mock_problems(entrypoints, loc, p);
+    }
     let plans = read_plans(value.get("plans"), &join(loc, "plans"), p);
     let head = head?;
     Some(ApiConfig {

@@ -72,7 +72,7 @@ apis:
       - type: http-post
         configuration: { requestHeadersToMessage: true }
       - type: websocket
-        configuration: { publisher: { enabled: true }, subscriber: { enabled: false } }
+        configuration: { publisher: { enabled: false }, subscriber: { enabled: true } }
       - type: sse
         configuration: { heartbeatIntervalInMs: 2000, metadataAsComment: true, headersAsComment: true }
     endpoint:
@@ -130,8 +130,8 @@ apis:
             credential_headers_to_message: Vec::new(),
         }),
         EntrypointConfig::WebSocket(WebSocketOptions {
-            publisher_enabled: true,
-            subscriber_enabled: false,
+            publisher_enabled: false,
+            subscriber_enabled: true,
         }),
         EntrypointConfig::Sse(SseOptions {
             heartbeat_interval: Duration::from_millis(2000),

@@ -44,6 +44,8 @@ apis:
           messagesLimitCount: 100
           messagesLimitDurationMs: 1000
       - type: websocket
+        configuration:
+          publisher: {{ enabled: false }}
       - type: sse
         configuration:
           heartbeatIntervalInMs: 2000
