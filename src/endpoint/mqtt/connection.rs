@@ -66,7 +66,11 @@ async fn run(client: Rc<MqttClient>) {
                     failures = 0;
                     backoff = options.reconnect_backoff;
                 }
-                tracing::warn!(shard = client.shard, client_id = %client.client_id, reason = %why, "MQTT connection lost");
+                if connected {
+                    tracing::warn!(shard = client.shard, client_id = %client.client_id, reason = %why, "MQTT connection lost");
+                } else {
+                    tracing::warn!(shard = client.shard, client_id = %client.client_id, reason = %why, "cannot connect to the MQTT broker");
+                }
                 *client.last_error.borrow_mut() = why;
                 client.end_attempt();
                 if options
