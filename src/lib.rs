@@ -20,7 +20,8 @@
 //! entrypoint/  how clients receive and send: http-get, http-post, sse, websocket (its reader:
 //!              websocket/inbound.rs)
 //! endpoint/    where messages come from and go to: mock, in_memory, echo (each WebSocket
-//!              connection's own messages back to it), mqtt (broker client per shard),
+//!              connection's own messages back to it), mqtt (broker connection
+//!              per shard, one subscription per node read by every shard),
 //!              kafka (Kafka I/O on its own bridge thread: endpoint/kafka/bridge*.rs, the only tokio code);
 //!              fault.rs: a broker failure as the client's short reason + the log's details
 //! delivery/    per-client bounded outbound queue with the slow-client policy; the cursor fan-out
@@ -31,7 +32,8 @@
 //!              http_server.rs: bounded connections, whole-request deadline, bounded head (the
 //!              server a management API on a listener of its own would reuse)
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
-//!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, shard health
+//!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, MQTT
+//!              node feeds, shard health
 //! ```
 //!
 //! # Data path

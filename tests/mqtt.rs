@@ -1,7 +1,7 @@
 //! The MQTT endpoint against a real mosquitto (tests/common/mosquitto.rs): consuming into GET,
 //! SSE and WebSocket clients, producing from POST and WebSocket, wildcard filters, a QoS 1
-//! persistent session across a broker kill -9, one broker connection and subscription per shard
-//! for 1,000 clients, and UNSUBSCRIBE after the last local client.
+//! persistent session across a broker kill -9, one broker connection and subscription per node
+//! for 1,000 clients, and UNSUBSCRIBE after the last client.
 
 mod common;
 
@@ -64,20 +64,10 @@ fn broker_messages_reach_get_sse_and_websocket(driver: DriverChoice) {
     // The batch's last id resumes after it (the subscription lingers for the next poll).
     let last = batch["items"][1]["id"].as_str().unwrap().to_owned();
     broker.publish("sensors/a", "three", &[]);
-    // Cursors belong to the shard whose subscription issued them: a request that reaches the
-    // other shard is told so (410); one that reaches the issuing shard resumes.
-    let mut resumed = None;
-    for _ in 0..64 {
-        let target = format!("/m?cursor={last}&limit=1");
-        let next = get(addr, &target, &[("Accept", "application/json")]);
-        if next.status == 410 {
-            assert!(next.text().contains("another shard"), "{}", next.text());
-            continue;
-        }
-        resumed = Some(next);
-        break;
-    }
-    let next = resumed.expect("64 requests all reached the other shard");
+    // Cursors are node-wide: whichever shard the request reaches resumes (tests/mqtt_node_cursors.rs
+    // covers every shard).
+    let target = format!("/m?cursor={last}&limit=1");
+    let next = get(addr, &target, &[("Accept", "application/json")]);
     assert_eq!(next.status, 200, "{}", next.text());
     assert_eq!(next.json()["items"][0]["content"], "three");
 }
@@ -91,23 +81,16 @@ fn post_and_websocket_publish_reach_mosquitto_sub(driver: DriverChoice) {
           subscriber: { enabled: false }"#;
     let endpoint =
         "        producer:\n          topic: cmd/lamp\n          allowTopicFromRequest: true\n";
-    // One shard, so every request below meets the connection the first POSTs opened.
+    // One shard, so every request below meets the same broker connection.
     let mut config = test_config(&api_yaml(broker.port, entrypoints, endpoint), driver);
     config.gateway.shards = std::num::NonZeroUsize::new(1);
     let gateway = start(config);
     let addr = gateway.local_addr();
     let subscriber = broker.subscriber("check-sub", "cmd/#", 3);
 
-    // The first POST of each shard opens its connection; until CONNACK it is answered 503.
-    let mut accepted = None;
-    assert!(
-        eventually(WAIT, || {
-            let response = post(addr, "/m", "on", "");
-            accepted = Some(response.status);
-            response.status == 202
-        }),
-        "last status {accepted:?}"
-    );
+    // The connection opened at start; the first POST waits for it if needed.
+    let response = post(addr, "/m", "on", "");
+    assert_eq!(response.status, 202, "{}", response.text());
     let response = post(addr, "/m?topic=cmd/kitchen", "dim", "");
     assert_eq!(response.status, 202, "{}", response.text());
     let refused = post(addr, "/m?topic=cmd/%2B", "x", "");
@@ -126,7 +109,6 @@ fn post_and_websocket_publish_reach_mosquitto_sub(driver: DriverChoice) {
 
     let mut lines = subscriber.lines();
     lines.sort();
-    // A POST answered 503 while connecting was never published; only 202s reach the broker.
     assert_eq!(
         lines,
         vec!["cmd/kitchen dim", "cmd/lamp from-ws", "cmd/lamp on"],
@@ -273,7 +255,7 @@ fn qos1_persistent_session_loses_nothing_across_broker_kill9() {
     );
 }
 
-fn thousand_websocket_clients_use_one_connection_per_shard(driver: DriverChoice) {
+fn thousand_websocket_clients_use_one_connection_per_node(driver: DriverChoice) {
     let broker = Mosquitto::start();
     let gateway = start(test_config(
         &api_yaml(
@@ -284,7 +266,6 @@ fn thousand_websocket_clients_use_one_connection_per_shard(driver: DriverChoice)
         driver,
     ));
     let addr = gateway.local_addr();
-    let shards = gateway.metrics().len();
     let mut clients: Vec<Client> = (0..1000).map(|_| ws(addr, "/m")).collect();
     assert!(eventually(WAIT, || metric(&gateway, |m| &m
         .websocket_sessions_open)
@@ -295,19 +276,16 @@ fn thousand_websocket_clients_use_one_connection_per_shard(driver: DriverChoice)
         .iter()
         .filter(|m| ShardMetrics::get(&m.websocket_sessions_open) > 0)
         .count();
+    assert_eq!(shards_used, 2, "clients on both shards");
 
-    let connections = broker.established_connections();
+    // A consumer-only API: only the shard holding the node's subscription connects.
     assert_eq!(
-        connections,
-        shards_used,
-        "one broker connection per shard with clients; broker log:\n{}",
+        broker.established_connections(),
+        1,
+        "one broker connection per node; broker log:\n{}",
         broker.log()
     );
-    assert!(connections <= shards);
-    assert_eq!(
-        broker.log_count("Received SUBSCRIBE from tidegate-"),
-        shards_used
-    );
+    assert_eq!(broker.log_count("Received SUBSCRIBE from tidegate-"), 1);
 
     broker.publish("fan/out", "to-all", &[]);
     for client in &mut clients {
@@ -316,7 +294,7 @@ fn thousand_websocket_clients_use_one_connection_per_shard(driver: DriverChoice)
 }
 on_both_drivers!(
     thousand_clients,
-    thousand_websocket_clients_use_one_connection_per_shard
+    thousand_websocket_clients_use_one_connection_per_node
 );
 
 #[test]

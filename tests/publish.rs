@@ -53,6 +53,8 @@ apis:
     entrypoints:
       - type: http-post
       - type: websocket
+        configuration:
+          publisher: {{ enabled: false }}
     endpoint:
       type: mock
     plans:
@@ -403,7 +405,15 @@ apis:
 
 #[test]
 fn websocket_publish_to_a_mock_endpoint_is_refused() {
-    let gateway = start(test_config(&topic_yaml(10), DriverChoice::Auto));
+    // `tidegate check` refuses a publisher on Mock; a configuration built in code can still
+    // have one, and the session refuses its messages.
+    let mut config = test_config(&topic_yaml(10), DriverChoice::Auto);
+    for entrypoint in &mut config.apis[1].entrypoints {
+        if let tidegate::config::EntrypointConfig::WebSocket(ws) = entrypoint {
+            ws.publisher_enabled = true;
+        }
+    }
+    let gateway = start(config);
     let mut socket = ws(gateway.local_addr(), "/mock");
     socket.send(Message::Text("hi".into())).unwrap();
     loop {

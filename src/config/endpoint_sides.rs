@@ -2,7 +2,8 @@
 //! endpoint it uses. A receiving entrypoint (http-get, sse, a websocket with `subscriber`
 //! enabled) needs an enabled consumer, or it answers 503; a sending one (http-post, a websocket
 //! with `publisher` enabled) needs an enabled producer, or its messages are refused (405, or
-//! WebSocket close 1008).
+//! WebSocket close 1008). The Mock endpoint takes no messages at all: its rule is
+//! `mock_problems`.
 
 use super::model::EntrypointConfig;
 use super::problem::Problems;
@@ -70,6 +71,28 @@ pub(crate) fn entrypoint_problems(
                     entrypoint.type_name(),
                     sides.kind
                 ),
+            );
+        }
+    }
+}
+
+/// Reports each websocket entrypoint of the Mock API at `loc` whose publisher is enabled (it is
+/// by default): Mock generates messages and takes none, so such a socket accepts a client's
+/// frame only to close with 1008. (An http-post entrypoint is an explicit choice; it is answered
+/// 405 with the reason.)
+pub(crate) fn mock_problems(entrypoints: &[EntrypointConfig], loc: &str, p: &mut Problems) {
+    for (index, entrypoint) in entrypoints.iter().enumerate() {
+        let EntrypointConfig::WebSocket(ws) = entrypoint else {
+            continue;
+        };
+        if ws.publisher_enabled {
+            p.push(
+                format!("{loc}.entrypoints[{index}]"),
+                "the websocket entrypoint lets clients publish (`publisher` is enabled by default), \
+                 but the mock endpoint cannot take messages: a client that sends one is closed \
+                 with 1008; set `websocket.configuration.publisher.enabled: false`, or use an \
+                 endpoint that takes messages (in-memory, mqtt5 with a producer, kafka with a \
+                 producer)",
             );
         }
     }

@@ -93,3 +93,24 @@ fn mqtt_shares_the_rule() {
         "{found:?}"
     );
 }
+
+#[test]
+fn a_websocket_publisher_on_a_mock_endpoint_is_reported() {
+    let found = problems(&api(
+        "[{ type: sse }, { type: websocket }]",
+        "{ type: mock }",
+    ));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "apis[0].entrypoints[1]");
+    assert!(
+        found[0].1.contains("`publisher` is enabled by default")
+            && found[0]
+                .1
+                .contains("set `websocket.configuration.publisher.enabled: false`"),
+        "{found:?}"
+    );
+    // A subscribe-only socket loads; so does http-post (answered 405 with the reason).
+    let fine = "[{ type: http-post }, { type: websocket, configuration: { publisher: { enabled: false } } }]";
+    let yaml = api(fine, "{ type: mock }");
+    assert!(load_str(&yaml, "t").is_ok(), "{yaml}");
+}

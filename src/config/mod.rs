@@ -108,7 +108,10 @@ fn quickstart() -> Config {
             context_paths: vec!["/qs-message-api".to_owned()],
             entrypoints: vec![
                 EntrypointConfig::HttpGet(HttpGetOptions::default()),
-                EntrypointConfig::WebSocket(WebSocketOptions::default()),
+                EntrypointConfig::WebSocket(WebSocketOptions {
+                    publisher_enabled: false,
+                    subscriber_enabled: true,
+                }),
                 EntrypointConfig::Sse(SseOptions::default()),
             ],
             endpoint: EndpointConfig::Mock(MockOptions::default()),

@@ -231,14 +231,19 @@ impl Default for HttpGetOptions {
 /// Allowed with any endpoint; one that cannot take messages (Mock) is answered 405 at runtime.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpPostOptions {
-    /// Copy the request's headers into the message's headers (otherwise the message has none).
+    /// Copy the request's end-to-end headers into the message's headers (otherwise the message
+    /// has none); credentials and hop-by-hop headers stay behind (`entrypoint::message_headers`).
     pub request_headers_to_message: bool,
+    /// Credential headers copied all the same (lower case; each one of
+    /// `entrypoint::message_headers::CREDENTIAL_HEADERS`): the subscribers are trusted with them.
+    pub credential_headers_to_message: Vec<String>,
 }
 
 impl Default for HttpPostOptions {
     fn default() -> Self {
         HttpPostOptions {
             request_headers_to_message: defaults::REQUEST_HEADERS_TO_MESSAGE,
+            credential_headers_to_message: Vec::new(),
         }
     }
 }

@@ -321,12 +321,14 @@ impl Default for RawHttpGet {
 )]
 pub(crate) struct RawHttpPost {
     pub request_headers_to_message: bool,
+    pub credential_headers_to_message: Vec<String>,
 }
 
 impl Default for RawHttpPost {
     fn default() -> Self {
         RawHttpPost {
             request_headers_to_message: defaults::REQUEST_HEADERS_TO_MESSAGE,
+            credential_headers_to_message: Vec::new(),
         }
     }
 }

@@ -73,7 +73,11 @@ fn entrypoint_rules() {
         "apis[0].entrypoints[0].configuration"
     );
     let publish_only = "[{ type: websocket, configuration: { subscriber: { enabled: false } } }]";
-    let config = load_str(&api_with_entrypoints(publish_only), "t").unwrap();
+    let text = api_with_entrypoints(publish_only).replace(
+        "{ type: mock }",
+        "{ type: in-memory, configuration: { topic: t } }",
+    );
+    let config = load_str(&text, "t").unwrap();
     let expected = EntrypointConfig::WebSocket(WebSocketOptions {
         publisher_enabled: true,
         subscriber_enabled: false,
@@ -177,7 +181,7 @@ fn http_post_rules() {
     );
     assert_eq!(
         message,
-        "unknown key `requestHeaders`; allowed keys: `requestHeadersToMessage`"
+        "unknown key `requestHeaders`; allowed keys: `requestHeadersToMessage`, `credentialHeadersToMessage`"
     );
     let (location, _) = only_problem(&api_with_entrypoints(
         "[{ type: http-post, configuration: { requestHeadersToMessage: 1 } }]",
@@ -420,7 +424,7 @@ proptest! {
         let config = load_str(&text, "t").unwrap();
         let expected = InMemoryOptions { topic, max_retained_messages: messages, max_retained_bytes: bytes };
         prop_assert_eq!(&config.apis[0].endpoint, &EndpointConfig::InMemory(expected));
-        let post = EntrypointConfig::HttpPost(HttpPostOptions { request_headers_to_message });
+        let post = EntrypointConfig::HttpPost(HttpPostOptions { request_headers_to_message, ..Default::default() });
         prop_assert_eq!(&config.apis[0].entrypoints, &vec![post]);
     }
 

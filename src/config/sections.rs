@@ -288,6 +288,9 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
     if let (Some(EndpointConfig::Echo), Some(entrypoints)) = (&endpoint, &entrypoints) {
         super::echo::entrypoint_problems(entrypoints, loc, p);
     }
+    if let (Some(EndpointConfig::Mock(_)), Some(entrypoints)) = (&endpoint, &entrypoints) {
+        super::endpoint_sides::mock_problems(entrypoints, loc, p);
+    }
     let plans = read_plans(value.get("plans"), &join(loc, "plans"), p);
     let head = head?;
     Some(ApiConfig {
@@ -372,7 +375,7 @@ fn read_entrypoint(
         "http-get" => decode_or_default::<RawHttpGet>(config, &config_loc, p)
             .map(|raw| EntrypointConfig::HttpGet(validate::http_get(raw, &config_loc, p))),
         "http-post" => decode_or_default::<RawHttpPost>(config, &config_loc, p)
-            .map(|raw| EntrypointConfig::HttpPost(validate::http_post(raw))),
+            .map(|raw| EntrypointConfig::HttpPost(validate::http_post(raw, &config_loc, p))),
         "websocket" => decode_or_default::<RawWebSocket>(config, &config_loc, p)
             .map(|raw| EntrypointConfig::WebSocket(validate::websocket(raw, &config_loc, p))),
         "sse" => decode_or_default::<RawSse>(config, &config_loc, p)

@@ -74,7 +74,7 @@ apis:
       - type: http-post
         configuration: { requestHeadersToMessage: true }
       - type: websocket
-        configuration: { publisher: { enabled: true }, subscriber: { enabled: false } }
+        configuration: { publisher: { enabled: false }, subscriber: { enabled: true } }
       - type: sse
         configuration: { heartbeatIntervalInMs: 2000, metadataAsComment: true, headersAsComment: true }
     endpoint:
@@ -133,10 +133,11 @@ apis:
         }),
         EntrypointConfig::HttpPost(HttpPostOptions {
             request_headers_to_message: true,
+            credential_headers_to_message: Vec::new(),
         }),
         EntrypointConfig::WebSocket(WebSocketOptions {
-            publisher_enabled: true,
-            subscriber_enabled: false,
+            publisher_enabled: false,
+            subscriber_enabled: true,
         }),
         EntrypointConfig::Sse(SseOptions {
             heartbeat_interval: Duration::from_millis(2000),

@@ -21,6 +21,7 @@ use super::raw::{
     RawAdminListen, RawGateway, RawHttpGet, RawHttpPost, RawInMemory, RawLimits, RawMock,
     RawOutbound, RawPlan, RawShards, RawSse, RawTimeouts, RawWebSocket,
 };
+use crate::entrypoint::message_headers::{is_hop_by_hop, CREDENTIAL_HEADERS};
 
 const MS: &str = " (ms)";
 
@@ -276,9 +277,38 @@ pub(crate) fn http_get(raw: RawHttpGet, loc: &str, p: &mut Problems) -> HttpGetO
     }
 }
 
-pub(crate) fn http_post(raw: RawHttpPost) -> HttpPostOptions {
+pub(crate) fn http_post(raw: RawHttpPost, loc: &str, p: &mut Problems) -> HttpPostOptions {
+    let mut credentials = Vec::new();
+    for (index, name) in raw.credential_headers_to_message.iter().enumerate() {
+        let lower = name.trim().to_ascii_lowercase();
+        if CREDENTIAL_HEADERS.contains(&lower.as_str()) {
+            if !credentials.contains(&lower) {
+                credentials.push(lower);
+            }
+            continue;
+        }
+        let why = if is_hop_by_hop(&lower) {
+            "is a hop-by-hop header: it describes one connection and is never copied into messages"
+        } else {
+            "is not withheld: every end-to-end header except the credential headers is copied already"
+        };
+        p.push(
+            format!("{loc}.credentialHeadersToMessage[{index}]"),
+            format!(
+                "'{name}' {why}; list only credential headers ({})",
+                CREDENTIAL_HEADERS.join(", ")
+            ),
+        );
+    }
+    if !credentials.is_empty() && !raw.request_headers_to_message {
+        p.push(
+            format!("{loc}.credentialHeadersToMessage"),
+            "has no effect without `requestHeadersToMessage: true`",
+        );
+    }
     HttpPostOptions {
         request_headers_to_message: raw.request_headers_to_message,
+        credential_headers_to_message: credentials,
     }
 }
 

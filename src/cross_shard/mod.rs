@@ -2,8 +2,9 @@
 //! change in one place: the shutdown order from the main thread to each shard (`Signal`), and the
 //! in-memory topics that every shard publishes to and reads from (`TopicLog`, woken through each
 //! shard's `Doorbell`), and host name lookups for broker connections (`lookup_host`),
-//! the Kafka bridge's feeds and requests (`kafka_link`) and the per-subscription consumer
-//! groups' feeds (`kafka_subscriptions`), and whether every shard is alive (`GatewayHealth`).
+//! the Kafka bridge's feeds and requests (`kafka_link`), the per-subscription consumer
+//! groups' feeds (`kafka_subscriptions`), the node-wide MQTT subscriptions (`mqtt_feed`), and
+//! whether every shard is alive (`GatewayHealth`).
 //!
 //! A shard is a monoio runtime; waking it from another thread needs monoio's `sync` feature,
 //! which makes its wakers thread-safe. Nothing here ever blocks a shard.
@@ -20,6 +21,7 @@ mod health;
 mod host_lookup;
 pub mod kafka_link;
 pub mod kafka_subscriptions;
+pub mod mqtt_feed;
 pub mod retention_ring;
 mod topic_log;
 

@@ -37,15 +37,6 @@ impl RetentionRing {
         }
     }
 
-    /// The same ring with its first position at `first` instead of 1 (a broker subscription
-    /// puts its epoch in the high bits, so cursors of an earlier subscription are recognisable).
-    pub fn starting_at(mut self, first: u64) -> RetentionRing {
-        if self.items.is_empty() {
-            self.first = first;
-        }
-        self
-    }
-
     /// Appends `message` with the next position (written into its id) and evicts what no
     /// longer fits. Returns the position.
     pub fn push(&mut self, mut message: Message) -> Result<u64, TooLarge> {
@@ -68,6 +59,14 @@ impl RetentionRing {
             self.first += 1;
         }
         Ok(position)
+    }
+
+    /// Drops every retained message; the next one gets position `first` (a renewed broker
+    /// subscription starts a new epoch, see `cross_shard::mqtt_feed`).
+    pub fn restart_at(&mut self, first: u64) {
+        self.items.clear();
+        self.bytes = 0;
+        self.first = first;
     }
 
     /// Drops every retained message (positions go on from where they were).

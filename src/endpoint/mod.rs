@@ -16,6 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::config::{EndpointConfig, SlowClientPolicy};
+use crate::cross_shard::mqtt_feed::MqttFeed;
 use crate::delivery::fanout::{CursorError, Fanout};
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::message::{Fields, MessageId, PayloadKind};
@@ -40,6 +41,8 @@ pub struct EndpointContext {
     pub shutdown: Rc<LocalSignal>,
     /// The shard's side of the Kafka bridge.
     pub kafka: kafka::KafkaLocals,
+    /// The node feed of every MQTT consumer, by API id.
+    pub mqtt_feeds: HashMap<String, Arc<MqttFeed>>,
 }
 
 /// What a publishing request chose, for the endpoints that use it.
@@ -220,13 +223,26 @@ impl Endpoint {
                     api_id: api_id.to_owned(),
                     shard: context.shard,
                     metrics: context.metrics.clone(),
-                    policy: context.policy,
                     shutdown: context.shutdown.clone(),
                 };
-                Endpoint::Mqtt(mqtt::MqttEndpoint::new(options, parts))
+                let feed = context.mqtt_feeds.get(api_id).cloned();
+                Endpoint::Mqtt(mqtt::MqttEndpoint::new(
+                    options,
+                    parts,
+                    feed,
+                    context.policy,
+                ))
             }
             EndpointConfig::Kafka(options) => Endpoint::Kafka(context.kafka.endpoint(options)),
             EndpointConfig::Echo => Endpoint::Echo(context.metrics.clone()),
+        }
+    }
+
+    /// Called on the shard's runtime when it starts serving: broker endpoints connect now, so
+    /// that the first request does not wait for (or fail on) a connection it opened.
+    pub fn start(&self) {
+        if let Endpoint::Mqtt(mqtt) = self {
+            mqtt.start();
         }
     }
 
@@ -368,7 +384,7 @@ pub enum Subscription {
     Mock(Rc<OutboundQueue>),
     /// Removes the subscriber from its ring's fan-out.
     Fanout(Rc<Fanout>, usize),
-    /// Leaves the shard's broker subscription (unsubscribing after the last client).
+    /// Leaves the node's MQTT feed (the owner unsubscribes after the node's last client).
     Mqtt(mqtt::MqttSubscription),
     /// Leaves a Kafka feed's fan-out or stops the client's own catch-up fetch (its `Drop` does
     /// the work).

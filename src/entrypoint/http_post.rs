@@ -2,7 +2,8 @@
 //!
 //! Answers `202 Accepted` once the endpoint has taken the message, and (beyond the reference)
 //! says where it went: the `X-Message-Id` header always, and `{"id":"…"}` when the client accepts
-//! JSON. With `requestHeadersToMessage` the request's end-to-end headers become message headers.
+//! JSON. With `requestHeadersToMessage` the request's end-to-end headers become message headers,
+//! credentials and hop-by-hop headers excepted (`message_headers`).
 
 use std::sync::Arc;
 
@@ -12,25 +13,11 @@ use crate::codec::http_head::RequestHead;
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::config::HttpPostOptions;
 use crate::endpoint::PublishOptions;
-use crate::message::{Fields, MessageId, PayloadKind};
+use crate::entrypoint::message_headers::message_headers;
+use crate::message::{MessageId, PayloadKind};
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
 use crate::server::Api;
-
-/// Headers that describe the hop or the framing, not the message.
-const HOP_HEADERS: &[&str] = &[
-    "connection",
-    "content-length",
-    "host",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    // The record key (Kafka), not a header of the message.
-    "x-message-key",
-];
 
 /// Publishes `body`. Returns false when the connection must close.
 pub async fn serve(
@@ -53,7 +40,7 @@ pub async fn serve(
             .is_ok();
     }
     let headers = if options.request_headers_to_message {
-        message_headers(head)
+        message_headers(head, &options.credential_headers_to_message)
     } else {
         Arc::from(Vec::new())
     };
@@ -148,14 +135,6 @@ fn declared_kind(content_type: Option<&str>, body: &[u8]) -> PayloadKind {
     } else {
         PayloadKind::Unspecified
     }
-}
-
-fn message_headers(head: &RequestHead) -> Fields {
-    head.headers()
-        .filter(|(name, _)| !HOP_HEADERS.iter().any(|hop| hop.eq_ignore_ascii_case(name)))
-        .map(|(name, value)| (name.to_owned(), String::from_utf8_lossy(value).into_owned()))
-        .collect::<Vec<_>>()
-        .into()
 }
 
 #[cfg(test)]

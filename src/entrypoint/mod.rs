@@ -4,6 +4,7 @@
 
 pub mod http_get;
 pub mod http_post;
+pub mod message_headers;
 pub mod sse;
 pub mod websocket;
 

@@ -11,6 +11,7 @@ pub mod shard;
 mod shard_seed;
 pub mod supervisor;
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{mpsc, Arc};
@@ -24,6 +25,7 @@ pub use log_throttle::LogThrottle;
 
 use crate::admin::{Admin, AdminState};
 use crate::config::{Config, EndpointConfig};
+use crate::cross_shard::mqtt_feed::MqttFeed;
 use crate::cross_shard::{Doorbell, GatewayHealth, Signal, TopicLog};
 use crate::endpoint::kafka::bridge::KafkaBridge;
 use crate::endpoint::kafka::KafkaPlan;
@@ -97,6 +99,7 @@ impl Gateway {
         let kafka_link = gateway.kafka.as_ref().map(|bridge| bridge.link().clone());
         let doorbells: Vec<Arc<Doorbell>> = (0..shard_count).map(|_| Doorbell::new()).collect();
         let topics = topic_logs(&config, &doorbells);
+        let mqtt_feeds = mqtt_feeds(&config, shard_count);
         let (started_tx, started_rx) = mpsc::channel();
         for (id, listener) in listeners.into_iter().enumerate() {
             let metrics = Arc::new(ShardMetrics::default());
@@ -110,6 +113,7 @@ impl Gateway {
                 health: gateway.health.clone(),
                 doorbell: doorbells[id].clone(),
                 topics: topics.clone(),
+                mqtt_feeds: mqtt_feeds.clone(),
                 kafka_link: kafka_link.clone(),
                 kafka_plan: kafka_plan.clone(),
                 core: config
@@ -246,6 +250,29 @@ fn topic_logs(config: &Config, doorbells: &[Arc<Doorbell>]) -> Vec<Arc<TopicLog>
         }
     }
     logs
+}
+
+/// One node feed per MQTT consumer API (its subscription and ring); the owners are spread over
+/// the shards in configuration order.
+fn mqtt_feeds(config: &Config, shards: usize) -> HashMap<String, Arc<MqttFeed>> {
+    let consumers = config.apis.iter().filter_map(|api| match &api.endpoint {
+        EndpointConfig::Mqtt(options) => options.consumer.as_ref().map(|c| (&api.id, c)),
+        _ => None,
+    });
+    consumers
+        .enumerate()
+        .map(|(index, (id, consumer))| {
+            let feed = MqttFeed::new(
+                id,
+                consumer.max_retained_messages,
+                consumer.max_retained_bytes,
+                shards,
+                index % shards,
+                consumer.acknowledge_after_delivery,
+            );
+            (id.clone(), Arc::new(feed))
+        })
+        .collect()
 }
 
 impl Drop for Gateway {

@@ -117,6 +117,9 @@ pub async fn run(shard: Rc<Shard>, listener: StdTcpListener, stop: Arc<Signal>) 
         watcher.shutdown.fire();
     });
     spawn_shard_task("topic delivery", deliver_topics(shard.clone()));
+    for api in shard.router.apis() {
+        api.endpoint.start();
+    }
     accept_until_shutdown(&shard, &listener).await;
     drop(listener);
     drain(&shard).await;

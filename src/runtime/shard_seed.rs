@@ -1,6 +1,7 @@
 //! Everything one shard thread needs, gathered on the main thread and moved into the thread,
 //! where the shard's endpoints, router and state are built on its own runtime.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
@@ -12,6 +13,7 @@ use super::supervisor::{self, Supervisor};
 use super::LocalSignal;
 use crate::config::Config;
 use crate::cross_shard::kafka_link::KafkaLink;
+use crate::cross_shard::mqtt_feed::MqttFeed;
 use crate::cross_shard::{Doorbell, GatewayHealth, Signal, TopicLog};
 use crate::endpoint::kafka::{KafkaLocals, KafkaPlan};
 use crate::endpoint::{EndpointContext, LocalTopic, LocalTopics};
@@ -31,6 +33,8 @@ pub(super) struct ShardSeed {
     pub(super) doorbell: Arc<Doorbell>,
     /// Every in-memory topic's shared log.
     pub(super) topics: Vec<Arc<TopicLog>>,
+    /// Every MQTT consumer's node feed, by API id.
+    pub(super) mqtt_feeds: HashMap<String, Arc<MqttFeed>>,
     /// The Kafka bridge, when an API uses Kafka.
     pub(super) kafka_link: Option<KafkaLink>,
     pub(super) kafka_plan: Arc<KafkaPlan>,
@@ -95,6 +99,7 @@ impl ShardSeed {
             policy,
             shutdown: Rc::new(LocalSignal::new()),
             kafka,
+            mqtt_feeds: self.mqtt_feeds,
         };
         supervisor::install(Supervisor {
             shard: self.id,

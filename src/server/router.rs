@@ -27,6 +27,19 @@ impl Router {
         Router { routes }
     }
 
+    /// Every API in the table, once each (an API with several context paths has several routes).
+    pub fn apis(&self) -> impl Iterator<Item = &Rc<Api>> {
+        self.routes
+            .iter()
+            .enumerate()
+            .filter(|(index, (_, api))| {
+                !self.routes[..*index]
+                    .iter()
+                    .any(|(_, earlier)| Rc::ptr_eq(earlier, api))
+            })
+            .map(|(_, (_, api))| api)
+    }
+
     /// The API serving `path`, if any. `/a` matches `/a`, `/a/` and `/a/b`, never `/ab`.
     pub fn route(&self, path: &str) -> Option<&Rc<Api>> {
         self.routes

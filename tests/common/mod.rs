@@ -16,6 +16,7 @@ pub mod http_raw;
 pub mod log_capture;
 pub mod mosquitto;
 pub mod mqtt_api;
+pub mod shards;
 pub mod slow_reader;
 pub mod ws_client;
 
@@ -50,6 +51,8 @@ apis:
           messagesLimitCount: 100
           messagesLimitDurationMs: 1000
       - type: websocket
+        configuration:
+          publisher: {{ enabled: false }}
       - type: sse
         configuration:
           heartbeatIntervalInMs: 2000

@@ -1,6 +1,6 @@
 //! The state one shard keeps for one MQTT endpoint: its connection's health, the bytes waiting
-//! to be written, the publishes awaiting PUBACK, and the broker subscription shared by the
-//! shard's clients. The connection task (`connection.rs`) does the I/O; this file holds what the
+//! to be written, the publishes awaiting PUBACK, and (on the owner shard) the node's broker
+//! subscription. The connection task (`connection.rs`) does the I/O; this file holds what the
 //! task and the endpoint's callers share, all `Rc`/`Cell`, all on one shard.
 
 use std::cell::{Cell, RefCell};
@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 
-use crate::config::{MqttOptions, SlowClientPolicy};
+use crate::config::MqttOptions;
 use crate::endpoint::{BrokerFailure, BrokerProblem};
 use crate::metrics::ShardMetrics;
 use crate::runtime::LocalSignal;
@@ -25,13 +25,14 @@ use super::PublishAnswer;
 /// readiness check reads it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
-    /// Nothing has used the endpoint yet: no connection is wanted.
+    /// No connection is wanted (a consumer-only endpoint on a shard that does not hold the
+    /// node's subscription), or the connection task has stopped.
     Idle,
     /// Connecting, or waiting to reconnect after a failure.
     Reconnecting,
     /// CONNACK received; packets flow.
     Connected,
-    /// `reconnectAttempts` ran out; the next use starts connecting again.
+    /// `reconnectAttempts` ran out; the next publish or subscription starts connecting again.
     Down,
 }
 
@@ -40,7 +41,6 @@ pub struct ClientParts {
     pub api_id: String,
     pub shard: usize,
     pub metrics: Arc<ShardMetrics>,
-    pub policy: SlowClientPolicy,
     pub shutdown: Rc<LocalSignal>,
 }
 
@@ -51,7 +51,6 @@ pub struct MqttClient {
     pub client_id: String,
     pub shard: usize,
     pub metrics: Arc<ShardMetrics>,
-    pub policy: SlowClientPolicy,
     /// The shard's shutdown: the connection sends DISCONNECT and stops.
     pub shutdown: Rc<LocalSignal>,
     health: Cell<Health>,
@@ -60,6 +59,9 @@ pub struct MqttClient {
     pub last_error: RefCell<Option<BrokerFailure>>,
     /// True while the connection task runs.
     pub running: Cell<bool>,
+    /// Fired when the connection attempt under way ends (CONNACK, or failure): publishers that
+    /// arrive while connecting wait on it. `None` while connected or backing off.
+    attempt: RefCell<Option<Rc<LocalSignal>>>,
     /// Bytes encoded for the current connection, written by the connection task.
     pub out: RefCell<BytesMut>,
     /// Wakes the connection task when `out` has something or the state changed.
@@ -67,13 +69,12 @@ pub struct MqttClient {
     next_pkid: Cell<u16>,
     /// QoS 1 publishes waiting for PUBACK, by packet id (bounded by `producer.maxInFlight`).
     pub in_flight: RefCell<HashMap<u16, Rc<AckSlot<PublishAnswer>>>>,
-    /// The broker subscription of this shard, while any local client (or the linger delay)
-    /// holds it.
+    /// On the owner shard: the node's broker subscription, while any client of the node (or the
+    /// linger delay) holds it.
     pub consumer: RefCell<Option<Rc<ConsumerSub>>>,
     /// Filters released while disconnected: unsubscribed on the next connect (a persistent
     /// session would otherwise keep them).
     pub stale_filters: RefCell<Vec<String>>,
-    next_epoch: Cell<u64>,
     /// Messages published through this client (the id a publisher is told).
     pub published: Cell<u64>,
     /// When the broker last sent anything (keep-alive: a PINGREQ unanswered for a whole
@@ -103,7 +104,7 @@ impl MqttClient {
         self.wake.notify();
     }
 
-    /// An idle client; nothing connects until the endpoint is first used.
+    /// An idle client; the endpoint's `start` connects it.
     pub fn new(options: MqttOptions, parts: ClientParts) -> MqttClient {
         let random = random_u64();
         let client_id = match &options.client_id {
@@ -118,18 +119,17 @@ impl MqttClient {
             client_id,
             shard: parts.shard,
             metrics: parts.metrics,
-            policy: parts.policy,
             shutdown: parts.shutdown,
             health: Cell::new(Health::Idle),
             last_error: RefCell::new(None),
             running: Cell::new(false),
+            attempt: RefCell::new(None),
             out: RefCell::new(BytesMut::new()),
             wake: Notify::default(),
             next_pkid: Cell::new(1),
             in_flight: RefCell::new(HashMap::new()),
             consumer: RefCell::new(None),
             stale_filters: RefCell::new(Vec::new()),
-            next_epoch: Cell::new(random >> 32),
             published: Cell::new(0),
             last_heard: Cell::new(monoio::time::Instant::now()),
             connack: RefCell::new(None),
@@ -181,11 +181,23 @@ impl MqttClient {
         }
     }
 
-    /// The epoch for a new broker subscription.
-    pub fn new_epoch(&self) -> u64 {
-        let epoch = self.next_epoch.get();
-        self.next_epoch.set(epoch.wrapping_add(1));
-        epoch
+    /// A connection attempt starts (publishers arriving now wait for its outcome).
+    pub fn begin_attempt(&self) {
+        self.attempt
+            .borrow_mut()
+            .get_or_insert_with(|| Rc::new(LocalSignal::new()));
+    }
+
+    /// The attempt under way ended (connected, or failed: `last_error` says why).
+    pub fn end_attempt(&self) {
+        if let Some(attempt) = self.attempt.borrow_mut().take() {
+            attempt.fire();
+        }
+    }
+
+    /// The attempt under way, if any.
+    pub fn attempt(&self) -> Option<Rc<LocalSignal>> {
+        self.attempt.borrow().clone()
     }
 
     /// Queues SUBSCRIBE for `sub` (when connected; otherwise it goes out on connect).
@@ -206,14 +218,13 @@ impl MqttClient {
             Ok(()) => sub.state.set(SubState::Pending(pkid)),
             Err(error) => {
                 tracing::error!(shard = self.shard, filter = %sub.filter, %error, "cannot subscribe");
-                sub.state.set(SubState::Refused);
-                *sub.refused.borrow_mut() = Some(error.to_string());
+                sub.refuse(&error.to_string());
             }
         }
         self.wake.notify();
     }
 
-    /// Drops the shard's broker subscription (its last client left) and queues UNSUBSCRIBE.
+    /// Drops the node's broker subscription (its last client left) and queues UNSUBSCRIBE.
     pub fn unsubscribe(&self, sub: &Rc<ConsumerSub>) {
         let mut slot = self.consumer.borrow_mut();
         if !slot
@@ -287,13 +298,14 @@ impl MqttClient {
                 };
                 match (qos, kept, consumer) {
                     (0, _, _) => {}
-                    // At-least-once: PUBACK once every local client due it has been written it.
+                    // At-least-once: PUBACK once every client of the node due it has been written
+                    // it.
                     (_, Some(position), Some(sub)) if sub.ack_after_delivery => {
                         sub.defer_ack(position, pkid);
                         self.send_released_acks(&sub);
                     }
-                    // Otherwise once it is in the ring: from there every local client reads it
-                    // (or resumes to it).
+                    // Otherwise once it is in the node ring: from there every client reads it (or
+                    // resumes to it).
                     _ => {
                         codec::encode_puback(
                             self.options.protocol,
@@ -320,8 +332,7 @@ impl MqttClient {
                             None => sub.state.set(SubState::Active),
                             Some(reason) => {
                                 tracing::error!(shard = self.shard, filter = %sub.filter, %reason, "the broker refused the subscription");
-                                sub.state.set(SubState::Refused);
-                                *sub.refused.borrow_mut() = Some(reason);
+                                sub.refuse(&reason);
                             }
                         }
                     }

@@ -39,7 +39,8 @@ enum End {
     Lost { connected: bool, why: BrokerFailure },
 }
 
-/// Starts the connection task unless it runs.
+/// Starts the connection task unless it runs (at shard start, and again after
+/// `reconnectAttempts` ran out). Publishers arriving before CONNACK wait for the first attempt.
 pub fn ensure_running(client: &Rc<MqttClient>) {
     if client.running.replace(true) {
         return;
@@ -47,6 +48,7 @@ pub fn ensure_running(client: &Rc<MqttClient>) {
     if client.health() != Health::Connected {
         client.set_health(Health::Reconnecting);
     }
+    client.begin_attempt();
     spawn_shard_task("MQTT connection", run(client.clone()));
 }
 
@@ -56,6 +58,7 @@ async fn run(client: Rc<MqttClient>) {
     let mut failures: u32 = 0;
     let mut backoff = options.reconnect_backoff;
     loop {
+        client.begin_attempt();
         match session(&client).await {
             End::Shutdown => break,
             End::Lost { connected, why } => {
@@ -65,8 +68,13 @@ async fn run(client: Rc<MqttClient>) {
                     failures = 0;
                     backoff = options.reconnect_backoff;
                 }
-                tracing::warn!(shard = client.shard, client_id = %client.client_id, reason = %why, "MQTT connection lost");
+                if connected {
+                    tracing::warn!(shard = client.shard, client_id = %client.client_id, reason = %why, "MQTT connection lost");
+                } else {
+                    tracing::warn!(shard = client.shard, client_id = %client.client_id, reason = %why, "cannot connect to the MQTT broker");
+                }
                 *client.last_error.borrow_mut() = Some(why);
+                client.end_attempt();
                 if options
                     .reconnect_attempts
                     .is_some_and(|max| failures >= max)
@@ -87,6 +95,7 @@ async fn run(client: Rc<MqttClient>) {
     if client.health() != Health::Down {
         client.set_health(Health::Idle);
     }
+    client.end_attempt();
     client.fail_in_flight("the connection to the broker is closed");
     client.running.set(false);
 }
@@ -217,6 +226,7 @@ async fn session(client: &Rc<MqttClient>) -> End {
         }
     };
     client.set_health(Health::Connected);
+    client.end_attempt();
     ShardMetrics::inc(&client.metrics.mqtt_connects_total);
     tracing::info!(shard = client.shard, client_id = %client.client_id, session_present, "MQTT connected");
     resubscribe(client, session_present);
@@ -258,7 +268,7 @@ async fn session(client: &Rc<MqttClient>) -> End {
     }
 }
 
-/// After CONNACK: the subscription wanted on this shard goes (back) out. With a persistent
+/// After CONNACK: the subscription wanted on this node goes (back) out. With a persistent
 /// session whose subscription the broker already granted, it is kept as is (resubscribing would
 /// replay retained messages); filters released while disconnected are unsubscribed.
 fn resubscribe(client: &MqttClient, session_present: bool) {

@@ -1,29 +1,23 @@
-//! One broker subscription on one shard: the topic filter's SUBSCRIBE state, the retention ring
-//! its messages go into, and the fan-out that serves every local client from that ring.
+//! The owner shard's side of the node's broker subscription (`cross_shard::MqttFeed`): the
+//! topic filter's SUBSCRIBE state, the PUBACKs held for delivery, and the append of each
+//! received message to the node ring that every shard's clients read.
 //!
 //! Positions in the ring carry the subscription's *epoch* in their high bits (13 bits of epoch,
 //! 40 bits of sequence: a cursor stays below 2^53, exact in JavaScript). A new subscription gets a
-//! new epoch, so a cursor from an earlier one (a restart, a renewed subscription, another shard)
+//! new epoch, so a cursor from an earlier one (a restart, a renewed subscription, another node)
 //! is recognised and answered clearly instead of silently pointing into the wrong stream.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::config::{MqttConsumerOptions, SlowClientPolicy};
-use crate::cross_shard::retention_ring::RetentionRing;
-use crate::delivery::fanout::{Fanout, RingSource};
+use crate::config::MqttConsumerOptions;
+use crate::cross_shard::mqtt_feed::MqttFeed;
 use crate::message::{Fields, Message, MessageId, PayloadKind};
 use crate::metrics::ShardMetrics;
 
 use super::codec::InboundPublish;
-
-/// Bits of a cursor that hold the sequence within one subscription.
-pub const SEQUENCE_BITS: u32 = 40;
-/// Epochs wrap at this many subscriptions.
-pub const EPOCH_MASK: u64 = (1 << 13) - 1;
 
 /// Where the filter stands with the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,29 +28,21 @@ pub enum SubState {
     Pending(u16),
     /// The broker granted it.
     Active,
-    /// The broker refused it (the reason is logged and kept in `refused`).
+    /// The broker refused it (the reason is logged and kept in the feed).
     Refused,
 }
 
-/// A topic filter subscribed once for every client of the endpoint on this shard.
+/// A topic filter subscribed once for every client of the endpoint on this node.
 pub struct ConsumerSub {
     /// The epoch in the high bits of every position of this subscription.
     pub epoch: u64,
     /// What SUBSCRIBE sends (with the `$share/<group>/` prefix when grouped).
     pub filter: String,
     pub qos: u8,
-    ring: Rc<RefCell<RetentionRing>>,
-    /// This shard's clients of the subscription.
-    pub fanout: Rc<Fanout>,
+    /// The node's ring and lifecycle.
+    feed: Arc<MqttFeed>,
     pub state: Cell<SubState>,
-    /// Why the broker refused the filter, once it did.
-    pub refused: RefCell<Option<String>>,
-    /// When the subscription may be released after its last client left (`unsubscribeDelayMs`),
-    /// pushed back each time a client leaves; one timer task per subscription watches it.
-    pub linger_until: Cell<Option<monoio::time::Instant>>,
-    /// True while that timer task runs.
-    pub lingering: Cell<bool>,
-    /// `qos: at-least-once`: PUBACKs wait for delivery to the local clients.
+    /// `qos: at-least-once`: PUBACKs wait for delivery to the node's clients.
     pub ack_after_delivery: bool,
     /// QoS 1 messages held for that: `(position, packet id)`, oldest first. Bounded by the broker's
     /// in-flight window (it sends no more until we acknowledge) and by `MAX_PENDING_ACKS`.
@@ -69,37 +55,29 @@ pub struct ConsumerSub {
 pub const MAX_PENDING_ACKS: usize = 65_535;
 
 impl ConsumerSub {
-    /// A subscription that is not yet sent.
+    /// The subscription of `epoch` (opened in `feed` by a joining client), not yet sent.
     pub fn new(
         options: &MqttConsumerOptions,
         epoch: u64,
-        policy: SlowClientPolicy,
+        feed: Arc<MqttFeed>,
         metrics: Arc<ShardMetrics>,
     ) -> ConsumerSub {
-        let epoch = epoch & EPOCH_MASK;
-        let ring = RetentionRing::new(options.max_retained_messages, options.max_retained_bytes)
-            .starting_at((epoch << SEQUENCE_BITS) | 1);
-        let ring = Rc::new(RefCell::new(ring));
-        let fanout = Fanout::new(RingSource::Local(ring.clone()), policy, metrics.clone());
         ConsumerSub {
             epoch,
             filter: options.subscribe_filter(),
             qos: options.qos,
-            ring,
-            fanout: Rc::new(fanout),
+            ack_after_delivery: feed.ack_after_delivery,
+            feed,
             state: Cell::new(SubState::Wanted),
-            refused: RefCell::new(None),
-            linger_until: Cell::new(None),
-            lingering: Cell::new(false),
-            ack_after_delivery: options.acknowledge_after_delivery,
             pending_acks: RefCell::new(VecDeque::new()),
             metrics,
         }
     }
 
-    /// The epoch a cursor was issued in.
-    pub fn epoch_of(cursor: u64) -> u64 {
-        cursor >> SEQUENCE_BITS
+    /// The broker refused the filter: clients joining are told `why` until it is released.
+    pub fn refuse(&self, why: &str) {
+        self.state.set(SubState::Refused);
+        self.feed.set_refused(self.epoch, why);
     }
 
     /// Holds the PUBACK of the QoS 1 message at `position` until `released_acks` lets it go.
@@ -112,10 +90,13 @@ impl ConsumerSub {
         }
     }
 
-    /// The packet ids whose messages every local client due them has now been written (all of
-    /// them when no client is due anything), oldest first.
+    /// The packet ids whose messages every client of the node due them has now been written
+    /// (all of them when no client is due anything), oldest first.
     pub fn released_acks(&self) -> Vec<u16> {
-        let floor = self.fanout.delivered_floor().unwrap_or(u64::MAX);
+        if self.pending_acks.borrow().is_empty() {
+            return Vec::new();
+        }
+        let floor = self.feed.delivered_floor().unwrap_or(u64::MAX);
         let mut pending = self.pending_acks.borrow_mut();
         let mut released = Vec::new();
         while let Some(&(position, pkid)) = pending.front() {
@@ -134,9 +115,9 @@ impl ConsumerSub {
         self.pending_acks.borrow_mut().clear();
     }
 
-    /// Puts a received message into the ring and hands it to the local clients. Returns its
-    /// position, or `None` when it could not be kept (larger than the ring's byte bound; counted
-    /// as dropped).
+    /// Puts a received message into the node ring (which wakes every shard with clients).
+    /// Returns its position, or `None` when it could not be kept (larger than the ring's byte
+    /// bound; counted as dropped).
     pub fn accept(&self, publish: InboundPublish) -> Option<u64> {
         let metadata: Fields = Arc::from(vec![
             ("topic".to_owned(), publish.topic),
@@ -153,10 +134,9 @@ impl ConsumerSub {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
         };
-        let position = self.ring.borrow_mut().push(message).ok();
+        let position = self.feed.log.append(message).ok();
         if position.is_some() {
             ShardMetrics::inc(&self.metrics.mqtt_messages_received_total);
-            self.fanout.pump_all();
         } else {
             ShardMetrics::inc(&self.metrics.mqtt_messages_dropped_total);
         }

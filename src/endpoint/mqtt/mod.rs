@@ -1,31 +1,36 @@
 //! The MQTT endpoint: web clients consume from and produce to an MQTT broker (3.1.1 or 5).
 //!
-//! Per API and per shard there is one [`MqttClient`] with one broker connection, opened on first
-//! use and shared by all of that shard's clients of the API, consumers and producers alike. A
-//! consumer topic filter is subscribed once per shard, when the first local client arrives, and
-//! unsubscribed `unsubscribeDelayMs` after the last one leaves; its messages go into a shard-local
-//! retention ring served by `delivery::Fanout`, so HTTP GET cursors, SSE `Last-Event-ID` and
-//! WebSocket `?cursor=` work as with in-memory topics (per shard: see `consumer.rs`).
+//! Per API and per shard there is one [`MqttClient`] with one broker connection, opened when the
+//! shard starts, for the shard's publishers. A consumer's topic filter is subscribed once per
+//! *node*, on the connection of one shard (the feed's owner), when the node's first client
+//! arrives, and unsubscribed `unsubscribeDelayMs` after the last one left; its messages go into
+//! one node-wide retention ring (`cross_shard::MqttFeed`) that every shard's `delivery::Fanout`
+//! serves, so HTTP GET cursors, SSE `Last-Event-ID` and WebSocket `?cursor=` resume on any shard
+//! of the node, as with in-memory topics.
 //!
 //! ```text
 //! codec.rs       MQTT packets ⇄ bytes (the only user of mqttbytes)
 //! client.rs      the shard's state for one endpoint: health, write queue, in-flight publishes
 //! connection.rs  the connection task: connect, keep-alive, reconnect with backoff, resubscribe
-//! consumer.rs    one broker subscription: epoch, ring, fan-out
+//! consumer.rs    the owner's broker subscription: SUBSCRIBE state, held PUBACKs, ring appends
+//! feed.rs        a shard's side of the node feed: fan-out, join/leave, the owner's bookkeeping
 //! ```
 
 mod client;
 pub mod codec;
 mod connection;
 mod consumer;
+mod feed;
 mod tls;
 mod wake;
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::config::{topic_name_problem, MqttOptions};
+use crate::config::{topic_name_problem, MqttOptions, SlowClientPolicy};
+use crate::cross_shard::mqtt_feed::MqttFeed;
 use crate::delivery::OutboundQueue;
 use crate::endpoint::{BrokerFailure, BrokerProblem, EndpointError, Fault, PublishError};
 use crate::message::{Fields, MessageId};
@@ -33,7 +38,8 @@ use crate::metrics::ShardMetrics;
 use crate::runtime::supervisor::spawn_shard_task;
 
 pub use client::{ClientParts, Health, MqttClient};
-use consumer::ConsumerSub;
+pub use feed::MqttSubscription;
+use feed::ShardFeed;
 use wake::AckSlot;
 
 /// Bound on the bytes queued for one broker connection, in packets of `maxPacketBytes`.
@@ -52,21 +58,45 @@ pub enum PublishAnswer {
 /// An API's MQTT endpoint on one shard.
 pub struct MqttEndpoint {
     client: Rc<MqttClient>,
-}
-
-/// A client's place in the shard's broker subscription; dropping it releases the subscription
-/// (UNSUBSCRIBE after the last one, once `unsubscribeDelayMs` has passed).
-pub struct MqttSubscription {
-    client: Rc<MqttClient>,
-    sub: Rc<ConsumerSub>,
-    key: usize,
+    /// This shard's side of the node's subscription, when the endpoint has a consumer.
+    feed: Option<Rc<ShardFeed>>,
 }
 
 impl MqttEndpoint {
-    /// The endpoint for validated `options`; nothing connects until first use.
-    pub fn new(options: &MqttOptions, parts: ClientParts) -> MqttEndpoint {
+    /// The endpoint for validated `options`; `feed` is the node's consumer feed (with a
+    /// consumer). Nothing connects until `start`.
+    pub fn new(
+        options: &MqttOptions,
+        parts: ClientParts,
+        feed: Option<Arc<MqttFeed>>,
+        policy: SlowClientPolicy,
+    ) -> MqttEndpoint {
+        let feed = match (feed, &options.consumer) {
+            (Some(feed), Some(consumer)) => Some(ShardFeed::new(
+                parts.shard,
+                feed,
+                consumer.clone(),
+                policy,
+                parts.metrics.clone(),
+            )),
+            _ => None,
+        };
         MqttEndpoint {
             client: Rc::new(MqttClient::new(options.clone(), parts)),
+            feed,
+        }
+    }
+
+    /// Called on the shard's runtime when it starts: connects when this shard publishes (a
+    /// producer) or holds the node's subscription, so the first request finds the connection
+    /// up (or being set up), and starts this shard's side of the consumer feed.
+    pub fn start(&self) {
+        let owner = self.feed.as_ref().is_some_and(|feed| feed.is_owner());
+        if self.has_producer() || owner {
+            connection::ensure_running(&self.client);
+        }
+        if let Some(feed) = &self.feed {
+            spawn_shard_task("MQTT node feed", feed.clone().run(self.client.clone()));
         }
     }
 
@@ -80,66 +110,18 @@ impl MqttEndpoint {
         self.client.options.producer.is_some()
     }
 
-    /// Adds a local client to the shard's broker subscription (subscribing on the first).
+    /// Adds a client to the node's broker subscription (subscribing for the node's first).
     pub fn subscribe(
         &self,
         after: Option<MessageId>,
         queue: Rc<OutboundQueue>,
     ) -> Result<(MqttSubscription, MessageId), EndpointError> {
-        let client = &self.client;
-        let Some(options) = &client.options.consumer else {
+        let Some(feed) = &self.feed else {
             return Err(EndpointError::NotSupported(
                 "this API's mqtt5 endpoint has no consumer: it only takes messages",
             ));
         };
-        connection::ensure_running(client);
-        let existing = client.consumer.borrow().clone();
-        let sub = match existing {
-            Some(sub) if sub.state.get() == consumer::SubState::Refused => {
-                let why = sub.refused.borrow().clone().unwrap_or_default();
-                if sub.fanout.subscriber_count() == 0 {
-                    client.unsubscribe(&sub);
-                }
-                let detail = format!("filter '{}': {why}", sub.filter);
-                return Err(EndpointError::Unavailable(
-                    Fault::new("the MQTT broker refused the subscription").with_detail(detail),
-                ));
-            }
-            Some(sub) => {
-                check_epoch(after.as_ref(), Some(sub.epoch))?;
-                sub
-            }
-            None => {
-                check_epoch(after.as_ref(), None)?;
-                let sub = Rc::new(ConsumerSub::new(
-                    options,
-                    client.new_epoch(),
-                    client.policy,
-                    client.metrics.clone(),
-                ));
-                if sub.ack_after_delivery {
-                    let (weak_client, weak_sub) = (Rc::downgrade(client), Rc::downgrade(&sub));
-                    sub.fanout.set_on_progress(Box::new(move || {
-                        if let (Some(client), Some(sub)) =
-                            (weak_client.upgrade(), weak_sub.upgrade())
-                        {
-                            client.send_released_acks(&sub);
-                        }
-                    }));
-                }
-                *client.consumer.borrow_mut() = Some(sub.clone());
-                ShardMetrics::inc(&client.metrics.mqtt_subscriptions_active);
-                client.send_subscribe(&sub);
-                sub
-            }
-        };
-        let (key, start) = sub.fanout.subscribe(after, queue)?;
-        let subscription = MqttSubscription {
-            client: client.clone(),
-            sub,
-            key,
-        };
-        Ok((subscription, start))
+        feed.subscribe(after, queue)
     }
 
     /// Publishes one message to the producer topic (or to `topic`, when the API lets requests
@@ -168,13 +150,15 @@ impl MqttEndpoint {
                 ))
             }
         };
-        connection::ensure_running(client);
+        if client.health() != Health::Connected {
+            wait_for_connection(client).await;
+        }
         if client.health() != Health::Connected {
             ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
             let connecting = BrokerFailure::new(
                 BrokerProblem::Connecting,
                 format!(
-                    "{}:{}: no connection attempt has ended yet",
+                    "{}:{}: no CONNACK within connectTimeoutMs",
                     client.options.server_host, client.options.server_port
                 ),
             );
@@ -263,68 +247,13 @@ impl MqttEndpoint {
     }
 }
 
-/// A cursor must come from the shard's current subscription (`epoch`; `None` = there is none
-/// yet, so any cursor is from an earlier one).
-fn check_epoch(after: Option<&MessageId>, epoch: Option<u64>) -> Result<(), EndpointError> {
-    let Some(&MessageId::Sequence(cursor)) = after else {
-        return Ok(());
-    };
-    if Some(ConsumerSub::epoch_of(cursor)) == epoch {
-        return Ok(());
-    }
-    Err(EndpointError::StaleCursor {
-        cursor: cursor.to_string(),
-        why: "it belongs to an earlier MQTT subscription (MQTT cursors are kept per gateway shard \
-              and process: the subscription was renewed, the gateway restarted, or this request \
-              reached another shard); resume without a cursor",
-    })
-}
-
-impl Drop for MqttSubscription {
-    fn drop(&mut self) {
-        self.sub.fanout.unsubscribe(self.key);
-        if self.sub.fanout.subscriber_count() > 0 {
-            return;
-        }
-        let delay = self
-            .client
-            .options
-            .consumer
-            .as_ref()
-            .map(|c| c.unsubscribe_delay)
-            .unwrap_or_default();
-        if delay.is_zero() || self.client.shutdown.is_fired() {
-            self.client.unsubscribe(&self.sub);
-            return;
-        }
-        // One timer per subscription, however many clients come and go (an HTTP GET poller
-        // leaves after every poll): leaving only pushes the deadline back.
-        self.sub
-            .linger_until
-            .set(Some(monoio::time::Instant::now() + delay));
-        if self.sub.lingering.replace(true) {
-            return;
-        }
-        let (client, sub) = (self.client.clone(), self.sub.clone());
-        spawn_shard_task("MQTT unsubscribe timer", async move {
-            while let Some(deadline) = sub.linger_until.get() {
-                monoio::select! {
-                    _ = client.shutdown.wait() => break,
-                    _ = monoio::time::sleep_until(deadline) => {}
-                }
-                if sub.fanout.subscriber_count() > 0 {
-                    break;
-                }
-                if sub.linger_until.get() == Some(deadline) {
-                    client.unsubscribe(&sub);
-                    break;
-                }
-            }
-            sub.linger_until.set(None);
-            sub.lingering.set(false);
-            if client.shutdown.is_fired() && sub.fanout.subscriber_count() == 0 {
-                client.unsubscribe(&sub);
-            }
-        });
+/// A publish that finds the connection down: while an attempt is under way (at start, or a
+/// reconnect) it waits for its outcome, at most `connectTimeoutMs`; after a failed
+/// attempt (backing off) it does not wait, so the client hears the reason at once. After
+/// `reconnectAttempts` ran out, this starts connecting again.
+async fn wait_for_connection(client: &Rc<MqttClient>) {
+    connection::ensure_running(client);
+    if let Some(attempt) = client.attempt() {
+        let _ = monoio::time::timeout(client.options.connect_timeout, attempt.wait()).await;
     }
 }

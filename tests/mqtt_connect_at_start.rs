@@ -1,0 +1,119 @@
+//! MQTT connections open when the gateway starts, not on first use: the first POST on each shard
+//! is accepted (it used to get `503 not connected (connecting)`), a publish arriving while the
+//! connection is being set up waits for it (up to `connectTimeoutMs`), and one that finds the
+//! broker unreachable is told why.
+
+mod common;
+
+use std::net::TcpListener;
+
+use common::mosquitto::Mosquitto;
+use common::mqtt_api::*;
+use common::shards::one_connection_per_shard;
+use common::*;
+use tidegate::config::DriverChoice;
+
+const POSTING: &str = "      - type: http-post";
+
+fn the_first_publish_on_every_shard_is_accepted(driver: DriverChoice) {
+    let broker = Mosquitto::start();
+    let subscriber = broker.subscriber("check-first", "first/#", 2);
+    let endpoint = "        producer:\n          topic: first/x\n";
+    let gateway = start(test_config(
+        &api_yaml(broker.port, POSTING, endpoint),
+        driver,
+    ));
+    assert_eq!(gateway.metrics().len(), 2);
+    // At once, while the connections may still be coming up.
+    for (shard, mut stream) in one_connection_per_shard(&gateway).into_iter().enumerate() {
+        let response = post_on(&mut stream, "/m", format!("from-{shard}"), "");
+        assert_eq!(response.status, 202, "shard {shard}: {}", response.text());
+    }
+    let mut lines = subscriber.lines();
+    lines.sort();
+    assert_eq!(lines, ["first/x from-0", "first/x from-1"]);
+    assert_eq!(
+        broker.established_connections(),
+        2,
+        "one connection per publishing shard"
+    );
+}
+on_both_drivers!(first_publish, the_first_publish_on_every_shard_is_accepted);
+
+/// With no client at all, each shard that publishes is connected, and the shard that holds the
+/// node's subscription of a consumer-only API too.
+#[test]
+fn connections_open_when_the_gateway_starts() {
+    let broker = Mosquitto::start();
+    let yaml = format!(
+        "{}{}",
+        api_yaml(
+            broker.port,
+            POSTING,
+            "        producer:\n          topic: start/p\n"
+        ),
+        api_yaml(
+            broker.port,
+            "      - type: sse",
+            "        consumer:\n          topic: start/c\n"
+        )
+        .replace("apis:\n", "")
+        .replace("id: mqtt-api", "id: mqtt-consumer")
+        .replace("[/m]", "[/c]")
+    );
+    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    assert!(
+        eventually(WAIT, || broker.established_connections() == 3),
+        "two publishing shards and the subscription's shard: {} connections; broker log:\n{}",
+        broker.established_connections(),
+        broker.log()
+    );
+    assert_eq!(metric(&gateway, |m| &m.mqtt_connections_connected), 3);
+}
+
+/// A broker that accepts TCP but never answers CONNECT: the publish waits for the attempt and is
+/// answered with its outcome, not with "connecting".
+#[test]
+fn a_publish_while_connecting_waits_for_the_attempt() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let endpoint = "        connectTimeoutMs: 1000\n        producer:\n          topic: t\n";
+    let gateway = start(test_config(
+        &api_yaml(port, POSTING, endpoint),
+        DriverChoice::Auto,
+    ));
+    let response = post(gateway.local_addr(), "/m", "x", "");
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert!(
+        response
+            .text()
+            .contains("no CONNACK within connectTimeoutMs"),
+        "{}",
+        response.text()
+    );
+    drop(silent);
+}
+
+/// Nothing listens on the broker's port: the client hears the connection error.
+#[test]
+fn an_unreachable_broker_is_reported_with_the_reason() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = "        producer:\n          topic: t\n";
+    let gateway = start(test_config(
+        &api_yaml(port, POSTING, endpoint),
+        DriverChoice::Auto,
+    ));
+    let response = post(gateway.local_addr(), "/m", "x", "");
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert!(
+        response
+            .text()
+            .contains(&format!("cannot connect to 127.0.0.1:{port}")),
+        "{}",
+        response.text()
+    );
+}
