@@ -5,6 +5,7 @@
 mod common;
 
 use std::io::{Read, Write};
+use std::process::Command;
 
 use common::http_raw::RawConn;
 use common::*;
@@ -125,4 +126,34 @@ fn the_admin_endpoint_405_carries_allow_and_no_body_for_head() {
             assert!(rest.contains("GET /health"), "{method}: {rest}");
         }
     }
+}
+
+/// A configuration whose YAML expands past the parser's node budget (anchors and aliases, the
+/// "billion laughs", or a file with hundreds of thousands of values) is refused with a sentence
+/// that says what is wrong, not the parser's internal `Nodes { nodes: 250001 }`.
+#[test]
+fn a_config_over_the_yaml_budget_is_refused_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("laughs.yaml");
+    let mut yaml = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+    let mut previous = 'a';
+    for name in 'b'..='h' {
+        let items = vec![format!("*{previous}"); 9].join(", ");
+        yaml.push_str(&format!("{name}: &{name} [{items}]\n"));
+        previous = name;
+    }
+    yaml.push_str("apis: []\n");
+    std::fs::write(&path, yaml).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tidegate"))
+        .arg("check")
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains('{'), "no parser internals: {stderr}");
+    assert!(
+        stderr.contains("aliases") && stderr.contains("250000"),
+        "the message names the bound and what counts against it: {stderr}"
+    );
 }
