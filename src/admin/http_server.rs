@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use slab::Slab;
 
-use crate::codec::http_head::{parse_request_head, HeadLimits, RequestHead};
+use crate::codec::http_head::{parse_request_head, HeadLimits, Method, RequestHead};
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::metrics::{AdminMetrics, ShardMetrics};
 use crate::runtime::shard::ACCEPT_ERROR_LOG_INTERVAL;
@@ -52,6 +52,8 @@ pub struct Reply {
     pub status: u16,
     pub content_type: &'static str,
     pub body: String,
+    /// The methods the resource serves, sent in `Allow` (a 405 must list them, RFC 9110 §15.5.6).
+    pub allow: Option<&'static str>,
 }
 
 impl Reply {
@@ -61,6 +63,15 @@ impl Reply {
             status,
             content_type: "text/plain; charset=utf-8",
             body: body.into(),
+            allow: None,
+        }
+    }
+
+    /// A 405 naming the methods that work, in `Allow` and in `body`.
+    pub fn method_not_allowed(allow: &'static str, body: impl Into<String>) -> Reply {
+        Reply {
+            allow: Some(allow),
+            ..Reply::text(405, body)
         }
     }
 }
@@ -196,7 +207,12 @@ fn refuse(shared: &Shared, mut stream: TcpStream) {
             shared.limits.max_connections
         ),
     );
-    let _ = write_reply(&mut stream, &reply, Instant::now() + FAREWELL_DEADLINE);
+    let _ = write_reply(
+        &mut stream,
+        &reply,
+        true,
+        Instant::now() + FAREWELL_DEADLINE,
+    );
 }
 
 impl Shared {
@@ -228,9 +244,11 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
     if stream.set_nonblocking(false).is_err() {
         return;
     }
+    let mut is_head = false;
     let reply = match read_head(&mut stream, &shared.limits, deadline) {
         Ok(Ok(head)) => {
             ShardMetrics::inc(&shared.metrics.requests_total);
+            is_head = *head.method() == Method::Head;
             (shared.handler)(&head)
         }
         Ok(Err(reply)) => reply,
@@ -244,11 +262,17 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
                     shared.limits.request_deadline.as_millis()
                 ),
             );
-            let _ = write_reply(&mut stream, &reply, Instant::now() + FAREWELL_DEADLINE);
+            let _ = write_reply(
+                &mut stream,
+                &reply,
+                true,
+                Instant::now() + FAREWELL_DEADLINE,
+            );
             return;
         }
     };
-    if let Err(err) = write_reply(&mut stream, &reply, deadline) {
+    // A HEAD answer is the head alone (RFC 9110 §9.3.2).
+    if let Err(err) = write_reply(&mut stream, &reply, !is_head, deadline) {
         tracing::debug!(server = shared.name, error = %err, "response not delivered");
     }
 }
@@ -286,19 +310,36 @@ fn read_head(
     }
 }
 
-/// Writes `reply` (and closes: one request per connection) by `deadline`.
-fn write_reply(stream: &mut TcpStream, reply: &Reply, deadline: Instant) -> io::Result<()> {
+/// Writes `reply` (and closes: one request per connection) by `deadline`; its body only when
+/// `with_content` (not for a HEAD request, whose answer still says the body's length).
+fn write_reply(
+    stream: &mut TcpStream,
+    reply: &Reply,
+    with_content: bool,
+    deadline: Instant,
+) -> io::Result<()> {
     let mut out = BytesMut::new();
+    let content_type = ("Content-Type", reply.content_type);
+    let with_allow;
+    let headers: &[(&str, &str)] = match reply.allow {
+        Some(allow) => {
+            with_allow = [("Allow", allow), content_type];
+            &with_allow
+        }
+        None => std::slice::from_ref(&content_type),
+    };
     encode_response_head(
         &mut out,
         &ResponseHead {
             status: reply.status,
-            headers: &[("Content-Type", reply.content_type)],
+            headers,
             body: BodyKind::Length(reply.body.len()),
             close: true,
         },
     );
-    out.extend_from_slice(reply.body.as_bytes());
+    if with_content {
+        out.extend_from_slice(reply.body.as_bytes());
+    }
     let mut written = 0;
     while written < out.len() {
         let left = time_left(deadline).ok_or(io::ErrorKind::TimedOut)?;

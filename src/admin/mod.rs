@@ -72,13 +72,14 @@ impl Admin {
 
 fn route(state: &AdminState, admin: &AdminMetrics, head: &RequestHead) -> Reply {
     if *head.method() != Method::Get {
-        return Reply::text(405, "use GET /metrics or GET /health");
+        return Reply::method_not_allowed("GET", "use GET /metrics or GET /health");
     }
     match head.path() {
         "/metrics" => Reply {
             status: 200,
             content_type: "text/plain; version=0.0.4",
             body: render_all(state, admin),
+            allow: None,
         },
         "/health" => health(state),
         _ => Reply::text(404, "admin endpoints: GET /metrics, GET /health"),
@@ -110,6 +111,7 @@ fn health(state: &AdminState) -> Reply {
         status: code,
         content_type: "application/json",
         body: body.to_string(),
+        allow: None,
     }
 }
 

@@ -13,7 +13,8 @@
 //!   a coding we do not implement (`gzip, chunked`, `gzip`) → 501, any coding on HTTP/1.0 → 400.
 //! - obs-fold (a header line starting with space or tab): httparse rejects it for requests; we
 //!   report it as its own 400 so the client learns what to fix.
-//! - HTTP versions other than 1.0 and 1.1 → 505; a target that is not origin-form (`/path`) → 400.
+//! - HTTP versions other than 1.0 and 1.1 → 505, but only on a well-formed request line
+//!   (`GET /  HTTP/1.1`, `http/1.1` are malformed: 400); a target that is not origin-form → 400.
 //! - A CR not followed by LF anywhere in the head → 400, as soon as it arrives
 //!   ([`bare_cr_after`] tells the reader to parse at once instead of waiting for the blank line).
 //! - More than one `Host` field → 400 (RFC 9112 §3.2).
@@ -330,15 +331,22 @@ fn span(base: &[u8], part: &[u8]) -> Range<usize> {
     }
 }
 
+/// What a request line that httparse cannot read must look like.
+const MALFORMED_REQUEST_LINE: &str =
+    "invalid request line; send 'METHOD /path HTTP/1.1', its three parts separated by single spaces";
+
 fn map_parse_error(error: httparse::Error, window: &[u8], limits: &HeadLimits) -> HeadError {
     match error {
         httparse::Error::TooManyHeaders => HeadError::TooManyHeaders {
             max_header_count: limits.max_header_count,
         },
         _ if has_bare_cr(head_part(window)) => HeadError::BareCr,
-        httparse::Error::Version => HeadError::UnsupportedVersion,
+        httparse::Error::Version if names_another_http_version(window) => {
+            HeadError::UnsupportedVersion
+        }
+        httparse::Error::Version => HeadError::Malformed(MALFORMED_REQUEST_LINE),
         _ if has_obs_fold(window) => HeadError::ObsFold,
-        httparse::Error::Token => HeadError::Malformed("invalid request line"),
+        httparse::Error::Token => HeadError::Malformed(MALFORMED_REQUEST_LINE),
         httparse::Error::HeaderName => HeadError::Malformed("invalid header field name"),
         httparse::Error::HeaderValue => HeadError::Malformed("invalid header field value"),
         httparse::Error::NewLine => HeadError::Malformed("invalid line ending"),
@@ -388,7 +396,7 @@ mod scan;
 mod target;
 
 pub use scan::{bare_cr_after, head_terminated};
-use scan::{has_bare_cr, has_obs_fold, head_part};
+use scan::{has_bare_cr, has_obs_fold, head_part, names_another_http_version};
 pub use target::path_problem;
 
 #[cfg(test)]

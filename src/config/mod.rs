@@ -132,7 +132,12 @@ fn parse_tree(text: &str, problems: &mut Problems) -> Option<serde_json::Value> 
                 Some(at) if at.line() > 0 => format!("line {} column {}", at.line(), at.column()),
                 _ => "top level".to_owned(),
             };
-            let message = serde_saphyr::DefaultMessageFormatter.format_message(&error);
+            let message = match original_error(&error) {
+                serde_saphyr::Error::Budget { breach, .. } => budget_message(breach),
+                _ => serde_saphyr::DefaultMessageFormatter
+                    .format_message(&error)
+                    .into_owned(),
+            };
             // The text may quote the input: keep each problem on one line.
             let message: String = message
                 .replace(
@@ -145,6 +150,29 @@ fn parse_tree(text: &str, problems: &mut Problems) -> Option<serde_json::Value> 
             problems.push(location, format!("invalid YAML: {message}"));
             None
         }
+    }
+}
+
+/// The error under the library's wrappers (source snippets, alias sites).
+fn original_error(mut error: &serde_saphyr::Error) -> &serde_saphyr::Error {
+    while let serde_saphyr::Error::WithSnippet { error: inner, .. }
+    | serde_saphyr::Error::AliasError { error: inner, .. } = error
+    {
+        error = inner;
+    }
+    error
+}
+
+/// The parser's bounds on a document (serde-saphyr's default `Budget`), in words: the library's
+/// own text for them is its internal `Nodes { nodes: 250001 }`.
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach;
+    match breach {
+        BudgetBreach::Nodes { .. } | BudgetBreach::Events { .. } => "the configuration has more than 250000 YAML values (each use of an alias `*name` counts its anchor's values again); a configuration is far smaller: look for a runaway generated file or aliases nested in aliases".to_owned(),
+        BudgetBreach::Aliases { .. } | BudgetBreach::AliasAnchorRatio { .. } => "the configuration uses too many aliases (`*name`); write the values out or use fewer aliases".to_owned(),
+        BudgetBreach::Depth { .. } => "the configuration nests mappings and lists more than 64 levels deep".to_owned(),
+        BudgetBreach::Documents { .. } => "the file holds too many YAML documents (`---`); a configuration is one document".to_owned(),
+        _ => "the configuration is too large for a configuration file (too many anchors, keys or bytes of text)".to_owned(),
     }
 }
 

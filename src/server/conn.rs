@@ -48,6 +48,9 @@ pub struct Conn {
     stream_stall: Duration,
     /// The current request's id, made when first needed (an error answer); reset per request.
     request_id: Option<RequestId>,
+    /// The current request is a HEAD: its answers carry no content (RFC 9110 §9.3.2), or a
+    /// client reading the next answer on this connection would read our body as its start.
+    head_request: bool,
 }
 
 impl Conn {
@@ -63,12 +66,19 @@ impl Conn {
             reply_stall: timeouts.reply_stall,
             stream_stall: timeouts.stream_stall,
             request_id: None,
+            head_request: false,
         }
     }
 
     /// A new request starts on this connection: it gets its own id.
     pub fn begin_request(&mut self) {
         self.request_id = None;
+        self.head_request = false;
+    }
+
+    /// Marks the current request as a HEAD, whose answers are sent without their content.
+    pub fn answer_head_request(&mut self, is_head: bool) {
+        self.head_request = is_head;
     }
 
     /// The current request's id (`X-Request-Id` of error answers, and their log lines).
@@ -166,6 +176,7 @@ impl Conn {
     /// Writes a plain-text error answer: `reason` (what the client may know) and the request id
     /// in `X-Request-Id`; a 5xx body ends with the id as well, since the client can only report
     /// those. `detail` (broker addresses, library errors) goes to the log alone, under that id.
+    /// A HEAD request's answer has the same head and no content.
     pub async fn respond_error(
         &mut self,
         status: u16,
@@ -201,7 +212,9 @@ impl Conn {
                 close,
             },
         );
-        self.write_buf.extend_from_slice(body.as_bytes());
+        if !self.head_request {
+            self.write_buf.extend_from_slice(body.as_bytes());
+        }
         self.flush().await
     }
 
@@ -252,7 +265,9 @@ impl Conn {
                 close,
             },
         );
-        self.write_buf.extend_from_slice(body.as_bytes());
+        if !self.head_request {
+            self.write_buf.extend_from_slice(body.as_bytes());
+        }
         self.flush().await
     }
 
@@ -269,6 +284,7 @@ impl Conn {
             writes: _,
             reply_stall: _,
             stream_stall: _,
+            head_request: _,
         } = self;
         (stream, read_buf, write_buf, gauge)
     }

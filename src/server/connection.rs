@@ -37,6 +37,7 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
             return;
         };
         first_request = false;
+        conn.answer_head_request(*head.method() == Method::Head);
         ShardMetrics::inc(&shard.metrics.http_requests_total);
         if head.version_minor() >= 1 && head.header("host").is_none() {
             // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host.

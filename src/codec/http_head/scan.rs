@@ -42,6 +42,31 @@ pub(super) fn head_part(window: &[u8]) -> &[u8] {
     &window[..end]
 }
 
+/// Whether the request line (after any empty lines before it) has the shape `METHOD SP target SP
+/// HTTP/d.d`, i.e. httparse refused its version for being another version, not for being no
+/// version at all (two spaces, `http/1.1`, `HTTP/1`): only the first is a 505.
+pub(super) fn names_another_http_version(window: &[u8]) -> bool {
+    let start = window
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(window.len());
+    let line = window[start..]
+        .split(|&b| b == b'\n')
+        .next()
+        .unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    !method.is_empty()
+        && !target.is_empty()
+        && matches!(version, [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit())
+}
+
 /// A line inside the head (before the blank line) that starts with space or tab.
 pub(super) fn has_obs_fold(window: &[u8]) -> bool {
     window
@@ -63,6 +88,23 @@ mod tests {
         let buf = b"GET / HTTP/1.1\rX";
         assert!(bare_cr_after(buf, buf.len() - 1));
         assert!(!bare_cr_after(b"GET / HTTP/1.1\r\rX", 17));
+    }
+
+    #[test]
+    fn only_a_well_formed_request_line_names_another_version() {
+        assert!(names_another_http_version(b"GET / HTTP/2.0\r\nHost: a\r\n"));
+        assert!(names_another_http_version(b"\r\nGET / HTTP/0.9\r\n"));
+        assert!(names_another_http_version(b"PRI * HTTP/2.0\r\n\r\nSM"));
+        for line in [
+            "GET /  HTTP/1.1\r\n",
+            "GET / http/1.1\r\n",
+            "GET / HTTP/1\r\n",
+            "GET / HTTP/1.1 \r\n",
+            "GET / HTTP/11.1\r\n",
+            "GET HTTP/2.0\r\n",
+        ] {
+            assert!(!names_another_http_version(line.as_bytes()), "{line:?}");
+        }
     }
 
     #[test]
