@@ -84,17 +84,16 @@ fn a_publish_while_connecting_waits_for_the_attempt() {
     ));
     let response = post(gateway.local_addr(), "/m", "x", "");
     assert_eq!(response.status, 503, "{}", response.text());
-    assert!(
-        response
-            .text()
-            .contains("no CONNACK within connectTimeoutMs"),
-        "{}",
-        response.text()
-    );
+    // The attempt's outcome (the broker never answered), not "still connecting"; the details
+    // (no CONNACK within connectTimeoutMs) go to the log only.
+    let text = response.text();
+    assert!(text.contains("not connected to the MQTT broker"), "{text}");
+    assert!(!text.contains("still connecting"), "{text}");
+    assert!(!text.contains("127.0.0.1"), "{text}");
     drop(silent);
 }
 
-/// Nothing listens on the broker's port: the client hears the connection error.
+/// Nothing listens on the broker's port: the client hears the category of the failure.
 #[test]
 fn an_unreachable_broker_is_reported_with_the_reason() {
     let port = TcpListener::bind("127.0.0.1:0")
@@ -109,11 +108,8 @@ fn an_unreachable_broker_is_reported_with_the_reason() {
     ));
     let response = post(gateway.local_addr(), "/m", "x", "");
     assert_eq!(response.status, 503, "{}", response.text());
-    assert!(
-        response
-            .text()
-            .contains(&format!("cannot connect to 127.0.0.1:{port}")),
-        "{}",
-        response.text()
-    );
+    // The category of the failure, never the broker's address (that goes to the log).
+    let text = response.text();
+    assert!(text.contains("(broker unreachable)"), "{text}");
+    assert!(!text.contains(&format!(":{port}")), "{text}");
 }
