@@ -11,6 +11,7 @@ use tidegate::runtime::Gateway;
 
 pub mod mosquitto;
 pub mod mqtt_api;
+pub mod open_files;
 
 /// Runs `$body` (a fn taking a `DriverChoice`) once per I/O driver, as two tests.
 #[macro_export]
