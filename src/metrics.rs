@@ -46,6 +46,9 @@ shard_metrics! {
     gauge sse_streams_open,
     /// HTTP GET polls currently waiting for messages.
     gauge http_get_polls_open,
+    /// Messages collected by open HTTP GET polls, waiting for their answer (bounded per poll by
+    /// `limit` and `maxQueuedBytes`).
+    gauge http_get_poll_messages_held,
     /// Messages accepted from clients (HTTP POST, WebSocket publish).
     counter messages_published_total,
     /// Messages written to clients (all entrypoints).
