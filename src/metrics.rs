@@ -152,6 +152,9 @@ pub struct KafkaMetrics {
     pub group_errors_total: AtomicU64,
     /// Offset commits the group coordinator accepted.
     pub group_commits_total: AtomicU64,
+    /// Heartbeats the group coordinator accepted; each follows a commit round (so a count that
+    /// moved by two means at least one whole round ran in between).
+    pub group_heartbeats_total: AtomicU64,
     /// Per-subscription consumer groups this node has joined or is joining
     /// (`groupScope: subscription`), bounded by `maxSubscriptionGroups` per API.
     pub subscription_groups_open: AtomicU64,
@@ -185,6 +188,7 @@ impl KafkaMetrics {
             ("group_joins_total", &self.group_joins_total, "Consumer group generations joined."),
             ("group_errors_total", &self.group_errors_total, "Consumer group requests that failed (each retried or rejoined)."),
             ("group_commits_total", &self.group_commits_total, "Offset commits the group coordinator accepted."),
+            ("group_heartbeats_total", &self.group_heartbeats_total, "Consumer group heartbeats the coordinator accepted (one per commit round)."),
             ("subscription_groups_open", &self.subscription_groups_open, "Per-subscription consumer groups open on this node."),
             ("subscription_groups_refused_total", &self.subscription_groups_refused_total, "Clients refused because maxSubscriptionGroups groups were open."),
             ("producers", &self.producers, "Kafka producers configured (one per distinct producer configuration)."),

@@ -175,7 +175,7 @@ pub(super) async fn run_group_feed(
                 break;
             }
             match heartbeat(&mut coordinator, &group, &membership).await {
-                Ok(()) => {}
+                Ok(()) => ShardMetrics::inc(&metrics.group_heartbeats_total),
                 Err(WireError::Broker(code)) => {
                     tracing::info!(code, %group, "the consumer group rebalances; rejoining");
                     if code == UNKNOWN_MEMBER_ID {
