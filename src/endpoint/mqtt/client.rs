@@ -17,6 +17,7 @@ use crate::runtime::LocalSignal;
 
 use super::codec::{self, Incoming};
 use super::consumer::{ConsumerSub, SubState};
+use super::inbound::OversizedPublish;
 use super::wake::{AckSlot, Notify};
 use super::PublishAnswer;
 
@@ -250,6 +251,26 @@ impl MqttClient {
         ShardMetrics::sub(&self.metrics.mqtt_publishes_in_flight, slots.len() as u64);
         for slot in slots {
             slot.complete(PublishAnswer::Lost(why.to_owned()));
+        }
+    }
+
+    /// A PUBLISH over `maxPacketBytes` was skipped: it is acknowledged (QoS 1), so that the
+    /// broker does not send it again on every connection, and counted as dropped.
+    pub fn on_oversized_publish(&self, publish: OversizedPublish) {
+        ShardMetrics::inc(&self.metrics.mqtt_messages_dropped_total);
+        tracing::warn!(
+            shard = self.shard,
+            size = publish.size,
+            max = self.options.max_packet_bytes,
+            "dropped a message from the broker larger than maxPacketBytes"
+        );
+        if publish.qos > 0 {
+            codec::encode_puback(
+                self.options.protocol,
+                publish.pkid,
+                &mut self.out.borrow_mut(),
+            );
+            self.wake.notify();
         }
     }
 

@@ -24,6 +24,7 @@ use crate::server::conn::spare_capacity;
 use super::client::{Health, MqttClient};
 use super::codec::{self, ConnectParams};
 use super::consumer::SubState;
+use super::inbound::{Inbound, InboundReader};
 use super::tls::{self, TlsSession};
 
 /// How much room each read asks the kernel to fill.
@@ -323,20 +324,20 @@ async fn read_loop(
     end: Rc<ReaderEnd>,
     tls: Option<Rc<RefCell<TlsSession>>>,
 ) {
-    let protocol = client.options.protocol;
-    let max = client.options.max_packet_bytes;
+    let mut inbound = InboundReader::new(client.options.protocol, client.options.max_packet_bytes);
     // Plaintext packets; with TLS, ciphertext is read into `cipher` and decrypted into `buf`.
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut cipher = BytesMut::new();
     loop {
         loop {
-            match codec::decode(protocol, &mut buf, max) {
-                Ok(Some(packet)) => {
+            match inbound.next(&mut buf) {
+                Ok(Some(Inbound::Packet(packet))) => {
                     if let Err(why) = client.on_packet(packet) {
                         end.close(why);
                         return;
                     }
                 }
+                Ok(Some(Inbound::Skipped(publish))) => client.on_oversized_publish(publish),
                 Ok(None) => break,
                 Err(error) => {
                     end.close(error.to_string());

@@ -11,6 +11,7 @@
 //! codec.rs       MQTT packets ⇄ bytes (the only user of mqttbytes)
 //! client.rs      the shard's state for one endpoint: health, write queue, in-flight publishes
 //! connection.rs  the connection task: connect, keep-alive, reconnect with backoff, resubscribe
+//! inbound.rs     the broker's bytes → packets, skipping PUBLISHes over maxPacketBytes
 //! consumer.rs    one broker subscription: epoch, ring, fan-out
 //! ```
 
@@ -18,6 +19,7 @@ mod client;
 pub mod codec;
 mod connection;
 mod consumer;
+mod inbound;
 mod tls;
 mod wake;
 
