@@ -352,3 +352,7 @@ impl MqttClient {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "client/tests.rs"]
+mod tests;

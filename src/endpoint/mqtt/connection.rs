@@ -26,6 +26,7 @@ use super::codec::{self, ConnectParams};
 use super::consumer::SubState;
 use super::inbound::{Inbound, InboundReader};
 use super::tls::{self, TlsSession};
+use super::upkeep::{AfterLoss, KeepAlive, PingStep, Reconnect};
 
 /// How much room each read asks the kernel to fill.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
@@ -51,35 +52,24 @@ pub fn ensure_running(client: &Rc<MqttClient>) {
 
 /// Connects and reconnects until shutdown or until the attempts run out.
 async fn run(client: Rc<MqttClient>) {
-    let options = &client.options;
-    let mut failures: u32 = 0;
-    let mut backoff = options.reconnect_backoff;
+    let mut reconnect = Reconnect::new(&client.options);
     loop {
         match session(&client).await {
             End::Shutdown => break,
             End::Lost { connected, why } => {
                 ShardMetrics::inc(&client.metrics.mqtt_connection_losses_total);
                 client.fail_in_flight(&why);
-                if connected {
-                    failures = 0;
-                    backoff = options.reconnect_backoff;
-                }
                 tracing::warn!(shard = client.shard, client_id = %client.client_id, reason = %why, "MQTT connection lost");
                 *client.last_error.borrow_mut() = why;
-                if options
-                    .reconnect_attempts
-                    .is_some_and(|max| failures >= max)
-                {
+                let AfterLoss::Wait(backoff) = reconnect.after_loss(connected) else {
                     client.set_health(Health::Down);
                     break;
-                }
-                failures += 1;
+                };
                 client.set_health(Health::Reconnecting);
                 monoio::select! {
                     _ = client.shutdown.wait() => break,
                     _ = monoio::time::sleep(backoff) => {}
                 }
-                backoff = (backoff * 2).min(options.reconnect_backoff_max);
             }
         }
     }
@@ -196,9 +186,7 @@ async fn session(client: &Rc<MqttClient>) -> End {
     tracing::info!(shard = client.shard, client_id = %client.client_id, session_present, "MQTT connected");
     resubscribe(client, session_present);
 
-    let keep_alive = options.keep_alive;
-    let mut next_ping = Instant::now() + keep_alive;
-    let mut ping_sent: Option<Instant> = None;
+    let mut keep_alive = KeepAlive::new(options.keep_alive, Instant::now());
     loop {
         if let Err(why) = flush(client, &mut writer, &mut write_buf, tls.as_deref()).await {
             return End::Lost {
@@ -216,18 +204,23 @@ async fn session(client: &Rc<MqttClient>) -> End {
                 return End::Lost { connected: true, why: reader_end.why.borrow().clone() };
             }
             _ = client.wake.notified() => {}
-            _ = monoio::time::sleep_until(next_ping), if !keep_alive.is_zero() => {
-                if let Some(sent) = ping_sent {
-                    if client.last_heard.get() < sent {
+            _ = sleep_until_some(keep_alive.next_ping()) => {
+                match keep_alive.on_timer(Instant::now(), client.last_heard.get()) {
+                    PingStep::Ping => codec::encode_pingreq(&mut client.out.borrow_mut()),
+                    PingStep::Unanswered => {
                         return End::Lost { connected: true, why: "no answer to PINGREQ within keepAliveSeconds".to_owned() };
                     }
                 }
-                codec::encode_pingreq(&mut client.out.borrow_mut());
-                let now = Instant::now();
-                ping_sent = Some(now);
-                next_ping = now + keep_alive;
             }
         }
+    }
+}
+
+/// Sleeps until `at`; forever when there is none.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => monoio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

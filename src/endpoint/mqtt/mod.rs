@@ -12,6 +12,7 @@
 //! client.rs      the shard's state for one endpoint: health, write queue, in-flight publishes
 //! connection.rs  the connection task: connect, keep-alive, reconnect with backoff, resubscribe
 //! inbound.rs     the broker's bytes → packets, skipping PUBLISHes over maxPacketBytes
+//! upkeep.rs      when to reconnect or give up, when to ping or count the broker gone (sans-IO)
 //! consumer.rs    one broker subscription: epoch, ring, fan-out
 //! ```
 
@@ -21,6 +22,7 @@ mod connection;
 mod consumer;
 mod inbound;
 mod tls;
+mod upkeep;
 mod wake;
 
 use std::rc::Rc;
