@@ -23,6 +23,7 @@ pub mod cursor;
 mod group_assign;
 mod local_feed;
 mod murmur2;
+mod offsets;
 mod plan;
 
 use std::rc::Rc;
