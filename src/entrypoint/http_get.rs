@@ -208,3 +208,7 @@ impl Drop for PollGauge<'_> {
         ShardMetrics::sub(&self.metrics.http_get_poll_messages_held, self.held as u64);
     }
 }
+
+#[cfg(test)]
+#[path = "http_get/tests.rs"]
+mod tests;

@@ -407,3 +407,7 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "websocket/tests.rs"]
+mod tests;
