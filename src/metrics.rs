@@ -138,6 +138,9 @@ pub struct KafkaMetrics {
     pub records_fetched_total: AtomicU64,
     /// Fetch errors (each followed by a retry with backoff).
     pub fetch_errors_total: AtomicU64,
+    /// Connection attempts the brokers refused at SASL authentication (wrong credentials or
+    /// mechanism); each is also counted where it happened (fetch, produce or group errors).
+    pub sasl_failures_total: AtomicU64,
     /// Records acknowledged by the brokers.
     pub records_produced_total: AtomicU64,
     /// Produce requests that failed or timed out (answered 503 / refused).
@@ -181,6 +184,7 @@ impl KafkaMetrics {
             ("fetch_requests_total", &self.fetch_requests_total, "Fetch requests the Kafka brokers answered."),
             ("records_fetched_total", &self.records_fetched_total, "Records fetched into a node buffer."),
             ("fetch_errors_total", &self.fetch_errors_total, "Kafka connection and fetch errors (each retried with backoff)."),
+            ("sasl_failures_total", &self.sasl_failures_total, "Kafka connection attempts refused at SASL authentication (check the credentials and mechanism)."),
             ("records_produced_total", &self.records_produced_total, "Records the Kafka brokers acknowledged."),
             ("produce_errors_total", &self.produce_errors_total, "Produce requests that failed or timed out."),
             ("produce_in_flight", &self.produce_in_flight, "Produce requests waiting for the brokers' acknowledgement."),

@@ -84,6 +84,9 @@ pub(super) async fn run_group_feed(
             Err(error) => {
                 tracing::warn!(%error, %group, "cannot reach the group coordinator; retrying");
                 ShardMetrics::inc(&metrics.group_errors_total);
+                if matches!(error, WireError::Sasl(_)) {
+                    ShardMetrics::inc(&metrics.sasl_failures_total);
+                }
                 tokio::time::sleep(RETRY_DELAY).await;
                 continue;
             }

@@ -185,7 +185,8 @@ impl Producers {
     /// One attempt to connect producer `index` and learn its topic's partitions.
     async fn connect(&self, index: usize) -> Result<Rc<Connected>, String> {
         let spec = &self.specs[index];
-        let client = try_connect(&spec.brokers, spec.producer.request_timeout).await?;
+        let client =
+            try_connect(&spec.brokers, spec.producer.request_timeout, &self.metrics).await?;
         let topic = &spec.producer.topic;
         let topics = client
             .list_topics()
