@@ -21,6 +21,7 @@ use tokio::sync::Notify;
 use super::bridge::try_connect;
 use super::murmur2::partition_for_key;
 use super::plan::ProducerSpec;
+use super::produce_failure::produce_failure;
 use crate::config::kafka::Compression;
 use crate::cross_shard::kafka_link::{ProduceFailure, ProduceRequest};
 use crate::metrics::{KafkaMetrics, ShardMetrics};
@@ -160,7 +161,7 @@ impl Producers {
         let offset = connected.partitions[partition]
             .produce(record)
             .await
-            .map_err(|error| ProduceFailure::Unavailable(error.to_string()))?;
+            .map_err(|error| produce_failure(&error))?;
         Ok((partition as i32, offset))
     }
 

@@ -25,6 +25,7 @@ mod local_feed;
 mod murmur2;
 mod offsets;
 mod plan;
+mod produce_failure;
 
 use std::rc::Rc;
 use std::sync::Arc;
