@@ -76,6 +76,9 @@ shard_metrics! {
     counter http_replies_stalled_total,
     /// WebSocket/SSE streams ended because the client accepted no bytes for `streamStallMs`.
     counter streams_stalled_total,
+    /// Messages collected by open HTTP GET polls, waiting for their answer (bounded per poll by
+    /// `limit` and `maxQueuedBytes`).
+    gauge http_get_poll_messages_held,
     /// Messages accepted from clients (HTTP POST, WebSocket publish).
     counter messages_published_total,
     /// Messages written to clients (all entrypoints).
@@ -165,6 +168,9 @@ pub struct KafkaMetrics {
     pub records_fetched_total: AtomicU64,
     /// Fetch errors (each followed by a retry with backoff).
     pub fetch_errors_total: AtomicU64,
+    /// Connection attempts the brokers refused at SASL authentication (wrong credentials or
+    /// mechanism); each is also counted where it happened (fetch, produce or group errors).
+    pub sasl_failures_total: AtomicU64,
     /// Records acknowledged by the brokers.
     pub records_produced_total: AtomicU64,
     /// Produce requests that failed or timed out (answered 503 / refused).
@@ -179,6 +185,9 @@ pub struct KafkaMetrics {
     pub group_errors_total: AtomicU64,
     /// Offset commits the group coordinator accepted.
     pub group_commits_total: AtomicU64,
+    /// Heartbeats the group coordinator accepted; each follows a commit round (so a count that
+    /// moved by two means at least one whole round ran in between).
+    pub group_heartbeats_total: AtomicU64,
     /// Per-subscription consumer groups this node has joined or is joining
     /// (`groupScope: subscription`), bounded by `maxSubscriptionGroups` per API.
     pub subscription_groups_open: AtomicU64,
@@ -205,6 +214,7 @@ impl KafkaMetrics {
             ("fetch_requests_total", &self.fetch_requests_total, "Fetch requests the Kafka brokers answered."),
             ("records_fetched_total", &self.records_fetched_total, "Records fetched into a node buffer."),
             ("fetch_errors_total", &self.fetch_errors_total, "Kafka connection and fetch errors (each retried with backoff)."),
+            ("sasl_failures_total", &self.sasl_failures_total, "Kafka connection attempts refused at SASL authentication (check the credentials and mechanism)."),
             ("records_produced_total", &self.records_produced_total, "Records the Kafka brokers acknowledged."),
             ("produce_errors_total", &self.produce_errors_total, "Produce requests that failed or timed out."),
             ("produce_in_flight", &self.produce_in_flight, "Produce requests waiting for the brokers' acknowledgement."),
@@ -212,6 +222,7 @@ impl KafkaMetrics {
             ("group_joins_total", &self.group_joins_total, "Consumer group generations joined."),
             ("group_errors_total", &self.group_errors_total, "Consumer group requests that failed (each retried or rejoined)."),
             ("group_commits_total", &self.group_commits_total, "Offset commits the group coordinator accepted."),
+            ("group_heartbeats_total", &self.group_heartbeats_total, "Consumer group heartbeats the coordinator accepted (one per commit round)."),
             ("subscription_groups_open", &self.subscription_groups_open, "Per-subscription consumer groups open on this node."),
             ("subscription_groups_refused_total", &self.subscription_groups_refused_total, "Clients refused because maxSubscriptionGroups groups were open."),
             ("producers", &self.producers, "Kafka producers configured (one per distinct producer configuration)."),

@@ -1,6 +1,6 @@
-//! `producer.compressionType` against a real broker (tansu): records the gateway produces with
-//! each codec reach an independent consumer (confluent-kafka) intact, and the gateway's own
-//! feed decompresses them for its clients.
+//! `producer.compressionType` against a real broker (tansu): the gateway sends each codec's
+//! batches (read raw from the broker), their records reach an independent consumer
+//! (confluent-kafka) intact, and the gateway's own feed decompresses them for its clients.
 
 mod common;
 #[path = "common/kafka.rs"]
@@ -37,6 +37,12 @@ fn every_compression_type_round_trips_through_the_broker() {
         let records = broker.consume(&topic, 1);
         assert_eq!(records[0]["value"], value.as_str(), "{codec}");
         assert_eq!(records[0]["key"], "k-1", "{codec}");
+        // A consumer decompresses whatever it gets: the batch header says what was sent.
+        assert_eq!(
+            kafka_batches::batch_codecs(broker.addr, &topic, 0),
+            [kafka_batches::Codec::named(codec)],
+            "{codec}: the batch the broker holds"
+        );
 
         let mut contents = Vec::new();
         assert!(

@@ -44,6 +44,15 @@ fn fetched(gateway: &Gateway) -> u64 {
     )
 }
 
+fn heartbeats(gateway: &Gateway) -> u64 {
+    ShardMetrics::get(
+        &gateway
+            .kafka_metrics()
+            .expect("kafka metrics")
+            .group_heartbeats_total,
+    )
+}
+
 fn records(prefix: &str, count: usize) -> Vec<Value> {
     (0..count)
         .map(|i| record_to(&format!("{prefix}-{i}"), (i % 2) as i64))
@@ -61,8 +70,13 @@ fn group_mode_commits_offsets_only_after_delivery_and_resumes_after_a_restart() 
         eventually(Duration::from_secs(60), || fetched(&first) == 4),
         "the group member did not fetch the records"
     );
-    // No client has had them: two commit rounds (one per second) later nothing is committed.
-    std::thread::sleep(Duration::from_millis(2500));
+    // No client has had them: after two more heartbeats (each follows a commit round, so a
+    // whole round ran after the fetch) nothing is committed.
+    let beats = heartbeats(&first);
+    assert!(
+        eventually(Duration::from_secs(60), || heartbeats(&first) >= beats + 2),
+        "the group member stopped heartbeating"
+    );
     assert_eq!(broker.committed(GROUP, TOPIC), BTreeMap::new());
 
     let delivered = read_values(addr, 4);

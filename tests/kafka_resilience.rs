@@ -36,6 +36,7 @@ fn read_data(reader: &mut BufReader<TcpStream>, count: usize) -> Vec<String> {
 
 #[test]
 fn a_thousand_sse_clients_cost_one_fetch_stream_per_partition() {
+    open_files::make_room_for_clients(1000);
     let broker = Broker::start();
     broker.create_topic(TOPIC, 3);
     let gateway = gateway(&broker);

@@ -91,6 +91,19 @@ fn scram_credentials_authenticate_and_wrong_ones_are_refused() {
         &yaml_with(&broker.bootstrap(), &sasl("SCRAM-SHA-256", "wrong")),
         DriverChoice::Auto,
     ));
+    // First the refusal, by its kind: a gateway still connecting (or failing for another
+    // reason) would answer 503 too.
+    let metrics = wrong.kafka_metrics().expect("kafka metrics");
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            tidegate::metrics::ShardMetrics::get(&metrics.sasl_failures_total) > 0
+        }),
+        "no refused SASL authentication was counted"
+    );
+    assert_eq!(
+        tidegate::metrics::ShardMetrics::get(&metrics.producers_connected),
+        0
+    );
     let response = post(
         wrong.local_addr(),
         "/k",
@@ -102,6 +115,15 @@ fn scram_credentials_authenticate_and_wrong_ones_are_refused() {
         get(wrong.local_addr(), "/k", &[]).status,
         503,
         "no feed without valid credentials"
+    );
+    // Operators see the kind on the admin endpoint.
+    let admin = wrong.admin_addr().expect("admin endpoint");
+    let text = get(admin, "/metrics", &[]).text();
+    assert!(
+        text.lines().any(|line| line
+            .strip_prefix("tidegate_kafka_sasl_failures_total ")
+            .is_some_and(|n| n.parse::<u64>().unwrap() > 0)),
+        "{text}"
     );
     // Once the producer's first attempt failed, publishes are refused with its reason's
     // category (the broker's address and the SASL library's error go to the log only).
@@ -144,6 +166,18 @@ fn tls_to_a_broker_whose_certificate_is_trusted_through_a_tls_front() {
         &yaml_with(&front.addr.to_string(), &security),
         DriverChoice::Auto,
     ));
+    // First the failed handshakes: a gateway still connecting would answer 503 too.
+    let metrics = refused.kafka_metrics().expect("kafka metrics");
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            tidegate::metrics::ShardMetrics::get(&metrics.fetch_errors_total) > 0
+        }),
+        "the failed connections are not counted"
+    );
+    assert_eq!(
+        tidegate::metrics::ShardMetrics::get(&metrics.producers_connected),
+        0
+    );
     assert_eq!(
         post(
             refused.local_addr(),

@@ -144,25 +144,20 @@ fn a_client_names_a_valid_subscription_and_resumes_it_with_its_cursor() {
 
     // A poll's cursor resumes the subscription after the records it had.
     broker.produce(TOPIC, &[record_to("p-0", 0)]);
-    let json = [("Accept", "application/json"), ("X-Subscription", "poller")];
-    let first = (0..50)
-        .map(|_| get(addr, "/k?limit=1", &json).json())
-        .find(|body| {
-            body["items"]
-                .as_array()
-                .is_some_and(|items| !items.is_empty())
-        })
-        .expect("p-0 within 50 polls");
+    let first = poll_until_item(addr, "poller", None);
     assert_eq!(first["items"][0]["content"], "p-0");
     let cursor = first["pagination"]["nextCursor"]
         .as_str()
         .expect("a cursor")
         .to_owned();
     broker.produce(TOPIC, &[record_to("p-1", 0)]);
-    let next = get(addr, &format!("/k?limit=10&cursor={cursor}"), &json);
-    assert_eq!(next.status, 200, "{}", next.text());
-    let items = next.json()["items"].as_array().cloned().unwrap_or_default();
-    let contents: Vec<&str> = items.iter().filter_map(|i| i["content"].as_str()).collect();
+    let next = poll_until_item(addr, "poller", Some(&cursor));
+    let contents: Vec<&str> = next["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["content"].as_str())
+        .collect();
     assert_eq!(contents, ["p-1"]);
 
     // SSE names it in the query (EventSource cannot set headers) and streams the records.

@@ -256,6 +256,7 @@ fn qos1_persistent_session_loses_nothing_across_broker_kill9() {
 }
 
 fn thousand_websocket_clients_use_one_connection_per_node(driver: DriverChoice) {
+    open_files::make_room_for_clients(1000);
     let broker = Mosquitto::start();
     let gateway = start(test_config(
         &api_yaml(

@@ -12,8 +12,9 @@ use tidegate::config::{self, DriverChoice};
 use tidegate::runtime::Gateway;
 use tungstenite::Message;
 
-/// `POST /m` → broker → the same API's consumer → a WebSocket client, all over TLS.
-fn round_trip_over_tls(tls: &str, broker: &Mosquitto) -> (Gateway, Option<u16>) {
+/// A one-shard gateway whose API on `/m` publishes to and consumes `secure/1` over TLS (`tls`
+/// is the endpoint's `tls:` block).
+fn tls_gateway(tls: &str, broker: &Mosquitto) -> Gateway {
     let entrypoints = r#"      - type: http-post
       - type: websocket
         configuration:
@@ -26,7 +27,12 @@ fn round_trip_over_tls(tls: &str, broker: &Mosquitto) -> (Gateway, Option<u16>) 
         DriverChoice::Auto,
     );
     config.gateway.shards = std::num::NonZeroUsize::new(1);
-    let gateway = start(config);
+    start(config)
+}
+
+/// `POST /m` → broker → the same API's consumer → a WebSocket client, all over TLS.
+fn round_trip_over_tls(tls: &str, broker: &Mosquitto) -> (Gateway, Option<u16>) {
+    let gateway = tls_gateway(tls, broker);
     let addr = gateway.local_addr();
     let mut last = None;
     let accepted = eventually(Duration::from_secs(5), || {
@@ -44,6 +50,31 @@ fn round_trip_over_tls(tls: &str, broker: &Mosquitto) -> (Gateway, Option<u16>) 
     (gateway, Some(202))
 }
 
+/// Checks that a gateway with `tls` has its connections refused: first a failed attempt is
+/// counted (so a gateway still connecting cannot pass for one refused) while none succeeded,
+/// then a publish is answered 503.
+fn assert_refused_over_tls(tls: &str, broker: &Mosquitto, why: &str) {
+    let gateway = tls_gateway(tls, broker);
+    // The first publish starts the connection if nothing has yet.
+    let first = post(gateway.local_addr(), "/m", "refused", "");
+    assert_eq!(first.status, 503, "{why}: {}", first.text());
+    assert!(
+        eventually(WAIT, || metric(&gateway, |m| &m
+            .mqtt_connection_losses_total)
+            >= 2),
+        "{why}: no failed connection attempt was counted; broker log:\n{}",
+        broker.log()
+    );
+    assert_eq!(
+        metric(&gateway, |m| &m.mqtt_connects_total),
+        0,
+        "{why}: the gateway connected; broker log:\n{}",
+        broker.log()
+    );
+    let response = post(gateway.local_addr(), "/m", "refused", "");
+    assert_eq!(response.status, 503, "{why}: {}", response.text());
+}
+
 #[test]
 fn tls_to_the_broker_with_a_trusted_ca() {
     let (broker, ca) = Mosquitto::start_tls();
@@ -59,11 +90,10 @@ fn tls_to_the_broker_with_a_trusted_ca() {
 fn tls_refuses_an_untrusted_certificate_unless_told_to_skip_verification() {
     let (broker, _ca) = Mosquitto::start_tls();
     // Without caFile only public roots are trusted: the test CA is not, so nothing connects.
-    let (_gateway, status) = round_trip_over_tls("          enabled: true\n", &broker);
-    assert_eq!(
-        status,
-        Some(503),
-        "publishing must fail while the certificate is refused"
+    assert_refused_over_tls(
+        "          enabled: true\n",
+        &broker,
+        "a certificate from an untrusted CA",
     );
     let (_gateway, status) = round_trip_over_tls(
         "          enabled: true\n          insecureSkipVerify: true\n",
@@ -79,8 +109,7 @@ fn tls_presents_the_client_certificate_a_broker_requires() {
         "          enabled: true\n          caFile: {}\n",
         ca.display()
     );
-    let (_gateway, status) = round_trip_over_tls(&without, &broker);
-    assert_eq!(status, Some(503), "connected without a client certificate");
+    assert_refused_over_tls(&without, &broker, "without a client certificate");
     let with = format!(
         "{without}          certFile: {}\n          keyFile: {}\n",
         cert.display(),
@@ -180,16 +209,44 @@ fn at_least_once_acknowledges_only_after_delivery() {
     let mut socket = ws(gateway.local_addr(), "/m");
     wait_subscribed(&gateway, &broker);
     let gateway_acks = || broker.log_count("Received PUBACK from tidegate-");
+    let broker_sends = || broker.log_count("Sending PUBLISH to tidegate-");
+    // PUBACKs the gateway may have sent: one per message written to the client, plus those
+    // forced out past MAX_PENDING_ACKS (counted). The delivery counter goes up before the PUBACK
+    // goes out, so reading the broker's log first and the counters second never overcounts.
+    let allowed = || {
+        metric(&gateway, |m| &m.messages_delivered_total)
+            + metric(&gateway, |m| &m.mqtt_acks_forced_total)
+    };
     // 400 × 64 KiB: more than the socket buffers and the client's queue can hold unread.
     let payload = "p".repeat(64 * 1024);
     const COUNT: usize = 400;
+    // mosquitto's default `max_inflight_messages`: unacknowledged QoS 1 messages it sends a client.
+    const BROKER_WINDOW: usize = 20;
     for _ in 0..COUNT {
         broker.publish("alo/1", &payload, &[]);
     }
-    let held = gateway_acks();
+    // The client reads nothing: wait until the broker has sent all it will (everything, or its
+    // in-flight window past the acknowledged ones), checking the promise on the way.
+    let mut seen = (0, 0, 0);
+    let settled = eventually(WAIT, || {
+        let acks = gateway_acks();
+        let allowed = allowed() as usize;
+        let sends = broker_sends();
+        seen = (acks, allowed, sends);
+        assert!(
+            acks <= allowed,
+            "{acks} PUBACKs for {allowed} messages written to the client"
+        );
+        sends == COUNT || sends >= acks + BROKER_WINDOW
+    });
     assert!(
-        held < COUNT,
-        "PUBACKs wait for a client that does not read ({held} of {COUNT})"
+        settled,
+        "the broker kept sending: (acks, allowed, sends) = {seen:?}"
+    );
+    let (acks, allowed_now, _) = seen;
+    assert!(
+        acks <= allowed_now && allowed_now < COUNT,
+        "the unread client held messages back, and their PUBACKs with them: {seen:?}"
     );
     for n in 0..COUNT {
         assert_eq!(next_text(&mut socket).len(), payload.len(), "message {n}");

@@ -431,6 +431,7 @@ fn websocket_publish_to_a_mock_endpoint_is_refused() {
 
 #[test]
 fn thousand_subscribers_receive_every_message() {
+    open_files::make_room_for_clients(1000);
     let gateway = start(test_config(&topic_yaml(100), DriverChoice::Auto));
     let addr = gateway.local_addr();
     let mut clients: Vec<Client> = (0..1000).map(|_| ws(addr, "/topic")).collect();

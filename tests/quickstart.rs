@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::io::{BufReader, Write};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -41,19 +42,28 @@ on_both_drivers!(
 
 fn limit_returns_early(driver: DriverChoice) {
     let gateway = start(quickstart_config(driver));
-    let started = Instant::now();
-    let response = get(
-        gateway.local_addr(),
-        "/qs-message-api?limit=2",
-        &[("Accept", "*/*")],
-    );
-    let elapsed = started.elapsed();
+    let addr = gateway.local_addr();
+    let polls_open = || tidegate::metrics::total(gateway.metrics(), |m| &m.http_get_polls_open);
+    // A poll without a limit, opened first, waits for the 5 s deadline (messages at 1 s, 2 s...).
+    let mut full = connect(addr);
+    full.write_all(b"GET /qs-message-api HTTP/1.1\r\nHost: t\r\nAccept: application/json\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    assert!(eventually(Duration::from_secs(60), || polls_open() == 1));
+    let response = get(addr, "/qs-message-api?limit=2", &[("Accept", "*/*")]);
     let body = response.json();
     assert_eq!(item_ids(&body), vec![0, 1]);
-    // Two messages at 1 s and 2 s; the poll's own deadline is 5 s. Compare, don't time-box.
-    assert!(
-        elapsed < Duration::from_millis(4500),
-        "limit=2 should not wait for the 5 s deadline ({elapsed:?})"
+    // Compare, don't time-box: limit=2 was answered while the deadline-bound poll still waits.
+    assert_eq!(
+        polls_open(),
+        1,
+        "limit=2 should not wait for the deadline that the poll opened before it waits for"
+    );
+    let full = read_response(&mut BufReader::new(full));
+    assert_eq!(item_ids(&full.json()), vec![0, 1, 2, 3]);
+    assert_eq!(
+        tidegate::metrics::total(gateway.metrics(), |m| &m.http_get_poll_messages_held),
+        0,
+        "answered polls hold nothing"
     );
 }
 on_both_drivers!(quickstart_limit, limit_returns_early);

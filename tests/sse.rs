@@ -43,6 +43,11 @@ fn heartbeat_comment_when_idle() {
     let gateway = start(test_config(&mock_api_yaml(60_000), DriverChoice::Auto));
     let (_, mut reader) = open_sse(gateway.local_addr(), "/mock", &[]);
     let text = read_sse_until(&mut reader, |t| t.lines().any(|l| l.starts_with(':')));
+    // The helper returns what it had when the read times out: the comment must be there.
+    assert!(
+        text.contains("\n:\n\n"),
+        "a heartbeat comment (`:` and a blank line) on a quiet stream: {text:?}"
+    );
     assert!(ids_in(&text).is_empty(), "no message yet: {text:?}");
 }
 

@@ -50,23 +50,21 @@ fn streams_answers_pings_and_closes_cleanly(driver: DriverChoice) {
     };
     assert_eq!(&pong[..], b"are you there");
     socket.close(None).unwrap();
-    // The gateway completes the close handshake: its close frame, then the end of the stream.
-    let mut saw_close = false;
+    // The gateway completes the close handshake: its close frame (echoing 1000, as the client
+    // sent no code), then the end of the stream.
+    let mut reply = None;
     loop {
         match socket.read() {
-            Ok(Message::Close(_)) => saw_close = true,
+            Ok(Message::Close(frame)) => reply = Some(frame),
             Ok(_) => continue,
             Err(tungstenite::Error::ConnectionClosed) => break,
             Err(err) => panic!("unclean close: {err}"),
         }
     }
-    assert!(
-        saw_close
-            || matches!(
-                socket.read(),
-                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed)
-            )
-    );
+    let frame = reply
+        .expect("the gateway answered the close")
+        .expect("with a status code");
+    assert_eq!(frame.code, CloseCode::Normal);
 }
 on_both_drivers!(stream_ping_close, streams_answers_pings_and_closes_cleanly);
 
@@ -104,6 +102,7 @@ fn handshake_errors_are_http_answers() {
 }
 
 fn thousand_clients_all_receive(driver: DriverChoice) {
+    open_files::make_room_for_clients(1000);
     let gateway = start(test_config(&mock_api_yaml(100), driver));
     let mut clients: Vec<Client> = (0..1000)
         .map(|_| ws_connect(gateway.local_addr(), "/mock"))
@@ -152,34 +151,42 @@ fn stalled_client_does_not_delay_others_and_its_mock_stream_pauses() {
 
 #[test]
 fn gateway_pings_and_drops_a_silent_peer() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+
     let yaml = mock_api_yaml(60_000).replace(
         "apis:",
         "gateway:\n  timeouts:\n    wsPingIntervalMs: 200\napis:",
     );
     let gateway = start(test_config(&yaml, DriverChoice::Auto));
-    // A live client reads (so tungstenite answers the gateway's pings) on its own thread.
+    let sessions = || total(gateway.metrics(), |m| &m.websocket_sessions_open);
+    // A live client reads (so tungstenite answers the gateway's pings) on its own thread and
+    // counts the pings; it panics if the gateway drops it.
     let mut live = ws_connect(gateway.local_addr(), "/mock");
-    let keep_reading = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let reading = keep_reading.clone();
-    let live_thread = std::thread::spawn(move || {
-        let mut pings = 0;
-        live.get_ref()
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        while reading.load(std::sync::atomic::Ordering::Relaxed) {
-            match live.read() {
-                Ok(Message::Ping(_)) => pings += 1,
-                Ok(other) => panic!("unexpected {other:?}"),
-                Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(err) => panic!("live client dropped: {err}"),
+    let keep_reading = Arc::new(AtomicBool::new(true));
+    let pings = Arc::new(AtomicU64::new(0));
+    let live_thread = {
+        let (reading, pings) = (keep_reading.clone(), pings.clone());
+        std::thread::spawn(move || {
+            live.get_ref()
+                .set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
+            while reading.load(Ordering::Relaxed) {
+                match live.read() {
+                    Ok(Message::Ping(_)) => {
+                        pings.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(other) => panic!("unexpected {other:?}"),
+                    Err(tungstenite::Error::Io(e))
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(err) => panic!("live client dropped: {err}"),
+                }
             }
-        }
-        pings
-    });
+        })
+    };
     // A peer that completes the handshake and then never sends anything (not even pongs) is dropped.
     let mut silent = connect(gateway.local_addr());
     std::io::Write::write_all(
@@ -187,21 +194,24 @@ fn gateway_pings_and_drops_a_silent_peer() {
         b"GET /mock HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
     )
     .unwrap();
-    assert!(eventually(Duration::from_secs(5), || total(
-        gateway.metrics(),
-        |m| &m.websocket_sessions_open
-    ) == 2));
+    assert!(eventually(Duration::from_secs(30), || sessions() == 2));
     assert!(
-        eventually(Duration::from_secs(10), || total(gateway.metrics(), |m| &m
-            .websocket_sessions_open)
-            == 1),
+        eventually(Duration::from_secs(30), || sessions() == 1),
         "the silent peer is dropped after a ping interval without an answer"
     );
-    keep_reading.store(false, std::sync::atomic::Ordering::Relaxed);
-    let pings = live_thread
+    // The live client, which answers, keeps being pinged and stays: count two more pings.
+    let pinged = pings.load(Ordering::Relaxed);
+    assert!(
+        eventually(Duration::from_secs(30), || pings.load(Ordering::Relaxed)
+            >= pinged + 2),
+        "the gateway stopped pinging the live client ({} pings)",
+        pings.load(Ordering::Relaxed)
+    );
+    assert_eq!(sessions(), 1, "the live client is still connected");
+    keep_reading.store(false, Ordering::Relaxed);
+    live_thread
         .join()
         .expect("the live client stayed connected");
-    assert!(pings >= 2, "the gateway pinged the live client ({pings})");
 }
 
 #[test]

@@ -235,7 +235,7 @@ async fn collect(
     shard: &Rc<Shard>,
     started: Instant,
 ) -> Vec<Message> {
-    let _open = PollGauge::new(&shard.metrics);
+    let mut open = PollGauge::new(&shard.metrics);
     let deadline = started + options.messages_limit_duration;
     let mut items = Vec::with_capacity(request.limit.min(1024));
     // One response holds at most `maxQueuedBytes` of payload, whatever the count allows.
@@ -252,6 +252,7 @@ async fn collect(
                     let before = items.len();
                     queue.drain_into(request.limit - items.len(), &mut items);
                     bytes += items[before..].iter().map(|m| m.payload.len()).sum::<usize>();
+                    open.hold(items.len() - before);
                 }
                 Err(_end) => break,
             },
@@ -260,18 +261,33 @@ async fn collect(
     items
 }
 
-/// Counts an open poll in `http_get_polls_open` while it lives.
-struct PollGauge<'a>(&'a ShardMetrics);
+/// Counts an open poll in `http_get_polls_open`, and the messages it collected in
+/// `http_get_poll_messages_held`, while it lives.
+struct PollGauge<'a> {
+    metrics: &'a ShardMetrics,
+    held: usize,
+}
 
 impl<'a> PollGauge<'a> {
     fn new(metrics: &'a ShardMetrics) -> Self {
         ShardMetrics::inc(&metrics.http_get_polls_open);
-        PollGauge(metrics)
+        PollGauge { metrics, held: 0 }
+    }
+
+    /// Counts `n` more collected messages.
+    fn hold(&mut self, n: usize) {
+        self.held += n;
+        ShardMetrics::add(&self.metrics.http_get_poll_messages_held, n as u64);
     }
 }
 
 impl Drop for PollGauge<'_> {
     fn drop(&mut self) {
-        ShardMetrics::sub(&self.0.http_get_polls_open, 1);
+        ShardMetrics::sub(&self.metrics.http_get_polls_open, 1);
+        ShardMetrics::sub(&self.metrics.http_get_poll_messages_held, self.held as u64);
     }
 }
+
+#[cfg(test)]
+#[path = "http_get/tests.rs"]
+mod tests;

@@ -72,3 +72,8 @@ pub fn choose<'a>(head: &RequestHead, api: &'a Api) -> Choice<'a> {
         _ => Choice::MethodNotAllowed(allowed),
     }
 }
+
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod tests;

@@ -318,3 +318,7 @@ fn put_chunk_header(batch: &mut WriteBatch, size: usize, chunked: bool) {
         batch.put_slice(format!("{size:x}\r\n").as_bytes());
     }
 }
+
+#[cfg(test)]
+#[path = "sse/tests.rs"]
+mod tests;

@@ -404,3 +404,7 @@ impl Drop for Session {
         self.inbound.writer_done();
     }
 }
+
+#[cfg(test)]
+#[path = "websocket/tests.rs"]
+mod tests;

@@ -54,6 +54,8 @@ pub struct Broker {
     storage: String,
     /// Start with `--authentication` (SASL required).
     authentication: bool,
+    /// Start with `--schema-registry` (a directory of `<topic>.json` schemas records must match).
+    schema_registry: Option<String>,
     /// The address advertised to clients (a TLS front's, when there is one).
     advertised: SocketAddr,
     /// librdkafka settings the independent client adds (SASL, TLS), and where it bootstraps.
@@ -66,15 +68,22 @@ pub struct Broker {
 impl Broker {
     /// A broker keeping topics in memory.
     pub fn start() -> Broker {
-        Self::start_with(false)
+        Self::start_with(false, &[])
     }
 
     /// A broker keeping topics in a SQLite file, so they survive `restart`.
     pub fn start_persistent() -> Broker {
-        Self::start_with(true)
+        Self::start_with(true, &[])
     }
 
-    fn start_with(persistent: bool) -> Broker {
+    /// A broker (topics in memory) validating records against JSON schemas: `(topic, schema)`
+    /// pairs, each a JSON Schema object whose `properties` hold `key` and/or `value` (tansu's
+    /// layout). A record that does not match is refused with INVALID_RECORD.
+    pub fn start_with_schemas(schemas: &[(&str, &str)]) -> Broker {
+        Self::start_with(false, schemas)
+    }
+
+    fn start_with(persistent: bool, schemas: &[(&str, &str)]) -> Broker {
         let dir = tempfile::tempdir().expect("temp dir");
         let storage = if persistent {
             // tansu resolves the path against its working directory (the temp dir).
@@ -86,10 +95,21 @@ impl Broker {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
+        let schema_registry = (!schemas.is_empty()).then(|| {
+            let schema_dir = dir.path().join("schema");
+            std::fs::create_dir_all(&schema_dir).expect("schema directory");
+            for (topic, schema) in schemas {
+                std::fs::write(schema_dir.join(format!("{topic}.json")), schema)
+                    .expect("schema written");
+            }
+            // Resolved against tansu's working directory (the temp dir).
+            "file://./schema".to_owned()
+        });
         let mut broker = Broker {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             storage,
             authentication: false,
+            schema_registry,
             advertised: SocketAddr::from(([127, 0, 0, 1], port)),
             client_settings: serde_json::json!({}),
             client_bootstrap: None,
@@ -114,6 +134,11 @@ impl Broker {
             ])
             .args(["--storage-engine", &self.storage])
             .args(self.authentication.then_some("--authentication"))
+            .args(
+                self.schema_registry
+                    .iter()
+                    .flat_map(|url| ["--schema-registry", url.as_str()]),
+            )
             .env("RUST_LOG", "warn")
             .current_dir(self._dir.path())
             .stdout(Stdio::null())

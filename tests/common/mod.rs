@@ -11,11 +11,14 @@ use tidegate::runtime::Gateway;
 
 pub mod admin;
 pub mod binary;
+pub mod fake_mqtt;
 pub mod fake_mqtt_broker;
 pub mod http_raw;
+pub mod kafka_batches;
 pub mod log_capture;
 pub mod mosquitto;
 pub mod mqtt_api;
+pub mod open_files;
 pub mod shards;
 pub mod slow_reader;
 pub mod ws_client;

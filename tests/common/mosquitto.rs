@@ -64,6 +64,31 @@ impl Mosquitto {
         Self::start_tls_with(true)
     }
 
+    /// Starts a broker that admits only `users` (name, password) and lets them read and write
+    /// only the topics `acl` grants (mosquitto `acl_file` lines, e.g. `topic readwrite a/#`).
+    pub fn start_with_users(users: &[(&str, &str)], acl: &str) -> Mosquitto {
+        install();
+        let files = tempfile::tempdir().unwrap().keep();
+        let (passwords, acl_file) = (files.join("passwords"), files.join("acl"));
+        for (index, (user, password)) in users.iter().enumerate() {
+            let create = if index == 0 { &["-c"][..] } else { &[][..] };
+            let status = Command::new(binary("mosquitto_passwd"))
+                .args(create)
+                .arg("-b")
+                .arg(&passwords)
+                .args([user, password])
+                .status()
+                .expect("run mosquitto_passwd");
+            assert!(status.success(), "mosquitto_passwd failed");
+        }
+        std::fs::write(&acl_file, acl).unwrap();
+        Self::start_with(&format!(
+            "allow_anonymous false\npassword_file {}\nacl_file {}\n",
+            passwords.display(),
+            acl_file.display()
+        ))
+    }
+
     fn start_tls_with(require_certificate: bool) -> (Mosquitto, PathBuf, (PathBuf, PathBuf)) {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();

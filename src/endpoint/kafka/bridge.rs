@@ -211,7 +211,7 @@ fn backoff(deadline: Duration) -> BackoffConfig {
 pub(super) async fn connect(brokers: &Brokers, metrics: &KafkaMetrics) -> Client {
     let mut delay = Duration::from_millis(100);
     loop {
-        match try_connect(brokers, REQUEST_DEADLINE).await {
+        match try_connect(brokers, REQUEST_DEADLINE, metrics).await {
             Ok(client) => return client,
             Err(failure) => {
                 tracing::warn!(error = %failure, servers = ?brokers.servers, "cannot connect to the Kafka brokers; retrying");
@@ -223,10 +223,12 @@ pub(super) async fn connect(brokers: &Brokers, metrics: &KafkaMetrics) -> Client
     }
 }
 
-/// One attempt to connect to `brokers`; its requests are retried for at most `deadline`.
+/// One attempt to connect to `brokers`; its requests are retried for at most `deadline`. A
+/// refused SASL authentication is counted in `metrics`.
 pub(super) async fn try_connect(
     brokers: &Brokers,
     deadline: Duration,
+    metrics: &KafkaMetrics,
 ) -> Result<Client, BrokerFailure> {
     let mut builder = ClientBuilder::new(brokers.servers.clone())
         .client_id("tidegate")
@@ -248,6 +250,13 @@ pub(super) async fn try_connect(
         Ok(Ok(client)) => Ok(client),
         Ok(Err(error)) => {
             let detail = error_chain(&error);
+            if sasl_refused(&error) {
+                crate::metrics::ShardMetrics::inc(&metrics.sasl_failures_total);
+                return Err(BrokerFailure::new(
+                    BrokerProblem::CredentialsRefused,
+                    detail,
+                ));
+            }
             Err(BrokerFailure::new(connect_problem(&detail), detail))
         }
         Err(_) => Err(BrokerFailure::new(
@@ -288,6 +297,19 @@ fn connect_problem(detail: &str) -> BrokerProblem {
         BrokerProblem::Unreachable
     }
 }
+
+/// True when `error` is, or after rskafka's retries wraps, a failed SASL exchange. rskafka folds
+/// the errors of its retries into one message (of a type it does not export), so past the
+/// first level the kind is read from its wording, here only; a unit test pins that wording.
+fn sasl_refused(error: &rskafka::client::error::Error) -> bool {
+    match error {
+        rskafka::client::error::Error::Connection(rskafka::ConnectionError::SaslFailed(_)) => true,
+        other => other.to_string().contains(SASL_FAILED_WORDING),
+    }
+}
+
+/// How rskafka's `ConnectionError::SaslFailed` begins.
+const SASL_FAILED_WORDING: &str = "Sasl handshake failed";
 
 /// rustls settings trusting the configured authorities (validated to hold a certificate) and
 /// presenting the key store's client certificate, if any; shared by rskafka's connections and
@@ -330,5 +352,30 @@ mod connect_problem_tests {
         assert_eq!(connect_problem(tls), BrokerProblem::TlsFailed);
         let refused = "Connection error: error connecting to broker \"127.0.0.1:9092\": IO Error: Connection refused (os error 111)";
         assert_eq!(connect_problem(refused), BrokerProblem::Unreachable);
+    }
+}
+
+#[cfg(test)]
+mod sasl_tests {
+    use rskafka::client::error::Error;
+    use rskafka::{ConnectionError, SaslError};
+
+    use super::sasl_refused;
+
+    #[test]
+    fn a_failed_sasl_exchange_is_recognised_directly_and_inside_retries() {
+        let sasl = ConnectionError::SaslFailed(SaslError::UnsupportedSaslMechanism);
+        // The wording the check relies on, as rskafka writes it.
+        assert!(
+            sasl.to_string().starts_with(super::SASL_FAILED_WORDING),
+            "{sasl}"
+        );
+        assert!(sasl_refused(&Error::Connection(sasl)));
+        // What a wrong SCRAM password gives once rskafka's retries ran out (seen with tansu).
+        let retried = Error::InvalidResponse("Connection error: all retries failed: Retry exceeded deadline. Source: Sasl handshake failed: Sasl session error: internal mechanism error: SCRAM outcome error: invalid proof".to_owned());
+        assert!(sasl_refused(&retried));
+        assert!(!sasl_refused(&Error::InvalidResponse(
+            "error connecting to broker \"127.0.0.1:1\": IO Error: Connection refused".to_owned()
+        )));
     }
 }

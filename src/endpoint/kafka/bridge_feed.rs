@@ -20,6 +20,7 @@ use rskafka::record::RecordAndOffset;
 
 use super::bridge::connect;
 use super::cursor::{KafkaCursor, KafkaId, TopicPartition};
+use super::offsets::{after_out_of_range, log_went_back};
 use super::plan::FeedSpec;
 use crate::config::kafka::AutoOffsetReset;
 use crate::cross_shard::kafka_link::{CatchUpRequest, KafkaFeed};
@@ -270,7 +271,9 @@ impl Session {
                 .await;
             ShardMetrics::inc(&self.metrics.fetch_requests_total);
             match fetched {
-                Ok((records, high_watermark)) if records.is_empty() && high_watermark < offset => {
+                Ok((records, high_watermark))
+                    if log_went_back(records.is_empty(), high_watermark, offset) =>
+                {
                     // The partition's log went back (topic recreated, broker data lost); some
                     // brokers answer an empty fetch here instead of OFFSET_OUT_OF_RANGE. All of
                     // the new log is unseen: read it from its start.
@@ -294,13 +297,7 @@ impl Session {
                     // The broker no longer has (or does not yet have) this offset.
                     let earliest = offset_at(partition, OffsetAt::Earliest).await;
                     let latest = offset_at(partition, OffsetAt::Latest).await;
-                    // Behind the log's start: from its start. Past its end: the log went back
-                    // (recreated), and all of it is unseen.
-                    let moved = if offset < earliest || offset > latest {
-                        earliest
-                    } else {
-                        offset
-                    };
+                    let moved = after_out_of_range(offset, earliest, latest);
                     tracing::warn!(topic = %topic, partition = partition_index, offset, moved, "offset out of range at the broker");
                     self.head.borrow_mut().next[slot] = moved;
                     ShardMetrics::inc(&self.metrics.fetch_errors_total);

@@ -29,6 +29,7 @@ use super::bridge_group_requests::{
 };
 use super::bridge_group_wire::WireError;
 use super::cursor::{KafkaCursor, TopicPartition};
+use super::offsets::{assigned_slots, generation_start, GenerationStart};
 use super::plan::FeedSpec;
 use crate::config::kafka::AutoOffsetReset;
 use crate::cross_shard::kafka_link::KafkaFeed;
@@ -83,6 +84,9 @@ pub(super) async fn run_group_feed(
             Err(error) => {
                 tracing::warn!(%error, %group, "cannot reach the group coordinator; retrying");
                 ShardMetrics::inc(&metrics.group_errors_total);
+                if matches!(error, WireError::Sasl(_)) {
+                    ShardMetrics::inc(&metrics.sasl_failures_total);
+                }
                 tokio::time::sleep(RETRY_DELAY).await;
                 continue;
             }
@@ -101,14 +105,7 @@ pub(super) async fn run_group_feed(
         };
         member_id = membership.member_id.clone();
         // Which slots this node reads in this generation, and where each starts.
-        let assigned: Vec<usize> = (0..slots.len())
-            .filter(|&i| {
-                membership
-                    .assignment
-                    .get(&*slots[i].topic)
-                    .is_some_and(|p| p.contains(&slots[i].partition))
-            })
-            .collect();
+        let assigned = assigned_slots(&slots, &membership.assignment);
         let committed = match fetch_offsets(&mut coordinator, &group, &slots, &assigned).await {
             Ok(committed) => committed,
             Err(error) => {
@@ -124,11 +121,10 @@ pub(super) async fn run_group_feed(
         for &slot in &assigned {
             let own = connect(&spec.brokers, &metrics).await;
             let partition = partition_client(&own, &slots[slot]).await;
-            let start = match committed.get(&slot) {
-                Some(&offset) if fetching.contains(&slot) => head.borrow().next[slot].max(offset),
-                None if fetching.contains(&slot) => head.borrow().next[slot],
-                Some(&offset) => offset,
-                None => offset_at(&partition, reset(&spec)).await,
+            let fetched_to = fetching.contains(&slot).then(|| head.borrow().next[slot]);
+            let start = match generation_start(committed.get(&slot).copied(), fetched_to) {
+                GenerationStart::At(offset) => offset,
+                GenerationStart::Reset => offset_at(&partition, reset(&spec)).await,
             };
             head.borrow_mut().next[slot] = start;
             last_committed[slot] = committed.get(&slot).copied().unwrap_or(start);
@@ -175,7 +171,7 @@ pub(super) async fn run_group_feed(
                 break;
             }
             match heartbeat(&mut coordinator, &group, &membership).await {
-                Ok(()) => {}
+                Ok(()) => ShardMetrics::inc(&metrics.group_heartbeats_total),
                 Err(WireError::Broker(code)) => {
                     tracing::info!(code, %group, "the consumer group rebalances; rejoining");
                     if code == UNKNOWN_MEMBER_ID {

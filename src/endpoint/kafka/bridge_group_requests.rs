@@ -20,6 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::bridge_group_wire::{GroupConnection, WireError};
 use super::cursor::{KafkaCursor, TopicPartition};
 use super::group_assign::{self, Assignment};
+use super::offsets::offsets_to_commit;
 use super::plan::FeedSpec;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
 
@@ -256,17 +257,7 @@ impl Commits<'_> {
         let Some(delivered) = delivered else {
             return;
         };
-        let mut topics: BTreeMap<&str, Vec<(usize, i64)>> = BTreeMap::new();
-        for &slot in self.assigned {
-            let offset = delivered.next[slot];
-            // Records from before this generation may carry older offsets: only move forward.
-            if offset > self.last[slot] {
-                topics
-                    .entry(&self.slots[slot].topic)
-                    .or_default()
-                    .push((slot, offset));
-            }
-        }
+        let topics = offsets_to_commit(self.slots, self.assigned, &delivered.next, &self.last);
         if topics.is_empty() {
             return;
         }

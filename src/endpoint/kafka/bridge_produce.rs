@@ -21,6 +21,7 @@ use tokio::sync::Notify;
 use super::bridge::{error_chain, try_connect};
 use super::murmur2::partition_for_key;
 use super::plan::ProducerSpec;
+use super::produce_failure::produce_failure;
 use crate::config::kafka::Compression;
 use crate::cross_shard::kafka_link::{ProduceFailure, ProduceRequest};
 use crate::endpoint::{BrokerFailure, BrokerProblem, Fault};
@@ -161,12 +162,7 @@ impl Producers {
         let offset = connected.partitions[partition]
             .produce(record)
             .await
-            .map_err(|error| {
-                ProduceFailure::Unavailable(
-                    Fault::new("the Kafka brokers did not acknowledge the record")
-                        .with_detail(error_chain(&error)),
-                )
-            })?;
+            .map_err(|error| produce_failure(&error))?;
         Ok((partition as i32, offset))
     }
 
@@ -192,7 +188,8 @@ impl Producers {
     /// One attempt to connect producer `index` and learn its topic's partitions.
     async fn connect(&self, index: usize) -> Result<Rc<Connected>, BrokerFailure> {
         let spec = &self.specs[index];
-        let client = try_connect(&spec.brokers, spec.producer.request_timeout).await?;
+        let client =
+            try_connect(&spec.brokers, spec.producer.request_timeout, &self.metrics).await?;
         let topic = &spec.producer.topic;
         let unreachable = |error: rskafka::client::error::Error| {
             BrokerFailure::new(BrokerProblem::Unreachable, error_chain(&error))

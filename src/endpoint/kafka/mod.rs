@@ -23,7 +23,9 @@ pub mod cursor;
 mod group_assign;
 mod local_feed;
 mod murmur2;
+mod offsets;
 mod plan;
+mod produce_failure;
 
 use std::rc::Rc;
 use std::sync::Arc;

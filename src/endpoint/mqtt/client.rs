@@ -18,6 +18,7 @@ use crate::runtime::LocalSignal;
 
 use super::codec::{self, Incoming};
 use super::consumer::{ConsumerSub, SubState};
+use super::inbound::OversizedPublish;
 use super::wake::{AckSlot, Notify};
 use super::PublishAnswer;
 
@@ -266,6 +267,26 @@ impl MqttClient {
         }
     }
 
+    /// A PUBLISH over `maxPacketBytes` was skipped: it is acknowledged (QoS 1), so that the
+    /// broker does not send it again on every connection, and counted as dropped.
+    pub fn on_oversized_publish(&self, publish: OversizedPublish) {
+        ShardMetrics::inc(&self.metrics.mqtt_messages_dropped_total);
+        tracing::warn!(
+            shard = self.shard,
+            size = publish.size,
+            max = self.options.max_packet_bytes,
+            "dropped a message from the broker larger than maxPacketBytes"
+        );
+        if publish.qos > 0 {
+            codec::encode_puback(
+                self.options.protocol,
+                publish.pkid,
+                &mut self.out.borrow_mut(),
+            );
+            self.wake.notify();
+        }
+    }
+
     /// Acts on one packet from the broker; an `Err` ends the connection with that reason.
     pub fn on_packet(&self, packet: Incoming) -> Result<(), String> {
         match packet {
@@ -351,3 +372,7 @@ impl MqttClient {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "client/tests.rs"]
+mod tests;

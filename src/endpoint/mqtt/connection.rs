@@ -26,7 +26,9 @@ use crate::server::conn::spare_capacity;
 use super::client::{Health, MqttClient};
 use super::codec::{self, ConnectParams};
 use super::consumer::SubState;
+use super::inbound::{Inbound, InboundReader};
 use super::tls::{self, TlsSession};
+use super::upkeep::{AfterLoss, KeepAlive, PingStep, Reconnect};
 
 /// How much room each read asks the kernel to fill.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
@@ -54,9 +56,7 @@ pub fn ensure_running(client: &Rc<MqttClient>) {
 
 /// Connects and reconnects until shutdown or until the attempts run out.
 async fn run(client: Rc<MqttClient>) {
-    let options = &client.options;
-    let mut failures: u32 = 0;
-    let mut backoff = options.reconnect_backoff;
+    let mut reconnect = Reconnect::new(&client.options);
     loop {
         client.begin_attempt();
         match session(&client).await {
@@ -65,30 +65,21 @@ async fn run(client: Rc<MqttClient>) {
                 ShardMetrics::inc(&client.metrics.mqtt_connection_losses_total);
                 client.fail_in_flight(&why.detail);
                 if connected {
-                    failures = 0;
-                    backoff = options.reconnect_backoff;
-                }
-                if connected {
                     tracing::warn!(shard = client.shard, client_id = %client.client_id, reason = %why, "MQTT connection lost");
                 } else {
                     tracing::warn!(shard = client.shard, client_id = %client.client_id, reason = %why, "cannot connect to the MQTT broker");
                 }
                 *client.last_error.borrow_mut() = Some(why);
                 client.end_attempt();
-                if options
-                    .reconnect_attempts
-                    .is_some_and(|max| failures >= max)
-                {
+                let AfterLoss::Wait(backoff) = reconnect.after_loss(connected) else {
                     client.set_health(Health::Down);
                     break;
-                }
-                failures += 1;
+                };
                 client.set_health(Health::Reconnecting);
                 monoio::select! {
                     _ = client.shutdown.wait() => break,
                     _ = monoio::time::sleep(backoff) => {}
                 }
-                backoff = (backoff * 2).min(options.reconnect_backoff_max);
             }
         }
     }
@@ -231,9 +222,7 @@ async fn session(client: &Rc<MqttClient>) -> End {
     tracing::info!(shard = client.shard, client_id = %client.client_id, session_present, "MQTT connected");
     resubscribe(client, session_present);
 
-    let keep_alive = options.keep_alive;
-    let mut next_ping = Instant::now() + keep_alive;
-    let mut ping_sent: Option<Instant> = None;
+    let mut keep_alive = KeepAlive::new(options.keep_alive, Instant::now());
     loop {
         if let Err(why) = flush(client, &mut writer, &mut write_buf, tls.as_deref()).await {
             return End::Lost {
@@ -252,19 +241,24 @@ async fn session(client: &Rc<MqttClient>) -> End {
                 return End::Lost { connected: true, why: BrokerFailure::new(BrokerProblem::ConnectionLost, why) };
             }
             _ = client.wake.notified() => {}
-            _ = monoio::time::sleep_until(next_ping), if !keep_alive.is_zero() => {
-                if let Some(sent) = ping_sent {
-                    if client.last_heard.get() < sent {
+            _ = sleep_until_some(keep_alive.next_ping()) => {
+                match keep_alive.on_timer(Instant::now(), client.last_heard.get()) {
+                    PingStep::Ping => codec::encode_pingreq(&mut client.out.borrow_mut()),
+                    PingStep::Unanswered => {
                         let why = format!("{server}: no answer to PINGREQ within keepAliveSeconds");
                         return End::Lost { connected: true, why: BrokerFailure::new(BrokerProblem::ConnectionLost, why) };
                     }
                 }
-                codec::encode_pingreq(&mut client.out.borrow_mut());
-                let now = Instant::now();
-                ping_sent = Some(now);
-                next_ping = now + keep_alive;
             }
         }
+    }
+}
+
+/// Sleeps until `at`; forever when there is none.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => monoio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -361,20 +355,20 @@ async fn read_loop(
     end: Rc<ReaderEnd>,
     tls: Option<Rc<RefCell<TlsSession>>>,
 ) {
-    let protocol = client.options.protocol;
-    let max = client.options.max_packet_bytes;
+    let mut inbound = InboundReader::new(client.options.protocol, client.options.max_packet_bytes);
     // Plaintext packets; with TLS, ciphertext is read into `cipher` and decrypted into `buf`.
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut cipher = BytesMut::new();
     loop {
         loop {
-            match codec::decode(protocol, &mut buf, max) {
-                Ok(Some(packet)) => {
+            match inbound.next(&mut buf) {
+                Ok(Some(Inbound::Packet(packet))) => {
                     if let Err(why) = client.on_packet(packet) {
                         end.close(why);
                         return;
                     }
                 }
+                Ok(Some(Inbound::Skipped(publish))) => client.on_oversized_publish(publish),
                 Ok(None) => break,
                 Err(error) => {
                     end.close(error.to_string());

@@ -12,6 +12,8 @@
 //! codec.rs       MQTT packets ⇄ bytes (the only user of mqttbytes)
 //! client.rs      the shard's state for one endpoint: health, write queue, in-flight publishes
 //! connection.rs  the connection task: connect, keep-alive, reconnect with backoff, resubscribe
+//! inbound.rs     the broker's bytes → packets, skipping PUBLISHes over maxPacketBytes
+//! upkeep.rs      when to reconnect or give up, when to ping or count the broker gone (sans-IO)
 //! consumer.rs    the owner's broker subscription: SUBSCRIBE state, held PUBACKs, ring appends
 //! feed.rs        a shard's side of the node feed: fan-out, join/leave, the owner's bookkeeping
 //! ```
@@ -21,7 +23,9 @@ pub mod codec;
 mod connection;
 mod consumer;
 mod feed;
+mod inbound;
 mod tls;
+mod upkeep;
 mod wake;
 
 use std::rc::Rc;

@@ -1,0 +1,55 @@
+//! What the entrypoints' unit tests build requests and APIs from: a parsed request head and a
+//! Mock API with the entrypoints a test names (each with its configured defaults).
+
+use bytes::BytesMut;
+
+use crate::codec::http_head::{parse_request_head, HeadLimits, RequestHead};
+use crate::config::{self, EndpointConfig, EntrypointConfig};
+use crate::endpoint::mock::MockEndpoint;
+use crate::endpoint::Endpoint;
+use crate::server::Api;
+
+/// Parses `text` (a whole request head, ending in a blank line).
+pub fn head(text: &str) -> RequestHead {
+    let limits = HeadLimits {
+        max_header_bytes: 8192,
+        max_header_count: 64,
+    };
+    parse_request_head(&mut BytesMut::from(text), &limits)
+        .expect("a valid head")
+        .expect("a complete head")
+}
+
+/// A Mock API with the entrypoints named in `types` (`http-get`, `http-post`, `websocket`,
+/// `sse`).
+pub fn mock_api(types: &[&str]) -> Api {
+    let entrypoints: String = types
+        .iter()
+        .map(|kind| format!("      - type: {kind}\n"))
+        .collect();
+    let yaml = format!(
+        "apis:\n  - id: a\n    name: A\n    contextPaths: [/a]\n    entrypoints:\n{entrypoints}    endpoint:\n      type: mock\n    plans:\n      - name: Keyless\n        security: keyless\n"
+    );
+    let config = config::load_str(&yaml, "t.yaml").expect("a valid configuration");
+    let api = &config.apis[0];
+    let EndpointConfig::Mock(mock) = &api.endpoint else {
+        unreachable!("a mock endpoint");
+    };
+    let mut built = Api {
+        id: api.id.clone(),
+        http_get: None,
+        http_post: None,
+        websocket: None,
+        sse: None,
+        endpoint: Endpoint::Mock(MockEndpoint::new(mock)),
+    };
+    for entrypoint in &api.entrypoints {
+        match entrypoint {
+            EntrypointConfig::HttpGet(options) => built.http_get = Some(options.clone()),
+            EntrypointConfig::HttpPost(options) => built.http_post = Some(options.clone()),
+            EntrypointConfig::WebSocket(options) => built.websocket = Some(options.clone()),
+            EntrypointConfig::Sse(options) => built.sse = Some(options.clone()),
+        }
+    }
+    built
+}
