@@ -18,6 +18,7 @@ apis:
     contextPaths: [/ws-only]
     entrypoints:
       - type: websocket
+        configuration: { publisher: { enabled: false } }
     endpoint:
       type: mock
       configuration: { messageInterval: 10, messageContent: tick, messageCount: 3 }

@@ -25,7 +25,11 @@ pub fn head(text: &str) -> RequestHead {
 pub fn mock_api(types: &[&str]) -> Api {
     let entrypoints: String = types
         .iter()
-        .map(|kind| format!("      - type: {kind}\n"))
+        .map(|kind| match *kind {
+            // Mock cannot take messages: a websocket on it only subscribes.
+            "websocket" => "      - type: websocket\n        configuration: { publisher: { enabled: false } }\n".to_owned(),
+            kind => format!("      - type: {kind}\n"),
+        })
         .collect();
     let yaml = format!(
         "apis:\n  - id: a\n    name: A\n    contextPaths: [/a]\n    entrypoints:\n{entrypoints}    endpoint:\n      type: mock\n    plans:\n      - name: Keyless\n        security: keyless\n"
