@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tidegate::config::{self, Config, DriverChoice};
 use tidegate::runtime::Gateway;
 
+pub mod fake_kafka_sasl;
 pub mod fake_mqtt;
 pub mod kafka_batches;
 pub mod mosquitto;
