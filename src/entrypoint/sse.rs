@@ -21,6 +21,7 @@ use crate::codec::sse::{
 };
 use crate::config::SseOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
+use crate::endpoint::EndpointError;
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
@@ -44,8 +45,10 @@ pub async fn serve(
 ) {
     let cursor = match resume_position(head, api) {
         Ok(cursor) => cursor,
-        Err(message) => {
-            let _ = conn.respond_text(400, &message, true).await;
+        Err(error) => {
+            let _ = conn
+                .respond_text(error.status(), &error.to_string(), true)
+                .await;
             return;
         }
     };
@@ -133,18 +136,14 @@ pub async fn serve(
 }
 
 /// `Last-Event-ID` wins over `?cursor=`; both absent means "from now".
-fn resume_position(head: &RequestHead, api: &Api) -> Result<Option<MessageId>, String> {
+fn resume_position(head: &RequestHead, api: &Api) -> Result<Option<MessageId>, EndpointError> {
     let given = head
         .header_str("last-event-id")
         .map(str::to_owned)
         .or_else(|| head.query_param("cursor"));
     match given.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
-        Some(text) => api
-            .endpoint
-            .parse_cursor(text)
-            .map(Some)
-            .map_err(|err| err.to_string()),
+        Some(text) => api.endpoint.parse_cursor(text).map(Some),
     }
 }
 
