@@ -42,7 +42,12 @@ pub async fn serve(
     let started = Instant::now();
     let request = match Poll::from_request(head, api, options) {
         Ok(request) => request,
-        Err(message) => return conn.respond_text(400, &message, !keep_alive).await.is_ok(),
+        Err((status, message)) => {
+            return conn
+                .respond_text(status, &message, !keep_alive)
+                .await
+                .is_ok()
+        }
     };
     let queue = Rc::new(OutboundQueue::with_capacity(
         &shard.gateway.outbound,
@@ -186,27 +191,28 @@ impl Poll {
         head: &RequestHead,
         api: &Api,
         options: &HttpGetOptions,
-    ) -> Result<Poll, String> {
-        let format = negotiate(head.header("accept")).map_err(|err| err.to_string())?;
+    ) -> Result<Poll, (u16, String)> {
+        let format = negotiate(head.header("accept")).map_err(|err| (400, err.to_string()))?;
         let limit = match head.query_param("limit") {
             None => options.messages_limit_count,
             Some(text) => match digits_saturating(&text) {
                 Some(n) if n >= 1 => n.min(options.messages_limit_count),
                 _ => {
-                    return Err(format!(
+                    return Err((400, format!(
                         "query parameter 'limit' must be a whole number of at least 1 (values above messagesLimitCount, {}, are lowered to it), got '{text}'",
                         options.messages_limit_count
-                    ))
+                    )))
                 }
             },
         };
         let cursor = match head.query_param("cursor") {
             None => None,
             Some(text) if text.is_empty() => None,
+            // Its status: a cursor can also be unreadable for now (503: the feed has not started).
             Some(text) => Some(
                 api.endpoint
                     .parse_cursor(&text)
-                    .map_err(|err| err.to_string())?,
+                    .map_err(|err| (err.status(), err.to_string()))?,
             ),
         };
         Ok(Poll {

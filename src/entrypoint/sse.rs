@@ -21,6 +21,7 @@ use crate::codec::sse::{
 };
 use crate::config::SseOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
+use crate::endpoint::EndpointError;
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
@@ -45,8 +46,10 @@ pub async fn serve(
 ) {
     let cursor = match resume_position(head, api) {
         Ok(cursor) => cursor,
-        Err(message) => {
-            let _ = conn.respond_text(400, &message, true).await;
+        Err(error) => {
+            let _ = conn
+                .respond_text(error.status(), &error.to_string(), true)
+                .await;
             return;
         }
     };
@@ -142,12 +145,16 @@ pub async fn serve(
 }
 
 /// `Last-Event-ID` wins over `?cursor=`; both absent means "from now".
-fn resume_position(head: &RequestHead, api: &Api) -> Result<Option<MessageId>, String> {
+fn resume_position(head: &RequestHead, api: &Api) -> Result<Option<MessageId>, EndpointError> {
     // A resume position that cannot be read must not silently become "from now".
     let last_event_id = match head.header("last-event-id") {
-        Some(raw) => Some(std::str::from_utf8(raw).map_err(|_| {
-            "Last-Event-ID is not UTF-8 text; send the id of the last event received".to_owned()
-        })?),
+        Some(raw) => Some(
+            std::str::from_utf8(raw).map_err(|_| EndpointError::InvalidCursor {
+                cursor: "Last-Event-ID".to_owned(),
+                expected:
+                    "Last-Event-ID must be UTF-8 text: send the id of the last event received",
+            })?,
+        ),
         None => None,
     };
     let given = last_event_id
@@ -155,11 +162,7 @@ fn resume_position(head: &RequestHead, api: &Api) -> Result<Option<MessageId>, S
         .or_else(|| head.query_param("cursor"));
     match given.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
-        Some(text) => api
-            .endpoint
-            .parse_cursor(text)
-            .map(Some)
-            .map_err(|err| err.to_string()),
+        Some(text) => api.endpoint.parse_cursor(text).map(Some),
     }
 }
 

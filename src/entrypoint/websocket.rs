@@ -79,7 +79,9 @@ pub async fn serve(
         Some(text) => match api.endpoint.parse_cursor(&text) {
             Ok(id) => Some(id),
             Err(err) => {
-                let _ = conn.respond_text(400, &err.to_string(), true).await;
+                let _ = conn
+                    .respond_text(err.status(), &err.to_string(), true)
+                    .await;
                 return;
             }
         },

@@ -221,6 +221,21 @@ impl Broker {
         });
     }
 
+    /// Makes the independent client go through `front` with SASL over TLS (SASL_SSL), trusting
+    /// the PEM certificate file `trusted` and authenticating as `user` with `mechanism`.
+    pub fn client_sasl_through(
+        &mut self,
+        front: &TlsFront,
+        trusted: &std::path::Path,
+        (mechanism, user, password): (&str, &str, &str),
+    ) {
+        self.client_through(front, trusted);
+        self.client_settings["security.protocol"] = "SASL_SSL".into();
+        self.client_settings["sasl.mechanisms"] = mechanism.into();
+        self.client_settings["sasl.username"] = user.into();
+        self.client_settings["sasl.password"] = password.into();
+    }
+
     /// Makes the independent client go through `front` (after `restart_behind_tls`), trusting
     /// the PEM certificate file `trusted`.
     pub fn client_through(&mut self, front: &TlsFront, trusted: &std::path::Path) {

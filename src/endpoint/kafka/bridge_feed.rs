@@ -362,3 +362,7 @@ impl Session {
         ShardMetrics::inc(&self.metrics.records_fetched_total);
     }
 }
+
+#[cfg(test)]
+#[path = "bridge_feed/tests.rs"]
+mod tests;

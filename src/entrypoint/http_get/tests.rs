@@ -4,7 +4,7 @@ use super::{digits_saturating, Poll};
 use crate::entrypoint::test_support::{head, mock_api};
 use crate::message::MessageId;
 
-fn poll(target: &str, accept: &str) -> Result<Poll, String> {
+fn poll(target: &str, accept: &str) -> Result<Poll, (u16, String)> {
     let api = mock_api(&["http-get"]);
     let options = api.http_get.clone().unwrap();
     let request = format!("GET {target} HTTP/1.1\r\nHost: t\r\nAccept: {accept}\r\n\r\n");
@@ -23,7 +23,8 @@ fn the_limit_defaults_to_and_is_capped_by_messages_limit_count() {
         default
     );
     for bad in ["0", "-1", "abc", "1.5", ""] {
-        let why = poll(&format!("/a?limit={bad}"), "*/*").err().unwrap();
+        let (status, why) = poll(&format!("/a?limit={bad}"), "*/*").err().unwrap();
+        assert_eq!(status, 400);
         assert!(why.contains("'limit'"), "{bad}: {why}");
     }
 }
@@ -35,7 +36,7 @@ fn the_cursor_is_parsed_by_the_endpoint_and_empty_means_none() {
         Some(MessageId::Sequence(12))
     );
     assert_eq!(poll("/a?cursor=", "*/*").unwrap().cursor, None);
-    assert!(poll("/a?cursor=x", "*/*").is_err());
+    assert_eq!(poll("/a?cursor=x", "*/*").err().unwrap().0, 400);
 }
 
 #[test]

@@ -5,7 +5,14 @@ use crate::entrypoint::test_support::{head, mock_api};
 use crate::message::MessageId;
 
 fn position(request: &str) -> Result<Option<MessageId>, String> {
-    resume_position(&head(request), &mock_api(&["sse"]))
+    resume_position(&head(request), &mock_api(&["sse"])).map_err(|error| {
+        assert_eq!(
+            error.status(),
+            400,
+            "a malformed cursor is the client's fault"
+        );
+        error.to_string()
+    })
 }
 
 #[test]

@@ -1,0 +1,100 @@
+//! A fetched record as clients see it, without a broker: the message a fetch session appends.
+
+use std::collections::BTreeMap;
+
+use rskafka::chrono::{TimeZone, Utc};
+use rskafka::record::Record;
+
+use super::*;
+use crate::cross_shard::Doorbell;
+
+fn session(max_bytes: usize) -> Session {
+    let slots: Arc<[TopicPartition]> = ["a", "b"]
+        .iter()
+        .map(|topic| TopicPartition {
+            topic: Arc::from(*topic),
+            partition: 0,
+        })
+        .collect();
+    Session {
+        head: Rc::new(RefCell::new(Head {
+            encoded: false,
+            slots,
+            next: vec![5, 7],
+        })),
+        log: Arc::new(TopicLog::new("t", 16, max_bytes, &[Doorbell::new()])),
+        metrics: Arc::new(KafkaMetrics::default()),
+        max_wait_ms: FETCH_MAX_WAIT_MS,
+    }
+}
+
+fn record(offset: i64, key: Option<&[u8]>, value: &[u8]) -> RecordAndOffset {
+    RecordAndOffset {
+        record: Record {
+            key: key.map(<[u8]>::to_vec),
+            value: Some(value.to_vec()),
+            headers: BTreeMap::from([("h".to_owned(), b"v\xff".to_vec())]),
+            timestamp: Utc.timestamp_millis_opt(1_700_000_000_123).unwrap(),
+        },
+        offset,
+    }
+}
+
+fn appended(session: &Session) -> Vec<Message> {
+    let ring = session.log.lock();
+    let mut out = Vec::new();
+    ring.read(ring.first_position(), 100, &mut out);
+    out
+}
+
+#[test]
+fn a_record_becomes_a_message_carrying_the_position_after_it() {
+    let session = session(1 << 20);
+    let topic: Arc<str> = Arc::from("b");
+    session.append(&topic, 0, 1, record(7, Some(b"k-1"), b"hello"));
+    let messages = appended(&session);
+    assert_eq!(messages.len(), 1);
+    let message = &messages[0];
+    assert_eq!(&message.payload[..], b"hello");
+    assert_eq!(message.timestamp_ms, 1_700_000_000_123);
+    let metadata: Vec<(&str, &str)> = message
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        metadata,
+        [
+            ("key", "k-1"),
+            ("topic", "b"),
+            ("partition", "0"),
+            ("offset", "7")
+        ]
+    );
+    assert_eq!(message.headers[0], ("h".to_owned(), "v\u{fffd}".to_owned()));
+    // The id is the position after the record: slot 1 moved to 8, slot 0 unchanged.
+    let MessageId::Kafka(id) = &message.id else {
+        panic!("not a Kafka id: {:?}", message.id);
+    };
+    assert_eq!(id.slot, 1);
+    assert_eq!(&id.cursor.next[..], [5, 8]);
+    assert_eq!(session.head.borrow().next, [5, 8], "the session moved on");
+    assert_eq!(ShardMetrics::get(&session.metrics.records_fetched_total), 1);
+}
+
+#[test]
+fn a_record_without_key_has_no_key_metadata() {
+    let session = session(1 << 20);
+    session.append(&Arc::from("a"), 0, 0, record(5, None, b"x"));
+    let message = &appended(&session)[0];
+    assert!(message.metadata.iter().all(|(k, _)| k != "key"));
+}
+
+#[test]
+fn a_record_larger_than_the_buffer_is_skipped_but_the_position_moves_past_it() {
+    let session = session(16);
+    session.append(&Arc::from("a"), 0, 0, record(5, None, &[b'x'; 64]));
+    assert!(appended(&session).is_empty());
+    assert_eq!(session.head.borrow().next, [6, 7], "not fetched again");
+    assert_eq!(ShardMetrics::get(&session.metrics.records_fetched_total), 0);
+}
