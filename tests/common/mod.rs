@@ -12,7 +12,6 @@ use tidegate::runtime::Gateway;
 pub mod admin;
 pub mod binary;
 pub mod fake_mqtt;
-pub mod fake_mqtt_broker;
 pub mod http_raw;
 pub mod kafka_batches;
 pub mod log_capture;
