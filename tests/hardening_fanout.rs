@@ -42,12 +42,6 @@ apis:
     )
 }
 
-fn one_shard(yaml: &str, driver: DriverChoice) -> tidegate::runtime::Gateway {
-    let mut config = test_config(yaml, driver);
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    start(config)
-}
-
 fn ids_in(text: &str) -> Vec<u64> {
     text.lines()
         .filter_map(|l| l.strip_prefix("id: "))
@@ -94,7 +88,7 @@ fn publish_and_follow(
 /// The hardening issue's repro: one shard, one SSE client that never reads (4 KiB receive
 /// buffer), one that does; 2,000 × 10 KB messages. The live client got 939 of them.
 fn live_subscriber_gets_everything_beside_a_stalled_one(driver: DriverChoice) {
-    let gateway = one_shard(&topic_yaml(10_000, "drop-oldest"), driver);
+    let gateway = start_one_shard(&topic_yaml(10_000, "drop-oldest"), driver);
     let addr = gateway.local_addr();
     let _stalled: TcpStream = send_small_window(addr, 4096, &sse_request("/topic"));
     let (head, mut live) = open_sse(addr, "/topic", &[]);
@@ -115,7 +109,7 @@ on_both_drivers!(
 /// With a ring shorter than the stalled client's lag, the slow-client policy applies to it
 /// (`disconnect`: it is ended with its resume position) while the live client keeps going.
 fn stalled_subscriber_gets_the_slow_client_policy(driver: DriverChoice) {
-    let gateway = one_shard(&topic_yaml(300, "disconnect"), driver);
+    let gateway = start_one_shard(&topic_yaml(300, "disconnect"), driver);
     let addr = gateway.local_addr();
     let _stalled: TcpStream = send_small_window(addr, 4096, &sse_request("/topic"));
     let (_, mut live) = open_sse(addr, "/topic", &[]);

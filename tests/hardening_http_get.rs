@@ -53,9 +53,7 @@ apis:
 /// buffers of a connection take: a reply of them cannot be written to a client that does not
 /// read). Returns it and the published ids.
 fn gateway_with_backlog(reply_stall_ms: u64, driver: DriverChoice) -> (Gateway, Vec<u64>) {
-    let mut config = test_config(&yaml(reply_stall_ms), driver);
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    let gateway = start(config);
+    let gateway = start_one_shard(&yaml(reply_stall_ms), driver);
     let mut publisher = connect(gateway.local_addr());
     let payload = vec![b'p'; PAYLOAD_BYTES];
     let ids = (0..MESSAGES)

@@ -52,9 +52,7 @@ apis:
 /// small-window client takes in a few seconds). Payload `i` starts with `i` in six digits.
 /// Returns the gateway and the published ids, in order.
 fn gateway_with_backlog(stream_stall_ms: u64, driver: DriverChoice) -> (Gateway, Vec<u64>) {
-    let mut config = test_config(&yaml(stream_stall_ms), driver);
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    let gateway = start(config);
+    let gateway = start_one_shard(&yaml(stream_stall_ms), driver);
     let mut publisher = connect(gateway.local_addr());
     let mut ids = Vec::new();
     for i in 0..MESSAGES {

@@ -189,34 +189,13 @@ fn a_last_event_id_that_is_not_utf8_is_refused(driver: DriverChoice) {
         status_line.starts_with("HTTP/1.1 400"),
         "a resume position that cannot be read must not start a stream from now: {status_line}"
     );
-    let response = read_response_after_status(&mut reader);
+    let response = read_response_after_status(&mut reader, 400).text();
     assert!(response.contains("Last-Event-ID"), "{response}");
 }
 on_both_drivers!(
     a_last_event_id_that_is_not_utf8_is_refused,
     a_last_event_id_that_is_not_utf8_is_refused
 );
-
-/// The fields and body of a response whose status line was read (a `Content-Length` body).
-fn read_response_after_status(reader: &mut BufReader<std::net::TcpStream>) -> String {
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().unwrap();
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    std::io::Read::read_exact(reader, &mut body).unwrap();
-    String::from_utf8_lossy(&body).into_owned()
-}
 
 fn a_post_without_framing_is_411(driver: DriverChoice) {
     let gateway = gateway(driver);

@@ -23,12 +23,10 @@ fn gateway_as(broker: &Mosquitto, credentials: &str, topic: &str) -> Gateway {
     let endpoint = format!(
         "{credentials}        consumer:\n          topic: {topic}\n        producer:\n          topic: {topic}\n"
     );
-    let mut config = test_config(
+    start_one_shard(
         &api_yaml(broker.port, entrypoints, &endpoint),
         DriverChoice::Auto,
-    );
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    start(config)
+    )
 }
 
 #[test]

@@ -19,12 +19,10 @@ fn gateway(broker: &Mosquitto, protocol: &str, qos: u8) -> Gateway {
     let endpoint = format!(
         "        protocolVersion: {protocol}\n        maxPacketBytes: 2048\n        consumer:\n          topic: sized/1\n          qos: {qos}\n"
     );
-    let mut config = test_config(
+    start_one_shard(
         &api_yaml(broker.port, entrypoints, &endpoint),
         DriverChoice::Auto,
-    );
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    start(config)
+    )
 }
 
 #[test]

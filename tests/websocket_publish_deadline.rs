@@ -53,9 +53,7 @@ apis:
         security: keyless
 "#
     );
-    let mut config = test_config(&yaml, DriverChoice::Auto);
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    let gateway = start(config);
+    let gateway = start_one_shard(&yaml, DriverChoice::Auto);
     // The broker connection opens on first use: this POST starts it (and is answered 503).
     post(gateway.local_addr(), "/lamp", "wake up", "");
     assert!(eventually(Duration::from_secs(20), || total(
