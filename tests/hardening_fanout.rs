@@ -8,6 +8,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::slow_reader::{send_small_window, sse_request};
+use common::topic_api::backlog_topic_yaml;
 use common::*;
 use tidegate::config::DriverChoice;
 use tidegate::metrics::total;
@@ -18,27 +19,10 @@ const ROUND: usize = 100;
 /// One shard, an in-memory topic with SSE and POST. 10 KB messages fill a 4 MiB queue (the
 /// default `maxQueuedBytes`) by bytes at about 400 messages, long before its 1024-message bound.
 fn topic_yaml(retained: usize, policy: &str) -> String {
-    format!(
-        r#"
-gateway:
-  outbound: {{ slowClientPolicy: {policy} }}
-apis:
-  - id: topic
-    name: Topic
-    contextPaths: [/topic]
-    entrypoints:
-      - type: http-post
-      - type: sse
-    endpoint:
-      type: in-memory
-      configuration:
-        topic: t
-        maxRetainedMessages: {retained}
-        maxRetainedBytes: 100000000
-    plans:
-      - name: Keyless
-        security: keyless
-"#
+    backlog_topic_yaml(
+        &format!("gateway:\n  outbound: {{ slowClientPolicy: {policy} }}"),
+        "      - type: http-post\n      - type: sse",
+        retained,
     )
 }
 

@@ -7,35 +7,25 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 
 use common::http_raw::RawConn;
+use common::topic_api::chat_yaml;
 use common::*;
 use tidegate::config::DriverChoice;
 
 /// `/chat` (an in-memory topic: POST, GET, SSE) and `/mock` (a Mock generator: GET only), with a
 /// short `headerReadMs` (it also bounds how long a body may take).
-const YAML: &str = r#"
-gateway:
-  limits:
-    maxBodyBytes: 1024
-  timeouts:
-    headerReadMs: 300
-apis:
-  - id: chat
-    name: Chat
-    contextPaths: [/chat]
-    entrypoints:
-      - type: http-post
+fn yaml(header_read_ms: u64) -> String {
+    let gateway = format!(
+        "gateway:\n  limits:\n    maxBodyBytes: 1024\n  timeouts:\n    headerReadMs: {header_read_ms}"
+    );
+    let entrypoints = r#"      - type: http-post
       - type: http-get
         configuration:
           messagesLimitDurationMs: 100
-      - type: sse
-    endpoint:
-      type: in-memory
-      configuration:
-        topic: chat
-    plans:
-      - name: Keyless
-        security: keyless
-  - id: mock
+      - type: sse"#;
+    chat_yaml(&gateway, entrypoints) + MOCK_API
+}
+
+const MOCK_API: &str = r#"  - id: mock
     name: Mock
     contextPaths: [/mock]
     entrypoints:
@@ -48,7 +38,7 @@ apis:
 "#;
 
 fn gateway(driver: DriverChoice) -> tidegate::runtime::Gateway {
-    start(test_config(YAML, driver))
+    start(test_config(&yaml(300), driver))
 }
 
 fn two_host_fields_are_refused(driver: DriverChoice) {
@@ -154,7 +144,7 @@ on_both_drivers!(
 #[test]
 fn a_bare_cr_in_the_head_is_refused_at_once() {
     // A long headerReadMs: an answer that waited for it would be 408, not 400.
-    let yaml = YAML.replace("headerReadMs: 300", "headerReadMs: 60000");
+    let yaml = yaml(60_000);
     let gateway = start(test_config(&yaml, DriverChoice::Auto));
     for head in [
         &b"GET /chat HTTP/1.1\rHost: t\r\n"[..],

@@ -20,6 +20,7 @@ pub mod mqtt_api;
 pub mod open_files;
 pub mod shards;
 pub mod slow_reader;
+pub mod topic_api;
 pub mod ws_client;
 
 /// Runs `$body` (a fn taking a `DriverChoice`) once per I/O driver, as two tests.
