@@ -17,9 +17,7 @@ fn connections_over_the_shard_bound_are_closed_unserved_until_one_leaves() {
         "apis:",
         "gateway:\n  limits:\n    maxConnectionsPerShard: 2\napis:",
     );
-    let mut config = test_config(&yaml, DriverChoice::Auto);
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    let gateway = start(config);
+    let gateway = start_one_shard(&yaml, DriverChoice::Auto);
     let addr = gateway.local_addr();
     let metric = |pick: fn(&tidegate::metrics::ShardMetrics) -> &std::sync::atomic::AtomicU64| {
         total(gateway.metrics(), pick)

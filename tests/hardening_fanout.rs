@@ -8,6 +8,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::slow_reader::{send_small_window, sse_request};
+use common::topic_api::backlog_topic_yaml;
 use common::*;
 use tidegate::config::DriverChoice;
 use tidegate::metrics::total;
@@ -18,34 +19,11 @@ const ROUND: usize = 100;
 /// One shard, an in-memory topic with SSE and POST. 10 KB messages fill a 4 MiB queue (the
 /// default `maxQueuedBytes`) by bytes at about 400 messages, long before its 1024-message bound.
 fn topic_yaml(retained: usize, policy: &str) -> String {
-    format!(
-        r#"
-gateway:
-  outbound: {{ slowClientPolicy: {policy} }}
-apis:
-  - id: topic
-    name: Topic
-    contextPaths: [/topic]
-    entrypoints:
-      - type: http-post
-      - type: sse
-    endpoint:
-      type: in-memory
-      configuration:
-        topic: t
-        maxRetainedMessages: {retained}
-        maxRetainedBytes: 100000000
-    plans:
-      - name: Keyless
-        security: keyless
-"#
+    backlog_topic_yaml(
+        &format!("gateway:\n  outbound: {{ slowClientPolicy: {policy} }}"),
+        "      - type: http-post\n      - type: sse",
+        retained,
     )
-}
-
-fn one_shard(yaml: &str, driver: DriverChoice) -> tidegate::runtime::Gateway {
-    let mut config = test_config(yaml, driver);
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    start(config)
 }
 
 fn ids_in(text: &str) -> Vec<u64> {
@@ -94,7 +72,7 @@ fn publish_and_follow(
 /// The hardening issue's repro: one shard, one SSE client that never reads (4 KiB receive
 /// buffer), one that does; 2,000 × 10 KB messages. The live client got 939 of them.
 fn live_subscriber_gets_everything_beside_a_stalled_one(driver: DriverChoice) {
-    let gateway = one_shard(&topic_yaml(10_000, "drop-oldest"), driver);
+    let gateway = start_one_shard(&topic_yaml(10_000, "drop-oldest"), driver);
     let addr = gateway.local_addr();
     let _stalled: TcpStream = send_small_window(addr, 4096, &sse_request("/topic"));
     let (head, mut live) = open_sse(addr, "/topic", &[]);
@@ -115,7 +93,7 @@ on_both_drivers!(
 /// With a ring shorter than the stalled client's lag, the slow-client policy applies to it
 /// (`disconnect`: it is ended with its resume position) while the live client keeps going.
 fn stalled_subscriber_gets_the_slow_client_policy(driver: DriverChoice) {
-    let gateway = one_shard(&topic_yaml(300, "disconnect"), driver);
+    let gateway = start_one_shard(&topic_yaml(300, "disconnect"), driver);
     let addr = gateway.local_addr();
     let _stalled: TcpStream = send_small_window(addr, 4096, &sse_request("/topic"));
     let (_, mut live) = open_sse(addr, "/topic", &[]);

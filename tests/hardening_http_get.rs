@@ -10,6 +10,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::slow_reader::send_small_window;
+use common::topic_api::{backlog_topic_yaml, publish_backlog};
 use common::*;
 use tidegate::config::DriverChoice;
 use tidegate::metrics::total;
@@ -22,49 +23,25 @@ const BUDGET_BYTES: u64 = 7 * 1024 * 1024;
 
 /// One shard; an in-memory topic; queues and polls large enough for 1000 × 10 KB in one reply.
 fn yaml(reply_stall_ms: u64) -> String {
-    format!(
-        r#"
-gateway:
+    let gateway = format!(
+        r#"gateway:
   limits: {{ maxGetReplyBytesPerShard: {BUDGET_BYTES} }}
   outbound: {{ maxQueuedMessages: 2000, maxQueuedBytes: 16777216 }}
-  timeouts: {{ replyStallMs: {reply_stall_ms} }}
-apis:
-  - id: topic
-    name: Topic
-    contextPaths: [/topic]
-    entrypoints:
-      - type: http-post
+  timeouts: {{ replyStallMs: {reply_stall_ms} }}"#
+    );
+    let entrypoints = r#"      - type: http-post
       - type: http-get
-        configuration: {{ messagesLimitCount: 1000, messagesLimitDurationMs: 500 }}
-    endpoint:
-      type: in-memory
-      configuration:
-        topic: t
-        maxRetainedMessages: 10000
-        maxRetainedBytes: 100000000
-    plans:
-      - name: Keyless
-        security: keyless
-"#
-    )
+        configuration: { messagesLimitCount: 1000, messagesLimitDurationMs: 500 }"#;
+    backlog_topic_yaml(&gateway, entrypoints, 10_000)
 }
 
 /// A gateway whose topic holds `MESSAGES` messages of 10 KB (10 MB, more than the kernel
 /// buffers of a connection take: a reply of them cannot be written to a client that does not
 /// read). Returns it and the published ids.
 fn gateway_with_backlog(reply_stall_ms: u64, driver: DriverChoice) -> (Gateway, Vec<u64>) {
-    let mut config = test_config(&yaml(reply_stall_ms), driver);
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    let gateway = start(config);
-    let mut publisher = connect(gateway.local_addr());
-    let payload = vec![b'p'; PAYLOAD_BYTES];
-    let ids = (0..MESSAGES)
-        .map(|_| {
-            let response = post_on(&mut publisher, "/topic", &payload, "");
-            assert_eq!(response.status, 202, "{}", response.text());
-            response.header("x-message-id").unwrap().parse().unwrap()
-        })
-        .collect();
+    let gateway = start_one_shard(&yaml(reply_stall_ms), driver);
+    let payloads = (0..MESSAGES).map(|_| vec![b'p'; PAYLOAD_BYTES]);
+    let ids = publish_backlog(gateway.local_addr(), "/topic", payloads);
     (gateway, ids)
 }
 

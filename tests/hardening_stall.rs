@@ -10,6 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::slow_reader::{connect_small_window, sse_request, Throttled};
+use common::topic_api::{backlog_topic_yaml, publish_backlog};
 use common::*;
 use tidegate::config::DriverChoice;
 use tidegate::metrics::total;
@@ -22,28 +23,10 @@ const MESSAGES: usize = 1000;
 
 /// One shard; an in-memory topic holding every message; the given stream stall timeout.
 fn yaml(stream_stall_ms: u64) -> String {
-    format!(
-        r#"
-gateway:
-  timeouts: {{ streamStallMs: {stream_stall_ms} }}
-apis:
-  - id: topic
-    name: Topic
-    contextPaths: [/topic]
-    entrypoints:
-      - type: http-post
-      - type: sse
-      - type: websocket
-    endpoint:
-      type: in-memory
-      configuration:
-        topic: t
-        maxRetainedMessages: 10000
-        maxRetainedBytes: 100000000
-    plans:
-      - name: Keyless
-        security: keyless
-"#
+    backlog_topic_yaml(
+        &format!("gateway:\n  timeouts: {{ streamStallMs: {stream_stall_ms} }}"),
+        "      - type: http-post\n      - type: sse\n      - type: websocket",
+        10_000,
     )
 }
 
@@ -52,18 +35,13 @@ apis:
 /// small-window client takes in a few seconds). Payload `i` starts with `i` in six digits.
 /// Returns the gateway and the published ids, in order.
 fn gateway_with_backlog(stream_stall_ms: u64, driver: DriverChoice) -> (Gateway, Vec<u64>) {
-    let mut config = test_config(&yaml(stream_stall_ms), driver);
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    let gateway = start(config);
-    let mut publisher = connect(gateway.local_addr());
-    let mut ids = Vec::new();
-    for i in 0..MESSAGES {
+    let gateway = start_one_shard(&yaml(stream_stall_ms), driver);
+    let payloads = (0..MESSAGES).map(|i| {
         let mut payload = format!("{i:06}").into_bytes();
         payload.resize(PAYLOAD_BYTES, b'x');
-        let response = post_on(&mut publisher, "/topic", &payload, "");
-        assert_eq!(response.status, 202, "{}", response.text());
-        ids.push(response.header("x-message-id").unwrap().parse().unwrap());
-    }
+        payload
+    });
+    let ids = publish_backlog(gateway.local_addr(), "/topic", payloads);
     (gateway, ids)
 }
 

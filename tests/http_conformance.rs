@@ -7,35 +7,25 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 
 use common::http_raw::RawConn;
+use common::topic_api::chat_yaml;
 use common::*;
 use tidegate::config::DriverChoice;
 
 /// `/chat` (an in-memory topic: POST, GET, SSE) and `/mock` (a Mock generator: GET only), with a
 /// short `headerReadMs` (it also bounds how long a body may take).
-const YAML: &str = r#"
-gateway:
-  limits:
-    maxBodyBytes: 1024
-  timeouts:
-    headerReadMs: 300
-apis:
-  - id: chat
-    name: Chat
-    contextPaths: [/chat]
-    entrypoints:
-      - type: http-post
+fn yaml(header_read_ms: u64) -> String {
+    let gateway = format!(
+        "gateway:\n  limits:\n    maxBodyBytes: 1024\n  timeouts:\n    headerReadMs: {header_read_ms}"
+    );
+    let entrypoints = r#"      - type: http-post
       - type: http-get
         configuration:
           messagesLimitDurationMs: 100
-      - type: sse
-    endpoint:
-      type: in-memory
-      configuration:
-        topic: chat
-    plans:
-      - name: Keyless
-        security: keyless
-  - id: mock
+      - type: sse"#;
+    chat_yaml(&gateway, entrypoints) + MOCK_API
+}
+
+const MOCK_API: &str = r#"  - id: mock
     name: Mock
     contextPaths: [/mock]
     entrypoints:
@@ -48,7 +38,7 @@ apis:
 "#;
 
 fn gateway(driver: DriverChoice) -> tidegate::runtime::Gateway {
-    start(test_config(YAML, driver))
+    start(test_config(&yaml(300), driver))
 }
 
 fn two_host_fields_are_refused(driver: DriverChoice) {
@@ -154,7 +144,7 @@ on_both_drivers!(
 #[test]
 fn a_bare_cr_in_the_head_is_refused_at_once() {
     // A long headerReadMs: an answer that waited for it would be 408, not 400.
-    let yaml = YAML.replace("headerReadMs: 300", "headerReadMs: 60000");
+    let yaml = yaml(60_000);
     let gateway = start(test_config(&yaml, DriverChoice::Auto));
     for head in [
         &b"GET /chat HTTP/1.1\rHost: t\r\n"[..],
@@ -189,34 +179,13 @@ fn a_last_event_id_that_is_not_utf8_is_refused(driver: DriverChoice) {
         status_line.starts_with("HTTP/1.1 400"),
         "a resume position that cannot be read must not start a stream from now: {status_line}"
     );
-    let response = read_response_after_status(&mut reader);
+    let response = read_response_after_status(&mut reader, 400).text();
     assert!(response.contains("Last-Event-ID"), "{response}");
 }
 on_both_drivers!(
     a_last_event_id_that_is_not_utf8_is_refused,
     a_last_event_id_that_is_not_utf8_is_refused
 );
-
-/// The fields and body of a response whose status line was read (a `Content-Length` body).
-fn read_response_after_status(reader: &mut BufReader<std::net::TcpStream>) -> String {
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().unwrap();
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    std::io::Read::read_exact(reader, &mut body).unwrap();
-    String::from_utf8_lossy(&body).into_owned()
-}
 
 fn a_post_without_framing_is_411(driver: DriverChoice) {
     let gateway = gateway(driver);

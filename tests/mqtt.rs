@@ -82,9 +82,7 @@ fn post_and_websocket_publish_reach_mosquitto_sub(driver: DriverChoice) {
     let endpoint =
         "        producer:\n          topic: cmd/lamp\n          allowTopicFromRequest: true\n";
     // One shard, so every request below meets the same broker connection.
-    let mut config = test_config(&api_yaml(broker.port, entrypoints, endpoint), driver);
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    let gateway = start(config);
+    let gateway = start_one_shard(&api_yaml(broker.port, entrypoints, endpoint), driver);
     let addr = gateway.local_addr();
     let subscriber = broker.subscriber("check-sub", "cmd/#", 3);
 
@@ -124,12 +122,10 @@ fn broker_down_answers_503_and_subscribers_resume_after_reconnect() {
     let entrypoints = r#"      - type: http-post
       - type: websocket"#;
     let endpoint = "        clientId: tg-down\n        consumer:\n          topic: up/#\n        producer:\n          topic: up/x\n";
-    let mut config = test_config(
+    let gateway = start_one_shard(
         &api_yaml(broker.port, entrypoints, endpoint),
         DriverChoice::Auto,
     );
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    let gateway = start(config);
     let addr = gateway.local_addr();
     let mut socket = ws(addr, "/m");
     wait_subscribed(&gateway, &broker);
@@ -207,9 +203,7 @@ fn qos1_persistent_session_loses_nothing_across_broker_kill9() {
         "        reconnectBackoffMs: 100\n        reconnectBackoffMaxMs: 500\n",
         "",
     );
-    let mut config = test_config(&yaml, DriverChoice::Auto);
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    let gateway = start(config);
+    let gateway = start_one_shard(&yaml, DriverChoice::Auto);
     let mut socket = ws(gateway.local_addr(), "/m");
     wait_subscribed(&gateway, &broker);
     // The broker saves on every change (autosave_on_changes, interval 1): wait until the
@@ -302,12 +296,10 @@ on_both_drivers!(
 fn unsubscribes_after_the_last_local_client_leaves() {
     let broker = Mosquitto::start();
     let endpoint = "        consumer:\n          topic: room/1\n          group: workers\n          unsubscribeDelayMs: 0\n";
-    let mut config = test_config(
+    let gateway = start_one_shard(
         &api_yaml(broker.port, CONSUMING, endpoint),
         DriverChoice::Auto,
     );
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    let gateway = start(config);
     let addr = gateway.local_addr();
     let sessions = |n: u64| {
         eventually(WAIT, || {

@@ -9,7 +9,7 @@ mod common;
 use std::io::Read;
 use std::process::{Command, Stdio};
 
-use common::fake_mqtt_broker::FakeMqttBroker;
+use common::fake_mqtt::{FakeBroker, Script};
 use common::mqtt_api::WAIT;
 use common::*;
 use tidegate::config::DriverChoice;
@@ -24,10 +24,12 @@ fn publish(payload: &[u8]) -> Vec<u8> {
 }
 
 fn unsubscribe_from_the_broker_is_refused_quietly(driver: DriverChoice) {
-    let broker = FakeMqttBroker::start(|connection| match connection {
-        0 => UNSUBSCRIBE.to_vec(),
-        _ => publish(b"fresh"),
-    });
+    let broker = FakeBroker::start(Script::sending_after_suback(
+        |connection| match connection {
+            0 => UNSUBSCRIBE.to_vec(),
+            _ => publish(b"fresh"),
+        },
+    ));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -100,7 +102,7 @@ apis:
         "no message after the broker's UNSUBSCRIBE: {stderr}"
     );
     assert!(
-        broker.closed() >= 1,
+        broker.seen().closed >= 1,
         "the connection that sent UNSUBSCRIBE was kept"
     );
     assert!(

@@ -18,12 +18,10 @@ use tidegate::runtime::Gateway;
 /// endpoint configuration.
 fn gateway_with(broker: &FakeBroker, options: &str) -> Gateway {
     let endpoint = format!("{options}        producer:\n          topic: out/1\n");
-    let mut config = test_config(
+    start_one_shard(
         &api_yaml(broker.port, "      - type: http-post", &endpoint),
         DriverChoice::Auto,
-    );
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    start(config)
+    )
 }
 
 #[test]

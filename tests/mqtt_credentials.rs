@@ -16,19 +16,14 @@ const ACL: &str = "user alice\ntopic readwrite creds/#\n";
 /// A one-shard gateway on `/m` consuming and producing `topic` as `credentials` (endpoint
 /// lines, possibly none).
 fn gateway_as(broker: &Mosquitto, credentials: &str, topic: &str) -> Gateway {
-    let entrypoints = r#"      - type: http-post
-      - type: websocket
-        configuration:
-          publisher: { enabled: false }"#;
+    let entrypoints = format!("      - type: http-post\n{WEBSOCKET_SUBSCRIBER}");
     let endpoint = format!(
         "{credentials}        consumer:\n          topic: {topic}\n        producer:\n          topic: {topic}\n"
     );
-    let mut config = test_config(
-        &api_yaml(broker.port, entrypoints, &endpoint),
+    start_one_shard(
+        &api_yaml(broker.port, &entrypoints, &endpoint),
         DriverChoice::Auto,
-    );
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    start(config)
+    )
 }
 
 #[test]

@@ -22,12 +22,10 @@ fn tls_gateway(tls: &str, broker: &Mosquitto) -> Gateway {
     let endpoint = format!(
         "        consumer:\n          topic: secure/1\n        producer:\n          topic: secure/1\n        tls:\n{tls}"
     );
-    let mut config = test_config(
+    start_one_shard(
         &api_yaml(broker.port, entrypoints, &endpoint),
         DriverChoice::Auto,
-    );
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    start(config)
+    )
 }
 
 /// `POST /m` → broker → the same API's consumer → a WebSocket client, all over TLS.
@@ -147,12 +145,10 @@ fn a_consumer_group_spreads_messages_over_gateways() {
     let endpoint = "        consumer:\n          topic: jobs/1\n          group: workers\n";
     let gateways: Vec<Gateway> = (0..2)
         .map(|_| {
-            let mut config = test_config(
+            start_one_shard(
                 &api_yaml(broker.port, CONSUMING, endpoint),
                 DriverChoice::Auto,
-            );
-            config.gateway.shards = std::num::NonZeroUsize::new(1);
-            start(config)
+            )
         })
         .collect();
     let mut sockets: Vec<Client> = gateways.iter().map(|g| ws(g.local_addr(), "/m")).collect();
@@ -200,12 +196,10 @@ fn at_least_once_acknowledges_only_after_delivery() {
         configuration:
           publisher: { enabled: false }"#;
     let endpoint = "        consumer:\n          topic: alo/1\n          qos: 1\n";
-    let mut config = test_config(
+    let gateway = start_one_shard(
         &api_yaml(broker.port, entrypoints, endpoint),
         DriverChoice::Auto,
     );
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    let gateway = start(config);
     let mut socket = ws(gateway.local_addr(), "/m");
     wait_subscribed(&gateway, &broker);
     let gateway_acks = || broker.log_count("Received PUBACK from tidegate-");

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::fake_mqtt_broker::FakeMqttBroker;
+use common::fake_mqtt::{FakeBroker, Script};
 use common::mqtt_api::{api_yaml, WAIT};
 use common::*;
 use tidegate::config::DriverChoice;
@@ -24,10 +24,12 @@ fn publish(payload: &[u8]) -> Vec<u8> {
 }
 
 fn malformed_packet_drops_the_broker_connection(driver: DriverChoice) {
-    let broker = FakeMqttBroker::start(|connection| match connection {
-        0 => [&PROPERTY_LENGTH_CUT_SHORT[..], &publish(b"stuck")].concat(),
-        _ => publish(b"fresh"),
-    });
+    let broker = FakeBroker::start(Script::sending_after_suback(
+        |connection| match connection {
+            0 => [&PROPERTY_LENGTH_CUT_SHORT[..], &publish(b"stuck")].concat(),
+            _ => publish(b"fresh"),
+        },
+    ));
     // No keep-alive: nothing but the malformed packet can end the first connection.
     let endpoint =
         "        keepAliveSeconds: 0\n        consumer:\n          topic: t\n          qos: 0\n";
@@ -37,9 +39,9 @@ fn malformed_packet_drops_the_broker_connection(driver: DriverChoice) {
     assert_eq!(head.status, 200);
 
     assert!(
-        eventually(WAIT, || broker.closed() >= 1),
+        eventually(WAIT, || broker.seen().closed >= 1),
         "the gateway kept the connection that sent a malformed packet ({} accepted)",
-        broker.accepted()
+        broker.seen().accepted
     );
     let text = read_sse_until(&mut sse, |text| text.contains("data: fresh"));
     assert!(text.contains("data: fresh\n"), "after reconnecting: {text}");

@@ -13,18 +13,13 @@ use tidegate::runtime::Gateway;
 /// A one-shard gateway consuming `sized/1` at QoS `qos` over `protocol` with `maxPacketBytes`
 /// 2048, with a WebSocket entrypoint.
 fn gateway(broker: &Mosquitto, protocol: &str, qos: u8) -> Gateway {
-    let entrypoints = r#"      - type: websocket
-        configuration:
-          publisher: { enabled: false }"#;
     let endpoint = format!(
         "        protocolVersion: {protocol}\n        maxPacketBytes: 2048\n        consumer:\n          topic: sized/1\n          qos: {qos}\n"
     );
-    let mut config = test_config(
-        &api_yaml(broker.port, entrypoints, &endpoint),
+    start_one_shard(
+        &api_yaml(broker.port, WEBSOCKET_SUBSCRIBER, &endpoint),
         DriverChoice::Auto,
-    );
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    start(config)
+    )
 }
 
 #[test]

@@ -16,12 +16,10 @@ use tidegate::runtime::Gateway;
 fn producer_gateway(broker: &FakeBroker, producer: &str) -> Gateway {
     let endpoint =
         format!("        producer:\n          topic: out/1\n          qos: 1\n{producer}");
-    let mut config = test_config(
+    start_one_shard(
         &api_yaml(broker.port, "      - type: http-post", &endpoint),
         DriverChoice::Auto,
-    );
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    start(config)
+    )
 }
 
 /// Publishes until the connection is up (the first publish starts it).
@@ -131,12 +129,10 @@ fn a_puback_with_an_error_reason_is_a_502() {
 fn maximum_packet_size_is_announced_in_connect() {
     let broker = FakeBroker::start(Script::default());
     let endpoint = "        maxPacketBytes: 4096\n        producer:\n          topic: out/1\n";
-    let mut config = test_config(
+    let gateway = start_one_shard(
         &api_yaml(broker.port, "      - type: http-post", endpoint),
         DriverChoice::Auto,
     );
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    let gateway = start(config);
     wait_connected(&gateway, &broker);
     let connect = broker.seen().connects[0].clone();
     assert_eq!(connect.max_packet_size, Some(4096), "{connect:?}");

@@ -4,28 +4,20 @@
 
 mod common;
 
+use common::topic_api::chat_yaml;
 use common::*;
 use tidegate::config::DriverChoice;
 
 /// `/chat` (an in-memory topic: POST and GET) and `/mock` (a Mock generator: GET).
-const YAML: &str = r#"
-apis:
-  - id: chat
-    name: Chat
-    contextPaths: [/chat]
-    entrypoints:
-      - type: http-post
+fn yaml() -> String {
+    let entrypoints = r#"      - type: http-post
       - type: http-get
         configuration:
-          messagesLimitDurationMs: 100
-    endpoint:
-      type: in-memory
-      configuration:
-        topic: chat
-    plans:
-      - name: Keyless
-        security: keyless
-  - id: mock
+          messagesLimitDurationMs: 100"#;
+    chat_yaml("", entrypoints) + MOCK_API
+}
+
+const MOCK_API: &str = r#"  - id: mock
     name: Mock
     contextPaths: [/mock]
     entrypoints:
@@ -61,7 +53,7 @@ const REFUSED: &[(&str, &str)] = &[
 ];
 
 fn dot_segments_and_encoded_separators_are_refused(driver: DriverChoice) {
-    let gateway = start(test_config(YAML, driver));
+    let gateway = start(test_config(&yaml(), driver));
     let addr = gateway.local_addr();
     for (path, why) in REFUSED {
         let response = get(addr, path, &[]);
@@ -82,7 +74,7 @@ on_both_drivers!(
 
 #[test]
 fn names_that_merely_contain_dots_still_route() {
-    let gateway = start(test_config(YAML, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml(), DriverChoice::Auto));
     let addr = gateway.local_addr();
     for path in [
         "/chat/..foo",

@@ -45,12 +45,6 @@ fn in_memory_api(id: &str, path: &str, topic: &str) -> String {
     )
 }
 
-fn one_shard(yaml: &str, driver: DriverChoice) -> tidegate::runtime::Gateway {
-    let mut config = test_config(yaml, driver);
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    start(config)
-}
-
 /// Reads events from an SSE stream until `count` more ids arrived.
 fn read_more_ids(reader: &mut std::io::BufReader<std::net::TcpStream>, count: usize) -> bool {
     let text = read_sse_until(reader, |t| t.matches("id:").count() >= count);
@@ -62,7 +56,7 @@ fn health_is(admin: SocketAddr, status: u16) -> bool {
 }
 
 fn a_read_loop_panic_closes_only_its_connection(driver: DriverChoice) {
-    let gateway = one_shard(&apis_yaml(""), driver);
+    let gateway = start_one_shard(&apis_yaml(""), driver);
     let (addr, admin) = (gateway.local_addr(), gateway.admin_addr().unwrap());
     let (_, mut victim) = open_sse(addr, "/mock", &[]);
     let (_, mut bystander) = open_sse(addr, "/mock", &[]);
@@ -97,7 +91,7 @@ fn a_generator_panic_closes_only_its_subscriber(driver: DriverChoice) {
         .replace("mock-api", "faulty")
         .replace("[/mock]", "[/faulty]")
         .replace("hello", Site::MockGenerator.marker());
-    let gateway = one_shard(&apis_yaml(&faulty), driver);
+    let gateway = start_one_shard(&apis_yaml(&faulty), driver);
     let (addr, admin) = (gateway.local_addr(), gateway.admin_addr().unwrap());
     let (mut bystander, _) =
         tungstenite::client::client(format!("ws://{addr}/mock"), connect(addr)).unwrap();

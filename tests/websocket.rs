@@ -5,6 +5,7 @@ mod common;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use common::ws_client::close_frame;
 use common::*;
 use tidegate::config::DriverChoice;
 use tidegate::metrics::total;
@@ -68,23 +69,12 @@ fn streams_answers_pings_and_closes_cleanly(driver: DriverChoice) {
 }
 on_both_drivers!(stream_ping_close, streams_answers_pings_and_closes_cleanly);
 
-fn closing_frame(socket: &mut Client) -> (CloseCode, String) {
-    loop {
-        match socket.read() {
-            Ok(Message::Close(Some(frame))) => return (frame.code, frame.reason.to_string()),
-            Ok(Message::Close(None)) => panic!("close without a code"),
-            Ok(_) => continue,
-            Err(err) => panic!("no close frame: {err}"),
-        }
-    }
-}
-
 #[test]
 fn publishing_is_refused_with_a_clear_close_reason() {
     let gateway = start(test_config(&mock_api_yaml(1000), DriverChoice::Auto));
     let mut socket = ws_connect(gateway.local_addr(), "/mock");
     socket.send(Message::Text("hi".into())).unwrap();
-    let (code, reason) = closing_frame(&mut socket);
+    let (code, reason) = close_frame(&mut socket);
     assert_eq!(code, CloseCode::Policy);
     // The Mock API's socket is subscribe-only (`tidegate check` refuses a publisher on Mock).
     assert!(reason.contains("publishing is disabled"), "{reason}");
@@ -225,7 +215,7 @@ fn oversized_frames_close_with_1009() {
     socket
         .send(Message::Binary(vec![0u8; 2048].into()))
         .unwrap();
-    let (code, reason) = closing_frame(&mut socket);
+    let (code, reason) = close_frame(&mut socket);
     assert_eq!(code, CloseCode::Size);
     assert!(reason.contains("1024"), "{reason}");
 }

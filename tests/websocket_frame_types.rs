@@ -4,30 +4,19 @@
 
 mod common;
 
+use common::topic_api::chat_yaml;
 use common::ws_client::{next_data, ws_open, Data};
 use common::*;
 use tidegate::config::DriverChoice;
 use tungstenite::Message;
 
-const TOPIC_API: &str = r#"
-apis:
-  - id: chat
-    name: Chat
-    contextPaths: [/chat]
-    entrypoints:
-      - type: websocket
-      - type: http-post
-    endpoint:
-      type: in-memory
-      configuration:
-        topic: chat
-    plans:
-      - name: Keyless
-        security: keyless
-"#;
+/// `/chat`: WebSocket and POST over an in-memory topic.
+fn topic_api() -> String {
+    chat_yaml("", "      - type: websocket\n      - type: http-post")
+}
 
 fn websocket_frame_types_survive_the_topic(driver: DriverChoice) {
-    let gateway = start(test_config(TOPIC_API, driver));
+    let gateway = start(test_config(&topic_api(), driver));
     let addr = gateway.local_addr();
     // Resuming from cursor 0 replays everything, so the order of connecting does not matter.
     let mut publisher = ws_open(addr, "/chat");
@@ -61,7 +50,7 @@ on_both_drivers!(
 
 #[test]
 fn http_post_content_type_decides_the_frame_type() {
-    let gateway = start(test_config(TOPIC_API, DriverChoice::Auto));
+    let gateway = start(test_config(&topic_api(), DriverChoice::Auto));
     let addr = gateway.local_addr();
     let posts = [
         ("Content-Type: application/octet-stream\r\n", &b"bytes"[..]),

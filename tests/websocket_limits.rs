@@ -98,10 +98,8 @@ fn a_shard_over_its_partial_budget_refuses_more(driver: DriverChoice) {
     let yaml = echo_yaml(
         "gateway:\n  limits:\n    wsMaxFrameBytes: 4096\n    wsMaxMessageBytes: 4096\n    wsMaxPartialBytesPerShard: 5000",
     );
-    let mut config = test_config(&yaml, driver);
     // One shard, so both clients draw on the same budget.
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    let gateway = start(config);
+    let gateway = start_one_shard(&yaml, driver);
     let partial = || total(gateway.metrics(), |m| &m.websocket_partial_bytes);
     let mut first = ws_open(gateway.local_addr(), "/echo");
     let mut second = ws_open(gateway.local_addr(), "/echo");

@@ -1,15 +1,15 @@
 //! `wsMessageReadMs` times the client sending a message, not the gateway publishing it: a message
 //! that arrived in full while the broker takes its time to acknowledge is not closed as
-//! "not finished". The broker here is a stand-in that accepts the MQTT connection and never
-//! acknowledges a publish.
+//! "not finished". The broker here is the scripted one (`common::fake_mqtt`), holding every
+//! PUBACK.
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use common::fake_mqtt::{FakeBroker, PubAckMode, Script};
 use common::ws_client::{close_frame, ws_open};
 use common::*;
 use tidegate::codec::ws::{encode_client_frame, Opcode};
@@ -17,31 +17,14 @@ use tidegate::config::DriverChoice;
 use tidegate::metrics::total;
 use tungstenite::protocol::frame::coding::CloseCode;
 
-/// Accepts MQTT connections, answers CONNECT with a v5 CONNACK and then reads and ignores
-/// everything (no PUBACK ever). Returns its port.
-fn silent_broker() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                // CONNECT arrives first (one small packet); CONNACK: success, no properties.
-                if stream.read(&mut buf).unwrap_or(0) == 0 {
-                    return;
-                }
-                let _ = stream.write_all(&[0x20, 0x03, 0x00, 0x00, 0x00]);
-                while stream.read(&mut buf).unwrap_or(0) > 0 {}
-            });
-        }
-    });
-    port
-}
-
 #[test]
 fn waiting_for_the_broker_is_not_on_the_message_deadline() {
-    let port = silent_broker();
+    // The broker never acknowledges a publish.
+    let broker = FakeBroker::start(Script {
+        puback: PubAckMode::Hold,
+        ..Script::default()
+    });
+    let port = broker.port;
     let yaml = format!(
         r#"
 gateway:
@@ -70,9 +53,7 @@ apis:
         security: keyless
 "#
     );
-    let mut config = test_config(&yaml, DriverChoice::Auto);
-    config.gateway.shards = std::num::NonZeroUsize::new(1);
-    let gateway = start(config);
+    let gateway = start_one_shard(&yaml, DriverChoice::Auto);
     // The broker connection opens on first use: this POST starts it (and is answered 503).
     post(gateway.local_addr(), "/lamp", "wake up", "");
     assert!(eventually(Duration::from_secs(20), || total(

@@ -7,6 +7,7 @@ mod common;
 use std::io::Write;
 
 use bytes::BytesMut;
+use common::topic_api::chat_yaml;
 use common::ws_client::{close_frame, next_data, ws_open, Data, WsClient};
 use common::*;
 use tidegate::codec::ws::{encode_client_frame, Opcode};
@@ -14,25 +15,9 @@ use tidegate::config::DriverChoice;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::Message;
 
+/// `gateway` settings, then `/chat`: WebSocket and POST over an in-memory topic.
 fn topic_yaml(gateway: &str) -> String {
-    format!(
-        r#"{gateway}
-apis:
-  - id: chat
-    name: Chat
-    contextPaths: [/chat]
-    entrypoints:
-      - type: websocket
-      - type: http-post
-    endpoint:
-      type: in-memory
-      configuration:
-        topic: chat
-    plans:
-      - name: Keyless
-        security: keyless
-"#
-    )
+    chat_yaml(gateway, "      - type: websocket\n      - type: http-post")
 }
 
 /// The next message as its JSON envelope.

@@ -54,15 +54,10 @@ pub fn spawn_connection_task<F>(task: &'static str, future: F, on_panic: impl Fn
 where
     F: Future<Output = ()> + 'static,
 {
-    let Some(supervisor) = current() else {
-        return unsupervised(future);
-    };
-    monoio::spawn(async move {
-        if let Err(panic) = CatchPanic::new(future).await {
-            ShardMetrics::inc(&supervisor.metrics.connection_panics_total);
-            tracing::error!(shard = supervisor.shard, task, %panic, "a connection's task panicked; that connection was closed");
-            on_panic();
-        }
+    spawn_supervised(future, move |supervisor, panic| {
+        ShardMetrics::inc(&supervisor.metrics.connection_panics_total);
+        tracing::error!(shard = supervisor.shard, task, %panic, "a connection's task panicked; that connection was closed");
+        on_panic();
     });
 }
 
@@ -72,15 +67,26 @@ pub fn spawn_shard_task<F>(task: &'static str, future: F)
 where
     F: Future<Output = ()> + 'static,
 {
+    spawn_supervised(future, move |supervisor, panic| {
+        ShardMetrics::inc(&supervisor.metrics.shard_task_panics_total);
+        tracing::error!(shard = supervisor.shard, task, %panic, "a shard-wide task panicked; the shard is down and stops serving");
+        supervisor.health.report_dead(supervisor.shard, task);
+        supervisor.shutdown.fire();
+    });
+}
+
+/// Spawns `future` on this thread's shard; if it panics, `on_panic` gets the shard's supervisor
+/// and the panic's message (after the future was dropped).
+fn spawn_supervised<F>(future: F, on_panic: impl FnOnce(&Supervisor, &str) + 'static)
+where
+    F: Future<Output = ()> + 'static,
+{
     let Some(supervisor) = current() else {
         return unsupervised(future);
     };
     monoio::spawn(async move {
         if let Err(panic) = CatchPanic::new(future).await {
-            ShardMetrics::inc(&supervisor.metrics.shard_task_panics_total);
-            tracing::error!(shard = supervisor.shard, task, %panic, "a shard-wide task panicked; the shard is down and stops serving");
-            supervisor.health.report_dead(supervisor.shard, task);
-            supervisor.shutdown.fire();
+            on_panic(&supervisor, &panic);
         }
     });
 }

@@ -191,31 +191,13 @@ impl Conn {
             }
             None => tracing::debug!(request_id = %id, status, reason, "answered with an error"),
         }
-        if (400..500).contains(&status) {
-            ShardMetrics::inc(&self.gauge.metrics.http_client_errors_total);
-        }
         let body = if status >= 500 {
             format!("{reason} (request id {id})")
         } else {
             reason.to_owned()
         };
-        let id = id.to_string();
-        encode_response_head(
-            &mut self.write_buf,
-            &ResponseHead {
-                status,
-                headers: &[
-                    ("X-Request-Id", &id),
-                    ("Content-Type", "text/plain; charset=utf-8"),
-                ],
-                body: BodyKind::Length(body.len()),
-                close,
-            },
-        );
-        if !self.head_request {
-            self.write_buf.extend_from_slice(body.as_bytes());
-        }
-        self.flush().await
+        self.write_plain(status, None, &id.to_string(), &body, close)
+            .await
     }
 
     /// Writes a 405 that lists the methods this API serves, in the body and in `Allow`.
@@ -248,19 +230,34 @@ impl Conn {
     ) -> io::Result<()> {
         let id = self.request_id();
         tracing::debug!(request_id = %id, status, reason = body, "answered with an error");
+        self.write_plain(status, Some(header), &id.to_string(), body, close)
+            .await
+    }
+
+    /// Writes a plain-text error answer under request id `id`, with `header` first if there is
+    /// one, and counts a 4xx. A HEAD request's answer has the same head and no content.
+    async fn write_plain(
+        &mut self,
+        status: u16,
+        header: Option<(&str, &str)>,
+        id: &str,
+        body: &str,
+        close: bool,
+    ) -> io::Result<()> {
         if (400..500).contains(&status) {
             ShardMetrics::inc(&self.gauge.metrics.http_client_errors_total);
         }
-        let id = id.to_string();
+        let mut headers = Vec::with_capacity(3);
+        headers.extend(header);
+        headers.extend([
+            ("X-Request-Id", id),
+            ("Content-Type", "text/plain; charset=utf-8"),
+        ]);
         encode_response_head(
             &mut self.write_buf,
             &ResponseHead {
                 status,
-                headers: &[
-                    header,
-                    ("X-Request-Id", &id),
-                    ("Content-Type", "text/plain; charset=utf-8"),
-                ],
+                headers: &headers,
                 body: BodyKind::Length(body.len()),
                 close,
             },

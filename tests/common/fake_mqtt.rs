@@ -1,6 +1,7 @@
 //! A scripted MQTT 5 broker for the paths a real broker does not take on demand: PUBACKs that
-//! never come or refuse, PINGREQs left unanswered, CONNECTs refused. It accepts on a free
-//! loopback port, answers as its `Script` says, and records what the gateway sent.
+//! never come or refuse, PINGREQs left unanswered, CONNECTs refused, and bytes of the test's
+//! choosing (malformed packets, packets a broker must never send) after the SUBACK. It accepts
+//! on a free loopback port, answers as its `Script` says, and records what the gateway sent.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -12,14 +13,19 @@ use mqttbytes::v5::{
     read, ConnAck, ConnAckProperties, ConnectReturnCode, Packet, PingResp, PubAck, PubAckReason,
     SubAck, SubscribeReasonCode, UnsubAck,
 };
+use mqttbytes::QoS;
+
+/// The bytes to send right after the SUBACK on the connection accepted `n`-th (from 0).
+pub type AfterSuback = Arc<dyn Fn(usize) -> Vec<u8> + Send + Sync>;
 
 /// How the broker answers.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct Script {
     /// The CONNACK code; anything but `Success` also closes the connection.
     pub connack: ConnectReturnCode,
     pub puback: PubAckMode,
     pub answer_pings: bool,
+    pub after_suback: Option<AfterSuback>,
 }
 
 impl Default for Script {
@@ -28,6 +34,20 @@ impl Default for Script {
             connack: ConnectReturnCode::Success,
             puback: PubAckMode::Ack,
             answer_pings: true,
+            after_suback: None,
+        }
+    }
+}
+
+impl Script {
+    /// Answers as a well-behaved broker, and after the SUBACK on the connection accepted
+    /// `n`-th sends `bytes(n)`.
+    pub fn sending_after_suback(
+        bytes: impl Fn(usize) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Script {
+        Script {
+            after_suback: Some(Arc::new(bytes)),
+            ..Script::default()
         }
     }
 }
@@ -59,6 +79,10 @@ pub struct Seen {
     pub publishes: usize,
     pub pingreqs: usize,
     pub subscribes: usize,
+    /// Connections accepted.
+    pub accepted: usize,
+    /// Connections that ended (closed by the gateway, or by the broker as scripted).
+    pub closed: usize,
     /// Why packets could not be read (the connection was then closed).
     pub malformed: Vec<String>,
 }
@@ -99,10 +123,14 @@ impl FakeBroker {
                 let index = {
                     let mut shared = accepting.lock().unwrap();
                     shared.streams.push(stream.try_clone().unwrap());
+                    shared.seen.accepted += 1;
                     shared.streams.len() - 1
                 };
                 let shared = accepting.clone();
-                std::thread::spawn(move || serve(stream, index, &shared));
+                std::thread::spawn(move || {
+                    serve(stream, index, &shared);
+                    shared.lock().unwrap().seen.closed += 1;
+                });
             }
         });
         FakeBroker { port, shared, stop }
@@ -171,7 +199,7 @@ fn serve(mut stream: TcpStream, index: usize, shared: &Mutex<Shared>) {
         let mut close = false;
         {
             let mut shared = shared.lock().unwrap();
-            let script = shared.script;
+            let script = shared.script.clone();
             match packet {
                 Packet::Connect(connect) => {
                     shared.seen.connects.push(ConnectSeen {
@@ -195,9 +223,16 @@ fn serve(mut stream: TcpStream, index: usize, shared: &Mutex<Shared>) {
                     let codes = subscribe
                         .filters
                         .iter()
-                        .map(|_| SubscribeReasonCode::QoS1)
+                        .map(|filter| match filter.qos {
+                            QoS::AtMostOnce => SubscribeReasonCode::QoS0,
+                            QoS::AtLeastOnce => SubscribeReasonCode::QoS1,
+                            QoS::ExactlyOnce => SubscribeReasonCode::QoS2,
+                        })
                         .collect();
                     SubAck::new(subscribe.pkid, codes).write(&mut out).unwrap();
+                    if let Some(bytes) = &script.after_suback {
+                        out.extend_from_slice(&bytes(index));
+                    }
                 }
                 Packet::Unsubscribe(unsubscribe) => {
                     UnsubAck::new(unsubscribe.pkid).write(&mut out).unwrap();

@@ -13,7 +13,6 @@ pub mod admin;
 pub mod binary;
 pub mod fake_kafka_sasl;
 pub mod fake_mqtt;
-pub mod fake_mqtt_broker;
 pub mod http_raw;
 pub mod kafka_batches;
 pub mod log_capture;
@@ -22,6 +21,7 @@ pub mod mqtt_api;
 pub mod open_files;
 pub mod shards;
 pub mod slow_reader;
+pub mod topic_api;
 pub mod ws_client;
 
 /// Runs `$body` (a fn taking a `DriverChoice`) once per I/O driver, as two tests.
@@ -138,27 +138,47 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> Response {
         .unwrap_or_else(|| panic!("bad status line {line:?}"))
         .parse()
         .unwrap();
+    Response {
+        status,
+        headers: read_fields(reader),
+        body: Vec::new(),
+    }
+}
+
+/// Reads header fields up to the blank line that ends them.
+fn read_fields(reader: &mut BufReader<TcpStream>) -> Vec<(String, String)> {
     let mut headers = Vec::new();
     loop {
         let mut line = String::new();
         reader.read_line(&mut line).unwrap();
         let line = line.trim_end();
         if line.is_empty() {
-            break;
+            return headers;
         }
         let (name, value) = line.split_once(':').unwrap();
         headers.push((name.trim().to_owned(), value.trim().to_owned()));
-    }
-    Response {
-        status,
-        headers,
-        body: Vec::new(),
     }
 }
 
 /// Reads one response (Content-Length, chunked, or until close) from a buffered reader.
 pub fn read_response(reader: &mut BufReader<TcpStream>) -> Response {
-    let mut response = read_head(reader);
+    let head = read_head(reader);
+    read_body(reader, head)
+}
+
+/// Reads the fields and body of a response whose status line (with `status`) the caller read.
+pub fn read_response_after_status(reader: &mut BufReader<TcpStream>, status: u16) -> Response {
+    let headers = read_fields(reader);
+    let head = Response {
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    read_body(reader, head)
+}
+
+/// Reads the body that `response`'s head announces.
+fn read_body(reader: &mut BufReader<TcpStream>, mut response: Response) -> Response {
     let status = response.status;
     if let Some(len) = response.header("content-length") {
         let mut body = vec![0; len.parse().unwrap()];
@@ -183,6 +203,14 @@ pub fn read_response(reader: &mut BufReader<TcpStream>) -> Response {
         reader.read_to_end(&mut response.body).unwrap();
     }
     response
+}
+
+/// Starts a gateway with one shard, so that every connection meets the same shard's state
+/// (budgets, queues, the broker connection).
+pub fn start_one_shard(yaml: &str, driver: DriverChoice) -> Gateway {
+    let mut config = test_config(yaml, driver);
+    config.gateway.shards = std::num::NonZeroUsize::new(1);
+    start(config)
 }
 
 /// Sends one GET and reads the response on a fresh connection.

@@ -53,6 +53,11 @@ pub const CONSUMING: &str = r#"      - type: http-get
         configuration:
           publisher: { enabled: false }"#;
 
+/// A WebSocket entrypoint for subscribers only.
+pub const WEBSOCKET_SUBSCRIBER: &str = r#"      - type: websocket
+        configuration:
+          publisher: { enabled: false }"#;
+
 pub fn ws(addr: SocketAddr, path: &str) -> Client {
     tungstenite::client::client(format!("ws://{addr}{path}"), connect(addr))
         .expect("handshake")
