@@ -42,12 +42,13 @@ fn kosoku() -> PathBuf {
     path
 }
 
-/// Runs the suite against `url`, writing reports to `out`; returns the runner's output.
-fn run_suite(url: &str, out: &Path) -> String {
+/// Runs the cases matching `patterns`, `parallelism` at a time, against `url`, writing reports
+/// to `out`; returns the runner's output.
+fn run_suite(url: &str, out: &Path, patterns: &[String], parallelism: &str) -> String {
     let mut command = Command::new(kosoku());
-    command.arg(url).args(["-p", PARALLELISM, "-o"]).arg(out);
-    for group in GROUPS {
-        command.args(["-i", &format!("{group}.*")]);
+    command.arg(url).args(["-p", parallelism, "-o"]).arg(out);
+    for pattern in patterns {
+        command.args(["-i", pattern]);
     }
     let mut child = command
         .stdout(Stdio::piped())
@@ -99,18 +100,28 @@ fn autobahn_cases_1_to_10_pass_on_the_echo_route_in_parallel() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/echo.yaml");
     let config = tidegate::config::load_file(&path).expect("config/echo.yaml loads");
     let gateway = start(on_loopback(config, DriverChoice::Auto));
-    let out = tempfile::tempdir().expect("temp dir");
     let url = format!("ws://{}/echo", gateway.local_addr());
-    let output = run_suite(&url, out.path());
-    let index = std::fs::read_to_string(out.path().join("index.json"))
-        .unwrap_or_else(|err| panic!("no report ({err}); kosoku said:\n{output}"));
-    let index: Value = serde_json::from_str(&index).expect("index.json is JSON");
-    let results = index
-        .as_object()
-        .and_then(|agents| agents.values().next())
-        .and_then(Value::as_object)
-        .unwrap_or_else(|| panic!("no results in index.json; kosoku said:\n{output}"));
-    let failures = unacceptable_cases(results, out.path());
+    let groups: Vec<String> = GROUPS.iter().map(|group| format!("{group}.*")).collect();
+    let (results, out, output) = run_and_read(&url, &groups, PARALLELISM);
+    let mut failures = unacceptable_cases(&results, out.path());
+    // A case whose verdict passed but whose closing handshake the client ended first (6.4.x
+    // stream the rest of an invalid frame while the gateway closes) depends on which side's TCP
+    // close lands first; with 8 cases at once on 2 busy cores that race can go either way. Such a
+    // case is run again, alone: a real defect fails there too. A failed verdict is never retried.
+    let closing_only: Vec<String> = failures
+        .iter()
+        .filter(|failure| failure.contains("/FAILED BY CLIENT:") && !failure.contains(": FAILED/"))
+        .filter_map(|failure| failure.split(':').next().map(str::to_owned))
+        .collect();
+    if !closing_only.is_empty() && closing_only.len() == failures.len() {
+        let (rerun, rerun_out, rerun_output) = run_and_read(&url, &closing_only, "1");
+        assert_eq!(
+            rerun.len(),
+            closing_only.len(),
+            "cases run again alone; kosoku said:\n{rerun_output}"
+        );
+        failures = unacceptable_cases(&rerun, rerun_out.path());
+    }
     assert!(
         failures.is_empty(),
         "{} of {} Autobahn cases failed:\n{}",
@@ -119,4 +130,25 @@ fn autobahn_cases_1_to_10_pass_on_the_echo_route_in_parallel() {
         failures.join("\n")
     );
     assert_eq!(results.len(), CASES, "cases run; kosoku said:\n{output}");
+}
+
+/// Runs `patterns` and reads the runner's index: the results by case, the report folder (kept
+/// alive for the case reports) and what the runner printed.
+fn run_and_read(
+    url: &str,
+    patterns: &[String],
+    parallelism: &str,
+) -> (serde_json::Map<String, Value>, tempfile::TempDir, String) {
+    let out = tempfile::tempdir().expect("temp dir");
+    let output = run_suite(url, out.path(), patterns, parallelism);
+    let index = std::fs::read_to_string(out.path().join("index.json"))
+        .unwrap_or_else(|err| panic!("no report ({err}); kosoku said:\n{output}"));
+    let index: Value = serde_json::from_str(&index).expect("index.json is JSON");
+    let results = index
+        .as_object()
+        .and_then(|agents| agents.values().next())
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_else(|| panic!("no results in index.json; kosoku said:\n{output}"));
+    (results, out, output)
 }

@@ -1,24 +1,11 @@
 //! Every example in `config/` must load; a broken file must report all its problems at once.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use std::path::Path;
+
+use common::examples::example_files;
 use tidegate::config::{self, EndpointConfig, EntrypointConfig, InMemoryOptions};
-
-fn example_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|error| panic!("cannot list {}: {error}", dir.display()))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| {
-            matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("yaml" | "yml")
-            )
-        })
-        .collect();
-    files.sort();
-    files
-}
 
 #[test]
 fn every_example_loads() {

@@ -11,6 +11,7 @@ use tidegate::runtime::Gateway;
 
 pub mod admin;
 pub mod binary;
+pub mod examples;
 pub mod fake_kafka_sasl;
 pub mod fake_mqtt;
 pub mod http_raw;
