@@ -14,7 +14,6 @@ use std::sync::Arc;
 use slab::Slab;
 
 use crate::config::SlowClientPolicy;
-use crate::cross_shard::retention_ring::RetentionRing;
 use crate::cross_shard::TopicLog;
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::endpoint::kafka::cursor::{through_floor, FloorStep, KafkaCursor};
@@ -24,54 +23,31 @@ use crate::metrics::ShardMetrics;
 /// Most messages read from the ring per lock.
 const READ_BATCH: usize = 256;
 
-/// Where a fan-out reads from.
-pub enum RingSource {
-    /// A topic shared by every shard (in-memory endpoint); `shard` is the reading shard.
-    Shared {
-        /// The topic.
-        log: Arc<TopicLog>,
-        /// This shard's index.
-        shard: usize,
-    },
-    /// A ring owned by this shard (e.g. the messages of one broker subscription).
-    Local(Rc<RefCell<RetentionRing>>),
+/// Where a fan-out reads from: a topic log shared by every shard (in-memory topics, the node's
+/// MQTT and Kafka feeds), read by shard `shard`.
+pub struct RingSource {
+    /// The topic.
+    pub log: Arc<TopicLog>,
+    /// This shard's index.
+    pub shard: usize,
 }
 
 impl RingSource {
     /// `(oldest retained position, next position)`.
     fn bounds(&self) -> (u64, u64) {
-        match self {
-            RingSource::Shared { log, .. } => {
-                let ring = log.lock();
-                (ring.first_position(), ring.next_position())
-            }
-            RingSource::Local(ring) => {
-                let ring = ring.borrow();
-                (ring.first_position(), ring.next_position())
-            }
-        }
+        let ring = self.log.lock();
+        (ring.first_position(), ring.next_position())
     }
 
     /// Reads up to `max` messages from `from` into `out`; returns the oldest retained position.
     fn read(&self, from: u64, max: usize, out: &mut Vec<Message>) -> u64 {
-        match self {
-            RingSource::Shared { log, .. } => {
-                let ring = log.lock();
-                ring.read(from, max, out);
-                ring.first_position()
-            }
-            RingSource::Local(ring) => {
-                let ring = ring.borrow();
-                ring.read(from, max, out);
-                ring.first_position()
-            }
-        }
+        let ring = self.log.lock();
+        ring.read(from, max, out);
+        ring.first_position()
     }
 
     fn set_interest(&self, interested: bool) {
-        if let RingSource::Shared { log, shard } = self {
-            log.set_interest(*shard, interested);
-        }
+        self.log.set_interest(self.shard, interested);
     }
 }
 

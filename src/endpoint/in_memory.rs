@@ -34,7 +34,7 @@ impl LocalTopic {
         metrics: Arc<ShardMetrics>,
     ) -> LocalTopic {
         let metadata: Fields = Arc::from(vec![("topic".to_owned(), log.name().to_owned())]);
-        let source = RingSource::Shared {
+        let source = RingSource {
             log: log.clone(),
             shard,
         };

@@ -13,6 +13,12 @@ fn message() -> Message {
     }
 }
 
+/// A topic read by one shard.
+fn log(max_messages: usize, max_bytes: usize) -> Arc<TopicLog> {
+    let doorbells = [crate::cross_shard::Doorbell::new()];
+    Arc::new(TopicLog::new("t", max_messages, max_bytes, &doorbells))
+}
+
 fn queue(max_messages: usize) -> Rc<OutboundQueue> {
     let config = OutboundConfig {
         max_queued_messages: max_messages,
@@ -36,13 +42,16 @@ fn drain(queue: &OutboundQueue) -> Vec<u64> {
 /// drains.
 #[test]
 fn pump_all_terminates_with_a_starved_subscriber_far_behind() {
-    let ring = Rc::new(RefCell::new(RetentionRing::new(10_000, 1 << 30)));
+    let ring = log(10_000, 1 << 30);
     for _ in 0..1000 {
-        ring.borrow_mut().push(message()).unwrap();
+        ring.append(message()).unwrap();
     }
     let metrics = Arc::new(ShardMetrics::default());
     let fanout = Rc::new(Fanout::new(
-        RingSource::Local(ring.clone()),
+        RingSource {
+            log: ring.clone(),
+            shard: 0,
+        },
         SlowClientPolicy::DropOldest,
         metrics,
     ));
@@ -54,7 +63,7 @@ fn pump_all_terminates_with_a_starved_subscriber_far_behind() {
     fanout.subscribe(None, live.clone()).unwrap();
     assert_eq!(drain(&slow), vec![1, 2, 3, 4]);
     for _ in 0..600 {
-        ring.borrow_mut().push(message()).unwrap();
+        ring.append(message()).unwrap();
     }
     fanout.pump_all();
     assert_eq!(drain(&live), (1001..=1600).collect::<Vec<_>>());
@@ -65,12 +74,15 @@ fn pump_all_terminates_with_a_starved_subscriber_far_behind() {
 
 #[test]
 fn resume_positions_outside_the_ring_are_refused() {
-    let ring = Rc::new(RefCell::new(RetentionRing::new(5, 1 << 30)));
+    let ring = log(5, 1 << 30);
     for _ in 0..10 {
-        ring.borrow_mut().push(message()).unwrap();
+        ring.append(message()).unwrap();
     }
     let fanout = Rc::new(Fanout::new(
-        RingSource::Local(ring),
+        RingSource {
+            log: ring,
+            shard: 0,
+        },
         SlowClientPolicy::DropOldest,
         Arc::new(ShardMetrics::default()),
     ));
@@ -123,9 +135,12 @@ fn byte_bounded_queue(max_bytes: usize) -> Rc<OutboundQueue> {
 /// in the slab progressed and nobody was marked starved.
 #[test]
 fn a_subscriber_full_by_bytes_does_not_hold_back_the_others() {
-    let ring = Rc::new(RefCell::new(RetentionRing::new(10_000, 1 << 30)));
+    let ring = log(10_000, 1 << 30);
     let fanout = Rc::new(Fanout::new(
-        RingSource::Local(ring.clone()),
+        RingSource {
+            log: ring.clone(),
+            shard: 0,
+        },
         SlowClientPolicy::DropOldest,
         Arc::new(ShardMetrics::default()),
     ));
@@ -136,7 +151,7 @@ fn a_subscriber_full_by_bytes_does_not_hold_back_the_others() {
     let mut live_got = Vec::new();
     for round in 0..10u64 {
         for _ in 0..300 {
-            ring.borrow_mut().push(sized(100)).unwrap();
+            ring.append(sized(100)).unwrap();
         }
         fanout.pump_all();
         live_got.extend(drain(&live));
@@ -158,9 +173,12 @@ fn a_subscriber_full_by_bytes_does_not_hold_back_the_others() {
 /// subscriber (nor anyone else).
 #[test]
 fn messages_larger_than_the_byte_bound_are_delivered_one_at_a_time() {
-    let ring = Rc::new(RefCell::new(RetentionRing::new(10_000, 1 << 30)));
+    let ring = log(10_000, 1 << 30);
     let fanout = Rc::new(Fanout::new(
-        RingSource::Local(ring.clone()),
+        RingSource {
+            log: ring.clone(),
+            shard: 0,
+        },
         SlowClientPolicy::DropOldest,
         Arc::new(ShardMetrics::default()),
     ));
@@ -169,7 +187,7 @@ fn messages_larger_than_the_byte_bound_are_delivered_one_at_a_time() {
     fanout.subscribe(None, small.clone()).unwrap();
     fanout.subscribe(None, live.clone()).unwrap();
     for _ in 0..5 {
-        ring.borrow_mut().push(sized(100)).unwrap();
+        ring.append(sized(100)).unwrap();
     }
     fanout.pump_all();
     assert_eq!(drain(&live), vec![1, 2, 3, 4, 5]);

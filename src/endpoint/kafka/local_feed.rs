@@ -69,7 +69,7 @@ impl LocalFeed {
         policy: SlowClientPolicy,
         metrics: Arc<ShardMetrics>,
     ) -> Rc<LocalFeed> {
-        let source = RingSource::Shared {
+        let source = RingSource {
             log: shared.log.clone(),
             shard,
         };
@@ -290,7 +290,7 @@ impl LocalFeed {
                 "the gateway's queue to Kafka is full; retry shortly",
             )));
         }
-        let source = RingSource::Shared {
+        let source = RingSource {
             log: log.clone(),
             shard: self.shard,
         };

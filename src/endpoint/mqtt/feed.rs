@@ -43,7 +43,7 @@ impl ShardFeed {
         policy: SlowClientPolicy,
         metrics: Arc<ShardMetrics>,
     ) -> Rc<ShardFeed> {
-        let source = RingSource::Shared {
+        let source = RingSource {
             log: shared.log.clone(),
             shard,
         };
