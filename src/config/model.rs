@@ -32,6 +32,9 @@ pub struct GatewayConfig {
     pub driver: DriverChoice,
     /// Pin each shard's thread to one core.
     pub pin_shards: bool,
+    /// This gateway's stable name among its peers (`[a-zA-Z0-9._-]`, 1 to 64 characters): MQTT
+    /// client ids derive from it, so broker sessions survive a restart instead of piling up.
+    pub node_id: Option<String>,
     pub limits: Limits,
     pub outbound: OutboundConfig,
     pub timeouts: Timeouts,
@@ -45,6 +48,7 @@ impl Default for GatewayConfig {
             shards: None,
             driver: DriverChoice::Auto,
             pin_shards: defaults::PIN_SHARDS,
+            node_id: None,
             limits: Limits::default(),
             outbound: OutboundConfig::default(),
             timeouts: Timeouts::default(),

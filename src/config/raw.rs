@@ -43,6 +43,8 @@ pub(crate) struct RawGateway {
     pub shards: RawShards,
     pub driver: DriverChoice,
     pub pin_shards: bool,
+    /// Kept as text so a bad id gets our own message.
+    pub node_id: Option<String>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub limits: Option<IgnoredAny>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
@@ -59,6 +61,7 @@ impl Default for RawGateway {
             shards: RawShards::Auto,
             driver: DriverChoice::Auto,
             pin_shards: defaults::PIN_SHARDS,
+            node_id: None,
             limits: None,
             outbound: None,
             timeouts: None,

@@ -47,10 +47,9 @@ pub(crate) fn read_config(root: &Value, p: &mut Problems) -> Option<Config> {
     if !root_ok {
         return None;
     }
-    Some(Config {
-        gateway: gateway?,
-        apis: apis?,
-    })
+    let (gateway, mut apis) = (gateway?, apis?);
+    super::mqtt::settle_sessions(gateway.node_id.as_deref(), &mut apis, p);
+    Some(Config { gateway, apis })
 }
 
 /// Most decode errors reported for one section.

@@ -76,12 +76,24 @@ pub(crate) fn gateway(raw: RawGateway, p: &mut Problems) -> GatewayConfig {
             count
         }
     };
+    if let Some(id) = &raw.node_id {
+        let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if id.is_empty() || id.len() > 64 || !id.chars().all(valid_char) {
+            p.push(
+                "gateway.nodeId",
+                format!(
+                    "'{id}' must be 1 to 64 letters, digits, '.', '_' or '-' (e.g. the host or pod name)"
+                ),
+            );
+        }
+    }
     GatewayConfig {
         listen,
         admin_listen,
         shards,
         driver: raw.driver,
         pin_shards: raw.pin_shards,
+        node_id: raw.node_id,
         ..GatewayConfig::default()
     }
 }
