@@ -105,13 +105,12 @@ fn examples_show_what_they_promise() {
     // (each connection gets back what it sent), with the limits Autobahn needs.
     let echo = load("echo.yaml");
     let api = &echo.apis[0];
-    assert_eq!(
-        (api.id.as_str(), api.context_paths.as_slice()),
-        ("echo", &["/echo".to_owned()][..])
-    );
+    assert_eq!(api.id, "echo");
+    assert_eq!(api.context_paths, ["/echo"]);
     let both_ways = config::WebSocketOptions {
         publisher_enabled: true,
         subscriber_enabled: true,
+        ..Default::default()
     };
     assert_eq!(api.entrypoints, [EntrypointConfig::WebSocket(both_ways)]);
     assert_eq!(api.endpoint, EndpointConfig::Echo);

@@ -15,6 +15,7 @@ use super::raw::{
     RawLimits, RawMock, RawOutbound, RawPlan, RawRoot, RawSse, RawTimeouts, RawTyped, RawWebSocket,
 };
 use super::validate::{self, TopicUse};
+use super::virtual_hosts::{host_problem, ContextPath};
 
 const ENTRYPOINTS_SUPPORTED: &[&str] = &["http-get", "http-post", "websocket", "sse"];
 const ENTRYPOINTS_PLANNED: &[&str] = &["webhook"];
@@ -26,7 +27,7 @@ const ENDPOINTS_PLANNED: &[&str] = &["rabbitmq", "solace"];
 #[derive(Default)]
 struct CrossApi {
     /// Each decodable API head's (location, id, context paths).
-    identities: Vec<(String, String, Vec<String>)>,
+    identities: Vec<(String, String, Vec<ContextPath>)>,
     /// Each decodable in-memory endpoint.
     topics: Vec<TopicUse>,
 }
@@ -240,10 +241,12 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
         // The head's "invalid type" problem says it all; its parts cannot be found.
         return None;
     }
+    let mut context_paths = Vec::new();
     if let Some(head) = &head {
         validate::api_id(&head.id, loc, p);
         validate::non_empty(&head.name, loc, "name", p);
-        let identity = (loc.to_owned(), head.id.clone(), head.context_paths.clone());
+        context_paths = read_context_paths(&head.context_paths, loc, p);
+        let identity = (loc.to_owned(), head.id.clone(), context_paths.clone());
         cross.identities.push(identity);
     }
     let entrypoints = read_entrypoints(value.get("entrypoints"), &join(loc, "entrypoints"), p);
@@ -292,16 +295,47 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
         super::endpoint_sides::mock_problems(entrypoints, loc, p);
     }
     let plans = read_plans(value.get("plans"), &join(loc, "plans"), p);
+    let cors_loc = join(loc, "cors");
+    let cors = decode_or_default::<Option<super::cors::RawCors>>(value.get("cors"), &cors_loc, p)
+        .map(|raw| raw.and_then(|raw| super::cors::cors(raw, &cors_loc, p)));
     let head = head?;
     Some(ApiConfig {
         id: head.id,
         name: head.name,
         state: head.state,
-        context_paths: head.context_paths,
+        context_paths,
         entrypoints: entrypoints?,
         endpoint: endpoint?,
         plans: plans?,
+        cors: cors?,
     })
+}
+
+/// The API's context paths with their virtual hosts (lower-cased); a bad host is reported and
+/// its entry kept host-less so the path rules still run.
+fn read_context_paths(
+    raw: &[super::virtual_hosts::RawContextPath],
+    loc: &str,
+    p: &mut Problems,
+) -> Vec<ContextPath> {
+    let mut paths = Vec::new();
+    for (index, entry) in raw.iter().enumerate() {
+        let (path, host) = entry.clone().into_parts();
+        let host = host.map(|host| host.trim().to_ascii_lowercase());
+        let host = match host {
+            Some(host) => match host_problem(&host) {
+                Some(why) => {
+                    let host_loc = format!("{}[{index}].host", join(loc, "contextPaths"));
+                    p.push(host_loc, format!("'{host}' {why}"));
+                    None
+                }
+                None => Some(host),
+            },
+            None => None,
+        };
+        paths.push(ContextPath { path, host });
+    }
+    paths
 }
 
 /// The items of a list section; `None`/`null` is an empty list, anything else not a list is a
