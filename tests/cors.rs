@@ -220,6 +220,9 @@ fn a_page_from_another_origin_publishes_nothing(driver: DriverChoice) {
     let (stream, _) = open_sse(addr, "/topic", &[("Origin", EVIL)]);
     assert_eq!(stream.status, 403);
 
+    let refusals = total(gateway.metrics(), |m| &m.origin_refusals_total);
+    assert_eq!(refusals, 3);
+
     let allowed = post(addr, "/topic", "genuine", &format!("Origin: {PAGE}\r\n"));
     assert_eq!(allowed.status, 202);
     let seen = read_sse_until(&mut sse, |text| text.contains("genuine"));

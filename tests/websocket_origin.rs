@@ -106,6 +106,8 @@ fn a_refused_page_neither_reads_nor_publishes(driver: DriverChoice) {
         open(addr, "/inherits", Some("https://evil.example.net")).err(),
         Some(403)
     );
+    let refusals = total(gateway.metrics(), |m| &m.origin_refusals_total);
+    assert_eq!(refusals, 1);
     // Only the reader's session was ever opened.
     assert!(eventually(Duration::from_secs(5), || total(
         gateway.metrics(),

@@ -94,6 +94,10 @@ impl Conn {
 
     /// Encodes `head` into `write_buf`, followed by the current request's answer headers.
     pub fn encode_head(&mut self, head: &ResponseHead<'_>) {
+        if self.answer_headers.is_empty() {
+            encode_response_head(&mut self.write_buf, head);
+            return;
+        }
         let headers = with_answer_headers(head.headers, &self.answer_headers);
         encode_response_head(
             &mut self.write_buf,

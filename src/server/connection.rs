@@ -128,6 +128,7 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
         };
         match verdict {
             Verdict::Refused(reason) => {
+                ShardMetrics::inc(&shard.metrics.origin_refusals_total);
                 let refused = conn.respond_text(403, reason, !keep_alive).await;
                 if refused.is_err() || !keep_alive {
                     return;
