@@ -15,7 +15,7 @@ use super::raw::{
     RawLimits, RawMock, RawOutbound, RawPlan, RawRoot, RawSse, RawTimeouts, RawTyped, RawWebSocket,
 };
 use super::validate::{self, TopicUse};
-use super::virtual_hosts::{host_problem, ContextPath};
+use super::virtual_hosts::{self, ContextPath};
 
 const ENTRYPOINTS_SUPPORTED: &[&str] = &["http-get", "http-post", "websocket", "sse"];
 const ENTRYPOINTS_PLANNED: &[&str] = &["webhook"];
@@ -245,7 +245,7 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
     if let Some(head) = &head {
         validate::api_id(&head.id, loc, p);
         validate::non_empty(&head.name, loc, "name", p);
-        context_paths = read_context_paths(&head.context_paths, loc, p);
+        context_paths = virtual_hosts::read(&head.context_paths, loc, p);
         let identity = (loc.to_owned(), head.id.clone(), context_paths.clone());
         cross.identities.push(identity);
     }
@@ -309,33 +309,6 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
         plans: plans?,
         cors: cors?,
     })
-}
-
-/// The API's context paths with their virtual hosts (lower-cased); a bad host is reported and
-/// its entry kept host-less so the path rules still run.
-fn read_context_paths(
-    raw: &[super::virtual_hosts::RawContextPath],
-    loc: &str,
-    p: &mut Problems,
-) -> Vec<ContextPath> {
-    let mut paths = Vec::new();
-    for (index, entry) in raw.iter().enumerate() {
-        let (path, host) = entry.clone().into_parts();
-        let host = host.map(|host| host.trim().to_ascii_lowercase());
-        let host = match host {
-            Some(host) => match host_problem(&host) {
-                Some(why) => {
-                    let host_loc = format!("{}[{index}].host", join(loc, "contextPaths"));
-                    p.push(host_loc, format!("'{host}' {why}"));
-                    None
-                }
-                None => Some(host),
-            },
-            None => None,
-        };
-        paths.push(ContextPath { path, host });
-    }
-    paths
 }
 
 /// The items of a list section; `None`/`null` is an empty list, anything else not a list is a

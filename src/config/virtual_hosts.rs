@@ -9,6 +9,8 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use super::problem::{join, Problems};
+
 /// Longest host name (RFC 1035's 253 characters, plus a port).
 const MAX_HOST_CHARS: usize = 260;
 
@@ -99,6 +101,29 @@ fn split_port(host: &str) -> (&str, Option<&str>) {
         Some((name, port)) => (name, Some(port)),
         None => (host, None),
     }
+}
+
+/// The API's context paths with their virtual hosts (lower-cased); a bad host is reported and
+/// its entry kept host-less so the path rules still run.
+pub(crate) fn read(raw: &[RawContextPath], loc: &str, p: &mut Problems) -> Vec<ContextPath> {
+    let mut paths = Vec::new();
+    for (index, entry) in raw.iter().enumerate() {
+        let (path, host) = entry.clone().into_parts();
+        let host = host.map(|host| host.trim().to_ascii_lowercase());
+        let host = match host {
+            Some(host) => match host_problem(&host) {
+                Some(why) => {
+                    let host_loc = format!("{}[{index}].host", join(loc, "contextPaths"));
+                    p.push(host_loc, format!("'{host}' {why}"));
+                    None
+                }
+                None => Some(host),
+            },
+            None => None,
+        };
+        paths.push(ContextPath { path, host });
+    }
+    paths
 }
 
 /// Why `host` cannot be a virtual host, if it cannot.
