@@ -25,6 +25,7 @@ mod raw;
 pub mod secret;
 mod sections;
 pub mod tls_identity;
+pub mod tls_listener;
 mod validate;
 
 use std::path::Path;
@@ -44,6 +45,7 @@ pub use mqtt::{
 pub use problem::{ConfigError, Problem};
 pub use secret::Secret;
 pub use tls_identity::ClientIdentity;
+pub use tls_listener::{ClientAuth, TlsFiles, TlsListenerConfig, TlsMaterial, TlsVersion};
 
 use problem::Problems;
 

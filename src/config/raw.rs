@@ -49,6 +49,8 @@ pub(crate) struct RawGateway {
     pub outbound: Option<IgnoredAny>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub timeouts: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    pub tls: Option<IgnoredAny>,
 }
 
 impl Default for RawGateway {
@@ -62,6 +64,7 @@ impl Default for RawGateway {
             limits: None,
             outbound: None,
             timeouts: None,
+            tls: None,
         }
     }
 }
