@@ -430,3 +430,29 @@ fn check_reports_bad_tls_files_by_key() {
         assert!(error.contains(expected), "{expected:?} in:\n{error}");
     }
 }
+
+fn a_handshake_in_progress_holds_a_connection_slot(driver: DriverChoice) {
+    let pki = TestPki::new("tidegate test CA");
+    let cert = pki.server_cert("server", &["gateway.test"], KeyKind::EcdsaP256);
+    let text = yaml(&[&cert], "", 60_000).replace(
+        "gateway:\n",
+        "gateway:\n  limits:\n    maxConnectionsPerShard: 1\n",
+    );
+    let mut config = test_config(&text, driver);
+    config.gateway.shards = std::num::NonZeroUsize::new(1);
+    let gateway = start(config);
+    let (tls, admin) = (gateway.tls_addr().unwrap(), gateway.admin_addr().unwrap());
+    // Opens TCP and never says hello: its handshake is pending, its slot taken.
+    let _silent = connect(tls);
+    assert!(eventually(Duration::from_secs(10), || metric_total(
+        admin,
+        "connections_open"
+    ) == 1));
+    let client = client_config(&pki.ca_der(), ClientOptions::default());
+    assert!(refused(tls_connect(tls, &client, "gateway.test")));
+    assert_eq!(metric_total(admin, "connections_rejected_total"), 1);
+}
+on_both_drivers!(
+    connection_bound,
+    a_handshake_in_progress_holds_a_connection_slot
+);
