@@ -156,7 +156,15 @@ pub fn tls_connect(
     config: &Arc<ClientConfig>,
     name: &str,
 ) -> std::io::Result<TlsStream> {
-    let tcp = super::connect(addr);
+    tls_over(super::connect(addr), config, name)
+}
+
+/// Completes a client handshake on an open socket (e.g. one with a small receive window).
+pub fn tls_over(
+    tcp: TcpStream,
+    config: &Arc<ClientConfig>,
+    name: &str,
+) -> std::io::Result<TlsStream> {
     tcp.set_write_timeout(Some(Duration::from_secs(15)))
         .unwrap();
     let name = ServerName::try_from(name.to_owned()).unwrap();
