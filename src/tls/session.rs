@@ -81,10 +81,13 @@ impl TlsSession {
         drain_output(&mut self.conn.borrow_mut(), out)
     }
 
-    /// Queues close_notify and returns the records to send.
+    /// Queues close_notify and returns the records to send (none while the session is in use,
+    /// e.g. when a panic unwinds through an encryption).
     pub fn close_notify(&self) -> BytesMut {
         let mut out = BytesMut::new();
-        let mut conn = self.conn.borrow_mut();
+        let Ok(mut conn) = self.conn.try_borrow_mut() else {
+            return out;
+        };
         conn.send_close_notify();
         let _ = drain_output(&mut conn, &mut out);
         out
