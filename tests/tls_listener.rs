@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::admin::{metric_total, metrics_text, plain_metric};
 use common::tls_client::{
-    client_config, next_sse_data, read_fields, request, served_cert, tls_connect, ClientOptions,
-    KeyKind, ServerCert, TestPki, TlsStream,
+    client_config, client_config_seeing_any_certificate, next_sse_data, read_fields, request,
+    served_cert, tls_connect, ClientOptions, KeyKind, ServerCert, TestPki, TlsStream,
 };
 use common::{connect, eventually, get, post_on, start, test_config};
 use tidegate::config::DriverChoice;
@@ -188,6 +188,10 @@ fn sni_chooses_the_certificate_on_tls_1_2_and_1_3(driver: DriverChoice) {
             assert_eq!(request(&mut stream, "GET", "/mock", b"").status, 200);
         }
     }
+    // A name no certificate covers gets the default too.
+    let any = client_config_seeing_any_certificate();
+    let stream = tls_connect(tls, &any, "unknown.test").unwrap();
+    assert_eq!(served_cert(&stream), default.der, "unknown SNI");
     // ALPN: a client that speaks only h2 is refused (RFC 7301 no_application_protocol).
     let h2_only = client_config(
         &pki.ca_der(),
