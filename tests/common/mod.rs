@@ -22,6 +22,7 @@ pub mod mqtt_api;
 pub mod open_files;
 pub mod shards;
 pub mod slow_reader;
+pub mod tls_client;
 pub mod topic_api;
 pub mod ws_client;
 
