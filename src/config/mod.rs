@@ -9,6 +9,7 @@
 //!
 //! After that the configuration is trusted: the rest of the gateway uses [`model`] types only.
 
+pub mod access_log;
 mod defaults;
 mod echo;
 mod endpoint_sides;
@@ -31,6 +32,7 @@ use std::path::Path;
 
 use serde_saphyr::MessageFormatter;
 
+pub use access_log::{AccessLogConfig, AccessLogFormat};
 pub use kafka::KafkaOptions;
 pub use model::{
     ApiConfig, ApiState, Config, DriverChoice, EndpointConfig, EntrypointConfig, GatewayConfig,
@@ -119,6 +121,7 @@ fn quickstart() -> Config {
                 name: "Keyless".to_owned(),
                 security: PlanSecurity::Keyless,
             }],
+            access_log: true,
         }],
     }
 }

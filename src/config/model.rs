@@ -35,6 +35,8 @@ pub struct GatewayConfig {
     pub limits: Limits,
     pub outbound: OutboundConfig,
     pub timeouts: Timeouts,
+    /// `gateway.accessLog`.
+    pub access_log: super::access_log::AccessLogConfig,
 }
 
 impl Default for GatewayConfig {
@@ -48,6 +50,7 @@ impl Default for GatewayConfig {
             limits: Limits::default(),
             outbound: OutboundConfig::default(),
             timeouts: Timeouts::default(),
+            access_log: Default::default(),
         }
     }
 }
@@ -174,6 +177,8 @@ pub struct ApiConfig {
     pub endpoint: EndpointConfig,
     /// At least one.
     pub plans: Vec<PlanConfig>,
+    /// `accessLog.enabled`: its requests are written to the access log (when that is enabled).
+    pub access_log: bool,
 }
 
 /// A stopped API is validated and keeps its context paths reserved, but receives no traffic.

@@ -49,6 +49,8 @@ pub(crate) struct RawGateway {
     pub outbound: Option<IgnoredAny>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub timeouts: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    pub access_log: Option<IgnoredAny>,
 }
 
 impl Default for RawGateway {
@@ -62,6 +64,7 @@ impl Default for RawGateway {
             limits: None,
             outbound: None,
             timeouts: None,
+            access_log: None,
         }
     }
 }
@@ -235,6 +238,9 @@ pub(crate) struct RawApi {
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     #[serde(default)]
     pub plans: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    #[serde(default)]
+    pub access_log: Option<IgnoredAny>,
 }
 
 fn default_api_state() -> ApiState {

@@ -8,6 +8,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::access_log::{self, RawAccessLog, RawApiAccessLog};
 use super::model::{ApiConfig, Config, EndpointConfig, EntrypointConfig, GatewayConfig};
 use super::problem::{join, Problems};
 use super::raw::{
@@ -199,7 +200,10 @@ fn read_gateway(value: Option<&Value>, p: &mut Problems) -> Option<GatewayConfig
         .map(|raw| validate::outbound(raw, "gateway.outbound", p));
     let timeouts = decode_or_default::<RawTimeouts>(part("timeouts"), "gateway.timeouts", p)
         .map(|raw| validate::timeouts(raw, "gateway.timeouts", p));
+    let access_log = decode_or_default::<RawAccessLog>(part("accessLog"), "gateway.accessLog", p)
+        .map(|raw| access_log::access_log(raw, "gateway.accessLog", p));
     Some(GatewayConfig {
+        access_log: access_log?,
         limits: limits?,
         outbound: outbound?,
         timeouts: timeouts?,
@@ -292,6 +296,9 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
         super::endpoint_sides::mock_problems(entrypoints, loc, p);
     }
     let plans = read_plans(value.get("plans"), &join(loc, "plans"), p);
+    let access_log_loc = join(loc, "accessLog");
+    let access_log =
+        decode_or_default::<RawApiAccessLog>(value.get("accessLog"), &access_log_loc, p);
     let head = head?;
     Some(ApiConfig {
         id: head.id,
@@ -301,6 +308,7 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
         entrypoints: entrypoints?,
         endpoint: endpoint?,
         plans: plans?,
+        access_log: access_log?.enabled,
     })
 }
 

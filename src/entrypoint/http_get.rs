@@ -27,6 +27,7 @@ use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
+use crate::server::request_id::RequestId;
 use crate::server::write_batch::WriteBatch;
 use crate::server::Api;
 
@@ -74,6 +75,7 @@ pub async fn serve(
         options,
         start,
         close,
+        request_id: conn.request_id(),
     };
     let Some((body, sent, _permit)) = reply.render_within(&items, &shard.reply_budget) else {
         ShardMetrics::inc(&shard.metrics.http_get_replies_refused_total);
@@ -90,9 +92,11 @@ pub async fn serve(
     // The body references what it sends; messages cut from it are let go before the write.
     let last_sent = items[..sent].last().map(|message| message.id.clone());
     drop(items);
+    conn.exchange().answered(200);
     let written = conn.flush_with(body).await.is_ok();
     if written {
         ShardMetrics::add(&shard.metrics.messages_delivered_total, sent as u64);
+        conn.exchange().delivered(sent as u64);
         if let Some(last) = last_sent {
             queue.mark_delivered(last);
         }
@@ -112,6 +116,8 @@ struct Reply<'a> {
     /// The position the subscription started after: `nextCursor` when no item is sent.
     start: Option<MessageId>,
     close: bool,
+    /// Echoed in `X-Request-Id`.
+    request_id: RequestId,
 }
 
 impl Reply<'_> {
@@ -163,6 +169,7 @@ impl Reply<'_> {
                     headers: &[
                         ("Content-Type", format.content_type()),
                         ("Cache-Control", "no-store"),
+                        ("X-Request-Id", self.request_id.as_str()),
                     ],
                     body: BodyKind::Length(body.len()),
                     close: self.close,

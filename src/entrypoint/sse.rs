@@ -55,11 +55,13 @@ pub async fn serve(
     };
     if api.endpoint.is_exhausted_after(cursor.clone()) {
         // 204 tells EventSource to stop reconnecting: this finite stream has nothing more.
+        conn.exchange().answered(204);
+        let request_id = conn.request_id();
         encode_response_head(
             &mut conn.write_buf,
             &ResponseHead {
                 status: 204,
-                headers: &[],
+                headers: &[("X-Request-Id", request_id.as_str())],
                 body: BodyKind::None,
                 close: true,
             },
@@ -86,6 +88,8 @@ pub async fn serve(
         }
     };
     let chunked = head.version_minor() >= 1;
+    conn.exchange().answered(200);
+    let request_id = conn.request_id();
     encode_response_head(
         &mut conn.write_buf,
         &ResponseHead {
@@ -94,6 +98,7 @@ pub async fn serve(
                 ("Content-Type", "text/event-stream"),
                 ("Cache-Control", "no-cache"),
                 ("X-Accel-Buffering", "no"),
+                ("X-Request-Id", request_id.as_str()),
             ],
             body: if chunked {
                 BodyKind::Chunked
@@ -115,6 +120,7 @@ pub async fn serve(
     }
 
     ShardMetrics::inc(&shard.metrics.sse_streams_open);
+    stream.duplex.exchange().stream_opened();
     let end = stream.pump(&queue, options, shard).await;
     tracing::debug!(api = %api.id, goaway = ?end, "sse stream ended");
     drop(subscription);
@@ -228,6 +234,7 @@ impl SseStream {
                             encode_message(out, &mut self.scratch, &message, options, self.chunked);
                         }
                         ShardMetrics::add(&shard.metrics.messages_delivered_total, count);
+                        self.duplex.exchange().delivered(count);
                     }
                     Err(QueueEnd::SlowClient) => return Some("client too slow"),
                     Err(QueueEnd::Finished) => return Some("end of stream"),

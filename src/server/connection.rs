@@ -17,6 +17,8 @@ use crate::codec::http_head::{
 };
 use crate::entrypoint::{self, Choice};
 use crate::metrics::ShardMetrics;
+use crate::observe::api_metrics::EntrypointKind;
+use crate::observe::request_record::RequestRecord;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
 use crate::server::request_body::{self, Body};
@@ -33,9 +35,12 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
     let mut first_request = true;
     loop {
         conn.begin_request();
+        // Counts and logs the request whichever way this pass ends (answered, streamed, closed).
+        let mut record = RequestRecord::begin(shard.clone(), conn.exchange().clone(), conn.peer());
         let Some(head) = read_head(&mut conn, &shard, first_request).await else {
             return;
         };
+        record.head(&head);
         first_request = false;
         conn.answer_head_request(*head.method() == Method::Head);
         ShardMetrics::inc(&shard.metrics.http_requests_total);
@@ -64,6 +69,10 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
         // Route before the body: a request refused anyway need not send it (`Expect`).
         let api = shard.router.route(head.path()).cloned();
         let choice = api.as_deref().map(|api| entrypoint::choose(&head, api));
+        record.route(
+            api.as_ref(),
+            choice.as_ref().map_or(EntrypointKind::None, kind_of),
+        );
         if matches!(choice, Some(Choice::HttpPost(_))) && head.body_framing() == BodyFraming::Empty
         {
             // RFC 9112 §6.3: without framing a request has no body; publishing "nothing" by
@@ -131,6 +140,17 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
         if !keep_going || !keep_alive {
             return;
         }
+    }
+}
+
+/// The metrics and access-log name of a chosen entrypoint.
+fn kind_of(choice: &Choice<'_>) -> EntrypointKind {
+    match choice {
+        Choice::WebSocket(_) => EntrypointKind::WebSocket,
+        Choice::Sse(_) => EntrypointKind::Sse,
+        Choice::HttpGet(_) => EntrypointKind::HttpGet,
+        Choice::HttpPost(_) => EntrypointKind::HttpPost,
+        Choice::MethodNotAllowed(_) | Choice::NoEntrypoint(_) => EntrypointKind::None,
     }
 }
 
