@@ -45,10 +45,11 @@ fn per_api_series_move_with_requests(driver: DriverChoice) {
     assert_eq!(head.status, 200);
     read_sse_until(&mut sse, |text| text.contains("retry:"));
     let chat_sse = "api=\"chat\",entrypoint=\"sse\"";
-    assert_eq!(
-        value(admin, &format!("api_streams_open{{{chat_sse}}}")),
-        1.0
-    );
+    // Counted open just after its first bytes are written.
+    let open = eventually(Duration::from_secs(20), || {
+        value(admin, &format!("api_streams_open{{{chat_sse}}}")) == 1.0
+    });
+    assert!(open, "the stream is not counted open");
     for _ in 0..3 {
         assert_eq!(post(addr, "/chat", "m", "").status, 202);
     }
@@ -60,6 +61,10 @@ fn per_api_series_move_with_requests(driver: DriverChoice) {
     assert_eq!(get(addr, "/missing", &[]).status, 404);
     read_sse_until(&mut sse, |text| text.matches("data:").count() >= 3);
 
+    // A request is counted just after its answer is written: wait for the last one.
+    let unrouted = "api_responses_total{api=\"-\",entrypoint=\"none\",status=\"4xx\"}";
+    let counted = eventually(Duration::from_secs(20), || value(admin, unrouted) == 1.0);
+    assert!(counted, "the last request is not counted");
     let text = metrics_text(admin);
     let at =
         |series: &str| series_value(&text, series).unwrap_or_else(|| panic!("no {series}\n{text}"));
