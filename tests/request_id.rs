@@ -25,7 +25,7 @@ fn every_answer_carries_a_generated_id() {
     ));
     let addr = gateway.local_addr();
     let posted = post(addr, "/chat", "m", "");
-    let polled = get(addr, "/chat?limit=1", &[]);
+    let polled = get(addr, "/chat?cursor=0&limit=1", &[]);
     let missing = get(addr, "/missing", &[]);
     let (sse, _stream) = open_sse(addr, "/chat", &[]);
     let (_ws, upgraded) =
@@ -93,7 +93,7 @@ fn a_sane_client_id_is_echoed_and_others_are_replaced() {
 
     let too_long = "a".repeat(129);
     for bad in [too_long.as_str(), "two words", "quote\"d\"but spaced"] {
-        let replaced = get(addr, "/chat?limit=1", &[("X-Request-Id", bad)]);
+        let replaced = get(addr, "/chat?cursor=0&limit=1", &[("X-Request-Id", bad)]);
         assert_eq!(replaced.status, 200);
         let id = replaced.header("x-request-id").unwrap();
         assert!(is_generated(id), "{bad:?} gave {id:?}");
