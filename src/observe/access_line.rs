@@ -235,6 +235,30 @@ mod tests {
     }
 
     #[test]
+    fn subscriber_fields_appear_once_a_plan_names_them() {
+        let exchange = crate::observe::exchange::Exchange::new();
+        exchange.set_subscriber(Subscriber {
+            plan: "gold".into(),
+            application: "app 1".into(),
+            subscription: "sub-9".into(),
+        });
+        let subscriber = exchange.subscriber();
+        let mut with = line("/p", "ua");
+        with.plan = subscriber.as_ref().map(|s| s.plan.as_str());
+        with.application = subscriber.as_ref().map(|s| s.application.as_str());
+        with.subscription = subscriber.as_ref().map(|s| s.subscription.as_str());
+        let json: serde_json::Value =
+            serde_json::from_str(&with.render(AccessLogFormat::Json)).unwrap();
+        assert_eq!(json["plan"], "gold");
+        assert_eq!(json["subscription"], "sub-9");
+        let text = with.render(AccessLogFormat::Text);
+        assert!(
+            text.ends_with(" plan=gold application=\"app 1\" subscription=sub-9\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn long_fields_are_cut_at_char_boundaries() {
         let agent = "é".repeat(MAX_USER_AGENT_BYTES);
         let path = format!("/{}", "p".repeat(2 * MAX_PATH_BYTES));
