@@ -128,3 +128,70 @@ pub(crate) fn access_log(raw: RawAccessLog, loc: &str, p: &mut Problems) -> Acce
         queue_lines: raw.queue_lines.clamp(1, MAX_QUEUE_LINES),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{load_str, AccessLogFormat};
+
+    const API: &str = "apis:\n  - id: a\n    name: A\n    contextPaths: [/a]\n    entrypoints: [{ type: http-get }]\n    endpoint: { type: mock }\n    plans: [{ name: K, security: keyless }]\n";
+
+    #[test]
+    fn defaults_are_off_json_stdout_everything_sampled() {
+        let config = load_str(API, "t").unwrap();
+        let log = &config.gateway.access_log;
+        assert!(!log.enabled);
+        assert_eq!(log.format, AccessLogFormat::Json);
+        assert_eq!(log.path, None);
+        assert_eq!(log.sample_per_million, 1_000_000);
+        assert!(config.apis[0].access_log);
+    }
+
+    #[test]
+    fn settings_are_read_and_checked() {
+        let yaml = format!(
+            "gateway:\n  accessLog: {{ enabled: true, format: text, path: /var/log/a.log, sampleRate: 0.25, queueLines: 10 }}\n{}    accessLog: {{ enabled: false }}\n",
+            API
+        );
+        let config = load_str(&yaml, "t").unwrap();
+        let log = &config.gateway.access_log;
+        assert!(log.enabled);
+        assert_eq!(log.format, AccessLogFormat::Text);
+        assert_eq!(
+            log.path.as_deref(),
+            Some(std::path::Path::new("/var/log/a.log"))
+        );
+        assert_eq!(log.sample_per_million, 250_000);
+        assert_eq!(log.queue_lines, 10);
+        assert!(!config.apis[0].access_log);
+
+        let bad = format!(
+            "gateway:\n  accessLog: {{ sampleRate: 1.5, queueLines: 0, path: '', colour: red }}\n{API}"
+        );
+        let error = load_str(&bad, "t").unwrap_err().to_string();
+        assert!(
+            error.contains("gateway.accessLog.colour: unknown key"),
+            "{error}"
+        );
+        let bad =
+            format!("gateway:\n  accessLog: {{ sampleRate: 1.5, queueLines: 0, path: '' }}\n{API}");
+        let error = load_str(&bad, "t").unwrap_err().to_string();
+        assert!(
+            error.contains("gateway.accessLog.sampleRate: must be between 0 and 1"),
+            "{error}"
+        );
+        assert!(
+            error.contains("gateway.accessLog.queueLines: must be between 1 and"),
+            "{error}"
+        );
+        assert!(
+            error.contains("gateway.accessLog.path: must be `-`"),
+            "{error}"
+        );
+        let bad = format!("{API}    accessLog: {{ on: true }}\n");
+        let error = load_str(&bad, "t").unwrap_err().to_string();
+        assert!(
+            error.contains("apis[0].accessLog.on: unknown key"),
+            "{error}"
+        );
+    }
+}
