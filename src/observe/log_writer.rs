@@ -66,13 +66,13 @@ pub struct AccessLogSink {
 impl AccessLogSink {
     /// Queues `line`, or drops and counts it when the queue is full. Never blocks.
     pub fn send(&self, line: String) {
-        match self.sender.try_send(line) {
-            Ok(()) => {
-                self.counters.queued.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        // Counted before the send: the writer may take the line (and count it out) at once.
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+            self.sender.try_send(line)
+        {
+            self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
