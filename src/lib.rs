@@ -29,6 +29,8 @@
 //!              of a retention ring to a shard's clients (and how far delivery has got); the
 //!              shard's budget of HTTP GET reply bytes in flight
 //! message.rs   the one message type; metrics.rs the counters every bound reports to
+//! observe/     access log (a line per request / stream end, written by a thread of its own behind a
+//!              bounded queue) and per-API metrics (per-shard series summed at scrape)
 //! admin/       GET /metrics and /health off the data path (loopback by default), served by
 //!              http_server.rs: bounded connections, whole-request deadline, bounded head (the
 //!              server a management API on a listener of its own would reuse)
@@ -61,6 +63,7 @@ pub mod endpoint;
 pub mod entrypoint;
 pub mod message;
 pub mod metrics;
+pub mod observe;
 pub mod runtime;
 pub mod server;
 pub mod tls;

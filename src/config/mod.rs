@@ -9,6 +9,7 @@
 //!
 //! After that the configuration is trusted: the rest of the gateway uses [`model`] types only.
 
+pub mod access_log;
 mod cors;
 mod defaults;
 mod echo;
@@ -35,6 +36,7 @@ use std::path::Path;
 
 use serde_saphyr::MessageFormatter;
 
+pub use access_log::{AccessLogConfig, AccessLogFormat};
 pub(crate) use cors::is_token_byte;
 pub use cors::CorsConfig;
 pub use kafka::KafkaOptions;
@@ -51,8 +53,8 @@ pub use origins::{AllowOrigin, OriginPattern};
 pub use problem::{ConfigError, Problem};
 pub use secret::Secret;
 pub use tls_identity::ClientIdentity;
-pub use virtual_hosts::ContextPath;
 pub use tls_listener::{ClientAuth, TlsFiles, TlsListenerConfig, TlsMaterial, TlsVersion};
+pub use virtual_hosts::ContextPath;
 
 use problem::Problems;
 
@@ -130,6 +132,7 @@ fn quickstart() -> Config {
                 security: PlanSecurity::Keyless,
             }],
             cors: None,
+            access_log: true,
         }],
     }
 }

@@ -53,6 +53,8 @@ pub(crate) struct RawGateway {
     pub timeouts: Option<IgnoredAny>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub tls: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    pub access_log: Option<IgnoredAny>,
 }
 
 impl Default for RawGateway {
@@ -68,6 +70,7 @@ impl Default for RawGateway {
             outbound: None,
             timeouts: None,
             tls: None,
+            access_log: None,
         }
     }
 }
@@ -244,6 +247,9 @@ pub(crate) struct RawApi {
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     #[serde(default)]
     pub cors: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    #[serde(default)]
+    pub access_log: Option<IgnoredAny>,
 }
 
 fn default_api_state() -> ApiState {
