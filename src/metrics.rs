@@ -61,6 +61,18 @@ shard_metrics! {
     /// Pings waiting for their pong (at most 16 per WebSocket connection; a client sending more
     /// is not read until they are answered).
     gauge websocket_pongs_pending,
+    /// WebSocket sessions open with permessage-deflate negotiated.
+    gauge websocket_deflate_sessions_open,
+    /// Payload bytes of the messages sent deflated, before compression.
+    counter websocket_deflate_bytes_in_total,
+    /// The same messages' payload bytes as sent, after compression.
+    counter websocket_deflate_bytes_out_total,
+    /// Messages sent deflated whose compressed bytes the shard had already made for another
+    /// connection (a fan-out deflated once per shard).
+    counter websocket_deflate_shared_total,
+    /// Upgrades that asked for subprotocols of which none is configured (answered without
+    /// `Sec-WebSocket-Protocol`).
+    counter websocket_subprotocol_unmatched_total,
     /// SSE streams currently open.
     gauge sse_streams_open,
     /// HTTP GET polls currently waiting for messages.

@@ -112,6 +112,7 @@ fn examples_show_what_they_promise() {
     let both_ways = config::WebSocketOptions {
         publisher_enabled: true,
         subscriber_enabled: true,
+        ..Default::default()
     };
     assert_eq!(api.entrypoints, [EntrypointConfig::WebSocket(both_ways)]);
     assert_eq!(api.endpoint, EndpointConfig::Echo);

@@ -26,6 +26,7 @@ pub mod secret;
 mod sections;
 pub mod tls_identity;
 mod validate;
+pub mod websocket;
 
 use std::path::Path;
 
@@ -111,6 +112,7 @@ fn quickstart() -> Config {
                 EntrypointConfig::WebSocket(WebSocketOptions {
                     publisher_enabled: false,
                     subscriber_enabled: true,
+                    ..WebSocketOptions::default()
                 }),
                 EntrypointConfig::Sse(SseOptions::default()),
             ],

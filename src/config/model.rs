@@ -255,6 +255,10 @@ pub struct WebSocketOptions {
     pub publisher_enabled: bool,
     /// Clients receive the endpoint's messages.
     pub subscriber_enabled: bool,
+    /// Subprotocols the gateway agrees to, the client's first match chosen (empty: none).
+    pub subprotocols: Vec<String>,
+    /// permessage-deflate, when enabled.
+    pub per_message_deflate: Option<super::websocket::DeflateOptions>,
 }
 
 impl Default for WebSocketOptions {
@@ -262,6 +266,8 @@ impl Default for WebSocketOptions {
         WebSocketOptions {
             publisher_enabled: defaults::PUBLISHER_ENABLED,
             subscriber_enabled: defaults::SUBSCRIBER_ENABLED,
+            subprotocols: Vec::new(),
+            per_message_deflate: None,
         }
     }
 }

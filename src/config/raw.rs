@@ -337,12 +337,15 @@ impl Default for RawHttpPost {
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
+    rename_all = "camelCase",
     default,
     expecting = "the websocket configuration mapping"
 )]
 pub(crate) struct RawWebSocket {
     pub publisher: RawToggle,
     pub subscriber: RawToggle,
+    pub subprotocols: Vec<String>,
+    pub per_message_deflate: super::websocket::RawPerMessageDeflate,
 }
 
 impl Default for RawWebSocket {
@@ -354,6 +357,8 @@ impl Default for RawWebSocket {
             subscriber: RawToggle {
                 enabled: defaults::SUBSCRIBER_ENABLED,
             },
+            subprotocols: Vec::new(),
+            per_message_deflate: Default::default(),
         }
     }
 }
