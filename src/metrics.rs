@@ -70,6 +70,13 @@ shard_metrics! {
     /// Messages sent deflated whose compressed bytes the shard had already made for another
     /// connection (a fan-out deflated once per shard).
     counter websocket_deflate_shared_total,
+    /// Bytes (payloads and their compressed copies) the shard's remembered deflated messages
+    /// hold alive for fan-out (at most 4 MiB per shard).
+    gauge websocket_deflate_recent_bytes,
+    /// Payload bytes of the compressed messages clients sent, as received.
+    counter websocket_inflate_bytes_in_total,
+    /// The same messages' bytes once inflated.
+    counter websocket_inflate_bytes_out_total,
     /// Upgrades that asked for subprotocols of which none is configured (answered without
     /// `Sec-WebSocket-Protocol`).
     counter websocket_subprotocol_unmatched_total,

@@ -140,6 +140,9 @@ fn compressed_messages_round_trip_both_ways(driver: DriverChoice) {
     let frame = next_frame(&mut ws);
     assert!(frame.rsv1);
     assert_eq!(inflate(&frame.payload), b"not compressed");
+    let admin = gateway.admin_addr().expect("admin listener");
+    let inflated = common::admin::metric_total(admin, "websocket_inflate_bytes_out_total");
+    assert_eq!(inflated, 13_000);
 }
 on_both_drivers!(round_trips, compressed_messages_round_trip_both_ways);
 
@@ -246,6 +249,9 @@ fn a_fan_out_is_deflated_once_per_shard(driver: DriverChoice) {
         3 * frames[0].payload.len() as u64
     );
     assert_eq!(metric("websocket_deflate_sessions_open"), 3);
+    // The shard remembers the payload and its compressed copy, within its 4 MiB budget.
+    let remembered = (payload.len() + frames[0].payload.len()) as u64;
+    assert_eq!(metric("websocket_deflate_recent_bytes"), remembered);
     // Small messages (under minMessageBytes, 64 by default) go uncompressed.
     assert_eq!(post(addr, "/chat", "tiny", "").status, 202);
     let frame = next_frame(&mut subscribers[0]);

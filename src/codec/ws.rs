@@ -145,6 +145,8 @@ struct Decoder {
     /// Set when permessage-deflate was negotiated: RSV1 on a message's first frame then marks it
     /// compressed, and it is inflated whole, within `max_message_bytes`.
     inflater: Option<Inflater>,
+    /// The last message's compressed and inflated sizes, until taken (for metrics).
+    inflated: Option<(usize, usize)>,
 }
 
 /// Decodes a client's frames on the server side (one per connection).
@@ -160,6 +162,7 @@ impl FrameDecoder {
             pending_frame_bytes: 0,
             pending_payload_bytes: 0,
             inflater: None,
+            inflated: None,
         })
     }
 
@@ -195,6 +198,12 @@ impl FrameDecoder {
         self.0.partial.is_some() || buffered_bytes > 0
     }
 
+    /// The compressed and inflated payload sizes of the message just returned, if it came
+    /// compressed; taken once.
+    pub fn take_inflated(&mut self) -> Option<(usize, usize)> {
+        self.0.inflated.take()
+    }
+
     /// Size of the frame under way (header and payload) once its header has arrived, else 0.
     pub fn pending_frame_bytes(&self) -> usize {
         self.0.pending_frame_bytes
@@ -214,6 +223,7 @@ impl ClientFrameDecoder {
             pending_frame_bytes: 0,
             pending_payload_bytes: 0,
             inflater: None,
+            inflated: None,
         })
     }
 
@@ -376,6 +386,7 @@ impl Decoder {
                         deflate::InflateError::TooLarge => WsError::MessageTooLarge { limit_bytes },
                         deflate::InflateError::Corrupt => WsError::InvalidDeflate,
                     })?;
+                self.inflated = Some((partial.payload.len(), inflated.len()));
                 Partial::inflated(partial.is_text, inflated)
             }
             _ => Ok(partial.into_event()),

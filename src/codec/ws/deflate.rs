@@ -27,6 +27,9 @@ const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// Deflated messages remembered per shard for fan-out (each holds its source payload and its
 /// compressed bytes alive).
 const RECENT_MESSAGES: usize = 16;
+/// Most bytes (sources and compressed copies) the remembered messages may hold alive per shard;
+/// a message larger than this is deflated for each connection instead of remembered.
+pub const RECENT_MAX_BYTES: usize = 4 << 20;
 /// Smallest window zlib deflates with; index 0 of the per-shard compressors.
 const MIN_WINDOW_BITS: u8 = 9;
 /// zlib's default level: a fan-out message is compressed once per shard, so its cost is small
@@ -45,6 +48,8 @@ struct ShardDeflate {
     /// For clients without context takeover; 15 bits reads any client's window.
     inflater: Option<Decompress>,
     recent: VecDeque<Recent>,
+    /// Bytes `recent` holds alive (at most `RECENT_MAX_BYTES`).
+    recent_bytes: usize,
 }
 
 /// A payload deflated with one window size.
@@ -54,11 +59,20 @@ struct Recent {
     compressed: Bytes,
 }
 
+impl Recent {
+    fn bytes(&self) -> usize {
+        self.source.len() + self.compressed.len()
+    }
+}
+
 /// A message deflated for sending: the frame payload to send with RSV1 set.
 pub struct Deflated {
     pub payload: Bytes,
     /// The shard had already deflated this very payload (a fan-out): nothing was compressed.
     pub reused: bool,
+    /// Bytes the shard's remembered messages hold alive now (for the
+    /// `websocket_deflate_recent_bytes` gauge).
+    pub recent_bytes: usize,
 }
 
 /// Deflates a payload shared between connections, once per shard and window size: the same
@@ -76,13 +90,11 @@ pub fn deflate_shared(payload: &Bytes, window_bits: u8) -> Option<Deflated> {
             return Some(Deflated {
                 payload: recent.compressed.clone(),
                 reused: true,
+                recent_bytes: shard.recent_bytes,
             });
         }
         let compressed = shard.deflate(payload, window_bits)?;
-        if shard.recent.len() == RECENT_MESSAGES {
-            shard.recent.pop_front();
-        }
-        shard.recent.push_back(Recent {
+        shard.remember(Recent {
             source: payload.clone(),
             window_bits,
             compressed: compressed.clone(),
@@ -90,6 +102,7 @@ pub fn deflate_shared(payload: &Bytes, window_bits: u8) -> Option<Deflated> {
         Some(Deflated {
             payload: compressed,
             reused: false,
+            recent_bytes: shard.recent_bytes,
         })
     })
 }
@@ -100,6 +113,24 @@ pub fn deflate(payload: &[u8], window_bits: u8) -> Option<Bytes> {
 }
 
 impl ShardDeflate {
+    /// Remembers a deflated message, forgetting the oldest ones to stay within
+    /// `RECENT_MESSAGES` and `RECENT_MAX_BYTES`; one larger than the budget is not remembered.
+    fn remember(&mut self, recent: Recent) {
+        if recent.bytes() > RECENT_MAX_BYTES {
+            return;
+        }
+        while self.recent.len() >= RECENT_MESSAGES
+            || self.recent_bytes + recent.bytes() > RECENT_MAX_BYTES
+        {
+            let Some(oldest) = self.recent.pop_front() else {
+                break;
+            };
+            self.recent_bytes -= oldest.bytes();
+        }
+        self.recent_bytes += recent.bytes();
+        self.recent.push_back(recent);
+    }
+
     fn deflate(&mut self, payload: &[u8], window_bits: u8) -> Option<Bytes> {
         let bits = window_bits.clamp(MIN_WINDOW_BITS, 15);
         let compressor =

@@ -34,6 +34,22 @@ fn a_fanned_out_payload_is_deflated_once() {
 }
 
 #[test]
+fn remembered_messages_stay_within_their_byte_budget() {
+    let big = Bytes::from(vec![3u8; RECENT_MAX_BYTES / 3]);
+    let first = deflate_shared(&big, 15).unwrap();
+    assert!(first.recent_bytes <= RECENT_MAX_BYTES);
+    for _ in 0..4 {
+        let other = Bytes::from(vec![4u8; RECENT_MAX_BYTES / 3]);
+        assert!(deflate_shared(&other, 15).unwrap().recent_bytes <= RECENT_MAX_BYTES);
+    }
+    // The first one was forgotten to make room, and one over the budget is never remembered.
+    assert!(!deflate_shared(&big, 15).unwrap().reused);
+    let huge = Bytes::from(vec![5u8; RECENT_MAX_BYTES + 1]);
+    deflate_shared(&huge, 15).unwrap();
+    assert!(!deflate_shared(&huge, 15).unwrap().reused);
+}
+
+#[test]
 fn a_context_kept_between_messages_inflates_in_order() {
     // A client with context takeover: the second message refers back into the first.
     let mut client = Compress::new_with_window_bits(Compression::default(), false, 15);

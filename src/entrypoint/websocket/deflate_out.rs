@@ -43,6 +43,8 @@ impl DeflateOut {
             let deflated = deflate(json.as_bytes(), self.window_bits).map(|payload| Deflated {
                 payload,
                 reused: false,
+                recent_bytes: ShardMetrics::get(&self.metrics.websocket_deflate_recent_bytes)
+                    as usize,
             });
             (Opcode::Text, json.len(), deflated)
         } else {
@@ -73,6 +75,11 @@ impl DeflateOut {
         if deflated.reused {
             ShardMetrics::inc(&metrics.websocket_deflate_shared_total);
         }
+        // Only this shard's thread writes its gauge.
+        let recent = deflated.recent_bytes as u64;
+        metrics
+            .websocket_deflate_recent_bytes
+            .store(recent, std::sync::atomic::Ordering::Relaxed);
         true
     }
 }
