@@ -11,6 +11,7 @@ use tidegate::runtime::Gateway;
 
 pub mod admin;
 pub mod binary;
+pub mod chromium;
 pub mod examples;
 pub mod fake_kafka_sasl;
 pub mod fake_mqtt;
@@ -20,6 +21,7 @@ pub mod log_capture;
 pub mod mosquitto;
 pub mod mqtt_api;
 pub mod open_files;
+pub mod page_server;
 pub mod shards;
 pub mod slow_reader;
 pub mod topic_api;
