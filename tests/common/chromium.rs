@@ -31,6 +31,9 @@ pub struct Chromium {
     next_id: u64,
     /// Console messages, exceptions and network errors of every tab, for failure messages.
     log: Vec<String>,
+    /// The Network domain's events of every tab, for what pages cannot see (e.g. the status of
+    /// a refused WebSocket upgrade).
+    network: Vec<Value>,
     process: Process,
 }
 
@@ -89,6 +92,7 @@ impl Chromium {
             socket,
             next_id: 0,
             log: Vec::new(),
+            network: Vec::new(),
             process,
         }
     }
@@ -101,6 +105,48 @@ impl Chromium {
     /// Console messages, uncaught exceptions and network errors seen so far, one per line.
     pub fn log(&self) -> String {
         self.log.join("\n")
+    }
+
+    /// The Network events named `method` seen so far, their `params`.
+    fn network_events<'a>(&'a self, method: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+        self.network
+            .iter()
+            .filter(move |event| event["method"] == method)
+            .map(|event| &event["params"])
+    }
+
+    /// Why Chromium failed the WebSockets it opened to `url`, as DevTools report it (e.g.
+    /// "Error during WebSocket handshake: Unexpected response code: 403"): what the page itself
+    /// is never told.
+    pub fn websocket_errors(&self, url: &str) -> Vec<String> {
+        let ids: Vec<&Value> = self
+            .network_events("Network.webSocketCreated")
+            .filter(|created| created["url"] == url)
+            .map(|created| &created["requestId"])
+            .collect();
+        self.network_events("Network.webSocketFrameError")
+            .filter(|error| ids.contains(&&error["requestId"]))
+            .map(|error| {
+                error["errorMessage"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// The statuses of the answers Chromium received for `method` requests to `url` (CORS
+    /// preflights included, as `OPTIONS`), whether or not the page was allowed to see them.
+    pub fn response_statuses(&self, method: &str, url: &str) -> Vec<u64> {
+        let ids: Vec<&Value> = self
+            .network_events("Network.requestWillBeSent")
+            .filter(|sent| sent["request"]["url"] == url && sent["request"]["method"] == method)
+            .map(|sent| &sent["requestId"])
+            .collect();
+        self.network_events("Network.responseReceived")
+            .filter(|received| ids.contains(&&received["requestId"]))
+            .filter_map(|received| received["response"]["status"].as_u64())
+            .collect()
     }
 
     /// Opens a new tab on `url` and waits until its document has loaded. Errors with Chromium's
@@ -122,7 +168,12 @@ impl Chromium {
                 .ok_or("no sessionId")?
                 .to_owned(),
         };
-        for domain in ["Runtime.enable", "Log.enable", "Page.enable"] {
+        for domain in [
+            "Runtime.enable",
+            "Log.enable",
+            "Page.enable",
+            "Network.enable",
+        ] {
             self.command(Some(&tab), domain, json!({}))?;
         }
         let navigated = self.command(Some(&tab), "Page.navigate", json!({"url": url}))?;
@@ -235,6 +286,10 @@ impl Chromium {
                 params["entry"]["text"],
                 params["entry"]["url"]
             ),
+            Some(method) if method.starts_with("Network.") => {
+                self.network.push(event.clone());
+                return;
+            }
             _ => return,
         };
         self.log.push(line);
