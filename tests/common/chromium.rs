@@ -143,9 +143,11 @@ impl Chromium {
             .filter(|sent| sent["request"]["url"] == url && sent["request"]["method"] == method)
             .map(|sent| &sent["requestId"])
             .collect();
-        self.network_events("Network.responseReceived")
+        // The extra-info event, not `responseReceived`: Chromium sends that one for answers the
+        // page may not see (blocked by CORS) too.
+        self.network_events("Network.responseReceivedExtraInfo")
             .filter(|received| ids.contains(&&received["requestId"]))
-            .filter_map(|received| received["response"]["status"].as_u64())
+            .filter_map(|received| received["statusCode"].as_u64())
             .collect()
     }
 
