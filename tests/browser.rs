@@ -1,6 +1,9 @@
-//! tidegate in a real browser: headless Chromium (tests/common/chromium.rs) runs EventSource,
-//! `fetch` and WebSocket against an in-process gateway, and the test asserts what the page saw
-//! and what the gateway published. One browser serves every check (it takes seconds to start).
+//! tidegate in a real browser: headless Chromium (tests/common/chromium.rs) loads pages from two
+//! other origins (tests/common/page_server.rs) and runs EventSource, `fetch` and WebSocket
+//! against an in-process gateway. The page on the allowed origin receives, polls and publishes
+//! on every entrypoint (a CORS preflight included); the page on another origin is refused
+//! everything, and the test checks on the gateway that nothing it sent was published. One
+//! browser serves every check (it takes seconds to start).
 //!
 //! Needs Debian's `chromium` (tests/setup/chromium.sh, run by tests/run.sh): without it the
 //! test fails, saying so, rather than passing unchecked.
@@ -11,26 +14,48 @@ use std::net::SocketAddr;
 
 use common::chromium::{Chromium, Tab};
 use common::page_server::{PageServer, TestCerts};
-use common::topic_api::chat_yaml;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tidegate::config::DriverChoice;
 
 /// The page-side helpers (`window.tg`), evaluated in every page the test opens.
 const CHECKS_JS: &str = include_str!("browser/checks.js");
 
-/// The page the test's other origins serve; the checks are evaluated into it.
+/// What the page servers serve; the checks are evaluated into it.
 const PAGE_HTML: &str =
     "<!doctype html><title>tidegate browser test</title><p>tidegate browser test";
 
-/// One in-memory topic behind every entrypoint a browser uses.
-fn gateway_yaml() -> String {
-    chat_yaml(
-        "",
-        "      - type: http-get
+/// One in-memory topic behind every entrypoint a browser uses, over TLS (and the plaintext
+/// listener the test itself reads from), open to pages of `allowed_origin` only.
+fn gateway_yaml(allowed_origin: &str) -> String {
+    format!(
+        r#"
+apis:
+  - id: chat
+    name: Chat
+    contextPaths: [/chat]
+    cors:
+      allowOrigin: ["{allowed_origin}"]
+      maxAge: 600
+    entrypoints:
+      - type: http-get
       - type: http-post
       - type: sse
-      - type: websocket",
+      - type: websocket
+    endpoint:
+      type: in-memory
+      configuration:
+        topic: chat
+    plans:
+      - name: Keyless
+        security: keyless
+"#,
     )
+}
+
+/// Where pages reach the API: its http(s) and ws(s) URLs.
+struct ApiUrls {
+    http: String,
+    ws: String,
 }
 
 /// Evaluates `expression` in `tab`, failing the test with the page's console on an exception.
@@ -40,11 +65,26 @@ fn eval(browser: &mut Chromium, tab: &Tab, expression: &str) -> Value {
         .unwrap_or_else(|err| panic!("{expression}: {err}\npage log:\n{}", browser.log()))
 }
 
-/// The contents of every message retained by the gateway's topic, read over plain HTTP.
-fn published(addr: SocketAddr) -> Vec<String> {
-    let response = common::get(addr, "/chat?cursor=0", &[("accept", "application/json")]);
+/// Opens `page` in a new tab and installs the checks in it.
+fn open_page(browser: &mut Chromium, page: &PageServer) -> Tab {
+    let url = format!("{}/", page.origin);
+    let tab = browser
+        .open(&url)
+        .unwrap_or_else(|err| panic!("{err}\n{}", browser.output()));
+    assert_eq!(eval(browser, &tab, "location.origin"), page.origin.as_str());
+    assert_eq!(eval(browser, &tab, CHECKS_JS), "installed");
+    tab
+}
+
+/// The contents of every message the gateway's topic retains, read over its plaintext listener.
+fn published(plain: SocketAddr) -> Vec<String> {
+    let response = common::get(plain, "/chat?cursor=0", &[("accept", "application/json")]);
     assert_eq!(response.status, 200, "{}", response.text());
-    response.json()["items"]
+    contents(&response.json())
+}
+
+fn contents(batch: &Value) -> Vec<String> {
+    batch["items"]
         .as_array()
         .expect("items")
         .iter()
@@ -52,76 +92,134 @@ fn published(addr: SocketAddr) -> Vec<String> {
         .collect()
 }
 
-/// A page of the gateway's own origin (plain http): EventSource, fetch GET and POST, and
-/// WebSocket all reach the same topic.
-fn same_origin_plaintext(browser: &mut Chromium, addr: SocketAddr) {
-    // Any path the gateway does not serve gives a document of its origin (its 404 body).
-    let base = format!("http://{addr}");
-    let tab = browser
-        .open(&format!("{base}/page"))
-        .unwrap_or_else(|err| panic!("{err}\n{}", browser.output()));
-    eval(browser, &tab, CHECKS_JS);
-    assert_eq!(eval(browser, &tab, "tg.openSse('/chat')"), "open");
-    let ws = eval(browser, &tab, &format!("tg.openWs('ws://{addr}/chat')"));
-    assert_eq!(ws["opened"], true, "{ws}\n{}", browser.log());
+/// The JavaScript for a JSON POST of `{"from": from}` to `url` (a preflighted request).
+fn json_post(url: &str, from: &str) -> String {
+    let body = json!({"from": from}).to_string();
+    format!(
+        "tg.request({url:?}, {{method: 'POST', headers: {{'content-type': 'application/json'}}, \
+         body: {body:?}}})"
+    )
+}
 
-    let posted = eval(
-        browser,
-        &tab,
-        r#"tg.request('/chat', {method: 'POST', headers: {'content-type': 'application/json'},
-            body: JSON.stringify({from: 'same-origin post'})})"#,
+/// The page on the allowed origin: EventSource and WebSocket receive what a preflighted JSON
+/// POST published (its `X-Message-Id` readable), the WebSocket publishes, a batch poll sees both.
+fn allowed_page(browser: &mut Chromium, page: &PageServer, api: &ApiUrls, plain: SocketAddr) {
+    let tab = open_page(browser, page);
+    let (https, wss) = (&api.http, &api.ws);
+    let opened = eval(browser, &tab, &format!("tg.openSse({https:?})"));
+    assert_eq!(opened, "open", "{}", browser.log());
+    let ws = eval(browser, &tab, &format!("tg.openWs({wss:?})"));
+    assert_eq!(
+        ws,
+        json!({"opened": true, "protocol": ""}),
+        "{}",
+        browser.log()
     );
+
+    let posted = eval(browser, &tab, &json_post(https, "allowed post"));
     assert_eq!(posted["status"], 202, "{posted}\n{}", browser.log());
-    let id = posted["messageId"].as_str().expect("X-Message-Id readable");
-    let seen = eval(browser, &tab, "tg.waitFor('sse', 'same-origin post')");
+    let id = posted["messageId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("X-Message-Id not exposed to the page: {posted}"));
+    assert_eq!(
+        browser.response_statuses(&tab, "OPTIONS", https),
+        [204],
+        "the JSON POST's preflight"
+    );
+    let seen = eval(browser, &tab, "tg.waitFor('sse', 'allowed post')");
     assert_eq!(
         seen["id"], id,
         "the SSE event carries the POST's message id"
     );
-    eval(browser, &tab, "tg.waitFor('ws', 'same-origin post')");
+    eval(browser, &tab, "tg.waitFor('ws', 'allowed post')");
 
-    eval(browser, &tab, "tg.sendWs('same-origin websocket')");
-    eval(browser, &tab, "tg.waitFor('sse', 'same-origin websocket')");
+    eval(browser, &tab, "tg.sendWs('allowed websocket')");
+    eval(browser, &tab, "tg.waitFor('sse', 'allowed websocket')");
 
-    let polled = eval(browser, &tab, "tg.request('/chat?cursor=0')");
-    assert_eq!(polled["status"], 200, "{polled}");
-    let body: Value = serde_json::from_str(polled["body"].as_str().unwrap()).unwrap();
-    let contents: Vec<&str> = body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|item| item["content"].as_str())
-        .collect();
-    assert_eq!(
-        contents,
-        [r#"{"from":"same-origin post"}"#, "same-origin websocket"],
-        "the batch poll sees both publishes, in order"
-    );
-    assert_eq!(published(addr), contents);
+    let polled = eval(browser, &tab, &format!("tg.request('{https}?cursor=0')"));
+    assert_eq!(polled["status"], 200, "{polled}\n{}", browser.log());
+    let batch: Value = serde_json::from_str(polled["body"].as_str().unwrap()).unwrap();
+    let expected = [r#"{"from":"allowed post"}"#, "allowed websocket"];
+    assert_eq!(contents(&batch), expected, "the page's batch poll");
+    assert_eq!(published(plain), expected, "what the gateway published");
     eval(browser, &tab, "tg.close()");
 }
 
-/// The test page over https, its certificate trusted through the test CA's SPKI hash.
-fn https_page(browser: &mut Chromium, page: &PageServer) {
-    let tab = browser
-        .open(&format!("{}/", page.origin))
-        .unwrap_or_else(|err| panic!("{err}\n{}", browser.output()));
-    assert_eq!(eval(browser, &tab, "location.origin"), page.origin.as_str());
+/// The page on an origin that is not allowed: every request fails in the page, the gateway
+/// answers 403 (the upgrade included) and publishes nothing.
+fn refused_page(browser: &mut Chromium, page: &PageServer, api: &ApiUrls, plain: SocketAddr) {
+    let before = published(plain);
+    let tab = open_page(browser, page);
+    let (https, wss) = (&api.http, &api.ws);
+
+    let polled = eval(browser, &tab, &format!("tg.request('{https}?cursor=0')"));
+    assert!(polled["error"].is_string(), "GET: {polled}");
+    let posted = eval(browser, &tab, &json_post(https, "refused json post"));
+    assert!(posted["error"].is_string(), "JSON POST: {posted}");
     assert_eq!(
-        eval(browser, &tab, "document.title"),
-        "tidegate browser test"
+        browser.response_statuses(&tab, "OPTIONS", https),
+        [403],
+        "the JSON POST's preflight is refused, so the POST is never sent"
     );
+    // A text/plain POST is "simple": the browser sends it without a preflight.
+    let simple = eval(
+        browser,
+        &tab,
+        &format!("tg.request({https:?}, {{method: 'POST', body: 'refused simple post'}})"),
+    );
+    assert!(simple["error"].is_string(), "text/plain POST: {simple}");
+    assert_eq!(
+        browser.response_statuses(&tab, "POST", https),
+        [403],
+        "the simple POST reached the gateway and was refused"
+    );
+
+    let sse = browser.evaluate(&tab, &format!("tg.openSse({https:?})"));
+    assert!(
+        matches!(&sse, Err(err) if err.contains("EventSource failed")),
+        "EventSource: {sse:?}"
+    );
+    let ws = eval(browser, &tab, &format!("tg.openWs({wss:?})"));
+    assert_eq!(ws["opened"], false, "WebSocket: {ws}");
+    let errors = browser.websocket_errors(&tab, wss);
+    assert!(
+        errors.iter().any(|error| error.ends_with("403")),
+        "the upgrade is refused with 403: {errors:?}"
+    );
+
+    assert_eq!(
+        published(plain),
+        before,
+        "nothing the refused page sent was published"
+    );
+    let upgrade = common::raw(
+        plain,
+        format!(
+            "GET /chat HTTP/1.1\r\nHost: {plain}\r\nOrigin: {}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            page.origin
+        )
+        .as_bytes(),
+    );
+    assert_eq!(upgrade.status, 403, "{}", upgrade.text());
 }
 
 #[test]
-fn chromium_uses_every_entrypoint() {
-    let gateway = common::start(common::test_config(&gateway_yaml(), DriverChoice::Auto));
-    let addr = gateway.local_addr();
+fn chromium_on_another_origin_uses_every_entrypoint_and_others_are_refused() {
     let certs = TestCerts::new();
-    let page = PageServer::start(PAGE_HTML, Some(certs.server_config()));
+    let allowed = PageServer::start(PAGE_HTML, None);
+    let refused = PageServer::start(PAGE_HTML, None);
+    let yaml = gateway_yaml(&allowed.origin);
+    let gateway = common::start(common::test_config(&yaml, DriverChoice::Auto));
+    let plain = gateway.local_addr();
+    let api = ApiUrls {
+        http: format!("http://{plain}/chat"),
+        ws: format!("ws://{plain}/chat"),
+    };
     let mut browser = Chromium::start(&[certs.chromium_trust_flag()]);
-    https_page(&mut browser, &page);
-    same_origin_plaintext(&mut browser, addr);
+    allowed_page(&mut browser, &allowed, &api, plain);
+    refused_page(&mut browser, &refused, &api, plain);
     drop(browser);
     gateway.shutdown();
 }

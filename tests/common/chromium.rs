@@ -107,24 +107,28 @@ impl Chromium {
         self.log.join("\n")
     }
 
-    /// The Network events named `method` seen so far, their `params`.
-    fn network_events<'a>(&'a self, method: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    /// The Network events named `method` that `tab` saw so far, their `params`.
+    fn network_events<'a>(
+        &'a self,
+        tab: &'a Tab,
+        method: &'a str,
+    ) -> impl Iterator<Item = &'a Value> + 'a {
         self.network
             .iter()
-            .filter(move |event| event["method"] == method)
+            .filter(move |event| event["method"] == method && event["sessionId"] == tab.session)
             .map(|event| &event["params"])
     }
 
-    /// Why Chromium failed the WebSockets it opened to `url`, as DevTools report it (e.g.
+    /// Why Chromium failed the WebSockets `tab` opened to `url`, as DevTools report it (e.g.
     /// "Error during WebSocket handshake: Unexpected response code: 403"): what the page itself
     /// is never told.
-    pub fn websocket_errors(&self, url: &str) -> Vec<String> {
+    pub fn websocket_errors(&self, tab: &Tab, url: &str) -> Vec<String> {
         let ids: Vec<&Value> = self
-            .network_events("Network.webSocketCreated")
+            .network_events(tab, "Network.webSocketCreated")
             .filter(|created| created["url"] == url)
             .map(|created| &created["requestId"])
             .collect();
-        self.network_events("Network.webSocketFrameError")
+        self.network_events(tab, "Network.webSocketFrameError")
             .filter(|error| ids.contains(&&error["requestId"]))
             .map(|error| {
                 error["errorMessage"]
@@ -135,17 +139,17 @@ impl Chromium {
             .collect()
     }
 
-    /// The statuses of the answers Chromium received for `method` requests to `url` (CORS
+    /// The statuses of the answers `tab` received for `method` requests to `url` (CORS
     /// preflights included, as `OPTIONS`), whether or not the page was allowed to see them.
-    pub fn response_statuses(&self, method: &str, url: &str) -> Vec<u64> {
+    pub fn response_statuses(&self, tab: &Tab, method: &str, url: &str) -> Vec<u64> {
         let ids: Vec<&Value> = self
-            .network_events("Network.requestWillBeSent")
+            .network_events(tab, "Network.requestWillBeSent")
             .filter(|sent| sent["request"]["url"] == url && sent["request"]["method"] == method)
             .map(|sent| &sent["requestId"])
             .collect();
         // The extra-info event, not `responseReceived`: Chromium sends that one for answers the
         // page may not see (blocked by CORS) too.
-        self.network_events("Network.responseReceivedExtraInfo")
+        self.network_events(tab, "Network.responseReceivedExtraInfo")
             .filter(|received| ids.contains(&&received["requestId"]))
             .filter_map(|received| received["statusCode"].as_u64())
             .collect()
