@@ -37,7 +37,10 @@ apis:
       allowOrigin: ["{allowed_origin}"]
       maxAge: 600
     entrypoints:
+      # A batch poll answers what is retained after 100 ms instead of waiting 5 s for more.
       - type: http-get
+        configuration:
+          messagesLimitDurationMs: 100
       - type: http-post
       - type: sse
       - type: websocket
