@@ -95,6 +95,23 @@ fn contents(batch: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Asserts that DevTools report the answers `expected` to `tab`'s `request` (method and URL),
+/// statuses the page itself may not be allowed to see.
+fn assert_statuses(
+    browser: &mut Chromium,
+    tab: &Tab,
+    (method, url): (&str, &str),
+    expected: &[u64],
+    what: &str,
+) {
+    let seen = |browser: &Chromium| browser.response_statuses(tab, method, url) == expected;
+    assert!(
+        browser.eventually(seen),
+        "{what}: {method} {url} answered {:?}, expected {expected:?}",
+        browser.response_statuses(tab, method, url)
+    );
+}
+
 /// The JavaScript for a JSON POST of `{"from": from}` to `url` (a preflighted request).
 fn json_post(url: &str, from: &str) -> String {
     let body = json!({"from": from}).to_string();
@@ -124,10 +141,12 @@ fn allowed_page(browser: &mut Chromium, page: &PageServer, api: &ApiUrls, plain:
     let id = posted["messageId"]
         .as_str()
         .unwrap_or_else(|| panic!("X-Message-Id not exposed to the page: {posted}"));
-    assert_eq!(
-        browser.response_statuses(&tab, "OPTIONS", https),
-        [204],
-        "the JSON POST's preflight"
+    assert_statuses(
+        browser,
+        &tab,
+        ("OPTIONS", https),
+        &[204],
+        "the JSON POST's preflight",
     );
     let seen = eval(browser, &tab, "tg.waitFor('sse', 'allowed post')");
     assert_eq!(
@@ -159,10 +178,12 @@ fn refused_page(browser: &mut Chromium, page: &PageServer, api: &ApiUrls, plain:
     assert!(polled["error"].is_string(), "GET: {polled}");
     let posted = eval(browser, &tab, &json_post(https, "refused json post"));
     assert!(posted["error"].is_string(), "JSON POST: {posted}");
-    assert_eq!(
-        browser.response_statuses(&tab, "OPTIONS", https),
-        [403],
-        "the JSON POST's preflight is refused, so the POST is never sent"
+    assert_statuses(
+        browser,
+        &tab,
+        ("OPTIONS", https),
+        &[403],
+        "the JSON POST's preflight is refused, so the POST is never sent",
     );
     // A text/plain POST is "simple": the browser sends it without a preflight.
     let simple = eval(
@@ -171,10 +192,12 @@ fn refused_page(browser: &mut Chromium, page: &PageServer, api: &ApiUrls, plain:
         &format!("tg.request({https:?}, {{method: 'POST', body: 'refused simple post'}})"),
     );
     assert!(simple["error"].is_string(), "text/plain POST: {simple}");
-    assert_eq!(
-        browser.response_statuses(&tab, "POST", https),
-        [403],
-        "the simple POST reached the gateway and was refused"
+    assert_statuses(
+        browser,
+        &tab,
+        ("POST", https),
+        &[403],
+        "the simple POST reached the gateway and was refused; the JSON POST was never sent",
     );
 
     let sse = browser.evaluate(&tab, &format!("tg.openSse({https:?})"));
@@ -184,10 +207,13 @@ fn refused_page(browser: &mut Chromium, page: &PageServer, api: &ApiUrls, plain:
     );
     let ws = eval(browser, &tab, &format!("tg.openWs({wss:?})"));
     assert_eq!(ws["opened"], false, "WebSocket: {ws}");
-    let errors = browser.websocket_errors(&tab, wss);
+    let refused = |browser: &Chromium| {
+        (browser.websocket_errors(&tab, wss).iter()).any(|error| error.ends_with("403"))
+    };
     assert!(
-        errors.iter().any(|error| error.ends_with("403")),
-        "the upgrade is refused with 403: {errors:?}"
+        browser.eventually(refused),
+        "the upgrade is refused with 403: {:?}",
+        browser.websocket_errors(&tab, wss)
     );
 
     assert_eq!(

@@ -107,6 +107,23 @@ impl Chromium {
         self.log.join("\n")
     }
 
+    /// Whether `check` holds of what DevTools reported, waiting (bounded) for it while reading
+    /// more events: Chromium's network events may come after the page already saw the outcome.
+    pub fn eventually(&mut self, check: impl Fn(&Chromium) -> bool) -> bool {
+        let deadline = Instant::now() + COMMAND_DEADLINE;
+        while !check(self) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            // Any command will do: the events sent before its answer are recorded meanwhile.
+            if self.command(None, "Browser.getVersion", json!({})).is_err() {
+                return check(self);
+            }
+        }
+        true
+    }
+
     /// The Network events named `method` that `tab` saw so far, their `params`.
     fn network_events<'a>(
         &'a self,
