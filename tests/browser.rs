@@ -174,8 +174,10 @@ fn refused_page(browser: &mut Chromium, page: &PageServer, api: &ApiUrls, plain:
     let tab = open_page(browser, page);
     let (https, wss) = (&api.http, &api.ws);
 
-    let polled = eval(browser, &tab, &format!("tg.request('{https}?cursor=0')"));
+    let poll = format!("{https}?cursor=0");
+    let polled = eval(browser, &tab, &format!("tg.request({poll:?})"));
     assert!(polled["error"].is_string(), "GET: {polled}");
+    assert_statuses(browser, &tab, ("GET", &poll), &[403], "the batch poll");
     let posted = eval(browser, &tab, &json_post(https, "refused json post"));
     assert!(posted["error"].is_string(), "JSON POST: {posted}");
     assert_statuses(
@@ -205,6 +207,7 @@ fn refused_page(browser: &mut Chromium, page: &PageServer, api: &ApiUrls, plain:
         matches!(&sse, Err(err) if err.contains("EventSource failed")),
         "EventSource: {sse:?}"
     );
+    assert_statuses(browser, &tab, ("GET", https), &[403], "the EventSource");
     let ws = eval(browser, &tab, &format!("tg.openWs({wss:?})"));
     assert_eq!(ws["opened"], false, "WebSocket: {ws}");
     let refused = |browser: &Chromium| {
