@@ -27,6 +27,7 @@ mod raw;
 pub mod secret;
 mod sections;
 pub mod tls_identity;
+pub mod tls_listener;
 mod validate;
 mod virtual_hosts;
 
@@ -51,6 +52,7 @@ pub use problem::{ConfigError, Problem};
 pub use secret::Secret;
 pub use tls_identity::ClientIdentity;
 pub use virtual_hosts::ContextPath;
+pub use tls_listener::{ClientAuth, TlsFiles, TlsListenerConfig, TlsMaterial, TlsVersion};
 
 use problem::Problems;
 

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::defaults;
+use super::tls_listener::TlsListenerConfig;
 
 /// The whole configuration: gateway-wide settings and the APIs it serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +39,8 @@ pub struct GatewayConfig {
     pub limits: Limits,
     pub outbound: OutboundConfig,
     pub timeouts: Timeouts,
+    /// The TLS listener (`gateway.tls`), served next to `listen`.
+    pub tls: Option<TlsListenerConfig>,
 }
 
 impl Default for GatewayConfig {
@@ -52,6 +55,7 @@ impl Default for GatewayConfig {
             limits: Limits::default(),
             outbound: OutboundConfig::default(),
             timeouts: Timeouts::default(),
+            tls: None,
         }
     }
 }

@@ -51,6 +51,8 @@ pub(crate) struct RawGateway {
     pub outbound: Option<IgnoredAny>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub timeouts: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    pub tls: Option<IgnoredAny>,
 }
 
 impl Default for RawGateway {
@@ -65,6 +67,7 @@ impl Default for RawGateway {
             limits: None,
             outbound: None,
             timeouts: None,
+            tls: None,
         }
     }
 }

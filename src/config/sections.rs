@@ -14,6 +14,7 @@ use super::raw::{
     EntrypointQos, RawApi, RawEntrypoint, RawGateway, RawHttpGet, RawHttpPost, RawInMemory,
     RawLimits, RawMock, RawOutbound, RawPlan, RawRoot, RawSse, RawTimeouts, RawTyped, RawWebSocket,
 };
+use super::tls_listener::{self, RawTlsListener};
 use super::validate::{self, TopicUse};
 use super::virtual_hosts::{self, ContextPath};
 
@@ -199,11 +200,25 @@ fn read_gateway(value: Option<&Value>, p: &mut Problems) -> Option<GatewayConfig
         .map(|raw| validate::outbound(raw, "gateway.outbound", p));
     let timeouts = decode_or_default::<RawTimeouts>(part("timeouts"), "gateway.timeouts", p)
         .map(|raw| validate::timeouts(raw, "gateway.timeouts", p));
+    let head = head?;
+    let tls = match part("tls") {
+        None | Some(Value::Null) => None,
+        Some(value) => {
+            let raw = decode::<RawTlsListener>(value, "gateway.tls", p)?;
+            let mut others = vec![("gateway.listen", head.listen)];
+            others.extend(
+                head.admin_listen
+                    .map(|admin| ("gateway.adminListen", admin)),
+            );
+            Some(tls_listener::validate(raw, &others, p)?)
+        }
+    };
     Some(GatewayConfig {
         limits: limits?,
         outbound: outbound?,
         timeouts: timeouts?,
-        ..head?
+        tls,
+        ..head
     })
 }
 

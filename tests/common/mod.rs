@@ -24,6 +24,7 @@ pub mod open_files;
 pub mod page_server;
 pub mod shards;
 pub mod slow_reader;
+pub mod tls_client;
 pub mod topic_api;
 pub mod ws_client;
 
