@@ -1,9 +1,10 @@
 //! tidegate in a real browser: headless Chromium (tests/common/chromium.rs) loads pages from two
-//! other origins (tests/common/page_server.rs) and runs EventSource, `fetch` and WebSocket
-//! against an in-process gateway. The page on the allowed origin receives, polls and publishes
-//! on every entrypoint (a CORS preflight included); the page on another origin is refused
-//! everything, and the test checks on the gateway that nothing it sent was published. One
-//! browser serves every check (it takes seconds to start).
+//! other origins over https (tests/common/page_server.rs, a test CA Chromium trusts) and runs
+//! EventSource, `fetch` and WebSocket against an in-process gateway's TLS listener (https, wss).
+//! The page on the allowed origin receives, polls and publishes on every entrypoint (a CORS
+//! preflight included); the page on another origin is refused everything, and the test checks on
+//! the gateway that nothing it sent was published. One browser serves every check (it takes
+//! seconds to start).
 //!
 //! Needs Debian's `chromium` (tests/setup/chromium.sh, run by tests/run.sh): without it the
 //! test fails, saying so, rather than passing unchecked.
@@ -26,9 +27,15 @@ const PAGE_HTML: &str =
 
 /// One in-memory topic behind every entrypoint a browser uses, over TLS (and the plaintext
 /// listener the test itself reads from), open to pages of `allowed_origin` only.
-fn gateway_yaml(allowed_origin: &str) -> String {
+fn gateway_yaml(certs: &TestCerts, allowed_origin: &str) -> String {
     format!(
         r#"
+gateway:
+  tls:
+    listen: "127.0.0.1:0"
+    certificates:
+      - certFile: "{chain}"
+        keyFile: "{key}"
 apis:
   - id: chat
     name: Chat
@@ -52,6 +59,8 @@ apis:
       - name: Keyless
         security: keyless
 "#,
+        chain = certs.chain_file.display(),
+        key = certs.key_file.display(),
     )
 }
 
@@ -240,14 +249,15 @@ fn refused_page(browser: &mut Chromium, page: &PageServer, api: &ApiUrls, plain:
 #[test]
 fn chromium_on_another_origin_uses_every_entrypoint_and_others_are_refused() {
     let certs = TestCerts::new();
-    let allowed = PageServer::start(PAGE_HTML, None);
-    let refused = PageServer::start(PAGE_HTML, None);
-    let yaml = gateway_yaml(&allowed.origin);
+    let allowed = PageServer::start(PAGE_HTML, Some(certs.server_config()));
+    let refused = PageServer::start(PAGE_HTML, Some(certs.server_config()));
+    let yaml = gateway_yaml(&certs, &allowed.origin);
     let gateway = common::start(common::test_config(&yaml, DriverChoice::Auto));
     let plain = gateway.local_addr();
+    let tls = gateway.tls_addr().expect("the TLS listener");
     let api = ApiUrls {
-        http: format!("http://{plain}/chat"),
-        ws: format!("ws://{plain}/chat"),
+        http: format!("https://{tls}/chat"),
+        ws: format!("wss://{tls}/chat"),
     };
     let mut browser = Chromium::start(&[certs.chromium_trust_flag()]);
     allowed_page(&mut browser, &allowed, &api, plain);
