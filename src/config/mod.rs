@@ -51,8 +51,8 @@ pub use origins::{AllowOrigin, OriginPattern};
 pub use problem::{ConfigError, Problem};
 pub use secret::Secret;
 pub use tls_identity::ClientIdentity;
-pub use virtual_hosts::ContextPath;
 pub use tls_listener::{ClientAuth, TlsFiles, TlsListenerConfig, TlsMaterial, TlsVersion};
+pub use virtual_hosts::ContextPath;
 
 use problem::Problems;
 
