@@ -17,9 +17,11 @@
 //!              context path) → CORS / Origin check (cors.rs) → entrypoint → body
 //!              (100-continue, 408); request ids and error answers (details to the log only)
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames and
-//!              their JSON envelope, SSE
+//!              their JSON envelope, subprotocol selection, permessage-deflate (negotiation:
+//!              ws/deflate_offer.rs; data path with per-shard compressors: ws/deflate.rs), SSE
 //! entrypoint/  how clients receive and send: http-get, http-post, sse, websocket (its reader:
-//!              websocket/inbound.rs)
+//!              websocket/inbound.rs; upgrade negotiation: websocket/negotiate.rs; outbound
+//!              compression: websocket/deflate_out.rs)
 //! endpoint/    where messages come from and go to: mock, in_memory, echo (each WebSocket
 //!              connection's own messages back to it), mqtt (broker connection
 //!              per shard, one subscription per node read by every shard),
@@ -29,6 +31,8 @@
 //!              of a retention ring to a shard's clients (and how far delivery has got); the
 //!              shard's budget of HTTP GET reply bytes in flight
 //! message.rs   the one message type; metrics.rs the counters every bound reports to
+//! observe/     access log (a line per request / stream end, written by a thread of its own behind a
+//!              bounded queue) and per-API metrics (per-shard series summed at scrape)
 //! admin/       GET /metrics and /health off the data path (loopback by default), served by
 //!              http_server.rs: bounded connections, whole-request deadline, bounded head (the
 //!              server a management API on a listener of its own would reuse)
@@ -61,6 +65,7 @@ pub mod endpoint;
 pub mod entrypoint;
 pub mod message;
 pub mod metrics;
+pub mod observe;
 pub mod runtime;
 pub mod server;
 pub mod tls;

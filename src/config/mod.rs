@@ -9,6 +9,7 @@
 //!
 //! After that the configuration is trusted: the rest of the gateway uses [`model`] types only.
 
+pub mod access_log;
 mod cors;
 mod defaults;
 mod echo;
@@ -30,11 +31,13 @@ pub mod tls_identity;
 pub mod tls_listener;
 mod validate;
 mod virtual_hosts;
+pub mod websocket;
 
 use std::path::Path;
 
 use serde_saphyr::MessageFormatter;
 
+pub use access_log::{AccessLogConfig, AccessLogFormat};
 pub(crate) use cors::is_token_byte;
 pub use cors::CorsConfig;
 pub use kafka::KafkaOptions;
@@ -120,7 +123,7 @@ fn quickstart() -> Config {
                 EntrypointConfig::WebSocket(WebSocketOptions {
                     publisher_enabled: false,
                     subscriber_enabled: true,
-                    allowed_origins: None,
+                    ..WebSocketOptions::default()
                 }),
                 EntrypointConfig::Sse(SseOptions::default()),
             ],
@@ -130,6 +133,7 @@ fn quickstart() -> Config {
                 security: PlanSecurity::Keyless,
             }],
             cors: None,
+            access_log: true,
         }],
     }
 }

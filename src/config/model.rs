@@ -41,6 +41,8 @@ pub struct GatewayConfig {
     pub timeouts: Timeouts,
     /// The TLS listener (`gateway.tls`), served next to `listen`.
     pub tls: Option<TlsListenerConfig>,
+    /// `gateway.accessLog`.
+    pub access_log: super::access_log::AccessLogConfig,
 }
 
 impl Default for GatewayConfig {
@@ -56,6 +58,7 @@ impl Default for GatewayConfig {
             outbound: OutboundConfig::default(),
             timeouts: Timeouts::default(),
             tls: None,
+            access_log: Default::default(),
         }
     }
 }
@@ -184,6 +187,8 @@ pub struct ApiConfig {
     pub plans: Vec<PlanConfig>,
     /// `cors:` when enabled; `None` = no CORS answers (cross-origin pages cannot read replies).
     pub cors: Option<super::CorsConfig>,
+    /// `accessLog.enabled`: its requests are written to the access log (when that is enabled).
+    pub access_log: bool,
 }
 
 /// A stopped API is validated and keeps its context paths reserved, but receives no traffic.
@@ -268,6 +273,10 @@ pub struct WebSocketOptions {
     /// Origins whose pages may upgrade, as configured (`allowedOrigins`); `None` = the API's
     /// CORS origins when CORS is on, else any.
     pub allowed_origins: Option<super::AllowOrigin>,
+    /// Subprotocols the gateway agrees to, the client's first match chosen (empty: none).
+    pub subprotocols: Vec<String>,
+    /// permessage-deflate, when enabled.
+    pub per_message_deflate: Option<super::websocket::DeflateOptions>,
 }
 
 impl Default for WebSocketOptions {
@@ -276,6 +285,8 @@ impl Default for WebSocketOptions {
             publisher_enabled: defaults::PUBLISHER_ENABLED,
             subscriber_enabled: defaults::SUBSCRIBER_ENABLED,
             allowed_origins: None,
+            subprotocols: Vec::new(),
+            per_message_deflate: None,
         }
     }
 }

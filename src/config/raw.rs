@@ -53,6 +53,8 @@ pub(crate) struct RawGateway {
     pub timeouts: Option<IgnoredAny>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub tls: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    pub access_log: Option<IgnoredAny>,
 }
 
 impl Default for RawGateway {
@@ -68,6 +70,7 @@ impl Default for RawGateway {
             outbound: None,
             timeouts: None,
             tls: None,
+            access_log: None,
         }
     }
 }
@@ -244,6 +247,9 @@ pub(crate) struct RawApi {
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     #[serde(default)]
     pub cors: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    #[serde(default)]
+    pub access_log: Option<IgnoredAny>,
 }
 
 fn default_api_state() -> ApiState {
@@ -346,6 +352,7 @@ impl Default for RawHttpPost {
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
+    rename_all = "camelCase",
     default,
     expecting = "the websocket configuration mapping"
 )]
@@ -355,6 +362,8 @@ pub(crate) struct RawWebSocket {
     /// Origins whose pages may open a WebSocket; absent = the API's CORS `allowOrigin`.
     #[serde(rename = "allowedOrigins")]
     pub allowed_origins: Option<super::origins::RawOrigins>,
+    pub subprotocols: Vec<String>,
+    pub per_message_deflate: super::websocket::RawPerMessageDeflate,
 }
 
 impl Default for RawWebSocket {
@@ -367,6 +376,8 @@ impl Default for RawWebSocket {
                 enabled: defaults::SUBSCRIBER_ENABLED,
             },
             allowed_origins: None,
+            subprotocols: Vec::new(),
+            per_message_deflate: Default::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::cross_shard::{Doorbell, Signal};
 use crate::delivery::ReplyBudget;
 use crate::endpoint::LocalTopics;
 use crate::metrics::ShardMetrics;
+use crate::observe::ShardObserver;
 use crate::runtime::fault::{self, Site};
 use crate::runtime::supervisor::{spawn_connection_task, spawn_shard_task};
 use crate::runtime::{LocalSignal, LogThrottle};
@@ -49,6 +50,8 @@ pub struct Shard {
     pub shutdown: Rc<LocalSignal>,
     /// HTTP GET reply bytes being written (`maxGetReplyBytesPerShard`).
     pub reply_budget: ReplyBudget,
+    /// Per-API metrics and the access log.
+    pub observer: ShardObserver,
     connections: Cell<usize>,
     /// One log line per interval for failing TLS handshakes (every one is counted).
     tls_failures_log: LogThrottle,
@@ -65,6 +68,7 @@ impl Shard {
             doorbell,
             metrics,
             shutdown,
+            observer,
         } = parts;
         let reply_budget = ReplyBudget::new(
             gateway.limits.max_get_reply_bytes_per_shard,
@@ -79,6 +83,7 @@ impl Shard {
             metrics,
             shutdown,
             reply_budget,
+            observer,
             connections: Cell::new(0),
             tls_failures_log: LogThrottle::new(ACCEPT_ERROR_LOG_INTERVAL),
         }
@@ -106,6 +111,8 @@ pub struct ShardParts {
     pub metrics: Arc<ShardMetrics>,
     /// The shard's shutdown signal (shared with the endpoints built before the shard).
     pub shutdown: Rc<LocalSignal>,
+    /// Per-API metrics and the access log.
+    pub observer: ShardObserver,
 }
 
 /// A shard's listening sockets: the plaintext one, and the TLS one when `gateway.tls` is set.

@@ -20,6 +20,7 @@ pub mod kafka_batches;
 pub mod log_capture;
 pub mod mosquitto;
 pub mod mqtt_api;
+pub mod observe;
 pub mod open_files;
 pub mod page_server;
 pub mod shards;
@@ -27,6 +28,7 @@ pub mod slow_reader;
 pub mod tls_client;
 pub mod topic_api;
 pub mod ws_client;
+pub mod ws_raw;
 
 /// Runs `$body` (a fn taking a `DriverChoice`) once per I/O driver, as two tests.
 #[macro_export]

@@ -6,6 +6,7 @@
 //! order), and the payload of one unfinished message, which also counts against the shard's
 //! `wsMaxPartialBytesPerShard` budget (`PartialHold`).
 
+use crate::observe::exchange::Exchange;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -256,6 +257,11 @@ impl InboundHandler for WsReader {
                 WsEvent::Text(payload) => (payload, PayloadKind::Text),
                 WsEvent::Binary(payload) => (payload, PayloadKind::Binary),
             };
+            if let Some((compressed, inflated)) = self.decoder.take_inflated() {
+                let metrics = &self.inbound.metrics;
+                ShardMetrics::add(&metrics.websocket_inflate_bytes_in_total, compressed as u64);
+                ShardMetrics::add(&metrics.websocket_inflate_bytes_out_total, inflated as u64);
+            }
             // The message is whole: from here on it is the publish's, not an unfinished one, and
             // time spent publishing it (a broker's acknowledgement) is not the client's to count.
             let _ = self.hold.set(0);
@@ -300,6 +306,8 @@ pub(super) struct Publisher {
     pub(super) topic: Option<String>,
     /// The upgrade request's `?key=`: the key of every message of the session (Kafka).
     pub(super) key: Option<Bytes>,
+    /// The upgrade request's record: counts the messages published.
+    pub(super) exchange: Rc<Exchange>,
 }
 
 impl Publisher {
@@ -325,7 +333,10 @@ impl Publisher {
             tracing::warn!(detail, "a WebSocket publish failed");
         }
         match published {
-            Ok(_id) => Ok(()),
+            Ok(_id) => {
+                self.exchange.published(1);
+                Ok(())
+            }
             Err(err @ PublishError::NotSupported(_)) => {
                 Err((close_code::POLICY_VIOLATION, err.to_string()))
             }
