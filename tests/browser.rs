@@ -2,8 +2,9 @@
 //! other origins over https (tests/common/page_server.rs, a test CA Chromium trusts) and runs
 //! EventSource, `fetch` and WebSocket against an in-process gateway's TLS listener (https, wss).
 //! The page on the allowed origin receives, polls and publishes on every entrypoint (a CORS
-//! preflight included); the page on another origin is refused everything, and the test checks on
-//! the gateway that nothing it sent was published. One browser serves every check (it takes
+//! preflight, a WebSocket subprotocol and permessage-deflate both ways included); the page on
+//! another origin is refused everything, and the test checks on the gateway that nothing it sent
+//! was published. One browser serves every check (it takes
 //! seconds to start).
 //!
 //! Needs Debian's `chromium` (tests/setup/chromium.sh, run by tests/run.sh): without it the
@@ -24,6 +25,13 @@ const CHECKS_JS: &str = include_str!("browser/checks.js");
 /// What the page servers serve; the checks are evaluated into it.
 const PAGE_HTML: &str =
     "<!doctype html><title>tidegate browser test</title><p>tidegate browser test";
+
+/// The subprotocol the pages ask for (after one the gateway does not speak).
+const SUBPROTOCOL: &str = "tidegate.v1";
+
+/// Makes messages long enough to be compressed (permessage-deflate skips short ones).
+const PADDING: &str = "a browser message long enough to be worth compressing, twice over; \
+                       a browser message long enough to be worth compressing, twice over";
 
 /// One in-memory topic behind every entrypoint a browser uses, over TLS (and the plaintext
 /// listener the test itself reads from), open to pages of `allowed_origin` only.
@@ -51,6 +59,9 @@ apis:
       - type: http-post
       - type: sse
       - type: websocket
+        configuration:
+          subprotocols: [{SUBPROTOCOL}]
+          perMessageDeflate: {{ enabled: true }}
     endpoint:
       type: in-memory
       configuration:
@@ -121,9 +132,14 @@ fn assert_statuses(
     );
 }
 
-/// The JavaScript for a JSON POST of `{"from": from}` to `url` (a preflighted request).
+/// The body of a JSON POST from `from`.
+fn json_body(from: &str) -> String {
+    json!({"from": from, "padding": PADDING}).to_string()
+}
+
+/// The JavaScript for a JSON POST of `json_body(from)` to `url` (a preflighted request).
 fn json_post(url: &str, from: &str) -> String {
-    let body = json!({"from": from}).to_string();
+    let body = json_body(from);
     format!(
         "tg.request({url:?}, {{method: 'POST', headers: {{'content-type': 'application/json'}}, \
          body: {body:?}}})"
@@ -137,12 +153,17 @@ fn allowed_page(browser: &mut Chromium, page: &PageServer, api: &ApiUrls, plain:
     let (https, wss) = (&api.http, &api.ws);
     let opened = eval(browser, &tab, &format!("tg.openSse({https:?})"));
     assert_eq!(opened, "open", "{}", browser.log());
-    let ws = eval(browser, &tab, &format!("tg.openWs({wss:?})"));
-    assert_eq!(
-        ws,
-        json!({"opened": true, "protocol": ""}),
-        "{}",
-        browser.log()
+    let ws = eval(
+        browser,
+        &tab,
+        &format!("tg.openWs({wss:?}, ['other.v9', {SUBPROTOCOL:?}])"),
+    );
+    assert_eq!(ws["opened"], true, "{ws}\n{}", browser.log());
+    assert_eq!(ws["protocol"], SUBPROTOCOL, "the negotiated subprotocol");
+    let extensions = ws["extensions"].as_str().unwrap_or_default();
+    assert!(
+        extensions.starts_with("permessage-deflate"),
+        "Chromium offers permessage-deflate and the gateway takes it: {extensions:?}"
     );
 
     let posted = eval(browser, &tab, &json_post(https, "allowed post"));
@@ -162,15 +183,29 @@ fn allowed_page(browser: &mut Chromium, page: &PageServer, api: &ApiUrls, plain:
         seen["id"], id,
         "the SSE event carries the POST's message id"
     );
-    eval(browser, &tab, "tg.waitFor('ws', 'allowed post')");
+    // Deflated by the gateway, inflated by Chromium.
+    let frame = eval(browser, &tab, "tg.waitFor('ws', 'allowed post')");
+    assert_eq!(frame, json_body("allowed post").as_str());
 
-    eval(browser, &tab, "tg.sendWs('allowed websocket')");
-    eval(browser, &tab, "tg.waitFor('sse', 'allowed websocket')");
+    let ws_text = format!("allowed websocket {PADDING}");
+    eval(browser, &tab, &format!("tg.sendWs({ws_text:?})"));
+    let event = eval(browser, &tab, "tg.waitFor('sse', 'allowed websocket')");
+    assert_eq!(
+        event["data"],
+        ws_text.as_str(),
+        "deflated by Chromium, inflated by the gateway"
+    );
+    let echoed = eval(browser, &tab, "tg.waitFor('ws', 'allowed websocket')");
+    assert_eq!(
+        echoed,
+        ws_text.as_str(),
+        "the topic's WebSocket subscribers include the sender"
+    );
 
     let polled = eval(browser, &tab, &format!("tg.request('{https}?cursor=0')"));
     assert_eq!(polled["status"], 200, "{polled}\n{}", browser.log());
     let batch: Value = serde_json::from_str(polled["body"].as_str().unwrap()).unwrap();
-    let expected = [r#"{"from":"allowed post"}"#, "allowed websocket"];
+    let expected = [json_body("allowed post"), ws_text];
     assert_eq!(contents(&batch), expected, "the page's batch poll");
     assert_eq!(published(plain), expected, "what the gateway published");
     eval(browser, &tab, "tg.close()");
@@ -217,7 +252,11 @@ fn refused_page(browser: &mut Chromium, page: &PageServer, api: &ApiUrls, plain:
         "EventSource: {sse:?}"
     );
     assert_statuses(browser, &tab, ("GET", https), &[403], "the EventSource");
-    let ws = eval(browser, &tab, &format!("tg.openWs({wss:?})"));
+    let ws = eval(
+        browser,
+        &tab,
+        &format!("tg.openWs({wss:?}, [{SUBPROTOCOL:?}])"),
+    );
     assert_eq!(ws["opened"], false, "WebSocket: {ws}");
     let refused = |browser: &Chromium| {
         (browser.websocket_errors(&tab, wss).iter()).any(|error| error.ends_with("403"))

@@ -25,8 +25,8 @@ window.tg = (() => {
         };
       }));
     },
-    // Opens a WebSocket; resolves with the negotiated subprotocol, or with how it closed
-    // ({refused, code}) when it could not open.
+    // Opens a WebSocket; resolves with the negotiated subprotocol and extensions, or with how it
+    // closed ({opened: false, code}) when it could not open.
     openWs(url, protocols) {
       return within(20000, `WebSocket ${url}`, new Promise((resolve) => {
         const ws = new WebSocket(url, protocols);
@@ -35,7 +35,7 @@ window.tg = (() => {
         ws.onopen = () => {
           opened = true;
           socket = ws;
-          resolve({ opened: true, protocol: ws.protocol });
+          resolve({ opened: true, protocol: ws.protocol, extensions: ws.extensions });
         };
         ws.onclose = (event) => {
           if (!opened) resolve({ opened: false, code: event.code });
