@@ -1,7 +1,7 @@
 //! `config/browser.yaml` does what its comments say, over its TLS listener and with its
-//! certificate: a page on a listed origin gets the CORS answers and its WebSocket, a page on any
-//! other origin is refused with 403 and publishes nothing. (tests/browser.rs runs the same
-//! setup in Chromium, with the test's own origins.)
+//! certificate: a page on a listed origin gets the CORS answers and its WebSocket (with the
+//! subprotocol), a page on any other origin is refused with 403 and publishes nothing.
+//! (tests/browser.rs runs the same setup in Chromium, with the test's own origins.)
 
 mod common;
 
@@ -42,10 +42,11 @@ fn over_tls(addr: SocketAddr, head: &str) -> Response {
     read_response(&mut BufReader::new(stream))
 }
 
+/// A WebSocket upgrade from a page of `origin` asking for the example's subprotocol.
 fn upgrade(origin: &str) -> String {
     format!(
         "GET /chat HTTP/1.1\r\nHost: localhost\r\nOrigin: {origin}\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat.v1\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
     )
 }
@@ -90,6 +91,7 @@ fn browser_example_serves_its_origins_over_tls_and_refuses_others() {
 
     let opened = over_tls(tls, &upgrade("http://localhost:5173"));
     assert_eq!(opened.status, 101, "{opened:?}");
+    assert_eq!(opened.header("sec-websocket-protocol"), Some("chat.v1"));
     let refused = over_tls(tls, &upgrade("https://elsewhere.example"));
     assert_eq!(refused.status, 403, "{}", refused.text());
     gateway.shutdown();
