@@ -13,6 +13,8 @@ done
 echo "== test dependencies"
 # The MQTT tests start their own mosquitto instances (tests/common/mosquitto.rs).
 tests/setup/mosquitto.sh
+# tests/browser.rs drives Debian's Chromium headless.
+tests/setup/chromium.sh
 
 echo "== format"
 cargo fmt --all -- --check

@@ -11,6 +11,7 @@ use tidegate::runtime::Gateway;
 
 pub mod admin;
 pub mod binary;
+pub mod chromium;
 pub mod examples;
 pub mod fake_kafka_sasl;
 pub mod fake_mqtt;
@@ -21,6 +22,7 @@ pub mod mosquitto;
 pub mod mqtt_api;
 pub mod observe;
 pub mod open_files;
+pub mod page_server;
 pub mod shards;
 pub mod slow_reader;
 pub mod tls_client;
