@@ -57,4 +57,5 @@ pub mod entrypoint;
 pub mod message;
 pub mod metrics;
 pub mod runtime;
+pub mod security;
 pub mod server;

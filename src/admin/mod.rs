@@ -40,6 +40,8 @@ pub struct AdminState {
     pub health: Arc<GatewayHealth>,
     /// The Kafka bridge's metrics and queue, when an API uses Kafka.
     pub kafka: Option<(Arc<KafkaMetrics>, KafkaLink)>,
+    /// The plan check's counters.
+    pub security: Arc<crate::security::metrics::SecurityMetrics>,
 }
 
 impl Admin {
@@ -115,10 +117,11 @@ fn health(state: &AdminState) -> Reply {
     }
 }
 
-/// The shards' metrics, the admin endpoint's own, then the Kafka bridge's.
+/// The shards' metrics, the admin endpoint's own, the plan check's, then the Kafka bridge's.
 fn render_all(state: &AdminState, admin: &AdminMetrics) -> String {
     let mut text = render_prometheus(&state.metrics);
     text.push_str(&admin.render_prometheus("admin"));
+    text.push_str(&state.security.render_prometheus());
     if let Some((kafka, link)) = &state.kafka {
         let started = link
             .feeds

@@ -20,10 +20,13 @@ mod listeners;
 pub mod model;
 mod mqtt;
 mod number_wording;
+mod plan;
 mod problem;
 mod raw;
 pub mod secret;
 mod sections;
+mod subscriptions;
+mod timestamp;
 pub mod tls_identity;
 mod validate;
 
@@ -37,10 +40,15 @@ pub use model::{
     HttpGetOptions, HttpPostOptions, InMemoryOptions, Limits, MockOptions, OutboundConfig,
     PlanConfig, PlanSecurity, SlowClientPolicy, SseOptions, Timeouts, WebSocketOptions,
 };
+pub use model::{
+    ApiKeyConfig, ApiKeyPlanOptions, ApplicationConfig, KeyHash, PlanStatus, PlanValidation,
+    SubscriptionConfig, SubscriptionStatus,
+};
 pub use mqtt::{
     topic_name_problem, MqttConsumerOptions, MqttOptions, MqttProducerOptions, MqttProtocol,
     MqttTlsOptions,
 };
+pub use plan::{API_KEY_QUERY_PARAMETER, DEFAULT_API_KEY_HEADER};
 pub use problem::{ConfigError, Problem};
 pub use secret::Secret;
 pub use tls_identity::ClientIdentity;
@@ -116,10 +124,15 @@ fn quickstart() -> Config {
             ],
             endpoint: EndpointConfig::Mock(MockOptions::default()),
             plans: vec![PlanConfig {
+                id: "Keyless".to_owned(),
                 name: "Keyless".to_owned(),
                 security: PlanSecurity::Keyless,
+                status: PlanStatus::Published,
+                validation: PlanValidation::Auto,
             }],
         }],
+        applications: Vec::new(),
+        subscriptions: Vec::new(),
     }
 }
 
@@ -178,6 +191,8 @@ fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
 
 #[cfg(test)]
 mod endpoint_sides_tests;
+#[cfg(test)]
+mod plans_tests;
 #[cfg(test)]
 mod rules_tests;
 #[cfg(test)]

@@ -12,6 +12,10 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::defaults;
+pub use super::plan::{ApiKeyPlanOptions, PlanConfig, PlanSecurity, PlanStatus, PlanValidation};
+pub use super::subscriptions::{
+    ApiKeyConfig, ApplicationConfig, KeyHash, SubscriptionConfig, SubscriptionStatus,
+};
 
 /// The whole configuration: gateway-wide settings and the APIs it serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +23,10 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// May be empty: the gateway then answers 404 on every path.
     pub apis: Vec<ApiConfig>,
+    /// Consumers of the APIs (`applications:`).
+    pub applications: Vec<ApplicationConfig>,
+    /// Which application may use which API through which plan (`subscriptions:`).
+    pub subscriptions: Vec<SubscriptionConfig>,
 }
 
 /// Settings of the gateway process itself (the `gateway:` section).
@@ -349,17 +357,4 @@ impl Default for InMemoryOptions {
             max_retained_bytes: defaults::MAX_RETAINED_BYTES,
         }
     }
-}
-
-/// Who may use an API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanConfig {
-    pub name: String,
-    pub security: PlanSecurity,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PlanSecurity {
-    /// Anyone may call; no credentials are checked.
-    Keyless,
 }

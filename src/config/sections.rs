@@ -12,7 +12,7 @@ use super::model::{ApiConfig, Config, EndpointConfig, EntrypointConfig, GatewayC
 use super::problem::{join, Problems};
 use super::raw::{
     EntrypointQos, RawApi, RawEntrypoint, RawGateway, RawHttpGet, RawHttpPost, RawInMemory,
-    RawLimits, RawMock, RawOutbound, RawPlan, RawRoot, RawSse, RawTimeouts, RawTyped, RawWebSocket,
+    RawLimits, RawMock, RawOutbound, RawRoot, RawSse, RawTimeouts, RawTyped, RawWebSocket,
 };
 use super::validate::{self, TopicUse};
 
@@ -44,12 +44,21 @@ pub(crate) fn read_config(root: &Value, p: &mut Problems) -> Option<Config> {
     let root_ok = decode::<RawRoot>(root, "", p).is_some();
     let gateway = read_gateway(root.get("gateway"), p);
     let apis = read_apis(root.get("apis"), p);
+    let applications = super::subscriptions::read_applications(root.get("applications"), p);
+    let subscriptions = super::subscriptions::read_subscriptions(
+        root.get("subscriptions"),
+        apis.as_deref(),
+        applications.as_deref(),
+        p,
+    );
     if !root_ok {
         return None;
     }
     Some(Config {
         gateway: gateway?,
         apis: apis?,
+        applications: applications?,
+        subscriptions: subscriptions?,
     })
 }
 
@@ -306,7 +315,7 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
 
 /// The items of a list section; `None`/`null` is an empty list, anything else not a list is a
 /// problem.
-fn list_items<'v>(
+pub(crate) fn list_items<'v>(
     value: Option<&'v Value>,
     loc: &str,
     what: &str,
@@ -447,12 +456,11 @@ fn read_plans(
     let mut all_ok = true;
     for (index, item) in items.iter().enumerate() {
         let item_loc = format!("{loc}[{index}]");
-        match decode::<RawPlan>(item, &item_loc, p)
-            .and_then(|raw| validate::plan(raw, &item_loc, p))
-        {
+        match super::plan::read_plan(item, &item_loc, p) {
             Some(plan) => plans.push(plan),
             None => all_ok = false,
         }
     }
+    super::plan::plan_ids(&plans, loc, p);
     all_ok.then_some(plans)
 }

@@ -24,12 +24,14 @@ pub use local_signal::LocalSignal;
 pub use log_throttle::LogThrottle;
 
 use crate::admin::{Admin, AdminState};
-use crate::config::{Config, EndpointConfig};
+use crate::config::{Config, ConfigError, EndpointConfig};
 use crate::cross_shard::mqtt_feed::MqttFeed;
 use crate::cross_shard::{Doorbell, GatewayHealth, Signal, TopicLog};
 use crate::endpoint::kafka::bridge::KafkaBridge;
 use crate::endpoint::kafka::KafkaPlan;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
+use crate::security::reload::ReloadReport;
+use crate::security::Registry;
 use shard_seed::ShardSeed;
 
 /// A running gateway: its shards and how to stop them.
@@ -45,6 +47,8 @@ pub struct Gateway {
     admin: Option<Admin>,
     /// The Kafka bridge thread, when an API uses Kafka; stopped after the shards.
     kafka: Option<KafkaBridge>,
+    /// Plans, subscriptions and API keys; replaced by `reload_security`.
+    security: Arc<Registry>,
 }
 
 /// Why the gateway could not start.
@@ -89,6 +93,7 @@ impl Gateway {
             health: GatewayHealth::new(),
             admin: None,
             kafka: None,
+            security: Registry::new(&config),
         };
         let kafka_plan = Arc::new(KafkaPlan::new(&config));
         if !kafka_plan.is_empty() {
@@ -116,6 +121,7 @@ impl Gateway {
                 mqtt_feeds: mqtt_feeds.clone(),
                 kafka_link: kafka_link.clone(),
                 kafka_plan: kafka_plan.clone(),
+                security: gateway.security.clone(),
                 core: config
                     .gateway
                     .pin_shards
@@ -158,6 +164,7 @@ impl Gateway {
                     .kafka
                     .as_ref()
                     .map(|bridge| (bridge.metrics().clone(), bridge.link().clone())),
+                security: gateway.security.metrics().clone(),
             };
             match Admin::start(addr, state) {
                 Ok(admin) => gateway.admin = Some(admin),
@@ -188,6 +195,18 @@ impl Gateway {
     /// Every shard's metrics, by shard index.
     pub fn metrics(&self) -> &[Arc<ShardMetrics>] {
         &self.metrics
+    }
+
+    /// The security registry (plans, subscriptions, API keys) the shards read.
+    pub fn security(&self) -> &Arc<Registry> {
+        &self.security
+    }
+
+    /// Re-reads `path` and replaces the plans, applications, subscriptions and API keys (live
+    /// streams whose credential is no longer valid end within a second). An invalid file
+    /// changes nothing; the error lists its problems.
+    pub fn reload_security(&self, path: &std::path::Path) -> Result<ReloadReport, ConfigError> {
+        crate::security::reload::reload_file(&self.security, path)
     }
 
     /// Which shards are alive: the binary waits on it to exit when one dies.

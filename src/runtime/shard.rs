@@ -18,6 +18,7 @@ use crate::metrics::ShardMetrics;
 use crate::runtime::fault::{self, Site};
 use crate::runtime::supervisor::{spawn_connection_task, spawn_shard_task};
 use crate::runtime::{LocalSignal, LogThrottle};
+use crate::security::{self, ShardSecurity};
 use crate::server::{connection, Router};
 
 /// Pause after an accept error (e.g. out of file descriptors) before accepting again.
@@ -45,6 +46,8 @@ pub struct Shard {
     pub shutdown: Rc<LocalSignal>,
     /// HTTP GET reply bytes being written (`maxGetReplyBytesPerShard`).
     pub reply_budget: ReplyBudget,
+    /// Plans, subscriptions and keys as this shard sees them; its live streams' credentials.
+    pub security: Rc<ShardSecurity>,
     connections: Cell<usize>,
 }
 
@@ -59,6 +62,7 @@ impl Shard {
             doorbell,
             metrics,
             shutdown,
+            security,
         } = parts;
         let reply_budget = ReplyBudget::new(
             gateway.limits.max_get_reply_bytes_per_shard,
@@ -73,6 +77,7 @@ impl Shard {
             metrics,
             shutdown,
             reply_budget,
+            security,
             connections: Cell::new(0),
         }
     }
@@ -99,6 +104,8 @@ pub struct ShardParts {
     pub metrics: Arc<ShardMetrics>,
     /// The shard's shutdown signal (shared with the endpoints built before the shard).
     pub shutdown: Rc<LocalSignal>,
+    /// The shard's view of the security registry.
+    pub security: Rc<ShardSecurity>,
 }
 
 /// Runs a shard until `stop` is raised and its connections have drained (or the shutdown
@@ -117,6 +124,8 @@ pub async fn run(shard: Rc<Shard>, listener: StdTcpListener, stop: Arc<Signal>) 
         watcher.shutdown.fire();
     });
     spawn_shard_task("topic delivery", deliver_topics(shard.clone()));
+    let watch = security::live::watch_streams(shard.security.clone(), shard.shutdown.clone());
+    spawn_shard_task("credential watch", watch);
     for api in shard.router.apis() {
         api.endpoint.start();
     }

@@ -51,6 +51,8 @@ pub struct Conn {
     /// The current request is a HEAD: its answers carry no content (RFC 9110 §9.3.2), or a
     /// client reading the next answer on this connection would read our body as its start.
     head_request: bool,
+    /// Who the current request runs as, once the plan check let it in (`crate::security`).
+    pub access: Option<crate::security::Access>,
 }
 
 impl Conn {
@@ -67,6 +69,7 @@ impl Conn {
             stream_stall: timeouts.stream_stall,
             request_id: None,
             head_request: false,
+            access: None,
         }
     }
 
@@ -74,6 +77,7 @@ impl Conn {
     pub fn begin_request(&mut self) {
         self.request_id = None;
         self.head_request = false;
+        self.access = None;
     }
 
     /// Marks the current request as a HEAD, whose answers are sent without their content.
@@ -221,7 +225,9 @@ impl Conn {
         self.respond_with(status, header, body, true).await
     }
 
-    async fn respond_with(
+    /// Writes a plain-text error with one extra header (`WWW-Authenticate`, …); `close` ends
+    /// the connection after it.
+    pub async fn respond_with(
         &mut self,
         status: u16,
         header: (&str, &str),
@@ -282,6 +288,7 @@ impl Conn {
             reply_stall: _,
             stream_stall: _,
             head_request: _,
+            access: _,
         } = self;
         (stream, read_buf, write_buf, gauge)
     }

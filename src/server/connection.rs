@@ -1,7 +1,8 @@
 //! The life of a connection, top to bottom:
 //! accept → read the request head → route by context path → choose the entrypoint by request
-//! shape → receive the body (only now: a request refused from its head alone never has to send
-//! it, see `request_body`) → plan check → serve it → (keep-alive) next request.
+//! shape → plan check (`crate::security`: the credential decides the plan; 401 / 403) → receive
+//! the body (only now: a request refused from its head alone never has to send it, see
+//! `request_body`) → serve it → (keep-alive) next request.
 //!
 //! HTTP GET polls keep the connection for further requests; WebSocket and SSE take it over.
 
@@ -18,6 +19,7 @@ use crate::codec::http_head::{
 use crate::entrypoint::{self, Choice};
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
+use crate::security;
 use crate::server::conn::Conn;
 use crate::server::request_body::{self, Body};
 
@@ -78,10 +80,16 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
             }
             continue;
         }
-        let wanted = matches!(
-            choice,
-            Some(Choice::HttpPost(_) | Choice::HttpGet(_) | Choice::Sse(_))
-        );
+        // The plan check needs only the head: a refused request's body is never read.
+        let gate = api
+            .as_deref()
+            .map(|api| security::gate::check(&head, &api.id, &shard.security));
+        let refused = matches!(gate, Some(Err(_)));
+        let wanted = !refused
+            && matches!(
+                choice,
+                Some(Choice::HttpPost(_) | Choice::HttpGet(_) | Choice::Sse(_))
+            );
         let body = match request_body::receive(&mut conn, &head, wanted, &shard).await {
             Body::Received(body) => body,
             Body::Unread => {
@@ -101,7 +109,16 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
             }
             continue;
         };
-        // Plans: every API is keyless in this version, so there is nothing to check yet.
+        match gate {
+            Some(Ok(access)) => conn.access = Some(access),
+            Some(Err(refused)) => {
+                if refused.answer(&mut conn, !keep_alive).await.is_err() || !keep_alive {
+                    return;
+                }
+                continue;
+            }
+            None => {}
+        }
         let keep_going = match choice {
             Choice::WebSocket(options) => {
                 entrypoint::websocket::serve(conn, &head, api, options, &shard).await;

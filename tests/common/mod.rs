@@ -20,6 +20,7 @@ pub mod log_capture;
 pub mod mosquitto;
 pub mod mqtt_api;
 pub mod open_files;
+pub mod plans;
 pub mod shards;
 pub mod slow_reader;
 pub mod topic_api;
