@@ -138,3 +138,29 @@ pub const LET_IN: [u16; 4] = [200, 202, 200, 101];
 pub const UNAUTHORIZED: [u16; 4] = [401; 4];
 /// What every entrypoint answers a valid key without a current subscription to the API.
 pub const FORBIDDEN: [u16; 4] = [403; 4];
+
+/// RFC 3339 text (UTC) for `seconds` from now.
+pub fn rfc3339_in(seconds: u64) -> String {
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + seconds;
+    let (days, rest) = ((at / 86_400) as i64, at % 86_400);
+    // H. Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
