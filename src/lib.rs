@@ -6,7 +6,7 @@
 //!
 //! # Module map
 //! ```text
-//! main.rs ─ CLI (`run`, `check`), logging, signals
+//! main.rs ─ CLI (`run`, `check`, `apikey generate`), logging, signals (SIGHUP: reload plans)
 //! config/      YAML → validated, typed `Config` (every problem reported at once)
 //! runtime/     shards: one pinned thread + monoio runtime + SO_REUSEPORT listener each (a
 //!              ShardSeed moves into the thread); driver choice (io_uring / epoll), shutdown broadcast;
@@ -31,6 +31,10 @@
 //! admin/       GET /metrics and /health off the data path (loopback by default), served by
 //!              http_server.rs: bounded connections, whole-request deadline, bounded head (the
 //!              server a management API on a listener of its own would reuse)
+//! security/   plans, applications, subscriptions, API keys: the node-wide versioned registry
+//!              (each shard's lock-free view), plan selection by credential (401 / 403), the gate
+//!              every routed request passes, live streams ended when their key or subscription
+//!              ends, reload on SIGHUP; `Principal` (api, plan, application, subscription)
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
 //!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, MQTT
 //!              node feeds, shard health
@@ -39,7 +43,7 @@
 //! # Data path
 //! ```text
 //! accept (per shard) → codec::http_head (httparse, bounded) → server::router (longest context path)
-//!   → plan check (keyless) → entrypoint by request shape:
+//!   → plan check (security::gate) → entrypoint by request shape:
 //!        Upgrade: websocket → websocket;  GET + Accept: text/event-stream → sse;  other GET → http_get;
 //!        POST → http_post (endpoint::publish)
 //!   → endpoint::subscribe → delivery::Fanout → delivery::OutboundQueue (bounded)

@@ -289,7 +289,7 @@ impl Session {
                 biased;
                 _ = self.inbound.changed() => {}
                 _ = shard.shutdown.wait() => return (close_code::GOING_AWAY, self.resume_hint("gateway shutting down")),
-                _ = watch.ended() => return (close_code::POLICY_VIOLATION, live::ENDED_REASON.to_owned()),
+                _ = watch.ended() => return (close_code::POLICY_VIOLATION, self.resume_hint(live::ENDED_REASON)),
                 _ = self.duplex.peer_closed.wait(), if self.inbound.close.borrow().is_none() => {
                     return (0, String::new());
                 }
