@@ -85,7 +85,10 @@ fn revoking_a_key_ends_its_live_streams(driver: DriverChoice) {
     assert!(text.contains("credential no longer valid"), "{text}");
     let (code, reason) = close_frame(&mut ws);
     assert_eq!(code, CloseCode::Policy);
-    assert!(reason.starts_with("credential no longer valid; reconnect with ?cursor="), "{reason}");
+    assert!(
+        reason.starts_with("credential no longer valid; reconnect with ?cursor="),
+        "{reason}"
+    );
     assert_eq!(statuses(addr, Present::Header(KEY, &key)), UNAUTHORIZED);
 
     // The keyless stream still delivers.
