@@ -202,6 +202,11 @@ fn other_changes_are_reported_as_needing_a_restart() {
     assert_eq!(report.restart_needed, ["apis[chat]"]);
     // Not applied: the API is still served where it was.
     assert_eq!(common::get(gateway.local_addr(), "/chat", &[]).status, 200);
+    // An API removed from the file is still served, with the plans it had, until a restart.
+    write(&path, "apis: []\n");
+    let report = gateway.reload_security(&path).unwrap();
+    assert_eq!(report.restart_needed, ["apis[chat] (removed)"]);
+    assert_eq!(common::get(gateway.local_addr(), "/chat", &[]).status, 200);
 }
 
 /// The binary reloads on SIGHUP.

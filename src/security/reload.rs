@@ -37,8 +37,15 @@ pub fn apply(registry: &Registry, new: &Config, origin: &str) -> Result<ReloadRe
         });
     }
     let restart_needed = restart_needed(&old, new);
-    // Plans of APIs the running gateway does not route are harmless: nothing reaches them.
-    let version = registry.install(new);
+    // Plans of APIs the running gateway does not route yet are harmless: nothing reaches them.
+    // An API removed from the file is still routed until a restart: it keeps its plans.
+    let mut installed = new.clone();
+    for api in &old.apis {
+        if !new.apis.iter().any(|n| n.id == api.id) {
+            installed.apis.push(api.clone());
+        }
+    }
+    let version = registry.install(&installed);
     Ok(ReloadReport {
         version,
         restart_needed,
