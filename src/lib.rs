@@ -13,7 +13,8 @@
 //!              the supervisor every task is spawned through (a panic closes one connection, or
 //!              takes its shard down visibly); test-only fault injection (feature `fault-injection`);
 //!              LogThrottle (one line per interval for errors that repeat, e.g. accept failures)
-//! server/      the life of a connection: accept → HTTP head → route → entrypoint → body
+//! server/      the life of a connection: accept → HTTP head → route (virtual host, then
+//!              context path) → CORS / Origin check (cors.rs) → entrypoint → body
 //!              (100-continue, 408); request ids and error answers (details to the log only)
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames and
 //!              their JSON envelope, SSE
@@ -31,6 +32,9 @@
 //! admin/       GET /metrics and /health off the data path (loopback by default), served by
 //!              http_server.rs: bounded connections, whole-request deadline, bounded head (the
 //!              server a management API on a listener of its own would reuse)
+//! tls/         the TLS listener: rustls driven sans-IO on the shards (handshake with a deadline,
+//!              then the same Conn/Duplex I/O over a TlsSession), certificates by SNI, client
+//!              certificates kept for request handling, certificate reload off the shards
 //! security/   plans, applications, subscriptions, API keys: the node-wide versioned registry
 //!              (each shard's lock-free view), plan selection by credential (401 / 403), the gate
 //!              every routed request passes, live streams ended when their key or subscription
@@ -42,7 +46,8 @@
 //!
 //! # Data path
 //! ```text
-//! accept (per shard) → codec::http_head (httparse, bounded) → server::router (longest context path)
+//! accept (per shard) → codec::http_head (httparse, bounded) → server::router (host, then longest
+//!   context path) → server::cors (preflight 204/403, disallowed Origin 403, before any body)
 //!   → plan check (security::gate) → entrypoint by request shape:
 //!        Upgrade: websocket → websocket;  GET + Accept: text/event-stream → sse;  other GET → http_get;
 //!        POST → http_post (endpoint::publish)
@@ -63,3 +68,4 @@ pub mod metrics;
 pub mod runtime;
 pub mod security;
 pub mod server;
+pub mod tls;

@@ -163,7 +163,7 @@ fn run(path: Option<PathBuf>) -> ExitCode {
     let apis: Vec<String> = config
         .apis
         .iter()
-        .flat_map(|api| api.context_paths.clone())
+        .flat_map(|api| api.context_paths.iter().map(ToString::to_string))
         .collect();
     let gateway = match Gateway::start(config) {
         Ok(gateway) => gateway,
@@ -179,6 +179,7 @@ fn run(path: Option<PathBuf>) -> ExitCode {
     tracing::info!(
         addr = %gateway.local_addr(),
         admin = %admin,
+        tls = %gateway.tls_addr().map_or_else(|| "off".to_owned(), |addr| addr.to_string()),
         shards = gateway.drivers().len(),
         context_paths = %apis.join(","),
         "tidegate is listening"
@@ -203,7 +204,8 @@ enum Event {
     Stopped,
 }
 
-/// Sends every SIGTERM, SIGINT and SIGHUP to the main thread.
+/// Sends every SIGTERM, SIGINT and SIGHUP (reload the TLS certificates, plans, applications,
+/// subscriptions and API keys) to the main thread.
 fn forward_signals(events: mpsc::Sender<Event>) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     std::thread::Builder::new()
@@ -266,13 +268,18 @@ fn supervise(
                 status = ExitCode::FAILURE;
                 shut_down(&mut gateway);
             }
-            Event::Reload => match (&gateway, &path) {
-                (Some(gateway), Some(path)) => reload(gateway, path),
-                (Some(_), None) => tracing::warn!(
-                    "SIGHUP: nothing to reload (running the embedded quickstart, no configuration file)"
-                ),
-                (None, _) => {}
-            },
+            Event::Reload => {
+                if let Some(gateway) = &gateway {
+                    tracing::info!("SIGHUP: reloading the TLS certificates");
+                    gateway.reload_tls();
+                    match &path {
+                        Some(path) => reload(gateway, path),
+                        None => tracing::info!(
+                            "SIGHUP: no plans to reload (running the embedded quickstart, no configuration file)"
+                        ),
+                    }
+                }
+            }
             Event::Stopped => break,
         }
     }

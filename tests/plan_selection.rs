@@ -200,3 +200,36 @@ fn refusals_and_grants_are_counted() {
         "1"
     );
 }
+
+/// A CORS preflight carries no credentials (browsers never send them): it is answered, not
+/// refused; the request after it needs its key, and its 401 carries the CORS headers so the page
+/// can read it.
+#[test]
+fn a_cors_preflight_needs_no_key() {
+    let (key, hash) = new_key();
+    let plans = "      - { id: gold, name: Gold, security: api-key }\n";
+    let tail = format!(
+        "{APPLICATIONS}subscriptions:\n{}",
+        subscription("s", "chat", "gold", "", &hash)
+    );
+    let cors = "    cors:\n      enabled: true\n      allowOrigin: [https://app.example]\n      allowHeaders: [X-Gravitee-Api-Key]\n    contextPaths: [/chat]";
+    let yaml = chat_with_plans(plans, &tail).replace("    contextPaths: [/chat]", cors);
+    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let addr = gateway.local_addr();
+    let preflight = common::raw(
+        addr,
+        b"OPTIONS /chat HTTP/1.1\r\nHost: t\r\nOrigin: https://app.example\r\n\
+          Access-Control-Request-Method: GET\r\n\
+          Access-Control-Request-Headers: x-gravitee-api-key\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(preflight.status, 204, "{}", preflight.text());
+    let origin = ("Origin", "https://app.example");
+    let refused = common::get(addr, "/chat", &[origin]);
+    assert_eq!(refused.status, 401);
+    assert_eq!(
+        refused.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    let served = common::get(addr, "/chat", &[origin, (KEY, key.as_str())]);
+    assert_eq!(served.status, 200, "{}", served.text());
+}

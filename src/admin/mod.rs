@@ -17,6 +17,7 @@ use crate::cross_shard::kafka_link::KafkaLink;
 use crate::cross_shard::GatewayHealth;
 use crate::metrics::{render_prometheus, AdminMetrics, KafkaMetrics, ShardMetrics};
 use crate::runtime::Driver;
+use crate::tls::TlsMetrics;
 
 /// The admin endpoint's bounds: a scrape or a health probe is one small request.
 pub const ADMIN_LIMITS: ServerLimits = ServerLimits {
@@ -42,6 +43,8 @@ pub struct AdminState {
     pub kafka: Option<(Arc<KafkaMetrics>, KafkaLink)>,
     /// The plan check's counters.
     pub security: Arc<crate::security::metrics::SecurityMetrics>,
+    /// The TLS certificate reload counters, when `gateway.tls` is set.
+    pub tls: Option<Arc<TlsMetrics>>,
 }
 
 impl Admin {
@@ -122,6 +125,9 @@ fn render_all(state: &AdminState, admin: &AdminMetrics) -> String {
     let mut text = render_prometheus(&state.metrics);
     text.push_str(&admin.render_prometheus("admin"));
     text.push_str(&state.security.render_prometheus());
+    if let Some(tls) = &state.tls {
+        text.push_str(&tls.render_prometheus());
+    }
     if let Some((kafka, link)) = &state.kafka {
         let started = link
             .feeds

@@ -49,12 +49,16 @@ pub(crate) struct RawGateway {
     pub shards: RawShards,
     pub driver: DriverChoice,
     pub pin_shards: bool,
+    /// Kept as text so a bad id gets our own message.
+    pub node_id: Option<String>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub limits: Option<IgnoredAny>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub outbound: Option<IgnoredAny>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub timeouts: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    pub tls: Option<IgnoredAny>,
 }
 
 impl Default for RawGateway {
@@ -65,9 +69,11 @@ impl Default for RawGateway {
             shards: RawShards::Auto,
             driver: DriverChoice::Auto,
             pin_shards: defaults::PIN_SHARDS,
+            node_id: None,
             limits: None,
             outbound: None,
             timeouts: None,
+            tls: None,
         }
     }
 }
@@ -222,7 +228,7 @@ impl Default for RawTimeouts {
 #[serde(
     deny_unknown_fields,
     rename_all = "camelCase",
-    expecting = "an API mapping (id, name, state, contextPaths, entrypoints, endpoint, plans)"
+    expecting = "an API mapping (id, name, state, contextPaths, entrypoints, endpoint, plans, cors)"
 )]
 pub(crate) struct RawApi {
     pub id: String,
@@ -231,7 +237,7 @@ pub(crate) struct RawApi {
     pub state: ApiState,
     /// Defaults to empty so the "at least one" rule, not serde, explains a missing list.
     #[serde(default)]
-    pub context_paths: Vec<String>,
+    pub context_paths: Vec<super::virtual_hosts::RawContextPath>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     #[serde(default)]
     pub entrypoints: Option<IgnoredAny>,
@@ -241,6 +247,9 @@ pub(crate) struct RawApi {
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     #[serde(default)]
     pub plans: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    #[serde(default)]
+    pub cors: Option<IgnoredAny>,
 }
 
 fn default_api_state() -> ApiState {
@@ -349,6 +358,9 @@ impl Default for RawHttpPost {
 pub(crate) struct RawWebSocket {
     pub publisher: RawToggle,
     pub subscriber: RawToggle,
+    /// Origins whose pages may open a WebSocket; absent = the API's CORS `allowOrigin`.
+    #[serde(rename = "allowedOrigins")]
+    pub allowed_origins: Option<super::origins::RawOrigins>,
 }
 
 impl Default for RawWebSocket {
@@ -360,6 +372,7 @@ impl Default for RawWebSocket {
             subscriber: RawToggle {
                 enabled: defaults::SUBSCRIBER_ENABLED,
             },
+            allowed_origins: None,
         }
     }
 }

@@ -46,6 +46,8 @@ pub fn mock_api(types: &[&str]) -> Api {
         websocket: None,
         sse: None,
         endpoint: Endpoint::Mock(MockEndpoint::new(mock)),
+        cors: None,
+        websocket_origins: None,
     };
     for entrypoint in &api.entrypoints {
         match entrypoint {

@@ -1,7 +1,8 @@
 //! A Gateway API as one shard serves it: its entrypoints' options and its endpoint.
 
 use crate::config::{
-    ApiConfig, EntrypointConfig, HttpGetOptions, HttpPostOptions, SseOptions, WebSocketOptions,
+    AllowOrigin, ApiConfig, CorsConfig, EntrypointConfig, HttpGetOptions, HttpPostOptions,
+    SseOptions, WebSocketOptions,
 };
 use crate::endpoint::{Endpoint, EndpointContext, LocalTopics};
 
@@ -19,6 +20,11 @@ pub struct Api {
     pub sse: Option<SseOptions>,
     /// Where the messages come from.
     pub endpoint: Endpoint,
+    /// CORS settings, when on.
+    pub cors: Option<CorsConfig>,
+    /// Origins whose pages may open a WebSocket: the entrypoint's `allowedOrigins`, else the
+    /// CORS `allowOrigin`; `None` = any.
+    pub websocket_origins: Option<AllowOrigin>,
 }
 
 impl Api {
@@ -31,6 +37,8 @@ impl Api {
             websocket: None,
             sse: None,
             endpoint: Endpoint::new(&config.endpoint, &config.id, topics, context),
+            cors: config.cors.clone(),
+            websocket_origins: None,
         };
         for entrypoint in &config.entrypoints {
             match entrypoint {
@@ -40,6 +48,12 @@ impl Api {
                 EntrypointConfig::Sse(options) => api.sse = Some(options.clone()),
             }
         }
+        let cors_origins = config.cors.as_ref().map(|cors| cors.allow_origin.clone());
+        api.websocket_origins = api
+            .websocket
+            .as_ref()
+            .and_then(|options| options.allowed_origins.clone())
+            .or(cors_origins);
         api
     }
 }

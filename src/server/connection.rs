@@ -1,8 +1,8 @@
 //! The life of a connection, top to bottom:
-//! accept → read the request head → route by context path → choose the entrypoint by request
-//! shape → plan check (`crate::security`: the credential decides the plan; 401 / 403) → receive
-//! the body (only now: a request refused from its head alone never has to send it, see
-//! `request_body`) → serve it → (keep-alive) next request.
+//! accept → read the request head → route by host and context path → choose the entrypoint by
+//! request shape → CORS / Origin check (`cors`) → plan check (`crate::security`: the credential
+//! decides the plan; 401 / 403) → receive the body (only now: a request refused from its head
+//! alone never has to send it, see `request_body`) → serve it → (keep-alive) next request.
 //!
 //! HTTP GET polls keep the connection for further requests; WebSocket and SSE take it over.
 
@@ -16,12 +16,15 @@ use crate::codec::http_head::{
     bare_cr_after, head_terminated, parse_request_head, BodyFraming, HeadLimits, Method,
     RequestHead,
 };
+use crate::codec::http_response::{BodyKind, ResponseHead};
 use crate::entrypoint::{self, Choice};
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
 use crate::security;
 use crate::server::conn::Conn;
+use crate::server::cors::{self, Verdict};
 use crate::server::request_body::{self, Body};
+use crate::tls::Established;
 
 /// The 404 body of the reference product, for a path no started API serves.
 pub const NO_CONTEXT_PATH: &str = "No context-path matches the request URI.";
@@ -29,9 +32,9 @@ pub const NO_CONTEXT_PATH: &str = "No context-path matches the request URI.";
 /// The 411 body: a POST publishes its body, so it must say where the body ends.
 const POST_NEEDS_FRAMING: &str = "a POST must frame its body with Content-Length (Content-Length: 0 for an empty message) or Transfer-Encoding: chunked";
 
-/// Serves one accepted connection until it closes.
-pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
-    let mut conn = Conn::new(stream, shard.metrics.clone(), &shard.gateway.timeouts);
+/// Serves one accepted connection (a TLS one once its handshake is done) until it closes.
+pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>) {
+    let mut conn = Conn::new(stream, tls, shard.metrics.clone(), &shard.gateway.timeouts);
     let mut first_request = true;
     loop {
         conn.begin_request();
@@ -64,9 +67,31 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
         // the wire was meant for a WebSocket.
         let mut keep_alive = head.keep_alive() && !shard.shutdown.is_fired() && !upgrade;
         // Route before the body: a request refused anyway need not send it (`Expect`).
-        let api = shard.router.route(head.path()).cloned();
+        let api = shard
+            .router
+            .route(head.header_str("host"), head.path())
+            .cloned();
         let choice = api.as_deref().map(|api| entrypoint::choose(&head, api));
-        if matches!(choice, Some(Choice::HttpPost(_))) && head.body_framing() == BodyFraming::Empty
+        // Before anything is published or subscribed: a page from another origin may not.
+        let verdict = match (api.as_deref(), &choice) {
+            (Some(api), Some(Choice::WebSocket(_))) => {
+                match cors::websocket_origin(api.websocket_origins.as_ref(), &head) {
+                    Ok(()) => Verdict::NotCors,
+                    Err(reason) => Verdict::Refused(reason),
+                }
+            }
+            (Some(api), Some(_)) => cors::check(api.cors.as_ref(), &head),
+            _ => Verdict::NotCors,
+        };
+        match &verdict {
+            Verdict::Allowed(headers) => conn.set_answer_headers(headers.clone()),
+            Verdict::Refused(_) => conn.set_answer_headers(vec![("Vary", "Origin".to_owned())]),
+            Verdict::NotCors | Verdict::Preflight(_) => {}
+        }
+        let answered_by_cors = matches!(verdict, Verdict::Refused(_) | Verdict::Preflight(_));
+        if !answered_by_cors
+            && matches!(choice, Some(Choice::HttpPost(_)))
+            && head.body_framing() == BodyFraming::Empty
         {
             // RFC 9112 §6.3: without framing a request has no body; publishing "nothing" by
             // accident (a client that forgot Content-Length) is refused instead.
@@ -80,12 +105,17 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
             }
             continue;
         }
-        // The plan check needs only the head: a refused request's body is never read.
-        let gate = api
-            .as_deref()
-            .map(|api| security::gate::check(&head, &api.id, &shard.security));
+        // The plan check needs only the head: a refused request's body is never read. A CORS
+        // preflight is not checked: browsers never send credentials on one.
+        let gate = match api.as_deref() {
+            Some(api) if !answered_by_cors => {
+                Some(security::gate::check(&head, &api.id, &shard.security))
+            }
+            _ => None,
+        };
         let refused = matches!(gate, Some(Err(_)));
-        let wanted = !refused
+        let wanted = !answered_by_cors
+            && !refused
             && matches!(
                 choice,
                 Some(Choice::HttpPost(_) | Choice::HttpGet(_) | Choice::Sse(_))
@@ -109,6 +139,24 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
             }
             continue;
         };
+        match verdict {
+            Verdict::Refused(reason) => {
+                ShardMetrics::inc(&shard.metrics.origin_refusals_total);
+                let refused = conn.respond_text(403, reason, !keep_alive).await;
+                if refused.is_err() || !keep_alive {
+                    return;
+                }
+                continue;
+            }
+            Verdict::Preflight(headers) => {
+                conn.set_answer_headers(headers);
+                if !no_content(&mut conn, None, keep_alive).await || !keep_alive {
+                    return;
+                }
+                continue;
+            }
+            Verdict::NotCors | Verdict::Allowed(_) => {}
+        }
         match gate {
             Some(Ok(access)) => conn.access = Some(access),
             Some(Err(refused)) => {
@@ -138,6 +186,10 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
                 );
                 post.await
             }
+            // RFC 9110 §9.3.7: OPTIONS (not a CORS preflight) says which methods the API serves.
+            Choice::MethodNotAllowed(allow) if *head.method() == Method::Options => {
+                no_content(&mut conn, Some(allow), keep_alive).await
+            }
             Choice::MethodNotAllowed(allow) => {
                 let method = head.method().to_string();
                 let answer = conn.respond_method_not_allowed(&method, allow, !keep_alive);
@@ -148,6 +200,23 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
         if !keep_going || !keep_alive {
             return;
         }
+    }
+}
+
+/// Answers 204 with the request's answer headers (and `Allow`, when given); false when the
+/// connection failed.
+async fn no_content(conn: &mut Conn, allow: Option<&str>, keep_alive: bool) -> bool {
+    let allow: Vec<(&str, &str)> = allow.map(|allow| ("Allow", allow)).into_iter().collect();
+    conn.encode_head(&ResponseHead {
+        status: 204,
+        headers: &allow,
+        body: BodyKind::None,
+        close: !keep_alive,
+    });
+    if keep_alive {
+        conn.flush_unless_pipelined().await.is_ok()
+    } else {
+        conn.flush().await.is_ok()
     }
 }
 

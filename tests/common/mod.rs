@@ -23,6 +23,7 @@ pub mod open_files;
 pub mod plans;
 pub mod shards;
 pub mod slow_reader;
+pub mod tls_client;
 pub mod topic_api;
 pub mod ws_client;
 
