@@ -37,7 +37,8 @@
 //!              certificates kept for request handling, certificate reload off the shards
 //! security/   plans, applications, subscriptions, API keys: the node-wide versioned registry
 //!              (each shard's lock-free view), plan selection by credential (401 / 403), the gate
-//!              every routed request passes, live streams ended when their key or subscription
+//!              every routed request passes (API key, or client certificate for mtls plans),
+//!              live streams ended when their key or subscription
 //!              ends, reload on SIGHUP; `Principal` (api, plan, application, subscription)
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
 //!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, MQTT

@@ -9,6 +9,7 @@
 //!
 //! After that the configuration is trusted: the rest of the gateway uses [`model`] types only.
 
+mod applications;
 mod cors;
 mod defaults;
 mod echo;
@@ -38,6 +39,7 @@ use std::path::Path;
 
 use serde_saphyr::MessageFormatter;
 
+pub use applications::{parse_subject, CertificateMatch};
 pub(crate) use cors::is_token_byte;
 pub use cors::CorsConfig;
 pub use kafka::KafkaOptions;

@@ -11,11 +11,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Deserialize;
 
+pub use super::applications::ApplicationConfig;
 use super::defaults;
 pub use super::plan::{ApiKeyPlanOptions, PlanConfig, PlanSecurity, PlanStatus, PlanValidation};
-pub use super::subscriptions::{
-    ApiKeyConfig, ApplicationConfig, KeyHash, SubscriptionConfig, SubscriptionStatus,
-};
+pub use super::subscriptions::{ApiKeyConfig, KeyHash, SubscriptionConfig, SubscriptionStatus};
 use super::tls_listener::TlsListenerConfig;
 
 /// The whole configuration: gateway-wide settings and the APIs it serves.

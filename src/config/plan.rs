@@ -7,6 +7,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::is_token_byte;
 use super::problem::{join, Problems};
 use super::sections::decode;
 use super::validate::{non_empty, unknown_kind};
@@ -36,6 +37,9 @@ pub enum PlanSecurity {
     Keyless,
     /// An API key of an accepted subscription, in a header or the `api-key` query parameter.
     ApiKey(ApiKeyPlanOptions),
+    /// The client certificate of a TLS listener (`gateway.tls.clientAuth`), matched to an
+    /// application by SHA-256 fingerprint or subject.
+    Mtls,
 }
 
 impl PlanSecurity {
@@ -44,6 +48,7 @@ impl PlanSecurity {
         match self {
             PlanSecurity::Keyless => "keyless",
             PlanSecurity::ApiKey(_) => "api-key",
+            PlanSecurity::Mtls => "mtls",
         }
     }
 }
@@ -123,8 +128,8 @@ struct RawApiKeyPlan {
     header: Option<String>,
 }
 
-const PLAN_SECURITY_SUPPORTED: &[&str] = &["keyless", "api-key"];
-const PLAN_SECURITY_PLANNED: &[&str] = &["jwt", "oauth2", "mtls"];
+const PLAN_SECURITY_SUPPORTED: &[&str] = &["keyless", "api-key", "mtls"];
+const PLAN_SECURITY_PLANNED: &[&str] = &["jwt", "oauth2"];
 
 /// Decodes and validates one plan at `loc`.
 pub(crate) fn read_plan(item: &Value, loc: &str, p: &mut Problems) -> Option<PlanConfig> {
@@ -169,7 +174,19 @@ pub(crate) fn read_plan(item: &Value, loc: &str, p: &mut Problems) -> Option<Pla
             }
             Some(PlanSecurity::ApiKey(ApiKeyPlanOptions { header }))
         }
-        // jwt and mtls come with their verifiers (the JWT and TLS work), as "not supported".
+        "mtls" => {
+            if configuration
+                .as_ref()
+                .is_some_and(|value| value != &Value::Object(Default::default()))
+            {
+                p.push(
+                    config_loc,
+                    "an mtls plan takes no configuration: applications name their certificate",
+                );
+            }
+            Some(PlanSecurity::Mtls)
+        }
+        // jwt comes with its verifier (the JWT work), as "not supported" until then.
         other => {
             let message = unknown_kind(
                 "plan security",
@@ -188,11 +205,6 @@ pub(crate) fn read_plan(item: &Value, loc: &str, p: &mut Problems) -> Option<Pla
         status: raw.status,
         validation: raw.validation,
     })
-}
-
-/// RFC 9110 §5.6.2 `tchar`.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Rules across one API's plans: unique ids.

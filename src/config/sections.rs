@@ -46,7 +46,7 @@ pub(crate) fn read_config(root: &Value, p: &mut Problems) -> Option<Config> {
     let root_ok = decode::<RawRoot>(root, "", p).is_some();
     let gateway = read_gateway(root.get("gateway"), p);
     let apis = read_apis(root.get("apis"), p);
-    let applications = super::subscriptions::read_applications(root.get("applications"), p);
+    let applications = super::applications::read_applications(root.get("applications"), p);
     let subscriptions = super::subscriptions::read_subscriptions(
         root.get("subscriptions"),
         apis.as_deref(),

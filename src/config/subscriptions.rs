@@ -1,6 +1,6 @@
-//! The top-level `applications:` and `subscriptions:` sections: who consumes the APIs, through
-//! which plan, with which API keys. Declared in the file for GitOps users; a SIGHUP re-reads them
-//! (see `crate::security::reload`).
+//! The top-level `subscriptions:` section: which application uses which API, through which plan,
+//! with which API keys (applications: `applications.rs`). Declared in the file for GitOps users;
+//! a SIGHUP re-reads them (see `crate::security::reload`).
 //!
 //! API keys appear here only as their SHA-256 (`hash: sha256:<64 hex digits>`, printed by
 //! `tidegate apikey generate`): the file never holds a key in clear.
@@ -10,22 +10,12 @@ use std::time::SystemTime;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::applications::ApplicationConfig;
 use super::model::ApiConfig;
 use super::plan::{PlanSecurity, PlanValidation};
 use super::problem::{join, Problems};
 use super::sections::decode;
 use super::timestamp::parse_rfc3339;
-use super::validate::non_empty;
-
-/// A consumer of APIs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApplicationConfig {
-    /// Unique, `[a-zA-Z0-9._-]+`.
-    pub id: String,
-    pub name: String,
-    /// The OAuth client id its tokens carry (for JWT plans).
-    pub client_id: Option<String>,
-}
 
 /// An application's access to one API through one of its plans.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,19 +89,6 @@ impl KeyHash {
 #[serde(
     deny_unknown_fields,
     rename_all = "camelCase",
-    expecting = "an application mapping (id, name, clientId)"
-)]
-struct RawApplication {
-    id: String,
-    name: String,
-    #[serde(default)]
-    client_id: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    rename_all = "camelCase",
     expecting = "a subscription mapping (id, api, plan, application, status, startingAt, endingAt, apiKeys)"
 )]
 struct RawSubscription {
@@ -143,14 +120,14 @@ struct RawApiKey {
     revoked: bool,
 }
 
-fn is_id(id: &str) -> bool {
+pub(crate) fn is_id(id: &str) -> bool {
     !id.is_empty()
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
-fn check_id(id: &str, loc: &str, what: &str, p: &mut Problems) {
+pub(crate) fn check_id(id: &str, loc: &str, what: &str, p: &mut Problems) {
     if !is_id(id) {
         p.push(
             join(loc, "id"),
@@ -159,37 +136,6 @@ fn check_id(id: &str, loc: &str, what: &str, p: &mut Problems) {
             ),
         );
     }
-}
-
-/// `applications:` — `None` when an entry could not be decoded (the problems say why).
-pub(crate) fn read_applications(
-    value: Option<&Value>,
-    p: &mut Problems,
-) -> Option<Vec<ApplicationConfig>> {
-    let items = super::sections::list_items(value, "applications", "applications", p)?;
-    let mut all_ok = true;
-    let mut applications: Vec<ApplicationConfig> = Vec::new();
-    for (index, item) in items.iter().enumerate() {
-        let loc = format!("applications[{index}]");
-        let Some(raw) = decode::<RawApplication>(item, &loc, p) else {
-            all_ok = false;
-            continue;
-        };
-        check_id(&raw.id, &loc, "application", p);
-        non_empty(&raw.name, &loc, "name", p);
-        if applications.iter().any(|app| app.id == raw.id) {
-            p.push(
-                join(&loc, "id"),
-                format!("application id '{}' is used twice", raw.id),
-            );
-        }
-        applications.push(ApplicationConfig {
-            id: raw.id,
-            name: raw.name,
-            client_id: raw.client_id,
-        });
-    }
-    all_ok.then_some(applications)
 }
 
 /// `subscriptions:`, checked against the APIs, their plans and the applications.
@@ -258,6 +204,25 @@ fn subscription(
                             ),
                         ),
                         PlanSecurity::ApiKey(_) => {}
+                        PlanSecurity::Mtls => {
+                            if !raw.api_keys.is_empty() {
+                                p.push(
+                                    join(loc, "apiKeys"),
+                                    format!("plan '{}' is an mtls plan: its subscriptions take no API keys (the application's certificate is the credential)", plan.id),
+                                );
+                            }
+                            let certified = applications.is_some_and(|apps| {
+                                apps.iter().any(|app| {
+                                    app.id == raw.application && app.certificate.is_some()
+                                })
+                            });
+                            if applications.is_some() && !certified {
+                                p.push(
+                                    join(loc, "application"),
+                                    format!("plan '{}' is an mtls plan: application '{}' needs a `certificate` (fingerprintSha256 or subject)", plan.id, raw.application),
+                                );
+                            }
+                        }
                     }
                 }
             },

@@ -4,6 +4,7 @@
 use std::time::SystemTime;
 
 use super::api_key;
+use super::mtls::PeerIdentity;
 use super::principal::{Access, Credential};
 use super::select::Refusal;
 use super::ShardSecurity;
@@ -37,8 +38,15 @@ impl Refused {
     }
 }
 
-/// Checks `head`'s credential against `api`'s plans.
-pub fn check(head: &RequestHead, api: &str, security: &ShardSecurity) -> Result<Access, Refused> {
+/// Checks the request's credential against `api`'s plans: the client certificate (`peer`, the
+/// end-entity certificate's DER on a TLS listener) where the API has an mtls plan, else an API
+/// key where it has an api-key plan, else none.
+pub fn check(
+    head: &RequestHead,
+    api: &str,
+    security: &ShardSecurity,
+    peer: Option<&[u8]>,
+) -> Result<Access, Refused> {
     security.view.with(|snapshot| {
         let headers = snapshot.key_headers(api);
         let presented = if headers.is_empty() {
@@ -46,16 +54,24 @@ pub fn check(head: &RequestHead, api: &str, security: &ShardSecurity) -> Result<
         } else {
             api_key::presented(head, headers.iter().map(String::as_str))
         };
-        let outcome = match presented {
-            None => snapshot.decide(api, &Credential::None, SystemTime::now(), true),
-            Some(Ok(hash)) => {
-                snapshot.decide(api, &Credential::ApiKey(hash), SystemTime::now(), true)
+        let certificate = peer
+            .filter(|_| snapshot.takes_certificates(api))
+            .map(PeerIdentity::of_certificate);
+        let outcome = match (certificate, presented) {
+            (Some(peer), _) => {
+                snapshot.decide(api, &Credential::Certificate(peer), SystemTime::now(), true)
             }
-            // An empty key is an invalid credential, not an absent one.
-            Some(Err(())) => {
-                snapshot.count_unauthorized(api);
-                Err(Refusal::Unauthorized)
-            }
+            (None, presented) => match presented {
+                None => snapshot.decide(api, &Credential::None, SystemTime::now(), true),
+                Some(Ok(hash)) => {
+                    snapshot.decide(api, &Credential::ApiKey(hash), SystemTime::now(), true)
+                }
+                // An empty key is an invalid credential, not an absent one.
+                Some(Err(())) => {
+                    snapshot.count_unauthorized(api);
+                    Err(Refusal::Unauthorized)
+                }
+            },
         };
         outcome.map_err(|refusal| {
             tracing::debug!(

@@ -72,7 +72,7 @@ impl LiveStreams {
             id,
             Watched {
                 api: access.principal.api.to_string(),
-                credential: access.credential,
+                credential: access.credential.clone(),
                 valid_until: access.valid_until,
                 ended: ended.clone(),
             },

@@ -4,6 +4,7 @@
 //!   applications and subscriptions; each shard's lock-free view of it.
 //! - `select`: plan selection by the credential presented (401 / 403 decisions).
 //! - `gate`: the check every routed request passes before its entrypoint runs.
+//! - `mtls`: a client certificate's fingerprint and subject (mTLS plans).
 //! - `api_key`: key generation, hashing, where a request carries its key, constant-time compare.
 //! - `live`: live SSE / WebSocket streams ended within a second of their credential's end.
 //! - `reload`: SIGHUP re-reads the file's plans, applications and subscriptions.
@@ -14,10 +15,14 @@ pub mod api_key;
 pub mod gate;
 pub mod live;
 pub mod metrics;
+pub mod mtls;
 pub mod principal;
 pub mod registry;
 pub mod reload;
 pub mod select;
+
+#[cfg(test)]
+mod select_tests;
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;

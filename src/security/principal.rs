@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::mtls::PeerIdentity;
 use crate::config::KeyHash;
 
 /// The plan a request was served through, and for a subscribed plan the application and
@@ -20,12 +21,14 @@ pub struct Principal {
 }
 
 /// The credential a request presented, kept by live streams to be checked again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
     /// None: only a published keyless plan serves it.
     None,
     /// An API key, by its hash.
     ApiKey(KeyHash),
+    /// A client certificate on a TLS listener (mTLS plans).
+    Certificate(PeerIdentity),
 }
 
 /// A request that may go on.

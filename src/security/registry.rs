@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 use crate::config::{
-    Config, KeyHash, PlanSecurity, PlanStatus, SubscriptionStatus, DEFAULT_API_KEY_HEADER,
+    CertificateMatch, Config, KeyHash, PlanSecurity, PlanStatus, SubscriptionStatus,
+    DEFAULT_API_KEY_HEADER,
 };
 
 use super::metrics::SecurityMetrics;
@@ -25,6 +26,12 @@ pub struct Snapshot {
     pub(super) apis: HashMap<String, ApiPlans>,
     pub(super) subscriptions: Vec<Subscription>,
     pub(super) keys: HashMap<KeyHash, KeyEntry>,
+    /// Applications by the fingerprint of their client certificate.
+    pub(super) by_fingerprint: HashMap<[u8; 32], Vec<Arc<str>>>,
+    /// Applications by the subject of their client certificate.
+    pub(super) by_subject: HashMap<Vec<(String, String)>, Vec<Arc<str>>>,
+    /// Each application's subscriptions (indexes into `subscriptions`).
+    pub(super) subscriptions_of: HashMap<Arc<str>, Vec<usize>>,
 }
 
 /// One API's plans.
@@ -34,6 +41,8 @@ pub(super) struct ApiPlans {
     /// The headers an API key may come in (the default one, then each api-key plan's own);
     /// empty when the API has no api-key plan (then neither header nor query is a credential).
     pub(super) key_headers: Vec<String>,
+    /// Whether a client certificate is a credential on this API (it has an mtls plan).
+    pub(super) takes_certificates: bool,
     /// The `WWW-Authenticate` challenge of a 401 on this API.
     pub(super) challenge: String,
     pub(super) unauthorized: Arc<AtomicU64>,
@@ -42,10 +51,17 @@ pub(super) struct ApiPlans {
 
 pub(super) struct Plan {
     pub(super) id: Arc<str>,
-    pub(super) keyless: bool,
+    pub(super) kind: PlanKind,
     pub(super) status: PlanStatus,
     /// Grants through this plan without a subscription (keyless).
     pub(super) keyless_grants: Arc<AtomicU64>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum PlanKind {
+    Keyless,
+    ApiKey,
+    Mtls,
 }
 
 pub(super) struct Subscription {
@@ -90,13 +106,27 @@ impl Snapshot {
                         }
                     }
                 }
-                let challenge = format!("ApiKey realm=\"{}\"", api.id);
+                // RFC 9110 wants a challenge on every 401: the schemes this API's plans take (no
+                // registered scheme names a TLS client certificate; `ClientCertificate` says it).
+                let takes_certificates = api.plans.iter().any(|p| p.security == PlanSecurity::Mtls);
+                let mut schemes = Vec::new();
+                if !key_headers.is_empty() || !takes_certificates {
+                    schemes.push(format!("ApiKey realm=\"{}\"", api.id));
+                }
+                if takes_certificates {
+                    schemes.push(format!("ClientCertificate realm=\"{}\"", api.id));
+                }
+                let challenge = schemes.join(", ");
                 let plans = api
                     .plans
                     .iter()
                     .map(|plan| Plan {
                         id: plan.id.as_str().into(),
-                        keyless: plan.security == PlanSecurity::Keyless,
+                        kind: match plan.security {
+                            PlanSecurity::Keyless => PlanKind::Keyless,
+                            PlanSecurity::ApiKey(_) => PlanKind::ApiKey,
+                            PlanSecurity::Mtls => PlanKind::Mtls,
+                        },
                         status: plan.status,
                         keyless_grants: metrics.grant(&api.id, &plan.id, ""),
                     })
@@ -105,6 +135,7 @@ impl Snapshot {
                     id: api.id.as_str().into(),
                     plans,
                     key_headers,
+                    takes_certificates,
                     challenge,
                     unauthorized: metrics.refusal(&api.id, 401),
                     forbidden: metrics.refusal(&api.id, 403),
@@ -112,6 +143,25 @@ impl Snapshot {
                 (api.id.clone(), entry)
             })
             .collect();
+        let mut by_fingerprint: HashMap<[u8; 32], Vec<Arc<str>>> = HashMap::new();
+        let mut by_subject: HashMap<Vec<(String, String)>, Vec<Arc<str>>> = HashMap::new();
+        for application in &config.applications {
+            let id: Arc<str> = application.id.as_str().into();
+            match &application.certificate {
+                Some(CertificateMatch::FingerprintSha256(bytes)) => {
+                    by_fingerprint.entry(*bytes).or_default().push(id)
+                }
+                Some(CertificateMatch::Subject(attributes)) => {
+                    by_subject.entry(attributes.clone()).or_default().push(id)
+                }
+                None => {}
+            }
+        }
+        let mut subscriptions_of: HashMap<Arc<str>, Vec<usize>> = HashMap::new();
+        for (index, subscription) in config.subscriptions.iter().enumerate() {
+            let application: Arc<str> = subscription.application.as_str().into();
+            subscriptions_of.entry(application).or_default().push(index);
+        }
         let mut keys = HashMap::new();
         let subscriptions = config
             .subscriptions
@@ -150,6 +200,9 @@ impl Snapshot {
             apis,
             subscriptions,
             keys,
+            by_fingerprint,
+            by_subject,
+            subscriptions_of,
         }
     }
 

@@ -6,12 +6,13 @@
 //! credential without an accepted, current subscription to this API through a plan in service is
 //! 403. Which check failed is not said (the log at debug level says it).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::api_key::hashes_equal;
 use super::principal::{Access, Credential, Principal};
-use super::registry::Snapshot;
+use super::registry::{ApiPlans, PlanKind, Snapshot};
 use crate::config::SubscriptionStatus;
 
 /// Why a request was refused.
@@ -35,7 +36,7 @@ impl Refusal {
     /// The body: says what to do, not which check failed.
     pub fn message(self) -> &'static str {
         match self {
-            Refusal::Unauthorized => "a valid API key is required: send it in the X-Gravitee-Api-Key header (or the header this API's plan names) or the api-key query parameter",
+            Refusal::Unauthorized => "a valid credential is required: an API key in the X-Gravitee-Api-Key header (or the header this API's plan names) or the api-key query parameter, or the client certificate of a subscribed application, as this API's plans ask",
             Refusal::Forbidden => "this credential has no accepted, current subscription to this API",
         }
     }
@@ -78,14 +79,14 @@ impl Snapshot {
         api: &str,
         credential: &Credential,
         now: SystemTime,
-    ) -> Result<(Access, &std::sync::atomic::AtomicU64), Refusal> {
+    ) -> Result<(Access, &AtomicU64), Refusal> {
         let plans = self.apis.get(api).ok_or(Refusal::Unauthorized)?;
         match credential {
             Credential::None => {
                 let plan = plans
                     .plans
                     .iter()
-                    .find(|plan| plan.keyless && plan.status.serves())
+                    .find(|plan| plan.kind == PlanKind::Keyless && plan.status.serves())
                     .ok_or(Refusal::Unauthorized)?;
                 let access = Access {
                     principal: Principal {
@@ -94,7 +95,7 @@ impl Snapshot {
                         application: None,
                         subscription: None,
                     },
-                    credential: *credential,
+                    credential: credential.clone(),
                     valid_until: None,
                 };
                 Ok((access, &plan.keyless_grants))
@@ -107,36 +108,80 @@ impl Snapshot {
                 {
                     return Err(Refusal::Unauthorized);
                 }
-                let subscription = &self.subscriptions[key.subscription];
-                let plan = plans
-                    .plans
-                    .iter()
-                    .find(|plan| *plan.id == *subscription.plan)
-                    .filter(|_| subscription.api == api)
+                let (access, grants) = self
+                    .through(plans, key.subscription, PlanKind::ApiKey, credential, now)
                     .ok_or(Refusal::Forbidden)?;
-                let current = subscription.status == SubscriptionStatus::Accepted
-                    && subscription.starting_at.is_none_or(|at| at <= now)
-                    && subscription.ending_at.is_none_or(|at| now < at);
-                if plan.keyless || !plan.status.serves() || !current {
-                    return Err(Refusal::Forbidden);
-                }
-                let valid_until = match (key.expire_at, subscription.ending_at) {
+                let valid_until = match (key.expire_at, access.valid_until) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                let access = Access {
-                    principal: Principal {
-                        api: plans.id.clone(),
-                        plan: plan.id.clone(),
-                        application: Some(subscription.application.clone()),
-                        subscription: Some(subscription.id.clone()),
+                Ok((
+                    Access {
+                        valid_until,
+                        ..access
                     },
-                    credential: *credential,
-                    valid_until,
-                };
-                Ok((access, &subscription.grants))
+                    grants,
+                ))
+            }
+            Credential::Certificate(peer) => {
+                let by_subject = (!peer.subject.is_empty())
+                    .then(|| self.by_subject.get(&peer.subject[..]))
+                    .flatten();
+                let applications: Vec<&Arc<str>> = self
+                    .by_fingerprint
+                    .get(&peer.fingerprint)
+                    .into_iter()
+                    .chain(by_subject)
+                    .flatten()
+                    .collect();
+                if applications.is_empty() {
+                    return Err(Refusal::Unauthorized);
+                }
+                applications
+                    .iter()
+                    .filter_map(|application| self.subscriptions_of.get(*application))
+                    .flatten()
+                    .find_map(|&index| self.through(plans, index, PlanKind::Mtls, credential, now))
+                    .ok_or(Refusal::Forbidden)
             }
         }
+    }
+
+    /// The access subscription `index` gives to `plans`' API through a plan of `kind` at `now`,
+    /// if it is accepted, current, and its plan is in service.
+    fn through(
+        &self,
+        plans: &ApiPlans,
+        index: usize,
+        kind: PlanKind,
+        credential: &Credential,
+        now: SystemTime,
+    ) -> Option<(Access, &AtomicU64)> {
+        let subscription = &self.subscriptions[index];
+        if subscription.api != *plans.id {
+            return None;
+        }
+        let plan = plans
+            .plans
+            .iter()
+            .find(|plan| *plan.id == *subscription.plan)?;
+        let current = subscription.status == SubscriptionStatus::Accepted
+            && subscription.starting_at.is_none_or(|at| at <= now)
+            && subscription.ending_at.is_none_or(|at| now < at);
+        if plan.kind != kind || !plan.status.serves() || !current {
+            return None;
+        }
+        let access = Access {
+            principal: Principal {
+                api: plans.id.clone(),
+                plan: plan.id.clone(),
+                application: Some(subscription.application.clone()),
+                subscription: Some(subscription.id.clone()),
+            },
+            credential: credential.clone(),
+            valid_until: subscription.ending_at,
+        };
+        Some((access, &subscription.grants))
     }
 
     /// Counts a 401 on `api` decided outside [`Self::decide`].
@@ -144,6 +189,13 @@ impl Snapshot {
         if let Some(plans) = self.apis.get(api) {
             plans.unauthorized.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Whether a client certificate is a credential on `api` (it has an mtls plan).
+    pub fn takes_certificates(&self, api: &str) -> bool {
+        self.apis
+            .get(api)
+            .is_some_and(|plans| plans.takes_certificates)
     }
 
     /// The headers an API key may come in on `api`.

@@ -106,10 +106,12 @@ pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>
             continue;
         }
         // The plan check needs only the head: a refused request's body is never read. A CORS
-        // preflight is not checked: browsers never send credentials on one.
+        // preflight is not checked: browsers never send credentials on one. On the TLS listener
+        // the client certificate is a credential for mtls plans.
         let gate = match api.as_deref() {
             Some(api) if !answered_by_cors => {
-                Some(security::gate::check(&head, &api.id, &shard.security))
+                let peer = conn.peer_certificate().map(|der| der.as_ref());
+                Some(security::gate::check(&head, &api.id, &shard.security, peer))
             }
             _ => None,
         };
