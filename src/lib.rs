@@ -6,7 +6,7 @@
 //!
 //! # Module map
 //! ```text
-//! main.rs ─ CLI (`run`, `check`), logging, signals
+//! main.rs ─ CLI (`run`, `check`, `apikey generate`), logging, signals (SIGHUP: reload plans)
 //! config/      YAML → validated, typed `Config` (every problem reported at once)
 //! runtime/     shards: one pinned thread + monoio runtime + SO_REUSEPORT listener each (a
 //!              ShardSeed moves into the thread); driver choice (io_uring / epoll), shutdown broadcast;
@@ -39,6 +39,11 @@
 //! tls/         the TLS listener: rustls driven sans-IO on the shards (handshake with a deadline,
 //!              then the same Conn/Duplex I/O over a TlsSession), certificates by SNI, client
 //!              certificates kept for request handling, certificate reload off the shards
+//! security/   plans, applications, subscriptions, API keys: the node-wide versioned registry
+//!              (each shard's lock-free view), plan selection by credential (401 / 403), the gate
+//!              every routed request passes (API key, or client certificate for mtls plans),
+//!              live streams ended when their key or subscription
+//!              ends, reload on SIGHUP; `Principal` (api, plan, application, subscription)
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
 //!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, MQTT
 //!              node feeds, shard health
@@ -48,7 +53,7 @@
 //! ```text
 //! accept (per shard) → codec::http_head (httparse, bounded) → server::router (host, then longest
 //!   context path) → server::cors (preflight 204/403, disallowed Origin 403, before any body)
-//!   → plan check (keyless) → entrypoint by request shape:
+//!   → plan check (security::gate) → entrypoint by request shape:
 //!        Upgrade: websocket → websocket;  GET + Accept: text/event-stream → sse;  other GET → http_get;
 //!        POST → http_post (endpoint::publish)
 //!   → endpoint::subscribe → delivery::Fanout → delivery::OutboundQueue (bounded)
@@ -67,5 +72,6 @@ pub mod message;
 pub mod metrics;
 pub mod observe;
 pub mod runtime;
+pub mod security;
 pub mod server;
 pub mod tls;

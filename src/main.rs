@@ -60,6 +60,18 @@ enum Command {
         #[arg(short, long, value_name = "FILE", conflicts_with = "file")]
         config: Option<PathBuf>,
     },
+    /// API keys for subscriptions to api-key plans.
+    Apikey {
+        #[command(subcommand)]
+        action: ApiKeyAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyAction {
+    /// Print a new random API key (256 bits) and the `hash:` line to list under the
+    /// subscription's `apiKeys` (the configuration holds only the hash; the key is shown once).
+    Generate,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -83,6 +95,9 @@ fn main() -> ExitCode {
             None => ExitCode::from(2),
         },
         Command::Run { config } => run(config),
+        Command::Apikey {
+            action: ApiKeyAction::Generate,
+        } => generate_api_key(),
     }
 }
 
@@ -110,6 +125,20 @@ fn check(path: &std::path::Path) -> ExitCode {
         Err(err) => {
             eprintln!("{err}");
             eprintln!("{}: {} problem(s)", path.display(), err.problems.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn generate_api_key() -> ExitCode {
+    match tidegate::security::api_key::generate() {
+        Ok((key, hash)) => {
+            println!("key: {key}");
+            println!("hash: {}", hash.to_config_text());
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("{message}");
             ExitCode::FAILURE
         }
     }
@@ -160,27 +189,35 @@ fn run(path: Option<PathBuf>) -> ExitCode {
     std::thread::spawn(move || {
         let _ = to_main.send(Event::ShardDown(health.wait_for_fault()));
     });
-    supervise(gateway, &inbox, events)
+    supervise(gateway, &inbox, events, path)
 }
 
 /// What the main thread waits for.
 enum Event {
     /// SIGTERM or SIGINT.
     Signal(i32),
+    /// SIGHUP: reload plans, applications, subscriptions and API keys.
+    Reload,
     /// A shard died (a shard-wide task panicked).
     ShardDown(ShardFault),
     /// The graceful shutdown finished.
     Stopped,
 }
 
-/// Sends every SIGTERM, SIGINT and SIGHUP (reload the TLS certificates) to the main thread.
+/// Sends every SIGTERM, SIGINT and SIGHUP (reload the TLS certificates, plans, applications,
+/// subscriptions and API keys) to the main thread.
 fn forward_signals(events: mpsc::Sender<Event>) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     std::thread::Builder::new()
         .name("tidegate-signals".to_owned())
         .spawn(move || {
             for signal in signals.forever() {
-                if events.send(Event::Signal(signal)).is_err() {
+                let event = if signal == SIGHUP {
+                    Event::Reload
+                } else {
+                    Event::Signal(signal)
+                };
+                if events.send(event).is_err() {
                     break;
                 }
             }
@@ -197,6 +234,7 @@ fn supervise(
     gateway: Gateway,
     inbox: &mpsc::Receiver<Event>,
     events: mpsc::Sender<Event>,
+    path: Option<PathBuf>,
 ) -> ExitCode {
     let mut gateway = Some(gateway);
     let mut status = ExitCode::SUCCESS;
@@ -211,12 +249,6 @@ fn supervise(
     };
     while let Ok(event) = inbox.recv() {
         match event {
-            Event::Signal(SIGHUP) => {
-                if let Some(gateway) = &gateway {
-                    tracing::info!("SIGHUP: reloading the TLS certificates");
-                    gateway.reload_tls();
-                }
-            }
             Event::Signal(signal) if gateway.is_some() => {
                 tracing::info!(
                     signal,
@@ -236,9 +268,43 @@ fn supervise(
                 status = ExitCode::FAILURE;
                 shut_down(&mut gateway);
             }
+            Event::Reload => {
+                if let Some(gateway) = &gateway {
+                    tracing::info!("SIGHUP: reloading the TLS certificates");
+                    gateway.reload_tls();
+                    match &path {
+                        Some(path) => reload(gateway, path),
+                        None => tracing::info!(
+                            "SIGHUP: no plans to reload (running the embedded quickstart, no configuration file)"
+                        ),
+                    }
+                }
+            }
             Event::Stopped => break,
         }
     }
     tracing::info!("stopped");
     status
+}
+
+/// SIGHUP: re-reads the file's plans, applications, subscriptions and API keys. An invalid file
+/// keeps the registry in force and logs every problem.
+fn reload(gateway: &Gateway, path: &std::path::Path) {
+    match gateway.reload_security(path) {
+        Ok(report) => {
+            tracing::info!(
+                version = report.version,
+                "reloaded plans, applications, subscriptions and API keys"
+            );
+            if !report.restart_needed.is_empty() {
+                tracing::warn!(
+                    sections = %report.restart_needed.join(", "),
+                    "these sections changed but take effect only after a restart"
+                );
+            }
+        }
+        Err(err) => {
+            tracing::error!("reload refused, the previous plans and keys stay in force:\n{err}")
+        }
+    }
 }

@@ -47,6 +47,8 @@ pub struct AdminState {
     pub access_log: Option<Arc<AccessLogCounters>>,
     /// The Kafka bridge's metrics and queue, when an API uses Kafka.
     pub kafka: Option<(Arc<KafkaMetrics>, KafkaLink)>,
+    /// The plan check's counters.
+    pub security: Arc<crate::security::metrics::SecurityMetrics>,
     /// The TLS certificate reload counters, when `gateway.tls` is set.
     pub tls: Option<Arc<TlsMetrics>>,
 }
@@ -124,7 +126,7 @@ fn health(state: &AdminState) -> Reply {
     }
 }
 
-/// The shards' metrics, the admin endpoint's own, then the Kafka bridge's.
+/// The shards' metrics, the admin endpoint's own, the plan check's, then the Kafka bridge's.
 fn render_all(state: &AdminState, admin: &AdminMetrics) -> String {
     let mut text = render_prometheus(&state.metrics);
     text.push_str(&render_api_metrics(&state.api_metrics));
@@ -132,6 +134,7 @@ fn render_all(state: &AdminState, admin: &AdminMetrics) -> String {
         text.push_str(&counters.render_prometheus());
     }
     text.push_str(&admin.render_prometheus("admin"));
+    text.push_str(&state.security.render_prometheus());
     if let Some(tls) = &state.tls {
         text.push_str(&tls.render_prometheus());
     }

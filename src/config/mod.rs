@@ -10,6 +10,7 @@
 //! After that the configuration is trusted: the rest of the gateway uses [`model`] types only.
 
 pub mod access_log;
+mod applications;
 mod cors;
 mod defaults;
 mod echo;
@@ -23,10 +24,13 @@ pub mod model;
 mod mqtt;
 mod number_wording;
 mod origins;
+mod plan;
 mod problem;
 mod raw;
 pub mod secret;
 mod sections;
+mod subscriptions;
+mod timestamp;
 pub mod tls_identity;
 pub mod tls_listener;
 mod validate;
@@ -38,6 +42,7 @@ use std::path::Path;
 use serde_saphyr::MessageFormatter;
 
 pub use access_log::{AccessLogConfig, AccessLogFormat};
+pub use applications::{parse_subject, CertificateMatch};
 pub(crate) use cors::is_token_byte;
 pub use cors::CorsConfig;
 pub use kafka::KafkaOptions;
@@ -46,11 +51,16 @@ pub use model::{
     HttpGetOptions, HttpPostOptions, InMemoryOptions, Limits, MockOptions, OutboundConfig,
     PlanConfig, PlanSecurity, SlowClientPolicy, SseOptions, Timeouts, WebSocketOptions,
 };
+pub use model::{
+    ApiKeyConfig, ApiKeyPlanOptions, ApplicationConfig, KeyHash, PlanStatus, PlanValidation,
+    SubscriptionConfig, SubscriptionStatus,
+};
 pub use mqtt::{
     topic_name_problem, MqttConsumerOptions, MqttOptions, MqttProducerOptions, MqttProtocol,
     MqttTlsOptions,
 };
 pub use origins::{AllowOrigin, OriginPattern};
+pub use plan::{API_KEY_QUERY_PARAMETER, DEFAULT_API_KEY_HEADER};
 pub use problem::{ConfigError, Problem};
 pub use secret::Secret;
 pub use tls_identity::ClientIdentity;
@@ -129,12 +139,17 @@ fn quickstart() -> Config {
             ],
             endpoint: EndpointConfig::Mock(MockOptions::default()),
             plans: vec![PlanConfig {
+                id: "Keyless".to_owned(),
                 name: "Keyless".to_owned(),
                 security: PlanSecurity::Keyless,
+                status: PlanStatus::Published,
+                validation: PlanValidation::Auto,
             }],
             cors: None,
             access_log: true,
         }],
+        applications: Vec::new(),
+        subscriptions: Vec::new(),
     }
 }
 
@@ -193,6 +208,8 @@ fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
 
 #[cfg(test)]
 mod endpoint_sides_tests;
+#[cfg(test)]
+mod plans_tests;
 #[cfg(test)]
 mod rules_tests;
 #[cfg(test)]

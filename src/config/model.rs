@@ -11,7 +11,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Deserialize;
 
+pub use super::applications::ApplicationConfig;
 use super::defaults;
+pub use super::plan::{ApiKeyPlanOptions, PlanConfig, PlanSecurity, PlanStatus, PlanValidation};
+pub use super::subscriptions::{ApiKeyConfig, KeyHash, SubscriptionConfig, SubscriptionStatus};
 use super::tls_listener::TlsListenerConfig;
 
 /// The whole configuration: gateway-wide settings and the APIs it serves.
@@ -20,6 +23,10 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// May be empty: the gateway then answers 404 on every path.
     pub apis: Vec<ApiConfig>,
+    /// Consumers of the APIs (`applications:`).
+    pub applications: Vec<ApplicationConfig>,
+    /// Which application may use which API through which plan (`subscriptions:`).
+    pub subscriptions: Vec<SubscriptionConfig>,
 }
 
 /// Settings of the gateway process itself (the `gateway:` section).
@@ -374,17 +381,4 @@ impl Default for InMemoryOptions {
             max_retained_bytes: defaults::MAX_RETAINED_BYTES,
         }
     }
-}
-
-/// Who may use an API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanConfig {
-    pub name: String,
-    pub security: PlanSecurity,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PlanSecurity {
-    /// Anyone may call; no credentials are checked.
-    Keyless,
 }

@@ -18,7 +18,7 @@ use super::model::{ApiState, DriverChoice, SlowClientPolicy};
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with keys `gateway` (optional) and `apis`"
+    expecting = "a mapping with keys `gateway` (optional), `apis`, `applications` (optional) and `subscriptions` (optional)"
 )]
 pub(crate) struct RawRoot {
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
@@ -26,6 +26,12 @@ pub(crate) struct RawRoot {
     pub gateway: Option<IgnoredAny>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub apis: IgnoredAny,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    #[serde(default)]
+    pub applications: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    #[serde(default)]
+    pub subscriptions: Option<IgnoredAny>,
 }
 
 /// `gateway:` without its `limits`, `outbound` and `timeouts` sub-sections.
@@ -477,15 +483,4 @@ impl Default for RawInMemory {
             max_retained_bytes: defaults::MAX_RETAINED_BYTES,
         }
     }
-}
-
-/// One entry of `plans:`.
-#[derive(Debug, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "a plan mapping with `name` and `security`"
-)]
-pub(crate) struct RawPlan {
-    pub name: String,
-    pub security: String,
 }

@@ -13,7 +13,7 @@ use super::model::{ApiConfig, Config, EndpointConfig, EntrypointConfig, GatewayC
 use super::problem::{join, Problems};
 use super::raw::{
     EntrypointQos, RawApi, RawEntrypoint, RawGateway, RawHttpGet, RawHttpPost, RawInMemory,
-    RawLimits, RawMock, RawOutbound, RawPlan, RawRoot, RawSse, RawTimeouts, RawTyped, RawWebSocket,
+    RawLimits, RawMock, RawOutbound, RawRoot, RawSse, RawTimeouts, RawTyped, RawWebSocket,
 };
 use super::tls_listener::{self, RawTlsListener};
 use super::validate::{self, TopicUse};
@@ -47,12 +47,24 @@ pub(crate) fn read_config(root: &Value, p: &mut Problems) -> Option<Config> {
     let root_ok = decode::<RawRoot>(root, "", p).is_some();
     let gateway = read_gateway(root.get("gateway"), p);
     let apis = read_apis(root.get("apis"), p);
+    let applications = super::applications::read_applications(root.get("applications"), p);
+    let subscriptions = super::subscriptions::read_subscriptions(
+        root.get("subscriptions"),
+        apis.as_deref(),
+        applications.as_deref(),
+        p,
+    );
     if !root_ok {
         return None;
     }
     let (gateway, mut apis) = (gateway?, apis?);
     super::mqtt::settle_sessions(gateway.node_id.as_deref(), &mut apis, p);
-    Some(Config { gateway, apis })
+    Some(Config {
+        gateway,
+        apis,
+        applications: applications?,
+        subscriptions: subscriptions?,
+    })
 }
 
 /// Most decode errors reported for one section.
@@ -335,7 +347,7 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
 
 /// The items of a list section; `None`/`null` is an empty list, anything else not a list is a
 /// problem.
-fn list_items<'v>(
+pub(crate) fn list_items<'v>(
     value: Option<&'v Value>,
     loc: &str,
     what: &str,
@@ -476,12 +488,11 @@ fn read_plans(
     let mut all_ok = true;
     for (index, item) in items.iter().enumerate() {
         let item_loc = format!("{loc}[{index}]");
-        match decode::<RawPlan>(item, &item_loc, p)
-            .and_then(|raw| validate::plan(raw, &item_loc, p))
-        {
+        match super::plan::read_plan(item, &item_loc, p) {
             Some(plan) => plans.push(plan),
             None => all_ok = false,
         }
     }
+    super::plan::plan_ids(&plans, loc, p);
     all_ok.then_some(plans)
 }

@@ -156,8 +156,11 @@ apis:
     };
     assert_eq!(api.endpoint, EndpointConfig::Mock(expected_mock));
     let expected_plan = PlanConfig {
+        id: "Free".into(),
         name: "Free".into(),
         security: PlanSecurity::Keyless,
+        status: crate::config::PlanStatus::Published,
+        validation: crate::config::PlanValidation::Auto,
     };
     assert_eq!(api.plans, vec![expected_plan]);
 }
@@ -227,7 +230,8 @@ fn unknown_keys_are_named_with_the_allowed_keys() {
     );
     assert!(found.contains(&(
         "extra".into(),
-        "unknown key `extra`; allowed keys: `gateway`, `apis`".into()
+        "unknown key `extra`; allowed keys: `gateway`, `apis`, `applications`, `subscriptions`"
+            .into()
     )));
     assert!(found
         .iter()
@@ -290,7 +294,7 @@ apis:
       - type: webhook
       - { type: http-get, configuration: { bogus: 1 } }
     endpoint: { type: mock, configuration: { messageInterval: 0 } }
-    plans: [{ name: P, security: api-key }]
+    plans: [{ name: P, security: oauth2 }]
 ";
     let locations: Vec<String> = problems(text).into_iter().map(|(at, _)| at).collect();
     assert_eq!(

@@ -14,12 +14,12 @@ use bytes::Bytes;
 use super::defaults;
 use super::model::{
     GatewayConfig, HttpGetOptions, HttpPostOptions, InMemoryOptions, Limits, MockOptions,
-    OutboundConfig, PlanConfig, PlanSecurity, SseOptions, Timeouts, WebSocketOptions,
+    OutboundConfig, SseOptions, Timeouts, WebSocketOptions,
 };
 use super::problem::{join, Problems};
 use super::raw::{
     RawAdminListen, RawGateway, RawHttpGet, RawHttpPost, RawInMemory, RawLimits, RawMock,
-    RawOutbound, RawPlan, RawShards, RawSse, RawTimeouts, RawWebSocket,
+    RawOutbound, RawShards, RawSse, RawTimeouts, RawWebSocket,
 };
 use super::virtual_hosts::ContextPath;
 use crate::entrypoint::message_headers::{is_hop_by_hop, CREDENTIAL_HEADERS};
@@ -474,32 +474,6 @@ pub(crate) fn shared_topics(uses: &[TopicUse], p: &mut Problems) {
             }
         }
     }
-}
-
-const PLAN_SECURITY_SUPPORTED: &[&str] = &["keyless"];
-const PLAN_SECURITY_PLANNED: &[&str] = &["api-key", "jwt", "oauth2", "mtls"];
-
-pub(crate) fn plan(raw: RawPlan, loc: &str, p: &mut Problems) -> Option<PlanConfig> {
-    non_empty(&raw.name, loc, "name", p);
-    let security = match raw.security.as_str() {
-        "keyless" => Some(PlanSecurity::Keyless),
-        other => {
-            p.push(
-                join(loc, "security"),
-                unknown_kind(
-                    "plan security",
-                    other,
-                    PLAN_SECURITY_SUPPORTED,
-                    PLAN_SECURITY_PLANNED,
-                ),
-            );
-            None
-        }
-    };
-    Some(PlanConfig {
-        name: raw.name,
-        security: security?,
-    })
 }
 
 /// The message for a `type` (or `security`) value that is not `supported`: "not supported by

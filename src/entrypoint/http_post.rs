@@ -40,7 +40,28 @@ pub async fn serve(
             .is_ok();
     }
     let headers = if options.request_headers_to_message {
-        message_headers(head, &options.credential_headers_to_message)
+        let headers = message_headers(head, &options.credential_headers_to_message);
+        // A plan's own API key header is a credential too: never published unless named.
+        shard.security.view.with(|plans| {
+            let secret = |name: &str| {
+                plans
+                    .key_headers(&api.id)
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(name))
+                    && !options
+                        .credential_headers_to_message
+                        .contains(&name.to_ascii_lowercase())
+            };
+            if headers.iter().any(|(name, _)| secret(name)) {
+                headers
+                    .iter()
+                    .filter(|(name, _)| !secret(name))
+                    .cloned()
+                    .collect()
+            } else {
+                headers
+            }
+        })
     } else {
         Arc::from(Vec::new())
     };

@@ -5,7 +5,8 @@
 //! resumes right after that message. Over HTTP/1.1 the body is chunked, one chunk per write,
 //! each carrying every event pending at that moment. Payloads that are not UTF-8 are sent as
 //! base64 in an event named `message-base64` (so are payloads with a CR, which SSE parsing would
-//! turn into a line break). On shutdown the client gets `event: goaway`.
+//! turn into a line break). On shutdown the client gets `event: goaway`, and so does a stream whose
+//! API key or subscription stopped being valid (`crate::security::live`).
 
 use std::rc::Rc;
 
@@ -25,6 +26,7 @@ use crate::endpoint::EndpointError;
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
+use crate::security::live::{self, StreamWatch};
 use crate::server::conn::Conn;
 use crate::server::duplex::{DiscardInbound, Duplex};
 use crate::server::stall_write::is_stall;
@@ -102,6 +104,8 @@ pub async fn serve(
         },
         close: !chunked,
     });
+    // Ends the stream when its key or subscription stops being valid (revoked, expired, closed).
+    let watch = shard.security.live.watch(conn.access.as_ref());
     let mut stream = SseStream {
         duplex: Duplex::start(conn, DiscardInbound),
         chunked,
@@ -115,7 +119,7 @@ pub async fn serve(
 
     ShardMetrics::inc(&shard.metrics.sse_streams_open);
     stream.duplex.exchange().stream_opened();
-    let end = stream.pump(&queue, options, shard).await;
+    let end = stream.pump(&queue, options, shard, &watch).await;
     tracing::debug!(api = %api.id, goaway = ?end, "sse stream ended");
     drop(subscription);
     ShardMetrics::sub(&shard.metrics.sse_streams_open, 1);
@@ -202,6 +206,7 @@ impl SseStream {
         queue: &OutboundQueue,
         options: &SseOptions,
         shard: &Shard,
+        watch: &StreamWatch,
     ) -> Option<&'static str> {
         // Grown by the first messages, not up front: an idle client holds no batch room.
         let mut batch = Vec::new();
@@ -215,6 +220,7 @@ impl SseStream {
                 biased;
                 _ = self.duplex.peer_closed.wait() => return None,
                 _ = shard.shutdown.wait() => return Some("gateway shutting down"),
+                _ = watch.ended() => return Some(live::ENDED_REASON),
                 ready = queue.ready() => match ready {
                     Ok(()) => {
                         queue.drain_into(MAX_BATCH, &mut batch);

@@ -32,6 +32,7 @@ use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
+use crate::security::live::{self, StreamWatch};
 use crate::server::conn::Conn;
 use crate::server::duplex::Duplex;
 use crate::server::stall_write::is_stall;
@@ -198,6 +199,8 @@ pub async fn serve(
         publisher,
         hold: PartialHold::new(shard.metrics.clone(), limits.ws_max_partial_bytes_per_shard),
     };
+    // Ends the session when its key or subscription stops being valid (revoked, expired, closed).
+    let watch = shard.security.live.watch(conn.access.as_ref());
     let duplex = Duplex::start(conn, reader);
     let mut session = Session {
         duplex,
@@ -215,7 +218,7 @@ pub async fn serve(
     }
     ShardMetrics::inc(&shard.metrics.websocket_sessions_open);
     session.duplex.exchange().stream_opened();
-    let (code, reason) = session.run(&queue, shard).await;
+    let (code, reason) = session.run(&queue, shard, &watch).await;
     tracing::debug!(api = %api.id, code, %reason, "websocket session ended");
     drop(subscription);
     ShardMetrics::sub(&shard.metrics.websocket_sessions_open, 1);
@@ -236,7 +239,12 @@ struct Session {
 
 impl Session {
     /// Runs until the session must end; returns the close code and reason to send.
-    async fn run(&mut self, queue: &OutboundQueue, shard: &Shard) -> (u16, String) {
+    async fn run(
+        &mut self,
+        queue: &OutboundQueue,
+        shard: &Shard,
+        watch: &StreamWatch,
+    ) -> (u16, String) {
         let ping_interval = shard.gateway.timeouts.ws_ping_interval;
         // One timer for the whole session, reset when it fires: creating one per pass of the
         // loop would cost a timer-wheel insert and removal per message.
@@ -283,6 +291,7 @@ impl Session {
                 biased;
                 _ = self.inbound.changed() => {}
                 _ = shard.shutdown.wait() => return (close_code::GOING_AWAY, self.resume_hint("gateway shutting down")),
+                _ = watch.ended() => return (close_code::POLICY_VIOLATION, self.resume_hint(live::ENDED_REASON)),
                 _ = self.duplex.peer_closed.wait(), if self.inbound.close.borrow().is_none() => {
                     return (0, String::new());
                 }

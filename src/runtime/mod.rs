@@ -24,7 +24,7 @@ pub use local_signal::LocalSignal;
 pub use log_throttle::LogThrottle;
 
 use crate::admin::{Admin, AdminState};
-use crate::config::{Config, EndpointConfig};
+use crate::config::{Config, ConfigError, EndpointConfig};
 use crate::cross_shard::mqtt_feed::MqttFeed;
 use crate::cross_shard::{Doorbell, GatewayHealth, Signal, TopicLog};
 use crate::endpoint::kafka::bridge::KafkaBridge;
@@ -32,6 +32,8 @@ use crate::endpoint::kafka::KafkaPlan;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
 use crate::observe::api_metrics::ApiMetrics;
 use crate::observe::log_writer::{self, AccessLogWriter};
+use crate::security::reload::ReloadReport;
+use crate::security::Registry;
 use crate::tls::reload::Watcher;
 use crate::tls::{TlsMetrics, TlsStore};
 use shard::ShardListeners;
@@ -59,6 +61,8 @@ pub struct Gateway {
     admin: Option<Admin>,
     /// The Kafka bridge thread, when an API uses Kafka; stopped after the shards.
     kafka: Option<KafkaBridge>,
+    /// Plans, subscriptions and API keys; replaced by `reload_security`.
+    security: Arc<Registry>,
 }
 
 /// Why the gateway could not start.
@@ -125,6 +129,7 @@ impl Gateway {
             health: GatewayHealth::new(),
             admin: None,
             kafka: None,
+            security: Registry::new(&config),
         };
         let kafka_plan = Arc::new(KafkaPlan::new(&config));
         if !kafka_plan.is_empty() {
@@ -171,6 +176,7 @@ impl Gateway {
                 mqtt_feeds: mqtt_feeds.clone(),
                 kafka_link: kafka_link.clone(),
                 kafka_plan: kafka_plan.clone(),
+                security: gateway.security.clone(),
                 core: config
                     .gateway
                     .pin_shards
@@ -221,6 +227,7 @@ impl Gateway {
                     .kafka
                     .as_ref()
                     .map(|bridge| (bridge.metrics().clone(), bridge.link().clone())),
+                security: gateway.security.metrics().clone(),
                 tls: gateway.tls_metrics().cloned(),
             };
             match Admin::start(addr, state) {
@@ -269,6 +276,18 @@ impl Gateway {
     /// Every shard's metrics, by shard index.
     pub fn metrics(&self) -> &[Arc<ShardMetrics>] {
         &self.metrics
+    }
+
+    /// The security registry (plans, subscriptions, API keys) the shards read.
+    pub fn security(&self) -> &Arc<Registry> {
+        &self.security
+    }
+
+    /// Re-reads `path` and replaces the plans, applications, subscriptions and API keys (live
+    /// streams whose credential is no longer valid end within a second). An invalid file
+    /// changes nothing; the error lists its problems.
+    pub fn reload_security(&self, path: &std::path::Path) -> Result<ReloadReport, ConfigError> {
+        crate::security::reload::reload_file(&self.security, path)
     }
 
     /// Which shards are alive: the binary waits on it to exit when one dies.

@@ -19,6 +19,7 @@ use crate::observe::ShardObserver;
 use crate::runtime::fault::{self, Site};
 use crate::runtime::supervisor::{spawn_connection_task, spawn_shard_task};
 use crate::runtime::{LocalSignal, LogThrottle};
+use crate::security::{self, ShardSecurity};
 use crate::server::{connection, Router};
 use crate::tls::{self, Established, HandshakeFailure, TlsStore};
 
@@ -52,6 +53,8 @@ pub struct Shard {
     pub reply_budget: ReplyBudget,
     /// Per-API metrics and the access log.
     pub observer: ShardObserver,
+    /// Plans, subscriptions and keys as this shard sees them; its live streams' credentials.
+    pub security: Rc<ShardSecurity>,
     connections: Cell<usize>,
     /// One log line per interval for failing TLS handshakes (every one is counted).
     tls_failures_log: LogThrottle,
@@ -69,6 +72,7 @@ impl Shard {
             metrics,
             shutdown,
             observer,
+            security,
         } = parts;
         let reply_budget = ReplyBudget::new(
             gateway.limits.max_get_reply_bytes_per_shard,
@@ -84,6 +88,7 @@ impl Shard {
             shutdown,
             reply_budget,
             observer,
+            security,
             connections: Cell::new(0),
             tls_failures_log: LogThrottle::new(ACCEPT_ERROR_LOG_INTERVAL),
         }
@@ -113,6 +118,8 @@ pub struct ShardParts {
     pub shutdown: Rc<LocalSignal>,
     /// Per-API metrics and the access log.
     pub observer: ShardObserver,
+    /// The shard's view of the security registry.
+    pub security: Rc<ShardSecurity>,
 }
 
 /// A shard's listening sockets: the plaintext one, and the TLS one when `gateway.tls` is set.
@@ -147,6 +154,8 @@ pub async fn run(shard: Rc<Shard>, listeners: ShardListeners, stop: Arc<Signal>)
         watcher.shutdown.fire();
     });
     spawn_shard_task("topic delivery", deliver_topics(shard.clone()));
+    let watch = security::live::watch_streams(shard.security.clone(), shard.shutdown.clone());
+    spawn_shard_task("credential watch", watch);
     for api in shard.router.apis() {
         api.endpoint.start();
     }

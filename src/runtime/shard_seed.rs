@@ -44,6 +44,8 @@ pub(super) struct ShardSeed {
     /// The Kafka bridge, when an API uses Kafka.
     pub(super) kafka_link: Option<KafkaLink>,
     pub(super) kafka_plan: Arc<KafkaPlan>,
+    /// Plans, subscriptions and API keys, node-wide.
+    pub(super) security: Arc<crate::security::Registry>,
     /// The core to pin the thread to (`gateway.pinShards`).
     pub(super) core: Option<core_affinity::CoreId>,
 }
@@ -129,6 +131,7 @@ impl ShardSeed {
                 api_metrics: self.api_metrics,
                 access_log,
             },
+            security: Rc::new(crate::security::ShardSecurity::new(self.security)),
         }));
         (shard, self.listeners, self.stop)
     }

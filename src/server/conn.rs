@@ -64,6 +64,8 @@ pub struct Conn {
     /// The current request is a HEAD: its answers carry no content (RFC 9110 §9.3.2), or a
     /// client reading the next answer on this connection would read our body as its start.
     head_request: bool,
+    /// Who the current request runs as, once the plan check let it in (`crate::security`).
+    pub access: Option<crate::security::Access>,
     /// Headers every answer to the current request carries, whatever it is (CORS: a page must
     /// be able to read an error too); reset per request.
     answer_headers: AnswerHeaders,
@@ -99,6 +101,7 @@ impl Conn {
             stream_stall: timeouts.stream_stall,
             exchange: Rc::new(Exchange::new()),
             head_request: false,
+            access: None,
             answer_headers: Vec::new(),
         }
     }
@@ -107,6 +110,7 @@ impl Conn {
     pub fn begin_request(&mut self) {
         self.exchange = Rc::new(Exchange::new());
         self.head_request = false;
+        self.access = None;
         self.answer_headers.clear();
     }
 
@@ -344,7 +348,9 @@ impl Conn {
         self.respond_with(status, header, body, true).await
     }
 
-    async fn respond_with(
+    /// Writes a plain-text error with one extra header (`WWW-Authenticate`, …); `close` ends
+    /// the connection after it.
+    pub async fn respond_with(
         &mut self,
         status: u16,
         header: (&str, &str),
@@ -406,6 +412,7 @@ impl Conn {
             reply_stall: _,
             stream_stall: _,
             head_request: _,
+            access: _,
             answer_headers: _,
         } = self;
         (transport, stream, read_buf, write_buf, gauge)

@@ -1,7 +1,8 @@
 //! The life of a connection, top to bottom:
 //! accept → read the request head → route by host and context path → choose the entrypoint by
-//! request shape → CORS / Origin check (`cors`) → receive the body (only now: a request refused from its head alone never has to send
-//! it, see `request_body`) → plan check → serve it → (keep-alive) next request.
+//! request shape → CORS / Origin check (`cors`) → plan check (`crate::security`: the credential
+//! decides the plan; 401 / 403) → receive the body (only now: a request refused from its head
+//! alone never has to send it, see `request_body`) → serve it → (keep-alive) next request.
 //!
 //! HTTP GET polls keep the connection for further requests; WebSocket and SSE take it over.
 
@@ -21,6 +22,7 @@ use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
 use crate::observe::request_record::RequestRecord;
 use crate::runtime::shard::Shard;
+use crate::security;
 use crate::server::conn::Conn;
 use crate::server::cors::{self, Verdict};
 use crate::server::request_body::{self, Body};
@@ -112,7 +114,19 @@ pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>
             }
             continue;
         }
+        // The plan check needs only the head: a refused request's body is never read. A CORS
+        // preflight is not checked: browsers never send credentials on one. On the TLS listener
+        // the client certificate is a credential for mtls plans.
+        let gate = match api.as_deref() {
+            Some(api) if !answered_by_cors => {
+                let peer = conn.peer_certificate().map(|der| der.as_ref());
+                Some(security::gate::check(&head, &api.id, &shard.security, peer))
+            }
+            _ => None,
+        };
+        let refused = matches!(gate, Some(Err(_)));
         let wanted = !answered_by_cors
+            && !refused
             && matches!(
                 choice,
                 Some(Choice::HttpPost(_) | Choice::HttpGet(_) | Choice::Sse(_))
@@ -154,7 +168,16 @@ pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>
             }
             Verdict::NotCors | Verdict::Allowed(_) => {}
         }
-        // Plans: every API is keyless in this version, so there is nothing to check yet.
+        match gate {
+            Some(Ok(access)) => conn.access = Some(access),
+            Some(Err(refused)) => {
+                if refused.answer(&mut conn, !keep_alive).await.is_err() || !keep_alive {
+                    return;
+                }
+                continue;
+            }
+            None => {}
+        }
         let keep_going = match choice {
             Choice::WebSocket(options) => {
                 entrypoint::websocket::serve(conn, &head, api, options, &shard).await;

@@ -93,6 +93,11 @@ impl Binary {
         self.lines.lock().unwrap().join("\n")
     }
 
+    /// The configuration file the binary runs with (rewrite it, then SIGHUP, to reload).
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("tidegate.yaml")
+    }
+
     /// Sends `signal` (e.g. "TERM", "INT") to the process.
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")

@@ -23,6 +23,7 @@ pub mod mqtt_api;
 pub mod observe;
 pub mod open_files;
 pub mod page_server;
+pub mod plans;
 pub mod shards;
 pub mod slow_reader;
 pub mod tls_client;

@@ -1,0 +1,144 @@
+//! Live streams (SSE, WebSocket) whose credential stops being valid end within a second: a
+//! revoked or expired key, a closed, paused or ended subscription, a plan closed by a reload.
+//!
+//! Each stream registers its credential with its shard's [`LiveStreams`]; a shard task wakes every
+//! [`CHECK_INTERVAL`] and, only when the registry changed or a stream's own end date passed,
+//! checks every registered stream again and fires the end signal of those refused. The stream's
+//! loop ends on that signal: SSE with `event: goaway`, WebSocket with close 1008.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime};
+
+use super::principal::{Access, Credential};
+use super::ShardSecurity;
+use crate::runtime::LocalSignal;
+
+/// How often a shard looks for registry changes and end dates: well under the one second the
+/// issue allows between a revocation and the end of its streams.
+pub const CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The reason a stream ended by the check gives the client.
+pub const ENDED_REASON: &str = "credential no longer valid";
+
+struct Watched {
+    api: String,
+    credential: Credential,
+    valid_until: Option<SystemTime>,
+    ended: Rc<LocalSignal>,
+}
+
+/// One shard's live streams and the registry version they were last checked against.
+#[derive(Default)]
+pub struct LiveStreams {
+    streams: RefCell<HashMap<u64, Watched>>,
+    next_id: Cell<u64>,
+    checked_version: Cell<u64>,
+}
+
+/// A registered stream; dropping it unregisters. A stream without an access (none was checked)
+/// is never ended by the check.
+pub struct StreamWatch {
+    live: Option<(Rc<LiveStreams>, u64)>,
+    ended: Rc<LocalSignal>,
+}
+
+impl StreamWatch {
+    /// Resolves once the stream's credential is no longer valid. Cancel-safe.
+    pub async fn ended(&self) {
+        self.ended.wait().await
+    }
+}
+
+impl Drop for StreamWatch {
+    fn drop(&mut self) {
+        if let Some((live, id)) = &self.live {
+            live.streams.borrow_mut().remove(id);
+        }
+    }
+}
+
+impl LiveStreams {
+    /// Registers a stream that runs as `access` (if any) on `api`.
+    pub fn watch(self: &Rc<Self>, access: Option<&Access>) -> StreamWatch {
+        let ended = Rc::new(LocalSignal::new());
+        let Some(access) = access else {
+            return StreamWatch { live: None, ended };
+        };
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        self.streams.borrow_mut().insert(
+            id,
+            Watched {
+                api: access.principal.api.to_string(),
+                credential: access.credential.clone(),
+                valid_until: access.valid_until,
+                ended: ended.clone(),
+            },
+        );
+        StreamWatch {
+            live: Some((self.clone(), id)),
+            ended,
+        }
+    }
+
+    /// Live streams registered now.
+    pub fn len(&self) -> usize {
+        self.streams.borrow().len()
+    }
+
+    /// True when no stream is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Checks the streams again if the registry changed or an end date passed; returns how
+    /// many were ended.
+    pub fn check(&self, security: &ShardSecurity, now: SystemTime) -> usize {
+        let version = security.view.registry().version();
+        let mut streams = self.streams.borrow_mut();
+        let date_passed = streams
+            .values()
+            .any(|s| !s.ended.is_fired() && s.valid_until.is_some_and(|at| at <= now));
+        if version == self.checked_version.get() && !date_passed {
+            return 0;
+        }
+        self.checked_version.set(version);
+        let mut ended = 0;
+        security.view.with(|snapshot| {
+            for stream in streams.values_mut().filter(|s| !s.ended.is_fired()) {
+                match snapshot.decide(&stream.api, &stream.credential, now, false) {
+                    Ok(access) => stream.valid_until = access.valid_until,
+                    Err(_) => {
+                        stream.ended.fire();
+                        ended += 1;
+                    }
+                }
+            }
+        });
+        ended
+    }
+}
+
+/// The shard task that runs [`LiveStreams::check`] every [`CHECK_INTERVAL`] until shutdown.
+pub async fn watch_streams(security: Rc<ShardSecurity>, shutdown: Rc<LocalSignal>) {
+    security
+        .live
+        .checked_version
+        .set(security.view.registry().version());
+    loop {
+        monoio::select! {
+            _ = shutdown.wait() => return,
+            _ = monoio::time::sleep(CHECK_INTERVAL) => {}
+        }
+        let ended = security.live.check(&security, SystemTime::now());
+        if ended > 0 {
+            tracing::info!(
+                streams = ended,
+                "ended live streams whose credential is no longer valid"
+            );
+            security.count_streams_ended(ended as u64);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Counters of the security gate, labelled by API, plan and application.
+//!
+//! The label values come from the configuration (API, plan and application ids), never from
+//! requests, so their number is bounded by what the configurations loaded so far declared. The
+//! counters live here, across reloads; each snapshot holds `Arc`s to the ones it counts into, so
+//! a request increments an atomic without any lookup.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Refusals per API and status, grants per API, plan and application.
+#[derive(Default)]
+pub struct SecurityMetrics {
+    /// (api, "401" | "403") → refusals.
+    refusals: Mutex<BTreeMap<(String, &'static str), Arc<AtomicU64>>>,
+    /// (api, plan, application or "") → requests let in.
+    grants: Mutex<BTreeMap<(String, String, String), Arc<AtomicU64>>>,
+    /// Live streams ended because their credential stopped being valid.
+    pub streams_ended: AtomicU64,
+}
+
+impl SecurityMetrics {
+    /// The counter of refusals with `status` (401 or 403) on `api`.
+    pub fn refusal(&self, api: &str, status: u16) -> Arc<AtomicU64> {
+        let status = if status == 401 { "401" } else { "403" };
+        let mut map = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry((api.to_owned(), status)).or_default().clone()
+    }
+
+    /// The counter of requests let in on `api` through `plan` by `application` ("" for keyless).
+    pub fn grant(&self, api: &str, plan: &str, application: &str) -> Arc<AtomicU64> {
+        let mut map = self.grants.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (api.to_owned(), plan.to_owned(), application.to_owned());
+        map.entry(key).or_default().clone()
+    }
+
+    /// Prometheus text.
+    pub fn render_prometheus(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP tidegate_security_refusals_total Requests refused by the plan check: 401 (missing or invalid credential), 403 (no accepted, current subscription to this API).\n");
+        out.push_str("# TYPE tidegate_security_refusals_total counter\n");
+        for ((api, status), value) in self
+            .refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let value = value.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "tidegate_security_refusals_total{{api=\"{api}\",status=\"{status}\"}} {value}"
+            );
+        }
+        out.push_str("# HELP tidegate_security_grants_total Requests let in, by plan and application (empty for keyless plans).\n");
+        out.push_str("# TYPE tidegate_security_grants_total counter\n");
+        for ((api, plan, application), value) in
+            self.grants.lock().unwrap_or_else(|p| p.into_inner()).iter()
+        {
+            let value = value.load(Ordering::Relaxed);
+            let _ = writeln!(out, "tidegate_security_grants_total{{api=\"{api}\",plan=\"{plan}\",application=\"{application}\"}} {value}");
+        }
+        out.push_str("# HELP tidegate_security_streams_ended_total Live SSE and WebSocket streams ended because their key, subscription or plan stopped being valid.\n");
+        out.push_str("# TYPE tidegate_security_streams_ended_total counter\n");
+        let ended = self.streams_ended.load(Ordering::Relaxed);
+        let _ = writeln!(out, "tidegate_security_streams_ended_total {ended}");
+        out
+    }
+}
