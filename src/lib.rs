@@ -27,6 +27,8 @@
 //! delivery/    per-client bounded outbound queue with the slow-client policy; the cursor fan-out
 //!              of a retention ring to a shard's clients (and how far delivery has got); the
 //!              shard's budget of HTTP GET reply bytes in flight
+//! rate_limit/  plan policies: request rate limits, quotas, message rates; node-wide counters,
+//!              or Redis-shared ones through a dedicated thread (the only blocking client)
 //! message.rs   the one message type; metrics.rs the counters every bound reports to
 //! admin/       GET /metrics and /health off the data path (loopback by default), served by
 //!              http_server.rs: bounded connections, whole-request deadline, bounded head (the
@@ -39,7 +41,7 @@
 //! # Data path
 //! ```text
 //! accept (per shard) → codec::http_head (httparse, bounded) → server::router (longest context path)
-//!   → plan check (keyless) → entrypoint by request shape:
+//!   → plan check (keyless) → rate_limit::admit (429, or X-RateLimit-* on the answer) → entrypoint:
 //!        Upgrade: websocket → websocket;  GET + Accept: text/event-stream → sse;  other GET → http_get;
 //!        POST → http_post (endpoint::publish)
 //!   → endpoint::subscribe → delivery::Fanout → delivery::OutboundQueue (bounded)
@@ -56,5 +58,6 @@ pub mod endpoint;
 pub mod entrypoint;
 pub mod message;
 pub mod metrics;
+pub mod rate_limit;
 pub mod runtime;
 pub mod server;

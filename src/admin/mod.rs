@@ -16,6 +16,7 @@ use crate::codec::http_head::{Method, RequestHead};
 use crate::cross_shard::kafka_link::KafkaLink;
 use crate::cross_shard::GatewayHealth;
 use crate::metrics::{render_prometheus, AdminMetrics, KafkaMetrics, ShardMetrics};
+use crate::rate_limit::RateLimiter;
 use crate::runtime::Driver;
 
 /// The admin endpoint's bounds: a scrape or a health probe is one small request.
@@ -40,6 +41,8 @@ pub struct AdminState {
     pub health: Arc<GatewayHealth>,
     /// The Kafka bridge's metrics and queue, when an API uses Kafka.
     pub kafka: Option<(Arc<KafkaMetrics>, KafkaLink)>,
+    /// The node's rate limiter (its counters and Redis link).
+    pub rate_limiter: Arc<RateLimiter>,
 }
 
 impl Admin {
@@ -119,6 +122,7 @@ fn health(state: &AdminState) -> Reply {
 fn render_all(state: &AdminState, admin: &AdminMetrics) -> String {
     let mut text = render_prometheus(&state.metrics);
     text.push_str(&admin.render_prometheus("admin"));
+    text.push_str(&state.rate_limiter.render_prometheus());
     if let Some((kafka, link)) = &state.kafka {
         let started = link
             .feeds

@@ -21,6 +21,7 @@ pub mod model;
 mod mqtt;
 mod number_wording;
 mod problem;
+pub mod rate_limit;
 mod raw;
 pub mod secret;
 mod sections;
@@ -118,6 +119,7 @@ fn quickstart() -> Config {
             plans: vec![PlanConfig {
                 name: "Keyless".to_owned(),
                 security: PlanSecurity::Keyless,
+                policies: Default::default(),
             }],
         }],
     }
@@ -178,6 +180,8 @@ fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
 
 #[cfg(test)]
 mod endpoint_sides_tests;
+#[cfg(test)]
+mod rate_limit_tests;
 #[cfg(test)]
 mod rules_tests;
 #[cfg(test)]

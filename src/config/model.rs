@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::defaults;
+use super::rate_limit::{Policies, RateLimitConfig};
 
 /// The whole configuration: gateway-wide settings and the APIs it serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,8 @@ pub struct GatewayConfig {
     pub limits: Limits,
     pub outbound: OutboundConfig,
     pub timeouts: Timeouts,
+    /// Where rate-limit counters live (`gateway.rateLimit`).
+    pub rate_limit: RateLimitConfig,
 }
 
 impl Default for GatewayConfig {
@@ -48,6 +51,7 @@ impl Default for GatewayConfig {
             limits: Limits::default(),
             outbound: OutboundConfig::default(),
             timeouts: Timeouts::default(),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
@@ -356,6 +360,8 @@ impl Default for InMemoryOptions {
 pub struct PlanConfig {
     pub name: String,
     pub security: PlanSecurity,
+    /// Rate limit, quota and message rates of this plan's subscriptions.
+    pub policies: Policies,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -49,6 +49,8 @@ pub(crate) struct RawGateway {
     pub outbound: Option<IgnoredAny>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub timeouts: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    pub rate_limit: Option<IgnoredAny>,
 }
 
 impl Default for RawGateway {
@@ -62,6 +64,7 @@ impl Default for RawGateway {
             limits: None,
             outbound: None,
             timeouts: None,
+            rate_limit: None,
         }
     }
 }
@@ -464,4 +467,7 @@ impl Default for RawInMemory {
 pub(crate) struct RawPlan {
     pub name: String,
     pub security: String,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    #[serde(default)]
+    pub policies: Option<IgnoredAny>,
 }

@@ -8,8 +8,10 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::model::PlanConfig;
 use super::model::{ApiConfig, Config, EndpointConfig, EntrypointConfig, GatewayConfig};
 use super::problem::{join, Problems};
+use super::rate_limit::{self, RawPolicies, RawRateLimit};
 use super::raw::{
     EntrypointQos, RawApi, RawEntrypoint, RawGateway, RawHttpGet, RawHttpPost, RawInMemory,
     RawLimits, RawMock, RawOutbound, RawPlan, RawRoot, RawSse, RawTimeouts, RawTyped, RawWebSocket,
@@ -199,10 +201,13 @@ fn read_gateway(value: Option<&Value>, p: &mut Problems) -> Option<GatewayConfig
         .map(|raw| validate::outbound(raw, "gateway.outbound", p));
     let timeouts = decode_or_default::<RawTimeouts>(part("timeouts"), "gateway.timeouts", p)
         .map(|raw| validate::timeouts(raw, "gateway.timeouts", p));
+    let rate_limit = decode_or_default::<RawRateLimit>(part("rateLimit"), "gateway.rateLimit", p)
+        .map(|raw| rate_limit::rate_limit(raw, "gateway.rateLimit", p));
     Some(GatewayConfig {
         limits: limits?,
         outbound: outbound?,
         timeouts: timeouts?,
+        rate_limit: rate_limit?,
         ..head?
     })
 }
@@ -447,10 +452,14 @@ fn read_plans(
     let mut all_ok = true;
     for (index, item) in items.iter().enumerate() {
         let item_loc = format!("{loc}[{index}]");
+        let policies_loc = join(&item_loc, "policies");
+        let policies = decode_or_default::<RawPolicies>(item.get("policies"), &policies_loc, p)
+            .map(|raw| rate_limit::policies(raw, &policies_loc, p));
         match decode::<RawPlan>(item, &item_loc, p)
             .and_then(|raw| validate::plan(raw, &item_loc, p))
+            .zip(policies)
         {
-            Some(plan) => plans.push(plan),
+            Some((plan, policies)) => plans.push(PlanConfig { policies, ..plan }),
             None => all_ok = false,
         }
     }

@@ -475,6 +475,7 @@ pub(crate) fn plan(raw: RawPlan, loc: &str, p: &mut Problems) -> Option<PlanConf
     Some(PlanConfig {
         name: raw.name,
         security: security?,
+        policies: Default::default(),
     })
 }
 

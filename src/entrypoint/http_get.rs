@@ -25,6 +25,7 @@ use crate::config::HttpGetOptions;
 use crate::delivery::{OutboundQueue, ReplyBudget, ReplyPermit};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
+use crate::rate_limit::RateHeaders;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
 use crate::server::write_batch::WriteBatch;
@@ -69,11 +70,13 @@ pub async fn serve(
     let polled = collect(&request, &queue, options, shard, started);
     let items = conn.flush_held_unless_ready(polled).await;
     let close = !keep_alive || shard.shutdown.is_fired();
+    let rate_headers = std::mem::take(&mut conn.rate_headers);
     let reply = Reply {
         request: &request,
         options,
         start,
         close,
+        rate_headers: &rate_headers,
     };
     let Some((body, sent, _permit)) = reply.render_within(&items, &shard.reply_budget) else {
         ShardMetrics::inc(&shard.metrics.http_get_replies_refused_total);
@@ -112,6 +115,8 @@ struct Reply<'a> {
     /// The position the subscription started after: `nextCursor` when no item is sent.
     start: Option<MessageId>,
     close: bool,
+    /// `X-RateLimit-*` of this request.
+    rate_headers: &'a RateHeaders,
 }
 
 impl Reply<'_> {
@@ -160,10 +165,10 @@ impl Reply<'_> {
                 &mut head,
                 &ResponseHead {
                     status: 200,
-                    headers: &[
+                    headers: &self.rate_headers.with(&[
                         ("Content-Type", format.content_type()),
                         ("Cache-Control", "no-store"),
-                    ],
+                    ]),
                     body: BodyKind::Length(body.len()),
                     close: self.close,
                 },

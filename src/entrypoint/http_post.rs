@@ -97,7 +97,7 @@ pub async fn serve(
         &mut conn.write_buf,
         &ResponseHead {
             status: 202,
-            headers: &headers,
+            headers: &conn.rate_headers.with(&headers),
             body: BodyKind::Length(body.len()),
             close: !keep_alive,
         },

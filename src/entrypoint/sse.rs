@@ -24,6 +24,7 @@ use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::endpoint::EndpointError;
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
+use crate::rate_limit::{self, Pacer};
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
 use crate::server::duplex::{DiscardInbound, Duplex};
@@ -90,11 +91,11 @@ pub async fn serve(
         &mut conn.write_buf,
         &ResponseHead {
             status: 200,
-            headers: &[
+            headers: &conn.rate_headers.with(&[
                 ("Content-Type", "text/event-stream"),
                 ("Cache-Control", "no-cache"),
                 ("X-Accel-Buffering", "no"),
-            ],
+            ]),
             body: if chunked {
                 BodyKind::Chunked
             } else {
@@ -103,6 +104,7 @@ pub async fn serve(
             close: !chunked,
         },
     );
+    let mut pacer = Pacer::new(conn.meter.take());
     let mut stream = SseStream {
         duplex: Duplex::start(conn, DiscardInbound),
         chunked,
@@ -115,7 +117,7 @@ pub async fn serve(
     }
 
     ShardMetrics::inc(&shard.metrics.sse_streams_open);
-    let end = stream.pump(&queue, options, shard).await;
+    let end = stream.pump(&queue, options, shard, &mut pacer).await;
     tracing::debug!(api = %api.id, goaway = ?end, "sse stream ended");
     drop(subscription);
     ShardMetrics::sub(&shard.metrics.sse_streams_open, 1);
@@ -202,6 +204,7 @@ impl SseStream {
         queue: &OutboundQueue,
         options: &SseOptions,
         shard: &Shard,
+        pacer: &mut Pacer,
     ) -> Option<&'static str> {
         // Grown by the first messages, not up front: an idle client holds no batch room.
         let mut batch = Vec::new();
@@ -211,13 +214,18 @@ impl SseStream {
         // `last_write + interval`, so writing a message never touches the timer wheel.
         let mut heartbeat = std::pin::pin!(monoio::time::sleep(options.heartbeat_interval));
         loop {
+            let paused = pacer.paused_until();
             monoio::select! {
                 biased;
                 _ = self.duplex.peer_closed.wait() => return None,
                 _ = shard.shutdown.wait() => return Some("gateway shutting down"),
-                ready = queue.ready() => match ready {
+                _ = rate_limit::until(paused), if paused.is_some() => {
+                    pacer.resume();
+                    continue;
+                }
+                ready = queue.ready(), if paused.is_none() => match ready {
                     Ok(()) => {
-                        queue.drain_into(MAX_BATCH, &mut batch);
+                        pacer.drain(queue, MAX_BATCH, &mut batch);
                         let count = batch.len() as u64;
                         written = batch.last().map(|message| message.id.clone());
                         if written.is_some() {

@@ -46,6 +46,7 @@ pub fn mock_api(types: &[&str]) -> Api {
         websocket: None,
         sse: None,
         endpoint: Endpoint::Mock(MockEndpoint::new(mock)),
+        keyless_limits: None,
     };
     for entrypoint in &api.entrypoints {
         match entrypoint {

@@ -29,6 +29,7 @@ use crate::config::WebSocketOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
+use crate::rate_limit::{self, Pacer};
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
 use crate::server::duplex::Duplex;
@@ -130,17 +131,19 @@ pub async fn serve(
         &mut conn.write_buf,
         &ResponseHead {
             status: 101,
-            headers: &[
+            headers: &conn.rate_headers.with(&[
                 ("Upgrade", "websocket"),
                 ("Connection", "Upgrade"),
                 ("Sec-WebSocket-Accept", &accept),
-            ],
+            ]),
             body: BodyKind::None,
             close: false,
         },
     );
     let echo = subscription.as_ref().and_then(|s| s.echo());
+    let meter = conn.meter.take();
     let publisher = options.publisher_enabled.then(|| Publisher {
+        meter: meter.clone(),
         api: api.clone(),
         echo: echo.clone(),
         no_headers: Arc::from(Vec::new()),
@@ -168,6 +171,7 @@ pub async fn serve(
         // An echo's ids are the connection's own: nothing to resume with.
         resumable: subscription.is_some() && echo.is_none(),
         envelope,
+        pacer: Pacer::new(meter),
     };
     if session.duplex.flush().await.is_err() {
         return;
@@ -230,6 +234,8 @@ struct Session {
     /// Whether `last_delivered` is a cursor the endpoint takes back (not for an echo).
     resumable: bool,
     envelope: Envelope,
+    /// `deliverPerSecond` of the client's plan.
+    pacer: Pacer,
 }
 
 impl Session {
@@ -277,6 +283,7 @@ impl Session {
                 }
             }
             let mut delivered = 0;
+            let paused = self.pacer.paused_until();
             monoio::select! {
                 biased;
                 _ = self.inbound.changed() => {}
@@ -284,9 +291,10 @@ impl Session {
                 _ = self.duplex.peer_closed.wait(), if self.inbound.close.borrow().is_none() => {
                     return (0, String::new());
                 }
-                ready = queue.ready() => match ready {
+                _ = rate_limit::until(paused), if paused.is_some() => self.pacer.resume(),
+                ready = queue.ready(), if paused.is_none() => match ready {
                     Ok(()) => {
-                        queue.drain_into(MAX_BATCH, &mut batch);
+                        self.pacer.drain(queue, MAX_BATCH, &mut batch);
                         delivered = batch.len() as u64;
                         for message in batch.drain(..) {
                             self.frame(&message);

@@ -30,6 +30,7 @@ use crate::cross_shard::{Doorbell, GatewayHealth, Signal, TopicLog};
 use crate::endpoint::kafka::bridge::KafkaBridge;
 use crate::endpoint::kafka::KafkaPlan;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
+use crate::rate_limit::{RateLimitMetrics, RateLimiter, RedisStartError};
 use shard_seed::ShardSeed;
 
 /// A running gateway: its shards and how to stop them.
@@ -45,6 +46,8 @@ pub struct Gateway {
     admin: Option<Admin>,
     /// The Kafka bridge thread, when an API uses Kafka; stopped after the shards.
     kafka: Option<KafkaBridge>,
+    /// The node's rate limiter (dropped last, with the shards: that ends the Redis thread).
+    rate_limiter: Option<Arc<RateLimiter>>,
 }
 
 /// Why the gateway could not start.
@@ -56,6 +59,8 @@ pub enum StartError {
     /// The Kafka bridge thread could not start.
     #[error("the Kafka bridge could not start: {0}")]
     Kafka(io::Error),
+    #[error("{0}")]
+    RateLimit(#[from] RedisStartError),
     /// A shard's runtime or thread could not start.
     #[error("shard {shard} could not start: {source}")]
     Shard {
@@ -89,6 +94,7 @@ impl Gateway {
             health: GatewayHealth::new(),
             admin: None,
             kafka: None,
+            rate_limiter: None,
         };
         let kafka_plan = Arc::new(KafkaPlan::new(&config));
         if !kafka_plan.is_empty() {
@@ -97,6 +103,8 @@ impl Gateway {
             gateway.kafka = Some(bridge);
         }
         let kafka_link = gateway.kafka.as_ref().map(|bridge| bridge.link().clone());
+        let rate_limiter = Arc::new(RateLimiter::start(&config.gateway.rate_limit)?);
+        gateway.rate_limiter = Some(rate_limiter.clone());
         let doorbells: Vec<Arc<Doorbell>> = (0..shard_count).map(|_| Doorbell::new()).collect();
         let topics = topic_logs(&config, &doorbells);
         let mqtt_feeds = mqtt_feeds(&config, shard_count);
@@ -116,6 +124,7 @@ impl Gateway {
                 mqtt_feeds: mqtt_feeds.clone(),
                 kafka_link: kafka_link.clone(),
                 kafka_plan: kafka_plan.clone(),
+                rate_limiter: rate_limiter.clone(),
                 core: config
                     .gateway
                     .pin_shards
@@ -158,6 +167,7 @@ impl Gateway {
                     .kafka
                     .as_ref()
                     .map(|bridge| (bridge.metrics().clone(), bridge.link().clone())),
+                rate_limiter: rate_limiter.clone(),
             };
             match Admin::start(addr, state) {
                 Ok(admin) => gateway.admin = Some(admin),
@@ -196,6 +206,11 @@ impl Gateway {
     }
 
     /// The Kafka bridge's counters, when an API uses Kafka.
+    /// The rate limiter's metrics (429s, Redis errors, requests in flight).
+    pub fn rate_limit_metrics(&self) -> Option<&Arc<RateLimitMetrics>> {
+        self.rate_limiter.as_ref().map(|limiter| limiter.metrics())
+    }
+
     pub fn kafka_metrics(&self) -> Option<&Arc<KafkaMetrics>> {
         self.kafka.as_ref().map(|bridge| bridge.metrics())
     }

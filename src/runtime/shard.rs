@@ -15,6 +15,7 @@ use crate::cross_shard::{Doorbell, Signal};
 use crate::delivery::ReplyBudget;
 use crate::endpoint::LocalTopics;
 use crate::metrics::ShardMetrics;
+use crate::rate_limit::RateLimiter;
 use crate::runtime::fault::{self, Site};
 use crate::runtime::supervisor::{spawn_connection_task, spawn_shard_task};
 use crate::runtime::{LocalSignal, LogThrottle};
@@ -45,6 +46,8 @@ pub struct Shard {
     pub shutdown: Rc<LocalSignal>,
     /// HTTP GET reply bytes being written (`maxGetReplyBytesPerShard`).
     pub reply_budget: ReplyBudget,
+    /// The node's rate limiter, shared by every shard (node-wide counters).
+    pub rate_limiter: Arc<RateLimiter>,
     connections: Cell<usize>,
 }
 
@@ -59,6 +62,7 @@ impl Shard {
             doorbell,
             metrics,
             shutdown,
+            rate_limiter,
         } = parts;
         let reply_budget = ReplyBudget::new(
             gateway.limits.max_get_reply_bytes_per_shard,
@@ -73,6 +77,7 @@ impl Shard {
             metrics,
             shutdown,
             reply_budget,
+            rate_limiter,
             connections: Cell::new(0),
         }
     }
@@ -99,6 +104,8 @@ pub struct ShardParts {
     pub metrics: Arc<ShardMetrics>,
     /// The shard's shutdown signal (shared with the endpoints built before the shard).
     pub shutdown: Rc<LocalSignal>,
+    /// The node's rate limiter.
+    pub rate_limiter: Arc<RateLimiter>,
 }
 
 /// Runs a shard until `stop` is raised and its connections have drained (or the shutdown

@@ -18,6 +18,7 @@ use crate::cross_shard::{Doorbell, GatewayHealth, Signal, TopicLog};
 use crate::endpoint::kafka::{KafkaLocals, KafkaPlan};
 use crate::endpoint::{EndpointContext, LocalTopic, LocalTopics};
 use crate::metrics::ShardMetrics;
+use crate::rate_limit::RateLimiter;
 use crate::server::Router;
 
 /// One shard before it runs.
@@ -38,6 +39,8 @@ pub(super) struct ShardSeed {
     /// The Kafka bridge, when an API uses Kafka.
     pub(super) kafka_link: Option<KafkaLink>,
     pub(super) kafka_plan: Arc<KafkaPlan>,
+    /// The node's rate limiter (counters shared by all shards).
+    pub(super) rate_limiter: Arc<RateLimiter>,
     /// The core to pin the thread to (`gateway.pinShards`).
     pub(super) core: Option<core_affinity::CoreId>,
 }
@@ -116,6 +119,7 @@ impl ShardSeed {
             doorbell: self.doorbell,
             metrics: self.metrics,
             shutdown: context.shutdown,
+            rate_limiter: self.rate_limiter,
         }));
         (shard, self.listener, self.stop)
     }

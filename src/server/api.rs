@@ -1,7 +1,9 @@
 //! A Gateway API as one shard serves it: its entrypoints' options and its endpoint.
 
+use crate::config::rate_limit::Policies;
 use crate::config::{
-    ApiConfig, EntrypointConfig, HttpGetOptions, HttpPostOptions, SseOptions, WebSocketOptions,
+    ApiConfig, EntrypointConfig, HttpGetOptions, HttpPostOptions, PlanSecurity, SseOptions,
+    WebSocketOptions,
 };
 use crate::endpoint::{Endpoint, EndpointContext, LocalTopics};
 
@@ -19,6 +21,15 @@ pub struct Api {
     pub sse: Option<SseOptions>,
     /// Where the messages come from.
     pub endpoint: Endpoint,
+    /// The policies of the API's keyless plan, when it has one that limits something.
+    pub keyless_limits: Option<PlanLimits>,
+}
+
+/// A plan's policies and the name its counters go by.
+pub struct PlanLimits {
+    /// `api-id/plan-name`: the counters' scope, the same on every node.
+    pub scope: String,
+    pub policies: Policies,
 }
 
 impl Api {
@@ -31,6 +42,14 @@ impl Api {
             websocket: None,
             sse: None,
             endpoint: Endpoint::new(&config.endpoint, &config.id, topics, context),
+            keyless_limits: config
+                .plans
+                .iter()
+                .find(|plan| plan.security == PlanSecurity::Keyless && !plan.policies.is_empty())
+                .map(|plan| PlanLimits {
+                    scope: format!("{}/{}", config.id, plan.name),
+                    policies: plan.policies.clone(),
+                }),
         };
         for entrypoint in &config.entrypoints {
             match entrypoint {

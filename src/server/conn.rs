@@ -18,6 +18,7 @@ use crate::codec::http_head::head_terminated;
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::config::Timeouts;
 use crate::metrics::ShardMetrics;
+use crate::rate_limit::{Meter, RateHeaders};
 use crate::server::request_id::RequestId;
 use crate::server::stall_write::{is_stall, StallWriter};
 use crate::server::write_batch::WriteBatch;
@@ -51,6 +52,11 @@ pub struct Conn {
     /// The current request is a HEAD: its answers carry no content (RFC 9110 §9.3.2), or a
     /// client reading the next answer on this connection would read our body as its start.
     head_request: bool,
+    /// The current request's rate-limit counters (`None`: its plan limits nothing); taken by a
+    /// WebSocket or SSE stream to pace its messages. Reset per request.
+    pub meter: Option<std::rc::Rc<Meter>>,
+    /// `X-RateLimit-*` of the current request, added to its success answer. Reset per request.
+    pub rate_headers: RateHeaders,
 }
 
 impl Conn {
@@ -67,6 +73,8 @@ impl Conn {
             stream_stall: timeouts.stream_stall,
             request_id: None,
             head_request: false,
+            meter: None,
+            rate_headers: RateHeaders::default(),
         }
     }
 
@@ -74,6 +82,8 @@ impl Conn {
     pub fn begin_request(&mut self) {
         self.request_id = None;
         self.head_request = false;
+        self.meter = None;
+        self.rate_headers.clear();
     }
 
     /// Marks the current request as a HEAD, whose answers are sent without their content.
@@ -196,7 +206,7 @@ impl Conn {
         } else {
             reason.to_owned()
         };
-        self.write_plain(status, None, &id.to_string(), &body, close)
+        self.write_plain(status, &[], &id.to_string(), &body, close)
             .await
     }
 
@@ -228,9 +238,21 @@ impl Conn {
         body: &str,
         close: bool,
     ) -> io::Result<()> {
+        self.respond_with_headers(status, &[header], body, close)
+            .await
+    }
+
+    /// Writes a plain-text error with extra headers (a 429's `Retry-After` and `X-RateLimit-*`).
+    pub async fn respond_with_headers(
+        &mut self,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &str,
+        close: bool,
+    ) -> io::Result<()> {
         let id = self.request_id();
         tracing::debug!(request_id = %id, status, reason = body, "answered with an error");
-        self.write_plain(status, Some(header), &id.to_string(), body, close)
+        self.write_plain(status, headers, &id.to_string(), body, close)
             .await
     }
 
@@ -239,7 +261,7 @@ impl Conn {
     async fn write_plain(
         &mut self,
         status: u16,
-        header: Option<(&str, &str)>,
+        header: &[(&str, &str)],
         id: &str,
         body: &str,
         close: bool,
@@ -247,8 +269,8 @@ impl Conn {
         if (400..500).contains(&status) {
             ShardMetrics::inc(&self.gauge.metrics.http_client_errors_total);
         }
-        let mut headers = Vec::with_capacity(3);
-        headers.extend(header);
+        let mut headers = Vec::with_capacity(2 + header.len());
+        headers.extend_from_slice(header);
         headers.extend([
             ("X-Request-Id", id),
             ("Content-Type", "text/plain; charset=utf-8"),
@@ -282,6 +304,8 @@ impl Conn {
             reply_stall: _,
             stream_stall: _,
             head_request: _,
+            meter: _,
+            rate_headers: _,
         } = self;
         (stream, read_buf, write_buf, gauge)
     }

@@ -17,6 +17,7 @@ use crate::codec::http_head::{
 };
 use crate::entrypoint::{self, Choice};
 use crate::metrics::ShardMetrics;
+use crate::rate_limit;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
 use crate::server::request_body::{self, Body};
@@ -31,6 +32,7 @@ const POST_NEEDS_FRAMING: &str = "a POST must frame its body with Content-Length
 pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
     let mut conn = Conn::new(stream, shard.metrics.clone(), &shard.gateway.timeouts);
     let mut first_request = true;
+    let client_ip = conn.stream.peer_addr().ok().map(|addr| addr.ip());
     loop {
         conn.begin_request();
         let Some(head) = read_head(&mut conn, &shard, first_request).await else {
@@ -101,7 +103,23 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
             }
             continue;
         };
-        // Plans: every API is keyless in this version, so there is nothing to check yet.
+        // Plans: every API is keyless in this version; its policies count by client address.
+        let served = !matches!(
+            choice,
+            Choice::MethodNotAllowed(_) | Choice::NoEntrypoint(_)
+        );
+        let meter = served
+            .then(|| rate_limit::subject_for(api, client_ip, &shard.rate_limiter))
+            .flatten();
+        if let Some(meter) = meter {
+            let publishes = matches!(choice, Choice::HttpPost(_));
+            if let Err(keep) = rate_limit::admit(&mut conn, meter, publishes, !keep_alive).await {
+                if keep {
+                    continue;
+                }
+                return;
+            }
+        }
         let keep_going = match choice {
             Choice::WebSocket(options) => {
                 entrypoint::websocket::serve(conn, &head, api, options, &shard).await;

@@ -1,0 +1,70 @@
+//! Where a request meets its plan's policies: counted before the entrypoint serves it, answered
+//! 429 with `Retry-After` when refused, and given `X-RateLimit-*` headers when admitted.
+
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::limiter::{RateLimiter, Subject};
+use super::meter::Meter;
+use crate::server::conn::Conn;
+use crate::server::Api;
+
+/// The counters of a request to `api` from `client` on a keyless plan: keyed by the client's
+/// address (a keyless plan has no subscription to key by). `None` when the plan limits nothing.
+pub fn subject_for(api: &Api, client: Option<IpAddr>, limiter: &Arc<RateLimiter>) -> Option<Meter> {
+    let plan = api.keyless_limits.as_ref()?;
+    let who = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let subject = Subject {
+        scope: plan.scope.clone(),
+        who,
+    };
+    Meter::new(limiter.clone(), subject, &plan.policies)
+}
+
+/// Counts the request; on refusal answers 429 and returns false (`close` as for any answer of
+/// this request). When admitted, the meter and the headers stay on `conn` for the entrypoint.
+pub async fn admit(
+    conn: &mut Conn,
+    meter: Meter,
+    publishes: bool,
+    close: bool,
+) -> Result<(), bool> {
+    let verdict = meter.admit_request(publishes).await;
+    if let Some(verdict) = verdict {
+        let [limit, remaining, reset] = verdict.headers();
+        if !verdict.allowed {
+            let retry = verdict.reset_seconds.to_string();
+            let headers = [
+                ("Retry-After", retry.as_str()),
+                (limit.0, limit.1.as_str()),
+                (remaining.0, remaining.1.as_str()),
+                (reset.0, reset.1.as_str()),
+            ];
+            let sent = conn
+                .respond_with_headers(429, &headers, &verdict.refusal(), close)
+                .await;
+            return Err(sent.is_ok() && !close);
+        }
+        conn.rate_headers.0.extend([limit, remaining, reset]);
+    }
+    conn.meter = Some(Rc::new(meter));
+    Ok(())
+}
+
+/// The `X-RateLimit-*` headers of an admitted request, for its success answer.
+#[derive(Debug, Default)]
+pub struct RateHeaders(Vec<(&'static str, String)>);
+
+impl RateHeaders {
+    /// `base` followed by these headers.
+    pub fn with<'a>(&'a self, base: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let extra = self.0.iter().map(|(name, value)| (*name, value.as_str()));
+        base.iter().copied().chain(extra).collect()
+    }
+
+    /// Forgets them (a new request on the connection).
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
