@@ -20,6 +20,8 @@ pub mod log_capture;
 pub mod mosquitto;
 pub mod mqtt_api;
 pub mod open_files;
+pub mod rate_limit;
+pub mod redis;
 pub mod shards;
 pub mod slow_reader;
 pub mod topic_api;
