@@ -249,3 +249,23 @@ fn deliveries_over_their_rate_are_paced_without_loss() {
     );
     assert!(rate_metric(&gateway, "deliveries_paced_total") >= 1);
 }
+
+/// config/rate-limit.yaml does what its comments say: 5 POSTs per 10 s window, then 429.
+#[test]
+fn the_rate_limit_example_refuses_the_sixth_post_of_a_window() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rate-limit.yaml");
+    let config = tidegate::config::load_file(&path).expect("the example loads");
+    let gateway = start(common::on_loopback(config, DriverChoice::Auto));
+    let mut stream = connect(gateway.local_addr());
+    let statuses: Vec<u16> = (0..11)
+        .map(|_| post_keep_alive(&mut stream, "/orders", "hi").status)
+        .collect();
+    // Eleven quick POSTs span at most two 10 s windows, 5 admitted in each.
+    let first_refused = statuses.iter().position(|s| *s == 429).expect("a 429");
+    assert!((5..=10).contains(&first_refused), "{statuses:?}");
+    let refused = post_keep_alive(&mut stream, "/orders", "hi");
+    if refused.status == 429 {
+        assert_eq!(refused.header("x-ratelimit-limit"), Some("5"));
+        assert!(refused.header("retry-after").is_some());
+    }
+}

@@ -13,6 +13,8 @@ done
 echo "== test dependencies"
 # The MQTT tests start their own mosquitto instances (tests/common/mosquitto.rs).
 tests/setup/mosquitto.sh
+# The Redis rate-limit tests start their own redis-server instances (tests/common/redis.rs).
+tests/setup/redis.sh
 
 echo "== format"
 cargo fmt --all -- --check

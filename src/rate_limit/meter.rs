@@ -130,11 +130,6 @@ impl Meter {
             drop_rest,
         }
     }
-
-    /// The policy kinds that count this client (for logs and tests).
-    pub fn subject(&self) -> &Subject {
-        &self.subject
-    }
 }
 
 /// Time until the next whole second (a publish window ends).
