@@ -97,3 +97,28 @@ fn redis_down_refuses_when_configured() {
     assert_eq!(refused.header("retry-after"), Some("1"));
     assert!(rate_metric(&gateway, "counter_unavailable_total") >= 1);
 }
+
+/// The same with two `tidegate` processes (the binary): their only shared state is Redis.
+#[test]
+fn two_gateway_processes_sharing_redis_count_together_exactly() {
+    let redis = Redis::start();
+    let extra = format!(
+        "  rateLimit:\n    repository: {{ type: redis, url: '{}', onUnavailable: refuse, timeoutMs: 1000 }}\n",
+        redis.url()
+    );
+    let yaml = limited_api_yaml(
+        &common::binary::gateway_yaml(&extra),
+        "{ rateLimit: { limit: 25, periodSeconds: 1000000 } }",
+    );
+    let one = common::binary::Binary::start(&yaml);
+    let two = common::binary::Binary::start(&yaml);
+    let (a, b) = (one.addr, two.addr);
+    let clients = std::thread::scope(|scope| {
+        let first = scope.spawn(|| concurrent_posts(a, Vec::new(), 4, 10, "/rl"));
+        let second = scope.spawn(|| concurrent_posts(b, Vec::new(), 4, 10, "/rl"));
+        [first.join().unwrap(), second.join().unwrap()]
+    });
+    let all: Vec<u16> = clients.concat();
+    assert_eq!(count(&all, 202), 25, "{all:?}");
+    assert_eq!(count(&all, 429), 55, "{all:?}");
+}
