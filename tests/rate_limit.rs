@@ -269,3 +269,51 @@ fn the_rate_limit_example_refuses_the_sixth_post_of_a_window() {
         assert!(refused.header("retry-after").is_some());
     }
 }
+
+/// `overflow: drop`: a burst over `deliverPerSecond` is not queued for later; what is over the
+/// rate is dropped and counted, and every message is either delivered or counted as dropped.
+#[test]
+fn deliveries_over_their_rate_are_dropped_when_configured() {
+    let yaml = limited_api_yaml(
+        "",
+        "{ messageRate: { deliverPerSecond: 5, overflow: drop } }",
+    );
+    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let addr = gateway.local_addr();
+    let (head, mut paced) = open_sse(addr, "/rl", &[]);
+    assert_eq!(head.status, 200);
+    let (_, mut free) = open_sse(addr, "/free", &[]);
+    let sent: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
+    // One write of 20 pipelined POSTs: the burst reaches the gateway at once.
+    let mut stream = connect(addr);
+    let burst: String = sent
+        .iter()
+        .map(|m| {
+            format!(
+                "POST /free HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{m}",
+                m.len()
+            )
+        })
+        .collect();
+    std::io::Write::write_all(&mut stream, burst.as_bytes()).unwrap();
+    let mut answers = std::io::BufReader::new(stream);
+    for _ in &sent {
+        assert_eq!(common::read_response(&mut answers).status, 202);
+    }
+    assert_eq!(sse_data(&mut free, 20), sent);
+    let delivered = || tidegate::metrics::total(gateway.metrics(), |m| &m.messages_delivered_total);
+    let accounted = common::eventually(Duration::from_secs(30), || {
+        delivered() + rate_metric(&gateway, "deliveries_dropped_total") == 40
+    });
+    assert!(accounted, "every message delivered or counted as dropped");
+    let dropped = rate_metric(&gateway, "deliveries_dropped_total") as usize;
+    // A burst within at most two one-second windows: at most 5 delivered in each.
+    assert!(dropped >= 10, "{dropped} dropped");
+    let received = sse_data(&mut paced, 20 - dropped);
+    assert_eq!(received.len(), 20 - dropped);
+    let mut rest = sent.iter();
+    assert!(
+        received.iter().all(|got| rest.any(|m| m == got)),
+        "delivered in order: {received:?}"
+    );
+}
