@@ -209,3 +209,95 @@ pub fn per_second(limit: std::num::NonZeroU64) -> RequestLimit {
         period: Period::Seconds(std::num::NonZeroU64::MIN),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU64;
+
+    use super::*;
+    use crate::config::rate_limit::QuotaPeriod;
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    fn limit(limit: u64, period: Period) -> Option<RequestLimit> {
+        Some(RequestLimit {
+            limit: NonZeroU64::new(limit).unwrap(),
+            period,
+        })
+    }
+
+    fn subject(who: &str) -> Subject {
+        Subject {
+            scope: "api/plan".to_owned(),
+            who: who.to_owned(),
+        }
+    }
+
+    const LONG: Period = Period::Seconds(NonZeroU64::new(1_000_000).unwrap());
+
+    #[test]
+    fn a_refused_request_does_not_use_the_quota_and_headers_show_the_tighter_policy() {
+        let limiter = RateLimiter::start(&RateLimitConfig::default()).unwrap();
+        let policies = Policies {
+            rate_limit: limit(2, LONG),
+            quota: limit(10, Period::Calendar(QuotaPeriod::Month)),
+            message_rate: None,
+        };
+        let who = subject("1.2.3.4");
+        let verdicts: Vec<Verdict> = (0..4)
+            .map(|_| block_on(limiter.check_request(&who, &policies)).unwrap())
+            .collect();
+        assert_eq!(verdicts[0].limit, 2, "the rate limit has fewer left");
+        assert_eq!(verdicts[1].remaining, 0);
+        assert_eq!(verdicts[2].refused_by, Some(PolicyKind::RateLimit));
+        // Only the two admitted requests reached the quota.
+        let quota_only = Policies {
+            rate_limit: None,
+            ..policies
+        };
+        let verdict = block_on(limiter.check_request(&who, &quota_only)).unwrap();
+        assert_eq!((verdict.limit, verdict.remaining), (10, 7));
+        assert_eq!(
+            RateLimitMetrics::get(&limiter.metrics().requests_refused_total),
+            2
+        );
+    }
+
+    #[test]
+    fn a_full_counter_map_follows_on_unavailable() {
+        for (on_unavailable, allowed) in
+            [(OnUnavailable::Allow, true), (OnUnavailable::Refuse, false)]
+        {
+            let config = RateLimitConfig {
+                max_counters: 1,
+                on_unavailable,
+                ..RateLimitConfig::default()
+            };
+            let limiter = RateLimiter::start(&config).unwrap();
+            let policies = Policies {
+                rate_limit: limit(5, LONG),
+                ..Policies::default()
+            };
+            // One counter per stripe: enough addresses fill every stripe.
+            let verdicts: Vec<Verdict> = (0..200)
+                .map(|i| {
+                    block_on(limiter.check_request(&subject(&format!("10.0.0.{i}")), &policies))
+                        .unwrap()
+                })
+                .collect();
+            let unavailable = RateLimitMetrics::get(&limiter.metrics().counter_unavailable_total);
+            assert!(unavailable > 0);
+            assert!(verdicts.iter().all(|v| v.allowed || !allowed));
+            assert_eq!(
+                verdicts.iter().filter(|v| !v.allowed).count() as u64,
+                if allowed { 0 } else { unavailable }
+            );
+        }
+    }
+}
