@@ -13,7 +13,8 @@
 //!              the supervisor every task is spawned through (a panic closes one connection, or
 //!              takes its shard down visibly); test-only fault injection (feature `fault-injection`);
 //!              LogThrottle (one line per interval for errors that repeat, e.g. accept failures)
-//! server/      the life of a connection: accept → HTTP head → route → entrypoint → body
+//! server/      the life of a connection: accept → HTTP head → route (virtual host, then
+//!              context path) → CORS / Origin check (cors.rs) → entrypoint → body
 //!              (100-continue, 408); request ids and error answers (details to the log only)
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames and
 //!              their JSON envelope, SSE
@@ -40,8 +41,10 @@
 //!
 //! # Data path
 //! ```text
-//! accept (per shard) → codec::http_head (httparse, bounded) → server::router (longest context path)
-//!   → plan check (keyless) → rate_limit::admit (429, or X-RateLimit-* on the answer) → entrypoint:
+//! accept (per shard) → codec::http_head (httparse, bounded) → server::router (host, then longest
+//!   context path) → server::cors (preflight 204/403, disallowed Origin 403, before any body)
+//!   → plan check (keyless) → rate_limit::admit (429, or X-RateLimit-* on every answer)
+//!   → entrypoint by request shape:
 //!        Upgrade: websocket → websocket;  GET + Accept: text/event-stream → sse;  other GET → http_get;
 //!        POST → http_post (endpoint::publish)
 //!   → endpoint::subscribe → delivery::Fanout → delivery::OutboundQueue (bounded)

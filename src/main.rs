@@ -134,7 +134,7 @@ fn run(path: Option<PathBuf>) -> ExitCode {
     let apis: Vec<String> = config
         .apis
         .iter()
-        .flat_map(|api| api.context_paths.clone())
+        .flat_map(|api| api.context_paths.iter().map(ToString::to_string))
         .collect();
     let gateway = match Gateway::start(config) {
         Ok(gateway) => gateway,

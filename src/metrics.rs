@@ -47,6 +47,9 @@ shard_metrics! {
     counter http_requests_total,
     /// Requests answered with a 4xx status by the gateway itself.
     counter http_client_errors_total,
+    /// Requests refused 403 for their `Origin` (CORS `allowOrigin`, a websocket's
+    /// `allowedOrigins`, a malformed Origin) or a refused CORS preflight.
+    counter origin_refusals_total,
     /// WebSocket sessions currently open.
     gauge websocket_sessions_open,
     /// Payload bytes of unfinished WebSocket messages (fragments so far, frames still arriving)

@@ -9,6 +9,7 @@
 //!
 //! After that the configuration is trusted: the rest of the gateway uses [`model`] types only.
 
+mod cors;
 mod defaults;
 mod echo;
 mod endpoint_sides;
@@ -20,6 +21,7 @@ mod listeners;
 pub mod model;
 mod mqtt;
 mod number_wording;
+mod origins;
 mod problem;
 pub mod rate_limit;
 mod raw;
@@ -27,11 +29,14 @@ pub mod secret;
 mod sections;
 pub mod tls_identity;
 mod validate;
+mod virtual_hosts;
 
 use std::path::Path;
 
 use serde_saphyr::MessageFormatter;
 
+pub(crate) use cors::is_token_byte;
+pub use cors::CorsConfig;
 pub use kafka::KafkaOptions;
 pub use model::{
     ApiConfig, ApiState, Config, DriverChoice, EndpointConfig, EntrypointConfig, GatewayConfig,
@@ -42,9 +47,11 @@ pub use mqtt::{
     topic_name_problem, MqttConsumerOptions, MqttOptions, MqttProducerOptions, MqttProtocol,
     MqttTlsOptions,
 };
+pub use origins::{AllowOrigin, OriginPattern};
 pub use problem::{ConfigError, Problem};
 pub use secret::Secret;
 pub use tls_identity::ClientIdentity;
+pub use virtual_hosts::ContextPath;
 
 use problem::Problems;
 
@@ -106,12 +113,13 @@ fn quickstart() -> Config {
             id: "qs-message-api".to_owned(),
             name: "Quickstart message API".to_owned(),
             state: ApiState::Started,
-            context_paths: vec!["/qs-message-api".to_owned()],
+            context_paths: vec![ContextPath::any_host("/qs-message-api")],
             entrypoints: vec![
                 EntrypointConfig::HttpGet(HttpGetOptions::default()),
                 EntrypointConfig::WebSocket(WebSocketOptions {
                     publisher_enabled: false,
                     subscriber_enabled: true,
+                    allowed_origins: None,
                 }),
                 EntrypointConfig::Sse(SseOptions::default()),
             ],
@@ -121,6 +129,7 @@ fn quickstart() -> Config {
                 security: PlanSecurity::Keyless,
                 policies: Default::default(),
             }],
+            cors: None,
         }],
     }
 }

@@ -33,6 +33,9 @@ pub struct GatewayConfig {
     pub driver: DriverChoice,
     /// Pin each shard's thread to one core.
     pub pin_shards: bool,
+    /// This gateway's stable name among its peers (`[a-zA-Z0-9._-]`, 1 to 64 characters): MQTT
+    /// client ids derive from it, so broker sessions survive a restart instead of piling up.
+    pub node_id: Option<String>,
     pub limits: Limits,
     pub outbound: OutboundConfig,
     pub timeouts: Timeouts,
@@ -48,6 +51,7 @@ impl Default for GatewayConfig {
             shards: None,
             driver: DriverChoice::Auto,
             pin_shards: defaults::PIN_SHARDS,
+            node_id: None,
             limits: Limits::default(),
             outbound: OutboundConfig::default(),
             timeouts: Timeouts::default(),
@@ -171,13 +175,15 @@ pub struct ApiConfig {
     pub id: String,
     pub name: String,
     pub state: ApiState,
-    /// At least one; each starts with `/`, and no path belongs to two APIs.
-    pub context_paths: Vec<String>,
+    /// At least one; each path starts with `/`, and no (host, path) belongs to two APIs.
+    pub context_paths: Vec<super::ContextPath>,
     /// At least one, at most one of each kind.
     pub entrypoints: Vec<EntrypointConfig>,
     pub endpoint: EndpointConfig,
     /// At least one.
     pub plans: Vec<PlanConfig>,
+    /// `cors:` when enabled; `None` = no CORS answers (cross-origin pages cannot read replies).
+    pub cors: Option<super::CorsConfig>,
 }
 
 /// A stopped API is validated and keeps its context paths reserved, but receives no traffic.
@@ -259,6 +265,9 @@ pub struct WebSocketOptions {
     pub publisher_enabled: bool,
     /// Clients receive the endpoint's messages.
     pub subscriber_enabled: bool,
+    /// Origins whose pages may upgrade, as configured (`allowedOrigins`); `None` = the API's
+    /// CORS origins when CORS is on, else any.
+    pub allowed_origins: Option<super::AllowOrigin>,
 }
 
 impl Default for WebSocketOptions {
@@ -266,6 +275,7 @@ impl Default for WebSocketOptions {
         WebSocketOptions {
             publisher_enabled: defaults::PUBLISHER_ENABLED,
             subscriber_enabled: defaults::SUBSCRIBER_ENABLED,
+            allowed_origins: None,
         }
     }
 }

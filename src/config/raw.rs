@@ -43,6 +43,8 @@ pub(crate) struct RawGateway {
     pub shards: RawShards,
     pub driver: DriverChoice,
     pub pin_shards: bool,
+    /// Kept as text so a bad id gets our own message.
+    pub node_id: Option<String>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub limits: Option<IgnoredAny>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
@@ -61,6 +63,7 @@ impl Default for RawGateway {
             shards: RawShards::Auto,
             driver: DriverChoice::Auto,
             pin_shards: defaults::PIN_SHARDS,
+            node_id: None,
             limits: None,
             outbound: None,
             timeouts: None,
@@ -219,7 +222,7 @@ impl Default for RawTimeouts {
 #[serde(
     deny_unknown_fields,
     rename_all = "camelCase",
-    expecting = "an API mapping (id, name, state, contextPaths, entrypoints, endpoint, plans)"
+    expecting = "an API mapping (id, name, state, contextPaths, entrypoints, endpoint, plans, cors)"
 )]
 pub(crate) struct RawApi {
     pub id: String,
@@ -228,7 +231,7 @@ pub(crate) struct RawApi {
     pub state: ApiState,
     /// Defaults to empty so the "at least one" rule, not serde, explains a missing list.
     #[serde(default)]
-    pub context_paths: Vec<String>,
+    pub context_paths: Vec<super::virtual_hosts::RawContextPath>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     #[serde(default)]
     pub entrypoints: Option<IgnoredAny>,
@@ -238,6 +241,9 @@ pub(crate) struct RawApi {
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     #[serde(default)]
     pub plans: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    #[serde(default)]
+    pub cors: Option<IgnoredAny>,
 }
 
 fn default_api_state() -> ApiState {
@@ -346,6 +352,9 @@ impl Default for RawHttpPost {
 pub(crate) struct RawWebSocket {
     pub publisher: RawToggle,
     pub subscriber: RawToggle,
+    /// Origins whose pages may open a WebSocket; absent = the API's CORS `allowOrigin`.
+    #[serde(rename = "allowedOrigins")]
+    pub allowed_origins: Option<super::origins::RawOrigins>,
 }
 
 impl Default for RawWebSocket {
@@ -357,6 +366,7 @@ impl Default for RawWebSocket {
             subscriber: RawToggle {
                 enabled: defaults::SUBSCRIBER_ENABLED,
             },
+            allowed_origins: None,
         }
     }
 }

@@ -17,6 +17,7 @@ use super::raw::{
     RawLimits, RawMock, RawOutbound, RawPlan, RawRoot, RawSse, RawTimeouts, RawTyped, RawWebSocket,
 };
 use super::validate::{self, TopicUse};
+use super::virtual_hosts::{self, ContextPath};
 
 const ENTRYPOINTS_SUPPORTED: &[&str] = &["http-get", "http-post", "websocket", "sse"];
 const ENTRYPOINTS_PLANNED: &[&str] = &["webhook"];
@@ -28,7 +29,7 @@ const ENDPOINTS_PLANNED: &[&str] = &["rabbitmq", "solace"];
 #[derive(Default)]
 struct CrossApi {
     /// Each decodable API head's (location, id, context paths).
-    identities: Vec<(String, String, Vec<String>)>,
+    identities: Vec<(String, String, Vec<ContextPath>)>,
     /// Each decodable in-memory endpoint.
     topics: Vec<TopicUse>,
 }
@@ -49,10 +50,9 @@ pub(crate) fn read_config(root: &Value, p: &mut Problems) -> Option<Config> {
     if !root_ok {
         return None;
     }
-    Some(Config {
-        gateway: gateway?,
-        apis: apis?,
-    })
+    let (gateway, mut apis) = (gateway?, apis?);
+    super::mqtt::settle_sessions(gateway.node_id.as_deref(), &mut apis, p);
+    Some(Config { gateway, apis })
 }
 
 /// Most decode errors reported for one section.
@@ -245,10 +245,12 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
         // The head's "invalid type" problem says it all; its parts cannot be found.
         return None;
     }
+    let mut context_paths = Vec::new();
     if let Some(head) = &head {
         validate::api_id(&head.id, loc, p);
         validate::non_empty(&head.name, loc, "name", p);
-        let identity = (loc.to_owned(), head.id.clone(), head.context_paths.clone());
+        context_paths = virtual_hosts::read(&head.context_paths, loc, p);
+        let identity = (loc.to_owned(), head.id.clone(), context_paths.clone());
         cross.identities.push(identity);
     }
     let entrypoints = read_entrypoints(value.get("entrypoints"), &join(loc, "entrypoints"), p);
@@ -297,15 +299,19 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
         super::endpoint_sides::mock_problems(entrypoints, loc, p);
     }
     let plans = read_plans(value.get("plans"), &join(loc, "plans"), p);
+    let cors_loc = join(loc, "cors");
+    let cors = decode_or_default::<Option<super::cors::RawCors>>(value.get("cors"), &cors_loc, p)
+        .map(|raw| raw.and_then(|raw| super::cors::cors(raw, &cors_loc, p)));
     let head = head?;
     Some(ApiConfig {
         id: head.id,
         name: head.name,
         state: head.state,
-        context_paths: head.context_paths,
+        context_paths,
         entrypoints: entrypoints?,
         endpoint: endpoint?,
         plans: plans?,
+        cors: cors?,
     })
 }
 

@@ -138,6 +138,7 @@ apis:
         EntrypointConfig::WebSocket(WebSocketOptions {
             publisher_enabled: false,
             subscriber_enabled: true,
+            ..WebSocketOptions::default()
         }),
         EntrypointConfig::Sse(SseOptions {
             heartbeat_interval: Duration::from_millis(2000),

@@ -25,9 +25,9 @@ use crate::config::HttpGetOptions;
 use crate::delivery::{OutboundQueue, ReplyBudget, ReplyPermit};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
-use crate::rate_limit::RateHeaders;
 use crate::runtime::shard::Shard;
-use crate::server::conn::Conn;
+use crate::server::conn::{with_answer_headers, Conn};
+use crate::server::cors::AnswerHeaders;
 use crate::server::write_batch::WriteBatch;
 use crate::server::Api;
 
@@ -70,13 +70,13 @@ pub async fn serve(
     let polled = collect(&request, &queue, options, shard, started);
     let items = conn.flush_held_unless_ready(polled).await;
     let close = !keep_alive || shard.shutdown.is_fired();
-    let rate_headers = std::mem::take(&mut conn.rate_headers);
+    let answer_headers = conn.answer_headers().clone();
     let reply = Reply {
         request: &request,
         options,
         start,
         close,
-        rate_headers: &rate_headers,
+        answer_headers: &answer_headers,
     };
     let Some((body, sent, _permit)) = reply.render_within(&items, &shard.reply_budget) else {
         ShardMetrics::inc(&shard.metrics.http_get_replies_refused_total);
@@ -115,8 +115,8 @@ struct Reply<'a> {
     /// The position the subscription started after: `nextCursor` when no item is sent.
     start: Option<MessageId>,
     close: bool,
-    /// `X-RateLimit-*` of this request.
-    rate_headers: &'a RateHeaders,
+    /// The request's answer headers (CORS).
+    answer_headers: &'a AnswerHeaders,
 }
 
 impl Reply<'_> {
@@ -165,10 +165,13 @@ impl Reply<'_> {
                 &mut head,
                 &ResponseHead {
                     status: 200,
-                    headers: &self.rate_headers.with(&[
-                        ("Content-Type", format.content_type()),
-                        ("Cache-Control", "no-store"),
-                    ]),
+                    headers: &with_answer_headers(
+                        &[
+                            ("Content-Type", format.content_type()),
+                            ("Cache-Control", "no-store"),
+                        ],
+                        self.answer_headers,
+                    ),
                     body: BodyKind::Length(body.len()),
                     close: self.close,
                 },

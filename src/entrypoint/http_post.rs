@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::codec::http_head::RequestHead;
-use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
+use crate::codec::http_response::{BodyKind, ResponseHead};
 use crate::config::HttpPostOptions;
 use crate::endpoint::PublishOptions;
 use crate::entrypoint::message_headers::message_headers;
@@ -93,15 +93,12 @@ pub async fn serve(
     if wants_json {
         headers.push(("Content-Type", "application/json"));
     }
-    encode_response_head(
-        &mut conn.write_buf,
-        &ResponseHead {
-            status: 202,
-            headers: &conn.rate_headers.with(&headers),
-            body: BodyKind::Length(body.len()),
-            close: !keep_alive,
-        },
-    );
+    conn.encode_head(&ResponseHead {
+        status: 202,
+        headers: &headers,
+        body: BodyKind::Length(body.len()),
+        close: !keep_alive,
+    });
     conn.write_buf.extend_from_slice(body.as_bytes());
     if !keep_alive {
         let _ = conn.flush().await;

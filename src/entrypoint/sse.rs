@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use monoio::time::Instant;
 
 use crate::codec::http_head::RequestHead;
-use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
+use crate::codec::http_response::{BodyKind, ResponseHead};
 use crate::codec::sse::{
     data_lines, encode_event, encode_event_head, encode_heartbeat, encode_retry, needs_base64,
     SseEvent,
@@ -56,15 +56,12 @@ pub async fn serve(
     };
     if api.endpoint.is_exhausted_after(cursor.clone()) {
         // 204 tells EventSource to stop reconnecting: this finite stream has nothing more.
-        encode_response_head(
-            &mut conn.write_buf,
-            &ResponseHead {
-                status: 204,
-                headers: &[],
-                body: BodyKind::None,
-                close: true,
-            },
-        );
+        conn.encode_head(&ResponseHead {
+            status: 204,
+            headers: &[],
+            body: BodyKind::None,
+            close: true,
+        });
         let _ = conn.flush().await;
         return;
     }
@@ -87,23 +84,20 @@ pub async fn serve(
         }
     };
     let chunked = head.version_minor() >= 1;
-    encode_response_head(
-        &mut conn.write_buf,
-        &ResponseHead {
-            status: 200,
-            headers: &conn.rate_headers.with(&[
-                ("Content-Type", "text/event-stream"),
-                ("Cache-Control", "no-cache"),
-                ("X-Accel-Buffering", "no"),
-            ]),
-            body: if chunked {
-                BodyKind::Chunked
-            } else {
-                BodyKind::None
-            },
-            close: !chunked,
+    conn.encode_head(&ResponseHead {
+        status: 200,
+        headers: &[
+            ("Content-Type", "text/event-stream"),
+            ("Cache-Control", "no-cache"),
+            ("X-Accel-Buffering", "no"),
+        ],
+        body: if chunked {
+            BodyKind::Chunked
+        } else {
+            BodyKind::None
         },
-    );
+        close: !chunked,
+    });
     let mut pacer = Pacer::new(conn.meter.take());
     let mut stream = SseStream {
         duplex: Duplex::start(conn, DiscardInbound),

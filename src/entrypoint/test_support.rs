@@ -47,6 +47,8 @@ pub fn mock_api(types: &[&str]) -> Api {
         sse: None,
         endpoint: Endpoint::Mock(MockEndpoint::new(mock)),
         keyless_limits: None,
+        cors: None,
+        websocket_origins: None,
     };
     for entrypoint in &api.entrypoints {
         match entrypoint {

@@ -19,7 +19,7 @@ use std::time::Duration;
 use monoio::time::{sleep_until, Instant, Sleep};
 
 use crate::codec::http_head::RequestHead;
-use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
+use crate::codec::http_response::{BodyKind, ResponseHead};
 use crate::codec::ws::{
     accept_key, encode_close, encode_frame_header, encode_ping, encode_pong, FrameDecoder, Opcode,
     WsLimits,
@@ -127,19 +127,17 @@ pub async fn serve(
     } else {
         (None, None)
     };
-    encode_response_head(
-        &mut conn.write_buf,
-        &ResponseHead {
-            status: 101,
-            headers: &conn.rate_headers.with(&[
-                ("Upgrade", "websocket"),
-                ("Connection", "Upgrade"),
-                ("Sec-WebSocket-Accept", &accept),
-            ]),
-            body: BodyKind::None,
-            close: false,
-        },
-    );
+    // With the request's answer headers (`X-RateLimit-*`).
+    conn.encode_head(&ResponseHead {
+        status: 101,
+        headers: &[
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", &accept),
+        ],
+        body: BodyKind::None,
+        close: false,
+    });
     let echo = subscription.as_ref().and_then(|s| s.echo());
     let meter = conn.meter.take();
     let publisher = options.publisher_enabled.then(|| Publisher {

@@ -1,5 +1,6 @@
 //! Where a request meets its plan's policies: counted before the entrypoint serves it, answered
-//! 429 with `Retry-After` when refused, and given `X-RateLimit-*` headers when admitted.
+//! 429 with `Retry-After` when refused, and given `X-RateLimit-*` headers when admitted (on every answer to it, as the
+//! request's answer headers).
 
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -46,25 +47,8 @@ pub async fn admit(
                 .await;
             return Err(sent.is_ok() && !close);
         }
-        conn.rate_headers.0.extend([limit, remaining, reset]);
+        conn.add_answer_headers([limit, remaining, reset]);
     }
     conn.meter = Some(Rc::new(meter));
     Ok(())
-}
-
-/// The `X-RateLimit-*` headers of an admitted request, for its success answer.
-#[derive(Debug, Default)]
-pub struct RateHeaders(Vec<(&'static str, String)>);
-
-impl RateHeaders {
-    /// `base` followed by these headers.
-    pub fn with<'a>(&'a self, base: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-        let extra = self.0.iter().map(|(name, value)| (*name, value.as_str()));
-        base.iter().copied().chain(extra).collect()
-    }
-
-    /// Forgets them (a new request on the connection).
-    pub fn clear(&mut self) {
-        self.0.clear();
-    }
 }

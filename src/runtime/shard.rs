@@ -27,6 +27,9 @@ const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 pub const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// How often draining checks whether the last connection has gone.
 const DRAIN_POLL: Duration = Duration::from_millis(10);
+/// Longest a shard waits at shutdown for its broker connections to say goodbye (an MQTT
+/// DISCONNECT is given 1 s to leave).
+const ENDPOINT_CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// State shared by every task on one shard.
 pub struct Shard {
@@ -130,6 +133,20 @@ pub async fn run(shard: Rc<Shard>, listener: StdTcpListener, stop: Arc<Signal>) 
     accept_until_shutdown(&shard, &listener).await;
     drop(listener);
     drain(&shard).await;
+    let endpoints_closed = async {
+        for api in shard.router.apis() {
+            api.endpoint.closed().await;
+        }
+    };
+    if monoio::time::timeout(ENDPOINT_CLOSE_WAIT, endpoints_closed)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            shard = shard.id,
+            "broker connections did not close within 2 s of the shutdown; cutting them"
+        );
+    }
 }
 
 /// Fans out new in-memory topic messages to this shard's subscribers whenever the doorbell rings.

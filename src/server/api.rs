@@ -2,8 +2,8 @@
 
 use crate::config::rate_limit::Policies;
 use crate::config::{
-    ApiConfig, EntrypointConfig, HttpGetOptions, HttpPostOptions, PlanSecurity, SseOptions,
-    WebSocketOptions,
+    AllowOrigin, ApiConfig, CorsConfig, EntrypointConfig, HttpGetOptions, HttpPostOptions,
+    PlanSecurity, SseOptions, WebSocketOptions,
 };
 use crate::endpoint::{Endpoint, EndpointContext, LocalTopics};
 
@@ -21,6 +21,11 @@ pub struct Api {
     pub sse: Option<SseOptions>,
     /// Where the messages come from.
     pub endpoint: Endpoint,
+    /// CORS settings, when on.
+    pub cors: Option<CorsConfig>,
+    /// Origins whose pages may open a WebSocket: the entrypoint's `allowedOrigins`, else the
+    /// CORS `allowOrigin`; `None` = any.
+    pub websocket_origins: Option<AllowOrigin>,
     /// The policies of the API's keyless plan, when it has one that limits something.
     pub keyless_limits: Option<PlanLimits>,
 }
@@ -50,6 +55,8 @@ impl Api {
                     scope: format!("{}/{}", config.id, plan.name),
                     policies: plan.policies.clone(),
                 }),
+            cors: config.cors.clone(),
+            websocket_origins: None,
         };
         for entrypoint in &config.entrypoints {
             match entrypoint {
@@ -59,6 +66,12 @@ impl Api {
                 EntrypointConfig::Sse(options) => api.sse = Some(options.clone()),
             }
         }
+        let cors_origins = config.cors.as_ref().map(|cors| cors.allow_origin.clone());
+        api.websocket_origins = api
+            .websocket
+            .as_ref()
+            .and_then(|options| options.allowed_origins.clone())
+            .or(cors_origins);
         api
     }
 }

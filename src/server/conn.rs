@@ -18,7 +18,8 @@ use crate::codec::http_head::head_terminated;
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::config::Timeouts;
 use crate::metrics::ShardMetrics;
-use crate::rate_limit::{Meter, RateHeaders};
+use crate::rate_limit::Meter;
+use crate::server::cors::AnswerHeaders;
 use crate::server::request_id::RequestId;
 use crate::server::stall_write::{is_stall, StallWriter};
 use crate::server::write_batch::WriteBatch;
@@ -52,11 +53,12 @@ pub struct Conn {
     /// The current request is a HEAD: its answers carry no content (RFC 9110 §9.3.2), or a
     /// client reading the next answer on this connection would read our body as its start.
     head_request: bool,
+    /// Headers every answer to the current request carries, whatever it is (CORS: a page must
+    /// be able to read an error too); reset per request.
+    answer_headers: AnswerHeaders,
     /// The current request's rate-limit counters (`None`: its plan limits nothing); taken by a
     /// WebSocket or SSE stream to pace its messages. Reset per request.
     pub meter: Option<std::rc::Rc<Meter>>,
-    /// `X-RateLimit-*` of the current request, added to its success answer. Reset per request.
-    pub rate_headers: RateHeaders,
 }
 
 impl Conn {
@@ -73,8 +75,8 @@ impl Conn {
             stream_stall: timeouts.stream_stall,
             request_id: None,
             head_request: false,
+            answer_headers: Vec::new(),
             meter: None,
-            rate_headers: RateHeaders::default(),
         }
     }
 
@@ -82,8 +84,39 @@ impl Conn {
     pub fn begin_request(&mut self) {
         self.request_id = None;
         self.head_request = false;
+        self.answer_headers.clear();
         self.meter = None;
-        self.rate_headers.clear();
+    }
+
+    /// Adds headers every answer to the current request carries (`X-RateLimit-*`).
+    pub fn add_answer_headers(&mut self, more: impl IntoIterator<Item = (&'static str, String)>) {
+        self.answer_headers.extend(more);
+    }
+
+    /// Sets the headers every answer to the current request carries (see `encode_head`).
+    pub fn set_answer_headers(&mut self, headers: AnswerHeaders) {
+        self.answer_headers = headers;
+    }
+
+    /// The headers every answer to the current request carries.
+    pub fn answer_headers(&self) -> &AnswerHeaders {
+        &self.answer_headers
+    }
+
+    /// Encodes `head` into `write_buf`, followed by the current request's answer headers.
+    pub fn encode_head(&mut self, head: &ResponseHead<'_>) {
+        if self.answer_headers.is_empty() {
+            encode_response_head(&mut self.write_buf, head);
+            return;
+        }
+        let headers = with_answer_headers(head.headers, &self.answer_headers);
+        encode_response_head(
+            &mut self.write_buf,
+            &ResponseHead {
+                headers: &headers,
+                ..*head
+            },
+        );
     }
 
     /// Marks the current request as a HEAD, whose answers are sent without their content.
@@ -242,7 +275,7 @@ impl Conn {
             .await
     }
 
-    /// Writes a plain-text error with extra headers (a 429's `Retry-After` and `X-RateLimit-*`).
+    /// Writes a plain-text error with extra headers (a 429's `Retry-After`).
     pub async fn respond_with_headers(
         &mut self,
         status: u16,
@@ -275,15 +308,12 @@ impl Conn {
             ("X-Request-Id", id),
             ("Content-Type", "text/plain; charset=utf-8"),
         ]);
-        encode_response_head(
-            &mut self.write_buf,
-            &ResponseHead {
-                status,
-                headers: &headers,
-                body: BodyKind::Length(body.len()),
-                close,
-            },
-        );
+        self.encode_head(&ResponseHead {
+            status,
+            headers: &headers,
+            body: BodyKind::Length(body.len()),
+            close,
+        });
         if !self.head_request {
             self.write_buf.extend_from_slice(body.as_bytes());
         }
@@ -304,11 +334,22 @@ impl Conn {
             reply_stall: _,
             stream_stall: _,
             head_request: _,
+            answer_headers: _,
             meter: _,
-            rate_headers: _,
         } = self;
         (stream, read_buf, write_buf, gauge)
     }
+}
+
+/// `headers`, then `answer` (a request's answer headers), as one list for `encode_response_head`.
+pub fn with_answer_headers<'a>(
+    headers: &[(&'a str, &'a str)],
+    answer: &'a AnswerHeaders,
+) -> Vec<(&'a str, &'a str)> {
+    let mut all = Vec::with_capacity(headers.len() + answer.len());
+    all.extend_from_slice(headers);
+    all.extend(answer.iter().map(|(name, value)| (*name, value.as_str())));
+    all
 }
 
 /// The free space after `buf`'s bytes, for a read to append into.

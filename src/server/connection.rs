@@ -1,6 +1,6 @@
 //! The life of a connection, top to bottom:
-//! accept → read the request head → route by context path → choose the entrypoint by request
-//! shape → receive the body (only now: a request refused from its head alone never has to send
+//! accept → read the request head → route by host and context path → choose the entrypoint by
+//! request shape → CORS / Origin check (`cors`) → receive the body (only now: a request refused from its head alone never has to send
 //! it, see `request_body`) → plan check → serve it → (keep-alive) next request.
 //!
 //! HTTP GET polls keep the connection for further requests; WebSocket and SSE take it over.
@@ -15,11 +15,13 @@ use crate::codec::http_head::{
     bare_cr_after, head_terminated, parse_request_head, BodyFraming, HeadLimits, Method,
     RequestHead,
 };
+use crate::codec::http_response::{BodyKind, ResponseHead};
 use crate::entrypoint::{self, Choice};
 use crate::metrics::ShardMetrics;
 use crate::rate_limit;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
+use crate::server::cors::{self, Verdict};
 use crate::server::request_body::{self, Body};
 
 /// The 404 body of the reference product, for a path no started API serves.
@@ -64,9 +66,31 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
         // the wire was meant for a WebSocket.
         let mut keep_alive = head.keep_alive() && !shard.shutdown.is_fired() && !upgrade;
         // Route before the body: a request refused anyway need not send it (`Expect`).
-        let api = shard.router.route(head.path()).cloned();
+        let api = shard
+            .router
+            .route(head.header_str("host"), head.path())
+            .cloned();
         let choice = api.as_deref().map(|api| entrypoint::choose(&head, api));
-        if matches!(choice, Some(Choice::HttpPost(_))) && head.body_framing() == BodyFraming::Empty
+        // Before anything is published or subscribed: a page from another origin may not.
+        let verdict = match (api.as_deref(), &choice) {
+            (Some(api), Some(Choice::WebSocket(_))) => {
+                match cors::websocket_origin(api.websocket_origins.as_ref(), &head) {
+                    Ok(()) => Verdict::NotCors,
+                    Err(reason) => Verdict::Refused(reason),
+                }
+            }
+            (Some(api), Some(_)) => cors::check(api.cors.as_ref(), &head),
+            _ => Verdict::NotCors,
+        };
+        match &verdict {
+            Verdict::Allowed(headers) => conn.set_answer_headers(headers.clone()),
+            Verdict::Refused(_) => conn.set_answer_headers(vec![("Vary", "Origin".to_owned())]),
+            Verdict::NotCors | Verdict::Preflight(_) => {}
+        }
+        let answered_by_cors = matches!(verdict, Verdict::Refused(_) | Verdict::Preflight(_));
+        if !answered_by_cors
+            && matches!(choice, Some(Choice::HttpPost(_)))
+            && head.body_framing() == BodyFraming::Empty
         {
             // RFC 9112 §6.3: without framing a request has no body; publishing "nothing" by
             // accident (a client that forgot Content-Length) is refused instead.
@@ -80,10 +104,11 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
             }
             continue;
         }
-        let wanted = matches!(
-            choice,
-            Some(Choice::HttpPost(_) | Choice::HttpGet(_) | Choice::Sse(_))
-        );
+        let wanted = !answered_by_cors
+            && matches!(
+                choice,
+                Some(Choice::HttpPost(_) | Choice::HttpGet(_) | Choice::Sse(_))
+            );
         let body = match request_body::receive(&mut conn, &head, wanted, &shard).await {
             Body::Received(body) => body,
             Body::Unread => {
@@ -103,6 +128,24 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
             }
             continue;
         };
+        match verdict {
+            Verdict::Refused(reason) => {
+                ShardMetrics::inc(&shard.metrics.origin_refusals_total);
+                let refused = conn.respond_text(403, reason, !keep_alive).await;
+                if refused.is_err() || !keep_alive {
+                    return;
+                }
+                continue;
+            }
+            Verdict::Preflight(headers) => {
+                conn.set_answer_headers(headers);
+                if !no_content(&mut conn, None, keep_alive).await || !keep_alive {
+                    return;
+                }
+                continue;
+            }
+            Verdict::NotCors | Verdict::Allowed(_) => {}
+        }
         // Plans: every API is keyless in this version; its policies count by client address.
         let served = !matches!(
             choice,
@@ -139,6 +182,10 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
                 );
                 post.await
             }
+            // RFC 9110 §9.3.7: OPTIONS (not a CORS preflight) says which methods the API serves.
+            Choice::MethodNotAllowed(allow) if *head.method() == Method::Options => {
+                no_content(&mut conn, Some(allow), keep_alive).await
+            }
             Choice::MethodNotAllowed(allow) => {
                 let method = head.method().to_string();
                 let answer = conn.respond_method_not_allowed(&method, allow, !keep_alive);
@@ -149,6 +196,23 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
         if !keep_going || !keep_alive {
             return;
         }
+    }
+}
+
+/// Answers 204 with the request's answer headers (and `Allow`, when given); false when the
+/// connection failed.
+async fn no_content(conn: &mut Conn, allow: Option<&str>, keep_alive: bool) -> bool {
+    let allow: Vec<(&str, &str)> = allow.map(|allow| ("Allow", allow)).into_iter().collect();
+    conn.encode_head(&ResponseHead {
+        status: 204,
+        headers: &allow,
+        body: BodyKind::None,
+        close: !keep_alive,
+    });
+    if keep_alive {
+        conn.flush_unless_pipelined().await.is_ok()
+    } else {
+        conn.flush().await.is_ok()
     }
 }
 

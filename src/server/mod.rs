@@ -4,6 +4,7 @@
 pub mod api;
 pub mod conn;
 pub mod connection;
+pub mod cors;
 pub mod duplex;
 pub mod request_body;
 pub mod request_id;
