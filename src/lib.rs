@@ -34,6 +34,9 @@
 //! admin/       GET /metrics and /health off the data path (loopback by default), served by
 //!              http_server.rs: bounded connections, whole-request deadline, bounded head (the
 //!              server a management API on a listener of its own would reuse)
+//! tls/         the TLS listener: rustls driven sans-IO on the shards (handshake with a deadline,
+//!              then the same Conn/Duplex I/O over a TlsSession), certificates by SNI, client
+//!              certificates kept for request handling, certificate reload off the shards
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
 //!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, MQTT
 //!              node feeds, shard health
@@ -64,3 +67,4 @@ pub mod metrics;
 pub mod rate_limit;
 pub mod runtime;
 pub mod server;
+pub mod tls;

@@ -18,6 +18,7 @@ use crate::cross_shard::GatewayHealth;
 use crate::metrics::{render_prometheus, AdminMetrics, KafkaMetrics, ShardMetrics};
 use crate::rate_limit::RateLimiter;
 use crate::runtime::Driver;
+use crate::tls::TlsMetrics;
 
 /// The admin endpoint's bounds: a scrape or a health probe is one small request.
 pub const ADMIN_LIMITS: ServerLimits = ServerLimits {
@@ -43,6 +44,8 @@ pub struct AdminState {
     pub kafka: Option<(Arc<KafkaMetrics>, KafkaLink)>,
     /// The node's rate limiter (its counters and Redis link).
     pub rate_limiter: Arc<RateLimiter>,
+    /// The TLS certificate reload counters, when `gateway.tls` is set.
+    pub tls: Option<Arc<TlsMetrics>>,
 }
 
 impl Admin {
@@ -123,6 +126,9 @@ fn render_all(state: &AdminState, admin: &AdminMetrics) -> String {
     let mut text = render_prometheus(&state.metrics);
     text.push_str(&admin.render_prometheus("admin"));
     text.push_str(&state.rate_limiter.render_prometheus());
+    if let Some(tls) = &state.tls {
+        text.push_str(&tls.render_prometheus());
+    }
     if let Some((kafka, link)) = &state.kafka {
         let started = link
             .feeds

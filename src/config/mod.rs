@@ -28,6 +28,7 @@ mod raw;
 pub mod secret;
 mod sections;
 pub mod tls_identity;
+pub mod tls_listener;
 mod validate;
 mod virtual_hosts;
 
@@ -51,6 +52,7 @@ pub use origins::{AllowOrigin, OriginPattern};
 pub use problem::{ConfigError, Problem};
 pub use secret::Secret;
 pub use tls_identity::ClientIdentity;
+pub use tls_listener::{ClientAuth, TlsFiles, TlsListenerConfig, TlsMaterial, TlsVersion};
 pub use virtual_hosts::ContextPath;
 
 use problem::Problems;

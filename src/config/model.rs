@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::defaults;
 use super::rate_limit::{Policies, RateLimitConfig};
+use super::tls_listener::TlsListenerConfig;
 
 /// The whole configuration: gateway-wide settings and the APIs it serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +42,8 @@ pub struct GatewayConfig {
     pub timeouts: Timeouts,
     /// Where rate-limit counters live (`gateway.rateLimit`).
     pub rate_limit: RateLimitConfig,
+    /// The TLS listener (`gateway.tls`), served next to `listen`.
+    pub tls: Option<TlsListenerConfig>,
 }
 
 impl Default for GatewayConfig {
@@ -56,6 +59,7 @@ impl Default for GatewayConfig {
             outbound: OutboundConfig::default(),
             timeouts: Timeouts::default(),
             rate_limit: RateLimitConfig::default(),
+            tls: None,
         }
     }
 }

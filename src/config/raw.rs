@@ -53,6 +53,8 @@ pub(crate) struct RawGateway {
     pub timeouts: Option<IgnoredAny>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub rate_limit: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    pub tls: Option<IgnoredAny>,
 }
 
 impl Default for RawGateway {
@@ -68,6 +70,7 @@ impl Default for RawGateway {
             outbound: None,
             timeouts: None,
             rate_limit: None,
+            tls: None,
         }
     }
 }

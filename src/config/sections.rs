@@ -16,6 +16,7 @@ use super::raw::{
     EntrypointQos, RawApi, RawEntrypoint, RawGateway, RawHttpGet, RawHttpPost, RawInMemory,
     RawLimits, RawMock, RawOutbound, RawPlan, RawRoot, RawSse, RawTimeouts, RawTyped, RawWebSocket,
 };
+use super::tls_listener::{self, RawTlsListener};
 use super::validate::{self, TopicUse};
 use super::virtual_hosts::{self, ContextPath};
 
@@ -203,12 +204,26 @@ fn read_gateway(value: Option<&Value>, p: &mut Problems) -> Option<GatewayConfig
         .map(|raw| validate::timeouts(raw, "gateway.timeouts", p));
     let rate_limit = decode_or_default::<RawRateLimit>(part("rateLimit"), "gateway.rateLimit", p)
         .map(|raw| rate_limit::rate_limit(raw, "gateway.rateLimit", p));
+    let head = head?;
+    let tls = match part("tls") {
+        None | Some(Value::Null) => None,
+        Some(value) => {
+            let raw = decode::<RawTlsListener>(value, "gateway.tls", p)?;
+            let mut others = vec![("gateway.listen", head.listen)];
+            others.extend(
+                head.admin_listen
+                    .map(|admin| ("gateway.adminListen", admin)),
+            );
+            Some(tls_listener::validate(raw, &others, p)?)
+        }
+    };
     Some(GatewayConfig {
         limits: limits?,
         outbound: outbound?,
         timeouts: timeouts?,
         rate_limit: rate_limit?,
-        ..head?
+        tls,
+        ..head
     })
 }
 

@@ -31,11 +31,16 @@ use crate::endpoint::kafka::bridge::KafkaBridge;
 use crate::endpoint::kafka::KafkaPlan;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
 use crate::rate_limit::{RateLimitMetrics, RateLimiter, RedisStartError};
+use crate::tls::reload::Watcher;
+use crate::tls::{TlsMetrics, TlsStore};
+use shard::ShardListeners;
 use shard_seed::ShardSeed;
 
 /// A running gateway: its shards and how to stop them.
 pub struct Gateway {
     local_addr: SocketAddr,
+    /// The TLS listener's address, its certificates and their reload watcher (`gateway.tls`).
+    tls: Option<(SocketAddr, Arc<TlsStore>, Watcher)>,
     drivers: Vec<Driver>,
     metrics: Vec<Arc<ShardMetrics>>,
     stops: Vec<Arc<Signal>>,
@@ -56,6 +61,9 @@ pub enum StartError {
     /// The listen address could not be bound.
     #[error("{0}")]
     Listen(io::Error),
+    /// The TLS listener's configuration could not be built, or its watcher not started.
+    #[error("the TLS listener could not start: {0}")]
+    Tls(String),
     /// The Kafka bridge thread could not start.
     #[error("the Kafka bridge could not start: {0}")]
     Kafka(io::Error),
@@ -82,10 +90,24 @@ impl Gateway {
         let listeners = listener::bind_reuseport(config.gateway.listen, shard_count)
             .map_err(StartError::Listen)?;
         let local_addr = listeners[0].local_addr().map_err(StartError::Listen)?;
+        let (tls, mut tls_listeners) = match &config.gateway.tls {
+            None => (None, Vec::new()),
+            Some(tls) => {
+                let bound = listener::bind_reuseport(tls.listen, shard_count)
+                    .map_err(StartError::Listen)?;
+                let addr = bound[0].local_addr().map_err(StartError::Listen)?;
+                let store = TlsStore::new(tls).map_err(|err| StartError::Tls(err.to_string()))?;
+                let watcher = Watcher::start(store.clone())
+                    .map_err(|err| StartError::Tls(err.to_string()))?;
+                (Some((addr, store, watcher)), bound)
+            }
+        };
         let cores = core_affinity::get_core_ids().unwrap_or_default();
 
+        let tls_store = tls.as_ref().map(|(_, store, _)| store.clone());
         let mut gateway = Gateway {
             local_addr,
+            tls,
             drivers: Vec::new(),
             metrics: Vec::new(),
             stops: Vec::new(),
@@ -109,13 +131,20 @@ impl Gateway {
         let topics = topic_logs(&config, &doorbells);
         let mqtt_feeds = mqtt_feeds(&config, shard_count);
         let (started_tx, started_rx) = mpsc::channel();
+        let mut tls_listeners = tls_listeners.drain(..);
         for (id, listener) in listeners.into_iter().enumerate() {
             let metrics = Arc::new(ShardMetrics::default());
             let stop = Signal::new();
+            let tls = tls_listeners
+                .next()
+                .and_then(|bound| Some((bound, tls_store.clone()?)));
             let seed = ShardSeed {
                 id,
                 config: config.clone(),
-                listener,
+                listeners: ShardListeners {
+                    plain: listener,
+                    tls,
+                },
                 metrics: metrics.clone(),
                 stop: stop.clone(),
                 health: gateway.health.clone(),
@@ -168,6 +197,7 @@ impl Gateway {
                     .as_ref()
                     .map(|bridge| (bridge.metrics().clone(), bridge.link().clone())),
                 rate_limiter: rate_limiter.clone(),
+                tls: gateway.tls_metrics().cloned(),
             };
             match Admin::start(addr, state) {
                 Ok(admin) => gateway.admin = Some(admin),
@@ -188,6 +218,23 @@ impl Gateway {
     /// The address the shards listen on (with the real port when configured with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The TLS listener's address (with the real port when configured with port 0).
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|(addr, _, _)| *addr)
+    }
+
+    /// Reads the TLS certificate files again now (SIGHUP), instead of at the next poll.
+    pub fn reload_tls(&self) {
+        if let Some((_, _, watcher)) = &self.tls {
+            watcher.reload_now();
+        }
+    }
+
+    /// The TLS certificate reload counters, when `gateway.tls` is set.
+    pub fn tls_metrics(&self) -> Option<&Arc<TlsMetrics>> {
+        self.tls.as_ref().map(|(_, store, _)| store.metrics())
     }
 
     /// The I/O driver each shard runs on, by shard index.

@@ -2,13 +2,12 @@
 //! where the shard's endpoints, router and state are built on its own runtime.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 
 use super::catch_panic::panic_message;
 use super::driver::{self, Driver};
-use super::shard::{self, Shard, ShardParts};
+use super::shard::{self, Shard, ShardListeners, ShardParts};
 use super::supervisor::{self, Supervisor};
 use super::LocalSignal;
 use crate::config::Config;
@@ -25,7 +24,7 @@ use crate::server::Router;
 pub(super) struct ShardSeed {
     pub(super) id: usize,
     pub(super) config: Config,
-    pub(super) listener: TcpListener,
+    pub(super) listeners: ShardListeners,
     pub(super) metrics: Arc<ShardMetrics>,
     pub(super) stop: Arc<Signal>,
     /// Where the shard's supervisor reports a dead shard.
@@ -72,14 +71,14 @@ impl ShardSeed {
                 let _ = started.send((id, result));
             },
             move || {
-                let (shard, listener, stop) = self.grow();
-                shard::run(shard, listener, stop)
+                let (shard, listeners, stop) = self.grow();
+                shard::run(shard, listeners, stop)
             },
         );
     }
 
     /// Builds the shard's state on its runtime: local topics, Kafka sides, endpoints, router.
-    fn grow(self) -> (Rc<Shard>, TcpListener, Arc<Signal>) {
+    fn grow(self) -> (Rc<Shard>, ShardListeners, Arc<Signal>) {
         let policy = self.config.gateway.outbound.slow_client_policy;
         let topics: LocalTopics = self
             .topics
@@ -121,6 +120,6 @@ impl ShardSeed {
             shutdown: context.shutdown,
             rate_limiter: self.rate_limiter,
         }));
-        (shard, self.listener, self.stop)
+        (shard, self.listeners, self.stop)
     }
 }

@@ -22,7 +22,10 @@ use crate::rate_limit::Meter;
 use crate::server::cors::AnswerHeaders;
 use crate::server::request_id::RequestId;
 use crate::server::stall_write::{is_stall, StallWriter};
+use crate::server::transport::Transport;
 use crate::server::write_batch::WriteBatch;
+use crate::tls::{Established, PeerCertificates, TlsSession};
+use rustls::pki_types::CertificateDer;
 
 /// How much room a read asks the kernel to fill.
 pub const READ_CHUNK_BYTES: usize = 4096;
@@ -33,8 +36,12 @@ const PIPELINED_ANSWER_DELAY: Duration = Duration::from_millis(1);
 
 /// A connection's stream and buffers.
 pub struct Conn {
+    /// Plaintext or TLS; declared before `stream`, which must outlive it.
+    transport: Transport,
     /// The socket.
-    pub stream: TcpStream,
+    stream: TcpStream,
+    /// Ciphertext read from the socket, before the TLS session turns it into `read_buf` bytes.
+    tls_in: BytesMut,
     /// Bytes read but not consumed yet (pipelined requests, body, WebSocket frames).
     pub read_buf: BytesMut,
     /// Bytes encoded but not written yet.
@@ -62,12 +69,27 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Wraps an accepted socket; `timeouts` gives its write stall timeouts.
-    pub fn new(stream: TcpStream, metrics: Arc<ShardMetrics>, timeouts: &Timeouts) -> Conn {
+    /// Wraps an accepted socket (with its TLS session, once the handshake is done); `timeouts`
+    /// gives its write stall timeouts.
+    pub fn new(
+        stream: TcpStream,
+        tls: Option<Established>,
+        metrics: Arc<ShardMetrics>,
+        timeouts: &Timeouts,
+    ) -> Conn {
+        let (transport, read_buf) = match tls {
+            None => (Transport::Plain, BytesMut::new()),
+            Some(tls) => (
+                Transport::tls(tls.session, stream.as_raw_fd()),
+                tls.early_plaintext,
+            ),
+        };
         Conn {
             writes: StallWriter::new(stream.as_raw_fd()),
+            transport,
             stream,
-            read_buf: BytesMut::new(),
+            tls_in: BytesMut::new(),
+            read_buf,
             write_buf: BytesMut::new(),
             held_since: None,
             gauge: BufferGauge { metrics, bytes: 0 },
@@ -139,16 +161,63 @@ impl Conn {
         &self.gauge.metrics
     }
 
+    /// The client certificate of a TLS connection whose client presented one (verified against
+    /// `gateway.tls.clientCaFile` in the handshake): the end-entity certificate (DER).
+    pub fn peer_certificate(&self) -> Option<&CertificateDer<'static>> {
+        self.peer_certificates().map(PeerCertificates::end_entity)
+    }
+
+    /// The same with the rest of the chain the client sent and the SHA-256 fingerprint
+    /// (`PeerCertificates::sha256_hex`), e.g. to match it to an application (mTLS plan).
+    pub fn peer_certificates(&self) -> Option<&PeerCertificates> {
+        self.transport.peer_certificates()
+    }
+
+    /// True for a connection accepted on the TLS listener.
+    pub fn is_tls(&self) -> bool {
+        self.transport.session().is_some()
+    }
+
     /// Reads once; returns the number of bytes added (0 = the peer closed). Answers held back
     /// by `flush_unless_pipelined` go out first: the client is never waited for while our
     /// answers to it are unsent.
     pub async fn read_more(&mut self) -> io::Result<usize> {
         self.flush().await?;
+        if let Some(session) = self.transport.session() {
+            let session = session.clone();
+            return self.read_tls(&session).await;
+        }
         let spare = spare_capacity(std::mem::take(&mut self.read_buf), READ_CHUNK_BYTES);
         let (result, spare) = self.stream.read(spare).await;
         self.read_buf = spare.into_inner();
         self.gauge.set(self.read_buf.capacity());
         result
+    }
+
+    /// `read_more` over TLS: reads records until they give plaintext (a record may span reads,
+    /// and some carry none); 0 when the client closed (close_notify or end of stream).
+    async fn read_tls(&mut self, session: &TlsSession) -> io::Result<usize> {
+        loop {
+            let spare = spare_capacity(std::mem::take(&mut self.tls_in), READ_CHUNK_BYTES);
+            let (result, spare) = self.stream.read(spare).await;
+            self.tls_in = spare.into_inner();
+            if result? == 0 {
+                return Ok(0);
+            }
+            let absorbed = session.absorb(&mut self.tls_in, &mut self.read_buf);
+            self.gauge
+                .set(self.read_buf.capacity() + self.tls_in.capacity());
+            match absorbed {
+                Err(error) => {
+                    // The alert saying why, best effort.
+                    let _ = self.flush_with(WriteBatch::new()).await;
+                    return Err(error);
+                }
+                Ok(absorbed) if absorbed.plaintext > 0 => return Ok(absorbed.plaintext),
+                Ok(absorbed) if absorbed.closed => return Ok(0),
+                Ok(_) => {}
+            }
+        }
     }
 
     /// Writes everything in `write_buf`. A write that makes no progress for `replyStallMs`
@@ -164,12 +233,12 @@ impl Conn {
         if !self.write_buf.is_empty() {
             body.prepend(self.write_buf.split().freeze());
         }
-        if body.is_empty() {
+        if body.is_empty() && !self.is_tls() {
             return Ok(());
         }
         let (result, _unsent) = self
-            .writes
-            .write_all(&mut self.stream, body, self.reply_stall)
+            .transport
+            .write_all(&mut self.writes, &mut self.stream, body, self.reply_stall)
             .await;
         if result.as_ref().is_err_and(is_stall) {
             ShardMetrics::inc(&self.gauge.metrics.http_replies_stalled_total);
@@ -320,11 +389,13 @@ impl Conn {
         self.flush().await
     }
 
-    /// Splits off the socket for full-duplex streaming; the buffers and the read-buffer gauge go
-    /// with it.
-    pub fn into_parts(self) -> (TcpStream, BytesMut, BytesMut, BufferGauge) {
+    /// Splits off the socket for full-duplex streaming; the transport, the buffers and the
+    /// read-buffer gauge go with it.
+    pub fn into_parts(self) -> (Transport, TcpStream, BytesMut, BytesMut, BufferGauge) {
         let Conn {
+            transport,
             stream,
+            tls_in: _,
             read_buf,
             write_buf,
             gauge,
@@ -337,7 +408,7 @@ impl Conn {
             answer_headers: _,
             meter: _,
         } = self;
-        (stream, read_buf, write_buf, gauge)
+        (transport, stream, read_buf, write_buf, gauge)
     }
 }
 

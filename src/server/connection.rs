@@ -23,6 +23,7 @@ use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
 use crate::server::cors::{self, Verdict};
 use crate::server::request_body::{self, Body};
+use crate::tls::Established;
 
 /// The 404 body of the reference product, for a path no started API serves.
 pub const NO_CONTEXT_PATH: &str = "No context-path matches the request URI.";
@@ -30,11 +31,12 @@ pub const NO_CONTEXT_PATH: &str = "No context-path matches the request URI.";
 /// The 411 body: a POST publishes its body, so it must say where the body ends.
 const POST_NEEDS_FRAMING: &str = "a POST must frame its body with Content-Length (Content-Length: 0 for an empty message) or Transfer-Encoding: chunked";
 
-/// Serves one accepted connection until it closes.
-pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
-    let mut conn = Conn::new(stream, shard.metrics.clone(), &shard.gateway.timeouts);
+/// Serves one accepted connection (a TLS one once its handshake is done) until it closes.
+pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>) {
+    // A keyless plan's rate limits count by the client's address.
+    let client_ip = stream.peer_addr().ok().map(|addr| addr.ip());
+    let mut conn = Conn::new(stream, tls, shard.metrics.clone(), &shard.gateway.timeouts);
     let mut first_request = true;
-    let client_ip = conn.stream.peer_addr().ok().map(|addr| addr.ip());
     loop {
         conn.begin_request();
         let Some(head) = read_head(&mut conn, &shard, first_request).await else {

@@ -10,6 +10,7 @@ pub mod request_body;
 pub mod request_id;
 pub mod router;
 pub mod stall_write;
+pub mod transport;
 pub mod write_batch;
 
 pub use api::Api;
