@@ -31,6 +31,8 @@
 //! rate_limit/  plan policies: request rate limits, quotas, message rates; node-wide counters,
 //!              or Redis-shared ones through a dedicated thread (the only blocking client)
 //! message.rs   the one message type; metrics.rs the counters every bound reports to
+//! observe/     access log (a line per request / stream end, written by a thread of its own behind a
+//!              bounded queue) and per-API metrics (per-shard series summed at scrape)
 //! admin/       GET /metrics and /health off the data path (loopback by default), served by
 //!              http_server.rs: bounded connections, whole-request deadline, bounded head (the
 //!              server a management API on a listener of its own would reuse)
@@ -64,6 +66,7 @@ pub mod endpoint;
 pub mod entrypoint;
 pub mod message;
 pub mod metrics;
+pub mod observe;
 pub mod rate_limit;
 pub mod runtime;
 pub mod server;

@@ -16,6 +16,8 @@ use crate::codec::http_head::{Method, RequestHead};
 use crate::cross_shard::kafka_link::KafkaLink;
 use crate::cross_shard::GatewayHealth;
 use crate::metrics::{render_prometheus, AdminMetrics, KafkaMetrics, ShardMetrics};
+use crate::observe::api_metrics::{render_api_metrics, ApiMetrics};
+use crate::observe::log_writer::AccessLogCounters;
 use crate::rate_limit::RateLimiter;
 use crate::runtime::Driver;
 use crate::tls::TlsMetrics;
@@ -40,6 +42,10 @@ pub struct AdminState {
     pub drivers: Vec<Driver>,
     /// Which shards are alive.
     pub health: Arc<GatewayHealth>,
+    /// Every shard's per-API metrics.
+    pub api_metrics: Vec<Arc<ApiMetrics>>,
+    /// The access log's counters, when it is enabled.
+    pub access_log: Option<Arc<AccessLogCounters>>,
     /// The Kafka bridge's metrics and queue, when an API uses Kafka.
     pub kafka: Option<(Arc<KafkaMetrics>, KafkaLink)>,
     /// The node's rate limiter (its counters and Redis link).
@@ -124,6 +130,10 @@ fn health(state: &AdminState) -> Reply {
 /// The shards' metrics, the admin endpoint's own, then the Kafka bridge's.
 fn render_all(state: &AdminState, admin: &AdminMetrics) -> String {
     let mut text = render_prometheus(&state.metrics);
+    text.push_str(&render_api_metrics(&state.api_metrics));
+    if let Some(counters) = &state.access_log {
+        text.push_str(&counters.render_prometheus());
+    }
     text.push_str(&admin.render_prometheus("admin"));
     text.push_str(&state.rate_limiter.render_prometheus());
     if let Some(tls) = &state.tls {

@@ -9,6 +9,7 @@
 //!
 //! After that the configuration is trusted: the rest of the gateway uses [`model`] types only.
 
+pub mod access_log;
 mod cors;
 mod defaults;
 mod echo;
@@ -36,6 +37,7 @@ use std::path::Path;
 
 use serde_saphyr::MessageFormatter;
 
+pub use access_log::{AccessLogConfig, AccessLogFormat};
 pub(crate) use cors::is_token_byte;
 pub use cors::CorsConfig;
 pub use kafka::KafkaOptions;
@@ -132,6 +134,7 @@ fn quickstart() -> Config {
                 policies: Default::default(),
             }],
             cors: None,
+            access_log: true,
         }],
     }
 }

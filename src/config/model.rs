@@ -44,6 +44,8 @@ pub struct GatewayConfig {
     pub rate_limit: RateLimitConfig,
     /// The TLS listener (`gateway.tls`), served next to `listen`.
     pub tls: Option<TlsListenerConfig>,
+    /// `gateway.accessLog`.
+    pub access_log: super::access_log::AccessLogConfig,
 }
 
 impl Default for GatewayConfig {
@@ -60,6 +62,7 @@ impl Default for GatewayConfig {
             timeouts: Timeouts::default(),
             rate_limit: RateLimitConfig::default(),
             tls: None,
+            access_log: Default::default(),
         }
     }
 }
@@ -188,6 +191,8 @@ pub struct ApiConfig {
     pub plans: Vec<PlanConfig>,
     /// `cors:` when enabled; `None` = no CORS answers (cross-origin pages cannot read replies).
     pub cors: Option<super::CorsConfig>,
+    /// `accessLog.enabled`: its requests are written to the access log (when that is enabled).
+    pub access_log: bool,
 }
 
 /// A stopped API is validated and keeps its context paths reserved, but receives no traffic.

@@ -55,6 +55,8 @@ pub(crate) struct RawGateway {
     pub rate_limit: Option<IgnoredAny>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub tls: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    pub access_log: Option<IgnoredAny>,
 }
 
 impl Default for RawGateway {
@@ -71,6 +73,7 @@ impl Default for RawGateway {
             timeouts: None,
             rate_limit: None,
             tls: None,
+            access_log: None,
         }
     }
 }
@@ -247,6 +250,9 @@ pub(crate) struct RawApi {
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     #[serde(default)]
     pub cors: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    #[serde(default)]
+    pub access_log: Option<IgnoredAny>,
 }
 
 fn default_api_state() -> ApiState {

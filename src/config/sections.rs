@@ -8,6 +8,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::access_log::{self, RawAccessLog, RawApiAccessLog};
 use super::model::PlanConfig;
 use super::model::{ApiConfig, Config, EndpointConfig, EntrypointConfig, GatewayConfig};
 use super::problem::{join, Problems};
@@ -204,6 +205,8 @@ fn read_gateway(value: Option<&Value>, p: &mut Problems) -> Option<GatewayConfig
         .map(|raw| validate::timeouts(raw, "gateway.timeouts", p));
     let rate_limit = decode_or_default::<RawRateLimit>(part("rateLimit"), "gateway.rateLimit", p)
         .map(|raw| rate_limit::rate_limit(raw, "gateway.rateLimit", p));
+    let access_log = decode_or_default::<RawAccessLog>(part("accessLog"), "gateway.accessLog", p)
+        .map(|raw| access_log::access_log(raw, "gateway.accessLog", p));
     let head = head?;
     let tls = match part("tls") {
         None | Some(Value::Null) => None,
@@ -218,6 +221,7 @@ fn read_gateway(value: Option<&Value>, p: &mut Problems) -> Option<GatewayConfig
         }
     };
     Some(GatewayConfig {
+        access_log: access_log?,
         limits: limits?,
         outbound: outbound?,
         timeouts: timeouts?,
@@ -317,6 +321,9 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
     let cors_loc = join(loc, "cors");
     let cors = decode_or_default::<Option<super::cors::RawCors>>(value.get("cors"), &cors_loc, p)
         .map(|raw| raw.and_then(|raw| super::cors::cors(raw, &cors_loc, p)));
+    let access_log_loc = join(loc, "accessLog");
+    let access_log =
+        decode_or_default::<RawApiAccessLog>(value.get("accessLog"), &access_log_loc, p);
     let head = head?;
     Some(ApiConfig {
         id: head.id,
@@ -327,6 +334,7 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
         endpoint: endpoint?,
         plans: plans?,
         cors: cors?,
+        access_log: access_log?.enabled,
     })
 }
 

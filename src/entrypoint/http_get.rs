@@ -28,6 +28,7 @@ use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
 use crate::server::conn::{with_answer_headers, Conn};
 use crate::server::cors::AnswerHeaders;
+use crate::server::request_id::RequestId;
 use crate::server::write_batch::WriteBatch;
 use crate::server::Api;
 
@@ -77,6 +78,7 @@ pub async fn serve(
         start,
         close,
         answer_headers: &answer_headers,
+        request_id: conn.request_id(),
     };
     let Some((body, sent, _permit)) = reply.render_within(&items, &shard.reply_budget) else {
         ShardMetrics::inc(&shard.metrics.http_get_replies_refused_total);
@@ -93,9 +95,11 @@ pub async fn serve(
     // The body references what it sends; messages cut from it are let go before the write.
     let last_sent = items[..sent].last().map(|message| message.id.clone());
     drop(items);
+    conn.exchange().answered(200);
     let written = conn.flush_with(body).await.is_ok();
     if written {
         ShardMetrics::add(&shard.metrics.messages_delivered_total, sent as u64);
+        conn.exchange().delivered(sent as u64);
         if let Some(last) = last_sent {
             queue.mark_delivered(last);
         }
@@ -117,6 +121,8 @@ struct Reply<'a> {
     close: bool,
     /// The request's answer headers (CORS).
     answer_headers: &'a AnswerHeaders,
+    /// Echoed in `X-Request-Id`.
+    request_id: RequestId,
 }
 
 impl Reply<'_> {
@@ -169,6 +175,7 @@ impl Reply<'_> {
                         &[
                             ("Content-Type", format.content_type()),
                             ("Cache-Control", "no-store"),
+                            ("X-Request-Id", self.request_id.as_str()),
                         ],
                         self.answer_headers,
                     ),

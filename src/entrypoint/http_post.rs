@@ -85,7 +85,13 @@ pub async fn serve(
         (None, true) => format!("{{\"id\":\"{id}\"}}"),
         (_, false) => String::new(),
     };
-    let mut headers = vec![("X-Message-Id", id.as_str())];
+    conn.exchange().published(1);
+    conn.exchange().answered(202);
+    let request_id = conn.request_id();
+    let mut headers = vec![
+        ("X-Message-Id", id.as_str()),
+        ("X-Request-Id", request_id.as_str()),
+    ];
     if let Some((partition, offset)) = &record {
         headers.push(("X-Kafka-Partition", partition.as_str()));
         headers.push(("X-Kafka-Offset", offset.as_str()));

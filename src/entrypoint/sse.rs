@@ -56,9 +56,11 @@ pub async fn serve(
     };
     if api.endpoint.is_exhausted_after(cursor.clone()) {
         // 204 tells EventSource to stop reconnecting: this finite stream has nothing more.
+        conn.exchange().answered(204);
+        let request_id = conn.request_id();
         conn.encode_head(&ResponseHead {
             status: 204,
-            headers: &[],
+            headers: &[("X-Request-Id", request_id.as_str())],
             body: BodyKind::None,
             close: true,
         });
@@ -84,12 +86,15 @@ pub async fn serve(
         }
     };
     let chunked = head.version_minor() >= 1;
+    conn.exchange().answered(200);
+    let request_id = conn.request_id();
     conn.encode_head(&ResponseHead {
         status: 200,
         headers: &[
             ("Content-Type", "text/event-stream"),
             ("Cache-Control", "no-cache"),
             ("X-Accel-Buffering", "no"),
+            ("X-Request-Id", request_id.as_str()),
         ],
         body: if chunked {
             BodyKind::Chunked
@@ -111,6 +116,7 @@ pub async fn serve(
     }
 
     ShardMetrics::inc(&shard.metrics.sse_streams_open);
+    stream.duplex.exchange().stream_opened();
     let end = stream.pump(&queue, options, shard, &mut pacer).await;
     tracing::debug!(api = %api.id, goaway = ?end, "sse stream ended");
     drop(subscription);
@@ -230,6 +236,7 @@ impl SseStream {
                             encode_message(out, &mut self.scratch, &message, options, self.chunked);
                         }
                         ShardMetrics::add(&shard.metrics.messages_delivered_total, count);
+                        self.duplex.exchange().delivered(count);
                     }
                     Err(QueueEnd::SlowClient) => return Some("client too slow"),
                     Err(QueueEnd::Finished) => return Some("end of stream"),

@@ -41,6 +41,8 @@ pub fn mock_api(types: &[&str]) -> Api {
     };
     let mut built = Api {
         id: api.id.clone(),
+        index: 0,
+        access_log: true,
         http_get: None,
         http_post: None,
         websocket: None,

@@ -15,6 +15,7 @@ use crate::cross_shard::{Doorbell, Signal};
 use crate::delivery::ReplyBudget;
 use crate::endpoint::LocalTopics;
 use crate::metrics::ShardMetrics;
+use crate::observe::ShardObserver;
 use crate::rate_limit::RateLimiter;
 use crate::runtime::fault::{self, Site};
 use crate::runtime::supervisor::{spawn_connection_task, spawn_shard_task};
@@ -52,6 +53,8 @@ pub struct Shard {
     pub reply_budget: ReplyBudget,
     /// The node's rate limiter, shared by every shard (node-wide counters).
     pub rate_limiter: Arc<RateLimiter>,
+    /// Per-API metrics and the access log.
+    pub observer: ShardObserver,
     connections: Cell<usize>,
     /// One log line per interval for failing TLS handshakes (every one is counted).
     tls_failures_log: LogThrottle,
@@ -69,6 +72,7 @@ impl Shard {
             metrics,
             shutdown,
             rate_limiter,
+            observer,
         } = parts;
         let reply_budget = ReplyBudget::new(
             gateway.limits.max_get_reply_bytes_per_shard,
@@ -84,6 +88,7 @@ impl Shard {
             shutdown,
             reply_budget,
             rate_limiter,
+            observer,
             connections: Cell::new(0),
             tls_failures_log: LogThrottle::new(ACCEPT_ERROR_LOG_INTERVAL),
         }
@@ -113,6 +118,8 @@ pub struct ShardParts {
     pub shutdown: Rc<LocalSignal>,
     /// The node's rate limiter.
     pub rate_limiter: Arc<RateLimiter>,
+    /// Per-API metrics and the access log.
+    pub observer: ShardObserver,
 }
 
 /// A shard's listening sockets: the plaintext one, and the TLS one when `gateway.tls` is set.

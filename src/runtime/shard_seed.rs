@@ -17,6 +17,9 @@ use crate::cross_shard::{Doorbell, GatewayHealth, Signal, TopicLog};
 use crate::endpoint::kafka::{KafkaLocals, KafkaPlan};
 use crate::endpoint::{EndpointContext, LocalTopic, LocalTopics};
 use crate::metrics::ShardMetrics;
+use crate::observe::api_metrics::ApiMetrics;
+use crate::observe::log_writer::AccessLogSink;
+use crate::observe::{ShardAccessLog, ShardObserver};
 use crate::rate_limit::RateLimiter;
 use crate::server::Router;
 
@@ -26,6 +29,10 @@ pub(super) struct ShardSeed {
     pub(super) config: Config,
     pub(super) listeners: ShardListeners,
     pub(super) metrics: Arc<ShardMetrics>,
+    /// This shard's per-API metrics.
+    pub(super) api_metrics: Arc<ApiMetrics>,
+    /// The access log's queue, when enabled.
+    pub(super) access_log: Option<AccessLogSink>,
     pub(super) stop: Arc<Signal>,
     /// Where the shard's supervisor reports a dead shard.
     pub(super) health: Arc<GatewayHealth>,
@@ -110,6 +117,9 @@ impl ShardSeed {
             shutdown: context.shutdown.clone(),
         });
         let router = Router::new(&self.config.apis, &topics, &context);
+        let access_log = self
+            .access_log
+            .map(|sink| ShardAccessLog::new(sink, &self.config.gateway.access_log));
         let shard = Rc::new(Shard::new(ShardParts {
             id: self.id,
             gateway: self.config.gateway,
@@ -119,6 +129,10 @@ impl ShardSeed {
             metrics: self.metrics,
             shutdown: context.shutdown,
             rate_limiter: self.rate_limiter,
+            observer: ShardObserver {
+                api_metrics: self.api_metrics,
+                access_log,
+            },
         }));
         (shard, self.listeners, self.stop)
     }

@@ -11,6 +11,10 @@ use crate::endpoint::{Endpoint, EndpointContext, LocalTopics};
 pub struct Api {
     /// The API's id from the configuration (used in logs).
     pub id: String,
+    /// Its position in the configuration's `apis` (its per-API metrics series).
+    pub index: usize,
+    /// Its requests go to the access log (`accessLog.enabled`).
+    pub access_log: bool,
     /// HTTP GET entrypoint, when declared.
     pub http_get: Option<HttpGetOptions>,
     /// HTTP POST entrypoint, when declared.
@@ -39,9 +43,17 @@ pub struct PlanLimits {
 
 impl Api {
     /// The shard-local form of a validated API definition.
-    pub fn new(config: &ApiConfig, topics: &LocalTopics, context: &EndpointContext) -> Api {
+    /// `index`: its position in the configuration.
+    pub fn new(
+        config: &ApiConfig,
+        index: usize,
+        topics: &LocalTopics,
+        context: &EndpointContext,
+    ) -> Api {
         let mut api = Api {
             id: config.id.clone(),
+            index,
+            access_log: config.access_log,
             http_get: None,
             http_post: None,
             websocket: None,

@@ -4,7 +4,9 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -18,6 +20,7 @@ use crate::codec::http_head::head_terminated;
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::config::Timeouts;
 use crate::metrics::ShardMetrics;
+use crate::observe::exchange::Exchange;
 use crate::rate_limit::Meter;
 use crate::server::cors::AnswerHeaders;
 use crate::server::request_id::RequestId;
@@ -55,8 +58,10 @@ pub struct Conn {
     reply_stall: Duration,
     /// The same for the WebSocket or SSE stream this connection may turn into.
     stream_stall: Duration,
-    /// The current request's id, made when first needed (an error answer); reset per request.
-    request_id: Option<RequestId>,
+    /// The current request's record (its id, status, counts); replaced per request.
+    exchange: Rc<Exchange>,
+    /// The client's address, for the access log.
+    peer: Option<SocketAddr>,
     /// The current request is a HEAD: its answers carry no content (RFC 9110 §9.3.2), or a
     /// client reading the next answer on this connection would read our body as its start.
     head_request: bool,
@@ -85,6 +90,7 @@ impl Conn {
             ),
         };
         Conn {
+            peer: stream.peer_addr().ok(),
             writes: StallWriter::new(stream.as_raw_fd()),
             transport,
             stream,
@@ -95,7 +101,7 @@ impl Conn {
             gauge: BufferGauge { metrics, bytes: 0 },
             reply_stall: timeouts.reply_stall,
             stream_stall: timeouts.stream_stall,
-            request_id: None,
+            exchange: Rc::new(Exchange::new()),
             head_request: false,
             answer_headers: Vec::new(),
             meter: None,
@@ -104,7 +110,7 @@ impl Conn {
 
     /// A new request starts on this connection: it gets its own id.
     pub fn begin_request(&mut self) {
-        self.request_id = None;
+        self.exchange = Rc::new(Exchange::new());
         self.head_request = false;
         self.answer_headers.clear();
         self.meter = None;
@@ -146,9 +152,19 @@ impl Conn {
         self.head_request = is_head;
     }
 
-    /// The current request's id (`X-Request-Id` of error answers, and their log lines).
-    pub fn request_id(&mut self) -> RequestId {
-        *self.request_id.get_or_insert_with(RequestId::generate)
+    /// The current request's id (`X-Request-Id` of every answer, and its log lines).
+    pub fn request_id(&self) -> RequestId {
+        self.exchange.request_id()
+    }
+
+    /// The current request's record.
+    pub fn exchange(&self) -> &Rc<Exchange> {
+        &self.exchange
+    }
+
+    /// The client's address.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.peer
     }
 
     /// The write stall timeout of the streams this connection turns into.
@@ -191,6 +207,9 @@ impl Conn {
         let (result, spare) = self.stream.read(spare).await;
         self.read_buf = spare.into_inner();
         self.gauge.set(self.read_buf.capacity());
+        if let Ok(read) = result {
+            self.exchange.read(read);
+        }
         result
     }
 
@@ -236,10 +255,13 @@ impl Conn {
         if body.is_empty() && !self.is_tls() {
             return Ok(());
         }
-        let (result, _unsent) = self
+        let total = body.len();
+        let (result, unsent) = self
             .transport
             .write_all(&mut self.writes, &mut self.stream, body, self.reply_stall)
             .await;
+        let unsent = if result.is_ok() { 0 } else { unsent.len() };
+        self.exchange.wrote(total.saturating_sub(unsent));
         if result.as_ref().is_err_and(is_stall) {
             ShardMetrics::inc(&self.gauge.metrics.http_replies_stalled_total);
         }
@@ -371,7 +393,8 @@ impl Conn {
         if (400..500).contains(&status) {
             ShardMetrics::inc(&self.gauge.metrics.http_client_errors_total);
         }
-        let mut headers = Vec::with_capacity(2 + header.len());
+        self.exchange.answered(status);
+        let mut headers = Vec::with_capacity(3 + header.len());
         headers.extend_from_slice(header);
         headers.extend([
             ("X-Request-Id", id),
@@ -400,7 +423,8 @@ impl Conn {
             write_buf,
             gauge,
             held_since: _,
-            request_id: _,
+            exchange: _,
+            peer: _,
             writes: _,
             reply_stall: _,
             stream_stall: _,

@@ -18,6 +18,8 @@ use crate::codec::http_head::{
 use crate::codec::http_response::{BodyKind, ResponseHead};
 use crate::entrypoint::{self, Choice};
 use crate::metrics::ShardMetrics;
+use crate::observe::api_metrics::EntrypointKind;
+use crate::observe::request_record::RequestRecord;
 use crate::rate_limit;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
@@ -39,9 +41,12 @@ pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>
     let mut first_request = true;
     loop {
         conn.begin_request();
+        // Counts and logs the request whichever way this pass ends (answered, streamed, closed).
+        let mut record = RequestRecord::begin(shard.clone(), conn.exchange().clone(), conn.peer());
         let Some(head) = read_head(&mut conn, &shard, first_request).await else {
             return;
         };
+        record.head(&head);
         first_request = false;
         conn.answer_head_request(*head.method() == Method::Head);
         ShardMetrics::inc(&shard.metrics.http_requests_total);
@@ -73,6 +78,10 @@ pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>
             .route(head.header_str("host"), head.path())
             .cloned();
         let choice = api.as_deref().map(|api| entrypoint::choose(&head, api));
+        record.route(
+            api.as_ref(),
+            choice.as_ref().map_or(EntrypointKind::None, kind_of),
+        );
         // Before anything is published or subscribed: a page from another origin may not.
         let verdict = match (api.as_deref(), &choice) {
             (Some(api), Some(Choice::WebSocket(_))) => {
@@ -215,6 +224,17 @@ async fn no_content(conn: &mut Conn, allow: Option<&str>, keep_alive: bool) -> b
         conn.flush_unless_pipelined().await.is_ok()
     } else {
         conn.flush().await.is_ok()
+    }
+}
+
+/// The metrics and access-log name of a chosen entrypoint.
+fn kind_of(choice: &Choice<'_>) -> EntrypointKind {
+    match choice {
+        Choice::WebSocket(_) => EntrypointKind::WebSocket,
+        Choice::Sse(_) => EntrypointKind::Sse,
+        Choice::HttpGet(_) => EntrypointKind::HttpGet,
+        Choice::HttpPost(_) => EntrypointKind::HttpPost,
+        Choice::MethodNotAllowed(_) | Choice::NoEntrypoint(_) => EntrypointKind::None,
     }
 }
 

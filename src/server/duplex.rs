@@ -16,6 +16,7 @@ use monoio::io::{CancelableAsyncReadRent, Canceller, OwnedReadHalf, OwnedWriteHa
 use monoio::net::TcpStream;
 
 use crate::metrics::ShardMetrics;
+use crate::observe::exchange::Exchange;
 use crate::runtime::fault::{self, Site};
 use crate::runtime::supervisor::spawn_connection_task;
 use crate::runtime::LocalSignal;
@@ -73,6 +74,8 @@ pub struct Duplex {
     /// encoded next (last words) goes after it, tried within `LAST_WORDS_GRACE`.
     stalled: bool,
     metrics: Arc<ShardMetrics>,
+    /// The request this stream answers: its bytes and messages are counted there.
+    exchange: Rc<Exchange>,
 }
 
 impl Duplex {
@@ -83,6 +86,7 @@ impl Duplex {
     pub fn start(conn: Conn, handler: impl InboundHandler + 'static) -> Duplex {
         let stall_timeout = conn.stream_stall();
         let metrics = conn.metrics().clone();
+        let exchange = conn.exchange().clone();
         let (transport, stream, read_buf, write_buf, gauge) = conn.into_parts();
         let writes = StallWriter::new(stream.as_raw_fd());
         let (reader, writer) = stream.into_split();
@@ -100,6 +104,7 @@ impl Duplex {
             handler,
             canceller.handle(),
             peer_closed.clone(),
+            exchange.clone(),
         );
         // A panicking reader ends the stream as a closed peer would.
         let closed = peer_closed.clone();
@@ -115,6 +120,7 @@ impl Duplex {
             stall_timeout,
             stalled: false,
             metrics,
+            exchange,
         }
     }
 
@@ -140,6 +146,7 @@ impl Duplex {
         } else {
             self.stall_timeout
         };
+        let total = out.len();
         let (result, mut rest) = self
             .transport
             .write_all(&mut self.writes, &mut self.writer, out, stall)
@@ -152,8 +159,14 @@ impl Duplex {
             }
             Err(_) => {}
         }
+        self.exchange.wrote(total.saturating_sub(rest.len()));
         self.batch = rest;
         result
+    }
+
+    /// The request this stream answers.
+    pub fn exchange(&self) -> &Rc<Exchange> {
+        &self.exchange
     }
 
     /// Stops the reader task; the socket closes once both halves are gone.
@@ -224,6 +237,7 @@ async fn read_loop(
     mut handler: impl InboundHandler,
     cancel: monoio::io::CancelHandle,
     peer_closed: Rc<LocalSignal>,
+    exchange: Rc<Exchange>,
 ) {
     // Bytes that arrived together with the request head (e.g. a first WebSocket frame).
     if !buf.is_empty() && !handler.on_bytes(&mut buf).await {
@@ -243,6 +257,7 @@ async fn read_loop(
         gauge.set(buf.capacity() + reader.tls_in.capacity());
         match result {
             Ok((n, asked)) if n > 0 => {
+                exchange.read(n);
                 fault::trip(Site::ReadLoop, &buf);
                 if n == asked {
                     chunk = (chunk * 2).min(READ_CHUNK_BYTES);

@@ -20,8 +20,9 @@ impl Router {
     /// Builds the table from the started APIs.
     pub fn new(apis: &[ApiConfig], topics: &LocalTopics, context: &EndpointContext) -> Router {
         let mut routes = Vec::new();
-        for config in apis.iter().filter(|api| api.state == ApiState::Started) {
-            let api = Rc::new(Api::new(config, topics, context));
+        let started = apis.iter().enumerate();
+        for (index, config) in started.filter(|(_, api)| api.state == ApiState::Started) {
+            let api = Rc::new(Api::new(config, index, topics, context));
             for path in &config.context_paths {
                 routes.push((path.clone(), api.clone()));
             }

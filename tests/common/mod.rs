@@ -19,6 +19,7 @@ pub mod kafka_batches;
 pub mod log_capture;
 pub mod mosquitto;
 pub mod mqtt_api;
+pub mod observe;
 pub mod open_files;
 pub mod rate_limit;
 pub mod redis;
