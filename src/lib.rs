@@ -30,6 +30,8 @@
 //! delivery/    per-client bounded outbound queue with the slow-client policy; the cursor fan-out
 //!              of a retention ring to a shard's clients (and how far delivery has got); the
 //!              shard's budget of HTTP GET reply bytes in flight
+//! rate_limit/  plan policies: request rate limits, quotas, message rates; node-wide counters,
+//!              or Redis-shared ones through a dedicated thread (the only blocking client)
 //! message.rs   the one message type; metrics.rs the counters every bound reports to
 //! observe/     access log (a line per request / stream end, written by a thread of its own behind a
 //!              bounded queue) and per-API metrics (per-shard series summed at scrape)
@@ -53,7 +55,8 @@
 //! ```text
 //! accept (per shard) → codec::http_head (httparse, bounded) → server::router (host, then longest
 //!   context path) → server::cors (preflight 204/403, disallowed Origin 403, before any body)
-//!   → plan check (security::gate) → entrypoint by request shape:
+//!   → plan check (security::gate) → rate_limit::admit (429, or X-RateLimit-* on every answer)
+//!   → entrypoint by request shape:
 //!        Upgrade: websocket → websocket;  GET + Accept: text/event-stream → sse;  other GET → http_get;
 //!        POST → http_post (endpoint::publish)
 //!   → endpoint::subscribe → delivery::Fanout → delivery::OutboundQueue (bounded)
@@ -71,6 +74,7 @@ pub mod entrypoint;
 pub mod message;
 pub mod metrics;
 pub mod observe;
+pub mod rate_limit;
 pub mod runtime;
 pub mod security;
 pub mod server;

@@ -15,6 +15,8 @@ echo "== test dependencies"
 tests/setup/mosquitto.sh
 # tests/browser.rs drives Debian's Chromium headless.
 tests/setup/chromium.sh
+# The Redis rate-limit tests start their own redis-server instances (tests/common/redis.rs).
+tests/setup/redis.sh
 
 echo "== format"
 cargo fmt --all -- --check

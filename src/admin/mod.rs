@@ -18,6 +18,7 @@ use crate::cross_shard::GatewayHealth;
 use crate::metrics::{render_prometheus, AdminMetrics, KafkaMetrics, ShardMetrics};
 use crate::observe::api_metrics::{render_api_metrics, ApiMetrics};
 use crate::observe::log_writer::AccessLogCounters;
+use crate::rate_limit::RateLimiter;
 use crate::runtime::Driver;
 use crate::tls::TlsMetrics;
 
@@ -49,6 +50,8 @@ pub struct AdminState {
     pub kafka: Option<(Arc<KafkaMetrics>, KafkaLink)>,
     /// The plan check's counters.
     pub security: Arc<crate::security::metrics::SecurityMetrics>,
+    /// The node's rate limiter (its counters and Redis link).
+    pub rate_limiter: Arc<RateLimiter>,
     /// The TLS certificate reload counters, when `gateway.tls` is set.
     pub tls: Option<Arc<TlsMetrics>>,
 }
@@ -135,6 +138,7 @@ fn render_all(state: &AdminState, admin: &AdminMetrics) -> String {
     }
     text.push_str(&admin.render_prometheus("admin"));
     text.push_str(&state.security.render_prometheus());
+    text.push_str(&state.rate_limiter.render_prometheus());
     if let Some(tls) = &state.tls {
         text.push_str(&tls.render_prometheus());
     }

@@ -26,6 +26,7 @@ mod number_wording;
 mod origins;
 mod plan;
 mod problem;
+pub mod rate_limit;
 mod raw;
 pub mod secret;
 mod sections;
@@ -144,6 +145,7 @@ fn quickstart() -> Config {
                 security: PlanSecurity::Keyless,
                 status: PlanStatus::Published,
                 validation: PlanValidation::Auto,
+                policies: Default::default(),
             }],
             cors: None,
             access_log: true,
@@ -210,6 +212,8 @@ fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
 mod endpoint_sides_tests;
 #[cfg(test)]
 mod plans_tests;
+#[cfg(test)]
+mod rate_limit_tests;
 #[cfg(test)]
 mod rules_tests;
 #[cfg(test)]

@@ -14,6 +14,7 @@ use serde::Deserialize;
 pub use super::applications::ApplicationConfig;
 use super::defaults;
 pub use super::plan::{ApiKeyPlanOptions, PlanConfig, PlanSecurity, PlanStatus, PlanValidation};
+use super::rate_limit::RateLimitConfig;
 pub use super::subscriptions::{ApiKeyConfig, KeyHash, SubscriptionConfig, SubscriptionStatus};
 use super::tls_listener::TlsListenerConfig;
 
@@ -46,6 +47,8 @@ pub struct GatewayConfig {
     pub limits: Limits,
     pub outbound: OutboundConfig,
     pub timeouts: Timeouts,
+    /// Where rate-limit counters live (`gateway.rateLimit`).
+    pub rate_limit: RateLimitConfig,
     /// The TLS listener (`gateway.tls`), served next to `listen`.
     pub tls: Option<TlsListenerConfig>,
     /// `gateway.accessLog`.
@@ -64,6 +67,7 @@ impl Default for GatewayConfig {
             limits: Limits::default(),
             outbound: OutboundConfig::default(),
             timeouts: Timeouts::default(),
+            rate_limit: RateLimitConfig::default(),
             tls: None,
             access_log: Default::default(),
         }

@@ -28,6 +28,9 @@ pub struct PlanConfig {
     pub security: PlanSecurity,
     pub status: PlanStatus,
     pub validation: PlanValidation,
+    /// Rate limit, quota and message rates of this plan's subscriptions (`policies`, decoded
+    /// by `config::rate_limit`).
+    pub policies: super::rate_limit::Policies,
 }
 
 /// The credential a plan takes.
@@ -108,6 +111,10 @@ struct RawPlan {
     validation: PlanValidation,
     #[serde(default)]
     configuration: Option<Value>,
+    /// Decoded on its own by `config::rate_limit` (listed for the key check).
+    #[serde(default)]
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    policies: Option<serde::de::IgnoredAny>,
 }
 
 fn published() -> PlanStatus {
@@ -204,6 +211,7 @@ pub(crate) fn read_plan(item: &Value, loc: &str, p: &mut Problems) -> Option<Pla
         security: security?,
         status: raw.status,
         validation: raw.validation,
+        policies: Default::default(),
     })
 }
 

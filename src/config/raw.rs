@@ -58,6 +58,8 @@ pub(crate) struct RawGateway {
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub timeouts: Option<IgnoredAny>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    pub rate_limit: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub tls: Option<IgnoredAny>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub access_log: Option<IgnoredAny>,
@@ -75,6 +77,7 @@ impl Default for RawGateway {
             limits: None,
             outbound: None,
             timeouts: None,
+            rate_limit: None,
             tls: None,
             access_log: None,
         }

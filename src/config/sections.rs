@@ -9,8 +9,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::access_log::{self, RawAccessLog, RawApiAccessLog};
+use super::model::PlanConfig;
 use super::model::{ApiConfig, Config, EndpointConfig, EntrypointConfig, GatewayConfig};
 use super::problem::{join, Problems};
+use super::rate_limit::{self, RawPolicies, RawRateLimit};
 use super::raw::{
     EntrypointQos, RawApi, RawEntrypoint, RawGateway, RawHttpGet, RawHttpPost, RawInMemory,
     RawLimits, RawMock, RawOutbound, RawRoot, RawSse, RawTimeouts, RawTyped, RawWebSocket,
@@ -213,6 +215,8 @@ fn read_gateway(value: Option<&Value>, p: &mut Problems) -> Option<GatewayConfig
         .map(|raw| validate::outbound(raw, "gateway.outbound", p));
     let timeouts = decode_or_default::<RawTimeouts>(part("timeouts"), "gateway.timeouts", p)
         .map(|raw| validate::timeouts(raw, "gateway.timeouts", p));
+    let rate_limit = decode_or_default::<RawRateLimit>(part("rateLimit"), "gateway.rateLimit", p)
+        .map(|raw| rate_limit::rate_limit(raw, "gateway.rateLimit", p));
     let access_log = decode_or_default::<RawAccessLog>(part("accessLog"), "gateway.accessLog", p)
         .map(|raw| access_log::access_log(raw, "gateway.accessLog", p));
     let head = head?;
@@ -233,6 +237,7 @@ fn read_gateway(value: Option<&Value>, p: &mut Problems) -> Option<GatewayConfig
         limits: limits?,
         outbound: outbound?,
         timeouts: timeouts?,
+        rate_limit: rate_limit?,
         tls,
         ..head
     })
@@ -488,8 +493,11 @@ fn read_plans(
     let mut all_ok = true;
     for (index, item) in items.iter().enumerate() {
         let item_loc = format!("{loc}[{index}]");
-        match super::plan::read_plan(item, &item_loc, p) {
-            Some(plan) => plans.push(plan),
+        let policies_loc = join(&item_loc, "policies");
+        let policies = decode_or_default::<RawPolicies>(item.get("policies"), &policies_loc, p)
+            .map(|raw| rate_limit::policies(raw, &policies_loc, p));
+        match super::plan::read_plan(item, &item_loc, p).zip(policies) {
+            Some((plan, policies)) => plans.push(PlanConfig { policies, ..plan }),
             None => all_ok = false,
         }
     }

@@ -161,6 +161,7 @@ apis:
         security: PlanSecurity::Keyless,
         status: crate::config::PlanStatus::Published,
         validation: crate::config::PlanValidation::Auto,
+        policies: Default::default(),
     };
     assert_eq!(api.plans, vec![expected_plan]);
 }
@@ -223,7 +224,7 @@ fn unknown_keys_are_named_with_the_allowed_keys() {
     let found = problems("apis: []\ngateway:\n  limits: { foo: 1 }\n  bar: 2\nextra: 3\n");
     let expected_gateway =
         "unknown key `bar`; allowed keys: `listen`, `adminListen`, `shards`, `driver`, \
-         `pinShards`, `nodeId`, `limits`, `outbound`, `timeouts`, `tls`, `accessLog`";
+         `pinShards`, `nodeId`, `limits`, `outbound`, `timeouts`, `rateLimit`, `tls`, `accessLog`";
     assert!(
         found.contains(&("gateway.bar".into(), expected_gateway.into())),
         "{found:?}"

@@ -25,6 +25,7 @@ use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::endpoint::EndpointError;
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
+use crate::rate_limit::{self, Pacer};
 use crate::runtime::shard::Shard;
 use crate::security::live::{self, StreamWatch};
 use crate::server::conn::Conn;
@@ -106,6 +107,7 @@ pub async fn serve(
     });
     // Ends the stream when its key or subscription stops being valid (revoked, expired, closed).
     let watch = shard.security.live.watch(conn.access.as_ref());
+    let mut pacer = Pacer::new(conn.meter.take());
     let mut stream = SseStream {
         duplex: Duplex::start(conn, DiscardInbound),
         chunked,
@@ -119,7 +121,9 @@ pub async fn serve(
 
     ShardMetrics::inc(&shard.metrics.sse_streams_open);
     stream.duplex.exchange().stream_opened();
-    let end = stream.pump(&queue, options, shard, &watch).await;
+    let end = stream
+        .pump(&queue, options, shard, &watch, &mut pacer)
+        .await;
     tracing::debug!(api = %api.id, goaway = ?end, "sse stream ended");
     drop(subscription);
     ShardMetrics::sub(&shard.metrics.sse_streams_open, 1);
@@ -207,6 +211,7 @@ impl SseStream {
         options: &SseOptions,
         shard: &Shard,
         watch: &StreamWatch,
+        pacer: &mut Pacer,
     ) -> Option<&'static str> {
         // Grown by the first messages, not up front: an idle client holds no batch room.
         let mut batch = Vec::new();
@@ -216,14 +221,19 @@ impl SseStream {
         // `last_write + interval`, so writing a message never touches the timer wheel.
         let mut heartbeat = std::pin::pin!(monoio::time::sleep(options.heartbeat_interval));
         loop {
+            let paused = pacer.paused_until();
             monoio::select! {
                 biased;
                 _ = self.duplex.peer_closed.wait() => return None,
                 _ = shard.shutdown.wait() => return Some("gateway shutting down"),
                 _ = watch.ended() => return Some(live::ENDED_REASON),
-                ready = queue.ready() => match ready {
+                _ = rate_limit::until(paused), if paused.is_some() => {
+                    pacer.resume();
+                    continue;
+                }
+                ready = queue.ready(), if paused.is_none() => match ready {
                     Ok(()) => {
-                        queue.drain_into(MAX_BATCH, &mut batch);
+                        pacer.drain(queue, MAX_BATCH, &mut batch);
                         let count = batch.len() as u64;
                         written = batch.last().map(|message| message.id.clone());
                         if written.is_some() {

@@ -21,7 +21,7 @@ use std::time::Duration;
 use monoio::time::{sleep_until, Instant, Sleep};
 
 use crate::codec::http_head::RequestHead;
-use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
+use crate::codec::http_response::{BodyKind, ResponseHead};
 use crate::codec::ws::deflate::Inflater;
 use crate::codec::ws::{
     encode_close, encode_frame_header, encode_ping, encode_pong, FrameDecoder, Opcode, WsLimits,
@@ -31,6 +31,7 @@ use crate::config::WebSocketOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
+use crate::rate_limit::{self, Pacer};
 use crate::runtime::shard::Shard;
 use crate::security::live::{self, StreamWatch};
 use crate::server::conn::Conn;
@@ -156,17 +157,17 @@ pub async fn serve(
     if let Some(agreed) = &negotiated.deflate {
         headers.push(("Sec-WebSocket-Extensions", &agreed.response));
     }
-    encode_response_head(
-        &mut conn.write_buf,
-        &ResponseHead {
-            status: 101,
-            headers: &headers,
-            body: BodyKind::None,
-            close: false,
-        },
-    );
+    // With the request's answer headers (`X-RateLimit-*`).
+    conn.encode_head(&ResponseHead {
+        status: 101,
+        headers: &headers,
+        body: BodyKind::None,
+        close: false,
+    });
     let echo = subscription.as_ref().and_then(|s| s.echo());
+    let meter = conn.meter.take();
     let publisher = options.publisher_enabled.then(|| Publisher {
+        meter: meter.clone(),
         api: api.clone(),
         echo: echo.clone(),
         no_headers: Arc::from(Vec::new()),
@@ -211,6 +212,7 @@ pub async fn serve(
         // An echo's ids are the connection's own: nothing to resume with.
         resumable: subscription.is_some() && echo.is_none(),
         envelope,
+        pacer: Pacer::new(meter),
         deflate,
     };
     if session.duplex.flush().await.is_err() {
@@ -233,6 +235,8 @@ struct Session {
     /// Whether `last_delivered` is a cursor the endpoint takes back (not for an echo).
     resumable: bool,
     envelope: Envelope,
+    /// `deliverPerSecond` of the client's plan.
+    pacer: Pacer,
     /// permessage-deflate, when negotiated.
     deflate: Option<DeflateOut>,
 }
@@ -287,6 +291,7 @@ impl Session {
                 }
             }
             let mut delivered = 0;
+            let paused = self.pacer.paused_until();
             monoio::select! {
                 biased;
                 _ = self.inbound.changed() => {}
@@ -295,9 +300,10 @@ impl Session {
                 _ = self.duplex.peer_closed.wait(), if self.inbound.close.borrow().is_none() => {
                     return (0, String::new());
                 }
-                ready = queue.ready() => match ready {
+                _ = rate_limit::until(paused), if paused.is_some() => self.pacer.resume(),
+                ready = queue.ready(), if paused.is_none() => match ready {
                     Ok(()) => {
-                        queue.drain_into(MAX_BATCH, &mut batch);
+                        self.pacer.drain(queue, MAX_BATCH, &mut batch);
                         delivered = batch.len() as u64;
                         for message in batch.drain(..) {
                             self.frame(&message);

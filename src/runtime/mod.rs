@@ -32,6 +32,7 @@ use crate::endpoint::kafka::KafkaPlan;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
 use crate::observe::api_metrics::ApiMetrics;
 use crate::observe::log_writer::{self, AccessLogWriter};
+use crate::rate_limit::{RateLimitMetrics, RateLimiter, RedisStartError};
 use crate::security::reload::ReloadReport;
 use crate::security::Registry;
 use crate::tls::reload::Watcher;
@@ -63,6 +64,8 @@ pub struct Gateway {
     kafka: Option<KafkaBridge>,
     /// Plans, subscriptions and API keys; replaced by `reload_security`.
     security: Arc<Registry>,
+    /// The node's rate limiter (dropped last, with the shards: that ends the Redis thread).
+    rate_limiter: Option<Arc<RateLimiter>>,
 }
 
 /// Why the gateway could not start.
@@ -80,6 +83,8 @@ pub enum StartError {
     /// The Kafka bridge thread could not start.
     #[error("the Kafka bridge could not start: {0}")]
     Kafka(io::Error),
+    #[error("{0}")]
+    RateLimit(#[from] RedisStartError),
     /// A shard's runtime or thread could not start.
     #[error("shard {shard} could not start: {source}")]
     Shard {
@@ -130,6 +135,7 @@ impl Gateway {
             admin: None,
             kafka: None,
             security: Registry::new(&config),
+            rate_limiter: None,
         };
         let kafka_plan = Arc::new(KafkaPlan::new(&config));
         if !kafka_plan.is_empty() {
@@ -138,6 +144,8 @@ impl Gateway {
             gateway.kafka = Some(bridge);
         }
         let kafka_link = gateway.kafka.as_ref().map(|bridge| bridge.link().clone());
+        let rate_limiter = Arc::new(RateLimiter::start(&config.gateway.rate_limit)?);
+        gateway.rate_limiter = Some(rate_limiter.clone());
         let doorbells: Vec<Arc<Doorbell>> = (0..shard_count).map(|_| Doorbell::new()).collect();
         let topics = topic_logs(&config, &doorbells);
         let mqtt_feeds = mqtt_feeds(&config, shard_count);
@@ -177,6 +185,7 @@ impl Gateway {
                 kafka_link: kafka_link.clone(),
                 kafka_plan: kafka_plan.clone(),
                 security: gateway.security.clone(),
+                rate_limiter: rate_limiter.clone(),
                 core: config
                     .gateway
                     .pin_shards
@@ -228,6 +237,7 @@ impl Gateway {
                     .as_ref()
                     .map(|bridge| (bridge.metrics().clone(), bridge.link().clone())),
                 security: gateway.security.metrics().clone(),
+                rate_limiter: rate_limiter.clone(),
                 tls: gateway.tls_metrics().cloned(),
             };
             match Admin::start(addr, state) {
@@ -296,6 +306,11 @@ impl Gateway {
     }
 
     /// The Kafka bridge's counters, when an API uses Kafka.
+    /// The rate limiter's metrics (429s, Redis errors, requests in flight).
+    pub fn rate_limit_metrics(&self) -> Option<&Arc<RateLimitMetrics>> {
+        self.rate_limiter.as_ref().map(|limiter| limiter.metrics())
+    }
+
     pub fn kafka_metrics(&self) -> Option<&Arc<KafkaMetrics>> {
         self.kafka.as_ref().map(|bridge| bridge.metrics())
     }

@@ -16,6 +16,7 @@ use crate::delivery::ReplyBudget;
 use crate::endpoint::LocalTopics;
 use crate::metrics::ShardMetrics;
 use crate::observe::ShardObserver;
+use crate::rate_limit::RateLimiter;
 use crate::runtime::fault::{self, Site};
 use crate::runtime::supervisor::{spawn_connection_task, spawn_shard_task};
 use crate::runtime::{LocalSignal, LogThrottle};
@@ -51,6 +52,8 @@ pub struct Shard {
     pub shutdown: Rc<LocalSignal>,
     /// HTTP GET reply bytes being written (`maxGetReplyBytesPerShard`).
     pub reply_budget: ReplyBudget,
+    /// The node's rate limiter, shared by every shard (node-wide counters).
+    pub rate_limiter: Arc<RateLimiter>,
     /// Per-API metrics and the access log.
     pub observer: ShardObserver,
     /// Plans, subscriptions and keys as this shard sees them; its live streams' credentials.
@@ -71,6 +74,7 @@ impl Shard {
             doorbell,
             metrics,
             shutdown,
+            rate_limiter,
             observer,
             security,
         } = parts;
@@ -87,6 +91,7 @@ impl Shard {
             metrics,
             shutdown,
             reply_budget,
+            rate_limiter,
             observer,
             security,
             connections: Cell::new(0),
@@ -116,6 +121,8 @@ pub struct ShardParts {
     pub metrics: Arc<ShardMetrics>,
     /// The shard's shutdown signal (shared with the endpoints built before the shard).
     pub shutdown: Rc<LocalSignal>,
+    /// The node's rate limiter.
+    pub rate_limiter: Arc<RateLimiter>,
     /// Per-API metrics and the access log.
     pub observer: ShardObserver,
     /// The shard's view of the security registry.

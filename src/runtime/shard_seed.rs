@@ -20,6 +20,7 @@ use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::ApiMetrics;
 use crate::observe::log_writer::AccessLogSink;
 use crate::observe::{ShardAccessLog, ShardObserver};
+use crate::rate_limit::RateLimiter;
 use crate::server::Router;
 
 /// One shard before it runs.
@@ -46,6 +47,8 @@ pub(super) struct ShardSeed {
     pub(super) kafka_plan: Arc<KafkaPlan>,
     /// Plans, subscriptions and API keys, node-wide.
     pub(super) security: Arc<crate::security::Registry>,
+    /// The node's rate limiter (counters shared by all shards).
+    pub(super) rate_limiter: Arc<RateLimiter>,
     /// The core to pin the thread to (`gateway.pinShards`).
     pub(super) core: Option<core_affinity::CoreId>,
 }
@@ -127,6 +130,7 @@ impl ShardSeed {
             doorbell: self.doorbell,
             metrics: self.metrics,
             shutdown: context.shutdown,
+            rate_limiter: self.rate_limiter,
             observer: ShardObserver {
                 api_metrics: self.api_metrics,
                 access_log,

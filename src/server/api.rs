@@ -1,8 +1,9 @@
 //! A Gateway API as one shard serves it: its entrypoints' options and its endpoint.
 
+use crate::config::rate_limit::Policies;
 use crate::config::{
     AllowOrigin, ApiConfig, CorsConfig, EntrypointConfig, HttpGetOptions, HttpPostOptions,
-    SseOptions, WebSocketOptions,
+    PlanSecurity, SseOptions, WebSocketOptions,
 };
 use crate::endpoint::{Endpoint, EndpointContext, LocalTopics};
 
@@ -29,6 +30,17 @@ pub struct Api {
     /// Origins whose pages may open a WebSocket: the entrypoint's `allowedOrigins`, else the
     /// CORS `allowOrigin`; `None` = any.
     pub websocket_origins: Option<AllowOrigin>,
+    /// The policies of each of the API's plans that limits something, by plan id.
+    pub plan_limits: Vec<(String, PlanLimits)>,
+}
+
+/// A plan's policies and the name its counters go by.
+pub struct PlanLimits {
+    /// `api-id/plan-id`: the counters' scope, the same on every node.
+    pub scope: String,
+    /// A keyless plan: its counters go by client address (it has no subscriptions).
+    pub keyless: bool,
+    pub policies: Policies,
 }
 
 impl Api {
@@ -49,6 +61,19 @@ impl Api {
             websocket: None,
             sse: None,
             endpoint: Endpoint::new(&config.endpoint, &config.id, topics, context),
+            plan_limits: config
+                .plans
+                .iter()
+                .filter(|plan| !plan.policies.is_empty())
+                .map(|plan| {
+                    let limits = PlanLimits {
+                        scope: format!("{}/{}", config.id, plan.id),
+                        keyless: plan.security == PlanSecurity::Keyless,
+                        policies: plan.policies.clone(),
+                    };
+                    (plan.id.clone(), limits)
+                })
+                .collect(),
             cors: config.cors.clone(),
             websocket_origins: None,
         };

@@ -21,6 +21,7 @@ use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::config::Timeouts;
 use crate::metrics::ShardMetrics;
 use crate::observe::exchange::Exchange;
+use crate::rate_limit::Meter;
 use crate::server::cors::AnswerHeaders;
 use crate::server::request_id::RequestId;
 use crate::server::stall_write::{is_stall, StallWriter};
@@ -69,6 +70,9 @@ pub struct Conn {
     /// Headers every answer to the current request carries, whatever it is (CORS: a page must
     /// be able to read an error too); reset per request.
     answer_headers: AnswerHeaders,
+    /// The current request's rate-limit counters (`None`: its plan limits nothing); taken by a
+    /// WebSocket or SSE stream to pace its messages. Reset per request.
+    pub meter: Option<std::rc::Rc<Meter>>,
 }
 
 impl Conn {
@@ -103,6 +107,7 @@ impl Conn {
             head_request: false,
             access: None,
             answer_headers: Vec::new(),
+            meter: None,
         }
     }
 
@@ -112,6 +117,12 @@ impl Conn {
         self.head_request = false;
         self.access = None;
         self.answer_headers.clear();
+        self.meter = None;
+    }
+
+    /// Adds headers every answer to the current request carries (`X-RateLimit-*`).
+    pub fn add_answer_headers(&mut self, more: impl IntoIterator<Item = (&'static str, String)>) {
+        self.answer_headers.extend(more);
     }
 
     /// Sets the headers every answer to the current request carries (see `encode_head`).
@@ -323,7 +334,7 @@ impl Conn {
         } else {
             reason.to_owned()
         };
-        self.write_plain(status, None, &id.to_string(), &body, close)
+        self.write_plain(status, &[], &id.to_string(), &body, close)
             .await
     }
 
@@ -357,9 +368,21 @@ impl Conn {
         body: &str,
         close: bool,
     ) -> io::Result<()> {
+        self.respond_with_headers(status, &[header], body, close)
+            .await
+    }
+
+    /// Writes a plain-text error with extra headers (a 429's `Retry-After`).
+    pub async fn respond_with_headers(
+        &mut self,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &str,
+        close: bool,
+    ) -> io::Result<()> {
         let id = self.request_id();
         tracing::debug!(request_id = %id, status, reason = body, "answered with an error");
-        self.write_plain(status, Some(header), &id.to_string(), body, close)
+        self.write_plain(status, headers, &id.to_string(), body, close)
             .await
     }
 
@@ -368,7 +391,7 @@ impl Conn {
     async fn write_plain(
         &mut self,
         status: u16,
-        header: Option<(&str, &str)>,
+        header: &[(&str, &str)],
         id: &str,
         body: &str,
         close: bool,
@@ -377,8 +400,8 @@ impl Conn {
             ShardMetrics::inc(&self.gauge.metrics.http_client_errors_total);
         }
         self.exchange.answered(status);
-        let mut headers = Vec::with_capacity(3);
-        headers.extend(header);
+        let mut headers = Vec::with_capacity(3 + header.len());
+        headers.extend_from_slice(header);
         headers.extend([
             ("X-Request-Id", id),
             ("Content-Type", "text/plain; charset=utf-8"),
@@ -414,6 +437,7 @@ impl Conn {
             head_request: _,
             access: _,
             answer_headers: _,
+            meter: _,
         } = self;
         (transport, stream, read_buf, write_buf, gauge)
     }

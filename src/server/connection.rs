@@ -21,6 +21,7 @@ use crate::entrypoint::{self, Choice};
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
 use crate::observe::request_record::RequestRecord;
+use crate::rate_limit;
 use crate::runtime::shard::Shard;
 use crate::security;
 use crate::server::conn::Conn;
@@ -36,6 +37,8 @@ const POST_NEEDS_FRAMING: &str = "a POST must frame its body with Content-Length
 
 /// Serves one accepted connection (a TLS one once its handshake is done) until it closes.
 pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>) {
+    // A keyless plan's rate limits count by the client's address.
+    let client_ip = stream.peer_addr().ok().map(|addr| addr.ip());
     let mut conn = Conn::new(stream, tls, shard.metrics.clone(), &shard.gateway.timeouts);
     let mut first_request = true;
     loop {
@@ -177,6 +180,26 @@ pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>
                 continue;
             }
             None => {}
+        }
+        // The selected plan's policies, counted per subscription (per client address on a
+        // keyless plan).
+        let served = !matches!(
+            choice,
+            Choice::MethodNotAllowed(_) | Choice::NoEntrypoint(_)
+        );
+        let meter = served
+            .then(|| {
+                rate_limit::subject_for(api, conn.access.as_ref(), client_ip, &shard.rate_limiter)
+            })
+            .flatten();
+        if let Some(meter) = meter {
+            let publishes = matches!(choice, Choice::HttpPost(_));
+            if let Err(keep) = rate_limit::admit(&mut conn, meter, publishes, !keep_alive).await {
+                if keep {
+                    continue;
+                }
+                return;
+            }
         }
         let keep_going = match choice {
             Choice::WebSocket(options) => {

@@ -24,6 +24,8 @@ pub mod observe;
 pub mod open_files;
 pub mod page_server;
 pub mod plans;
+pub mod rate_limit;
+pub mod redis;
 pub mod shards;
 pub mod slow_reader;
 pub mod tls_client;

@@ -23,6 +23,7 @@ use crate::endpoint::echo::EchoLoop;
 use crate::endpoint::{PublishError, PublishOptions};
 use crate::message::{Fields, PayloadKind};
 use crate::metrics::ShardMetrics;
+use crate::rate_limit::Meter;
 use crate::server::duplex::InboundHandler;
 use crate::server::Api;
 
@@ -298,6 +299,9 @@ impl WsReader {
 
 /// What a session needs to publish the client's messages (when `publisher.enabled`).
 pub(super) struct Publisher {
+    /// `publishPerSecond` of the client's plan: waited for before each publish, while the
+    /// session is not read (back-pressure).
+    pub(super) meter: Option<Rc<Meter>>,
     pub(super) api: Rc<Api>,
     /// The connection's own echo (an echo endpoint): messages go back to it alone.
     pub(super) echo: Option<Rc<EchoLoop>>,
@@ -313,6 +317,9 @@ pub(super) struct Publisher {
 impl Publisher {
     /// Hands a client message to the endpoint; the error is the close code and reason to send.
     async fn publish(&self, payload: Bytes, kind: PayloadKind) -> Result<(), (u16, String)> {
+        if let Some(meter) = &self.meter {
+            meter.publish_slot().await;
+        }
         let published = match &self.echo {
             Some(echo) => echo.publish(payload, kind, self.no_headers.clone()).await,
             None => {

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs redis-server (Debian package) when missing; the rate-limit tests start their own
+# redis-server instances from it on ephemeral ports in temp dirs. Idempotent.
+set -euo pipefail
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/bin/$1" ] || [ -x "/usr/sbin/$1" ]; }
+if have redis-server; then
+    exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+sudo_=""
+[ "$(id -u)" -eq 0 ] || sudo_="sudo"
+$sudo_ apt-get install -y --no-install-recommends redis-server \
+    || { $sudo_ apt-get update && $sudo_ apt-get install -y --no-install-recommends redis-server; }
