@@ -293,6 +293,7 @@ mod tests {
             get_limit: 1,
             max_in_flight: 1000,
             sub_tls: None,
+            headers: Vec::new(),
         };
         let table = table(&base, &[row]);
         let last = table.lines().last().unwrap();

@@ -54,11 +54,6 @@ pub fn unexpected(head: &ResponseHead, body: &[u8]) -> SessionError {
     }
 }
 
-/// Appends a WebSocket upgrade request.
-pub fn put_ws_upgrade(out: &mut BytesMut, path: &str, host: &str) {
-    put_ws_upgrade_with(out, path, host, "");
-}
-
 /// The permessage-deflate offer of `tidegate-load idle --ws-deflate` (browsers send the same).
 pub const DEFLATE_OFFER: &str =
     "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
@@ -74,24 +69,50 @@ pub fn put_ws_upgrade_with(out: &mut BytesMut, path: &str, host: &str, extra: &s
     );
 }
 
-/// Appends a GET request with an `Accept` header.
-pub fn put_get(out: &mut BytesMut, path_and_query: &str, host: &str, accept: &str) {
+/// Appends a GET request with an `Accept` header and `extra` header lines (each ending in CRLF).
+pub fn put_get(out: &mut BytesMut, path_and_query: &str, host: &str, accept: &str, extra: &str) {
     out.extend_from_slice(
-        format!("GET {path_and_query} HTTP/1.1\r\nHost: {host}\r\nAccept: {accept}\r\n\r\n")
+        format!("GET {path_and_query} HTTP/1.1\r\nHost: {host}\r\nAccept: {accept}\r\n{extra}\r\n")
             .as_bytes(),
     );
 }
 
-/// Appends a POST request carrying `body`.
-pub fn put_post(out: &mut BytesMut, path: &str, host: &str, body: &[u8]) {
+/// Appends a POST request carrying `body`, with `extra` header lines (each ending in CRLF).
+pub fn put_post(out: &mut BytesMut, path: &str, host: &str, extra: &str, body: &[u8]) {
     out.extend_from_slice(
         format!(
-            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{extra}\r\n",
             body.len()
         )
         .as_bytes(),
     );
     out.extend_from_slice(body);
+}
+
+/// The `--header 'Name: value'` options as request header lines, each ending in CRLF (what
+/// `extra` of the functions above takes), so that a run can carry an API key or a token on
+/// every publisher and subscriber request. Refuses what would not be one valid header line.
+pub fn header_lines(headers: &[String]) -> Result<String, String> {
+    let mut lines = String::new();
+    for header in headers {
+        let Some((name, value)) = header.split_once(':') else {
+            return Err(format!("--header {header:?}: expected 'Name: value'"));
+        };
+        let (name, value) = (name.trim(), value.trim());
+        let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if name.is_empty() || !name.chars().all(token) {
+            return Err(format!(
+                "--header {header:?}: {name:?} is not a header name"
+            ));
+        }
+        if value.chars().any(|c| c.is_ascii_control() && c != '\t') {
+            return Err(format!(
+                "--header {header:?}: the value has a control character"
+            ));
+        }
+        lines.push_str(&format!("{name}: {value}\r\n"));
+    }
+    Ok(lines)
 }
 
 #[cfg(test)]
@@ -109,6 +130,41 @@ mod tests {
             (202, Some(4), false)
         );
         assert_eq!(&buf[..], b"body");
+    }
+
+    #[test]
+    fn header_options_go_into_every_kind_of_request() {
+        let extra = header_lines(&["X-Gravitee-Api-Key: k1".into(), "X-Trace:t ".into()]).unwrap();
+        assert_eq!(extra, "X-Gravitee-Api-Key: k1\r\nX-Trace: t\r\n");
+        let mut out = BytesMut::new();
+        put_post(&mut out, "/in", "h", &extra, b"body");
+        assert_eq!(
+            &out[..],
+            &b"POST /in HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\
+               X-Gravitee-Api-Key: k1\r\nX-Trace: t\r\n\r\nbody"[..]
+        );
+        let mut out = BytesMut::new();
+        put_get(&mut out, "/s", "h", "text/event-stream", &extra);
+        assert!(out.ends_with(
+            b"Accept: text/event-stream\r\nX-Gravitee-Api-Key: k1\r\nX-Trace: t\r\n\r\n"
+        ));
+        let mut out = BytesMut::new();
+        put_ws_upgrade_with(&mut out, "/s", "h", &extra);
+        assert!(out.ends_with(b"Version: 13\r\nX-Gravitee-Api-Key: k1\r\nX-Trace: t\r\n\r\n"));
+        // Without --header the requests are what they were.
+        let mut out = BytesMut::new();
+        put_get(&mut out, "/s", "h", "a/b", &header_lines(&[]).unwrap());
+        assert_eq!(
+            &out[..],
+            b"GET /s HTTP/1.1\r\nHost: h\r\nAccept: a/b\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn a_header_option_that_is_not_one_header_line_is_refused() {
+        for bad in ["no colon", ": v", "Bad Name: v", "X-Key: a\r\nX-Other: b"] {
+            assert!(header_lines(&[bad.into()]).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

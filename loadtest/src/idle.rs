@@ -92,6 +92,7 @@ fn measure_one(
         host: server.addr.to_string().into(),
         get_limit: 1,
         offer_deflate: options.ws_deflate != WsDeflate::Off,
+        headers: "".into(),
     };
     let handles: Vec<_> = (0..threads.max(1))
         .map(|t| {

@@ -98,6 +98,10 @@ struct WorkloadArgs {
     /// With --sub-tls-addr: the SNI name (checked against the certificate).
     #[arg(long, default_value = "localhost")]
     sub_tls_name: String,
+    /// A header sent on every publisher and subscriber request, e.g.
+    /// `--header 'X-Gravitee-Api-Key: KEY'` for an api-key plan (repeatable; not in reports).
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
 }
 
 #[derive(Args, Clone)]
@@ -314,6 +318,7 @@ fn workload(args: &WorkloadArgs, target: SocketAddr) -> Workload {
             ca_file: args.sub_tls_ca.clone().unwrap_or_default(),
             server_name: args.sub_tls_name.clone(),
         }),
+        headers: args.headers.clone(),
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::engine::{Engine, Session, SessionError};
 use crate::error::LoadError;
-use crate::http::{put_post, put_ws_upgrade, take_response_head, unexpected, ResponseHead};
+use crate::http::{put_post, put_ws_upgrade_with, take_response_head, unexpected, ResponseHead};
 use crate::latency::Latency;
 use crate::recorder::Progress;
 use crate::recorder::Window;
@@ -35,6 +35,8 @@ pub struct PubCtx {
     pub protocol: PubProtocol,
     pub path: Arc<str>,
     pub host: Arc<str>,
+    /// Extra header lines of every request, each ending in CRLF (`--header`).
+    pub headers: Arc<str>,
     pub size_bytes: usize,
     /// POST: most requests awaiting their answer on one connection; WebSocket: most messages'
     /// worth of unwritten bytes. Beyond it due messages wait (keeping their due times).
@@ -135,7 +137,7 @@ impl Publisher {
             ctx.send_lag.record_us((now_ns - due_ns) / 1_000);
             match ctx.protocol {
                 PubProtocol::Post => {
-                    put_post(out, &ctx.path, &ctx.host, ctx.text.as_bytes());
+                    put_post(out, &ctx.path, &ctx.host, &ctx.headers, ctx.text.as_bytes());
                     self.in_flight += 1;
                 }
                 PubProtocol::Ws => {
@@ -229,7 +231,7 @@ impl Session for Publisher {
         match ctx.protocol {
             PubProtocol::Post => self.phase = Phase::Ready,
             PubProtocol::Ws => {
-                put_ws_upgrade(out, &ctx.path, &ctx.host);
+                put_ws_upgrade_with(out, &ctx.path, &ctx.host, &ctx.headers);
                 self.phase = Phase::Handshake;
             }
         }
@@ -295,6 +297,9 @@ pub fn publish_on_schedule(
         protocol: w.publish,
         path: w.pub_path.as_str().into(),
         host: w.target.to_string().into(),
+        headers: crate::http::header_lines(&w.headers)
+            .map_err(LoadError::Options)?
+            .into(),
         size_bytes: w.size_bytes,
         max_in_flight: w.max_in_flight,
         progress,

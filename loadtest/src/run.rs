@@ -46,6 +46,10 @@ pub struct Workload {
     /// Subscribers connect over TLS to this listener instead of `target` (publishers stay on
     /// `target`).
     pub sub_tls: Option<SubTls>,
+    /// `Name: value` header lines sent on every publisher and subscriber request (an API key,
+    /// a token). Left out of reports: they may hold credentials.
+    #[serde(skip)]
+    pub headers: Vec<String>,
 }
 
 /// Where and how subscribers connect over TLS.
@@ -218,6 +222,7 @@ fn check(w: &Workload) -> Result<(), LoadError> {
                 .into(),
         ));
     }
+    crate::http::header_lines(&w.headers).map_err(LoadError::Options)?;
     Ok(())
 }
 
@@ -242,6 +247,9 @@ fn spawn_subscribers(w: &Workload, shared: &Shared) -> Vec<JoinHandle<std::io::R
         host: w.target.to_string().into(),
         get_limit: w.get_limit,
         offer_deflate: false,
+        headers: crate::http::header_lines(&w.headers)
+            .unwrap_or_default()
+            .into(),
     };
     (0..w.threads)
         .map(|thread| {

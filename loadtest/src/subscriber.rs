@@ -12,8 +12,7 @@ use tidegate::codec::ws::{encode_client_frame, ClientFrameDecoder, Opcode, WsEve
 use crate::chunked::Dechunker;
 use crate::engine::{Session, SessionError};
 use crate::http::{
-    put_get, put_ws_upgrade, put_ws_upgrade_with, take_response_head, unexpected, ResponseHead,
-    DEFLATE_OFFER,
+    put_get, put_ws_upgrade_with, take_response_head, unexpected, ResponseHead, DEFLATE_OFFER,
 };
 use crate::recorder::Recorder;
 use crate::sequence::SeqTracker;
@@ -41,6 +40,8 @@ pub struct SubTarget {
     /// WebSocket: offer permessage-deflate (only for idle connections: this client does not
     /// inflate).
     pub offer_deflate: bool,
+    /// Extra header lines of every request, each ending in CRLF (`--header`).
+    pub headers: Arc<str>,
 }
 
 enum Phase {
@@ -91,7 +92,13 @@ impl Subscriber {
             query.push_str("&cursor=");
             query.push_str(cursor);
         }
-        put_get(out, &query, &self.target.host, "application/json");
+        put_get(
+            out,
+            &query,
+            &self.target.host,
+            "application/json",
+            &self.target.headers,
+        );
     }
 
     fn on_head(
@@ -237,15 +244,21 @@ impl Session for Subscriber {
 
     fn start(&mut self, out: &mut BytesMut, _ctx: &mut Recorder) {
         match self.target.protocol {
-            SubProtocol::Ws if self.target.offer_deflate => {
-                put_ws_upgrade_with(out, &self.target.path, &self.target.host, DEFLATE_OFFER)
+            SubProtocol::Ws => {
+                let deflate = if self.target.offer_deflate {
+                    DEFLATE_OFFER
+                } else {
+                    ""
+                };
+                let extra = format!("{}{deflate}", self.target.headers);
+                put_ws_upgrade_with(out, &self.target.path, &self.target.host, &extra)
             }
-            SubProtocol::Ws => put_ws_upgrade(out, &self.target.path, &self.target.host),
             SubProtocol::Sse => put_get(
                 out,
                 &self.target.path,
                 &self.target.host,
                 "text/event-stream",
+                &self.target.headers,
             ),
             SubProtocol::Get => self.poll(out),
         }

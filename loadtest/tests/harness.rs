@@ -41,6 +41,7 @@ fn workload(
         get_limit: 1000,
         max_in_flight: 100,
         sub_tls: None,
+        headers: Vec::new(),
     }
 }
 
