@@ -82,8 +82,8 @@ impl<'a> AccessLine<'a> {
             duration_ms: (duration.as_micros() as f64 / 1000.0),
             user_agent: cut(user_agent, MAX_USER_AGENT_BYTES),
             plan: subscriber.map(|s| s.plan.as_str()),
-            application: subscriber.map(|s| s.application.as_str()),
-            subscription: subscriber.map(|s| s.subscription.as_str()),
+            application: subscriber.and_then(|s| s.application.as_deref()),
+            subscription: subscriber.and_then(|s| s.subscription.as_deref()),
         }
     }
 
@@ -239,14 +239,14 @@ mod tests {
         let exchange = crate::observe::exchange::Exchange::new();
         exchange.set_subscriber(Subscriber {
             plan: "gold".into(),
-            application: "app 1".into(),
-            subscription: "sub-9".into(),
+            application: Some("app 1".into()),
+            subscription: Some("sub-9".into()),
         });
         let subscriber = exchange.subscriber();
         let mut with = line("/p", "ua");
         with.plan = subscriber.as_ref().map(|s| s.plan.as_str());
-        with.application = subscriber.as_ref().map(|s| s.application.as_str());
-        with.subscription = subscriber.as_ref().map(|s| s.subscription.as_str());
+        with.application = subscriber.as_ref().and_then(|s| s.application.as_deref());
+        with.subscription = subscriber.as_ref().and_then(|s| s.subscription.as_deref());
         let json: serde_json::Value =
             serde_json::from_str(&with.render(AccessLogFormat::Json)).unwrap();
         assert_eq!(json["plan"], "gold");

@@ -20,6 +20,7 @@ use crate::codec::http_response::{BodyKind, ResponseHead};
 use crate::entrypoint::{self, Choice};
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
+use crate::observe::exchange::Subscriber;
 use crate::observe::request_record::RequestRecord;
 use crate::rate_limit;
 use crate::runtime::shard::Shard;
@@ -172,7 +173,15 @@ pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>
             Verdict::NotCors | Verdict::Allowed(_) => {}
         }
         match gate {
-            Some(Ok(access)) => conn.access = Some(access),
+            Some(Ok(access)) => {
+                let principal = &access.principal;
+                conn.exchange().set_subscriber(Subscriber {
+                    plan: principal.plan.to_string(),
+                    application: principal.application.as_deref().map(str::to_owned),
+                    subscription: principal.subscription.as_deref().map(str::to_owned),
+                });
+                conn.access = Some(access);
+            }
             Some(Err(refused)) => {
                 if refused.answer(&mut conn, !keep_alive).await.is_err() || !keep_alive {
                     return;
