@@ -35,6 +35,8 @@ pub const NO_CONTEXT_PATH: &str = "No context-path matches the request URI.";
 
 /// The 411 body: a POST publishes its body, so it must say where the body ends.
 const POST_NEEDS_FRAMING: &str = "a POST must frame its body with Content-Length (Content-Length: 0 for an empty message) or Transfer-Encoding: chunked";
+/// The 403 of a page's request to an API with an mtls plan and no origin allow-list.
+const PAGES_NEED_AN_ORIGIN_LIST: &str = "this API accepts client certificates, which browsers send by themselves: web pages may use it only from the origins its cors.allowOrigin (WebSocket: allowedOrigins) lists";
 
 /// Serves one accepted connection (a TLS one once its handshake is done) until it closes.
 pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>) {
@@ -87,6 +89,19 @@ pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>
         );
         // Before anything is published or subscribed: a page from another origin may not.
         let verdict = match (api.as_deref(), &choice) {
+            // Browsers send client certificates by themselves, to any page's requests: on an
+            // API that trusts them (an mtls plan), a page's request needs an allow-list that
+            // names its origin (cross-site request forgery, cross-site WebSocket hijacking).
+            (Some(api), Some(choice))
+                if api.has_mtls_plan
+                    && head.header_str("origin").is_some()
+                    && match choice {
+                        Choice::WebSocket(_) => api.websocket_origins.is_none(),
+                        _ => api.cors.is_none(),
+                    } =>
+            {
+                Verdict::Refused(PAGES_NEED_AN_ORIGIN_LIST)
+            }
             (Some(api), Some(Choice::WebSocket(_))) => {
                 match cors::websocket_origin(api.websocket_origins.as_ref(), &head) {
                     Ok(()) => Verdict::NotCors,
@@ -129,8 +144,30 @@ pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>
             _ => None,
         };
         let refused = matches!(gate, Some(Err(_)));
+        // The selected plan's policies, counted per subscription (per client address on a
+        // keyless plan), also before the body: a client over its limit uploads nothing.
+        let served = choice.as_ref().is_some_and(|choice| {
+            !matches!(
+                choice,
+                Choice::MethodNotAllowed(_) | Choice::NoEntrypoint(_)
+            )
+        });
+        let over_limit = match (api.as_deref(), &gate) {
+            (Some(api), Some(Ok(access))) if served => {
+                let limiter = &shard.rate_limiter;
+                match rate_limit::subject_for(api, Some(access), client_ip, limiter) {
+                    Some(meter) => {
+                        let publishes = matches!(choice, Some(Choice::HttpPost(_)));
+                        rate_limit::count(&mut conn, meter, publishes).await
+                    }
+                    None => None,
+                }
+            }
+            _ => None,
+        };
         let wanted = !answered_by_cors
             && !refused
+            && over_limit.is_none()
             && matches!(
                 choice,
                 Some(Choice::HttpPost(_) | Choice::HttpGet(_) | Choice::Sse(_))
@@ -190,25 +227,11 @@ pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>
             }
             None => {}
         }
-        // The selected plan's policies, counted per subscription (per client address on a
-        // keyless plan).
-        let served = !matches!(
-            choice,
-            Choice::MethodNotAllowed(_) | Choice::NoEntrypoint(_)
-        );
-        let meter = served
-            .then(|| {
-                rate_limit::subject_for(api, conn.access.as_ref(), client_ip, &shard.rate_limiter)
-            })
-            .flatten();
-        if let Some(meter) = meter {
-            let publishes = matches!(choice, Choice::HttpPost(_));
-            if let Err(keep) = rate_limit::admit(&mut conn, meter, publishes, !keep_alive).await {
-                if keep {
-                    continue;
-                }
+        if let Some(verdict) = over_limit {
+            if !rate_limit::refuse(&mut conn, &verdict, !keep_alive).await {
                 return;
             }
+            continue;
         }
         let keep_going = match choice {
             Choice::WebSocket(options) => {
