@@ -31,6 +31,8 @@
 //! admin/       GET /metrics and /health off the data path (loopback by default), served by
 //!              http_server.rs: bounded connections, whole-request deadline, bounded head (the
 //!              server a management API on a listener of its own would reuse)
+//! security/   who may call an API: jwt/ verifies bearer tokens for `security: jwt` plans (its
+//!              JWKS URL thread is the one cross-thread piece outside cross_shard/)
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
 //!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, MQTT
 //!              node feeds, shard health
@@ -57,4 +59,5 @@ pub mod entrypoint;
 pub mod message;
 pub mod metrics;
 pub mod runtime;
+pub mod security;
 pub mod server;
