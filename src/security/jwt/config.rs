@@ -124,6 +124,8 @@ impl PartialEq for JwtSettings {
     }
 }
 
+impl Eq for JwtSettings {}
+
 /// Decodes and checks a plan's `configuration:` at `location` (e.g.
 /// `apis[0].plans[1].configuration`): every problem found, or the settings.
 pub fn settings_from_value(

@@ -9,6 +9,7 @@
 //! unique_object.rs   JSON objects with duplicate member names refused
 //! claims.rs          exp/nbf/iss/aud with clock skew; the client-id claim
 //! verifier.rs        one shard's verifier: parse → keys → signature → claims
+//! plan_check.rs     the JWT step of plan selection: the token presented, the plan accepting it
 //! bearer.rs          where a request carries its token (Authorization, query parameter)
 //! refusal.rs         why a token was refused: 401/400 and WWW-Authenticate
 //! ```
@@ -22,6 +23,7 @@ pub mod config;
 pub mod jwks_settings;
 pub mod jwks_source;
 pub mod keys;
+pub mod plan_check;
 pub mod refusal;
 pub mod token;
 mod unique_object;
@@ -39,5 +41,6 @@ mod tests_jwks;
 pub use algorithm::{JwtAlgorithm, KeyFamily};
 pub use claims::VerifiedToken;
 pub use config::{settings_from_value, JwtSettings, KeySource, RawJwtConfiguration};
+pub use plan_check::{JwtPlan, ShardVerifiers};
 pub use refusal::JwtRefusal;
 pub use verifier::{unix_now, JwtKeys, JwtVerifier};
