@@ -11,6 +11,7 @@
 //! verifier.rs        one shard's verifier: parse → keys → signature → claims
 //! plan_check.rs     the JWT step of plan selection: the token presented, the plan accepting it
 //! bearer.rs          where a request carries its token (Authorization, query parameter)
+//! refresh_message.rs the WebSocket message that renews a session's token (`tokenRefresh`)
 //! refusal.rs         why a token was refused: 401/400 and WWW-Authenticate
 //! ```
 //! The cryptography (HMAC, RSA PKCS#1 and PSS, ECDSA, Ed25519, via ring) is the `jsonwebtoken`
@@ -24,6 +25,7 @@ pub mod jwks_settings;
 pub mod jwks_source;
 pub mod keys;
 pub mod plan_check;
+pub mod refresh_message;
 pub mod refusal;
 pub mod token;
 mod unique_object;
