@@ -13,7 +13,8 @@
 //!              the supervisor every task is spawned through (a panic closes one connection, or
 //!              takes its shard down visibly); test-only fault injection (feature `fault-injection`);
 //!              LogThrottle (one line per interval for errors that repeat, e.g. accept failures)
-//! server/      the life of a connection: accept → HTTP head → route → entrypoint → body
+//! server/      the life of a connection: accept → HTTP head → route (virtual host, then
+//!              context path) → CORS / Origin check (cors.rs) → entrypoint → body
 //!              (100-continue, 408); request ids and error answers (details to the log only)
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames and
 //!              their JSON envelope, SSE
@@ -28,11 +29,16 @@
 //!              of a retention ring to a shard's clients (and how far delivery has got); the
 //!              shard's budget of HTTP GET reply bytes in flight
 //! message.rs   the one message type; metrics.rs the counters every bound reports to
+//! observe/     access log (a line per request / stream end, written by a thread of its own behind a
+//!              bounded queue) and per-API metrics (per-shard series summed at scrape)
 //! admin/       GET /metrics and /health off the data path (loopback by default), served by
 //!              http_server.rs: bounded connections, whole-request deadline, bounded head (the
 //!              server a management API on a listener of its own would reuse)
 //! security/   who may call an API: jwt/ verifies bearer tokens for `security: jwt` plans (its
 //!              JWKS URL thread is the one cross-thread piece outside cross_shard/)
+//! tls/         the TLS listener: rustls driven sans-IO on the shards (handshake with a deadline,
+//!              then the same Conn/Duplex I/O over a TlsSession), certificates by SNI, client
+//!              certificates kept for request handling, certificate reload off the shards
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
 //!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, MQTT
 //!              node feeds, shard health
@@ -40,7 +46,8 @@
 //!
 //! # Data path
 //! ```text
-//! accept (per shard) → codec::http_head (httparse, bounded) → server::router (longest context path)
+//! accept (per shard) → codec::http_head (httparse, bounded) → server::router (host, then longest
+//!   context path) → server::cors (preflight 204/403, disallowed Origin 403, before any body)
 //!   → plan check (keyless) → entrypoint by request shape:
 //!        Upgrade: websocket → websocket;  GET + Accept: text/event-stream → sse;  other GET → http_get;
 //!        POST → http_post (endpoint::publish)
@@ -58,6 +65,8 @@ pub mod endpoint;
 pub mod entrypoint;
 pub mod message;
 pub mod metrics;
+pub mod observe;
 pub mod runtime;
 pub mod security;
 pub mod server;
+pub mod tls;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tidegate::config::{self, Config};
 use tidegate::cross_shard::ShardFault;
@@ -134,7 +134,7 @@ fn run(path: Option<PathBuf>) -> ExitCode {
     let apis: Vec<String> = config
         .apis
         .iter()
-        .flat_map(|api| api.context_paths.clone())
+        .flat_map(|api| api.context_paths.iter().map(ToString::to_string))
         .collect();
     let gateway = match Gateway::start(config) {
         Ok(gateway) => gateway,
@@ -150,6 +150,7 @@ fn run(path: Option<PathBuf>) -> ExitCode {
     tracing::info!(
         addr = %gateway.local_addr(),
         admin = %admin,
+        tls = %gateway.tls_addr().map_or_else(|| "off".to_owned(), |addr| addr.to_string()),
         shards = gateway.drivers().len(),
         context_paths = %apis.join(","),
         "tidegate is listening"
@@ -172,9 +173,9 @@ enum Event {
     Stopped,
 }
 
-/// Sends every SIGTERM and SIGINT to the main thread.
+/// Sends every SIGTERM, SIGINT and SIGHUP (reload the TLS certificates) to the main thread.
 fn forward_signals(events: mpsc::Sender<Event>) -> std::io::Result<()> {
-    let mut signals = Signals::new([SIGTERM, SIGINT])?;
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     std::thread::Builder::new()
         .name("tidegate-signals".to_owned())
         .spawn(move || {
@@ -210,6 +211,12 @@ fn supervise(
     };
     while let Ok(event) = inbox.recv() {
         match event {
+            Event::Signal(SIGHUP) => {
+                if let Some(gateway) = &gateway {
+                    tracing::info!("SIGHUP: reloading the TLS certificates");
+                    gateway.reload_tls();
+                }
+            }
             Event::Signal(signal) if gateway.is_some() => {
                 tracing::info!(
                     signal,

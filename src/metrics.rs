@@ -41,12 +41,23 @@ shard_metrics! {
     /// Shard-wide tasks that panicked (a bug: the shard went down, `/health` says so and the
     /// process exits non-zero).
     counter shard_task_panics_total,
+    /// TLS handshakes completed on the TLS listener (`gateway.tls`).
+    counter tls_handshakes_total,
+    /// TLS handshakes that failed (invalid records, no common version or cipher, a refused or
+    /// missing client certificate, no `http/1.1` in ALPN, the client closing first); logged at
+    /// most once per 10 s per shard.
+    counter tls_handshake_failures_total,
+    /// TLS handshakes not complete within `headerReadMs` (the connection was closed).
+    counter tls_handshake_timeouts_total,
     /// Connections currently open (bounded by `maxConnectionsPerShard`).
     gauge connections_open,
     /// HTTP requests whose head was parsed.
     counter http_requests_total,
     /// Requests answered with a 4xx status by the gateway itself.
     counter http_client_errors_total,
+    /// Requests refused 403 for their `Origin` (CORS `allowOrigin`, a websocket's
+    /// `allowedOrigins`, a malformed Origin) or a refused CORS preflight.
+    counter origin_refusals_total,
     /// WebSocket sessions currently open.
     gauge websocket_sessions_open,
     /// Payload bytes of unfinished WebSocket messages (fragments so far, frames still arriving)

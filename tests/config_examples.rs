@@ -105,17 +105,40 @@ fn examples_show_what_they_promise() {
     // (each connection gets back what it sent), with the limits Autobahn needs.
     let echo = load("echo.yaml");
     let api = &echo.apis[0];
-    assert_eq!(
-        (api.id.as_str(), api.context_paths.as_slice()),
-        ("echo", &["/echo".to_owned()][..])
-    );
+    assert_eq!(api.id, "echo");
+    assert_eq!(api.context_paths, ["/echo"]);
     let both_ways = config::WebSocketOptions {
         publisher_enabled: true,
         subscriber_enabled: true,
+        ..Default::default()
     };
     assert_eq!(api.entrypoints, [EntrypointConfig::WebSocket(both_ways)]);
     assert_eq!(api.endpoint, EndpointConfig::Echo);
     assert!(echo.gateway.limits.ws_max_message_bytes >= 16 * 1024 * 1024);
+
+    // CORS for a page origin and a subdomain pattern, with credentials, and a WebSocket list.
+    let cors = load("cors.yaml");
+    let settings = cors.apis[0].cors.as_ref().expect("CORS on");
+    assert!(settings.allow_credentials && !settings.allow_origin.any);
+    assert!(settings.allow_origin.allows("https://app.example.com"));
+    assert!(settings.allow_origin.allows("https://shop.example.com"));
+    assert!(!settings.allow_origin.allows("https://example.com.evil.net"));
+    assert!(cors.apis[0].entrypoints.iter().any(|entrypoint| matches!(
+        entrypoint,
+        EntrypointConfig::WebSocket(options) if options.allowed_origins.is_some()
+    )));
+
+    // Two APIs on one path, told apart by host, and one for any host.
+    let hosts = load("virtual-hosts.yaml");
+    let bound: Vec<String> = hosts
+        .apis
+        .iter()
+        .flat_map(|api| api.context_paths.iter().map(ToString::to_string))
+        .collect();
+    assert_eq!(
+        bound,
+        ["eu.example.com/events", "us.example.com/events", "/status"]
+    );
 }
 
 #[test]

@@ -288,7 +288,7 @@ fn post_errors_413_405_and_503() {
         b"PUT /topic HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
     );
     assert_eq!(get_only.status, 405);
-    assert_eq!(get_only.header("allow"), Some("GET, POST"));
+    assert_eq!(get_only.header("allow"), Some("GET, POST, OPTIONS"));
 
     // A POST whose body arrives after shutdown began is refused with 503, not lost silently.
     let mut late = connect(addr);

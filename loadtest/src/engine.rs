@@ -65,6 +65,8 @@ enum Phase {
 
 struct Slot<S> {
     stream: Option<TcpStream>,
+    /// The TLS session, when the engine connects over TLS (`use_tls`).
+    tls: Option<rustls::ClientConnection>,
     phase: Phase,
     session: S,
     out: BytesMut,
@@ -81,6 +83,11 @@ pub struct Engine<S> {
     next_queued: usize,
     connecting: usize,
     scratch: Vec<u8>,
+    /// Connect over TLS with this configuration and SNI name.
+    tls: Option<(
+        std::sync::Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )>,
 }
 
 impl<S: Session> Engine<S> {
@@ -91,6 +98,7 @@ impl<S: Session> Engine<S> {
             .into_iter()
             .map(|session| Slot {
                 stream: None,
+                tls: None,
                 phase: Phase::Queued,
                 session,
                 out: BytesMut::new(),
@@ -106,7 +114,20 @@ impl<S: Session> Engine<S> {
             next_queued: 0,
             connecting: 0,
             scratch: vec![0; SCRATCH_BYTES],
+            tls: None,
         })
+    }
+
+    /// Every connection speaks TLS (client `config`, SNI `name`) from its first byte.
+    pub fn use_tls(
+        &mut self,
+        config: std::sync::Arc<rustls::ClientConfig>,
+        name: &str,
+    ) -> io::Result<()> {
+        let name = rustls::pki_types::ServerName::try_from(name.to_owned())
+            .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+        self.tls = Some((config, name));
+        Ok(())
     }
 
     /// Opens more connections, waits up to `timeout` for I/O, and handles what is ready.
@@ -174,8 +195,22 @@ impl<S: Session> Engine<S> {
                         self.close(index, SessionError::Io(err), ctx);
                         continue;
                     }
+                    let tls = match &self.tls {
+                        None => None,
+                        Some((config, name)) => {
+                            match rustls::ClientConnection::new(config.clone(), name.clone()) {
+                                Ok(conn) => Some(conn),
+                                Err(err) => {
+                                    let err = io::Error::other(err);
+                                    self.close(index, SessionError::Io(err), ctx);
+                                    continue;
+                                }
+                            }
+                        }
+                    };
                     let slot = &mut self.slots[index];
                     slot.stream = Some(stream);
+                    slot.tls = tls;
                     slot.phase = Phase::Connecting;
                     self.connecting += 1;
                 }
@@ -236,7 +271,10 @@ impl<S: Session> Engine<S> {
                     return Err(SessionError::Closed("connection closed".into()));
                 }
                 Ok(n) => {
-                    slot.inbound.extend_from_slice(&self.scratch[..n]);
+                    match slot.tls.as_mut() {
+                        Some(tls) => decrypt(tls, &self.scratch[..n], &mut slot.inbound)?,
+                        None => slot.inbound.extend_from_slice(&self.scratch[..n]),
+                    }
                     slot.session
                         .receive(&mut slot.inbound, &mut slot.out, ctx)?;
                     if slot.inbound.is_empty() && slot.inbound.capacity() > KEEP_INBOUND_BYTES {
@@ -256,6 +294,24 @@ impl<S: Session> Engine<S> {
         let Some(stream) = slot.stream.as_mut() else {
             return;
         };
+        if let Some(tls) = slot.tls.as_mut() {
+            // Plaintext into the session (buffered until the handshake is done), records out.
+            if !slot.out.is_empty() {
+                if let Err(err) = tls.writer().write_all(&slot.out) {
+                    return self.close(index, SessionError::Io(err), ctx);
+                }
+                slot.out.clear();
+            }
+            while tls.wants_write() {
+                match tls.write_tls(stream) {
+                    Ok(_) => {}
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    Err(err) => return self.close(index, SessionError::Io(err), ctx),
+                }
+            }
+            return;
+        }
         while !slot.out.is_empty() {
             match stream.write(&slot.out) {
                 Ok(0) => {
@@ -280,6 +336,7 @@ impl<S: Session> Engine<S> {
         if slot.phase == Phase::Connecting {
             self.connecting -= 1;
         }
+        slot.tls = None;
         if let Some(mut stream) = slot.stream.take() {
             let _ = self.poll.registry().deregister(&mut stream);
         }
@@ -328,4 +385,26 @@ fn bind_address_no_port(socket: &Socket) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Feeds `cipher` to the TLS session and appends the plaintext it gives to `inbound`.
+fn decrypt(
+    tls: &mut rustls::ClientConnection,
+    mut cipher: &[u8],
+    inbound: &mut BytesMut,
+) -> Result<(), SessionError> {
+    while !cipher.is_empty() {
+        tls.read_tls(&mut cipher)?;
+        let state = tls
+            .process_new_packets()
+            .map_err(|err| SessionError::Protocol(format!("TLS: {err}")))?;
+        let ready = state.plaintext_bytes_to_read();
+        if ready > 0 {
+            let start = inbound.len();
+            inbound.resize(start + ready, 0);
+            let got = tls.reader().read(&mut inbound[start..])?;
+            inbound.truncate(start + got);
+        }
+    }
+    Ok(())
 }

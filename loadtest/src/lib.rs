@@ -40,3 +40,4 @@ pub mod servers;
 pub mod stamp;
 pub mod subscriber;
 pub mod suites;
+pub mod tls;

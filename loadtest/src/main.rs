@@ -88,6 +88,16 @@ struct WorkloadArgs {
     /// Per publisher: unanswered POSTs before it waits (due messages keep their due times).
     #[arg(long, default_value_t = 1000)]
     max_in_flight: u64,
+    /// Subscribers connect over TLS to this address (the gateway's `gateway.tls.listen`);
+    /// publishers stay on the plaintext target. With --target.
+    #[arg(long, requires = "sub_tls_ca")]
+    sub_tls_addr: Option<SocketAddr>,
+    /// With --sub-tls-addr: PEM file of the CA (or self-signed certificate) to trust.
+    #[arg(long)]
+    sub_tls_ca: Option<PathBuf>,
+    /// With --sub-tls-addr: the SNI name (checked against the certificate).
+    #[arg(long, default_value = "localhost")]
+    sub_tls_name: String,
 }
 
 #[derive(Args, Clone)]
@@ -296,6 +306,11 @@ fn workload(args: &WorkloadArgs, target: SocketAddr) -> Workload {
         source_ips: args.source_ips,
         get_limit: args.get_limit,
         max_in_flight: args.max_in_flight,
+        sub_tls: args.sub_tls_addr.map(|addr| tidegate_load::run::SubTls {
+            addr,
+            ca_file: args.sub_tls_ca.clone().unwrap_or_default(),
+            server_name: args.sub_tls_name.clone(),
+        }),
     }
 }
 

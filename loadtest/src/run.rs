@@ -43,6 +43,20 @@ pub struct Workload {
     pub get_limit: usize,
     /// Per publisher: unanswered POSTs (or unwritten WebSocket messages) before it waits.
     pub max_in_flight: u64,
+    /// Subscribers connect over TLS to this listener instead of `target` (publishers stay on
+    /// `target`).
+    pub sub_tls: Option<SubTls>,
+}
+
+/// Where and how subscribers connect over TLS.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SubTls {
+    /// The gateway's TLS listener.
+    pub addr: SocketAddr,
+    /// PEM file of the CA (or the self-signed certificate) the gateway's certificate chains to.
+    pub ca_file: std::path::PathBuf,
+    /// SNI name, checked against the certificate.
+    pub server_name: String,
 }
 
 /// What a run counted.
@@ -231,13 +245,14 @@ fn spawn_subscribers(w: &Workload, shared: &Shared) -> Vec<JoinHandle<std::io::R
     (0..w.threads)
         .map(|thread| {
             let count = w.subscribers / w.threads + usize::from(thread < w.subscribers % w.threads);
-            let (target, addr, ips, publishers) =
-                (target.clone(), w.target, w.source_ips, w.publishers);
+            let addr = w.sub_tls.as_ref().map_or(w.target, |tls| tls.addr);
+            let tls = w.sub_tls.clone();
+            let (target, ips, publishers) = (target.clone(), w.source_ips, w.publishers);
             let recorder =
                 Recorder::new(shared.clock, shared.window.clone(), shared.progress.clone());
             let stop = shared.stop.clone();
             std::thread::spawn(move || {
-                subscribe(count, target, addr, ips, publishers, recorder, &stop)
+                subscribe(count, target, (addr, tls), ips, publishers, recorder, &stop)
             })
         })
         .collect()
@@ -247,7 +262,7 @@ fn spawn_subscribers(w: &Workload, shared: &Shared) -> Vec<JoinHandle<std::io::R
 fn subscribe(
     count: usize,
     target: SubTarget,
-    addr: SocketAddr,
+    (addr, tls): (SocketAddr, Option<SubTls>),
     source_ips: u8,
     publishers: u32,
     mut recorder: Recorder,
@@ -257,6 +272,9 @@ fn subscribe(
         .map(|_| Subscriber::new(target.clone(), publishers))
         .collect();
     let mut engine = Engine::new(addr, source_ips, sessions)?;
+    if let Some(tls) = tls {
+        engine.use_tls(crate::tls::client_config(&tls.ca_file)?, &tls.server_name)?;
+    }
     while !stop.load(Ordering::Relaxed) {
         engine.turn(Duration::from_millis(20), &mut recorder)?;
         recorder.flush();

@@ -16,7 +16,10 @@ use crate::codec::http_head::{Method, RequestHead};
 use crate::cross_shard::kafka_link::KafkaLink;
 use crate::cross_shard::GatewayHealth;
 use crate::metrics::{render_prometheus, AdminMetrics, KafkaMetrics, ShardMetrics};
+use crate::observe::api_metrics::{render_api_metrics, ApiMetrics};
+use crate::observe::log_writer::AccessLogCounters;
 use crate::runtime::Driver;
+use crate::tls::TlsMetrics;
 
 /// The admin endpoint's bounds: a scrape or a health probe is one small request.
 pub const ADMIN_LIMITS: ServerLimits = ServerLimits {
@@ -38,8 +41,14 @@ pub struct AdminState {
     pub drivers: Vec<Driver>,
     /// Which shards are alive.
     pub health: Arc<GatewayHealth>,
+    /// Every shard's per-API metrics.
+    pub api_metrics: Vec<Arc<ApiMetrics>>,
+    /// The access log's counters, when it is enabled.
+    pub access_log: Option<Arc<AccessLogCounters>>,
     /// The Kafka bridge's metrics and queue, when an API uses Kafka.
     pub kafka: Option<(Arc<KafkaMetrics>, KafkaLink)>,
+    /// The TLS certificate reload counters, when `gateway.tls` is set.
+    pub tls: Option<Arc<TlsMetrics>>,
 }
 
 impl Admin {
@@ -118,7 +127,14 @@ fn health(state: &AdminState) -> Reply {
 /// The shards' metrics, the admin endpoint's own, then the Kafka bridge's.
 fn render_all(state: &AdminState, admin: &AdminMetrics) -> String {
     let mut text = render_prometheus(&state.metrics);
+    text.push_str(&render_api_metrics(&state.api_metrics));
+    if let Some(counters) = &state.access_log {
+        text.push_str(&counters.render_prometheus());
+    }
     text.push_str(&admin.render_prometheus("admin"));
+    if let Some(tls) = &state.tls {
+        text.push_str(&tls.render_prometheus());
+    }
     if let Some((kafka, link)) = &state.kafka {
         let started = link
             .feeds

@@ -11,10 +11,7 @@ use super::problem::Problems;
 /// is a wildcard (`0.0.0.0` and `[::]` also cover every specific address). Port 0 picks a free
 /// port, so it never collides.
 pub(crate) fn check_apart(listen: SocketAddr, admin: SocketAddr, p: &mut Problems) {
-    let same_port = listen.port() == admin.port() && listen.port() != 0;
-    let overlap =
-        listen.ip() == admin.ip() || listen.ip().is_unspecified() || admin.ip().is_unspecified();
-    if same_port && overlap {
+    if collide(listen, admin) {
         p.push(
             "gateway.adminListen",
             format!(
@@ -22,6 +19,14 @@ pub(crate) fn check_apart(listen: SocketAddr, admin: SocketAddr, p: &mut Problem
             ),
         );
     }
+}
+
+/// True when binding `a` and `b` would fail: the same nonzero port, on the same address or where
+/// either is a wildcard.
+pub(crate) fn collide(a: SocketAddr, b: SocketAddr) -> bool {
+    let same_port = a.port() == b.port() && a.port() != 0;
+    let overlap = a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified();
+    same_port && overlap
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@
 //!
 //! After that the configuration is trusted: the rest of the gateway uses [`model`] types only.
 
+pub mod access_log;
+mod cors;
 mod defaults;
 mod echo;
 mod endpoint_sides;
@@ -20,17 +22,23 @@ mod listeners;
 pub mod model;
 mod mqtt;
 mod number_wording;
+mod origins;
 mod problem;
 mod raw;
 pub mod secret;
 mod sections;
 pub mod tls_identity;
+pub mod tls_listener;
 mod validate;
+mod virtual_hosts;
 
 use std::path::Path;
 
 use serde_saphyr::MessageFormatter;
 
+pub use access_log::{AccessLogConfig, AccessLogFormat};
+pub(crate) use cors::is_token_byte;
+pub use cors::CorsConfig;
 pub use kafka::KafkaOptions;
 pub use model::{
     ApiConfig, ApiState, Config, DriverChoice, EndpointConfig, EntrypointConfig, GatewayConfig,
@@ -41,9 +49,12 @@ pub use mqtt::{
     topic_name_problem, MqttConsumerOptions, MqttOptions, MqttProducerOptions, MqttProtocol,
     MqttTlsOptions,
 };
+pub use origins::{AllowOrigin, OriginPattern};
 pub use problem::{ConfigError, Problem};
 pub use secret::Secret;
 pub use tls_identity::ClientIdentity;
+pub use tls_listener::{ClientAuth, TlsFiles, TlsListenerConfig, TlsMaterial, TlsVersion};
+pub use virtual_hosts::ContextPath;
 
 use problem::Problems;
 
@@ -105,12 +116,13 @@ fn quickstart() -> Config {
             id: "qs-message-api".to_owned(),
             name: "Quickstart message API".to_owned(),
             state: ApiState::Started,
-            context_paths: vec!["/qs-message-api".to_owned()],
+            context_paths: vec![ContextPath::any_host("/qs-message-api")],
             entrypoints: vec![
                 EntrypointConfig::HttpGet(HttpGetOptions::default()),
                 EntrypointConfig::WebSocket(WebSocketOptions {
                     publisher_enabled: false,
                     subscriber_enabled: true,
+                    allowed_origins: None,
                 }),
                 EntrypointConfig::Sse(SseOptions::default()),
             ],
@@ -119,6 +131,8 @@ fn quickstart() -> Config {
                 name: "Keyless".to_owned(),
                 security: PlanSecurity::Keyless,
             }],
+            cors: None,
+            access_log: true,
         }],
     }
 }

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::defaults;
+use super::tls_listener::TlsListenerConfig;
 
 /// The whole configuration: gateway-wide settings and the APIs it serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,9 +33,16 @@ pub struct GatewayConfig {
     pub driver: DriverChoice,
     /// Pin each shard's thread to one core.
     pub pin_shards: bool,
+    /// This gateway's stable name among its peers (`[a-zA-Z0-9._-]`, 1 to 64 characters): MQTT
+    /// client ids derive from it, so broker sessions survive a restart instead of piling up.
+    pub node_id: Option<String>,
     pub limits: Limits,
     pub outbound: OutboundConfig,
     pub timeouts: Timeouts,
+    /// The TLS listener (`gateway.tls`), served next to `listen`.
+    pub tls: Option<TlsListenerConfig>,
+    /// `gateway.accessLog`.
+    pub access_log: super::access_log::AccessLogConfig,
 }
 
 impl Default for GatewayConfig {
@@ -45,9 +53,12 @@ impl Default for GatewayConfig {
             shards: None,
             driver: DriverChoice::Auto,
             pin_shards: defaults::PIN_SHARDS,
+            node_id: None,
             limits: Limits::default(),
             outbound: OutboundConfig::default(),
             timeouts: Timeouts::default(),
+            tls: None,
+            access_log: Default::default(),
         }
     }
 }
@@ -167,13 +178,17 @@ pub struct ApiConfig {
     pub id: String,
     pub name: String,
     pub state: ApiState,
-    /// At least one; each starts with `/`, and no path belongs to two APIs.
-    pub context_paths: Vec<String>,
+    /// At least one; each path starts with `/`, and no (host, path) belongs to two APIs.
+    pub context_paths: Vec<super::ContextPath>,
     /// At least one, at most one of each kind.
     pub entrypoints: Vec<EntrypointConfig>,
     pub endpoint: EndpointConfig,
     /// At least one.
     pub plans: Vec<PlanConfig>,
+    /// `cors:` when enabled; `None` = no CORS answers (cross-origin pages cannot read replies).
+    pub cors: Option<super::CorsConfig>,
+    /// `accessLog.enabled`: its requests are written to the access log (when that is enabled).
+    pub access_log: bool,
 }
 
 /// A stopped API is validated and keeps its context paths reserved, but receives no traffic.
@@ -255,6 +270,9 @@ pub struct WebSocketOptions {
     pub publisher_enabled: bool,
     /// Clients receive the endpoint's messages.
     pub subscriber_enabled: bool,
+    /// Origins whose pages may upgrade, as configured (`allowedOrigins`); `None` = the API's
+    /// CORS origins when CORS is on, else any.
+    pub allowed_origins: Option<super::AllowOrigin>,
 }
 
 impl Default for WebSocketOptions {
@@ -262,6 +280,7 @@ impl Default for WebSocketOptions {
         WebSocketOptions {
             publisher_enabled: defaults::PUBLISHER_ENABLED,
             subscriber_enabled: defaults::SUBSCRIBER_ENABLED,
+            allowed_origins: None,
         }
     }
 }

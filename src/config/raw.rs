@@ -43,12 +43,18 @@ pub(crate) struct RawGateway {
     pub shards: RawShards,
     pub driver: DriverChoice,
     pub pin_shards: bool,
+    /// Kept as text so a bad id gets our own message.
+    pub node_id: Option<String>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub limits: Option<IgnoredAny>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub outbound: Option<IgnoredAny>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub timeouts: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    pub tls: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    pub access_log: Option<IgnoredAny>,
 }
 
 impl Default for RawGateway {
@@ -59,9 +65,12 @@ impl Default for RawGateway {
             shards: RawShards::Auto,
             driver: DriverChoice::Auto,
             pin_shards: defaults::PIN_SHARDS,
+            node_id: None,
             limits: None,
             outbound: None,
             timeouts: None,
+            tls: None,
+            access_log: None,
         }
     }
 }
@@ -216,7 +225,7 @@ impl Default for RawTimeouts {
 #[serde(
     deny_unknown_fields,
     rename_all = "camelCase",
-    expecting = "an API mapping (id, name, state, contextPaths, entrypoints, endpoint, plans)"
+    expecting = "an API mapping (id, name, state, contextPaths, entrypoints, endpoint, plans, cors)"
 )]
 pub(crate) struct RawApi {
     pub id: String,
@@ -225,7 +234,7 @@ pub(crate) struct RawApi {
     pub state: ApiState,
     /// Defaults to empty so the "at least one" rule, not serde, explains a missing list.
     #[serde(default)]
-    pub context_paths: Vec<String>,
+    pub context_paths: Vec<super::virtual_hosts::RawContextPath>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     #[serde(default)]
     pub entrypoints: Option<IgnoredAny>,
@@ -235,6 +244,12 @@ pub(crate) struct RawApi {
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     #[serde(default)]
     pub plans: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    #[serde(default)]
+    pub cors: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    #[serde(default)]
+    pub access_log: Option<IgnoredAny>,
 }
 
 fn default_api_state() -> ApiState {
@@ -343,6 +358,9 @@ impl Default for RawHttpPost {
 pub(crate) struct RawWebSocket {
     pub publisher: RawToggle,
     pub subscriber: RawToggle,
+    /// Origins whose pages may open a WebSocket; absent = the API's CORS `allowOrigin`.
+    #[serde(rename = "allowedOrigins")]
+    pub allowed_origins: Option<super::origins::RawOrigins>,
 }
 
 impl Default for RawWebSocket {
@@ -354,6 +372,7 @@ impl Default for RawWebSocket {
             subscriber: RawToggle {
                 enabled: defaults::SUBSCRIBER_ENABLED,
             },
+            allowed_origins: None,
         }
     }
 }

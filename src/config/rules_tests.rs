@@ -81,6 +81,7 @@ fn entrypoint_rules() {
     let expected = EntrypointConfig::WebSocket(WebSocketOptions {
         publisher_enabled: true,
         subscriber_enabled: false,
+        ..WebSocketOptions::default()
     });
     assert_eq!(config.apis[0].entrypoints, [expected]);
     let (location, message) = only_problem(&api_with_entrypoints(

@@ -8,13 +8,16 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::access_log::{self, RawAccessLog, RawApiAccessLog};
 use super::model::{ApiConfig, Config, EndpointConfig, EntrypointConfig, GatewayConfig};
 use super::problem::{join, Problems};
 use super::raw::{
     EntrypointQos, RawApi, RawEntrypoint, RawGateway, RawHttpGet, RawHttpPost, RawInMemory,
     RawLimits, RawMock, RawOutbound, RawPlan, RawRoot, RawSse, RawTimeouts, RawTyped, RawWebSocket,
 };
+use super::tls_listener::{self, RawTlsListener};
 use super::validate::{self, TopicUse};
+use super::virtual_hosts::{self, ContextPath};
 
 const ENTRYPOINTS_SUPPORTED: &[&str] = &["http-get", "http-post", "websocket", "sse"];
 const ENTRYPOINTS_PLANNED: &[&str] = &["webhook"];
@@ -26,7 +29,7 @@ const ENDPOINTS_PLANNED: &[&str] = &["rabbitmq", "solace"];
 #[derive(Default)]
 struct CrossApi {
     /// Each decodable API head's (location, id, context paths).
-    identities: Vec<(String, String, Vec<String>)>,
+    identities: Vec<(String, String, Vec<ContextPath>)>,
     /// Each decodable in-memory endpoint.
     topics: Vec<TopicUse>,
 }
@@ -47,10 +50,9 @@ pub(crate) fn read_config(root: &Value, p: &mut Problems) -> Option<Config> {
     if !root_ok {
         return None;
     }
-    Some(Config {
-        gateway: gateway?,
-        apis: apis?,
-    })
+    let (gateway, mut apis) = (gateway?, apis?);
+    super::mqtt::settle_sessions(gateway.node_id.as_deref(), &mut apis, p);
+    Some(Config { gateway, apis })
 }
 
 /// Most decode errors reported for one section.
@@ -199,11 +201,28 @@ fn read_gateway(value: Option<&Value>, p: &mut Problems) -> Option<GatewayConfig
         .map(|raw| validate::outbound(raw, "gateway.outbound", p));
     let timeouts = decode_or_default::<RawTimeouts>(part("timeouts"), "gateway.timeouts", p)
         .map(|raw| validate::timeouts(raw, "gateway.timeouts", p));
+    let access_log = decode_or_default::<RawAccessLog>(part("accessLog"), "gateway.accessLog", p)
+        .map(|raw| access_log::access_log(raw, "gateway.accessLog", p));
+    let head = head?;
+    let tls = match part("tls") {
+        None | Some(Value::Null) => None,
+        Some(value) => {
+            let raw = decode::<RawTlsListener>(value, "gateway.tls", p)?;
+            let mut others = vec![("gateway.listen", head.listen)];
+            others.extend(
+                head.admin_listen
+                    .map(|admin| ("gateway.adminListen", admin)),
+            );
+            Some(tls_listener::validate(raw, &others, p)?)
+        }
+    };
     Some(GatewayConfig {
+        access_log: access_log?,
         limits: limits?,
         outbound: outbound?,
         timeouts: timeouts?,
-        ..head?
+        tls,
+        ..head
     })
 }
 
@@ -240,10 +259,12 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
         // The head's "invalid type" problem says it all; its parts cannot be found.
         return None;
     }
+    let mut context_paths = Vec::new();
     if let Some(head) = &head {
         validate::api_id(&head.id, loc, p);
         validate::non_empty(&head.name, loc, "name", p);
-        let identity = (loc.to_owned(), head.id.clone(), head.context_paths.clone());
+        context_paths = virtual_hosts::read(&head.context_paths, loc, p);
+        let identity = (loc.to_owned(), head.id.clone(), context_paths.clone());
         cross.identities.push(identity);
     }
     let entrypoints = read_entrypoints(value.get("entrypoints"), &join(loc, "entrypoints"), p);
@@ -292,15 +313,23 @@ fn read_api(value: &Value, loc: &str, cross: &mut CrossApi, p: &mut Problems) ->
         super::endpoint_sides::mock_problems(entrypoints, loc, p);
     }
     let plans = read_plans(value.get("plans"), &join(loc, "plans"), p);
+    let cors_loc = join(loc, "cors");
+    let cors = decode_or_default::<Option<super::cors::RawCors>>(value.get("cors"), &cors_loc, p)
+        .map(|raw| raw.and_then(|raw| super::cors::cors(raw, &cors_loc, p)));
+    let access_log_loc = join(loc, "accessLog");
+    let access_log =
+        decode_or_default::<RawApiAccessLog>(value.get("accessLog"), &access_log_loc, p);
     let head = head?;
     Some(ApiConfig {
         id: head.id,
         name: head.name,
         state: head.state,
-        context_paths: head.context_paths,
+        context_paths,
         entrypoints: entrypoints?,
         endpoint: endpoint?,
         plans: plans?,
+        cors: cors?,
+        access_log: access_log?.enabled,
     })
 }
 

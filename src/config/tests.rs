@@ -138,6 +138,7 @@ apis:
         EntrypointConfig::WebSocket(WebSocketOptions {
             publisher_enabled: false,
             subscriber_enabled: true,
+            ..WebSocketOptions::default()
         }),
         EntrypointConfig::Sse(SseOptions {
             heartbeat_interval: Duration::from_millis(2000),
@@ -219,7 +220,7 @@ fn unknown_keys_are_named_with_the_allowed_keys() {
     let found = problems("apis: []\ngateway:\n  limits: { foo: 1 }\n  bar: 2\nextra: 3\n");
     let expected_gateway =
         "unknown key `bar`; allowed keys: `listen`, `adminListen`, `shards`, `driver`, \
-         `pinShards`, `limits`, `outbound`, `timeouts`";
+         `pinShards`, `nodeId`, `limits`, `outbound`, `timeouts`, `tls`, `accessLog`";
     assert!(
         found.contains(&("gateway.bar".into(), expected_gateway.into())),
         "{found:?}"

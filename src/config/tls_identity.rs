@@ -28,6 +28,14 @@ impl ClientIdentity {
     ) -> Result<ClientConfig, rustls::Error> {
         builder.with_client_auth_cert(self.chain.clone(), self.key.clone_key())
     }
+
+    /// The chain and key as rustls signs with them (a server certificate of `gateway.tls`).
+    pub fn certified_key(
+        &self,
+        provider: &rustls::crypto::CryptoProvider,
+    ) -> Result<CertifiedKey, rustls::Error> {
+        CertifiedKey::from_der(self.chain.clone(), self.key.clone_key(), provider)
+    }
 }
 
 impl Clone for ClientIdentity {

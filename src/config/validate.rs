@@ -21,6 +21,7 @@ use super::raw::{
     RawAdminListen, RawGateway, RawHttpGet, RawHttpPost, RawInMemory, RawLimits, RawMock,
     RawOutbound, RawPlan, RawShards, RawSse, RawTimeouts, RawWebSocket,
 };
+use super::virtual_hosts::ContextPath;
 use crate::entrypoint::message_headers::{is_hop_by_hop, CREDENTIAL_HEADERS};
 
 const MS: &str = " (ms)";
@@ -76,12 +77,24 @@ pub(crate) fn gateway(raw: RawGateway, p: &mut Problems) -> GatewayConfig {
             count
         }
     };
+    if let Some(id) = &raw.node_id {
+        let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if id.is_empty() || id.len() > 64 || !id.chars().all(valid_char) {
+            p.push(
+                "gateway.nodeId",
+                format!(
+                    "'{id}' must be 1 to 64 letters, digits, '.', '_' or '-' (e.g. the host or pod name)"
+                ),
+            );
+        }
+    }
     GatewayConfig {
         listen,
         admin_listen,
         shards,
         driver: raw.driver,
         pin_shards: raw.pin_shards,
+        node_id: raw.node_id,
         ..GatewayConfig::default()
     }
 }
@@ -220,10 +233,11 @@ pub(crate) fn context_path_problem(path: &str) -> Option<&'static str> {
     }
 }
 
-/// Records every context path that is malformed, listed twice in one API, or used by two APIs.
-/// `apis` holds each decoded API's location, id and paths.
-pub(crate) fn context_paths(apis: &[(String, String, Vec<String>)], p: &mut Problems) {
-    let mut owners: HashMap<&str, (&str, &str)> = HashMap::new();
+/// Records every context path that is malformed, listed twice in one API, or used by two APIs
+/// on the same virtual host (the same path may serve different hosts). `apis` holds each decoded
+/// API's location, id and paths.
+pub(crate) fn context_paths(apis: &[(String, String, Vec<ContextPath>)], p: &mut Problems) {
+    let mut owners: HashMap<(&str, Option<&str>), (&str, &str)> = HashMap::new();
     let mut ids: HashMap<&str, &str> = HashMap::new();
     for (loc, id, paths) in apis {
         if let Some(first) = ids.insert(id.as_str(), loc.as_str()) {
@@ -240,13 +254,16 @@ pub(crate) fn context_paths(apis: &[(String, String, Vec<String>)], p: &mut Prob
                 "at least one context path is required, e.g. [/my-api]",
             );
         }
-        for (index, path) in paths.iter().enumerate() {
+        for (index, entry) in paths.iter().enumerate() {
             let path_loc = format!("{}[{index}]", join(loc, "contextPaths"));
+            let path = &entry.path;
             if let Some(why) = context_path_problem(path) {
                 p.push(path_loc, format!("context path '{path}' {why}"));
                 continue;
             }
-            match owners.get(path.as_str()) {
+            let path = &entry.to_string();
+            let key = (entry.path.as_str(), entry.host.as_deref());
+            match owners.get(&key) {
                 Some((owner_loc, _)) if *owner_loc == loc.as_str() => {
                     p.push(path_loc, format!("context path '{path}' is listed twice"));
                 }
@@ -257,7 +274,7 @@ pub(crate) fn context_paths(apis: &[(String, String, Vec<String>)], p: &mut Prob
                     ),
                 ),
                 None => {
-                    owners.insert(path, (loc, id));
+                    owners.insert(key, (loc, id));
                 }
             }
         }
@@ -319,9 +336,14 @@ pub(crate) fn websocket(raw: RawWebSocket, loc: &str, p: &mut Problems) -> WebSo
             "publisher and subscriber are both disabled; enable at least one (or remove the entrypoint)",
         );
     }
+    let allowed_origins = raw.allowed_origins.map(|origins| {
+        let origins_loc = join(loc, "allowedOrigins");
+        super::origins::allow_origin(&origins.into_list(), &origins_loc, p)
+    });
     WebSocketOptions {
         publisher_enabled: raw.publisher.enabled,
         subscriber_enabled: raw.subscriber.enabled,
+        allowed_origins,
     }
 }
 

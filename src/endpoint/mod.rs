@@ -246,6 +246,16 @@ impl Endpoint {
         }
     }
 
+    /// Resolves once the endpoint's broker connections on this shard have closed after the
+    /// shard's shutdown signal (MQTT: DISCONNECT sent). The shard awaits it before its runtime,
+    /// and every task on it, is dropped: a task dropped mid-way never says goodbye, and with
+    /// io_uring its socket may stay open until the process exits.
+    pub async fn closed(&self) {
+        if let Endpoint::Mqtt(mqtt) = self {
+            mqtt.closed().await;
+        }
+    }
+
     /// Parses a client's resume cursor (`?cursor=`, `Last-Event-ID`).
     pub fn parse_cursor(&self, cursor: &str) -> Result<MessageId, EndpointError> {
         if let Endpoint::Kafka(kafka) = self {

@@ -26,7 +26,9 @@ use crate::delivery::{OutboundQueue, ReplyBudget, ReplyPermit};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard::Shard;
-use crate::server::conn::Conn;
+use crate::server::conn::{with_answer_headers, Conn};
+use crate::server::cors::AnswerHeaders;
+use crate::server::request_id::RequestId;
 use crate::server::write_batch::WriteBatch;
 use crate::server::Api;
 
@@ -69,11 +71,14 @@ pub async fn serve(
     let polled = collect(&request, &queue, options, shard, started);
     let items = conn.flush_held_unless_ready(polled).await;
     let close = !keep_alive || shard.shutdown.is_fired();
+    let answer_headers = conn.answer_headers().clone();
     let reply = Reply {
         request: &request,
         options,
         start,
         close,
+        answer_headers: &answer_headers,
+        request_id: conn.request_id(),
     };
     let Some((body, sent, _permit)) = reply.render_within(&items, &shard.reply_budget) else {
         ShardMetrics::inc(&shard.metrics.http_get_replies_refused_total);
@@ -90,9 +95,11 @@ pub async fn serve(
     // The body references what it sends; messages cut from it are let go before the write.
     let last_sent = items[..sent].last().map(|message| message.id.clone());
     drop(items);
+    conn.exchange().answered(200);
     let written = conn.flush_with(body).await.is_ok();
     if written {
         ShardMetrics::add(&shard.metrics.messages_delivered_total, sent as u64);
+        conn.exchange().delivered(sent as u64);
         if let Some(last) = last_sent {
             queue.mark_delivered(last);
         }
@@ -112,6 +119,10 @@ struct Reply<'a> {
     /// The position the subscription started after: `nextCursor` when no item is sent.
     start: Option<MessageId>,
     close: bool,
+    /// The request's answer headers (CORS).
+    answer_headers: &'a AnswerHeaders,
+    /// Echoed in `X-Request-Id`.
+    request_id: RequestId,
 }
 
 impl Reply<'_> {
@@ -160,10 +171,14 @@ impl Reply<'_> {
                 &mut head,
                 &ResponseHead {
                     status: 200,
-                    headers: &[
-                        ("Content-Type", format.content_type()),
-                        ("Cache-Control", "no-store"),
-                    ],
+                    headers: &with_answer_headers(
+                        &[
+                            ("Content-Type", format.content_type()),
+                            ("Cache-Control", "no-store"),
+                            ("X-Request-Id", self.request_id.as_str()),
+                        ],
+                        self.answer_headers,
+                    ),
                     body: BodyKind::Length(body.len()),
                     close: self.close,
                 },

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::codec::http_head::RequestHead;
-use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
+use crate::codec::http_response::{BodyKind, ResponseHead};
 use crate::config::HttpPostOptions;
 use crate::endpoint::PublishOptions;
 use crate::entrypoint::message_headers::message_headers;
@@ -85,7 +85,13 @@ pub async fn serve(
         (None, true) => format!("{{\"id\":\"{id}\"}}"),
         (_, false) => String::new(),
     };
-    let mut headers = vec![("X-Message-Id", id.as_str())];
+    conn.exchange().published(1);
+    conn.exchange().answered(202);
+    let request_id = conn.request_id();
+    let mut headers = vec![
+        ("X-Message-Id", id.as_str()),
+        ("X-Request-Id", request_id.as_str()),
+    ];
     if let Some((partition, offset)) = &record {
         headers.push(("X-Kafka-Partition", partition.as_str()));
         headers.push(("X-Kafka-Offset", offset.as_str()));
@@ -93,15 +99,12 @@ pub async fn serve(
     if wants_json {
         headers.push(("Content-Type", "application/json"));
     }
-    encode_response_head(
-        &mut conn.write_buf,
-        &ResponseHead {
-            status: 202,
-            headers: &headers,
-            body: BodyKind::Length(body.len()),
-            close: !keep_alive,
-        },
-    );
+    conn.encode_head(&ResponseHead {
+        status: 202,
+        headers: &headers,
+        body: BodyKind::Length(body.len()),
+        close: !keep_alive,
+    });
     conn.write_buf.extend_from_slice(body.as_bytes());
     if !keep_alive {
         let _ = conn.flush().await;

@@ -47,9 +47,9 @@ pub fn choose<'a>(head: &RequestHead, api: &'a Api) -> Choice<'a> {
     }
     let serves_get = api.http_get.is_some() || api.sse.is_some();
     let allowed = match (serves_get, api.http_post.is_some()) {
-        (true, true) => "GET, POST",
-        (true, false) => "GET",
-        (false, true) => "POST",
+        (true, true) => "GET, POST, OPTIONS",
+        (true, false) => "GET, OPTIONS",
+        (false, true) => "POST, OPTIONS",
         (false, false) => {
             return Choice::NoEntrypoint(
                 "this API has no entrypoint for plain HTTP requests; connect with a WebSocket",

@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use monoio::time::Instant;
 
 use crate::codec::http_head::RequestHead;
-use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
+use crate::codec::http_response::{BodyKind, ResponseHead};
 use crate::codec::sse::{
     data_lines, encode_event, encode_event_head, encode_heartbeat, encode_retry, needs_base64,
     SseEvent,
@@ -55,15 +55,14 @@ pub async fn serve(
     };
     if api.endpoint.is_exhausted_after(cursor.clone()) {
         // 204 tells EventSource to stop reconnecting: this finite stream has nothing more.
-        encode_response_head(
-            &mut conn.write_buf,
-            &ResponseHead {
-                status: 204,
-                headers: &[],
-                body: BodyKind::None,
-                close: true,
-            },
-        );
+        conn.exchange().answered(204);
+        let request_id = conn.request_id();
+        conn.encode_head(&ResponseHead {
+            status: 204,
+            headers: &[("X-Request-Id", request_id.as_str())],
+            body: BodyKind::None,
+            close: true,
+        });
         let _ = conn.flush().await;
         return;
     }
@@ -86,23 +85,23 @@ pub async fn serve(
         }
     };
     let chunked = head.version_minor() >= 1;
-    encode_response_head(
-        &mut conn.write_buf,
-        &ResponseHead {
-            status: 200,
-            headers: &[
-                ("Content-Type", "text/event-stream"),
-                ("Cache-Control", "no-cache"),
-                ("X-Accel-Buffering", "no"),
-            ],
-            body: if chunked {
-                BodyKind::Chunked
-            } else {
-                BodyKind::None
-            },
-            close: !chunked,
+    conn.exchange().answered(200);
+    let request_id = conn.request_id();
+    conn.encode_head(&ResponseHead {
+        status: 200,
+        headers: &[
+            ("Content-Type", "text/event-stream"),
+            ("Cache-Control", "no-cache"),
+            ("X-Accel-Buffering", "no"),
+            ("X-Request-Id", request_id.as_str()),
+        ],
+        body: if chunked {
+            BodyKind::Chunked
+        } else {
+            BodyKind::None
         },
-    );
+        close: !chunked,
+    });
     let mut stream = SseStream {
         duplex: Duplex::start(conn, DiscardInbound),
         chunked,
@@ -115,6 +114,7 @@ pub async fn serve(
     }
 
     ShardMetrics::inc(&shard.metrics.sse_streams_open);
+    stream.duplex.exchange().stream_opened();
     let end = stream.pump(&queue, options, shard).await;
     tracing::debug!(api = %api.id, goaway = ?end, "sse stream ended");
     drop(subscription);
@@ -228,6 +228,7 @@ impl SseStream {
                             encode_message(out, &mut self.scratch, &message, options, self.chunked);
                         }
                         ShardMetrics::add(&shard.metrics.messages_delivered_total, count);
+                        self.duplex.exchange().delivered(count);
                     }
                     Err(QueueEnd::SlowClient) => return Some("client too slow"),
                     Err(QueueEnd::Finished) => return Some("end of stream"),

@@ -41,11 +41,15 @@ pub fn mock_api(types: &[&str]) -> Api {
     };
     let mut built = Api {
         id: api.id.clone(),
+        index: 0,
+        access_log: true,
         http_get: None,
         http_post: None,
         websocket: None,
         sse: None,
         endpoint: Endpoint::Mock(MockEndpoint::new(mock)),
+        cors: None,
+        websocket_origins: None,
     };
     for entrypoint in &api.entrypoints {
         match entrypoint {

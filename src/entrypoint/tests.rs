@@ -29,7 +29,7 @@ fn the_most_specific_entrypoint_wins() {
     assert_eq!(picked(&all, GET_SSE), "sse");
     assert_eq!(picked(&all, GET), "http-get");
     assert_eq!(picked(&all, POST), "http-post");
-    assert_eq!(picked(&all, PUT), "405 GET, POST");
+    assert_eq!(picked(&all, PUT), "405 GET, POST, OPTIONS");
 }
 
 #[test]
@@ -42,13 +42,16 @@ fn a_shape_without_its_entrypoint_is_404_or_405() {
     }
     // Only SSE: a GET without the event-stream Accept is 404; POST is 405 naming GET.
     assert_eq!(picked(&["sse"], GET), "404");
-    assert_eq!(picked(&["sse"], POST), "405 GET");
+    assert_eq!(picked(&["sse"], POST), "405 GET, OPTIONS");
     // Only GET: SSE requests get the batch; POST is 405.
     assert_eq!(picked(&["http-get"], GET_SSE), "http-get");
-    assert_eq!(picked(&["http-get"], POST), "405 GET");
+    assert_eq!(picked(&["http-get"], POST), "405 GET, OPTIONS");
     // Only POST: GET is 405 naming POST.
-    assert_eq!(picked(&["http-post"], GET), "405 POST");
-    assert_eq!(picked(&["http-post", "websocket"], GET), "405 POST");
+    assert_eq!(picked(&["http-post"], GET), "405 POST, OPTIONS");
+    assert_eq!(
+        picked(&["http-post", "websocket"], GET),
+        "405 POST, OPTIONS"
+    );
 }
 
 #[test]

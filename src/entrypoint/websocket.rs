@@ -126,6 +126,8 @@ pub async fn serve(
     } else {
         (None, None)
     };
+    conn.exchange().answered(101);
+    let request_id = conn.request_id();
     encode_response_head(
         &mut conn.write_buf,
         &ResponseHead {
@@ -134,6 +136,7 @@ pub async fn serve(
                 ("Upgrade", "websocket"),
                 ("Connection", "Upgrade"),
                 ("Sec-WebSocket-Accept", &accept),
+                ("X-Request-Id", request_id.as_str()),
             ],
             body: BodyKind::None,
             close: false,
@@ -146,6 +149,7 @@ pub async fn serve(
         no_headers: Arc::from(Vec::new()),
         topic,
         key: head.query_param("key").map(bytes::Bytes::from),
+        exchange: conn.exchange().clone(),
     });
     let inbound = Rc::new(Inbound::new(shard.metrics.clone()));
     let limits = &shard.gateway.limits;
@@ -173,6 +177,7 @@ pub async fn serve(
         return;
     }
     ShardMetrics::inc(&shard.metrics.websocket_sessions_open);
+    session.duplex.exchange().stream_opened();
     let (code, reason) = session.run(&queue, shard).await;
     tracing::debug!(api = %api.id, code, %reason, "websocket session ended");
     drop(subscription);
@@ -319,6 +324,7 @@ impl Session {
                 return self.write_failed(&err);
             }
             ShardMetrics::add(&shard.metrics.messages_delivered_total, delivered);
+            self.duplex.exchange().delivered(delivered);
             if let (true, Some(id)) = (delivered > 0, self.last_delivered.clone()) {
                 queue.mark_delivered(id);
             }

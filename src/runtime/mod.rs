@@ -30,13 +30,27 @@ use crate::cross_shard::{Doorbell, GatewayHealth, Signal, TopicLog};
 use crate::endpoint::kafka::bridge::KafkaBridge;
 use crate::endpoint::kafka::KafkaPlan;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
+use crate::observe::api_metrics::ApiMetrics;
+use crate::observe::log_writer::{self, AccessLogWriter};
+use crate::tls::reload::Watcher;
+use crate::tls::{TlsMetrics, TlsStore};
+use shard::ShardListeners;
 use shard_seed::ShardSeed;
+
+/// How long a stopping gateway waits for the access log's last lines to be written.
+const ACCESS_LOG_FINISH: Duration = Duration::from_secs(1);
 
 /// A running gateway: its shards and how to stop them.
 pub struct Gateway {
     local_addr: SocketAddr,
+    /// The TLS listener's address, its certificates and their reload watcher (`gateway.tls`).
+    tls: Option<(SocketAddr, Arc<TlsStore>, Watcher)>,
     drivers: Vec<Driver>,
     metrics: Vec<Arc<ShardMetrics>>,
+    /// Every shard's per-API metrics.
+    api_metrics: Vec<Arc<ApiMetrics>>,
+    /// The access log's writer thread, when enabled; given a moment to finish after the shards.
+    access_log: Option<AccessLogWriter>,
     stops: Vec<Arc<Signal>>,
     threads: Vec<JoinHandle<()>>,
     shutdown_timeout: Duration,
@@ -53,6 +67,12 @@ pub enum StartError {
     /// The listen address could not be bound.
     #[error("{0}")]
     Listen(io::Error),
+    /// The TLS listener's configuration could not be built, or its watcher not started.
+    #[error("the TLS listener could not start: {0}")]
+    Tls(String),
+    /// The access log's writer thread could not start.
+    #[error("the access log writer could not start: {0}")]
+    AccessLog(io::Error),
     /// The Kafka bridge thread could not start.
     #[error("the Kafka bridge could not start: {0}")]
     Kafka(io::Error),
@@ -77,12 +97,28 @@ impl Gateway {
         let listeners = listener::bind_reuseport(config.gateway.listen, shard_count)
             .map_err(StartError::Listen)?;
         let local_addr = listeners[0].local_addr().map_err(StartError::Listen)?;
+        let (tls, mut tls_listeners) = match &config.gateway.tls {
+            None => (None, Vec::new()),
+            Some(tls) => {
+                let bound = listener::bind_reuseport(tls.listen, shard_count)
+                    .map_err(StartError::Listen)?;
+                let addr = bound[0].local_addr().map_err(StartError::Listen)?;
+                let store = TlsStore::new(tls).map_err(|err| StartError::Tls(err.to_string()))?;
+                let watcher = Watcher::start(store.clone())
+                    .map_err(|err| StartError::Tls(err.to_string()))?;
+                (Some((addr, store, watcher)), bound)
+            }
+        };
         let cores = core_affinity::get_core_ids().unwrap_or_default();
 
+        let tls_store = tls.as_ref().map(|(_, store, _)| store.clone());
         let mut gateway = Gateway {
             local_addr,
+            tls,
             drivers: Vec::new(),
             metrics: Vec::new(),
+            api_metrics: Vec::new(),
+            access_log: None,
             stops: Vec::new(),
             threads: Vec::new(),
             shutdown_timeout: config.gateway.timeouts.shutdown,
@@ -100,15 +136,34 @@ impl Gateway {
         let doorbells: Vec<Arc<Doorbell>> = (0..shard_count).map(|_| Doorbell::new()).collect();
         let topics = topic_logs(&config, &doorbells);
         let mqtt_feeds = mqtt_feeds(&config, shard_count);
+        let access_log = &config.gateway.access_log;
+        let sink = if access_log.enabled {
+            let (sink, writer) = log_writer::start(access_log.path.clone(), access_log.queue_lines)
+                .map_err(StartError::AccessLog)?;
+            gateway.access_log = Some(writer);
+            Some(sink)
+        } else {
+            None
+        };
         let (started_tx, started_rx) = mpsc::channel();
+        let mut tls_listeners = tls_listeners.drain(..);
         for (id, listener) in listeners.into_iter().enumerate() {
             let metrics = Arc::new(ShardMetrics::default());
+            let api_metrics = Arc::new(ApiMetrics::new(&config.apis));
             let stop = Signal::new();
+            let tls = tls_listeners
+                .next()
+                .and_then(|bound| Some((bound, tls_store.clone()?)));
             let seed = ShardSeed {
                 id,
                 config: config.clone(),
-                listener,
+                listeners: ShardListeners {
+                    plain: listener,
+                    tls,
+                },
                 metrics: metrics.clone(),
+                api_metrics: api_metrics.clone(),
+                access_log: sink.clone(),
                 stop: stop.clone(),
                 health: gateway.health.clone(),
                 doorbell: doorbells[id].clone(),
@@ -128,10 +183,13 @@ impl Gateway {
                 .spawn(move || seed.run(started))
                 .map_err(|source| StartError::Shard { shard: id, source })?;
             gateway.metrics.push(metrics);
+            gateway.api_metrics.push(api_metrics);
             gateway.stops.push(stop);
             gateway.threads.push(thread);
         }
         drop(started_tx);
+        // The shards hold the only senders: the writer stops once they are gone.
+        drop(sink);
         gateway.drivers = vec![Driver::Epoll; shard_count];
         for _ in 0..shard_count {
             let (id, result) = started_rx.recv().map_err(|_| StartError::Shard {
@@ -152,12 +210,18 @@ impl Gateway {
         if let Some(addr) = config.gateway.admin_listen {
             let state = AdminState {
                 metrics: gateway.metrics.clone(),
+                api_metrics: gateway.api_metrics.clone(),
+                access_log: gateway
+                    .access_log
+                    .as_ref()
+                    .map(|writer| writer.counters.clone()),
                 drivers: gateway.drivers.clone(),
                 health: gateway.health.clone(),
                 kafka: gateway
                     .kafka
                     .as_ref()
                     .map(|bridge| (bridge.metrics().clone(), bridge.link().clone())),
+                tls: gateway.tls_metrics().cloned(),
             };
             match Admin::start(addr, state) {
                 Ok(admin) => gateway.admin = Some(admin),
@@ -178,6 +242,23 @@ impl Gateway {
     /// The address the shards listen on (with the real port when configured with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The TLS listener's address (with the real port when configured with port 0).
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|(addr, _, _)| *addr)
+    }
+
+    /// Reads the TLS certificate files again now (SIGHUP), instead of at the next poll.
+    pub fn reload_tls(&self) {
+        if let Some((_, _, watcher)) = &self.tls {
+            watcher.reload_now();
+        }
+    }
+
+    /// The TLS certificate reload counters, when `gateway.tls` is set.
+    pub fn tls_metrics(&self) -> Option<&Arc<TlsMetrics>> {
+        self.tls.as_ref().map(|(_, store, _)| store.metrics())
     }
 
     /// The I/O driver each shard runs on, by shard index.
@@ -225,6 +306,11 @@ impl Gateway {
             } else {
                 tracing::error!("a shard did not stop within the shutdown deadline");
             }
+        }
+        // The shards are gone: the writer writes what they queued, unless its destination is
+        // stuck (then it is left behind, bounded by its queue).
+        if let Some(writer) = self.access_log.take() {
+            writer.finish(ACCESS_LOG_FINISH);
         }
         // Bounded: the admin server cuts its clients instead of waiting for them.
         self.admin = None;

@@ -15,10 +15,12 @@ use crate::cross_shard::{Doorbell, Signal};
 use crate::delivery::ReplyBudget;
 use crate::endpoint::LocalTopics;
 use crate::metrics::ShardMetrics;
+use crate::observe::ShardObserver;
 use crate::runtime::fault::{self, Site};
 use crate::runtime::supervisor::{spawn_connection_task, spawn_shard_task};
 use crate::runtime::{LocalSignal, LogThrottle};
 use crate::server::{connection, Router};
+use crate::tls::{self, Established, HandshakeFailure, TlsStore};
 
 /// Pause after an accept error (e.g. out of file descriptors) before accepting again.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
@@ -26,6 +28,9 @@ const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 pub const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// How often draining checks whether the last connection has gone.
 const DRAIN_POLL: Duration = Duration::from_millis(10);
+/// Longest a shard waits at shutdown for its broker connections to say goodbye (an MQTT
+/// DISCONNECT is given 1 s to leave).
+const ENDPOINT_CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// State shared by every task on one shard.
 pub struct Shard {
@@ -45,7 +50,11 @@ pub struct Shard {
     pub shutdown: Rc<LocalSignal>,
     /// HTTP GET reply bytes being written (`maxGetReplyBytesPerShard`).
     pub reply_budget: ReplyBudget,
+    /// Per-API metrics and the access log.
+    pub observer: ShardObserver,
     connections: Cell<usize>,
+    /// One log line per interval for failing TLS handshakes (every one is counted).
+    tls_failures_log: LogThrottle,
 }
 
 impl Shard {
@@ -59,6 +68,7 @@ impl Shard {
             doorbell,
             metrics,
             shutdown,
+            observer,
         } = parts;
         let reply_budget = ReplyBudget::new(
             gateway.limits.max_get_reply_bytes_per_shard,
@@ -73,7 +83,9 @@ impl Shard {
             metrics,
             shutdown,
             reply_budget,
+            observer,
             connections: Cell::new(0),
+            tls_failures_log: LogThrottle::new(ACCEPT_ERROR_LOG_INTERVAL),
         }
     }
 
@@ -99,17 +111,35 @@ pub struct ShardParts {
     pub metrics: Arc<ShardMetrics>,
     /// The shard's shutdown signal (shared with the endpoints built before the shard).
     pub shutdown: Rc<LocalSignal>,
+    /// Per-API metrics and the access log.
+    pub observer: ShardObserver,
+}
+
+/// A shard's listening sockets: the plaintext one, and the TLS one when `gateway.tls` is set.
+pub struct ShardListeners {
+    pub plain: StdTcpListener,
+    pub tls: Option<(StdTcpListener, Arc<TlsStore>)>,
 }
 
 /// Runs a shard until `stop` is raised and its connections have drained (or the shutdown
 /// deadline passed).
-pub async fn run(shard: Rc<Shard>, listener: StdTcpListener, stop: Arc<Signal>) {
-    let listener = match TcpListener::from_std(listener) {
-        Ok(listener) => listener,
+pub async fn run(shard: Rc<Shard>, listeners: ShardListeners, stop: Arc<Signal>) {
+    let register = |listener| match TcpListener::from_std(listener) {
+        Ok(listener) => Some(listener),
         Err(err) => {
             tracing::error!(shard = shard.id, error = %err, "cannot register the listener");
-            return;
+            None
         }
+    };
+    let Some(listener) = register(listeners.plain) else {
+        return;
+    };
+    let tls = match listeners.tls {
+        None => None,
+        Some((listener, store)) => match register(listener) {
+            Some(listener) => Some((listener, store)),
+            None => return,
+        },
     };
     let watcher = shard.clone();
     spawn_shard_task("shutdown watcher", async move {
@@ -120,9 +150,29 @@ pub async fn run(shard: Rc<Shard>, listener: StdTcpListener, stop: Arc<Signal>) 
     for api in shard.router.apis() {
         api.endpoint.start();
     }
-    accept_until_shutdown(&shard, &listener).await;
+    let tls_accepts = async {
+        if let Some((listener, store)) = &tls {
+            accept_until_shutdown(&shard, listener, Some(store)).await;
+        }
+    };
+    monoio::join!(accept_until_shutdown(&shard, &listener, None), tls_accepts);
     drop(listener);
+    drop(tls);
     drain(&shard).await;
+    let endpoints_closed = async {
+        for api in shard.router.apis() {
+            api.endpoint.closed().await;
+        }
+    };
+    if monoio::time::timeout(ENDPOINT_CLOSE_WAIT, endpoints_closed)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            shard = shard.id,
+            "broker connections did not close within 2 s of the shutdown; cutting them"
+        );
+    }
 }
 
 /// Fans out new in-memory topic messages to this shard's subscribers whenever the doorbell rings.
@@ -141,13 +191,18 @@ async fn deliver_topics(shard: Rc<Shard>) {
     }
 }
 
-async fn accept_until_shutdown(shard: &Rc<Shard>, listener: &TcpListener) {
+/// Accepts on `listener` (the TLS listener when `tls` is given) until shutdown.
+async fn accept_until_shutdown(
+    shard: &Rc<Shard>,
+    listener: &TcpListener,
+    tls: Option<&Arc<TlsStore>>,
+) {
     let throttle = LogThrottle::new(ACCEPT_ERROR_LOG_INTERVAL);
     loop {
         monoio::select! {
             _ = shard.shutdown.wait() => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => admit(shard, stream),
+                Ok((stream, _peer)) => admit(shard, stream, tls),
                 Err(err) => {
                     ShardMetrics::inc(&shard.metrics.accept_errors_total);
                     if let Some(suppressed) = throttle.admit(std::time::Instant::now()) {
@@ -166,8 +221,9 @@ async fn accept_until_shutdown(shard: &Rc<Shard>, listener: &TcpListener) {
     }
 }
 
-/// Starts serving a connection, or closes it at once when the shard is at its connection bound.
-fn admit(shard: &Rc<Shard>, stream: TcpStream) {
+/// Starts serving a connection (a TLS one after its handshake, which counts against the bound
+/// too), or closes it at once when the shard is at its connection bound.
+fn admit(shard: &Rc<Shard>, mut stream: TcpStream, tls: Option<&Arc<TlsStore>>) {
     ShardMetrics::inc(&shard.metrics.connections_accepted_total);
     if shard.connections.get() >= shard.gateway.limits.max_connections_per_shard {
         ShardMetrics::inc(&shard.metrics.connections_rejected_total);
@@ -177,11 +233,66 @@ fn admit(shard: &Rc<Shard>, stream: TcpStream) {
     set_cloexec(&stream);
     // Dropped with the task's future, whether the connection ends or its task panics.
     let guard = ConnectionGuard::new(shard.clone());
+    // The certificates in use when the connection arrived (a reload affects later ones).
+    let tls = tls.map(|store| store.current());
     let serve = async move {
-        connection::serve(stream, guard.shard.clone()).await;
+        let established = match tls {
+            None => None,
+            Some(config) => match handshake(&mut stream, config, &guard.shard).await {
+                Some(established) => Some(established),
+                None => return,
+            },
+        };
+        connection::serve(stream, established, guard.shard.clone()).await;
         drop(guard);
     };
     spawn_connection_task("connection", serve, || {});
+}
+
+/// The TLS handshake of a new connection within `headerReadMs`; `None` (counted, and logged
+/// throttled) when it failed.
+async fn handshake(
+    stream: &mut TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    shard: &Shard,
+) -> Option<Established> {
+    let deadline = Instant::now() + shard.gateway.timeouts.header_read;
+    let failure = match tls::accept(stream, config, deadline).await {
+        Ok(established) => {
+            ShardMetrics::inc(&shard.metrics.tls_handshakes_total);
+            if let Some(peer) = established.session.peer_certificates() {
+                tracing::debug!(
+                    shard = shard.id,
+                    client_certificate_sha256 = %peer.sha256_hex(),
+                    "TLS client certificate verified"
+                );
+            }
+            return Some(established);
+        }
+        Err(failure) => failure,
+    };
+    match failure {
+        HandshakeFailure::TimedOut => {
+            ShardMetrics::inc(&shard.metrics.tls_handshake_timeouts_total);
+        }
+        HandshakeFailure::Closed => {
+            ShardMetrics::inc(&shard.metrics.tls_handshake_failures_total);
+        }
+        HandshakeFailure::Failed(error) => {
+            ShardMetrics::inc(&shard.metrics.tls_handshake_failures_total);
+            if let Some(suppressed) = shard.tls_failures_log.admit(std::time::Instant::now()) {
+                let peer = stream.peer_addr().ok();
+                tracing::info!(
+                    shard = shard.id,
+                    ?peer,
+                    error = %error,
+                    suppressed,
+                    "TLS handshake failed (logged at most every 10 s per shard; all are counted in tls_handshake_failures_total)"
+                );
+            }
+        }
+    }
+    None
 }
 
 /// monoio's io_uring accept does not pass SOCK_CLOEXEC, so a process the gateway (or a test

@@ -2,13 +2,12 @@
 //! where the shard's endpoints, router and state are built on its own runtime.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 
 use super::catch_panic::panic_message;
 use super::driver::{self, Driver};
-use super::shard::{self, Shard, ShardParts};
+use super::shard::{self, Shard, ShardListeners, ShardParts};
 use super::supervisor::{self, Supervisor};
 use super::LocalSignal;
 use crate::config::Config;
@@ -18,14 +17,21 @@ use crate::cross_shard::{Doorbell, GatewayHealth, Signal, TopicLog};
 use crate::endpoint::kafka::{KafkaLocals, KafkaPlan};
 use crate::endpoint::{EndpointContext, LocalTopic, LocalTopics};
 use crate::metrics::ShardMetrics;
+use crate::observe::api_metrics::ApiMetrics;
+use crate::observe::log_writer::AccessLogSink;
+use crate::observe::{ShardAccessLog, ShardObserver};
 use crate::server::Router;
 
 /// One shard before it runs.
 pub(super) struct ShardSeed {
     pub(super) id: usize,
     pub(super) config: Config,
-    pub(super) listener: TcpListener,
+    pub(super) listeners: ShardListeners,
     pub(super) metrics: Arc<ShardMetrics>,
+    /// This shard's per-API metrics.
+    pub(super) api_metrics: Arc<ApiMetrics>,
+    /// The access log's queue, when enabled.
+    pub(super) access_log: Option<AccessLogSink>,
     pub(super) stop: Arc<Signal>,
     /// Where the shard's supervisor reports a dead shard.
     pub(super) health: Arc<GatewayHealth>,
@@ -69,14 +75,14 @@ impl ShardSeed {
                 let _ = started.send((id, result));
             },
             move || {
-                let (shard, listener, stop) = self.grow();
-                shard::run(shard, listener, stop)
+                let (shard, listeners, stop) = self.grow();
+                shard::run(shard, listeners, stop)
             },
         );
     }
 
     /// Builds the shard's state on its runtime: local topics, Kafka sides, endpoints, router.
-    fn grow(self) -> (Rc<Shard>, TcpListener, Arc<Signal>) {
+    fn grow(self) -> (Rc<Shard>, ShardListeners, Arc<Signal>) {
         let policy = self.config.gateway.outbound.slow_client_policy;
         let topics: LocalTopics = self
             .topics
@@ -108,6 +114,9 @@ impl ShardSeed {
             shutdown: context.shutdown.clone(),
         });
         let router = Router::new(&self.config.apis, &topics, &context);
+        let access_log = self
+            .access_log
+            .map(|sink| ShardAccessLog::new(sink, &self.config.gateway.access_log));
         let shard = Rc::new(Shard::new(ShardParts {
             id: self.id,
             gateway: self.config.gateway,
@@ -116,7 +125,11 @@ impl ShardSeed {
             doorbell: self.doorbell,
             metrics: self.metrics,
             shutdown: context.shutdown,
+            observer: ShardObserver {
+                api_metrics: self.api_metrics,
+                access_log,
+            },
         }));
-        (shard, self.listener, self.stop)
+        (shard, self.listeners, self.stop)
     }
 }

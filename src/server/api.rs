@@ -1,7 +1,8 @@
 //! A Gateway API as one shard serves it: its entrypoints' options and its endpoint.
 
 use crate::config::{
-    ApiConfig, EntrypointConfig, HttpGetOptions, HttpPostOptions, SseOptions, WebSocketOptions,
+    AllowOrigin, ApiConfig, CorsConfig, EntrypointConfig, HttpGetOptions, HttpPostOptions,
+    SseOptions, WebSocketOptions,
 };
 use crate::endpoint::{Endpoint, EndpointContext, LocalTopics};
 
@@ -9,6 +10,10 @@ use crate::endpoint::{Endpoint, EndpointContext, LocalTopics};
 pub struct Api {
     /// The API's id from the configuration (used in logs).
     pub id: String,
+    /// Its position in the configuration's `apis` (its per-API metrics series).
+    pub index: usize,
+    /// Its requests go to the access log (`accessLog.enabled`).
+    pub access_log: bool,
     /// HTTP GET entrypoint, when declared.
     pub http_get: Option<HttpGetOptions>,
     /// HTTP POST entrypoint, when declared.
@@ -19,18 +24,33 @@ pub struct Api {
     pub sse: Option<SseOptions>,
     /// Where the messages come from.
     pub endpoint: Endpoint,
+    /// CORS settings, when on.
+    pub cors: Option<CorsConfig>,
+    /// Origins whose pages may open a WebSocket: the entrypoint's `allowedOrigins`, else the
+    /// CORS `allowOrigin`; `None` = any.
+    pub websocket_origins: Option<AllowOrigin>,
 }
 
 impl Api {
     /// The shard-local form of a validated API definition.
-    pub fn new(config: &ApiConfig, topics: &LocalTopics, context: &EndpointContext) -> Api {
+    /// `index`: its position in the configuration.
+    pub fn new(
+        config: &ApiConfig,
+        index: usize,
+        topics: &LocalTopics,
+        context: &EndpointContext,
+    ) -> Api {
         let mut api = Api {
             id: config.id.clone(),
+            index,
+            access_log: config.access_log,
             http_get: None,
             http_post: None,
             websocket: None,
             sse: None,
             endpoint: Endpoint::new(&config.endpoint, &config.id, topics, context),
+            cors: config.cors.clone(),
+            websocket_origins: None,
         };
         for entrypoint in &config.entrypoints {
             match entrypoint {
@@ -40,6 +60,12 @@ impl Api {
                 EntrypointConfig::Sse(options) => api.sse = Some(options.clone()),
             }
         }
+        let cors_origins = config.cors.as_ref().map(|cors| cors.allow_origin.clone());
+        api.websocket_origins = api
+            .websocket
+            .as_ref()
+            .and_then(|options| options.allowed_origins.clone())
+            .or(cors_origins);
         api
     }
 }

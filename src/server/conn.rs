@@ -4,7 +4,9 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -18,9 +20,14 @@ use crate::codec::http_head::head_terminated;
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::config::Timeouts;
 use crate::metrics::ShardMetrics;
+use crate::observe::exchange::Exchange;
+use crate::server::cors::AnswerHeaders;
 use crate::server::request_id::RequestId;
 use crate::server::stall_write::{is_stall, StallWriter};
+use crate::server::transport::Transport;
 use crate::server::write_batch::WriteBatch;
+use crate::tls::{Established, PeerCertificates, TlsSession};
+use rustls::pki_types::CertificateDer;
 
 /// How much room a read asks the kernel to fill.
 pub const READ_CHUNK_BYTES: usize = 4096;
@@ -31,8 +38,12 @@ const PIPELINED_ANSWER_DELAY: Duration = Duration::from_millis(1);
 
 /// A connection's stream and buffers.
 pub struct Conn {
+    /// Plaintext or TLS; declared before `stream`, which must outlive it.
+    transport: Transport,
     /// The socket.
-    pub stream: TcpStream,
+    stream: TcpStream,
+    /// Ciphertext read from the socket, before the TLS session turns it into `read_buf` bytes.
+    tls_in: BytesMut,
     /// Bytes read but not consumed yet (pipelined requests, body, WebSocket frames).
     pub read_buf: BytesMut,
     /// Bytes encoded but not written yet.
@@ -46,34 +57,83 @@ pub struct Conn {
     reply_stall: Duration,
     /// The same for the WebSocket or SSE stream this connection may turn into.
     stream_stall: Duration,
-    /// The current request's id, made when first needed (an error answer); reset per request.
-    request_id: Option<RequestId>,
+    /// The current request's record (its id, status, counts); replaced per request.
+    exchange: Rc<Exchange>,
+    /// The client's address, for the access log.
+    peer: Option<SocketAddr>,
     /// The current request is a HEAD: its answers carry no content (RFC 9110 §9.3.2), or a
     /// client reading the next answer on this connection would read our body as its start.
     head_request: bool,
+    /// Headers every answer to the current request carries, whatever it is (CORS: a page must
+    /// be able to read an error too); reset per request.
+    answer_headers: AnswerHeaders,
 }
 
 impl Conn {
-    /// Wraps an accepted socket; `timeouts` gives its write stall timeouts.
-    pub fn new(stream: TcpStream, metrics: Arc<ShardMetrics>, timeouts: &Timeouts) -> Conn {
+    /// Wraps an accepted socket (with its TLS session, once the handshake is done); `timeouts`
+    /// gives its write stall timeouts.
+    pub fn new(
+        stream: TcpStream,
+        tls: Option<Established>,
+        metrics: Arc<ShardMetrics>,
+        timeouts: &Timeouts,
+    ) -> Conn {
+        let (transport, read_buf) = match tls {
+            None => (Transport::Plain, BytesMut::new()),
+            Some(tls) => (
+                Transport::tls(tls.session, stream.as_raw_fd()),
+                tls.early_plaintext,
+            ),
+        };
         Conn {
+            peer: stream.peer_addr().ok(),
             writes: StallWriter::new(stream.as_raw_fd()),
+            transport,
             stream,
-            read_buf: BytesMut::new(),
+            tls_in: BytesMut::new(),
+            read_buf,
             write_buf: BytesMut::new(),
             held_since: None,
             gauge: BufferGauge { metrics, bytes: 0 },
             reply_stall: timeouts.reply_stall,
             stream_stall: timeouts.stream_stall,
-            request_id: None,
+            exchange: Rc::new(Exchange::new()),
             head_request: false,
+            answer_headers: Vec::new(),
         }
     }
 
     /// A new request starts on this connection: it gets its own id.
     pub fn begin_request(&mut self) {
-        self.request_id = None;
+        self.exchange = Rc::new(Exchange::new());
         self.head_request = false;
+        self.answer_headers.clear();
+    }
+
+    /// Sets the headers every answer to the current request carries (see `encode_head`).
+    pub fn set_answer_headers(&mut self, headers: AnswerHeaders) {
+        self.answer_headers = headers;
+    }
+
+    /// The headers every answer to the current request carries.
+    pub fn answer_headers(&self) -> &AnswerHeaders {
+        &self.answer_headers
+    }
+
+    /// Encodes `head` into `write_buf`, followed by the current request's answer headers.
+    pub fn encode_head(&mut self, head: &ResponseHead<'_>) {
+        if self.answer_headers.is_empty() {
+            encode_response_head(&mut self.write_buf, head);
+            return;
+        }
+        let headers = with_answer_headers(head.headers, &self.answer_headers);
+        encode_response_head(
+            &mut self.write_buf,
+            &ResponseHead {
+                headers: &headers,
+                ..*head
+            },
+        );
     }
 
     /// Marks the current request as a HEAD, whose answers are sent without their content.
@@ -81,9 +141,19 @@ impl Conn {
         self.head_request = is_head;
     }
 
-    /// The current request's id (`X-Request-Id` of error answers, and their log lines).
-    pub fn request_id(&mut self) -> RequestId {
-        *self.request_id.get_or_insert_with(RequestId::generate)
+    /// The current request's id (`X-Request-Id` of every answer, and its log lines).
+    pub fn request_id(&self) -> RequestId {
+        self.exchange.request_id()
+    }
+
+    /// The current request's record.
+    pub fn exchange(&self) -> &Rc<Exchange> {
+        &self.exchange
+    }
+
+    /// The client's address.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.peer
     }
 
     /// The write stall timeout of the streams this connection turns into.
@@ -96,16 +166,66 @@ impl Conn {
         &self.gauge.metrics
     }
 
+    /// The client certificate of a TLS connection whose client presented one (verified against
+    /// `gateway.tls.clientCaFile` in the handshake): the end-entity certificate (DER).
+    pub fn peer_certificate(&self) -> Option<&CertificateDer<'static>> {
+        self.peer_certificates().map(PeerCertificates::end_entity)
+    }
+
+    /// The same with the rest of the chain the client sent and the SHA-256 fingerprint
+    /// (`PeerCertificates::sha256_hex`), e.g. to match it to an application (mTLS plan).
+    pub fn peer_certificates(&self) -> Option<&PeerCertificates> {
+        self.transport.peer_certificates()
+    }
+
+    /// True for a connection accepted on the TLS listener.
+    pub fn is_tls(&self) -> bool {
+        self.transport.session().is_some()
+    }
+
     /// Reads once; returns the number of bytes added (0 = the peer closed). Answers held back
     /// by `flush_unless_pipelined` go out first: the client is never waited for while our
     /// answers to it are unsent.
     pub async fn read_more(&mut self) -> io::Result<usize> {
         self.flush().await?;
+        if let Some(session) = self.transport.session() {
+            let session = session.clone();
+            return self.read_tls(&session).await;
+        }
         let spare = spare_capacity(std::mem::take(&mut self.read_buf), READ_CHUNK_BYTES);
         let (result, spare) = self.stream.read(spare).await;
         self.read_buf = spare.into_inner();
         self.gauge.set(self.read_buf.capacity());
+        if let Ok(read) = result {
+            self.exchange.read(read);
+        }
         result
+    }
+
+    /// `read_more` over TLS: reads records until they give plaintext (a record may span reads,
+    /// and some carry none); 0 when the client closed (close_notify or end of stream).
+    async fn read_tls(&mut self, session: &TlsSession) -> io::Result<usize> {
+        loop {
+            let spare = spare_capacity(std::mem::take(&mut self.tls_in), READ_CHUNK_BYTES);
+            let (result, spare) = self.stream.read(spare).await;
+            self.tls_in = spare.into_inner();
+            if result? == 0 {
+                return Ok(0);
+            }
+            let absorbed = session.absorb(&mut self.tls_in, &mut self.read_buf);
+            self.gauge
+                .set(self.read_buf.capacity() + self.tls_in.capacity());
+            match absorbed {
+                Err(error) => {
+                    // The alert saying why, best effort.
+                    let _ = self.flush_with(WriteBatch::new()).await;
+                    return Err(error);
+                }
+                Ok(absorbed) if absorbed.plaintext > 0 => return Ok(absorbed.plaintext),
+                Ok(absorbed) if absorbed.closed => return Ok(0),
+                Ok(_) => {}
+            }
+        }
     }
 
     /// Writes everything in `write_buf`. A write that makes no progress for `replyStallMs`
@@ -121,13 +241,16 @@ impl Conn {
         if !self.write_buf.is_empty() {
             body.prepend(self.write_buf.split().freeze());
         }
-        if body.is_empty() {
+        if body.is_empty() && !self.is_tls() {
             return Ok(());
         }
-        let (result, _unsent) = self
-            .writes
-            .write_all(&mut self.stream, body, self.reply_stall)
+        let total = body.len();
+        let (result, unsent) = self
+            .transport
+            .write_all(&mut self.writes, &mut self.stream, body, self.reply_stall)
             .await;
+        let unsent = if result.is_ok() { 0 } else { unsent.len() };
+        self.exchange.wrote(total.saturating_sub(unsent));
         if result.as_ref().is_err_and(is_stall) {
             ShardMetrics::inc(&self.gauge.metrics.http_replies_stalled_total);
         }
@@ -247,44 +370,57 @@ impl Conn {
         if (400..500).contains(&status) {
             ShardMetrics::inc(&self.gauge.metrics.http_client_errors_total);
         }
+        self.exchange.answered(status);
         let mut headers = Vec::with_capacity(3);
         headers.extend(header);
         headers.extend([
             ("X-Request-Id", id),
             ("Content-Type", "text/plain; charset=utf-8"),
         ]);
-        encode_response_head(
-            &mut self.write_buf,
-            &ResponseHead {
-                status,
-                headers: &headers,
-                body: BodyKind::Length(body.len()),
-                close,
-            },
-        );
+        self.encode_head(&ResponseHead {
+            status,
+            headers: &headers,
+            body: BodyKind::Length(body.len()),
+            close,
+        });
         if !self.head_request {
             self.write_buf.extend_from_slice(body.as_bytes());
         }
         self.flush().await
     }
 
-    /// Splits off the socket for full-duplex streaming; the buffers and the read-buffer gauge go
-    /// with it.
-    pub fn into_parts(self) -> (TcpStream, BytesMut, BytesMut, BufferGauge) {
+    /// Splits off the socket for full-duplex streaming; the transport, the buffers and the
+    /// read-buffer gauge go with it.
+    pub fn into_parts(self) -> (Transport, TcpStream, BytesMut, BytesMut, BufferGauge) {
         let Conn {
+            transport,
             stream,
+            tls_in: _,
             read_buf,
             write_buf,
             gauge,
             held_since: _,
-            request_id: _,
+            exchange: _,
+            peer: _,
             writes: _,
             reply_stall: _,
             stream_stall: _,
             head_request: _,
+            answer_headers: _,
         } = self;
-        (stream, read_buf, write_buf, gauge)
+        (transport, stream, read_buf, write_buf, gauge)
     }
+}
+
+/// `headers`, then `answer` (a request's answer headers), as one list for `encode_response_head`.
+pub fn with_answer_headers<'a>(
+    headers: &[(&'a str, &'a str)],
+    answer: &'a AnswerHeaders,
+) -> Vec<(&'a str, &'a str)> {
+    let mut all = Vec::with_capacity(headers.len() + answer.len());
+    all.extend_from_slice(headers);
+    all.extend(answer.iter().map(|(name, value)| (*name, value.as_str())));
+    all
 }
 
 /// The free space after `buf`'s bytes, for a read to append into.

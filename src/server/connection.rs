@@ -1,6 +1,6 @@
 //! The life of a connection, top to bottom:
-//! accept → read the request head → route by context path → choose the entrypoint by request
-//! shape → receive the body (only now: a request refused from its head alone never has to send
+//! accept → read the request head → route by host and context path → choose the entrypoint by
+//! request shape → CORS / Origin check (`cors`) → receive the body (only now: a request refused from its head alone never has to send
 //! it, see `request_body`) → plan check → serve it → (keep-alive) next request.
 //!
 //! HTTP GET polls keep the connection for further requests; WebSocket and SSE take it over.
@@ -15,11 +15,16 @@ use crate::codec::http_head::{
     bare_cr_after, head_terminated, parse_request_head, BodyFraming, HeadLimits, Method,
     RequestHead,
 };
+use crate::codec::http_response::{BodyKind, ResponseHead};
 use crate::entrypoint::{self, Choice};
 use crate::metrics::ShardMetrics;
+use crate::observe::api_metrics::EntrypointKind;
+use crate::observe::request_record::RequestRecord;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
+use crate::server::cors::{self, Verdict};
 use crate::server::request_body::{self, Body};
+use crate::tls::Established;
 
 /// The 404 body of the reference product, for a path no started API serves.
 pub const NO_CONTEXT_PATH: &str = "No context-path matches the request URI.";
@@ -27,15 +32,18 @@ pub const NO_CONTEXT_PATH: &str = "No context-path matches the request URI.";
 /// The 411 body: a POST publishes its body, so it must say where the body ends.
 const POST_NEEDS_FRAMING: &str = "a POST must frame its body with Content-Length (Content-Length: 0 for an empty message) or Transfer-Encoding: chunked";
 
-/// Serves one accepted connection until it closes.
-pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
-    let mut conn = Conn::new(stream, shard.metrics.clone(), &shard.gateway.timeouts);
+/// Serves one accepted connection (a TLS one once its handshake is done) until it closes.
+pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>) {
+    let mut conn = Conn::new(stream, tls, shard.metrics.clone(), &shard.gateway.timeouts);
     let mut first_request = true;
     loop {
         conn.begin_request();
+        // Counts and logs the request whichever way this pass ends (answered, streamed, closed).
+        let mut record = RequestRecord::begin(shard.clone(), conn.exchange().clone(), conn.peer());
         let Some(head) = read_head(&mut conn, &shard, first_request).await else {
             return;
         };
+        record.head(&head);
         first_request = false;
         conn.answer_head_request(*head.method() == Method::Head);
         ShardMetrics::inc(&shard.metrics.http_requests_total);
@@ -62,9 +70,35 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
         // the wire was meant for a WebSocket.
         let mut keep_alive = head.keep_alive() && !shard.shutdown.is_fired() && !upgrade;
         // Route before the body: a request refused anyway need not send it (`Expect`).
-        let api = shard.router.route(head.path()).cloned();
+        let api = shard
+            .router
+            .route(head.header_str("host"), head.path())
+            .cloned();
         let choice = api.as_deref().map(|api| entrypoint::choose(&head, api));
-        if matches!(choice, Some(Choice::HttpPost(_))) && head.body_framing() == BodyFraming::Empty
+        record.route(
+            api.as_ref(),
+            choice.as_ref().map_or(EntrypointKind::None, kind_of),
+        );
+        // Before anything is published or subscribed: a page from another origin may not.
+        let verdict = match (api.as_deref(), &choice) {
+            (Some(api), Some(Choice::WebSocket(_))) => {
+                match cors::websocket_origin(api.websocket_origins.as_ref(), &head) {
+                    Ok(()) => Verdict::NotCors,
+                    Err(reason) => Verdict::Refused(reason),
+                }
+            }
+            (Some(api), Some(_)) => cors::check(api.cors.as_ref(), &head),
+            _ => Verdict::NotCors,
+        };
+        match &verdict {
+            Verdict::Allowed(headers) => conn.set_answer_headers(headers.clone()),
+            Verdict::Refused(_) => conn.set_answer_headers(vec![("Vary", "Origin".to_owned())]),
+            Verdict::NotCors | Verdict::Preflight(_) => {}
+        }
+        let answered_by_cors = matches!(verdict, Verdict::Refused(_) | Verdict::Preflight(_));
+        if !answered_by_cors
+            && matches!(choice, Some(Choice::HttpPost(_)))
+            && head.body_framing() == BodyFraming::Empty
         {
             // RFC 9112 §6.3: without framing a request has no body; publishing "nothing" by
             // accident (a client that forgot Content-Length) is refused instead.
@@ -78,10 +112,11 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
             }
             continue;
         }
-        let wanted = matches!(
-            choice,
-            Some(Choice::HttpPost(_) | Choice::HttpGet(_) | Choice::Sse(_))
-        );
+        let wanted = !answered_by_cors
+            && matches!(
+                choice,
+                Some(Choice::HttpPost(_) | Choice::HttpGet(_) | Choice::Sse(_))
+            );
         let body = match request_body::receive(&mut conn, &head, wanted, &shard).await {
             Body::Received(body) => body,
             Body::Unread => {
@@ -101,6 +136,24 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
             }
             continue;
         };
+        match verdict {
+            Verdict::Refused(reason) => {
+                ShardMetrics::inc(&shard.metrics.origin_refusals_total);
+                let refused = conn.respond_text(403, reason, !keep_alive).await;
+                if refused.is_err() || !keep_alive {
+                    return;
+                }
+                continue;
+            }
+            Verdict::Preflight(headers) => {
+                conn.set_answer_headers(headers);
+                if !no_content(&mut conn, None, keep_alive).await || !keep_alive {
+                    return;
+                }
+                continue;
+            }
+            Verdict::NotCors | Verdict::Allowed(_) => {}
+        }
         // Plans: every API is keyless in this version, so there is nothing to check yet.
         let keep_going = match choice {
             Choice::WebSocket(options) => {
@@ -121,6 +174,10 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
                 );
                 post.await
             }
+            // RFC 9110 §9.3.7: OPTIONS (not a CORS preflight) says which methods the API serves.
+            Choice::MethodNotAllowed(allow) if *head.method() == Method::Options => {
+                no_content(&mut conn, Some(allow), keep_alive).await
+            }
             Choice::MethodNotAllowed(allow) => {
                 let method = head.method().to_string();
                 let answer = conn.respond_method_not_allowed(&method, allow, !keep_alive);
@@ -131,6 +188,34 @@ pub async fn serve(stream: TcpStream, shard: Rc<Shard>) {
         if !keep_going || !keep_alive {
             return;
         }
+    }
+}
+
+/// Answers 204 with the request's answer headers (and `Allow`, when given); false when the
+/// connection failed.
+async fn no_content(conn: &mut Conn, allow: Option<&str>, keep_alive: bool) -> bool {
+    let allow: Vec<(&str, &str)> = allow.map(|allow| ("Allow", allow)).into_iter().collect();
+    conn.encode_head(&ResponseHead {
+        status: 204,
+        headers: &allow,
+        body: BodyKind::None,
+        close: !keep_alive,
+    });
+    if keep_alive {
+        conn.flush_unless_pipelined().await.is_ok()
+    } else {
+        conn.flush().await.is_ok()
+    }
+}
+
+/// The metrics and access-log name of a chosen entrypoint.
+fn kind_of(choice: &Choice<'_>) -> EntrypointKind {
+    match choice {
+        Choice::WebSocket(_) => EntrypointKind::WebSocket,
+        Choice::Sse(_) => EntrypointKind::Sse,
+        Choice::HttpGet(_) => EntrypointKind::HttpGet,
+        Choice::HttpPost(_) => EntrypointKind::HttpPost,
+        Choice::MethodNotAllowed(_) | Choice::NoEntrypoint(_) => EntrypointKind::None,
     }
 }
 

@@ -16,12 +16,15 @@ use monoio::io::{CancelableAsyncReadRent, Canceller, OwnedReadHalf, OwnedWriteHa
 use monoio::net::TcpStream;
 
 use crate::metrics::ShardMetrics;
+use crate::observe::exchange::Exchange;
 use crate::runtime::fault::{self, Site};
 use crate::runtime::supervisor::spawn_connection_task;
 use crate::runtime::LocalSignal;
 use crate::server::conn::{spare_capacity, BufferGauge, Conn, READ_CHUNK_BYTES};
 use crate::server::stall_write::{is_stall, StallWriter};
+use crate::server::transport::Transport;
 use crate::server::write_batch::WriteBatch;
+use crate::tls::TlsSession;
 
 /// The first pending read of a streaming connection (grows to `READ_CHUNK_BYTES` when filled).
 const STREAM_READ_START_BYTES: usize = 512;
@@ -54,6 +57,8 @@ const LAST_WORDS_GRACE: Duration = Duration::from_secs(5);
 
 /// The writing side of a split connection.
 pub struct Duplex {
+    /// Plaintext or TLS; declared before `writer`, which must outlive it.
+    transport: Transport,
     writer: OwnedWriteHalf<TcpStream>,
     canceller: Option<Canceller>,
     /// Fired when the peer closed or the read failed.
@@ -69,6 +74,8 @@ pub struct Duplex {
     /// encoded next (last words) goes after it, tried within `LAST_WORDS_GRACE`.
     stalled: bool,
     metrics: Arc<ShardMetrics>,
+    /// The request this stream answers: its bytes and messages are counted there.
+    exchange: Rc<Exchange>,
 }
 
 impl Duplex {
@@ -79,11 +86,17 @@ impl Duplex {
     pub fn start(conn: Conn, handler: impl InboundHandler + 'static) -> Duplex {
         let stall_timeout = conn.stream_stall();
         let metrics = conn.metrics().clone();
-        let (stream, read_buf, write_buf, gauge) = conn.into_parts();
+        let exchange = conn.exchange().clone();
+        let (transport, stream, read_buf, write_buf, gauge) = conn.into_parts();
         let writes = StallWriter::new(stream.as_raw_fd());
         let (reader, writer) = stream.into_split();
         let canceller = Canceller::new();
         let peer_closed = Rc::new(LocalSignal::new());
+        let reader = StreamReader {
+            reader,
+            tls: transport.session().cloned(),
+            tls_in: BytesMut::new(),
+        };
         let reader = read_loop(
             reader,
             read_buf,
@@ -91,11 +104,13 @@ impl Duplex {
             handler,
             canceller.handle(),
             peer_closed.clone(),
+            exchange.clone(),
         );
         // A panicking reader ends the stream as a closed peer would.
         let closed = peer_closed.clone();
         spawn_connection_task("stream read loop", reader, move || closed.fire());
         Duplex {
+            transport,
             writer,
             canceller: Some(canceller),
             peer_closed,
@@ -105,6 +120,7 @@ impl Duplex {
             stall_timeout,
             stalled: false,
             metrics,
+            exchange,
         }
     }
 
@@ -130,7 +146,11 @@ impl Duplex {
         } else {
             self.stall_timeout
         };
-        let (result, mut rest) = self.writes.write_all(&mut self.writer, out, stall).await;
+        let total = out.len();
+        let (result, mut rest) = self
+            .transport
+            .write_all(&mut self.writes, &mut self.writer, out, stall)
+            .await;
         match &result {
             Ok(()) => rest.clear(),
             Err(err) if is_stall(err) && !self.stalled => {
@@ -139,8 +159,14 @@ impl Duplex {
             }
             Err(_) => {}
         }
+        self.exchange.wrote(total.saturating_sub(rest.len()));
         self.batch = rest;
         result
+    }
+
+    /// The request this stream answers.
+    pub fn exchange(&self) -> &Rc<Exchange> {
+        &self.exchange
     }
 
     /// Stops the reader task; the socket closes once both halves are gone.
@@ -157,13 +183,61 @@ impl Drop for Duplex {
     }
 }
 
+/// The reading half, with the TLS session that decrypts what it reads on a TLS connection.
+struct StreamReader {
+    reader: OwnedReadHalf<TcpStream>,
+    tls: Option<TlsSession>,
+    /// Ciphertext read, not yet absorbed (TLS only).
+    tls_in: BytesMut,
+}
+
+impl StreamReader {
+    /// Reads once into the free space of `buf` (at least `chunk` bytes). Returns the bytes
+    /// added to `buf` (0: the peer closed) and how many the read asked for; over TLS, reads
+    /// until a record gives plaintext.
+    async fn read(
+        &mut self,
+        buf: BytesMut,
+        chunk: usize,
+        cancel: &monoio::io::CancelHandle,
+    ) -> (io::Result<(usize, usize)>, BytesMut) {
+        let Some(session) = &self.tls else {
+            let mut spare = spare_capacity(buf, chunk);
+            let asked = spare.bytes_total();
+            let (result, spare) = self.reader.cancelable_read(spare, cancel.clone()).await;
+            return (result.map(|n| (n, asked)), spare.into_inner());
+        };
+        let mut buf = buf;
+        loop {
+            let mut spare = spare_capacity(std::mem::take(&mut self.tls_in), chunk);
+            let asked = spare.bytes_total();
+            let (result, spare) = self.reader.cancelable_read(spare, cancel.clone()).await;
+            self.tls_in = spare.into_inner();
+            match result {
+                Ok(0) => return (Ok((0, asked)), buf),
+                Ok(_) => {}
+                Err(error) => return (Err(error), buf),
+            }
+            match session.absorb(&mut self.tls_in, &mut buf) {
+                Ok(absorbed) if absorbed.plaintext > 0 => {
+                    return (Ok((absorbed.plaintext, asked)), buf)
+                }
+                Ok(absorbed) if absorbed.closed => return (Ok((0, asked)), buf),
+                Ok(_) => {}
+                Err(error) => return (Err(error), buf),
+            }
+        }
+    }
+}
+
 async fn read_loop(
-    mut reader: OwnedReadHalf<TcpStream>,
+    mut reader: StreamReader,
     mut buf: BytesMut,
     mut gauge: BufferGauge,
     mut handler: impl InboundHandler,
     cancel: monoio::io::CancelHandle,
     peer_closed: Rc<LocalSignal>,
+    exchange: Rc<Exchange>,
 ) {
     // Bytes that arrived together with the request head (e.g. a first WebSocket frame).
     if !buf.is_empty() && !handler.on_bytes(&mut buf).await {
@@ -178,13 +252,12 @@ async fn read_loop(
     }
     let mut chunk = STREAM_READ_START_BYTES;
     loop {
-        let mut spare = spare_capacity(buf, chunk);
-        let asked = spare.bytes_total();
-        let (result, spare) = reader.cancelable_read(spare, cancel.clone()).await;
-        buf = spare.into_inner();
-        gauge.set(buf.capacity());
+        let (result, read_into) = reader.read(buf, chunk, &cancel).await;
+        buf = read_into;
+        gauge.set(buf.capacity() + reader.tls_in.capacity());
         match result {
-            Ok(n) if n > 0 => {
+            Ok((n, asked)) if n > 0 => {
+                exchange.read(n);
                 fault::trip(Site::ReadLoop, &buf);
                 if n == asked {
                     chunk = (chunk * 2).min(READ_CHUNK_BYTES);

@@ -4,11 +4,13 @@
 pub mod api;
 pub mod conn;
 pub mod connection;
+pub mod cors;
 pub mod duplex;
 pub mod request_body;
 pub mod request_id;
 pub mod router;
 pub mod stall_write;
+pub mod transport;
 pub mod write_batch;
 
 pub use api::Api;

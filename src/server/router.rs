@@ -1,29 +1,33 @@
-//! Context-path routing: the longest context path that prefixes the request path wins.
+//! Routing by virtual host, then the longest context path that prefixes the request path.
+//! Context paths bound to a host (`{ path, host }`) are tried first, and only for requests whose
+//! `Host` names it; host-less paths serve any Host after them. So a path bound to a host is
+//! unreachable (404) under any other host unless a host-less API also serves it.
 //! Stopped APIs are not in the table, so they answer 404 like an unknown path.
 
 use std::rc::Rc;
 
-use crate::config::{ApiConfig, ApiState};
+use crate::config::{ApiConfig, ApiState, ContextPath};
 use crate::endpoint::{EndpointContext, LocalTopics};
 use crate::server::Api;
 
 /// One shard's routing table.
 pub struct Router {
     /// `(context path, api)`, longest path first.
-    routes: Vec<(String, Rc<Api>)>,
+    routes: Vec<(ContextPath, Rc<Api>)>,
 }
 
 impl Router {
     /// Builds the table from the started APIs.
     pub fn new(apis: &[ApiConfig], topics: &LocalTopics, context: &EndpointContext) -> Router {
         let mut routes = Vec::new();
-        for config in apis.iter().filter(|api| api.state == ApiState::Started) {
-            let api = Rc::new(Api::new(config, topics, context));
+        let started = apis.iter().enumerate();
+        for (index, config) in started.filter(|(_, api)| api.state == ApiState::Started) {
+            let api = Rc::new(Api::new(config, index, topics, context));
             for path in &config.context_paths {
                 routes.push((path.clone(), api.clone()));
             }
         }
-        routes.sort_by_key(|(path, _)| std::cmp::Reverse(path.len()));
+        routes.sort_by_key(|(entry, _)| std::cmp::Reverse(entry.path.len()));
         Router { routes }
     }
 
@@ -40,11 +44,18 @@ impl Router {
             .map(|(_, (_, api))| api)
     }
 
-    /// The API serving `path`, if any. `/a` matches `/a`, `/a/` and `/a/b`, never `/ab`.
-    pub fn route(&self, path: &str) -> Option<&Rc<Api>> {
-        self.routes
-            .iter()
-            .find(|(prefix, _)| matches_prefix(prefix, path))
+    /// The API serving `path` for a request whose `Host` header is `host`, if any. `/a` matches
+    /// `/a`, `/a/` and `/a/b`, never `/ab`.
+    pub fn route(&self, host: Option<&str>, path: &str) -> Option<&Rc<Api>> {
+        let bound = self.routes.iter().find(|(entry, _)| {
+            entry.host.is_some() && entry.serves_host(host) && matches_prefix(&entry.path, path)
+        });
+        bound
+            .or_else(|| {
+                self.routes
+                    .iter()
+                    .find(|(entry, _)| entry.host.is_none() && matches_prefix(&entry.path, path))
+            })
             .map(|(_, api)| api)
     }
 }

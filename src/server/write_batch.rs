@@ -148,6 +148,15 @@ impl WriteBatch {
         self.tail.clear();
     }
 
+    /// Takes every pending part out (copied bytes frozen into one), leaving the batch empty: for
+    /// a TLS connection, which encrypts them instead of handing them to `writev`.
+    pub fn take_parts(&mut self) -> Vec<Bytes> {
+        self.freeze_tail();
+        self.parts_bytes = 0;
+        self.iovecs.clear();
+        std::mem::take(&mut self.parts)
+    }
+
     fn freeze_tail(&mut self) {
         if !self.tail.is_empty() {
             let part = self.tail.split().freeze();

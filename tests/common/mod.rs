@@ -19,9 +19,11 @@ pub mod kafka_batches;
 pub mod log_capture;
 pub mod mosquitto;
 pub mod mqtt_api;
+pub mod observe;
 pub mod open_files;
 pub mod shards;
 pub mod slow_reader;
+pub mod tls_client;
 pub mod topic_api;
 pub mod ws_client;
 

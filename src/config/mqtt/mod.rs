@@ -7,6 +7,7 @@
 
 mod model;
 mod raw;
+mod sessions;
 
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ pub use model::{
     MqttConsumerOptions, MqttOptions, MqttProducerOptions, MqttProtocol, MqttTlsOptions,
 };
 use raw::{RawConsumer, RawMqtt, RawProducer, RawTls};
+pub(crate) use sessions::settle_sessions;
 
 /// Decodes and validates a `type: mqtt5` configuration (`None` when a section did not decode).
 pub(crate) fn read(config: Option<&Value>, loc: &str, p: &mut Problems) -> Option<MqttOptions> {
@@ -212,7 +214,8 @@ fn connection(
         username: raw.username,
         password: raw.password,
         keep_alive: Duration::from_secs(raw.keep_alive_seconds.min(u64::from(u16::MAX))),
-        clean_start: raw.clean_start,
+        clean_start: raw.clean_start.unwrap_or(false),
+        clean_start_given: raw.clean_start.is_some(),
         session_expiry_interval_s,
         reconnect_attempts,
         reconnect_backoff: Duration::from_millis(raw.reconnect_backoff_ms.max(1)),

@@ -9,14 +9,18 @@ pub struct MqttOptions {
     pub server_host: String,
     pub server_port: u16,
     pub protocol: MqttProtocol,
-    /// Base client id; each shard connects as `<clientId>-<shard>`. `None` = generated
-    /// (`tidegate-<api id>-<shard>-<random>`).
+    /// Base client id; each shard connects as `<clientId>-<shard>`. Without `clientId` in the
+    /// file it is `tidegate-<gateway.nodeId>-<api id>` when the gateway has a node id, else `None`:
+    /// generated per process (`tidegate-<api id>-<shard>-<random>`), and then the session is never
+    /// kept past the connection (`config::mqtt::sessions`).
     pub client_id: Option<String>,
     pub username: Option<String>,
     pub password: Option<super::super::Secret>,
     /// PINGREQ interval; zero turns keep-alive off.
     pub keep_alive: Duration,
     pub clean_start: bool,
+    /// Whether the file set `cleanStart` (the session rule tells a choice from the default).
+    pub clean_start_given: bool,
     /// MQTT 5 only: how long the broker keeps the session after a disconnect, in seconds.
     pub session_expiry_interval_s: u32,
     /// Reconnects after a lost or failed connection before giving up; `None` = forever.

@@ -38,7 +38,8 @@ pub(super) struct RawMqtt {
     pub(super) username: Option<String>,
     pub(super) password: Option<crate::config::Secret>,
     pub(super) keep_alive_seconds: u64,
-    pub(super) clean_start: bool,
+    /// `None`: not in the file (the default depends on the client id: `sessions.rs`).
+    pub(super) clean_start: Option<bool>,
     pub(super) session_expiry_interval: u64,
     pub(super) reconnect_attempts: i64,
     pub(super) reconnect_backoff_ms: u64,
@@ -63,7 +64,7 @@ impl Default for RawMqtt {
             username: None,
             password: None,
             keep_alive_seconds: defaults::KEEP_ALIVE_SECONDS,
-            clean_start: false,
+            clean_start: None,
             session_expiry_interval: defaults::SESSION_EXPIRY_INTERVAL,
             reconnect_attempts: -1,
             reconnect_backoff_ms: defaults::RECONNECT_BACKOFF_MS,

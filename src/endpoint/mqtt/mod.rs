@@ -104,6 +104,14 @@ impl MqttEndpoint {
         }
     }
 
+    /// Resolves once this shard's broker connection task has ended (after shutdown: its
+    /// DISCONNECT sent). Polled: it runs once, at shutdown.
+    pub async fn closed(&self) {
+        while self.client.running.get() {
+            monoio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// The state of this shard's connection to the broker.
     pub fn health(&self) -> Health {
         self.client.health()

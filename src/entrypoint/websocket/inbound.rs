@@ -6,6 +6,7 @@
 //! order), and the payload of one unfinished message, which also counts against the shard's
 //! `wsMaxPartialBytesPerShard` budget (`PartialHold`).
 
+use crate::observe::exchange::Exchange;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -300,6 +301,8 @@ pub(super) struct Publisher {
     pub(super) topic: Option<String>,
     /// The upgrade request's `?key=`: the key of every message of the session (Kafka).
     pub(super) key: Option<Bytes>,
+    /// The upgrade request's record: counts the messages published.
+    pub(super) exchange: Rc<Exchange>,
 }
 
 impl Publisher {
@@ -325,7 +328,10 @@ impl Publisher {
             tracing::warn!(detail, "a WebSocket publish failed");
         }
         match published {
-            Ok(_id) => Ok(()),
+            Ok(_id) => {
+                self.exchange.published(1);
+                Ok(())
+            }
             Err(err @ PublishError::NotSupported(_)) => {
                 Err((close_code::POLICY_VIOLATION, err.to_string()))
             }

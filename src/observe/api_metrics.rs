@@ -1,0 +1,383 @@
+//! Per-API metrics: answers by status class, messages in and out, open streams and duration
+//! histograms, per API and entrypoint.
+//!
+//! Each shard owns one `ApiMetrics` table (built once from the configuration, never resized) and
+//! is its only writer: plain relaxed atomics on the hot path, no lock, no map lookup (a request
+//! holds an `Arc` to its series). The admin endpoint sums the shards at scrape time.
+//!
+//! Label cardinality is bounded by the configuration: `api` is a configured API id (or `-` for
+//! requests no API served: unknown paths, malformed heads), `entrypoint` one of five names and
+//! `status` one of five classes (`1xx`…`5xx`). Histograms have fixed buckets.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{ApiConfig, EntrypointConfig};
+
+/// The `api` label of requests no API served.
+pub const UNROUTED_API: &str = "-";
+
+/// Which entrypoint served a request (`None`: refused before one was chosen: 404, 405, 400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntrypointKind {
+    HttpGet,
+    HttpPost,
+    Sse,
+    WebSocket,
+    None,
+}
+
+impl EntrypointKind {
+    const ALL: [EntrypointKind; 5] = [
+        EntrypointKind::HttpGet,
+        EntrypointKind::HttpPost,
+        EntrypointKind::Sse,
+        EntrypointKind::WebSocket,
+        EntrypointKind::None,
+    ];
+
+    /// The label value: the entrypoint's configuration `type`, or `none`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EntrypointKind::HttpGet => "http-get",
+            EntrypointKind::HttpPost => "http-post",
+            EntrypointKind::Sse => "sse",
+            EntrypointKind::WebSocket => "websocket",
+            EntrypointKind::None => "none",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// SSE and WebSocket answers open streams; their histogram measures how long streams last.
+    fn streams(self) -> bool {
+        matches!(self, EntrypointKind::Sse | EntrypointKind::WebSocket)
+    }
+}
+
+/// Request durations (seconds): from a published message's ack to a long poll's whole wait.
+const REQUEST_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+/// Stream durations (seconds): from a page left at once to a dashboard open all day.
+const STREAM_BUCKETS: &[f64] = &[1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0];
+
+/// A histogram with fixed buckets (counts per bucket, cumulated when rendered).
+#[derive(Debug)]
+struct Histogram {
+    bounds: &'static [f64],
+    /// One per bound, then one for `+Inf`.
+    counts: Vec<AtomicU64>,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    fn observe(&self, duration: Duration) {
+        let seconds = duration.as_secs_f64();
+        let bucket = self
+            .bounds
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(self.bounds.len());
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+}
+
+/// One API × entrypoint on one shard.
+#[derive(Debug)]
+pub struct EntrypointSeries {
+    kind: EntrypointKind,
+    /// Answers by status class, `1xx` first.
+    responses: [AtomicU64; 5],
+    messages_in: AtomicU64,
+    messages_out: AtomicU64,
+    streams_open: AtomicU64,
+    durations: Histogram,
+}
+
+impl EntrypointSeries {
+    fn new(kind: EntrypointKind) -> EntrypointSeries {
+        let bounds = if kind.streams() {
+            STREAM_BUCKETS
+        } else {
+            REQUEST_BUCKETS
+        };
+        EntrypointSeries {
+            kind,
+            responses: Default::default(),
+            messages_in: AtomicU64::new(0),
+            messages_out: AtomicU64::new(0),
+            streams_open: AtomicU64::new(0),
+            durations: Histogram::new(bounds),
+        }
+    }
+
+    /// Messages clients published through this entrypoint.
+    pub fn messages_in(&self, count: u64) {
+        self.messages_in.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// Messages delivered to clients through this entrypoint.
+    pub fn messages_out(&self, count: u64) {
+        self.messages_out.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// A stream opened (`stream_closed` when it ends).
+    pub fn stream_opened(&self) {
+        self.streams_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A stream ended.
+    pub fn stream_closed(&self) {
+        self.streams_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A request ended with an answer of `status`; `stream`: it opened a stream that lasted
+    /// `duration` (else `duration` is the request's). A refused stream request is counted, not
+    /// timed: the stream histogram holds streams only.
+    pub fn finished(&self, status: u16, duration: Duration, stream: bool) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.responses[class].fetch_add(1, Ordering::Relaxed);
+        if stream || !self.kind.streams() {
+            self.durations.observe(duration);
+        }
+    }
+}
+
+/// One API's series on one shard.
+#[derive(Debug)]
+struct ApiSeries {
+    id: String,
+    /// The entrypoints it declares (and `none`): only those are rendered.
+    declared: [bool; 5],
+    series: [Arc<EntrypointSeries>; 5],
+}
+
+impl ApiSeries {
+    fn new(id: &str, declared: [bool; 5]) -> ApiSeries {
+        ApiSeries {
+            id: id.to_owned(),
+            declared,
+            series: EntrypointKind::ALL.map(|kind| Arc::new(EntrypointSeries::new(kind))),
+        }
+    }
+}
+
+/// One shard's per-API metrics: one entry per configured API, in configuration order, then one
+/// for requests no API served.
+#[derive(Debug)]
+pub struct ApiMetrics {
+    apis: Vec<ApiSeries>,
+}
+
+impl ApiMetrics {
+    /// The table for `apis` (stopped APIs included: their series stay at zero).
+    pub fn new(apis: &[ApiConfig]) -> ApiMetrics {
+        let mut table: Vec<ApiSeries> = apis
+            .iter()
+            .map(|api| {
+                let mut declared = [false, false, false, false, true];
+                for entrypoint in &api.entrypoints {
+                    let kind = match entrypoint {
+                        EntrypointConfig::HttpGet(_) => EntrypointKind::HttpGet,
+                        EntrypointConfig::HttpPost(_) => EntrypointKind::HttpPost,
+                        EntrypointConfig::Sse(_) => EntrypointKind::Sse,
+                        EntrypointConfig::WebSocket(_) => EntrypointKind::WebSocket,
+                    };
+                    declared[kind.index()] = true;
+                }
+                ApiSeries::new(&api.id, declared)
+            })
+            .collect();
+        table.push(ApiSeries::new(
+            UNROUTED_API,
+            [false, false, false, false, true],
+        ));
+        ApiMetrics { apis: table }
+    }
+
+    /// The series of the API at `index` in the configuration (`None`: no API served it).
+    pub fn series(&self, index: Option<usize>, kind: EntrypointKind) -> Arc<EntrypointSeries> {
+        let last = self.apis.len() - 1;
+        let api = index.filter(|index| *index < last).unwrap_or(last);
+        self.apis[api].series[kind.index()].clone()
+    }
+}
+
+/// Renders every shard's table, summed, in the Prometheus text format.
+pub fn render_api_metrics(shards: &[Arc<ApiMetrics>]) -> String {
+    let mut out = String::new();
+    let Some(first) = shards.first() else {
+        return out;
+    };
+    // `(api index, entrypoint kind)` of every rendered series.
+    let rendered: Vec<(usize, EntrypointKind)> = first
+        .apis
+        .iter()
+        .enumerate()
+        .flat_map(|(index, api)| {
+            EntrypointKind::ALL
+                .into_iter()
+                .filter(|kind| api.declared[kind.index()])
+                .map(move |kind| (index, kind))
+        })
+        .collect();
+    let sum = |api: usize, kind: EntrypointKind, pick: &dyn Fn(&EntrypointSeries) -> u64| -> u64 {
+        shards
+            .iter()
+            .map(|shard| pick(&shard.apis[api].series[kind.index()]))
+            .sum()
+    };
+    let labels = |api: usize, kind: EntrypointKind| {
+        format!(
+            "api=\"{}\",entrypoint=\"{}\"",
+            first.apis[api].id,
+            kind.name()
+        )
+    };
+
+    header(
+        &mut out,
+        "api_responses_total",
+        "counter",
+        "Answers per API, entrypoint and status class (api \"-\": requests no API served).",
+    );
+    for &(api, kind) in &rendered {
+        for (class, name) in ["1xx", "2xx", "3xx", "4xx", "5xx"].iter().enumerate() {
+            let value = sum(api, kind, &|s| get(&s.responses[class]));
+            let _ = writeln!(
+                out,
+                "tidegate_api_responses_total{{{},status=\"{name}\"}} {value}",
+                labels(api, kind)
+            );
+        }
+    }
+    for (name, help, pick) in [
+        (
+            "api_messages_in_total",
+            "Messages clients published, per API and entrypoint.",
+            (|s: &EntrypointSeries| get(&s.messages_in)) as fn(&EntrypointSeries) -> u64,
+        ),
+        (
+            "api_messages_out_total",
+            "Messages delivered to clients, per API and entrypoint.",
+            |s| get(&s.messages_out),
+        ),
+    ] {
+        header(&mut out, name, "counter", help);
+        for &(api, kind) in rendered
+            .iter()
+            .filter(|(_, kind)| *kind != EntrypointKind::None)
+        {
+            let _ = writeln!(
+                out,
+                "tidegate_{name}{{{}}} {}",
+                labels(api, kind),
+                sum(api, kind, &pick)
+            );
+        }
+    }
+    header(
+        &mut out,
+        "api_streams_open",
+        "gauge",
+        "SSE and WebSocket streams open, per API and entrypoint.",
+    );
+    for &(api, kind) in rendered.iter().filter(|(_, kind)| kind.streams()) {
+        let _ = writeln!(
+            out,
+            "tidegate_api_streams_open{{{}}} {}",
+            labels(api, kind),
+            sum(api, kind, &|s| get(&s.streams_open))
+        );
+    }
+    for (name, help, streams) in [
+        ("api_request_duration_seconds", "Time from a request's first byte to the end of its answer (http-get: including the poll's wait), per API and entrypoint.", false),
+        ("api_stream_duration_seconds", "How long SSE and WebSocket streams lasted, per API and entrypoint.", true),
+    ] {
+        header(&mut out, name, "histogram", help);
+        for &(api, kind) in rendered.iter().filter(|(_, kind)| kind.streams() == streams) {
+            let bounds = first.apis[api].series[kind.index()].durations.bounds;
+            let mut cumulative = 0;
+            for (bucket, bound) in bounds.iter().map(Some).chain([None]).enumerate() {
+                cumulative += sum(api, kind, &|s| get(&s.durations.counts[bucket]));
+                let le = bound.map_or("+Inf".to_owned(), |bound| bound.to_string());
+                let _ = writeln!(out, "tidegate_{name}_bucket{{{},le=\"{le}\"}} {cumulative}", labels(api, kind));
+            }
+            let micros = sum(api, kind, &|s| get(&s.durations.sum_micros));
+            let _ = writeln!(out, "tidegate_{name}_sum{{{}}} {}", labels(api, kind), micros as f64 / 1e6);
+            let _ = writeln!(out, "tidegate_{name}_count{{{}}} {cumulative}", labels(api, kind));
+        }
+    }
+    out
+}
+
+fn get(value: &AtomicU64) -> u64 {
+    value.load(Ordering::Relaxed)
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP tidegate_{name} {help}");
+    let _ = writeln!(out, "# TYPE tidegate_{name} {kind}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_shards_summed() {
+        let yaml = "apis:\n  - id: a\n    name: A\n    contextPaths: [/a]\n    entrypoints: [{ type: http-get }]\n    endpoint: { type: mock }\n    plans: [{ name: K, security: keyless }]\n";
+        let config = crate::config::load_str(yaml, "t").unwrap();
+        let a = Arc::new(ApiMetrics::new(&config.apis));
+        let b = Arc::new(ApiMetrics::new(&config.apis));
+        let get_a = a.series(Some(0), EntrypointKind::HttpGet);
+        get_a.finished(200, Duration::from_millis(3), false);
+        b.series(Some(0), EntrypointKind::HttpGet)
+            .finished(503, Duration::from_secs(100), false);
+        a.series(None, EntrypointKind::None)
+            .finished(404, Duration::from_millis(1), false);
+        let text = render_api_metrics(&[a, b]);
+        let api = "api=\"a\",entrypoint=\"http-get\"";
+        assert!(text.contains(&format!(
+            "tidegate_api_responses_total{{{api},status=\"2xx\"}} 1"
+        )));
+        assert!(text.contains(&format!(
+            "tidegate_api_responses_total{{{api},status=\"5xx\"}} 1"
+        )));
+        assert!(text.contains(&format!(
+            "tidegate_api_request_duration_seconds_bucket{{{api},le=\"0.0025\"}} 0"
+        )));
+        assert!(text.contains(&format!(
+            "tidegate_api_request_duration_seconds_bucket{{{api},le=\"0.005\"}} 1"
+        )));
+        assert!(text.contains(&format!(
+            "tidegate_api_request_duration_seconds_bucket{{{api},le=\"60\"}} 1"
+        )));
+        assert!(text.contains(&format!(
+            "tidegate_api_request_duration_seconds_bucket{{{api},le=\"+Inf\"}} 2"
+        )));
+        assert!(text.contains(&format!(
+            "tidegate_api_request_duration_seconds_count{{{api}}} 2"
+        )));
+        assert!(text.contains(
+            "tidegate_api_responses_total{api=\"-\",entrypoint=\"none\",status=\"4xx\"} 1"
+        ));
+        // Undeclared entrypoints are not rendered.
+        assert!(!text.contains("api=\"a\",entrypoint=\"websocket\""));
+    }
+}
