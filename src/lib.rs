@@ -17,9 +17,11 @@
 //!              context path) → CORS / Origin check (cors.rs) → entrypoint → body
 //!              (100-continue, 408); request ids and error answers (details to the log only)
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames and
-//!              their JSON envelope, SSE
+//!              their JSON envelope, subprotocol selection, permessage-deflate (negotiation:
+//!              ws/deflate_offer.rs; data path with per-shard compressors: ws/deflate.rs), SSE
 //! entrypoint/  how clients receive and send: http-get, http-post, sse, websocket (its reader:
-//!              websocket/inbound.rs)
+//!              websocket/inbound.rs; upgrade negotiation: websocket/negotiate.rs; outbound
+//!              compression: websocket/deflate_out.rs)
 //! endpoint/    where messages come from and go to: mock, in_memory, echo (each WebSocket
 //!              connection's own messages back to it), mqtt (broker connection
 //!              per shard, one subscription per node read by every shard),

@@ -72,6 +72,25 @@ shard_metrics! {
     /// Pings waiting for their pong (at most 16 per WebSocket connection; a client sending more
     /// is not read until they are answered).
     gauge websocket_pongs_pending,
+    /// WebSocket sessions open with permessage-deflate negotiated.
+    gauge websocket_deflate_sessions_open,
+    /// Payload bytes of the messages sent deflated, before compression.
+    counter websocket_deflate_bytes_in_total,
+    /// The same messages' payload bytes as sent, after compression.
+    counter websocket_deflate_bytes_out_total,
+    /// Messages sent deflated whose compressed bytes the shard had already made for another
+    /// connection (a fan-out deflated once per shard).
+    counter websocket_deflate_shared_total,
+    /// Bytes (payloads and their compressed copies) the shard's remembered deflated messages
+    /// hold alive for fan-out (at most 4 MiB per shard).
+    gauge websocket_deflate_recent_bytes,
+    /// Payload bytes of the compressed messages clients sent, as received.
+    counter websocket_inflate_bytes_in_total,
+    /// The same messages' bytes once inflated.
+    counter websocket_inflate_bytes_out_total,
+    /// Upgrades that asked for subprotocols of which none is configured (answered without
+    /// `Sec-WebSocket-Protocol`).
+    counter websocket_subprotocol_unmatched_total,
     /// SSE streams currently open.
     gauge sse_streams_open,
     /// HTTP GET polls currently waiting for messages.

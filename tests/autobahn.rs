@@ -4,6 +4,13 @@
 //! kosoku (PyPI), which drives Autobahn's own case files on Python 3; `tests/setup/autobahn.sh`
 //! installs it under `$HOME/.cache/tidegate` (tests/run.sh does).
 //!
+//! Cases 12 and 13 (permessage-deflate: five data sets, seven sets of negotiated parameters)
+//! run against `config/websocket-deflate.yaml`, the same route with compression on: the cases
+//! whose messages fit a debug build on 2 busy cores within Autobahn's 30 s per case (up to
+//! 16 KiB, and 8 and 16 KiB messages auto-fragmented into 256-byte frames). The 32 KiB to 128 KiB
+//! cases pass too when run alone (`kosoku URL -i '12.*' -i '13.*'`), but on incompressible data
+//! they take 20 s each in a debug build, too close to that limit.
+//!
 //! Every case must end OK, NON-STRICT or INFORMATIONAL, and its closing handshake OK or
 //! INFORMATIONAL; a failure lists every case that did not, with Autobahn's explanation.
 
@@ -24,6 +31,19 @@ const GROUPS: &[&str] = &["1", "2", "3", "4", "5", "6", "7", "9", "10"];
 const CASES: usize = 301;
 /// Cases run at once: parallel cases must not see each other's messages.
 const PARALLELISM: &str = "8";
+/// The compression cases run: in each of 12.1-12.5 (data sets) and 13.1-13.7 (parameters),
+/// cases 1-7 (16 to 16384 bytes, whole) and, in 12.x, 11 and 12 (fragmented).
+fn compression_cases() -> Vec<String> {
+    let mut cases = Vec::new();
+    for set in 1..=5 {
+        cases.extend([1, 2, 3, 4, 5, 6, 7, 11, 12].map(|case| format!("12.{set}.{case}")));
+    }
+    for params in 1..=7 {
+        cases.extend((1..=7).map(|case| format!("13.{params}.{case}")));
+    }
+    cases
+}
+
 /// The whole run takes well under a minute on 2 cores; this only stops a hung runner.
 const RUN_DEADLINE: Duration = Duration::from_secs(900);
 
@@ -130,6 +150,33 @@ fn autobahn_cases_1_to_10_pass_on_the_echo_route_in_parallel() {
         failures.join("\n")
     );
     assert_eq!(results.len(), CASES, "cases run; kosoku said:\n{output}");
+}
+
+#[test]
+fn autobahn_compression_cases_pass_with_permessage_deflate() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/websocket-deflate.yaml");
+    let config = tidegate::config::load_file(&path).expect("config/websocket-deflate.yaml loads");
+    let gateway = start(on_loopback(config, DriverChoice::Auto));
+    let url = format!("ws://{}/echo", gateway.local_addr());
+    let cases = compression_cases();
+    let (results, out, output) = run_and_read(&url, &cases, "4");
+    let failures = unacceptable_cases(&results, out.path());
+    assert!(
+        failures.is_empty(),
+        "{} of {} Autobahn compression cases failed:\n{}",
+        failures.len(),
+        results.len(),
+        failures.join("\n")
+    );
+    assert_eq!(
+        results.len(),
+        cases.len(),
+        "cases run; kosoku said:\n{output}"
+    );
+    // The cases did negotiate: the gateway sent compressed messages.
+    let admin = gateway.admin_addr().expect("admin listener");
+    let deflated = common::admin::metric_total(admin, "websocket_deflate_bytes_out_total");
+    assert!(deflated > 0);
 }
 
 /// Runs `patterns` and reads the runner's index: the results by case, the report folder (kept

@@ -56,10 +56,19 @@ pub fn unexpected(head: &ResponseHead, body: &[u8]) -> SessionError {
 
 /// Appends a WebSocket upgrade request.
 pub fn put_ws_upgrade(out: &mut BytesMut, path: &str, host: &str) {
+    put_ws_upgrade_with(out, path, host, "");
+}
+
+/// The permessage-deflate offer of `tidegate-load idle --ws-deflate` (browsers send the same).
+pub const DEFLATE_OFFER: &str =
+    "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+
+/// Appends a WebSocket upgrade request with `extra` header lines (each ending in CRLF).
+pub fn put_ws_upgrade_with(out: &mut BytesMut, path: &str, host: &str, extra: &str) {
     out.extend_from_slice(
         format!(
             "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {WS_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+             Sec-WebSocket-Key: {WS_KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
         )
         .as_bytes(),
     );

@@ -11,7 +11,7 @@ use crate::limits;
 use crate::procstat;
 use crate::recorder::{Progress, Recorder, Window};
 use crate::schedule::Clock;
-use crate::servers::{Server, ServerKind, ServerOptions};
+use crate::servers::{Server, ServerKind, ServerOptions, WsDeflate};
 use crate::subscriber::{SubProtocol, SubTarget, Subscriber};
 
 /// Descriptors kept free for everything that is not a test connection.
@@ -91,6 +91,7 @@ fn measure_one(
         path: kind.paths().subscribe.into(),
         host: server.addr.to_string().into(),
         get_limit: 1,
+        offer_deflate: options.ws_deflate != WsDeflate::Off,
     };
     let handles: Vec<_> = (0..threads.max(1))
         .map(|t| {

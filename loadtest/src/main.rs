@@ -11,7 +11,7 @@ use tidegate_load::error::LoadError;
 use tidegate_load::publisher::PubProtocol;
 use tidegate_load::report::Report;
 use tidegate_load::run::Workload;
-use tidegate_load::servers::{Driver, Server, ServerKind, ServerOptions};
+use tidegate_load::servers::{Driver, Server, ServerKind, ServerOptions, WsDeflate};
 use tidegate_load::subscriber::SubProtocol;
 use tidegate_load::suites::Suite;
 use tidegate_load::{doc, idle, limits, plot, raw_server, run, suites};
@@ -117,6 +117,9 @@ struct ServerArgs {
     /// run).
     #[arg(long, value_enum, default_value = "auto")]
     driver: Driver,
+    /// permessage-deflate on tidegate's subscribe websocket; `idle` clients then offer it.
+    #[arg(long, value_enum, default_value = "off")]
+    ws_deflate: WsDeflate,
 }
 
 #[derive(Args)]
@@ -327,6 +330,7 @@ fn server_options(args: &ServerArgs) -> Result<ServerOptions, LoadError> {
         threads: args.server_threads.max(1),
         get_window_ms: args.get_window_ms.max(1),
         driver: args.driver,
+        ws_deflate: args.ws_deflate,
     })
 }
 

@@ -241,6 +241,7 @@ fn spawn_subscribers(w: &Workload, shared: &Shared) -> Vec<JoinHandle<std::io::R
         path: w.sub_path.as_str().into(),
         host: w.target.to_string().into(),
         get_limit: w.get_limit,
+        offer_deflate: false,
     };
     (0..w.threads)
         .map(|thread| {

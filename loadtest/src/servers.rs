@@ -93,6 +93,31 @@ pub struct ServerOptions {
     pub get_window_ms: u64,
     /// tidegate's I/O driver (`gateway.driver` of the generated config).
     pub driver: Driver,
+    /// permessage-deflate on tidegate's subscribe websocket (`idle --ws-deflate`).
+    pub ws_deflate: WsDeflate,
+}
+
+/// permessage-deflate on the generated tidegate config's subscribe websocket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum WsDeflate {
+    /// Not configured (the default).
+    #[default]
+    Off,
+    /// Enabled with its defaults: no context takeover either way, nothing kept per connection.
+    Shared,
+    /// Enabled with `clientNoContextTakeover: false`: each connection owns an inflater.
+    ContextTakeover,
+}
+
+impl WsDeflate {
+    /// The websocket configuration lines (indented for the generated config).
+    fn config_lines(self) -> &'static str {
+        match self {
+            WsDeflate::Off => "",
+            WsDeflate::Shared => "          perMessageDeflate:\n            enabled: true\n",
+            WsDeflate::ContextTakeover => "          perMessageDeflate:\n            enabled: true\n            clientNoContextTakeover: false\n",
+        }
+    }
 }
 
 /// A running server; stopped (SIGTERM, then SIGKILL after 5 s) when dropped.
@@ -286,7 +311,7 @@ apis:
         configuration:
           publisher:
             enabled: false
-      - type: sse
+{deflate}      - type: sse
       - type: http-get
         configuration:
           messagesLimitCount: 10000
@@ -296,6 +321,7 @@ apis:
         driver = options.driver.config_value(),
         topic = TOPIC_AND_PLAN,
         window = options.get_window_ms,
+        deflate = options.ws_deflate.config_lines(),
     )
 }
 
@@ -355,6 +381,34 @@ mod tests {
             threads: 1,
             get_window_ms: 100,
             driver,
+            ws_deflate: WsDeflate::Off,
+        }
+    }
+
+    #[test]
+    fn the_generated_config_carries_ws_deflate() {
+        use tidegate::config::EntrypointConfig;
+        let addr = "127.0.0.1:0".parse().unwrap();
+        for (mode, expected) in [
+            (WsDeflate::Off, None),
+            (WsDeflate::Shared, Some(true)),
+            (WsDeflate::ContextTakeover, Some(false)),
+        ] {
+            let options = ServerOptions {
+                ws_deflate: mode,
+                ..options(Driver::Auto)
+            };
+            let yaml = tidegate_config(addr, &options);
+            let config = load_str(&yaml, "generated").unwrap();
+            let subscribe = config.apis.iter().find(|api| api.id == "load-out").unwrap();
+            let deflate = subscribe.entrypoints.iter().find_map(|e| match e {
+                EntrypointConfig::WebSocket(ws) => Some(ws.per_message_deflate),
+                _ => None,
+            });
+            let no_takeover = deflate
+                .flatten()
+                .map(|d| d.settings.client_no_context_takeover);
+            assert_eq!(no_takeover, expected, "{yaml}");
         }
     }
 

@@ -11,7 +11,10 @@ use tidegate::codec::ws::{encode_client_frame, ClientFrameDecoder, Opcode, WsEve
 
 use crate::chunked::Dechunker;
 use crate::engine::{Session, SessionError};
-use crate::http::{put_get, put_ws_upgrade, take_response_head, unexpected, ResponseHead};
+use crate::http::{
+    put_get, put_ws_upgrade, put_ws_upgrade_with, take_response_head, unexpected, ResponseHead,
+    DEFLATE_OFFER,
+};
 use crate::recorder::Recorder;
 use crate::sequence::SeqTracker;
 
@@ -35,6 +38,9 @@ pub struct SubTarget {
     pub host: Arc<str>,
     /// HTTP GET: the `limit` query parameter of each poll.
     pub get_limit: usize,
+    /// WebSocket: offer permessage-deflate (only for idle connections: this client does not
+    /// inflate).
+    pub offer_deflate: bool,
 }
 
 enum Phase {
@@ -231,6 +237,9 @@ impl Session for Subscriber {
 
     fn start(&mut self, out: &mut BytesMut, _ctx: &mut Recorder) {
         match self.target.protocol {
+            SubProtocol::Ws if self.target.offer_deflate => {
+                put_ws_upgrade_with(out, &self.target.path, &self.target.host, DEFLATE_OFFER)
+            }
             SubProtocol::Ws => put_ws_upgrade(out, &self.target.path, &self.target.host),
             SubProtocol::Sse => put_get(
                 out,

@@ -173,6 +173,7 @@ fn gateway_yaml(driver: Driver) -> String {
         threads: 2,
         get_window_ms: 50,
         driver,
+        ws_deflate: Default::default(),
     };
     tidegate_config("127.0.0.1:0".parse().unwrap(), &options)
 }

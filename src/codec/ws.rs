@@ -9,7 +9,11 @@
 //! after an error or a `Close` event the caller stops decoding. [`ClientFrameDecoder`] is the same
 //! machine with the masking rule reversed, for tests and the load-test harness.
 
+pub mod deflate;
+pub mod deflate_offer;
 mod encode;
+mod partial;
+pub mod subprotocol;
 
 use std::io::Cursor;
 
@@ -24,11 +28,13 @@ const MAX_CLOSE_REASON_BYTES: usize = MAX_CONTROL_PAYLOAD_BYTES - 2;
 /// Longest frame header: 2 bytes, a 64-bit length and a mask.
 const MAX_HEADER_BYTES: usize = 14;
 
+use deflate::Inflater;
 use encode::apply_mask;
 pub use encode::{
-    encode_binary, encode_client_frame, encode_close, encode_frame_header, encode_ping,
-    encode_pong, encode_text,
+    encode_binary, encode_client_frame, encode_close, encode_compressed_frame_header,
+    encode_frame_header, encode_ping, encode_pong, encode_text,
 };
+use partial::Partial;
 
 /// The `Sec-WebSocket-Accept` value for a client's `Sec-WebSocket-Key` (RFC 6455 §4.2.2).
 pub fn accept_key(sec_websocket_key: &[u8]) -> String {
@@ -95,6 +101,8 @@ pub enum WsError {
     InvalidClosePayload,
     #[error("invalid close code {0}")]
     InvalidCloseCode(u16),
+    #[error("compressed message is not valid deflate data")]
+    InvalidDeflate,
     #[error("text message is not valid UTF-8")]
     InvalidUtf8,
     #[error("close reason is not valid UTF-8")]
@@ -109,7 +117,7 @@ impl WsError {
     /// The close code to send before closing the connection (RFC 6455 §7.4.1).
     pub fn close_code(&self) -> u16 {
         match self {
-            WsError::InvalidUtf8 | WsError::InvalidCloseReason => 1007,
+            WsError::InvalidUtf8 | WsError::InvalidCloseReason | WsError::InvalidDeflate => 1007,
             WsError::FrameTooLarge { .. } | WsError::MessageTooLarge { .. } => 1009,
             _ => 1002,
         }
@@ -123,16 +131,6 @@ enum Sender {
     Server,
 }
 
-/// A data message whose first fragment arrived but not its last.
-#[derive(Debug)]
-struct Partial {
-    is_text: bool,
-    payload: BytesMut,
-    /// Prefix of `payload` already known to be valid UTF-8, so each fragment is checked once and
-    /// invalid text fails as soon as it arrives rather than at the final fragment.
-    utf8_valid_bytes: usize,
-}
-
 /// Decodes frames sent by one peer; holds the reassembly state of a fragmented message.
 #[derive(Debug)]
 struct Decoder {
@@ -144,6 +142,11 @@ struct Decoder {
     pending_frame_bytes: usize,
     /// That frame's payload size.
     pending_payload_bytes: usize,
+    /// Set when permessage-deflate was negotiated: RSV1 on a message's first frame then marks it
+    /// compressed, and it is inflated whole, within `max_message_bytes`.
+    inflater: Option<Inflater>,
+    /// The last message's compressed and inflated sizes, until taken (for metrics).
+    inflated: Option<(usize, usize)>,
 }
 
 /// Decodes a client's frames on the server side (one per connection).
@@ -158,7 +161,16 @@ impl FrameDecoder {
             partial: None,
             pending_frame_bytes: 0,
             pending_payload_bytes: 0,
+            inflater: None,
+            inflated: None,
         })
+    }
+
+    /// A decoder for a session that negotiated permessage-deflate (RFC 7692).
+    pub fn with_deflate(limits: WsLimits, inflater: Inflater) -> Self {
+        let mut decoder = FrameDecoder::new(limits);
+        decoder.0.inflater = Some(inflater);
+        decoder
     }
 
     /// Decodes the next complete event from client frames; `Ok(None)` = need more bytes.
@@ -186,6 +198,12 @@ impl FrameDecoder {
         self.0.partial.is_some() || buffered_bytes > 0
     }
 
+    /// The compressed and inflated payload sizes of the message just returned, if it came
+    /// compressed; taken once.
+    pub fn take_inflated(&mut self) -> Option<(usize, usize)> {
+        self.0.inflated.take()
+    }
+
     /// Size of the frame under way (header and payload) once its header has arrived, else 0.
     pub fn pending_frame_bytes(&self) -> usize {
         self.0.pending_frame_bytes
@@ -204,6 +222,8 @@ impl ClientFrameDecoder {
             partial: None,
             pending_frame_bytes: 0,
             pending_payload_bytes: 0,
+            inflater: None,
+            inflated: None,
         })
     }
 
@@ -265,7 +285,10 @@ impl Decoder {
 
     /// Every check that needs only the header, so oversized frames are refused unbuffered.
     fn check_header(&self, header: &FrameHeader, len_bytes: u64) -> Result<(), WsError> {
-        if header.rsv1 || header.rsv2 || header.rsv3 {
+        // RSV1 is permessage-deflate's "compressed" bit, on a message's first frame only.
+        let compressed_start = self.inflater.is_some()
+            && matches!(header.opcode, OpCode::Data(Data::Text | Data::Binary));
+        if (header.rsv1 && !compressed_start) || header.rsv2 || header.rsv3 {
             return Err(WsError::ReservedBits);
         }
         match (self.sender, header.mask.is_some()) {
@@ -328,17 +351,21 @@ impl Decoder {
                 if !header.is_final {
                     return Ok(None);
                 }
-                Ok(self.partial.take().map(Partial::into_event))
+                match self.partial.take() {
+                    Some(partial) => self.finish(partial).map(Some),
+                    None => Err(WsError::UnexpectedContinuation),
+                }
             }
             OpCode::Data(data) => {
                 let mut partial = Partial {
                     is_text: data == Data::Text,
+                    compressed: header.rsv1,
                     payload,
                     utf8_valid_bytes: 0,
                 };
                 partial.check_utf8(header.is_final)?;
                 if header.is_final {
-                    return Ok(Some(partial.into_event()));
+                    return self.finish(partial).map(Some);
                 }
                 self.partial = Some(partial);
                 Ok(None)
@@ -347,32 +374,22 @@ impl Decoder {
     }
 }
 
-impl Partial {
-    /// Validates the UTF-8 received so far; a sequence cut at the end is fine unless `is_final`.
-    fn check_utf8(&mut self, is_final: bool) -> Result<(), WsError> {
-        if !self.is_text {
-            return Ok(());
-        }
-        let unchecked = &self.payload[self.utf8_valid_bytes..];
-        match std::str::from_utf8(unchecked) {
-            Ok(_) => {
-                self.utf8_valid_bytes = self.payload.len();
-                Ok(())
+impl Decoder {
+    /// The event for a whole message, inflated first when it came compressed.
+    fn finish(&mut self, partial: Partial) -> Result<WsEvent, WsError> {
+        match (&mut self.inflater, partial.compressed) {
+            (Some(inflater), true) => {
+                let limit_bytes = self.limits.max_message_bytes;
+                let inflated = inflater
+                    .inflate(&partial.payload, limit_bytes)
+                    .map_err(|err| match err {
+                        deflate::InflateError::TooLarge => WsError::MessageTooLarge { limit_bytes },
+                        deflate::InflateError::Corrupt => WsError::InvalidDeflate,
+                    })?;
+                self.inflated = Some((partial.payload.len(), inflated.len()));
+                Partial::inflated(partial.is_text, inflated)
             }
-            Err(e) if e.error_len().is_none() && !is_final => {
-                self.utf8_valid_bytes += e.valid_up_to();
-                Ok(())
-            }
-            Err(_) => Err(WsError::InvalidUtf8),
-        }
-    }
-
-    fn into_event(self) -> WsEvent {
-        let payload = self.payload.freeze();
-        if self.is_text {
-            WsEvent::Text(payload)
-        } else {
-            WsEvent::Binary(payload)
+            _ => Ok(partial.into_event()),
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod tls_identity;
 pub mod tls_listener;
 mod validate;
 mod virtual_hosts;
+pub mod websocket;
 
 use std::path::Path;
 
@@ -122,7 +123,7 @@ fn quickstart() -> Config {
                 EntrypointConfig::WebSocket(WebSocketOptions {
                     publisher_enabled: false,
                     subscriber_enabled: true,
-                    allowed_origins: None,
+                    ..WebSocketOptions::default()
                 }),
                 EntrypointConfig::Sse(SseOptions::default()),
             ],

@@ -273,6 +273,10 @@ pub struct WebSocketOptions {
     /// Origins whose pages may upgrade, as configured (`allowedOrigins`); `None` = the API's
     /// CORS origins when CORS is on, else any.
     pub allowed_origins: Option<super::AllowOrigin>,
+    /// Subprotocols the gateway agrees to, the client's first match chosen (empty: none).
+    pub subprotocols: Vec<String>,
+    /// permessage-deflate, when enabled.
+    pub per_message_deflate: Option<super::websocket::DeflateOptions>,
 }
 
 impl Default for WebSocketOptions {
@@ -281,6 +285,8 @@ impl Default for WebSocketOptions {
             publisher_enabled: defaults::PUBLISHER_ENABLED,
             subscriber_enabled: defaults::SUBSCRIBER_ENABLED,
             allowed_origins: None,
+            subprotocols: Vec::new(),
+            per_message_deflate: None,
         }
     }
 }

@@ -352,6 +352,7 @@ impl Default for RawHttpPost {
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
+    rename_all = "camelCase",
     default,
     expecting = "the websocket configuration mapping"
 )]
@@ -361,6 +362,8 @@ pub(crate) struct RawWebSocket {
     /// Origins whose pages may open a WebSocket; absent = the API's CORS `allowOrigin`.
     #[serde(rename = "allowedOrigins")]
     pub allowed_origins: Option<super::origins::RawOrigins>,
+    pub subprotocols: Vec<String>,
+    pub per_message_deflate: super::websocket::RawPerMessageDeflate,
 }
 
 impl Default for RawWebSocket {
@@ -373,6 +376,8 @@ impl Default for RawWebSocket {
                 enabled: defaults::SUBSCRIBER_ENABLED,
             },
             allowed_origins: None,
+            subprotocols: Vec::new(),
+            per_message_deflate: Default::default(),
         }
     }
 }

@@ -344,6 +344,8 @@ pub(crate) fn websocket(raw: RawWebSocket, loc: &str, p: &mut Problems) -> WebSo
         publisher_enabled: raw.publisher.enabled,
         subscriber_enabled: raw.subscriber.enabled,
         allowed_origins,
+        subprotocols: super::websocket::subprotocols(raw.subprotocols, loc, p),
+        per_message_deflate: super::websocket::per_message_deflate(raw.per_message_deflate, loc, p),
     }
 }
 

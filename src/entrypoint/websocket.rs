@@ -9,7 +9,9 @@
 //! `?cursor=` on the upgrade URL resumes after that message id (the reference cannot resume), and
 //! a close the gateway starts carries the cursor to resume from in its reason.
 
+mod deflate_out;
 mod inbound;
+mod negotiate;
 
 use std::pin::Pin;
 use std::rc::Rc;
@@ -20,9 +22,9 @@ use monoio::time::{sleep_until, Instant, Sleep};
 
 use crate::codec::http_head::RequestHead;
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
+use crate::codec::ws::deflate::Inflater;
 use crate::codec::ws::{
-    accept_key, encode_close, encode_frame_header, encode_ping, encode_pong, FrameDecoder, Opcode,
-    WsLimits,
+    encode_close, encode_frame_header, encode_ping, encode_pong, FrameDecoder, Opcode, WsLimits,
 };
 use crate::codec::ws_envelope::encode_envelope_frame;
 use crate::config::WebSocketOptions;
@@ -34,7 +36,9 @@ use crate::server::conn::Conn;
 use crate::server::duplex::Duplex;
 use crate::server::stall_write::is_stall;
 use crate::server::Api;
+use deflate_out::DeflateOut;
 use inbound::{Inbound, PartialHold, Publisher, WsReader};
+use negotiate::{handshake, Envelope};
 
 /// Most messages encoded into one write.
 const MAX_BATCH: usize = 256;
@@ -74,6 +78,17 @@ pub async fn serve(
             return;
         }
     };
+    let negotiated = match negotiate::negotiate(head, options) {
+        Ok(negotiated) => negotiated,
+        Err(message) => {
+            let _ = conn.respond_text(400, &message, true).await;
+            return;
+        }
+    };
+    if negotiated.subprotocol_unmatched {
+        ShardMetrics::inc(&shard.metrics.websocket_subprotocol_unmatched_total);
+        tracing::debug!(api = %api.id, "websocket upgrade asked only for subprotocols not configured; answered without one");
+    }
     let cursor = match head.query_param("cursor").filter(|c| !c.is_empty()) {
         None => None,
         Some(text) => match api.endpoint.parse_cursor(&text) {
@@ -128,16 +143,23 @@ pub async fn serve(
     };
     conn.exchange().answered(101);
     let request_id = conn.request_id();
+    let mut headers = vec![
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", accept.as_str()),
+        ("X-Request-Id", request_id.as_str()),
+    ];
+    if let Some(protocol) = &negotiated.subprotocol {
+        headers.push(("Sec-WebSocket-Protocol", protocol));
+    }
+    if let Some(agreed) = &negotiated.deflate {
+        headers.push(("Sec-WebSocket-Extensions", &agreed.response));
+    }
     encode_response_head(
         &mut conn.write_buf,
         &ResponseHead {
             status: 101,
-            headers: &[
-                ("Upgrade", "websocket"),
-                ("Connection", "Upgrade"),
-                ("Sec-WebSocket-Accept", &accept),
-                ("X-Request-Id", request_id.as_str()),
-            ],
+            headers: &headers,
             body: BodyKind::None,
             close: false,
         },
@@ -153,11 +175,25 @@ pub async fn serve(
     });
     let inbound = Rc::new(Inbound::new(shard.metrics.clone()));
     let limits = &shard.gateway.limits;
+    let ws_limits = WsLimits {
+        max_frame_bytes: limits.ws_max_frame_bytes,
+        max_message_bytes: limits.ws_max_message_bytes,
+    };
+    let decoder = match &negotiated.deflate {
+        Some(agreed) => FrameDecoder::with_deflate(
+            ws_limits,
+            Inflater::new(agreed.client_window_bits, agreed.client_no_context_takeover),
+        ),
+        None => FrameDecoder::new(ws_limits),
+    };
+    let deflate = negotiated.deflate.as_ref().map(|agreed| {
+        let min_bytes = options
+            .per_message_deflate
+            .map_or(0, |d| d.min_message_bytes);
+        DeflateOut::new(agreed.server_window_bits, min_bytes, shard.metrics.clone())
+    });
     let reader = WsReader {
-        decoder: FrameDecoder::new(WsLimits {
-            max_frame_bytes: limits.ws_max_frame_bytes,
-            max_message_bytes: limits.ws_max_message_bytes,
-        }),
+        decoder,
         inbound: inbound.clone(),
         publisher,
         hold: PartialHold::new(shard.metrics.clone(), limits.ws_max_partial_bytes_per_shard),
@@ -172,6 +208,7 @@ pub async fn serve(
         // An echo's ids are the connection's own: nothing to resume with.
         resumable: subscription.is_some() && echo.is_none(),
         envelope,
+        deflate,
     };
     if session.duplex.flush().await.is_err() {
         return;
@@ -185,48 +222,6 @@ pub async fn serve(
     session.close(code, &reason).await;
 }
 
-/// Checks the upgrade request; returns the `Sec-WebSocket-Accept` value.
-fn handshake(head: &RequestHead) -> Result<String, (u16, &'static str)> {
-    if head.version_minor() < 1 {
-        return Err((400, "WebSocket upgrade needs HTTP/1.1"));
-    }
-    if head.header_str("sec-websocket-version").map(str::trim) != Some("13") {
-        return Err((426, "WebSocket upgrade needs 'Sec-WebSocket-Version: 13'"));
-    }
-    let key = head
-        .header("sec-websocket-key")
-        .ok_or((400, "WebSocket upgrade needs a 'Sec-WebSocket-Key' header"))?;
-    let decoded =
-        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, key.trim_ascii());
-    if !matches!(decoded, Ok(bytes) if bytes.len() == 16) {
-        return Err((400, "'Sec-WebSocket-Key' must be 16 random bytes in base64"));
-    }
-    Ok(accept_key(key.trim_ascii()))
-}
-
-/// How messages are framed for the client.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Envelope {
-    /// Each message as one frame of its own type, payload untouched.
-    None,
-    /// Each message as a text frame holding `{"id":…,"content":…}` (`?envelope=json`).
-    Json,
-}
-
-impl Envelope {
-    /// The framing the upgrade asks for (`?envelope=`); the 400 message when it is unknown.
-    fn requested(head: &RequestHead) -> Result<Envelope, String> {
-        match head.query_param("envelope").as_deref() {
-            None | Some("") => Ok(Envelope::None),
-            Some("json") => Ok(Envelope::Json),
-            Some(other) => Err(format!(
-                "unknown envelope '{}': use ?envelope=json (each message as {{\"id\":…,\"content\":…}}) or leave it out",
-                other.chars().take(32).collect::<String>()
-            )),
-        }
-    }
-}
-
 struct Session {
     duplex: Duplex,
     inbound: Rc<Inbound>,
@@ -235,6 +230,8 @@ struct Session {
     /// Whether `last_delivered` is a cursor the endpoint takes back (not for an echo).
     resumable: bool,
     envelope: Envelope,
+    /// permessage-deflate, when negotiated.
+    deflate: Option<DeflateOut>,
 }
 
 impl Session {
@@ -348,7 +345,13 @@ impl Session {
     /// Appends one message to the write batch, framed for the client.
     fn frame(&mut self, message: &Message) {
         let batch = &mut self.duplex.batch;
-        if self.envelope == Envelope::Json {
+        let envelope = self.envelope == Envelope::Json;
+        if let Some(deflate) = &self.deflate {
+            if deflate.frame(batch, message, envelope) {
+                return;
+            }
+        }
+        if envelope {
             encode_envelope_frame(batch.tail_mut(), message);
             return;
         }

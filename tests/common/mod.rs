@@ -26,6 +26,7 @@ pub mod slow_reader;
 pub mod tls_client;
 pub mod topic_api;
 pub mod ws_client;
+pub mod ws_raw;
 
 /// Runs `$body` (a fn taking a `DriverChoice`) once per I/O driver, as two tests.
 #[macro_export]

@@ -58,6 +58,14 @@ pub fn encode_frame_header(dst: &mut BytesMut, opcode: Opcode, payload_len: usiz
     put_header(dst, opcode, true, payload_len, None);
 }
 
+/// Appends a final, unmasked frame header with RSV1 set: the payload that follows is deflated
+/// (permessage-deflate, RFC 7692 §6).
+pub fn encode_compressed_frame_header(dst: &mut BytesMut, opcode: Opcode, payload_len: usize) {
+    let start = dst.len();
+    put_header(dst, opcode, true, payload_len, None);
+    dst[start] |= 0x40;
+}
+
 fn encode_server_frame(dst: &mut BytesMut, opcode: Opcode, payload: &[u8]) {
     dst.reserve(MAX_HEADER_BYTES + payload.len());
     encode_frame_header(dst, opcode, payload.len());

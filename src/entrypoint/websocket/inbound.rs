@@ -257,6 +257,11 @@ impl InboundHandler for WsReader {
                 WsEvent::Text(payload) => (payload, PayloadKind::Text),
                 WsEvent::Binary(payload) => (payload, PayloadKind::Binary),
             };
+            if let Some((compressed, inflated)) = self.decoder.take_inflated() {
+                let metrics = &self.inbound.metrics;
+                ShardMetrics::add(&metrics.websocket_inflate_bytes_in_total, compressed as u64);
+                ShardMetrics::add(&metrics.websocket_inflate_bytes_out_total, inflated as u64);
+            }
             // The message is whole: from here on it is the publish's, not an unfinished one, and
             // time spent publishing it (a broker's acknowledgement) is not the client's to count.
             let _ = self.hold.set(0);
