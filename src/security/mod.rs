@@ -10,9 +10,11 @@
 //! - `reload`: SIGHUP re-reads the file's plans, applications and subscriptions.
 //! - `principal`: who a request runs as (for rate limits and access logs).
 //! - `metrics`: 401 / 403 per API, grants per plan and application.
+//! - `jwt`: the JWT verifier (signatures, claims, JWKS refresh) behind JWT plans.
 
 pub mod api_key;
 pub mod gate;
+pub mod jwt;
 pub mod live;
 pub mod metrics;
 pub mod mtls;
