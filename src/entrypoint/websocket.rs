@@ -33,7 +33,7 @@ use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::rate_limit::{self, Pacer};
 use crate::runtime::shard::Shard;
-use crate::security::live::{self, StreamWatch};
+use crate::security::live::StreamWatch;
 use crate::server::conn::Conn;
 use crate::server::duplex::Duplex;
 use crate::server::stall_write::is_stall;
@@ -296,7 +296,7 @@ impl Session {
                 biased;
                 _ = self.inbound.changed() => {}
                 _ = shard.shutdown.wait() => return (close_code::GOING_AWAY, self.resume_hint("gateway shutting down")),
-                _ = watch.ended() => return (close_code::POLICY_VIOLATION, self.resume_hint(live::ENDED_REASON)),
+                _ = watch.ended() => return (close_code::POLICY_VIOLATION, self.resume_hint(watch.reason())),
                 _ = self.duplex.peer_closed.wait(), if self.inbound.close.borrow().is_none() => {
                     return (0, String::new());
                 }

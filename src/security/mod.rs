@@ -39,6 +39,8 @@ pub struct ShardSecurity {
     pub view: ShardView,
     /// The shard's live streams, checked again on every registry change.
     pub live: Rc<live::LiveStreams>,
+    /// The shard's JWT verifiers (per JWT plan of the current registry version).
+    pub jwt: jwt::ShardVerifiers,
 }
 
 impl ShardSecurity {
@@ -47,6 +49,7 @@ impl ShardSecurity {
         ShardSecurity {
             view: ShardView::new(registry),
             live: Rc::default(),
+            jwt: jwt::ShardVerifiers::default(),
         }
     }
 
