@@ -185,3 +185,88 @@ on_both_drivers!(
     live_streams_end_when_their_token_expires,
     live_streams_end_when_their_token_expires_on
 );
+
+/// The chat API with a WebSocket entrypoint that takes token renewals.
+fn renewing_gateway(driver: DriverChoice) -> Gateway {
+    let yaml = chat_with_plans(PLANS, TAIL).replace(
+        "      - type: websocket\n",
+        "      - type: websocket\n        configuration: { tokenRefresh: true }\n",
+    );
+    assert!(yaml.contains("tokenRefresh"));
+    start_one_shard(&yaml, driver)
+}
+
+fn renewal(token: &str) -> tungstenite::Message {
+    tungstenite::Message::text(json!({ "type": "auth", "token": token }).to_string())
+}
+
+fn a_websocket_renewing_its_token_outlives_the_first_one_on(driver: DriverChoice) {
+    let gateway = renewing_gateway(driver);
+    let first = token("app-client", 2);
+    let first_exp = unix_now() + 2;
+    let mut ws = ws_with(
+        gateway.local_addr(),
+        Present::Header("Authorization", &bearer(&first)),
+    )
+    .unwrap();
+    ws.send(renewal(&token("app-client", 300))).unwrap();
+    // Past the first token's expiry (whole seconds), the session still delivers, and the
+    // renewal message itself was never published.
+    while unix_now() <= first_exp + 1 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    ws.send(tungstenite::Message::text("hello")).unwrap();
+    assert_eq!(
+        ws_client::next_data(&mut ws),
+        ws_client::Data::Text("hello".to_owned())
+    );
+}
+on_both_drivers!(
+    a_websocket_renewing_its_token_outlives_the_first_one,
+    a_websocket_renewing_its_token_outlives_the_first_one_on
+);
+
+fn a_renewal_for_another_client_or_a_bad_token_closes_the_session_on(driver: DriverChoice) {
+    let gateway = renewing_gateway(driver);
+    let addr = gateway.local_addr();
+    for (bad, reason) in [
+        (
+            token("other-client", 300),
+            "renewal refused: the token names another client",
+        ),
+        (
+            token("app-client", -10),
+            "renewal refused: token has expired",
+        ),
+    ] {
+        let opening = bearer(&token("app-client", 300));
+        let mut ws = ws_with(addr, Present::Header("Authorization", &opening)).unwrap();
+        ws.send(renewal(&bad)).unwrap();
+        let (code, text) = close_frame(&mut ws);
+        assert_eq!(code, CloseCode::Policy);
+        // The close carries the cursor to resume from after the reason.
+        assert!(text.starts_with(reason), "{text}");
+    }
+}
+on_both_drivers!(
+    a_renewal_for_another_client_or_a_bad_token_closes_the_session,
+    a_renewal_for_another_client_or_a_bad_token_closes_the_session_on
+);
+
+fn without_token_refresh_a_renewal_message_is_an_ordinary_message_on(driver: DriverChoice) {
+    let gateway = gateway(driver);
+    let opening = bearer(&token("app-client", 300));
+    let mut ws = ws_with(
+        gateway.local_addr(),
+        Present::Header("Authorization", &opening),
+    )
+    .unwrap();
+    let message = renewal(&token("app-client", 300));
+    let text = message.to_text().unwrap().to_owned();
+    ws.send(message).unwrap();
+    assert_eq!(ws_client::next_data(&mut ws), ws_client::Data::Text(text));
+}
+on_both_drivers!(
+    without_token_refresh_a_renewal_message_is_an_ordinary_message,
+    without_token_refresh_a_renewal_message_is_an_ordinary_message_on
+);

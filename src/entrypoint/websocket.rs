@@ -12,6 +12,7 @@
 mod deflate_out;
 mod inbound;
 mod negotiate;
+mod token_renewal;
 
 use std::pin::Pin;
 use std::rc::Rc;
@@ -194,14 +195,20 @@ pub async fn serve(
             .map_or(0, |d| d.min_message_bytes);
         DeflateOut::new(agreed.server_window_bits, min_bytes, shard.metrics.clone())
     });
+    // Ends the session when its credential stops being valid (revoked, expired, closed).
+    let watch = Rc::new(shard.security.live.watch(conn.access.as_ref()));
+    let renewal = options.token_refresh.then(|| token_renewal::TokenRenewal {
+        api: api.clone(),
+        shard: shard.clone(),
+        watch: watch.clone(),
+    });
     let reader = WsReader {
         decoder,
         inbound: inbound.clone(),
         publisher,
         hold: PartialHold::new(shard.metrics.clone(), limits.ws_max_partial_bytes_per_shard),
+        renewal,
     };
-    // Ends the session when its key or subscription stops being valid (revoked, expired, closed).
-    let watch = shard.security.live.watch(conn.access.as_ref());
     let duplex = Duplex::start(conn, reader);
     let mut session = Session {
         duplex,

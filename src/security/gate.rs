@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::api_key;
-use super::jwt::plan_check::{presented_token, verify_for_api};
+use super::jwt::plan_check::{presented_token, verify_for_api, JwtPlan};
 use super::jwt::JwtRefusal;
 use super::mtls::PeerIdentity;
 use super::principal::{Access, Credential, VerifiedJwt};
@@ -84,25 +84,64 @@ pub async fn check(
         Ok(None) => return check_without_token(head, api, security),
         Err(refusal) => return Err(token_refused(api, security, refusal)),
     };
-    let api_id: Arc<str> = api.into();
-    let verifiers = &security.jwt;
-    match verify_for_api(&token, &api_id, &jwt_plans, verifiers, version).await {
-        Ok((plan, verified)) => {
-            // The token is accepted until `exp` plus the plan's clock skew: a stream it opens
-            // ends then, not earlier than the token would be refused.
-            let skew = jwt_plans
-                .iter()
-                .find(|p| p.plan == plan)
-                .map_or(Duration::ZERO, |p| p.settings.clock_skew);
-            let credential = Credential::Jwt(VerifiedJwt {
-                plan,
-                client_id: verified.client_id.into(),
-                expires_at: UNIX_EPOCH + Duration::from_secs(verified.expires_at) + skew,
-            });
-            decide(api, &credential, security)
-        }
+    match verify_token(&token, api, &jwt_plans, security, version).await {
+        Ok(credential) => decide(api, &credential, security),
         Err(refusal) => Err(token_refused(api, security, refusal)),
     }
+}
+
+/// Verifies `token` with `api`'s JWT plans: the credential it presents, or why it is refused.
+async fn verify_token(
+    token: &str,
+    api: &str,
+    jwt_plans: &[JwtPlan],
+    security: &ShardSecurity,
+    version: u64,
+) -> Result<Credential, JwtRefusal> {
+    let api_id: Arc<str> = api.into();
+    let (plan, verified) =
+        verify_for_api(token, &api_id, jwt_plans, &security.jwt, version).await?;
+    // The token is accepted until `exp` plus the plan's clock skew: a stream it opens ends
+    // then, not earlier than the token would be refused.
+    let skew = jwt_plans
+        .iter()
+        .find(|p| p.plan == plan)
+        .map_or(Duration::ZERO, |p| p.settings.clock_skew);
+    Ok(Credential::Jwt(VerifiedJwt {
+        plan,
+        client_id: verified.client_id.into(),
+        expires_at: UNIX_EPOCH + Duration::from_secs(verified.expires_at) + skew,
+    }))
+}
+
+/// A live WebSocket's new token (`tokenRefresh`): verified like a request's, for the same
+/// client as the one it replaces, with an accepted subscription. The session's new access, or
+/// the reason (for its close frame) it is refused.
+pub async fn renew(
+    token: &str,
+    api: &str,
+    current: Option<&Credential>,
+    security: &ShardSecurity,
+) -> Result<Access, String> {
+    let Some(Credential::Jwt(old)) = current else {
+        return Err("token renewal needs a session opened with a bearer token".to_owned());
+    };
+    let (jwt_plans, version) = security
+        .view
+        .with(|snapshot| (snapshot.jwt_plans(api).to_vec(), snapshot.version()));
+    let credential = verify_token(token, api, &jwt_plans, security, version)
+        .await
+        .map_err(|refusal| {
+            tracing::debug!(api, detail = refusal.detail(), "renewal token refused");
+            format!("renewal refused: {refusal}")
+        })?;
+    if !matches!(&credential, Credential::Jwt(new) if new.client_id == old.client_id) {
+        return Err("renewal refused: the token names another client".to_owned());
+    }
+    security
+        .view
+        .with(|snapshot| snapshot.decide(api, &credential, SystemTime::now(), false))
+        .map_err(|_| "renewal refused: no accepted subscription".to_owned())
 }
 
 /// A bearer token refused: counted as a 401 (or 400) on the API, answered with its reason.
