@@ -39,6 +39,8 @@ mod tests_attacks;
 mod tests_config;
 #[cfg(test)]
 mod tests_jwks;
+#[cfg(test)]
+mod tests_plan_config;
 
 pub use algorithm::{JwtAlgorithm, KeyFamily};
 pub use claims::VerifiedToken;
