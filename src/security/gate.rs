@@ -149,6 +149,7 @@ fn token_refused(api: &str, security: &ShardSecurity, refusal: JwtRefusal) -> Re
     tracing::debug!(api, reason = %refusal, detail = refusal.detail(), "bearer token refused");
     security.view.with(|snapshot| {
         snapshot.count_unauthorized(api);
+        snapshot.count_jwt_refusal(api, &refusal);
         Refused {
             refusal: Refusal::Unauthorized,
             challenge: snapshot.challenge(api).to_owned(),

@@ -19,7 +19,7 @@ use crate::config::{
 };
 
 use super::jwt::{JwtKeys, JwtPlan};
-use super::metrics::SecurityMetrics;
+use super::metrics::{JwtRefusalCounters, SecurityMetrics};
 
 /// One version of every API's plans, every subscription and every API key.
 pub struct Snapshot {
@@ -50,6 +50,8 @@ pub(super) struct ApiPlans {
     pub(super) challenge: String,
     /// The API's JWT plans, in order (a bearer token is tried with each).
     pub(super) jwt_plans: Vec<JwtPlan>,
+    /// Bearer tokens refused, per reason (`None` without JWT plans).
+    pub(super) jwt_refusals: Option<Arc<JwtRefusalCounters>>,
     pub(super) unauthorized: Arc<AtomicU64>,
     pub(super) forbidden: Arc<AtomicU64>,
 }
@@ -116,7 +118,7 @@ impl Snapshot {
                 let jwt_plans: Vec<JwtPlan> = api
                     .plans
                     .iter()
-                    .filter_map(|plan| jwt_plan(&api.id, plan))
+                    .filter_map(|plan| jwt_plan(&api.id, plan, metrics))
                     .collect();
                 // RFC 9110 wants a challenge on every 401: the schemes this API's plans take (no
                 // registered scheme names a TLS client certificate; `ClientCertificate` says it).
@@ -153,6 +155,7 @@ impl Snapshot {
                     key_headers,
                     takes_certificates,
                     challenge,
+                    jwt_refusals: (!jwt_plans.is_empty()).then(|| metrics.jwt_refusals(&api.id)),
                     jwt_plans,
                     unauthorized: metrics.refusal(&api.id, 401),
                     forbidden: metrics.refusal(&api.id, 403),
@@ -237,11 +240,12 @@ impl Snapshot {
 
 /// The running keys of `plan` when it is a JWT plan (a JWKS URL's fetch thread starts here and
 /// ends with the snapshot).
-fn jwt_plan(api: &str, plan: &PlanConfig) -> Option<JwtPlan> {
+fn jwt_plan(api: &str, plan: &PlanConfig, metrics: &SecurityMetrics) -> Option<JwtPlan> {
     let PlanSecurity::Jwt(settings) = &plan.security else {
         return None;
     };
-    let keys = JwtKeys::start(settings).unwrap_or_else(|error| {
+    let failures = metrics.jwks_fetch_failures(api, &plan.id);
+    let keys = JwtKeys::start_counting(settings, failures).unwrap_or_else(|error| {
         tracing::error!(api, plan = %plan.id, %error, "cannot start the JWKS fetch thread; the plan refuses every token");
         JwtKeys::Fixed(Arc::default())
     });

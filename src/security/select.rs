@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::api_key::hashes_equal;
-use super::jwt::JwtPlan;
+use super::jwt::{JwtPlan, JwtRefusal};
 use super::principal::{Access, Credential, Principal, VerifiedJwt};
 use super::registry::{ApiPlans, PlanKind, Snapshot};
 use crate::config::SubscriptionStatus;
@@ -236,6 +236,17 @@ impl Snapshot {
     pub fn count_unauthorized(&self, api: &str) {
         if let Some(plans) = self.apis.get(api) {
             plans.unauthorized.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a bearer token refused on `api` (by its reason; the 401 is counted apart).
+    pub fn count_jwt_refusal(&self, api: &str, refusal: &JwtRefusal) {
+        let counters = self
+            .apis
+            .get(api)
+            .and_then(|plans| plans.jwt_refusals.as_ref());
+        if let Some(counters) = counters {
+            counters[refusal.reason_index()].fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -25,6 +25,9 @@ struct Shared {
     /// Of those, how many have ended (successfully or not): requests are coalesced, so this
     /// jumps to the `requested` value seen when the fetch began.
     completed: AtomicU64,
+    /// Failed fetches (`tidegate_security_jwks_fetch_failures_total`): shared with the
+    /// registry's metrics, so it outlives this source across reloads.
+    failures: Arc<AtomicU64>,
 }
 
 /// A running JWKS URL source; clone the `Arc` for every shard.
@@ -37,13 +40,18 @@ pub struct JwksSource {
 }
 
 impl JwksSource {
-    /// Starts the fetch thread; its first fetch begins at once.
-    pub fn start(settings: JwksUrlSettings) -> std::io::Result<Arc<JwksSource>> {
+    /// Starts the fetch thread; its first fetch begins at once. Each failed fetch adds one to
+    /// `failures`.
+    pub fn start(
+        settings: JwksUrlSettings,
+        failures: Arc<AtomicU64>,
+    ) -> std::io::Result<Arc<JwksSource>> {
         let shared = Arc::new(Shared {
             keys: Mutex::new(Arc::new(KeySet::default())),
             version: AtomicU64::new(0),
             requested: AtomicU64::new(1),
             completed: AtomicU64::new(0),
+            failures,
         });
         let (sender, receiver) = mpsc::channel();
         let thread_shared = shared.clone();
@@ -120,6 +128,7 @@ fn fetch_loop(shared: &Shared, settings: &JwksUrlSettings, requests: &mpsc::Rece
                 shared.version.fetch_add(1, Ordering::AcqRel);
             }
             Err(error) => {
+                shared.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(url = %settings.url, %error, "JWKS fetch failed; keeping the previous keys");
             }
         }

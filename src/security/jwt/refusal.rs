@@ -48,7 +48,42 @@ pub enum JwtRefusal {
     InvalidRequest(String),
 }
 
+/// The `reason` label of `tidegate_security_jwt_refusals_total`, one per refusal kind, in the
+/// order of [`JwtRefusal::reason_index`].
+pub const REFUSAL_REASONS: [&str; 12] = [
+    "malformed",
+    "too_large",
+    "algorithm",
+    "header",
+    "unknown_key",
+    "signature",
+    "expired",
+    "not_yet_valid",
+    "issuer",
+    "audience",
+    "no_client",
+    "invalid_request",
+];
+
 impl JwtRefusal {
+    /// This refusal's index into [`REFUSAL_REASONS`] (a metric label, bounded and request-free).
+    pub fn reason_index(&self) -> usize {
+        match self {
+            JwtRefusal::Malformed(_) => 0,
+            JwtRefusal::TooLarge { .. } => 1,
+            JwtRefusal::Algorithm(_) => 2,
+            JwtRefusal::Header(_) => 3,
+            JwtRefusal::UnknownKey(_) => 4,
+            JwtRefusal::Signature => 5,
+            JwtRefusal::Expired { .. } => 6,
+            JwtRefusal::NotYetValid { .. } => 7,
+            JwtRefusal::Issuer(_) => 8,
+            JwtRefusal::Audience(_) => 9,
+            JwtRefusal::NoClient(_) => 10,
+            JwtRefusal::InvalidRequest(_) => 11,
+        }
+    }
+
     /// The HTTP status: 400 for a badly formed request, 401 for a token that is not accepted.
     pub fn status(&self) -> u16 {
         match self {

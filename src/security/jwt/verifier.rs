@@ -6,6 +6,7 @@
 //! token otherwise).
 
 use std::cell::RefCell;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -33,9 +34,19 @@ pub enum JwtKeys {
 impl JwtKeys {
     /// The keys for `settings`; starts the JWKS thread for a `jwksUrl`.
     pub fn start(settings: &JwtSettings) -> std::io::Result<JwtKeys> {
+        JwtKeys::start_counting(settings, Arc::default())
+    }
+
+    /// [`Self::start`], counting failed JWKS fetches in `fetch_failures`.
+    pub fn start_counting(
+        settings: &JwtSettings,
+        fetch_failures: Arc<AtomicU64>,
+    ) -> std::io::Result<JwtKeys> {
         Ok(match &settings.keys {
             KeySource::Fixed { keys, .. } => JwtKeys::Fixed(keys.clone()),
-            KeySource::JwksUrl(url) => JwtKeys::Jwks(JwksSource::start(url.clone())?),
+            KeySource::JwksUrl(url) => {
+                JwtKeys::Jwks(JwksSource::start(url.clone(), fetch_failures)?)
+            }
         })
     }
 }
