@@ -37,7 +37,7 @@ impl Refusal {
     /// The body: says what to do, not which check failed.
     pub fn message(self) -> &'static str {
         match self {
-            Refusal::Unauthorized => "a valid credential is required: an API key in the X-Gravitee-Api-Key header (or the header this API's plan names) or the api-key query parameter, or the client certificate of a subscribed application, as this API's plans ask",
+            Refusal::Unauthorized => "a valid credential is required: an API key in the X-Gravitee-Api-Key header (or the header this API's plan names) or the api-key query parameter, or the client certificate of a subscribed application, or a bearer token (Authorization: Bearer, or the access_token query parameter), as this API's plans ask",
             Refusal::Forbidden => "this credential has no accepted, current subscription to this API",
         }
     }
