@@ -47,6 +47,8 @@
 //!              every routed request passes (API key, or client certificate for mtls plans),
 //!              live streams ended when their key or subscription
 //!              ends, reload on SIGHUP; `Principal` (api, plan, application, subscription)
+//!              jwt/ verifies bearer tokens for `security: jwt` plans (its JWKS URL thread is
+//!              the one cross-thread piece outside cross_shard/)
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
 //!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, MQTT
 //!              node feeds, shard health

@@ -139,7 +139,7 @@ pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>
         let gate = match api.as_deref() {
             Some(api) if !answered_by_cors => {
                 let peer = conn.peer_certificate().map(|der| der.as_ref());
-                Some(security::gate::check(&head, &api.id, &shard.security, peer))
+                Some(security::gate::check(&head, &api.id, &shard.security, peer).await)
             }
             _ => None,
         };
