@@ -32,7 +32,8 @@
 //!              shard's budget of HTTP GET reply bytes in flight
 //! rate_limit/  plan policies: request rate limits, quotas, message rates; node-wide counters,
 //!              or Redis-shared ones through a dedicated thread (the only blocking client)
-//! message.rs   the one message type; metrics.rs the counters every bound reports to
+//! message.rs   the one message type; metrics.rs the counters every bound reports to;
+//!              civil_date.rs UTC calendar days (access-log times, RFC 3339 instants, quotas)
 //! observe/     access log (a line per request / stream end, written by a thread of its own behind a
 //!              bounded queue) and per-API metrics (per-shard series summed at scrape)
 //! admin/       GET /metrics and /health off the data path (loopback by default), served by
@@ -46,6 +47,8 @@
 //!              every routed request passes (API key, or client certificate for mtls plans),
 //!              live streams ended when their key or subscription
 //!              ends, reload on SIGHUP; `Principal` (api, plan, application, subscription)
+//!              jwt/ verifies bearer tokens for `security: jwt` plans (its JWKS URL thread is
+//!              the one cross-thread piece outside cross_shard/)
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
 //!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, MQTT
 //!              node feeds, shard health
@@ -65,6 +68,7 @@
 //! ```
 
 pub mod admin;
+pub mod civil_date;
 pub mod codec;
 pub mod config;
 pub mod cross_shard;

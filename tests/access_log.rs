@@ -107,7 +107,9 @@ fn every_entrypoint_and_a_404_get_a_line(driver: DriverChoice) {
         .starts_with("127.0.0.1:"));
     assert!(post_line["duration_ms"].as_f64().unwrap() >= 0.0);
     assert!(post_line["time"].as_str().unwrap().ends_with('Z'));
-    assert!(post_line.get("plan").is_none());
+    // The API's keyless plan let it in: no application or subscription to name.
+    assert_eq!(post_line["plan"], "Keyless");
+    assert!(post_line.get("subscription").is_none());
 
     let sse_line = line_of(&lines, "sse");
     assert_eq!(sse_line["status"], 200);

@@ -80,6 +80,18 @@ pub(crate) fn read_applications(
             let message = format!("application id '{}' is used twice", raw.id);
             p.push(join(&loc, "id"), message);
         }
+        // A JWT's client-id claim must name one application.
+        if let Some(client_id) = &raw.client_id {
+            if client_id.is_empty() {
+                p.push(join(&loc, "clientId"), "must not be empty");
+            } else if applications
+                .iter()
+                .any(|app| app.client_id.as_ref() == Some(client_id))
+            {
+                let message = format!("clientId '{client_id}' is used by another application");
+                p.push(join(&loc, "clientId"), message);
+            }
+        }
         let certificate = raw
             .certificate
             .and_then(|raw| certificate(raw, &join(&loc, "certificate"), p));

@@ -288,6 +288,9 @@ pub struct WebSocketOptions {
     pub subprotocols: Vec<String>,
     /// permessage-deflate, when enabled.
     pub per_message_deflate: Option<super::websocket::DeflateOptions>,
+    /// A text message `{"type":"auth","token":"<JWT>"}` renews the session's bearer token
+    /// instead of being published (JWT plans; `crate::security::jwt::refresh_message`).
+    pub token_refresh: bool,
 }
 
 impl Default for WebSocketOptions {
@@ -298,6 +301,7 @@ impl Default for WebSocketOptions {
             allowed_origins: None,
             subprotocols: Vec::new(),
             per_message_deflate: None,
+            token_refresh: false,
         }
     }
 }

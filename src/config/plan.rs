@@ -43,6 +43,9 @@ pub enum PlanSecurity {
     /// The client certificate of a TLS listener (`gateway.tls.clientAuth`), matched to an
     /// application by SHA-256 fingerprint or subject.
     Mtls,
+    /// A bearer JWT whose client-id claim names an application with an accepted subscription
+    /// (`crate::security::jwt`; keys are loaded and parsed with the configuration).
+    Jwt(std::sync::Arc<crate::security::jwt::JwtSettings>),
 }
 
 impl PlanSecurity {
@@ -52,6 +55,7 @@ impl PlanSecurity {
             PlanSecurity::Keyless => "keyless",
             PlanSecurity::ApiKey(_) => "api-key",
             PlanSecurity::Mtls => "mtls",
+            PlanSecurity::Jwt(_) => "jwt",
         }
     }
 }
@@ -135,8 +139,8 @@ struct RawApiKeyPlan {
     header: Option<String>,
 }
 
-const PLAN_SECURITY_SUPPORTED: &[&str] = &["keyless", "api-key", "mtls"];
-const PLAN_SECURITY_PLANNED: &[&str] = &["jwt", "oauth2"];
+const PLAN_SECURITY_SUPPORTED: &[&str] = &["keyless", "api-key", "mtls", "jwt"];
+const PLAN_SECURITY_PLANNED: &[&str] = &["oauth2"];
 
 /// Decodes and validates one plan at `loc`.
 pub(crate) fn read_plan(item: &Value, loc: &str, p: &mut Problems) -> Option<PlanConfig> {
@@ -193,7 +197,18 @@ pub(crate) fn read_plan(item: &Value, loc: &str, p: &mut Problems) -> Option<Pla
             }
             Some(PlanSecurity::Mtls)
         }
-        // jwt comes with its verifier (the JWT work), as "not supported" until then.
+        "jwt" => {
+            let value = configuration.unwrap_or_else(|| Value::Object(Default::default()));
+            match crate::security::jwt::settings_from_value(&value, &config_loc) {
+                Ok(settings) => Some(PlanSecurity::Jwt(std::sync::Arc::new(settings))),
+                Err(problems) => {
+                    for problem in problems {
+                        p.push(problem.location, problem.message);
+                    }
+                    None
+                }
+            }
+        }
         other => {
             let message = unknown_kind(
                 "plan security",

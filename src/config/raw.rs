@@ -373,6 +373,9 @@ pub(crate) struct RawWebSocket {
     pub allowed_origins: Option<super::origins::RawOrigins>,
     pub subprotocols: Vec<String>,
     pub per_message_deflate: super::websocket::RawPerMessageDeflate,
+    /// `{"type":"auth","token":…}` text messages renew the session's JWT (docs/jwt.md).
+    #[serde(rename = "tokenRefresh")]
+    pub token_refresh: bool,
 }
 
 impl Default for RawWebSocket {
@@ -387,6 +390,7 @@ impl Default for RawWebSocket {
             allowed_origins: None,
             subprotocols: Vec::new(),
             per_message_deflate: Default::default(),
+            token_refresh: false,
         }
     }
 }

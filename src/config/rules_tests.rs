@@ -52,9 +52,10 @@ fn entrypoint_types_unknown_and_not_yet_supported() {
         message.contains("'rabbitmq' is not supported by this version"),
         "{message}"
     );
-    let (location, message) = only_problem(&ONE_API.replace("security: keyless", "security: jwt"));
+    let (location, message) =
+        only_problem(&ONE_API.replace("security: keyless", "security: oauth2"));
     assert_eq!(location, "apis[0].plans[0].security");
-    assert!(message.contains("'jwt' is not supported"), "{message}");
+    assert!(message.contains("'oauth2' is not supported"), "{message}");
 }
 
 #[test]

@@ -178,6 +178,7 @@ fn subscription(
 ) -> Option<SubscriptionConfig> {
     check_id(&raw.id, loc, "subscription", p);
     let mut validation = PlanValidation::Auto;
+    let mut jwt_plan = false;
     // Cross-references are checked only when those sections decoded (else they were reported).
     if let Some(apis) = apis {
         match apis.iter().find(|api| api.id == raw.api) {
@@ -223,18 +224,40 @@ fn subscription(
                                 );
                             }
                         }
+                        PlanSecurity::Jwt(_) => {
+                            jwt_plan = true;
+                            if !raw.api_keys.is_empty() {
+                                let message = format!(
+                                    "plan '{}' is a jwt plan: its subscriptions take no apiKeys \
+                                     (the token's client id selects the subscription)",
+                                    plan.id
+                                );
+                                p.push(join(loc, "apiKeys"), message);
+                            }
+                        }
                     }
                 }
             },
         }
     }
     if let Some(applications) = applications {
-        if !applications.iter().any(|app| app.id == raw.application) {
-            let message = format!(
-                "no application has id '{}' (see `applications:`)",
-                raw.application
-            );
-            p.push(join(loc, "application"), message);
+        match applications.iter().find(|app| app.id == raw.application) {
+            None => {
+                let message = format!(
+                    "no application has id '{}' (see `applications:`)",
+                    raw.application
+                );
+                p.push(join(loc, "application"), message);
+            }
+            Some(app) if jwt_plan && app.client_id.is_none() => {
+                let message = format!(
+                    "application '{}' has no clientId: a jwt plan's subscription is found by the \
+                     token's client id",
+                    app.id
+                );
+                p.push(join(loc, "application"), message);
+            }
+            Some(_) => {}
         }
     }
     let mut timestamp = |text: Option<String>, key: &str| {

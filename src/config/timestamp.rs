@@ -6,6 +6,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::civil_date::days_from_civil;
+
 /// The instant `text` names, or why it names none.
 pub(crate) fn parse_rfc3339(text: &str) -> Result<SystemTime, String> {
     let wrong = || {
@@ -80,7 +82,10 @@ pub(crate) fn parse_rfc3339(text: &str) -> Result<SystemTime, String> {
     {
         return Err(wrong());
     }
-    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+    let seconds = days_from_civil(year, month as u32, day as u32) * 86_400
+        + hour * 3600
+        + minute * 60
+        + second
         - offset_seconds;
     if seconds < 0 {
         return Err(format!("'{text}' is before 1970"));
@@ -94,17 +99,6 @@ fn num_in(text: &str, range: std::ops::Range<usize>) -> Option<i64> {
         .all(|c| c.is_ascii_digit())
         .then(|| part.parse().ok())
         .flatten()
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

@@ -346,6 +346,7 @@ pub(crate) fn websocket(raw: RawWebSocket, loc: &str, p: &mut Problems) -> WebSo
         allowed_origins,
         subprotocols: super::websocket::subprotocols(raw.subprotocols, loc, p),
         per_message_deflate: super::websocket::per_message_deflate(raw.per_message_deflate, loc, p),
+        token_refresh: raw.token_refresh,
     }
 }
 

@@ -27,7 +27,7 @@ use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::rate_limit::{self, Pacer};
 use crate::runtime::shard::Shard;
-use crate::security::live::{self, StreamWatch};
+use crate::security::live::StreamWatch;
 use crate::server::conn::Conn;
 use crate::server::duplex::{DiscardInbound, Duplex};
 use crate::server::stall_write::is_stall;
@@ -226,7 +226,7 @@ impl SseStream {
                 biased;
                 _ = self.duplex.peer_closed.wait() => return None,
                 _ = shard.shutdown.wait() => return Some("gateway shutting down"),
-                _ = watch.ended() => return Some(live::ENDED_REASON),
+                _ = watch.ended() => return Some(watch.reason()),
                 _ = rate_limit::until(paused), if paused.is_some() => {
                     pacer.resume();
                     continue;

@@ -48,6 +48,7 @@ pub fn mock_api(types: &[&str]) -> Api {
         websocket: None,
         sse: None,
         endpoint: Endpoint::Mock(MockEndpoint::new(mock)),
+        has_mtls_plan: false,
         plan_limits: Vec::new(),
         cors: None,
         websocket_origins: None,

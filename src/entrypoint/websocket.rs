@@ -12,6 +12,7 @@
 mod deflate_out;
 mod inbound;
 mod negotiate;
+mod token_renewal;
 
 use std::pin::Pin;
 use std::rc::Rc;
@@ -33,7 +34,7 @@ use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::rate_limit::{self, Pacer};
 use crate::runtime::shard::Shard;
-use crate::security::live::{self, StreamWatch};
+use crate::security::live::StreamWatch;
 use crate::server::conn::Conn;
 use crate::server::duplex::Duplex;
 use crate::server::stall_write::is_stall;
@@ -194,14 +195,20 @@ pub async fn serve(
             .map_or(0, |d| d.min_message_bytes);
         DeflateOut::new(agreed.server_window_bits, min_bytes, shard.metrics.clone())
     });
+    // Ends the session when its credential stops being valid (revoked, expired, closed).
+    let watch = Rc::new(shard.security.live.watch(conn.access.as_ref()));
+    let renewal = options.token_refresh.then(|| token_renewal::TokenRenewal {
+        api: api.clone(),
+        shard: shard.clone(),
+        watch: watch.clone(),
+    });
     let reader = WsReader {
         decoder,
         inbound: inbound.clone(),
         publisher,
         hold: PartialHold::new(shard.metrics.clone(), limits.ws_max_partial_bytes_per_shard),
+        renewal,
     };
-    // Ends the session when its key or subscription stops being valid (revoked, expired, closed).
-    let watch = shard.security.live.watch(conn.access.as_ref());
     let duplex = Duplex::start(conn, reader);
     let mut session = Session {
         duplex,
@@ -296,7 +303,7 @@ impl Session {
                 biased;
                 _ = self.inbound.changed() => {}
                 _ = shard.shutdown.wait() => return (close_code::GOING_AWAY, self.resume_hint("gateway shutting down")),
-                _ = watch.ended() => return (close_code::POLICY_VIOLATION, self.resume_hint(live::ENDED_REASON)),
+                _ = watch.ended() => return (close_code::POLICY_VIOLATION, self.resume_hint(watch.reason())),
                 _ = self.duplex.peer_closed.wait(), if self.inbound.close.borrow().is_none() => {
                     return (0, String::new());
                 }

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::civil_date::civil_from_days;
 use crate::config::AccessLogFormat;
 use crate::observe::exchange::Subscriber;
 
@@ -82,8 +83,8 @@ impl<'a> AccessLine<'a> {
             duration_ms: (duration.as_micros() as f64 / 1000.0),
             user_agent: cut(user_agent, MAX_USER_AGENT_BYTES),
             plan: subscriber.map(|s| s.plan.as_str()),
-            application: subscriber.map(|s| s.application.as_str()),
-            subscription: subscriber.map(|s| s.subscription.as_str()),
+            application: subscriber.and_then(|s| s.application.as_deref()),
+            subscription: subscriber.and_then(|s| s.subscription.as_deref()),
         }
     }
 
@@ -179,20 +180,6 @@ fn rfc3339_millis(time: SystemTime) -> String {
     )
 }
 
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,14 +226,14 @@ mod tests {
         let exchange = crate::observe::exchange::Exchange::new();
         exchange.set_subscriber(Subscriber {
             plan: "gold".into(),
-            application: "app 1".into(),
-            subscription: "sub-9".into(),
+            application: Some("app 1".into()),
+            subscription: Some("sub-9".into()),
         });
         let subscriber = exchange.subscriber();
         let mut with = line("/p", "ua");
         with.plan = subscriber.as_ref().map(|s| s.plan.as_str());
-        with.application = subscriber.as_ref().map(|s| s.application.as_str());
-        with.subscription = subscriber.as_ref().map(|s| s.subscription.as_str());
+        with.application = subscriber.as_ref().and_then(|s| s.application.as_deref());
+        with.subscription = subscriber.as_ref().and_then(|s| s.subscription.as_deref());
         let json: serde_json::Value =
             serde_json::from_str(&with.render(AccessLogFormat::Json)).unwrap();
         assert_eq!(json["plan"], "gold");

@@ -13,17 +13,17 @@ use std::time::Instant;
 use crate::observe::api_metrics::EntrypointSeries;
 use crate::server::request_id::RequestId;
 
-/// Who a request was served for, once plans select it (the plans work fills this through
-/// `Exchange::set_subscriber`; until then it stays empty and the fields are left out of the
-/// access log).
+/// Who a request was served for: the plan check fills this in (`server::connection`) once it
+/// let the request in; requests it refused, or never reached, have none, and the access log
+/// leaves the fields out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Subscriber {
-    /// The plan's name.
+    /// The plan's id.
     pub plan: String,
-    /// The application's name (or client id).
-    pub application: String,
-    /// The subscription's id.
-    pub subscription: String,
+    /// The application's id; `None` on a keyless plan.
+    pub application: Option<String>,
+    /// The subscription's id; `None` on a keyless plan.
+    pub subscription: Option<String>,
 }
 
 /// One request's counters.

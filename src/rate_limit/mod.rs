@@ -28,7 +28,7 @@ mod pacer;
 mod redis_counters;
 mod window;
 
-pub use gate::{admit, subject_for};
+pub use gate::{count, refuse, subject_for};
 pub use limiter::{PolicyKind, RateLimiter, Subject, Verdict};
 pub use meter::{Meter, Pace};
 pub use metrics::RateLimitMetrics;

@@ -22,11 +22,15 @@ pub const CHECK_INTERVAL: Duration = Duration::from_millis(250);
 /// The reason a stream ended by the check gives the client.
 pub const ENDED_REASON: &str = "credential no longer valid";
 
+/// The reason given instead when the credential was a JWT past its `exp`.
+pub const TOKEN_EXPIRED_REASON: &str = "token expired";
+
 struct Watched {
     api: String,
     credential: Credential,
     valid_until: Option<SystemTime>,
     ended: Rc<LocalSignal>,
+    reason: Rc<Cell<&'static str>>,
 }
 
 /// One shard's live streams and the registry version they were last checked against.
@@ -42,12 +46,36 @@ pub struct LiveStreams {
 pub struct StreamWatch {
     live: Option<(Rc<LiveStreams>, u64)>,
     ended: Rc<LocalSignal>,
+    reason: Rc<Cell<&'static str>>,
 }
 
 impl StreamWatch {
     /// Resolves once the stream's credential is no longer valid. Cancel-safe.
     pub async fn ended(&self) {
         self.ended.wait().await
+    }
+
+    /// Why the stream ended (for the close frame or `goaway`), once [`Self::ended`] resolved.
+    pub fn reason(&self) -> &'static str {
+        self.reason.get()
+    }
+
+    /// Runs the stream as `access` from now on (a WebSocket that renewed its token): its new
+    /// credential and end date are what the next checks use.
+    pub fn renew(&self, access: &Access) {
+        if let Some((live, id)) = &self.live {
+            if let Some(watched) = live.streams.borrow_mut().get_mut(id) {
+                watched.credential = access.credential.clone();
+                watched.valid_until = access.valid_until;
+            }
+        }
+    }
+
+    /// The credential the stream runs with now, if it was checked.
+    pub fn credential(&self) -> Option<Credential> {
+        let (live, id) = self.live.as_ref()?;
+        let streams = live.streams.borrow();
+        streams.get(id).map(|watched| watched.credential.clone())
     }
 }
 
@@ -63,8 +91,13 @@ impl LiveStreams {
     /// Registers a stream that runs as `access` (if any) on `api`.
     pub fn watch(self: &Rc<Self>, access: Option<&Access>) -> StreamWatch {
         let ended = Rc::new(LocalSignal::new());
+        let reason = Rc::new(Cell::new(ENDED_REASON));
         let Some(access) = access else {
-            return StreamWatch { live: None, ended };
+            return StreamWatch {
+                live: None,
+                ended,
+                reason,
+            };
         };
         let id = self.next_id.get();
         self.next_id.set(id + 1);
@@ -75,11 +108,13 @@ impl LiveStreams {
                 credential: access.credential.clone(),
                 valid_until: access.valid_until,
                 ended: ended.clone(),
+                reason: reason.clone(),
             },
         );
         StreamWatch {
             live: Some((self.clone(), id)),
             ended,
+            reason,
         }
     }
 
@@ -111,6 +146,9 @@ impl LiveStreams {
                 match snapshot.decide(&stream.api, &stream.credential, now, false) {
                     Ok(access) => stream.valid_until = access.valid_until,
                     Err(_) => {
+                        if matches!(&stream.credential, Credential::Jwt(jwt) if jwt.expires_at <= now) {
+                            stream.reason.set(TOKEN_EXPIRED_REASON);
+                        }
                         stream.ended.fire();
                         ended += 1;
                     }

@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::jwt::refusal::REFUSAL_REASONS;
+
 /// Refusals per API and status, grants per API, plan and application.
 #[derive(Default)]
 pub struct SecurityMetrics {
@@ -19,7 +21,14 @@ pub struct SecurityMetrics {
     grants: Mutex<BTreeMap<(String, String, String), Arc<AtomicU64>>>,
     /// Live streams ended because their credential stopped being valid.
     pub streams_ended: AtomicU64,
+    /// api → bearer tokens refused, per reason (APIs with JWT plans only).
+    jwt_refusals: Mutex<BTreeMap<String, Arc<JwtRefusalCounters>>>,
+    /// (api, plan) → failed fetches of the plan's `jwksUrl`.
+    jwks_failures: Mutex<BTreeMap<(String, String), Arc<AtomicU64>>>,
 }
+
+/// Bearer tokens refused on one API, indexed like [`REFUSAL_REASONS`].
+pub type JwtRefusalCounters = [AtomicU64; REFUSAL_REASONS.len()];
 
 impl SecurityMetrics {
     /// The counter of refusals with `status` (401 or 403) on `api`.
@@ -33,6 +42,19 @@ impl SecurityMetrics {
     pub fn grant(&self, api: &str, plan: &str, application: &str) -> Arc<AtomicU64> {
         let mut map = self.grants.lock().unwrap_or_else(|p| p.into_inner());
         let key = (api.to_owned(), plan.to_owned(), application.to_owned());
+        map.entry(key).or_default().clone()
+    }
+
+    /// The counters of bearer tokens refused on `api`, per reason.
+    pub fn jwt_refusals(&self, api: &str) -> Arc<JwtRefusalCounters> {
+        let mut map = self.jwt_refusals.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(api.to_owned()).or_default().clone()
+    }
+
+    /// The counter of failed JWKS fetches of `plan` on `api`.
+    pub fn jwks_fetch_failures(&self, api: &str, plan: &str) -> Arc<AtomicU64> {
+        let mut map = self.jwks_failures.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (api.to_owned(), plan.to_owned());
         map.entry(key).or_default().clone()
     }
 
@@ -65,6 +87,40 @@ impl SecurityMetrics {
         out.push_str("# TYPE tidegate_security_streams_ended_total counter\n");
         let ended = self.streams_ended.load(Ordering::Relaxed);
         let _ = writeln!(out, "tidegate_security_streams_ended_total {ended}");
+        self.render_jwt(&mut out);
         out
+    }
+
+    fn render_jwt(&self, out: &mut String) {
+        out.push_str("# HELP tidegate_security_jwt_refusals_total Bearer tokens refused by an API's JWT plans, by reason (also counted in tidegate_security_refusals_total).\n");
+        out.push_str("# TYPE tidegate_security_jwt_refusals_total counter\n");
+        for (api, counters) in self
+            .jwt_refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            for (reason, value) in REFUSAL_REASONS.iter().zip(counters.iter()) {
+                let value = value.load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "tidegate_security_jwt_refusals_total{{api=\"{api}\",reason=\"{reason}\"}} {value}"
+                );
+            }
+        }
+        out.push_str("# HELP tidegate_security_jwks_fetch_failures_total Failed fetches of a JWT plan's jwksUrl (the previous keys stay in use).\n");
+        out.push_str("# TYPE tidegate_security_jwks_fetch_failures_total counter\n");
+        for ((api, plan), value) in self
+            .jwks_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let value = value.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "tidegate_security_jwks_fetch_failures_total{{api=\"{api}\",plan=\"{plan}\"}} {value}"
+            );
+        }
     }
 }

@@ -10,9 +10,11 @@
 //! - `reload`: SIGHUP re-reads the file's plans, applications and subscriptions.
 //! - `principal`: who a request runs as (for rate limits and access logs).
 //! - `metrics`: 401 / 403 per API, grants per plan and application.
+//! - `jwt`: the JWT verifier (signatures, claims, JWKS refresh) behind JWT plans.
 
 pub mod api_key;
 pub mod gate;
+pub mod jwt;
 pub mod live;
 pub mod metrics;
 pub mod mtls;
@@ -37,6 +39,8 @@ pub struct ShardSecurity {
     pub view: ShardView,
     /// The shard's live streams, checked again on every registry change.
     pub live: Rc<live::LiveStreams>,
+    /// The shard's JWT verifiers (per JWT plan of the current registry version).
+    pub jwt: jwt::ShardVerifiers,
 }
 
 impl ShardSecurity {
@@ -45,6 +49,7 @@ impl ShardSecurity {
         ShardSecurity {
             view: ShardView::new(registry),
             live: Rc::default(),
+            jwt: jwt::ShardVerifiers::default(),
         }
     }
 

@@ -35,10 +35,13 @@ fn subject_attributes(der: &[u8]) -> Vec<(String, String)> {
         return Vec::new();
     };
     let registry = x509_parser::objects::oid_registry();
-    let mut attributes: Vec<(String, String)> = certificate
+    // An attribute that cannot be read as text (e.g. a BMPString) must not be skipped: the
+    // subject would then match a configured subject that lacks it. Such a certificate matches
+    // by fingerprint only.
+    let attributes: Option<Vec<(String, String)>> = certificate
         .subject()
         .iter_attributes()
-        .filter_map(|attribute| {
+        .map(|attribute| {
             let kind = x509_parser::objects::oid2abbrev(attribute.attr_type(), registry)
                 .map(str::to_owned)
                 .unwrap_or_else(|_| attribute.attr_type().to_id_string());
@@ -46,6 +49,7 @@ fn subject_attributes(der: &[u8]) -> Vec<(String, String)> {
             Some((kind.to_ascii_uppercase(), value))
         })
         .collect();
+    let mut attributes = attributes.unwrap_or_default();
     attributes.sort();
     attributes
 }

@@ -29,6 +29,20 @@ pub enum Credential {
     ApiKey(KeyHash),
     /// A client certificate on a TLS listener (mTLS plans).
     Certificate(PeerIdentity),
+    /// A bearer JWT, once verified: what plan selection needs of it (the token itself is not
+    /// kept; a live stream ends at `expires_at` unless a WebSocket renews it).
+    Jwt(VerifiedJwt),
+}
+
+/// A JWT that a JWT plan's verifier accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedJwt {
+    /// The JWT plan whose keys and checks accepted it.
+    pub plan: Arc<str>,
+    /// Its client-id claim: the application's `clientId`.
+    pub client_id: Arc<str>,
+    /// Its `exp` plus the plan's clock skew: when the gateway stops accepting it.
+    pub expires_at: SystemTime,
 }
 
 /// A request that may go on.

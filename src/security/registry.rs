@@ -14,11 +14,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 use crate::config::{
-    CertificateMatch, Config, KeyHash, PlanSecurity, PlanStatus, SubscriptionStatus,
+    CertificateMatch, Config, KeyHash, PlanConfig, PlanSecurity, PlanStatus, SubscriptionStatus,
     DEFAULT_API_KEY_HEADER,
 };
 
-use super::metrics::SecurityMetrics;
+use super::jwt::{JwtKeys, JwtPlan};
+use super::metrics::{JwtRefusalCounters, SecurityMetrics};
 
 /// One version of every API's plans, every subscription and every API key.
 pub struct Snapshot {
@@ -32,6 +33,8 @@ pub struct Snapshot {
     pub(super) by_subject: HashMap<Vec<(String, String)>, Vec<Arc<str>>>,
     /// Each application's subscriptions (indexes into `subscriptions`).
     pub(super) subscriptions_of: HashMap<Arc<str>, Vec<usize>>,
+    /// Application id by `clientId` (JWT plans).
+    pub(super) client_ids: HashMap<String, Arc<str>>,
 }
 
 /// One API's plans.
@@ -45,6 +48,10 @@ pub(super) struct ApiPlans {
     pub(super) takes_certificates: bool,
     /// The `WWW-Authenticate` challenge of a 401 on this API.
     pub(super) challenge: String,
+    /// The API's JWT plans, in order (a bearer token is tried with each).
+    pub(super) jwt_plans: Vec<JwtPlan>,
+    /// Bearer tokens refused, per reason (`None` without JWT plans).
+    pub(super) jwt_refusals: Option<Arc<JwtRefusalCounters>>,
     pub(super) unauthorized: Arc<AtomicU64>,
     pub(super) forbidden: Arc<AtomicU64>,
 }
@@ -62,6 +69,7 @@ pub(super) enum PlanKind {
     Keyless,
     ApiKey,
     Mtls,
+    Jwt,
 }
 
 pub(super) struct Subscription {
@@ -106,12 +114,21 @@ impl Snapshot {
                         }
                     }
                 }
+                // The API's JWT plans, in order: a bearer token is tried with each.
+                let jwt_plans: Vec<JwtPlan> = api
+                    .plans
+                    .iter()
+                    .filter_map(|plan| jwt_plan(&api.id, plan, metrics))
+                    .collect();
                 // RFC 9110 wants a challenge on every 401: the schemes this API's plans take (no
                 // registered scheme names a TLS client certificate; `ClientCertificate` says it).
                 let takes_certificates = api.plans.iter().any(|p| p.security == PlanSecurity::Mtls);
                 let mut schemes = Vec::new();
-                if !key_headers.is_empty() || !takes_certificates {
+                if !key_headers.is_empty() || (!takes_certificates && jwt_plans.is_empty()) {
                     schemes.push(format!("ApiKey realm=\"{}\"", api.id));
+                }
+                if !jwt_plans.is_empty() {
+                    schemes.push(format!("Bearer realm=\"{}\"", api.id));
                 }
                 if takes_certificates {
                     schemes.push(format!("ClientCertificate realm=\"{}\"", api.id));
@@ -126,6 +143,7 @@ impl Snapshot {
                             PlanSecurity::Keyless => PlanKind::Keyless,
                             PlanSecurity::ApiKey(_) => PlanKind::ApiKey,
                             PlanSecurity::Mtls => PlanKind::Mtls,
+                            PlanSecurity::Jwt(_) => PlanKind::Jwt,
                         },
                         status: plan.status,
                         keyless_grants: metrics.grant(&api.id, &plan.id, ""),
@@ -137,6 +155,8 @@ impl Snapshot {
                     key_headers,
                     takes_certificates,
                     challenge,
+                    jwt_refusals: (!jwt_plans.is_empty()).then(|| metrics.jwt_refusals(&api.id)),
+                    jwt_plans,
                     unauthorized: metrics.refusal(&api.id, 401),
                     forbidden: metrics.refusal(&api.id, 403),
                 };
@@ -195,6 +215,11 @@ impl Snapshot {
                 }
             })
             .collect();
+        let client_ids = config
+            .applications
+            .iter()
+            .filter_map(|app| Some((app.client_id.clone()?, app.id.as_str().into())))
+            .collect();
         Snapshot {
             version,
             apis,
@@ -203,6 +228,7 @@ impl Snapshot {
             by_fingerprint,
             by_subject,
             subscriptions_of,
+            client_ids,
         }
     }
 
@@ -210,6 +236,24 @@ impl Snapshot {
     pub fn version(&self) -> u64 {
         self.version
     }
+}
+
+/// The running keys of `plan` when it is a JWT plan (a JWKS URL's fetch thread starts here and
+/// ends with the snapshot).
+fn jwt_plan(api: &str, plan: &PlanConfig, metrics: &SecurityMetrics) -> Option<JwtPlan> {
+    let PlanSecurity::Jwt(settings) = &plan.security else {
+        return None;
+    };
+    let failures = metrics.jwks_fetch_failures(api, &plan.id);
+    let keys = JwtKeys::start_counting(settings, failures).unwrap_or_else(|error| {
+        tracing::error!(api, plan = %plan.id, %error, "cannot start the JWKS fetch thread; the plan refuses every token");
+        JwtKeys::Fixed(Arc::default())
+    });
+    Some(JwtPlan {
+        plan: plan.id.as_str().into(),
+        settings: settings.clone(),
+        keys,
+    })
 }
 
 /// The registry every shard reads.

@@ -88,9 +88,22 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<String> {
         plans: Vec::new(),
         ..api.clone()
     };
+    // Policies are built into each shard's routing table at start (`server::Api`): a reload
+    // that changes them, or adds a plan that has some, takes effect at the next restart.
+    let limited = |api: &ApiConfig| -> Vec<_> {
+        api.plans
+            .iter()
+            .filter(|plan| !plan.policies.is_empty())
+            .map(|plan| (plan.id.clone(), plan.policies.clone()))
+            .collect()
+    };
     for api in &new.apis {
         match old.apis.iter().find(|o| o.id == api.id) {
-            Some(o) if without_plans(o) == without_plans(api) => {}
+            Some(o) if without_plans(o) == without_plans(api) => {
+                if limited(o) != limited(api) {
+                    changed.push(format!("apis[{}].plans[].policies", api.id));
+                }
+            }
             Some(_) => changed.push(format!("apis[{}]", api.id)),
             None => changed.push(format!("apis[{}] (new)", api.id)),
         }

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::api_key::hashes_equal;
-use super::principal::{Access, Credential, Principal};
+use super::jwt::{JwtPlan, JwtRefusal};
+use super::principal::{Access, Credential, Principal, VerifiedJwt};
 use super::registry::{ApiPlans, PlanKind, Snapshot};
 use crate::config::SubscriptionStatus;
 
@@ -36,7 +37,7 @@ impl Refusal {
     /// The body: says what to do, not which check failed.
     pub fn message(self) -> &'static str {
         match self {
-            Refusal::Unauthorized => "a valid credential is required: an API key in the X-Gravitee-Api-Key header (or the header this API's plan names) or the api-key query parameter, or the client certificate of a subscribed application, as this API's plans ask",
+            Refusal::Unauthorized => "a valid credential is required: an API key in the X-Gravitee-Api-Key header (or the header this API's plan names) or the api-key query parameter, or the client certificate of a subscribed application, or a bearer token (Authorization: Bearer, or the access_token query parameter), as this API's plans ask",
             Refusal::Forbidden => "this credential has no accepted, current subscription to this API",
         }
     }
@@ -100,6 +101,7 @@ impl Snapshot {
                 };
                 Ok((access, &plan.keyless_grants))
             }
+            Credential::Jwt(jwt) => self.judge_jwt(plans, jwt, credential, now),
             Credential::ApiKey(hash) => {
                 let key = self.keys.get(hash).ok_or(Refusal::Unauthorized)?;
                 if !hashes_equal(&key.hash, hash)
@@ -147,6 +149,52 @@ impl Snapshot {
         }
     }
 
+    /// A verified JWT: its client id names the application, which needs an accepted, current
+    /// subscription to the JWT plan that verified the token. An expired token is a 401 (a live
+    /// stream checked again after `exp` ends here).
+    fn judge_jwt(
+        &self,
+        plans: &ApiPlans,
+        jwt: &VerifiedJwt,
+        credential: &Credential,
+        now: SystemTime,
+    ) -> Result<(Access, &AtomicU64), Refusal> {
+        if jwt.expires_at <= now {
+            return Err(Refusal::Unauthorized);
+        }
+        let application = self
+            .client_ids
+            .get(&*jwt.client_id)
+            .ok_or(Refusal::Forbidden)?;
+        let (access, grants) = self
+            .subscriptions_of
+            .get(application)
+            .into_iter()
+            .flatten()
+            .filter(|&&index| *self.subscriptions[index].plan == *jwt.plan)
+            .find_map(|&index| self.through(plans, index, PlanKind::Jwt, credential, now))
+            .ok_or(Refusal::Forbidden)?;
+        let valid_until = Some(
+            access
+                .valid_until
+                .map_or(jwt.expires_at, |end| end.min(jwt.expires_at)),
+        );
+        Ok((
+            Access {
+                valid_until,
+                ..access
+            },
+            grants,
+        ))
+    }
+
+    /// The JWT plans of `api`, in order.
+    pub fn jwt_plans(&self, api: &str) -> &[JwtPlan] {
+        self.apis
+            .get(api)
+            .map_or(&[][..], |plans| plans.jwt_plans.as_slice())
+    }
+
     /// The access subscription `index` gives to `plans`' API through a plan of `kind` at `now`,
     /// if it is accepted, current, and its plan is in service.
     fn through(
@@ -188,6 +236,17 @@ impl Snapshot {
     pub fn count_unauthorized(&self, api: &str) {
         if let Some(plans) = self.apis.get(api) {
             plans.unauthorized.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a bearer token refused on `api` (by its reason; the 401 is counted apart).
+    pub fn count_jwt_refusal(&self, api: &str, refusal: &JwtRefusal) {
+        let counters = self
+            .apis
+            .get(api)
+            .and_then(|plans| plans.jwt_refusals.as_ref());
+        if let Some(counters) = counters {
+            counters[refusal.reason_index()].fetch_add(1, Ordering::Relaxed);
         }
     }
 

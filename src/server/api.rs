@@ -30,6 +30,9 @@ pub struct Api {
     /// Origins whose pages may open a WebSocket: the entrypoint's `allowedOrigins`, else the
     /// CORS `allowOrigin`; `None` = any.
     pub websocket_origins: Option<AllowOrigin>,
+    /// It has an mtls plan: a web page's request needs an origin allow-list (browsers present
+    /// client certificates by themselves).
+    pub has_mtls_plan: bool,
     /// The policies of each of the API's plans that limits something, by plan id.
     pub plan_limits: Vec<(String, PlanLimits)>,
 }
@@ -61,6 +64,10 @@ impl Api {
             websocket: None,
             sse: None,
             endpoint: Endpoint::new(&config.endpoint, &config.id, topics, context),
+            has_mtls_plan: config
+                .plans
+                .iter()
+                .any(|plan| plan.security == PlanSecurity::Mtls),
             plan_limits: config
                 .plans
                 .iter()

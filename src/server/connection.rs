@@ -20,6 +20,7 @@ use crate::codec::http_response::{BodyKind, ResponseHead};
 use crate::entrypoint::{self, Choice};
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
+use crate::observe::exchange::Subscriber;
 use crate::observe::request_record::RequestRecord;
 use crate::rate_limit;
 use crate::runtime::shard::Shard;
@@ -34,6 +35,8 @@ pub const NO_CONTEXT_PATH: &str = "No context-path matches the request URI.";
 
 /// The 411 body: a POST publishes its body, so it must say where the body ends.
 const POST_NEEDS_FRAMING: &str = "a POST must frame its body with Content-Length (Content-Length: 0 for an empty message) or Transfer-Encoding: chunked";
+/// The 403 of a page's request to an API with an mtls plan and no origin allow-list.
+const PAGES_NEED_AN_ORIGIN_LIST: &str = "this API accepts client certificates, which browsers send by themselves: web pages may use it only from the origins its cors.allowOrigin (WebSocket: allowedOrigins) lists";
 
 /// Serves one accepted connection (a TLS one once its handshake is done) until it closes.
 pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>) {
@@ -86,6 +89,19 @@ pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>
         );
         // Before anything is published or subscribed: a page from another origin may not.
         let verdict = match (api.as_deref(), &choice) {
+            // Browsers send client certificates by themselves, to any page's requests: on an
+            // API that trusts them (an mtls plan), a page's request needs an allow-list that
+            // names its origin (cross-site request forgery, cross-site WebSocket hijacking).
+            (Some(api), Some(choice))
+                if api.has_mtls_plan
+                    && head.header_str("origin").is_some()
+                    && match choice {
+                        Choice::WebSocket(_) => api.websocket_origins.is_none(),
+                        _ => api.cors.is_none(),
+                    } =>
+            {
+                Verdict::Refused(PAGES_NEED_AN_ORIGIN_LIST)
+            }
             (Some(api), Some(Choice::WebSocket(_))) => {
                 match cors::websocket_origin(api.websocket_origins.as_ref(), &head) {
                     Ok(()) => Verdict::NotCors,
@@ -123,13 +139,35 @@ pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>
         let gate = match api.as_deref() {
             Some(api) if !answered_by_cors => {
                 let peer = conn.peer_certificate().map(|der| der.as_ref());
-                Some(security::gate::check(&head, &api.id, &shard.security, peer))
+                Some(security::gate::check(&head, &api.id, &shard.security, peer).await)
             }
             _ => None,
         };
         let refused = matches!(gate, Some(Err(_)));
+        // The selected plan's policies, counted per subscription (per client address on a
+        // keyless plan), also before the body: a client over its limit uploads nothing.
+        let served = choice.as_ref().is_some_and(|choice| {
+            !matches!(
+                choice,
+                Choice::MethodNotAllowed(_) | Choice::NoEntrypoint(_)
+            )
+        });
+        let over_limit = match (api.as_deref(), &gate) {
+            (Some(api), Some(Ok(access))) if served => {
+                let limiter = &shard.rate_limiter;
+                match rate_limit::subject_for(api, Some(access), client_ip, limiter) {
+                    Some(meter) => {
+                        let publishes = matches!(choice, Some(Choice::HttpPost(_)));
+                        rate_limit::count(&mut conn, meter, publishes).await
+                    }
+                    None => None,
+                }
+            }
+            _ => None,
+        };
         let wanted = !answered_by_cors
             && !refused
+            && over_limit.is_none()
             && matches!(
                 choice,
                 Some(Choice::HttpPost(_) | Choice::HttpGet(_) | Choice::Sse(_))
@@ -172,7 +210,15 @@ pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>
             Verdict::NotCors | Verdict::Allowed(_) => {}
         }
         match gate {
-            Some(Ok(access)) => conn.access = Some(access),
+            Some(Ok(access)) => {
+                let principal = &access.principal;
+                conn.exchange().set_subscriber(Subscriber {
+                    plan: principal.plan.to_string(),
+                    application: principal.application.as_deref().map(str::to_owned),
+                    subscription: principal.subscription.as_deref().map(str::to_owned),
+                });
+                conn.access = Some(access);
+            }
             Some(Err(refused)) => {
                 if refused.answer(&mut conn, !keep_alive).await.is_err() || !keep_alive {
                     return;
@@ -181,25 +227,11 @@ pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>
             }
             None => {}
         }
-        // The selected plan's policies, counted per subscription (per client address on a
-        // keyless plan).
-        let served = !matches!(
-            choice,
-            Choice::MethodNotAllowed(_) | Choice::NoEntrypoint(_)
-        );
-        let meter = served
-            .then(|| {
-                rate_limit::subject_for(api, conn.access.as_ref(), client_ip, &shard.rate_limiter)
-            })
-            .flatten();
-        if let Some(meter) = meter {
-            let publishes = matches!(choice, Choice::HttpPost(_));
-            if let Err(keep) = rate_limit::admit(&mut conn, meter, publishes, !keep_alive).await {
-                if keep {
-                    continue;
-                }
+        if let Some(verdict) = over_limit {
+            if !rate_limit::refuse(&mut conn, &verdict, !keep_alive).await {
                 return;
             }
+            continue;
         }
         let keep_going = match choice {
             Choice::WebSocket(options) => {

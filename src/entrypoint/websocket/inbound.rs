@@ -18,12 +18,14 @@ use bytes::{Bytes, BytesMut};
 use monoio::time::Instant;
 
 use super::close_code;
+use super::token_renewal::TokenRenewal;
 use crate::codec::ws::{FrameDecoder, WsEvent};
 use crate::endpoint::echo::EchoLoop;
 use crate::endpoint::{PublishError, PublishOptions};
 use crate::message::{Fields, PayloadKind};
 use crate::metrics::ShardMetrics;
 use crate::rate_limit::Meter;
+use crate::security::jwt::refresh_message::renewal_token;
 use crate::server::duplex::InboundHandler;
 use crate::server::Api;
 
@@ -230,6 +232,8 @@ pub(super) struct WsReader {
     pub(super) inbound: Rc<Inbound>,
     pub(super) publisher: Option<Publisher>,
     pub(super) hold: PartialHold,
+    /// With `tokenRefresh`: renewal messages are taken out of the stream, never published.
+    pub(super) renewal: Option<TokenRenewal>,
 }
 
 impl InboundHandler for WsReader {
@@ -267,6 +271,15 @@ impl InboundHandler for WsReader {
             // time spent publishing it (a broker's acknowledgement) is not the client's to count.
             let _ = self.hold.set(0);
             self.inbound.set_unfinished(false);
+            if let (Some(renewal), PayloadKind::Text) = (&self.renewal, kind) {
+                if let Some(token) = renewal_token(&payload) {
+                    if let Err(reason) = renewal.renew(&token).await {
+                        self.inbound.refused(close_code::POLICY_VIOLATION, reason);
+                        return false;
+                    }
+                    continue;
+                }
+            }
             let Some(publisher) = &self.publisher else {
                 let reason = "publishing is disabled on this API's websocket entrypoint";
                 self.inbound

@@ -1,0 +1,68 @@
+//! The access log names who a request was served for (issue 12, part 8): the selected plan, and
+//! the application and subscription on a plan with subscriptions; nothing on a refused request.
+
+mod common;
+
+use common::observe::json_lines;
+use common::plans::{chat_with_plans, new_key, post_with, subscription, Present, APPLICATIONS};
+use common::{start, test_config};
+use serde_json::Value;
+use tidegate::config::DriverChoice;
+
+const PLANS: &str = "      - { id: open, name: Open, security: keyless }\n      - { id: gold, name: Gold, security: api-key }\n";
+
+#[test]
+fn lines_name_the_plan_application_and_subscription() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    let (key, hash) = new_key();
+    let (stranger, _) = new_key();
+    let tail = format!(
+        "{APPLICATIONS}subscriptions:\n{}",
+        subscription("sub-1", "chat", "gold", "", &hash)
+    );
+    let yaml = format!(
+        "gateway:\n  accessLog: {{ enabled: true, format: json, path: {} }}\n{}",
+        path.display(),
+        chat_with_plans(PLANS, &tail)
+    );
+    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let addr = gateway.local_addr();
+
+    let header = |key| Present::Header("X-Gravitee-Api-Key", key);
+    assert_eq!(post_with(addr, header(&key), "with a key").status, 202);
+    assert_eq!(post_with(addr, Present::Nothing, "keyless").status, 202);
+    assert_eq!(
+        post_with(addr, header(&stranger), "unknown key").status,
+        401
+    );
+
+    let lines = json_lines(&path, 3);
+    let by_status = |status: u64, nth: usize| -> &Value {
+        lines
+            .iter()
+            .filter(|line| line["status"] == status)
+            .nth(nth)
+            .unwrap_or_else(|| panic!("no {status} line #{nth} in {lines:#?}"))
+    };
+    let keyed = by_status(202, 0);
+    assert_eq!(keyed["plan"], "gold", "{keyed}");
+    assert_eq!(keyed["application"], "app", "{keyed}");
+    assert_eq!(keyed["subscription"], "sub-1", "{keyed}");
+    let keyless = by_status(202, 1);
+    assert_eq!(keyless["plan"], "open", "{keyless}");
+    assert!(
+        keyless.get("application").is_none_or(Value::is_null),
+        "{keyless}"
+    );
+    assert!(
+        keyless.get("subscription").is_none_or(Value::is_null),
+        "{keyless}"
+    );
+    let refused = by_status(401, 0);
+    assert!(refused.get("plan").is_none_or(Value::is_null), "{refused}");
+    assert!(
+        !std::fs::read_to_string(&path).unwrap().contains(&key),
+        "keys never logged"
+    );
+}
