@@ -8,10 +8,9 @@ mod common;
 use std::io::{BufReader, Write};
 use std::sync::Arc;
 
+use common::mtls_gateway::mtls_gateway_section;
 use common::start;
-use common::tls_client::{
-    client_config, read_response, tls_connect, ClientOptions, KeyKind, TestPki,
-};
+use common::tls_client::{client_config, read_response, tls_connect, ClientOptions, TestPki};
 use jsonwebtoken::{EncodingKey, Header};
 use rustls::ClientConfig;
 use serde_json::json;
@@ -25,23 +24,10 @@ const SECRET: &str = "an HMAC secret of at least 32 bytes, for the plan-order te
 /// `shop` is subscribed through its certificate, `app` through its tokens' client id, `idle`
 /// has a client id but no subscription.
 fn gateway(pki: &TestPki, dir: &tempfile::TempDir) -> Gateway {
-    let cert = pki.server_cert("server", &["gateway.test"], KeyKind::EcdsaP256);
-    let ca_file = pki.write_ca("clients-ca.pem");
+    let gateway = mtls_gateway_section(pki, 1, "auto");
     let yaml = format!(
         r#"
-gateway:
-  listen: 127.0.0.1:0
-  adminListen: 127.0.0.1:0
-  shards: 1
-  pinShards: false
-  tls:
-    listen: 127.0.0.1:0
-    certificates:
-      - certFile: {}
-        keyFile: {}
-    clientAuth: request
-    clientCaFile: {}
-apis:
+{gateway}apis:
   - id: chat
     name: Chat
     contextPaths: [/chat]
@@ -65,9 +51,6 @@ subscriptions:
   - {{ id: shop-certs, api: chat, plan: certs, application: shop }}
   - {{ id: app-tokens, api: chat, plan: tokens, application: app }}
 "#,
-        cert.cert_file.display(),
-        cert.key_file.display(),
-        ca_file.display()
     );
     let path = dir.path().join("gateway.yaml");
     std::fs::write(&path, yaml).unwrap();

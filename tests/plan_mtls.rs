@@ -9,9 +9,8 @@ use std::io::{BufReader, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use common::tls_client::{
-    client_config, request, tls_connect, ClientOptions, KeyKind, TestPki, TlsStream,
-};
+use common::mtls_gateway::mtls_gateway_section;
+use common::tls_client::{client_config, request, tls_connect, ClientOptions, TestPki, TlsStream};
 use common::{get, start};
 use rustls::ClientConfig;
 use tidegate::config::{self, DriverChoice};
@@ -30,29 +29,15 @@ struct Setup {
 /// The gateway section (TLS listener asking for client certificates) and an API `chat` with an
 /// mtls plan; `tail` is the applications and subscriptions.
 fn setup(driver: DriverChoice, pki: TestPki, tail: &str) -> Setup {
-    let cert = pki.server_cert("server", &["gateway.test"], KeyKind::EcdsaP256);
-    let ca_file = pki.write_ca("clients-ca.pem");
     let driver = match driver {
         DriverChoice::IoUring => "io-uring",
         DriverChoice::Epoll => "epoll",
         _ => "auto",
     };
+    let gateway = mtls_gateway_section(&pki, 2, driver);
     let head = format!(
         r#"
-gateway:
-  listen: 127.0.0.1:0
-  adminListen: 127.0.0.1:0
-  shards: 2
-  pinShards: false
-  driver: {driver}
-  tls:
-    listen: 127.0.0.1:0
-    certificates:
-      - certFile: {}
-        keyFile: {}
-    clientAuth: request
-    clientCaFile: {}
-apis:
+{gateway}apis:
   - id: chat
     name: Chat
     contextPaths: [/chat]
@@ -68,9 +53,6 @@ apis:
     plans:
       - {{ id: certs, name: Certificates, security: mtls }}
 "#,
-        cert.cert_file.display(),
-        cert.key_file.display(),
-        ca_file.display()
     );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gateway.yaml");

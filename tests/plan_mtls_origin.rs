@@ -6,28 +6,16 @@
 
 mod common;
 
-use common::tls_client::{KeyKind, TestPki};
+use common::mtls_gateway::mtls_gateway_section;
+use common::tls_client::TestPki;
 use common::{get, start};
 use tidegate::config;
 
 fn gateway_yaml(pki: &TestPki, cors: &str) -> String {
-    let cert = pki.server_cert("server", &["gateway.test"], KeyKind::EcdsaP256);
-    let ca_file = pki.write_ca("clients-ca.pem");
+    let gateway = mtls_gateway_section(pki, 1, "auto");
     format!(
         r#"
-gateway:
-  listen: 127.0.0.1:0
-  adminListen: 127.0.0.1:0
-  shards: 1
-  pinShards: false
-  tls:
-    listen: 127.0.0.1:0
-    certificates:
-      - certFile: {}
-        keyFile: {}
-    clientAuth: request
-    clientCaFile: {}
-apis:
+{gateway}apis:
   - id: chat
     name: Chat
     contextPaths: [/chat]
@@ -41,9 +29,6 @@ apis:
     plans:
       - {{ id: certs, name: Certificates, security: mtls }}
 "#,
-        cert.cert_file.display(),
-        cert.key_file.display(),
-        ca_file.display()
     )
 }
 

@@ -20,6 +20,7 @@ pub mod kafka_batches;
 pub mod log_capture;
 pub mod mosquitto;
 pub mod mqtt_api;
+pub mod mtls_gateway;
 pub mod observe;
 pub mod open_files;
 pub mod page_server;
