@@ -61,66 +61,76 @@ impl SecurityMetrics {
     /// Prometheus text.
     pub fn render_prometheus(&self) -> String {
         let mut out = String::new();
-        out.push_str("# HELP tidegate_security_refusals_total Requests refused by the plan check: 401 (missing or invalid credential), 403 (no accepted, current subscription to this API).\n");
-        out.push_str("# TYPE tidegate_security_refusals_total counter\n");
-        for ((api, status), value) in self
-            .refusals
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let value = value.load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "tidegate_security_refusals_total{{api=\"{api}\",status=\"{status}\"}} {value}"
-            );
-        }
-        out.push_str("# HELP tidegate_security_grants_total Requests let in, by plan and application (empty for keyless plans).\n");
-        out.push_str("# TYPE tidegate_security_grants_total counter\n");
-        for ((api, plan, application), value) in
-            self.grants.lock().unwrap_or_else(|p| p.into_inner()).iter()
-        {
-            let value = value.load(Ordering::Relaxed);
-            let _ = writeln!(out, "tidegate_security_grants_total{{api=\"{api}\",plan=\"{plan}\",application=\"{application}\"}} {value}");
-        }
-        out.push_str("# HELP tidegate_security_streams_ended_total Live SSE and WebSocket streams ended because their key, subscription or plan stopped being valid.\n");
-        out.push_str("# TYPE tidegate_security_streams_ended_total counter\n");
-        let ended = self.streams_ended.load(Ordering::Relaxed);
-        let _ = writeln!(out, "tidegate_security_streams_ended_total {ended}");
-        self.render_jwt(&mut out);
+        family(
+            &mut out,
+            "security_refusals_total",
+            "Requests refused by the plan check: 401 (missing or invalid credential), 403 (no accepted, current subscription to this API).",
+            locked(&self.refusals).iter().map(|((api, status), value)| {
+                (format!("api=\"{api}\",status=\"{status}\""), value.load(Ordering::Relaxed))
+            }),
+        );
+        family(
+            &mut out,
+            "security_grants_total",
+            "Requests let in, by plan and application (empty for keyless plans).",
+            locked(&self.grants)
+                .iter()
+                .map(|((api, plan, application), value)| {
+                    let labels =
+                        format!("api=\"{api}\",plan=\"{plan}\",application=\"{application}\"");
+                    (labels, value.load(Ordering::Relaxed))
+                }),
+        );
+        family(
+            &mut out,
+            "security_streams_ended_total",
+            "Live SSE and WebSocket streams ended because their key, subscription or plan stopped being valid.",
+            std::iter::once((String::new(), self.streams_ended.load(Ordering::Relaxed))),
+        );
+        let jwt_refusals = locked(&self.jwt_refusals);
+        family(
+            &mut out,
+            "security_jwt_refusals_total",
+            "Bearer tokens refused by an API's JWT plans, by reason (also counted in tidegate_security_refusals_total).",
+            jwt_refusals.iter().flat_map(|(api, counters)| {
+                REFUSAL_REASONS.iter().zip(counters.iter()).map(move |(reason, value)| {
+                    (format!("api=\"{api}\",reason=\"{reason}\""), value.load(Ordering::Relaxed))
+                })
+            }),
+        );
+        drop(jwt_refusals);
+        family(
+            &mut out,
+            "security_jwks_fetch_failures_total",
+            "Failed fetches of a JWT plan's jwksUrl (the previous keys stay in use).",
+            locked(&self.jwks_failures)
+                .iter()
+                .map(|((api, plan), value)| {
+                    (
+                        format!("api=\"{api}\",plan=\"{plan}\""),
+                        value.load(Ordering::Relaxed),
+                    )
+                }),
+        );
         out
     }
+}
 
-    fn render_jwt(&self, out: &mut String) {
-        out.push_str("# HELP tidegate_security_jwt_refusals_total Bearer tokens refused by an API's JWT plans, by reason (also counted in tidegate_security_refusals_total).\n");
-        out.push_str("# TYPE tidegate_security_jwt_refusals_total counter\n");
-        for (api, counters) in self
-            .jwt_refusals
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            for (reason, value) in REFUSAL_REASONS.iter().zip(counters.iter()) {
-                let value = value.load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "tidegate_security_jwt_refusals_total{{api=\"{api}\",reason=\"{reason}\"}} {value}"
-                );
-            }
-        }
-        out.push_str("# HELP tidegate_security_jwks_fetch_failures_total Failed fetches of a JWT plan's jwksUrl (the previous keys stay in use).\n");
-        out.push_str("# TYPE tidegate_security_jwks_fetch_failures_total counter\n");
-        for ((api, plan), value) in self
-            .jwks_failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let value = value.load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "tidegate_security_jwks_fetch_failures_total{{api=\"{api}\",plan=\"{plan}\"}} {value}"
-            );
+/// A counters map, even after a panic while it was held (counters stay meaningful).
+fn locked<T>(map: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    map.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One counter family in Prometheus text: HELP, TYPE, then a line per (labels, value); empty
+/// labels give the bare name.
+fn family(out: &mut String, name: &str, help: &str, rows: impl Iterator<Item = (String, u64)>) {
+    let _ = writeln!(out, "# HELP tidegate_{name} {help}");
+    let _ = writeln!(out, "# TYPE tidegate_{name} counter");
+    for (labels, value) in rows {
+        if labels.is_empty() {
+            let _ = writeln!(out, "tidegate_{name} {value}");
+        } else {
+            let _ = writeln!(out, "tidegate_{name}{{{labels}}} {value}");
         }
     }
 }
