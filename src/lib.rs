@@ -75,6 +75,7 @@ pub mod cross_shard;
 pub mod delivery;
 pub mod endpoint;
 pub mod entrypoint;
+pub mod manage;
 pub mod message;
 pub mod metrics;
 pub mod observe;
