@@ -18,6 +18,7 @@ pub mod fake_mqtt;
 pub mod http_raw;
 pub mod kafka_batches;
 pub mod log_capture;
+pub mod management;
 pub mod mosquitto;
 pub mod mqtt_api;
 pub mod mtls_gateway;
