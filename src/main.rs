@@ -300,7 +300,7 @@ fn reload(gateway: &Gateway, path: &std::path::Path) {
                 removed = ?report.removed,
                 started = ?report.started,
                 stopped = ?report.stopped,
-                "reloaded APIs, plans, applications, subscriptions and API keys"
+                "reloaded plans, applications, subscriptions and API keys, and the APIs"
             );
             if !report.restart_needed.is_empty() {
                 tracing::warn!(
