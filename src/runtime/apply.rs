@@ -168,3 +168,48 @@ fn diff(old: &[ApiConfig], new: &[ApiConfig], report: &mut ApplyReport) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store follower and the signal thread call `apply` on a shared gateway.
+    #[test]
+    fn a_gateway_can_be_shared_with_other_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Gateway>();
+    }
+
+    #[test]
+    fn the_report_names_each_change() {
+        let api = |id: &str, state: &str, path: &str| {
+            format!("  - {{ id: {id}, name: {id}, contextPaths: [{path}], state: {state}, entrypoints: [{{ type: http-get }}], endpoint: {{ type: mock }}, plans: [{{ name: K, security: keyless }}] }}\n")
+        };
+        let parse = |apis: &[String]| {
+            config::load_str(&format!("apis:\n{}", apis.concat()), "t")
+                .unwrap()
+                .apis
+        };
+        let old = parse(&[
+            api("same", "started", "/same"),
+            api("stop", "started", "/stop"),
+            api("start", "stopped", "/start"),
+            api("change", "started", "/change"),
+            api("gone", "started", "/gone"),
+        ]);
+        let new = parse(&[
+            api("same", "started", "/same"),
+            api("stop", "stopped", "/stop"),
+            api("start", "started", "/start"),
+            api("change", "started", "/changed"),
+            api("new", "started", "/new"),
+        ]);
+        let mut report = ApplyReport::default();
+        diff(&old, &new, &mut report);
+        assert_eq!(report.added, ["new"]);
+        assert_eq!(report.removed, ["gone"]);
+        assert_eq!(report.started, ["start"]);
+        assert_eq!(report.stopped, ["stop"]);
+        assert_eq!(report.updated, ["change"]);
+    }
+}

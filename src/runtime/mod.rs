@@ -32,7 +32,7 @@ use crate::cross_shard::{Doorbell, GatewayHealth, Signal};
 use crate::endpoint::kafka::bridge::KafkaBridge;
 use crate::endpoint::kafka::KafkaPlan;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
-use crate::observe::api_metrics::ApiMetrics;
+use crate::observe::api_metrics::{api_totals, ApiMetrics, ApiTotals};
 use crate::observe::log_writer::{self, AccessLogWriter};
 use crate::rate_limit::{RateLimitMetrics, RateLimiter, RedisStartError};
 use crate::security::reload::ReloadReport;
@@ -297,6 +297,12 @@ impl Gateway {
     /// Every shard's metrics, by shard index.
     pub fn metrics(&self) -> &[Arc<ShardMetrics>] {
         &self.metrics
+    }
+
+    /// `id`'s per-API totals on this node (open streams, messages, answers); `None` when it was
+    /// never deployed since the start.
+    pub fn api_stats(&self, id: &str) -> Option<ApiTotals> {
+        api_totals(&self.api_metrics, id)
     }
 
     /// The security registry (plans, subscriptions, API keys) the shards read.
