@@ -72,6 +72,9 @@ pub struct Gateway {
     /// The Kafka feeds and producers the bridge was started with (a live apply can deploy only
     /// Kafka endpoints among them).
     kafka_plan: Arc<KafkaPlan>,
+    /// The Kafka bridge a live apply started when the gateway had none (its first Kafka APIs);
+    /// stopped after the shards.
+    late_kafka: std::sync::OnceLock<(KafkaBridge, Arc<KafkaPlan>)>,
     /// The configuration in force (the last one applied).
     applied: std::sync::Mutex<Config>,
     /// The node's rate limiter (dropped last, with the shards: that ends the Redis thread).
@@ -150,6 +153,7 @@ impl Gateway {
             security: Registry::new(&config),
             deployments: Deployments::new(&config.apis, topic_doorbells.clone()),
             kafka_plan: kafka_plan.clone(),
+            late_kafka: std::sync::OnceLock::new(),
             applied: std::sync::Mutex::new(config.clone()),
             rate_limiter: None,
         };
@@ -329,7 +333,8 @@ impl Gateway {
     }
 
     pub fn kafka_metrics(&self) -> Option<&Arc<KafkaMetrics>> {
-        self.kafka.as_ref().map(|bridge| bridge.metrics())
+        let late = self.late_kafka.get().map(|(bridge, _)| bridge);
+        self.kafka.as_ref().or(late).map(|bridge| bridge.metrics())
     }
 
     /// Graceful shutdown: every shard stops accepting, tells its clients (WebSocket close 1001,
@@ -367,6 +372,7 @@ impl Gateway {
         self.admin = None;
         // After the shards: their clients may still have been waiting on Kafka.
         self.kafka = None;
+        self.late_kafka.take();
     }
 }
 
