@@ -32,7 +32,7 @@ use crate::cross_shard::{Doorbell, GatewayHealth, Signal};
 use crate::endpoint::kafka::bridge::KafkaBridge;
 use crate::endpoint::kafka::KafkaPlan;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
-use crate::observe::api_metrics::ApiMetrics;
+use crate::observe::api_metrics::{api_totals, ApiMetrics, ApiTotals};
 use crate::observe::log_writer::{self, AccessLogWriter};
 use crate::rate_limit::{RateLimitMetrics, RateLimiter, RedisStartError};
 use crate::security::reload::ReloadReport;
@@ -72,6 +72,9 @@ pub struct Gateway {
     /// The Kafka feeds and producers the bridge was started with (a live apply can deploy only
     /// Kafka endpoints among them).
     kafka_plan: Arc<KafkaPlan>,
+    /// The Kafka bridge a live apply started when the gateway had none (its first Kafka APIs);
+    /// stopped after the shards.
+    late_kafka: std::sync::OnceLock<(KafkaBridge, Arc<KafkaPlan>)>,
     /// The configuration in force (the last one applied).
     applied: std::sync::Mutex<Config>,
     /// The node's rate limiter (dropped last, with the shards: that ends the Redis thread).
@@ -150,6 +153,7 @@ impl Gateway {
             security: Registry::new(&config),
             deployments: Deployments::new(&config.apis, topic_doorbells.clone()),
             kafka_plan: kafka_plan.clone(),
+            late_kafka: std::sync::OnceLock::new(),
             applied: std::sync::Mutex::new(config.clone()),
             rate_limiter: None,
         };
@@ -299,6 +303,12 @@ impl Gateway {
         &self.metrics
     }
 
+    /// `id`'s per-API totals on this node (open streams, messages, answers); `None` when it was
+    /// never deployed since the start.
+    pub fn api_stats(&self, id: &str) -> Option<ApiTotals> {
+        api_totals(&self.api_metrics, id)
+    }
+
     /// The security registry (plans, subscriptions, API keys) the shards read.
     pub fn security(&self) -> &Arc<Registry> {
         &self.security
@@ -323,7 +333,8 @@ impl Gateway {
     }
 
     pub fn kafka_metrics(&self) -> Option<&Arc<KafkaMetrics>> {
-        self.kafka.as_ref().map(|bridge| bridge.metrics())
+        let late = self.late_kafka.get().map(|(bridge, _)| bridge);
+        self.kafka.as_ref().or(late).map(|bridge| bridge.metrics())
     }
 
     /// Graceful shutdown: every shard stops accepting, tells its clients (WebSocket close 1001,
@@ -361,6 +372,7 @@ impl Gateway {
         self.admin = None;
         // After the shards: their clients may still have been waiting on Kafka.
         self.kafka = None;
+        self.late_kafka.take();
     }
 }
 
