@@ -19,6 +19,7 @@ pub mod http_raw;
 pub mod kafka_batches;
 pub mod live_apis;
 pub mod log_capture;
+pub mod managed_node;
 pub mod management;
 pub mod mosquitto;
 pub mod mqtt_api;

@@ -57,32 +57,44 @@ impl PostgresStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `work` on the connection, (re)connecting first when there is none.
+    /// Runs `work` on the connection, (re)connecting first when there is none. A call that
+    /// finds the connection dead (the server restarted meanwhile) reconnects and runs once more:
+    /// its transaction was rolled back, so running it again is safe (a write that did commit
+    /// before the loss is then refused as a `Conflict`).
     fn with_client<T>(
         &self,
-        work: impl FnOnce(&mut Client) -> Result<T, StoreError>,
+        mut work: impl FnMut(&mut Client) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut guard = self.lock();
-        if guard.as_ref().is_none_or(Client::is_closed) {
-            *guard = None;
-            let mut client = self.config.connect(NoTls).map_err(unavailable)?;
-            migrate(&mut client)?;
-            *guard = Some(client);
+        let mut retried = false;
+        loop {
+            if guard.as_ref().is_none_or(Client::is_closed) {
+                *guard = None;
+                let mut client = self.config.connect(NoTls).map_err(unavailable)?;
+                migrate(&mut client)?;
+                *guard = Some(client);
+            }
+            let Some(client) = guard.as_mut() else {
+                return Err(StoreError::Unavailable("no connection".to_owned()));
+            };
+            LOST.with(|lost| lost.set(false));
+            let result = work(client);
+            let lost = client.is_closed() || LOST.with(|lost| lost.replace(false));
+            if lost {
+                *guard = None;
+                if !retried && result.is_err() {
+                    retried = true;
+                    continue;
+                }
+            }
+            return result;
         }
-        let Some(client) = guard.as_mut() else {
-            return Err(StoreError::Unavailable("no connection".to_owned()));
-        };
-        let result = work(client);
-        if client.is_closed() {
-            *guard = None;
-        }
-        result
     }
 
     /// Runs `work` in a transaction that first bumps the generation.
     fn write<T>(
         &self,
-        work: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError>,
+        mut work: impl FnMut(&mut Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.with_client(|client| {
             let mut tx = client.transaction().map_err(unavailable)?;
@@ -126,8 +138,28 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
     tx.commit().map_err(unavailable)
 }
 
+thread_local! {
+    /// Set by [`unavailable`] when an error says the connection is gone (the server shut down
+    /// or restarted): `with_client` then drops the connection even if the client has not
+    /// noticed yet.
+    static LOST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 fn unavailable(error: postgres::Error) -> StoreError {
-    StoreError::Unavailable(error.to_string())
+    let connection_gone = error.is_closed()
+        || error.code().is_some_and(|code| {
+            let code = code.code();
+            // 08: connection exceptions; 57P01..57P03: admin / crash shutdown, cannot connect now.
+            code.starts_with("08") || code.starts_with("57P")
+        });
+    if connection_gone {
+        LOST.with(|lost| lost.set(true));
+    }
+    let text = match error.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => error.to_string(),
+    };
+    StoreError::Unavailable(text)
 }
 
 const DOCUMENT_COLUMNS: &str = "kind, id, body, version, updated_at_ms";
