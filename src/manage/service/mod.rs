@@ -14,6 +14,7 @@ mod deployments;
 mod error;
 mod keys;
 mod plans;
+mod portal;
 mod subscriptions;
 mod validate;
 mod views;

@@ -77,6 +77,14 @@ pub trait Store: Send + Sync {
         author: &str,
         comment: Option<&str>,
     ) -> Result<Revision, StoreError>;
+    fn deploy(
+        &self,
+        api: &str,
+        body: &serde_json::Value,
+        expected: u64,
+        comment: Option<&str>,
+        audit: &AuditEvent,
+    ) -> Result<(Revision, Document), StoreError>;
     fn revisions(&self, api: &str) -> Result<Vec<Revision>, StoreError>;
     fn revision(&self, api: &str, number: u64) -> Result<Option<Revision>, StoreError>;
     fn audit(&self, target: Option<&str>, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
@@ -187,6 +195,25 @@ impl Store for MemoryStore {
         list.push(revision.clone());
         inner.generation += 1;
         Ok(revision)
+    }
+    fn deploy(
+        &self,
+        api: &str,
+        body: &serde_json::Value,
+        expected: u64,
+        comment: Option<&str>,
+        audit: &AuditEvent,
+    ) -> Result<(Revision, Document), StoreError> {
+        let current = self.get(Kind::Api, api)?.map(|d| d.version);
+        if current != Some(expected) {
+            return Err(StoreError::Conflict { current });
+        }
+        let definition = body.get("definition").cloned().unwrap_or_default();
+        let revision = self.add_revision(api, &definition, &audit.actor, comment)?;
+        let mut body = body.clone();
+        body["deployedRevision"] = serde_json::json!(revision.number);
+        let doc = self.put(Kind::Api, api, &body, Some(expected), audit)?;
+        Ok((revision, doc))
     }
     fn revisions(&self, api: &str) -> Result<Vec<Revision>, StoreError> {
         Ok(self.lock().revisions.get(api).cloned().unwrap_or_default())
