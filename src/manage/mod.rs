@@ -1,7 +1,14 @@
-//! The management plane: the store that holds APIs, applications and subscriptions when the
-//! configuration has a `management:` section; the service with their lifecycle rules; the REST
-//! API on `management.listen`.
-
+//! The management plane: with a `management:` section the store, not the file, holds the APIs,
+//! applications and subscriptions; every node follows it.
+//!
+//! - `store/`: the document store (APIs, applications, subscriptions, revisions, audit, admin
+//!   tokens) behind one trait; in memory (tests), SQLite (one embedded file) or PostgreSQL
+//!   (shared by several nodes). Blocking: used from management threads and the follower thread,
+//!   never from a shard.
+//! - `service/`: typed views over the store's documents and the lifecycle rules (deploy, start,
+//!   stop, deprecate, delete …); one validator, `config::load_str` of the candidate configuration.
+//! - `api/`: the management REST API on `management.listen` (routes, bearer tokens, JSON errors,
+//!   the OpenAPI document).
 pub mod api;
 pub mod service;
 pub mod store;

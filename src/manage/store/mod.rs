@@ -1,68 +1,151 @@
-//! TEMPORARY local copy of the store contract (docs: /work/wt/tasks/manage_contract.md) until
-//! helper store's src/manage/store lands in main; replaced by theirs at the merge.
+//! A small document store for the management plane: what the management API writes and every
+//! node's follower reads.
+//!
+//! Documents are JSON bodies keyed by (kind, id) with a version for optimistic concurrency
+//! (`put` with the version the writer read, `Conflict` when another writer came first). Every
+//! write bumps one store-wide *generation*, so a node learns that something changed from one
+//! cheap read. Each write and its audit event commit in one transaction.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+mod memory;
+
 use std::time::SystemTime;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+use serde_json::Value;
+
+pub use memory::MemoryStore;
+
+/// What a document is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
+    /// Body: `{definition, lifecycleState, visibility, state, deployedRevision}`.
     Api,
+    /// Body: one `applications[]` entry as in the YAML file.
     Application,
+    /// Body: one `subscriptions[]` entry as in the YAML file (with `apiKeys` hashes).
     Subscription,
 }
 
-#[derive(Debug, Clone)]
+impl Kind {
+    /// Every kind, in the order a configuration lists them.
+    pub const ALL: [Kind; 3] = [Kind::Api, Kind::Application, Kind::Subscription];
+
+    /// The name stored in the `kind` column and used in audit targets (`api:ID`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Api => "api",
+            Kind::Application => "application",
+            Kind::Subscription => "subscription",
+        }
+    }
+
+    /// The kind named `text` (as written by [`Kind::as_str`]).
+    pub fn parse(text: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+/// One stored document.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Document {
     pub kind: Kind,
     pub id: String,
-    pub body: serde_json::Value,
+    pub body: Value,
+    /// 1 when created, + 1 on every replace: the ETag of the management API.
     pub version: u64,
     pub updated_at: SystemTime,
 }
 
-#[derive(Debug, Clone)]
+/// A numbered, immutable copy of an API definition: what a deployment runs.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Revision {
     pub api: String,
+    /// 1, 2, … per API.
     pub number: u64,
-    pub definition: serde_json::Value,
+    /// One `apis[]` entry as in the YAML file.
+    pub definition: Value,
     pub created_at: SystemTime,
     pub author: String,
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+/// Who changed what, when, with the document before and after.
+#[derive(Debug, Clone, PartialEq)]
 pub struct AuditEvent {
     pub at: SystemTime,
+    /// A token name, `seed`, …
     pub actor: String,
+    /// e.g. `api.create`, `api.deploy`, `subscription.accept`.
     pub action: String,
+    /// `kind:id`, e.g. `api:qs-message-api`.
     pub target: String,
-    pub before: Option<serde_json::Value>,
-    pub after: Option<serde_json::Value>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
 }
 
-#[derive(Debug, Clone, thiserror::Error)]
+impl AuditEvent {
+    /// An event at the current time, without before / after bodies.
+    pub fn now(actor: &str, action: &str, target: &str) -> AuditEvent {
+        AuditEvent {
+            at: SystemTime::now(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            before: None,
+            after: None,
+        }
+    }
+
+    /// The same event carrying the document's body before and after the change.
+    pub fn with_bodies(mut self, before: Option<Value>, after: Option<Value>) -> AuditEvent {
+        self.before = before;
+        self.after = after;
+        self
+    }
+}
+
+/// The audit target of a document: `kind:id`.
+pub fn target(kind: Kind, id: &str) -> String {
+    format!("{}:{id}", kind.as_str())
+}
+
+/// Why a store call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    #[error("conflict")]
+    /// The document's stored version is not the expected one (`current`: the stored version,
+    /// `None` when the document does not exist). The caller re-reads and retries, or answers 409.
+    #[error("the document changed meanwhile (stored version: {current:?})")]
     Conflict { current: Option<u64> },
-    #[error("store unavailable: {0}")]
+    /// The store cannot be reached (connection refused or lost, file unreadable): retry later.
+    #[error("the store is unavailable: {0}")]
     Unavailable(String),
-    #[error("store corrupt: {0}")]
+    /// The store answered with something this version cannot read (a schema from a newer
+    /// version, a body that is not JSON).
+    #[error("the store holds unreadable data: {0}")]
     Corrupt(String),
 }
 
+/// The store every management component talks to; see the module documentation.
+///
+/// All calls block; call them from management or follower threads, never from a shard.
 pub trait Store: Send + Sync {
+    /// A number bumped by every write: unchanged generation, unchanged store.
     fn generation(&self) -> Result<u64, StoreError>;
+    /// Every document of `kind`, ordered by id.
     fn list(&self, kind: Kind) -> Result<Vec<Document>, StoreError>;
     fn get(&self, kind: Kind, id: &str) -> Result<Option<Document>, StoreError>;
+    /// Creates (`expected` None → `Conflict` if it exists) or replaces (`expected` Some(v) →
+    /// `Conflict` unless the stored version is v) a document, with its audit event in the same
+    /// transaction. Returns the stored document (version 1 when created, else v + 1).
     fn put(
         &self,
         kind: Kind,
         id: &str,
-        body: &serde_json::Value,
+        body: &Value,
         expected: Option<u64>,
         audit: &AuditEvent,
     ) -> Result<Document, StoreError>;
+    /// Deletes a document at version `expected` (`Conflict` otherwise, or when it is absent),
+    /// with its audit event in the same transaction. An API's revisions go with it.
     fn delete(
         &self,
         kind: Kind,
@@ -70,179 +153,46 @@ pub trait Store: Send + Sync {
         expected: u64,
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;
+    /// Stores `definition` as the next revision of `api` (1 for the first).
     fn add_revision(
         &self,
         api: &str,
-        definition: &serde_json::Value,
+        definition: &Value,
         author: &str,
         comment: Option<&str>,
     ) -> Result<Revision, StoreError>;
+    /// A deployment in one transaction: `body["definition"]` becomes the next revision of `api`
+    /// and the API document (at version `expected`, else `Conflict`) is replaced by `body` with
+    /// `deployedRevision` set to that revision's number.
     fn deploy(
         &self,
         api: &str,
-        body: &serde_json::Value,
+        body: &Value,
         expected: u64,
         comment: Option<&str>,
         audit: &AuditEvent,
     ) -> Result<(Revision, Document), StoreError>;
+    /// Every revision of `api`, oldest first.
     fn revisions(&self, api: &str) -> Result<Vec<Revision>, StoreError>;
     fn revision(&self, api: &str, number: u64) -> Result<Option<Revision>, StoreError>;
+    /// The newest `limit` audit events (of `target` only, when given), newest first.
     fn audit(&self, target: Option<&str>, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
+    /// Administrator tokens as (name, `sha256:` hash), ordered by name.
     fn tokens(&self) -> Result<Vec<(String, String)>, StoreError>;
+    /// Adds (or replaces the hash of) the administrator token `name`.
     fn add_token(&self, name: &str, hash: &str) -> Result<(), StoreError>;
 }
 
-#[derive(Default)]
-struct Inner {
-    generation: u64,
-    docs: BTreeMap<(Kind, String), Document>,
-    revisions: BTreeMap<String, Vec<Revision>>,
-    audit: Vec<AuditEvent>,
-    tokens: Vec<(String, String)>,
+/// `body` with `deployedRevision` set to `number`: what [`Store::deploy`] stores.
+pub(crate) fn with_deployed_revision(body: &Value, number: u64) -> Value {
+    let mut body = body.clone();
+    if let Value::Object(map) = &mut body {
+        map.insert("deployedRevision".to_owned(), Value::from(number));
+    }
+    body
 }
 
-#[derive(Default)]
-pub struct MemoryStore {
-    inner: Mutex<Inner>,
-}
-
-impl MemoryStore {
-    pub fn new() -> MemoryStore {
-        MemoryStore::default()
-    }
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl Store for MemoryStore {
-    fn generation(&self) -> Result<u64, StoreError> {
-        Ok(self.lock().generation)
-    }
-    fn list(&self, kind: Kind) -> Result<Vec<Document>, StoreError> {
-        Ok(self
-            .lock()
-            .docs
-            .values()
-            .filter(|d| d.kind == kind)
-            .cloned()
-            .collect())
-    }
-    fn get(&self, kind: Kind, id: &str) -> Result<Option<Document>, StoreError> {
-        Ok(self.lock().docs.get(&(kind, id.to_owned())).cloned())
-    }
-    fn put(
-        &self,
-        kind: Kind,
-        id: &str,
-        body: &serde_json::Value,
-        expected: Option<u64>,
-        audit: &AuditEvent,
-    ) -> Result<Document, StoreError> {
-        let mut inner = self.lock();
-        let key = (kind, id.to_owned());
-        let current = inner.docs.get(&key).map(|d| d.version);
-        if current != expected {
-            return Err(StoreError::Conflict { current });
-        }
-        let doc = Document {
-            kind,
-            id: id.to_owned(),
-            body: body.clone(),
-            version: current.unwrap_or(0) + 1,
-            updated_at: SystemTime::now(),
-        };
-        inner.docs.insert(key, doc.clone());
-        inner.audit.push(audit.clone());
-        inner.generation += 1;
-        Ok(doc)
-    }
-    fn delete(
-        &self,
-        kind: Kind,
-        id: &str,
-        expected: u64,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        let key = (kind, id.to_owned());
-        let current = inner.docs.get(&key).map(|d| d.version);
-        if current != Some(expected) {
-            return Err(StoreError::Conflict { current });
-        }
-        inner.docs.remove(&key);
-        inner.audit.push(audit.clone());
-        inner.generation += 1;
-        Ok(())
-    }
-    fn add_revision(
-        &self,
-        api: &str,
-        definition: &serde_json::Value,
-        author: &str,
-        comment: Option<&str>,
-    ) -> Result<Revision, StoreError> {
-        let mut inner = self.lock();
-        let list = inner.revisions.entry(api.to_owned()).or_default();
-        let revision = Revision {
-            api: api.to_owned(),
-            number: list.len() as u64 + 1,
-            definition: definition.clone(),
-            created_at: SystemTime::now(),
-            author: author.to_owned(),
-            comment: comment.map(str::to_owned),
-        };
-        list.push(revision.clone());
-        inner.generation += 1;
-        Ok(revision)
-    }
-    fn deploy(
-        &self,
-        api: &str,
-        body: &serde_json::Value,
-        expected: u64,
-        comment: Option<&str>,
-        audit: &AuditEvent,
-    ) -> Result<(Revision, Document), StoreError> {
-        let current = self.get(Kind::Api, api)?.map(|d| d.version);
-        if current != Some(expected) {
-            return Err(StoreError::Conflict { current });
-        }
-        let definition = body.get("definition").cloned().unwrap_or_default();
-        let revision = self.add_revision(api, &definition, &audit.actor, comment)?;
-        let mut body = body.clone();
-        body["deployedRevision"] = serde_json::json!(revision.number);
-        let doc = self.put(Kind::Api, api, &body, Some(expected), audit)?;
-        Ok((revision, doc))
-    }
-    fn revisions(&self, api: &str) -> Result<Vec<Revision>, StoreError> {
-        Ok(self.lock().revisions.get(api).cloned().unwrap_or_default())
-    }
-    fn revision(&self, api: &str, number: u64) -> Result<Option<Revision>, StoreError> {
-        Ok(self
-            .lock()
-            .revisions
-            .get(api)
-            .and_then(|l| l.iter().find(|r| r.number == number).cloned()))
-    }
-    fn audit(&self, target: Option<&str>, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
-        Ok(self
-            .lock()
-            .audit
-            .iter()
-            .rev()
-            .filter(|e| target.is_none_or(|t| e.target == t))
-            .take(limit)
-            .cloned()
-            .collect())
-    }
-    fn tokens(&self) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(self.lock().tokens.clone())
-    }
-    fn add_token(&self, name: &str, hash: &str) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        inner.tokens.push((name.to_owned(), hash.to_owned()));
-        inner.generation += 1;
-        Ok(())
-    }
+/// The definition a deployment freezes: `body["definition"]` (null when missing).
+pub(crate) fn definition_of(body: &Value) -> Value {
+    body.get("definition").cloned().unwrap_or(Value::Null)
 }
