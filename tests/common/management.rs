@@ -19,6 +19,8 @@ pub const BASE: &str = "/management/v2/environments/DEFAULT";
 pub struct Mgmt {
     pub api: ManagementApi,
     pub store: Arc<dyn Store>,
+    /// The service behind the API (what the console's portal pages call).
+    pub service: Arc<Service>,
     pub addr: SocketAddr,
 }
 
@@ -41,9 +43,14 @@ pub fn start_on(store: Arc<dyn Store>, gateway: Value) -> Mgmt {
         environment: "DEFAULT".to_owned(),
         tokens: Tokens::new(&[], Some(TOKEN)),
     };
-    let api = ManagementApi::start(options, Arc::new(service)).expect("management API starts");
+    let api = ManagementApi::start(options, service.clone()).expect("management API starts");
     let addr = api.local_addr();
-    Mgmt { api, store, addr }
+    Mgmt {
+        api,
+        store,
+        service,
+        addr,
+    }
 }
 
 impl Mgmt {
