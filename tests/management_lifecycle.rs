@@ -213,7 +213,14 @@ fn plan_close_reaches_the_deployed_revision_without_a_redeploy() {
 #[test]
 fn the_portal_lists_published_public_apis_only() {
     let mgmt = management::start(Value::Null);
-    expect(&mgmt.call("POST", "/apis", Some(&json!({ "definition": orders_definition() }))), 201);
+    expect(
+        &mgmt.call(
+            "POST",
+            "/apis",
+            Some(&json!({ "definition": orders_definition() })),
+        ),
+        201,
+    );
     let listed = || mgmt.service.portal_apis().unwrap();
     assert!(listed().is_empty(), "created, private");
     expect(&mgmt.call("POST", "/apis/orders/_publish", None), 204);
@@ -223,7 +230,10 @@ fn the_portal_lists_published_public_apis_only() {
     assert_eq!(apis.len(), 1);
     assert_eq!(apis[0]["id"], "orders");
     assert_eq!(apis[0]["plans"][0]["id"], "gold");
-    assert!(apis[0].get("definition").is_none(), "the portal shows no definition");
+    assert!(
+        apis[0].get("definition").is_none(),
+        "the portal shows no definition"
+    );
     expect(&mgmt.call("POST", "/apis/orders/_unpublish", None), 204);
     assert!(listed().is_empty());
     assert!(mgmt.service.portal_api("orders").is_err());

@@ -111,20 +111,6 @@ pub fn load_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
     })
 }
 
-/// The `gateway:` section of the configuration file at `path` (of the embedded default when
-/// `None`) as a loose tree, `Null` when absent or unreadable. With a `management:` section the
-/// stored APIs are checked with this node's own gateway section, as the follower applies them.
-pub fn gateway_section(path: Option<&Path>) -> serde_json::Value {
-    let text = match path {
-        Some(path) => file::read_config_file(path).unwrap_or_default(),
-        None => DEFAULT_YAML.to_owned(),
-    };
-    serde_saphyr::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|tree| tree.get("gateway").cloned())
-        .unwrap_or(serde_json::Value::Null)
-}
-
 /// The embedded quickstart configuration (`src/config/default.yaml`).
 ///
 /// A unit test proves the file valid, so this cannot fail at runtime; should it ever (an edited

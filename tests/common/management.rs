@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tidegate::manage::api::{ManagementApi, ManagementOptions, Tokens};
-use tidegate::manage::service::{ApiStats, Service};
+use tidegate::manage::service::{ApiStats, Service, StatsSource};
 use tidegate::manage::store::{MemoryStore, Store};
 
 use super::{raw, Response};
@@ -33,11 +33,12 @@ pub fn start(gateway: Value) -> Mgmt {
 
 /// As `start`, over `store`.
 pub fn start_on(store: Arc<dyn Store>, gateway: Value) -> Mgmt {
-    let service = Service::new(
-        store.clone(),
-        gateway,
-        Box::new(|_: &str| ApiStats::default()),
-    );
+    start_with_stats(store, gateway, Box::new(|_: &str| ApiStats::default()))
+}
+
+/// As `start_on`, with the per-API numbers of `stats`.
+pub fn start_with_stats(store: Arc<dyn Store>, gateway: Value, stats: Box<StatsSource>) -> Mgmt {
+    let service = Arc::new(Service::new(store.clone(), gateway, stats));
     let options = ManagementOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         environment: "DEFAULT".to_owned(),

@@ -17,6 +17,7 @@ pub mod fake_kafka_sasl;
 pub mod fake_mqtt;
 pub mod http_raw;
 pub mod kafka_batches;
+pub mod live_apis;
 pub mod log_capture;
 pub mod management;
 pub mod mosquitto;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::config::{AdminToken, KeyHash};
+use crate::config::KeyHash;
 use crate::manage::store::Store;
 use crate::runtime::LogThrottle;
 use crate::security::api_key;
@@ -27,12 +27,13 @@ pub struct Tokens {
 }
 
 impl Tokens {
-    /// `configured`: `management.tokens`; `env_token`: the clear token of
-    /// `TIDEGATE_MANAGEMENT_TOKEN`.
-    pub fn new(configured: &[AdminToken], env_token: Option<&str>) -> Tokens {
+    /// `configured`: `(name, "sha256:…")` pairs from `management.tokens`; `env_token`: the clear
+    /// token of `TIDEGATE_MANAGEMENT_TOKEN`. Hashes that do not parse were refused by the config
+    /// check already; they are skipped here.
+    pub fn new(configured: &[(String, String)], env_token: Option<&str>) -> Tokens {
         let mut fixed: Vec<(String, KeyHash)> = configured
             .iter()
-            .map(|token| (token.name.clone(), token.hash))
+            .filter_map(|(name, hash)| Some((name.clone(), KeyHash::from_config_text(hash)?)))
             .collect();
         if let Some(token) = env_token.filter(|token| !token.is_empty()) {
             fixed.push(("env".to_owned(), api_key::hash(token.as_bytes())));

@@ -207,24 +207,5 @@ fn method_name(method: &crate::codec::http_head::Method) -> &str {
     }
 }
 
-/// Starts the management API of `config` over `store`: tokens from `management.tokens` and
-/// `TIDEGATE_MANAGEMENT_TOKEN`, definitions checked with `gateway_section` (the file's
-/// `gateway:` tree, see `config::gateway_section`), per-API numbers from `stats`.
-pub fn start_for(
-    config: &crate::config::ManagementConfig,
-    store: Arc<dyn crate::manage::store::Store>,
-    gateway_section: serde_json::Value,
-    stats: Box<crate::manage::service::StatsSource>,
-) -> io::Result<ManagementApi> {
-    let env_token = std::env::var(TOKEN_ENV).ok();
-    let options = ManagementOptions {
-        listen: config.listen,
-        environment: config.environment.clone(),
-        tokens: Tokens::new(&config.tokens, env_token.as_deref()),
-    };
-    let service = Service::new(store, gateway_section, stats);
-    ManagementApi::start(options, Arc::new(service))
-}
-
 /// The environment variable that holds a clear administrator token.
 pub const TOKEN_ENV: &str = "TIDEGATE_MANAGEMENT_TOKEN";

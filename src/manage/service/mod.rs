@@ -29,7 +29,7 @@ pub use error::{ErrorKind, FieldError, ServiceError};
 pub use keys::RENEW_GRACE;
 pub use plans::PlanAction;
 pub use subscriptions::SubscriptionAction;
-pub use views::ApiStats;
+pub use views::{stats_from, ApiStats};
 
 use crate::manage::store::{target, AuditEvent, Document, Kind, Store, StoreError};
 
