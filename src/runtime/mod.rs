@@ -26,7 +26,7 @@ pub use driver::Driver;
 pub use local_signal::LocalSignal;
 pub use log_throttle::LogThrottle;
 
-use crate::admin::{Admin, AdminState};
+use crate::admin::{Admin, AdminState, MetricsSources};
 use crate::config::{Config, ConfigError};
 use crate::cross_shard::{Doorbell, GatewayHealth, Signal};
 use crate::endpoint::kafka::bridge::KafkaBridge;
@@ -63,6 +63,8 @@ pub struct Gateway {
     /// Which shards are alive; shared with the shards' supervisors and the admin endpoint.
     health: Arc<GatewayHealth>,
     admin: Option<Admin>,
+    /// Metrics of services started after the gateway, rendered by the admin endpoint.
+    more_metrics: MetricsSources,
     /// The Kafka bridge thread, when an API uses Kafka; stopped after the shards.
     kafka: Option<KafkaBridge>,
     /// Plans, subscriptions and API keys; replaced by `apply` and `reload_security`.
@@ -149,6 +151,7 @@ impl Gateway {
             shutdown_timeout: config.gateway.timeouts.shutdown,
             health: GatewayHealth::new(),
             admin: None,
+            more_metrics: MetricsSources::default(),
             kafka: None,
             security: Registry::new(&config),
             deployments: Deployments::new(&config.apis, topic_doorbells.clone()),
@@ -254,6 +257,7 @@ impl Gateway {
                 security: gateway.security.metrics().clone(),
                 rate_limiter: rate_limiter.clone(),
                 tls: gateway.tls_metrics().cloned(),
+                more: gateway.more_metrics.clone(),
             };
             match Admin::start(addr, state) {
                 Ok(admin) => gateway.admin = Some(admin),
@@ -264,6 +268,17 @@ impl Gateway {
             }
         }
         Ok(gateway)
+    }
+
+    /// Every shard's per-API metrics (the management API's per-API `stats`).
+    pub fn api_metrics(&self) -> &[Arc<ApiMetrics>] {
+        &self.api_metrics
+    }
+
+    /// Where services started later (the management API) add their metrics to the admin
+    /// endpoint's.
+    pub fn more_metrics(&self) -> &MetricsSources {
+        &self.more_metrics
     }
 
     /// Where the admin endpoint listens, when enabled.
