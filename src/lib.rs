@@ -39,6 +39,9 @@
 //! admin/       GET /metrics and /health off the data path (loopback by default), served by
 //!              http_server.rs: bounded connections, whole-request deadline, bounded head (the
 //!              server a management API on a listener of its own would reuse)
+//! console/     the web console and developer portal (`management.console.listen`): ES modules
+//!              embedded from `console/`, served with the admin endpoint's bounded server, and the
+//!              management API forwarded on the same origin
 //! tls/         the TLS listener: rustls driven sans-IO on the shards (handshake with a deadline,
 //!              then the same Conn/Duplex I/O over a TlsSession), certificates by SNI, client
 //!              certificates kept for request handling, certificate reload off the shards
@@ -71,6 +74,7 @@ pub mod admin;
 pub mod civil_date;
 pub mod codec;
 pub mod config;
+pub mod console;
 pub mod cross_shard;
 pub mod delivery;
 pub mod endpoint;

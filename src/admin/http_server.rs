@@ -54,6 +54,8 @@ pub struct Reply {
     pub body: String,
     /// The methods the resource serves, sent in `Allow` (a 405 must list them, RFC 9110 §15.5.6).
     pub allow: Option<&'static str>,
+    /// More header fields (e.g. the console's `Cache-Control` and `Content-Security-Policy`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
@@ -64,6 +66,7 @@ impl Reply {
             content_type: "text/plain; charset=utf-8",
             body: body.into(),
             allow: None,
+            headers: Vec::new(),
         }
     }
 
@@ -319,20 +322,22 @@ fn write_reply(
     deadline: Instant,
 ) -> io::Result<()> {
     let mut out = BytesMut::new();
-    let content_type = ("Content-Type", reply.content_type);
-    let with_allow;
-    let headers: &[(&str, &str)] = match reply.allow {
-        Some(allow) => {
-            with_allow = [("Allow", allow), content_type];
-            &with_allow
-        }
-        None => std::slice::from_ref(&content_type),
-    };
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(2 + reply.headers.len());
+    if let Some(allow) = reply.allow {
+        headers.push(("Allow", allow));
+    }
+    headers.push(("Content-Type", reply.content_type));
+    headers.extend(
+        reply
+            .headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_str())),
+    );
     encode_response_head(
         &mut out,
         &ResponseHead {
             status: reply.status,
-            headers,
+            headers: &headers,
             body: BodyKind::Length(reply.body.len()),
             close: true,
         },

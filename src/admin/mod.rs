@@ -94,6 +94,7 @@ fn route(state: &AdminState, admin: &AdminMetrics, head: &RequestHead) -> Reply 
             content_type: "text/plain; version=0.0.4",
             body: render_all(state, admin),
             allow: None,
+            headers: Vec::new(),
         },
         "/health" => health(state),
         _ => Reply::text(404, "admin endpoints: GET /metrics, GET /health"),
@@ -126,6 +127,7 @@ fn health(state: &AdminState) -> Reply {
         content_type: "application/json",
         body: body.to_string(),
         allow: None,
+        headers: Vec::new(),
     }
 }
 
