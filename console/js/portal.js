@@ -93,8 +93,9 @@ function subscribeForm(api, plans) {
   return form;
 }
 
+/** Entrypoint types: the portal lists them as names (`["http-get", …]`). */
 function entrypoints(api) {
-  return ((api.definition || api).entrypoints || []).map((e) => e.type);
+  return ((api.definition || api).entrypoints || []).map((e) => (typeof e === 'string' ? e : e.type));
 }
 
 function paths(api) {
