@@ -52,6 +52,8 @@
 //!              ends, reload on SIGHUP; `Principal` (api, plan, application, subscription)
 //!              jwt/ verifies bearer tokens for `security: jwt` plans (its JWKS URL thread is
 //!              the one cross-thread piece outside cross_shard/)
+//! manage/      the management plane (with a `management:` section): store/ the document store
+//!              (memory, SQLite, PostgreSQL) every node follows; blocking, never on a shard
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
 //!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, MQTT
 //!              node feeds, shard health
@@ -79,6 +81,7 @@ pub mod cross_shard;
 pub mod delivery;
 pub mod endpoint;
 pub mod entrypoint;
+pub mod manage;
 pub mod message;
 pub mod metrics;
 pub mod observe;
