@@ -6,7 +6,7 @@
 //!
 //! # Module map
 //! ```text
-//! main.rs ─ CLI (`run`, `check`, `apikey generate`), logging, signals (SIGHUP: reload plans)
+//! main.rs ─ CLI (`run`, `check`, `apikey generate`), logging, signals (SIGHUP: apply the file live)
 //! config/      YAML → validated, typed `Config` (every problem reported at once)
 //! runtime/     shards: one pinned thread + monoio runtime + SO_REUSEPORT listener each (a
 //!              ShardSeed moves into the thread); driver choice (io_uring / epoll), shutdown broadcast;

@@ -92,7 +92,7 @@ impl Default for RawGateway {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(
     untagged,
-    expecting = "an IP address and port such as 127.0.0.1:8083, or `off`"
+    expecting = "an IP address and port such as 127.0.0.1:18082, or `off`"
 )]
 pub(crate) enum RawAdminListen {
     /// `true` / `false` (`off`).
