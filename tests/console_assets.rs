@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use common::{get, raw, Response};
-use tidegate::admin::Reply;
+use tidegate::admin::{Reply, Request};
 use tidegate::console::{Console, ASSET_PATHS};
 
 fn start(api: Option<Arc<tidegate::admin::Handler>>) -> Console {
@@ -128,12 +128,8 @@ fn management_and_portal_paths_go_to_the_management_api() {
         assert_eq!(body["technicalCode"], "management.unavailable");
         assert!(body["message"].as_str().unwrap().contains("management"));
     }
-    let handler: Arc<tidegate::admin::Handler> = Arc::new(|head: &_| {
-        let head: &tidegate::codec::http_head::RequestHead = head;
-        Reply {
-            content_type: "application/json",
-            ..Reply::text(200, format!(r#"{{"path":"{}"}}"#, head.path()))
-        }
+    let handler: Arc<tidegate::admin::Handler> = Arc::new(|request: &Request| {
+        Reply::json(200, &serde_json::json!({ "path": request.head.path() }))
     });
     let with = start(Some(handler));
     for path in [

@@ -65,10 +65,7 @@ pub fn serve_asset(head: &RequestHead) -> Reply {
         path => path,
     };
     let reply = match FILES.iter().find(|(file, _, _)| *file == path) {
-        Some((_, content_type, text)) => Reply {
-            content_type,
-            ..Reply::text(200, *text)
-        },
+        Some((_, content_type, text)) => Reply::new(200, content_type, (*text).to_owned()),
         None => Reply::text(
             404,
             "no such console page; the console is at / and the developer portal at /#/portal",

@@ -15,8 +15,7 @@ use std::time::Duration;
 
 pub use assets::{serve_asset, ASSET_PATHS};
 
-use crate::admin::{Handler, HttpServer, Reply, ServerLimits};
-use crate::codec::http_head::RequestHead;
+use crate::admin::{Handler, HttpServer, Reply, Request, ServerLimits};
 use crate::metrics::AdminMetrics;
 
 /// The console's bounds: a browser opens up to six connections per origin, and a page polls the
@@ -25,6 +24,8 @@ pub const CONSOLE_LIMITS: ServerLimits = ServerLimits {
     max_connections: 64,
     request_deadline: Duration::from_secs(10),
     max_head_bytes: 16 * 1024,
+    // The management API's own bound: its calls are forwarded whole.
+    max_body_bytes: crate::manage::api::MANAGEMENT_LIMITS.max_body_bytes,
 };
 
 /// The path prefixes answered by the management API rather than by the embedded files.
@@ -47,7 +48,7 @@ impl Console {
             )
         })?;
         let metrics = Arc::new(AdminMetrics::default());
-        let handler = move |head: &RequestHead| route(api.as_deref(), head);
+        let handler = move |request: &Request| route(api.as_deref(), request);
         let server = HttpServer::start(
             "tidegate-console",
             listener,
@@ -69,25 +70,21 @@ impl Console {
     }
 }
 
-fn route(api: Option<&Handler>, head: &RequestHead) -> Reply {
-    let path = head.path();
+fn route(api: Option<&Handler>, request: &Request) -> Reply {
+    let path = request.head.path();
     if !API_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
-        return serve_asset(head);
+        return serve_asset(&request.head);
     }
     match api {
-        Some(api) => api(head),
-        None => Reply {
-            content_type: "application/json",
-            ..Reply::text(
-                503,
-                serde_json::json!({
-                    "httpStatus": 503,
-                    "message": "the management API is not running on this node; \
-                                enable the `management` section of the configuration",
-                    "technicalCode": "management.unavailable",
-                })
-                .to_string(),
-            )
-        },
+        Some(api) => api(request),
+        None => Reply::json(
+            503,
+            &serde_json::json!({
+                "httpStatus": 503,
+                "message": "the management API is not running on this node; \
+                            enable the `management` section of the configuration",
+                "technicalCode": "management.unavailable",
+            }),
+        ),
     }
 }
