@@ -39,6 +39,9 @@
 //! admin/       GET /metrics and /health off the data path (technical port 18082, loopback by
 //!              default), served by http_server.rs: bounded connections, whole-request deadline,
 //!              bounded head and Content-Length body; the management API's server too
+//! console/     the web console and developer portal (`management.console.listen`): ES modules
+//!              embedded from `console/`, served with the admin endpoint's bounded server, and the
+//!              management API forwarded on the same origin
 //! tls/         the TLS listener: rustls driven sans-IO on the shards (handshake with a deadline,
 //!              then the same Conn/Duplex I/O over a TlsSession), certificates by SNI, client
 //!              certificates kept for request handling, certificate reload off the shards
@@ -75,6 +78,7 @@ pub mod admin;
 pub mod civil_date;
 pub mod codec;
 pub mod config;
+pub mod console;
 pub mod cross_shard;
 pub mod delivery;
 pub mod endpoint;

@@ -22,7 +22,7 @@ use std::time::Duration;
 pub use auth::{Tokens, FIRST_TOKEN_NAME};
 pub use openapi::OPENAPI_JSON;
 
-use crate::admin::{HttpServer, MetricsSource, Reply, Request, ServerLimits};
+use crate::admin::{Handler, HttpServer, MetricsSource, Reply, Request, ServerLimits};
 use crate::manage::service::{Actor, Service};
 use crate::metrics::AdminMetrics;
 use call::Call;
@@ -98,6 +98,13 @@ impl ManagementApi {
     /// Where it listens (the real port when configured with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// The same handler as this listener's, for another listener to serve the API on its own
+    /// origin (the console: its pages call the API same-origin).
+    pub fn handler(&self) -> Arc<Handler> {
+        let state = self.state.clone();
+        Arc::new(move |request: &Request| handle(&state, request))
     }
 
     /// `tidegate_management_*`: connections, requests, refused tokens.
