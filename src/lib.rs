@@ -49,6 +49,9 @@
 //!              ends, reload on SIGHUP; `Principal` (api, plan, application, subscription)
 //!              jwt/ verifies bearer tokens for `security: jwt` plans (its JWKS URL thread is
 //!              the one cross-thread piece outside cross_shard/)
+//! webhook/     the webhook entrypoint: push subscriptions delivered to callback URLs by an HTTP/1.1
+//!              client on the shards (pooled keep-alive, TLS, SSRF guard), retries, Standard
+//!              Webhooks signatures, dead letters, the outcome seam broker sources acknowledge by
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
 //!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, MQTT
 //!              node feeds, shard health
@@ -83,3 +86,4 @@ pub mod runtime;
 pub mod security;
 pub mod server;
 pub mod tls;
+pub mod webhook;

@@ -54,6 +54,8 @@ pub struct AdminState {
     pub rate_limiter: Arc<RateLimiter>,
     /// The TLS certificate reload counters, when `gateway.tls` is set.
     pub tls: Option<Arc<TlsMetrics>>,
+    /// Push subscriptions' delivery counters.
+    pub webhook: Arc<crate::webhook::metrics::WebhookMetrics>,
 }
 
 impl Admin {
@@ -142,6 +144,7 @@ fn render_all(state: &AdminState, admin: &AdminMetrics) -> String {
     if let Some(tls) = &state.tls {
         text.push_str(&tls.render_prometheus());
     }
+    text.push_str(&state.webhook.render_prometheus());
     if let Some((kafka, link)) = &state.kafka {
         let started = link
             .feeds

@@ -26,6 +26,8 @@ mod number_wording;
 mod origins;
 mod plan;
 mod problem;
+mod push;
+pub mod push_model;
 pub mod rate_limit;
 mod raw;
 pub mod secret;
@@ -36,6 +38,7 @@ pub mod tls_identity;
 pub mod tls_listener;
 mod validate;
 mod virtual_hosts;
+pub mod webhook;
 pub mod websocket;
 
 use std::path::Path;

@@ -53,6 +53,8 @@ pub struct GatewayConfig {
     pub tls: Option<TlsListenerConfig>,
     /// `gateway.accessLog`.
     pub access_log: super::access_log::AccessLogConfig,
+    /// `gateway.webhook` (the callbacks' SSRF allow-list).
+    pub webhook: super::webhook::WebhookGatewayConfig,
 }
 
 impl Default for GatewayConfig {
@@ -70,6 +72,7 @@ impl Default for GatewayConfig {
             rate_limit: RateLimitConfig::default(),
             tls: None,
             access_log: Default::default(),
+            webhook: Default::default(),
         }
     }
 }
@@ -217,6 +220,8 @@ pub enum EntrypointConfig {
     HttpPost(HttpPostOptions),
     WebSocket(WebSocketOptions),
     Sse(SseOptions),
+    /// Push subscriptions delivered to callbacks (no client connection).
+    Webhook(super::webhook::WebhookOptions),
 }
 
 impl EntrypointConfig {
@@ -227,6 +232,7 @@ impl EntrypointConfig {
             EntrypointConfig::HttpPost(_) => "http-post",
             EntrypointConfig::WebSocket(_) => "websocket",
             EntrypointConfig::Sse(_) => "sse",
+            EntrypointConfig::Webhook(_) => "webhook",
         }
     }
 }

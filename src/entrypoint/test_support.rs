@@ -47,6 +47,7 @@ pub fn mock_api(types: &[&str]) -> Api {
         http_post: None,
         websocket: None,
         sse: None,
+        webhook: None,
         endpoint: Endpoint::Mock(MockEndpoint::new(mock)),
         has_mtls_plan: false,
         plan_limits: Vec::new(),
@@ -59,6 +60,7 @@ pub fn mock_api(types: &[&str]) -> Api {
             EntrypointConfig::HttpPost(options) => built.http_post = Some(options.clone()),
             EntrypointConfig::WebSocket(options) => built.websocket = Some(options.clone()),
             EntrypointConfig::Sse(options) => built.sse = Some(options.clone()),
+            EntrypointConfig::Webhook(options) => built.webhook = Some(options.clone()),
         }
     }
     built

@@ -66,6 +66,8 @@ pub struct Gateway {
     security: Arc<Registry>,
     /// The node's rate limiter (dropped last, with the shards: that ends the Redis thread).
     rate_limiter: Option<Arc<RateLimiter>>,
+    /// Push subscriptions' delivery counters.
+    webhook_metrics: Option<Arc<crate::webhook::metrics::WebhookMetrics>>,
 }
 
 /// Why the gateway could not start.
@@ -136,6 +138,7 @@ impl Gateway {
             kafka: None,
             security: Registry::new(&config),
             rate_limiter: None,
+            webhook_metrics: None,
         };
         let kafka_plan = Arc::new(KafkaPlan::new(&config));
         if !kafka_plan.is_empty() {
@@ -158,6 +161,8 @@ impl Gateway {
         } else {
             None
         };
+        let webhooks = crate::webhook::WebhookNode::new(&config, shard_count);
+        gateway.webhook_metrics = Some(webhooks.metrics.clone());
         let (started_tx, started_rx) = mpsc::channel();
         let mut tls_listeners = tls_listeners.drain(..);
         for (id, listener) in listeners.into_iter().enumerate() {
@@ -186,6 +191,7 @@ impl Gateway {
                 kafka_plan: kafka_plan.clone(),
                 security: gateway.security.clone(),
                 rate_limiter: rate_limiter.clone(),
+                webhooks: webhooks.clone(),
                 core: config
                     .gateway
                     .pin_shards
@@ -239,6 +245,7 @@ impl Gateway {
                 security: gateway.security.metrics().clone(),
                 rate_limiter: rate_limiter.clone(),
                 tls: gateway.tls_metrics().cloned(),
+                webhook: webhooks.metrics.clone(),
             };
             match Admin::start(addr, state) {
                 Ok(admin) => gateway.admin = Some(admin),
@@ -286,6 +293,11 @@ impl Gateway {
     /// Every shard's metrics, by shard index.
     pub fn metrics(&self) -> &[Arc<ShardMetrics>] {
         &self.metrics
+    }
+
+    /// Push subscriptions' delivery counters (`tidegate_webhook_*`).
+    pub fn webhook_metrics(&self) -> Option<&Arc<crate::webhook::metrics::WebhookMetrics>> {
+        self.webhook_metrics.as_ref()
     }
 
     /// The security registry (plans, subscriptions, API keys) the shards read.

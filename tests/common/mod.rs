@@ -31,6 +31,8 @@ pub mod shards;
 pub mod slow_reader;
 pub mod tls_client;
 pub mod topic_api;
+pub mod webhook_api;
+pub mod webhook_receiver;
 pub mod ws_client;
 pub mod ws_raw;
 
