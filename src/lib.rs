@@ -56,6 +56,9 @@
 //!              (memory, SQLite, PostgreSQL) every node follows; blocking, never on a shard;
 //!              service/ the lifecycle rules over its documents (one validator: config::load_str
 //!              of the candidate); api/ the REST API on management.listen (routes, tokens, OpenAPI)
+//! webhook/     the webhook entrypoint: push subscriptions delivered to callback URLs by an HTTP/1.1
+//!              client on the shards (pooled keep-alive, TLS, SSRF guard), retries, Standard
+//!              Webhooks signatures, dead letters, the outcome seam broker sources acknowledge by
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
 //!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, MQTT
 //!              node feeds, shard health
@@ -92,3 +95,4 @@ pub mod runtime;
 pub mod security;
 pub mod server;
 pub mod tls;
+pub mod webhook;

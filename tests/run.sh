@@ -28,6 +28,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== test setup"
 tests/setup/tansu.sh
+# The Standard Webhooks reference verifier (PyPI standardwebhooks) for tests/webhook_signatures.rs.
+tests/setup/standardwebhooks.sh
 # The Autobahn TestSuite runner (kosoku) for tests/autobahn.rs.
 tests/setup/autobahn.sh
 

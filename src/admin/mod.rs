@@ -86,6 +86,8 @@ pub struct AdminState {
     pub tls: Option<Arc<TlsMetrics>>,
     /// Services started later (the management API).
     pub more: MetricsSources,
+    /// Push subscriptions' delivery counters.
+    pub webhook: Arc<crate::webhook::metrics::WebhookMetrics>,
 }
 
 impl Admin {
@@ -164,6 +166,7 @@ fn render_all(state: &AdminState, admin: &AdminMetrics) -> String {
     if let Some(tls) = &state.tls {
         text.push_str(&tls.render_prometheus());
     }
+    text.push_str(&state.webhook.render_prometheus());
     if let Some((kafka, link)) = &state.kafka {
         let started = link
             .feeds

@@ -27,6 +27,8 @@ mod number_wording;
 mod origins;
 mod plan;
 mod problem;
+mod push;
+pub mod push_model;
 pub mod rate_limit;
 mod raw;
 pub mod secret;
@@ -37,6 +39,7 @@ pub mod tls_identity;
 pub mod tls_listener;
 mod validate;
 mod virtual_hosts;
+pub mod webhook;
 pub mod websocket;
 
 use std::path::Path;

@@ -55,6 +55,8 @@ pub struct GatewayConfig {
     pub tls: Option<TlsListenerConfig>,
     /// `gateway.accessLog`.
     pub access_log: super::access_log::AccessLogConfig,
+    /// `gateway.webhook` (the callbacks' SSRF allow-list).
+    pub webhook: super::webhook::WebhookGatewayConfig,
 }
 
 impl Default for GatewayConfig {
@@ -72,6 +74,7 @@ impl Default for GatewayConfig {
             rate_limit: RateLimitConfig::default(),
             tls: None,
             access_log: Default::default(),
+            webhook: Default::default(),
         }
     }
 }
@@ -219,6 +222,8 @@ pub enum EntrypointConfig {
     HttpPost(HttpPostOptions),
     WebSocket(WebSocketOptions),
     Sse(SseOptions),
+    /// Push subscriptions delivered to callbacks (no client connection).
+    Webhook(super::webhook::WebhookOptions),
 }
 
 impl EntrypointConfig {
@@ -229,6 +234,7 @@ impl EntrypointConfig {
             EntrypointConfig::HttpPost(_) => "http-post",
             EntrypointConfig::WebSocket(_) => "websocket",
             EntrypointConfig::Sse(_) => "sse",
+            EntrypointConfig::Webhook(_) => "webhook",
         }
     }
 }

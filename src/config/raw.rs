@@ -66,6 +66,8 @@ pub(crate) struct RawGateway {
     pub tls: Option<IgnoredAny>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub access_log: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    pub webhook: Option<IgnoredAny>,
 }
 
 impl Default for RawGateway {
@@ -83,6 +85,7 @@ impl Default for RawGateway {
             rate_limit: None,
             tls: None,
             access_log: None,
+            webhook: None,
         }
     }
 }

@@ -81,6 +81,8 @@ pub struct Gateway {
     applied: std::sync::Mutex<Config>,
     /// The node's rate limiter (dropped last, with the shards: that ends the Redis thread).
     rate_limiter: Option<Arc<RateLimiter>>,
+    /// Push subscriptions' delivery counters.
+    webhook_metrics: Option<Arc<crate::webhook::metrics::WebhookMetrics>>,
 }
 
 /// Why the gateway could not start.
@@ -159,6 +161,7 @@ impl Gateway {
             late_kafka: std::sync::OnceLock::new(),
             applied: std::sync::Mutex::new(config.clone()),
             rate_limiter: None,
+            webhook_metrics: None,
         };
         if !kafka_plan.is_empty() {
             let bridge =
@@ -177,6 +180,8 @@ impl Gateway {
         } else {
             None
         };
+        let webhooks = crate::webhook::WebhookNode::new(&config, shard_count);
+        gateway.webhook_metrics = Some(webhooks.metrics.clone());
         let (started_tx, started_rx) = mpsc::channel();
         let mut tls_listeners = tls_listeners.drain(..);
         for (id, listener) in listeners.into_iter().enumerate() {
@@ -204,6 +209,7 @@ impl Gateway {
                 kafka_plan: kafka_plan.clone(),
                 security: gateway.security.clone(),
                 rate_limiter: rate_limiter.clone(),
+                webhooks: webhooks.clone(),
                 core: config
                     .gateway
                     .pin_shards
@@ -258,6 +264,7 @@ impl Gateway {
                 rate_limiter: rate_limiter.clone(),
                 tls: gateway.tls_metrics().cloned(),
                 more: gateway.more_metrics.clone(),
+                webhook: webhooks.metrics.clone(),
             };
             match Admin::start(addr, state) {
                 Ok(admin) => gateway.admin = Some(admin),
@@ -318,10 +325,15 @@ impl Gateway {
         &self.metrics
     }
 
-    /// `id`'s per-API totals on this node (open streams, messages, answers); `None` when it was
-    /// never deployed since the start.
-    pub fn api_stats(&self, id: &str) -> Option<ApiTotals> {
+    /// `id`'s per-API totals on this node (open streams, messages, answers); zero for an API no
+    /// shard has served since the start.
+    pub fn api_stats(&self, id: &str) -> ApiTotals {
         api_totals(&self.api_metrics, id)
+    }
+
+    /// Push subscriptions' delivery counters (`tidegate_webhook_*`).
+    pub fn webhook_metrics(&self) -> Option<&Arc<crate::webhook::metrics::WebhookMetrics>> {
+        self.webhook_metrics.as_ref()
     }
 
     /// The security registry (plans, subscriptions, API keys) the shards read.

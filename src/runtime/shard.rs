@@ -62,6 +62,8 @@ pub struct Shard {
     pub observer: ShardObserver,
     /// Plans, subscriptions and keys as this shard sees them; its live streams' credentials.
     pub security: Rc<ShardSecurity>,
+    /// The push subscriptions this shard delivers (`crate::webhook`).
+    pub webhooks: crate::webhook::ShardWebhooks,
     connections: Cell<usize>,
     /// One log line per interval for failing TLS handshakes (every one is counted).
     tls_failures_log: LogThrottle,
@@ -81,6 +83,7 @@ impl Shard {
             rate_limiter,
             observer,
             security,
+            webhooks,
         } = parts;
         let reply_budget = ReplyBudget::new(
             gateway.limits.max_get_reply_bytes_per_shard,
@@ -99,6 +102,7 @@ impl Shard {
             rate_limiter,
             observer,
             security,
+            webhooks,
             connections: Cell::new(0),
             tls_failures_log: LogThrottle::new(ACCEPT_ERROR_LOG_INTERVAL),
         }
@@ -137,6 +141,8 @@ pub struct ShardParts {
     pub observer: ShardObserver,
     /// The shard's view of the security registry.
     pub security: Rc<ShardSecurity>,
+    /// The push subscriptions this shard delivers.
+    pub webhooks: crate::webhook::ShardWebhooks,
 }
 
 /// A shard's listening sockets: the plaintext one, and the TLS one when `gateway.tls` is set.
@@ -174,6 +180,7 @@ pub async fn run(shard: Rc<Shard>, listeners: ShardListeners, stop: Arc<Signal>)
     spawn_shard_task("topic delivery", deliver_topics(shard.clone()));
     let watch = security::live::watch_streams(shard.security.clone(), shard.shutdown.clone());
     spawn_shard_task("credential watch", watch);
+    crate::webhook::start(&shard);
     for api in shard.router().apis() {
         api.endpoint.start();
     }

@@ -195,11 +195,14 @@ pub fn close_endpoints(shard: &Shard) {
 
 fn declares(entrypoints: &[EntrypointConfig], kind: EntrypointKind) -> bool {
     entrypoints.iter().any(|entrypoint| {
-        kind == match entrypoint {
+        let declared = match entrypoint {
             EntrypointConfig::HttpGet(_) => EntrypointKind::HttpGet,
             EntrypointConfig::HttpPost(_) => EntrypointKind::HttpPost,
             EntrypointConfig::Sse(_) => EntrypointKind::Sse,
             EntrypointConfig::WebSocket(_) => EntrypointKind::WebSocket,
-        }
+            // Push deliveries hold no client connection to drain.
+            EntrypointConfig::Webhook(_) => return false,
+        };
+        kind == declared
     })
 }

@@ -47,6 +47,8 @@ pub(super) struct ShardSeed {
     pub(super) security: Arc<crate::security::Registry>,
     /// The node's rate limiter (counters shared by all shards).
     pub(super) rate_limiter: Arc<RateLimiter>,
+    /// Webhook state shared by the shards (push subscriptions' counters, ownership).
+    pub(super) webhooks: Arc<crate::webhook::WebhookNode>,
     /// The core to pin the thread to (`gateway.pinShards`).
     pub(super) core: Option<core_affinity::CoreId>,
 }
@@ -113,6 +115,7 @@ impl ShardSeed {
         let access_log = self
             .access_log
             .map(|sink| ShardAccessLog::new(sink, &self.config.gateway.access_log));
+        let webhooks = crate::webhook::ShardWebhooks::new(&self.config, self.id, self.webhooks);
         let shard = Rc::new(Shard::new(ShardParts {
             id: self.id,
             gateway: self.config.gateway,
@@ -127,6 +130,7 @@ impl ShardSeed {
                 access_log,
             },
             security: Rc::new(crate::security::ShardSecurity::new(self.security)),
+            webhooks,
         }));
         shard_apply::apply_current(&shard, false);
         (shard, self.listeners, self.stop)

@@ -48,6 +48,8 @@ pub struct Api {
     pub websocket: Option<WebSocketOptions>,
     /// SSE entrypoint, when declared.
     pub sse: Option<SseOptions>,
+    /// The webhook entrypoint: the API's push subscriptions are delivered (`crate::webhook`).
+    pub webhook: Option<crate::config::webhook::WebhookOptions>,
     /// Where the messages come from.
     pub endpoint: Rc<Endpoint>,
     /// The endpoint with its close signal, for the next deployment to share.
@@ -86,6 +88,7 @@ impl Api {
             http_post: None,
             websocket: None,
             sse: None,
+            webhook: None,
             endpoint: endpoint.endpoint.clone(),
             shared_endpoint: endpoint,
             has_mtls_plan: config
@@ -114,6 +117,7 @@ impl Api {
                 EntrypointConfig::HttpPost(options) => api.http_post = Some(options.clone()),
                 EntrypointConfig::WebSocket(options) => api.websocket = Some(options.clone()),
                 EntrypointConfig::Sse(options) => api.sse = Some(options.clone()),
+                EntrypointConfig::Webhook(options) => api.webhook = Some(options.clone()),
             }
         }
         let cors_origins = config.cors.as_ref().map(|cors| cors.allow_origin.clone());

@@ -38,6 +38,8 @@ pub mod slow_reader;
 pub mod store_conformance;
 pub mod tls_client;
 pub mod topic_api;
+pub mod webhook_api;
+pub mod webhook_receiver;
 pub mod ws_client;
 pub mod ws_raw;
 

@@ -24,7 +24,7 @@ mod connection;
 mod consumer;
 mod feed;
 mod inbound;
-mod tls;
+pub mod tls;
 mod upkeep;
 mod wake;
 
