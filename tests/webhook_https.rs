@@ -3,6 +3,9 @@
 //! trust fails the try (dead-lettered here, with the reason).
 
 mod common;
+#[allow(dead_code, reason = "only the TLS front is used here")]
+#[path = "common/tls_front.rs"]
+mod tls_front;
 
 use std::time::Duration;
 
@@ -16,7 +19,7 @@ use tidegate::config::DriverChoice;
 
 fn https_callbacks_use_the_configured_ca(driver: DriverChoice) {
     let receiver = Receiver::answering(200);
-    let front = receiver.tls_front();
+    let front = tls_front::TlsFront::start(receiver.addr, None);
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, &front.cert_pem).unwrap();

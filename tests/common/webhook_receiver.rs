@@ -3,10 +3,6 @@
 //! (200, 500, 4xx, or hang: never answer) and records every request with its arrival time and
 //! the connection it came on. When the script runs out it answers `otherwise`.
 
-#[allow(dead_code, reason = "the client CA half is the Kafka tests'")]
-#[path = "tls_front.rs"]
-mod tls_front;
-
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -200,13 +196,5 @@ fn serve(stream: TcpStream, connection: usize, shared: Arc<Shared>) {
                 }
             }
         }
-    }
-}
-
-impl Receiver {
-    /// A TLS front (self-signed certificate for 127.0.0.1, `cert_pem`) relaying to this
-    /// receiver: each TLS connection is one receiver connection.
-    pub fn tls_front(&self) -> tls_front::TlsFront {
-        tls_front::TlsFront::start(self.addr, None)
     }
 }
