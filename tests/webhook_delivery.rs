@@ -78,3 +78,40 @@ on_both_drivers!(
     messages_arrive_in_order_on_one_connection,
     messages_arrive_in_order_on_one_connection
 );
+
+fn concurrent_deliveries_are_bounded_by_max_concurrent(driver: DriverChoice) {
+    let receiver = Receiver::answering(200);
+    let configuration = "      ordering: { mode: concurrent, maxConcurrent: 4 }\n";
+    let config = yaml(
+        ALLOW_LOOPBACK,
+        "",
+        &push("wide", &receiver.url("/in"), configuration, ""),
+    );
+    let gateway = start(&config, driver);
+    wait_active(&gateway, "wide");
+    for n in 0..40 {
+        publish(gateway.local_addr(), &format!("order {n}"));
+    }
+    let counters = counters(&gateway, "wide");
+    assert!(eventually(Duration::from_secs(15), || read(
+        &counters.delivered
+    ) == 40));
+    let mut bodies: Vec<String> = receiver.received().iter().map(|r| r.body_text()).collect();
+    bodies.sort_by_key(|b| b[6..].parse::<u32>().unwrap());
+    let expected: Vec<String> = (0..40).map(|n| format!("order {n}")).collect();
+    assert_eq!(bodies, expected, "every message exactly once");
+    assert!(
+        receiver.connections() <= 4,
+        "at most maxConcurrent connections at once, pooled: {}",
+        receiver.connections()
+    );
+    assert!(eventually(Duration::from_secs(5), || read(
+        &counters.in_flight
+    ) == 0));
+    gateway.shutdown();
+}
+
+on_both_drivers!(
+    concurrent_deliveries_are_bounded_by_max_concurrent,
+    concurrent_deliveries_are_bounded_by_max_concurrent
+);

@@ -17,6 +17,8 @@ pub enum Step {
     Status(u16),
     /// Read the request, never answer (until the gateway gives up and closes).
     Hang,
+    /// Answer this status with this JSON body (an OAuth2 token endpoint).
+    Json(u16, &'static str),
 }
 
 /// One request as received.
@@ -180,6 +182,15 @@ fn serve(stream: TcpStream, connection: usize, shared: Arc<Shared>) {
             }
             Step::Status(status) => {
                 let answer = format!("HTTP/1.1 {status} Scripted\r\ncontent-length: 0\r\n\r\n");
+                if writer.write_all(answer.as_bytes()).is_err() {
+                    return;
+                }
+            }
+            Step::Json(status, body) => {
+                let answer = format!(
+                    "HTTP/1.1 {status} Scripted\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
                 if writer.write_all(answer.as_bytes()).is_err() {
                     return;
                 }
