@@ -12,10 +12,13 @@
 //!              ShardSeed moves into the thread); driver choice (io_uring / epoll), shutdown broadcast;
 //!              the supervisor every task is spawned through (a panic closes one connection, or
 //!              takes its shard down visibly); test-only fault injection (feature `fault-injection`);
-//!              LogThrottle (one line per interval for errors that repeat, e.g. accept failures)
+//!              LogThrottle (one line per interval for errors that repeat, e.g. accept failures);
+//!              live apply (apply.rs: `Gateway::apply`; deployment.rs: the node-wide versioned
+//!              API set; shard_apply.rs: each shard's routing-table swap)
 //! server/      the life of a connection: accept → HTTP head → route (virtual host, then
 //!              context path) → CORS / Origin check (cors.rs) → entrypoint → body
-//!              (100-continue, 408); request ids and error answers (details to the log only)
+//!              (100-continue, 408); request ids and error answers (details to the log only);
+//!              drain.rs: ending one deployed API version's streams and requests
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames and
 //!              their JSON envelope, subprotocol selection, permessage-deflate (negotiation:
 //!              ws/deflate_offer.rs; data path with per-shard compressors: ws/deflate.rs), SSE

@@ -268,3 +268,31 @@ fn a_refused_configuration_changes_nothing() {
     assert_eq!(status(addr, "/extra"), 404);
     assert_eq!(common::get(addr, "/chat", &key_header).status, 200);
 }
+
+/// A POST routed to an API just before it was stopped, whose body was still arriving, publishes
+/// nothing and is told to try again.
+fn post_while_draining(driver: DriverChoice) {
+    use std::io::Write;
+    let live = api("live", "live-topic", ALL, true);
+    let gateway = common::start(config_of(std::slice::from_ref(&live), driver));
+    let addr = gateway.local_addr();
+    let requests = |gateway: &Gateway| total(gateway.metrics(), |m| &m.http_requests_total);
+    let before = requests(&gateway);
+    let mut stream = common::connect(addr);
+    stream
+        .write_all(b"POST /live HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhalf-")
+        .unwrap();
+    // Counted once its head was read, in the same step as routing it.
+    assert!(eventually(WAIT, || requests(&gateway) == before + 1));
+    let stopped = api("live", "live-topic", ALL, false);
+    let config = for_running(&gateway, config_of(&[stopped], driver));
+    assert_eq!(gateway.apply(config).unwrap().stopped, ["live"]);
+    stream.write_all(b"done!").unwrap();
+    let answer = common::read_response(&mut std::io::BufReader::new(stream));
+    assert_eq!(answer.status, 503, "{}", answer.text());
+    assert_eq!(answer.header("retry-after"), Some("1"));
+    // Nothing was published.
+    let published = total(gateway.metrics(), |m| &m.messages_published_total);
+    assert_eq!(published, 0);
+}
+on_both_drivers!(a_post_routed_before_the_stop_gets_503, post_while_draining);
