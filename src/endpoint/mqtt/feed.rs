@@ -187,6 +187,8 @@ impl ShardFeed {
                         *client.consumer.borrow_mut() = Some(sub.clone());
                         ShardMetrics::inc(&client.metrics.mqtt_subscriptions_active);
                         client.send_subscribe(&sub);
+                        // What a resumed session handed over before any client joined.
+                        client.take_early(&sub);
                         sub
                     }
                 };
