@@ -91,6 +91,8 @@ impl KafkaLocals {
             .clone()
             .expect("the gateway starts the Kafka bridge when an API uses Kafka");
         KafkaEndpoint {
+            plan: self.plan.clone(),
+            options: Rc::new(options.clone()),
             feed: self
                 .plan
                 .feed_index(options)
@@ -107,6 +109,9 @@ impl KafkaLocals {
 
 /// An API's Kafka endpoint on one shard.
 pub struct KafkaEndpoint {
+    plan: Arc<KafkaPlan>,
+    /// The API's Kafka options (the brokers dead letters go to).
+    options: Rc<KafkaOptions>,
     feed: Option<Rc<LocalFeed>>,
     producer: Option<usize>,
     /// The topic the producer writes to (requests cannot choose another).
@@ -275,6 +280,33 @@ impl KafkaEndpoint {
                 "kafka without `producer.enabled`",
             ));
         };
+        self.produce(producer, payload, headers, key).await
+    }
+
+    /// Produces a webhook dead letter to `topic` on this API's brokers (the headers, the
+    /// failure's included, as record headers); resolves once the brokers acknowledged it.
+    pub async fn publish_dead_letter(
+        &self,
+        topic: &str,
+        payload: Bytes,
+        headers: Fields,
+        key: Option<Bytes>,
+    ) -> Result<MessageId, PublishError> {
+        let Some(producer) = self.plan.dead_letter_producer(&self.options, topic) else {
+            return Err(PublishError::NotSupported(
+                "a Kafka dead-letter topic the configuration did not declare",
+            ));
+        };
+        self.produce(producer, payload, headers, key).await
+    }
+
+    async fn produce(
+        &self,
+        producer: usize,
+        payload: Bytes,
+        headers: Fields,
+        key: Option<Bytes>,
+    ) -> Result<MessageId, PublishError> {
         let (reply, outcome) = flume::bounded(1);
         let request = ProduceRequest {
             producer,

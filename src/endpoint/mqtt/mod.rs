@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::config::{topic_name_problem, MqttOptions, SlowClientPolicy};
+use crate::config::{topic_name_problem, MqttOptions, MqttProducerOptions, SlowClientPolicy};
 use crate::cross_shard::mqtt_feed::MqttFeed;
 use crate::delivery::OutboundQueue;
 use crate::endpoint::{BrokerFailure, BrokerProblem, EndpointError, Fault, PublishError};
@@ -45,6 +45,11 @@ pub use client::{ClientParts, Health, MqttClient};
 pub use feed::MqttSubscription;
 use feed::ShardFeed;
 use wake::AckSlot;
+
+/// Dead letters on an API without a producer: how long one waits for its PUBACK (as the
+/// producer's `ackTimeoutMs` default), and how many may wait at once per connection.
+const DEAD_LETTER_ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const DEAD_LETTER_MAX_IN_FLIGHT: usize = 1_000;
 
 /// Bound on the bytes queued for one broker connection, in packets of `maxPacketBytes`.
 const MAX_PENDING_PACKETS: usize = 8;
@@ -162,6 +167,36 @@ impl MqttEndpoint {
                 ))
             }
         };
+        self.send(producer, topic, payload, headers).await
+    }
+
+    /// Publishes a webhook dead letter to `topic` on this API's broker, QoS 1 (the headers, the
+    /// failure's included, as MQTT 5 user properties); resolves once the broker's PUBACK came.
+    /// The API needs no producer for it: the dead-letter topic is the subscription's choice.
+    pub async fn publish_dead_letter(
+        &self,
+        topic: &str,
+        payload: Bytes,
+        headers: Fields,
+    ) -> Result<(), PublishError> {
+        if let Some(why) = topic_name_problem(topic) {
+            return Err(PublishError::BadTopic(format!("topic '{topic}': {why}")));
+        }
+        let producer = dead_letter_producer(&self.client.options);
+        self.send(&producer, topic, payload, headers)
+            .await
+            .map(|_| ())
+    }
+
+    /// Sends one publish to `topic` with `producer`'s QoS and bounds.
+    async fn send(
+        &self,
+        producer: &MqttProducerOptions,
+        topic: &str,
+        payload: Bytes,
+        headers: Fields,
+    ) -> Result<MessageId, PublishError> {
+        let client = &self.client;
         if client.health() != Health::Connected {
             wait_for_connection(client).await;
         }
@@ -256,6 +291,24 @@ impl MqttEndpoint {
                 )))
             }
         }
+    }
+}
+
+/// How dead letters are published: QoS 1 (acknowledged only once the broker has it), not
+/// retained, never expiring; the API's producer bounds when it has one, else the defaults.
+fn dead_letter_producer(options: &MqttOptions) -> MqttProducerOptions {
+    let (ack_timeout, max_in_flight) = match &options.producer {
+        Some(producer) => (producer.ack_timeout, producer.max_in_flight),
+        None => (DEAD_LETTER_ACK_TIMEOUT, DEAD_LETTER_MAX_IN_FLIGHT),
+    };
+    MqttProducerOptions {
+        topic: String::new(),
+        qos: 1,
+        retained: false,
+        message_expiry_interval_s: None,
+        allow_topic_from_request: false,
+        ack_timeout,
+        max_in_flight,
     }
 }
 
