@@ -167,129 +167,141 @@ impl MqttEndpoint {
                 ))
             }
         };
-        self.send(producer, topic, payload, headers).await
+        send(&self.client, producer, topic, payload, headers).await
     }
 
-    /// Publishes a webhook dead letter to `topic` on this API's broker, QoS 1 (the headers, the
-    /// failure's included, as MQTT 5 user properties); resolves once the broker's PUBACK came.
-    /// The API needs no producer for it: the dead-letter topic is the subscription's choice.
-    pub async fn publish_dead_letter(
-        &self,
-        topic: &str,
-        payload: Bytes,
-        headers: Fields,
-    ) -> Result<(), PublishError> {
+    /// The writer of webhook dead letters to `topic` on this API's broker; `Err` says what is
+    /// wrong with the topic name.
+    pub fn dead_letters(&self, topic: &str) -> Result<MqttDeadLetters, String> {
         if let Some(why) = topic_name_problem(topic) {
-            return Err(PublishError::BadTopic(format!("topic '{topic}': {why}")));
+            return Err(format!("topic '{topic}': {why}"));
         }
-        let producer = dead_letter_producer(&self.client.options);
-        self.send(&producer, topic, payload, headers)
+        Ok(MqttDeadLetters {
+            client: self.client.clone(),
+            producer: dead_letter_producer(&self.client.options),
+            topic: Rc::from(topic),
+        })
+    }
+}
+
+/// Writes webhook dead letters to one topic of an API's broker, QoS 1 (the headers, the
+/// failure's included, as MQTT 5 user properties): a write resolves once the broker's PUBACK
+/// came. The API needs no producer for it: the topic is the subscription's choice.
+pub struct MqttDeadLetters {
+    client: Rc<MqttClient>,
+    producer: MqttProducerOptions,
+    topic: Rc<str>,
+}
+
+impl MqttDeadLetters {
+    /// Publishes one dead letter.
+    pub async fn write(&self, payload: Bytes, headers: Fields) -> Result<(), PublishError> {
+        send(&self.client, &self.producer, &self.topic, payload, headers)
             .await
             .map(|_| ())
     }
+}
 
-    /// Sends one publish to `topic` with `producer`'s QoS and bounds.
-    async fn send(
-        &self,
-        producer: &MqttProducerOptions,
-        topic: &str,
-        payload: Bytes,
-        headers: Fields,
-    ) -> Result<MessageId, PublishError> {
-        let client = &self.client;
-        if client.health() != Health::Connected {
-            wait_for_connection(client).await;
-        }
-        if client.health() != Health::Connected {
-            ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
-            let connecting = BrokerFailure::new(
-                BrokerProblem::Connecting,
-                format!(
-                    "{}:{}: no CONNACK within connectTimeoutMs",
-                    client.options.server_host, client.options.server_port
-                ),
-            );
-            let last = client.last_error.borrow();
-            let why = last.as_ref().unwrap_or(&connecting);
-            return Err(PublishError::Unavailable(Fault::not_connected(
-                "MQTT broker",
-                why,
-            )));
-        }
-        if producer.qos > 0 && client.in_flight.borrow().len() >= producer.max_in_flight {
-            ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
-            return Err(PublishError::Unavailable(Fault::new(format!(
+/// Sends one publish to `topic` with `producer`'s QoS and bounds.
+async fn send(
+    client: &Rc<MqttClient>,
+    producer: &MqttProducerOptions,
+    topic: &str,
+    payload: Bytes,
+    headers: Fields,
+) -> Result<MessageId, PublishError> {
+    if client.health() != Health::Connected {
+        wait_for_connection(client).await;
+    }
+    if client.health() != Health::Connected {
+        ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
+        let connecting = BrokerFailure::new(
+            BrokerProblem::Connecting,
+            format!(
+                "{}:{}: no CONNACK within connectTimeoutMs",
+                client.options.server_host, client.options.server_port
+            ),
+        );
+        let last = client.last_error.borrow();
+        let why = last.as_ref().unwrap_or(&connecting);
+        return Err(PublishError::Unavailable(Fault::not_connected(
+            "MQTT broker",
+            why,
+        )));
+    }
+    if producer.qos > 0 && client.in_flight.borrow().len() >= producer.max_in_flight {
+        ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
+        return Err(PublishError::Unavailable(Fault::new(format!(
                 "{} messages are already waiting for the broker's PUBACK (producer.maxInFlight); retry later",
                 producer.max_in_flight
             ))));
-        }
-        // The bytes waiting for the socket are bounded too (QoS 0 publishes answer at once, so
-        // without this a broker that stops reading would grow the buffer with every request).
-        let max_pending = MAX_PENDING_PACKETS * client.options.max_packet_bytes;
-        if client.out.borrow().len() >= max_pending {
-            ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
-            return Err(PublishError::Unavailable(Fault::new(format!(
-                "{max_pending} bytes are already waiting to be written to the broker; retry later"
-            ))));
-        }
-        let pkid = if producer.qos > 0 {
-            client.allocate_pkid()
-        } else {
-            0
-        };
-        let packet = codec::OutboundPublish {
-            topic,
-            qos: producer.qos,
-            retain: producer.retained,
-            pkid,
-            payload,
-            message_expiry_interval_s: producer.message_expiry_interval_s,
-            user_properties: &headers,
-        };
-        codec::encode_publish(
-            client.options.protocol,
-            &packet,
-            &mut client.out.borrow_mut(),
+    }
+    // The bytes waiting for the socket are bounded too (QoS 0 publishes answer at once, so
+    // without this a broker that stops reading would grow the buffer with every request).
+    let max_pending = MAX_PENDING_PACKETS * client.options.max_packet_bytes;
+    if client.out.borrow().len() >= max_pending {
+        ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
+        return Err(PublishError::Unavailable(Fault::new(format!(
+            "{max_pending} bytes are already waiting to be written to the broker; retry later"
+        ))));
+    }
+    let pkid = if producer.qos > 0 {
+        client.allocate_pkid()
+    } else {
+        0
+    };
+    let packet = codec::OutboundPublish {
+        topic,
+        qos: producer.qos,
+        retain: producer.retained,
+        pkid,
+        payload,
+        message_expiry_interval_s: producer.message_expiry_interval_s,
+        user_properties: &headers,
+    };
+    codec::encode_publish(
+        client.options.protocol,
+        &packet,
+        &mut client.out.borrow_mut(),
+    )
+    .map_err(|error| {
+        // The codec's own text names library internals; the client learns what to change.
+        tracing::debug!(%error, "a message could not be encoded for MQTT");
+        PublishError::BadTopic(
+            "the message cannot be sent as one MQTT packet: its topic or payload is too large"
+                .to_owned(),
         )
-        .map_err(|error| {
-            // The codec's own text names library internals; the client learns what to change.
-            tracing::debug!(%error, "a message could not be encoded for MQTT");
-            PublishError::BadTopic(
-                "the message cannot be sent as one MQTT packet: its topic or payload is too large"
-                    .to_owned(),
-            )
-        })?;
-        client.published.set(client.published.get() + 1);
-        let id = MessageId::Sequence(client.published.get());
-        ShardMetrics::inc(&client.metrics.messages_published_total);
-        if producer.qos == 0 {
-            client.wake.notify();
-            return Ok(id);
-        }
-        let slot = Rc::new(AckSlot::default());
-        client.in_flight.borrow_mut().insert(pkid, slot.clone());
-        ShardMetrics::inc(&client.metrics.mqtt_publishes_in_flight);
+    })?;
+    client.published.set(client.published.get() + 1);
+    let id = MessageId::Sequence(client.published.get());
+    ShardMetrics::inc(&client.metrics.messages_published_total);
+    if producer.qos == 0 {
         client.wake.notify();
-        match monoio::time::timeout(producer.ack_timeout, slot.wait()).await {
-            Ok(PublishAnswer::Acked) => Ok(id),
-            Ok(PublishAnswer::Refused(reason)) => Err(PublishError::Refused(
-                Fault::new("the MQTT broker refused the message").with_detail(reason),
-            )),
-            Ok(PublishAnswer::Lost(why)) => {
-                ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
-                Err(PublishError::Unavailable(Fault::new(
+        return Ok(id);
+    }
+    let slot = Rc::new(AckSlot::default());
+    client.in_flight.borrow_mut().insert(pkid, slot.clone());
+    ShardMetrics::inc(&client.metrics.mqtt_publishes_in_flight);
+    client.wake.notify();
+    match monoio::time::timeout(producer.ack_timeout, slot.wait()).await {
+        Ok(PublishAnswer::Acked) => Ok(id),
+        Ok(PublishAnswer::Refused(reason)) => Err(PublishError::Refused(
+            Fault::new("the MQTT broker refused the message").with_detail(reason),
+        )),
+        Ok(PublishAnswer::Lost(why)) => {
+            ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
+            Err(PublishError::Unavailable(Fault::new(
                     "the connection to the broker was lost before its PUBACK; the message may or may not have been published",
                 ).with_detail(why)))
+        }
+        Err(_) => {
+            if client.in_flight.borrow_mut().remove(&pkid).is_some() {
+                ShardMetrics::sub(&client.metrics.mqtt_publishes_in_flight, 1);
             }
-            Err(_) => {
-                if client.in_flight.borrow_mut().remove(&pkid).is_some() {
-                    ShardMetrics::sub(&client.metrics.mqtt_publishes_in_flight, 1);
-                }
-                ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
-                Err(PublishError::Unavailable(Fault::new(
+            ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
+            Err(PublishError::Unavailable(Fault::new(
                     "no PUBACK from the broker within producer.ackTimeoutMs; the message may or may not have been published",
                 )))
-            }
         }
     }
 }
