@@ -6,7 +6,7 @@
 //!
 //! # Module map
 //! ```text
-//! main.rs ─ CLI (`run`, `check`, `apikey generate`), logging, signals (SIGHUP: reload plans)
+//! main.rs ─ CLI (`run`, `check`, `apikey generate`), logging, signals (SIGHUP: apply the file live)
 //! config/      YAML → validated, typed `Config` (every problem reported at once)
 //! runtime/     shards: one pinned thread + monoio runtime + SO_REUSEPORT listener each (a
 //!              ShardSeed moves into the thread); driver choice (io_uring / epoll), shutdown broadcast;
@@ -49,6 +49,8 @@
 //!              ends, reload on SIGHUP; `Principal` (api, plan, application, subscription)
 //!              jwt/ verifies bearer tokens for `security: jwt` plans (its JWKS URL thread is
 //!              the one cross-thread piece outside cross_shard/)
+//! manage/      the management plane (with a `management:` section): store/ the document store
+//!              (memory, SQLite, PostgreSQL) every node follows; blocking, never on a shard
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
 //!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, MQTT
 //!              node feeds, shard health
@@ -75,6 +77,7 @@ pub mod cross_shard;
 pub mod delivery;
 pub mod endpoint;
 pub mod entrypoint;
+pub mod manage;
 pub mod message;
 pub mod metrics;
 pub mod observe;

@@ -196,7 +196,7 @@ fn run(path: Option<PathBuf>) -> ExitCode {
 enum Event {
     /// SIGTERM or SIGINT.
     Signal(i32),
-    /// SIGHUP: reload plans, applications, subscriptions and API keys.
+    /// SIGHUP: reload the APIs, plans, applications, subscriptions and API keys.
     Reload,
     /// A shard died (a shard-wide task panicked).
     ShardDown(ShardFault),
@@ -287,14 +287,20 @@ fn supervise(
     status
 }
 
-/// SIGHUP: re-reads the file's plans, applications, subscriptions and API keys. An invalid file
-/// keeps the registry in force and logs every problem.
+/// SIGHUP: re-reads the file and applies it live: APIs (deployed, updated, stopped, removed
+/// without a restart), plans, applications, subscriptions and API keys. An invalid file keeps
+/// everything in force and logs every problem; a changed `gateway:` section needs a restart.
 fn reload(gateway: &Gateway, path: &std::path::Path) {
-    match gateway.reload_security(path) {
+    match gateway.reload_file(path) {
         Ok(report) => {
             tracing::info!(
                 version = report.version,
-                "reloaded plans, applications, subscriptions and API keys"
+                added = ?report.added,
+                updated = ?report.updated,
+                removed = ?report.removed,
+                started = ?report.started,
+                stopped = ?report.stopped,
+                "reloaded plans, applications, subscriptions and API keys, and the APIs"
             );
             if !report.restart_needed.is_empty() {
                 tracing::warn!(
@@ -304,7 +310,9 @@ fn reload(gateway: &Gateway, path: &std::path::Path) {
             }
         }
         Err(err) => {
-            tracing::error!("reload refused, the previous plans and keys stay in force:\n{err}")
+            tracing::error!(
+                "reload refused, the previous APIs, plans and keys stay in force:\n{err}"
+            )
         }
     }
 }

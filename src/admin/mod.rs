@@ -4,13 +4,16 @@
 //! a slow client can hold neither the endpoint nor the gateway's shutdown.
 
 mod http_server;
+mod reply;
+mod request_body;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use http_server::{Handler, HttpServer, Reply, ServerLimits};
+pub use http_server::{Handler, HttpServer, Request, ServerLimits};
+pub use reply::Reply;
 
 use crate::codec::http_head::{Method, RequestHead};
 use crate::cross_shard::kafka_link::KafkaLink;
@@ -27,6 +30,7 @@ pub const ADMIN_LIMITS: ServerLimits = ServerLimits {
     max_connections: 16,
     request_deadline: Duration::from_secs(5),
     max_head_bytes: 8192,
+    max_body_bytes: 0,
 };
 
 /// The running admin endpoint; dropping it stops it (without waiting for its clients).
@@ -67,7 +71,7 @@ impl Admin {
         })?;
         let metrics = Arc::new(AdminMetrics::default());
         let state = Arc::new((state, metrics.clone()));
-        let handler = move |head: &RequestHead| route(&state.0, &state.1, head);
+        let handler = move |request: &Request| route(&state.0, &state.1, &request.head);
         let server = HttpServer::start(
             "tidegate-admin",
             listener,
@@ -89,12 +93,7 @@ fn route(state: &AdminState, admin: &AdminMetrics, head: &RequestHead) -> Reply 
         return Reply::method_not_allowed("GET", "use GET /metrics or GET /health");
     }
     match head.path() {
-        "/metrics" => Reply {
-            status: 200,
-            content_type: "text/plain; version=0.0.4",
-            body: render_all(state, admin),
-            allow: None,
-        },
+        "/metrics" => Reply::new(200, "text/plain; version=0.0.4", render_all(state, admin)),
         "/health" => health(state),
         _ => Reply::text(404, "admin endpoints: GET /metrics, GET /health"),
     }
@@ -121,12 +120,7 @@ fn health(state: &AdminState) -> Reply {
         "drivers": drivers,
         "deadShards": dead,
     });
-    Reply {
-        status: code,
-        content_type: "application/json",
-        body: body.to_string(),
-        allow: None,
-    }
+    Reply::json(code, &body)
 }
 
 /// The shards' metrics, the admin endpoint's own, the plan check's, then the Kafka bridge's.

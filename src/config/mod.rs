@@ -20,6 +20,7 @@ pub mod kafka;
 mod kafka_raw;
 mod kafka_security;
 mod listeners;
+pub mod management;
 pub mod model;
 mod mqtt;
 mod number_wording;
@@ -47,6 +48,7 @@ pub use applications::{parse_subject, CertificateMatch};
 pub(crate) use cors::is_token_byte;
 pub use cors::CorsConfig;
 pub use kafka::KafkaOptions;
+pub use management::{AdminToken, ConsoleConfig, ManagementConfig, StoreBackend, StoreConfig};
 pub use model::{
     ApiConfig, ApiState, Config, DriverChoice, EndpointConfig, EntrypointConfig, GatewayConfig,
     HttpGetOptions, HttpPostOptions, InMemoryOptions, Limits, MockOptions, OutboundConfig,
@@ -152,6 +154,7 @@ fn quickstart() -> Config {
         }],
         applications: Vec::new(),
         subscriptions: Vec::new(),
+        management: None,
     }
 }
 

@@ -28,6 +28,8 @@ pub struct Config {
     pub applications: Vec<ApplicationConfig>,
     /// Which application may use which API through which plan (`subscriptions:`).
     pub subscriptions: Vec<SubscriptionConfig>,
+    /// `management:`: the store holds APIs, applications and subscriptions (`None`: the file).
+    pub management: Option<super::management::ManagementConfig>,
 }
 
 /// Settings of the gateway process itself (the `gateway:` section).

@@ -56,6 +56,8 @@ pub(crate) fn read_config(root: &Value, p: &mut Problems) -> Option<Config> {
         applications.as_deref(),
         p,
     );
+    let management =
+        super::management::read_management(root.get("management"), gateway.as_ref(), p);
     if !root_ok {
         return None;
     }
@@ -66,6 +68,7 @@ pub(crate) fn read_config(root: &Value, p: &mut Problems) -> Option<Config> {
         apis,
         applications: applications?,
         subscriptions: subscriptions?,
+        management: management?,
     })
 }
 

@@ -231,7 +231,7 @@ fn unknown_keys_are_named_with_the_allowed_keys() {
     );
     assert!(found.contains(&(
         "extra".into(),
-        "unknown key `extra`; allowed keys: `gateway`, `apis`, `applications`, `subscriptions`"
+        "unknown key `extra`; allowed keys: `gateway`, `apis`, `applications`, `subscriptions`, `management`"
             .into()
     )));
     assert!(found

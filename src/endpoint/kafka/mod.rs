@@ -19,6 +19,7 @@ mod bridge_group_requests;
 mod bridge_group_sasl;
 mod bridge_group_wire;
 mod bridge_produce;
+pub mod compact_id;
 pub mod cursor;
 mod group_assign;
 mod local_feed;
@@ -43,6 +44,7 @@ use crate::delivery::OutboundQueue;
 use crate::endpoint::{EndpointError, Fault, PublishError};
 use crate::message::{Fields, MessageId};
 use crate::metrics::ShardMetrics;
+use compact_id::DecodeError;
 use cursor::{KafkaCursor, KafkaId};
 use local_feed::{CatchUp, LocalFeed};
 
@@ -152,8 +154,28 @@ impl KafkaEndpoint {
         let Some(feed) = &self.feed else {
             return Err(invalid("this API does not consume from Kafka"));
         };
-        let parsed = KafkaCursor::parse(text).map_err(invalid)?;
-        let start = feed.start()?;
+        let start = match feed.start() {
+            Ok(start) => start,
+            Err(unavailable) => {
+                // Before the brokers first answered: a malformed cursor is still the client's
+                // fault (400); a well-formed one waits for the feed (503).
+                let topics: Vec<&str> = feed.consumer.topics.iter().map(String::as_str).collect();
+                match KafkaCursor::parse(text, &topics) {
+                    Err(why) if why != DecodeError::UnknownTopic.message() => {
+                        return Err(invalid(why))
+                    }
+                    _ => return Err(unavailable),
+                }
+            }
+        };
+        // A compact id names topics by a hash: of those this node reads, or is configured to.
+        let mut topics = start.topics();
+        for topic in &feed.consumer.topics {
+            if !topics.contains(&topic.as_str()) {
+                topics.push(topic);
+            }
+        }
+        let parsed = KafkaCursor::parse(text, &topics).map_err(invalid)?;
         start
             .check_parsed(&parsed)
             .map_err(EndpointError::BadRequest)?;
