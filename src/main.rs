@@ -3,13 +3,14 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tidegate::config::{self, Config};
 use tidegate::cross_shard::ShardFault;
+use tidegate::manage::node::{gateway_applier, ManagedNode, Prepared};
 use tidegate::runtime::Gateway;
 
 /// tidegate: an event-native API gateway. Exposes message brokers (Kafka, MQTT), in-memory topics
@@ -160,6 +161,18 @@ fn run(path: Option<PathBuf>) -> ExitCode {
         eprintln!("cannot install signal handlers: {err}");
         return ExitCode::FAILURE;
     }
+    // With `management:` the store holds the APIs: seed it, start on its content, follow it.
+    let prepared = match &config.management {
+        Some(_) => match prepare_management(&config, path.as_deref()) {
+            Ok(prepared) => Some(prepared),
+            Err(message) => {
+                eprintln!("{message}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let config = prepared.as_ref().map_or(config, |p| p.config.clone());
     let apis: Vec<String> = config
         .apis
         .iter()
@@ -185,11 +198,79 @@ fn run(path: Option<PathBuf>) -> ExitCode {
         "tidegate is listening"
     );
     let health = gateway.health().clone();
+    let gateway = Arc::new(Mutex::new(gateway));
+    let managed = match prepared {
+        Some(prepared) => {
+            let listen = prepared.management.listen;
+            match ManagedNode::start(prepared, gateway_applier(gateway.clone()), true) {
+                Ok(managed) => {
+                    tracing::info!(management = %listen, "following the management store; management API listening");
+                    Some(managed)
+                }
+                Err(err) => {
+                    tracing::error!("the management plane could not start: {err}");
+                    Running {
+                        gateway,
+                        managed: None,
+                    }
+                    .shutdown();
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        None => None,
+    };
     let to_main = events.clone();
     std::thread::spawn(move || {
         let _ = to_main.send(Event::ShardDown(health.wait_for_fault()));
     });
-    supervise(gateway, &inbox, events, path)
+    let file_mode_path = if managed.is_some() { None } else { path };
+    supervise(Running { gateway, managed }, &inbox, events, file_mode_path)
+}
+
+/// Opens the store named by `config.management`, seeds it from the file (or the embedded
+/// default) when empty, and reads what to start with.
+fn prepare_management(config: &Config, path: Option<&std::path::Path>) -> Result<Prepared, String> {
+    let (text, origin) = match path {
+        Some(path) => (
+            std::fs::read_to_string(path).map_err(|err| format!("{}: {err}", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => (
+            config::embedded_default_text().to_owned(),
+            "<embedded default>".to_owned(),
+        ),
+    };
+    let tree = config::raw_tree(&text, &origin).map_err(|err| err.to_string())?;
+    tidegate::manage::node::prepare(config, &tree)
+}
+
+/// The gateway and, in management mode, its follower and management API.
+struct Running {
+    /// Shared with the follower, which applies the store's changes to it.
+    gateway: Arc<Mutex<Gateway>>,
+    managed: Option<ManagedNode>,
+}
+
+impl Running {
+    /// Stops the management side first (no change is applied while the shards drain), then the
+    /// gateway.
+    fn shutdown(mut self) {
+        drop(self.managed.take());
+        match Arc::try_unwrap(self.gateway) {
+            Ok(gateway) => gateway
+                .into_inner()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .shutdown(),
+            Err(_) => tracing::error!("the gateway is still shared; exiting without draining"),
+        }
+    }
+
+    fn gateway(&self) -> std::sync::MutexGuard<'_, Gateway> {
+        self.gateway
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
 }
 
 /// What the main thread waits for.
@@ -231,14 +312,14 @@ fn forward_signals(events: mpsc::Sender<Event>) -> std::io::Result<()> {
 /// number as the shell reports a death by signal (an operator's Ctrl-C twice, or an orchestrator
 /// that has waited long enough).
 fn supervise(
-    gateway: Gateway,
+    gateway: Running,
     inbox: &mpsc::Receiver<Event>,
     events: mpsc::Sender<Event>,
     path: Option<PathBuf>,
 ) -> ExitCode {
     let mut gateway = Some(gateway);
     let mut status = ExitCode::SUCCESS;
-    let shut_down = |gateway: &mut Option<Gateway>| {
+    let shut_down = |gateway: &mut Option<Running>| {
         if let Some(gateway) = gateway.take() {
             let events = events.clone();
             std::thread::spawn(move || {
@@ -269,11 +350,15 @@ fn supervise(
                 shut_down(&mut gateway);
             }
             Event::Reload => {
-                if let Some(gateway) = &gateway {
+                if let Some(running) = &gateway {
+                    let gateway = running.gateway();
                     tracing::info!("SIGHUP: reloading the TLS certificates");
                     gateway.reload_tls();
                     match &path {
-                        Some(path) => reload(gateway, path),
+                        Some(path) => reload(&gateway, path),
+                        None if running.managed.is_some() => tracing::info!(
+                            "SIGHUP: the APIs come from the management store (followed continuously), not from the file"
+                        ),
                         None => tracing::info!(
                             "SIGHUP: no plans to reload (running the embedded quickstart, no configuration file)"
                         ),

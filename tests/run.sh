@@ -17,6 +17,8 @@ tests/setup/mosquitto.sh
 tests/setup/chromium.sh
 # The Redis rate-limit tests start their own redis-server instances (tests/common/redis.rs).
 tests/setup/redis.sh
+# The management store tests start their own PostgreSQL servers (tests/common/postgres.rs).
+tests/setup/postgresql.sh
 
 echo "== format"
 cargo fmt --all -- --check

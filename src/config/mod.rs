@@ -111,6 +111,21 @@ pub fn load_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
     })
 }
 
+/// The text of the embedded quickstart configuration (what `run` without a file loads).
+pub fn embedded_default_text() -> &'static str {
+    DEFAULT_YAML
+}
+
+/// Configuration `text` as a loose tree (YAML syntax only, nothing validated): the management
+/// plane takes the file's own sections from it (the node-local `gateway:`, the lists that seed
+/// an empty store).
+pub fn raw_tree(text: &str, origin: &str) -> Result<serde_json::Value, ConfigError> {
+    let mut problems = Problems::default();
+    let tree = parse_tree(text, &mut problems);
+    problems.into_result(origin)?;
+    Ok(tree.unwrap_or(serde_json::Value::Null))
+}
+
 /// The embedded quickstart configuration (`src/config/default.yaml`).
 ///
 /// A unit test proves the file valid, so this cannot fail at runtime; should it ever (an edited

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
-use std::time::SystemTime;
 
 use serde_json::Value;
 
@@ -58,7 +57,7 @@ impl State {
             id: id.to_owned(),
             body: body.clone(),
             version: current.unwrap_or(0) + 1,
-            updated_at: SystemTime::now(),
+            updated_at: super::now(),
         };
         self.documents.insert(key, document.clone());
         self.audit.push(audit.clone());
@@ -78,7 +77,7 @@ impl State {
             api: api.to_owned(),
             number: list.last().map_or(1, |last| last.number + 1),
             definition: definition.clone(),
-            created_at: SystemTime::now(),
+            created_at: super::now(),
             author: author.to_owned(),
             comment: comment.map(str::to_owned),
         };

@@ -7,12 +7,17 @@
 //! cheap read. Each write and its audit event commit in one transaction.
 
 mod memory;
+mod postgres;
+mod schema;
+mod sqlite;
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
 pub use memory::MemoryStore;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
 
 /// What a document is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -190,6 +195,43 @@ pub(crate) fn with_deployed_revision(body: &Value, number: u64) -> Value {
         map.insert("deployedRevision".to_owned(), Value::from(number));
     }
     body
+}
+
+/// Milliseconds since the Unix epoch: how the SQL stores keep instants.
+pub(crate) fn to_millis(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+    })
+}
+
+/// Now, to the millisecond: what every store keeps, so a document read back equals the one
+/// a write returned.
+pub(crate) fn now() -> SystemTime {
+    from_millis(to_millis(SystemTime::now()))
+}
+
+/// The instant `millis` after the Unix epoch (0 for a negative value).
+pub(crate) fn from_millis(millis: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0))
+}
+
+/// A stored JSON text, or `Corrupt` naming where it was.
+pub(crate) fn parse_json(text: &str, what: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|error| StoreError::Corrupt(format!("{what} is not JSON: {error}")))
+}
+
+/// An optional stored JSON text.
+pub(crate) fn parse_json_opt(
+    text: Option<String>,
+    what: &str,
+) -> Result<Option<Value>, StoreError> {
+    text.map(|text| parse_json(&text, what)).transpose()
+}
+
+/// A stored count (SQL integers are signed) as u64.
+pub(crate) fn unsigned(value: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} is negative: {value}")))
 }
 
 /// The definition a deployment freezes: `body["definition"]` (null when missing).
