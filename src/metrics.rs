@@ -35,6 +35,9 @@ shard_metrics! {
     counter accept_errors_total,
     /// MQTT PUBACKs sent before delivery because too many were held back (at-least-once).
     counter mqtt_acks_forced_total,
+    /// At-least-once MQTT messages a resumed broker session handed over before the node's
+    /// subscription opened, held without PUBACK until it does (bounded: 4096 per endpoint).
+    gauge mqtt_messages_held_early,
     /// Tasks of one connection that panicked (a bug: that connection was closed, the shard kept
     /// running).
     counter connection_panics_total,

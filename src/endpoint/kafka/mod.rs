@@ -98,6 +98,8 @@ impl KafkaLocals {
             .clone()
             .expect("the gateway starts the Kafka bridge when an API uses Kafka");
         KafkaEndpoint {
+            plan: self.plan.clone(),
+            options: Rc::new(options.clone()),
             feed: self
                 .plan
                 .feed_index(options)
@@ -114,6 +116,9 @@ impl KafkaLocals {
 
 /// An API's Kafka endpoint on one shard.
 pub struct KafkaEndpoint {
+    plan: Arc<KafkaPlan>,
+    /// The API's Kafka options (the brokers dead letters go to).
+    options: Rc<KafkaOptions>,
     feed: Option<Rc<LocalFeed>>,
     producer: Option<usize>,
     /// The topic the producer writes to (requests cannot choose another).
@@ -302,27 +307,17 @@ impl KafkaEndpoint {
                 "kafka without `producer.enabled`",
             ));
         };
-        let (reply, outcome) = flume::bounded(1);
-        let request = ProduceRequest {
+        produce(&self.link, producer, payload, headers, key).await
+    }
+
+    /// The writer of webhook dead letters to `topic` on this API's brokers; `None` when the
+    /// configuration did not declare that dead-letter topic (the plan has no producer for it).
+    pub fn dead_letters(&self, topic: &str) -> Option<KafkaDeadLetters> {
+        let producer = self.plan.dead_letter_producer(&self.options, topic)?;
+        Some(KafkaDeadLetters {
+            link: self.link.clone(),
             producer,
-            key,
-            payload,
-            headers,
-            reply,
-        };
-        if self.link.send(BridgeCommand::Produce(request)).is_err() {
-            return Err(PublishError::Unavailable(Fault::new(
-                "the gateway's queue to Kafka is full; retry shortly",
-            )));
-        }
-        match outcome.recv_async().await {
-            Ok(Ok((partition, offset))) => Ok(MessageId::KafkaRecord { partition, offset }),
-            Ok(Err(ProduceFailure::Unavailable(fault))) => Err(PublishError::Unavailable(fault)),
-            Ok(Err(ProduceFailure::Refused(fault))) => Err(PublishError::Refused(fault)),
-            Err(_) => Err(PublishError::Unavailable(Fault::new(
-                "the gateway's Kafka bridge stopped",
-            ))),
-        }
+        })
     }
 
     /// The topic the producer writes to, when it produces.
@@ -333,6 +328,58 @@ impl KafkaEndpoint {
     /// True when the endpoint produces.
     pub fn accepts_publish(&self) -> bool {
         self.producer.is_some()
+    }
+}
+
+/// Writes webhook dead letters to one topic of an API's brokers (the headers, the failure's
+/// included, as record headers): a write resolves once the brokers acknowledged it.
+pub struct KafkaDeadLetters {
+    link: KafkaLink,
+    producer: usize,
+}
+
+impl KafkaDeadLetters {
+    /// Produces one dead letter.
+    pub async fn write(
+        &self,
+        payload: Bytes,
+        headers: Fields,
+        key: Option<Bytes>,
+    ) -> Result<(), PublishError> {
+        produce(&self.link, self.producer, payload, headers, key)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Hands one record to producer `producer` on the bridge; resolves once the brokers answered.
+async fn produce(
+    link: &KafkaLink,
+    producer: usize,
+    payload: Bytes,
+    headers: Fields,
+    key: Option<Bytes>,
+) -> Result<MessageId, PublishError> {
+    let (reply, outcome) = flume::bounded(1);
+    let request = ProduceRequest {
+        producer,
+        key,
+        payload,
+        headers,
+        reply,
+    };
+    if link.send(BridgeCommand::Produce(request)).is_err() {
+        return Err(PublishError::Unavailable(Fault::new(
+            "the gateway's queue to Kafka is full; retry shortly",
+        )));
+    }
+    match outcome.recv_async().await {
+        Ok(Ok((partition, offset))) => Ok(MessageId::KafkaRecord { partition, offset }),
+        Ok(Err(ProduceFailure::Unavailable(fault))) => Err(PublishError::Unavailable(fault)),
+        Ok(Err(ProduceFailure::Refused(fault))) => Err(PublishError::Refused(fault)),
+        Err(_) => Err(PublishError::Unavailable(Fault::new(
+            "the gateway's Kafka bridge stopped",
+        ))),
     }
 }
 

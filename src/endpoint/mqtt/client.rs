@@ -4,7 +4,7 @@
 //! task and the endpoint's callers share, all `Rc`/`Cell`, all on one shard.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -83,6 +83,11 @@ pub struct MqttClient {
     /// Filters released while disconnected: unsubscribed on the next connect (a persistent
     /// session would otherwise keep them).
     pub stale_filters: RefCell<Vec<String>>,
+    /// At-least-once only: QoS 1 messages the broker sent before the node's subscription was
+    /// opened here (a persistent session resumed after a restart hands over its queue right after
+    /// CONNACK, before any client joined). Held without PUBACK until the subscription opens
+    /// (`take_early`); bounded by `MAX_EARLY_PUBLISHES`.
+    early: RefCell<VecDeque<InboundPublish>>,
     /// Messages published through this client (the id a publisher is told).
     pub published: Cell<u64>,
     /// When the broker last sent anything (keep-alive: a PINGREQ unanswered for a whole
@@ -91,6 +96,9 @@ pub struct MqttClient {
     /// The CONNACK of the connection being set up: `Some(Ok(session_present))` or the refusal.
     pub connack: RefCell<Option<Result<bool, BrokerFailure>>>,
 }
+
+/// Most QoS 1 messages held while the subscription is not opened yet (`MqttClient::early`).
+pub const MAX_EARLY_PUBLISHES: usize = 4096;
 
 /// A random 64-bit value (std's per-process hash seed; enough for ids, not for secrets).
 fn random_u64() -> u64 {
@@ -110,6 +118,53 @@ impl MqttClient {
             codec::encode_puback(self.options.protocol, pkid, &mut self.out.borrow_mut());
         }
         self.wake.notify();
+    }
+
+    /// True when PUBACKs wait for delivery (`qos: at-least-once` on an entrypoint).
+    fn acknowledges_after_delivery(&self) -> bool {
+        self.options
+            .consumer
+            .as_ref()
+            .is_some_and(|consumer| consumer.acknowledge_after_delivery)
+    }
+
+    /// Holds a QoS 1 message that came before the subscription was opened here: not PUBACKed,
+    /// so over the bound it is dropped and the broker sends it again on the next connection.
+    fn hold_early(&self, publish: InboundPublish) {
+        let mut early = self.early.borrow_mut();
+        if early.len() >= MAX_EARLY_PUBLISHES {
+            ShardMetrics::inc(&self.metrics.mqtt_messages_dropped_total);
+            return;
+        }
+        early.push_back(publish);
+        ShardMetrics::inc(&self.metrics.mqtt_messages_held_early);
+    }
+
+    /// Hands the held early messages to the subscription just opened: each goes into the node
+    /// ring with its PUBACK deferred until delivery, as if it came now.
+    pub fn take_early(&self, sub: &ConsumerSub) {
+        let early: Vec<InboundPublish> = self.early.borrow_mut().drain(..).collect();
+        ShardMetrics::sub(&self.metrics.mqtt_messages_held_early, early.len() as u64);
+        let pkids: Vec<u16> = early.iter().map(|publish| publish.pkid).collect();
+        for (pkid, kept) in pkids.into_iter().zip(sub.accept_all(early)) {
+            match kept {
+                Some(position) => sub.defer_ack(position, pkid),
+                // Larger than the ring can hold (counted): acknowledged as any such message.
+                None => {
+                    codec::encode_puback(self.options.protocol, pkid, &mut self.out.borrow_mut())
+                }
+            }
+        }
+        self.send_released_acks(sub);
+        self.wake.notify();
+    }
+
+    /// Forgets the held early messages: their packet ids belonged to a connection that is gone
+    /// (the broker sends them again on the next one).
+    pub fn forget_early(&self) {
+        let mut early = self.early.borrow_mut();
+        ShardMetrics::sub(&self.metrics.mqtt_messages_held_early, early.len() as u64);
+        early.clear();
     }
 
     /// An idle client; the endpoint's `start` connects it.
@@ -139,6 +194,7 @@ impl MqttClient {
             consumer: RefCell::new(None),
             received: RefCell::new(Vec::new()),
             stale_filters: RefCell::new(Vec::new()),
+            early: RefCell::new(VecDeque::new()),
             published: Cell::new(0),
             last_heard: Cell::new(monoio::time::Instant::now()),
             connack: RefCell::new(None),
@@ -304,8 +360,18 @@ impl MqttClient {
         if publishes.is_empty() {
             return;
         }
-        let acks: Vec<(u8, u16)> = publishes.iter().map(|p| (p.qos, p.pkid)).collect();
         let consumer = self.consumer.borrow().clone();
+        // At-least-once, before the subscription opened here (a resumed session's queue): held.
+        let publishes = if consumer.is_none() && self.acknowledges_after_delivery() {
+            let (held, unacked): (Vec<_>, Vec<_>) = publishes.into_iter().partition(|p| p.qos > 0);
+            for publish in held {
+                self.hold_early(publish);
+            }
+            unacked
+        } else {
+            publishes
+        };
+        let acks: Vec<(u8, u16)> = publishes.iter().map(|p| (p.qos, p.pkid)).collect();
         let kept = match &consumer {
             Some(sub) => sub.accept_all(publishes),
             None => {

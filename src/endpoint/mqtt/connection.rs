@@ -147,6 +147,7 @@ async fn session(client: &Rc<MqttClient>) -> End {
     if let Some(sub) = client.consumer.borrow().as_ref() {
         sub.forget_pending_acks();
     }
+    client.forget_early();
     *client.connack.borrow_mut() = None;
     let params = ConnectParams {
         client_id: &client.client_id,
