@@ -50,7 +50,10 @@
 //!              jwt/ verifies bearer tokens for `security: jwt` plans (its JWKS URL thread is
 //!              the one cross-thread piece outside cross_shard/)
 //! manage/      the management plane (with a `management:` section): store/ the document store
-//!              (memory, SQLite, PostgreSQL) every node follows; blocking, never on a shard
+//!              (memory, SQLite, PostgreSQL); service/ + api/ the REST API; seed.rs, desired.rs,
+//!              follower.rs: each node seeds an empty store once and follows the store's
+//!              generation, applying changes live; node.rs starts it all; export.rs and cli.rs
+//!              back `tidegate export` / `tidegate apis …`. Blocking, never on a shard
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
 //!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, MQTT
 //!              node feeds, shard health

@@ -1,5 +1,7 @@
 //! The `tidegate` command: run the gateway, or check a configuration file.
 
+mod manage_cli;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,6 +68,30 @@ enum Command {
         #[command(subcommand)]
         action: ApiKeyAction,
     },
+    /// Manage APIs through the management API (--url / TIDEGATE_URL, --token / TIDEGATE_TOKEN).
+    Apis {
+        #[command(subcommand)]
+        action: manage_cli::ApisAction,
+        #[command(flatten)]
+        connection: manage_cli::Connection,
+    },
+    /// Manage an API's subscriptions through the management API.
+    Subscriptions {
+        #[command(subcommand)]
+        action: manage_cli::SubscriptionsAction,
+        #[command(flatten)]
+        connection: manage_cli::Connection,
+    },
+    /// Write the management store's deployed APIs, applications and subscriptions as a
+    /// configuration file (`tidegate check` accepts it).
+    Export {
+        /// The configuration file whose `management.store` to read.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Where to write the YAML (default: standard output).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -99,6 +125,11 @@ fn main() -> ExitCode {
         Command::Apikey {
             action: ApiKeyAction::Generate,
         } => generate_api_key(),
+        Command::Apis { action, connection } => manage_cli::apis(action, connection),
+        Command::Subscriptions { action, connection } => {
+            manage_cli::subscriptions(action, connection)
+        }
+        Command::Export { config, output } => manage_cli::export(&config, output),
     }
 }
 
