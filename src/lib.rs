@@ -36,9 +36,12 @@
 //!              civil_date.rs UTC calendar days (access-log times, RFC 3339 instants, quotas)
 //! observe/     access log (a line per request / stream end, written by a thread of its own behind a
 //!              bounded queue) and per-API metrics (per-shard series summed at scrape)
-//! admin/       GET /metrics and /health off the data path (loopback by default), served by
-//!              http_server.rs: bounded connections, whole-request deadline, bounded head (the
-//!              server a management API on a listener of its own would reuse)
+//! admin/       GET /metrics and /health off the data path (technical port 18082, loopback by
+//!              default), served by http_server.rs: bounded connections, whole-request deadline,
+//!              bounded head and Content-Length body; the management API's server too
+//! console/     the web console and developer portal (`management.console.listen`): ES modules
+//!              embedded from `console/`, served with the admin endpoint's bounded server, and the
+//!              management API forwarded on the same origin
 //! tls/         the TLS listener: rustls driven sans-IO on the shards (handshake with a deadline,
 //!              then the same Conn/Duplex I/O over a TlsSession), certificates by SNI, client
 //!              certificates kept for request handling, certificate reload off the shards
@@ -50,10 +53,12 @@
 //!              jwt/ verifies bearer tokens for `security: jwt` plans (its JWKS URL thread is
 //!              the one cross-thread piece outside cross_shard/)
 //! manage/      the management plane (with a `management:` section): store/ the document store
-//!              (memory, SQLite, PostgreSQL); service/ + api/ the REST API; seed.rs, desired.rs,
-//!              follower.rs: each node seeds an empty store once and follows the store's
-//!              generation, applying changes live; node.rs starts it all; export.rs and cli.rs
-//!              back `tidegate export` / `tidegate apis …`. Blocking, never on a shard
+//!              (memory, SQLite, PostgreSQL); service/ the lifecycle rules over its documents
+//!              (one validator: config::load_str of the candidate); api/ the REST API on
+//!              management.listen (routes, tokens, OpenAPI); seed.rs, desired.rs, follower.rs:
+//!              each node seeds an empty store once and follows the store's generation,
+//!              applying changes live; node.rs starts it all; export.rs and cli.rs back
+//!              `tidegate export` / `tidegate apis …`. Blocking, never on a shard
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
 //!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, MQTT
 //!              node feeds, shard health
@@ -76,6 +81,7 @@ pub mod admin;
 pub mod civil_date;
 pub mod codec;
 pub mod config;
+pub mod console;
 pub mod cross_shard;
 pub mod delivery;
 pub mod endpoint;

@@ -139,6 +139,9 @@ shard_metrics! {
     counter mqtt_messages_received_total,
     /// Messages from MQTT brokers not kept (larger than the ring, or no subscription left).
     counter mqtt_messages_dropped_total,
+    /// Batches of MQTT messages put in a ring together (what one broker read brought, at most
+    /// 1024): received ÷ batches is the coalescing the fan-out gets.
+    counter mqtt_receive_batches_total,
     /// QoS 1 publishes waiting for PUBACK (bounded by `producer.maxInFlight` per connection).
     gauge mqtt_publishes_in_flight,
     /// Publishes answered 503 (broker not connected, over maxInFlight, PUBACK timeout or lost).

@@ -174,6 +174,17 @@ fn update(driver: DriverChoice) {
     assert!(!line.contains(" 101 "), "{line}");
     let mut rest = Vec::new();
     let _ = stream.read_to_end(&mut rest);
+
+    // Another topic: the endpoint changed, so the SSE stream kept through the first update (it
+    // still runs on the first version) ends too, with where to resume.
+    let moved = api("chat", "chat-2", &["http-get", "http-post", "sse"], true);
+    let config = for_running(&gateway, config_of(&[moved], driver));
+    assert_eq!(gateway.apply(config).unwrap().updated, ["chat"]);
+    let text = read_sse_until(&mut sse, |text| text.contains("event: goaway"));
+    assert!(
+        text.contains("API redeployed; reconnect with Last-Event-ID:"),
+        "{text}"
+    );
 }
 on_both_drivers!(update_keeps_retained_messages_and_kept_streams, update);
 

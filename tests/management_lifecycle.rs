@@ -209,3 +209,32 @@ fn plan_close_reaches_the_deployed_revision_without_a_redeploy() {
         "plan.closed",
     );
 }
+
+#[test]
+fn the_portal_lists_published_public_apis_only() {
+    let mgmt = management::start(Value::Null);
+    expect(
+        &mgmt.call(
+            "POST",
+            "/apis",
+            Some(&json!({ "definition": orders_definition() })),
+        ),
+        201,
+    );
+    let listed = || mgmt.service.portal_apis().unwrap();
+    assert!(listed().is_empty(), "created, private");
+    expect(&mgmt.call("POST", "/apis/orders/_publish", None), 204);
+    assert!(listed().is_empty(), "published but private");
+    expect(&mgmt.call("POST", "/apis/orders/_make-public", None), 204);
+    let apis = listed();
+    assert_eq!(apis.len(), 1);
+    assert_eq!(apis[0]["id"], "orders");
+    assert_eq!(apis[0]["plans"][0]["id"], "gold");
+    assert!(
+        apis[0].get("definition").is_none(),
+        "the portal shows no definition"
+    );
+    expect(&mgmt.call("POST", "/apis/orders/_unpublish", None), 204);
+    assert!(listed().is_empty());
+    assert!(mgmt.service.portal_api("orders").is_err());
+}

@@ -9,8 +9,8 @@ harness uses.
       consumers (one process each) read it from the earliest offsets; prints a markdown row:
       delivered, lost, seconds until the last consumer had everything.
   kafka_direct.py --broker live RATE SECONDS CONSUMERS [SIZE] [PARTITIONS]
-      starts tansu, CONSUMERS consumers (one process each) assigned at the end of every
-      partition, then one producer at RATE records/s for SECONDS; latency from the produce call
+      starts tansu, CONSUMERS consumers (one process each) reading every partition of a new
+      topic, then one producer at RATE records/s for SECONDS; latency from the produce call
       to the consumer's poll (same machine clock), p50 / p99; prints a markdown row.
 
 `--broker` starts tansu itself (TIDEGATE_CACHE or ~/.cache/tidegate/tansu-0.6.0/bin/tansu) on a
@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 
-from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -66,16 +66,16 @@ def start_tansu():
     sys.exit("tansu did not listen")
 
 
-def consumer(bootstrap, topic, partitions, at_end):
+def consumer(bootstrap, topic, partitions):
+    """A consumer of every partition of `topic` from offset 0 (no group: assigned)."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"direct-{os.getpid()}-{time.time_ns()}",
                   "enable.auto.commit": False, "fetch.max.bytes": 4 * 1024 * 1024})
-    offset = OFFSET_END if at_end else 0
-    c.assign([TopicPartition(topic, p, offset) for p in range(partitions)])
+    c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
     return c
 
 
 def replay_consumer(bootstrap, topic, partitions, records, deadline, out):
-    c = consumer(bootstrap, topic, partitions, at_end=False)
+    c = consumer(bootstrap, topic, partitions)
     seen = [set() for _ in range(partitions)]
     got, dup = 0, 0
     while got < records and time.time() < deadline:
@@ -124,15 +124,14 @@ def replay(bootstrap, records, consumers, size, partitions):
     complete = sum(1 for r in results if r[0] >= records)
     print("| run | records | consumers | delivered | lost | duplicates | complete consumers | seconds | deliveries/s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| confluent-kafka direct ({partitions} partitions; produced in {publish_s:.1} s) | {records} | "
+    print(f"| confluent-kafka direct ({partitions} partitions; produced in {publish_s:.1f} s) | {records} | "
           f"{consumers} | {delivered} | {lost} | {dup} | {complete} | {last:.1f} | {delivered / last:.0f} |")
 
 
 def live_consumer(bootstrap, topic, partitions, expected, deadline, ready, out):
-    c = consumer(bootstrap, topic, partitions, at_end=True)
-    # Wait for the assignment to resolve the end offsets before the producer starts.
-    while not all(tp.offset >= 0 for tp in c.position([TopicPartition(topic, p) for p in range(partitions)])):
-        c.consume(100, 0.1)
+    # The topic is new and empty: reading from offset 0 is reading what is produced from now on.
+    c = consumer(bootstrap, topic, partitions)
+    c.consume(100, 1.0)
     ready.put(1)
     latencies = []
     while len(latencies) < expected and time.time() < deadline:
@@ -155,6 +154,7 @@ def live(bootstrap, rate, seconds, consumers, size, partitions):
         proc.start()
     for _ in procs:
         ready.get()
+    time.sleep(2)  # every consumer's fetch is under way
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
     start = time.time()
     for i in range(expected):

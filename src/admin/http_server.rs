@@ -36,8 +36,11 @@ use crate::runtime::LogThrottle;
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// How long a refusal or a timeout answer may take to write before the socket is dropped.
 const FAREWELL_DEADLINE: Duration = Duration::from_secs(1);
-/// Each connection thread's stack: it parses a head and renders a text body, both on the heap.
-const THREAD_STACK_BYTES: usize = 256 * 1024;
+/// Each connection thread's stack: std's default for spawned threads. The management API's
+/// handlers (also behind the console) validate a whole candidate configuration with the file
+/// loader, which recurses and overflowed 256 KiB in debug builds (a POST of the quickstart API
+/// from the console's wizard). Reserved address space; pages are only touched as used.
+const THREAD_STACK_BYTES: usize = 2 * 1024 * 1024;
 
 /// The bounds a server enforces on its clients.
 #[derive(Debug, Clone, Copy)]

@@ -9,7 +9,7 @@ mod request_body;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use http_server::{Handler, HttpServer, Request, ServerLimits};
@@ -32,6 +32,32 @@ pub const ADMIN_LIMITS: ServerLimits = ServerLimits {
     max_head_bytes: 8192,
     max_body_bytes: 0,
 };
+
+/// Renders one service's metrics in the Prometheus text format.
+pub type MetricsSource = Box<dyn Fn() -> String + Send + Sync>;
+
+/// The metrics of services started after the gateway (the management API), rendered after the
+/// gateway's own: the admin endpoint holds this list from the start, the services join it later.
+#[derive(Clone, Default)]
+pub struct MetricsSources(Arc<Mutex<Vec<MetricsSource>>>);
+
+impl MetricsSources {
+    /// Adds a source, rendered at every scrape from now on.
+    pub fn add(&self, source: MetricsSource) {
+        self.lock().push(source);
+    }
+
+    fn render(&self) -> String {
+        self.lock().iter().map(|source| source()).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<MetricsSource>> {
+        // Each update is one push: a poisoned lock still holds a consistent list.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
 
 /// The running admin endpoint; dropping it stops it (without waiting for its clients).
 pub struct Admin {
@@ -58,6 +84,8 @@ pub struct AdminState {
     pub rate_limiter: Arc<RateLimiter>,
     /// The TLS certificate reload counters, when `gateway.tls` is set.
     pub tls: Option<Arc<TlsMetrics>>,
+    /// Services started later (the management API).
+    pub more: MetricsSources,
 }
 
 impl Admin {
@@ -148,5 +176,6 @@ fn render_all(state: &AdminState, admin: &AdminMetrics) -> String {
             ("feeds_started", started, "Kafka feeds whose brokers answered (their clients are served; the others get 503)."),
         ]));
     }
+    text.push_str(&state.more.render());
     text
 }

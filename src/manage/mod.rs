@@ -5,8 +5,10 @@
 //!   tokens) behind one trait; in memory (tests), SQLite (one embedded file) or PostgreSQL
 //!   (shared by several nodes). Blocking: used from management threads and the follower thread,
 //!   never from a shard.
-//! - `service/`: typed views over the store's documents and the lifecycle rules.
-//! - `api/`: the REST API on `management.listen`.
+//! - `service/`: typed views over the store's documents and the lifecycle rules (deploy, start,
+//!   stop, deprecate, delete …); one validator, `config::load_str` of the candidate configuration.
+//! - `api/`: the management REST API on `management.listen` (routes, bearer tokens, JSON errors,
+//!   the OpenAPI document).
 //! - `seed.rs`: an empty store gets the file's APIs, applications and subscriptions once;
 //! - `desired.rs`: the store's content as the configuration a node runs;
 //! - `follower.rs`: a thread per node that polls the store's generation and applies changes.

@@ -12,6 +12,10 @@
 //! names and `status` one of five classes (`1xx`…`5xx`). A removed API keeps its series (counters
 //! do not go backwards) until the restart. Histograms have fixed buckets.
 
+mod totals;
+
+pub use totals::{api_totals, ApiTotals};
+
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -387,52 +391,37 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE tidegate_{name} {kind}");
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn histogram_buckets_are_cumulative_and_shards_summed() {
-        let yaml = "apis:\n  - id: a\n    name: A\n    contextPaths: [/a]\n    entrypoints: [{ type: http-get }]\n    endpoint: { type: mock }\n    plans: [{ name: K, security: keyless }]\n";
-        let config = crate::config::load_str(yaml, "t").unwrap();
-        let a = Arc::new(ApiMetrics::new(&config.apis));
-        let b = Arc::new(ApiMetrics::new(&config.apis));
-        let get_a = a
-            .register(&config.apis[0])
-            .entrypoint(EntrypointKind::HttpGet);
-        get_a.finished(200, Duration::from_millis(3), false);
-        b.register(&config.apis[0])
-            .entrypoint(EntrypointKind::HttpGet)
-            .finished(503, Duration::from_secs(100), false);
-        a.unrouted(EntrypointKind::None)
-            .finished(404, Duration::from_millis(1), false);
-        let text = render_api_metrics(&[a, b]);
-        let api = "api=\"a\",entrypoint=\"http-get\"";
-        assert!(text.contains(&format!(
-            "tidegate_api_responses_total{{{api},status=\"2xx\"}} 1"
-        )));
-        assert!(text.contains(&format!(
-            "tidegate_api_responses_total{{{api},status=\"5xx\"}} 1"
-        )));
-        assert!(text.contains(&format!(
-            "tidegate_api_request_duration_seconds_bucket{{{api},le=\"0.0025\"}} 0"
-        )));
-        assert!(text.contains(&format!(
-            "tidegate_api_request_duration_seconds_bucket{{{api},le=\"0.005\"}} 1"
-        )));
-        assert!(text.contains(&format!(
-            "tidegate_api_request_duration_seconds_bucket{{{api},le=\"60\"}} 1"
-        )));
-        assert!(text.contains(&format!(
-            "tidegate_api_request_duration_seconds_bucket{{{api},le=\"+Inf\"}} 2"
-        )));
-        assert!(text.contains(&format!(
-            "tidegate_api_request_duration_seconds_count{{{api}}} 2"
-        )));
-        assert!(text.contains(
-            "tidegate_api_responses_total{api=\"-\",entrypoint=\"none\",status=\"4xx\"} 1"
-        ));
-        // Undeclared entrypoints are not rendered.
-        assert!(!text.contains("api=\"a\",entrypoint=\"websocket\""));
-    }
+/// One API's totals over every shard (the management API's per-API stats).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApiTotals {
+    /// SSE and WebSocket streams open now.
+    pub open_streams: u64,
+    /// Messages clients published.
+    pub messages_in: u64,
+    /// Messages delivered to clients.
+    pub messages_out: u64,
+    /// Answers given (every status class).
+    pub requests: u64,
 }
+
+/// `id`'s totals summed over `shards`; `None` when it was never deployed since the start.
+pub fn api_totals(shards: &[Arc<ApiMetrics>], id: &str) -> Option<ApiTotals> {
+    let mut totals: Option<ApiTotals> = None;
+    for shard in shards {
+        let Some(api) = shard.rows().into_iter().find(|row| row.id == id) else {
+            continue;
+        };
+        let sum = totals.get_or_insert_with(ApiTotals::default);
+        for series in &api.series {
+            sum.open_streams += get(&series.streams_open);
+            sum.messages_in += get(&series.messages_in);
+            sum.messages_out += get(&series.messages_out);
+            sum.requests += series.responses.iter().map(get).sum::<u64>();
+        }
+    }
+    totals
+}
+
+#[cfg(test)]
+#[path = "api_metrics_tests.rs"]
+mod tests;

@@ -7,13 +7,17 @@
 //! its drain, not by a refused credential); then the deployment set is published and every shard
 //! swaps its routing table (`shard_apply`); once they have, the registry gets exactly the new
 //! configuration. The `gateway:` section is node-local and changes only at a restart: a change
-//! is reported in `restart_needed`, as is a Kafka endpoint the Kafka bridge was not started with.
+//! is reported in `restart_needed`, as is a Kafka endpoint the Kafka bridge was not started with
+//! (a gateway started without Kafka APIs starts its bridge with the first apply that has some).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::Gateway;
-use crate::config::{self, ApiConfig, ApiState, Config, ConfigError, EndpointConfig};
+use crate::config::{self, ApiConfig, ApiState, Config, ConfigError, EndpointConfig, Problem};
+use crate::endpoint::kafka::bridge::KafkaBridge;
+use crate::endpoint::kafka::KafkaPlan;
 use crate::security::reload::new_subscriptions_to_deprecated_plans;
 
 /// Longest `apply` waits for every shard to serve the new version before returning anyway (a
@@ -62,6 +66,7 @@ impl Gateway {
         if old.gateway != config.gateway {
             report.restart_needed.push("gateway".to_owned());
         }
+        self.start_late_kafka(&config)?;
         let mut apis = Vec::new();
         for api in &config.apis {
             if self.kafka_endpoint_unknown(api) {
@@ -129,16 +134,49 @@ impl Gateway {
             .clone()
     }
 
+    /// Starts the Kafka bridge for `config`'s Kafka APIs when the gateway runs none yet (it
+    /// started without Kafka APIs): the bridge thread, its feeds and producers are those of the
+    /// first apply that deploys Kafka APIs.
+    fn start_late_kafka(&self, config: &Config) -> Result<(), ConfigError> {
+        let uses_kafka = |api: &ApiConfig| matches!(api.endpoint, EndpointConfig::Kafka(_));
+        if self.kafka.is_some()
+            || self.late_kafka.get().is_some()
+            || !config.apis.iter().any(uses_kafka)
+        {
+            return Ok(());
+        }
+        let plan = Arc::new(KafkaPlan::new(config));
+        let bridge =
+            KafkaBridge::start(plan.clone(), self.metrics.len()).map_err(|err| ConfigError {
+                origin: "the applied configuration".to_owned(),
+                problems: vec![Problem {
+                    location: "apis[].endpoint".to_owned(),
+                    message: format!("the Kafka bridge could not start: {err}"),
+                }],
+            })?;
+        let link = bridge.link().clone();
+        // Under the apply lock: nobody else sets it.
+        let _ = self.late_kafka.set((bridge, plan.clone()));
+        let mut current = self.deployments.next(&self.applied_config().apis);
+        current.late_kafka = Some((link, plan));
+        // The shards link to it with this version; the next one (this apply's) carries it on.
+        self.deployments.publish(current);
+        Ok(())
+    }
+
     /// A Kafka endpoint whose feed or producer the running Kafka bridge does not have.
     fn kafka_endpoint_unknown(&self, api: &ApiConfig) -> bool {
         let EndpointConfig::Kafka(options) = &api.endpoint else {
             return false;
         };
-        let feed_missing =
-            options.consumer.is_some() && self.kafka_plan.feed_index(options).is_none();
-        let producer_missing =
-            options.producer.is_some() && self.kafka_plan.producer_index(options).is_none();
-        self.kafka.is_none() || feed_missing || producer_missing
+        let plan = match (&self.kafka, self.late_kafka.get()) {
+            (Some(_), _) => &self.kafka_plan,
+            (None, Some((_, plan))) => plan,
+            (None, None) => return true,
+        };
+        let feed_missing = options.consumer.is_some() && plan.feed_index(options).is_none();
+        let producer_missing = options.producer.is_some() && plan.producer_index(options).is_none();
+        feed_missing || producer_missing
     }
 }
 
@@ -166,5 +204,50 @@ fn diff(old: &[ApiConfig], new: &[ApiConfig], report: &mut ApplyReport) {
         if !new.iter().any(|n| n.id == api.id) {
             report.removed.push(api.id.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store follower and the signal thread call `apply` on a shared gateway.
+    #[test]
+    fn a_gateway_can_be_shared_with_other_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Gateway>();
+    }
+
+    #[test]
+    fn the_report_names_each_change() {
+        let api = |id: &str, state: &str, path: &str| {
+            format!("  - {{ id: {id}, name: {id}, contextPaths: [{path}], state: {state}, entrypoints: [{{ type: http-get }}], endpoint: {{ type: mock }}, plans: [{{ name: K, security: keyless }}] }}\n")
+        };
+        let parse = |apis: &[String]| {
+            config::load_str(&format!("apis:\n{}", apis.concat()), "t")
+                .unwrap()
+                .apis
+        };
+        let old = parse(&[
+            api("same", "started", "/same"),
+            api("stop", "started", "/stop"),
+            api("start", "stopped", "/start"),
+            api("change", "started", "/change"),
+            api("gone", "started", "/gone"),
+        ]);
+        let new = parse(&[
+            api("same", "started", "/same"),
+            api("stop", "stopped", "/stop"),
+            api("start", "started", "/start"),
+            api("change", "started", "/changed"),
+            api("new", "started", "/new"),
+        ]);
+        let mut report = ApplyReport::default();
+        diff(&old, &new, &mut report);
+        assert_eq!(report.added, ["new"]);
+        assert_eq!(report.removed, ["gone"]);
+        assert_eq!(report.started, ["start"]);
+        assert_eq!(report.stopped, ["stop"]);
+        assert_eq!(report.updated, ["change"]);
     }
 }

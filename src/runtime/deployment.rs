@@ -13,9 +13,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::config::{ApiConfig, EndpointConfig};
+use crate::config::{ApiConfig, ApiState, EndpointConfig};
+use crate::cross_shard::kafka_link::KafkaLink;
 use crate::cross_shard::mqtt_feed::MqttFeed;
 use crate::cross_shard::{Doorbell, GatewayHealth, TopicLog};
+use crate::endpoint::kafka::KafkaPlan;
 
 /// How often `wait_applied` looks at the shards' acknowledgements.
 const ACK_POLL: Duration = Duration::from_millis(2);
@@ -30,6 +32,9 @@ pub struct Deployment {
     pub topics: Vec<Arc<TopicLog>>,
     /// Every MQTT consumer's node feed, by API id.
     pub mqtt_feeds: HashMap<String, Arc<MqttFeed>>,
+    /// The Kafka bridge a live apply started (the gateway started without Kafka APIs), for the
+    /// shards to link to.
+    pub late_kafka: Option<(KafkaLink, Arc<KafkaPlan>)>,
 }
 
 /// The current deployment and the shards' progress towards it.
@@ -58,6 +63,7 @@ impl Deployments {
                 apis: Vec::new(),
                 topics: Vec::new(),
                 mqtt_feeds: HashMap::new(),
+                late_kafka: None,
             })),
             version: AtomicU64::new(0),
             applied: (0..shards).map(|_| AtomicU64::new(0)).collect(),
@@ -118,7 +124,13 @@ impl Deployments {
                     }));
                 }
                 EndpointConfig::Mqtt(options) => {
-                    let Some(consumer) = &options.consumer else {
+                    // A stopped API holds no broker subscription: starting it again makes a
+                    // new feed.
+                    let Some(consumer) = options
+                        .consumer
+                        .as_ref()
+                        .filter(|_| api.state == ApiState::Started)
+                    else {
                         continue;
                     };
                     let unchanged = current
@@ -147,6 +159,7 @@ impl Deployments {
             apis: apis.to_vec(),
             topics,
             mqtt_feeds,
+            late_kafka: current.late_kafka.clone(),
         }
     }
 

@@ -26,13 +26,13 @@ pub use driver::Driver;
 pub use local_signal::LocalSignal;
 pub use log_throttle::LogThrottle;
 
-use crate::admin::{Admin, AdminState};
+use crate::admin::{Admin, AdminState, MetricsSources};
 use crate::config::{Config, ConfigError};
 use crate::cross_shard::{Doorbell, GatewayHealth, Signal};
 use crate::endpoint::kafka::bridge::KafkaBridge;
 use crate::endpoint::kafka::KafkaPlan;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
-use crate::observe::api_metrics::ApiMetrics;
+use crate::observe::api_metrics::{api_totals, ApiMetrics, ApiTotals};
 use crate::observe::log_writer::{self, AccessLogWriter};
 use crate::rate_limit::{RateLimitMetrics, RateLimiter, RedisStartError};
 use crate::security::reload::ReloadReport;
@@ -63,6 +63,8 @@ pub struct Gateway {
     /// Which shards are alive; shared with the shards' supervisors and the admin endpoint.
     health: Arc<GatewayHealth>,
     admin: Option<Admin>,
+    /// Metrics of services started after the gateway, rendered by the admin endpoint.
+    more_metrics: MetricsSources,
     /// The Kafka bridge thread, when an API uses Kafka; stopped after the shards.
     kafka: Option<KafkaBridge>,
     /// Plans, subscriptions and API keys; replaced by `apply` and `reload_security`.
@@ -72,6 +74,9 @@ pub struct Gateway {
     /// The Kafka feeds and producers the bridge was started with (a live apply can deploy only
     /// Kafka endpoints among them).
     kafka_plan: Arc<KafkaPlan>,
+    /// The Kafka bridge a live apply started when the gateway had none (its first Kafka APIs);
+    /// stopped after the shards.
+    late_kafka: std::sync::OnceLock<(KafkaBridge, Arc<KafkaPlan>)>,
     /// The configuration in force (the last one applied).
     applied: std::sync::Mutex<Config>,
     /// The node's rate limiter (dropped last, with the shards: that ends the Redis thread).
@@ -146,10 +151,12 @@ impl Gateway {
             shutdown_timeout: config.gateway.timeouts.shutdown,
             health: GatewayHealth::new(),
             admin: None,
+            more_metrics: MetricsSources::default(),
             kafka: None,
             security: Registry::new(&config),
             deployments: Deployments::new(&config.apis, topic_doorbells.clone()),
             kafka_plan: kafka_plan.clone(),
+            late_kafka: std::sync::OnceLock::new(),
             applied: std::sync::Mutex::new(config.clone()),
             rate_limiter: None,
         };
@@ -250,6 +257,7 @@ impl Gateway {
                 security: gateway.security.metrics().clone(),
                 rate_limiter: rate_limiter.clone(),
                 tls: gateway.tls_metrics().cloned(),
+                more: gateway.more_metrics.clone(),
             };
             match Admin::start(addr, state) {
                 Ok(admin) => gateway.admin = Some(admin),
@@ -260,6 +268,17 @@ impl Gateway {
             }
         }
         Ok(gateway)
+    }
+
+    /// Every shard's per-API metrics (the management API's per-API `stats`).
+    pub fn api_metrics(&self) -> &[Arc<ApiMetrics>] {
+        &self.api_metrics
+    }
+
+    /// Where services started later (the management API) add their metrics to the admin
+    /// endpoint's.
+    pub fn more_metrics(&self) -> &MetricsSources {
+        &self.more_metrics
     }
 
     /// Where the admin endpoint listens, when enabled.
@@ -299,6 +318,12 @@ impl Gateway {
         &self.metrics
     }
 
+    /// `id`'s per-API totals on this node (open streams, messages, answers); `None` when it was
+    /// never deployed since the start.
+    pub fn api_stats(&self, id: &str) -> Option<ApiTotals> {
+        api_totals(&self.api_metrics, id)
+    }
+
     /// The security registry (plans, subscriptions, API keys) the shards read.
     pub fn security(&self) -> &Arc<Registry> {
         &self.security
@@ -323,7 +348,8 @@ impl Gateway {
     }
 
     pub fn kafka_metrics(&self) -> Option<&Arc<KafkaMetrics>> {
-        self.kafka.as_ref().map(|bridge| bridge.metrics())
+        let late = self.late_kafka.get().map(|(bridge, _)| bridge);
+        self.kafka.as_ref().or(late).map(|bridge| bridge.metrics())
     }
 
     /// Graceful shutdown: every shard stops accepting, tells its clients (WebSocket close 1001,
@@ -361,6 +387,7 @@ impl Gateway {
         self.admin = None;
         // After the shards: their clients may still have been waiting on Kafka.
         self.kafka = None;
+        self.late_kafka.take();
     }
 }
 

@@ -19,6 +19,7 @@ use super::deployment::Deployments;
 use super::shard::Shard;
 use super::LocalSignal;
 use crate::config::{ApiState, EntrypointConfig};
+use crate::endpoint::kafka::KafkaLocals;
 use crate::endpoint::{Endpoint, EndpointContext, LocalTopic};
 use crate::observe::api_metrics::EntrypointKind;
 use crate::server::api::SharedEndpoint;
@@ -87,7 +88,22 @@ pub fn apply_current(shard: &Shard, live: bool) {
             }
         }
     }
-    deployer.context.borrow_mut().mqtt_feeds = deployment.mqtt_feeds.clone();
+    {
+        let mut context = deployer.context.borrow_mut();
+        context.mqtt_feeds = deployment.mqtt_feeds.clone();
+        if let Some((link, plan)) = &deployment.late_kafka {
+            if !context.kafka.is_linked() {
+                let policy = shard.gateway.outbound.slow_client_policy;
+                context.kafka = KafkaLocals::new(
+                    shard.id,
+                    Some(link.clone()),
+                    plan.clone(),
+                    policy,
+                    shard.metrics.clone(),
+                );
+            }
+        }
+    }
     let old = shard.router();
     let mut apis: Vec<Rc<Api>> = Vec::new();
     let started = deployment

@@ -82,3 +82,21 @@ impl Drain {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retiring_one_entrypoint_leaves_the_others() {
+        let drain = Drain::default();
+        drain.retire(EntrypointKind::WebSocket, REDEPLOYED);
+        assert!(drain.is_retired(EntrypointKind::WebSocket));
+        assert!(!drain.is_retired(EntrypointKind::Sse));
+        assert_eq!(drain.reason(), REDEPLOYED);
+        // The first reason stays: a stream already ending was told why.
+        drain.retire_all(STOPPED);
+        assert!(drain.is_retired(EntrypointKind::Sse));
+        assert!(!drain.is_retired(EntrypointKind::None));
+    }
+}

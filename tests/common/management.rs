@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tidegate::manage::api::{ManagementApi, ManagementOptions, Tokens};
-use tidegate::manage::service::{ApiStats, Service};
+use tidegate::manage::service::{ApiStats, Service, StatsSource};
 use tidegate::manage::store::{MemoryStore, Store};
 
 use super::{raw, Response};
@@ -19,6 +19,8 @@ pub const BASE: &str = "/management/v2/environments/DEFAULT";
 pub struct Mgmt {
     pub api: ManagementApi,
     pub store: Arc<dyn Store>,
+    /// The service behind the API (what the console's portal pages call).
+    pub service: Arc<Service>,
     pub addr: SocketAddr,
 }
 
@@ -31,19 +33,25 @@ pub fn start(gateway: Value) -> Mgmt {
 
 /// As `start`, over `store`.
 pub fn start_on(store: Arc<dyn Store>, gateway: Value) -> Mgmt {
-    let service = Service::new(
-        store.clone(),
-        gateway,
-        Box::new(|_: &str| ApiStats::default()),
-    );
+    start_with_stats(store, gateway, Box::new(|_: &str| ApiStats::default()))
+}
+
+/// As `start_on`, with the per-API numbers of `stats`.
+pub fn start_with_stats(store: Arc<dyn Store>, gateway: Value, stats: Box<StatsSource>) -> Mgmt {
+    let service = Arc::new(Service::new(store.clone(), gateway, stats));
     let options = ManagementOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         environment: "DEFAULT".to_owned(),
         tokens: Tokens::new(&[], Some(TOKEN)),
     };
-    let api = ManagementApi::start(options, Arc::new(service)).expect("management API starts");
+    let api = ManagementApi::start(options, service.clone()).expect("management API starts");
     let addr = api.local_addr();
-    Mgmt { api, store, addr }
+    Mgmt {
+        api,
+        store,
+        service,
+        addr,
+    }
 }
 
 impl Mgmt {

@@ -12,6 +12,8 @@ use tidegate::runtime::Gateway;
 pub mod admin;
 pub mod binary;
 pub mod chromium;
+pub mod console_browser;
+pub mod console_stack;
 pub mod examples;
 pub mod fake_kafka_sasl;
 pub mod fake_mqtt;

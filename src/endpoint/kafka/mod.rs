@@ -86,6 +86,11 @@ impl KafkaLocals {
         KafkaLocals { link, plan, feeds }
     }
 
+    /// True when this shard is linked to a Kafka bridge (one was started).
+    pub fn is_linked(&self) -> bool {
+        self.link.is_some()
+    }
+
     /// The endpoint of an API configured with `options`.
     pub fn endpoint(&self, options: &KafkaOptions) -> KafkaEndpoint {
         let link = self

@@ -16,11 +16,15 @@ use crate::endpoint::{BrokerFailure, BrokerProblem};
 use crate::metrics::ShardMetrics;
 use crate::runtime::LocalSignal;
 
-use super::codec::{self, Incoming};
+use super::codec::{self, InboundPublish, Incoming};
 use super::consumer::{ConsumerSub, SubState};
 use super::inbound::OversizedPublish;
 use super::wake::{AckSlot, Notify};
 use super::PublishAnswer;
+
+/// Most PUBLISHes put in the node ring as one batch (one read of 16 KiB holds at most a few
+/// hundred small ones).
+pub const MAX_RECEIVE_BATCH: usize = 1024;
 
 /// Where an endpoint's connection to its broker stands (kept per endpoint per shard; the
 /// readiness check reads it).
@@ -73,6 +77,9 @@ pub struct MqttClient {
     /// On the owner shard: the node's broker subscription, while any client of the node (or the
     /// linger delay) holds it.
     pub consumer: RefCell<Option<Rc<ConsumerSub>>>,
+    /// PUBLISHes of the broker read being handled (at most `MAX_RECEIVE_BATCH`), put in the
+    /// node ring together by `flush_received`.
+    received: RefCell<Vec<InboundPublish>>,
     /// Filters released while disconnected: unsubscribed on the next connect (a persistent
     /// session would otherwise keep them).
     pub stale_filters: RefCell<Vec<String>>,
@@ -130,6 +137,7 @@ impl MqttClient {
             next_pkid: Cell::new(1),
             in_flight: RefCell::new(HashMap::new()),
             consumer: RefCell::new(None),
+            received: RefCell::new(Vec::new()),
             stale_filters: RefCell::new(Vec::new()),
             published: Cell::new(0),
             last_heard: Cell::new(monoio::time::Instant::now()),
@@ -287,8 +295,48 @@ impl MqttClient {
         }
     }
 
+    /// Puts the PUBLISHes received since the last call into the node ring as one batch, then
+    /// acknowledges them as their QoS and the consumer's delivery mode say. The connection task
+    /// calls it once the packets of a read are handled (and before any other packet, so packets
+    /// keep their order).
+    pub fn flush_received(&self) {
+        let publishes = std::mem::take(&mut *self.received.borrow_mut());
+        if publishes.is_empty() {
+            return;
+        }
+        let acks: Vec<(u8, u16)> = publishes.iter().map(|p| (p.qos, p.pkid)).collect();
+        let consumer = self.consumer.borrow().clone();
+        let kept = match &consumer {
+            Some(sub) => sub.accept_all(publishes),
+            None => {
+                ShardMetrics::add(&self.metrics.mqtt_messages_dropped_total, acks.len() as u64);
+                vec![None; acks.len()]
+            }
+        };
+        for ((qos, pkid), kept) in acks.into_iter().zip(kept) {
+            match (qos, kept, &consumer) {
+                (0, _, _) => {}
+                // At-least-once: PUBACK once every client of the node due it has been written it.
+                (_, Some(position), Some(sub)) if sub.ack_after_delivery => {
+                    sub.defer_ack(position, pkid)
+                }
+                // Otherwise once it is in the node ring: from there every client reads it (or
+                // resumes to it).
+                _ => codec::encode_puback(self.options.protocol, pkid, &mut self.out.borrow_mut()),
+            }
+        }
+        if let Some(sub) = consumer.filter(|sub| sub.ack_after_delivery) {
+            self.send_released_acks(&sub);
+        }
+        self.wake.notify();
+    }
+
     /// Acts on one packet from the broker; an `Err` ends the connection with that reason.
+    /// PUBLISHes are kept for `flush_received`; any other packet first flushes them.
     pub fn on_packet(&self, packet: Incoming) -> Result<(), String> {
+        if !matches!(packet, Incoming::Publish(_)) {
+            self.flush_received();
+        }
         match packet {
             Incoming::ConnAck {
                 session_present,
@@ -308,33 +356,13 @@ impl MqttClient {
                 self.wake.notify();
             }
             Incoming::Publish(publish) => {
-                let (qos, pkid) = (publish.qos, publish.pkid);
-                let consumer = self.consumer.borrow().clone();
-                let kept = match &consumer {
-                    Some(sub) => sub.accept(publish),
-                    None => {
-                        ShardMetrics::inc(&self.metrics.mqtt_messages_dropped_total);
-                        None
-                    }
-                };
-                match (qos, kept, consumer) {
-                    (0, _, _) => {}
-                    // At-least-once: PUBACK once every client of the node due it has been written
-                    // it.
-                    (_, Some(position), Some(sub)) if sub.ack_after_delivery => {
-                        sub.defer_ack(position, pkid);
-                        self.send_released_acks(&sub);
-                    }
-                    // Otherwise once it is in the node ring: from there every client reads it (or
-                    // resumes to it).
-                    _ => {
-                        codec::encode_puback(
-                            self.options.protocol,
-                            pkid,
-                            &mut self.out.borrow_mut(),
-                        );
-                        self.wake.notify();
-                    }
+                // Kept until the read's packets are all handled (`flush_received`), so that
+                // what arrived together reaches the fan-out as one batch.
+                let mut received = self.received.borrow_mut();
+                received.push(publish);
+                if received.len() >= MAX_RECEIVE_BATCH {
+                    drop(received);
+                    self.flush_received();
                 }
             }
             Incoming::PubAck { pkid, refused } => {

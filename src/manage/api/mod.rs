@@ -22,7 +22,7 @@ use std::time::Duration;
 pub use auth::{Tokens, FIRST_TOKEN_NAME};
 pub use openapi::OPENAPI_JSON;
 
-use crate::admin::{HttpServer, Reply, Request, ServerLimits};
+use crate::admin::{Handler, HttpServer, MetricsSource, Reply, Request, ServerLimits};
 use crate::manage::service::{Actor, Service};
 use crate::metrics::AdminMetrics;
 use call::Call;
@@ -100,12 +100,31 @@ impl ManagementApi {
         self.server.local_addr()
     }
 
+    /// The same handler as this listener's, for another listener to serve the API on its own
+    /// origin (the console: its pages call the API same-origin).
+    pub fn handler(&self) -> Arc<Handler> {
+        let state = self.state.clone();
+        Arc::new(move |request: &Request| handle(&state, request))
+    }
+
     /// `tidegate_management_*`: connections, requests, refused tokens.
     pub fn render_prometheus(&self) -> String {
-        let mut text = self.state.metrics.render_prometheus("management");
+        self.state.render_prometheus()
+    }
+
+    /// The same, for the admin endpoint (`Gateway::more_metrics`).
+    pub fn metrics_source(&self) -> MetricsSource {
+        let state = self.state.clone();
+        Box::new(move || state.render_prometheus())
+    }
+}
+
+impl State {
+    fn render_prometheus(&self) -> String {
+        let mut text = self.metrics.render_prometheus("management");
         text.push_str(&format!(
             "# HELP tidegate_management_auth_failures_total Management API calls refused 401 (no or unknown token).\n# TYPE tidegate_management_auth_failures_total counter\ntidegate_management_auth_failures_total {}\n",
-            self.state.tokens.failures()
+            self.tokens.failures()
         ));
         text
     }
@@ -194,3 +213,6 @@ fn method_name(method: &crate::codec::http_head::Method) -> &str {
         Method::Other(name) => name,
     }
 }
+
+/// The environment variable that holds a clear administrator token.
+pub const TOKEN_ENV: &str = "TIDEGATE_MANAGEMENT_TOKEN";

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::api_body::{ApiBody, RuntimeState};
 use super::apis::refuse_archived;
 use super::validate::Change;
-use super::{views, Actor, ErrorKind, Service, ServiceError};
+use super::{audit_event, views, Actor, ErrorKind, Service, ServiceError};
 use crate::manage::store::Kind;
 
 impl Service {
@@ -63,6 +63,9 @@ impl Service {
     ) -> Result<u64, ServiceError> {
         let doc = self.document(Kind::Api, id)?;
         body.definition = definition;
+        if body.deployed_revision.is_none() {
+            body.state = RuntimeState::Started;
+        }
         let value = body.to_value();
         // Other documents may have changed since the definition was saved: check it again.
         self.validate(&Change {
@@ -70,14 +73,19 @@ impl Service {
             id,
             body: Some(&value),
         })?;
-        let revision = self
+        let audit = audit_event(
+            actor,
+            action,
+            Kind::Api,
+            id,
+            Some(doc.body.clone()),
+            Some(value.clone()),
+        );
+        // The revision and the document that points at it, in one transaction.
+        let (revision, _) = self
             .store
-            .add_revision(id, &body.definition, &actor.0, comment)?;
-        if body.deployed_revision.is_none() {
-            body.state = RuntimeState::Started;
-        }
-        body.deployed_revision = Some(revision.number);
-        self.write(Kind::Api, id, Some(&doc), &body.to_value(), actor, action)?;
+            .deploy(id, &value, doc.version, comment, &audit)
+            .map_err(|err| ServiceError::from_write(err, Kind::Api, id))?;
         Ok(revision.number)
     }
 

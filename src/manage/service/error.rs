@@ -110,7 +110,7 @@ impl ServiceError {
                 "version.conflict",
                 format!(
                     "{} was changed by another request meanwhile; GET it again and retry",
-                    super::target(kind, id)
+                    crate::manage::store::target(kind, id)
                 ),
             ),
             other => ServiceError::store(other),

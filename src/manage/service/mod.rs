@@ -14,12 +14,12 @@ mod deployments;
 mod error;
 mod keys;
 mod plans;
+mod portal;
 mod subscriptions;
 mod validate;
 mod views;
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use serde_json::Value;
 
@@ -29,9 +29,9 @@ pub use error::{ErrorKind, FieldError, ServiceError};
 pub use keys::RENEW_GRACE;
 pub use plans::PlanAction;
 pub use subscriptions::SubscriptionAction;
-pub use views::ApiStats;
+pub use views::{stats_from, ApiStats};
 
-use crate::manage::store::{AuditEvent, Document, Kind, Store, StoreError};
+use crate::manage::store::{target, AuditEvent, Document, Kind, Store, StoreError};
 
 /// This node's live numbers for one API (open streams, messages, requests), by API id.
 pub type StatsSource = dyn Fn(&str) -> ApiStats + Send + Sync;
@@ -142,19 +142,6 @@ fn check_expected(expected: Expected, current: u64) -> Result<(), ServiceError> 
     Ok(())
 }
 
-/// `api:orders`, `application:shop`, `subscription:s1`.
-pub fn target(kind: Kind, id: &str) -> String {
-    format!("{}:{id}", kind_name(kind))
-}
-
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Api => "api",
-        Kind::Application => "application",
-        Kind::Subscription => "subscription",
-    }
-}
-
 fn audit_event(
     actor: &Actor,
     action: &str,
@@ -163,14 +150,7 @@ fn audit_event(
     before: Option<Value>,
     after: Option<Value>,
 ) -> AuditEvent {
-    AuditEvent {
-        at: SystemTime::now(),
-        actor: actor.0.clone(),
-        action: action.to_owned(),
-        target: target(kind, id),
-        before,
-        after,
-    }
+    AuditEvent::now(&actor.0, action, &target(kind, id)).with_bodies(before, after)
 }
 
 impl From<StoreError> for ServiceError {

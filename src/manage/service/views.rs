@@ -1,6 +1,7 @@
 //! What the management API shows of a stored document: the API view (with its deployment state
 //! and this node's numbers), revisions and audit events, as JSON.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::{json, Value};
@@ -8,6 +9,7 @@ use serde_json::{json, Value};
 use super::api_body::ApiBody;
 use crate::manage::store::{AuditEvent, Document, Revision};
 use crate::observe::access_line::rfc3339_millis;
+use crate::observe::api_metrics::{api_totals, ApiMetrics};
 
 /// This node's numbers for one API, summed over its shards.
 #[derive(Debug, Clone, Copy, Default)]
@@ -16,6 +18,19 @@ pub struct ApiStats {
     pub messages_in: u64,
     pub messages_out: u64,
     pub requests: u64,
+}
+
+/// This node's numbers, read from every shard's per-API metrics (`Gateway::api_metrics`).
+pub fn stats_from(shards: Vec<Arc<ApiMetrics>>) -> Box<super::StatsSource> {
+    Box::new(move |id: &str| {
+        let totals = api_totals(&shards, id);
+        ApiStats {
+            open_streams: totals.open_streams,
+            messages_in: totals.messages_in,
+            messages_out: totals.messages_out,
+            requests: totals.requests,
+        }
+    })
 }
 
 /// `2026-12-06T07:24:23.123Z`.
