@@ -235,7 +235,16 @@ fn run(path: Option<PathBuf>) -> ExitCode {
             let listen = prepared.management.listen;
             match ManagedNode::start(prepared, gateway_applier(gateway.clone()), true) {
                 Ok(managed) => {
-                    tracing::info!(management = %listen, "following the management store; management API listening");
+                    let locked = gateway.lock().unwrap_or_else(|poison| poison.into_inner());
+                    for source in managed.metrics_sources() {
+                        locked.more_metrics().add(source);
+                    }
+                    drop(locked);
+                    tracing::info!(
+                        management = %listen,
+                        console = %managed.console().map_or_else(|| "off".to_owned(), |c| c.local_addr().to_string()),
+                        "following the management store; management API listening"
+                    );
                     Some(managed)
                 }
                 Err(err) => {

@@ -13,7 +13,9 @@ use super::follower::{Applier, Follower, FollowerMetrics, FollowerSetup};
 use super::seed::seed_if_empty;
 use super::service::{ApiStats, Service};
 use super::store::{PostgresStore, SqliteStore, Store, StoreError};
+use crate::admin::MetricsSource;
 use crate::config::{Config, ManagementConfig, StoreBackend};
+use crate::console::Console;
 use crate::runtime::Gateway;
 
 /// Opens the configured store (creating or migrating its schema).
@@ -85,6 +87,8 @@ pub fn prepare_on(
 /// The management side of a running node; dropping it stops the management API and the
 /// follower (before the gateway itself is shut down).
 pub struct ManagedNode {
+    /// The console (`management.console`), when enabled; stopped before the API it forwards to.
+    console: Option<Console>,
     api: Option<ManagementApi>,
     _follower: Follower,
     metrics: Arc<FollowerMetrics>,
@@ -128,7 +132,15 @@ impl ManagedNode {
         } else {
             None
         };
+        let console = match &api {
+            Some(api) if prepared.management.console.enabled => Some(Console::start(
+                prepared.management.console.listen,
+                Some(api.handler()),
+            )?),
+            _ => None,
+        };
         Ok(ManagedNode {
+            console,
             api,
             _follower: follower,
             metrics,
@@ -138,6 +150,20 @@ impl ManagedNode {
     /// The management API, when served.
     pub fn api(&self) -> Option<&ManagementApi> {
         self.api.as_ref()
+    }
+
+    /// The console, when enabled.
+    pub fn console(&self) -> Option<&Console> {
+        self.console.as_ref()
+    }
+
+    /// The management metrics sources (follower, management API) for the admin
+    /// endpoint's `/metrics` (`Gateway::more_metrics`).
+    pub fn metrics_sources(&self) -> Vec<MetricsSource> {
+        let follower = self.metrics.clone();
+        let mut sources: Vec<MetricsSource> = vec![Box::new(move || follower.render_prometheus())];
+        sources.extend(self.api.as_ref().map(ManagementApi::metrics_source));
+        sources
     }
 
     /// The follower's counters (`tidegate_management_store_up`, …).
