@@ -13,6 +13,7 @@ use signal_hook::iterator::Signals;
 use tidegate::config::{self, Config};
 use tidegate::cross_shard::ShardFault;
 use tidegate::manage::node::{gateway_applier, ManagedNode, Prepared};
+use tidegate::manage::service::stats_from;
 use tidegate::runtime::Gateway;
 
 /// tidegate: an event-native API gateway. Exposes message brokers (Kafka, MQTT), in-memory topics
@@ -233,7 +234,14 @@ fn run(path: Option<PathBuf>) -> ExitCode {
     let managed = match prepared {
         Some(prepared) => {
             let listen = prepared.management.listen;
-            match ManagedNode::start(prepared, gateway_applier(gateway.clone()), true) {
+            let stats = stats_from(
+                gateway
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner())
+                    .api_metrics()
+                    .to_vec(),
+            );
+            match ManagedNode::start(prepared, gateway_applier(gateway.clone()), Some(stats)) {
                 Ok(managed) => {
                     let locked = gateway.lock().unwrap_or_else(|poison| poison.into_inner());
                     for source in managed.metrics_sources() {

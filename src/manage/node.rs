@@ -11,7 +11,7 @@ use super::api::{ManagementApi, ManagementOptions, Tokens};
 use super::desired::{desired_config, gateway_section};
 use super::follower::{Applier, Follower, FollowerMetrics, FollowerSetup};
 use super::seed::seed_if_empty;
-use super::service::{ApiStats, Service};
+use super::service::{Service, StatsSource};
 use super::store::{PostgresStore, SqliteStore, Store, StoreError};
 use crate::admin::MetricsSource;
 use crate::config::{Config, ManagementConfig, StoreBackend};
@@ -96,9 +96,13 @@ pub struct ManagedNode {
 
 impl ManagedNode {
     /// Follows the store, handing each change to `applier` (for a gateway started from
-    /// `prepared.config`) and, when `serve_api`, serves the management API on
-    /// `management.listen`.
-    pub fn start(prepared: Prepared, applier: Applier, serve_api: bool) -> io::Result<ManagedNode> {
+    /// `prepared.config`) and, when `api_stats` is given (this node's per-API numbers), serves
+    /// the management API on `management.listen` and the console.
+    pub fn start(
+        prepared: Prepared,
+        applier: Applier,
+        api_stats: Option<Box<StatsSource>>,
+    ) -> io::Result<ManagedNode> {
         let metrics = Arc::new(FollowerMetrics::default());
         let follower = Follower::start(
             FollowerSetup {
@@ -110,11 +114,11 @@ impl ManagedNode {
             },
             applier,
         )?;
-        let api = if serve_api {
+        let api = if let Some(stats) = api_stats {
             let service = Service::new(
                 prepared.store.clone(),
                 prepared.gateway_section.clone(),
-                Box::new(|_: &str| ApiStats::default()),
+                stats,
             );
             let configured: Vec<(String, String)> = prepared
                 .management
