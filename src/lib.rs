@@ -56,12 +56,16 @@
 //!              jwt/ verifies bearer tokens for `security: jwt` plans (its JWKS URL thread is
 //!              the one cross-thread piece outside cross_shard/)
 //! manage/      the management plane (with a `management:` section): store/ the document store
-//!              (memory, SQLite, PostgreSQL) every node follows; blocking, never on a shard;
-//!              service/ the lifecycle rules over its documents (one validator: config::load_str
-//!              of the candidate); api/ the REST API on management.listen (routes, tokens, OpenAPI)
+//!              (memory, SQLite, PostgreSQL); service/ the lifecycle rules over its documents
+//!              (one validator: config::load_str of the candidate); api/ the REST API on
+//!              management.listen (routes, tokens, OpenAPI); seed.rs, desired.rs, follower.rs:
+//!              each node seeds an empty store once and follows the store's generation,
+//!              applying changes live; node.rs starts it all; export.rs and cli.rs back
+//!              `tidegate export` / `tidegate apis …`. Blocking, never on a shard
 //! webhook/     the webhook entrypoint: push subscriptions delivered to callback URLs by an HTTP/1.1
 //!              client on the shards (pooled keep-alive, TLS, SSRF guard), retries, Standard
-//!              Webhooks signatures, dead letters, the outcome seam broker sources acknowledge by
+//!              Webhooks signatures, dead letters, and the outcome seam (webhook::outcome) through
+//!              which broker sources acknowledge a message only once it is delivered or dead-lettered
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
 //!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, MQTT
 //!              node feeds, shard health

@@ -1,5 +1,7 @@
 //! The `tidegate` command: run the gateway, or check a configuration file.
 
+mod manage_cli;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +13,7 @@ use signal_hook::iterator::Signals;
 use tidegate::config::{self, Config};
 use tidegate::cross_shard::ShardFault;
 use tidegate::manage::node::{gateway_applier, ManagedNode, Prepared};
+use tidegate::manage::service::stats_from;
 use tidegate::runtime::Gateway;
 
 /// tidegate: an event-native API gateway. Exposes message brokers (Kafka, MQTT), in-memory topics
@@ -66,6 +69,30 @@ enum Command {
         #[command(subcommand)]
         action: ApiKeyAction,
     },
+    /// Manage APIs through the management API (--url / TIDEGATE_URL, --token / TIDEGATE_TOKEN).
+    Apis {
+        #[command(subcommand)]
+        action: manage_cli::ApisAction,
+        #[command(flatten)]
+        connection: manage_cli::Connection,
+    },
+    /// Manage an API's subscriptions through the management API.
+    Subscriptions {
+        #[command(subcommand)]
+        action: manage_cli::SubscriptionsAction,
+        #[command(flatten)]
+        connection: manage_cli::Connection,
+    },
+    /// Write the management store's deployed APIs, applications and subscriptions as a
+    /// configuration file (`tidegate check` accepts it).
+    Export {
+        /// The configuration file whose `management.store` to read.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Where to write the YAML (default: standard output).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -99,6 +126,11 @@ fn main() -> ExitCode {
         Command::Apikey {
             action: ApiKeyAction::Generate,
         } => generate_api_key(),
+        Command::Apis { action, connection } => manage_cli::apis(action, connection),
+        Command::Subscriptions { action, connection } => {
+            manage_cli::subscriptions(action, connection)
+        }
+        Command::Export { config, output } => manage_cli::export(&config, output),
     }
 }
 
@@ -202,9 +234,25 @@ fn run(path: Option<PathBuf>) -> ExitCode {
     let managed = match prepared {
         Some(prepared) => {
             let listen = prepared.management.listen;
-            match ManagedNode::start(prepared, gateway_applier(gateway.clone()), true) {
+            let stats = stats_from(
+                gateway
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner())
+                    .api_metrics()
+                    .to_vec(),
+            );
+            match ManagedNode::start(prepared, gateway_applier(gateway.clone()), Some(stats)) {
                 Ok(managed) => {
-                    tracing::info!(management = %listen, "following the management store; management API listening");
+                    let locked = gateway.lock().unwrap_or_else(|poison| poison.into_inner());
+                    for source in managed.metrics_sources() {
+                        locked.more_metrics().add(source);
+                    }
+                    drop(locked);
+                    tracing::info!(
+                        management = %listen,
+                        console = %managed.console().map_or_else(|| "off".to_owned(), |c| c.local_addr().to_string()),
+                        "following the management store; management API listening"
+                    );
                     Some(managed)
                 }
                 Err(err) => {

@@ -12,10 +12,14 @@
 //! - `seed.rs`: an empty store gets the file's APIs, applications and subscriptions once;
 //! - `desired.rs`: the store's content as the configuration a node runs;
 //! - `follower.rs`: a thread per node that polls the store's generation and applies changes.
+//! - `export.rs`: the store back as a configuration file (`tidegate export`);
+//! - `cli.rs`: the CLI's client of the management API (`tidegate apis …`);
 //! - `node.rs`: a node in management mode from start to stop (store, seed, gateway, follower, API).
 
 pub mod api;
+pub mod cli;
 pub mod desired;
+pub mod export;
 pub mod follower;
 pub mod node;
 pub mod seed;

@@ -11,9 +11,11 @@ use super::api::{ManagementApi, ManagementOptions, Tokens};
 use super::desired::{desired_config, gateway_section};
 use super::follower::{Applier, Follower, FollowerMetrics, FollowerSetup};
 use super::seed::seed_if_empty;
-use super::service::{ApiStats, Service};
+use super::service::{Service, StatsSource};
 use super::store::{PostgresStore, SqliteStore, Store, StoreError};
+use crate::admin::MetricsSource;
 use crate::config::{Config, ManagementConfig, StoreBackend};
+use crate::console::Console;
 use crate::runtime::Gateway;
 
 /// Opens the configured store (creating or migrating its schema).
@@ -85,6 +87,8 @@ pub fn prepare_on(
 /// The management side of a running node; dropping it stops the management API and the
 /// follower (before the gateway itself is shut down).
 pub struct ManagedNode {
+    /// The console (`management.console`), when enabled; stopped before the API it forwards to.
+    console: Option<Console>,
     api: Option<ManagementApi>,
     _follower: Follower,
     metrics: Arc<FollowerMetrics>,
@@ -92,9 +96,13 @@ pub struct ManagedNode {
 
 impl ManagedNode {
     /// Follows the store, handing each change to `applier` (for a gateway started from
-    /// `prepared.config`) and, when `serve_api`, serves the management API on
-    /// `management.listen`.
-    pub fn start(prepared: Prepared, applier: Applier, serve_api: bool) -> io::Result<ManagedNode> {
+    /// `prepared.config`) and, when `api_stats` is given (this node's per-API numbers), serves
+    /// the management API on `management.listen` and the console.
+    pub fn start(
+        prepared: Prepared,
+        applier: Applier,
+        api_stats: Option<Box<StatsSource>>,
+    ) -> io::Result<ManagedNode> {
         let metrics = Arc::new(FollowerMetrics::default());
         let follower = Follower::start(
             FollowerSetup {
@@ -106,11 +114,11 @@ impl ManagedNode {
             },
             applier,
         )?;
-        let api = if serve_api {
+        let api = if let Some(stats) = api_stats {
             let service = Service::new(
                 prepared.store.clone(),
                 prepared.gateway_section.clone(),
-                Box::new(|_: &str| ApiStats::default()),
+                stats,
             );
             let configured: Vec<(String, String)> = prepared
                 .management
@@ -128,7 +136,15 @@ impl ManagedNode {
         } else {
             None
         };
+        let console = match &api {
+            Some(api) if prepared.management.console.enabled => Some(Console::start(
+                prepared.management.console.listen,
+                Some(api.handler()),
+            )?),
+            _ => None,
+        };
         Ok(ManagedNode {
+            console,
             api,
             _follower: follower,
             metrics,
@@ -138,6 +154,20 @@ impl ManagedNode {
     /// The management API, when served.
     pub fn api(&self) -> Option<&ManagementApi> {
         self.api.as_ref()
+    }
+
+    /// The console, when enabled.
+    pub fn console(&self) -> Option<&Console> {
+        self.console.as_ref()
+    }
+
+    /// The management metrics sources (follower, management API) for the admin
+    /// endpoint's `/metrics` (`Gateway::more_metrics`).
+    pub fn metrics_sources(&self) -> Vec<MetricsSource> {
+        let follower = self.metrics.clone();
+        let mut sources: Vec<MetricsSource> = vec![Box::new(move || follower.render_prometheus())];
+        sources.extend(self.api.as_ref().map(ManagementApi::metrics_source));
+        sources
     }
 
     /// The follower's counters (`tidegate_management_store_up`, …).

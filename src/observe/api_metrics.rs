@@ -12,10 +12,6 @@
 //! names and `status` one of five classes (`1xx`…`5xx`). A removed API keeps its series (counters
 //! do not go backwards) until the restart. Histograms have fixed buckets.
 
-mod totals;
-
-pub use totals::{api_totals, ApiTotals};
-
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -237,8 +233,6 @@ impl ApiMetrics {
                 EntrypointConfig::HttpPost(_) => EntrypointKind::HttpPost,
                 EntrypointConfig::Sse(_) => EntrypointKind::Sse,
                 EntrypointConfig::WebSocket(_) => EntrypointKind::WebSocket,
-                // Deliveries have their own series (`tidegate_webhook_*`).
-                EntrypointConfig::Webhook(_) => continue,
             };
             series.declared[kind.index()].store(true, Ordering::Relaxed);
         }
@@ -391,6 +385,37 @@ fn get(value: &AtomicU64) -> u64 {
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP tidegate_{name} {help}");
     let _ = writeln!(out, "# TYPE tidegate_{name} {kind}");
+}
+
+/// One API's totals over every shard (the management API's per-API stats).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApiTotals {
+    /// SSE and WebSocket streams open now.
+    pub open_streams: u64,
+    /// Messages clients published.
+    pub messages_in: u64,
+    /// Messages delivered to clients.
+    pub messages_out: u64,
+    /// Answers given (every status class).
+    pub requests: u64,
+}
+
+/// `id`'s totals summed over `shards`; `None` when it was never deployed since the start.
+pub fn api_totals(shards: &[Arc<ApiMetrics>], id: &str) -> Option<ApiTotals> {
+    let mut totals: Option<ApiTotals> = None;
+    for shard in shards {
+        let Some(api) = shard.rows().into_iter().find(|row| row.id == id) else {
+            continue;
+        };
+        let sum = totals.get_or_insert_with(ApiTotals::default);
+        for series in &api.series {
+            sum.open_streams += get(&series.streams_open);
+            sum.messages_in += get(&series.messages_in);
+            sum.messages_out += get(&series.messages_out);
+            sum.requests += series.responses.iter().map(get).sum::<u64>();
+        }
+    }
+    totals
 }
 
 #[cfg(test)]

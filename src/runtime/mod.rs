@@ -325,9 +325,9 @@ impl Gateway {
         &self.metrics
     }
 
-    /// `id`'s per-API totals on this node (open streams, messages, answers); zero for an API no
-    /// shard has served since the start.
-    pub fn api_stats(&self, id: &str) -> ApiTotals {
+    /// `id`'s per-API totals on this node (open streams, messages, answers); `None` when it was
+    /// never deployed since the start.
+    pub fn api_stats(&self, id: &str) -> Option<ApiTotals> {
         api_totals(&self.api_metrics, id)
     }
 
