@@ -10,7 +10,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tidegate::config::{self, Config};
 use tidegate::cross_shard::ShardFault;
-use tidegate::manage::node::{gateway_applier, ManagedNode, Prepared};
+use tidegate::manage::node::{gateway_applier, ManagedNode, Prepared, ServeApi};
 use tidegate::runtime::Gateway;
 
 /// tidegate: an event-native API gateway. Exposes message brokers (Kafka, MQTT), in-memory topics
@@ -198,11 +198,12 @@ fn run(path: Option<PathBuf>) -> ExitCode {
         "tidegate is listening"
     );
     let health = gateway.health().clone();
+    let serve_api = ServeApi::for_gateway(&gateway);
     let gateway = Arc::new(Mutex::new(gateway));
     let managed = match prepared {
         Some(prepared) => {
             let listen = prepared.management.listen;
-            match ManagedNode::start(prepared, gateway_applier(gateway.clone()), true) {
+            match ManagedNode::start(prepared, gateway_applier(gateway.clone()), Some(serve_api)) {
                 Ok(managed) => {
                     tracing::info!(management = %listen, "following the management store; management API listening");
                     Some(managed)

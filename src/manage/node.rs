@@ -11,8 +11,9 @@ use super::api::{ManagementApi, ManagementOptions, Tokens};
 use super::desired::{desired_config, gateway_section};
 use super::follower::{Applier, Follower, FollowerMetrics, FollowerSetup};
 use super::seed::seed_if_empty;
-use super::service::{ApiStats, Service};
+use super::service::{stats_from, Service, StatsSource};
 use super::store::{PostgresStore, SqliteStore, Store, StoreError};
+use crate::admin::MetricsSources;
 use crate::config::{Config, ManagementConfig, StoreBackend};
 use crate::runtime::Gateway;
 
@@ -82,6 +83,24 @@ pub fn prepare_on(
     })
 }
 
+/// What the management API takes from the node's gateway.
+pub struct ServeApi {
+    /// The ApiView's `stats` (`service::stats_from(gateway.api_metrics().to_vec())`).
+    pub stats: Box<StatsSource>,
+    /// Where its `tidegate_management_*` join the admin endpoint's (`Gateway::more_metrics`).
+    pub more_metrics: MetricsSources,
+}
+
+impl ServeApi {
+    /// The wiring for `gateway`.
+    pub fn for_gateway(gateway: &Gateway) -> ServeApi {
+        ServeApi {
+            stats: stats_from(gateway.api_metrics().to_vec()),
+            more_metrics: gateway.more_metrics().clone(),
+        }
+    }
+}
+
 /// The management side of a running node; dropping it stops the management API and the
 /// follower (before the gateway itself is shut down).
 pub struct ManagedNode {
@@ -92,9 +111,13 @@ pub struct ManagedNode {
 
 impl ManagedNode {
     /// Follows the store, handing each change to `applier` (for a gateway started from
-    /// `prepared.config`) and, when `serve_api`, serves the management API on
+    /// `prepared.config`) and, with `serve_api`, serves the management API on
     /// `management.listen`.
-    pub fn start(prepared: Prepared, applier: Applier, serve_api: bool) -> io::Result<ManagedNode> {
+    pub fn start(
+        prepared: Prepared,
+        applier: Applier,
+        serve_api: Option<ServeApi>,
+    ) -> io::Result<ManagedNode> {
         let metrics = Arc::new(FollowerMetrics::default());
         let follower = Follower::start(
             FollowerSetup {
@@ -106,11 +129,11 @@ impl ManagedNode {
             },
             applier,
         )?;
-        let api = if serve_api {
+        let api = if let Some(serve) = serve_api {
             let service = Service::new(
                 prepared.store.clone(),
                 prepared.gateway_section.clone(),
-                Box::new(|_: &str| ApiStats::default()),
+                serve.stats,
             );
             let configured: Vec<(String, String)> = prepared
                 .management
@@ -124,7 +147,9 @@ impl ManagedNode {
                 environment: prepared.management.environment.clone(),
                 tokens: Tokens::new(&configured, env_token.as_deref()),
             };
-            Some(ManagementApi::start(options, Arc::new(service))?)
+            let api = ManagementApi::start(options, Arc::new(service))?;
+            serve.more_metrics.add(api.metrics_source());
+            Some(api)
         } else {
             None
         };

@@ -12,10 +12,6 @@
 //! names and `status` one of five classes (`1xx`…`5xx`). A removed API keeps its series (counters
 //! do not go backwards) until the restart. Histograms have fixed buckets.
 
-mod totals;
-
-pub use totals::{api_totals, ApiTotals};
-
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -47,7 +47,7 @@ pub fn start_node(yaml: &str) -> Node {
     let gateway = Gateway::start(prepared.config.clone()).expect("gateway starts");
     let addr = gateway.local_addr();
     let gateway = Arc::new(Mutex::new(gateway));
-    let managed = ManagedNode::start(prepared, gateway_applier(gateway.clone()), false)
+    let managed = ManagedNode::start(prepared, gateway_applier(gateway.clone()), None)
         .expect("follower starts");
     Node {
         managed: Some(managed),

@@ -23,7 +23,7 @@ pub struct ApiStats {
 /// This node's numbers, read from every shard's per-API metrics (`Gateway::api_metrics`).
 pub fn stats_from(shards: Vec<Arc<ApiMetrics>>) -> Box<super::StatsSource> {
     Box::new(move |id: &str| {
-        let totals = api_totals(&shards, id);
+        let totals = api_totals(&shards, id).unwrap_or_default();
         ApiStats {
             open_streams: totals.open_streams,
             messages_in: totals.messages_in,
