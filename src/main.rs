@@ -205,6 +205,14 @@ fn run(path: Option<PathBuf>) -> ExitCode {
             match ManagedNode::start(prepared, gateway_applier(gateway.clone()), true) {
                 Ok(managed) => {
                     tracing::info!(management = %listen, "following the management store; management API listening");
+                    if let Some(console) = managed.console() {
+                        tracing::info!(console = %console.local_addr(), "web console and developer portal listening");
+                        gateway
+                            .lock()
+                            .unwrap_or_else(|poison| poison.into_inner())
+                            .more_metrics()
+                            .add(console.metrics_source());
+                    }
                     Some(managed)
                 }
                 Err(err) => {

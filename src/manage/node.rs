@@ -14,6 +14,7 @@ use super::seed::seed_if_empty;
 use super::service::{ApiStats, Service};
 use super::store::{PostgresStore, SqliteStore, Store, StoreError};
 use crate::config::{Config, ManagementConfig, StoreBackend};
+use crate::console::Console;
 use crate::runtime::Gateway;
 
 /// Opens the configured store (creating or migrating its schema).
@@ -85,6 +86,8 @@ pub fn prepare_on(
 /// The management side of a running node; dropping it stops the management API and the
 /// follower (before the gateway itself is shut down).
 pub struct ManagedNode {
+    /// The console (`management.console`), serving `api` on its own origin; stopped first.
+    console: Option<Console>,
     api: Option<ManagementApi>,
     _follower: Follower,
     metrics: Arc<FollowerMetrics>,
@@ -93,7 +96,7 @@ pub struct ManagedNode {
 impl ManagedNode {
     /// Follows the store, handing each change to `applier` (for a gateway started from
     /// `prepared.config`) and, when `serve_api`, serves the management API on
-    /// `management.listen`.
+    /// `management.listen`, and the console on `management.console.listen` when enabled.
     pub fn start(prepared: Prepared, applier: Applier, serve_api: bool) -> io::Result<ManagedNode> {
         let metrics = Arc::new(FollowerMetrics::default());
         let follower = Follower::start(
@@ -128,7 +131,15 @@ impl ManagedNode {
         } else {
             None
         };
+        let console = match &api {
+            Some(api) if prepared.management.console.enabled => Some(Console::start(
+                prepared.management.console.listen,
+                Some(api.handler()),
+            )?),
+            _ => None,
+        };
         Ok(ManagedNode {
+            console,
             api,
             _follower: follower,
             metrics,
@@ -138,6 +149,11 @@ impl ManagedNode {
     /// The management API, when served.
     pub fn api(&self) -> Option<&ManagementApi> {
         self.api.as_ref()
+    }
+
+    /// The web console and developer portal, when served (with the API, `console.enabled`).
+    pub fn console(&self) -> Option<&Console> {
+        self.console.as_ref()
     }
 
     /// The follower's counters (`tidegate_management_store_up`, …).
