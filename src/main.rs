@@ -247,6 +247,9 @@ fn run(path: Option<PathBuf>) -> ExitCode {
                     for source in managed.metrics_sources() {
                         locked.more_metrics().add(source);
                     }
+                    if let Some(console) = managed.console() {
+                        locked.more_metrics().add(console.metrics_source());
+                    }
                     drop(locked);
                     tracing::info!(
                         management = %listen,

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 pub use assets::{serve_asset, ASSET_PATHS};
 
-use crate::admin::{Handler, HttpServer, Reply, Request, ServerLimits};
+use crate::admin::{Handler, HttpServer, MetricsSource, Reply, Request, ServerLimits};
 use crate::metrics::AdminMetrics;
 
 /// The console's bounds: a browser opens up to six connections per origin, and a page polls the
@@ -64,9 +64,16 @@ impl Console {
         self.server.local_addr()
     }
 
-    /// The console server's connection and request counters, as Prometheus text.
+    /// The console server's connection and request counters, as Prometheus text
+    /// (`tidegate_console_*`).
     pub fn render_prometheus(&self) -> String {
         self.metrics.render_prometheus("console")
+    }
+
+    /// The same counters as a source for the admin endpoint's `/metrics`.
+    pub fn metrics_source(&self) -> MetricsSource {
+        let metrics = self.metrics.clone();
+        Box::new(move || metrics.render_prometheus("console"))
     }
 }
 

@@ -11,6 +11,7 @@ mod call;
 mod errors;
 mod openapi;
 mod plans;
+mod portal;
 pub mod router;
 mod subscriptions;
 
@@ -143,6 +144,10 @@ fn handle(state: &State, request: &Request) -> Reply {
                 "GET",
             ),
         };
+    }
+    // The developer portal's read-only routes need no token (portal.rs).
+    if path.starts_with("/portal/") {
+        return portal::handle(&state.service, request);
     }
     let Some(actor) = state.tokens.authenticate(
         head.header_str("authorization"),
