@@ -233,6 +233,8 @@ impl ApiMetrics {
                 EntrypointConfig::HttpPost(_) => EntrypointKind::HttpPost,
                 EntrypointConfig::Sse(_) => EntrypointKind::Sse,
                 EntrypointConfig::WebSocket(_) => EntrypointKind::WebSocket,
+                // Deliveries have their own series (`tidegate_webhook_*`).
+                EntrypointConfig::Webhook(_) => continue,
             };
             series.declared[kind.index()].store(true, Ordering::Relaxed);
         }
