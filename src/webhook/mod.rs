@@ -105,7 +105,12 @@ pub fn start(shard: &Rc<Shard>) {
     let mut idle_timeout = Duration::from_secs(60);
     let mut max_idle = crate::config::webhook::MAX_IDLE_CONNECTIONS_PER_HOST;
     for subscription in &webhooks.owned {
-        let Some(api) = shard.router().apis().find(|api| api.id == subscription.api).cloned() else {
+        let Some(api) = shard
+            .router()
+            .apis()
+            .find(|api| api.id == subscription.api)
+            .cloned()
+        else {
             continue;
         };
         if let Some(options) = &api.webhook {
