@@ -172,7 +172,31 @@ fn quickstart() -> Config {
         }],
         applications: Vec::new(),
         subscriptions: Vec::new(),
-        management: None,
+        management: Some(quickstart_management()),
+    }
+}
+
+/// The quickstart's management plane: every default (API 8083, console 8084, `tidegate.db`).
+fn quickstart_management() -> ManagementConfig {
+    use management::{
+        DEFAULT_CONSOLE_LISTEN, DEFAULT_ENVIRONMENT, DEFAULT_LISTEN, DEFAULT_POLL_INTERVAL_MS,
+        DEFAULT_SQLITE_PATH,
+    };
+    let address = |text: &str| text.parse().expect("a constant socket address");
+    ManagementConfig {
+        listen: address(DEFAULT_LISTEN),
+        environment: DEFAULT_ENVIRONMENT.to_owned(),
+        store: StoreConfig {
+            backend: StoreBackend::Sqlite {
+                path: DEFAULT_SQLITE_PATH.into(),
+            },
+            poll_interval: std::time::Duration::from_millis(DEFAULT_POLL_INTERVAL_MS),
+        },
+        tokens: Vec::new(),
+        console: ConsoleConfig {
+            enabled: true,
+            listen: address(DEFAULT_CONSOLE_LISTEN),
+        },
     }
 }
 
