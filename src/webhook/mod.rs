@@ -13,6 +13,7 @@
 //! Counters per subscription: metrics.rs (`tidegate_webhook_*`).
 
 pub mod auth;
+pub mod broker_dead_letters;
 pub mod client;
 pub mod dead_letter;
 pub mod deliver;
@@ -105,7 +106,12 @@ pub fn start(shard: &Rc<Shard>) {
     let mut idle_timeout = Duration::from_secs(60);
     let mut max_idle = crate::config::webhook::MAX_IDLE_CONNECTIONS_PER_HOST;
     for subscription in &webhooks.owned {
-        let Some(api) = shard.router().apis().find(|api| api.id == subscription.api).cloned() else {
+        let Some(api) = shard
+            .router()
+            .apis()
+            .find(|api| api.id == subscription.api)
+            .cloned()
+        else {
             continue;
         };
         if let Some(options) = &api.webhook {
@@ -196,7 +202,12 @@ fn dead_letter_sink(
     topics: &LocalTopics,
     endpoint: &Endpoint,
 ) -> Option<Rc<dyn dead_letter::DeadLetterSink>> {
-    dead_letter::sink(target, topics, endpoint, None)
+    dead_letter::sink(
+        target,
+        topics,
+        endpoint,
+        Some(&broker_dead_letters::factory()),
+    )
 }
 
 /// The rustls settings of an https callback.
