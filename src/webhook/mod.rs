@@ -13,6 +13,7 @@
 //! Counters per subscription: metrics.rs (`tidegate_webhook_*`).
 
 pub mod auth;
+pub mod broker_dead_letters;
 pub mod client;
 pub mod dead_letter;
 pub mod deliver;
@@ -201,7 +202,12 @@ fn dead_letter_sink(
     topics: &LocalTopics,
     endpoint: &Endpoint,
 ) -> Option<Rc<dyn dead_letter::DeadLetterSink>> {
-    dead_letter::sink(target, topics, endpoint, None)
+    dead_letter::sink(
+        target,
+        topics,
+        endpoint,
+        Some(&broker_dead_letters::factory()),
+    )
 }
 
 /// The rustls settings of an https callback.

@@ -39,6 +39,7 @@ pub mod store_conformance;
 pub mod tls_client;
 pub mod topic_api;
 pub mod webhook_api;
+pub mod webhook_brokers;
 pub mod webhook_receiver;
 pub mod ws_client;
 pub mod ws_raw;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::config::kafka::{
     Compression, KafkaConsumer, KafkaOptions, KafkaProducer, KafkaSecurity,
 };
+use crate::config::push_model::DeadLetterTarget;
 use crate::config::{Config, EndpointConfig};
 
 /// How long a dead letter waits for the brokers' acknowledgement when the API has no producer
@@ -83,6 +84,20 @@ impl KafkaPlan {
                 if !plan.producers.contains(&spec) {
                     plan.producers.push(spec);
                 }
+            }
+        }
+        // Push subscriptions' Kafka dead-letter topics, on their API's brokers.
+        for subscription in &config.subscriptions {
+            let Some(DeadLetterTarget::Kafka { topic }) = subscription
+                .push
+                .as_ref()
+                .and_then(|push| push.dlq.as_ref())
+            else {
+                continue;
+            };
+            let api = config.apis.iter().find(|api| api.id == subscription.api);
+            if let Some(EndpointConfig::Kafka(options)) = api.map(|api| &api.endpoint) {
+                plan.add_dead_letter_topic(options, topic);
             }
         }
         plan

@@ -12,7 +12,9 @@ fn a_kafka_source_without_a_group_per_subscription_is_refused() {
     let yaml = kafka_yaml("127.0.0.1:9092", "orders", "http://127.0.0.1:9/hook", "");
     assert!(load_str(&yaml, "test").is_ok(), "grouped per subscription");
     let ungrouped = yaml.replace("          groupScope: subscription\n", "");
-    let error = load_str(&ungrouped, "test").expect_err("refused").to_string();
+    let error = load_str(&ungrouped, "test")
+        .expect_err("refused")
+        .to_string();
     assert!(
         error.contains("apis[0].endpoint.configuration.consumer"),
         "{error}"
@@ -25,7 +27,9 @@ fn an_mqtt_source_without_a_stable_session_is_refused() {
     let yaml = mqtt_yaml(1883, "http://127.0.0.1:9/hook", "");
     assert!(load_str(&yaml, "test").is_ok(), "with gateway.nodeId");
     let generated = yaml.replace("  nodeId: hooks-node\n", "");
-    let error = load_str(&generated, "test").expect_err("refused").to_string();
+    let error = load_str(&generated, "test")
+        .expect_err("refused")
+        .to_string();
     assert!(
         error.contains("apis[0].endpoint.configuration.clientId"),
         "{error}"

@@ -30,13 +30,15 @@ fn sink(target: &DeadLetterTarget, endpoint: &Endpoint) -> Option<Rc<dyn DeadLet
             };
             Some(Rc::new(KafkaSink(Rc::new(writer))))
         }
-        (DeadLetterTarget::Mqtt { topic }, Endpoint::Mqtt(mqtt)) => match mqtt.dead_letters(topic) {
-            Ok(writer) => Some(Rc::new(MqttSink(Rc::new(writer)))),
-            Err(why) => {
-                tracing::error!(%why, "the MQTT dead-letter topic cannot be used");
-                None
+        (DeadLetterTarget::Mqtt { topic }, Endpoint::Mqtt(mqtt)) => {
+            match mqtt.dead_letters(topic) {
+                Ok(writer) => Some(Rc::new(MqttSink(Rc::new(writer)))),
+                Err(why) => {
+                    tracing::error!(%why, "the MQTT dead-letter topic cannot be used");
+                    None
+                }
             }
-        },
+        }
         // The configuration checks the target's type against the API's endpoint.
         _ => None,
     }

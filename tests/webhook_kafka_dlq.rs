@@ -3,14 +3,16 @@
 //! only once that write succeeded does it count as acknowledged (the group commits past it).
 
 mod common;
+#[path = "common/kafka.rs"]
+mod kafka_broker;
 
 use std::time::Duration;
 
 use common::binary::Binary;
 use common::eventually;
-use common::kafka::{record, Broker};
 use common::webhook_brokers::{kafka_yaml, SUBSCRIPTION};
 use common::webhook_receiver::Receiver;
+use kafka_broker::{record, Broker};
 
 const RECORDS: usize = 3;
 
