@@ -102,6 +102,10 @@ struct Follow {
     apply: Applier,
     /// The generation last applied (or refused: it is not retried until the store changes).
     seen: Option<u64>,
+    /// The configuration last applied. The generation and the content are two reads: a write
+    /// between them shows the newer content under the older generation, and the next poll sees
+    /// that content again under the newer one; it is not applied twice.
+    last: Option<Config>,
     /// False during an outage, so it is logged once.
     up: bool,
 }
@@ -117,6 +121,7 @@ fn run(setup: FollowerSetup, apply: Applier, stopped: mpsc::Receiver<()>) {
     }
     let mut follow = Follow {
         seen: setup.applied_generation,
+        last: None,
         setup,
         apply,
         up: true,
@@ -156,7 +161,20 @@ impl Follow {
 
     fn install(&mut self, generation: u64, desired: Result<Config, ConfigError>) {
         let metrics = &self.setup.metrics;
-        match desired.and_then(|config| (self.apply)(config)) {
+        if let (Ok(config), Some(last)) = (&desired, &self.last) {
+            if config == last {
+                metrics
+                    .generation_applied
+                    .store(generation, Ordering::Relaxed);
+                return;
+            }
+        }
+        let applied = desired.and_then(|config| {
+            (self.apply)(config.clone())?;
+            self.last = Some(config);
+            Ok(())
+        });
+        match applied {
             Ok(()) => {
                 metrics.applies_total.fetch_add(1, Ordering::Relaxed);
                 metrics
