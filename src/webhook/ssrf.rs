@@ -55,6 +55,12 @@ fn v6_refusal(ip: Ipv6Addr) -> Option<&'static str> {
         Some("a link-local address")
     } else if ip.is_multicast() {
         Some("a multicast address")
+    } else if let Some(v4) = embedded_v4(ip) {
+        // NAT64 (64:ff9b::/96, 64:ff9b:1::/48) and 6to4 (2002::/16) reach the IPv4 address they
+        // carry: judged as that address.
+        v4_refusal(v4)
+    } else if first == 0x2001 && ip.segments()[1] == 0 {
+        Some("a Teredo address (2001::/32), which tunnels to an IPv4 address")
     } else if let Some(v4) = ip.to_ipv4() {
         // IPv4-compatible (::a.b.c.d) and NAT64-less forms of inner addresses.
         if ip.segments()[..6].iter().all(|s| *s == 0) {
@@ -65,6 +71,25 @@ fn v6_refusal(ip: Ipv6Addr) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// The IPv4 address a translating or tunnelling IPv6 prefix carries.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let segments = ip.segments();
+    let v4 = |high: u16, low: u16| {
+        let [a, b] = high.to_be_bytes();
+        let [c, d] = low.to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    };
+    let nat64 = segments[0] == 0x64 && segments[1] == 0xff9b;
+    if nat64 {
+        // The well-known /96 and the local-use /48: the IPv4 address is the last 32 bits.
+        return Some(v4(segments[6], segments[7]));
+    }
+    if segments[0] == 0x2002 {
+        return Some(v4(segments[1], segments[2]));
+    }
+    None
 }
 
 #[cfg(test)]
@@ -90,13 +115,25 @@ mod tests {
             "::ffff:10.1.2.3",
             "::ffff:169.254.169.254",
             "100.64.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::a00:1",
+            "64:ff9b:1::7f00:1",
+            "2002:7f00:1::",
+            "2002:a00:1::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             assert!(
                 refusal(refused.parse().unwrap(), &[]).is_some(),
                 "{refused}"
             );
         }
-        for allowed in ["93.184.216.34", "2606:2800:220:1::1", "8.8.8.8"] {
+        for allowed in [
+            "93.184.216.34",
+            "2606:2800:220:1::1",
+            "8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:5db8:d822::1",
+        ] {
             assert!(
                 refusal(allowed.parse().unwrap(), &[]).is_none(),
                 "{allowed}"
