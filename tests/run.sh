@@ -34,4 +34,5 @@ tests/setup/standardwebhooks.sh
 tests/setup/autobahn.sh
 
 echo "== tests"
-cargo test --workspace --locked --all-targets
+# --no-fail-fast: one failing binary must not hide the results of the others.
+cargo test --workspace --locked --all-targets --no-fail-fast
