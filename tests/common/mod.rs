@@ -33,6 +33,7 @@ pub mod plans;
 pub mod postgres;
 pub mod rate_limit;
 pub mod redis;
+pub mod served_node;
 pub mod shards;
 pub mod slow_reader;
 pub mod store_conformance;
