@@ -65,7 +65,8 @@
 //! webhook/     the webhook entrypoint: push subscriptions delivered to callback URLs by an HTTP/1.1
 //!              client on the shards (pooled keep-alive, TLS, SSRF guard), retries, Standard
 //!              Webhooks signatures, dead letters, and the outcome seam (webhook::outcome) through
-//!              which broker sources acknowledge a message only once it is delivered or dead-lettered
+//!              which broker sources acknowledge a message only once it is delivered or dead-lettered;
+//!              the runners follow each live apply's push subscriptions (webhook::live)
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
 //!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, MQTT
 //!              node feeds, shard health

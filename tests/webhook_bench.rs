@@ -65,12 +65,12 @@ fn run(subscriptions: usize, messages: usize, signed: bool) {
     let gateway = common::start(config);
     let metrics = gateway.webhook_metrics().unwrap().clone();
     assert!(eventually(Duration::from_secs(60), || metrics
-        .subscriptions
+        .all()
         .iter()
         .all(|c| c.state() == 1)));
     let delivered = || -> u64 {
         metrics
-            .subscriptions
+            .all()
             .iter()
             .map(|c| c.delivered.load(std::sync::atomic::Ordering::Relaxed))
             .sum()

@@ -93,7 +93,11 @@ impl Gateway {
             }
         }
         self.security.install(&draining);
-        let deployment = self.deployments.next(&installed.apis);
+        if let Some(metrics) = &self.webhook_metrics {
+            metrics.follow(&installed);
+        }
+        let mut deployment = self.deployments.next(&installed.apis);
+        deployment.push = super::deployment::push_subscriptions(&installed);
         report.version = self.deployments.publish(deployment);
         if !self
             .deployments

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::config::{ApiConfig, ApiState, EndpointConfig};
+use crate::config::{ApiConfig, ApiState, Config, EndpointConfig, SubscriptionConfig};
 use crate::cross_shard::kafka_link::KafkaLink;
 use crate::cross_shard::mqtt_feed::MqttFeed;
 use crate::cross_shard::{Doorbell, GatewayHealth, TopicLog};
@@ -32,6 +32,9 @@ pub struct Deployment {
     pub topics: Vec<Arc<TopicLog>>,
     /// Every MQTT consumer's node feed, by API id.
     pub mqtt_feeds: HashMap<String, Arc<MqttFeed>>,
+    /// The push subscriptions of the set: each shard runs the webhook deliveries of those it
+    /// owns (`webhook::live`).
+    pub push: Vec<SubscriptionConfig>,
     /// The Kafka bridge a live apply started (the gateway started without Kafka APIs), for the
     /// shards to link to.
     pub late_kafka: Option<(KafkaLink, Arc<KafkaPlan>)>,
@@ -54,8 +57,8 @@ pub struct Deployments {
 }
 
 impl Deployments {
-    /// Version 1: the APIs of the configuration the gateway starts with.
-    pub fn new(apis: &[ApiConfig], topic_doorbells: Vec<Arc<Doorbell>>) -> Arc<Deployments> {
+    /// Version 1: the APIs and push subscriptions of the configuration the gateway starts with.
+    pub fn new(config: &Config, topic_doorbells: Vec<Arc<Doorbell>>) -> Arc<Deployments> {
         let shards = topic_doorbells.len();
         let deployments = Deployments {
             current: RwLock::new(Arc::new(Deployment {
@@ -63,6 +66,7 @@ impl Deployments {
                 apis: Vec::new(),
                 topics: Vec::new(),
                 mqtt_feeds: HashMap::new(),
+                push: Vec::new(),
                 late_kafka: None,
             })),
             version: AtomicU64::new(0),
@@ -72,7 +76,8 @@ impl Deployments {
             next_owner: AtomicUsize::new(0),
             apply_lock: Mutex::new(()),
         };
-        let first = deployments.next(apis);
+        let mut first = deployments.next(&config.apis);
+        first.push = push_subscriptions(config);
         deployments.publish(first);
         Arc::new(deployments)
     }
@@ -96,7 +101,8 @@ impl Deployments {
     }
 
     /// The next version for `apis`, with its resources: the current version's topic logs and
-    /// MQTT feeds where they still fit, new ones where needed. Not yet in force.
+    /// MQTT feeds where they still fit, new ones where needed, and the current push
+    /// subscriptions. Not yet in force.
     pub fn next(&self, apis: &[ApiConfig]) -> Deployment {
         let current = self.current();
         let shards = self.applied.len();
@@ -159,6 +165,7 @@ impl Deployments {
             apis: apis.to_vec(),
             topics,
             mqtt_feeds,
+            push: current.push.clone(),
             late_kafka: current.late_kafka.clone(),
         }
     }
@@ -204,4 +211,14 @@ impl Deployments {
             std::thread::sleep(ACK_POLL);
         }
     }
+}
+
+/// The push subscriptions of `config` (those a webhook entrypoint delivers).
+pub fn push_subscriptions(config: &Config) -> Vec<SubscriptionConfig> {
+    config
+        .subscriptions
+        .iter()
+        .filter(|subscription| subscription.push.is_some())
+        .cloned()
+        .collect()
 }

@@ -156,7 +156,7 @@ impl Gateway {
             more_metrics: MetricsSources::default(),
             kafka: None,
             security: Registry::new(&config),
-            deployments: Deployments::new(&config.apis, topic_doorbells.clone()),
+            deployments: Deployments::new(&config, topic_doorbells.clone()),
             kafka_plan: kafka_plan.clone(),
             late_kafka: std::sync::OnceLock::new(),
             applied: std::sync::Mutex::new(config.clone()),

@@ -10,6 +10,7 @@
 //!   types the new definition no longer declares. Streams of the entrypoints it still declares stay
 //!   on the previous version (its options, its shared endpoint) until they end or reconnect.
 //! - An endpoint no routed API uses any more is closed (MQTT: DISCONNECT).
+//! - The push subscriptions' runners follow the new set (`webhook::live`).
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -175,6 +176,7 @@ pub fn apply_current(shard: &Shard, live: bool) {
     }
     *deployer.superseded.borrow_mut() = superseded;
     *shard.router.borrow_mut() = Rc::new(Router::new(&apis));
+    crate::webhook::follow(shard, &deployment.push, live);
     deployer.applied.set(deployment.version);
     deployer
         .deployments

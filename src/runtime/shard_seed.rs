@@ -115,7 +115,7 @@ impl ShardSeed {
         let access_log = self
             .access_log
             .map(|sink| ShardAccessLog::new(sink, &self.config.gateway.access_log));
-        let webhooks = crate::webhook::ShardWebhooks::new(&self.config, self.id, self.webhooks);
+        let webhooks = crate::webhook::ShardWebhooks::new(self.webhooks);
         let shard = Rc::new(Shard::new(ShardParts {
             id: self.id,
             gateway: self.config.gateway,

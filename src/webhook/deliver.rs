@@ -5,6 +5,9 @@
 //! exponential backoff and jitter until `attempts` or `maxElapsedMs` run out. 4xx and 3xx
 //! (redirects are never followed) are final at once, 410 Gone included. A final failure goes to
 //! the DLQ when there is one, else the subscription stops on the message.
+//!
+//! `qos: at-most-once`: one try, never retried; a failure goes to the DLQ when there is one,
+//! else the message is dropped (counted in `dropped`): it was acknowledged before the try.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -21,11 +24,12 @@ use super::metrics::{SubscriptionCounters, WebhookMetrics};
 use super::outcome::{Outcome, StopReason};
 use super::pool::{Pool, PoolKey};
 use super::retry::{self, Jitter, Next};
+use super::runner::Stop;
 use super::signature;
 use crate::config::push_model::{PushAuth, PushConfig};
-use crate::config::webhook::{IpNetwork, WebhookOptions};
+use crate::config::webhook::{IpNetwork, WebhookOptions, WebhookQos};
 use crate::message::Message;
-use crate::runtime::{LocalSignal, LogThrottle};
+use crate::runtime::LogThrottle;
 
 /// What every delivery of one subscription shares.
 pub struct Target {
@@ -58,9 +62,10 @@ impl Target {
         }
     }
 
-    /// Delivers `message` until its outcome is final, or `interrupt` fires (pause, close,
-    /// shutdown: the message is then not acknowledged).
-    pub async fn deliver(&self, message: &Message, interrupt: &LocalSignal) -> Outcome {
+    /// Delivers `message` until its outcome is final, or `stop` fires: a drain (pause, close,
+    /// retired) lets the try in progress finish but starts no retry, an abort (shutdown) leaves
+    /// the try; either way a message not delivered is not acknowledged.
+    pub async fn deliver(&self, message: &Message, stop: &Stop) -> Outcome {
         let webhook_id = signature::message_id(&self.subscription, &message.id.to_string());
         let started = Instant::now();
         let mut attempt = 0u32;
@@ -70,7 +75,7 @@ impl Target {
                 SubscriptionCounters::add(&self.counters.retried, 1);
             }
             let tried = monoio::select! {
-                _ = interrupt.wait() => return Outcome::Stopped(StopReason::Interrupted),
+                _ = stop.abort.wait() => return Outcome::Stopped(StopReason::Interrupted),
                 tried = self.try_once(message, &webhook_id) => tried,
             };
             let (status, error, permanent) = match tried {
@@ -86,8 +91,11 @@ impl Target {
             };
             SubscriptionCounters::add(&self.counters.failed, 1);
             self.log_failure(attempt, &error);
-            let next = if permanent {
+            let at_most_once = self.options.qos == WebhookQos::AtMostOnce;
+            let next = if permanent || at_most_once {
                 Next::GiveUp
+            } else if stop.is_fired() {
+                return Outcome::Stopped(StopReason::Interrupted);
             } else {
                 retry::next(
                     &self.push.retry,
@@ -99,7 +107,7 @@ impl Target {
             match next {
                 Next::RetryAfter(delay) => {
                     monoio::select! {
-                        _ = interrupt.wait() => return Outcome::Stopped(StopReason::Interrupted),
+                        _ = stop.wait() => return Outcome::Stopped(StopReason::Interrupted),
                         _ = monoio::time::sleep(delay) => {}
                     }
                 }
@@ -121,7 +129,11 @@ impl Target {
             Some(status) if refused => StopReason::Refused(status),
             _ => StopReason::RetriesExhausted,
         };
+        let at_most_once = self.options.qos == WebhookQos::AtMostOnce;
         let Some(dlq) = &self.dlq else {
+            if at_most_once {
+                return self.drop_message(&failure);
+            }
             if self.push.dlq.is_some() {
                 tracing::error!(subscription = %self.subscription, "the dead-letter endpoint is not available; the subscription stops instead of losing the message");
                 return Outcome::Stopped(StopReason::DeadLetterFailed);
@@ -133,11 +145,29 @@ impl Target {
                 SubscriptionCounters::add(&self.counters.dead_lettered, 1);
                 Outcome::DeadLettered
             }
+            Err(error) if at_most_once => {
+                tracing::error!(subscription = %self.subscription, %error, "dead-letter write failed; at-most-once drops the message");
+                self.drop_message(&failure)
+            }
             Err(error) => {
                 tracing::error!(subscription = %self.subscription, %error, "dead-letter write failed; the subscription stops");
                 Outcome::Stopped(StopReason::DeadLetterFailed)
             }
         }
+    }
+
+    /// `at-most-once` gives up on a message it already acknowledged: it is lost.
+    fn drop_message(&self, failure: &Failure) -> Outcome {
+        SubscriptionCounters::add(&self.counters.dropped, 1);
+        if let Some(suppressed) = self.log.admit(std::time::Instant::now()) {
+            tracing::warn!(
+                subscription = %self.subscription,
+                error = %failure.error,
+                suppressed,
+                "at-most-once delivery failed; the message is dropped (never retried)"
+            );
+        }
+        Outcome::Dropped
     }
 
     async fn try_once(&self, message: &Message, webhook_id: &str) -> Tried {

@@ -1,10 +1,11 @@
 //! Per-subscription delivery counters, node-wide (each subscription is delivered by one shard,
 //! which alone writes its counters). Labels are the configured subscription and API ids, so the
-//! number of series is bounded by the configuration.
+//! number of series is bounded by the configuration: a live apply adds the series of new push
+//! subscriptions and removes those of subscriptions no longer configured (`follow`).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use crate::config::Config;
 
@@ -33,6 +34,8 @@ pub struct SubscriptionCounters {
     pub failed: AtomicU64,
     /// Messages written to the DLQ.
     pub dead_lettered: AtomicU64,
+    /// Messages given up without a DLQ where the QoS accepts the loss (`at-most-once`).
+    pub dropped: AtomicU64,
     /// Messages retained by the source after the last one acknowledged (in-memory topics).
     pub lag: AtomicU64,
     /// Deliveries running now.
@@ -65,7 +68,8 @@ type Family = (
 /// Every push subscription's counters, and the shards' connection counters.
 #[derive(Default)]
 pub struct WebhookMetrics {
-    pub subscriptions: Vec<Arc<SubscriptionCounters>>,
+    /// One per configured push subscription (replaced by a live apply: `follow`).
+    subscriptions: RwLock<Vec<Arc<SubscriptionCounters>>>,
     /// Idle pooled connections, all shards.
     pub idle_connections: AtomicU64,
     /// Connections opened to callbacks.
@@ -79,39 +83,64 @@ pub struct WebhookMetrics {
 impl WebhookMetrics {
     /// Counters for every push subscription of `config`.
     pub fn new(config: &Config) -> Arc<WebhookMetrics> {
-        let subscriptions = config
+        let metrics = WebhookMetrics::default();
+        metrics.follow(config);
+        Arc::new(metrics)
+    }
+
+    /// Counters for the push subscriptions of `config`: the existing ones kept (same id and
+    /// API), new ones at zero, those of subscriptions `config` no longer has dropped (a runner
+    /// still draining keeps its own handle until it ends).
+    pub fn follow(&self, config: &Config) {
+        let mut subscriptions = self
+            .subscriptions
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let next = config
             .subscriptions
             .iter()
             .filter(|s| s.push.is_some())
             .map(|s| {
-                Arc::new(SubscriptionCounters {
-                    subscription: s.id.clone(),
-                    api: s.api.clone(),
-                    ..Default::default()
+                let kept = subscriptions
+                    .iter()
+                    .find(|c| c.subscription == s.id && c.api == s.api);
+                kept.cloned().unwrap_or_else(|| {
+                    Arc::new(SubscriptionCounters {
+                        subscription: s.id.clone(),
+                        api: s.api.clone(),
+                        ..Default::default()
+                    })
                 })
             })
             .collect();
-        Arc::new(WebhookMetrics {
-            subscriptions,
-            ..Default::default()
-        })
+        *subscriptions = next;
     }
 
     /// The counters of `subscription`.
-    pub fn subscription(&self, subscription: &str) -> Option<&Arc<SubscriptionCounters>> {
-        self.subscriptions
-            .iter()
+    pub fn subscription(&self, subscription: &str) -> Option<Arc<SubscriptionCounters>> {
+        self.all()
+            .into_iter()
             .find(|c| c.subscription == subscription)
+    }
+
+    /// Every configured push subscription's counters.
+    pub fn all(&self) -> Vec<Arc<SubscriptionCounters>> {
+        self.subscriptions
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone()
     }
 
     /// Prometheus text.
     pub fn render_prometheus(&self) -> String {
         let mut out = String::new();
-        let families: [Family; 7] = [
+        let subscriptions = self.all();
+        let families: [Family; 8] = [
             ("webhook_delivered_total", "counter", "Messages the callback acknowledged with a 2xx.", |c| c.delivered.load(Ordering::Relaxed)),
             ("webhook_retried_total", "counter", "Delivery tries after the first.", |c| c.retried.load(Ordering::Relaxed)),
             ("webhook_failed_total", "counter", "Delivery tries that failed (non-2xx, timeout, connection error, refused address).", |c| c.failed.load(Ordering::Relaxed)),
             ("webhook_dead_lettered_total", "counter", "Messages written to the subscription's DLQ.", |c| c.dead_lettered.load(Ordering::Relaxed)),
+            ("webhook_dropped_total", "counter", "Messages given up without a DLQ under qos at-most-once (never retried, never delivered again).", |c| c.dropped.load(Ordering::Relaxed)),
             ("webhook_lag_messages", "gauge", "Messages retained after the last acknowledged one (in-memory sources).", |c| c.lag.load(Ordering::Relaxed)),
             ("webhook_in_flight", "gauge", "Deliveries running now.", |c| c.in_flight.load(Ordering::Relaxed)),
             ("webhook_state", "gauge", "0 starting, 1 active, 2 paused, 3 stopped (undeliverable message, no DLQ), 4 closed.", SubscriptionCounters::state),
@@ -121,7 +150,7 @@ impl WebhookMetrics {
                 out,
                 "# HELP tidegate_{name} {help}\n# TYPE tidegate_{name} {kind}"
             );
-            for c in &self.subscriptions {
+            for c in &subscriptions {
                 let _ = writeln!(
                     out,
                     "tidegate_{name}{{api=\"{}\",subscription=\"{}\"}} {}",

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! config: API `entrypoints: [{type: webhook}]` + `subscriptions: [{type: push, configuration}]`
-//! each push subscription → one owner shard (hash of its id) → runner.rs:
+//! the deployment set's push subscriptions → each on one owner shard (hash of its id), kept in
+//! step with every live apply (live.rs: new ones start, removed ones drain, changed ones restart
+//! from where they were, unchanged ones are untouched) → runner.rs:
 //!   endpoint.subscribe(resume, bounded OutboundQueue)      (falls behind in its cursor when slow)
 //!   → up to `ordering.maxConcurrent` deliveries at once (1 for strict, at-least/at-most-once)
 //!   → deliver.rs: POST with Standard Webhooks signature (signature.rs), auth (auth.rs),
@@ -19,6 +21,7 @@ pub mod dead_letter;
 pub mod deliver;
 pub mod http;
 pub mod join;
+pub mod live;
 pub mod metrics;
 pub mod outcome;
 pub mod pool;
@@ -27,6 +30,8 @@ pub mod runner;
 pub mod signature;
 pub mod ssrf;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,11 +39,10 @@ use std::time::Duration;
 use crate::config::push_model::{DeadLetterTarget, PushTls};
 use crate::config::{Config, MqttTlsOptions, SubscriptionConfig};
 use crate::endpoint::{Endpoint, LocalTopics};
-use crate::runtime::shard::Shard;
-use crate::runtime::supervisor::spawn_shard_task;
-use crate::runtime::LogThrottle;
 use metrics::WebhookMetrics;
 use outcome::{NoSink, OutcomeSink, SinkContext};
+
+pub use live::{follow, start};
 
 /// At most one failure line per subscription per this long (every failure is counted).
 pub const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -69,22 +73,32 @@ impl WebhookNode {
     }
 }
 
-/// One shard's push subscriptions, before they start.
+/// One shard's push subscriptions: those of the deployment it serves that it owns, and their
+/// runners (`live.rs` keeps them in step with the deployment set).
 pub struct ShardWebhooks {
-    pub owned: Vec<SubscriptionConfig>,
     pub node: Arc<WebhookNode>,
+    /// The push subscriptions of the deployment this shard serves (all, owned or not).
+    desired: RefCell<Vec<SubscriptionConfig>>,
+    /// The runner of each subscription this shard delivers, by subscription id.
+    running: RefCell<HashMap<String, live::Running>>,
+    /// Keep-alive connections to callbacks, made with the first runner.
+    pool: RefCell<Option<Rc<pool::Pool>>>,
 }
 
 impl ShardWebhooks {
-    /// The push subscriptions of `config` that shard `shard` owns.
-    pub fn new(config: &Config, shard: usize, node: Arc<WebhookNode>) -> ShardWebhooks {
-        let owned = config
-            .subscriptions
-            .iter()
-            .filter(|s| s.push.is_some() && node.owner(&s.id) == shard)
-            .cloned()
-            .collect();
-        ShardWebhooks { owned, node }
+    /// A shard's side of the node's webhooks; no runner yet.
+    pub fn new(node: Arc<WebhookNode>) -> ShardWebhooks {
+        ShardWebhooks {
+            node,
+            desired: RefCell::new(Vec::new()),
+            running: RefCell::new(HashMap::new()),
+            pool: RefCell::new(None),
+        }
+    }
+
+    /// Push subscriptions this shard runs now (ended runners included until the next apply).
+    pub fn running(&self) -> usize {
+        self.running.borrow().len()
     }
 }
 
@@ -96,108 +110,7 @@ pub fn outcome_sink(endpoint: &Endpoint, context: &SinkContext) -> Rc<dyn Outcom
     Rc::new(NoSink)
 }
 
-/// Starts the delivery task of every push subscription this shard owns whose API runs here
-/// with a webhook entrypoint, and the pool's idle sweep.
-pub fn start(shard: &Rc<Shard>) {
-    let webhooks = &shard.webhooks;
-    if webhooks.owned.is_empty() {
-        return;
-    }
-    let mut idle_timeout = Duration::from_secs(60);
-    let mut max_idle = crate::config::webhook::MAX_IDLE_CONNECTIONS_PER_HOST;
-    for subscription in &webhooks.owned {
-        let Some(api) = shard
-            .router()
-            .apis()
-            .find(|api| api.id == subscription.api)
-            .cloned()
-        else {
-            continue;
-        };
-        if let Some(options) = &api.webhook {
-            idle_timeout = idle_timeout.min(options.idle_timeout);
-            max_idle = max_idle.max(options.max_idle_connections_per_host);
-        }
-    }
-    let metrics = webhooks.node.metrics.clone();
-    let pool = Rc::new(pool::Pool::new(max_idle, idle_timeout, metrics.clone()));
-    for subscription in &webhooks.owned {
-        let Some(push) = subscription.push.as_deref() else {
-            continue;
-        };
-        let Some(api) = shard
-            .router()
-            .apis()
-            .find(|api| api.id == subscription.api)
-            .cloned()
-        else {
-            continue;
-        };
-        let Some(options) = api.webhook.clone() else {
-            continue;
-        };
-        let Some(counters) = metrics.subscription(&subscription.id).cloned() else {
-            continue;
-        };
-        let tls = if push.callback.https {
-            match tls_config(&push.tls) {
-                Ok(config) => Some(config),
-                Err(error) => {
-                    tracing::error!(subscription = %subscription.id, %error, "push subscription cannot start");
-                    continue;
-                }
-            }
-        } else {
-            None
-        };
-        let dlq = push
-            .dlq
-            .as_ref()
-            .and_then(|target| dead_letter_sink(target, &shard.topics.borrow(), &api.endpoint));
-        let context = SinkContext {
-            api: api.id.clone(),
-            subscription: subscription.id.clone(),
-            shard: shard.id,
-        };
-        let target = deliver::Target {
-            subscription: subscription.id.clone(),
-            push: push.clone(),
-            options,
-            allowed: shard.gateway.webhook.allowed_networks.clone(),
-            tls,
-            pool: pool.clone(),
-            dlq,
-            counters,
-            metrics: metrics.clone(),
-            jitter: retry::Jitter::new(
-                shard.id as u64 ^ webhooks.node.owner(&subscription.id) as u64,
-            ),
-            log: LogThrottle::new(FAILURE_LOG_INTERVAL),
-            auth: auth::AuthHeader::new(&push.auth),
-        };
-        let runner = Rc::new(runner::Runner::new(
-            target,
-            api.clone(),
-            outcome_sink(&api.endpoint, &context),
-            shard.security.clone(),
-            shard.metrics.clone(),
-            shard.gateway.outbound.max_queued_bytes,
-            shard.shutdown.clone(),
-        ));
-        spawn_shard_task("webhook deliveries", runner.run());
-    }
-    let sweeper = shard.shutdown.clone();
-    spawn_shard_task("webhook pool sweep", async move {
-        loop {
-            monoio::select! {
-                _ = sweeper.wait() => return,
-                _ = monoio::time::sleep(Duration::from_secs(1)) => pool.sweep(),
-            }
-        }
-    });
-}
-
-fn dead_letter_sink(
+pub(crate) fn dead_letter_sink(
     target: &DeadLetterTarget,
     topics: &LocalTopics,
     endpoint: &Endpoint,
@@ -211,7 +124,7 @@ fn dead_letter_sink(
 }
 
 /// The rustls settings of an https callback.
-fn tls_config(tls: &PushTls) -> Result<Arc<rustls::ClientConfig>, String> {
+pub(crate) fn tls_config(tls: &PushTls) -> Result<Arc<rustls::ClientConfig>, String> {
     let options = MqttTlsOptions {
         ca_file: tls.ca_file.clone(),
         insecure_skip_verify: tls.trust_all,

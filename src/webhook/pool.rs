@@ -4,7 +4,7 @@
 //! they are closed) and closed once idle for `idleTimeout`. Connections in use are bounded by
 //! each subscription's in-flight bound.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -27,8 +27,8 @@ pub struct PoolKey {
 /// A shard's idle callback connections.
 pub struct Pool {
     idle: RefCell<HashMap<PoolKey, Vec<Connection>>>,
-    max_idle_per_key: usize,
-    idle_timeout: Duration,
+    max_idle_per_key: Cell<usize>,
+    idle_timeout: Cell<Duration>,
     metrics: Arc<WebhookMetrics>,
 }
 
@@ -41,10 +41,17 @@ impl Pool {
     ) -> Pool {
         Pool {
             idle: RefCell::new(HashMap::new()),
-            max_idle_per_key: max_idle_per_key.max(1),
-            idle_timeout,
+            max_idle_per_key: Cell::new(max_idle_per_key.max(1)),
+            idle_timeout: Cell::new(idle_timeout),
             metrics,
         }
+    }
+
+    /// New bounds (a live apply changed the webhook APIs); idle connections over them go at
+    /// the next sweep or take.
+    pub fn set_limits(&self, max_idle_per_key: usize, idle_timeout: Duration) {
+        self.max_idle_per_key.set(max_idle_per_key.max(1));
+        self.idle_timeout.set(idle_timeout);
     }
 
     /// An idle connection for `key` that has not been idle too long, if any (newest first).
@@ -56,7 +63,7 @@ impl Pool {
             self.metrics
                 .idle_connections
                 .fetch_sub(1, Ordering::Relaxed);
-            if now.saturating_duration_since(connection.idle_since) < self.idle_timeout {
+            if now.saturating_duration_since(connection.idle_since) < self.idle_timeout.get() {
                 return Some(connection);
             }
             self.metrics
@@ -74,7 +81,7 @@ impl Pool {
         connection.idle_since = Instant::now();
         let mut idle = self.idle.borrow_mut();
         let list = idle.entry(key).or_default();
-        if list.len() >= self.max_idle_per_key {
+        if list.len() >= self.max_idle_per_key.get() {
             return;
         }
         list.push(connection);
@@ -86,10 +93,14 @@ impl Pool {
     /// Closes connections idle past the timeout (called now and then by the shard's task).
     pub fn sweep(&self) {
         let now = Instant::now();
+        let (timeout, max) = (self.idle_timeout.get(), self.max_idle_per_key.get());
         let mut idle = self.idle.borrow_mut();
         for list in idle.values_mut() {
             let before = list.len();
-            list.retain(|c| now.saturating_duration_since(c.idle_since) < self.idle_timeout);
+            list.retain(|c| now.saturating_duration_since(c.idle_since) < timeout);
+            // Oldest first: the newest idle connections are kept.
+            let excess = list.len().saturating_sub(max);
+            list.drain(..excess);
             let closed = (before - list.len()) as u64;
             self.metrics
                 .idle_connections

@@ -2,8 +2,16 @@
 //! (a bounded `OutboundQueue`: when the callback is slow the subscription falls behind in its
 //! cursor, nothing piles up), delivers up to its concurrency at a time, settles outcomes in
 //! order, and follows its status (paused, closed) within `CHECK_INTERVAL`.
+//!
+//! Pausing, closing or retiring it (`live.rs`: its subscription was removed or changed) drains
+//! it: the tries in progress finish, nothing more is taken or retried. Only the shard's shutdown
+//! abandons a try in progress. A runner that replaces another (a changed subscription) starts
+//! once that one has ended, from its resume position when the source is the same one.
+//!
+//! `qos: at-most-once`: each message is acknowledged (resume position, queue mark, sink
+//! `taken`) before its only try, so a failed delivery is dropped, never retried nor re-delivered.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -38,6 +46,47 @@ pub struct Runner {
     pub shutdown: Rc<LocalSignal>,
     /// The last message acknowledged: where consumption resumes.
     resume: RefCell<Option<MessageId>>,
+    /// Fired to drain and end it (its subscription was removed or changed).
+    retire: LocalSignal,
+    /// Fired once `run` has returned (or its task was dropped).
+    ended: LocalSignal,
+    /// The runner it replaces: `run` starts once that one ended; with `true`, from its resume
+    /// position (same source).
+    predecessor: RefCell<Option<(Rc<Runner>, bool)>>,
+    /// How the last run ended.
+    stopped: Cell<bool>,
+}
+
+/// How an active period is asked to end.
+#[derive(Default)]
+pub struct Stop {
+    /// Shutdown: tries in progress are abandoned (their messages are not acknowledged).
+    pub abort: LocalSignal,
+    /// Paused, closed, retired: tries in progress finish; nothing more is taken or retried.
+    pub drain: LocalSignal,
+}
+
+impl Stop {
+    /// Resolves once either fired.
+    pub async fn wait(&self) {
+        monoio::select! {
+            _ = self.abort.wait() => {}
+            _ = self.drain.wait() => {}
+        }
+    }
+
+    pub fn is_fired(&self) -> bool {
+        self.abort.is_fired() || self.drain.is_fired()
+    }
+}
+
+/// Fires `ended` when the run's future completes or is dropped.
+struct EndGuard(Rc<Runner>);
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        self.0.ended.fire();
+    }
 }
 
 /// How an active period ended.
@@ -70,7 +119,33 @@ impl Runner {
             max_queued_bytes,
             shutdown,
             resume: RefCell::new(None),
+            retire: LocalSignal::new(),
+            ended: LocalSignal::new(),
+            predecessor: RefCell::new(None),
+            stopped: Cell::new(false),
         }
+    }
+
+    /// This runner starts after `previous` ended; from its resume position when `same_source`.
+    pub fn replacing(self, previous: Rc<Runner>, same_source: bool) -> Runner {
+        *self.predecessor.borrow_mut() = Some((previous, same_source));
+        self
+    }
+
+    /// Drains and ends the runner (its subscription was removed or changed).
+    pub fn retire(&self) {
+        self.retire.fire();
+    }
+
+    /// True once `run` returned.
+    pub fn has_ended(&self) -> bool {
+        self.ended.is_fired()
+    }
+
+    /// True when it ended on a message it could not deliver (no DLQ): a new deployment starts it
+    /// again from that message.
+    pub fn stopped_on_a_message(&self) -> bool {
+        self.stopped.get()
     }
 
     fn status(&self) -> SubscriptionStatus {
@@ -88,36 +163,51 @@ impl Runner {
         }
     }
 
-    /// Runs until the subscription is closed or stops, or the shard shuts down.
+    /// Runs until the subscription is closed, retired or stops, or the shard shuts down.
     pub async fn run(self: Rc<Self>) {
+        let _ended = EndGuard(self.clone());
+        let predecessor = self.predecessor.borrow_mut().take();
+        if let Some((previous, same_source)) = predecessor {
+            monoio::select! {
+                _ = self.shutdown.wait() => return,
+                _ = previous.ended.wait() => {}
+            }
+            if same_source {
+                *self.resume.borrow_mut() = previous.resume.borrow().clone();
+            }
+        }
         let counters = self.target.counters.clone();
         loop {
-            if self.shutdown.is_fired() {
+            if self.shutdown.is_fired() || self.retire.is_fired() {
                 return;
             }
             match self.status() {
                 SubscriptionStatus::Accepted => {}
                 SubscriptionStatus::Closed | SubscriptionStatus::Rejected => {
+                    if counters.state() != State::Closed as u64 {
+                        tracing::info!(subscription = %self.target.subscription, "push subscription closed; deliveries stop");
+                    }
                     counters.set_state(State::Closed);
-                    tracing::info!(subscription = %self.target.subscription, "push subscription closed; deliveries stop");
                     return;
                 }
                 SubscriptionStatus::Paused | SubscriptionStatus::Pending => {
                     counters.set_state(State::Paused);
                     monoio::select! {
                         _ = self.shutdown.wait() => return,
+                        _ = self.retire.wait() => return,
                         _ = monoio::time::sleep(CHECK_INTERVAL) => continue,
                     }
                 }
             }
-            let interrupt = Rc::new(LocalSignal::new());
+            let stop = Stop::default();
             let ended = monoio::select! {
-                ended = self.active(&interrupt) => ended,
-                _ = self.watch(&interrupt) => Ended::Interrupted,
+                ended = self.active(&stop) => ended,
+                _ = self.watch(&stop) => Ended::Interrupted,
             };
             match ended {
                 Ended::Interrupted | Ended::Resubscribe => {}
                 Ended::Stopped => {
+                    self.stopped.set(true);
                     counters.set_state(State::Stopped);
                     tracing::error!(
                         subscription = %self.target.subscription,
@@ -129,24 +219,40 @@ impl Runner {
         }
     }
 
-    /// Fires `interrupt` once the subscription is no longer active or the shard stops; then
-    /// waits for `active` to wind down (it never resolves itself).
-    async fn watch(&self, interrupt: &LocalSignal) {
+    /// Fires `stop` once the subscription is no longer active (drain) or the shard stops
+    /// (abort); then waits for `active` to wind down (it never resolves itself).
+    async fn watch(&self, stop: &Stop) {
         loop {
             monoio::select! {
-                _ = self.shutdown.wait() => break,
+                _ = self.shutdown.wait() => {
+                    stop.abort.fire();
+                    break;
+                }
+                _ = self.retire.wait() => {
+                    stop.drain.fire();
+                    break;
+                }
                 _ = monoio::time::sleep(CHECK_INTERVAL) => {
                     if self.status() != SubscriptionStatus::Accepted {
+                        stop.drain.fire();
                         break;
                     }
                 }
             }
         }
-        interrupt.fire();
+        // A shutdown during a drain still abandons the tries in progress.
+        if !stop.abort.is_fired() {
+            self.shutdown.wait().await;
+            stop.abort.fire();
+        }
         std::future::pending::<()>().await
     }
 
-    async fn active(&self, interrupt: &LocalSignal) -> Ended {
+    fn at_most_once(&self) -> bool {
+        self.target.options.qos == WebhookQos::AtMostOnce
+    }
+
+    async fn active(&self, stop: &Stop) -> Ended {
         let outbound = OutboundConfig {
             max_queued_messages: self.target.options.max_queued_messages,
             max_queued_bytes: self.max_queued_bytes,
@@ -168,7 +274,7 @@ impl Runner {
             Err(error) => {
                 tracing::warn!(subscription = %self.target.subscription, %error, detail = error.detail().unwrap_or(""), "cannot consume the API's endpoint; trying again");
                 monoio::select! {
-                    _ = interrupt.wait() => return Ended::Interrupted,
+                    _ = stop.wait() => return Ended::Interrupted,
                     _ = monoio::time::sleep(RESUBSCRIBE_DELAY) => return Ended::Resubscribe,
                 }
             }
@@ -177,12 +283,12 @@ impl Runner {
         let mut batch: Vec<Message> = Vec::new();
         loop {
             monoio::select! {
-                _ = interrupt.wait() => return Ended::Interrupted,
+                _ = stop.wait() => return Ended::Interrupted,
                 ready = queue.ready() => match ready {
                     Ok(()) => {}
                     // A finite source (Mock messageCount) ended: nothing more will come.
                     Err(QueueEnd::Finished) => {
-                        interrupt.wait().await;
+                        stop.wait().await;
                         return Ended::Interrupted;
                     }
                     Err(QueueEnd::SlowClient | QueueEnd::Closed) => return Ended::Resubscribe,
@@ -192,20 +298,22 @@ impl Runner {
             queue.drain_into(self.concurrency(), &mut batch);
             for message in &batch {
                 self.sink.taken(message);
+                if self.at_most_once() {
+                    // Acknowledged before its only try: never delivered twice.
+                    *self.resume.borrow_mut() = Some(message.id.clone());
+                    queue.mark_delivered(message.id.clone());
+                }
             }
-            let deliveries = batch
-                .iter()
-                .map(|m| self.target.deliver(m, interrupt))
-                .collect();
+            let deliveries = batch.iter().map(|m| self.target.deliver(m, stop)).collect();
             let outcomes = join_all(deliveries).await;
-            if !self.settle(&queue, &batch, outcomes) {
-                return if interrupt.is_fired() {
-                    Ended::Interrupted
-                } else {
-                    Ended::Stopped
-                };
-            }
+            let settled = self.settle(&queue, &batch, outcomes);
             self.update_lag();
+            if stop.is_fired() {
+                return Ended::Interrupted;
+            }
+            if !settled {
+                return Ended::Stopped;
+            }
         }
     }
 
@@ -216,8 +324,10 @@ impl Runner {
         for (message, outcome) in batch.iter().zip(outcomes) {
             if acknowledged && outcome.acknowledges() {
                 self.sink.settled(message, &outcome);
-                *self.resume.borrow_mut() = Some(message.id.clone());
-                queue.mark_delivered(message.id.clone());
+                if !self.at_most_once() {
+                    *self.resume.borrow_mut() = Some(message.id.clone());
+                    queue.mark_delivered(message.id.clone());
+                }
             } else if acknowledged {
                 acknowledged = false;
                 self.sink.settled(message, &outcome);
