@@ -201,7 +201,7 @@ fn a_page_from_another_origin_publishes_nothing(driver: DriverChoice) {
     let addr = gateway.local_addr();
     let (head, mut sse) = open_sse(addr, "/topic", &[]);
     assert_eq!(head.status, 200);
-    assert!(eventually(Duration::from_secs(5), || total(
+    assert!(eventually(Duration::from_secs(60), || total(
         gateway.metrics(),
         |m| &m.sse_streams_open
     ) == 1));

@@ -77,7 +77,7 @@ fn live_subscriber_gets_everything_beside_a_stalled_one(driver: DriverChoice) {
     let _stalled: TcpStream = send_small_window(addr, 4096, &sse_request("/topic"));
     let (head, mut live) = open_sse(addr, "/topic", &[]);
     assert_eq!(head.status, 200);
-    assert!(eventually(Duration::from_secs(10), || total(
+    assert!(eventually(Duration::from_secs(60), || total(
         gateway.metrics(),
         |m| &m.sse_streams_open
     ) == 2));
@@ -97,7 +97,7 @@ fn stalled_subscriber_gets_the_slow_client_policy(driver: DriverChoice) {
     let addr = gateway.local_addr();
     let _stalled: TcpStream = send_small_window(addr, 4096, &sse_request("/topic"));
     let (_, mut live) = open_sse(addr, "/topic", &[]);
-    assert!(eventually(Duration::from_secs(10), || total(
+    assert!(eventually(Duration::from_secs(60), || total(
         gateway.metrics(),
         |m| &m.sse_streams_open
     ) == 2));

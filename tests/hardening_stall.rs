@@ -193,7 +193,7 @@ fn stalled_sse_reader_gets_goaway_with_its_resume_id(driver: DriverChoice) {
         tail.ends_with("0\r\n\r\n"),
         "the chunked body ends: {tail:?}"
     );
-    assert!(eventually(Duration::from_secs(10), || total(
+    assert!(eventually(Duration::from_secs(60), || total(
         gateway.metrics(),
         |m| &m.sse_streams_open
     ) == 0));
@@ -227,7 +227,7 @@ fn stalled_websocket_reader_gets_1013_with_its_cursor(driver: DriverChoice) {
         close.reason.as_str(),
         format!("client stopped reading; reconnect with ?cursor={last}")
     );
-    assert!(eventually(Duration::from_secs(10), || total(
+    assert!(eventually(Duration::from_secs(60), || total(
         gateway.metrics(),
         |m| &m.websocket_sessions_open
     ) == 0));

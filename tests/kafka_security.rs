@@ -240,7 +240,7 @@ fn a_broker_requiring_client_certificates_accepts_the_key_store_it_issued_only()
         // connected yet would answer 503 too.
         let metrics = refused.kafka_metrics().expect("kafka metrics");
         assert!(
-            eventually(Duration::from_secs(10), || {
+            eventually(Duration::from_secs(60), || {
                 tidegate::metrics::ShardMetrics::get(&metrics.fetch_errors_total) > 0
             }),
             "the failed connections are not counted"

@@ -18,7 +18,7 @@ use tidegate::manage::store::{
 use common::eventually;
 use common::managed_node::{create_and_deploy, mock_api};
 
-const WAIT: Duration = Duration::from_secs(10);
+const WAIT: Duration = Duration::from_secs(60);
 
 /// A memory store that can be switched off (every call `Unavailable`).
 #[derive(Default)]

@@ -46,7 +46,7 @@ fn api_view_stats_count_the_gateway_requests_of_that_api() {
         );
     }
     assert!(
-        common::eventually(Duration::from_secs(10), || requests() == 3),
+        common::eventually(Duration::from_secs(60), || requests() == 3),
         "{}",
         requests()
     );

@@ -11,6 +11,7 @@ use common::mosquitto::Mosquitto;
 use common::mqtt_api::*;
 use common::*;
 use tidegate::config::{self, DriverChoice};
+use tidegate::cross_shard::mqtt_feed::{epoch_of, EPOCH_MASK, SEQUENCE_BITS};
 use tidegate::metrics::ShardMetrics;
 use tungstenite::Message;
 
@@ -342,14 +343,31 @@ fn unsubscribes_after_the_last_local_client_leaves() {
     );
     assert_eq!(metric(&gateway, |m| &m.mqtt_subscriptions_active), 0);
 
-    // A new client subscribes again, in a new epoch: an old cursor is answered 410.
+    // A new client subscribes again, in a new epoch: a cursor of the earlier subscription's epoch
+    // is answered 410. (Epochs start at a random value, so no fixed cursor is known to be stale:
+    // `cursor=1`, epoch 0, was the current epoch one run in 8,192.)
     let mut third = ws(addr, "/m");
+    let (head, mut sse) = open_sse(addr, "/m", &[]);
+    assert_eq!(head.status, 200);
     assert!(eventually(WAIT, || broker
         .log_count("Received SUBSCRIBE from tidegate-")
         == 2));
     broker.publish("room/1", "again", &[]);
     assert_eq!(next_text(&mut third), "again");
-    let stale = get(addr, "/m?cursor=1", &[]);
+    let text = read_sse_until(&mut sse, |t| t.contains("data: again"));
+    let current: u64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("id: "))
+        .unwrap_or_else(|| panic!("no id: {text}"))
+        .trim()
+        .parse()
+        .unwrap();
+    let earlier = (epoch_of(current) + EPOCH_MASK) & EPOCH_MASK;
+    let stale = get(
+        addr,
+        &format!("/m?cursor={}", (earlier << SEQUENCE_BITS) | 1),
+        &[],
+    );
     assert_eq!(stale.status, 410, "{}", stale.text());
     assert!(
         stale.text().contains("earlier MQTT subscription"),

@@ -101,7 +101,7 @@ fn subscribers_on_every_shard(gateway: &Gateway, path: &str) -> Vec<Client> {
     let mut clients = Vec::new();
     for _ in 0..64 {
         clients.push(ws(gateway.local_addr(), path));
-        assert!(eventually(Duration::from_secs(5), || total(
+        assert!(eventually(Duration::from_secs(60), || total(
             gateway.metrics(),
             |m| &m.websocket_sessions_open
         ) == clients.len()
@@ -125,7 +125,7 @@ fn post_reaches_get_sse_and_websocket_on_every_shard(driver: DriverChoice) {
     let mut poll = connect(addr);
     poll.write_all(b"GET /topic?limit=3 HTTP/1.1\r\nHost: t\r\nAccept: application/json\r\n\r\n")
         .unwrap();
-    assert!(eventually(Duration::from_secs(5), || total(
+    assert!(eventually(Duration::from_secs(60), || total(
         gateway.metrics(),
         |m| &m.http_get_polls_open
     ) == 1));
@@ -294,12 +294,12 @@ fn post_errors_413_405_and_503() {
     let mut late = connect(addr);
     late.write_all(b"POST /topic HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\n")
         .unwrap();
-    assert!(eventually(Duration::from_secs(5), || total(
+    assert!(eventually(Duration::from_secs(60), || total(
         gateway.metrics(),
         |m| &m.http_requests_total
     ) >= 5));
     let stopper = std::thread::spawn(move || gateway.shutdown());
-    assert!(eventually(Duration::from_secs(5), || TcpStream::connect(
+    assert!(eventually(Duration::from_secs(60), || TcpStream::connect(
         addr
     )
     .is_err()));
@@ -435,7 +435,7 @@ fn thousand_subscribers_receive_every_message() {
     let gateway = start(test_config(&topic_yaml(100), DriverChoice::Auto));
     let addr = gateway.local_addr();
     let mut clients: Vec<Client> = (0..1000).map(|_| ws(addr, "/topic")).collect();
-    assert!(eventually(Duration::from_secs(10), || total(
+    assert!(eventually(Duration::from_secs(60), || total(
         gateway.metrics(),
         |m| &m.websocket_sessions_open
     ) == 1000));

@@ -6,9 +6,12 @@ cd "$(dirname "$0")/.."
 
 echo "== toolchain"
 cargo --version
-for component in rustfmt clippy; do
-  rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
-done
+# rustup adds what is missing; a toolchain without rustup (e.g. Debian's cargo) must have them.
+if command -v rustup >/dev/null 2>&1; then
+  for component in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
+  done
+fi
 
 echo "== test dependencies"
 # The MQTT tests start their own mosquitto instances (tests/common/mosquitto.rs).

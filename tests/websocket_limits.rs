@@ -84,7 +84,7 @@ fn an_unfinished_message_is_closed_after_the_deadline(driver: DriverChoice) {
             .websocket_message_deadline_closes_total),
         1
     );
-    assert!(eventually(Duration::from_secs(10), || total(
+    assert!(eventually(Duration::from_secs(60), || total(
         gateway.metrics(),
         |m| &m.websocket_partial_bytes
     ) == 0));
@@ -113,7 +113,7 @@ fn a_shard_over_its_partial_budget_refuses_more(driver: DriverChoice) {
         .write_all(&frame[..header_bytes + 10])
         .unwrap();
     assert!(
-        eventually(Duration::from_secs(10), || partial() == 3000),
+        eventually(Duration::from_secs(60), || partial() == 3000),
         "held: {}",
         partial()
     );
@@ -133,7 +133,7 @@ fn a_shard_over_its_partial_budget_refuses_more(driver: DriverChoice) {
         .write_all(&frame[header_bytes + 10..])
         .unwrap();
     assert_eq!(next_data(&mut first), Data::Binary(body));
-    assert!(eventually(Duration::from_secs(10), || partial() == 0));
+    assert!(eventually(Duration::from_secs(60), || partial() == 0));
 }
 on_both_drivers!(partial_budget, a_shard_over_its_partial_budget_refuses_more);
 

@@ -109,7 +109,7 @@ fn a_refused_page_neither_reads_nor_publishes(driver: DriverChoice) {
     let refusals = total(gateway.metrics(), |m| &m.origin_refusals_total);
     assert_eq!(refusals, 1);
     // Only the reader's session was ever opened.
-    assert!(eventually(Duration::from_secs(5), || total(
+    assert!(eventually(Duration::from_secs(60), || total(
         gateway.metrics(),
         |m| &m.websocket_sessions_open
     ) == 1));

@@ -65,7 +65,7 @@ apis:
     encode_client_frame(&mut frame, Opcode::Text, false, b"lamp ", [5; 4]);
     socket.get_mut().write_all(&frame).unwrap();
     // The first half is held (so the message's clock runs) before the second is sent.
-    assert!(eventually(Duration::from_secs(10), || total(
+    assert!(eventually(Duration::from_secs(60), || total(
         gateway.metrics(),
         |m| &m.websocket_partial_bytes
     ) > 0));

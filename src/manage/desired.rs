@@ -73,13 +73,19 @@ pub fn desired_config(
     management: &ManagementConfig,
 ) -> Result<Result<Config, ConfigError>, StoreError> {
     let document = desired_document(store, gateway)?;
+    Ok(config_from_document(&document, management))
+}
+
+/// A `desired_document` validated as a [`Config`] (`management` kept from the file).
+pub fn config_from_document(
+    document: &Value,
+    management: &ManagementConfig,
+) -> Result<Config, ConfigError> {
     // JSON is YAML: the one loader checks it, so the store and `tidegate check` agree.
-    Ok(
-        config::load_str(&document.to_string(), STORE_ORIGIN).map(|mut config| {
-            config.management = Some(management.clone());
-            config
-        }),
-    )
+    config::load_str(&document.to_string(), STORE_ORIGIN).map(|mut config| {
+        config.management = Some(management.clone());
+        config
+    })
 }
 
 /// The file's `gateway:` section as a tree (null when absent).

@@ -5,7 +5,9 @@
 //! A store that cannot be reached changes nothing: the gateway keeps serving what it runs, the
 //! outage is logged once (and again when it ends), `tidegate_management_store_up` reads 0, and
 //! the next successful poll catches up. Content that does not validate (written by an older or
-//! buggy writer) is logged once per generation and not applied.
+//! buggy writer) is logged and counted once, not applied, and not tried again until the content
+//! changes (a write that leaves the desired content as it was, e.g. an undeployed draft, only
+//! moves the generation).
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +17,7 @@ use std::thread::JoinHandle;
 
 use serde_json::Value;
 
-use super::desired::desired_config;
+use super::desired::{config_from_document, desired_document};
 use super::store::{Store, StoreError};
 use crate::config::{Config, ConfigError, ManagementConfig};
 
@@ -106,6 +108,9 @@ struct Follow {
     /// between them shows the newer content under the older generation, and the next poll sees
     /// that content again under the newer one; it is not applied twice.
     last: Option<Config>,
+    /// The desired document last refused, for the same reason: the same content under a newer
+    /// generation is not refused (logged, counted) twice.
+    refused: Option<Value>,
     /// False during an outage, so it is logged once.
     up: bool,
 }
@@ -122,6 +127,7 @@ fn run(setup: FollowerSetup, apply: Applier, stopped: mpsc::Receiver<()>) {
     let mut follow = Follow {
         seen: setup.applied_generation,
         last: None,
+        refused: None,
         setup,
         apply,
         up: true,
@@ -141,11 +147,7 @@ impl Follow {
             if self.seen == Some(generation) {
                 return Ok(None);
             }
-            let desired = desired_config(
-                self.setup.store.as_ref(),
-                &self.setup.gateway,
-                &self.setup.management,
-            )?;
+            let desired = desired_document(self.setup.store.as_ref(), &self.setup.gateway)?;
             Ok(Some((generation, desired)))
         });
         match result {
@@ -159,10 +161,15 @@ impl Follow {
         }
     }
 
-    fn install(&mut self, generation: u64, desired: Result<Config, ConfigError>) {
+    fn install(&mut self, generation: u64, document: Value) {
+        if self.refused.as_ref() == Some(&document) {
+            return;
+        }
+        let desired = config_from_document(&document, &self.setup.management);
         let metrics = &self.setup.metrics;
         if let (Ok(config), Some(last)) = (&desired, &self.last) {
             if config == last {
+                self.refused = None;
                 metrics
                     .generation_applied
                     .store(generation, Ordering::Relaxed);
@@ -176,6 +183,7 @@ impl Follow {
         });
         match applied {
             Ok(()) => {
+                self.refused = None;
                 metrics.applies_total.fetch_add(1, Ordering::Relaxed);
                 metrics
                     .generation_applied
@@ -183,6 +191,7 @@ impl Follow {
                 tracing::info!(generation, "applied the management store's configuration");
             }
             Err(error) => {
+                self.refused = Some(document);
                 metrics.apply_failures_total.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(
                     generation,

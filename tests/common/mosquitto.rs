@@ -174,7 +174,7 @@ impl Mosquitto {
         self.child = Some(child);
         let port = self.port;
         assert!(
-            eventually(Duration::from_secs(10), || TcpStream::connect((
+            eventually(Duration::from_secs(60), || TcpStream::connect((
                 "127.0.0.1",
                 port
             ))
@@ -298,7 +298,7 @@ impl Mosquitto {
             .expect("start mosquitto_sub");
         let needle = format!("Sending SUBACK to {id}");
         assert!(
-            eventually(Duration::from_secs(10), || self.log_count(&needle) > 0),
+            eventually(Duration::from_secs(60), || self.log_count(&needle) > 0),
             "mosquitto_sub did not subscribe: {}",
             self.log()
         );

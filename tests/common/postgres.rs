@@ -135,7 +135,7 @@ impl Postgres {
             let _ = child.wait();
         }
         let port = self.port;
-        assert!(eventually(Duration::from_secs(10), || TcpStream::connect(
+        assert!(eventually(Duration::from_secs(60), || TcpStream::connect(
             ("127.0.0.1", port)
         )
         .is_err()));

@@ -31,7 +31,7 @@ pub fn one_connection_per_shard(gateway: &Gateway) -> Vec<TcpStream> {
         let before = accepted(gateway);
         let stream = connect(gateway.local_addr());
         let mut shard = None;
-        let counted = eventually(Duration::from_secs(10), || {
+        let counted = eventually(Duration::from_secs(60), || {
             let now = accepted(gateway);
             shard = (0..shards).find(|&i| now[i] > before[i]);
             shard.is_some()

@@ -13,7 +13,9 @@ if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.vers
   echo "== creating the Autobahn venv with kosoku $KOSOKU_VERSION" >&2
   if ! python3 -m venv "$VENV" 2>/dev/null; then
     if command -v apt-get >/dev/null; then
-      apt-get update -qq && apt-get install -y -qq python3-venv
+      sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_="sudo"
+      $sudo_ apt-get -o DPkg::Lock::Timeout=600 update -qq
+      $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq python3-venv
     fi
     python3 -m venv "$VENV"
   fi

@@ -10,5 +10,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 sudo_=""
 [ "$(id -u)" -eq 0 ] || sudo_="sudo"
-$sudo_ apt-get install -y --no-install-recommends postgresql \
-    || { $sudo_ apt-get update && $sudo_ apt-get install -y --no-install-recommends postgresql; }
+# apt-get waits for another apt-get holding the lock (a parallel installer) instead of failing.
+apt_get() { $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@"; }
+apt_get install -y --no-install-recommends postgresql \
+    || { apt_get update && apt_get install -y --no-install-recommends postgresql; }

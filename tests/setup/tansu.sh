@@ -19,7 +19,9 @@ if ! "$VENV/bin/python" -c 'import confluent_kafka' 2>/dev/null; then
   echo "== creating the Python venv with confluent-kafka"
   if ! python3 -m venv "$VENV" 2>/dev/null; then
     if command -v apt-get >/dev/null; then
-      apt-get update -qq && apt-get install -y -qq python3-venv
+      sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_="sudo"
+      $sudo_ apt-get -o DPkg::Lock::Timeout=600 update -qq
+      $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq python3-venv
     fi
     python3 -m venv "$VENV"
   fi

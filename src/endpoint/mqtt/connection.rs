@@ -107,9 +107,12 @@ impl ReaderEnd {
     }
 }
 
-/// One connection, from TCP connect to its loss.
+/// One connection, from TCP connect to its loss. The attempt (name lookup, TCP connect, TLS
+/// handshake, CONNACK) has one deadline, `connectTimeoutMs` from its start: a publisher that
+/// arrived during it waits for its outcome (`wait_for_connection`) and so never waits longer.
 async fn session(client: &Rc<MqttClient>) -> End {
     let options = &client.options;
+    let deadline = Instant::now() + options.connect_timeout;
     let lost = |problem: BrokerProblem, detail: String| End::Lost {
         connected: false,
         why: BrokerFailure::new(problem, detail),
@@ -124,7 +127,7 @@ async fn session(client: &Rc<MqttClient>) -> End {
     };
     let stream = monoio::select! {
         _ = client.shutdown.wait() => return End::Shutdown,
-        connected = monoio::time::timeout(options.connect_timeout, connect) => match connected {
+        connected = monoio::time::timeout_at(deadline, connect) => match connected {
             Ok(Ok(stream)) => stream,
             Ok(Err(error)) => return lost(BrokerProblem::Unreachable, format!("cannot connect to {server}: {error}")),
             Err(_) => return lost(BrokerProblem::Unreachable, format!("no TCP connection to {server} within connectTimeoutMs")),
@@ -179,7 +182,6 @@ async fn session(client: &Rc<MqttClient>) -> End {
     let _stop_reader = StopReader(Some(canceller));
 
     let mut write_buf = BytesMut::new();
-    let deadline = Instant::now() + options.connect_timeout;
     // Before CONNACK, a connection that breaks during the TLS handshake failed at TLS (an
     // untrusted certificate, a client certificate the broker refused).
     let broke = |why: String| {
@@ -193,9 +195,23 @@ async fn session(client: &Rc<MqttClient>) -> End {
         };
         lost(problem, format!("{server}: {why}"))
     };
+    let no_connack = || {
+        lost(
+            BrokerProblem::Unreachable,
+            format!("no CONNACK from {server} within connectTimeoutMs"),
+        )
+    };
     let session_present = loop {
-        if let Err(why) = flush(client, &mut writer, &mut write_buf, tls.as_deref()).await {
-            return broke(why);
+        // Raced against the deadline too: the attempt ends by it whatever the broker does.
+        match monoio::time::timeout_at(
+            deadline,
+            flush(client, &mut writer, &mut write_buf, tls.as_deref()),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => return broke(why),
+            Err(_) => return no_connack(),
         }
         let connack = client.connack.borrow_mut().take();
         if let Some(connack) = connack {
@@ -214,7 +230,7 @@ async fn session(client: &Rc<MqttClient>) -> End {
             _ = client.shutdown.wait() => return End::Shutdown,
             _ = reader_end.signal.wait() => return broke(reader_end.why.borrow().clone()),
             _ = client.wake.notified() => {}
-            _ = monoio::time::sleep_until(deadline) => return lost(BrokerProblem::Unreachable, format!("no CONNACK from {server} within connectTimeoutMs")),
+            _ = monoio::time::sleep_until(deadline) => return no_connack(),
         }
     };
     client.set_health(Health::Connected);

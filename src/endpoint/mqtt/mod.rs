@@ -325,12 +325,14 @@ fn dead_letter_producer(options: &MqttOptions) -> MqttProducerOptions {
 }
 
 /// A publish that finds the connection down: while an attempt is under way (at start, or a
-/// reconnect) it waits for its outcome, at most `connectTimeoutMs`; after a failed
-/// attempt (backing off) it does not wait, so the client hears the reason at once. After
-/// `reconnectAttempts` ran out, this starts connecting again.
+/// reconnect) it waits for its outcome, at most `connectTimeoutMs` (the attempt's own deadline,
+/// counted from its start: a timer of the publisher's own could fire first and answer "still
+/// connecting" for an attempt about to fail with a reason); after a failed attempt (backing off)
+/// it does not wait, so the client hears the reason at once. After `reconnectAttempts` ran out,
+/// this starts connecting again.
 async fn wait_for_connection(client: &Rc<MqttClient>) {
     connection::ensure_running(client);
     if let Some(attempt) = client.attempt() {
-        let _ = monoio::time::timeout(client.options.connect_timeout, attempt.wait()).await;
+        attempt.wait().await;
     }
 }

@@ -1,0 +1,205 @@
+//! Store content the node refuses is refused (logged, counted) once, not again under every newer
+//! generation that shows the same content: neither when a write lands between the follower's two
+//! reads (the generation, then the content: the refused content shows up under the older
+//! generation, then again under the newer one), nor when a write that leaves the desired content
+//! as it was (an undeployed draft) moves the generation. `management_follower` failed under load
+//! on the first: it saw `apply_failures_total` 2 for one bad deployment.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tidegate::config::{self, Config};
+use tidegate::manage::follower::{Follower, FollowerMetrics, FollowerSetup};
+use tidegate::manage::store::{
+    target, AuditEvent, Document, Kind, MemoryStore, Revision, Store, StoreError,
+};
+
+use common::eventually;
+use common::managed_node::{create_and_deploy, mock_api};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+type Write = Box<dyn FnOnce(&MemoryStore) + Send>;
+
+/// A memory store that runs a write, once armed, right after the follower read a generation at
+/// least the armed one: the race between the two reads, every time.
+#[derive(Default)]
+struct WriteBetweenReads {
+    inner: MemoryStore,
+    armed: Mutex<Option<(u64, Write)>>,
+    /// Every generation the follower read, in order.
+    reads: Mutex<Vec<u64>>,
+}
+
+impl WriteBetweenReads {
+    /// True once the follower finished a poll that read `generation` or a newer one (it read
+    /// the generation again after that poll).
+    fn polled(&self, generation: u64) -> bool {
+        let reads = self.reads.lock().unwrap();
+        reads.iter().filter(|&&read| read >= generation).count() >= 2
+    }
+}
+
+impl Store for WriteBetweenReads {
+    fn generation(&self) -> Result<u64, StoreError> {
+        let generation = self.inner.generation()?;
+        let mut armed = self.armed.lock().unwrap();
+        self.reads.lock().unwrap().push(generation);
+        if armed.as_ref().is_some_and(|(from, _)| generation >= *from) {
+            let (_, write) = armed.take().unwrap();
+            write(&self.inner);
+        }
+        Ok(generation)
+    }
+    fn list(&self, kind: Kind) -> Result<Vec<Document>, StoreError> {
+        self.inner.list(kind)
+    }
+    fn get(&self, kind: Kind, id: &str) -> Result<Option<Document>, StoreError> {
+        self.inner.get(kind, id)
+    }
+    fn put(
+        &self,
+        kind: Kind,
+        id: &str,
+        body: &Value,
+        expected: Option<u64>,
+        audit: &AuditEvent,
+    ) -> Result<Document, StoreError> {
+        self.inner.put(kind, id, body, expected, audit)
+    }
+    fn delete(
+        &self,
+        kind: Kind,
+        id: &str,
+        expected: u64,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.inner.delete(kind, id, expected, audit)
+    }
+    fn add_revision(
+        &self,
+        api: &str,
+        definition: &Value,
+        author: &str,
+        comment: Option<&str>,
+    ) -> Result<Revision, StoreError> {
+        self.inner.add_revision(api, definition, author, comment)
+    }
+    fn deploy(
+        &self,
+        api: &str,
+        body: &Value,
+        expected: u64,
+        comment: Option<&str>,
+        audit: &AuditEvent,
+    ) -> Result<(Revision, Document), StoreError> {
+        self.inner.deploy(api, body, expected, comment, audit)
+    }
+    fn revisions(&self, api: &str) -> Result<Vec<Revision>, StoreError> {
+        self.inner.revisions(api)
+    }
+    fn revision(&self, api: &str, number: u64) -> Result<Option<Revision>, StoreError> {
+        self.inner.revision(api, number)
+    }
+    fn audit(&self, target: Option<&str>, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        self.inner.audit(target, limit)
+    }
+    fn tokens(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.inner.tokens()
+    }
+    fn add_token(&self, name: &str, hash: &str) -> Result<(), StoreError> {
+        self.inner.add_token(name, hash)
+    }
+}
+
+/// An API document for `definition`, not deployed yet.
+fn body(definition: &Value) -> Value {
+    json!({
+        "definition": definition,
+        "lifecycleState": "published",
+        "visibility": "public",
+        "state": "started",
+        "deployedRevision": null,
+    })
+}
+
+/// Creates the API (the generation moves, the desired content does not); returns its version.
+fn create(store: &dyn Store, definition: &Value) -> u64 {
+    let id = definition["id"].as_str().unwrap();
+    let audit = AuditEvent::now("t", "api.create", &target(Kind::Api, id));
+    let created = store.put(Kind::Api, id, &body(definition), None, &audit);
+    created.unwrap().version
+}
+
+fn deploy(store: &dyn Store, definition: &Value, version: u64) {
+    let id = definition["id"].as_str().unwrap();
+    let audit = AuditEvent::now("t", "api.deploy", &target(Kind::Api, id));
+    store
+        .deploy(id, &body(definition), version, None, &audit)
+        .unwrap();
+}
+
+#[test]
+fn refused_content_is_refused_once_whatever_moves_the_generation() {
+    let file = config::load_str(
+        "apis: []\nmanagement: { store: { pollIntervalMs: 50 } }\n",
+        "t",
+    )
+    .unwrap();
+    let store = Arc::new(WriteBetweenReads::default());
+    let metrics = Arc::new(FollowerMetrics::default());
+    let applied: Arc<Mutex<Vec<Config>>> = Arc::default();
+    let record = applied.clone();
+    let follower = Follower::start(
+        FollowerSetup {
+            store: store.clone(),
+            gateway: Value::Null,
+            management: file.management.clone().unwrap(),
+            applied_generation: Some(store.generation().unwrap()),
+            metrics: metrics.clone(),
+        },
+        Box::new(move |config| {
+            record.lock().unwrap().push(config);
+            Ok(())
+        }),
+    )
+    .unwrap();
+    let count = || applied.lock().unwrap().len();
+    let failures = || metrics.apply_failures_total.load(Ordering::Relaxed);
+
+    create_and_deploy(store.as_ref(), &mock_api("orders", "/orders"));
+    assert!(eventually(WAIT, || count() == 1));
+
+    // `bad` (the same context path as `orders`) is created, and deployed between the follower's
+    // read of the generation that created it and its read of the content.
+    let mut bad = mock_api("bad", "/orders");
+    bad["name"] = json!("bad");
+    {
+        let mut armed = store.armed.lock().unwrap();
+        let version = create(&store.inner, &bad);
+        let created = store.inner.generation().unwrap();
+        *armed = Some((created, Box::new(move |inner| deploy(inner, &bad, version))));
+    }
+    assert!(eventually(WAIT, || failures() >= 1));
+    // A draft while the bad deployment stays: a newer generation, the same desired content.
+    create(store.as_ref(), &mock_api("draft", "/draft"));
+    let draft = store.inner.generation().unwrap();
+    assert!(eventually(WAIT, || store.polled(draft)));
+
+    // Back to what the node runs: once that generation is taken, every earlier one was seen.
+    let doc = store.get(Kind::Api, "bad").unwrap().unwrap();
+    let audit = AuditEvent::now("t", "api.delete", "api:bad");
+    store.delete(Kind::Api, "bad", doc.version, &audit).unwrap();
+    let generation = store.generation().unwrap();
+    assert!(eventually(WAIT, || metrics
+        .generation_applied
+        .load(Ordering::Relaxed)
+        == generation));
+    assert_eq!(failures(), 1, "one bad deployment, refused once");
+    assert_eq!(count(), 1, "nothing applied but `orders`");
+    drop(follower);
+}
