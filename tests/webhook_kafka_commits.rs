@@ -1,7 +1,7 @@
 //! At-least-once webhooks over Kafka (issue 15 part 3): each push subscription consumes with its
 //! own consumer group and commits only what its callback acknowledged, never the record still in
-//! flight, so a crash re-delivers from there. (The kill -9 and restart half is not here: against
-//! tansu 0.6 the killed member was never dropped from the group, see docs/webhooks.md.)
+//! flight, so a crash re-delivers from there. (The kill -9 and restart half is
+//! tests/webhook_kafka_kill.rs.)
 
 mod common;
 #[path = "common/kafka.rs"]

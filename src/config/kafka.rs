@@ -13,6 +13,13 @@ use super::kafka_raw::{RawConsumer, RawKafka, RawProducer};
 use super::kafka_security::security;
 use super::problem::{join, Problems};
 use super::validate::topic_problem;
+use super::{ApiConfig, EndpointConfig};
+
+/// `sessionTimeoutMs` bounds: a heartbeat goes every second, so below 1 s every member would
+/// be dropped; above 30 minutes a killed node's partitions would wait longer than any broker
+/// allows by default.
+const MIN_SESSION_TIMEOUT_MS: u64 = 1_000;
+const MAX_SESSION_TIMEOUT_MS: u64 = 1_800_000;
 
 pub use super::kafka_security::{KafkaSasl, KafkaSecurity, SaslMechanism};
 
@@ -53,6 +60,15 @@ pub struct KafkaConsumer {
     /// `groupScope: subscription`: one group per client subscription (`{groupId}.{name}`)
     /// instead of one per API.
     pub subscription_groups: Option<SubscriptionGroups>,
+    /// `sessionTimeoutMs`: how long the group coordinator keeps a member it no longer hears
+    /// from; a node killed without leaving holds its partitions that long (unless it comes back
+    /// as the same static member, see `group_instance_id`).
+    pub session_timeout: Duration,
+    /// The static group membership (KIP-345 `group.instance.id`) of this node in its groups:
+    /// `tidegate-<gateway.nodeId>`, so a restarted node (even after `kill -9`) takes its own
+    /// partitions back at once instead of waiting for the session timeout. `None` without a
+    /// `nodeId`: a new member at every start.
+    pub group_instance_id: Option<String>,
     /// The node's buffer of this feed; at least 1.
     pub max_retained_messages: usize,
     pub max_retained_bytes: usize,
@@ -197,6 +213,17 @@ fn consumer(raw: RawConsumer, loc: &str, p: &mut Problems) -> Option<KafkaConsum
     ] {
         p.require_at_least(&join(loc, key), value as u64, 1, "");
     }
+    let session_timeout_ms = raw.session_timeout_ms;
+    if !(MIN_SESSION_TIMEOUT_MS..=MAX_SESSION_TIMEOUT_MS).contains(&session_timeout_ms) {
+        p.push(
+            join(loc, "sessionTimeoutMs"),
+            format!(
+                "must be between {MIN_SESSION_TIMEOUT_MS} and {MAX_SESSION_TIMEOUT_MS} (ms), got \
+                 {session_timeout_ms}; Kafka brokers accept 6000 to 1800000 by default \
+                 (group.min/max.session.timeout.ms)"
+            ),
+        );
+    }
     let mut topics = raw.topics;
     topics.sort();
     topics.dedup();
@@ -207,9 +234,26 @@ fn consumer(raw: RawConsumer, loc: &str, p: &mut Problems) -> Option<KafkaConsum
         encode_message_id: raw.encode_message_id,
         group_id: raw.group_id,
         subscription_groups,
+        session_timeout: Duration::from_millis(session_timeout_ms),
+        group_instance_id: None,
         max_retained_messages: raw.max_retained_messages,
         max_retained_bytes: raw.max_retained_bytes,
     })
+}
+
+/// Gives every Kafka consumer of a node with `gateway.nodeId` its static group membership
+/// (`tidegate-<nodeId>`); called once the gateway section is read.
+pub(crate) fn settle_members(node_id: Option<&str>, apis: &mut [ApiConfig]) {
+    let Some(node) = node_id else {
+        return;
+    };
+    for api in apis {
+        if let EndpointConfig::Kafka(options) = &mut api.endpoint {
+            if let Some(consumer) = &mut options.consumer {
+                consumer.group_instance_id = Some(format!("tidegate-{node}"));
+            }
+        }
+    }
 }
 
 /// `groupScope` and the bounds of per-subscription groups.

@@ -11,6 +11,8 @@ const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 const DEFAULT_MAX_SUBSCRIPTION_GROUPS: usize = 100;
 /// How long a subscription's group stays joined after its last client left (polls come back).
 const DEFAULT_SUBSCRIPTION_IDLE_TIMEOUT_MS: u64 = 60_000;
+/// How long the group coordinator keeps a member it no longer hears from (its partitions wait).
+pub(crate) const DEFAULT_SESSION_TIMEOUT_MS: u64 = 10_000;
 
 /// `type: kafka` configuration, as written.
 #[derive(Debug, Deserialize)]
@@ -123,6 +125,7 @@ pub(crate) struct RawConsumer {
     pub group_scope: String,
     pub max_subscription_groups: usize,
     pub subscription_idle_timeout_ms: u64,
+    pub session_timeout_ms: u64,
     pub max_retained_messages: usize,
     pub max_retained_bytes: usize,
 }
@@ -139,6 +142,7 @@ impl Default for RawConsumer {
             group_scope: "api".to_owned(),
             max_subscription_groups: DEFAULT_MAX_SUBSCRIPTION_GROUPS,
             subscription_idle_timeout_ms: DEFAULT_SUBSCRIPTION_IDLE_TIMEOUT_MS,
+            session_timeout_ms: DEFAULT_SESSION_TIMEOUT_MS,
             max_retained_messages: DEFAULT_MAX_RETAINED_MESSAGES,
             max_retained_bytes: DEFAULT_MAX_RETAINED_BYTES,
         }

@@ -238,3 +238,53 @@ fn subscription_groups_need_a_group_id_and_sane_bounds() {
     .unwrap_err();
     assert!(error.contains("'client' is not one of: api"), "{error}");
 }
+
+#[test]
+fn the_session_timeout_is_typed_within_its_bounds() {
+    let consumer = |extra: &str| {
+        endpoint(&format!(
+            "{{bootstrapServers: 'a:9092', consumer: {{enabled: true, topics: [t], groupId: g{extra}}}}}"
+        ))
+        .map(|endpoint| match endpoint {
+            EndpointConfig::Kafka(options) => options.consumer.unwrap(),
+            _ => panic!("not kafka"),
+        })
+    };
+    assert_eq!(
+        consumer("").unwrap().session_timeout,
+        std::time::Duration::from_secs(10)
+    );
+    assert_eq!(
+        consumer(", sessionTimeoutMs: 6000")
+            .unwrap()
+            .session_timeout,
+        std::time::Duration::from_secs(6)
+    );
+    for refused in ["999", "1800001"] {
+        let error = consumer(&format!(", sessionTimeoutMs: {refused}")).unwrap_err();
+        assert!(
+            error.contains("consumer.sessionTimeoutMs: must be between 1000 and 1800000 (ms)"),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn a_node_id_makes_the_group_membership_static() {
+    let yaml = |gateway: &str| {
+        format!(
+            "{gateway}apis:\n  - id: k\n    name: K\n    contextPaths: [/k]\n    entrypoints: [{{type: sse}}]\n    endpoint:\n      type: kafka\n      configuration: {{bootstrapServers: 'a:9092', consumer: {{enabled: true, topics: [t], groupId: g}}}}\n    plans: [{{name: Keyless, security: keyless}}]\n"
+        )
+    };
+    let instance = |yaml: &str| match &load_str(yaml, "t").unwrap().apis[0].endpoint {
+        EndpointConfig::Kafka(options) => {
+            options.consumer.as_ref().unwrap().group_instance_id.clone()
+        }
+        _ => panic!("not kafka"),
+    };
+    assert_eq!(
+        instance(&yaml("gateway:\n  nodeId: edge-1\n")).as_deref(),
+        Some("tidegate-edge-1")
+    );
+    assert_eq!(instance(&yaml("")), None);
+}

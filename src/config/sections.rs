@@ -64,6 +64,7 @@ pub(crate) fn read_config(root: &Value, p: &mut Problems) -> Option<Config> {
     let (gateway, mut apis) = (gateway?, apis?);
     super::push_sources::push_source_problems(gateway.node_id.as_deref(), &apis, p);
     super::mqtt::settle_sessions(gateway.node_id.as_deref(), &mut apis, p);
+    super::kafka::settle_members(gateway.node_id.as_deref(), &mut apis);
     Some(Config {
         gateway,
         apis,

@@ -48,10 +48,30 @@ subscriptions:
 
 /// Over the Kafka `topic` on `bootstrap`, each subscription in a group of its own.
 pub fn kafka_yaml(bootstrap: &str, topic: &str, callback: &str, extra: &str) -> String {
+    yaml("", &kafka_endpoint(bootstrap, topic), callback, extra)
+}
+
+/// As `kafka_yaml`, with the consumer group's `sessionTimeoutMs`, on a node with `node_id`
+/// when given (its group memberships are then static: `group.instance.id`).
+pub fn kafka_yaml_with_session(
+    node_id: Option<&str>,
+    session_timeout_ms: u64,
+    bootstrap: &str,
+    topic: &str,
+    callback: &str,
+) -> String {
+    let gateway = node_id.map_or(String::new(), |node| format!("  nodeId: {node}\n"));
     let endpoint = format!(
-        "    endpoint:\n      type: kafka\n      configuration:\n        bootstrapServers: {bootstrap}\n        consumer:\n          enabled: true\n          topics: [{topic}]\n          groupId: hooks\n          groupScope: subscription\n          autoOffsetReset: earliest\n"
+        "{}          sessionTimeoutMs: {session_timeout_ms}\n",
+        kafka_endpoint(bootstrap, topic)
     );
-    yaml("", &endpoint, callback, extra)
+    yaml(&gateway, &endpoint, callback, "")
+}
+
+fn kafka_endpoint(bootstrap: &str, topic: &str) -> String {
+    format!(
+        "    endpoint:\n      type: kafka\n      configuration:\n        bootstrapServers: {bootstrap}\n        consumer:\n          enabled: true\n          topics: [{topic}]\n          groupId: hooks\n          groupScope: subscription\n          autoOffsetReset: earliest\n"
+    )
 }
 
 /// Over the MQTT filter `orders/#` of the broker on `port`, with a stable session (`nodeId`).

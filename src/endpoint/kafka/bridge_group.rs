@@ -25,7 +25,7 @@ use super::bridge_feed::{
     layout_retrying, offset_at, partition_client, Head, Session, FETCH_MAX_WAIT_MS,
 };
 use super::bridge_group_requests::{
-    fetch_offsets, find_coordinator, heartbeat, join, leave, Commits, UNKNOWN_MEMBER_ID,
+    fetch_offsets, find_coordinator, heartbeat, join, leave, member_id_lost, Commits, Joiner,
 };
 use super::bridge_group_wire::WireError;
 use super::cursor::{KafkaCursor, TopicPartition};
@@ -67,6 +67,12 @@ pub(super) async fn run_group_feed(
         slots: slots.clone(),
         next: vec![0; slots.len()],
     }));
+    let joiner = Joiner {
+        group: &group,
+        instance: spec.consumer.group_instance_id.as_deref(),
+        session_timeout_ms: i32::try_from(spec.consumer.session_timeout.as_millis())
+            .unwrap_or(i32::MAX),
+    };
     let mut member_id = String::new();
     // The slots fetched in the previous generation: one kept across a rebalance continues from
     // what this node already fetched (its records are in the ring), not from the last commit.
@@ -91,11 +97,11 @@ pub(super) async fn run_group_feed(
                 continue;
             }
         };
-        let membership = match join(&mut coordinator, &group, &member_id, &slots).await {
+        let membership = match join(&mut coordinator, &joiner, &mut member_id, &slots).await {
             Ok(membership) => membership,
             Err(error) => {
                 tracing::warn!(%error, %group, "cannot join the consumer group; retrying");
-                if matches!(error, WireError::Broker(UNKNOWN_MEMBER_ID)) {
+                if matches!(error, WireError::Broker(code) if member_id_lost(code)) {
                     member_id.clear();
                 }
                 ShardMetrics::inc(&metrics.group_errors_total);
@@ -103,7 +109,6 @@ pub(super) async fn run_group_feed(
                 continue;
             }
         };
-        member_id = membership.member_id.clone();
         // Which slots this node reads in this generation, and where each starts.
         let assigned = assigned_slots(&slots, &membership.assignment);
         let committed = match fetch_offsets(&mut coordinator, &group, &slots, &assigned).await {
@@ -164,7 +169,7 @@ pub(super) async fn run_group_feed(
                 .as_mut()
                 .is_some_and(|member| member.expired(&feed));
             if stopping || *stop.borrow() || unused {
-                leave(&mut coordinator, &group, &member_id).await;
+                leave(&mut coordinator, &group, &member_id, joiner.instance).await;
                 if unused {
                     tracing::info!(%group, "no client used the subscription; left its consumer group");
                 }
@@ -174,7 +179,7 @@ pub(super) async fn run_group_feed(
                 Ok(()) => ShardMetrics::inc(&metrics.group_heartbeats_total),
                 Err(WireError::Broker(code)) => {
                     tracing::info!(code, %group, "the consumer group rebalances; rejoining");
-                    if code == UNKNOWN_MEMBER_ID {
+                    if member_id_lost(code) {
                         member_id.clear();
                     }
                     break;

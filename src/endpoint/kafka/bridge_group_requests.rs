@@ -24,8 +24,6 @@ use super::offsets::offsets_to_commit;
 use super::plan::FeedSpec;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
 
-/// The coordinator drops a member it has not heard from for this long.
-const SESSION_TIMEOUT_MS: i32 = 10_000;
 /// How long the coordinator waits for every member to rejoin during a rebalance.
 const REBALANCE_TIMEOUT_MS: i32 = 10_000;
 
@@ -41,12 +39,34 @@ const OFFSET_COMMIT_VERSION: i16 = 7;
 // Kafka error codes the member acts on.
 const MEMBER_ID_REQUIRED: i16 = 79;
 pub(super) const UNKNOWN_MEMBER_ID: i16 = 25;
+/// Another process joined under this member's `group.instance.id` since (it replaced us).
+pub(super) const FENCED_INSTANCE_ID: i16 = 82;
+
+/// True when `code` means the member id is no longer the group's: join again without one.
+pub(super) fn member_id_lost(code: i16) -> bool {
+    code == UNKNOWN_MEMBER_ID || code == FENCED_INSTANCE_ID
+}
 
 /// One generation's membership.
 pub(super) struct Membership {
     pub(super) generation: i32,
     pub(super) member_id: String,
+    /// The static membership (`group.instance.id`), sent with every request of the member.
+    pub(super) instance: Option<String>,
     pub(super) assignment: Assignment,
+}
+
+/// Who joins a group, and on what terms.
+pub(super) struct Joiner<'a> {
+    pub(super) group: &'a str,
+    /// `group.instance.id` (KIP-345): a member that comes back under it after a crash gets its
+    /// own partitions at once, where a new member would wait for the old one's session timeout.
+    pub(super) instance: Option<&'a str>,
+    pub(super) session_timeout_ms: i32,
+}
+
+fn optional_text(value: Option<&str>) -> Option<StrBytes> {
+    value.map(text)
 }
 
 fn text(value: &str) -> StrBytes {
@@ -87,21 +107,26 @@ pub(super) async fn find_coordinator(
 /// JoinGroup (again with the id the coordinator hands out, when it asks for one), then
 /// SyncGroup; the leader computes everyone's range assignment. The member subscribes to the
 /// topics of `slots`: the configured ones, or those a `topicPattern` matched when the feed started.
+/// `member_id` is the id to join with, and is updated with the one the coordinator handed out
+/// even when a later step fails, so the retry joins as the same member: a fresh id at every
+/// retry would leave a member behind each time, and the group would only settle once each of
+/// them timed out.
 pub(super) async fn join(
     coordinator: &mut GroupConnection,
-    group: &str,
-    member_id: &str,
+    joiner: &Joiner<'_>,
+    member_id: &mut String,
     slots: &[TopicPartition],
 ) -> Result<Membership, WireError> {
+    let group = joiner.group;
     let mut topics: Vec<String> = slots.iter().map(|slot| slot.topic.to_string()).collect();
     topics.dedup();
-    let mut member_id = member_id.to_owned();
     let joined = loop {
         let request = JoinGroupRequest::default()
             .with_group_id(group_id(group))
-            .with_session_timeout_ms(SESSION_TIMEOUT_MS)
+            .with_session_timeout_ms(joiner.session_timeout_ms)
             .with_rebalance_timeout_ms(REBALANCE_TIMEOUT_MS)
-            .with_member_id(text(&member_id))
+            .with_member_id(text(member_id))
+            .with_group_instance_id(optional_text(joiner.instance))
             .with_protocol_type(text("consumer"))
             .with_protocols(vec![JoinGroupRequestProtocol::default()
                 .with_name(text("range"))
@@ -110,12 +135,13 @@ pub(super) async fn join(
         match answer.error_code {
             0 => break answer,
             MEMBER_ID_REQUIRED if member_id.is_empty() => {
-                member_id = answer.member_id.to_string();
+                *member_id = answer.member_id.to_string();
             }
             code => return Err(WireError::Broker(code)),
         }
     };
-    let member_id = joined.member_id.to_string();
+    *member_id = joined.member_id.to_string();
+    let member_id = member_id.clone();
     let mut assignments = Vec::new();
     if joined.leader == joined.member_id {
         let members: BTreeMap<String, Vec<String>> = joined
@@ -144,6 +170,7 @@ pub(super) async fn join(
         .with_group_id(group_id(group))
         .with_generation_id(joined.generation_id)
         .with_member_id(text(&member_id))
+        .with_group_instance_id(optional_text(joiner.instance))
         .with_protocol_type(Some(text("consumer")))
         .with_protocol_name(Some(text("range")))
         .with_assignments(assignments);
@@ -155,6 +182,7 @@ pub(super) async fn join(
     Ok(Membership {
         generation: joined.generation_id,
         member_id,
+        instance: joiner.instance.map(str::to_owned),
         assignment,
     })
 }
@@ -214,7 +242,8 @@ pub(super) async fn heartbeat(
     let beat = HeartbeatRequest::default()
         .with_group_id(group_id(group))
         .with_generation_id(membership.generation)
-        .with_member_id(text(&membership.member_id));
+        .with_member_id(text(&membership.member_id))
+        .with_group_instance_id(optional_text(membership.instance.as_deref()));
     match coordinator.call(&beat, HEARTBEAT_VERSION).await?.error_code {
         0 => Ok(()),
         code => Err(WireError::Broker(code)),
@@ -222,12 +251,17 @@ pub(super) async fn heartbeat(
 }
 
 /// Leaves the group so the others get this node's partitions at once.
-pub(super) async fn leave(coordinator: &mut GroupConnection, group: &str, member_id: &str) {
+pub(super) async fn leave(
+    coordinator: &mut GroupConnection,
+    group: &str,
+    member_id: &str,
+    instance: Option<&str>,
+) {
     let request = LeaveGroupRequest::default()
         .with_group_id(group_id(group))
-        .with_members(vec![
-            MemberIdentity::default().with_member_id(text(member_id))
-        ]);
+        .with_members(vec![MemberIdentity::default()
+            .with_member_id(text(member_id))
+            .with_group_instance_id(optional_text(instance))]);
     match coordinator.call(&request, LEAVE_GROUP_VERSION).await {
         Ok(answer) if answer.error_code == 0 => tracing::info!(%group, "left the consumer group"),
         Ok(answer) => tracing::warn!(code = answer.error_code, %group, "leaving the group failed"),
@@ -265,6 +299,7 @@ impl Commits<'_> {
             .with_group_id(group_id(self.group))
             .with_generation_id_or_member_epoch(self.membership.generation)
             .with_member_id(text(&self.membership.member_id))
+            .with_group_instance_id(optional_text(self.membership.instance.as_deref()))
             .with_topics(
                 topics
                     .iter()

@@ -54,6 +54,8 @@ fn feed(start: [i64; 2], records: &[(usize, i64)], max_messages: usize) -> Rc<Lo
         encode_message_id: false,
         group_id: None,
         subscription_groups: None,
+        session_timeout: std::time::Duration::from_secs(10),
+        group_instance_id: None,
         max_retained_messages: max_messages,
         max_retained_bytes: 1 << 20,
     };
