@@ -14,11 +14,13 @@ mod inbound;
 mod negotiate;
 mod token_renewal;
 
+use std::cell::RefCell;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use monoio::time::{sleep_until, Instant, Sleep};
 
 use crate::codec::http_head::RequestHead;
@@ -29,6 +31,7 @@ use crate::codec::ws::{
 };
 use crate::codec::ws_envelope::encode_envelope_frame;
 use crate::config::WebSocketOptions;
+use crate::delivery::frame_cache::{self, FrameCache};
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
@@ -47,6 +50,13 @@ use negotiate::{handshake, Envelope};
 
 /// Most messages encoded into one write.
 const MAX_BATCH: usize = 256;
+/// Longest server frame header (64-bit length, no mask).
+const MAX_FRAME_HEADER_BYTES: usize = 10;
+
+thread_local! {
+    /// This shard's frames of recent messages, built once and shared by every subscriber.
+    static FRAMES: RefCell<FrameCache<()>> = RefCell::new(FrameCache::default());
+}
 /// How long to wait for the client's close frame after sending ours.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -317,7 +327,7 @@ impl Session {
                         self.pacer.drain(queue, MAX_BATCH, &mut batch);
                         delivered = batch.len() as u64;
                         for message in batch.drain(..) {
-                            self.frame(&message);
+                            self.frame(&message, &shard.metrics);
                             self.last_delivered = Some(message.id);
                         }
                     }
@@ -369,7 +379,7 @@ impl Session {
     }
 
     /// Appends one message to the write batch, framed for the client.
-    fn frame(&mut self, message: &Message) {
+    fn frame(&mut self, message: &Message, metrics: &Arc<ShardMetrics>) {
         let batch = &mut self.duplex.batch;
         let envelope = self.envelope == Envelope::Json;
         if let Some(deflate) = &self.deflate {
@@ -381,13 +391,30 @@ impl Session {
             encode_envelope_frame(batch.tail_mut(), message);
             return;
         }
-        let opcode = if message.kind.is_text(&message.payload) {
-            Opcode::Text
-        } else {
-            Opcode::Binary
+        let payload = &message.payload;
+        let encode = |dst: &mut BytesMut| {
+            let opcode = if message.kind.is_text(payload) {
+                Opcode::Text
+            } else {
+                Opcode::Binary
+            };
+            encode_frame_header(dst, opcode, payload.len());
         };
-        encode_frame_header(batch.tail_mut(), opcode, message.payload.len());
-        batch.put_shared(&message.payload);
+        if payload.len() > frame_cache::MAX_PAYLOAD_BYTES {
+            // Shared zero-copy already; its header is a few bytes.
+            encode(batch.tail_mut());
+            batch.put_shared(payload);
+            return;
+        }
+        // Framed (and UTF-8 checked) by the first subscriber of the shard that writes it.
+        let framed = frame_cache::with_cache(&FRAMES, |cache| {
+            cache.framed(message, (), metrics, |dst| {
+                dst.reserve(MAX_FRAME_HEADER_BYTES + payload.len());
+                encode(dst);
+                dst.extend_from_slice(payload);
+            })
+        });
+        batch.put_shared(&framed);
     }
 
     /// The close reason `why`, with the cursor to resume from (`; reconnect with ?cursor=ID`)
