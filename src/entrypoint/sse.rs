@@ -226,14 +226,21 @@ impl SseStream {
         // One timer for the stream: when it fires after a recent write it is only moved to
         // `last_write + interval`, so writing a message never touches the timer wheel.
         let mut heartbeat = std::pin::pin!(monoio::time::sleep(options.heartbeat_interval));
+        // The waits for the stream's end events live as long as the loop: re-created on every
+        // pass they would take and give back a waiter slot of each signal per message.
+        let peer_closed = self.duplex.peer_closed.clone();
+        let mut peer_gone = std::pin::pin!(peer_closed.wait());
+        let mut shutdown = std::pin::pin!(shard.shutdown.wait());
+        let mut revoked = std::pin::pin!(watch.ended());
+        let mut retired = std::pin::pin!(drain.retired(EntrypointKind::Sse));
         loop {
             let paused = pacer.paused_until();
             monoio::select! {
                 biased;
-                _ = self.duplex.peer_closed.wait() => return None,
-                _ = shard.shutdown.wait() => return Some("gateway shutting down"),
-                _ = watch.ended() => return Some(watch.reason()),
-                _ = drain.retired(EntrypointKind::Sse) => return Some(drain.reason()),
+                _ = &mut peer_gone => return None,
+                _ = &mut shutdown => return Some("gateway shutting down"),
+                _ = &mut revoked => return Some(watch.reason()),
+                _ = &mut retired => return Some(drain.reason()),
                 _ = rate_limit::until(paused), if paused.is_some() => {
                     pacer.resume();
                     continue;

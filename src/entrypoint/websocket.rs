@@ -282,6 +282,13 @@ impl Session {
         let mut unfinished: Option<Instant> = None;
         // Grown by the first messages, not up front: an idle client holds no batch room.
         let mut batch = Vec::new();
+        // The waits for the session's end events live as long as the loop: re-created on every
+        // pass they would take and give back a waiter slot of each signal per message.
+        let peer_closed = self.duplex.peer_closed.clone();
+        let mut peer_gone = std::pin::pin!(peer_closed.wait());
+        let mut shutdown = std::pin::pin!(shard.shutdown.wait());
+        let mut revoked = std::pin::pin!(watch.ended());
+        let mut retired = std::pin::pin!(drain.retired(EntrypointKind::WebSocket));
         loop {
             if let Some((code, reason)) = self.inbound.close.borrow().clone() {
                 // The client's own close is echoed as it came; a refusal says how to resume.
@@ -315,10 +322,10 @@ impl Session {
             monoio::select! {
                 biased;
                 _ = self.inbound.changed() => {}
-                _ = shard.shutdown.wait() => return (close_code::GOING_AWAY, self.resume_hint("gateway shutting down")),
-                _ = watch.ended() => return (close_code::POLICY_VIOLATION, self.resume_hint(watch.reason())),
-                _ = drain.retired(EntrypointKind::WebSocket) => return (close_code::TRY_AGAIN_LATER, self.resume_hint(drain.reason())),
-                _ = self.duplex.peer_closed.wait(), if self.inbound.close.borrow().is_none() => {
+                _ = &mut shutdown => return (close_code::GOING_AWAY, self.resume_hint("gateway shutting down")),
+                _ = &mut revoked => return (close_code::POLICY_VIOLATION, self.resume_hint(watch.reason())),
+                _ = &mut retired => return (close_code::TRY_AGAIN_LATER, self.resume_hint(drain.reason())),
+                _ = &mut peer_gone, if self.inbound.close.borrow().is_none() => {
                     return (0, String::new());
                 }
                 _ = rate_limit::until(paused), if paused.is_some() => self.pacer.resume(),
