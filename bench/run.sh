@@ -24,7 +24,7 @@ step() {
     "$@"
 }
 
-benches=(http_head ws sse batch fanout)
+benches=(http_head ws sse batch fanout delivery)
 target_dir=$(cargo metadata --format-version 1 --no-deps \
     | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 bin_dir=${target_dir}/bench-bin

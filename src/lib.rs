@@ -32,7 +32,8 @@
 //!              fault.rs: a broker failure as the client's short reason + the log's details
 //! delivery/    per-client bounded outbound queue with the slow-client policy; the cursor fan-out
 //!              of a retention ring to a shard's clients (and how far delivery has got); the
-//!              shard's budget of HTTP GET reply bytes in flight
+//!              shard's budget of HTTP GET reply bytes in flight; frame_cache.rs: a message's
+//!              WebSocket frame / SSE event built once per shard, shared by every subscriber
 //! rate_limit/  plan policies: request rate limits, quotas, message rates; node-wide counters,
 //!              or Redis-shared ones through a dedicated thread (the only blocking client)
 //! message.rs   the one message type; metrics.rs the counters every bound reports to;

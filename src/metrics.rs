@@ -124,6 +124,12 @@ shard_metrics! {
     gauge outbound_queued_messages,
     /// Payload bytes waiting in client outbound queues (bounded by `maxQueuedBytes` per client).
     gauge outbound_queued_bytes,
+    /// Payload and framing bytes held by the shard's frame-once caches (bounded: 64 entries of
+    /// payloads up to 16 KiB per entrypoint kind, `delivery::frame_cache`).
+    gauge delivery_frame_cache_bytes,
+    /// Messages written to a subscriber with framing another subscriber of the shard built
+    /// (WebSocket frame, SSE event): framed and UTF-8 checked once, shared by reference.
+    counter delivery_frames_shared_total,
     /// Bytes held in connection read buffers (bounded by header, body and frame limits).
     gauge read_buffer_bytes,
     /// MQTT endpoint connections that are connected (one per MQTT API per shard at most).

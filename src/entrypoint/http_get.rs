@@ -266,11 +266,14 @@ async fn collect(
     let max_bytes = shard.gateway.outbound.max_queued_bytes;
     let mut bytes = 0;
     let mut deadline_timer = std::pin::pin!(monoio::time::sleep_until(deadline));
+    // Kept across passes, like the timer: one waiter slot per signal for the whole poll.
+    let mut shutdown = std::pin::pin!(shard.shutdown.wait());
+    let mut retired = std::pin::pin!(drain.retired(EntrypointKind::HttpGet));
     while items.len() < request.limit && bytes < max_bytes {
         monoio::select! {
             biased;
-            _ = shard.shutdown.wait() => break,
-            _ = drain.retired(EntrypointKind::HttpGet) => break,
+            _ = &mut shutdown => break,
+            _ = &mut retired => break,
             _ = &mut deadline_timer => break,
             ready = queue.ready() => match ready {
                 Ok(()) => {

@@ -8,7 +8,9 @@
 //! turn into a line break). On shutdown the client gets `event: goaway`, and so does a stream whose
 //! API key or subscription stopped being valid (`crate::security::live`).
 
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use bytes::BytesMut;
@@ -21,6 +23,7 @@ use crate::codec::sse::{
     SseEvent,
 };
 use crate::config::SseOptions;
+use crate::delivery::frame_cache::{self, FrameCache};
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::endpoint::EndpointError;
 use crate::message::{Message, MessageId};
@@ -223,14 +226,21 @@ impl SseStream {
         // One timer for the stream: when it fires after a recent write it is only moved to
         // `last_write + interval`, so writing a message never touches the timer wheel.
         let mut heartbeat = std::pin::pin!(monoio::time::sleep(options.heartbeat_interval));
+        // The waits for the stream's end events live as long as the loop: re-created on every
+        // pass they would take and give back a waiter slot of each signal per message.
+        let peer_closed = self.duplex.peer_closed.clone();
+        let mut peer_gone = std::pin::pin!(peer_closed.wait());
+        let mut shutdown = std::pin::pin!(shard.shutdown.wait());
+        let mut revoked = std::pin::pin!(watch.ended());
+        let mut retired = std::pin::pin!(drain.retired(EntrypointKind::Sse));
         loop {
             let paused = pacer.paused_until();
             monoio::select! {
                 biased;
-                _ = self.duplex.peer_closed.wait() => return None,
-                _ = shard.shutdown.wait() => return Some("gateway shutting down"),
-                _ = watch.ended() => return Some(watch.reason()),
-                _ = drain.retired(EntrypointKind::Sse) => return Some(drain.reason()),
+                _ = &mut peer_gone => return None,
+                _ = &mut shutdown => return Some("gateway shutting down"),
+                _ = &mut revoked => return Some(watch.reason()),
+                _ = &mut retired => return Some(drain.reason()),
                 _ = rate_limit::until(paused), if paused.is_some() => {
                     pacer.resume();
                     continue;
@@ -245,7 +255,7 @@ impl SseStream {
                         }
                         for message in batch.drain(..) {
                             let out = &mut self.duplex.batch;
-                            encode_message(out, &mut self.scratch, &message, options, self.chunked);
+                            encode_message(out, &mut self.scratch, &message, options, self.chunked, &shard.metrics);
                         }
                         ShardMetrics::add(&shard.metrics.messages_delivered_total, count);
                         self.duplex.exchange().delivered(count);
@@ -275,10 +285,47 @@ impl SseStream {
     }
 }
 
+/// The `(chunked, headersAsComment, metadataAsComment)` an event's bytes depend on besides the
+/// message.
+type EventShape = (bool, bool, bool);
+
+thread_local! {
+    /// This shard's events of recent messages, built once and shared by every subscriber.
+    static EVENTS: RefCell<FrameCache<EventShape>> = RefCell::new(FrameCache::default());
+}
+
 /// Appends one message as one event (and, when chunked, as one HTTP chunk) to `batch`. The
-/// payload's lines are referenced, not copied (`WriteBatch::put_shared`); only the framing is
-/// written out. `scratch` is a reusable buffer for the event head.
+/// event is built once per shard and shared by every subscriber (`delivery::frame_cache`); a
+/// payload too large for that cache has its lines referenced, not copied
+/// (`WriteBatch::put_shared`), and only the framing written out. `scratch` is a reusable buffer
+/// for the event head.
 fn encode_message(
+    batch: &mut WriteBatch,
+    scratch: &mut BytesMut,
+    message: &Message,
+    options: &SseOptions,
+    chunked: bool,
+    metrics: &Arc<ShardMetrics>,
+) {
+    if message.payload.len() <= frame_cache::MAX_PAYLOAD_BYTES {
+        let shape = (
+            chunked,
+            options.headers_as_comment,
+            options.metadata_as_comment,
+        );
+        let framed = frame_cache::with_cache(&EVENTS, |cache| {
+            cache.framed(message, shape, metrics, |dst| {
+                encode_whole(dst, message, options, chunked)
+            })
+        });
+        batch.put_shared(&framed);
+        return;
+    }
+    encode_piecewise(batch, scratch, message, options, chunked);
+}
+
+/// Appends one message's event with its payload lines referenced, not copied.
+fn encode_piecewise(
     batch: &mut WriteBatch,
     scratch: &mut BytesMut,
     message: &Message,
@@ -286,13 +333,7 @@ fn encode_message(
     chunked: bool,
 ) {
     let id = message.id.to_string();
-    let mut comments = Vec::new();
-    if options.headers_as_comment {
-        comments.extend(message.headers.iter().cloned());
-    }
-    if options.metadata_as_comment {
-        comments.extend(message.metadata.iter().cloned());
-    }
+    let comments = comments(message, options);
     scratch.clear();
     if needs_base64(&message.payload) || message.payload.contains(&b'\r') {
         // Rare: the encoded text is new bytes anyway, so the plain encoder writes it.
@@ -337,6 +378,57 @@ fn encode_message(
     }
 }
 
+/// Writes one message's whole event (with its chunk framing when chunked) into `dst`: the same
+/// bytes `encode_piecewise` appends.
+fn encode_whole(dst: &mut BytesMut, message: &Message, options: &SseOptions, chunked: bool) {
+    let id = message.id.to_string();
+    let comments = comments(message, options);
+    let mut event = BytesMut::with_capacity(message.payload.len() + 64);
+    if needs_base64(&message.payload) || message.payload.contains(&b'\r') {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&message.payload);
+        let data = encoded.as_bytes();
+        encode_event(
+            &mut event,
+            &SseEvent {
+                id: Some(&id),
+                event: Some("message-base64"),
+                data,
+                comments: &comments,
+            },
+        );
+    } else {
+        let data = &message.payload[..];
+        encode_event(
+            &mut event,
+            &SseEvent {
+                id: Some(&id),
+                event: Some("message"),
+                data,
+                comments: &comments,
+            },
+        );
+    }
+    if chunked {
+        dst.extend_from_slice(format!("{:x}\r\n", event.len()).as_bytes());
+    }
+    dst.extend_from_slice(&event);
+    if chunked {
+        dst.extend_from_slice(b"\r\n");
+    }
+}
+
+/// The comment lines an event carries (`headersAsComment`, `metadataAsComment`).
+fn comments(message: &Message, options: &SseOptions) -> Vec<(String, String)> {
+    let mut comments = Vec::new();
+    if options.headers_as_comment {
+        comments.extend(message.headers.iter().cloned());
+    }
+    if options.metadata_as_comment {
+        comments.extend(message.metadata.iter().cloned());
+    }
+    comments
+}
+
 fn put_chunk_header(batch: &mut WriteBatch, size: usize, chunked: bool) {
     if chunked {
         batch.put_slice(format!("{size:x}\r\n").as_bytes());
@@ -346,3 +438,7 @@ fn put_chunk_header(batch: &mut WriteBatch, size: usize, chunked: bool) {
 #[cfg(test)]
 #[path = "sse/tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "sse/frame_tests.rs"]
+mod frame_tests;

@@ -14,11 +14,13 @@ mod inbound;
 mod negotiate;
 mod token_renewal;
 
+use std::cell::RefCell;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use monoio::time::{sleep_until, Instant, Sleep};
 
 use crate::codec::http_head::RequestHead;
@@ -29,6 +31,7 @@ use crate::codec::ws::{
 };
 use crate::codec::ws_envelope::encode_envelope_frame;
 use crate::config::WebSocketOptions;
+use crate::delivery::frame_cache::{self, FrameCache};
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
@@ -47,6 +50,13 @@ use negotiate::{handshake, Envelope};
 
 /// Most messages encoded into one write.
 const MAX_BATCH: usize = 256;
+/// Longest server frame header (64-bit length, no mask).
+const MAX_FRAME_HEADER_BYTES: usize = 10;
+
+thread_local! {
+    /// This shard's frames of recent messages, built once and shared by every subscriber.
+    static FRAMES: RefCell<FrameCache<()>> = RefCell::new(FrameCache::default());
+}
 /// How long to wait for the client's close frame after sending ours.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -272,6 +282,13 @@ impl Session {
         let mut unfinished: Option<Instant> = None;
         // Grown by the first messages, not up front: an idle client holds no batch room.
         let mut batch = Vec::new();
+        // The waits for the session's end events live as long as the loop: re-created on every
+        // pass they would take and give back a waiter slot of each signal per message.
+        let peer_closed = self.duplex.peer_closed.clone();
+        let mut peer_gone = std::pin::pin!(peer_closed.wait());
+        let mut shutdown = std::pin::pin!(shard.shutdown.wait());
+        let mut revoked = std::pin::pin!(watch.ended());
+        let mut retired = std::pin::pin!(drain.retired(EntrypointKind::WebSocket));
         loop {
             if let Some((code, reason)) = self.inbound.close.borrow().clone() {
                 // The client's own close is echoed as it came; a refusal says how to resume.
@@ -305,10 +322,10 @@ impl Session {
             monoio::select! {
                 biased;
                 _ = self.inbound.changed() => {}
-                _ = shard.shutdown.wait() => return (close_code::GOING_AWAY, self.resume_hint("gateway shutting down")),
-                _ = watch.ended() => return (close_code::POLICY_VIOLATION, self.resume_hint(watch.reason())),
-                _ = drain.retired(EntrypointKind::WebSocket) => return (close_code::TRY_AGAIN_LATER, self.resume_hint(drain.reason())),
-                _ = self.duplex.peer_closed.wait(), if self.inbound.close.borrow().is_none() => {
+                _ = &mut shutdown => return (close_code::GOING_AWAY, self.resume_hint("gateway shutting down")),
+                _ = &mut revoked => return (close_code::POLICY_VIOLATION, self.resume_hint(watch.reason())),
+                _ = &mut retired => return (close_code::TRY_AGAIN_LATER, self.resume_hint(drain.reason())),
+                _ = &mut peer_gone, if self.inbound.close.borrow().is_none() => {
                     return (0, String::new());
                 }
                 _ = rate_limit::until(paused), if paused.is_some() => self.pacer.resume(),
@@ -317,7 +334,7 @@ impl Session {
                         self.pacer.drain(queue, MAX_BATCH, &mut batch);
                         delivered = batch.len() as u64;
                         for message in batch.drain(..) {
-                            self.frame(&message);
+                            self.frame(&message, &shard.metrics);
                             self.last_delivered = Some(message.id);
                         }
                     }
@@ -369,7 +386,7 @@ impl Session {
     }
 
     /// Appends one message to the write batch, framed for the client.
-    fn frame(&mut self, message: &Message) {
+    fn frame(&mut self, message: &Message, metrics: &Arc<ShardMetrics>) {
         let batch = &mut self.duplex.batch;
         let envelope = self.envelope == Envelope::Json;
         if let Some(deflate) = &self.deflate {
@@ -381,13 +398,30 @@ impl Session {
             encode_envelope_frame(batch.tail_mut(), message);
             return;
         }
-        let opcode = if message.kind.is_text(&message.payload) {
-            Opcode::Text
-        } else {
-            Opcode::Binary
+        let payload = &message.payload;
+        let encode = |dst: &mut BytesMut| {
+            let opcode = if message.kind.is_text(payload) {
+                Opcode::Text
+            } else {
+                Opcode::Binary
+            };
+            encode_frame_header(dst, opcode, payload.len());
         };
-        encode_frame_header(batch.tail_mut(), opcode, message.payload.len());
-        batch.put_shared(&message.payload);
+        if payload.len() > frame_cache::MAX_PAYLOAD_BYTES {
+            // Shared zero-copy already; its header is a few bytes.
+            encode(batch.tail_mut());
+            batch.put_shared(payload);
+            return;
+        }
+        // Framed (and UTF-8 checked) by the first subscriber of the shard that writes it.
+        let framed = frame_cache::with_cache(&FRAMES, |cache| {
+            cache.framed(message, (), metrics, |dst| {
+                dst.reserve(MAX_FRAME_HEADER_BYTES + payload.len());
+                encode(dst);
+                dst.extend_from_slice(payload);
+            })
+        });
+        batch.put_shared(&framed);
     }
 
     /// The close reason `why`, with the cursor to resume from (`; reconnect with ?cursor=ID`)
