@@ -15,6 +15,9 @@
 //! procstat.rs   CPU seconds and RSS from /proc; limits.rs RLIMIT_NOFILE
 //! suites.rs     entrypoint and peer comparisons; idle.rs memory per connection
 //! drivers.rs    io_uring vs epoll in tidegate, for a pipelining and for waiting publishers
+//! shapes.rs     publisher shapes (waiting, pipelining, WebSocket); shape_suite.rs runs each
+//!               shape on tidegate, nginx + nchan and the raw writer in one run
+//! max_rate.rs   each server's maximum delivered rate, by stepping the offered rate
 //! broker_suite.rs `broker`: tidegate in front of tansu (Kafka) or mosquitto (MQTT): brokers.rs
 //!               starts them, broker_config.rs writes the gateway's APIs, replay.rs replays a
 //!               backlog from `earliest` to every client (exact per-client accounting)
@@ -33,6 +36,7 @@ pub mod http;
 pub mod idle;
 pub mod latency;
 pub mod limits;
+pub mod max_rate;
 pub mod mqtt_client;
 pub mod plot;
 pub mod procstat;
@@ -45,6 +49,8 @@ pub mod run;
 pub mod schedule;
 pub mod sequence;
 pub mod servers;
+pub mod shape_suite;
+pub mod shapes;
 pub mod stamp;
 pub mod subscriber;
 pub mod suites;

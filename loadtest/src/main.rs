@@ -14,9 +14,12 @@ use tidegate_load::publisher::PubProtocol;
 use tidegate_load::report::Report;
 use tidegate_load::run::Workload;
 use tidegate_load::servers::{Driver, Server, ServerKind, ServerOptions, WsDeflate};
+use tidegate_load::shapes::PubShape;
 use tidegate_load::subscriber::SubProtocol;
 use tidegate_load::suites::Suite;
 use tidegate_load::{doc, idle, limits, plot, raw_server, run, suites};
+
+mod cli_shapes;
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +43,12 @@ enum Command {
     /// The same POST → WebSocket workload on tidegate with io_uring and with epoll, for the
     /// workload's publishers (pipelining) and for many publishers waiting for every answer.
     Drivers(DriversArgs),
+    /// Issue 17's table: publisher shapes (SHAPE@RATE rows) × subscriber protocols on tidegate,
+    /// nginx + nchan and the raw writer, in one run.
+    Shapes(cli_shapes::ShapesArgs),
+    /// Each server's maximum delivered rate for one publisher shape: steps the offered rate
+    /// until loss or lag.
+    MaxRate(cli_shapes::MaxRateArgs),
     /// Server memory with N idle WebSocket connections.
     Idle(IdleArgs),
     /// Describes this machine (CPU, cores, memory, kernel, descriptor limit) as markdown.
@@ -71,6 +80,10 @@ struct WorkloadArgs {
     /// How publishers send.
     #[arg(long = "pub", value_enum, default_value = "post")]
     publish: PubProtocol,
+    /// A publisher shape (waiting[:PUBLISHERS], pipelining[:UNANSWERED], ws[:PUBLISHERS]);
+    /// replaces --pub, --publishers and --max-in-flight.
+    #[arg(long)]
+    shape: Option<PubShape>,
     /// Published messages per second, all publishers together.
     #[arg(long, default_value_t = 1000.0)]
     rate: f64,
@@ -157,7 +170,7 @@ struct RunArgs {
 }
 
 #[derive(Args)]
-struct SuiteArgs {
+pub(crate) struct SuiteArgs {
     #[command(flatten)]
     workload: WorkloadArgs,
     #[command(flatten)]
@@ -272,6 +285,8 @@ fn execute(command: Command) -> Result<(), LoadError> {
             let table = suite(&args.suite)?.drivers(args.waiting_publishers)?;
             splice(&args.suite.doc, "drivers", &table)
         }
+        Command::Shapes(args) => cli_shapes::shapes(args),
+        Command::MaxRate(args) => cli_shapes::max_rate(args),
         Command::Idle(args) => {
             let options = server_options(&args.server)?;
             let rows = idle::measure(
@@ -370,7 +385,7 @@ fn broker_run(args: BrokerArgs) -> Result<BrokerRun, LoadError> {
     })
 }
 
-fn suite(args: &SuiteArgs) -> Result<Suite, LoadError> {
+pub(crate) fn suite(args: &SuiteArgs) -> Result<Suite, LoadError> {
     std::fs::create_dir_all(&args.out).map_err(|err| LoadError::io(&args.out, err))?;
     Ok(Suite {
         servers: server_options(&args.server)?,
@@ -380,7 +395,7 @@ fn suite(args: &SuiteArgs) -> Result<Suite, LoadError> {
 }
 
 fn workload(args: &WorkloadArgs, target: SocketAddr) -> Workload {
-    Workload {
+    let workload = Workload {
         target,
         sub: args.sub,
         sub_path: String::new(),
@@ -403,6 +418,10 @@ fn workload(args: &WorkloadArgs, target: SocketAddr) -> Workload {
             server_name: args.sub_tls_name.clone(),
         }),
         headers: args.headers.clone(),
+    };
+    match args.shape {
+        Some(shape) => shape.apply(&workload),
+        None => workload,
     }
 }
 
@@ -423,7 +442,7 @@ fn server_options(args: &ServerArgs) -> Result<ServerOptions, LoadError> {
     })
 }
 
-fn splice(doc: &Option<PathBuf>, name: &str, content: &str) -> Result<(), LoadError> {
+pub(crate) fn splice(doc: &Option<PathBuf>, name: &str, content: &str) -> Result<(), LoadError> {
     match doc {
         Some(path) => doc::splice(path, name, content),
         None => Ok(()),

@@ -75,7 +75,15 @@ pub struct Publisher {
     ws: Option<ClientFrameDecoder>,
     /// POST: the answer whose body is still being skipped.
     body_left: Option<(ResponseHead, usize)>,
+    /// WebSocket: when the close frame went out (after the last message). The publisher then
+    /// waits for the server to close, so that its last messages are not lost to a reset: a
+    /// socket closed with unread data (nchan answers every publish) sends RST, and the server
+    /// may discard what it had not read yet.
+    close_sent_ns: Option<u64>,
 }
+
+/// How long a WebSocket publisher waits for the server to answer its close.
+const CLOSE_GRACE_NS: u64 = 2_000_000_000;
 
 impl Publisher {
     pub fn new(index: u32) -> Publisher {
@@ -90,13 +98,20 @@ impl Publisher {
             error: None,
             ws: None,
             body_left: None,
+            close_sent_ns: None,
         }
     }
 
-    /// Whether this publisher has nothing more to send or wait for.
-    pub fn finished(&self, schedule: &Schedule) -> bool {
-        self.phase == Phase::Closed
-            || (!schedule.has(self.index, self.next_seq) && self.in_flight == 0)
+    /// Whether this publisher has nothing more to send or wait for (a WebSocket publisher: its
+    /// close answered, or not answered within [`CLOSE_GRACE_NS`]).
+    pub fn finished(&self, schedule: &Schedule, now_ns: u64) -> bool {
+        let done = !schedule.has(self.index, self.next_seq) && self.in_flight == 0;
+        match (self.ws.is_some(), self.close_sent_ns) {
+            _ if self.phase == Phase::Closed => true,
+            (false, _) => done,
+            (true, Some(sent_ns)) => now_ns.saturating_sub(sent_ns) > CLOSE_GRACE_NS,
+            (true, None) => false,
+        }
     }
 
     pub fn is_ready(&self) -> bool {
@@ -151,6 +166,14 @@ impl Publisher {
             written += 1;
         }
         ctx.progress.published.fetch_add(written, Ordering::Relaxed);
+        if self.ws.is_some()
+            && self.close_sent_ns.is_none()
+            && !ctx.schedule.has(self.index, self.next_seq)
+        {
+            let mask = (self.next_seq as u32).to_le_bytes();
+            encode_client_frame(out, Opcode::Close, true, &1000u16.to_be_bytes(), mask);
+            self.close_sent_ns = Some(now_ns);
+        }
         if ctx.protocol == PubProtocol::Ws {
             ctx.progress
                 .acknowledged
@@ -264,6 +287,10 @@ impl Session for Publisher {
 
     fn closed(&mut self, error: &SessionError, ctx: &mut PubCtx) {
         self.phase = Phase::Closed;
+        if self.close_sent_ns.is_some() {
+            // The end of the close handshake we started.
+            return;
+        }
         self.error.get_or_insert_with(|| error.to_string());
         ctx.progress
             .connections_failed
@@ -337,10 +364,10 @@ pub fn publish_on_schedule(
         engine.pump(&mut ctx, |publisher, out, ctx| {
             publisher.write_due(out, ctx)
         });
-        if engine.sessions().all(|p| p.finished(&ctx.schedule)) {
+        let now_ns = clock.now_ns();
+        if engine.sessions().all(|p| p.finished(&ctx.schedule, now_ns)) {
             break;
         }
-        let now_ns = clock.now_ns();
         if now_ns > give_up_ns {
             break;
         }

@@ -336,7 +336,8 @@ apis:
     )
 }
 
-/// nginx + nchan: POST `/pub` publishes to channel `load`, WebSocket `/sub` subscribes to it.
+/// nginx + nchan: POST or WebSocket `/pub` publishes to channel `load`, WebSocket or SSE (EventSource)
+/// `/sub` subscribes to it.
 fn nchan_config(addr: SocketAddr, dir: &Path, options: &ServerOptions) -> String {
     let d = dir.display();
     let fds = crate::limits::nofile_hard().min(65_535);
@@ -365,12 +366,12 @@ http {{
   server {{
     listen {addr} backlog=4096;
     location = /pub {{
-      nchan_publisher http;
+      nchan_publisher http websocket;
       nchan_channel_id load;
       nchan_message_buffer_length 1000;
     }}
     location = /sub {{
-      nchan_subscriber websocket;
+      nchan_subscriber websocket eventsource;
       nchan_channel_id load;
     }}
   }}
