@@ -51,13 +51,38 @@ impl TopicLog {
     /// Appends a message (its id is set to its position) and notifies interested shards.
     pub fn append(&self, message: Message) -> Result<u64, TooLarge> {
         let position = self.lock().push(message)?;
+        self.nudge();
+        Ok(position)
+    }
+
+    /// `append`, unless it would evict a position at or after `keep` (a reader still needs
+    /// it): then the message comes back untouched. `None` keeps nothing.
+    pub fn append_keeping(
+        &self,
+        message: Message,
+        keep: Option<u64>,
+    ) -> Result<Result<u64, TooLarge>, Message> {
+        let pushed = {
+            let mut ring = self.lock();
+            if keep.is_some_and(|keep| ring.first_after_push(message.payload.len()) > keep) {
+                return Err(message);
+            }
+            ring.push(message)
+        };
+        if pushed.is_ok() {
+            self.nudge();
+        }
+        Ok(pushed)
+    }
+
+    /// Tells every interested shard to look at the ring (it runs its fan-out once more).
+    pub fn nudge(&self) {
         for (shard, interested) in self.interested.iter().enumerate() {
             if interested.load(Ordering::Acquire) {
                 self.dirty[shard].store(true, Ordering::Release);
                 self.doorbells[shard].ring();
             }
         }
-        Ok(position)
     }
 
     /// Locks the ring for reading. Keep the guard short: publishers on every shard wait on it.

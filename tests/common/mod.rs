@@ -29,6 +29,7 @@ pub mod rate_limit;
 pub mod redis;
 pub mod shards;
 pub mod slow_reader;
+pub mod sse_replay;
 pub mod tls_client;
 pub mod topic_api;
 pub mod ws_client;

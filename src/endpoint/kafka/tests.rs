@@ -60,6 +60,8 @@ fn feed(start: [i64; 2], records: &[(usize, i64)], max_messages: usize) -> Rc<Lo
         subscription_groups: None,
         max_retained_messages: max_messages,
         max_retained_bytes: 1 << 20,
+        max_catch_ups: 4,
+        pace_wait: std::time::Duration::from_secs(1),
     };
     let metrics = Arc::new(ShardMetrics::default());
     LocalFeed::new(

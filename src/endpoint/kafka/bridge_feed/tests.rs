@@ -25,6 +25,7 @@ fn session(max_bytes: usize) -> Session {
         log: Arc::new(TopicLog::new("t", 16, max_bytes, &[Doorbell::new()])),
         metrics: Arc::new(KafkaMetrics::default()),
         max_wait_ms: FETCH_MAX_WAIT_MS,
+        pacing: None,
     }
 }
 
