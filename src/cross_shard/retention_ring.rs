@@ -209,8 +209,8 @@ mod tests {
         assert_eq!(ring.first_after_push(1), 2, "one over the count bound");
         assert_eq!(
             ring.first_after_push(8),
-            4,
-            "over the byte bound: all three go"
+            3,
+            "over the byte bound: two of three go"
         );
         let predicted = ring.first_after_push(6);
         ring.push(msg(6)).unwrap();

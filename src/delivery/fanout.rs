@@ -219,15 +219,20 @@ impl Fanout {
     /// (to serve it from another ring); returns its queue and what it had read past its last
     /// message (a Kafka floor). The caller re-subscribes the queue elsewhere at once, which
     /// replaces the queue's hooks into this fan-out.
+    /// With `drained`, only once its queue is empty too.
     pub fn detach_at(
         &self,
         key: usize,
         end: u64,
+        drained: bool,
     ) -> Option<(Rc<OutboundQueue>, Option<Arc<KafkaCursor>>)> {
         let detached = {
             let mut subscribers = self.subscribers.borrow_mut();
             let subscriber = subscribers.get(key)?;
-            if subscriber.next < end || subscriber.queue.is_ended() {
+            if subscriber.next < end
+                || subscriber.queue.is_ended()
+                || (drained && !subscriber.queue.is_empty())
+            {
                 return None;
             }
             let subscriber = subscribers.remove(key);

@@ -88,11 +88,18 @@ impl StreamLocal {
         let Some(head) = head.or_else(|| self.reader.shared.start().cloned()) else {
             return;
         };
+        // A group member commits what its clients were written (`Fanout::delivered_floor`):
+        // a client moves only once everything of the reader was written, and its last written
+        // message (a position in the reader's buffer) is forgotten.
+        let group = main.consumer.group_id.is_some();
         let keys: Vec<usize> = self.routes.borrow().keys().copied().collect();
         for key in keys {
-            let Some((queue, floor)) = self.reader.fanout.detach_at(key, end) else {
+            let Some((queue, floor)) = self.reader.fanout.detach_at(key, end, group) else {
                 continue;
             };
+            if group {
+                queue.forget_delivered();
+            }
             let Some(route) = self.routes.borrow_mut().remove(&key) else {
                 continue;
             };
@@ -241,6 +248,14 @@ impl LocalFeed {
         if let Some(local) = self.streams.borrow().get(&stream.id) {
             return local.clone();
         }
+        // Readers that ended without a client here are dropped; their pumps are woken to end.
+        self.streams.borrow_mut().retain(|_, local| {
+            let keep = !local.stream.is_closed() || !local.routes.borrow().is_empty();
+            if !keep {
+                local.reader.shared.doorbells[self.shard].ring();
+            }
+            keep
+        });
         let reader = LocalFeed::new(
             self.index,
             self.shard,

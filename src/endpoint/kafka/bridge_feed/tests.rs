@@ -41,6 +41,21 @@ fn record(offset: i64, key: Option<&[u8]>, value: &[u8]) -> RecordAndOffset {
     }
 }
 
+/// `Session::append` run to completion (unpaced sessions never wait).
+fn append(
+    session: &Session,
+    topic: &Arc<str>,
+    partition: i32,
+    slot: usize,
+    record: RecordAndOffset,
+) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime")
+        .block_on(session.append(topic, partition, slot, record));
+}
+
 fn appended(session: &Session) -> Vec<Message> {
     let ring = session.log.lock();
     let mut out = Vec::new();
@@ -52,7 +67,7 @@ fn appended(session: &Session) -> Vec<Message> {
 fn a_record_becomes_a_message_carrying_the_position_after_it() {
     let session = session(1 << 20);
     let topic: Arc<str> = Arc::from("b");
-    session.append(&topic, 0, 1, record(7, Some(b"k-1"), b"hello"));
+    append(&session, &topic, 0, 1, record(7, Some(b"k-1"), b"hello"));
     let messages = appended(&session);
     assert_eq!(messages.len(), 1);
     let message = &messages[0];
@@ -86,7 +101,7 @@ fn a_record_becomes_a_message_carrying_the_position_after_it() {
 #[test]
 fn a_record_without_key_has_no_key_metadata() {
     let session = session(1 << 20);
-    session.append(&Arc::from("a"), 0, 0, record(5, None, b"x"));
+    append(&session, &Arc::from("a"), 0, 0, record(5, None, b"x"));
     let message = &appended(&session)[0];
     assert!(message.metadata.iter().all(|(k, _)| k != "key"));
 }
@@ -94,7 +109,13 @@ fn a_record_without_key_has_no_key_metadata() {
 #[test]
 fn a_record_larger_than_the_buffer_is_skipped_but_the_position_moves_past_it() {
     let session = session(16);
-    session.append(&Arc::from("a"), 0, 0, record(5, None, &[b'x'; 64]));
+    append(
+        &session,
+        &Arc::from("a"),
+        0,
+        0,
+        record(5, None, &[b'x'; 64]),
+    );
     assert!(appended(&session).is_empty());
     assert_eq!(session.head.borrow().next, [6, 7], "not fetched again");
     assert_eq!(ShardMetrics::get(&session.metrics.records_fetched_total), 0);
