@@ -6,16 +6,19 @@
 //!
 //! # Module map
 //! ```text
-//! main.rs ─ CLI (`run`, `check`, `apikey generate`), logging, signals (SIGHUP: reload plans)
+//! main.rs ─ CLI (`run`, `check`, `apikey generate`), logging, signals (SIGHUP: apply the file live)
 //! config/      YAML → validated, typed `Config` (every problem reported at once)
 //! runtime/     shards: one pinned thread + monoio runtime + SO_REUSEPORT listener each (a
 //!              ShardSeed moves into the thread); driver choice (io_uring / epoll), shutdown broadcast;
 //!              the supervisor every task is spawned through (a panic closes one connection, or
 //!              takes its shard down visibly); test-only fault injection (feature `fault-injection`);
-//!              LogThrottle (one line per interval for errors that repeat, e.g. accept failures)
+//!              LogThrottle (one line per interval for errors that repeat, e.g. accept failures);
+//!              live apply (apply.rs: `Gateway::apply`; deployment.rs: the node-wide versioned
+//!              API set; shard_apply.rs: each shard's routing-table swap)
 //! server/      the life of a connection: accept → HTTP head → route (virtual host, then
 //!              context path) → CORS / Origin check (cors.rs) → entrypoint → body
-//!              (100-continue, 408); request ids and error answers (details to the log only)
+//!              (100-continue, 408); request ids and error answers (details to the log only);
+//!              drain.rs: ending one deployed API version's streams and requests
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames and
 //!              their JSON envelope, subprotocol selection, permessage-deflate (negotiation:
 //!              ws/deflate_offer.rs; data path with per-shard compressors: ws/deflate.rs), SSE
@@ -37,9 +40,12 @@
 //!              civil_date.rs UTC calendar days (access-log times, RFC 3339 instants, quotas)
 //! observe/     access log (a line per request / stream end, written by a thread of its own behind a
 //!              bounded queue) and per-API metrics (per-shard series summed at scrape)
-//! admin/       GET /metrics and /health off the data path (loopback by default), served by
-//!              http_server.rs: bounded connections, whole-request deadline, bounded head (the
-//!              server a management API on a listener of its own would reuse)
+//! admin/       GET /metrics and /health off the data path (technical port 18082, loopback by
+//!              default), served by http_server.rs: bounded connections, whole-request deadline,
+//!              bounded head and Content-Length body; the management API's server too
+//! console/     the web console and developer portal (`management.console.listen`): ES modules
+//!              embedded from `console/`, served with the admin endpoint's bounded server, and the
+//!              management API forwarded on the same origin
 //! tls/         the TLS listener: rustls driven sans-IO on the shards (handshake with a deadline,
 //!              then the same Conn/Duplex I/O over a TlsSession), certificates by SNI, client
 //!              certificates kept for request handling, certificate reload off the shards
@@ -50,6 +56,17 @@
 //!              ends, reload on SIGHUP; `Principal` (api, plan, application, subscription)
 //!              jwt/ verifies bearer tokens for `security: jwt` plans (its JWKS URL thread is
 //!              the one cross-thread piece outside cross_shard/)
+//! manage/      the management plane (with a `management:` section): store/ the document store
+//!              (memory, SQLite, PostgreSQL); service/ the lifecycle rules over its documents
+//!              (one validator: config::load_str of the candidate); api/ the REST API on
+//!              management.listen (routes, tokens, OpenAPI); seed.rs, desired.rs, follower.rs:
+//!              each node seeds an empty store once and follows the store's generation,
+//!              applying changes live; node.rs starts it all; export.rs and cli.rs back
+//!              `tidegate export` / `tidegate apis …`. Blocking, never on a shard
+//! webhook/     the webhook entrypoint: push subscriptions delivered to callback URLs by an HTTP/1.1
+//!              client on the shards (pooled keep-alive, TLS, SSRF guard), retries, Standard
+//!              Webhooks signatures, dead letters, and the outcome seam (webhook::outcome) through
+//!              which broker sources acknowledge a message only once it is delivered or dead-lettered
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
 //!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, shared
 //!              Kafka catch-up readers, how far a feed's readers have read (fetch pacing), MQTT
@@ -73,10 +90,12 @@ pub mod admin;
 pub mod civil_date;
 pub mod codec;
 pub mod config;
+pub mod console;
 pub mod cross_shard;
 pub mod delivery;
 pub mod endpoint;
 pub mod entrypoint;
+pub mod manage;
 pub mod message;
 pub mod metrics;
 pub mod observe;
@@ -85,3 +104,4 @@ pub mod runtime;
 pub mod security;
 pub mod server;
 pub mod tls;
+pub mod webhook;

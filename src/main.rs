@@ -1,15 +1,19 @@
 //! The `tidegate` command: run the gateway, or check a configuration file.
 
+mod manage_cli;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tidegate::config::{self, Config};
 use tidegate::cross_shard::ShardFault;
+use tidegate::manage::node::{gateway_applier, ManagedNode, Prepared};
+use tidegate::manage::service::stats_from;
 use tidegate::runtime::Gateway;
 
 /// tidegate: an event-native API gateway. Exposes message brokers (Kafka, MQTT), in-memory topics
@@ -65,6 +69,30 @@ enum Command {
         #[command(subcommand)]
         action: ApiKeyAction,
     },
+    /// Manage APIs through the management API (--url / TIDEGATE_URL, --token / TIDEGATE_TOKEN).
+    Apis {
+        #[command(subcommand)]
+        action: manage_cli::ApisAction,
+        #[command(flatten)]
+        connection: manage_cli::Connection,
+    },
+    /// Manage an API's subscriptions through the management API.
+    Subscriptions {
+        #[command(subcommand)]
+        action: manage_cli::SubscriptionsAction,
+        #[command(flatten)]
+        connection: manage_cli::Connection,
+    },
+    /// Write the management store's deployed APIs, applications and subscriptions as a
+    /// configuration file (`tidegate check` accepts it).
+    Export {
+        /// The configuration file whose `management.store` to read.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Where to write the YAML (default: standard output).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -98,6 +126,11 @@ fn main() -> ExitCode {
         Command::Apikey {
             action: ApiKeyAction::Generate,
         } => generate_api_key(),
+        Command::Apis { action, connection } => manage_cli::apis(action, connection),
+        Command::Subscriptions { action, connection } => {
+            manage_cli::subscriptions(action, connection)
+        }
+        Command::Export { config, output } => manage_cli::export(&config, output),
     }
 }
 
@@ -160,6 +193,18 @@ fn run(path: Option<PathBuf>) -> ExitCode {
         eprintln!("cannot install signal handlers: {err}");
         return ExitCode::FAILURE;
     }
+    // With `management:` the store holds the APIs: seed it, start on its content, follow it.
+    let prepared = match &config.management {
+        Some(_) => match prepare_management(&config, path.as_deref()) {
+            Ok(prepared) => Some(prepared),
+            Err(message) => {
+                eprintln!("{message}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let config = prepared.as_ref().map_or(config, |p| p.config.clone());
     let apis: Vec<String> = config
         .apis
         .iter()
@@ -185,18 +230,105 @@ fn run(path: Option<PathBuf>) -> ExitCode {
         "tidegate is listening"
     );
     let health = gateway.health().clone();
+    let gateway = Arc::new(Mutex::new(gateway));
+    let managed = match prepared {
+        Some(prepared) => {
+            let listen = prepared.management.listen;
+            let stats = stats_from(
+                gateway
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner())
+                    .api_metrics()
+                    .to_vec(),
+            );
+            match ManagedNode::start(prepared, gateway_applier(gateway.clone()), Some(stats)) {
+                Ok(managed) => {
+                    let locked = gateway.lock().unwrap_or_else(|poison| poison.into_inner());
+                    for source in managed.metrics_sources() {
+                        locked.more_metrics().add(source);
+                    }
+                    if let Some(console) = managed.console() {
+                        locked.more_metrics().add(console.metrics_source());
+                    }
+                    drop(locked);
+                    tracing::info!(
+                        management = %listen,
+                        console = %managed.console().map_or_else(|| "off".to_owned(), |c| c.local_addr().to_string()),
+                        "following the management store; management API listening"
+                    );
+                    Some(managed)
+                }
+                Err(err) => {
+                    tracing::error!("the management plane could not start: {err}");
+                    Running {
+                        gateway,
+                        managed: None,
+                    }
+                    .shutdown();
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        None => None,
+    };
     let to_main = events.clone();
     std::thread::spawn(move || {
         let _ = to_main.send(Event::ShardDown(health.wait_for_fault()));
     });
-    supervise(gateway, &inbox, events, path)
+    let file_mode_path = if managed.is_some() { None } else { path };
+    supervise(Running { gateway, managed }, &inbox, events, file_mode_path)
+}
+
+/// Opens the store named by `config.management`, seeds it from the file (or the embedded
+/// default) when empty, and reads what to start with.
+fn prepare_management(config: &Config, path: Option<&std::path::Path>) -> Result<Prepared, String> {
+    let (text, origin) = match path {
+        Some(path) => (
+            std::fs::read_to_string(path).map_err(|err| format!("{}: {err}", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => (
+            config::embedded_default_text().to_owned(),
+            "<embedded default>".to_owned(),
+        ),
+    };
+    let tree = config::raw_tree(&text, &origin).map_err(|err| err.to_string())?;
+    tidegate::manage::node::prepare(config, &tree)
+}
+
+/// The gateway and, in management mode, its follower and management API.
+struct Running {
+    /// Shared with the follower, which applies the store's changes to it.
+    gateway: Arc<Mutex<Gateway>>,
+    managed: Option<ManagedNode>,
+}
+
+impl Running {
+    /// Stops the management side first (no change is applied while the shards drain), then the
+    /// gateway.
+    fn shutdown(mut self) {
+        drop(self.managed.take());
+        match Arc::try_unwrap(self.gateway) {
+            Ok(gateway) => gateway
+                .into_inner()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .shutdown(),
+            Err(_) => tracing::error!("the gateway is still shared; exiting without draining"),
+        }
+    }
+
+    fn gateway(&self) -> std::sync::MutexGuard<'_, Gateway> {
+        self.gateway
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
 }
 
 /// What the main thread waits for.
 enum Event {
     /// SIGTERM or SIGINT.
     Signal(i32),
-    /// SIGHUP: reload plans, applications, subscriptions and API keys.
+    /// SIGHUP: reload the APIs, plans, applications, subscriptions and API keys.
     Reload,
     /// A shard died (a shard-wide task panicked).
     ShardDown(ShardFault),
@@ -231,14 +363,14 @@ fn forward_signals(events: mpsc::Sender<Event>) -> std::io::Result<()> {
 /// number as the shell reports a death by signal (an operator's Ctrl-C twice, or an orchestrator
 /// that has waited long enough).
 fn supervise(
-    gateway: Gateway,
+    gateway: Running,
     inbox: &mpsc::Receiver<Event>,
     events: mpsc::Sender<Event>,
     path: Option<PathBuf>,
 ) -> ExitCode {
     let mut gateway = Some(gateway);
     let mut status = ExitCode::SUCCESS;
-    let shut_down = |gateway: &mut Option<Gateway>| {
+    let shut_down = |gateway: &mut Option<Running>| {
         if let Some(gateway) = gateway.take() {
             let events = events.clone();
             std::thread::spawn(move || {
@@ -269,11 +401,15 @@ fn supervise(
                 shut_down(&mut gateway);
             }
             Event::Reload => {
-                if let Some(gateway) = &gateway {
+                if let Some(running) = &gateway {
+                    let gateway = running.gateway();
                     tracing::info!("SIGHUP: reloading the TLS certificates");
                     gateway.reload_tls();
                     match &path {
-                        Some(path) => reload(gateway, path),
+                        Some(path) => reload(&gateway, path),
+                        None if running.managed.is_some() => tracing::info!(
+                            "SIGHUP: the APIs come from the management store (followed continuously), not from the file"
+                        ),
                         None => tracing::info!(
                             "SIGHUP: no plans to reload (running the embedded quickstart, no configuration file)"
                         ),
@@ -287,14 +423,20 @@ fn supervise(
     status
 }
 
-/// SIGHUP: re-reads the file's plans, applications, subscriptions and API keys. An invalid file
-/// keeps the registry in force and logs every problem.
+/// SIGHUP: re-reads the file and applies it live: APIs (deployed, updated, stopped, removed
+/// without a restart), plans, applications, subscriptions and API keys. An invalid file keeps
+/// everything in force and logs every problem; a changed `gateway:` section needs a restart.
 fn reload(gateway: &Gateway, path: &std::path::Path) {
-    match gateway.reload_security(path) {
+    match gateway.reload_file(path) {
         Ok(report) => {
             tracing::info!(
                 version = report.version,
-                "reloaded plans, applications, subscriptions and API keys"
+                added = ?report.added,
+                updated = ?report.updated,
+                removed = ?report.removed,
+                started = ?report.started,
+                stopped = ?report.stopped,
+                "reloaded plans, applications, subscriptions and API keys, and the APIs"
             );
             if !report.restart_needed.is_empty() {
                 tracing::warn!(
@@ -304,7 +446,9 @@ fn reload(gateway: &Gateway, path: &std::path::Path) {
             }
         }
         Err(err) => {
-            tracing::error!("reload refused, the previous plans and keys stay in force:\n{err}")
+            tracing::error!(
+                "reload refused, the previous APIs, plans and keys stay in force:\n{err}"
+            )
         }
     }
 }

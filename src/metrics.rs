@@ -35,6 +35,9 @@ shard_metrics! {
     counter accept_errors_total,
     /// MQTT PUBACKs sent before delivery because too many were held back (at-least-once).
     counter mqtt_acks_forced_total,
+    /// At-least-once MQTT messages a resumed broker session handed over before the node's
+    /// subscription opened, held without PUBACK until it does (bounded: 4096 per endpoint).
+    gauge mqtt_messages_held_early,
     /// Tasks of one connection that panicked (a bug: that connection was closed, the shard kept
     /// running).
     counter connection_panics_total,
@@ -142,6 +145,9 @@ shard_metrics! {
     counter mqtt_messages_received_total,
     /// Messages from MQTT brokers not kept (larger than the ring, or no subscription left).
     counter mqtt_messages_dropped_total,
+    /// Batches of MQTT messages put in a ring together (what one broker read brought, at most
+    /// 1024): received ÷ batches is the coalescing the fan-out gets.
+    counter mqtt_receive_batches_total,
     /// QoS 1 publishes waiting for PUBACK (bounded by `producer.maxInFlight` per connection).
     gauge mqtt_publishes_in_flight,
     /// Publishes answered 503 (broker not connected, over maxInFlight, PUBACK timeout or lost).

@@ -147,7 +147,7 @@ fn invalid_file_reports_every_problem_with_its_location() {
     let path = dir.path().join("broken.yaml");
     std::fs::write(
         &path,
-        "gateway:\n  limits: { maxHeaderBytes: 100 }\n  colour: blue\napis:\n  - id: demo\n    name: Demo\n    contextPaths: [demo]\n    entrypoints:\n      - type: sse\n        configuration: { heartbeatIntervalInMs: 500 }\n      - type: webhook\n    endpoint: { type: rabbitmq }\n    plans: []\n",
+        "gateway:\n  limits: { maxHeaderBytes: 100 }\n  colour: blue\napis:\n  - id: demo\n    name: Demo\n    contextPaths: [demo]\n    entrypoints:\n      - type: sse\n        configuration: { heartbeatIntervalInMs: 500 }\n      - type: grpc\n    endpoint: { type: rabbitmq }\n    plans: []\n",
     )
     .unwrap();
     let error = config::load_file(&path).unwrap_err();
@@ -176,8 +176,5 @@ fn invalid_file_reports_every_problem_with_its_location() {
         text.contains("heartbeatIntervalInMs: must be at least 2000 (ms), got 500"),
         "{text}"
     );
-    assert!(
-        text.contains("entrypoint type 'webhook' is not supported by this version of tidegate"),
-        "{text}"
-    );
+    assert!(text.contains("unknown entrypoint type 'grpc'"), "{text}");
 }

@@ -17,6 +17,8 @@ tests/setup/mosquitto.sh
 tests/setup/chromium.sh
 # The Redis rate-limit tests start their own redis-server instances (tests/common/redis.rs).
 tests/setup/redis.sh
+# The management store tests start their own PostgreSQL servers (tests/common/postgres.rs).
+tests/setup/postgresql.sh
 
 echo "== format"
 cargo fmt --all -- --check
@@ -26,8 +28,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== test setup"
 tests/setup/tansu.sh
+# The Standard Webhooks reference verifier (PyPI standardwebhooks) for tests/webhook_signatures.rs.
+tests/setup/standardwebhooks.sh
 # The Autobahn TestSuite runner (kosoku) for tests/autobahn.rs.
 tests/setup/autobahn.sh
 
 echo "== tests"
-cargo test --workspace --locked --all-targets
+# --no-fail-fast: one failing binary must not hide the results of the others.
+cargo test --workspace --locked --all-targets --no-fail-fast

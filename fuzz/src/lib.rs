@@ -53,6 +53,10 @@ pub const TARGETS: &[Target] = &[
         run: targets::kafka_cursor::run,
     },
     Target {
+        name: "kafka_compact_id",
+        run: targets::kafka_compact_id::run,
+    },
+    Target {
         name: "mqtt",
         run: targets::mqtt::run,
     },

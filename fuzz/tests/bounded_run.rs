@@ -56,6 +56,11 @@ fn kafka_cursor() {
 }
 
 #[test]
+fn kafka_compact_id() {
+    bounded_run("kafka_compact_id");
+}
+
+#[test]
 fn mqtt() {
     bounded_run("mqtt");
 }

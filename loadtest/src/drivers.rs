@@ -292,6 +292,7 @@ mod tests {
             source_ips: 1,
             get_limit: 1,
             max_in_flight: 1000,
+            sub_addr: None,
             sub_tls: None,
             headers: Vec::new(),
         };

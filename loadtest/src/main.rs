@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use tidegate_load::broker_suite::{BrokerMode, BrokerRun};
+use tidegate_load::brokers::{BrokerBins, BrokerKind};
 use tidegate_load::error::LoadError;
 use tidegate_load::publisher::PubProtocol;
 use tidegate_load::report::Report;
@@ -45,6 +47,9 @@ enum Command {
         #[arg(long)]
         doc: Option<PathBuf>,
     },
+    /// The gateway in front of a real broker (tansu or mosquitto, started for the run): backlog
+    /// replay from `earliest` (Kafka) or live fan-out with latency, over SSE.
+    Broker(BrokerArgs),
     /// The raw writer (started by `peers`; serves until killed).
     RawServer {
         #[arg(long)]
@@ -177,6 +182,48 @@ struct DriversArgs {
 }
 
 #[derive(Args)]
+struct BrokerArgs {
+    #[command(flatten)]
+    workload: WorkloadArgs,
+    #[command(flatten)]
+    server: ServerArgs,
+    #[arg(long, value_enum)]
+    broker: BrokerKind,
+    #[arg(long, value_enum)]
+    mode: BrokerMode,
+    /// Replay: records to publish before the clients connect (sets --duration-ms from --rate,
+    /// no warm-up).
+    #[arg(long, default_value_t = 200_000)]
+    records: u64,
+    /// Kafka: partitions of the topic.
+    #[arg(long, default_value_t = 3)]
+    partitions: u32,
+    /// `maxRetainedMessages` of the consuming API (the node buffer).
+    #[arg(long, default_value_t = 10_000)]
+    ring: u64,
+    /// Replay: give up after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    limit_s: u64,
+    /// tansu [default: $HOME/.cache/tidegate/tansu-0.6.0/bin/tansu, from tests/setup/tansu.sh].
+    #[arg(long)]
+    tansu_bin: Option<PathBuf>,
+    #[arg(long, default_value = "/usr/sbin/mosquitto")]
+    mosquitto_bin: PathBuf,
+    /// A Python with confluent-kafka [default: the venv tests/setup/tansu.sh makes].
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// Live MQTT: subscribers connect to mosquitto directly (the broker's own fan-out); the
+    /// gateway only publishes.
+    #[arg(long)]
+    direct: bool,
+    /// The row's name in the table.
+    #[arg(long, default_value = "tidegate")]
+    label: String,
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct IdleArgs {
     #[command(flatten)]
     server: ServerArgs,
@@ -244,6 +291,11 @@ fn execute(command: Command) -> Result<(), LoadError> {
             println!("{text}");
             splice(&doc, "machine", &text)
         }
+        Command::Broker(args) => {
+            let table = broker_run(args)?.execute()?;
+            println!("{table}");
+            Ok(())
+        }
         Command::RawServer { listen } => raw_server::serve(listen)
             .map_err(|err| LoadError::io(std::path::Path::new("raw-server"), err)),
     }
@@ -287,6 +339,37 @@ fn run_command(args: RunArgs) -> Result<(), LoadError> {
     Ok(())
 }
 
+fn broker_run(args: BrokerArgs) -> Result<BrokerRun, LoadError> {
+    let mut workload = workload(&args.workload, ([127, 0, 0, 1], 0).into());
+    workload.sub = SubProtocol::Sse;
+    workload.publish = PubProtocol::Post;
+    if args.mode == BrokerMode::Replay {
+        workload.warmup = Duration::ZERO;
+        workload.duration = Duration::from_secs_f64(args.records as f64 / args.workload.rate);
+    }
+    let mut bins = BrokerBins::installed();
+    bins.mosquitto = args.mosquitto_bin;
+    if let Some(tansu) = args.tansu_bin {
+        bins.tansu = tansu;
+    }
+    if let Some(python) = args.python {
+        bins.python = python;
+    }
+    Ok(BrokerRun {
+        kind: args.broker,
+        mode: args.mode,
+        partitions: args.partitions.max(1),
+        ring: args.ring.max(1),
+        limit: Duration::from_secs(args.limit_s),
+        bins,
+        servers: server_options(&args.server)?,
+        workload,
+        label: args.label,
+        json: args.json,
+        direct: args.direct,
+    })
+}
+
 fn suite(args: &SuiteArgs) -> Result<Suite, LoadError> {
     std::fs::create_dir_all(&args.out).map_err(|err| LoadError::io(&args.out, err))?;
     Ok(Suite {
@@ -313,6 +396,7 @@ fn workload(args: &WorkloadArgs, target: SocketAddr) -> Workload {
         source_ips: args.source_ips,
         get_limit: args.get_limit,
         max_in_flight: args.max_in_flight,
+        sub_addr: None,
         sub_tls: args.sub_tls_addr.map(|addr| tidegate_load::run::SubTls {
             addr,
             ca_file: args.sub_tls_ca.clone().unwrap_or_default(),

@@ -43,6 +43,9 @@ pub struct Workload {
     pub get_limit: usize,
     /// Per publisher: unanswered POSTs (or unwritten WebSocket messages) before it waits.
     pub max_in_flight: u64,
+    /// Subscribers connect here instead of `target` (publishers stay on `target`): direct
+    /// MQTT subscribers of the broker the gateway publishes to.
+    pub sub_addr: Option<SocketAddr>,
     /// Subscribers connect over TLS to this listener instead of `target` (publishers stay on
     /// `target`).
     pub sub_tls: Option<SubTls>,
@@ -254,7 +257,8 @@ fn spawn_subscribers(w: &Workload, shared: &Shared) -> Vec<JoinHandle<std::io::R
     (0..w.threads)
         .map(|thread| {
             let count = w.subscribers / w.threads + usize::from(thread < w.subscribers % w.threads);
-            let addr = w.sub_tls.as_ref().map_or(w.target, |tls| tls.addr);
+            let direct = w.sub_addr.unwrap_or(w.target);
+            let addr = w.sub_tls.as_ref().map_or(direct, |tls| tls.addr);
             let tls = w.sub_tls.clone();
             let (target, ips, publishers) = (target.clone(), w.source_ips, w.publishers);
             let recorder =

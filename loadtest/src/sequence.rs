@@ -19,6 +19,9 @@ pub struct SeqTracker {
     unique: u64,
     duplicates: u64,
     reordered: u64,
+    /// `Some`: one bit per sequence number below its length, so arrivals are told apart
+    /// exactly however far behind (replay, where partitions interleave in long runs).
+    exact: Option<Vec<u64>>,
 }
 
 /// The verdict on one arrival.
@@ -29,7 +32,32 @@ pub enum Arrival {
 }
 
 impl SeqTracker {
+    /// A tracker that tells every sequence number below `count` apart exactly (8 bytes per 64).
+    pub fn exact(count: u64) -> SeqTracker {
+        SeqTracker {
+            exact: Some(vec![0; count.div_ceil(64) as usize]),
+            ..SeqTracker::default()
+        }
+    }
+
     pub fn observe(&mut self, seq: u64) -> Arrival {
+        if let Some(bits) = &mut self.exact {
+            if let Some(word) = bits.get_mut((seq / 64) as usize) {
+                let bit = 1u64 << (seq % 64);
+                if *word & bit != 0 {
+                    self.duplicates += 1;
+                    return Arrival::Duplicate;
+                }
+                *word |= bit;
+                self.unique += 1;
+                if self.highest.is_some_and(|highest| seq < highest) {
+                    self.reordered += 1;
+                } else {
+                    self.highest = Some(seq);
+                }
+                return Arrival::New;
+            }
+        }
         let Some(highest) = self.highest else {
             self.highest = Some(seq);
             self.seen_below_highest = 1;
@@ -122,6 +150,18 @@ mod tests {
         assert_eq!(tracker.unique(), 5);
         assert_eq!(tracker.reordered(), 1);
         assert_eq!(tracker.lost(5), 0);
+    }
+
+    #[test]
+    fn an_exact_tracker_tells_far_arrivals_apart() {
+        let mut tracker = SeqTracker::exact(10_000);
+        for seq in (5_000..10_000).chain(0..5_000) {
+            assert_eq!(tracker.observe(seq), Arrival::New);
+        }
+        assert_eq!(tracker.observe(3), Arrival::Duplicate);
+        assert_eq!(tracker.unique(), 10_000);
+        assert_eq!(tracker.lost(10_000), 0);
+        assert_eq!(tracker.reordered(), 5_000);
     }
 
     #[test]

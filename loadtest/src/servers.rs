@@ -130,6 +130,16 @@ pub struct Server {
 
 impl Server {
     pub fn start(kind: ServerKind, options: &ServerOptions) -> Result<Server, LoadError> {
+        Self::start_with(kind, options, &|addr| tidegate_config(addr, options))
+    }
+
+    /// `start`, tidegate running the configuration `config` makes for its listen address
+    /// (`tidegate-load broker`: APIs over a broker).
+    pub fn start_with(
+        kind: ServerKind,
+        options: &ServerOptions,
+        config: &dyn Fn(SocketAddr) -> String,
+    ) -> Result<Server, LoadError> {
         let addr = free_port()?;
         let dir = std::env::temp_dir().join(format!(
             "tidegate-load-{}-{:?}-{}",
@@ -138,10 +148,11 @@ impl Server {
             addr.port()
         ));
         fs::create_dir_all(&dir).map_err(|err| LoadError::io(&dir, err))?;
+        let config_of = config;
         let mut command = match kind {
             ServerKind::Tidegate => {
                 let config = dir.join("gateway.yaml");
-                write(&config, &tidegate_config(addr, options))?;
+                write(&config, &config_of(addr))?;
                 let mut command = Command::new(&options.tidegate_bin);
                 command
                     .arg("run")

@@ -24,6 +24,9 @@ pub enum SubProtocol {
     Ws,
     Sse,
     Get,
+    /// Directly at an MQTT broker: a QoS 1 subscription to the topic named by the path (the
+    /// broker's own fan-out, for comparison).
+    Mqtt,
 }
 
 /// Frames larger than this from the server are a protocol error (ours are small).
@@ -53,6 +56,8 @@ enum Phase {
     Sse(Option<Dechunker>, SseParser),
     /// A GET poll's body of this many bytes.
     GetBody(usize),
+    /// MQTT packets.
+    Mqtt,
     Closed,
 }
 
@@ -120,6 +125,11 @@ impl Subscriber {
                 Phase::Sse(head.chunked.then(Dechunker::default), SseParser::new()),
             ),
             SubProtocol::Get => (200, Phase::GetBody(head.content_length.unwrap_or(0))),
+            SubProtocol::Mqtt => {
+                return Err(SessionError::Protocol(
+                    "an MQTT broker answered with HTTP".into(),
+                ))
+            }
         };
         if head.status != expected {
             return Err(unexpected(&head, inbound));
@@ -261,6 +271,11 @@ impl Session for Subscriber {
                 &self.target.headers,
             ),
             SubProtocol::Get => self.poll(out),
+            SubProtocol::Mqtt => {
+                let topic = self.target.path.trim_start_matches('/');
+                crate::mqtt_client::put_connect_subscribe(out, topic);
+                self.phase = Phase::Mqtt;
+            }
         }
     }
 
@@ -289,6 +304,14 @@ impl Session for Subscriber {
                     }
                     let body = inbound.split_to(len);
                     self.receive_batch(&body, out, ctx)?;
+                }
+                Phase::Mqtt => {
+                    let subscribed =
+                        crate::mqtt_client::receive(&mut self.trackers, inbound, out, ctx)?;
+                    if subscribed {
+                        self.mark_ready(ctx);
+                    }
+                    return Ok(());
                 }
                 Phase::Closed => {
                     inbound.advance(inbound.len());

@@ -40,6 +40,7 @@ fn workload(
         source_ips: 3,
         get_limit: 1000,
         max_in_flight: 100,
+        sub_addr: None,
         sub_tls: None,
         headers: Vec::new(),
     }

@@ -78,6 +78,7 @@ fn workload(target: SocketAddr, sub: SubProtocol, headers: Vec<String>) -> Workl
         source_ips: 3,
         get_limit: 1000,
         max_in_flight: 100,
+        sub_addr: None,
         sub_tls: None,
         headers,
     }

@@ -8,7 +8,8 @@
 //! - time: the request must arrive, and the response leave, within `request_deadline` of the
 //!   accept — a deadline for the whole exchange, not per read, so a client trickling a byte at a
 //!   time is cut off like a silent one (408, `requests_timed_out_total`);
-//! - memory: the request head is at most `max_head_bytes` (431).
+//! - memory: the request head is at most `max_head_bytes` (431), the body at most
+//!   `max_body_bytes`, declared by `Content-Length` (413; a chunked body: 411).
 //!
 //! Stopping never waits for a client: the accept thread stops within `POLL_INTERVAL`, and every
 //! open connection is shut down under its thread, which then ends on its own.
@@ -20,9 +21,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use slab::Slab;
 
+use super::reply::Reply;
+use super::request_body::{read_body, BodyFailure};
 use crate::codec::http_head::{parse_request_head, HeadLimits, Method, RequestHead};
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::metrics::{AdminMetrics, ShardMetrics};
@@ -33,8 +36,11 @@ use crate::runtime::LogThrottle;
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// How long a refusal or a timeout answer may take to write before the socket is dropped.
 const FAREWELL_DEADLINE: Duration = Duration::from_secs(1);
-/// Each connection thread's stack: it parses a head and renders a text body, both on the heap.
-const THREAD_STACK_BYTES: usize = 256 * 1024;
+/// Each connection thread's stack: std's default for spawned threads. The management API's
+/// handlers (also behind the console) validate a whole candidate configuration with the file
+/// loader, which recurses and overflowed 256 KiB in debug builds (a POST of the quickstart API
+/// from the console's wizard). Reserved address space; pages are only touched as used.
+const THREAD_STACK_BYTES: usize = 2 * 1024 * 1024;
 
 /// The bounds a server enforces on its clients.
 #[derive(Debug, Clone, Copy)]
@@ -45,39 +51,18 @@ pub struct ServerLimits {
     pub request_deadline: Duration,
     /// Largest request head.
     pub max_head_bytes: usize,
+    /// Largest request body (`Content-Length`).
+    pub max_body_bytes: usize,
 }
 
-/// One response.
-pub struct Reply {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: String,
-    /// The methods the resource serves, sent in `Allow` (a 405 must list them, RFC 9110 §15.5.6).
-    pub allow: Option<&'static str>,
-}
-
-impl Reply {
-    /// A plain-text reply.
-    pub fn text(status: u16, body: impl Into<String>) -> Reply {
-        Reply {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            body: body.into(),
-            allow: None,
-        }
-    }
-
-    /// A 405 naming the methods that work, in `Allow` and in `body`.
-    pub fn method_not_allowed(allow: &'static str, body: impl Into<String>) -> Reply {
-        Reply {
-            allow: Some(allow),
-            ..Reply::text(405, body)
-        }
-    }
+/// One request: its head and its whole body (empty when it has none).
+pub struct Request {
+    pub head: RequestHead,
+    pub body: Bytes,
 }
 
 /// Answers one request; runs on the connection's thread.
-pub type Handler = dyn Fn(&RequestHead) -> Reply + Send + Sync;
+pub type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
 
 /// A running server; dropping it stops it.
 pub struct HttpServer {
@@ -245,11 +230,11 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
         return;
     }
     let mut is_head = false;
-    let reply = match read_head(&mut stream, &shared.limits, deadline) {
-        Ok(Ok(head)) => {
+    let reply = match read_request(&mut stream, &shared.limits, deadline) {
+        Ok(Ok(request)) => {
             ShardMetrics::inc(&shared.metrics.requests_total);
-            is_head = *head.method() == Method::Head;
-            (shared.handler)(&head)
+            is_head = *request.head.method() == Method::Head;
+            (shared.handler)(&request)
         }
         Ok(Err(reply)) => reply,
         Err(ReadFailure::Gone) => return,
@@ -277,12 +262,32 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
     }
 }
 
-/// Reads one request head by `deadline`; `Ok(Err(reply))` when it is malformed or too large.
+/// Reads one request, head and body, by `deadline`; `Ok(Err(reply))` when it is malformed or too
+/// large.
+fn read_request(
+    stream: &mut TcpStream,
+    limits: &ServerLimits,
+    deadline: Instant,
+) -> Result<Result<Request, Reply>, ReadFailure> {
+    let (head, rest) = match read_head(stream, limits, deadline)? {
+        Ok(parsed) => parsed,
+        Err(reply) => return Ok(Err(reply)),
+    };
+    match read_body(stream, &head, rest, limits.max_body_bytes, deadline) {
+        Ok(body) => Ok(Ok(Request { head, body })),
+        Err(BodyFailure::Refused(reply)) => Ok(Err(reply)),
+        Err(BodyFailure::TimedOut) => Err(ReadFailure::TimedOut),
+        Err(BodyFailure::Gone) => Err(ReadFailure::Gone),
+    }
+}
+
+/// Reads one request head by `deadline`, with the bytes read past it; `Ok(Err(reply))` when it
+/// is malformed or too large.
 fn read_head(
     stream: &mut TcpStream,
     limits: &ServerLimits,
     deadline: Instant,
-) -> Result<Result<RequestHead, Reply>, ReadFailure> {
+) -> Result<Result<(RequestHead, BytesMut), Reply>, ReadFailure> {
     let head_limits = HeadLimits {
         max_header_bytes: limits.max_head_bytes,
         max_header_count: 64,
@@ -303,7 +308,7 @@ fn read_head(
         };
         buf.extend_from_slice(&chunk[..n]);
         match parse_request_head(&mut buf, &head_limits) {
-            Ok(Some(head)) => return Ok(Ok(head)),
+            Ok(Some(head)) => return Ok(Ok((head, buf))),
             Ok(None) => continue,
             Err(err) => return Ok(Err(Reply::text(err.status(), err.to_string()))),
         }
@@ -319,21 +324,31 @@ fn write_reply(
     deadline: Instant,
 ) -> io::Result<()> {
     let mut out = BytesMut::new();
-    let content_type = ("Content-Type", reply.content_type);
-    let with_allow;
-    let headers: &[(&str, &str)] = match reply.allow {
-        Some(allow) => {
-            with_allow = [("Allow", allow), content_type];
-            &with_allow
-        }
-        None => std::slice::from_ref(&content_type),
-    };
+    // A 204 has neither content nor its framing (RFC 9110 §15.3.5, §8.6).
+    let no_content = reply.status == 204;
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(2 + reply.headers.len());
+    if !no_content {
+        headers.push(("Content-Type", reply.content_type));
+    }
+    if let Some(allow) = reply.allow {
+        headers.push(("Allow", allow));
+    }
+    headers.extend(
+        reply
+            .headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_str())),
+    );
     encode_response_head(
         &mut out,
         &ResponseHead {
             status: reply.status,
-            headers,
-            body: BodyKind::Length(reply.body.len()),
+            headers: &headers,
+            body: if no_content {
+                BodyKind::None
+            } else {
+                BodyKind::Length(reply.body.len())
+            },
             close: true,
         },
     );
@@ -355,11 +370,11 @@ fn write_reply(
 }
 
 /// What is left until `deadline`; `None` once it passed (a zero timeout would mean "none").
-fn time_left(deadline: Instant) -> Option<Duration> {
+pub(super) fn time_left(deadline: Instant) -> Option<Duration> {
     Some(deadline.saturating_duration_since(Instant::now())).filter(|left| !left.is_zero())
 }
 
-fn is_timeout(err: &io::Error) -> bool {
+pub(super) fn is_timeout(err: &io::Error) -> bool {
     matches!(
         err.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut

@@ -4,13 +4,16 @@
 //! a slow client can hold neither the endpoint nor the gateway's shutdown.
 
 mod http_server;
+mod reply;
+mod request_body;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use http_server::{Handler, HttpServer, Reply, ServerLimits};
+pub use http_server::{Handler, HttpServer, Request, ServerLimits};
+pub use reply::Reply;
 
 use crate::codec::http_head::{Method, RequestHead};
 use crate::cross_shard::kafka_link::KafkaLink;
@@ -27,7 +30,34 @@ pub const ADMIN_LIMITS: ServerLimits = ServerLimits {
     max_connections: 16,
     request_deadline: Duration::from_secs(5),
     max_head_bytes: 8192,
+    max_body_bytes: 0,
 };
+
+/// Renders one service's metrics in the Prometheus text format.
+pub type MetricsSource = Box<dyn Fn() -> String + Send + Sync>;
+
+/// The metrics of services started after the gateway (the management API), rendered after the
+/// gateway's own: the admin endpoint holds this list from the start, the services join it later.
+#[derive(Clone, Default)]
+pub struct MetricsSources(Arc<Mutex<Vec<MetricsSource>>>);
+
+impl MetricsSources {
+    /// Adds a source, rendered at every scrape from now on.
+    pub fn add(&self, source: MetricsSource) {
+        self.lock().push(source);
+    }
+
+    fn render(&self) -> String {
+        self.lock().iter().map(|source| source()).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<MetricsSource>> {
+        // Each update is one push: a poisoned lock still holds a consistent list.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
 
 /// The running admin endpoint; dropping it stops it (without waiting for its clients).
 pub struct Admin {
@@ -54,6 +84,10 @@ pub struct AdminState {
     pub rate_limiter: Arc<RateLimiter>,
     /// The TLS certificate reload counters, when `gateway.tls` is set.
     pub tls: Option<Arc<TlsMetrics>>,
+    /// Services started later (the management API).
+    pub more: MetricsSources,
+    /// Push subscriptions' delivery counters.
+    pub webhook: Arc<crate::webhook::metrics::WebhookMetrics>,
 }
 
 impl Admin {
@@ -67,7 +101,7 @@ impl Admin {
         })?;
         let metrics = Arc::new(AdminMetrics::default());
         let state = Arc::new((state, metrics.clone()));
-        let handler = move |head: &RequestHead| route(&state.0, &state.1, head);
+        let handler = move |request: &Request| route(&state.0, &state.1, &request.head);
         let server = HttpServer::start(
             "tidegate-admin",
             listener,
@@ -89,12 +123,7 @@ fn route(state: &AdminState, admin: &AdminMetrics, head: &RequestHead) -> Reply 
         return Reply::method_not_allowed("GET", "use GET /metrics or GET /health");
     }
     match head.path() {
-        "/metrics" => Reply {
-            status: 200,
-            content_type: "text/plain; version=0.0.4",
-            body: render_all(state, admin),
-            allow: None,
-        },
+        "/metrics" => Reply::new(200, "text/plain; version=0.0.4", render_all(state, admin)),
         "/health" => health(state),
         _ => Reply::text(404, "admin endpoints: GET /metrics, GET /health"),
     }
@@ -121,12 +150,7 @@ fn health(state: &AdminState) -> Reply {
         "drivers": drivers,
         "deadShards": dead,
     });
-    Reply {
-        status: code,
-        content_type: "application/json",
-        body: body.to_string(),
-        allow: None,
-    }
+    Reply::json(code, &body)
 }
 
 /// The shards' metrics, the admin endpoint's own, the plan check's, then the Kafka bridge's.
@@ -142,6 +166,7 @@ fn render_all(state: &AdminState, admin: &AdminMetrics) -> String {
     if let Some(tls) = &state.tls {
         text.push_str(&tls.render_prometheus());
     }
+    text.push_str(&state.webhook.render_prometheus());
     if let Some((kafka, link)) = &state.kafka {
         let started = link
             .feeds
@@ -154,5 +179,6 @@ fn render_all(state: &AdminState, admin: &AdminMetrics) -> String {
             ("feeds_started", started, "Kafka feeds whose brokers answered (their clients are served; the others get 503)."),
         ]));
     }
+    text.push_str(&state.more.render());
     text
 }

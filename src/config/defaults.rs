@@ -7,8 +7,9 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 // gateway
 pub const LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8082));
-/// The admin endpoint (metrics, health): loopback only by default, port 8083 as in the reference.
-pub const ADMIN_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8083));
+/// The admin endpoint (metrics, health): loopback only, on the technical port 18082 (8083 is the
+/// management API's, as in Gravitee).
+pub const ADMIN_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 18082));
 pub const PIN_SHARDS: bool = true;
 
 // gateway.limits

@@ -31,7 +31,9 @@ pub(crate) fn entrypoint_problems(
 ) {
     for (index, entrypoint) in entrypoints.iter().enumerate() {
         let (receives, sends) = match entrypoint {
-            EntrypointConfig::HttpGet(_) | EntrypointConfig::Sse(_) => (true, false),
+            EntrypointConfig::HttpGet(_)
+            | EntrypointConfig::Sse(_)
+            | EntrypointConfig::Webhook(_) => (true, false),
             EntrypointConfig::HttpPost(_) => (false, true),
             EntrypointConfig::WebSocket(ws) => (ws.subscriber_enabled, ws.publisher_enabled),
         };

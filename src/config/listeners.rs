@@ -15,7 +15,7 @@ pub(crate) fn check_apart(listen: SocketAddr, admin: SocketAddr, p: &mut Problem
         p.push(
             "gateway.adminListen",
             format!(
-                "{admin} would take the port of gateway.listen ({listen}); give the admin endpoint another port, e.g. 127.0.0.1:8083, or `off`"
+                "{admin} would take the port of gateway.listen ({listen}); give the admin endpoint another port, e.g. 127.0.0.1:18082, or `off`"
             ),
         );
     }

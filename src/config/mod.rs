@@ -20,12 +20,16 @@ pub mod kafka;
 mod kafka_raw;
 mod kafka_security;
 mod listeners;
+pub mod management;
 pub mod model;
 mod mqtt;
 mod number_wording;
 mod origins;
 mod plan;
 mod problem;
+mod push;
+pub mod push_model;
+mod push_sources;
 pub mod rate_limit;
 mod raw;
 pub mod secret;
@@ -36,6 +40,7 @@ pub mod tls_identity;
 pub mod tls_listener;
 mod validate;
 mod virtual_hosts;
+pub mod webhook;
 pub mod websocket;
 
 use std::path::Path;
@@ -47,6 +52,7 @@ pub use applications::{parse_subject, CertificateMatch};
 pub(crate) use cors::is_token_byte;
 pub use cors::CorsConfig;
 pub use kafka::KafkaOptions;
+pub use management::{AdminToken, ConsoleConfig, ManagementConfig, StoreBackend, StoreConfig};
 pub use model::{
     ApiConfig, ApiState, Config, DriverChoice, EndpointConfig, EntrypointConfig, GatewayConfig,
     HttpGetOptions, HttpPostOptions, InMemoryOptions, Limits, MockOptions, OutboundConfig,
@@ -109,6 +115,21 @@ pub fn load_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
     })
 }
 
+/// The text of the embedded quickstart configuration (what `run` without a file loads).
+pub fn embedded_default_text() -> &'static str {
+    DEFAULT_YAML
+}
+
+/// Configuration `text` as a loose tree (YAML syntax only, nothing validated): the management
+/// plane takes the file's own sections from it (the node-local `gateway:`, the lists that seed
+/// an empty store).
+pub fn raw_tree(text: &str, origin: &str) -> Result<serde_json::Value, ConfigError> {
+    let mut problems = Problems::default();
+    let tree = parse_tree(text, &mut problems);
+    problems.into_result(origin)?;
+    Ok(tree.unwrap_or(serde_json::Value::Null))
+}
+
 /// The embedded quickstart configuration (`src/config/default.yaml`).
 ///
 /// A unit test proves the file valid, so this cannot fail at runtime; should it ever (an edited
@@ -152,6 +173,31 @@ fn quickstart() -> Config {
         }],
         applications: Vec::new(),
         subscriptions: Vec::new(),
+        management: Some(quickstart_management()),
+    }
+}
+
+/// The quickstart's management plane: every default (API 8083, console 8084, `tidegate.db`).
+fn quickstart_management() -> ManagementConfig {
+    use management::{
+        DEFAULT_CONSOLE_LISTEN, DEFAULT_ENVIRONMENT, DEFAULT_LISTEN, DEFAULT_POLL_INTERVAL_MS,
+        DEFAULT_SQLITE_PATH,
+    };
+    let address = |text: &str| text.parse().expect("a constant socket address");
+    ManagementConfig {
+        listen: address(DEFAULT_LISTEN),
+        environment: DEFAULT_ENVIRONMENT.to_owned(),
+        store: StoreConfig {
+            backend: StoreBackend::Sqlite {
+                path: DEFAULT_SQLITE_PATH.into(),
+            },
+            poll_interval: std::time::Duration::from_millis(DEFAULT_POLL_INTERVAL_MS),
+        },
+        tokens: Vec::new(),
+        console: ConsoleConfig {
+            enabled: true,
+            listen: address(DEFAULT_CONSOLE_LISTEN),
+        },
     }
 }
 

@@ -28,6 +28,8 @@ pub struct Config {
     pub applications: Vec<ApplicationConfig>,
     /// Which application may use which API through which plan (`subscriptions:`).
     pub subscriptions: Vec<SubscriptionConfig>,
+    /// `management:`: the store holds APIs, applications and subscriptions (`None`: the file).
+    pub management: Option<super::management::ManagementConfig>,
 }
 
 /// Settings of the gateway process itself (the `gateway:` section).
@@ -53,6 +55,8 @@ pub struct GatewayConfig {
     pub tls: Option<TlsListenerConfig>,
     /// `gateway.accessLog`.
     pub access_log: super::access_log::AccessLogConfig,
+    /// `gateway.webhook` (the callbacks' SSRF allow-list).
+    pub webhook: super::webhook::WebhookGatewayConfig,
 }
 
 impl Default for GatewayConfig {
@@ -70,6 +74,7 @@ impl Default for GatewayConfig {
             rate_limit: RateLimitConfig::default(),
             tls: None,
             access_log: Default::default(),
+            webhook: Default::default(),
         }
     }
 }
@@ -217,6 +222,8 @@ pub enum EntrypointConfig {
     HttpPost(HttpPostOptions),
     WebSocket(WebSocketOptions),
     Sse(SseOptions),
+    /// Push subscriptions delivered to callbacks (no client connection).
+    Webhook(super::webhook::WebhookOptions),
 }
 
 impl EntrypointConfig {
@@ -227,6 +234,7 @@ impl EntrypointConfig {
             EntrypointConfig::HttpPost(_) => "http-post",
             EntrypointConfig::WebSocket(_) => "websocket",
             EntrypointConfig::Sse(_) => "sse",
+            EntrypointConfig::Webhook(_) => "webhook",
         }
     }
 }

@@ -18,7 +18,7 @@ use super::model::{ApiState, DriverChoice, SlowClientPolicy};
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with keys `gateway` (optional), `apis`, `applications` (optional) and `subscriptions` (optional)"
+    expecting = "a mapping with keys `gateway` (optional), `apis`, `applications` (optional), `subscriptions` (optional) and `management` (optional)"
 )]
 pub(crate) struct RawRoot {
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
@@ -32,6 +32,9 @@ pub(crate) struct RawRoot {
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     #[serde(default)]
     pub subscriptions: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    #[serde(default)]
+    pub management: Option<IgnoredAny>,
 }
 
 /// `gateway:` without its `limits`, `outbound` and `timeouts` sub-sections.
@@ -63,6 +66,8 @@ pub(crate) struct RawGateway {
     pub tls: Option<IgnoredAny>,
     #[allow(dead_code, reason = "listed for the key check; decoded separately")]
     pub access_log: Option<IgnoredAny>,
+    #[allow(dead_code, reason = "listed for the key check; decoded separately")]
+    pub webhook: Option<IgnoredAny>,
 }
 
 impl Default for RawGateway {
@@ -80,6 +85,7 @@ impl Default for RawGateway {
             rate_limit: None,
             tls: None,
             access_log: None,
+            webhook: None,
         }
     }
 }
@@ -89,7 +95,7 @@ impl Default for RawGateway {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(
     untagged,
-    expecting = "an IP address and port such as 127.0.0.1:8083, or `off`"
+    expecting = "an IP address and port such as 127.0.0.1:18082, or `off`"
 )]
 pub(crate) enum RawAdminListen {
     /// `true` / `false` (`off`).

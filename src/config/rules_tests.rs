@@ -30,16 +30,14 @@ fn limit_minimums_and_frame_within_message() {
 
 #[test]
 fn entrypoint_types_unknown_and_not_yet_supported() {
-    let (location, message) = only_problem(&api_with_entrypoints("[{ type: webhook }]"));
+    let config = crate::config::load_str(&api_with_entrypoints("[{ type: webhook }]"), "t");
+    let entrypoints = &config.expect("webhook is supported").apis[0].entrypoints;
+    assert_eq!(entrypoints[0].type_name(), "webhook");
+    let (location, message) = only_problem(&api_with_entrypoints("[{ type: foo }]"));
     assert_eq!(location, "apis[0].entrypoints[0].type");
     assert_eq!(
         message,
-        "entrypoint type 'webhook' is not supported by this version of tidegate (supported: http-get, http-post, websocket, sse)"
-    );
-    let (_, message) = only_problem(&api_with_entrypoints("[{ type: foo }]"));
-    assert_eq!(
-        message,
-        "unknown entrypoint type 'foo'; expected one of: http-get, http-post, websocket, sse"
+        "unknown entrypoint type 'foo'; expected one of: http-get, http-post, websocket, sse, webhook"
     );
     let (_, message) = only_problem(&ONE_API.replace("type: mock", "type: redis"));
     assert_eq!(

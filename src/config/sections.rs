@@ -21,8 +21,8 @@ use super::tls_listener::{self, RawTlsListener};
 use super::validate::{self, TopicUse};
 use super::virtual_hosts::{self, ContextPath};
 
-const ENTRYPOINTS_SUPPORTED: &[&str] = &["http-get", "http-post", "websocket", "sse"];
-const ENTRYPOINTS_PLANNED: &[&str] = &["webhook"];
+const ENTRYPOINTS_SUPPORTED: &[&str] = &["http-get", "http-post", "websocket", "sse", "webhook"];
+const ENTRYPOINTS_PLANNED: &[&str] = &[];
 const ENDPOINTS_SUPPORTED: &[&str] = &["mock", "in-memory", "echo", "mqtt5", "kafka"];
 const ENDPOINTS_PLANNED: &[&str] = &["rabbitmq", "solace"];
 
@@ -56,16 +56,20 @@ pub(crate) fn read_config(root: &Value, p: &mut Problems) -> Option<Config> {
         applications.as_deref(),
         p,
     );
+    let management =
+        super::management::read_management(root.get("management"), gateway.as_ref(), p);
     if !root_ok {
         return None;
     }
     let (gateway, mut apis) = (gateway?, apis?);
+    super::push_sources::push_source_problems(gateway.node_id.as_deref(), &apis, p);
     super::mqtt::settle_sessions(gateway.node_id.as_deref(), &mut apis, p);
     Some(Config {
         gateway,
         apis,
         applications: applications?,
         subscriptions: subscriptions?,
+        management: management?,
     })
 }
 
@@ -219,6 +223,10 @@ fn read_gateway(value: Option<&Value>, p: &mut Problems) -> Option<GatewayConfig
         .map(|raw| rate_limit::rate_limit(raw, "gateway.rateLimit", p));
     let access_log = decode_or_default::<RawAccessLog>(part("accessLog"), "gateway.accessLog", p)
         .map(|raw| access_log::access_log(raw, "gateway.accessLog", p));
+    let webhook_loc = "gateway.webhook";
+    let webhook =
+        decode_or_default::<super::webhook::RawWebhookGateway>(part("webhook"), webhook_loc, p)
+            .map(|raw| super::webhook::gateway(raw, webhook_loc, p));
     let head = head?;
     let tls = match part("tls") {
         None | Some(Value::Null) => None,
@@ -239,6 +247,7 @@ fn read_gateway(value: Option<&Value>, p: &mut Problems) -> Option<GatewayConfig
         timeouts: timeouts?,
         rate_limit: rate_limit?,
         tls,
+        webhook: webhook?,
         ..head
     })
 }
@@ -426,6 +435,17 @@ fn read_entrypoint(
             .map(|raw| EntrypointConfig::WebSocket(validate::websocket(raw, &config_loc, p))),
         "sse" => decode_or_default::<RawSse>(config, &config_loc, p)
             .map(|raw| EntrypointConfig::Sse(validate::sse(raw, &config_loc, p))),
+        "webhook" => {
+            use super::webhook::{self, RawWebhook, WebhookQos};
+            let qos = match qos {
+                EntrypointQos::None => WebhookQos::None,
+                EntrypointQos::Auto => WebhookQos::Auto,
+                EntrypointQos::AtMostOnce => WebhookQos::AtMostOnce,
+                EntrypointQos::AtLeastOnce => WebhookQos::AtLeastOnce,
+            };
+            decode_or_default::<RawWebhook>(config, &config_loc, p)
+                .map(|raw| EntrypointConfig::Webhook(webhook::webhook(raw, qos, &config_loc, p)))
+        }
         other => {
             let message = validate::unknown_kind(
                 "entrypoint",

@@ -33,6 +33,8 @@ pub struct SubscriptionConfig {
     pub ending_at: Option<SystemTime>,
     /// For API key plans; two keys during a renewal (the old one with `expire_at`).
     pub api_keys: Vec<ApiKeyConfig>,
+    /// `type: push`: the gateway delivers the API's messages to a callback (webhook entrypoint).
+    pub push: Option<Box<super::push_model::PushConfig>>,
 }
 
 /// A subscription's lifecycle (the reference product's).
@@ -89,7 +91,7 @@ impl KeyHash {
 #[serde(
     deny_unknown_fields,
     rename_all = "camelCase",
-    expecting = "a subscription mapping (id, api, plan, application, status, startingAt, endingAt, apiKeys)"
+    expecting = "a subscription mapping (id, api, plan, application, status, startingAt, endingAt, apiKeys, type, configuration)"
 )]
 struct RawSubscription {
     id: String,
@@ -104,6 +106,12 @@ struct RawSubscription {
     ending_at: Option<String>,
     #[serde(default)]
     api_keys: Vec<RawApiKey>,
+    /// `standard` (the default) or `push`.
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    /// A push subscription's settings (`push.rs`).
+    #[serde(default)]
+    configuration: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,6 +185,27 @@ fn subscription(
     p: &mut Problems,
 ) -> Option<SubscriptionConfig> {
     check_id(&raw.id, loc, "subscription", p);
+    let push_type = match raw.kind.as_deref() {
+        None | Some("standard") => false,
+        Some("push") => true,
+        Some(other) => {
+            let message = format!("'{other}' is not a subscription type: use standard or push");
+            p.push(join(loc, "type"), message);
+            false
+        }
+    };
+    if !push_type && raw.configuration.is_some() {
+        let message = "only a push subscription (`type: push`) takes a configuration";
+        p.push(join(loc, "configuration"), message);
+    }
+    let api_config = apis.and_then(|apis| apis.iter().find(|api| api.id == raw.api));
+    let push = if push_type {
+        let config_loc = join(loc, "configuration");
+        let config = raw.configuration.as_ref();
+        super::push::read(config, api_config, apis, &config_loc, p).map(Box::new)
+    } else {
+        None
+    };
     let mut validation = PlanValidation::Auto;
     let mut jwt_plan = false;
     // Cross-references are checked only when those sections decoded (else they were reported).
@@ -197,6 +226,7 @@ fn subscription(
                 Some(plan) => {
                     validation = plan.validation;
                     match plan.security {
+                        PlanSecurity::Keyless if push_type => {}
                         PlanSecurity::Keyless => p.push(
                             join(loc, "plan"),
                             format!(
@@ -313,6 +343,7 @@ fn subscription(
         starting_at,
         ending_at,
         api_keys,
+        push,
     })
 }
 

@@ -224,14 +224,15 @@ fn unknown_keys_are_named_with_the_allowed_keys() {
     let found = problems("apis: []\ngateway:\n  limits: { foo: 1 }\n  bar: 2\nextra: 3\n");
     let expected_gateway =
         "unknown key `bar`; allowed keys: `listen`, `adminListen`, `shards`, `driver`, \
-         `pinShards`, `nodeId`, `limits`, `outbound`, `timeouts`, `rateLimit`, `tls`, `accessLog`";
+         `pinShards`, `nodeId`, `limits`, `outbound`, `timeouts`, `rateLimit`, `tls`, `accessLog`, \
+         `webhook`";
     assert!(
         found.contains(&("gateway.bar".into(), expected_gateway.into())),
         "{found:?}"
     );
     assert!(found.contains(&(
         "extra".into(),
-        "unknown key `extra`; allowed keys: `gateway`, `apis`, `applications`, `subscriptions`"
+        "unknown key `extra`; allowed keys: `gateway`, `apis`, `applications`, `subscriptions`, `management`"
             .into()
     )));
     assert!(found
@@ -292,7 +293,7 @@ apis:
     entrypoints:
       - type: sse
         configuration: { heartbeatIntervalInMs: 10 }
-      - type: webhook
+      - type: grpc
       - { type: http-get, configuration: { bogus: 1 } }
     endpoint: { type: mock, configuration: { messageInterval: 0 } }
     plans: [{ name: P, security: oauth2 }]

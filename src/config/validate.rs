@@ -57,7 +57,7 @@ pub(crate) fn gateway(raw: RawGateway, p: &mut Problems) -> GatewayConfig {
                 p.push(
                     "gateway.adminListen",
                     format!(
-                        "'{text}' is not an IP address and port; write e.g. 127.0.0.1:8083, or `off` to disable the admin endpoint"
+                        "'{text}' is not an IP address and port; write e.g. 127.0.0.1:18082, or `off` to disable the admin endpoint"
                     ),
                 );
                 Some(defaults::ADMIN_LISTEN)

@@ -37,7 +37,7 @@ pub struct EndpointContext {
     pub metrics: Arc<ShardMetrics>,
     /// `gateway.outbound.slowClientPolicy`, for shard-local rings.
     pub policy: SlowClientPolicy,
-    /// The shard's shutdown signal: broker connections close on it.
+    /// The shard's shutdown signal.
     pub shutdown: Rc<LocalSignal>,
     /// The shard's side of the Kafka bridge.
     pub kafka: kafka::KafkaLocals,
@@ -203,12 +203,14 @@ impl PublishError {
 
 impl Endpoint {
     /// The shard-local endpoint for a validated configuration; in-memory topics come from the
-    /// shard's `topics` (created for every topic the configuration names).
+    /// shard's `topics` (created for every topic the configuration names). `close` ends its
+    /// broker connections (fired when no deployed API uses it any more, or at shutdown).
     pub fn new(
         config: &EndpointConfig,
         api_id: &str,
         topics: &LocalTopics,
         context: &EndpointContext,
+        close: &Rc<LocalSignal>,
     ) -> Endpoint {
         match config {
             EndpointConfig::Mock(options) => Endpoint::Mock(mock::MockEndpoint::new(options)),
@@ -223,7 +225,7 @@ impl Endpoint {
                     api_id: api_id.to_owned(),
                     shard: context.shard,
                     metrics: context.metrics.clone(),
-                    shutdown: context.shutdown.clone(),
+                    shutdown: close.clone(),
                 };
                 let feed = context.mqtt_feeds.get(api_id).cloned();
                 Endpoint::Mqtt(mqtt::MqttEndpoint::new(

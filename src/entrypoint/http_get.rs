@@ -25,9 +25,11 @@ use crate::config::HttpGetOptions;
 use crate::delivery::{OutboundQueue, ReplyBudget, ReplyPermit};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
+use crate::observe::api_metrics::EntrypointKind;
 use crate::runtime::shard::Shard;
 use crate::server::conn::{with_answer_headers, Conn};
 use crate::server::cors::AnswerHeaders;
+use crate::server::drain::Drain;
 use crate::server::request_id::RequestId;
 use crate::server::write_batch::WriteBatch;
 use crate::server::Api;
@@ -68,7 +70,7 @@ pub async fn serve(
             return answer.await.is_ok();
         }
     };
-    let polled = collect(&request, &queue, options, shard, started);
+    let polled = collect(&request, &queue, options, shard, &api.drain, started);
     let items = conn.flush_held_unless_ready(polled).await;
     let close = !keep_alive || shard.shutdown.is_fired();
     let answer_headers = conn.answer_headers().clone();
@@ -247,13 +249,14 @@ fn digits_saturating(text: &str) -> Option<usize> {
     Some(text.parse::<usize>().unwrap_or(usize::MAX))
 }
 
-/// Waits for up to `limit` messages until the poll's deadline (or gateway shutdown, which
-/// answers with what has arrived so far).
+/// Waits for up to `limit` messages until the poll's deadline (or gateway shutdown, or a live
+/// apply that stops the API, which answers with what has arrived so far).
 async fn collect(
     request: &Poll,
     queue: &OutboundQueue,
     options: &HttpGetOptions,
     shard: &Rc<Shard>,
+    drain: &Drain,
     started: Instant,
 ) -> Vec<Message> {
     let mut open = PollGauge::new(&shard.metrics);
@@ -267,6 +270,7 @@ async fn collect(
         monoio::select! {
             biased;
             _ = shard.shutdown.wait() => break,
+            _ = drain.retired(EntrypointKind::HttpGet) => break,
             _ = &mut deadline_timer => break,
             ready = queue.ready() => match ready {
                 Ok(()) => {

@@ -15,8 +15,10 @@ use crate::config::HttpPostOptions;
 use crate::endpoint::PublishOptions;
 use crate::entrypoint::message_headers::message_headers;
 use crate::message::{MessageId, PayloadKind};
+use crate::observe::api_metrics::EntrypointKind;
 use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
+use crate::server::drain::RETRY_AFTER_SECONDS;
 use crate::server::Api;
 
 /// Publishes `body`. Returns false when the connection must close.
@@ -35,6 +37,18 @@ pub async fn serve(
                 503,
                 "the gateway is shutting down; send the message again (to another instance)",
                 true,
+            )
+            .await
+            .is_ok();
+    }
+    if api.drain.is_retired(EntrypointKind::HttpPost) {
+        // Routed before a live apply stopped or redeployed the API: nothing was published.
+        conn.add_answer_headers([("Retry-After", RETRY_AFTER_SECONDS.to_string())]);
+        return conn
+            .respond_text(
+                503,
+                "this API is being stopped or redeployed; send the message again",
+                !keep_alive,
             )
             .await
             .is_ok();

@@ -25,10 +25,12 @@ use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::endpoint::EndpointError;
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
+use crate::observe::api_metrics::EntrypointKind;
 use crate::rate_limit::{self, Pacer};
 use crate::runtime::shard::Shard;
 use crate::security::live::StreamWatch;
 use crate::server::conn::Conn;
+use crate::server::drain::Drain;
 use crate::server::duplex::{DiscardInbound, Duplex};
 use crate::server::stall_write::is_stall;
 use crate::server::write_batch::WriteBatch;
@@ -122,7 +124,7 @@ pub async fn serve(
     ShardMetrics::inc(&shard.metrics.sse_streams_open);
     stream.duplex.exchange().stream_opened();
     let end = stream
-        .pump(&queue, options, shard, &watch, &mut pacer)
+        .pump(&queue, options, shard, &watch, &api.drain, &mut pacer)
         .await;
     tracing::debug!(api = %api.id, goaway = ?end, "sse stream ended");
     drop(subscription);
@@ -211,6 +213,7 @@ impl SseStream {
         options: &SseOptions,
         shard: &Shard,
         watch: &StreamWatch,
+        drain: &Drain,
         pacer: &mut Pacer,
     ) -> Option<&'static str> {
         // Grown by the first messages, not up front: an idle client holds no batch room.
@@ -227,6 +230,7 @@ impl SseStream {
                 _ = self.duplex.peer_closed.wait() => return None,
                 _ = shard.shutdown.wait() => return Some("gateway shutting down"),
                 _ = watch.ended() => return Some(watch.reason()),
+                _ = drain.retired(EntrypointKind::Sse) => return Some(drain.reason()),
                 _ = rate_limit::until(paused), if paused.is_some() => {
                     pacer.resume();
                     continue;

@@ -4,9 +4,14 @@
 use bytes::BytesMut;
 
 use crate::codec::http_head::{parse_request_head, HeadLimits, RequestHead};
-use crate::config::{self, EndpointConfig, EntrypointConfig};
+use std::rc::Rc;
+
+use crate::config::{self, EndpointConfig};
 use crate::endpoint::mock::MockEndpoint;
 use crate::endpoint::Endpoint;
+use crate::observe::api_metrics::ApiMetrics;
+use crate::runtime::LocalSignal;
+use crate::server::api::SharedEndpoint;
 use crate::server::Api;
 
 /// Parses `text` (a whole request head, ending in a blank line).
@@ -39,27 +44,10 @@ pub fn mock_api(types: &[&str]) -> Api {
     let EndpointConfig::Mock(mock) = &api.endpoint else {
         unreachable!("a mock endpoint");
     };
-    let mut built = Api {
-        id: api.id.clone(),
-        index: 0,
-        access_log: true,
-        http_get: None,
-        http_post: None,
-        websocket: None,
-        sse: None,
-        endpoint: Endpoint::Mock(MockEndpoint::new(mock)),
-        has_mtls_plan: false,
-        plan_limits: Vec::new(),
-        cors: None,
-        websocket_origins: None,
+    let endpoint = SharedEndpoint {
+        endpoint: Rc::new(Endpoint::Mock(MockEndpoint::new(mock))),
+        close: Rc::new(LocalSignal::new()),
     };
-    for entrypoint in &api.entrypoints {
-        match entrypoint {
-            EntrypointConfig::HttpGet(options) => built.http_get = Some(options.clone()),
-            EntrypointConfig::HttpPost(options) => built.http_post = Some(options.clone()),
-            EntrypointConfig::WebSocket(options) => built.websocket = Some(options.clone()),
-            EntrypointConfig::Sse(options) => built.sse = Some(options.clone()),
-        }
-    }
-    built
+    let series = ApiMetrics::new(&[]).register(api);
+    Api::new(api, series, endpoint)
 }

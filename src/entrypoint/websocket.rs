@@ -32,10 +32,12 @@ use crate::config::WebSocketOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
+use crate::observe::api_metrics::EntrypointKind;
 use crate::rate_limit::{self, Pacer};
 use crate::runtime::shard::Shard;
 use crate::security::live::StreamWatch;
 use crate::server::conn::Conn;
+use crate::server::drain::Drain;
 use crate::server::duplex::Duplex;
 use crate::server::stall_write::is_stall;
 use crate::server::Api;
@@ -227,7 +229,7 @@ pub async fn serve(
     }
     ShardMetrics::inc(&shard.metrics.websocket_sessions_open);
     session.duplex.exchange().stream_opened();
-    let (code, reason) = session.run(&queue, shard, &watch).await;
+    let (code, reason) = session.run(&queue, shard, &watch, &api.drain).await;
     tracing::debug!(api = %api.id, code, %reason, "websocket session ended");
     drop(subscription);
     ShardMetrics::sub(&shard.metrics.websocket_sessions_open, 1);
@@ -255,6 +257,7 @@ impl Session {
         queue: &OutboundQueue,
         shard: &Shard,
         watch: &StreamWatch,
+        drain: &Drain,
     ) -> (u16, String) {
         let ping_interval = shard.gateway.timeouts.ws_ping_interval;
         // One timer for the whole session, reset when it fires: creating one per pass of the
@@ -304,6 +307,7 @@ impl Session {
                 _ = self.inbound.changed() => {}
                 _ = shard.shutdown.wait() => return (close_code::GOING_AWAY, self.resume_hint("gateway shutting down")),
                 _ = watch.ended() => return (close_code::POLICY_VIOLATION, self.resume_hint(watch.reason())),
+                _ = drain.retired(EntrypointKind::WebSocket) => return (close_code::TRY_AGAIN_LATER, self.resume_hint(drain.reason())),
                 _ = self.duplex.peer_closed.wait(), if self.inbound.close.borrow().is_none() => {
                     return (0, String::new());
                 }

@@ -166,7 +166,7 @@ fn cut(text: &str, max: usize) -> &str {
 }
 
 /// `2026-12-06T07:24:23.123Z`.
-fn rfc3339_millis(time: SystemTime) -> String {
+pub(crate) fn rfc3339_millis(time: SystemTime) -> String {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (days, rest) = (secs / 86_400, secs % 86_400);

@@ -1,17 +1,20 @@
 //! Per-API metrics: answers by status class, messages in and out, open streams and duration
 //! histograms, per API and entrypoint.
 //!
-//! Each shard owns one `ApiMetrics` table (built once from the configuration, never resized) and
-//! is its only writer: plain relaxed atomics on the hot path, no lock, no map lookup (a request
-//! holds an `Arc` to its series). The admin endpoint sums the shards at scrape time.
+//! Each shard owns one `ApiMetrics` table and is its only writer: plain relaxed atomics on the hot
+//! path, no lock, no map lookup (a routed API holds `Arc`s to its series, got when the shard built
+//! it). The table grows when a live apply deploys an API id it has not seen (`register`, under a
+//! lock taken only then and at scrape time). The admin endpoint sums the shards at scrape time, by
+//! API id.
 //!
-//! Label cardinality is bounded by the configuration: `api` is a configured API id (or `-` for
-//! requests no API served: unknown paths, malformed heads), `entrypoint` one of five names and
-//! `status` one of five classes (`1xx`…`5xx`). Histograms have fixed buckets.
+//! Label cardinality is bounded by the configuration: `api` is an API id deployed since the start
+//! (or `-` for requests no API served: unknown paths, malformed heads), `entrypoint` one of five
+//! names and `status` one of five classes (`1xx`…`5xx`). A removed API keeps its series (counters
+//! do not go backwards) until the restart. Histograms have fixed buckets.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::{ApiConfig, EntrypointConfig};
@@ -160,10 +163,10 @@ impl EntrypointSeries {
 
 /// One API's series on one shard.
 #[derive(Debug)]
-struct ApiSeries {
+pub struct ApiSeries {
     id: String,
-    /// The entrypoints it declares (and `none`): only those are rendered.
-    declared: [bool; 5],
+    /// The entrypoints it declared in any deployed version (and `none`): only those are rendered.
+    declared: [AtomicBool; 5],
     series: [Arc<EntrypointSeries>; 5],
 }
 
@@ -171,81 +174,132 @@ impl ApiSeries {
     fn new(id: &str, declared: [bool; 5]) -> ApiSeries {
         ApiSeries {
             id: id.to_owned(),
-            declared,
+            declared: declared.map(AtomicBool::new),
             series: EntrypointKind::ALL.map(|kind| Arc::new(EntrypointSeries::new(kind))),
         }
     }
+
+    /// The series of one of the API's entrypoints.
+    pub fn entrypoint(&self, kind: EntrypointKind) -> Arc<EntrypointSeries> {
+        self.series[kind.index()].clone()
+    }
+
+    fn declared(&self, kind: EntrypointKind) -> bool {
+        self.declared[kind.index()].load(Ordering::Relaxed)
+    }
 }
 
-/// One shard's per-API metrics: one entry per configured API, in configuration order, then one
-/// for requests no API served.
+/// One shard's per-API metrics: one entry per API id deployed since the start, in the order they
+/// were first deployed, then one for requests no API served.
 #[derive(Debug)]
 pub struct ApiMetrics {
-    apis: Vec<ApiSeries>,
+    apis: Mutex<Vec<Arc<ApiSeries>>>,
+    unrouted: Arc<ApiSeries>,
 }
 
 impl ApiMetrics {
     /// The table for `apis` (stopped APIs included: their series stay at zero).
     pub fn new(apis: &[ApiConfig]) -> ApiMetrics {
-        let mut table: Vec<ApiSeries> = apis
-            .iter()
-            .map(|api| {
-                let mut declared = [false, false, false, false, true];
-                for entrypoint in &api.entrypoints {
-                    let kind = match entrypoint {
-                        EntrypointConfig::HttpGet(_) => EntrypointKind::HttpGet,
-                        EntrypointConfig::HttpPost(_) => EntrypointKind::HttpPost,
-                        EntrypointConfig::Sse(_) => EntrypointKind::Sse,
-                        EntrypointConfig::WebSocket(_) => EntrypointKind::WebSocket,
-                    };
-                    declared[kind.index()] = true;
-                }
-                ApiSeries::new(&api.id, declared)
-            })
-            .collect();
-        table.push(ApiSeries::new(
-            UNROUTED_API,
-            [false, false, false, false, true],
-        ));
-        ApiMetrics { apis: table }
+        let metrics = ApiMetrics {
+            apis: Mutex::new(Vec::new()),
+            unrouted: Arc::new(ApiSeries::new(
+                UNROUTED_API,
+                [false, false, false, false, true],
+            )),
+        };
+        for api in apis {
+            metrics.register(api);
+        }
+        metrics
     }
 
-    /// The series of the API at `index` in the configuration (`None`: no API served it).
-    pub fn series(&self, index: Option<usize>, kind: EntrypointKind) -> Arc<EntrypointSeries> {
-        let last = self.apis.len() - 1;
-        let api = index.filter(|index| *index < last).unwrap_or(last);
-        self.apis[api].series[kind.index()].clone()
+    /// The series of `api` (added when its id is new; its entrypoints marked declared).
+    pub fn register(&self, api: &ApiConfig) -> Arc<ApiSeries> {
+        let mut table = self
+            .apis
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let series = match table.iter().find(|series| series.id == api.id) {
+            Some(series) => series.clone(),
+            None => {
+                let series = Arc::new(ApiSeries::new(&api.id, [false, false, false, false, true]));
+                table.push(series.clone());
+                series
+            }
+        };
+        for entrypoint in &api.entrypoints {
+            let kind = match entrypoint {
+                EntrypointConfig::HttpGet(_) => EntrypointKind::HttpGet,
+                EntrypointConfig::HttpPost(_) => EntrypointKind::HttpPost,
+                EntrypointConfig::Sse(_) => EntrypointKind::Sse,
+                EntrypointConfig::WebSocket(_) => EntrypointKind::WebSocket,
+                // Deliveries have their own series (`tidegate_webhook_*`).
+                EntrypointConfig::Webhook(_) => continue,
+            };
+            series.declared[kind.index()].store(true, Ordering::Relaxed);
+        }
+        series
+    }
+
+    /// The series of requests no API served.
+    pub fn unrouted(&self, kind: EntrypointKind) -> Arc<EntrypointSeries> {
+        self.unrouted.entrypoint(kind)
+    }
+
+    /// Every API's series, then the unrouted ones.
+    fn rows(&self) -> Vec<Arc<ApiSeries>> {
+        let table = self
+            .apis
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let mut rows = table.clone();
+        rows.push(self.unrouted.clone());
+        rows
     }
 }
 
 /// Renders every shard's table, summed, in the Prometheus text format.
 pub fn render_api_metrics(shards: &[Arc<ApiMetrics>]) -> String {
     let mut out = String::new();
-    let Some(first) = shards.first() else {
+    if shards.is_empty() {
         return out;
-    };
-    // `(api index, entrypoint kind)` of every rendered series.
-    let rendered: Vec<(usize, EntrypointKind)> = first
-        .apis
+    }
+    // Each API id's series on every shard that has it, in order of first appearance (the
+    // unrouted row last: every shard has it, and it is last on each).
+    let mut groups: Vec<Vec<Arc<ApiSeries>>> = Vec::new();
+    for shard in shards {
+        for row in shard.rows() {
+            match groups.iter_mut().find(|group| group[0].id == row.id) {
+                Some(group) => group.push(row),
+                None => groups.push(vec![row]),
+            }
+        }
+    }
+    if let Some(last) = groups.iter().position(|group| group[0].id == UNROUTED_API) {
+        let unrouted = groups.remove(last);
+        groups.push(unrouted);
+    }
+    // `(group index, entrypoint kind)` of every rendered series.
+    let rendered: Vec<(usize, EntrypointKind)> = groups
         .iter()
         .enumerate()
-        .flat_map(|(index, api)| {
+        .flat_map(|(index, group)| {
             EntrypointKind::ALL
                 .into_iter()
-                .filter(|kind| api.declared[kind.index()])
+                .filter(|kind| group.iter().any(|series| series.declared(*kind)))
                 .map(move |kind| (index, kind))
         })
         .collect();
     let sum = |api: usize, kind: EntrypointKind, pick: &dyn Fn(&EntrypointSeries) -> u64| -> u64 {
-        shards
+        groups[api]
             .iter()
-            .map(|shard| pick(&shard.apis[api].series[kind.index()]))
+            .map(|series| pick(&series.series[kind.index()]))
             .sum()
     };
     let labels = |api: usize, kind: EntrypointKind| {
         format!(
             "api=\"{}\",entrypoint=\"{}\"",
-            first.apis[api].id,
+            groups[api][0].id,
             kind.name()
         )
     };
@@ -311,7 +365,7 @@ pub fn render_api_metrics(shards: &[Arc<ApiMetrics>]) -> String {
     ] {
         header(&mut out, name, "histogram", help);
         for &(api, kind) in rendered.iter().filter(|(_, kind)| kind.streams() == streams) {
-            let bounds = first.apis[api].series[kind.index()].durations.bounds;
+            let bounds = groups[api][0].series[kind.index()].durations.bounds;
             let mut cumulative = 0;
             for (bucket, bound) in bounds.iter().map(Some).chain([None]).enumerate() {
                 cumulative += sum(api, kind, &|s| get(&s.durations.counts[bucket]));
@@ -335,49 +389,37 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE tidegate_{name} {kind}");
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn histogram_buckets_are_cumulative_and_shards_summed() {
-        let yaml = "apis:\n  - id: a\n    name: A\n    contextPaths: [/a]\n    entrypoints: [{ type: http-get }]\n    endpoint: { type: mock }\n    plans: [{ name: K, security: keyless }]\n";
-        let config = crate::config::load_str(yaml, "t").unwrap();
-        let a = Arc::new(ApiMetrics::new(&config.apis));
-        let b = Arc::new(ApiMetrics::new(&config.apis));
-        let get_a = a.series(Some(0), EntrypointKind::HttpGet);
-        get_a.finished(200, Duration::from_millis(3), false);
-        b.series(Some(0), EntrypointKind::HttpGet)
-            .finished(503, Duration::from_secs(100), false);
-        a.series(None, EntrypointKind::None)
-            .finished(404, Duration::from_millis(1), false);
-        let text = render_api_metrics(&[a, b]);
-        let api = "api=\"a\",entrypoint=\"http-get\"";
-        assert!(text.contains(&format!(
-            "tidegate_api_responses_total{{{api},status=\"2xx\"}} 1"
-        )));
-        assert!(text.contains(&format!(
-            "tidegate_api_responses_total{{{api},status=\"5xx\"}} 1"
-        )));
-        assert!(text.contains(&format!(
-            "tidegate_api_request_duration_seconds_bucket{{{api},le=\"0.0025\"}} 0"
-        )));
-        assert!(text.contains(&format!(
-            "tidegate_api_request_duration_seconds_bucket{{{api},le=\"0.005\"}} 1"
-        )));
-        assert!(text.contains(&format!(
-            "tidegate_api_request_duration_seconds_bucket{{{api},le=\"60\"}} 1"
-        )));
-        assert!(text.contains(&format!(
-            "tidegate_api_request_duration_seconds_bucket{{{api},le=\"+Inf\"}} 2"
-        )));
-        assert!(text.contains(&format!(
-            "tidegate_api_request_duration_seconds_count{{{api}}} 2"
-        )));
-        assert!(text.contains(
-            "tidegate_api_responses_total{api=\"-\",entrypoint=\"none\",status=\"4xx\"} 1"
-        ));
-        // Undeclared entrypoints are not rendered.
-        assert!(!text.contains("api=\"a\",entrypoint=\"websocket\""));
-    }
+/// One API's totals over every shard (the management API's per-API stats).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApiTotals {
+    /// SSE and WebSocket streams open now.
+    pub open_streams: u64,
+    /// Messages clients published.
+    pub messages_in: u64,
+    /// Messages delivered to clients.
+    pub messages_out: u64,
+    /// Answers given (every status class).
+    pub requests: u64,
 }
+
+/// `id`'s totals summed over `shards`; `None` when it was never deployed since the start.
+pub fn api_totals(shards: &[Arc<ApiMetrics>], id: &str) -> Option<ApiTotals> {
+    let mut totals: Option<ApiTotals> = None;
+    for shard in shards {
+        let Some(api) = shard.rows().into_iter().find(|row| row.id == id) else {
+            continue;
+        };
+        let sum = totals.get_or_insert_with(ApiTotals::default);
+        for series in &api.series {
+            sum.open_streams += get(&series.streams_open);
+            sum.messages_in += get(&series.messages_in);
+            sum.messages_out += get(&series.messages_out);
+            sum.requests += series.responses.iter().map(get).sum::<u64>();
+        }
+    }
+    totals
+}
+
+#[cfg(test)]
+#[path = "api_metrics_tests.rs"]
+mod tests;

@@ -16,7 +16,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Most bytes written in one go.
@@ -79,7 +79,9 @@ impl AccessLogSink {
 
 /// The writer thread, seen from the gateway.
 pub struct AccessLogWriter {
-    done: Receiver<()>,
+    /// Behind a mutex only so that the gateway holding it can be shared with other threads
+    /// (`Gateway::apply` is called from the store follower); used once, by `finish`.
+    done: Mutex<Receiver<()>>,
     /// Its counters.
     pub counters: Arc<AccessLogCounters>,
 }
@@ -88,7 +90,11 @@ impl AccessLogWriter {
     /// Waits up to `grace` for the thread to write what is queued and stop (it stops once every
     /// sink is gone). A destination that does not take the lines is left behind.
     pub fn finish(self, grace: Duration) {
-        let _ = self.done.recv_timeout(grace);
+        let done = self
+            .done
+            .into_inner()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let _ = done.recv_timeout(grace);
     }
 }
 
@@ -120,7 +126,10 @@ pub fn start(
             sender,
             counters: counters.clone(),
         },
-        AccessLogWriter { done, counters },
+        AccessLogWriter {
+            done: Mutex::new(done),
+            counters,
+        },
     ))
 }
 

@@ -65,8 +65,10 @@ impl RequestRecord {
     pub fn route(&mut self, api: Option<&Rc<Api>>, entrypoint: EntrypointKind) {
         self.api = api.cloned();
         self.entrypoint = entrypoint;
-        let index = api.map(|api| api.index);
-        let series = self.shard.observer.api_metrics.series(index, entrypoint);
+        let series = match api {
+            Some(api) => api.series.entrypoint(entrypoint),
+            None => self.shard.observer.api_metrics.unrouted(entrypoint),
+        };
         self.exchange.attach(series);
     }
 }
@@ -96,7 +98,7 @@ impl Drop for RequestRecord {
                 }
                 series.clone()
             }
-            None => observer.api_metrics.series(None, EntrypointKind::None),
+            None => observer.api_metrics.unrouted(EntrypointKind::None),
         };
         series.finished(status, duration, stream);
         let Some(log) = &observer.access_log else {

@@ -1,42 +1,45 @@
 //! The thread-per-core runtime: one shard per core, each a pinned thread with its own monoio
 //! runtime and SO_REUSEPORT listener, started and stopped as one `Gateway`.
 
+mod apply;
 mod catch_panic;
+mod deployment;
 mod driver;
 pub mod fault;
 mod listener;
 mod local_signal;
 mod log_throttle;
 pub mod shard;
+mod shard_apply;
 mod shard_seed;
 pub mod supervisor;
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use apply::ApplyReport;
 pub use catch_panic::CatchPanic;
 pub use driver::Driver;
 pub use local_signal::LocalSignal;
 pub use log_throttle::LogThrottle;
 
-use crate::admin::{Admin, AdminState};
-use crate::config::{Config, ConfigError, EndpointConfig};
-use crate::cross_shard::mqtt_feed::MqttFeed;
-use crate::cross_shard::{Doorbell, GatewayHealth, Signal, TopicLog};
+use crate::admin::{Admin, AdminState, MetricsSources};
+use crate::config::{Config, ConfigError};
+use crate::cross_shard::{Doorbell, GatewayHealth, Signal};
 use crate::endpoint::kafka::bridge::KafkaBridge;
 use crate::endpoint::kafka::KafkaPlan;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
-use crate::observe::api_metrics::ApiMetrics;
+use crate::observe::api_metrics::{api_totals, ApiMetrics, ApiTotals};
 use crate::observe::log_writer::{self, AccessLogWriter};
 use crate::rate_limit::{RateLimitMetrics, RateLimiter, RedisStartError};
 use crate::security::reload::ReloadReport;
 use crate::security::Registry;
 use crate::tls::reload::Watcher;
 use crate::tls::{TlsMetrics, TlsStore};
+use deployment::Deployments;
 use shard::ShardListeners;
 use shard_seed::ShardSeed;
 
@@ -60,12 +63,26 @@ pub struct Gateway {
     /// Which shards are alive; shared with the shards' supervisors and the admin endpoint.
     health: Arc<GatewayHealth>,
     admin: Option<Admin>,
+    /// Metrics of services started after the gateway, rendered by the admin endpoint.
+    more_metrics: MetricsSources,
     /// The Kafka bridge thread, when an API uses Kafka; stopped after the shards.
     kafka: Option<KafkaBridge>,
-    /// Plans, subscriptions and API keys; replaced by `reload_security`.
+    /// Plans, subscriptions and API keys; replaced by `apply` and `reload_security`.
     security: Arc<Registry>,
+    /// The deployed APIs, replaced by `apply`.
+    deployments: Arc<Deployments>,
+    /// The Kafka feeds and producers the bridge was started with (a live apply can deploy only
+    /// Kafka endpoints among them).
+    kafka_plan: Arc<KafkaPlan>,
+    /// The Kafka bridge a live apply started when the gateway had none (its first Kafka APIs);
+    /// stopped after the shards.
+    late_kafka: std::sync::OnceLock<(KafkaBridge, Arc<KafkaPlan>)>,
+    /// The configuration in force (the last one applied).
+    applied: std::sync::Mutex<Config>,
     /// The node's rate limiter (dropped last, with the shards: that ends the Redis thread).
     rate_limiter: Option<Arc<RateLimiter>>,
+    /// Push subscriptions' delivery counters.
+    webhook_metrics: Option<Arc<crate::webhook::metrics::WebhookMetrics>>,
 }
 
 /// Why the gateway could not start.
@@ -121,6 +138,9 @@ impl Gateway {
         let cores = core_affinity::get_core_ids().unwrap_or_default();
 
         let tls_store = tls.as_ref().map(|(_, store, _)| store.clone());
+        let topic_doorbells: Vec<Arc<Doorbell>> =
+            (0..shard_count).map(|_| Doorbell::new()).collect();
+        let kafka_plan = Arc::new(KafkaPlan::new(&config));
         let mut gateway = Gateway {
             local_addr,
             tls,
@@ -133,11 +153,16 @@ impl Gateway {
             shutdown_timeout: config.gateway.timeouts.shutdown,
             health: GatewayHealth::new(),
             admin: None,
+            more_metrics: MetricsSources::default(),
             kafka: None,
             security: Registry::new(&config),
+            deployments: Deployments::new(&config.apis, topic_doorbells.clone()),
+            kafka_plan: kafka_plan.clone(),
+            late_kafka: std::sync::OnceLock::new(),
+            applied: std::sync::Mutex::new(config.clone()),
             rate_limiter: None,
+            webhook_metrics: None,
         };
-        let kafka_plan = Arc::new(KafkaPlan::new(&config));
         if !kafka_plan.is_empty() {
             let bridge =
                 KafkaBridge::start(kafka_plan.clone(), shard_count).map_err(StartError::Kafka)?;
@@ -146,9 +171,6 @@ impl Gateway {
         let kafka_link = gateway.kafka.as_ref().map(|bridge| bridge.link().clone());
         let rate_limiter = Arc::new(RateLimiter::start(&config.gateway.rate_limit)?);
         gateway.rate_limiter = Some(rate_limiter.clone());
-        let doorbells: Vec<Arc<Doorbell>> = (0..shard_count).map(|_| Doorbell::new()).collect();
-        let topics = topic_logs(&config, &doorbells);
-        let mqtt_feeds = mqtt_feeds(&config, shard_count);
         let access_log = &config.gateway.access_log;
         let sink = if access_log.enabled {
             let (sink, writer) = log_writer::start(access_log.path.clone(), access_log.queue_lines)
@@ -158,6 +180,8 @@ impl Gateway {
         } else {
             None
         };
+        let webhooks = crate::webhook::WebhookNode::new(&config, shard_count);
+        gateway.webhook_metrics = Some(webhooks.metrics.clone());
         let (started_tx, started_rx) = mpsc::channel();
         let mut tls_listeners = tls_listeners.drain(..);
         for (id, listener) in listeners.into_iter().enumerate() {
@@ -179,13 +203,13 @@ impl Gateway {
                 access_log: sink.clone(),
                 stop: stop.clone(),
                 health: gateway.health.clone(),
-                doorbell: doorbells[id].clone(),
-                topics: topics.clone(),
-                mqtt_feeds: mqtt_feeds.clone(),
+                doorbell: topic_doorbells[id].clone(),
+                deployments: gateway.deployments.clone(),
                 kafka_link: kafka_link.clone(),
                 kafka_plan: kafka_plan.clone(),
                 security: gateway.security.clone(),
                 rate_limiter: rate_limiter.clone(),
+                webhooks: webhooks.clone(),
                 core: config
                     .gateway
                     .pin_shards
@@ -239,6 +263,8 @@ impl Gateway {
                 security: gateway.security.metrics().clone(),
                 rate_limiter: rate_limiter.clone(),
                 tls: gateway.tls_metrics().cloned(),
+                more: gateway.more_metrics.clone(),
+                webhook: webhooks.metrics.clone(),
             };
             match Admin::start(addr, state) {
                 Ok(admin) => gateway.admin = Some(admin),
@@ -249,6 +275,17 @@ impl Gateway {
             }
         }
         Ok(gateway)
+    }
+
+    /// Every shard's per-API metrics (the management API's per-API `stats`).
+    pub fn api_metrics(&self) -> &[Arc<ApiMetrics>] {
+        &self.api_metrics
+    }
+
+    /// Where services started later (the management API) add their metrics to the admin
+    /// endpoint's.
+    pub fn more_metrics(&self) -> &MetricsSources {
+        &self.more_metrics
     }
 
     /// Where the admin endpoint listens, when enabled.
@@ -288,6 +325,17 @@ impl Gateway {
         &self.metrics
     }
 
+    /// `id`'s per-API totals on this node (open streams, messages, answers); `None` when it was
+    /// never deployed since the start.
+    pub fn api_stats(&self, id: &str) -> Option<ApiTotals> {
+        api_totals(&self.api_metrics, id)
+    }
+
+    /// Push subscriptions' delivery counters (`tidegate_webhook_*`).
+    pub fn webhook_metrics(&self) -> Option<&Arc<crate::webhook::metrics::WebhookMetrics>> {
+        self.webhook_metrics.as_ref()
+    }
+
     /// The security registry (plans, subscriptions, API keys) the shards read.
     pub fn security(&self) -> &Arc<Registry> {
         &self.security
@@ -312,7 +360,8 @@ impl Gateway {
     }
 
     pub fn kafka_metrics(&self) -> Option<&Arc<KafkaMetrics>> {
-        self.kafka.as_ref().map(|bridge| bridge.metrics())
+        let late = self.late_kafka.get().map(|(bridge, _)| bridge);
+        self.kafka.as_ref().or(late).map(|bridge| bridge.metrics())
     }
 
     /// Graceful shutdown: every shard stops accepting, tells its clients (WebSocket close 1001,
@@ -350,49 +399,8 @@ impl Gateway {
         self.admin = None;
         // After the shards: their clients may still have been waiting on Kafka.
         self.kafka = None;
+        self.late_kafka.take();
     }
-}
-
-/// One shared log per in-memory topic named in the configuration (the configuration guarantees
-/// that every API naming a topic gives it the same retention).
-fn topic_logs(config: &Config, doorbells: &[Arc<Doorbell>]) -> Vec<Arc<TopicLog>> {
-    let mut logs: Vec<Arc<TopicLog>> = Vec::new();
-    for api in &config.apis {
-        if let EndpointConfig::InMemory(options) = &api.endpoint {
-            if logs.iter().all(|log| log.name() != options.topic) {
-                logs.push(Arc::new(TopicLog::new(
-                    &options.topic,
-                    options.max_retained_messages,
-                    options.max_retained_bytes,
-                    doorbells,
-                )));
-            }
-        }
-    }
-    logs
-}
-
-/// One node feed per MQTT consumer API (its subscription and ring); the owners are spread over
-/// the shards in configuration order.
-fn mqtt_feeds(config: &Config, shards: usize) -> HashMap<String, Arc<MqttFeed>> {
-    let consumers = config.apis.iter().filter_map(|api| match &api.endpoint {
-        EndpointConfig::Mqtt(options) => options.consumer.as_ref().map(|c| (&api.id, c)),
-        _ => None,
-    });
-    consumers
-        .enumerate()
-        .map(|(index, (id, consumer))| {
-            let feed = MqttFeed::new(
-                id,
-                consumer.max_retained_messages,
-                consumer.max_retained_bytes,
-                shards,
-                index % shards,
-                consumer.acknowledge_after_delivery,
-            );
-            (id.clone(), Arc::new(feed))
-        })
-        .collect()
 }
 
 impl Drop for Gateway {

@@ -1,7 +1,7 @@
 //! A shard: one thread, one monoio runtime, one listener, and everything its connections use.
 //! Nothing here is `Send`; other threads reach a shard only through `cross_shard`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::net::TcpListener as StdTcpListener;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use crate::metrics::ShardMetrics;
 use crate::observe::ShardObserver;
 use crate::rate_limit::RateLimiter;
 use crate::runtime::fault::{self, Site};
+use crate::runtime::shard_apply::{self, ShardDeployer};
 use crate::runtime::supervisor::{spawn_connection_task, spawn_shard_task};
 use crate::runtime::{LocalSignal, LogThrottle};
 use crate::security::{self, ShardSecurity};
@@ -40,10 +41,13 @@ pub struct Shard {
     pub id: usize,
     /// Gateway-wide settings (limits, timeouts, queue bounds).
     pub gateway: GatewayConfig,
-    /// This shard's routing table; its own copy, so lookups take no lock.
-    pub router: Router,
-    /// This shard's side of every in-memory topic.
-    pub topics: LocalTopics,
+    /// This shard's routing table; its own copy, so lookups take no lock. Replaced as a whole by
+    /// a live apply (`shard_apply`); read it with [`Shard::router`].
+    pub router: RefCell<Rc<Router>>,
+    /// This shard's side of every in-memory topic the deployed APIs name.
+    pub topics: RefCell<LocalTopics>,
+    /// This shard's side of the deployment set.
+    pub deployer: ShardDeployer,
     /// Rung by other shards when a topic this shard reads has new messages.
     pub doorbell: Arc<Doorbell>,
     /// This shard's counters; read by other threads.
@@ -58,6 +62,8 @@ pub struct Shard {
     pub observer: ShardObserver,
     /// Plans, subscriptions and keys as this shard sees them; its live streams' credentials.
     pub security: Rc<ShardSecurity>,
+    /// The push subscriptions this shard delivers (`crate::webhook`).
+    pub webhooks: crate::webhook::ShardWebhooks,
     connections: Cell<usize>,
     /// One log line per interval for failing TLS handshakes (every one is counted).
     tls_failures_log: LogThrottle,
@@ -69,7 +75,7 @@ impl Shard {
         let ShardParts {
             id,
             gateway,
-            router,
+            deployer,
             topics,
             doorbell,
             metrics,
@@ -77,6 +83,7 @@ impl Shard {
             rate_limiter,
             observer,
             security,
+            webhooks,
         } = parts;
         let reply_budget = ReplyBudget::new(
             gateway.limits.max_get_reply_bytes_per_shard,
@@ -85,8 +92,9 @@ impl Shard {
         Shard {
             id,
             gateway,
-            router,
-            topics,
+            router: RefCell::new(Rc::new(Router::new(&[]))),
+            topics: RefCell::new(topics),
+            deployer,
             doorbell,
             metrics,
             shutdown,
@@ -94,9 +102,15 @@ impl Shard {
             rate_limiter,
             observer,
             security,
+            webhooks,
             connections: Cell::new(0),
             tls_failures_log: LogThrottle::new(ACCEPT_ERROR_LOG_INTERVAL),
         }
+    }
+
+    /// The routing table in force (a request keeps the one it was routed with).
+    pub fn router(&self) -> Rc<Router> {
+        self.router.borrow().clone()
     }
 
     /// Open connections on this shard.
@@ -111,8 +125,8 @@ pub struct ShardParts {
     pub id: usize,
     /// Gateway settings.
     pub gateway: GatewayConfig,
-    /// Routing table.
-    pub router: Router,
+    /// The shard's side of the deployment set (the routing table is built from it).
+    pub deployer: ShardDeployer,
     /// Local sides of the in-memory topics.
     pub topics: LocalTopics,
     /// This shard's doorbell.
@@ -127,6 +141,8 @@ pub struct ShardParts {
     pub observer: ShardObserver,
     /// The shard's view of the security registry.
     pub security: Rc<ShardSecurity>,
+    /// The push subscriptions this shard delivers.
+    pub webhooks: crate::webhook::ShardWebhooks,
 }
 
 /// A shard's listening sockets: the plaintext one, and the TLS one when `gateway.tls` is set.
@@ -159,13 +175,16 @@ pub async fn run(shard: Rc<Shard>, listeners: ShardListeners, stop: Arc<Signal>)
     spawn_shard_task("shutdown watcher", async move {
         stop.raised().await;
         watcher.shutdown.fire();
+        shard_apply::close_endpoints(&watcher);
     });
     spawn_shard_task("topic delivery", deliver_topics(shard.clone()));
     let watch = security::live::watch_streams(shard.security.clone(), shard.shutdown.clone());
     spawn_shard_task("credential watch", watch);
-    for api in shard.router.apis() {
+    crate::webhook::start(&shard);
+    for api in shard.router().apis() {
         api.endpoint.start();
     }
+    spawn_shard_task("deployment follower", shard_apply::follow(shard.clone()));
     let tls_accepts = async {
         if let Some((listener, store)) = &tls {
             accept_until_shutdown(&shard, listener, Some(store)).await;
@@ -176,7 +195,7 @@ pub async fn run(shard: Rc<Shard>, listeners: ShardListeners, stop: Arc<Signal>)
     drop(tls);
     drain(&shard).await;
     let endpoints_closed = async {
-        for api in shard.router.apis() {
+        for api in shard.router().apis() {
             api.endpoint.closed().await;
         }
     };
@@ -198,7 +217,8 @@ async fn deliver_topics(shard: Rc<Shard>) {
             _ = shard.shutdown.wait() => return,
             _ = shard.doorbell.rung() => {}
         }
-        for topic in shard.topics.values() {
+        let topics: Vec<_> = shard.topics.borrow().values().cloned().collect();
+        for topic in topics {
             if topic.log().take_dirty(shard.id) {
                 fault::trip(Site::TopicDelivery, topic.log().name().as_bytes());
                 topic.fanout().pump_all();

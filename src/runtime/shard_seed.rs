@@ -6,22 +6,22 @@ use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 
 use super::catch_panic::panic_message;
+use super::deployment::Deployments;
 use super::driver::{self, Driver};
 use super::shard::{self, Shard, ShardListeners, ShardParts};
+use super::shard_apply::{self, ShardDeployer};
 use super::supervisor::{self, Supervisor};
 use super::LocalSignal;
 use crate::config::Config;
 use crate::cross_shard::kafka_link::KafkaLink;
-use crate::cross_shard::mqtt_feed::MqttFeed;
-use crate::cross_shard::{Doorbell, GatewayHealth, Signal, TopicLog};
+use crate::cross_shard::{Doorbell, GatewayHealth, Signal};
 use crate::endpoint::kafka::{KafkaLocals, KafkaPlan};
-use crate::endpoint::{EndpointContext, LocalTopic, LocalTopics};
+use crate::endpoint::{EndpointContext, LocalTopics};
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::ApiMetrics;
 use crate::observe::log_writer::AccessLogSink;
 use crate::observe::{ShardAccessLog, ShardObserver};
 use crate::rate_limit::RateLimiter;
-use crate::server::Router;
 
 /// One shard before it runs.
 pub(super) struct ShardSeed {
@@ -38,10 +38,8 @@ pub(super) struct ShardSeed {
     pub(super) health: Arc<GatewayHealth>,
     /// Wakes this shard when an in-memory topic it reads got a message.
     pub(super) doorbell: Arc<Doorbell>,
-    /// Every in-memory topic's shared log.
-    pub(super) topics: Vec<Arc<TopicLog>>,
-    /// Every MQTT consumer's node feed, by API id.
-    pub(super) mqtt_feeds: HashMap<String, Arc<MqttFeed>>,
+    /// The deployed APIs and their node-wide resources (topic logs, MQTT feeds).
+    pub(super) deployments: Arc<Deployments>,
     /// The Kafka bridge, when an API uses Kafka.
     pub(super) kafka_link: Option<KafkaLink>,
     pub(super) kafka_plan: Arc<KafkaPlan>,
@@ -49,6 +47,8 @@ pub(super) struct ShardSeed {
     pub(super) security: Arc<crate::security::Registry>,
     /// The node's rate limiter (counters shared by all shards).
     pub(super) rate_limiter: Arc<RateLimiter>,
+    /// Webhook state shared by the shards (push subscriptions' counters, ownership).
+    pub(super) webhooks: Arc<crate::webhook::WebhookNode>,
     /// The core to pin the thread to (`gateway.pinShards`).
     pub(super) core: Option<core_affinity::CoreId>,
 }
@@ -86,17 +86,10 @@ impl ShardSeed {
         );
     }
 
-    /// Builds the shard's state on its runtime: local topics, Kafka sides, endpoints, router.
+    /// Builds the shard's state on its runtime: Kafka sides, then local topics, endpoints and
+    /// router from the deployment in force.
     fn grow(self) -> (Rc<Shard>, ShardListeners, Arc<Signal>) {
         let policy = self.config.gateway.outbound.slow_client_policy;
-        let topics: LocalTopics = self
-            .topics
-            .iter()
-            .map(|log| {
-                let local = LocalTopic::new(self.id, log.clone(), policy, self.metrics.clone());
-                (log.name().to_owned(), Rc::new(local))
-            })
-            .collect();
         let kafka = KafkaLocals::new(
             self.id,
             self.kafka_link,
@@ -110,33 +103,36 @@ impl ShardSeed {
             policy,
             shutdown: Rc::new(LocalSignal::new()),
             kafka,
-            mqtt_feeds: self.mqtt_feeds,
+            mqtt_feeds: HashMap::new(),
         };
+        let shutdown = context.shutdown.clone();
         supervisor::install(Supervisor {
             shard: self.id,
             metrics: self.metrics.clone(),
             health: self.health,
             shutdown: context.shutdown.clone(),
         });
-        let router = Router::new(&self.config.apis, &topics, &context);
         let access_log = self
             .access_log
             .map(|sink| ShardAccessLog::new(sink, &self.config.gateway.access_log));
+        let webhooks = crate::webhook::ShardWebhooks::new(&self.config, self.id, self.webhooks);
         let shard = Rc::new(Shard::new(ShardParts {
             id: self.id,
             gateway: self.config.gateway,
-            router,
-            topics,
+            deployer: ShardDeployer::new(self.deployments, context),
+            topics: LocalTopics::new(),
             doorbell: self.doorbell,
             metrics: self.metrics,
-            shutdown: context.shutdown,
+            shutdown,
             rate_limiter: self.rate_limiter,
             observer: ShardObserver {
                 api_metrics: self.api_metrics,
                 access_log,
             },
             security: Rc::new(crate::security::ShardSecurity::new(self.security)),
+            webhooks,
         }));
+        shard_apply::apply_current(&shard, false);
         (shard, self.listeners, self.stop)
     }
 }

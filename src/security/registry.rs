@@ -236,6 +236,27 @@ impl Snapshot {
     pub fn version(&self) -> u64 {
         self.version
     }
+
+    /// Subscription `id`'s status at `now` as a push subscription sees it: `Closed` once it is
+    /// gone from the registry, past its `endingAt`, or its plan is closed or staging.
+    pub fn push_status(&self, id: &str, now: SystemTime) -> SubscriptionStatus {
+        let Some(subscription) = self.subscriptions.iter().find(|s| &*s.id == id) else {
+            return SubscriptionStatus::Closed;
+        };
+        let plan_open = self.apis.get(&subscription.api).is_some_and(|api| {
+            api.plans.iter().any(|plan| {
+                *plan.id == *subscription.plan
+                    && matches!(plan.status, PlanStatus::Published | PlanStatus::Deprecated)
+            })
+        });
+        let ended = subscription.ending_at.is_some_and(|end| now >= end);
+        let started = subscription.starting_at.is_none_or(|start| now >= start);
+        match subscription.status {
+            _ if !plan_open || ended => SubscriptionStatus::Closed,
+            SubscriptionStatus::Accepted if !started => SubscriptionStatus::Pending,
+            status => status,
+        }
+    }
 }
 
 /// The running keys of `plan` when it is a JWT plan (a JWKS URL's fetch thread starts here and

@@ -53,7 +53,7 @@ pub fn apply(registry: &Registry, new: &Config, origin: &str) -> Result<ReloadRe
 }
 
 /// A deprecated plan takes no new subscriptions: one that was not in force before is refused.
-fn new_subscriptions_to_deprecated_plans(old: &Config, new: &Config) -> Vec<Problem> {
+pub(crate) fn new_subscriptions_to_deprecated_plans(old: &Config, new: &Config) -> Vec<Problem> {
     let mut problems = Vec::new();
     for (index, subscription) in new.subscriptions.iter().enumerate() {
         if old.subscriptions.iter().any(|s| s.id == subscription.id) {

@@ -1,18 +1,43 @@
 //! A Gateway API as one shard serves it: its entrypoints' options and its endpoint.
+//!
+//! One `Rc<Api>` is one deployed version of a definition; a live apply that leaves the definition
+//! as it was keeps the same `Rc<Api>`, one that changes it builds a new one (sharing the endpoint
+//! when the endpoint's configuration is unchanged) and drains the old one (`server::drain`).
 
 use crate::config::rate_limit::Policies;
 use crate::config::{
     AllowOrigin, ApiConfig, CorsConfig, EntrypointConfig, HttpGetOptions, HttpPostOptions,
     PlanSecurity, SseOptions, WebSocketOptions,
 };
-use crate::endpoint::{Endpoint, EndpointContext, LocalTopics};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::endpoint::Endpoint;
+use crate::observe::api_metrics::ApiSeries;
+use crate::runtime::LocalSignal;
+use crate::server::drain::Drain;
+
+/// An endpoint as the APIs of one shard share it across deployments: the endpoint, and the signal
+/// that closes its broker connections (fired when no deployed API uses it any more, or at
+/// shutdown).
+#[derive(Clone)]
+pub struct SharedEndpoint {
+    /// The endpoint.
+    pub endpoint: Rc<Endpoint>,
+    /// Closes the endpoint's broker connections (MQTT: DISCONNECT).
+    pub close: Rc<LocalSignal>,
+}
 
 /// One started API on one shard.
 pub struct Api {
     /// The API's id from the configuration (used in logs).
     pub id: String,
-    /// Its position in the configuration's `apis` (its per-API metrics series).
-    pub index: usize,
+    /// The definition this version was built from (a live apply compares it).
+    pub config: ApiConfig,
+    /// Its per-API metrics series.
+    pub series: Arc<ApiSeries>,
+    /// Fired per entrypoint when a live apply stops or redeploys the API.
+    pub drain: Drain,
     /// Its requests go to the access log (`accessLog.enabled`).
     pub access_log: bool,
     /// HTTP GET entrypoint, when declared.
@@ -23,8 +48,12 @@ pub struct Api {
     pub websocket: Option<WebSocketOptions>,
     /// SSE entrypoint, when declared.
     pub sse: Option<SseOptions>,
+    /// The webhook entrypoint: the API's push subscriptions are delivered (`crate::webhook`).
+    pub webhook: Option<crate::config::webhook::WebhookOptions>,
     /// Where the messages come from.
-    pub endpoint: Endpoint,
+    pub endpoint: Rc<Endpoint>,
+    /// The endpoint with its close signal, for the next deployment to share.
+    pub shared_endpoint: SharedEndpoint,
     /// CORS settings, when on.
     pub cors: Option<CorsConfig>,
     /// Origins whose pages may open a WebSocket: the entrypoint's `allowedOrigins`, else the
@@ -47,23 +76,21 @@ pub struct PlanLimits {
 }
 
 impl Api {
-    /// The shard-local form of a validated API definition.
-    /// `index`: its position in the configuration.
-    pub fn new(
-        config: &ApiConfig,
-        index: usize,
-        topics: &LocalTopics,
-        context: &EndpointContext,
-    ) -> Api {
+    /// The shard-local form of a validated API definition, served by `endpoint`.
+    pub fn new(config: &ApiConfig, series: Arc<ApiSeries>, endpoint: SharedEndpoint) -> Api {
         let mut api = Api {
             id: config.id.clone(),
-            index,
+            config: config.clone(),
+            series,
+            drain: Drain::default(),
             access_log: config.access_log,
             http_get: None,
             http_post: None,
             websocket: None,
             sse: None,
-            endpoint: Endpoint::new(&config.endpoint, &config.id, topics, context),
+            webhook: None,
+            endpoint: endpoint.endpoint.clone(),
+            shared_endpoint: endpoint,
             has_mtls_plan: config
                 .plans
                 .iter()
@@ -90,6 +117,7 @@ impl Api {
                 EntrypointConfig::HttpPost(options) => api.http_post = Some(options.clone()),
                 EntrypointConfig::WebSocket(options) => api.websocket = Some(options.clone()),
                 EntrypointConfig::Sse(options) => api.sse = Some(options.clone()),
+                EntrypointConfig::Webhook(options) => api.webhook = Some(options.clone()),
             }
         }
         let cors_origins = config.cors.as_ref().map(|cors| cors.allow_origin.clone());

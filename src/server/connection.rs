@@ -79,7 +79,7 @@ pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>
         let mut keep_alive = head.keep_alive() && !shard.shutdown.is_fired() && !upgrade;
         // Route before the body: a request refused anyway need not send it (`Expect`).
         let api = shard
-            .router
+            .router()
             .route(head.header_str("host"), head.path())
             .cloned();
         let choice = api.as_deref().map(|api| entrypoint::choose(&head, api));

@@ -2,12 +2,13 @@
 //! Context paths bound to a host (`{ path, host }`) are tried first, and only for requests whose
 //! `Host` names it; host-less paths serve any Host after them. So a path bound to a host is
 //! unreachable (404) under any other host unless a host-less API also serves it.
-//! Stopped APIs are not in the table, so they answer 404 like an unknown path.
+//! Stopped APIs are not in the table, so they answer 404 like an unknown path. A live apply
+//! replaces a shard's whole table (`runtime::shard_apply`); requests already routed keep the
+//! `Rc<Api>` they got.
 
 use std::rc::Rc;
 
-use crate::config::{ApiConfig, ApiState, ContextPath};
-use crate::endpoint::{EndpointContext, LocalTopics};
+use crate::config::ContextPath;
 use crate::server::Api;
 
 /// One shard's routing table.
@@ -18,12 +19,10 @@ pub struct Router {
 
 impl Router {
     /// Builds the table from the started APIs.
-    pub fn new(apis: &[ApiConfig], topics: &LocalTopics, context: &EndpointContext) -> Router {
+    pub fn new(apis: &[Rc<Api>]) -> Router {
         let mut routes = Vec::new();
-        let started = apis.iter().enumerate();
-        for (index, config) in started.filter(|(_, api)| api.state == ApiState::Started) {
-            let api = Rc::new(Api::new(config, index, topics, context));
-            for path in &config.context_paths {
+        for api in apis {
+            for path in &api.config.context_paths {
                 routes.push((path.clone(), api.clone()));
             }
         }
@@ -42,6 +41,14 @@ impl Router {
                     .any(|(_, earlier)| Rc::ptr_eq(earlier, api))
             })
             .map(|(_, (_, api))| api)
+    }
+
+    /// The API whose id is `id`, if started.
+    pub fn api(&self, id: &str) -> Option<&Rc<Api>> {
+        self.routes
+            .iter()
+            .map(|(_, api)| api)
+            .find(|api| api.id == id)
     }
 
     /// The API serving `path` for a request whose `Host` header is `host`, if any. `/a` matches

@@ -77,6 +77,8 @@ pub struct ConnectSeen {
 pub struct Seen {
     pub connects: Vec<ConnectSeen>,
     pub publishes: usize,
+    /// Packet ids of the PUBACKs the gateway sent, in order.
+    pub pubacks: Vec<u16>,
     pub pingreqs: usize,
     pub subscribes: usize,
     /// Connections accepted.
@@ -262,6 +264,7 @@ fn serve(mut stream: TcpStream, index: usize, shared: &Mutex<Shared>) {
                         PingResp.write(&mut out).unwrap();
                     }
                 }
+                Packet::PubAck(ack) => shared.seen.pubacks.push(ack.pkid),
                 Packet::Disconnect(_) => close = true,
                 _ => {}
             }

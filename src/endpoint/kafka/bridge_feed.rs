@@ -54,11 +54,11 @@ pub(super) struct Head {
 
 impl Head {
     pub(super) fn cursor(&self) -> KafkaCursor {
-        KafkaCursor {
-            encoded: self.encoded,
-            slots: self.slots.clone(),
-            next: self.next.clone().into_boxed_slice(),
-        }
+        KafkaCursor::new(
+            self.encoded,
+            self.slots.clone(),
+            self.next.clone().into_boxed_slice(),
+        )
     }
 }
 

@@ -2,16 +2,20 @@
 //!
 //! Every record a feed delivers carries the position *after* it (one `Arc` per record per node,
 //! shared by every client), so a message id is a cursor a client can hand back on any node:
-//! `?cursor=`, `Last-Event-ID`, WebSocket `?cursor=`. The text form is
-//! `topic:partition:nextOffset` joined by `,` (topic names cannot contain `:` or `,`), in URL-safe
-//! base64 without padding when `encodeMessageId` is true. Parsing accepts both forms.
+//! `?cursor=`, `Last-Event-ID`, WebSocket `?cursor=`. With `encodeMessageId: true` (the default)
+//! it is the compact form of `compact_id.rs` (a few bytes per partition, in URL-safe base64);
+//! with `false`, the readable `topic:partition:nextOffset` joined by `,` (topic names cannot
+//! contain `:` or `,`). Parsing accepts both, and the form earlier versions handed out (that
+//! text in URL-safe base64). The text is rendered once per cursor, so once per record per node,
+//! whatever the number of clients it reaches.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
+use super::compact_id;
 use crate::message::{Message, MessageId};
 
 /// One topic-partition of a feed, in the feed's fixed order (its "slot").
@@ -26,12 +30,42 @@ pub struct TopicPartition {
 /// The next offset to read per topic-partition, in a feed's slot order.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KafkaCursor {
-    /// Render in base64 (`encodeMessageId`).
+    /// Render in the compact form (`encodeMessageId`), else as readable text.
     pub encoded: bool,
     /// The feed's slots; shared by every cursor of the feed.
     pub slots: Arc<[TopicPartition]>,
     /// `next[i]`: the next offset to deliver from `slots[i]`.
     pub next: Box<[i64]>,
+    /// The text, rendered on first use (`Default::default()` when building a cursor).
+    pub rendered: RenderedText,
+}
+
+/// A cursor's text once rendered. It takes no part in comparisons: it follows from the rest.
+#[derive(Debug, Clone, Default)]
+pub struct RenderedText(OnceLock<Box<str>>);
+
+impl PartialEq for RenderedText {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for RenderedText {}
+
+impl PartialOrd for RenderedText {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for RenderedText {
+    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
+}
+
+impl std::hash::Hash for RenderedText {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
 }
 
 /// A message id of a Kafka feed: the record's place in this node's ring (`seq`, which only
@@ -50,8 +84,41 @@ pub struct KafkaId {
 pub type ParsedCursor = Vec<(String, i32, i64)>;
 
 impl KafkaCursor {
-    /// The text of this cursor (base64 when `encoded`).
+    /// A cursor of `slots` at `next`.
+    pub fn new(encoded: bool, slots: Arc<[TopicPartition]>, next: Box<[i64]>) -> KafkaCursor {
+        KafkaCursor {
+            encoded,
+            slots,
+            next,
+            rendered: RenderedText::default(),
+        }
+    }
+
+    /// The text of this cursor (compact when `encoded`), rendered once.
+    pub fn text(&self) -> &str {
+        self.rendered.0.get_or_init(|| {
+            if self.encoded && !self.topic_tags_collide() {
+                URL_SAFE_NO_PAD
+                    .encode(compact_id::encode(&self.slots, &self.next))
+                    .into()
+            } else if self.encoded {
+                // Two topics of the feed share a hash (about one feed in 10⁹ with 3 topics):
+                // the earlier form names them in full.
+                URL_SAFE_NO_PAD.encode(self.plain_text()).into()
+            } else {
+                self.plain_text().into()
+            }
+        })
+    }
+
+    /// The text of this cursor, owned.
     pub fn render(&self) -> String {
+        self.text().to_owned()
+    }
+
+    /// `topic:partition:nextOffset` joined by `,`: the readable form, and the one earlier
+    /// versions sent in base64.
+    pub fn plain_text(&self) -> String {
         let mut text = String::new();
         for (slot, next) in self.slots.iter().zip(self.next.iter()) {
             if !text.is_empty() {
@@ -59,15 +126,32 @@ impl KafkaCursor {
             }
             text.push_str(&format!("{}:{}:{}", slot.topic, slot.partition, next));
         }
-        if self.encoded {
-            URL_SAFE_NO_PAD.encode(text.as_bytes())
-        } else {
-            text
-        }
+        text
     }
 
-    /// Parses a client's cursor, plain or base64.
-    pub fn parse(text: &str) -> Result<ParsedCursor, &'static str> {
+    /// True when two of the layout's topics have the same compact-id hash.
+    fn topic_tags_collide(&self) -> bool {
+        let topics = self.topics();
+        let mut tags: Vec<u32> = topics.iter().map(|t| compact_id::topic_tag(t)).collect();
+        tags.sort_unstable();
+        tags.dedup();
+        tags.len() != topics.len()
+    }
+
+    /// The names of the topics this layout reads, each once.
+    pub fn topics(&self) -> Vec<&str> {
+        let mut topics: Vec<&str> = Vec::new();
+        for slot in self.slots.iter() {
+            if !topics.contains(&&*slot.topic) {
+                topics.push(&slot.topic);
+            }
+        }
+        topics
+    }
+
+    /// Parses a client's cursor: compact (its topics matched against `topics`, the names the
+    /// API reads), plain text, or plain text in base64 (what earlier versions handed out).
+    pub fn parse(text: &str, topics: &[&str]) -> Result<ParsedCursor, &'static str> {
         let text = text.trim();
         let plain = if text.contains(':') {
             text.to_owned()
@@ -75,6 +159,10 @@ impl KafkaCursor {
             let bytes = URL_SAFE_NO_PAD
                 .decode(text.trim_end_matches('='))
                 .map_err(|_| EXPECTED)?;
+            // Text starts with a topic character; a compact id with its version byte.
+            if bytes.first().is_some_and(|first| *first < 0x20) {
+                return compact_id::decode(&bytes, topics).map_err(|e| e.message());
+            }
             String::from_utf8(bytes).map_err(|_| EXPECTED)?
         };
         let mut out = Vec::new();
@@ -134,11 +222,7 @@ impl KafkaCursor {
                     .map_or(missing, |(_, _, next)| *next)
             })
             .collect();
-        KafkaCursor {
-            encoded: self.encoded,
-            slots: self.slots.clone(),
-            next,
-        }
+        KafkaCursor::new(self.encoded, self.slots.clone(), next)
     }
 
     /// True when this position has read everything `other` has read (slot by slot).
@@ -148,24 +232,23 @@ impl KafkaCursor {
 
     /// Slot by slot, the further of the two positions.
     pub fn further(&self, other: &KafkaCursor) -> KafkaCursor {
-        KafkaCursor {
-            encoded: self.encoded,
-            slots: self.slots.clone(),
-            next: self
-                .next
+        KafkaCursor::new(
+            self.encoded,
+            self.slots.clone(),
+            self.next
                 .iter()
                 .zip(other.next.iter())
                 .map(|(a, b)| *a.max(b))
                 .collect(),
-        }
+        )
     }
 }
 
-const EXPECTED: &str = "a Kafka cursor is the id of the last message received: `topic:partition:nextOffset` entries joined by `,`, or that text in URL-safe base64";
+const EXPECTED: &str = "a Kafka cursor is the id of the last message received, exactly as received (or `topic:partition:nextOffset` entries joined by `,`)";
 
 impl fmt::Display for KafkaId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.cursor.render())
+        f.write_str(self.cursor.text())
     }
 }
 
@@ -220,23 +303,19 @@ mod tests {
     }
 
     fn cursor(next: &[i64], encoded: bool) -> KafkaCursor {
-        KafkaCursor {
-            encoded,
-            slots: slots(),
-            next: next.into(),
-        }
+        KafkaCursor::new(encoded, slots(), next.into())
     }
 
     #[test]
     fn a_cursor_naming_a_partition_not_read_here_is_refused() {
         let layout = cursor(&[0, 0], false);
-        let known = KafkaCursor::parse("orders:1:4").unwrap();
+        let known = KafkaCursor::parse("orders:1:4", &[]).unwrap();
         assert_eq!(layout.check_parsed(&known), Ok(()));
-        let unknown_topic = KafkaCursor::parse("orders:0:1,payments:0:3").unwrap();
+        let unknown_topic = KafkaCursor::parse("orders:0:1,payments:0:3", &[]).unwrap();
         let why = layout.check_parsed(&unknown_topic).unwrap_err();
         assert!(why.contains("topic 'payments' partition 0"), "{why}");
         assert!(why.contains("orders:0, orders:1"), "{why}");
-        let unknown_partition = KafkaCursor::parse("orders:7:1").unwrap();
+        let unknown_partition = KafkaCursor::parse("orders:7:1", &[]).unwrap();
         assert!(layout.check_parsed(&unknown_partition).is_err());
     }
 
@@ -246,16 +325,19 @@ mod tests {
         assert_eq!(plain.render(), "orders:0:5,orders:1:7");
         let encoded = cursor(&[5, 7], true).render();
         assert!(!encoded.contains(':'));
-        for text in [plain.render(), encoded] {
-            let parsed = KafkaCursor::parse(&text).unwrap();
+        // What earlier versions handed out with `encodeMessageId: true`: the text in base64.
+        let old = URL_SAFE_NO_PAD.encode("orders:0:5,orders:1:7");
+        assert!(encoded.len() < old.len(), "{encoded} vs {old}");
+        for text in [plain.render(), encoded, old] {
+            let parsed = KafkaCursor::parse(&text, &["orders"]).unwrap();
             assert_eq!(
                 parsed,
                 vec![("orders".into(), 0, 5), ("orders".into(), 1, 7)]
             );
         }
-        assert!(KafkaCursor::parse("nonsense").is_err());
-        assert!(KafkaCursor::parse("a:b:c").is_err());
-        assert!(KafkaCursor::parse("orders:0:-1").is_err());
+        assert!(KafkaCursor::parse("nonsense", &[]).is_err());
+        assert!(KafkaCursor::parse("a:b:c", &[]).is_err());
+        assert!(KafkaCursor::parse("orders:0:-1", &[]).is_err());
     }
 
     #[test]

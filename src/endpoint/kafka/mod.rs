@@ -22,6 +22,7 @@ mod bridge_group_sasl;
 mod bridge_group_wire;
 mod bridge_produce;
 mod catch_up;
+pub mod compact_id;
 pub mod cursor;
 mod group_assign;
 mod local_feed;
@@ -47,6 +48,7 @@ use crate::endpoint::{EndpointError, Fault, PublishError};
 use crate::message::{Fields, MessageId};
 use crate::metrics::ShardMetrics;
 use catch_up::CatchUp;
+use compact_id::DecodeError;
 use cursor::{KafkaCursor, KafkaId};
 use local_feed::LocalFeed;
 
@@ -88,6 +90,11 @@ impl KafkaLocals {
         KafkaLocals { link, plan, feeds }
     }
 
+    /// True when this shard is linked to a Kafka bridge (one was started).
+    pub fn is_linked(&self) -> bool {
+        self.link.is_some()
+    }
+
     /// The endpoint of an API configured with `options`.
     pub fn endpoint(&self, options: &KafkaOptions) -> KafkaEndpoint {
         let link = self
@@ -95,6 +102,8 @@ impl KafkaLocals {
             .clone()
             .expect("the gateway starts the Kafka bridge when an API uses Kafka");
         KafkaEndpoint {
+            plan: self.plan.clone(),
+            options: Rc::new(options.clone()),
             feed: self
                 .plan
                 .feed_index(options)
@@ -111,6 +120,9 @@ impl KafkaLocals {
 
 /// An API's Kafka endpoint on one shard.
 pub struct KafkaEndpoint {
+    plan: Arc<KafkaPlan>,
+    /// The API's Kafka options (the brokers dead letters go to).
+    options: Rc<KafkaOptions>,
     feed: Option<Rc<LocalFeed>>,
     producer: Option<usize>,
     /// The topic the producer writes to (requests cannot choose another).
@@ -151,8 +163,28 @@ impl KafkaEndpoint {
         let Some(feed) = &self.feed else {
             return Err(invalid("this API does not consume from Kafka"));
         };
-        let parsed = KafkaCursor::parse(text).map_err(invalid)?;
-        let start = feed.start()?;
+        let start = match feed.start() {
+            Ok(start) => start,
+            Err(unavailable) => {
+                // Before the brokers first answered: a malformed cursor is still the client's
+                // fault (400); a well-formed one waits for the feed (503).
+                let topics: Vec<&str> = feed.consumer.topics.iter().map(String::as_str).collect();
+                match KafkaCursor::parse(text, &topics) {
+                    Err(why) if why != DecodeError::UnknownTopic.message() => {
+                        return Err(invalid(why))
+                    }
+                    _ => return Err(unavailable),
+                }
+            }
+        };
+        // A compact id names topics by a hash: of those this node reads, or is configured to.
+        let mut topics = start.topics();
+        for topic in &feed.consumer.topics {
+            if !topics.contains(&topic.as_str()) {
+                topics.push(topic);
+            }
+        }
+        let parsed = KafkaCursor::parse(text, &topics).map_err(invalid)?;
         start
             .check_parsed(&parsed)
             .map_err(EndpointError::BadRequest)?;
@@ -279,27 +311,17 @@ impl KafkaEndpoint {
                 "kafka without `producer.enabled`",
             ));
         };
-        let (reply, outcome) = flume::bounded(1);
-        let request = ProduceRequest {
+        produce(&self.link, producer, payload, headers, key).await
+    }
+
+    /// The writer of webhook dead letters to `topic` on this API's brokers; `None` when the
+    /// configuration did not declare that dead-letter topic (the plan has no producer for it).
+    pub fn dead_letters(&self, topic: &str) -> Option<KafkaDeadLetters> {
+        let producer = self.plan.dead_letter_producer(&self.options, topic)?;
+        Some(KafkaDeadLetters {
+            link: self.link.clone(),
             producer,
-            key,
-            payload,
-            headers,
-            reply,
-        };
-        if self.link.send(BridgeCommand::Produce(request)).is_err() {
-            return Err(PublishError::Unavailable(Fault::new(
-                "the gateway's queue to Kafka is full; retry shortly",
-            )));
-        }
-        match outcome.recv_async().await {
-            Ok(Ok((partition, offset))) => Ok(MessageId::KafkaRecord { partition, offset }),
-            Ok(Err(ProduceFailure::Unavailable(fault))) => Err(PublishError::Unavailable(fault)),
-            Ok(Err(ProduceFailure::Refused(fault))) => Err(PublishError::Refused(fault)),
-            Err(_) => Err(PublishError::Unavailable(Fault::new(
-                "the gateway's Kafka bridge stopped",
-            ))),
-        }
+        })
     }
 
     /// The topic the producer writes to, when it produces.
@@ -310,6 +332,58 @@ impl KafkaEndpoint {
     /// True when the endpoint produces.
     pub fn accepts_publish(&self) -> bool {
         self.producer.is_some()
+    }
+}
+
+/// Writes webhook dead letters to one topic of an API's brokers (the headers, the failure's
+/// included, as record headers): a write resolves once the brokers acknowledged it.
+pub struct KafkaDeadLetters {
+    link: KafkaLink,
+    producer: usize,
+}
+
+impl KafkaDeadLetters {
+    /// Produces one dead letter.
+    pub async fn write(
+        &self,
+        payload: Bytes,
+        headers: Fields,
+        key: Option<Bytes>,
+    ) -> Result<(), PublishError> {
+        produce(&self.link, self.producer, payload, headers, key)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Hands one record to producer `producer` on the bridge; resolves once the brokers answered.
+async fn produce(
+    link: &KafkaLink,
+    producer: usize,
+    payload: Bytes,
+    headers: Fields,
+    key: Option<Bytes>,
+) -> Result<MessageId, PublishError> {
+    let (reply, outcome) = flume::bounded(1);
+    let request = ProduceRequest {
+        producer,
+        key,
+        payload,
+        headers,
+        reply,
+    };
+    if link.send(BridgeCommand::Produce(request)).is_err() {
+        return Err(PublishError::Unavailable(Fault::new(
+            "the gateway's queue to Kafka is full; retry shortly",
+        )));
+    }
+    match outcome.recv_async().await {
+        Ok(Ok((partition, offset))) => Ok(MessageId::KafkaRecord { partition, offset }),
+        Ok(Err(ProduceFailure::Unavailable(fault))) => Err(PublishError::Unavailable(fault)),
+        Ok(Err(ProduceFailure::Refused(fault))) => Err(PublishError::Refused(fault)),
+        Err(_) => Err(PublishError::Unavailable(Fault::new(
+            "the gateway's Kafka bridge stopped",
+        ))),
     }
 }
 

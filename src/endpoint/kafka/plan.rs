@@ -4,8 +4,17 @@
 //! share one feed, so a topic read by two such APIs is still fetched once per node; producers
 //! are shared the same way.
 
-use crate::config::kafka::{KafkaConsumer, KafkaOptions, KafkaProducer, KafkaSecurity};
+use std::time::Duration;
+
+use crate::config::kafka::{
+    Compression, KafkaConsumer, KafkaOptions, KafkaProducer, KafkaSecurity,
+};
+use crate::config::push_model::DeadLetterTarget;
 use crate::config::{Config, EndpointConfig};
+
+/// How long a dead letter waits for the brokers' acknowledgement when the API has no producer
+/// (the producer's `requestTimeoutMs` default).
+const DEAD_LETTER_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The brokers and how to reach them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -77,7 +86,51 @@ impl KafkaPlan {
                 }
             }
         }
+        // Push subscriptions' Kafka dead-letter topics, on their API's brokers.
+        for subscription in &config.subscriptions {
+            let Some(DeadLetterTarget::Kafka { topic }) = subscription
+                .push
+                .as_ref()
+                .and_then(|push| push.dlq.as_ref())
+            else {
+                continue;
+            };
+            let api = config.apis.iter().find(|api| api.id == subscription.api);
+            if let Some(EndpointConfig::Kafka(options)) = api.map(|api| &api.endpoint) {
+                plan.add_dead_letter_topic(options, topic);
+            }
+        }
         plan
+    }
+
+    /// Adds a producer for webhook dead letters to `topic` on the brokers of an API configured
+    /// with `options` (unless one writes there already); it takes the API producer's settings
+    /// when the API has one.
+    pub fn add_dead_letter_topic(&mut self, options: &KafkaOptions, topic: &str) {
+        let brokers = brokers(options);
+        if self.topic_producer(&brokers, topic).is_some() {
+            return;
+        }
+        let producer = KafkaProducer {
+            topic: topic.to_owned(),
+            ..options.producer.clone().unwrap_or(KafkaProducer {
+                topic: String::new(),
+                compression: Compression::None,
+                request_timeout: DEAD_LETTER_REQUEST_TIMEOUT,
+            })
+        };
+        self.producers.push(ProducerSpec { brokers, producer });
+    }
+
+    /// The producer writing `topic` on the brokers of an API configured with `options`.
+    pub fn dead_letter_producer(&self, options: &KafkaOptions, topic: &str) -> Option<usize> {
+        self.topic_producer(&brokers(options), topic)
+    }
+
+    fn topic_producer(&self, brokers: &Brokers, topic: &str) -> Option<usize> {
+        self.producers
+            .iter()
+            .position(|spec| spec.brokers == *brokers && spec.producer.topic == topic)
     }
 
     /// True when no API uses Kafka.

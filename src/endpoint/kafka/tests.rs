@@ -23,11 +23,7 @@ fn slots() -> Arc<[TopicPartition]> {
 }
 
 fn cursor(next: [i64; 2]) -> KafkaCursor {
-    KafkaCursor {
-        encoded: false,
-        slots: slots(),
-        next: next.into(),
-    }
+    KafkaCursor::new(false, slots(), next.into())
 }
 
 /// A feed that started at `start` and then fetched `records` (slot, offset), in that order.

@@ -4,7 +4,7 @@
 //! task and the endpoint's callers share, all `Rc`/`Cell`, all on one shard.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -16,11 +16,15 @@ use crate::endpoint::{BrokerFailure, BrokerProblem};
 use crate::metrics::ShardMetrics;
 use crate::runtime::LocalSignal;
 
-use super::codec::{self, Incoming};
+use super::codec::{self, InboundPublish, Incoming};
 use super::consumer::{ConsumerSub, SubState};
 use super::inbound::OversizedPublish;
 use super::wake::{AckSlot, Notify};
 use super::PublishAnswer;
+
+/// Most PUBLISHes put in the node ring as one batch (one read of 16 KiB holds at most a few
+/// hundred small ones).
+pub const MAX_RECEIVE_BATCH: usize = 1024;
 
 /// Where an endpoint's connection to its broker stands (kept per endpoint per shard; the
 /// readiness check reads it).
@@ -73,9 +77,17 @@ pub struct MqttClient {
     /// On the owner shard: the node's broker subscription, while any client of the node (or the
     /// linger delay) holds it.
     pub consumer: RefCell<Option<Rc<ConsumerSub>>>,
+    /// PUBLISHes of the broker read being handled (at most `MAX_RECEIVE_BATCH`), put in the
+    /// node ring together by `flush_received`.
+    received: RefCell<Vec<InboundPublish>>,
     /// Filters released while disconnected: unsubscribed on the next connect (a persistent
     /// session would otherwise keep them).
     pub stale_filters: RefCell<Vec<String>>,
+    /// At-least-once only: QoS 1 messages the broker sent before the node's subscription was
+    /// opened here (a persistent session resumed after a restart hands over its queue right after
+    /// CONNACK, before any client joined). Held without PUBACK until the subscription opens
+    /// (`take_early`); bounded by `MAX_EARLY_PUBLISHES`.
+    early: RefCell<VecDeque<InboundPublish>>,
     /// Messages published through this client (the id a publisher is told).
     pub published: Cell<u64>,
     /// When the broker last sent anything (keep-alive: a PINGREQ unanswered for a whole
@@ -84,6 +96,9 @@ pub struct MqttClient {
     /// The CONNACK of the connection being set up: `Some(Ok(session_present))` or the refusal.
     pub connack: RefCell<Option<Result<bool, BrokerFailure>>>,
 }
+
+/// Most QoS 1 messages held while the subscription is not opened yet (`MqttClient::early`).
+pub const MAX_EARLY_PUBLISHES: usize = 4096;
 
 /// A random 64-bit value (std's per-process hash seed; enough for ids, not for secrets).
 fn random_u64() -> u64 {
@@ -103,6 +118,53 @@ impl MqttClient {
             codec::encode_puback(self.options.protocol, pkid, &mut self.out.borrow_mut());
         }
         self.wake.notify();
+    }
+
+    /// True when PUBACKs wait for delivery (`qos: at-least-once` on an entrypoint).
+    fn acknowledges_after_delivery(&self) -> bool {
+        self.options
+            .consumer
+            .as_ref()
+            .is_some_and(|consumer| consumer.acknowledge_after_delivery)
+    }
+
+    /// Holds a QoS 1 message that came before the subscription was opened here: not PUBACKed,
+    /// so over the bound it is dropped and the broker sends it again on the next connection.
+    fn hold_early(&self, publish: InboundPublish) {
+        let mut early = self.early.borrow_mut();
+        if early.len() >= MAX_EARLY_PUBLISHES {
+            ShardMetrics::inc(&self.metrics.mqtt_messages_dropped_total);
+            return;
+        }
+        early.push_back(publish);
+        ShardMetrics::inc(&self.metrics.mqtt_messages_held_early);
+    }
+
+    /// Hands the held early messages to the subscription just opened: each goes into the node
+    /// ring with its PUBACK deferred until delivery, as if it came now.
+    pub fn take_early(&self, sub: &ConsumerSub) {
+        let early: Vec<InboundPublish> = self.early.borrow_mut().drain(..).collect();
+        ShardMetrics::sub(&self.metrics.mqtt_messages_held_early, early.len() as u64);
+        let pkids: Vec<u16> = early.iter().map(|publish| publish.pkid).collect();
+        for (pkid, kept) in pkids.into_iter().zip(sub.accept_all(early)) {
+            match kept {
+                Some(position) => sub.defer_ack(position, pkid),
+                // Larger than the ring can hold (counted): acknowledged as any such message.
+                None => {
+                    codec::encode_puback(self.options.protocol, pkid, &mut self.out.borrow_mut())
+                }
+            }
+        }
+        self.send_released_acks(sub);
+        self.wake.notify();
+    }
+
+    /// Forgets the held early messages: their packet ids belonged to a connection that is gone
+    /// (the broker sends them again on the next one).
+    pub fn forget_early(&self) {
+        let mut early = self.early.borrow_mut();
+        ShardMetrics::sub(&self.metrics.mqtt_messages_held_early, early.len() as u64);
+        early.clear();
     }
 
     /// An idle client; the endpoint's `start` connects it.
@@ -130,7 +192,9 @@ impl MqttClient {
             next_pkid: Cell::new(1),
             in_flight: RefCell::new(HashMap::new()),
             consumer: RefCell::new(None),
+            received: RefCell::new(Vec::new()),
             stale_filters: RefCell::new(Vec::new()),
+            early: RefCell::new(VecDeque::new()),
             published: Cell::new(0),
             last_heard: Cell::new(monoio::time::Instant::now()),
             connack: RefCell::new(None),
@@ -287,8 +351,58 @@ impl MqttClient {
         }
     }
 
+    /// Puts the PUBLISHes received since the last call into the node ring as one batch, then
+    /// acknowledges them as their QoS and the consumer's delivery mode say. The connection task
+    /// calls it once the packets of a read are handled (and before any other packet, so packets
+    /// keep their order).
+    pub fn flush_received(&self) {
+        let publishes = std::mem::take(&mut *self.received.borrow_mut());
+        if publishes.is_empty() {
+            return;
+        }
+        let consumer = self.consumer.borrow().clone();
+        // At-least-once, before the subscription opened here (a resumed session's queue): held.
+        let publishes = if consumer.is_none() && self.acknowledges_after_delivery() {
+            let (held, unacked): (Vec<_>, Vec<_>) = publishes.into_iter().partition(|p| p.qos > 0);
+            for publish in held {
+                self.hold_early(publish);
+            }
+            unacked
+        } else {
+            publishes
+        };
+        let acks: Vec<(u8, u16)> = publishes.iter().map(|p| (p.qos, p.pkid)).collect();
+        let kept = match &consumer {
+            Some(sub) => sub.accept_all(publishes),
+            None => {
+                ShardMetrics::add(&self.metrics.mqtt_messages_dropped_total, acks.len() as u64);
+                vec![None; acks.len()]
+            }
+        };
+        for ((qos, pkid), kept) in acks.into_iter().zip(kept) {
+            match (qos, kept, &consumer) {
+                (0, _, _) => {}
+                // At-least-once: PUBACK once every client of the node due it has been written it.
+                (_, Some(position), Some(sub)) if sub.ack_after_delivery => {
+                    sub.defer_ack(position, pkid)
+                }
+                // Otherwise once it is in the node ring: from there every client reads it (or
+                // resumes to it).
+                _ => codec::encode_puback(self.options.protocol, pkid, &mut self.out.borrow_mut()),
+            }
+        }
+        if let Some(sub) = consumer.filter(|sub| sub.ack_after_delivery) {
+            self.send_released_acks(&sub);
+        }
+        self.wake.notify();
+    }
+
     /// Acts on one packet from the broker; an `Err` ends the connection with that reason.
+    /// PUBLISHes are kept for `flush_received`; any other packet first flushes them.
     pub fn on_packet(&self, packet: Incoming) -> Result<(), String> {
+        if !matches!(packet, Incoming::Publish(_)) {
+            self.flush_received();
+        }
         match packet {
             Incoming::ConnAck {
                 session_present,
@@ -308,33 +422,13 @@ impl MqttClient {
                 self.wake.notify();
             }
             Incoming::Publish(publish) => {
-                let (qos, pkid) = (publish.qos, publish.pkid);
-                let consumer = self.consumer.borrow().clone();
-                let kept = match &consumer {
-                    Some(sub) => sub.accept(publish),
-                    None => {
-                        ShardMetrics::inc(&self.metrics.mqtt_messages_dropped_total);
-                        None
-                    }
-                };
-                match (qos, kept, consumer) {
-                    (0, _, _) => {}
-                    // At-least-once: PUBACK once every client of the node due it has been written
-                    // it.
-                    (_, Some(position), Some(sub)) if sub.ack_after_delivery => {
-                        sub.defer_ack(position, pkid);
-                        self.send_released_acks(&sub);
-                    }
-                    // Otherwise once it is in the node ring: from there every client reads it (or
-                    // resumes to it).
-                    _ => {
-                        codec::encode_puback(
-                            self.options.protocol,
-                            pkid,
-                            &mut self.out.borrow_mut(),
-                        );
-                        self.wake.notify();
-                    }
+                // Kept until the read's packets are all handled (`flush_received`), so that
+                // what arrived together reaches the fan-out as one batch.
+                let mut received = self.received.borrow_mut();
+                received.push(publish);
+                if received.len() >= MAX_RECEIVE_BATCH {
+                    drop(received);
+                    self.flush_received();
                 }
             }
             Incoming::PubAck { pkid, refused } => {

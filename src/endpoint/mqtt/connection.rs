@@ -147,6 +147,7 @@ async fn session(client: &Rc<MqttClient>) -> End {
     if let Some(sub) = client.consumer.borrow().as_ref() {
         sub.forget_pending_acks();
     }
+    client.forget_early();
     *client.connack.borrow_mut() = None;
     let params = ConnectParams {
         client_id: &client.client_id,
@@ -368,14 +369,21 @@ async fn read_loop(
                         return;
                     }
                 }
-                Ok(Some(Inbound::Skipped(publish))) => client.on_oversized_publish(publish),
+                Ok(Some(Inbound::Skipped(publish))) => {
+                    // Its PUBACK goes out now: acknowledge the earlier ones first, in order.
+                    client.flush_received();
+                    client.on_oversized_publish(publish)
+                }
                 Ok(None) => break,
                 Err(error) => {
+                    client.flush_received();
                     end.close(error.to_string());
                     return;
                 }
             }
         }
+        // What this read brought goes to the node ring (and the fan-out) as one batch.
+        client.flush_received();
         if end.signal.is_fired() {
             return;
         }

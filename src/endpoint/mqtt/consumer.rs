@@ -115,31 +115,42 @@ impl ConsumerSub {
         self.pending_acks.borrow_mut().clear();
     }
 
-    /// Puts a received message into the node ring (which wakes every shard with clients).
-    /// Returns its position, or `None` when it could not be kept (larger than the ring's byte
-    /// bound; counted as dropped).
-    pub fn accept(&self, publish: InboundPublish) -> Option<u64> {
-        let metadata: Fields = Arc::from(vec![
-            ("topic".to_owned(), publish.topic),
-            ("qos".to_owned(), publish.qos.to_string()),
-            ("retain".to_owned(), publish.retain.to_string()),
-        ]);
-        let message = Message {
-            id: MessageId::Sequence(0),
-            payload: publish.payload,
-            kind: PayloadKind::Unspecified,
-            headers: Arc::from(publish.user_properties),
-            metadata,
-            timestamp_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-        };
-        let position = self.feed.log.append(message).ok();
-        if position.is_some() {
-            ShardMetrics::inc(&self.metrics.mqtt_messages_received_total);
-        } else {
-            ShardMetrics::inc(&self.metrics.mqtt_messages_dropped_total);
-        }
-        position
+    /// Puts the messages of one broker read into the node ring together (which wakes every
+    /// shard with clients once). Returns each one's position, or `None` where it could not be
+    /// kept (larger than the ring's byte bound; counted as dropped).
+    pub fn accept_all(&self, publishes: Vec<InboundPublish>) -> Vec<Option<u64>> {
+        let timestamp_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let messages = publishes
+            .into_iter()
+            .map(|publish| Message {
+                id: MessageId::Sequence(0),
+                payload: publish.payload,
+                kind: PayloadKind::Unspecified,
+                headers: Arc::from(publish.user_properties),
+                metadata: Fields::from(vec![
+                    ("topic".to_owned(), publish.topic),
+                    ("qos".to_owned(), publish.qos.to_string()),
+                    ("retain".to_owned(), publish.retain.to_string()),
+                ]),
+                timestamp_ms,
+            })
+            .collect();
+        let positions: Vec<Option<u64>> = self
+            .feed
+            .log
+            .append_all(messages)
+            .into_iter()
+            .map(Result::ok)
+            .collect();
+        let kept = positions.iter().flatten().count() as u64;
+        ShardMetrics::add(&self.metrics.mqtt_messages_received_total, kept);
+        ShardMetrics::add(
+            &self.metrics.mqtt_messages_dropped_total,
+            positions.len() as u64 - kept,
+        );
+        ShardMetrics::inc(&self.metrics.mqtt_receive_batches_total);
+        positions
     }
 }

@@ -80,6 +80,13 @@ impl ShardFeed {
     ) -> Result<(MqttSubscription, MessageId), EndpointError> {
         let cursor = after.as_ref().map(MessageId::sequence);
         let joined = self.shared.join(self.shard, cursor);
+        // A live client starts at what is next when it joined: what the owner appends once told
+        // (on another shard, maybe before this fan-out subscribes: a resumed session's held
+        // messages) still comes to it.
+        let after = after.or_else(|| {
+            let next = self.shared.log.lock().next_position();
+            Some(MessageId::Sequence(next.saturating_sub(1)))
+        });
         self.shared.ring_owner();
         match joined {
             Ok(_) => {}
@@ -187,6 +194,8 @@ impl ShardFeed {
                         *client.consumer.borrow_mut() = Some(sub.clone());
                         ShardMetrics::inc(&client.metrics.mqtt_subscriptions_active);
                         client.send_subscribe(&sub);
+                        // What a resumed session handed over before any client joined.
+                        client.take_early(&sub);
                         sub
                     }
                 };

@@ -24,7 +24,7 @@ mod connection;
 mod consumer;
 mod feed;
 mod inbound;
-mod tls;
+pub mod tls;
 mod upkeep;
 mod wake;
 
@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::config::{topic_name_problem, MqttOptions, SlowClientPolicy};
+use crate::config::{topic_name_problem, MqttOptions, MqttProducerOptions, SlowClientPolicy};
 use crate::cross_shard::mqtt_feed::MqttFeed;
 use crate::delivery::OutboundQueue;
 use crate::endpoint::{BrokerFailure, BrokerProblem, EndpointError, Fault, PublishError};
@@ -45,6 +45,11 @@ pub use client::{ClientParts, Health, MqttClient};
 pub use feed::MqttSubscription;
 use feed::ShardFeed;
 use wake::AckSlot;
+
+/// Dead letters on an API without a producer: how long one waits for its PUBACK (as the
+/// producer's `ackTimeoutMs` default), and how many may wait at once per connection.
+const DEAD_LETTER_ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const DEAD_LETTER_MAX_IN_FLIGHT: usize = 1_000;
 
 /// Bound on the bytes queued for one broker connection, in packets of `maxPacketBytes`.
 const MAX_PENDING_PACKETS: usize = 8;
@@ -162,100 +167,160 @@ impl MqttEndpoint {
                 ))
             }
         };
-        if client.health() != Health::Connected {
-            wait_for_connection(client).await;
+        send(&self.client, producer, topic, payload, headers).await
+    }
+
+    /// The writer of webhook dead letters to `topic` on this API's broker; `Err` says what is
+    /// wrong with the topic name.
+    pub fn dead_letters(&self, topic: &str) -> Result<MqttDeadLetters, String> {
+        if let Some(why) = topic_name_problem(topic) {
+            return Err(format!("topic '{topic}': {why}"));
         }
-        if client.health() != Health::Connected {
-            ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
-            let connecting = BrokerFailure::new(
-                BrokerProblem::Connecting,
-                format!(
-                    "{}:{}: no CONNACK within connectTimeoutMs",
-                    client.options.server_host, client.options.server_port
-                ),
-            );
-            let last = client.last_error.borrow();
-            let why = last.as_ref().unwrap_or(&connecting);
-            return Err(PublishError::Unavailable(Fault::not_connected(
-                "MQTT broker",
-                why,
-            )));
-        }
-        if producer.qos > 0 && client.in_flight.borrow().len() >= producer.max_in_flight {
-            ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
-            return Err(PublishError::Unavailable(Fault::new(format!(
+        Ok(MqttDeadLetters {
+            client: self.client.clone(),
+            producer: dead_letter_producer(&self.client.options),
+            topic: Rc::from(topic),
+        })
+    }
+}
+
+/// Writes webhook dead letters to one topic of an API's broker, QoS 1 (the headers, the
+/// failure's included, as MQTT 5 user properties): a write resolves once the broker's PUBACK
+/// came. The API needs no producer for it: the topic is the subscription's choice.
+pub struct MqttDeadLetters {
+    client: Rc<MqttClient>,
+    producer: MqttProducerOptions,
+    topic: Rc<str>,
+}
+
+impl MqttDeadLetters {
+    /// Publishes one dead letter.
+    pub async fn write(&self, payload: Bytes, headers: Fields) -> Result<(), PublishError> {
+        send(&self.client, &self.producer, &self.topic, payload, headers)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Sends one publish to `topic` with `producer`'s QoS and bounds.
+async fn send(
+    client: &Rc<MqttClient>,
+    producer: &MqttProducerOptions,
+    topic: &str,
+    payload: Bytes,
+    headers: Fields,
+) -> Result<MessageId, PublishError> {
+    if client.health() != Health::Connected {
+        wait_for_connection(client).await;
+    }
+    if client.health() != Health::Connected {
+        ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
+        let connecting = BrokerFailure::new(
+            BrokerProblem::Connecting,
+            format!(
+                "{}:{}: no CONNACK within connectTimeoutMs",
+                client.options.server_host, client.options.server_port
+            ),
+        );
+        let last = client.last_error.borrow();
+        let why = last.as_ref().unwrap_or(&connecting);
+        return Err(PublishError::Unavailable(Fault::not_connected(
+            "MQTT broker",
+            why,
+        )));
+    }
+    if producer.qos > 0 && client.in_flight.borrow().len() >= producer.max_in_flight {
+        ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
+        return Err(PublishError::Unavailable(Fault::new(format!(
                 "{} messages are already waiting for the broker's PUBACK (producer.maxInFlight); retry later",
                 producer.max_in_flight
             ))));
-        }
-        // The bytes waiting for the socket are bounded too (QoS 0 publishes answer at once, so
-        // without this a broker that stops reading would grow the buffer with every request).
-        let max_pending = MAX_PENDING_PACKETS * client.options.max_packet_bytes;
-        if client.out.borrow().len() >= max_pending {
-            ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
-            return Err(PublishError::Unavailable(Fault::new(format!(
-                "{max_pending} bytes are already waiting to be written to the broker; retry later"
-            ))));
-        }
-        let pkid = if producer.qos > 0 {
-            client.allocate_pkid()
-        } else {
-            0
-        };
-        let packet = codec::OutboundPublish {
-            topic,
-            qos: producer.qos,
-            retain: producer.retained,
-            pkid,
-            payload,
-            message_expiry_interval_s: producer.message_expiry_interval_s,
-            user_properties: &headers,
-        };
-        codec::encode_publish(
-            client.options.protocol,
-            &packet,
-            &mut client.out.borrow_mut(),
+    }
+    // The bytes waiting for the socket are bounded too (QoS 0 publishes answer at once, so
+    // without this a broker that stops reading would grow the buffer with every request).
+    let max_pending = MAX_PENDING_PACKETS * client.options.max_packet_bytes;
+    if client.out.borrow().len() >= max_pending {
+        ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
+        return Err(PublishError::Unavailable(Fault::new(format!(
+            "{max_pending} bytes are already waiting to be written to the broker; retry later"
+        ))));
+    }
+    let pkid = if producer.qos > 0 {
+        client.allocate_pkid()
+    } else {
+        0
+    };
+    let packet = codec::OutboundPublish {
+        topic,
+        qos: producer.qos,
+        retain: producer.retained,
+        pkid,
+        payload,
+        message_expiry_interval_s: producer.message_expiry_interval_s,
+        user_properties: &headers,
+    };
+    codec::encode_publish(
+        client.options.protocol,
+        &packet,
+        &mut client.out.borrow_mut(),
+    )
+    .map_err(|error| {
+        // The codec's own text names library internals; the client learns what to change.
+        tracing::debug!(%error, "a message could not be encoded for MQTT");
+        PublishError::BadTopic(
+            "the message cannot be sent as one MQTT packet: its topic or payload is too large"
+                .to_owned(),
         )
-        .map_err(|error| {
-            // The codec's own text names library internals; the client learns what to change.
-            tracing::debug!(%error, "a message could not be encoded for MQTT");
-            PublishError::BadTopic(
-                "the message cannot be sent as one MQTT packet: its topic or payload is too large"
-                    .to_owned(),
-            )
-        })?;
-        client.published.set(client.published.get() + 1);
-        let id = MessageId::Sequence(client.published.get());
-        ShardMetrics::inc(&client.metrics.messages_published_total);
-        if producer.qos == 0 {
-            client.wake.notify();
-            return Ok(id);
-        }
-        let slot = Rc::new(AckSlot::default());
-        client.in_flight.borrow_mut().insert(pkid, slot.clone());
-        ShardMetrics::inc(&client.metrics.mqtt_publishes_in_flight);
+    })?;
+    client.published.set(client.published.get() + 1);
+    let id = MessageId::Sequence(client.published.get());
+    ShardMetrics::inc(&client.metrics.messages_published_total);
+    if producer.qos == 0 {
         client.wake.notify();
-        match monoio::time::timeout(producer.ack_timeout, slot.wait()).await {
-            Ok(PublishAnswer::Acked) => Ok(id),
-            Ok(PublishAnswer::Refused(reason)) => Err(PublishError::Refused(
-                Fault::new("the MQTT broker refused the message").with_detail(reason),
-            )),
-            Ok(PublishAnswer::Lost(why)) => {
-                ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
-                Err(PublishError::Unavailable(Fault::new(
+        return Ok(id);
+    }
+    let slot = Rc::new(AckSlot::default());
+    client.in_flight.borrow_mut().insert(pkid, slot.clone());
+    ShardMetrics::inc(&client.metrics.mqtt_publishes_in_flight);
+    client.wake.notify();
+    match monoio::time::timeout(producer.ack_timeout, slot.wait()).await {
+        Ok(PublishAnswer::Acked) => Ok(id),
+        Ok(PublishAnswer::Refused(reason)) => Err(PublishError::Refused(
+            Fault::new("the MQTT broker refused the message").with_detail(reason),
+        )),
+        Ok(PublishAnswer::Lost(why)) => {
+            ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
+            Err(PublishError::Unavailable(Fault::new(
                     "the connection to the broker was lost before its PUBACK; the message may or may not have been published",
                 ).with_detail(why)))
+        }
+        Err(_) => {
+            if client.in_flight.borrow_mut().remove(&pkid).is_some() {
+                ShardMetrics::sub(&client.metrics.mqtt_publishes_in_flight, 1);
             }
-            Err(_) => {
-                if client.in_flight.borrow_mut().remove(&pkid).is_some() {
-                    ShardMetrics::sub(&client.metrics.mqtt_publishes_in_flight, 1);
-                }
-                ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
-                Err(PublishError::Unavailable(Fault::new(
+            ShardMetrics::inc(&client.metrics.mqtt_publishes_rejected_total);
+            Err(PublishError::Unavailable(Fault::new(
                     "no PUBACK from the broker within producer.ackTimeoutMs; the message may or may not have been published",
                 )))
-            }
         }
+    }
+}
+
+/// How dead letters are published: QoS 1 (acknowledged only once the broker has it), not
+/// retained, never expiring; the API's producer bounds when it has one, else the defaults.
+fn dead_letter_producer(options: &MqttOptions) -> MqttProducerOptions {
+    let (ack_timeout, max_in_flight) = match &options.producer {
+        Some(producer) => (producer.ack_timeout, producer.max_in_flight),
+        None => (DEAD_LETTER_ACK_TIMEOUT, DEAD_LETTER_MAX_IN_FLIGHT),
+    };
+    MqttProducerOptions {
+        topic: String::new(),
+        qos: 1,
+        retained: false,
+        message_expiry_interval_s: None,
+        allow_topic_from_request: false,
+        ack_timeout,
+        max_in_flight,
     }
 }
 

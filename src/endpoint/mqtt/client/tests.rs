@@ -264,14 +264,39 @@ fn qos1_messages_are_acknowledged_once_in_the_ring() {
         payload: bytes::Bytes::from_static(b"hi"),
         user_properties: Vec::new(),
     };
-    client.on_packet(Incoming::Publish(publish)).unwrap();
+    client
+        .on_packet(Incoming::Publish(publish.clone()))
+        .unwrap();
+    assert!(
+        client.out.borrow().is_empty(),
+        "kept until the read is handled"
+    );
+    client.flush_received();
     assert_eq!(
         ShardMetrics::get(&client.metrics.mqtt_messages_received_total),
         1
     );
-    let mut out = client.out.borrow_mut();
-    assert_eq!(&out[..], &[0x40, 0x02, 0, 42], "PUBACK 42");
-    out.clear();
+    assert_eq!(&client.out.borrow()[..], &[0x40, 0x02, 0, 42], "PUBACK 42");
+    client.out.borrow_mut().clear();
+
+    // The PUBLISHes of one read go in as one batch, acknowledged in order; any other packet
+    // flushes those before it first.
+    for pkid in [7, 8, 9] {
+        let publish = InboundPublish {
+            pkid,
+            ..publish.clone()
+        };
+        client.on_packet(Incoming::Publish(publish)).unwrap();
+    }
+    client.on_packet(Incoming::PingResp).unwrap();
+    assert_eq!(
+        ShardMetrics::get(&client.metrics.mqtt_receive_batches_total),
+        2
+    );
+    assert_eq!(
+        &client.out.borrow()[..],
+        &[0x40, 0x02, 0, 7, 0x40, 0x02, 0, 8, 0x40, 0x02, 0, 9]
+    );
 }
 
 #[test]

@@ -1,0 +1,409 @@
+//! The `management:` section: with it, the store (not the file) holds the APIs, applications and
+//! subscriptions, a management API listens, and each node follows the store. Without it the
+//! gateway runs from the file alone, as before.
+//!
+//! ```yaml
+//! management:
+//!   listen: 127.0.0.1:8083
+//!   environment: DEFAULT
+//!   store: { type: sqlite, path: tidegate.db, pollIntervalMs: 1000 }
+//!   tokens: [ { name: ci, hash: "sha256:…" } ]
+//!   console: { enabled: true, listen: 127.0.0.1:8084 }
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::model::GatewayConfig;
+use super::problem::{join, Problems};
+use super::secret::Secret;
+use super::sections::decode;
+use super::subscriptions::KeyHash;
+
+/// Where the management API listens unless told otherwise (Gravitee's management port).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8083";
+/// Where the console listens unless told otherwise.
+pub const DEFAULT_CONSOLE_LISTEN: &str = "127.0.0.1:8084";
+/// The `{env}` of the management routes unless told otherwise.
+pub const DEFAULT_ENVIRONMENT: &str = "DEFAULT";
+/// The SQLite file unless told otherwise (relative to the working directory).
+pub const DEFAULT_SQLITE_PATH: &str = "tidegate.db";
+/// How often a node reads the store's generation unless told otherwise.
+pub const DEFAULT_POLL_INTERVAL_MS: u64 = 1000;
+/// Bounds on `pollIntervalMs`: below 50 ms a node would hammer a shared database; above a minute
+/// a deployment would take too long to reach it.
+const POLL_INTERVAL_MS_RANGE: (u64, u64) = (50, 60_000);
+
+/// The validated `management:` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagementConfig {
+    /// The management REST API's address.
+    pub listen: SocketAddr,
+    /// The `{env}` path segment of the management routes.
+    pub environment: String,
+    pub store: StoreConfig,
+    /// Administrator tokens from the file (hashes only).
+    pub tokens: Vec<AdminToken>,
+    pub console: ConsoleConfig,
+}
+
+/// Which store, and how often nodes look at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    pub backend: StoreBackend,
+    /// How often a node reads the store's generation (`pollIntervalMs`).
+    pub poll_interval: Duration,
+}
+
+/// The store's kind and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// One embedded file: a single node, nothing else to run.
+    Sqlite { path: PathBuf },
+    /// A PostgreSQL database shared by several nodes; `url` after `${ENV}` substitution.
+    Postgresql { url: Secret },
+}
+
+/// A named administrator token, by its SHA-256 (the clear token is never in the file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminToken {
+    pub name: String,
+    pub hash: KeyHash,
+}
+
+/// The web console and developer portal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    default,
+    expecting = "the management mapping (listen, environment, store, tokens, console)"
+)]
+struct RawManagement {
+    listen: String,
+    environment: String,
+    store: RawStore,
+    tokens: Vec<RawToken>,
+    console: RawConsole,
+}
+
+impl Default for RawManagement {
+    fn default() -> Self {
+        RawManagement {
+            listen: DEFAULT_LISTEN.to_owned(),
+            environment: DEFAULT_ENVIRONMENT.to_owned(),
+            store: RawStore::default(),
+            tokens: Vec::new(),
+            console: RawConsole::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    default,
+    expecting = "the store mapping (type, path, url, pollIntervalMs)"
+)]
+struct RawStore {
+    #[serde(rename = "type")]
+    kind: String,
+    path: Option<String>,
+    url: Option<String>,
+    poll_interval_ms: u64,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore {
+            kind: "sqlite".to_owned(),
+            path: None,
+            url: None,
+            poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a token mapping (name, hash)")]
+struct RawToken {
+    name: String,
+    hash: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "the console mapping (enabled, listen)"
+)]
+struct RawConsole {
+    enabled: bool,
+    listen: String,
+}
+
+impl Default for RawConsole {
+    fn default() -> Self {
+        RawConsole {
+            enabled: true,
+            listen: DEFAULT_CONSOLE_LISTEN.to_owned(),
+        }
+    }
+}
+
+/// Decodes and validates `management:` (absent or `null`: file mode, `None`). `gateway` (when
+/// it decoded) is checked for ports the management listeners would take.
+pub(crate) fn read_management(
+    value: Option<&Value>,
+    gateway: Option<&GatewayConfig>,
+    p: &mut Problems,
+) -> Option<Option<ManagementConfig>> {
+    let value = match value {
+        None | Some(Value::Null) => return Some(None),
+        Some(value) => value,
+    };
+    let raw = decode::<RawManagement>(value, "management", p)?;
+    let listen = address(&raw.listen, "management.listen", DEFAULT_LISTEN, p);
+    let console_listen = address(
+        &raw.console.listen,
+        "management.console.listen",
+        DEFAULT_CONSOLE_LISTEN,
+        p,
+    );
+    let mut bound: Vec<(&str, SocketAddr)> = Vec::new();
+    if let Some(gateway) = gateway {
+        bound.push(("gateway.listen", gateway.listen));
+        bound.extend(gateway.admin_listen.map(|a| ("gateway.adminListen", a)));
+        bound.extend(
+            gateway
+                .tls
+                .as_ref()
+                .map(|t| ("gateway.tls.listen", t.listen)),
+        );
+    }
+    if let Some(listen) = listen {
+        apart("management.listen", listen, &bound, p);
+        bound.push(("management.listen", listen));
+    }
+    if let (true, Some(console)) = (raw.console.enabled, console_listen) {
+        apart("management.console.listen", console, &bound, p);
+    }
+    environment(&raw.environment, p);
+    let store = store(raw.store, p);
+    let tokens = tokens(raw.tokens, p);
+    Some(Some(ManagementConfig {
+        listen: listen?,
+        environment: raw.environment,
+        store: store?,
+        tokens,
+        console: ConsoleConfig {
+            enabled: raw.console.enabled,
+            listen: console_listen?,
+        },
+    }))
+}
+
+fn address(text: &str, loc: &str, example: &str, p: &mut Problems) -> Option<SocketAddr> {
+    let parsed = text.parse::<SocketAddr>().ok();
+    if parsed.is_none() {
+        p.push(
+            loc,
+            format!("'{text}' is not an IP address and port; write e.g. {example}"),
+        );
+    }
+    parsed
+}
+
+/// Records a problem when `addr` would bind a port one of `bound` already holds.
+fn apart(loc: &str, addr: SocketAddr, bound: &[(&str, SocketAddr)], p: &mut Problems) {
+    for (other_loc, other) in bound {
+        if super::listeners::collide(addr, *other) {
+            p.push(
+                loc,
+                format!(
+                    "{addr} would take the port of {other_loc} ({other}); give it another port"
+                ),
+            );
+        }
+    }
+}
+
+fn environment(text: &str, p: &mut Problems) {
+    let ok = (1..=64).contains(&text.len())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok {
+        p.push(
+            "management.environment",
+            format!("'{text}' must be 1 to 64 characters of a-z, A-Z, 0-9, '.', '_' or '-' (it is a path segment of the management routes), e.g. DEFAULT"),
+        );
+    }
+}
+
+fn store(raw: RawStore, p: &mut Problems) -> Option<StoreConfig> {
+    let (min, max) = POLL_INTERVAL_MS_RANGE;
+    if !(min..=max).contains(&raw.poll_interval_ms) {
+        p.push(
+            "management.store.pollIntervalMs",
+            format!(
+                "must be between {min} and {max} (ms), got {}",
+                raw.poll_interval_ms
+            ),
+        );
+    }
+    let backend = match raw.kind.as_str() {
+        "sqlite" => {
+            if raw.url.is_some() {
+                p.push(
+                    "management.store.url",
+                    "`url` is for `type: postgresql`; a sqlite store takes `path`",
+                );
+            }
+            let path = raw.path.unwrap_or_else(|| DEFAULT_SQLITE_PATH.to_owned());
+            if path.trim().is_empty() {
+                p.push(
+                    "management.store.path",
+                    "must name the SQLite file, e.g. tidegate.db",
+                );
+            }
+            Some(StoreBackend::Sqlite { path: path.into() })
+        }
+        "postgresql" => {
+            if raw.path.is_some() {
+                p.push(
+                    "management.store.path",
+                    "`path` is for `type: sqlite`; a postgresql store takes `url`",
+                );
+            }
+            match raw.url {
+                None => {
+                    p.push(
+                        "management.store.url",
+                        "a postgresql store needs `url`, e.g. postgres://tidegate:${TIDEGATE_DB_PASSWORD}@db:5432/tidegate",
+                    );
+                    None
+                }
+                Some(url) => postgres_url(&url, p),
+            }
+        }
+        other => {
+            p.push(
+                "management.store.type",
+                format!("unknown store type '{other}'; use `sqlite` (one embedded file) or `postgresql` (shared by several nodes)"),
+            );
+            None
+        }
+    };
+    Some(StoreConfig {
+        backend: backend?,
+        poll_interval: Duration::from_millis(raw.poll_interval_ms),
+    })
+}
+
+fn postgres_url(text: &str, p: &mut Problems) -> Option<StoreBackend> {
+    let loc = "management.store.url";
+    let url = match expand_env(text, &|name| std::env::var(name).ok()) {
+        Ok(url) => url,
+        Err(message) => {
+            p.push(loc, message);
+            return None;
+        }
+    };
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        // The text may hold a password: never quote it.
+        p.push(
+            loc,
+            "must be a URL starting with postgres:// or postgresql://, e.g. postgres://tidegate:${TIDEGATE_DB_PASSWORD}@db:5432/tidegate",
+        );
+        return None;
+    }
+    Some(StoreBackend::Postgresql {
+        url: Secret::from(url.as_str()),
+    })
+}
+
+/// `text` with every `${NAME}` replaced by the environment variable NAME (`lookup`), so a
+/// password need not be written in the file; an unset variable or an unclosed `${` is an error.
+pub(crate) fn expand_env(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| "`${` without its closing `}`; write ${NAME}".to_owned())?;
+        let name = &after[..end];
+        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(format!(
+                "'${{{name}}}' is not an environment variable reference; write ${{NAME}} with A-Z, 0-9 and '_'"
+            ));
+        }
+        let value =
+            lookup(name).ok_or_else(|| format!("the environment variable {name} is not set"))?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn tokens(raw: Vec<RawToken>, p: &mut Problems) -> Vec<AdminToken> {
+    let mut tokens: Vec<AdminToken> = Vec::with_capacity(raw.len());
+    let mut names: Vec<String> = Vec::with_capacity(raw.len());
+    for (index, token) in raw.into_iter().enumerate() {
+        let loc = format!("management.tokens[{index}]");
+        let name_ok = (1..=64).contains(&token.name.len())
+            && token
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !name_ok {
+            p.push(
+                join(&loc, "name"),
+                "must be 1 to 64 characters of a-z, A-Z, 0-9, '.', '_' or '-' (it names the actor in the audit log)",
+            );
+        }
+        if names.contains(&token.name) {
+            p.push(
+                join(&loc, "name"),
+                format!(
+                    "token name '{}' is used twice; each token has its own name",
+                    token.name
+                ),
+            );
+        }
+        names.push(token.name.clone());
+        match KeyHash::from_config_text(&token.hash.to_ascii_lowercase()) {
+            Some(hash) => tokens.push(AdminToken {
+                name: token.name,
+                hash,
+            }),
+            None => p.push(
+                join(&loc, "hash"),
+                "must be `sha256:` and 64 hex digits, as printed by `tidegate apikey generate` (never the token itself)",
+            ),
+        }
+    }
+    tokens
+}
+
+#[cfg(test)]
+#[path = "management_tests.rs"]
+mod tests;

@@ -1,0 +1,189 @@
+use std::time::Duration;
+
+use super::*;
+use crate::config::load_str;
+
+const HASH: &str = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+fn problems(yaml: &str) -> Vec<String> {
+    load_str(yaml, "t")
+        .unwrap_err()
+        .problems
+        .iter()
+        .map(|p| p.to_string())
+        .collect()
+}
+
+#[test]
+fn absent_section_is_file_mode() {
+    let config = load_str("apis: []", "t").unwrap();
+    assert_eq!(config.management, None);
+}
+
+#[test]
+fn empty_section_takes_every_default() {
+    // (adminListen moves off 8083 with the management API.)
+    let config = load_str(
+        "gateway: { adminListen: 127.0.0.1:18082 }\napis: []\nmanagement: {}\n",
+        "t",
+    )
+    .unwrap();
+    let management = config.management.unwrap();
+    assert_eq!(management.listen, DEFAULT_LISTEN.parse().unwrap());
+    assert_eq!(management.environment, "DEFAULT");
+    assert_eq!(
+        management.store,
+        StoreConfig {
+            backend: StoreBackend::Sqlite {
+                path: "tidegate.db".into()
+            },
+            poll_interval: Duration::from_millis(1000),
+        }
+    );
+    assert!(management.tokens.is_empty());
+    assert!(management.console.enabled);
+    assert_eq!(
+        management.console.listen,
+        DEFAULT_CONSOLE_LISTEN.parse().unwrap()
+    );
+}
+
+#[test]
+fn full_postgresql_section_with_env_secret() {
+    std::env::set_var("TIDEGATE_TEST_MGMT_PW", "s3cret");
+    let yaml = format!(
+        "gateway: {{ adminListen: 127.0.0.1:18082 }}\napis: []\nmanagement:\n  listen: 0.0.0.0:9083\n  environment: prod-1\n  store:\n    type: postgresql\n    url: postgres://tg:${{TIDEGATE_TEST_MGMT_PW}}@db:5432/tg\n    pollIntervalMs: 250\n  tokens:\n    - {{ name: ci, hash: \"{HASH}\" }}\n  console: {{ enabled: false, listen: 127.0.0.1:9084 }}\n"
+    );
+    let management = load_str(&yaml, "t").unwrap().management.unwrap();
+    assert_eq!(management.listen, "0.0.0.0:9083".parse().unwrap());
+    assert_eq!(management.environment, "prod-1");
+    let StoreBackend::Postgresql { url } = &management.store.backend else {
+        panic!("not postgresql: {:?}", management.store);
+    };
+    assert_eq!(url.expose(), "postgres://tg:s3cret@db:5432/tg");
+    assert_eq!(management.store.poll_interval, Duration::from_millis(250));
+    assert_eq!(management.tokens.len(), 1);
+    assert_eq!(management.tokens[0].name, "ci");
+    assert_eq!(management.tokens[0].hash.to_config_text(), HASH);
+    assert!(!management.console.enabled);
+}
+
+#[test]
+fn unknown_keys_are_refused_with_the_allowed_ones() {
+    let found = problems(
+        "apis: []\nmanagement:\n  lissen: 1.2.3.4:1\n  store: { type: sqlite, file: x }\n",
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("management.lissen") && p.contains("`listen`")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("management.store.file") && p.contains("`path`")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn every_rule_is_reported_at_once() {
+    let found = problems(
+        "apis: []\nmanagement:\n  listen: nowhere\n  environment: 'a b'\n  store: { type: mysql, pollIntervalMs: 10 }\n  tokens:\n    - { name: ci, hash: abc }\n    - { name: ci, hash: \"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\" }\n",
+    );
+    let expect = [
+        "management.listen: 'nowhere' is not an IP address",
+        "management.environment: 'a b' must be",
+        "management.store.type: unknown store type 'mysql'",
+        "management.store.pollIntervalMs: must be between 50 and 60000 (ms), got 10",
+        "management.tokens[0].hash: must be `sha256:`",
+        "management.tokens[1].name: token name 'ci' is used twice",
+    ];
+    for part in expect {
+        assert!(
+            found.iter().any(|p| p.contains(part)),
+            "{part} not in {found:?}"
+        );
+    }
+}
+
+#[test]
+fn store_keys_must_fit_the_type() {
+    let found = problems("apis: []\nmanagement:\n  store: { type: postgresql, path: x.db }\n");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("management.store.path: `path` is for `type: sqlite`")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("management.store.url: a postgresql store needs `url`")),
+        "{found:?}"
+    );
+    let found = problems("apis: []\nmanagement:\n  store: { url: postgres://h/db }\n");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("`url` is for `type: postgresql`")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_bad_url_is_refused_without_quoting_it() {
+    let found = problems(
+        "apis: []\nmanagement:\n  store: { type: postgresql, url: 'mysql://u:hunter2@h/db' }\n",
+    );
+    assert!(found.iter().any(|p| p.contains("postgres://")), "{found:?}");
+    assert!(!found.iter().any(|p| p.contains("hunter2")), "{found:?}");
+    let found = problems(
+        "apis: []\nmanagement:\n  store: { type: postgresql, url: 'postgres://u:${TIDEGATE_TEST_SURELY_UNSET}@h/db' }\n",
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("the environment variable TIDEGATE_TEST_SURELY_UNSET is not set")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn listeners_must_not_take_each_others_ports() {
+    let found = problems(
+        "gateway: { listen: 0.0.0.0:8082, adminListen: 127.0.0.1:18082 }\napis: []\nmanagement:\n  listen: 127.0.0.1:8082\n  console: { listen: 127.0.0.1:18082 }\n",
+    );
+    assert!(
+        found.iter().any(|p| p
+            .contains("management.listen: 127.0.0.1:8082 would take the port of gateway.listen")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|p| p.contains(
+            "management.console.listen: 127.0.0.1:18082 would take the port of gateway.adminListen"
+        )),
+        "{found:?}"
+    );
+    // A disabled console binds nothing.
+    load_str(
+        "gateway: { adminListen: 127.0.0.1:18082 }\napis: []\nmanagement:\n  console: { enabled: false, listen: 127.0.0.1:18082 }\n",
+        "t",
+    )
+    .unwrap();
+}
+
+#[test]
+fn env_expansion_rules() {
+    let lookup = |name: &str| (name == "A").then(|| "x".to_owned());
+    assert_eq!(expand_env("a${A}b${A}", &lookup).unwrap(), "axbx");
+    assert_eq!(expand_env("plain", &lookup).unwrap(), "plain");
+    assert!(expand_env("${B}", &lookup)
+        .unwrap_err()
+        .contains("B is not set"));
+    assert!(expand_env("${A", &lookup).unwrap_err().contains("closing"));
+    assert!(expand_env("${a-b}", &lookup)
+        .unwrap_err()
+        .contains("not an environment variable reference"));
+}

@@ -1,0 +1,95 @@
+//! Handlers of `/apis/{apiId}/subscriptions/…` and their API keys.
+
+use serde_json::Value;
+
+use super::call::{data, Call};
+use crate::admin::Reply;
+use crate::manage::service::{ServiceError, SubscriptionAction};
+
+type Answer = Result<Reply, ServiceError>;
+
+pub fn list(call: &Call<'_>) -> Answer {
+    Ok(data(call.service.list_subscriptions(call.param("apiId"))?))
+}
+
+pub fn get(call: &Call<'_>) -> Answer {
+    let view = call
+        .service
+        .get_subscription(call.param("apiId"), call.param("subscriptionId"))?;
+    Ok(Reply::json(200, &view))
+}
+
+pub fn create(call: &Call<'_>) -> Answer {
+    let body = call.json(false)?;
+    let field = |name: &str| {
+        body.get(name).and_then(Value::as_str).ok_or_else(|| {
+            ServiceError::invalid(
+                "body.subscription",
+                format!("send `{{\"application\": \"…\", \"plan\": \"…\"}}`; `{name}` is missing"),
+            )
+        })
+    };
+    let view = call.service.subscribe(
+        call.param("apiId"),
+        field("application")?,
+        field("plan")?,
+        &call.actor,
+    )?;
+    Ok(Reply::json(201, &view))
+}
+
+pub fn accept(call: &Call<'_>) -> Answer {
+    action(call, SubscriptionAction::Accept)
+}
+
+pub fn reject(call: &Call<'_>) -> Answer {
+    action(call, SubscriptionAction::Reject)
+}
+
+pub fn pause(call: &Call<'_>) -> Answer {
+    action(call, SubscriptionAction::Pause)
+}
+
+pub fn resume(call: &Call<'_>) -> Answer {
+    action(call, SubscriptionAction::Resume)
+}
+
+pub fn close(call: &Call<'_>) -> Answer {
+    action(call, SubscriptionAction::Close)
+}
+
+pub fn keys(call: &Call<'_>) -> Answer {
+    Ok(data(call.service.api_keys(
+        call.param("apiId"),
+        call.param("subscriptionId"),
+    )?))
+}
+
+pub fn renew_key(call: &Call<'_>) -> Answer {
+    let shown = call.service.renew_key(
+        call.param("apiId"),
+        call.param("subscriptionId"),
+        &call.actor,
+    )?;
+    Ok(Reply::json(201, &shown))
+}
+
+pub fn revoke_key(call: &Call<'_>) -> Answer {
+    call.service.revoke_key(
+        call.param("apiId"),
+        call.param("subscriptionId"),
+        call.param("keyId"),
+        &call.actor,
+    )?;
+    Ok(Reply::no_content())
+}
+
+fn action(call: &Call<'_>, action: SubscriptionAction) -> Answer {
+    let view = call.service.subscription_action(
+        call.param("apiId"),
+        call.param("subscriptionId"),
+        action,
+        &call.actor,
+    )?;
+    Ok(Reply::json(200, &view))
+}

@@ -1,0 +1,465 @@
+//! The embedded store: one SQLite file (WAL journal), so a single node needs nothing else.
+//!
+//! One connection behind a mutex: the store is off the data path and its calls are short. Write
+//! transactions start `IMMEDIATE` (the file's write lock first), so a second process on the same
+//! file waits (`busy_timeout`) instead of failing half-way.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+use serde_json::Value;
+
+use super::schema;
+use super::{
+    definition_of, from_millis, parse_json, parse_json_opt, to_millis, unsigned,
+    with_deployed_revision, AuditEvent, Document, Kind, Revision, Store, StoreError,
+};
+
+/// How long a call waits for another process's write lock on the file.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The store in one SQLite file.
+pub struct SqliteStore {
+    connection: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the store at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let mut connection = Connection::open(path).map_err(|error| {
+            StoreError::Unavailable(format!("cannot open {}: {error}", path.display()))
+        })?;
+        connection.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(unavailable)?;
+        connection
+            .pragma_update(None, "foreign_keys", true)
+            .map_err(unavailable)?;
+        migrate(&mut connection)?;
+        Ok(SqliteStore {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic mid-call rolled its transaction back (Transaction's drop): the connection is fine.
+        self.connection
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `work` in a write transaction that first bumps the generation.
+    fn write<T>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut connection = self.lock();
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(unavailable)?;
+        tx.execute("UPDATE tidegate_generation SET value = value + 1", [])
+            .map_err(unavailable)?;
+        let result = work(&tx)?;
+        tx.commit().map_err(unavailable)?;
+        Ok(result)
+    }
+}
+
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let tx = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
+    tx.execute(schema::VERSION_TABLE, []).map_err(unavailable)?;
+    let found: Option<i64> = tx
+        .query_row("SELECT version FROM tidegate_schema", [], |row| row.get(0))
+        .optional()
+        .map_err(unavailable)?;
+    if found.is_none() {
+        tx.execute("INSERT INTO tidegate_schema (version) VALUES (0)", [])
+            .map_err(unavailable)?;
+    }
+    let found = found.unwrap_or(0);
+    let known = schema::SQLITE.len();
+    let applied = usize::try_from(found).unwrap_or(usize::MAX);
+    if applied > known {
+        return Err(StoreError::Corrupt(schema::too_new(found, known)));
+    }
+    for step in &schema::SQLITE[applied..] {
+        tx.execute_batch(step).map_err(unavailable)?;
+    }
+    tx.execute("UPDATE tidegate_schema SET version = ?1", [known as i64])
+        .map_err(unavailable)?;
+    tx.commit().map_err(unavailable)
+}
+
+fn unavailable(error: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+const DOCUMENT_COLUMNS: &str = "kind, id, body, version, updated_at_ms";
+const REVISION_COLUMNS: &str = "api, number, definition, created_at_ms, author, comment";
+
+/// A row's raw columns, converted outside rusqlite's closure so JSON errors are `Corrupt`.
+type DocumentRow = (String, String, String, i64, i64);
+type RevisionRow = (String, i64, String, i64, String, Option<String>);
+
+fn document_row(row: &Row<'_>) -> rusqlite::Result<DocumentRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
+}
+
+fn document((kind, id, body, version, updated_at_ms): DocumentRow) -> Result<Document, StoreError> {
+    Ok(Document {
+        kind: Kind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown document kind '{kind}'")))?,
+        body: parse_json(&body, &format!("document {kind}:{id}"))?,
+        id,
+        version: unsigned(version, "a document version")?,
+        updated_at: from_millis(updated_at_ms),
+    })
+}
+
+fn revision_row(row: &Row<'_>) -> rusqlite::Result<RevisionRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    ))
+}
+
+fn revision(
+    (api, number, definition, created_at_ms, author, comment): RevisionRow,
+) -> Result<Revision, StoreError> {
+    Ok(Revision {
+        definition: parse_json(&definition, &format!("revision {number} of {api}"))?,
+        api,
+        number: unsigned(number, "a revision number")?,
+        created_at: from_millis(created_at_ms),
+        author,
+        comment,
+    })
+}
+
+fn current_version(tx: &Transaction<'_>, kind: Kind, id: &str) -> Result<Option<u64>, StoreError> {
+    let version: Option<i64> = tx
+        .query_row(
+            "SELECT version FROM tidegate_documents WHERE kind = ?1 AND id = ?2",
+            params![kind.as_str(), id],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    version
+        .map(|v| unsigned(v, "a document version"))
+        .transpose()
+}
+
+fn put_in(
+    tx: &Transaction<'_>,
+    kind: Kind,
+    id: &str,
+    body: &Value,
+    expected: Option<u64>,
+    audit: &AuditEvent,
+) -> Result<Document, StoreError> {
+    let current = current_version(tx, kind, id)?;
+    if current != expected {
+        return Err(StoreError::Conflict { current });
+    }
+    let version = current.unwrap_or(0) + 1;
+    let updated_at = super::now();
+    tx.execute(
+        "INSERT INTO tidegate_documents (kind, id, body, version, updated_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, version = excluded.version,
+             updated_at_ms = excluded.updated_at_ms",
+        params![
+            kind.as_str(),
+            id,
+            body.to_string(),
+            version as i64,
+            to_millis(updated_at)
+        ],
+    )
+    .map_err(unavailable)?;
+    record(tx, audit)?;
+    Ok(Document {
+        kind,
+        id: id.to_owned(),
+        body: body.clone(),
+        version,
+        updated_at,
+    })
+}
+
+fn record(tx: &Transaction<'_>, audit: &AuditEvent) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO tidegate_audit (at_ms, actor, action, target, before, after)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            to_millis(audit.at),
+            audit.actor,
+            audit.action,
+            audit.target,
+            audit.before.as_ref().map(Value::to_string),
+            audit.after.as_ref().map(Value::to_string),
+        ],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn add_revision_in(
+    tx: &Transaction<'_>,
+    api: &str,
+    definition: &Value,
+    author: &str,
+    comment: Option<&str>,
+) -> Result<Revision, StoreError> {
+    let last: i64 = tx
+        .query_row(
+            "SELECT COALESCE(MAX(number), 0) FROM tidegate_revisions WHERE api = ?1",
+            [api],
+            |row| row.get(0),
+        )
+        .map_err(unavailable)?;
+    let created_at = super::now();
+    tx.execute(
+        "INSERT INTO tidegate_revisions (api, number, definition, created_at_ms, author, comment)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            api,
+            last + 1,
+            definition.to_string(),
+            to_millis(created_at),
+            author,
+            comment
+        ],
+    )
+    .map_err(unavailable)?;
+    Ok(Revision {
+        api: api.to_owned(),
+        number: unsigned(last + 1, "a revision number")?,
+        definition: definition.clone(),
+        created_at,
+        author: author.to_owned(),
+        comment: comment.map(str::to_owned),
+    })
+}
+
+impl Store for SqliteStore {
+    fn generation(&self) -> Result<u64, StoreError> {
+        let value: i64 = self
+            .lock()
+            .query_row("SELECT value FROM tidegate_generation", [], |row| {
+                row.get(0)
+            })
+            .map_err(unavailable)?;
+        unsigned(value, "the generation")
+    }
+
+    fn list(&self, kind: Kind) -> Result<Vec<Document>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection
+            .prepare(&format!(
+                "SELECT {DOCUMENT_COLUMNS} FROM tidegate_documents WHERE kind = ?1 ORDER BY id"
+            ))
+            .map_err(unavailable)?;
+        let rows = statement
+            .query_map([kind.as_str()], document_row)
+            .map_err(unavailable)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(unavailable)?;
+        rows.into_iter().map(document).collect()
+    }
+
+    fn get(&self, kind: Kind, id: &str) -> Result<Option<Document>, StoreError> {
+        let row = self
+            .lock()
+            .query_row(
+                &format!(
+                    "SELECT {DOCUMENT_COLUMNS} FROM tidegate_documents WHERE kind = ?1 AND id = ?2"
+                ),
+                params![kind.as_str(), id],
+                document_row,
+            )
+            .optional()
+            .map_err(unavailable)?;
+        row.map(document).transpose()
+    }
+
+    fn put(
+        &self,
+        kind: Kind,
+        id: &str,
+        body: &Value,
+        expected: Option<u64>,
+        audit: &AuditEvent,
+    ) -> Result<Document, StoreError> {
+        self.write(|tx| put_in(tx, kind, id, body, expected, audit))
+    }
+
+    fn delete(
+        &self,
+        kind: Kind,
+        id: &str,
+        expected: u64,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let current = current_version(tx, kind, id)?;
+            if current != Some(expected) {
+                return Err(StoreError::Conflict { current });
+            }
+            tx.execute(
+                "DELETE FROM tidegate_documents WHERE kind = ?1 AND id = ?2",
+                params![kind.as_str(), id],
+            )
+            .map_err(unavailable)?;
+            if kind == Kind::Api {
+                tx.execute("DELETE FROM tidegate_revisions WHERE api = ?1", [id])
+                    .map_err(unavailable)?;
+            }
+            record(tx, audit)
+        })
+    }
+
+    fn add_revision(
+        &self,
+        api: &str,
+        definition: &Value,
+        author: &str,
+        comment: Option<&str>,
+    ) -> Result<Revision, StoreError> {
+        self.write(|tx| add_revision_in(tx, api, definition, author, comment))
+    }
+
+    fn deploy(
+        &self,
+        api: &str,
+        body: &Value,
+        expected: u64,
+        comment: Option<&str>,
+        audit: &AuditEvent,
+    ) -> Result<(Revision, Document), StoreError> {
+        self.write(|tx| {
+            let current = current_version(tx, Kind::Api, api)?;
+            if current != Some(expected) {
+                return Err(StoreError::Conflict { current });
+            }
+            let revision = add_revision_in(tx, api, &definition_of(body), &audit.actor, comment)?;
+            let body = with_deployed_revision(body, revision.number);
+            let document = put_in(tx, Kind::Api, api, &body, Some(expected), audit)?;
+            Ok((revision, document))
+        })
+    }
+
+    fn revisions(&self, api: &str) -> Result<Vec<Revision>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection
+            .prepare(&format!(
+                "SELECT {REVISION_COLUMNS} FROM tidegate_revisions WHERE api = ?1 ORDER BY number"
+            ))
+            .map_err(unavailable)?;
+        let rows = statement
+            .query_map([api], revision_row)
+            .map_err(unavailable)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(unavailable)?;
+        rows.into_iter().map(revision).collect()
+    }
+
+    fn revision(&self, api: &str, number: u64) -> Result<Option<Revision>, StoreError> {
+        let Ok(number) = i64::try_from(number) else {
+            return Ok(None);
+        };
+        let row = self
+            .lock()
+            .query_row(
+                &format!(
+                    "SELECT {REVISION_COLUMNS} FROM tidegate_revisions WHERE api = ?1 AND number = ?2"
+                ),
+                params![api, number],
+                revision_row,
+            )
+            .optional()
+            .map_err(unavailable)?;
+        row.map(revision).transpose()
+    }
+
+    fn audit(&self, target: Option<&str>, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection
+            .prepare(
+                "SELECT at_ms, actor, action, target, before, after FROM tidegate_audit
+                 WHERE ?1 IS NULL OR target = ?1 ORDER BY seq DESC LIMIT ?2",
+            )
+            .map_err(unavailable)?;
+        type AuditRow = (i64, String, String, String, Option<String>, Option<String>);
+        let rows = statement
+            .query_map(
+                params![target, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |row| -> rusqlite::Result<AuditRow> {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                    ))
+                },
+            )
+            .map_err(unavailable)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(unavailable)?;
+        rows.into_iter()
+            .map(|(at_ms, actor, action, target, before, after)| {
+                Ok(AuditEvent {
+                    at: from_millis(at_ms),
+                    before: parse_json_opt(before, "an audit event's before")?,
+                    after: parse_json_opt(after, "an audit event's after")?,
+                    actor,
+                    action,
+                    target,
+                })
+            })
+            .collect()
+    }
+
+    fn tokens(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let connection = self.lock();
+        let mut statement = connection
+            .prepare("SELECT name, hash FROM tidegate_tokens ORDER BY name")
+            .map_err(unavailable)?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(unavailable)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(unavailable)?;
+        Ok(rows)
+    }
+
+    fn add_token(&self, name: &str, hash: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO tidegate_tokens (name, hash) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET hash = excluded.hash",
+                params![name, hash],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+    }
+}

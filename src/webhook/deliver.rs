@@ -1,0 +1,276 @@
+//! One message to one callback: tries, retries by the subscription's policy, and the final
+//! outcome (dead letter included).
+//!
+//! 2xx acknowledges. 5xx, a timeout, a connection error or a refused address is retried with
+//! exponential backoff and jitter until `attempts` or `maxElapsedMs` run out. 4xx and 3xx
+//! (redirects are never followed) are final at once, 410 Gone included. A final failure goes to
+//! the DLQ when there is one, else the subscription stops on the message.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use bytes::Bytes;
+use monoio::time::Instant;
+
+use super::client::{self, TryError};
+use super::dead_letter::{self, DeadLetterSink, Failure};
+use super::http::request_head;
+use super::metrics::{SubscriptionCounters, WebhookMetrics};
+use super::outcome::{Outcome, StopReason};
+use super::pool::{Pool, PoolKey};
+use super::retry::{self, Jitter, Next};
+use super::signature;
+use crate::config::push_model::{PushAuth, PushConfig};
+use crate::config::webhook::{IpNetwork, WebhookOptions};
+use crate::message::Message;
+use crate::runtime::{LocalSignal, LogThrottle};
+
+/// What every delivery of one subscription shares.
+pub struct Target {
+    pub subscription: String,
+    pub push: PushConfig,
+    pub options: WebhookOptions,
+    pub allowed: Vec<IpNetwork>,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub pool: Rc<Pool>,
+    pub dlq: Option<Rc<dyn DeadLetterSink>>,
+    pub counters: Arc<SubscriptionCounters>,
+    pub metrics: Arc<WebhookMetrics>,
+    pub jitter: Jitter,
+    pub log: LogThrottle,
+    pub auth: super::auth::AuthHeader,
+}
+
+/// The final result of one try.
+enum Tried {
+    Status(u16),
+    Failed(TryError),
+}
+
+impl Target {
+    fn pool_key(&self) -> PoolKey {
+        PoolKey {
+            host: self.push.callback.host.clone(),
+            port: self.push.callback.port,
+            tls: self.tls.as_ref().map(|config| Arc::as_ptr(config) as usize),
+        }
+    }
+
+    /// Delivers `message` until its outcome is final, or `interrupt` fires (pause, close,
+    /// shutdown: the message is then not acknowledged).
+    pub async fn deliver(&self, message: &Message, interrupt: &LocalSignal) -> Outcome {
+        let webhook_id = signature::message_id(&self.subscription, &message.id.to_string());
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            if attempt > 1 {
+                SubscriptionCounters::add(&self.counters.retried, 1);
+            }
+            let tried = monoio::select! {
+                _ = interrupt.wait() => return Outcome::Stopped(StopReason::Interrupted),
+                tried = self.try_once(message, &webhook_id) => tried,
+            };
+            let (status, error, permanent) = match tried {
+                Tried::Status(status) if (200..300).contains(&status) => {
+                    SubscriptionCounters::add(&self.counters.delivered, 1);
+                    return Outcome::Delivered;
+                }
+                Tried::Status(status) if (300..500).contains(&status) => {
+                    (Some(status), format!("HTTP {status}"), true)
+                }
+                Tried::Status(status) => (Some(status), format!("HTTP {status}"), false),
+                Tried::Failed(error) => (None, error.to_string(), false),
+            };
+            SubscriptionCounters::add(&self.counters.failed, 1);
+            self.log_failure(attempt, &error);
+            let next = if permanent {
+                Next::GiveUp
+            } else {
+                retry::next(
+                    &self.push.retry,
+                    attempt,
+                    started.elapsed(),
+                    self.jitter.unit(),
+                )
+            };
+            match next {
+                Next::RetryAfter(delay) => {
+                    monoio::select! {
+                        _ = interrupt.wait() => return Outcome::Stopped(StopReason::Interrupted),
+                        _ = monoio::time::sleep(delay) => {}
+                    }
+                }
+                Next::GiveUp => {
+                    let failure = Failure {
+                        subscription: self.subscription.clone(),
+                        status,
+                        attempts: attempt,
+                        error,
+                    };
+                    return self.give_up(message, failure, permanent).await;
+                }
+            }
+        }
+    }
+
+    async fn give_up(&self, message: &Message, failure: Failure, refused: bool) -> Outcome {
+        let reason = match failure.status {
+            Some(status) if refused => StopReason::Refused(status),
+            _ => StopReason::RetriesExhausted,
+        };
+        let Some(dlq) = &self.dlq else {
+            if self.push.dlq.is_some() {
+                tracing::error!(subscription = %self.subscription, "the dead-letter endpoint is not available; the subscription stops instead of losing the message");
+                return Outcome::Stopped(StopReason::DeadLetterFailed);
+            }
+            return Outcome::Stopped(reason);
+        };
+        match dlq.write(dead_letter::letter(message, &failure)).await {
+            Ok(()) => {
+                SubscriptionCounters::add(&self.counters.dead_lettered, 1);
+                Outcome::DeadLettered
+            }
+            Err(error) => {
+                tracing::error!(subscription = %self.subscription, %error, "dead-letter write failed; the subscription stops");
+                Outcome::Stopped(StopReason::DeadLetterFailed)
+            }
+        }
+    }
+
+    async fn try_once(&self, message: &Message, webhook_id: &str) -> Tried {
+        let key = self.pool_key();
+        let auth = match self.auth.value(self).await {
+            Ok(auth) => auth,
+            Err(error) => return Tried::Failed(error),
+        };
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(8 + self.push.headers.len());
+        let content_type = message
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+            .map(|(_, value)| value.as_str())
+            .filter(|value| !value.contains(['\r', '\n']))
+            .unwrap_or(if message.kind.is_text(&message.payload) {
+                "text/plain; charset=utf-8"
+            } else {
+                "application/octet-stream"
+            });
+        headers.push(("content-type", content_type));
+        headers.push(("user-agent", "tidegate-webhook"));
+        headers.push(("webhook-id", webhook_id));
+        let timestamp_text = timestamp.to_string();
+        headers.push(("webhook-timestamp", &timestamp_text));
+        let signature_text;
+        if !self.push.secrets.is_empty() {
+            signature_text =
+                signature::signature(&self.push.secrets, webhook_id, timestamp, &message.payload);
+            headers.push(("webhook-signature", &signature_text));
+        }
+        if let Some(auth) = &auth {
+            headers.push(("authorization", auth));
+        }
+        for (name, value) in &self.push.headers {
+            headers.push((name, value));
+        }
+        let head = request_head(
+            &self.push.callback.host_header(),
+            &self.push.callback.target,
+            &headers,
+            message.payload.len(),
+        );
+        self.exchange(key, head, message.payload.clone()).await
+    }
+
+    /// Sends on a pooled connection, or a new one; a pooled connection that turns out closed
+    /// by the callback before any answer is replaced once, without counting a try.
+    async fn exchange(&self, key: PoolKey, head: Bytes, body: Bytes) -> Tried {
+        let options = &self.options;
+        let mut pooled = self.pool.take(&key);
+        loop {
+            let reused = pooled.is_some();
+            let mut connection = match pooled.take() {
+                Some(connection) => connection,
+                None => {
+                    let url = &self.push.callback;
+                    match client::connect(
+                        url,
+                        &self.allowed,
+                        options.connect_timeout,
+                        self.tls.as_ref(),
+                    )
+                    .await
+                    {
+                        Ok(connection) => {
+                            SubscriptionCounters::add(&self.metrics.connections_opened, 1);
+                            connection
+                        }
+                        Err(error) => {
+                            if matches!(error, TryError::Refused(_)) {
+                                SubscriptionCounters::add(&self.metrics.ssrf_refusals, 1);
+                            }
+                            return Tried::Failed(error);
+                        }
+                    }
+                }
+            };
+            self.counters
+                .in_flight
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let result = connection
+                .exchange(
+                    head.clone(),
+                    body.clone(),
+                    options.read_timeout,
+                    options.max_response_bytes,
+                )
+                .await;
+            self.counters
+                .in_flight
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            match result {
+                Ok(answer) => {
+                    if answer.reusable {
+                        self.pool.give_back(key, connection);
+                    }
+                    return Tried::Status(answer.status);
+                }
+                Err(TryError::Broken(_)) if reused => continue,
+                Err(error) => return Tried::Failed(error),
+            }
+        }
+    }
+
+    fn log_failure(&self, attempt: u32, error: &str) {
+        if let Some(suppressed) = self.log.admit(std::time::Instant::now()) {
+            tracing::warn!(
+                subscription = %self.subscription,
+                attempt,
+                error,
+                suppressed,
+                "webhook delivery failed"
+            );
+        }
+    }
+}
+
+/// `Basic` credentials for `auth: basic`.
+pub fn basic(username: &str, password: &str) -> String {
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    format!("Basic {encoded}")
+}
+
+/// The static part of `auth` (basic, bearer); OAuth2 tokens come from `auth.rs`.
+pub fn static_auth(auth: &PushAuth) -> Option<String> {
+    match auth {
+        PushAuth::None | PushAuth::OAuth2 { .. } => None,
+        PushAuth::Basic { username, password } => Some(basic(username, password.expose())),
+        PushAuth::Bearer { token } => Some(format!("Bearer {}", token.expose())),
+    }
+}

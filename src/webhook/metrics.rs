@@ -1,0 +1,169 @@
+//! Per-subscription delivery counters, node-wide (each subscription is delivered by one shard,
+//! which alone writes its counters). Labels are the configured subscription and API ids, so the
+//! number of series is bounded by the configuration.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::config::Config;
+
+/// A subscription's state, as the `tidegate_webhook_state` gauge reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum State {
+    Starting = 0,
+    Active = 1,
+    Paused = 2,
+    /// Consumption stopped on a refused or undeliverable message (no DLQ).
+    Stopped = 3,
+    Closed = 4,
+}
+
+/// One subscription's counters.
+#[derive(Default)]
+pub struct SubscriptionCounters {
+    pub subscription: String,
+    pub api: String,
+    /// Messages the callback acknowledged (2xx).
+    pub delivered: AtomicU64,
+    /// Tries after the first.
+    pub retried: AtomicU64,
+    /// Tries that failed (non-2xx, timeout, connection error).
+    pub failed: AtomicU64,
+    /// Messages written to the DLQ.
+    pub dead_lettered: AtomicU64,
+    /// Messages retained by the source after the last one acknowledged (in-memory topics).
+    pub lag: AtomicU64,
+    /// Deliveries running now.
+    pub in_flight: AtomicU64,
+    pub state: AtomicU64,
+}
+
+impl SubscriptionCounters {
+    pub fn state(&self) -> u64 {
+        self.state.load(Ordering::Relaxed)
+    }
+
+    pub fn set_state(&self, state: State) {
+        self.state.store(state as u64, Ordering::Relaxed);
+    }
+
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// A per-subscription family: name, type, help, reader.
+type Family = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&SubscriptionCounters) -> u64,
+);
+
+/// Every push subscription's counters, and the shards' connection counters.
+#[derive(Default)]
+pub struct WebhookMetrics {
+    pub subscriptions: Vec<Arc<SubscriptionCounters>>,
+    /// Idle pooled connections, all shards.
+    pub idle_connections: AtomicU64,
+    /// Connections opened to callbacks.
+    pub connections_opened: AtomicU64,
+    /// Pooled connections closed after `idleTimeout`.
+    pub connections_closed_idle: AtomicU64,
+    /// Connections refused by the SSRF guard.
+    pub ssrf_refusals: AtomicU64,
+}
+
+impl WebhookMetrics {
+    /// Counters for every push subscription of `config`.
+    pub fn new(config: &Config) -> Arc<WebhookMetrics> {
+        let subscriptions = config
+            .subscriptions
+            .iter()
+            .filter(|s| s.push.is_some())
+            .map(|s| {
+                Arc::new(SubscriptionCounters {
+                    subscription: s.id.clone(),
+                    api: s.api.clone(),
+                    ..Default::default()
+                })
+            })
+            .collect();
+        Arc::new(WebhookMetrics {
+            subscriptions,
+            ..Default::default()
+        })
+    }
+
+    /// The counters of `subscription`.
+    pub fn subscription(&self, subscription: &str) -> Option<&Arc<SubscriptionCounters>> {
+        self.subscriptions
+            .iter()
+            .find(|c| c.subscription == subscription)
+    }
+
+    /// Prometheus text.
+    pub fn render_prometheus(&self) -> String {
+        let mut out = String::new();
+        let families: [Family; 7] = [
+            ("webhook_delivered_total", "counter", "Messages the callback acknowledged with a 2xx.", |c| c.delivered.load(Ordering::Relaxed)),
+            ("webhook_retried_total", "counter", "Delivery tries after the first.", |c| c.retried.load(Ordering::Relaxed)),
+            ("webhook_failed_total", "counter", "Delivery tries that failed (non-2xx, timeout, connection error, refused address).", |c| c.failed.load(Ordering::Relaxed)),
+            ("webhook_dead_lettered_total", "counter", "Messages written to the subscription's DLQ.", |c| c.dead_lettered.load(Ordering::Relaxed)),
+            ("webhook_lag_messages", "gauge", "Messages retained after the last acknowledged one (in-memory sources).", |c| c.lag.load(Ordering::Relaxed)),
+            ("webhook_in_flight", "gauge", "Deliveries running now.", |c| c.in_flight.load(Ordering::Relaxed)),
+            ("webhook_state", "gauge", "0 starting, 1 active, 2 paused, 3 stopped (undeliverable message, no DLQ), 4 closed.", SubscriptionCounters::state),
+        ];
+        for (name, kind, help, read) in families {
+            let _ = writeln!(
+                out,
+                "# HELP tidegate_{name} {help}\n# TYPE tidegate_{name} {kind}"
+            );
+            for c in &self.subscriptions {
+                let _ = writeln!(
+                    out,
+                    "tidegate_{name}{{api=\"{}\",subscription=\"{}\"}} {}",
+                    c.api,
+                    c.subscription,
+                    read(c)
+                );
+            }
+        }
+        let node = [
+            (
+                "webhook_idle_connections",
+                "gauge",
+                "Idle keep-alive connections to callbacks.",
+                &self.idle_connections,
+            ),
+            (
+                "webhook_connections_opened_total",
+                "counter",
+                "Connections opened to callbacks.",
+                &self.connections_opened,
+            ),
+            (
+                "webhook_connections_closed_idle_total",
+                "counter",
+                "Pooled connections closed after idleTimeout.",
+                &self.connections_closed_idle,
+            ),
+            (
+                "webhook_ssrf_refusals_total",
+                "counter",
+                "Callback addresses refused by the SSRF guard.",
+                &self.ssrf_refusals,
+            ),
+        ];
+        for (name, kind, help, value) in node {
+            let _ = writeln!(
+                out,
+                "# HELP tidegate_{name} {help}\n# TYPE tidegate_{name} {kind}\ntidegate_{name} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,313 @@
+//! One behaviour for every management store: the same checks run on the memory, SQLite and
+//! PostgreSQL stores (tests/management_store.rs).
+
+use serde_json::json;
+use tidegate::manage::store::{target, AuditEvent, Kind, Store, StoreError};
+
+fn audit(action: &str, kind: Kind, id: &str) -> AuditEvent {
+    AuditEvent::now("tester", action, &target(kind, id))
+}
+
+/// Runs every check on an empty `store`.
+pub fn conformance(store: &dyn Store) {
+    documents_and_versions(store);
+    deletes(store);
+    revisions_and_deploy(store);
+    audit_trail(store);
+    tokens(store);
+}
+
+fn documents_and_versions(store: &dyn Store) {
+    let start = store.generation().unwrap();
+    assert!(store.list(Kind::Api).unwrap().is_empty());
+    assert_eq!(store.get(Kind::Api, "a").unwrap(), None);
+
+    let created = store
+        .put(
+            Kind::Api,
+            "b",
+            &json!({"n": 1}),
+            None,
+            &audit("api.create", Kind::Api, "b"),
+        )
+        .unwrap();
+    assert_eq!(
+        (created.kind, created.id.as_str(), created.version),
+        (Kind::Api, "b", 1)
+    );
+    assert!(
+        store.generation().unwrap() > start,
+        "a write bumps the generation"
+    );
+    store
+        .put(
+            Kind::Api,
+            "a",
+            &json!({"n": 2}),
+            None,
+            &audit("api.create", Kind::Api, "a"),
+        )
+        .unwrap();
+    // Same id, other kind: another document.
+    store
+        .put(
+            Kind::Application,
+            "a",
+            &json!({"app": true}),
+            None,
+            &audit("application.create", Kind::Application, "a"),
+        )
+        .unwrap();
+
+    let listed: Vec<(String, u64)> = store
+        .list(Kind::Api)
+        .unwrap()
+        .into_iter()
+        .map(|doc| (doc.id, doc.version))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![("a".to_owned(), 1), ("b".to_owned(), 1)],
+        "ordered by id"
+    );
+    assert_eq!(store.list(Kind::Application).unwrap().len(), 1);
+    assert!(store.list(Kind::Subscription).unwrap().is_empty());
+
+    // Creating what exists, or replacing at a stale version: Conflict with the stored version.
+    let before = store.generation().unwrap();
+    let error = store
+        .put(
+            Kind::Api,
+            "b",
+            &json!({}),
+            None,
+            &audit("api.create", Kind::Api, "b"),
+        )
+        .unwrap_err();
+    assert_eq!(error, StoreError::Conflict { current: Some(1) });
+    let replaced = store
+        .put(
+            Kind::Api,
+            "b",
+            &json!({"n": 3}),
+            Some(1),
+            &audit("api.update", Kind::Api, "b"),
+        )
+        .unwrap();
+    assert_eq!(replaced.version, 2);
+    let error = store
+        .put(
+            Kind::Api,
+            "b",
+            &json!({"n": 4}),
+            Some(1),
+            &audit("api.update", Kind::Api, "b"),
+        )
+        .unwrap_err();
+    assert_eq!(error, StoreError::Conflict { current: Some(2) });
+    let error = store
+        .put(
+            Kind::Api,
+            "zz",
+            &json!({}),
+            Some(1),
+            &audit("api.update", Kind::Api, "zz"),
+        )
+        .unwrap_err();
+    assert_eq!(error, StoreError::Conflict { current: None });
+    let got = store.get(Kind::Api, "b").unwrap().unwrap();
+    assert_eq!(
+        (got.body, got.version),
+        (json!({"n": 3}), 2),
+        "a refused write changes nothing"
+    );
+    assert!(store.generation().unwrap() > before);
+}
+
+fn deletes(store: &dyn Store) {
+    store
+        .put(
+            Kind::Subscription,
+            "s",
+            &json!({"id": "s"}),
+            None,
+            &audit("subscription.create", Kind::Subscription, "s"),
+        )
+        .unwrap();
+    let error = store
+        .delete(
+            Kind::Subscription,
+            "s",
+            7,
+            &audit("subscription.delete", Kind::Subscription, "s"),
+        )
+        .unwrap_err();
+    assert_eq!(error, StoreError::Conflict { current: Some(1) });
+    let before = store.generation().unwrap();
+    store
+        .delete(
+            Kind::Subscription,
+            "s",
+            1,
+            &audit("subscription.delete", Kind::Subscription, "s"),
+        )
+        .unwrap();
+    assert!(store.generation().unwrap() > before);
+    assert_eq!(store.get(Kind::Subscription, "s").unwrap(), None);
+    let error = store
+        .delete(
+            Kind::Subscription,
+            "s",
+            1,
+            &audit("subscription.delete", Kind::Subscription, "s"),
+        )
+        .unwrap_err();
+    assert_eq!(error, StoreError::Conflict { current: None });
+}
+
+fn revisions_and_deploy(store: &dyn Store) {
+    assert!(store.revisions("r").unwrap().is_empty());
+    let body =
+        json!({"definition": {"id": "r", "v": 1}, "state": "started", "deployedRevision": null});
+    let doc = store
+        .put(
+            Kind::Api,
+            "r",
+            &body,
+            None,
+            &audit("api.create", Kind::Api, "r"),
+        )
+        .unwrap();
+
+    let first = store
+        .add_revision("r", &json!({"id": "r", "v": 0}), "alice", Some("by hand"))
+        .unwrap();
+    assert_eq!(
+        (
+            first.number,
+            first.author.as_str(),
+            first.comment.as_deref()
+        ),
+        (1, "alice", Some("by hand"))
+    );
+
+    let before = store.generation().unwrap();
+    let (revision, deployed) = store
+        .deploy(
+            "r",
+            &body,
+            doc.version,
+            None,
+            &audit("api.deploy", Kind::Api, "r"),
+        )
+        .unwrap();
+    assert!(store.generation().unwrap() > before);
+    assert_eq!(revision.number, 2);
+    assert_eq!(revision.definition, json!({"id": "r", "v": 1}));
+    assert_eq!(revision.author, "tester", "the deployer is the audit actor");
+    assert_eq!(deployed.version, doc.version + 1);
+    assert_eq!(deployed.body["deployedRevision"], json!(2));
+    assert_eq!(store.get(Kind::Api, "r").unwrap().unwrap(), deployed);
+
+    // A deployment at a stale version stores nothing.
+    let error = store
+        .deploy(
+            "r",
+            &body,
+            doc.version,
+            None,
+            &audit("api.deploy", Kind::Api, "r"),
+        )
+        .unwrap_err();
+    assert_eq!(
+        error,
+        StoreError::Conflict {
+            current: Some(deployed.version)
+        }
+    );
+    let numbers: Vec<u64> = store
+        .revisions("r")
+        .unwrap()
+        .iter()
+        .map(|r| r.number)
+        .collect();
+    assert_eq!(numbers, vec![1, 2]);
+    assert_eq!(
+        store.revision("r", 2).unwrap().unwrap().definition,
+        json!({"id": "r", "v": 1})
+    );
+    assert_eq!(store.revision("r", 3).unwrap(), None);
+    assert_eq!(store.revision("other", 1).unwrap(), None);
+
+    // Deleting an API deletes its revisions.
+    store
+        .delete(
+            Kind::Api,
+            "r",
+            deployed.version,
+            &audit("api.delete", Kind::Api, "r"),
+        )
+        .unwrap();
+    assert!(store.revisions("r").unwrap().is_empty());
+}
+
+fn audit_trail(store: &dyn Store) {
+    let event = AuditEvent::now("ci", "api.update", "api:t")
+        .with_bodies(Some(json!({"n": 1})), Some(json!({"n": 2})));
+    store
+        .put(
+            Kind::Api,
+            "t",
+            &json!({"n": 1}),
+            None,
+            &audit("api.create", Kind::Api, "t"),
+        )
+        .unwrap();
+    store
+        .put(Kind::Api, "t", &json!({"n": 2}), Some(1), &event)
+        .unwrap();
+
+    let newest = store.audit(None, 1).unwrap();
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].action, "api.update");
+    assert_eq!(newest[0].actor, "ci");
+    assert_eq!(newest[0].before, Some(json!({"n": 1})));
+    assert_eq!(newest[0].after, Some(json!({"n": 2})));
+
+    let of_t: Vec<String> = store
+        .audit(Some("api:t"), 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        of_t,
+        vec!["api.update", "api.create"],
+        "newest first, this target only"
+    );
+    // Refused writes leave no audit event; every successful one does.
+    let of_b: Vec<String> = store
+        .audit(Some("api:b"), 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(of_b, vec!["api.update", "api.create"]);
+    assert!(store.audit(None, 1000).unwrap().len() >= 10);
+}
+
+fn tokens(store: &dyn Store) {
+    assert!(store.tokens().unwrap().is_empty());
+    let before = store.generation().unwrap();
+    store.add_token("zeta", "sha256:00").unwrap();
+    store.add_token("alpha", "sha256:11").unwrap();
+    store.add_token("zeta", "sha256:22").unwrap();
+    assert!(store.generation().unwrap() > before);
+    assert_eq!(
+        store.tokens().unwrap(),
+        vec![
+            ("alpha".to_owned(), "sha256:11".to_owned()),
+            ("zeta".to_owned(), "sha256:22".to_owned())
+        ]
+    );
+}

@@ -1,0 +1,83 @@
+//! Push subscriptions over Kafka and MQTT APIs, for the at-least-once and dead-letter tests:
+//! one API `orders` with a webhook entrypoint (`qos: at-least-once`) over a broker, and one push
+//! subscription `billing` to a callback, loopback allow-listed. The gateway runs as the real
+//! binary (`binary::Binary`) so a test can SIGKILL it.
+
+use std::time::Duration;
+
+use super::binary::gateway_yaml;
+use super::eventually;
+use super::mosquitto::Mosquitto;
+
+/// The push subscription's id (its Kafka group is `hooks.billing`).
+pub const SUBSCRIPTION: &str = "billing";
+
+/// The configuration: `gateway` extra keys (indented two spaces), the API's `endpoint` section
+/// (indented four spaces), the subscription's `callback` and extra `configuration` lines
+/// (indented six spaces, e.g. a `dlq`).
+fn yaml(gateway: &str, endpoint: &str, callback: &str, extra: &str) -> String {
+    format!(
+        r#"{gateway}apis:
+  - id: orders
+    name: Orders
+    contextPaths: [/orders]
+    entrypoints:
+      - type: webhook
+        qos: at-least-once
+        # A callback that hangs stays in flight until the test kills the gateway.
+        configuration: {{ readTimeout: 600000 }}
+{endpoint}    plans:
+      - {{ id: push, name: Push, security: keyless }}
+applications:
+  - {{ id: app, name: App }}
+subscriptions:
+  - id: {SUBSCRIPTION}
+    api: orders
+    plan: push
+    application: app
+    type: push
+    configuration:
+      callbackUrl: {callback}
+      retry: {{ attempts: 2, initialDelayMs: 50, maxDelayMs: 100, multiplier: 2, jitter: 0, maxElapsedMs: 600000 }}
+{extra}"#,
+        gateway = gateway_yaml(&format!(
+            "  webhook:\n    allowedNetworks: [127.0.0.0/8]\n{gateway}"
+        )),
+    )
+}
+
+/// Over the Kafka `topic` on `bootstrap`, each subscription in a group of its own.
+pub fn kafka_yaml(bootstrap: &str, topic: &str, callback: &str, extra: &str) -> String {
+    let endpoint = format!(
+        "    endpoint:\n      type: kafka\n      configuration:\n        bootstrapServers: {bootstrap}\n        consumer:\n          enabled: true\n          topics: [{topic}]\n          groupId: hooks\n          groupScope: subscription\n          autoOffsetReset: earliest\n"
+    );
+    yaml("", &endpoint, callback, extra)
+}
+
+/// Over the MQTT filter `orders/#` of the broker on `port`, with a stable session (`nodeId`).
+pub fn mqtt_yaml(port: u16, callback: &str, extra: &str) -> String {
+    let endpoint = format!(
+        "    endpoint:\n      type: mqtt5\n      configuration:\n        serverHost: 127.0.0.1\n        serverPort: {port}\n        reconnectBackoffMs: 100\n        reconnectBackoffMaxMs: 500\n        consumer:\n          topic: orders/#\n          qos: 1\n"
+    );
+    yaml("  nodeId: hooks-node\n", &endpoint, callback, extra)
+}
+
+/// Waits until the gateway's broker subscription was granted `times` times in all.
+pub fn wait_mqtt_subscribed(broker: &Mosquitto, times: usize) {
+    let granted = eventually(Duration::from_secs(30), || {
+        broker.log_count("Sending SUBACK to tidegate-hooks-node-orders") >= times
+    });
+    assert!(granted, "the gateway never subscribed:\n{}", broker.log());
+}
+
+/// `(topic, payload, user properties)` of each line `mosquitto_sub -F '%t|%p|%P'` printed.
+pub fn parse_sub_lines(lines: &[String]) -> Vec<(String, String, String)> {
+    lines
+        .iter()
+        .map(|line| {
+            let mut parts = line.splitn(3, '|');
+            let mut next = || parts.next().unwrap_or_default().to_owned();
+            (next(), next(), next())
+        })
+        .collect()
+}

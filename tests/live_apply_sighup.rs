@@ -1,0 +1,46 @@
+//! The binary applies its file live on SIGHUP: an API added to the file is served, one removed
+//! from it answers 404, without a restart (file mode, no `management:` section).
+
+mod common;
+
+use std::time::Duration;
+
+use common::binary::{gateway_yaml, Binary};
+use common::live_apis::{api, status};
+
+#[test]
+fn sighup_deploys_and_removes_apis() {
+    let gateway_section = gateway_yaml("");
+    let one = api("one", "one", &["http-get", "http-post"], true);
+    let binary = Binary::start(&format!("{gateway_section}apis:\n{one}"));
+    let addr = binary.addr;
+    assert_eq!(status(addr, "/one"), 204);
+    assert_eq!(status(addr, "/two"), 404);
+
+    let two = api("two", "two", &["http-get", "http-post"], true);
+    std::fs::write(
+        binary.config_path(),
+        format!("{gateway_section}apis:\n{two}"),
+    )
+    .unwrap();
+    binary.signal("HUP");
+    let line = binary
+        .wait_for_log(
+            Duration::from_secs(20),
+            "reloaded plans, applications, subscriptions and API keys, and the APIs",
+        )
+        .unwrap_or_else(|| panic!("no reload logged:\n{}", binary.log()));
+    assert_eq!(line["fields"]["added"], "[\"two\"]", "{line}");
+    assert_eq!(line["fields"]["removed"], "[\"one\"]", "{line}");
+    assert_eq!(status(addr, "/two"), 204);
+    assert_eq!(status(addr, "/one"), 404);
+    let answer = common::post(addr, "/two", "hello", "");
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    assert!(
+        binary
+            .find_log("take effect only after a restart")
+            .is_none(),
+        "{}",
+        binary.log()
+    );
+}

@@ -1,0 +1,159 @@
+//! The management stores: one conformance suite run on the memory, SQLite and PostgreSQL stores;
+//! the SQLite file keeps everything across a reopen; a PostgreSQL outage is `Unavailable` and the
+//! store reconnects by itself when the server is back.
+
+mod common;
+
+use serde_json::json;
+use tidegate::manage::store::{
+    AuditEvent, Kind, MemoryStore, PostgresStore, SqliteStore, Store, StoreError,
+};
+
+use common::postgres::Postgres;
+use common::store_conformance::conformance;
+
+#[test]
+fn memory_store_conforms() {
+    conformance(&MemoryStore::new());
+}
+
+#[test]
+fn sqlite_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance(&SqliteStore::open(&dir.path().join("t.db")).unwrap());
+}
+
+#[test]
+fn postgres_store_conforms() {
+    let postgres = Postgres::start();
+    conformance(&PostgresStore::connect(&postgres.url()).unwrap());
+}
+
+#[test]
+fn sqlite_file_keeps_everything_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keep.db");
+    let generation = {
+        let store = SqliteStore::open(&path).unwrap();
+        let doc = store
+            .put(
+                Kind::Api,
+                "a",
+                &json!({"definition": {"id": "a"}}),
+                None,
+                &AuditEvent::now("t", "api.create", "api:a"),
+            )
+            .unwrap();
+        store
+            .deploy(
+                "a",
+                &doc.body,
+                1,
+                Some("first"),
+                &AuditEvent::now("t", "api.deploy", "api:a"),
+            )
+            .unwrap();
+        store.add_token("ci", "sha256:ab").unwrap();
+        store.generation().unwrap()
+    };
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.generation().unwrap(), generation);
+    let doc = store.get(Kind::Api, "a").unwrap().unwrap();
+    assert_eq!((doc.version, &doc.body["deployedRevision"]), (2, &json!(1)));
+    assert_eq!(
+        store.revision("a", 1).unwrap().unwrap().comment.as_deref(),
+        Some("first")
+    );
+    assert_eq!(store.audit(Some("api:a"), 10).unwrap().len(), 2);
+    assert_eq!(
+        store.tokens().unwrap(),
+        vec![("ci".to_owned(), "sha256:ab".to_owned())]
+    );
+}
+
+#[test]
+fn sqlite_refuses_a_schema_newer_than_it_knows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection
+        .execute("UPDATE tidegate_schema SET version = 99", [])
+        .unwrap();
+    drop(connection);
+    let error = SqliteStore::open(&path)
+        .err()
+        .expect("a newer schema is refused");
+    assert!(
+        matches!(&error, StoreError::Corrupt(text) if text.contains("version 99")),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn postgres_outage_is_unavailable_then_the_store_reconnects() {
+    let mut postgres = Postgres::start();
+    let store = PostgresStore::connect(&postgres.url()).unwrap();
+    store
+        .put(
+            Kind::Application,
+            "app",
+            &json!({"id": "app"}),
+            None,
+            &AuditEvent::now("t", "application.create", "application:app"),
+        )
+        .unwrap();
+    let generation = store.generation().unwrap();
+
+    postgres.stop();
+    assert!(matches!(
+        store.generation(),
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        store.list(Kind::Api),
+        Err(StoreError::Unavailable(_))
+    ));
+
+    postgres.resume();
+    assert_eq!(
+        store.generation().unwrap(),
+        generation,
+        "the data survived the restart"
+    );
+    assert_eq!(store.list(Kind::Application).unwrap().len(), 1);
+}
+
+#[test]
+fn two_postgres_clients_see_each_others_writes_and_conflicts() {
+    let postgres = Postgres::start();
+    let one = PostgresStore::connect(&postgres.url()).unwrap();
+    let two = PostgresStore::connect(&postgres.url()).unwrap();
+    one.put(
+        Kind::Api,
+        "x",
+        &json!({}),
+        None,
+        &AuditEvent::now("t", "api.create", "api:x"),
+    )
+    .unwrap();
+    assert_eq!(two.generation().unwrap(), one.generation().unwrap());
+    two.put(
+        Kind::Api,
+        "x",
+        &json!({"n": 1}),
+        Some(1),
+        &AuditEvent::now("t", "api.update", "api:x"),
+    )
+    .unwrap();
+    let error = one
+        .put(
+            Kind::Api,
+            "x",
+            &json!({"n": 2}),
+            Some(1),
+            &AuditEvent::now("t", "api.update", "api:x"),
+        )
+        .unwrap_err();
+    assert_eq!(error, StoreError::Conflict { current: Some(2) });
+}
