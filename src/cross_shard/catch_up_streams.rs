@@ -68,19 +68,24 @@ pub struct CatchUpStreams {
 impl CatchUpStreams {
     /// Joins the first open reader `joinable` accepts, or opens one with the buffer `create`
     /// makes and hands it to the bridge with `start`, when fewer than `max` are open.
-    /// Returns the reader (counted as read by the client until `leave`).
-    pub fn join(
+    /// Returns the reader (counted as read by the client until `leave`) and what `joinable`
+    /// returned for it: the client's position there, held against eviction until it
+    /// subscribed (a new reader is joined before its fetch starts, so nothing is evicted
+    /// before its first client reads).
+    pub fn join<T>(
         &self,
         max: usize,
-        joinable: impl Fn(&CatchUpStream) -> bool,
+        joinable: impl Fn(&CatchUpStream) -> Option<T>,
         create: impl FnOnce() -> Arc<KafkaFeed>,
         start: impl FnOnce(&Arc<CatchUpStream>) -> bool,
-    ) -> Result<Arc<CatchUpStream>, CatchUpRefused> {
+    ) -> Result<(Arc<CatchUpStream>, T), CatchUpRefused> {
         let mut open = self.lock();
         open.retain(|stream| !stream.is_closed() && !stream.is_caught_up());
-        if let Some(stream) = open.iter().find(|stream| joinable(stream)) {
-            stream.clients.fetch_add(1, Ordering::AcqRel);
-            return Ok(stream.clone());
+        for stream in open.iter() {
+            if let Some(joined) = joinable(stream) {
+                stream.clients.fetch_add(1, Ordering::AcqRel);
+                return Ok((stream.clone(), joined));
+            }
         }
         if open.len() >= max {
             return Err(CatchUpRefused::Full { max });
@@ -92,11 +97,13 @@ impl CatchUpStreams {
             caught_up: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         });
+        // A reader starting at the client's position always takes it.
+        let joined = joinable(&stream).ok_or(CatchUpRefused::Busy)?;
         if !start(&stream) {
             return Err(CatchUpRefused::Busy);
         }
         open.push(stream.clone());
-        Ok(stream)
+        Ok((stream, joined))
     }
 
     /// The bridge: `stream` has no client left; ends it unless one joined meanwhile.
@@ -135,5 +142,52 @@ impl CatchUpStreams {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<CatchUpStream>>> {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{CatchUpRefused, CatchUpStreams};
+    use crate::cross_shard::kafka_link::KafkaFeed;
+
+    fn reader() -> Arc<KafkaFeed> {
+        Arc::new(KafkaFeed::new("catch-up", 4, 1 << 20, 1))
+    }
+
+    /// A new reader's fetch starts with its first client's position already held: a fetch that
+    /// started first would see no reader and could fill the buffer past it.
+    #[test]
+    fn a_new_reader_holds_its_first_clients_position_before_it_fetches() {
+        let streams = CatchUpStreams::default();
+        let (stream, hold) = streams
+            .join(
+                1,
+                |stream| Some(stream.feed.reads.hold(1)),
+                reader,
+                |stream| {
+                    assert_eq!(stream.feed.reads.floor(), Some(1), "fetch started unheld");
+                    true
+                },
+            )
+            .unwrap();
+        assert_eq!(stream.clients(), 1);
+        drop(hold);
+        assert_eq!(stream.feed.reads.floor(), None);
+    }
+
+    #[test]
+    fn a_client_joins_the_reader_that_takes_it_else_a_new_one_up_to_the_bound() {
+        let streams = CatchUpStreams::default();
+        let (first, _) = streams.join(2, |_| Some(()), reader, |_| true).unwrap();
+        let (same, _) = streams.join(2, |_| Some(()), reader, |_| true).unwrap();
+        assert_eq!((first.id, first.clients()), (same.id, 2));
+        let (other, _) = streams
+            .join(2, |s| (s.id != first.id).then_some(()), reader, |_| true)
+            .unwrap();
+        assert_ne!(other.id, first.id);
+        let refused = streams.join(2, |_| None::<()>, reader, |_| true);
+        assert_eq!(refused.err(), Some(CatchUpRefused::Full { max: 2 }));
     }
 }

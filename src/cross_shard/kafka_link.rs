@@ -39,7 +39,7 @@ pub struct KafkaFeed {
     /// How many clients use it, for a subscription's feed (`kafka_subscriptions`).
     pub usage: FeedUse,
     /// How far each shard's clients have read its buffer: the fetches wait for room.
-    pub reads: ReadFloors,
+    pub reads: Arc<ReadFloors>,
     /// The catch-up readers of clients resuming before its buffer.
     pub catch_ups: CatchUpStreams,
 }
@@ -58,7 +58,7 @@ impl KafkaFeed {
             delivered: (0..shards).map(|_| AtomicU64::new(NEVER)).collect(),
             connected: (0..shards).map(|_| AtomicBool::new(false)).collect(),
             usage: FeedUse::default(),
-            reads: ReadFloors::new(shards),
+            reads: Arc::new(ReadFloors::new(shards)),
             catch_ups: CatchUpStreams::default(),
         }
     }

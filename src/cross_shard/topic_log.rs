@@ -55,16 +55,18 @@ impl TopicLog {
         Ok(position)
     }
 
-    /// `append`, unless it would evict a position at or after `keep` (a reader still needs
-    /// it): then the message comes back untouched. `None` keeps nothing.
+    /// `append`, unless it would evict a position at or after `keep()` (a reader still needs
+    /// it): then the message comes back untouched. `None` keeps nothing. `keep` is asked under
+    /// the ring's lock, so a reader that holds a position it matched under that lock
+    /// (`ReadFloors::hold`) is never evicted in between.
     pub fn append_keeping(
         &self,
         message: Message,
-        keep: Option<u64>,
+        keep: impl FnOnce() -> Option<u64>,
     ) -> Result<Result<u64, TooLarge>, Message> {
         let pushed = {
             let mut ring = self.lock();
-            if keep.is_some_and(|keep| ring.first_after_push(message.payload.len()) > keep) {
+            if keep().is_some_and(|keep| ring.first_after_push(message.payload.len()) > keep) {
                 return Err(message);
             }
             ring.push(message)

@@ -336,14 +336,9 @@ impl Session {
         fits as i32
     }
 
-    /// Turns a record into a message carrying the position after it, and appends it once the
-    /// buffer has room (see `push`).
+    /// Turns a record into a message and appends it once the buffer has room (see `push`),
+    /// carrying the position after it.
     async fn append(&self, topic: &Arc<str>, partition: i32, slot: usize, record: RecordAndOffset) {
-        let cursor = {
-            let mut head = self.head.borrow_mut();
-            head.next[slot] = record.offset + 1;
-            Arc::new(head.cursor())
-        };
         let RecordAndOffset { record, offset } = record;
         let key = record
             .key
@@ -369,43 +364,54 @@ impl Session {
                     .map_or(0, |d| d.as_millis() as u64)
             });
         let message = Message {
-            id: MessageId::Kafka(KafkaId {
-                seq: 0,
-                slot: slot as u32,
-                cursor,
-            }),
+            // Set when it is appended (`push`).
+            id: MessageId::Sequence(0),
             payload: record.value.map(Bytes::from).unwrap_or_default(),
             kind: PayloadKind::Unspecified,
             headers,
             metadata: metadata.into(),
             timestamp_ms,
         };
-        if let Err(too_large) = self.push(message).await {
+        if let Err(too_large) = self.push(message, slot, offset).await {
             tracing::warn!(topic = %topic, partition, offset, max_bytes = too_large.max_bytes, "record larger than the node buffer; skipped");
             return;
         }
         ShardMetrics::inc(&self.metrics.records_fetched_total);
     }
 
-    /// Appends `message` without evicting what a reader still needs: waits until the readers
-    /// made room, for at most the pacing's wait; after that the slowest readers are the slow
-    /// ones and their slow-client policy applies (they stop counting as readers).
-    async fn push(&self, mut message: Message) -> Result<u64, TooLarge> {
+    /// Appends `message` (record `offset` of slot `slot`) without evicting what a reader still
+    /// needs: waits until the readers made room, for at most the pacing's wait; after that the
+    /// slowest readers are the slow ones and their slow-client policy applies (they stop
+    /// counting as readers).
+    ///
+    /// The message's position (the session's head with this record read) is taken when it is
+    /// appended, in the same step, and only then does the head move: the partitions' loops wait
+    /// for room concurrently and append in any order, and a position taken earlier would claim
+    /// records of other partitions that are still waiting, or miss ones appended meanwhile. So
+    /// every position in the buffer covers exactly what precedes it there: a client resuming
+    /// from one (on another node, or moved to the node buffer) neither skips nor repeats.
+    async fn push(&self, mut message: Message, slot: usize, offset: i64) -> Result<u64, TooLarge> {
         let Some(pacing) = &self.pacing else {
-            return self.log.append(message);
+            message.id = self.position_after(slot, offset);
+            let appended = self.log.append(message);
+            self.head.borrow_mut().next[slot] = offset + 1;
+            return appended;
         };
         let reads = &pacing.feed.reads;
         let mut waited: Option<(tokio::time::Instant, Waiting<'_>)> = None;
         loop {
-            let keep = match &waited {
-                Some((since, _)) if since.elapsed() >= pacing.wait => {
-                    ShardMetrics::inc(&self.metrics.fetch_pace_overruns_total);
-                    None
-                }
-                _ => reads.floor(),
-            };
+            let overrun = matches!(&waited, Some((since, _)) if since.elapsed() >= pacing.wait);
+            if overrun {
+                ShardMetrics::inc(&self.metrics.fetch_pace_overruns_total);
+            }
+            let keep = || (!overrun).then(|| reads.floor()).flatten();
+            message.id = self.position_after(slot, offset);
             match self.log.append_keeping(message, keep) {
-                Ok(pushed) => return pushed,
+                Ok(pushed) => {
+                    // Appended (or skipped as too large): the head moves past it.
+                    self.head.borrow_mut().next[slot] = offset + 1;
+                    return pushed;
+                }
                 Err(back) => message = back,
             }
             if waited.is_none() {
@@ -416,6 +422,19 @@ impl Session {
             }
             let _ = tokio::time::timeout(PACE_POLL, reads.changed()).await;
         }
+    }
+}
+
+impl Session {
+    /// The id of record `offset` of slot `slot` appended now: the head with it read.
+    fn position_after(&self, slot: usize, offset: i64) -> MessageId {
+        let mut cursor = self.head.borrow().cursor();
+        cursor.next[slot] = offset + 1;
+        MessageId::Kafka(KafkaId {
+            seq: 0,
+            slot: slot as u32,
+            cursor: Arc::new(cursor),
+        })
     }
 }
 

@@ -12,7 +12,7 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use super::cursor::KafkaCursor;
-use super::local_feed::{match_in, report_reads, LocalFeed};
+use super::local_feed::{matched_in, report_reads, LocalFeed, Matched};
 use crate::cross_shard::catch_up_streams::{CatchUpRefused, CatchUpStream};
 use crate::cross_shard::kafka_link::{BridgeCommand, CatchUpRequest, KafkaFeed, KafkaLink};
 use crate::cross_shard::Doorbell;
@@ -163,10 +163,10 @@ impl LocalFeed {
     ) -> Result<Route, EndpointError> {
         let start = self.start()?.clone();
         self.ensure_pumping();
-        match self.match_position(&start, &position) {
-            Some((ring_start, exact)) => {
-                let floor = (!exact).then_some(position);
-                let key = self.fanout.subscribe_at(ring_start, floor, queue);
+        match self.match_and_hold(&start, &position) {
+            Some(matched) => {
+                let floor = (!matched.exact).then_some(position);
+                let key = self.fanout.subscribe_at(matched.position, floor, queue);
                 Ok(Route::Shared {
                     fanout: self.fanout.clone(),
                     key,
@@ -203,12 +203,12 @@ impl LocalFeed {
             };
             link.send(BridgeCommand::CatchUp(request)).is_ok()
         };
-        let stream = self
+        let (stream, matched) = self
             .shared
             .catch_ups
             .join(
                 self.consumer.max_catch_ups,
-                |stream| holds(&stream.feed, &floor),
+                |stream| hold_in(&stream.feed, &floor),
                 create,
                 start,
             )
@@ -224,17 +224,13 @@ impl LocalFeed {
                 )),
             })?;
         let local = self.stream_local(&stream, link);
-        let reader_start = stream
-            .feed
-            .start()
-            .cloned()
-            .unwrap_or_else(|| floor.clone());
-        let (ring_start, exact) =
-            match_in(&stream.feed.log, &reader_start, &floor).unwrap_or((1, false));
+        let at = (!matched.exact).then_some(floor);
         let key = local
             .reader
             .fanout
-            .subscribe_at(ring_start, (!exact).then_some(floor), queue);
+            .subscribe_at(matched.position, at, queue);
+        // Subscribed and reported: the reader's fetch may evict around it from now on.
+        drop(matched);
         local.routes.borrow_mut().insert(key, route.clone());
         Ok(Route::Stream { local, key })
     }
@@ -298,19 +294,23 @@ impl LocalFeed {
     }
 }
 
-/// True when a catch-up reader's buffer holds what follows `floor` and the reader has not
-/// passed it: a client there joins it.
-fn holds(reader: &KafkaFeed, floor: &KafkaCursor) -> bool {
-    let Some(start) = reader.start() else {
-        return false;
-    };
-    let head = {
-        let ring = reader.log.lock();
-        ring.iter().last().and_then(|m| match &m.id {
+/// Where a client at `floor` joins a catch-up reader: when the reader's buffer holds what
+/// follows `floor` and the reader has not passed it, its position there, held against eviction
+/// (matched and held under the buffer's lock) until the client subscribed.
+fn hold_in(reader: &KafkaFeed, floor: &KafkaCursor) -> Option<Matched> {
+    let start = reader.start()?;
+    let ring = reader.log.lock();
+    let head = ring
+        .iter()
+        .last()
+        .and_then(|m| match &m.id {
             MessageId::Kafka(id) => Some(id.cursor.clone()),
             _ => None,
         })
-    };
-    let head = head.unwrap_or_else(|| start.clone());
-    head.slots == floor.slots && head.covers(floor) && match_in(&reader.log, start, floor).is_some()
+        .unwrap_or_else(|| start.clone());
+    if head.slots != floor.slots || !head.covers(floor) {
+        return None;
+    }
+    let (position, exact) = matched_in(&ring, start, floor)?;
+    Some(Matched::held(reader, position, exact))
 }

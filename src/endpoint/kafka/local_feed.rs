@@ -14,6 +14,8 @@ use crate::config::kafka::KafkaConsumer;
 use crate::config::SlowClientPolicy;
 use crate::cross_shard::kafka_link::{BridgeCommand, KafkaFeed, KafkaLink, SubscriptionJoin};
 use crate::cross_shard::kafka_subscriptions::{Lease, Refused};
+use crate::cross_shard::read_floors::Hold;
+use crate::cross_shard::retention_ring::RetentionRing;
 use crate::cross_shard::{Doorbell, TopicLog};
 use crate::delivery::fanout::{Fanout, RingSource};
 use crate::delivery::OutboundQueue;
@@ -170,7 +172,8 @@ impl LocalFeed {
         start: &Arc<KafkaCursor>,
         queue: Rc<OutboundQueue>,
     ) -> (usize, MessageId) {
-        let (next, head) = {
+        // The end is held until the client is subscribed (and reported): not evicted meanwhile.
+        let (next, head, _hold) = {
             let ring = self.shared.log.lock();
             let head = ring
                 .iter()
@@ -180,7 +183,8 @@ impl LocalFeed {
                     _ => None,
                 })
                 .unwrap_or_else(|| start.clone());
-            (ring.next_position(), head)
+            let next = ring.next_position();
+            (next, head, self.shared.reads.hold(next))
         };
         let key = self.fanout.subscribe_at(next, None, queue);
         let position = MessageId::Kafka(KafkaId {
@@ -217,12 +221,49 @@ impl LocalFeed {
     /// Where in the buffer a client at `floor` resumes: `(ring position, whether the position
     /// is exactly a buffer entry's)`, or `None` when the client needs records the buffer no
     /// longer (or never) held.
+    #[cfg(test)]
     pub(super) fn match_position(
         &self,
         start: &KafkaCursor,
         floor: &KafkaCursor,
     ) -> Option<(u64, bool)> {
         match_in(&self.shared.log, start, floor)
+    }
+
+    /// `match_position`, holding the matched position against eviction until the client has
+    /// subscribed (drop the hold after `Fanout::subscribe_at`, which reports it).
+    pub(super) fn match_and_hold(
+        &self,
+        start: &KafkaCursor,
+        floor: &KafkaCursor,
+    ) -> Option<Matched> {
+        let ring = self.shared.log.lock();
+        matched_in(&ring, start, floor).map(|(position, exact)| Matched {
+            position,
+            exact,
+            _hold: self.shared.reads.hold(position),
+        })
+    }
+}
+
+/// A client's position matched in a buffer, held there until the client subscribed.
+pub(super) struct Matched {
+    /// The ring position it resumes at.
+    pub(super) position: u64,
+    /// Whether its position is exactly a buffer entry's (else it resumes between entries).
+    pub(super) exact: bool,
+    _hold: Hold,
+}
+
+impl Matched {
+    /// `position`, just matched in `feed`'s buffer, held there: call it with the buffer still
+    /// locked from the match (see `match_and_hold`).
+    pub(super) fn held(feed: &KafkaFeed, position: u64, exact: bool) -> Matched {
+        Matched {
+            position,
+            exact,
+            _hold: feed.reads.hold(position),
+        }
     }
 }
 
@@ -281,12 +322,21 @@ fn subscription_name(name: Option<&str>) -> Result<&str, EndpointError> {
 }
 
 /// `LocalFeed::match_position` in the buffer `log` (a node buffer or a catch-up reader's).
+#[cfg(test)]
 pub(super) fn match_in(
     log: &TopicLog,
     start: &KafkaCursor,
     floor: &KafkaCursor,
 ) -> Option<(u64, bool)> {
-    let ring = log.lock();
+    matched_in(&log.lock(), start, floor)
+}
+
+/// `match_in` on a locked buffer.
+pub(super) fn matched_in(
+    ring: &RetentionRing,
+    start: &KafkaCursor,
+    floor: &KafkaCursor,
+) -> Option<(u64, bool)> {
     let mut before_first = None;
     for message in ring.iter() {
         let MessageId::Kafka(id) = &message.id else {

@@ -251,12 +251,14 @@ impl KafkaEndpoint {
                     feed.start()?;
                 }
                 feed.ensure_pumping();
-                let from = {
+                // Held until the client is subscribed (and reported): not evicted meanwhile.
+                let (from, _hold) = {
                     let ring = feed.shared.log.lock();
                     let first = ring.first_position();
-                    feed.shared.delivered_floor().map_or(first, |floor| {
+                    let from = feed.shared.delivered_floor().map_or(first, |floor| {
                         (floor + 1).clamp(first, ring.next_position().max(first))
-                    })
+                    });
+                    (from, feed.shared.reads.hold(from))
                 };
                 let key = feed.fanout.subscribe_at(from, None, queue);
                 return Ok((shared(key), feed.position_before(from)));
@@ -289,10 +291,10 @@ impl KafkaEndpoint {
             Err(error) => return Err(error),
         };
         feed.ensure_pumping();
-        let delivery = match feed.match_position(&start, &floor) {
-            Some((ring_start, exact)) => {
-                let floor = (!exact).then_some(floor);
-                shared(feed.fanout.subscribe_at(ring_start, floor, queue))
+        let delivery = match feed.match_and_hold(&start, &floor) {
+            Some(matched) => {
+                let at = (!matched.exact).then_some(floor);
+                shared(feed.fanout.subscribe_at(matched.position, at, queue))
             }
             None => Delivery::CatchUp(feed.catch_up(&self.link, floor, queue)?),
         };
