@@ -50,7 +50,7 @@ pub fn read_records_then(
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let mut received = Received::default();
     let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+    if !read_head_line(&mut reader, &mut line, deadline) {
         return received;
     }
     received.status = line
@@ -60,7 +60,7 @@ pub fn read_records_then(
         .unwrap_or(0);
     loop {
         line.clear();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+        if !read_head_line(&mut reader, &mut line, deadline) || line == "\r\n" {
             break;
         }
     }
@@ -103,6 +103,25 @@ pub fn read_records_then(
         pending.drain(..complete);
     }
     received
+}
+
+/// Reads one line of the answer's head, waiting for it until `deadline` (a loaded gateway may
+/// take longer than one read timeout to answer 100 clients connecting at once); false when the
+/// connection ended or failed, or the deadline passed.
+fn read_head_line(reader: &mut BufReader<TcpStream>, line: &mut String, deadline: Instant) -> bool {
+    loop {
+        match reader.read_line(line) {
+            Ok(0) => return false,
+            Ok(_) if line.ends_with('\n') => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) && Instant::now() < deadline => {}
+            Err(_) => return false,
+        }
+    }
 }
 
 /// Checks that `received` holds, for every partition `p`, exactly the indices

@@ -16,7 +16,7 @@ use crate::cross_shard::kafka_link::{BridgeCommand, KafkaFeed, KafkaLink, Subscr
 use crate::cross_shard::kafka_subscriptions::{Lease, Refused};
 use crate::cross_shard::read_floors::Hold;
 use crate::cross_shard::retention_ring::RetentionRing;
-use crate::cross_shard::{Doorbell, TopicLog};
+use crate::cross_shard::Doorbell;
 use crate::delivery::fanout::{Fanout, RingSource};
 use crate::delivery::OutboundQueue;
 use crate::endpoint::{EndpointError, Fault};
@@ -324,7 +324,7 @@ fn subscription_name(name: Option<&str>) -> Result<&str, EndpointError> {
 /// `LocalFeed::match_position` in the buffer `log` (a node buffer or a catch-up reader's).
 #[cfg(test)]
 pub(super) fn match_in(
-    log: &TopicLog,
+    log: &crate::cross_shard::TopicLog,
     start: &KafkaCursor,
     floor: &KafkaCursor,
 ) -> Option<(u64, bool)> {
