@@ -28,7 +28,8 @@
 //! endpoint/    where messages come from and go to: mock, in_memory, echo (each WebSocket
 //!              connection's own messages back to it), mqtt (broker connection
 //!              per shard, one subscription per node read by every shard),
-//!              kafka (Kafka I/O on its own bridge thread: endpoint/kafka/bridge*.rs, the only tokio code);
+//!              kafka (Kafka I/O on its own bridge thread: endpoint/kafka/bridge*.rs, the only tokio code;
+//!              fetches paced by their readers, shared catch-up readers: catch_up.rs);
 //!              fault.rs: a broker failure as the client's short reason + the log's details
 //! delivery/    per-client bounded outbound queue with the slow-client policy; the cursor fan-out
 //!              of a retention ring to a shard's clients (and how far delivery has got); the
@@ -69,7 +70,8 @@
 //!              which broker sources acknowledge a message only once it is delivered or dead-lettered;
 //!              the runners follow each live apply's push subscriptions (webhook::live)
 //! cross_shard/ every cross-thread mechanism: shutdown signal, shared topic rings, doorbells,
-//!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, MQTT
+//!              host lookups, the Kafka bridge link, per-subscription Kafka group feeds, shared
+//!              Kafka catch-up readers, how far a feed's readers have read (fetch pacing), MQTT
 //!              node feeds, shard health
 //! ```
 //!

@@ -120,6 +120,9 @@ shard_metrics! {
     counter messages_dropped_slow_client_total,
     /// Clients disconnected because their outbound queue overflowed (policy `disconnect`).
     counter clients_disconnected_slow_total,
+    /// Kafka clients resuming before the node buffer refused with 503 because the feed's
+    /// `maxCatchUps` catch-up readers were running.
+    counter kafka_catch_ups_refused_total,
     /// Messages waiting in client outbound queues (bounded by `maxQueuedMessages` per client).
     gauge outbound_queued_messages,
     /// Payload bytes waiting in client outbound queues (bounded by `maxQueuedBytes` per client).
@@ -202,14 +205,23 @@ pub struct KafkaMetrics {
     /// Fetch loops running: one per topic-partition of every feed, plus those of clients that
     /// resumed from before the node buffer (catch-up fetches).
     pub fetch_loops_running: AtomicU64,
-    /// Catch-up fetches running (clients served from an offset older than the node buffer).
+    /// Catch-up readers running (each shared by the clients resuming before the node buffer
+    /// at the positions it holds; bounded by `maxCatchUps` per feed).
     pub catch_up_fetches_running: AtomicU64,
+    /// Broker connections the catch-up readers share (one metadata and one per partition per
+    /// feed, whatever the number of readers).
+    pub catch_up_connections: AtomicU64,
+
     /// Fetch requests answered by the brokers.
     pub fetch_requests_total: AtomicU64,
     /// Records fetched and appended to a node buffer.
     pub records_fetched_total: AtomicU64,
     /// Fetch errors (each followed by a retry with backoff).
     pub fetch_errors_total: AtomicU64,
+    /// Times a fetch loop waited for a buffer's readers to make room (pacing).
+    pub fetch_paced_waits_total: AtomicU64,
+    /// Records appended after `paceWaitMs` of waiting: the readers still behind are slow ones.
+    pub fetch_pace_overruns_total: AtomicU64,
     /// Connection attempts the brokers refused at SASL authentication (wrong credentials or
     /// mechanism); each is also counted where it happened (fetch, produce or group errors).
     pub sasl_failures_total: AtomicU64,
@@ -252,10 +264,13 @@ impl KafkaMetrics {
         }
         for (name, value, help) in [
             ("fetch_loops_running", &self.fetch_loops_running, "Kafka fetch loops running (one per partition of every feed, plus catch-up fetches)."),
-            ("catch_up_fetches_running", &self.catch_up_fetches_running, "Clients served by a fetch of their own (resumed from before the node buffer)."),
+            ("catch_up_fetches_running", &self.catch_up_fetches_running, "Catch-up readers running (shared by the clients that resumed from before the node buffer)."),
+            ("catch_up_connections", &self.catch_up_connections, "Broker connections shared by every catch-up reader."),
             ("fetch_requests_total", &self.fetch_requests_total, "Fetch requests the Kafka brokers answered."),
             ("records_fetched_total", &self.records_fetched_total, "Records fetched into a node buffer."),
             ("fetch_errors_total", &self.fetch_errors_total, "Kafka connection and fetch errors (each retried with backoff)."),
+            ("fetch_paced_waits_total", &self.fetch_paced_waits_total, "Times a Kafka fetch loop waited for the readers of a buffer to make room."),
+            ("fetch_pace_overruns_total", &self.fetch_pace_overruns_total, "Records appended after paceWaitMs of waiting (the readers still behind are slow clients)."),
             ("sasl_failures_total", &self.sasl_failures_total, "Kafka connection attempts refused at SASL authentication (check the credentials and mechanism)."),
             ("records_produced_total", &self.records_produced_total, "Records the Kafka brokers acknowledged."),
             ("produce_errors_total", &self.produce_errors_total, "Produce requests that failed or timed out."),

@@ -72,6 +72,12 @@ pub struct KafkaConsumer {
     /// The node's buffer of this feed; at least 1.
     pub max_retained_messages: usize,
     pub max_retained_bytes: usize,
+    /// `maxCatchUps`: catch-up readers (clients resuming before the buffer share one per
+    /// position) a node runs for this feed at once; beyond it clients get 503. At least 1.
+    pub max_catch_ups: usize,
+    /// `paceWaitMs`: how long a fetch waits for the slowest reader to make room in a buffer
+    /// before that reader's slow-client policy applies (0: fetches never wait).
+    pub pace_wait: Duration,
 }
 
 /// `groupScope: subscription`: each subscription a client names gets its own consumer group,
@@ -210,6 +216,7 @@ fn consumer(raw: RawConsumer, loc: &str, p: &mut Problems) -> Option<KafkaConsum
     for (key, value) in [
         ("maxRetainedMessages", raw.max_retained_messages),
         ("maxRetainedBytes", raw.max_retained_bytes),
+        ("maxCatchUps", raw.max_catch_ups),
     ] {
         p.require_at_least(&join(loc, key), value as u64, 1, "");
     }
@@ -238,6 +245,8 @@ fn consumer(raw: RawConsumer, loc: &str, p: &mut Problems) -> Option<KafkaConsum
         group_instance_id: None,
         max_retained_messages: raw.max_retained_messages,
         max_retained_bytes: raw.max_retained_bytes,
+        max_catch_ups: raw.max_catch_ups,
+        pace_wait: Duration::from_millis(raw.pace_wait_ms),
     })
 }
 

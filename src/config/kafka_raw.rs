@@ -9,6 +9,10 @@ const DEFAULT_MAX_RETAINED_BYTES: usize = 64 * 1024 * 1024;
 const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 /// Subscription consumer groups one node keeps joined per API (`groupScope: subscription`).
 const DEFAULT_MAX_SUBSCRIPTION_GROUPS: usize = 100;
+/// Catch-up readers (replays from before the node buffer) one node runs per feed at once.
+const DEFAULT_MAX_CATCH_UPS: usize = 64;
+/// How long a fetch waits for the slowest reader to make room in the buffer.
+const DEFAULT_PACE_WAIT_MS: u64 = 5000;
 /// How long a subscription's group stays joined after its last client left (polls come back).
 const DEFAULT_SUBSCRIPTION_IDLE_TIMEOUT_MS: u64 = 60_000;
 /// How long the group coordinator keeps a member it no longer hears from (its partitions wait).
@@ -128,6 +132,8 @@ pub(crate) struct RawConsumer {
     pub session_timeout_ms: u64,
     pub max_retained_messages: usize,
     pub max_retained_bytes: usize,
+    pub max_catch_ups: usize,
+    pub pace_wait_ms: u64,
 }
 
 impl Default for RawConsumer {
@@ -145,6 +151,8 @@ impl Default for RawConsumer {
             session_timeout_ms: DEFAULT_SESSION_TIMEOUT_MS,
             max_retained_messages: DEFAULT_MAX_RETAINED_MESSAGES,
             max_retained_bytes: DEFAULT_MAX_RETAINED_BYTES,
+            max_catch_ups: DEFAULT_MAX_CATCH_UPS,
+            pace_wait_ms: DEFAULT_PACE_WAIT_MS,
         }
     }
 }

@@ -11,7 +11,9 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
+use super::catch_up_streams::{CatchUpStream, CatchUpStreams};
 use super::kafka_subscriptions::{FeedUse, SubscriptionGroups};
+use super::read_floors::ReadFloors;
 use super::{Doorbell, TopicLog};
 use crate::endpoint::kafka::cursor::KafkaCursor;
 use crate::endpoint::Fault;
@@ -36,6 +38,10 @@ pub struct KafkaFeed {
     connected: Vec<AtomicBool>,
     /// How many clients use it, for a subscription's feed (`kafka_subscriptions`).
     pub usage: FeedUse,
+    /// How far each shard's clients have read its buffer: the fetches wait for room.
+    pub reads: Arc<ReadFloors>,
+    /// The catch-up readers of clients resuming before its buffer.
+    pub catch_ups: CatchUpStreams,
 }
 
 /// A shard's delivered report before it ever had a client.
@@ -52,6 +58,8 @@ impl KafkaFeed {
             delivered: (0..shards).map(|_| AtomicU64::new(NEVER)).collect(),
             connected: (0..shards).map(|_| AtomicBool::new(false)).collect(),
             usage: FeedUse::default(),
+            reads: Arc::new(ReadFloors::new(shards)),
+            catch_ups: CatchUpStreams::default(),
         }
     }
 
@@ -102,7 +110,7 @@ impl KafkaFeed {
 pub enum BridgeCommand {
     /// Produce one record.
     Produce(ProduceRequest),
-    /// Fetch a feed for one client from an older position than the node buffer holds.
+    /// Fetch a feed from an older position than the node buffer holds, for the clients there.
     CatchUp(CatchUpRequest),
     /// Join the consumer group of a subscription whose feed a shard just opened.
     JoinSubscription(SubscriptionJoin),
@@ -136,16 +144,14 @@ pub enum ProduceFailure {
     Refused(Fault),
 }
 
-/// A private fetch for one client, into its own small log.
+/// A catch-up reader to fetch (`cross_shard::catch_up_streams`).
 pub struct CatchUpRequest {
     /// Index of the feed (its configuration) in the bridge's list.
     pub feed: usize,
-    /// Where to start.
-    pub from: Arc<KafkaCursor>,
-    /// The client's log (one doorbell per shard; only the asking shard listens).
-    pub log: Arc<TopicLog>,
-    /// Set when the client is gone: the fetch stops.
-    pub cancelled: Arc<AtomicBool>,
+    /// The reader: where it starts (`stream.feed.start()`) and its buffer.
+    pub stream: Arc<CatchUpStream>,
+    /// The node buffer it catches up with (the configured feed's or a subscription's).
+    pub shared: Arc<KafkaFeed>,
 }
 
 /// A subscription's feed to fetch as a member of its own consumer group.

@@ -2,9 +2,11 @@
 //! change in one place: the shutdown order from the main thread to each shard (`Signal`), and the
 //! in-memory topics that every shard publishes to and reads from (`TopicLog`, woken through each
 //! shard's `Doorbell`), and host name lookups for broker connections (`lookup_host`),
-//! the Kafka bridge's feeds and requests (`kafka_link`), the per-subscription consumer
+//! the Kafka bridge's feeds and requests (`kafka_link`) and its shared catch-up readers
+//! (`catch_up_streams`), the per-subscription consumer
 //! groups' feeds (`kafka_subscriptions`), the node-wide MQTT subscriptions (`mqtt_feed`), and
-//! whether every shard is alive (`GatewayHealth`).
+//! whether every shard is alive (`GatewayHealth`); how far a broker feed's readers have read,
+//! which paces its fetches (`read_floors`).
 //!
 //! A shard is a monoio runtime; waking it from another thread needs monoio's `sync` feature,
 //! which makes its wakers thread-safe. Nothing here ever blocks a shard.
@@ -16,12 +18,14 @@ use std::task::Poll;
 
 use atomic_waker::AtomicWaker;
 
+pub mod catch_up_streams;
 mod doorbell;
 mod health;
 mod host_lookup;
 pub mod kafka_link;
 pub mod kafka_subscriptions;
 pub mod mqtt_feed;
+pub mod read_floors;
 pub mod retention_ring;
 mod topic_log;
 

@@ -61,6 +61,23 @@ impl RetentionRing {
         Ok(position)
     }
 
+    /// The oldest position that would remain after pushing a message of `size` payload bytes:
+    /// everything before it would be evicted (lets a writer wait instead of evicting what a
+    /// reader still needs).
+    pub fn first_after_push(&self, size: usize) -> u64 {
+        let (mut count, mut bytes, mut first) =
+            (self.items.len() + 1, self.bytes + size, self.first);
+        for item in &self.items {
+            if count <= self.max_messages && bytes <= self.max_bytes {
+                break;
+            }
+            count -= 1;
+            bytes -= item.payload.len();
+            first += 1;
+        }
+        first
+    }
+
     /// Drops every retained message; the next one gets position `first` (a renewed broker
     /// subscription starts a new epoch, see `cross_shard::mqtt_feed`).
     pub fn restart_at(&mut self, first: u64) {
@@ -109,6 +126,16 @@ impl RetentionRing {
     /// True when nothing is retained.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+
+    /// The most messages it retains.
+    pub fn max_messages(&self) -> usize {
+        self.max_messages
+    }
+
+    /// The most payload bytes it retains.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
     }
 
     /// Payload bytes currently retained.
@@ -170,6 +197,24 @@ mod tests {
             5,
             "a refused message takes no position"
         );
+    }
+
+    #[test]
+    fn first_after_push_predicts_eviction() {
+        let mut ring = RetentionRing::new(3, 10);
+        assert_eq!(ring.first_after_push(4), 1, "room in an empty ring");
+        for _ in 0..3 {
+            ring.push(msg(2)).unwrap();
+        }
+        assert_eq!(ring.first_after_push(1), 2, "one over the count bound");
+        assert_eq!(
+            ring.first_after_push(8),
+            3,
+            "over the byte bound: two of three go"
+        );
+        let predicted = ring.first_after_push(6);
+        ring.push(msg(6)).unwrap();
+        assert_eq!(ring.first_position(), predicted);
     }
 
     #[test]

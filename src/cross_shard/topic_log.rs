@@ -51,8 +51,30 @@ impl TopicLog {
     /// Appends a message (its id is set to its position) and notifies interested shards.
     pub fn append(&self, message: Message) -> Result<u64, TooLarge> {
         let position = self.lock().push(message)?;
-        self.notify();
+        self.nudge();
         Ok(position)
+    }
+
+    /// `append`, unless it would evict a position at or after `keep()` (a reader still needs
+    /// it): then the message comes back untouched. `None` keeps nothing. `keep` is asked under
+    /// the ring's lock, so a reader that holds a position it matched under that lock
+    /// (`ReadFloors::hold`) is never evicted in between.
+    pub fn append_keeping(
+        &self,
+        message: Message,
+        keep: impl FnOnce() -> Option<u64>,
+    ) -> Result<Result<u64, TooLarge>, Message> {
+        let pushed = {
+            let mut ring = self.lock();
+            if keep().is_some_and(|keep| ring.first_after_push(message.payload.len()) > keep) {
+                return Err(message);
+            }
+            ring.push(message)
+        };
+        if pushed.is_ok() {
+            self.nudge();
+        }
+        Ok(pushed)
     }
 
     /// Appends `messages` in order under one lock and notifies interested shards once, so what
@@ -64,12 +86,13 @@ impl TopicLog {
             messages.into_iter().map(|m| ring.push(m)).collect()
         };
         if positions.iter().any(Result::is_ok) {
-            self.notify();
+            self.nudge();
         }
         positions
     }
 
-    fn notify(&self) {
+    /// Tells every interested shard to look at the ring (it runs its fan-out once more).
+    pub fn nudge(&self) {
         for (shard, interested) in self.interested.iter().enumerate() {
             if interested.load(Ordering::Acquire) {
                 self.dirty[shard].store(true, Ordering::Release);

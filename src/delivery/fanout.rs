@@ -78,6 +78,8 @@ pub struct Fanout {
     metrics: Arc<ShardMetrics>,
     /// Told when delivery progresses (see `set_on_progress`).
     on_progress: RefCell<Option<Box<dyn Fn()>>>,
+    /// A subscriber came or left since `take_members_changed` was last asked.
+    members_changed: std::cell::Cell<bool>,
 }
 
 struct Subscriber {
@@ -89,6 +91,9 @@ struct Subscriber {
     /// A Kafka client that resumed between ring entries: what it has already read. Cleared
     /// once the ring's positions cover it (see `kafka::cursor::through_floor`).
     floor: Option<Arc<KafkaCursor>>,
+    /// The slow-client policy skipped messages for it (it is the slow one): it does not hold
+    /// back the ring's writer (`read_floor`) until it has caught up with the ring's end.
+    lagging: bool,
 }
 
 impl Fanout {
@@ -100,6 +105,7 @@ impl Fanout {
             policy,
             metrics,
             on_progress: RefCell::new(None),
+            members_changed: std::cell::Cell::new(false),
         }
     }
 
@@ -175,8 +181,10 @@ impl Fanout {
                 next: start,
                 start,
                 floor,
+                lagging: false,
             })
         };
+        self.members_changed.set(true);
         let weak_progress: Weak<Fanout> = Rc::downgrade(self);
         queue.set_on_delivered(Box::new(move || {
             if let Some(fanout) = weak_progress.upgrade() {
@@ -190,6 +198,7 @@ impl Fanout {
             }
         }));
         self.pump_one(key);
+        self.report_progress();
         key
     }
 
@@ -201,8 +210,40 @@ impl Fanout {
                 self.source.set_interest(false);
             }
         }
+        self.members_changed.set(true);
         // A client that leaves no longer holds back acknowledgements.
         self.report_progress();
+    }
+
+    /// Removes subscriber `key` once it has been given everything before ring position `end`
+    /// (to serve it from another ring); returns its queue and what it had read past its last
+    /// message (a Kafka floor). The caller re-subscribes the queue elsewhere at once, which
+    /// replaces the queue's hooks into this fan-out.
+    /// With `drained`, only once its queue is empty too.
+    pub fn detach_at(
+        &self,
+        key: usize,
+        end: u64,
+        drained: bool,
+    ) -> Option<(Rc<OutboundQueue>, Option<Arc<KafkaCursor>>)> {
+        let detached = {
+            let mut subscribers = self.subscribers.borrow_mut();
+            let subscriber = subscribers.get(key)?;
+            if subscriber.next < end
+                || subscriber.queue.is_ended()
+                || (drained && !subscriber.queue.is_empty())
+            {
+                return None;
+            }
+            let subscriber = subscribers.remove(key);
+            if subscribers.is_empty() {
+                self.source.set_interest(false);
+            }
+            subscriber
+        };
+        self.members_changed.set(true);
+        self.report_progress();
+        Some((detached.queue, detached.floor))
     }
 
     /// Installs the hook told when delivery progresses (a client wrote more, or left): the
@@ -223,6 +264,25 @@ impl Fanout {
                 None => s.start - 1,
             })
             .min()
+    }
+
+    /// The lowest ring position a local subscriber still needs, for pacing the ring's writer
+    /// (`cross_shard::read_floors`); `None` when none needs anything. Subscribers that ended,
+    /// fell out of the ring or are `lagging` (the policy already treats them as slow) do not
+    /// count: a writer never waits for a client that is not keeping up.
+    pub fn read_floor(&self) -> Option<u64> {
+        let (first, _) = self.source.bounds();
+        self.subscribers
+            .borrow()
+            .iter()
+            .filter(|(_, s)| !s.queue.is_ended() && !s.lagging && s.next >= first)
+            .map(|(_, s)| s.next)
+            .min()
+    }
+
+    /// True (once) when a subscriber came or left since the last call.
+    pub fn take_members_changed(&self) -> bool {
+        self.members_changed.replace(false)
     }
 
     fn report_progress(&self) {
@@ -268,9 +328,10 @@ impl Fanout {
             };
             batch.clear();
             let first = self.source.read(from, READ_BATCH, &mut batch);
+            let at_end = batch.len() < READ_BATCH;
             for (_, subscriber) in self.subscribers.borrow_mut().iter_mut() {
-                if !subscriber.queue.is_starved() {
-                    self.deliver(subscriber, first, &batch);
+                if !subscriber.queue.is_starved() && self.deliver(subscriber, first, &batch) {
+                    subscriber.lagging &= !at_end;
                 }
             }
             if batch.len() < READ_BATCH {
@@ -294,6 +355,7 @@ impl Fanout {
             };
             let progressed = self.deliver(subscriber, first, &batch);
             if batch.len() < READ_BATCH || !progressed {
+                subscriber.lagging &= !(progressed && batch.len() < READ_BATCH);
                 return;
             }
         }
@@ -311,6 +373,7 @@ impl Fanout {
                 SlowClientPolicy::DropOldest => {
                     ShardMetrics::add(&self.metrics.messages_dropped_slow_client_total, lost);
                     subscriber.next = first;
+                    subscriber.lagging = true;
                 }
                 SlowClientPolicy::Disconnect => {
                     ShardMetrics::inc(&self.metrics.clients_disconnected_slow_total);

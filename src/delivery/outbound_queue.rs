@@ -167,6 +167,12 @@ impl OutboundQueue {
         }
     }
 
+    /// Forgets the last message written (the queue moves to another ring, whose positions the
+    /// old message's would be mistaken for).
+    pub fn forget_delivered(&self) {
+        *self.delivered.borrow_mut() = None;
+    }
+
     /// The last message written to the client, if any.
     pub fn delivered(&self) -> Option<MessageId> {
         self.delivered.borrow().clone()

@@ -47,10 +47,11 @@ pub async fn serve(
     let request = match Poll::from_request(head, api, options) {
         Ok(request) => request,
         Err((status, message)) => {
+            super::retry_after_if_unavailable(conn, status);
             return conn
                 .respond_text(status, &message, !keep_alive)
                 .await
-                .is_ok()
+                .is_ok();
         }
     };
     let queue = Rc::new(OutboundQueue::with_capacity(
@@ -66,6 +67,7 @@ pub async fn serve(
         Ok(subscribed) => subscribed,
         Err(err) => {
             let reason = err.to_string();
+            super::retry_after_if_unavailable(conn, err.status());
             let answer = conn.respond_error(err.status(), &reason, err.detail(), !keep_alive);
             return answer.await.is_ok();
         }

@@ -55,6 +55,7 @@ pub async fn serve(
     let cursor = match resume_position(head, api) {
         Ok(cursor) => cursor,
         Err(error) => {
+            super::retry_after_if_unavailable(&mut conn, error.status());
             let _ = conn
                 .respond_text(error.status(), &error.to_string(), true)
                 .await;
@@ -86,6 +87,7 @@ pub async fn serve(
         Ok(subscribed) => subscribed,
         Err(err) => {
             let reason = err.to_string();
+            super::retry_after_if_unavailable(&mut conn, err.status());
             let _ = conn
                 .respond_error(err.status(), &reason, err.detail(), true)
                 .await;

@@ -109,6 +109,7 @@ pub async fn serve(
         Some(text) => match api.endpoint.parse_cursor(&text) {
             Ok(id) => Some(id),
             Err(err) => {
+                super::retry_after_if_unavailable(&mut conn, err.status());
                 let _ = conn
                     .respond_text(err.status(), &err.to_string(), true)
                     .await;
@@ -147,6 +148,7 @@ pub async fn serve(
             Ok((subscription, start)) => (Some(subscription), start),
             Err(err) => {
                 let reason = err.to_string();
+                super::retry_after_if_unavailable(&mut conn, err.status());
                 let _ = conn
                     .respond_error(err.status(), &reason, err.detail(), true)
                     .await;

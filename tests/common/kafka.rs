@@ -367,7 +367,7 @@ impl Broker {
             .count()
     }
 
-    fn client(&self, args: &[&str], stdin: &str) -> std::process::Output {
+    pub(crate) fn client(&self, args: &[&str], stdin: &str) -> std::process::Output {
         let bootstrap = self
             .client_bootstrap
             .clone()

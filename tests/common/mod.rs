@@ -36,6 +36,7 @@ pub mod redis;
 pub mod served_node;
 pub mod shards;
 pub mod slow_reader;
+pub mod sse_replay;
 pub mod store_conformance;
 pub mod tls_client;
 pub mod topic_api;

@@ -4,6 +4,10 @@
   client.py BOOTSTRAP create TOPIC PARTITIONS
   client.py BOOTSTRAP produce TOPIC  < lines of JSON {"value", "key"?, "partition"?, "headers"?}
       prints one JSON line per record once acknowledged: {"partition", "offset"}
+  client.py BOOTSTRAP produce-many TOPIC PARTITIONS PER_PARTITION SIZE
+      produces PER_PARTITION records to each partition, values "P:I:" padded with '.' to SIZE
+      bytes (I counts from 0 per partition), in order per partition (idempotent producer);
+      prints {"produced": N} once all were acknowledged
   client.py BOOTSTRAP consume TOPIC COUNT TIMEOUT_S
       reads from the earliest offsets; prints one JSON line per record:
       {"key", "value", "headers", "partition", "offset"}; exits 1 if fewer than COUNT arrived.
@@ -74,6 +78,31 @@ def produce(bootstrap, topic):
         print(json.dumps(result))
 
 
+def produce_many(bootstrap, topic, partitions, per_partition, size):
+    # One record per batch: tansu answers a fetch from an offset inside a batch with nothing.
+    producer = Producer(conf(bootstrap, enable_idempotence=True, linger_ms=1, batch_num_messages=1))
+    failed = []
+
+    def delivered(err, msg):
+        if err is not None:
+            failed.append(str(err))
+
+    for i in range(int(per_partition)):
+        for p in range(int(partitions)):
+            value = f"{p}:{i}:".ljust(int(size), ".")
+            while True:
+                try:
+                    producer.produce(topic, value=value.encode(), partition=p, on_delivery=delivered)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+        producer.poll(0)
+    producer.flush(60)
+    if failed:
+        sys.exit(f"delivery failed: {failed[0]}")
+    print(json.dumps({"produced": int(partitions) * int(per_partition)}))
+
+
 def consume(bootstrap, topic, count, timeout_s):
     consumer = Consumer(conf(bootstrap, group_id=f"tidegate-test-{time.time_ns()}", enable_auto_commit=False))
     metadata = consumer.list_topics(topic, timeout=10)
@@ -110,4 +139,4 @@ def committed(bootstrap, group, topic):
 
 if __name__ == "__main__":
     bootstrap, command, *args = sys.argv[1:]
-    {"create": create, "produce": produce, "consume": consume, "committed": committed}[command](bootstrap, *args)
+    {"create": create, "produce": produce, "produce-many": produce_many, "consume": consume, "committed": committed}[command](bootstrap, *args)

@@ -196,3 +196,73 @@ fn messages_larger_than_the_byte_bound_are_delivered_one_at_a_time() {
     }
     assert!(small.is_empty());
 }
+
+/// The ring's writer waits for the lowest position a subscriber still needs; a subscriber the
+/// policy already skipped ahead (a slow one) stops counting until it caught up with the end,
+/// and one that has been given everything can be moved to another ring.
+#[test]
+fn the_read_floor_leaves_out_slow_subscribers_until_they_caught_up() {
+    let ring = log(4, 1 << 20);
+    let fanout = Rc::new(Fanout::new(
+        RingSource {
+            log: ring.clone(),
+            shard: 0,
+        },
+        SlowClientPolicy::DropOldest,
+        Arc::new(ShardMetrics::default()),
+    ));
+    assert_eq!(fanout.read_floor(), None, "no subscriber");
+    let slow = queue(2);
+    let fast = queue(100);
+    let slow_key = fanout.subscribe_at(1, None, slow.clone());
+    fanout.subscribe_at(1, None, fast.clone());
+    assert!(fanout.take_members_changed());
+    for _ in 0..3 {
+        ring.append(message()).unwrap();
+    }
+    fanout.pump_all();
+    assert_eq!(fanout.read_floor(), Some(3), "the slow one took 2 of 3");
+    for _ in 0..4 {
+        ring.append(message()).unwrap();
+    }
+    fanout.pump_all();
+    assert_eq!(
+        fanout.read_floor(),
+        Some(8),
+        "the slow one fell out of the ring and was skipped ahead: it no longer counts"
+    );
+    assert!(
+        fanout.detach_at(slow_key, 8, false).is_none(),
+        "not given everything"
+    );
+    let mut got = Vec::new();
+    loop {
+        let batch = drain(&slow);
+        if batch.is_empty() {
+            break;
+        }
+        got.extend(batch);
+    }
+    assert_eq!(
+        got,
+        vec![1, 2, 4, 5, 6, 7],
+        "3 was evicted before it had room"
+    );
+    assert_eq!(fanout.read_floor(), Some(8));
+    for _ in 0..3 {
+        ring.append(message()).unwrap();
+    }
+    fanout.pump_all();
+    assert_eq!(
+        fanout.read_floor(),
+        Some(10),
+        "it caught up with the end, so it counts again (it took 2 of 3)"
+    );
+    drain(&slow);
+    drain(&slow);
+    let (queue, floor) = fanout
+        .detach_at(slow_key, 11, true)
+        .expect("given everything");
+    assert!(Rc::ptr_eq(&queue, &slow) && floor.is_none());
+    assert_eq!(fanout.subscriber_count(), 1);
+}

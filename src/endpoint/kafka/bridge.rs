@@ -14,7 +14,8 @@ use std::time::Duration;
 use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::BackoffConfig;
 
-use super::bridge_feed::{catch_up, learn_layout, run_feed};
+use super::bridge_catch_up;
+use super::bridge_feed::{learn_layout, run_feed};
 use super::bridge_group::{run_group_feed, SubscriptionMember};
 use super::bridge_produce::Producers;
 use super::plan::{Brokers, KafkaPlan};
@@ -135,6 +136,9 @@ async fn serve(
         }
     }
     let producers = Producers::start(&plan.producers, metrics.clone());
+    // Per feed: the connections all its catch-up readers share (opened by the first).
+    let catch_up_connections: Vec<bridge_catch_up::SharedConnections> =
+        plan.feeds.iter().map(|_| Default::default()).collect();
     while let Ok(command) = commands.recv_async().await {
         match command {
             BridgeCommand::Produce(request) => {
@@ -142,10 +146,13 @@ async fn serve(
                 tokio::task::spawn_local(async move { producers.produce(request).await });
             }
             BridgeCommand::CatchUp(request) => {
-                let Some(spec) = plan.feeds.get(request.feed).cloned() else {
+                let (Some(spec), Some(connections)) = (
+                    plan.feeds.get(request.feed).cloned(),
+                    catch_up_connections.get(request.feed),
+                ) else {
                     continue;
                 };
-                tokio::task::spawn_local(catch_up(spec, request, metrics.clone()));
+                bridge_catch_up::spawn(spec, request, connections, &metrics);
             }
             BridgeCommand::JoinSubscription(join) => {
                 let Some(spec) = plan.feeds.get(join.groups.feed).cloned() else {

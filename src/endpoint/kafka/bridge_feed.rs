@@ -1,5 +1,6 @@
 //! Fetch loops (bridge thread only): one per topic-partition of a feed, appending records to
-//! the feed's node buffer; and catch-up fetches for clients resuming before that buffer.
+//! the feed's node buffer as fast as its readers make room (`Session::push`); the catch-up
+//! readers (`bridge_catch_up`) run the same loops into buffers of their own.
 //!
 //! Each partition loop of a shared feed has its own connection (its own rskafka `Client`):
 //! brokers answer the requests of one connection in order, so long-polling fetches sharing a
@@ -8,7 +9,6 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,7 +23,9 @@ use super::cursor::{KafkaCursor, KafkaId, TopicPartition};
 use super::offsets::{after_out_of_range, log_went_back};
 use super::plan::FeedSpec;
 use crate::config::kafka::AutoOffsetReset;
-use crate::cross_shard::kafka_link::{CatchUpRequest, KafkaFeed};
+use crate::cross_shard::kafka_link::KafkaFeed;
+use crate::cross_shard::read_floors::Waiting;
+use crate::cross_shard::retention_ring::TooLarge;
 use crate::cross_shard::TopicLog;
 use crate::message::{Fields, Message, MessageId, PayloadKind};
 use crate::metrics::{KafkaMetrics, ShardMetrics};
@@ -34,8 +36,12 @@ const FETCH_MAX_BYTES: i32 = 4 * 1024 * 1024;
 /// soon as a record arrives, so this only sets the idle request rate (4/s per partition); tansu
 /// answers after about half of it even when records are there, so it is also its latency.
 pub(super) const FETCH_MAX_WAIT_MS: i32 = 250;
-/// Catch-up fetches share one connection per client, so they wait less per partition.
-const CATCH_UP_MAX_WAIT_MS: i32 = 100;
+/// Smallest fetch asked for, whatever the buffer (a broker returns at least one batch anyway).
+const MIN_FETCH_BYTES: usize = 16 * 1024;
+/// What a record costs in a fetch besides its key and value (batch and record headers).
+const RECORD_OVERHEAD: usize = 24;
+/// A paced fetch looks at the readers' floor again after this long without a report.
+const PACE_POLL: Duration = Duration::from_millis(5);
 /// Pause after a failed fetch before trying again.
 const RETRY_DELAY: Duration = Duration::from_millis(200);
 
@@ -90,6 +96,7 @@ pub(super) async fn run_feed(
             log: feed.log.clone(),
             metrics: metrics.clone(),
             max_wait_ms: FETCH_MAX_WAIT_MS,
+            pacing: Pacing::of(&feed, &spec),
         };
         ShardMetrics::inc(&metrics.fetch_loops_running);
         loops.push(tokio::task::spawn_local(async move {
@@ -104,39 +111,6 @@ pub(super) async fn run_feed(
         let _ = task.await;
     }
     drop(client);
-}
-
-/// Fetches a feed for one client from `request.from` until the client is gone.
-pub(super) async fn catch_up(spec: FeedSpec, request: CatchUpRequest, metrics: Arc<KafkaMetrics>) {
-    ShardMetrics::inc(&metrics.catch_up_fetches_running);
-    let client = connect(&spec.brokers, &metrics).await;
-    let from = request.from.clone();
-    let head = Rc::new(RefCell::new(Head {
-        encoded: from.encoded,
-        slots: from.slots.clone(),
-        next: from.next.to_vec(),
-    }));
-    let mut loops = Vec::new();
-    for (index, slot) in from.slots.iter().enumerate() {
-        let partition = partition_client(&client, slot).await;
-        let session = Session {
-            head: head.clone(),
-            log: request.log.clone(),
-            metrics: metrics.clone(),
-            max_wait_ms: CATCH_UP_MAX_WAIT_MS,
-        };
-        let cancelled = request.cancelled.clone();
-        ShardMetrics::inc(&metrics.fetch_loops_running);
-        loops.push(tokio::task::spawn_local(async move {
-            session
-                .fetch_partition(&partition, index, || cancelled.load(Ordering::Acquire))
-                .await;
-        }));
-    }
-    for task in loops {
-        let _ = task.await;
-    }
-    ShardMetrics::sub(&metrics.catch_up_fetches_running, 1);
 }
 
 /// `layout`, retried every `pause` until the brokers answer it.
@@ -249,6 +223,25 @@ pub(super) struct Session {
     pub(super) log: Arc<TopicLog>,
     pub(super) metrics: Arc<KafkaMetrics>,
     pub(super) max_wait_ms: i32,
+    /// Waits for the buffer's readers before evicting what they still need (`None`: never).
+    pub(super) pacing: Option<Pacing>,
+}
+
+/// Whose readers a session waits for, and for how long at most (`consumer.paceWaitMs`).
+pub(super) struct Pacing {
+    pub(super) feed: Arc<KafkaFeed>,
+    pub(super) wait: Duration,
+}
+
+impl Pacing {
+    /// The pacing of `feed`'s fetches as configured (none with `paceWaitMs: 0`).
+    pub(super) fn of(feed: &Arc<KafkaFeed>, spec: &FeedSpec) -> Option<Pacing> {
+        let wait = spec.consumer.pace_wait;
+        (!wait.is_zero()).then(|| Pacing {
+            feed: feed.clone(),
+            wait,
+        })
+    }
 }
 
 impl Session {
@@ -264,10 +257,11 @@ impl Session {
             let head = self.head.borrow();
             (head.slots[slot].topic.clone(), head.slots[slot].partition)
         };
+        let mut max_bytes = FETCH_MAX_BYTES;
         while !stop() {
             let offset = self.head.borrow().next[slot];
             let fetched = partition
-                .fetch_records(offset, 1..FETCH_MAX_BYTES, self.max_wait_ms)
+                .fetch_records(offset, 1..max_bytes, self.max_wait_ms)
                 .await;
             ShardMetrics::inc(&self.metrics.fetch_requests_total);
             match fetched {
@@ -286,8 +280,12 @@ impl Session {
                     if stop() {
                         break;
                     }
+                    max_bytes = self.fetch_size(&records);
                     for record in records.into_iter().filter(|r| r.offset >= offset) {
-                        self.append(&topic, partition_index, slot, record);
+                        if stop() {
+                            break;
+                        }
+                        self.append(&topic, partition_index, slot, record).await;
                     }
                 }
                 Err(ClientError::ServerError {
@@ -312,13 +310,35 @@ impl Session {
         ShardMetrics::sub(&self.metrics.fetch_loops_running, 1);
     }
 
-    /// Turns a record into a message carrying the position after it, and appends it.
-    fn append(&self, topic: &Arc<str>, partition: i32, slot: usize, record: RecordAndOffset) {
-        let cursor = {
-            let mut head = self.head.borrow_mut();
-            head.next[slot] = record.offset + 1;
-            Arc::new(head.cursor())
+    /// The next fetch's size: about what the buffer holds per partition, judged by the size
+    /// of the records just fetched, so that one fetch does not bring far more than the readers
+    /// can take before the buffer is full (the rest would wait in memory for room).
+    fn fetch_size(&self, records: &[RecordAndOffset]) -> i32 {
+        if records.is_empty() {
+            return FETCH_MAX_BYTES;
+        }
+        let bytes: usize = records
+            .iter()
+            .map(|r| {
+                RECORD_OVERHEAD
+                    + r.record.value.as_ref().map_or(0, Vec::len)
+                    + r.record.key.as_ref().map_or(0, Vec::len)
+            })
+            .sum();
+        let average = bytes / records.len();
+        let (messages, ring_bytes) = {
+            let ring = self.log.lock();
+            (ring.max_messages(), ring.max_bytes())
         };
+        let partitions = self.head.borrow().slots.len().max(1);
+        let fits = (average.saturating_mul(messages).min(ring_bytes) / partitions)
+            .clamp(MIN_FETCH_BYTES, FETCH_MAX_BYTES as usize);
+        fits as i32
+    }
+
+    /// Turns a record into a message and appends it once the buffer has room (see `push`),
+    /// carrying the position after it.
+    async fn append(&self, topic: &Arc<str>, partition: i32, slot: usize, record: RecordAndOffset) {
         let RecordAndOffset { record, offset } = record;
         let key = record
             .key
@@ -344,22 +364,77 @@ impl Session {
                     .map_or(0, |d| d.as_millis() as u64)
             });
         let message = Message {
-            id: MessageId::Kafka(KafkaId {
-                seq: 0,
-                slot: slot as u32,
-                cursor,
-            }),
+            // Set when it is appended (`push`).
+            id: MessageId::Sequence(0),
             payload: record.value.map(Bytes::from).unwrap_or_default(),
             kind: PayloadKind::Unspecified,
             headers,
             metadata: metadata.into(),
             timestamp_ms,
         };
-        if let Err(too_large) = self.log.append(message) {
+        if let Err(too_large) = self.push(message, slot, offset).await {
             tracing::warn!(topic = %topic, partition, offset, max_bytes = too_large.max_bytes, "record larger than the node buffer; skipped");
             return;
         }
         ShardMetrics::inc(&self.metrics.records_fetched_total);
+    }
+
+    /// Appends `message` (record `offset` of slot `slot`) without evicting what a reader still
+    /// needs: waits until the readers made room, for at most the pacing's wait; after that the
+    /// slowest readers are the slow ones and their slow-client policy applies (they stop
+    /// counting as readers).
+    ///
+    /// The message's position (the session's head with this record read) is taken when it is
+    /// appended, in the same step, and only then does the head move: the partitions' loops wait
+    /// for room concurrently and append in any order, and a position taken earlier would claim
+    /// records of other partitions that are still waiting, or miss ones appended meanwhile. So
+    /// every position in the buffer covers exactly what precedes it there: a client resuming
+    /// from one (on another node, or moved to the node buffer) neither skips nor repeats.
+    async fn push(&self, mut message: Message, slot: usize, offset: i64) -> Result<u64, TooLarge> {
+        let Some(pacing) = &self.pacing else {
+            message.id = self.position_after(slot, offset);
+            let appended = self.log.append(message);
+            self.head.borrow_mut().next[slot] = offset + 1;
+            return appended;
+        };
+        let reads = &pacing.feed.reads;
+        let mut waited: Option<(tokio::time::Instant, Waiting<'_>)> = None;
+        loop {
+            let overrun = matches!(&waited, Some((since, _)) if since.elapsed() >= pacing.wait);
+            if overrun {
+                ShardMetrics::inc(&self.metrics.fetch_pace_overruns_total);
+            }
+            let keep = || (!overrun).then(|| reads.floor()).flatten();
+            message.id = self.position_after(slot, offset);
+            match self.log.append_keeping(message, keep) {
+                Ok(pushed) => {
+                    // Appended (or skipped as too large): the head moves past it.
+                    self.head.borrow_mut().next[slot] = offset + 1;
+                    return pushed;
+                }
+                Err(back) => message = back,
+            }
+            if waited.is_none() {
+                ShardMetrics::inc(&self.metrics.fetch_paced_waits_total);
+                waited = Some((tokio::time::Instant::now(), reads.waiting()));
+                // The shards report on their next fan-out: make sure they run one.
+                self.log.nudge();
+            }
+            let _ = tokio::time::timeout(PACE_POLL, reads.changed()).await;
+        }
+    }
+}
+
+impl Session {
+    /// The id of record `offset` of slot `slot` appended now: the head with it read.
+    fn position_after(&self, slot: usize, offset: i64) -> MessageId {
+        let mut cursor = self.head.borrow().cursor();
+        cursor.next[slot] = offset + 1;
+        MessageId::Kafka(KafkaId {
+            seq: 0,
+            slot: slot as u32,
+            cursor: Arc::new(cursor),
+        })
     }
 }
 

@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 use super::bridge::connect;
 use super::bridge_feed::{
-    layout_retrying, offset_at, partition_client, Head, Session, FETCH_MAX_WAIT_MS,
+    layout_retrying, offset_at, partition_client, Head, Pacing, Session, FETCH_MAX_WAIT_MS,
 };
 use super::bridge_group_requests::{
     fetch_offsets, find_coordinator, heartbeat, join, leave, member_id_lost, Commits, Joiner,
@@ -138,6 +138,7 @@ pub(super) async fn run_group_feed(
                 log: feed.log.clone(),
                 metrics: metrics.clone(),
                 max_wait_ms: FETCH_MAX_WAIT_MS,
+                pacing: Pacing::of(&feed, &spec),
             };
             let halt = halt.clone();
             ShardMetrics::inc(&metrics.fetch_loops_running);

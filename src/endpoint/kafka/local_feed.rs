@@ -1,27 +1,28 @@
 //! One Kafka feed on one shard: the shard's fan-out of the node buffer, the matching of a
-//! client's position to that buffer, the catch-up fetch for a position older than it, and (for
-//! `groupScope: subscription`) this shard's side of each subscription's own feed.
+//! client's position to that buffer (a position older than it is served by a catch-up reader,
+//! `catch_up.rs`), and (for `groupScope: subscription`) this shard's side of each
+//! subscription's own feed.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use super::catch_up::StreamLocal;
 use super::cursor::{KafkaCursor, KafkaId};
 use crate::config::kafka::KafkaConsumer;
 use crate::config::SlowClientPolicy;
-use crate::cross_shard::kafka_link::{
-    BridgeCommand, CatchUpRequest, KafkaFeed, KafkaLink, SubscriptionJoin,
-};
+use crate::cross_shard::kafka_link::{BridgeCommand, KafkaFeed, KafkaLink, SubscriptionJoin};
 use crate::cross_shard::kafka_subscriptions::{Lease, Refused};
-use crate::cross_shard::{Doorbell, TopicLog};
+use crate::cross_shard::read_floors::Hold;
+use crate::cross_shard::retention_ring::RetentionRing;
+use crate::cross_shard::Doorbell;
 use crate::delivery::fanout::{Fanout, RingSource};
-use crate::delivery::{OutboundQueue, QueueEnd};
+use crate::delivery::OutboundQueue;
 use crate::endpoint::{EndpointError, Fault};
 use crate::message::MessageId;
 use crate::metrics::ShardMetrics;
-use crate::runtime::supervisor::{spawn_connection_task, spawn_shard_task};
+use crate::runtime::supervisor::spawn_shard_task;
 
 /// Longest subscription name (it becomes part of a Kafka consumer group id).
 const MAX_SUBSCRIPTION_NAME: usize = 64;
@@ -30,33 +31,18 @@ const MAX_SUBSCRIPTION_NAME: usize = 64;
 pub(super) struct LocalFeed {
     /// The configured feed's index (a subscription's feed keeps its configured feed's).
     pub(super) index: usize,
-    shard: usize,
+    pub(super) shard: usize,
     pub(super) shared: Arc<KafkaFeed>,
     pub(super) consumer: KafkaConsumer,
     pub(super) fanout: Rc<Fanout>,
     /// The pump task is started by the first subscriber (tasks cannot start before the runtime).
     pumping: Cell<bool>,
-    policy: SlowClientPolicy,
+    pub(super) policy: SlowClientPolicy,
     pub(super) metrics: Arc<ShardMetrics>,
     /// With `groupScope: subscription`: this shard's side of each open subscription's feed.
     subscriptions: RefCell<HashMap<String, Rc<LocalFeed>>>,
-}
-
-/// A Kafka subscription that owns more than a fan-out key: a catch-up fetch of its own.
-pub struct CatchUp {
-    fanout: Rc<Fanout>,
-    key: usize,
-    cancelled: Arc<AtomicBool>,
-    doorbell: Arc<Doorbell>,
-}
-
-impl Drop for CatchUp {
-    fn drop(&mut self) {
-        self.cancelled.store(true, Ordering::Release);
-        self.fanout.unsubscribe(self.key);
-        // Wakes the pump task so it sees the fan-out is gone and ends.
-        self.doorbell.ring();
-    }
+    /// This shard's side of each catch-up reader of the feed its clients read (by id).
+    pub(super) streams: RefCell<HashMap<u64, Rc<StreamLocal>>>,
 }
 
 impl LocalFeed {
@@ -74,15 +60,21 @@ impl LocalFeed {
             shard,
         };
         let fanout = Rc::new(Fanout::new(source, policy, metrics.clone()));
-        if consumer.group_id.is_some() {
-            // The bridge commits the group's offsets up to what clients were written.
-            let (weak, feed) = (Rc::downgrade(&fanout), shared.clone());
-            fanout.set_on_progress(Box::new(move || {
-                if let Some(fanout) = weak.upgrade() {
-                    feed.report_delivered(shard, fanout.delivered_floor());
-                }
-            }));
-        }
+        let (weak, feed, group) = (
+            Rc::downgrade(&fanout),
+            shared.clone(),
+            consumer.group_id.is_some(),
+        );
+        fanout.set_on_progress(Box::new(move || {
+            let Some(fanout) = weak.upgrade() else {
+                return;
+            };
+            if group {
+                // The bridge commits the group's offsets up to what clients were written.
+                feed.report_delivered(shard, fanout.delivered_floor());
+            }
+            report_reads(&feed, &fanout, shard);
+        }));
         Rc::new(LocalFeed {
             index,
             shard,
@@ -93,6 +85,7 @@ impl LocalFeed {
             policy,
             metrics,
             subscriptions: RefCell::new(HashMap::new()),
+            streams: RefCell::new(HashMap::new()),
         })
     }
 
@@ -163,13 +156,13 @@ impl LocalFeed {
             return;
         }
         let fanout = Rc::downgrade(&self.fanout);
-        let log = self.shared.log.clone();
         let doorbell = self.shared.doorbells[self.shard].clone();
-        let feed = self
-            .consumer
-            .subscription_groups
-            .map(|_| self.shared.clone());
-        spawn_shard_task("Kafka pump", pump(fanout, log, doorbell, self.shard, feed));
+        let closable = self.consumer.subscription_groups.is_some();
+        let feed = self.shared.clone();
+        spawn_shard_task(
+            "Kafka pump",
+            pump(fanout, feed, doorbell, self.shard, closable),
+        );
     }
 
     /// A client without a cursor under `latest`: from the end of the buffer. Returns its key
@@ -179,7 +172,8 @@ impl LocalFeed {
         start: &Arc<KafkaCursor>,
         queue: Rc<OutboundQueue>,
     ) -> (usize, MessageId) {
-        let (next, head) = {
+        // The end is held until the client is subscribed (and reported): not evicted meanwhile.
+        let (next, head, _hold) = {
             let ring = self.shared.log.lock();
             let head = ring
                 .iter()
@@ -189,7 +183,8 @@ impl LocalFeed {
                     _ => None,
                 })
                 .unwrap_or_else(|| start.clone());
-            (ring.next_position(), head)
+            let next = ring.next_position();
+            (next, head, self.shared.reads.hold(next))
         };
         let key = self.fanout.subscribe_at(next, None, queue);
         let position = MessageId::Kafka(KafkaId {
@@ -226,119 +221,82 @@ impl LocalFeed {
     /// Where in the buffer a client at `floor` resumes: `(ring position, whether the position
     /// is exactly a buffer entry's)`, or `None` when the client needs records the buffer no
     /// longer (or never) held.
+    #[cfg(test)]
     pub(super) fn match_position(
         &self,
         start: &KafkaCursor,
         floor: &KafkaCursor,
     ) -> Option<(u64, bool)> {
-        let ring = self.shared.log.lock();
-        let mut before_first = None;
-        for message in ring.iter() {
-            let MessageId::Kafka(id) = &message.id else {
-                continue;
-            };
-            let slot = id.slot as usize;
-            let offset = id.cursor.next[slot] - 1;
-            if before_first.is_none() {
-                let mut base = (*id.cursor).clone();
-                base.next[slot] = offset;
-                if !floor.covers(&base) {
-                    return None;
-                }
-                if base.next == floor.next {
-                    return Some((id.seq, true));
-                }
-                before_first = Some(());
-            }
-            // Same layout by construction; a position of another layout cannot be matched.
-            if offset >= *floor.next.get(slot)? {
-                return Some((id.seq, false));
-            }
-            if id.cursor.next == floor.next {
-                return Some((id.seq + 1, true));
-            }
-        }
-        if before_first.is_none() && !floor.covers(start) {
-            return None;
-        }
-        Some((ring.next_position(), false))
+        match_in(&self.shared.log, start, floor)
     }
 
-    /// Serves a client from a fetch of its own, starting at `floor`.
-    pub(super) fn catch_up(
+    /// `match_position`, holding the matched position against eviction until the client has
+    /// subscribed (drop the hold after `Fanout::subscribe_at`, which reports it).
+    pub(super) fn match_and_hold(
         &self,
-        link: &KafkaLink,
-        floor: Arc<KafkaCursor>,
-        queue: Rc<OutboundQueue>,
-    ) -> Result<CatchUp, EndpointError> {
-        let doorbells: Vec<Arc<Doorbell>> = (0..=self.shard).map(|_| Doorbell::new()).collect();
-        let log = Arc::new(TopicLog::new(
-            "kafka-catch-up",
-            self.consumer.max_retained_messages,
-            self.consumer.max_retained_bytes,
-            &doorbells,
-        ));
-        let cancelled = Arc::new(AtomicBool::new(false));
-        let request = CatchUpRequest {
-            feed: self.index,
-            from: floor,
-            log: log.clone(),
-            cancelled: cancelled.clone(),
-        };
-        if link.send(BridgeCommand::CatchUp(request)).is_err() {
-            return Err(EndpointError::Unavailable(Fault::new(
-                "the gateway's queue to Kafka is full; retry shortly",
-            )));
-        }
-        let source = RingSource {
-            log: log.clone(),
-            shard: self.shard,
-        };
-        let fanout = Rc::new(Fanout::new(source, self.policy, self.metrics.clone()));
-        // A catch-up serves this one client: a panic in its pump ends that client's stream.
-        let ended = queue.clone();
-        let key = fanout.subscribe_at(1, None, queue);
-        let doorbell = doorbells[self.shard].clone();
-        spawn_connection_task(
-            "Kafka catch-up pump",
-            pump(
-                Rc::downgrade(&fanout),
-                log,
-                doorbell.clone(),
-                self.shard,
-                None,
-            ),
-            move || ended.end(QueueEnd::Closed),
-        );
-        Ok(CatchUp {
-            fanout,
-            key,
-            cancelled,
-            doorbell,
+        start: &KafkaCursor,
+        floor: &KafkaCursor,
+    ) -> Option<Matched> {
+        let ring = self.shared.log.lock();
+        matched_in(&ring, start, floor).map(|(position, exact)| Matched {
+            position,
+            exact,
+            _hold: self.shared.reads.hold(position),
         })
     }
 }
 
+/// A client's position matched in a buffer, held there until the client subscribed.
+pub(super) struct Matched {
+    /// The ring position it resumes at.
+    pub(super) position: u64,
+    /// Whether its position is exactly a buffer entry's (else it resumes between entries).
+    pub(super) exact: bool,
+    _hold: Hold,
+}
+
+impl Matched {
+    /// `position`, just matched in `feed`'s buffer, held there: call it with the buffer still
+    /// locked from the match (see `match_and_hold`).
+    pub(super) fn held(feed: &KafkaFeed, position: u64, exact: bool) -> Matched {
+        Matched {
+            position,
+            exact,
+            _hold: feed.reads.hold(position),
+        }
+    }
+}
+
 /// Fans out what the bridge appended, each time it rings; ends when the fan-out is dropped.
-/// A subscription's feed also ends it once closed (the bridge rings when it closes one).
+/// A subscription's feed (`closable`) also ends it once closed (the bridge rings when it
+/// closes one).
 async fn pump(
     fanout: Weak<Fanout>,
-    log: Arc<TopicLog>,
+    feed: Arc<KafkaFeed>,
     doorbell: Arc<Doorbell>,
     shard: usize,
-    feed: Option<Arc<KafkaFeed>>,
+    closable: bool,
 ) {
     loop {
         doorbell.rung().await;
         let Some(fanout) = fanout.upgrade() else {
             return;
         };
-        if feed.as_ref().is_some_and(|feed| feed.usage.is_closed()) {
+        if closable && feed.usage.is_closed() {
             return;
         }
-        if log.take_dirty(shard) {
+        if feed.log.take_dirty(shard) {
             fanout.pump_all();
+            report_reads(&feed, &fanout, shard);
         }
+    }
+}
+
+/// Tells the bridge how far this shard's clients have read the feed's buffer, when it waits
+/// for room or the clients changed (see `cross_shard::read_floors`).
+pub(super) fn report_reads(feed: &KafkaFeed, fanout: &Fanout, shard: usize) {
+    if fanout.take_members_changed() || feed.reads.wanted() {
+        feed.reads.report(shard, fanout.read_floor());
     }
 }
 
@@ -361,4 +319,52 @@ fn subscription_name(name: Option<&str>) -> Result<&str, EndpointError> {
         )));
     }
     Ok(name)
+}
+
+/// `LocalFeed::match_position` in the buffer `log` (a node buffer or a catch-up reader's).
+#[cfg(test)]
+pub(super) fn match_in(
+    log: &crate::cross_shard::TopicLog,
+    start: &KafkaCursor,
+    floor: &KafkaCursor,
+) -> Option<(u64, bool)> {
+    matched_in(&log.lock(), start, floor)
+}
+
+/// `match_in` on a locked buffer.
+pub(super) fn matched_in(
+    ring: &RetentionRing,
+    start: &KafkaCursor,
+    floor: &KafkaCursor,
+) -> Option<(u64, bool)> {
+    let mut before_first = None;
+    for message in ring.iter() {
+        let MessageId::Kafka(id) = &message.id else {
+            continue;
+        };
+        let slot = id.slot as usize;
+        let offset = id.cursor.next[slot] - 1;
+        if before_first.is_none() {
+            let mut base = (*id.cursor).clone();
+            base.next[slot] = offset;
+            if !floor.covers(&base) {
+                return None;
+            }
+            if base.next == floor.next {
+                return Some((id.seq, true));
+            }
+            before_first = Some(());
+        }
+        // Same layout by construction; a position of another layout cannot be matched.
+        if offset >= *floor.next.get(slot)? {
+            return Some((id.seq, false));
+        }
+        if id.cursor.next == floor.next {
+            return Some((id.seq + 1, true));
+        }
+    }
+    if before_first.is_none() && !floor.covers(start) {
+        return None;
+    }
+    Some((ring.next_position(), false))
 }

@@ -3,9 +3,10 @@
 //! Kafka I/O happens on the bridge thread (`bridge*.rs`, the only files that touch tokio). Each
 //! consumed feed (a set of topics) is fetched once per node, one fetch loop per topic-partition,
 //! into a shared node buffer (`cross_shard::kafka_link::KafkaFeed`); each shard's
-//! `delivery::Fanout` serves its clients from that buffer. A client is a position: where it
-//! resumes is matched to the buffer, and a position older than the buffer gets a fetch of its own
-//! (a catch-up), never a silent jump. Publishing hands the record to the bridge and waits for the
+//! `delivery::Fanout` serves its clients from that buffer, and the fetches wait for its
+//! readers to make room. A client is a position: where it resumes is matched to the buffer, and a
+//! position older than the buffer is served by a catch-up reader shared with the clients near it
+//! (`catch_up.rs`, `bridge_catch_up.rs`), never a silent jump. Publishing hands the record to the bridge and waits for the
 //! broker's acknowledgement. A feed with `groupId` is fetched as a consumer group member
 //! (`bridge_group*.rs`): this shard reports how far its clients were written, and the bridge
 //! commits the group's offsets up to there. With `groupScope: subscription` each subscription a
@@ -13,12 +14,14 @@
 //! (`local_feed.rs`, `cross_shard::kafka_subscriptions`).
 
 pub mod bridge;
+mod bridge_catch_up;
 mod bridge_feed;
 mod bridge_group;
 mod bridge_group_requests;
 mod bridge_group_sasl;
 mod bridge_group_wire;
 mod bridge_produce;
+mod catch_up;
 pub mod compact_id;
 pub mod cursor;
 mod group_assign;
@@ -44,9 +47,10 @@ use crate::delivery::OutboundQueue;
 use crate::endpoint::{EndpointError, Fault, PublishError};
 use crate::message::{Fields, MessageId};
 use crate::metrics::ShardMetrics;
+use catch_up::CatchUp;
 use compact_id::DecodeError;
 use cursor::{KafkaCursor, KafkaId};
-use local_feed::{CatchUp, LocalFeed};
+use local_feed::LocalFeed;
 
 /// This shard's side of every Kafka feed and producer.
 pub struct KafkaLocals {
@@ -224,7 +228,7 @@ impl KafkaEndpoint {
 
     fn deliver(
         &self,
-        feed: &LocalFeed,
+        feed: &Rc<LocalFeed>,
         after: Option<MessageId>,
         queue: Rc<OutboundQueue>,
     ) -> Result<(Delivery, Option<MessageId>), EndpointError> {
@@ -247,12 +251,14 @@ impl KafkaEndpoint {
                     feed.start()?;
                 }
                 feed.ensure_pumping();
-                let from = {
+                // Held until the client is subscribed (and reported): not evicted meanwhile.
+                let (from, _hold) = {
                     let ring = feed.shared.log.lock();
                     let first = ring.first_position();
-                    feed.shared.delivered_floor().map_or(first, |floor| {
+                    let from = feed.shared.delivered_floor().map_or(first, |floor| {
                         (floor + 1).clamp(first, ring.next_position().max(first))
-                    })
+                    });
+                    (from, feed.shared.reads.hold(from))
                 };
                 let key = feed.fanout.subscribe_at(from, None, queue);
                 return Ok((shared(key), feed.position_before(from)));
@@ -285,10 +291,10 @@ impl KafkaEndpoint {
             Err(error) => return Err(error),
         };
         feed.ensure_pumping();
-        let delivery = match feed.match_position(&start, &floor) {
-            Some((ring_start, exact)) => {
-                let floor = (!exact).then_some(floor);
-                shared(feed.fanout.subscribe_at(ring_start, floor, queue))
+        let delivery = match feed.match_and_hold(&start, &floor) {
+            Some(matched) => {
+                let at = (!matched.exact).then_some(floor);
+                shared(feed.fanout.subscribe_at(matched.position, at, queue))
             }
             None => Delivery::CatchUp(feed.catch_up(&self.link, floor, queue)?),
         };

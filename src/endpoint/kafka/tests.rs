@@ -33,19 +33,7 @@ fn feed(start: [i64; 2], records: &[(usize, i64)], max_messages: usize) -> Rc<Lo
     let mut head = start;
     for &(slot, offset) in records {
         head[slot] = offset + 1;
-        let message = Message {
-            id: MessageId::Kafka(KafkaId {
-                seq: 0,
-                slot: slot as u32,
-                cursor: Arc::new(cursor(head)),
-            }),
-            payload: Bytes::from(format!("{slot}-{offset}")),
-            kind: PayloadKind::Unspecified,
-            headers: Arc::from(Vec::new()),
-            metadata: Arc::from(Vec::new()),
-            timestamp_ms: 0,
-        };
-        shared.log.append(message).unwrap();
+        shared.log.append(record(slot, offset, head)).unwrap();
     }
     let consumer = KafkaConsumer {
         topics: vec!["t".to_owned()],
@@ -58,6 +46,8 @@ fn feed(start: [i64; 2], records: &[(usize, i64)], max_messages: usize) -> Rc<Lo
         group_instance_id: None,
         max_retained_messages: max_messages,
         max_retained_bytes: 1 << 20,
+        max_catch_ups: 4,
+        pace_wait: std::time::Duration::from_secs(1),
     };
     let metrics = Arc::new(ShardMetrics::default());
     LocalFeed::new(
@@ -68,6 +58,22 @@ fn feed(start: [i64; 2], records: &[(usize, i64)], max_messages: usize) -> Rc<Lo
         SlowClientPolicy::DropOldest,
         metrics,
     )
+}
+
+/// Record `offset` of slot `slot`, carrying the feed's position `head` after it.
+fn record(slot: usize, offset: i64, head: [i64; 2]) -> Message {
+    Message {
+        id: MessageId::Kafka(KafkaId {
+            seq: 0,
+            slot: slot as u32,
+            cursor: Arc::new(cursor(head)),
+        }),
+        payload: Bytes::from(format!("{slot}-{offset}")),
+        kind: PayloadKind::Unspecified,
+        headers: Arc::from(Vec::new()),
+        metadata: Arc::from(Vec::new()),
+        timestamp_ms: 0,
+    }
 }
 
 // Ring positions 1..=4 hold: p0@5, p1@7, p0@6, p1@8 (the feed started at [5, 7]).
@@ -156,4 +162,50 @@ fn a_floor_skips_what_the_client_had_and_its_ids_never_go_back() {
             ("1-8".to_owned(), "t:0:7,t:1:9".to_owned()),
         ]
     );
+}
+
+/// The race behind clients of a replay silently skipping a range: a client matched its
+/// position to the buffer, and before it subscribed (and its shard reported it) the bridge's
+/// paced writer, seeing no reader there, evicted that position; the client then started past
+/// the ring's first entry and drop-oldest skipped what it never had a chance to read. The
+/// matched position is held until the client subscribed.
+#[test]
+fn a_matched_position_is_not_evicted_before_the_client_subscribed() {
+    // A full buffer of 4: p0@5, p1@7, p0@6, p1@8.
+    let feed = feed([5, 7], RECORDS, 4);
+    let shared = feed.shared.clone();
+    // The bridge's paced append (`Session::push`): evict nothing a reader needs.
+    let append = |slot, offset, head| {
+        shared
+            .log
+            .append_keeping(record(slot, offset, head), || shared.reads.floor())
+            .is_ok()
+    };
+    // A client that read p0@5 resumes at ring position 2 (p1@7).
+    let matched = feed
+        .match_and_hold(&cursor([5, 7]), &cursor([6, 7]))
+        .expect("the buffer holds it");
+    assert_eq!((matched.position, matched.exact), (2, true));
+    // The bridge appends meanwhile: evicting position 1 is fine, position 2 is not.
+    assert!(append(0, 7, [8, 9]), "position 1 is not needed");
+    assert!(
+        !append(1, 9, [8, 10]),
+        "the writer evicted the position a joining client had matched"
+    );
+    let queue = Rc::new(OutboundQueue::new(
+        &crate::config::OutboundConfig::default(),
+        feed.metrics.clone(),
+    ));
+    feed.fanout
+        .subscribe_at(matched.position, None, queue.clone());
+    drop(matched);
+    let mut delivered = Vec::new();
+    queue.drain_into(usize::MAX, &mut delivered);
+    let got: Vec<String> = delivered
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+        .collect();
+    assert_eq!(got, ["1-7", "0-6", "1-8", "0-7"], "nothing skipped");
+    // Once subscribed the client's own read floor (the ring's end) lets the writer go on.
+    assert!(append(1, 9, [8, 10]));
 }
