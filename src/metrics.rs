@@ -308,6 +308,8 @@ pub struct AdminMetrics {
     pub requests_timed_out_total: AtomicU64,
     /// Accepts that failed (e.g. out of file descriptors).
     pub accept_errors_total: AtomicU64,
+    /// Requests whose handler panicked (answered 500; a bug to report).
+    pub handler_panics_total: AtomicU64,
 }
 
 impl AdminMetrics {
@@ -339,6 +341,11 @@ impl AdminMetrics {
                 "accept_errors_total",
                 &self.accept_errors_total,
                 "Accepts that failed (e.g. out of file descriptors), each retried.",
+            ),
+            (
+                "handler_panics_total",
+                &self.handler_panics_total,
+                "Requests whose handler panicked, answered 500 (a bug: see the log).",
             ),
         ] {
             let kind = if name.ends_with("_total") {

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tidegate::config::{self, Config};
 use tidegate::manage::follower::{Follower, FollowerMetrics, FollowerSetup};
 use tidegate::manage::store::{
-    AuditEvent, Document, Kind, MemoryStore, Revision, Store, StoreError,
+    AuditEvent, Bound, Document, Kind, MemoryStore, Revision, Store, StoreError,
 };
 
 use common::eventually;
@@ -58,6 +58,16 @@ impl Store for Switchable {
         audit: &AuditEvent,
     ) -> Result<Document, StoreError> {
         self.inner.put(kind, id, body, expected, audit)
+    }
+    fn create_bounded(
+        &self,
+        kind: Kind,
+        id: &str,
+        body: &Value,
+        bound: Bound<'_>,
+        audit: &AuditEvent,
+    ) -> Result<Document, StoreError> {
+        self.inner.create_bounded(kind, id, body, bound, audit)
     }
     fn delete(
         &self,

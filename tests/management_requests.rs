@@ -9,7 +9,8 @@ use std::sync::Arc;
 use common::management::{self, expect, expect_error, BASE, TOKEN};
 use common::raw;
 use serde_json::{json, Value};
-use tidegate::manage::api::{Tokens, FIRST_TOKEN_NAME};
+use tidegate::manage::api::{ManagementApi, ManagementOptions, Tokens, FIRST_TOKEN_NAME};
+use tidegate::manage::service::{ApiStats, Service};
 use tidegate::manage::store::{MemoryStore, Store};
 
 fn definition(id: &str, path: &str) -> Value {
@@ -72,8 +73,26 @@ fn the_first_start_generates_one_token_stored_as_a_hash() {
     assert_eq!(stored[0].0, FIRST_TOKEN_NAME);
     assert!(stored[0].1.starts_with("sha256:") && !stored[0].1.contains(&token));
     assert_eq!(tokens.bootstrap(store.as_ref()).unwrap(), None, "only once");
-    // The generated token opens the API; its name is the audit actor.
-    let mgmt = management::start_on(store, Value::Null);
+    // The generated token opens the API (while no token is configured: a configured one
+    // replaces it); its name is the audit actor.
+    let service = Arc::new(Service::new(
+        store.clone(),
+        Value::Null,
+        Box::new(|_: &str| ApiStats::default()),
+    ));
+    let options = ManagementOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        environment: "DEFAULT".to_owned(),
+        tokens: Tokens::new(&[], None),
+        portal: Default::default(),
+    };
+    let api = ManagementApi::start(options, service.clone()).unwrap();
+    let mgmt = management::Mgmt {
+        addr: api.local_addr(),
+        api,
+        store,
+        service,
+    };
     let auth = format!("Bearer {token}");
     let created = mgmt.call_with(
         "POST",
@@ -82,7 +101,9 @@ fn the_first_start_generates_one_token_stored_as_a_hash() {
         &[("Authorization", &auth)],
     );
     expect(&created, 201);
-    let audit = mgmt.call("GET", "/audit", None).json();
+    let audit = mgmt
+        .call_with("GET", "/audit", None, &[("Authorization", &auth)])
+        .json();
     assert_eq!(audit["data"][0]["actor"], FIRST_TOKEN_NAME);
 }
 

@@ -55,10 +55,12 @@ pub struct ServerLimits {
     pub max_body_bytes: usize,
 }
 
-/// One request: its head and its whole body (empty when it has none).
+/// One request: its head, its whole body (empty when it has none), and who sent it.
 pub struct Request {
     pub head: RequestHead,
     pub body: Bytes,
+    /// The client's address (per-client limits key on its IP), when the socket still knows it.
+    pub peer: Option<SocketAddr>,
 }
 
 /// Answers one request; runs on the connection's thread.
@@ -170,8 +172,13 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream) {
         .name(format!("{}-conn", shared.name))
         .stack_size(THREAD_STACK_BYTES)
         .spawn(move || {
+            // Released however `serve` ends, a panicking handler included: a slot that leaked
+            // on each panic would leave the endpoint refusing everyone once all had leaked.
+            let _slot = Slot {
+                shared: &serving,
+                key,
+            };
             serve(&serving, stream);
-            serving.release(key);
         });
     if let Err(err) = spawned {
         tracing::warn!(server = shared.name, error = %err, "cannot start a connection thread");
@@ -216,6 +223,18 @@ impl Shared {
     }
 }
 
+/// A connection's place in `Shared::open`, given back when dropped.
+struct Slot<'a> {
+    shared: &'a Shared,
+    key: usize,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.shared.release(self.key);
+    }
+}
+
 /// Why no request could be read.
 enum ReadFailure {
     /// The whole-request deadline passed.
@@ -230,11 +249,12 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
         return;
     }
     let mut is_head = false;
-    let reply = match read_request(&mut stream, &shared.limits, deadline) {
+    let peer = stream.peer_addr().ok();
+    let reply = match read_request(&mut stream, &shared.limits, deadline, peer) {
         Ok(Ok(request)) => {
             ShardMetrics::inc(&shared.metrics.requests_total);
             is_head = *request.head.method() == Method::Head;
-            (shared.handler)(&request)
+            handle(shared, &request)
         }
         Ok(Err(reply)) => reply,
         Err(ReadFailure::Gone) => return,
@@ -262,19 +282,40 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
     }
 }
 
+/// Runs the handler; a panic in it is answered 500 with nothing of the panic in the body (its
+/// message can name files and values), and logged.
+fn handle(shared: &Shared, request: &Request) -> Reply {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (shared.handler)(request))) {
+        Ok(reply) => reply,
+        Err(_) => {
+            ShardMetrics::inc(&shared.metrics.handler_panics_total);
+            tracing::error!(
+                server = shared.name,
+                path = request.head.path(),
+                "a request handler panicked (a bug; the panic message is above); answered 500"
+            );
+            Reply::text(
+                500,
+                "the server failed on this request; it is logged; retry, or report it if it repeats",
+            )
+        }
+    }
+}
+
 /// Reads one request, head and body, by `deadline`; `Ok(Err(reply))` when it is malformed or too
 /// large.
 fn read_request(
     stream: &mut TcpStream,
     limits: &ServerLimits,
     deadline: Instant,
+    peer: Option<SocketAddr>,
 ) -> Result<Result<Request, Reply>, ReadFailure> {
     let (head, rest) = match read_head(stream, limits, deadline)? {
         Ok(parsed) => parsed,
         Err(reply) => return Ok(Err(reply)),
     };
     match read_body(stream, &head, rest, limits.max_body_bytes, deadline) {
-        Ok(body) => Ok(Ok(Request { head, body })),
+        Ok(body) => Ok(Ok(Request { head, body, peer })),
         Err(BodyFailure::Refused(reply)) => Ok(Err(reply)),
         Err(BodyFailure::TimedOut) => Err(ReadFailure::TimedOut),
         Err(BodyFailure::Gone) => Err(ReadFailure::Gone),

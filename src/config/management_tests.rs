@@ -187,3 +187,36 @@ fn env_expansion_rules() {
         .unwrap_err()
         .contains("not an environment variable reference"));
 }
+
+#[test]
+fn portal_bounds_default_and_are_checked() {
+    let yaml = "gateway: { adminListen: 127.0.0.1:18082 }\napis: []\nmanagement: {}\n";
+    let management = load_str(yaml, "t").unwrap().management.unwrap();
+    assert_eq!(management.portal, PortalConfig::default());
+    assert_eq!(management.portal.max_applications, 1000);
+    assert_eq!(management.portal.writes_per_minute, 10);
+    let yaml = "gateway: { adminListen: 127.0.0.1:18082 }\napis: []\nmanagement:\n  portal: { maxApplications: 5, writesPerMinute: 2 }\n";
+    let management = load_str(yaml, "t").unwrap().management.unwrap();
+    assert_eq!(
+        management.portal,
+        PortalConfig {
+            max_applications: 5,
+            writes_per_minute: 2
+        }
+    );
+    let found = problems(
+        "apis: []\nmanagement:\n  portal: { maxApplications: 2000000, writesPerMinute: 0 }\n",
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("management.portal.maxApplications")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("management.portal.writesPerMinute")),
+        "{found:?}"
+    );
+}

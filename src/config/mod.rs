@@ -52,7 +52,9 @@ pub use applications::{parse_subject, CertificateMatch};
 pub(crate) use cors::is_token_byte;
 pub use cors::CorsConfig;
 pub use kafka::KafkaOptions;
-pub use management::{AdminToken, ConsoleConfig, ManagementConfig, StoreBackend, StoreConfig};
+pub use management::{
+    AdminToken, ConsoleConfig, ManagementConfig, PortalConfig, StoreBackend, StoreConfig,
+};
 pub use model::{
     ApiConfig, ApiState, Config, DriverChoice, EndpointConfig, EntrypointConfig, GatewayConfig,
     HttpGetOptions, HttpPostOptions, InMemoryOptions, Limits, MockOptions, OutboundConfig,
@@ -198,6 +200,7 @@ fn quickstart_management() -> ManagementConfig {
             enabled: true,
             listen: address(DEFAULT_CONSOLE_LISTEN),
         },
+        portal: PortalConfig::default(),
     }
 }
 

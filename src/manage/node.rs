@@ -131,6 +131,7 @@ impl ManagedNode {
                 listen: prepared.management.listen,
                 environment: prepared.management.environment.clone(),
                 tokens: Tokens::new(&configured, env_token.as_deref()),
+                portal: prepared.management.portal,
             };
             Some(ManagementApi::start(options, Arc::new(service))?)
         } else {

@@ -55,6 +55,7 @@ impl ConsoleStack {
             listen: "127.0.0.1:0".parse().unwrap(),
             environment: "DEFAULT".to_owned(),
             tokens: Tokens::new(&[], Some(TOKEN)),
+            portal: Default::default(),
         };
         let management = ManagementApi::start(options, Arc::new(service)).expect("management API");
         let console = Console::start("127.0.0.1:0".parse().unwrap(), Some(management.handler()))

@@ -43,6 +43,7 @@ pub fn start_with_stats(store: Arc<dyn Store>, gateway: Value, stats: Box<StatsS
         listen: "127.0.0.1:0".parse().unwrap(),
         environment: "DEFAULT".to_owned(),
         tokens: Tokens::new(&[], Some(TOKEN)),
+        portal: Default::default(),
     };
     let api = ManagementApi::start(options, service.clone()).expect("management API starts");
     let addr = api.local_addr();

@@ -10,6 +10,7 @@ use tidegate::config::{self, Config, DriverChoice};
 use tidegate::runtime::Gateway;
 
 pub mod admin;
+pub mod attack_client;
 pub mod binary;
 pub mod chromium;
 pub mod console_browser;
@@ -30,6 +31,7 @@ pub mod observe;
 pub mod open_files;
 pub mod page_server;
 pub mod plans;
+pub mod portal_api;
 pub mod postgres;
 pub mod rate_limit;
 pub mod redis;

@@ -2,7 +2,7 @@
 //! PostgreSQL stores (tests/management_store.rs).
 
 use serde_json::json;
-use tidegate::manage::store::{target, AuditEvent, Kind, Store, StoreError};
+use tidegate::manage::store::{target, AuditEvent, Bound, Kind, Store, StoreError};
 
 fn audit(action: &str, kind: Kind, id: &str) -> AuditEvent {
     AuditEvent::now("tester", action, &target(kind, id))
@@ -15,6 +15,7 @@ pub fn conformance(store: &dyn Store) {
     revisions_and_deploy(store);
     audit_trail(store);
     tokens(store);
+    bounded_creates(store);
 }
 
 fn documents_and_versions(store: &dyn Store) {
@@ -310,4 +311,67 @@ fn tokens(store: &dyn Store) {
             ("zeta".to_owned(), "sha256:22".to_owned())
         ]
     );
+}
+
+/// A bounded create counts the prefixed documents in its own transaction: creates racing from
+/// many threads never pass the cap together, and other ids do not count.
+fn bounded_creates(store: &dyn Store) {
+    let bound = Bound {
+        prefix: "capped-",
+        max: 3,
+    };
+    store
+        .put(
+            Kind::Application,
+            "uncapped",
+            &json!({}),
+            None,
+            &audit("application.create", Kind::Application, "uncapped"),
+        )
+        .unwrap();
+    let created = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..8)
+            .map(|n| {
+                scope.spawn(move || {
+                    let id = format!("capped-{n}");
+                    store.create_bounded(
+                        Kind::Application,
+                        &id,
+                        &json!({ "n": n }),
+                        bound,
+                        &audit("application.create", Kind::Application, &id),
+                    )
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|thread| thread.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    let made = created.iter().filter(|result| result.is_ok()).count();
+    assert_eq!(made, 3, "{created:?}");
+    assert!(created
+        .iter()
+        .filter_map(|result| result.as_ref().err())
+        .all(|err| *err == StoreError::Full { count: 3 }));
+    let capped = store
+        .list(Kind::Application)
+        .unwrap()
+        .into_iter()
+        .filter(|doc| doc.id.starts_with("capped-"))
+        .count();
+    assert_eq!(capped, 3);
+    // An existing id is a conflict, like `put` without a version.
+    let existing = store.create_bounded(
+        Kind::Application,
+        "uncapped",
+        &json!({}),
+        Bound {
+            prefix: "other-",
+            max: 10,
+        },
+        &audit("application.create", Kind::Application, "uncapped"),
+    );
+    assert_eq!(existing, Err(StoreError::Conflict { current: Some(1) }));
 }

@@ -1,7 +1,9 @@
-//! Administrator tokens: `Authorization: Bearer <token>`, compared by SHA-256 in constant time
-//! against every known hash (`management.tokens`, `TIDEGATE_MANAGEMENT_TOKEN`, and those in the
-//! store). With none at all, the first start generates one, stores its hash, and prints the
-//! token once on stderr. A refused call changes nothing; failures are counted and logged at most
+//! Administrator tokens: `Authorization: Bearer <token>` (never the query string, which logs and
+//! browser histories keep), compared by SHA-256 in constant time against every known hash:
+//! `management.tokens` and `TIDEGATE_MANAGEMENT_TOKEN` when either is set, else those in the
+//! store. With none at all, the first start generates one, stores its hash, and prints the
+//! token once on stderr; configuring a token replaces it, so the generated one (printed, maybe
+//! into a shared log) is revoked by configuring your own. A refused call changes nothing; failures are counted and logged at most
 //! once per interval, so a guesser cannot flood the log.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,7 +88,7 @@ impl Tokens {
 
     fn find(&self, token: &str, store: &dyn Store) -> Option<String> {
         let presented = api_key::hash(token.as_bytes());
-        let stored: Vec<(String, KeyHash)> = match store.tokens() {
+        let stored: Vec<(String, KeyHash)> = match self.stored_tokens(store) {
             Ok(list) => list
                 .into_iter()
                 .filter_map(|(name, hash)| Some((name, KeyHash::from_config_text(&hash)?)))
@@ -104,6 +106,19 @@ impl Tokens {
             }
         }
         found
+    }
+
+    /// The store's tokens, which count only while none is configured: a configured token
+    /// replaces the one generated at first start.
+    fn stored_tokens(
+        &self,
+        store: &dyn Store,
+    ) -> Result<Vec<(String, String)>, crate::manage::store::StoreError> {
+        if self.fixed.is_empty() {
+            store.tokens()
+        } else {
+            Ok(Vec::new())
+        }
     }
 
     fn failed(&self, had_token: bool) {

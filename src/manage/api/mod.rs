@@ -12,6 +12,7 @@ mod errors;
 mod openapi;
 mod plans;
 mod portal;
+mod portal_limit;
 pub mod router;
 mod subscriptions;
 
@@ -24,10 +25,12 @@ pub use auth::{Tokens, FIRST_TOKEN_NAME};
 pub use openapi::OPENAPI_JSON;
 
 use crate::admin::{Handler, HttpServer, MetricsSource, Reply, Request, ServerLimits};
+use crate::config::PortalConfig;
 use crate::manage::service::{Actor, Service};
 use crate::metrics::AdminMetrics;
 use call::Call;
 use errors::error_reply;
+use portal::Portal;
 use router::{resolve, Resolved, OPENAPI_PATH};
 
 /// The management API's bounds: small JSON documents, a few operators and scripts at once.
@@ -44,6 +47,8 @@ pub struct ManagementOptions {
     /// The `{envId}` of the routes (`management.environment`, default `DEFAULT`).
     pub environment: String,
     pub tokens: Tokens,
+    /// The developer portal's bounds (`management.portal`).
+    pub portal: PortalConfig,
 }
 
 /// The running management API; dropping it stops it.
@@ -56,6 +61,7 @@ struct State {
     service: Arc<Service>,
     environment: String,
     tokens: Tokens,
+    portal: Portal,
     metrics: Arc<AdminMetrics>,
 }
 
@@ -82,6 +88,7 @@ impl ManagementApi {
             service,
             environment: options.environment,
             tokens: options.tokens,
+            portal: Portal::new(options.portal),
             metrics: metrics.clone(),
         });
         let serving = state.clone();
@@ -127,12 +134,26 @@ impl State {
             "# HELP tidegate_management_auth_failures_total Management API calls refused 401 (no or unknown token).\n# TYPE tidegate_management_auth_failures_total counter\ntidegate_management_auth_failures_total {}\n",
             self.tokens.failures()
         ));
+        text.push_str(&format!(
+            "# HELP tidegate_management_portal_writes_refused_total Developer portal subscription requests refused 429 (management.portal.writesPerMinute per client address).\n# TYPE tidegate_management_portal_writes_refused_total counter\ntidegate_management_portal_writes_refused_total {}\n# HELP tidegate_management_portal_clients_tracked Client addresses the portal's write limit tracks (at most {}).\n# TYPE tidegate_management_portal_clients_tracked gauge\ntidegate_management_portal_clients_tracked {}\n",
+            self.portal.writes.refused(),
+            portal_limit::MAX_TRACKED_CLIENTS,
+            self.portal.writes.tracked(),
+        ));
         text
     }
 }
 
-/// Authenticates, routes and answers one request.
+/// Answers one request, never cached (answers can carry a clear API key or an audit trail) nor
+/// sniffed (an error echoes the path, which must never read as a page).
 fn handle(state: &State, request: &Request) -> Reply {
+    route(state, request)
+        .with_header("Cache-Control", "no-store")
+        .with_header("X-Content-Type-Options", "nosniff")
+}
+
+/// Authenticates, routes and answers one request.
+fn route(state: &State, request: &Request) -> Reply {
     let head = &request.head;
     let method = method_name(head.method());
     let path = head.path();
@@ -147,7 +168,7 @@ fn handle(state: &State, request: &Request) -> Reply {
     }
     // The developer portal's read-only routes need no token (portal.rs).
     if path.starts_with("/portal/") {
-        return portal::handle(&state.service, request);
+        return portal::handle(&state.service, &state.portal, request, method);
     }
     let Some(actor) = state.tokens.authenticate(
         head.header_str("authorization"),

@@ -6,53 +6,119 @@
 //! could then take keys for someone else's): each request creates an application of its own,
 //! `portal-…`, and subscribes it. The clear API key (auto-validated API key plans) is in the
 //! answer, once; that key is the application's credential from then on. Applications made this
-//! way are bounded (`MAX_PORTAL_APPLICATIONS`) so an anonymous caller cannot fill the store.
+//! way are bounded in all (`management.portal.maxApplications`, counted in the store transaction
+//! that creates one) and per client address (`writesPerMinute`, portal_limit.rs), so an
+//! anonymous caller can neither fill the store nor take every application there is to make.
+
+use std::time::Instant;
 
 use serde_json::{json, Value};
 
 use super::call::Call;
 use super::errors::{error_reply, reply};
+use super::portal_limit::{retry_after_seconds, PortalWriteLimit};
+use super::router::match_template;
 use crate::admin::{Reply, Request};
-use crate::codec::http_head::Method;
+use crate::config::PortalConfig;
 use crate::manage::service::{Actor, ErrorKind, Service, ServiceError};
+use crate::manage::store::Bound;
 
 /// The prefix of the portal's routes.
 pub const PORTAL_BASE: &str = "/portal/v1/apis";
-/// Applications the portal may create; past it, requests are refused until an administrator
-/// removes some (`DELETE …/applications/{id}`).
-pub const MAX_PORTAL_APPLICATIONS: usize = 1000;
 /// The id prefix of the applications the portal creates.
 const PORTAL_APPLICATION_PREFIX: &str = "portal-";
 /// Longest application name a portal caller may give.
 const MAX_APPLICATION_NAME_CHARS: usize = 100;
 
-/// Answers a `/portal/…` request.
-pub fn handle(service: &Service, request: &Request) -> Reply {
-    let path = request.head.path();
-    let rest = path
-        .strip_prefix(PORTAL_BASE)
-        .map(|rest| rest.trim_start_matches('/'));
-    let segments: Vec<&str> = match rest {
-        Some("") => Vec::new(),
-        Some(rest) => rest.split('/').collect(),
-        None => return not_found(path),
-    };
-    let method = request.head.method();
-    let answer = match (method, segments.as_slice()) {
-        (Method::Get, []) => service
-            .portal_apis()
-            .map(|apis| Reply::json(200, &json!({ "data": apis }))),
-        (Method::Get, [id]) => service.portal_api(id).map(|api| Reply::json(200, &api)),
-        (Method::Post, [id, "subscriptions"]) => subscribe(service, request, id),
-        (_, []) | (_, [_]) => return wrong_method("GET"),
-        (_, [_, "subscriptions"]) => return wrong_method("POST"),
-        _ => return not_found(path),
-    };
-    answer.unwrap_or_else(|err| reply(&err))
+/// The portal's bounds on anonymous writes, and their counters.
+pub struct Portal {
+    /// Applications the portal may create (`management.portal.maxApplications`).
+    max_applications: usize,
+    /// Subscription requests per client address (`management.portal.writesPerMinute`).
+    pub writes: PortalWriteLimit,
 }
 
-/// Creates the caller's application and its subscription to `plan` of API `api`.
-fn subscribe(service: &Service, request: &Request, api: &str) -> Result<Reply, ServiceError> {
+impl Portal {
+    pub fn new(config: PortalConfig) -> Portal {
+        Portal {
+            max_applications: config.max_applications,
+            writes: PortalWriteLimit::new(config.writes_per_minute),
+        }
+    }
+}
+
+/// A portal handler: the service, the portal's bounds, the request, and the `{apiId}`.
+type PortalFn = fn(&Service, &Portal, &Request, &str) -> Result<Reply, ServiceError>;
+
+/// One portal route; the OpenAPI document lists these with the management routes.
+pub struct PortalRoute {
+    pub method: &'static str,
+    pub template: &'static str,
+    handler: PortalFn,
+}
+
+/// Every portal route.
+pub static PORTAL_ROUTES: &[PortalRoute] = &[
+    PortalRoute {
+        method: "GET",
+        template: "/portal/v1/apis",
+        handler: |service, _, _, _| {
+            let apis = service.portal_apis()?;
+            Ok(Reply::json(200, &json!({ "data": apis })))
+        },
+    },
+    PortalRoute {
+        method: "GET",
+        template: "/portal/v1/apis/{apiId}",
+        handler: |service, _, _, id| Ok(Reply::json(200, &service.portal_api(id)?)),
+    },
+    PortalRoute {
+        method: "POST",
+        template: "/portal/v1/apis/{apiId}/subscriptions",
+        handler: subscribe,
+    },
+];
+
+/// Answers a `/portal/…` request; `method` is the request's method name.
+pub fn handle(service: &Service, portal: &Portal, request: &Request, method: &str) -> Reply {
+    let path = request.head.path();
+    let mut allowed: Vec<&str> = Vec::new();
+    for route in PORTAL_ROUTES {
+        let Some(params) = match_template(route.template, path) else {
+            continue;
+        };
+        if route.method != method {
+            allowed.push(route.method);
+            continue;
+        }
+        let id = params.first().map_or("", |(_, value)| value.as_str());
+        return (route.handler)(service, portal, request, id).unwrap_or_else(|err| reply(&err));
+    }
+    if allowed.is_empty() {
+        not_found(path)
+    } else {
+        wrong_method(&allowed.join(", "))
+    }
+}
+
+/// Creates the caller's application and its subscription to `plan` of API `api`: 429 past the
+/// client's writes per minute, 409 once the portal made `maxApplications`.
+fn subscribe(
+    service: &Service,
+    portal: &Portal,
+    request: &Request,
+    api: &str,
+) -> Result<Reply, ServiceError> {
+    if let Err(wait) = portal.writes.admit(request.peer, Instant::now()) {
+        let seconds = retry_after_seconds(wait);
+        return Ok(error_reply(
+            429,
+            "portal.rate_limited",
+            &format!("too many subscription requests from your address; retry in {seconds} s"),
+            &[],
+        )
+        .with_header("Retry-After", seconds.to_string()));
+    }
     let actor = Actor("portal".to_owned());
     let call = Call {
         service,
@@ -90,24 +156,12 @@ fn subscribe(service: &Service, request: &Request, api: &str) -> Result<Reply, S
             &errors,
         ));
     }
-    let made = service
-        .list_applications()?
-        .iter()
-        .filter(|app| {
-            app["id"]
-                .as_str()
-                .is_some_and(|id| id.starts_with(PORTAL_APPLICATION_PREFIX))
-        })
-        .count();
-    if made >= MAX_PORTAL_APPLICATIONS {
-        return Err(ServiceError::new(
-            ErrorKind::Conflict,
-            "portal.applications_full",
-            format!("the portal has created {made} applications, the most it may; ask an administrator for access"),
-        ));
-    }
     let id = format!("{PORTAL_APPLICATION_PREFIX}{}", random_hex()?);
-    service.create_application(json!({ "id": id, "name": name }), &actor)?;
+    let bound = Bound {
+        prefix: PORTAL_APPLICATION_PREFIX,
+        max: portal.max_applications as u64,
+    };
+    service.create_application_within(json!({ "id": id, "name": name }), &actor, Some(bound))?;
     let subscription = service.subscribe(api, &id, plan, &actor)?;
     let mut answer = json!({
         "id": subscription["id"],

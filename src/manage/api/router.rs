@@ -3,6 +3,7 @@
 //! OpenAPI document is checked against.
 
 use super::call::Call;
+use super::portal::PORTAL_ROUTES;
 use super::{apis, applications, plans, subscriptions};
 use crate::admin::Reply;
 use crate::manage::service::ServiceError;
@@ -74,10 +75,11 @@ pub static ROUTES: &[Route] = routes! {
     "GET" "/audit" => applications::audit,
 };
 
-/// Every method and template served, the OpenAPI document's included: what the document must
-/// list, no more, no less.
+/// Every method and template served, the OpenAPI document's and the developer portal's
+/// included: what the document must list, no more, no less.
 pub fn route_table() -> Vec<(&'static str, &'static str)> {
     let mut table: Vec<_> = ROUTES.iter().map(|r| (r.method, r.template)).collect();
+    table.extend(PORTAL_ROUTES.iter().map(|r| (r.method, r.template)));
     table.push(("GET", OPENAPI_PATH));
     table
 }
@@ -113,7 +115,10 @@ pub fn resolve(method: &str, path: &str) -> Resolved {
 }
 
 /// The `{name}` values when `path` matches `template` segment by segment (percent-decoded).
-fn match_template(template: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
+pub(super) fn match_template(
+    template: &'static str,
+    path: &str,
+) -> Option<Vec<(&'static str, String)>> {
     let mut params = Vec::new();
     let mut segments = path.split('/');
     for expected in template.split('/') {

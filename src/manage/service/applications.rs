@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use super::validate::Change;
-use super::{check_expected, Actor, Expected, Service, ServiceError};
-use crate::manage::store::Kind;
+use super::{audit_event, check_expected, Actor, Expected, Service, ServiceError};
+use crate::manage::store::{Bound, Kind, StoreError};
 
 impl Service {
     /// Every application.
@@ -30,6 +30,18 @@ impl Service {
         body: Value,
         actor: &Actor,
     ) -> Result<(Value, u64), ServiceError> {
+        self.create_application_within(body, actor, None)
+    }
+
+    /// As `create_application`; with a `bound`, refused (409 `applications.full`) once that many
+    /// applications with its id prefix exist, counted in the store transaction that inserts,
+    /// so concurrent requests cannot all pass the cap (the developer portal's applications).
+    pub fn create_application_within(
+        &self,
+        body: Value,
+        actor: &Actor,
+        bound: Option<Bound<'_>>,
+    ) -> Result<(Value, u64), ServiceError> {
         let Some(id) = body.get("id").and_then(Value::as_str).map(str::to_owned) else {
             return Err(ServiceError::invalid(
                 "application.invalid",
@@ -49,14 +61,35 @@ impl Service {
             id: &id,
             body: Some(&body),
         })?;
-        let doc = self.write(
-            Kind::Application,
-            &id,
-            None,
-            &body,
-            actor,
-            "application.create",
-        )?;
+        let doc = match bound {
+            None => self.write(
+                Kind::Application,
+                &id,
+                None,
+                &body,
+                actor,
+                "application.create",
+            )?,
+            Some(bound) => {
+                let audit = audit_event(
+                    actor,
+                    "application.create",
+                    Kind::Application,
+                    &id,
+                    None,
+                    Some(body.clone()),
+                );
+                self.store
+                    .create_bounded(Kind::Application, &id, &body, bound, &audit)
+                    .map_err(|err| match err {
+                        StoreError::Full { count } => ServiceError::conflict(
+                            "applications.full",
+                            format!("{count} such applications exist, the most allowed; ask an administrator for access"),
+                        ),
+                        other => ServiceError::from_write(other, Kind::Application, &id),
+                    })?
+            }
+        };
         Ok((doc.body, doc.version))
     }
 

@@ -91,6 +91,10 @@ impl ServiceError {
                     "the management store cannot be reached; the gateway keeps serving what is deployed; retry shortly",
                 )
             }
+            StoreError::Full { count } => ServiceError::conflict(
+                "store.full",
+                format!("{count} such documents exist, the most allowed; remove some first"),
+            ),
             StoreError::Corrupt(detail) => {
                 tracing::error!(%detail, "management store holds unreadable data");
                 ServiceError::new(

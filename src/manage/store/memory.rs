@@ -6,9 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
 
-use super::{
-    definition_of, with_deployed_revision, AuditEvent, Document, Kind, Revision, Store, StoreError,
-};
+use super::transaction::{self, Txn};
+use super::{AuditEvent, Bound, Document, Kind, Revision, Store, StoreError};
 
 /// Everything behind one lock: each call is one transaction.
 #[derive(Default)]
@@ -36,58 +35,80 @@ impl MemoryStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// Runs `work` as one transaction (under the lock); a write that succeeded bumps the
+    /// generation once.
+    fn write<T>(
+        &self,
+        work: impl FnOnce(&mut State) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut state = self.lock();
+        let result = work(&mut state)?;
+        state.generation += 1;
+        Ok(result)
+    }
 }
 
-impl State {
-    fn put(
-        &mut self,
-        kind: Kind,
-        id: &str,
-        body: &Value,
-        expected: Option<u64>,
-        audit: &AuditEvent,
-    ) -> Result<Document, StoreError> {
-        let key = (kind, id.to_owned());
-        let current = self.documents.get(&key).map(|doc| doc.version);
-        if current != expected {
-            return Err(StoreError::Conflict { current });
-        }
-        let document = Document {
-            kind,
-            id: id.to_owned(),
-            body: body.clone(),
-            version: current.unwrap_or(0) + 1,
-            updated_at: super::now(),
-        };
-        self.documents.insert(key, document.clone());
-        self.audit.push(audit.clone());
-        self.generation += 1;
-        Ok(document)
+/// The primitives are infallible: the shared transactions check before they change anything,
+/// so a refusal leaves the state as it was (there is no rollback here).
+impl Txn for State {
+    fn version(&mut self, kind: Kind, id: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .documents
+            .get(&(kind, id.to_owned()))
+            .map(|doc| doc.version))
     }
 
-    fn add_revision(
-        &mut self,
-        api: &str,
-        definition: &Value,
-        author: &str,
-        comment: Option<&str>,
-    ) -> Revision {
-        let list = self.revisions.entry(api.to_owned()).or_default();
-        let revision = Revision {
-            api: api.to_owned(),
-            number: list.last().map_or(1, |last| last.number + 1),
-            definition: definition.clone(),
-            created_at: super::now(),
-            author: author.to_owned(),
-            comment: comment.map(str::to_owned),
-        };
-        list.push(revision.clone());
-        self.generation += 1;
-        revision
+    fn upsert(&mut self, document: &Document) -> Result<(), StoreError> {
+        self.documents
+            .insert((document.kind, document.id.clone()), document.clone());
+        Ok(())
+    }
+
+    fn remove(&mut self, kind: Kind, id: &str) -> Result<(), StoreError> {
+        self.documents.remove(&(kind, id.to_owned()));
+        Ok(())
+    }
+
+    fn remove_revisions(&mut self, api: &str) -> Result<(), StoreError> {
+        self.revisions.remove(api);
+        Ok(())
+    }
+
+    fn last_revision(&mut self, api: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .revisions
+            .get(api)
+            .and_then(|list| list.last())
+            .map_or(0, |last| last.number))
+    }
+
+    fn insert_revision(&mut self, revision: &Revision) -> Result<(), StoreError> {
+        self.revisions
+            .entry(revision.api.clone())
+            .or_default()
+            .push(revision.clone());
+        Ok(())
+    }
+
+    fn record(&mut self, audit: &AuditEvent) -> Result<(), StoreError> {
+        self.audit.push(audit.clone());
+        Ok(())
+    }
+
+    fn count_prefixed(&mut self, kind: Kind, prefix: &str) -> Result<u64, StoreError> {
+        let count = self
+            .documents
+            .range((kind, prefix.to_owned())..)
+            .take_while(|((k, id), _)| *k == kind && id.starts_with(prefix))
+            .count();
+        Ok(count as u64)
     }
 }
 
 impl Store for MemoryStore {
+    transaction::transactional_writes!();
+
     fn generation(&self) -> Result<u64, StoreError> {
         Ok(self.lock().generation)
     }
@@ -104,71 +125,6 @@ impl Store for MemoryStore {
 
     fn get(&self, kind: Kind, id: &str) -> Result<Option<Document>, StoreError> {
         Ok(self.lock().documents.get(&(kind, id.to_owned())).cloned())
-    }
-
-    fn put(
-        &self,
-        kind: Kind,
-        id: &str,
-        body: &Value,
-        expected: Option<u64>,
-        audit: &AuditEvent,
-    ) -> Result<Document, StoreError> {
-        self.lock().put(kind, id, body, expected, audit)
-    }
-
-    fn delete(
-        &self,
-        kind: Kind,
-        id: &str,
-        expected: u64,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        let key = (kind, id.to_owned());
-        let current = state.documents.get(&key).map(|doc| doc.version);
-        if current != Some(expected) {
-            return Err(StoreError::Conflict { current });
-        }
-        state.documents.remove(&key);
-        if kind == Kind::Api {
-            state.revisions.remove(id);
-        }
-        state.audit.push(audit.clone());
-        state.generation += 1;
-        Ok(())
-    }
-
-    fn add_revision(
-        &self,
-        api: &str,
-        definition: &Value,
-        author: &str,
-        comment: Option<&str>,
-    ) -> Result<Revision, StoreError> {
-        Ok(self.lock().add_revision(api, definition, author, comment))
-    }
-
-    fn deploy(
-        &self,
-        api: &str,
-        body: &Value,
-        expected: u64,
-        comment: Option<&str>,
-        audit: &AuditEvent,
-    ) -> Result<(Revision, Document), StoreError> {
-        let mut state = self.lock();
-        let current = state
-            .documents
-            .get(&(Kind::Api, api.to_owned()))
-            .map(|doc| doc.version);
-        if current != Some(expected) {
-            return Err(StoreError::Conflict { current });
-        }
-        let revision = state.add_revision(api, &definition_of(body), &audit.actor, comment);
-        let body = with_deployed_revision(body, revision.number);
-        let document = state.put(Kind::Api, api, &body, Some(expected), audit)?;
-        Ok((revision, document))
     }
 
     fn revisions(&self, api: &str) -> Result<Vec<Revision>, StoreError> {

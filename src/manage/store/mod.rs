@@ -10,6 +10,7 @@ mod memory;
 mod postgres;
 mod schema;
 mod sqlite;
+mod transaction;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,6 +19,7 @@ use serde_json::Value;
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use transaction::Bound;
 
 /// What a document is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -127,6 +129,9 @@ pub enum StoreError {
     /// version, a body that is not JSON).
     #[error("the store holds unreadable data: {0}")]
     Corrupt(String),
+    /// A bounded create found `count` documents already, the most allowed.
+    #[error("the store holds {count} such documents, the most allowed")]
+    Full { count: u64 },
 }
 
 /// The store every management component talks to; see the module documentation.
@@ -147,6 +152,17 @@ pub trait Store: Send + Sync {
         id: &str,
         body: &Value,
         expected: Option<u64>,
+        audit: &AuditEvent,
+    ) -> Result<Document, StoreError>;
+    /// Creates a document (`Conflict` if it exists) unless `kind` already holds `bound.max`
+    /// documents whose ids start with `bound.prefix` (`Full`): counted in the transaction that
+    /// inserts, so concurrent creates never pass the cap together.
+    fn create_bounded(
+        &self,
+        kind: Kind,
+        id: &str,
+        body: &Value,
+        bound: Bound<'_>,
         audit: &AuditEvent,
     ) -> Result<Document, StoreError>;
     /// Deletes a document at version `expected` (`Conflict` otherwise, or when it is absent),

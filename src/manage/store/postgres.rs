@@ -13,9 +13,10 @@ use postgres::{Client, NoTls, Row, Transaction};
 use serde_json::Value;
 
 use super::schema;
+use super::transaction::{self, Txn};
 use super::{
-    definition_of, from_millis, parse_json, parse_json_opt, to_millis, unsigned,
-    with_deployed_revision, AuditEvent, Document, Kind, Revision, Store, StoreError,
+    from_millis, parse_json, parse_json_opt, to_millis, unsigned, AuditEvent, Bound, Document,
+    Kind, Revision, Store, StoreError,
 };
 
 /// How long a connection attempt may take before the store counts as unavailable.
@@ -193,114 +194,109 @@ fn revision(row: &Row) -> Result<Revision, StoreError> {
     })
 }
 
-fn current_version(
-    tx: &mut Transaction<'_>,
-    kind: Kind,
-    id: &str,
-) -> Result<Option<u64>, StoreError> {
-    tx.query_opt(
-        "SELECT version FROM tidegate_documents WHERE kind = $1 AND id = $2",
-        &[&kind.as_str(), &id],
-    )
-    .map_err(unavailable)?
-    .map(|row| unsigned(row.get(0), "a document version"))
-    .transpose()
-}
-
-fn put_in(
-    tx: &mut Transaction<'_>,
-    kind: Kind,
-    id: &str,
-    body: &Value,
-    expected: Option<u64>,
-    audit: &AuditEvent,
-) -> Result<Document, StoreError> {
-    let current = current_version(tx, kind, id)?;
-    if current != expected {
-        return Err(StoreError::Conflict { current });
-    }
-    let version = current.unwrap_or(0) + 1;
-    let updated_at = super::now();
-    tx.execute(
-        "INSERT INTO tidegate_documents (kind, id, body, version, updated_at_ms)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, version = excluded.version,
-             updated_at_ms = excluded.updated_at_ms",
-        &[
-            &kind.as_str(),
-            &id,
-            &body.to_string(),
-            &(version as i64),
-            &to_millis(updated_at),
-        ],
-    )
-    .map_err(unavailable)?;
-    record(tx, audit)?;
-    Ok(Document {
-        kind,
-        id: id.to_owned(),
-        body: body.clone(),
-        version,
-        updated_at,
-    })
-}
-
-fn record(tx: &mut Transaction<'_>, audit: &AuditEvent) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO tidegate_audit (at_ms, actor, action, target, before, after)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[
-            &to_millis(audit.at),
-            &audit.actor,
-            &audit.action,
-            &audit.target,
-            &audit.before.as_ref().map(Value::to_string),
-            &audit.after.as_ref().map(Value::to_string),
-        ],
-    )
-    .map_err(unavailable)?;
-    Ok(())
-}
-
-fn add_revision_in(
-    tx: &mut Transaction<'_>,
-    api: &str,
-    definition: &Value,
-    author: &str,
-    comment: Option<&str>,
-) -> Result<Revision, StoreError> {
-    let last: i64 = tx
-        .query_one(
-            "SELECT COALESCE(MAX(number), 0)::BIGINT FROM tidegate_revisions WHERE api = $1",
-            &[&api],
+impl Txn for Transaction<'_> {
+    fn version(&mut self, kind: Kind, id: &str) -> Result<Option<u64>, StoreError> {
+        self.query_opt(
+            "SELECT version FROM tidegate_documents WHERE kind = $1 AND id = $2",
+            &[&kind.as_str(), &id],
         )
         .map_err(unavailable)?
-        .get(0);
-    let created_at = super::now();
-    tx.execute(
-        "INSERT INTO tidegate_revisions (api, number, definition, created_at_ms, author, comment)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[
-            &api,
-            &(last + 1),
-            &definition.to_string(),
-            &to_millis(created_at),
-            &author,
-            &comment,
-        ],
-    )
-    .map_err(unavailable)?;
-    Ok(Revision {
-        api: api.to_owned(),
-        number: unsigned(last + 1, "a revision number")?,
-        definition: definition.clone(),
-        created_at,
-        author: author.to_owned(),
-        comment: comment.map(str::to_owned),
-    })
+        .map(|row| unsigned(row.get(0), "a document version"))
+        .transpose()
+    }
+
+    fn upsert(&mut self, document: &Document) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO tidegate_documents (kind, id, body, version, updated_at_ms)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body,
+                 version = excluded.version, updated_at_ms = excluded.updated_at_ms",
+            &[
+                &document.kind.as_str(),
+                &document.id,
+                &document.body.to_string(),
+                &(document.version as i64),
+                &to_millis(document.updated_at),
+            ],
+        )
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn remove(&mut self, kind: Kind, id: &str) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM tidegate_documents WHERE kind = $1 AND id = $2",
+            &[&kind.as_str(), &id],
+        )
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn remove_revisions(&mut self, api: &str) -> Result<(), StoreError> {
+        self.execute("DELETE FROM tidegate_revisions WHERE api = $1", &[&api])
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn last_revision(&mut self, api: &str) -> Result<u64, StoreError> {
+        let row = self
+            .query_one(
+                "SELECT COALESCE(MAX(number), 0)::BIGINT FROM tidegate_revisions WHERE api = $1",
+                &[&api],
+            )
+            .map_err(unavailable)?;
+        unsigned(row.get(0), "a revision number")
+    }
+
+    fn insert_revision(&mut self, revision: &Revision) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO tidegate_revisions (api, number, definition, created_at_ms, author, comment)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &revision.api,
+                &(revision.number as i64),
+                &revision.definition.to_string(),
+                &to_millis(revision.created_at),
+                &revision.author,
+                &revision.comment,
+            ],
+        )
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn record(&mut self, audit: &AuditEvent) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO tidegate_audit (at_ms, actor, action, target, before, after)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &to_millis(audit.at),
+                &audit.actor,
+                &audit.action,
+                &audit.target,
+                &audit.before.as_ref().map(Value::to_string),
+                &audit.after.as_ref().map(Value::to_string),
+            ],
+        )
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn count_prefixed(&mut self, kind: Kind, prefix: &str) -> Result<u64, StoreError> {
+        let row = self
+            .query_one(
+                "SELECT COUNT(*)::BIGINT FROM tidegate_documents
+                 WHERE kind = $1 AND left(id, length($2)) = $2",
+                &[&kind.as_str(), &prefix],
+            )
+            .map_err(unavailable)?;
+        unsigned(row.get(0), "a document count")
+    }
 }
 
 impl Store for PostgresStore {
+    transaction::transactional_writes!();
+
     fn generation(&self) -> Result<u64, StoreError> {
         self.with_client(|client| {
             let row = client
@@ -339,72 +335,6 @@ impl Store for PostgresStore {
                 .as_ref()
                 .map(document)
                 .transpose()
-        })
-    }
-
-    fn put(
-        &self,
-        kind: Kind,
-        id: &str,
-        body: &Value,
-        expected: Option<u64>,
-        audit: &AuditEvent,
-    ) -> Result<Document, StoreError> {
-        self.write(|tx| put_in(tx, kind, id, body, expected, audit))
-    }
-
-    fn delete(
-        &self,
-        kind: Kind,
-        id: &str,
-        expected: u64,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let current = current_version(tx, kind, id)?;
-            if current != Some(expected) {
-                return Err(StoreError::Conflict { current });
-            }
-            tx.execute(
-                "DELETE FROM tidegate_documents WHERE kind = $1 AND id = $2",
-                &[&kind.as_str(), &id],
-            )
-            .map_err(unavailable)?;
-            if kind == Kind::Api {
-                tx.execute("DELETE FROM tidegate_revisions WHERE api = $1", &[&id])
-                    .map_err(unavailable)?;
-            }
-            record(tx, audit)
-        })
-    }
-
-    fn add_revision(
-        &self,
-        api: &str,
-        definition: &Value,
-        author: &str,
-        comment: Option<&str>,
-    ) -> Result<Revision, StoreError> {
-        self.write(|tx| add_revision_in(tx, api, definition, author, comment))
-    }
-
-    fn deploy(
-        &self,
-        api: &str,
-        body: &Value,
-        expected: u64,
-        comment: Option<&str>,
-        audit: &AuditEvent,
-    ) -> Result<(Revision, Document), StoreError> {
-        self.write(|tx| {
-            let current = current_version(tx, Kind::Api, api)?;
-            if current != Some(expected) {
-                return Err(StoreError::Conflict { current });
-            }
-            let revision = add_revision_in(tx, api, &definition_of(body), &audit.actor, comment)?;
-            let body = with_deployed_revision(body, revision.number);
-            let document = put_in(tx, Kind::Api, api, &body, Some(expected), audit)?;
-            Ok((revision, document))
         })
     }
 

@@ -12,9 +12,10 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 use serde_json::Value;
 
 use super::schema;
+use super::transaction::{self, Txn};
 use super::{
-    definition_of, from_millis, parse_json, parse_json_opt, to_millis, unsigned,
-    with_deployed_revision, AuditEvent, Document, Kind, Revision, Store, StoreError,
+    from_millis, parse_json, parse_json_opt, to_millis, unsigned, AuditEvent, Bound, Document,
+    Kind, Revision, Store, StoreError,
 };
 
 /// How long a call waits for another process's write lock on the file.
@@ -54,15 +55,15 @@ impl SqliteStore {
     /// Runs `work` in a write transaction that first bumps the generation.
     fn write<T>(
         &self,
-        work: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+        work: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut connection = self.lock();
-        let tx = connection
+        let mut tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(unavailable)?;
         tx.execute("UPDATE tidegate_generation SET value = value + 1", [])
             .map_err(unavailable)?;
-        let result = work(&tx)?;
+        let result = work(&mut tx)?;
         tx.commit().map_err(unavailable)?;
         Ok(result)
     }
@@ -151,114 +152,115 @@ fn revision(
     })
 }
 
-fn current_version(tx: &Transaction<'_>, kind: Kind, id: &str) -> Result<Option<u64>, StoreError> {
-    let version: Option<i64> = tx
-        .query_row(
-            "SELECT version FROM tidegate_documents WHERE kind = ?1 AND id = ?2",
-            params![kind.as_str(), id],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(unavailable)?;
-    version
-        .map(|v| unsigned(v, "a document version"))
-        .transpose()
-}
-
-fn put_in(
-    tx: &Transaction<'_>,
-    kind: Kind,
-    id: &str,
-    body: &Value,
-    expected: Option<u64>,
-    audit: &AuditEvent,
-) -> Result<Document, StoreError> {
-    let current = current_version(tx, kind, id)?;
-    if current != expected {
-        return Err(StoreError::Conflict { current });
+impl Txn for Transaction<'_> {
+    fn version(&mut self, kind: Kind, id: &str) -> Result<Option<u64>, StoreError> {
+        let version: Option<i64> = self
+            .query_row(
+                "SELECT version FROM tidegate_documents WHERE kind = ?1 AND id = ?2",
+                params![kind.as_str(), id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(unavailable)?;
+        version
+            .map(|v| unsigned(v, "a document version"))
+            .transpose()
     }
-    let version = current.unwrap_or(0) + 1;
-    let updated_at = super::now();
-    tx.execute(
-        "INSERT INTO tidegate_documents (kind, id, body, version, updated_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, version = excluded.version,
-             updated_at_ms = excluded.updated_at_ms",
-        params![
-            kind.as_str(),
-            id,
-            body.to_string(),
-            version as i64,
-            to_millis(updated_at)
-        ],
-    )
-    .map_err(unavailable)?;
-    record(tx, audit)?;
-    Ok(Document {
-        kind,
-        id: id.to_owned(),
-        body: body.clone(),
-        version,
-        updated_at,
-    })
-}
 
-fn record(tx: &Transaction<'_>, audit: &AuditEvent) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO tidegate_audit (at_ms, actor, action, target, before, after)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            to_millis(audit.at),
-            audit.actor,
-            audit.action,
-            audit.target,
-            audit.before.as_ref().map(Value::to_string),
-            audit.after.as_ref().map(Value::to_string),
-        ],
-    )
-    .map_err(unavailable)?;
-    Ok(())
-}
-
-fn add_revision_in(
-    tx: &Transaction<'_>,
-    api: &str,
-    definition: &Value,
-    author: &str,
-    comment: Option<&str>,
-) -> Result<Revision, StoreError> {
-    let last: i64 = tx
-        .query_row(
-            "SELECT COALESCE(MAX(number), 0) FROM tidegate_revisions WHERE api = ?1",
-            [api],
-            |row| row.get(0),
+    fn upsert(&mut self, document: &Document) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO tidegate_documents (kind, id, body, version, updated_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body,
+                 version = excluded.version, updated_at_ms = excluded.updated_at_ms",
+            params![
+                document.kind.as_str(),
+                document.id,
+                document.body.to_string(),
+                document.version as i64,
+                to_millis(document.updated_at)
+            ],
         )
         .map_err(unavailable)?;
-    let created_at = super::now();
-    tx.execute(
-        "INSERT INTO tidegate_revisions (api, number, definition, created_at_ms, author, comment)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            api,
-            last + 1,
-            definition.to_string(),
-            to_millis(created_at),
-            author,
-            comment
-        ],
-    )
-    .map_err(unavailable)?;
-    Ok(Revision {
-        api: api.to_owned(),
-        number: unsigned(last + 1, "a revision number")?,
-        definition: definition.clone(),
-        created_at,
-        author: author.to_owned(),
-        comment: comment.map(str::to_owned),
-    })
+        Ok(())
+    }
+
+    fn remove(&mut self, kind: Kind, id: &str) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM tidegate_documents WHERE kind = ?1 AND id = ?2",
+            params![kind.as_str(), id],
+        )
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn remove_revisions(&mut self, api: &str) -> Result<(), StoreError> {
+        self.execute("DELETE FROM tidegate_revisions WHERE api = ?1", [api])
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn last_revision(&mut self, api: &str) -> Result<u64, StoreError> {
+        let last: i64 = self
+            .query_row(
+                "SELECT COALESCE(MAX(number), 0) FROM tidegate_revisions WHERE api = ?1",
+                [api],
+                |row| row.get(0),
+            )
+            .map_err(unavailable)?;
+        unsigned(last, "a revision number")
+    }
+
+    fn insert_revision(&mut self, revision: &Revision) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO tidegate_revisions (api, number, definition, created_at_ms, author, comment)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                revision.api,
+                revision.number as i64,
+                revision.definition.to_string(),
+                to_millis(revision.created_at),
+                revision.author,
+                revision.comment
+            ],
+        )
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn record(&mut self, audit: &AuditEvent) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO tidegate_audit (at_ms, actor, action, target, before, after)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                to_millis(audit.at),
+                audit.actor,
+                audit.action,
+                audit.target,
+                audit.before.as_ref().map(Value::to_string),
+                audit.after.as_ref().map(Value::to_string),
+            ],
+        )
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn count_prefixed(&mut self, kind: Kind, prefix: &str) -> Result<u64, StoreError> {
+        let count: i64 = self
+            .query_row(
+                "SELECT COUNT(*) FROM tidegate_documents
+                 WHERE kind = ?1 AND substr(id, 1, length(?2)) = ?2",
+                params![kind.as_str(), prefix],
+                |row| row.get(0),
+            )
+            .map_err(unavailable)?;
+        unsigned(count, "a document count")
+    }
 }
 
 impl Store for SqliteStore {
+    transaction::transactional_writes!();
+
     fn generation(&self) -> Result<u64, StoreError> {
         let value: i64 = self
             .lock()
@@ -297,72 +299,6 @@ impl Store for SqliteStore {
             .optional()
             .map_err(unavailable)?;
         row.map(document).transpose()
-    }
-
-    fn put(
-        &self,
-        kind: Kind,
-        id: &str,
-        body: &Value,
-        expected: Option<u64>,
-        audit: &AuditEvent,
-    ) -> Result<Document, StoreError> {
-        self.write(|tx| put_in(tx, kind, id, body, expected, audit))
-    }
-
-    fn delete(
-        &self,
-        kind: Kind,
-        id: &str,
-        expected: u64,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let current = current_version(tx, kind, id)?;
-            if current != Some(expected) {
-                return Err(StoreError::Conflict { current });
-            }
-            tx.execute(
-                "DELETE FROM tidegate_documents WHERE kind = ?1 AND id = ?2",
-                params![kind.as_str(), id],
-            )
-            .map_err(unavailable)?;
-            if kind == Kind::Api {
-                tx.execute("DELETE FROM tidegate_revisions WHERE api = ?1", [id])
-                    .map_err(unavailable)?;
-            }
-            record(tx, audit)
-        })
-    }
-
-    fn add_revision(
-        &self,
-        api: &str,
-        definition: &Value,
-        author: &str,
-        comment: Option<&str>,
-    ) -> Result<Revision, StoreError> {
-        self.write(|tx| add_revision_in(tx, api, definition, author, comment))
-    }
-
-    fn deploy(
-        &self,
-        api: &str,
-        body: &Value,
-        expected: u64,
-        comment: Option<&str>,
-        audit: &AuditEvent,
-    ) -> Result<(Revision, Document), StoreError> {
-        self.write(|tx| {
-            let current = current_version(tx, Kind::Api, api)?;
-            if current != Some(expected) {
-                return Err(StoreError::Conflict { current });
-            }
-            let revision = add_revision_in(tx, api, &definition_of(body), &audit.actor, comment)?;
-            let body = with_deployed_revision(body, revision.number);
-            let document = put_in(tx, Kind::Api, api, &body, Some(expected), audit)?;
-            Ok((revision, document))
-        })
     }
 
     fn revisions(&self, api: &str) -> Result<Vec<Revision>, StoreError> {
