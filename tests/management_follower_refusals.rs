@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use tidegate::config::{self, Config};
 use tidegate::manage::follower::{Follower, FollowerMetrics, FollowerSetup};
 use tidegate::manage::store::{
-    target, AuditEvent, Document, Kind, MemoryStore, Revision, Store, StoreError,
+    target, AuditEvent, Bound, Document, Kind, MemoryStore, Revision, Store, StoreError,
 };
 
 use common::eventually;
@@ -70,6 +70,16 @@ impl Store for WriteBetweenReads {
         audit: &AuditEvent,
     ) -> Result<Document, StoreError> {
         self.inner.put(kind, id, body, expected, audit)
+    }
+    fn create_bounded(
+        &self,
+        kind: Kind,
+        id: &str,
+        body: &Value,
+        bound: Bound<'_>,
+        audit: &AuditEvent,
+    ) -> Result<Document, StoreError> {
+        self.inner.create_bounded(kind, id, body, bound, audit)
     }
     fn delete(
         &self,
