@@ -8,110 +8,30 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tidegate::config::{self, Config};
 use tidegate::manage::follower::{Follower, FollowerMetrics, FollowerSetup};
-use tidegate::manage::store::{
-    AuditEvent, Bound, Document, Kind, MemoryStore, Revision, Store, StoreError,
-};
+use tidegate::manage::store::{AuditEvent, Kind, MemoryStore, Store, StoreError};
 
 use common::eventually;
+use common::hooked_store::{HookedStore, ReadHook};
 use common::managed_node::{create_and_deploy, mock_api};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A memory store that can be switched off (every call `Unavailable`).
+/// Switches the store's reads off (`Unavailable`) while writes go on, as another node's would.
 #[derive(Default)]
-struct Switchable {
-    inner: MemoryStore,
+struct Outage {
     down: AtomicBool,
 }
 
-impl Switchable {
-    fn check(&self) -> Result<(), StoreError> {
+impl ReadHook for Outage {
+    fn before_read(&self, _inner: &MemoryStore) -> Result<(), StoreError> {
         if self.down.load(Ordering::Relaxed) {
             Err(StoreError::Unavailable("switched off".to_owned()))
         } else {
             Ok(())
         }
-    }
-}
-
-impl Store for Switchable {
-    fn generation(&self) -> Result<u64, StoreError> {
-        self.check()?;
-        self.inner.generation()
-    }
-    fn list(&self, kind: Kind) -> Result<Vec<Document>, StoreError> {
-        self.check()?;
-        self.inner.list(kind)
-    }
-    fn get(&self, kind: Kind, id: &str) -> Result<Option<Document>, StoreError> {
-        self.inner.get(kind, id)
-    }
-    fn put(
-        &self,
-        kind: Kind,
-        id: &str,
-        body: &Value,
-        expected: Option<u64>,
-        audit: &AuditEvent,
-    ) -> Result<Document, StoreError> {
-        self.inner.put(kind, id, body, expected, audit)
-    }
-    fn create_bounded(
-        &self,
-        kind: Kind,
-        id: &str,
-        body: &Value,
-        bound: Bound<'_>,
-        audit: &AuditEvent,
-    ) -> Result<Document, StoreError> {
-        self.inner.create_bounded(kind, id, body, bound, audit)
-    }
-    fn delete(
-        &self,
-        kind: Kind,
-        id: &str,
-        expected: u64,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError> {
-        self.inner.delete(kind, id, expected, audit)
-    }
-    fn add_revision(
-        &self,
-        api: &str,
-        definition: &Value,
-        author: &str,
-        comment: Option<&str>,
-    ) -> Result<Revision, StoreError> {
-        self.inner.add_revision(api, definition, author, comment)
-    }
-    fn deploy(
-        &self,
-        api: &str,
-        body: &Value,
-        expected: u64,
-        comment: Option<&str>,
-        audit: &AuditEvent,
-    ) -> Result<(Revision, Document), StoreError> {
-        self.inner.deploy(api, body, expected, comment, audit)
-    }
-    fn revisions(&self, api: &str) -> Result<Vec<Revision>, StoreError> {
-        self.inner.revisions(api)
-    }
-    fn revision(&self, api: &str, number: u64) -> Result<Option<Revision>, StoreError> {
-        self.check()?;
-        self.inner.revision(api, number)
-    }
-    fn audit(&self, target: Option<&str>, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
-        self.inner.audit(target, limit)
-    }
-    fn tokens(&self) -> Result<Vec<(String, String)>, StoreError> {
-        self.inner.tokens()
-    }
-    fn add_token(&self, name: &str, hash: &str) -> Result<(), StoreError> {
-        self.inner.add_token(name, hash)
     }
 }
 
@@ -126,7 +46,7 @@ fn applies_changes_once_refuses_invalid_content_and_rides_out_an_outage() {
         "t",
     )
     .unwrap();
-    let store = Arc::new(Switchable::default());
+    let store = Arc::new(HookedStore::<Outage>::default());
     let metrics = Arc::new(FollowerMetrics::default());
     let applied: Arc<Mutex<Vec<Config>>> = Arc::default();
     let record = applied.clone();
@@ -187,14 +107,14 @@ fn applies_changes_once_refuses_invalid_content_and_rides_out_an_outage() {
     assert_eq!(count(), applies);
 
     // Outage: nothing applied, store_up 0; back: caught up, store_up 1.
-    store.down.store(true, Ordering::Relaxed);
+    store.hook.down.store(true, Ordering::Relaxed);
     create_and_deploy(store.as_ref(), &mock_api("stock", "/stock"));
     assert!(eventually(WAIT, || metrics
         .store_up
         .load(Ordering::Relaxed)
         == 0));
     assert_eq!(count(), applies);
-    store.down.store(false, Ordering::Relaxed);
+    store.hook.down.store(false, Ordering::Relaxed);
     assert!(eventually(WAIT, || last_ids() == vec!["orders", "stock"]));
     assert_eq!(metrics.store_up.load(Ordering::Relaxed), 1);
     drop(follower);

@@ -14,25 +14,34 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tidegate::config::{self, Config};
 use tidegate::manage::follower::{Follower, FollowerMetrics, FollowerSetup};
-use tidegate::manage::store::{
-    target, AuditEvent, Bound, Document, Kind, MemoryStore, Revision, Store, StoreError,
-};
+use tidegate::manage::store::{target, AuditEvent, Kind, MemoryStore, Store};
 
 use common::eventually;
+use common::hooked_store::{HookedStore, ReadHook};
 use common::managed_node::{create_and_deploy, mock_api};
 
 const WAIT: Duration = Duration::from_secs(60);
 
 type Write = Box<dyn FnOnce(&MemoryStore) + Send>;
 
-/// A memory store that runs a write, once armed, right after the follower read a generation at
-/// least the armed one: the race between the two reads, every time.
+/// Runs a write, once armed, right after the follower read a generation at least the armed
+/// one: the race between the two reads, every time.
 #[derive(Default)]
 struct WriteBetweenReads {
-    inner: MemoryStore,
     armed: Mutex<Option<(u64, Write)>>,
     /// Every generation the follower read, in order.
     reads: Mutex<Vec<u64>>,
+}
+
+impl ReadHook for WriteBetweenReads {
+    fn after_generation(&self, inner: &MemoryStore, generation: u64) {
+        let mut armed = self.armed.lock().unwrap();
+        self.reads.lock().unwrap().push(generation);
+        if armed.as_ref().is_some_and(|(from, _)| generation >= *from) {
+            let (_, write) = armed.take().unwrap();
+            write(inner);
+        }
+    }
 }
 
 impl WriteBetweenReads {
@@ -41,88 +50,6 @@ impl WriteBetweenReads {
     fn polled(&self, generation: u64) -> bool {
         let reads = self.reads.lock().unwrap();
         reads.iter().filter(|&&read| read >= generation).count() >= 2
-    }
-}
-
-impl Store for WriteBetweenReads {
-    fn generation(&self) -> Result<u64, StoreError> {
-        let generation = self.inner.generation()?;
-        let mut armed = self.armed.lock().unwrap();
-        self.reads.lock().unwrap().push(generation);
-        if armed.as_ref().is_some_and(|(from, _)| generation >= *from) {
-            let (_, write) = armed.take().unwrap();
-            write(&self.inner);
-        }
-        Ok(generation)
-    }
-    fn list(&self, kind: Kind) -> Result<Vec<Document>, StoreError> {
-        self.inner.list(kind)
-    }
-    fn get(&self, kind: Kind, id: &str) -> Result<Option<Document>, StoreError> {
-        self.inner.get(kind, id)
-    }
-    fn put(
-        &self,
-        kind: Kind,
-        id: &str,
-        body: &Value,
-        expected: Option<u64>,
-        audit: &AuditEvent,
-    ) -> Result<Document, StoreError> {
-        self.inner.put(kind, id, body, expected, audit)
-    }
-    fn create_bounded(
-        &self,
-        kind: Kind,
-        id: &str,
-        body: &Value,
-        bound: Bound<'_>,
-        audit: &AuditEvent,
-    ) -> Result<Document, StoreError> {
-        self.inner.create_bounded(kind, id, body, bound, audit)
-    }
-    fn delete(
-        &self,
-        kind: Kind,
-        id: &str,
-        expected: u64,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError> {
-        self.inner.delete(kind, id, expected, audit)
-    }
-    fn add_revision(
-        &self,
-        api: &str,
-        definition: &Value,
-        author: &str,
-        comment: Option<&str>,
-    ) -> Result<Revision, StoreError> {
-        self.inner.add_revision(api, definition, author, comment)
-    }
-    fn deploy(
-        &self,
-        api: &str,
-        body: &Value,
-        expected: u64,
-        comment: Option<&str>,
-        audit: &AuditEvent,
-    ) -> Result<(Revision, Document), StoreError> {
-        self.inner.deploy(api, body, expected, comment, audit)
-    }
-    fn revisions(&self, api: &str) -> Result<Vec<Revision>, StoreError> {
-        self.inner.revisions(api)
-    }
-    fn revision(&self, api: &str, number: u64) -> Result<Option<Revision>, StoreError> {
-        self.inner.revision(api, number)
-    }
-    fn audit(&self, target: Option<&str>, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
-        self.inner.audit(target, limit)
-    }
-    fn tokens(&self) -> Result<Vec<(String, String)>, StoreError> {
-        self.inner.tokens()
-    }
-    fn add_token(&self, name: &str, hash: &str) -> Result<(), StoreError> {
-        self.inner.add_token(name, hash)
     }
 }
 
@@ -160,7 +87,7 @@ fn refused_content_is_refused_once_whatever_moves_the_generation() {
         "t",
     )
     .unwrap();
-    let store = Arc::new(WriteBetweenReads::default());
+    let store = Arc::new(HookedStore::<WriteBetweenReads>::default());
     let metrics = Arc::new(FollowerMetrics::default());
     let applied: Arc<Mutex<Vec<Config>>> = Arc::default();
     let record = applied.clone();
@@ -189,7 +116,7 @@ fn refused_content_is_refused_once_whatever_moves_the_generation() {
     let mut bad = mock_api("bad", "/orders");
     bad["name"] = json!("bad");
     {
-        let mut armed = store.armed.lock().unwrap();
+        let mut armed = store.hook.armed.lock().unwrap();
         let version = create(&store.inner, &bad);
         let created = store.inner.generation().unwrap();
         *armed = Some((created, Box::new(move |inner| deploy(inner, &bad, version))));
@@ -198,7 +125,7 @@ fn refused_content_is_refused_once_whatever_moves_the_generation() {
     // A draft while the bad deployment stays: a newer generation, the same desired content.
     create(store.as_ref(), &mock_api("draft", "/draft"));
     let draft = store.inner.generation().unwrap();
-    assert!(eventually(WAIT, || store.polled(draft)));
+    assert!(eventually(WAIT, || store.hook.polled(draft)));
 
     // Back to what the node runs: once that generation is taken, every earlier one was seen.
     let doc = store.get(Kind::Api, "bad").unwrap().unwrap();

@@ -18,6 +18,7 @@ pub mod console_stack;
 pub mod examples;
 pub mod fake_kafka_sasl;
 pub mod fake_mqtt;
+pub mod hooked_store;
 pub mod http_raw;
 pub mod kafka_batches;
 pub mod live_apis;
