@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::binary::Binary;
 use common::eventually;
-use common::webhook_brokers::kafka_yaml;
+use common::webhook_brokers::{assert_in_order_per_partition, kafka_yaml};
 use common::webhook_receiver::{Receiver, Step};
 use kafka_broker::{record_to, Broker};
 
@@ -22,29 +22,6 @@ const PARTITIONS: i64 = 2;
 const PER_PARTITION: usize = 10;
 /// Records the receiver acknowledges before it hangs (the gateway is killed then).
 const ACKED: usize = 7;
-
-/// `p<partition>-<n>` → `(partition, n)`.
-fn parse(body: &str) -> (i64, usize) {
-    let (partition, n) = body
-        .strip_prefix('p')
-        .and_then(|rest| rest.split_once('-'))
-        .unwrap_or_else(|| panic!("unexpected body {body:?}"));
-    (partition.parse().unwrap(), n.parse().unwrap())
-}
-
-/// Asserts that `bodies` (one gateway run) are in order per partition.
-fn assert_in_order(bodies: &[String], run: &str) {
-    let mut last: BTreeMap<i64, usize> = BTreeMap::new();
-    for body in bodies {
-        let (partition, n) = parse(body);
-        if let Some(previous) = last.insert(partition, n) {
-            assert!(
-                n > previous,
-                "{run}: p{partition}-{n} came after p{partition}-{previous}: {bodies:?}"
-            );
-        }
-    }
-}
 
 #[test]
 fn the_group_commits_only_what_the_callback_acknowledged() {
@@ -79,5 +56,5 @@ fn the_group_commits_only_what_the_callback_acknowledged() {
         "the group committed {committed:?}, not the {ACKED} acknowledged records"
     );
     let delivered: Vec<String> = receiver.received().iter().map(|r| r.body_text()).collect();
-    assert_in_order(&delivered, "one run");
+    assert_in_order_per_partition(&delivered, "one run");
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use common::binary::Binary;
 use common::eventually;
-use common::webhook_brokers::kafka_yaml_with_session;
+use common::webhook_brokers::{assert_in_order_per_partition, kafka_yaml_with_session};
 use common::webhook_receiver::{Receiver, Step};
 use kafka_broker::{record_to, Broker};
 
@@ -31,29 +31,6 @@ const PARTITIONS: i64 = 2;
 const PER_PARTITION: usize = 10;
 /// Records the receiver acknowledges before it hangs (the gateway is killed then).
 const ACKED: usize = 7;
-
-/// `p<partition>-<n>` → `(partition, n)`.
-fn parse(body: &str) -> (i64, usize) {
-    let (partition, n) = body
-        .strip_prefix('p')
-        .and_then(|rest| rest.split_once('-'))
-        .unwrap_or_else(|| panic!("unexpected body {body:?}"));
-    (partition.parse().unwrap(), n.parse().unwrap())
-}
-
-/// Asserts that `bodies` (one gateway run) are in order per partition.
-fn assert_in_order(bodies: &[String], run: &str) {
-    let mut last: BTreeMap<i64, usize> = BTreeMap::new();
-    for body in bodies {
-        let (partition, n) = parse(body);
-        if let Some(previous) = last.insert(partition, n) {
-            assert!(
-                n > previous,
-                "{run}: p{partition}-{n} came after p{partition}-{previous}: {bodies:?}"
-            );
-        }
-    }
-}
 
 fn bodies(receiver: &Receiver) -> Vec<String> {
     receiver.received().iter().map(|r| r.body_text()).collect()
@@ -103,7 +80,7 @@ fn every_record_arrives_after_a_kill(node_id: Option<&str>, session_timeout_ms: 
     assert!(gateway.wait_exit(WAIT).is_some(), "the gateway did not die");
     drop(gateway);
     let before = bodies(&receiver);
-    assert_in_order(&before, "before the kill");
+    assert_in_order_per_partition(&before, "before the kill");
     let hung = before.last().unwrap().clone();
 
     let gateway = Binary::start(&yaml);
@@ -121,7 +98,7 @@ fn every_record_arrives_after_a_kill(node_id: Option<&str>, session_timeout_ms: 
         gateway.log()
     );
     let after = bodies(&receiver).split_off(before.len());
-    assert_in_order(&after, "after the restart");
+    assert_in_order_per_partition(&after, "after the restart");
     assert!(
         after.contains(&hung),
         "the record in flight at the kill ({hung}) was delivered again: {after:?}"

@@ -3,6 +3,7 @@
 //! subscription `billing` to a callback, loopback allow-listed. The gateway runs as the real
 //! binary (`binary::Binary`) so a test can SIGKILL it.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::binary::gateway_yaml;
@@ -100,4 +101,27 @@ pub fn parse_sub_lines(lines: &[String]) -> Vec<(String, String, String)> {
             (next(), next(), next())
         })
         .collect()
+}
+
+/// `p<partition>-<n>` → `(partition, n)`.
+pub fn parse_partition_body(body: &str) -> (i64, usize) {
+    let (partition, n) = body
+        .strip_prefix('p')
+        .and_then(|rest| rest.split_once('-'))
+        .unwrap_or_else(|| panic!("unexpected body {body:?}"));
+    (partition.parse().unwrap(), n.parse().unwrap())
+}
+
+/// Asserts that `bodies` (`p<partition>-<n>`, one gateway run) are in order per partition.
+pub fn assert_in_order_per_partition(bodies: &[String], run: &str) {
+    let mut last: BTreeMap<i64, usize> = BTreeMap::new();
+    for body in bodies {
+        let (partition, n) = parse_partition_body(body);
+        if let Some(previous) = last.insert(partition, n) {
+            assert!(
+                n > previous,
+                "{run}: p{partition}-{n} came after p{partition}-{previous}: {bodies:?}"
+            );
+        }
+    }
 }
