@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::eventually;
 use common::webhook_api::{
-    counters, dead_letters, fast_retry, publish, push, read, start, wait_active, yaml,
+    counters, dead_letters, fast_retry, publish, push, read, start, start_hook, wait_active, yaml,
     ALLOW_LOOPBACK,
 };
 use common::webhook_receiver::{Receiver, Step};
@@ -20,13 +20,7 @@ fn a_refused_message_is_dead_lettered_and_the_next_delivered(driver: DriverChoic
         "{}      ordering: {{ mode: strict }}\n      dlq: {{ type: in-memory, topic: dead }}\n",
         fast_retry(5, 10, 2.0)
     );
-    let config = yaml(
-        ALLOW_LOOPBACK,
-        "",
-        &push("hook", &receiver.url("/in"), &configuration, ""),
-    );
-    let gateway = start(&config, driver);
-    wait_active(&gateway, "hook");
+    let gateway = start_hook(&receiver, &configuration, driver);
     publish(gateway.local_addr(), "malformed order");
     publish(gateway.local_addr(), "good order");
     let counters = counters(&gateway, "hook");

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::eventually;
 use common::webhook_api::{
-    counters, dead_letters, fast_retry, publish, push, read, start, wait_active, yaml,
+    counters, dead_letters, fast_retry, publish, push, read, start, start_hook, wait_active, yaml,
     ALLOW_LOOPBACK,
 };
 use common::webhook_receiver::{Receiver, Step};
@@ -27,13 +27,7 @@ fn server_errors_are_retried_with_growing_delays(driver: DriverChoice) {
         "{}      ordering: {{ mode: strict }}\n",
         fast_retry(6, 40, 3.0)
     );
-    let config = yaml(
-        ALLOW_LOOPBACK,
-        "",
-        &push("hook", &receiver.url("/in"), &configuration, ""),
-    );
-    let gateway = start(&config, driver);
-    wait_active(&gateway, "hook");
+    let gateway = start_hook(&receiver, &configuration, driver);
     publish(gateway.local_addr(), "first");
     publish(gateway.local_addr(), "second");
     assert!(
@@ -88,13 +82,7 @@ fn exhausted_retries_go_to_the_dead_letter_topic(driver: DriverChoice) {
         "{}      dlq: {{ type: in-memory, topic: dead }}\n",
         fast_retry(3, 10, 2.0)
     );
-    let config = yaml(
-        ALLOW_LOOPBACK,
-        "",
-        &push("hook", &receiver.url("/in"), &configuration, ""),
-    );
-    let gateway = start(&config, driver);
-    wait_active(&gateway, "hook");
+    let gateway = start_hook(&receiver, &configuration, driver);
     publish(gateway.local_addr(), "doomed");
     let counters = counters(&gateway, "hook");
     assert!(eventually(Duration::from_secs(15), || read(

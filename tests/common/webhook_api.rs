@@ -79,6 +79,23 @@ pub fn start(yaml: &str, driver: DriverChoice) -> Gateway {
     super::start(test_config(yaml, driver))
 }
 
+/// A gateway with one push subscription `hook` (loopback allowed) to `receiver`'s `/in`, with
+/// the subscription `configuration` lines, once the subscription is active.
+pub fn start_hook(
+    receiver: &super::webhook_receiver::Receiver,
+    configuration: &str,
+    driver: DriverChoice,
+) -> Gateway {
+    let config = yaml(
+        ALLOW_LOOPBACK,
+        "",
+        &push("hook", &receiver.url("/in"), configuration, ""),
+    );
+    let gateway = start(&config, driver);
+    wait_active(&gateway, "hook");
+    gateway
+}
+
 /// The counters of `subscription`.
 pub fn counters(gateway: &Gateway, subscription: &str) -> std::sync::Arc<SubscriptionCounters> {
     gateway
