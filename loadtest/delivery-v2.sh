@@ -40,5 +40,7 @@ set -x
 # Maximum delivered rate: stepping from 500 msg/s by ×2 until loss or p99 beyond 500 ms.
 "$load" max-rate "${common[@]}" --out "$out"/max-pipelining --shape pipelining --sub ws \
   --start-rate 500 --factor 2 --refine 1 --max-steps 6 --lag-limit-ms 500
+# nginx + nchan is left out for WebSocket publishers: it lost about one message per subscriber
+# with them in every run here (counted as loss), so every step would fail.
 "$load" max-rate "${common[@]}" --out "$out"/max-ws --shape ws --sub ws \
-  --start-rate 500 --factor 2 --refine 1 --max-steps 6 --lag-limit-ms 500
+  --start-rate 500 --factor 2 --refine 1 --max-steps 6 --lag-limit-ms 500 --servers tidegate,raw
