@@ -58,9 +58,11 @@
 //!              jwt/ verifies bearer tokens for `security: jwt` plans (its JWKS URL thread is
 //!              the one cross-thread piece outside cross_shard/)
 //! manage/      the management plane (with a `management:` section): store/ the document store
-//!              (memory, SQLite, PostgreSQL); service/ the lifecycle rules over its documents
+//!              (memory, SQLite, PostgreSQL; store/transaction.rs: each write transaction once,
+//!              over a backend's `Txn` primitives); service/ the lifecycle rules over its documents
 //!              (one validator: config::load_str of the candidate); api/ the REST API on
-//!              management.listen (routes, tokens, OpenAPI); seed.rs, desired.rs, follower.rs:
+//!              management.listen (routes, tokens, OpenAPI; the developer portal's routes and
+//!              its per-address write limit, portal_limit.rs); seed.rs, desired.rs, follower.rs:
 //!              each node seeds an empty store once and follows the store's generation,
 //!              applying changes live; node.rs starts it all; export.rs and cli.rs back
 //!              `tidegate export` / `tidegate apis …`. Blocking, never on a shard

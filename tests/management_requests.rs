@@ -9,8 +9,8 @@ use std::sync::Arc;
 use common::management::{self, expect, expect_error, BASE, TOKEN};
 use common::raw;
 use serde_json::{json, Value};
-use tidegate::manage::api::{ManagementApi, ManagementOptions, Tokens, FIRST_TOKEN_NAME};
-use tidegate::manage::service::{ApiStats, Service};
+use tidegate::manage::api::{Tokens, FIRST_TOKEN_NAME};
+use tidegate::manage::service::ApiStats;
 use tidegate::manage::store::{MemoryStore, Store};
 
 fn definition(id: &str, path: &str) -> Value {
@@ -75,24 +75,13 @@ fn the_first_start_generates_one_token_stored_as_a_hash() {
     assert_eq!(tokens.bootstrap(store.as_ref()).unwrap(), None, "only once");
     // The generated token opens the API (while no token is configured: a configured one
     // replaces it); its name is the audit actor.
-    let service = Arc::new(Service::new(
-        store.clone(),
+    let mgmt = management::start_with(
+        store,
         Value::Null,
         Box::new(|_: &str| ApiStats::default()),
-    ));
-    let options = ManagementOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        environment: "DEFAULT".to_owned(),
-        tokens: Tokens::new(&[], None),
-        portal: Default::default(),
-    };
-    let api = ManagementApi::start(options, service.clone()).unwrap();
-    let mgmt = management::Mgmt {
-        addr: api.local_addr(),
-        api,
-        store,
-        service,
-    };
+        Tokens::new(&[], None),
+        Default::default(),
+    );
     let auth = format!("Bearer {token}");
     let created = mgmt.call_with(
         "POST",

@@ -38,14 +38,6 @@ pub const DEFAULT_POLL_INTERVAL_MS: u64 = 1000;
 /// Bounds on `pollIntervalMs`: below 50 ms a node would hammer a shared database; above a minute
 /// a deployment would take too long to reach it.
 const POLL_INTERVAL_MS_RANGE: (u64, u64) = (50, 60_000);
-/// Applications the developer portal may create unless told otherwise.
-pub const DEFAULT_PORTAL_MAX_APPLICATIONS: usize = 1000;
-/// Portal subscription requests one client address may make per minute unless told otherwise:
-/// enough for a person trying a few plans, far too few to fill the store.
-pub const DEFAULT_PORTAL_WRITES_PER_MINUTE: u32 = 10;
-/// Bounds on the portal's numbers (0 applications: the portal hands out no keys).
-const PORTAL_MAX_APPLICATIONS_RANGE: (usize, usize) = (0, 1_000_000);
-const PORTAL_WRITES_PER_MINUTE_RANGE: (u32, u32) = (1, 100_000);
 
 /// The validated `management:` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,25 +50,7 @@ pub struct ManagementConfig {
     /// Administrator tokens from the file (hashes only).
     pub tokens: Vec<AdminToken>,
     pub console: ConsoleConfig,
-    pub portal: PortalConfig,
-}
-
-/// The developer portal's bounds on what anonymous callers may create.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortalConfig {
-    /// Applications the portal may create in all (`maxApplications`).
-    pub max_applications: usize,
-    /// Subscription requests per minute from one client address (`writesPerMinute`).
-    pub writes_per_minute: u32,
-}
-
-impl Default for PortalConfig {
-    fn default() -> Self {
-        PortalConfig {
-            max_applications: DEFAULT_PORTAL_MAX_APPLICATIONS,
-            writes_per_minute: DEFAULT_PORTAL_WRITES_PER_MINUTE,
-        }
-    }
+    pub portal: super::portal::PortalConfig,
 }
 
 /// Which store, and how often nodes look at it.
@@ -123,7 +97,7 @@ struct RawManagement {
     store: RawStore,
     tokens: Vec<RawToken>,
     console: RawConsole,
-    portal: RawPortal,
+    portal: super::portal::RawPortal,
 }
 
 impl Default for RawManagement {
@@ -134,29 +108,7 @@ impl Default for RawManagement {
             store: RawStore::default(),
             tokens: Vec::new(),
             console: RawConsole::default(),
-            portal: RawPortal::default(),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    rename_all = "camelCase",
-    default,
-    expecting = "the portal mapping (maxApplications, writesPerMinute)"
-)]
-struct RawPortal {
-    max_applications: usize,
-    writes_per_minute: u32,
-}
-
-impl Default for RawPortal {
-    fn default() -> Self {
-        let defaults = PortalConfig::default();
-        RawPortal {
-            max_applications: defaults.max_applications,
-            writes_per_minute: defaults.writes_per_minute,
+            portal: super::portal::RawPortal::default(),
         }
     }
 }
@@ -254,7 +206,7 @@ pub(crate) fn read_management(
     environment(&raw.environment, p);
     let store = store(raw.store, p);
     let tokens = tokens(raw.tokens, p);
-    let portal = portal(&raw.portal, p);
+    let portal = super::portal::read_portal(&raw.portal, p);
     Some(Some(ManagementConfig {
         listen: listen?,
         environment: raw.environment,
@@ -266,30 +218,6 @@ pub(crate) fn read_management(
         },
         portal,
     }))
-}
-
-fn portal(raw: &RawPortal, p: &mut Problems) -> PortalConfig {
-    let (min, max) = PORTAL_MAX_APPLICATIONS_RANGE;
-    if !(min..=max).contains(&raw.max_applications) {
-        p.push(
-            "management.portal.maxApplications",
-            format!(
-                "{} is out of range; give {min} to {max} (0: the portal creates no applications)",
-                raw.max_applications
-            ),
-        );
-    }
-    let (min, max) = PORTAL_WRITES_PER_MINUTE_RANGE;
-    if !(min..=max).contains(&raw.writes_per_minute) {
-        p.push(
-            "management.portal.writesPerMinute",
-            format!("{} is out of range; give {min} to {max} subscription requests per minute and client address", raw.writes_per_minute),
-        );
-    }
-    PortalConfig {
-        max_applications: raw.max_applications,
-        writes_per_minute: raw.writes_per_minute,
-    }
 }
 
 fn address(text: &str, loc: &str, example: &str, p: &mut Problems) -> Option<SocketAddr> {

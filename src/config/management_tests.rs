@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::config::load_str;
+use crate::config::{load_str, PortalConfig};
 
 const HASH: &str = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 

@@ -26,6 +26,7 @@ mod mqtt;
 mod number_wording;
 mod origins;
 mod plan;
+mod portal;
 mod problem;
 mod push;
 pub mod push_model;
@@ -52,9 +53,7 @@ pub use applications::{parse_subject, CertificateMatch};
 pub(crate) use cors::is_token_byte;
 pub use cors::CorsConfig;
 pub use kafka::KafkaOptions;
-pub use management::{
-    AdminToken, ConsoleConfig, ManagementConfig, PortalConfig, StoreBackend, StoreConfig,
-};
+pub use management::{AdminToken, ConsoleConfig, ManagementConfig, StoreBackend, StoreConfig};
 pub use model::{
     ApiConfig, ApiState, Config, DriverChoice, EndpointConfig, EntrypointConfig, GatewayConfig,
     HttpGetOptions, HttpPostOptions, InMemoryOptions, Limits, MockOptions, OutboundConfig,
@@ -70,6 +69,7 @@ pub use mqtt::{
 };
 pub use origins::{AllowOrigin, OriginPattern};
 pub use plan::{API_KEY_QUERY_PARAMETER, DEFAULT_API_KEY_HEADER};
+pub use portal::PortalConfig;
 pub use problem::{ConfigError, Problem};
 pub use secret::Secret;
 pub use tls_identity::ClientIdentity;

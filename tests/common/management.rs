@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde_json::Value;
+use tidegate::config::PortalConfig;
 use tidegate::manage::api::{ManagementApi, ManagementOptions, Tokens};
 use tidegate::manage::service::{ApiStats, Service, StatsSource};
 use tidegate::manage::store::{MemoryStore, Store};
@@ -38,12 +39,29 @@ pub fn start_on(store: Arc<dyn Store>, gateway: Value) -> Mgmt {
 
 /// As `start_on`, with the per-API numbers of `stats`.
 pub fn start_with_stats(store: Arc<dyn Store>, gateway: Value, stats: Box<StatsSource>) -> Mgmt {
+    start_with(
+        store,
+        gateway,
+        stats,
+        Tokens::new(&[], Some(TOKEN)),
+        PortalConfig::default(),
+    )
+}
+
+/// As `start_with_stats`, with exactly `tokens` and the developer portal's bounds `portal`.
+pub fn start_with(
+    store: Arc<dyn Store>,
+    gateway: Value,
+    stats: Box<StatsSource>,
+    tokens: Tokens,
+    portal: PortalConfig,
+) -> Mgmt {
     let service = Arc::new(Service::new(store.clone(), gateway, stats));
     let options = ManagementOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         environment: "DEFAULT".to_owned(),
-        tokens: Tokens::new(&[], Some(TOKEN)),
-        portal: Default::default(),
+        tokens,
+        portal,
     };
     let api = ManagementApi::start(options, service.clone()).expect("management API starts");
     let addr = api.local_addr();

@@ -7,35 +7,22 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use tidegate::config::PortalConfig;
-use tidegate::manage::api::{ManagementApi, ManagementOptions, Tokens};
-use tidegate::manage::service::{ApiStats, Service};
-use tidegate::manage::store::{MemoryStore, Store};
+use tidegate::manage::api::Tokens;
+use tidegate::manage::service::ApiStats;
+use tidegate::manage::store::MemoryStore;
 
-use super::management::{expect, Mgmt, TOKEN};
+use super::management::{self, expect, Mgmt, TOKEN};
 use super::{raw, Response};
 
 /// A management API over a fresh memory store with `portal`'s bounds.
 pub fn start(portal: PortalConfig) -> Mgmt {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let service = Arc::new(Service::new(
-        store.clone(),
+    management::start_with(
+        Arc::new(MemoryStore::new()),
         Value::Null,
         Box::new(|_: &str| ApiStats::default()),
-    ));
-    let options = ManagementOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        environment: "DEFAULT".to_owned(),
-        tokens: Tokens::new(&[], Some(TOKEN)),
+        Tokens::new(&[], Some(TOKEN)),
         portal,
-    };
-    let api = ManagementApi::start(options, service.clone()).expect("management API starts");
-    let addr = api.local_addr();
-    Mgmt {
-        api,
-        store,
-        service,
-        addr,
-    }
+    )
 }
 
 /// Creates, deploys, publishes and makes public API `id` with the API key plan `gold`.
