@@ -108,7 +108,7 @@ fn subscribe(service: &Service, request: &Request, api: &str) -> Result<Reply, S
     }
     let id = format!("{PORTAL_APPLICATION_PREFIX}{}", random_hex()?);
     service.create_application(json!({ "id": id, "name": name }), &actor)?;
-    let subscription = service.subscribe(api, &id, plan, &actor)?;
+    let subscription = service.subscribe(api, &id, plan, &Value::Null, &actor)?;
     let mut answer = json!({
         "id": subscription["id"],
         "application": id,
