@@ -42,10 +42,16 @@ pub struct ServedNode {
 
 /// Starts a node with no API, on a fresh SQLite store.
 pub fn start() -> ServedNode {
+    start_with("")
+}
+
+/// `start` with more keys in the file's `gateway:` mapping (`gateway_extra`, flow style, each
+/// preceded by a comma: `, webhook: { allowedNetworks: [127.0.0.0/8] }`).
+pub fn start_with(gateway_extra: &str) -> ServedNode {
     let dir = tempfile::tempdir().unwrap();
     let hash = api_key::hash(TOKEN.as_bytes()).to_config_text();
     let yaml = format!(
-        "gateway: {{ listen: 127.0.0.1:0, adminListen: off, shards: 2 }}\napis: []\nmanagement:\n  listen: 127.0.0.1:0\n  store: {}\n  tokens: [ {{ name: {TOKEN_NAME}, hash: '{hash}' }} ]\n  console: {{ enabled: false }}\n",
+        "gateway: {{ listen: 127.0.0.1:0, adminListen: off, shards: 2{gateway_extra} }}\napis: []\nmanagement:\n  listen: 127.0.0.1:0\n  store: {}\n  tokens: [ {{ name: {TOKEN_NAME}, hash: '{hash}' }} ]\n  console: {{ enabled: false }}\n",
         sqlite_store(&dir.path().join("store.db"))
     );
     let file = config::load_str(&yaml, "node").unwrap_or_else(|err| panic!("{err}"));

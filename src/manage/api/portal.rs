@@ -162,7 +162,7 @@ fn subscribe(
         max: portal.max_applications as u64,
     };
     service.create_application_within(json!({ "id": id, "name": name }), &actor, Some(bound))?;
-    let subscription = service.subscribe(api, &id, plan, &actor)?;
+    let subscription = service.subscribe(api, &id, plan, &Value::Null, &actor)?;
     let mut answer = json!({
         "id": subscription["id"],
         "application": id,

@@ -25,7 +25,7 @@ pub fn create(call: &Call<'_>) -> Answer {
         body.get(name).and_then(Value::as_str).ok_or_else(|| {
             ServiceError::invalid(
                 "body.subscription",
-                format!("send `{{\"application\": \"…\", \"plan\": \"…\"}}`; `{name}` is missing"),
+                format!("send `{{\"application\": \"…\", \"plan\": \"…\"}}` (with `consumerConfiguration` for a push subscription); `{name}` is missing"),
             )
         })
     };
@@ -33,6 +33,7 @@ pub fn create(call: &Call<'_>) -> Answer {
         call.param("apiId"),
         field("application")?,
         field("plan")?,
+        &body,
         &call.actor,
     )?;
     Ok(Reply::json(201, &view))

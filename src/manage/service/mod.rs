@@ -15,6 +15,7 @@ mod error;
 mod keys;
 mod plans;
 mod portal;
+mod push;
 mod subscriptions;
 mod validate;
 mod views;

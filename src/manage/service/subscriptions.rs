@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::api_body::{plan_id, plan_status, ApiBody, LifecycleState};
 use super::keys::{expire_live_keys, key_id, key_view, new_key};
 use super::plans::no_plan;
+use super::push;
 use super::validate::Change;
 use super::{Actor, ErrorKind, Service, ServiceError};
 use crate::manage::store::{Document, Kind};
@@ -42,14 +43,18 @@ impl Service {
     }
 
     /// Subscribes `application` to `plan`: accepted at once when the plan's validation is auto
-    /// (with its first API key, shown once, for an api-key plan), else pending.
+    /// (with its first API key, shown once, for an api-key plan), else pending. With a
+    /// `consumerConfiguration` (`body`, see `push.rs`) it is a push subscription: delivered by
+    /// the API's webhook entrypoint once accepted, with no API key.
     pub fn subscribe(
         &self,
         api: &str,
         application: &str,
         plan: &str,
+        request: &Value,
         actor: &Actor,
     ) -> Result<Value, ServiceError> {
+        let push = push::requested(request)?;
         let doc = self.document(Kind::Api, api)?;
         let body = ApiBody::from_value(&doc.body)?;
         if matches!(
@@ -84,15 +89,20 @@ impl Service {
             "status": if auto { "accepted" } else { "pending" },
             "apiKeys": [],
         });
-        let shown = match auto && is_api_key_plan(&plan_def) {
-            true => Some(add_key(&mut subscription)?),
-            false => None,
+        let shown = match (auto && is_api_key_plan(&plan_def), push) {
+            (_, Some(configuration)) => {
+                push::make_push(&mut subscription, configuration);
+                None
+            }
+            (true, None) => Some(add_key(&mut subscription)?),
+            (false, None) => None,
         };
         self.validate(&Change {
             kind: Kind::Subscription,
             id: &id,
             body: Some(&subscription),
-        })?;
+        })
+        .map_err(push::in_request_terms)?;
         let doc = self.write(
             Kind::Subscription,
             &id,
@@ -138,6 +148,7 @@ impl Service {
         body["status"] = Value::String(new_status.to_owned());
         let mut shown = None;
         if action == A::Accept
+            && !push::is_push(&body)
             && !has_keys(&body)
             && self.subscription_plan_is_api_key(api, &body)?
         {
@@ -246,6 +257,9 @@ fn subscription_view(doc: &Document) -> Value {
     let mut view = doc.body.clone();
     view["apiKeys"] = Value::Array(keys(&doc.body).iter().map(key_view).collect());
     view["version"] = json!(doc.version);
+    if push::is_push(&doc.body) {
+        push::view(&mut view);
+    }
     view
 }
 

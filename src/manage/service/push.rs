@@ -1,0 +1,180 @@
+//! Push (webhook) subscriptions through the management API, in Gravitee v2's shape: the request's
+//! `consumerConfiguration { entrypointId: "webhook", channel?, entrypointConfiguration }` is the
+//! stored subscription's `type: push` + `configuration` (what the YAML file holds), so the one
+//! validator checks it as `tidegate check` checks the file, and an export is a valid file. The
+//! validator's locations are put back in the request's terms; views show the configuration
+//! again as `consumerConfiguration`, with its secrets masked (a view is read by more people than
+//! the ones who wrote the secret).
+
+use serde_json::{json, Map, Value};
+
+use super::{FieldError, ServiceError};
+
+/// Where a push subscription's configuration sits in the request body.
+const REQUEST_PREFIX: &str = "consumerConfiguration.entrypointConfiguration";
+/// Shown instead of a secret.
+const MASK: &str = "********";
+
+/// The push configuration a subscription request carries: `None` without `consumerConfiguration`
+/// (a standard subscription), else its `entrypointConfiguration` (checked later by the
+/// validator). Refuses a shape this gateway cannot honour, saying what to send.
+pub(super) fn requested(body: &Value) -> Result<Option<Value>, ServiceError> {
+    let Some(consumer) = body.get("consumerConfiguration") else {
+        return Ok(None);
+    };
+    let refuse = |location: &str, message: &str| {
+        ServiceError::invalid(
+            "definition.invalid",
+            "the subscription's consumerConfiguration is invalid; see `errors`",
+        )
+        .with_errors(vec![FieldError {
+            location: location.to_owned(),
+            message: message.to_owned(),
+        }])
+    };
+    let Some(consumer) = consumer.as_object() else {
+        return Err(refuse(
+            "consumerConfiguration",
+            "must be a mapping { entrypointId: webhook, entrypointConfiguration: { callbackUrl, … } }",
+        ));
+    };
+    for key in consumer.keys() {
+        if !matches!(
+            key.as_str(),
+            "entrypointId" | "channel" | "entrypointConfiguration"
+        ) {
+            return Err(refuse(
+                &format!("consumerConfiguration.{key}"),
+                "unknown key (expected entrypointId, channel, entrypointConfiguration)",
+            ));
+        }
+    }
+    match consumer.get("entrypointId").and_then(Value::as_str) {
+        Some("webhook") => {}
+        _ => {
+            return Err(refuse(
+                "consumerConfiguration.entrypointId",
+                "must be \"webhook\": push subscriptions are delivered by the webhook entrypoint",
+            ))
+        }
+    }
+    match consumer.get("channel") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(channel)) if channel.is_empty() => {}
+        Some(_) => {
+            return Err(refuse(
+                "consumerConfiguration.channel",
+                "channels are not supported: a push subscription gets every message of the API's endpoint; leave `channel` out",
+            ))
+        }
+    }
+    match consumer.get("entrypointConfiguration") {
+        Some(config @ Value::Object(_)) => Ok(Some(config.clone())),
+        _ => Err(refuse(
+            REQUEST_PREFIX,
+            "must be a mapping with at least `callbackUrl` (see docs/webhooks.md for every key)",
+        )),
+    }
+}
+
+/// `subscription` as a push subscription with `configuration`.
+pub(super) fn make_push(subscription: &mut Value, configuration: Value) {
+    subscription["type"] = Value::String("push".to_owned());
+    subscription["configuration"] = configuration;
+}
+
+/// Whether a stored subscription body is a push subscription.
+pub(super) fn is_push(body: &Value) -> bool {
+    body.get("type").and_then(Value::as_str) == Some("push")
+}
+
+/// The validator's locations of a push subscription put in the request's terms
+/// (`configuration.retry.attempts` → `consumerConfiguration.entrypointConfiguration.retry.attempts`).
+pub(super) fn in_request_terms(mut err: ServiceError) -> ServiceError {
+    for error in &mut err.errors {
+        if let Some(rest) = error.location.strip_prefix("configuration") {
+            if rest.is_empty() || rest.starts_with(['.', '[']) {
+                error.location = format!("{REQUEST_PREFIX}{rest}");
+            }
+        }
+    }
+    err
+}
+
+/// A view of a push subscription: `configuration` replaced by `consumerConfiguration`, secrets
+/// masked (auth password, token and client secret; signing secrets).
+pub(super) fn view(view: &mut Value) {
+    let Some(map) = view.as_object_mut() else {
+        return;
+    };
+    let Some(mut configuration) = map.remove("configuration") else {
+        return;
+    };
+    if let Some(auth) = configuration.get_mut("auth").and_then(Value::as_object_mut) {
+        for key in ["password", "token", "clientSecret"] {
+            if auth.contains_key(key) {
+                auth.insert(key.to_owned(), json!(MASK));
+            }
+        }
+    }
+    if let Some(Value::Array(secrets)) = configuration.get_mut("secrets") {
+        for secret in secrets {
+            *secret = json!(MASK);
+        }
+    }
+    let mut consumer = Map::new();
+    consumer.insert("entrypointId".to_owned(), json!("webhook"));
+    consumer.insert("entrypointConfiguration".to_owned(), configuration);
+    map.insert("consumerConfiguration".to_owned(), Value::Object(consumer));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_shape_is_checked_before_the_validator() {
+        let body = |consumer: Value| json!({ "consumerConfiguration": consumer });
+        assert_eq!(requested(&json!({})).unwrap(), None);
+        let ok = requested(&body(json!({
+            "entrypointId": "webhook",
+            "entrypointConfiguration": { "callbackUrl": "http://x/" },
+        })))
+        .unwrap();
+        assert_eq!(ok, Some(json!({ "callbackUrl": "http://x/" })));
+        for (consumer, location) in [
+            (json!("webhook"), "consumerConfiguration"),
+            (
+                json!({ "entrypointId": "sse", "entrypointConfiguration": {} }),
+                "consumerConfiguration.entrypointId",
+            ),
+            (
+                json!({ "entrypointId": "webhook", "channel": "a", "entrypointConfiguration": {} }),
+                "consumerConfiguration.channel",
+            ),
+            (json!({ "entrypointId": "webhook" }), REQUEST_PREFIX),
+            (
+                json!({ "entrypointId": "webhook", "entrypointConfiguration": {}, "x": 1 }),
+                "consumerConfiguration.x",
+            ),
+        ] {
+            let err = requested(&body(consumer)).unwrap_err();
+            assert_eq!(err.errors[0].location, location);
+        }
+    }
+
+    #[test]
+    fn views_mask_secrets() {
+        let mut subscription = json!({ "id": "s", "type": "push", "configuration": {
+            "callbackUrl": "http://x/",
+            "auth": { "type": "basic", "username": "u", "password": "p" },
+            "secrets": ["whsec_a"],
+        }});
+        view(&mut subscription);
+        let config = &subscription["consumerConfiguration"]["entrypointConfiguration"];
+        assert_eq!(config["auth"]["password"], MASK);
+        assert_eq!(config["auth"]["username"], "u");
+        assert_eq!(config["secrets"][0], MASK);
+        assert!(subscription.get("configuration").is_none());
+    }
+}
