@@ -36,14 +36,22 @@ impl Service {
             root.insert("gateway".to_owned(), self.gateway_section.clone());
         }
         let mut subject = None;
-        for (kind, section) in [
-            (Kind::Api, "apis"),
-            (Kind::Application, "applications"),
-            (Kind::Subscription, "subscriptions"),
+        // Three reads, not one snapshot: the ones that refer to others are read first
+        // (subscriptions name applications and APIs), so that whatever a concurrent request
+        // creates between the reads is only ever an entry nobody refers to yet. Read the other
+        // way round, a subscription created together with its application between the reads
+        // named an application the candidate lacked: a 400 for a valid request.
+        let subscriptions = self.store.list(Kind::Subscription)?;
+        let applications = self.store.list(Kind::Application)?;
+        let apis = self.store.list(Kind::Api)?;
+        for (kind, section, docs) in [
+            (Kind::Api, "apis", apis),
+            (Kind::Application, "applications", applications),
+            (Kind::Subscription, "subscriptions", subscriptions),
         ] {
             let mut entries = Vec::new();
             let mut placed = false;
-            for doc in self.store.list(kind)? {
+            for doc in docs {
                 if kind == change.kind && doc.id == change.id {
                     placed = true;
                     if let Some(body) = change.body {
