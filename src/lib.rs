@@ -107,5 +107,6 @@ pub mod rate_limit;
 pub mod runtime;
 pub mod security;
 pub mod server;
+pub mod shard;
 pub mod tls;
 pub mod webhook;

@@ -21,7 +21,7 @@ use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::endpoint::{EndpointError, Fault};
 use crate::message::MessageId;
 use crate::metrics::ShardMetrics;
-use crate::runtime::supervisor::spawn_shard_task;
+use crate::shard::supervisor::spawn_shard_task;
 
 /// A client served through a catch-up reader (and then the node buffer); dropping it ends its
 /// delivery.

@@ -22,7 +22,7 @@ use crate::delivery::OutboundQueue;
 use crate::endpoint::{EndpointError, Fault};
 use crate::message::MessageId;
 use crate::metrics::ShardMetrics;
-use crate::runtime::supervisor::spawn_shard_task;
+use crate::shard::supervisor::spawn_shard_task;
 
 /// Longest subscription name (it becomes part of a Kafka consumer group id).
 const MAX_SUBSCRIPTION_NAME: usize = 64;
