@@ -8,13 +8,18 @@
 //! ```text
 //! main.rs ─ CLI (`run`, `check`, `apikey generate`), logging, signals (SIGHUP: apply the file live)
 //! config/      YAML → validated, typed `Config` (every problem reported at once)
-//! runtime/     shards: one pinned thread + monoio runtime + SO_REUSEPORT listener each (a
-//!              ShardSeed moves into the thread); driver choice (io_uring / epoll), shutdown broadcast;
-//!              the supervisor every task is spawned through (a panic closes one connection, or
-//!              takes its shard down visibly); test-only fault injection (feature `fault-injection`);
-//!              LogThrottle (one line per interval for errors that repeat, e.g. accept failures);
-//!              live apply (apply.rs: `Gateway::apply`; deployment.rs: the node-wide versioned
-//!              API set; shard_apply.rs: each shard's routing-table swap)
+//! runtime/     the top: starts and stops the node's shards (one pinned thread + monoio runtime +
+//!              SO_REUSEPORT listener each; a ShardSeed moves into the thread, builds the
+//!              `shard::Shard` there and runs its accept loop beside it: shard.rs), shutdown
+//!              broadcast; live apply (apply.rs: `Gateway::apply`; deployment.rs: the node-wide
+//!              versioned API set; shard_apply.rs: each shard's routing-table swap). Nothing but
+//!              main.rs and manage/node.rs names it (tests/module_layers.rs)
+//! shard/       the shard context, below everything that serves clients: `Shard` (what a shard
+//!              hands to entrypoints, endpoints, server, webhooks: context.rs), LocalSignal, the
+//!              supervisor every task is spawned through (a panic closes one connection, or takes
+//!              its shard down visibly), LogThrottle (one line per interval for errors that
+//!              repeat), the I/O driver (io_uring / epoll), io_buf.rs (read buffers every socket
+//!              reader shares), test-only fault injection (feature `fault-injection`)
 //! server/      the life of a connection: accept → HTTP head → route (virtual host, then
 //!              context path) → CORS / Origin check (cors.rs) → entrypoint → body
 //!              (100-continue, 408); request ids and error answers (details to the log only);
