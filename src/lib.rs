@@ -36,13 +36,15 @@
 //!              kafka (Kafka I/O on its own bridge thread: endpoint/kafka/bridge*.rs, the only tokio code;
 //!              fetches paced by their readers, shared catch-up readers: catch_up.rs);
 //!              fault.rs: a broker failure as the client's short reason + the log's details
-//! delivery/    per-client bounded outbound queue with the slow-client policy; the cursor fan-out
+//! delivery/    the retention ring messages wait in for their readers (retention_ring.rs);
+//!              per-client bounded outbound queue with the slow-client policy; the cursor fan-out
 //!              of a retention ring to a shard's clients (and how far delivery has got); the
 //!              shard's budget of HTTP GET reply bytes in flight; frame_cache.rs: a message's
 //!              WebSocket frame / SSE event built once per shard, shared by every subscriber
 //! rate_limit/  plan policies: request rate limits, quotas, message rates; node-wide counters,
 //!              or Redis-shared ones through a dedicated thread (the only blocking client)
-//! message.rs   the one message type; metrics.rs the counters every bound reports to;
+//! message/     the one message type, and Kafka positions beside its id (kafka_cursor.rs,
+//!              kafka_compact_id.rs); metrics.rs the counters every bound reports to;
 //!              civil_date.rs UTC calendar days (access-log times, RFC 3339 instants, quotas)
 //! observe/     access log (a line per request / stream end, written by a thread of its own behind a
 //!              bounded queue) and per-API metrics (per-shard series summed at scrape)

@@ -8,15 +8,21 @@
 //!   through `runtime`, which imports them all.
 //! - Endpoints do not reach up into the server, the entrypoints, webhooks or the admin endpoint
 //!   (the MQTT reader used `server::conn::spare_capacity`, now `shard::io_buf`).
+//! - Messages and delivery name no endpoint (Kafka positions live beside `MessageId` in
+//!   `message/`, not in `endpoint::kafka`, which `delivery::fanout` and `message` named).
 //! - The shard's primitives (everything in `src/shard/` but the context struct, which names the
 //!   per-shard state types) depend on nothing above them.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Every `.rs` file under `dir`, as paths relative to the crate root with `/` separators.
+/// Every `.rs` file under `dir`, as paths relative to the crate root with `/` separators (or
+/// `dir.rs` alone, for a module kept in one file).
 fn sources(dir: &str) -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !root.join(dir).is_dir() {
+        return vec![format!("{dir}.rs")];
+    }
     let mut found = Vec::new();
     let mut pending = vec![root.join(dir)];
     while let Some(dir) = pending.pop() {
@@ -118,6 +124,29 @@ fn endpoints_do_not_reach_up() {
     assert!(
         hits.is_empty(),
         "endpoints name modules above them:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn messages_and_delivery_do_not_reach_up() {
+    let above = [
+        "endpoint",
+        "entrypoint",
+        "server",
+        "webhook",
+        "admin",
+        "runtime",
+        "console",
+    ];
+    let hits: Vec<String> = ["src/message", "src/delivery"]
+        .iter()
+        .flat_map(|dir| sources(dir))
+        .flat_map(|file| naming(&file, &above))
+        .collect();
+    assert!(
+        hits.is_empty(),
+        "messages and delivery name modules above them:\n{}",
         hits.join("\n")
     );
 }
