@@ -77,6 +77,52 @@ pub(super) fn requested(body: &Value) -> Result<Option<Value>, ServiceError> {
     }
 }
 
+/// `configuration` (an update's) with each masked secret replaced by the stored one it stands
+/// for: an auth `password` / `token` / `clientSecret` shown masked keeps the stored value, and
+/// the n-th masked entry of `secrets` the n-th stored secret (so `[new, masked]` rotates in a
+/// new secret before the stored one). A mask with nothing stored behind it is refused.
+pub(super) fn keep_masked(mut configuration: Value, stored: &Value) -> Result<Value, ServiceError> {
+    let missing = |location: String| {
+        ServiceError::invalid(
+            "definition.invalid",
+            "the subscription's consumerConfiguration is invalid; see `errors`",
+        )
+        .with_errors(vec![FieldError {
+            location,
+            message: format!("{MASK} stands for the stored secret, but none is stored here: send the secret itself"),
+        }])
+    };
+    if let Some(auth) = configuration.get_mut("auth").and_then(Value::as_object_mut) {
+        for key in ["password", "token", "clientSecret"] {
+            if auth.get(key).and_then(Value::as_str) != Some(MASK) {
+                continue;
+            }
+            match stored.get("auth").and_then(|a| a.get(key)) {
+                Some(kept @ Value::String(_)) => {
+                    auth.insert(key.to_owned(), kept.clone());
+                }
+                _ => return Err(missing(format!("{REQUEST_PREFIX}.auth.{key}"))),
+            }
+        }
+    }
+    if let Some(Value::Array(secrets)) = configuration.get_mut("secrets") {
+        let mut kept = stored
+            .get("secrets")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice)
+            .iter();
+        for (index, secret) in secrets.iter_mut().enumerate() {
+            if secret.as_str() == Some(MASK) {
+                *secret = kept
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| missing(format!("{REQUEST_PREFIX}.secrets[{index}]")))?;
+            }
+        }
+    }
+    Ok(configuration)
+}
+
 /// `subscription` as a push subscription with `configuration`.
 pub(super) fn make_push(subscription: &mut Value, configuration: Value) {
     subscription["type"] = Value::String("push".to_owned());
@@ -161,6 +207,28 @@ mod tests {
             let err = requested(&body(consumer)).unwrap_err();
             assert_eq!(err.errors[0].location, location);
         }
+    }
+
+    #[test]
+    fn masked_secrets_sent_back_keep_the_stored_ones() {
+        let stored = json!({
+            "auth": { "type": "basic", "username": "u", "password": "p" },
+            "secrets": ["whsec_old"],
+        });
+        let sent = json!({
+            "callbackUrl": "http://y/",
+            "auth": { "type": "basic", "username": "u", "password": MASK },
+            "secrets": ["whsec_new", MASK],
+        });
+        let kept = keep_masked(sent, &stored).unwrap();
+        assert_eq!(kept["auth"]["password"], "p");
+        assert_eq!(kept["secrets"], json!(["whsec_new", "whsec_old"]));
+        let nothing_behind = json!({ "secrets": [MASK, MASK] });
+        let err = keep_masked(nothing_behind, &stored).unwrap_err();
+        assert_eq!(err.errors[0].location, format!("{REQUEST_PREFIX}.secrets[1]"));
+        let no_token = json!({ "auth": { "type": "bearer", "token": MASK } });
+        let err = keep_masked(no_token, &stored).unwrap_err();
+        assert_eq!(err.errors[0].location, format!("{REQUEST_PREFIX}.auth.token"));
     }
 
     #[test]
