@@ -84,7 +84,11 @@ fn a_push_subscription_updated_through_the_management_api_moves_to_its_new_callb
     expect(&node.call("POST", "/apis/orders/deployments", None), 202);
     node.caught_up();
     publish(node.gateway, "one");
-    assert!(eventually(FOLLOW, || old.count() == 1), "{:?}", bodies(&old));
+    assert!(
+        eventually(FOLLOW, || old.count() == 1),
+        "{:?}",
+        bodies(&old)
+    );
 
     // GET: masked secrets and the ETag to update against.
     let got = node.call("GET", &path, None);
@@ -145,7 +149,10 @@ fn a_push_subscription_updated_through_the_management_api_moves_to_its_new_callb
         publish(node.gateway, body);
     }
     assert!(
-        eventually(FOLLOW, || new.received().iter().any(|r| r.body_text() == "five")),
+        eventually(FOLLOW, || new
+            .received()
+            .iter()
+            .any(|r| r.body_text() == "five")),
         "old {:?}, new {:?}",
         bodies(&old),
         bodies(&new)

@@ -316,7 +316,7 @@ impl Runner {
                     }
                 }
             }
-            let deliveries = batch.iter().map(|m| self.target.deliver(m, stop)).collect();
+            let deliveries = batch.iter().map(|m| self.in_channel(m, stop)).collect();
             let outcomes = join_all(deliveries).await;
             let settled = self.settle(&queue, &batch, outcomes);
             self.update_lag();
@@ -327,6 +327,23 @@ impl Runner {
                 return Ended::Stopped;
             }
         }
+    }
+
+    /// Delivers `message`, or skips it (acknowledged, no attempt) when it is outside the
+    /// subscription's `channel`.
+    async fn in_channel(&self, message: &Message, stop: &Stop) -> Outcome {
+        if let Some(channel) = &self.target.push.channel {
+            let topic = message
+                .metadata
+                .iter()
+                .find(|(name, _)| name == "topic")
+                .map(|(_, topic)| topic.as_str());
+            if !channel.admits(topic) {
+                SubscriptionCounters::add(&self.target.counters.skipped, 1);
+                return Outcome::Skipped;
+            }
+        }
+        self.target.deliver(message, stop).await
     }
 
     /// At-most-once messages whose offset commit failed: not delivered (skipped, never
