@@ -1,7 +1,8 @@
-//! One Kafka feed on one shard: the shard's fan-out of the node buffer, the matching of a
-//! client's position to that buffer (a position older than it is served by a catch-up reader,
-//! `catch_up.rs`), and (for `groupScope: subscription`) this shard's side of each
-//! subscription's own feed.
+//! One Kafka feed on one shard: the shard's fan-out of a buffer (the node buffer of a configured
+//! feed or of a subscription's feed, or a catch-up reader's), and the matching of a client's
+//! position to that buffer (a position older than it is served by a catch-up reader,
+//! `catch_up.rs`). The other role a configured feed has, opening this shard's side of each
+//! subscription's own feed (`groupScope: subscription`), is `subscription_feeds.rs`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -9,10 +10,10 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use super::catch_up::StreamLocal;
+use super::subscription_feeds::SubscriptionFeeds;
 use crate::config::kafka::KafkaConsumer;
 use crate::config::SlowClientPolicy;
-use crate::cross_shard::kafka_link::{BridgeCommand, KafkaFeed, KafkaLink, SubscriptionJoin};
-use crate::cross_shard::kafka_subscriptions::{Lease, Refused};
+use crate::cross_shard::kafka_link::KafkaFeed;
 use crate::cross_shard::read_floors::Hold;
 use crate::cross_shard::Doorbell;
 use crate::delivery::fanout::{Fanout, RingSource};
@@ -23,9 +24,6 @@ use crate::message::kafka_cursor::{KafkaCursor, KafkaId};
 use crate::message::MessageId;
 use crate::metrics::ShardMetrics;
 use crate::shard::supervisor::spawn_shard_task;
-
-/// Longest subscription name (it becomes part of a Kafka consumer group id).
-const MAX_SUBSCRIPTION_NAME: usize = 64;
 
 /// One feed on one shard.
 pub(super) struct LocalFeed {
@@ -40,7 +38,7 @@ pub(super) struct LocalFeed {
     pub(super) policy: SlowClientPolicy,
     pub(super) metrics: Arc<ShardMetrics>,
     /// With `groupScope: subscription`: this shard's side of each open subscription's feed.
-    subscriptions: RefCell<HashMap<String, Rc<LocalFeed>>>,
+    pub(super) subscriptions: SubscriptionFeeds,
     /// This shard's side of each catch-up reader of the feed its clients read (by id).
     pub(super) streams: RefCell<HashMap<u64, Rc<StreamLocal>>>,
 }
@@ -84,62 +82,9 @@ impl LocalFeed {
             pumping: Cell::new(false),
             policy,
             metrics,
-            subscriptions: RefCell::new(HashMap::new()),
+            subscriptions: SubscriptionFeeds::default(),
             streams: RefCell::new(HashMap::new()),
         })
-    }
-
-    /// The feed of subscription `name` (`groupScope: subscription`), opened on the node (and
-    /// its group joined) for its first client; the lease keeps it open.
-    pub(super) fn subscription_feed(
-        &self,
-        link: &KafkaLink,
-        name: Option<&str>,
-    ) -> Result<(Rc<LocalFeed>, Lease), EndpointError> {
-        let name = subscription_name(name)?;
-        let Some(groups) = link
-            .subscription_groups
-            .get(self.index)
-            .and_then(Option::as_ref)
-        else {
-            return Err(EndpointError::Unavailable(Fault::new(
-                "this API's subscription consumer groups are not running",
-            )));
-        };
-        let ask_bridge = |feed: &Arc<KafkaFeed>| {
-            let join = SubscriptionJoin {
-                groups: groups.clone(),
-                subscription: name.to_owned(),
-                feed: feed.clone(),
-            };
-            link.send(BridgeCommand::JoinSubscription(join))
-        };
-        let lease = groups.acquire(name, ask_bridge).map_err(|refused| match refused {
-            Refused::Full { max } => EndpointError::Unavailable(Fault::new(format!(
-                "this gateway node already has {max} subscription consumer groups open for this API (`consumer.maxSubscriptionGroups`); retry later"
-            ))),
-            Refused::NotOpened(_) => EndpointError::Unavailable(Fault::new(
-                "the gateway's queue to Kafka is full; retry shortly"),
-            ),
-        })?;
-        let mut open = self.subscriptions.borrow_mut();
-        open.retain(|_, feed| !feed.shared.usage.is_closed());
-        let local = match open.get(name) {
-            Some(local) if Arc::ptr_eq(&local.shared, lease.feed()) => local.clone(),
-            _ => {
-                let local = LocalFeed::new(
-                    self.index,
-                    self.shard,
-                    lease.feed().clone(),
-                    self.consumer.clone(),
-                    self.policy,
-                    self.metrics.clone(),
-                );
-                open.insert(name.to_owned(), local.clone());
-                local
-            }
-        };
-        Ok((local, lease))
     }
 
     pub(super) fn start(&self) -> Result<&Arc<KafkaCursor>, EndpointError> {
@@ -298,27 +243,6 @@ pub(super) fn report_reads(feed: &KafkaFeed, fanout: &Fanout, shard: usize) {
     if fanout.take_members_changed() || feed.reads.wanted() {
         feed.reads.report(shard, fanout.read_floor());
     }
-}
-
-/// The subscription a client named, checked to be usable in a consumer group id.
-fn subscription_name(name: Option<&str>) -> Result<&str, EndpointError> {
-    let Some(name) = name else {
-        return Err(EndpointError::BadRequest(
-            "this API consumes with one Kafka consumer group per subscription: name yours with the `X-Subscription` header or the `subscription` query parameter, e.g. ?subscription=billing".to_owned(),
-        ));
-    };
-    let valid = !name.is_empty()
-        && name.len() <= MAX_SUBSCRIPTION_NAME
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if !valid {
-        return Err(EndpointError::BadRequest(format!(
-            "subscription '{}' is not valid: use 1 to {MAX_SUBSCRIPTION_NAME} letters, digits, '.', '_' or '-'",
-            name.chars().take(MAX_SUBSCRIPTION_NAME).collect::<String>()
-        )));
-    }
-    Ok(name)
 }
 
 /// `LocalFeed::match_position` in the buffer `log` (a node buffer or a catch-up reader's).

@@ -11,7 +11,7 @@
 //! (`bridge_group*.rs`): this shard reports how far its clients were written, and the bridge
 //! commits the group's offsets up to there. With `groupScope: subscription` each subscription a
 //! client names has a feed and a group of its own, open while it has clients
-//! (`local_feed.rs`, `cross_shard::kafka_subscriptions`).
+//! (`subscription_feeds.rs`, `cross_shard::kafka_subscriptions`).
 
 pub mod bridge;
 mod bridge_catch_up;
@@ -28,6 +28,7 @@ mod murmur2;
 mod offsets;
 mod plan;
 mod produce_failure;
+mod subscription_feeds;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -242,7 +243,10 @@ impl KafkaEndpoint {
         let (feed, lease) = match configured.consumer.subscription_groups {
             None => (configured.clone(), None),
             Some(_) => {
-                let (feed, lease) = configured.subscription_feed(&self.link, subscription)?;
+                let (feed, lease) =
+                    configured
+                        .subscriptions
+                        .open(configured, &self.link, subscription)?;
                 (feed, Some(lease))
             }
         };
