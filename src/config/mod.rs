@@ -17,8 +17,6 @@ mod echo;
 mod endpoint_sides;
 mod file;
 pub mod kafka;
-mod kafka_raw;
-mod kafka_security;
 mod listeners;
 pub mod management;
 pub mod model;

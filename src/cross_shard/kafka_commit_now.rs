@@ -11,7 +11,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::endpoint::kafka::cursor::KafkaCursor;
+use crate::message::kafka_cursor::KafkaCursor;
 
 /// Most commit requests waiting on one feed (one per at-most-once subscription using it at a
 /// time); past it a request is refused at once (the message is then not delivered).
@@ -102,7 +102,7 @@ pub fn furthest(waiters: &[CommitWaiter]) -> Option<Box<[i64]>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::endpoint::kafka::cursor::TopicPartition;
+    use crate::message::kafka_cursor::TopicPartition;
 
     fn cursor(next: &[i64]) -> Arc<KafkaCursor> {
         let slots: Arc<[TopicPartition]> = (0..next.len())

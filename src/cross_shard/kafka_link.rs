@@ -16,8 +16,8 @@ use super::kafka_commit_now::CommitNow;
 use super::kafka_subscriptions::{FeedUse, SubscriptionGroups};
 use super::read_floors::ReadFloors;
 use super::{Doorbell, TopicLog};
-use crate::endpoint::kafka::cursor::KafkaCursor;
 use crate::endpoint::Fault;
+use crate::message::kafka_cursor::KafkaCursor;
 use crate::message::Fields;
 
 /// Requests a shard may have waiting for the bridge at once (all shards together).

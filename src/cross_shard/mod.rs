@@ -28,7 +28,6 @@ pub mod kafka_link;
 pub mod kafka_subscriptions;
 pub mod mqtt_feed;
 pub mod read_floors;
-pub mod retention_ring;
 mod topic_log;
 
 pub use doorbell::Doorbell;

@@ -21,7 +21,7 @@ use crate::delivery::fanout::{CursorError, Fanout};
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::message::{Fields, MessageId, PayloadKind};
 use crate::metrics::ShardMetrics;
-use crate::runtime::LocalSignal;
+use crate::shard::LocalSignal;
 
 pub use fault::{BrokerFailure, BrokerProblem, Fault};
 pub use in_memory::LocalTopic;

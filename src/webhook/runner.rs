@@ -29,8 +29,8 @@ use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::endpoint::{Endpoint, EndpointError};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
-use crate::runtime::LocalSignal;
 use crate::security::ShardSecurity;
+use crate::shard::LocalSignal;
 
 /// How often the subscription's status is checked (a closed one stops within a second).
 pub const CHECK_INTERVAL: Duration = crate::security::live::CHECK_INTERVAL;

@@ -32,13 +32,13 @@ use super::bridge_group_requests::{
     fetch_offsets, find_coordinator, heartbeat, join, leave, member_id_lost, Commits, Joiner,
 };
 use super::bridge_group_wire::WireError;
-use super::cursor::{KafkaCursor, TopicPartition};
 use super::offsets::{assigned_slots, generation_start, GenerationStart};
 use super::plan::FeedSpec;
 use crate::config::kafka::AutoOffsetReset;
 use crate::cross_shard::kafka_commit_now::furthest;
 use crate::cross_shard::kafka_link::KafkaFeed;
 use crate::cross_shard::kafka_subscriptions::SubscriptionGroups;
+use crate::message::kafka_cursor::{KafkaCursor, TopicPartition};
 use crate::metrics::{KafkaMetrics, ShardMetrics};
 
 /// How often the member heartbeats and commits.

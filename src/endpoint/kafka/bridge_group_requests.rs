@@ -17,10 +17,10 @@ use kafka_protocol::messages::{GroupId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use super::bridge_group_wire::{GroupConnection, WireError};
-use super::cursor::TopicPartition;
 use super::group_assign::{self, Assignment};
 use super::offsets::offsets_to_commit;
 use super::plan::FeedSpec;
+use crate::message::kafka_cursor::TopicPartition;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
 
 /// How long the coordinator waits for every member to rejoin during a rebalance.

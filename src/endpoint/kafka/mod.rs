@@ -22,8 +22,6 @@ mod bridge_group_sasl;
 mod bridge_group_wire;
 mod bridge_produce;
 mod catch_up;
-pub mod compact_id;
-pub mod cursor;
 mod group_assign;
 mod local_feed;
 mod murmur2;
@@ -47,11 +45,11 @@ use crate::cross_shard::kafka_subscriptions::Lease;
 use crate::delivery::fanout::Fanout;
 use crate::delivery::OutboundQueue;
 use crate::endpoint::{EndpointError, Fault, PublishError};
+use crate::message::kafka_compact_id::DecodeError;
+use crate::message::kafka_cursor::{KafkaCursor, KafkaId};
 use crate::message::{Fields, MessageId};
 use crate::metrics::ShardMetrics;
 use catch_up::CatchUp;
-use compact_id::DecodeError;
-use cursor::{KafkaCursor, KafkaId};
 use local_feed::LocalFeed;
 
 /// This shard's side of every Kafka feed and producer.
