@@ -110,7 +110,8 @@ impl Kind {
             }
             // A broker's refusal of one message: sending it again as is will be refused again.
             Kind::BrokerRefused => row(Broker, "broker_refused", Some(502), 1008, Status, Warn),
-            Kind::Busy => row(Gateway, "busy", Some(503), 1013, Status, Warn),
+            // Under load every refused poll would log: the metric counts them, info tells.
+            Kind::Busy => row(Gateway, "busy", Some(503), 1013, Status, Info),
             Kind::Retired => row(Gateway, "retired", Some(503), 1013, Goaway, Info),
             Kind::ShuttingDown => row(Gateway, "shutting_down", Some(503), 1001, Goaway, Info),
             Kind::SlowClient => row(Client, "slow_client", None, 1013, Goaway, Debug),

@@ -1,6 +1,6 @@
 //! The table of answers: every kind's status, close code, retryability and fault.
 
-use super::{DataError, Fault, Kind, SseEnding};
+use super::{DataError, Fault, Kind, LogLevel, SseEnding};
 use crate::endpoint::{EndpointError, Fault as BrokerFault, PublishError};
 
 /// The contract clients rely on (`docs/errors.md`): kind, fault, HTTP status, close code,
@@ -79,6 +79,14 @@ fn the_answers_agree_with_each_other() {
                 assert!((500..600).contains(&status), "{kind:?}")
             }
             (_, None) => assert_eq!(answer.sse, SseEnding::Goaway, "{kind:?} ends streams"),
+        }
+        // A client's mistake is no operator's concern; a broker's failure is, with its details.
+        match answer.fault {
+            Fault::Client => assert!(answer.log <= LogLevel::Info, "{kind:?}"),
+            Fault::Broker => assert_eq!(answer.log, LogLevel::Warn, "{kind:?}"),
+            Fault::Configuration | Fault::Gateway => {
+                assert_eq!(answer.log, LogLevel::Info, "{kind:?}")
+            }
         }
         // A retryable error is never a policy violation, and a 1013 is always retryable.
         assert!(
