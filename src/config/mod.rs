@@ -29,6 +29,7 @@ mod plan;
 mod portal;
 mod problem;
 mod push;
+pub mod push_channel;
 pub mod push_model;
 mod push_sources;
 pub mod rate_limit;
