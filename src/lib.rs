@@ -36,6 +36,9 @@
 //!              kafka (Kafka I/O on its own bridge thread: endpoint/kafka/bridge*.rs, the only tokio code;
 //!              fetches paced by their readers, shared catch-up readers: catch_up.rs);
 //!              fault.rs: a broker failure as the client's short reason + the log's details
+//! error/       data-path errors: each kind's fault (client, configuration, broker, gateway) and its
+//!              answer on every entrypoint (HTTP status, Retry-After, WebSocket close code, SSE
+//!              ending, log level, `tidegate_errors_total`), decided in one table (table.rs)
 //! delivery/    the retention ring messages wait in for their readers (retention_ring.rs);
 //!              per-client bounded outbound queue with the slow-client policy; the cursor fan-out
 //!              of a retention ring to a shard's clients (and how far delivery has got); the
@@ -106,6 +109,7 @@ pub mod cross_shard;
 pub mod delivery;
 pub mod endpoint;
 pub mod entrypoint;
+pub mod error;
 pub mod manage;
 pub mod message;
 pub mod metrics;
