@@ -8,9 +8,11 @@
 //! bytes): a read is stopped through monoio's cancellation handle, the wait for readability by
 //! the stream's end signal, which the writer fires when it stops reading.
 
+use std::future::{poll_fn, Future};
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::BytesMut;
 use monoio::buf::IoBufMut;
@@ -114,7 +116,10 @@ pub(super) async fn read_loop(
     let metrics = reader.metrics.clone();
     // The buffer that holds the start of a frame between reads; `None` between frames.
     let mut held = None;
-    if !first.is_empty() {
+    if first.is_empty() {
+        // The request phase's buffer: freed now, not kept for the stream's life.
+        drop(first);
+    } else {
         let mut first = LentBuffer::adopt(first, &metrics);
         if !handler.on_bytes(&mut first).await {
             ended.fire();
@@ -128,11 +133,16 @@ pub(super) async fn read_loop(
         let held_bytes = held.as_ref().map_or(0, |buf: &LentBuffer| buf.capacity());
         gauge.set(held_bytes + reader.held_bytes());
         if held.is_none() && !more_waiting {
-            let readable = reader.readable();
-            let stopped = ended.wait();
-            monoio::select! {
-                ready = readable => if ready.is_err() { break },
-                _ = stopped => return,
+            let mut readable = std::pin::pin!(reader.readable());
+            let mut stopped = std::pin::pin!(ended.wait());
+            let woken = poll_fn(|cx| match stopped.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(None),
+                Poll::Pending => readable.as_mut().poll(cx).map(Some),
+            });
+            match woken.await {
+                None => return,
+                Some(Err(_)) => break,
+                Some(Ok(())) => {}
             }
         }
         let mut buf = held.take().unwrap_or_else(|| LentBuffer::lend(&metrics));
