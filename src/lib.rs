@@ -23,7 +23,9 @@
 //! server/      the life of a connection: accept → HTTP head → route (virtual host, then
 //!              context path) → CORS / Origin check (cors.rs) → entrypoint → body
 //!              (100-continue, 408); request ids and error answers (details to the log only);
-//!              drain.rs: ending one deployed API version's streams and requests
+//!              drain.rs: ending one deployed API version's streams and requests; duplex.rs and
+//!              stream_read.rs: WebSocket/SSE streams, whose idle reader holds no buffer
+//!              (read_pool.rs: per-shard read buffers lent only while reading)
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames and
 //!              their JSON envelope, subprotocol selection, permessage-deflate (negotiation:
 //!              ws/deflate_offer.rs; data path with per-shard compressors: ws/deflate.rs), SSE

@@ -45,15 +45,16 @@ const RETRY_MS: u64 = 3000;
 /// Most messages encoded into one write.
 const MAX_BATCH: usize = 256;
 
-/// Streams events until the client leaves, the stream ends, or the gateway shuts down.
+/// Streams events until the client leaves, the stream ends, or the gateway shuts down. The
+/// request head is dropped once the stream starts.
 pub async fn serve(
     mut conn: Conn,
-    head: &RequestHead,
+    head: RequestHead,
     api: &Api,
     options: &SseOptions,
     shard: &Rc<Shard>,
 ) {
-    let cursor = match resume_position(head, api) {
+    let cursor = match resume_position(&head, api) {
         Ok(cursor) => cursor,
         Err(err) => {
             let _ = error::answer(&mut conn, &err.into(), true).await;
@@ -80,7 +81,7 @@ pub async fn serve(
     let (subscription, start) = match api.endpoint.subscribe(
         cursor.clone(),
         queue.clone(),
-        super::subscription_name(head).as_deref(),
+        super::subscription_name(&head).as_deref(),
     ) {
         Ok(subscribed) => subscribed,
         Err(err) => {
@@ -89,6 +90,7 @@ pub async fn serve(
         }
     };
     let chunked = head.version_minor() >= 1;
+    drop(head);
     conn.exchange().answered(200);
     let request_id = conn.request_id();
     conn.encode_head(&ResponseHead {

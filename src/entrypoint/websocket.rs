@@ -70,15 +70,16 @@ mod close_code {
     pub const NORMAL: u16 = 1000;
 }
 
-/// Performs the upgrade and runs the session until either side closes.
+/// Performs the upgrade and runs the session until either side closes. The request head is
+/// dropped once the session starts: an idle session keeps only what it took from it.
 pub async fn serve(
     mut conn: Conn,
-    head: &RequestHead,
+    head: RequestHead,
     api: &Rc<Api>,
     options: &WebSocketOptions,
     shard: &Rc<Shard>,
 ) {
-    let accept = match handshake(head) {
+    let accept = match handshake(&head) {
         Ok(accept) => accept,
         Err((426, message)) => {
             // RFC 6455 §4.4: name the version we speak.
@@ -92,7 +93,7 @@ pub async fn serve(
             return;
         }
     };
-    let negotiated = match negotiate::negotiate(head, options) {
+    let negotiated = match negotiate::negotiate(&head, options) {
         Ok(negotiated) => negotiated,
         Err(message) => {
             let _ =
@@ -123,7 +124,7 @@ pub async fn serve(
             return;
         }
     }
-    let envelope = match Envelope::requested(head) {
+    let envelope = match Envelope::requested(&head) {
         Ok(envelope) => envelope,
         Err(message) => {
             let _ =
@@ -139,7 +140,7 @@ pub async fn serve(
         match api.endpoint.subscribe(
             cursor.clone(),
             queue.clone(),
-            super::subscription_name(head).as_deref(),
+            super::subscription_name(&head).as_deref(),
         ) {
             Ok((subscription, start)) => (Some(subscription), start),
             Err(err) => {
@@ -215,6 +216,7 @@ pub async fn serve(
         hold: PartialHold::new(shard.metrics.clone(), limits.ws_max_partial_bytes_per_shard),
         renewal,
     };
+    drop(head);
     let duplex = Duplex::start(conn, reader);
     let mut session = Session {
         duplex,
@@ -231,6 +233,9 @@ pub async fn serve(
     if session.duplex.flush().await.is_err() {
         return;
     }
+    // What is left of the answer head's allocation: messages go out through the batch, this
+    // buffer only carries pings, pongs and the close, so an idle session need not keep it.
+    session.duplex.write_buf = BytesMut::new();
     ShardMetrics::inc(&shard.metrics.websocket_sessions_open);
     session.duplex.exchange().stream_opened();
     let (code, reason) = session.run(&queue, shard, &watch, &api.drain).await;
