@@ -2,10 +2,12 @@
 //! the feed's node buffer as fast as its readers make room (`Session::push`); the catch-up
 //! readers (`bridge_catch_up`) run the same loops into buffers of their own.
 //!
-//! Each partition loop of a shared feed has its own connection (its own rskafka `Client`):
-//! brokers answer the requests of one connection in order, so long-polling fetches sharing a
-//! connection would wait for each other. A node therefore holds one fetch stream per
-//! topic-partition per feed, whatever its number of clients.
+//! Each partition loop of a shared feed has its own connection: brokers answer the requests of
+//! one connection in order, so long-polling fetches sharing a connection would wait for each
+//! other. rskafka gives every `PartitionClient` a connection of its own to the partition's
+//! leader, so the feed's partitions come from one `Client`, whose one connection serves metadata:
+//! a feed holds `1 + partitions` broker connections, whatever its number of clients (a
+//! `Client` per partition would add an idle bootstrap connection each).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -79,10 +81,9 @@ pub(super) async fn run_feed(
     let mut partitions = Vec::new();
     let mut next = Vec::new();
     for slot in slots.iter() {
-        let own = connect(&spec.brokers, &metrics).await;
-        let partition = partition_client(&own, slot).await;
+        let partition = partition_client(&client, slot).await;
         next.push(offset_at(&partition, at).await);
-        partitions.push((own, partition));
+        partitions.push(partition);
     }
     let head = Rc::new(RefCell::new(Head {
         encoded: spec.consumer.encode_message_id,
@@ -90,7 +91,7 @@ pub(super) async fn run_feed(
         next,
     }));
     let mut loops = Vec::new();
-    for (index, (own, partition)) in partitions.into_iter().enumerate() {
+    for (index, partition) in partitions.into_iter().enumerate() {
         let session = Session {
             head: head.clone(),
             log: feed.log.clone(),
@@ -100,7 +101,6 @@ pub(super) async fn run_feed(
         };
         ShardMetrics::inc(&metrics.fetch_loops_running);
         loops.push(tokio::task::spawn_local(async move {
-            let _connection = own;
             session.fetch_partition(&partition, index, || false).await;
         }));
     }

@@ -124,8 +124,8 @@ pub(super) async fn run_group_feed(
         let mut loops = Vec::new();
         let mut last_committed = vec![i64::MAX; slots.len()];
         for &slot in &assigned {
-            let own = connect(&spec.brokers, &metrics).await;
-            let partition = partition_client(&own, &slots[slot]).await;
+            // Its own connection to the leader (see `bridge_feed`); `client` serves metadata.
+            let partition = partition_client(&client, &slots[slot]).await;
             let fetched_to = fetching.contains(&slot).then(|| head.borrow().next[slot]);
             let start = match generation_start(committed.get(&slot).copied(), fetched_to) {
                 GenerationStart::At(offset) => offset,
@@ -143,7 +143,6 @@ pub(super) async fn run_group_feed(
             let halt = halt.clone();
             ShardMetrics::inc(&metrics.fetch_loops_running);
             loops.push(tokio::task::spawn_local(async move {
-                let _connection = own;
                 session
                     .fetch_partition(&partition, slot, || halt.get())
                     .await;
