@@ -4,7 +4,8 @@
 //! shard's `Doorbell`), and host name lookups for broker connections (`lookup_host`),
 //! the Kafka bridge's feeds and requests (`kafka_link`) and its shared catch-up readers
 //! (`catch_up_streams`), the per-subscription consumer
-//! groups' feeds (`kafka_subscriptions`), the node-wide MQTT subscriptions (`mqtt_feed`), and
+//! groups' feeds (`kafka_subscriptions`), the broker's log ends a feed last fetched
+//! (`log_ends`), the node-wide MQTT subscriptions (`mqtt_feed`), and
 //! whether every shard is alive (`GatewayHealth`); how far a broker feed's readers have read,
 //! which paces its fetches (`read_floors`).
 //!
@@ -24,6 +25,7 @@ mod health;
 mod host_lookup;
 pub mod kafka_link;
 pub mod kafka_subscriptions;
+pub mod log_ends;
 pub mod mqtt_feed;
 pub mod read_floors;
 pub mod retention_ring;

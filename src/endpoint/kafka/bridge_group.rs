@@ -139,6 +139,7 @@ pub(super) async fn run_group_feed(
                 metrics: metrics.clone(),
                 max_wait_ms: FETCH_MAX_WAIT_MS,
                 pacing: Pacing::of(&feed, &spec),
+                ends: None,
             };
             let halt = halt.clone();
             ShardMetrics::inc(&metrics.fetch_loops_running);

@@ -15,6 +15,7 @@
 
 pub mod bridge;
 mod bridge_catch_up;
+mod bridge_ends;
 mod bridge_feed;
 mod bridge_group;
 mod bridge_group_requests;
@@ -24,6 +25,7 @@ mod bridge_produce;
 mod catch_up;
 pub mod compact_id;
 pub mod cursor;
+mod cursor_end;
 mod group_assign;
 mod local_feed;
 mod murmur2;
@@ -291,7 +293,15 @@ impl KafkaEndpoint {
             Err(error) => return Err(error),
         };
         feed.ensure_pumping();
-        let delivery = match feed.match_and_hold(&start, &floor) {
+        let matched = feed.match_and_hold(&start, &floor);
+        // A position that is one of the buffer's entries is followed there by what the broker
+        // had after it (also when its log went back since): only another is checked.
+        if !matched.as_ref().is_some_and(|m| m.exact) && feed.needs_end_check(&floor) {
+            drop(matched);
+            let pending = feed.route_checking_end(&self.link, floor, queue)?;
+            return Ok((Delivery::CatchUp(pending), Some(position)));
+        }
+        let delivery = match matched {
             Some(matched) => {
                 let at = (!matched.exact).then_some(floor);
                 shared(feed.fanout.subscribe_at(matched.position, at, queue))
