@@ -235,6 +235,9 @@ impl KafkaEndpoint {
         queue: Rc<OutboundQueue>,
     ) -> Result<(Delivery, Option<MessageId>), EndpointError> {
         let shared = |key| Delivery::Shared(feed.fanout.clone(), key);
+        // Only a client's own position may lie past the broker's log end (the feed's start
+        // came from the broker).
+        let given = after.is_some();
         let floor = match after {
             Some(MessageId::Kafka(id)) => id.cursor,
             Some(_) => {
@@ -296,7 +299,7 @@ impl KafkaEndpoint {
         let matched = feed.match_and_hold(&start, &floor);
         // A position that is one of the buffer's entries is followed there by what the broker
         // had after it (also when its log went back since): only another is checked.
-        if !matched.as_ref().is_some_and(|m| m.exact) && feed.needs_end_check(&floor) {
+        if given && !matched.as_ref().is_some_and(|m| m.exact) && feed.needs_end_check(&floor) {
             drop(matched);
             let pending = feed.route_checking_end(&self.link, floor, queue)?;
             return Ok((Delivery::CatchUp(pending), Some(position)));
