@@ -14,6 +14,8 @@ macro_rules! shard_metrics {
         #[derive(Debug, Default)]
         pub struct ShardMetrics {
             $( $(#[doc = $doc])* pub $name: AtomicU64, )*
+            /// `tidegate_errors_total{fault, kind}` (`crate::error`).
+            pub errors: crate::error::ErrorCounts,
         }
 
         impl ShardMetrics {
@@ -196,6 +198,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             let _ = writeln!(out, "tidegate_{name}{{shard=\"{shard}\"}} {value}");
         }
     }
+    crate::error::render_error_counts(shards, &mut out);
     out
 }
 

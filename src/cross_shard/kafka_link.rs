@@ -12,12 +12,13 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 
 use super::catch_up_streams::{CatchUpStream, CatchUpStreams};
+use super::kafka_commit_now::CommitNow;
 use super::kafka_subscriptions::{FeedUse, SubscriptionGroups};
 use super::log_ends::LogEnds;
 use super::read_floors::ReadFloors;
 use super::{Doorbell, TopicLog};
-use crate::endpoint::kafka::cursor::KafkaCursor;
 use crate::endpoint::Fault;
+use crate::message::kafka_cursor::KafkaCursor;
 use crate::message::Fields;
 
 /// Requests a shard may have waiting for the bridge at once (all shards together).
@@ -45,6 +46,8 @@ pub struct KafkaFeed {
     pub catch_ups: CatchUpStreams,
     /// The broker's log end per partition, as the feed's fetches last saw it.
     pub ends: LogEnds,
+    /// Commits shards wait for (at-most-once push subscriptions), for a consumer-group feed.
+    pub commit_now: CommitNow,
 }
 
 /// A shard's delivered report before it ever had a client.
@@ -64,6 +67,7 @@ impl KafkaFeed {
             reads: Arc::new(ReadFloors::new(shards)),
             catch_ups: CatchUpStreams::default(),
             ends: LogEnds::default(),
+            commit_now: CommitNow::default(),
         }
     }
 

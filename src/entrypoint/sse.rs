@@ -26,11 +26,11 @@ use crate::config::SseOptions;
 use crate::delivery::frame_cache::{self, FrameCache};
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::endpoint::EndpointError;
+use crate::error::{self, DataError, Kind};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
 use crate::rate_limit::{self, Pacer};
-use crate::runtime::shard::Shard;
 use crate::security::live::StreamWatch;
 use crate::server::conn::Conn;
 use crate::server::drain::Drain;
@@ -38,6 +38,7 @@ use crate::server::duplex::{DiscardInbound, Duplex};
 use crate::server::stall_write::is_stall;
 use crate::server::write_batch::WriteBatch;
 use crate::server::Api;
+use crate::shard::Shard;
 
 /// Reconnection delay advertised to clients in the first frame.
 const RETRY_MS: u64 = 3000;
@@ -54,11 +55,8 @@ pub async fn serve(
 ) {
     let cursor = match resume_position(head, api) {
         Ok(cursor) => cursor,
-        Err(error) => {
-            super::retry_after_if_unavailable(&mut conn, error.status());
-            let _ = conn
-                .respond_text(error.status(), &error.to_string(), true)
-                .await;
+        Err(err) => {
+            let _ = error::answer(&mut conn, &err.into(), true).await;
             return;
         }
     };
@@ -86,11 +84,7 @@ pub async fn serve(
     ) {
         Ok(subscribed) => subscribed,
         Err(err) => {
-            let reason = err.to_string();
-            super::retry_after_if_unavailable(&mut conn, err.status());
-            let _ = conn
-                .respond_error(err.status(), &reason, err.detail(), true)
-                .await;
+            let _ = error::answer(&mut conn, &err.into(), true).await;
             return;
         }
     };
@@ -240,9 +234,9 @@ impl SseStream {
             monoio::select! {
                 biased;
                 _ = &mut peer_gone => return None,
-                _ = &mut shutdown => return Some("gateway shutting down"),
-                _ = &mut revoked => return Some(watch.reason()),
-                _ = &mut retired => return Some(drain.reason()),
+                _ = &mut shutdown => return ended(shard, Kind::ShuttingDown, "gateway shutting down"),
+                _ = &mut revoked => return ended(shard, Kind::AccessEnded, watch.reason()),
+                _ = &mut retired => return ended(shard, Kind::Retired, drain.reason()),
                 _ = rate_limit::until(paused), if paused.is_some() => {
                     pacer.resume();
                     continue;
@@ -262,7 +256,7 @@ impl SseStream {
                         ShardMetrics::add(&shard.metrics.messages_delivered_total, count);
                         self.duplex.exchange().delivered(count);
                     }
-                    Err(QueueEnd::SlowClient) => return Some("client too slow"),
+                    Err(QueueEnd::SlowClient) => return ended(shard, Kind::SlowClient, "client too slow"),
                     Err(QueueEnd::Finished) => return Some("end of stream"),
                     Err(QueueEnd::Closed) => return None,
                 },
@@ -277,7 +271,10 @@ impl SseStream {
                 }
             }
             if let Err(err) = self.duplex.flush().await {
-                return is_stall(&err).then_some("client stopped reading");
+                if !is_stall(&err) {
+                    return None;
+                }
+                return ended(shard, Kind::ClientStalled, "client stopped reading");
             }
             if let Some(id) = written.take() {
                 queue.mark_delivered(id);
@@ -285,6 +282,12 @@ impl SseStream {
             last_write = Instant::now();
         }
     }
+}
+
+/// The `goaway` for `kind` ending the stream (`crate::error`), counted and logged.
+fn ended(shard: &Shard, kind: Kind, why: &'static str) -> Option<&'static str> {
+    error::record_ending(&shard.metrics, &DataError::new(kind, why));
+    Some(why)
 }
 
 /// The `(chunked, headersAsComment, metadataAsComment)` an event's bytes depend on besides the

@@ -33,17 +33,18 @@ use crate::codec::ws_envelope::encode_envelope_frame;
 use crate::config::WebSocketOptions;
 use crate::delivery::frame_cache::{self, FrameCache};
 use crate::delivery::{OutboundQueue, QueueEnd};
+use crate::error::{self, DataError, Kind};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
 use crate::rate_limit::{self, Pacer};
-use crate::runtime::shard::Shard;
 use crate::security::live::StreamWatch;
 use crate::server::conn::Conn;
 use crate::server::drain::Drain;
 use crate::server::duplex::Duplex;
 use crate::server::stall_write::is_stall;
 use crate::server::Api;
+use crate::shard::Shard;
 use deflate_out::DeflateOut;
 use inbound::{Inbound, PartialHold, Publisher, WsReader};
 use negotiate::{handshake, Envelope};
@@ -63,13 +64,10 @@ const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest close reason (a control frame's 125 bytes less the code).
 const MAX_CLOSE_REASON_BYTES: usize = 123;
 
-/// Close codes (RFC 6455 §7.4.1).
+/// Close codes (RFC 6455 §7.4.1) that are no error: an error's code is its kind's
+/// (`crate::error`); a protocol error's is the codec's.
 mod close_code {
     pub const NORMAL: u16 = 1000;
-    pub const GOING_AWAY: u16 = 1001;
-    pub const POLICY_VIOLATION: u16 = 1008;
-    pub const MESSAGE_TOO_BIG: u16 = 1009;
-    pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
 /// Performs the upgrade and runs the session until either side closes.
@@ -88,15 +86,17 @@ pub async fn serve(
             let _ = answer.await;
             return;
         }
-        Err((status, message)) => {
-            let _ = conn.respond_text(status, message, true).await;
+        Err((_, message)) => {
+            let _ =
+                error::answer(&mut conn, &DataError::new(Kind::BadRequest, message), true).await;
             return;
         }
     };
     let negotiated = match negotiate::negotiate(head, options) {
         Ok(negotiated) => negotiated,
         Err(message) => {
-            let _ = conn.respond_text(400, &message, true).await;
+            let _ =
+                error::answer(&mut conn, &DataError::new(Kind::BadRequest, message), true).await;
             return;
         }
     };
@@ -109,10 +109,7 @@ pub async fn serve(
         Some(text) => match api.endpoint.parse_cursor(&text) {
             Ok(id) => Some(id),
             Err(err) => {
-                super::retry_after_if_unavailable(&mut conn, err.status());
-                let _ = conn
-                    .respond_text(err.status(), &err.to_string(), true)
-                    .await;
+                let _ = error::answer(&mut conn, &err.into(), true).await;
                 return;
             }
         },
@@ -122,16 +119,15 @@ pub async fn serve(
     let topic = head.query_param("topic").filter(|topic| !topic.is_empty());
     if options.publisher_enabled {
         if let Some(problem) = api.endpoint.request_topic_problem(topic.as_deref()) {
-            let _ = conn
-                .respond_text(problem.status(), &problem.to_string(), true)
-                .await;
+            let _ = error::answer(&mut conn, &problem.into(), true).await;
             return;
         }
     }
     let envelope = match Envelope::requested(head) {
         Ok(envelope) => envelope,
         Err(message) => {
-            let _ = conn.respond_text(400, &message, true).await;
+            let _ =
+                error::answer(&mut conn, &DataError::new(Kind::BadRequest, message), true).await;
             return;
         }
     };
@@ -147,11 +143,7 @@ pub async fn serve(
         ) {
             Ok((subscription, start)) => (Some(subscription), start),
             Err(err) => {
-                let reason = err.to_string();
-                super::retry_after_if_unavailable(&mut conn, err.status());
-                let _ = conn
-                    .respond_error(err.status(), &reason, err.detail(), true)
-                    .await;
+                let _ = error::answer(&mut conn, &err.into(), true).await;
                 return;
             }
         }
@@ -307,7 +299,7 @@ impl Session {
                 .take_pongs(|payload| encode_pong(write_buf, payload))
             {
                 if let Err(err) = self.duplex.flush().await {
-                    return self.write_failed(&err);
+                    return self.write_failed(&err, &shard.metrics);
                 }
             }
             if self.inbound.unfinished_since.get() != unfinished {
@@ -324,9 +316,9 @@ impl Session {
             monoio::select! {
                 biased;
                 _ = self.inbound.changed() => {}
-                _ = &mut shutdown => return (close_code::GOING_AWAY, self.resume_hint("gateway shutting down")),
-                _ = &mut revoked => return (close_code::POLICY_VIOLATION, self.resume_hint(watch.reason())),
-                _ = &mut retired => return (close_code::TRY_AGAIN_LATER, self.resume_hint(drain.reason())),
+                _ = &mut shutdown => return self.ended(&shard.metrics, Kind::ShuttingDown, "gateway shutting down"),
+                _ = &mut revoked => return self.ended(&shard.metrics, Kind::AccessEnded, watch.reason()),
+                _ = &mut retired => return self.ended(&shard.metrics, Kind::Retired, drain.reason()),
                 _ = &mut peer_gone, if self.inbound.close.borrow().is_none() => {
                     return (0, String::new());
                 }
@@ -341,7 +333,7 @@ impl Session {
                         }
                     }
                     Err(QueueEnd::Finished) => return (close_code::NORMAL, "end of stream".to_owned()),
-                    Err(QueueEnd::SlowClient) => return (close_code::TRY_AGAIN_LATER, self.resume_hint("client too slow")),
+                    Err(QueueEnd::SlowClient) => return self.ended(&shard.metrics, Kind::SlowClient, "client too slow"),
                     Err(QueueEnd::Closed) => return (0, String::new()),
                 },
                 _ = &mut ping_timer => {
@@ -358,12 +350,12 @@ impl Session {
                     if self.inbound.unfinished_since.get() == unfinished {
                         ShardMetrics::inc(&shard.metrics.websocket_message_deadline_closes_total);
                         let why = format!("message not finished within {} ms", message_read.as_millis());
-                        return (close_code::POLICY_VIOLATION, self.resume_hint(&why));
+                        return self.ended(&shard.metrics, Kind::MessageDeadline, &why);
                     }
                 }
             }
             if let Err(err) = self.duplex.flush().await {
-                return self.write_failed(&err);
+                return self.write_failed(&err, &shard.metrics);
             }
             ShardMetrics::add(&shard.metrics.messages_delivered_total, delivered);
             self.duplex.exchange().delivered(delivered);
@@ -376,15 +368,19 @@ impl Session {
     /// The close to send after a failed write: none when the client is gone; 1013 with the
     /// resume cursor when it stopped reading (`streamStallMs` without progress). The close frame
     /// then goes after the bytes it had not read yet, best effort (`Duplex::flush`).
-    fn write_failed(&self, err: &std::io::Error) -> (u16, String) {
+    fn write_failed(&self, err: &std::io::Error, metrics: &ShardMetrics) -> (u16, String) {
         if is_stall(err) {
-            (
-                close_code::TRY_AGAIN_LATER,
-                self.resume_hint("client stopped reading"),
-            )
+            self.ended(metrics, Kind::ClientStalled, "client stopped reading")
         } else {
             (0, String::new())
         }
+    }
+
+    /// The close for `kind` ending the session (its code is the error's, `crate::error`), with
+    /// the cursor to resume from; counted and logged.
+    fn ended(&self, metrics: &ShardMetrics, kind: Kind, why: &str) -> (u16, String) {
+        error::record_ending(metrics, &DataError::new(kind, why.to_owned()));
+        (kind.answer().close_code, self.resume_hint(why))
     }
 
     /// Appends one message to the write batch, framed for the client.

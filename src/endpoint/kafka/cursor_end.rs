@@ -16,12 +16,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::catch_up::{CatchUp, Route};
-use super::cursor::KafkaCursor;
 use super::local_feed::LocalFeed;
 use crate::cross_shard::kafka_link::{BridgeCommand, EndsCheck, KafkaLink};
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::endpoint::EndpointError;
-use crate::runtime::supervisor::spawn_shard_task;
+use crate::message::kafka_cursor::KafkaCursor;
+use crate::shard::supervisor::spawn_shard_task;
 
 impl LocalFeed {
     /// True when `floor` lies beyond the log ends this feed last fetched, on some partition:
