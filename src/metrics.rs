@@ -219,6 +219,13 @@ pub struct KafkaMetrics {
     /// Broker connections the catch-up readers share (one metadata and one per partition per
     /// feed, whatever the number of readers).
     pub catch_up_connections: AtomicU64,
+    /// Checks of client positions beyond the log ends a feed last fetched, asked of the brokers
+    /// (`cross_shard::log_ends`), running now (at most 64 per node).
+    pub cursor_end_checks_running: AtomicU64,
+    /// Those checks in all.
+    pub cursor_end_checks_total: AtomicU64,
+    /// Client positions found past the end of the broker's log (read from its start).
+    pub cursors_past_end_total: AtomicU64,
 
     /// Fetch requests answered by the brokers.
     pub fetch_requests_total: AtomicU64,
@@ -274,6 +281,9 @@ impl KafkaMetrics {
             ("fetch_loops_running", &self.fetch_loops_running, "Kafka fetch loops running (one per partition of every feed, plus catch-up fetches)."),
             ("catch_up_fetches_running", &self.catch_up_fetches_running, "Catch-up readers running (shared by the clients that resumed from before the node buffer)."),
             ("catch_up_connections", &self.catch_up_connections, "Broker connections shared by every catch-up reader."),
+            ("cursor_end_checks_running", &self.cursor_end_checks_running, "Client positions beyond the log ends the feed last fetched, being checked with the brokers (at most 64)."),
+            ("cursor_end_checks_total", &self.cursor_end_checks_total, "Client positions beyond the log ends the feed last fetched, checked with the brokers."),
+            ("cursors_past_end_total", &self.cursors_past_end_total, "Client positions past the end of the broker's log (topic recreated, another cluster): read from the log's start."),
             ("fetch_requests_total", &self.fetch_requests_total, "Fetch requests the Kafka brokers answered."),
             ("records_fetched_total", &self.records_fetched_total, "Records fetched into a node buffer."),
             ("fetch_errors_total", &self.fetch_errors_total, "Kafka connection and fetch errors (each retried with backoff)."),

@@ -39,6 +39,13 @@ pub(super) enum Route {
     Gone,
 }
 
+impl CatchUp {
+    /// A client whose deliveries follow `route` (which may still be `Gone`: being decided).
+    pub(super) fn new(route: Rc<RefCell<Route>>) -> CatchUp {
+        CatchUp { route }
+    }
+}
+
 impl Drop for CatchUp {
     fn drop(&mut self) {
         let route = std::mem::replace(&mut *self.route.borrow_mut(), Route::Gone);
@@ -154,7 +161,7 @@ impl LocalFeed {
 
     /// The route of a client at `position`: the node buffer's fan-out when it holds the
     /// position, else a catch-up reader.
-    fn route_from(
+    pub(super) fn route_from(
         self: &Rc<Self>,
         link: &KafkaLink,
         position: Arc<KafkaCursor>,

@@ -15,6 +15,7 @@
 
 pub mod bridge;
 mod bridge_catch_up;
+mod bridge_ends;
 mod bridge_feed;
 mod bridge_group;
 mod bridge_group_requests;
@@ -22,6 +23,7 @@ mod bridge_group_sasl;
 mod bridge_group_wire;
 mod bridge_produce;
 mod catch_up;
+mod cursor_end;
 mod group_assign;
 mod local_feed;
 mod murmur2;
@@ -269,6 +271,9 @@ impl KafkaEndpoint {
         queue: Rc<OutboundQueue>,
     ) -> Result<(Delivery, Option<MessageId>), EndpointError> {
         let shared = |key| Delivery::Shared(feed.fanout.clone(), key);
+        // Only a client's own position may lie past the broker's log end (the feed's start
+        // came from the broker).
+        let given = after.is_some();
         let floor = match after {
             Some(MessageId::Kafka(id)) => id.cursor,
             Some(_) => {
@@ -327,7 +332,15 @@ impl KafkaEndpoint {
             Err(error) => return Err(error),
         };
         feed.ensure_pumping();
-        let delivery = match feed.match_and_hold(&start, &floor) {
+        let matched = feed.match_and_hold(&start, &floor);
+        // A position that is one of the buffer's entries is followed there by what the broker
+        // had after it (also when its log went back since): only another is checked.
+        if given && !matched.as_ref().is_some_and(|m| m.exact) && feed.needs_end_check(&floor) {
+            drop(matched);
+            let pending = feed.route_checking_end(&self.link, floor, queue)?;
+            return Ok((Delivery::CatchUp(pending), Some(position)));
+        }
+        let delivery = match matched {
             Some(matched) => {
                 let at = (!matched.exact).then_some(floor);
                 shared(feed.fanout.subscribe_at(matched.position, at, queue))
