@@ -6,6 +6,7 @@
 pub mod fanout;
 pub mod frame_cache;
 mod outbound_queue;
+pub mod pump;
 mod reply_budget;
 
 pub use outbound_queue::{OutboundQueue, PushOutcome, QueueEnd};

@@ -13,6 +13,7 @@ pub mod shard;
 mod shard_apply;
 mod shard_seed;
 pub mod supervisor;
+mod topic_pump;
 
 use std::io;
 use std::net::SocketAddr;

@@ -12,14 +12,14 @@ use monoio::time::Instant;
 
 use crate::config::GatewayConfig;
 use crate::cross_shard::{Doorbell, Signal};
-use crate::delivery::ReplyBudget;
+use crate::delivery::{pump, ReplyBudget};
 use crate::endpoint::LocalTopics;
 use crate::metrics::ShardMetrics;
 use crate::observe::ShardObserver;
 use crate::rate_limit::RateLimiter;
-use crate::runtime::fault::{self, Site};
 use crate::runtime::shard_apply::{self, ShardDeployer};
 use crate::runtime::supervisor::{spawn_connection_task, spawn_shard_task};
+use crate::runtime::topic_pump::TopicPump;
 use crate::runtime::{LocalSignal, LogThrottle};
 use crate::security::{self, ShardSecurity};
 use crate::server::{connection, Router};
@@ -177,7 +177,7 @@ pub async fn run(shard: Rc<Shard>, listeners: ShardListeners, stop: Arc<Signal>)
         watcher.shutdown.fire();
         shard_apply::close_endpoints(&watcher);
     });
-    spawn_shard_task("topic delivery", deliver_topics(shard.clone()));
+    spawn_shard_task("topic delivery", pump::run(TopicPump(shard.clone())));
     let watch = security::live::watch_streams(shard.security.clone(), shard.shutdown.clone());
     spawn_shard_task("credential watch", watch);
     crate::webhook::start(&shard);
@@ -207,23 +207,6 @@ pub async fn run(shard: Rc<Shard>, listeners: ShardListeners, stop: Arc<Signal>)
             shard = shard.id,
             "broker connections did not close within 2 s of the shutdown; cutting them"
         );
-    }
-}
-
-/// Fans out new in-memory topic messages to this shard's subscribers whenever the doorbell rings.
-async fn deliver_topics(shard: Rc<Shard>) {
-    loop {
-        monoio::select! {
-            _ = shard.shutdown.wait() => return,
-            _ = shard.doorbell.rung() => {}
-        }
-        let topics: Vec<_> = shard.topics.borrow().values().cloned().collect();
-        for topic in topics {
-            if topic.log().take_dirty(shard.id) {
-                fault::trip(Site::TopicDelivery, topic.log().name().as_bytes());
-                topic.fanout().pump_all();
-            }
-        }
     }
 }
 

@@ -17,6 +17,7 @@ use crate::cross_shard::catch_up_streams::{CatchUpRefused, CatchUpStream};
 use crate::cross_shard::kafka_link::{BridgeCommand, CatchUpRequest, KafkaFeed, KafkaLink};
 use crate::cross_shard::Doorbell;
 use crate::delivery::fanout::Fanout;
+use crate::delivery::pump::{self, Pumped};
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::endpoint::{EndpointError, Fault};
 use crate::message::MessageId;
@@ -115,26 +116,44 @@ impl StreamLocal {
     }
 }
 
-/// Fans out a reader's buffer on this shard, and moves its clients on once it stopped; ends
-/// when it stopped and has no client left here.
-async fn stream_pump(local: Weak<StreamLocal>, doorbell: Arc<Doorbell>, shard: usize) {
-    loop {
-        doorbell.rung().await;
-        let Some(local) = local.upgrade() else {
-            return;
-        };
-        let (feed, fanout) = (&local.reader.shared, &local.reader.fanout);
-        if feed.log.take_dirty(shard) {
-            fanout.pump_all();
-            report_reads(feed, fanout, shard);
+/// This shard's pump of a catch-up reader's buffer (`delivery::pump`): fans it out, and moves
+/// its clients on once it stopped; ends when it stopped and has no client left here.
+struct StreamPump {
+    local: Weak<StreamLocal>,
+    doorbell: Arc<Doorbell>,
+    shard: usize,
+}
+
+impl Pumped for StreamPump {
+    async fn woken(&self) -> bool {
+        self.doorbell.rung().await;
+        self.local.strong_count() > 0
+    }
+
+    fn each_fanout(&self, visit: &mut dyn FnMut(&Fanout)) {
+        if let Some(local) = self.local.upgrade() {
+            visit(&local.reader.fanout);
         }
+    }
+
+    fn after_pass(&self, fanout: &Fanout) {
+        if let Some(local) = self.local.upgrade() {
+            report_reads(&local.reader.shared, fanout, self.shard);
+        }
+    }
+
+    fn after_wake(&self) -> bool {
+        let Some(local) = self.local.upgrade() else {
+            return false;
+        };
         local.hand_over();
         if local.stream.is_closed() && local.routes.borrow().is_empty() {
             if let Some(main) = local.main.upgrade() {
                 main.streams.borrow_mut().remove(&local.stream.id);
             }
-            return;
+            return false;
         }
+        true
     }
 }
 
@@ -286,10 +305,12 @@ impl LocalFeed {
             routes: RefCell::new(HashMap::new()),
         });
         self.streams.borrow_mut().insert(stream.id, local.clone());
-        spawn_shard_task(
-            "Kafka catch-up pump",
-            stream_pump(Rc::downgrade(&local), doorbell, self.shard),
-        );
+        let pumped = StreamPump {
+            local: Rc::downgrade(&local),
+            doorbell,
+            shard: self.shard,
+        };
+        spawn_shard_task("Kafka catch-up pump", pump::run(pumped));
         local
     }
 }

@@ -18,6 +18,7 @@ use crate::cross_shard::read_floors::Hold;
 use crate::cross_shard::retention_ring::RetentionRing;
 use crate::cross_shard::Doorbell;
 use crate::delivery::fanout::{Fanout, RingSource};
+use crate::delivery::pump::{self, Pumped};
 use crate::delivery::OutboundQueue;
 use crate::endpoint::{EndpointError, Fault};
 use crate::message::MessageId;
@@ -155,14 +156,14 @@ impl LocalFeed {
         if self.pumping.replace(true) {
             return;
         }
-        let fanout = Rc::downgrade(&self.fanout);
-        let doorbell = self.shared.doorbells[self.shard].clone();
-        let closable = self.consumer.subscription_groups.is_some();
-        let feed = self.shared.clone();
-        spawn_shard_task(
-            "Kafka pump",
-            pump(fanout, feed, doorbell, self.shard, closable),
-        );
+        let pumped = FeedPump {
+            fanout: Rc::downgrade(&self.fanout),
+            feed: self.shared.clone(),
+            doorbell: self.shared.doorbells[self.shard].clone(),
+            shard: self.shard,
+            closable: self.consumer.subscription_groups.is_some(),
+        };
+        spawn_shard_task("Kafka pump", pump::run(pumped));
     }
 
     /// A client without a cursor under `latest`: from the end of the buffer. Returns its key
@@ -267,28 +268,31 @@ impl Matched {
     }
 }
 
-/// Fans out what the bridge appended, each time it rings; ends when the fan-out is dropped.
-/// A subscription's feed (`closable`) also ends it once closed (the bridge rings when it
-/// closes one).
-async fn pump(
+/// This shard's pump of a Kafka node buffer (`delivery::pump`): fans out what the bridge
+/// appended, each time it rings; ends when the fan-out is dropped. A subscription's feed
+/// (`closable`) also ends it once closed (the bridge rings when it closes one).
+struct FeedPump {
     fanout: Weak<Fanout>,
     feed: Arc<KafkaFeed>,
     doorbell: Arc<Doorbell>,
     shard: usize,
     closable: bool,
-) {
-    loop {
-        doorbell.rung().await;
-        let Some(fanout) = fanout.upgrade() else {
-            return;
-        };
-        if closable && feed.usage.is_closed() {
-            return;
+}
+
+impl Pumped for FeedPump {
+    async fn woken(&self) -> bool {
+        self.doorbell.rung().await;
+        self.fanout.strong_count() > 0 && !(self.closable && self.feed.usage.is_closed())
+    }
+
+    fn each_fanout(&self, visit: &mut dyn FnMut(&Fanout)) {
+        if let Some(fanout) = self.fanout.upgrade() {
+            visit(&fanout);
         }
-        if feed.log.take_dirty(shard) {
-            fanout.pump_all();
-            report_reads(&feed, &fanout, shard);
-        }
+    }
+
+    fn after_pass(&self, fanout: &Fanout) {
+        report_reads(&self.feed, fanout, self.shard);
     }
 }
 
