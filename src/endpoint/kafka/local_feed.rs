@@ -17,7 +17,7 @@ use crate::cross_shard::kafka_subscriptions::{Lease, Refused};
 use crate::cross_shard::read_floors::Hold;
 use crate::cross_shard::retention_ring::RetentionRing;
 use crate::cross_shard::Doorbell;
-use crate::delivery::fanout::{Fanout, RingSource};
+use crate::delivery::fanout::{Fanout, FanoutSubscription, RingSource};
 use crate::delivery::pump::{self, Pumped};
 use crate::delivery::OutboundQueue;
 use crate::endpoint::{EndpointError, Fault};
@@ -166,13 +166,13 @@ impl LocalFeed {
         spawn_shard_task("Kafka pump", pump::run(pumped));
     }
 
-    /// A client without a cursor under `latest`: from the end of the buffer. Returns its key
-    /// and its position (what an empty poll hands back as the next cursor).
+    /// A client without a cursor under `latest`: from the end of the buffer. Returns its
+    /// subscription and its position (what an empty poll hands back as the next cursor).
     pub(super) fn subscribe_latest(
         &self,
         start: &Arc<KafkaCursor>,
         queue: Rc<OutboundQueue>,
-    ) -> (usize, MessageId) {
+    ) -> (FanoutSubscription, MessageId) {
         // The end is held until the client is subscribed (and reported): not evicted meanwhile.
         let (next, head, _hold) = {
             let ring = self.shared.log.lock();
@@ -187,13 +187,13 @@ impl LocalFeed {
             let next = ring.next_position();
             (next, head, self.shared.reads.hold(next))
         };
-        let key = self.fanout.subscribe_at(next, None, queue);
+        let member = self.fanout.subscribe_at(next, None, queue);
         let position = MessageId::Kafka(KafkaId {
             seq: 0,
             slot: u32::MAX,
             cursor: head,
         });
-        (key, position)
+        (member, position)
     }
 
     /// The position of a client that starts at ring position `from` (what a poll that got

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::config::{MqttConsumerOptions, SlowClientPolicy};
 use crate::cross_shard::mqtt_feed::{JoinRefusal, MqttFeed, Settled};
-use crate::delivery::fanout::{Fanout, RingSource};
+use crate::delivery::fanout::{Fanout, FanoutSubscription, RingSource};
 use crate::delivery::pump::{self, Pumped};
 use crate::delivery::OutboundQueue;
 use crate::endpoint::{EndpointError, Fault};
@@ -31,8 +31,19 @@ pub struct ShardFeed {
 /// A client's place in the node feed; dropping it leaves (the owner unsubscribes after the
 /// node's last client, once `unsubscribeDelayMs` has passed).
 pub struct MqttSubscription {
-    feed: Rc<ShardFeed>,
-    key: usize,
+    /// Dropped first (fields drop in order): the client leaves the fan-out before it leaves the
+    /// node feed, so the delivered floor reported on leaving no longer waits for it.
+    _member: FanoutSubscription,
+    _joined: Joined,
+}
+
+/// A client counted in the node feed (`MqttFeed::join`); dropping it leaves the feed.
+struct Joined(Rc<ShardFeed>);
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
 }
 
 impl ShardFeed {
@@ -107,19 +118,14 @@ impl ShardFeed {
                 })
             }
         }
-        match self.fanout.subscribe(after, queue) {
-            Ok((key, start)) => {
-                let subscription = MqttSubscription {
-                    feed: self.clone(),
-                    key,
-                };
-                Ok((subscription, start))
-            }
-            Err(error) => {
-                self.leave();
-                Err(error.into())
-            }
-        }
+        // Leaves again if the fan-out refuses the cursor.
+        let joined = Joined(self.clone());
+        let (member, start) = self.fanout.subscribe(after, queue)?;
+        let subscription = MqttSubscription {
+            _member: member,
+            _joined: joined,
+        };
+        Ok((subscription, start))
     }
 
     fn leave(&self) {
@@ -223,12 +229,5 @@ impl Pumped for FeedPump {
 
     fn each_fanout(&self, visit: &mut dyn FnMut(&Fanout)) {
         visit(&self.feed.fanout);
-    }
-}
-
-impl Drop for MqttSubscription {
-    fn drop(&mut self) {
-        self.feed.fanout.unsubscribe(self.key);
-        self.feed.leave();
     }
 }
