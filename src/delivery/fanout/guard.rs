@@ -16,8 +16,8 @@ use crate::endpoint::kafka::cursor::KafkaCursor;
 #[must_use = "dropping a FanoutSubscription unsubscribes at once"]
 pub struct FanoutSubscription {
     fanout: Rc<Fanout>,
-    /// `None` once the subscriber was detached (it is no longer the fan-out's to remove: the
-    /// slab may have given its key to another subscriber).
+    /// `None` once the subscriber was detached: it already left the fan-out (which reported
+    /// it), so there is nothing more to remove or report.
     key: Option<usize>,
 }
 

@@ -102,18 +102,21 @@ fn dropping_in_every_order_removes_exactly_that_subscriber() {
     }
 }
 
-/// A detached subscription owns nothing in the fan-out any more: the key it had goes to the next
-/// subscriber, and nothing the detached one does removes that one.
+/// A detached subscription owns nothing in the fan-out any more: its leaving is reported once
+/// (not again as an unsubscribe), and the key it had goes to the next subscriber, who keeps it.
 #[test]
 fn a_detached_subscription_does_not_remove_the_next_holder_of_its_key() {
-    let (fanout, log, _) = fanout(&Doorbell::new());
+    let (fanout, log, progress) = fanout(&Doorbell::new());
     let first = queue();
     let member = fanout.subscribe(None, first.clone()).unwrap().0;
     let key = member.key();
+    let before = progress.get();
     let Ok((detached, floor)) = member.detach_at(1, true) else {
         panic!("an empty subscriber at the ring's end detaches");
     };
     assert!(Rc::ptr_eq(&detached, &first) && floor.is_none());
+    assert_eq!(progress.get(), before + 1, "one report of its leaving");
+    assert!(fanout.take_members_changed());
     let second = queue();
     let next = fanout.subscribe_at(1, None, second.clone());
     assert_eq!(next.key(), key, "the slab reuses the key");
