@@ -223,8 +223,8 @@ fn oversized_frames_close_with_1009() {
 #[test]
 fn shards_run_on_the_forced_driver() {
     for (choice, driver) in [
-        (DriverChoice::IoUring, tidegate::runtime::Driver::IoUring),
-        (DriverChoice::Epoll, tidegate::runtime::Driver::Epoll),
+        (DriverChoice::IoUring, tidegate::shard::Driver::IoUring),
+        (DriverChoice::Epoll, tidegate::shard::Driver::Epoll),
     ] {
         let gateway = start(test_config(&mock_api_yaml(1000), choice));
         assert_eq!(gateway.drivers(), &[driver, driver]);

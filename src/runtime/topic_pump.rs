@@ -6,8 +6,8 @@ use std::rc::Rc;
 
 use crate::delivery::fanout::Fanout;
 use crate::delivery::pump::Pumped;
-use crate::runtime::fault::{self, Site};
-use crate::runtime::shard::Shard;
+use crate::shard::fault::{self, Site};
+use crate::shard::Shard;
 
 /// Fans out new in-memory topic messages to this shard's subscribers whenever the doorbell
 /// rings; ends at shutdown.

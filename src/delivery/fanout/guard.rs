@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::Fanout;
 use crate::delivery::OutboundQueue;
-use crate::endpoint::kafka::cursor::KafkaCursor;
+use crate::message::kafka_cursor::KafkaCursor;
 
 /// One subscriber of one fan-out; dropping it removes the subscriber (see `Fanout::unsubscribe`:
 /// the ring loses this shard's interest with its last subscriber, and delivery progress is
