@@ -43,7 +43,9 @@
 //!              ending, log level, `tidegate_errors_total`), decided in one table (table.rs)
 //! delivery/    the retention ring messages wait in for their readers (retention_ring.rs);
 //!              per-client bounded outbound queue with the slow-client policy; the cursor fan-out
-//!              of a retention ring to a shard's clients (and how far delivery has got); the
+//!              of a retention ring to a shard's clients (and how far delivery has got; a
+//!              subscriber is a guard that unsubscribes on drop); pump.rs: the one loop that
+//!              refills the fan-outs of in-memory, MQTT and Kafka rings when they ring; the
 //!              shard's budget of HTTP GET reply bytes in flight; frame_cache.rs: a message's
 //!              WebSocket frame / SSE event built once per shard, shared by every subscriber
 //! rate_limit/  plan policies: request rate limits, quotas, message rates; node-wide counters,

@@ -44,7 +44,7 @@ use crate::cross_shard::kafka_link::{
     BridgeCommand, KafkaFeed, KafkaLink, ProduceFailure, ProduceRequest,
 };
 use crate::cross_shard::kafka_subscriptions::Lease;
-use crate::delivery::fanout::Fanout;
+use crate::delivery::fanout::FanoutSubscription;
 use crate::delivery::OutboundQueue;
 use crate::endpoint::{EndpointError, Fault, PublishError};
 use crate::message::kafka_compact_id::DecodeError;
@@ -171,18 +171,10 @@ impl KafkaSubscription {
 
 /// Where a client's records come from.
 enum Delivery {
-    /// The node buffer's fan-out on this shard, and the client's key in it.
-    Shared(Rc<Fanout>, usize),
+    /// The client in the node buffer's fan-out on this shard (dropping it unsubscribes).
+    Shared(#[allow(dead_code)] FanoutSubscription),
     /// A fetch of its own (its `Drop` stops it).
     CatchUp(#[allow(dead_code)] CatchUp),
-}
-
-impl Drop for Delivery {
-    fn drop(&mut self) {
-        if let Delivery::Shared(fanout, key) = self {
-            fanout.unsubscribe(*key);
-        }
-    }
 }
 
 impl KafkaEndpoint {
@@ -270,7 +262,6 @@ impl KafkaEndpoint {
         after: Option<MessageId>,
         queue: Rc<OutboundQueue>,
     ) -> Result<(Delivery, Option<MessageId>), EndpointError> {
-        let shared = |key| Delivery::Shared(feed.fanout.clone(), key);
         // Only a client's own position may lie past the broker's log end (the feed's start
         // came from the broker).
         let given = after.is_some();
@@ -301,15 +292,15 @@ impl KafkaEndpoint {
                     });
                     (from, feed.shared.reads.hold(from))
                 };
-                let key = feed.fanout.subscribe_at(from, None, queue);
-                return Ok((shared(key), feed.position_before(from)));
+                let member = feed.fanout.subscribe_at(from, None, queue);
+                return Ok((Delivery::Shared(member), feed.position_before(from)));
             }
             None => {
                 let start = feed.start()?.clone();
                 feed.ensure_pumping();
                 if feed.consumer.auto_offset_reset == AutoOffsetReset::Latest {
-                    let (key, position) = feed.subscribe_latest(&start, queue);
-                    return Ok((shared(key), Some(position)));
+                    let (member, position) = feed.subscribe_latest(&start, queue);
+                    return Ok((Delivery::Shared(member), Some(position)));
                 }
                 Arc::new(start.from_parsed(&Vec::new(), 0))
             }
@@ -326,8 +317,8 @@ impl KafkaEndpoint {
             Err(_) if feed.consumer.group_id.is_some() => {
                 feed.ensure_pumping();
                 let first = feed.shared.log.lock().first_position();
-                let key = feed.fanout.subscribe_at(first, Some(floor), queue);
-                return Ok((shared(key), Some(position)));
+                let member = feed.fanout.subscribe_at(first, Some(floor), queue);
+                return Ok((Delivery::Shared(member), Some(position)));
             }
             Err(error) => return Err(error),
         };
@@ -343,7 +334,7 @@ impl KafkaEndpoint {
         let delivery = match matched {
             Some(matched) => {
                 let at = (!matched.exact).then_some(floor);
-                shared(feed.fanout.subscribe_at(matched.position, at, queue))
+                Delivery::Shared(feed.fanout.subscribe_at(matched.position, at, queue))
             }
             None => Delivery::CatchUp(feed.catch_up(&self.link, floor, queue)?),
         };
