@@ -21,11 +21,12 @@ use monoio::net::TcpStream;
 
 use crate::metrics::ShardMetrics;
 use crate::observe::exchange::Exchange;
-use crate::shard::fault::{self, Site};
-use crate::shard::LocalSignal;
-use crate::server::conn::{spare_capacity, BufferGauge, READ_CHUNK_BYTES};
+use crate::server::conn::{BufferGauge, READ_CHUNK_BYTES};
 use crate::server::duplex::InboundHandler;
 use crate::server::read_pool::LentBuffer;
+use crate::shard::fault::{self, Site};
+use crate::shard::io_buf::spare_capacity;
+use crate::shard::LocalSignal;
 use crate::tls::TlsSession;
 
 /// The reading half, with the TLS session that decrypts what it reads on a TLS connection.
