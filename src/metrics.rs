@@ -14,6 +14,8 @@ macro_rules! shard_metrics {
         #[derive(Debug, Default)]
         pub struct ShardMetrics {
             $( $(#[doc = $doc])* pub $name: AtomicU64, )*
+            /// `tidegate_errors_total{fault, kind}` (`crate::error`).
+            pub errors: crate::error::ErrorCounts,
         }
 
         impl ShardMetrics {
@@ -135,6 +137,11 @@ shard_metrics! {
     counter delivery_frames_shared_total,
     /// Bytes held in connection read buffers (bounded by header, body and frame limits).
     gauge read_buffer_bytes,
+    /// Read buffers a WebSocket or SSE connection borrowed from the shard's pool for a read, or
+    /// holds with the start of a frame (an idle stream holds none; bounded by the connections).
+    gauge read_buffers_in_use,
+    /// Free read buffers the shard keeps for the next reads (bounded: 256, `server::read_pool`).
+    gauge read_buffers_pooled,
     /// MQTT endpoint connections that are connected (one per MQTT API per shard at most).
     gauge mqtt_connections_connected,
     /// MQTT endpoint connections connecting or waiting to reconnect.
@@ -196,6 +203,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             let _ = writeln!(out, "tidegate_{name}{{shard=\"{shard}\"}} {value}");
         }
     }
+    crate::error::render_error_counts(shards, &mut out);
     out
 }
 
@@ -211,6 +219,13 @@ pub struct KafkaMetrics {
     /// Broker connections the catch-up readers share (one metadata and one per partition per
     /// feed, whatever the number of readers).
     pub catch_up_connections: AtomicU64,
+    /// Checks of client positions beyond the log ends a feed last fetched, asked of the brokers
+    /// (`cross_shard::log_ends`), running now (at most 64 per node).
+    pub cursor_end_checks_running: AtomicU64,
+    /// Those checks in all.
+    pub cursor_end_checks_total: AtomicU64,
+    /// Client positions found past the end of the broker's log (read from its start).
+    pub cursors_past_end_total: AtomicU64,
 
     /// Fetch requests answered by the brokers.
     pub fetch_requests_total: AtomicU64,
@@ -266,6 +281,9 @@ impl KafkaMetrics {
             ("fetch_loops_running", &self.fetch_loops_running, "Kafka fetch loops running (one per partition of every feed, plus catch-up fetches)."),
             ("catch_up_fetches_running", &self.catch_up_fetches_running, "Catch-up readers running (shared by the clients that resumed from before the node buffer)."),
             ("catch_up_connections", &self.catch_up_connections, "Broker connections shared by every catch-up reader."),
+            ("cursor_end_checks_running", &self.cursor_end_checks_running, "Client positions beyond the log ends the feed last fetched, being checked with the brokers (at most 64)."),
+            ("cursor_end_checks_total", &self.cursor_end_checks_total, "Client positions beyond the log ends the feed last fetched, checked with the brokers."),
+            ("cursors_past_end_total", &self.cursors_past_end_total, "Client positions past the end of the broker's log (topic recreated, another cluster): read from the log's start."),
             ("fetch_requests_total", &self.fetch_requests_total, "Fetch requests the Kafka brokers answered."),
             ("records_fetched_total", &self.records_fetched_total, "Records fetched into a node buffer."),
             ("fetch_errors_total", &self.fetch_errors_total, "Kafka connection and fetch errors (each retried with backoff)."),

@@ -40,9 +40,8 @@ pub struct ShapesArgs {
 pub struct MaxRateArgs {
     #[command(flatten)]
     suite: SuiteArgs,
-    /// The publisher shape: waiting[:PUBLISHERS], pipelining[:UNANSWERED] or ws[:PUBLISHERS].
-    #[arg(long, default_value = "pipelining")]
-    shape: PubShape,
+    // The publisher shape is the workload's `--shape` (pipelining when left out): a second
+    // `--shape` here made clap refuse every max-rate command line.
     /// The first step's offered rate, messages/s.
     #[arg(long, default_value_t = 250.0)]
     start_rate: f64,
@@ -80,6 +79,11 @@ pub fn shapes(args: ShapesArgs) -> Result<(), LoadError> {
 }
 
 pub fn max_rate(args: MaxRateArgs) -> Result<(), LoadError> {
+    let shape = args
+        .suite
+        .workload
+        .shape
+        .unwrap_or(PubShape::Pipelining { in_flight: 1000 });
     let stepping = Stepping {
         start_per_s: args.start_rate,
         factor: args.factor,
@@ -87,12 +91,12 @@ pub fn max_rate(args: MaxRateArgs) -> Result<(), LoadError> {
         max_steps: args.max_steps,
     };
     let table = suite(&args.suite)?.max_rate(
-        args.shape,
+        shape,
         stepping,
         args.lag_limit_ms.saturating_mul(1000),
         &labelled(&args.servers),
     )?;
-    let name = format!("max-rate-{}-{:?}", args.shape, args.suite.workload.sub)
+    let name = format!("max-rate-{}-{:?}", shape, args.suite.workload.sub)
         .replace(':', "-")
         .to_lowercase();
     splice(&args.suite.doc, &name, &table)

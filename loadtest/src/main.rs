@@ -474,3 +474,33 @@ fn machine() -> String {
         limits::nofile_hard()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cli, Command};
+
+    #[test]
+    fn every_subcommand_line_is_well_formed() {
+        // Catches two arguments with one name (max-rate once had its own `--shape` beside the
+        // workload's, and clap refused every max-rate command line at run time).
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn max_rate_takes_the_workload_shape() {
+        let cli = Cli::try_parse_from([
+            "tidegate-load",
+            "max-rate",
+            "--shape",
+            "ws",
+            "--sub",
+            "ws",
+            "--start-rate",
+            "500",
+        ])
+        .expect("max-rate parses");
+        assert!(matches!(cli.command, Command::MaxRate(_)));
+    }
+}

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use super::catch_up_streams::{CatchUpStream, CatchUpStreams};
 use super::kafka_commit_now::CommitNow;
 use super::kafka_subscriptions::{FeedUse, SubscriptionGroups};
+use super::log_ends::LogEnds;
 use super::read_floors::ReadFloors;
 use super::{Doorbell, TopicLog};
 use crate::endpoint::Fault;
@@ -43,6 +44,8 @@ pub struct KafkaFeed {
     pub reads: Arc<ReadFloors>,
     /// The catch-up readers of clients resuming before its buffer.
     pub catch_ups: CatchUpStreams,
+    /// The broker's log end per partition, as the feed's fetches last saw it.
+    pub ends: LogEnds,
     /// Commits shards wait for (at-most-once push subscriptions), for a consumer-group feed.
     pub commit_now: CommitNow,
 }
@@ -63,6 +66,7 @@ impl KafkaFeed {
             usage: FeedUse::default(),
             reads: Arc::new(ReadFloors::new(shards)),
             catch_ups: CatchUpStreams::default(),
+            ends: LogEnds::default(),
             commit_now: CommitNow::default(),
         }
     }
@@ -118,6 +122,8 @@ pub enum BridgeCommand {
     CatchUp(CatchUpRequest),
     /// Join the consumer group of a subscription whose feed a shard just opened.
     JoinSubscription(SubscriptionJoin),
+    /// Ask the brokers whether a client's position lies past the end of their log.
+    CheckEnds(EndsCheck),
     /// Stop the bridge (sent by the gateway at shutdown).
     Shutdown,
 }
@@ -146,6 +152,18 @@ pub enum ProduceFailure {
     /// The brokers refused the record.
     #[error("{0}")]
     Refused(Fault),
+}
+
+/// A client's position beyond the log ends a feed last fetched (`log_ends`): the bridge asks
+/// the brokers for the partitions' ends now and answers the position to read from, each
+/// partition past its log's end moved to the log's start (`None`: the brokers could not tell).
+pub struct EndsCheck {
+    /// Index of the feed (its configuration) in the bridge's list.
+    pub feed: usize,
+    /// The client's position: the next offset of each slot of the feed's layout.
+    pub next: Vec<i64>,
+    /// Receives the position to read from.
+    pub reply: flume::Sender<Option<Vec<i64>>>,
 }
 
 /// A catch-up reader to fetch (`cross_shard::catch_up_streams`).

@@ -5,7 +5,8 @@
 //! the Kafka bridge's feeds and requests (`kafka_link`), the offset commits an at-most-once
 //! push subscription waits for (`kafka_commit_now`), and its shared catch-up readers
 //! (`catch_up_streams`), the per-subscription consumer
-//! groups' feeds (`kafka_subscriptions`), the node-wide MQTT subscriptions (`mqtt_feed`), and
+//! groups' feeds (`kafka_subscriptions`), the broker's log ends a feed last fetched
+//! (`log_ends`), the node-wide MQTT subscriptions (`mqtt_feed`), and
 //! whether every shard is alive (`GatewayHealth`); how far a broker feed's readers have read,
 //! which paces its fetches (`read_floors`).
 //!
@@ -26,6 +27,7 @@ mod host_lookup;
 pub mod kafka_commit_now;
 pub mod kafka_link;
 pub mod kafka_subscriptions;
+pub mod log_ends;
 pub mod mqtt_feed;
 pub mod read_floors;
 mod topic_log;

@@ -20,6 +20,9 @@ use crate::message::kafka_cursor::{through_floor, FloorStep, KafkaCursor};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 
+mod guard;
+pub use guard::FanoutSubscription;
+
 /// Most messages read from the ring per lock.
 const READ_BATCH: usize = 256;
 
@@ -115,12 +118,13 @@ impl Fanout {
     }
 
     /// Adds a subscriber that gets every message after `after` (after the newest when `None`).
-    /// Returns its key and the position it starts after (its cursor before any message).
+    /// Returns the subscription (dropping it unsubscribes) and the position it starts after
+    /// (its cursor before any message).
     pub fn subscribe(
         self: &Rc<Self>,
         after: Option<MessageId>,
         queue: Rc<OutboundQueue>,
-    ) -> Result<(usize, MessageId), CursorError> {
+    ) -> Result<(FanoutSubscription, MessageId), CursorError> {
         let (first, next) = self.source.bounds();
         let start = match after {
             None => next,
@@ -145,7 +149,8 @@ impl Fanout {
             }
         };
         let key = self.add(start, None, queue);
-        Ok((key, MessageId::Sequence(start - 1)))
+        let subscription = FanoutSubscription::new(self.clone(), key);
+        Ok((subscription, MessageId::Sequence(start - 1)))
     }
 
     /// Adds a subscriber whose next message is ring position `start` (clamped by the ring as
@@ -156,8 +161,8 @@ impl Fanout {
         start: u64,
         floor: Option<Arc<KafkaCursor>>,
         queue: Rc<OutboundQueue>,
-    ) -> usize {
-        self.add(start, floor, queue)
+    ) -> FanoutSubscription {
+        FanoutSubscription::new(self.clone(), self.add(start, floor, queue))
     }
 
     /// The ring this fan-out reads.
@@ -202,8 +207,8 @@ impl Fanout {
         key
     }
 
-    /// Removes a subscriber (its `Subscription` was dropped).
-    pub fn unsubscribe(&self, key: usize) {
+    /// Removes a subscriber (its `FanoutSubscription` was dropped).
+    fn unsubscribe(&self, key: usize) {
         {
             let mut subscribers = self.subscribers.borrow_mut();
             if subscribers.try_remove(key).is_some() && subscribers.is_empty() {
@@ -219,8 +224,8 @@ impl Fanout {
     /// (to serve it from another ring); returns its queue and what it had read past its last
     /// message (a Kafka floor). The caller re-subscribes the queue elsewhere at once, which
     /// replaces the queue's hooks into this fan-out.
-    /// With `drained`, only once its queue is empty too.
-    pub fn detach_at(
+    /// With `drained`, only once its queue is empty too. Through `FanoutSubscription::detach_at`.
+    fn detach_at(
         &self,
         key: usize,
         end: u64,
@@ -421,5 +426,7 @@ impl Fanout {
     }
 }
 
+#[cfg(test)]
+mod guard_tests;
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@
 pub mod fanout;
 pub mod frame_cache;
 mod outbound_queue;
+pub mod pump;
 mod reply_budget;
 pub mod retention_ring;
 

@@ -17,7 +17,7 @@ use bytes::Bytes;
 
 use crate::config::{EndpointConfig, SlowClientPolicy};
 use crate::cross_shard::mqtt_feed::MqttFeed;
-use crate::delivery::fanout::{CursorError, Fanout};
+use crate::delivery::fanout::{CursorError, FanoutSubscription};
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::message::{Fields, MessageId, PayloadKind};
 use crate::metrics::ShardMetrics;
@@ -297,9 +297,8 @@ impl Endpoint {
                 Ok((Subscription::Mock(queue), after))
             }
             Endpoint::InMemory(topic) => {
-                let fanout = topic.fanout();
-                let (key, start) = fanout.subscribe(after, queue)?;
-                Ok((Subscription::Fanout(fanout.clone(), key), Some(start)))
+                let (member, start) = topic.fanout().subscribe(after, queue)?;
+                Ok((Subscription::Fanout(member), Some(start)))
             }
             Endpoint::Mqtt(mqtt) => {
                 let (subscription, start) = mqtt.subscribe(after, queue)?;
@@ -394,11 +393,11 @@ impl Endpoint {
 pub enum Subscription {
     /// Ends the subscriber's queue, which stops its Mock generator.
     Mock(Rc<OutboundQueue>),
-    /// Removes the subscriber from its ring's fan-out.
-    Fanout(Rc<Fanout>, usize),
+    /// The subscriber in its ring's fan-out (dropping it unsubscribes).
+    Fanout(FanoutSubscription),
     /// Leaves the node's MQTT feed (the owner unsubscribes after the node's last client).
     Mqtt(mqtt::MqttSubscription),
-    /// Leaves a Kafka feed's fan-out or stops the client's own catch-up fetch (its `Drop` does
+    /// Leaves a Kafka feed's fan-out or stops the client's own catch-up fetch (dropping it does
     /// the work).
     Kafka(kafka::KafkaSubscription),
     /// Ends the connection's echo queue, which stops a publish waiting for room in it.
@@ -428,10 +427,8 @@ impl Drop for Subscription {
         match self {
             Subscription::Mock(queue) => queue.end(QueueEnd::Closed),
             Subscription::Echo(echo) => echo.queue().end(QueueEnd::Closed),
-            Subscription::Fanout(fanout, key) => fanout.unsubscribe(*key),
-            // Its own `Drop` leaves the subscription.
-            Subscription::Mqtt(_) => {}
-            Subscription::Kafka(_) => {}
+            // Their fields leave the fan-out (and the node feed) when dropped.
+            Subscription::Fanout(_) | Subscription::Mqtt(_) | Subscription::Kafka(_) => {}
         }
     }
 }

@@ -7,6 +7,7 @@ mod listener;
 pub mod shard;
 mod shard_apply;
 mod shard_seed;
+mod topic_pump;
 
 use std::io;
 use std::net::SocketAddr;

@@ -11,11 +11,12 @@ use monoio::net::{TcpListener, TcpStream};
 use monoio::time::Instant;
 
 use crate::cross_shard::Signal;
+use crate::delivery::pump;
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard_apply::{self, ShardDeployer};
+use crate::runtime::topic_pump::TopicPump;
 use crate::security;
 use crate::server::connection;
-use crate::shard::fault::{self, Site};
 use crate::shard::supervisor::{spawn_connection_task, spawn_shard_task};
 use crate::shard::{LogThrottle, Shard, ACCEPT_ERROR_LOG_INTERVAL};
 use crate::tls::{self, Established, HandshakeFailure, TlsStore};
@@ -90,7 +91,7 @@ pub async fn run(running: Rc<RunningShard>, listeners: ShardListeners, stop: Arc
         watcher.shutdown.fire();
         shard_apply::close_endpoints(&watcher);
     });
-    spawn_shard_task("topic delivery", deliver_topics(shard.clone()));
+    spawn_shard_task("topic delivery", pump::run(TopicPump(shard.clone())));
     let watch = security::live::watch_streams(shard.security.clone(), shard.shutdown.clone());
     spawn_shard_task("credential watch", watch);
     crate::webhook::start(&shard);
@@ -123,23 +124,6 @@ pub async fn run(running: Rc<RunningShard>, listeners: ShardListeners, stop: Arc
             shard = shard.id,
             "broker connections did not close within 2 s of the shutdown; cutting them"
         );
-    }
-}
-
-/// Fans out new in-memory topic messages to this shard's subscribers whenever the doorbell rings.
-async fn deliver_topics(shard: Rc<Shard>) {
-    loop {
-        monoio::select! {
-            _ = shard.shutdown.wait() => return,
-            _ = shard.doorbell.rung() => {}
-        }
-        let topics: Vec<_> = shard.topics.borrow().values().cloned().collect();
-        for topic in topics {
-            if topic.log().take_dirty(shard.id) {
-                fault::trip(Site::TopicDelivery, topic.log().name().as_bytes());
-                topic.fanout().pump_all();
-            }
-        }
     }
 }
 

@@ -340,31 +340,7 @@ impl Broker {
     /// Established TCP connections to the broker's port from this process (the gateway under
     /// test runs in it; the Python clients are other processes).
     pub fn connections_from_this_process(&self) -> usize {
-        let port_hex = format!(":{:04X}", self.addr.port());
-        let inodes: Vec<String> = std::fs::read_dir("/proc/self/fd")
-            .map(|dir| {
-                dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-                    .filter_map(|l| {
-                        let l = l.to_string_lossy().into_owned();
-                        l.strip_prefix("socket:[")?
-                            .strip_suffix(']')
-                            .map(str::to_owned)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let table = std::fs::read_to_string("/proc/self/net/tcp").unwrap_or_default();
-        table
-            .lines()
-            .skip(1)
-            .filter(|line| {
-                let fields: Vec<&str> = line.split_whitespace().collect();
-                fields.len() > 9
-                    && fields[2].ends_with(&port_hex)
-                    && fields[3] == "01"
-                    && inodes.iter().any(|i| i == fields[9])
-            })
-            .count()
+        crate::common::broker_sockets::established_from_this_process(self.addr.port())
     }
 
     pub(crate) fn client(&self, args: &[&str], stdin: &str) -> std::process::Output {

@@ -12,6 +12,7 @@ use tidegate::runtime::Gateway;
 pub mod admin;
 pub mod attack_client;
 pub mod binary;
+pub mod broker_sockets;
 pub mod chromium;
 pub mod console_browser;
 pub mod console_stack;

@@ -57,10 +57,10 @@ fn pump_all_terminates_with_a_starved_subscriber_far_behind() {
     ));
     let slow = queue(4);
     let live = queue(1024);
-    fanout
+    let _slow = fanout
         .subscribe(Some(MessageId::Sequence(0)), slow.clone())
         .unwrap();
-    fanout.subscribe(None, live.clone()).unwrap();
+    let _live = fanout.subscribe(None, live.clone()).unwrap();
     assert_eq!(drain(&slow), vec![1, 2, 3, 4]);
     for _ in 0..600 {
         ring.append(message()).unwrap();
@@ -105,7 +105,7 @@ fn resume_positions_outside_the_ring_are_refused() {
         })
     );
     let q = queue(8);
-    let (_, start) = fanout
+    let (_member, start) = fanout
         .subscribe(Some(MessageId::Sequence(5)), q.clone())
         .unwrap();
     assert_eq!(start, MessageId::Sequence(5));
@@ -146,8 +146,8 @@ fn a_subscriber_full_by_bytes_does_not_hold_back_the_others() {
     ));
     let stalled = byte_bounded_queue(4 * 100);
     let live = byte_bounded_queue(1 << 20);
-    fanout.subscribe(None, stalled.clone()).unwrap();
-    fanout.subscribe(None, live.clone()).unwrap();
+    let _stalled = fanout.subscribe(None, stalled.clone()).unwrap();
+    let _live = fanout.subscribe(None, live.clone()).unwrap();
     let mut live_got = Vec::new();
     for round in 0..10u64 {
         for _ in 0..300 {
@@ -184,8 +184,8 @@ fn messages_larger_than_the_byte_bound_are_delivered_one_at_a_time() {
     ));
     let small = byte_bounded_queue(50);
     let live = byte_bounded_queue(1 << 20);
-    fanout.subscribe(None, small.clone()).unwrap();
-    fanout.subscribe(None, live.clone()).unwrap();
+    let _small = fanout.subscribe(None, small.clone()).unwrap();
+    let _live = fanout.subscribe(None, live.clone()).unwrap();
     for _ in 0..5 {
         ring.append(sized(100)).unwrap();
     }
@@ -214,8 +214,8 @@ fn the_read_floor_leaves_out_slow_subscribers_until_they_caught_up() {
     assert_eq!(fanout.read_floor(), None, "no subscriber");
     let slow = queue(2);
     let fast = queue(100);
-    let slow_key = fanout.subscribe_at(1, None, slow.clone());
-    fanout.subscribe_at(1, None, fast.clone());
+    let slow_member = fanout.subscribe_at(1, None, slow.clone());
+    let _fast = fanout.subscribe_at(1, None, fast.clone());
     assert!(fanout.take_members_changed());
     for _ in 0..3 {
         ring.append(message()).unwrap();
@@ -231,10 +231,9 @@ fn the_read_floor_leaves_out_slow_subscribers_until_they_caught_up() {
         Some(8),
         "the slow one fell out of the ring and was skipped ahead: it no longer counts"
     );
-    assert!(
-        fanout.detach_at(slow_key, 8, false).is_none(),
-        "not given everything"
-    );
+    let Err(slow_member) = slow_member.detach_at(8, false) else {
+        panic!("not given everything");
+    };
     let mut got = Vec::new();
     loop {
         let batch = drain(&slow);
@@ -260,9 +259,9 @@ fn the_read_floor_leaves_out_slow_subscribers_until_they_caught_up() {
     );
     drain(&slow);
     drain(&slow);
-    let (queue, floor) = fanout
-        .detach_at(slow_key, 11, true)
-        .expect("given everything");
+    let Ok((queue, floor)) = slow_member.detach_at(11, true) else {
+        panic!("given everything");
+    };
     assert!(Rc::ptr_eq(&queue, &slow) && floor.is_none());
     assert_eq!(fanout.subscriber_count(), 1);
 }

@@ -6,7 +6,9 @@
 //! clients ask for, and the producers. Everything on it is single-threaded (`LocalSet`), so
 //! its state is `Rc`/`RefCell` like a shard's.
 
+use std::cell::Cell;
 use std::io;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -15,6 +17,7 @@ use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::BackoffConfig;
 
 use super::bridge_catch_up;
+use super::bridge_ends;
 use super::bridge_feed::{learn_layout, run_feed};
 use super::bridge_group::{run_group_feed, SubscriptionMember};
 use super::bridge_produce::Producers;
@@ -115,7 +118,11 @@ async fn serve(
     // Group members commit and leave the group at shutdown: they are told, then awaited.
     let (stop_groups, stopping) = tokio::sync::watch::channel(false);
     let mut members = Vec::new();
-    for (spec, feed) in plan.feeds.iter().zip(feeds.iter()) {
+    // Per feed: its partition connections, through which clients' positions are checked.
+    let connections: Vec<bridge_ends::FeedPartitions> =
+        plan.feeds.iter().map(|_| Default::default()).collect();
+    let end_checks = Rc::new(Cell::new(0));
+    for (index, (spec, feed)) in plan.feeds.iter().zip(feeds.iter()).enumerate() {
         match spec.consumer.group_id.clone() {
             // Its subscriptions' groups are joined when their first client comes; the feed
             // itself only learns the layout clients' cursors are read in.
@@ -123,7 +130,12 @@ async fn serve(
                 tokio::task::spawn_local(learn_layout(spec.clone(), feed.clone(), metrics.clone()));
             }
             None => {
-                tokio::task::spawn_local(run_feed(spec.clone(), feed.clone(), metrics.clone()));
+                tokio::task::spawn_local(run_feed(
+                    spec.clone(),
+                    feed.clone(),
+                    metrics.clone(),
+                    connections[index].clone(),
+                ));
             }
             Some(group) => members.push(tokio::task::spawn_local(run_group_feed(
                 spec.clone(),
@@ -153,6 +165,15 @@ async fn serve(
                     continue;
                 };
                 bridge_catch_up::spawn(spec, request, connections, &metrics);
+            }
+            BridgeCommand::CheckEnds(check) => {
+                let (Some(feed), Some(partitions)) =
+                    (feeds.get(check.feed).cloned(), connections.get(check.feed))
+                else {
+                    let _ = check.reply.send(None);
+                    continue;
+                };
+                bridge_ends::spawn(check, feed, partitions, &end_checks, &metrics);
             }
             BridgeCommand::JoinSubscription(join) => {
                 let Some(spec) = plan.feeds.get(join.groups.feed).cloned() else {

@@ -96,6 +96,7 @@ pub(super) async fn run_catch_up(
                 metrics: metrics.clone(),
                 max_wait_ms: CATCH_UP_MAX_WAIT_MS,
                 pacing: Pacing::of(&stream.feed, &spec),
+                ends: None,
             };
             let (stream, shared, head, reached) = (
                 stream.clone(),

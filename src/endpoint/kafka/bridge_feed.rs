@@ -2,10 +2,12 @@
 //! the feed's node buffer as fast as its readers make room (`Session::push`); the catch-up
 //! readers (`bridge_catch_up`) run the same loops into buffers of their own.
 //!
-//! Each partition loop of a shared feed has its own connection (its own rskafka `Client`):
-//! brokers answer the requests of one connection in order, so long-polling fetches sharing a
-//! connection would wait for each other. A node therefore holds one fetch stream per
-//! topic-partition per feed, whatever its number of clients.
+//! Each partition loop of a shared feed has its own connection: brokers answer the requests of
+//! one connection in order, so long-polling fetches sharing a connection would wait for each
+//! other. rskafka gives every `PartitionClient` a connection of its own to the partition's
+//! leader, so the feed's partitions come from one `Client`, whose one connection serves metadata:
+//! a feed holds `1 + partitions` broker connections, whatever its number of clients (a
+//! `Client` per partition would add an idle bootstrap connection each).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -19,6 +21,7 @@ use rskafka::client::Client;
 use rskafka::record::RecordAndOffset;
 
 use super::bridge::connect;
+use super::bridge_ends::FeedPartitions;
 use super::offsets::{after_out_of_range, log_went_back};
 use super::plan::FeedSpec;
 use crate::config::kafka::AutoOffsetReset;
@@ -63,10 +66,13 @@ impl Head {
 }
 
 /// Runs a shared feed: learns its partitions and start offsets, then fetches every partition.
+/// Its partition connections go into `connections` once all are open (the bridge asks the
+/// brokers through them whether a client's position lies past their log's end).
 pub(super) async fn run_feed(
     spec: super::plan::FeedSpec,
     feed: Arc<KafkaFeed>,
     metrics: Arc<KafkaMetrics>,
+    connections: FeedPartitions,
 ) {
     let client = connect(&spec.brokers, &metrics).await;
     let slots = layout_retrying(&client, &spec, RETRY_DELAY * 5).await;
@@ -79,28 +85,28 @@ pub(super) async fn run_feed(
     let mut partitions = Vec::new();
     let mut next = Vec::new();
     for slot in slots.iter() {
-        let own = connect(&spec.brokers, &metrics).await;
-        let partition = partition_client(&own, slot).await;
+        let partition = Rc::new(partition_client(&client, slot).await);
         next.push(offset_at(&partition, at).await);
-        partitions.push((own, partition));
+        partitions.push(partition);
     }
+    *connections.borrow_mut() = partitions.clone();
     let head = Rc::new(RefCell::new(Head {
         encoded: spec.consumer.encode_message_id,
         slots: slots.clone(),
         next,
     }));
     let mut loops = Vec::new();
-    for (index, (own, partition)) in partitions.into_iter().enumerate() {
+    for (index, partition) in partitions.into_iter().enumerate() {
         let session = Session {
             head: head.clone(),
             log: feed.log.clone(),
             metrics: metrics.clone(),
             max_wait_ms: FETCH_MAX_WAIT_MS,
             pacing: Pacing::of(&feed, &spec),
+            ends: Some(feed.clone()),
         };
         ShardMetrics::inc(&metrics.fetch_loops_running);
         loops.push(tokio::task::spawn_local(async move {
-            let _connection = own;
             session.fetch_partition(&partition, index, || false).await;
         }));
     }
@@ -225,6 +231,9 @@ pub(super) struct Session {
     pub(super) max_wait_ms: i32,
     /// Waits for the buffer's readers before evicting what they still need (`None`: never).
     pub(super) pacing: Option<Pacing>,
+    /// The feed whose log ends each fetch response records (`cross_shard::log_ends`): the
+    /// node's own feed; `None` for a catch-up reader or a group member.
+    pub(super) ends: Option<Arc<KafkaFeed>>,
 }
 
 /// Whose readers a session waits for, and for how long at most (`consumer.paceWaitMs`).
@@ -276,7 +285,11 @@ impl Session {
                     self.head.borrow_mut().next[slot] = moved;
                     ShardMetrics::inc(&self.metrics.fetch_errors_total);
                 }
-                Ok((records, _high_watermark)) => {
+                Ok((records, high_watermark)) => {
+                    if let Some(feed) = &self.ends {
+                        let slots = self.head.borrow().slots.len();
+                        feed.ends.record(slot, slots, high_watermark);
+                    }
                     if stop() {
                         break;
                     }

@@ -129,8 +129,8 @@ pub(super) async fn run_group_feed(
         let mut loops = Vec::new();
         let mut last_committed = vec![i64::MAX; slots.len()];
         for &slot in &assigned {
-            let own = connect(&spec.brokers, &metrics).await;
-            let partition = partition_client(&own, &slots[slot]).await;
+            // Its own connection to the leader (see `bridge_feed`); `client` serves metadata.
+            let partition = partition_client(&client, &slots[slot]).await;
             let fetched_to = fetching.contains(&slot).then(|| head.borrow().next[slot]);
             let start = match generation_start(committed.get(&slot).copied(), fetched_to) {
                 GenerationStart::At(offset) => offset,
@@ -144,11 +144,11 @@ pub(super) async fn run_group_feed(
                 metrics: metrics.clone(),
                 max_wait_ms: FETCH_MAX_WAIT_MS,
                 pacing: Pacing::of(&feed, &spec),
+                ends: None,
             };
             let halt = halt.clone();
             ShardMetrics::inc(&metrics.fetch_loops_running);
             loops.push(tokio::task::spawn_local(async move {
-                let _connection = own;
                 session
                     .fetch_partition(&partition, slot, || halt.get())
                     .await;

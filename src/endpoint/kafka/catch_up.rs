@@ -15,7 +15,8 @@ use super::local_feed::{matched_in, report_reads, LocalFeed, Matched};
 use crate::cross_shard::catch_up_streams::{CatchUpRefused, CatchUpStream};
 use crate::cross_shard::kafka_link::{BridgeCommand, CatchUpRequest, KafkaFeed, KafkaLink};
 use crate::cross_shard::Doorbell;
-use crate::delivery::fanout::Fanout;
+use crate::delivery::fanout::{Fanout, FanoutSubscription};
+use crate::delivery::pump::{self, Pumped};
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::endpoint::{EndpointError, Fault};
 use crate::message::kafka_cursor::KafkaCursor;
@@ -31,21 +32,30 @@ pub struct CatchUp {
 
 /// Where a catch-up client's records come from now.
 pub(super) enum Route {
-    /// A catch-up reader's fan-out on this shard, and the client's key in it.
-    Stream { local: Rc<StreamLocal>, key: usize },
-    /// The node buffer's fan-out (after the reader caught up).
-    Shared { fanout: Rc<Fanout>, key: usize },
+    /// A catch-up reader on this shard, and the client in its fan-out.
+    Stream {
+        local: Rc<StreamLocal>,
+        member: FanoutSubscription,
+    },
+    /// The client in the node buffer's fan-out (after the reader caught up); dropping it
+    /// unsubscribes.
+    Shared(#[allow(dead_code)] FanoutSubscription),
     /// Nothing (the client is gone, or could not be moved and was ended).
     Gone,
+}
+
+impl CatchUp {
+    /// A client whose deliveries follow `route` (which may still be `Gone`: being decided).
+    pub(super) fn new(route: Rc<RefCell<Route>>) -> CatchUp {
+        CatchUp { route }
+    }
 }
 
 impl Drop for CatchUp {
     fn drop(&mut self) {
         let route = std::mem::replace(&mut *self.route.borrow_mut(), Route::Gone);
-        match route {
-            Route::Stream { local, key } => local.remove(key),
-            Route::Shared { fanout, key } => fanout.unsubscribe(key),
-            Route::Gone => {}
+        if let Route::Stream { local, member } = route {
+            local.remove(member);
         }
     }
 }
@@ -63,9 +73,9 @@ pub(super) struct StreamLocal {
 
 impl StreamLocal {
     /// A client stopped reading the reader here.
-    fn remove(&self, key: usize) {
-        self.routes.borrow_mut().remove(&key);
-        self.reader.fanout.unsubscribe(key);
+    fn remove(&self, member: FanoutSubscription) {
+        self.routes.borrow_mut().remove(&member.key());
+        drop(member);
         self.stream.leave();
     }
 
@@ -94,15 +104,26 @@ impl StreamLocal {
         let group = main.consumer.group_id.is_some();
         let keys: Vec<usize> = self.routes.borrow().keys().copied().collect();
         for key in keys {
-            let Some((queue, floor)) = self.reader.fanout.detach_at(key, end, group) else {
+            let Some(route) = self.routes.borrow().get(&key).cloned() else {
                 continue;
+            };
+            let taken = std::mem::replace(&mut *route.borrow_mut(), Route::Gone);
+            let Route::Stream { local, member } = taken else {
+                *route.borrow_mut() = taken;
+                continue;
+            };
+            let (queue, floor) = match member.detach_at(end, group) {
+                Ok(detached) => detached,
+                Err(member) => {
+                    // Not everything written yet: it stays on the reader.
+                    *route.borrow_mut() = Route::Stream { local, member };
+                    continue;
+                }
             };
             if group {
                 queue.forget_delivered();
             }
-            let Some(route) = self.routes.borrow_mut().remove(&key) else {
-                continue;
-            };
+            self.routes.borrow_mut().remove(&key);
             self.stream.leave();
             let position = Arc::new(floor.map_or((*head).clone(), |f| f.further(&head)));
             let next = main.route_from(&self.link, position, queue.clone(), &route);
@@ -115,26 +136,44 @@ impl StreamLocal {
     }
 }
 
-/// Fans out a reader's buffer on this shard, and moves its clients on once it stopped; ends
-/// when it stopped and has no client left here.
-async fn stream_pump(local: Weak<StreamLocal>, doorbell: Arc<Doorbell>, shard: usize) {
-    loop {
-        doorbell.rung().await;
-        let Some(local) = local.upgrade() else {
-            return;
-        };
-        let (feed, fanout) = (&local.reader.shared, &local.reader.fanout);
-        if feed.log.take_dirty(shard) {
-            fanout.pump_all();
-            report_reads(feed, fanout, shard);
+/// This shard's pump of a catch-up reader's buffer (`delivery::pump`): fans it out, and moves
+/// its clients on once it stopped; ends when it stopped and has no client left here.
+struct StreamPump {
+    local: Weak<StreamLocal>,
+    doorbell: Arc<Doorbell>,
+    shard: usize,
+}
+
+impl Pumped for StreamPump {
+    async fn woken(&self) -> bool {
+        self.doorbell.rung().await;
+        self.local.strong_count() > 0
+    }
+
+    fn each_fanout(&self, visit: &mut dyn FnMut(&Fanout)) {
+        if let Some(local) = self.local.upgrade() {
+            visit(&local.reader.fanout);
         }
+    }
+
+    fn after_pass(&self, fanout: &Fanout) {
+        if let Some(local) = self.local.upgrade() {
+            report_reads(&local.reader.shared, fanout, self.shard);
+        }
+    }
+
+    fn after_wake(&self) -> bool {
+        let Some(local) = self.local.upgrade() else {
+            return false;
+        };
         local.hand_over();
         if local.stream.is_closed() && local.routes.borrow().is_empty() {
             if let Some(main) = local.main.upgrade() {
                 main.streams.borrow_mut().remove(&local.stream.id);
             }
-            return;
+            return false;
         }
+        true
     }
 }
 
@@ -154,7 +193,7 @@ impl LocalFeed {
 
     /// The route of a client at `position`: the node buffer's fan-out when it holds the
     /// position, else a catch-up reader.
-    fn route_from(
+    pub(super) fn route_from(
         self: &Rc<Self>,
         link: &KafkaLink,
         position: Arc<KafkaCursor>,
@@ -166,11 +205,8 @@ impl LocalFeed {
         match self.match_and_hold(&start, &position) {
             Some(matched) => {
                 let floor = (!matched.exact).then_some(position);
-                let key = self.fanout.subscribe_at(matched.position, floor, queue);
-                Ok(Route::Shared {
-                    fanout: self.fanout.clone(),
-                    key,
-                })
+                let member = self.fanout.subscribe_at(matched.position, floor, queue);
+                Ok(Route::Shared(member))
             }
             None => self.join_reader(link, position, queue, route),
         }
@@ -225,14 +261,17 @@ impl LocalFeed {
             })?;
         let local = self.stream_local(&stream, link);
         let at = (!matched.exact).then_some(floor);
-        let key = local
+        let member = local
             .reader
             .fanout
             .subscribe_at(matched.position, at, queue);
         // Subscribed and reported: the reader's fetch may evict around it from now on.
         drop(matched);
-        local.routes.borrow_mut().insert(key, route.clone());
-        Ok(Route::Stream { local, key })
+        local
+            .routes
+            .borrow_mut()
+            .insert(member.key(), route.clone());
+        Ok(Route::Stream { local, member })
     }
 
     /// This shard's side of `stream`, made (and its pump started) by its first client here.
@@ -286,10 +325,12 @@ impl LocalFeed {
             routes: RefCell::new(HashMap::new()),
         });
         self.streams.borrow_mut().insert(stream.id, local.clone());
-        spawn_shard_task(
-            "Kafka catch-up pump",
-            stream_pump(Rc::downgrade(&local), doorbell, self.shard),
-        );
+        let pumped = StreamPump {
+            local: Rc::downgrade(&local),
+            doorbell,
+            shard: self.shard,
+        };
+        spawn_shard_task("Kafka catch-up pump", pump::run(pumped));
         local
     }
 }

@@ -16,7 +16,8 @@ use crate::config::SlowClientPolicy;
 use crate::cross_shard::kafka_link::KafkaFeed;
 use crate::cross_shard::read_floors::Hold;
 use crate::cross_shard::Doorbell;
-use crate::delivery::fanout::{Fanout, RingSource};
+use crate::delivery::fanout::{Fanout, FanoutSubscription, RingSource};
+use crate::delivery::pump::{self, Pumped};
 use crate::delivery::retention_ring::RetentionRing;
 use crate::delivery::OutboundQueue;
 use crate::endpoint::{EndpointError, Fault};
@@ -100,23 +101,23 @@ impl LocalFeed {
         if self.pumping.replace(true) {
             return;
         }
-        let fanout = Rc::downgrade(&self.fanout);
-        let doorbell = self.shared.doorbells[self.shard].clone();
-        let closable = self.consumer.subscription_groups.is_some();
-        let feed = self.shared.clone();
-        spawn_shard_task(
-            "Kafka pump",
-            pump(fanout, feed, doorbell, self.shard, closable),
-        );
+        let pumped = FeedPump {
+            fanout: Rc::downgrade(&self.fanout),
+            feed: self.shared.clone(),
+            doorbell: self.shared.doorbells[self.shard].clone(),
+            shard: self.shard,
+            closable: self.consumer.subscription_groups.is_some(),
+        };
+        spawn_shard_task("Kafka pump", pump::run(pumped));
     }
 
-    /// A client without a cursor under `latest`: from the end of the buffer. Returns its key
-    /// and its position (what an empty poll hands back as the next cursor).
+    /// A client without a cursor under `latest`: from the end of the buffer. Returns its
+    /// subscription and its position (what an empty poll hands back as the next cursor).
     pub(super) fn subscribe_latest(
         &self,
         start: &Arc<KafkaCursor>,
         queue: Rc<OutboundQueue>,
-    ) -> (usize, MessageId) {
+    ) -> (FanoutSubscription, MessageId) {
         // The end is held until the client is subscribed (and reported): not evicted meanwhile.
         let (next, head, _hold) = {
             let ring = self.shared.log.lock();
@@ -131,13 +132,13 @@ impl LocalFeed {
             let next = ring.next_position();
             (next, head, self.shared.reads.hold(next))
         };
-        let key = self.fanout.subscribe_at(next, None, queue);
+        let member = self.fanout.subscribe_at(next, None, queue);
         let position = MessageId::Kafka(KafkaId {
             seq: 0,
             slot: u32::MAX,
             cursor: head,
         });
-        (key, position)
+        (member, position)
     }
 
     /// The position of a client that starts at ring position `from` (what a poll that got
@@ -212,28 +213,31 @@ impl Matched {
     }
 }
 
-/// Fans out what the bridge appended, each time it rings; ends when the fan-out is dropped.
-/// A subscription's feed (`closable`) also ends it once closed (the bridge rings when it
-/// closes one).
-async fn pump(
+/// This shard's pump of a Kafka node buffer (`delivery::pump`): fans out what the bridge
+/// appended, each time it rings; ends when the fan-out is dropped. A subscription's feed
+/// (`closable`) also ends it once closed (the bridge rings when it closes one).
+struct FeedPump {
     fanout: Weak<Fanout>,
     feed: Arc<KafkaFeed>,
     doorbell: Arc<Doorbell>,
     shard: usize,
     closable: bool,
-) {
-    loop {
-        doorbell.rung().await;
-        let Some(fanout) = fanout.upgrade() else {
-            return;
-        };
-        if closable && feed.usage.is_closed() {
-            return;
+}
+
+impl Pumped for FeedPump {
+    async fn woken(&self) -> bool {
+        self.doorbell.rung().await;
+        self.fanout.strong_count() > 0 && !(self.closable && self.feed.usage.is_closed())
+    }
+
+    fn each_fanout(&self, visit: &mut dyn FnMut(&Fanout)) {
+        if let Some(fanout) = self.fanout.upgrade() {
+            visit(&fanout);
         }
-        if feed.log.take_dirty(shard) {
-            fanout.pump_all();
-            report_reads(&feed, &fanout, shard);
-        }
+    }
+
+    fn after_pass(&self, fanout: &Fanout) {
+        report_reads(&self.feed, fanout, self.shard);
     }
 }
 

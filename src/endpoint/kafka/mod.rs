@@ -15,6 +15,7 @@
 
 pub mod bridge;
 mod bridge_catch_up;
+mod bridge_ends;
 mod bridge_feed;
 mod bridge_group;
 mod bridge_group_requests;
@@ -22,6 +23,7 @@ mod bridge_group_sasl;
 mod bridge_group_wire;
 mod bridge_produce;
 mod catch_up;
+mod cursor_end;
 mod group_assign;
 mod local_feed;
 mod murmur2;
@@ -43,7 +45,7 @@ use crate::cross_shard::kafka_link::{
     BridgeCommand, KafkaFeed, KafkaLink, ProduceFailure, ProduceRequest,
 };
 use crate::cross_shard::kafka_subscriptions::Lease;
-use crate::delivery::fanout::Fanout;
+use crate::delivery::fanout::FanoutSubscription;
 use crate::delivery::OutboundQueue;
 use crate::endpoint::{EndpointError, Fault, PublishError};
 use crate::message::kafka_compact_id::DecodeError;
@@ -170,18 +172,10 @@ impl KafkaSubscription {
 
 /// Where a client's records come from.
 enum Delivery {
-    /// The node buffer's fan-out on this shard, and the client's key in it.
-    Shared(Rc<Fanout>, usize),
+    /// The client in the node buffer's fan-out on this shard (dropping it unsubscribes).
+    Shared(#[allow(dead_code)] FanoutSubscription),
     /// A fetch of its own (its `Drop` stops it).
     CatchUp(#[allow(dead_code)] CatchUp),
-}
-
-impl Drop for Delivery {
-    fn drop(&mut self) {
-        if let Delivery::Shared(fanout, key) = self {
-            fanout.unsubscribe(*key);
-        }
-    }
 }
 
 impl KafkaEndpoint {
@@ -272,7 +266,9 @@ impl KafkaEndpoint {
         after: Option<MessageId>,
         queue: Rc<OutboundQueue>,
     ) -> Result<(Delivery, Option<MessageId>), EndpointError> {
-        let shared = |key| Delivery::Shared(feed.fanout.clone(), key);
+        // Only a client's own position may lie past the broker's log end (the feed's start
+        // came from the broker).
+        let given = after.is_some();
         let floor = match after {
             Some(MessageId::Kafka(id)) => id.cursor,
             Some(_) => {
@@ -300,15 +296,15 @@ impl KafkaEndpoint {
                     });
                     (from, feed.shared.reads.hold(from))
                 };
-                let key = feed.fanout.subscribe_at(from, None, queue);
-                return Ok((shared(key), feed.position_before(from)));
+                let member = feed.fanout.subscribe_at(from, None, queue);
+                return Ok((Delivery::Shared(member), feed.position_before(from)));
             }
             None => {
                 let start = feed.start()?.clone();
                 feed.ensure_pumping();
                 if feed.consumer.auto_offset_reset == AutoOffsetReset::Latest {
-                    let (key, position) = feed.subscribe_latest(&start, queue);
-                    return Ok((shared(key), Some(position)));
+                    let (member, position) = feed.subscribe_latest(&start, queue);
+                    return Ok((Delivery::Shared(member), Some(position)));
                 }
                 Arc::new(start.from_parsed(&Vec::new(), 0))
             }
@@ -325,16 +321,24 @@ impl KafkaEndpoint {
             Err(_) if feed.consumer.group_id.is_some() => {
                 feed.ensure_pumping();
                 let first = feed.shared.log.lock().first_position();
-                let key = feed.fanout.subscribe_at(first, Some(floor), queue);
-                return Ok((shared(key), Some(position)));
+                let member = feed.fanout.subscribe_at(first, Some(floor), queue);
+                return Ok((Delivery::Shared(member), Some(position)));
             }
             Err(error) => return Err(error),
         };
         feed.ensure_pumping();
-        let delivery = match feed.match_and_hold(&start, &floor) {
+        let matched = feed.match_and_hold(&start, &floor);
+        // A position that is one of the buffer's entries is followed there by what the broker
+        // had after it (also when its log went back since): only another is checked.
+        if given && !matched.as_ref().is_some_and(|m| m.exact) && feed.needs_end_check(&floor) {
+            drop(matched);
+            let pending = feed.route_checking_end(&self.link, floor, queue)?;
+            return Ok((Delivery::CatchUp(pending), Some(position)));
+        }
+        let delivery = match matched {
             Some(matched) => {
                 let at = (!matched.exact).then_some(floor);
-                shared(feed.fanout.subscribe_at(matched.position, at, queue))
+                Delivery::Shared(feed.fanout.subscribe_at(matched.position, at, queue))
             }
             None => Delivery::CatchUp(feed.catch_up(&self.link, floor, queue)?),
         };

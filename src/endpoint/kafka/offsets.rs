@@ -25,6 +25,20 @@ pub(super) fn log_went_back(fetched_nothing: bool, high_watermark: i64, offset: 
     fetched_nothing && high_watermark < offset
 }
 
+/// Where a client's position `next` on a partition resumes, given the partition's log now
+/// (`earliest`..`latest`, its end): past the end (the topic was recreated, or the position
+/// comes from another cluster) the broker no longer has the position, so it starts at the
+/// log's start, as one before the start does (the log's records are all unseen). A position
+/// at or before the end stays: it is in the log, or older than the log's start, where the
+/// fetch itself moves it to the start.
+pub(super) fn resume_in_log(next: i64, earliest: i64, latest: i64) -> i64 {
+    if next > latest {
+        earliest
+    } else {
+        next
+    }
+}
+
 /// The slots (indexes into `slots`) a member was assigned, in slot order.
 pub(super) fn assigned_slots(slots: &[TopicPartition], assignment: &Assignment) -> Vec<usize> {
     (0..slots.len())
@@ -92,6 +106,18 @@ mod tests {
                 partition,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_client_position_past_the_log_end_resumes_at_its_start() {
+        // Cursor 3 on a log recreated with one record (0..1): all of the new log is unseen.
+        assert_eq!(resume_in_log(3, 0, 1), 0);
+        assert_eq!(resume_in_log(300, 40, 100), 40);
+        // At the end (caught up) or inside: stays.
+        assert_eq!(resume_in_log(1, 0, 1), 1);
+        assert_eq!(resume_in_log(50, 40, 100), 50);
+        // Before the start: the fetch moves it (OFFSET_OUT_OF_RANGE), not this.
+        assert_eq!(resume_in_log(5, 40, 100), 5);
     }
 
     #[test]

@@ -143,7 +143,7 @@ fn a_floor_skips_what_the_client_had_and_its_ids_never_go_back() {
         &crate::config::OutboundConfig::default(),
         feed.metrics.clone(),
     ));
-    feed.fanout.subscribe_at(start, Some(floor), queue.clone());
+    let _member = feed.fanout.subscribe_at(start, Some(floor), queue.clone());
     let mut delivered = Vec::new();
     queue.drain_into(usize::MAX, &mut delivered);
     let got: Vec<(String, String)> = delivered
@@ -196,7 +196,8 @@ fn a_matched_position_is_not_evicted_before_the_client_subscribed() {
         &crate::config::OutboundConfig::default(),
         feed.metrics.clone(),
     ));
-    feed.fanout
+    let _member = feed
+        .fanout
         .subscribe_at(matched.position, None, queue.clone());
     drop(matched);
     let mut delivered = Vec::new();

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use crate::config::{MqttConsumerOptions, SlowClientPolicy};
 use crate::cross_shard::mqtt_feed::{JoinRefusal, MqttFeed, Settled};
-use crate::delivery::fanout::{Fanout, RingSource};
+use crate::delivery::fanout::{Fanout, FanoutSubscription, RingSource};
+use crate::delivery::pump::{self, Pumped};
 use crate::delivery::OutboundQueue;
 use crate::endpoint::{EndpointError, Fault};
 use crate::message::MessageId;
@@ -30,8 +31,19 @@ pub struct ShardFeed {
 /// A client's place in the node feed; dropping it leaves (the owner unsubscribes after the
 /// node's last client, once `unsubscribeDelayMs` has passed).
 pub struct MqttSubscription {
-    feed: Rc<ShardFeed>,
-    key: usize,
+    /// Dropped first (fields drop in order): the client leaves the fan-out before it leaves the
+    /// node feed, so the delivered floor reported on leaving no longer waits for it.
+    _member: FanoutSubscription,
+    _joined: Joined,
+}
+
+/// A client counted in the node feed (`MqttFeed::join`); dropping it leaves the feed.
+struct Joined(Rc<ShardFeed>);
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
 }
 
 impl ShardFeed {
@@ -106,19 +118,14 @@ impl ShardFeed {
                 })
             }
         }
-        match self.fanout.subscribe(after, queue) {
-            Ok((key, start)) => {
-                let subscription = MqttSubscription {
-                    feed: self.clone(),
-                    key,
-                };
-                Ok((subscription, start))
-            }
-            Err(error) => {
-                self.leave();
-                Err(error.into())
-            }
-        }
+        // Leaves again if the fan-out refuses the cursor.
+        let joined = Joined(self.clone());
+        let (member, start) = self.fanout.subscribe(after, queue)?;
+        let subscription = MqttSubscription {
+            _member: member,
+            _joined: joined,
+        };
+        Ok((subscription, start))
     }
 
     fn leave(&self) {
@@ -133,30 +140,7 @@ impl ShardFeed {
     /// Runs this shard's side until shutdown: fans out what the owner appended and, on the
     /// owner, keeps the broker subscription in step with the node's clients.
     pub async fn run(self: Rc<Self>, client: Rc<MqttClient>) {
-        let doorbell = self.shared.doorbells[self.shard].clone();
-        loop {
-            let linger_until = if self.is_owner() {
-                self.settle(&client)
-            } else {
-                None
-            };
-            let linger = async {
-                match linger_until {
-                    Some(until) => {
-                        monoio::time::sleep_until(monoio::time::Instant::from_std(until)).await
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            monoio::select! {
-                _ = client.shutdown.wait() => break,
-                _ = doorbell.rung() => {}
-                _ = linger => {}
-            }
-            if self.shared.log.take_dirty(self.shard) {
-                self.fanout.pump_all();
-            }
-        }
+        pump::run(FeedPump { feed: self, client }).await;
     }
 
     /// The owner's look at the node's clients: subscribes for a new epoch, unsubscribes a
@@ -212,9 +196,38 @@ impl ShardFeed {
     }
 }
 
-impl Drop for MqttSubscription {
-    fn drop(&mut self) {
-        self.feed.fanout.unsubscribe(self.key);
-        self.feed.leave();
+/// This shard's pump of an MQTT node feed (`delivery::pump`); the owner also settles the broker
+/// subscription each time it wakes.
+struct FeedPump {
+    feed: Rc<ShardFeed>,
+    client: Rc<MqttClient>,
+}
+
+impl Pumped for FeedPump {
+    async fn woken(&self) -> bool {
+        let (feed, client) = (&self.feed, &self.client);
+        let linger_until = if feed.is_owner() {
+            feed.settle(client)
+        } else {
+            None
+        };
+        let linger = async {
+            match linger_until {
+                Some(until) => {
+                    monoio::time::sleep_until(monoio::time::Instant::from_std(until)).await
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let doorbell = &feed.shared.doorbells[feed.shard];
+        monoio::select! {
+            _ = client.shutdown.wait() => false,
+            _ = doorbell.rung() => true,
+            _ = linger => true,
+        }
+    }
+
+    fn each_fanout(&self, visit: &mut dyn FnMut(&Fanout)) {
+        visit(&self.feed.fanout);
     }
 }

@@ -26,6 +26,7 @@ fn session(max_bytes: usize) -> Session {
         metrics: Arc::new(KafkaMetrics::default()),
         max_wait_ms: FETCH_MAX_WAIT_MS,
         pacing: None,
+        ends: None,
     }
 }
 
