@@ -17,9 +17,9 @@ use tidegate::runtime::Gateway;
 
 const TOPIC: &str = "ranges";
 
-fn gateway(broker: &Broker) -> Gateway {
+fn gateway(broker: &Broker, driver: DriverChoice) -> Gateway {
     let yaml = kafka_api_yaml(&broker.bootstrap(), TOPIC, "autoOffsetReset: earliest");
-    start(test_config(&yaml, DriverChoice::Auto))
+    start(test_config(&yaml, driver))
 }
 
 /// Polls from `cursor` until a record arrives (or a minute passed; 503 while the feed starts);
@@ -56,15 +56,20 @@ fn log_goes_back(broker: &mut Broker, gateway: &Gateway) -> String {
     format!("{TOPIC}:0:3")
 }
 
-#[test]
-fn a_cursor_from_before_the_log_went_back_resumes_on_the_node_that_followed_it() {
+fn a_cursor_from_before_the_log_went_back_resumes_on_the_node_that_followed_it(
+    driver: DriverChoice,
+) {
     let mut broker = Broker::start();
     broker.create_topic(TOPIC, 1);
-    let gateway = gateway(&broker);
+    let gateway = gateway(&broker, driver);
     let cursor = log_goes_back(&mut broker, &gateway);
     // The node's feed read the new log from its start; the old position resumes after old-2.
     assert_eq!(contents_from(gateway.local_addr(), &cursor), ["new-0"]);
 }
+on_both_drivers!(
+    a_cursor_from_before_the_log_went_back_resumes_on_the_node_that_followed_it,
+    a_cursor_from_before_the_log_went_back_resumes_on_the_node_that_followed_it
+);
 
 /// Known bug, found by this test: on a node whose feed started after the log went back, a
 /// position past the log's end is taken for one the node has not fetched yet, so the client
@@ -73,13 +78,16 @@ fn a_cursor_from_before_the_log_went_back_resumes_on_the_node_that_followed_it()
 /// apart from a node that merely lags another one (e.g. the broker's high watermark per
 /// partition, kept by the feed); serving every position ahead of the feed by a catch-up fetch
 /// would cost a broker connection per client that moves to a slower node.
-#[test]
-#[ignore = "known bug: a cursor past the log's end on another node waits instead of reading the new log"]
-fn a_cursor_past_the_end_of_the_log_reads_the_new_log_on_another_node() {
+fn a_cursor_past_the_end_of_the_log_reads_the_new_log_on_another_node(driver: DriverChoice) {
     let mut broker = Broker::start();
     broker.create_topic(TOPIC, 1);
-    let first = gateway(&broker);
+    let first = gateway(&broker, driver);
     let cursor = log_goes_back(&mut broker, &first);
-    let second = gateway(&broker);
+    let second = gateway(&broker, driver);
     assert_eq!(contents_from(second.local_addr(), &cursor), ["new-0"]);
 }
+on_both_drivers!(
+    #[ignore = "known bug: a cursor past the log's end on another node waits instead of reading the new log"]
+    a_cursor_past_the_end_of_the_log_reads_the_new_log_on_another_node,
+    a_cursor_past_the_end_of_the_log_reads_the_new_log_on_another_node
+);
