@@ -78,6 +78,10 @@ pub struct Gateway {
     /// stopped after the shards.
     late_kafka: std::sync::OnceLock<(KafkaBridge, Arc<KafkaPlan>)>,
     /// The configuration in force (the last one applied).
+    #[allow(
+        clippy::disallowed_types,
+        reason = "the configuration in force, read and replaced by apply and reload on the caller's thread (main, management), never by a shard"
+    )]
     applied: std::sync::Mutex<Config>,
     /// The node's rate limiter (dropped last, with the shards: that ends the Redis thread).
     rate_limiter: Option<Arc<RateLimiter>>,
@@ -159,6 +163,10 @@ impl Gateway {
             deployments: Deployments::new(&config, topic_doorbells.clone()),
             kafka_plan: kafka_plan.clone(),
             late_kafka: std::sync::OnceLock::new(),
+            #[allow(
+                clippy::disallowed_types,
+                reason = "the configuration in force, read and replaced by apply and reload on the caller's thread (main, management), never by a shard"
+            )]
             applied: std::sync::Mutex::new(config.clone()),
             rate_limiter: None,
             webhook_metrics: None,
