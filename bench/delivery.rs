@@ -27,8 +27,8 @@ use tidegate::codec::ws::{encode_frame_header, Opcode};
 use tidegate::delivery::frame_cache::FrameCache;
 use tidegate::message::{Message, MessageId, PayloadKind};
 use tidegate::metrics::ShardMetrics;
-use tidegate::runtime::LocalSignal;
 use tidegate::server::write_batch::WriteBatch;
+use tidegate::shard::LocalSignal;
 
 const SUBSCRIBERS: usize = 1_000;
 const SIZES_BYTES: [(&str, usize); 2] = [("100B", 100), ("4KiB", 4096)];

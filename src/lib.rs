@@ -8,13 +8,18 @@
 //! ```text
 //! main.rs ─ CLI (`run`, `check`, `apikey generate`), logging, signals (SIGHUP: apply the file live)
 //! config/      YAML → validated, typed `Config` (every problem reported at once)
-//! runtime/     shards: one pinned thread + monoio runtime + SO_REUSEPORT listener each (a
-//!              ShardSeed moves into the thread); driver choice (io_uring / epoll), shutdown broadcast;
-//!              the supervisor every task is spawned through (a panic closes one connection, or
-//!              takes its shard down visibly); test-only fault injection (feature `fault-injection`);
-//!              LogThrottle (one line per interval for errors that repeat, e.g. accept failures);
-//!              live apply (apply.rs: `Gateway::apply`; deployment.rs: the node-wide versioned
-//!              API set; shard_apply.rs: each shard's routing-table swap)
+//! runtime/     the top: starts and stops the node's shards (one pinned thread + monoio runtime +
+//!              SO_REUSEPORT listener each; a ShardSeed moves into the thread, builds the
+//!              `shard::Shard` there and runs its accept loop beside it: shard.rs), shutdown
+//!              broadcast; live apply (apply.rs: `Gateway::apply`; deployment.rs: the node-wide
+//!              versioned API set; shard_apply.rs: each shard's routing-table swap). Nothing but
+//!              main.rs and manage/node.rs names it (tests/module_layers.rs)
+//! shard/       the shard context, below everything that serves clients: `Shard` (what a shard
+//!              hands to entrypoints, endpoints, server, webhooks: context.rs), LocalSignal, the
+//!              supervisor every task is spawned through (a panic closes one connection, or takes
+//!              its shard down visibly), LogThrottle (one line per interval for errors that
+//!              repeat), the I/O driver (io_uring / epoll), io_buf.rs (read buffers every socket
+//!              reader shares), test-only fault injection (feature `fault-injection`)
 //! server/      the life of a connection: accept → HTTP head → route (virtual host, then
 //!              context path) → CORS / Origin check (cors.rs) → entrypoint → body
 //!              (100-continue, 408); request ids and error answers (details to the log only);
@@ -31,13 +36,15 @@
 //!              kafka (Kafka I/O on its own bridge thread: endpoint/kafka/bridge*.rs, the only tokio code;
 //!              fetches paced by their readers, shared catch-up readers: catch_up.rs);
 //!              fault.rs: a broker failure as the client's short reason + the log's details
-//! delivery/    per-client bounded outbound queue with the slow-client policy; the cursor fan-out
+//! delivery/    the retention ring messages wait in for their readers (retention_ring.rs);
+//!              per-client bounded outbound queue with the slow-client policy; the cursor fan-out
 //!              of a retention ring to a shard's clients (and how far delivery has got); the
 //!              shard's budget of HTTP GET reply bytes in flight; frame_cache.rs: a message's
 //!              WebSocket frame / SSE event built once per shard, shared by every subscriber
 //! rate_limit/  plan policies: request rate limits, quotas, message rates; node-wide counters,
 //!              or Redis-shared ones through a dedicated thread (the only blocking client)
-//! message.rs   the one message type; metrics.rs the counters every bound reports to;
+//! message/     the one message type, and Kafka positions beside its id (kafka_cursor.rs,
+//!              kafka_compact_id.rs); metrics.rs the counters every bound reports to;
 //!              civil_date.rs UTC calendar days (access-log times, RFC 3339 instants, quotas)
 //! observe/     access log (a line per request / stream end, written by a thread of its own behind a
 //!              bounded queue) and per-API metrics (per-shard series summed at scrape)
@@ -107,5 +114,6 @@ pub mod rate_limit;
 pub mod runtime;
 pub mod security;
 pub mod server;
+pub mod shard;
 pub mod tls;
 pub mod webhook;

@@ -1,4 +1,4 @@
-//! Compact Kafka ids (`encodeMessageId: true`, `endpoint::kafka::compact_id`) against a real
+//! Compact Kafka ids (`encodeMessageId: true`, `message::kafka_compact_id`) against a real
 //! broker: an SSE event's id is a few bytes per partition instead of `topic:partition:offset`
 //! per partition in base64; a client resumes exactly with it (SSE `Last-Event-ID`, GET
 //! `?cursor=`), and still with the form earlier versions handed out; a damaged id is a 400 that
@@ -16,8 +16,8 @@ use common::*;
 use kafka_broker::*;
 use serde_json::json;
 use tidegate::config::DriverChoice;
-use tidegate::endpoint::kafka::compact_id::{topic_tag, VERSION};
-use tidegate::endpoint::kafka::cursor::KafkaCursor;
+use tidegate::message::kafka_compact_id::{topic_tag, VERSION};
+use tidegate::message::kafka_cursor::KafkaCursor;
 
 /// 23 characters, as in the measurement that found the problem (issue 16).
 const TOPIC: &str = "orders-eu-west-1.events";

@@ -3,7 +3,7 @@
 //! 503 naming it, its clients told to go away) and the `tidegate` process exits non-zero so that
 //! its supervisor restarts it.
 //!
-//! Panics are injected through the test-only `fault-injection` feature (src/runtime/fault.rs).
+//! Panics are injected through the test-only `fault-injection` feature (src/shard/fault.rs).
 
 mod common;
 
@@ -15,7 +15,7 @@ use common::admin::{health, metric_total, metrics_text, shard_metric};
 use common::binary::{gateway_yaml, Binary};
 use common::*;
 use tidegate::config::DriverChoice;
-use tidegate::runtime::fault::Site;
+use tidegate::shard::fault::Site;
 use tungstenite::Message;
 
 const WAIT: Duration = Duration::from_secs(30);

@@ -239,8 +239,8 @@ on_both_drivers!(
 fn shards_run_on_the_forced_driver() {
     // one driver: both, one after the other, in one test: each is forced and reported.
     for (choice, driver) in [
-        (DriverChoice::IoUring, tidegate::runtime::Driver::IoUring),
-        (DriverChoice::Epoll, tidegate::runtime::Driver::Epoll),
+        (DriverChoice::IoUring, tidegate::shard::Driver::IoUring),
+        (DriverChoice::Epoll, tidegate::shard::Driver::Epoll),
     ] {
         let gateway = start(test_config(&mock_api_yaml(1000), choice));
         assert_eq!(gateway.drivers(), &[driver, driver]);

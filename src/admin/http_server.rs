@@ -33,8 +33,8 @@ use super::request_body::{read_body, BodyFailure};
 use crate::codec::http_head::{parse_request_head, HeadLimits, Method, RequestHead};
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::metrics::{AdminMetrics, ShardMetrics};
-use crate::runtime::shard::ACCEPT_ERROR_LOG_INTERVAL;
-use crate::runtime::LogThrottle;
+use crate::shard::LogThrottle;
+use crate::shard::ACCEPT_ERROR_LOG_INTERVAL;
 
 /// How often the accept loop checks for shutdown.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);

@@ -27,7 +27,7 @@ use crate::metrics::{render_prometheus, AdminMetrics, KafkaMetrics, ShardMetrics
 use crate::observe::api_metrics::{render_api_metrics, ApiMetrics};
 use crate::observe::log_writer::AccessLogCounters;
 use crate::rate_limit::RateLimiter;
-use crate::runtime::Driver;
+use crate::shard::Driver;
 use crate::tls::TlsMetrics;
 
 /// The admin endpoint's bounds: a scrape or a health probe is one small request.

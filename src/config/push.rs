@@ -18,7 +18,7 @@ use super::sections::decode;
 #[serde(
     deny_unknown_fields,
     rename_all = "camelCase",
-    expecting = "the push configuration mapping (callbackUrl, headers, auth, ssl, retry, ordering, dlq, secrets)"
+    expecting = "the push configuration mapping (callbackUrl, headers, auth, ssl, retry, ordering, dlq, secrets, channel)"
 )]
 struct RawPush {
     callback_url: String,
@@ -36,6 +36,8 @@ struct RawPush {
     dlq: Option<RawDlq>,
     #[serde(default)]
     secrets: Vec<Secret>,
+    #[serde(default)]
+    channel: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,6 +184,7 @@ pub(crate) fn read(
         .dlq
         .and_then(|raw| dlq(raw, api, apis, &join(loc, "dlq"), p));
     let secrets = secrets(raw.secrets, &join(loc, "secrets"), p);
+    let channel = super::push_channel::read(raw.channel, api, &join(loc, "channel"), p);
     Some(PushConfig {
         callback: callback?,
         headers,
@@ -191,6 +194,7 @@ pub(crate) fn read(
         ordering,
         dlq,
         secrets,
+        channel,
     })
 }
 

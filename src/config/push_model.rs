@@ -19,6 +19,8 @@ pub struct PushConfig {
     pub dlq: Option<DeadLetterTarget>,
     /// Standard Webhooks secrets (decoded `whsec_` keys); two during a rotation. Empty: unsigned.
     pub secrets: Vec<SigningSecret>,
+    /// The part of the API's endpoint delivered (`push_channel.rs`); `None`: all of it.
+    pub channel: Option<super::push_channel::PushChannel>,
 }
 
 /// A parsed `callbackUrl`.

@@ -476,11 +476,9 @@ fn read_endpoint(value: &Value, loc: &str, p: &mut Problems) -> Option<EndpointC
             super::mqtt::read(config, &config_loc, p).map(|o| EndpointConfig::Mqtt(Box::new(o)))
         }
         "kafka" => match config {
-            Some(config) => {
-                decode::<super::kafka_raw::RawKafka>(config, &config_loc, p).map(|raw| {
-                    EndpointConfig::Kafka(Box::new(super::kafka::kafka(raw, &config_loc, p)))
-                })
-            }
+            Some(config) => decode::<super::kafka::RawKafka>(config, &config_loc, p).map(|raw| {
+                EndpointConfig::Kafka(Box::new(super::kafka::kafka(raw, &config_loc, p)))
+            }),
             None => {
                 p.push(
                     config_loc,

@@ -12,11 +12,12 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 
 use super::catch_up_streams::{CatchUpStream, CatchUpStreams};
+use super::kafka_commit_now::CommitNow;
 use super::kafka_subscriptions::{FeedUse, SubscriptionGroups};
 use super::read_floors::ReadFloors;
 use super::{Doorbell, TopicLog};
-use crate::endpoint::kafka::cursor::KafkaCursor;
 use crate::endpoint::Fault;
+use crate::message::kafka_cursor::KafkaCursor;
 use crate::message::Fields;
 
 /// Requests a shard may have waiting for the bridge at once (all shards together).
@@ -42,6 +43,8 @@ pub struct KafkaFeed {
     pub reads: Arc<ReadFloors>,
     /// The catch-up readers of clients resuming before its buffer.
     pub catch_ups: CatchUpStreams,
+    /// Commits shards wait for (at-most-once push subscriptions), for a consumer-group feed.
+    pub commit_now: CommitNow,
 }
 
 /// A shard's delivered report before it ever had a client.
@@ -60,6 +63,7 @@ impl KafkaFeed {
             usage: FeedUse::default(),
             reads: Arc::new(ReadFloors::new(shards)),
             catch_ups: CatchUpStreams::default(),
+            commit_now: CommitNow::default(),
         }
     }
 

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::doorbell::Doorbell;
-use super::retention_ring::{RetentionRing, TooLarge};
+use crate::delivery::retention_ring::{RetentionRing, TooLarge};
 use crate::message::Message;
 
 /// One in-memory topic, shared by all shards.

@@ -16,7 +16,7 @@ use slab::Slab;
 use crate::config::SlowClientPolicy;
 use crate::cross_shard::TopicLog;
 use crate::delivery::{OutboundQueue, QueueEnd};
-use crate::endpoint::kafka::cursor::{through_floor, FloorStep, KafkaCursor};
+use crate::message::kafka_cursor::{through_floor, FloorStep, KafkaCursor};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 
@@ -89,7 +89,7 @@ struct Subscriber {
     /// Position of the first message this client was due (it owes nothing before it).
     start: u64,
     /// A Kafka client that resumed between ring entries: what it has already read. Cleared
-    /// once the ring's positions cover it (see `kafka::cursor::through_floor`).
+    /// once the ring's positions cover it (see `message::kafka_cursor::through_floor`).
     floor: Option<Arc<KafkaCursor>>,
     /// The slow-client policy skipped messages for it (it is the slow one): it does not hold
     /// back the ring's writer (`read_floor`) until it has caught up with the ring's end.

@@ -15,8 +15,8 @@ use monoio::time::Instant;
 use crate::config::MockOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::message::{Fields, Message, MessageId, PayloadKind};
-use crate::runtime::fault::{self, Site};
-use crate::runtime::supervisor::spawn_connection_task;
+use crate::shard::fault::{self, Site};
+use crate::shard::supervisor::spawn_connection_task;
 
 /// A Mock endpoint's shared, immutable parts.
 pub struct MockEndpoint {

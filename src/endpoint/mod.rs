@@ -21,7 +21,7 @@ use crate::delivery::fanout::{CursorError, Fanout};
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::message::{Fields, MessageId, PayloadKind};
 use crate::metrics::ShardMetrics;
-use crate::runtime::LocalSignal;
+use crate::shard::LocalSignal;
 
 pub use fault::{BrokerFailure, BrokerProblem, Fault};
 pub use in_memory::LocalTopic;
@@ -406,6 +406,14 @@ pub enum Subscription {
 }
 
 impl Subscription {
+    /// The Kafka subscription, for a Kafka endpoint (its group commits on request).
+    pub fn kafka(&self) -> Option<&kafka::KafkaSubscription> {
+        match self {
+            Subscription::Kafka(kafka) => Some(kafka),
+            _ => None,
+        }
+    }
+
     /// The connection's own echo, for an echo endpoint: its publisher sends there.
     pub fn echo(&self) -> Option<Rc<echo::EchoLoop>> {
         match self {

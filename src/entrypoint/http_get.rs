@@ -26,13 +26,13 @@ use crate::delivery::{OutboundQueue, ReplyBudget, ReplyPermit};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
-use crate::runtime::shard::Shard;
 use crate::server::conn::{with_answer_headers, Conn};
 use crate::server::cors::AnswerHeaders;
 use crate::server::drain::Drain;
 use crate::server::request_id::RequestId;
 use crate::server::write_batch::WriteBatch;
 use crate::server::Api;
+use crate::shard::Shard;
 
 /// Serves one poll. Returns false when the connection must close.
 pub async fn serve(

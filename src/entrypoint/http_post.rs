@@ -16,10 +16,10 @@ use crate::endpoint::PublishOptions;
 use crate::entrypoint::message_headers::message_headers;
 use crate::message::{MessageId, PayloadKind};
 use crate::observe::api_metrics::EntrypointKind;
-use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
 use crate::server::drain::RETRY_AFTER_SECONDS;
 use crate::server::Api;
+use crate::shard::Shard;
 
 /// Publishes `body`. Returns false when the connection must close.
 pub async fn serve(

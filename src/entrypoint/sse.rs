@@ -30,7 +30,6 @@ use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
 use crate::rate_limit::{self, Pacer};
-use crate::runtime::shard::Shard;
 use crate::security::live::StreamWatch;
 use crate::server::conn::Conn;
 use crate::server::drain::Drain;
@@ -38,6 +37,7 @@ use crate::server::duplex::{DiscardInbound, Duplex};
 use crate::server::stall_write::is_stall;
 use crate::server::write_batch::WriteBatch;
 use crate::server::Api;
+use crate::shard::Shard;
 
 /// Reconnection delay advertised to clients in the first frame.
 const RETRY_MS: u64 = 3000;

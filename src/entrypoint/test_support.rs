@@ -10,9 +10,9 @@ use crate::config::{self, EndpointConfig};
 use crate::endpoint::mock::MockEndpoint;
 use crate::endpoint::Endpoint;
 use crate::observe::api_metrics::ApiMetrics;
-use crate::runtime::LocalSignal;
 use crate::server::api::SharedEndpoint;
 use crate::server::Api;
+use crate::shard::LocalSignal;
 
 /// Parses `text` (a whole request head, ending in a blank line).
 pub fn head(text: &str) -> RequestHead {

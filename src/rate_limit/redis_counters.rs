@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::metrics::RateLimitMetrics;
 use super::window::Window;
-use crate::runtime::LogThrottle;
+use crate::shard::LogThrottle;
 
 /// Adds ARGV[1] to KEYS[1]; the first addition of a window sets its expiry (ARGV[2] ms).
 const ADD_SCRIPT: &str = "local c = redis.call('INCRBY', KEYS[1], ARGV[1]) \

@@ -2,17 +2,11 @@
 //! runtime and SO_REUSEPORT listener, started and stopped as one `Gateway`.
 
 mod apply;
-mod catch_panic;
 mod deployment;
-mod driver;
-pub mod fault;
 mod listener;
-mod local_signal;
-mod log_throttle;
 pub mod shard;
 mod shard_apply;
 mod shard_seed;
-pub mod supervisor;
 
 use std::io;
 use std::net::SocketAddr;
@@ -21,10 +15,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use apply::ApplyReport;
-pub use catch_panic::CatchPanic;
-pub use driver::Driver;
-pub use local_signal::LocalSignal;
-pub use log_throttle::LogThrottle;
 
 use crate::admin::{Admin, AdminState, MetricsSources};
 use crate::config::{Config, ConfigError};
@@ -37,6 +27,7 @@ use crate::observe::log_writer::{self, AccessLogWriter};
 use crate::rate_limit::{RateLimitMetrics, RateLimiter, RedisStartError};
 use crate::security::reload::ReloadReport;
 use crate::security::Registry;
+use crate::shard::Driver;
 use crate::tls::reload::Watcher;
 use crate::tls::{TlsMetrics, TlsStore};
 use deployment::Deployments;

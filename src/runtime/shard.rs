@@ -1,7 +1,7 @@
-//! A shard: one thread, one monoio runtime, one listener, and everything its connections use.
-//! Nothing here is `Send`; other threads reach a shard only through `cross_shard`.
+//! A shard running: one thread, one monoio runtime, one listener; the accept loop, draining and
+//! the shard-wide tasks around the context (`crate::shard::Shard`) its connections use.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::net::TcpListener as StdTcpListener;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -10,139 +10,51 @@ use std::time::Duration;
 use monoio::net::{TcpListener, TcpStream};
 use monoio::time::Instant;
 
-use crate::config::GatewayConfig;
-use crate::cross_shard::{Doorbell, Signal};
-use crate::delivery::ReplyBudget;
-use crate::endpoint::LocalTopics;
+use crate::cross_shard::Signal;
 use crate::metrics::ShardMetrics;
-use crate::observe::ShardObserver;
-use crate::rate_limit::RateLimiter;
-use crate::runtime::fault::{self, Site};
 use crate::runtime::shard_apply::{self, ShardDeployer};
-use crate::runtime::supervisor::{spawn_connection_task, spawn_shard_task};
-use crate::runtime::{LocalSignal, LogThrottle};
-use crate::security::{self, ShardSecurity};
-use crate::server::{connection, Router};
+use crate::security;
+use crate::server::connection;
+use crate::shard::fault::{self, Site};
+use crate::shard::supervisor::{spawn_connection_task, spawn_shard_task};
+use crate::shard::{LogThrottle, Shard, ACCEPT_ERROR_LOG_INTERVAL};
 use crate::tls::{self, Established, HandshakeFailure, TlsStore};
 
 /// Pause after an accept error (e.g. out of file descriptors) before accepting again.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
-/// At most one log line per this long for failing accepts (every one is counted).
-pub const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// How often draining checks whether the last connection has gone.
 const DRAIN_POLL: Duration = Duration::from_millis(10);
 /// Longest a shard waits at shutdown for its broker connections to say goodbye (an MQTT
 /// DISCONNECT is given 1 s to leave).
 const ENDPOINT_CLOSE_WAIT: Duration = Duration::from_secs(2);
 
-/// State shared by every task on one shard.
-pub struct Shard {
-    /// Index of this shard (0-based), used in logs and metric labels.
-    pub id: usize,
-    /// Gateway-wide settings (limits, timeouts, queue bounds).
-    pub gateway: GatewayConfig,
-    /// This shard's routing table; its own copy, so lookups take no lock. Replaced as a whole by
-    /// a live apply (`shard_apply`); read it with [`Shard::router`].
-    pub router: RefCell<Rc<Router>>,
-    /// This shard's side of every in-memory topic the deployed APIs name.
-    pub topics: RefCell<LocalTopics>,
+/// What the runtime keeps beside a shard's context: the shard's side of the deployment set and
+/// what its accept loop counts. Only the runtime reads it; connections get the [`Shard`].
+pub struct RunningShard {
+    /// The context every task on the shard reads.
+    pub shard: Rc<Shard>,
     /// This shard's side of the deployment set.
     pub deployer: ShardDeployer,
-    /// Rung by other shards when a topic this shard reads has new messages.
-    pub doorbell: Arc<Doorbell>,
-    /// This shard's counters; read by other threads.
-    pub metrics: Arc<ShardMetrics>,
-    /// Fired when the gateway shuts down: stop accepting, let connections finish.
-    pub shutdown: Rc<LocalSignal>,
-    /// HTTP GET reply bytes being written (`maxGetReplyBytesPerShard`).
-    pub reply_budget: ReplyBudget,
-    /// The node's rate limiter, shared by every shard (node-wide counters).
-    pub rate_limiter: Arc<RateLimiter>,
-    /// Per-API metrics and the access log.
-    pub observer: ShardObserver,
-    /// Plans, subscriptions and keys as this shard sees them; its live streams' credentials.
-    pub security: Rc<ShardSecurity>,
-    /// The push subscriptions this shard delivers (`crate::webhook`).
-    pub webhooks: crate::webhook::ShardWebhooks,
     connections: Cell<usize>,
     /// One log line per interval for failing TLS handshakes (every one is counted).
     tls_failures_log: LogThrottle,
 }
 
-impl Shard {
-    /// A shard with no connections yet.
-    pub fn new(parts: ShardParts) -> Shard {
-        let ShardParts {
-            id,
-            gateway,
+impl RunningShard {
+    /// A running shard with no connections yet.
+    pub fn new(shard: Rc<Shard>, deployer: ShardDeployer) -> RunningShard {
+        RunningShard {
+            shard,
             deployer,
-            topics,
-            doorbell,
-            metrics,
-            shutdown,
-            rate_limiter,
-            observer,
-            security,
-            webhooks,
-        } = parts;
-        let reply_budget = ReplyBudget::new(
-            gateway.limits.max_get_reply_bytes_per_shard,
-            metrics.clone(),
-        );
-        Shard {
-            id,
-            gateway,
-            router: RefCell::new(Rc::new(Router::new(&[]))),
-            topics: RefCell::new(topics),
-            deployer,
-            doorbell,
-            metrics,
-            shutdown,
-            reply_budget,
-            rate_limiter,
-            observer,
-            security,
-            webhooks,
             connections: Cell::new(0),
             tls_failures_log: LogThrottle::new(ACCEPT_ERROR_LOG_INTERVAL),
         }
-    }
-
-    /// The routing table in force (a request keeps the one it was routed with).
-    pub fn router(&self) -> Rc<Router> {
-        self.router.borrow().clone()
     }
 
     /// Open connections on this shard.
     pub fn connection_count(&self) -> usize {
         self.connections.get()
     }
-}
-
-/// What a shard is built from (on its own thread, since most of it is `!Send`).
-pub struct ShardParts {
-    /// Shard index.
-    pub id: usize,
-    /// Gateway settings.
-    pub gateway: GatewayConfig,
-    /// The shard's side of the deployment set (the routing table is built from it).
-    pub deployer: ShardDeployer,
-    /// Local sides of the in-memory topics.
-    pub topics: LocalTopics,
-    /// This shard's doorbell.
-    pub doorbell: Arc<Doorbell>,
-    /// This shard's metrics.
-    pub metrics: Arc<ShardMetrics>,
-    /// The shard's shutdown signal (shared with the endpoints built before the shard).
-    pub shutdown: Rc<LocalSignal>,
-    /// The node's rate limiter.
-    pub rate_limiter: Arc<RateLimiter>,
-    /// Per-API metrics and the access log.
-    pub observer: ShardObserver,
-    /// The shard's view of the security registry.
-    pub security: Rc<ShardSecurity>,
-    /// The push subscriptions this shard delivers.
-    pub webhooks: crate::webhook::ShardWebhooks,
 }
 
 /// A shard's listening sockets: the plaintext one, and the TLS one when `gateway.tls` is set.
@@ -153,7 +65,8 @@ pub struct ShardListeners {
 
 /// Runs a shard until `stop` is raised and its connections have drained (or the shutdown
 /// deadline passed).
-pub async fn run(shard: Rc<Shard>, listeners: ShardListeners, stop: Arc<Signal>) {
+pub async fn run(running: Rc<RunningShard>, listeners: ShardListeners, stop: Arc<Signal>) {
+    let shard = running.shard.clone();
     let register = |listener| match TcpListener::from_std(listener) {
         Ok(listener) => Some(listener),
         Err(err) => {
@@ -184,16 +97,19 @@ pub async fn run(shard: Rc<Shard>, listeners: ShardListeners, stop: Arc<Signal>)
     for api in shard.router().apis() {
         api.endpoint.start();
     }
-    spawn_shard_task("deployment follower", shard_apply::follow(shard.clone()));
+    spawn_shard_task("deployment follower", shard_apply::follow(running.clone()));
     let tls_accepts = async {
         if let Some((listener, store)) = &tls {
-            accept_until_shutdown(&shard, listener, Some(store)).await;
+            accept_until_shutdown(&running, listener, Some(store)).await;
         }
     };
-    monoio::join!(accept_until_shutdown(&shard, &listener, None), tls_accepts);
+    monoio::join!(
+        accept_until_shutdown(&running, &listener, None),
+        tls_accepts
+    );
     drop(listener);
     drop(tls);
-    drain(&shard).await;
+    drain(&running).await;
     let endpoints_closed = async {
         for api in shard.router().apis() {
             api.endpoint.closed().await;
@@ -229,16 +145,17 @@ async fn deliver_topics(shard: Rc<Shard>) {
 
 /// Accepts on `listener` (the TLS listener when `tls` is given) until shutdown.
 async fn accept_until_shutdown(
-    shard: &Rc<Shard>,
+    running: &Rc<RunningShard>,
     listener: &TcpListener,
     tls: Option<&Arc<TlsStore>>,
 ) {
+    let shard = &running.shard;
     let throttle = LogThrottle::new(ACCEPT_ERROR_LOG_INTERVAL);
     loop {
         monoio::select! {
             _ = shard.shutdown.wait() => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => admit(shard, stream, tls),
+                Ok((stream, _peer)) => admit(running, stream, tls),
                 Err(err) => {
                     ShardMetrics::inc(&shard.metrics.accept_errors_total);
                     if let Some(suppressed) = throttle.admit(std::time::Instant::now()) {
@@ -259,27 +176,28 @@ async fn accept_until_shutdown(
 
 /// Starts serving a connection (a TLS one after its handshake, which counts against the bound
 /// too), or closes it at once when the shard is at its connection bound.
-fn admit(shard: &Rc<Shard>, mut stream: TcpStream, tls: Option<&Arc<TlsStore>>) {
+fn admit(running: &Rc<RunningShard>, mut stream: TcpStream, tls: Option<&Arc<TlsStore>>) {
+    let shard = &running.shard;
     ShardMetrics::inc(&shard.metrics.connections_accepted_total);
-    if shard.connections.get() >= shard.gateway.limits.max_connections_per_shard {
+    if running.connections.get() >= shard.gateway.limits.max_connections_per_shard {
         ShardMetrics::inc(&shard.metrics.connections_rejected_total);
         return;
     }
     let _ = stream.set_nodelay(true);
     set_cloexec(&stream);
     // Dropped with the task's future, whether the connection ends or its task panics.
-    let guard = ConnectionGuard::new(shard.clone());
+    let guard = ConnectionGuard::new(running.clone());
     // The certificates in use when the connection arrived (a reload affects later ones).
     let tls = tls.map(|store| store.current());
     let serve = async move {
         let established = match tls {
             None => None,
-            Some(config) => match handshake(&mut stream, config, &guard.shard).await {
+            Some(config) => match handshake(&mut stream, config, &guard.running).await {
                 Some(established) => Some(established),
                 None => return,
             },
         };
-        connection::serve(stream, established, guard.shard.clone()).await;
+        connection::serve(stream, established, guard.running.shard.clone()).await;
         drop(guard);
     };
     spawn_connection_task("connection", serve, || {});
@@ -290,8 +208,9 @@ fn admit(shard: &Rc<Shard>, mut stream: TcpStream, tls: Option<&Arc<TlsStore>>) 
 async fn handshake(
     stream: &mut TcpStream,
     config: Arc<rustls::ServerConfig>,
-    shard: &Shard,
+    running: &RunningShard,
 ) -> Option<Established> {
+    let shard = &running.shard;
     let deadline = Instant::now() + shard.gateway.timeouts.header_read;
     let failure = match tls::accept(stream, config, deadline).await {
         Ok(established) => {
@@ -316,7 +235,7 @@ async fn handshake(
         }
         HandshakeFailure::Failed(error) => {
             ShardMetrics::inc(&shard.metrics.tls_handshake_failures_total);
-            if let Some(suppressed) = shard.tls_failures_log.admit(std::time::Instant::now()) {
+            if let Some(suppressed) = running.tls_failures_log.admit(std::time::Instant::now()) {
                 let peer = stream.peer_addr().ok();
                 tracing::info!(
                     shard = shard.id,
@@ -341,12 +260,13 @@ fn set_cloexec(stream: &TcpStream) {
     }
 }
 
-async fn drain(shard: &Shard) {
+async fn drain(running: &RunningShard) {
+    let shard = &running.shard;
     let deadline = Instant::now() + shard.gateway.timeouts.shutdown;
-    while shard.connections.get() > 0 && Instant::now() < deadline {
+    while running.connections.get() > 0 && Instant::now() < deadline {
         monoio::time::sleep(DRAIN_POLL).await;
     }
-    let left = shard.connections.get();
+    let left = running.connections.get();
     if left > 0 {
         tracing::warn!(
             shard = shard.id,
@@ -358,20 +278,21 @@ async fn drain(shard: &Shard) {
 
 /// Counts a connection for as long as it lives.
 struct ConnectionGuard {
-    shard: Rc<Shard>,
+    running: Rc<RunningShard>,
 }
 
 impl ConnectionGuard {
-    fn new(shard: Rc<Shard>) -> ConnectionGuard {
-        shard.connections.set(shard.connections.get() + 1);
-        ShardMetrics::inc(&shard.metrics.connections_open);
-        ConnectionGuard { shard }
+    fn new(running: Rc<RunningShard>) -> ConnectionGuard {
+        running.connections.set(running.connections.get() + 1);
+        ShardMetrics::inc(&running.shard.metrics.connections_open);
+        ConnectionGuard { running }
     }
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.shard.connections.set(self.shard.connections.get() - 1);
-        ShardMetrics::sub(&self.shard.metrics.connections_open, 1);
+        let running = &self.running;
+        running.connections.set(running.connections.get() - 1);
+        ShardMetrics::sub(&running.shard.metrics.connections_open, 1);
     }
 }

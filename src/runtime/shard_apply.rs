@@ -17,8 +17,7 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use super::deployment::Deployments;
-use super::shard::Shard;
-use super::LocalSignal;
+use super::shard::RunningShard;
 use crate::config::{ApiState, EntrypointConfig};
 use crate::endpoint::kafka::KafkaLocals;
 use crate::endpoint::{Endpoint, EndpointContext, LocalTopic};
@@ -26,6 +25,7 @@ use crate::observe::api_metrics::EntrypointKind;
 use crate::server::api::SharedEndpoint;
 use crate::server::drain::{REDEPLOYED, STOPPED};
 use crate::server::{Api, Router};
+use crate::shard::{LocalSignal, Shard};
 
 /// The entrypoint kinds a drain can end.
 const KINDS: [EntrypointKind; 4] = [
@@ -59,21 +59,22 @@ impl ShardDeployer {
 }
 
 /// The shard task that applies every new version as soon as it is published, until shutdown.
-pub async fn follow(shard: Rc<Shard>) {
-    let doorbell = shard.deployer.deployments.doorbell(shard.id);
+pub async fn follow(running: Rc<RunningShard>) {
+    let shard = &running.shard;
+    let doorbell = running.deployer.deployments.doorbell(shard.id);
     loop {
         monoio::select! {
             _ = shard.shutdown.wait() => return,
             _ = doorbell.rung() => {}
         }
-        apply_current(&shard, true);
+        apply_current(&running, true);
     }
 }
 
 /// Swaps in the current version if this shard does not serve it yet. `live`: the shard is
 /// running, so new endpoints start now (at build time `shard::run` starts them).
-pub fn apply_current(shard: &Shard, live: bool) {
-    let deployer = &shard.deployer;
+pub fn apply_current(running: &RunningShard, live: bool) {
+    let (shard, deployer) = (&running.shard, &running.deployer);
     let deployment = deployer.deployments.current();
     if deployment.version == deployer.applied.get() {
         return;

@@ -5,16 +5,15 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 
-use super::catch_panic::panic_message;
 use super::deployment::Deployments;
-use super::driver::{self, Driver};
-use super::shard::{self, Shard, ShardListeners, ShardParts};
+use super::shard::{self, RunningShard, ShardListeners};
 use super::shard_apply::{self, ShardDeployer};
-use super::supervisor::{self, Supervisor};
-use super::LocalSignal;
+use std::cell::RefCell;
+
 use crate::config::Config;
 use crate::cross_shard::kafka_link::KafkaLink;
 use crate::cross_shard::{Doorbell, GatewayHealth, Signal};
+use crate::delivery::ReplyBudget;
 use crate::endpoint::kafka::{KafkaLocals, KafkaPlan};
 use crate::endpoint::{EndpointContext, LocalTopics};
 use crate::metrics::ShardMetrics;
@@ -22,6 +21,9 @@ use crate::observe::api_metrics::ApiMetrics;
 use crate::observe::log_writer::AccessLogSink;
 use crate::observe::{ShardAccessLog, ShardObserver};
 use crate::rate_limit::RateLimiter;
+use crate::server::Router;
+use crate::shard::supervisor::{self, Supervisor};
+use crate::shard::{panic_message, run_on_driver, Driver, LocalSignal, Shard};
 
 /// One shard before it runs.
 pub(super) struct ShardSeed {
@@ -74,21 +76,21 @@ impl ShardSeed {
             core_affinity::set_for_current(core);
         }
         let id = self.id;
-        driver::run_on_driver(
+        run_on_driver(
             self.config.gateway.driver,
             |result| {
                 let _ = started.send((id, result));
             },
             move || {
-                let (shard, listeners, stop) = self.grow();
-                shard::run(shard, listeners, stop)
+                let (running, listeners, stop) = self.grow();
+                shard::run(running, listeners, stop)
             },
         );
     }
 
     /// Builds the shard's state on its runtime: Kafka sides, then local topics, endpoints and
     /// router from the deployment in force.
-    fn grow(self) -> (Rc<Shard>, ShardListeners, Arc<Signal>) {
+    fn grow(self) -> (Rc<RunningShard>, ShardListeners, Arc<Signal>) {
         let policy = self.config.gateway.outbound.slow_client_policy;
         let kafka = KafkaLocals::new(
             self.id,
@@ -116,14 +118,20 @@ impl ShardSeed {
             .access_log
             .map(|sink| ShardAccessLog::new(sink, &self.config.gateway.access_log));
         let webhooks = crate::webhook::ShardWebhooks::new(self.webhooks);
-        let shard = Rc::new(Shard::new(ShardParts {
+        let gateway = self.config.gateway;
+        let reply_budget = ReplyBudget::new(
+            gateway.limits.max_get_reply_bytes_per_shard,
+            self.metrics.clone(),
+        );
+        let shard = Rc::new(Shard {
             id: self.id,
-            gateway: self.config.gateway,
-            deployer: ShardDeployer::new(self.deployments, context),
-            topics: LocalTopics::new(),
+            gateway,
+            router: RefCell::new(Rc::new(Router::new(&[]))),
+            topics: RefCell::new(LocalTopics::new()),
             doorbell: self.doorbell,
             metrics: self.metrics,
             shutdown,
+            reply_budget,
             rate_limiter: self.rate_limiter,
             observer: ShardObserver {
                 api_metrics: self.api_metrics,
@@ -131,8 +139,10 @@ impl ShardSeed {
             },
             security: Rc::new(crate::security::ShardSecurity::new(self.security)),
             webhooks,
-        }));
-        shard_apply::apply_current(&shard, false);
-        (shard, self.listeners, self.stop)
+        });
+        let deployer = ShardDeployer::new(self.deployments, context);
+        let running = Rc::new(RunningShard::new(shard, deployer));
+        shard_apply::apply_current(&running, false);
+        (running, self.listeners, self.stop)
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use super::principal::{Access, Credential};
 use super::ShardSecurity;
-use crate::runtime::LocalSignal;
+use crate::shard::LocalSignal;
 
 /// How often a shard looks for registry changes and end dates: well under the one second the
 /// issue allows between a revocation and the end of its streams.

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use crate::endpoint::Endpoint;
 use crate::observe::api_metrics::ApiSeries;
-use crate::runtime::LocalSignal;
 use crate::server::drain::Drain;
+use crate::shard::LocalSignal;
 
 /// An endpoint as the APIs of one shard share it across deployments: the endpoint, and the signal
 /// that closes its broker connections (fired when no deployed API uses it any more, or at

@@ -12,7 +12,6 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use monoio::buf::{IoBufMut, SliceMut};
 use monoio::io::AsyncReadRent;
 use monoio::net::TcpStream;
 
@@ -27,6 +26,7 @@ use crate::server::request_id::RequestId;
 use crate::server::stall_write::{is_stall, StallWriter};
 use crate::server::transport::Transport;
 use crate::server::write_batch::WriteBatch;
+use crate::shard::io_buf::spare_capacity;
 use crate::tls::{Established, PeerCertificates, TlsSession};
 use rustls::pki_types::CertificateDer;
 
@@ -452,16 +452,6 @@ pub fn with_answer_headers<'a>(
     all.extend_from_slice(headers);
     all.extend(answer.iter().map(|(name, value)| (*name, value.as_str())));
     all
-}
-
-/// The free space after `buf`'s bytes, for a read to append into.
-///
-/// monoio reads into a `BytesMut` from its *start*; handing it the buffer itself would overwrite
-/// bytes still waiting to be parsed (a request head or frame split across reads).
-pub fn spare_capacity(mut buf: BytesMut, at_least_bytes: usize) -> SliceMut<BytesMut> {
-    buf.reserve(at_least_bytes);
-    let (len, capacity) = (buf.len(), buf.capacity());
-    buf.slice_mut(len..capacity)
 }
 
 /// Keeps the shard's read-buffer gauge in step with one connection's buffer capacity.

@@ -23,11 +23,11 @@ use crate::observe::api_metrics::EntrypointKind;
 use crate::observe::exchange::Subscriber;
 use crate::observe::request_record::RequestRecord;
 use crate::rate_limit;
-use crate::runtime::shard::Shard;
 use crate::security;
 use crate::server::conn::Conn;
 use crate::server::cors::{self, Verdict};
 use crate::server::request_body::{self, Body};
+use crate::shard::Shard;
 use crate::tls::Established;
 
 /// The 404 body of the reference product, for a path no started API serves.

@@ -8,7 +8,7 @@
 use std::cell::Cell;
 
 use crate::observe::api_metrics::EntrypointKind;
-use crate::runtime::LocalSignal;
+use crate::shard::LocalSignal;
 
 /// Why a stream ended when its API was stopped or removed.
 pub const STOPPED: &str = "API stopped";

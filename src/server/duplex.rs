@@ -17,13 +17,14 @@ use monoio::net::TcpStream;
 
 use crate::metrics::ShardMetrics;
 use crate::observe::exchange::Exchange;
-use crate::runtime::fault::{self, Site};
-use crate::runtime::supervisor::spawn_connection_task;
-use crate::runtime::LocalSignal;
-use crate::server::conn::{spare_capacity, BufferGauge, Conn, READ_CHUNK_BYTES};
+use crate::server::conn::{BufferGauge, Conn, READ_CHUNK_BYTES};
 use crate::server::stall_write::{is_stall, StallWriter};
 use crate::server::transport::Transport;
 use crate::server::write_batch::WriteBatch;
+use crate::shard::fault::{self, Site};
+use crate::shard::io_buf::spare_capacity;
+use crate::shard::supervisor::spawn_connection_task;
+use crate::shard::LocalSignal;
 use crate::tls::TlsSession;
 
 /// The first pending read of a streaming connection (grows to `READ_CHUNK_BYTES` when filled).

@@ -12,8 +12,8 @@ use monoio::time::Instant;
 use crate::codec::http_body::BodyDecoder;
 use crate::codec::http_head::{BodyFraming, RequestHead};
 use crate::codec::http_response::encode_continue;
-use crate::runtime::shard::Shard;
 use crate::server::conn::Conn;
+use crate::shard::Shard;
 
 /// What became of a request's body.
 pub enum Body {

@@ -13,7 +13,8 @@ use monoio::time::Instant;
 use rustls::{ServerConfig, ServerConnection};
 
 use super::session::{absorb, drain_output, TlsSession};
-use crate::server::conn::{spare_capacity, READ_CHUNK_BYTES};
+use crate::server::conn::READ_CHUNK_BYTES;
+use crate::shard::io_buf::spare_capacity;
 
 /// A completed handshake: the session, and the plaintext the client sent right after it (its
 /// first request may arrive in the same packet as its Finished message).

@@ -29,7 +29,7 @@ use super::signature;
 use crate::config::push_model::{PushAuth, PushConfig};
 use crate::config::webhook::{IpNetwork, WebhookOptions, WebhookQos};
 use crate::message::Message;
-use crate::runtime::LogThrottle;
+use crate::shard::LogThrottle;
 
 /// What every delivery of one subscription shares.
 pub struct Target {

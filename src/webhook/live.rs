@@ -24,10 +24,10 @@ use super::FAILURE_LOG_INTERVAL;
 use super::{auth, dead_letter_sink, deliver, outcome_sink, pool, retry, tls_config};
 use crate::config::webhook::{WebhookOptions, IDLE_TIMEOUT_MS, MAX_IDLE_CONNECTIONS_PER_HOST};
 use crate::config::{EndpointConfig, SubscriptionConfig, SubscriptionStatus};
-use crate::runtime::shard::Shard;
-use crate::runtime::supervisor::spawn_shard_task;
-use crate::runtime::LogThrottle;
 use crate::server::Api;
+use crate::shard::supervisor::spawn_shard_task;
+use crate::shard::LogThrottle;
+use crate::shard::Shard;
 
 /// How often idle pooled connections are swept.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);

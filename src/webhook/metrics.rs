@@ -40,6 +40,10 @@ pub struct SubscriptionCounters {
     pub dead_lettered: AtomicU64,
     /// Messages given up without a DLQ where the QoS accepts the loss (`at-most-once`).
     pub dropped: AtomicU64,
+    /// At-most-once messages not delivered because the offset commit before the try failed.
+    pub commit_failures: AtomicU64,
+    /// Messages outside the subscription's `channel`, acknowledged without an attempt.
+    pub skipped: AtomicU64,
     /// Messages retained by the source after the last one acknowledged (in-memory topics).
     pub lag: AtomicU64,
     /// Deliveries running now.
@@ -139,12 +143,14 @@ impl WebhookMetrics {
     pub fn render_prometheus(&self) -> String {
         let mut out = String::new();
         let subscriptions = self.all();
-        let families: [Family; 8] = [
+        let families: [Family; 10] = [
             ("webhook_delivered_total", "counter", "Messages the callback acknowledged with a 2xx.", |c| c.delivered.load(Ordering::Relaxed)),
             ("webhook_retried_total", "counter", "Delivery tries after the first.", |c| c.retried.load(Ordering::Relaxed)),
             ("webhook_failed_total", "counter", "Delivery tries that failed (non-2xx, timeout, connection error, refused address).", |c| c.failed.load(Ordering::Relaxed)),
             ("webhook_dead_lettered_total", "counter", "Messages written to the subscription's DLQ.", |c| c.dead_lettered.load(Ordering::Relaxed)),
             ("webhook_dropped_total", "counter", "Messages given up without a DLQ under qos at-most-once (never retried, never delivered again).", |c| c.dropped.load(Ordering::Relaxed)),
+            ("webhook_commit_failures_total", "counter", "Messages not delivered under qos at-most-once because the Kafka offset commit before the attempt failed.", |c| c.commit_failures.load(Ordering::Relaxed)),
+            ("webhook_skipped_total", "counter", "Messages outside the subscription's channel, acknowledged without an attempt.", |c| c.skipped.load(Ordering::Relaxed)),
             ("webhook_lag_messages", "gauge", "Messages retained after the last acknowledged one (in-memory sources).", |c| c.lag.load(Ordering::Relaxed)),
             ("webhook_in_flight", "gauge", "Deliveries running now.", |c| c.in_flight.load(Ordering::Relaxed)),
             ("webhook_state", "gauge", "0 starting, 1 active, 2 paused, 3 stopped (undeliverable message, no DLQ), 4 closed.", SubscriptionCounters::state),

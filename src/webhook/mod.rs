@@ -17,6 +17,7 @@
 pub mod auth;
 pub mod broker_dead_letters;
 pub mod client;
+pub mod commit_first;
 pub mod dead_letter;
 pub mod deliver;
 pub mod http;

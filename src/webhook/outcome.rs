@@ -9,11 +9,12 @@
 //! - `DeadLettered`: the dead-letter write succeeded (4xx, or retries exhausted, with a DLQ).
 //! - `Dropped`: given up without a DLQ under `qos: none` / `at-most-once` (the loss those modes
 //!   accept); nothing is re-delivered.
+//! - `Skipped`: outside the subscription's `channel`; acknowledged without an attempt.
 //! - `Stopped`: the subscription stopped on this message (4xx or retries exhausted without a
 //!   DLQ, or it was closed / the gateway shut down mid-delivery): it is NOT acknowledged, so an
 //!   at-least-once source delivers it again after a restart.
 //!
-//! Acknowledged = `Delivered | DeadLettered | Dropped` ([`Outcome::acknowledges`]). Besides the
+//! Acknowledged = `Delivered | DeadLettered | Dropped | Skipped` ([`Outcome::acknowledges`]). Besides the
 //! sink, the subscription marks each acknowledged message delivered on its `OutboundQueue`
 //! (`mark_delivered`), which is how ring-backed endpoints (in-memory, Kafka and MQTT feeds) hold
 //! their own acknowledgement until a slow subscription has caught up.
@@ -35,6 +36,8 @@ pub enum Outcome {
     DeadLettered,
     /// Given up without a DLQ where the QoS allows losing it.
     Dropped,
+    /// Outside the subscription's `channel`: acknowledged without an attempt.
+    Skipped,
     /// The subscription stopped on it; not acknowledged.
     Stopped(StopReason),
 }
@@ -99,6 +102,7 @@ mod tests {
         assert!(Outcome::Delivered.acknowledges());
         assert!(Outcome::DeadLettered.acknowledges());
         assert!(Outcome::Dropped.acknowledges());
+        assert!(Outcome::Skipped.acknowledges());
         assert!(!Outcome::Stopped(StopReason::Refused(400)).acknowledges());
     }
 }

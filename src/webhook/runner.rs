@@ -9,16 +9,18 @@
 //! once that one has ended, from its resume position when the source is the same one.
 //!
 //! `qos: at-most-once`: each message is acknowledged (resume position, queue mark, sink
-//! `taken`) before its only try, so a failed delivery is dropped, never retried nor re-delivered.
+//! `taken`, and over a Kafka group an offset commit the broker accepted: `commit_first.rs`)
+//! before its only try, so a failed delivery is dropped, never retried nor re-delivered.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::commit_first::{self, Committed};
 use super::deliver::Target;
 use super::join::join_all;
-use super::metrics::State;
+use super::metrics::{State, SubscriptionCounters};
 use super::outcome::{Outcome, OutcomeSink};
 use crate::config::push_model::Ordering;
 use crate::config::webhook::WebhookQos;
@@ -27,8 +29,8 @@ use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::endpoint::{Endpoint, EndpointError};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
-use crate::runtime::LocalSignal;
 use crate::security::ShardSecurity;
+use crate::shard::LocalSignal;
 
 /// How often the subscription's status is checked (a closed one stops within a second).
 pub const CHECK_INTERVAL: Duration = crate::security::live::CHECK_INTERVAL;
@@ -264,7 +266,7 @@ impl Runner {
             self.api
                 .endpoint
                 .subscribe(after, queue.clone(), Some(&self.target.subscription));
-        let _subscription = match subscribed {
+        let subscription = match subscribed {
             Ok((subscription, _)) => subscription,
             Err(EndpointError::Gone { oldest, .. }) => {
                 tracing::warn!(subscription = %self.target.subscription, oldest, "the subscription fell out of its topic's retention; it resumes from the oldest retained message (a gap)");
@@ -304,7 +306,17 @@ impl Runner {
                     queue.mark_delivered(message.id.clone());
                 }
             }
-            let deliveries = batch.iter().map(|m| self.target.deliver(m, stop)).collect();
+            if let (true, Some(last)) = (self.at_most_once(), batch.last()) {
+                match commit_first::before_attempt(&subscription, &last.id, stop).await {
+                    Committed::Yes => {}
+                    Committed::Interrupted => return Ended::Interrupted,
+                    Committed::No(why) => {
+                        self.not_committed(&batch, why);
+                        continue;
+                    }
+                }
+            }
+            let deliveries = batch.iter().map(|m| self.in_channel(m, stop)).collect();
             let outcomes = join_all(deliveries).await;
             let settled = self.settle(&queue, &batch, outcomes);
             self.update_lag();
@@ -314,6 +326,37 @@ impl Runner {
             if !settled {
                 return Ended::Stopped;
             }
+        }
+    }
+
+    /// Delivers `message`, or skips it (acknowledged, no attempt) when it is outside the
+    /// subscription's `channel`.
+    async fn in_channel(&self, message: &Message, stop: &Stop) -> Outcome {
+        if let Some(channel) = &self.target.push.channel {
+            let topic = message
+                .metadata
+                .iter()
+                .find(|(name, _)| name == "topic")
+                .map(|(_, topic)| topic.as_str());
+            if !channel.admits(topic) {
+                SubscriptionCounters::add(&self.target.counters.skipped, 1);
+                return Outcome::Skipped;
+            }
+        }
+        self.target.deliver(message, stop).await
+    }
+
+    /// At-most-once messages whose offset commit failed: not delivered (skipped, never
+    /// repeated), counted and logged.
+    fn not_committed(&self, batch: &[Message], why: &str) {
+        let counters = &self.target.counters;
+        SubscriptionCounters::add(&counters.commit_failures, batch.len() as u64);
+        SubscriptionCounters::add(&counters.dropped, batch.len() as u64);
+        if let Some(suppressed) = self.target.log.admit(std::time::Instant::now()) {
+            tracing::warn!(subscription = %self.target.subscription, messages = batch.len(), why, suppressed, "at-most-once: the offset commit before the attempt failed; the messages are not delivered");
+        }
+        for message in batch {
+            self.sink.settled(message, &Outcome::Dropped);
         }
     }
 

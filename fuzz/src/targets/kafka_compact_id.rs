@@ -1,4 +1,4 @@
-//! The compact Kafka id decoder (`endpoint::kafka::compact_id`), on raw bytes (what the base64
+//! The compact Kafka id decoder (`message::kafka_compact_id`), on raw bytes (what the base64
 //! of an id decodes to), for an API reading the topics `orders`, `payments` and `a`.
 //!
 //! Properties: decoding either fails with a message or gives valid entries (a known topic,
@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use tidegate::endpoint::kafka::compact_id::{decode, encode, MAX_ENTRIES, VERSION};
-use tidegate::endpoint::kafka::cursor::{KafkaCursor, TopicPartition};
+use tidegate::message::kafka_compact_id::{decode, encode, MAX_ENTRIES, VERSION};
+use tidegate::message::kafka_cursor::{KafkaCursor, TopicPartition};
 
 use crate::alloc_guard;
 

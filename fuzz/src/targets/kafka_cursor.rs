@@ -1,4 +1,4 @@
-//! Kafka resume cursors (`endpoint::kafka::cursor`) as text: `topic:partition:nextOffset`
+//! Kafka resume cursors (`message::kafka_cursor`) as text: `topic:partition:nextOffset`
 //! entries joined by `,`, plain or in URL-safe base64 (the form earlier versions handed out), or
 //! the compact form, from `?cursor=` or `Last-Event-ID`. The compact decoder's bytes have a
 //! target of their own (`kafka_compact_id`).
@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use tidegate::endpoint::kafka::cursor::{KafkaCursor, TopicPartition};
+use tidegate::message::kafka_cursor::{KafkaCursor, TopicPartition};
 
 use crate::alloc_guard;
 

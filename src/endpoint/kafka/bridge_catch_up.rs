@@ -17,9 +17,9 @@ use tokio::sync::OnceCell;
 
 use super::bridge::connect;
 use super::bridge_feed::{partition_client, Head, Pacing, Session};
-use super::cursor::{KafkaCursor, TopicPartition};
 use super::plan::FeedSpec;
 use crate::cross_shard::kafka_link::{CatchUpRequest, KafkaFeed};
+use crate::message::kafka_cursor::{KafkaCursor, TopicPartition};
 use crate::message::MessageId;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
 

@@ -19,14 +19,14 @@ use rskafka::client::Client;
 use rskafka::record::RecordAndOffset;
 
 use super::bridge::connect;
-use super::cursor::{KafkaCursor, KafkaId, TopicPartition};
 use super::offsets::{after_out_of_range, log_went_back};
 use super::plan::FeedSpec;
 use crate::config::kafka::AutoOffsetReset;
 use crate::cross_shard::kafka_link::KafkaFeed;
 use crate::cross_shard::read_floors::Waiting;
-use crate::cross_shard::retention_ring::TooLarge;
 use crate::cross_shard::TopicLog;
+use crate::delivery::retention_ring::TooLarge;
+use crate::message::kafka_cursor::{KafkaCursor, KafkaId, TopicPartition};
 use crate::message::{Fields, Message, MessageId, PayloadKind};
 use crate::metrics::{KafkaMetrics, ShardMetrics};
 

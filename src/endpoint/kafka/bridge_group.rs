@@ -10,11 +10,15 @@
 //! commits, and joins again; shutdown commits and leaves the group. The member subscribes to the
 //! feed's topics: those listed, or those a `topicPattern` matched when the feed started. A
 //! subscription's group (`groupScope: subscription`) also commits and leaves once its feed had
-//! no client for the idle timeout (`SubscriptionMember`).
+//! no client for the idle timeout (`SubscriptionMember`). A commit a shard waits for
+//! (`cross_shard::kafka_commit_now`: an at-most-once push subscription, before its attempt)
+//! wakes the beat loop at once and is committed with the delivered position.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future as _;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use rskafka::client::partition::OffsetAt;
@@ -28,12 +32,13 @@ use super::bridge_group_requests::{
     fetch_offsets, find_coordinator, heartbeat, join, leave, member_id_lost, Commits, Joiner,
 };
 use super::bridge_group_wire::WireError;
-use super::cursor::{KafkaCursor, TopicPartition};
 use super::offsets::{assigned_slots, generation_start, GenerationStart};
 use super::plan::FeedSpec;
 use crate::config::kafka::AutoOffsetReset;
+use crate::cross_shard::kafka_commit_now::furthest;
 use crate::cross_shard::kafka_link::KafkaFeed;
 use crate::cross_shard::kafka_subscriptions::SubscriptionGroups;
+use crate::message::kafka_cursor::{KafkaCursor, TopicPartition};
 use crate::metrics::{KafkaMetrics, ShardMetrics};
 
 /// How often the member heartbeats and commits.
@@ -160,12 +165,18 @@ pub(super) async fn run_group_feed(
             last: last_committed,
             metrics: &metrics,
         };
-        // Beats until a rebalance, an error or shutdown.
+        // Beats until a rebalance, an error or shutdown; a commit a shard waits for wakes it.
+        let mut last_beat = Instant::now();
         loop {
-            let stopping = tokio::time::timeout(BEAT, stop.changed()).await.is_ok();
-            commits
-                .commit(&mut coordinator, delivered_position(&feed))
-                .await;
+            let stopping = beat_or_wake(&mut stop, &feed).await;
+            let waiters = feed.commit_now.take();
+            let next = furthest_of(delivered_position(&feed), furthest(&waiters));
+            commits.commit(&mut coordinator, next.as_deref()).await;
+            for waiter in waiters {
+                let committed = assigned.contains(&waiter.slot)
+                    && commits.last[waiter.slot] >= waiter.cursor.next[waiter.slot];
+                waiter.answer(committed);
+            }
             unused = subscription
                 .as_mut()
                 .is_some_and(|member| member.expired(&feed));
@@ -176,6 +187,10 @@ pub(super) async fn run_group_feed(
                 }
                 break;
             }
+            if last_beat.elapsed() < BEAT {
+                continue;
+            }
+            last_beat = Instant::now();
             match heartbeat(&mut coordinator, &group, &membership).await {
                 Ok(()) => ShardMetrics::inc(&metrics.group_heartbeats_total),
                 Err(WireError::Broker(code)) => {
@@ -198,7 +213,44 @@ pub(super) async fn run_group_feed(
             let _ = task.await;
         }
     }
+    // Requests no generation will answer any more.
+    for waiter in feed.commit_now.take() {
+        waiter.answer(false);
+    }
     drop(client);
+}
+
+/// Waits for the next beat, a commit request, or the stop; true when stopping.
+async fn beat_or_wake(stop: &mut watch::Receiver<bool>, feed: &KafkaFeed) -> bool {
+    let mut changed = std::pin::pin!(stop.changed());
+    let mut wanted = std::pin::pin!(feed.commit_now.wanted());
+    let woke = std::future::poll_fn(|cx| {
+        if changed.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(true);
+        }
+        if wanted.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(false);
+        }
+        Poll::Pending
+    });
+    tokio::time::timeout(BEAT, woke).await == Ok(true)
+}
+
+/// Per slot, the further of the delivered position and the requested one.
+fn furthest_of(
+    delivered: Option<Arc<KafkaCursor>>,
+    requested: Option<Box<[i64]>>,
+) -> Option<Box<[i64]>> {
+    match (delivered, requested) {
+        (None, requested) => requested,
+        (Some(delivered), None) => Some(delivered.next.clone()),
+        (Some(delivered), Some(mut requested)) => {
+            for (slot, offset) in requested.iter_mut().zip(delivered.next.iter()) {
+                *slot = (*slot).max(*offset);
+            }
+            Some(requested)
+        }
+    }
 }
 
 /// What a subscription's group member has beyond a per-API one: the configured feed (whose

@@ -3,7 +3,6 @@
 //! commit offsets, leave. Each is one request/response on the member's `GroupConnection`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use kafka_protocol::messages::heartbeat_request::HeartbeatRequest;
@@ -18,10 +17,10 @@ use kafka_protocol::messages::{GroupId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use super::bridge_group_wire::{GroupConnection, WireError};
-use super::cursor::{KafkaCursor, TopicPartition};
 use super::group_assign::{self, Assignment};
 use super::offsets::offsets_to_commit;
 use super::plan::FeedSpec;
+use crate::message::kafka_cursor::TopicPartition;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
 
 /// How long the coordinator waits for every member to rejoin during a rebalance.
@@ -282,16 +281,13 @@ pub(super) struct Commits<'a> {
 }
 
 impl Commits<'_> {
-    /// Commits the assigned partitions' offsets that every local client has been written past.
-    pub(super) async fn commit(
-        &mut self,
-        coordinator: &mut GroupConnection,
-        delivered: Option<Arc<KafkaCursor>>,
-    ) {
-        let Some(delivered) = delivered else {
+    /// Commits the assigned partitions' offsets up to `next` (per slot: the position every local
+    /// client has been written past, or further where a shard asked for a commit).
+    pub(super) async fn commit(&mut self, coordinator: &mut GroupConnection, next: Option<&[i64]>) {
+        let Some(next) = next else {
             return;
         };
-        let topics = offsets_to_commit(self.slots, self.assigned, &delivered.next, &self.last);
+        let topics = offsets_to_commit(self.slots, self.assigned, next, &self.last);
         if topics.is_empty() {
             return;
         }

@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
-use super::cursor::KafkaCursor;
 use super::local_feed::{matched_in, report_reads, LocalFeed, Matched};
 use crate::cross_shard::catch_up_streams::{CatchUpRefused, CatchUpStream};
 use crate::cross_shard::kafka_link::{BridgeCommand, CatchUpRequest, KafkaFeed, KafkaLink};
@@ -19,9 +18,10 @@ use crate::cross_shard::Doorbell;
 use crate::delivery::fanout::Fanout;
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::endpoint::{EndpointError, Fault};
+use crate::message::kafka_cursor::KafkaCursor;
 use crate::message::MessageId;
 use crate::metrics::ShardMetrics;
-use crate::runtime::supervisor::spawn_shard_task;
+use crate::shard::supervisor::spawn_shard_task;
 
 /// A client served through a catch-up reader (and then the node buffer); dropping it ends its
 /// delivery.

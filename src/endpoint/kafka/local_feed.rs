@@ -9,20 +9,20 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use super::catch_up::StreamLocal;
-use super::cursor::{KafkaCursor, KafkaId};
 use crate::config::kafka::KafkaConsumer;
 use crate::config::SlowClientPolicy;
 use crate::cross_shard::kafka_link::{BridgeCommand, KafkaFeed, KafkaLink, SubscriptionJoin};
 use crate::cross_shard::kafka_subscriptions::{Lease, Refused};
 use crate::cross_shard::read_floors::Hold;
-use crate::cross_shard::retention_ring::RetentionRing;
 use crate::cross_shard::Doorbell;
 use crate::delivery::fanout::{Fanout, RingSource};
+use crate::delivery::retention_ring::RetentionRing;
 use crate::delivery::OutboundQueue;
 use crate::endpoint::{EndpointError, Fault};
+use crate::message::kafka_cursor::{KafkaCursor, KafkaId};
 use crate::message::MessageId;
 use crate::metrics::ShardMetrics;
-use crate::runtime::supervisor::spawn_shard_task;
+use crate::shard::supervisor::spawn_shard_task;
 
 /// Longest subscription name (it becomes part of a Kafka consumer group id).
 const MAX_SUBSCRIPTION_NAME: usize = 64;

@@ -22,8 +22,6 @@ mod bridge_group_sasl;
 mod bridge_group_wire;
 mod bridge_produce;
 mod catch_up;
-pub mod compact_id;
-pub mod cursor;
 mod group_assign;
 mod local_feed;
 mod murmur2;
@@ -40,16 +38,18 @@ pub use plan::KafkaPlan;
 
 use crate::config::kafka::{AutoOffsetReset, KafkaOptions};
 use crate::config::SlowClientPolicy;
-use crate::cross_shard::kafka_link::{BridgeCommand, KafkaLink, ProduceFailure, ProduceRequest};
+use crate::cross_shard::kafka_link::{
+    BridgeCommand, KafkaFeed, KafkaLink, ProduceFailure, ProduceRequest,
+};
 use crate::cross_shard::kafka_subscriptions::Lease;
 use crate::delivery::fanout::Fanout;
 use crate::delivery::OutboundQueue;
 use crate::endpoint::{EndpointError, Fault, PublishError};
+use crate::message::kafka_compact_id::DecodeError;
+use crate::message::kafka_cursor::{KafkaCursor, KafkaId};
 use crate::message::{Fields, MessageId};
 use crate::metrics::ShardMetrics;
 use catch_up::CatchUp;
-use compact_id::DecodeError;
-use cursor::{KafkaCursor, KafkaId};
 use local_feed::LocalFeed;
 
 /// This shard's side of every Kafka feed and producer.
@@ -135,6 +135,36 @@ pub struct KafkaEndpoint {
 pub struct KafkaSubscription {
     _delivery: Delivery,
     _lease: Option<Lease>,
+    /// The consumer-group feed it reads, when its feed commits offsets.
+    group_feed: Option<Arc<KafkaFeed>>,
+}
+
+/// The answer to [`KafkaSubscription::commit_through`].
+pub enum CommitWait {
+    /// The feed has no consumer group: nothing is committed, nothing to wait for.
+    NoGroup,
+    /// Resolves to true once the broker accepted a commit past the message.
+    Waiting(flume::Receiver<bool>),
+    /// Too many commits wait on the feed already.
+    Refused,
+}
+
+impl KafkaSubscription {
+    /// Asks the consumer group to commit its offsets past `id` now (an OffsetCommit, not the
+    /// next periodic one): a `qos: at-most-once` push subscription waits for it before its only
+    /// delivery attempt.
+    pub fn commit_through(&self, id: &MessageId) -> CommitWait {
+        let Some(feed) = &self.group_feed else {
+            return CommitWait::NoGroup;
+        };
+        let MessageId::Kafka(id) = id else {
+            return CommitWait::Refused;
+        };
+        match feed.commit_now.request(id.slot as usize, id.cursor.clone()) {
+            Some(answer) => CommitWait::Waiting(answer),
+            None => CommitWait::Refused,
+        }
+    }
 }
 
 /// Where a client's records come from.
@@ -217,10 +247,16 @@ impl KafkaEndpoint {
             }
         };
         let (delivery, start) = self.deliver(&feed, after, queue)?;
+        let group_feed = feed
+            .consumer
+            .group_id
+            .is_some()
+            .then(|| feed.shared.clone());
         Ok((
             KafkaSubscription {
                 _delivery: delivery,
                 _lease: lease,
+                group_feed,
             },
             start,
         ))

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use super::cursor::TopicPartition;
 use super::group_assign::Assignment;
+use crate::message::kafka_cursor::TopicPartition;
 
 /// Where a fetch goes after the broker answered OFFSET_OUT_OF_RANGE for `offset`, given the
 /// partition's `earliest` and `latest` offsets now. Behind the log's start (retention deleted

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::cursor::{KafkaCursor, KafkaId, TopicPartition};
 use super::*;
 use crate::config::kafka::KafkaConsumer;
 use crate::cross_shard::kafka_link::KafkaFeed;
 use crate::delivery::OutboundQueue;
+use crate::message::kafka_cursor::{KafkaCursor, KafkaId, TopicPartition};
 use crate::message::{Message, PayloadKind};
 
 fn slots() -> Arc<[TopicPartition]> {

@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use crate::config::MqttOptions;
 use crate::endpoint::{BrokerFailure, BrokerProblem};
 use crate::metrics::ShardMetrics;
-use crate::runtime::LocalSignal;
+use crate::shard::LocalSignal;
 
 use super::codec::{self, InboundPublish, Incoming};
 use super::consumer::{ConsumerSub, SubState};

@@ -19,9 +19,9 @@ use monoio::time::Instant;
 use crate::cross_shard::lookup_host;
 use crate::endpoint::{BrokerFailure, BrokerProblem};
 use crate::metrics::ShardMetrics;
-use crate::runtime::supervisor::spawn_shard_task;
-use crate::runtime::LocalSignal;
-use crate::server::conn::spare_capacity;
+use crate::shard::io_buf::spare_capacity;
+use crate::shard::supervisor::spawn_shard_task;
+use crate::shard::LocalSignal;
 
 use super::client::{Health, MqttClient};
 use super::codec::{self, ConnectParams};

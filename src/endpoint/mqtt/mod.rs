@@ -39,7 +39,7 @@ use crate::delivery::OutboundQueue;
 use crate::endpoint::{BrokerFailure, BrokerProblem, EndpointError, Fault, PublishError};
 use crate::message::{Fields, MessageId};
 use crate::metrics::ShardMetrics;
-use crate::runtime::supervisor::spawn_shard_task;
+use crate::shard::supervisor::spawn_shard_task;
 
 pub use client::{ClientParts, Health, MqttClient};
 pub use feed::MqttSubscription;

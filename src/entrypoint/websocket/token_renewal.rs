@@ -5,10 +5,10 @@
 
 use std::rc::Rc;
 
-use crate::runtime::shard::Shard;
 use crate::security::gate;
 use crate::security::live::StreamWatch;
 use crate::server::Api;
+use crate::shard::Shard;
 
 /// What the session's reader needs to renew its token.
 pub(crate) struct TokenRenewal {

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use crate::config::KeyHash;
 use crate::manage::store::Store;
-use crate::runtime::LogThrottle;
 use crate::security::api_key;
+use crate::shard::LogThrottle;
 
 /// How often a refused token is logged (with the count of those not logged).
 const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(10);

@@ -59,6 +59,7 @@ pub static ROUTES: &[Route] = routes! {
     "GET" "/apis/{apiId}/subscriptions" => subscriptions::list,
     "POST" "/apis/{apiId}/subscriptions" => subscriptions::create,
     "GET" "/apis/{apiId}/subscriptions/{subscriptionId}" => subscriptions::get,
+    "PUT" "/apis/{apiId}/subscriptions/{subscriptionId}" => subscriptions::update,
     "POST" "/apis/{apiId}/subscriptions/{subscriptionId}/_accept" => subscriptions::accept,
     "POST" "/apis/{apiId}/subscriptions/{subscriptionId}/_reject" => subscriptions::reject,
     "POST" "/apis/{apiId}/subscriptions/{subscriptionId}/_pause" => subscriptions::pause,

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::call::{data, Call};
+use super::call::{data, with_etag, Call};
 use crate::admin::Reply;
 use crate::manage::service::{ServiceError, SubscriptionAction};
 
@@ -16,7 +16,24 @@ pub fn get(call: &Call<'_>) -> Answer {
     let view = call
         .service
         .get_subscription(call.param("apiId"), call.param("subscriptionId"))?;
-    Ok(Reply::json(200, &view))
+    Ok(match view.get("version").and_then(Value::as_u64) {
+        Some(version) => with_etag(200, &view, version),
+        None => Reply::json(200, &view),
+    })
+}
+
+/// `PUT`: Gravitee v2's UpdateSubscription (`consumerConfiguration`, `startingAt`, `endingAt`).
+pub fn update(call: &Call<'_>) -> Answer {
+    let body = call.json(false)?;
+    let expected = call.expected(Some(&body))?;
+    let (view, version) = call.service.update_subscription(
+        call.param("apiId"),
+        call.param("subscriptionId"),
+        &body,
+        expected,
+        &call.actor,
+    )?;
+    Ok(with_etag(200, &view, version))
 }
 
 pub fn create(call: &Call<'_>) -> Answer {

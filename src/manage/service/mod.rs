@@ -16,6 +16,7 @@ mod keys;
 mod plans;
 mod portal;
 mod push;
+mod subscription_update;
 mod subscriptions;
 mod validate;
 mod views;

@@ -4,7 +4,8 @@
 //! validator checks it as `tidegate check` checks the file, and an export is a valid file. The
 //! validator's locations are put back in the request's terms; views show the configuration
 //! again as `consumerConfiguration`, with its secrets masked (a view is read by more people than
-//! the ones who wrote the secret).
+//! the ones who wrote the secret). `consumerConfiguration.channel` is stored as the file's
+//! `configuration.channel`.
 
 use serde_json::{json, Map, Value};
 
@@ -12,6 +13,8 @@ use super::{FieldError, ServiceError};
 
 /// Where a push subscription's configuration sits in the request body.
 const REQUEST_PREFIX: &str = "consumerConfiguration.entrypointConfiguration";
+/// Where the channel sits in the request body (`configuration.channel` in the file).
+const CHANNEL: &str = "consumerConfiguration.channel";
 /// Shown instead of a secret.
 const MASK: &str = "********";
 
@@ -58,23 +61,81 @@ pub(super) fn requested(body: &Value) -> Result<Option<Value>, ServiceError> {
             ))
         }
     }
-    match consumer.get("channel") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(channel)) if channel.is_empty() => {}
+    let channel = match consumer.get("channel") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(channel)) if channel.is_empty() => None,
+        Some(Value::String(channel)) => Some(channel.clone()),
         Some(_) => {
             return Err(refuse(
-                "consumerConfiguration.channel",
-                "channels are not supported: a push subscription gets every message of the API's endpoint; leave `channel` out",
+                CHANNEL,
+                "must be a string: a topic of the API (Kafka, in-memory) or a topic filter within the API's (MQTT)",
             ))
         }
-    }
-    match consumer.get("entrypointConfiguration") {
-        Some(config @ Value::Object(_)) => Ok(Some(config.clone())),
-        _ => Err(refuse(
+    };
+    let mut configuration = match consumer.get("entrypointConfiguration") {
+        Some(Value::Object(config)) => config.clone(),
+        _ => return Err(refuse(
             REQUEST_PREFIX,
             "must be a mapping with at least `callbackUrl` (see docs/webhooks.md for every key)",
         )),
+    };
+    if configuration.contains_key("channel") {
+        return Err(refuse(
+            &format!("{REQUEST_PREFIX}.channel"),
+            "the channel goes in consumerConfiguration.channel",
+        ));
     }
+    // Stored as the file's `configuration.channel`.
+    if let Some(channel) = channel {
+        configuration.insert("channel".to_owned(), Value::String(channel));
+    }
+    Ok(Some(Value::Object(configuration)))
+}
+
+/// `configuration` (an update's) with each masked secret replaced by the stored one it stands
+/// for: an auth `password` / `token` / `clientSecret` shown masked keeps the stored value, and
+/// the n-th masked entry of `secrets` the n-th stored secret (so `[new, masked]` rotates in a
+/// new secret before the stored one). A mask with nothing stored behind it is refused.
+pub(super) fn keep_masked(mut configuration: Value, stored: &Value) -> Result<Value, ServiceError> {
+    let missing = |location: String| {
+        ServiceError::invalid(
+            "definition.invalid",
+            "the subscription's consumerConfiguration is invalid; see `errors`",
+        )
+        .with_errors(vec![FieldError {
+            location,
+            message: format!("{MASK} stands for the stored secret, but none is stored here: send the secret itself"),
+        }])
+    };
+    if let Some(auth) = configuration.get_mut("auth").and_then(Value::as_object_mut) {
+        for key in ["password", "token", "clientSecret"] {
+            if auth.get(key).and_then(Value::as_str) != Some(MASK) {
+                continue;
+            }
+            match stored.get("auth").and_then(|a| a.get(key)) {
+                Some(kept @ Value::String(_)) => {
+                    auth.insert(key.to_owned(), kept.clone());
+                }
+                _ => return Err(missing(format!("{REQUEST_PREFIX}.auth.{key}"))),
+            }
+        }
+    }
+    if let Some(Value::Array(secrets)) = configuration.get_mut("secrets") {
+        let mut kept = stored
+            .get("secrets")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice)
+            .iter();
+        for (index, secret) in secrets.iter_mut().enumerate() {
+            if secret.as_str() == Some(MASK) {
+                *secret = kept
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| missing(format!("{REQUEST_PREFIX}.secrets[{index}]")))?;
+            }
+        }
+    }
+    Ok(configuration)
 }
 
 /// `subscription` as a push subscription with `configuration`.
@@ -92,6 +153,10 @@ pub(super) fn is_push(body: &Value) -> bool {
 /// (`configuration.retry.attempts` → `consumerConfiguration.entrypointConfiguration.retry.attempts`).
 pub(super) fn in_request_terms(mut err: ServiceError) -> ServiceError {
     for error in &mut err.errors {
+        if error.location == "configuration.channel" {
+            error.location = CHANNEL.to_owned();
+            continue;
+        }
         if let Some(rest) = error.location.strip_prefix("configuration") {
             if rest.is_empty() || rest.starts_with(['.', '[']) {
                 error.location = format!("{REQUEST_PREFIX}{rest}");
@@ -124,6 +189,12 @@ pub(super) fn view(view: &mut Value) {
     }
     let mut consumer = Map::new();
     consumer.insert("entrypointId".to_owned(), json!("webhook"));
+    if let Some(channel) = configuration
+        .as_object_mut()
+        .and_then(|c| c.remove("channel"))
+    {
+        consumer.insert("channel".to_owned(), channel);
+    }
     consumer.insert("entrypointConfiguration".to_owned(), configuration);
     map.insert("consumerConfiguration".to_owned(), Value::Object(consumer));
 }
@@ -142,6 +213,20 @@ mod tests {
         })))
         .unwrap();
         assert_eq!(ok, Some(json!({ "callbackUrl": "http://x/" })));
+        let narrowed = requested(&body(json!({
+            "entrypointId": "webhook",
+            "channel": "orders/eu/#",
+            "entrypointConfiguration": { "callbackUrl": "http://x/" },
+        })))
+        .unwrap();
+        let stored = json!({ "callbackUrl": "http://x/", "channel": "orders/eu/#" });
+        assert_eq!(narrowed, Some(stored.clone()));
+        let mut shown = json!({ "type": "push", "configuration": stored });
+        view(&mut shown);
+        assert_eq!(shown["consumerConfiguration"]["channel"], "orders/eu/#");
+        assert!(shown["consumerConfiguration"]["entrypointConfiguration"]
+            .get("channel")
+            .is_none());
         for (consumer, location) in [
             (json!("webhook"), "consumerConfiguration"),
             (
@@ -149,8 +234,12 @@ mod tests {
                 "consumerConfiguration.entrypointId",
             ),
             (
-                json!({ "entrypointId": "webhook", "channel": "a", "entrypointConfiguration": {} }),
-                "consumerConfiguration.channel",
+                json!({ "entrypointId": "webhook", "channel": 7, "entrypointConfiguration": {} }),
+                CHANNEL,
+            ),
+            (
+                json!({ "entrypointId": "webhook", "entrypointConfiguration": { "channel": "a" } }),
+                "consumerConfiguration.entrypointConfiguration.channel",
             ),
             (json!({ "entrypointId": "webhook" }), REQUEST_PREFIX),
             (
@@ -161,6 +250,34 @@ mod tests {
             let err = requested(&body(consumer)).unwrap_err();
             assert_eq!(err.errors[0].location, location);
         }
+    }
+
+    #[test]
+    fn masked_secrets_sent_back_keep_the_stored_ones() {
+        let stored = json!({
+            "auth": { "type": "basic", "username": "u", "password": "p" },
+            "secrets": ["whsec_old"],
+        });
+        let sent = json!({
+            "callbackUrl": "http://y/",
+            "auth": { "type": "basic", "username": "u", "password": MASK },
+            "secrets": ["whsec_new", MASK],
+        });
+        let kept = keep_masked(sent, &stored).unwrap();
+        assert_eq!(kept["auth"]["password"], "p");
+        assert_eq!(kept["secrets"], json!(["whsec_new", "whsec_old"]));
+        let nothing_behind = json!({ "secrets": [MASK, MASK] });
+        let err = keep_masked(nothing_behind, &stored).unwrap_err();
+        assert_eq!(
+            err.errors[0].location,
+            format!("{REQUEST_PREFIX}.secrets[1]")
+        );
+        let no_token = json!({ "auth": { "type": "bearer", "token": MASK } });
+        let err = keep_masked(no_token, &stored).unwrap_err();
+        assert_eq!(
+            err.errors[0].location,
+            format!("{REQUEST_PREFIX}.auth.token")
+        );
     }
 
     #[test]

@@ -198,7 +198,7 @@ impl Service {
         Ok(())
     }
 
-    fn subscription(&self, api: &str, id: &str) -> Result<Document, ServiceError> {
+    pub(super) fn subscription(&self, api: &str, id: &str) -> Result<Document, ServiceError> {
         let doc = self.document(Kind::Subscription, id)?;
         if doc.body.get("api").and_then(Value::as_str) != Some(api) {
             return Err(ServiceError::not_found(Kind::Subscription, id));
@@ -253,7 +253,7 @@ fn add_key(body: &mut Value) -> Result<Value, ServiceError> {
     Ok(shown)
 }
 
-fn subscription_view(doc: &Document) -> Value {
+pub(super) fn subscription_view(doc: &Document) -> Value {
     let mut view = doc.body.clone();
     view["apiKeys"] = Value::Array(keys(&doc.body).iter().map(key_view).collect());
     view["version"] = json!(doc.version);

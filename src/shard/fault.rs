@@ -1,5 +1,5 @@
 //! Test-only fault injection: lets the tests make a chosen kind of task panic, to show that the
-//! supervisor (`runtime::supervisor`) contains it.
+//! supervisor (`shard::supervisor`) contains it.
 //!
 //! It exists only with the cargo feature `fault-injection`, which nothing but the tests turns on
 //! (the crate is its own dev-dependency with that feature, so `cargo test` builds the library and

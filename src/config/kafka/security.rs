@@ -3,10 +3,10 @@
 //! client certificate). Files are read and checked when the configuration loads; PKCS12 and JKS
 //! stores are refused with how to convert them to PEM.
 
-use super::kafka_raw::{RawKeyStore, RawSasl, RawSecurity, RawTrustStore};
-use super::problem::{join, Problems};
-use super::tls_identity::{client_identity, ClientIdentity, PemSource};
-use super::Secret;
+use super::raw::{RawKeyStore, RawSasl, RawSecurity, RawTrustStore};
+use crate::config::problem::{join, Problems};
+use crate::config::tls_identity::{client_identity, ClientIdentity, PemSource};
+use crate::config::Secret;
 
 /// How the gateway talks to the brokers: `PLAINTEXT` is neither, `SASL_SSL` both.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]

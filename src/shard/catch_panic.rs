@@ -42,7 +42,7 @@ impl<F: Future> Future for CatchPanic<F> {
 }
 
 /// The message a panic carried (`panic!("...")` or a formatted one).
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

@@ -6,6 +6,10 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
+/// At most one log line per this long for failing accepts (every one is counted); the shards'
+/// and the admin endpoint's accept loops use it.
+pub const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Decides which occurrences of one repeating error get a log line.
 pub struct LogThrottle {
     interval: Duration,

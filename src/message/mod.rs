@@ -3,13 +3,20 @@
 //! Payloads are `Bytes`: a message fanned out to many clients shares one allocation, and header
 //! and metadata lists are behind `Arc` so cloning a `Message` never copies its contents. A message
 //! is `Send` so it can cross shards through `cross_shard` (issue 3) unchanged.
+//!
+//! Kafka positions live beside `MessageId` (`kafka_cursor.rs`, its compact form
+//! `kafka_compact_id.rs`): every layer that delivers a Kafka record reads them, not only the
+//! Kafka endpoint.
+
+pub mod kafka_compact_id;
+pub mod kafka_cursor;
 
 use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-pub use crate::endpoint::kafka::cursor::KafkaId;
+pub use kafka_cursor::KafkaId;
 
 /// Name/value pairs attached to a message (protocol headers or endpoint metadata).
 pub type Fields = Arc<[(String, String)]>;

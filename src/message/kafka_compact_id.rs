@@ -25,7 +25,7 @@
 //! The decoder refuses ids of more than [`MAX_ENTRIES`] partitions and allocates in proportion
 //! to its input.
 
-use super::cursor::TopicPartition;
+use super::kafka_cursor::TopicPartition;
 
 /// The first byte of every compact id. Old ids decode to text, whose first byte is a topic
 /// character (`[a-zA-Z0-9._-]`), never a control byte, so the forms cannot be confused.

@@ -1,6 +1,6 @@
 //! The `type: kafka` configuration's YAML shape (camelCase, unknown keys rejected, defaults).
 
-use super::Secret;
+use crate::config::Secret;
 use serde::Deserialize;
 
 /// Node buffer of a consumed feed, per feed (every partition of its topics together).

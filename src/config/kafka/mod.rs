@@ -3,17 +3,24 @@
 //! Names follow the reference product: `bootstrapServers`; `consumer.enabled`, `topics` (or
 //! `topicPattern`), `autoOffsetReset`, `encodeMessageId`; `producer.enabled`, `topics`,
 //! `compressionType`; `security.protocol`, `security.sasl` and `security.ssl` (checked in
-//! `kafka_security.rs`). What this version cannot do (PKCS12/JKS key stores, several producer
+//! `security.rs`). What this version cannot do (PKCS12/JKS key stores, several producer
 //! topics) is rejected with what to write instead.
+//!
+//! Laid out like `config/mqtt/`: the YAML shape (`raw.rs`), the `security` section (`security.rs`)
+//! and, here, the typed options and the rules between them.
+
+mod raw;
+mod security;
 
 use std::time::Duration;
 
 use super::endpoint_sides::EndpointSides;
-use super::kafka_raw::{RawConsumer, RawKafka, RawProducer};
-use super::kafka_security::security;
 use super::problem::{join, Problems};
 use super::validate::topic_problem;
 use super::{ApiConfig, EndpointConfig};
+pub(crate) use raw::RawKafka;
+use raw::{RawConsumer, RawProducer};
+use security::security;
 
 /// `sessionTimeoutMs` bounds: a heartbeat goes every second, so below 1 s every member would
 /// be dropped; above 30 minutes a killed node's partitions would wait longer than any broker
@@ -21,7 +28,7 @@ use super::{ApiConfig, EndpointConfig};
 const MIN_SESSION_TIMEOUT_MS: u64 = 1_000;
 const MAX_SESSION_TIMEOUT_MS: u64 = 1_800_000;
 
-pub use super::kafka_security::{KafkaSasl, KafkaSecurity, SaslMechanism};
+pub use security::{KafkaSasl, KafkaSecurity, SaslMechanism};
 
 /// A validated Kafka endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -354,5 +361,4 @@ fn producer(raw: RawProducer, loc: &str, p: &mut Problems) -> Option<KafkaProduc
 }
 
 #[cfg(test)]
-#[path = "kafka_tests.rs"]
 mod tests;

@@ -3,7 +3,7 @@
 //! Every record a feed delivers carries the position *after* it (one `Arc` per record per node,
 //! shared by every client), so a message id is a cursor a client can hand back on any node:
 //! `?cursor=`, `Last-Event-ID`, WebSocket `?cursor=`. With `encodeMessageId: true` (the default)
-//! it is the compact form of `compact_id.rs` (a few bytes per partition, in URL-safe base64);
+//! it is the compact form of `kafka_compact_id.rs` (a few bytes per partition, in URL-safe base64);
 //! with `false`, the readable `topic:partition:nextOffset` joined by `,` (topic names cannot
 //! contain `:` or `,`). Parsing accepts both, and the form earlier versions handed out (that
 //! text in URL-safe base64). The text is rendered once per cursor, so once per record per node,
@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
-use super::compact_id;
+use super::kafka_compact_id as compact_id;
 use crate::message::{Message, MessageId};
 
 /// One topic-partition of a feed, in the feed's fixed order (its "slot").

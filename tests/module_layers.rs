@@ -1,0 +1,213 @@
+//! The module layering issue 17 set up, checked over the source tree so that it stays:
+//!
+//! - `runtime` (threads, drivers, the accept loop, live apply) sits on top: nothing under `src/`
+//!   names it but `main.rs` and the management node that starts a gateway (`manage/node.rs`).
+//!   Entrypoints, endpoints, the server, webhooks and the admin endpoint get what a shard hands
+//!   them from the shard context (`crate::shard`) instead; before, `entrypoint` → `runtime::Shard`,
+//!   `endpoint` → `runtime::LocalSignal` and `admin` → `runtime::Driver` closed an import circle
+//!   through `runtime`, which imports them all.
+//! - Endpoints do not reach up into the server, the entrypoints, webhooks or the admin endpoint
+//!   (the MQTT reader used `server::conn::spare_capacity`, now `shard::io_buf`).
+//! - Messages and delivery name no endpoint (Kafka positions live beside `MessageId` in
+//!   `message/`, not in `endpoint::kafka`, which `delivery::fanout` and `message` named).
+//! - The shard's primitives (everything in `src/shard/` but the context struct, which names the
+//!   per-shard state types) depend on nothing above them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `dir`, as paths relative to the crate root with `/` separators (or
+/// `dir.rs` alone, for a module kept in one file).
+fn sources(dir: &str) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !root.join(dir).is_dir() {
+        return vec![format!("{dir}.rs")];
+    }
+    let mut found = Vec::new();
+    let mut pending = vec![root.join(dir)];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).expect("a source directory") {
+            let path: PathBuf = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                let relative = path.strip_prefix(root).expect("under the crate root");
+                found.push(relative.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The lines of `file` (relative to the crate root) that name one of `modules` as a path from
+/// the crate root (`crate::m`, `crate::{…m…}`, `tidegate::m`, or `super::m` from a top-level
+/// module), comments left out.
+fn naming(file: &str, modules: &[&str]) -> Vec<String> {
+    let text = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+        .expect("a readable source file");
+    let mut hits = Vec::new();
+    let mut in_group = false;
+    for (number, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("").trim();
+        if code.is_empty() {
+            continue;
+        }
+        let opens_group = code.contains("crate::{");
+        let mut names = modules.iter().any(|module| {
+            ["crate::", "tidegate::", "super::"]
+                .iter()
+                .any(|root| mentions(code, &format!("{root}{module}")))
+        });
+        if in_group || opens_group {
+            let group = code.split_once("crate::{").map_or(code, |(_, rest)| rest);
+            names |= modules.iter().any(|module| starts_segment(group, module));
+        }
+        if opens_group {
+            in_group = !code.contains('}') || code.matches('{').count() > code.matches('}').count();
+        } else if in_group && code.contains("};") {
+            in_group = false;
+        }
+        if names {
+            hits.push(format!("{file}:{}: {}", number + 1, line.trim()));
+        }
+    }
+    hits
+}
+
+/// `code` holds `path` followed by a path separator or the end of a name.
+fn mentions(code: &str, path: &str) -> bool {
+    code.match_indices(path).any(|(at, _)| {
+        let before = code[..at].chars().next_back();
+        let after = code[at + path.len()..].chars().next();
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+            && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+/// In a `crate::{…}` group, `module` appears as a first path segment.
+fn starts_segment(group: &str, module: &str) -> bool {
+    group
+        .split([',', '{', ' '])
+        .any(|item| item == module || item.starts_with(&format!("{module}::")))
+}
+
+#[test]
+fn only_the_top_names_the_runtime() {
+    let allowed = ["src/main.rs", "src/lib.rs", "src/manage/node.rs"];
+    let hits: Vec<String> = sources("src")
+        .iter()
+        .filter(|file| !file.starts_with("src/runtime/") && !allowed.contains(&file.as_str()))
+        .flat_map(|file| naming(file, &["runtime"]))
+        .collect();
+    assert!(
+        hits.is_empty(),
+        "these name `runtime` from below it; use `crate::shard` instead:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn endpoints_do_not_reach_up() {
+    let above = [
+        "server",
+        "entrypoint",
+        "webhook",
+        "admin",
+        "runtime",
+        "console",
+    ];
+    let hits: Vec<String> = sources("src/endpoint")
+        .iter()
+        .flat_map(|file| naming(file, &above))
+        .collect();
+    assert!(
+        hits.is_empty(),
+        "endpoints name modules above them:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn messages_and_delivery_do_not_reach_up() {
+    let above = [
+        "endpoint",
+        "entrypoint",
+        "server",
+        "webhook",
+        "admin",
+        "runtime",
+        "console",
+    ];
+    let hits: Vec<String> = ["src/message", "src/delivery"]
+        .iter()
+        .flat_map(|dir| sources(dir))
+        .flat_map(|file| naming(&file, &above))
+        .collect();
+    assert!(
+        hits.is_empty(),
+        "messages and delivery name modules above them:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn shard_primitives_depend_on_nothing_above_them() {
+    let above = [
+        "runtime",
+        "server",
+        "entrypoint",
+        "endpoint",
+        "webhook",
+        "admin",
+        "delivery",
+        "console",
+        "manage",
+    ];
+    let hits: Vec<String> = sources("src/shard")
+        .iter()
+        .filter(|file| file.as_str() != "src/shard/context.rs")
+        .flat_map(|file| naming(file, &above))
+        .collect();
+    assert!(
+        hits.is_empty(),
+        "the shard's primitives name modules above them:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn the_check_sees_every_form_of_import() {
+    let lines = [
+        "use crate::runtime::LocalSignal;",
+        "use crate::{\n    config::Config,\n    runtime::Driver,\n};",
+        "use crate::{config::Config, runtime::Driver};",
+        "    let s: crate::runtime::shard::Shard;",
+        "use super::runtime;",
+    ];
+    for line in lines {
+        assert!(
+            naming_text(line, &["runtime"]),
+            "missed an import of `runtime`: {line}"
+        );
+    }
+    for line in [
+        "// crate::runtime::Driver in a comment",
+        "use crate::shard::Driver;",
+        "let runtime = tokio::runtime::Builder::new_current_thread();",
+        "use crate::runtime_stats::X;",
+    ] {
+        assert!(
+            !naming_text(line, &["runtime"]),
+            "took this for an import of `runtime`: {line}"
+        );
+    }
+}
+
+/// `naming` over one line of text instead of a file.
+fn naming_text(text: &str, modules: &[&str]) -> bool {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("probe.rs");
+    fs::write(&file, text).expect("a probe file");
+    !naming(file.to_str().expect("a UTF-8 path"), modules).is_empty()
+}
