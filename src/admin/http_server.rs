@@ -61,7 +61,9 @@ pub struct ServerLimits {
 
 /// One request: its head, its whole body (empty when it has none), and who sent it.
 pub struct Request {
+    /// The request line and header fields.
     pub head: RequestHead,
+    /// The whole body (at most the server's body bound).
     pub body: Bytes,
     /// The client's address (per-client limits key on its IP), when the socket still knows it.
     pub peer: Option<SocketAddr>,

@@ -65,11 +65,11 @@ const MAX_CLOSE_REASON_BYTES: usize = 123;
 
 /// Close codes (RFC 6455 §7.4.1).
 mod close_code {
-    pub const NORMAL: u16 = 1000;
-    pub const GOING_AWAY: u16 = 1001;
-    pub const POLICY_VIOLATION: u16 = 1008;
-    pub const MESSAGE_TOO_BIG: u16 = 1009;
-    pub const TRY_AGAIN_LATER: u16 = 1013;
+    pub(super) const NORMAL: u16 = 1000;
+    pub(super) const GOING_AWAY: u16 = 1001;
+    pub(super) const POLICY_VIOLATION: u16 = 1008;
+    pub(super) const MESSAGE_TOO_BIG: u16 = 1009;
+    pub(super) const TRY_AGAIN_LATER: u16 = 1013;
 }
 
 /// Performs the upgrade and runs the session until either side closes.

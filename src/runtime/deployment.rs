@@ -218,7 +218,7 @@ impl Deployments {
 }
 
 /// The push subscriptions of `config` (those a webhook entrypoint delivers).
-pub fn push_subscriptions(config: &Config) -> Vec<SubscriptionConfig> {
+pub(super) fn push_subscriptions(config: &Config) -> Vec<SubscriptionConfig> {
     config
         .subscriptions
         .iter()

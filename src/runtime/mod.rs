@@ -95,6 +95,7 @@ pub enum StartError {
     /// The Kafka bridge thread could not start.
     #[error("the Kafka bridge could not start: {0}")]
     Kafka(io::Error),
+    /// The rate limiter's Redis thread could not start.
     #[error("{0}")]
     RateLimit(#[from] RedisStartError),
     /// A shard's runtime or thread could not start.
@@ -352,12 +353,13 @@ impl Gateway {
         &self.health
     }
 
-    /// The Kafka bridge's counters, when an API uses Kafka.
     /// The rate limiter's metrics (429s, Redis errors, requests in flight).
     pub fn rate_limit_metrics(&self) -> Option<&Arc<RateLimitMetrics>> {
         self.rate_limiter.as_ref().map(|limiter| limiter.metrics())
     }
 
+    /// The Kafka bridge's counters, when an API uses Kafka (the bridge started with the
+    /// gateway, or by the live apply that deployed its first Kafka API).
     pub fn kafka_metrics(&self) -> Option<&Arc<KafkaMetrics>> {
         let late = self.late_kafka.get().map(|(bridge, _)| bridge);
         self.kafka.as_ref().or(late).map(|bridge| bridge.metrics())
