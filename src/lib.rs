@@ -23,7 +23,9 @@
 //! server/      the life of a connection: accept → HTTP head → route (virtual host, then
 //!              context path) → CORS / Origin check (cors.rs) → entrypoint → body
 //!              (100-continue, 408); request ids and error answers (details to the log only);
-//!              drain.rs: ending one deployed API version's streams and requests
+//!              drain.rs: ending one deployed API version's streams and requests; duplex.rs and
+//!              stream_read.rs: WebSocket/SSE streams, whose idle reader holds no buffer
+//!              (read_pool.rs: per-shard read buffers lent only while reading)
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames and
 //!              their JSON envelope, subprotocol selection, permessage-deflate (negotiation:
 //!              ws/deflate_offer.rs; data path with per-shard compressors: ws/deflate.rs), SSE
@@ -36,6 +38,9 @@
 //!              kafka (Kafka I/O on its own bridge thread: endpoint/kafka/bridge*.rs, the only tokio code;
 //!              fetches paced by their readers, shared catch-up readers: catch_up.rs);
 //!              fault.rs: a broker failure as the client's short reason + the log's details
+//! error/       data-path errors: each kind's fault (client, configuration, broker, gateway) and its
+//!              answer on every entrypoint (HTTP status, Retry-After, WebSocket close code, SSE
+//!              ending, log level, `tidegate_errors_total`), decided in one table (table.rs)
 //! delivery/    the retention ring messages wait in for their readers (retention_ring.rs);
 //!              per-client bounded outbound queue with the slow-client policy; the cursor fan-out
 //!              of a retention ring to a shard's clients (and how far delivery has got); the
@@ -116,6 +121,7 @@ pub mod delivery;
 #[allow(missing_docs)] // 33 public items undocumented
 pub mod endpoint;
 pub mod entrypoint;
+pub mod error;
 #[allow(missing_docs)] // 86 public items undocumented
 pub mod manage;
 pub mod message;

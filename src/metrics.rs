@@ -14,6 +14,8 @@ macro_rules! shard_metrics {
         #[derive(Debug, Default)]
         pub struct ShardMetrics {
             $( $(#[doc = $doc])* pub $name: AtomicU64, )*
+            /// `tidegate_errors_total{fault, kind}` (`crate::error`).
+            pub errors: crate::error::ErrorCounts,
         }
 
         impl ShardMetrics {
@@ -135,6 +137,11 @@ shard_metrics! {
     counter delivery_frames_shared_total,
     /// Bytes held in connection read buffers (bounded by header, body and frame limits).
     gauge read_buffer_bytes,
+    /// Read buffers a WebSocket or SSE connection borrowed from the shard's pool for a read, or
+    /// holds with the start of a frame (an idle stream holds none; bounded by the connections).
+    gauge read_buffers_in_use,
+    /// Free read buffers the shard keeps for the next reads (bounded: 256, `server::read_pool`).
+    gauge read_buffers_pooled,
     /// MQTT endpoint connections that are connected (one per MQTT API per shard at most).
     gauge mqtt_connections_connected,
     /// MQTT endpoint connections connecting or waiting to reconnect.
@@ -196,6 +203,7 @@ pub fn render_prometheus(shards: &[Arc<ShardMetrics>]) -> String {
             let _ = writeln!(out, "tidegate_{name}{{shard=\"{shard}\"}} {value}");
         }
     }
+    crate::error::render_error_counts(shards, &mut out);
     out
 }
 

@@ -27,6 +27,10 @@ const MAX_CONTROL_PAYLOAD_BYTES: usize = 125;
 const MAX_CLOSE_REASON_BYTES: usize = MAX_CONTROL_PAYLOAD_BYTES - 2;
 /// Longest frame header: 2 bytes, a 64-bit length and a mask.
 const MAX_HEADER_BYTES: usize = 14;
+/// A payload shorter than this is copied out of the read buffer instead of split from it: the
+/// buffer is a pooled one (`server::read_pool`) that a small message kept in retention would
+/// otherwise pin whole, and keep from going back to the pool.
+const COPY_PAYLOAD_BELOW_BYTES: usize = 1024;
 
 use deflate::Inflater;
 use encode::apply_mask;
@@ -275,8 +279,14 @@ impl Decoder {
             self.pending_payload_bytes = payload_bytes;
             return Ok(None);
         }
-        let _ = buf.split_to(header_bytes);
-        let mut payload = buf.split_to(payload_bytes);
+        bytes::Buf::advance(buf, header_bytes);
+        let mut payload = if payload_bytes < COPY_PAYLOAD_BELOW_BYTES {
+            let copy = BytesMut::from(&buf[..payload_bytes]);
+            bytes::Buf::advance(buf, payload_bytes);
+            copy
+        } else {
+            buf.split_to(payload_bytes)
+        };
         if let Some(mask) = header.mask {
             apply_mask(&mut payload, mask);
         }

@@ -23,6 +23,7 @@ use crate::codec::http_head::RequestHead;
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::config::HttpGetOptions;
 use crate::delivery::{OutboundQueue, ReplyBudget, ReplyPermit};
+use crate::error::{self, DataError, Kind};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
@@ -46,13 +47,7 @@ pub async fn serve(
     let started = Instant::now();
     let request = match Poll::from_request(head, api, options) {
         Ok(request) => request,
-        Err((status, message)) => {
-            super::retry_after_if_unavailable(conn, status);
-            return conn
-                .respond_text(status, &message, !keep_alive)
-                .await
-                .is_ok();
-        }
+        Err(error) => return error::answer(conn, &error, !keep_alive).await.is_ok(),
     };
     let queue = Rc::new(OutboundQueue::with_capacity(
         &shard.gateway.outbound,
@@ -66,10 +61,7 @@ pub async fn serve(
     ) {
         Ok(subscribed) => subscribed,
         Err(err) => {
-            let reason = err.to_string();
-            super::retry_after_if_unavailable(conn, err.status());
-            let answer = conn.respond_error(err.status(), &reason, err.detail(), !keep_alive);
-            return answer.await.is_ok();
+            return error::answer(conn, &err.into(), !keep_alive).await.is_ok();
         }
     };
     let polled = collect(&request, &queue, options, shard, &api.drain, started);
@@ -88,9 +80,7 @@ pub async fn serve(
         ShardMetrics::inc(&shard.metrics.http_get_replies_refused_total);
         drop(subscription);
         let busy = "the gateway is busy writing other replies; poll again with the same cursor";
-        let _ = conn
-            .respond_with_header(503, ("Retry-After", "1"), busy)
-            .await;
+        let _ = error::answer(conn, &DataError::new(Kind::Busy, busy), true).await;
         return false;
     };
     if sent < items.len() {
@@ -210,14 +200,15 @@ impl Poll {
         head: &RequestHead,
         api: &Api,
         options: &HttpGetOptions,
-    ) -> Result<Poll, (u16, String)> {
-        let format = negotiate(head.header("accept")).map_err(|err| (400, err.to_string()))?;
+    ) -> Result<Poll, DataError> {
+        let format = negotiate(head.header("accept"))
+            .map_err(|err| DataError::new(Kind::BadRequest, err.to_string()))?;
         let limit = match head.query_param("limit") {
             None => options.messages_limit_count,
             Some(text) => match digits_saturating(&text) {
                 Some(n) if n >= 1 => n.min(options.messages_limit_count),
                 _ => {
-                    return Err((400, format!(
+                    return Err(DataError::new(Kind::BadRequest, format!(
                         "query parameter 'limit' must be a whole number of at least 1 (values above messagesLimitCount, {}, are lowered to it), got '{text}'",
                         options.messages_limit_count
                     )))
@@ -228,11 +219,7 @@ impl Poll {
             None => None,
             Some(text) if text.is_empty() => None,
             // Its status: a cursor can also be unreadable for now (503: the feed has not started).
-            Some(text) => Some(
-                api.endpoint
-                    .parse_cursor(&text)
-                    .map_err(|err| (err.status(), err.to_string()))?,
-            ),
+            Some(text) => Some(api.endpoint.parse_cursor(&text).map_err(DataError::from)?),
         };
         Ok(Poll {
             format,

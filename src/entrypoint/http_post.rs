@@ -14,10 +14,10 @@ use crate::codec::http_response::{BodyKind, ResponseHead};
 use crate::config::HttpPostOptions;
 use crate::endpoint::PublishOptions;
 use crate::entrypoint::message_headers::message_headers;
+use crate::error::{self, DataError, Kind};
 use crate::message::{MessageId, PayloadKind};
 use crate::observe::api_metrics::EntrypointKind;
 use crate::server::conn::Conn;
-use crate::server::drain::RETRY_AFTER_SECONDS;
 use crate::server::Api;
 use crate::shard::Shard;
 
@@ -32,26 +32,15 @@ pub async fn serve(
     keep_alive: bool,
 ) -> bool {
     if shard.shutdown.is_fired() {
-        return conn
-            .respond_text(
-                503,
-                "the gateway is shutting down; send the message again (to another instance)",
-                true,
-            )
-            .await
-            .is_ok();
+        let reason = "the gateway is shutting down; send the message again (to another instance)";
+        let shutting_down = DataError::new(Kind::ShuttingDown, reason);
+        return error::answer(conn, &shutting_down, true).await.is_ok();
     }
     if api.drain.is_retired(EntrypointKind::HttpPost) {
         // Routed before a live apply stopped or redeployed the API: nothing was published.
-        conn.add_answer_headers([("Retry-After", RETRY_AFTER_SECONDS.to_string())]);
-        return conn
-            .respond_text(
-                503,
-                "this API is being stopped or redeployed; send the message again",
-                !keep_alive,
-            )
-            .await
-            .is_ok();
+        let reason = "this API is being stopped or redeployed; send the message again";
+        let retired = DataError::new(Kind::Retired, reason);
+        return error::answer(conn, &retired, !keep_alive).await.is_ok();
     }
     let headers = if options.request_headers_to_message {
         let headers = message_headers(head, &options.credential_headers_to_message);
@@ -98,9 +87,7 @@ pub async fn serve(
     let id = match conn.flush_held_unless_ready(published).await {
         Ok(id) => id,
         Err(err) => {
-            let reason = err.to_string();
-            let answer = conn.respond_error(err.status(), &reason, err.detail(), !keep_alive);
-            return answer.await.is_ok();
+            return error::answer(conn, &err.into(), !keep_alive).await.is_ok();
         }
     };
     let wants_json = head

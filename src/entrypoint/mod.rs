@@ -10,17 +10,7 @@ pub mod websocket;
 
 use crate::codec::http_head::{Method, RequestHead};
 use crate::config::{HttpGetOptions, HttpPostOptions, SseOptions, WebSocketOptions};
-use crate::server::conn::Conn;
-use crate::server::drain::RETRY_AFTER_SECONDS;
 use crate::server::Api;
-
-/// An endpoint's 503 (its feed has not started, its broker queue is full, its catch-ups are at
-/// their bound) is temporary: the answer with `status` says when to retry (`Retry-After`).
-pub(crate) fn retry_after_if_unavailable(conn: &mut Conn, status: u16) {
-    if status == 503 {
-        conn.add_answer_headers([("Retry-After", RETRY_AFTER_SECONDS.to_string())]);
-    }
-}
 
 /// The subscription a client names: the `X-Subscription` header, else the `subscription` query
 /// parameter (for EventSource and browser WebSockets, which cannot set headers).

@@ -26,6 +26,7 @@ use crate::config::SseOptions;
 use crate::delivery::frame_cache::{self, FrameCache};
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::endpoint::EndpointError;
+use crate::error::{self, DataError, Kind};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
@@ -44,21 +45,19 @@ const RETRY_MS: u64 = 3000;
 /// Most messages encoded into one write.
 const MAX_BATCH: usize = 256;
 
-/// Streams events until the client leaves, the stream ends, or the gateway shuts down.
+/// Streams events until the client leaves, the stream ends, or the gateway shuts down. The
+/// request head is dropped once the stream starts.
 pub async fn serve(
     mut conn: Conn,
-    head: &RequestHead,
+    head: RequestHead,
     api: &Api,
     options: &SseOptions,
     shard: &Rc<Shard>,
 ) {
-    let cursor = match resume_position(head, api) {
+    let cursor = match resume_position(&head, api) {
         Ok(cursor) => cursor,
-        Err(error) => {
-            super::retry_after_if_unavailable(&mut conn, error.status());
-            let _ = conn
-                .respond_text(error.status(), &error.to_string(), true)
-                .await;
+        Err(err) => {
+            let _ = error::answer(&mut conn, &err.into(), true).await;
             return;
         }
     };
@@ -82,19 +81,16 @@ pub async fn serve(
     let (subscription, start) = match api.endpoint.subscribe(
         cursor.clone(),
         queue.clone(),
-        super::subscription_name(head).as_deref(),
+        super::subscription_name(&head).as_deref(),
     ) {
         Ok(subscribed) => subscribed,
         Err(err) => {
-            let reason = err.to_string();
-            super::retry_after_if_unavailable(&mut conn, err.status());
-            let _ = conn
-                .respond_error(err.status(), &reason, err.detail(), true)
-                .await;
+            let _ = error::answer(&mut conn, &err.into(), true).await;
             return;
         }
     };
     let chunked = head.version_minor() >= 1;
+    drop(head);
     conn.exchange().answered(200);
     let request_id = conn.request_id();
     conn.encode_head(&ResponseHead {
@@ -240,9 +236,9 @@ impl SseStream {
             monoio::select! {
                 biased;
                 _ = &mut peer_gone => return None,
-                _ = &mut shutdown => return Some("gateway shutting down"),
-                _ = &mut revoked => return Some(watch.reason()),
-                _ = &mut retired => return Some(drain.reason()),
+                _ = &mut shutdown => return ended(shard, Kind::ShuttingDown, "gateway shutting down"),
+                _ = &mut revoked => return ended(shard, Kind::AccessEnded, watch.reason()),
+                _ = &mut retired => return ended(shard, Kind::Retired, drain.reason()),
                 _ = rate_limit::until(paused), if paused.is_some() => {
                     pacer.resume();
                     continue;
@@ -262,7 +258,7 @@ impl SseStream {
                         ShardMetrics::add(&shard.metrics.messages_delivered_total, count);
                         self.duplex.exchange().delivered(count);
                     }
-                    Err(QueueEnd::SlowClient) => return Some("client too slow"),
+                    Err(QueueEnd::SlowClient) => return ended(shard, Kind::SlowClient, "client too slow"),
                     Err(QueueEnd::Finished) => return Some("end of stream"),
                     Err(QueueEnd::Closed) => return None,
                 },
@@ -277,7 +273,10 @@ impl SseStream {
                 }
             }
             if let Err(err) = self.duplex.flush().await {
-                return is_stall(&err).then_some("client stopped reading");
+                if !is_stall(&err) {
+                    return None;
+                }
+                return ended(shard, Kind::ClientStalled, "client stopped reading");
             }
             if let Some(id) = written.take() {
                 queue.mark_delivered(id);
@@ -285,6 +284,12 @@ impl SseStream {
             last_write = Instant::now();
         }
     }
+}
+
+/// The `goaway` for `kind` ending the stream (`crate::error`), counted and logged.
+fn ended(shard: &Shard, kind: Kind, why: &'static str) -> Option<&'static str> {
+    error::record_ending(&shard.metrics, &DataError::new(kind, why));
+    Some(why)
 }
 
 /// The `(chunked, headersAsComment, metadataAsComment)` an event's bytes depend on besides the

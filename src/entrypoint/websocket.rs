@@ -33,6 +33,7 @@ use crate::codec::ws_envelope::encode_envelope_frame;
 use crate::config::WebSocketOptions;
 use crate::delivery::frame_cache::{self, FrameCache};
 use crate::delivery::{OutboundQueue, QueueEnd};
+use crate::error::{self, DataError, Kind};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
@@ -63,24 +64,22 @@ const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest close reason (a control frame's 125 bytes less the code).
 const MAX_CLOSE_REASON_BYTES: usize = 123;
 
-/// Close codes (RFC 6455 §7.4.1).
+/// Close codes (RFC 6455 §7.4.1) that are no error: an error's code is its kind's
+/// (`crate::error`); a protocol error's is the codec's.
 mod close_code {
     pub(super) const NORMAL: u16 = 1000;
-    pub(super) const GOING_AWAY: u16 = 1001;
-    pub(super) const POLICY_VIOLATION: u16 = 1008;
-    pub(super) const MESSAGE_TOO_BIG: u16 = 1009;
-    pub(super) const TRY_AGAIN_LATER: u16 = 1013;
 }
 
-/// Performs the upgrade and runs the session until either side closes.
+/// Performs the upgrade and runs the session until either side closes. The request head is
+/// dropped once the session starts: an idle session keeps only what it took from it.
 pub async fn serve(
     mut conn: Conn,
-    head: &RequestHead,
+    head: RequestHead,
     api: &Rc<Api>,
     options: &WebSocketOptions,
     shard: &Rc<Shard>,
 ) {
-    let accept = match handshake(head) {
+    let accept = match handshake(&head) {
         Ok(accept) => accept,
         Err((426, message)) => {
             // RFC 6455 §4.4: name the version we speak.
@@ -88,15 +87,17 @@ pub async fn serve(
             let _ = answer.await;
             return;
         }
-        Err((status, message)) => {
-            let _ = conn.respond_text(status, message, true).await;
+        Err((_, message)) => {
+            let _ =
+                error::answer(&mut conn, &DataError::new(Kind::BadRequest, message), true).await;
             return;
         }
     };
-    let negotiated = match negotiate::negotiate(head, options) {
+    let negotiated = match negotiate::negotiate(&head, options) {
         Ok(negotiated) => negotiated,
         Err(message) => {
-            let _ = conn.respond_text(400, &message, true).await;
+            let _ =
+                error::answer(&mut conn, &DataError::new(Kind::BadRequest, message), true).await;
             return;
         }
     };
@@ -109,10 +110,7 @@ pub async fn serve(
         Some(text) => match api.endpoint.parse_cursor(&text) {
             Ok(id) => Some(id),
             Err(err) => {
-                super::retry_after_if_unavailable(&mut conn, err.status());
-                let _ = conn
-                    .respond_text(err.status(), &err.to_string(), true)
-                    .await;
+                let _ = error::answer(&mut conn, &err.into(), true).await;
                 return;
             }
         },
@@ -122,16 +120,15 @@ pub async fn serve(
     let topic = head.query_param("topic").filter(|topic| !topic.is_empty());
     if options.publisher_enabled {
         if let Some(problem) = api.endpoint.request_topic_problem(topic.as_deref()) {
-            let _ = conn
-                .respond_text(problem.status(), &problem.to_string(), true)
-                .await;
+            let _ = error::answer(&mut conn, &problem.into(), true).await;
             return;
         }
     }
-    let envelope = match Envelope::requested(head) {
+    let envelope = match Envelope::requested(&head) {
         Ok(envelope) => envelope,
         Err(message) => {
-            let _ = conn.respond_text(400, &message, true).await;
+            let _ =
+                error::answer(&mut conn, &DataError::new(Kind::BadRequest, message), true).await;
             return;
         }
     };
@@ -143,15 +140,11 @@ pub async fn serve(
         match api.endpoint.subscribe(
             cursor.clone(),
             queue.clone(),
-            super::subscription_name(head).as_deref(),
+            super::subscription_name(&head).as_deref(),
         ) {
             Ok((subscription, start)) => (Some(subscription), start),
             Err(err) => {
-                let reason = err.to_string();
-                super::retry_after_if_unavailable(&mut conn, err.status());
-                let _ = conn
-                    .respond_error(err.status(), &reason, err.detail(), true)
-                    .await;
+                let _ = error::answer(&mut conn, &err.into(), true).await;
                 return;
             }
         }
@@ -223,6 +216,7 @@ pub async fn serve(
         hold: PartialHold::new(shard.metrics.clone(), limits.ws_max_partial_bytes_per_shard),
         renewal,
     };
+    drop(head);
     let duplex = Duplex::start(conn, reader);
     let mut session = Session {
         duplex,
@@ -239,6 +233,9 @@ pub async fn serve(
     if session.duplex.flush().await.is_err() {
         return;
     }
+    // What is left of the answer head's allocation: messages go out through the batch, this
+    // buffer only carries pings, pongs and the close, so an idle session need not keep it.
+    session.duplex.write_buf = BytesMut::new();
     ShardMetrics::inc(&shard.metrics.websocket_sessions_open);
     session.duplex.exchange().stream_opened();
     let (code, reason) = session.run(&queue, shard, &watch, &api.drain).await;
@@ -307,7 +304,7 @@ impl Session {
                 .take_pongs(|payload| encode_pong(write_buf, payload))
             {
                 if let Err(err) = self.duplex.flush().await {
-                    return self.write_failed(&err);
+                    return self.write_failed(&err, &shard.metrics);
                 }
             }
             if self.inbound.unfinished_since.get() != unfinished {
@@ -324,9 +321,9 @@ impl Session {
             monoio::select! {
                 biased;
                 _ = self.inbound.changed() => {}
-                _ = &mut shutdown => return (close_code::GOING_AWAY, self.resume_hint("gateway shutting down")),
-                _ = &mut revoked => return (close_code::POLICY_VIOLATION, self.resume_hint(watch.reason())),
-                _ = &mut retired => return (close_code::TRY_AGAIN_LATER, self.resume_hint(drain.reason())),
+                _ = &mut shutdown => return self.ended(&shard.metrics, Kind::ShuttingDown, "gateway shutting down"),
+                _ = &mut revoked => return self.ended(&shard.metrics, Kind::AccessEnded, watch.reason()),
+                _ = &mut retired => return self.ended(&shard.metrics, Kind::Retired, drain.reason()),
                 _ = &mut peer_gone, if self.inbound.close.borrow().is_none() => {
                     return (0, String::new());
                 }
@@ -341,7 +338,7 @@ impl Session {
                         }
                     }
                     Err(QueueEnd::Finished) => return (close_code::NORMAL, "end of stream".to_owned()),
-                    Err(QueueEnd::SlowClient) => return (close_code::TRY_AGAIN_LATER, self.resume_hint("client too slow")),
+                    Err(QueueEnd::SlowClient) => return self.ended(&shard.metrics, Kind::SlowClient, "client too slow"),
                     Err(QueueEnd::Closed) => return (0, String::new()),
                 },
                 _ = &mut ping_timer => {
@@ -358,12 +355,12 @@ impl Session {
                     if self.inbound.unfinished_since.get() == unfinished {
                         ShardMetrics::inc(&shard.metrics.websocket_message_deadline_closes_total);
                         let why = format!("message not finished within {} ms", message_read.as_millis());
-                        return (close_code::POLICY_VIOLATION, self.resume_hint(&why));
+                        return self.ended(&shard.metrics, Kind::MessageDeadline, &why);
                     }
                 }
             }
             if let Err(err) = self.duplex.flush().await {
-                return self.write_failed(&err);
+                return self.write_failed(&err, &shard.metrics);
             }
             ShardMetrics::add(&shard.metrics.messages_delivered_total, delivered);
             self.duplex.exchange().delivered(delivered);
@@ -376,15 +373,19 @@ impl Session {
     /// The close to send after a failed write: none when the client is gone; 1013 with the
     /// resume cursor when it stopped reading (`streamStallMs` without progress). The close frame
     /// then goes after the bytes it had not read yet, best effort (`Duplex::flush`).
-    fn write_failed(&self, err: &std::io::Error) -> (u16, String) {
+    fn write_failed(&self, err: &std::io::Error, metrics: &ShardMetrics) -> (u16, String) {
         if is_stall(err) {
-            (
-                close_code::TRY_AGAIN_LATER,
-                self.resume_hint("client stopped reading"),
-            )
+            self.ended(metrics, Kind::ClientStalled, "client stopped reading")
         } else {
             (0, String::new())
         }
+    }
+
+    /// The close for `kind` ending the session (its code is the error's, `crate::error`), with
+    /// the cursor to resume from; counted and logged.
+    fn ended(&self, metrics: &ShardMetrics, kind: Kind, why: &str) -> (u16, String) {
+        error::record_ending(metrics, &DataError::new(kind, why.to_owned()));
+        (kind.answer().close_code, self.resume_hint(why))
     }
 
     /// Appends one message to the write batch, framed for the client.

@@ -388,7 +388,7 @@ impl Conn {
 
     /// Writes a plain-text error answer under request id `id`, with `header` first if there is
     /// one, and counts a 4xx. A HEAD request's answer has the same head and no content.
-    async fn write_plain(
+    pub(crate) async fn write_plain(
         &mut self,
         status: u16,
         header: &[(&str, &str)],

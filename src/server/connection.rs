@@ -234,12 +234,13 @@ pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>
             continue;
         }
         let keep_going = match choice {
+            // A stream takes the head: it keeps only what it needs of it for its lifetime.
             Choice::WebSocket(options) => {
-                entrypoint::websocket::serve(conn, &head, api, options, &shard).await;
+                entrypoint::websocket::serve(conn, head, api, options, &shard).await;
                 return;
             }
             Choice::Sse(options) => {
-                entrypoint::sse::serve(conn, &head, api, options, &shard).await;
+                entrypoint::sse::serve(conn, head, api, options, &shard).await;
                 return;
             }
             Choice::HttpGet(options) => {

@@ -1,8 +1,7 @@
 //! Full-duplex streaming over one connection (WebSocket, SSE): the socket is split, a reader task
-//! feeds inbound bytes to a callback, and the entrypoint's own task writes.
+//! (`stream_read`) feeds inbound bytes to a callback, and the entrypoint's own task writes.
 //!
-//! Reads are never dropped mid-flight (with io_uring that would lose bytes): the reader is a task
-//! of its own and is stopped through monoio's cancellation handle when the stream ends.
+//! The reader is a task of its own, stopped when the stream ends (`Duplex::stop_reading`).
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -11,24 +10,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use monoio::buf::IoBufMut;
-use monoio::io::{CancelableAsyncReadRent, Canceller, OwnedReadHalf, OwnedWriteHalf, Splitable};
+use monoio::io::{Canceller, OwnedWriteHalf, Splitable};
 use monoio::net::TcpStream;
 
 use crate::metrics::ShardMetrics;
 use crate::observe::exchange::Exchange;
-use crate::server::conn::{BufferGauge, Conn, READ_CHUNK_BYTES};
+use crate::server::conn::Conn;
 use crate::server::stall_write::{is_stall, StallWriter};
+use crate::server::stream_read::{read_loop, StreamReader};
 use crate::server::transport::Transport;
 use crate::server::write_batch::WriteBatch;
-use crate::shard::fault::{self, Site};
-use crate::shard::io_buf::spare_capacity;
 use crate::shard::supervisor::spawn_connection_task;
 use crate::shard::LocalSignal;
-use crate::tls::TlsSession;
-
-/// The first pending read of a streaming connection (grows to `READ_CHUNK_BYTES` when filled).
-const STREAM_READ_START_BYTES: usize = 512;
 
 /// What a streaming entrypoint does with the bytes its client sends.
 ///
@@ -62,7 +55,8 @@ pub struct Duplex {
     transport: Transport,
     writer: OwnedWriteHalf<TcpStream>,
     canceller: Option<Canceller>,
-    /// Fired when the peer closed or the read failed.
+    /// Fired when the peer closed or the read failed; also when this writer stops reading (it
+    /// no longer waits for it then), which ends the reader's wait for the socket.
     pub peer_closed: Rc<LocalSignal>,
     /// Bytes encoded but not yet written (written before `batch`).
     pub write_buf: BytesMut,
@@ -96,7 +90,8 @@ impl Duplex {
         let reader = StreamReader {
             reader,
             tls: transport.session().cloned(),
-            tls_in: BytesMut::new(),
+            tls_in: None,
+            metrics: metrics.clone(),
         };
         let reader = read_loop(
             reader,
@@ -170,11 +165,13 @@ impl Duplex {
         &self.exchange
     }
 
-    /// Stops the reader task; the socket closes once both halves are gone.
+    /// Stops the reader task (its read, or its wait for the socket); the socket closes once
+    /// both halves are gone.
     pub fn stop_reading(&mut self) {
         if let Some(canceller) = self.canceller.take() {
             canceller.cancel();
         }
+        self.peer_closed.fire();
     }
 }
 
@@ -182,93 +179,4 @@ impl Drop for Duplex {
     fn drop(&mut self) {
         self.stop_reading();
     }
-}
-
-/// The reading half, with the TLS session that decrypts what it reads on a TLS connection.
-struct StreamReader {
-    reader: OwnedReadHalf<TcpStream>,
-    tls: Option<TlsSession>,
-    /// Ciphertext read, not yet absorbed (TLS only).
-    tls_in: BytesMut,
-}
-
-impl StreamReader {
-    /// Reads once into the free space of `buf` (at least `chunk` bytes). Returns the bytes
-    /// added to `buf` (0: the peer closed) and how many the read asked for; over TLS, reads
-    /// until a record gives plaintext.
-    async fn read(
-        &mut self,
-        buf: BytesMut,
-        chunk: usize,
-        cancel: &monoio::io::CancelHandle,
-    ) -> (io::Result<(usize, usize)>, BytesMut) {
-        let Some(session) = &self.tls else {
-            let mut spare = spare_capacity(buf, chunk);
-            let asked = spare.bytes_total();
-            let (result, spare) = self.reader.cancelable_read(spare, cancel.clone()).await;
-            return (result.map(|n| (n, asked)), spare.into_inner());
-        };
-        let mut buf = buf;
-        loop {
-            let mut spare = spare_capacity(std::mem::take(&mut self.tls_in), chunk);
-            let asked = spare.bytes_total();
-            let (result, spare) = self.reader.cancelable_read(spare, cancel.clone()).await;
-            self.tls_in = spare.into_inner();
-            match result {
-                Ok(0) => return (Ok((0, asked)), buf),
-                Ok(_) => {}
-                Err(error) => return (Err(error), buf),
-            }
-            match session.absorb(&mut self.tls_in, &mut buf) {
-                Ok(absorbed) if absorbed.plaintext > 0 => {
-                    return (Ok((absorbed.plaintext, asked)), buf)
-                }
-                Ok(absorbed) if absorbed.closed => return (Ok((0, asked)), buf),
-                Ok(_) => {}
-                Err(error) => return (Err(error), buf),
-            }
-        }
-    }
-}
-
-async fn read_loop(
-    mut reader: StreamReader,
-    mut buf: BytesMut,
-    mut gauge: BufferGauge,
-    mut handler: impl InboundHandler,
-    cancel: monoio::io::CancelHandle,
-    peer_closed: Rc<LocalSignal>,
-    exchange: Rc<Exchange>,
-) {
-    // Bytes that arrived together with the request head (e.g. a first WebSocket frame).
-    if !buf.is_empty() && !handler.on_bytes(&mut buf).await {
-        peer_closed.fire();
-        return;
-    }
-    // Streaming clients mostly send little (pongs, small messages): start with a small pending
-    // read (it stays allocated while the connection idles) and double it each time a read fills
-    // it, up to the request phase's size.
-    if buf.is_empty() && buf.capacity() > STREAM_READ_START_BYTES {
-        buf = BytesMut::new();
-    }
-    let mut chunk = STREAM_READ_START_BYTES;
-    loop {
-        let (result, read_into) = reader.read(buf, chunk, &cancel).await;
-        buf = read_into;
-        gauge.set(buf.capacity() + reader.tls_in.capacity());
-        match result {
-            Ok((n, asked)) if n > 0 => {
-                exchange.read(n);
-                fault::trip(Site::ReadLoop, &buf);
-                if n == asked {
-                    chunk = (chunk * 2).min(READ_CHUNK_BYTES);
-                }
-                if !handler.on_bytes(&mut buf).await {
-                    break;
-                }
-            }
-            _ => break,
-        }
-    }
-    peer_closed.fire();
 }

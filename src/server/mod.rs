@@ -7,10 +7,12 @@ pub mod connection;
 pub mod cors;
 pub mod drain;
 pub mod duplex;
+pub mod read_pool;
 pub mod request_body;
 pub mod request_id;
 pub mod router;
 pub mod stall_write;
+pub mod stream_read;
 pub mod transport;
 pub mod write_batch;
 

@@ -9,6 +9,7 @@ fn poll(target: &str, accept: &str) -> Result<Poll, (u16, String)> {
     let options = api.http_get.clone().unwrap();
     let request = format!("GET {target} HTTP/1.1\r\nHost: t\r\nAccept: {accept}\r\n\r\n");
     Poll::from_request(&head(&request), &api, &options)
+        .map_err(|error| (error.answer().status.unwrap(), error.to_string()))
 }
 
 #[test]

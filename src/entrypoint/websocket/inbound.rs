@@ -21,7 +21,8 @@ use super::close_code;
 use super::token_renewal::TokenRenewal;
 use crate::codec::ws::{FrameDecoder, WsEvent};
 use crate::endpoint::echo::EchoLoop;
-use crate::endpoint::{PublishError, PublishOptions};
+use crate::endpoint::PublishOptions;
+use crate::error::{self, DataError, Kind};
 use crate::message::{Fields, PayloadKind};
 use crate::metrics::ShardMetrics;
 use crate::rate_limit::Meter;
@@ -274,20 +275,21 @@ impl InboundHandler for WsReader {
             if let (Some(renewal), PayloadKind::Text) = (&self.renewal, kind) {
                 if let Some(token) = renewal_token(&payload) {
                     if let Err(reason) = renewal.renew(&token).await {
-                        self.inbound.refused(close_code::POLICY_VIOLATION, reason);
+                        self.refuse(DataError::new(Kind::AccessEnded, reason));
                         return false;
                     }
                     continue;
                 }
             }
-            let Some(publisher) = &self.publisher else {
-                let reason = "publishing is disabled on this API's websocket entrypoint";
-                self.inbound
-                    .refused(close_code::POLICY_VIOLATION, reason.to_owned());
-                return false;
+            let published = match &self.publisher {
+                Some(publisher) => publisher.publish(payload, kind).await,
+                None => Err(DataError::new(
+                    Kind::NotSupported,
+                    "publishing is disabled on this API's websocket entrypoint",
+                )),
             };
-            if let Err((code, reason)) = publisher.publish(payload, kind).await {
-                self.inbound.refused(code, reason);
+            if let Err(error) = published {
+                self.refuse(error);
                 return false;
             }
         }
@@ -295,12 +297,20 @@ impl InboundHandler for WsReader {
 }
 
 impl WsReader {
+    /// Ends the session for `error`: its close code is the error's (`crate::error`); counted and
+    /// logged.
+    fn refuse(&self, error: DataError) {
+        error::record_ending(&self.inbound.metrics, &error);
+        let code = error.answer().close_code;
+        self.inbound.refused(code, error.reason().to_owned());
+    }
+
     /// After the decoder needs more bytes: holds the unfinished message's bytes against the
     /// shard's budget (closing with 1013 when over it), only then makes room for the frame under
     /// way, and tells the writer when a message began.
     fn hold_unfinished(&mut self, buf: &mut BytesMut) -> bool {
         if let Err(reason) = self.hold.set(self.decoder.held_bytes()) {
-            self.inbound.refused(close_code::TRY_AGAIN_LATER, reason);
+            self.refuse(DataError::new(Kind::Busy, reason));
             return false;
         }
         buf.reserve(self.decoder.pending_frame_bytes().saturating_sub(buf.len()));
@@ -328,8 +338,9 @@ pub(super) struct Publisher {
 }
 
 impl Publisher {
-    /// Hands a client message to the endpoint; the error is the close code and reason to send.
-    async fn publish(&self, payload: Bytes, kind: PayloadKind) -> Result<(), (u16, String)> {
+    /// Hands a client message to the endpoint; the error ends the session (its close code is
+    /// the error's, `crate::error`).
+    async fn publish(&self, payload: Bytes, kind: PayloadKind) -> Result<(), DataError> {
         if let Some(meter) = &self.meter {
             meter.publish_slot().await;
         }
@@ -349,26 +360,8 @@ impl Publisher {
             }
         };
         // The close reason is the client's short reason; the broker's details go to the log.
-        if let Some(detail) = published.as_ref().err().and_then(PublishError::detail) {
-            tracing::warn!(detail, "a WebSocket publish failed");
-        }
-        match published {
-            Ok(_id) => {
-                self.exchange.published(1);
-                Ok(())
-            }
-            Err(err @ PublishError::NotSupported(_)) => {
-                Err((close_code::POLICY_VIOLATION, err.to_string()))
-            }
-            Err(err @ PublishError::TooLarge { .. }) => {
-                Err((close_code::MESSAGE_TOO_BIG, err.to_string()))
-            }
-            Err(err @ PublishError::Unavailable(_)) => {
-                Err((close_code::TRY_AGAIN_LATER, err.to_string()))
-            }
-            Err(err @ (PublishError::Refused(_) | PublishError::BadTopic(_))) => {
-                Err((close_code::POLICY_VIOLATION, err.to_string()))
-            }
-        }
+        published.map_err(DataError::from)?;
+        self.exchange.published(1);
+        Ok(())
     }
 }
