@@ -104,24 +104,39 @@
 //!     server::stall_write: a write the client takes nothing of for the stall timeout ends it)
 //! ```
 
+// What is `pub` is reachable from outside (the binary, the tests): everything else says
+// `pub(crate)` or `pub(super)`, so that a reader sees how far an item goes.
+#![warn(unreachable_pub)]
+// Every public item says what it is for. The modules marked `allow(missing_docs)` below still
+// have undocumented public items (counted in the comment); remove the mark once one is done.
+#![warn(missing_docs)]
+
 pub mod admin;
 pub mod civil_date;
+#[allow(missing_docs)] // 74 public items undocumented
 pub mod codec;
+#[allow(missing_docs)] // 149 public items undocumented
 pub mod config;
 pub mod console;
 pub mod cross_shard;
 pub mod delivery;
+#[allow(missing_docs)] // 33 public items undocumented
 pub mod endpoint;
 pub mod entrypoint;
 pub mod error;
+#[allow(missing_docs)] // 86 public items undocumented
 pub mod manage;
 pub mod message;
 pub mod metrics;
+#[allow(missing_docs)] // 17 public items undocumented
 pub mod observe;
+#[allow(missing_docs)] // 12 public items undocumented
 pub mod rate_limit;
 pub mod runtime;
+#[allow(missing_docs)] // 48 public items undocumented
 pub mod security;
 pub mod server;
 pub mod shard;
 pub mod tls;
+#[allow(missing_docs)] // 48 public items undocumented
 pub mod webhook;

@@ -1,5 +1,9 @@
 //! The `tidegate` command: run the gateway, or check a configuration file.
 
+#![allow(
+    clippy::disallowed_types,
+    reason = "the main thread and the management follower share the gateway handle; no shard holds it"
+)]
 mod manage_cli;
 
 use std::io::IsTerminal;

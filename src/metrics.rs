@@ -264,6 +264,7 @@ pub struct KafkaMetrics {
     pub subscription_groups_refused_total: AtomicU64,
     /// Producers configured, and those connected (publishes to the others are refused).
     pub producers: AtomicU64,
+    /// Producers connected to their brokers (the others refuse publishes).
     pub producers_connected: AtomicU64,
 }
 

@@ -5,6 +5,10 @@
 //! The descriptor limit belongs to the whole process, so this file holds one test, which runs on
 //! both drivers in turn.
 
+#![allow(
+    clippy::disallowed_types,
+    reason = "a test: its clients and fakes run on plain threads, never on a shard"
+)]
 mod common;
 
 use std::fs::File;
@@ -146,6 +150,7 @@ fn failing_accepts_are_counted_and_logged_sparingly() {
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .init();
+    // one driver: both, in turn, in one test (one log subscriber per process).
     out_of_descriptors(DriverChoice::Epoll, &log);
     out_of_descriptors(DriverChoice::IoUring, &log);
 }

@@ -142,8 +142,7 @@ on_both_drivers!(
     every_entrypoint_and_a_404_get_a_line
 );
 
-#[test]
-fn sampling_keeps_errors_and_an_api_may_opt_out() {
+fn sampling_keeps_errors_and_an_api_may_opt_out(driver: DriverChoice) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("access.log");
     let section = format!(
@@ -161,7 +160,7 @@ fn sampling_keeps_errors_and_an_api_may_opt_out() {
     plans: [{ name: K, security: keyless }]
 ",
     );
-    let gateway = start(common::test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(common::test_config(&yaml, driver));
     let addr = gateway.local_addr();
     for _ in 0..5 {
         assert_eq!(post(addr, "/chat", "m", "").status, 202);
@@ -188,14 +187,17 @@ fn sampling_keeps_errors_and_an_api_may_opt_out() {
     assert!(lines[3].contains("path=/fence"));
     gateway.shutdown();
 }
+on_both_drivers!(
+    sampling_keeps_errors_and_an_api_may_opt_out,
+    sampling_keeps_errors_and_an_api_may_opt_out
+);
 
-#[test]
-fn a_renamed_log_file_is_reopened() {
+fn a_renamed_log_file_is_reopened(driver: DriverChoice) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("access.log");
     let section = format!("{{ enabled: true, path: {} }}", path.display());
     let yaml = chat_yaml(&gateway_section(&section), "      - type: http-post\n");
-    let gateway = start(common::test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(common::test_config(&yaml, driver));
     let addr = gateway.local_addr();
     assert_eq!(get(addr, "/before", &[]).status, 404);
     wait_for_lines(&path, 1);
@@ -214,9 +216,12 @@ fn a_renamed_log_file_is_reopened() {
         .all(|line| line.contains("\"/after\"")));
     gateway.shutdown();
 }
+on_both_drivers!(
+    a_renamed_log_file_is_reopened,
+    a_renamed_log_file_is_reopened
+);
 
-#[test]
-fn a_destination_nobody_reads_never_stalls_requests_and_drops_are_counted() {
+fn a_destination_nobody_reads_never_stalls_requests_and_drops_are_counted(driver: DriverChoice) {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("nobody-reads");
     let status = std::process::Command::new("mkfifo")
@@ -229,7 +234,7 @@ fn a_destination_nobody_reads_never_stalls_requests_and_drops_are_counted() {
         fifo.display()
     );
     let yaml = chat_yaml(&gateway_section(&section), "      - type: http-post\n");
-    let gateway = start(common::test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(common::test_config(&yaml, driver));
     let addr = gateway.local_addr();
     let requests = 40;
     for _ in 0..requests {
@@ -252,3 +257,7 @@ fn a_destination_nobody_reads_never_stalls_requests_and_drops_are_counted() {
     );
     gateway.shutdown();
 }
+on_both_drivers!(
+    a_destination_nobody_reads_never_stalls_requests_and_drops_are_counted,
+    a_destination_nobody_reads_never_stalls_requests_and_drops_are_counted
+);

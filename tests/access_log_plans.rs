@@ -11,8 +11,7 @@ use tidegate::config::DriverChoice;
 
 const PLANS: &str = "      - { id: open, name: Open, security: keyless }\n      - { id: gold, name: Gold, security: api-key }\n";
 
-#[test]
-fn lines_name_the_plan_application_and_subscription() {
+fn lines_name_the_plan_application_and_subscription(driver: DriverChoice) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("access.log");
     let (key, hash) = new_key();
@@ -26,7 +25,7 @@ fn lines_name_the_plan_application_and_subscription() {
         path.display(),
         chat_with_plans(PLANS, &tail)
     );
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let addr = gateway.local_addr();
 
     let header = |key| Present::Header("X-Gravitee-Api-Key", key);
@@ -66,3 +65,7 @@ fn lines_name_the_plan_application_and_subscription() {
         "keys never logged"
     );
 }
+on_both_drivers!(
+    lines_name_the_plan_application_and_subscription,
+    lines_name_the_plan_application_and_subscription
+);

@@ -7,6 +7,7 @@ use tidegate::config::DriverChoice;
 
 #[test]
 fn metrics_and_health() {
+    // one driver: the admin endpoint runs on threads of its own, whatever the shards' driver.
     let gateway = start(test_config(&mock_api_yaml(10), DriverChoice::Epoll));
     let admin = gateway.admin_addr().expect("admin enabled in tests");
     // Some traffic first, so counters move.

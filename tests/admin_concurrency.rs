@@ -91,6 +91,7 @@ on_both_drivers!(
 
 #[test]
 fn a_trickled_request_is_cut_off_at_the_whole_request_deadline() {
+    // one driver: the admin endpoint runs on threads of its own, whatever the shards' driver.
     let gateway = gateway(DriverChoice::Epoll);
     let admin = gateway.admin_addr().unwrap();
     let slow = Trickler::start(admin);
@@ -106,6 +107,7 @@ fn a_trickled_request_is_cut_off_at_the_whole_request_deadline() {
 
 #[test]
 fn connections_beyond_the_bound_are_refused_at_once() {
+    // one driver: the admin endpoint runs on threads of its own, whatever the shards' driver.
     let gateway = gateway(DriverChoice::Epoll);
     let admin = gateway.admin_addr().unwrap();
     // Idle clients (a request never comes): those within the bound wait for the deadline (408),
@@ -135,6 +137,7 @@ fn connections_beyond_the_bound_are_refused_at_once() {
 
 #[test]
 fn shutdown_does_not_wait_for_an_admin_client() {
+    // one driver: the admin endpoint runs on threads of its own, whatever the shards' driver.
     let gateway = gateway(DriverChoice::Epoll);
     let admin = gateway.admin_addr().unwrap();
     let _slow = Trickler::start(admin);

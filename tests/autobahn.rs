@@ -115,11 +115,10 @@ fn unacceptable_cases(results: &serde_json::Map<String, Value>, out: &Path) -> V
     failures
 }
 
-#[test]
-fn autobahn_cases_1_to_10_pass_on_the_echo_route_in_parallel() {
+fn autobahn_cases_1_to_10_pass_on_the_echo_route_in_parallel(driver: DriverChoice) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/echo.yaml");
     let config = tidegate::config::load_file(&path).expect("config/echo.yaml loads");
-    let gateway = start(on_loopback(config, DriverChoice::Auto));
+    let gateway = start(on_loopback(config, driver));
     let url = format!("ws://{}/echo", gateway.local_addr());
     let groups: Vec<String> = GROUPS.iter().map(|group| format!("{group}.*")).collect();
     let (results, out, output) = run_and_read(&url, &groups, PARALLELISM);
@@ -151,12 +150,15 @@ fn autobahn_cases_1_to_10_pass_on_the_echo_route_in_parallel() {
     );
     assert_eq!(results.len(), CASES, "cases run; kosoku said:\n{output}");
 }
+on_both_drivers!(
+    autobahn_cases_1_to_10_pass_on_the_echo_route_in_parallel,
+    autobahn_cases_1_to_10_pass_on_the_echo_route_in_parallel
+);
 
-#[test]
-fn autobahn_compression_cases_pass_with_permessage_deflate() {
+fn autobahn_compression_cases_pass_with_permessage_deflate(driver: DriverChoice) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/websocket-deflate.yaml");
     let config = tidegate::config::load_file(&path).expect("config/websocket-deflate.yaml loads");
-    let gateway = start(on_loopback(config, DriverChoice::Auto));
+    let gateway = start(on_loopback(config, driver));
     let url = format!("ws://{}/echo", gateway.local_addr());
     let cases = compression_cases();
     let (results, out, output) = run_and_read(&url, &cases, "4");
@@ -178,6 +180,10 @@ fn autobahn_compression_cases_pass_with_permessage_deflate() {
     let deflated = common::admin::metric_total(admin, "websocket_deflate_bytes_out_total");
     assert!(deflated > 0);
 }
+on_both_drivers!(
+    autobahn_compression_cases_pass_with_permessage_deflate,
+    autobahn_compression_cases_pass_with_permessage_deflate
+);
 
 /// Runs `patterns` and reads the runner's index: the results by case, the report folder (kept
 /// alive for the case reports) and what the runner printed.

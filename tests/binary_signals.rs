@@ -1,6 +1,9 @@
 //! The `tidegate` binary under SIGTERM and SIGINT: the first signal drains (WebSocket clients get
 //! close 1001, SSE clients `event: goaway`) and the process exits 0; a second signal during a
 //! drain that a client holds open exits at once, non-zero.
+//!
+//! One driver: the binary as a process (signals, drain, exit status), on the driver a
+//! deployment gets (`auto`); the drain's I/O runs on both drivers in-process (tests/shutdown.rs).
 
 mod common;
 

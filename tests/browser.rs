@@ -285,13 +285,12 @@ fn refused_page(browser: &mut Chromium, page: &PageServer, api: &ApiUrls, plain:
     assert_eq!(upgrade.status, 403, "{}", upgrade.text());
 }
 
-#[test]
-fn chromium_on_another_origin_uses_every_entrypoint_and_others_are_refused() {
+fn chromium_on_another_origin_uses_every_entrypoint_and_others_are_refused(driver: DriverChoice) {
     let certs = TestCerts::new();
     let allowed = PageServer::start(PAGE_HTML, Some(certs.server_config()));
     let refused = PageServer::start(PAGE_HTML, Some(certs.server_config()));
     let yaml = gateway_yaml(&certs, &allowed.origin);
-    let gateway = common::start(common::test_config(&yaml, DriverChoice::Auto));
+    let gateway = common::start(common::test_config(&yaml, driver));
     let plain = gateway.local_addr();
     let tls = gateway.tls_addr().expect("the TLS listener");
     let api = ApiUrls {
@@ -304,3 +303,7 @@ fn chromium_on_another_origin_uses_every_entrypoint_and_others_are_refused() {
     drop(browser);
     gateway.shutdown();
 }
+on_both_drivers!(
+    chromium_on_another_origin_uses_every_entrypoint_and_others_are_refused,
+    chromium_on_another_origin_uses_every_entrypoint_and_others_are_refused
+);

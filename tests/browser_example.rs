@@ -16,11 +16,11 @@ use rustls::pki_types::CertificateDer;
 use tidegate::config::{self, DriverChoice};
 
 /// The example, on loopback ports of its own (the TLS listener's included).
-fn serve_browser_example() -> tidegate::runtime::Gateway {
+fn serve_browser_example(driver: DriverChoice) -> tidegate::runtime::Gateway {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     // Its certificate paths are relative to the repository root, where cargo runs tests.
     let example = config::load_file(&root.join("config/browser.yaml")).unwrap();
-    let mut example = common::on_loopback(example, DriverChoice::Auto);
+    let mut example = common::on_loopback(example, driver);
     let tls = example
         .gateway
         .tls
@@ -51,9 +51,8 @@ fn upgrade(origin: &str) -> String {
     )
 }
 
-#[test]
-fn browser_example_serves_its_origins_over_tls_and_refuses_others() {
-    let gateway = serve_browser_example();
+fn browser_example_serves_its_origins_over_tls_and_refuses_others(driver: DriverChoice) {
+    let gateway = serve_browser_example(driver);
     let tls = gateway.tls_addr().expect("TLS listener");
 
     let preflight = over_tls(
@@ -96,3 +95,7 @@ fn browser_example_serves_its_origins_over_tls_and_refuses_others() {
     assert_eq!(refused.status, 403, "{}", refused.text());
     gateway.shutdown();
 }
+on_both_drivers!(
+    browser_example_serves_its_origins_over_tls_and_refuses_others,
+    browser_example_serves_its_origins_over_tls_and_refuses_others
+);

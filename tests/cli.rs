@@ -74,6 +74,7 @@ fn a_second_gateway_on_the_same_port_refuses_to_start() {
     );
     let mut first = tidegate::config::load_str(&yaml, "test").unwrap();
     first.gateway.pin_shards = false;
+    // one driver: a port already taken refuses the start on any driver (a bind, before I/O).
     let running = tidegate::runtime::Gateway::start(first.clone()).expect("the first one starts");
     let second = tidegate::runtime::Gateway::start(first);
     let err = second

@@ -11,13 +11,12 @@ use common::*;
 use tidegate::config::DriverChoice;
 use tidegate::metrics::total;
 
-#[test]
-fn connections_over_the_shard_bound_are_closed_unserved_until_one_leaves() {
+fn connections_over_the_shard_bound_are_closed_unserved_until_one_leaves(driver: DriverChoice) {
     let yaml = mock_api_yaml(60_000).replace(
         "apis:",
         "gateway:\n  limits:\n    maxConnectionsPerShard: 2\napis:",
     );
-    let gateway = start_one_shard(&yaml, DriverChoice::Auto);
+    let gateway = start_one_shard(&yaml, driver);
     let addr = gateway.local_addr();
     let metric = |pick: fn(&tidegate::metrics::ShardMetrics) -> &std::sync::atomic::AtomicU64| {
         total(gateway.metrics(), pick)
@@ -53,3 +52,7 @@ fn connections_over_the_shard_bound_are_closed_unserved_until_one_leaves() {
     assert_eq!(head.status, 200);
     assert_eq!(metric(|m| &m.connections_rejected_total), 1);
 }
+on_both_drivers!(
+    connections_over_the_shard_bound_are_closed_unserved_until_one_leaves,
+    connections_over_the_shard_bound_are_closed_unserved_until_one_leaves
+);

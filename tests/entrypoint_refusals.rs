@@ -70,9 +70,8 @@ fn close_frame(socket: &mut WebSocket<TcpStream>) -> (CloseCode, String) {
     }
 }
 
-#[test]
-fn a_request_shape_no_entrypoint_serves_is_a_404() {
-    let gateway = start(test_config(APIS, DriverChoice::Auto));
+fn a_request_shape_no_entrypoint_serves_is_a_404(driver: DriverChoice) {
+    let gateway = start(test_config(APIS, driver));
     let addr = gateway.local_addr();
     // Plain HTTP to an API that only upgrades.
     for request in [
@@ -98,10 +97,13 @@ fn a_request_shape_no_entrypoint_serves_is_a_404() {
         4
     );
 }
+on_both_drivers!(
+    a_request_shape_no_entrypoint_serves_is_a_404,
+    a_request_shape_no_entrypoint_serves_is_a_404
+);
 
-#[test]
-fn a_finished_stream_closes_with_1000() {
-    let gateway = start(test_config(APIS, DriverChoice::Auto));
+fn a_finished_stream_closes_with_1000(driver: DriverChoice) {
+    let gateway = start(test_config(APIS, driver));
     let mut socket = ws(gateway.local_addr(), "/ws-only");
     let mut texts = Vec::new();
     let (code, reason) = loop {
@@ -114,10 +116,13 @@ fn a_finished_stream_closes_with_1000() {
     assert_eq!(texts, ["tick", "tick", "tick"], "messageCount: 3");
     assert_eq!(code, CloseCode::Normal, "{reason}");
 }
+on_both_drivers!(
+    a_finished_stream_closes_with_1000,
+    a_finished_stream_closes_with_1000
+);
 
-#[test]
-fn a_published_message_larger_than_the_retention_closes_with_1009() {
-    let gateway = start(test_config(APIS, DriverChoice::Auto));
+fn a_published_message_larger_than_the_retention_closes_with_1009(driver: DriverChoice) {
+    let gateway = start(test_config(APIS, driver));
     let mut socket = ws(gateway.local_addr(), "/topic");
     socket.send(Message::Text("fits".into())).unwrap();
     assert_eq!(
@@ -129,3 +134,7 @@ fn a_published_message_larger_than_the_retention_closes_with_1009() {
     assert_eq!(code, CloseCode::Size);
     assert!(reason.contains("1024"), "names the bound: {reason}");
 }
+on_both_drivers!(
+    a_published_message_larger_than_the_retention_closes_with_1009,
+    a_published_message_larger_than_the_retention_closes_with_1009
+);

@@ -91,8 +91,7 @@ on_both_drivers!(
     an_unreachable_broker_is_named_without_its_address
 );
 
-#[test]
-fn refused_credentials_are_named_without_the_reason_code() {
+fn refused_credentials_are_named_without_the_reason_code(driver: DriverChoice) {
     captured_log();
     let dir = tempfile::tempdir().unwrap();
     let passwords = dir.path().join("passwords");
@@ -113,7 +112,7 @@ fn refused_credentials_are_named_without_the_reason_code() {
         );
         let gateway = start(test_config(
             &api_yaml(broker.port, POSTING, &endpoint),
-            DriverChoice::Auto,
+            driver,
         ));
         let response = post_until(gateway.local_addr(), "broker refused credentials");
         let port = broker.port.to_string();
@@ -132,7 +131,7 @@ fn refused_credentials_are_named_without_the_reason_code() {
     let endpoint = "        username: alice\n        password: secret\n        producer:\n          topic: up/x\n";
     let gateway = start(test_config(
         &api_yaml(broker.port, POSTING, endpoint),
-        DriverChoice::Auto,
+        driver,
     ));
     assert!(
         eventually(WAIT, || post(gateway.local_addr(), "/m", "hello", "")
@@ -142,10 +141,13 @@ fn refused_credentials_are_named_without_the_reason_code() {
         broker.log()
     );
 }
+on_both_drivers!(
+    refused_credentials_are_named_without_the_reason_code,
+    refused_credentials_are_named_without_the_reason_code
+);
 
-#[test]
-fn client_errors_keep_their_reason_and_carry_the_request_id() {
-    let gateway = start(test_config(&mock_api_yaml(1000), DriverChoice::Auto));
+fn client_errors_keep_their_reason_and_carry_the_request_id(driver: DriverChoice) {
+    let gateway = start(test_config(&mock_api_yaml(1000), driver));
     let addr = gateway.local_addr();
     let first = raw(
         addr,
@@ -165,3 +167,7 @@ fn client_errors_keep_their_reason_and_carry_the_request_id() {
     assert_eq!(malformed.status, 400);
     assert!(malformed.header("x-request-id").is_some_and(is_request_id));
 }
+on_both_drivers!(
+    client_errors_keep_their_reason_and_carry_the_request_id,
+    client_errors_keep_their_reason_and_carry_the_request_id
+);

@@ -79,23 +79,22 @@ fn example_comments_name_their_own_port() {
     }
 }
 
-fn serve_example(file: &str) -> tidegate::runtime::Gateway {
+fn serve_example(file: &str, driver: DriverChoice) -> tidegate::runtime::Gateway {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("config")
         .join(file);
     let example = config::load_file(&path).unwrap_or_else(|e| panic!("{e}"));
-    start(on_loopback(example, DriverChoice::Auto))
+    start(on_loopback(example, driver))
 }
 
-#[test]
-fn the_http_post_example_answers_what_its_comment_shows() {
+fn the_http_post_example_answers_what_its_comment_shows(driver: DriverChoice) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/http-post.yaml");
     let text = std::fs::read_to_string(path).unwrap();
     let curl = text
         .lines()
         .find(|line| line.contains("curl -i -X POST"))
         .expect("the example's curl POST line");
-    let gateway = serve_example("http-post.yaml");
+    let gateway = serve_example("http-post.yaml", driver);
     // curl sends `Accept: */*`.
     let response = post(gateway.local_addr(), "/chat", "hello", "Accept: */*\r\n");
     assert_eq!(response.status, 202);
@@ -106,11 +105,14 @@ fn the_http_post_example_answers_what_its_comment_shows() {
         "the comment does not show the body {body}: {curl}"
     );
 }
+on_both_drivers!(
+    the_http_post_example_answers_what_its_comment_shows,
+    the_http_post_example_answers_what_its_comment_shows
+);
 
 /// The example's client sends a message and receives it (every client of /chat does).
-#[test]
-fn the_websocket_example_lets_clients_publish() {
-    let gateway = serve_example("websocket.yaml");
+fn the_websocket_example_lets_clients_publish(driver: DriverChoice) {
+    let gateway = serve_example("websocket.yaml", driver);
     let url = format!("ws://{}/chat", gateway.local_addr());
     let (mut sender, _) =
         tungstenite::client::client(url.clone(), connect(gateway.local_addr())).expect("handshake");
@@ -134,3 +136,7 @@ fn the_websocket_example_lets_clients_publish() {
         }
     }
 }
+on_both_drivers!(
+    the_websocket_example_lets_clients_publish,
+    the_websocket_example_lets_clients_publish
+);

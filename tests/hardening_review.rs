@@ -110,6 +110,7 @@ on_both_drivers!(head_without_error_body, a_head_request_gets_no_error_body);
 /// answer has no content there either.
 #[test]
 fn the_admin_endpoint_405_carries_allow_and_no_body_for_head() {
+    // one driver: the admin endpoint runs on threads of its own, whatever the shards' driver.
     let gateway = gateway(DriverChoice::Epoll);
     let admin = gateway.admin_addr().expect("admin endpoint on");
     for method in ["POST", "DELETE", "HEAD"] {

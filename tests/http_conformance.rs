@@ -141,11 +141,10 @@ on_both_drivers!(
     a_stalled_body_is_answered_408
 );
 
-#[test]
-fn a_bare_cr_in_the_head_is_refused_at_once() {
+fn a_bare_cr_in_the_head_is_refused_at_once(driver: DriverChoice) {
     // A long headerReadMs: an answer that waited for it would be 408, not 400.
     let yaml = yaml(60_000);
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     for head in [
         &b"GET /chat HTTP/1.1\rHost: t\r\n"[..],
         b"GET /chat HTTP/1.1\r\nHost: t\rX-A: b\r\n",
@@ -165,6 +164,10 @@ fn a_bare_cr_in_the_head_is_refused_at_once() {
         assert!(response.text().contains("CR"), "{}", response.text());
     }
 }
+on_both_drivers!(
+    a_bare_cr_in_the_head_is_refused_at_once,
+    a_bare_cr_in_the_head_is_refused_at_once
+);
 
 fn a_last_event_id_that_is_not_utf8_is_refused(driver: DriverChoice) {
     let gateway = gateway(driver);

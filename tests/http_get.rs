@@ -27,9 +27,8 @@ fn cursor_resumes_without_gap_or_duplicate(driver: DriverChoice) {
 }
 on_both_drivers!(cursor_resume, cursor_resumes_without_gap_or_duplicate);
 
-#[test]
-fn content_negotiation_json_xml_text_and_400() {
-    let gateway = start(test_config(&mock_api_yaml(10), DriverChoice::Auto));
+fn content_negotiation_json_xml_text_and_400(driver: DriverChoice) {
+    let gateway = start(test_config(&mock_api_yaml(10), driver));
     let addr = gateway.local_addr();
 
     let json = get(addr, "/mock?limit=1", &[("Accept", "*/*")]);
@@ -62,10 +61,13 @@ fn content_negotiation_json_xml_text_and_400() {
         refused.text()
     );
 }
+on_both_drivers!(
+    content_negotiation_json_xml_text_and_400,
+    content_negotiation_json_xml_text_and_400
+);
 
-#[test]
-fn bad_query_parameters_are_400_with_a_reason() {
-    let gateway = start(test_config(&mock_api_yaml(10), DriverChoice::Auto));
+fn bad_query_parameters_are_400_with_a_reason(driver: DriverChoice) {
+    let gateway = start(test_config(&mock_api_yaml(10), driver));
     let addr = gateway.local_addr();
     let bad_limit = get(addr, "/mock?limit=zero", &[]);
     assert_eq!(bad_limit.status, 400);
@@ -78,6 +80,10 @@ fn bad_query_parameters_are_400_with_a_reason() {
         bad_cursor.text()
     );
 }
+on_both_drivers!(
+    bad_query_parameters_are_400_with_a_reason,
+    bad_query_parameters_are_400_with_a_reason
+);
 
 fn limits_are_enforced(driver: DriverChoice) {
     let yaml = mock_api_yaml(10).replace(
@@ -141,9 +147,8 @@ fn keep_alive_and_pipelining(driver: DriverChoice) {
 }
 on_both_drivers!(pipelining, keep_alive_and_pipelining);
 
-#[test]
-fn other_methods_get_405_with_allow() {
-    let gateway = start(test_config(&mock_api_yaml(10), DriverChoice::Auto));
+fn other_methods_get_405_with_allow(driver: DriverChoice) {
+    let gateway = start(test_config(&mock_api_yaml(10), driver));
     let response = raw(
         gateway.local_addr(),
         b"POST /mock HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi",
@@ -151,18 +156,25 @@ fn other_methods_get_405_with_allow() {
     assert_eq!(response.status, 405);
     assert!(response.text().contains("GET"));
 }
+on_both_drivers!(
+    other_methods_get_405_with_allow,
+    other_methods_get_405_with_allow
+);
 
-#[test]
-fn stopped_api_answers_404_like_an_unknown_path() {
+fn stopped_api_answers_404_like_an_unknown_path(driver: DriverChoice) {
     let yaml = mock_api_yaml(10).replace(
         "    contextPaths: [/mock]",
         "    state: stopped\n    contextPaths: [/mock]",
     );
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let response = get(gateway.local_addr(), "/mock", &[]);
     assert_eq!(response.status, 404);
     assert_eq!(response.text(), "No context-path matches the request URI.");
 }
+on_both_drivers!(
+    stopped_api_answers_404_like_an_unknown_path,
+    stopped_api_answers_404_like_an_unknown_path
+);
 
 fn heads_and_bodies_split_across_reads(driver: DriverChoice) {
     let gateway = start(test_config(&mock_api_yaml(5), driver));

@@ -225,11 +225,10 @@ on_both_drivers!(
     broadcast_reaches_get_sse_and_websocket_in_partition_order
 );
 
-#[test]
-fn cursors_resume_with_no_gap_and_no_duplicate_on_every_entrypoint() {
+fn cursors_resume_with_no_gap_and_no_duplicate_on_every_entrypoint(driver: DriverChoice) {
     let broker = Broker::start();
     broker.create_topic(TOPIC, 3);
-    let gateway = gateway(&broker, "encodeMessageId: false", DriverChoice::Auto);
+    let gateway = gateway(&broker, "encodeMessageId: false", driver);
     let addr = gateway.local_addr();
     let start = head_cursor(addr);
     produce_30(&broker, 0);
@@ -289,12 +288,15 @@ fn cursors_resume_with_no_gap_and_no_duplicate_on_every_entrypoint() {
     broker.produce(TOPIC, &[record_to("p1-live", 1)]);
     assert_eq!(next_text(&mut socket), "p1-live");
 }
+on_both_drivers!(
+    cursors_resume_with_no_gap_and_no_duplicate_on_every_entrypoint,
+    cursors_resume_with_no_gap_and_no_duplicate_on_every_entrypoint
+);
 
-#[test]
-fn a_cursor_from_another_gateway_resumes_exactly_after_it() {
+fn a_cursor_from_another_gateway_resumes_exactly_after_it(driver: DriverChoice) {
     let broker = Broker::start();
     broker.create_topic(TOPIC, 3);
-    let first = gateway(&broker, "", DriverChoice::Auto);
+    let first = gateway(&broker, "", driver);
     let start = head_cursor(first.local_addr());
     produce_30(&broker, 0);
     let (_, cursor) = poll_until(first.local_addr(), start, 30, 100);
@@ -302,7 +304,7 @@ fn a_cursor_from_another_gateway_resumes_exactly_after_it() {
 
     // Produced while no gateway runs; the next gateway's buffer starts after them.
     produce_30(&broker, 30);
-    let second = gateway(&broker, "", DriverChoice::Auto);
+    let second = gateway(&broker, "", driver);
     let addr = second.local_addr();
     let (items, _) = poll_until(addr, cursor.clone(), 30, 100);
     let got = by_partition(items.iter().map(|i| {
@@ -325,23 +327,29 @@ fn a_cursor_from_another_gateway_resumes_exactly_after_it() {
     let events = read_events(&mut sse, 30);
     assert_eq!(events_by_partition(&events), expected_30(30));
 }
+on_both_drivers!(
+    a_cursor_from_another_gateway_resumes_exactly_after_it,
+    a_cursor_from_another_gateway_resumes_exactly_after_it
+);
 
-#[test]
-fn earliest_without_cursor_starts_at_the_first_record() {
+fn earliest_without_cursor_starts_at_the_first_record(driver: DriverChoice) {
     let broker = Broker::start();
     broker.create_topic(TOPIC, 3);
     produce_30(&broker, 0);
-    let gateway = gateway(&broker, "autoOffsetReset: earliest", DriverChoice::Auto);
+    let gateway = gateway(&broker, "autoOffsetReset: earliest", driver);
     let (_, mut sse) = open_sse(gateway.local_addr(), "/k", &[]);
     let events = read_events(&mut sse, 30);
     assert_eq!(events_by_partition(&events), expected_30(0));
 }
+on_both_drivers!(
+    earliest_without_cursor_starts_at_the_first_record,
+    earliest_without_cursor_starts_at_the_first_record
+);
 
-#[test]
-fn post_and_websocket_publish_reach_an_outside_consumer_with_key_and_headers() {
+fn post_and_websocket_publish_reach_an_outside_consumer_with_key_and_headers(driver: DriverChoice) {
     let broker = Broker::start();
     broker.create_topic(TOPIC, 3);
-    let gateway = gateway(&broker, "", DriverChoice::Auto);
+    let gateway = gateway(&broker, "", driver);
     let addr = gateway.local_addr();
 
     let response = post(
@@ -396,9 +404,12 @@ fn post_and_websocket_publish_reach_an_outside_consumer_with_key_and_headers() {
         .expect("websocket record");
     assert_eq!(from_ws["key"], "ws-key");
 }
+on_both_drivers!(
+    post_and_websocket_publish_reach_an_outside_consumer_with_key_and_headers,
+    post_and_websocket_publish_reach_an_outside_consumer_with_key_and_headers
+);
 
-#[test]
-fn a_topic_pattern_reads_every_matching_topic_and_no_other() {
+fn a_topic_pattern_reads_every_matching_topic_and_no_other(driver: DriverChoice) {
     let broker = Broker::start();
     for topic in ["orders.eu", "orders.us", "other"] {
         broker.create_topic(topic, 1);
@@ -414,7 +425,7 @@ fn a_topic_pattern_reads_every_matching_topic_and_no_other() {
         "          topicPattern: 'orders\\..*'\n",
         1,
     );
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let addr = gateway.local_addr();
     let mut values = Vec::new();
     assert!(
@@ -439,3 +450,7 @@ fn a_topic_pattern_reads_every_matching_topic_and_no_other() {
     values.sort();
     assert_eq!(values, ["from-orders.eu", "from-orders.us"]);
 }
+on_both_drivers!(
+    a_topic_pattern_reads_every_matching_topic_and_no_other,
+    a_topic_pattern_reads_every_matching_topic_and_no_other
+);

@@ -72,24 +72,20 @@ fn old_form(id: &str) -> String {
     URL_SAFE_NO_PAD.encode(text.join(","))
 }
 
-fn started(broker: &Broker) -> tidegate::runtime::Gateway {
+fn started(broker: &Broker, driver: DriverChoice) -> tidegate::runtime::Gateway {
     broker.create_topic(TOPIC, PARTITIONS as u32);
     let records: Vec<_> = (0..RECORDS)
         .map(|n| json!({"value": format!("record-{n:02}-{}", "x".repeat(60)), "partition": n % 3}))
         .collect();
     broker.produce(TOPIC, &records);
-    started_gateway(
-        broker,
-        TOPIC,
-        "autoOffsetReset: earliest",
-        DriverChoice::Auto,
-    )
+    started_gateway(broker, TOPIC, "autoOffsetReset: earliest", driver)
 }
 
-#[test]
-fn compact_ids_resume_exactly_take_fewer_bytes_and_the_old_form_still_resumes() {
+fn compact_ids_resume_exactly_take_fewer_bytes_and_the_old_form_still_resumes(
+    driver: DriverChoice,
+) {
     let broker = Broker::start();
-    let gateway = started(&broker);
+    let gateway = started(&broker, driver);
     let addr = gateway.local_addr();
     let all = read(addr, &[], RECORDS);
 
@@ -140,16 +136,19 @@ fn compact_ids_resume_exactly_take_fewer_bytes_and_the_old_form_still_resumes() 
         assert_eq!(contents, rest, "GET from {cursor}");
     }
 }
+on_both_drivers!(
+    compact_ids_resume_exactly_take_fewer_bytes_and_the_old_form_still_resumes,
+    compact_ids_resume_exactly_take_fewer_bytes_and_the_old_form_still_resumes
+);
 
 /// The base64 of a compact id's bytes.
 fn id_of(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-#[test]
-fn a_damaged_compact_id_is_a_400_saying_what_is_wrong() {
+fn a_damaged_compact_id_is_a_400_saying_what_is_wrong(driver: DriverChoice) {
     let broker = Broker::start();
-    let gateway = started(&broker);
+    let gateway = started(&broker, driver);
     let addr = gateway.local_addr();
     let tag = topic_tag(TOPIC).to_be_bytes();
     // One entry: partition 0, next offset 3 (zigzag 6).
@@ -194,3 +193,7 @@ fn a_damaged_compact_id_is_a_400_saying_what_is_wrong() {
     );
     assert_eq!(contents.len(), RECORDS - 3, "{contents:?}");
 }
+on_both_drivers!(
+    a_damaged_compact_id_is_a_400_saying_what_is_wrong,
+    a_damaged_compact_id_is_a_400_saying_what_is_wrong
+);

@@ -12,8 +12,7 @@ use common::*;
 use kafka_broker::*;
 use tidegate::config::DriverChoice;
 
-#[test]
-fn every_compression_type_round_trips_through_the_broker() {
+fn every_compression_type_round_trips_through_the_broker(driver: DriverChoice) {
     let broker = Broker::start();
     for codec in ["gzip", "lz4", "snappy", "zstd"] {
         let topic = format!("compressed-{codec}");
@@ -27,7 +26,7 @@ fn every_compression_type_round_trips_through_the_broker() {
             yaml.contains("compressionType"),
             "the producer is configured"
         );
-        let gateway = start(test_config(&yaml, DriverChoice::Auto));
+        let gateway = start(test_config(&yaml, driver));
         let addr = gateway.local_addr();
         // Repetitive enough that every codec really compresses it.
         let value = format!("{codec}-").repeat(200);
@@ -65,3 +64,7 @@ fn every_compression_type_round_trips_through_the_broker() {
         gateway.shutdown();
     }
 }
+on_both_drivers!(
+    every_compression_type_round_trips_through_the_broker,
+    every_compression_type_round_trips_through_the_broker
+);

@@ -18,11 +18,7 @@ use tidegate::runtime::Gateway;
 
 const TOPIC: &str = "ranges";
 
-fn gateway(broker: &Broker) -> Gateway {
-    gateway_on(broker, DriverChoice::Auto)
-}
-
-fn gateway_on(broker: &Broker, driver: DriverChoice) -> Gateway {
+fn gateway(broker: &Broker, driver: DriverChoice) -> Gateway {
     let yaml = kafka_api_yaml(&broker.bootstrap(), TOPIC, "autoOffsetReset: earliest");
     start(test_config(&yaml, driver))
 }
@@ -89,15 +85,20 @@ fn log_goes_back(broker: &mut Broker, gateway: &Gateway) -> String {
     format!("{TOPIC}:0:3")
 }
 
-#[test]
-fn a_cursor_from_before_the_log_went_back_resumes_on_the_node_that_followed_it() {
+fn a_cursor_from_before_the_log_went_back_resumes_on_the_node_that_followed_it(
+    driver: DriverChoice,
+) {
     let mut broker = Broker::start();
     broker.create_topic(TOPIC, 1);
-    let gateway = gateway(&broker);
+    let gateway = gateway(&broker, driver);
     let cursor = log_goes_back(&mut broker, &gateway);
     // The node's feed read the new log from its start; the old position resumes after old-2.
     assert_eq!(contents_from(gateway.local_addr(), &cursor), ["new-0"]);
 }
+on_both_drivers!(
+    a_cursor_from_before_the_log_went_back_resumes_on_the_node_that_followed_it,
+    a_cursor_from_before_the_log_went_back_resumes_on_the_node_that_followed_it
+);
 
 /// On a node whose feed started after the log went back, a position past the log's end is
 /// not one the node has yet to fetch: the broker's log ends before it (the node asks the broker,
@@ -107,9 +108,9 @@ fn a_cursor_from_before_the_log_went_back_resumes_on_the_node_that_followed_it()
 fn past_the_end_on_another_node(driver: DriverChoice) {
     let mut broker = Broker::start();
     broker.create_topic(TOPIC, 1);
-    let first = gateway(&broker);
+    let first = gateway(&broker, driver);
     let cursor = log_goes_back(&mut broker, &first);
-    let second = gateway_on(&broker, driver);
+    let second = gateway(&broker, driver);
     assert_eq!(contents_from(second.local_addr(), &cursor), ["new-0"]);
     let metrics = second.kafka_metrics().expect("kafka metrics");
     assert!(ShardMetrics::get(&metrics.cursors_past_end_total) >= 1);

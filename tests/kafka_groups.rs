@@ -21,13 +21,13 @@ use tidegate::runtime::Gateway;
 const TOPIC: &str = "payments";
 const GROUP: &str = "tidegate-payments";
 
-fn group_gateway(broker: &Broker) -> Gateway {
+fn group_gateway(broker: &Broker, driver: DriverChoice) -> Gateway {
     let yaml = kafka_api_yaml(
         &broker.bootstrap(),
         TOPIC,
         &format!("groupId: {GROUP}\n          autoOffsetReset: earliest"),
     );
-    start(test_config(&yaml, DriverChoice::Auto))
+    start(test_config(&yaml, driver))
 }
 
 /// Polls GET until `count` record values arrived; returns them sorted.
@@ -59,11 +59,12 @@ fn records(prefix: &str, count: usize) -> Vec<Value> {
         .collect()
 }
 
-#[test]
-fn group_mode_commits_offsets_only_after_delivery_and_resumes_after_a_restart() {
+fn group_mode_commits_offsets_only_after_delivery_and_resumes_after_a_restart(
+    driver: DriverChoice,
+) {
     let broker = Broker::start();
     broker.create_topic(TOPIC, 2);
-    let first = group_gateway(&broker);
+    let first = group_gateway(&broker, driver);
     let addr = first.local_addr();
     broker.produce(TOPIC, &records("a", 4));
     assert!(
@@ -99,13 +100,17 @@ fn group_mode_commits_offsets_only_after_delivery_and_resumes_after_a_restart() 
     first.shutdown();
     assert_eq!(broker.committed(GROUP, TOPIC), expected);
 
-    let second = group_gateway(&broker);
+    let second = group_gateway(&broker, driver);
     let mut resumed = read_values(second.local_addr(), 6);
     resumed.sort();
     assert_eq!(resumed, ["b-0", "b-1", "b-2", "b-3", "b-4", "b-5"]);
     await_committed(&broker, BTreeMap::from([(0, 5), (1, 5)]));
     second.shutdown();
 }
+on_both_drivers!(
+    group_mode_commits_offsets_only_after_delivery_and_resumes_after_a_restart,
+    group_mode_commits_offsets_only_after_delivery_and_resumes_after_a_restart
+);
 
 fn fetch_loops(gateway: &Gateway) -> u64 {
     ShardMetrics::get(
@@ -116,16 +121,17 @@ fn fetch_loops(gateway: &Gateway) -> u64 {
     )
 }
 
-#[test]
-fn two_gateways_in_a_group_split_the_partitions_and_one_takes_over_when_the_other_leaves() {
+fn two_gateways_in_a_group_split_the_partitions_and_one_takes_over_when_the_other_leaves(
+    driver: DriverChoice,
+) {
     let broker = Broker::start();
     broker.create_topic(TOPIC, 2);
-    let first = group_gateway(&broker);
+    let first = group_gateway(&broker, driver);
     assert!(
         eventually(Duration::from_secs(60), || fetch_loops(&first) == 2),
         "the first member did not get both partitions"
     );
-    let second = group_gateway(&broker);
+    let second = group_gateway(&broker, driver);
     assert!(
         eventually(Duration::from_secs(60), || fetch_loops(&first) == 1
             && fetch_loops(&second) == 1),
@@ -161,12 +167,15 @@ fn two_gateways_in_a_group_split_the_partitions_and_one_takes_over_when_the_othe
     assert_eq!(after, ["b-0", "b-1"]);
     first.shutdown();
 }
+on_both_drivers!(
+    two_gateways_in_a_group_split_the_partitions_and_one_takes_over_when_the_other_leaves,
+    two_gateways_in_a_group_split_the_partitions_and_one_takes_over_when_the_other_leaves
+);
 
-#[test]
-fn a_group_member_rejoins_after_a_broker_restart_and_keeps_committing() {
+fn a_group_member_rejoins_after_a_broker_restart_and_keeps_committing(driver: DriverChoice) {
     let mut broker = Broker::start_persistent();
     broker.create_topic(TOPIC, 2);
-    let gateway = group_gateway(&broker);
+    let gateway = group_gateway(&broker, driver);
     let addr = gateway.local_addr();
     broker.produce(TOPIC, &records("a", 2));
     let mut before = read_values(addr, 2);
@@ -191,6 +200,10 @@ fn a_group_member_rejoins_after_a_broker_restart_and_keeps_committing() {
     assert!(ShardMetrics::get(&metrics.group_joins_total) >= 2);
     gateway.shutdown();
 }
+on_both_drivers!(
+    a_group_member_rejoins_after_a_broker_restart_and_keeps_committing,
+    a_group_member_rejoins_after_a_broker_restart_and_keeps_committing
+);
 
 /// Waits until the group's committed offsets are `expected`.
 fn await_committed(broker: &Broker, expected: BTreeMap<i64, i64>) {
@@ -203,16 +216,13 @@ fn await_committed(broker: &Broker, expected: BTreeMap<i64, i64>) {
 }
 
 /// `group_gateway` on `bootstrap` with the endpoint's `security` (YAML flow mapping).
-fn secured_group_gateway(bootstrap: &str, security: &str) -> Gateway {
+fn secured_group_gateway(bootstrap: &str, security: &str, driver: DriverChoice) -> Gateway {
     let yaml = kafka_api_yaml(
         bootstrap,
         TOPIC,
         &format!("groupId: {GROUP}\n          autoOffsetReset: earliest"),
     );
-    start(test_config(
-        &with_security(&yaml, security),
-        DriverChoice::Auto,
-    ))
+    start(test_config(&with_security(&yaml, security), driver))
 }
 
 /// Produces four records over both partitions, reads them from `gateway` and waits for the
@@ -227,8 +237,7 @@ fn delivers_and_commits(broker: &Broker, gateway: &Gateway) {
     assert!(ShardMetrics::get(&metrics.group_joins_total) >= 1);
 }
 
-#[test]
-fn a_group_member_authenticates_with_scram_and_commits() {
+fn a_group_member_authenticates_with_scram_and_commits(driver: DriverChoice) {
     let mut broker = Broker::start_persistent();
     broker.create_topic(TOPIC, 2);
     broker.create_user("alice", "secret", "scram512");
@@ -236,14 +245,17 @@ fn a_group_member_authenticates_with_scram_and_commits() {
     broker.authenticate_client("SCRAM-SHA-512", "alice", "secret");
     let gateway = secured_group_gateway(
         &broker.bootstrap(),
-        "{ protocol: SASL_PLAINTEXT, sasl: { mechanism: SCRAM-SHA-512, username: alice, password: secret } }",
+        "{ protocol: SASL_PLAINTEXT, sasl: { mechanism: SCRAM-SHA-512, username: alice, password: secret } }", driver,
     );
     delivers_and_commits(&broker, &gateway);
     gateway.shutdown();
 }
+on_both_drivers!(
+    a_group_member_authenticates_with_scram_and_commits,
+    a_group_member_authenticates_with_scram_and_commits
+);
 
-#[test]
-fn a_group_member_talks_tls_to_the_coordinator_and_commits() {
+fn a_group_member_talks_tls_to_the_coordinator_and_commits(driver: DriverChoice) {
     let mut broker = Broker::start_persistent();
     broker.create_topic(TOPIC, 2);
     let dir = tempfile::tempdir().unwrap();
@@ -255,13 +267,17 @@ fn a_group_member_talks_tls_to_the_coordinator_and_commits() {
             "{{ protocol: SSL, ssl: {{ trustStore: {{ path: '{}' }} }} }}",
             trusted.display()
         ),
+        driver,
     );
     delivers_and_commits(&broker, &gateway);
     gateway.shutdown();
 }
+on_both_drivers!(
+    a_group_member_talks_tls_to_the_coordinator_and_commits,
+    a_group_member_talks_tls_to_the_coordinator_and_commits
+);
 
-#[test]
-fn a_group_with_a_topic_pattern_reads_and_commits_every_matching_topic() {
+fn a_group_with_a_topic_pattern_reads_and_commits_every_matching_topic(driver: DriverChoice) {
     let broker = Broker::start();
     broker.create_topic("pat.a", 2);
     broker.create_topic("pat.b", 1);
@@ -272,7 +288,7 @@ fn a_group_with_a_topic_pattern_reads_and_commits_every_matching_topic() {
         &format!("groupId: {GROUP}\n          autoOffsetReset: earliest"),
     )
     .replacen("topics: [pat.a]", "topicPattern: 'pat\\..*'", 1);
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     broker.produce("pat.a", &records("a", 2));
     broker.produce("pat.b", &[record("b-0")]);
     broker.produce("other", &[record("o-0")]);
@@ -292,3 +308,7 @@ fn a_group_with_a_topic_pattern_reads_and_commits_every_matching_topic() {
     assert_eq!(broker.committed(GROUP, "other"), BTreeMap::new());
     gateway.shutdown();
 }
+on_both_drivers!(
+    a_group_with_a_topic_pattern_reads_and_commits_every_matching_topic,
+    a_group_with_a_topic_pattern_reads_and_commits_every_matching_topic
+);

@@ -28,13 +28,12 @@ const SCHEMA: &str = r#"{
   }
 }"#;
 
-#[test]
-fn a_record_the_broker_refuses_is_a_502_and_the_producer_stays_usable() {
+fn a_record_the_broker_refuses_is_a_502_and_the_producer_stays_usable(driver: DriverChoice) {
     let broker = Broker::start_with_schemas(&[(TOPIC, SCHEMA)]);
     broker.create_topic(TOPIC, 1);
     let gateway = start(test_config(
         &kafka_api_yaml(&broker.bootstrap(), TOPIC, "autoOffsetReset: earliest"),
-        DriverChoice::Auto,
+        driver,
     ));
     let addr = gateway.local_addr();
     let metrics = gateway.kafka_metrics().expect("kafka metrics");
@@ -77,3 +76,7 @@ fn a_record_the_broker_refuses_is_a_502_and_the_producer_stays_usable() {
         .collect();
     assert_eq!(values, [r#"{"n": 1}"#, r#"{"n": 2}"#]);
 }
+on_both_drivers!(
+    a_record_the_broker_refuses_is_a_502_and_the_producer_stays_usable,
+    a_record_the_broker_refuses_is_a_502_and_the_producer_stays_usable
+);

@@ -152,22 +152,24 @@ on_both_drivers!(
     replay_from_earliest
 );
 
-#[test]
-fn replay_from_a_cursor_is_exact_for_every_client() {
+fn replay_from_a_cursor_is_exact_for_every_client(driver: DriverChoice) {
     let broker = Broker::start();
     produce_backlog(&broker);
-    let gateway = started_gateway(&broker, TOPIC, &consumer("earliest"), DriverChoice::Auto);
+    let gateway = started_gateway(&broker, TOPIC, &consumer("earliest"), driver);
     let cursor = format!("/k?cursor={TOPIC}:0:100,{TOPIC}:1:200,{TOPIC}:2:300");
     replay_to_clients(&broker, &gateway, &cursor, &[100, 200, 300]);
 }
+on_both_drivers!(
+    replay_from_a_cursor_is_exact_for_every_client,
+    replay_from_a_cursor_is_exact_for_every_client
+);
 
 /// Clients connected before the backlog arrives read it through the shared feed: its fetches
 /// must not outrun them (a fetch may bring more records than the buffer holds).
-#[test]
-fn a_backlog_arriving_at_once_reaches_connected_clients_exactly_once() {
+fn a_backlog_arriving_at_once_reaches_connected_clients_exactly_once(driver: DriverChoice) {
     let broker = Broker::start();
     broker.create_topic(TOPIC, PARTITIONS as u32);
-    let gateway = started_gateway(&broker, TOPIC, &consumer("latest"), DriverChoice::Auto);
+    let gateway = started_gateway(&broker, TOPIC, &consumer("latest"), driver);
     let addr = gateway.local_addr();
     let expected = (PARTITIONS * PER_PARTITION) as usize;
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -197,6 +199,10 @@ fn a_backlog_arriving_at_once_reaches_connected_clients_exactly_once() {
             .unwrap_or_else(|why| panic!("client {client}: {why}"));
     }
 }
+on_both_drivers!(
+    a_backlog_arriving_at_once_reaches_connected_clients_exactly_once,
+    a_backlog_arriving_at_once_reaches_connected_clients_exactly_once
+);
 
 fn produce_backlog_into_existing(broker: &Broker) {
     let out = broker.client(

@@ -16,8 +16,8 @@ use tidegate::runtime::Gateway;
 
 const TOPIC: &str = "events";
 
-fn gateway(broker: &Broker) -> Gateway {
-    started_gateway(broker, TOPIC, "", DriverChoice::Auto)
+fn gateway(broker: &Broker, driver: DriverChoice) -> Gateway {
+    started_gateway(broker, TOPIC, "", driver)
 }
 
 fn data_lines(text: &str) -> Vec<String> {
@@ -34,12 +34,11 @@ fn read_data(reader: &mut BufReader<TcpStream>, count: usize) -> Vec<String> {
     data
 }
 
-#[test]
-fn a_thousand_sse_clients_cost_one_fetch_stream_per_partition() {
+fn a_thousand_sse_clients_cost_one_fetch_stream_per_partition(driver: DriverChoice) {
     open_files::make_room_for_clients(1000);
     let broker = Broker::start();
     broker.create_topic(TOPIC, 3);
-    let gateway = gateway(&broker);
+    let gateway = gateway(&broker, driver);
     let addr = gateway.local_addr();
     let metrics = gateway.kafka_metrics().expect("kafka metrics").clone();
 
@@ -79,12 +78,15 @@ fn a_thousand_sse_clients_cost_one_fetch_stream_per_partition() {
         "1,000 clients open no further connection to the broker"
     );
 }
+on_both_drivers!(
+    a_thousand_sse_clients_cost_one_fetch_stream_per_partition,
+    a_thousand_sse_clients_cost_one_fetch_stream_per_partition
+);
 
-#[test]
-fn post_answers_503_while_the_broker_is_down() {
+fn post_answers_503_while_the_broker_is_down(driver: DriverChoice) {
     let mut broker = Broker::start();
     broker.create_topic(TOPIC, 1);
-    let gateway = gateway(&broker);
+    let gateway = gateway(&broker, driver);
     let addr = gateway.local_addr();
     assert_eq!(
         post(addr, "/k", "before", "Accept: application/json\r\n").status,
@@ -101,12 +103,15 @@ fn post_answers_503_while_the_broker_is_down() {
     );
     assert!(!text.contains(&broker.bootstrap()), "{text}");
 }
+on_both_drivers!(
+    post_answers_503_while_the_broker_is_down,
+    post_answers_503_while_the_broker_is_down
+);
 
-#[test]
-fn a_stream_survives_a_broker_restart() {
+fn a_stream_survives_a_broker_restart(driver: DriverChoice) {
     let mut broker = Broker::start_persistent();
     broker.create_topic(TOPIC, 2);
-    let gateway = gateway(&broker);
+    let gateway = gateway(&broker, driver);
     let addr = gateway.local_addr();
     let (_, mut sse) = open_sse(addr, "/k", &[]);
     let before: Vec<_> = (0..4)
@@ -128,14 +133,17 @@ fn a_stream_survives_a_broker_restart() {
     expected.sort();
     assert_eq!(got, expected, "every record once, across the restart");
 }
+on_both_drivers!(
+    a_stream_survives_a_broker_restart,
+    a_stream_survives_a_broker_restart
+);
 
-#[test]
-fn a_feed_follows_a_partition_whose_log_went_back() {
+fn a_feed_follows_a_partition_whose_log_went_back(driver: DriverChoice) {
     // An in-memory broker loses its topics when it restarts: the recreated topic's offsets start
     // again at 0, behind the feed's position.
     let mut broker = Broker::start();
     broker.create_topic(TOPIC, 1);
-    let gateway = gateway(&broker);
+    let gateway = gateway(&broker, driver);
     let addr = gateway.local_addr();
     let (_, mut sse) = open_sse(addr, "/k", &[]);
     let before: Vec<_> = (0..3)
@@ -149,3 +157,7 @@ fn a_feed_follows_a_partition_whose_log_went_back() {
     broker.produce(TOPIC, &[record_to("after-0", 0)]);
     assert_eq!(read_data(&mut sse, 1), ["after-0"]);
 }
+on_both_drivers!(
+    a_feed_follows_a_partition_whose_log_went_back,
+    a_feed_follows_a_partition_whose_log_went_back
+);

@@ -19,10 +19,10 @@ const TOPIC: &str = "secured";
 const GROUP: &str = "tidegate-secured";
 
 /// A gateway on `/k` reading `TOPIC` as group `GROUP` with `security`.
-fn gateway(bootstrap: &str, security: &str) -> Gateway {
+fn gateway(bootstrap: &str, security: &str, driver: DriverChoice) -> Gateway {
     let consumer = format!("groupId: {GROUP}\n          autoOffsetReset: earliest");
     let yaml = with_security(&kafka_api_yaml(bootstrap, TOPIC, &consumer), security);
-    start(test_config(&yaml, DriverChoice::Auto))
+    start(test_config(&yaml, driver))
 }
 
 /// Opens SSE on `/k` once the feed answers (503 while it starts).
@@ -44,8 +44,7 @@ fn loop_until_200(
     opened.unwrap()
 }
 
-#[test]
-fn sasl_ssl_carries_the_producer_the_feed_and_the_group_coordinator() {
+fn sasl_ssl_carries_the_producer_the_feed_and_the_group_coordinator(driver: DriverChoice) {
     let mut broker = Broker::start_persistent();
     broker.create_topic(TOPIC, 2);
     broker.create_user("alice", "secret", "scram512");
@@ -57,7 +56,7 @@ fn sasl_ssl_carries_the_producer_the_feed_and_the_group_coordinator() {
         "{{ protocol: SASL_SSL, sasl: {{ mechanism: SCRAM-SHA-512, username: alice, password: secret }}, ssl: {{ trustStore: {{ path: '{}' }} }} }}",
         trusted.display()
     );
-    let gateway = gateway(&front.addr.to_string(), &security);
+    let gateway = gateway(&front.addr.to_string(), &security, driver);
     // The group member: joins through the coordinator connection, reads, commits.
     broker.produce(TOPIC, &[record_to("g-0", 0), record_to("g-1", 1)]);
     let values = read_contents(gateway.local_addr(), "", &[], 2);
@@ -89,3 +88,7 @@ fn sasl_ssl_carries_the_producer_the_feed_and_the_group_coordinator() {
     assert!(seen.contains("data: over-sasl-ssl"), "{seen}");
     gateway.shutdown();
 }
+on_both_drivers!(
+    sasl_ssl_carries_the_producer_the_feed_and_the_group_coordinator,
+    sasl_ssl_carries_the_producer_the_feed_and_the_group_coordinator
+);

@@ -12,7 +12,7 @@ use tidegate::config::DriverChoice;
 use tidegate::metrics::ShardMetrics;
 use tidegate::runtime::Gateway;
 
-fn gateway(broker: &FakeSaslBroker, password: &str) -> Gateway {
+fn gateway(broker: &FakeSaslBroker, password: &str, driver: DriverChoice) -> Gateway {
     let yaml = format!(
         r#"
 apis:
@@ -33,13 +33,12 @@ apis:
 "#,
         addr = broker.addr
     );
-    start(test_config(&yaml, DriverChoice::Auto))
+    start(test_config(&yaml, driver))
 }
 
-#[test]
-fn plain_sends_the_configured_credentials() {
+fn plain_sends_the_configured_credentials(driver: DriverChoice) {
     let broker = FakeSaslBroker::start("alice", "secret");
-    let gateway = gateway(&broker, "secret");
+    let gateway = gateway(&broker, "secret", driver);
     assert!(
         eventually(Duration::from_secs(60), || !broker.seen().plain.is_empty()),
         "no PLAIN exchange: {:?}",
@@ -53,11 +52,14 @@ fn plain_sends_the_configured_credentials() {
     let metrics = gateway.kafka_metrics().expect("kafka metrics");
     assert_eq!(ShardMetrics::get(&metrics.sasl_failures_total), 0);
 }
+on_both_drivers!(
+    plain_sends_the_configured_credentials,
+    plain_sends_the_configured_credentials
+);
 
-#[test]
-fn refused_plain_credentials_are_counted_and_publishes_are_503() {
+fn refused_plain_credentials_are_counted_and_publishes_are_503(driver: DriverChoice) {
     let broker = FakeSaslBroker::start("alice", "secret");
-    let gateway = gateway(&broker, "wrong");
+    let gateway = gateway(&broker, "wrong", driver);
     let metrics = gateway.kafka_metrics().expect("kafka metrics");
     assert!(
         eventually(Duration::from_secs(60), || {
@@ -70,3 +72,7 @@ fn refused_plain_credentials_are_counted_and_publishes_are_503() {
     let response = post(gateway.local_addr(), "/k", "refused", "");
     assert_eq!(response.status, 503, "{}", response.text());
 }
+on_both_drivers!(
+    refused_plain_credentials_are_counted_and_publishes_are_503,
+    refused_plain_credentials_are_counted_and_publishes_are_503
+);

@@ -51,11 +51,14 @@ apis:
 
 /// Starts a gateway on `bootstrap` with `security`, waits for its feed, and checks that `text`
 /// POSTed to it comes back over SSE; `why` says what a failure to start means.
-fn round_trip(bootstrap: &str, security: &str, text: &str, why: &str) -> Gateway {
-    let gateway = start(test_config(
-        &yaml_with(bootstrap, security),
-        DriverChoice::Auto,
-    ));
+fn round_trip(
+    bootstrap: &str,
+    security: &str,
+    text: &str,
+    why: &str,
+    driver: DriverChoice,
+) -> Gateway {
+    let gateway = start(test_config(&yaml_with(bootstrap, security), driver));
     let addr = gateway.local_addr();
     assert!(
         eventually(Duration::from_secs(60), || get(addr, "/k", &[]).status
@@ -73,8 +76,7 @@ fn round_trip(bootstrap: &str, security: &str, text: &str, why: &str) -> Gateway
     gateway
 }
 
-#[test]
-fn scram_credentials_authenticate_and_wrong_ones_are_refused() {
+fn scram_credentials_authenticate_and_wrong_ones_are_refused(driver: DriverChoice) {
     let mut broker = Broker::start_persistent();
     broker.create_topic(TOPIC, 1);
     broker.create_user("alice", "secret", "scram256");
@@ -85,11 +87,12 @@ fn scram_credentials_authenticate_and_wrong_ones_are_refused() {
         &sasl("SCRAM-SHA-256", "secret"),
         "authenticated",
         "with valid credentials",
+        driver,
     );
 
     let wrong = start(test_config(
         &yaml_with(&broker.bootstrap(), &sasl("SCRAM-SHA-256", "wrong")),
-        DriverChoice::Auto,
+        driver,
     ));
     // First the refusal, by its kind: a gateway still connecting (or failing for another
     // reason) would answer 503 too.
@@ -140,9 +143,12 @@ fn scram_credentials_authenticate_and_wrong_ones_are_refused() {
         "{answer}"
     );
 }
+on_both_drivers!(
+    scram_credentials_authenticate_and_wrong_ones_are_refused,
+    scram_credentials_authenticate_and_wrong_ones_are_refused
+);
 
-#[test]
-fn tls_to_a_broker_whose_certificate_is_trusted_through_a_tls_front() {
+fn tls_to_a_broker_whose_certificate_is_trusted_through_a_tls_front(driver: DriverChoice) {
     let mut broker = Broker::start_persistent();
     broker.create_topic(TOPIC, 1);
     let dir = tempfile::tempdir().unwrap();
@@ -152,7 +158,13 @@ fn tls_to_a_broker_whose_certificate_is_trusted_through_a_tls_front() {
         "{{ protocol: SSL, ssl: {{ trustStore: {{ type: PEM, path: '{}' }} }} }}",
         trusted.display()
     );
-    let _gateway = round_trip(&front.addr.to_string(), &security, "over-tls", "over TLS");
+    let _gateway = round_trip(
+        &front.addr.to_string(),
+        &security,
+        "over-tls",
+        "over TLS",
+        driver,
+    );
 
     // A gateway that does not trust the certificate cannot talk to the broker.
     let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
@@ -164,7 +176,7 @@ fn tls_to_a_broker_whose_certificate_is_trusted_through_a_tls_front() {
     );
     let refused = start(test_config(
         &yaml_with(&front.addr.to_string(), &security),
-        DriverChoice::Auto,
+        driver,
     ));
     // First the failed handshakes: a gateway still connecting would answer 503 too.
     let metrics = refused.kafka_metrics().expect("kafka metrics");
@@ -189,6 +201,10 @@ fn tls_to_a_broker_whose_certificate_is_trusted_through_a_tls_front() {
         503
     );
 }
+on_both_drivers!(
+    tls_to_a_broker_whose_certificate_is_trusted_through_a_tls_front,
+    tls_to_a_broker_whose_certificate_is_trusted_through_a_tls_front
+);
 
 /// A gateway's `security` presenting the key store `key_store` through a front that requires
 /// client certificates, trusting the front's certificate file `trusted`.
@@ -199,8 +215,9 @@ fn mtls(trusted: &std::path::Path, key_store: &str) -> String {
     )
 }
 
-#[test]
-fn a_broker_requiring_client_certificates_accepts_the_key_store_it_issued_only() {
+fn a_broker_requiring_client_certificates_accepts_the_key_store_it_issued_only(
+    driver: DriverChoice,
+) {
     let mut broker = Broker::start_persistent();
     broker.create_topic(TOPIC, 1);
     let client_ca = ClientCa::new();
@@ -224,6 +241,7 @@ fn a_broker_requiring_client_certificates_accepts_the_key_store_it_issued_only()
         &mtls(&trusted, &key_store),
         "with-client-cert",
         "with a client certificate",
+        driver,
     );
 
     // Without a certificate, or with one from another authority, the front refuses the handshake.
@@ -233,7 +251,7 @@ fn a_broker_requiring_client_certificates_accepts_the_key_store_it_issued_only()
     for key_store in ["", other_store.as_str()] {
         let refused = start(test_config(
             &yaml_with(&bootstrap, &mtls(&trusted, key_store)),
-            DriverChoice::Auto,
+            driver,
         ));
         let addr = refused.local_addr();
         // First the refused handshakes, then the answers: a gateway that simply had not
@@ -254,3 +272,7 @@ fn a_broker_requiring_client_certificates_accepts_the_key_store_it_issued_only()
         );
     }
 }
+on_both_drivers!(
+    a_broker_requiring_client_certificates_accepts_the_key_store_it_issued_only,
+    a_broker_requiring_client_certificates_accepts_the_key_store_it_issued_only
+);

@@ -22,12 +22,12 @@ use tidegate::runtime::Gateway;
 
 const TOPIC: &str = "orders";
 
-fn gateway(broker: &Broker, extra: &str) -> Gateway {
+fn gateway(broker: &Broker, extra: &str, driver: DriverChoice) -> Gateway {
     let consumer = format!(
         "groupId: shop\n          groupScope: subscription\n          autoOffsetReset: earliest{extra}"
     );
     let yaml = kafka_api_yaml(&broker.bootstrap(), TOPIC, &consumer);
-    start(test_config(&yaml, DriverChoice::Auto))
+    start(test_config(&yaml, driver))
 }
 
 /// How a client names its subscription.
@@ -71,11 +71,12 @@ fn metric(
     ShardMetrics::get(pick(gateway.kafka_metrics().expect("kafka metrics")))
 }
 
-#[test]
-fn each_subscription_reads_every_record_through_its_own_group_and_resumes_from_its_commits() {
+fn each_subscription_reads_every_record_through_its_own_group_and_resumes_from_its_commits(
+    driver: DriverChoice,
+) {
     let broker = Broker::start();
     broker.create_topic(TOPIC, 2);
-    let first = gateway(&broker, "");
+    let first = gateway(&broker, "", driver);
     let addr = first.local_addr();
     broker.produce(TOPIC, &records("a", 4));
 
@@ -102,7 +103,7 @@ fn each_subscription_reads_every_record_through_its_own_group_and_resumes_from_i
     // A restarted gateway resumes each subscription from its own commits.
     first.shutdown();
     broker.produce(TOPIC, &records("c", 2));
-    let second = gateway(&broker, "");
+    let second = gateway(&broker, "", driver);
     let addr = second.local_addr();
     let mut audit = names("b", 4);
     audit.extend(names("c", 2));
@@ -116,12 +117,15 @@ fn each_subscription_reads_every_record_through_its_own_group_and_resumes_from_i
     await_committed(&broker, "shop.billing", BTreeMap::from([(0, 5), (1, 5)]));
     second.shutdown();
 }
+on_both_drivers!(
+    each_subscription_reads_every_record_through_its_own_group_and_resumes_from_its_commits,
+    each_subscription_reads_every_record_through_its_own_group_and_resumes_from_its_commits
+);
 
-#[test]
-fn a_client_names_a_valid_subscription_and_resumes_it_with_its_cursor() {
+fn a_client_names_a_valid_subscription_and_resumes_it_with_its_cursor(driver: DriverChoice) {
     let broker = Broker::start();
     broker.create_topic(TOPIC, 1);
-    let gateway = gateway(&broker, "");
+    let gateway = gateway(&broker, "", driver);
     let addr = gateway.local_addr();
 
     let response = get(addr, "/k", &[]);
@@ -169,14 +173,18 @@ fn a_client_names_a_valid_subscription_and_resumes_it_with_its_cursor() {
     assert!(text.contains("data: s-0"), "{text}");
     gateway.shutdown();
 }
+on_both_drivers!(
+    a_client_names_a_valid_subscription_and_resumes_it_with_its_cursor,
+    a_client_names_a_valid_subscription_and_resumes_it_with_its_cursor
+);
 
-#[test]
-fn an_unused_subscription_group_is_left_and_their_number_is_bounded() {
+fn an_unused_subscription_group_is_left_and_their_number_is_bounded(driver: DriverChoice) {
     let broker = Broker::start();
     broker.create_topic(TOPIC, 1);
     let gateway = gateway(
         &broker,
         "\n          maxSubscriptionGroups: 1\n          subscriptionIdleTimeoutMs: 1000",
+        driver,
     );
     let addr = gateway.local_addr();
 
@@ -231,6 +239,10 @@ fn an_unused_subscription_group_is_left_and_their_number_is_bounded() {
     assert_eq!(read_values(addr, Naming::Query("second"), 1), ["x-0"]);
     gateway.shutdown();
 }
+on_both_drivers!(
+    an_unused_subscription_group_is_left_and_their_number_is_bounded,
+    an_unused_subscription_group_is_left_and_their_number_is_bounded
+);
 
 /// Polls as subscription `name` from `cursor` until an item arrives; every answer must be 200.
 fn poll_until_item(addr: SocketAddr, name: &str, cursor: Option<&str>) -> Value {
@@ -266,11 +278,14 @@ fn poll_until_item_on(stream: &mut TcpStream, name: &str, cursor: Option<&str>) 
     panic!("no item within 50 polls");
 }
 
-#[test]
-fn a_cursor_resumes_a_subscription_whose_group_was_left_while_it_rejoins() {
+fn a_cursor_resumes_a_subscription_whose_group_was_left_while_it_rejoins(driver: DriverChoice) {
     let broker = Broker::start();
     broker.create_topic(TOPIC, 1);
-    let gateway = gateway(&broker, "\n          subscriptionIdleTimeoutMs: 1000");
+    let gateway = gateway(
+        &broker,
+        "\n          subscriptionIdleTimeoutMs: 1000",
+        driver,
+    );
     let addr = gateway.local_addr();
     broker.produce(TOPIC, &[record_to("r-0", 0)]);
     // The next poll on the same connection is read only once the gateway recorded what the
@@ -308,3 +323,7 @@ fn a_cursor_resumes_a_subscription_whose_group_was_left_while_it_rejoins() {
     assert_eq!(contents, ["r-1"]);
     gateway.shutdown();
 }
+on_both_drivers!(
+    a_cursor_resumes_a_subscription_whose_group_was_left_while_it_rejoins,
+    a_cursor_resumes_a_subscription_whose_group_was_left_while_it_rejoins
+);

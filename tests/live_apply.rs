@@ -225,8 +225,7 @@ fn sighup_style_reload(driver: DriverChoice) {
 }
 on_both_drivers!(file_reload_adds_an_api, sighup_style_reload);
 
-#[test]
-fn a_refused_configuration_changes_nothing() {
+fn a_refused_configuration_changes_nothing(driver: DriverChoice) {
     use common::plans::{chat_with_plans, new_key, subscription, APPLICATIONS};
     let (key, hash) = new_key();
     let config = |status: &str, subscriptions: &str, more_apis: &str| {
@@ -238,7 +237,7 @@ fn a_refused_configuration_changes_nothing() {
             &format!("{APPLICATIONS}subscriptions:\n{subscriptions}"),
         );
         let config = tidegate::config::load_str(&yaml, "test").expect("valid");
-        common::on_loopback(config, DriverChoice::Auto)
+        common::on_loopback(config, driver)
     };
     let first = subscription("s1", "chat", "gold", "", &hash);
     let gateway = common::start(config("published", &first, ""));
@@ -251,10 +250,7 @@ fn a_refused_configuration_changes_nothing() {
     let (_, other_hash) = new_key();
     let second = subscription("s2", "chat", "gold", "", &other_hash);
     let mut refused = config("deprecated", &format!("{first}{second}"), "");
-    let extra = common::live_apis::config_of(
-        &[api("extra", "extra", &["http-get"], true)],
-        DriverChoice::Auto,
-    );
+    let extra = common::live_apis::config_of(&[api("extra", "extra", &["http-get"], true)], driver);
     refused.apis.extend(extra.apis);
     let error = gateway
         .apply(for_running(&gateway, refused))
@@ -268,6 +264,10 @@ fn a_refused_configuration_changes_nothing() {
     assert_eq!(status(addr, "/extra"), 404);
     assert_eq!(common::get(addr, "/chat", &key_header).status, 200);
 }
+on_both_drivers!(
+    a_refused_configuration_changes_nothing,
+    a_refused_configuration_changes_nothing
+);
 
 /// A POST routed to an API just before it was stopped, whose body was still arriving, publishes
 /// nothing and is told to try again.

@@ -1,5 +1,8 @@
 //! The binary applies its file live on SIGHUP: an API added to the file is served, one removed
 //! from it answers 404, without a restart (file mode, no `management:` section).
+//!
+//! One driver: the binary as a process (SIGHUP), on the driver a deployment gets (`auto`);
+//! live apply's I/O runs on both drivers in-process (tests/live_apply.rs).
 
 mod common;
 

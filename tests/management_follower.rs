@@ -2,6 +2,10 @@
 //! only when the generation moves), refuses content that does not validate, and during a store
 //! outage applies nothing, reads `store_up` 0, then catches up.
 
+#![allow(
+    clippy::disallowed_types,
+    reason = "a test: its clients and fakes run on plain threads, never on a shard"
+)]
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -5,6 +5,10 @@
 //! as it was (an undeployed draft) moves the generation. `management_follower` failed under load
 //! on the first: it saw `apply_failures_total` 2 for one bad deployment.
 
+#![allow(
+    clippy::disallowed_types,
+    reason = "a test: its clients and fakes run on plain threads, never on a shard"
+)]
 mod common;
 
 use std::sync::atomic::Ordering;

@@ -14,6 +14,7 @@ use tidegate::manage::store::{MemoryStore, Store};
 
 #[test]
 fn api_view_stats_count_the_gateway_requests_of_that_api() {
+    // one driver: the management plane's stats (requests run on both drivers elsewhere).
     let gateway = common::start(common::test_config(
         &common::mock_api_yaml(20),
         DriverChoice::Epoll,

@@ -117,16 +117,12 @@ fn post_and_websocket_publish_reach_mosquitto_sub(driver: DriverChoice) {
 }
 on_both_drivers!(produce, post_and_websocket_publish_reach_mosquitto_sub);
 
-#[test]
-fn broker_down_answers_503_and_subscribers_resume_after_reconnect() {
+fn broker_down_answers_503_and_subscribers_resume_after_reconnect(driver: DriverChoice) {
     let mut broker = Mosquitto::start();
     let entrypoints = r#"      - type: http-post
       - type: websocket"#;
     let endpoint = "        clientId: tg-down\n        consumer:\n          topic: up/#\n        producer:\n          topic: up/x\n";
-    let gateway = start_one_shard(
-        &api_yaml(broker.port, entrypoints, endpoint),
-        DriverChoice::Auto,
-    );
+    let gateway = start_one_shard(&api_yaml(broker.port, entrypoints, endpoint), driver);
     let addr = gateway.local_addr();
     let mut socket = ws(addr, "/m");
     wait_subscribed(&gateway, &broker);
@@ -171,6 +167,10 @@ fn broker_down_answers_503_and_subscribers_resume_after_reconnect() {
         "the subscriber kept its connection and resumed"
     );
 }
+on_both_drivers!(
+    broker_down_answers_503_and_subscribers_resume_after_reconnect,
+    broker_down_answers_503_and_subscribers_resume_after_reconnect
+);
 
 fn wildcard_filters_select_topics(driver: DriverChoice) {
     let broker = Mosquitto::start();
@@ -196,15 +196,14 @@ fn wildcard_filters_select_topics(driver: DriverChoice) {
 }
 on_both_drivers!(wildcards, wildcard_filters_select_topics);
 
-#[test]
-fn qos1_persistent_session_loses_nothing_across_broker_kill9() {
+fn qos1_persistent_session_loses_nothing_across_broker_kill9(driver: DriverChoice) {
     let mut broker = Mosquitto::start();
     let endpoint = "        clientId: tg-persist\n        cleanStart: false\n        sessionExpiryInterval: 3600\n        reconnectBackoffMs: 1000\n        reconnectBackoffMaxMs: 1000\n        consumer:\n          topic: orders/#\n          qos: 1\n";
     let yaml = api_yaml(broker.port, CONSUMING, endpoint).replace(
         "        reconnectBackoffMs: 100\n        reconnectBackoffMaxMs: 500\n",
         "",
     );
-    let gateway = start_one_shard(&yaml, DriverChoice::Auto);
+    let gateway = start_one_shard(&yaml, driver);
     let mut socket = ws(gateway.local_addr(), "/m");
     wait_subscribed(&gateway, &broker);
     // The broker saves on every change (autosave_on_changes, interval 1): wait until the
@@ -249,6 +248,10 @@ fn qos1_persistent_session_loses_nothing_across_broker_kill9() {
         broker.log()
     );
 }
+on_both_drivers!(
+    qos1_persistent_session_loses_nothing_across_broker_kill9,
+    qos1_persistent_session_loses_nothing_across_broker_kill9
+);
 
 fn thousand_websocket_clients_use_one_connection_per_node(driver: DriverChoice) {
     open_files::make_room_for_clients(1000);
@@ -293,14 +296,10 @@ on_both_drivers!(
     thousand_websocket_clients_use_one_connection_per_node
 );
 
-#[test]
-fn unsubscribes_after_the_last_local_client_leaves() {
+fn unsubscribes_after_the_last_local_client_leaves(driver: DriverChoice) {
     let broker = Mosquitto::start();
     let endpoint = "        consumer:\n          topic: room/1\n          group: workers\n          unsubscribeDelayMs: 0\n";
-    let gateway = start_one_shard(
-        &api_yaml(broker.port, CONSUMING, endpoint),
-        DriverChoice::Auto,
-    );
+    let gateway = start_one_shard(&api_yaml(broker.port, CONSUMING, endpoint), driver);
     let addr = gateway.local_addr();
     let sessions = |n: u64| {
         eventually(WAIT, || {
@@ -375,6 +374,10 @@ fn unsubscribes_after_the_last_local_client_leaves() {
         stale.text()
     );
 }
+on_both_drivers!(
+    unsubscribes_after_the_last_local_client_leaves,
+    unsubscribes_after_the_last_local_client_leaves
+);
 
 #[test]
 fn configuration_problems_are_reported_together() {

@@ -3,6 +3,9 @@
 //! wait at the broker. The restarted gateway connects at start, before any client joined, and the
 //! broker hands that queue over right after CONNACK: those messages must be held without PUBACK
 //! until a client's subscription opens, then delivered, never acknowledged and dropped.
+//!
+//! One driver: a `kill -9` needs a process of its own, the binary on `auto`; MQTT delivery
+//! runs on both drivers in-process (tests/mqtt_delivery.rs, tests/mqtt.rs).
 
 mod common;
 

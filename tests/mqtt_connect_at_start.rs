@@ -42,8 +42,7 @@ on_both_drivers!(first_publish, the_first_publish_on_every_shard_is_accepted);
 
 /// With no client at all, each shard that publishes is connected, and the shard that holds the
 /// node's subscription of a consumer-only API too.
-#[test]
-fn connections_open_when_the_gateway_starts() {
+fn connections_open_when_the_gateway_starts(driver: DriverChoice) {
     let broker = Mosquitto::start();
     let yaml = format!(
         "{}{}",
@@ -61,7 +60,7 @@ fn connections_open_when_the_gateway_starts() {
         .replace("id: mqtt-api", "id: mqtt-consumer")
         .replace("[/m]", "[/c]")
     );
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     assert!(
         eventually(WAIT, || broker.established_connections() == 3),
         "two publishing shards and the subscription's shard: {} connections; broker log:\n{}",
@@ -70,18 +69,18 @@ fn connections_open_when_the_gateway_starts() {
     );
     assert_eq!(metric(&gateway, |m| &m.mqtt_connections_connected), 3);
 }
+on_both_drivers!(
+    connections_open_when_the_gateway_starts,
+    connections_open_when_the_gateway_starts
+);
 
 /// A broker that accepts TCP but never answers CONNECT: the publish waits for the attempt and is
 /// answered with its outcome, not with "connecting".
-#[test]
-fn a_publish_while_connecting_waits_for_the_attempt() {
+fn a_publish_while_connecting_waits_for_the_attempt(driver: DriverChoice) {
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
     let endpoint = "        connectTimeoutMs: 1000\n        producer:\n          topic: t\n";
-    let gateway = start(test_config(
-        &api_yaml(port, POSTING, endpoint),
-        DriverChoice::Auto,
-    ));
+    let gateway = start(test_config(&api_yaml(port, POSTING, endpoint), driver));
     let response = post(gateway.local_addr(), "/m", "x", "");
     assert_eq!(response.status, 503, "{}", response.text());
     // The attempt's outcome (the broker never answered), not "still connecting"; the details
@@ -92,20 +91,20 @@ fn a_publish_while_connecting_waits_for_the_attempt() {
     assert!(!text.contains("127.0.0.1"), "{text}");
     drop(silent);
 }
+on_both_drivers!(
+    a_publish_while_connecting_waits_for_the_attempt,
+    a_publish_while_connecting_waits_for_the_attempt
+);
 
 /// Nothing listens on the broker's port: the client hears the category of the failure.
-#[test]
-fn an_unreachable_broker_is_reported_with_the_reason() {
+fn an_unreachable_broker_is_reported_with_the_reason(driver: DriverChoice) {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let endpoint = "        producer:\n          topic: t\n";
-    let gateway = start(test_config(
-        &api_yaml(port, POSTING, endpoint),
-        DriverChoice::Auto,
-    ));
+    let gateway = start(test_config(&api_yaml(port, POSTING, endpoint), driver));
     let response = post(gateway.local_addr(), "/m", "x", "");
     assert_eq!(response.status, 503, "{}", response.text());
     // The category of the failure, never the broker's address (that goes to the log).
@@ -113,3 +112,7 @@ fn an_unreachable_broker_is_reported_with_the_reason() {
     assert!(text.contains("(broker unreachable)"), "{text}");
     assert!(!text.contains(&format!(":{port}")), "{text}");
 }
+on_both_drivers!(
+    an_unreachable_broker_is_reported_with_the_reason,
+    an_unreachable_broker_is_reported_with_the_reason
+);

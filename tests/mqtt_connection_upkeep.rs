@@ -16,18 +16,17 @@ use tidegate::runtime::Gateway;
 
 /// A one-shard gateway publishing to `broker` on `POST /m`; `options` are added to the
 /// endpoint configuration.
-fn gateway_with(broker: &FakeBroker, options: &str) -> Gateway {
+fn gateway_with(broker: &FakeBroker, options: &str, driver: DriverChoice) -> Gateway {
     let endpoint = format!("{options}        producer:\n          topic: out/1\n");
     start_one_shard(
         &api_yaml(broker.port, "      - type: http-post", &endpoint),
-        DriverChoice::Auto,
+        driver,
     )
 }
 
-#[test]
-fn answered_pings_keep_the_connection_and_unanswered_ones_drop_it() {
+fn answered_pings_keep_the_connection_and_unanswered_ones_drop_it(driver: DriverChoice) {
     let broker = FakeBroker::start(Script::default());
-    let gateway = gateway_with(&broker, "        keepAliveSeconds: 1\n");
+    let gateway = gateway_with(&broker, "        keepAliveSeconds: 1\n", driver);
     let _ = post(gateway.local_addr(), "/m", "start", "");
     // The broker answers: pings keep coming on the one connection.
     assert!(
@@ -59,14 +58,17 @@ fn answered_pings_keep_the_connection_and_unanswered_ones_drop_it() {
         broker.seen()
     );
 }
+on_both_drivers!(
+    answered_pings_keep_the_connection_and_unanswered_ones_drop_it,
+    answered_pings_keep_the_connection_and_unanswered_ones_drop_it
+);
 
-#[test]
-fn reconnects_stop_after_reconnect_attempts_until_a_client_uses_the_api() {
+fn reconnects_stop_after_reconnect_attempts_until_a_client_uses_the_api(driver: DriverChoice) {
     let broker = FakeBroker::start(Script {
         connack: ConnectReturnCode::ServerUnavailable,
         ..Script::default()
     });
-    let gateway = gateway_with(&broker, "        reconnectAttempts: 2\n");
+    let gateway = gateway_with(&broker, "        reconnectAttempts: 2\n", driver);
     let response = post(gateway.local_addr(), "/m", "start", "");
     assert_eq!(response.status, 503, "{}", response.text());
     assert!(
@@ -96,3 +98,7 @@ fn reconnects_stop_after_reconnect_attempts_until_a_client_uses_the_api() {
     assert_eq!(broker.seen().connects.len(), 4);
     assert_eq!(post(gateway.local_addr(), "/m", "through", "").status, 202);
 }
+on_both_drivers!(
+    reconnects_stop_after_reconnect_attempts_until_a_client_uses_the_api,
+    reconnects_stop_after_reconnect_attempts_until_a_client_uses_the_api
+);

@@ -15,24 +15,21 @@ const ACL: &str = "user alice\ntopic readwrite creds/#\n";
 
 /// A one-shard gateway on `/m` consuming and producing `topic` as `credentials` (endpoint
 /// lines, possibly none).
-fn gateway_as(broker: &Mosquitto, credentials: &str, topic: &str) -> Gateway {
+fn gateway_as(broker: &Mosquitto, credentials: &str, topic: &str, driver: DriverChoice) -> Gateway {
     let entrypoints = format!("      - type: http-post\n{WEBSOCKET_SUBSCRIBER}");
     let endpoint = format!(
         "{credentials}        consumer:\n          topic: {topic}\n        producer:\n          topic: {topic}\n"
     );
-    start_one_shard(
-        &api_yaml(broker.port, &entrypoints, &endpoint),
-        DriverChoice::Auto,
-    )
+    start_one_shard(&api_yaml(broker.port, &entrypoints, &endpoint), driver)
 }
 
-#[test]
-fn known_credentials_are_admitted_and_others_refused() {
+fn known_credentials_are_admitted_and_others_refused(driver: DriverChoice) {
     let broker = Mosquitto::start_with_users(&[("alice", "secret")], ACL);
     let alice = gateway_as(
         &broker,
         "        username: alice\n        password: secret\n",
         "creds/1",
+        driver,
     );
     let addr = alice.local_addr();
     assert!(
@@ -54,7 +51,7 @@ fn known_credentials_are_admitted_and_others_refused() {
         ("", "no credentials"),
     ] {
         let before = not_authorised();
-        let refused = gateway_as(&broker, credentials, "creds/1");
+        let refused = gateway_as(&broker, credentials, "creds/1", driver);
         let response = post(refused.local_addr(), "/m", "refused", "");
         assert_eq!(response.status, 503, "{who}: {}", response.text());
         assert!(
@@ -75,14 +72,18 @@ fn known_credentials_are_admitted_and_others_refused() {
         assert_eq!(response.status, 503, "{who}: {}", response.text());
     }
 }
+on_both_drivers!(
+    known_credentials_are_admitted_and_others_refused,
+    known_credentials_are_admitted_and_others_refused
+);
 
-#[test]
-fn a_publish_the_broker_denies_is_a_502() {
+fn a_publish_the_broker_denies_is_a_502(driver: DriverChoice) {
     let broker = Mosquitto::start_with_users(&[("alice", "secret")], ACL);
     let gateway = gateway_as(
         &broker,
         "        username: alice\n        password: secret\n",
         "forbidden/1",
+        driver,
     );
     let addr = gateway.local_addr();
     let mut last = 0;
@@ -102,3 +103,7 @@ fn a_publish_the_broker_denies_is_a_502() {
     );
     assert_eq!(metric(&gateway, |m| &m.mqtt_connection_losses_total), 0);
 }
+on_both_drivers!(
+    a_publish_the_broker_denies_is_a_502,
+    a_publish_the_broker_denies_is_a_502
+);

@@ -14,7 +14,7 @@ use tungstenite::Message;
 
 /// A one-shard gateway whose API on `/m` publishes to and consumes `secure/1` over TLS (`tls`
 /// is the endpoint's `tls:` block).
-fn tls_gateway(tls: &str, broker: &Mosquitto) -> Gateway {
+fn tls_gateway(tls: &str, broker: &Mosquitto, driver: DriverChoice) -> Gateway {
     let entrypoints = r#"      - type: http-post
       - type: websocket
         configuration:
@@ -22,15 +22,16 @@ fn tls_gateway(tls: &str, broker: &Mosquitto) -> Gateway {
     let endpoint = format!(
         "        consumer:\n          topic: secure/1\n        producer:\n          topic: secure/1\n        tls:\n{tls}"
     );
-    start_one_shard(
-        &api_yaml(broker.port, entrypoints, &endpoint),
-        DriverChoice::Auto,
-    )
+    start_one_shard(&api_yaml(broker.port, entrypoints, &endpoint), driver)
 }
 
 /// `POST /m` → broker → the same API's consumer → a WebSocket client, all over TLS.
-fn round_trip_over_tls(tls: &str, broker: &Mosquitto) -> (Gateway, Option<u16>) {
-    let gateway = tls_gateway(tls, broker);
+fn round_trip_over_tls(
+    tls: &str,
+    broker: &Mosquitto,
+    driver: DriverChoice,
+) -> (Gateway, Option<u16>) {
+    let gateway = tls_gateway(tls, broker, driver);
     let addr = gateway.local_addr();
     let mut last = None;
     let accepted = eventually(Duration::from_secs(5), || {
@@ -51,8 +52,8 @@ fn round_trip_over_tls(tls: &str, broker: &Mosquitto) -> (Gateway, Option<u16>) 
 /// Checks that a gateway with `tls` has its connections refused: first a failed attempt is
 /// counted (so a gateway still connecting cannot pass for one refused) while none succeeded,
 /// then a publish is answered 503.
-fn assert_refused_over_tls(tls: &str, broker: &Mosquitto, why: &str) {
-    let gateway = tls_gateway(tls, broker);
+fn assert_refused_over_tls(tls: &str, broker: &Mosquitto, why: &str, driver: DriverChoice) {
+    let gateway = tls_gateway(tls, broker, driver);
     // The first publish starts the connection if nothing has yet.
     let first = post(gateway.local_addr(), "/m", "refused", "");
     assert_eq!(first.status, 503, "{why}: {}", first.text());
@@ -73,49 +74,60 @@ fn assert_refused_over_tls(tls: &str, broker: &Mosquitto, why: &str) {
     assert_eq!(response.status, 503, "{why}: {}", response.text());
 }
 
-#[test]
-fn tls_to_the_broker_with_a_trusted_ca() {
+fn tls_to_the_broker_with_a_trusted_ca(driver: DriverChoice) {
     let (broker, ca) = Mosquitto::start_tls();
     let tls = format!(
         "          enabled: true\n          caFile: {}\n",
         ca.display()
     );
-    let (_gateway, status) = round_trip_over_tls(&tls, &broker);
+    let (_gateway, status) = round_trip_over_tls(&tls, &broker, driver);
     assert_eq!(status, Some(202), "broker log:\n{}", broker.log());
 }
+on_both_drivers!(
+    tls_to_the_broker_with_a_trusted_ca,
+    tls_to_the_broker_with_a_trusted_ca
+);
 
-#[test]
-fn tls_refuses_an_untrusted_certificate_unless_told_to_skip_verification() {
+fn tls_refuses_an_untrusted_certificate_unless_told_to_skip_verification(driver: DriverChoice) {
     let (broker, _ca) = Mosquitto::start_tls();
     // Without caFile only public roots are trusted: the test CA is not, so nothing connects.
     assert_refused_over_tls(
         "          enabled: true\n",
         &broker,
         "a certificate from an untrusted CA",
+        driver,
     );
     let (_gateway, status) = round_trip_over_tls(
         "          enabled: true\n          insecureSkipVerify: true\n",
         &broker,
+        driver,
     );
     assert_eq!(status, Some(202), "broker log:\n{}", broker.log());
 }
+on_both_drivers!(
+    tls_refuses_an_untrusted_certificate_unless_told_to_skip_verification,
+    tls_refuses_an_untrusted_certificate_unless_told_to_skip_verification
+);
 
-#[test]
-fn tls_presents_the_client_certificate_a_broker_requires() {
+fn tls_presents_the_client_certificate_a_broker_requires(driver: DriverChoice) {
     let (broker, ca, (cert, key)) = Mosquitto::start_mtls();
     let without = format!(
         "          enabled: true\n          caFile: {}\n",
         ca.display()
     );
-    assert_refused_over_tls(&without, &broker, "without a client certificate");
+    assert_refused_over_tls(&without, &broker, "without a client certificate", driver);
     let with = format!(
         "{without}          certFile: {}\n          keyFile: {}\n",
         cert.display(),
         key.display()
     );
-    let (_gateway, status) = round_trip_over_tls(&with, &broker);
+    let (_gateway, status) = round_trip_over_tls(&with, &broker, driver);
     assert_eq!(status, Some(202), "broker log:\n{}", broker.log());
 }
+on_both_drivers!(
+    tls_presents_the_client_certificate_a_broker_requires,
+    tls_presents_the_client_certificate_a_broker_requires
+);
 
 #[test]
 fn an_unreadable_ca_file_is_a_config_problem() {
@@ -139,17 +151,11 @@ fn a_client_certificate_needs_its_key_file() {
 
 /// Two gateways in one consumer group split the stream: every message reaches exactly one of
 /// them (MQTT 5 shared subscription `$share/<group>/<filter>`).
-#[test]
-fn a_consumer_group_spreads_messages_over_gateways() {
+fn a_consumer_group_spreads_messages_over_gateways(driver: DriverChoice) {
     let broker = Mosquitto::start();
     let endpoint = "        consumer:\n          topic: jobs/1\n          group: workers\n";
     let gateways: Vec<Gateway> = (0..2)
-        .map(|_| {
-            start_one_shard(
-                &api_yaml(broker.port, CONSUMING, endpoint),
-                DriverChoice::Auto,
-            )
-        })
+        .map(|_| start_one_shard(&api_yaml(broker.port, CONSUMING, endpoint), driver))
         .collect();
     let mut sockets: Vec<Client> = gateways.iter().map(|g| ws(g.local_addr(), "/m")).collect();
     assert!(
@@ -184,22 +190,22 @@ fn a_consumer_group_spreads_messages_over_gateways() {
         "both members got a share: {received:?}"
     );
 }
+on_both_drivers!(
+    a_consumer_group_spreads_messages_over_gateways,
+    a_consumer_group_spreads_messages_over_gateways
+);
 
 /// `qos: at-least-once` on an entrypoint: the gateway acknowledges a QoS 1 message to the broker
 /// only once it has been written to the local clients due it. A client that stops reading holds
 /// the PUBACKs back (the broker keeps the rest); once it reads, everything arrives and is acked.
-#[test]
-fn at_least_once_acknowledges_only_after_delivery() {
+fn at_least_once_acknowledges_only_after_delivery(driver: DriverChoice) {
     let broker = Mosquitto::start();
     let entrypoints = r#"      - type: websocket
         qos: at-least-once
         configuration:
           publisher: { enabled: false }"#;
     let endpoint = "        consumer:\n          topic: alo/1\n          qos: 1\n";
-    let gateway = start_one_shard(
-        &api_yaml(broker.port, entrypoints, endpoint),
-        DriverChoice::Auto,
-    );
+    let gateway = start_one_shard(&api_yaml(broker.port, entrypoints, endpoint), driver);
     let mut socket = ws(gateway.local_addr(), "/m");
     wait_subscribed(&gateway, &broker);
     let gateway_acks = || broker.log_count("Received PUBACK from tidegate-");
@@ -251,3 +257,7 @@ fn at_least_once_acknowledges_only_after_delivery() {
         gateway_acks()
     );
 }
+on_both_drivers!(
+    at_least_once_acknowledges_only_after_delivery,
+    at_least_once_acknowledges_only_after_delivery
+);

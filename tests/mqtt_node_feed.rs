@@ -88,8 +88,7 @@ const ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(180);
 
 /// `qos: at-least-once` with the only client on the shard that does not hold the subscription:
 /// the owner's PUBACKs wait until that client has been written each message.
-#[test]
-fn at_least_once_waits_for_a_client_on_another_shard() {
+fn at_least_once_waits_for_a_client_on_another_shard(driver: DriverChoice) {
     let broker = Mosquitto::start();
     let entrypoints = r#"      - type: websocket
         qos: at-least-once
@@ -98,7 +97,7 @@ fn at_least_once_waits_for_a_client_on_another_shard() {
     let endpoint = "        consumer:\n          topic: alo/2\n          qos: 1\n";
     let gateway = start(test_config(
         &api_yaml(broker.port, entrypoints, endpoint),
-        DriverChoice::Auto,
+        driver,
     ));
     // The first consumer API's subscription is held by shard 0; the client is on shard 1.
     let stream = one_connection_per_shard(&gateway).pop().unwrap();
@@ -128,3 +127,7 @@ fn at_least_once_waits_for_a_client_on_another_shard() {
         metric(&gateway, |m| &m.mqtt_connection_losses_total),
     );
 }
+on_both_drivers!(
+    at_least_once_waits_for_a_client_on_another_shard,
+    at_least_once_waits_for_a_client_on_another_shard
+);

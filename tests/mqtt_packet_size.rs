@@ -12,20 +12,19 @@ use tidegate::runtime::Gateway;
 
 /// A one-shard gateway consuming `sized/1` at QoS `qos` over `protocol` with `maxPacketBytes`
 /// 2048, with a WebSocket entrypoint.
-fn gateway(broker: &Mosquitto, protocol: &str, qos: u8) -> Gateway {
+fn gateway(broker: &Mosquitto, protocol: &str, qos: u8, driver: DriverChoice) -> Gateway {
     let endpoint = format!(
         "        protocolVersion: {protocol}\n        maxPacketBytes: 2048\n        consumer:\n          topic: sized/1\n          qos: {qos}\n"
     );
     start_one_shard(
         &api_yaml(broker.port, WEBSOCKET_SUBSCRIBER, &endpoint),
-        DriverChoice::Auto,
+        driver,
     )
 }
 
-#[test]
-fn an_mqtt5_broker_drops_larger_messages_for_the_gateway() {
+fn an_mqtt5_broker_drops_larger_messages_for_the_gateway(driver: DriverChoice) {
     let broker = Mosquitto::start();
-    let gateway = gateway(&broker, "5", 1);
+    let gateway = gateway(&broker, "5", 1, driver);
     let mut socket = ws(gateway.local_addr(), "/m");
     wait_subscribed(&gateway, &broker);
     broker.publish("sized/1", &"x".repeat(4096), &[]);
@@ -39,14 +38,19 @@ fn an_mqtt5_broker_drops_larger_messages_for_the_gateway() {
         "the broker dropped it: the gateway never saw it"
     );
 }
+on_both_drivers!(
+    an_mqtt5_broker_drops_larger_messages_for_the_gateway,
+    an_mqtt5_broker_drops_larger_messages_for_the_gateway
+);
 
 /// A 3.1.1 broker cannot be told the limit: the gateway skips the message, acknowledges it (a
 /// persistent QoS 1 session would otherwise send it again on every connection, forever) and
 /// counts it dropped; the connection stays.
-#[test]
-fn an_mqtt311_broker_sending_a_larger_message_has_it_skipped_and_acknowledged() {
+fn an_mqtt311_broker_sending_a_larger_message_has_it_skipped_and_acknowledged(
+    driver: DriverChoice,
+) {
     let broker = Mosquitto::start();
-    let gateway = gateway(&broker, "\"3.1.1\"", 1);
+    let gateway = gateway(&broker, "\"3.1.1\"", 1, driver);
     let mut socket = ws(gateway.local_addr(), "/m");
     wait_subscribed(&gateway, &broker);
     broker.publish("sized/1", &"x".repeat(64 * 1024), &[]);
@@ -62,3 +66,7 @@ fn an_mqtt311_broker_sending_a_larger_message_has_it_skipped_and_acknowledged() 
         broker.log()
     );
 }
+on_both_drivers!(
+    an_mqtt311_broker_sending_a_larger_message_has_it_skipped_and_acknowledged,
+    an_mqtt311_broker_sending_a_larger_message_has_it_skipped_and_acknowledged
+);

@@ -13,12 +13,12 @@ use tidegate::runtime::Gateway;
 
 /// A one-shard gateway publishing QoS 1 to `broker` on `POST /m`; `producer` is added to the
 /// producer section.
-fn producer_gateway(broker: &FakeBroker, producer: &str) -> Gateway {
+fn producer_gateway(broker: &FakeBroker, producer: &str, driver: DriverChoice) -> Gateway {
     let endpoint =
         format!("        producer:\n          topic: out/1\n          qos: 1\n{producer}");
     start_one_shard(
         &api_yaml(broker.port, "      - type: http-post", &endpoint),
-        DriverChoice::Auto,
+        driver,
     )
 }
 
@@ -32,10 +32,11 @@ fn wait_connected(gateway: &Gateway, broker: &FakeBroker) {
     );
 }
 
-#[test]
-fn a_publish_without_puback_within_ack_timeout_is_a_503_and_the_connection_stays() {
+fn a_publish_without_puback_within_ack_timeout_is_a_503_and_the_connection_stays(
+    driver: DriverChoice,
+) {
     let broker = FakeBroker::start(Script::default());
-    let gateway = producer_gateway(&broker, "          ackTimeoutMs: 300\n");
+    let gateway = producer_gateway(&broker, "          ackTimeoutMs: 300\n", driver);
     wait_connected(&gateway, &broker);
     broker.set_script(Script {
         puback: PubAckMode::Hold,
@@ -62,13 +63,17 @@ fn a_publish_without_puback_within_ack_timeout_is_a_503_and_the_connection_stays
     assert_eq!(metric(&gateway, |m| &m.mqtt_connection_losses_total), 0);
     assert_eq!(broker.seen().connects.len(), 1);
 }
+on_both_drivers!(
+    a_publish_without_puback_within_ack_timeout_is_a_503_and_the_connection_stays,
+    a_publish_without_puback_within_ack_timeout_is_a_503_and_the_connection_stays
+);
 
-#[test]
-fn publishes_over_max_in_flight_are_refused_at_once_and_not_sent() {
+fn publishes_over_max_in_flight_are_refused_at_once_and_not_sent(driver: DriverChoice) {
     let broker = FakeBroker::start(Script::default());
     let gateway = producer_gateway(
         &broker,
         "          ackTimeoutMs: 60000\n          maxInFlight: 2\n",
+        driver,
     );
     wait_connected(&gateway, &broker);
     broker.set_script(Script {
@@ -107,11 +112,14 @@ fn publishes_over_max_in_flight_are_refused_at_once_and_not_sent() {
     }
     assert_eq!(post(addr, "/m", "room again", "").status, 202);
 }
+on_both_drivers!(
+    publishes_over_max_in_flight_are_refused_at_once_and_not_sent,
+    publishes_over_max_in_flight_are_refused_at_once_and_not_sent
+);
 
-#[test]
-fn a_puback_with_an_error_reason_is_a_502() {
+fn a_puback_with_an_error_reason_is_a_502(driver: DriverChoice) {
     let broker = FakeBroker::start(Script::default());
-    let gateway = producer_gateway(&broker, "");
+    let gateway = producer_gateway(&broker, "", driver);
     wait_connected(&gateway, &broker);
     broker.set_script(Script {
         puback: PubAckMode::Refuse(PubAckReason::QuotaExceeded),
@@ -124,16 +132,23 @@ fn a_puback_with_an_error_reason_is_a_502() {
     assert_eq!(post(gateway.local_addr(), "/m", "accepted", "").status, 202);
     assert_eq!(metric(&gateway, |m| &m.mqtt_connection_losses_total), 0);
 }
+on_both_drivers!(
+    a_puback_with_an_error_reason_is_a_502,
+    a_puback_with_an_error_reason_is_a_502
+);
 
-#[test]
-fn maximum_packet_size_is_announced_in_connect() {
+fn maximum_packet_size_is_announced_in_connect(driver: DriverChoice) {
     let broker = FakeBroker::start(Script::default());
     let endpoint = "        maxPacketBytes: 4096\n        producer:\n          topic: out/1\n";
     let gateway = start_one_shard(
         &api_yaml(broker.port, "      - type: http-post", endpoint),
-        DriverChoice::Auto,
+        driver,
     );
     wait_connected(&gateway, &broker);
     let connect = broker.seen().connects[0].clone();
     assert_eq!(connect.max_packet_size, Some(4096), "{connect:?}");
 }
+on_both_drivers!(
+    maximum_packet_size_is_announced_in_connect,
+    maximum_packet_size_is_announced_in_connect
+);

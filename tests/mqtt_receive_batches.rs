@@ -67,13 +67,12 @@ on_both_drivers!(
     a_burst_from_the_broker_is_fanned_out_in_batches
 );
 
-#[test]
-fn qos1_pubacks_of_a_batch_go_back_in_order() {
+fn qos1_pubacks_of_a_batch_go_back_in_order(driver: DriverChoice) {
     let broker = FakeBroker::start(Script::sending_after_suback(|_| burst(true)));
     let endpoint =
         "        keepAliveSeconds: 0\n        consumer:\n          topic: t\n          qos: 1\n";
     let yaml = api_yaml(broker.port, "      - type: sse", endpoint);
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let (head, mut sse) = open_sse(gateway.local_addr(), "/m", &[]);
     assert_eq!(head.status, 200);
     let last = format!("data: m{:03}\n", MESSAGES - 1);
@@ -86,3 +85,7 @@ fn qos1_pubacks_of_a_batch_go_back_in_order() {
     let expected: Vec<u16> = (1..=MESSAGES as u16).collect();
     assert_eq!(broker.seen().pubacks, expected);
 }
+on_both_drivers!(
+    qos1_pubacks_of_a_batch_go_back_in_order,
+    qos1_pubacks_of_a_batch_go_back_in_order
+);

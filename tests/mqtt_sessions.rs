@@ -78,16 +78,15 @@ fn assert_sessions_settle_at(broker: &Mosquitto, expected: u64, context: &str) {
 
 /// Starts the gateway on `yaml`, subscribes a client (so the node subscribes at the broker),
 /// waits for that subscription, and stops the gateway.
-fn run_once(yaml: &str, broker: &Mosquitto) {
-    let gateway = start(test_config(yaml, DriverChoice::Auto));
+fn run_once(yaml: &str, broker: &Mosquitto, driver: DriverChoice) {
+    let gateway = start(test_config(yaml, driver));
     let client = ws(gateway.local_addr(), "/m");
     wait_subscribed(&gateway, broker);
     drop(client);
     drop(gateway);
 }
 
-#[test]
-fn restarts_with_generated_client_ids_leave_no_sessions() {
+fn restarts_with_generated_client_ids_leave_no_sessions(driver: DriverChoice) {
     let broker = Mosquitto::start_with("sys_interval 1\n");
     let yaml = api_yaml(
         broker.port,
@@ -95,13 +94,16 @@ fn restarts_with_generated_client_ids_leave_no_sessions() {
         "        consumer:\n          topic: s/#\n",
     );
     for _ in 0..RESTARTS {
-        run_once(&yaml, &broker);
+        run_once(&yaml, &broker, driver);
     }
     assert_sessions_settle_at(&broker, 0, "after three restarts without nodeId");
 }
+on_both_drivers!(
+    restarts_with_generated_client_ids_leave_no_sessions,
+    restarts_with_generated_client_ids_leave_no_sessions
+);
 
-#[test]
-fn a_node_id_gives_stable_sessions_that_restarts_resume() {
+fn a_node_id_gives_stable_sessions_that_restarts_resume(driver: DriverChoice) {
     let broker = Mosquitto::start_with("sys_interval 1\n");
     let yaml = format!(
         "gateway:\n  nodeId: edge-1\n{}",
@@ -111,11 +113,11 @@ fn a_node_id_gives_stable_sessions_that_restarts_resume() {
             "        consumer:\n          topic: s/#\n          qos: 1\n"
         )
     );
-    run_once(&yaml, &broker);
+    run_once(&yaml, &broker, driver);
     let kept = eventually_some(|| disconnected_sessions(&broker).filter(|n| *n > 0))
         .expect("a stable client id keeps its session after the gateway stops");
     for _ in 1..RESTARTS {
-        run_once(&yaml, &broker);
+        run_once(&yaml, &broker, driver);
     }
     assert_sessions_settle_at(&broker, kept, "restarts with nodeId reuse their sessions");
     assert!(
@@ -124,6 +126,10 @@ fn a_node_id_gives_stable_sessions_that_restarts_resume() {
         broker.log()
     );
 }
+on_both_drivers!(
+    a_node_id_gives_stable_sessions_that_restarts_resume,
+    a_node_id_gives_stable_sessions_that_restarts_resume
+);
 
 /// Polls `f` until it gives a value (20 s at most).
 fn eventually_some<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {

@@ -72,9 +72,8 @@ on_both_drivers!(
     dot_segments_and_encoded_separators_are_refused
 );
 
-#[test]
-fn names_that_merely_contain_dots_still_route() {
-    let gateway = start(test_config(&yaml(), DriverChoice::Auto));
+fn names_that_merely_contain_dots_still_route(driver: DriverChoice) {
+    let gateway = start(test_config(&yaml(), driver));
     let addr = gateway.local_addr();
     for path in [
         "/chat/..foo",
@@ -95,3 +94,7 @@ fn names_that_merely_contain_dots_still_route() {
     // The Mock API is still reached by its own path.
     assert_eq!(get(addr, "/mock", &[]).status, 200);
 }
+on_both_drivers!(
+    names_that_merely_contain_dots_still_route,
+    names_that_merely_contain_dots_still_route
+);

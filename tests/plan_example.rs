@@ -12,20 +12,19 @@ use tidegate::config::{self, DriverChoice};
 const DEMO_KEY: &str = "H9Q5hLQ_kqqAh6mgWTM8CC9SibkBET8IYdT6Je7C_OA";
 
 /// The example, with its `/orders` path served as `/chat` (what the plan helpers call).
-fn example() -> config::Config {
+fn example(driver: DriverChoice) -> config::Config {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/plan-api-key.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains(DEMO_KEY), "the comment names the demo key");
     let text = text.replace("contextPaths: [/orders]", "contextPaths: [/chat]");
     on_loopback(
         config::load_str(&text, "plan-api-key.yaml").unwrap(),
-        DriverChoice::Auto,
+        driver,
     )
 }
 
-#[test]
-fn the_api_key_example_answers_what_its_comment_shows() {
-    let gateway = start(example());
+fn the_api_key_example_answers_what_its_comment_shows(driver: DriverChoice) {
+    let gateway = start(example(driver));
     let addr = gateway.local_addr();
     let refused = get_with(addr, Present::Nothing);
     assert_eq!(refused.status, 401);
@@ -37,9 +36,12 @@ fn the_api_key_example_answers_what_its_comment_shows() {
     assert_eq!(post_with(addr, header, "order 1").status, 202);
     assert_eq!(sse_status(addr, Present::Query(DEMO_KEY)), 200);
 }
+on_both_drivers!(
+    the_api_key_example_answers_what_its_comment_shows,
+    the_api_key_example_answers_what_its_comment_shows
+);
 
-#[test]
-fn apikey_generate_prints_a_key_and_its_hash_line() {
+fn apikey_generate_prints_a_key_and_its_hash_line(driver: DriverChoice) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_tidegate"))
         .args(["apikey", "generate"])
         .output()
@@ -61,7 +63,7 @@ fn apikey_generate_prints_a_key_and_its_hash_line() {
         .to_owned();
     assert_eq!(key.len(), 43, "{text}");
     // The printed hash line goes into a subscription, and the printed key then works.
-    let mut config = example();
+    let mut config = example(driver);
     config.subscriptions[0].api_keys[0].hash =
         tidegate::config::KeyHash::from_config_text(&hash).unwrap();
     let gateway = start(config);
@@ -75,3 +77,7 @@ fn apikey_generate_prints_a_key_and_its_hash_line() {
         401
     );
 }
+on_both_drivers!(
+    apikey_generate_prints_a_key_and_its_hash_line,
+    apikey_generate_prints_a_key_and_its_hash_line
+);

@@ -9,12 +9,12 @@ use std::io::{BufReader, Write};
 use std::sync::Arc;
 
 use common::mtls_gateway::mtls_gateway_section;
-use common::start;
 use common::tls_client::{client_config, read_response, tls_connect, ClientOptions, TestPki};
+use common::{driver_name, start};
 use jsonwebtoken::{EncodingKey, Header};
 use rustls::ClientConfig;
 use serde_json::json;
-use tidegate::config;
+use tidegate::config::{self, DriverChoice};
 use tidegate::runtime::Gateway;
 use tidegate::security::jwt::unix_now;
 
@@ -23,8 +23,8 @@ const SECRET: &str = "an HMAC secret of at least 32 bytes, for the plan-order te
 /// A TLS listener asking for client certificates, an API with an mtls plan and a JWT plan;
 /// `shop` is subscribed through its certificate, `app` through its tokens' client id, `idle`
 /// has a client id but no subscription.
-fn gateway(pki: &TestPki, dir: &tempfile::TempDir) -> Gateway {
-    let gateway = mtls_gateway_section(pki, 1, "auto");
+fn gateway(pki: &TestPki, dir: &tempfile::TempDir, driver: DriverChoice) -> Gateway {
+    let gateway = mtls_gateway_section(pki, 1, driver_name(driver));
     let yaml = format!(
         r#"
 {gateway}apis:
@@ -74,11 +74,10 @@ fn status(gateway: &Gateway, config: &Arc<ClientConfig>, token: Option<&str>) ->
     read_response(&mut BufReader::new(stream)).status
 }
 
-#[test]
-fn the_certificate_is_tried_before_the_bearer_token() {
+fn the_certificate_is_tried_before_the_bearer_token(driver: DriverChoice) {
     let pki = TestPki::new("tidegate test CA");
     let dir = tempfile::tempdir().unwrap();
-    let gateway = gateway(&pki, &dir);
+    let gateway = gateway(&pki, &dir, driver);
     let shop = client_config(
         &pki.ca_der(),
         ClientOptions {
@@ -98,3 +97,7 @@ fn the_certificate_is_tried_before_the_bearer_token() {
     assert_eq!(status(&gateway, &no_cert, Some(&token("app-client"))), 200);
     assert_eq!(status(&gateway, &no_cert, None), 401);
 }
+on_both_drivers!(
+    the_certificate_is_tried_before_the_bearer_token,
+    the_certificate_is_tried_before_the_bearer_token
+);

@@ -52,10 +52,9 @@ fn refusals(text: &str, reason: &str) -> Option<f64> {
     series_value(text, &series)
 }
 
-#[test]
-fn refused_tokens_are_counted_by_reason() {
+fn refused_tokens_are_counted_by_reason(driver: DriverChoice) {
     let yaml = chat_with_plans(PLANS, TAIL);
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let addr = gateway.local_addr();
     let admin = gateway.admin_addr().unwrap();
     let before = metrics_text(admin);
@@ -87,9 +86,12 @@ fn refused_tokens_are_counted_by_reason() {
     assert_eq!(refusals(&after, "expired"), Some(1.0), "{after}");
     assert_eq!(refusals(&after, "audience"), Some(0.0), "{after}");
 }
+on_both_drivers!(
+    refused_tokens_are_counted_by_reason,
+    refused_tokens_are_counted_by_reason
+);
 
-#[test]
-fn failed_jwks_fetches_are_counted_per_plan() {
+fn failed_jwks_fetches_are_counted_per_plan(driver: DriverChoice) {
     // A loopback port nobody listens on: every fetch fails (connection refused).
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -105,10 +107,7 @@ fn failed_jwks_fetches_are_counted_per_plan() {
 "#
     );
     let tail = TAIL.replace("plan: jwt", "plan: idp");
-    let gateway = start(test_config(
-        &chat_with_plans(&plans, &tail),
-        DriverChoice::Auto,
-    ));
+    let gateway = start(test_config(&chat_with_plans(&plans, &tail), driver));
     let admin = gateway.admin_addr().unwrap();
     let series = "security_jwks_fetch_failures_total{api=\"chat\",plan=\"idp\"}";
     let counted = eventually(Duration::from_secs(20), || {
@@ -116,9 +115,12 @@ fn failed_jwks_fetches_are_counted_per_plan() {
     });
     assert!(counted, "{}", metrics_text(admin));
 }
+on_both_drivers!(
+    failed_jwks_fetches_are_counted_per_plan,
+    failed_jwks_fetches_are_counted_per_plan
+);
 
-#[test]
-fn a_token_in_the_query_is_not_written_to_the_access_log() {
+fn a_token_in_the_query_is_not_written_to_the_access_log(driver: DriverChoice) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("access.log");
     let gateway_section = format!(
@@ -126,7 +128,7 @@ fn a_token_in_the_query_is_not_written_to_the_access_log() {
         path.display()
     );
     let yaml = gateway_section + &chat_with_plans(PLANS, TAIL);
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let addr = gateway.local_addr();
     let valid = token(SECRET, 60);
     let forged = token("another secret, 32 bytes or more, not the plan's", 60);
@@ -147,3 +149,7 @@ fn a_token_in_the_query_is_not_written_to_the_access_log() {
         assert!(!line.contains(&signature(&forged)), "{line}");
     }
 }
+on_both_drivers!(
+    a_token_in_the_query_is_not_written_to_the_access_log,
+    a_token_in_the_query_is_not_written_to_the_access_log
+);

@@ -144,15 +144,14 @@ on_both_drivers!(
     a_client_certificate_selects_its_application
 );
 
-#[test]
-fn a_pinned_fingerprint_matches_that_certificate_only() {
+fn a_pinned_fingerprint_matches_that_certificate_only(driver: DriverChoice) {
     let pki = TestPki::new("tidegate test CA");
     let identity = pki.client_cert("app-pinned");
     let fingerprint = hex(&sha256_fingerprint(&identity.0[0]));
     let tail = format!(
         "applications:\n  - {{ id: pinned, name: Pinned, certificate: {{ fingerprintSha256: \"{fingerprint}\" }} }}\nsubscriptions:\n  - {{ id: s, api: chat, plan: certs, application: pinned }}\n"
     );
-    let setup = setup(DriverChoice::Auto, pki, &tail);
+    let setup = setup(driver, pki, &tail);
     let options = ClientOptions {
         identity: Some(identity),
         ..ClientOptions::default()
@@ -165,6 +164,10 @@ fn a_pinned_fingerprint_matches_that_certificate_only() {
         [401; 4]
     );
 }
+on_both_drivers!(
+    a_pinned_fingerprint_matches_that_certificate_only,
+    a_pinned_fingerprint_matches_that_certificate_only
+);
 
 /// Closing the subscription by a reload ends the live stream of that certificate.
 fn closing_the_subscription_ends_a_certificate_stream(driver: DriverChoice) {

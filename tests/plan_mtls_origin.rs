@@ -8,11 +8,11 @@ mod common;
 
 use common::mtls_gateway::mtls_gateway_section;
 use common::tls_client::TestPki;
-use common::{get, start};
-use tidegate::config;
+use common::{driver_name, get, start};
+use tidegate::config::{self, DriverChoice};
 
-fn gateway_yaml(pki: &TestPki, cors: &str) -> String {
-    let gateway = mtls_gateway_section(pki, 1, "auto");
+fn gateway_yaml(pki: &TestPki, cors: &str, driver: DriverChoice) -> String {
+    let gateway = mtls_gateway_section(pki, 1, driver_name(driver));
     format!(
         r#"
 {gateway}apis:
@@ -43,10 +43,9 @@ fn upgrade_status(addr: std::net::SocketAddr, origin: &str) -> u16 {
     get(addr, "/chat", &head).status
 }
 
-#[test]
-fn pages_need_an_origin_list_on_an_api_that_trusts_client_certificates() {
+fn pages_need_an_origin_list_on_an_api_that_trusts_client_certificates(driver: DriverChoice) {
     let pki = TestPki::new("tidegate test CA");
-    let gateway = start(config::load_str(&gateway_yaml(&pki, ""), "test").unwrap());
+    let gateway = start(config::load_str(&gateway_yaml(&pki, "", driver), "test").unwrap());
     let addr = gateway.local_addr();
     let page = get(addr, "/chat", &[("Origin", "https://evil.example")]);
     assert_eq!(page.status, 403, "{}", page.text());
@@ -55,12 +54,15 @@ fn pages_need_an_origin_list_on_an_api_that_trusts_client_certificates() {
     // Not a page: on to the plan check (no certificate on the plaintext listener).
     assert_eq!(get(addr, "/chat", &[]).status, 401);
 }
+on_both_drivers!(
+    pages_need_an_origin_list_on_an_api_that_trusts_client_certificates,
+    pages_need_an_origin_list_on_an_api_that_trusts_client_certificates
+);
 
-#[test]
-fn listed_origins_go_on_to_the_plan_check() {
+fn listed_origins_go_on_to_the_plan_check(driver: DriverChoice) {
     let pki = TestPki::new("tidegate test CA");
     let cors = "    cors:\n      allowOrigin: [https://app.example]\n";
-    let gateway = start(config::load_str(&gateway_yaml(&pki, cors), "test").unwrap());
+    let gateway = start(config::load_str(&gateway_yaml(&pki, cors, driver), "test").unwrap());
     let addr = gateway.local_addr();
     assert_eq!(
         get(addr, "/chat", &[("Origin", "https://app.example")]).status,
@@ -72,3 +74,7 @@ fn listed_origins_go_on_to_the_plan_check() {
     );
     assert_eq!(upgrade_status(addr, "https://app.example"), 401);
 }
+on_both_drivers!(
+    listed_origins_go_on_to_the_plan_check,
+    listed_origins_go_on_to_the_plan_check
+);

@@ -145,12 +145,11 @@ on_both_drivers!(
     an_expiring_key_ends_its_stream
 );
 
-#[test]
-fn an_invalid_file_keeps_the_registry_in_force() {
+fn an_invalid_file_keeps_the_registry_in_force(driver: DriverChoice) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gateway.yaml");
     let (key, hash) = new_key();
-    let gateway = start_from(&path, &yaml("", "", &hash), DriverChoice::Auto);
+    let gateway = start_from(&path, &yaml("", "", &hash), driver);
     let addr = gateway.local_addr();
     let version = gateway.security().version();
     // Revoking the key in a file that is otherwise broken changes nothing.
@@ -165,9 +164,12 @@ fn an_invalid_file_keeps_the_registry_in_force() {
     assert!(gateway.reload_security(&path).is_err());
     assert_eq!(statuses(addr, Present::Header(KEY, &key)), LET_IN);
 }
+on_both_drivers!(
+    an_invalid_file_keeps_the_registry_in_force,
+    an_invalid_file_keeps_the_registry_in_force
+);
 
-#[test]
-fn deprecated_plans_take_no_new_subscriptions() {
+fn deprecated_plans_take_no_new_subscriptions(driver: DriverChoice) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gateway.yaml");
     let (key, hash) = new_key();
@@ -178,7 +180,7 @@ fn deprecated_plans_take_no_new_subscriptions() {
             "security: api-key, status: deprecated }",
         )
     };
-    let gateway = start_from(&path, &deprecated(yaml("", "", &hash)), DriverChoice::Auto);
+    let gateway = start_from(&path, &deprecated(yaml("", "", &hash)), driver);
     let addr = gateway.local_addr();
     assert_eq!(statuses(addr, Present::Header(KEY, &key)), LET_IN);
     let with_new =
@@ -189,13 +191,16 @@ fn deprecated_plans_take_no_new_subscriptions() {
     assert_eq!(statuses(addr, Present::Header(KEY, &new)), UNAUTHORIZED);
     assert_eq!(statuses(addr, Present::Header(KEY, &key)), LET_IN);
 }
+on_both_drivers!(
+    deprecated_plans_take_no_new_subscriptions,
+    deprecated_plans_take_no_new_subscriptions
+);
 
-#[test]
-fn other_changes_are_reported_as_needing_a_restart() {
+fn other_changes_are_reported_as_needing_a_restart(driver: DriverChoice) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gateway.yaml");
     let (_, hash) = new_key();
-    let gateway = start_from(&path, &yaml("", "", &hash), DriverChoice::Auto);
+    let gateway = start_from(&path, &yaml("", "", &hash), driver);
     let changed = yaml("", "", &hash).replace("contextPaths: [/chat]", "contextPaths: [/talk]");
     write(&path, &changed);
     let report = gateway.reload_security(&path).unwrap();
@@ -208,12 +213,17 @@ fn other_changes_are_reported_as_needing_a_restart() {
     assert_eq!(report.restart_needed, ["apis[chat] (removed)"]);
     assert_eq!(common::get(gateway.local_addr(), "/chat", &[]).status, 200);
 }
+on_both_drivers!(
+    other_changes_are_reported_as_needing_a_restart,
+    other_changes_are_reported_as_needing_a_restart
+);
 
 /// The binary reloads on SIGHUP.
 #[test]
 fn sighup_reloads_the_keys() {
     let (key, hash) = new_key();
     let gateway_section = common::binary::gateway_yaml("");
+    // one driver: SIGHUP needs the binary, on `auto`; reloads run on both drivers in-process above.
     let binary = common::binary::Binary::start(&(gateway_section.clone() + &yaml("", "", &hash)));
     let addr = binary.addr;
     assert_eq!(statuses(addr, Present::Header(KEY, &key)), LET_IN);

@@ -142,20 +142,22 @@ on_both_drivers!(
 );
 
 /// An API with only a keyless plan ignores API key headers: they are no credential there.
-#[test]
-fn keyless_only_api_ignores_key_headers() {
+fn keyless_only_api_ignores_key_headers(driver: DriverChoice) {
     let plans = "      - { name: Keyless, security: keyless }\n";
-    let gateway = start(test_config(&chat_with_plans(plans, ""), DriverChoice::Auto));
+    let gateway = start(test_config(&chat_with_plans(plans, ""), driver));
     let addr = gateway.local_addr();
     assert_eq!(
         statuses(addr, Present::Header(KEY, "meant-for-someone-else")),
         LET_IN
     );
 }
+on_both_drivers!(
+    keyless_only_api_ignores_key_headers,
+    keyless_only_api_ignores_key_headers
+);
 
 /// 401 and 403 are counted per API, grants per plan and application.
-#[test]
-fn refusals_and_grants_are_counted() {
+fn refusals_and_grants_are_counted(driver: DriverChoice) {
     let (key, hash) = new_key();
     let (paused, paused_hash) = new_key();
     let plans = "      - { id: gold, name: Gold, security: api-key }\n";
@@ -164,10 +166,7 @@ fn refusals_and_grants_are_counted() {
         subscription("s", "chat", "gold", "", &hash),
         subscription("p", "chat", "gold", "    status: paused\n", &paused_hash)
     );
-    let gateway = start(test_config(
-        &chat_with_plans(plans, &tail),
-        DriverChoice::Auto,
-    ));
+    let gateway = start(test_config(&chat_with_plans(plans, &tail), driver));
     let addr = gateway.local_addr();
     let admin = gateway.admin_addr().unwrap();
     for _ in 0..3 {
@@ -200,12 +199,15 @@ fn refusals_and_grants_are_counted() {
         "1"
     );
 }
+on_both_drivers!(
+    refusals_and_grants_are_counted,
+    refusals_and_grants_are_counted
+);
 
 /// A CORS preflight carries no credentials (browsers never send them): it is answered, not
 /// refused; the request after it needs its key, and its 401 carries the CORS headers so the page
 /// can read it.
-#[test]
-fn a_cors_preflight_needs_no_key() {
+fn a_cors_preflight_needs_no_key(driver: DriverChoice) {
     let (key, hash) = new_key();
     let plans = "      - { id: gold, name: Gold, security: api-key }\n";
     let tail = format!(
@@ -214,7 +216,7 @@ fn a_cors_preflight_needs_no_key() {
     );
     let cors = "    cors:\n      enabled: true\n      allowOrigin: [https://app.example]\n      allowHeaders: [X-Gravitee-Api-Key]\n    contextPaths: [/chat]";
     let yaml = chat_with_plans(plans, &tail).replace("    contextPaths: [/chat]", cors);
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let addr = gateway.local_addr();
     let preflight = common::raw(
         addr,
@@ -233,3 +235,4 @@ fn a_cors_preflight_needs_no_key() {
     let served = common::get(addr, "/chat", &[origin, (KEY, key.as_str())]);
     assert_eq!(served.status, 200, "{}", served.text());
 }
+on_both_drivers!(a_cors_preflight_needs_no_key, a_cors_preflight_needs_no_key);

@@ -176,9 +176,8 @@ on_both_drivers!(
     post_reaches_get_sse_and_websocket_on_every_shard
 );
 
-#[test]
-fn order_per_publisher_is_kept() {
-    let gateway = start(test_config(&topic_yaml(1000), DriverChoice::Auto));
+fn order_per_publisher_is_kept(driver: DriverChoice) {
+    let gateway = start(test_config(&topic_yaml(1000), driver));
     let addr = gateway.local_addr();
     let mut subscriber = ws(addr, "/topic");
     let publisher = std::thread::spawn(move || {
@@ -195,6 +194,7 @@ fn order_per_publisher_is_kept() {
     }
     publisher.join().unwrap();
 }
+on_both_drivers!(order_per_publisher_is_kept, order_per_publisher_is_kept);
 
 fn resume_from_a_position_on_every_entrypoint(driver: DriverChoice) {
     let gateway = start(test_config(&topic_yaml(100), driver));
@@ -227,9 +227,8 @@ fn resume_from_a_position_on_every_entrypoint(driver: DriverChoice) {
 }
 on_both_drivers!(resume, resume_from_a_position_on_every_entrypoint);
 
-#[test]
-fn cursors_outside_the_retained_ring_are_answered_clearly() {
-    let gateway = start(test_config(&topic_yaml(5), DriverChoice::Auto));
+fn cursors_outside_the_retained_ring_are_answered_clearly(driver: DriverChoice) {
+    let gateway = start(test_config(&topic_yaml(5), driver));
     let addr = gateway.local_addr();
     for n in 1..=10 {
         post_once(addr, "/topic", format!("r{n}").as_bytes());
@@ -262,10 +261,13 @@ fn cursors_outside_the_retained_ring_are_answered_clearly() {
     .json();
     assert_eq!(item_ids(&oldest), vec![6, 7, 8, 9, 10]);
 }
+on_both_drivers!(
+    cursors_outside_the_retained_ring_are_answered_clearly,
+    cursors_outside_the_retained_ring_are_answered_clearly
+);
 
-#[test]
-fn post_errors_413_405_and_503() {
-    let gateway = start(test_config(&topic_yaml(100), DriverChoice::Auto));
+fn post_errors_413_405_and_503(driver: DriverChoice) {
+    let gateway = start(test_config(&topic_yaml(100), driver));
     let addr = gateway.local_addr();
     let over_body_limit = post_once(addr, "/topic", &[b'x'; 5000]);
     assert_eq!(over_body_limit.status, 413);
@@ -309,12 +311,12 @@ fn post_errors_413_405_and_503() {
     assert!(refused.text().contains("shutting down"));
     stopper.join().unwrap();
 }
+on_both_drivers!(post_errors_413_405_and_503, post_errors_413_405_and_503);
 
-#[test]
-fn websocket_publish_and_subscribe_on_one_socket_through_the_echo_route() {
+fn websocket_publish_and_subscribe_on_one_socket_through_the_echo_route(driver: DriverChoice) {
     let yaml =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/echo.yaml")).unwrap();
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let mut socket = ws(gateway.local_addr(), "/echo");
     socket.send(Message::Text("hello".into())).unwrap();
     assert_eq!(next_text(&mut socket), "hello");
@@ -342,6 +344,10 @@ fn websocket_publish_and_subscribe_on_one_socket_through_the_echo_route() {
         other => panic!("binary payload came back as {other:?}"),
     }
 }
+on_both_drivers!(
+    websocket_publish_and_subscribe_on_one_socket_through_the_echo_route,
+    websocket_publish_and_subscribe_on_one_socket_through_the_echo_route
+);
 
 /// A POST to `path` naming a topic (`?topic=`, `X-Topic`, even the configured one) and a
 /// WebSocket upgrade with `?topic=` are answered 400, naming `configured` as the only topic.
@@ -371,15 +377,17 @@ fn assert_naming_a_topic_is_400(addr: SocketAddr, path: &str, what: &str, config
     }
 }
 
-#[test]
-fn an_in_memory_post_or_upgrade_that_names_a_topic_is_400() {
-    let gateway = start(test_config(&topic_yaml(10), DriverChoice::Auto));
+fn an_in_memory_post_or_upgrade_that_names_a_topic_is_400(driver: DriverChoice) {
+    let gateway = start(test_config(&topic_yaml(10), driver));
     assert_naming_a_topic_is_400(gateway.local_addr(), "/topic", "in-memory endpoint", "t");
 }
+on_both_drivers!(
+    an_in_memory_post_or_upgrade_that_names_a_topic_is_400,
+    an_in_memory_post_or_upgrade_that_names_a_topic_is_400
+);
 
 /// A Kafka producer's topic is refused before any broker I/O: the broker here is unreachable.
-#[test]
-fn a_kafka_post_or_upgrade_that_names_a_topic_is_400_without_a_broker() {
+fn a_kafka_post_or_upgrade_that_names_a_topic_is_400_without_a_broker(driver: DriverChoice) {
     let yaml = r#"
 apis:
   - id: kafka-out
@@ -399,15 +407,18 @@ apis:
       - name: Keyless
         security: keyless
 "#;
-    let gateway = start(test_config(yaml, DriverChoice::Auto));
+    let gateway = start(test_config(yaml, driver));
     assert_naming_a_topic_is_400(gateway.local_addr(), "/k", "Kafka producer", "orders");
 }
+on_both_drivers!(
+    a_kafka_post_or_upgrade_that_names_a_topic_is_400_without_a_broker,
+    a_kafka_post_or_upgrade_that_names_a_topic_is_400_without_a_broker
+);
 
-#[test]
-fn websocket_publish_to_a_mock_endpoint_is_refused() {
+fn websocket_publish_to_a_mock_endpoint_is_refused(driver: DriverChoice) {
     // `tidegate check` refuses a publisher on Mock; a configuration built in code can still
     // have one, and the session refuses its messages.
-    let mut config = test_config(&topic_yaml(10), DriverChoice::Auto);
+    let mut config = test_config(&topic_yaml(10), driver);
     for entrypoint in &mut config.apis[1].entrypoints {
         if let tidegate::config::EntrypointConfig::WebSocket(ws) = entrypoint {
             ws.publisher_enabled = true;
@@ -428,11 +439,14 @@ fn websocket_publish_to_a_mock_endpoint_is_refused() {
         }
     }
 }
+on_both_drivers!(
+    websocket_publish_to_a_mock_endpoint_is_refused,
+    websocket_publish_to_a_mock_endpoint_is_refused
+);
 
-#[test]
-fn thousand_subscribers_receive_every_message() {
+fn thousand_subscribers_receive_every_message(driver: DriverChoice) {
     open_files::make_room_for_clients(1000);
-    let gateway = start(test_config(&topic_yaml(100), DriverChoice::Auto));
+    let gateway = start(test_config(&topic_yaml(100), driver));
     let addr = gateway.local_addr();
     let mut clients: Vec<Client> = (0..1000).map(|_| ws(addr, "/topic")).collect();
     assert!(eventually(Duration::from_secs(60), || total(
@@ -451,13 +465,16 @@ fn thousand_subscribers_receive_every_message() {
         }
     }
 }
+on_both_drivers!(
+    thousand_subscribers_receive_every_message,
+    thousand_subscribers_receive_every_message
+);
 
-#[test]
-fn stalled_subscriber_does_not_delay_others_and_stays_bounded() {
+fn stalled_subscriber_does_not_delay_others_and_stays_bounded(driver: DriverChoice) {
     let yaml = topic_yaml(64)
         .replace("maxRetainedBytes: 2048", "maxRetainedBytes: 67108864")
         .replace("maxBodyBytes: 4096", "maxBodyBytes: 65536\n  outbound:\n    maxQueuedMessages: 8\n  timeouts:\n    shutdownMs: 500");
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let addr = gateway.local_addr();
     let _stalled = ws(addr, "/topic");
     let mut reader = ws(addr, "/topic");
@@ -478,13 +495,18 @@ fn stalled_subscriber_does_not_delay_others_and_stays_bounded() {
         "the stalled client fell out of the retention ring and skipped ahead"
     );
 }
+on_both_drivers!(
+    stalled_subscriber_does_not_delay_others_and_stays_bounded,
+    stalled_subscriber_does_not_delay_others_and_stays_bounded
+);
 
-#[test]
-fn stalled_subscriber_is_disconnected_with_its_resume_cursor_under_the_disconnect_policy() {
+fn stalled_subscriber_is_disconnected_with_its_resume_cursor_under_the_disconnect_policy(
+    driver: DriverChoice,
+) {
     let yaml = topic_yaml(16)
         .replace("maxRetainedBytes: 2048", "maxRetainedBytes: 67108864")
         .replace("maxBodyBytes: 4096", "maxBodyBytes: 65536\n  outbound:\n    maxQueuedMessages: 4\n    slowClientPolicy: disconnect\n  timeouts:\n    shutdownMs: 500");
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let addr = gateway.local_addr();
     let mut stalled = ws(addr, "/topic");
     let payload = vec![b'z'; 32 * 1024];
@@ -518,11 +540,14 @@ fn stalled_subscriber_is_disconnected_with_its_resume_cursor_under_the_disconnec
         "{reason}"
     );
 }
+on_both_drivers!(
+    stalled_subscriber_is_disconnected_with_its_resume_cursor_under_the_disconnect_policy,
+    stalled_subscriber_is_disconnected_with_its_resume_cursor_under_the_disconnect_policy
+);
 
-#[test]
-fn binary_payloads_survive_every_path() {
+fn binary_payloads_survive_every_path(driver: DriverChoice) {
     use base64::Engine as _;
-    let gateway = start(test_config(&topic_yaml(100), DriverChoice::Auto));
+    let gateway = start(test_config(&topic_yaml(100), driver));
     let addr = gateway.local_addr();
     let binary: Vec<u8> = vec![0, 159, 146, 150, 255, b'\r', b'\n', 1];
     let encoded = base64::engine::general_purpose::STANDARD.encode(&binary);
@@ -545,6 +570,10 @@ fn binary_payloads_survive_every_path() {
         other => panic!("expected a binary frame, got {other:?}"),
     }
 }
+on_both_drivers!(
+    binary_payloads_survive_every_path,
+    binary_payloads_survive_every_path
+);
 
 fn websocket_frames_split_across_reads(driver: DriverChoice) {
     let yaml =
@@ -567,13 +596,12 @@ on_both_drivers!(ws_split_reads, websocket_frames_split_across_reads);
 
 /// Large multi-line payloads go out zero-copy (line by line, by reference) and still parse back
 /// exactly, in order, with their ids.
-#[test]
-fn sse_events_with_large_multi_line_payloads_parse_back_exactly() {
+fn sse_events_with_large_multi_line_payloads_parse_back_exactly(driver: DriverChoice) {
     use tidegate::codec::sse::SseParser;
     let yaml = topic_yaml(100)
         .replace("maxRetainedBytes: 2048", "maxRetainedBytes: 1048576")
         .replace("maxBodyBytes: 4096", "maxBodyBytes: 65536");
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let addr = gateway.local_addr();
     let (_, mut sse) = open_sse(addr, "/topic", &[]);
     let payloads: Vec<String> = (0..20)
@@ -597,3 +625,7 @@ fn sse_events_with_large_multi_line_payloads_parse_back_exactly() {
     );
     assert_eq!(parser.last_event_id(), "20");
 }
+on_both_drivers!(
+    sse_events_with_large_multi_line_payloads_parse_back_exactly,
+    sse_events_with_large_multi_line_payloads_parse_back_exactly
+);

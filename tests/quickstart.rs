@@ -68,12 +68,15 @@ fn limit_returns_early(driver: DriverChoice) {
 }
 on_both_drivers!(quickstart_limit, limit_returns_early);
 
-#[test]
-fn unknown_paths_answer_the_reference_404() {
-    let gateway = start(quickstart_config(DriverChoice::Auto));
+fn unknown_paths_answer_the_reference_404(driver: DriverChoice) {
+    let gateway = start(quickstart_config(driver));
     for path in ["/", "/nope", "/qs-message-apix"] {
         let response = get(gateway.local_addr(), path, &[]);
         assert_eq!(response.status, 404, "{path}");
         assert_eq!(response.text(), "No context-path matches the request URI.");
     }
 }
+on_both_drivers!(
+    unknown_paths_answer_the_reference_404,
+    unknown_paths_answer_the_reference_404
+);

@@ -45,10 +45,9 @@ fn limit_is_exact_across_two_shards(driver: DriverChoice) {
 }
 on_both_drivers!(exact_on_two_shards, limit_is_exact_across_two_shards);
 
-#[test]
-fn answers_carry_rate_limit_headers_and_429_says_when_to_retry() {
+fn answers_carry_rate_limit_headers_and_429_says_when_to_retry(driver: DriverChoice) {
     let yaml = limited_api_yaml("", "{ rateLimit: { limit: 2, periodSeconds: 1000000 } }");
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let mut stream = connect(gateway.local_addr());
     let first = post_keep_alive(&mut stream, "/rl", "a");
     assert_eq!(first.status, 202);
@@ -89,14 +88,17 @@ fn answers_carry_rate_limit_headers_and_429_says_when_to_retry() {
     // An API without policies is not counted.
     assert_eq!(post_keep_alive(&mut stream, "/free", "d").status, 202);
 }
+on_both_drivers!(
+    answers_carry_rate_limit_headers_and_429_says_when_to_retry,
+    answers_carry_rate_limit_headers_and_429_says_when_to_retry
+);
 
-#[test]
-fn quota_counts_every_entrypoint_and_their_answers_say_what_is_left() {
+fn quota_counts_every_entrypoint_and_their_answers_say_what_is_left(driver: DriverChoice) {
     let yaml = limited_api_yaml("", "{ quota: { limit: 4, period: day } }").replace(
         "      - type: http-get\n",
         "      - type: http-get\n        configuration: { messagesLimitDurationMs: 50 }\n",
     );
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let addr = gateway.local_addr();
     let posted = common::post(addr, "/rl", "x", "");
     assert_eq!(posted.status, 202);
@@ -120,6 +122,10 @@ fn quota_counts_every_entrypoint_and_their_answers_say_what_is_left() {
     );
     assert_eq!(rate_metric(&gateway, "quota_refused_total"), 1);
 }
+on_both_drivers!(
+    quota_counts_every_entrypoint_and_their_answers_say_what_is_left,
+    quota_counts_every_entrypoint_and_their_answers_say_what_is_left
+);
 
 /// Connects from `source` (any 127.0.0.0/8 address is this host).
 fn connect_from(source: &str, addr: SocketAddr) -> TcpStream {
@@ -134,10 +140,9 @@ fn connect_from(source: &str, addr: SocketAddr) -> TcpStream {
     stream
 }
 
-#[test]
-fn a_keyless_plan_counts_each_client_address_apart() {
+fn a_keyless_plan_counts_each_client_address_apart(driver: DriverChoice) {
     let yaml = limited_api_yaml("", "{ rateLimit: { limit: 1, periodSeconds: 1000000 } }");
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let addr = gateway.local_addr();
     let mut one = connect_from("127.0.0.1", addr);
     assert_eq!(post_keep_alive(&mut one, "/rl", "a").status, 202);
@@ -146,6 +151,10 @@ fn a_keyless_plan_counts_each_client_address_apart() {
     assert_eq!(post_keep_alive(&mut other, "/rl", "c").status, 202);
     assert_eq!(post_keep_alive(&mut other, "/rl", "d").status, 429);
 }
+on_both_drivers!(
+    a_keyless_plan_counts_each_client_address_apart,
+    a_keyless_plan_counts_each_client_address_apart
+);
 
 fn epoch_second() -> u64 {
     SystemTime::now()
@@ -154,10 +163,9 @@ fn epoch_second() -> u64 {
         .as_secs()
 }
 
-#[test]
-fn posts_over_the_publish_rate_are_refused() {
+fn posts_over_the_publish_rate_are_refused(driver: DriverChoice) {
     let yaml = limited_api_yaml("", "{ messageRate: { publishPerSecond: 3 } }");
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let mut stream = connect(gateway.local_addr());
     let first_second = epoch_second();
     let mut statuses = Vec::new();
@@ -183,6 +191,10 @@ fn posts_over_the_publish_rate_are_refused() {
     );
     assert_eq!(rate_metric(&gateway, "publishes_refused_total"), 1);
 }
+on_both_drivers!(
+    posts_over_the_publish_rate_are_refused,
+    posts_over_the_publish_rate_are_refused
+);
 
 /// Reads SSE data lines until `n` arrived; returns them.
 fn sse_data(reader: &mut std::io::BufReader<TcpStream>, n: usize) -> Vec<String> {
@@ -198,10 +210,9 @@ fn sse_data(reader: &mut std::io::BufReader<TcpStream>, n: usize) -> Vec<String>
         .collect()
 }
 
-#[test]
-fn a_websocket_publisher_over_its_rate_is_slowed_not_refused() {
+fn a_websocket_publisher_over_its_rate_is_slowed_not_refused(driver: DriverChoice) {
     let yaml = limited_api_yaml("", "{ messageRate: { publishPerSecond: 4 } }");
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let addr = gateway.local_addr();
     let (head, mut reader) = open_sse(addr, "/free", &[]);
     assert_eq!(head.status, 200);
@@ -224,11 +235,14 @@ fn a_websocket_publisher_over_its_rate_is_slowed_not_refused() {
     assert!(rate_metric(&gateway, "publishers_paused_total") >= 1);
     drop(socket);
 }
+on_both_drivers!(
+    a_websocket_publisher_over_its_rate_is_slowed_not_refused,
+    a_websocket_publisher_over_its_rate_is_slowed_not_refused
+);
 
-#[test]
-fn deliveries_over_their_rate_are_paced_without_loss() {
+fn deliveries_over_their_rate_are_paced_without_loss(driver: DriverChoice) {
     let yaml = limited_api_yaml("", "{ messageRate: { deliverPerSecond: 5 } }");
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let addr = gateway.local_addr();
     let (paced_head, mut paced) = open_sse(addr, "/rl", &[]);
     assert_eq!(paced_head.status, 200);
@@ -249,13 +263,16 @@ fn deliveries_over_their_rate_are_paced_without_loss() {
     );
     assert!(rate_metric(&gateway, "deliveries_paced_total") >= 1);
 }
+on_both_drivers!(
+    deliveries_over_their_rate_are_paced_without_loss,
+    deliveries_over_their_rate_are_paced_without_loss
+);
 
 /// config/rate-limit.yaml does what its comments say: 5 POSTs per 10 s window, then 429.
-#[test]
-fn the_rate_limit_example_refuses_the_sixth_post_of_a_window() {
+fn the_rate_limit_example_refuses_the_sixth_post_of_a_window(driver: DriverChoice) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rate-limit.yaml");
     let config = tidegate::config::load_file(&path).expect("the example loads");
-    let gateway = start(common::on_loopback(config, DriverChoice::Auto));
+    let gateway = start(common::on_loopback(config, driver));
     let mut stream = connect(gateway.local_addr());
     let statuses: Vec<u16> = (0..11)
         .map(|_| post_keep_alive(&mut stream, "/orders", "hi").status)
@@ -269,16 +286,19 @@ fn the_rate_limit_example_refuses_the_sixth_post_of_a_window() {
         assert!(refused.header("retry-after").is_some());
     }
 }
+on_both_drivers!(
+    the_rate_limit_example_refuses_the_sixth_post_of_a_window,
+    the_rate_limit_example_refuses_the_sixth_post_of_a_window
+);
 
 /// `overflow: drop`: a burst over `deliverPerSecond` is not queued for later; what is over the
 /// rate is dropped and counted, and every message is either delivered or counted as dropped.
-#[test]
-fn deliveries_over_their_rate_are_dropped_when_configured() {
+fn deliveries_over_their_rate_are_dropped_when_configured(driver: DriverChoice) {
     let yaml = limited_api_yaml(
         "",
         "{ messageRate: { deliverPerSecond: 5, overflow: drop } }",
     );
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let addr = gateway.local_addr();
     let (head, mut paced) = open_sse(addr, "/rl", &[]);
     assert_eq!(head.status, 200);
@@ -317,3 +337,7 @@ fn deliveries_over_their_rate_are_dropped_when_configured() {
         "delivered in order: {received:?}"
     );
 }
+on_both_drivers!(
+    deliveries_over_their_rate_are_dropped_when_configured,
+    deliveries_over_their_rate_are_dropped_when_configured
+);

@@ -13,16 +13,13 @@ use common::{connect, eventually, start, test_config};
 use tidegate::config::DriverChoice;
 use tidegate::runtime::Gateway;
 
-fn redis_gateway(redis: &Redis, on_unavailable: &str, limit: u64) -> Gateway {
+fn redis_gateway(redis: &Redis, on_unavailable: &str, limit: u64, driver: DriverChoice) -> Gateway {
     let gateway = format!(
         "gateway:\n  rateLimit:\n    repository: {{ type: redis, url: '{}', onUnavailable: {on_unavailable}, timeoutMs: 500 }}",
         redis.url()
     );
     let policies = format!("{{ rateLimit: {{ limit: {limit}, periodSeconds: 1000000 }} }}");
-    start(test_config(
-        &limited_api_yaml(&gateway, &policies),
-        DriverChoice::Auto,
-    ))
+    start(test_config(&limited_api_yaml(&gateway, &policies), driver))
 }
 
 fn rate_metric(gateway: &Gateway, name: &str) -> u64 {
@@ -34,12 +31,11 @@ fn count(statuses: &[u16], status: u16) -> usize {
     statuses.iter().filter(|s| **s == status).count()
 }
 
-#[test]
-fn two_gateways_sharing_redis_count_together_exactly() {
+fn two_gateways_sharing_redis_count_together_exactly(driver: DriverChoice) {
     let redis = Redis::start();
     let (one, two) = (
-        redis_gateway(&redis, "refuse", 30),
-        redis_gateway(&redis, "refuse", 30),
+        redis_gateway(&redis, "refuse", 30, driver),
+        redis_gateway(&redis, "refuse", 30, driver),
     );
     let (a, b) = (one.local_addr(), two.local_addr());
     let clients = std::thread::scope(|scope| {
@@ -58,11 +54,14 @@ fn two_gateways_sharing_redis_count_together_exactly() {
     assert_eq!(rate_metric(&one, "counter_unavailable_total"), 0);
     assert_eq!(rate_metric(&one, "redis_connected"), 1);
 }
+on_both_drivers!(
+    two_gateways_sharing_redis_count_together_exactly,
+    two_gateways_sharing_redis_count_together_exactly
+);
 
-#[test]
-fn redis_down_lets_requests_through_when_allowed_and_counts_again_when_back() {
+fn redis_down_lets_requests_through_when_allowed_and_counts_again_when_back(driver: DriverChoice) {
     let mut redis = Redis::start();
-    let gateway = redis_gateway(&redis, "allow", 2);
+    let gateway = redis_gateway(&redis, "allow", 2, driver);
     let mut stream = connect(gateway.local_addr());
     let statuses: Vec<u16> = (0..3)
         .map(|_| post_keep_alive(&mut stream, "/rl", "m").status)
@@ -84,11 +83,14 @@ fn redis_down_lets_requests_through_when_allowed_and_counts_again_when_back() {
     assert!(counted_again, "the limit applies again after Redis is back");
     assert_eq!(rate_metric(&gateway, "redis_connected"), 1);
 }
+on_both_drivers!(
+    redis_down_lets_requests_through_when_allowed_and_counts_again_when_back,
+    redis_down_lets_requests_through_when_allowed_and_counts_again_when_back
+);
 
-#[test]
-fn redis_down_refuses_when_configured() {
+fn redis_down_refuses_when_configured(driver: DriverChoice) {
     let mut redis = Redis::start();
-    let gateway = redis_gateway(&redis, "refuse", 100);
+    let gateway = redis_gateway(&redis, "refuse", 100, driver);
     let mut stream = connect(gateway.local_addr());
     assert_eq!(post_keep_alive(&mut stream, "/rl", "m").status, 202);
     redis.stop();
@@ -97,6 +99,10 @@ fn redis_down_refuses_when_configured() {
     assert_eq!(refused.header("retry-after"), Some("1"));
     assert!(rate_metric(&gateway, "counter_unavailable_total") >= 1);
 }
+on_both_drivers!(
+    redis_down_refuses_when_configured,
+    redis_down_refuses_when_configured
+);
 
 /// The same with two `tidegate` processes (the binary): their only shared state is Redis.
 #[test]
@@ -110,6 +116,7 @@ fn two_gateway_processes_sharing_redis_count_together_exactly() {
         &common::binary::gateway_yaml(&extra),
         "{ rateLimit: { limit: 25, periodSeconds: 1000000 } }",
     );
+    // one driver: two processes need the binary (`auto`); Redis runs on both drivers above.
     let one = common::binary::Binary::start(&yaml);
     let two = common::binary::Binary::start(&yaml);
     let (a, b) = (one.addr, two.addr);

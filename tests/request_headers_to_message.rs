@@ -74,11 +74,10 @@ fn credentials_and_hop_by_hop_headers_are_not_copied(driver: DriverChoice) {
 }
 on_both_drivers!(withheld, credentials_and_hop_by_hop_headers_are_not_copied);
 
-#[test]
-fn named_credential_headers_are_copied() {
+fn named_credential_headers_are_copied(driver: DriverChoice) {
     let gateway = start(test_config(
         &yaml(Some("Authorization, x-gravitee-api-key")),
-        DriverChoice::Auto,
+        driver,
     ));
     let response = post(gateway.local_addr(), "/h", "m", SENT);
     assert_eq!(response.status, 202, "{}", response.text());
@@ -87,6 +86,10 @@ fn named_credential_headers_are_copied() {
         ["Authorization", "X-Gravitee-Api-Key", "X-Trace"]
     );
 }
+on_both_drivers!(
+    named_credential_headers_are_copied,
+    named_credential_headers_are_copied
+);
 
 #[test]
 fn only_credential_headers_can_be_named() {
@@ -105,11 +108,10 @@ fn only_credential_headers_can_be_named() {
 }
 
 /// The same rule for Kafka record headers (tansu and confluent-kafka as the outside consumer).
-#[test]
-fn kafka_record_headers_carry_no_credentials() {
+fn kafka_record_headers_carry_no_credentials(driver: DriverChoice) {
     let broker = Broker::start();
     broker.create_topic("headers", 1);
-    let gateway = started_gateway(&broker, "headers", "", DriverChoice::Auto);
+    let gateway = started_gateway(&broker, "headers", "", driver);
     let response = post(gateway.local_addr(), "/k", "m", SENT);
     assert_eq!(response.status, 202, "{}", response.text());
     let records = broker.consume("headers", 1);
@@ -120,3 +122,7 @@ fn kafka_record_headers_carry_no_credentials() {
     names.sort();
     assert_eq!(names, ["X-Trace"], "{}", records[0]);
 }
+on_both_drivers!(
+    kafka_record_headers_carry_no_credentials,
+    kafka_record_headers_carry_no_credentials
+);

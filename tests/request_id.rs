@@ -17,12 +17,8 @@ fn is_generated(id: &str) -> bool {
     id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-#[test]
-fn every_answer_carries_a_generated_id() {
-    let gateway = start(common::test_config(
-        &chat_yaml("", ENTRYPOINTS),
-        DriverChoice::Auto,
-    ));
+fn every_answer_carries_a_generated_id(driver: DriverChoice) {
+    let gateway = start(common::test_config(&chat_yaml("", ENTRYPOINTS), driver));
     let addr = gateway.local_addr();
     let posted = post(addr, "/chat", "m", "");
     let polled = get(addr, "/chat?cursor=0&limit=1", &[]);
@@ -72,13 +68,13 @@ fn every_answer_carries_a_generated_id() {
     drop((_ws, _stream));
     gateway.shutdown();
 }
+on_both_drivers!(
+    every_answer_carries_a_generated_id,
+    every_answer_carries_a_generated_id
+);
 
-#[test]
-fn a_sane_client_id_is_echoed_and_others_are_replaced() {
-    let gateway = start(common::test_config(
-        &chat_yaml("", ENTRYPOINTS),
-        DriverChoice::Auto,
-    ));
+fn a_sane_client_id_is_echoed_and_others_are_replaced(driver: DriverChoice) {
+    let gateway = start(common::test_config(&chat_yaml("", ENTRYPOINTS), driver));
     let addr = gateway.local_addr();
     let sane = "req-7f3a:trace/42";
     let echoed = post(addr, "/chat", "m", &format!("X-Request-Id: {sane}\r\n"));
@@ -107,3 +103,7 @@ fn a_sane_client_id_is_echoed_and_others_are_replaced() {
     assert!(is_generated(answer.header("x-request-id").unwrap()));
     gateway.shutdown();
 }
+on_both_drivers!(
+    a_sane_client_id_is_echoed_and_others_are_replaced,
+    a_sane_client_id_is_echoed_and_others_are_replaced
+);

@@ -53,9 +53,8 @@ fn contents(addr: std::net::SocketAddr, path: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn longest_context_path_wins_and_every_path_of_an_api_routes_to_it() {
-    let gateway = start(test_config(TWO_APIS, DriverChoice::Auto));
+fn longest_context_path_wins_and_every_path_of_an_api_routes_to_it(driver: DriverChoice) {
+    let gateway = start(test_config(TWO_APIS, driver));
     let addr = gateway.local_addr();
     assert_eq!(contents(addr, "/a/b?limit=1"), ["inner"]);
     assert_eq!(contents(addr, "/a/b/deeper?limit=1"), ["inner"]);
@@ -67,10 +66,13 @@ fn longest_context_path_wins_and_every_path_of_an_api_routes_to_it() {
     );
     assert_eq!(contents(addr, "/also-outer?limit=1"), ["outer"]);
 }
+on_both_drivers!(
+    longest_context_path_wins_and_every_path_of_an_api_routes_to_it,
+    longest_context_path_wins_and_every_path_of_an_api_routes_to_it
+);
 
-#[test]
-fn mock_message_count_headers_and_metadata() {
-    let gateway = start(test_config(TWO_APIS, DriverChoice::Auto));
+fn mock_message_count_headers_and_metadata(driver: DriverChoice) {
+    let gateway = start(test_config(TWO_APIS, driver));
     let addr = gateway.local_addr();
     let body = get(addr, "/a?limit=10", &[("Accept", "application/json")]).json();
     assert_eq!(
@@ -90,6 +92,10 @@ fn mock_message_count_headers_and_metadata() {
         "{text}"
     );
 }
+on_both_drivers!(
+    mock_message_count_headers_and_metadata,
+    mock_message_count_headers_and_metadata
+);
 
 fn timeouts(driver: DriverChoice) {
     let gateway = start(test_config(TWO_APIS, driver));
@@ -116,9 +122,8 @@ fn timeouts(driver: DriverChoice) {
 }
 on_both_drivers!(http_timeouts, timeouts);
 
-#[test]
-fn http_1_0_requests_are_answered_and_closed() {
-    let gateway = start(test_config(TWO_APIS, DriverChoice::Auto));
+fn http_1_0_requests_are_answered_and_closed(driver: DriverChoice) {
+    let gateway = start(test_config(TWO_APIS, driver));
     let response = raw(
         gateway.local_addr(),
         b"GET /a?limit=1 HTTP/1.0\r\nAccept: application/json\r\n\r\n",
@@ -126,10 +131,15 @@ fn http_1_0_requests_are_answered_and_closed() {
     assert_eq!(response.status, 200);
     assert_eq!(item_ids(&response.json()), vec![0]);
 }
+on_both_drivers!(
+    http_1_0_requests_are_answered_and_closed,
+    http_1_0_requests_are_answered_and_closed
+);
 
-#[test]
-fn upgrade_requests_with_a_body_are_refused_and_never_smuggle_a_second_request() {
-    let gateway = start(test_config(TWO_APIS, DriverChoice::Auto));
+fn upgrade_requests_with_a_body_are_refused_and_never_smuggle_a_second_request(
+    driver: DriverChoice,
+) {
+    let gateway = start(test_config(TWO_APIS, driver));
     let inner = "GET /a?limit=1 HTTP/1.1\r\nHost: t\r\n\r\n";
     let request = format!(
         "GET /nowhere HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: {}\r\n\r\n{inner}",
@@ -148,12 +158,15 @@ fn upgrade_requests_with_a_body_are_refused_and_never_smuggle_a_second_request()
         String::from_utf8_lossy(&rest)
     );
 }
+on_both_drivers!(
+    upgrade_requests_with_a_body_are_refused_and_never_smuggle_a_second_request,
+    upgrade_requests_with_a_body_are_refused_and_never_smuggle_a_second_request
+);
 
-#[test]
-fn a_mock_cursor_at_the_end_of_the_id_space_ends_the_stream_cleanly() {
+fn a_mock_cursor_at_the_end_of_the_id_space_ends_the_stream_cleanly(driver: DriverChoice) {
     let gateway = start(test_config(
         TWO_APIS.replace("        messageCount: 3\n", "").as_str(),
-        DriverChoice::Auto,
+        driver,
     ));
     let response = get(
         gateway.local_addr(),
@@ -165,3 +178,7 @@ fn a_mock_cursor_at_the_end_of_the_id_space_ends_the_stream_cleanly() {
     // The shard is still alive.
     assert_eq!(get(gateway.local_addr(), "/a?limit=1", &[]).status, 200);
 }
+on_both_drivers!(
+    a_mock_cursor_at_the_end_of_the_id_space_ends_the_stream_cleanly,
+    a_mock_cursor_at_the_end_of_the_id_space_ends_the_stream_cleanly
+);

@@ -37,10 +37,9 @@ fn resumes_after_last_event_id(driver: DriverChoice) {
 }
 on_both_drivers!(resume, resumes_after_last_event_id);
 
-#[test]
-fn heartbeat_comment_when_idle() {
+fn heartbeat_comment_when_idle(driver: DriverChoice) {
     // One message every 60 s: the stream is quiet, so the 2 s heartbeat must show up first.
-    let gateway = start(test_config(&mock_api_yaml(60_000), DriverChoice::Auto));
+    let gateway = start(test_config(&mock_api_yaml(60_000), driver));
     let (_, mut reader) = open_sse(gateway.local_addr(), "/mock", &[]);
     let text = read_sse_until(&mut reader, |t| t.lines().any(|l| l.starts_with(':')));
     // The helper returns what it had when the read times out: the comment must be there.
@@ -50,10 +49,10 @@ fn heartbeat_comment_when_idle() {
     );
     assert!(ids_in(&text).is_empty(), "no message yet: {text:?}");
 }
+on_both_drivers!(heartbeat_comment_when_idle, heartbeat_comment_when_idle);
 
-#[test]
-fn invalid_last_event_id_is_a_400() {
-    let gateway = start(test_config(&mock_api_yaml(20), DriverChoice::Auto));
+fn invalid_last_event_id_is_a_400(driver: DriverChoice) {
+    let gateway = start(test_config(&mock_api_yaml(20), driver));
     let response = get(
         gateway.local_addr(),
         "/mock",
@@ -62,3 +61,7 @@ fn invalid_last_event_id_is_a_400() {
     assert_eq!(response.status, 400);
     assert!(response.text().contains("cursor"), "{}", response.text());
 }
+on_both_drivers!(
+    invalid_last_event_id_is_a_400,
+    invalid_last_event_id_is_a_400
+);

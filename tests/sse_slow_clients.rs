@@ -13,7 +13,7 @@ use tidegate::runtime::Gateway;
 
 /// An in-memory topic on `/topic` (16 messages retained) with SSE and POST, and an outbound
 /// queue of 4 messages under `policy`.
-fn gateway(policy: &str) -> Gateway {
+fn gateway(policy: &str, driver: DriverChoice) -> Gateway {
     let yaml = format!(
         r#"
 gateway:
@@ -44,7 +44,7 @@ apis:
         security: keyless
 "#
     );
-    start(test_config(&yaml, DriverChoice::Auto))
+    start(test_config(&yaml, driver))
 }
 
 fn ids_in(text: &str) -> Vec<u64> {
@@ -73,9 +73,8 @@ fn publish_until(
     2000
 }
 
-#[test]
-fn a_stalled_stream_skips_ahead_under_drop_oldest_and_others_get_everything() {
-    let gateway = gateway("drop-oldest");
+fn a_stalled_stream_skips_ahead_under_drop_oldest_and_others_get_everything(driver: DriverChoice) {
+    let gateway = gateway("drop-oldest", driver);
     let addr = gateway.local_addr();
     let (_, mut stalled) = open_sse(addr, "/topic", &[]);
     let (_, mut reader) = open_sse(addr, "/topic", &[]);
@@ -113,10 +112,13 @@ fn a_stalled_stream_skips_ahead_under_drop_oldest_and_others_get_everything() {
         0
     );
 }
+on_both_drivers!(
+    a_stalled_stream_skips_ahead_under_drop_oldest_and_others_get_everything,
+    a_stalled_stream_skips_ahead_under_drop_oldest_and_others_get_everything
+);
 
-#[test]
-fn a_stalled_stream_ends_with_goaway_under_disconnect() {
-    let gateway = gateway("disconnect");
+fn a_stalled_stream_ends_with_goaway_under_disconnect(driver: DriverChoice) {
+    let gateway = gateway("disconnect", driver);
     let addr = gateway.local_addr();
     let (_, mut stalled) = open_sse(addr, "/topic", &[]);
     let disconnected = || total(gateway.metrics(), |m| &m.clients_disconnected_slow_total) >= 1;
@@ -144,3 +146,7 @@ fn a_stalled_stream_ends_with_goaway_under_disconnect() {
         total(gateway.metrics(), |m| &m.sse_streams_open) == 0
     }));
 }
+on_both_drivers!(
+    a_stalled_stream_ends_with_goaway_under_disconnect,
+    a_stalled_stream_ends_with_goaway_under_disconnect
+);

@@ -180,6 +180,7 @@ fn a_dead_shard_makes_the_binary_exit_non_zero() {
         gateway_yaml("  timeouts:\n    shutdownMs: 5000\n"),
         in_memory_api("faulty", "/faulty", topic)
     );
+    // one driver: the exit status needs the binary (`auto`); panics run on both drivers above.
     let mut binary = Binary::start(&yaml);
     let (_, mut subscriber) = open_sse(binary.addr, "/faulty", &[]);
     read_sse_until(&mut subscriber, |t| t.contains("retry:"));

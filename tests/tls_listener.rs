@@ -3,6 +3,10 @@
 //! certificates, the handshake deadline, garbage on the TLS port, and certificate reloads that
 //! leave live streams alone.
 
+#![allow(
+    clippy::disallowed_types,
+    reason = "a test: its clients and fakes run on plain threads, never on a shard"
+)]
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -58,11 +58,12 @@ fn run(subscriptions: usize, messages: usize, signed: bool) {
         .map(|n| push(&format!("s{n}"), &receiver.url("/in"), &configuration, ""))
         .collect();
     let entrypoint = format!("          maxIdleConnectionsPerHost: {subscriptions}\n");
+    // one driver: a benchmark (run by hand, --ignored) measures what a deployment runs: auto.
     let config = common::test_config(
         &yaml(ALLOW_LOOPBACK, &entrypoint, &items),
         DriverChoice::Auto,
     );
-    let gateway = common::start(config);
+    let gateway = common::start_on_one_driver(config, "a benchmark of the default driver");
     let metrics = gateway.webhook_metrics().unwrap().clone();
     assert!(eventually(Duration::from_secs(60), || metrics
         .all()

@@ -87,8 +87,7 @@ fn mqtt_sub_filter_channel(driver: DriverChoice) {
 
 on_both_drivers!(mqtt_sub_filter_channel, mqtt_sub_filter_channel);
 
-#[test]
-fn a_kafka_channel_is_one_topic_of_the_api() {
+fn a_kafka_channel_is_one_topic_of_the_api(driver: DriverChoice) {
     let broker = Broker::start();
     for topic in ["orders-a", "orders-b"] {
         broker.create_topic(topic, 1);
@@ -102,7 +101,7 @@ fn a_kafka_channel_is_one_topic_of_the_api() {
     );
     let gateway = common::start(test_config(
         &yaml(&endpoint, &narrow, "orders-b", &all),
-        DriverChoice::Auto,
+        driver,
     ));
     assert!(
         eventually(WAIT, || all.count() == 4),
@@ -130,3 +129,7 @@ fn a_kafka_channel_is_one_topic_of_the_api() {
     );
     gateway.shutdown();
 }
+on_both_drivers!(
+    a_kafka_channel_is_one_topic_of_the_api,
+    a_kafka_channel_is_one_topic_of_the_api
+);

@@ -7,6 +7,9 @@
 //! Before the synchronous commit, the taken offset went with the group's next periodic commit
 //! (every second): the kill right after the attempt found the group's offset behind the records
 //! already delivered, and the restarted gateway delivered them again.
+//!
+//! One driver: a `kill -9` needs a process of its own, the binary on `auto`; webhook
+//! delivery runs on both drivers in-process (tests/webhook_delivery.rs).
 
 mod common;
 #[path = "common/kafka.rs"]

@@ -2,6 +2,9 @@
 //! own consumer group and commits only what its callback acknowledged, never the record still in
 //! flight, so a crash re-delivers from there. (The kill -9 and restart half is
 //! tests/webhook_kafka_kill.rs.)
+//!
+//! One driver: the kill half's binary set-up (`common::binary`), on `auto`; the Kafka
+//! broker I/O runs on the bridge's tokio runtime whatever the shards' driver.
 
 mod common;
 #[path = "common/kafka.rs"]

@@ -1,6 +1,9 @@
 //! Dead letters to a Kafka topic (issue 15): a record the callback refuses (4xx) is produced to
 //! the subscription's `dlq` topic on the API's brokers, with the failure as record headers, and
 //! only once that write succeeded does it count as acknowledged (the group commits past it).
+//!
+//! One driver: the binary set-up of the kill tests (`common::binary`), on `auto`; the Kafka
+//! broker I/O runs on the bridge's tokio runtime whatever the shards' driver.
 
 mod common;
 #[path = "common/kafka.rs"]

@@ -11,6 +11,9 @@
 //!   dropped the killed member (`sessionTimeoutMs`). It used to get none for good: each join
 //!   retry asked for a fresh member id, leaving a member behind every time, and tansu formed
 //!   the group with an empty assignment.
+//!
+//! One driver: a `kill -9` needs a process of its own, the binary on `auto`; webhook
+//! delivery runs on both drivers in-process (tests/webhook_delivery.rs).
 
 mod common;
 #[path = "common/kafka.rs"]

@@ -1,6 +1,9 @@
 //! Dead letters to an MQTT topic (issue 15): a message the callback refuses (4xx) is published
 //! QoS 1 to the subscription's `dlq` topic on the API's broker, with the failure as MQTT 5 user
 //! properties (read back by an independent client, `mosquitto_sub`).
+//!
+//! One driver: the binary set-up of the kill tests (`common::binary`), on `auto`; webhook
+//! delivery runs on both drivers in-process (tests/webhook_delivery.rs).
 
 mod common;
 

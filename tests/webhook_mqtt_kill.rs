@@ -3,6 +3,9 @@
 //! come with QoS 1, and each PUBACK waits until the push subscription acknowledged the message.
 //! After a SIGKILL the broker hands what was not PUBACKed (and what was published meanwhile) to
 //! the restarted gateway: every message reaches the receiver at least once, in order.
+//!
+//! One driver: a `kill -9` needs a process of its own, the binary on `auto`; webhook
+//! delivery runs on both drivers in-process (tests/webhook_delivery.rs).
 
 mod common;
 

@@ -69,9 +69,8 @@ fn streams_answers_pings_and_closes_cleanly(driver: DriverChoice) {
 }
 on_both_drivers!(stream_ping_close, streams_answers_pings_and_closes_cleanly);
 
-#[test]
-fn publishing_is_refused_with_a_clear_close_reason() {
-    let gateway = start(test_config(&mock_api_yaml(1000), DriverChoice::Auto));
+fn publishing_is_refused_with_a_clear_close_reason(driver: DriverChoice) {
+    let gateway = start(test_config(&mock_api_yaml(1000), driver));
     let mut socket = ws_connect(gateway.local_addr(), "/mock");
     socket.send(Message::Text("hi".into())).unwrap();
     let (code, reason) = close_frame(&mut socket);
@@ -79,10 +78,13 @@ fn publishing_is_refused_with_a_clear_close_reason() {
     // The Mock API's socket is subscribe-only (`tidegate check` refuses a publisher on Mock).
     assert!(reason.contains("publishing is disabled"), "{reason}");
 }
+on_both_drivers!(
+    publishing_is_refused_with_a_clear_close_reason,
+    publishing_is_refused_with_a_clear_close_reason
+);
 
-#[test]
-fn handshake_errors_are_http_answers() {
-    let gateway = start(test_config(&mock_api_yaml(1000), DriverChoice::Auto));
+fn handshake_errors_are_http_answers(driver: DriverChoice) {
+    let gateway = start(test_config(&mock_api_yaml(1000), driver));
     let request = "GET /mock HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
     let response = raw(gateway.local_addr(), request.as_bytes());
     assert_eq!(response.status, 426);
@@ -90,6 +92,10 @@ fn handshake_errors_are_http_answers() {
     let request = "GET /mock HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n";
     assert_eq!(raw(gateway.local_addr(), request.as_bytes()).status, 400);
 }
+on_both_drivers!(
+    handshake_errors_are_http_answers,
+    handshake_errors_are_http_answers
+);
 
 fn thousand_clients_all_receive(driver: DriverChoice) {
     open_files::make_room_for_clients(1000);
@@ -113,8 +119,7 @@ on_both_drivers!(thousand_clients, thousand_clients_all_receive);
 /// A client that never reads must not delay the others, and its queue stays bounded: the Mock
 /// endpoint pauses the stalled client's own stream instead of dropping (ring-backed endpoints
 /// apply the slow-client policy: see tests/publish.rs).
-#[test]
-fn stalled_client_does_not_delay_others_and_its_mock_stream_pauses() {
+fn stalled_client_does_not_delay_others_and_its_mock_stream_pauses(driver: DriverChoice) {
     let content = "x".repeat(32 * 1024);
     let yaml = mock_api_yaml(2)
         .replace("messageContent: hello", &format!("messageContent: {content}"))
@@ -122,7 +127,7 @@ fn stalled_client_does_not_delay_others_and_its_mock_stream_pauses() {
             "apis:",
             "gateway:\n  timeouts:\n    shutdownMs: 1000\n  outbound:\n    maxQueuedMessages: 16\napis:",
         );
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let _stalled = ws_connect(gateway.local_addr(), "/mock");
     let mut reader = ws_connect(gateway.local_addr(), "/mock");
     for _ in 0..300 {
@@ -138,9 +143,12 @@ fn stalled_client_does_not_delay_others_and_its_mock_stream_pauses() {
         0
     );
 }
+on_both_drivers!(
+    stalled_client_does_not_delay_others_and_its_mock_stream_pauses,
+    stalled_client_does_not_delay_others_and_its_mock_stream_pauses
+);
 
-#[test]
-fn gateway_pings_and_drops_a_silent_peer() {
+fn gateway_pings_and_drops_a_silent_peer(driver: DriverChoice) {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Arc;
 
@@ -148,7 +156,7 @@ fn gateway_pings_and_drops_a_silent_peer() {
         "apis:",
         "gateway:\n  timeouts:\n    wsPingIntervalMs: 200\napis:",
     );
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let sessions = || total(gateway.metrics(), |m| &m.websocket_sessions_open);
     // A live client reads (so tungstenite answers the gateway's pings) on its own thread and
     // counts the pings; it panics if the gateway drops it.
@@ -203,14 +211,17 @@ fn gateway_pings_and_drops_a_silent_peer() {
         .join()
         .expect("the live client stayed connected");
 }
+on_both_drivers!(
+    gateway_pings_and_drops_a_silent_peer,
+    gateway_pings_and_drops_a_silent_peer
+);
 
-#[test]
-fn oversized_frames_close_with_1009() {
+fn oversized_frames_close_with_1009(driver: DriverChoice) {
     let yaml = mock_api_yaml(60_000).replace(
         "apis:",
         "gateway:\n  limits:\n    wsMaxFrameBytes: 1024\n    wsMaxMessageBytes: 4096\napis:",
     );
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let mut socket = ws_connect(gateway.local_addr(), "/mock");
     socket
         .send(Message::Binary(vec![0u8; 2048].into()))
@@ -219,9 +230,14 @@ fn oversized_frames_close_with_1009() {
     assert_eq!(code, CloseCode::Size);
     assert!(reason.contains("1024"), "{reason}");
 }
+on_both_drivers!(
+    oversized_frames_close_with_1009,
+    oversized_frames_close_with_1009
+);
 
 #[test]
 fn shards_run_on_the_forced_driver() {
+    // one driver: both, one after the other, in one test: each is forced and reported.
     for (choice, driver) in [
         (DriverChoice::IoUring, tidegate::shard::Driver::IoUring),
         (DriverChoice::Epoll, tidegate::shard::Driver::Epoll),
@@ -231,10 +247,9 @@ fn shards_run_on_the_forced_driver() {
     }
 }
 
-#[test]
-fn pings_are_answered_at_once_on_a_quiet_stream() {
+fn pings_are_answered_at_once_on_a_quiet_stream(driver: DriverChoice) {
     // One message a minute: a pong that waited for the next message would never come in time.
-    let gateway = start(test_config(&mock_api_yaml(60_000), DriverChoice::Auto));
+    let gateway = start(test_config(&mock_api_yaml(60_000), driver));
     let mut socket = ws_connect(gateway.local_addr(), "/mock");
     socket
         .get_ref()
@@ -248,3 +263,7 @@ fn pings_are_answered_at_once_on_a_quiet_stream() {
         other => panic!("unexpected {other:?}"),
     }
 }
+on_both_drivers!(
+    pings_are_answered_at_once_on_a_quiet_stream,
+    pings_are_answered_at_once_on_a_quiet_stream
+);

@@ -212,9 +212,8 @@ fn rsv1_where_not_allowed_is_1002(driver: DriverChoice) {
 }
 on_both_drivers!(rsv1_not_allowed, rsv1_where_not_allowed_is_1002);
 
-#[test]
-fn bad_deflate_data_or_inflated_bad_utf8_is_1007() {
-    let gateway = start(test_config(&yaml(), DriverChoice::Auto));
+fn bad_deflate_data_or_inflated_bad_utf8_is_1007(driver: DriverChoice) {
+    let gateway = start(test_config(&yaml(), driver));
     let addr = gateway.local_addr();
     let mut ws = open(addr, "/echo").stream;
     send_frame(&mut ws, true, true, 0x2, &[0xff, 0xff, 0xff, 0xff]);
@@ -223,6 +222,10 @@ fn bad_deflate_data_or_inflated_bad_utf8_is_1007() {
     send_frame(&mut ws, true, true, 0x1, &deflate(b"caf\xc3"));
     assert_eq!(close_code(&mut ws).0, 1007);
 }
+on_both_drivers!(
+    bad_deflate_data_or_inflated_bad_utf8_is_1007,
+    bad_deflate_data_or_inflated_bad_utf8_is_1007
+);
 
 /// One shard, three subscribers: the message is deflated once and its bytes sent to all three.
 fn a_fan_out_is_deflated_once_per_shard(driver: DriverChoice) {

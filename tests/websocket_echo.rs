@@ -38,9 +38,8 @@ fn each_connection_gets_back_only_its_own(driver: DriverChoice) {
 }
 on_both_drivers!(per_connection, each_connection_gets_back_only_its_own);
 
-#[test]
-fn a_client_that_sends_far_more_than_it_reads_loses_nothing() {
-    let gateway = echo_gateway(DriverChoice::Auto);
+fn a_client_that_sends_far_more_than_it_reads_loses_nothing(driver: DriverChoice) {
+    let gateway = echo_gateway(driver);
     let mut socket = ws_open(gateway.local_addr(), "/echo");
     // Far more than an outbound queue (maxQueuedBytes 4 MiB) and both socket buffers hold.
     let (count, size) = (300, 64 * 1024);
@@ -69,6 +68,10 @@ fn a_client_that_sends_far_more_than_it_reads_loses_nothing() {
         0
     );
 }
+on_both_drivers!(
+    a_client_that_sends_far_more_than_it_reads_loses_nothing,
+    a_client_that_sends_far_more_than_it_reads_loses_nothing
+);
 
 #[test]
 fn an_echo_endpoint_serves_publishing_and_subscribing_websockets_only() {

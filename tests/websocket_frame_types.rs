@@ -48,9 +48,8 @@ on_both_drivers!(
     websocket_frame_types_survive_the_topic
 );
 
-#[test]
-fn http_post_content_type_decides_the_frame_type() {
-    let gateway = start(test_config(&topic_api(), DriverChoice::Auto));
+fn http_post_content_type_decides_the_frame_type(driver: DriverChoice) {
+    let gateway = start(test_config(&topic_api(), driver));
     let addr = gateway.local_addr();
     let posts = [
         ("Content-Type: application/octet-stream\r\n", &b"bytes"[..]),
@@ -84,3 +83,7 @@ fn http_post_content_type_decides_the_frame_type() {
         ]
     );
 }
+on_both_drivers!(
+    http_post_content_type_decides_the_frame_type,
+    http_post_content_type_decides_the_frame_type
+);

@@ -43,9 +43,8 @@ fn send_raw(socket: &mut WsClient, opcode: Opcode, fin: bool, payload: &[u8]) {
     socket.get_mut().write_all(&frame).unwrap();
 }
 
-#[test]
-fn a_16_mib_message_fits_the_default_limits() {
-    let gateway = start(test_config(&echo_yaml(""), DriverChoice::Auto));
+fn a_16_mib_message_fits_the_default_limits(driver: DriverChoice) {
+    let gateway = start(test_config(&echo_yaml(""), driver));
     let mut socket = ws_open(gateway.local_addr(), "/echo");
     let payload: Vec<u8> = (0..16 * 1024 * 1024).map(|n| (n % 251) as u8).collect();
     socket
@@ -64,6 +63,10 @@ fn a_16_mib_message_fits_the_default_limits() {
     }
     assert!(next_data(&mut socket) == Data::Binary(payload));
 }
+on_both_drivers!(
+    a_16_mib_message_fits_the_default_limits,
+    a_16_mib_message_fits_the_default_limits
+);
 
 fn an_unfinished_message_is_closed_after_the_deadline(driver: DriverChoice) {
     let yaml = echo_yaml("gateway:\n  timeouts:\n    wsMessageReadMs: 300");

@@ -17,8 +17,7 @@ use tidegate::config::DriverChoice;
 use tidegate::metrics::total;
 use tungstenite::protocol::frame::coding::CloseCode;
 
-#[test]
-fn waiting_for_the_broker_is_not_on_the_message_deadline() {
+fn waiting_for_the_broker_is_not_on_the_message_deadline(driver: DriverChoice) {
     // The broker never acknowledges a publish.
     let broker = FakeBroker::start(Script {
         puback: PubAckMode::Hold,
@@ -53,7 +52,7 @@ apis:
         security: keyless
 "#
     );
-    let gateway = start_one_shard(&yaml, DriverChoice::Auto);
+    let gateway = start_one_shard(&yaml, driver);
     // The broker connection opens on first use: this POST starts it (and is answered 503).
     post(gateway.local_addr(), "/lamp", "wake up", "");
     assert!(eventually(Duration::from_secs(20), || total(
@@ -81,3 +80,7 @@ apis:
         0
     );
 }
+on_both_drivers!(
+    waiting_for_the_broker_is_not_on_the_message_deadline,
+    waiting_for_the_broker_is_not_on_the_message_deadline
+);

@@ -60,9 +60,8 @@ fn the_json_envelope_carries_ids_to_resume_from(driver: DriverChoice) {
 }
 on_both_drivers!(json_envelope, the_json_envelope_carries_ids_to_resume_from);
 
-#[test]
-fn an_unknown_envelope_is_refused_with_what_to_use() {
-    let gateway = start(test_config(&topic_yaml(""), DriverChoice::Auto));
+fn an_unknown_envelope_is_refused_with_what_to_use(driver: DriverChoice) {
+    let gateway = start(test_config(&topic_yaml(""), driver));
     let request = "GET /chat?envelope=xml HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
     let response = raw(gateway.local_addr(), request.as_bytes());
     assert_eq!(response.status, 400);
@@ -72,6 +71,10 @@ fn an_unknown_envelope_is_refused_with_what_to_use() {
         response.text()
     );
 }
+on_both_drivers!(
+    an_unknown_envelope_is_refused_with_what_to_use,
+    an_unknown_envelope_is_refused_with_what_to_use
+);
 
 fn shutdown_closes_with_the_cursor_to_resume_from(driver: DriverChoice) {
     let yaml = topic_yaml("gateway:\n  timeouts:\n    shutdownMs: 5000");
@@ -101,10 +104,9 @@ on_both_drivers!(
     shutdown_closes_with_the_cursor_to_resume_from
 );
 
-#[test]
-fn a_subscriber_closed_for_what_it_sent_learns_its_cursor() {
+fn a_subscriber_closed_for_what_it_sent_learns_its_cursor(driver: DriverChoice) {
     let yaml = topic_yaml("gateway:\n  timeouts:\n    wsMessageReadMs: 300");
-    let gateway = start(test_config(&yaml, DriverChoice::Auto));
+    let gateway = start(test_config(&yaml, driver));
     let addr = gateway.local_addr();
     let mut socket = ws_open(addr, "/chat?cursor=0");
     assert_eq!(post(addr, "/chat", "first", "").status, 202);
@@ -120,3 +122,7 @@ fn a_subscriber_closed_for_what_it_sent_learns_its_cursor() {
         "message not finished within 300 ms; reconnect with ?cursor=1"
     );
 }
+on_both_drivers!(
+    a_subscriber_closed_for_what_it_sent_learns_its_cursor,
+    a_subscriber_closed_for_what_it_sent_learns_its_cursor
+);

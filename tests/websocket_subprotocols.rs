@@ -98,17 +98,19 @@ on_both_drivers!(
     unknown_protocols_get_a_101_without_the_header
 );
 
-#[test]
-fn a_client_asking_for_none_gets_none() {
-    let gateway = start(test_config(echo_yaml(), DriverChoice::Auto));
+fn a_client_asking_for_none_gets_none(driver: DriverChoice) {
+    let gateway = start(test_config(echo_yaml(), driver));
     let answer = upgrade(gateway.local_addr(), "/echo", "");
     assert_eq!(answer.status, 101);
     assert_eq!(answer.header("sec-websocket-protocol"), None);
 }
+on_both_drivers!(
+    a_client_asking_for_none_gets_none,
+    a_client_asking_for_none_gets_none
+);
 
-#[test]
-fn a_malformed_list_is_400_and_says_why() {
-    let gateway = start(test_config(echo_yaml(), DriverChoice::Auto));
+fn a_malformed_list_is_400_and_says_why(driver: DriverChoice) {
+    let gateway = start(test_config(echo_yaml(), driver));
     for bad in ["mqtt, graphql ws", "mqtt;v=1", "\"mqtt\""] {
         let header = format!("Sec-WebSocket-Protocol: {bad}\r\n");
         let answer = upgrade(gateway.local_addr(), "/echo", &header);
@@ -120,6 +122,10 @@ fn a_malformed_list_is_400_and_says_why() {
         );
     }
 }
+on_both_drivers!(
+    a_malformed_list_is_400_and_says_why,
+    a_malformed_list_is_400_and_says_why
+);
 
 #[test]
 fn a_configured_name_that_is_no_token_is_a_config_problem() {

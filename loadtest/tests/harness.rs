@@ -1,6 +1,10 @@
 //! The harness counts right: against a fake server that drops and duplicates known messages,
 //! and against the real gateway (in-process) on every entrypoint, where nothing may be lost.
 
+#![allow(
+    clippy::disallowed_types,
+    reason = "a test: its clients and fakes run on plain threads, never on a shard"
+)]
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};

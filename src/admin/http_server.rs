@@ -14,6 +14,10 @@
 //! Stopping never waits for a client: the accept thread stops within `POLL_INTERVAL`, and every
 //! open connection is shut down under its thread, which then ends on its own.
 
+#![allow(
+    clippy::disallowed_types,
+    reason = "the admin endpoint's own threads (blocking sockets, off the shards) share the set of open connections"
+)]
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,7 +61,9 @@ pub struct ServerLimits {
 
 /// One request: its head, its whole body (empty when it has none), and who sent it.
 pub struct Request {
+    /// The request line and header fields.
     pub head: RequestHead,
+    /// The whole body (at most the server's body bound).
     pub body: Bytes,
     /// The client's address (per-client limits key on its IP), when the socket still knows it.
     pub peer: Option<SocketAddr>,

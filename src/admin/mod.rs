@@ -9,7 +9,12 @@ mod request_body;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+#[allow(
+    clippy::disallowed_types,
+    reason = "services join the list from their own threads; only the admin thread renders it, off the shards"
+)]
+use std::sync::Mutex;
 use std::time::Duration;
 
 pub use http_server::{Handler, HttpServer, Request, ServerLimits};
@@ -39,6 +44,10 @@ pub type MetricsSource = Box<dyn Fn() -> String + Send + Sync>;
 /// The metrics of services started after the gateway (the management API), rendered after the
 /// gateway's own: the admin endpoint holds this list from the start, the services join it later.
 #[derive(Clone, Default)]
+#[allow(
+    clippy::disallowed_types,
+    reason = "services join the list from their own threads; only the admin thread renders it, off the shards"
+)]
 pub struct MetricsSources(Arc<Mutex<Vec<MetricsSource>>>);
 
 impl MetricsSources {

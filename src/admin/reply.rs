@@ -3,8 +3,11 @@
 
 /// One response.
 pub struct Reply {
+    /// The HTTP status code.
     pub status: u16,
+    /// The `Content-Type` header's value.
     pub content_type: &'static str,
+    /// The whole body.
     pub body: String,
     /// The methods the resource serves, sent in `Allow` (a 405 must list them, RFC 9110 §15.5.6).
     pub allow: Option<&'static str>,

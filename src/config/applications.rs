@@ -135,7 +135,7 @@ fn certificate(raw: RawCertificate, loc: &str, p: &mut Problems) -> Option<Certi
 }
 
 /// `AB:CD:…` or `abcd…` → 32 bytes.
-pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
+pub(super) fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
     let hex: String = text.chars().filter(|c| *c != ':').collect();
     if hex.len() != 64 || !hex.is_ascii() {
         return None;

@@ -12,10 +12,10 @@ use serde::Deserialize;
 use super::problem::Problems;
 
 /// Applications the developer portal may create unless told otherwise.
-pub const DEFAULT_PORTAL_MAX_APPLICATIONS: usize = 1000;
+pub(super) const DEFAULT_PORTAL_MAX_APPLICATIONS: usize = 1000;
 /// Portal subscription requests one client address may make per minute unless told otherwise:
 /// enough for a person trying a few plans, far too few to fill the store.
-pub const DEFAULT_PORTAL_WRITES_PER_MINUTE: u32 = 10;
+pub(super) const DEFAULT_PORTAL_WRITES_PER_MINUTE: u32 = 10;
 /// Bounds on the portal's numbers (0 applications: the portal hands out no keys).
 const PORTAL_MAX_APPLICATIONS_RANGE: (usize, usize) = (0, 1_000_000);
 const PORTAL_WRITES_PER_MINUTE_RANGE: (u32, u32) = (1, 100_000);

@@ -4,6 +4,10 @@
 //! process (systemd, Kubernetes) restarts it. A dead shard is never revived in place: its state
 //! is whatever the panic left.
 
+#![allow(
+    clippy::disallowed_types,
+    reason = "written by a shard's supervisor when it dies, read by /health and waited on (Condvar) by the binary's main thread"
+)]
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// A shard that died, and the kind of task that took it down.

@@ -2,6 +2,10 @@
 //! a short-lived thread of its own and the answer handed back through a waker. IP literals (the
 //! usual broker address) never leave the shard.
 
+#![allow(
+    clippy::disallowed_types,
+    reason = "getaddrinfo blocks, so a resolver thread hands the answer to the shard through this slot (taken once, never across an await)"
+)]
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};

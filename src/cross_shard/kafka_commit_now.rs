@@ -9,6 +9,11 @@
 //! a commit at or past it, `false` when it could not (commit refused or failed, partition not
 //! assigned to this node, member stopping). Requests are bounded per feed.
 
+#![allow(
+    clippy::disallowed_types,
+    reason = "commit requests shared by a shard and the Kafka bridge thread; held to add or answer one, never across an await"
+)]
+
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::message::kafka_cursor::KafkaCursor;

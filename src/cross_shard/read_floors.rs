@@ -15,6 +15,10 @@
 //! (taken under the buffer's lock, as the writer reads `floor` under that lock, see
 //! `TopicLog::append_keeping`) until its subscription was reported.
 
+#![allow(
+    clippy::disallowed_types,
+    reason = "shards report their readers' floors to the Kafka bridge thread; held for one update, never across an await"
+)]
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 

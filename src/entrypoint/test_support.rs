@@ -15,7 +15,7 @@ use crate::server::Api;
 use crate::shard::LocalSignal;
 
 /// Parses `text` (a whole request head, ending in a blank line).
-pub fn head(text: &str) -> RequestHead {
+pub(crate) fn head(text: &str) -> RequestHead {
     let limits = HeadLimits {
         max_header_bytes: 8192,
         max_header_count: 64,
@@ -27,7 +27,7 @@ pub fn head(text: &str) -> RequestHead {
 
 /// A Mock API with the entrypoints named in `types` (`http-get`, `http-post`, `websocket`,
 /// `sse`).
-pub fn mock_api(types: &[&str]) -> Api {
+pub(crate) fn mock_api(types: &[&str]) -> Api {
     let entrypoints: String = types
         .iter()
         .map(|kind| match *kind {

@@ -67,7 +67,7 @@ const MAX_CLOSE_REASON_BYTES: usize = 123;
 /// Close codes (RFC 6455 §7.4.1) that are no error: an error's code is its kind's
 /// (`crate::error`); a protocol error's is the codec's.
 mod close_code {
-    pub const NORMAL: u16 = 1000;
+    pub(super) const NORMAL: u16 = 1000;
 }
 
 /// Performs the upgrade and runs the session until either side closes. The request head is

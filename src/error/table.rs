@@ -6,7 +6,7 @@ use super::{Fault, Kind};
 /// Seconds a client is told to wait (`Retry-After`) before retrying a 503: the conditions behind
 /// them (a feed starting, a broker reconnecting, a redeploy, a full reply budget) pass in about
 /// that time, and a client that retries sooner only adds load.
-pub const RETRY_AFTER_SECONDS: u32 = crate::server::drain::RETRY_AFTER_SECONDS;
+pub(crate) const RETRY_AFTER_SECONDS: u32 = crate::server::drain::RETRY_AFTER_SECONDS;
 
 /// How an SSE client learns of the error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +26,11 @@ pub enum SseEnding {
 /// own log lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
+    /// A client's own mistake.
     Debug,
+    /// The operator's settings refused the request.
     Info,
+    /// A broker failed.
     Warn,
 }
 

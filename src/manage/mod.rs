@@ -16,6 +16,10 @@
 //! - `cli.rs`: the CLI's client of the management API (`tidegate apis …`);
 //! - `node.rs`: a node in management mode from start to stop (store, seed, gateway, follower, API).
 
+#![allow(
+    clippy::disallowed_types,
+    reason = "the management plane runs on threads of its own (API, follower, store clients), blocking, never on a shard"
+)]
 pub mod api;
 pub mod cli;
 pub mod desired;

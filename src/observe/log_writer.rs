@@ -9,6 +9,10 @@
 //! appended to, and reopened when its path stops naming the open file (logrotate's rename or
 //! removal, checked at most once a second): rotation needs no signal and no `copytruncate`.
 
+#![allow(
+    clippy::disallowed_types,
+    reason = "the shutdown handshake with the access-log writer thread (taken once, off the shards)"
+)]
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};

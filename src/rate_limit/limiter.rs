@@ -203,7 +203,7 @@ impl RateLimiter {
 }
 
 /// A one-second window limit of `per_second` (message rates).
-pub fn per_second(limit: std::num::NonZeroU64) -> RequestLimit {
+pub(super) fn per_second(limit: std::num::NonZeroU64) -> RequestLimit {
     RequestLimit {
         limit,
         period: Period::Seconds(std::num::NonZeroU64::MIN),

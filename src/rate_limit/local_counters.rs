@@ -8,6 +8,10 @@
 //! swept when a stripe is full, and a new counter that still finds no room is refused (the
 //! caller applies `onUnavailable`).
 
+#![allow(
+    clippy::disallowed_types,
+    reason = "a node-wide count is shared by every shard; striped, held for one lookup and one addition, never across an await"
+)]
 use std::collections::hash_map::{Entry, RandomState};
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -26,7 +30,7 @@ struct Slot {
 }
 
 /// Node-wide fixed-window counters.
-pub struct LocalCounters {
+pub(super) struct LocalCounters {
     stripes: Vec<Mutex<HashMap<String, Slot>>>,
     hasher: RandomState,
     max_per_stripe: usize,
@@ -35,7 +39,7 @@ pub struct LocalCounters {
 
 impl LocalCounters {
     /// Room for about `max_counters` live counters (at least one per stripe).
-    pub fn new(max_counters: usize) -> LocalCounters {
+    pub(super) fn new(max_counters: usize) -> LocalCounters {
         LocalCounters {
             stripes: (0..STRIPES).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
@@ -45,13 +49,13 @@ impl LocalCounters {
     }
 
     /// Counters held now (a gauge).
-    pub fn live(&self) -> u64 {
+    pub(super) fn live(&self) -> u64 {
         self.live.load(Ordering::Relaxed)
     }
 
     /// Adds `n` to `key`'s count in `window` and returns the new count; `None` when the map is
     /// full.
-    pub fn add(&self, key: &str, window: Window, n: u64, now_ms: u64) -> Option<u64> {
+    pub(super) fn add(&self, key: &str, window: Window, n: u64, now_ms: u64) -> Option<u64> {
         self.update(key, window, now_ms, |count| {
             *count += n;
             *count
@@ -60,7 +64,7 @@ impl LocalCounters {
 
     /// Takes up to `want` of what is left of `limit` in `window` and returns how much it got
     /// (0 when the window is used up); `None` when the map is full.
-    pub fn take(
+    pub(super) fn take(
         &self,
         key: &str,
         window: Window,

@@ -40,7 +40,7 @@ struct Job {
 }
 
 /// The shards' side of the Redis thread.
-pub struct RedisCounters {
+pub(super) struct RedisCounters {
     jobs: flume::Sender<Job>,
     timeout: Duration,
     max_in_flight: u64,
@@ -58,7 +58,7 @@ pub enum RedisStartError {
 
 impl RedisCounters {
     /// Starts the thread (it connects on the first request and ends when this is dropped).
-    pub fn start(
+    pub(super) fn start(
         url: &str,
         timeout: Duration,
         max_in_flight: usize,
@@ -81,7 +81,13 @@ impl RedisCounters {
 
     /// Adds `n` to `key`'s count in `window`; the new count, or `None` when Redis did not answer
     /// in time (down, slow, or `maxInFlight` requests already waiting).
-    pub async fn add(&self, key: String, window: Window, n: u64, now_ms: u64) -> Option<u64> {
+    pub(super) async fn add(
+        &self,
+        key: String,
+        window: Window,
+        n: u64,
+        now_ms: u64,
+    ) -> Option<u64> {
         let in_flight = &self.metrics.redis_in_flight;
         if RateLimitMetrics::get(in_flight) >= self.max_in_flight {
             return None;

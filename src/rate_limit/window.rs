@@ -13,7 +13,7 @@ const MS_PER_DAY: u64 = 86_400_000;
 
 /// One counting window: `[start_ms, end_ms)` in Unix milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
+pub(super) struct Window {
     /// Distinct for each window of a period (part of the counter key).
     pub index: u64,
     pub end_ms: u64,
@@ -21,7 +21,7 @@ pub struct Window {
 
 impl Window {
     /// The window of `period` that holds the moment `now_ms`.
-    pub fn at(period: Period, now_ms: u64) -> Window {
+    pub(super) fn at(period: Period, now_ms: u64) -> Window {
         match period {
             Period::Seconds(seconds) => {
                 let length = seconds.get().saturating_mul(1000);
@@ -54,13 +54,13 @@ impl Window {
     }
 
     /// Whole seconds until the window ends, rounded up (`X-RateLimit-Reset`, `Retry-After`).
-    pub fn seconds_left(&self, now_ms: u64) -> u64 {
+    pub(super) fn seconds_left(&self, now_ms: u64) -> u64 {
         self.end_ms.saturating_sub(now_ms).div_ceil(1000)
     }
 }
 
 /// Milliseconds since the Unix epoch (0 for a clock before 1970).
-pub fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_millis() as u64)

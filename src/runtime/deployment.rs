@@ -8,6 +8,10 @@
 //! Publishing rings every shard's deployment doorbell; each shard swaps its routing table on its
 //! own runtime (`shard_apply`) and acknowledges the version, which `Gateway::apply` waits for.
 
+#![allow(
+    clippy::disallowed_types,
+    reason = "live apply publishes a new snapshot off the shards; a shard takes the read lock once per new version (an atomic compare otherwise)"
+)]
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -214,7 +218,7 @@ impl Deployments {
 }
 
 /// The push subscriptions of `config` (those a webhook entrypoint delivers).
-pub fn push_subscriptions(config: &Config) -> Vec<SubscriptionConfig> {
+pub(super) fn push_subscriptions(config: &Config) -> Vec<SubscriptionConfig> {
     config
         .subscriptions
         .iter()

@@ -14,7 +14,7 @@ const BACKLOG: i32 = 4096;
 ///
 /// SO_REUSEPORT would also let a *second gateway* join the same port and silently take half the
 /// traffic, so the address is first probed with a plain bind, which fails while anyone holds it.
-pub fn bind_reuseport(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> {
+pub(super) fn bind_reuseport(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> {
     if addr.port() != 0 {
         let probe = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         // SO_REUSEADDR so that connections of a previous run in TIME_WAIT do not block a restart;

@@ -70,6 +70,10 @@ pub struct Gateway {
     /// stopped after the shards.
     late_kafka: std::sync::OnceLock<(KafkaBridge, Arc<KafkaPlan>)>,
     /// The configuration in force (the last one applied).
+    #[allow(
+        clippy::disallowed_types,
+        reason = "the configuration in force, read and replaced by apply and reload on the caller's thread (main, management), never by a shard"
+    )]
     applied: std::sync::Mutex<Config>,
     /// The node's rate limiter (dropped last, with the shards: that ends the Redis thread).
     rate_limiter: Option<Arc<RateLimiter>>,
@@ -92,6 +96,7 @@ pub enum StartError {
     /// The Kafka bridge thread could not start.
     #[error("the Kafka bridge could not start: {0}")]
     Kafka(io::Error),
+    /// The rate limiter's Redis thread could not start.
     #[error("{0}")]
     RateLimit(#[from] RedisStartError),
     /// A shard's runtime or thread could not start.
@@ -151,6 +156,10 @@ impl Gateway {
             deployments: Deployments::new(&config, topic_doorbells.clone()),
             kafka_plan: kafka_plan.clone(),
             late_kafka: std::sync::OnceLock::new(),
+            #[allow(
+                clippy::disallowed_types,
+                reason = "the configuration in force, read and replaced by apply and reload on the caller's thread (main, management), never by a shard"
+            )]
             applied: std::sync::Mutex::new(config.clone()),
             rate_limiter: None,
             webhook_metrics: None,
@@ -345,12 +354,13 @@ impl Gateway {
         &self.health
     }
 
-    /// The Kafka bridge's counters, when an API uses Kafka.
     /// The rate limiter's metrics (429s, Redis errors, requests in flight).
     pub fn rate_limit_metrics(&self) -> Option<&Arc<RateLimitMetrics>> {
         self.rate_limiter.as_ref().map(|limiter| limiter.metrics())
     }
 
+    /// The Kafka bridge's counters, when an API uses Kafka (the bridge started with the
+    /// gateway, or by the live apply that deployed its first Kafka API).
     pub fn kafka_metrics(&self) -> Option<&Arc<KafkaMetrics>> {
         let late = self.late_kafka.get().map(|(bridge, _)| bridge);
         self.kafka.as_ref().or(late).map(|bridge| bridge.metrics())

@@ -60,7 +60,9 @@ impl RunningShard {
 
 /// A shard's listening sockets: the plaintext one, and the TLS one when `gateway.tls` is set.
 pub struct ShardListeners {
+    /// The plaintext listener (`gateway.listen`).
     pub plain: StdTcpListener,
+    /// The TLS listener (`gateway.tls.listen`) with the certificates it serves.
     pub tls: Option<(StdTcpListener, Arc<TlsStore>)>,
 }
 

@@ -59,7 +59,7 @@ impl ShardDeployer {
 }
 
 /// The shard task that applies every new version as soon as it is published, until shutdown.
-pub async fn follow(running: Rc<RunningShard>) {
+pub(super) async fn follow(running: Rc<RunningShard>) {
     let shard = &running.shard;
     let doorbell = running.deployer.deployments.doorbell(shard.id);
     loop {
@@ -73,7 +73,7 @@ pub async fn follow(running: Rc<RunningShard>) {
 
 /// Swaps in the current version if this shard does not serve it yet. `live`: the shard is
 /// running, so new endpoints start now (at build time `shard::run` starts them).
-pub fn apply_current(running: &RunningShard, live: bool) {
+pub(super) fn apply_current(running: &RunningShard, live: bool) {
     let (shard, deployer) = (&running.shard, &running.deployer);
     let deployment = deployer.deployments.current();
     if deployment.version == deployer.applied.get() {
@@ -190,7 +190,7 @@ pub fn apply_current(running: &RunningShard, live: bool) {
 }
 
 /// Closes the broker connections of every routed API's endpoint (at shutdown).
-pub fn close_endpoints(shard: &Shard) {
+pub(super) fn close_endpoints(shard: &Shard) {
     for api in shard.router().apis() {
         api.shared_endpoint.close.fire();
     }

@@ -72,6 +72,7 @@ pub struct PlanLimits {
     pub scope: String,
     /// A keyless plan: its counters go by client address (it has no subscriptions).
     pub keyless: bool,
+    /// What the plan limits (rate, quota, deliveries).
     pub policies: Policies,
 }
 

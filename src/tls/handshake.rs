@@ -19,7 +19,9 @@ use crate::shard::io_buf::spare_capacity;
 /// A completed handshake: the session, and the plaintext the client sent right after it (its
 /// first request may arrive in the same packet as its Finished message).
 pub struct Established {
+    /// The session, ready for application data.
     pub session: TlsSession,
+    /// Plaintext that arrived with the handshake's last flight.
     pub early_plaintext: BytesMut,
 }
 

@@ -44,6 +44,7 @@ fn gateway_section() -> Value {
 impl ConsoleStack {
     pub fn start() -> ConsoleStack {
         let yaml = json!({ "gateway": gateway_section(), "apis": [] }).to_string();
+        // one driver: the console tests drive the management plane, not shard I/O.
         let gateway = super::start(super::test_config(&yaml, DriverChoice::Epoll));
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let service = Service::new(
@@ -115,6 +116,7 @@ impl ConsoleStack {
             "subscriptions": bodies(Kind::Subscription),
         });
         let config = config::load_str(&desired.to_string(), "store").expect("valid store");
+        // one driver: the console tests drive the management plane, not shard I/O.
         let config = super::on_loopback(config, DriverChoice::Epoll);
         self.gateway
             .apply(config)

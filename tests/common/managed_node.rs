@@ -44,6 +44,7 @@ pub fn start_node(yaml: &str) -> Node {
     let file = config::load_str(yaml, "node").unwrap_or_else(|err| panic!("{err}"));
     let tree = config::raw_tree(yaml, "node").unwrap();
     let prepared = prepare(&file, &tree).unwrap_or_else(|err| panic!("{err}"));
+    // one driver: these test the management plane (store, follower) on `auto`, what a node runs.
     let gateway = Gateway::start(prepared.config.clone()).expect("gateway starts");
     let addr = gateway.local_addr();
     let gateway = Arc::new(Mutex::new(gateway));

@@ -1,5 +1,9 @@
 //! Helpers shared by the integration tests: an in-process gateway on 127.0.0.1:0 and small
 //! blocking clients (raw HTTP, WebSocket via tungstenite, SSE) that read real sockets.
+#![allow(
+    clippy::disallowed_types,
+    reason = "test helpers run on plain threads, never on a shard"
+)]
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -50,15 +54,21 @@ pub mod webhook_receiver;
 pub mod ws_client;
 pub mod ws_raw;
 
-/// Runs `$body` (a fn taking a `DriverChoice`) once per I/O driver, as two tests.
+/// Runs `$body` (a fn taking a `DriverChoice`) once per I/O driver, as two tests
+/// (`$name::io_uring` and `$name::epoll`); attributes before `$name` (`#[ignore = "..."]`) go on
+/// both. Every test that starts a gateway runs this way:
+/// [`start`] refuses `auto`, and tests/every_io_test_on_both_drivers.rs lists any test that
+/// names one driver without saying why.
 #[macro_export]
 macro_rules! on_both_drivers {
-    ($name:ident, $body:ident) => {
+    ($(#[$attr:meta])* $name:ident, $body:ident) => {
         mod $name {
+            $(#[$attr])*
             #[test]
             fn io_uring() {
                 super::$body(tidegate::config::DriverChoice::IoUring)
             }
+            $(#[$attr])*
             #[test]
             fn epoll() {
                 super::$body(tidegate::config::DriverChoice::Epoll)
@@ -115,9 +125,34 @@ pub fn on_loopback(mut config: Config, driver: DriverChoice) -> Config {
     config
 }
 
-/// Starts a gateway.
+/// Starts a gateway on the driver its configuration names: `io-uring` or `epoll`, as
+/// `on_both_drivers!` hands them to a test. `auto` is refused: it is io_uring wherever io_uring
+/// works, so a test on it would leave the epoll driver untested. A test that must run on one
+/// driver uses [`start_on_one_driver`] and says why.
 pub fn start(config: Config) -> Gateway {
+    assert_ne!(
+        config.gateway.driver,
+        DriverChoice::Auto,
+        "a test gateway names its driver: run the test with on_both_drivers! and pass the \
+         driver it hands over (or use start_on_one_driver with the reason)"
+    );
     Gateway::start(config).expect("gateway starts")
+}
+
+/// Starts a gateway on whatever driver `config` names, `auto` included, for the few tests that
+/// cannot or need not run on both drivers; `why` says which and is kept for the reader.
+pub fn start_on_one_driver(config: Config, why: &str) -> Gateway {
+    assert!(!why.is_empty(), "say why this test runs on one driver");
+    Gateway::start(config).expect("gateway starts")
+}
+
+/// The configuration file's name for `driver` (`gateway.driver`).
+pub fn driver_name(driver: DriverChoice) -> &'static str {
+    match driver {
+        DriverChoice::IoUring => "io-uring",
+        DriverChoice::Epoll => "epoll",
+        DriverChoice::Auto => "auto",
+    }
 }
 
 /// Connects with read/write timeouts so a broken test fails instead of hanging.

@@ -58,6 +58,7 @@ pub fn start_with(gateway_extra: &str) -> ServedNode {
     let tree = config::raw_tree(&yaml, "node").unwrap();
     let prepared = prepare(&file, &tree).unwrap_or_else(|err| panic!("{err}"));
     let store = prepared.store.clone();
+    // one driver: these test the management plane (API, follower) on `auto`, what a node runs.
     let gateway = Gateway::start(prepared.config.clone()).expect("gateway starts");
     let addr = gateway.local_addr();
     let gateway = Arc::new(std::sync::Mutex::new(gateway));

@@ -7,19 +7,19 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub(super) mod defaults {
-    pub const SERVER_PORT: u64 = 1883;
-    pub const KEEP_ALIVE_SECONDS: u64 = 30;
-    pub const SESSION_EXPIRY_INTERVAL: u64 = 86_400;
-    pub const RECONNECT_BACKOFF_MS: u64 = 500;
-    pub const RECONNECT_BACKOFF_MAX_MS: u64 = 30_000;
-    pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
-    pub const MAX_PACKET_BYTES: usize = 1024 * 1024;
-    pub const QOS: u64 = 1;
-    pub const MAX_RETAINED_MESSAGES: usize = 10_000;
-    pub const MAX_RETAINED_BYTES: usize = 16 * 1024 * 1024;
-    pub const UNSUBSCRIBE_DELAY_MS: u64 = 30_000;
-    pub const ACK_TIMEOUT_MS: u64 = 10_000;
-    pub const MAX_IN_FLIGHT: usize = 1_000;
+    pub(crate) const SERVER_PORT: u64 = 1883;
+    pub(crate) const KEEP_ALIVE_SECONDS: u64 = 30;
+    pub(crate) const SESSION_EXPIRY_INTERVAL: u64 = 86_400;
+    pub(crate) const RECONNECT_BACKOFF_MS: u64 = 500;
+    pub(crate) const RECONNECT_BACKOFF_MAX_MS: u64 = 30_000;
+    pub(crate) const CONNECT_TIMEOUT_MS: u64 = 10_000;
+    pub(crate) const MAX_PACKET_BYTES: usize = 1024 * 1024;
+    pub(crate) const QOS: u64 = 1;
+    pub(crate) const MAX_RETAINED_MESSAGES: usize = 10_000;
+    pub(crate) const MAX_RETAINED_BYTES: usize = 16 * 1024 * 1024;
+    pub(crate) const UNSUBSCRIBE_DELAY_MS: u64 = 30_000;
+    pub(crate) const ACK_TIMEOUT_MS: u64 = 10_000;
+    pub(crate) const MAX_IN_FLIGHT: usize = 1_000;
 }
 
 #[derive(Debug, Deserialize)]

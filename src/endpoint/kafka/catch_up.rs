@@ -26,7 +26,7 @@ use crate::shard::supervisor::spawn_shard_task;
 
 /// A client served through a catch-up reader (and then the node buffer); dropping it ends its
 /// delivery.
-pub struct CatchUp {
+pub(super) struct CatchUp {
     route: Rc<RefCell<Route>>,
 }
 

@@ -3,7 +3,7 @@
 //! using the murmur2 partitioner. Written from the algorithm's description.
 
 /// The murmur2 hash of `data`, as Kafka computes it.
-pub fn murmur2(data: &[u8]) -> u32 {
+pub(super) fn murmur2(data: &[u8]) -> u32 {
     const SEED: u32 = 0x9747_b28c;
     const M: u32 = 0x5bd1_e995;
     const R: u32 = 24;
@@ -36,7 +36,7 @@ pub fn murmur2(data: &[u8]) -> u32 {
 }
 
 /// The partition Kafka's default partitioner picks for `key` among `partitions`.
-pub fn partition_for_key(key: &[u8], partitions: usize) -> usize {
+pub(super) fn partition_for_key(key: &[u8], partitions: usize) -> usize {
     ((murmur2(key) & 0x7fff_ffff) as usize) % partitions.max(1)
 }
 

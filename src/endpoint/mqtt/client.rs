@@ -24,7 +24,7 @@ use super::PublishAnswer;
 
 /// Most PUBLISHes put in the node ring as one batch (one read of 16 KiB holds at most a few
 /// hundred small ones).
-pub const MAX_RECEIVE_BATCH: usize = 1024;
+pub(super) const MAX_RECEIVE_BATCH: usize = 1024;
 
 /// Where an endpoint's connection to its broker stands (kept per endpoint per shard; the
 /// readiness check reads it).
@@ -98,7 +98,7 @@ pub struct MqttClient {
 }
 
 /// Most QoS 1 messages held while the subscription is not opened yet (`MqttClient::early`).
-pub const MAX_EARLY_PUBLISHES: usize = 4096;
+pub(super) const MAX_EARLY_PUBLISHES: usize = 4096;
 
 /// A random 64-bit value (std's per-process hash seed; enough for ids, not for secrets).
 fn random_u64() -> u64 {

@@ -43,7 +43,7 @@ enum End {
 
 /// Starts the connection task unless it runs (at shard start, and again after
 /// `reconnectAttempts` ran out). Publishers arriving before CONNACK wait for the first attempt.
-pub fn ensure_running(client: &Rc<MqttClient>) {
+pub(super) fn ensure_running(client: &Rc<MqttClient>) {
     if client.running.replace(true) {
         return;
     }

@@ -52,7 +52,7 @@ pub struct ConsumerSub {
 
 /// Most PUBACKs held back for delivery; past it the oldest is sent anyway (and counted), so a
 /// broker with a huge in-flight window cannot grow this without bound.
-pub const MAX_PENDING_ACKS: usize = 65_535;
+pub(super) const MAX_PENDING_ACKS: usize = 65_535;
 
 impl ConsumerSub {
     /// The subscription of `epoch` (opened in `feed` by a joining client), not yet sent.

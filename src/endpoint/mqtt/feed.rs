@@ -21,7 +21,7 @@ use super::connection;
 use super::consumer::ConsumerSub;
 
 /// An MQTT consumer's feed as one shard sees it.
-pub struct ShardFeed {
+pub(super) struct ShardFeed {
     shard: usize,
     pub(super) shared: Arc<MqttFeed>,
     options: MqttConsumerOptions,
@@ -48,7 +48,7 @@ impl Drop for Joined {
 
 impl ShardFeed {
     /// This shard's side of `shared`.
-    pub fn new(
+    pub(super) fn new(
         shard: usize,
         shared: Arc<MqttFeed>,
         options: MqttConsumerOptions,
@@ -79,13 +79,13 @@ impl ShardFeed {
     }
 
     /// True on the shard whose connection holds the node's subscription.
-    pub fn is_owner(&self) -> bool {
+    pub(super) fn is_owner(&self) -> bool {
         self.shared.owner == self.shard
     }
 
     /// Adds a client: it gets every message after `after` (live when `None`), from the node
     /// ring, whichever shard issued the cursor.
-    pub fn subscribe(
+    pub(super) fn subscribe(
         self: &Rc<Self>,
         after: Option<MessageId>,
         queue: Rc<OutboundQueue>,
@@ -139,7 +139,7 @@ impl ShardFeed {
 
     /// Runs this shard's side until shutdown: fans out what the owner appended and, on the
     /// owner, keeps the broker subscription in step with the node's clients.
-    pub async fn run(self: Rc<Self>, client: Rc<MqttClient>) {
+    pub(super) async fn run(self: Rc<Self>, client: Rc<MqttClient>) {
         pump::run(FeedPump { feed: self, client }).await;
     }
 

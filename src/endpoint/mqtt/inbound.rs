@@ -15,7 +15,7 @@ use crate::config::MqttProtocol;
 
 /// What the next bytes held.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Inbound {
+pub(super) enum Inbound {
     Packet(Incoming),
     /// A PUBLISH over `maxPacketBytes`, skipped whole.
     Skipped(OversizedPublish),
@@ -32,7 +32,7 @@ pub struct OversizedPublish {
 }
 
 /// Reads packets from one connection's bytes.
-pub struct InboundReader {
+pub(super) struct InboundReader {
     protocol: MqttProtocol,
     max_packet_bytes: usize,
     /// The PUBLISH being skipped and how many of its bytes are still to come.
@@ -40,7 +40,7 @@ pub struct InboundReader {
 }
 
 impl InboundReader {
-    pub fn new(protocol: MqttProtocol, max_packet_bytes: usize) -> InboundReader {
+    pub(super) fn new(protocol: MqttProtocol, max_packet_bytes: usize) -> InboundReader {
         InboundReader {
             protocol,
             max_packet_bytes,
@@ -50,7 +50,7 @@ impl InboundReader {
 
     /// The next packet or skipped PUBLISH in `buf` (consumed from it); `Ok(None)` = need more
     /// bytes.
-    pub fn next(&mut self, buf: &mut BytesMut) -> Result<Option<Inbound>, CodecError> {
+    pub(super) fn next(&mut self, buf: &mut BytesMut) -> Result<Option<Inbound>, CodecError> {
         if let Some((publish, left)) = &mut self.skipping {
             let discarded = (*left).min(buf.len());
             buf.advance(discarded);

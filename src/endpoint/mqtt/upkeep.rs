@@ -12,7 +12,7 @@ use crate::config::MqttOptions;
 /// `reconnectBackoffMaxMs`; a connection that got its CONNACK starts both over; after
 /// `reconnectAttempts` failed reconnects in a row the endpoint gives up.
 #[derive(Debug)]
-pub struct Reconnect {
+pub(super) struct Reconnect {
     attempts: Option<u32>,
     first: Duration,
     max: Duration,
@@ -23,7 +23,7 @@ pub struct Reconnect {
 
 /// What to do after a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AfterLoss {
+pub(super) enum AfterLoss {
     /// Wait this long, then connect again.
     Wait(Duration),
     /// `reconnectAttempts` ran out: stop until the endpoint is used again.
@@ -31,7 +31,7 @@ pub enum AfterLoss {
 }
 
 impl Reconnect {
-    pub fn new(options: &MqttOptions) -> Reconnect {
+    pub(super) fn new(options: &MqttOptions) -> Reconnect {
         Reconnect {
             attempts: options.reconnect_attempts,
             first: options.reconnect_backoff,
@@ -42,7 +42,7 @@ impl Reconnect {
     }
 
     /// A connection ended; `connected` says whether it had got its CONNACK.
-    pub fn after_loss(&mut self, connected: bool) -> AfterLoss {
+    pub(super) fn after_loss(&mut self, connected: bool) -> AfterLoss {
         if connected {
             self.failures = 0;
             self.backoff = self.first;
@@ -60,7 +60,7 @@ impl Reconnect {
 /// Keep-alive on a connected session: a PINGREQ every `keepAliveSeconds`; when the next one is
 /// due and nothing was heard since the last one, the broker is gone.
 #[derive(Debug)]
-pub struct KeepAlive {
+pub(super) struct KeepAlive {
     interval: Duration,
     next_ping: Instant,
     ping_sent: Option<Instant>,
@@ -68,7 +68,7 @@ pub struct KeepAlive {
 
 /// What the keep-alive timer says when it fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PingStep {
+pub(super) enum PingStep {
     /// Send PINGREQ.
     Ping,
     /// The last PINGREQ went unanswered for a whole interval: the connection is lost.
@@ -77,7 +77,7 @@ pub enum PingStep {
 
 impl KeepAlive {
     /// Keep-alive for a session connected at `now`; an `interval` of zero turns it off.
-    pub fn new(interval: Duration, now: Instant) -> KeepAlive {
+    pub(super) fn new(interval: Duration, now: Instant) -> KeepAlive {
         KeepAlive {
             interval,
             next_ping: now + interval,
@@ -86,12 +86,12 @@ impl KeepAlive {
     }
 
     /// When the timer fires next; `None` when keep-alive is off.
-    pub fn next_ping(&self) -> Option<Instant> {
+    pub(super) fn next_ping(&self) -> Option<Instant> {
         (!self.interval.is_zero()).then_some(self.next_ping)
     }
 
     /// The timer fired at `now`; `last_heard` is when the broker last sent anything.
-    pub fn on_timer(&mut self, now: Instant, last_heard: Instant) -> PingStep {
+    pub(super) fn on_timer(&mut self, now: Instant, last_heard: Instant) -> PingStep {
         if self.ping_sent.is_some_and(|sent| last_heard < sent) {
             return PingStep::Unanswered;
         }

@@ -9,16 +9,16 @@ use crate::manage::service::{ApiAction, ApiInput, RuntimeState, ServiceError, Vi
 
 type Answer = Result<Reply, ServiceError>;
 
-pub fn list(call: &Call<'_>) -> Answer {
+pub(super) fn list(call: &Call<'_>) -> Answer {
     Ok(data(call.service.list_apis()?))
 }
 
-pub fn get(call: &Call<'_>) -> Answer {
+pub(super) fn get(call: &Call<'_>) -> Answer {
     let (view, version) = call.service.get_api(call.param("apiId"))?;
     Ok(with_etag(200, &view, version))
 }
 
-pub fn create(call: &Call<'_>) -> Answer {
+pub(super) fn create(call: &Call<'_>) -> Answer {
     let input = api_input(call.json(false)?)?;
     let (view, version) = call.service.create_api(input, &call.actor)?;
     let id = view.get("id").and_then(Value::as_str).unwrap_or_default();
@@ -29,7 +29,7 @@ pub fn create(call: &Call<'_>) -> Answer {
     Ok(with_etag(201, &view, version).with_header("Location", location))
 }
 
-pub fn update(call: &Call<'_>) -> Answer {
+pub(super) fn update(call: &Call<'_>) -> Answer {
     let body = call.json(false)?;
     let expected = call.expected(Some(&body))?;
     let input = api_input(body)?;
@@ -39,18 +39,18 @@ pub fn update(call: &Call<'_>) -> Answer {
     Ok(with_etag(200, &view, version))
 }
 
-pub fn delete(call: &Call<'_>) -> Answer {
+pub(super) fn delete(call: &Call<'_>) -> Answer {
     let expected = call.expected(None)?;
     call.service
         .delete_api(call.param("apiId"), expected, &call.actor)?;
     Ok(Reply::no_content())
 }
 
-pub fn deployments(call: &Call<'_>) -> Answer {
+pub(super) fn deployments(call: &Call<'_>) -> Answer {
     Ok(data(call.service.deployments(call.param("apiId"))?))
 }
 
-pub fn deploy(call: &Call<'_>) -> Answer {
+pub(super) fn deploy(call: &Call<'_>) -> Answer {
     let body = call.json(true)?;
     let comment = body.get("comment").and_then(Value::as_str);
     let revision = call
@@ -59,13 +59,13 @@ pub fn deploy(call: &Call<'_>) -> Answer {
     Ok(Reply::json(202, &json!({ "revision": revision })))
 }
 
-pub fn deployment(call: &Call<'_>) -> Answer {
+pub(super) fn deployment(call: &Call<'_>) -> Answer {
     let number = call.number_param("revision")?;
     let revision = call.service.deployment(call.param("apiId"), number)?;
     Ok(Reply::json(200, &revision).with_header("ETag", etag(number)))
 }
 
-pub fn rollback(call: &Call<'_>) -> Answer {
+pub(super) fn rollback(call: &Call<'_>) -> Answer {
     let number = call.number_param("revision")?;
     let revision = call
         .service
@@ -73,35 +73,35 @@ pub fn rollback(call: &Call<'_>) -> Answer {
     Ok(Reply::json(202, &json!({ "revision": revision })))
 }
 
-pub fn start(call: &Call<'_>) -> Answer {
+pub(super) fn start(call: &Call<'_>) -> Answer {
     runtime(call, RuntimeState::Started)
 }
 
-pub fn stop(call: &Call<'_>) -> Answer {
+pub(super) fn stop(call: &Call<'_>) -> Answer {
     runtime(call, RuntimeState::Stopped)
 }
 
-pub fn publish(call: &Call<'_>) -> Answer {
+pub(super) fn publish(call: &Call<'_>) -> Answer {
     action(call, ApiAction::Publish)
 }
 
-pub fn unpublish(call: &Call<'_>) -> Answer {
+pub(super) fn unpublish(call: &Call<'_>) -> Answer {
     action(call, ApiAction::Unpublish)
 }
 
-pub fn deprecate(call: &Call<'_>) -> Answer {
+pub(super) fn deprecate(call: &Call<'_>) -> Answer {
     action(call, ApiAction::Deprecate)
 }
 
-pub fn archive(call: &Call<'_>) -> Answer {
+pub(super) fn archive(call: &Call<'_>) -> Answer {
     action(call, ApiAction::Archive)
 }
 
-pub fn make_public(call: &Call<'_>) -> Answer {
+pub(super) fn make_public(call: &Call<'_>) -> Answer {
     action(call, ApiAction::MakePublic)
 }
 
-pub fn make_private(call: &Call<'_>) -> Answer {
+pub(super) fn make_private(call: &Call<'_>) -> Answer {
     action(call, ApiAction::MakePrivate)
 }
 

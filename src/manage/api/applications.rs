@@ -7,26 +7,26 @@ use crate::manage::service::ServiceError;
 type Answer = Result<Reply, ServiceError>;
 
 /// The most audit events one call returns.
-pub const MAX_AUDIT_LIMIT: usize = 1000;
+pub(super) const MAX_AUDIT_LIMIT: usize = 1000;
 const DEFAULT_AUDIT_LIMIT: usize = 100;
 
-pub fn list(call: &Call<'_>) -> Answer {
+pub(super) fn list(call: &Call<'_>) -> Answer {
     Ok(data(call.service.list_applications()?))
 }
 
-pub fn get(call: &Call<'_>) -> Answer {
+pub(super) fn get(call: &Call<'_>) -> Answer {
     let (body, version) = call.service.get_application(call.param("applicationId"))?;
     Ok(with_etag(200, &body, version))
 }
 
-pub fn create(call: &Call<'_>) -> Answer {
+pub(super) fn create(call: &Call<'_>) -> Answer {
     let (body, version) = call
         .service
         .create_application(call.json(false)?, &call.actor)?;
     Ok(with_etag(201, &body, version))
 }
 
-pub fn update(call: &Call<'_>) -> Answer {
+pub(super) fn update(call: &Call<'_>) -> Answer {
     let mut body = call.json(false)?;
     let expected = call.expected(Some(&body))?;
     if let Some(object) = body.as_object_mut() {
@@ -41,7 +41,7 @@ pub fn update(call: &Call<'_>) -> Answer {
     Ok(with_etag(200, &body, version))
 }
 
-pub fn delete(call: &Call<'_>) -> Answer {
+pub(super) fn delete(call: &Call<'_>) -> Answer {
     let expected = call.expected(None)?;
     call.service
         .delete_application(call.param("applicationId"), expected, &call.actor)?;
@@ -49,7 +49,7 @@ pub fn delete(call: &Call<'_>) -> Answer {
 }
 
 /// `GET /audit?target=api:ID&limit=N`, newest first.
-pub fn audit(call: &Call<'_>) -> Answer {
+pub(super) fn audit(call: &Call<'_>) -> Answer {
     let head = &call.request.head;
     let limit = match head.query_param("limit") {
         None => DEFAULT_AUDIT_LIMIT,

@@ -97,17 +97,17 @@ impl Call<'_> {
 }
 
 /// `ETag: "<version>"`.
-pub fn etag(version: u64) -> String {
+pub(super) fn etag(version: u64) -> String {
     format!("\"{version}\"")
 }
 
 /// A JSON answer with the document's ETag.
-pub fn with_etag(status: u16, body: &Value, version: u64) -> Reply {
+pub(super) fn with_etag(status: u16, body: &Value, version: u64) -> Reply {
     Reply::json(status, body).with_header("ETag", etag(version))
 }
 
 /// `{"data": [...]}`.
-pub fn data(items: Vec<Value>) -> Reply {
+pub(super) fn data(items: Vec<Value>) -> Reply {
     Reply::json(200, &serde_json::json!({ "data": items }))
 }
 

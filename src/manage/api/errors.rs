@@ -7,7 +7,7 @@ use crate::admin::Reply;
 use crate::manage::service::{ErrorKind, ServiceError};
 
 /// The status code of a kind of refusal.
-pub fn status(kind: ErrorKind) -> u16 {
+pub(super) fn status(kind: ErrorKind) -> u16 {
     match kind {
         ErrorKind::Invalid => 400,
         ErrorKind::NotFound => 404,
@@ -20,12 +20,12 @@ pub fn status(kind: ErrorKind) -> u16 {
 }
 
 /// The JSON answer for `err`.
-pub fn reply(err: &ServiceError) -> Reply {
+pub(super) fn reply(err: &ServiceError) -> Reply {
     error_reply(status(err.kind), err.code, &err.message, &err.errors_json())
 }
 
 /// A JSON error answer that no service call produced (404 route, 405, 401).
-pub fn error_reply(status: u16, code: &str, message: &str, errors: &[Value]) -> Reply {
+pub(super) fn error_reply(status: u16, code: &str, message: &str, errors: &[Value]) -> Reply {
     let mut body = json!({ "httpStatus": status, "message": message, "technicalCode": code });
     if !errors.is_empty() {
         body["errors"] = Value::Array(errors.to_vec());

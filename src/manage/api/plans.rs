@@ -6,25 +6,25 @@ use crate::manage::service::{PlanAction, ServiceError};
 
 type Answer = Result<Reply, ServiceError>;
 
-pub fn list(call: &Call<'_>) -> Answer {
+pub(super) fn list(call: &Call<'_>) -> Answer {
     Ok(data(call.service.list_plans(call.param("apiId"))?))
 }
 
-pub fn get(call: &Call<'_>) -> Answer {
+pub(super) fn get(call: &Call<'_>) -> Answer {
     let plan = call
         .service
         .get_plan(call.param("apiId"), call.param("planId"))?;
     Ok(Reply::json(200, &plan))
 }
 
-pub fn create(call: &Call<'_>) -> Answer {
+pub(super) fn create(call: &Call<'_>) -> Answer {
     let plan = call
         .service
         .create_plan(call.param("apiId"), call.json(false)?, &call.actor)?;
     Ok(Reply::json(201, &plan))
 }
 
-pub fn update(call: &Call<'_>) -> Answer {
+pub(super) fn update(call: &Call<'_>) -> Answer {
     let plan = call.service.update_plan(
         call.param("apiId"),
         call.param("planId"),
@@ -34,21 +34,21 @@ pub fn update(call: &Call<'_>) -> Answer {
     Ok(Reply::json(200, &plan))
 }
 
-pub fn delete(call: &Call<'_>) -> Answer {
+pub(super) fn delete(call: &Call<'_>) -> Answer {
     call.service
         .delete_plan(call.param("apiId"), call.param("planId"), &call.actor)?;
     Ok(Reply::no_content())
 }
 
-pub fn publish(call: &Call<'_>) -> Answer {
+pub(super) fn publish(call: &Call<'_>) -> Answer {
     action(call, PlanAction::Publish)
 }
 
-pub fn deprecate(call: &Call<'_>) -> Answer {
+pub(super) fn deprecate(call: &Call<'_>) -> Answer {
     action(call, PlanAction::Deprecate)
 }
 
-pub fn close(call: &Call<'_>) -> Answer {
+pub(super) fn close(call: &Call<'_>) -> Answer {
     action(call, PlanAction::Close)
 }
 

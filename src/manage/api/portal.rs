@@ -24,14 +24,14 @@ use crate::manage::service::{Actor, ErrorKind, Service, ServiceError};
 use crate::manage::store::Bound;
 
 /// The prefix of the portal's routes.
-pub const PORTAL_BASE: &str = "/portal/v1/apis";
+pub(super) const PORTAL_BASE: &str = "/portal/v1/apis";
 /// The id prefix of the applications the portal creates.
 const PORTAL_APPLICATION_PREFIX: &str = "portal-";
 /// Longest application name a portal caller may give.
 const MAX_APPLICATION_NAME_CHARS: usize = 100;
 
 /// The portal's bounds on anonymous writes, and their counters.
-pub struct Portal {
+pub(super) struct Portal {
     /// Applications the portal may create (`management.portal.maxApplications`).
     max_applications: usize,
     /// Subscription requests per client address (`management.portal.writesPerMinute`).
@@ -39,7 +39,7 @@ pub struct Portal {
 }
 
 impl Portal {
-    pub fn new(config: PortalConfig) -> Portal {
+    pub(super) fn new(config: PortalConfig) -> Portal {
         Portal {
             max_applications: config.max_applications,
             writes: PortalWriteLimit::new(config.writes_per_minute),
@@ -51,14 +51,14 @@ impl Portal {
 type PortalFn = fn(&Service, &Portal, &Request, &str) -> Result<Reply, ServiceError>;
 
 /// One portal route; the OpenAPI document lists these with the management routes.
-pub struct PortalRoute {
+pub(super) struct PortalRoute {
     pub method: &'static str,
     pub template: &'static str,
     handler: PortalFn,
 }
 
 /// Every portal route.
-pub static PORTAL_ROUTES: &[PortalRoute] = &[
+pub(super) static PORTAL_ROUTES: &[PortalRoute] = &[
     PortalRoute {
         method: "GET",
         template: "/portal/v1/apis",
@@ -80,7 +80,7 @@ pub static PORTAL_ROUTES: &[PortalRoute] = &[
 ];
 
 /// Answers a `/portal/…` request; `method` is the request's method name.
-pub fn handle(service: &Service, portal: &Portal, request: &Request, method: &str) -> Reply {
+pub(super) fn handle(service: &Service, portal: &Portal, request: &Request, method: &str) -> Reply {
     let path = request.head.path();
     let mut allowed: Vec<&str> = Vec::new();
     for route in PORTAL_ROUTES {

@@ -17,12 +17,12 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Client addresses tracked at once.
-pub const MAX_TRACKED_CLIENTS: usize = 10_000;
+pub(super) const MAX_TRACKED_CLIENTS: usize = 10_000;
 /// What a refused client is told to wait when the table of clients is full.
 const FULL_TABLE_RETRY: Duration = Duration::from_secs(60);
 
 /// The limit and its counters.
-pub struct PortalWriteLimit {
+pub(super) struct PortalWriteLimit {
     per_minute: u32,
     clients: Mutex<HashMap<IpAddr, Bucket>>,
     refused: AtomicU64,
@@ -35,7 +35,7 @@ struct Bucket {
 }
 
 impl PortalWriteLimit {
-    pub fn new(per_minute: u32) -> PortalWriteLimit {
+    pub(super) fn new(per_minute: u32) -> PortalWriteLimit {
         PortalWriteLimit {
             per_minute: per_minute.max(1),
             clients: Mutex::new(HashMap::new()),
@@ -45,7 +45,7 @@ impl PortalWriteLimit {
 
     /// Takes one write for `peer` at `now`; `Err(wait)` when it has none left, with how long
     /// until it has one (the `Retry-After`). A request without a known peer shares one bucket.
-    pub fn admit(&self, peer: Option<SocketAddr>, now: Instant) -> Result<(), Duration> {
+    pub(super) fn admit(&self, peer: Option<SocketAddr>, now: Instant) -> Result<(), Duration> {
         let key = peer.map_or(IpAddr::from([0u8; 4]), |peer| client_key(peer.ip()));
         let capacity = f64::from(self.per_minute);
         let mut clients = self.lock();
@@ -72,12 +72,12 @@ impl PortalWriteLimit {
     }
 
     /// Writes refused since start.
-    pub fn refused(&self) -> u64 {
+    pub(super) fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
     }
 
     /// Client addresses tracked now.
-    pub fn tracked(&self) -> usize {
+    pub(super) fn tracked(&self) -> usize {
         self.lock().len()
     }
 
@@ -114,7 +114,7 @@ fn client_key(ip: IpAddr) -> IpAddr {
 }
 
 /// `Retry-After` in whole seconds, rounded up (at least 1).
-pub fn retry_after_seconds(wait: Duration) -> u64 {
+pub(super) fn retry_after_seconds(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 

@@ -8,11 +8,11 @@ use crate::manage::service::{ServiceError, SubscriptionAction};
 
 type Answer = Result<Reply, ServiceError>;
 
-pub fn list(call: &Call<'_>) -> Answer {
+pub(super) fn list(call: &Call<'_>) -> Answer {
     Ok(data(call.service.list_subscriptions(call.param("apiId"))?))
 }
 
-pub fn get(call: &Call<'_>) -> Answer {
+pub(super) fn get(call: &Call<'_>) -> Answer {
     let view = call
         .service
         .get_subscription(call.param("apiId"), call.param("subscriptionId"))?;
@@ -23,7 +23,7 @@ pub fn get(call: &Call<'_>) -> Answer {
 }
 
 /// `PUT`: Gravitee v2's UpdateSubscription (`consumerConfiguration`, `startingAt`, `endingAt`).
-pub fn update(call: &Call<'_>) -> Answer {
+pub(super) fn update(call: &Call<'_>) -> Answer {
     let body = call.json(false)?;
     let expected = call.expected(Some(&body))?;
     let (view, version) = call.service.update_subscription(
@@ -36,7 +36,7 @@ pub fn update(call: &Call<'_>) -> Answer {
     Ok(with_etag(200, &view, version))
 }
 
-pub fn create(call: &Call<'_>) -> Answer {
+pub(super) fn create(call: &Call<'_>) -> Answer {
     let body = call.json(false)?;
     let field = |name: &str| {
         body.get(name).and_then(Value::as_str).ok_or_else(|| {
@@ -56,34 +56,34 @@ pub fn create(call: &Call<'_>) -> Answer {
     Ok(Reply::json(201, &view))
 }
 
-pub fn accept(call: &Call<'_>) -> Answer {
+pub(super) fn accept(call: &Call<'_>) -> Answer {
     action(call, SubscriptionAction::Accept)
 }
 
-pub fn reject(call: &Call<'_>) -> Answer {
+pub(super) fn reject(call: &Call<'_>) -> Answer {
     action(call, SubscriptionAction::Reject)
 }
 
-pub fn pause(call: &Call<'_>) -> Answer {
+pub(super) fn pause(call: &Call<'_>) -> Answer {
     action(call, SubscriptionAction::Pause)
 }
 
-pub fn resume(call: &Call<'_>) -> Answer {
+pub(super) fn resume(call: &Call<'_>) -> Answer {
     action(call, SubscriptionAction::Resume)
 }
 
-pub fn close(call: &Call<'_>) -> Answer {
+pub(super) fn close(call: &Call<'_>) -> Answer {
     action(call, SubscriptionAction::Close)
 }
 
-pub fn keys(call: &Call<'_>) -> Answer {
+pub(super) fn keys(call: &Call<'_>) -> Answer {
     Ok(data(call.service.api_keys(
         call.param("apiId"),
         call.param("subscriptionId"),
     )?))
 }
 
-pub fn renew_key(call: &Call<'_>) -> Answer {
+pub(super) fn renew_key(call: &Call<'_>) -> Answer {
     let shown = call.service.renew_key(
         call.param("apiId"),
         call.param("subscriptionId"),
@@ -92,7 +92,7 @@ pub fn renew_key(call: &Call<'_>) -> Answer {
     Ok(Reply::json(201, &shown))
 }
 
-pub fn revoke_key(call: &Call<'_>) -> Answer {
+pub(super) fn revoke_key(call: &Call<'_>) -> Answer {
     call.service.revoke_key(
         call.param("apiId"),
         call.param("subscriptionId"),

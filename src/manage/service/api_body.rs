@@ -69,14 +69,14 @@ impl ApiBody {
 }
 
 /// A plan's id: its `id`, or its name (as the configuration reads it).
-pub fn plan_id(plan: &Value) -> Option<&str> {
+pub(super) fn plan_id(plan: &Value) -> Option<&str> {
     plan.get("id")
         .or_else(|| plan.get("name"))
         .and_then(Value::as_str)
 }
 
 /// A plan's status (`published` when unset, as the configuration reads it).
-pub fn plan_status(plan: &Value) -> &str {
+pub(super) fn plan_status(plan: &Value) -> &str {
     plan.get("status")
         .and_then(Value::as_str)
         .unwrap_or("published")

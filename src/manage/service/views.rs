@@ -34,7 +34,7 @@ pub fn stats_from(shards: Vec<Arc<ApiMetrics>>) -> Box<super::StatsSource> {
 }
 
 /// `2026-12-06T07:24:23.123Z`.
-pub fn time(at: SystemTime) -> String {
+pub(super) fn time(at: SystemTime) -> String {
     rfc3339_millis(at)
 }
 

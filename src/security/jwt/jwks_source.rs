@@ -6,6 +6,10 @@
 //! hammer the issuer. A failed fetch keeps the previous keys. The thread ends when the last
 //! [`JwksSource`] handle is dropped (its request channel disconnects).
 
+#![allow(
+    clippy::disallowed_types,
+    reason = "keys are swapped by the JWKS fetch thread (a fetch blocks); a shard holds the lock for an Arc clone only"
+)]
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};

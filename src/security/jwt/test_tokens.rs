@@ -8,23 +8,25 @@ use jsonwebtoken::EncodingKey;
 use super::algorithm::JwtAlgorithm;
 use super::config::{settings_from_value, JwtSettings};
 
-pub const NOW: u64 = 1_800_000_000;
-pub const SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+pub(crate) const NOW: u64 = 1_800_000_000;
+pub(crate) const SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-pub const RSA_PRIVATE: &str = include_str!("../../../tests/fixtures/jwt/rsa-private.pem");
-pub const RSA_PUBLIC: &str = include_str!("../../../tests/fixtures/jwt/rsa-public.pem");
-pub const RSA2_PRIVATE: &str = include_str!("../../../tests/fixtures/jwt/rsa2-private.pem");
-pub const EC256_PRIVATE: &str = include_str!("../../../tests/fixtures/jwt/ec256-private.pem");
-pub const EC256_PUBLIC: &str = include_str!("../../../tests/fixtures/jwt/ec256-public.pem");
-pub const EC384_PRIVATE: &str = include_str!("../../../tests/fixtures/jwt/ec384-private.pem");
-pub const EC384_PUBLIC: &str = include_str!("../../../tests/fixtures/jwt/ec384-public.pem");
-pub const ED_PRIVATE: &str = include_str!("../../../tests/fixtures/jwt/ed25519-private.pem");
-pub const ED_PUBLIC: &str = include_str!("../../../tests/fixtures/jwt/ed25519-public.pem");
-pub const JWKS: &str = include_str!("../../../tests/fixtures/jwt/jwks.json");
-pub const JWKS_ROTATED: &str = include_str!("../../../tests/fixtures/jwt/jwks-rotated.json");
+pub(crate) const RSA_PRIVATE: &str = include_str!("../../../tests/fixtures/jwt/rsa-private.pem");
+pub(crate) const RSA_PUBLIC: &str = include_str!("../../../tests/fixtures/jwt/rsa-public.pem");
+pub(crate) const RSA2_PRIVATE: &str = include_str!("../../../tests/fixtures/jwt/rsa2-private.pem");
+pub(crate) const EC256_PRIVATE: &str =
+    include_str!("../../../tests/fixtures/jwt/ec256-private.pem");
+pub(crate) const EC256_PUBLIC: &str = include_str!("../../../tests/fixtures/jwt/ec256-public.pem");
+pub(crate) const EC384_PRIVATE: &str =
+    include_str!("../../../tests/fixtures/jwt/ec384-private.pem");
+pub(crate) const EC384_PUBLIC: &str = include_str!("../../../tests/fixtures/jwt/ec384-public.pem");
+pub(crate) const ED_PRIVATE: &str = include_str!("../../../tests/fixtures/jwt/ed25519-private.pem");
+pub(crate) const ED_PUBLIC: &str = include_str!("../../../tests/fixtures/jwt/ed25519-public.pem");
+pub(crate) const JWKS: &str = include_str!("../../../tests/fixtures/jwt/jwks.json");
+pub(crate) const JWKS_ROTATED: &str = include_str!("../../../tests/fixtures/jwt/jwks-rotated.json");
 
 /// The private key (and its fixture name) that signs `alg` in these tests.
-pub fn signing_key(alg: JwtAlgorithm) -> EncodingKey {
+pub(crate) fn signing_key(alg: JwtAlgorithm) -> EncodingKey {
     use JwtAlgorithm::*;
     match alg {
         Hs256 | Hs384 | Hs512 => EncodingKey::from_secret(SECRET.as_bytes()),
@@ -38,7 +40,7 @@ pub fn signing_key(alg: JwtAlgorithm) -> EncodingKey {
 }
 
 /// The `kid` of `alg`'s key in jwks.json.
-pub fn jwks_kid(alg: JwtAlgorithm) -> &'static str {
+pub(crate) fn jwks_kid(alg: JwtAlgorithm) -> &'static str {
     match alg {
         JwtAlgorithm::Es256 => "ec-256",
         JwtAlgorithm::Es384 => "ec-384",
@@ -47,24 +49,24 @@ pub fn jwks_kid(alg: JwtAlgorithm) -> &'static str {
     }
 }
 
-pub fn b64(text: &str) -> String {
+pub(crate) fn b64(text: &str) -> String {
     URL_SAFE_NO_PAD.encode(text)
 }
 
 /// `header` and `claims` (JSON text, used as given) signed with `key` under `alg`.
-pub fn forge(header: &str, claims: &str, key: &EncodingKey, alg: JwtAlgorithm) -> String {
+pub(crate) fn forge(header: &str, claims: &str, key: &EncodingKey, alg: JwtAlgorithm) -> String {
     let input = format!("{}.{}", b64(header), b64(claims));
     let signature = jsonwebtoken::crypto::sign(input.as_bytes(), key, alg.crypto()).unwrap();
     format!("{input}.{signature}")
 }
 
 /// Claims that pass the plans built by [`plan`]: client `app-1`, valid around [`NOW`].
-pub fn good_claims() -> String {
+pub(crate) fn good_claims() -> String {
     claims_at(NOW)
 }
 
 /// [`good_claims`] valid around `now` (for tests that check against the real clock).
-pub fn claims_at(now: u64) -> String {
+pub(crate) fn claims_at(now: u64) -> String {
     format!(
         r#"{{"iss":"https://idp.test","aud":"tidegate","azp":"app-1","sub":"alice","exp":{},"nbf":{},"iat":{}}}"#,
         now + 300,
@@ -74,13 +76,13 @@ pub fn claims_at(now: u64) -> String {
 }
 
 /// A well-formed token for `alg` with `claims`, signed with the fixture key.
-pub fn token(alg: JwtAlgorithm, claims: &str) -> String {
+pub(crate) fn token(alg: JwtAlgorithm, claims: &str) -> String {
     let header = format!(r#"{{"alg":"{}","typ":"JWT"}}"#, alg.name());
     forge(&header, claims, &signing_key(alg), alg)
 }
 
 /// Plan settings from YAML-ish JSON `keys` (the key source members) plus the usual checks.
-pub fn plan(keys: serde_json::Value) -> JwtSettings {
+pub(crate) fn plan(keys: serde_json::Value) -> JwtSettings {
     let mut value = serde_json::json!({ "issuer": "https://idp.test", "audience": "tidegate" });
     value
         .as_object_mut()

@@ -1,6 +1,10 @@
 //! A JWKS URL served by a tiny HTTP server: fetched at start, refetched on an unknown `kid`
 //! (key rotation), at most once per `minRefreshIntervalMs`, and waited for by the request.
 
+#![allow(
+    clippy::disallowed_types,
+    reason = "a test: the JWKS server runs on a plain thread"
+)]
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
