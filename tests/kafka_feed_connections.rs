@@ -19,16 +19,10 @@ use tidegate::metrics::ShardMetrics;
 const TOPIC: &str = "rest";
 const PARTITIONS: usize = 3;
 
-#[test]
-fn a_kafka_api_at_rest_holds_one_connection_per_partition_and_one_for_metadata_per_client() {
+fn at_rest(driver: DriverChoice) {
     let broker = Broker::start();
     broker.create_topic(TOPIC, PARTITIONS as u32);
-    let gateway = started_gateway(
-        &broker,
-        TOPIC,
-        "autoOffsetReset: earliest",
-        DriverChoice::Auto,
-    );
+    let gateway = started_gateway(&broker, TOPIC, "autoOffsetReset: earliest", driver);
     let metrics = gateway.kafka_metrics().expect("kafka metrics").clone();
     // The feed announces itself once all its partitions are connected; the producer counts
     // itself connected once its partitions are.
@@ -52,3 +46,7 @@ fn a_kafka_api_at_rest_holds_one_connection_per_partition_and_one_for_metadata_p
     assert_eq!(broker.connections_from_this_process(), feed + producer);
     drop(clients);
 }
+on_both_drivers!(
+    a_kafka_api_at_rest_holds_one_connection_per_partition_and_one_for_metadata_per_client,
+    at_rest
+);
