@@ -11,6 +11,8 @@ mod outbound_queue;
 pub mod pump;
 mod reply_budget;
 pub mod retention_ring;
+#[cfg(test)]
+mod test_fixtures;
 
 pub use outbound_queue::{OutboundQueue, PushOutcome, QueueEnd};
 pub use reply_budget::{ReplyBudget, ReplyPermit};

@@ -2,45 +2,14 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::*;
-use crate::config::{OutboundConfig, SlowClientPolicy};
+use crate::config::SlowClientPolicy;
 use crate::cross_shard::{Doorbell, TopicLog};
 use crate::delivery::fanout::RingSource;
 use crate::delivery::pump::{self, Pumped};
-use crate::message::{Message, MessageId, PayloadKind};
+use crate::delivery::test_fixtures::{drain, message, queue_of};
 use crate::metrics::ShardMetrics;
 use std::cell::RefCell;
-
-fn message() -> Message {
-    Message {
-        id: MessageId::Sequence(0),
-        payload: Bytes::from_static(b"m"),
-        kind: PayloadKind::Unspecified,
-        headers: Arc::from(Vec::new()),
-        metadata: Arc::from(Vec::new()),
-        timestamp_ms: 0,
-    }
-}
-
-fn queue() -> Rc<OutboundQueue> {
-    let config = OutboundConfig {
-        max_queued_messages: 64,
-        max_queued_bytes: 1 << 20,
-        slow_client_policy: SlowClientPolicy::DropOldest,
-    };
-    Rc::new(OutboundQueue::new(
-        &config,
-        Arc::new(ShardMetrics::default()),
-    ))
-}
-
-fn drain(queue: &OutboundQueue) -> Vec<u64> {
-    let mut out = Vec::new();
-    queue.drain_into(usize::MAX, &mut out);
-    out.iter().map(|m| m.id.sequence()).collect()
-}
 
 /// A fan-out of a ring read by one shard, counting how often it reported progress.
 fn fanout(doorbell: &Arc<Doorbell>) -> (Rc<Fanout>, Arc<TopicLog>, Rc<Cell<u32>>) {
@@ -210,4 +179,8 @@ fn dropping_during_a_pump_pass() {
     assert_eq!(drain(&stays), vec![1]);
     assert_eq!(drain(&other), vec![1]);
     assert_eq!((one.subscriber_count(), two.subscriber_count()), (1, 1));
+}
+
+fn queue() -> Rc<OutboundQueue> {
+    queue_of(64)
 }

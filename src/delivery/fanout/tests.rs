@@ -1,40 +1,12 @@
 use super::*;
 use crate::config::OutboundConfig;
+use crate::delivery::test_fixtures::{drain, message, queue_of as queue};
 use bytes::Bytes;
-
-fn message() -> Message {
-    Message {
-        id: MessageId::Sequence(0),
-        payload: Bytes::from_static(b"m"),
-        kind: crate::message::PayloadKind::Unspecified,
-        headers: Arc::from(Vec::new()),
-        metadata: Arc::from(Vec::new()),
-        timestamp_ms: 0,
-    }
-}
 
 /// A topic read by one shard.
 fn log(max_messages: usize, max_bytes: usize) -> Arc<TopicLog> {
     let doorbells = [crate::cross_shard::Doorbell::new()];
     Arc::new(TopicLog::new("t", max_messages, max_bytes, &doorbells))
-}
-
-fn queue(max_messages: usize) -> Rc<OutboundQueue> {
-    let config = OutboundConfig {
-        max_queued_messages: max_messages,
-        max_queued_bytes: 1 << 20,
-        slow_client_policy: SlowClientPolicy::DropOldest,
-    };
-    Rc::new(OutboundQueue::new(
-        &config,
-        Arc::new(ShardMetrics::default()),
-    ))
-}
-
-fn drain(queue: &OutboundQueue) -> Vec<u64> {
-    let mut out = Vec::new();
-    queue.drain_into(usize::MAX, &mut out);
-    out.iter().map(|m| m.id.sequence()).collect()
 }
 
 /// A full subscriber far behind and a live one: `pump_all` must return (it once looped

@@ -2,44 +2,13 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::*;
-use crate::config::{OutboundConfig, SlowClientPolicy};
+use crate::config::SlowClientPolicy;
 use crate::cross_shard::{Doorbell, TopicLog};
 use crate::delivery::fanout::RingSource;
+use crate::delivery::test_fixtures::{drain, message, queue_of};
 use crate::delivery::OutboundQueue;
-use crate::message::{Message, MessageId, PayloadKind};
 use crate::metrics::ShardMetrics;
-
-fn message() -> Message {
-    Message {
-        id: MessageId::Sequence(0),
-        payload: Bytes::from_static(b"m"),
-        kind: PayloadKind::Unspecified,
-        headers: Arc::from(Vec::new()),
-        metadata: Arc::from(Vec::new()),
-        timestamp_ms: 0,
-    }
-}
-
-fn queue() -> Rc<OutboundQueue> {
-    let config = OutboundConfig {
-        max_queued_messages: 64,
-        max_queued_bytes: 1 << 20,
-        slow_client_policy: SlowClientPolicy::DropOldest,
-    };
-    Rc::new(OutboundQueue::new(
-        &config,
-        Arc::new(ShardMetrics::default()),
-    ))
-}
-
-fn drain(queue: &OutboundQueue) -> Vec<u64> {
-    let mut out = Vec::new();
-    queue.drain_into(usize::MAX, &mut out);
-    out.iter().map(|m| m.id.sequence()).collect()
-}
 
 /// A pump over one fan-out that counts what it was asked, and ends after `wakes` wake-ups (or
 /// when `end_after_wake` says so).
@@ -143,4 +112,8 @@ fn after_wake_ends_the_pump() {
     block_on(run(&pumped));
     assert_eq!(drain(&q), vec![1]);
     assert_eq!(pumped.wakes.get(), 4, "ended after its first wake-up");
+}
+
+fn queue() -> Rc<OutboundQueue> {
+    queue_of(64)
 }
