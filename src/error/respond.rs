@@ -42,7 +42,11 @@ pub fn record_ending(metrics: &ShardMetrics, error: &DataError) {
     record(metrics, error.kind(), error.reason(), error.detail(), None);
 }
 
-/// Counts one occurrence and logs it at its kind's level.
+/// Counts one occurrence and logs it at its kind's level, or one level lower (debug) when a
+/// broker-fault error carries no detail: those are known states the answer already says (the
+/// feed has not started, a bridge queue or catch-up limit is full), and clients retry them every
+/// `Retry-After` second, so a warn line each would flood the log after a restart; the count
+/// still shows them.
 fn record(
     metrics: &ShardMetrics,
     kind: Kind,
@@ -54,8 +58,12 @@ fn record(
     let answer = kind.answer();
     let (fault, kind) = (answer.fault.label(), answer.label);
     let request_id = request_id.unwrap_or("-");
+    let level = match (answer.log, detail) {
+        (LogLevel::Warn, None) => LogLevel::Debug,
+        (level, _) => level,
+    };
     let detail = detail.unwrap_or("");
-    match answer.log {
+    match level {
         LogLevel::Debug => {
             tracing::debug!(request_id, fault, kind, reason, detail, "data-path error")
         }
