@@ -128,12 +128,14 @@ pub(super) async fn read_loop(
         }
         held = (!first.is_empty()).then_some(first);
     }
-    // A read that filled its buffer likely left more waiting: read again at once.
-    let mut more_waiting = false;
+    // Every read without a partial message first waits for readability, also after a read
+    // that filled its buffer: guessing "more is waiting" left a 4 KiB buffer in a pending read
+    // for the whole idle time whenever a burst ended exactly at the buffer's end (and a ready
+    // socket answers the poll at once).
     loop {
         let held_bytes = held.as_ref().map_or(0, |buf: &LentBuffer| buf.capacity());
         gauge.set(held_bytes + reader.held_bytes());
-        if held.is_none() && !more_waiting {
+        if held.is_none() {
             let mut readable = std::pin::pin!(reader.readable());
             let mut stopped = std::pin::pin!(ended.wait());
             let woken = poll_fn(|cx| match stopped.as_mut().poll(cx) {
@@ -153,10 +155,9 @@ pub(super) async fn read_loop(
         *buf = read_into;
         gauge.set(buf.capacity() + reader.held_bytes());
         match result {
-            Ok((n, asked)) if n > 0 => {
+            Ok((n, _)) if n > 0 => {
                 exchange.read(n);
                 fault::trip(Site::ReadLoop, &buf);
-                more_waiting = n == asked;
                 if !handler.on_bytes(&mut buf).await {
                     break;
                 }
