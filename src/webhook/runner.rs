@@ -306,7 +306,11 @@ impl Runner {
                     queue.mark_delivered(message.id.clone());
                 }
             }
-            if let (true, Some(last)) = (self.at_most_once(), batch.last()) {
+            // Only a batch with something to attempt waits for a commit: skipped messages are
+            // committed with the group's next periodic commit (a narrow channel on a busy API
+            // would otherwise pay a broker round trip per message it never delivers).
+            let attempts = batch.iter().any(|m| self.admits(m));
+            if let (true, true, Some(last)) = (self.at_most_once(), attempts, batch.last()) {
                 match commit_first::before_attempt(&subscription, &last.id, stop).await {
                     Committed::Yes => {}
                     Committed::Interrupted => return Ended::Interrupted,
@@ -332,18 +336,23 @@ impl Runner {
     /// Delivers `message`, or skips it (acknowledged, no attempt) when it is outside the
     /// subscription's `channel`.
     async fn in_channel(&self, message: &Message, stop: &Stop) -> Outcome {
-        if let Some(channel) = &self.target.push.channel {
+        if !self.admits(message) {
+            SubscriptionCounters::add(&self.target.counters.skipped, 1);
+            return Outcome::Skipped;
+        }
+        self.target.deliver(message, stop).await
+    }
+
+    /// Whether `message` lies in the subscription's channel (every message without one).
+    fn admits(&self, message: &Message) -> bool {
+        self.target.push.channel.as_ref().is_none_or(|channel| {
             let topic = message
                 .metadata
                 .iter()
                 .find(|(name, _)| name == "topic")
                 .map(|(_, topic)| topic.as_str());
-            if !channel.admits(topic) {
-                SubscriptionCounters::add(&self.target.counters.skipped, 1);
-                return Outcome::Skipped;
-            }
-        }
-        self.target.deliver(message, stop).await
+            channel.admits(topic)
+        })
     }
 
     /// At-most-once messages whose offset commit failed: not delivered (skipped, never
