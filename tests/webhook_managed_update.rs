@@ -1,9 +1,9 @@
 //! Updating a push subscription through the management API (Gravitee v2's UpdateSubscription,
 //! `PUT …/apis/{apiId}/subscriptions/{subscriptionId}`) on a managed node: a client GETs the
 //! subscription (secrets masked), changes the callback URL and a header, and PUTs it back with
-//! `If-Match`. Later messages go to the new receiver with the new header and the stored secrets
-//! (the masked ones sent back kept them); none is lost or delivered twice across the switch, and
-//! none reaches the old receiver once it happened. An invalid update is refused with the
+//! `If-Match`. Later messages go to the new receiver with the new header, the bearer token sent
+//! again (a masked one is refused for a new host) and the stored signing secret (sent back
+//! masked); none is lost or delivered twice across the switch, and none reaches the old receiver once it happened. An invalid update is refused with the
 //! validator's problems (nothing written), a stale `If-Match` with 412, and the update is
 //! audited.
 
@@ -100,11 +100,14 @@ fn a_push_subscription_updated_through_the_management_api_moves_to_its_new_callb
 
     // Invalid: the validator's problem located in the request; nothing written.
     let before = node.generation();
-    consumer["entrypointConfiguration"]["callbackUrl"] = json!("ftp://example.com/in");
+    let mut invalid = consumer.clone();
+    invalid["entrypointConfiguration"]["callbackUrl"] = json!("ftp://example.com/in");
+    // (the token sent too: a masked one is refused first for a new host, see below)
+    invalid["entrypointConfiguration"]["auth"]["token"] = json!(TOKEN);
     let refused = put(
         &node,
         &path,
-        &json!({"consumerConfiguration": consumer.clone()}),
+        &json!({"consumerConfiguration": invalid}),
         &etag,
     );
     let refused = expect(&refused, 400);
@@ -117,9 +120,23 @@ fn a_push_subscription_updated_through_the_management_api_moves_to_its_new_callb
     assert_eq!(expect(&unknown, 400)["errors"][0]["location"], "metadata");
     assert_eq!(node.generation(), before, "a refused update wrote");
 
-    // The update: new callback URL and header, secrets sent back masked.
+    // The update: new callback URL and header. The stored bearer token is not sent to a new
+    // host behind a mask (400, nothing written): it is sent again; the signing secret stays
+    // masked (it is never sent, only used to sign).
     consumer["entrypointConfiguration"]["callbackUrl"] = json!(new.url("/in"));
     consumer["entrypointConfiguration"]["headers"] = json!({"X-Team": "new"});
+    let masked_token = put(
+        &node,
+        &path,
+        &json!({"consumerConfiguration": consumer.clone()}),
+        &etag,
+    );
+    assert_eq!(
+        expect(&masked_token, 400)["errors"][0]["location"],
+        "consumerConfiguration.entrypointConfiguration.auth.token"
+    );
+    assert_eq!(node.generation(), before, "a refused update wrote");
+    consumer["entrypointConfiguration"]["auth"]["token"] = json!(TOKEN);
     publish(node.gateway, "two");
     let updated = put(
         &node,
@@ -172,7 +189,7 @@ fn a_push_subscription_updated_through_the_management_api_moves_to_its_new_callb
         assert_eq!(
             request.header("authorization"),
             Some(bearer.as_str()),
-            "the masked token kept the stored one"
+            "the token sent again is used"
         );
         let signature = request.header("webhook-signature").unwrap_or_default();
         assert!(signature.starts_with("v1,"), "still signed: {signature}");

@@ -107,10 +107,27 @@ pub(super) fn keep_masked(mut configuration: Value, stored: &Value) -> Result<Va
             message: format!("{MASK} stands for the stored secret, but none is stored here: send the secret itself"),
         }])
     };
+    // A stored credential goes only where it went before: a masked auth secret is kept only
+    // while the callback's origin and every other auth setting (type, user, client id, token
+    // endpoint) are unchanged, else whoever may update the subscription could send the stored
+    // password or token to a host of theirs without ever seeing it.
+    let same_destination = origin(configuration.get("callbackUrl"))
+        == origin(stored.get("callbackUrl"))
+        && auth_settings(configuration.get("auth")) == auth_settings(stored.get("auth"));
     if let Some(auth) = configuration.get_mut("auth").and_then(Value::as_object_mut) {
-        for key in ["password", "token", "clientSecret"] {
+        for key in AUTH_SECRETS {
             if auth.get(key).and_then(Value::as_str) != Some(MASK) {
                 continue;
+            }
+            if !same_destination {
+                return Err(ServiceError::invalid(
+                    "definition.invalid",
+                    "the subscription's consumerConfiguration is invalid; see `errors`",
+                )
+                .with_errors(vec![FieldError {
+                    location: format!("{REQUEST_PREFIX}.auth.{key}"),
+                    message: format!("{MASK} keeps the stored secret only while the callback's host and the other auth settings stay the same: send the secret itself to use it with the new ones"),
+                }]));
             }
             match stored.get("auth").and_then(|a| a.get(key)) {
                 Some(kept @ Value::String(_)) => {
@@ -136,6 +153,30 @@ pub(super) fn keep_masked(mut configuration: Value, stored: &Value) -> Result<Va
         }
     }
     Ok(configuration)
+}
+
+/// The auth fields that hold secrets (masked in answers).
+const AUTH_SECRETS: [&str; 3] = ["password", "token", "clientSecret"];
+
+/// `scheme://host:port` of a callback URL (what a credential sent to it reaches).
+fn origin(url: Option<&Value>) -> Option<String> {
+    let url = url?.as_str()?;
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    Some(format!(
+        "{}://{}",
+        scheme.to_ascii_lowercase(),
+        authority.to_ascii_lowercase()
+    ))
+}
+
+/// An auth object without its secrets: where and as whom a credential is used.
+fn auth_settings(auth: Option<&Value>) -> Option<serde_json::Map<String, Value>> {
+    let mut settings = auth?.as_object()?.clone();
+    for key in AUTH_SECRETS {
+        settings.remove(key);
+    }
+    Some(settings)
 }
 
 /// `subscription` as a push subscription with `configuration`.
@@ -255,11 +296,12 @@ mod tests {
     #[test]
     fn masked_secrets_sent_back_keep_the_stored_ones() {
         let stored = json!({
+            "callbackUrl": "http://y/a",
             "auth": { "type": "basic", "username": "u", "password": "p" },
             "secrets": ["whsec_old"],
         });
         let sent = json!({
-            "callbackUrl": "http://y/",
+            "callbackUrl": "HTTP://Y/b?c",
             "auth": { "type": "basic", "username": "u", "password": MASK },
             "secrets": ["whsec_new", MASK],
         });
@@ -272,7 +314,25 @@ mod tests {
             err.errors[0].location,
             format!("{REQUEST_PREFIX}.secrets[1]")
         );
-        let no_token = json!({ "auth": { "type": "bearer", "token": MASK } });
+        // The stored password is not sent to another host, nor as another user.
+        for (url, user) in [
+            ("http://z/a", "u"),
+            ("http://y:81/a", "u"),
+            ("http://y/a", "v"),
+        ] {
+            let moved = json!({
+                "callbackUrl": url,
+                "auth": { "type": "basic", "username": user, "password": MASK },
+            });
+            let err = keep_masked(moved, &stored).unwrap_err();
+            assert_eq!(
+                err.errors[0].location,
+                format!("{REQUEST_PREFIX}.auth.password"),
+                "{url} {user}"
+            );
+        }
+        let no_token =
+            json!({ "callbackUrl": "http://y/a", "auth": { "type": "bearer", "token": MASK } });
         let err = keep_masked(no_token, &stored).unwrap_err();
         assert_eq!(
             err.errors[0].location,
