@@ -62,21 +62,31 @@ pub(super) fn spawn(
 }
 
 /// `next` with each partition past its log's end now moved to the log's start; `None` when a
-/// broker did not answer. Only partitions beyond what the feed last fetched are asked.
+/// broker did not answer. Only partitions beyond what the feed last fetched are asked, all at
+/// once (each waits behind its own partition's long-poll fetch: asked in turn, a topic of a few
+/// dozen partitions would pass `CHECK_TIMEOUT`).
 async fn resume_positions(
     next: &[i64],
     feed: &KafkaFeed,
     connections: &[Rc<PartitionClient>],
 ) -> Option<Vec<i64>> {
-    let mut resumed = next.to_vec();
+    let mut asked = tokio::task::JoinSet::new();
     for slot in feed.ends.beyond(next) {
-        let partition = &connections[slot];
-        let latest = partition.get_offset(OffsetAt::Latest).await.ok()?;
-        if next[slot] > latest {
+        let (partition, position) = (connections[slot].clone(), next[slot]);
+        asked.spawn_local(async move {
+            let latest = partition.get_offset(OffsetAt::Latest).await.ok()?;
+            if position <= latest {
+                return Some((slot, position));
+            }
             let earliest = partition.get_offset(OffsetAt::Earliest).await.ok()?;
-            resumed[slot] = resume_in_log(next[slot], earliest, latest);
-            tracing::info!(slot, position = next[slot], latest, earliest, "a client's position lies past the end of the broker's log; it reads the log from its start");
-        }
+            tracing::info!(slot, position, latest, earliest, "a client's position lies past the end of the broker's log; it reads the log from its start");
+            Some((slot, resume_in_log(position, earliest, latest)))
+        });
+    }
+    let mut resumed = next.to_vec();
+    while let Some(answer) = asked.join_next().await {
+        let (slot, position) = answer.ok()??;
+        resumed[slot] = position;
     }
     Some(resumed)
 }
