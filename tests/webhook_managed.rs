@@ -9,32 +9,14 @@ mod common;
 
 use std::sync::Arc;
 
+use common::eventually;
 use common::served_node::{self, ServedNode, FOLLOW};
 use common::webhook_api::publish;
+use common::webhook_managed::{bodies, expect, orders, ALLOW_LOOPBACK, SECRET, TOKEN};
 use common::webhook_receiver::Receiver;
-use common::{eventually, Response};
 use serde_json::{json, Value};
 use tidegate::config;
 use tidegate::webhook::metrics::{State, SubscriptionCounters};
-
-const ALLOW_LOOPBACK: &str = ", webhook: { allowedNetworks: [127.0.0.0/8] }";
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const TOKEN: &str = "callback-bearer-token";
-
-/// `/orders` over the in-memory topic `orders`: POST publishes, the webhook entrypoint pushes.
-fn orders() -> Value {
-    json!({
-        "id": "orders",
-        "name": "Orders",
-        "contextPaths": ["/orders"],
-        "entrypoints": [
-            {"type": "http-post"},
-            {"type": "webhook", "configuration": {"readTimeout": 10000}},
-        ],
-        "endpoint": {"type": "in-memory", "configuration": {"topic": "orders"}},
-        "plans": [{"id": "push", "name": "Push", "security": "keyless"}],
-    })
-}
 
 /// The request body subscribing `app` to the push plan with `configuration`.
 fn push_request(app: &str, configuration: Value) -> Value {
@@ -46,11 +28,6 @@ fn push_request(app: &str, configuration: Value) -> Value {
             "entrypointConfiguration": configuration,
         },
     })
-}
-
-fn expect(response: &Response, status: u16) -> Value {
-    assert_eq!(response.status, status, "{}", response.text());
-    response.json()
 }
 
 /// Creates an accepted push subscription of `app` delivering to `callback`: its id.
@@ -91,16 +68,12 @@ fn until_state(counters: &SubscriptionCounters, state: State, what: &str) {
     );
 }
 
-fn bodies(receiver: &Receiver) -> Vec<String> {
-    receiver.received().iter().map(|r| r.body_text()).collect()
-}
-
 /// The problems `tidegate check` reports for a file subscribing with `configuration`: the
 /// management API must answer the same messages.
 fn file_problems(configuration: &Value) -> Vec<(String, String)> {
     let file = json!({
         "gateway": {"webhook": {"allowedNetworks": ["127.0.0.0/8"]}},
-        "apis": [orders()],
+        "apis": [orders(None)],
         "applications": [{"id": "billing", "name": "Billing"}],
         "subscriptions": [{
             "id": "s", "api": "orders", "plan": "push", "application": "billing",
@@ -124,7 +97,7 @@ fn push_subscriptions_are_created_paused_resumed_and_closed_through_the_manageme
     let (hook, witness) = (Receiver::answering(200), Receiver::answering(200));
     let node = served_node::start_with(ALLOW_LOOPBACK);
     expect(
-        &node.call("POST", "/apis", Some(&json!({"definition": orders()}))),
+        &node.call("POST", "/apis", Some(&json!({"definition": orders(None)}))),
         201,
     );
     for app in ["billing", "audit"] {

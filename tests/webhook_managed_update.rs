@@ -11,36 +11,10 @@ mod common;
 
 use common::served_node::{self, ServedNode, FOLLOW};
 use common::webhook_api::publish;
+use common::webhook_managed::{bodies, expect, orders, ALLOW_LOOPBACK, SECRET, TOKEN};
 use common::webhook_receiver::Receiver;
 use common::{eventually, Response};
 use serde_json::{json, Value};
-
-const ALLOW_LOOPBACK: &str = ", webhook: { allowedNetworks: [127.0.0.0/8] }";
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const TOKEN: &str = "callback-bearer-token";
-
-fn orders() -> Value {
-    json!({
-        "id": "orders",
-        "name": "Orders",
-        "contextPaths": ["/orders"],
-        "entrypoints": [
-            {"type": "http-post"},
-            {"type": "webhook", "qos": "at-least-once", "configuration": {"readTimeout": 10000}},
-        ],
-        "endpoint": {"type": "in-memory", "configuration": {"topic": "orders"}},
-        "plans": [{"id": "push", "name": "Push", "security": "keyless"}],
-    })
-}
-
-fn expect(response: &Response, status: u16) -> Value {
-    assert_eq!(response.status, status, "{}", response.text());
-    response.json()
-}
-
-fn bodies(receiver: &Receiver) -> Vec<String> {
-    receiver.received().iter().map(|r| r.body_text()).collect()
-}
 
 fn put(node: &ServedNode, path: &str, body: &Value, if_match: &str) -> Response {
     let bearer = format!("Bearer {}", served_node::TOKEN);
@@ -57,7 +31,11 @@ fn a_push_subscription_updated_through_the_management_api_moves_to_its_new_callb
     let (old, new) = (Receiver::answering(200), Receiver::answering(200));
     let node = served_node::start_with(ALLOW_LOOPBACK);
     expect(
-        &node.call("POST", "/apis", Some(&json!({"definition": orders()}))),
+        &node.call(
+            "POST",
+            "/apis",
+            Some(&json!({"definition": orders(Some("at-least-once"))})),
+        ),
         201,
     );
     let app = json!({"id": "billing", "name": "Billing"});

@@ -50,6 +50,7 @@ pub mod tls_client;
 pub mod topic_api;
 pub mod webhook_api;
 pub mod webhook_brokers;
+pub mod webhook_managed;
 pub mod webhook_receiver;
 pub mod ws_client;
 pub mod ws_raw;
