@@ -10,16 +10,13 @@ mod common;
 #[path = "common/kafka.rs"]
 mod kafka_broker;
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
 use common::binary::Binary;
-use common::eventually;
-use common::webhook_brokers::{assert_in_order_per_partition, kafka_yaml};
+use common::webhook_brokers::{
+    assert_in_order_per_partition, kafka_yaml, wait_acked_then_committed,
+};
 use common::webhook_receiver::{Receiver, Step};
 use kafka_broker::{record_to, Broker};
 
-const WAIT: Duration = Duration::from_secs(60);
 const PARTITIONS: i64 = 2;
 /// Records per partition.
 const PER_PARTITION: usize = 10;
@@ -42,22 +39,10 @@ fn the_group_commits_only_what_the_callback_acknowledged() {
     let receiver = Receiver::start(&script, Step::Status(200));
     let yaml = kafka_yaml(&broker.bootstrap(), topic, &receiver.url("/hook"), "");
     let gateway = Binary::start(&yaml);
-    assert!(
-        eventually(WAIT, || receiver.count() > ACKED),
-        "the receiver got {} deliveries:\n{}",
-        receiver.count(),
-        gateway.log()
-    );
     // The subscription's group commits what was acknowledged, and never the record in flight.
-    let mut committed = BTreeMap::new();
-    let settled = eventually(WAIT, || {
-        committed = broker.committed("hooks.billing", topic);
-        committed.values().sum::<i64>() == ACKED as i64
+    wait_acked_then_committed(&receiver, &gateway, ACKED, || {
+        broker.committed("hooks.billing", topic)
     });
-    assert!(
-        settled,
-        "the group committed {committed:?}, not the {ACKED} acknowledged records"
-    );
     let delivered: Vec<String> = receiver.received().iter().map(|r| r.body_text()).collect();
     assert_in_order_per_partition(&delivered, "one run");
 }

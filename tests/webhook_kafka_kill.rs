@@ -19,12 +19,13 @@ mod common;
 #[path = "common/kafka.rs"]
 mod kafka_broker;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::binary::Binary;
 use common::eventually;
-use common::webhook_brokers::{assert_in_order_per_partition, kafka_yaml_with_session};
+use common::webhook_brokers::{
+    assert_in_order_per_partition, kafka_yaml_with_session, wait_acked_then_committed,
+};
 use common::webhook_receiver::{Receiver, Step};
 use kafka_broker::{record_to, Broker};
 
@@ -63,22 +64,10 @@ fn every_record_arrives_after_a_kill(node_id: Option<&str>, session_timeout_ms: 
         &receiver.url("/hook"),
     );
     let mut gateway = Binary::start(&yaml);
-    assert!(
-        eventually(WAIT, || receiver.count() > ACKED),
-        "the receiver got {} deliveries:\n{}",
-        receiver.count(),
-        gateway.log()
-    );
     // The subscription's group commits what was acknowledged, and never the record in flight.
-    let mut committed = BTreeMap::new();
-    let settled = eventually(WAIT, || {
-        committed = broker.committed("hooks.billing", topic);
-        committed.values().sum::<i64>() == ACKED as i64
+    wait_acked_then_committed(&receiver, &gateway, ACKED, || {
+        broker.committed("hooks.billing", topic)
     });
-    assert!(
-        settled,
-        "the group committed {committed:?}, not the {ACKED} acknowledged records"
-    );
     gateway.signal("KILL");
     assert!(gateway.wait_exit(WAIT).is_some(), "the gateway did not die");
     drop(gateway);

@@ -125,3 +125,30 @@ pub fn assert_in_order_per_partition(bodies: &[String], run: &str) {
         }
     }
 }
+
+/// Waits until `receiver` has more than `acked` deliveries (its script hangs the next one), then
+/// until the subscription's group, as `committed` reads it (partition → next offset), has
+/// committed exactly the `acked` acknowledged records and never the one in flight.
+pub fn wait_acked_then_committed(
+    receiver: &super::webhook_receiver::Receiver,
+    gateway: &super::binary::Binary,
+    acked: usize,
+    committed: impl Fn() -> BTreeMap<i64, i64>,
+) {
+    let wait = Duration::from_secs(60);
+    assert!(
+        eventually(wait, || receiver.count() > acked),
+        "the receiver got {} deliveries:\n{}",
+        receiver.count(),
+        gateway.log()
+    );
+    let mut seen = BTreeMap::new();
+    let settled = eventually(wait, || {
+        seen = committed();
+        seen.values().sum::<i64>() == acked as i64
+    });
+    assert!(
+        settled,
+        "the group committed {seen:?}, not the {acked} acknowledged records"
+    );
+}
