@@ -44,13 +44,20 @@ use crate::message::{Fields, Message};
 /// One of the three body formats of the HTTP GET entrypoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BatchFormat {
+    /// `{"items":[…],"pagination":{…}}`, for `application/json` and the `*/*` and
+    /// `application/*` wildcards.
     Json,
+    /// `<response><items>…</items><pagination>…</pagination></response>` on one line, for
+    /// `application/xml` and `text/xml`.
     Xml,
+    /// One `name: value` line per field, for people at a terminal: `text/plain`, `text/*`, and
+    /// the answer when `Accept` is missing or empty.
     Text,
 }
 
 impl BatchFormat {
-    pub fn content_type(self) -> &'static str {
+    /// The reply's `Content-Type` for this format (text is labelled `charset=utf-8`).
+    pub(crate) fn content_type(self) -> &'static str {
         match self {
             BatchFormat::Json => "application/json",
             BatchFormat::Xml => "application/xml",
@@ -68,6 +75,8 @@ pub struct NegotiationError {
 }
 
 impl NegotiationError {
+    /// The HTTP status this error is answered with: always 400 (the client's `Accept` is at
+    /// fault).
     pub fn status(&self) -> u16 {
         400
     }
@@ -140,7 +149,11 @@ fn quality_of<'a>(params: impl Iterator<Item = &'a str>) -> Option<f32> {
 /// The entrypoint's `headersInPayload` / `metadataInPayload` options.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BatchOptions {
+    /// Render each message's headers as a `headers` element, every value of a name listed
+    /// (`headersInPayload`, default `false`).
     pub headers_in_payload: bool,
+    /// Render each message's metadata as a `metadata` element, one value per key
+    /// (`metadataInPayload`, default `false`).
     pub metadata_in_payload: bool,
 }
 

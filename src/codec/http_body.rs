@@ -23,13 +23,20 @@ const MAX_TRAILER_BYTES: usize = 8192;
 /// the body is unread, so the next request's start is unknown.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum BodyError {
+    /// The body, or a `Content-Length` or chunk size announcing it, goes past the limit (413).
     #[error("request body exceeds {max_body_bytes} bytes")]
-    TooLarge { max_body_bytes: usize },
+    TooLarge {
+        /// The limit it went past, as given to [`BodyDecoder::new`].
+        max_body_bytes: usize,
+    },
+    /// Chunked framing that breaks the grammar (bare LF, bad hex size, oversized extension or
+    /// trailer …); the text names the rule broken (400).
     #[error("malformed chunked body: {0}")]
     Malformed(&'static str),
 }
 
 impl BodyError {
+    /// The HTTP status the error is answered with: 413 for too large, 400 for malformed.
     pub fn status(&self) -> u16 {
         match self {
             BodyError::TooLarge { .. } => 413,
@@ -37,6 +44,8 @@ impl BodyError {
         }
     }
 
+    /// Always true: the rest of the body is unread, so the next request's start is unknown and
+    /// the connection cannot be reused.
     pub fn closes_connection(&self) -> bool {
         true
     }

@@ -37,13 +37,21 @@ pub struct HeadLimits {
 /// The request method; extension methods are kept verbatim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Method {
+    /// `GET`: a poll (http-get), an SSE stream or a WebSocket upgrade.
     Get,
+    /// `HEAD`.
     Head,
+    /// `POST`: a publish (http-post).
     Post,
+    /// `PUT`.
     Put,
+    /// `DELETE`.
     Delete,
+    /// `OPTIONS`: a CORS preflight when it carries `Access-Control-Request-Method`.
     Options,
+    /// `PATCH`.
     Patch,
+    /// Any other token, as sent (case-sensitive, like every method name).
     Other(String),
 }
 
@@ -76,36 +84,61 @@ pub enum BodyFraming {
 /// A request head that failed to parse or frame. Every variant is the client's fault.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum HeadError {
+    /// The head does not end within `max_header_bytes` (431).
     #[error("request header section exceeds {max_header_bytes} bytes")]
-    TooLarge { max_header_bytes: usize },
+    TooLarge {
+        /// The limit it went past: [`HeadLimits::max_header_bytes`].
+        max_header_bytes: usize,
+    },
+    /// More header fields than `max_header_count` (431).
     #[error("request has more than {max_header_count} header fields")]
-    TooManyHeaders { max_header_count: usize },
+    TooManyHeaders {
+        /// The limit it went past: [`HeadLimits::max_header_count`].
+        max_header_count: usize,
+    },
+    /// A request line, header name or value, or line ending httparse cannot read; the text says
+    /// which part and what to send instead (400).
     #[error("malformed request head: {0}")]
     Malformed(&'static str),
+    /// A header field continued on the next line (obs-fold, RFC 9112 §5.2), reported on its own
+    /// so the client learns to send each field on one line (400).
     #[error("obsolete line folding in a header field; send each header field on one line")]
     ObsFold,
+    /// A well-formed request line naming an HTTP version other than 1.0 and 1.1 (505).
     #[error("only HTTP/1.0 and HTTP/1.1 are supported")]
     UnsupportedVersion,
+    /// A target in absolute, authority or asterisk form; only `/path?query` is served (400).
     #[error("request target must be an absolute path starting with '/'")]
     TargetNotOriginForm,
+    /// Both `Content-Length` and `Transfer-Encoding`: the classic smuggling ambiguity (400).
     #[error("request has both Content-Length and Transfer-Encoding; send only one")]
     LengthAndTransferEncoding,
+    /// A `Content-Length` that is not digits, overflows, or disagrees with another one (400).
     #[error("invalid Content-Length; expected one decimal number of bytes")]
     InvalidContentLength,
+    /// `Transfer-Encoding` lists `chunked` other than once and last (400).
     #[error("Transfer-Encoding must end with 'chunked', applied once")]
     ChunkedNotFinal,
+    /// `Transfer-Encoding` on an HTTP/1.0 request, which has no chunked coding (400).
     #[error("Transfer-Encoding is not allowed in HTTP/1.0 requests")]
     TransferEncodingInHttp10,
+    /// A transfer coding other than `chunked` (e.g. `gzip`), named as sent (501).
     #[error("transfer coding '{0}' is not supported; use Content-Length or 'Transfer-Encoding: chunked'")]
     UnsupportedTransferCoding(String),
+    /// A CR not followed by LF anywhere in the head, refused as soon as it arrives (400).
     #[error("bare CR in the request head: every CR must be followed by LF")]
     BareCr,
+    /// More than one `Host` field (RFC 9112 §3.2), which would make routing ambiguous (400).
     #[error("request has more than one Host header field; send exactly one")]
     DuplicateHost,
+    /// A `.` or `..` path segment, plain or percent-encoded, that a proxy might resolve
+    /// differently before routing (400).
     #[error("request path contains a dot segment ('.' or '..', also percent-encoded as %2e); send the resolved path")]
     DotSegmentInPath,
+    /// `%2F` or `%5C` in the path: a hop that decodes it sees segments routing does not (400).
     #[error("request path contains an encoded '/' or '\\' (%2F or %5C); separate path segments with a plain '/'")]
     EncodedSeparatorInPath,
+    /// A raw `\` in the path, which several URL parsers and servers read as `/` (400).
     #[error("request path contains a backslash; separate path segments with '/'")]
     BackslashInPath,
 }
@@ -142,6 +175,7 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
+    /// The request line's method; entrypoint selection and CORS preflight look at it.
     pub fn method(&self) -> &Method {
         &self.method
     }
@@ -205,6 +239,7 @@ impl RequestHead {
         }
     }
 
+    /// How the body that follows the head is delimited, checked once when the head was parsed.
     pub fn body_framing(&self) -> BodyFraming {
         self.framing
     }
@@ -239,12 +274,12 @@ impl RequestHead {
     }
 }
 
-/// Parses one request head from the front of `buf`.
-///
-/// `Ok(None)`: the head is not complete yet (read more). On success the head is split off `buf`.
 /// Header slots kept on the stack while parsing (the default `maxHeaderCount` is 64).
 const STACK_HEADER_SLOTS: usize = 64;
 
+/// Parses one request head from the front of `buf`.
+///
+/// `Ok(None)`: the head is not complete yet (read more). On success the head is split off `buf`.
 pub fn parse_request_head(
     buf: &mut BytesMut,
     limits: &HeadLimits,

@@ -11,10 +11,12 @@ use bytes::{BufMut, BytesMut};
 /// The status line and header fields of a response.
 #[derive(Debug, Clone, Copy)]
 pub struct ResponseHead<'a> {
+    /// The status code; its reason phrase comes from [`reason_phrase`].
     pub status: u16,
     /// Extra header fields, written in order; framing and `Connection` are added from the
     /// other fields, so do not pass `Content-Length`, `Transfer-Encoding` or `Connection` here.
     pub headers: &'a [(&'a str, &'a str)],
+    /// How the body is delimited: decides the `Content-Length` or `Transfer-Encoding` field.
     pub body: BodyKind,
     /// Adds `Connection: close`; the caller closes after writing the body.
     pub close: bool,

@@ -142,6 +142,8 @@ fn put_stripped(dst: &mut BytesMut, value: &[u8], forbidden: &[u8]) {
 pub struct ParsedEvent {
     /// The event type; `message` when the stream named none.
     pub event_type: String,
+    /// The event's `data:` lines joined with `\n` (the final newline removed); events without
+    /// data are not dispatched.
     pub data: String,
     /// The last `id` seen in the stream so far (ids persist across events).
     pub last_event_id: String,
@@ -170,6 +172,7 @@ pub struct SseParser {
 }
 
 impl SseParser {
+    /// A parser at the start of a stream: no line seen, no last event id, no retry delay.
     pub fn new() -> Self {
         Self::default()
     }
@@ -194,6 +197,8 @@ impl SseParser {
         self.retry_ms
     }
 
+    /// The last `id` seen in the stream so far: what a reconnecting `EventSource` would send as
+    /// `Last-Event-ID` ("" before any id).
     pub fn last_event_id(&self) -> &str {
         &self.last_event_id
     }

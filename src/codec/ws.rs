@@ -72,11 +72,17 @@ pub enum WsEvent {
 /// Frame opcodes a sender may use (the reserved ones are rejected on input, never produced).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Opcode {
+    /// A further fragment of the message begun by a text or binary frame with FIN unset.
     Continuation = 0x0,
+    /// The first (or only) frame of a text message; the whole message must be UTF-8.
     Text = 0x1,
+    /// The first (or only) frame of a binary message.
     Binary = 0x2,
+    /// The closing handshake: an optional code and UTF-8 reason.
     Close = 0x8,
+    /// A keep-alive probe the peer answers with a pong.
     Ping = 0x9,
+    /// The answer to a ping, echoing its payload.
     Pong = 0xA,
 }
 
@@ -85,36 +91,63 @@ pub enum Opcode {
 /// The `Display` text is short enough (≤ 123 bytes) to be sent as the close reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WsError {
+    /// A client frame without a mask (RFC 6455 §5.1 requires one; 1002).
     #[error("client frame is not masked")]
     UnmaskedClientFrame,
+    /// A server frame with a mask (§5.1 forbids one; seen only by [`ClientFrameDecoder`]; 1002).
     #[error("server frame is masked")]
     MaskedServerFrame,
+    /// RSV2 or RSV3 set, or RSV1 where permessage-deflate does not allow it (not negotiated, or
+    /// not a message's first frame; 1002).
     #[error("RSV bits set without a negotiated extension")]
     ReservedBits,
+    /// An opcode RFC 6455 reserves (0x3–0x7, 0xB–0xF), with its value (1002).
     #[error("reserved opcode {0:#x}")]
     ReservedOpcode(u8),
+    /// A close, ping or pong frame without FIN: control frames are never fragmented (1002).
     #[error("fragmented control frame")]
     FragmentedControl,
+    /// A control frame announcing more than 125 payload bytes, with the length announced (1002).
     #[error("control frame payload of {0} bytes exceeds 125")]
     ControlTooLong(u64),
+    /// A continuation frame while no fragmented message is under way (1002).
     #[error("continuation frame without a message to continue")]
     UnexpectedContinuation,
+    /// A text or binary frame before the fragmented message under way ended (1002).
     #[error("new data frame inside a fragmented message")]
     InterleavedDataFrame,
+    /// A close payload of exactly one byte: too short for a code (1002).
     #[error("close payload of 1 byte")]
     InvalidClosePayload,
+    /// A close code a peer may not send: unassigned or reserved, or 1005/1006/1015, which only
+    /// report a local condition (1002).
     #[error("invalid close code {0}")]
     InvalidCloseCode(u16),
+    /// A message marked compressed whose payload does not inflate (1007).
     #[error("compressed message is not valid deflate data")]
     InvalidDeflate,
+    /// A text message, or the fragments of one so far, that is not UTF-8 (1007).
     #[error("text message is not valid UTF-8")]
     InvalidUtf8,
+    /// A close frame whose reason is not UTF-8 (1007).
     #[error("close reason is not valid UTF-8")]
     InvalidCloseReason,
+    /// A data frame announcing more than [`WsLimits::max_frame_bytes`], refused from its header
+    /// before any of its payload is buffered (1009).
     #[error("frame of {len_bytes} bytes exceeds the limit of {limit_bytes}")]
-    FrameTooLarge { len_bytes: u64, limit_bytes: usize },
+    FrameTooLarge {
+        /// The payload length the frame header announced.
+        len_bytes: u64,
+        /// The limit it exceeds: [`WsLimits::max_frame_bytes`].
+        limit_bytes: usize,
+    },
+    /// A message whose fragments, or whose inflated payload, exceed
+    /// [`WsLimits::max_message_bytes`] (1009).
     #[error("message exceeds the limit of {limit_bytes} bytes")]
-    MessageTooLarge { limit_bytes: usize },
+    MessageTooLarge {
+        /// The limit it exceeds: [`WsLimits::max_message_bytes`].
+        limit_bytes: usize,
+    },
 }
 
 impl WsError {
@@ -158,6 +191,7 @@ struct Decoder {
 pub struct FrameDecoder(Decoder);
 
 impl FrameDecoder {
+    /// A decoder for a session without permessage-deflate: any RSV bit is a protocol error.
     pub fn new(limits: WsLimits) -> Self {
         FrameDecoder(Decoder {
             sender: Sender::Client,
@@ -219,6 +253,7 @@ impl FrameDecoder {
 pub struct ClientFrameDecoder(Decoder);
 
 impl ClientFrameDecoder {
+    /// A decoder of uncompressed server frames within `limits`.
     pub fn new(limits: WsLimits) -> Self {
         ClientFrameDecoder(Decoder {
             sender: Sender::Server,

@@ -67,6 +67,8 @@ impl Recent {
 
 /// A message deflated for sending: the frame payload to send with RSV1 set.
 pub struct Deflated {
+    /// The deflated payload without its final `00 00 ff ff` (RFC 7692 §7.2.1), shared by every
+    /// connection on the shard that sends this message with the same window.
     pub payload: Bytes,
     /// The shard had already deflated this very payload (a fan-out): nothing was compressed.
     pub reused: bool,

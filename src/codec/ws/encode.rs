@@ -77,6 +77,7 @@ pub fn encode_text(dst: &mut BytesMut, payload: &[u8]) {
     encode_server_frame(dst, Opcode::Text, payload);
 }
 
+/// Appends a binary frame, header and payload copied (for payloads not shared by writev).
 pub fn encode_binary(dst: &mut BytesMut, payload: &[u8]) {
     encode_server_frame(dst, Opcode::Binary, payload);
 }
