@@ -123,7 +123,6 @@ pub mod delivery;
 pub mod endpoint;
 pub mod entrypoint;
 pub mod error;
-#[allow(missing_docs)] // 86 public items undocumented
 pub mod manage;
 pub mod message;
 pub mod metrics;

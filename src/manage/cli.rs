@@ -12,12 +12,30 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// What went wrong, in words for the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    /// No answer at all (connection refused, DNS, TLS, timeout): usually a wrong `--url` or a
+    /// node without `management:` (exit code 2).
     #[error("cannot reach the management API at {url}: {detail}; is tidegate running with a `management:` section, and is --url / TIDEGATE_URL its management.listen address?")]
-    Unreachable { url: String, detail: String },
+    Unreachable {
+        /// The management API address tried (`--url` / `TIDEGATE_URL`).
+        url: String,
+        /// Why the connection failed, e.g. `connection refused`.
+        detail: String,
+    },
+    /// The API answered 401: the bearer token is missing, wrong or revoked (exit code 2).
     #[error("the management API at {url} refused the token (401): give a valid one with --token or TIDEGATE_TOKEN (the one printed at first start, or one of management.tokens)")]
-    Unauthorized { url: String },
+    Unauthorized {
+        /// The management API address that refused the token.
+        url: String,
+    },
+    /// Any other non-2xx answer: the API's own error, which says what to fix.
     #[error("{status}: {message}")]
-    Refused { status: u16, message: String },
+    Refused {
+        /// The HTTP status of the answer (400, 404, 409, 412 …).
+        status: u16,
+        /// The answer's `message` and one line per field error (`location: message`).
+        message: String,
+    },
+    /// An answer arrived but its body could not be read; the text says why.
     #[error("{0}")]
     Other(String),
 }
@@ -32,6 +50,9 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client of the API at `url` (`http://host:port`, a trailing `/` is ignored) that sends
+    /// `token` as its bearer token and calls under `/management/v2/environments/{environment}`;
+    /// each call may take 30 s, connection included.
     pub fn new(url: &str, token: &str, environment: &str) -> Client {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)

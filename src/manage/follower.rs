@@ -59,12 +59,17 @@ impl FollowerMetrics {
 
 /// What the follower needs besides the applier.
 pub struct FollowerSetup {
+    /// The store polled for its generation, and read whole when it changed.
     pub store: Arc<dyn Store>,
     /// The file's own `gateway:` section (node-local; null when absent).
     pub gateway: Value,
+    /// The node's `management:` section: the poll interval (`store.pollIntervalMs`), and the
+    /// section every configuration read from the store carries.
     pub management: ManagementConfig,
     /// The generation the gateway was started with (`None`: apply at once).
     pub applied_generation: Option<u64>,
+    /// The `tidegate_management_*` counters the follower updates, shared with the admin
+    /// endpoint that renders them.
     pub metrics: Arc<FollowerMetrics>,
 }
 

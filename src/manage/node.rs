@@ -30,7 +30,10 @@ pub fn open_store(management: &ManagementConfig) -> Result<Arc<dyn Store>, Store
 pub struct Prepared {
     /// What the gateway starts with: the store's content, the file's `gateway:`.
     pub config: Config,
+    /// The opened store, already seeded; the follower and the management API share it.
     pub store: Arc<dyn Store>,
+    /// The file's `management:` section (listen address, environment, store, tokens, console,
+    /// portal limits).
     pub management: ManagementConfig,
     /// The file's `gateway:` section as a tree.
     pub gateway_section: Value,

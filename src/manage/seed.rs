@@ -15,8 +15,11 @@ pub const SEED_ACTOR: &str = "seed";
 pub struct SeedReport {
     /// False when the store had been written before (nothing done).
     pub seeded: bool,
+    /// APIs written from the file's `apis`, each deployed as revision 1.
     pub apis: usize,
+    /// Applications written from the file's `applications`.
     pub applications: usize,
+    /// Subscriptions written from the file's `subscriptions`.
     pub subscriptions: usize,
 }
 

@@ -7,16 +7,21 @@ use crate::admin::{Reply, Request};
 use crate::manage::service::{Actor, Expected, Service, ServiceError};
 
 /// A call to a route.
-pub struct Call<'a> {
-    pub service: &'a Service,
-    pub request: &'a Request,
-    pub params: Vec<(&'static str, String)>,
-    pub actor: Actor,
+pub(super) struct Call<'a> {
+    /// Where the lifecycle rules live; handlers only translate between HTTP and it.
+    pub(super) service: &'a Service,
+    /// The request as the admin server read it (head and bounded body).
+    pub(super) request: &'a Request,
+    /// The values of the route's `{name}` segments, in template order.
+    pub(super) params: Vec<(&'static str, String)>,
+    /// Who calls, recorded in audit events: the token's name, or `portal` for the developer
+    /// portal's anonymous routes.
+    pub(super) actor: Actor,
 }
 
 impl Call<'_> {
     /// The value of the path's `{name}` segment (the router matched it, so it is there).
-    pub fn param(&self, name: &str) -> &str {
+    pub(super) fn param(&self, name: &str) -> &str {
         self.params
             .iter()
             .find(|(param, _)| *param == name)
@@ -24,7 +29,7 @@ impl Call<'_> {
     }
 
     /// The path's `{name}` as a number (a revision), or 400.
-    pub fn number_param(&self, name: &str) -> Result<u64, ServiceError> {
+    pub(super) fn number_param(&self, name: &str) -> Result<u64, ServiceError> {
         self.param(name).parse().map_err(|_| {
             ServiceError::invalid(
                 "path.invalid",
@@ -38,7 +43,7 @@ impl Call<'_> {
 
     /// The body as JSON: 415 unless `Content-Type` is JSON, 400 (with the position) unless it
     /// parses. An empty body reads as `{}` when `optional`.
-    pub fn json(&self, optional: bool) -> Result<Value, ServiceError> {
+    pub(super) fn json(&self, optional: bool) -> Result<Value, ServiceError> {
         if self.request.body.is_empty() {
             if optional {
                 return Ok(Value::Object(Default::default()));
@@ -69,7 +74,7 @@ impl Call<'_> {
     }
 
     /// The version a write expects: `If-Match` and the body's `version`.
-    pub fn expected(&self, body: Option<&Value>) -> Result<Expected, ServiceError> {
+    pub(super) fn expected(&self, body: Option<&Value>) -> Result<Expected, ServiceError> {
         let if_match = match self.request.head.header_str("if-match") {
             None => None,
             Some(text) if text.trim() == "*" => None,

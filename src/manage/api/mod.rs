@@ -43,9 +43,13 @@ pub const MANAGEMENT_LIMITS: ServerLimits = ServerLimits {
 
 /// What the listener needs besides the service.
 pub struct ManagementOptions {
+    /// The address the API is served on (`management.listen`, default `127.0.0.1:8083`; port 0
+    /// in tests, see [`ManagementApi::local_addr`]).
     pub listen: SocketAddr,
     /// The `{envId}` of the routes (`management.environment`, default `DEFAULT`).
     pub environment: String,
+    /// The administrator tokens accepted as `Authorization: Bearer` (`management.tokens` and
+    /// `TIDEGATE_MANAGEMENT_TOKEN`; with none, one is generated at first start).
     pub tokens: Tokens,
     /// The developer portal's bounds (`management.portal`).
     pub portal: PortalConfig,

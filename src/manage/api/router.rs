@@ -9,19 +9,19 @@ use crate::admin::Reply;
 use crate::manage::service::ServiceError;
 
 /// A handler: answers one call.
-pub type HandlerFn = fn(&Call<'_>) -> Result<Reply, ServiceError>;
+pub(super) type HandlerFn = fn(&Call<'_>) -> Result<Reply, ServiceError>;
 
 /// One route: `method` on the path `template` (`{name}` matches one segment).
-pub struct Route {
-    pub method: &'static str,
-    pub template: &'static str,
-    pub handler: HandlerFn,
+pub(super) struct Route {
+    pub(super) method: &'static str,
+    pub(super) template: &'static str,
+    pub(super) handler: HandlerFn,
 }
 
 /// The prefix of every environment's routes.
-pub const ENV_BASE: &str = "/management/v2/environments/{envId}";
+pub(super) const ENV_BASE: &str = "/management/v2/environments/{envId}";
 /// The OpenAPI document's path (served without authentication).
-pub const OPENAPI_PATH: &str = "/management/v2/openapi.json";
+pub(super) const OPENAPI_PATH: &str = "/management/v2/openapi.json";
 
 macro_rules! routes {
     ($($method:literal $path:literal => $handler:expr,)*) => {
@@ -30,7 +30,7 @@ macro_rules! routes {
 }
 
 /// Every route under `ENV_BASE`.
-pub static ROUTES: &[Route] = routes! {
+static ROUTES: &[Route] = routes! {
     "GET" "/apis" => apis::list,
     "POST" "/apis" => apis::create,
     "GET" "/apis/{apiId}" => apis::get,
@@ -86,16 +86,17 @@ pub fn route_table() -> Vec<(&'static str, &'static str)> {
 }
 
 /// What a path resolves to.
-pub enum Resolved {
+pub(super) enum Resolved {
     /// A route and the values of its `{name}` segments, in order.
     Found(&'static Route, Vec<(&'static str, String)>),
     /// The path exists, not for this method: the methods that work.
     WrongMethod(String),
+    /// No route has this path, whatever the method (404).
     NotFound,
 }
 
 /// Finds the route for `method` on `path`.
-pub fn resolve(method: &str, path: &str) -> Resolved {
+pub(super) fn resolve(method: &str, path: &str) -> Resolved {
     let mut allowed: Vec<&str> = Vec::new();
     for route in ROUTES {
         let Some(params) = match_template(route.template, path) else {

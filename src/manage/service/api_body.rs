@@ -9,10 +9,16 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LifecycleState {
+    /// Saved through the API and never published: not in the portal.
     Created,
+    /// In the portal (with public visibility), taking subscriptions. Seeded APIs start here.
     Published,
+    /// Taken out of the portal; can be published again.
     Unpublished,
+    /// Still in the portal but taking no new subscriptions; existing ones keep working. Final
+    /// but for archiving.
     Deprecated,
+    /// Kept for the record only: it can be read or deleted, nothing else.
     Archived,
 }
 
@@ -20,7 +26,9 @@ pub enum LifecycleState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {
+    /// Listed in the developer portal while published or deprecated. Seeded APIs are public.
     Public,
+    /// Never in the portal; the default for APIs created through the management API.
     Private,
 }
 
@@ -28,7 +36,9 @@ pub enum Visibility {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RuntimeState {
+    /// The deployed revision is served.
     Started,
+    /// Not served: its routes answer 404 and its live streams end (`POST …/_stop`).
     Stopped,
 }
 
@@ -38,8 +48,12 @@ pub enum RuntimeState {
 pub struct ApiBody {
     /// One `apis[]` entry exactly as in the YAML file, plans included.
     pub definition: Value,
+    /// Where it is in its life (`lifecycleState`); decides the portal and new subscriptions.
     pub lifecycle_state: LifecycleState,
+    /// Whether the portal may list it (`visibility`).
     pub visibility: Visibility,
+    /// Whether the gateway serves its deployed revision (`state`); the follower writes it into
+    /// the definition it deploys, so it is not part of a revision.
     pub state: RuntimeState,
     /// `None`: saved, never deployed, so not on the gateway.
     pub deployed_revision: Option<u64>,
@@ -55,6 +69,7 @@ impl ApiBody {
         })
     }
 
+    /// The body as stored (camelCase JSON); the inverse of [`Self::from_value`].
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }

@@ -11,17 +11,26 @@ use crate::manage::store::{Document, Kind};
 /// A lifecycle or visibility action (`POST /apis/{id}/_publish` …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApiAction {
+    /// `_publish`: into the portal; from `created` or `unpublished`.
     Publish,
+    /// `_unpublish`: out of the portal; from `published`.
     Unpublish,
+    /// `_deprecate`: no new subscriptions from now on; from any state but `deprecated`.
     Deprecate,
+    /// `_archive`: read or delete only from now on; the API must be stopped.
     Archive,
+    /// `_make-public`: the portal may list it.
     MakePublic,
+    /// `_make-private`: the portal never lists it.
     MakePrivate,
 }
 
 /// What a create or update sends: the definition and, optionally, the visibility.
 pub struct ApiInput {
+    /// One `apis[]` entry of the configuration file, in JSON, plans included; its `id` names the
+    /// API (and must match the path's on update).
     pub definition: Value,
+    /// The new visibility; `None` keeps the current one (private for a new API).
     pub visibility: Option<Visibility>,
 }
 

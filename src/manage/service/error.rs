@@ -26,22 +26,28 @@ pub enum ErrorKind {
 /// One problem at one place in the request body (`definition.entrypoints[0].type`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
+    /// Where in the request body, as a path from its root (`definition.entrypoints[0].type`).
     pub location: String,
+    /// What is wrong there and what to write instead (the configuration loader's text).
     pub message: String,
 }
 
 /// A refused request.
 #[derive(Debug, Clone)]
 pub struct ServiceError {
+    /// Which kind of refusal: decides the status code.
     pub kind: ErrorKind,
     /// Stable, for programs: `api.started`, `plan.closed`, `definition.invalid`…
     pub code: &'static str,
     /// For people: what is wrong and what to do.
     pub message: String,
+    /// One entry per problem in the body when validation failed (the JSON answer's `errors`);
+    /// empty otherwise.
     pub errors: Vec<FieldError>,
 }
 
 impl ServiceError {
+    /// A refusal of `kind` with its stable `code` and its message, without field errors.
     pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> ServiceError {
         ServiceError {
             kind,
@@ -51,14 +57,17 @@ impl ServiceError {
         }
     }
 
+    /// A 400: the request itself is wrong.
     pub fn invalid(code: &'static str, message: impl Into<String>) -> ServiceError {
         ServiceError::new(ErrorKind::Invalid, code, message)
     }
 
+    /// A 409: the resource's state forbids the change, or another write won.
     pub fn conflict(code: &'static str, message: impl Into<String>) -> ServiceError {
         ServiceError::new(ErrorKind::Conflict, code, message)
     }
 
+    /// A 404 for the document `id` of `kind`, with that kind's code (`api.not_found` …).
     pub fn not_found(kind: Kind, id: &str) -> ServiceError {
         let (code, what) = match kind {
             Kind::Api => ("api.not_found", "API"),
@@ -68,6 +77,7 @@ impl ServiceError {
         ServiceError::new(ErrorKind::NotFound, code, format!("no {what} '{id}'"))
     }
 
+    /// A 412: `If-Match` named another version than `current`, the stored one.
     pub fn precondition_failed(current: u64) -> ServiceError {
         ServiceError::new(
             ErrorKind::PreconditionFailed,

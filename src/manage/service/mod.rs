@@ -55,7 +55,9 @@ pub struct Actor(pub String);
 /// (mismatch: 409).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Expected {
+    /// The version named by the `If-Match` header (the ETag a GET answered); `None` without one.
     pub if_match: Option<u64>,
+    /// The `version` field of the request body; `None` when the body has none.
     pub body_version: Option<u64>,
 }
 

@@ -13,8 +13,13 @@ use crate::manage::store::Kind;
 /// A plan status action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlanAction {
+    /// `_publish`: `staging` → `published`, open to new subscriptions.
     Publish,
+    /// `_deprecate`: `published` → `deprecated`; no new subscriptions, existing ones keep
+    /// working.
     Deprecate,
+    /// `_close`: any status → `closed`, taking no new subscriptions (every plan must be closed
+    /// before its API is deleted).
     Close,
 }
 

@@ -17,10 +17,16 @@ use crate::manage::store::{Document, Kind};
 /// A subscription status action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubscriptionAction {
+    /// `_accept`: `pending` → `accepted`; an api-key plan's first key is created and shown once,
+    /// a push subscription starts delivering.
     Accept,
+    /// `_reject`: `pending` → `rejected` (final).
     Reject,
+    /// `_pause`: `accepted` → `paused`; a push subscription stops delivering.
     Pause,
+    /// `_resume`: `paused` → `accepted`; a push subscription delivers again.
     Resume,
+    /// `_close`: from any status but `closed` and `rejected` → `closed` (final).
     Close,
 }
 

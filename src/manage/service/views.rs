@@ -14,9 +14,13 @@ use crate::observe::api_metrics::{api_totals, ApiMetrics};
 /// This node's numbers for one API, summed over its shards.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiStats {
+    /// SSE and WebSocket streams open now (`stats.openStreams`).
     pub open_streams: u64,
+    /// Messages clients published to the API since the node started (`stats.messagesIn`).
     pub messages_in: u64,
+    /// Messages delivered to the API's clients since the node started (`stats.messagesOut`).
     pub messages_out: u64,
+    /// Requests answered, every status class, since the node started (`stats.requests`).
     pub requests: u64,
 }
 

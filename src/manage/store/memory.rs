@@ -25,6 +25,7 @@ struct State {
 }
 
 impl MemoryStore {
+    /// An empty store at generation 0, gone with its last reference.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
     }

@@ -54,30 +54,41 @@ impl Kind {
 /// One stored document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
+    /// What it is: with `id`, the document's key.
     pub kind: Kind,
+    /// The id the configuration gives it (`apis[].id`, `applications[].id`, …), unique per kind.
     pub id: String,
+    /// The JSON body; its shape depends on `kind` (see [`Kind`]).
     pub body: Value,
     /// 1 when created, + 1 on every replace: the ETag of the management API.
     pub version: u64,
+    /// When the last write stored it, to the millisecond.
     pub updated_at: SystemTime,
 }
 
 /// A numbered, immutable copy of an API definition: what a deployment runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Revision {
+    /// The id of the API it is a revision of.
     pub api: String,
     /// 1, 2, … per API.
     pub number: u64,
     /// One `apis[]` entry as in the YAML file.
     pub definition: Value,
+    /// When it was stored (the deployment's time), to the millisecond.
     pub created_at: SystemTime,
+    /// Who made it: the actor of the deployment, rollback or plan status change (a token name,
+    /// or `seed` for revision 1 of a seeded API).
     pub author: String,
+    /// Why it was made: the deployment's `comment` when it gave one, or what the gateway wrote
+    /// (`plan gold closed`, `seeded from the configuration file`).
     pub comment: Option<String>,
 }
 
 /// Who changed what, when, with the document before and after.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEvent {
+    /// When the change was made, to the millisecond.
     pub at: SystemTime,
     /// A token name, `seed`, …
     pub actor: String,
@@ -85,7 +96,9 @@ pub struct AuditEvent {
     pub action: String,
     /// `kind:id`, e.g. `api:qs-message-api`.
     pub target: String,
+    /// The document's body before the change; `None` for a create.
     pub before: Option<Value>,
+    /// The document's body after the change; `None` for a delete.
     pub after: Option<Value>,
 }
 
@@ -121,7 +134,10 @@ pub enum StoreError {
     /// The document's stored version is not the expected one (`current`: the stored version,
     /// `None` when the document does not exist). The caller re-reads and retries, or answers 409.
     #[error("the document changed meanwhile (stored version: {current:?})")]
-    Conflict { current: Option<u64> },
+    Conflict {
+        /// The stored version, or `None` when the document does not exist.
+        current: Option<u64>,
+    },
     /// The store cannot be reached (connection refused or lost, file unreadable): retry later.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
@@ -131,7 +147,10 @@ pub enum StoreError {
     Corrupt(String),
     /// A bounded create found `count` documents already, the most allowed.
     #[error("the store holds {count} such documents, the most allowed")]
-    Full { count: u64 },
+    Full {
+        /// Documents counted: the bound's `max`.
+        count: u64,
+    },
 }
 
 /// The store every management component talks to; see the module documentation.
@@ -142,6 +161,7 @@ pub trait Store: Send + Sync {
     fn generation(&self) -> Result<u64, StoreError>;
     /// Every document of `kind`, ordered by id.
     fn list(&self, kind: Kind) -> Result<Vec<Document>, StoreError>;
+    /// The document `id` of `kind`; `None` when there is none.
     fn get(&self, kind: Kind, id: &str) -> Result<Option<Document>, StoreError>;
     /// Creates (`expected` None → `Conflict` if it exists) or replaces (`expected` Some(v) →
     /// `Conflict` unless the stored version is v) a document, with its audit event in the same
@@ -195,6 +215,8 @@ pub trait Store: Send + Sync {
     ) -> Result<(Revision, Document), StoreError>;
     /// Every revision of `api`, oldest first.
     fn revisions(&self, api: &str) -> Result<Vec<Revision>, StoreError>;
+    /// Revision `number` of `api`; `None` when there is none (never deployed that far, or the
+    /// API was deleted).
     fn revision(&self, api: &str, number: u64) -> Result<Option<Revision>, StoreError>;
     /// The newest `limit` audit events (of `target` only, when given), newest first.
     fn audit(&self, target: Option<&str>, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;

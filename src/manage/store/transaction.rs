@@ -35,7 +35,10 @@ pub(crate) trait Txn {
 /// A cap on the documents of one kind whose ids share a prefix (the portal's applications).
 #[derive(Debug, Clone, Copy)]
 pub struct Bound<'a> {
+    /// The id prefix of the documents counted (the portal's applications share one).
     pub prefix: &'a str,
+    /// Most documents allowed with that prefix (`management.portal.maxApplications` for the
+    /// portal); a create past it fails with [`super::StoreError::Full`].
     pub max: u64,
 }
 
