@@ -128,9 +128,7 @@ pub mod error;
 pub mod manage;
 pub mod message;
 pub mod metrics;
-#[allow(missing_docs)] // 17 public items undocumented
 pub mod observe;
-#[allow(missing_docs)] // 12 public items undocumented
 pub mod rate_limit;
 pub mod runtime;
 #[allow(missing_docs)] // 48 public items undocumented
