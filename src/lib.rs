@@ -115,7 +115,6 @@ pub mod admin;
 pub mod civil_date;
 #[allow(missing_docs)] // 74 public items undocumented
 pub mod codec;
-#[allow(missing_docs)] // 149 public items undocumented
 pub mod config;
 pub mod console;
 pub mod cross_shard;
