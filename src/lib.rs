@@ -114,7 +114,6 @@
 pub mod admin;
 pub mod civil_date;
 pub mod codec;
-#[allow(missing_docs)] // 149 public items undocumented
 pub mod config;
 pub mod console;
 pub mod cross_shard;
@@ -126,9 +125,7 @@ pub mod error;
 pub mod manage;
 pub mod message;
 pub mod metrics;
-#[allow(missing_docs)] // 17 public items undocumented
 pub mod observe;
-#[allow(missing_docs)] // 12 public items undocumented
 pub mod rate_limit;
 pub mod runtime;
 #[allow(missing_docs)] // 48 public items undocumented

@@ -25,7 +25,9 @@ pub enum AccessLogFormat {
 /// The access log (`gateway.accessLog`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessLogConfig {
+    /// `enabled` (default `false`): whether access-log lines are written at all.
     pub enabled: bool,
+    /// `format` (default `json`): how each line is rendered.
     pub format: AccessLogFormat,
     /// `None`: standard output (`path: -`).
     pub path: Option<PathBuf>,

@@ -14,6 +14,7 @@ use super::validate::non_empty;
 pub struct ApplicationConfig {
     /// Unique, `[a-zA-Z0-9._-]+`.
     pub id: String,
+    /// `name` (required): human-readable, non-empty.
     pub name: String,
     /// The OAuth client id its tokens carry (for JWT plans).
     pub client_id: Option<String>,

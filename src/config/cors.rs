@@ -78,6 +78,7 @@ fn owned(list: &[&str]) -> Vec<String> {
 /// Validated CORS settings of an enabled `cors` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorsConfig {
+    /// `allowOrigin` (required): the origins whose pages may call the API.
     pub allow_origin: AllowOrigin,
     /// Methods a preflight may ask for (GET, HEAD and POST are always allowed, as browsers
     /// send them without asking).
@@ -86,6 +87,8 @@ pub struct CorsConfig {
     pub allow_headers: Option<Vec<String>>,
     /// Answer headers a page may read (may be `*` when credentials are off).
     pub expose_headers: Vec<String>,
+    /// `allowCredentials` (default `false`): pages may send cookies and HTTP authentication
+    /// (`Access-Control-Allow-Credentials: true`); never with `allowOrigin: "*"`.
     pub allow_credentials: bool,
     /// `Access-Control-Max-Age`, seconds; `None` = not sent.
     pub max_age: Option<u64>,

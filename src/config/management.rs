@@ -46,16 +46,21 @@ pub struct ManagementConfig {
     pub listen: SocketAddr,
     /// The `{env}` path segment of the management routes.
     pub environment: String,
+    /// `store` (default a SQLite file `tidegate.db`, polled every 1000 ms): where the APIs,
+    /// applications and subscriptions live.
     pub store: StoreConfig,
     /// Administrator tokens from the file (hashes only).
     pub tokens: Vec<AdminToken>,
+    /// `console` (default on, `127.0.0.1:8084`): the web console and developer portal server.
     pub console: ConsoleConfig,
+    /// `portal`: the developer portal's bounds on what anonymous visitors may create.
     pub portal: super::portal::PortalConfig,
 }
 
 /// Which store, and how often nodes look at it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
+    /// `store.type` (default `sqlite`) with its `path` or `url`.
     pub backend: StoreBackend,
     /// How often a node reads the store's generation (`pollIntervalMs`).
     pub poll_interval: Duration,
@@ -65,22 +70,35 @@ pub struct StoreConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreBackend {
     /// One embedded file: a single node, nothing else to run.
-    Sqlite { path: PathBuf },
+    Sqlite {
+        /// `store.path` (default `tidegate.db`, relative to the working directory); created at
+        /// first start.
+        path: PathBuf,
+    },
     /// A PostgreSQL database shared by several nodes; `url` after `${ENV}` substitution.
-    Postgresql { url: Secret },
+    Postgresql {
+        /// `store.url`: `postgres://user:password@host:5432/database`, a secret because it
+        /// usually holds the password.
+        url: Secret,
+    },
 }
 
 /// A named administrator token, by its SHA-256 (the clear token is never in the file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminToken {
+    /// `name`: who holds the token; the management API knows a caller by it.
     pub name: String,
+    /// `hash`: `sha256:` and 64 hex digits of the token (`tidegate apikey generate` prints both).
     pub hash: KeyHash,
 }
 
 /// The web console and developer portal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsoleConfig {
+    /// `console.enabled` (default `true`): whether the console server runs at all.
     pub enabled: bool,
+    /// `console.listen` (default `127.0.0.1:8084`): the console's address; it must not take
+    /// another listener's port.
     pub listen: SocketAddr,
 }
 

@@ -1,3 +1,5 @@
+//! Rules of the `management:` section: store, tokens, console, portal.
+
 use std::time::Duration;
 
 use super::*;

@@ -21,6 +21,7 @@ use super::tls_listener::TlsListenerConfig;
 /// The whole configuration: gateway-wide settings and the APIs it serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// `gateway:` (optional, every key defaulted): listeners, limits, timeouts, logs.
     pub gateway: GatewayConfig,
     /// May be empty: the gateway then answers 404 on every path.
     pub apis: Vec<ApiConfig>,
@@ -35,19 +36,24 @@ pub struct Config {
 /// Settings of the gateway process itself (the `gateway:` section).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayConfig {
+    /// `listen` (default `0.0.0.0:8082`): the plaintext data-path listener every shard accepts on.
     pub listen: SocketAddr,
     /// Where the admin endpoint (`/metrics`, `/health`) listens; `None` = disabled.
     pub admin_listen: Option<SocketAddr>,
     /// Number of shards (threads); `None` = one per available core.
     pub shards: Option<NonZeroUsize>,
+    /// `driver` (default `auto`): the I/O driver of every shard's runtime.
     pub driver: DriverChoice,
     /// Pin each shard's thread to one core.
     pub pin_shards: bool,
     /// This gateway's stable name among its peers (`[a-zA-Z0-9._-]`, 1 to 64 characters): MQTT
     /// client ids derive from it, so broker sessions survive a restart instead of piling up.
     pub node_id: Option<String>,
+    /// `gateway.limits`: bounds on request heads, bodies, connections and WebSocket messages.
     pub limits: Limits,
+    /// `gateway.outbound`: each client's outbound queue bound and slow-client policy.
     pub outbound: OutboundConfig,
+    /// `gateway.timeouts`: every deadline a connection is held to.
     pub timeouts: Timeouts,
     /// Where rate-limit counters live (`gateway.rateLimit`).
     pub rate_limit: RateLimitConfig,
@@ -87,6 +93,7 @@ pub enum DriverChoice {
     Auto,
     /// io_uring or fail at startup.
     IoUring,
+    /// epoll always (to compare; `auto` already falls back to it where io_uring is refused).
     Epoll,
 }
 
@@ -95,8 +102,13 @@ pub enum DriverChoice {
 pub struct Limits {
     /// Largest request head (request line + headers); at least 1024.
     pub max_header_bytes: usize,
+    /// `maxHeaderCount` (default 64): most headers in one request head (431 beyond).
     pub max_header_count: usize,
+    /// `maxBodyBytes` (default 1 MiB): largest request body; a larger one is refused before
+    /// it reaches the endpoint.
     pub max_body_bytes: usize,
+    /// `maxConnectionsPerShard` (default 65536): open connections one shard holds; one more is
+    /// closed at once, unanswered.
     pub max_connections_per_shard: usize,
     /// Largest single WebSocket frame payload; never above `ws_max_message_bytes`.
     pub ws_max_frame_bytes: usize,
@@ -128,8 +140,12 @@ impl Default for Limits {
 /// The bound of each client's outbound queue and what happens when a client hits it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundConfig {
+    /// `maxQueuedMessages` (default 1024): messages one client's queue holds.
     pub max_queued_messages: usize,
+    /// `maxQueuedBytes` (default 4 MiB): payload bytes one client's queue holds; whichever
+    /// bound is reached first applies.
     pub max_queued_bytes: usize,
+    /// `slowClientPolicy` (default `drop-oldest`): what a full queue does.
     pub slow_client_policy: SlowClientPolicy,
 }
 
@@ -160,6 +176,7 @@ pub struct Timeouts {
     pub header_read: Duration,
     /// Idle time before a keep-alive connection is closed.
     pub keep_alive_idle: Duration,
+    /// `wsPingIntervalMs` (default 30 s): how often an open WebSocket is pinged.
     pub ws_ping_interval: Duration,
     /// Time a WebSocket client gets to finish a message it has begun (all its fragments).
     pub ws_message_read: Duration,
@@ -192,12 +209,15 @@ impl Default for Timeouts {
 pub struct ApiConfig {
     /// Unique, `[a-zA-Z0-9._-]+`.
     pub id: String,
+    /// `name` (required): human-readable, non-empty; ids, not names, identify the API.
     pub name: String,
+    /// `state` (default `started`): whether the API receives traffic.
     pub state: ApiState,
     /// At least one; each path starts with `/`, and no (host, path) belongs to two APIs.
     pub context_paths: Vec<super::ContextPath>,
     /// At least one, at most one of each kind.
     pub entrypoints: Vec<EntrypointConfig>,
+    /// `endpoint`: where the API's messages come from and go to.
     pub endpoint: EndpointConfig,
     /// At least one.
     pub plans: Vec<PlanConfig>,
@@ -211,16 +231,22 @@ pub struct ApiConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ApiState {
+    /// `started` (the default): routed and served.
     Started,
+    /// `stopped`: its paths answer as if no API served them, yet no other API may take them.
     Stopped,
 }
 
 /// How clients receive messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntrypointConfig {
+    /// `type: http-get`: batch poll of the messages since a cursor.
     HttpGet(HttpGetOptions),
+    /// `type: http-post`: each request body published as one message.
     HttpPost(HttpPostOptions),
+    /// `type: websocket`: a session that receives and/or publishes messages.
     WebSocket(WebSocketOptions),
+    /// `type: sse`: a Server-Sent Events stream of messages.
     Sse(SseOptions),
     /// Push subscriptions delivered to callbacks (no client connection).
     Webhook(super::webhook::WebhookOptions),
@@ -243,9 +269,13 @@ impl EntrypointConfig {
 /// `messages_limit_duration` has passed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpGetOptions {
+    /// `messagesLimitCount` (default 500): most messages in one answer (`?limit=` may lower it).
     pub messages_limit_count: usize,
+    /// `messagesLimitDurationMs` (default 5 s): longest a poll waits for messages.
     pub messages_limit_duration: Duration,
+    /// `headersInPayload` (default `false`): each item carries its message's headers.
     pub headers_in_payload: bool,
+    /// `metadataInPayload` (default `false`): each item carries its message's metadata.
     pub metadata_in_payload: bool,
 }
 
@@ -319,7 +349,9 @@ impl Default for WebSocketOptions {
 pub struct SseOptions {
     /// A heartbeat comment is written when nothing else was in this interval; at least 2 s.
     pub heartbeat_interval: Duration,
+    /// `metadataAsComment` (default `false`): each event is preceded by its metadata as comments.
     pub metadata_as_comment: bool,
+    /// `headersAsComment` (default `false`): each event is preceded by its headers as comments.
     pub headers_as_comment: bool,
 }
 
@@ -336,7 +368,9 @@ impl Default for SseOptions {
 /// Where messages come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EndpointConfig {
+    /// `type: mock`: a generated stream per client; takes no published messages.
     Mock(MockOptions),
+    /// `type: in-memory`: a topic held by the gateway itself.
     InMemory(InMemoryOptions),
     /// Each WebSocket connection's own messages, sent back to it (no settings).
     Echo,
@@ -351,6 +385,7 @@ pub enum EndpointConfig {
 pub struct MockOptions {
     /// Time between two messages; at least 1 ms.
     pub message_interval: Duration,
+    /// `messageContent` (default `mock message`): the payload of every message.
     pub message_content: Bytes,
     /// Messages per stream; `None` = unlimited.
     pub message_count: Option<u64>,

@@ -24,9 +24,13 @@ pub const API_KEY_QUERY_PARAMETER: &str = "api-key";
 pub struct PlanConfig {
     /// Unique within its API, `[a-zA-Z0-9._-]+`; subscriptions name it. Defaults to `name`.
     pub id: String,
+    /// `name` (required): human-readable, non-empty.
     pub name: String,
+    /// `security` (required) with its `configuration`: the credential a request must present.
     pub security: PlanSecurity,
+    /// `status` (default `published`): whether the gateway serves requests through the plan.
     pub status: PlanStatus,
+    /// `validation` (default `auto`): the status a subscription that names none gets.
     pub validation: PlanValidation,
     /// Rate limit, quota and message rates of this plan's subscriptions (`policies`, decoded
     /// by `config::rate_limit`).
@@ -94,7 +98,9 @@ impl PlanStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PlanValidation {
+    /// `auto` (the default): new subscriptions are `accepted`.
     Auto,
+    /// `manual`: new subscriptions are `pending` until accepted.
     Manual,
 }
 

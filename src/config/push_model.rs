@@ -9,13 +9,19 @@ use super::tls_identity::ClientIdentity;
 /// A push subscription's `configuration`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushConfig {
+    /// `callbackUrl` (required): where each message is POSTed.
     pub callback: CallbackUrl,
     /// Added to every delivery (names checked to be tokens, values without CR/LF).
     pub headers: Vec<(String, String)>,
+    /// `auth` (default `{ type: none }`): how the gateway authenticates to the callback.
     pub auth: PushAuth,
+    /// `ssl` (default `{}`): TLS settings for an https callback.
     pub tls: PushTls,
+    /// `retry`: when and how often a failed delivery is tried again.
     pub retry: RetryPolicy,
+    /// `ordering` (default `concurrent`, 5 at once): how many deliveries run at once.
     pub ordering: Ordering,
+    /// `dlq`: where undeliverable messages go; `None`: the subscription stops at the first one.
     pub dlq: Option<DeadLetterTarget>,
     /// Standard Webhooks secrets (decoded `whsec_` keys); two during a rotation. Empty: unsigned.
     pub secrets: Vec<SigningSecret>,
@@ -26,9 +32,11 @@ pub struct PushConfig {
 /// A parsed `callbackUrl`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CallbackUrl {
+    /// True for `https://` (TLS, default port 443), false for `http://` (port 80).
     pub https: bool,
     /// The host as written (a name, an IPv4 address, or an IPv6 address without brackets).
     pub host: String,
+    /// The port written, else the scheme's default; never 0.
     pub port: u16,
     /// Path and query, at least `/`.
     pub target: String,
@@ -117,19 +125,30 @@ impl CallbackUrl {
 /// How the gateway authenticates to the callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushAuth {
+    /// `{ type: none }` (the default): no `Authorization` header.
     None,
+    /// `{ type: basic, username, password }`: HTTP Basic authentication.
     Basic {
+        /// `username`: the user sent in `Authorization: Basic`.
         username: String,
+        /// `password`: that user's password (never logged).
         password: Secret,
     },
+    /// `{ type: bearer, token }`: a fixed bearer token.
     Bearer {
+        /// `token`: sent as `Authorization: Bearer <token>` (never logged).
         token: Secret,
     },
     /// OAuth2 client credentials: a token fetched from `token_url`, cached until it expires.
     OAuth2 {
+        /// `tokenUrl`: the authorization server's token endpoint (same client, timeouts and
+        /// SSRF guard as the callback).
         token_url: CallbackUrl,
+        /// `clientId`: the OAuth client the token is asked for.
         client_id: String,
+        /// `clientSecret`: that client's secret (never logged).
         client_secret: Secret,
+        /// `scope`: sent in the token request when set.
         scope: Option<String>,
     },
 }
@@ -162,7 +181,9 @@ impl Eq for Factor {}
 pub struct RetryPolicy {
     /// Tries in all, the first included (at least 1).
     pub attempts: u32,
+    /// `retry.initialDelayMs` (default 1 s): the delay before the second try.
     pub initial_delay: Duration,
+    /// `retry.maxDelayMs` (default 30 s): the cap of one delay.
     pub max_delay: Duration,
     /// At least 1.
     pub multiplier: Factor,
@@ -172,13 +193,20 @@ pub struct RetryPolicy {
     pub max_elapsed: Duration,
 }
 
-pub const RETRY_ATTEMPTS: u32 = 5;
-pub const RETRY_INITIAL_DELAY_MS: u64 = 1_000;
-pub const RETRY_MAX_DELAY_MS: u64 = 30_000;
-pub const RETRY_MULTIPLIER: f64 = 2.0;
-pub const RETRY_JITTER: f64 = 0.2;
-pub const RETRY_MAX_ELAPSED_MS: u64 = 300_000;
-pub const MAX_CONCURRENT: usize = 5;
+/// Default `retry.attempts`.
+pub(crate) const RETRY_ATTEMPTS: u32 = 5;
+/// Default `retry.initialDelayMs`.
+pub(crate) const RETRY_INITIAL_DELAY_MS: u64 = 1_000;
+/// Default `retry.maxDelayMs`.
+pub(crate) const RETRY_MAX_DELAY_MS: u64 = 30_000;
+/// Default `retry.multiplier`.
+pub(crate) const RETRY_MULTIPLIER: f64 = 2.0;
+/// Default `retry.jitter`.
+pub(crate) const RETRY_JITTER: f64 = 0.2;
+/// Default `retry.maxElapsedMs`.
+pub(crate) const RETRY_MAX_ELAPSED_MS: u64 = 300_000;
+/// Default `ordering.maxConcurrent`.
+pub(crate) const MAX_CONCURRENT: usize = 5;
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -206,11 +234,20 @@ pub enum Ordering {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeadLetterTarget {
     /// A gateway in-memory topic (one an API's endpoint uses, so it can be read).
-    InMemory { topic: String },
+    InMemory {
+        /// `topic`: the in-memory topic's name.
+        topic: String,
+    },
     /// A topic of the API's Kafka cluster.
-    Kafka { topic: String },
+    Kafka {
+        /// `topic`: produced to through the API's own Kafka endpoint.
+        topic: String,
+    },
     /// A topic of the API's MQTT broker.
-    Mqtt { topic: String },
+    Mqtt {
+        /// `topic`: published to through the API's own MQTT endpoint.
+        topic: String,
+    },
 }
 
 /// A decoded Standard Webhooks secret.

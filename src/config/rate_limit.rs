@@ -84,20 +84,27 @@ pub enum OnUnavailable {
 pub enum CounterStore {
     /// In this process, shared by all its shards.
     Local,
-    /// In Redis, shared by every gateway process pointing at it (`redis://host:port/db`).
-    Redis { url: String },
+    /// In Redis, shared by every gateway process pointing at it.
+    Redis {
+        /// `repository.url`: `redis://host:port/db`.
+        url: String,
+    },
 }
 
 /// `gateway.rateLimit`, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimitConfig {
+    /// `repository.type` (default `local`) with its `url`: where the counters live.
     pub store: CounterStore,
+    /// `repository.onUnavailable` (default `allow`): what a request gets when its counter
+    /// cannot be read.
     pub on_unavailable: OnUnavailable,
-    /// Longest wait for a Redis answer.
+    /// `repository.timeoutMs` (default 100 ms): longest wait for a Redis answer.
     pub timeout: Duration,
-    /// Counter requests waiting for Redis, node-wide; at least 1.
+    /// `repository.maxInFlight` (default 4096): counter requests waiting for Redis, node-wide;
+    /// at least 1.
     pub max_in_flight: usize,
-    /// Live local counters; at least 1.
+    /// `maxCounters` (default 100000): live local counters; at least 1.
     pub max_counters: usize,
 }
 
@@ -214,7 +221,9 @@ pub(crate) struct RawQuota {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum QuotaPeriod {
+    /// `day`: the count starts again at 00:00 UTC.
     Day,
+    /// `month`: the count starts again on the 1st, 00:00 UTC.
     Month,
 }
 
@@ -255,23 +264,33 @@ pub enum Period {
 /// `limit` requests per `period`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestLimit {
+    /// `limit`: requests (or messages) counted per window; at least 1.
     pub limit: NonZeroU64,
+    /// The window they are counted in: `periodSeconds` (default 1) for `rateLimit`, the
+    /// calendar `period` for `quota`, one second for message rates.
     pub period: Period,
 }
 
 /// Message rates of one subscription (or client address on a keyless plan).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MessageRate {
+    /// `publishPerSecond`: messages a client may publish per second (HTTP POST over it: 429;
+    /// a WebSocket publisher is not read until the next second); `None`: unlimited.
     pub publish_per_second: Option<NonZeroU64>,
+    /// `deliverPerSecond`: messages delivered to one stream per second; `None`: unlimited.
     pub deliver_per_second: Option<NonZeroU64>,
+    /// `overflow` (default `slow-down`): what deliveries over `deliverPerSecond` do.
     pub overflow: Overflow,
 }
 
 /// A plan's policies, checked; all absent by default (no limits).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policies {
+    /// `rateLimit: { limit, periodSeconds }`: requests per fixed window of seconds.
     pub rate_limit: Option<RequestLimit>,
+    /// `quota: { limit, period: day | month }`: requests per UTC calendar day or month.
     pub quota: Option<RequestLimit>,
+    /// `messageRate: { publishPerSecond, deliverPerSecond, overflow }`: message rates.
     pub message_rate: Option<MessageRate>,
 }
 

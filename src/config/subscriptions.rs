@@ -22,10 +22,13 @@ use super::timestamp::parse_rfc3339;
 pub struct SubscriptionConfig {
     /// Unique, `[a-zA-Z0-9._-]+`.
     pub id: String,
+    /// `api` (required): the id of the API subscribed to.
     pub api: String,
     /// A plan id of `api`.
     pub plan: String,
+    /// `application` (required): the id of the subscribing application.
     pub application: String,
+    /// `status` (default from the plan's `validation`): only `accepted` lets requests in.
     pub status: SubscriptionStatus,
     /// Not valid before this instant.
     pub starting_at: Option<SystemTime>,
@@ -41,19 +44,26 @@ pub struct SubscriptionConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SubscriptionStatus {
+    /// Waiting for someone to accept it (`validation: manual`); no requests yet.
     Pending,
+    /// In force: the only status that lets requests in (and push deliveries run).
     Accepted,
+    /// Refused by whoever reviewed it; lets nothing in.
     Rejected,
+    /// Suspended: lets nothing in; a push subscription's deliveries pause.
     Paused,
+    /// Ended: lets nothing in; a push subscription's deliveries stop.
     Closed,
 }
 
 /// One API key of a subscription, by its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyConfig {
+    /// `hash`: `sha256:` and 64 hex digits of the key (the file never holds the key itself).
     pub hash: KeyHash,
     /// The key stops working at this instant (the old key of a renewal).
     pub expire_at: Option<SystemTime>,
+    /// `revoked` (default `false`): `true` ends the key now.
     pub revoked: bool,
 }
 

@@ -20,7 +20,9 @@ pub struct TlsListenerConfig {
     pub listen: SocketAddr,
     /// What to read (again, on a reload).
     pub files: TlsFiles,
+    /// `minVersion` (default `TLSv1.2`): the oldest TLS version accepted.
     pub min_version: TlsVersion,
+    /// `clientAuth` (default `none`): whether clients are asked for a certificate.
     pub client_auth: ClientAuth,
     /// The files' contents when the configuration was loaded.
     pub material: TlsMaterial,
@@ -66,6 +68,7 @@ pub enum TlsVersion {
         alias = "tls1.2",
         alias = "TLSv1_2"
     )]
+    /// `TLSv1.2` (the default): TLS 1.2 and 1.3 accepted, 1.3 preferred.
     Tls12,
     #[serde(
         rename = "TLSv1.3",
@@ -73,6 +76,7 @@ pub enum TlsVersion {
         alias = "tls1.3",
         alias = "TLSv1_3"
     )]
+    /// `TLSv1.3`: only TLS 1.3.
     Tls13,
 }
 

@@ -11,15 +11,18 @@ use serde::Deserialize;
 
 use super::problem::{join, Problems};
 
-pub const CONNECT_TIMEOUT_MS: u64 = 3_000;
-pub const READ_TIMEOUT_MS: u64 = 10_000;
-pub const IDLE_TIMEOUT_MS: u64 = 60_000;
+/// Default `connectTimeout`, ms: resolving and connecting to a callback, each try.
+pub(crate) const CONNECT_TIMEOUT_MS: u64 = 3_000;
+/// Default `readTimeout`, ms: from sending a delivery to its complete answer.
+pub(crate) const READ_TIMEOUT_MS: u64 = 10_000;
+/// Default `idleTimeout`, ms: how long a pooled keep-alive connection may stay unused.
+pub(crate) const IDLE_TIMEOUT_MS: u64 = 60_000;
 /// Idle keep-alive connections kept per callback host (and TLS or not) on one shard.
-pub const MAX_IDLE_CONNECTIONS_PER_HOST: usize = 8;
+pub(crate) const MAX_IDLE_CONNECTIONS_PER_HOST: usize = 8;
 /// Messages a subscription holds ahead of its deliveries (its bounded queue).
-pub const MAX_QUEUED_MESSAGES: usize = 64;
+pub(crate) const MAX_QUEUED_MESSAGES: usize = 64;
 /// Bytes of a callback's answer read (head and body) before the connection is dropped.
-pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// How the entrypoint acknowledges its source (the entrypoint's `qos`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,13 +41,24 @@ pub enum WebhookQos {
 /// `type: webhook` on an API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookOptions {
+    /// The entrypoint's `qos` (default `auto`): when the source is acknowledged, and whether
+    /// deliveries may overlap.
     pub qos: WebhookQos,
+    /// `connectTimeout` (default 3000 ms): to resolve and connect to a callback, each try.
     pub connect_timeout: Duration,
+    /// `readTimeout` (default 10000 ms): from sending a delivery to its complete answer; past
+    /// it the try failed (and is retried).
     pub read_timeout: Duration,
     /// A pooled connection unused this long is closed.
     pub idle_timeout: Duration,
+    /// `maxIdleConnectionsPerHost` (default 8): idle keep-alive connections kept per callback
+    /// host, port and TLS settings, on each shard.
     pub max_idle_connections_per_host: usize,
+    /// `maxQueuedMessages` (default 64): messages a subscription holds ahead of its
+    /// deliveries; when full it falls behind in its cursor instead (nothing dropped).
     pub max_queued_messages: usize,
+    /// `maxResponseBytes` (default 65536; values below 1024 count as 1024): the
+    /// largest callback answer, head and body, read; a larger one fails the try.
     pub max_response_bytes: usize,
 }
 
@@ -124,7 +138,9 @@ pub(crate) fn webhook(
 /// An IP network (`10.0.0.0/8`, `::1/128`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IpNetwork {
+    /// The network's address as written (bits past `prefix` are ignored when matching).
     pub address: IpAddr,
+    /// The prefix length in bits: at most 32 for IPv4, 128 for IPv6.
     pub prefix: u8,
 }
 

@@ -25,6 +25,7 @@ pub const MAX_USER_AGENT_BYTES: usize = 256;
 pub struct AccessLine<'a> {
     /// UTC, RFC 3339 with milliseconds.
     pub time: String,
+    /// The id sent back in `X-Request-Id` (the client's own when sane, else generated).
     pub request_id: &'a str,
     /// The client's address and port (`-` when unknown).
     pub client: String,
@@ -32,20 +33,33 @@ pub struct AccessLine<'a> {
     pub api: &'a str,
     /// `http-get`, `http-post`, `sse`, `websocket`, or `none` (refused before one was chosen).
     pub entrypoint: &'a str,
+    /// The request method (`-` when the head did not parse).
     pub method: &'a str,
+    /// The request path without its query string (which may carry credentials), cut to
+    /// `MAX_PATH_BYTES`; `-` when the head did not parse.
     pub path: &'a str,
+    /// The answer's status code (a stream's handshake status: `101`, `200`).
     pub status: u16,
+    /// Bytes read from the client while serving the request (head, body; a stream's frames).
     pub bytes_in: u64,
+    /// Bytes written to the client (head and body; a stream's frames).
     pub bytes_out: u64,
+    /// Messages the client published (a POST: 1; a WebSocket: each message).
     pub messages_in: u64,
+    /// Messages delivered to the client (a GET batch's items, SSE events, WebSocket messages).
     pub messages_out: u64,
     /// From the request's first byte to the end of its answer (a stream's whole life).
     pub duration_ms: f64,
+    /// The `User-Agent` header, cut to `MAX_USER_AGENT_BYTES`; `-` when absent.
     pub user_agent: &'a str,
+    /// The id of the plan the plan check selected; absent when it refused the request or no
+    /// API was reached.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<&'a str>,
+    /// The id of the application the request was served for; absent on a keyless plan.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub application: Option<&'a str>,
+    /// The id of the subscription the request was served under; absent on a keyless plan.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subscription: Option<&'a str>,
 }

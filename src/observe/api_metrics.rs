@@ -29,10 +29,15 @@ pub const UNROUTED_API: &str = "-";
 /// Which entrypoint served a request (`None`: refused before one was chosen: 404, 405, 400).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntrypointKind {
+    /// `type: http-get`: batch poll.
     HttpGet,
+    /// `type: http-post`: publish.
     HttpPost,
+    /// `type: sse`: Server-Sent Events stream.
     Sse,
+    /// `type: websocket`: WebSocket session.
     WebSocket,
+    /// No entrypoint: the request was answered before one was chosen (label `none`).
     None,
 }
 

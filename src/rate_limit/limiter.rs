@@ -14,9 +14,13 @@ use crate::config::rate_limit::{
 /// Which policy a counter counts for (part of its key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PolicyKind {
+    /// The plan's `rateLimit`: requests per fixed window of `periodSeconds`.
     RateLimit,
+    /// The plan's `quota`: requests per UTC day or month.
     Quota,
+    /// `messageRate.publishPerSecond`: messages a client publishes per second.
     Publish,
+    /// `messageRate.deliverPerSecond`: messages delivered to one stream per second.
     Deliver,
 }
 
@@ -35,7 +39,10 @@ impl PolicyKind {
 /// or the client's address on a keyless plan (`who`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {
+    /// The plan the counters belong to, `api-id/plan-name`: two plans never share a counter.
     pub scope: String,
+    /// Within the plan, whom they count: the subscription's id, or on a keyless plan the
+    /// client's IP address.
     pub who: String,
 }
 
@@ -55,6 +62,7 @@ impl Subject {
 /// The answer to one counted request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict {
+    /// True when every policy counted had room for the request; false: answer 429.
     pub allowed: bool,
     /// Which policy refused it (`None` when allowed).
     pub refused_by: Option<PolicyKind>,
@@ -95,6 +103,7 @@ impl RateLimiter {
         })
     }
 
+    /// The node-wide rate-limit counters (what `/metrics` renders as `tidegate_rate_limit_…`).
     pub fn metrics(&self) -> &Arc<RateLimitMetrics> {
         &self.metrics
     }

@@ -13,7 +13,13 @@ use crate::config::rate_limit::{Overflow, Policies};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pace {
     /// Deliver this many now; with `drop_rest`, drop the others waiting (`overflow: drop`).
-    Deliver { count: usize, drop_rest: bool },
+    Deliver {
+        /// Messages the writer may take from its queue now (at most the number waiting).
+        count: usize,
+        /// True with `overflow: drop`: the messages waiting beyond `count` are dropped (and
+        /// counted) instead of waiting for the next second.
+        drop_rest: bool,
+    },
     /// Deliver nothing before this long has passed.
     Wait(Duration),
 }

@@ -50,8 +50,10 @@ pub(super) struct RedisCounters {
 /// Why the Redis counters could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RedisStartError {
+    /// `gateway.rateLimit.repository.url` is not a url the Redis client accepts.
     #[error("gateway.rateLimit.repository.url is not a valid Redis url: {0}")]
     Url(redis::RedisError),
+    /// The operating system refused to spawn the Redis client thread.
     #[error("the rate-limit Redis thread could not start: {0}")]
     Thread(std::io::Error),
 }

@@ -35,6 +35,7 @@ pub use security::{KafkaSasl, KafkaSecurity, SaslMechanism};
 pub struct KafkaOptions {
     /// At least one `host:port`.
     pub bootstrap_servers: Vec<String>,
+    /// `security`: protocol (default `PLAINTEXT`), SASL credentials and TLS stores.
     pub security: KafkaSecurity,
     /// Consuming, when enabled.
     pub consumer: Option<KafkaConsumer>,
@@ -59,7 +60,11 @@ pub struct KafkaConsumer {
     /// `topicPattern`, anchored (`^(?:…)$`) and checked to compile: the topics whose whole name
     /// matches, found when the feed starts (internal `__` topics excluded).
     pub topic_pattern: Option<String>,
+    /// `autoOffsetReset` (default `latest`): where a client without a cursor starts (with a
+    /// group: only for partitions without a committed offset).
     pub auto_offset_reset: AutoOffsetReset,
+    /// `encodeMessageId` (default `true`): ids and cursors in the compact base64 form;
+    /// `false`: as `topic:partition:nextOffset,...` text. Both forms are read back.
     pub encode_message_id: bool,
     /// `groupId`: the node consumes as a member of this consumer group (assigned partitions
     /// only, offsets committed once delivered); `None`: every partition, nothing committed.
@@ -76,8 +81,10 @@ pub struct KafkaConsumer {
     /// partitions back at once instead of waiting for the session timeout. `None` without a
     /// `nodeId`: a new member at every start.
     pub group_instance_id: Option<String>,
-    /// The node's buffer of this feed; at least 1.
+    /// `maxRetainedMessages` (default 10000): the node's buffer of this feed, in records of all
+    /// its partitions; at least 1.
     pub max_retained_messages: usize,
+    /// `maxRetainedBytes` (default 64 MiB): the same buffer's bound in bytes; at least 1.
     pub max_retained_bytes: usize,
     /// `maxCatchUps`: catch-up readers (clients resuming before the buffer share one per
     /// position) a node runs for this feed at once; beyond it clients get 503. At least 1.
@@ -102,17 +109,24 @@ pub struct SubscriptionGroups {
 pub struct KafkaProducer {
     /// Exactly one topic in this version.
     pub topic: String,
+    /// `compressionType` (default `none`): how produced record batches are compressed.
     pub compression: Compression,
     /// How long a publish waits for the broker's acknowledgement before answering 503.
     pub request_timeout: Duration,
 }
 
+/// `producer.compressionType`: the codec the producer compresses its record batches with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Compression {
+    /// `none`: batches sent as they are (the default).
     None,
+    /// `gzip`: small batches at the highest CPU cost.
     Gzip,
+    /// `lz4`: fast, with a lighter compression.
     Lz4,
+    /// `snappy`: fast, with a lighter compression (common with older clients).
     Snappy,
+    /// `zstd`: about gzip's ratio at a lower CPU cost (brokers from Kafka 2.1 on).
     Zstd,
 }
 

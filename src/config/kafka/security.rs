@@ -23,15 +23,22 @@ pub struct KafkaSecurity {
 /// SASL mechanism and credentials.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct KafkaSasl {
+    /// `security.sasl.mechanism`: how the credentials are proven to the broker.
     pub mechanism: SaslMechanism,
+    /// `security.sasl.username`: the principal the gateway authenticates as.
     pub username: String,
+    /// `security.sasl.password`: that principal's password (kept out of logs and `Debug`).
     pub password: Secret,
 }
 
+/// `security.sasl.mechanism`: the SASL mechanisms the bridge speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SaslMechanism {
+    /// `PLAIN`: the password itself is sent (use it over `SASL_SSL` only).
     Plain,
+    /// `SCRAM-SHA-256`: challenge-response; the password never crosses the wire.
     ScramSha256,
+    /// `SCRAM-SHA-512`: as `SCRAM-SHA-256`, with SHA-512.
     ScramSha512,
 }
 

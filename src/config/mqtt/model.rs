@@ -7,17 +7,23 @@ use std::time::Duration;
 pub struct MqttOptions {
     /// Host name or IP address of the broker.
     pub server_host: String,
+    /// `serverPort` (default 1883): the broker's TCP port.
     pub server_port: u16,
+    /// `protocolVersion` (default `5`): the protocol level spoken to the broker.
     pub protocol: MqttProtocol,
     /// Base client id; each shard connects as `<clientId>-<shard>`. Without `clientId` in the
     /// file it is `tidegate-<gateway.nodeId>-<api id>` when the gateway has a node id, else `None`:
     /// generated per process (`tidegate-<api id>-<shard>-<random>`), and then the session is never
     /// kept past the connection (`config::mqtt::sessions`).
     pub client_id: Option<String>,
+    /// `username`: sent in CONNECT when set.
     pub username: Option<String>,
+    /// `password` (only with `username`): sent in CONNECT, never logged.
     pub password: Option<super::super::Secret>,
     /// PINGREQ interval; zero turns keep-alive off.
     pub keep_alive: Duration,
+    /// `cleanStart` (default `false` with a stable client id, else `true`): `false` resumes the
+    /// broker session (subscriptions, queued QoS 1 messages) across reconnects and restarts.
     pub clean_start: bool,
     /// Whether the file set `cleanStart` (the session rule tells a choice from the default).
     pub clean_start_given: bool,
@@ -27,12 +33,15 @@ pub struct MqttOptions {
     pub reconnect_attempts: Option<u32>,
     /// First pause before a reconnect; doubled after each failure up to `reconnect_backoff_max`.
     pub reconnect_backoff: Duration,
+    /// `reconnectBackoffMaxMs` (default 30 s): the longest pause between reconnects.
     pub reconnect_backoff_max: Duration,
     /// Time allowed for TCP connect + CONNACK.
     pub connect_timeout: Duration,
     /// Largest packet accepted from the broker (announced to MQTT 5 brokers).
     pub max_packet_bytes: usize,
+    /// `consumer`, when present and enabled: messages from the broker to clients.
     pub consumer: Option<MqttConsumerOptions>,
+    /// `producer`, when present and enabled: messages from clients to the broker.
     pub producer: Option<MqttProducerOptions>,
     /// TLS to the broker, when `tls.enabled`.
     pub tls: Option<MqttTlsOptions>,
@@ -56,8 +65,11 @@ pub struct MqttConsumerOptions {
     pub qos: u8,
     /// Shared-subscription group: subscribes to `$share/<group>/<topic>`.
     pub group: Option<String>,
-    /// Per shard subscription: messages kept for resume.
+    /// `maxRetainedMessages` (default 10000): messages the node's subscription keeps for
+    /// resume (one ring per node, read by every shard).
     pub max_retained_messages: usize,
+    /// `maxRetainedBytes` (default 16 MiB): payload bytes that ring keeps; a larger message is
+    /// dropped and counted.
     pub max_retained_bytes: usize,
     /// How long the broker subscription outlives its last local client.
     pub unsubscribe_delay: Duration,
@@ -83,6 +95,7 @@ pub struct MqttProducerOptions {
     pub topic: String,
     /// 0 or 1.
     pub qos: u8,
+    /// `retained` (default `false`): published messages carry the retain flag.
     pub retained: bool,
     /// MQTT 5 only; `None` = the message never expires.
     pub message_expiry_interval_s: Option<u32>,
