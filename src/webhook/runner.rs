@@ -294,6 +294,13 @@ impl Runner {
                         return Ended::Interrupted;
                     }
                     Err(QueueEnd::SlowClient | QueueEnd::Closed) => return Ended::Resubscribe,
+                    Err(QueueEnd::Unavailable) => {
+                        // No reader free for its position now: again after a pause.
+                        monoio::select! {
+                            _ = stop.wait() => return Ended::Interrupted,
+                            _ = monoio::time::sleep(RESUBSCRIBE_DELAY) => return Ended::Resubscribe,
+                        }
+                    }
                 }
             }
             batch.clear();
