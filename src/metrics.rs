@@ -135,7 +135,8 @@ shard_metrics! {
     /// Messages written to a subscriber with framing another subscriber of the shard built
     /// (WebSocket frame, SSE event): framed and UTF-8 checked once, shared by reference.
     counter delivery_frames_shared_total,
-    /// Bytes held in connection read buffers (bounded by header, body and frame limits).
+    /// Bytes held in connection read buffers (bounded by header, body and frame limits), and
+    /// the start of a TLS record a TLS session holds until the rest arrives (one record at most).
     gauge read_buffer_bytes,
     /// Read buffers a WebSocket or SSE connection borrowed from the shard's pool for a read, or
     /// holds with the start of a frame (an idle stream holds none; bounded by the connections).

@@ -198,15 +198,30 @@ on_both_drivers!(
 /// `qos: at-least-once` on an entrypoint: the gateway acknowledges a QoS 1 message to the broker
 /// only once it has been written to the local clients due it. A client that stops reading holds
 /// the PUBACKs back (the broker keeps the rest); once it reads, everything arrives and is acked.
+///
+/// The client reads nothing while 400 `mosquitto_pub` runs publish and the broker settles, which
+/// on a loaded machine takes longer than the stream stall deadline and two ping intervals (30 s
+/// each by default; tungstenite answers pings only inside a read): both are set far apart here,
+/// the client's socket reads with a generous timeout, and the waits are generous.
 fn at_least_once_acknowledges_only_after_delivery(driver: DriverChoice) {
+    const SETTLE: Duration = Duration::from_secs(180);
     let broker = Mosquitto::start();
     let entrypoints = r#"      - type: websocket
         qos: at-least-once
         configuration:
           publisher: { enabled: false }"#;
     let endpoint = "        consumer:\n          topic: alo/1\n          qos: 1\n";
-    let gateway = start_one_shard(&api_yaml(broker.port, entrypoints, endpoint), driver);
+    let yaml = api_yaml(broker.port, entrypoints, endpoint).replacen(
+        "apis:",
+        "gateway:\n  timeouts:\n    wsPingIntervalMs: 600000\n    streamStallMs: 600000\napis:",
+        1,
+    );
+    let gateway = start_one_shard(&yaml, driver);
     let mut socket = ws(gateway.local_addr(), "/m");
+    socket
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
     wait_subscribed(&gateway, &broker);
     let gateway_acks = || broker.log_count("Received PUBACK from tidegate-");
     let broker_sends = || broker.log_count("Sending PUBLISH to tidegate-");
@@ -228,7 +243,7 @@ fn at_least_once_acknowledges_only_after_delivery(driver: DriverChoice) {
     // The client reads nothing: wait until the broker has sent all it will (everything, or its
     // in-flight window past the acknowledged ones), checking the promise on the way.
     let mut seen = (0, 0, 0);
-    let settled = eventually(WAIT, || {
+    let settled = eventually(SETTLE, || {
         let acks = gateway_acks();
         let allowed = allowed() as usize;
         let sends = broker_sends();
@@ -252,7 +267,7 @@ fn at_least_once_acknowledges_only_after_delivery(driver: DriverChoice) {
         assert_eq!(next_text(&mut socket).len(), payload.len(), "message {n}");
     }
     assert!(
-        eventually(WAIT, || gateway_acks() >= COUNT),
+        eventually(SETTLE, || gateway_acks() >= COUNT),
         "every message acknowledged once delivered ({} of {COUNT})",
         gateway_acks()
     );

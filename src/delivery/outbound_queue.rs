@@ -37,6 +37,17 @@ pub enum QueueEnd {
     SlowClient,
     /// The consumer went away; producers should stop.
     Closed,
+    /// The endpoint cannot go on serving the client now (a Kafka client moved to a position no
+    /// reader is free for: `consumer.maxCatchUps`): it comes back later from its position.
+    /// Answered as `Kind::BrokerUnavailable`, as the same refusal is before a stream opens.
+    Unavailable,
+}
+
+impl QueueEnd {
+    /// What a client whose stream ended `Unavailable` is told (short: a WebSocket close reason
+    /// adds the resume cursor within 123 bytes).
+    pub const UNAVAILABLE_REASON: &'static str =
+        "no Kafka reader free for this position now (maxCatchUps); retry shortly";
 }
 
 struct Inner {

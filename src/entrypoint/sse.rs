@@ -259,6 +259,7 @@ impl SseStream {
                         self.duplex.exchange().delivered(count);
                     }
                     Err(QueueEnd::SlowClient) => return ended(shard, Kind::SlowClient, "client too slow"),
+                    Err(QueueEnd::Unavailable) => return ended(shard, Kind::BrokerUnavailable, QueueEnd::UNAVAILABLE_REASON),
                     Err(QueueEnd::Finished) => return Some("end of stream"),
                     Err(QueueEnd::Closed) => return None,
                 },

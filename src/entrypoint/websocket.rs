@@ -339,6 +339,7 @@ impl Session {
                     }
                     Err(QueueEnd::Finished) => return (close_code::NORMAL, "end of stream".to_owned()),
                     Err(QueueEnd::SlowClient) => return self.ended(&shard.metrics, Kind::SlowClient, "client too slow"),
+                    Err(QueueEnd::Unavailable) => return self.ended(&shard.metrics, Kind::BrokerUnavailable, QueueEnd::UNAVAILABLE_REASON),
                     Err(QueueEnd::Closed) => return (0, String::new()),
                 },
                 _ = &mut ping_timer => {

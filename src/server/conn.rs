@@ -228,8 +228,9 @@ impl Conn {
                 return Ok(0);
             }
             let absorbed = session.absorb(&mut self.tls_in, &mut self.read_buf);
+            let held = session.held_record_bytes();
             self.gauge
-                .set(self.read_buf.capacity() + self.tls_in.capacity());
+                .set(self.read_buf.capacity() + self.tls_in.capacity() + held);
             match absorbed {
                 Err(error) => {
                     // The alert saying why, best effort.

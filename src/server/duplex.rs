@@ -90,7 +90,6 @@ impl Duplex {
         let reader = StreamReader {
             reader,
             tls: transport.session().cloned(),
-            tls_in: None,
             metrics: metrics.clone(),
         };
         let reader = read_loop(

@@ -7,6 +7,11 @@
 //! handler consumed them. Reads are never dropped mid-flight (with io_uring that would lose
 //! bytes): a read is stopped through monoio's cancellation handle, the wait for readability by
 //! the stream's end signal, which the writer fires when it stops reading.
+//!
+//! Over TLS the ciphertext is read into a buffer lent for that read only, and the start of a
+//! record still incomplete waits in the TLS session (rustls's receive buffer, which a TLS
+//! connection has all its life, idle or not): an idle TLS stream and one whose client sent half
+//! a record and stopped hold no pool buffer, and `read_buffer_bytes` counts the record's bytes.
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -15,7 +20,6 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::BytesMut;
-use monoio::buf::IoBufMut;
 use monoio::io::{CancelHandle, CancelableAsyncReadRent, OwnedReadHalf};
 use monoio::net::TcpStream;
 
@@ -33,10 +37,18 @@ use crate::tls::TlsSession;
 pub(super) struct StreamReader {
     pub(super) reader: OwnedReadHalf<TcpStream>,
     pub(super) tls: Option<TlsSession>,
-    /// Ciphertext read, not yet absorbed (TLS only: the start of a record); lent like the
-    /// plaintext buffer, and given back when a read leaves no partial record.
-    pub(super) tls_in: Option<LentBuffer>,
     pub(super) metrics: Arc<ShardMetrics>,
+}
+
+/// What one read gave.
+enum ReadOutcome {
+    /// Bytes added to the buffer.
+    Bytes(usize),
+    /// Nothing for the handler yet (TLS: the start of a record, which waits in the session, or a
+    /// record without plaintext).
+    Nothing,
+    /// The peer closed (end of stream, or TLS close_notify).
+    Closed,
 }
 
 impl StreamReader {
@@ -51,54 +63,49 @@ impl StreamReader {
         stream.readable(false).await
     }
 
-    /// Bytes this reader holds (a partial TLS record).
+    /// Bytes this reader holds besides the handler's buffer: the start of a TLS record, which
+    /// the TLS session keeps until the rest arrives.
     fn held_bytes(&self) -> usize {
-        self.tls_in.as_ref().map_or(0, |buf| buf.capacity())
+        self.tls.as_ref().map_or(0, TlsSession::held_record_bytes)
     }
 
-    /// Reads once into the free space of `buf` (at least `chunk` bytes). Returns the bytes
-    /// added to `buf` (0: the peer closed) and how many the read asked for; over TLS, reads
-    /// until a record gives plaintext.
+    /// Reads once into the free space of `buf` (at least `chunk` bytes). Over TLS the socket's
+    /// bytes go to a buffer lent for this read only (the caller waited for readability, so the
+    /// read completes at once) and then to the session, which keeps the start of a record that
+    /// is not complete: between reads a TLS stream holds no pool buffer for its ciphertext.
     async fn read(
         &mut self,
         buf: BytesMut,
         chunk: usize,
         cancel: &CancelHandle,
-    ) -> (io::Result<(usize, usize)>, BytesMut) {
+    ) -> (io::Result<ReadOutcome>, BytesMut) {
         let Some(session) = &self.tls else {
-            let mut spare = spare_capacity(buf, chunk);
-            let asked = spare.bytes_total();
+            let spare = spare_capacity(buf, chunk);
             let (result, spare) = self.reader.cancelable_read(spare, cancel.clone()).await;
-            return (result.map(|n| (n, asked)), spare.into_inner());
+            let outcome = result.map(|n| match n {
+                0 => ReadOutcome::Closed,
+                n => ReadOutcome::Bytes(n),
+            });
+            return (outcome, spare.into_inner());
         };
-        let mut buf = buf;
-        loop {
-            let mut tls_in = match self.tls_in.take() {
-                Some(held) => held,
-                None => LentBuffer::lend(&self.metrics),
-            };
-            let mut spare = spare_capacity(std::mem::take(&mut *tls_in), chunk);
-            let asked = spare.bytes_total();
-            let (result, spare) = self.reader.cancelable_read(spare, cancel.clone()).await;
-            *tls_in = spare.into_inner();
-            match result {
-                Ok(0) => return (Ok((0, asked)), buf),
-                Ok(_) => {}
-                Err(error) => return (Err(error), buf),
-            }
-            let absorbed = session.absorb(&mut tls_in, &mut buf);
-            if !tls_in.is_empty() {
-                self.tls_in = Some(tls_in);
-            }
-            match absorbed {
-                Ok(absorbed) if absorbed.plaintext > 0 => {
-                    return (Ok((absorbed.plaintext, asked)), buf)
-                }
-                Ok(absorbed) if absorbed.closed => return (Ok((0, asked)), buf),
-                Ok(_) => {}
-                Err(error) => return (Err(error), buf),
-            }
+        let mut cipher = LentBuffer::lend(&self.metrics);
+        let spare = spare_capacity(std::mem::take(&mut *cipher), chunk);
+        let (result, spare) = self.reader.cancelable_read(spare, cancel.clone()).await;
+        *cipher = spare.into_inner();
+        match result {
+            Ok(0) => return (Ok(ReadOutcome::Closed), buf),
+            Ok(_) => {}
+            Err(error) => return (Err(error), buf),
         }
+        let mut buf = buf;
+        // Every byte goes to the session (or fails it): `cipher` goes back to the pool empty.
+        let outcome = match session.absorb(&mut cipher, &mut buf) {
+            Ok(absorbed) if absorbed.plaintext > 0 => Ok(ReadOutcome::Bytes(absorbed.plaintext)),
+            Ok(absorbed) if absorbed.closed => Ok(ReadOutcome::Closed),
+            Ok(_) => Ok(ReadOutcome::Nothing),
+            Err(error) => Err(error),
+        };
+        (outcome, buf)
     }
 }
 
@@ -131,11 +138,13 @@ pub(super) async fn read_loop(
     // Every read without a partial message first waits for readability, also after a read
     // that filled its buffer: guessing "more is waiting" left a 4 KiB buffer in a pending read
     // for the whole idle time whenever a burst ended exactly at the buffer's end (and a ready
-    // socket answers the poll at once).
+    // socket answers the poll at once). A TLS read always waits: its ciphertext buffer is lent
+    // only for a read that completes at once.
+    let tls = reader.tls.is_some();
     loop {
         let held_bytes = held.as_ref().map_or(0, |buf: &LentBuffer| buf.capacity());
         gauge.set(held_bytes + reader.held_bytes());
-        if held.is_none() {
+        if held.is_none() || tls {
             let mut readable = std::pin::pin!(reader.readable());
             let mut stopped = std::pin::pin!(ended.wait());
             let woken = poll_fn(|cx| match stopped.as_mut().poll(cx) {
@@ -155,7 +164,7 @@ pub(super) async fn read_loop(
         *buf = read_into;
         gauge.set(buf.capacity() + reader.held_bytes());
         match result {
-            Ok((n, _)) if n > 0 => {
+            Ok(ReadOutcome::Bytes(n)) => {
                 exchange.read(n);
                 fault::trip(Site::ReadLoop, &buf);
                 if !handler.on_bytes(&mut buf).await {
@@ -163,7 +172,9 @@ pub(super) async fn read_loop(
                 }
                 held = (!buf.is_empty()).then_some(buf);
             }
-            _ => break,
+            // The start of a TLS record: it waits in the session; an empty buffer goes back.
+            Ok(ReadOutcome::Nothing) => held = (!buf.is_empty()).then_some(buf),
+            Ok(ReadOutcome::Closed) | Err(_) => break,
         }
     }
     ended.fire();

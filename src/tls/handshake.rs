@@ -12,6 +12,7 @@ use monoio::net::TcpStream;
 use monoio::time::Instant;
 use rustls::{ServerConfig, ServerConnection};
 
+use super::record_tail::RecordTail;
 use super::session::{absorb, drain_output, TlsSession};
 use crate::server::conn::READ_CHUNK_BYTES;
 use crate::shard::io_buf::spare_capacity;
@@ -48,14 +49,16 @@ pub async fn accept(
     // What is queued for sending is bounded by the connection code's own writes (each batch is
     // encrypted and written before the next), so rustls need not cap it again.
     conn.set_buffer_limit(None);
-    match monoio::time::timeout_at(deadline, handshake(stream, &mut conn)).await {
+    let mut tail = RecordTail::default();
+    let handshake = handshake(stream, &mut conn, &mut tail);
+    match monoio::time::timeout_at(deadline, handshake).await {
         Err(_elapsed) => Err(HandshakeFailure::TimedOut),
         Ok(Err(error)) if error.kind() == io::ErrorKind::UnexpectedEof => {
             Err(HandshakeFailure::Closed)
         }
         Ok(Err(error)) => Err(HandshakeFailure::Failed(error)),
         Ok(Ok(early_plaintext)) => Ok(Established {
-            session: TlsSession::new(conn),
+            session: TlsSession::new(conn, tail),
             early_plaintext,
         }),
     }
@@ -63,7 +66,11 @@ pub async fn accept(
 
 /// Reads and writes handshake records until the handshake is complete; returns the plaintext
 /// that came with the last of them.
-async fn handshake(stream: &mut TcpStream, conn: &mut ServerConnection) -> io::Result<BytesMut> {
+async fn handshake(
+    stream: &mut TcpStream,
+    conn: &mut ServerConnection,
+    tail: &mut RecordTail,
+) -> io::Result<BytesMut> {
     let mut cipher = BytesMut::new();
     let mut plain = BytesMut::new();
     let mut out = BytesMut::new();
@@ -82,7 +89,7 @@ async fn handshake(stream: &mut TcpStream, conn: &mut ServerConnection) -> io::R
         if result? == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        if let Err(error) = absorb(conn, &mut cipher, &mut plain) {
+        if let Err(error) = absorb(conn, tail, &mut cipher, &mut plain) {
             // The alert that says why (best effort: the client may be gone).
             if drain_output(conn, &mut out).is_ok() && !out.is_empty() {
                 let _ = stream.write_all(out.split().freeze()).await;

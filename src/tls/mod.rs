@@ -11,6 +11,7 @@
 
 pub mod handshake;
 pub mod peer;
+mod record_tail;
 pub mod reload;
 pub mod server_config;
 pub mod session;

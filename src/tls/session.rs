@@ -6,7 +6,7 @@
 //! The session is shared by a streaming connection's reader task and its writer (`Rc<RefCell>`),
 //! borrowed only between awaits, never across one.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::{self, Read};
 use std::rc::Rc;
 
@@ -14,6 +14,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use rustls::ServerConnection;
 
 use super::peer::PeerCertificates;
+use super::record_tail::RecordTail;
 
 /// Most ciphertext rustls is asked to hold before it is processed (one read's worth is fed at a
 /// time; rustls also bounds what it buffers itself).
@@ -24,6 +25,9 @@ const ABSORB_STEP_BYTES: usize = 16 * 1024 + 512;
 pub struct TlsSession {
     conn: Rc<RefCell<ServerConnection>>,
     peer: Option<Rc<PeerCertificates>>,
+    /// The record framing of the ciphertext fed so far: how much of a partial record rustls
+    /// holds (`held_record_bytes`).
+    tail: Rc<Cell<RecordTail>>,
 }
 
 /// What feeding ciphertext gave.
@@ -36,8 +40,8 @@ pub struct Absorbed {
 }
 
 impl TlsSession {
-    /// Wraps a connection whose handshake is complete.
-    pub fn new(conn: ServerConnection) -> TlsSession {
+    /// Wraps a connection whose handshake is complete; `tail` follows what the handshake fed it.
+    pub(crate) fn new(conn: ServerConnection, tail: RecordTail) -> TlsSession {
         let peer = conn
             .peer_certificates()
             .filter(|chain| !chain.is_empty())
@@ -45,6 +49,7 @@ impl TlsSession {
         TlsSession {
             conn: Rc::new(RefCell::new(conn)),
             peer,
+            tail: Rc::new(Cell::new(tail)),
         }
     }
 
@@ -60,9 +65,19 @@ impl TlsSession {
 
     /// Feeds `cipher` (emptied) to the session and appends the plaintext it holds to `out`. An
     /// invalid record is an `InvalidData` error; the alert rustls wants to send then waits in
-    /// `pending_output`.
+    /// `pending_output`. The start of a record that is not complete yet stays in the session
+    /// (`held_record_bytes`): the caller's buffer is free after this.
     pub fn absorb(&self, cipher: &mut BytesMut, out: &mut BytesMut) -> io::Result<Absorbed> {
-        absorb(&mut self.conn.borrow_mut(), cipher, out)
+        let mut tail = self.tail.get();
+        let absorbed = absorb(&mut self.conn.borrow_mut(), &mut tail, cipher, out);
+        self.tail.set(tail);
+        absorbed
+    }
+
+    /// Ciphertext bytes of a partial record the session holds, waiting for the rest (counted in
+    /// the read-buffer gauge; bounded by the largest TLS record).
+    pub fn held_record_bytes(&self) -> usize {
+        self.tail.get().held()
     }
 
     /// Encrypts `plain`, appending the records (after anything rustls wanted to send already,
@@ -97,6 +112,7 @@ impl TlsSession {
 /// `TlsSession::absorb` on an unshared connection (the handshake).
 pub(super) fn absorb(
     conn: &mut ServerConnection,
+    tail: &mut RecordTail,
     cipher: &mut BytesMut,
     out: &mut BytesMut,
 ) -> io::Result<Absorbed> {
@@ -107,6 +123,7 @@ pub(super) fn absorb(
     while !cipher.is_empty() {
         let step = cipher.len().min(ABSORB_STEP_BYTES);
         let fed = conn.read_tls(&mut &cipher[..step])?;
+        tail.advance(&cipher[..fed]);
         let _ = cipher.split_to(fed);
         let state = conn
             .process_new_packets()

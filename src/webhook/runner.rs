@@ -294,6 +294,13 @@ impl Runner {
                         return Ended::Interrupted;
                     }
                     Err(QueueEnd::SlowClient | QueueEnd::Closed) => return Ended::Resubscribe,
+                    Err(QueueEnd::Unavailable) => {
+                        // No reader free for its position now: again after a pause.
+                        monoio::select! {
+                            _ = stop.wait() => return Ended::Interrupted,
+                            _ = monoio::time::sleep(RESUBSCRIBE_DELAY) => return Ended::Resubscribe,
+                        }
+                    }
                 }
             }
             batch.clear();
@@ -313,7 +320,10 @@ impl Runner {
             if let (true, true, Some(last)) = (self.at_most_once(), attempts, batch.last()) {
                 match commit_first::before_attempt(&subscription, &last.id, stop).await {
                     Committed::Yes => {}
-                    Committed::Interrupted => return Ended::Interrupted,
+                    Committed::Interrupted => {
+                        self.commit_abandoned(&batch);
+                        return Ended::Interrupted;
+                    }
                     Committed::No(why) => {
                         self.not_committed(&batch, why);
                         continue;
@@ -364,6 +374,19 @@ impl Runner {
         if let Some(suppressed) = self.target.log.admit(std::time::Instant::now()) {
             tracing::warn!(subscription = %self.target.subscription, messages = batch.len(), why, suppressed, "at-most-once: the offset commit before the attempt failed; the messages are not delivered");
         }
+        for message in batch {
+            self.sink.settled(message, &Outcome::Dropped);
+        }
+    }
+
+    /// At-most-once messages whose offset commit was still unanswered when the subscription
+    /// stopped (paused, closed, changed, or the gateway shutting down): they were acknowledged
+    /// when taken (the resume position is past them), so no runner delivers them. Counted as
+    /// dropped and logged once, like a failed commit (the commit itself may still land, so it is
+    /// not counted as failed).
+    fn commit_abandoned(&self, batch: &[Message]) {
+        SubscriptionCounters::add(&self.target.counters.dropped, batch.len() as u64);
+        tracing::warn!(subscription = %self.target.subscription, messages = batch.len(), "at-most-once: the subscription stopped while the offset commit before the attempt was unanswered; the messages are not delivered");
         for message in batch {
             self.sink.settled(message, &Outcome::Dropped);
         }

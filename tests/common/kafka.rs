@@ -196,6 +196,13 @@ impl Broker {
         self.restart_behind_front(Some(client_ca))
     }
 
+    /// Restarts it advertising `addr`, a proxy before it (`kafka_commit_hold::CommitHold`):
+    /// clients then reach the broker only through the proxy.
+    pub fn restart_advertising(&mut self, addr: SocketAddr) {
+        self.advertised = addr;
+        self.restart();
+    }
+
     fn restart_behind_front(&mut self, client_ca: Option<&ClientCa>) -> (TlsFront, String) {
         let front = TlsFront::start(self.addr, client_ca);
         self.advertised = front.addr;

@@ -26,6 +26,7 @@ pub mod fake_mqtt;
 pub mod hooked_store;
 pub mod http_raw;
 pub mod kafka_batches;
+pub mod kafka_commit_hold;
 pub mod live_apis;
 pub mod log_capture;
 pub mod managed_node;

@@ -14,7 +14,7 @@ use super::mosquitto::Mosquitto;
 
 pub type Client = WebSocket<TcpStream>;
 
-pub const WAIT: Duration = Duration::from_secs(20);
+pub const WAIT: Duration = Duration::from_secs(60);
 
 /// An API on `/m` over the broker on `port`; `endpoint` is the rest of the endpoint
 /// configuration (indented for `configuration:`).

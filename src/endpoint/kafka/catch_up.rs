@@ -128,8 +128,9 @@ impl StreamLocal {
             let position = Arc::new(floor.map_or((*head).clone(), |f| f.further(&head)));
             let next = main.route_from(&self.link, position, queue.clone(), &route);
             *route.borrow_mut() = next.unwrap_or_else(|_| {
-                // No reader can take it now: it ends with its position, to resume from.
-                queue.end(QueueEnd::SlowClient);
+                // No reader can take it now: it ends with its position, to come back later
+                // ("retry later", not "you fell behind").
+                queue.end(QueueEnd::Unavailable);
                 Route::Gone
             });
         }

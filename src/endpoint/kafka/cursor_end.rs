@@ -69,11 +69,15 @@ impl LocalFeed {
             };
             let routed = feed.route_from(&link, position, queue.clone(), &route);
             *route.borrow_mut() = routed.unwrap_or_else(|_| {
-                // No reader can take it now (`maxCatchUps`): it ends, to resume later.
-                queue.end(QueueEnd::SlowClient);
+                // No reader can take it now (`maxCatchUps`): it ends, to come back later from
+                // its position ("retry later", not "you fell behind").
+                queue.end(QueueEnd::Unavailable);
                 Route::Gone
             });
         });
         Ok(CatchUp::new(route))
     }
 }
+
+#[cfg(test)]
+mod tests;

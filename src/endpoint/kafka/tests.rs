@@ -22,12 +22,16 @@ fn slots() -> Arc<[TopicPartition]> {
         .into()
 }
 
-fn cursor(next: [i64; 2]) -> KafkaCursor {
+pub(super) fn cursor(next: [i64; 2]) -> KafkaCursor {
     KafkaCursor::new(false, slots(), next.into())
 }
 
 /// A feed that started at `start` and then fetched `records` (slot, offset), in that order.
-fn feed(start: [i64; 2], records: &[(usize, i64)], max_messages: usize) -> Rc<LocalFeed> {
+pub(super) fn feed(
+    start: [i64; 2],
+    records: &[(usize, i64)],
+    max_messages: usize,
+) -> Rc<LocalFeed> {
     let shared = Arc::new(KafkaFeed::new("t", max_messages, 1 << 20, 1));
     shared.set_start(Arc::new(cursor(start)));
     let mut head = start;
@@ -77,7 +81,7 @@ fn record(slot: usize, offset: i64, head: [i64; 2]) -> Message {
 }
 
 // Ring positions 1..=4 hold: p0@5, p1@7, p0@6, p1@8 (the feed started at [5, 7]).
-const RECORDS: &[(usize, i64)] = &[(0, 5), (1, 7), (0, 6), (1, 8)];
+pub(super) const RECORDS: &[(usize, i64)] = &[(0, 5), (1, 7), (0, 6), (1, 8)];
 
 #[test]
 fn a_position_that_is_a_ring_entry_resumes_exactly_after_it() {

@@ -13,6 +13,7 @@ mod applications;
 mod deployments;
 mod error;
 mod keys;
+mod masked_secrets;
 mod plans;
 mod portal;
 mod push;

@@ -9,14 +9,13 @@
 
 use serde_json::{json, Map, Value};
 
+use super::masked_secrets::{self, MASK};
 use super::{FieldError, ServiceError};
 
 /// Where a push subscription's configuration sits in the request body.
 const REQUEST_PREFIX: &str = "consumerConfiguration.entrypointConfiguration";
 /// Where the channel sits in the request body (`configuration.channel` in the file).
 const CHANNEL: &str = "consumerConfiguration.channel";
-/// Shown instead of a secret.
-const MASK: &str = "********";
 
 /// The push configuration a subscription request carries: `None` without `consumerConfiguration`
 /// (a standard subscription), else its `entrypointConfiguration` (checked later by the
@@ -94,8 +93,9 @@ pub(super) fn requested(body: &Value) -> Result<Option<Value>, ServiceError> {
 
 /// `configuration` (an update's) with each masked secret replaced by the stored one it stands
 /// for: an auth `password` / `token` / `clientSecret` shown masked keeps the stored value, and
-/// the n-th masked entry of `secrets` the n-th stored secret (so `[new, masked]` rotates in a
-/// new secret before the stored one). A mask with nothing stored behind it is refused.
+/// a masked entry of `secrets` the stored secret it names (`masked_secrets`: by its id, wherever
+/// the client moved it, so `[new, masked]` rotates in a new secret before the stored one). A
+/// mask with nothing (or, in `secrets`, more than one secret) stored behind it is refused.
 pub(super) fn keep_masked(mut configuration: Value, stored: &Value) -> Result<Value, ServiceError> {
     let missing = |location: String| {
         ServiceError::invalid(
@@ -138,19 +138,18 @@ pub(super) fn keep_masked(mut configuration: Value, stored: &Value) -> Result<Va
         }
     }
     if let Some(Value::Array(secrets)) = configuration.get_mut("secrets") {
-        let mut kept = stored
+        let stored = stored
             .get("secrets")
             .and_then(Value::as_array)
-            .map_or(&[][..], Vec::as_slice)
-            .iter();
-        for (index, secret) in secrets.iter_mut().enumerate() {
-            if secret.as_str() == Some(MASK) {
-                *secret = kept
-                    .next()
-                    .cloned()
-                    .ok_or_else(|| missing(format!("{REQUEST_PREFIX}.secrets[{index}]")))?;
-            }
-        }
+            .map_or(&[][..], Vec::as_slice);
+        let location = |index| format!("{REQUEST_PREFIX}.secrets[{index}]");
+        masked_secrets::keep_stored(secrets, stored, location).map_err(|error| {
+            ServiceError::invalid(
+                "definition.invalid",
+                "the subscription's consumerConfiguration is invalid; see `errors`",
+            )
+            .with_errors(vec![error])
+        })?;
     }
     Ok(configuration)
 }
@@ -225,7 +224,7 @@ pub(super) fn view(view: &mut Value) {
     }
     if let Some(Value::Array(secrets)) = configuration.get_mut("secrets") {
         for secret in secrets {
-            *secret = json!(MASK);
+            *secret = json!(masked_secrets::masked(secret.as_str().unwrap_or("")));
         }
     }
     let mut consumer = Map::new();
@@ -351,7 +350,7 @@ mod tests {
         let config = &subscription["consumerConfiguration"]["entrypointConfiguration"];
         assert_eq!(config["auth"]["password"], MASK);
         assert_eq!(config["auth"]["username"], "u");
-        assert_eq!(config["secrets"][0], MASK);
+        assert_eq!(config["secrets"][0], masked_secrets::masked("whsec_a"));
         assert!(subscription.get("configuration").is_none());
     }
 }
