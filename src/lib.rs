@@ -133,7 +133,6 @@ pub mod observe;
 #[allow(missing_docs)] // 12 public items undocumented
 pub mod rate_limit;
 pub mod runtime;
-#[allow(missing_docs)] // 48 public items undocumented
 pub mod security;
 pub mod server;
 pub mod shard;
