@@ -137,5 +137,4 @@ pub mod security;
 pub mod server;
 pub mod shard;
 pub mod tls;
-#[allow(missing_docs)] // 48 public items undocumented
 pub mod webhook;
