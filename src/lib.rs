@@ -128,10 +128,8 @@ pub mod metrics;
 pub mod observe;
 pub mod rate_limit;
 pub mod runtime;
-#[allow(missing_docs)] // 48 public items undocumented
 pub mod security;
 pub mod server;
 pub mod shard;
 pub mod tls;
-#[allow(missing_docs)] // 48 public items undocumented
 pub mod webhook;

@@ -20,7 +20,10 @@ const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
 
 /// A subscription's authorization.
 pub enum AuthHeader {
+    /// `auth: basic` or `bearer` (the header value, built once), or no auth (`None`).
     Fixed(Option<String>),
+    /// `auth: oauth2`: the access token last fetched and until when it is used (shortly before
+    /// its `expires_in`); `None` before the first fetch.
     OAuth2(RefCell<Option<(String, Instant)>>),
 }
 

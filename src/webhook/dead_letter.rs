@@ -29,9 +29,14 @@ pub const FAILURE_SUBSCRIPTION: &str = "x-webhook-subscription";
 /// The failure a dead letter carries.
 #[derive(Debug, Clone)]
 pub struct Failure {
+    /// The push subscription's id (written as `x-webhook-subscription`).
     pub subscription: String,
+    /// The callback's last HTTP status; `None` when no try got an answer (timeout, connection
+    /// error, refused address).
     pub status: Option<u16>,
+    /// Tries made, the first included.
     pub attempts: u32,
+    /// The last try's error, in words for an operator (`HTTP 404`, `read timeout`).
     pub error: String,
 }
 

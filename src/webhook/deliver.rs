@@ -33,18 +33,34 @@ use crate::shard::LogThrottle;
 
 /// What every delivery of one subscription shares.
 pub struct Target {
-    pub subscription: String,
-    pub push: PushConfig,
-    pub options: WebhookOptions,
-    pub allowed: Vec<IpNetwork>,
-    pub tls: Option<Arc<rustls::ClientConfig>>,
-    pub pool: Rc<Pool>,
-    pub dlq: Option<Rc<dyn DeadLetterSink>>,
-    pub counters: Arc<SubscriptionCounters>,
-    pub metrics: Arc<WebhookMetrics>,
-    pub jitter: Jitter,
-    pub log: LogThrottle,
-    pub auth: super::auth::AuthHeader,
+    /// The push subscription's id: the `webhook-id` prefix, the log field, the DLQ header.
+    pub(crate) subscription: String,
+    /// The subscription's `configuration:` (callback URL, headers, auth, TLS, retry, ordering,
+    /// DLQ, signing secrets).
+    pub(crate) push: PushConfig,
+    /// The API's webhook entrypoint options (QoS, timeouts, answer size bound).
+    pub(crate) options: WebhookOptions,
+    /// `gateway.webhook.allowedNetworks`: private addresses the SSRF guard lets callbacks reach.
+    pub(crate) allowed: Vec<IpNetwork>,
+    /// The rustls settings of an `https` callback; `None` for `http`.
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    /// The shard's keep-alive connections to callbacks.
+    pub(crate) pool: Rc<Pool>,
+    /// Where given-up messages go; `None` without a `dlq`, or when its sink could not be built
+    /// (then a message given up stops the subscription instead of being lost).
+    pub(crate) dlq: Option<Rc<dyn DeadLetterSink>>,
+    /// This subscription's `tidegate_webhook_*` counters.
+    pub(crate) counters: Arc<SubscriptionCounters>,
+    /// The node's connection counters (opened, SSRF refusals).
+    pub(crate) metrics: Arc<WebhookMetrics>,
+    /// Random units for the retry policy's `jitter`, so that subscriptions failing together do
+    /// not retry in step.
+    pub(crate) jitter: Jitter,
+    /// At most one failure line per [`FAILURE_LOG_INTERVAL`](super::FAILURE_LOG_INTERVAL)
+    /// (every failure is counted).
+    pub(crate) log: LogThrottle,
+    /// The `authorization` header of each try (fixed, or an OAuth2 token cached until expiry).
+    pub(crate) auth: super::auth::AuthHeader,
 }
 
 /// The final result of one try.

@@ -33,6 +33,7 @@ pub fn request_head(host: &str, target: &str, headers: &[(&str, &str)], length: 
 /// A complete answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
+    /// The HTTP status code (2xx acknowledges a delivery).
     pub status: u16,
     /// The connection may carry the next request.
     pub reusable: bool,
@@ -43,7 +44,10 @@ pub struct Answer {
 /// Why an answer could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AnswerError {
+    /// Not HTTP/1.1 as a callback must answer (bad head, bad `Content-Length`, bad chunking);
+    /// the message says what, for the log.
     Malformed(String),
+    /// Head and body together exceed the reader's bound (`maxResponseBytes`).
     TooLarge,
 }
 

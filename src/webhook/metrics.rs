@@ -17,18 +17,24 @@ use crate::config::Config;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u64)]
 pub enum State {
+    /// Configured, not delivering yet (its runner has not subscribed to the source so far).
     Starting = 0,
+    /// Subscribed to its source and delivering.
     Active = 1,
+    /// `status: paused` (or not yet accepted): delivers nothing, keeps its position.
     Paused = 2,
     /// Consumption stopped on a refused or undeliverable message (no DLQ).
     Stopped = 3,
+    /// `status: closed` (or rejected): deliveries have ended.
     Closed = 4,
 }
 
 /// One subscription's counters.
 #[derive(Default)]
 pub struct SubscriptionCounters {
+    /// The push subscription's id (the `subscription` label).
     pub subscription: String,
+    /// The id of the API it delivers (the `api` label).
     pub api: String,
     /// Messages the callback acknowledged (2xx).
     pub delivered: AtomicU64,
@@ -48,18 +54,24 @@ pub struct SubscriptionCounters {
     pub lag: AtomicU64,
     /// Deliveries running now.
     pub in_flight: AtomicU64,
+    /// The [`State`] as a number (`tidegate_webhook_state`); read it with
+    /// [`SubscriptionCounters::state`].
     pub state: AtomicU64,
 }
 
 impl SubscriptionCounters {
+    /// The current [`State`] as its gauge value (compare with `State::X as u64`).
     pub fn state(&self) -> u64 {
         self.state.load(Ordering::Relaxed)
     }
 
+    /// Records `state` (written by the owner shard's runner only).
     pub fn set_state(&self, state: State) {
         self.state.store(state as u64, Ordering::Relaxed);
     }
 
+    /// Adds `n` to `counter`, one of these counters or the node's (relaxed: counters are
+    /// only read by scrapes and tests).
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }

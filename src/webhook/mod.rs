@@ -50,8 +50,11 @@ pub const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What every shard shares about webhooks.
 pub struct WebhookNode {
+    /// Every push subscription's counters and the callback connection counters (served on
+    /// /metrics; followed by each live apply).
     pub metrics: Arc<WebhookMetrics>,
-    pub shards: usize,
+    /// How many shards deliver (at least 1): the modulus of [`WebhookNode::owner`].
+    shards: usize,
 }
 
 impl WebhookNode {
@@ -77,6 +80,7 @@ impl WebhookNode {
 /// One shard's push subscriptions: those of the deployment it serves that it owns, and their
 /// runners (`live.rs` keeps them in step with the deployment set).
 pub struct ShardWebhooks {
+    /// The node-wide part: counters and which shard owns which subscription.
     pub node: Arc<WebhookNode>,
     /// The push subscriptions of the deployment this shard serves (all, owned or not).
     desired: RefCell<Vec<SubscriptionConfig>>,

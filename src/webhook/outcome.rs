@@ -84,8 +84,11 @@ impl OutcomeSink for NoSink {
 /// Which subscription a sink is for (what a broker source needs to find its group or session).
 #[derive(Debug, Clone)]
 pub struct SinkContext {
+    /// The id of the API whose endpoint the subscription consumes.
     pub api: String,
+    /// The push subscription's id.
     pub subscription: String,
+    /// The index of the shard that delivers the subscription (its owner).
     pub shard: usize,
 }
 

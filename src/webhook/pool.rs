@@ -18,7 +18,9 @@ use super::metrics::WebhookMetrics;
 /// What connections are pooled by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PoolKey {
+    /// The callback's host as written in its URL (a name or an address, before resolution).
     pub host: String,
+    /// The callback's TCP port.
     pub port: u16,
     /// The TLS settings' identity (address of the subscription's rustls config); `None` = plain.
     pub tls: Option<usize>,

@@ -39,13 +39,20 @@ const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
 
 /// A subscription owned by this shard.
 pub struct Runner {
-    pub target: Target,
-    pub api: Rc<crate::server::Api>,
-    pub sink: Rc<dyn OutcomeSink>,
-    pub security: Rc<ShardSecurity>,
-    pub shard_metrics: Arc<ShardMetrics>,
-    pub max_queued_bytes: usize,
-    pub shutdown: Rc<LocalSignal>,
+    /// What every delivery of the subscription shares.
+    target: Target,
+    /// The API whose endpoint it consumes (as routed when the runner was built).
+    api: Rc<crate::server::Api>,
+    /// Told each message's outcome (the source's acknowledgement).
+    sink: Rc<dyn OutcomeSink>,
+    /// The shard's registry view, where the subscription's status is read.
+    security: Rc<ShardSecurity>,
+    /// The shard's counters its outbound queue reports to.
+    shard_metrics: Arc<ShardMetrics>,
+    /// The bound in payload bytes of its queue (`gateway.outbound.maxQueuedBytes`).
+    max_queued_bytes: usize,
+    /// The shard's shutdown: abandons the tries in progress.
+    shutdown: Rc<LocalSignal>,
     /// The last message acknowledged: where consumption resumes.
     resume: RefCell<Option<MessageId>>,
     /// Fired to drain and end it (its subscription was removed or changed).
@@ -77,6 +84,7 @@ impl Stop {
         }
     }
 
+    /// Whether either was fired (no new try or retry starts).
     pub fn is_fired(&self) -> bool {
         self.abort.is_fired() || self.drain.is_fired()
     }
@@ -102,6 +110,9 @@ enum Ended {
 }
 
 impl Runner {
+    /// A runner (not started: spawn [`Runner::run`]) delivering to `target` what `api`'s
+    /// endpoint publishes, through a queue bounded by the API's `maxQueuedMessages` and
+    /// `max_queued_bytes`; outcomes go to `sink`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         target: Target,

@@ -1,4 +1,4 @@
-//! Standard Webhooks signatures (https://www.standardwebhooks.com/): every delivery carries
+//! Standard Webhooks signatures (<https://www.standardwebhooks.com/>): every delivery carries
 //! `webhook-id` (the same on every retry of a message), `webhook-timestamp` (seconds, when this
 //! try was sent) and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, one
 //! `v1,` entry per secret (space-separated): during a rotation the receiver accepts either.

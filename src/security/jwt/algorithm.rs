@@ -8,17 +8,29 @@ use jsonwebtoken::Algorithm;
 /// One accepted signature algorithm. `none` has no variant: an unsigned token cannot be named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JwtAlgorithm {
+    /// `HS256`: HMAC with SHA-256 (a secret of at least 32 bytes).
     Hs256,
+    /// `HS384`: HMAC with SHA-384 (a secret of at least 48 bytes).
     Hs384,
+    /// `HS512`: HMAC with SHA-512 (a secret of at least 64 bytes).
     Hs512,
+    /// `RS256`: RSASSA-PKCS1-v1_5 with SHA-256.
     Rs256,
+    /// `RS384`: RSASSA-PKCS1-v1_5 with SHA-384.
     Rs384,
+    /// `RS512`: RSASSA-PKCS1-v1_5 with SHA-512.
     Rs512,
+    /// `PS256`: RSASSA-PSS with SHA-256.
     Ps256,
+    /// `PS384`: RSASSA-PSS with SHA-384.
     Ps384,
+    /// `PS512`: RSASSA-PSS with SHA-512.
     Ps512,
+    /// `ES256`: ECDSA on P-256 with SHA-256.
     Es256,
+    /// `ES384`: ECDSA on P-384 with SHA-384.
     Es384,
+    /// `EdDSA`: Ed25519 signatures.
     EdDsa,
 }
 

@@ -36,6 +36,8 @@ pub struct RawJwtConfiguration {
     pub jwks_file: Option<String>,
     /// `https://` (or `http://` to a loopback host) URL of a JWKS document.
     pub jwks_url: Option<String>,
+    /// `jwks:`: how a `jwksUrl` is fetched and refreshed (every option has a default; ignored
+    /// without `jwksUrl`).
     #[serde(default)]
     pub jwks: super::jwks_settings::RawJwksUrlOptions,
     /// Accepted `alg` values; defaults to every algorithm the key(s) can verify.
@@ -44,10 +46,13 @@ pub struct RawJwtConfiguration {
     pub issuer: Option<OneOrMany>,
     /// Accepted `aud` values (a string or a list); unchecked when absent.
     pub audience: Option<OneOrMany>,
+    /// `clockSkewSeconds`: seconds of tolerance on `exp` and `nbf` for clocks that differ;
+    /// default 60, at most 600.
     #[serde(default = "default_clock_skew")]
     pub clock_skew_seconds: u64,
     /// The claim holding the application's client id; default `azp`, then `client_id`.
     pub client_id_claim: Option<String>,
+    /// `maxTokenBytes`: longer tokens are refused unread; default 8192, 512 to 65536.
     #[serde(default = "default_max_token_bytes")]
     pub max_token_bytes: usize,
     /// The query parameter EventSource and WebSocket clients put their token in.
@@ -69,7 +74,9 @@ fn default_query_parameter() -> String {
 #[derive(Debug, Deserialize)]
 #[serde(untagged, expecting = "a string or a list of strings")]
 pub enum OneOrMany {
+    /// A single accepted value (`issuer: https://idp.example`).
     One(String),
+    /// A list of accepted values, any of which matches.
     Many(Vec<String>),
 }
 
@@ -85,8 +92,15 @@ impl OneOrMany {
 /// Where a plan's keys come from, parsed.
 #[derive(Debug, Clone)]
 pub enum KeySource {
-    /// Fixed for the process: a secret, a PEM key, or a JWKS file. `origin` names it for logs.
-    Fixed { keys: Arc<KeySet>, origin: String },
+    /// Fixed for the process: a secret, a PEM key, or a JWKS file.
+    Fixed {
+        /// The parsed keys, shared by every shard's verifier.
+        keys: Arc<KeySet>,
+        /// Where the keys came from, for logs and for comparing settings across reloads: the
+        /// source's YAML key (`secret`, `publicKeyFile`, …; `jwksFile` with its path), never
+        /// the key material.
+        origin: String,
+    },
     /// Fetched from a URL on the JWKS thread, refreshed on an unknown `kid`.
     JwksUrl(super::jwks_settings::JwksUrlSettings),
 }
@@ -94,14 +108,22 @@ pub enum KeySource {
 /// A JWT plan's checked settings.
 #[derive(Debug, Clone)]
 pub struct JwtSettings {
+    /// Where the plan's verification keys come from (exactly one key source).
     pub keys: KeySource,
+    /// Accepted `alg` values (`algorithms`), each one the keys can verify; never empty.
     pub algorithms: Vec<JwtAlgorithm>,
+    /// Accepted `iss` values (`issuer`); empty means `iss` is not checked.
     pub issuers: Vec<String>,
+    /// Accepted `aud` values (`audience`): `aud` must contain one; empty means not checked.
     pub audiences: Vec<String>,
+    /// Tolerance on `exp` and `nbf` (`clockSkewSeconds`, default 60 s).
     pub clock_skew: Duration,
     /// Claims tried in order for the client id.
     pub client_id_claims: Vec<String>,
+    /// Tokens longer than this many bytes are refused unread (`maxTokenBytes`, default 8192).
     pub max_token_bytes: usize,
+    /// The query parameter a token may come in when the client cannot set `Authorization`
+    /// (`tokenQueryParameter`, default `access_token`).
     pub token_query_parameter: String,
 }
 

@@ -15,16 +15,20 @@ use super::config::RawJwtConfiguration;
     expecting = "the JWKS fetch settings mapping"
 )]
 pub struct RawJwksUrlOptions {
-    /// Refetch this often even when no token names an unknown key (key removal, revocation).
+    /// `refreshIntervalMs`: refetch this often even when no token names an unknown key (key
+    /// removal, revocation); default 300000, at least 1000.
     pub refresh_interval_ms: u64,
-    /// Refetches for unknown `kid`s happen at most this often (a token with a made-up `kid`
-    /// must not make the gateway hammer the issuer).
+    /// `minRefreshIntervalMs`: refetches for unknown `kid`s happen at most this often (a token
+    /// with a made-up `kid` must not make the gateway hammer the issuer); default 10000.
     pub min_refresh_interval_ms: u64,
-    /// One fetch (connect, TLS, request, body) ends after this long.
+    /// `fetchTimeoutMs`: one fetch (connect, TLS, request, body) ends after this long;
+    /// default 5000, positive.
     pub fetch_timeout_ms: u64,
-    /// A larger JWKS document is refused (the old keys stay).
+    /// `maxBytes`: a larger JWKS document is refused (the old keys stay); default 262144, at
+    /// least 1024.
     pub max_bytes: usize,
-    /// How long a request whose `kid` is unknown waits for the refetch it triggered.
+    /// `unknownKeyWaitMs`: how long a request whose `kid` is unknown waits for the refetch it
+    /// triggered; default 2000, at most 30000.
     pub unknown_key_wait_ms: u64,
 }
 
@@ -43,11 +47,22 @@ impl Default for RawJwksUrlOptions {
 /// A checked `jwksUrl` with its options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwksUrlSettings {
+    /// `jwksUrl`: an `https://` URL, or `http://` to a loopback host only.
     pub url: String,
+    /// Refetch this often regardless of tokens (`jwks.refreshIntervalMs`, default 300 s, at
+    /// least 1 s), so removed or revoked keys stop verifying.
     pub refresh_interval: Duration,
+    /// Refetches caused by an unknown `kid` happen at most this often
+    /// (`jwks.minRefreshIntervalMs`, default 10 s).
     pub min_refresh_interval: Duration,
+    /// One fetch (connect, TLS, request, body) ends after this long (`jwks.fetchTimeoutMs`,
+    /// default 5 s).
     pub fetch_timeout: Duration,
+    /// A larger JWKS document is refused and the previous keys stay (`jwks.maxBytes`, default
+    /// 262144, at least 1024).
     pub max_bytes: usize,
+    /// How long a request with an unknown `kid` waits for the refetch it caused
+    /// (`jwks.unknownKeyWaitMs`, default 2 s, at most 30 s).
     pub unknown_key_wait: Duration,
 }
 

@@ -71,6 +71,8 @@ impl JwksSource {
         }))
     }
 
+    /// The `jwksUrl` and options this source fetches with (a verifier reads how long to wait
+    /// for a refetch here).
     pub fn settings(&self) -> &JwksUrlSettings {
         &self.settings
     }

@@ -18,6 +18,8 @@ pub const MAX_JWKS_KEYS: usize = 64;
 pub struct VerifyKey {
     /// The `kid` it is published under (JWKS keys); inline keys have none and match any token.
     pub key_id: Option<String>,
+    /// The kind of key (HMAC secret, RSA, EC curve, Ed25519): it checks only algorithms of
+    /// this family, so an RSA public key can never be used as an HMAC secret.
     pub family: KeyFamily,
     /// The JWK's `alg`, when it names one: then the key verifies only that algorithm.
     pub algorithm: Option<JwtAlgorithm>,
@@ -97,6 +99,8 @@ fn ec_family_of_pem(pem: &[u8]) -> Result<KeyFamily, String> {
 /// The keys of one plan, looked up by `kid` and family.
 #[derive(Debug, Default)]
 pub struct KeySet {
+    /// Every usable signature key of the source, in document order (at most
+    /// [`MAX_JWKS_KEYS`]); empty before a JWKS URL's first successful fetch.
     pub keys: Vec<VerifyKey>,
     /// For a set made of one HMAC secret: its length, which decides the HS* it may verify.
     pub secret_len: Option<usize>,

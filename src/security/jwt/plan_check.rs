@@ -18,8 +18,11 @@ use crate::codec::http_head::RequestHead;
 /// URL's thread lives as long as the registry snapshot that started it).
 #[derive(Clone)]
 pub struct JwtPlan {
+    /// The plan's id (`plans[].id`): the plan a request accepted by these settings runs under.
     pub plan: Arc<str>,
+    /// The plan's checked `configuration:`.
     pub settings: Arc<JwtSettings>,
+    /// The plan's keys, shared by every shard's verifier of this plan.
     pub keys: JwtKeys,
 }
 

@@ -13,7 +13,12 @@ pub enum JwtRefusal {
     Malformed(String),
     /// Longer than the plan's `maxTokenBytes`.
     #[error("token is too large")]
-    TooLarge { bytes: usize, max_bytes: usize },
+    TooLarge {
+        /// The presented token's length, in bytes.
+        bytes: usize,
+        /// The plan's `maxTokenBytes`.
+        max_bytes: usize,
+    },
     /// `alg` is `none`, unknown, or not in the plan's `algorithms`.
     #[error("token algorithm is not accepted")]
     Algorithm(String),
@@ -27,12 +32,22 @@ pub enum JwtRefusal {
     /// The signature does not verify with any key of the algorithm's family.
     #[error("token signature is invalid")]
     Signature,
-    /// `exp` is past (beyond the clock skew), or missing.
+    /// `exp` is past (beyond the clock skew); a token without `exp` is `Malformed`.
     #[error("token has expired")]
-    Expired { expires_at: u64, now: u64 },
+    Expired {
+        /// The token's `exp`, in seconds since the Unix epoch.
+        expires_at: u64,
+        /// The gateway's clock at the check, in seconds since the Unix epoch.
+        now: u64,
+    },
     /// `nbf` is in the future (beyond the clock skew).
     #[error("token is not yet valid")]
-    NotYetValid { not_before: u64, now: u64 },
+    NotYetValid {
+        /// The token's `nbf`, in seconds since the Unix epoch.
+        not_before: u64,
+        /// The gateway's clock at the check, in seconds since the Unix epoch.
+        now: u64,
+    },
     /// `iss` is not one of the plan's issuers.
     #[error("token issuer is not accepted")]
     Issuer(String),

@@ -27,7 +27,9 @@ const REFRESH_POLL: Duration = Duration::from_millis(20);
 /// A plan's keys, running: shared by every shard (start once per process).
 #[derive(Clone)]
 pub enum JwtKeys {
+    /// Keys parsed at configuration load (secret, PEM key, JWKS file); they never change.
     Fixed(Arc<KeySet>),
+    /// A `jwksUrl` source: its thread replaces the keys after each successful fetch.
     Jwks(Arc<JwksSource>),
 }
 
@@ -60,6 +62,8 @@ pub struct JwtVerifier {
 }
 
 impl JwtVerifier {
+    /// A verifier checking tokens against `settings` with `keys` (which must be the keys
+    /// started for these settings), holding the keys current now.
     pub fn new(settings: Arc<JwtSettings>, keys: JwtKeys) -> JwtVerifier {
         let cached = match &keys {
             JwtKeys::Fixed(set) => (0, set.clone()),
@@ -72,6 +76,7 @@ impl JwtVerifier {
         }
     }
 
+    /// The plan settings this verifier checks tokens against.
     pub fn settings(&self) -> &JwtSettings {
         &self.settings
     }
