@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::cross_shard::kafka_link::KafkaLink;
 use crate::cross_shard::{Doorbell, GatewayHealth, Signal};
 use crate::delivery::ReplyBudget;
+use crate::deployed::Router;
 use crate::endpoint::kafka::{KafkaLocals, KafkaPlan};
 use crate::endpoint::{EndpointContext, LocalTopics};
 use crate::metrics::ShardMetrics;
@@ -21,7 +22,6 @@ use crate::observe::api_metrics::ApiMetrics;
 use crate::observe::log_writer::AccessLogSink;
 use crate::observe::{ShardAccessLog, ShardObserver};
 use crate::rate_limit::RateLimiter;
-use crate::server::Router;
 use crate::shard::supervisor::{self, Supervisor};
 use crate::shard::{panic_message, run_on_driver, Driver, LocalSignal, Shard};
 

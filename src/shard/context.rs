@@ -8,12 +8,12 @@ use std::sync::Arc;
 use crate::config::GatewayConfig;
 use crate::cross_shard::Doorbell;
 use crate::delivery::ReplyBudget;
+use crate::deployed::Router;
 use crate::endpoint::LocalTopics;
 use crate::metrics::ShardMetrics;
 use crate::observe::ShardObserver;
 use crate::rate_limit::RateLimiter;
 use crate::security::ShardSecurity;
-use crate::server::Router;
 use crate::webhook::ShardWebhooks;
 
 use super::LocalSignal;

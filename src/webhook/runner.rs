@@ -40,7 +40,7 @@ const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
 /// A subscription owned by this shard.
 pub struct Runner {
     pub target: Target,
-    pub api: Rc<crate::server::Api>,
+    pub api: Rc<crate::deployed::Api>,
     pub sink: Rc<dyn OutcomeSink>,
     pub security: Rc<ShardSecurity>,
     pub shard_metrics: Arc<ShardMetrics>,
@@ -105,7 +105,7 @@ impl Runner {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         target: Target,
-        api: Rc<crate::server::Api>,
+        api: Rc<crate::deployed::Api>,
         sink: Rc<dyn OutcomeSink>,
         security: Rc<ShardSecurity>,
         shard_metrics: Arc<ShardMetrics>,
