@@ -9,13 +9,15 @@
 //! main.rs ─ CLI (`run`, `check`, `apikey generate`), logging, signals (SIGHUP: apply the file live)
 //! config/      YAML → validated, typed `Config` (every problem reported at once)
 //! runtime/     the top: starts and stops the node's shards (one pinned thread + monoio runtime +
-//!              SO_REUSEPORT listener each; a ShardSeed moves into the thread, builds the
-//!              `shard::Shard` there and runs its accept loop beside it: shard.rs), shutdown
+//!              SO_REUSEPORT listener each; a ShardSeed carries the shard's node-wide
+//!              `shard::ShardHandles` into the thread, builds the `shard::Shard` there around
+//!              them and runs its accept loop beside it: shard.rs), shutdown
 //!              broadcast; live apply (apply.rs: `Gateway::apply`; deployment.rs: the node-wide
 //!              versioned API set; shard_apply.rs: each shard's routing-table swap). Nothing but
 //!              main.rs and manage/node.rs names it (tests/module_layers.rs)
 //! shard/       the shard context, below everything that serves clients: `Shard` (what a shard
-//!              hands to entrypoints, endpoints, server, webhooks: context.rs), LocalSignal, the
+//!              hands to entrypoints, endpoints, server, webhooks, with the handles to node-wide
+//!              state it holds, `ShardHandles`, each declared once: context.rs), LocalSignal, the
 //!              supervisor every task is spawned through (a panic closes one connection, or takes
 //!              its shard down visibly), LogThrottle (one line per interval for errors that
 //!              repeat), the I/O driver (io_uring / epoll), io_buf.rs (read buffers every socket
