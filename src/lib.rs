@@ -9,29 +9,38 @@
 //! main.rs ─ CLI (`run`, `check`, `apikey generate`), logging, signals (SIGHUP: apply the file live)
 //! config/      YAML → validated, typed `Config` (every problem reported at once)
 //! runtime/     the top: starts and stops the node's shards (one pinned thread + monoio runtime +
-//!              SO_REUSEPORT listener each; a ShardSeed moves into the thread, builds the
-//!              `shard::Shard` there and runs its accept loop beside it: shard.rs), shutdown
+//!              SO_REUSEPORT listener each; a ShardSeed carries the shard's node-wide
+//!              `shard::ShardHandles` into the thread, builds the `shard::Shard` there around
+//!              them and runs its accept loop beside it: shard.rs), shutdown
 //!              broadcast; live apply (apply.rs: `Gateway::apply`; deployment.rs: the node-wide
 //!              versioned API set; shard_apply.rs: each shard's routing-table swap). Nothing but
 //!              main.rs and manage/node.rs names it (tests/module_layers.rs)
 //! shard/       the shard context, below everything that serves clients: `Shard` (what a shard
-//!              hands to entrypoints, endpoints, server, webhooks: context.rs), LocalSignal, the
+//!              hands to entrypoints, endpoints, server, webhooks, with the handles to node-wide
+//!              state it holds, `ShardHandles`, each declared once: context.rs), LocalSignal, the
 //!              supervisor every task is spawned through (a panic closes one connection, or takes
 //!              its shard down visibly), LogThrottle (one line per interval for errors that
 //!              repeat), the I/O driver (io_uring / epoll), io_buf.rs (read buffers every socket
 //!              reader shares), test-only fault injection (feature `fault-injection`)
-//! server/      the life of a connection: accept → HTTP head → route (virtual host, then
-//!              context path) → CORS / Origin check (cors.rs) → entrypoint → body
-//!              (100-continue, 408); request ids and error answers (details to the log only);
-//!              drain.rs: ending one deployed API version's streams and requests; duplex.rs and
+//! dispatch/    the connection step, above the entrypoints: accept → HTTP head → route (virtual
+//!              host, then context path) → CORS / Origin check → plan gate → body (100-continue,
+//!              408) → the entrypoint the request's shape picks (connection.rs). Only the
+//!              runtime's accept loop names it
+//! deployed/    what a shard serves: each deployed API version (api.rs: entrypoint options,
+//!              endpoint, plan limits), the routing table over them (router.rs), ending one
+//!              version's streams and requests (drain.rs); read by entrypoints and dispatch alike
+//! server/      the transport building blocks under the entrypoints (names neither them, nor
+//!              dispatch, nor deployed): Conn (reads, answers, error answers with details to the
+//!              log only), request ids, request bodies, CORS rules (cors.rs); duplex.rs and
 //!              stream_read.rs: WebSocket/SSE streams, whose idle reader holds no buffer
-//!              (read_pool.rs: per-shard read buffers lent only while reading)
+//!              (read_pool.rs: per-shard read buffers lent only while reading); gathered,
+//!              stall-bounded writes (write_batch.rs, stall_write.rs, transport.rs)
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames and
 //!              their JSON envelope, subprotocol selection, permessage-deflate (negotiation:
 //!              ws/deflate_offer.rs; data path with per-shard compressors: ws/deflate.rs), SSE
-//! entrypoint/  how clients receive and send: http-get, http-post, sse, websocket (its reader:
-//!              websocket/inbound.rs; upgrade negotiation: websocket/negotiate.rs; outbound
-//!              compression: websocket/deflate_out.rs)
+//! entrypoint/  how clients receive and send, built on server's blocks: http-get, http-post, sse,
+//!              websocket (its reader: websocket/inbound.rs; upgrade negotiation:
+//!              websocket/negotiate.rs; outbound compression: websocket/deflate_out.rs)
 //! endpoint/    where messages come from and go to: mock, in_memory, echo (each WebSocket
 //!              connection's own messages back to it), mqtt (broker connection
 //!              per shard, one subscription per node read by every shard),
@@ -93,8 +102,9 @@
 //!
 //! # Data path
 //! ```text
-//! accept (per shard) → codec::http_head (httparse, bounded) → server::router (host, then longest
-//!   context path) → server::cors (preflight 204/403, disallowed Origin 403, before any body)
+//! accept (per shard) → dispatch::connection: codec::http_head (httparse, bounded)
+//!   → deployed::router (host, then longest context path)
+//!   → server::cors (preflight 204/403, disallowed Origin 403, before any body)
 //!   → plan check (security::gate) → rate_limit::admit (429, or X-RateLimit-* on every answer)
 //!   → entrypoint by request shape:
 //!        Upgrade: websocket → websocket;  GET + Accept: text/event-stream → sse;  other GET → http_get;
@@ -118,6 +128,8 @@ pub mod config;
 pub mod console;
 pub mod cross_shard;
 pub mod delivery;
+pub mod deployed;
+pub mod dispatch;
 #[allow(missing_docs)] // 33 public items undocumented
 pub mod endpoint;
 pub mod entrypoint;

@@ -211,3 +211,53 @@ fn naming_text(text: &str, modules: &[&str]) -> bool {
     fs::write(&file, text).expect("a probe file");
     !naming(file.to_str().expect("a UTF-8 path"), modules).is_empty()
 }
+
+/// The connection step and the entrypoints (issue 17): `server::connection` dispatched to the
+/// entrypoints while the entrypoints were built on `server`'s blocks and read `server::Api`, so
+/// `server` and `entrypoint` imported each other. Now, bottom up:
+///
+/// - `server` holds the transport building blocks (Conn, duplex streams, gathered writes, request
+///   bodies, CORS rules): it names neither the entrypoints, nor the connection step above them
+///   (`dispatch`), nor what is served (`deployed`);
+/// - `deployed` (each deployed API version, the routing table, draining) is what both sides
+///   read: it names neither side, nor the transport;
+/// - the entrypoints never name the connection step that hands them a request;
+/// - nothing but the runtime's accept loop names the connection step.
+#[test]
+fn the_connection_step_sits_above_the_entrypoints_and_the_transport() {
+    let rules: [(&str, &[&str]); 3] = [
+        (
+            "src/server",
+            &["entrypoint", "dispatch", "deployed", "runtime"],
+        ),
+        (
+            "src/deployed",
+            &["server", "entrypoint", "dispatch", "runtime"],
+        ),
+        ("src/entrypoint", &["dispatch", "runtime"]),
+    ];
+    let mut hits: Vec<String> = rules
+        .iter()
+        .flat_map(|(dir, above)| sources(dir).into_iter().map(move |file| (file, *above)))
+        .flat_map(|(file, above)| naming(&file, above))
+        .collect();
+    let callers = ["src/lib.rs", "src/main.rs"];
+    hits.extend(
+        sources("src")
+            .iter()
+            .filter(|file| !file.starts_with("src/dispatch/") && !file.starts_with("src/runtime/"))
+            .filter(|file| !callers.contains(&file.as_str()))
+            .flat_map(|file| naming(file, &["dispatch"])),
+    );
+    assert!(
+        hits.is_empty(),
+        "these break the layering (server and deployed side by side at the bottom, the \
+         entrypoints on them, dispatch above, the runtime on top):\n{}",
+        hits.join("\n")
+    );
+    // The import that closed the circle is one this check sees.
+    assert!(naming_text(
+        "use crate::entrypoint::{self, Choice};",
+        &["entrypoint"]
+    ));
+}

@@ -23,16 +23,16 @@ use crate::codec::http_head::RequestHead;
 use crate::codec::http_response::{encode_response_head, BodyKind, ResponseHead};
 use crate::config::HttpGetOptions;
 use crate::delivery::{OutboundQueue, ReplyBudget, ReplyPermit};
+use crate::deployed::Api;
+use crate::deployed::Drain;
 use crate::error::{self, DataError, Kind};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
 use crate::server::conn::{with_answer_headers, Conn};
 use crate::server::cors::AnswerHeaders;
-use crate::server::drain::Drain;
 use crate::server::request_id::RequestId;
 use crate::server::write_batch::WriteBatch;
-use crate::server::Api;
 use crate::shard::Shard;
 
 /// Serves one poll. Returns false when the connection must close.

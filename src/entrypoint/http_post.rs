@@ -12,13 +12,13 @@ use bytes::Bytes;
 use crate::codec::http_head::RequestHead;
 use crate::codec::http_response::{BodyKind, ResponseHead};
 use crate::config::HttpPostOptions;
+use crate::deployed::Api;
 use crate::endpoint::PublishOptions;
 use crate::entrypoint::message_headers::message_headers;
 use crate::error::{self, DataError, Kind};
 use crate::message::{MessageId, PayloadKind};
 use crate::observe::api_metrics::EntrypointKind;
 use crate::server::conn::Conn;
-use crate::server::Api;
 use crate::shard::Shard;
 
 /// Publishes `body`. Returns false when the connection must close.

@@ -1,6 +1,11 @@
 //! Entrypoints: how clients talk to an API. Several share one context path; the request's shape
 //! picks one (the most specific wins): WebSocket upgrade → `websocket`; GET with
 //! `Accept: text/event-stream` → `sse`; other GET → `http_get`; POST → `http_post`.
+//!
+//! Layering (`tests/module_layers.rs` checks it): entrypoints are built on the transport blocks
+//! of `crate::server` and read the API they serve from `crate::deployed`; the connection step that
+//! routes a request to one (`crate::dispatch`, which calls [`choose`]) sits above them, and they
+//! never name it.
 
 pub mod http_get;
 pub mod http_post;
@@ -10,7 +15,7 @@ pub mod websocket;
 
 use crate::codec::http_head::{Method, RequestHead};
 use crate::config::{HttpGetOptions, HttpPostOptions, SseOptions, WebSocketOptions};
-use crate::server::Api;
+use crate::deployed::Api;
 
 /// The subscription a client names: the `X-Subscription` header, else the `subscription` query
 /// parameter (for EventSource and browser WebSockets, which cannot set headers).

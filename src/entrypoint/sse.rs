@@ -25,6 +25,8 @@ use crate::codec::sse::{
 use crate::config::SseOptions;
 use crate::delivery::frame_cache::{self, FrameCache};
 use crate::delivery::{OutboundQueue, QueueEnd};
+use crate::deployed::Api;
+use crate::deployed::Drain;
 use crate::endpoint::EndpointError;
 use crate::error::{self, DataError, Kind};
 use crate::message::{Message, MessageId};
@@ -33,11 +35,9 @@ use crate::observe::api_metrics::EntrypointKind;
 use crate::rate_limit::{self, Pacer};
 use crate::security::live::StreamWatch;
 use crate::server::conn::Conn;
-use crate::server::drain::Drain;
 use crate::server::duplex::{DiscardInbound, Duplex};
 use crate::server::stall_write::is_stall;
 use crate::server::write_batch::WriteBatch;
-use crate::server::Api;
 use crate::shard::Shard;
 
 /// Reconnection delay advertised to clients in the first frame.

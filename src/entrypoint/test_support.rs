@@ -7,11 +7,11 @@ use crate::codec::http_head::{parse_request_head, HeadLimits, RequestHead};
 use std::rc::Rc;
 
 use crate::config::{self, EndpointConfig};
+use crate::deployed::Api;
+use crate::deployed::SharedEndpoint;
 use crate::endpoint::mock::MockEndpoint;
 use crate::endpoint::Endpoint;
 use crate::observe::api_metrics::ApiMetrics;
-use crate::server::api::SharedEndpoint;
-use crate::server::Api;
 use crate::shard::LocalSignal;
 
 /// Parses `text` (a whole request head, ending in a blank line).

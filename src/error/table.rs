@@ -6,7 +6,7 @@ use super::{Fault, Kind};
 /// Seconds a client is told to wait (`Retry-After`) before retrying a 503: the conditions behind
 /// them (a feed starting, a broker reconnecting, a redeploy, a full reply budget) pass in about
 /// that time, and a client that retries sooner only adds load.
-pub(crate) const RETRY_AFTER_SECONDS: u32 = crate::server::drain::RETRY_AFTER_SECONDS;
+pub(crate) const RETRY_AFTER_SECONDS: u32 = crate::deployed::drain::RETRY_AFTER_SECONDS;
 
 /// How an SSE client learns of the error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::observe::api_metrics::EntrypointSeries;
 use crate::server::request_id::RequestId;
 
-/// Who a request was served for: the plan check fills this in (`server::connection`) once it
+/// Who a request was served for: the plan check fills this in (`dispatch::connection`) once it
 /// let the request in; requests it refused, or never reached, have none, and the access log
 /// leaves the fields out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -8,10 +8,10 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use crate::codec::http_head::RequestHead;
+use crate::deployed::Api;
 use crate::observe::access_line::{AccessLine, MAX_PATH_BYTES, MAX_USER_AGENT_BYTES};
 use crate::observe::api_metrics::{EntrypointKind, UNROUTED_API};
 use crate::observe::exchange::Exchange;
-use crate::server::Api;
 use crate::shard::Shard;
 
 /// What the access log needs of the request head (copied only when the log is on).

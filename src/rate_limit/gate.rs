@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use super::limiter::{RateLimiter, Subject, Verdict};
 use super::meter::Meter;
+use crate::deployed::Api;
 use crate::security::Access;
 use crate::server::conn::Conn;
-use crate::server::Api;
 
 /// The counters of a request to `api` under the plan the plan check selected (`access`; without
 /// one, the API's keyless plan): keyed by the subscription, or by the client's address on a

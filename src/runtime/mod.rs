@@ -28,7 +28,7 @@ use crate::observe::log_writer::{self, AccessLogWriter};
 use crate::rate_limit::{RateLimitMetrics, RateLimiter, RedisStartError};
 use crate::security::reload::ReloadReport;
 use crate::security::Registry;
-use crate::shard::Driver;
+use crate::shard::{Driver, ShardHandles};
 use crate::tls::reload::Watcher;
 use crate::tls::{TlsMetrics, TlsStore};
 use deployment::Deployments;
@@ -193,24 +193,26 @@ impl Gateway {
                 .next()
                 .and_then(|bound| Some((bound, tls_store.clone()?)));
             let seed = ShardSeed {
-                id,
+                handles: ShardHandles {
+                    id,
+                    metrics: metrics.clone(),
+                    doorbell: topic_doorbells[id].clone(),
+                    rate_limiter: rate_limiter.clone(),
+                    registry: gateway.security.clone(),
+                    webhook_node: webhooks.clone(),
+                },
                 config: config.clone(),
                 listeners: ShardListeners {
                     plain: listener,
                     tls,
                 },
-                metrics: metrics.clone(),
                 api_metrics: api_metrics.clone(),
                 access_log: sink.clone(),
                 stop: stop.clone(),
                 health: gateway.health.clone(),
-                doorbell: topic_doorbells[id].clone(),
                 deployments: gateway.deployments.clone(),
                 kafka_link: kafka_link.clone(),
                 kafka_plan: kafka_plan.clone(),
-                security: gateway.security.clone(),
-                rate_limiter: rate_limiter.clone(),
-                webhooks: webhooks.clone(),
                 core: config
                     .gateway
                     .pin_shards

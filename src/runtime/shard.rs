@@ -12,11 +12,11 @@ use monoio::time::Instant;
 
 use crate::cross_shard::Signal;
 use crate::delivery::pump;
+use crate::dispatch::connection;
 use crate::metrics::ShardMetrics;
 use crate::runtime::shard_apply::{self, ShardDeployer};
 use crate::runtime::topic_pump::TopicPump;
 use crate::security;
-use crate::server::connection;
 use crate::shard::supervisor::{spawn_connection_task, spawn_shard_task};
 use crate::shard::{LogThrottle, Shard, ACCEPT_ERROR_LOG_INTERVAL};
 use crate::tls::{self, Established, HandshakeFailure, TlsStore};

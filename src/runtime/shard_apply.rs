@@ -5,7 +5,7 @@
 //! - A new or changed API gets a new `Rc<Api>`; it shares the previous version's endpoint when the
 //!   endpoint's configuration is unchanged (same broker connection, same in-memory topic side),
 //!   else gets a new one, started at once.
-//! - A previous version no longer routed is drained (`server::drain`): all of its entrypoints when
+//! - A previous version no longer routed is drained (`deployed::drain`): all of its entrypoints when
 //!   the API was stopped or removed, or when its endpoint changed; otherwise only the entrypoint
 //!   types the new definition no longer declares. Streams of the entrypoints it still declares stay
 //!   on the previous version (its options, its shared endpoint) until they end or reconnect.
@@ -19,12 +19,12 @@ use std::sync::Arc;
 use super::deployment::Deployments;
 use super::shard::RunningShard;
 use crate::config::{ApiState, EntrypointConfig};
+use crate::deployed::drain::{REDEPLOYED, STOPPED};
+use crate::deployed::SharedEndpoint;
+use crate::deployed::{Api, Router};
 use crate::endpoint::kafka::KafkaLocals;
 use crate::endpoint::{Endpoint, EndpointContext, LocalTopic};
 use crate::observe::api_metrics::EntrypointKind;
-use crate::server::api::SharedEndpoint;
-use crate::server::drain::{REDEPLOYED, STOPPED};
-use crate::server::{Api, Router};
 use crate::shard::{LocalSignal, Shard};
 
 /// The entrypoint kinds a drain can end.

@@ -1,5 +1,6 @@
 //! Everything one shard thread needs, gathered on the main thread and moved into the thread,
-//! where the shard's endpoints, router and state are built on its own runtime.
+//! where the shard's endpoints, router and state are built on its own runtime. The node-wide
+//! handles travel as one [`ShardHandles`], which the built [`Shard`] keeps as it is.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -12,25 +13,26 @@ use std::cell::RefCell;
 
 use crate::config::Config;
 use crate::cross_shard::kafka_link::KafkaLink;
-use crate::cross_shard::{Doorbell, GatewayHealth, Signal};
+use crate::cross_shard::{GatewayHealth, Signal};
 use crate::delivery::ReplyBudget;
+use crate::deployed::Router;
 use crate::endpoint::kafka::{KafkaLocals, KafkaPlan};
 use crate::endpoint::{EndpointContext, LocalTopics};
-use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::ApiMetrics;
 use crate::observe::log_writer::AccessLogSink;
 use crate::observe::{ShardAccessLog, ShardObserver};
-use crate::rate_limit::RateLimiter;
-use crate::server::Router;
+use crate::security::ShardSecurity;
 use crate::shard::supervisor::{self, Supervisor};
-use crate::shard::{panic_message, run_on_driver, Driver, LocalSignal, Shard};
+use crate::shard::{panic_message, run_on_driver, Driver, LocalSignal, Shard, ShardHandles};
+use crate::webhook::ShardWebhooks;
 
 /// One shard before it runs.
 pub(super) struct ShardSeed {
-    pub(super) id: usize,
+    /// Its handles to node-wide state (id, counters, doorbell, rate limiter, security registry,
+    /// webhook node), kept in the shard.
+    pub(super) handles: ShardHandles,
     pub(super) config: Config,
     pub(super) listeners: ShardListeners,
-    pub(super) metrics: Arc<ShardMetrics>,
     /// This shard's per-API metrics.
     pub(super) api_metrics: Arc<ApiMetrics>,
     /// The access log's queue, when enabled.
@@ -38,19 +40,11 @@ pub(super) struct ShardSeed {
     pub(super) stop: Arc<Signal>,
     /// Where the shard's supervisor reports a dead shard.
     pub(super) health: Arc<GatewayHealth>,
-    /// Wakes this shard when an in-memory topic it reads got a message.
-    pub(super) doorbell: Arc<Doorbell>,
     /// The deployed APIs and their node-wide resources (topic logs, MQTT feeds).
     pub(super) deployments: Arc<Deployments>,
     /// The Kafka bridge, when an API uses Kafka.
     pub(super) kafka_link: Option<KafkaLink>,
     pub(super) kafka_plan: Arc<KafkaPlan>,
-    /// Plans, subscriptions and API keys, node-wide.
-    pub(super) security: Arc<crate::security::Registry>,
-    /// The node's rate limiter (counters shared by all shards).
-    pub(super) rate_limiter: Arc<RateLimiter>,
-    /// Webhook state shared by the shards (push subscriptions' counters, ownership).
-    pub(super) webhooks: Arc<crate::webhook::WebhookNode>,
     /// The core to pin the thread to (`gateway.pinShards`).
     pub(super) core: Option<core_affinity::CoreId>,
 }
@@ -60,7 +54,7 @@ impl ShardSeed {
     /// why it could not start). A panic that escapes the supervisor (in building the shard, or
     /// in a task spawned around it) still reports the shard dead instead of ending it silently.
     pub(super) fn run(self, started: mpsc::Sender<(usize, std::io::Result<Driver>)>) {
-        let (id, health) = (self.id, self.health.clone());
+        let (id, health) = (self.handles.id, self.health.clone());
         // AssertUnwindSafe: after a panic nothing of the shard is used again; the thread ends.
         let ran =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_shard(started)));
@@ -75,7 +69,7 @@ impl ShardSeed {
         if let Some(core) = self.core {
             core_affinity::set_for_current(core);
         }
-        let id = self.id;
+        let id = self.handles.id;
         run_on_driver(
             self.config.gateway.driver,
             |result| {
@@ -91,17 +85,18 @@ impl ShardSeed {
     /// Builds the shard's state on its runtime: Kafka sides, then local topics, endpoints and
     /// router from the deployment in force.
     fn grow(self) -> (Rc<RunningShard>, ShardListeners, Arc<Signal>) {
+        let handles = self.handles;
         let policy = self.config.gateway.outbound.slow_client_policy;
         let kafka = KafkaLocals::new(
-            self.id,
+            handles.id,
             self.kafka_link,
             self.kafka_plan,
             policy,
-            self.metrics.clone(),
+            handles.metrics.clone(),
         );
         let context = EndpointContext {
-            shard: self.id,
-            metrics: self.metrics.clone(),
+            shard: handles.id,
+            metrics: handles.metrics.clone(),
             policy,
             shutdown: Rc::new(LocalSignal::new()),
             kafka,
@@ -109,35 +104,33 @@ impl ShardSeed {
         };
         let shutdown = context.shutdown.clone();
         supervisor::install(Supervisor {
-            shard: self.id,
-            metrics: self.metrics.clone(),
+            shard: handles.id,
+            metrics: handles.metrics.clone(),
             health: self.health,
             shutdown: context.shutdown.clone(),
         });
         let access_log = self
             .access_log
             .map(|sink| ShardAccessLog::new(sink, &self.config.gateway.access_log));
-        let webhooks = crate::webhook::ShardWebhooks::new(self.webhooks);
+        let webhooks = ShardWebhooks::new(handles.webhook_node.clone());
+        let security = Rc::new(ShardSecurity::new(handles.registry.clone()));
         let gateway = self.config.gateway;
         let reply_budget = ReplyBudget::new(
             gateway.limits.max_get_reply_bytes_per_shard,
-            self.metrics.clone(),
+            handles.metrics.clone(),
         );
         let shard = Rc::new(Shard {
-            id: self.id,
+            handles,
             gateway,
             router: RefCell::new(Rc::new(Router::new(&[]))),
             topics: RefCell::new(LocalTopics::new()),
-            doorbell: self.doorbell,
-            metrics: self.metrics,
             shutdown,
             reply_budget,
-            rate_limiter: self.rate_limiter,
             observer: ShardObserver {
                 api_metrics: self.api_metrics,
                 access_log,
             },
-            security: Rc::new(crate::security::ShardSecurity::new(self.security)),
+            security,
             webhooks,
         });
         let deployer = ShardDeployer::new(self.deployments, context);

@@ -88,7 +88,7 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<String> {
         plans: Vec::new(),
         ..api.clone()
     };
-    // Policies are built into each shard's routing table at start (`server::Api`): a reload
+    // Policies are built into each shard's routing table at start (`deployed::Api`): a reload
     // that changes them, or adds a plan that has some, takes effect at the next restart.
     let limited = |api: &ApiConfig| -> Vec<_> {
         api.plans

@@ -5,7 +5,8 @@
 //! live apply) builds a [`Shard`] and runs it; nothing outside `runtime` (but the node that starts
 //! a gateway, `manage::node`, and `main`) names `runtime`. `tests/module_layers.rs` keeps it so.
 //!
-//! - context.rs: [`Shard`], the per-shard state every connection reads;
+//! - context.rs: [`Shard`], the per-shard state every connection reads, with the handles to
+//!   node-wide state it holds ([`ShardHandles`], made on the main thread);
 //! - local_signal.rs: a shard-local broadcast flag (shutdown, drains, credential ends);
 //! - supervisor.rs: every task is spawned through it (a panic closes one connection, or takes
 //!   the shard down visibly); catch_panic.rs the future wrapper it uses;
@@ -24,7 +25,7 @@ mod log_throttle;
 pub mod supervisor;
 
 pub use catch_panic::{panic_message, CatchPanic};
-pub use context::Shard;
+pub use context::{Shard, ShardHandles};
 pub use driver::{run_on_driver, Driver};
 pub use local_signal::LocalSignal;
 pub use log_throttle::{LogThrottle, ACCEPT_ERROR_LOG_INTERVAL};

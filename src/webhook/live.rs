@@ -24,7 +24,7 @@ use super::FAILURE_LOG_INTERVAL;
 use super::{auth, dead_letter_sink, deliver, outcome_sink, pool, retry, tls_config};
 use crate::config::webhook::{WebhookOptions, IDLE_TIMEOUT_MS, MAX_IDLE_CONNECTIONS_PER_HOST};
 use crate::config::{EndpointConfig, SubscriptionConfig, SubscriptionStatus};
-use crate::server::Api;
+use crate::deployed::Api;
 use crate::shard::supervisor::spawn_shard_task;
 use crate::shard::LogThrottle;
 use crate::shard::Shard;

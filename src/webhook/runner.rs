@@ -42,7 +42,7 @@ pub struct Runner {
     /// What every delivery of the subscription shares.
     target: Target,
     /// The API whose endpoint it consumes (as routed when the runner was built).
-    api: Rc<crate::server::Api>,
+    api: Rc<crate::deployed::Api>,
     /// Told each message's outcome (the source's acknowledgement).
     sink: Rc<dyn OutcomeSink>,
     /// The shard's registry view, where the subscription's status is read.
@@ -116,7 +116,7 @@ impl Runner {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         target: Target,
-        api: Rc<crate::server::Api>,
+        api: Rc<crate::deployed::Api>,
         sink: Rc<dyn OutcomeSink>,
         security: Rc<ShardSecurity>,
         shard_metrics: Arc<ShardMetrics>,

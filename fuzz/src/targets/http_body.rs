@@ -47,7 +47,7 @@ enum Outcome {
     Error(BodyError),
 }
 
-/// Feeds `stream` whole (`split: None`) or in pieces, as `server::connection` does.
+/// Feeds `stream` whole (`split: None`) or in pieces, as `dispatch::connection` does.
 fn decode(
     framing: BodyFraming,
     max_body_bytes: usize,

@@ -73,7 +73,7 @@ fn parse_whole(data: &[u8], limits: &HeadLimits) -> Outcome {
     outcome(result, data, data.len() - buf.len(), limits)
 }
 
-/// `server::connection::read_head`'s loop, minus the socket.
+/// `dispatch::connection::read_head`'s loop, minus the socket.
 fn parse_as_connection(data: &[u8], limits: &HeadLimits, split: Split) -> Outcome {
     let mut buf = BytesMut::new();
     let mut searched = 0;

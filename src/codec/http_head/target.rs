@@ -1,7 +1,7 @@
 //! Request paths that routing could read differently from a proxy in front of the gateway, or
 //! from the client's own idea of the URL.
 //!
-//! Routing matches the raw path against context paths (`server::router`), and nothing is decoded
+//! Routing matches the raw path against context paths (`deployed::router`), and nothing is decoded
 //! or normalized on the way. A path that a normalizing hop would resolve elsewhere is therefore
 //! refused instead of routed, so `/mock/../chat` can never be served by `/mock` while a proxy
 //! that checked `/chat` let it through (or the other way round):

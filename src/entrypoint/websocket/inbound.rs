@@ -20,6 +20,7 @@ use monoio::time::Instant;
 use super::close_code;
 use super::token_renewal::TokenRenewal;
 use crate::codec::ws::{FrameDecoder, WsEvent};
+use crate::deployed::Api;
 use crate::endpoint::echo::EchoLoop;
 use crate::endpoint::PublishOptions;
 use crate::error::{self, DataError, Kind};
@@ -28,7 +29,6 @@ use crate::metrics::ShardMetrics;
 use crate::rate_limit::Meter;
 use crate::security::jwt::refresh_message::renewal_token;
 use crate::server::duplex::InboundHandler;
-use crate::server::Api;
 
 /// Most pings waiting for their pong (each at most 125 bytes).
 const MAX_PENDING_PONGS: usize = 16;

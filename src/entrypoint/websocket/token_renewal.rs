@@ -5,9 +5,9 @@
 
 use std::rc::Rc;
 
+use crate::deployed::Api;
 use crate::security::gate;
 use crate::security::live::StreamWatch;
-use crate::server::Api;
 use crate::shard::Shard;
 
 /// What the session's reader needs to renew its token.

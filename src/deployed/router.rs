@@ -9,7 +9,7 @@
 use std::rc::Rc;
 
 use crate::config::ContextPath;
-use crate::server::Api;
+use crate::deployed::Api;
 
 /// One shard's routing table.
 pub struct Router {

@@ -1,8 +1,9 @@
 //! The life of a connection, top to bottom:
-//! accept → read the request head → route by host and context path → choose the entrypoint by
-//! request shape → CORS / Origin check (`cors`) → plan check (`crate::security`: the credential
-//! decides the plan; 401 / 403) → receive the body (only now: a request refused from its head
-//! alone never has to send it, see `request_body`) → serve it → (keep-alive) next request.
+//! accept → read the request head → route by host and context path (`crate::deployed::Router`)
+//! → choose the entrypoint by request shape → CORS / Origin check (`server::cors`) → plan check
+//! (`crate::security`: the credential decides the plan; 401 / 403) → receive the body (only now:
+//! a request refused from its head alone never has to send it, see `server::request_body`) →
+//! serve it (`crate::entrypoint`) → (keep-alive) next request.
 //!
 //! HTTP GET polls keep the connection for further requests; WebSocket and SSE take it over.
 

@@ -2,7 +2,7 @@
 //!
 //! One `Rc<Api>` is one deployed version of a definition; a live apply that leaves the definition
 //! as it was keeps the same `Rc<Api>`, one that changes it builds a new one (sharing the endpoint
-//! when the endpoint's configuration is unchanged) and drains the old one (`server::drain`).
+//! when the endpoint's configuration is unchanged) and drains the old one (`deployed::drain`).
 
 use crate::config::rate_limit::Policies;
 use crate::config::{
@@ -12,9 +12,9 @@ use crate::config::{
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::deployed::Drain;
 use crate::endpoint::Endpoint;
 use crate::observe::api_metrics::ApiSeries;
-use crate::server::drain::Drain;
 use crate::shard::LocalSignal;
 
 /// An endpoint as the APIs of one shard share it across deployments: the endpoint, and the signal
