@@ -35,7 +35,7 @@
 //! endpoint/    where messages come from and go to: mock, in_memory, echo (each WebSocket
 //!              connection's own messages back to it), mqtt (broker connection
 //!              per shard, one subscription per node read by every shard),
-//!              kafka (Kafka I/O on its own bridge thread: endpoint/kafka/bridge*.rs, the only tokio code;
+//!              kafka (Kafka I/O on its own bridge thread: endpoint/kafka/bridge/, the only tokio code;
 //!              fetches paced by their readers, shared catch-up readers: catch_up.rs);
 //!              fault.rs: a broker failure as the client's short reason + the log's details
 //! error/       data-path errors: each kind's fault (client, configuration, broker, gateway) and its

@@ -1,6 +1,6 @@
 //! Fetch loops (bridge thread only): one per topic-partition of a feed, appending records to
 //! the feed's node buffer as fast as its readers make room (`Session::push`); the catch-up
-//! readers (`bridge_catch_up`) run the same loops into buffers of their own.
+//! readers (`catch_up`) run the same loops into buffers of their own.
 //!
 //! Each partition loop of a shared feed has its own connection: brokers answer the requests of
 //! one connection in order, so long-polling fetches sharing a connection would wait for each
@@ -20,15 +20,15 @@ use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling
 use rskafka::client::Client;
 use rskafka::record::RecordAndOffset;
 
-use super::bridge::connect;
-use super::bridge_ends::FeedPartitions;
-use super::offsets::{after_out_of_range, log_went_back};
-use super::plan::FeedSpec;
+use super::connect;
+use super::ends::FeedPartitions;
 use crate::config::kafka::AutoOffsetReset;
 use crate::cross_shard::kafka_link::KafkaFeed;
 use crate::cross_shard::read_floors::Waiting;
 use crate::cross_shard::TopicLog;
 use crate::delivery::retention_ring::TooLarge;
+use crate::endpoint::kafka::offsets::{after_out_of_range, log_went_back};
+use crate::endpoint::kafka::plan::FeedSpec;
 use crate::message::kafka_cursor::{KafkaCursor, KafkaId, TopicPartition};
 use crate::message::{Fields, Message, MessageId, PayloadKind};
 use crate::metrics::{KafkaMetrics, ShardMetrics};
@@ -69,7 +69,7 @@ impl Head {
 /// Its partition connections go into `connections` once all are open (the bridge asks the
 /// brokers through them whether a client's position lies past their log's end).
 pub(super) async fn run_feed(
-    spec: super::plan::FeedSpec,
+    spec: FeedSpec,
     feed: Arc<KafkaFeed>,
     metrics: Arc<KafkaMetrics>,
     connections: FeedPartitions,
@@ -123,11 +123,7 @@ pub(super) async fn run_feed(
 /// For a feed read only through its subscriptions' feeds (`groupScope: subscription`): learns
 /// its partitions so that clients' cursors can be read in that layout (each subscription's feed
 /// has the same one), then ends.
-pub(super) async fn learn_layout(
-    spec: super::plan::FeedSpec,
-    feed: Arc<KafkaFeed>,
-    metrics: Arc<KafkaMetrics>,
-) {
+pub(super) async fn learn_layout(spec: FeedSpec, feed: Arc<KafkaFeed>, metrics: Arc<KafkaMetrics>) {
     let client = connect(&spec.brokers, &metrics).await;
     let slots = layout_retrying(&client, &spec, RETRY_DELAY * 5).await;
     let head = Head {
@@ -452,5 +448,4 @@ impl Session {
 }
 
 #[cfg(test)]
-#[path = "bridge_feed/tests.rs"]
 mod tests;

@@ -1,10 +1,19 @@
 //! The Kafka bridge: one thread running a current-thread tokio runtime, because rskafka needs
-//! tokio (its sockets, timers and tasks). tokio never leaves `bridge*.rs`: the shards talk to
+//! tokio (its sockets, timers and tasks). tokio never leaves `bridge/`: the shards talk to
 //! the bridge only through `cross_shard::kafka_link`.
 //!
 //! The bridge runs every feed (fetch loops that append to node buffers), the catch-up fetches
 //! clients ask for, and the producers. Everything on it is single-threaded (`LocalSet`), so
 //! its state is `Rc`/`RefCell` like a shard's.
+
+mod catch_up;
+mod ends;
+mod feed;
+mod group;
+mod group_requests;
+mod group_sasl;
+mod group_wire;
+mod produce;
 
 use std::cell::Cell;
 use std::io;
@@ -16,15 +25,14 @@ use std::time::Duration;
 use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::BackoffConfig;
 
-use super::bridge_catch_up;
-use super::bridge_ends;
-use super::bridge_feed::{learn_layout, run_feed};
-use super::bridge_group::{run_group_feed, SubscriptionMember};
-use super::bridge_produce::Producers;
-use super::plan::{Brokers, KafkaPlan};
+use feed::{learn_layout, run_feed};
+use group::{run_group_feed, SubscriptionMember};
+use produce::Producers;
+
 use crate::config::kafka::{KafkaSecurity, SaslMechanism};
 use crate::cross_shard::kafka_link::{BridgeCommand, KafkaFeed, KafkaLink};
 use crate::cross_shard::kafka_subscriptions::SubscriptionGroups;
+use crate::endpoint::kafka::plan::{Brokers, KafkaPlan};
 use crate::endpoint::{BrokerFailure, BrokerProblem};
 use crate::metrics::KafkaMetrics;
 use rustls::pki_types::pem::PemObject;
@@ -119,7 +127,7 @@ async fn serve(
     let (stop_groups, stopping) = tokio::sync::watch::channel(false);
     let mut members = Vec::new();
     // Per feed: its partition connections, through which clients' positions are checked.
-    let connections: Vec<bridge_ends::FeedPartitions> =
+    let connections: Vec<ends::FeedPartitions> =
         plan.feeds.iter().map(|_| Default::default()).collect();
     let end_checks = Rc::new(Cell::new(0));
     for (index, (spec, feed)) in plan.feeds.iter().zip(feeds.iter()).enumerate() {
@@ -149,7 +157,7 @@ async fn serve(
     }
     let producers = Producers::start(&plan.producers, metrics.clone());
     // Per feed: the connections all its catch-up readers share (opened by the first).
-    let catch_up_connections: Vec<bridge_catch_up::SharedConnections> =
+    let catch_up_connections: Vec<catch_up::SharedConnections> =
         plan.feeds.iter().map(|_| Default::default()).collect();
     while let Ok(command) = commands.recv_async().await {
         match command {
@@ -164,7 +172,7 @@ async fn serve(
                 ) else {
                     continue;
                 };
-                bridge_catch_up::spawn(spec, request, connections, &metrics);
+                catch_up::spawn(spec, request, connections, &metrics);
             }
             BridgeCommand::CheckEnds(check) => {
                 let (Some(feed), Some(partitions)) =
@@ -173,7 +181,7 @@ async fn serve(
                     let _ = check.reply.send(None);
                     continue;
                 };
-                bridge_ends::spawn(check, feed, partitions, &end_checks, &metrics);
+                ends::spawn(check, feed, partitions, &end_checks, &metrics);
             }
             BridgeCommand::JoinSubscription(join) => {
                 let Some(spec) = plan.feeds.get(join.groups.feed).cloned() else {
