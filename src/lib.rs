@@ -35,8 +35,9 @@
 //! endpoint/    where messages come from and go to: mock, in_memory, echo (each WebSocket
 //!              connection's own messages back to it), mqtt (broker connection
 //!              per shard, one subscription per node read by every shard),
-//!              kafka (Kafka I/O on its own bridge thread: endpoint/kafka/bridge/, the only tokio code;
-//!              fetches paced by their readers, shared catch-up readers: catch_up.rs);
+//!              kafka (the shard side: fetches paced by their readers, shared catch-up readers:
+//!              catch_up.rs; Kafka I/O on its own bridge thread: kafka/bridge/, the only tokio
+//!              code, which the shard side reaches only through cross_shard::kafka_link);
 //!              fault.rs: a broker failure as the client's short reason + the log's details
 //! error/       data-path errors: each kind's fault (client, configuration, broker, gateway) and its
 //!              answer on every entrypoint (HTTP status, Retry-After, WebSocket close code, SSE

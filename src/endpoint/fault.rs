@@ -115,6 +115,22 @@ impl fmt::Display for Fault {
     }
 }
 
+/// An error and its sources, as one line: the detail for the log of a failure a library
+/// reported (the client is told the category, never this text).
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,8 @@ use rskafka::client::Client;
 use tokio::sync::OnceCell;
 
 use super::connect;
-use super::feed::{partition_client, Head, Pacing, Session};
+use super::feed::partition_client;
+use super::fetch_session::{Head, Pacing, Session};
 use crate::cross_shard::kafka_link::{CatchUpRequest, KafkaFeed};
 use crate::endpoint::kafka::plan::FeedSpec;
 use crate::message::kafka_cursor::{KafkaCursor, TopicPartition};

@@ -25,9 +25,8 @@ use rskafka::client::partition::OffsetAt;
 use tokio::sync::watch;
 
 use super::connect;
-use super::feed::{
-    layout_retrying, offset_at, partition_client, Head, Pacing, Session, FETCH_MAX_WAIT_MS,
-};
+use super::feed::{layout_retrying, partition_client};
+use super::fetch_session::{offset_at, Head, Pacing, Session, FETCH_MAX_WAIT_MS};
 use super::group_requests::{
     fetch_offsets, find_coordinator, heartbeat, join, leave, member_id_lost, Commits, Joiner,
 };

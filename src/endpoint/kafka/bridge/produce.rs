@@ -18,9 +18,10 @@ use rskafka::client::producer::{BatchProducer, BatchProducerBuilder};
 use rskafka::record::Record;
 use tokio::sync::Notify;
 
-use super::{error_chain, try_connect};
+use super::try_connect;
 use crate::config::kafka::Compression;
 use crate::cross_shard::kafka_link::{ProduceFailure, ProduceRequest};
+use crate::endpoint::fault::error_chain;
 use crate::endpoint::kafka::murmur2::partition_for_key;
 use crate::endpoint::kafka::plan::ProducerSpec;
 use crate::endpoint::kafka::produce_failure::produce_failure;
