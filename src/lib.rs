@@ -121,7 +121,6 @@ pub mod config;
 pub mod console;
 pub mod cross_shard;
 pub mod delivery;
-#[allow(missing_docs)] // 33 public items undocumented
 pub mod endpoint;
 pub mod entrypoint;
 pub mod error;

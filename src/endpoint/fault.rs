@@ -49,11 +49,14 @@ impl BrokerProblem {
 /// errors) for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerFailure {
+    /// The category: all a client is told of it (`Fault::not_connected`).
     pub problem: BrokerProblem,
+    /// Addresses, library and broker error text: for the log only.
     pub detail: String,
 }
 
 impl BrokerFailure {
+    /// A failure of kind `problem`, with `detail` for the operator.
     pub fn new(problem: BrokerProblem, detail: impl Into<String>) -> BrokerFailure {
         BrokerFailure {
             problem,
