@@ -12,6 +12,13 @@
 //!   `message/`, not in `endpoint::kafka`, which `delivery::fanout` and `message` named).
 //! - The shard's primitives (everything in `src/shard/` but the context struct, which names the
 //!   per-shard state types) depend on nothing above them.
+//! - The Kafka bridge (`endpoint/kafka/bridge/`, the thread that talks to the brokers) and the
+//!   shard side of the Kafka endpoint do not import each other in a circle: the shard side names
+//!   the bridge only through its surface (`endpoint::kafka::KafkaBridge`, for the runtime that
+//!   starts it) and reaches it through `cross_shard::kafka_link`; the bridge names, of the rest of
+//!   `endpoint::kafka`, only the plan and the sans-IO helpers it acts on. Before, seven flat
+//!   `bridge*.rs` files sat beside the shard-side ones, and `produce_failure.rs` imported
+//!   `bridge::error_chain` while the bridge imported it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -260,4 +267,163 @@ fn the_connection_step_sits_above_the_entrypoints_and_the_transport() {
         "use crate::entrypoint::{self, Choice};",
         &["entrypoint"]
     ));
+}
+
+/// What the shard side of the Kafka endpoint (`src/endpoint/kafka/` outside `bridge/`) may name
+/// of the bridge: its module, declared once, and the one type the runtime starts it with.
+const BRIDGE_SURFACE: [&str; 2] = ["mod bridge;", "pub use bridge::KafkaBridge;"];
+
+/// The modules of `endpoint::kafka` the bridge may name: what to run, and the sans-IO helpers
+/// whose answers it acts on. None of them names the bridge or the shard side's I/O.
+const BRIDGE_USES: [&str; 5] = [
+    "plan",
+    "offsets",
+    "group_assign",
+    "murmur2",
+    "produce_failure",
+];
+
+/// The lines of `file` that name the bridge module as a path segment (`bridge::…`,
+/// `…::bridge`, `use …{bridge, …}`), comments left out, but for `allowed` lines.
+fn naming_the_bridge(file: &str, allowed: &[&str]) -> Vec<String> {
+    let text = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+        .expect("a readable source file");
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let code = line.split("//").next().unwrap_or("").trim();
+            !allowed.contains(&code) && names_the_bridge(code)
+        })
+        .map(|(number, line)| format!("{file}:{}: {}", number + 1, line.trim()))
+        .collect()
+}
+
+/// `code` holds `bridge` as a path segment.
+fn names_the_bridge(code: &str) -> bool {
+    let word = "bridge";
+    code.match_indices(word).any(|(at, _)| {
+        let before = &code[..at];
+        let after = &code[at + word.len()..];
+        let whole = !before.ends_with(|c: char| c.is_alphanumeric() || c == '_')
+            && !after.starts_with(|c: char| c.is_alphanumeric() || c == '_');
+        let in_use = code.starts_with("use ") || code.starts_with("pub use ");
+        whole && (after.starts_with("::") || before.ends_with("::") || in_use)
+    })
+}
+
+/// The modules of `endpoint::kafka` that `code` names through `endpoint::kafka::` (one, or a
+/// `{…}` group of them).
+fn kafka_modules_named(code: &str) -> Vec<String> {
+    let prefix = "endpoint::kafka::";
+    let mut named = Vec::new();
+    for (at, _) in code.match_indices(prefix) {
+        let rest = &code[at + prefix.len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let group = group.split('}').next().unwrap_or("");
+            named.extend(group.split(',').map(|item| segment(item.trim())));
+        } else {
+            named.push(segment(rest));
+        }
+    }
+    named.retain(|name| !name.is_empty());
+    named
+}
+
+/// The first path segment of `path`.
+fn segment(path: &str) -> String {
+    path.chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect()
+}
+
+#[test]
+fn the_kafka_shard_side_names_the_bridge_only_through_its_surface() {
+    let mut hits: Vec<String> = sources("src/endpoint/kafka")
+        .iter()
+        .filter(|file| !file.starts_with("src/endpoint/kafka/bridge/"))
+        .flat_map(|file| {
+            let allowed: &[&str] = if file == "src/endpoint/kafka/mod.rs" {
+                &BRIDGE_SURFACE
+            } else {
+                &[]
+            };
+            naming_the_bridge(file, allowed)
+        })
+        .collect();
+    // Outside `endpoint::kafka`, the bridge is `endpoint::kafka::KafkaBridge`.
+    hits.extend(
+        sources("src")
+            .iter()
+            .filter(|file| !file.starts_with("src/endpoint/kafka/"))
+            .flat_map(|file| naming(file, &["endpoint::kafka::bridge"])),
+    );
+    assert!(
+        hits.is_empty(),
+        "these name the Kafka bridge past its surface (`KafkaBridge`); reach it through \
+         `cross_shard::kafka_link`, or move what both sides need out of `bridge/`:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn the_kafka_bridge_names_only_the_plan_and_sans_io_helpers() {
+    let mut hits = Vec::new();
+    for file in sources("src/endpoint/kafka/bridge") {
+        let text = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(&file))
+            .expect("a readable source file");
+        for (number, line) in text.lines().enumerate() {
+            // In `bridge/mod.rs`, `super::` is `endpoint::kafka` until its test modules begin.
+            if file.ends_with("/mod.rs") && line.starts_with("#[cfg(test)]") {
+                break;
+            }
+            let code = line.split("//").next().unwrap_or("").trim();
+            let through_super = code.contains("super::super")
+                || (file.ends_with("/mod.rs") && code.contains("super::"));
+            let outside = kafka_modules_named(code)
+                .into_iter()
+                .any(|module| !BRIDGE_USES.contains(&module.as_str()));
+            if through_super || outside {
+                hits.push(format!("{file}:{}: {}", number + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        hits.is_empty(),
+        "the Kafka bridge names the shard side of `endpoint::kafka` (it may name, as \
+         `crate::endpoint::kafka::M`, only {BRIDGE_USES:?}):\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn the_bridge_checks_see_every_form_of_naming() {
+    for line in [
+        "use super::bridge::error_chain;",
+        "use super::bridge;",
+        "use super::{bridge, plan};",
+        "let x = bridge::connect(&brokers);",
+        "pub use bridge::Producers;",
+    ] {
+        assert!(
+            names_the_bridge(line),
+            "missed a naming of the bridge: {line}"
+        );
+    }
+    for line in [
+        "let ask_bridge = |feed| feed;",
+        "\"the gateway's Kafka bridge stopped\",",
+        "BridgeCommand::Produce(request)",
+        "Err(why) => tracing::warn!(\"bridge down\"),",
+    ] {
+        assert!(!names_the_bridge(line), "took this for the bridge: {line}");
+    }
+    assert_eq!(
+        kafka_modules_named("use crate::endpoint::kafka::plan::{Brokers, KafkaPlan};"),
+        ["plan"]
+    );
+    assert_eq!(
+        kafka_modules_named("use crate::endpoint::kafka::{local_feed::LocalFeed, offsets};"),
+        ["local_feed", "offsets"]
+    );
+    assert!(kafka_modules_named("use crate::endpoint::{Fault, PublishError};").is_empty());
 }

@@ -49,11 +49,14 @@ impl BrokerProblem {
 /// errors) for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerFailure {
+    /// The category: all a client is told of it (`Fault::not_connected`).
     pub problem: BrokerProblem,
+    /// Addresses, library and broker error text: for the log only.
     pub detail: String,
 }
 
 impl BrokerFailure {
+    /// A failure of kind `problem`, with `detail` for the operator.
     pub fn new(problem: BrokerProblem, detail: impl Into<String>) -> BrokerFailure {
         BrokerFailure {
             problem,
@@ -113,6 +116,22 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.reason)
     }
+}
+
+/// An error and its sources, as one line: the detail for the log of a failure a library
+/// reported (the client is told the category, never this text).
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -16,8 +16,7 @@ use std::time::Duration;
 
 use super::Gateway;
 use crate::config::{self, ApiConfig, ApiState, Config, ConfigError, EndpointConfig, Problem};
-use crate::endpoint::kafka::bridge::KafkaBridge;
-use crate::endpoint::kafka::KafkaPlan;
+use crate::endpoint::kafka::{KafkaBridge, KafkaPlan};
 use crate::security::reload::new_subscriptions_to_deprecated_plans;
 
 /// Longest `apply` waits for every shard to serve the new version before returning anyway (a

@@ -1,27 +1,20 @@
 //! The Kafka endpoint as one shard sees it.
 //!
-//! Kafka I/O happens on the bridge thread (`bridge*.rs`, the only files that touch tokio). Each
-//! consumed feed (a set of topics) is fetched once per node, one fetch loop per topic-partition,
-//! into a shared node buffer (`cross_shard::kafka_link::KafkaFeed`); each shard's
-//! `delivery::Fanout` serves its clients from that buffer, and the fetches wait for its
-//! readers to make room. A client is a position: where it resumes is matched to the buffer, and a
-//! position older than the buffer is served by a catch-up reader shared with the clients near it
-//! (`catch_up.rs`, `bridge_catch_up.rs`), never a silent jump. Publishing hands the record to the bridge and waits for the
-//! broker's acknowledgement. A feed with `groupId` is fetched as a consumer group member
-//! (`bridge_group*.rs`): this shard reports how far its clients were written, and the bridge
-//! commits the group's offsets up to there. With `groupScope: subscription` each subscription a
-//! client names has a feed and a group of its own, open while it has clients
-//! (`subscription_feeds.rs`, `cross_shard::kafka_subscriptions`).
+//! Kafka I/O happens on the bridge thread (`bridge/`, the only files that touch tokio; its module
+//! doc says which way the dependencies go: the shard side reaches it only through
+//! `cross_shard::kafka_link`). Each consumed feed (a set of topics) is fetched once per node, one
+//! fetch loop per topic-partition, into a shared node buffer (`cross_shard::kafka_link::KafkaFeed`);
+//! each shard's `delivery::Fanout` serves its clients from that buffer, and the fetches wait for
+//! its readers to make room. A client is a position: where it resumes is matched to the buffer,
+//! and a position older than the buffer is served by a catch-up reader shared with the clients
+//! near it (`catch_up.rs`, `bridge/catch_up.rs`), never a silent jump. Publishing hands the record
+//! to the bridge and waits for the broker's acknowledgement. A feed with `groupId` is fetched as a
+//! consumer group member (`bridge/group*.rs`): this shard reports how far its clients were
+//! written, and the bridge commits the group's offsets up to there. With `groupScope:
+//! subscription` each subscription a client names has a feed and a group of its own, open while
+//! it has clients (`subscription_feeds.rs`, `cross_shard::kafka_subscriptions`).
 
-pub mod bridge;
-mod bridge_catch_up;
-mod bridge_ends;
-mod bridge_feed;
-mod bridge_group;
-mod bridge_group_requests;
-mod bridge_group_sasl;
-mod bridge_group_wire;
-mod bridge_produce;
+mod bridge;
 mod catch_up;
 mod cursor_end;
 mod group_assign;
@@ -37,6 +30,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+pub use bridge::KafkaBridge;
 pub use plan::KafkaPlan;
 
 use crate::config::kafka::{AutoOffsetReset, KafkaOptions};

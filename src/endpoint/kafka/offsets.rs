@@ -1,4 +1,4 @@
-//! The bridge's offset arithmetic, sans-IO (the fetch loops and group members in `bridge_*.rs`
+//! The bridge's offset arithmetic, sans-IO (the fetch loops and group members in `bridge/`
 //! do the I/O and act on it): where a fetch goes after the broker's log moved, which partitions a
 //! group generation reads and from where, and which offsets a commit moves forward.
 

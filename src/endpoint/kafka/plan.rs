@@ -19,27 +19,27 @@ const DEAD_LETTER_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The brokers and how to reach them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Brokers {
-    /// `host:port` list.
+    /// `bootstrapServers`, as `host:port`: where the first connection goes.
     pub servers: Vec<String>,
-    /// Authentication.
+    /// TLS and SASL, as configured (APIs share a feed or producer only with the same).
     pub security: KafkaSecurity,
 }
 
 /// One consumed feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedSpec {
-    /// Where.
+    /// The brokers it is fetched from.
     pub brokers: Brokers,
-    /// What.
+    /// What it reads and how: topics, consumer group, node buffer bounds, offset reset.
     pub consumer: KafkaConsumer,
 }
 
 /// One producer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerSpec {
-    /// Where.
+    /// The brokers it writes to.
     pub brokers: Brokers,
-    /// What.
+    /// The topic it writes to, its compression and how long a record may wait for the brokers.
     pub producer: KafkaProducer,
 }
 

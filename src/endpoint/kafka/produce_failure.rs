@@ -4,8 +4,8 @@
 use rskafka::client::error::{Error as ClientError, ProtocolError};
 use rskafka::client::producer::Error as ProducerError;
 
-use super::bridge::error_chain;
 use crate::cross_shard::kafka_link::ProduceFailure;
+use crate::endpoint::fault::error_chain;
 use crate::endpoint::Fault;
 
 /// Sorts an error of rskafka's batch producer. Errors rskafka retries itself (leadership moves,

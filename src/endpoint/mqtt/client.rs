@@ -43,18 +43,25 @@ pub enum Health {
 
 /// What a shard gives an MQTT endpoint.
 pub struct ClientParts {
+    /// The API whose endpoint it is: part of the client id generated without `clientId`.
     pub api_id: String,
+    /// The shard it runs on: part of the client id, so that each shard has a session of its own.
     pub shard: usize,
+    /// The shard's counters, which the client's connection and queues report to.
     pub metrics: Arc<ShardMetrics>,
+    /// The shard's shutdown, on which the connection says DISCONNECT and ends.
     pub shutdown: Rc<LocalSignal>,
 }
 
 /// One endpoint's client on one shard.
 pub struct MqttClient {
+    /// The API's validated `endpoint.mqtt` options (broker, protocol, producer, consumer).
     pub options: MqttOptions,
     /// Unique per shard: the broker allows one connection per client id.
     pub client_id: String,
+    /// The shard it runs on (for log lines).
     pub shard: usize,
+    /// The shard's counters, which the connection and its queues report to.
     pub metrics: Arc<ShardMetrics>,
     /// The shard's shutdown: the connection sends DISCONNECT and stops.
     pub shutdown: Rc<LocalSignal>,

@@ -13,23 +13,42 @@ use crate::config::MqttProtocol;
 /// A packet from the broker, reduced to what the client acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming {
-    /// The answer to CONNECT; `refused` holds the reason when the broker said no.
+    /// The answer to CONNECT.
     ConnAck {
+        /// The broker kept our last session (`cleanStart: false`): its subscriptions and the
+        /// messages it queued for us are still there.
         session_present: bool,
+        /// Why, when the broker said no.
         refused: Option<ConnectRefusal>,
     },
     /// A message for one of our subscriptions.
     Publish(InboundPublish),
     /// The broker took (or, MQTT 5, refused) one of our QoS 1 messages.
-    PubAck { pkid: u16, refused: Option<String> },
-    /// The answer to SUBSCRIBE; `refused` when the filter was not granted.
-    SubAck { pkid: u16, refused: Option<String> },
+    PubAck {
+        /// The packet id of the PUBLISH it answers.
+        pkid: u16,
+        /// MQTT 5: the reason code's name (and reason string) when the broker refused it.
+        refused: Option<String>,
+    },
+    /// The answer to SUBSCRIBE.
+    SubAck {
+        /// The packet id of the SUBSCRIBE it answers.
+        pkid: u16,
+        /// Why, when the filter was not granted.
+        refused: Option<String>,
+    },
     /// The answer to UNSUBSCRIBE.
-    UnsubAck { pkid: u16 },
+    UnsubAck {
+        /// The packet id of the UNSUBSCRIBE it answers.
+        pkid: u16,
+    },
     /// The answer to PINGREQ.
     PingResp,
     /// MQTT 5: the broker closes the connection, saying why.
-    Disconnect { reason: String },
+    Disconnect {
+        /// The reason code's name (and reason string), for the log.
+        reason: String,
+    },
     /// A packet a QoS 0/1 client never expects (PUBREC, SUBSCRIBE, …): a protocol error.
     Unexpected(&'static str),
 }
@@ -46,11 +65,17 @@ pub struct ConnectRefusal {
 /// One message received from the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundPublish {
+    /// The topic it was published on (one subscribed filter may match many); clients see it
+    /// in the message's metadata.
     pub topic: String,
+    /// The QoS the broker sent it with: above 0 it waits for our PUBACK of `pkid`.
     pub qos: u8,
+    /// Set when the broker sent it as a topic's retained message (replayed on SUBSCRIBE),
+    /// not as it was published.
     pub retain: bool,
     /// Packet id to acknowledge (0 for QoS 0).
     pub pkid: u16,
+    /// The message body, as the broker sent it (clients get these bytes unchanged).
     pub payload: Bytes,
     /// MQTT 5 user properties, in the order sent.
     pub user_properties: Vec<(String, String)>,
@@ -61,7 +86,12 @@ pub struct InboundPublish {
 pub enum CodecError {
     /// A packet over `maxPacketBytes`.
     #[error("the broker sent a packet of {size} bytes, over maxPacketBytes ({max})")]
-    TooLarge { size: usize, max: usize },
+    TooLarge {
+        /// The packet's length, as its fixed header announced it.
+        size: usize,
+        /// `maxPacketBytes`.
+        max: usize,
+    },
     /// Bytes that are not MQTT.
     #[error("malformed MQTT packet from the broker: {0}")]
     Malformed(String),
@@ -250,12 +280,17 @@ fn with_reason(code: String, reason: Option<String>) -> String {
 
 /// What CONNECT says about us.
 pub struct ConnectParams<'a> {
+    /// Who the broker knows this connection as; one connection per id, so it differs by shard.
     pub client_id: &'a str,
+    /// Longest silence, in seconds, before the broker counts us gone (we ping within it).
     pub keep_alive_s: u16,
+    /// Asks for a new session (clean session in 3.1.1) instead of resuming the last one.
     pub clean_start: bool,
     /// MQTT 5 only.
     pub session_expiry_interval_s: u32,
+    /// Login, when the broker wants one (`username`).
     pub username: Option<&'a str>,
+    /// Sent with `username` only (an empty one when the configuration has none).
     pub password: Option<&'a str>,
     /// MQTT 5 only: announced so the broker never sends us more.
     pub max_packet_bytes: usize,
@@ -357,11 +392,15 @@ pub fn encode_unsubscribe(
 
 /// One message to send.
 pub struct OutboundPublish<'a> {
+    /// The topic to publish on (a name, never a filter).
     pub topic: &'a str,
+    /// 0 (fire and forget) or 1 (the broker answers with a PUBACK of `pkid`).
     pub qos: u8,
+    /// Asks the broker to keep it as the topic's retained message for later subscribers.
     pub retain: bool,
     /// Required (non-zero) for QoS 1.
     pub pkid: u16,
+    /// The message body, written as it is.
     pub payload: Bytes,
     /// MQTT 5 only.
     pub message_expiry_interval_s: Option<u32>,

@@ -38,9 +38,11 @@ pub struct ConsumerSub {
     pub epoch: u64,
     /// What SUBSCRIBE sends (with the `$share/<group>/` prefix when grouped).
     pub filter: String,
+    /// The QoS asked for in SUBSCRIBE (`consumer.qos`): the most the broker sends with.
     pub qos: u8,
     /// The node's ring and lifecycle.
     feed: Arc<MqttFeed>,
+    /// Where the filter stands with the broker; the connection resubscribes what is `Wanted`.
     pub state: Cell<SubState>,
     /// `qos: at-least-once`: PUBACKs wait for delivery to the node's clients.
     pub ack_after_delivery: bool,

@@ -24,6 +24,8 @@ pub(super) enum Inbound {
 /// A PUBLISH too large to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OversizedPublish {
+    /// Its QoS: above 0 it is acknowledged all the same, or the broker would send it again on
+    /// every connection.
     pub qos: u8,
     /// Packet id to acknowledge (0 for QoS 0).
     pub pkid: u16,

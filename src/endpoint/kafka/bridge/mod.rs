@@ -1,10 +1,39 @@
 //! The Kafka bridge: one thread running a current-thread tokio runtime, because rskafka needs
-//! tokio (its sockets, timers and tasks). tokio never leaves `bridge*.rs`: the shards talk to
+//! tokio (its sockets, timers and tasks). tokio never leaves `bridge/`: the shards talk to
 //! the bridge only through `cross_shard::kafka_link`.
 //!
 //! The bridge runs every feed (fetch loops that append to node buffers), the catch-up fetches
-//! clients ask for, and the producers. Everything on it is single-threaded (`LocalSet`), so
-//! its state is `Rc`/`RefCell` like a shard's.
+//! clients ask for, the consumer group members and the producers. Everything on it is
+//! single-threaded (`LocalSet`), so its state is `Rc`/`RefCell` like a shard's.
+//!
+//! # Which way the dependencies go
+//! ```text
+//! runtime ──KafkaBridge──▶ bridge/ ──▶ plan.rs (what to run), and the sans-IO helpers it acts on:
+//!                             │        offsets.rs, group_assign.rs, murmur2.rs, produce_failure.rs
+//!                             ▼
+//!                 cross_shard::kafka_link ◀── shard side (mod.rs, local_feed.rs, catch_up.rs,
+//!                                             cursor_end.rs, subscription_feeds.rs)
+//! ```
+//! The bridge's surface is [`KafkaBridge`] alone (re-exported as `endpoint::kafka::KafkaBridge`,
+//! for the runtime that starts it); everything else here is private to `bridge/`. The shard side
+//! never names `bridge/`: it sends `BridgeCommand`s and reads the node buffers through
+//! `cross_shard::kafka_link`. The bridge names, of the rest of `endpoint::kafka`, only the plan and
+//! the sans-IO helpers above, which name nothing back. `tests/module_layers.rs` checks both.
+//!
+//! Files: `feed.rs` starts a feed (layout, partition connections), `fetch_session.rs` is the
+//! fetch loop every reader runs, `catch_up.rs` the shared catch-up readers, `ends.rs` the
+//! past-the-log-end checks, `group*.rs` the consumer group protocol (rskafka has none: members,
+//! requests, wire, SASL), `produce.rs` the producers.
+
+mod catch_up;
+mod ends;
+mod feed;
+mod fetch_session;
+mod group;
+mod group_requests;
+mod group_sasl;
+mod group_wire;
+mod produce;
 
 use std::cell::Cell;
 use std::io;
@@ -16,15 +45,15 @@ use std::time::Duration;
 use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::BackoffConfig;
 
-use super::bridge_catch_up;
-use super::bridge_ends;
-use super::bridge_feed::{learn_layout, run_feed};
-use super::bridge_group::{run_group_feed, SubscriptionMember};
-use super::bridge_produce::Producers;
-use super::plan::{Brokers, KafkaPlan};
+use feed::{learn_layout, run_feed};
+use group::{run_group_feed, SubscriptionMember};
+use produce::Producers;
+
 use crate::config::kafka::{KafkaSecurity, SaslMechanism};
 use crate::cross_shard::kafka_link::{BridgeCommand, KafkaFeed, KafkaLink};
 use crate::cross_shard::kafka_subscriptions::SubscriptionGroups;
+use crate::endpoint::fault::error_chain;
+use crate::endpoint::kafka::plan::{Brokers, KafkaPlan};
 use crate::endpoint::{BrokerFailure, BrokerProblem};
 use crate::metrics::KafkaMetrics;
 use rustls::pki_types::pem::PemObject;
@@ -119,7 +148,7 @@ async fn serve(
     let (stop_groups, stopping) = tokio::sync::watch::channel(false);
     let mut members = Vec::new();
     // Per feed: its partition connections, through which clients' positions are checked.
-    let connections: Vec<bridge_ends::FeedPartitions> =
+    let connections: Vec<ends::FeedPartitions> =
         plan.feeds.iter().map(|_| Default::default()).collect();
     let end_checks = Rc::new(Cell::new(0));
     for (index, (spec, feed)) in plan.feeds.iter().zip(feeds.iter()).enumerate() {
@@ -149,7 +178,7 @@ async fn serve(
     }
     let producers = Producers::start(&plan.producers, metrics.clone());
     // Per feed: the connections all its catch-up readers share (opened by the first).
-    let catch_up_connections: Vec<bridge_catch_up::SharedConnections> =
+    let catch_up_connections: Vec<catch_up::SharedConnections> =
         plan.feeds.iter().map(|_| Default::default()).collect();
     while let Ok(command) = commands.recv_async().await {
         match command {
@@ -164,7 +193,7 @@ async fn serve(
                 ) else {
                     continue;
                 };
-                bridge_catch_up::spawn(spec, request, connections, &metrics);
+                catch_up::spawn(spec, request, connections, &metrics);
             }
             BridgeCommand::CheckEnds(check) => {
                 let (Some(feed), Some(partitions)) =
@@ -173,7 +202,7 @@ async fn serve(
                     let _ = check.reply.send(None);
                     continue;
                 };
-                bridge_ends::spawn(check, feed, partitions, &end_checks, &metrics);
+                ends::spawn(check, feed, partitions, &end_checks, &metrics);
             }
             BridgeCommand::JoinSubscription(join) => {
                 let Some(spec) = plan.feeds.get(join.groups.feed).cloned() else {
@@ -236,7 +265,7 @@ fn backoff(deadline: Duration) -> BackoffConfig {
 }
 
 /// Connects to `brokers`, retrying until they answer (each try bounded by `REQUEST_DEADLINE`).
-pub(super) async fn connect(brokers: &Brokers, metrics: &KafkaMetrics) -> Client {
+async fn connect(brokers: &Brokers, metrics: &KafkaMetrics) -> Client {
     let mut delay = Duration::from_millis(100);
     loop {
         match try_connect(brokers, REQUEST_DEADLINE, metrics).await {
@@ -253,7 +282,7 @@ pub(super) async fn connect(brokers: &Brokers, metrics: &KafkaMetrics) -> Client
 
 /// One attempt to connect to `brokers`; its requests are retried for at most `deadline`. A
 /// refused SASL authentication is counted in `metrics`.
-pub(super) async fn try_connect(
+async fn try_connect(
     brokers: &Brokers,
     deadline: Duration,
     metrics: &KafkaMetrics,
@@ -294,21 +323,6 @@ pub(super) async fn try_connect(
     }
 }
 
-/// An error and its sources, as one line for the log.
-pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// The category of a failed rskafka connection, read from its error text: rskafka wraps the
 /// cause in retry errors that do not expose it as a `source`, so the text is all there is.
 /// SASL comes first (its handshake is not TLS's); anything unrecognized counts as unreachable.
@@ -342,7 +356,7 @@ const SASL_FAILED_WORDING: &str = "Sasl handshake failed";
 /// rustls settings trusting the configured authorities (validated to hold a certificate) and
 /// presenting the key store's client certificate, if any; shared by rskafka's connections and
 /// the consumer-group connection.
-pub(super) fn tls_config(security: &KafkaSecurity) -> Option<Arc<rustls::ClientConfig>> {
+fn tls_config(security: &KafkaSecurity) -> Option<Arc<rustls::ClientConfig>> {
     let pem = security.tls_trust_pem.as_ref()?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(pem.as_bytes()).flatten() {

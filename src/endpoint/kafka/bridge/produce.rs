@@ -18,12 +18,13 @@ use rskafka::client::producer::{BatchProducer, BatchProducerBuilder};
 use rskafka::record::Record;
 use tokio::sync::Notify;
 
-use super::bridge::{error_chain, try_connect};
-use super::murmur2::partition_for_key;
-use super::plan::ProducerSpec;
-use super::produce_failure::produce_failure;
+use super::try_connect;
 use crate::config::kafka::Compression;
 use crate::cross_shard::kafka_link::{ProduceFailure, ProduceRequest};
+use crate::endpoint::fault::error_chain;
+use crate::endpoint::kafka::murmur2::partition_for_key;
+use crate::endpoint::kafka::plan::ProducerSpec;
+use crate::endpoint::kafka::produce_failure::produce_failure;
 use crate::endpoint::{BrokerFailure, BrokerProblem, Fault};
 use crate::metrics::{KafkaMetrics, ShardMetrics};
 

@@ -24,20 +24,19 @@ use std::time::{Duration, Instant};
 use rskafka::client::partition::OffsetAt;
 use tokio::sync::watch;
 
-use super::bridge::connect;
-use super::bridge_feed::{
-    layout_retrying, offset_at, partition_client, Head, Pacing, Session, FETCH_MAX_WAIT_MS,
-};
-use super::bridge_group_requests::{
+use super::connect;
+use super::feed::{layout_retrying, partition_client};
+use super::fetch_session::{offset_at, Head, Pacing, Session, FETCH_MAX_WAIT_MS};
+use super::group_requests::{
     fetch_offsets, find_coordinator, heartbeat, join, leave, member_id_lost, Commits, Joiner,
 };
-use super::bridge_group_wire::WireError;
-use super::offsets::{assigned_slots, generation_start, GenerationStart};
-use super::plan::FeedSpec;
+use super::group_wire::WireError;
 use crate::config::kafka::AutoOffsetReset;
 use crate::cross_shard::kafka_commit_now::furthest;
 use crate::cross_shard::kafka_link::KafkaFeed;
 use crate::cross_shard::kafka_subscriptions::SubscriptionGroups;
+use crate::endpoint::kafka::offsets::{assigned_slots, generation_start, GenerationStart};
+use crate::endpoint::kafka::plan::FeedSpec;
 use crate::message::kafka_cursor::{KafkaCursor, TopicPartition};
 use crate::metrics::{KafkaMetrics, ShardMetrics};
 
@@ -129,7 +128,7 @@ pub(super) async fn run_group_feed(
         let mut loops = Vec::new();
         let mut last_committed = vec![i64::MAX; slots.len()];
         for &slot in &assigned {
-            // Its own connection to the leader (see `bridge_feed`); `client` serves metadata.
+            // Its own connection to the leader (see `feed`); `client` serves metadata.
             let partition = partition_client(&client, &slots[slot]).await;
             let fetched_to = fetching.contains(&slot).then(|| head.borrow().next[slot]);
             let start = match generation_start(committed.get(&slot).copied(), fetched_to) {

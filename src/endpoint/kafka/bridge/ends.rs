@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use rskafka::client::partition::{OffsetAt, PartitionClient};
 
-use super::offsets::resume_in_log;
 use crate::cross_shard::kafka_link::{EndsCheck, KafkaFeed};
+use crate::endpoint::kafka::offsets::resume_in_log;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
 
 /// Checks running at once on one node (all feeds).

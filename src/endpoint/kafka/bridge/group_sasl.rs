@@ -8,7 +8,7 @@ use kafka_protocol::messages::sasl_handshake_request::SaslHandshakeRequest;
 use kafka_protocol::protocol::StrBytes;
 use rsasl::prelude::{Mechname, SASLClient, SASLConfig};
 
-use super::bridge_group_wire::{GroupConnection, WireError};
+use super::group_wire::{GroupConnection, WireError};
 use crate::config::kafka::{KafkaSasl, SaslMechanism};
 
 // Version 1 of both: the exchange travels in SaslAuthenticate requests (not raw bytes).

@@ -16,10 +16,10 @@ use kafka_protocol::messages::sync_group_request::{SyncGroupRequest, SyncGroupRe
 use kafka_protocol::messages::{GroupId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::bridge_group_wire::{GroupConnection, WireError};
-use super::group_assign::{self, Assignment};
-use super::offsets::offsets_to_commit;
-use super::plan::FeedSpec;
+use super::group_wire::{GroupConnection, WireError};
+use crate::endpoint::kafka::group_assign::{self, Assignment};
+use crate::endpoint::kafka::offsets::offsets_to_commit;
+use crate::endpoint::kafka::plan::FeedSpec;
 use crate::message::kafka_cursor::TopicPartition;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
 

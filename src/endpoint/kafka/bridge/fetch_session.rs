@@ -1,13 +1,7 @@
-//! Fetch loops (bridge thread only): one per topic-partition of a feed, appending records to
-//! the feed's node buffer as fast as its readers make room (`Session::push`); the catch-up
-//! readers (`bridge_catch_up`) run the same loops into buffers of their own.
-//!
-//! Each partition loop of a shared feed has its own connection: brokers answer the requests of
-//! one connection in order, so long-polling fetches sharing a connection would wait for each
-//! other. rskafka gives every `PartitionClient` a connection of its own to the partition's
-//! leader, so the feed's partitions come from one `Client`, whose one connection serves metadata:
-//! a feed holds `1 + partitions` broker connections, whatever its number of clients (a
-//! `Client` per partition would add an idle bootstrap connection each).
+//! One fetch session (bridge thread only): a loop per topic-partition that fetches from the
+//! session's head and appends the records to a buffer as fast as its readers make room
+//! (`Session::push`). A feed runs one into its node buffer (`feed.rs`), a catch-up reader into
+//! a buffer of its own (`catch_up.rs`), a group member into its group's (`group.rs`).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -16,19 +10,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rskafka::client::error::{Error as ClientError, ProtocolError};
-use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
-use rskafka::client::Client;
+use rskafka::client::partition::{OffsetAt, PartitionClient};
 use rskafka::record::RecordAndOffset;
 
-use super::bridge::connect;
-use super::bridge_ends::FeedPartitions;
-use super::offsets::{after_out_of_range, log_went_back};
-use super::plan::FeedSpec;
-use crate::config::kafka::AutoOffsetReset;
 use crate::cross_shard::kafka_link::KafkaFeed;
 use crate::cross_shard::read_floors::Waiting;
 use crate::cross_shard::TopicLog;
 use crate::delivery::retention_ring::TooLarge;
+use crate::endpoint::kafka::offsets::{after_out_of_range, log_went_back};
+use crate::endpoint::kafka::plan::FeedSpec;
 use crate::message::kafka_cursor::{KafkaCursor, KafkaId, TopicPartition};
 use crate::message::{Fields, Message, MessageId, PayloadKind};
 use crate::metrics::{KafkaMetrics, ShardMetrics};
@@ -46,7 +36,7 @@ const RECORD_OVERHEAD: usize = 24;
 /// A paced fetch looks at the readers' floor again after this long without a report.
 const PACE_POLL: Duration = Duration::from_millis(5);
 /// Pause after a failed fetch before trying again.
-const RETRY_DELAY: Duration = Duration::from_millis(200);
+pub(super) const RETRY_DELAY: Duration = Duration::from_millis(200);
 
 /// The position every new record of one fetch session advances (one per feed or catch-up).
 pub(super) struct Head {
@@ -65,152 +55,7 @@ impl Head {
     }
 }
 
-/// Runs a shared feed: learns its partitions and start offsets, then fetches every partition.
-/// Its partition connections go into `connections` once all are open (the bridge asks the
-/// brokers through them whether a client's position lies past their log's end).
-pub(super) async fn run_feed(
-    spec: super::plan::FeedSpec,
-    feed: Arc<KafkaFeed>,
-    metrics: Arc<KafkaMetrics>,
-    connections: FeedPartitions,
-) {
-    let client = connect(&spec.brokers, &metrics).await;
-    let slots = layout_retrying(&client, &spec, RETRY_DELAY * 5).await;
-    let at = match spec.consumer.auto_offset_reset {
-        AutoOffsetReset::Latest => OffsetAt::Latest,
-        AutoOffsetReset::Earliest => OffsetAt::Earliest,
-    };
-    // Every partition gets its own connection (see the module comment), set up before the feed
-    // is announced, so a started feed has all its fetch streams.
-    let mut partitions = Vec::new();
-    let mut next = Vec::new();
-    for slot in slots.iter() {
-        let partition = Rc::new(partition_client(&client, slot).await);
-        next.push(offset_at(&partition, at).await);
-        partitions.push(partition);
-    }
-    *connections.borrow_mut() = partitions.clone();
-    let head = Rc::new(RefCell::new(Head {
-        encoded: spec.consumer.encode_message_id,
-        slots: slots.clone(),
-        next,
-    }));
-    let mut loops = Vec::new();
-    for (index, partition) in partitions.into_iter().enumerate() {
-        let session = Session {
-            head: head.clone(),
-            log: feed.log.clone(),
-            metrics: metrics.clone(),
-            max_wait_ms: FETCH_MAX_WAIT_MS,
-            pacing: Pacing::of(&feed, &spec),
-            ends: Some(feed.clone()),
-        };
-        ShardMetrics::inc(&metrics.fetch_loops_running);
-        loops.push(tokio::task::spawn_local(async move {
-            session.fetch_partition(&partition, index, || false).await;
-        }));
-    }
-    feed.set_start(Arc::new(head.borrow().cursor()));
-    tracing::info!(partitions = slots.len(), "Kafka feed started");
-    // Keeps the metadata connection for the feed's life (the loops end only with the bridge).
-    for task in loops {
-        let _ = task.await;
-    }
-    drop(client);
-}
-
-/// `layout`, retried every `pause` until the brokers answer it.
-/// For a feed read only through its subscriptions' feeds (`groupScope: subscription`): learns
-/// its partitions so that clients' cursors can be read in that layout (each subscription's feed
-/// has the same one), then ends.
-pub(super) async fn learn_layout(
-    spec: super::plan::FeedSpec,
-    feed: Arc<KafkaFeed>,
-    metrics: Arc<KafkaMetrics>,
-) {
-    let client = connect(&spec.brokers, &metrics).await;
-    let slots = layout_retrying(&client, &spec, RETRY_DELAY * 5).await;
-    let head = Head {
-        encoded: spec.consumer.encode_message_id,
-        next: vec![0; slots.len()],
-        slots,
-    };
-    feed.set_start(Arc::new(head.cursor()));
-}
-
-pub(super) async fn layout_retrying(
-    client: &Client,
-    spec: &FeedSpec,
-    pause: std::time::Duration,
-) -> Arc<[TopicPartition]> {
-    loop {
-        match layout(client, spec).await {
-            Ok(slots) => return slots,
-            Err(why) => {
-                tracing::warn!(%why, "cannot read the Kafka topics' partitions; retrying");
-                tokio::time::sleep(pause).await;
-            }
-        }
-    }
-}
-
-/// The topics' partitions, in slot order (topics sorted, then partitions).
-async fn layout(client: &Client, spec: &FeedSpec) -> Result<Arc<[TopicPartition]>, String> {
-    let topics = client.list_topics().await.map_err(|e| e.to_string())?;
-    let names = match &spec.consumer.topic_pattern {
-        None => spec.consumer.topics.clone(),
-        Some(pattern) => {
-            // Checked when the configuration was loaded.
-            let pattern = regex::Regex::new(pattern).map_err(|e| e.to_string())?;
-            let mut names: Vec<String> = topics
-                .iter()
-                .map(|t| t.name.clone())
-                .filter(|name| !name.starts_with("__") && pattern.is_match(name))
-                .collect();
-            names.sort();
-            if names.is_empty() {
-                return Err(format!("no topic matches topicPattern {pattern}"));
-            }
-            names
-        }
-    };
-    let mut slots = Vec::new();
-    for name in &names {
-        let Some(topic) = topics.iter().find(|t| t.name == *name) else {
-            return Err(format!("topic '{name}' does not exist"));
-        };
-        let topic_name: Arc<str> = Arc::from(name.as_str());
-        let mut partitions: Vec<i32> = topic.partitions.iter().copied().collect();
-        partitions.sort_unstable();
-        for partition in partitions {
-            slots.push(TopicPartition {
-                topic: topic_name.clone(),
-                partition,
-            });
-        }
-    }
-    Ok(slots.into())
-}
-
-pub(super) async fn partition_client(client: &Client, slot: &TopicPartition) -> PartitionClient {
-    loop {
-        match client
-            .partition_client(
-                slot.topic.to_string(),
-                slot.partition,
-                UnknownTopicHandling::Retry,
-            )
-            .await
-        {
-            Ok(partition) => return partition,
-            Err(error) => {
-                tracing::warn!(%error, topic = %slot.topic, partition = slot.partition, "no client for the partition; retrying");
-                tokio::time::sleep(RETRY_DELAY).await;
-            }
-        }
-    }
-}
-
+/// The partition's offset at `at` (its log's start or end), retried until the broker answers.
 pub(super) async fn offset_at(partition: &PartitionClient, at: OffsetAt) -> i64 {
     loop {
         match partition.get_offset(at).await {
@@ -452,5 +297,4 @@ impl Session {
 }
 
 #[cfg(test)]
-#[path = "bridge_feed/tests.rs"]
 mod tests;

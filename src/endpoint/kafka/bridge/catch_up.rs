@@ -15,10 +15,11 @@ use rskafka::client::partition::PartitionClient;
 use rskafka::client::Client;
 use tokio::sync::OnceCell;
 
-use super::bridge::connect;
-use super::bridge_feed::{partition_client, Head, Pacing, Session};
-use super::plan::FeedSpec;
+use super::connect;
+use super::feed::partition_client;
+use super::fetch_session::{Head, Pacing, Session};
 use crate::cross_shard::kafka_link::{CatchUpRequest, KafkaFeed};
+use crate::endpoint::kafka::plan::FeedSpec;
 use crate::message::kafka_cursor::{KafkaCursor, TopicPartition};
 use crate::message::MessageId;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
