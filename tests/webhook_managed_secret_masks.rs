@@ -168,7 +168,7 @@ fn masked_signing_secrets_keep_the_stored_secret_they_name_not_the_one_at_their_
         assert!(form.starts_with("********"), "{form}");
         assert!(!form.contains(&a[6..]) && !form.contains(&b[6..]), "{form}");
     }
-    assert_eq!(sub.masked(), [masked_b.clone()]);
+    assert_eq!(sub.masked(), std::slice::from_ref(&masked_b));
     // A removed secret's mask names nothing any more.
     sub.refused(json!([masked_a]), 0);
 
