@@ -5,6 +5,7 @@ pub mod api;
 pub mod conn;
 pub mod connection;
 pub mod cors;
+pub mod direct_write;
 pub mod drain;
 pub mod duplex;
 pub mod read_pool;
