@@ -34,13 +34,15 @@
 //!              log only), request ids, request bodies, CORS rules (cors.rs); duplex.rs and
 //!              stream_read.rs: WebSocket/SSE streams, whose idle reader holds no buffer
 //!              (read_pool.rs: per-shard read buffers lent only while reading); gathered,
-//!              stall-bounded writes (write_batch.rs, stall_write.rs, transport.rs)
+//!              stall-bounded writes (write_batch.rs, stall_write.rs, transport.rs);
+//!              direct_write.rs: the fan-out's own non-blocking write to an idle stream's socket
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames and
 //!              their JSON envelope, subprotocol selection, permessage-deflate (negotiation:
 //!              ws/deflate_offer.rs; data path with per-shard compressors: ws/deflate.rs), SSE
 //! entrypoint/  how clients receive and send, built on server's blocks: http-get, http-post, sse,
 //!              websocket (its reader: websocket/inbound.rs; upgrade negotiation:
-//!              websocket/negotiate.rs; outbound compression: websocket/deflate_out.rs)
+//!              websocket/negotiate.rs; outbound compression: websocket/deflate_out.rs; plain frames
+//!              built once: websocket/frames.rs)
 //! endpoint/    where messages come from and go to: mock, in_memory, echo (each WebSocket
 //!              connection's own messages back to it), mqtt (broker connection
 //!              per shard, one subscription per node read by every shard),
@@ -57,7 +59,8 @@
 //!              subscriber is a guard that unsubscribes on drop); pump.rs: the one loop that
 //!              refills the fan-outs of in-memory, MQTT and Kafka rings when they ring; the
 //!              shard's budget of HTTP GET reply bytes in flight; frame_cache.rs: a message's
-//!              WebSocket frame / SSE event built once per shard, shared by every subscriber
+//!              WebSocket frame / SSE event built once per shard, shared by every subscriber;
+//!              outbound_queue/direct.rs: a parked writer's messages written by the fan-out
 //! rate_limit/  plan policies: request rate limits, quotas, message rates; node-wide counters,
 //!              or Redis-shared ones through a dedicated thread (the only blocking client)
 //! message/     the one message type, and Kafka positions beside its id (kafka_cursor.rs,
@@ -111,6 +114,8 @@
 //!        Upgrade: websocket → websocket;  GET + Accept: text/event-stream → sse;  other GET → http_get;
 //!        POST → http_post (endpoint::publish)
 //!   → endpoint::subscribe → delivery::Fanout → delivery::OutboundQueue (bounded)
+//!   → idle plain-TCP stream: written by the fan-out itself (server::direct_write), else
+//!     by the stream's writer task:
 //!   → framed, gathered socket writes (server::write_batch, payloads shared, never copied per client;
 //!     server::stall_write: a write the client takes nothing of for the stall timeout ends it)
 //! ```

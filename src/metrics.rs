@@ -135,6 +135,17 @@ shard_metrics! {
     /// Messages written to a subscriber with framing another subscriber of the shard built
     /// (WebSocket frame, SSE event): framed and UTF-8 checked once, shared by reference.
     counter delivery_frames_shared_total,
+    /// Socket writes the fan-out made for an idle WebSocket/SSE subscriber (plain TCP) instead
+    /// of waking its writer task: one non-blocking write per subscriber and batch of messages.
+    counter delivery_direct_writes_total,
+    /// Direct writes the socket did not take whole (its buffer was full, or the client gone):
+    /// the subscriber's writer task was woken to write the rest, in order.
+    counter delivery_direct_handoffs_total,
+    /// Direct writes the socket took part of (counted in `delivery_direct_handoffs_total` too).
+    counter delivery_direct_partial_writes_total,
+    /// WebSocket/SSE writers waiting with nothing pending, for which the fan-out writes
+    /// directly (bounded by the open streams).
+    gauge delivery_writers_parked,
     /// Bytes held in connection read buffers (bounded by header, body and frame limits), and
     /// the start of a TLS record a TLS session holds until the rest arrives (one record at most).
     gauge read_buffer_bytes,

@@ -5,7 +5,9 @@
 //! hook). A slow client therefore costs one cursor and one bounded queue; only when its cursor
 //! falls out of the ring does the slow-client policy apply (jump ahead to the oldest retained
 //! message, counting the gap, or disconnect with a resume position). Resuming is a cursor too.
-//! One read of the ring per batch is shared by every local subscriber.
+//! One read of the ring per batch is shared by every local subscriber, and one pass over them
+//! delivers it: to the queue of a busy writer, or straight to the socket of an idle one
+//! (`OutboundQueue::flush_direct`), so an idle subscriber's writer task is not woken at all.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -83,6 +85,8 @@ pub struct Fanout {
     on_progress: RefCell<Option<Box<dyn Fn()>>>,
     /// A subscriber came or left since `take_members_changed` was last asked.
     members_changed: std::cell::Cell<bool>,
+    /// The queues a pass pushed to without waking their writer (`flush_direct` after the pass).
+    to_flush: RefCell<Vec<Rc<OutboundQueue>>>,
 }
 
 struct Subscriber {
@@ -109,6 +113,7 @@ impl Fanout {
             metrics,
             on_progress: RefCell::new(None),
             members_changed: std::cell::Cell::new(false),
+            to_flush: RefCell::new(Vec::new()),
         }
     }
 
@@ -334,11 +339,20 @@ impl Fanout {
             batch.clear();
             let first = self.source.read(from, READ_BATCH, &mut batch);
             let at_end = batch.len() < READ_BATCH;
+            let mut to_flush = self.to_flush.take();
             for (_, subscriber) in self.subscribers.borrow_mut().iter_mut() {
                 if !subscriber.queue.is_starved() && self.deliver(subscriber, first, &batch) {
                     subscriber.lagging &= !at_end;
                 }
+                if subscriber.queue.owes_flush() {
+                    to_flush.push(subscriber.queue.clone());
+                }
             }
+            // Outside the borrow: a direct write reports delivery, and may refill its queue.
+            for queue in to_flush.drain(..) {
+                queue.flush_direct();
+            }
+            *self.to_flush.borrow_mut() = to_flush;
             if batch.len() < READ_BATCH {
                 return;
             }
@@ -347,6 +361,14 @@ impl Fanout {
 
     /// Refills one subscriber's queue from the ring (after it drained, or when it subscribes).
     fn pump_one(&self, key: usize) {
+        let queue = self.subscribers.borrow().get(key).map(|s| s.queue.clone());
+        self.pump_one_into(key);
+        if let Some(queue) = queue {
+            queue.flush_direct();
+        }
+    }
+
+    fn pump_one_into(&self, key: usize) {
         let mut batch = Vec::with_capacity(READ_BATCH);
         loop {
             let Some(from) = self.subscribers.borrow().get(key).map(|s| s.next) else {
@@ -419,7 +441,7 @@ impl Fanout {
                     }
                 },
             };
-            subscriber.queue.push(out);
+            subscriber.queue.push_deferred(out);
             subscriber.next = position + 1;
         }
         true

@@ -14,5 +14,5 @@ pub mod retention_ring;
 #[cfg(test)]
 mod test_fixtures;
 
-pub use outbound_queue::{OutboundQueue, PushOutcome, QueueEnd};
+pub use outbound_queue::{DirectSink, OutboundQueue, Parked, PushOutcome, QueueEnd};
 pub use reply_budget::{ReplyBudget, ReplyPermit};

@@ -5,17 +5,22 @@
 //! the slow-client policy decides: `drop-oldest` discards from the front (the client sees a gap,
 //! counted in metrics) or `disconnect` ends the client, which can resume from its last position.
 //! The consumer is the connection's writer, which drains everything pending in one go so that one
-//! socket write carries many messages.
+//! socket write carries many messages. While a plain-TCP stream's writer waits with nothing of its
+//! own pending, the fan-out writes for it instead of waking it (`direct`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
 use crate::config::{OutboundConfig, SlowClientPolicy};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
+
+mod direct;
+pub use direct::{DirectSink, Parked};
 
 /// What happened to a pushed message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +79,16 @@ pub struct OutboundQueue {
     delivered: RefCell<Option<MessageId>>,
     /// Called when `delivered` moves (at-least-once acknowledgement, see `delivery::Fanout`).
     on_delivered: RefCell<Option<Box<dyn Fn()>>>,
+    /// The writer's direct path, when its stream has one (`direct`).
+    direct: RefCell<Option<Rc<dyn DirectSink>>>,
+    /// The writer waits with nothing of its own pending: the fan-out may write for it.
+    parked: Cell<bool>,
+    /// Messages were pushed for the direct path without waking the writer (`push_deferred`).
+    deferred: Cell<bool>,
+    /// A direct write left bytes for the writer to finish: `ready` resolves for it.
+    handoff: Cell<bool>,
+    /// `flush_direct` is under way (a refill it caused pushes for its loop to write).
+    flushing: Cell<bool>,
 }
 
 impl OutboundQueue {
@@ -105,11 +120,20 @@ impl OutboundQueue {
             producer: RefCell::new(None),
             delivered: RefCell::new(None),
             on_delivered: RefCell::new(None),
+            direct: RefCell::new(None),
+            parked: Cell::new(false),
+            deferred: Cell::new(false),
+            handoff: Cell::new(false),
+            flushing: Cell::new(false),
         }
     }
 
     /// Queues a message for the client, applying the slow-client policy when over bounds.
     pub fn push(&self, message: Message) -> PushOutcome {
+        self.push_inner(message, false)
+    }
+
+    fn push_inner(&self, message: Message, defer: bool) -> PushOutcome {
         let mut inner = self.inner.borrow_mut();
         if inner.end.is_some() {
             return PushOutcome::Rejected;
@@ -134,7 +158,9 @@ impl OutboundQueue {
         inner.items.push_back(message);
         ShardMetrics::inc(&self.metrics.outbound_queued_messages);
         ShardMetrics::add(&self.metrics.outbound_queued_bytes, size as u64);
-        if let Some(waker) = inner.waker.take() {
+        if defer && self.parked.get() {
+            self.deferred.set(true);
+        } else if let Some(waker) = inner.waker.take() {
             waker.wake();
         }
         if dropped > 0 {
@@ -251,25 +277,47 @@ impl OutboundQueue {
         self.inner.borrow().end.is_some()
     }
 
-    /// Waits until at least one message is queued (`Ok`) or the stream has ended and is drained
-    /// (`Err(end)`). Cancel-safe: dropping the future loses nothing.
+    /// Waits until at least one message is queued, or a direct write left the writer bytes to
+    /// finish (`Ok`), or the stream has ended and is drained (`Err(end)`). Cancel-safe: dropping
+    /// the future loses nothing.
     pub async fn ready(&self) -> Result<(), QueueEnd> {
         poll_fn(|cx| {
             let mut inner = self.inner.borrow_mut();
-            if !inner.items.is_empty() {
+            // A direct write's rest is the writer's to finish, before the end too.
+            if !inner.items.is_empty() || self.handoff.replace(false) {
                 return Poll::Ready(Ok(()));
             }
             if let Some(end) = inner.end {
                 return Poll::Ready(Err(end));
             }
-            inner.waker = Some(cx.waker().clone());
+            // Polled on every pass of the writer's loop: keep the waker it already gave.
+            if !inner
+                .waker
+                .as_ref()
+                .is_some_and(|waker| waker.will_wake(cx.waker()))
+            {
+                inner.waker = Some(cx.waker().clone());
+            }
             Poll::Pending
         })
         .await
     }
 
-    /// Moves up to `max` queued messages into `out`, oldest first.
+    /// Moves up to `max` queued messages into `out`, oldest first. The writer is draining, so
+    /// it is no longer parked: what the refill below pushes must wait behind what it took.
     pub fn drain_into(&self, max: usize, out: &mut Vec<Message>) {
+        self.unpark();
+        let n = self.take_into(max, out);
+        if n > 0 && self.starved.replace(false) {
+            if let Some(refill) = self.refill.borrow().as_ref() {
+                refill();
+            }
+        }
+    }
+
+    /// `drain_into` without the refill (the caller refills once it is done writing); returns
+    /// how many messages it moved.
+    fn take_into(&self, max: usize, out: &mut Vec<Message>) -> usize {
         let mut inner = self.inner.borrow_mut();
         let n = max.min(inner.items.len());
         let mut bytes = 0;
@@ -285,11 +333,7 @@ impl OutboundQueue {
                 producer.wake();
             }
         }
-        if n > 0 && self.starved.replace(false) {
-            if let Some(refill) = self.refill.borrow().as_ref() {
-                refill();
-            }
-        }
+        n
     }
 
     /// Messages currently queued.
@@ -317,123 +361,4 @@ impl Drop for OutboundQueue {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::Bytes;
-    use std::future::Future;
-
-    fn msg(n: u64, size: usize) -> Message {
-        Message {
-            id: MessageId::Sequence(n),
-            payload: Bytes::from(vec![b'x'; size]),
-            kind: crate::message::PayloadKind::Unspecified,
-            headers: Arc::from(Vec::new()),
-            metadata: Arc::from(Vec::new()),
-            timestamp_ms: 0,
-        }
-    }
-
-    fn config(max_messages: usize, max_bytes: usize, policy: SlowClientPolicy) -> OutboundConfig {
-        OutboundConfig {
-            max_queued_messages: max_messages,
-            max_queued_bytes: max_bytes,
-            slow_client_policy: policy,
-        }
-    }
-
-    fn ids(queue: &OutboundQueue) -> Vec<u64> {
-        let mut out = Vec::new();
-        queue.drain_into(usize::MAX, &mut out);
-        out.iter().map(|m| m.id.sequence()).collect()
-    }
-
-    #[test]
-    fn drop_oldest_keeps_the_newest_within_the_message_bound() {
-        let metrics = Arc::new(ShardMetrics::default());
-        let q = OutboundQueue::new(
-            &config(3, 1 << 20, SlowClientPolicy::DropOldest),
-            metrics.clone(),
-        );
-        for n in 0..5 {
-            q.push(msg(n, 10));
-        }
-        assert_eq!(
-            ShardMetrics::get(&metrics.messages_dropped_slow_client_total),
-            2
-        );
-        assert_eq!(ShardMetrics::get(&metrics.outbound_queued_messages), 3);
-        assert_eq!(ids(&q), vec![2, 3, 4]);
-        assert_eq!(ShardMetrics::get(&metrics.outbound_queued_messages), 0);
-        assert_eq!(ShardMetrics::get(&metrics.outbound_queued_bytes), 0);
-    }
-
-    #[test]
-    fn byte_bound_applies_too() {
-        let metrics = Arc::new(ShardMetrics::default());
-        let q = OutboundQueue::new(&config(100, 25, SlowClientPolicy::DropOldest), metrics);
-        for n in 0..4 {
-            q.push(msg(n, 10));
-        }
-        assert_eq!(ids(&q), vec![2, 3]);
-    }
-
-    #[test]
-    fn a_message_larger_than_the_byte_bound_is_still_delivered_alone() {
-        let metrics = Arc::new(ShardMetrics::default());
-        let q = OutboundQueue::new(&config(100, 25, SlowClientPolicy::DropOldest), metrics);
-        q.push(msg(0, 10));
-        assert_eq!(q.push(msg(1, 100)), PushOutcome::DroppedOldest(1));
-        assert_eq!(ids(&q), vec![1]);
-    }
-
-    #[test]
-    fn disconnect_policy_ends_the_stream_and_frees_the_queue() {
-        let metrics = Arc::new(ShardMetrics::default());
-        let q = OutboundQueue::new(
-            &config(2, 1 << 20, SlowClientPolicy::Disconnect),
-            metrics.clone(),
-        );
-        assert_eq!(q.push(msg(0, 1)), PushOutcome::Queued);
-        assert_eq!(q.push(msg(1, 1)), PushOutcome::Queued);
-        assert_eq!(q.push(msg(2, 1)), PushOutcome::Rejected);
-        assert!(q.is_ended());
-        assert!(q.is_empty());
-        assert_eq!(
-            ShardMetrics::get(&metrics.clients_disconnected_slow_total),
-            1
-        );
-        assert_eq!(ShardMetrics::get(&metrics.outbound_queued_messages), 0);
-        assert_eq!(q.push(msg(3, 1)), PushOutcome::Rejected);
-    }
-
-    #[test]
-    fn finished_stream_drains_before_reporting_the_end() {
-        let metrics = Arc::new(ShardMetrics::default());
-        let q = OutboundQueue::new(&config(8, 1 << 20, SlowClientPolicy::DropOldest), metrics);
-        q.push(msg(0, 1));
-        q.end(QueueEnd::Finished);
-        let waker = Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
-        let mut ready = std::pin::pin!(q.ready());
-        assert_eq!(ready.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
-        assert_eq!(ids(&q), vec![0]);
-        let mut ready = std::pin::pin!(q.ready());
-        assert_eq!(
-            ready.as_mut().poll(&mut cx),
-            Poll::Ready(Err(QueueEnd::Finished))
-        );
-    }
-
-    #[test]
-    fn dropping_a_queue_with_messages_restores_the_gauges() {
-        let metrics = Arc::new(ShardMetrics::default());
-        let q = OutboundQueue::new(
-            &config(8, 1 << 20, SlowClientPolicy::DropOldest),
-            metrics.clone(),
-        );
-        q.push(msg(0, 7));
-        drop(q);
-        assert_eq!(ShardMetrics::get(&metrics.outbound_queued_messages), 0);
-        assert_eq!(ShardMetrics::get(&metrics.outbound_queued_bytes), 0);
-    }
-}
+mod tests;

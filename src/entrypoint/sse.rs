@@ -117,6 +117,23 @@ pub async fn serve(
         scratch: BytesMut::new(),
         resume: start.or(cursor),
     };
+    if !pacer.paces() {
+        // Unpaced: while the writer waits, the fan-out writes the events itself.
+        let (options, metrics) = (options.clone(), shard.metrics.clone());
+        let frame = move |batch: &mut WriteBatch, message: &Message| {
+            let mut scratch = BytesMut::new();
+            encode_message(
+                batch,
+                &mut scratch,
+                message,
+                &options,
+                chunked,
+                &metrics,
+                true,
+            );
+        };
+        stream.duplex.write_directly(&queue, Box::new(frame));
+    }
     stream.frame(|dst| encode_retry(dst, RETRY_MS));
     if stream.duplex.flush().await.is_err() {
         return;
@@ -127,6 +144,9 @@ pub async fn serve(
     let end = stream
         .pump(&queue, options, shard, &watch, &api.drain, &mut pacer)
         .await;
+    if let Some(id) = stream.duplex.take_direct_last() {
+        stream.resume = Some(id);
+    }
     tracing::debug!(api = %api.id, goaway = ?end, "sse stream ended");
     drop(subscription);
     ShardMetrics::sub(&shard.metrics.sse_streams_open, 1);
@@ -233,6 +253,8 @@ impl SseStream {
         let mut retired = std::pin::pin!(drain.retired(EntrypointKind::Sse));
         loop {
             let paused = pacer.paused_until();
+            // While it waits with nothing pending, the fan-out writes for it (any exit unparks).
+            let parked = self.duplex.park(queue);
             monoio::select! {
                 biased;
                 _ = &mut peer_gone => return None,
@@ -245,6 +267,10 @@ impl SseStream {
                 }
                 ready = queue.ready(), if paused.is_none() => match ready {
                     Ok(()) => {
+                        // What the fan-out wrote meanwhile is older than what comes now.
+                        if let Some(id) = self.duplex.take_direct_last() {
+                            self.resume = Some(id);
+                        }
                         pacer.drain(queue, MAX_BATCH, &mut batch);
                         let count = batch.len() as u64;
                         written = batch.last().map(|message| message.id.clone());
@@ -253,7 +279,7 @@ impl SseStream {
                         }
                         for message in batch.drain(..) {
                             let out = &mut self.duplex.batch;
-                            encode_message(out, &mut self.scratch, &message, options, self.chunked, &shard.metrics);
+                            encode_message(out, &mut self.scratch, &message, options, self.chunked, &shard.metrics, false);
                         }
                         ShardMetrics::add(&shard.metrics.messages_delivered_total, count);
                         self.duplex.exchange().delivered(count);
@@ -264,7 +290,8 @@ impl SseStream {
                     Err(QueueEnd::Closed) => return None,
                 },
                 _ = &mut heartbeat => {
-                    let due = last_write + options.heartbeat_interval;
+                    let wrote = self.duplex.direct_wrote_at().map_or(last_write, |at| at.max(last_write));
+                    let due = wrote + options.heartbeat_interval;
                     if Instant::now() < due {
                         heartbeat.as_mut().reset(due);
                         continue;
@@ -273,6 +300,7 @@ impl SseStream {
                     heartbeat.as_mut().reset(Instant::now() + options.heartbeat_interval);
                 }
             }
+            drop(parked);
             if let Err(err) = self.duplex.flush().await {
                 if !is_stall(&err) {
                     return None;
@@ -306,7 +334,8 @@ thread_local! {
 /// event is built once per shard and shared by every subscriber (`delivery::frame_cache`); a
 /// payload too large for that cache has its lines referenced, not copied
 /// (`WriteBatch::put_shared`), and only the framing written out. `scratch` is a reusable buffer
-/// for the event head.
+/// for the event head. `by_reference`: a shared event is referenced even when small (a direct
+/// write of an event or two: no copy at all), else small events are copied into the batch.
 fn encode_message(
     batch: &mut WriteBatch,
     scratch: &mut BytesMut,
@@ -314,6 +343,7 @@ fn encode_message(
     options: &SseOptions,
     chunked: bool,
     metrics: &Arc<ShardMetrics>,
+    by_reference: bool,
 ) {
     if message.payload.len() <= frame_cache::MAX_PAYLOAD_BYTES {
         let shape = (
@@ -326,7 +356,11 @@ fn encode_message(
                 encode_whole(dst, message, options, chunked)
             })
         });
-        batch.put_shared(&framed);
+        if by_reference {
+            batch.push_part(framed);
+        } else {
+            batch.put_shared(&framed);
+        }
         return;
     }
     encode_piecewise(batch, scratch, message, options, chunked);

@@ -10,11 +10,11 @@
 //! a close the gateway starts carries the cursor to resume from in its reason.
 
 mod deflate_out;
+mod frames;
 mod inbound;
 mod negotiate;
 mod token_renewal;
 
-use std::cell::RefCell;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -26,12 +26,9 @@ use monoio::time::{sleep_until, Instant, Sleep};
 use crate::codec::http_head::RequestHead;
 use crate::codec::http_response::{BodyKind, ResponseHead};
 use crate::codec::ws::deflate::Inflater;
-use crate::codec::ws::{
-    encode_close, encode_frame_header, encode_ping, encode_pong, FrameDecoder, Opcode, WsLimits,
-};
+use crate::codec::ws::{encode_close, encode_ping, encode_pong, FrameDecoder, WsLimits};
 use crate::codec::ws_envelope::encode_envelope_frame;
 use crate::config::WebSocketOptions;
-use crate::delivery::frame_cache::{self, FrameCache};
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::deployed::Api;
 use crate::deployed::Drain;
@@ -44,20 +41,16 @@ use crate::security::live::StreamWatch;
 use crate::server::conn::Conn;
 use crate::server::duplex::Duplex;
 use crate::server::stall_write::is_stall;
+use crate::server::write_batch::WriteBatch;
 use crate::shard::Shard;
 use deflate_out::DeflateOut;
+use frames::frame_plain;
 use inbound::{Inbound, PartialHold, Publisher, WsReader};
 use negotiate::{handshake, Envelope};
 
 /// Most messages encoded into one write.
 const MAX_BATCH: usize = 256;
-/// Longest server frame header (64-bit length, no mask).
-const MAX_FRAME_HEADER_BYTES: usize = 10;
 
-thread_local! {
-    /// This shard's frames of recent messages, built once and shared by every subscriber.
-    static FRAMES: RefCell<FrameCache<()>> = RefCell::new(FrameCache::default());
-}
 /// How long to wait for the client's close frame after sending ours.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -217,7 +210,18 @@ pub async fn serve(
         renewal,
     };
     drop(head);
-    let duplex = Duplex::start(conn, reader);
+    let mut duplex = Duplex::start(conn, reader);
+    let pacer = Pacer::new(meter);
+    if deflate.is_none() && envelope == Envelope::None && !pacer.paces() {
+        // Plain frames, unpaced: while the writer waits, the fan-out writes them itself.
+        let metrics = shard.metrics.clone();
+        duplex.write_directly(
+            &queue,
+            Box::new(move |batch: &mut WriteBatch, message: &Message| {
+                frame_plain(batch, message, &metrics, true)
+            }),
+        );
+    }
     let mut session = Session {
         duplex,
         inbound,
@@ -227,7 +231,7 @@ pub async fn serve(
         // An echo's ids are the connection's own: nothing to resume with.
         resumable: subscription.is_some() && echo.is_none(),
         envelope,
-        pacer: Pacer::new(meter),
+        pacer,
         deflate,
     };
     if session.duplex.flush().await.is_err() {
@@ -318,6 +322,8 @@ impl Session {
             }
             let mut delivered = 0;
             let paused = self.pacer.paused_until();
+            // While it waits with nothing pending, the fan-out writes for it (any exit unparks).
+            let parked = self.duplex.park(queue);
             monoio::select! {
                 biased;
                 _ = self.inbound.changed() => {}
@@ -330,6 +336,10 @@ impl Session {
                 _ = rate_limit::until(paused), if paused.is_some() => self.pacer.resume(),
                 ready = queue.ready(), if paused.is_none() => match ready {
                     Ok(()) => {
+                        // What the fan-out wrote meanwhile is older than what comes now.
+                        if let Some(id) = self.duplex.take_direct_last() {
+                            self.last_delivered = Some(id);
+                        }
                         self.pacer.drain(queue, MAX_BATCH, &mut batch);
                         delivered = batch.len() as u64;
                         for message in batch.drain(..) {
@@ -360,6 +370,7 @@ impl Session {
                     }
                 }
             }
+            drop(parked);
             if let Err(err) = self.duplex.flush().await {
                 return self.write_failed(&err, &shard.metrics);
             }
@@ -402,37 +413,19 @@ impl Session {
             encode_envelope_frame(batch.tail_mut(), message);
             return;
         }
-        let payload = &message.payload;
-        let encode = |dst: &mut BytesMut| {
-            let opcode = if message.kind.is_text(payload) {
-                Opcode::Text
-            } else {
-                Opcode::Binary
-            };
-            encode_frame_header(dst, opcode, payload.len());
-        };
-        if payload.len() > frame_cache::MAX_PAYLOAD_BYTES {
-            // Shared zero-copy already; its header is a few bytes.
-            encode(batch.tail_mut());
-            batch.put_shared(payload);
-            return;
-        }
-        // Framed (and UTF-8 checked) by the first subscriber of the shard that writes it.
-        let framed = frame_cache::with_cache(&FRAMES, |cache| {
-            cache.framed(message, (), metrics, |dst| {
-                dst.reserve(MAX_FRAME_HEADER_BYTES + payload.len());
-                encode(dst);
-                dst.extend_from_slice(payload);
-            })
-        });
-        batch.put_shared(&framed);
+        frame_plain(batch, message, metrics, false);
     }
 
     /// The close reason `why`, with the cursor to resume from (`; reconnect with ?cursor=ID`)
     /// when the session has one and it fits the 123 bytes of a close reason; when it does not (a
     /// long Kafka cursor) the reason says where to find it instead.
     fn resume_hint(&self, why: &str) -> String {
-        let Some(id) = self.last_delivered.as_ref().filter(|_| self.resumable) else {
+        // What the fan-out wrote directly since the writer last framed is the newer.
+        let last = self
+            .duplex
+            .direct_last()
+            .or_else(|| self.last_delivered.clone());
+        let Some(id) = last.as_ref().filter(|_| self.resumable) else {
             return why.to_owned();
         };
         let hint = format!("{why}; reconnect with ?cursor={id}");

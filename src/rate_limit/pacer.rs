@@ -28,6 +28,12 @@ impl Pacer {
         }
     }
 
+    /// True when the client's plan paces its deliveries (its writer then takes every message,
+    /// never the fan-out's direct path).
+    pub fn paces(&self) -> bool {
+        self.meter.is_some()
+    }
+
     /// When the writer may take messages again (`None`: now).
     pub fn paused_until(&self) -> Option<Instant> {
         self.paused_until

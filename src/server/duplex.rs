@@ -2,6 +2,8 @@
 //! (`stream_read`) feeds inbound bytes to a callback, and the entrypoint's own task writes.
 //!
 //! The reader is a task of its own, stopped when the stream ends (`Duplex::stop_reading`).
+//! A plain-TCP stream can also let the fan-out write for it while its writer waits with nothing
+//! pending (`write_directly`, `park`; see `server::direct_write`).
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -13,9 +15,12 @@ use bytes::BytesMut;
 use monoio::io::{Canceller, OwnedWriteHalf, Splitable};
 use monoio::net::TcpStream;
 
+use crate::delivery::{OutboundQueue, Parked};
+use crate::message::MessageId;
 use crate::metrics::ShardMetrics;
 use crate::observe::exchange::Exchange;
 use crate::server::conn::Conn;
+use crate::server::direct_write::{DirectWrite, Framing};
 use crate::server::stall_write::{is_stall, StallWriter};
 use crate::server::stream_read::{read_loop, StreamReader};
 use crate::server::transport::Transport;
@@ -71,6 +76,8 @@ pub struct Duplex {
     metrics: Arc<ShardMetrics>,
     /// The request this stream answers: its bytes and messages are counted there.
     exchange: Rc<Exchange>,
+    /// The fan-out's direct path to this socket, when installed (`write_directly`).
+    direct: Option<Rc<DirectWrite>>,
 }
 
 impl Duplex {
@@ -116,12 +123,62 @@ impl Duplex {
             stalled: false,
             metrics,
             exchange,
+            direct: None,
         }
     }
 
+    /// Lets the fan-out write `queue`'s messages straight to the socket, framed by `frame`,
+    /// while the writer is parked (`park`). Plain TCP only: a TLS stream keeps its writer's path.
+    pub fn write_directly(&mut self, queue: &Rc<OutboundQueue>, frame: Framing) {
+        if !matches!(self.transport, Transport::Plain) || self.direct.is_some() {
+            return;
+        }
+        let direct = DirectWrite::install(
+            self.writes.fd(),
+            frame,
+            self.metrics.clone(),
+            self.exchange.clone(),
+            queue,
+        );
+        self.direct = Some(direct);
+    }
+
+    /// Parks the writer on `queue` for as long as the guard lives (around its wait for work):
+    /// the fan-out writes for it meanwhile. Only when it has nothing pending, no stall and no
+    /// handed-back rest: none of its own bytes may go after the fan-out's.
+    pub fn park<'q>(&self, queue: &'q OutboundQueue) -> Option<Parked<'q>> {
+        let direct = self.direct.as_ref()?;
+        if !self.batch.is_empty()
+            || !self.write_buf.is_empty()
+            || self.stalled
+            || direct.has_handoff()
+        {
+            return None;
+        }
+        queue.park()
+    }
+
+    /// The newest message the fan-out wrote directly since `take_direct_last`: newer than any
+    /// the writer framed before.
+    pub fn direct_last(&self) -> Option<MessageId> {
+        self.direct.as_ref().and_then(|direct| direct.last())
+    }
+
+    /// Takes `direct_last` (the writer is about to frame newer messages).
+    pub fn take_direct_last(&self) -> Option<MessageId> {
+        self.direct.as_ref().and_then(|direct| direct.take_last())
+    }
+
+    /// When the fan-out last wrote directly.
+    pub fn direct_wrote_at(&self) -> Option<monoio::time::Instant> {
+        self.direct.as_ref().and_then(|direct| direct.wrote_at())
+    }
+
     /// Writes everything pending: `write_buf`, then `batch`, with one gathered write (after a
-    /// stall: the unsent rest first, then `write_buf`). Fails when the peer is gone, or with a
-    /// stall error once no byte was accepted for the stall timeout.
+    /// stall: the unsent rest first, then `write_buf`). The rest of a direct write the socket
+    /// did not take whole goes before all of it, and its messages are counted once written.
+    /// Fails when the peer is gone, or with a stall error once no byte was accepted for the
+    /// stall timeout.
     pub async fn flush(&mut self) -> io::Result<()> {
         let mut out = std::mem::take(&mut self.batch);
         if !self.write_buf.is_empty() {
@@ -131,6 +188,13 @@ impl Duplex {
             } else {
                 out.prepend(encoded);
             }
+        }
+        let mut handoff = self
+            .direct
+            .as_ref()
+            .and_then(|direct| direct.take_handoff());
+        if let Some(handoff) = handoff.as_mut() {
+            out.prepend_batch(std::mem::take(&mut handoff.rest));
         }
         if out.is_empty() {
             self.batch = out;
@@ -146,6 +210,9 @@ impl Duplex {
             .transport
             .write_all(&mut self.writes, &mut self.writer, out, stall)
             .await;
+        if let (Ok(()), Some(handoff), Some(direct)) = (&result, handoff, &self.direct) {
+            direct.settle(*handoff);
+        }
         match &result {
             Ok(()) => rest.clear(),
             Err(err) if is_stall(err) && !self.stalled => {
@@ -176,6 +243,10 @@ impl Duplex {
 
 impl Drop for Duplex {
     fn drop(&mut self) {
+        // The socket closes with this: the fan-out must not write to its descriptor any more.
+        if let Some(direct) = &self.direct {
+            direct.uninstall();
+        }
         self.stop_reading();
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod conn;
 pub mod cors;
+pub mod direct_write;
 pub mod duplex;
 pub mod read_pool;
 pub mod request_body;

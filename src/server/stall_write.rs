@@ -78,6 +78,11 @@ impl StallWriter {
         StallWriter { fd }
     }
 
+    /// The socket it writes to.
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+
     /// Writes all of `batch`; fails with a stall error (`is_stall`) once no byte was accepted
     /// for `stall`. The batch comes back holding exactly the bytes not written (sealed), so
     /// more can be appended and written after them.

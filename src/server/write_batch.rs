@@ -99,6 +99,22 @@ impl WriteBatch {
         self.parts_bytes = kept;
     }
 
+    /// Puts `front`'s bytes before everything pending (the rest of a direct write, which the
+    /// socket already has the start of).
+    pub fn prepend_batch(&mut self, mut front: WriteBatch) {
+        front.freeze_tail();
+        if front.parts.is_empty() {
+            return;
+        }
+        self.parts_bytes += front.parts_bytes;
+        self.parts.splice(0..0, front.parts);
+    }
+
+    /// The sealed window of parts (`seal`), for a write made without monoio.
+    pub fn iovecs(&self) -> &[libc::iovec] {
+        &self.iovecs
+    }
+
     /// True when nothing is pending.
     pub fn is_empty(&self) -> bool {
         self.parts.is_empty() && self.tail.is_empty()

@@ -82,7 +82,12 @@ impl Future for Wait<'_> {
                 }
             },
         };
-        waiters.slots[slot] = Some(cx.waker().clone());
+        // A writer's loop polls its waits on every pass: keep the waker it already gave
+        // instead of cloning and dropping one each time.
+        match &mut waiters.slots[slot] {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            stored => *stored = Some(cx.waker().clone()),
+        }
         drop(waiters);
         self.slot = Some(slot);
         Poll::Pending

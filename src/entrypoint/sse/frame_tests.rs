@@ -85,6 +85,7 @@ fn subscribers_of_one_message_share_its_event() {
         &options,
         true,
         &metrics,
+        false,
     );
     let first = written(&mut first);
     let before = ShardMetrics::get(&metrics.delivery_frames_shared_total);
@@ -98,6 +99,8 @@ fn subscribers_of_one_message_share_its_event() {
             &options,
             true,
             &metrics,
+            // The direct path's way (referenced, not copied) gives the same bytes.
+            true,
         );
         assert_eq!(written(&mut batch), first);
     }
