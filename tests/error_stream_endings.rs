@@ -8,6 +8,7 @@ mod common;
 use std::io::Write;
 
 use bytes::BytesMut;
+use common::echo_api::ECHO_API;
 use common::ws_client::{close_frame, ws_open, WsClient};
 use common::*;
 use tidegate::codec::ws::{encode_client_frame, Opcode};
@@ -17,34 +18,28 @@ use tidegate::runtime::Gateway;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::Message;
 
-const YAML: &str = r#"
+fn yaml() -> String {
+    format!(
+        r#"
 gateway:
   timeouts:
     wsMessageReadMs: 300
 apis:
-  - id: echo
-    name: Echo
-    contextPaths: [/echo]
-    entrypoints:
-      - type: websocket
-    endpoint:
-      type: echo
-    plans:
-      - name: Keyless
-        security: keyless
-  - id: read-only
+{ECHO_API}  - id: read-only
     name: Subscribers only
     contextPaths: [/read-only]
     entrypoints:
       - type: websocket
-        configuration: { publisher: { enabled: false } }
+        configuration: {{ publisher: {{ enabled: false }} }}
     endpoint:
       type: in-memory
-      configuration: { topic: read-only }
+      configuration: {{ topic: read-only }}
     plans:
       - name: Keyless
         security: keyless
-"#;
+"#
+    )
+}
 
 /// How many times `kind` happened, over every shard.
 fn errors(gateway: &Gateway, kind: Kind) -> u64 {
@@ -59,7 +54,7 @@ fn send_raw(socket: &mut WsClient, opcode: Opcode, fin: bool, payload: &[u8]) {
 }
 
 fn session_endings_are_closed_and_counted_by_kind(driver: DriverChoice) {
-    let gateway = start(test_config(YAML, driver));
+    let gateway = start(test_config(&yaml(), driver));
     let addr = gateway.local_addr();
 
     let mut socket = ws_open(addr, "/echo");

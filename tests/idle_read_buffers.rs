@@ -9,6 +9,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use common::echo_api::ECHO_API;
 use common::ws_client::{next_data, ws_open, Data};
 use common::*;
 use tidegate::codec::ws::{encode_client_frame, Opcode};
@@ -18,7 +19,9 @@ use tungstenite::Message;
 
 /// A Mock API that delivers nothing in a test's time, and an echo API, both on WebSocket and
 /// (the mock) SSE.
-const YAML: &str = r#"
+fn yaml() -> String {
+    format!(
+        r#"
 apis:
   - id: mock-api
     name: Mock API
@@ -26,7 +29,7 @@ apis:
     entrypoints:
       - type: websocket
         configuration:
-          publisher: { enabled: false }
+          publisher: {{ enabled: false }}
       - type: sse
         configuration:
           heartbeatIntervalInMs: 600000
@@ -38,22 +41,14 @@ apis:
     plans:
       - name: Keyless
         security: keyless
-  - id: echo
-    name: Echo
-    contextPaths: [/echo]
-    entrypoints:
-      - type: websocket
-    endpoint:
-      type: echo
-    plans:
-      - name: Keyless
-        security: keyless
-"#;
+{ECHO_API}"#
+    )
+}
 
 const IDLE_STREAMS: u64 = 8;
 
 fn idle_streams_hold_no_read_buffer(driver: DriverChoice) {
-    let gateway = start(test_config(YAML, driver));
+    let gateway = start(test_config(&yaml(), driver));
     let addr = gateway.local_addr();
     let gauge = |read: fn(&tidegate::metrics::ShardMetrics) -> &std::sync::atomic::AtomicU64| {
         total(gateway.metrics(), read)
@@ -102,7 +97,7 @@ fn idle_streams_hold_no_read_buffer(driver: DriverChoice) {
 on_both_drivers!(idle_streams, idle_streams_hold_no_read_buffer);
 
 fn a_half_read_frame_holds_its_buffer_until_it_is_whole(driver: DriverChoice) {
-    let gateway = start(test_config(YAML, driver));
+    let gateway = start(test_config(&yaml(), driver));
     let in_use = || total(gateway.metrics(), |m| &m.read_buffers_in_use);
     let mut socket = ws_open(gateway.local_addr(), "/echo");
     let mut frame = BytesMut::new();

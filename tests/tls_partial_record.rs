@@ -11,6 +11,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use common::echo_api::echo_yaml;
 use common::tls_client::{client_config, tls_connect, ClientOptions, KeyKind, TestPki};
 use common::{eventually, start, test_config};
 use tidegate::codec::ws::{encode_client_frame, Opcode};
@@ -19,29 +20,11 @@ use tidegate::metrics::total;
 use tungstenite::Message;
 
 fn yaml(cert: &common::tls_client::ServerCert) -> String {
-    format!(
-        r#"
-gateway:
-  tls:
-    listen: 127.0.0.1:0
-    certificates:
-      - certFile: {}
-        keyFile: {}
-apis:
-  - id: echo
-    name: Echo
-    contextPaths: [/echo]
-    entrypoints:
-      - type: websocket
-    endpoint:
-      type: echo
-    plans:
-      - name: Keyless
-        security: keyless
-"#,
+    echo_yaml(&format!(
+        "gateway:\n  tls:\n    listen: 127.0.0.1:0\n    certificates:\n      - certFile: {}\n        keyFile: {}",
         cert.cert_file.display(),
         cert.key_file.display()
-    )
+    ))
 }
 
 fn half_a_tls_record_holds_only_the_sessions_buffer(driver: DriverChoice) {

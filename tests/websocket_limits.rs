@@ -9,6 +9,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use common::echo_api::echo_yaml;
 use common::ws_client::{close_frame, next_data, ws_open, Data, WsClient};
 use common::*;
 use tidegate::codec::ws::{encode_client_frame, Opcode};
@@ -16,25 +17,6 @@ use tidegate::config::DriverChoice;
 use tidegate::metrics::total;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::Message;
-
-/// An echo API, with `gateway` settings in front.
-fn echo_yaml(gateway: &str) -> String {
-    format!(
-        r#"{gateway}
-apis:
-  - id: echo
-    name: Echo
-    contextPaths: [/echo]
-    entrypoints:
-      - type: websocket
-    endpoint:
-      type: echo
-    plans:
-      - name: Keyless
-        security: keyless
-"#
-    )
-}
 
 /// Writes raw client frames under tungstenite's feet (it cannot send a fragment on its own).
 fn send_raw(socket: &mut WsClient, opcode: Opcode, fin: bool, payload: &[u8]) {

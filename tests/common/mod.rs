@@ -20,6 +20,7 @@ pub mod broker_sockets;
 pub mod chromium;
 pub mod console_browser;
 pub mod console_stack;
+pub mod echo_api;
 pub mod examples;
 pub mod fake_kafka_sasl;
 pub mod fake_mqtt;
