@@ -11,7 +11,7 @@ mod common;
 use base64::Engine;
 use common::served_node::{self, ServedNode, FOLLOW};
 use common::webhook_api::publish;
-use common::webhook_managed::{expect, orders, ALLOW_LOOPBACK};
+use common::webhook_managed::{expect, subscribe_billing_at_least_once, ALLOW_LOOPBACK};
 use common::webhook_receiver::{Received, Receiver};
 use common::{eventually, Response};
 use serde_json::{json, Value};
@@ -118,26 +118,10 @@ fn masked_signing_secrets_keep_the_stored_secret_they_name_not_the_one_at_their_
     let (a, b, c) = (secret(1), secret(2), secret(3));
     let receiver = Receiver::answering(200);
     let node = served_node::start_with(ALLOW_LOOPBACK);
-    let api = json!({ "definition": orders(Some("at-least-once")) });
-    expect(&node.call("POST", "/apis", Some(&api)), 201);
-    let app = json!({"id": "billing", "name": "Billing"});
-    expect(&node.call("POST", "/applications", Some(&app)), 201);
-    let created = node.call(
-        "POST",
-        "/apis/orders/subscriptions",
-        Some(&json!({
-            "application": "billing",
-            "plan": "push",
-            "consumerConfiguration": {
-                "entrypointId": "webhook",
-                "entrypointConfiguration": {
-                    "callbackUrl": receiver.url("/in"),
-                    "secrets": [a, b],
-                },
-            },
-        })),
+    let id = subscribe_billing_at_least_once(
+        &node,
+        json!({"callbackUrl": receiver.url("/in"), "secrets": [a, b]}),
     );
-    let id = expect(&created, 201)["id"].as_str().unwrap().to_owned();
     let sub = Subscription {
         node: &node,
         path: format!("/apis/orders/subscriptions/{id}"),

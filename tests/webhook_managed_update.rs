@@ -11,7 +11,9 @@ mod common;
 
 use common::served_node::{self, ServedNode, FOLLOW};
 use common::webhook_api::publish;
-use common::webhook_managed::{bodies, expect, orders, ALLOW_LOOPBACK, SECRET, TOKEN};
+use common::webhook_managed::{
+    bodies, expect, subscribe_billing_at_least_once, ALLOW_LOOPBACK, SECRET, TOKEN,
+};
 use common::webhook_receiver::Receiver;
 use common::{eventually, Response};
 use serde_json::{json, Value};
@@ -30,34 +32,15 @@ fn put(node: &ServedNode, path: &str, body: &Value, if_match: &str) -> Response 
 fn a_push_subscription_updated_through_the_management_api_moves_to_its_new_callback() {
     let (old, new) = (Receiver::answering(200), Receiver::answering(200));
     let node = served_node::start_with(ALLOW_LOOPBACK);
-    expect(
-        &node.call(
-            "POST",
-            "/apis",
-            Some(&json!({"definition": orders(Some("at-least-once"))})),
-        ),
-        201,
+    let sub = subscribe_billing_at_least_once(
+        &node,
+        json!({
+            "callbackUrl": old.url("/in"),
+            "headers": {"X-Team": "old"},
+            "auth": {"type": "bearer", "token": TOKEN},
+            "secrets": [SECRET],
+        }),
     );
-    let app = json!({"id": "billing", "name": "Billing"});
-    expect(&node.call("POST", "/applications", Some(&app)), 201);
-    let created = node.call(
-        "POST",
-        "/apis/orders/subscriptions",
-        Some(&json!({
-            "application": "billing",
-            "plan": "push",
-            "consumerConfiguration": {
-                "entrypointId": "webhook",
-                "entrypointConfiguration": {
-                    "callbackUrl": old.url("/in"),
-                    "headers": {"X-Team": "old"},
-                    "auth": {"type": "bearer", "token": TOKEN},
-                    "secrets": [SECRET],
-                },
-            },
-        })),
-    );
-    let sub = expect(&created, 201)["id"].as_str().unwrap().to_owned();
     let path = format!("/apis/orders/subscriptions/{sub}");
     expect(&node.call("POST", "/apis/orders/deployments", None), 202);
     node.caught_up();

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use super::served_node::ServedNode;
 use super::webhook_receiver::Receiver;
 use super::Response;
 
@@ -39,4 +40,29 @@ pub fn expect(response: &Response, status: u16) -> Value {
 /// The bodies `receiver` was sent, in arrival order.
 pub fn bodies(receiver: &Receiver) -> Vec<String> {
     receiver.received().iter().map(|r| r.body_text()).collect()
+}
+
+/// Creates `/orders` at-least-once, the application `billing`, and its push subscription with
+/// `entrypoint_configuration` (callback, headers, auth, secrets); the subscription's id.
+pub fn subscribe_billing_at_least_once(
+    node: &ServedNode,
+    entrypoint_configuration: Value,
+) -> String {
+    let api = json!({"definition": orders(Some("at-least-once"))});
+    expect(&node.call("POST", "/apis", Some(&api)), 201);
+    let app = json!({"id": "billing", "name": "Billing"});
+    expect(&node.call("POST", "/applications", Some(&app)), 201);
+    let created = node.call(
+        "POST",
+        "/apis/orders/subscriptions",
+        Some(&json!({
+            "application": "billing",
+            "plan": "push",
+            "consumerConfiguration": {
+                "entrypointId": "webhook",
+                "entrypointConfiguration": entrypoint_configuration,
+            },
+        })),
+    );
+    expect(&created, 201)["id"].as_str().unwrap().to_owned()
 }
