@@ -350,7 +350,7 @@ impl Fanout {
             }
             // Outside the borrow: a direct write reports delivery, and may refill its queue.
             for queue in to_flush.drain(..) {
-                queue.flush_direct();
+                queue.flush_direct(!at_end);
             }
             *self.to_flush.borrow_mut() = to_flush;
             if batch.len() < READ_BATCH {
@@ -364,7 +364,7 @@ impl Fanout {
         let queue = self.subscribers.borrow().get(key).map(|s| s.queue.clone());
         self.pump_one_into(key);
         if let Some(queue) = queue {
-            queue.flush_direct();
+            queue.flush_direct(false);
         }
     }
 

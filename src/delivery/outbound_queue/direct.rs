@@ -8,7 +8,8 @@
 //! it runs only while the writer is parked (no write of the writer's in flight), and a write the
 //! socket does not take whole is handed back: the sink keeps its unsent rest, the writer is
 //! woken (`ready` resolves) and writes that rest before anything else, with its stall deadline.
-//! From then on the writer is unparked, so later messages queue for it as before.
+//! From then on the writer is unparked, so later messages queue for it as before. So does a
+//! burst larger than one direct write: the writer takes it over (`flush_direct`).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -59,7 +60,8 @@ impl OutboundQueue {
     /// by it directly. The writer must have nothing of its own pending or in flight; `None`
     /// when the queue has no direct path.
     pub fn park(&self) -> Option<Parked<'_>> {
-        if self.parked.get() || self.direct.borrow().is_none() {
+        // A writer with messages queued drains them at once: parking it would only count it.
+        if self.parked.get() || self.direct.borrow().is_none() || !self.is_empty() {
             return None;
         }
         self.parked.set(true);
@@ -87,49 +89,58 @@ impl OutboundQueue {
     /// Delivers what `push_deferred` queued: written straight to the socket while the writer
     /// is parked, else by the writer, woken now. Call it outside any borrow of the producer's
     /// state: it may refill the queue (the producer's refill hook) and report delivery.
-    pub fn flush_direct(&self) {
+    ///
+    /// One direct write per call: when more is waiting (`more_follows`: the producer has read a
+    /// full batch and goes on; or the queue still holds messages; or the producer stopped on a
+    /// full queue) the writer is unparked and takes over, yielding between its writes, so that a
+    /// burst or a replayed backlog never holds the shard's other work for its whole length.
+    pub fn flush_direct(&self, more_follows: bool) {
         if self.flushing.replace(true) {
-            // A refill inside the loop below pushed more: the loop writes it.
+            // A refill below pushes for the writer, which this call has just unparked.
             return;
         }
-        while self.deferred.replace(false) {
-            let sink = if self.parked.get() {
-                self.direct.borrow().clone()
-            } else {
-                None
-            };
-            let Some(sink) = sink else {
-                self.wake_writer();
-                break;
-            };
-            let mut taken = TAKEN.with(|taken| std::mem::take(&mut *taken.borrow_mut()));
-            let mut handed_back = false;
-            while !handed_back && self.take_into(DIRECT_BATCH, &mut taken) > 0 {
-                let last = taken.last().map(|message| message.id.clone());
-                if sink.write_now(&taken) {
-                    if let Some(last) = last {
-                        self.mark_delivered(last);
-                    }
-                } else {
-                    handed_back = true;
-                }
-                taken.clear();
-            }
-            TAKEN.with(|slot| *slot.borrow_mut() = taken);
-            if handed_back {
-                self.unpark();
-                self.handoff.set(true);
-                self.wake_writer();
-            }
-            // The producer stopped on a full queue: it may go on now (deferring again while
-            // the writer is still parked, which this loop then writes).
-            if self.starved.replace(false) {
-                if let Some(refill) = self.refill.borrow().as_ref() {
-                    refill();
-                }
-            }
+        if self.deferred.replace(false) {
+            self.write_direct(more_follows);
         }
         self.flushing.set(false);
+    }
+
+    fn write_direct(&self, more_follows: bool) {
+        let sink = if self.parked.get() {
+            self.direct.borrow().clone()
+        } else {
+            None
+        };
+        let Some(sink) = sink else {
+            self.wake_writer();
+            return;
+        };
+        let mut taken = TAKEN.with(|taken| std::mem::take(&mut *taken.borrow_mut()));
+        let written = self.take_into(DIRECT_BATCH, &mut taken) == 0 || sink.write_now(&taken);
+        let last = taken.last().map(|message| message.id.clone());
+        taken.clear();
+        TAKEN.with(|slot| *slot.borrow_mut() = taken);
+        if !written {
+            self.unpark();
+            self.handoff.set(true);
+            self.wake_writer();
+            return;
+        }
+        if let Some(last) = last {
+            self.mark_delivered(last);
+        }
+        if !(more_follows || !self.is_empty() || self.starved.get()) {
+            return;
+        }
+        self.unpark();
+        if self.is_empty() && self.starved.replace(false) {
+            // The producer stopped on a full queue this write emptied: it goes on now, pushing
+            // for the (unparked) writer, which its pushes wake.
+            if let Some(refill) = self.refill.borrow().as_ref() {
+                refill();
+            }
+        }
+        self.wake_writer();
     }
 
     fn wake_writer(&self) {

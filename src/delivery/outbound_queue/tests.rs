@@ -169,7 +169,7 @@ fn a_parked_writer_is_written_for_without_a_wake_up_until_a_write_is_handed_back
     q.push_deferred(msg(0, 1));
     q.push_deferred(msg(1, 1));
     assert!(q.owes_flush());
-    q.flush_direct();
+    q.flush_direct(false);
     assert_eq!(*sink.written.borrow(), vec![0, 1], "one write, in order");
     assert_eq!(wakes(), 0, "the parked writer was not woken");
     assert_eq!(q.delivered(), Some(MessageId::Sequence(1)));
@@ -177,7 +177,7 @@ fn a_parked_writer_is_written_for_without_a_wake_up_until_a_write_is_handed_back
 
     // The next write is handed back: the writer is woken, unparked, and `ready` resolves.
     q.push_deferred(msg(2, 1));
-    q.flush_direct();
+    q.flush_direct(false);
     assert_eq!(wakes(), 1);
     assert_eq!(ShardMetrics::get(&metrics.delivery_writers_parked), 0);
     assert_eq!(ready.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
@@ -195,4 +195,65 @@ fn a_parked_writer_is_written_for_without_a_wake_up_until_a_write_is_handed_back
     assert!(!q.owes_flush());
     assert_eq!(wakes(), 2);
     assert_eq!(ids(&q), vec![3]);
+}
+
+#[test]
+fn a_burst_larger_than_one_direct_write_goes_to_the_writer() {
+    let metrics = Arc::new(ShardMetrics::default());
+    let q = OutboundQueue::new(
+        &config(1024, 1 << 20, SlowClientPolicy::DropOldest),
+        metrics.clone(),
+    );
+    let sink = Rc::new(FakeSink {
+        accept: std::cell::Cell::new(usize::MAX),
+        written: RefCell::new(Vec::new()),
+    });
+    q.set_direct(Some(sink.clone()));
+    let counter = Arc::new(CountingWaker(Default::default()));
+    let waker = Waker::from(counter.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    let wakes = || counter.0.load(std::sync::atomic::Ordering::Relaxed);
+
+    // More queued than one write carries: one write, then the writer takes over.
+    let parked = q.park().expect("parks");
+    let mut ready = std::pin::pin!(q.ready());
+    assert_eq!(ready.as_mut().poll(&mut cx), Poll::Pending);
+    for seq in 0..300 {
+        q.push_deferred(msg(seq, 1));
+    }
+    q.flush_direct(false);
+    let written = sink.written.borrow().clone();
+    assert_eq!(
+        written,
+        (0..256).collect::<Vec<_>>(),
+        "one write of the oldest"
+    );
+    assert_eq!(wakes(), 1, "the writer was woken for the rest");
+    assert_eq!(ShardMetrics::get(&metrics.delivery_writers_parked), 0);
+    assert_eq!(ready.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+    drop(parked);
+    assert_eq!(
+        ids(&q),
+        (256..300).collect::<Vec<_>>(),
+        "left for the writer"
+    );
+
+    // A producer that read a full batch and goes on: after this write the writer takes over.
+    let parked = q.park().expect("parks again once drained");
+    let mut ready = std::pin::pin!(q.ready());
+    assert_eq!(ready.as_mut().poll(&mut cx), Poll::Pending);
+    q.push_deferred(msg(300, 1));
+    q.flush_direct(true);
+    assert_eq!(sink.written.borrow().last(), Some(&300));
+    assert_eq!(wakes(), 2);
+    assert_eq!(ShardMetrics::get(&metrics.delivery_writers_parked), 0);
+    assert_eq!(
+        ready.as_mut().poll(&mut cx),
+        Poll::Pending,
+        "nothing left to write"
+    );
+    q.push_deferred(msg(301, 1));
+    assert!(!q.owes_flush(), "unparked: pushes wake the writer");
+    assert_eq!(wakes(), 3);
+    drop(parked);
 }
