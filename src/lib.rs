@@ -20,7 +20,8 @@
 //!              state it holds, `ShardHandles`, each declared once: context.rs), LocalSignal, the
 //!              supervisor every task is spawned through (a panic closes one connection, or takes
 //!              its shard down visibly), LogThrottle (one line per interval for errors that
-//!              repeat), the I/O driver (io_uring / epoll), io_buf.rs (read buffers every socket
+//!              repeat), Alarms (one timer for many deadlines: hibernating sessions' pings),
+//!              Lifeline (what a connection keeps alive, carried by a stream that hibernates), the I/O driver (io_uring / epoll), io_buf.rs (read buffers every socket
 //!              reader shares), test-only fault injection (feature `fault-injection`)
 //! dispatch/    the connection step, above the entrypoints: accept → HTTP head → route (virtual
 //!              host, then context path) → CORS / Origin check → plan gate → body (100-continue,
@@ -33,7 +34,8 @@
 //!              dispatch, nor deployed): Conn (reads, answers, error answers with details to the
 //!              log only), request ids, request bodies, CORS rules (cors.rs); duplex.rs and
 //!              stream_read.rs: WebSocket/SSE streams, whose idle reader holds no buffer
-//!              (read_pool.rs: per-shard read buffers lent only while reading); gathered,
+//!              (read_pool.rs: per-shard read buffers lent only while reading) and can be
+//!              paused, handing back what it holds (a hibernating stream); gathered,
 //!              stall-bounded writes (write_batch.rs, stall_write.rs, transport.rs);
 //!              direct_write.rs: the fan-out's own non-blocking write to an idle stream's socket
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames and
@@ -42,7 +44,8 @@
 //! entrypoint/  how clients receive and send, built on server's blocks: http-get, http-post, sse,
 //!              websocket (its reader: websocket/inbound.rs; upgrade negotiation:
 //!              websocket/negotiate.rs; outbound compression: websocket/deflate_out.rs; plain frames
-//!              built once: websocket/frames.rs)
+//!              built once: websocket/frames.rs; a quiet session held as plain state, with no
+//!              task but one small waiter: websocket/hibernate.rs)
 //! endpoint/    where messages come from and go to: mock, in_memory, echo (each WebSocket
 //!              connection's own messages back to it), mqtt (broker connection
 //!              per shard, one subscription per node read by every shard),

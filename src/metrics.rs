@@ -146,6 +146,14 @@ shard_metrics! {
     /// WebSocket/SSE writers waiting with nothing pending, for which the fan-out writes
     /// directly (bounded by the open streams).
     gauge delivery_writers_parked,
+    /// WebSocket sessions hibernating: quiet for `wsHibernateMs`, held as plain state with one
+    /// small task and no reader or writer task (bounded by the open sessions).
+    gauge websocket_sessions_hibernating,
+    /// WebSocket sessions that went to sleep (`websocket_sessions_hibernating`).
+    counter websocket_hibernations_total,
+    /// Hibernating WebSocket sessions woken (the client sent something, a ping was due, the
+    /// queue needed its writer, or the session had to end).
+    counter websocket_wakeups_total,
     /// Bytes held in connection read buffers (bounded by header, body and frame limits), and
     /// the start of a TLS record a TLS session holds until the rest arrives (one record at most).
     gauge read_buffer_bytes,

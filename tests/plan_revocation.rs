@@ -15,6 +15,7 @@ use common::plans::{
 use common::ws_client::close_frame;
 use common::{open_sse, read_sse_until, start};
 use tidegate::config::{self, DriverChoice};
+use tidegate::metrics::total;
 use tidegate::runtime::Gateway;
 use tungstenite::protocol::frame::coding::CloseCode;
 
@@ -37,15 +38,18 @@ fn yaml(extra: &str, key_extra: &str, hash: &str) -> String {
     chat_with_plans(PLANS, &tail)
 }
 
-/// The file's `gateway:` section: loopback, ephemeral ports, two shards on `driver` (a reload
-/// compares it with the running one, so it is written, not patched in after loading).
+/// The file's `gateway:` section: loopback, ephemeral ports, two shards on `driver`, WebSocket
+/// sessions hibernating after 100 ms (a reload compares it with the running one, so it is
+/// written, not patched in after loading).
 fn gateway_section(driver: DriverChoice) -> String {
     let driver = match driver {
         DriverChoice::IoUring => "io-uring",
         DriverChoice::Epoll => "epoll",
         _ => "auto",
     };
-    common::binary::gateway_yaml(&format!("  driver: {driver}\n"))
+    common::binary::gateway_yaml(&format!(
+        "  driver: {driver}\n  timeouts: {{ wsHibernateMs: 100 }}\n"
+    ))
 }
 
 fn start_from(path: &Path, text: &str, driver: DriverChoice) -> Gateway {
@@ -77,6 +81,9 @@ fn revoking_a_key_ends_its_live_streams(driver: DriverChoice) {
     let (keyless_head, mut keyless) = open_sse(addr, "/chat", &[]);
     assert_eq!(keyless_head.status, 200);
     read_sse_until(&mut keyless, |text| text.contains("retry:"));
+    // The WebSocket session hibernates: the revocation wakes it.
+    let asleep = || total(gateway.metrics(), |m| &m.websocket_sessions_hibernating) == 1;
+    assert!(common::eventually(Duration::from_secs(30), asleep));
 
     reload(&gateway, &path, &yaml("", ", revoked: true", &hash));
 

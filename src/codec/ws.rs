@@ -173,7 +173,8 @@ enum Sender {
 struct Decoder {
     sender: Sender,
     limits: WsLimits,
-    partial: Option<Partial>,
+    /// Boxed: only a message that spans frames has one, and every open session holds the room.
+    partial: Option<Box<Partial>>,
     /// Size (header and payload) of the frame whose header was parsed but whose payload has not
     /// all arrived; 0 when no frame is under way. What the caller must make room for.
     pending_frame_bytes: usize,
@@ -397,7 +398,7 @@ impl Decoder {
                     return Ok(None);
                 }
                 match self.partial.take() {
-                    Some(partial) => self.finish(partial).map(Some),
+                    Some(partial) => self.finish(*partial).map(Some),
                     None => Err(WsError::UnexpectedContinuation),
                 }
             }
@@ -412,7 +413,7 @@ impl Decoder {
                 if header.is_final {
                     return self.finish(partial).map(Some);
                 }
-                self.partial = Some(partial);
+                self.partial = Some(Box::new(partial));
                 Ok(None)
             }
         }

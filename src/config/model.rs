@@ -180,6 +180,10 @@ pub struct Timeouts {
     pub ws_ping_interval: Duration,
     /// Time a WebSocket client gets to finish a message it has begun (all its fragments).
     pub ws_message_read: Duration,
+    /// `wsHibernateMs` (default 1 s; 0 = never): a plain-TCP WebSocket with nothing to write and
+    /// a silent client for this long gives up its tasks and waits as plain state
+    /// (`entrypoint::websocket::hibernate`). `None` when 0.
+    pub ws_hibernate: Option<Duration>,
     /// Time connections get to drain at shutdown before they are cut.
     pub shutdown: Duration,
     /// A WebSocket or SSE write that makes no progress (no byte accepted) for this long ends
@@ -197,6 +201,7 @@ impl Default for Timeouts {
             keep_alive_idle: Duration::from_millis(defaults::KEEP_ALIVE_IDLE_MS),
             ws_ping_interval: Duration::from_millis(defaults::WS_PING_INTERVAL_MS),
             ws_message_read: Duration::from_millis(defaults::WS_MESSAGE_READ_MS),
+            ws_hibernate: Some(Duration::from_millis(defaults::WS_HIBERNATE_MS)),
             shutdown: Duration::from_millis(defaults::SHUTDOWN_MS),
             stream_stall: Duration::from_millis(defaults::STREAM_STALL_MS),
             reply_stall: Duration::from_millis(defaults::REPLY_STALL_MS),

@@ -374,3 +374,33 @@ fn entrypoint_qos_is_checked() {
     )
     .unwrap();
 }
+
+#[test]
+fn ws_hibernate_is_off_at_zero_and_otherwise_at_least_100_ms() {
+    let with = |timeouts: &str| {
+        load_str(
+            &format!(
+                "gateway:\n  timeouts: {{ {timeouts} }}\napis:\n  - id: a\n    name: A\n    contextPaths: [/a]\n    entrypoints: [{{ type: sse }}]\n    endpoint: {{ type: mock }}\n    plans: [{{ name: P, security: keyless }}]\n"
+            ),
+            "t.yaml",
+        )
+    };
+    let default = with("").expect("valid");
+    assert_eq!(
+        default.gateway.timeouts.ws_hibernate,
+        Some(Duration::from_millis(1000))
+    );
+    let off = with("wsHibernateMs: 0").expect("valid");
+    assert_eq!(off.gateway.timeouts.ws_hibernate, None);
+    let set = with("wsHibernateMs: 250").expect("valid");
+    assert_eq!(
+        set.gateway.timeouts.ws_hibernate,
+        Some(Duration::from_millis(250))
+    );
+    let err = with("wsHibernateMs: 5").unwrap_err().to_string();
+    assert!(err.contains("gateway.timeouts.wsHibernateMs"), "{err}");
+    assert!(
+        err.contains("0 (never hibernate) or at least 100 ms, got 5"),
+        "{err}"
+    );
+}

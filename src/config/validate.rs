@@ -187,7 +187,24 @@ pub(crate) fn timeouts(raw: RawTimeouts, loc: &str, p: &mut Problems) -> Timeout
         shutdown: ms("shutdownMs", raw.shutdown_ms),
         stream_stall: ms("streamStallMs", raw.stream_stall_ms),
         reply_stall: ms("replyStallMs", raw.reply_stall_ms),
+        ws_hibernate: hibernate_after(raw.ws_hibernate_ms, loc, p),
     }
+}
+
+/// `wsHibernateMs`: 0 (never), or at least `MIN_HIBERNATE_MS`: a session that slept and woke
+/// every few milliseconds would spend more on it than it saves.
+fn hibernate_after(ms: u64, loc: &str, p: &mut Problems) -> Option<Duration> {
+    const MIN_HIBERNATE_MS: u64 = 100;
+    if ms == 0 {
+        return None;
+    }
+    if ms < MIN_HIBERNATE_MS {
+        p.push(
+            join(loc, "wsHibernateMs"),
+            format!("must be 0 (never hibernate) or at least {MIN_HIBERNATE_MS} ms, got {ms}"),
+        );
+    }
+    Some(Duration::from_millis(ms))
 }
 
 /// The characters of API ids and topic names: safe in logs, metric labels and broker names.

@@ -341,6 +341,15 @@ impl OutboundQueue {
         self.inner.borrow().items.len()
     }
 
+    /// Gives back the room of an empty queue (a hibernating stream's: the messages it got
+    /// before left their capacity behind).
+    pub fn release_room(&self) {
+        let mut inner = self.inner.borrow_mut();
+        if inner.items.is_empty() {
+            inner.items = Default::default();
+        }
+    }
+
     /// True when nothing is queued.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -28,7 +28,7 @@ use crate::security;
 use crate::server::conn::Conn;
 use crate::server::cors::{self, Verdict};
 use crate::server::request_body::{self, Body};
-use crate::shard::Shard;
+use crate::shard::{Lifeline, Shard};
 use crate::tls::Established;
 
 /// The 404 body of the reference product, for a path no started API serves.
@@ -40,7 +40,14 @@ const POST_NEEDS_FRAMING: &str = "a POST must frame its body with Content-Length
 const PAGES_NEED_AN_ORIGIN_LIST: &str = "this API accepts client certificates, which browsers send by themselves: web pages may use it only from the origins its cors.allowOrigin (WebSocket: allowedOrigins) lists";
 
 /// Serves one accepted connection (a TLS one once its handshake is done) until it closes.
-pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>) {
+/// `lifeline` holds what must live as long as the connection (a stream that hibernates takes
+/// it along).
+pub async fn serve(
+    stream: TcpStream,
+    tls: Option<Established>,
+    shard: Rc<Shard>,
+    mut lifeline: Lifeline,
+) {
     // A keyless plan's rate limits count by the client's address.
     let client_ip = stream.peer_addr().ok().map(|addr| addr.ip());
     let mut conn = Conn::new(stream, tls, shard.metrics.clone(), &shard.gateway.timeouts);
@@ -237,7 +244,9 @@ pub async fn serve(stream: TcpStream, tls: Option<Established>, shard: Rc<Shard>
         let keep_going = match choice {
             // A stream takes the head: it keeps only what it needs of it for its lifetime.
             Choice::WebSocket(options) => {
-                entrypoint::websocket::serve(conn, head, api, options, &shard).await;
+                // Written when the session ends, also when it hibernated meanwhile.
+                lifeline.hold(record);
+                entrypoint::websocket::serve(conn, head, api, options, &shard, lifeline).await;
                 return;
             }
             Choice::Sse(options) => {

@@ -11,6 +11,7 @@
 
 mod deflate_out;
 mod frames;
+mod hibernate;
 mod inbound;
 mod negotiate;
 mod token_renewal;
@@ -32,6 +33,7 @@ use crate::config::WebSocketOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::deployed::Api;
 use crate::deployed::Drain;
+use crate::endpoint::Subscription;
 use crate::error::{self, DataError, Kind};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
@@ -41,10 +43,12 @@ use crate::security::live::StreamWatch;
 use crate::server::conn::Conn;
 use crate::server::duplex::Duplex;
 use crate::server::stall_write::is_stall;
+use crate::server::stream_read::{ReadPause, ReaderParts};
 use crate::server::write_batch::WriteBatch;
-use crate::shard::Shard;
+use crate::shard::{Lifeline, Shard};
 use deflate_out::DeflateOut;
 use frames::frame_plain;
+use hibernate::Quiet;
 use inbound::{Inbound, PartialHold, Publisher, WsReader};
 use negotiate::{handshake, Envelope};
 
@@ -64,13 +68,15 @@ mod close_code {
 }
 
 /// Performs the upgrade and runs the session until either side closes. The request head is
-/// dropped once the session starts: an idle session keeps only what it took from it.
+/// dropped once the session starts: an idle session keeps only what it took from it. A session
+/// that hibernates (`hibernate`) goes on in tasks of its own, holding `lifeline`.
 pub async fn serve(
     mut conn: Conn,
     head: RequestHead,
     api: &Rc<Api>,
     options: &WebSocketOptions,
     shard: &Rc<Shard>,
+    lifeline: Lifeline,
 ) {
     let accept = match handshake(&head) {
         Ok(accept) => accept,
@@ -167,14 +173,16 @@ pub async fn serve(
     });
     let echo = subscription.as_ref().and_then(|s| s.echo());
     let meter = conn.meter.take();
-    let publisher = options.publisher_enabled.then(|| Publisher {
-        meter: meter.clone(),
-        api: api.clone(),
-        echo: echo.clone(),
-        no_headers: Arc::from(Vec::new()),
-        topic,
-        key: head.query_param("key").map(bytes::Bytes::from),
-        exchange: conn.exchange().clone(),
+    let publisher = options.publisher_enabled.then(|| {
+        Box::new(Publisher {
+            meter: meter.clone(),
+            api: api.clone(),
+            echo: echo.clone(),
+            no_headers: Arc::from(Vec::new()),
+            topic,
+            key: head.query_param("key").map(bytes::Bytes::from),
+            exchange: conn.exchange().clone(),
+        })
     });
     let inbound = Rc::new(Inbound::new(shard.metrics.clone()));
     let limits = &shard.gateway.limits;
@@ -193,14 +201,20 @@ pub async fn serve(
         let min_bytes = options
             .per_message_deflate
             .map_or(0, |d| d.min_message_bytes);
-        DeflateOut::new(agreed.server_window_bits, min_bytes, shard.metrics.clone())
+        Box::new(DeflateOut::new(
+            agreed.server_window_bits,
+            min_bytes,
+            shard.metrics.clone(),
+        ))
     });
     // Ends the session when its credential stops being valid (revoked, expired, closed).
     let watch = Rc::new(shard.security.live.watch(conn.access.as_ref()));
-    let renewal = options.token_refresh.then(|| token_renewal::TokenRenewal {
-        api: api.clone(),
-        shard: shard.clone(),
-        watch: watch.clone(),
+    let renewal = options.token_refresh.then(|| {
+        Box::new(token_renewal::TokenRenewal {
+            api: api.clone(),
+            shard: shard.clone(),
+            watch: watch.clone(),
+        })
     });
     let reader = WsReader {
         decoder,
@@ -210,10 +224,18 @@ pub async fn serve(
         renewal,
     };
     drop(head);
-    let mut duplex = Duplex::start(conn, reader);
     let pacer = Pacer::new(meter);
-    if deflate.is_none() && envelope == Envelope::None && !pacer.paces() {
-        // Plain frames, unpaced: while the writer waits, the fan-out writes them itself.
+    // Plain frames, unpaced: while the writer waits, the fan-out writes them itself, and a
+    // quiet session can hibernate.
+    let direct = deflate.is_none() && envelope == Envelope::None && !pacer.paces();
+    let hibernates = direct && !conn.is_tls() && shard.gateway.timeouts.ws_hibernate.is_some();
+    let (mut duplex, pause) = if hibernates {
+        let (duplex, pause) = Duplex::start_pausable(conn, reader);
+        (duplex, Some(pause))
+    } else {
+        (Duplex::start(conn, reader), None)
+    };
+    if direct {
         let metrics = shard.metrics.clone();
         duplex.write_directly(
             &queue,
@@ -224,6 +246,7 @@ pub async fn serve(
     }
     let mut session = Session {
         duplex,
+        pause,
         inbound,
         // Without a cursor, the position the subscription started after: resuming from it
         // loses nothing even before the first message.
@@ -242,15 +265,89 @@ pub async fn serve(
     session.duplex.write_buf = BytesMut::new();
     ShardMetrics::inc(&shard.metrics.websocket_sessions_open);
     session.duplex.exchange().stream_opened();
-    let (code, reason) = session.run(&queue, shard, &watch, &api.drain).await;
-    tracing::debug!(api = %api.id, code, %reason, "websocket session ended");
-    drop(subscription);
-    ShardMetrics::sub(&shard.metrics.websocket_sessions_open, 1);
-    session.close(code, &reason).await;
+    let live = Live {
+        queue,
+        subscription,
+        watch,
+        api: api.clone(),
+        shard: shard.clone(),
+        lifeline,
+    };
+    let ping = Ping::starting(shard.gateway.timeouts.ws_ping_interval);
+    go_on(session, live, ping).await;
+}
+
+/// Runs `session` until it ends (closing it) or hibernates (its tasks end; `hibernate` wakes it).
+async fn go_on(mut session: Session, live: Live, ping: Ping) {
+    let exit = session
+        .run(&live.queue, &live.shard, &live.watch, &live.api.drain, ping)
+        .await;
+    match exit {
+        Exit::Hibernate(reader, ping) => hibernate::fall_asleep(session, reader, live, ping),
+        Exit::Close(code, reason) => finish(session, live, code, &reason).await,
+    }
+}
+
+/// Ends the session: unsubscribed, then the close sent (code 0: none) and the handshake awaited;
+/// what the connection held (`Live::lifeline`) goes last.
+async fn finish(session: Session, mut live: Live, code: u16, reason: &str) {
+    tracing::debug!(api = %live.api.id, code, %reason, "websocket session ended");
+    drop(live.subscription.take());
+    ShardMetrics::sub(&live.shard.metrics.websocket_sessions_open, 1);
+    session.close(code, reason).await;
+}
+
+/// What a session holds besides `Session`, awake or hibernating. Dropped in this order: the
+/// lifeline (the connection's slot and record) last.
+struct Live {
+    queue: Rc<OutboundQueue>,
+    subscription: Option<Subscription>,
+    watch: Rc<StreamWatch>,
+    api: Rc<Api>,
+    shard: Rc<Shard>,
+    #[expect(
+        dead_code,
+        reason = "held, never read: what the connection keeps alive"
+    )]
+    lifeline: Lifeline,
+}
+
+/// The session's keep-alive pings.
+#[derive(Clone, Copy)]
+struct Ping {
+    /// When the next ping is due.
+    next: Instant,
+    /// When the last one went out (the client must be heard from before the next).
+    sent_at: Option<Instant>,
+}
+
+impl Ping {
+    fn starting(interval: Duration) -> Ping {
+        Ping {
+            next: Instant::now() + interval,
+            sent_at: None,
+        }
+    }
+}
+
+/// How `Session::run` ended.
+enum Exit {
+    /// Close with this code and reason (code 0: the peer is gone, nothing to send).
+    Close(u16, String),
+    /// The session was quiet: its reader paused and gave back what it holds.
+    Hibernate(Box<ReaderParts<WsReader>>, Ping),
+}
+
+impl From<(u16, String)> for Exit {
+    fn from((code, reason): (u16, String)) -> Exit {
+        Exit::Close(code, reason)
+    }
 }
 
 struct Session {
     duplex: Duplex,
+    /// The reader's pause, when the session may hibernate (plain TCP, direct writes).
+    pause: Option<Rc<ReadPause<WsReader>>>,
     inbound: Rc<Inbound>,
     /// The cursor a reconnecting client resumes from.
     last_delivered: Option<MessageId>,
@@ -260,23 +357,31 @@ struct Session {
     /// `deliverPerSecond` of the client's plan.
     pacer: Pacer,
     /// permessage-deflate, when negotiated.
-    deflate: Option<DeflateOut>,
+    /// Boxed, as the rarer options are: every session, hibernating ones too, holds the room.
+    deflate: Option<Box<DeflateOut>>,
 }
 
 impl Session {
-    /// Runs until the session must end; returns the close code and reason to send.
+    /// Runs until the session must end (the close code and reason to send) or hibernates.
     async fn run(
         &mut self,
         queue: &OutboundQueue,
         shard: &Shard,
         watch: &StreamWatch,
         drain: &Drain,
-    ) -> (u16, String) {
+        ping: Ping,
+    ) -> Exit {
         let ping_interval = shard.gateway.timeouts.ws_ping_interval;
         // One timer for the whole session, reset when it fires: creating one per pass of the
         // loop would cost a timer-wheel insert and removal per message.
-        let mut ping_timer = std::pin::pin!(monoio::time::sleep(ping_interval));
-        let mut ping_sent_at: Option<Instant> = None;
+        let mut ping_timer = std::pin::pin!(sleep_until(ping.next));
+        let mut next_ping = ping.next;
+        let mut ping_sent_at = ping.sent_at;
+        // When hibernation is looked at next (armed only for a session that may hibernate).
+        let mut quiet = self.pause.as_ref().and_then(|pause| {
+            let after = shard.gateway.timeouts.ws_hibernate?;
+            Some(Quiet::new(&shard.alarms, after, pause.reads()))
+        });
         // When the message the client is sending must be finished: armed for the start time
         // `unfinished` of that message, off between messages. Created by the first message that
         // spans reads, so an idle session holds no second timer.
@@ -292,13 +397,16 @@ impl Session {
         let mut shutdown = std::pin::pin!(shard.shutdown.wait());
         let mut revoked = std::pin::pin!(watch.ended());
         let mut retired = std::pin::pin!(drain.retired(EntrypointKind::WebSocket));
+        // Passes of this loop: a quiet session is one whose only pass in a while was the check.
+        let mut passes: u64 = 0;
         loop {
+            passes += 1;
             if let Some((code, reason)) = self.inbound.close.borrow().clone() {
                 // The client's own close is echoed as it came; a refusal says how to resume.
                 if !self.inbound.close_by_gateway.get() {
-                    return (code, reason);
+                    return Exit::Close(code, reason);
                 }
-                return (code, self.resume_hint(&reason));
+                return Exit::Close(code, self.resume_hint(&reason));
             }
             // Answer pings at once, not with the next message (RFC 6455: "as soon as practical"),
             // each with its own pong, in order.
@@ -308,7 +416,7 @@ impl Session {
                 .take_pongs(|payload| encode_pong(write_buf, payload))
             {
                 if let Err(err) = self.duplex.flush().await {
-                    return self.write_failed(&err, &shard.metrics);
+                    return Exit::from(self.write_failed(&err, &shard.metrics));
                 }
             }
             if self.inbound.unfinished_since.get() != unfinished {
@@ -323,15 +431,16 @@ impl Session {
             let mut delivered = 0;
             let paused = self.pacer.paused_until();
             // While it waits with nothing pending, the fan-out writes for it (any exit unparks).
-            let parked = self.duplex.park(queue);
+            let mut parked = self.duplex.park(queue);
+            let may_sleep = parked.is_some() && unfinished.is_none();
             monoio::select! {
                 biased;
                 _ = self.inbound.changed() => {}
-                _ = &mut shutdown => return self.ended(&shard.metrics, Kind::ShuttingDown, "gateway shutting down"),
-                _ = &mut revoked => return self.ended(&shard.metrics, Kind::AccessEnded, watch.reason()),
-                _ = &mut retired => return self.ended(&shard.metrics, Kind::Retired, drain.reason()),
+                _ = &mut shutdown => return Exit::from(self.ended(&shard.metrics, Kind::ShuttingDown, "gateway shutting down")),
+                _ = &mut revoked => return Exit::from(self.ended(&shard.metrics, Kind::AccessEnded, watch.reason())),
+                _ = &mut retired => return Exit::from(self.ended(&shard.metrics, Kind::Retired, drain.reason())),
                 _ = &mut peer_gone, if self.inbound.close.borrow().is_none() => {
-                    return (0, String::new());
+                    return Exit::Close(0, String::new());
                 }
                 _ = rate_limit::until(paused), if paused.is_some() => self.pacer.resume(),
                 ready = queue.ready(), if paused.is_none() => match ready {
@@ -347,32 +456,49 @@ impl Session {
                             self.last_delivered = Some(message.id);
                         }
                     }
-                    Err(QueueEnd::Finished) => return (close_code::NORMAL, "end of stream".to_owned()),
-                    Err(QueueEnd::SlowClient) => return self.ended(&shard.metrics, Kind::SlowClient, "client too slow"),
-                    Err(QueueEnd::Unavailable) => return self.ended(&shard.metrics, Kind::BrokerUnavailable, QueueEnd::UNAVAILABLE_REASON),
-                    Err(QueueEnd::Closed) => return (0, String::new()),
+                    Err(QueueEnd::Finished) => return Exit::Close(close_code::NORMAL, "end of stream".to_owned()),
+                    Err(QueueEnd::SlowClient) => return Exit::from(self.ended(&shard.metrics, Kind::SlowClient, "client too slow")),
+                    Err(QueueEnd::Unavailable) => return Exit::from(self.ended(&shard.metrics, Kind::BrokerUnavailable, QueueEnd::UNAVAILABLE_REASON)),
+                    Err(QueueEnd::Closed) => return Exit::Close(0, String::new()),
                 },
                 _ = &mut ping_timer => {
                     if ping_sent_at.is_some_and(|sent| self.inbound.last_heard.get() < sent) {
-                        return (0, String::new());
+                        return Exit::Close(0, String::new());
                     }
                     let now = Instant::now();
                     encode_ping(&mut self.duplex.write_buf, b"tidegate");
                     ping_sent_at = Some(now);
-                    ping_timer.as_mut().reset(now + ping_interval);
+                    next_ping = now + ping_interval;
+                    ping_timer.as_mut().reset(next_ping);
+                }
+                _ = hibernate::due(&mut quiet), if may_sleep => {
+                    let pause = self.pause.as_deref();
+                    let reads = pause.map_or(0, ReadPause::reads);
+                    let check = quiet.as_mut().expect("armed");
+                    if check.was_quiet(passes, reads) {
+                        if let Some(parts) = pause.expect("armed with a pause").pause().await {
+                            // The fan-out goes on writing for it while it sleeps.
+                            if let Some(parked) = parked.take() {
+                                parked.stay();
+                            }
+                            let ping = Ping { next: next_ping, sent_at: ping_sent_at };
+                            return Exit::Hibernate(parts, ping);
+                        }
+                    }
+                    check.arm(passes, reads);
                 }
                 _ = expiry(&mut deadline), if unfinished.is_some() => {
                     // Still the same message (else the next pass re-arms for the new one).
                     if self.inbound.unfinished_since.get() == unfinished {
                         ShardMetrics::inc(&shard.metrics.websocket_message_deadline_closes_total);
                         let why = format!("message not finished within {} ms", message_read.as_millis());
-                        return self.ended(&shard.metrics, Kind::MessageDeadline, &why);
+                        return Exit::from(self.ended(&shard.metrics, Kind::MessageDeadline, &why));
                     }
                 }
             }
             drop(parked);
             if let Err(err) = self.duplex.flush().await {
-                return self.write_failed(&err, &shard.metrics);
+                return Exit::from(self.write_failed(&err, &shard.metrics));
             }
             ShardMetrics::add(&shard.metrics.messages_delivered_total, delivered);
             self.duplex.exchange().delivered(delivered);

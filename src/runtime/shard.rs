@@ -18,7 +18,7 @@ use crate::runtime::shard_apply::{self, ShardDeployer};
 use crate::runtime::topic_pump::TopicPump;
 use crate::security;
 use crate::shard::supervisor::{spawn_connection_task, spawn_shard_task};
-use crate::shard::{LogThrottle, Shard, ACCEPT_ERROR_LOG_INTERVAL};
+use crate::shard::{Lifeline, LogThrottle, Shard, ACCEPT_ERROR_LOG_INTERVAL};
 use crate::tls::{self, Established, HandshakeFailure, TlsStore};
 
 /// Pause after an accept error (e.g. out of file descriptors) before accepting again.
@@ -94,6 +94,8 @@ pub async fn run(running: Rc<RunningShard>, listeners: ShardListeners, stop: Arc
         shard_apply::close_endpoints(&watcher);
     });
     spawn_shard_task("topic delivery", pump::run(TopicPump(shard.clone())));
+    let alarms = shard.alarms.clone();
+    spawn_shard_task("alarms", async move { alarms.run().await });
     let watch = security::live::watch_streams(shard.security.clone(), shard.shutdown.clone());
     spawn_shard_task("credential watch", watch);
     crate::webhook::start(&shard);
@@ -183,8 +185,10 @@ fn admit(running: &Rc<RunningShard>, mut stream: TcpStream, tls: Option<&Arc<Tls
                 None => return,
             },
         };
-        connection::serve(stream, established, guard.running.shard.clone()).await;
-        drop(guard);
+        let shard = guard.running.shard.clone();
+        let mut lifeline = Lifeline::new();
+        lifeline.hold(guard);
+        connection::serve(stream, established, shard, lifeline).await;
     };
     spawn_connection_task("connection", serve, || {});
 }

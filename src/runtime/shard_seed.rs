@@ -23,7 +23,9 @@ use crate::observe::log_writer::AccessLogSink;
 use crate::observe::{ShardAccessLog, ShardObserver};
 use crate::security::ShardSecurity;
 use crate::shard::supervisor::{self, Supervisor};
-use crate::shard::{panic_message, run_on_driver, Driver, LocalSignal, Shard, ShardHandles};
+use crate::shard::{
+    panic_message, run_on_driver, Alarms, Driver, LocalSignal, Shard, ShardHandles,
+};
 use crate::webhook::ShardWebhooks;
 
 /// One shard before it runs.
@@ -125,6 +127,7 @@ impl ShardSeed {
             router: RefCell::new(Rc::new(Router::new(&[]))),
             topics: RefCell::new(LocalTopics::new()),
             shutdown,
+            alarms: Rc::new(Alarms::new()),
             reply_budget,
             observer: ShardObserver {
                 api_metrics: self.api_metrics,

@@ -9,6 +9,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::principal::{Access, Credential};
@@ -25,45 +26,62 @@ pub const ENDED_REASON: &str = "credential no longer valid";
 /// The reason given instead when the credential was a JWT past its `exp`.
 pub const TOKEN_EXPIRED_REASON: &str = "token expired";
 
+/// A watched stream's end: fired by the check, with the reason it gives the client.
+struct Ending {
+    signal: LocalSignal,
+    reason: Cell<&'static str>,
+}
+
 struct Watched {
-    api: String,
+    api: Arc<str>,
     credential: Credential,
     valid_until: Option<SystemTime>,
-    ended: Rc<LocalSignal>,
-    reason: Rc<Cell<&'static str>>,
+    ending: Rc<Ending>,
 }
 
 /// One shard's live streams and the registry version they were last checked against.
 #[derive(Default)]
 pub struct LiveStreams {
-    streams: RefCell<HashMap<u64, Watched>>,
+    /// Boxed: the map's table is kept at up to twice the streams it holds, in slots this big.
+    streams: RefCell<HashMap<u64, Box<Watched>>>,
     next_id: Cell<u64>,
     checked_version: Cell<u64>,
 }
 
-/// A registered stream; dropping it unregisters. A stream without an access (none was checked)
-/// is never ended by the check.
+/// A registered stream; dropping it unregisters. A stream without an access (none was checked:
+/// a keyless plan) is never ended by the check, and holds nothing.
 pub struct StreamWatch {
-    live: Option<(Rc<LiveStreams>, u64)>,
-    ended: Rc<LocalSignal>,
-    reason: Rc<Cell<&'static str>>,
+    watched: Option<Registered>,
+}
+
+/// A stream in its shard's registry.
+struct Registered {
+    live: Rc<LiveStreams>,
+    id: u64,
+    ending: Rc<Ending>,
 }
 
 impl StreamWatch {
-    /// Resolves once the stream's credential is no longer valid. Cancel-safe.
+    /// Resolves once the stream's credential is no longer valid (never for a stream without
+    /// one). Cancel-safe.
     pub async fn ended(&self) {
-        self.ended.wait().await
+        match &self.watched {
+            Some(watched) => watched.ending.signal.wait().await,
+            None => std::future::pending().await,
+        }
     }
 
     /// Why the stream ended (for the close frame or `goaway`), once [`Self::ended`] resolved.
     pub fn reason(&self) -> &'static str {
-        self.reason.get()
+        self.watched
+            .as_ref()
+            .map_or(ENDED_REASON, |watched| watched.ending.reason.get())
     }
 
     /// Runs the stream as `access` from now on (a WebSocket that renewed its token): its new
     /// credential and end date are what the next checks use.
     pub fn renew(&self, access: &Access) {
-        if let Some((live, id)) = &self.live {
+        if let Some(Registered { live, id, .. }) = &self.watched {
             if let Some(watched) = live.streams.borrow_mut().get_mut(id) {
                 watched.credential = access.credential.clone();
                 watched.valid_until = access.valid_until;
@@ -73,7 +91,7 @@ impl StreamWatch {
 
     /// The credential the stream runs with now, if it was checked.
     pub fn credential(&self) -> Option<Credential> {
-        let (live, id) = self.live.as_ref()?;
+        let Registered { live, id, .. } = self.watched.as_ref()?;
         let streams = live.streams.borrow();
         streams.get(id).map(|watched| watched.credential.clone())
     }
@@ -81,7 +99,7 @@ impl StreamWatch {
 
 impl Drop for StreamWatch {
     fn drop(&mut self) {
-        if let Some((live, id)) = &self.live {
+        if let Some(Registered { live, id, .. }) = &self.watched {
             live.streams.borrow_mut().remove(id);
         }
     }
@@ -90,31 +108,30 @@ impl Drop for StreamWatch {
 impl LiveStreams {
     /// Registers a stream that runs as `access` (if any) on `api`.
     pub fn watch(self: &Rc<Self>, access: Option<&Access>) -> StreamWatch {
-        let ended = Rc::new(LocalSignal::new());
-        let reason = Rc::new(Cell::new(ENDED_REASON));
         let Some(access) = access else {
-            return StreamWatch {
-                live: None,
-                ended,
-                reason,
-            };
+            return StreamWatch { watched: None };
         };
+        let ending = Rc::new(Ending {
+            signal: LocalSignal::new(),
+            reason: Cell::new(ENDED_REASON),
+        });
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         self.streams.borrow_mut().insert(
             id,
-            Watched {
-                api: access.principal.api.to_string(),
+            Box::new(Watched {
+                api: access.principal.api.clone(),
                 credential: access.credential.clone(),
                 valid_until: access.valid_until,
-                ended: ended.clone(),
-                reason: reason.clone(),
-            },
+                ending: ending.clone(),
+            }),
         );
         StreamWatch {
-            live: Some((self.clone(), id)),
-            ended,
-            reason,
+            watched: Some(Registered {
+                live: self.clone(),
+                id,
+                ending,
+            }),
         }
     }
 
@@ -135,21 +152,21 @@ impl LiveStreams {
         let mut streams = self.streams.borrow_mut();
         let date_passed = streams
             .values()
-            .any(|s| !s.ended.is_fired() && s.valid_until.is_some_and(|at| at <= now));
+            .any(|s| !s.ending.signal.is_fired() && s.valid_until.is_some_and(|at| at <= now));
         if version == self.checked_version.get() && !date_passed {
             return 0;
         }
         self.checked_version.set(version);
         let mut ended = 0;
         security.view.with(|snapshot| {
-            for stream in streams.values_mut().filter(|s| !s.ended.is_fired()) {
+            for stream in streams.values_mut().filter(|s| !s.ending.signal.is_fired()) {
                 match snapshot.decide(&stream.api, &stream.credential, now, false) {
                     Ok(access) => stream.valid_until = access.valid_until,
                     Err(_) => {
                         if matches!(&stream.credential, Credential::Jwt(jwt) if jwt.expires_at <= now) {
-                            stream.reason.set(TOKEN_EXPIRED_REASON);
+                            stream.ending.reason.set(TOKEN_EXPIRED_REASON);
                         }
-                        stream.ended.fire();
+                        stream.ending.signal.fire();
                         ended += 1;
                     }
                 }

@@ -22,7 +22,7 @@ use crate::observe::exchange::Exchange;
 use crate::server::conn::Conn;
 use crate::server::direct_write::{DirectWrite, Framing};
 use crate::server::stall_write::{is_stall, StallWriter};
-use crate::server::stream_read::{read_loop, StreamReader};
+use crate::server::stream_read::{read_loop, ReadPause, ReaderParts, StreamReader};
 use crate::server::transport::Transport;
 use crate::server::write_batch::WriteBatch;
 use crate::shard::supervisor::spawn_connection_task;
@@ -86,35 +86,47 @@ impl Duplex {
     /// with a stall error (`stall_write::is_stall`), after which the stream should say its last
     /// words and end.
     pub fn start(conn: Conn, handler: impl InboundHandler + 'static) -> Duplex {
+        Duplex::start_with(conn, handler, None)
+    }
+
+    /// `start`, with a reader the writer can pause while it waits for the socket holding
+    /// nothing (`ReadPause`): a hibernating stream's reader is plain state, not a task.
+    pub fn start_pausable<H: InboundHandler + 'static>(
+        conn: Conn,
+        handler: H,
+    ) -> (Duplex, Rc<ReadPause<H>>) {
+        let pause = Rc::new(ReadPause::new());
+        let duplex = Duplex::start_with(conn, handler, Some(pause.clone()));
+        (duplex, pause)
+    }
+
+    fn start_with<H: InboundHandler + 'static>(
+        conn: Conn,
+        handler: H,
+        pause: Option<Rc<ReadPause<H>>>,
+    ) -> Duplex {
         let stall_timeout = conn.stream_stall();
         let metrics = conn.metrics().clone();
         let exchange = conn.exchange().clone();
         let (transport, stream, read_buf, write_buf, gauge) = conn.into_parts();
         let writes = StallWriter::new(stream.as_raw_fd());
         let (reader, writer) = stream.into_split();
-        let canceller = Canceller::new();
         let peer_closed = Rc::new(LocalSignal::new());
-        let reader = StreamReader {
-            reader,
-            tls: transport.session().cloned(),
-            metrics: metrics.clone(),
-        };
-        let reader = read_loop(
-            reader,
-            read_buf,
+        let parts = ReaderParts {
+            reader: StreamReader {
+                reader,
+                tls: transport.session().cloned(),
+                metrics: metrics.clone(),
+            },
             gauge,
             handler,
-            canceller.handle(),
-            peer_closed.clone(),
-            exchange.clone(),
-        );
-        // A panicking reader ends the stream as a closed peer would.
-        let closed = peer_closed.clone();
-        spawn_connection_task("stream read loop", reader, move || closed.fire());
-        Duplex {
+            ended: peer_closed.clone(),
+            exchange: exchange.clone(),
+        };
+        let mut duplex = Duplex {
             transport,
             writer,
-            canceller: Some(canceller),
+            canceller: None,
             peer_closed,
             write_buf,
             batch: WriteBatch::new(),
@@ -124,7 +136,37 @@ impl Duplex {
             metrics,
             exchange,
             direct: None,
-        }
+        };
+        duplex.spawn_reader(parts, read_buf, pause);
+        duplex
+    }
+
+    /// Starts the reader task again from what a paused reader gave back (`ReadPause::pause`).
+    pub fn resume_reading<H: InboundHandler + 'static>(
+        &mut self,
+        parts: ReaderParts<H>,
+        pause: Rc<ReadPause<H>>,
+    ) {
+        self.spawn_reader(parts, BytesMut::new(), Some(pause));
+    }
+
+    /// The reader task was paused: it no longer reads, so there is nothing to cancel.
+    pub fn reading_paused(&mut self) {
+        self.canceller = None;
+    }
+
+    fn spawn_reader<H: InboundHandler + 'static>(
+        &mut self,
+        parts: ReaderParts<H>,
+        first: BytesMut,
+        pause: Option<Rc<ReadPause<H>>>,
+    ) {
+        let canceller = Canceller::new();
+        let reader = read_loop(parts, first, canceller.handle(), pause);
+        self.canceller = Some(canceller);
+        // A panicking reader ends the stream as a closed peer would.
+        let closed = self.peer_closed.clone();
+        spawn_connection_task("stream read loop", reader, move || closed.fire());
     }
 
     /// Lets the fan-out write `queue`'s messages straight to the socket, framed by `frame`,

@@ -17,8 +17,9 @@ use crate::tls::{PeerCertificates, TlsSession};
 pub enum Transport {
     /// Bytes go to the socket as they are.
     Plain,
-    /// Bytes are encrypted first.
-    Tls(TlsWrites),
+    /// Bytes are encrypted first (boxed: a plaintext connection, idle streams included, holds
+    /// no room for it).
+    Tls(Box<TlsWrites>),
 }
 
 /// The writing side of a TLS connection.
@@ -36,12 +37,12 @@ pub struct TlsWrites {
 impl Transport {
     /// The TLS transport of a session on socket `fd`.
     pub fn tls(session: TlsSession, fd: RawFd) -> Transport {
-        Transport::Tls(TlsWrites {
+        Transport::Tls(Box::new(TlsWrites {
             session,
             unsent: WriteBatch::new(),
             writing: false,
             fd,
-        })
+        }))
     }
 
     /// The TLS session, when there is one (the reading side shares it).

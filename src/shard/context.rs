@@ -17,7 +17,7 @@ use crate::rate_limit::RateLimiter;
 use crate::security::{Registry, ShardSecurity};
 use crate::webhook::{ShardWebhooks, WebhookNode};
 
-use super::LocalSignal;
+use super::{Alarms, LocalSignal};
 
 /// The handles to node-wide state one shard holds: made for each shard on the main thread
 /// (`runtime`), moved into the shard's thread inside its seed, and kept as they are in its
@@ -56,6 +56,8 @@ pub struct Shard {
     pub topics: RefCell<LocalTopics>,
     /// Fired when the gateway shuts down: stop accepting, let connections finish.
     pub shutdown: Rc<LocalSignal>,
+    /// Deadlines of the shard's hibernating streams, on one timer (a shard task runs it).
+    pub alarms: Rc<Alarms>,
     /// HTTP GET reply bytes being written (`maxGetReplyBytesPerShard`).
     pub reply_budget: ReplyBudget,
     /// Per-API metrics and the access log.

@@ -77,7 +77,7 @@ impl Future for Wait<'_> {
             None => match waiters.free.pop() {
                 Some(slot) => slot,
                 None => {
-                    waiters.slots.push(None);
+                    push_small(&mut waiters.slots, None);
                     waiters.slots.len() - 1
                 }
             },
@@ -94,12 +94,22 @@ impl Future for Wait<'_> {
     }
 }
 
+/// Pushes `value`, growing a short list one element at a time: most signals (a stream's own end,
+/// its credential's) have one or two waiters, and the default first growth would give them room
+/// for four (64 bytes of wakers per signal, on every idle connection).
+fn push_small<T>(list: &mut Vec<T>, value: T) {
+    if list.len() == list.capacity() && list.len() < 4 {
+        list.reserve_exact(1);
+    }
+    list.push(value);
+}
+
 impl Drop for Wait<'_> {
     fn drop(&mut self) {
         if let Some(slot) = self.slot {
             let mut waiters = self.signal.waiters.borrow_mut();
             waiters.slots[slot] = None;
-            waiters.free.push(slot);
+            push_small(&mut waiters.free, slot);
         }
     }
 }

@@ -41,6 +41,14 @@ pub struct Parked<'a> {
     queue: &'a OutboundQueue,
 }
 
+impl Parked<'_> {
+    /// Leaves the writer parked when the guard goes (a hibernating stream: the fan-out goes on
+    /// writing for it); `OutboundQueue::unpark` ends it.
+    pub fn stay(self) {
+        std::mem::forget(self);
+    }
+}
+
 impl Drop for Parked<'_> {
     fn drop(&mut self) {
         self.queue.unpark();
@@ -69,7 +77,9 @@ impl OutboundQueue {
         Some(Parked { queue: self })
     }
 
-    pub(super) fn unpark(&self) {
+    /// Ends a park (`Parked` does it when dropped; a hibernating stream's waking does it after
+    /// `Parked::stay`). Harmless when not parked.
+    pub fn unpark(&self) {
         if self.parked.replace(false) {
             ShardMetrics::sub(&self.metrics.delivery_writers_parked, 1);
         }

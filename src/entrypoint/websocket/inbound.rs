@@ -72,6 +72,16 @@ impl Inbound {
         }
     }
 
+    /// Lets go of what a hibernating session need not hold: the waker of its ending writer task
+    /// and the room of answered pings.
+    pub(super) fn hibernate(&self) {
+        self.writer.borrow_mut().take();
+        let mut pongs = self.pongs.borrow_mut();
+        if pongs.is_empty() {
+            *pongs = VecDeque::new();
+        }
+    }
+
     /// Records that the client sent a close.
     fn closed_by_client(&self, code: u16, reason: String) {
         self.record_close(code, reason, false);
@@ -231,10 +241,11 @@ impl Drop for PartialHold {
 pub(super) struct WsReader {
     pub(super) decoder: FrameDecoder,
     pub(super) inbound: Rc<Inbound>,
-    pub(super) publisher: Option<Publisher>,
+    /// Boxed: a subscribe-only session (most) holds no room for it.
+    pub(super) publisher: Option<Box<Publisher>>,
     pub(super) hold: PartialHold,
     /// With `tokenRefresh`: renewal messages are taken out of the stream, never published.
-    pub(super) renewal: Option<TokenRenewal>,
+    pub(super) renewal: Option<Box<TokenRenewal>>,
 }
 
 impl InboundHandler for WsReader {
