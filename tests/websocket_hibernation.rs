@@ -285,3 +285,20 @@ fn stop_and_vanish_wake_sleepers(driver: DriverChoice) {
     });
 }
 on_both_drivers!(stop_and_vanish, stop_and_vanish_wake_sleepers);
+
+/// A Mock endpoint writes each message straight to an idle subscriber's socket, as the fan-out
+/// does: a subscriber of a slow mock sleeps between messages and is never woken by them.
+fn mock_subscribers_sleep_between_messages(driver: DriverChoice) {
+    let yaml = format!(
+        "gateway:\n  timeouts: {{ wsHibernateMs: 100, wsPingIntervalMs: 600000 }}\n{}",
+        mock_api_yaml(400)
+    );
+    let gateway = start_one_shard(&yaml, driver);
+    let mut socket = ws_open(gateway.local_addr(), "/mock");
+    for _ in 0..4 {
+        assert_eq!(text(&mut socket), "hello");
+    }
+    assert!(metric(&gateway, |m| &m.websocket_hibernations_total) >= 1);
+    assert_eq!(metric(&gateway, |m| &m.websocket_wakeups_total), 0);
+}
+on_both_drivers!(mock_subscribers, mock_subscribers_sleep_between_messages);

@@ -105,7 +105,10 @@ impl Generator {
             let mut message = self.template.clone();
             message.id = MessageId::Sequence(sequence);
             message.timestamp_ms = now_ms();
-            queue.push(message);
+            // Written straight to an idle subscriber's socket (the direct path), so that its
+            // session can hibernate between messages instead of waking for each.
+            queue.push_deferred(message);
+            queue.flush_direct(false);
             let Some(next_sequence) = sequence.checked_add(1) else {
                 queue.end(QueueEnd::Finished);
                 return;
