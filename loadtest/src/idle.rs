@@ -73,6 +73,26 @@ pub fn measure(
     Ok(rows)
 }
 
+/// The server's RSS once it stops changing: sampled every 250 ms until 2 s of samples stay
+/// within 1 % of each other, giving up (and taking the last sample) after 30 s.
+fn settled_rss(pid: u32) -> u64 {
+    let started = Instant::now();
+    let mut samples: Vec<u64> = Vec::new();
+    loop {
+        std::thread::sleep(Duration::from_millis(250));
+        let rss = procstat::sample(pid).map_or(0, |s| s.rss_kib);
+        samples.push(rss);
+        let window = &samples[samples.len().saturating_sub(9)..];
+        let (low, high) = window
+            .iter()
+            .fold((u64::MAX, 0), |(low, high), &v| (low.min(v), high.max(v)));
+        let steady = window.len() == 9 && high.saturating_sub(low) * 100 <= low;
+        if steady || started.elapsed() > Duration::from_secs(30) {
+            return rss;
+        }
+    }
+}
+
 fn measure_one(
     kind: ServerKind,
     n: usize,
@@ -122,9 +142,10 @@ fn measure_one(
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    // Let the server finish whatever it does after the handshakes.
-    std::thread::sleep(Duration::from_secs(2));
-    let rss = procstat::sample(server.pid()).map_or(0, |s| s.rss_kib);
+    // Let the server finish whatever it does after the handshakes (tidegate: idle sessions
+    // hibernate after `wsHibernateMs`, and the allocator returns what they freed): RSS is taken
+    // once it has stayed within 1 % for 2 s (at least 2 s, at most 30 s after the last handshake).
+    let rss = settled_rss(server.pid());
     stop.store(true, Ordering::Relaxed);
     for handle in handles {
         handle
