@@ -20,7 +20,7 @@ use bytes::BytesMut;
 use monoio::time::Instant;
 
 use super::inbound::WsReader;
-use super::{finish, go_on, Live, Ping, Session};
+use super::session::{finish, go_on, Live, Ping, Session};
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
 use crate::server::stream_read::ReaderParts;
@@ -137,10 +137,12 @@ async fn wait(sleeping: Box<Sleeping>) {
         monoio::select! {
             biased;
             _ = live.shard.shutdown.wait() => false,
+            // Before the others: a client heard from must not be taken for silent when its
+            // bytes come with another event.
+            _ = reader.readable() => true,
             _ = live.watch.ended() => false,
             _ = live.api.drain.retired(EntrypointKind::WebSocket) => false,
             _ = live.queue.ready() => false,
-            _ = reader.readable() => true,
             _ = live.shard.alarms.at(ping.next) => false,
         }
     };

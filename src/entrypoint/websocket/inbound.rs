@@ -17,7 +17,7 @@ use std::task::{Poll, Waker};
 use bytes::{Bytes, BytesMut};
 use monoio::time::Instant;
 
-use super::close_code;
+use super::session::close_code;
 use super::token_renewal::TokenRenewal;
 use crate::codec::ws::{FrameDecoder, WsEvent};
 use crate::deployed::Api;
