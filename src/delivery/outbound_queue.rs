@@ -363,6 +363,9 @@ impl OutboundQueue {
 
 impl Drop for OutboundQueue {
     fn drop(&mut self) {
+        // A hibernating stream's queue stays parked (`Parked::stay`); one dropped asleep (its
+        // task dropped at teardown) leaves the gauge as it found it.
+        self.unpark();
         let inner = self.inner.get_mut();
         let (n, bytes) = (inner.items.len(), inner.bytes);
         self.account_removed(n, bytes);

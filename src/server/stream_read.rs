@@ -237,12 +237,14 @@ pub(super) async fn read_loop<H: InboundHandler>(
     }
 }
 
-/// Answers "not paused" if the read loop ends without answering.
+/// Answers "not paused" if the read loop ends without answering (dropped or panicked, maybe in
+/// its wait), and says it no longer waits: a later `pause` returns `None` at once.
 struct AnswerOnDrop<H>(Option<Rc<ReadPause<H>>>);
 
 impl<H> Drop for AnswerOnDrop<H> {
     fn drop(&mut self) {
         if let Some(pause) = &self.0 {
+            pause.waiting.set(false);
             if pause.requested.get() {
                 pause.answer(None);
             }
