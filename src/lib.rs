@@ -44,8 +44,9 @@
 //! entrypoint/  how clients receive and send, built on server's blocks: http-get, http-post, sse,
 //!              websocket (its reader: websocket/inbound.rs; upgrade negotiation:
 //!              websocket/negotiate.rs; outbound compression: websocket/deflate_out.rs; plain frames
-//!              built once: websocket/frames.rs; a quiet session held as plain state, with no
-//!              task but one small waiter: websocket/hibernate.rs)
+//!              built once: websocket/frames.rs; the session's writer loop:
+//!              websocket/session.rs; a quiet session held as plain state, with no task but one
+//!              small waiter: websocket/hibernate.rs)
 //! endpoint/    where messages come from and go to: mock, in_memory, echo (each WebSocket
 //!              connection's own messages back to it), mqtt (broker connection
 //!              per shard, one subscription per node read by every shard),
