@@ -364,18 +364,3 @@ async fn read_head(conn: &mut Conn, shard: &Shard, first_request: bool) -> Optio
         }
     }
 }
-
-impl std::fmt::Display for Method {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Method::Get => "GET",
-            Method::Head => "HEAD",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Delete => "DELETE",
-            Method::Options => "OPTIONS",
-            Method::Patch => "PATCH",
-            Method::Other(name) => name,
-        })
-    }
-}

@@ -159,7 +159,7 @@ fn handle(state: &State, request: &Request) -> Reply {
 /// Authenticates, routes and answers one request.
 fn route(state: &State, request: &Request) -> Reply {
     let head = &request.head;
-    let method = method_name(head.method());
+    let method = head.method().as_str();
     let path = head.path();
     if path == OPENAPI_PATH {
         return match method {
@@ -228,20 +228,6 @@ fn route(state: &State, request: &Request) -> Reply {
 
 fn with_allow(reply: Reply, allow: &str) -> Reply {
     reply.with_header("Allow", allow)
-}
-
-fn method_name(method: &crate::codec::http_head::Method) -> &str {
-    use crate::codec::http_head::Method;
-    match method {
-        Method::Get => "GET",
-        Method::Head => "HEAD",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Delete => "DELETE",
-        Method::Options => "OPTIONS",
-        Method::Patch => "PATCH",
-        Method::Other(name) => name,
-    }
 }
 
 /// The environment variable that holds a clear administrator token.
