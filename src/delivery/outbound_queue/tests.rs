@@ -21,6 +21,17 @@ fn config(max_messages: usize, max_bytes: usize, policy: SlowClientPolicy) -> Ou
     }
 }
 
+/// A queue with these bounds, and the metrics it reports to.
+fn queue(
+    max_messages: usize,
+    max_bytes: usize,
+    policy: SlowClientPolicy,
+) -> (OutboundQueue, Arc<ShardMetrics>) {
+    let metrics = Arc::new(ShardMetrics::default());
+    let queue = OutboundQueue::new(&config(max_messages, max_bytes, policy), metrics.clone());
+    (queue, metrics)
+}
+
 fn ids(queue: &OutboundQueue) -> Vec<u64> {
     let mut out = Vec::new();
     queue.drain_into(usize::MAX, &mut out);
@@ -29,11 +40,7 @@ fn ids(queue: &OutboundQueue) -> Vec<u64> {
 
 #[test]
 fn drop_oldest_keeps_the_newest_within_the_message_bound() {
-    let metrics = Arc::new(ShardMetrics::default());
-    let q = OutboundQueue::new(
-        &config(3, 1 << 20, SlowClientPolicy::DropOldest),
-        metrics.clone(),
-    );
+    let (q, metrics) = queue(3, 1 << 20, SlowClientPolicy::DropOldest);
     for n in 0..5 {
         q.push(msg(n, 10));
     }
@@ -49,8 +56,7 @@ fn drop_oldest_keeps_the_newest_within_the_message_bound() {
 
 #[test]
 fn byte_bound_applies_too() {
-    let metrics = Arc::new(ShardMetrics::default());
-    let q = OutboundQueue::new(&config(100, 25, SlowClientPolicy::DropOldest), metrics);
+    let (q, _) = queue(100, 25, SlowClientPolicy::DropOldest);
     for n in 0..4 {
         q.push(msg(n, 10));
     }
@@ -59,8 +65,7 @@ fn byte_bound_applies_too() {
 
 #[test]
 fn a_message_larger_than_the_byte_bound_is_still_delivered_alone() {
-    let metrics = Arc::new(ShardMetrics::default());
-    let q = OutboundQueue::new(&config(100, 25, SlowClientPolicy::DropOldest), metrics);
+    let (q, _) = queue(100, 25, SlowClientPolicy::DropOldest);
     q.push(msg(0, 10));
     assert_eq!(q.push(msg(1, 100)), PushOutcome::DroppedOldest(1));
     assert_eq!(ids(&q), vec![1]);
@@ -68,11 +73,7 @@ fn a_message_larger_than_the_byte_bound_is_still_delivered_alone() {
 
 #[test]
 fn disconnect_policy_ends_the_stream_and_frees_the_queue() {
-    let metrics = Arc::new(ShardMetrics::default());
-    let q = OutboundQueue::new(
-        &config(2, 1 << 20, SlowClientPolicy::Disconnect),
-        metrics.clone(),
-    );
+    let (q, metrics) = queue(2, 1 << 20, SlowClientPolicy::Disconnect);
     assert_eq!(q.push(msg(0, 1)), PushOutcome::Queued);
     assert_eq!(q.push(msg(1, 1)), PushOutcome::Queued);
     assert_eq!(q.push(msg(2, 1)), PushOutcome::Rejected);
@@ -88,8 +89,7 @@ fn disconnect_policy_ends_the_stream_and_frees_the_queue() {
 
 #[test]
 fn finished_stream_drains_before_reporting_the_end() {
-    let metrics = Arc::new(ShardMetrics::default());
-    let q = OutboundQueue::new(&config(8, 1 << 20, SlowClientPolicy::DropOldest), metrics);
+    let (q, _) = queue(8, 1 << 20, SlowClientPolicy::DropOldest);
     q.push(msg(0, 1));
     q.end(QueueEnd::Finished);
     let waker = Waker::noop();
@@ -106,11 +106,7 @@ fn finished_stream_drains_before_reporting_the_end() {
 
 #[test]
 fn dropping_a_queue_with_messages_restores_the_gauges() {
-    let metrics = Arc::new(ShardMetrics::default());
-    let q = OutboundQueue::new(
-        &config(8, 1 << 20, SlowClientPolicy::DropOldest),
-        metrics.clone(),
-    );
+    let (q, metrics) = queue(8, 1 << 20, SlowClientPolicy::DropOldest);
     q.push(msg(0, 7));
     drop(q);
     assert_eq!(ShardMetrics::get(&metrics.outbound_queued_messages), 0);
@@ -147,11 +143,7 @@ impl std::task::Wake for CountingWaker {
 
 #[test]
 fn a_parked_writer_is_written_for_without_a_wake_up_until_a_write_is_handed_back() {
-    let metrics = Arc::new(ShardMetrics::default());
-    let q = OutboundQueue::new(
-        &config(8, 1 << 20, SlowClientPolicy::DropOldest),
-        metrics.clone(),
-    );
+    let (q, metrics) = queue(8, 1 << 20, SlowClientPolicy::DropOldest);
     let sink = Rc::new(FakeSink {
         accept: std::cell::Cell::new(1),
         written: RefCell::new(Vec::new()),
@@ -199,11 +191,7 @@ fn a_parked_writer_is_written_for_without_a_wake_up_until_a_write_is_handed_back
 
 #[test]
 fn a_burst_larger_than_one_direct_write_goes_to_the_writer() {
-    let metrics = Arc::new(ShardMetrics::default());
-    let q = OutboundQueue::new(
-        &config(1024, 1 << 20, SlowClientPolicy::DropOldest),
-        metrics.clone(),
-    );
+    let (q, metrics) = queue(1024, 1 << 20, SlowClientPolicy::DropOldest);
     let sink = Rc::new(FakeSink {
         accept: std::cell::Cell::new(usize::MAX),
         written: RefCell::new(Vec::new()),
