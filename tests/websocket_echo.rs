@@ -73,6 +73,60 @@ on_both_drivers!(
     a_client_that_sends_far_more_than_it_reads_loses_nothing
 );
 
+/// A client whose ping, last fragment and close reach the gateway in one read (a gateway busy for
+/// a second, Autobahn 5.19 and 5.20 on a loaded machine) still gets its pongs and its echo before
+/// the close: what the client sent before its close is answered before the close.
+fn pongs_and_echoes_go_out_before_the_close_that_followed_them(driver: DriverChoice) {
+    let gateway = echo_gateway(driver);
+    let mut socket = ws_open(gateway.local_addr(), "/echo");
+    let mask = [7, 1, 3, 9];
+    let mut burst = bytes::BytesMut::new();
+    encode_client_frame(&mut burst, Opcode::Text, false, b"fragment1", mask);
+    encode_client_frame(&mut burst, Opcode::Continuation, false, b"fragment2", mask);
+    encode_client_frame(&mut burst, Opcode::Ping, true, b"pongme 1!", mask);
+    encode_client_frame(&mut burst, Opcode::Continuation, false, b"fragment3", mask);
+    encode_client_frame(&mut burst, Opcode::Ping, true, b"pongme 2!", mask);
+    encode_client_frame(&mut burst, Opcode::Continuation, true, b"fragment4", mask);
+    encode_client_frame(&mut burst, Opcode::Binary, true, b"and one more", mask);
+    let mut close = 1000u16.to_be_bytes().to_vec();
+    close.extend_from_slice(b"done");
+    encode_client_frame(&mut burst, Opcode::Close, true, &close, mask);
+    socket.get_mut().write_all(&burst).unwrap();
+    let mut received = Vec::new();
+    loop {
+        match socket.read() {
+            Ok(Message::Close(frame)) => {
+                let frame = frame.expect("a close code");
+                received.push(format!("close {} {}", u16::from(frame.code), frame.reason));
+                break;
+            }
+            Ok(Message::Pong(payload)) => {
+                received.push(format!("pong {}", String::from_utf8_lossy(&payload)))
+            }
+            Ok(Message::Text(text)) => received.push(format!("text {text}")),
+            Ok(Message::Binary(data)) => {
+                received.push(format!("binary {}", String::from_utf8_lossy(&data)))
+            }
+            Ok(other) => panic!("unexpected {other:?} after {received:?}"),
+            Err(err) => panic!("{err} after {received:?}"),
+        }
+    }
+    assert_eq!(
+        received,
+        [
+            "pong pongme 1!",
+            "pong pongme 2!",
+            "text fragment1fragment2fragment3fragment4",
+            "binary and one more",
+            "close 1000 done",
+        ]
+    );
+}
+on_both_drivers!(
+    pongs_and_echoes_go_out_before_the_close_that_followed_them,
+    pongs_and_echoes_go_out_before_the_close_that_followed_them
+);
+
 #[test]
 fn an_echo_endpoint_serves_publishing_and_subscribing_websockets_only() {
     let yaml = r#"

@@ -229,6 +229,7 @@ pub async fn serve(
         last_delivered: cursor.or(start),
         // An echo's ids are the connection's own: nothing to resume with.
         resumable: subscription.is_some() && echo.is_none(),
+        echoes: echo.is_some(),
         envelope,
         pacer,
         deflate,

@@ -121,6 +121,8 @@ pub(super) struct Session {
     pub(super) last_delivered: Option<MessageId>,
     /// Whether `last_delivered` is a cursor the endpoint takes back (not for an echo).
     pub(super) resumable: bool,
+    /// Whether the subscription is the connection's own echo.
+    pub(super) echoes: bool,
     pub(super) envelope: Envelope,
     /// `deliverPerSecond` of the client's plan.
     pub(super) pacer: Pacer,
@@ -169,15 +171,8 @@ impl Session {
         let mut passes: u64 = 0;
         loop {
             passes += 1;
-            if let Some((code, reason)) = self.inbound.close.borrow().clone() {
-                // The client's own close is echoed as it came; a refusal says how to resume.
-                if !self.inbound.close_by_gateway.get() {
-                    return Exit::Close(code, reason);
-                }
-                return Exit::Close(code, self.resume_hint(&reason));
-            }
             // Answer pings at once, not with the next message (RFC 6455: "as soon as practical"),
-            // each with its own pong, in order.
+            // each with its own pong, in order; and before a close read after them.
             let write_buf = &mut self.duplex.write_buf;
             if self
                 .inbound
@@ -186,6 +181,18 @@ impl Session {
                 if let Err(err) = self.duplex.flush().await {
                     return Exit::from(self.write_failed(&err, &shard.metrics));
                 }
+            }
+            let close = self.inbound.close.borrow().clone();
+            if let Some((code, reason)) = close {
+                // The client's own close is echoed as it came, after the echoes of what the
+                // client sent before it; a refusal says how to resume.
+                if !self.inbound.close_by_gateway.get() {
+                    if let Err(err) = self.write_echoes(queue, &shard.metrics).await {
+                        return Exit::from(self.write_failed(&err, &shard.metrics));
+                    }
+                    return Exit::Close(code, reason);
+                }
+                return Exit::Close(code, self.resume_hint(&reason));
             }
             if self.inbound.unfinished_since.get() != unfinished {
                 unfinished = self.inbound.unfinished_since.get();
@@ -273,6 +280,33 @@ impl Session {
             if let (true, Some(id)) = (delivered > 0, self.last_delivered.clone()) {
                 queue.mark_delivered(id);
             }
+        }
+    }
+
+    /// For an echo session whose client closed: writes the echoes still queued (of what the
+    /// client sent before its close), unless its plan paces deliveries. A subscription's queued
+    /// broker messages are not written: the client that closed resumes from what it received.
+    async fn write_echoes(
+        &mut self,
+        queue: &OutboundQueue,
+        metrics: &Arc<ShardMetrics>,
+    ) -> std::io::Result<()> {
+        if !self.echoes || self.pacer.paces() {
+            return Ok(());
+        }
+        let mut batch = Vec::new();
+        loop {
+            queue.drain_into(MAX_BATCH, &mut batch);
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let delivered = batch.len() as u64;
+            for message in batch.drain(..) {
+                self.frame(&message, metrics);
+            }
+            self.duplex.flush().await?;
+            ShardMetrics::add(&metrics.messages_delivered_total, delivered);
+            self.duplex.exchange().delivered(delivered);
         }
     }
 
