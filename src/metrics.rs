@@ -151,9 +151,13 @@ shard_metrics! {
     gauge websocket_sessions_hibernating,
     /// WebSocket sessions that went to sleep (`websocket_sessions_hibernating`).
     counter websocket_hibernations_total,
-    /// Hibernating WebSocket sessions woken (the client sent something, a ping was due, the
-    /// queue needed its writer, or the session had to end).
+    /// Hibernating WebSocket sessions woken (the client sent something other than pongs, its
+    /// last ping went unanswered or could not be written at once, the queue needed its writer,
+    /// or the session had to end).
     counter websocket_wakeups_total,
+    /// Keep-alive pings sent by hibernating WebSocket sessions without waking (their clients'
+    /// pongs are taken off the socket asleep too).
+    counter websocket_pings_asleep_total,
     /// Bytes held in connection read buffers (bounded by header, body and frame limits), and
     /// the start of a TLS record a TLS session holds until the rest arrives (one record at most).
     gauge read_buffer_bytes,

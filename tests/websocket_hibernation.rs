@@ -1,7 +1,8 @@
 //! Hibernation (issue 17, "≤ 4 KiB per idle connection"): a plain WebSocket session quiet for
 //! `wsHibernateMs` ends its reader and writer tasks and waits as plain state; the fan-out goes on
-//! writing its messages to the socket, and anything else (a frame from the client, a ping due,
-//! a write the socket did not take whole, the gateway shutting down) wakes it where it stopped.
+//! writing its messages to the socket, keep-alive goes on asleep (pings out, pongs taken), and
+//! anything else (another frame from the client, a client that did not answer its ping, a write
+//! the socket did not take whole, the gateway shutting down) wakes it where it stopped.
 //! What a client sees must not change: every message in order, pongs, its own publishes, the
 //! close handshake, keep-alive pings, the close with its resume cursor.
 
@@ -144,13 +145,17 @@ fn sleeping_sessions_behave_as_awake_ones(driver: DriverChoice) {
 }
 on_both_drivers!(sleeping_sessions, sleeping_sessions_behave_as_awake_ones);
 
-/// Keep-alive pings reach a sleeping session's client (a client that answers keeps its session,
-/// which sleeps again between pings); a client that never answers is dropped as before.
-fn pings_wake_sleepers_and_silent_clients_are_dropped(driver: DriverChoice) {
+/// Keep-alive goes on asleep: a sleeping session sends its pings and takes its client's pongs
+/// without waking (an unsolicited pong too); a client that never answers is dropped as before.
+fn keep_alive_goes_on_asleep_and_silent_clients_are_dropped(driver: DriverChoice) {
     let gateway = start_one_shard(&yaml("wsPingIntervalMs: 400"), driver);
     let addr = gateway.local_addr();
     let mut answering = ws_open(addr, "/topic");
     let mut silent = ws_open(addr, "/topic");
+    all_asleep(&gateway, 2);
+    answering
+        .send(Message::Pong(b"unasked".to_vec().into()))
+        .unwrap();
     answering
         .get_mut()
         .set_read_timeout(Some(Duration::from_millis(100)))
@@ -160,7 +165,10 @@ fn pings_wake_sleepers_and_silent_clients_are_dropped(driver: DriverChoice) {
     // Reading answers each ping (tungstenite queues the pong and sends it with the next read).
     while started.elapsed() < Duration::from_secs(4) {
         match answering.read() {
-            Ok(Message::Ping(_)) => pings += 1,
+            Ok(Message::Ping(payload)) => {
+                assert_eq!(&payload[..], b"tidegate");
+                pings += 1;
+            }
             Ok(other) => panic!("unexpected {other:?}"),
             Err(tungstenite::Error::Io(err))
                 if matches!(
@@ -171,13 +179,22 @@ fn pings_wake_sleepers_and_silent_clients_are_dropped(driver: DriverChoice) {
         }
     }
     assert!(pings >= 4, "{pings} pings in 4 s at a 400 ms interval");
-    // The silent client's session was dropped (no pong within an interval after a ping); the
-    // answering one slept between its pings, and was woken by them.
+    // The silent client's session was dropped (no pong within an interval after a ping): the
+    // one wake-up it took. The answering one sent its pings asleep and never woke for them.
     wait_until(&gateway, "the silent client dropped", |g| {
         metric(g, |m| &m.websocket_sessions_open) == 1
     });
-    assert!(metric(&gateway, |m| &m.websocket_hibernations_total) >= 4);
-    assert!(metric(&gateway, |m| &m.websocket_wakeups_total) >= 4);
+    let asleep_pings = metric(&gateway, |m| &m.websocket_pings_asleep_total);
+    let wakeups = metric(&gateway, |m| &m.websocket_wakeups_total);
+    assert!(
+        asleep_pings >= pings,
+        "{asleep_pings} pings asleep, {pings} received"
+    );
+    assert!(
+        wakeups < pings / 2,
+        "{wakeups} wake-ups for {pings} pings: keep-alive woke the sleepers"
+    );
+    assert_eq!(metric(&gateway, |m| &m.websocket_sessions_hibernating), 1);
     silent
         .get_mut()
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -197,7 +214,10 @@ fn pings_wake_sleepers_and_silent_clients_are_dropped(driver: DriverChoice) {
         .unwrap();
     assert_eq!(text(&mut answering), "after the pings");
 }
-on_both_drivers!(pings, pings_wake_sleepers_and_silent_clients_are_dropped);
+on_both_drivers!(
+    pings,
+    keep_alive_goes_on_asleep_and_silent_clients_are_dropped
+);
 
 /// A sleeping session whose client stops reading: the fan-out's write fills the socket and hands
 /// the rest back, which wakes the session; its writer finishes it and the later messages queue

@@ -13,6 +13,7 @@ pub mod deflate;
 pub mod deflate_offer;
 mod encode;
 mod partial;
+pub mod pongs;
 pub mod subprotocol;
 
 use std::io::Cursor;

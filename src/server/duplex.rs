@@ -50,6 +50,19 @@ impl InboundHandler for DiscardInbound {
     }
 }
 
+/// How `Duplex::write_now` went.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WroteNow {
+    /// The socket took all of it.
+    All,
+    /// The socket took part of it; the rest waits in `write_buf`, and the writer must run and
+    /// write it before anything else is written.
+    Part,
+    /// Nothing was written (the socket is full or failed, or the stream has bytes pending):
+    /// the writer must write it itself.
+    Nothing,
+}
+
 /// Longest the last words after a stall (WebSocket close 1013, SSE `goaway`) are tried for, when
 /// the stall timeout is longer: the client has already shown it is not reading.
 const LAST_WORDS_GRACE: Duration = Duration::from_secs(5);
@@ -198,6 +211,49 @@ impl Duplex {
             return None;
         }
         queue.park()
+    }
+
+    /// Writes `frame` (one of the writer's own control frames: a keep-alive ping) at once,
+    /// without waiting, for a hibernating stream whose writer task is not running. Only on
+    /// plain TCP with nothing else pending (no buffered bytes, stall or handed-back rest).
+    pub fn write_now(&mut self, frame: &[u8]) -> WroteNow {
+        if !matches!(self.transport, Transport::Plain)
+            || !self.batch.is_empty()
+            || !self.write_buf.is_empty()
+            || self.stalled
+            || self
+                .direct
+                .as_ref()
+                .is_some_and(|direct| direct.has_handoff())
+        {
+            return WroteNow::Nothing;
+        }
+        let sent = loop {
+            // SAFETY: `frame` is valid for `frame.len()` bytes of reads; the descriptor is this
+            // stream's socket, open while `self` lives. MSG_DONTWAIT: a full socket leaves the
+            // write to the writer task instead of blocking the shard.
+            let sent = unsafe {
+                libc::send(
+                    self.writes.fd(),
+                    frame.as_ptr().cast(),
+                    frame.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            if sent >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                break sent;
+            }
+        };
+        if sent <= 0 {
+            return WroteNow::Nothing;
+        }
+        let sent = sent as usize;
+        self.exchange.wrote(sent);
+        if sent == frame.len() {
+            return WroteNow::All;
+        }
+        self.write_buf.extend_from_slice(&frame[sent..]);
+        WroteNow::Part
     }
 
     /// The newest message the fan-out wrote directly since `take_direct_last`: newer than any

@@ -16,6 +16,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
@@ -56,13 +57,18 @@ impl StreamReader {
     /// Waits until the socket has bytes to read, or an end or error to report, holding no buffer.
     /// (Not an `async fn`: a wrapper future would add its own state to every wait.)
     fn readable(&self) -> impl Future<Output = io::Result<()>> + '_ {
+        // monoio has no readiness wait on a half, and a pending read instead would need a
+        // buffer all along.
+        self.stream().readable(false)
+    }
+
+    /// The stream this half reads.
+    fn stream(&self) -> &TcpStream {
         // SAFETY: the halves of a split stream share it through an `Rc<UnsafeCell>`, which keeps
         // it in place for as long as either half lives; monoio's own `peer_addr` on a half reads
-        // it the same way. `readable` takes `&self` and only clones the descriptor's handle for
-        // its poll operation; nothing replaces or moves the stream meanwhile. monoio has no
-        // readiness wait on a half, and a pending read instead would need a buffer all along.
-        let stream: &TcpStream = unsafe { &*self.reader.0.get() };
-        stream.readable(false)
+        // it the same way. Callers only read the descriptor or clone its handle for a poll
+        // operation; nothing replaces or moves the stream meanwhile.
+        unsafe { &*self.reader.0.get() }
     }
 
     /// Bytes this reader holds besides the handler's buffer: the start of a TLS record, which
@@ -132,6 +138,62 @@ impl<H> ReaderParts<H> {
     /// The stream's handler (a hibernating WebSocket's frame decoder and publisher).
     pub fn handler(&self) -> &H {
         &self.handler
+    }
+
+    /// For a hibernating stream the socket woke: when what the socket holds is only bytes its
+    /// handler would read and ignore (`ignorable`: a WebSocket client's pongs), takes them off
+    /// the socket (counted as read) and returns true: the stream sleeps on, its reader task not
+    /// started. False when the reader must run: other bytes, more than `PEEK_BYTES`, the end of
+    /// the stream or an error. Plain TCP only (a TLS stream is false).
+    pub fn discard_if(&self, ignorable: impl Fn(&[u8]) -> bool) -> bool {
+        if self.reader.tls.is_some() {
+            return false;
+        }
+        let fd = self.reader.stream().as_raw_fd();
+        let mut peeked = [0u8; PEEK_BYTES];
+        let Some(count) = recv_now(fd, &mut peeked, libc::MSG_PEEK) else {
+            // Nothing there after all (a readiness the bytes' reader took): sleep on.
+            return true;
+        };
+        if count == 0 || count == PEEK_BYTES || !ignorable(&peeked[..count]) {
+            return false;
+        }
+        // The same bytes, now taken: a stream socket keeps what a peek saw for its one reader.
+        if recv_now(fd, &mut peeked[..count], 0) != Some(count) {
+            return false;
+        }
+        self.exchange.read(count);
+        true
+    }
+}
+
+/// Most bytes a hibernating stream looks at without its reader task (`discard_if`): a few
+/// pongs; a client that sent more wakes its reader.
+const PEEK_BYTES: usize = 256;
+
+/// One non-blocking `recv` into `buf` with `flags`: the count (0: the peer closed), or `None`
+/// when nothing is waiting; an error other than that reads as the end (`Some(0)`), which
+/// wakes the reader to meet it.
+fn recv_now(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> Option<usize> {
+    loop {
+        // SAFETY: `buf` is valid for `buf.len()` bytes of writes; `fd` is the stream's socket,
+        // open while its reader's parts exist. MSG_DONTWAIT: the shard never blocks on it.
+        let got = unsafe {
+            libc::recv(
+                fd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                flags | libc::MSG_DONTWAIT,
+            )
+        };
+        if got >= 0 {
+            return Some(got as usize);
+        }
+        match io::Error::last_os_error().kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return None,
+            _ => return Some(0),
+        }
     }
 }
 

@@ -20,9 +20,12 @@ use bytes::BytesMut;
 use monoio::time::Instant;
 
 use super::inbound::WsReader;
-use super::session::{finish, go_on, Live, Ping, Session};
+use super::session::{finish, go_on, Live, Ping, Session, PING_PAYLOAD};
+use crate::codec::ws::encode_ping;
+use crate::codec::ws::pongs::only_pongs;
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
+use crate::server::duplex::WroteNow;
 use crate::server::stream_read::ReaderParts;
 use crate::server::write_batch::WriteBatch;
 use crate::shard::supervisor::spawn_connection_task;
@@ -85,6 +88,34 @@ struct Sleeping {
     _asleep: Asleep,
 }
 
+impl Sleeping {
+    /// Sends the keep-alive ping that is due without waking; false when the session must wake:
+    /// its client did not answer the last one (the woken loop closes it), or the socket did not
+    /// take the ping whole (the woken writer sends it, or the rest of it, first).
+    fn ping_asleep(&mut self) -> bool {
+        let inbound = &self.session.inbound;
+        if self
+            .ping
+            .sent_at
+            .is_some_and(|sent| inbound.last_heard.get() < sent)
+        {
+            return false;
+        }
+        let mut frame = BytesMut::with_capacity(16);
+        encode_ping(&mut frame, PING_PAYLOAD);
+        let wrote = self.session.duplex.write_now(&frame);
+        if wrote != WroteNow::Nothing {
+            let now = Instant::now();
+            self.ping = Ping {
+                next: now + self.live.shard.gateway.timeouts.ws_ping_interval,
+                sent_at: Some(now),
+            };
+            ShardMetrics::inc(&self.live.shard.metrics.websocket_pings_asleep_total);
+        }
+        wrote == WroteNow::All
+    }
+}
+
 /// One hibernating session in `websocket_sessions_hibernating`.
 struct Asleep(Arc<ShardMetrics>);
 
@@ -127,23 +158,52 @@ pub(super) fn fall_asleep(
     spawn_connection_task("websocket hibernation", wait(sleeping), || {});
 }
 
-/// Waits for whatever needs the session, then starts its tasks again.
-async fn wait(sleeping: Box<Sleeping>) {
-    let heard = {
-        let Sleeping {
-            reader, live, ping, ..
-        } = &*sleeping;
-        // Whichever comes first: each of them is looked at again by the woken session's loop.
-        monoio::select! {
-            biased;
-            _ = live.shard.shutdown.wait() => false,
-            // Before the others: a client heard from must not be taken for silent when its
-            // bytes come with another event.
-            _ = reader.readable() => true,
-            _ = live.watch.ended() => false,
-            _ = live.api.drain.retired(EntrypointKind::WebSocket) => false,
-            _ = live.queue.ready() => false,
-            _ = live.shard.alarms.at(ping.next) => false,
+/// What ended one wait of a sleeping session.
+enum Woke {
+    /// The socket is readable.
+    Readable,
+    /// The next keep-alive ping is due.
+    PingDue,
+    /// Anything else: shutdown, the credential or the API version ended, the queue needs its
+    /// writer.
+    Other,
+}
+
+/// Waits for whatever needs the session, then starts its tasks again. Keep-alive is handled
+/// asleep: the ping goes out directly and the client's pongs are taken off the socket, so an
+/// idle session with a live client never wakes.
+async fn wait(mut sleeping: Box<Sleeping>) {
+    let heard = loop {
+        let woke = {
+            let Sleeping {
+                reader, live, ping, ..
+            } = &*sleeping;
+            // Whichever comes first: each of them is looked at again by the woken session's loop.
+            monoio::select! {
+                biased;
+                _ = live.shard.shutdown.wait() => Woke::Other,
+                // Before the others: a client heard from must not be taken for silent when its
+                // bytes come with another event.
+                _ = reader.readable() => Woke::Readable,
+                _ = live.watch.ended() => Woke::Other,
+                _ = live.api.drain.retired(EntrypointKind::WebSocket) => Woke::Other,
+                _ = live.queue.ready() => Woke::Other,
+                _ = live.shard.alarms.at(ping.next) => Woke::PingDue,
+            }
+        };
+        match woke {
+            Woke::Readable => {
+                if !sleeping.reader.discard_if(only_pongs) {
+                    break true;
+                }
+                sleeping.session.inbound.last_heard.set(Instant::now());
+            }
+            Woke::PingDue => {
+                if !sleeping.ping_asleep() {
+                    break false;
+                }
+            }
+            Woke::Other => break false,
         }
     };
     let Sleeping {

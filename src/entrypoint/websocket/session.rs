@@ -33,6 +33,9 @@ use crate::shard::{Lifeline, Shard};
 /// Most messages encoded into one write.
 const MAX_BATCH: usize = 256;
 
+/// The payload of the gateway's keep-alive pings.
+pub(super) const PING_PAYLOAD: &[u8] = b"tidegate";
+
 /// How long to wait for the client's close frame after sending ours.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -241,7 +244,7 @@ impl Session {
                         return Exit::Close(0, String::new());
                     }
                     let now = Instant::now();
-                    encode_ping(&mut self.duplex.write_buf, b"tidegate");
+                    encode_ping(&mut self.duplex.write_buf, PING_PAYLOAD);
                     ping_sent_at = Some(now);
                     next_ping = now + ping_interval;
                     ping_timer.as_mut().reset(next_ping);
