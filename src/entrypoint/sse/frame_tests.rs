@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{encode_message, encode_piecewise, encode_whole};
+use super::event::{encode_message, encode_piecewise, encode_whole};
 use crate::config::SseOptions;
 use crate::message::{Message, MessageId, PayloadKind};
 use crate::metrics::ShardMetrics;
