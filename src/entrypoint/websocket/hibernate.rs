@@ -7,11 +7,13 @@
 //! way), and an idle connection used to hold two.
 //!
 //! While it sleeps, the fan-out keeps writing its messages straight to the socket (the queue stays
-//! parked), so a subscriber that only receives never wakes. It wakes, and runs its tasks again
-//! from where it stopped, when: the client sends anything (the socket is readable: a frame, a
-//! ping, a close, or the end of the connection), the queue needs its writer (a direct write the
-//! socket did not take whole, a burst, the end of the stream), the next keep-alive ping is due,
-//! the gateway shuts down, the API version retires, or the client's credential ends.
+//! parked), so a subscriber that only receives never wakes; nor does keep-alive: the sleeper
+//! writes its ping directly and takes the client's pongs off the socket (`codec::ws::pongs`). It
+//! wakes, and runs its tasks again from where it stopped, when: the client sends anything else
+//! (a data frame, a ping, a close, or the end of the connection), the queue needs its writer (a
+//! direct write the socket did not take whole, a burst, the end of the stream), a ping is due
+//! whose predecessor went unanswered or the socket does not take whole, the gateway shuts down,
+//! the API version retires, or the client's credential ends.
 
 use std::sync::Arc;
 use std::time::Duration;
