@@ -27,6 +27,10 @@ pub struct IdleRow {
     pub rss_kib: u64,
     /// (rss − baseline) / ready.
     pub kib_per_connection: f64,
+    /// With `--hold-secs`: the highest RSS while the connections were held that long after
+    /// settling (keep-alive pings answered), and the same per connection.
+    pub held_rss_kib: Option<u64>,
+    pub held_kib_per_connection: Option<f64>,
     /// Why the level was not measured, if it was not.
     pub skipped: Option<String>,
 }
@@ -39,6 +43,7 @@ pub fn measure(
     options: &ServerOptions,
     source_ips: u8,
     threads: usize,
+    hold: Duration,
 ) -> Result<Vec<IdleRow>, LoadError> {
     let hard = limits::nofile_hard();
     let _ = limits::raise_nofile(0);
@@ -60,6 +65,8 @@ pub fn measure(
                 baseline_rss_kib: 0,
                 rss_kib: 0,
                 kib_per_connection: f64::NAN,
+                held_rss_kib: None,
+                held_kib_per_connection: None,
                 skipped: Some(format!(
                     "needs {} file descriptors per process; the hard limit here is {hard}",
                     n as u64 + SPARE_FDS
@@ -67,7 +74,7 @@ pub fn measure(
             });
         }
         for &n in &plan {
-            rows.push(measure_one(server, n, options, source_ips, threads)?);
+            rows.push(measure_one(server, n, options, source_ips, threads, hold)?);
         }
     }
     Ok(rows)
@@ -93,12 +100,26 @@ fn settled_rss(pid: u32) -> u64 {
     }
 }
 
+/// The highest RSS of `pid` over `hold`, sampled every 250 ms: what idle connections cost
+/// over time (a server that does something for each of them now and then, such as a keep-alive
+/// ping, grows while it does).
+fn highest_rss(pid: u32, hold: Duration) -> u64 {
+    let started = Instant::now();
+    let mut highest = 0;
+    while started.elapsed() < hold {
+        std::thread::sleep(Duration::from_millis(250));
+        highest = highest.max(procstat::sample(pid).map_or(0, |s| s.rss_kib));
+    }
+    highest
+}
+
 fn measure_one(
     kind: ServerKind,
     n: usize,
     options: &ServerOptions,
     source_ips: u8,
     threads: usize,
+    hold: Duration,
 ) -> Result<IdleRow, LoadError> {
     eprintln!("== idle: {kind:?} with {n} WebSocket connections");
     let server = Server::start(kind, options)?;
@@ -146,6 +167,7 @@ fn measure_one(
     // hibernate after `wsHibernateMs`, and the allocator returns what they freed): RSS is taken
     // once it has stayed within 1 % for 2 s (at least 2 s, at most 30 s after the last handshake).
     let rss = settled_rss(server.pid());
+    let held_rss = (!hold.is_zero()).then(|| highest_rss(server.pid(), hold));
     stop.store(true, Ordering::Relaxed);
     for handle in handles {
         handle
@@ -163,23 +185,32 @@ fn measure_one(
         baseline_rss_kib: baseline,
         rss_kib: rss,
         kib_per_connection: rss.saturating_sub(baseline) as f64 / settled.max(1) as f64,
+        held_rss_kib: held_rss,
+        held_kib_per_connection: held_rss
+            .map(|held| held.saturating_sub(baseline) as f64 / settled.max(1) as f64),
         skipped: None,
     })
 }
 
 /// The markdown table of the rows.
 pub fn table(rows: &[IdleRow]) -> String {
+    let held = rows.iter().any(|r| r.held_rss_kib.is_some());
     let mut table = String::from(
-        "| server | idle WebSocket connections | RSS before | RSS with them | per connection |\n|---|---:|---:|---:|---:|\n",
+        "| server | idle WebSocket connections | RSS before | RSS with them | per connection |",
     );
+    table.push_str(if held {
+        " highest while held | per connection, held |\n|---|---:|---:|---:|---:|---:|---:|\n"
+    } else {
+        "\n|---|---:|---:|---:|---:|\n"
+    });
     for r in rows {
         match &r.skipped {
             Some(why) => table.push_str(&format!(
-                "| {:?} | {} | — | — | not measured: {why} |\n",
+                "| {:?} | {} | — | — | not measured: {why} |",
                 r.server, r.connections
             )),
             None => table.push_str(&format!(
-                "| {:?} | {} ({} ready) | {:.1} MiB | {:.1} MiB | {:.2} KiB |\n",
+                "| {:?} | {} ({} ready) | {:.1} MiB | {:.1} MiB | {:.2} KiB |",
                 r.server,
                 r.connections,
                 r.ready,
@@ -188,6 +219,44 @@ pub fn table(rows: &[IdleRow]) -> String {
                 r.kib_per_connection
             )),
         }
+        if let (true, Some(rss), Some(per)) = (held, r.held_rss_kib, r.held_kib_per_connection) {
+            table.push_str(&format!(" {:.1} MiB | {per:.2} KiB |", rss as f64 / 1024.0));
+        } else if held {
+            table.push_str(" — | — |");
+        }
+        table.push('\n');
     }
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(held_rss_kib: Option<u64>) -> IdleRow {
+        IdleRow {
+            server: ServerKind::Tidegate,
+            connections: 1000,
+            ready: 1000,
+            baseline_rss_kib: 10240,
+            rss_kib: 14336,
+            kib_per_connection: 4.096,
+            held_rss_kib,
+            held_kib_per_connection: held_rss_kib.map(|rss| (rss - 10240) as f64 / 1000.0),
+            skipped: None,
+        }
+    }
+
+    #[test]
+    fn the_held_columns_appear_only_when_held() {
+        let plain = table(&[row(None)]);
+        assert!(!plain.contains("held"), "{plain}");
+        assert!(plain.contains("| 4.10 KiB |\n"), "{plain}");
+        let held = table(&[row(Some(20480)), row(None)]);
+        let lines: Vec<&str> = held.lines().collect();
+        assert!(lines[0].ends_with("| highest while held | per connection, held |"));
+        assert_eq!(lines[1].matches("---").count(), 7);
+        assert!(lines[2].ends_with("| 20.0 MiB | 10.24 KiB |"), "{held}");
+        assert!(lines[3].ends_with("| — | — |"), "{held}");
+    }
 }

@@ -254,6 +254,11 @@ struct IdleArgs {
     source_ips: u8,
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Once RSS has settled, hold the connections this long more (answering the server's
+    /// keep-alive pings) and report the highest RSS meanwhile too: what idle connections cost
+    /// over time, keep-alive included (tidegate's default ping interval is 30 s).
+    #[arg(long, default_value_t = 0)]
+    hold_secs: u64,
     #[arg(long, default_value = "target/loadtest")]
     out: PathBuf,
     #[arg(long)]
@@ -295,6 +300,7 @@ fn execute(command: Command) -> Result<(), LoadError> {
                 &options,
                 args.source_ips,
                 args.threads,
+                std::time::Duration::from_secs(args.hold_secs),
             )?;
             suites::write_json(&args.out.join("idle.json"), &rows)?;
             let table = idle::table(&rows);
