@@ -58,6 +58,14 @@ fn first_kafka_api_deployed_live(driver: DriverChoice) {
     // Produces.
     let answer = common::post(addr, "/k", "from-the-gateway", "");
     assert_eq!(answer.status, 202, "{}", answer.text());
+    // The bridge is on /metrics as one started with the gateway is.
+    let admin = gateway.admin_addr().expect("admin listener");
+    let metrics = common::admin::metrics_text(admin);
+    for line in ["tidegate_kafka_feeds 1", "tidegate_kafka_feeds_started 1"] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+    }
+    let produced = common::admin::plain_metric(&metrics, "kafka_records_produced_total");
+    assert!(produced >= Some(1), "{metrics}");
     let records = broker.consume("live-orders", 2);
     assert!(
         records.iter().any(|r| r["value"] == "from-the-gateway"),

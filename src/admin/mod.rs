@@ -177,17 +177,34 @@ fn render_all(state: &AdminState, admin: &AdminMetrics) -> String {
     }
     text.push_str(&state.webhook.render_prometheus());
     if let Some((kafka, link)) = &state.kafka {
-        let started = link
-            .feeds
-            .iter()
-            .filter(|feed| feed.start().is_some())
-            .count();
-        text.push_str(&kafka.render_prometheus(&[
-            ("bridge_queue_depth", link.queued(), "Requests waiting for the Kafka bridge (produce, catch-up, group joins)."),
-            ("feeds", link.feeds.len(), "Kafka feeds configured (one per distinct consumer configuration)."),
-            ("feeds_started", started, "Kafka feeds whose brokers answered (their clients are served; the others get 503)."),
-        ]));
+        text.push_str(&render_kafka(kafka, link));
     }
     text.push_str(&state.more.render());
     text
+}
+
+/// The Kafka bridge's metrics: its counters, its queue and its feeds.
+pub fn render_kafka(kafka: &KafkaMetrics, link: &KafkaLink) -> String {
+    let started = link
+        .feeds
+        .iter()
+        .filter(|feed| feed.start().is_some())
+        .count();
+    kafka.render_prometheus(&[
+        (
+            "bridge_queue_depth",
+            link.queued(),
+            "Requests waiting for the Kafka bridge (produce, catch-up, group joins).",
+        ),
+        (
+            "feeds",
+            link.feeds.len(),
+            "Kafka feeds configured (one per distinct consumer configuration).",
+        ),
+        (
+            "feeds_started",
+            started,
+            "Kafka feeds whose brokers answered (their clients are served; the others get 503).",
+        ),
+    ])
 }

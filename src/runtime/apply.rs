@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Gateway;
+use crate::admin::render_kafka;
 use crate::config::{self, ApiConfig, ApiState, Config, ConfigError, EndpointConfig, Problem};
 use crate::endpoint::kafka::{KafkaBridge, KafkaPlan};
 use crate::security::reload::new_subscriptions_to_deprecated_plans;
@@ -158,6 +159,10 @@ impl Gateway {
                 }],
             })?;
         let link = bridge.link().clone();
+        // On /metrics from now on, as a bridge started with the gateway is.
+        let (metrics, scraped) = (bridge.metrics().clone(), link.clone());
+        self.more_metrics
+            .add(Box::new(move || render_kafka(&metrics, &scraped)));
         // Under the apply lock: nobody else sets it.
         let _ = self.late_kafka.set((bridge, plan.clone()));
         let mut current = self.deployments.next(&self.applied_config().apis);
