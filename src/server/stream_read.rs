@@ -142,29 +142,39 @@ impl<H> ReaderParts<H> {
 
     /// For a hibernating stream the socket woke: when what the socket holds is only bytes its
     /// handler would read and ignore (`ignorable`: a WebSocket client's pongs), takes them off
-    /// the socket (counted as read) and returns true: the stream sleeps on, its reader task not
-    /// started. False when the reader must run: other bytes, more than `PEEK_BYTES`, the end of
-    /// the stream or an error. Plain TCP only (a TLS stream is false).
-    pub fn discard_if(&self, ignorable: impl Fn(&[u8]) -> bool) -> bool {
+    /// the socket (counted as read): the stream sleeps on, its reader task not started.
+    /// `Wake` when the reader must run: other bytes, more than `PEEK_BYTES`, the end of the
+    /// stream or an error. Plain TCP only (a TLS stream always wakes).
+    pub fn discard_if(&self, ignorable: impl Fn(&[u8]) -> bool) -> Discarded {
         if self.reader.tls.is_some() {
-            return false;
+            return Discarded::Wake;
         }
         let fd = self.reader.stream().as_raw_fd();
         let mut peeked = [0u8; PEEK_BYTES];
         let Some(count) = recv_now(fd, &mut peeked, libc::MSG_PEEK) else {
-            // Nothing there after all (a readiness the bytes' reader took): sleep on.
-            return true;
+            return Discarded::Nothing;
         };
         if count == 0 || count == PEEK_BYTES || !ignorable(&peeked[..count]) {
-            return false;
+            return Discarded::Wake;
         }
         // The same bytes, now taken: a stream socket keeps what a peek saw for its one reader.
         if recv_now(fd, &mut peeked[..count], 0) != Some(count) {
-            return false;
+            return Discarded::Wake;
         }
         self.exchange.read(count);
-        true
+        Discarded::Taken
     }
+}
+
+/// What `ReaderParts::discard_if` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Discarded {
+    /// Took ignorable bytes off the socket: the client was heard from.
+    Taken,
+    /// Found nothing waiting after all.
+    Nothing,
+    /// Took nothing: the reader must run.
+    Wake,
 }
 
 /// Most bytes a hibernating stream looks at without its reader task (`discard_if`): a few

@@ -28,7 +28,7 @@ use crate::codec::ws::pongs::only_pongs;
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
 use crate::server::duplex::WroteNow;
-use crate::server::stream_read::ReaderParts;
+use crate::server::stream_read::{Discarded, ReaderParts};
 use crate::server::write_batch::WriteBatch;
 use crate::shard::supervisor::spawn_connection_task;
 use crate::shard::{Alarm, Alarms};
@@ -112,6 +112,8 @@ impl Sleeping {
                 next: now + self.live.shard.gateway.timeouts.ws_ping_interval,
                 sent_at: Some(now),
             };
+        }
+        if wrote == WroteNow::All {
             ShardMetrics::inc(&self.live.shard.metrics.websocket_pings_asleep_total);
         }
         wrote == WroteNow::All
@@ -186,7 +188,11 @@ async fn wait(mut sleeping: Box<Sleeping>) {
                 _ = live.shard.shutdown.wait() => Woke::Other,
                 // Before the others: a client heard from must not be taken for silent when its
                 // bytes come with another event.
-                _ = reader.readable() => Woke::Readable,
+                readable = reader.readable() => match readable {
+                    Ok(()) => Woke::Readable,
+                    // The reader meets the error and ends the stream.
+                    Err(_) => Woke::Other,
+                },
                 _ = live.watch.ended() => Woke::Other,
                 _ = live.api.drain.retired(EntrypointKind::WebSocket) => Woke::Other,
                 _ = live.queue.ready() => Woke::Other,
@@ -194,12 +200,11 @@ async fn wait(mut sleeping: Box<Sleeping>) {
             }
         };
         match woke {
-            Woke::Readable => {
-                if !sleeping.reader.discard_if(only_pongs) {
-                    break true;
-                }
-                sleeping.session.inbound.last_heard.set(Instant::now());
-            }
+            Woke::Readable => match sleeping.reader.discard_if(only_pongs) {
+                Discarded::Taken => sleeping.session.inbound.last_heard.set(Instant::now()),
+                Discarded::Nothing => {}
+                Discarded::Wake => break true,
+            },
             Woke::PingDue => {
                 if !sleeping.ping_asleep() {
                     break false;
