@@ -158,6 +158,16 @@ shard_metrics! {
     /// Keep-alive pings sent by hibernating WebSocket sessions without waking (their clients'
     /// pongs are taken off the socket asleep too).
     counter websocket_pings_asleep_total,
+    /// SSE streams hibernating: nothing to write for `sseHibernateMs`, held as plain state with
+    /// one small task and no reader or writer task (bounded by the open streams).
+    gauge sse_streams_hibernating,
+    /// SSE streams that went to sleep (`sse_streams_hibernating`).
+    counter sse_hibernations_total,
+    /// Hibernating SSE streams woken (the client sent bytes or left, a heartbeat could not be
+    /// written at once, the queue needed its writer, or the stream had to end).
+    counter sse_wakeups_total,
+    /// Heartbeats written by hibernating SSE streams without waking.
+    counter sse_heartbeats_asleep_total,
     /// Bytes held in connection read buffers (bounded by header, body and frame limits), and
     /// the start of a TLS record a TLS session holds until the rest arrives (one record at most).
     gauge read_buffer_bytes,

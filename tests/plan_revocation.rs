@@ -39,7 +39,7 @@ fn yaml(extra: &str, key_extra: &str, hash: &str) -> String {
 }
 
 /// The file's `gateway:` section: loopback, ephemeral ports, two shards on `driver`, WebSocket
-/// sessions hibernating after 100 ms (a reload compares it with the running one, so it is
+/// sessions and SSE streams hibernating after 100 ms (a reload compares it with the running one, so it is
 /// written, not patched in after loading).
 fn gateway_section(driver: DriverChoice) -> String {
     let driver = match driver {
@@ -48,7 +48,7 @@ fn gateway_section(driver: DriverChoice) -> String {
         _ => "auto",
     };
     common::binary::gateway_yaml(&format!(
-        "  driver: {driver}\n  timeouts: {{ wsHibernateMs: 100 }}\n"
+        "  driver: {driver}\n  timeouts: {{ wsHibernateMs: 100, sseHibernateMs: 100 }}\n"
     ))
 }
 
@@ -81,8 +81,12 @@ fn revoking_a_key_ends_its_live_streams(driver: DriverChoice) {
     let (keyless_head, mut keyless) = open_sse(addr, "/chat", &[]);
     assert_eq!(keyless_head.status, 200);
     read_sse_until(&mut keyless, |text| text.contains("retry:"));
-    // The WebSocket session hibernates: the revocation wakes it.
-    let asleep = || total(gateway.metrics(), |m| &m.websocket_sessions_hibernating) == 1;
+    // The WebSocket session and both SSE streams hibernate: the revocation wakes those of the
+    // revoked key.
+    let asleep = || {
+        total(gateway.metrics(), |m| &m.websocket_sessions_hibernating) == 1
+            && total(gateway.metrics(), |m| &m.sse_streams_hibernating) == 2
+    };
     assert!(common::eventually(Duration::from_secs(30), asleep));
 
     reload(&gateway, &path, &yaml("", ", revoked: true", &hash));

@@ -38,6 +38,7 @@ pub(super) const KEEP_ALIVE_IDLE_MS: u64 = 60_000;
 pub(super) const WS_PING_INTERVAL_MS: u64 = 30_000;
 pub(super) const WS_MESSAGE_READ_MS: u64 = 30_000;
 pub(super) const WS_HIBERNATE_MS: u64 = 1_000;
+pub(super) const SSE_HIBERNATE_MS: u64 = 1_000;
 pub(super) const SHUTDOWN_MS: u64 = 10_000;
 pub(super) const STREAM_STALL_MS: u64 = 30_000;
 pub(super) const REPLY_STALL_MS: u64 = 10_000;

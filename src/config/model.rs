@@ -184,6 +184,9 @@ pub struct Timeouts {
     /// a silent client for this long gives up its tasks and waits as plain state
     /// (`entrypoint::websocket::hibernate`). `None` when 0.
     pub ws_hibernate: Option<Duration>,
+    /// `sseHibernateMs` (default 1 s; 0 = never): the same for a plain-TCP SSE stream with
+    /// nothing to write (`entrypoint::sse::hibernate`). `None` when 0.
+    pub sse_hibernate: Option<Duration>,
     /// Time connections get to drain at shutdown before they are cut.
     pub shutdown: Duration,
     /// A WebSocket or SSE write that makes no progress (no byte accepted) for this long ends
@@ -202,6 +205,7 @@ impl Default for Timeouts {
             ws_ping_interval: Duration::from_millis(defaults::WS_PING_INTERVAL_MS),
             ws_message_read: Duration::from_millis(defaults::WS_MESSAGE_READ_MS),
             ws_hibernate: Some(Duration::from_millis(defaults::WS_HIBERNATE_MS)),
+            sse_hibernate: Some(Duration::from_millis(defaults::SSE_HIBERNATE_MS)),
             shutdown: Duration::from_millis(defaults::SHUTDOWN_MS),
             stream_stall: Duration::from_millis(defaults::STREAM_STALL_MS),
             reply_stall: Duration::from_millis(defaults::REPLY_STALL_MS),

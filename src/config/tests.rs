@@ -403,4 +403,17 @@ fn ws_hibernate_is_off_at_zero_and_otherwise_at_least_100_ms() {
         err.contains("0 (never hibernate) or at least 100 ms, got 5"),
         "{err}"
     );
+    // The same rule for SSE streams, on their own setting.
+    assert_eq!(
+        default.gateway.timeouts.sse_hibernate,
+        Some(Duration::from_millis(1000))
+    );
+    let off = with("sseHibernateMs: 0").expect("valid");
+    assert_eq!(off.gateway.timeouts.sse_hibernate, None);
+    assert!(off.gateway.timeouts.ws_hibernate.is_some());
+    let err = with("sseHibernateMs: 99").unwrap_err().to_string();
+    assert!(
+        err.contains("gateway.timeouts.sseHibernateMs") && err.contains("at least 100 ms, got 99"),
+        "{err}"
+    );
 }

@@ -187,20 +187,21 @@ pub(crate) fn timeouts(raw: RawTimeouts, loc: &str, p: &mut Problems) -> Timeout
         shutdown: ms("shutdownMs", raw.shutdown_ms),
         stream_stall: ms("streamStallMs", raw.stream_stall_ms),
         reply_stall: ms("replyStallMs", raw.reply_stall_ms),
-        ws_hibernate: hibernate_after(raw.ws_hibernate_ms, loc, p),
+        ws_hibernate: hibernate_after("wsHibernateMs", raw.ws_hibernate_ms, loc, p),
+        sse_hibernate: hibernate_after("sseHibernateMs", raw.sse_hibernate_ms, loc, p),
     }
 }
 
-/// `wsHibernateMs`: 0 (never), or at least `MIN_HIBERNATE_MS`: a session that slept and woke
-/// every few milliseconds would spend more on it than it saves.
-fn hibernate_after(ms: u64, loc: &str, p: &mut Problems) -> Option<Duration> {
+/// `wsHibernateMs`, `sseHibernateMs` (`name`): 0 (never), or at least `MIN_HIBERNATE_MS`: a
+/// stream that slept and woke every few milliseconds would spend more on it than it saves.
+fn hibernate_after(name: &str, ms: u64, loc: &str, p: &mut Problems) -> Option<Duration> {
     const MIN_HIBERNATE_MS: u64 = 100;
     if ms == 0 {
         return None;
     }
     if ms < MIN_HIBERNATE_MS {
         p.push(
-            join(loc, "wsHibernateMs"),
+            join(loc, name),
             format!("must be 0 (never hibernate) or at least {MIN_HIBERNATE_MS} ms, got {ms}"),
         );
     }

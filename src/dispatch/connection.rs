@@ -250,7 +250,9 @@ pub async fn serve(
                 return;
             }
             Choice::Sse(options) => {
-                entrypoint::sse::serve(conn, head, api, options, &shard).await;
+                // Written when the stream ends, also when it hibernated meanwhile.
+                lifeline.hold(record);
+                entrypoint::sse::serve(conn, head, api, options, &shard, lifeline).await;
                 return;
             }
             Choice::HttpGet(options) => {

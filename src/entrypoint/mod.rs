@@ -10,6 +10,7 @@
 pub mod http_get;
 pub mod http_post;
 pub mod message_headers;
+mod quiet;
 pub mod sse;
 pub mod websocket;
 

@@ -19,8 +19,9 @@ use crate::codec::sse::{encode_event, encode_heartbeat, encode_retry, SseEvent};
 use crate::config::SseOptions;
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::deployed::Api;
-use crate::deployed::Drain;
 use crate::endpoint::EndpointError;
+use crate::endpoint::Subscription;
+use crate::entrypoint::quiet::{self, Quiet};
 use crate::error::{self, DataError, Kind};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
@@ -30,10 +31,12 @@ use crate::security::live::StreamWatch;
 use crate::server::conn::Conn;
 use crate::server::duplex::{DiscardInbound, Duplex};
 use crate::server::stall_write::is_stall;
+use crate::server::stream_read::{ReadPause, ReaderParts};
 use crate::server::write_batch::WriteBatch;
-use crate::shard::Shard;
+use crate::shard::{Lifeline, Shard};
 
 mod event;
+mod hibernate;
 
 use event::encode_message;
 
@@ -47,9 +50,10 @@ const MAX_BATCH: usize = 256;
 pub async fn serve(
     mut conn: Conn,
     head: RequestHead,
-    api: &Api,
+    api: &Rc<Api>,
     options: &SseOptions,
     shard: &Rc<Shard>,
+    lifeline: Lifeline,
 ) {
     let cursor = match resume_position(&head, api) {
         Ok(cursor) => cursor,
@@ -106,16 +110,29 @@ pub async fn serve(
         close: !chunked,
     });
     // Ends the stream when its key or subscription stops being valid (revoked, expired, closed).
-    let watch = shard.security.live.watch(conn.access.as_ref());
-    let mut pacer = Pacer::new(conn.meter.take());
+    let watch = Rc::new(shard.security.live.watch(conn.access.as_ref()));
+    let pacer = Pacer::new(conn.meter.take());
+    // Unpaced: while the writer waits, the fan-out writes the events itself, and a quiet stream
+    // can hibernate.
+    let direct = !pacer.paces();
+    let hibernates = direct && !conn.is_tls() && shard.gateway.timeouts.sse_hibernate.is_some();
+    let (duplex, pause) = if hibernates {
+        let (duplex, pause) = Duplex::start_pausable(conn, DiscardInbound);
+        (duplex, Some(pause))
+    } else {
+        (Duplex::start(conn, DiscardInbound), None)
+    };
     let mut stream = SseStream {
-        duplex: Duplex::start(conn, DiscardInbound),
+        duplex,
+        pause,
         chunked,
         scratch: BytesMut::new(),
         resume: start.or(cursor),
+        last_write: Instant::now(),
+        pacer,
+        options: options.clone(),
     };
-    if !pacer.paces() {
-        // Unpaced: while the writer waits, the fan-out writes the events itself.
+    if direct {
         let (options, metrics) = (options.clone(), shard.metrics.clone());
         let frame = move |batch: &mut WriteBatch, message: &Message| {
             let mut scratch = BytesMut::new();
@@ -135,18 +152,38 @@ pub async fn serve(
     if stream.duplex.flush().await.is_err() {
         return;
     }
-
     ShardMetrics::inc(&shard.metrics.sse_streams_open);
     stream.duplex.exchange().stream_opened();
-    let end = stream
-        .pump(&queue, options, shard, &watch, &api.drain, &mut pacer)
-        .await;
+    let live = Live {
+        queue,
+        subscription: Some(subscription),
+        watch,
+        api: api.clone(),
+        shard: shard.clone(),
+        lifeline,
+    };
+    go_on(stream, live).await;
+}
+
+/// Runs `stream` until it ends (with its `goaway`) or hibernates (its tasks end; `hibernate`
+/// wakes it).
+async fn go_on(mut stream: SseStream, live: Live) {
+    match stream.pump(&live).await {
+        Exit::Hibernate(reader) => hibernate::fall_asleep(stream, *reader, live),
+        Exit::End(end) => finish(stream, live, end).await,
+    }
+}
+
+/// Ends the stream: unsubscribed, then the `goaway` (`None`: the client is gone) with the id to
+/// resume from and the end of the chunked body; what the connection held (`Live::lifeline`)
+/// goes last.
+async fn finish(mut stream: SseStream, mut live: Live, end: Option<&'static str>) {
     if let Some(id) = stream.duplex.take_direct_last() {
         stream.resume = Some(id);
     }
-    tracing::debug!(api = %api.id, goaway = ?end, "sse stream ended");
-    drop(subscription);
-    ShardMetrics::sub(&shard.metrics.sse_streams_open, 1);
+    tracing::debug!(api = %live.api.id, goaway = ?end, "sse stream ended");
+    drop(live.subscription.take());
+    ShardMetrics::sub(&live.shard.metrics.sse_streams_open, 1);
     if let Some(goodbye) = end {
         // The id is where to resume: EventSource sends it back as `Last-Event-ID`.
         let resume = stream.resume.as_ref().map(MessageId::to_string);
@@ -170,6 +207,29 @@ pub async fn serve(
         }
         let _ = stream.duplex.flush().await;
     }
+}
+
+/// What a stream holds besides `SseStream`, awake or hibernating. Dropped in this order: the
+/// lifeline (the connection's slot and record) last.
+struct Live {
+    queue: Rc<OutboundQueue>,
+    subscription: Option<Subscription>,
+    watch: Rc<StreamWatch>,
+    api: Rc<Api>,
+    shard: Rc<Shard>,
+    #[expect(
+        dead_code,
+        reason = "held, never read: what the connection keeps alive"
+    )]
+    lifeline: Lifeline,
+}
+
+/// How `SseStream::pump` ended.
+enum Exit {
+    /// The stream ends: the `goaway` to send, or `None` when the client is gone.
+    End(Option<&'static str>),
+    /// The stream was quiet: its reader paused and gave back what it holds.
+    Hibernate(Box<ReaderParts<DiscardInbound>>),
 }
 
 /// `Last-Event-ID` wins over `?cursor=`; both absent means "from now".
@@ -196,51 +256,57 @@ fn resume_position(head: &RequestHead, api: &Api) -> Result<Option<MessageId>, E
 
 struct SseStream {
     duplex: Duplex,
+    /// The reader's pause, when the stream may hibernate (plain TCP, direct writes).
+    pause: Option<Rc<ReadPause<DiscardInbound>>>,
     chunked: bool,
     /// Reused for each event's head.
     scratch: BytesMut,
     /// The id of the last message encoded (else the position the stream started after): what
     /// the `goaway` tells the client to resume from.
     resume: Option<MessageId>,
+    /// When the writer last wrote (the fan-out's direct writes: `Duplex::direct_wrote_at`).
+    last_write: Instant,
+    /// `deliverPerSecond` of the client's plan.
+    pacer: Pacer,
+    options: SseOptions,
 }
 
 impl SseStream {
     /// Appends one write's worth of events, framed as one HTTP chunk when chunked. The chunk size
     /// is written as fixed-width hex (leading zeros are valid) so events are encoded in place.
     fn frame(&mut self, encode: impl FnOnce(&mut BytesMut)) {
-        let dst = &mut self.duplex.write_buf;
-        if !self.chunked {
-            encode(dst);
-            return;
-        }
-        let start = dst.len();
-        dst.extend_from_slice(b"00000000\r\n");
-        encode(dst);
-        let size = dst.len() - start - 10;
-        dst[start..start + 8].copy_from_slice(format!("{size:08x}").as_bytes());
-        dst.extend_from_slice(b"\r\n");
+        frame_into(&mut self.duplex.write_buf, self.chunked, encode);
     }
 
-    /// Writes events as they arrive and heartbeats when idle. Returns the `goaway` text to send,
-    /// or `None` when the client is gone. A client that stopped reading (no byte accepted for
-    /// `streamStallMs`) gets a `goaway` too, written after what it had not read yet: best
-    /// effort, within a short grace (`Duplex::flush`).
-    async fn pump(
-        &mut self,
-        queue: &OutboundQueue,
-        options: &SseOptions,
-        shard: &Shard,
-        watch: &StreamWatch,
-        drain: &Drain,
-        pacer: &mut Pacer,
-    ) -> Option<&'static str> {
+    /// When a heartbeat is due: an interval after the last write, the writer's or the
+    /// fan-out's.
+    fn heartbeat_due(&self) -> Instant {
+        let wrote = self
+            .duplex
+            .direct_wrote_at()
+            .map_or(self.last_write, |at| at.max(self.last_write));
+        wrote + self.options.heartbeat_interval
+    }
+
+    /// Writes events as they arrive and heartbeats when idle, until the stream ends (the
+    /// `goaway` text to send, or `None` when the client is gone) or hibernates. A client that
+    /// stopped reading (no byte accepted for `streamStallMs`) gets a `goaway` too, written after
+    /// what it had not read yet: best effort, within a short grace (`Duplex::flush`).
+    async fn pump(&mut self, live: &Live) -> Exit {
+        let (queue, shard, watch, drain) =
+            (&*live.queue, &*live.shard, &*live.watch, &live.api.drain);
+        let interval = self.options.heartbeat_interval;
         // Grown by the first messages, not up front: an idle client holds no batch room.
         let mut batch = Vec::new();
-        let mut last_write = Instant::now();
         let mut written: Option<MessageId> = None;
         // One timer for the stream: when it fires after a recent write it is only moved to
         // `last_write + interval`, so writing a message never touches the timer wheel.
-        let mut heartbeat = std::pin::pin!(monoio::time::sleep(options.heartbeat_interval));
+        let mut heartbeat = std::pin::pin!(monoio::time::sleep_until(self.last_write + interval));
+        // When hibernation is looked at next (armed only for a stream that may hibernate).
+        let mut quiet = self.pause.as_ref().and_then(|pause| {
+            let after = shard.gateway.timeouts.sse_hibernate?;
+            Some(Quiet::new(&shard.alarms, after, pause.reads()))
+        });
         // The waits for the stream's end events live as long as the loop: re-created on every
         // pass they would take and give back a waiter slot of each signal per message.
         let peer_closed = self.duplex.peer_closed.clone();
@@ -248,18 +314,22 @@ impl SseStream {
         let mut shutdown = std::pin::pin!(shard.shutdown.wait());
         let mut revoked = std::pin::pin!(watch.ended());
         let mut retired = std::pin::pin!(drain.retired(EntrypointKind::Sse));
+        // Passes of this loop: a quiet stream is one whose only pass in a while was the check.
+        let mut passes: u64 = 0;
         loop {
-            let paused = pacer.paused_until();
+            passes += 1;
+            let paused = self.pacer.paused_until();
             // While it waits with nothing pending, the fan-out writes for it (any exit unparks).
-            let parked = self.duplex.park(queue);
+            let mut parked = self.duplex.park(queue);
+            let may_sleep = parked.is_some();
             monoio::select! {
                 biased;
-                _ = &mut peer_gone => return None,
-                _ = &mut shutdown => return ended(shard, Kind::ShuttingDown, "gateway shutting down"),
-                _ = &mut revoked => return ended(shard, Kind::AccessEnded, watch.reason()),
-                _ = &mut retired => return ended(shard, Kind::Retired, drain.reason()),
+                _ = &mut peer_gone => return Exit::End(None),
+                _ = &mut shutdown => return Exit::End(ended(shard, Kind::ShuttingDown, "gateway shutting down")),
+                _ = &mut revoked => return Exit::End(ended(shard, Kind::AccessEnded, watch.reason())),
+                _ = &mut retired => return Exit::End(ended(shard, Kind::Retired, drain.reason())),
                 _ = rate_limit::until(paused), if paused.is_some() => {
-                    pacer.resume();
+                    self.pacer.resume();
                     continue;
                 }
                 ready = queue.ready(), if paused.is_none() => match ready {
@@ -268,7 +338,7 @@ impl SseStream {
                         if let Some(id) = self.duplex.take_direct_last() {
                             self.resume = Some(id);
                         }
-                        pacer.drain(queue, MAX_BATCH, &mut batch);
+                        self.pacer.drain(queue, MAX_BATCH, &mut batch);
                         let count = batch.len() as u64;
                         written = batch.last().map(|message| message.id.clone());
                         if written.is_some() {
@@ -276,40 +346,76 @@ impl SseStream {
                         }
                         for message in batch.drain(..) {
                             let out = &mut self.duplex.batch;
-                            encode_message(out, &mut self.scratch, &message, options, self.chunked, &shard.metrics, false);
+                            encode_message(out, &mut self.scratch, &message, &self.options, self.chunked, &shard.metrics, false);
                         }
                         ShardMetrics::add(&shard.metrics.messages_delivered_total, count);
                         self.duplex.exchange().delivered(count);
                     }
-                    Err(QueueEnd::SlowClient) => return ended(shard, Kind::SlowClient, "client too slow"),
-                    Err(QueueEnd::Unavailable) => return ended(shard, Kind::BrokerUnavailable, QueueEnd::UNAVAILABLE_REASON),
-                    Err(QueueEnd::Finished) => return Some("end of stream"),
-                    Err(QueueEnd::Closed) => return None,
+                    Err(QueueEnd::SlowClient) => return Exit::End(ended(shard, Kind::SlowClient, "client too slow")),
+                    Err(QueueEnd::Unavailable) => return Exit::End(ended(shard, Kind::BrokerUnavailable, QueueEnd::UNAVAILABLE_REASON)),
+                    Err(QueueEnd::Finished) => return Exit::End(Some("end of stream")),
+                    Err(QueueEnd::Closed) => return Exit::End(None),
                 },
                 _ = &mut heartbeat => {
-                    let wrote = self.duplex.direct_wrote_at().map_or(last_write, |at| at.max(last_write));
-                    let due = wrote + options.heartbeat_interval;
+                    let due = self.heartbeat_due();
                     if Instant::now() < due {
                         heartbeat.as_mut().reset(due);
                         continue;
                     }
                     self.frame(encode_heartbeat);
-                    heartbeat.as_mut().reset(Instant::now() + options.heartbeat_interval);
+                    heartbeat.as_mut().reset(Instant::now() + interval);
+                }
+                _ = quiet::due(&mut quiet), if may_sleep => {
+                    let pause = self.pause.as_deref();
+                    let reads = pause.map_or(0, ReadPause::reads);
+                    let check = quiet.as_mut().expect("armed");
+                    if check.was_quiet(passes, reads) {
+                        if let Some(parts) = pause.expect("armed with a pause").pause().await {
+                            // The fan-out goes on writing for it while it sleeps.
+                            if let Some(parked) = parked.take() {
+                                parked.stay();
+                            }
+                            return Exit::Hibernate(parts);
+                        }
+                    }
+                    check.arm(passes, reads);
+                    continue;
                 }
             }
             drop(parked);
             if let Err(err) = self.duplex.flush().await {
-                if !is_stall(&err) {
-                    return None;
-                }
-                return ended(shard, Kind::ClientStalled, "client stopped reading");
+                return Exit::End(SseStream::flush_failed(&err, shard));
             }
             if let Some(id) = written.take() {
                 queue.mark_delivered(id);
             }
-            last_write = Instant::now();
+            self.last_write = Instant::now();
         }
     }
+
+    /// The `goaway` after a failed write: none when the client is gone; "client stopped
+    /// reading" after a stall.
+    fn flush_failed(err: &std::io::Error, shard: &Shard) -> Option<&'static str> {
+        if !is_stall(err) {
+            return None;
+        }
+        ended(shard, Kind::ClientStalled, "client stopped reading")
+    }
+}
+
+/// Appends what `encode` writes to `dst`, framed as one HTTP chunk when `chunked`. The chunk
+/// size is written as fixed-width hex (leading zeros are valid) so events are encoded in place.
+fn frame_into(dst: &mut BytesMut, chunked: bool, encode: impl FnOnce(&mut BytesMut)) {
+    if !chunked {
+        encode(dst);
+        return;
+    }
+    let start = dst.len();
+    dst.extend_from_slice(b"00000000\r\n");
+    encode(dst);
+    let size = dst.len() - start - 10;
+    dst[start..start + 8].copy_from_slice(format!("{size:08x}").as_bytes());
+    dst.extend_from_slice(b"\r\n");
 }
 
 /// The `goaway` for `kind` ending the stream (`crate::error`), counted and logged.

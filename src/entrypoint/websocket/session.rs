@@ -11,7 +11,7 @@ use monoio::time::{sleep_until, Instant, Sleep};
 
 use super::deflate_out::DeflateOut;
 use super::frames::frame_plain;
-use super::hibernate::{self, Quiet};
+use super::hibernate;
 use super::inbound::{Inbound, WsReader};
 use super::negotiate::Envelope;
 use crate::codec::ws::{encode_close, encode_ping, encode_pong};
@@ -19,6 +19,7 @@ use crate::codec::ws_envelope::encode_envelope_frame;
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::deployed::{Api, Drain};
 use crate::endpoint::Subscription;
+use crate::entrypoint::quiet::{self, Quiet};
 use crate::error::{self, DataError, Kind};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
@@ -249,7 +250,7 @@ impl Session {
                     next_ping = now + ping_interval;
                     ping_timer.as_mut().reset(next_ping);
                 }
-                _ = hibernate::due(&mut quiet), if may_sleep => {
+                _ = quiet::due(&mut quiet), if may_sleep => {
                     let pause = self.pause.as_deref();
                     let reads = pause.map_or(0, ReadPause::reads);
                     let check = quiet.as_mut().expect("armed");
