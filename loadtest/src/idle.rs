@@ -1,5 +1,5 @@
-//! Memory per connection: the server's resident memory with N idle WebSocket subscribers,
-//! minus its resident memory before they connected, divided by N.
+//! Memory per connection: the server's resident memory with N idle subscribers (WebSocket, or
+//! SSE with `--sub sse`), minus its resident memory before they connected, divided by N.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,6 +21,8 @@ const SPARE_FDS: u64 = 200;
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct IdleRow {
     pub server: ServerKind,
+    /// How the idle clients subscribe (WebSocket or SSE).
+    pub protocol: SubProtocol,
     pub connections: usize,
     pub ready: u64,
     pub baseline_rss_kib: u64,
@@ -44,6 +46,7 @@ pub fn measure(
     source_ips: u8,
     threads: usize,
     hold: Duration,
+    protocol: SubProtocol,
 ) -> Result<Vec<IdleRow>, LoadError> {
     let hard = limits::nofile_hard();
     let _ = limits::raise_nofile(0);
@@ -60,6 +63,7 @@ pub fn measure(
         for &n in levels.iter().filter(|&&n| !fits(n)) {
             rows.push(IdleRow {
                 server,
+                protocol,
                 connections: n,
                 ready: 0,
                 baseline_rss_kib: 0,
@@ -74,7 +78,7 @@ pub fn measure(
             });
         }
         for &n in &plan {
-            rows.push(measure_one(server, n, options, source_ips, threads, hold)?);
+            rows.push(measure_one(server, n, options, source_ips, threads, hold, protocol)?);
         }
     }
     Ok(rows)
@@ -120,15 +124,16 @@ fn measure_one(
     source_ips: u8,
     threads: usize,
     hold: Duration,
+    protocol: SubProtocol,
 ) -> Result<IdleRow, LoadError> {
-    eprintln!("== idle: {kind:?} with {n} WebSocket connections");
+    eprintln!("== idle: {kind:?} with {n} {protocol:?} connections");
     let server = Server::start(kind, options)?;
     std::thread::sleep(Duration::from_millis(300));
     let baseline = procstat::sample(server.pid()).map_or(0, |s| s.rss_kib);
     let progress = Arc::new(Progress::default());
     let stop = Arc::new(AtomicBool::new(false));
     let target = SubTarget {
-        protocol: SubProtocol::Ws,
+        protocol,
         path: kind.paths().subscribe.into(),
         host: server.addr.to_string().into(),
         get_limit: 1,
@@ -180,6 +185,7 @@ fn measure_one(
     eprintln!("  {settled} ready, {failed} failed; RSS {baseline} KiB -> {rss} KiB");
     Ok(IdleRow {
         server: kind,
+        protocol,
         connections: n,
         ready: settled,
         baseline_rss_kib: baseline,
@@ -196,7 +202,7 @@ fn measure_one(
 pub fn table(rows: &[IdleRow]) -> String {
     let held = rows.iter().any(|r| r.held_rss_kib.is_some());
     let mut table = String::from(
-        "| server | idle WebSocket connections | RSS before | RSS with them | per connection |",
+        "| server | idle connections | RSS before | RSS with them | per connection |",
     );
     table.push_str(if held {
         " highest while held | per connection, held |\n|---|---:|---:|---:|---:|---:|---:|\n"
@@ -206,13 +212,14 @@ pub fn table(rows: &[IdleRow]) -> String {
     for r in rows {
         match &r.skipped {
             Some(why) => table.push_str(&format!(
-                "| {:?} | {} | — | — | not measured: {why} |",
-                r.server, r.connections
+                "| {:?} | {} {:?} | — | — | not measured: {why} |",
+                r.server, r.connections, r.protocol
             )),
             None => table.push_str(&format!(
-                "| {:?} | {} ({} ready) | {:.1} MiB | {:.1} MiB | {:.2} KiB |",
+                "| {:?} | {} {:?} ({} ready) | {:.1} MiB | {:.1} MiB | {:.2} KiB |",
                 r.server,
                 r.connections,
+                r.protocol,
                 r.ready,
                 r.baseline_rss_kib as f64 / 1024.0,
                 r.rss_kib as f64 / 1024.0,
@@ -236,6 +243,7 @@ mod tests {
     fn row(held_rss_kib: Option<u64>) -> IdleRow {
         IdleRow {
             server: ServerKind::Tidegate,
+            protocol: SubProtocol::Ws,
             connections: 1000,
             ready: 1000,
             baseline_rss_kib: 10240,

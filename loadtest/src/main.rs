@@ -259,6 +259,9 @@ struct IdleArgs {
     /// over time, keep-alive included (tidegate's default ping interval is 30 s).
     #[arg(long, default_value_t = 0)]
     hold_secs: u64,
+    /// How the idle clients subscribe: `ws` (WebSocket) or `sse`.
+    #[arg(long = "sub", value_enum, default_value = "ws")]
+    sub: SubProtocol,
     #[arg(long, default_value = "target/loadtest")]
     out: PathBuf,
     #[arg(long)]
@@ -301,6 +304,7 @@ fn execute(command: Command) -> Result<(), LoadError> {
                 args.source_ips,
                 args.threads,
                 std::time::Duration::from_secs(args.hold_secs),
+                args.sub,
             )?;
             suites::write_json(&args.out.join("idle.json"), &rows)?;
             let table = idle::table(&rows);
