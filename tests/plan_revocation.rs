@@ -82,7 +82,8 @@ fn revoking_a_key_ends_its_live_streams(driver: DriverChoice) {
     assert_eq!(keyless_head.status, 200);
     read_sse_until(&mut keyless, |text| text.contains("retry:"));
     // The WebSocket session and both SSE streams hibernate: the revocation wakes those of the
-    // revoked key.
+    // revoked key. (Revoking an awake SSE stream: tests/plan_mtls.rs, whose TLS streams never
+    // hibernate.)
     let asleep = || {
         total(gateway.metrics(), |m| &m.websocket_sessions_hibernating) == 1
             && total(gateway.metrics(), |m| &m.sse_streams_hibernating) == 2

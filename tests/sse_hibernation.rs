@@ -11,11 +11,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use common::hibernation::{self, metric, Pick};
 use common::slow_reader::connect_small_window;
 use common::topic_api::backlog_topic_yaml;
 use common::*;
 use tidegate::config::DriverChoice;
-use tidegate::metrics::{total, ShardMetrics};
 use tidegate::runtime::Gateway;
 
 const STREAMS: u64 = 3;
@@ -34,19 +34,16 @@ fn yaml(heartbeat_ms: u64, hibernate_ms: u64) -> String {
     )
 }
 
-fn metric(gateway: &Gateway, pick: fn(&ShardMetrics) -> &std::sync::atomic::AtomicU64) -> u64 {
-    total(gateway.metrics(), pick)
-}
+/// What a failed wait shows.
+const SHOWN: &[(&str, Pick)] = &[
+    ("hibernating", |m| &m.sse_streams_hibernating),
+    ("hibernations", |m| &m.sse_hibernations_total),
+    ("wake-ups", |m| &m.sse_wakeups_total),
+    ("streams", |m| &m.sse_streams_open),
+];
 
 fn wait_until(gateway: &Gateway, what: &str, ok: impl Fn(&Gateway) -> bool) {
-    assert!(
-        eventually(Duration::from_secs(30), || ok(gateway)),
-        "{what}: hibernating {}, hibernations {}, wake-ups {}, streams {}",
-        metric(gateway, |m| &m.sse_streams_hibernating),
-        metric(gateway, |m| &m.sse_hibernations_total),
-        metric(gateway, |m| &m.sse_wakeups_total),
-        metric(gateway, |m| &m.sse_streams_open),
-    );
+    hibernation::wait_until(gateway, what, ok, SHOWN);
 }
 
 fn all_asleep(gateway: &Gateway, streams: u64) {
@@ -109,6 +106,8 @@ fn sleeping_streams_behave_as_awake_ones(driver: DriverChoice) {
     assert_eq!(post(addr, "/topic", "message 6", "").status, 202);
     let text = read_sse_until(&mut streams[1], |text| text.contains("message 6"));
     assert!(text.contains("id: 6\n"), "{text:?}");
+    // Read by then: the event went after the dropped bytes, written by the fan-out.
+    assert_eq!(metric(&gateway, |m| &m.sse_wakeups_total), 0);
 
     // A client that leaves wakes its stream, which ends.
     drop(streams.pop());
@@ -118,7 +117,7 @@ fn sleeping_streams_behave_as_awake_ones(driver: DriverChoice) {
     });
 
     // Shutdown wakes the sleepers, which end with the id of the last event they got, written
-    // by the fan-out while they slept, and the end of the chunked body.
+    // by the fan-out while they slept.
     let stopper = std::thread::spawn(move || gateway.shutdown());
     for stream in &mut streams {
         let text = read_sse_until(stream, |_| false);
@@ -213,7 +212,8 @@ fn stop_wakes_sleepers_and_zero_turns_it_off(driver: DriverChoice) {
     wait_until(&awake, "writers parked", |g| {
         metric(g, |m| &m.delivery_writers_parked) == 2
     });
-    std::thread::sleep(Duration::from_millis(500));
+    // Longer than the default `sseHibernateMs` (1000), which a 0 ignored would fall back to.
+    std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(metric(&awake, |m| &m.sse_hibernations_total), 0);
     assert_eq!(post(addr, "/topic", "awake", "").status, 202);
     for stream in &mut streams {
@@ -221,3 +221,18 @@ fn stop_wakes_sleepers_and_zero_turns_it_off(driver: DriverChoice) {
     }
 }
 on_both_drivers!(stop_and_off, stop_wakes_sleepers_and_zero_turns_it_off);
+
+/// Heartbeats are no activity: with `sseHibernateMs` longer than the heartbeat interval an idle
+/// stream still hibernates (every quiet window holds a heartbeat), and goes on receiving.
+fn a_stream_that_only_sends_heartbeats_is_quiet(driver: DriverChoice) {
+    let gateway = start_one_shard(&yaml(2000, 2500), driver);
+    let addr = gateway.local_addr();
+    let mut streams = open(addr, 1);
+    all_asleep(&gateway, 1);
+    assert_eq!(post(addr, "/topic", "still here", "").status, 202);
+    read_sse_until(&mut streams[0], |text| text.contains("data: still here"));
+}
+on_both_drivers!(
+    heartbeats_only,
+    a_stream_that_only_sends_heartbeats_is_quiet
+);

@@ -11,12 +11,12 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::hibernation::{self, metric, Pick};
 use common::slow_reader::connect_small_window;
 use common::topic_api::backlog_topic_yaml;
 use common::ws_client::{close_frame, next_data, ws_open, Data, WsClient};
 use common::*;
 use tidegate::config::DriverChoice;
-use tidegate::metrics::{total, ShardMetrics};
 use tidegate::runtime::Gateway;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::Message;
@@ -35,19 +35,16 @@ fn yaml(timeouts: &str) -> String {
     )
 }
 
-fn metric(gateway: &Gateway, pick: fn(&ShardMetrics) -> &std::sync::atomic::AtomicU64) -> u64 {
-    total(gateway.metrics(), pick)
-}
+/// What a failed wait shows.
+const SHOWN: &[(&str, Pick)] = &[
+    ("hibernating", |m| &m.websocket_sessions_hibernating),
+    ("hibernations", |m| &m.websocket_hibernations_total),
+    ("wake-ups", |m| &m.websocket_wakeups_total),
+    ("sessions", |m| &m.websocket_sessions_open),
+];
 
 fn wait_until(gateway: &Gateway, what: &str, ok: impl Fn(&Gateway) -> bool) {
-    assert!(
-        eventually(Duration::from_secs(30), || ok(gateway)),
-        "{what}: hibernating {}, hibernations {}, wake-ups {}, sessions {}",
-        metric(gateway, |m| &m.websocket_sessions_hibernating),
-        metric(gateway, |m| &m.websocket_hibernations_total),
-        metric(gateway, |m| &m.websocket_wakeups_total),
-        metric(gateway, |m| &m.websocket_sessions_open),
-    );
+    hibernation::wait_until(gateway, what, ok, SHOWN);
 }
 
 fn all_asleep(gateway: &Gateway, sessions: u64) {
@@ -273,7 +270,8 @@ fn hibernation_can_be_turned_off(driver: DriverChoice) {
     wait_until(&gateway, "writers parked", |g| {
         metric(g, |m| &m.delivery_writers_parked) == 2
     });
-    std::thread::sleep(Duration::from_millis(500));
+    // Longer than the default `wsHibernateMs` (1000), which a 0 ignored would fall back to.
+    std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(metric(&gateway, |m| &m.websocket_hibernations_total), 0);
     assert_eq!(post(addr, "/topic", "awake", "").status, 202);
     for socket in &mut sockets {

@@ -400,7 +400,9 @@ fn ws_hibernate_is_off_at_zero_and_otherwise_at_least_100_ms() {
     let err = with("wsHibernateMs: 5").unwrap_err().to_string();
     assert!(err.contains("gateway.timeouts.wsHibernateMs"), "{err}");
     assert!(
-        err.contains("0 (never hibernate) or at least 100 ms, got 5"),
+        err.contains(
+            "0 (never hibernate) or at least 100 ms and at most 86400000 ms (a day), got 5"
+        ),
         "{err}"
     );
     // The same rule for SSE streams, on their own setting.
@@ -413,7 +415,12 @@ fn ws_hibernate_is_off_at_zero_and_otherwise_at_least_100_ms() {
     assert!(off.gateway.timeouts.ws_hibernate.is_some());
     let err = with("sseHibernateMs: 99").unwrap_err().to_string();
     assert!(
-        err.contains("gateway.timeouts.sseHibernateMs") && err.contains("at least 100 ms, got 99"),
+        err.contains("gateway.timeouts.sseHibernateMs")
+            && err.contains("at least 100 ms and at most 86400000 ms (a day), got 99"),
         "{err}"
     );
+    let err = with("sseHibernateMs: 18446744073709551615")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("(a day), got 18446744073709551615"), "{err}");
 }

@@ -196,13 +196,17 @@ pub(crate) fn timeouts(raw: RawTimeouts, loc: &str, p: &mut Problems) -> Timeout
 /// stream that slept and woke every few milliseconds would spend more on it than it saves.
 fn hibernate_after(name: &str, ms: u64, loc: &str, p: &mut Problems) -> Option<Duration> {
     const MIN_HIBERNATE_MS: u64 = 100;
+    /// A day: longer is as good as never, and must not overflow a deadline.
+    const MAX_HIBERNATE_MS: u64 = 86_400_000;
     if ms == 0 {
         return None;
     }
-    if ms < MIN_HIBERNATE_MS {
+    if !(MIN_HIBERNATE_MS..=MAX_HIBERNATE_MS).contains(&ms) {
         p.push(
             join(loc, name),
-            format!("must be 0 (never hibernate) or at least {MIN_HIBERNATE_MS} ms, got {ms}"),
+            format!(
+                "must be 0 (never hibernate) or at least {MIN_HIBERNATE_MS} ms and at most {MAX_HIBERNATE_MS} ms (a day), got {ms}"
+            ),
         );
     }
     Some(Duration::from_millis(ms))

@@ -7,10 +7,10 @@
 //! routes a request to one (`crate::dispatch`, which calls [`choose`]) sits above them, and they
 //! never name it.
 
+mod hibernation;
 pub mod http_get;
 pub mod http_post;
 pub mod message_headers;
-mod quiet;
 pub mod sse;
 pub mod websocket;
 

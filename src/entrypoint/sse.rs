@@ -21,7 +21,7 @@ use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::deployed::Api;
 use crate::endpoint::EndpointError;
 use crate::endpoint::Subscription;
-use crate::entrypoint::quiet::{self, Quiet};
+use crate::entrypoint::hibernation::{self, Quiet};
 use crate::error::{self, DataError, Kind};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
@@ -207,6 +207,9 @@ async fn finish(mut stream: SseStream, mut live: Live, end: Option<&'static str>
         }
         let _ = stream.duplex.flush().await;
     }
+    // The socket closes first, then what the connection held: its slot and access-log record.
+    drop(stream);
+    drop(live);
 }
 
 /// What a stream holds besides `SseStream`, awake or hibernating. Dropped in this order: the
@@ -357,6 +360,9 @@ impl SseStream {
                     Err(QueueEnd::Closed) => return Exit::End(None),
                 },
                 _ = &mut heartbeat => {
+                    // Keep-alive is no activity: a stream that only sends heartbeats is quiet
+                    // (else an `sseHibernateMs` as long as the interval would never be reached).
+                    passes -= 1;
                     let due = self.heartbeat_due();
                     if Instant::now() < due {
                         heartbeat.as_mut().reset(due);
@@ -365,20 +371,11 @@ impl SseStream {
                     self.frame(encode_heartbeat);
                     heartbeat.as_mut().reset(Instant::now() + interval);
                 }
-                _ = quiet::due(&mut quiet), if may_sleep => {
+                _ = hibernation::due(&mut quiet), if may_sleep => {
                     let pause = self.pause.as_deref();
-                    let reads = pause.map_or(0, ReadPause::reads);
-                    let check = quiet.as_mut().expect("armed");
-                    if check.was_quiet(passes, reads) {
-                        if let Some(parts) = pause.expect("armed with a pause").pause().await {
-                            // The fan-out goes on writing for it while it sleeps.
-                            if let Some(parked) = parked.take() {
-                                parked.stay();
-                            }
-                            return Exit::Hibernate(parts);
-                        }
+                    if let Some(parts) = hibernation::settle(&mut quiet, pause, passes, &mut parked).await {
+                        return Exit::Hibernate(parts);
                     }
-                    check.arm(passes, reads);
                     continue;
                 }
             }

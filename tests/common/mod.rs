@@ -24,6 +24,7 @@ pub mod echo_api;
 pub mod examples;
 pub mod fake_kafka_sasl;
 pub mod fake_mqtt;
+pub mod hibernation;
 pub mod hooked_store;
 pub mod http_raw;
 pub mod kafka_batches;

@@ -12,13 +12,12 @@
 //! socket does not take whole, the gateway shuts down, the API version retires, or the client's
 //! credential ends.
 
-use std::sync::Arc;
-
 use bytes::BytesMut;
 use monoio::time::Instant;
 
 use super::{finish, frame_into, go_on, Live, SseStream};
 use crate::codec::sse::encode_heartbeat;
+use crate::entrypoint::hibernation::{woken, Asleep, Woke};
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
 use crate::server::duplex::{DiscardInbound, WroteNow};
@@ -57,37 +56,20 @@ impl Sleeping {
     }
 }
 
-/// One hibernating stream in `sse_streams_hibernating`.
-struct Asleep(Arc<ShardMetrics>);
-
-impl Asleep {
-    fn count(metrics: &Arc<ShardMetrics>) -> Asleep {
-        ShardMetrics::inc(&metrics.sse_hibernations_total);
-        ShardMetrics::inc(&metrics.sse_streams_hibernating);
-        Asleep(metrics.clone())
-    }
-}
-
-impl Drop for Asleep {
-    fn drop(&mut self) {
-        ShardMetrics::sub(&self.0.sse_streams_hibernating, 1);
-    }
-}
-
 /// Puts `stream` to sleep: its writer task is ending (this is its last step) and its reader has
 /// handed back `reader`; one small task waits for what wakes it.
-pub(super) fn fall_asleep(
-    mut stream: SseStream,
-    reader: ReaderParts<DiscardInbound>,
-    live: Live,
-) {
+pub(super) fn fall_asleep(mut stream: SseStream, reader: ReaderParts<DiscardInbound>, live: Live) {
     stream.duplex.reading_paused();
     // Empty here (the writer parked with nothing pending): their room goes, not only their bytes.
     stream.duplex.batch = WriteBatch::new();
     stream.duplex.write_buf = BytesMut::new();
     stream.scratch = BytesMut::new();
     live.queue.release_room();
-    let asleep = Asleep::count(&live.shard.metrics);
+    let asleep = Asleep::count(
+        &live.shard.metrics,
+        |m| &m.sse_hibernations_total,
+        |m| &m.sse_streams_hibernating,
+    );
     let sleeping = Box::new(Sleeping {
         stream,
         reader,
@@ -97,43 +79,22 @@ pub(super) fn fall_asleep(
     spawn_connection_task("sse hibernation", wait(sleeping), || {});
 }
 
-/// What ended one wait of a sleeping stream.
-enum Woke {
-    /// The socket is readable.
-    Readable,
-    /// The heartbeat armed for this time is due.
-    HeartbeatDue(Instant),
-    /// Anything else: shutdown, the credential or the API version ended, the queue needs its
-    /// writer, the socket reported an error.
-    Other,
-}
-
 /// Waits for whatever needs the stream, then starts its tasks again.
 async fn wait(mut sleeping: Box<Sleeping>) {
     loop {
-        let woke = {
-            let Sleeping {
-                stream,
-                reader,
-                live,
-                ..
-            } = &*sleeping;
-            let heartbeat = stream.heartbeat_due();
-            // Whichever comes first: each of them is looked at again by the woken stream's loop.
-            monoio::select! {
-                biased;
-                _ = live.shard.shutdown.wait() => Woke::Other,
-                readable = reader.readable() => match readable {
-                    Ok(()) => Woke::Readable,
-                    // The reader meets the error and ends the stream.
-                    Err(_) => Woke::Other,
-                },
-                _ = live.watch.ended() => Woke::Other,
-                _ = live.api.drain.retired(EntrypointKind::Sse) => Woke::Other,
-                _ = live.queue.ready() => Woke::Other,
-                _ = live.shard.alarms.at(heartbeat) => Woke::HeartbeatDue(heartbeat),
-            }
-        };
+        let heartbeat = sleeping.stream.heartbeat_due();
+        let Sleeping { reader, live, .. } = &*sleeping;
+        let (watch, drain) = (&*live.watch, &live.api.drain);
+        let woke = woken(
+            &live.shard,
+            reader,
+            watch,
+            drain,
+            EntrypointKind::Sse,
+            &live.queue,
+            heartbeat,
+        );
+        let woke = woke.await;
         match woke {
             // What an SSE client sends is dropped, awake or asleep; its leaving wakes the reader.
             Woke::Readable => {
@@ -141,8 +102,8 @@ async fn wait(mut sleeping: Box<Sleeping>) {
                     break;
                 }
             }
-            Woke::HeartbeatDue(armed_for) => {
-                if !sleeping.heartbeat_asleep(armed_for) {
+            Woke::AlarmDue => {
+                if !sleeping.heartbeat_asleep(heartbeat) {
                     break;
                 }
             }

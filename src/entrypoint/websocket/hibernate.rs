@@ -15,8 +15,6 @@
 //! whose predecessor went unanswered or the socket does not take whole, the gateway shuts down,
 //! the API version retires, or the client's credential ends.
 
-use std::sync::Arc;
-
 use bytes::BytesMut;
 use monoio::time::Instant;
 
@@ -24,6 +22,7 @@ use super::inbound::WsReader;
 use super::session::{finish, go_on, Live, Ping, Session, PING_PAYLOAD};
 use crate::codec::ws::encode_ping;
 use crate::codec::ws::pongs::only_pongs;
+use crate::entrypoint::hibernation::{woken, Asleep, Woke};
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
 use crate::server::duplex::WroteNow;
@@ -72,23 +71,6 @@ impl Sleeping {
     }
 }
 
-/// One hibernating session in `websocket_sessions_hibernating`.
-struct Asleep(Arc<ShardMetrics>);
-
-impl Asleep {
-    fn count(metrics: &Arc<ShardMetrics>) -> Asleep {
-        ShardMetrics::inc(&metrics.websocket_hibernations_total);
-        ShardMetrics::inc(&metrics.websocket_sessions_hibernating);
-        Asleep(metrics.clone())
-    }
-}
-
-impl Drop for Asleep {
-    fn drop(&mut self) {
-        ShardMetrics::sub(&self.0.websocket_sessions_hibernating, 1);
-    }
-}
-
 /// Puts `session` to sleep: its writer task is ending (this is its last step) and its reader has
 /// handed back `reader`; one small task waits for what wakes it.
 pub(super) fn fall_asleep(
@@ -103,7 +85,11 @@ pub(super) fn fall_asleep(
     session.duplex.write_buf = BytesMut::new();
     session.inbound.hibernate();
     live.queue.release_room();
-    let asleep = Asleep::count(&live.shard.metrics);
+    let asleep = Asleep::count(
+        &live.shard.metrics,
+        |m| &m.websocket_hibernations_total,
+        |m| &m.websocket_sessions_hibernating,
+    );
     let sleeping = Box::new(Sleeping {
         session,
         reader: *reader,
@@ -114,50 +100,32 @@ pub(super) fn fall_asleep(
     spawn_connection_task("websocket hibernation", wait(sleeping), || {});
 }
 
-/// What ended one wait of a sleeping session.
-enum Woke {
-    /// The socket is readable.
-    Readable,
-    /// The next keep-alive ping is due.
-    PingDue,
-    /// Anything else: shutdown, the credential or the API version ended, the queue needs its
-    /// writer.
-    Other,
-}
-
 /// Waits for whatever needs the session, then starts its tasks again. Keep-alive is handled
 /// asleep: the ping goes out directly and the client's pongs are taken off the socket, so an
 /// idle session with a live client never wakes.
 async fn wait(mut sleeping: Box<Sleeping>) {
     let heard = loop {
-        let woke = {
-            let Sleeping {
-                reader, live, ping, ..
-            } = &*sleeping;
-            // Whichever comes first: each of them is looked at again by the woken session's loop.
-            monoio::select! {
-                biased;
-                _ = live.shard.shutdown.wait() => Woke::Other,
-                // Before the others: a client heard from must not be taken for silent when its
-                // bytes come with another event.
-                readable = reader.readable() => match readable {
-                    Ok(()) => Woke::Readable,
-                    // The reader meets the error and ends the stream.
-                    Err(_) => Woke::Other,
-                },
-                _ = live.watch.ended() => Woke::Other,
-                _ = live.api.drain.retired(EntrypointKind::WebSocket) => Woke::Other,
-                _ = live.queue.ready() => Woke::Other,
-                _ = live.shard.alarms.at(ping.next) => Woke::PingDue,
-            }
-        };
+        let Sleeping {
+            reader, live, ping, ..
+        } = &*sleeping;
+        let (watch, drain, kind) = (&*live.watch, &live.api.drain, EntrypointKind::WebSocket);
+        let woke = woken(
+            &live.shard,
+            reader,
+            watch,
+            drain,
+            kind,
+            &live.queue,
+            ping.next,
+        )
+        .await;
         match woke {
             Woke::Readable => match sleeping.reader.discard_if(only_pongs) {
                 Discarded::Taken => sleeping.session.inbound.last_heard.set(Instant::now()),
                 Discarded::Nothing => {}
                 Discarded::Wake => break true,
             },
-            Woke::PingDue => {
+            Woke::AlarmDue => {
                 if !sleeping.ping_asleep() {
                     break false;
                 }

@@ -19,7 +19,7 @@ use crate::codec::ws_envelope::encode_envelope_frame;
 use crate::delivery::{OutboundQueue, QueueEnd};
 use crate::deployed::{Api, Drain};
 use crate::endpoint::Subscription;
-use crate::entrypoint::quiet::{self, Quiet};
+use crate::entrypoint::hibernation::{self, Quiet};
 use crate::error::{self, DataError, Kind};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
@@ -241,6 +241,9 @@ impl Session {
                     Err(QueueEnd::Closed) => return Exit::Close(0, String::new()),
                 },
                 _ = &mut ping_timer => {
+                    // Keep-alive is no activity: a session that only pings is quiet (else a
+                    // `wsHibernateMs` as long as the interval would never be reached).
+                    passes -= 1;
                     if ping_sent_at.is_some_and(|sent| self.inbound.last_heard.get() < sent) {
                         return Exit::Close(0, String::new());
                     }
@@ -250,21 +253,12 @@ impl Session {
                     next_ping = now + ping_interval;
                     ping_timer.as_mut().reset(next_ping);
                 }
-                _ = quiet::due(&mut quiet), if may_sleep => {
+                _ = hibernation::due(&mut quiet), if may_sleep => {
                     let pause = self.pause.as_deref();
-                    let reads = pause.map_or(0, ReadPause::reads);
-                    let check = quiet.as_mut().expect("armed");
-                    if check.was_quiet(passes, reads) {
-                        if let Some(parts) = pause.expect("armed with a pause").pause().await {
-                            // The fan-out goes on writing for it while it sleeps.
-                            if let Some(parked) = parked.take() {
-                                parked.stay();
-                            }
-                            let ping = Ping { next: next_ping, sent_at: ping_sent_at };
-                            return Exit::Hibernate(parts, ping);
-                        }
+                    if let Some(parts) = hibernation::settle(&mut quiet, pause, passes, &mut parked).await {
+                        let ping = Ping { next: next_ping, sent_at: ping_sent_at };
+                        return Exit::Hibernate(parts, ping);
                     }
-                    check.arm(passes, reads);
                 }
                 _ = expiry(&mut deadline), if unfinished.is_some() => {
                     // Still the same message (else the next pass re-arms for the new one).
