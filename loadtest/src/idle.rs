@@ -78,7 +78,9 @@ pub fn measure(
             });
         }
         for &n in &plan {
-            rows.push(measure_one(server, n, options, source_ips, threads, hold, protocol)?);
+            rows.push(measure_one(
+                server, n, options, source_ips, threads, hold, protocol,
+            )?);
         }
     }
     Ok(rows)
@@ -201,9 +203,8 @@ fn measure_one(
 /// The markdown table of the rows.
 pub fn table(rows: &[IdleRow]) -> String {
     let held = rows.iter().any(|r| r.held_rss_kib.is_some());
-    let mut table = String::from(
-        "| server | idle connections | RSS before | RSS with them | per connection |",
-    );
+    let mut table =
+        String::from("| server | idle connections | RSS before | RSS with them | per connection |");
     table.push_str(if held {
         " highest while held | per connection, held |\n|---|---:|---:|---:|---:|---:|---:|\n"
     } else {
