@@ -329,3 +329,57 @@ fn mock_subscribers_sleep_between_messages(driver: DriverChoice) {
     assert_eq!(metric(&gateway, |m| &m.websocket_wakeups_total), 0);
 }
 on_both_drivers!(mock_subscribers, mock_subscribers_sleep_between_messages);
+
+/// Answering pings is no activity: with `wsHibernateMs` longer than the ping interval a session
+/// whose client answers every ping still hibernates (every quiet window holds a ping and its
+/// pong), and goes on receiving.
+fn a_client_that_only_answers_pings_is_quiet(driver: DriverChoice) {
+    let gateway = start_one_shard(
+        &yaml("wsPingIntervalMs: 300").replace("wsHibernateMs: 100", "wsHibernateMs: 700"),
+        driver,
+    );
+    let addr = gateway.local_addr();
+    let mut socket = ws_open(addr, "/topic");
+    socket
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let asleep = || metric(&gateway, |m| &m.websocket_sessions_hibernating) == 1;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut pings = 0;
+    // Reading answers each ping (tungstenite sends the pong with the next read).
+    while !asleep() && Instant::now() < deadline {
+        match socket.read() {
+            Ok(Message::Ping(_)) => pings += 1,
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(tungstenite::Error::Io(err))
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(err) => panic!("the client was dropped: {err}"),
+        }
+    }
+    socket.flush().unwrap();
+    assert!(asleep(), "never hibernated, {pings} pings answered");
+    assert!(pings >= 2, "{pings} pings answered before it slept");
+    assert_eq!(post(addr, "/topic", "still here", "").status, 202);
+    socket
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    loop {
+        match socket.read().expect("the message") {
+            Message::Ping(_) => continue,
+            Message::Text(text) => {
+                assert_eq!(text.as_str(), "still here");
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+on_both_drivers!(
+    answering_pings_only,
+    a_client_that_only_answers_pings_is_quiet
+);

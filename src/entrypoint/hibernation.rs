@@ -65,14 +65,15 @@ pub(super) async fn due(quiet: &mut Option<Quiet<'_>>) {
 /// At a quiet check (`due`) of a stream whose writer is `parked`: when it has been quiet since
 /// the last check, pauses its reader and returns the reader's parts, leaving the queue parked
 /// (the fan-out goes on writing for it while it sleeps); otherwise arms the next check and
-/// returns `None`. `passes`: the writer loop's passes so far.
+/// returns `None`. `passes`: the writer loop's passes so far; `reads`: the reads that count as
+/// the client's activity so far.
 pub(super) async fn settle<H>(
     quiet: &mut Option<Quiet<'_>>,
     pause: Option<&ReadPause<H>>,
     passes: u64,
+    reads: u64,
     parked: &mut Option<Parked<'_>>,
 ) -> Option<Box<ReaderParts<H>>> {
-    let reads = pause.map_or(0, ReadPause::reads);
     let check = quiet.as_mut().expect("armed");
     if check.was_quiet(passes, reads) {
         if let Some(parts) = pause.expect("armed with a pause").pause().await {

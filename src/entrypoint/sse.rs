@@ -373,7 +373,7 @@ impl SseStream {
                 }
                 _ = hibernation::due(&mut quiet), if may_sleep => {
                     let pause = self.pause.as_deref();
-                    if let Some(parts) = hibernation::settle(&mut quiet, pause, passes, &mut parked).await {
+                    if let Some(parts) = hibernation::settle(&mut quiet, pause, passes, pause.map_or(0, ReadPause::reads), &mut parked).await {
                         return Exit::Hibernate(parts);
                     }
                     continue;

@@ -44,6 +44,8 @@ pub(super) struct Inbound {
     pub(super) close_by_gateway: Cell<bool>,
     /// When the client last sent anything.
     pub(super) last_heard: Cell<Instant>,
+    /// Reads that carried nothing but pongs: keep-alive, no activity for the quiet check.
+    pub(super) keep_alive_reads: Cell<u64>,
     /// When the message now arriving began; `None` between messages. The writer closes the
     /// connection when it stays unfinished for `wsMessageReadMs`.
     pub(super) unfinished_since: Cell<Option<Instant>>,
@@ -63,6 +65,7 @@ impl Inbound {
             close: RefCell::new(None),
             close_by_gateway: Cell::new(false),
             last_heard: Cell::new(Instant::now()),
+            keep_alive_reads: Cell::new(0),
             unfinished_since: Cell::new(None),
             dirty: Cell::new(false),
             writer: RefCell::new(None),
@@ -251,15 +254,24 @@ pub(super) struct WsReader {
 impl InboundHandler for WsReader {
     async fn on_bytes(&mut self, buf: &mut BytesMut) -> bool {
         self.inbound.last_heard.set(Instant::now());
+        // Whether this read carried only whole pongs so far.
+        let mut only_pongs = true;
         loop {
             let event = match self.decoder.decode(buf) {
-                Ok(None) => return self.hold_unfinished(buf),
+                Ok(None) => {
+                    if only_pongs && buf.is_empty() && self.decoder.held_bytes() == 0 {
+                        let reads = &self.inbound.keep_alive_reads;
+                        reads.set(reads.get() + 1);
+                    }
+                    return self.hold_unfinished(buf);
+                }
                 Ok(Some(event)) => event,
                 Err(err) => {
                     self.inbound.refused(err.close_code(), err.to_string());
                     return false;
                 }
             };
+            only_pongs &= matches!(event, WsEvent::Pong(_));
             let (payload, kind) = match event {
                 WsEvent::Ping(payload) => {
                     self.inbound.queue_pong(payload).await;

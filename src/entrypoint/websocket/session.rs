@@ -152,10 +152,10 @@ impl Session {
         let mut next_ping = ping.next;
         let mut ping_sent_at = ping.sent_at;
         // When hibernation is looked at next (armed only for a session that may hibernate).
-        let mut quiet = self.pause.as_ref().and_then(|pause| {
-            let after = shard.gateway.timeouts.ws_hibernate?;
-            Some(Quiet::new(&shard.alarms, after, pause.reads()))
-        });
+        let mut quiet = match (&self.pause, shard.gateway.timeouts.ws_hibernate) {
+            (Some(_), Some(after)) => Some(Quiet::new(&shard.alarms, after, self.client_reads())),
+            _ => None,
+        };
         // When the message the client is sending must be finished: armed for the start time
         // `unfinished` of that message, off between messages. Created by the first message that
         // spans reads, so an idle session holds no second timer.
@@ -255,7 +255,7 @@ impl Session {
                 }
                 _ = hibernation::due(&mut quiet), if may_sleep => {
                     let pause = self.pause.as_deref();
-                    if let Some(parts) = hibernation::settle(&mut quiet, pause, passes, &mut parked).await {
+                    if let Some(parts) = hibernation::settle(&mut quiet, pause, passes, self.client_reads(), &mut parked).await {
                         let ping = Ping { next: next_ping, sent_at: ping_sent_at };
                         return Exit::Hibernate(parts, ping);
                     }
@@ -306,6 +306,13 @@ impl Session {
             ShardMetrics::add(&metrics.messages_delivered_total, delivered);
             self.duplex.exchange().delivered(delivered);
         }
+    }
+
+    /// The reads that carried more than pongs: the client's activity, for the quiet check (a
+    /// client answering keep-alive pings is still quiet).
+    fn client_reads(&self) -> u64 {
+        let reads = self.pause.as_deref().map_or(0, ReadPause::reads);
+        reads.saturating_sub(self.inbound.keep_alive_reads.get())
     }
 
     /// The close to send after a failed write: none when the client is gone; 1013 with the
