@@ -205,7 +205,7 @@ def headline(out):
         if "tidegate" in measured and "nchan" in measured:
             t, n = measured["tidegate"], measured["nchan"]
             lines.append(
-                f"- Idle WebSocket connections (largest level measured): tidegate {t['kib_per_connection']:.2f} KiB per "
+                f"- Idle {'SSE' if row.get('protocol') == 'Sse' else 'WebSocket'} connections (largest level measured): tidegate {t['kib_per_connection']:.2f} KiB per "
                 f"connection ({t['ready']:,} connected), nchan {n['kib_per_connection']:.2f} KiB "
                 f"({n['ready']:,} connected): {t['kib_per_connection'] / n['kib_per_connection']:.2f}× nchan's."
             )

@@ -35,7 +35,8 @@
 //!              log only), request ids, request bodies, CORS rules (cors.rs); duplex.rs and
 //!              stream_read.rs: WebSocket/SSE streams, whose idle reader holds no buffer
 //!              (read_pool.rs: per-shard read buffers lent only while reading) and can be
-//!              paused, handing back what it holds (a hibernating stream); gathered,
+//!              paused, handing back what it holds (a hibernating stream, which takes
+//!              ignorable bytes off its socket itself: stream_peek.rs); gathered,
 //!              stall-bounded writes (write_batch.rs, stall_write.rs, transport.rs);
 //!              direct_write.rs: the fan-out's own non-blocking write to an idle stream's socket
 //! codec/       sans-IO codecs: HTTP head/body/response, GET batch rendering, WebSocket frames and

@@ -163,8 +163,9 @@ shard_metrics! {
     gauge sse_streams_hibernating,
     /// SSE streams that went to sleep (`sse_streams_hibernating`).
     counter sse_hibernations_total,
-    /// Hibernating SSE streams woken (the client sent bytes or left, a heartbeat could not be
-    /// written at once, the queue needed its writer, or the stream had to end).
+    /// Hibernating SSE streams woken (the client left or sent more than a short peek shows, a
+    /// heartbeat could not be written at once, the queue needed its writer, or the stream had
+    /// to end).
     counter sse_wakeups_total,
     /// Heartbeats written by hibernating SSE streams without waking.
     counter sse_heartbeats_asleep_total,

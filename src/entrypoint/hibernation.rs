@@ -2,10 +2,12 @@
 //! hibernate: the check of whether a stream has been quiet, the step into sleep, and the count
 //! of those asleep.
 
+use std::rc::Rc;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use monoio::time::Instant;
 
 use crate::delivery::{OutboundQueue, Parked};
@@ -13,7 +15,9 @@ use crate::deployed::Drain;
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
 use crate::security::live::StreamWatch;
+use crate::server::duplex::{Duplex, InboundHandler};
 use crate::server::stream_read::{ReadPause, ReaderParts};
+use crate::server::write_batch::WriteBatch;
 use crate::shard::{Alarm, Alarms, Shard};
 
 /// When a stream looks at whether it has been quiet: armed at the start of a quiet spell, the
@@ -109,6 +113,13 @@ impl Asleep {
     }
 }
 
+impl Asleep {
+    /// Counts the stream's waking in `wakeups` (and leaves the gauge).
+    pub(super) fn woke(self, wakeups: Pick) {
+        ShardMetrics::inc(wakeups(&self.metrics));
+    }
+}
+
 impl Drop for Asleep {
     fn drop(&mut self) {
         ShardMetrics::sub((self.gauge)(&self.metrics), 1);
@@ -152,4 +163,27 @@ pub(super) async fn woken<H>(
         _ = queue.ready() => Woke::Other,
         _ = shard.alarms.at(alarm) => Woke::AlarmDue,
     }
+}
+
+/// Readies a stream's writing side for sleep, its writer parked with nothing pending: the paused
+/// reader has nothing to cancel, and the empty buffers and queue give back their room, not only
+/// their bytes.
+pub(super) fn prepare(duplex: &mut Duplex, queue: &OutboundQueue) {
+    duplex.reading_paused();
+    duplex.batch = WriteBatch::new();
+    duplex.write_buf = BytesMut::new();
+    queue.release_room();
+}
+
+/// Starts a woken stream's reading again (its writer task is started next): what the fan-out
+/// pushes from now on queues for the writer.
+pub(super) fn resume<H: InboundHandler + 'static>(
+    duplex: &mut Duplex,
+    pause: Option<&Rc<ReadPause<H>>>,
+    reader: ReaderParts<H>,
+    queue: &OutboundQueue,
+) {
+    queue.unpark();
+    let pause = pause.expect("a hibernating stream has a pause").clone();
+    duplex.resume_reading(reader, pause);
 }

@@ -47,13 +47,16 @@ use session::{go_on, Live, Ping, Session};
 /// dropped once the session starts: an idle session keeps only what it took from it. A session
 /// that hibernates (`hibernate`) goes on in tasks of its own, holding `lifeline`.
 pub async fn serve(
-    mut conn: Conn,
+    conn: Conn,
     head: RequestHead,
     api: &Rc<Api>,
     options: &WebSocketOptions,
     shard: &Rc<Shard>,
     lifeline: Lifeline,
 ) {
+    // A local, dropped before the parameters: on an early return the socket closes before the
+    // lifeline (the connection's slot and access-log record) goes.
+    let mut conn = conn;
     let accept = match handshake(&head) {
         Ok(accept) => accept,
         Err((426, message)) => {

@@ -16,7 +16,6 @@
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
@@ -63,7 +62,7 @@ impl StreamReader {
     }
 
     /// The stream this half reads.
-    fn stream(&self) -> &TcpStream {
+    pub(super) fn stream(&self) -> &TcpStream {
         // SAFETY: the halves of a split stream share it through an `Rc<UnsafeCell>`, which keeps
         // it in place for as long as either half lives; monoio's own `peer_addr` on a half reads
         // it the same way. Callers only read the descriptor or clone its handle for a poll
@@ -138,72 +137,6 @@ impl<H> ReaderParts<H> {
     /// The stream's handler (a hibernating WebSocket's frame decoder and publisher).
     pub fn handler(&self) -> &H {
         &self.handler
-    }
-
-    /// For a hibernating stream the socket woke: when what the socket holds is only bytes its
-    /// handler would read and ignore (`ignorable`: a WebSocket client's pongs), takes them off
-    /// the socket (counted as read): the stream sleeps on, its reader task not started.
-    /// `Wake` when the reader must run: other bytes, more than `PEEK_BYTES`, the end of the
-    /// stream or an error. Plain TCP only (a TLS stream always wakes).
-    pub fn discard_if(&self, ignorable: impl Fn(&[u8]) -> bool) -> Discarded {
-        if self.reader.tls.is_some() {
-            return Discarded::Wake;
-        }
-        let fd = self.reader.stream().as_raw_fd();
-        let mut peeked = [0u8; PEEK_BYTES];
-        let Some(count) = recv_now(fd, &mut peeked, libc::MSG_PEEK) else {
-            return Discarded::Nothing;
-        };
-        if count == 0 || count == PEEK_BYTES || !ignorable(&peeked[..count]) {
-            return Discarded::Wake;
-        }
-        // The same bytes, now taken: a stream socket keeps what a peek saw for its one reader.
-        if recv_now(fd, &mut peeked[..count], 0) != Some(count) {
-            return Discarded::Wake;
-        }
-        self.exchange.read(count);
-        Discarded::Taken
-    }
-}
-
-/// What `ReaderParts::discard_if` did.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Discarded {
-    /// Took ignorable bytes off the socket: the client was heard from.
-    Taken,
-    /// Found nothing waiting after all.
-    Nothing,
-    /// Took nothing: the reader must run.
-    Wake,
-}
-
-/// Most bytes a hibernating stream looks at without its reader task (`discard_if`): a few
-/// pongs; a client that sent more wakes its reader.
-const PEEK_BYTES: usize = 256;
-
-/// One non-blocking `recv` into `buf` with `flags`: the count (0: the peer closed), or `None`
-/// when nothing is waiting; an error other than that reads as the end (`Some(0)`), which
-/// wakes the reader to meet it.
-fn recv_now(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> Option<usize> {
-    loop {
-        // SAFETY: `buf` is valid for `buf.len()` bytes of writes; `fd` is the stream's socket,
-        // open while its reader's parts exist. MSG_DONTWAIT: the shard never blocks on it.
-        let got = unsafe {
-            libc::recv(
-                fd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                flags | libc::MSG_DONTWAIT,
-            )
-        };
-        if got >= 0 {
-            return Some(got as usize);
-        }
-        match io::Error::last_os_error().kind() {
-            io::ErrorKind::Interrupted => continue,
-            io::ErrorKind::WouldBlock => return None,
-            _ => return Some(0),
-        }
     }
 }
 
@@ -339,6 +272,10 @@ async fn read_until_paused<H: InboundHandler>(
         // The request phase's buffer: freed now, not kept for the stream's life.
         drop(first);
     } else {
+        // A read as any other (a handler's own count of reads must not run ahead of it).
+        if let Some(pause) = pause {
+            pause.reads.set(pause.reads.get() + 1);
+        }
         let mut first = LentBuffer::adopt(first, &metrics);
         if !parts.handler.on_bytes(&mut first).await {
             return false;

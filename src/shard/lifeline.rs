@@ -1,7 +1,7 @@
 //! What a connection keeps alive for its whole life, whichever task serves it: its place under
 //! the shard's connection bound, its request's access-log record. The accept loop and the
 //! connection step put them here; a stream that hibernates (no task while idle, see
-//! `entrypoint::websocket`) carries the lifeline along, so they end when the stream does, not
+//! `entrypoint::websocket` and `entrypoint::sse`) carries the lifeline along, so they end when the stream does, not
 //! when the task that started it does.
 
 use std::any::Any;

@@ -17,12 +17,12 @@ use monoio::time::Instant;
 
 use super::{finish, frame_into, go_on, Live, SseStream};
 use crate::codec::sse::encode_heartbeat;
-use crate::entrypoint::hibernation::{woken, Asleep, Woke};
+use crate::entrypoint::hibernation::{self, woken, Asleep, Woke};
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
 use crate::server::duplex::{DiscardInbound, WroteNow};
-use crate::server::stream_read::{Discarded, ReaderParts};
-use crate::server::write_batch::WriteBatch;
+use crate::server::stream_peek::Discarded;
+use crate::server::stream_read::ReaderParts;
 use crate::shard::supervisor::spawn_connection_task;
 
 /// A stream between tasks.
@@ -59,12 +59,8 @@ impl Sleeping {
 /// Puts `stream` to sleep: its writer task is ending (this is its last step) and its reader has
 /// handed back `reader`; one small task waits for what wakes it.
 pub(super) fn fall_asleep(mut stream: SseStream, reader: ReaderParts<DiscardInbound>, live: Live) {
-    stream.duplex.reading_paused();
-    // Empty here (the writer parked with nothing pending): their room goes, not only their bytes.
-    stream.duplex.batch = WriteBatch::new();
-    stream.duplex.write_buf = BytesMut::new();
+    hibernation::prepare(&mut stream.duplex, &live.queue);
     stream.scratch = BytesMut::new();
-    live.queue.release_room();
     let asleep = Asleep::count(
         &live.shard.metrics,
         |m| &m.sse_hibernations_total,
@@ -116,15 +112,9 @@ async fn wait(mut sleeping: Box<Sleeping>) {
         live,
         _asleep,
     } = *sleeping;
-    drop(_asleep);
-    ShardMetrics::inc(&live.shard.metrics.sse_wakeups_total);
-    // The writer runs again: what the fan-out pushes from now on queues for it.
-    live.queue.unpark();
-    let pause = stream
-        .pause
-        .clone()
-        .expect("a hibernating stream has a pause");
-    stream.duplex.resume_reading(reader, pause);
+    _asleep.woke(|m| &m.sse_wakeups_total);
+    let pause = stream.pause.as_ref();
+    hibernation::resume(&mut stream.duplex, pause, reader, &live.queue);
     spawn_connection_task("sse stream", awake(stream, live), || {});
 }
 

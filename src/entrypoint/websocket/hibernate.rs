@@ -22,12 +22,12 @@ use super::inbound::WsReader;
 use super::session::{finish, go_on, Live, Ping, Session, PING_PAYLOAD};
 use crate::codec::ws::encode_ping;
 use crate::codec::ws::pongs::only_pongs;
-use crate::entrypoint::hibernation::{woken, Asleep, Woke};
+use crate::entrypoint::hibernation::{self, woken, Asleep, Woke};
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
 use crate::server::duplex::WroteNow;
-use crate::server::stream_read::{Discarded, ReaderParts};
-use crate::server::write_batch::WriteBatch;
+use crate::server::stream_peek::Discarded;
+use crate::server::stream_read::ReaderParts;
 use crate::shard::supervisor::spawn_connection_task;
 
 /// A session between tasks.
@@ -79,12 +79,8 @@ pub(super) fn fall_asleep(
     live: Live,
     ping: Ping,
 ) {
-    session.duplex.reading_paused();
-    // Empty here (the writer parked with nothing pending): their room goes, not only their bytes.
-    session.duplex.batch = WriteBatch::new();
-    session.duplex.write_buf = BytesMut::new();
+    hibernation::prepare(&mut session.duplex, &live.queue);
     session.inbound.hibernate();
-    live.queue.release_room();
     let asleep = Asleep::count(
         &live.shard.metrics,
         |m| &m.websocket_hibernations_total,
@@ -140,20 +136,14 @@ async fn wait(mut sleeping: Box<Sleeping>) {
         ping,
         _asleep,
     } = *sleeping;
-    drop(_asleep);
-    ShardMetrics::inc(&live.shard.metrics.websocket_wakeups_total);
+    _asleep.woke(|m| &m.websocket_wakeups_total);
     if heard {
         // The client sent something, which its restarted reader is about to read: a ping due
         // at once must not take it for silent.
         session.inbound.last_heard.set(Instant::now());
     }
-    // The writer runs again: what the fan-out pushes from now on queues for it.
-    live.queue.unpark();
-    let pause = session
-        .pause
-        .clone()
-        .expect("a hibernating session has a pause");
-    session.duplex.resume_reading(reader, pause);
+    let pause = session.pause.as_ref();
+    hibernation::resume(&mut session.duplex, pause, reader, &live.queue);
     spawn_connection_task("websocket session", awake(session, live, ping), || {});
 }
 
