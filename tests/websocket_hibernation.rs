@@ -64,6 +64,27 @@ fn open(addr: SocketAddr, count: u64) -> Vec<WsClient> {
     (0..count).map(|_| ws_open(addr, "/topic")).collect()
 }
 
+/// One read of a client whose read timeout is short: true for the gateway's ping (which
+/// tungstenite answers with its next read), false when nothing came; anything else fails.
+fn ping_or_nothing(socket: &mut WsClient) -> bool {
+    match socket.read() {
+        Ok(Message::Ping(payload)) => {
+            assert_eq!(&payload[..], b"tidegate");
+            true
+        }
+        Ok(other) => panic!("unexpected {other:?}"),
+        Err(tungstenite::Error::Io(err))
+            if matches!(
+                err.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            false
+        }
+        Err(err) => panic!("the client was dropped: {err}"),
+    }
+}
+
 /// Sleeping sessions receive what is published without waking (the fan-out writes for them),
 /// answer a ping, publish what their client sends, complete the client's close, and are closed
 /// with the cursor to resume from when the gateway shuts down.
@@ -164,19 +185,7 @@ fn keep_alive_goes_on_asleep_and_silent_clients_are_dropped(driver: DriverChoice
     let mut pings = 0;
     // Reading answers each ping (tungstenite queues the pong and sends it with the next read).
     while started.elapsed() < Duration::from_secs(4) {
-        match answering.read() {
-            Ok(Message::Ping(payload)) => {
-                assert_eq!(&payload[..], b"tidegate");
-                pings += 1;
-            }
-            Ok(other) => panic!("unexpected {other:?}"),
-            Err(tungstenite::Error::Io(err))
-                if matches!(
-                    err.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(err) => panic!("the answering client was dropped: {err}"),
-        }
+        pings += u64::from(ping_or_nothing(&mut answering));
     }
     assert!(pings >= 4, "{pings} pings in 4 s at a 400 ms interval");
     // The pong of the last ping read goes out now, not with a later read.
@@ -349,16 +358,7 @@ fn a_client_that_only_answers_pings_is_quiet(driver: DriverChoice) {
     let mut pings = 0;
     // Reading answers each ping (tungstenite sends the pong with the next read).
     while !asleep() && Instant::now() < deadline {
-        match socket.read() {
-            Ok(Message::Ping(_)) => pings += 1,
-            Ok(other) => panic!("unexpected {other:?}"),
-            Err(tungstenite::Error::Io(err))
-                if matches!(
-                    err.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(err) => panic!("the client was dropped: {err}"),
-        }
+        pings += u64::from(ping_or_nothing(&mut socket));
     }
     socket.flush().unwrap();
     assert!(asleep(), "never hibernated, {pings} pings answered");
