@@ -34,7 +34,7 @@ pub(super) struct Quiet<'a> {
 
 impl<'a> Quiet<'a> {
     /// Armed at the stream's start (its writer's first pass is 1).
-    pub(super) fn new(alarms: &'a Alarms, after: Duration, reads: u64) -> Quiet<'a> {
+    fn new(alarms: &'a Alarms, after: Duration, reads: u64) -> Quiet<'a> {
         Quiet {
             alarms,
             alarm: alarms.at(Instant::now() + after),
@@ -42,6 +42,16 @@ impl<'a> Quiet<'a> {
             passes: 0,
             reads,
         }
+    }
+
+    /// The check of a stream that may hibernate (`reads`: its reader's count, when it can be
+    /// paused) after `after` (`None`: hibernation off); `None` for one that never will.
+    pub(super) fn armed(
+        alarms: &'a Alarms,
+        after: Option<Duration>,
+        reads: Option<u64>,
+    ) -> Option<Quiet<'a>> {
+        Some(Quiet::new(alarms, after?, reads?))
     }
 
     /// True when, since it was armed, the writer's only pass is the one the check woke, and

@@ -74,10 +74,8 @@ impl SseStream {
         // `last_write + interval`, so writing a message never touches the timer wheel.
         let mut heartbeat = std::pin::pin!(monoio::time::sleep_until(self.last_write + interval));
         // When hibernation is looked at next (armed only for a stream that may hibernate).
-        let mut quiet = self.pause.as_ref().and_then(|pause| {
-            let after = shard.gateway.timeouts.sse_hibernate?;
-            Some(Quiet::new(&shard.alarms, after, pause.reads()))
-        });
+        let reads = self.pause.as_deref().map(ReadPause::reads);
+        let mut quiet = Quiet::armed(&shard.alarms, shard.gateway.timeouts.sse_hibernate, reads);
         // The waits for the stream's end events live as long as the loop: re-created on every
         // pass they would take and give back a waiter slot of each signal per message.
         let peer_closed = self.duplex.peer_closed.clone();

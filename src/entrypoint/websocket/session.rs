@@ -152,10 +152,8 @@ impl Session {
         let mut next_ping = ping.next;
         let mut ping_sent_at = ping.sent_at;
         // When hibernation is looked at next (armed only for a session that may hibernate).
-        let mut quiet = match (&self.pause, shard.gateway.timeouts.ws_hibernate) {
-            (Some(_), Some(after)) => Some(Quiet::new(&shard.alarms, after, self.client_reads())),
-            _ => None,
-        };
+        let reads = self.pause.as_ref().map(|_| self.client_reads());
+        let mut quiet = Quiet::armed(&shard.alarms, shard.gateway.timeouts.ws_hibernate, reads);
         // When the message the client is sending must be finished: armed for the start time
         // `unfinished` of that message, off between messages. Created by the first message that
         // spans reads, so an idle session holds no second timer.
