@@ -171,15 +171,17 @@ impl DirectSink for DirectWrite {
 /// Writes as much of the sealed `batch` as the socket takes now; returns how many bytes. After a
 /// partial write `batch` holds exactly the rest (sealed); when everything was written it is left
 /// as it was, for the caller to clear. An error (the client is gone) writes nothing more: the
-/// writer meets it again on its own write and ends the stream as it always does.
-fn send_now(fd: RawFd, batch: &mut WriteBatch) -> usize {
+/// writer meets it again on its own write and ends the stream as it always does. `fd` must be an
+/// open stream socket for the whole call (the direct path's: see `DirectWrite::fd`; a
+/// hibernating stream's keep-alive: its `Duplex`'s own).
+pub(super) fn send_now(fd: RawFd, batch: &mut WriteBatch) -> usize {
     let mut written = 0;
     loop {
         let iovecs = batch.iovecs();
         let window: usize = iovecs.iter().map(|iovec| iovec.iov_len).sum();
         // SAFETY: an all-zero msghdr is valid (no address, no control data); `iovecs` points
         // into the batch's live parts (sealed), which nothing changes during the call. `fd` is
-        // the stream's socket, open while its queue holds this path (see `DirectWrite::fd`).
+        // an open stream socket, as the function's contract requires.
         // MSG_DONTWAIT: a full socket hands the write back instead of blocking the shard. No
         // safe wrapper takes a raw descriptor and a gathered, non-blocking send.
         let sent = unsafe {

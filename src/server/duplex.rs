@@ -20,7 +20,7 @@ use crate::message::MessageId;
 use crate::metrics::ShardMetrics;
 use crate::observe::exchange::Exchange;
 use crate::server::conn::Conn;
-use crate::server::direct_write::{DirectWrite, Framing};
+use crate::server::direct_write::{send_now, DirectWrite, Framing};
 use crate::server::stall_write::{is_stall, StallWriter};
 use crate::server::stream_read::{read_loop, ReadPause, ReaderParts, StreamReader};
 use crate::server::transport::Transport;
@@ -55,8 +55,8 @@ impl InboundHandler for DiscardInbound {
 pub enum WroteNow {
     /// The socket took all of it.
     All,
-    /// The socket took part of it; the rest waits in `write_buf`, and the writer must run and
-    /// write it before anything else is written.
+    /// The socket took part of it; the rest waits in the writer's batch, and the writer must run
+    /// and write it before anything else is written.
     Part,
     /// Nothing was written (the socket is full or failed, or the stream has bytes pending):
     /// the writer must write it itself.
@@ -202,57 +202,44 @@ impl Duplex {
     /// the fan-out writes for it meanwhile. Only when it has nothing pending, no stall and no
     /// handed-back rest: none of its own bytes may go after the fan-out's.
     pub fn park<'q>(&self, queue: &'q OutboundQueue) -> Option<Parked<'q>> {
-        let direct = self.direct.as_ref()?;
-        if !self.batch.is_empty()
-            || !self.write_buf.is_empty()
-            || self.stalled
-            || direct.has_handoff()
-        {
+        if self.direct.is_none() || self.has_pending() {
             return None;
         }
         queue.park()
     }
 
-    /// Writes `frame` (one of the writer's own control frames: a keep-alive ping) at once,
-    /// without waiting, for a hibernating stream whose writer task is not running. Only on
-    /// plain TCP with nothing else pending (no buffered bytes, stall or handed-back rest).
-    pub fn write_now(&mut self, frame: &[u8]) -> WroteNow {
-        if !matches!(self.transport, Transport::Plain)
-            || !self.batch.is_empty()
+    /// Whether something of the writer's own waits to be written: buffered bytes, a stalled
+    /// write's rest, or the rest of a direct write handed back.
+    fn has_pending(&self) -> bool {
+        !self.batch.is_empty()
             || !self.write_buf.is_empty()
             || self.stalled
             || self
                 .direct
                 .as_ref()
                 .is_some_and(|direct| direct.has_handoff())
-        {
+    }
+
+    /// Writes `frame` (one of the writer's own control frames: a keep-alive ping or heartbeat)
+    /// at once, without waiting, for a hibernating stream whose writer task is not running: the
+    /// direct path's non-blocking write. Only on plain TCP with nothing else pending.
+    pub fn write_now(&mut self, frame: &[u8]) -> WroteNow {
+        if !matches!(self.transport, Transport::Plain) || self.has_pending() {
             return WroteNow::Nothing;
         }
-        let sent = loop {
-            // SAFETY: `frame` is valid for `frame.len()` bytes of reads; the descriptor is this
-            // stream's socket, open while `self` lives. MSG_DONTWAIT: a full socket leaves the
-            // write to the writer task instead of blocking the shard.
-            let sent = unsafe {
-                libc::send(
-                    self.writes.fd(),
-                    frame.as_ptr().cast(),
-                    frame.len(),
-                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                )
-            };
-            if sent >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                break sent;
-            }
-        };
-        if sent <= 0 {
+        let mut batch = WriteBatch::new();
+        batch.put_slice(frame);
+        batch.seal();
+        let sent = send_now(self.writes.fd(), &mut batch);
+        if sent == 0 {
             return WroteNow::Nothing;
         }
-        let sent = sent as usize;
         self.exchange.wrote(sent);
         if sent == frame.len() {
             return WroteNow::All;
         }
-        self.write_buf.extend_from_slice(&frame[sent..]);
+        // Exactly the rest, sealed: `flush` writes it before anything else.
+        self.batch = batch;
         WroteNow::Part
     }
 
