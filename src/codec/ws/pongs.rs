@@ -2,36 +2,36 @@
 //! (`entrypoint::websocket::hibernate`) takes bytes that are nothing but whole pongs off the
 //! socket itself, and wakes its reader for anything else.
 
-/// FIN set, no reserved bits, opcode 0xA (pong).
-const PONG_FIRST_BYTE: u8 = 0x8A;
-/// The mask bit of the second byte; a client's frames must be masked (RFC 6455 §5.1).
-const MASK_BIT: u8 = 0x80;
-/// The mask key after the two header bytes.
-const MASK_KEY_BYTES: usize = 4;
+use std::io::Cursor;
 
-/// True when `bytes` is one or more whole client pong frames (masked, payload of at most 125
-/// bytes in the one-byte length) and nothing else: what a decoder would read and ignore.
-/// Anything else (a data frame, a ping, a close, a frame cut short, an unmasked or oversized
-/// pong) is false, for the decoder to read, refuse or wait for the rest of.
-pub fn only_pongs(mut bytes: &[u8]) -> bool {
-    if bytes.is_empty() {
-        return false;
-    }
-    while let [first, second, rest @ ..] = bytes {
-        if *first != PONG_FIRST_BYTE || second & MASK_BIT == 0 {
-            return false;
-        }
-        // The 7-bit length: 126 and 127 announce longer lengths, which no control frame has.
-        let length = usize::from(second & !MASK_BIT);
-        if length > super::MAX_CONTROL_PAYLOAD_BYTES {
-            return false;
-        }
-        let Some(after) = rest.get(MASK_KEY_BYTES + length..) else {
+use tungstenite::protocol::frame::coding::{Control, OpCode};
+use tungstenite::protocol::frame::FrameHeader;
+
+/// True when `bytes` is one or more whole client pong frames (masked, no reserved bits, payload
+/// of at most 125 bytes) and nothing else: what the decoder would read and ignore. Headers are
+/// parsed as the decoder parses them (tungstenite's `FrameHeader`). Anything else (a data frame,
+/// a ping, a close, a frame cut short, an unmasked or oversized pong) is false, for the decoder
+/// to read, refuse or wait for the rest of.
+pub fn only_pongs(bytes: &[u8]) -> bool {
+    let mut cursor = Cursor::new(bytes);
+    let mut pongs = 0;
+    while cursor.position() < bytes.len() as u64 {
+        let Ok(Some((header, length))) = FrameHeader::parse(&mut cursor) else {
             return false;
         };
-        bytes = after;
+        let pong = header.is_final
+            && !(header.rsv1 || header.rsv2 || header.rsv3)
+            && header.opcode == OpCode::Control(Control::Pong)
+            && header.mask.is_some()
+            && length <= super::MAX_CONTROL_PAYLOAD_BYTES as u64;
+        let end = cursor.position() + length;
+        if !pong || end > bytes.len() as u64 {
+            return false;
+        }
+        cursor.set_position(end);
+        pongs += 1;
     }
-    bytes.is_empty()
+    pongs > 0
 }
 
 #[cfg(test)]
