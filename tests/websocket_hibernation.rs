@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ use common::slow_reader::connect_small_window;
 use common::topic_api::backlog_topic_yaml;
 use common::ws_client::{close_frame, next_data, ws_open, Data, WsClient};
 use common::*;
+use tidegate::codec::ws::{encode_client_frame, Opcode};
 use tidegate::config::DriverChoice;
 use tidegate::runtime::Gateway;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -383,3 +385,32 @@ on_both_drivers!(
     answering_pings_only,
     a_client_that_only_answers_pings_is_quiet
 );
+
+/// What a sleeper takes off its socket by itself is only what the decoder would ignore: a burst
+/// of pongs longer than its peek wakes the reader, which reads them as pongs (the session lives
+/// on); an unmasked pong wakes it too, and the decoder refuses it (1002) as an awake one would.
+fn only_well_formed_pongs_are_taken_asleep(driver: DriverChoice) {
+    let gateway = start_one_shard(&yaml("wsPingIntervalMs: 600000"), driver);
+    let addr = gateway.local_addr();
+    let mut sockets = open(addr, 2);
+    all_asleep(&gateway, 2);
+    let mut pongs = bytes::BytesMut::new();
+    for _ in 0..40 {
+        encode_client_frame(&mut pongs, Opcode::Pong, true, b"pong", [1, 2, 3, 4]);
+    }
+    assert!(pongs.len() > 256);
+    sockets[0].get_mut().write_all(&pongs).unwrap();
+    wait_until(&gateway, "the reader woken for the burst", |g| {
+        metric(g, |m| &m.websocket_wakeups_total) == 1
+    });
+    assert_eq!(post(addr, "/topic", "after the burst", "").status, 202);
+    assert_eq!(text(&mut sockets[0]), "after the burst");
+    // Unmasked: a client's frames must be masked.
+    sockets[1].get_mut().write_all(&[0x8A, 0x00]).unwrap();
+    let (code, _) = close_frame(&mut sockets[1]);
+    assert_eq!(code, CloseCode::Protocol);
+    wait_until(&gateway, "the refused session ended", |g| {
+        metric(g, |m| &m.websocket_sessions_open) == 1
+    });
+}
+on_both_drivers!(malformed_pongs, only_well_formed_pongs_are_taken_asleep);
