@@ -104,35 +104,42 @@ pub(super) async fn settle<H>(
 /// A shard metric, picked from its `ShardMetrics`.
 pub(super) type Pick = fn(&ShardMetrics) -> &AtomicU64;
 
-/// One hibernating stream, in its gauge for as long as it sleeps (also when its task is dropped
-/// or panics).
-pub(super) struct Asleep {
+/// One stream in a gauge for as long as this lives (also when its task is dropped or panics).
+pub(super) struct InGauge {
     metrics: Arc<ShardMetrics>,
     gauge: Pick,
 }
 
-impl Asleep {
-    /// Counts a stream falling asleep in `total` and `gauge`.
-    pub(super) fn count(metrics: &Arc<ShardMetrics>, total: Pick, gauge: Pick) -> Asleep {
-        ShardMetrics::inc(total(metrics));
+impl InGauge {
+    /// Counts one more in `gauge`, until dropped.
+    pub(super) fn enter(metrics: &Arc<ShardMetrics>, gauge: Pick) -> InGauge {
         ShardMetrics::inc(gauge(metrics));
-        Asleep {
+        InGauge {
             metrics: metrics.clone(),
             gauge,
         }
     }
 }
 
-impl Asleep {
-    /// Counts the stream's waking in `wakeups` (and leaves the gauge).
-    pub(super) fn woke(self, wakeups: Pick) {
-        ShardMetrics::inc(wakeups(&self.metrics));
+impl Drop for InGauge {
+    fn drop(&mut self) {
+        ShardMetrics::sub((self.gauge)(&self.metrics), 1);
     }
 }
 
-impl Drop for Asleep {
-    fn drop(&mut self) {
-        ShardMetrics::sub((self.gauge)(&self.metrics), 1);
+/// One hibernating stream, in its asleep gauge for as long as it sleeps.
+pub(super) struct Asleep(InGauge);
+
+impl Asleep {
+    /// Counts a stream falling asleep in `total` and `gauge`.
+    pub(super) fn count(metrics: &Arc<ShardMetrics>, total: Pick, gauge: Pick) -> Asleep {
+        ShardMetrics::inc(total(metrics));
+        Asleep(InGauge::enter(metrics, gauge))
+    }
+
+    /// Counts the stream's waking in `wakeups` (and leaves the gauge).
+    pub(super) fn woke(self, wakeups: Pick) {
+        ShardMetrics::inc(wakeups(&self.0.metrics));
     }
 }
 
@@ -196,4 +203,40 @@ pub(super) fn resume<H: InboundHandler + 'static>(
     queue.unpark();
     let pause = pause.expect("a hibernating stream has a pause").clone();
     duplex.resume_reading(reader, pause);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{Asleep, InGauge};
+    use crate::metrics::ShardMetrics;
+
+    #[test]
+    fn a_stream_leaves_its_gauges_however_it_is_dropped() {
+        let metrics = Arc::new(ShardMetrics::default());
+        let open = InGauge::enter(&metrics, |m| &m.sse_streams_open);
+        let asleep = Asleep::count(
+            &metrics,
+            |m| &m.sse_hibernations_total,
+            |m| &m.sse_streams_hibernating,
+        );
+        assert_eq!(ShardMetrics::get(&metrics.sse_streams_open), 1);
+        assert_eq!(ShardMetrics::get(&metrics.sse_streams_hibernating), 1);
+        // A sleeping stream's task dropped without waking (no `woke`, no `finish`).
+        drop((open, asleep));
+        assert_eq!(ShardMetrics::get(&metrics.sse_streams_open), 0);
+        assert_eq!(ShardMetrics::get(&metrics.sse_streams_hibernating), 0);
+        assert_eq!(ShardMetrics::get(&metrics.sse_hibernations_total), 1);
+        assert_eq!(ShardMetrics::get(&metrics.sse_wakeups_total), 0);
+
+        let asleep = Asleep::count(
+            &metrics,
+            |m| &m.sse_hibernations_total,
+            |m| &m.sse_streams_hibernating,
+        );
+        asleep.woke(|m| &m.sse_wakeups_total);
+        assert_eq!(ShardMetrics::get(&metrics.sse_streams_hibernating), 0);
+        assert_eq!(ShardMetrics::get(&metrics.sse_wakeups_total), 1);
+    }
 }

@@ -10,6 +10,7 @@
 mod hibernation;
 pub mod http_get;
 pub mod http_post;
+mod live_stream;
 pub mod message_headers;
 pub mod sse;
 pub mod websocket;

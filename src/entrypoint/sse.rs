@@ -20,17 +20,16 @@ use crate::config::SseOptions;
 use crate::delivery::OutboundQueue;
 use crate::deployed::Api;
 use crate::endpoint::EndpointError;
-use crate::endpoint::Subscription;
 use crate::error;
 use crate::message::{Message, MessageId};
-use crate::metrics::ShardMetrics;
 use crate::rate_limit::Pacer;
-use crate::security::live::StreamWatch;
 use crate::server::conn::Conn;
 use crate::server::duplex::{DiscardInbound, Duplex};
 use crate::server::stream_read::ReaderParts;
 use crate::server::write_batch::WriteBatch;
 use crate::shard::{Lifeline, Shard};
+
+use super::live_stream::{Live, Parts};
 
 mod event;
 mod hibernate;
@@ -152,9 +151,8 @@ pub async fn serve(
     if stream.duplex.flush().await.is_err() {
         return;
     }
-    ShardMetrics::inc(&shard.metrics.sse_streams_open);
     stream.duplex.exchange().stream_opened();
-    let live = Live {
+    let parts = Parts {
         queue,
         subscription: Some(subscription),
         watch,
@@ -162,6 +160,7 @@ pub async fn serve(
         shard: shard.clone(),
         lifeline,
     };
+    let live = Live::opened(parts, |metrics| &metrics.sse_streams_open);
     go_on(stream, live).await;
 }
 
@@ -175,15 +174,14 @@ async fn go_on(mut stream: SseStream, live: Live) {
 }
 
 /// Ends the stream: unsubscribed, then the `goaway` (`None`: the client is gone) with the id to
-/// resume from and the end of the chunked body; what the connection held (`Live::lifeline`)
+/// resume from and the end of the chunked body; what the connection held (`Live`'s lifeline)
 /// goes last.
 async fn finish(mut stream: SseStream, mut live: Live, end: Option<&'static str>) {
     if let Some(id) = stream.duplex.take_direct_last() {
         stream.resume = Some(id);
     }
     tracing::debug!(api = %live.api.id, goaway = ?end, "sse stream ended");
-    drop(live.subscription.take());
-    ShardMetrics::sub(&live.shard.metrics.sse_streams_open, 1);
+    live.closing();
     if let Some(goodbye) = end {
         // The id is where to resume: EventSource sends it back as `Last-Event-ID`.
         let resume = stream.resume.as_ref().map(MessageId::to_string);
@@ -210,21 +208,6 @@ async fn finish(mut stream: SseStream, mut live: Live, end: Option<&'static str>
     // The socket closes first, then what the connection held: its slot and access-log record.
     drop(stream);
     drop(live);
-}
-
-/// What a stream holds besides `SseStream`, awake or hibernating. Dropped in this order: the
-/// lifeline (the connection's slot and record) last.
-struct Live {
-    queue: Rc<OutboundQueue>,
-    subscription: Option<Subscription>,
-    watch: Rc<StreamWatch>,
-    api: Rc<Api>,
-    shard: Rc<Shard>,
-    #[expect(
-        dead_code,
-        reason = "held, never read: what the connection keeps alive"
-    )]
-    lifeline: Lifeline,
 }
 
 /// How `SseStream::pump` ended.

@@ -41,7 +41,9 @@ use deflate_out::DeflateOut;
 use frames::frame_plain;
 use inbound::{Inbound, PartialHold, Publisher, WsReader};
 use negotiate::{handshake, Envelope};
-use session::{go_on, Live, Ping, Session};
+use session::{go_on, Ping, Session};
+
+use super::live_stream::{Live, Parts};
 
 /// Performs the upgrade and runs the session until either side closes. The request head is
 /// dropped once the session starts: an idle session keeps only what it took from it. A session
@@ -243,9 +245,8 @@ pub async fn serve(
     // What is left of the answer head's allocation: messages go out through the batch, this
     // buffer only carries pings, pongs and the close, so an idle session need not keep it.
     session.duplex.write_buf = BytesMut::new();
-    ShardMetrics::inc(&shard.metrics.websocket_sessions_open);
     session.duplex.exchange().stream_opened();
-    let live = Live {
+    let parts = Parts {
         queue,
         subscription,
         watch,
@@ -253,6 +254,7 @@ pub async fn serve(
         shard: shard.clone(),
         lifeline,
     };
+    let live = Live::opened(parts, |metrics| &metrics.websocket_sessions_open);
     let ping = Ping::starting(shard.gateway.timeouts.ws_ping_interval);
     go_on(session, live, ping).await;
 }

@@ -12,6 +12,7 @@ use crate::codec::sse::encode_heartbeat;
 use crate::config::SseOptions;
 use crate::delivery::QueueEnd;
 use crate::entrypoint::hibernation::{self, Quiet};
+use crate::entrypoint::live_stream::ended_by;
 use crate::error::{self, DataError, Kind};
 use crate::message::MessageId;
 use crate::metrics::ShardMetrics;
@@ -76,13 +77,14 @@ impl SseStream {
         // When hibernation is looked at next (armed only for a stream that may hibernate).
         let reads = self.pause.as_deref().map(ReadPause::reads);
         let mut quiet = Quiet::armed(&shard.alarms, shard.gateway.timeouts.sse_hibernate, reads);
-        // The waits for the stream's end events live as long as the loop: re-created on every
-        // pass they would take and give back a waiter slot of each signal per message.
         let peer_closed = self.duplex.peer_closed.clone();
-        let mut peer_gone = std::pin::pin!(peer_closed.wait());
-        let mut shutdown = std::pin::pin!(shard.shutdown.wait());
-        let mut revoked = std::pin::pin!(watch.ended());
-        let mut retired = std::pin::pin!(drain.retired(EntrypointKind::Sse));
+        let mut ends = std::pin::pin!(ended_by(
+            &peer_closed,
+            shard,
+            watch,
+            drain,
+            EntrypointKind::Sse
+        ));
         // Passes of this loop: a quiet stream is one whose only pass in a while was the check.
         let mut passes: u64 = 0;
         loop {
@@ -93,10 +95,7 @@ impl SseStream {
             let may_sleep = parked.is_some();
             monoio::select! {
                 biased;
-                _ = &mut peer_gone => return Exit::End(None),
-                _ = &mut shutdown => return Exit::End(ended(shard, Kind::ShuttingDown, "gateway shutting down")),
-                _ = &mut revoked => return Exit::End(ended(shard, Kind::AccessEnded, watch.reason())),
-                _ = &mut retired => return Exit::End(ended(shard, Kind::Retired, drain.reason())),
+                end = &mut ends => return Exit::End(end.error(watch, drain).and_then(|(kind, why)| ended(shard, kind, why))),
                 _ = rate_limit::until(paused), if paused.is_some() => {
                     self.pacer.resume();
                     continue;

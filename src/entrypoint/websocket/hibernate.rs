@@ -19,10 +19,11 @@ use bytes::BytesMut;
 use monoio::time::Instant;
 
 use super::inbound::WsReader;
-use super::session::{finish, go_on, Live, Ping, Session, PING_PAYLOAD};
+use super::session::{finish, go_on, Ping, Session, PING_PAYLOAD};
 use crate::codec::ws::encode_ping;
 use crate::codec::ws::pongs::only_pongs;
 use crate::entrypoint::hibernation::{self, woken, Asleep, Woke};
+use crate::entrypoint::live_stream::Live;
 use crate::metrics::ShardMetrics;
 use crate::observe::api_metrics::EntrypointKind;
 use crate::server::duplex::WroteNow;

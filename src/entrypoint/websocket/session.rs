@@ -17,9 +17,9 @@ use super::negotiate::Envelope;
 use crate::codec::ws::{encode_close, encode_ping, encode_pong};
 use crate::codec::ws_envelope::encode_envelope_frame;
 use crate::delivery::{OutboundQueue, QueueEnd};
-use crate::deployed::{Api, Drain};
-use crate::endpoint::Subscription;
+use crate::deployed::Drain;
 use crate::entrypoint::hibernation::{self, Quiet};
+use crate::entrypoint::live_stream::{ended_by, Live};
 use crate::error::{self, DataError, Kind};
 use crate::message::{Message, MessageId};
 use crate::metrics::ShardMetrics;
@@ -29,7 +29,7 @@ use crate::security::live::StreamWatch;
 use crate::server::duplex::Duplex;
 use crate::server::stall_write::is_stall;
 use crate::server::stream_read::{ReadPause, ReaderParts};
-use crate::shard::{Lifeline, Shard};
+use crate::shard::Shard;
 
 /// Most messages encoded into one write.
 const MAX_BATCH: usize = 256;
@@ -61,27 +61,11 @@ pub(super) async fn go_on(mut session: Session, live: Live, ping: Ping) {
 }
 
 /// Ends the session: unsubscribed, then the close sent (code 0: none) and the handshake awaited;
-/// what the connection held (`Live::lifeline`) goes last.
+/// what the connection held (`Live`'s lifeline) goes last.
 pub(super) async fn finish(session: Session, mut live: Live, code: u16, reason: &str) {
     tracing::debug!(api = %live.api.id, code, %reason, "websocket session ended");
-    drop(live.subscription.take());
-    ShardMetrics::sub(&live.shard.metrics.websocket_sessions_open, 1);
+    live.closing();
     session.close(code, reason).await;
-}
-
-/// What a session holds besides `Session`, awake or hibernating. Dropped in this order: the
-/// lifeline (the connection's slot and record) last.
-pub(super) struct Live {
-    pub(super) queue: Rc<OutboundQueue>,
-    pub(super) subscription: Option<Subscription>,
-    pub(super) watch: Rc<StreamWatch>,
-    pub(super) api: Rc<Api>,
-    pub(super) shard: Rc<Shard>,
-    #[expect(
-        dead_code,
-        reason = "held, never read: what the connection keeps alive"
-    )]
-    pub(super) lifeline: Lifeline,
 }
 
 /// The session's keep-alive pings.
@@ -162,13 +146,9 @@ impl Session {
         let mut unfinished: Option<Instant> = None;
         // Grown by the first messages, not up front: an idle client holds no batch room.
         let mut batch = Vec::new();
-        // The waits for the session's end events live as long as the loop: re-created on every
-        // pass they would take and give back a waiter slot of each signal per message.
         let peer_closed = self.duplex.peer_closed.clone();
-        let mut peer_gone = std::pin::pin!(peer_closed.wait());
-        let mut shutdown = std::pin::pin!(shard.shutdown.wait());
-        let mut revoked = std::pin::pin!(watch.ended());
-        let mut retired = std::pin::pin!(drain.retired(EntrypointKind::WebSocket));
+        let kind = EntrypointKind::WebSocket;
+        let mut ends = std::pin::pin!(ended_by(&peer_closed, shard, watch, drain, kind));
         // Passes of this loop: a quiet session is one whose only pass in a while was the check.
         let mut passes: u64 = 0;
         loop {
@@ -213,12 +193,11 @@ impl Session {
             monoio::select! {
                 biased;
                 _ = self.inbound.changed() => {}
-                _ = &mut shutdown => return Exit::from(self.ended(&shard.metrics, Kind::ShuttingDown, "gateway shutting down")),
-                _ = &mut revoked => return Exit::from(self.ended(&shard.metrics, Kind::AccessEnded, watch.reason())),
-                _ = &mut retired => return Exit::from(self.ended(&shard.metrics, Kind::Retired, drain.reason())),
-                _ = &mut peer_gone, if self.inbound.close.borrow().is_none() => {
-                    return Exit::Close(0, String::new());
-                }
+                // A close read from the client is taken first (`changed`, at the loop's top).
+                end = &mut ends => return match end.error(watch, drain) {
+                    Some((kind, why)) => Exit::from(self.ended(&shard.metrics, kind, why)),
+                    None => Exit::Close(0, String::new()),
+                },
                 _ = rate_limit::until(paused), if paused.is_some() => self.pacer.resume(),
                 ready = queue.ready(), if paused.is_none() => match ready {
                     Ok(()) => {
