@@ -248,6 +248,9 @@ pub struct KafkaMetrics {
     /// Fetch loops running: one per topic-partition of every feed, plus those of clients that
     /// resumed from before the node buffer (catch-up fetches).
     pub fetch_loops_running: AtomicU64,
+    /// Feeds running: those a started API reads (a feed whose APIs were all removed or stopped
+    /// stops fetching and leaves its consumer group; bounded by the configured feeds).
+    pub feeds_running: AtomicU64,
     /// Catch-up readers running (each shared by the clients resuming before the node buffer
     /// at the positions it holds; bounded by `maxCatchUps` per feed).
     pub catch_up_fetches_running: AtomicU64,
@@ -315,6 +318,7 @@ impl KafkaMetrics {
         }
         for (name, value, help) in [
             ("fetch_loops_running", &self.fetch_loops_running, "Kafka fetch loops running (one per partition of every feed, plus catch-up fetches)."),
+            ("feeds_running", &self.feeds_running, "Kafka feeds running: those a started API reads (the others fetch nothing and hold no consumer group)."),
             ("catch_up_fetches_running", &self.catch_up_fetches_running, "Catch-up readers running (shared by the clients that resumed from before the node buffer)."),
             ("catch_up_connections", &self.catch_up_connections, "Broker connections shared by every catch-up reader."),
             ("cursor_end_checks_running", &self.cursor_end_checks_running, "Client positions beyond the log ends the feed last fetched, being checked with the brokers (at most 64)."),

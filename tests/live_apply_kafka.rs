@@ -89,3 +89,189 @@ fn first_kafka_api_deployed_live(driver: DriverChoice) {
     assert_eq!(status(addr, "/k"), 204);
 }
 on_both_drivers!(first_kafka_api_deployed_live, first_kafka_api_deployed_live);
+
+/// The bridge's gauge or counter `name` (`tidegate_kafka_…`) on `gateway`'s /metrics.
+fn kafka_metric(gateway: &tidegate::runtime::Gateway, name: &str) -> u64 {
+    let admin = gateway.admin_addr().expect("admin listener");
+    let text = common::admin::metrics_text(admin);
+    common::admin::plain_metric(&text, &format!("kafka_{name}"))
+        .unwrap_or_else(|| panic!("tidegate_kafka_{name} in:\n{text}"))
+}
+
+/// True when `name` does not move for a second (a feed that fetches counts a request at least
+/// every fetch wait, 250 ms).
+fn still(gateway: &tidegate::runtime::Gateway, name: &str) -> bool {
+    let before = kafka_metric(gateway, name);
+    std::thread::sleep(Duration::from_millis(1200));
+    kafka_metric(gateway, name) == before
+}
+
+/// A Kafka API removed (or stopped) by a live apply: its feed stops fetching and closes its
+/// broker connections; deployed (or started) again, it fetches again and serves new records.
+fn removed_api_feed_stops_and_comes_back(driver: DriverChoice) {
+    let broker = Broker::start();
+    broker.create_topic("paused-orders", 2);
+    let other = api("other", "other", &["http-get"], true);
+    let kafka = kafka_api_yaml(&broker.bootstrap(), "paused-orders", "");
+    let with_kafka = format!("{kafka}{other}");
+    let gateway = common::start(common::test_config(&with_kafka, driver));
+    let addr = gateway.local_addr();
+    let json = [("Accept", "application/json")];
+    let served = || get(addr, "/k?limit=1", &json).status == 200;
+    assert!(
+        eventually(Duration::from_secs(60), served),
+        "the feed did not start"
+    );
+    assert_eq!(kafka_metric(&gateway, "feeds_running"), 1);
+    assert_eq!(kafka_metric(&gateway, "fetch_loops_running"), 2);
+    let connected = broker.connections_from_this_process();
+    assert!(
+        !still(&gateway, "fetch_requests_total"),
+        "a running feed fetches"
+    );
+
+    // Removed: its feed stops, its partition and metadata connections close.
+    let only_other = config_of(std::slice::from_ref(&other), driver);
+    let report = gateway
+        .apply(for_running(&gateway, only_other))
+        .expect("apply accepted");
+    assert_eq!(report.removed, ["kafka-api"]);
+    assert_eq!(status(addr, "/k"), 404);
+    assert!(
+        eventually(Duration::from_secs(10), || kafka_metric(
+            &gateway,
+            "fetch_loops_running"
+        ) == 0),
+        "the fetch loops did not end"
+    );
+    assert_eq!(kafka_metric(&gateway, "feeds_running"), 0);
+    assert!(
+        still(&gateway, "fetch_requests_total"),
+        "a stopped feed fetches"
+    );
+    let mut now_connected = connected;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            now_connected = broker.connections_from_this_process();
+            // The producer's connection stays; the feed's three (metadata, two partitions) go.
+            now_connected + 3 <= connected
+        }),
+        "{connected} broker connections before, {now_connected} after"
+    );
+
+    // Deployed again: it fetches again, from now (`autoOffsetReset: latest`, as at a start).
+    let report = gateway
+        .apply(for_running(
+            &gateway,
+            config::load_str(&with_kafka, "t").unwrap(),
+        ))
+        .expect("apply accepted");
+    assert_eq!(report.added, ["kafka-api"]);
+    assert!(
+        eventually(Duration::from_secs(60), || kafka_metric(
+            &gateway,
+            "fetch_loops_running"
+        ) == 2),
+        "the feed did not start again"
+    );
+    assert_eq!(kafka_metric(&gateway, "feeds_running"), 1);
+    assert!(eventually(Duration::from_secs(10), served));
+    let now = get(addr, "/k?limit=1", &json).json()["pagination"]["nextCursor"]
+        .as_str()
+        .expect("nextCursor")
+        .to_owned();
+    broker.produce("paused-orders", &[json!({"value": "after-the-pause"})]);
+    let mut seen = String::new();
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            seen = get(addr, &format!("/k?limit=10&cursor={now}"), &json).text();
+            seen.contains("after-the-pause")
+        }),
+        "{seen}"
+    );
+
+    // Stopped (still deployed): its feed stops too.
+    let stopped = with_kafka.replace(
+        "  - id: kafka-api\n",
+        "  - id: kafka-api\n    state: stopped\n",
+    );
+    assert_ne!(stopped, with_kafka);
+    let report = gateway
+        .apply(for_running(
+            &gateway,
+            config::load_str(&stopped, "t").unwrap(),
+        ))
+        .expect("apply accepted");
+    assert_eq!(report.stopped, ["kafka-api"]);
+    assert!(
+        eventually(Duration::from_secs(10), || kafka_metric(
+            &gateway,
+            "fetch_loops_running"
+        ) == 0),
+        "the fetch loops of a stopped API did not end"
+    );
+    assert_eq!(kafka_metric(&gateway, "feeds_running"), 0);
+}
+on_both_drivers!(
+    removed_api_feed_stops_and_comes_back,
+    removed_api_feed_stops_and_comes_back
+);
+
+/// A consumer group member whose API is removed commits what it read and leaves the group:
+/// its heartbeats stop, and the group's offsets cover the records its clients had.
+fn removed_api_group_member_leaves(driver: DriverChoice) {
+    const GROUP: &str = "paused-group";
+    let broker = Broker::start();
+    broker.create_topic("paused-group-orders", 1);
+    let other = api("other", "other", &["http-get"], true);
+    let kafka = kafka_api_yaml(
+        &broker.bootstrap(),
+        "paused-group-orders",
+        &format!("groupId: {GROUP}\n          autoOffsetReset: earliest"),
+    );
+    broker.produce(
+        "paused-group-orders",
+        &[json!({"value": "one"}), json!({"value": "two"})],
+    );
+    let gateway = common::start(common::test_config(&format!("{kafka}{other}"), driver));
+    let addr = gateway.local_addr();
+    let json = [("Accept", "application/json")];
+    let mut seen = String::new();
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            seen = get(addr, "/k?limit=10", &json).text();
+            seen.contains("two")
+        }),
+        "{seen}"
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || kafka_metric(
+            &gateway,
+            "group_heartbeats_total"
+        ) > 0),
+        "the member did not join"
+    );
+
+    let only_other = config_of(std::slice::from_ref(&other), driver);
+    gateway
+        .apply(for_running(&gateway, only_other))
+        .expect("apply accepted");
+    assert!(
+        eventually(Duration::from_secs(20), || kafka_metric(
+            &gateway,
+            "fetch_loops_running"
+        ) == 0),
+        "the member's fetch loop did not end"
+    );
+    assert_eq!(kafka_metric(&gateway, "feeds_running"), 0);
+    assert!(
+        still(&gateway, "group_heartbeats_total"),
+        "a member that left heartbeats"
+    );
+    let committed = broker.committed(GROUP, "paused-group-orders");
+    assert_eq!(committed.get(&0), Some(&2), "{committed:?}");
+}
+on_both_drivers!(
+    removed_api_group_member_leaves,
+    removed_api_group_member_leaves
+);

@@ -124,6 +124,9 @@ pub enum BridgeCommand {
     JoinSubscription(SubscriptionJoin),
     /// Ask the brokers whether a client's position lies past the end of their log.
     CheckEnds(EndsCheck),
+    /// Which feeds fetch (by feed index): a feed no started API reads stops, and starts again
+    /// when one does (`KafkaPlan::feeds_in_use`, sent with every apply).
+    FeedsInUse(Vec<bool>),
     /// Stop the bridge (sent by the gateway at shutdown).
     Shutdown,
 }
@@ -225,6 +228,11 @@ impl KafkaLink {
     /// Requests waiting for the bridge (for the queue-depth metric).
     pub fn queued(&self) -> usize {
         self.commands.len()
+    }
+
+    /// Tells the bridge which feeds to run; waits for room in the queue (called off the shards).
+    pub fn feeds_in_use(&self, used: Vec<bool>) {
+        let _ = self.commands.send(BridgeCommand::FeedsInUse(used));
     }
 
     /// Tells the bridge to stop; waits for room in the queue (called off the shards).

@@ -109,6 +109,7 @@ impl Gateway {
             );
         }
         self.security.install(&installed);
+        self.kafka_feeds_in_use(&installed);
         *self
             .applied
             .lock()
@@ -150,14 +151,17 @@ impl Gateway {
             return Ok(());
         }
         let plan = Arc::new(KafkaPlan::new(config));
-        let bridge =
-            KafkaBridge::start(plan.clone(), self.metrics.len()).map_err(|err| ConfigError {
+        // Its feeds start with this apply's `feeds_in_use` (none before).
+        let used = vec![false; plan.feeds.len()];
+        let bridge = KafkaBridge::start(plan.clone(), self.metrics.len(), used).map_err(|err| {
+            ConfigError {
                 origin: "the applied configuration".to_owned(),
                 problems: vec![Problem {
                     location: "apis[].endpoint".to_owned(),
                     message: format!("the Kafka bridge could not start: {err}"),
                 }],
-            })?;
+            }
+        })?;
         let link = bridge.link().clone();
         // On /metrics from now on, as a bridge started with the gateway is.
         let (metrics, scraped) = (bridge.metrics().clone(), link.clone());
@@ -170,6 +174,17 @@ impl Gateway {
         // The shards link to it with this version; the next one (this apply's) carries it on.
         self.deployments.publish(current);
         Ok(())
+    }
+
+    /// Tells the Kafka bridge which feeds `installed`'s started APIs read: the others stop.
+    /// After the shards serve it: a removed or stopped API's streams have ended by then.
+    fn kafka_feeds_in_use(&self, installed: &Config) {
+        let (bridge, plan) = match (&self.kafka, self.late_kafka.get()) {
+            (Some(bridge), _) => (bridge, &self.kafka_plan),
+            (None, Some((bridge, plan))) => (bridge, plan),
+            (None, None) => return,
+        };
+        bridge.feeds_in_use(plan.feeds_in_use(installed));
     }
 
     /// A Kafka endpoint whose feed or producer the running Kafka bridge does not have.

@@ -164,8 +164,9 @@ impl Gateway {
             webhook_metrics: None,
         };
         if !kafka_plan.is_empty() {
-            let bridge =
-                KafkaBridge::start(kafka_plan.clone(), shard_count).map_err(StartError::Kafka)?;
+            let used = kafka_plan.feeds_in_use(&config);
+            let bridge = KafkaBridge::start(kafka_plan.clone(), shard_count, used)
+                .map_err(StartError::Kafka)?;
             gateway.kafka = Some(bridge);
         }
         let kafka_link = gateway.kafka.as_ref().map(|bridge| bridge.link().clone());

@@ -10,7 +10,7 @@ use crate::config::kafka::{
     Compression, KafkaConsumer, KafkaOptions, KafkaProducer, KafkaSecurity,
 };
 use crate::config::push_model::DeadLetterTarget;
-use crate::config::{Config, EndpointConfig};
+use crate::config::{ApiState, Config, EndpointConfig};
 
 /// How long a dead letter waits for the brokers' acknowledgement when the API has no producer
 /// (the producer's `requestTimeoutMs` default).
@@ -145,6 +145,26 @@ impl KafkaPlan {
         self.feeds
             .iter()
             .position(|spec| spec.brokers == brokers && spec.consumer == *consumer)
+    }
+
+    /// Per feed: whether an API of `config` that is started reads it. The others do not fetch
+    /// (a feed whose APIs were all removed or stopped stops, leaving its consumer group, and
+    /// starts again when one is deployed or started).
+    pub fn feeds_in_use(&self, config: &Config) -> Vec<bool> {
+        let mut used = vec![false; self.feeds.len()];
+        for api in config
+            .apis
+            .iter()
+            .filter(|api| api.state == ApiState::Started)
+        {
+            let EndpointConfig::Kafka(options) = &api.endpoint else {
+                continue;
+            };
+            if let Some(index) = self.feed_index(options) {
+                used[index] = true;
+            }
+        }
+        used
     }
 
     /// The producer of an API configured with `options`.

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
 use rskafka::client::Client;
+use tokio::sync::watch;
 
 use super::connect;
 use super::ends::FeedPartitions;
@@ -27,30 +28,26 @@ use crate::endpoint::kafka::plan::FeedSpec;
 use crate::message::kafka_cursor::TopicPartition;
 use crate::metrics::{KafkaMetrics, ShardMetrics};
 
-/// Runs a shared feed: learns its partitions and start offsets, then fetches every partition.
-/// Its partition connections go into `connections` once all are open (the bridge asks the
-/// brokers through them whether a client's position lies past their log's end).
+/// Runs a shared feed until `stop` says so: learns its partitions and start offsets, then
+/// fetches every partition. Its partition connections go into `connections` once all are open
+/// (the bridge asks the brokers through them whether a client's position lies past their log's
+/// end), and leave it when the feed stops.
 pub(super) async fn run_feed(
     spec: FeedSpec,
     feed: Arc<KafkaFeed>,
     metrics: Arc<KafkaMetrics>,
     connections: FeedPartitions,
+    mut stop: watch::Receiver<bool>,
 ) {
-    let client = connect(&spec.brokers, &metrics).await;
-    let slots = layout_retrying(&client, &spec, RETRY_DELAY * 5).await;
-    let at = match spec.consumer.auto_offset_reset {
-        AutoOffsetReset::Latest => OffsetAt::Latest,
-        AutoOffsetReset::Earliest => OffsetAt::Earliest,
+    // Told to stop before the brokers answered: it just ends.
+    let started = tokio::select! {
+        biased;
+        _ = stop.wait_for(|stop| *stop) => None,
+        started = open(&spec, &metrics) => Some(started),
     };
-    // Every partition gets its own connection (see the module comment), set up before the feed
-    // is announced, so a started feed has all its fetch streams.
-    let mut partitions = Vec::new();
-    let mut next = Vec::new();
-    for slot in slots.iter() {
-        let partition = Rc::new(partition_client(&client, slot).await);
-        next.push(offset_at(&partition, at).await);
-        partitions.push(partition);
-    }
+    let Some((client, slots, partitions, next)) = started else {
+        return;
+    };
     *connections.borrow_mut() = partitions.clone();
     let head = Rc::new(RefCell::new(Head {
         encoded: spec.consumer.encode_message_id,
@@ -68,17 +65,50 @@ pub(super) async fn run_feed(
             ends: Some(feed.clone()),
         };
         ShardMetrics::inc(&metrics.fetch_loops_running);
+        let stop = stop.clone();
         loops.push(tokio::task::spawn_local(async move {
-            session.fetch_partition(&partition, index, || false).await;
+            session
+                .fetch_partition(&partition, index, || *stop.borrow())
+                .await;
         }));
     }
     feed.set_start(Arc::new(head.borrow().cursor()));
     tracing::info!(partitions = slots.len(), "Kafka feed started");
-    // Keeps the metadata connection for the feed's life (the loops end only with the bridge).
+    // Keeps the metadata connection for the feed's life (its loops end when it is stopped).
     for task in loops {
         let _ = task.await;
     }
+    connections.borrow_mut().clear();
     drop(client);
+}
+
+/// What a feed fetches with: its brokers' client, its partitions in slot order, one connection
+/// to each (see the module comment) and the offset each starts at (`autoOffsetReset`).
+type Opened = (
+    Client,
+    Arc<[TopicPartition]>,
+    Vec<Rc<PartitionClient>>,
+    Vec<i64>,
+);
+
+/// Connects a feed, retrying until its brokers answer.
+async fn open(spec: &FeedSpec, metrics: &KafkaMetrics) -> Opened {
+    let client = connect(&spec.brokers, metrics).await;
+    let slots = layout_retrying(&client, spec, RETRY_DELAY * 5).await;
+    let at = match spec.consumer.auto_offset_reset {
+        AutoOffsetReset::Latest => OffsetAt::Latest,
+        AutoOffsetReset::Earliest => OffsetAt::Earliest,
+    };
+    // Every partition gets its own connection, set up before the feed is announced, so a
+    // started feed has all its fetch streams.
+    let mut partitions = Vec::new();
+    let mut next = Vec::new();
+    for slot in slots.iter() {
+        let partition = Rc::new(partition_client(&client, slot).await);
+        next.push(offset_at(&partition, at).await);
+        partitions.push(partition);
+    }
+    (client, slots, partitions, next)
 }
 
 /// For a feed read only through its subscriptions' feeds (`groupScope: subscription`): learns

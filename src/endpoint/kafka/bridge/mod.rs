@@ -28,6 +28,7 @@
 mod catch_up;
 mod ends;
 mod feed;
+mod feed_runs;
 mod fetch_session;
 mod group;
 mod group_requests;
@@ -45,7 +46,8 @@ use std::time::Duration;
 use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::BackoffConfig;
 
-use feed::{learn_layout, run_feed};
+use feed::learn_layout;
+use feed_runs::FeedRuns;
 use group::{run_group_feed, SubscriptionMember};
 use produce::Producers;
 
@@ -67,8 +69,9 @@ pub struct KafkaBridge {
 }
 
 impl KafkaBridge {
-    /// Starts the bridge for `plan` (not empty), with buffers for `shards` shards.
-    pub fn start(plan: Arc<KafkaPlan>, shards: usize) -> io::Result<KafkaBridge> {
+    /// Starts the bridge for `plan` (not empty), with buffers for `shards` shards, running the
+    /// feeds `used` marks (`KafkaPlan::feeds_in_use`).
+    pub fn start(plan: Arc<KafkaPlan>, shards: usize, used: Vec<bool>) -> io::Result<KafkaBridge> {
         let feeds: Vec<Arc<KafkaFeed>> = plan
             .feeds
             .iter()
@@ -108,7 +111,7 @@ impl KafkaBridge {
             .name("tidegate-kafka".to_owned())
             .spawn(move || {
                 let local = tokio::task::LocalSet::new();
-                local.block_on(&runtime, serve(plan, feeds, commands, thread_metrics));
+                local.block_on(&runtime, serve(plan, feeds, used, commands, thread_metrics));
             })?;
         Ok(KafkaBridge {
             link,
@@ -120,6 +123,12 @@ impl KafkaBridge {
     /// The shards' handle.
     pub fn link(&self) -> &KafkaLink {
         &self.link
+    }
+
+    /// Runs the feeds `used` marks and stops the others (`KafkaPlan::feeds_in_use` of the
+    /// configuration just applied).
+    pub fn feeds_in_use(&self, used: Vec<bool>) {
+        self.link.feeds_in_use(used);
     }
 
     /// The bridge's counters.
@@ -137,45 +146,37 @@ impl Drop for KafkaBridge {
     }
 }
 
-/// The bridge's main task: starts the feeds, then serves requests until told to stop.
+/// The bridge's main task: starts the feeds `used` marks, then serves requests until told to
+/// stop.
 async fn serve(
     plan: Arc<KafkaPlan>,
     feeds: Vec<Arc<KafkaFeed>>,
+    used: Vec<bool>,
     commands: flume::Receiver<BridgeCommand>,
     metrics: Arc<KafkaMetrics>,
 ) {
-    // Group members commit and leave the group at shutdown: they are told, then awaited.
+    // Subscription group members commit and leave their groups at shutdown: they are told,
+    // then awaited.
     let (stop_groups, stopping) = tokio::sync::watch::channel(false);
-    let mut members = Vec::new();
+    let mut members: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     // Per feed: its partition connections, through which clients' positions are checked.
     let connections: Vec<ends::FeedPartitions> =
         plan.feeds.iter().map(|_| Default::default()).collect();
     let end_checks = Rc::new(Cell::new(0));
-    for (index, (spec, feed)) in plan.feeds.iter().zip(feeds.iter()).enumerate() {
-        match spec.consumer.group_id.clone() {
-            // Its subscriptions' groups are joined when their first client comes; the feed
-            // itself only learns the layout clients' cursors are read in.
-            Some(_) if spec.consumer.subscription_groups.is_some() => {
-                tokio::task::spawn_local(learn_layout(spec.clone(), feed.clone(), metrics.clone()));
-            }
-            None => {
-                tokio::task::spawn_local(run_feed(
-                    spec.clone(),
-                    feed.clone(),
-                    metrics.clone(),
-                    connections[index].clone(),
-                ));
-            }
-            Some(group) => members.push(tokio::task::spawn_local(run_group_feed(
-                spec.clone(),
-                group,
-                feed.clone(),
-                metrics.clone(),
-                stopping.clone(),
-                None,
-            ))),
+    for (spec, feed) in plan.feeds.iter().zip(feeds.iter()) {
+        // Its subscriptions' groups are joined when their first client comes; the feed itself
+        // only learns the layout clients' cursors are read in.
+        if spec.consumer.group_id.is_some() && spec.consumer.subscription_groups.is_some() {
+            tokio::task::spawn_local(learn_layout(spec.clone(), feed.clone(), metrics.clone()));
         }
     }
+    let mut runs = FeedRuns::new(
+        plan.clone(),
+        feeds.clone(),
+        metrics.clone(),
+        connections.clone(),
+    );
+    runs.set(&used);
     let producers = Producers::start(&plan.producers, metrics.clone());
     // Per feed: the connections all its catch-up readers share (opened by the first).
     let catch_up_connections: Vec<catch_up::SharedConnections> =
@@ -231,10 +232,12 @@ async fn serve(
                     member,
                 )));
             }
+            BridgeCommand::FeedsInUse(used) => runs.set(&used),
             BridgeCommand::Shutdown => break,
         }
     }
     let _ = stop_groups.send(true);
+    members.extend(runs.stop_all());
     // One deadline for all of them: they commit and leave concurrently.
     let deadline = tokio::time::Instant::now() + GROUP_LEAVE_TIMEOUT;
     for member in members {
