@@ -360,6 +360,9 @@ pub struct AdminMetrics {
     pub connections_open: AtomicU64,
     /// Connections refused with 503 because `max_connections` were open.
     pub connections_rejected_total: AtomicU64,
+    /// Connections refused with 429 because their client address held
+    /// `max_connections_per_address` open ones.
+    pub connections_rejected_per_address_total: AtomicU64,
     /// Requests received whole and answered.
     pub requests_total: AtomicU64,
     /// Connections closed with 408 because the request was not received by the deadline.
@@ -384,6 +387,11 @@ impl AdminMetrics {
                 "connections_rejected_total",
                 &self.connections_rejected_total,
                 "Connections refused with 503 because the most allowed were open.",
+            ),
+            (
+                "connections_rejected_per_address_total",
+                &self.connections_rejected_per_address_total,
+                "Connections refused with 429 because their client address held the most one address may.",
             ),
             (
                 "requests_total",

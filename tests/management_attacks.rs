@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use common::attack_client::{exchange, trickle_head};
+use common::attack_client::{check_connection_caps, exchange, trickle_head, Caps};
 use common::management::{self, expect_error, BASE, TOKEN};
 use common::{eventually, portal_api, raw};
 use serde_json::Value;
@@ -108,6 +107,7 @@ fn one_address_gets_429_with_retry_after_past_its_portal_writes() {
 fn a_panicking_handler_answers_500_and_gives_its_connection_back() {
     let limits = ServerLimits {
         max_connections: 2,
+        max_connections_per_address: 2,
         request_deadline: Duration::from_secs(30),
         max_head_bytes: 4096,
         max_body_bytes: 1024,
@@ -278,45 +278,17 @@ fn a_trickled_head_is_cut_off_by_the_deadline_while_others_are_served() {
 }
 
 #[test]
-fn connections_past_the_cap_get_503_and_the_api_recovers() {
+fn connections_past_the_caps_are_refused_and_the_api_recovers() {
     let mgmt = management::start(Value::Null);
-    let cap = tidegate::manage::api::MANAGEMENT_LIMITS.max_connections;
-    // Idle connections (no byte sent) up to the cap and beyond.
-    let mut held = Vec::new();
-    for _ in 0..cap {
-        held.push(TcpStream::connect(mgmt.addr).unwrap());
-    }
-    assert!(
-        eventually(Duration::from_secs(30), || {
-            mgmt.api
-                .render_prometheus()
-                .contains(&format!("tidegate_management_connections_open {cap}"))
-        }),
-        "every held connection is being served"
-    );
-    // Held connections are cut at the request deadline, so a slow run may see slots free up
-    // part-way: count the refusals rather than expect all of them.
-    let mut refused = 0;
-    for _ in 0..300 {
-        let (status, text) = exchange(
-            mgmt.addr,
-            format!("GET {BASE}/apis HTTP/1.1\r\nHost: m\r\n\r\n").as_bytes(),
-        );
-        assert!([503, 401].contains(&status), "{text}");
-        if status == 503 {
-            refused += 1;
-        }
-    }
-    assert!(refused > 0, "connections past the cap are refused");
-    let metrics = mgmt.api.render_prometheus();
-    assert!(
-        metrics.contains(&format!(
-            "tidegate_management_connections_rejected_total {refused}"
-        )),
-        "{metrics}"
-    );
-    drop(held);
-    assert!(eventually(Duration::from_secs(30), || {
-        mgmt.call("GET", "/apis", None).status == 200
-    }));
+    let limits = tidegate::manage::api::MANAGEMENT_LIMITS;
+    check_connection_caps(&Caps {
+        addr: mgmt.addr,
+        cap: limits.max_connections,
+        per_address: limits.max_connections_per_address,
+        // Unauthenticated: answered 401 at once, whoever asks.
+        request: format!("GET {BASE}/apis HTTP/1.1\r\nHost: m\r\n\r\n").as_bytes(),
+        served: 401,
+        metrics: &|| mgmt.api.render_prometheus(),
+        prefix: "tidegate_management",
+    });
 }

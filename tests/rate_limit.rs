@@ -129,11 +129,7 @@ on_both_drivers!(
 
 /// Connects from `source` (any 127.0.0.0/8 address is this host).
 fn connect_from(source: &str, addr: SocketAddr) -> TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    let source: SocketAddr = format!("{source}:0").parse().unwrap();
-    socket.bind(&source.into()).unwrap();
-    socket.connect(&addr.into()).unwrap();
-    let stream: TcpStream = socket.into();
+    let stream = common::attack_client::connect_from(source, addr);
     stream
         .set_read_timeout(Some(Duration::from_secs(15)))
         .unwrap();

@@ -4,7 +4,9 @@
 //!
 //! Every resource a client can hold is bounded, so no client can starve another or the gateway:
 //! - connections: at most `max_connections` are served at once; the next is answered 503 and
-//!   closed at once (`connections_rejected_total`);
+//!   closed at once (`connections_rejected_total`); and at most `max_connections_per_address`
+//!   from one client address, so that one client cannot take every slot: its next connection is
+//!   answered 429 (`connections_rejected_per_address_total`);
 //! - time: the request must arrive, and the response leave, within `request_deadline` of the
 //!   accept — a deadline for the whole exchange, not per read, so a client trickling a byte at a
 //!   time is cut off like a silent one (408, `requests_timed_out_total`);
@@ -18,8 +20,9 @@
     clippy::disallowed_types,
     reason = "the admin endpoint's own threads (blocking sockets, off the shards) share the set of open connections"
 )]
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -51,6 +54,8 @@ const THREAD_STACK_BYTES: usize = 2 * 1024 * 1024;
 pub struct ServerLimits {
     /// Connections served at once.
     pub max_connections: usize,
+    /// Connections served at once from one client address (at most `max_connections`).
+    pub max_connections_per_address: usize,
     /// From accept to the last byte of the response.
     pub request_deadline: Duration,
     /// Largest request head.
@@ -87,7 +92,14 @@ struct Shared {
     metrics: Arc<AdminMetrics>,
     stop: AtomicBool,
     /// A handle on every open connection, to shut them down when the server stops.
-    open: Mutex<Slab<TcpStream>>,
+    open: Mutex<Open>,
+}
+
+/// The open connections, and how many each client address holds.
+#[derive(Default)]
+struct Open {
+    streams: Slab<(TcpStream, IpAddr)>,
+    per_address: HashMap<IpAddr, usize>,
 }
 
 impl HttpServer {
@@ -107,7 +119,7 @@ impl HttpServer {
             handler,
             metrics,
             stop: AtomicBool::new(false),
-            open: Mutex::new(Slab::new()),
+            open: Mutex::new(Open::default()),
         });
         let accepting = shared.clone();
         let accept_thread = std::thread::Builder::new()
@@ -141,7 +153,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     let throttle = LogThrottle::new(ACCEPT_ERROR_LOG_INTERVAL);
     while !shared.stop.load(Ordering::Acquire) {
         match listener.accept() {
-            Ok((stream, _peer)) => admit(shared, stream),
+            Ok((stream, peer)) => admit(shared, stream, peer.ip()),
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                 std::thread::sleep(POLL_INTERVAL)
             }
@@ -154,23 +166,41 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             }
         }
     }
-    for (_, stream) in shared.lock_open().iter() {
+    for (_, (stream, _)) in shared.lock_open().streams.iter() {
         let _ = stream.shutdown(Shutdown::Both);
     }
 }
 
-/// Serves `stream` on a thread of its own, or refuses it when the bound is reached.
-fn admit(shared: &Arc<Shared>, stream: TcpStream) {
+/// Why a connection was not served.
+enum Refusal {
+    /// `max_connections` are open (or the socket could not be kept).
+    Full,
+    /// Its address holds `max_connections_per_address`.
+    AddressFull,
+}
+
+/// Serves `stream` (from `peer`) on a thread of its own, or refuses it when a bound is reached.
+fn admit(shared: &Arc<Shared>, stream: TcpStream, peer: IpAddr) {
     let key = {
         let mut open = shared.lock_open();
-        if open.len() >= shared.limits.max_connections {
-            None
+        let held = open.per_address.get(&peer).copied().unwrap_or(0);
+        if open.streams.len() >= shared.limits.max_connections {
+            Err(Refusal::Full)
+        } else if held >= shared.limits.max_connections_per_address {
+            Err(Refusal::AddressFull)
         } else {
-            stream.try_clone().ok().map(|handle| open.insert(handle))
+            match stream.try_clone() {
+                Ok(handle) => {
+                    *open.per_address.entry(peer).or_default() += 1;
+                    Ok(open.streams.insert((handle, peer)))
+                }
+                Err(_) => Err(Refusal::Full),
+            }
         }
     };
-    let Some(key) = key else {
-        return refuse(shared, stream);
+    let key = match key {
+        Ok(key) => key,
+        Err(why) => return refuse(shared, stream, why),
     };
     ShardMetrics::inc(&shared.metrics.connections_open);
     let serving = shared.clone();
@@ -189,22 +219,38 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream) {
     if let Err(err) = spawned {
         tracing::warn!(server = shared.name, error = %err, "cannot start a connection thread");
         if let Some(stream) = shared.release(key) {
-            refuse(shared, stream);
+            refuse(shared, stream, Refusal::Full);
         }
     }
 }
 
-fn refuse(shared: &Shared, mut stream: TcpStream) {
-    ShardMetrics::inc(&shared.metrics.connections_rejected_total);
+fn refuse(shared: &Shared, mut stream: TcpStream, why: Refusal) {
     // Written without blocking: a fresh socket's send buffer takes a short reply whole.
     let _ = stream.set_nonblocking(true);
-    let reply = Reply::text(
-        503,
-        format!(
-            "{} connections are open, the most this endpoint serves at once; retry shortly",
-            shared.limits.max_connections
-        ),
-    );
+    let reply = match why {
+        Refusal::Full => {
+            ShardMetrics::inc(&shared.metrics.connections_rejected_total);
+            Reply::text(
+                503,
+                format!(
+                    "{} connections are open, the most this endpoint serves at once; retry shortly",
+                    shared.limits.max_connections
+                ),
+            )
+        }
+        Refusal::AddressFull => {
+            ShardMetrics::inc(&shared.metrics.connections_rejected_per_address_total);
+            Reply::text(
+                429,
+                format!(
+                    "{} connections from your address are open, the most one address may hold \
+                     on this endpoint; retry once one of them has been answered",
+                    shared.limits.max_connections_per_address
+                ),
+            )
+        }
+    }
+    .with_header("Retry-After", "1");
     let _ = write_reply(
         &mut stream,
         &reply,
@@ -214,8 +260,9 @@ fn refuse(shared: &Shared, mut stream: TcpStream) {
 }
 
 impl Shared {
-    fn lock_open(&self) -> MutexGuard<'_, Slab<TcpStream>> {
-        // Every update is one insert or remove: a poisoned lock still holds a consistent slab.
+    fn lock_open(&self) -> MutexGuard<'_, Open> {
+        // Every update is one insert or remove and its count, which cannot panic in between: a
+        // poisoned lock still holds a consistent set.
         self.open
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -223,7 +270,17 @@ impl Shared {
 
     /// Forgets a connection; returns its handle.
     fn release(&self, key: usize) -> Option<TcpStream> {
-        let handle = self.lock_open().try_remove(key)?;
+        let handle = {
+            let mut open = self.lock_open();
+            let (handle, peer) = open.streams.try_remove(key)?;
+            if let Some(held) = open.per_address.get_mut(&peer) {
+                *held -= 1;
+                if *held == 0 {
+                    open.per_address.remove(&peer);
+                }
+            }
+            handle
+        };
         ShardMetrics::sub(&self.metrics.connections_open, 1);
         Some(handle)
     }

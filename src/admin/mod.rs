@@ -33,6 +33,8 @@ use crate::tls::TlsMetrics;
 /// The admin endpoint's bounds: a scrape or a health probe is one small request.
 pub const ADMIN_LIMITS: ServerLimits = ServerLimits {
     max_connections: 16,
+    // Scrapes and probes come from a few fixed addresses (often one): no bound of its own.
+    max_connections_per_address: 16,
     request_deadline: Duration::from_secs(5),
     max_head_bytes: 8192,
     max_body_bytes: 0,

@@ -22,6 +22,9 @@ use crate::metrics::AdminMetrics;
 /// API list every few seconds; a whole request (API calls forwarded included) is small.
 pub const CONSOLE_LIMITS: ServerLimits = ServerLimits {
     max_connections: 64,
+    // Half: one client (a browser opens six per origin; a few tabs) cannot take them all, and
+    // the developer portal's visitors behind one proxy still get half.
+    max_connections_per_address: 32,
     request_deadline: Duration::from_secs(10),
     max_head_bytes: 16 * 1024,
     // The management API's own bound: its calls are forwarded whole.

@@ -36,6 +36,8 @@ use router::{resolve, Resolved, OPENAPI_PATH};
 /// The management API's bounds: small JSON documents, a few operators and scripts at once.
 pub const MANAGEMENT_LIMITS: ServerLimits = ServerLimits {
     max_connections: 32,
+    // Half: one client (a script gone wrong, a trickling attacker) leaves the other half free.
+    max_connections_per_address: 16,
     request_deadline: Duration::from_secs(10),
     max_head_bytes: 16 * 1024,
     max_body_bytes: 1024 * 1024,
