@@ -129,6 +129,25 @@ fn removed_api_feed_stops_and_comes_back(driver: DriverChoice) {
         !still(&gateway, "fetch_requests_total"),
         "a running feed fetches"
     );
+    // A client's position before the pause, with one record read.
+    let start = get(addr, "/k?limit=1", &json).json()["pagination"]["nextCursor"]
+        .as_str()
+        .expect("nextCursor")
+        .to_owned();
+    broker.produce("paused-orders", &[json!({"value": "before-the-pause"})]);
+    let mut seen = String::new();
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            seen = get(addr, &format!("/k?limit=10&cursor={start}"), &json).text();
+            seen.contains("before-the-pause")
+        }),
+        "{seen}"
+    );
+    let before = serde_json::from_str::<serde_json::Value>(&seen).unwrap()["pagination"]
+        ["nextCursor"]
+        .as_str()
+        .expect("nextCursor")
+        .to_owned();
 
     // Removed: its feed stops, its partition and metadata connections close.
     let only_other = config_of(std::slice::from_ref(&other), driver);
@@ -158,6 +177,7 @@ fn removed_api_feed_stops_and_comes_back(driver: DriverChoice) {
         }),
         "{connected} broker connections before, {now_connected} after"
     );
+    broker.produce("paused-orders", &[json!({"value": "during-the-pause"})]);
 
     // Deployed again: it fetches again, from now (`autoOffsetReset: latest`, as at a start).
     let report = gateway
@@ -176,12 +196,21 @@ fn removed_api_feed_stops_and_comes_back(driver: DriverChoice) {
     );
     assert_eq!(kafka_metric(&gateway, "feeds_running"), 1);
     assert!(eventually(Duration::from_secs(10), served));
+    // The client resumes where it was before the pause: what the broker got meanwhile comes
+    // from the brokers (the node buffer no longer holds its position), nothing skipped.
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            seen = get(addr, &format!("/k?limit=10&cursor={before}"), &json).text();
+            seen.contains("during-the-pause")
+        }),
+        "{seen}"
+    );
+    assert!(!seen.contains("before-the-pause"), "{seen}");
     let now = get(addr, "/k?limit=1", &json).json()["pagination"]["nextCursor"]
         .as_str()
         .expect("nextCursor")
         .to_owned();
     broker.produce("paused-orders", &[json!({"value": "after-the-pause"})]);
-    let mut seen = String::new();
     assert!(
         eventually(Duration::from_secs(60), || {
             seen = get(addr, &format!("/k?limit=10&cursor={now}"), &json).text();
@@ -233,7 +262,8 @@ fn removed_api_group_member_leaves(driver: DriverChoice) {
         "paused-group-orders",
         &[json!({"value": "one"}), json!({"value": "two"})],
     );
-    let gateway = common::start(common::test_config(&format!("{kafka}{other}"), driver));
+    let with_kafka = format!("{kafka}{other}");
+    let gateway = common::start(common::test_config(&with_kafka, driver));
     let addr = gateway.local_addr();
     let json = [("Accept", "application/json")];
     let mut seen = String::new();
@@ -268,8 +298,28 @@ fn removed_api_group_member_leaves(driver: DriverChoice) {
         still(&gateway, "group_heartbeats_total"),
         "a member that left heartbeats"
     );
+    assert!(kafka_metric(&gateway, "group_commits_total") > 0);
     let committed = broker.committed(GROUP, "paused-group-orders");
     assert_eq!(committed.get(&0), Some(&2), "{committed:?}");
+
+    // Deployed again, the member rejoins from the group's offsets: a client gets what was
+    // produced meanwhile, and nothing it had before again.
+    broker.produce("paused-group-orders", &[json!({"value": "three"})]);
+    gateway
+        .apply(for_running(
+            &gateway,
+            common::test_config(&with_kafka, driver),
+        ))
+        .expect("apply accepted");
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            seen = get(addr, "/k?limit=10", &json).text();
+            seen.contains("three")
+        }),
+        "{seen}"
+    );
+    assert!(!seen.contains("two"), "{seen}");
+    assert_eq!(kafka_metric(&gateway, "feeds_running"), 1);
 }
 on_both_drivers!(
     removed_api_group_member_leaves,

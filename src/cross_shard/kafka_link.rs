@@ -6,8 +6,12 @@
 //! bridge through one bounded queue (`KafkaLink`); a shard never blocks on it (`try_send`: a
 //! full queue is answered 503), and a reply comes back on a one-slot channel the shard awaits.
 
+#![allow(
+    clippy::disallowed_types,
+    reason = "a feed's start is set by the bridge thread and read by the shards, one clone under the lock"
+)]
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 
@@ -18,7 +22,7 @@ use super::log_ends::LogEnds;
 use super::read_floors::ReadFloors;
 use super::{Doorbell, TopicLog};
 use crate::endpoint::Fault;
-use crate::message::kafka_cursor::KafkaCursor;
+use crate::message::kafka_cursor::{KafkaCursor, TopicPartition};
 use crate::message::Fields;
 
 /// Requests a shard may have waiting for the bridge at once (all shards together).
@@ -30,9 +34,13 @@ pub struct KafkaFeed {
     pub log: Arc<TopicLog>,
     /// `doorbells[shard]` wakes that shard's pump task for this feed.
     pub doorbells: Vec<Arc<Doorbell>>,
-    /// The feed's slots and the position it started fetching from; set once by the bridge when
-    /// the brokers first answered. Until then clients are answered 503.
-    start: OnceLock<Arc<KafkaCursor>>,
+    /// The position the feed's run started fetching from: set by the bridge when the brokers
+    /// answered the run, cleared when a stopped feed runs again (`clear_start`). While unset,
+    /// clients are answered 503.
+    start: Mutex<Option<Arc<KafkaCursor>>>,
+    /// The feed's slots, as its first run learned them: every later run and every client's
+    /// cursor keeps them.
+    layout: OnceLock<Arc<[TopicPartition]>>,
     /// `delivered[shard]`: that shard's last `Fanout::delivered_floor` while it had clients
     /// (`NEVER`: it never had one), and `connected[shard]`: whether it has clients now.
     /// Reported by the shards of a consumer-group feed, read by the bridge to commit offsets.
@@ -60,7 +68,8 @@ impl KafkaFeed {
         KafkaFeed {
             log: Arc::new(TopicLog::new(name, max_messages, max_bytes, &doorbells)),
             doorbells,
-            start: OnceLock::new(),
+            start: Mutex::new(None),
+            layout: OnceLock::new(),
             delivered: (0..shards).map(|_| AtomicU64::new(NEVER)).collect(),
             connected: (0..shards).map(|_| AtomicBool::new(false)).collect(),
             usage: FeedUse::default(),
@@ -71,9 +80,28 @@ impl KafkaFeed {
         }
     }
 
-    /// Records where the feed started (first call wins).
+    /// Records where the feed's run started (the run's first call wins).
     pub fn set_start(&self, start: Arc<KafkaCursor>) {
-        let _ = self.start.set(start);
+        let _ = self.layout.set(start.slots.clone());
+        self.lock_start().get_or_insert(start);
+    }
+
+    /// A stopped feed about to run again: until the new run has started, clients wait (503),
+    /// and its start is the new run's.
+    pub fn clear_start(&self) {
+        *self.lock_start() = None;
+    }
+
+    /// The feed's slots, once a run learned them.
+    pub fn layout(&self) -> Option<Arc<[TopicPartition]>> {
+        self.layout.get().cloned()
+    }
+
+    fn lock_start(&self) -> std::sync::MutexGuard<'_, Option<Arc<KafkaCursor>>> {
+        // One assignment or clone under it: a poisoned lock still holds a whole value.
+        self.start
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A shard reports the ring position every one of its clients has been written (`None`:
@@ -108,9 +136,9 @@ impl KafkaFeed {
             .or_else(|| reports().map(|(floor, _)| floor).max())
     }
 
-    /// Where the feed started, once the brokers answered.
-    pub fn start(&self) -> Option<&Arc<KafkaCursor>> {
-        self.start.get()
+    /// Where the feed's run started, once the brokers answered it.
+    pub fn start(&self) -> Option<Arc<KafkaCursor>> {
+        self.lock_start().clone()
     }
 }
 

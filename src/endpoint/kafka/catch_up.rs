@@ -95,7 +95,7 @@ impl StreamLocal {
             });
             (ring.next_position(), last)
         };
-        let Some(head) = head.or_else(|| self.reader.shared.start().cloned()) else {
+        let Some(head) = head.or_else(|| self.reader.shared.start()) else {
             return;
         };
         // A group member commits what its clients were written (`Fanout::delivered_floor`):
@@ -353,6 +353,6 @@ fn hold_in(reader: &KafkaFeed, floor: &KafkaCursor) -> Option<Matched> {
     if head.slots != floor.slots || !head.covers(floor) {
         return None;
     }
-    let (position, exact) = matched_in(&ring, start, floor)?;
+    let (position, exact) = matched_in(&ring, &start, floor)?;
     Some(Matched::held(reader, position, exact))
 }

@@ -88,7 +88,7 @@ impl LocalFeed {
         })
     }
 
-    pub(super) fn start(&self) -> Result<&Arc<KafkaCursor>, EndpointError> {
+    pub(super) fn start(&self) -> Result<Arc<KafkaCursor>, EndpointError> {
         self.shared.start().ok_or_else(|| {
             EndpointError::Unavailable(Fault::new(
                 "the Kafka brokers have not answered the gateway yet; retry shortly",
@@ -156,7 +156,7 @@ impl LocalFeed {
                 _ => None,
             })
         };
-        let cursor = before.or_else(|| self.shared.start().cloned())?;
+        let cursor = before.or_else(|| self.shared.start())?;
         Some(MessageId::Kafka(KafkaId {
             seq: 0,
             slot: u32::MAX,

@@ -73,7 +73,7 @@ pub(super) async fn run_catch_up(
     metrics: Arc<KafkaMetrics>,
 ) {
     let CatchUpRequest { stream, shared, .. } = request;
-    let Some(from) = stream.feed.start().cloned() else {
+    let Some(from) = stream.feed.start() else {
         shared.catch_ups.ended(&stream);
         return;
     };
@@ -151,7 +151,7 @@ fn holds(shared: &KafkaFeed, position: &KafkaCursor) -> bool {
         Some(_) => false,
         None => shared
             .start()
-            .is_some_and(|start| start.slots == position.slots && position.covers(start)),
+            .is_some_and(|start| start.slots == position.slots && position.covers(&start)),
     }
 }
 

@@ -43,7 +43,7 @@ pub(super) async fn run_feed(
     let started = tokio::select! {
         biased;
         _ = stop.wait_for(|stop| *stop) => None,
-        started = open(&spec, &metrics) => Some(started),
+        started = open(&spec, &feed, &metrics) => Some(started),
     };
     let Some((client, slots, partitions, next)) = started else {
         return;
@@ -91,10 +91,14 @@ type Opened = (
     Vec<i64>,
 );
 
-/// Connects a feed, retrying until its brokers answer.
-async fn open(spec: &FeedSpec, metrics: &KafkaMetrics) -> Opened {
+/// Connects a feed, retrying until its brokers answer. A run after a stop keeps the layout
+/// (`KafkaFeed::start`) clients' cursors were given in.
+async fn open(spec: &FeedSpec, feed: &KafkaFeed, metrics: &KafkaMetrics) -> Opened {
     let client = connect(&spec.brokers, metrics).await;
-    let slots = layout_retrying(&client, spec, RETRY_DELAY * 5).await;
+    let slots = match feed.layout() {
+        Some(slots) => slots,
+        None => layout_retrying(&client, spec, RETRY_DELAY * 5).await,
+    };
     let at = match spec.consumer.auto_offset_reset {
         AutoOffsetReset::Latest => OffsetAt::Latest,
         AutoOffsetReset::Earliest => OffsetAt::Earliest,

@@ -1,9 +1,13 @@
 //! Which of the bridge's feeds run: those a started API reads (`BridgeCommand::FeedsInUse`,
 //! sent at start and with every apply). A feed no API reads any more stops: its fetch loops end
 //! after the fetch under way, its partition connections close, a group member commits and
-//! leaves its group (its partitions go to the group's other members). A feed used again starts
-//! afresh, as at the gateway's start (from `autoOffsetReset`, or the group's committed offsets),
-//! once its previous run has ended: two runs never append to its buffer at once.
+//! leaves its group (its partitions go to the group's other members); the connections its
+//! catch-up readers share, opened when a client first resumed from before its buffer, stay. A
+//! feed used again starts afresh, as at the gateway's start (from `autoOffsetReset`, or the
+//! group's committed offsets), in the layout its clients' cursors were given in, once its
+//! previous run has ended: two runs never append to its buffer at once, and its buffer is emptied
+//! first, so that a client resuming from before the stop is served by the brokers (a catch-up),
+//! nothing skipped or repeated.
 //!
 //! Feeds read through per-subscription groups (`groupScope: subscription`) fetch nothing of
 //! their own: their members come and go with their clients (`group.rs`), so they are not here.
@@ -105,6 +109,12 @@ impl FeedRuns {
         let task = tokio::task::spawn_local(async move {
             if let Some(previous) = previous {
                 let _ = previous.await;
+                // What the buffer held ends where the previous run stopped, and the new run
+                // starts elsewhere: a client resuming from a position in it (or at its end) is
+                // fetched from the brokers (catch-up), not served what follows here. Until the
+                // new run has started, clients wait (503), then start from its start.
+                feed.log.lock().clear();
+                feed.clear_start();
             }
             match group {
                 None => run_feed(spec, feed, metrics, connections, stopped).await,

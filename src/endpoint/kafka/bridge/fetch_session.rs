@@ -58,14 +58,28 @@ impl Head {
 /// The partition's offset at `at` (its log's start or end), retried until the broker answers.
 pub(super) async fn offset_at(partition: &PartitionClient, at: OffsetAt) -> i64 {
     loop {
+        if let Some(offset) = offset_until(partition, at, &|| false).await {
+            return offset;
+        }
+    }
+}
+
+/// `offset_at`, given up (`None`) once `stop()` says so between tries.
+async fn offset_until(
+    partition: &PartitionClient,
+    at: OffsetAt,
+    stop: &dyn Fn() -> bool,
+) -> Option<i64> {
+    while !stop() {
         match partition.get_offset(at).await {
-            Ok(offset) => return offset,
+            Ok(offset) => return Some(offset),
             Err(error) => {
                 tracing::warn!(%error, "cannot read a partition offset; retrying");
                 tokio::time::sleep(RETRY_DELAY).await;
             }
         }
     }
+    None
 }
 
 /// One fetch session's shared state: its position, where records go, and its counters.
@@ -125,7 +139,10 @@ impl Session {
                     // The partition's log went back (topic recreated, broker data lost); some
                     // brokers answer an empty fetch here instead of OFFSET_OUT_OF_RANGE. All of
                     // the new log is unseen: read it from its start.
-                    let moved = offset_at(partition, OffsetAt::Earliest).await;
+                    let Some(moved) = offset_until(partition, OffsetAt::Earliest, &stop).await
+                    else {
+                        break;
+                    };
                     tracing::warn!(topic = %topic, partition = partition_index, offset, moved, "the broker's log ends before the feed's position; reading the new log from its start");
                     self.head.borrow_mut().next[slot] = moved;
                     ShardMetrics::inc(&self.metrics.fetch_errors_total);
@@ -151,8 +168,12 @@ impl Session {
                     ..
                 }) => {
                     // The broker no longer has (or does not yet have) this offset.
-                    let earliest = offset_at(partition, OffsetAt::Earliest).await;
-                    let latest = offset_at(partition, OffsetAt::Latest).await;
+                    let (Some(earliest), Some(latest)) = (
+                        offset_until(partition, OffsetAt::Earliest, &stop).await,
+                        offset_until(partition, OffsetAt::Latest, &stop).await,
+                    ) else {
+                        break;
+                    };
                     let moved = after_out_of_range(offset, earliest, latest);
                     tracing::warn!(topic = %topic, partition = partition_index, offset, moved, "offset out of range at the broker");
                     self.head.borrow_mut().next[slot] = moved;

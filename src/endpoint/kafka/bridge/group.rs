@@ -57,14 +57,31 @@ pub(super) async fn run_group_feed(
     mut stop: watch::Receiver<bool>,
     mut subscription: Option<SubscriptionMember>,
 ) {
-    let client = connect(&spec.brokers, &metrics).await;
+    let client = if subscription.is_some() {
+        connect(&spec.brokers, &metrics).await
+    } else {
+        // Told to stop before the brokers answered (its API removed meanwhile): it just ends.
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|stop| *stop) => return,
+            client = connect(&spec.brokers, &metrics) => client,
+        }
+    };
     let slots = match &subscription {
         // Clients' cursors are read in the configured feed's layout: the member uses it too.
         Some(member) => match member.layout(&mut stop).await {
             Some(slots) => slots,
             None => return,
         },
-        None => layout_retrying(&client, &spec, RETRY_DELAY).await,
+        // A run after a stop keeps the layout clients' cursors were given in.
+        None => match feed.layout() {
+            Some(slots) => slots,
+            None => tokio::select! {
+                biased;
+                _ = stop.wait_for(|stop| *stop) => return,
+                slots = layout_retrying(&client, &spec, RETRY_DELAY) => slots,
+            },
+        },
     };
     let head = Rc::new(RefCell::new(Head {
         encoded: spec.consumer.encode_message_id,
