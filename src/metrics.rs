@@ -318,7 +318,7 @@ impl KafkaMetrics {
         }
         for (name, value, help) in [
             ("fetch_loops_running", &self.fetch_loops_running, "Kafka fetch loops running (one per partition of every feed, plus catch-up fetches)."),
-            ("feeds_running", &self.feeds_running, "Kafka feeds running: those a started API reads (the others fetch nothing and hold no consumer group)."),
+            ("feeds_running", &self.feeds_running, "Kafka feeds running: those a started API reads (the others fetch nothing and hold no consumer group; feeds read only through per-subscription groups are not counted)."),
             ("catch_up_fetches_running", &self.catch_up_fetches_running, "Catch-up readers running (shared by the clients that resumed from before the node buffer)."),
             ("catch_up_connections", &self.catch_up_connections, "Broker connections shared by every catch-up reader."),
             ("cursor_end_checks_running", &self.cursor_end_checks_running, "Client positions beyond the log ends the feed last fetched, being checked with the brokers (at most 64)."),

@@ -42,19 +42,9 @@ fn first_kafka_api_deployed_live(driver: DriverChoice) {
         "the Kafka feed did not start"
     );
     // Consumes what the broker gets after "now" (an empty poll's cursor).
-    let now = get(addr, "/k?limit=1", &json).json()["pagination"]["nextCursor"]
-        .as_str()
-        .expect("nextCursor")
-        .to_owned();
+    let now = next_cursor(addr, "/k?limit=1");
     broker.produce("live-orders", &[json!({"value": "from-kafka"})]);
-    let mut seen = String::new();
-    assert!(
-        eventually(Duration::from_secs(60), || {
-            seen = get(addr, &format!("/k?limit=10&cursor={now}"), &json).text();
-            seen.contains("from-kafka")
-        }),
-        "{seen}"
-    );
+    poll_until(addr, &format!("/k?limit=10&cursor={now}"), "from-kafka");
     // Produces.
     let answer = common::post(addr, "/k", "from-the-gateway", "");
     assert_eq!(answer.status, 202, "{}", answer.text());
@@ -130,18 +120,12 @@ fn removed_api_feed_stops_and_comes_back(driver: DriverChoice) {
         "a running feed fetches"
     );
     // A client's position before the pause, with one record read.
-    let start = get(addr, "/k?limit=1", &json).json()["pagination"]["nextCursor"]
-        .as_str()
-        .expect("nextCursor")
-        .to_owned();
+    let start = next_cursor(addr, "/k?limit=1");
     broker.produce("paused-orders", &[json!({"value": "before-the-pause"})]);
-    let mut seen = String::new();
-    assert!(
-        eventually(Duration::from_secs(60), || {
-            seen = get(addr, &format!("/k?limit=10&cursor={start}"), &json).text();
-            seen.contains("before-the-pause")
-        }),
-        "{seen}"
+    let mut seen = poll_until(
+        addr,
+        &format!("/k?limit=10&cursor={start}"),
+        "before-the-pause",
     );
     let before = serde_json::from_str::<serde_json::Value>(&seen).unwrap()["pagination"]
         ["nextCursor"]
@@ -198,25 +182,18 @@ fn removed_api_feed_stops_and_comes_back(driver: DriverChoice) {
     assert!(eventually(Duration::from_secs(10), served));
     // The client resumes where it was before the pause: what the broker got meanwhile comes
     // from the brokers (the node buffer no longer holds its position), nothing skipped.
-    assert!(
-        eventually(Duration::from_secs(60), || {
-            seen = get(addr, &format!("/k?limit=10&cursor={before}"), &json).text();
-            seen.contains("during-the-pause")
-        }),
-        "{seen}"
+    seen = poll_until(
+        addr,
+        &format!("/k?limit=10&cursor={before}"),
+        "during-the-pause",
     );
     assert!(!seen.contains("before-the-pause"), "{seen}");
-    let now = get(addr, "/k?limit=1", &json).json()["pagination"]["nextCursor"]
-        .as_str()
-        .expect("nextCursor")
-        .to_owned();
+    let now = next_cursor(addr, "/k?limit=1");
     broker.produce("paused-orders", &[json!({"value": "after-the-pause"})]);
-    assert!(
-        eventually(Duration::from_secs(60), || {
-            seen = get(addr, &format!("/k?limit=10&cursor={now}"), &json).text();
-            seen.contains("after-the-pause")
-        }),
-        "{seen}"
+    poll_until(
+        addr,
+        &format!("/k?limit=10&cursor={now}"),
+        "after-the-pause",
     );
 
     // Stopped (still deployed): its feed stops too.
@@ -265,15 +242,7 @@ fn removed_api_group_member_leaves(driver: DriverChoice) {
     let with_kafka = format!("{kafka}{other}");
     let gateway = common::start(common::test_config(&with_kafka, driver));
     let addr = gateway.local_addr();
-    let json = [("Accept", "application/json")];
-    let mut seen = String::new();
-    assert!(
-        eventually(Duration::from_secs(60), || {
-            seen = get(addr, "/k?limit=10", &json).text();
-            seen.contains("two")
-        }),
-        "{seen}"
-    );
+    poll_until(addr, "/k?limit=10", "two");
     assert!(
         eventually(Duration::from_secs(30), || kafka_metric(
             &gateway,
@@ -311,13 +280,7 @@ fn removed_api_group_member_leaves(driver: DriverChoice) {
             common::test_config(&with_kafka, driver),
         ))
         .expect("apply accepted");
-    assert!(
-        eventually(Duration::from_secs(60), || {
-            seen = get(addr, "/k?limit=10", &json).text();
-            seen.contains("three")
-        }),
-        "{seen}"
-    );
+    let seen = poll_until(addr, "/k?limit=10", "three");
     assert!(!seen.contains("two"), "{seen}");
     assert_eq!(kafka_metric(&gateway, "feeds_running"), 1);
 }
@@ -325,3 +288,24 @@ on_both_drivers!(
     removed_api_group_member_leaves,
     removed_api_group_member_leaves
 );
+
+/// The `nextCursor` of a poll of `path` (JSON).
+fn next_cursor(addr: std::net::SocketAddr, path: &str) -> String {
+    get(addr, path, &[("Accept", "application/json")]).json()["pagination"]["nextCursor"]
+        .as_str()
+        .expect("nextCursor")
+        .to_owned()
+}
+
+/// Polls `path` (JSON) until an answer holds `needle` (at most 60 s); returns that answer.
+fn poll_until(addr: std::net::SocketAddr, path: &str, needle: &str) -> String {
+    let mut seen = String::new();
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            seen = get(addr, path, &[("Accept", "application/json")]).text();
+            seen.contains(needle)
+        }),
+        "no {needle:?} in {seen}"
+    );
+    seen
+}

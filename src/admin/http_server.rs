@@ -20,7 +20,6 @@
     clippy::disallowed_types,
     reason = "the admin endpoint's own threads (blocking sockets, off the shards) share the set of open connections"
 )]
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,8 +28,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use slab::Slab;
 
+use super::open_conns::{OpenConns, Refusal};
 use super::reply::Reply;
 use super::request_body::{read_body, BodyFailure};
 use crate::codec::http_head::{parse_request_head, HeadLimits, Method, RequestHead};
@@ -92,14 +91,7 @@ struct Shared {
     metrics: Arc<AdminMetrics>,
     stop: AtomicBool,
     /// A handle on every open connection, to shut them down when the server stops.
-    open: Mutex<Open>,
-}
-
-/// The open connections, and how many each client address holds.
-#[derive(Default)]
-struct Open {
-    streams: Slab<(TcpStream, IpAddr)>,
-    per_address: HashMap<IpAddr, usize>,
+    open: Mutex<OpenConns>,
 }
 
 impl HttpServer {
@@ -119,7 +111,7 @@ impl HttpServer {
             handler,
             metrics,
             stop: AtomicBool::new(false),
-            open: Mutex::new(Open::default()),
+            open: Mutex::new(OpenConns::default()),
         });
         let accepting = shared.clone();
         let accept_thread = std::thread::Builder::new()
@@ -166,39 +158,17 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             }
         }
     }
-    for (_, (stream, _)) in shared.lock_open().streams.iter() {
+    for stream in shared.lock_open().streams() {
         let _ = stream.shutdown(Shutdown::Both);
     }
 }
 
-/// Why a connection was not served.
-enum Refusal {
-    /// `max_connections` are open (or the socket could not be kept).
-    Full,
-    /// Its address holds `max_connections_per_address`.
-    AddressFull,
-}
-
 /// Serves `stream` (from `peer`) on a thread of its own, or refuses it when a bound is reached.
 fn admit(shared: &Arc<Shared>, stream: TcpStream, peer: IpAddr) {
-    let key = {
-        let mut open = shared.lock_open();
-        let held = open.per_address.get(&peer).copied().unwrap_or(0);
-        if open.streams.len() >= shared.limits.max_connections {
-            Err(Refusal::Full)
-        } else if held >= shared.limits.max_connections_per_address {
-            Err(Refusal::AddressFull)
-        } else {
-            match stream.try_clone() {
-                Ok(handle) => {
-                    *open.per_address.entry(peer).or_default() += 1;
-                    Ok(open.streams.insert((handle, peer)))
-                }
-                Err(_) => Err(Refusal::Full),
-            }
-        }
-    };
-    let key = match key {
+    let admitted = shared
+        .lock_open()
+        .admit(stream.try_clone(), peer, &shared.limits);
+    let key = match admitted {
         Ok(key) => key,
         Err(why) => return refuse(shared, stream, why),
     };
@@ -227,30 +197,7 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, peer: IpAddr) {
 fn refuse(shared: &Shared, mut stream: TcpStream, why: Refusal) {
     // Written without blocking: a fresh socket's send buffer takes a short reply whole.
     let _ = stream.set_nonblocking(true);
-    let reply = match why {
-        Refusal::Full => {
-            ShardMetrics::inc(&shared.metrics.connections_rejected_total);
-            Reply::text(
-                503,
-                format!(
-                    "{} connections are open, the most this endpoint serves at once; retry shortly",
-                    shared.limits.max_connections
-                ),
-            )
-        }
-        Refusal::AddressFull => {
-            ShardMetrics::inc(&shared.metrics.connections_rejected_per_address_total);
-            Reply::text(
-                429,
-                format!(
-                    "{} connections from your address are open, the most one address may hold \
-                     on this endpoint; retry once one of them has been answered",
-                    shared.limits.max_connections_per_address
-                ),
-            )
-        }
-    }
-    .with_header("Retry-After", "1");
+    let reply = why.answer(&shared.limits, &shared.metrics);
     let _ = write_reply(
         &mut stream,
         &reply,
@@ -260,7 +207,7 @@ fn refuse(shared: &Shared, mut stream: TcpStream, why: Refusal) {
 }
 
 impl Shared {
-    fn lock_open(&self) -> MutexGuard<'_, Open> {
+    fn lock_open(&self) -> MutexGuard<'_, OpenConns> {
         // Every update is one insert or remove and its count, which cannot panic in between: a
         // poisoned lock still holds a consistent set.
         self.open
@@ -270,17 +217,7 @@ impl Shared {
 
     /// Forgets a connection; returns its handle.
     fn release(&self, key: usize) -> Option<TcpStream> {
-        let handle = {
-            let mut open = self.lock_open();
-            let (handle, peer) = open.streams.try_remove(key)?;
-            if let Some(held) = open.per_address.get_mut(&peer) {
-                *held -= 1;
-                if *held == 0 {
-                    open.per_address.remove(&peer);
-                }
-            }
-            handle
-        };
+        let handle = self.lock_open().release(key)?;
         ShardMetrics::sub(&self.metrics.connections_open, 1);
         Some(handle)
     }

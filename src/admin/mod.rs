@@ -4,6 +4,7 @@
 //! a slow client can hold neither the endpoint nor the gateway's shutdown.
 
 mod http_server;
+mod open_conns;
 mod reply;
 mod request_body;
 
@@ -18,6 +19,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 pub use http_server::{Handler, HttpServer, Request, ServerLimits};
+pub(crate) use open_conns::client_key;
 pub use reply::Reply;
 
 use crate::codec::http_head::{Method, RequestHead};

@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::admin::client_key;
+
 /// Client addresses tracked at once.
 pub(super) const MAX_TRACKED_CLIENTS: usize = 10_000;
 /// What a refused client is told to wait when the table of clients is full.
@@ -95,21 +97,6 @@ impl PortalWriteLimit {
         self.clients
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// An IPv4 address as is (an IPv4-mapped IPv6 one too); an IPv6 address as its /64.
-fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut segments = v6.segments();
-                segments[4..].fill(0);
-                IpAddr::from(segments)
-            }
-        },
     }
 }
 

@@ -72,7 +72,10 @@ pub(super) async fn run_feed(
                 .await;
         }));
     }
-    feed.set_start(Arc::new(head.borrow().cursor()));
+    // A feed told to stop meanwhile sets no start: it answers 503 until it runs again.
+    if !*stop.borrow() {
+        feed.set_start(Arc::new(head.borrow().cursor()));
+    }
     tracing::info!(partitions = slots.len(), "Kafka feed started");
     // Keeps the metadata connection for the feed's life (its loops end when it is stopped).
     for task in loops {

@@ -82,6 +82,9 @@ impl FeedRuns {
             } else if !wanted && running {
                 if let Some(run) = &self.runs[index] {
                     let _ = run.stop.send(true);
+                    // From now on its clients (of an API started again before it runs) wait:
+                    // neither its old start nor its old buffer serves anyone.
+                    self.feeds[index].clear_start();
                     tracing::info!(feed = index, "Kafka feed stopped: no started API reads it");
                 }
             }
@@ -113,8 +116,8 @@ impl FeedRuns {
                 // starts elsewhere: a client resuming from a position in it (or at its end) is
                 // fetched from the brokers (catch-up), not served what follows here. Until the
                 // new run has started, clients wait (503), then start from its start.
-                feed.log.lock().clear();
                 feed.clear_start();
+                feed.log.lock().clear();
             }
             match group {
                 None => run_feed(spec, feed, metrics, connections, stopped).await,

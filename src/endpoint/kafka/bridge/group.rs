@@ -144,14 +144,31 @@ pub(super) async fn run_group_feed(
         let halt = Rc::new(Cell::new(false));
         let mut loops = Vec::new();
         let mut last_committed = vec![i64::MAX; slots.len()];
-        for &slot in &assigned {
-            // Its own connection to the leader (see `feed`); `client` serves metadata.
-            let partition = partition_client(&client, &slots[slot]).await;
-            let fetched_to = fetching.contains(&slot).then(|| head.borrow().next[slot]);
-            let start = match generation_start(committed.get(&slot).copied(), fetched_to) {
-                GenerationStart::At(offset) => offset,
-                GenerationStart::Reset => offset_at(&partition, reset(&spec)).await,
-            };
+        // Each assigned partition's own connection to the leader (see `feed`; `client` serves
+        // metadata) and where it starts; a member told to stop meanwhile leaves at once.
+        let setup = async {
+            let mut prepared = Vec::with_capacity(assigned.len());
+            for &slot in &assigned {
+                let partition = partition_client(&client, &slots[slot]).await;
+                let fetched_to = fetching.contains(&slot).then(|| head.borrow().next[slot]);
+                let start = match generation_start(committed.get(&slot).copied(), fetched_to) {
+                    GenerationStart::At(offset) => offset,
+                    GenerationStart::Reset => offset_at(&partition, reset(&spec)).await,
+                };
+                prepared.push((slot, partition, start));
+            }
+            prepared
+        };
+        let prepared = tokio::select! {
+            biased;
+            _ = stop.wait_for(|stop| *stop) => None,
+            prepared = setup => Some(prepared),
+        };
+        let Some(prepared) = prepared else {
+            leave(&mut coordinator, &group, &member_id, joiner.instance).await;
+            break;
+        };
+        for (slot, partition, start) in prepared {
             head.borrow_mut().next[slot] = start;
             last_committed[slot] = committed.get(&slot).copied().unwrap_or(start);
             let session = Session {
@@ -170,7 +187,10 @@ pub(super) async fn run_group_feed(
                     .await;
             }));
         }
-        feed.set_start(Arc::new(head.borrow().cursor()));
+        // A member told to stop meanwhile sets no start: its feed answers 503 until it runs again.
+        if !*stop.borrow() {
+            feed.set_start(Arc::new(head.borrow().cursor()));
+        }
         ShardMetrics::inc(&metrics.group_joins_total);
         tracing::info!(%group, generation = membership.generation, partitions = assigned.len(), "joined the Kafka consumer group");
         let mut commits = Commits {
