@@ -148,6 +148,7 @@ fn removed_api_feed_stops_and_comes_back(driver: DriverChoice) {
         "the fetch loops did not end"
     );
     assert_eq!(kafka_metric(&gateway, "feeds_running"), 0);
+    assert_eq!(kafka_metric(&gateway, "feeds_started"), 0);
     assert!(
         still(&gateway, "fetch_requests_total"),
         "a stopped feed fetches"
@@ -217,6 +218,7 @@ fn removed_api_feed_stops_and_comes_back(driver: DriverChoice) {
         "the fetch loops of a stopped API did not end"
     );
     assert_eq!(kafka_metric(&gateway, "feeds_running"), 0);
+    assert_eq!(kafka_metric(&gateway, "feeds_started"), 0);
 }
 on_both_drivers!(
     removed_api_feed_stops_and_comes_back,
@@ -263,6 +265,7 @@ fn removed_api_group_member_leaves(driver: DriverChoice) {
         "the member's fetch loop did not end"
     );
     assert_eq!(kafka_metric(&gateway, "feeds_running"), 0);
+    assert_eq!(kafka_metric(&gateway, "feeds_started"), 0);
     assert!(
         still(&gateway, "group_heartbeats_total"),
         "a member that left heartbeats"

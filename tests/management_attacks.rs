@@ -66,6 +66,11 @@ fn concurrent_portal_requests_never_pass_the_application_cap_together() {
             "{answers:?}"
         );
         assert_eq!(portal_applications(&mgmt), cap);
+        assert!(eventually(Duration::from_secs(30), || {
+            mgmt.api
+                .render_prometheus()
+                .contains("tidegate_management_connections_open 0")
+        }));
         let refused = portal_api::subscribe(addr, "orders", "one more");
         expect_error(&refused, 409, "applications.full");
     }

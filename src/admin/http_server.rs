@@ -167,7 +167,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 fn admit(shared: &Arc<Shared>, stream: TcpStream, peer: IpAddr) {
     let admitted = shared
         .lock_open()
-        .admit(stream.try_clone(), peer, &shared.limits);
+        .admit(|| stream.try_clone(), peer, &shared.limits);
     let key = match admitted {
         Ok(key) => key,
         Err(why) => return refuse(shared, stream, why),

@@ -78,7 +78,7 @@ impl OpenConns {
     /// Takes `handle` (of a connection from `peer`) in, or says why not.
     pub(super) fn admit(
         &mut self,
-        handle: std::io::Result<TcpStream>,
+        handle: impl FnOnce() -> std::io::Result<TcpStream>,
         peer: IpAddr,
         limits: &ServerLimits,
     ) -> Result<usize, Refusal> {
@@ -90,7 +90,7 @@ impl OpenConns {
         if held >= limits.max_connections_per_address {
             return Err(Refusal::ClientFull);
         }
-        let handle = handle.map_err(|_| Refusal::Full)?;
+        let handle = handle().map_err(|_| Refusal::Full)?;
         *self.per_client.entry(client).or_default() += 1;
         Ok(self.streams.insert((handle, client)))
     }
@@ -129,8 +129,8 @@ mod tests {
         }
     }
 
-    fn socket(listener: &TcpListener) -> std::io::Result<TcpStream> {
-        TcpStream::connect(listener.local_addr().unwrap())
+    fn socket(listener: &TcpListener) -> impl FnOnce() -> std::io::Result<TcpStream> + '_ {
+        move || TcpStream::connect(listener.local_addr().unwrap())
     }
 
     #[test]
@@ -143,6 +143,12 @@ mod tests {
         let one_again: IpAddr = "2001:db8::ffff:2".parse().unwrap();
         let v4: IpAddr = "192.0.2.1".parse().unwrap();
         let v4_mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(client_key(v4_mapped), v4);
+        assert_eq!(client_key(one_again), client_key(one));
+        assert_ne!(
+            client_key("2001:db8:0:1::1".parse().unwrap()),
+            client_key(one)
+        );
         let first = open.admit(socket(&listener), one, &limits).ok().unwrap();
         assert!(open.admit(socket(&listener), one_again, &limits).is_ok());
         assert!(matches!(

@@ -35,8 +35,8 @@ pub struct KafkaFeed {
     /// `doorbells[shard]` wakes that shard's pump task for this feed.
     pub doorbells: Vec<Arc<Doorbell>>,
     /// The position the feed's run started fetching from: set by the bridge when the brokers
-    /// answered the run, cleared when a stopped feed runs again (`clear_start`). While unset,
-    /// clients are answered 503.
+    /// answered the run, cleared when the feed stops (`clear_start`). While unset, clients are
+    /// answered 503.
     start: Mutex<Option<Arc<KafkaCursor>>>,
     /// The feed's slots, as its first run learned them: every later run and every client's
     /// cursor keeps them.
@@ -86,8 +86,8 @@ impl KafkaFeed {
         self.lock_start().get_or_insert(start);
     }
 
-    /// A stopped feed about to run again: until the new run has started, clients wait (503),
-    /// and its start is the new run's.
+    /// A feed that stops (or is about to run again): until a new run has started, clients wait
+    /// (503), and then its start is the new run's.
     pub fn clear_start(&self) {
         *self.lock_start() = None;
     }

@@ -91,7 +91,7 @@ impl LocalFeed {
     pub(super) fn start(&self) -> Result<Arc<KafkaCursor>, EndpointError> {
         self.shared.start().ok_or_else(|| {
             EndpointError::Unavailable(Fault::new(
-                "the Kafka brokers have not answered the gateway yet; retry shortly",
+                "the Kafka feed is not running yet (its brokers have not answered the gateway); retry shortly",
             ))
         })
     }

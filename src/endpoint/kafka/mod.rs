@@ -311,8 +311,9 @@ impl KafkaEndpoint {
         let start = match feed.start() {
             Ok(start) => start.clone(),
             // A group member still joining (a subscription's group just opened): its records
-            // start at the group's offsets, and the client's position skips what it had.
-            Err(_) if feed.consumer.group_id.is_some() => {
+            // start at the group's offsets, and the client's position skips what it had. The
+            // API's own group has no start only while its feed is not running: 503.
+            Err(_) if feed.consumer.subscription_groups.is_some() => {
                 feed.ensure_pumping();
                 let first = feed.shared.log.lock().first_position();
                 let member = feed.fanout.subscribe_at(first, Some(floor), queue);

@@ -165,6 +165,22 @@ pub(super) async fn run_group_feed(
             prepared = setup => Some(prepared),
         };
         let Some(prepared) = prepared else {
+            // What clients were written since the last commit is committed before leaving, as
+            // on any stop (where the group has an offset: a partition without one keeps
+            // `autoOffsetReset` for the next member).
+            let last = (0..slots.len())
+                .map(|slot| committed.get(&slot).copied().unwrap_or(i64::MAX))
+                .collect();
+            let mut commits = Commits {
+                group: &group,
+                membership: &membership,
+                slots: &slots,
+                assigned: &assigned,
+                last,
+                metrics: &metrics,
+            };
+            let next = delivered_position(&feed).map(|cursor| cursor.next.clone());
+            commits.commit(&mut coordinator, next.as_deref()).await;
             leave(&mut coordinator, &group, &member_id, joiner.instance).await;
             break;
         };
