@@ -140,15 +140,7 @@ fn removed_api_feed_stops_and_comes_back(driver: DriverChoice) {
         .expect("apply accepted");
     assert_eq!(report.removed, ["kafka-api"]);
     assert_eq!(status(addr, "/k"), 404);
-    assert!(
-        eventually(Duration::from_secs(10), || kafka_metric(
-            &gateway,
-            "fetch_loops_running"
-        ) == 0),
-        "the fetch loops did not end"
-    );
-    assert_eq!(kafka_metric(&gateway, "feeds_running"), 0);
-    assert_eq!(kafka_metric(&gateway, "feeds_started"), 0);
+    assert_feed_stopped(&gateway, 10, "the fetch loops did not end");
     assert!(
         still(&gateway, "fetch_requests_total"),
         "a stopped feed fetches"
@@ -165,18 +157,10 @@ fn removed_api_feed_stops_and_comes_back(driver: DriverChoice) {
     broker.produce("paused-orders", &[json!({"value": "during-the-pause"})]);
 
     // Deployed again: it fetches again, from now (`autoOffsetReset: latest`, as at a start).
-    let report = gateway
-        .apply(for_running(
-            &gateway,
-            config::load_str(&with_kafka, "t").unwrap(),
-        ))
-        .expect("apply accepted");
+    let report = apply_yaml(&gateway, &with_kafka);
     assert_eq!(report.added, ["kafka-api"]);
     assert!(
-        eventually(Duration::from_secs(60), || kafka_metric(
-            &gateway,
-            "fetch_loops_running"
-        ) == 2),
+        fetch_loops_reach(&gateway, 2, 60),
         "the feed did not start again"
     );
     assert_eq!(kafka_metric(&gateway, "feeds_running"), 1);
@@ -203,22 +187,9 @@ fn removed_api_feed_stops_and_comes_back(driver: DriverChoice) {
         "  - id: kafka-api\n    state: stopped\n",
     );
     assert_ne!(stopped, with_kafka);
-    let report = gateway
-        .apply(for_running(
-            &gateway,
-            config::load_str(&stopped, "t").unwrap(),
-        ))
-        .expect("apply accepted");
+    let report = apply_yaml(&gateway, &stopped);
     assert_eq!(report.stopped, ["kafka-api"]);
-    assert!(
-        eventually(Duration::from_secs(10), || kafka_metric(
-            &gateway,
-            "fetch_loops_running"
-        ) == 0),
-        "the fetch loops of a stopped API did not end"
-    );
-    assert_eq!(kafka_metric(&gateway, "feeds_running"), 0);
-    assert_eq!(kafka_metric(&gateway, "feeds_started"), 0);
+    assert_feed_stopped(&gateway, 10, "the fetch loops of a stopped API did not end");
 }
 on_both_drivers!(
     removed_api_feed_stops_and_comes_back,
@@ -257,15 +228,7 @@ fn removed_api_group_member_leaves(driver: DriverChoice) {
     gateway
         .apply(for_running(&gateway, only_other))
         .expect("apply accepted");
-    assert!(
-        eventually(Duration::from_secs(20), || kafka_metric(
-            &gateway,
-            "fetch_loops_running"
-        ) == 0),
-        "the member's fetch loop did not end"
-    );
-    assert_eq!(kafka_metric(&gateway, "feeds_running"), 0);
-    assert_eq!(kafka_metric(&gateway, "feeds_started"), 0);
+    assert_feed_stopped(&gateway, 20, "the member's fetch loop did not end");
     assert!(
         still(&gateway, "group_heartbeats_total"),
         "a member that left heartbeats"
@@ -311,4 +274,26 @@ fn poll_until(addr: std::net::SocketAddr, path: &str, needle: &str) -> String {
         "no {needle:?} in {seen}"
     );
     seen
+}
+
+/// Applies `yaml` to the running `gateway`.
+fn apply_yaml(gateway: &tidegate::runtime::Gateway, yaml: &str) -> tidegate::runtime::ApplyReport {
+    let config = config::load_str(yaml, "t").unwrap();
+    gateway
+        .apply(for_running(gateway, config))
+        .expect("apply accepted")
+}
+
+/// True once the bridge runs `count` fetch loops, within `seconds`.
+fn fetch_loops_reach(gateway: &tidegate::runtime::Gateway, count: u64, seconds: u64) -> bool {
+    eventually(Duration::from_secs(seconds), || {
+        kafka_metric(gateway, "fetch_loops_running") == count
+    })
+}
+
+/// The feed stops within `seconds`: no fetch loop, not running, no start (its clients get 503).
+fn assert_feed_stopped(gateway: &tidegate::runtime::Gateway, seconds: u64, what: &str) {
+    assert!(fetch_loops_reach(gateway, 0, seconds), "{what}");
+    assert_eq!(kafka_metric(gateway, "feeds_running"), 0);
+    assert_eq!(kafka_metric(gateway, "feeds_started"), 0);
 }
