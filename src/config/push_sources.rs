@@ -5,6 +5,7 @@
 //! - MQTT: a broker session that outlives the connection, so a stable client id (`clientId`, or
 //!   `gateway.nodeId`); a generated one gets a session that ends with the connection.
 
+use super::kafka::KafkaConsumer;
 use super::problem::Problems;
 use super::webhook::WebhookQos;
 use super::{ApiConfig, EndpointConfig, EntrypointConfig};
@@ -21,9 +22,10 @@ pub(crate) fn push_source_problems(node_id: Option<&str>, apis: &[ApiConfig], p:
         let loc = format!("apis[{index}].endpoint.configuration");
         match &api.endpoint {
             EndpointConfig::Kafka(options) => {
-                let grouped = options.consumer.as_ref().is_some_and(|consumer| {
-                    consumer.group_id.is_some() && consumer.subscription_groups.is_some()
-                });
+                let grouped = options
+                    .consumer
+                    .as_ref()
+                    .is_some_and(KafkaConsumer::per_subscription_groups);
                 if !grouped {
                     p.push(
                         format!("{loc}.consumer"),

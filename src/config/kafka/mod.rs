@@ -94,6 +94,14 @@ pub struct KafkaConsumer {
     pub pace_wait: Duration,
 }
 
+impl KafkaConsumer {
+    /// Read only through per-subscription consumer groups (`groupScope: subscription`): the
+    /// feed fetches nothing of its own; each subscription's group member does.
+    pub fn per_subscription_groups(&self) -> bool {
+        self.group_id.is_some() && self.subscription_groups.is_some()
+    }
+}
+
 /// `groupScope: subscription`: each subscription a client names gets its own consumer group,
 /// joined by the node while the subscription has clients (and `idle_timeout` after).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

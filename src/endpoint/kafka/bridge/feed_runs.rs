@@ -38,8 +38,6 @@ pub(super) struct FeedRuns {
 struct Run {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
-    /// A group member: shutdown waits for its last commit and LeaveGroup.
-    group: bool,
 }
 
 impl Run {
@@ -71,8 +69,7 @@ impl FeedRuns {
     /// not mark.
     pub(super) fn set(&mut self, used: &[bool]) {
         for index in 0..self.runs.len() {
-            let spec = &self.plan.feeds[index];
-            if spec.consumer.group_id.is_some() && spec.consumer.subscription_groups.is_some() {
+            if self.plan.feeds[index].consumer.per_subscription_groups() {
                 continue;
             }
             let wanted = used.get(index).copied().unwrap_or(false);
@@ -114,9 +111,8 @@ impl FeedRuns {
                 let _ = previous.await;
                 // What the buffer held ends where the previous run stopped, and the new run
                 // starts elsewhere: a client resuming from a position in it (or at its end) is
-                // fetched from the brokers (catch-up), not served what follows here. Until the
-                // new run has started, clients wait (503), then start from its start.
-                feed.clear_start();
+                // fetched from the brokers (catch-up), not served what follows here. Its start
+                // was cleared at the stop: until the new run has started, clients wait (503).
                 feed.log.lock().clear();
             }
             match group {
@@ -124,17 +120,19 @@ impl FeedRuns {
                 Some(group) => run_group_feed(spec, group, feed, metrics, stopped, None).await,
             }
         });
-        let group = self.plan.feeds[index].consumer.group_id.is_some();
-        self.runs[index] = Some(Run { stop, task, group });
+        self.runs[index] = Some(Run { stop, task });
     }
 
     /// Stops every feed; returns the group members' runs, which commit and leave their groups
     /// (the others end with the bridge).
     pub(super) fn stop_all(self) -> Vec<JoinHandle<()>> {
         let mut members = Vec::new();
-        for run in self.runs.into_iter().flatten() {
+        for (spec, run) in self.plan.feeds.iter().zip(self.runs) {
+            let Some(run) = run else {
+                continue;
+            };
             let _ = run.stop.send(true);
-            if run.group {
+            if spec.consumer.group_id.is_some() {
                 members.push(run.task);
             }
         }

@@ -166,7 +166,7 @@ async fn serve(
     for (spec, feed) in plan.feeds.iter().zip(feeds.iter()) {
         // Its subscriptions' groups are joined when their first client comes; the feed itself
         // only learns the layout clients' cursors are read in.
-        if spec.consumer.group_id.is_some() && spec.consumer.subscription_groups.is_some() {
+        if spec.consumer.per_subscription_groups() {
             tokio::task::spawn_local(learn_layout(spec.clone(), feed.clone(), metrics.clone()));
         }
     }
