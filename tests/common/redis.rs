@@ -2,6 +2,7 @@
 //! free loopback port in its own temp dir without persistence, and killed by PID when stopped
 //! or dropped. It can be stopped and started again on the same port (Redis outages).
 
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -37,18 +38,21 @@ impl Redis {
     /// Starts a server on a free loopback port.
     pub fn start() -> Redis {
         install();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut redis = Redis {
             child: None,
             port,
             dir: tempfile::tempdir().unwrap(),
         };
-        redis.resume();
-        redis
+        // The port picked may be taken by another test's listener before redis-server binds it:
+        // then it exits, and another port is tried.
+        for _ in 0..5 {
+            if redis.launch() {
+                return redis;
+            }
+            redis.port = free_port();
+        }
+        panic!("redis-server did not start on any of 5 ports");
     }
 
     /// `redis://127.0.0.1:<port>/0`.
@@ -71,6 +75,16 @@ impl Redis {
 
     /// Starts the server again on the same port and waits until it accepts connections.
     pub fn resume(&mut self) {
+        assert!(
+            self.launch(),
+            "redis-server did not answer PING on {}",
+            self.port
+        );
+    }
+
+    /// Starts the server on its port; true once it answers `PING`, false when it exited or
+    /// did not answer within 20 s.
+    fn launch(&mut self) -> bool {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -88,16 +102,23 @@ impl Redis {
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server");
-        self.child = Some(child);
+        let mut child = child;
         let port = self.port;
-        assert!(
-            eventually(Duration::from_secs(20), || TcpStream::connect((
-                "127.0.0.1",
-                port
-            ))
-            .is_ok()),
-            "redis-server did not listen on {port}"
-        );
+        // Answered by Redis itself: the port was free when picked, but another test's listener
+        // (a gateway bound to port 0) may have taken it before redis-server bound it, and a bare
+        // connect would then reach that listener.
+        let mut exited = false;
+        let up = eventually(Duration::from_secs(20), || {
+            exited = matches!(child.try_wait(), Ok(Some(_)));
+            exited || answers_ping(port)
+        }) && !exited;
+        if up {
+            self.child = Some(child);
+        } else {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        up
     }
 }
 
@@ -108,4 +129,25 @@ impl Drop for Redis {
             let _ = child.wait();
         }
     }
+}
+
+/// True when what listens on `port` answers a Redis `PING` with `+PONG`.
+fn answers_ping(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut answer = [0u8; 7];
+    stream.write_all(b"PING\r\n").is_ok()
+        && stream.read_exact(&mut answer).is_ok()
+        && &answer == b"+PONG\r\n"
+}
+
+/// A loopback port free now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
