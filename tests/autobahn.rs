@@ -107,9 +107,15 @@ fn unacceptable_cases(results: &serde_json::Map<String, Value>, out: &Path) -> V
             // What the client received, so that a failure seen once (in CI) says what differed.
             let received: String = report["received"].to_string().chars().take(400).collect();
             format!(
-                "{} / {} (received: {received})",
+                "{} / {} (received: {received}; close codes sent {}, received {}; not clean \
+                 because: {}; server drop timeout: {}; close handshake timeout: {})",
                 report["result"].as_str().unwrap_or(""),
-                report["resultClose"].as_str().unwrap_or("")
+                report["resultClose"].as_str().unwrap_or(""),
+                report["localCloseCode"],
+                report["remoteCloseCode"],
+                report["wasNotCleanReason"],
+                report["wasServerConnectionDropTimeout"],
+                report["wasCloseHandshakeTimeout"],
             )
         });
         failures.push(format!("{id}: {behavior}/{close}: {why}"));
@@ -127,11 +133,16 @@ fn autobahn_cases_1_to_10_pass_on_the_echo_route_in_parallel(driver: DriverChoic
     let mut failures = unacceptable_cases(&results, out.path());
     // A case whose verdict passed but whose closing handshake the client ended first (6.4.x
     // stream the rest of an invalid frame while the gateway closes) depends on which side's TCP
-    // close lands first; with 8 cases at once on 2 busy cores that race can go either way. Such a
+    // close lands first; with 8 cases at once on 2 busy cores that race can go either way. So
+    // does one whose close was judged unclean (the client waits only 1 s for the server's TCP
+    // close after the close handshake: once in CI, 7.7.1, with 4 runs of 8 cases at once). Such a
     // case is run again, alone: a real defect fails there too. A failed verdict is never retried.
     let closing_only: Vec<String> = failures
         .iter()
-        .filter(|failure| failure.contains("/FAILED BY CLIENT:") && !failure.contains(": FAILED/"))
+        .filter(|failure| {
+            (failure.contains("/FAILED BY CLIENT:") || failure.contains("/UNCLEAN:"))
+                && !failure.contains(": FAILED/")
+        })
         .filter_map(|failure| failure.split(':').next().map(str::to_owned))
         .collect();
     if !closing_only.is_empty() && closing_only.len() == failures.len() {
