@@ -103,6 +103,13 @@ enum Command {
         #[command(flatten)]
         connection: manage_cli::Connection,
     },
+    /// Manage the management API's own tokens: list, create (printed once), revoke.
+    Tokens {
+        #[command(subcommand)]
+        action: manage_cli::TokensAction,
+        #[command(flatten)]
+        connection: manage_cli::Connection,
+    },
     /// Write the management store's deployed APIs, applications and subscriptions as a
     /// configuration file (`tidegate check` accepts it).
     Export {
@@ -151,6 +158,7 @@ fn main() -> ExitCode {
         Command::Subscriptions { action, connection } => {
             manage_cli::subscriptions(action, connection)
         }
+        Command::Tokens { action, connection } => manage_cli::tokens(action, connection),
         Command::Export { config, output } => manage_cli::export(&config, output),
     }
 }

@@ -1,4 +1,5 @@
-//! The management subcommands of the `tidegate` binary: `apis …` and `subscriptions …` (clients
+//! The management subcommands of the `tidegate` binary: `apis …`, `subscriptions …` and
+//! `tokens …` (clients
 //! of the management API) and `export` (the store as a configuration file).
 
 use std::path::PathBuf;
@@ -7,7 +8,9 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 use tidegate::config;
-use tidegate::manage::cli::{table, CliError, Client, API_COLUMNS, SUBSCRIPTION_COLUMNS};
+use tidegate::manage::cli::{
+    table, CliError, Client, API_COLUMNS, SUBSCRIPTION_COLUMNS, TOKEN_COLUMNS,
+};
 
 /// Where the management API is and how to talk to it.
 #[derive(Args)]
@@ -73,6 +76,52 @@ pub enum SubscriptionsAction {
     Accept { api: String, subscription: String },
     /// Close a subscription (its keys stop working).
     Close { api: String, subscription: String },
+}
+
+#[derive(Subcommand)]
+pub enum TokensAction {
+    /// List the management tokens: configured ones and the store's (never a hash).
+    List,
+    /// Create a token in the store and print it (shown only now). Refused while tokens are
+    /// configured (management.tokens, TIDEGATE_MANAGEMENT_TOKEN).
+    Create {
+        /// Its name: the actor of the audit events of its calls.
+        name: String,
+        /// When it stops working, RFC 3339 (e.g. 2027-01-01T00:00:00Z); default: never.
+        #[arg(long, value_name = "TIME")]
+        expires_at: Option<String>,
+    },
+    /// Revoke a store token (the last unexpired one is kept).
+    Revoke { name: String },
+}
+
+/// `tidegate tokens …`.
+pub fn tokens(action: TokensAction, connection: Connection) -> ExitCode {
+    match &action {
+        TokensAction::List => call(
+            &connection,
+            "GET",
+            "/tokens",
+            None,
+            Some(TOKEN_COLUMNS),
+            None,
+        ),
+        TokensAction::Create { name, expires_at } => {
+            let mut body = json!({ "name": name });
+            if let Some(at) = expires_at {
+                body["expiresAt"] = Value::from(at.as_str());
+            }
+            call(&connection, "POST", "/tokens", Some(&body), None, None)
+        }
+        TokensAction::Revoke { name } => call(
+            &connection,
+            "DELETE",
+            &format!("/tokens/{}", segment(name)),
+            None,
+            None,
+            Some(format!("revoked {name}")),
+        ),
+    }
 }
 
 /// `tidegate apis …`.

@@ -167,12 +167,14 @@ fn a_stored_first_token_stops_working_once_tokens_are_configured() {
     let store: Arc<dyn tidegate::manage::store::Store> =
         Arc::new(tidegate::manage::store::MemoryStore::new());
     let hash = tidegate::security::api_key::hash(generated.as_bytes());
-    store
-        .add_token(
-            tidegate::manage::api::FIRST_TOKEN_NAME,
-            &hash.to_config_text(),
-        )
-        .unwrap();
+    let stored = tidegate::manage::store::StoredToken {
+        name: tidegate::manage::api::FIRST_TOKEN_NAME.to_owned(),
+        hash: hash.to_config_text(),
+        created_at: std::time::SystemTime::now(),
+        expires_at: None,
+    };
+    let audit = tidegate::manage::store::AuditEvent::now("gateway", "token.create", "token:x");
+    store.add_token(&stored, &audit).unwrap();
     let mgmt = management::start_on(store, Value::Null);
     let old = mgmt.call_with(
         "GET",

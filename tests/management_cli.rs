@@ -1,17 +1,19 @@
-//! The CLI against the real management API (issue 13 part 5): `tidegate apis …` and
-//! `tidegate subscriptions …` change the store as the REST calls do, `--output json` prints the
-//! API's JSON, a wrong token or a closed port gets a message that names what to fix; and
-//! `tidegate export` writes the store as a file `tidegate check` accepts.
+//! The CLI against the real management API (issue 13 part 5): `tidegate apis …`,
+//! `tidegate subscriptions …` and `tidegate tokens …` change the store as the REST calls do,
+//! `--output json` prints the API's JSON, a wrong token or a closed port gets a message that
+//! names what to fix; and `tidegate export` writes the store as a file `tidegate check` accepts.
 
 mod common;
 
 use std::process::{Command, Output};
 
 use serde_json::{json, Value};
-use tidegate::manage::store::{Kind, SqliteStore, Store};
+use tidegate::manage::api::Tokens;
+use tidegate::manage::service::ApiStats;
+use tidegate::manage::store::{AuditEvent, Kind, MemoryStore, SqliteStore, Store, StoredToken};
 
 use common::managed_node::{create_and_deploy, mock_api};
-use common::management::{start_on, TOKEN};
+use common::management::{start_on, start_with, TOKEN};
 
 fn tidegate(args: &[&str], url: &str, token: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tidegate"))
@@ -108,6 +110,68 @@ fn apis_commands_drive_the_management_api() {
     assert!(
         subscriptions.starts_with("ID  APPLICATION  PLAN  STATUS"),
         "{subscriptions}"
+    );
+}
+
+#[test]
+fn tokens_commands_rotate_the_store_token() {
+    // As after a first start: the store's `initial` token is the only one.
+    let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(MemoryStore::new());
+    let first = "printed-at-first-start";
+    let initial = StoredToken {
+        name: "initial".to_owned(),
+        hash: tidegate::security::api_key::hash(first.as_bytes()).to_config_text(),
+        created_at: std::time::SystemTime::now(),
+        expires_at: None,
+    };
+    store
+        .add_token(
+            &initial,
+            &AuditEvent::now("gateway", "token.create", "token:initial"),
+        )
+        .unwrap();
+    let mgmt = start_with(
+        store.clone(),
+        Value::Null,
+        Box::new(|_: &str| ApiStats::default()),
+        Tokens::new(&[], None),
+        Default::default(),
+    );
+    let url = format!("http://{}", mgmt.addr);
+    let created: Value = serde_json::from_str(&stdout(&tidegate(
+        &[
+            "tokens",
+            "create",
+            "ops",
+            "--expires-at",
+            "2999-01-01T00:00:00Z",
+        ],
+        &url,
+        first,
+    )))
+    .unwrap();
+    let token = created["token"].as_str().expect("printed once").to_owned();
+    assert_eq!(
+        stdout(&tidegate(&["tokens", "revoke", "initial"], &url, &token)).trim(),
+        "revoked initial"
+    );
+    let table = stdout(&tidegate(&["tokens", "list"], &url, &token));
+    assert!(table.starts_with("NAME"), "{table}");
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(
+        table.contains("ops") && table.contains("2999-01-01"),
+        "{table}"
+    );
+    // The printed token no longer works (a refused token: exit 2); the last one is kept.
+    assert_eq!(
+        tidegate(&["tokens", "list"], &url, first).status.code(),
+        Some(2)
+    );
+    let refused = tidegate(&["tokens", "revoke", "ops"], &url, &token);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("create another first"),
+        "{refused:?}"
     );
 }
 

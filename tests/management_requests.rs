@@ -70,8 +70,18 @@ fn the_first_start_generates_one_token_stored_as_a_hash() {
         .expect("a token is generated");
     let stored = store.tokens().unwrap();
     assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].0, FIRST_TOKEN_NAME);
-    assert!(stored[0].1.starts_with("sha256:") && !stored[0].1.contains(&token));
+    assert_eq!(stored[0].name, FIRST_TOKEN_NAME);
+    assert!(stored[0].hash.starts_with("sha256:") && !stored[0].hash.contains(&token));
+    assert_eq!(
+        stored[0].expires_at, None,
+        "the first token does not expire"
+    );
+    let created = store.audit(Some("token:initial"), 10).unwrap();
+    assert_eq!(created.len(), 1, "its creation is audited");
+    assert_eq!(
+        (created[0].actor.as_str(), created[0].action.as_str()),
+        ("gateway", "token.create")
+    );
     assert_eq!(tokens.bootstrap(store.as_ref()).unwrap(), None, "only once");
     // The generated token opens the API (while no token is configured: a configured one
     // replaces it); its name is the audit actor.

@@ -1,12 +1,15 @@
 //! The management stores: one conformance suite run on the memory, SQLite and PostgreSQL stores;
-//! the SQLite file keeps everything across a reopen; a PostgreSQL outage is `Unavailable` and the
+//! the SQLite file keeps everything across a reopen, and a file from before token times is
+//! migrated; a PostgreSQL outage is `Unavailable` and the
 //! store reconnects by itself when the server is back.
 
 mod common;
 
+use std::time::{Duration, UNIX_EPOCH};
+
 use serde_json::json;
 use tidegate::manage::store::{
-    AuditEvent, Kind, MemoryStore, PostgresStore, SqliteStore, Store, StoreError,
+    AuditEvent, Kind, MemoryStore, PostgresStore, SqliteStore, Store, StoreError, StoredToken,
 };
 
 use common::postgres::Postgres;
@@ -53,7 +56,12 @@ fn sqlite_file_keeps_everything_across_a_reopen() {
                 &AuditEvent::now("t", "api.deploy", "api:a"),
             )
             .unwrap();
-        store.add_token("ci", "sha256:ab").unwrap();
+        store
+            .add_token(
+                &ci_token(),
+                &AuditEvent::now("t", "token.create", "token:ci"),
+            )
+            .unwrap();
         store.generation().unwrap()
     };
     let store = SqliteStore::open(&path).unwrap();
@@ -65,10 +73,50 @@ fn sqlite_file_keeps_everything_across_a_reopen() {
         Some("first")
     );
     assert_eq!(store.audit(Some("api:a"), 10).unwrap().len(), 2);
+    assert_eq!(store.tokens().unwrap(), vec![ci_token()]);
+}
+
+fn ci_token() -> StoredToken {
+    StoredToken {
+        name: "ci".to_owned(),
+        hash: "sha256:ab".to_owned(),
+        created_at: UNIX_EPOCH + Duration::from_millis(1_765_000_000_000),
+        expires_at: Some(UNIX_EPOCH + Duration::from_millis(1_900_000_000_000)),
+    }
+}
+
+#[test]
+fn a_sqlite_file_from_before_token_times_is_migrated_and_keeps_its_token() {
+    // What a tidegate before migration 2 wrote: the token table with a name and a hash only.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection
+        .execute_batch(
+            "CREATE TABLE tidegate_schema (version BIGINT NOT NULL);
+             INSERT INTO tidegate_schema (version) VALUES (1);
+             CREATE TABLE tidegate_tokens (name TEXT PRIMARY KEY, hash TEXT NOT NULL);
+             INSERT INTO tidegate_tokens (name, hash) VALUES ('initial', 'sha256:cd');",
+        )
+        .unwrap();
+    drop(connection);
+    let store = SqliteStore::open(&path).unwrap();
     assert_eq!(
         store.tokens().unwrap(),
-        vec![("ci".to_owned(), "sha256:ab".to_owned())]
+        vec![StoredToken {
+            name: "initial".to_owned(),
+            hash: "sha256:cd".to_owned(),
+            created_at: UNIX_EPOCH,
+            expires_at: None,
+        }],
+        "kept, with no expiry"
     );
+    drop(store);
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = connection
+        .query_row("SELECT version FROM tidegate_schema", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
 }
 
 #[test]

@@ -110,6 +110,10 @@ export const management = {
     call('POST', `${apiPath(id)}/subscriptions/${enc(subId)}/api-keys/${enc(keyId)}/_revoke`),
   applications: () => call('GET', `${base()}/applications`).then(list),
   createApplication: (app) => call('POST', `${base()}/applications`, { body: app }).then((r) => r.data),
+  tokens: () => call('GET', `${base()}/tokens`).then(list),
+  /** `{name, expiresAt?}`; the answer's `token` is the clear token, shown only then. */
+  createToken: (request) => call('POST', `${base()}/tokens`, { body: request }).then((r) => r.data),
+  revokeToken: (name) => call('DELETE', `${base()}/tokens/${enc(name)}`),
   audit: (target, limit = 20) =>
     call('GET', `${base()}/audit?target=${enc(target)}&limit=${limit}`).then(list),
 };

@@ -7,11 +7,13 @@ import { apisListPage } from './apis_list.js';
 import { wizardPage } from './wizard.js';
 import { apiPage } from './api_page.js';
 import { portalPage } from './portal.js';
+import { tokensPage } from './tokens.js';
 
 const routes = [
   [/^#\/signin$/, () => signInPage(), { open: true }],
   [/^#\/apis$/, () => apisListPage()],
   [/^#\/create$/, () => wizardPage()],
+  [/^#\/tokens$/, () => tokensPage()],
   [/^#\/apis\/([^/]+)(?:\/([a-z-]+))?$/, (m) => apiPage(decodeURIComponent(m[1]), m[2] || 'general')],
   [/^#\/portal(?:\/([^/]+))?$/, (m) => portalPage(m[1] && decodeURIComponent(m[1])), { open: true }],
 ];

@@ -9,7 +9,7 @@ export function signInPage() {
   const form = h('form', { class: 'card narrow', 'aria-labelledby': 'signin-title' },
     field('Admin token', tokenInput, {
       name: 'token',
-      hint: 'tidegate prints a token once on its first start; others are listed under management.tokens. Kept in this tab only.',
+      hint: 'tidegate prints a token once on its first start; create others on the Tokens page, or configure them under management.tokens. Kept in this tab only.',
     }),
     field('Environment', envInput, { name: 'environment' }),
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Sign in')));

@@ -35,7 +35,7 @@ mod raw;
 pub mod secret;
 mod sections;
 mod subscriptions;
-mod timestamp;
+pub(crate) mod timestamp;
 pub mod tls_identity;
 pub mod tls_listener;
 mod validate;

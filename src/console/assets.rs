@@ -49,6 +49,7 @@ embedded! {
     "/js/danger_zone.js" => "js/danger_zone.js", JS;
     "/js/try_it.js" => "js/try_it.js", JS;
     "/js/portal.js" => "js/portal.js", JS;
+    "/js/tokens.js" => "js/tokens.js", JS;
 }
 
 /// Answers a GET or HEAD for an embedded file; `/` is the single page (`index.html`), whose

@@ -212,6 +212,15 @@ pub const SUBSCRIPTION_COLUMNS: &[(&str, &str)] = &[
     ("STATUS", "status"),
 ];
 
+/// `tidegate tokens list`.
+pub const TOKEN_COLUMNS: &[(&str, &str)] = &[
+    ("NAME", "name"),
+    ("SOURCE", "source"),
+    ("ACTIVE", "active"),
+    ("CREATED", "createdAt"),
+    ("EXPIRES", "expiresAt"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use tidegate::config::{self, DriverChoice};
 use tidegate::console::Console;
 use tidegate::manage::api::{ManagementApi, ManagementOptions, Tokens};
 use tidegate::manage::service::{ApiStats, Service};
-use tidegate::manage::store::{Kind, MemoryStore, Store};
+use tidegate::manage::store::{AuditEvent, Kind, MemoryStore, Store, StoredToken};
 use tidegate::runtime::Gateway;
 
 /// The admin token the console signs in with.
@@ -42,11 +42,34 @@ fn gateway_section() -> Value {
 }
 
 impl ConsoleStack {
+    /// With `TOKEN` configured (as `TIDEGATE_MANAGEMENT_TOKEN` would be).
     pub fn start() -> ConsoleStack {
+        ConsoleStack::start_with(false)
+    }
+
+    /// With `TOKEN` in the store as `initial`, as after a first start that printed it: the
+    /// store's tokens authenticate and can be created and revoked.
+    pub fn start_with_store_token() -> ConsoleStack {
+        ConsoleStack::start_with(true)
+    }
+
+    fn start_with(token_in_store: bool) -> ConsoleStack {
         let yaml = json!({ "gateway": gateway_section(), "apis": [] }).to_string();
         // one driver: the console tests drive the management plane, not shard I/O.
         let gateway = super::start(super::test_config(&yaml, DriverChoice::Epoll));
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        if token_in_store {
+            let initial = StoredToken {
+                name: "initial".to_owned(),
+                hash: tidegate::security::api_key::hash(TOKEN.as_bytes()).to_config_text(),
+                created_at: std::time::SystemTime::now(),
+                expires_at: None,
+            };
+            let audit = AuditEvent::now("gateway", "token.create", "token:initial");
+            store
+                .add_token(&initial, &audit)
+                .expect("the first token is stored");
+        }
         let service = Service::new(
             store.clone(),
             gateway_section(),
@@ -55,7 +78,11 @@ impl ConsoleStack {
         let options = ManagementOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
             environment: "DEFAULT".to_owned(),
-            tokens: Tokens::new(&[], Some(TOKEN)),
+            tokens: if token_in_store {
+                Tokens::new(&[], None)
+            } else {
+                Tokens::new(&[], Some(TOKEN))
+            },
             portal: Default::default(),
         };
         let management = ManagementApi::start(options, Arc::new(service)).expect("management API");

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use tidegate::manage::store::{
-    AuditEvent, Bound, Document, Kind, MemoryStore, Revision, Store, StoreError,
+    AuditEvent, Bound, Document, Kind, MemoryStore, Revision, Store, StoreError, StoredToken,
 };
 
 /// What a test does around the reads a follower makes (`generation`, `list`, `revision`).
@@ -96,10 +96,18 @@ impl<H: ReadHook> Store for HookedStore<H> {
     fn audit(&self, target: Option<&str>, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
         self.inner.audit(target, limit)
     }
-    fn tokens(&self) -> Result<Vec<(String, String)>, StoreError> {
+    fn tokens(&self) -> Result<Vec<StoredToken>, StoreError> {
         self.inner.tokens()
     }
-    fn add_token(&self, name: &str, hash: &str) -> Result<(), StoreError> {
-        self.inner.add_token(name, hash)
+    fn add_token(&self, token: &StoredToken, audit: &AuditEvent) -> Result<(), StoreError> {
+        self.inner.add_token(token, audit)
+    }
+    fn revoke_token(
+        &self,
+        name: &str,
+        keep_live_at: Option<std::time::SystemTime>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.inner.revoke_token(name, keep_live_at, audit)
     }
 }

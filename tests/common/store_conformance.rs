@@ -1,8 +1,12 @@
 //! One behaviour for every management store: the same checks run on the memory, SQLite and
 //! PostgreSQL stores (tests/management_store.rs).
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use serde_json::json;
-use tidegate::manage::store::{target, AuditEvent, Bound, Kind, Store, StoreError};
+use tidegate::manage::store::{
+    target, AuditEvent, Bound, Kind, Store, StoreError, StoredToken, MAX_TOKENS,
+};
 
 fn audit(action: &str, kind: Kind, id: &str) -> AuditEvent {
     AuditEvent::now("tester", action, &target(kind, id))
@@ -297,20 +301,94 @@ fn audit_trail(store: &dyn Store) {
     assert!(store.audit(None, 1000).unwrap().len() >= 10);
 }
 
+fn token(name: &str, hash: &str, expires_at: Option<SystemTime>) -> StoredToken {
+    StoredToken {
+        name: name.to_owned(),
+        hash: hash.to_owned(),
+        created_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+        expires_at,
+    }
+}
+
 fn tokens(store: &dyn Store) {
     assert!(store.tokens().unwrap().is_empty());
     let before = store.generation().unwrap();
-    store.add_token("zeta", "sha256:00").unwrap();
-    store.add_token("alpha", "sha256:11").unwrap();
-    store.add_token("zeta", "sha256:22").unwrap();
+    let audit = |name: &str| AuditEvent::now("ops", "token.create", &format!("token:{name}"));
+    let later = UNIX_EPOCH + Duration::from_millis(4_000_000_000_456);
+    store
+        .add_token(&token("zeta", "sha256:00", None), &audit("zeta"))
+        .unwrap();
+    store
+        .add_token(&token("alpha", "sha256:11", Some(later)), &audit("alpha"))
+        .unwrap();
+    // A taken name is a conflict: the stored hash stays.
+    assert_eq!(
+        store.add_token(&token("zeta", "sha256:22", None), &audit("zeta")),
+        Err(StoreError::Conflict { current: Some(1) })
+    );
     assert!(store.generation().unwrap() > before);
+    // Times come back to the millisecond, the expiry absent or kept.
     assert_eq!(
         store.tokens().unwrap(),
         vec![
-            ("alpha".to_owned(), "sha256:11".to_owned()),
-            ("zeta".to_owned(), "sha256:22".to_owned())
+            token("alpha", "sha256:11", Some(later)),
+            token("zeta", "sha256:00", None)
         ]
     );
+    assert_eq!(store.audit(Some("token:alpha"), 10).unwrap().len(), 1);
+
+    // Revoking: absent is a conflict without a version; the last live token stays when asked.
+    let revoke = |name: &str| AuditEvent::now("ops", "token.revoke", &format!("token:{name}"));
+    let now = UNIX_EPOCH + Duration::from_millis(1_800_000_000_000);
+    assert_eq!(
+        store.revoke_token("nobody", Some(now), &revoke("nobody")),
+        Err(StoreError::Conflict { current: None })
+    );
+    store
+        .revoke_token("zeta", Some(now), &revoke("zeta"))
+        .unwrap();
+    assert_eq!(
+        store.revoke_token("alpha", Some(now), &revoke("alpha")),
+        Err(StoreError::LastToken),
+        "alpha is the last token live at `now`"
+    );
+    // An expired token does not count as one that would be left.
+    let past = UNIX_EPOCH + Duration::from_millis(1_000);
+    store
+        .add_token(&token("old", "sha256:33", Some(past)), &audit("old"))
+        .unwrap();
+    assert_eq!(
+        store.revoke_token("alpha", Some(now), &revoke("alpha")),
+        Err(StoreError::LastToken)
+    );
+    // Without the guard (tokens are configured elsewhere) any token goes.
+    store.revoke_token("alpha", None, &revoke("alpha")).unwrap();
+    // An expired token is no loss: it goes even when it is the only one.
+    store
+        .revoke_token("old", Some(now), &revoke("old"))
+        .unwrap();
+    assert!(store.tokens().unwrap().is_empty());
+    assert_eq!(
+        store.audit(Some("token:alpha"), 10).unwrap().len(),
+        2,
+        "created and revoked, a refusal not recorded"
+    );
+
+    // At most MAX_TOKENS, counted in the transaction that inserts.
+    for n in 0..MAX_TOKENS {
+        let name = format!("t{n:03}");
+        store
+            .add_token(&token(&name, "sha256:44", None), &audit(&name))
+            .unwrap();
+    }
+    assert_eq!(
+        store.add_token(&token("one-more", "sha256:55", None), &audit("one-more")),
+        Err(StoreError::Full { count: MAX_TOKENS })
+    );
+    for n in 0..MAX_TOKENS {
+        let name = format!("t{n:03}");
+        store.revoke_token(&name, None, &revoke(&name)).unwrap();
+    }
 }
 
 /// A bounded create counts the prefixed documents in its own transaction: creates racing from

@@ -1,17 +1,20 @@
 //! Administrator tokens: `Authorization: Bearer <token>` (never the query string, which logs and
 //! browser histories keep), compared by SHA-256 in constant time against every known hash:
-//! `management.tokens` and `TIDEGATE_MANAGEMENT_TOKEN` when either is set, else those in the
-//! store. With none at all, the first start generates one, stores its hash, and prints the
-//! token once on stderr; configuring a token replaces it, so the generated one (printed, maybe
-//! into a shared log) is revoked by configuring your own. A refused call changes nothing; failures are counted and logged at most
-//! once per interval, so a guesser cannot flood the log.
+//! `management.tokens` and `TIDEGATE_MANAGEMENT_TOKEN` when either is set, else the store's
+//! unexpired ones (created and revoked through the API: `tokens.rs`). With none at all, the
+//! first start generates one, stores its hash, and prints the token once on stderr; configuring
+//! a token replaces the store's, so the generated one (printed, maybe into a shared log) is
+//! revoked by configuring your own, or by creating another and revoking it. A refused call
+//! changes nothing; failures are counted and logged at most once per interval, so a guesser
+//! cannot flood the log.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::KeyHash;
-use crate::manage::store::Store;
+use crate::manage::service::{token_target, ENV_TOKEN_NAME};
+use crate::manage::store::{self, AuditEvent, Store, StoredToken};
 use crate::security::api_key;
 use crate::shard::LogThrottle;
 
@@ -38,7 +41,7 @@ impl Tokens {
             .filter_map(|(name, hash)| Some((name.clone(), KeyHash::from_config_text(hash)?)))
             .collect();
         if let Some(token) = env_token.filter(|token| !token.is_empty()) {
-            fixed.push(("env".to_owned(), api_key::hash(token.as_bytes())));
+            fixed.push((ENV_TOKEN_NAME.to_owned(), api_key::hash(token.as_bytes())));
         }
         Tokens {
             fixed,
@@ -58,10 +61,28 @@ impl Tokens {
             return Ok(None);
         }
         let (token, hash) = api_key::generate()?;
+        let stored = StoredToken {
+            name: FIRST_TOKEN_NAME.to_owned(),
+            hash: hash.to_config_text(),
+            created_at: store::now(),
+            expires_at: None,
+        };
+        let audit = AuditEvent::now("gateway", "token.create", &token_target(FIRST_TOKEN_NAME));
         store
-            .add_token(FIRST_TOKEN_NAME, &hash.to_config_text())
+            .add_token(&stored, &audit)
             .map_err(|err| err.to_string())?;
         Ok(Some(token))
+    }
+
+    /// Whether the store's tokens authenticate: only while none is configured and
+    /// `TIDEGATE_MANAGEMENT_TOKEN` is unset.
+    pub fn uses_store(&self) -> bool {
+        self.fixed.is_empty()
+    }
+
+    /// The names of the configured tokens (`management.tokens`, then `env`).
+    pub fn fixed_names(&self) -> impl Iterator<Item = &str> {
+        self.fixed.iter().map(|(name, _)| name.as_str())
     }
 
     /// The token's name when `authorization` carries a known token.
@@ -88,10 +109,12 @@ impl Tokens {
 
     fn find(&self, token: &str, store: &dyn Store) -> Option<String> {
         let presented = api_key::hash(token.as_bytes());
+        let now = SystemTime::now();
         let stored: Vec<(String, KeyHash)> = match self.stored_tokens(store) {
             Ok(list) => list
                 .into_iter()
-                .filter_map(|(name, hash)| Some((name, KeyHash::from_config_text(&hash)?)))
+                .filter(|token| token.is_live(now))
+                .filter_map(|token| Some((token.name, KeyHash::from_config_text(&token.hash)?)))
                 .collect(),
             Err(err) => {
                 tracing::warn!(error = %err, "management tokens in the store cannot be read; only configured tokens work");
@@ -113,7 +136,7 @@ impl Tokens {
     fn stored_tokens(
         &self,
         store: &dyn Store,
-    ) -> Result<Vec<(String, String)>, crate::manage::store::StoreError> {
+    ) -> Result<Vec<StoredToken>, crate::manage::store::StoreError> {
         if self.fixed.is_empty() {
             store.tokens()
         } else {

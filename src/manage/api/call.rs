@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::auth::Tokens;
 use crate::admin::{Reply, Request};
 use crate::manage::service::{Actor, Expected, Service, ServiceError};
 
@@ -14,9 +15,10 @@ pub(super) struct Call<'a> {
     pub(super) request: &'a Request,
     /// The values of the route's `{name}` segments, in template order.
     pub(super) params: Vec<(&'static str, String)>,
-    /// Who calls, recorded in audit events: the token's name, or `portal` for the developer
-    /// portal's anonymous routes.
+    /// Who calls, recorded in audit events: the token's name.
     pub(super) actor: Actor,
+    /// The administrator tokens (for the token routes).
+    pub(super) tokens: &'a Tokens,
 }
 
 impl Call<'_> {
@@ -41,36 +43,9 @@ impl Call<'_> {
         })
     }
 
-    /// The body as JSON: 415 unless `Content-Type` is JSON, 400 (with the position) unless it
-    /// parses. An empty body reads as `{}` when `optional`.
+    /// The body as JSON (`json_body`).
     pub(super) fn json(&self, optional: bool) -> Result<Value, ServiceError> {
-        if self.request.body.is_empty() {
-            if optional {
-                return Ok(Value::Object(Default::default()));
-            }
-            return Err(ServiceError::invalid(
-                "body.missing",
-                "this route needs a JSON body (Content-Type: application/json)",
-            ));
-        }
-        if !is_json(self.request.head.header_str("content-type")) {
-            return Err(ServiceError::new(
-                crate::manage::service::ErrorKind::UnsupportedMediaType,
-                "body.media_type",
-                "send the body as JSON with `Content-Type: application/json`",
-            ));
-        }
-        serde_json::from_slice(&self.request.body).map_err(|err| {
-            ServiceError::invalid(
-                "body.invalid_json",
-                format!(
-                    "the body is not valid JSON: {} (line {} column {})",
-                    err_text(&err),
-                    err.line(),
-                    err.column()
-                ),
-            )
-        })
+        json_body(self.request, optional)
     }
 
     /// The version a write expects: `If-Match` and the body's `version`.
@@ -99,6 +74,38 @@ impl Call<'_> {
             body_version,
         })
     }
+}
+
+/// `request`'s body as JSON: 415 unless `Content-Type` is JSON, 400 (with the position) unless
+/// it parses. An empty body reads as `{}` when `optional`.
+pub(super) fn json_body(request: &Request, optional: bool) -> Result<Value, ServiceError> {
+    if request.body.is_empty() {
+        if optional {
+            return Ok(Value::Object(Default::default()));
+        }
+        return Err(ServiceError::invalid(
+            "body.missing",
+            "this route needs a JSON body (Content-Type: application/json)",
+        ));
+    }
+    if !is_json(request.head.header_str("content-type")) {
+        return Err(ServiceError::new(
+            crate::manage::service::ErrorKind::UnsupportedMediaType,
+            "body.media_type",
+            "send the body as JSON with `Content-Type: application/json`",
+        ));
+    }
+    serde_json::from_slice(&request.body).map_err(|err| {
+        ServiceError::invalid(
+            "body.invalid_json",
+            format!(
+                "the body is not valid JSON: {} (line {} column {})",
+                err_text(&err),
+                err.line(),
+                err.column()
+            ),
+        )
+    })
 }
 
 /// `ETag: "<version>"`.

@@ -15,6 +15,7 @@ mod portal;
 mod portal_limit;
 pub mod router;
 mod subscriptions;
+mod tokens;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -210,6 +211,7 @@ fn route(state: &State, request: &Request) -> Reply {
                 request,
                 params,
                 actor: Actor(actor),
+                tokens: &state.tokens,
             };
             if call.param("envId") != state.environment {
                 return error_reply(

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use super::call::Call;
+use super::call::json_body;
 use super::errors::{error_reply, reply};
 use super::portal_limit::{retry_after_seconds, PortalWriteLimit};
 use super::router::match_template;
@@ -120,13 +120,7 @@ fn subscribe(
         .with_header("Retry-After", seconds.to_string()));
     }
     let actor = Actor("portal".to_owned());
-    let call = Call {
-        service,
-        request,
-        params: Vec::new(),
-        actor: Actor("portal".to_owned()),
-    };
-    let body = call.json(false)?;
+    let body = json_body(request, false)?;
     let name = body
         .get("application")
         .and_then(Value::as_str)

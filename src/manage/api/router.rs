@@ -4,7 +4,7 @@
 
 use super::call::Call;
 use super::portal::PORTAL_ROUTES;
-use super::{apis, applications, plans, subscriptions};
+use super::{apis, applications, plans, subscriptions, tokens};
 use crate::admin::Reply;
 use crate::manage::service::ServiceError;
 
@@ -74,6 +74,9 @@ static ROUTES: &[Route] = routes! {
     "PUT" "/applications/{applicationId}" => applications::update,
     "DELETE" "/applications/{applicationId}" => applications::delete,
     "GET" "/audit" => applications::audit,
+    "GET" "/tokens" => tokens::list,
+    "POST" "/tokens" => tokens::create,
+    "DELETE" "/tokens/{tokenName}" => tokens::revoke,
 };
 
 /// Every method and template served, the OpenAPI document's and the developer portal's

@@ -105,6 +105,10 @@ impl ServiceError {
                 "store.full",
                 format!("{count} such documents exist, the most allowed; remove some first"),
             ),
+            StoreError::LastToken => ServiceError::conflict(
+                "token.last",
+                "that is the last unexpired token: revoking it would lock every operator out; create another first",
+            ),
             StoreError::Corrupt(detail) => {
                 tracing::error!(%detail, "management store holds unreadable data");
                 ServiceError::new(

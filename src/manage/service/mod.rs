@@ -19,6 +19,7 @@ mod portal;
 mod push;
 mod subscription_update;
 mod subscriptions;
+mod tokens;
 mod validate;
 mod views;
 
@@ -32,6 +33,7 @@ pub use error::{ErrorKind, FieldError, ServiceError};
 pub use keys::RENEW_GRACE;
 pub use plans::PlanAction;
 pub use subscriptions::SubscriptionAction;
+pub use tokens::{token_target, TokenSources, ENV_TOKEN_NAME};
 pub use views::{stats_from, ApiStats};
 
 use crate::manage::store::{target, AuditEvent, Document, Kind, Store, StoreError};

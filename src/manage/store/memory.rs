@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use serde_json::Value;
 
 use super::transaction::{self, Txn};
-use super::{AuditEvent, Bound, Document, Kind, Revision, Store, StoreError};
+use super::{AuditEvent, Bound, Document, Kind, Revision, Store, StoreError, StoredToken};
 
 /// Everything behind one lock: each call is one transaction.
 #[derive(Default)]
@@ -21,7 +21,7 @@ struct State {
     documents: BTreeMap<(Kind, String), Document>,
     revisions: BTreeMap<String, Vec<Revision>>,
     audit: Vec<AuditEvent>,
-    tokens: BTreeMap<String, String>,
+    tokens: BTreeMap<String, StoredToken>,
 }
 
 impl MemoryStore {
@@ -105,6 +105,20 @@ impl Txn for State {
             .count();
         Ok(count as u64)
     }
+
+    fn tokens(&mut self) -> Result<Vec<StoredToken>, StoreError> {
+        Ok(self.tokens.values().cloned().collect())
+    }
+
+    fn insert_token(&mut self, token: &StoredToken) -> Result<(), StoreError> {
+        self.tokens.insert(token.name.clone(), token.clone());
+        Ok(())
+    }
+
+    fn remove_token(&mut self, name: &str) -> Result<(), StoreError> {
+        self.tokens.remove(name);
+        Ok(())
+    }
 }
 
 impl Store for MemoryStore {
@@ -153,19 +167,7 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn tokens(&self) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(self
-            .lock()
-            .tokens
-            .iter()
-            .map(|(name, hash)| (name.clone(), hash.clone()))
-            .collect())
-    }
-
-    fn add_token(&self, name: &str, hash: &str) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        state.tokens.insert(name.to_owned(), hash.to_owned());
-        state.generation += 1;
-        Ok(())
+    fn tokens(&self) -> Result<Vec<StoredToken>, StoreError> {
+        Ok(self.lock().tokens.values().cloned().collect())
     }
 }

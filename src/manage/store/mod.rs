@@ -151,6 +151,34 @@ pub enum StoreError {
         /// Documents counted: the bound's `max`.
         count: u64,
     },
+    /// Revoking this token would leave the store no unexpired one (see [`Store::revoke_token`]).
+    #[error("no other unexpired administrator token would be left")]
+    LastToken,
+}
+
+/// The most administrator tokens the store keeps (expired ones count until revoked).
+pub const MAX_TOKENS: u64 = 100;
+
+/// An administrator token the store keeps: its name and the SHA-256 of the clear token (never
+/// the token itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredToken {
+    /// Unique; the actor of the audit events of the calls made with it.
+    pub name: String,
+    /// `sha256:` and 64 hex digits.
+    pub hash: String,
+    /// When it was created, to the millisecond (the Unix epoch for a token stored before
+    /// tokens had times).
+    pub created_at: SystemTime,
+    /// From when it no longer authenticates; `None`: never.
+    pub expires_at: Option<SystemTime>,
+}
+
+impl StoredToken {
+    /// Whether it still authenticates at `now`.
+    pub fn is_live(&self, now: SystemTime) -> bool {
+        self.expires_at.is_none_or(|at| now < at)
+    }
 }
 
 /// The store every management component talks to; see the module documentation.
@@ -220,10 +248,21 @@ pub trait Store: Send + Sync {
     fn revision(&self, api: &str, number: u64) -> Result<Option<Revision>, StoreError>;
     /// The newest `limit` audit events (of `target` only, when given), newest first.
     fn audit(&self, target: Option<&str>, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
-    /// Administrator tokens as (name, `sha256:` hash), ordered by name.
-    fn tokens(&self) -> Result<Vec<(String, String)>, StoreError>;
-    /// Adds (or replaces the hash of) the administrator token `name`.
-    fn add_token(&self, name: &str, hash: &str) -> Result<(), StoreError>;
+    /// Administrator tokens, expired ones included, ordered by name.
+    fn tokens(&self) -> Result<Vec<StoredToken>, StoreError>;
+    /// Adds an administrator token with its audit event (`Conflict` when the name is taken,
+    /// `Full` when the store holds [`MAX_TOKENS`] already).
+    fn add_token(&self, token: &StoredToken, audit: &AuditEvent) -> Result<(), StoreError>;
+    /// Removes the administrator token `name` with its audit event (`Conflict` with no current
+    /// version when there is none). With `keep_live_at`, refuses (`LastToken`) to remove a token
+    /// live at that instant when no other would be: checked in the transaction that removes,
+    /// so two concurrent revocations cannot together leave none.
+    fn revoke_token(
+        &self,
+        name: &str,
+        keep_live_at: Option<SystemTime>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
 }
 
 /// `body` with `deployedRevision` set to `number`: what [`Store::deploy`] stores.

@@ -7,7 +7,8 @@
 //! - `tidegate_documents (kind, id) → body, version, updated_at_ms`;
 //! - `tidegate_revisions (api, number) → definition, created_at_ms, author, comment`;
 //! - `tidegate_audit (seq) → at_ms, actor, action, target, before, after`;
-//! - `tidegate_tokens (name) → hash`;
+//! - `tidegate_tokens (name) → hash, created_at_ms, expires_at_ms` (the times since migration 2;
+//!   NULL expiry: never);
 //! - `tidegate_schema`: one row, the number of migrations applied.
 
 /// SQLite migrations, in order; entry `n` brings the schema from version n to n + 1.
@@ -23,10 +24,14 @@ pub(crate) const SQLITE: &[&str] = &["
         actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, before TEXT, after TEXT);
     CREATE INDEX tidegate_audit_target ON tidegate_audit (target, seq);
     CREATE TABLE tidegate_tokens (name TEXT PRIMARY KEY, hash TEXT NOT NULL);
+", "
+    ALTER TABLE tidegate_tokens ADD COLUMN created_at_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tidegate_tokens ADD COLUMN expires_at_ms INTEGER;
 "];
 
 /// PostgreSQL migrations, in order (same tables as [`SQLITE`]).
-pub(crate) const POSTGRES: &[&str] = &["
+pub(crate) const POSTGRES: &[&str] = &[
+    "
     CREATE TABLE tidegate_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value BIGINT NOT NULL);
     INSERT INTO tidegate_generation (id, value) VALUES (1, 0);
     CREATE TABLE tidegate_documents (kind TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL,
@@ -38,7 +43,12 @@ pub(crate) const POSTGRES: &[&str] = &["
         actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, before TEXT, after TEXT);
     CREATE INDEX tidegate_audit_target ON tidegate_audit (target, seq);
     CREATE TABLE tidegate_tokens (name TEXT PRIMARY KEY, hash TEXT NOT NULL);
-"];
+",
+    "
+    ALTER TABLE tidegate_tokens ADD COLUMN created_at_ms BIGINT NOT NULL DEFAULT 0,
+        ADD COLUMN expires_at_ms BIGINT;
+",
+];
 
 /// Creates the version table when missing (same text for both databases).
 pub(crate) const VERSION_TABLE: &str =

@@ -7,10 +7,13 @@
 //! Every function checks before it changes anything, so a refusal leaves nothing half-written
 //! even in the memory store, which has no rollback.
 
+use std::time::SystemTime;
+
 use serde_json::Value;
 
 use super::{
     definition_of, with_deployed_revision, AuditEvent, Document, Kind, Revision, StoreError,
+    StoredToken,
 };
 
 /// What one open write transaction of a backend can do.
@@ -30,6 +33,12 @@ pub(crate) trait Txn {
     fn record(&mut self, audit: &AuditEvent) -> Result<(), StoreError>;
     /// How many documents of `kind` have an id starting with `prefix`.
     fn count_prefixed(&mut self, kind: Kind, prefix: &str) -> Result<u64, StoreError>;
+    /// Every administrator token.
+    fn tokens(&mut self) -> Result<Vec<StoredToken>, StoreError>;
+    /// Inserts a token (its name is free: the caller checked).
+    fn insert_token(&mut self, token: &StoredToken) -> Result<(), StoreError>;
+    /// Removes a token (present: the caller checked).
+    fn remove_token(&mut self, name: &str) -> Result<(), StoreError>;
 }
 
 /// A cap on the documents of one kind whose ids share a prefix (the portal's applications).
@@ -142,6 +151,48 @@ pub(crate) fn deploy(
     Ok((revision, document))
 }
 
+/// See [`super::Store::add_token`].
+pub(crate) fn add_token(
+    tx: &mut impl Txn,
+    token: &StoredToken,
+    audit: &AuditEvent,
+) -> Result<(), StoreError> {
+    let tokens = tx.tokens()?;
+    if tokens.iter().any(|stored| stored.name == token.name) {
+        return Err(StoreError::Conflict { current: Some(1) });
+    }
+    let count = tokens.len() as u64;
+    if count >= super::MAX_TOKENS {
+        return Err(StoreError::Full { count });
+    }
+    tx.insert_token(token)?;
+    tx.record(audit)
+}
+
+/// See [`super::Store::revoke_token`].
+pub(crate) fn revoke_token(
+    tx: &mut impl Txn,
+    name: &str,
+    keep_live_at: Option<SystemTime>,
+    audit: &AuditEvent,
+) -> Result<(), StoreError> {
+    let tokens = tx.tokens()?;
+    let Some(revoked) = tokens.iter().find(|token| token.name == name) else {
+        return Err(StoreError::Conflict { current: None });
+    };
+    if let Some(now) = keep_live_at {
+        // An expired token goes freely: removing it takes nothing away.
+        let others_live = tokens
+            .iter()
+            .any(|token| token.name != name && token.is_live(now));
+        if revoked.is_live(now) && !others_live {
+            return Err(StoreError::LastToken);
+        }
+    }
+    tx.remove_token(name)?;
+    tx.record(audit)
+}
+
 /// The `Store` methods that write, for a backend's `impl Store`: each runs its function above
 /// inside the backend's own `self.write(|tx| …)` (a lock, or a database transaction), whose
 /// transaction type implements [`Txn`].
@@ -198,6 +249,19 @@ macro_rules! transactional_writes {
             audit: &AuditEvent,
         ) -> Result<(Revision, Document), StoreError> {
             self.write(|tx| transaction::deploy(tx, api, body, expected, comment, audit))
+        }
+
+        fn add_token(&self, token: &StoredToken, audit: &AuditEvent) -> Result<(), StoreError> {
+            self.write(|tx| transaction::add_token(tx, token, audit))
+        }
+
+        fn revoke_token(
+            &self,
+            name: &str,
+            keep_live_at: Option<std::time::SystemTime>,
+            audit: &AuditEvent,
+        ) -> Result<(), StoreError> {
+            self.write(|tx| transaction::revoke_token(tx, name, keep_live_at, audit))
         }
     };
 }

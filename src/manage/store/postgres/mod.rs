@@ -12,11 +12,13 @@ use std::time::Duration;
 use postgres::{Client, NoTls, Row, Transaction};
 use serde_json::Value;
 
+mod txn;
+
 use super::schema;
-use super::transaction::{self, Txn};
+use super::transaction;
 use super::{
-    from_millis, parse_json, parse_json_opt, to_millis, unsigned, AuditEvent, Bound, Document,
-    Kind, Revision, Store, StoreError,
+    from_millis, parse_json, parse_json_opt, unsigned, AuditEvent, Bound, Document, Kind, Revision,
+    Store, StoreError, StoredToken,
 };
 
 /// How long a connection attempt may take before the store counts as unavailable.
@@ -194,106 +196,6 @@ fn revision(row: &Row) -> Result<Revision, StoreError> {
     })
 }
 
-impl Txn for Transaction<'_> {
-    fn version(&mut self, kind: Kind, id: &str) -> Result<Option<u64>, StoreError> {
-        self.query_opt(
-            "SELECT version FROM tidegate_documents WHERE kind = $1 AND id = $2",
-            &[&kind.as_str(), &id],
-        )
-        .map_err(unavailable)?
-        .map(|row| unsigned(row.get(0), "a document version"))
-        .transpose()
-    }
-
-    fn upsert(&mut self, document: &Document) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO tidegate_documents (kind, id, body, version, updated_at_ms)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body,
-                 version = excluded.version, updated_at_ms = excluded.updated_at_ms",
-            &[
-                &document.kind.as_str(),
-                &document.id,
-                &document.body.to_string(),
-                &(document.version as i64),
-                &to_millis(document.updated_at),
-            ],
-        )
-        .map_err(unavailable)?;
-        Ok(())
-    }
-
-    fn remove(&mut self, kind: Kind, id: &str) -> Result<(), StoreError> {
-        self.execute(
-            "DELETE FROM tidegate_documents WHERE kind = $1 AND id = $2",
-            &[&kind.as_str(), &id],
-        )
-        .map_err(unavailable)?;
-        Ok(())
-    }
-
-    fn remove_revisions(&mut self, api: &str) -> Result<(), StoreError> {
-        self.execute("DELETE FROM tidegate_revisions WHERE api = $1", &[&api])
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    fn last_revision(&mut self, api: &str) -> Result<u64, StoreError> {
-        let row = self
-            .query_one(
-                "SELECT COALESCE(MAX(number), 0)::BIGINT FROM tidegate_revisions WHERE api = $1",
-                &[&api],
-            )
-            .map_err(unavailable)?;
-        unsigned(row.get(0), "a revision number")
-    }
-
-    fn insert_revision(&mut self, revision: &Revision) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO tidegate_revisions (api, number, definition, created_at_ms, author, comment)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &revision.api,
-                &(revision.number as i64),
-                &revision.definition.to_string(),
-                &to_millis(revision.created_at),
-                &revision.author,
-                &revision.comment,
-            ],
-        )
-        .map_err(unavailable)?;
-        Ok(())
-    }
-
-    fn record(&mut self, audit: &AuditEvent) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO tidegate_audit (at_ms, actor, action, target, before, after)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &to_millis(audit.at),
-                &audit.actor,
-                &audit.action,
-                &audit.target,
-                &audit.before.as_ref().map(Value::to_string),
-                &audit.after.as_ref().map(Value::to_string),
-            ],
-        )
-        .map_err(unavailable)?;
-        Ok(())
-    }
-
-    fn count_prefixed(&mut self, kind: Kind, prefix: &str) -> Result<u64, StoreError> {
-        let row = self
-            .query_one(
-                "SELECT COUNT(*)::BIGINT FROM tidegate_documents
-                 WHERE kind = $1 AND left(id, length($2)) = $2",
-                &[&kind.as_str(), &prefix],
-            )
-            .map_err(unavailable)?;
-        unsigned(row.get(0), "a document count")
-    }
-}
-
 impl Store for PostgresStore {
     transaction::transactional_writes!();
 
@@ -398,26 +300,7 @@ impl Store for PostgresStore {
         })
     }
 
-    fn tokens(&self) -> Result<Vec<(String, String)>, StoreError> {
-        self.with_client(|client| {
-            Ok(client
-                .query("SELECT name, hash FROM tidegate_tokens ORDER BY name", &[])
-                .map_err(unavailable)?
-                .iter()
-                .map(|row| (row.get(0), row.get(1)))
-                .collect())
-        })
-    }
-
-    fn add_token(&self, name: &str, hash: &str) -> Result<(), StoreError> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO tidegate_tokens (name, hash) VALUES ($1, $2)
-                 ON CONFLICT (name) DO UPDATE SET hash = excluded.hash",
-                &[&name, &hash],
-            )
-            .map_err(unavailable)?;
-            Ok(())
-        })
+    fn tokens(&self) -> Result<Vec<StoredToken>, StoreError> {
+        self.with_client(txn::read_tokens)
     }
 }

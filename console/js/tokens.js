@@ -1,0 +1,57 @@
+// Administrator tokens: the configured ones and the store's, created (the clear token is shown
+// once) and revoked. The server keeps the last unexpired token and says so; while a token is
+// configured (management.tokens, TIDEGATE_MANAGEMENT_TOKEN) it refuses to create one.
+import { management } from './api.js';
+import {
+  h, field, table, badge, announce, showError, render, actionButton, confirmAction, clearFieldErrors,
+} from './ui.js';
+
+export function tokensPage() {
+  const list = h('div', {}, h('p', {}, 'Loading…'));
+  const shown = h('div', { role: 'status', 'aria-live': 'polite' });
+  const name = h('input', { type: 'text', required: true, maxlength: 64, pattern: '[A-Za-z0-9._\\-]+', autocomplete: 'off' });
+  const expires = h('input', { type: 'datetime-local' });
+  const form = h('form', { 'aria-labelledby': 'new-token-title' },
+    h('h2', { id: 'new-token-title' }, 'Create a token'),
+    field('Name', name, { name: 'name', hint: 'Letters, digits, ".", "_" or "-": the audit log shows it as the actor of this token\'s calls.' }),
+    field('Expires (optional, your local time)', expires, { name: 'expiresAt', hint: 'From then on the token is refused. Leave empty for a token that does not expire.' }),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Create token')));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const request = { name: name.value.trim() };
+    if (expires.value) request.expiresAt = new Date(expires.value).toISOString();
+    try {
+      const created = await management.createToken(request);
+      shown.replaceChildren(h('p', { class: 'note' },
+        `Token ${created.name} (shown once; copy it now): `, h('code', { class: 'secret' }, created.token)));
+      announce(`Token ${created.name} created.`);
+      form.reset();
+      clearFieldErrors(form);
+      await refresh();
+    } catch (err) {
+      showError(err, form);
+    }
+  });
+  render(h('h1', {}, 'Tokens'),
+    h('p', {}, 'Management tokens open this console, the management API and the CLI. Revoke the one printed at first start once you have your own.'),
+    shown, list, form);
+
+  async function refresh() {
+    const tokens = await management.tokens();
+    list.replaceChildren(table('Management tokens', [
+      ['Name', (t) => t.name],
+      ['Source', (t) => t.source],
+      ['State', (t) => (t.expired ? badge('expired') : badge(t.active ? 'active' : 'inactive', t.active ? 'started' : 'stopped'))],
+      ['Created', (t) => t.createdAt || ''],
+      ['Expires', (t) => t.expiresAt || 'never'],
+      ['Actions', (t) => (t.source !== 'store' ? '' : actionButton(`Revoke ${t.name}`, async () => {
+        if (!await confirmAction(`Revoke token ${t.name}?`, 'Calls with it are refused from now on. If it is the token you signed in with, you are signed out.', 'Revoke')) return;
+        await management.revokeToken(t.name);
+        announce(`Token ${t.name} revoked.`);
+        await refresh();
+      }, { class: 'danger' }))],
+    ], tokens));
+  }
+
+  refresh().catch((err) => showError(err));
+}

@@ -1,0 +1,94 @@
+//! The console's Tokens page in a real browser (headless Chromium over the DevTools protocol,
+//! as tests/console_wizard.rs): signed in with the token printed at first start, an operator
+//! creates a token of their own (shown once), revokes the printed one (which signs them out,
+//! since it was theirs), signs in with the new one, and is told why the last one cannot go.
+//!
+//! Needs Debian's `chromium` (tests/setup/chromium.sh, run by tests/run.sh).
+
+mod common;
+
+use common::console_browser::ConsoleBrowser;
+use common::console_stack::{ConsoleStack, TOKEN};
+
+#[test]
+fn the_tokens_page_rotates_the_printed_token_and_keeps_the_last_one() {
+    let stack = ConsoleStack::start_with_store_token();
+    let mut browser = ConsoleBrowser::open(&stack.console_url(), "tokens");
+    browser.step(
+        "signed-in",
+        &format!(
+            "tgTest.fill('Admin token', '{TOKEN}').then(() => tgTest.click('Sign in'))
+               .then(() => tgTest.heading('APIs'))"
+        ),
+    );
+    browser.step(
+        "tokens",
+        "tgTest.click('Tokens').then(() => tgTest.heading('Tokens'))
+           .then(() => tgTest.text('initial'))",
+    );
+    // A bad name is refused on its field, with the server's words.
+    let refused = browser.step(
+        "bad-name",
+        "tgTest.fill('Name', 'seed').then(() => tgTest.click('Create token'))
+           .then(() => tgTest.text('gateway\\'s own name'))
+           .then(() => tgTest.text('token request is invalid')).then(() => tgTest.status())",
+    );
+    assert!(
+        refused
+            .as_str()
+            .unwrap()
+            .contains("token request is invalid"),
+        "{refused}"
+    );
+    let created = browser.step(
+        "created",
+        "tgTest.fill('Name', 'ops').then(() => tgTest.click('Create token'))
+           .then(() => tgTest.text('shown once')).then(() => tgTest.text('Revoke ops'))
+           .then(() => document.querySelector('code.secret').textContent)",
+    );
+    let new_token = created.as_str().expect("the clear token").to_owned();
+    let cleared = browser.step(
+        "field-error-cleared",
+        "Promise.resolve(document.body.innerText.includes('gateway\\'s own name'))",
+    );
+    assert_eq!(cleared, false, "the earlier refusal is no longer shown");
+    assert!(new_token.len() >= 32, "{created}");
+    let stored: Vec<String> = stack
+        .store
+        .tokens()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(stored, ["initial", "ops"]);
+
+    // Revoking the token this tab signed in with signs it out.
+    browser.step(
+        "revoke-initial",
+        "tgTest.click('Revoke initial').then(() => tgTest.confirm())
+           .then(() => tgTest.heading('Sign in'))",
+    );
+    assert_eq!(stack.store.tokens().unwrap().len(), 1);
+    browser.step(
+        "signed-in-again",
+        &format!(
+            "tgTest.fill('Admin token', '{new_token}').then(() => tgTest.click('Sign in'))
+               .then(() => tgTest.heading('APIs'))
+               .then(() => tgTest.click('Tokens')).then(() => tgTest.heading('Tokens'))"
+        ),
+    );
+    let kept = browser.step(
+        "last-kept",
+        "tgTest.click('Revoke ops').then(() => tgTest.confirm())
+           .then(() => tgTest.text('create another first')).then(() => tgTest.status())",
+    );
+    assert!(
+        kept.as_str().unwrap().contains("last unexpired token"),
+        "{kept}"
+    );
+    assert_eq!(stack.store.tokens().unwrap().len(), 1);
+    let log = browser.log();
+    for bad in ["exception", "Content Security Policy", "Refused to"] {
+        assert!(!log.contains(bad), "the page logged {bad}:\n{log}");
+    }
+}
