@@ -36,7 +36,7 @@ fn two_nodes_on_one_postgres_both_apply_a_deployment() {
     assert_eq!(status(one.addr, "/orders"), 404);
     assert_eq!(status(two.addr, "/orders"), 404);
 
-    let store = PostgresStore::connect(&postgres.url()).unwrap();
+    let store = PostgresStore::connect(&postgres.url(), None).unwrap();
     create_and_deploy(&store, &mock_api("orders", "/orders"));
     assert!(
         serves(one.addr, "/orders"),
@@ -71,7 +71,7 @@ fn a_node_keeps_serving_through_a_store_outage_and_catches_up() {
     let mut postgres = Postgres::start();
     let yaml = node_yaml(&postgres_store(&postgres.url()), "[]");
     let node = start_node(&yaml);
-    let store = PostgresStore::connect(&postgres.url()).unwrap();
+    let store = PostgresStore::connect(&postgres.url(), None).unwrap();
     create_and_deploy(&store, &mock_api("before", "/before"));
     assert!(serves(node.addr, "/before"));
     assert_eq!(node.store_up(), 1);

@@ -29,7 +29,7 @@ fn sqlite_store_conforms() {
 #[test]
 fn postgres_store_conforms() {
     let postgres = Postgres::start();
-    conformance(&PostgresStore::connect(&postgres.url()).unwrap());
+    conformance(&PostgresStore::connect(&postgres.url(), None).unwrap());
 }
 
 #[test]
@@ -141,7 +141,7 @@ fn sqlite_refuses_a_schema_newer_than_it_knows() {
 #[test]
 fn postgres_outage_is_unavailable_then_the_store_reconnects() {
     let mut postgres = Postgres::start();
-    let store = PostgresStore::connect(&postgres.url()).unwrap();
+    let store = PostgresStore::connect(&postgres.url(), None).unwrap();
     store
         .put(
             Kind::Application,
@@ -175,8 +175,8 @@ fn postgres_outage_is_unavailable_then_the_store_reconnects() {
 #[test]
 fn two_postgres_clients_see_each_others_writes_and_conflicts() {
     let postgres = Postgres::start();
-    let one = PostgresStore::connect(&postgres.url()).unwrap();
-    let two = PostgresStore::connect(&postgres.url()).unwrap();
+    let one = PostgresStore::connect(&postgres.url(), None).unwrap();
+    let two = PostgresStore::connect(&postgres.url(), None).unwrap();
     one.put(
         Kind::Api,
         "x",

@@ -6,23 +6,21 @@
 //! management:
 //!   listen: 127.0.0.1:8083
 //!   environment: DEFAULT
-//!   store: { type: sqlite, path: tidegate.db, pollIntervalMs: 1000 }
+//!   store: { type: sqlite, path: tidegate.db, pollIntervalMs: 1000 }   # store.rs
 //!   tokens: [ { name: ci, hash: "sha256:…" } ]
 //!   console: { enabled: true, listen: 127.0.0.1:8084 }
 //!   portal: { maxApplications: 1000, writesPerMinute: 10 }
 //! ```
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::model::GatewayConfig;
 use super::problem::{join, Problems};
-use super::secret::Secret;
 use super::sections::decode;
+use super::store::{store, RawStore, StoreConfig};
 use super::subscriptions::KeyHash;
 
 /// Where the management API listens unless told otherwise (Gravitee's management port).
@@ -31,14 +29,6 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8083";
 pub const DEFAULT_CONSOLE_LISTEN: &str = "127.0.0.1:8084";
 /// The `{env}` of the management routes unless told otherwise.
 pub const DEFAULT_ENVIRONMENT: &str = "DEFAULT";
-/// The SQLite file unless told otherwise (relative to the working directory).
-pub const DEFAULT_SQLITE_PATH: &str = "tidegate.db";
-/// How often a node reads the store's generation unless told otherwise.
-pub const DEFAULT_POLL_INTERVAL_MS: u64 = 1000;
-/// Bounds on `pollIntervalMs`: below 50 ms a node would hammer a shared database; above a minute
-/// a deployment would take too long to reach it.
-const POLL_INTERVAL_MS_RANGE: (u64, u64) = (50, 60_000);
-
 /// The validated `management:` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagementConfig {
@@ -55,32 +45,6 @@ pub struct ManagementConfig {
     pub console: ConsoleConfig,
     /// `portal`: the developer portal's bounds on what anonymous visitors may create.
     pub portal: super::portal::PortalConfig,
-}
-
-/// Which store, and how often nodes look at it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreConfig {
-    /// `store.type` (default `sqlite`) with its `path` or `url`.
-    pub backend: StoreBackend,
-    /// How often a node reads the store's generation (`pollIntervalMs`).
-    pub poll_interval: Duration,
-}
-
-/// The store's kind and where it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreBackend {
-    /// One embedded file: a single node, nothing else to run.
-    Sqlite {
-        /// `store.path` (default `tidegate.db`, relative to the working directory); created at
-        /// first start.
-        path: PathBuf,
-    },
-    /// A PostgreSQL database shared by several nodes; `url` after `${ENV}` substitution.
-    Postgresql {
-        /// `store.url`: `postgres://user:password@host:5432/database`, a secret because it
-        /// usually holds the password.
-        url: Secret,
-    },
 }
 
 /// A named administrator token, by its SHA-256 (the clear token is never in the file).
@@ -127,32 +91,6 @@ impl Default for RawManagement {
             tokens: Vec::new(),
             console: RawConsole::default(),
             portal: super::portal::RawPortal::default(),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    rename_all = "camelCase",
-    default,
-    expecting = "the store mapping (type, path, url, pollIntervalMs)"
-)]
-struct RawStore {
-    #[serde(rename = "type")]
-    kind: String,
-    path: Option<String>,
-    url: Option<String>,
-    poll_interval_ms: u64,
-}
-
-impl Default for RawStore {
-    fn default() -> Self {
-        RawStore {
-            kind: "sqlite".to_owned(),
-            path: None,
-            url: None,
-            poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
         }
     }
 }
@@ -274,118 +212,6 @@ fn environment(text: &str, p: &mut Problems) {
             format!("'{text}' must be 1 to 64 characters of a-z, A-Z, 0-9, '.', '_' or '-' (it is a path segment of the management routes), e.g. DEFAULT"),
         );
     }
-}
-
-fn store(raw: RawStore, p: &mut Problems) -> Option<StoreConfig> {
-    let (min, max) = POLL_INTERVAL_MS_RANGE;
-    if !(min..=max).contains(&raw.poll_interval_ms) {
-        p.push(
-            "management.store.pollIntervalMs",
-            format!(
-                "must be between {min} and {max} (ms), got {}",
-                raw.poll_interval_ms
-            ),
-        );
-    }
-    let backend = match raw.kind.as_str() {
-        "sqlite" => {
-            if raw.url.is_some() {
-                p.push(
-                    "management.store.url",
-                    "`url` is for `type: postgresql`; a sqlite store takes `path`",
-                );
-            }
-            let path = raw.path.unwrap_or_else(|| DEFAULT_SQLITE_PATH.to_owned());
-            if path.trim().is_empty() {
-                p.push(
-                    "management.store.path",
-                    "must name the SQLite file, e.g. tidegate.db",
-                );
-            }
-            Some(StoreBackend::Sqlite { path: path.into() })
-        }
-        "postgresql" => {
-            if raw.path.is_some() {
-                p.push(
-                    "management.store.path",
-                    "`path` is for `type: sqlite`; a postgresql store takes `url`",
-                );
-            }
-            match raw.url {
-                None => {
-                    p.push(
-                        "management.store.url",
-                        "a postgresql store needs `url`, e.g. postgres://tidegate:${TIDEGATE_DB_PASSWORD}@db:5432/tidegate",
-                    );
-                    None
-                }
-                Some(url) => postgres_url(&url, p),
-            }
-        }
-        other => {
-            p.push(
-                "management.store.type",
-                format!("unknown store type '{other}'; use `sqlite` (one embedded file) or `postgresql` (shared by several nodes)"),
-            );
-            None
-        }
-    };
-    Some(StoreConfig {
-        backend: backend?,
-        poll_interval: Duration::from_millis(raw.poll_interval_ms),
-    })
-}
-
-fn postgres_url(text: &str, p: &mut Problems) -> Option<StoreBackend> {
-    let loc = "management.store.url";
-    let url = match expand_env(text, &|name| std::env::var(name).ok()) {
-        Ok(url) => url,
-        Err(message) => {
-            p.push(loc, message);
-            return None;
-        }
-    };
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        // The text may hold a password: never quote it.
-        p.push(
-            loc,
-            "must be a URL starting with postgres:// or postgresql://, e.g. postgres://tidegate:${TIDEGATE_DB_PASSWORD}@db:5432/tidegate",
-        );
-        return None;
-    }
-    Some(StoreBackend::Postgresql {
-        url: Secret::from(url.as_str()),
-    })
-}
-
-/// `text` with every `${NAME}` replaced by the environment variable NAME (`lookup`), so a
-/// password need not be written in the file; an unset variable or an unclosed `${` is an error.
-pub(crate) fn expand_env(
-    text: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| "`${` without its closing `}`; write ${NAME}".to_owned())?;
-        let name = &after[..end];
-        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
-            return Err(format!(
-                "'${{{name}}}' is not an environment variable reference; write ${{NAME}} with A-Z, 0-9 and '_'"
-            ));
-        }
-        let value =
-            lookup(name).ok_or_else(|| format!("the environment variable {name} is not set"))?;
-        out.push_str(&value);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 fn tokens(raw: Vec<RawToken>, p: &mut Problems) -> Vec<AdminToken> {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::config::store::{expand_env, StoreBackend};
 use crate::config::{load_str, PortalConfig};
 
 const HASH: &str = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
@@ -59,10 +60,11 @@ fn full_postgresql_section_with_env_secret() {
     let management = load_str(&yaml, "t").unwrap().management.unwrap();
     assert_eq!(management.listen, "0.0.0.0:9083".parse().unwrap());
     assert_eq!(management.environment, "prod-1");
-    let StoreBackend::Postgresql { url } = &management.store.backend else {
+    let StoreBackend::Postgresql { url, tls } = &management.store.backend else {
         panic!("not postgresql: {:?}", management.store);
     };
     assert_eq!(url.expose(), "postgres://tg:s3cret@db:5432/tg");
+    assert_eq!(tls, &None, "plain text unless sslmode=require");
     assert_eq!(management.store.poll_interval, Duration::from_millis(250));
     assert_eq!(management.tokens.len(), 1);
     assert_eq!(management.tokens[0].name, "ci");
@@ -219,6 +221,118 @@ fn portal_bounds_default_and_are_checked() {
         found
             .iter()
             .any(|p| p.contains("management.portal.writesPerMinute")),
+        "{found:?}"
+    );
+}
+
+/// A `management:` section over PostgreSQL at `url`, with `extra` lines in the store mapping.
+fn postgres_yaml(url: &str, extra: &str) -> String {
+    format!("apis: []\nmanagement:\n  store:\n    type: postgresql\n    url: \"{url}\"\n{extra}")
+}
+
+fn pem_file() -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    file
+}
+
+#[test]
+fn postgres_tls_is_sslmode_require_with_an_optional_authority() {
+    let ca = pem_file();
+    let yaml = postgres_yaml(
+        "postgres://tg:pw@db:5432/tg?sslmode=require",
+        &format!("    caFile: {}\n", ca.path().display()),
+    );
+    let management = load_str(&yaml, "t").unwrap().management.unwrap();
+    let StoreBackend::Postgresql { tls, .. } = &management.store.backend else {
+        panic!("not postgresql");
+    };
+    assert_eq!(
+        tls.as_ref().and_then(|tls| tls.ca_file.as_deref()),
+        Some(ca.path())
+    );
+    // libpq's verifying modes are TLS with the certificate verified: tidegate's only TLS.
+    for mode in ["verify-ca", "verify-full"] {
+        let yaml = postgres_yaml(
+            &format!("postgres://tg:pw@db/tg?application_name=x&sslmode={mode}"),
+            "",
+        );
+        let management = load_str(&yaml, "t").unwrap().management.unwrap();
+        let StoreBackend::Postgresql { url, tls } = &management.store.backend else {
+            panic!("not postgresql");
+        };
+        assert!(tls.is_some(), "{mode}");
+        assert!(
+            url.expose()
+                .ends_with("?application_name=x&sslmode=require"),
+            "{mode}"
+        );
+    }
+    // Without sslmode (libpq's `prefer`) and with `disable`: plain text.
+    for url in [
+        "postgres://tg:pw@db/tg",
+        "postgres://tg:pw@db/tg?sslmode=disable",
+    ] {
+        let management = load_str(&postgres_yaml(url, ""), "t")
+            .unwrap()
+            .management
+            .unwrap();
+        let StoreBackend::Postgresql { tls, .. } = &management.store.backend else {
+            panic!("not postgresql");
+        };
+        assert_eq!(tls, &None, "{url}");
+    }
+}
+
+#[test]
+fn postgres_tls_mistakes_are_named_without_quoting_the_password() {
+    let ca = pem_file();
+    let found = problems(&postgres_yaml(
+        "postgres://tg:s3cret@db/tg",
+        &format!("    caFile: {}\n", ca.path().display()),
+    ));
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("management.store.caFile") && p.contains("sslmode=require")),
+        "{found:?}"
+    );
+    let found = problems(&postgres_yaml(
+        "postgres://tg:s3cret@db/tg?sslmode=require",
+        "    caFile: /nonexistent/ca.pem\n",
+    ));
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("management.store.caFile") && p.contains("cannot read")),
+        "{found:?}"
+    );
+    let found = problems(&postgres_yaml(
+        "postgres://tg:s3cret@db/tg?sslmode=require&sslrootcert=/x.pem",
+        "",
+    ));
+    assert!(found.iter().any(|p| p.contains("caFile")), "{found:?}");
+    for url in [
+        "postgres://tg:s3cret@db:notaport/tg",
+        "postgres://tg:s3cret@db/tg?sslmode=sometimes",
+        "postgres://tg:s3cret@db/tg?nosuchoption=1",
+    ] {
+        let found = problems(&postgres_yaml(url, ""));
+        assert!(
+            found.iter().any(|p| p.contains("management.store.url")),
+            "{url}: {found:?}"
+        );
+        assert!(found.iter().all(|p| !p.contains("s3cret")), "{found:?}");
+    }
+    let found = problems("apis: []\nmanagement:\n  store:\n    type: sqlite\n    caFile: /x.pem\n");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("management.store.caFile") && p.contains("postgresql")),
         "{found:?}"
     );
 }

@@ -34,6 +34,7 @@ pub mod rate_limit;
 mod raw;
 pub mod secret;
 mod sections;
+pub mod store;
 mod subscriptions;
 pub(crate) mod timestamp;
 pub mod tls_identity;
@@ -52,7 +53,7 @@ pub use applications::{parse_subject, CertificateMatch};
 pub(crate) use cors::is_token_byte;
 pub use cors::CorsConfig;
 pub use kafka::KafkaOptions;
-pub use management::{AdminToken, ConsoleConfig, ManagementConfig, StoreBackend, StoreConfig};
+pub use management::{AdminToken, ConsoleConfig, ManagementConfig};
 pub use model::{
     ApiConfig, ApiState, Config, DriverChoice, EndpointConfig, EntrypointConfig, GatewayConfig,
     HttpGetOptions, HttpPostOptions, InMemoryOptions, Limits, MockOptions, OutboundConfig,
@@ -71,6 +72,7 @@ pub use plan::{API_KEY_QUERY_PARAMETER, DEFAULT_API_KEY_HEADER};
 pub use portal::PortalConfig;
 pub use problem::{ConfigError, Problem};
 pub use secret::Secret;
+pub use store::{PostgresTls, StoreBackend, StoreConfig};
 pub use tls_identity::ClientIdentity;
 pub use tls_listener::{ClientAuth, TlsFiles, TlsListenerConfig, TlsMaterial, TlsVersion};
 pub use virtual_hosts::ContextPath;
@@ -180,10 +182,8 @@ fn quickstart() -> Config {
 
 /// The quickstart's management plane: every default (API 8083, console 8084, `tidegate.db`).
 fn quickstart_management() -> ManagementConfig {
-    use management::{
-        DEFAULT_CONSOLE_LISTEN, DEFAULT_ENVIRONMENT, DEFAULT_LISTEN, DEFAULT_POLL_INTERVAL_MS,
-        DEFAULT_SQLITE_PATH,
-    };
+    use management::{DEFAULT_CONSOLE_LISTEN, DEFAULT_ENVIRONMENT, DEFAULT_LISTEN};
+    use store::{DEFAULT_POLL_INTERVAL_MS, DEFAULT_SQLITE_PATH};
     let address = |text: &str| text.parse().expect("a constant socket address");
     ManagementConfig {
         listen: address(DEFAULT_LISTEN),

@@ -125,6 +125,24 @@ pub(crate) fn client_identity(
 }
 
 /// Every certificate of a PEM text (at least one).
+/// A `caFile` of trusted authorities: it must be readable and hold a PEM certificate (else a
+/// problem at `loc`). Returned either way, so the other checks go on.
+pub(crate) fn ca_file(path: &str, loc: &str, p: &mut Problems) -> std::path::PathBuf {
+    let path = std::path::PathBuf::from(path);
+    match std::fs::read(&path) {
+        Ok(pem) if String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") => {}
+        Ok(_) => p.push(
+            loc,
+            format!(
+                "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            ),
+        ),
+        Err(error) => p.push(loc, format!("cannot read {}: {error}", path.display())),
+    }
+    path
+}
+
 fn certificates(pem: &[u8], loc: &str, p: &mut Problems) -> Option<Vec<CertificateDer<'static>>> {
     match CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>() {
         Ok(chain) if !chain.is_empty() => Some(chain),

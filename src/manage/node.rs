@@ -22,7 +22,9 @@ use crate::runtime::Gateway;
 pub fn open_store(management: &ManagementConfig) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match &management.store.backend {
         StoreBackend::Sqlite { path } => Arc::new(SqliteStore::open(path)?),
-        StoreBackend::Postgresql { url } => Arc::new(PostgresStore::connect(url.expose())?),
+        StoreBackend::Postgresql { url, tls } => {
+            Arc::new(PostgresStore::connect(url.expose(), tls.as_ref())?)
+        }
     })
 }
 

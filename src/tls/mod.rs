@@ -1,7 +1,7 @@
 //! TLS on the client listener (`gateway.tls`): the server configuration (certificates by SNI,
 //! versions, ALPN, client certificates), the handshake and the session driven sans-IO on the
 //! shards, the client certificate kept for request handling, and reloading certificates without
-//! a restart.
+//! a restart. client_trust.rs: what tidegate's own TLS clients (MQTT, PostgreSQL) trust.
 //!
 //! ```text
 //! accept (TLS listener) → handshake (deadline headerReadMs) → server::Conn over a TlsSession
@@ -9,6 +9,7 @@
 //!   writes: WriteBatch → TlsSession::seal → ciphertext → the same stall-bounded socket write
 //! ```
 
+pub mod client_trust;
 pub mod handshake;
 pub mod peer;
 mod record_tail;

@@ -49,6 +49,7 @@ pub mod shards;
 pub mod slow_reader;
 pub mod sse_replay;
 pub mod store_conformance;
+pub mod test_ca;
 pub mod tls_client;
 pub mod topic_api;
 pub mod webhook_api;

@@ -90,36 +90,10 @@ impl Mosquitto {
     }
 
     fn start_tls_with(require_certificate: bool) -> (Mosquitto, PathBuf, (PathBuf, PathBuf)) {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "tidegate test CA");
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let server_key = rcgen::KeyPair::generate().unwrap();
-        let server_params =
-            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-                .unwrap();
-        let server_cert = server_params.signed_by(&server_key, &issuer).unwrap();
-        let files = tempfile::tempdir().unwrap().keep();
-        let (ca, cert, key) = (
-            files.join("ca.pem"),
-            files.join("server.pem"),
-            files.join("server.key"),
-        );
-        std::fs::write(&ca, ca_cert.pem()).unwrap();
-        std::fs::write(&cert, server_cert.pem()).unwrap();
-        std::fs::write(&key, server_key.serialize_pem()).unwrap();
-        let client_key = rcgen::KeyPair::generate().unwrap();
-        let client_cert = rcgen::CertificateParams::new(vec!["gateway".to_owned()])
-            .unwrap()
-            .signed_by(&client_key, &issuer)
-            .unwrap();
-        let client = (files.join("client.pem"), files.join("client.key"));
-        std::fs::write(&client.0, client_cert.pem()).unwrap();
-        std::fs::write(&client.1, client_key.serialize_pem()).unwrap();
+        let authority = super::test_ca::TestCa::new();
+        let (cert, key) = authority.issue(&["localhost", "127.0.0.1"], "server");
+        let client = authority.issue(&["gateway"], "client");
+        let ca = authority.ca_file.clone();
         let tls = format!(
             "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate {require_certificate}\n",
             ca.display(),

@@ -68,6 +68,8 @@ pub struct Postgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
     user: Option<(u32, u32)>,
+    /// Whether it accepts TLS connections only (`start_tls`).
+    tls_only: bool,
 }
 
 impl Postgres {
@@ -90,6 +92,7 @@ impl Postgres {
             dir,
             bin,
             user,
+            tls_only: false,
         };
         let status = postgres
             .command("initdb")
@@ -105,6 +108,42 @@ impl Postgres {
             .status()
             .expect("run initdb");
         assert!(status.success(), "initdb failed");
+        postgres.resume();
+        postgres
+    }
+
+    /// As `start`, accepting TLS connections only (`hostssl` in pg_hba.conf), with a server
+    /// certificate for 127.0.0.1 and localhost signed by `authority`.
+    pub fn start_tls(authority: &super::test_ca::TestCa) -> Postgres {
+        let mut postgres = Postgres::start();
+        postgres.stop();
+        let data = postgres.data_dir();
+        let (cert, key) = authority.issue(&["127.0.0.1", "localhost"], "postgres-server");
+        for (from, to) in [(cert, "server.crt"), (key, "server.key")] {
+            let target = data.join(to);
+            std::fs::copy(from, &target).unwrap();
+            // PostgreSQL refuses a key others can read.
+            std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
+            if let Some((uid, gid)) = postgres.user {
+                chown(&target, uid, gid);
+            }
+        }
+        let conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str("\nssl = on\n");
+        std::fs::write(&conf, text).unwrap();
+        let hba = data.join("pg_hba.conf");
+        let text: String = std::fs::read_to_string(&hba)
+            .unwrap()
+            .lines()
+            .map(|line| match line.strip_prefix("host ") {
+                Some(rest) => format!("hostssl {rest}\n"),
+                None => format!("{line}\n"),
+            })
+            .collect();
+        std::fs::write(&hba, text).unwrap();
+        postgres.tls_only = true;
         postgres.resume();
         postgres
     }
@@ -165,6 +204,20 @@ impl Postgres {
             .spawn()
             .expect("start postgres");
         self.child = Some(child);
+        if self.tls_only {
+            // A plain connection is refused by design: ask pg_isready, which needs no login.
+            let (bin, port) = (self.bin.clone(), self.port.to_string());
+            assert!(
+                eventually(Duration::from_secs(30), || Command::new(
+                    bin.join("pg_isready")
+                )
+                .args(["-q", "-h", "127.0.0.1", "-p", &port])
+                .status()
+                .is_ok_and(|status| status.success())),
+                "postgres did not accept connections on {port}"
+            );
+            return;
+        }
         let url = self.url();
         assert!(
             eventually(Duration::from_secs(30), || ::postgres::Client::connect(

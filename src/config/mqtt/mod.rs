@@ -61,23 +61,9 @@ fn tls_options(raw: RawTls, loc: &str, p: &mut Problems) -> Option<MqttTlsOption
     if !raw.enabled {
         return None;
     }
-    let ca_file = raw.ca_file.map(std::path::PathBuf::from);
-    if let Some(path) = &ca_file {
-        match std::fs::read(path) {
-            Ok(pem) if pem_has_certificate(&pem) => {}
-            Ok(_) => p.push(
-                join(loc, "caFile"),
-                format!(
-                    "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                    path.display()
-                ),
-            ),
-            Err(error) => p.push(
-                join(loc, "caFile"),
-                format!("cannot read {}: {error}", path.display()),
-            ),
-        }
-    }
+    let ca_file = raw
+        .ca_file
+        .map(|path| super::tls_identity::ca_file(&path, &join(loc, "caFile"), p));
     let client_identity =
         identity_files(raw.cert_file, raw.key_file, ("certFile", "keyFile"), loc, p);
     Some(MqttTlsOptions {
@@ -85,10 +71,6 @@ fn tls_options(raw: RawTls, loc: &str, p: &mut Problems) -> Option<MqttTlsOption
         insecure_skip_verify: raw.insecure_skip_verify,
         client_identity,
     })
-}
-
-fn pem_has_certificate(pem: &[u8]) -> bool {
-    String::from_utf8_lossy(pem).contains("-----BEGIN CERTIFICATE-----")
 }
 
 fn connection(

@@ -7,43 +7,23 @@ use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
-};
+use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
 
 use crate::config::MqttTlsOptions;
+use crate::tls::client_trust;
 
 /// Builds the TLS settings of one endpoint: trust `caFile` (or the Mozilla roots), or nothing at
 /// all with `insecureSkipVerify`; present `certFile`/`keyFile` when the broker asks for a client
 /// certificate.
 pub fn client_config(options: &MqttTlsOptions) -> Result<Arc<ClientConfig>, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|err| format!("TLS setup failed: {err}"))?;
     let builder = if options.insecure_skip_verify {
-        builder
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        client_trust::client_builder()?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
     } else {
-        let mut roots = RootCertStore::empty();
-        match &options.ca_file {
-            Some(path) => {
-                let certs = CertificateDer::pem_file_iter(path)
-                    .map_err(|err| format!("cannot read caFile {}: {err}", path.display()))?;
-                for cert in certs {
-                    let cert = cert
-                        .map_err(|err| format!("bad certificate in {}: {err}", path.display()))?;
-                    roots.add(cert).map_err(|err| {
-                        format!("unusable certificate in {}: {err}", path.display())
-                    })?;
-                }
-            }
-            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        }
-        builder.with_root_certificates(roots)
+        client_trust::verifying_builder(options.ca_file.as_deref())?
     };
     let config = match &options.client_identity {
         Some(identity) => identity

@@ -11,8 +11,11 @@ use std::time::Duration;
 
 use postgres::{Client, NoTls, Row, Transaction};
 use serde_json::Value;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 mod txn;
+
+use postgres::config::SslMode;
 
 use super::schema;
 use super::transaction;
@@ -20,6 +23,8 @@ use super::{
     from_millis, parse_json, parse_json_opt, unsigned, AuditEvent, Bound, Document, Kind, Revision,
     Store, StoreError, StoredToken,
 };
+use crate::config::PostgresTls;
+use crate::tls::client_trust;
 
 /// How long a connection attempt may take before the store counts as unavailable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -30,14 +35,17 @@ const MIGRATION_LOCK: i64 = 0x7469_6465_6761_7465;
 /// The store in a PostgreSQL database.
 pub struct PostgresStore {
     config: postgres::Config,
+    /// TLS to the database, when the configuration asks for it (`sslmode=require`).
+    tls: Option<MakeRustlsConnect>,
     /// `None` until connected, and again after the connection was lost.
     client: Mutex<Option<Client>>,
 }
 
 impl PostgresStore {
     /// Connects to `url` (`postgres://user:password@host:port/db`, or a `host=/run/dir` key/value
-    /// string) and creates or migrates the schema.
-    pub fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+    /// string) and creates or migrates the schema. With `tls`, over TLS only, the server's
+    /// certificate verified (chain and host name) against `tls.ca_file` or the Mozilla roots.
+    pub fn connect(url: &str, tls: Option<&PostgresTls>) -> Result<PostgresStore, StoreError> {
         let mut config: postgres::Config = url.parse().map_err(|_| {
             // The parser's message may quote the URL, password included.
             StoreError::Unavailable(
@@ -46,8 +54,19 @@ impl PostgresStore {
             )
         })?;
         config.connect_timeout(CONNECT_TIMEOUT);
+        let tls = match tls {
+            Some(tls) => {
+                // A TLS session or none: never a silent fall back to plain text.
+                config.ssl_mode(SslMode::Require);
+                let builder = client_trust::verifying_builder(tls.ca_file.as_deref())
+                    .map_err(StoreError::Unavailable)?;
+                Some(MakeRustlsConnect::new(builder.with_no_client_auth()))
+            }
+            None => None,
+        };
         let store = PostgresStore {
             config,
+            tls,
             client: Mutex::new(None),
         };
         store.with_client(|_| Ok(()))?;
@@ -73,7 +92,11 @@ impl PostgresStore {
         loop {
             if guard.as_ref().is_none_or(Client::is_closed) {
                 *guard = None;
-                let mut client = self.config.connect(NoTls).map_err(unavailable)?;
+                let connected = match &self.tls {
+                    Some(tls) => self.config.connect(tls.clone()),
+                    None => self.config.connect(NoTls),
+                };
+                let mut client = connected.map_err(unavailable)?;
                 migrate(&mut client)?;
                 *guard = Some(client);
             }
@@ -160,7 +183,17 @@ fn unavailable(error: postgres::Error) -> StoreError {
     }
     let text = match error.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => error.to_string(),
+        // With its causes: "error performing TLS handshake" alone does not say that the
+        // certificate was not trusted.
+        None => {
+            let mut text = error.to_string();
+            let mut cause = std::error::Error::source(&error);
+            while let Some(inner) = cause {
+                text.push_str(&format!(": {inner}"));
+                cause = inner.source();
+            }
+            text
+        }
     };
     StoreError::Unavailable(text)
 }
