@@ -82,8 +82,8 @@ pub enum SubscriptionsAction {
 pub enum TokensAction {
     /// List the management tokens: configured ones and the store's (never a hash).
     List,
-    /// Create a token in the store and print it (shown only now). Refused while tokens are
-    /// configured (management.tokens, TIDEGATE_MANAGEMENT_TOKEN).
+    /// Create a token in the store and print it (shown only now). It authenticates on the nodes
+    /// where no token is configured (management.tokens, TIDEGATE_MANAGEMENT_TOKEN).
     Create {
         /// Its name: the actor of the audit events of its calls.
         name: String,
@@ -91,8 +91,15 @@ pub enum TokensAction {
         #[arg(long, value_name = "TIME")]
         expires_at: Option<String>,
     },
-    /// Revoke a store token (the last unexpired one is kept).
-    Revoke { name: String },
+    /// Revoke a store token. Refused while no other token stays valid as long (it could lock
+    /// every operator out) unless --force.
+    Revoke {
+        name: String,
+        /// Revoke it even when no other token outlasts it (e.g. the store's tokens are no
+        /// longer used: every node has management.tokens).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `tidegate tokens …`.
@@ -113,10 +120,14 @@ pub fn tokens(action: TokensAction, connection: Connection) -> ExitCode {
             }
             call(&connection, "POST", "/tokens", Some(&body), None, None)
         }
-        TokensAction::Revoke { name } => call(
+        TokensAction::Revoke { name, force } => call(
             &connection,
             "DELETE",
-            &format!("/tokens/{}", segment(name)),
+            &format!(
+                "/tokens/{}{}",
+                segment(name),
+                if *force { "?force=true" } else { "" }
+            ),
             None,
             None,
             Some(format!("revoked {name}")),

@@ -83,7 +83,7 @@ fn the_tokens_page_rotates_the_printed_token_and_keeps_the_last_one() {
            .then(() => tgTest.text('create another first')).then(() => tgTest.status())",
     );
     assert!(
-        kept.as_str().unwrap().contains("last unexpired token"),
+        kept.as_str().unwrap().contains("stays valid as long"),
         "{kept}"
     );
     assert_eq!(stack.store.tokens().unwrap().len(), 1);

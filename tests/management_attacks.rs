@@ -170,7 +170,7 @@ fn a_stored_first_token_stops_working_once_tokens_are_configured() {
     let stored = tidegate::manage::store::StoredToken {
         name: tidegate::manage::api::FIRST_TOKEN_NAME.to_owned(),
         hash: hash.to_config_text(),
-        created_at: std::time::SystemTime::now(),
+        created_at: Some(std::time::SystemTime::now()),
         expires_at: None,
     };
     let audit = tidegate::manage::store::AuditEvent::now("gateway", "token.create", "token:x");

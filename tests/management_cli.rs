@@ -121,7 +121,7 @@ fn tokens_commands_rotate_the_store_token() {
     let initial = StoredToken {
         name: "initial".to_owned(),
         hash: tidegate::security::api_key::hash(first.as_bytes()).to_config_text(),
-        created_at: std::time::SystemTime::now(),
+        created_at: Some(std::time::SystemTime::now()),
         expires_at: None,
     };
     store
@@ -139,13 +139,7 @@ fn tokens_commands_rotate_the_store_token() {
     );
     let url = format!("http://{}", mgmt.addr);
     let created: Value = serde_json::from_str(&stdout(&tidegate(
-        &[
-            "tokens",
-            "create",
-            "ops",
-            "--expires-at",
-            "2999-01-01T00:00:00Z",
-        ],
+        &["tokens", "create", "ops"],
         &url,
         first,
     )))
@@ -155,13 +149,30 @@ fn tokens_commands_rotate_the_store_token() {
         stdout(&tidegate(&["tokens", "revoke", "initial"], &url, &token)).trim(),
         "revoked initial"
     );
+    stdout(&tidegate(
+        &[
+            "tokens",
+            "create",
+            "ci",
+            "--expires-at",
+            "2999-01-01T00:00:00Z",
+        ],
+        &url,
+        &token,
+    ));
     let table = stdout(&tidegate(&["tokens", "list"], &url, &token));
     assert!(table.starts_with("NAME"), "{table}");
-    assert_eq!(table.lines().count(), 2, "{table}");
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{table}");
     assert!(
-        table.contains("ops") && table.contains("2999-01-01"),
+        rows[0].starts_with("ci ") && rows[0].contains("2999-01-01"),
         "{table}"
     );
+    assert!(
+        rows[1].starts_with("ops ") && rows[1].contains("store"),
+        "{table}"
+    );
+    stdout(&tidegate(&["tokens", "revoke", "ci"], &url, &token));
     // The printed token no longer works (a refused token: exit 2); the last one is kept.
     assert_eq!(
         tidegate(&["tokens", "list"], &url, first).status.code(),
@@ -173,6 +184,16 @@ fn tokens_commands_rotate_the_store_token() {
         String::from_utf8_lossy(&refused.stderr).contains("create another first"),
         "{refused:?}"
     );
+    assert_eq!(
+        stdout(&tidegate(
+            &["tokens", "revoke", "ops", "--force"],
+            &url,
+            &token
+        ))
+        .trim(),
+        "revoked ops"
+    );
+    assert!(store.tokens().unwrap().is_empty());
 }
 
 #[test]

@@ -64,10 +64,11 @@ fn calls_without_a_valid_token_get_401_and_change_nothing() {
 fn the_first_start_generates_one_token_stored_as_a_hash() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let tokens = Tokens::new(&[], None);
-    let token = tokens
+    let (name, token) = tokens
         .bootstrap(store.as_ref())
         .unwrap()
         .expect("a token is generated");
+    assert_eq!(name, FIRST_TOKEN_NAME);
     let stored = store.tokens().unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].name, FIRST_TOKEN_NAME);

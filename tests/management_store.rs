@@ -80,7 +80,7 @@ fn ci_token() -> StoredToken {
     StoredToken {
         name: "ci".to_owned(),
         hash: "sha256:ab".to_owned(),
-        created_at: UNIX_EPOCH + Duration::from_millis(1_765_000_000_000),
+        created_at: Some(UNIX_EPOCH + Duration::from_millis(1_765_000_000_000)),
         expires_at: Some(UNIX_EPOCH + Duration::from_millis(1_900_000_000_000)),
     }
 }
@@ -106,10 +106,10 @@ fn a_sqlite_file_from_before_token_times_is_migrated_and_keeps_its_token() {
         vec![StoredToken {
             name: "initial".to_owned(),
             hash: "sha256:cd".to_owned(),
-            created_at: UNIX_EPOCH,
+            created_at: None,
             expires_at: None,
         }],
-        "kept, with no expiry"
+        "kept, its creation time unknown, with no expiry"
     );
     drop(store);
     let connection = rusqlite::Connection::open(&path).unwrap();
@@ -204,4 +204,79 @@ fn two_postgres_clients_see_each_others_writes_and_conflicts() {
         )
         .unwrap_err();
     assert_eq!(error, StoreError::Conflict { current: Some(2) });
+}
+
+#[test]
+fn two_postgres_nodes_revoking_each_others_token_at_once_leave_one() {
+    // Each node holds its own connection: the last-token guard must hold across them, since
+    // it is checked in the transaction that removes (the generation row serializes writers).
+    let postgres = Postgres::start();
+    let one = PostgresStore::connect(&postgres.url(), None).unwrap();
+    let two = PostgresStore::connect(&postgres.url(), None).unwrap();
+    let never = |name: &str| StoredToken {
+        name: name.to_owned(),
+        hash: "sha256:ab".to_owned(),
+        created_at: None,
+        expires_at: None,
+    };
+    for round in 0..20 {
+        for name in ["a", "b"] {
+            one.add_token(&never(name), &AuditEvent::now("t", "token.create", name))
+                .unwrap();
+        }
+        let barrier = std::sync::Barrier::new(2);
+        let now = std::time::SystemTime::now();
+        let revoke = |store: &PostgresStore, name: &'static str| {
+            barrier.wait();
+            store.revoke_token(name, Some(now), &AuditEvent::now("t", "token.revoke", name))
+        };
+        let results = std::thread::scope(|scope| {
+            let first = scope.spawn(|| revoke(&one, "a"));
+            let second = scope.spawn(|| revoke(&two, "b"));
+            [first.join().unwrap(), second.join().unwrap()]
+        });
+        let refused = results
+            .iter()
+            .filter(|result| **result == Err(StoreError::LastToken))
+            .count();
+        assert_eq!(refused, 1, "round {round}: {results:?}");
+        let left = one.tokens().unwrap();
+        assert_eq!(left.len(), 1, "round {round}");
+        one.revoke_token(
+            &left[0].name,
+            None,
+            &AuditEvent::now("t", "token.revoke", "x"),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_postgres_store_from_before_token_times_is_migrated_and_keeps_its_token() {
+    // What a tidegate before migration 2 left: schema version 1, a token with a hash only.
+    let postgres = Postgres::start();
+    let mut client = postgres::Client::connect(&postgres.url(), postgres::NoTls).unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE tidegate_schema (version BIGINT NOT NULL);
+             INSERT INTO tidegate_schema (version) VALUES (1);
+             CREATE TABLE tidegate_tokens (name TEXT PRIMARY KEY, hash TEXT NOT NULL);
+             INSERT INTO tidegate_tokens (name, hash) VALUES ('initial', 'sha256:cd');",
+        )
+        .unwrap();
+    let store = PostgresStore::connect(&postgres.url(), None).unwrap();
+    assert_eq!(
+        store.tokens().unwrap(),
+        vec![StoredToken {
+            name: "initial".to_owned(),
+            hash: "sha256:cd".to_owned(),
+            created_at: None,
+            expires_at: None,
+        }]
+    );
+    let version: i64 = client
+        .query_one("SELECT version FROM tidegate_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 2);
 }

@@ -1,8 +1,10 @@
 //! Administrator tokens through the management API, over real sockets: a token created, used
-//! (its name the audit actor), listed without its hash, expired, and revoked; the last live
-//! token kept even against revocations racing each other; bad requests refused with what to
-//! fix; and, while a token is configured, the store's tokens left inert and creating one
-//! refused.
+//! (its name the audit actor), listed without its hash, expired, and revoked; a token kept while
+//! no other outlasts it (an expiring one does not stand in for one that never expires), even
+//! against revocations racing each other, unless forced; a token that expires creating only
+//! tokens that expire no later; a restart with every token expired printing a new one; bad
+//! requests refused with what to fix; and, while a token is configured, the store's tokens
+//! inactive on that node.
 
 mod common;
 
@@ -21,7 +23,7 @@ fn stored(name: &str, clear: &str, expires_at: Option<SystemTime>) -> StoredToke
     StoredToken {
         name: name.to_owned(),
         hash: tidegate::security::api_key::hash(clear.as_bytes()).to_config_text(),
-        created_at: SystemTime::now(),
+        created_at: Some(SystemTime::now()),
         expires_at,
     }
 }
@@ -65,7 +67,7 @@ fn a_created_token_works_is_audited_and_stops_working_once_revoked() {
         FIRST,
         "POST",
         "/tokens",
-        Some(&json!({"name": "ci-deploy", "expiresAt": "2999-01-01T00:00:00Z"})),
+        Some(&json!({"name": "ci-deploy"})),
     );
     expect(&created, 201);
     let created = created.json();
@@ -74,7 +76,11 @@ fn a_created_token_works_is_audited_and_stops_working_once_revoked() {
         .expect("the clear token")
         .to_owned();
     assert!(token.len() >= 32, "{created}");
-    assert_eq!(created["expiresAt"], "2999-01-01T00:00:00.000Z");
+    assert_eq!(created["active"], true);
+    assert!(
+        created["createdAt"].is_string() && created.get("expiresAt").is_none(),
+        "{created}"
+    );
 
     // The new token opens the API; its name is the actor of what it does.
     let app = call_as(
@@ -119,11 +125,15 @@ fn a_created_token_works_is_audited_and_stops_working_once_revoked() {
     let audit = call_as(&mgmt, &token, "GET", "/audit?target=token:initial", None).json();
     assert_eq!(audit["data"][0]["action"], "token.revoke");
     assert_eq!(audit["data"][0]["actor"], "ci-deploy");
-    assert!(!audit.to_string().contains("sha256"), "{audit}");
+    // No audit event holds a hash or a clear token.
+    let every = call_as(&mgmt, &token, "GET", "/audit?limit=1000", None).text();
+    for secret in ["sha256", token.as_str(), FIRST] {
+        assert!(!every.contains(secret), "{secret} in {every}");
+    }
 }
 
 #[test]
-fn the_last_live_token_cannot_be_revoked_but_an_expired_one_never_authenticates() {
+fn a_token_is_kept_while_no_other_outlasts_it_unless_forced() {
     let mgmt = store_tokens_only();
     expect_error(
         &call_as(&mgmt, FIRST, "DELETE", "/tokens/initial", None),
@@ -131,6 +141,22 @@ fn the_last_live_token_cannot_be_revoked_but_an_expired_one_never_authenticates(
         "token.last",
     );
     expect(&call_as(&mgmt, FIRST, "GET", "/apis", None), 200);
+
+    // A token that expires in an hour does not stand in for one that never does: revoking
+    // `initial` would lock everyone out an hour later.
+    let in_an_hour = SystemTime::now() + Duration::from_secs(3600);
+    let audit = AuditEvent::now("t", "token.create", "token:hour");
+    mgmt.store
+        .add_token(
+            &stored("hour", "hour-token-value", Some(in_an_hour)),
+            &audit,
+        )
+        .unwrap();
+    let refused = call_as(&mgmt, "hour-token-value", "DELETE", "/tokens/initial", None);
+    expect_error(&refused, 409, "token.last");
+    assert!(refused.text().contains("force=true"), "{}", refused.text());
+    // `initial` outlasts `hour`: that one goes.
+    expect(&call_as(&mgmt, FIRST, "DELETE", "/tokens/hour", None), 204);
 
     // An expired token: refused, listed as expired and inactive, and no help to the guard.
     let past = SystemTime::now() - Duration::from_secs(1);
@@ -166,6 +192,100 @@ fn the_last_live_token_cannot_be_revoked_but_an_expired_one_never_authenticates(
         404,
         "token.not_found",
     );
+    expect_error(
+        &call_as(
+            &mgmt,
+            FIRST,
+            "DELETE",
+            "/tokens/initial?force=perhaps",
+            None,
+        ),
+        400,
+        "query.force",
+    );
+    // Forced, even the last one goes (then nothing opens the API until a restart prints one).
+    expect(
+        &call_as(&mgmt, FIRST, "DELETE", "/tokens/initial?force=true", None),
+        204,
+    );
+    expect_error(
+        &call_as(&mgmt, FIRST, "GET", "/apis", None),
+        401,
+        "auth.required",
+    );
+}
+
+#[test]
+fn a_token_that_expires_creates_only_tokens_that_expire_no_later() {
+    let mgmt = store_tokens_only();
+    let hour = call_as(
+        &mgmt,
+        FIRST,
+        "POST",
+        "/tokens",
+        Some(&json!({"name": "ci-run", "expiresAt": rfc3339(3600)})),
+    );
+    expect(&hour, 201);
+    let hour = hour.json()["token"].as_str().unwrap().to_owned();
+    for body in [
+        json!({"name": "forever"}),
+        json!({"name": "longer", "expiresAt": rfc3339(7200)}),
+    ] {
+        let refused = call_as(&mgmt, &hour, "POST", "/tokens", Some(&body));
+        expect_error(&refused, 400, "token.invalid");
+        assert_eq!(
+            refused.json()["errors"][0]["location"],
+            "expiresAt",
+            "{}",
+            refused.text()
+        );
+    }
+    expect(
+        &call_as(
+            &mgmt,
+            &hour,
+            "POST",
+            "/tokens",
+            Some(&json!({"name": "shorter", "expiresAt": rfc3339(1800)})),
+        ),
+        201,
+    );
+}
+
+/// `seconds` from now as RFC 3339 (UTC, whole seconds).
+fn rfc3339(seconds: u64) -> String {
+    let at = SystemTime::now() + Duration::from_secs(seconds);
+    let secs = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = tidegate::civil_date::civil_from_days(days as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[test]
+fn a_start_with_every_stored_token_expired_prints_a_new_one() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let past = SystemTime::now() - Duration::from_secs(1);
+    let audit = AuditEvent::now("gateway", "token.create", "token:initial");
+    store
+        .add_token(&stored("initial", FIRST, Some(past)), &audit)
+        .unwrap();
+    let tokens = Tokens::new(&[], None);
+    let (name, token) = tokens
+        .bootstrap(store.as_ref())
+        .unwrap()
+        .expect("no valid token: one is generated");
+    assert_eq!(name, "initial-2", "the expired one keeps its name");
+    assert!(token.len() >= 32);
+    assert_eq!(tokens.bootstrap(store.as_ref()).unwrap(), None, "only once");
+    // With a token configured nothing is generated.
+    let configured = Tokens::new(&[], Some("configured"));
+    let empty: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    assert_eq!(configured.bootstrap(empty.as_ref()).unwrap(), None);
 }
 
 #[test]
@@ -227,10 +347,14 @@ fn bad_token_requests_say_what_to_fix() {
         .map(|e| e["location"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(locations, ["scope", "name", "expiresAt"], "{}", bad.text());
+    // `.` and `..` could never be revoked (no dot segment is routed), so never created.
     for body in [
         json!({}),
         json!({"name": 7}),
         json!({"name": "seed"}),
+        json!({"name": "Gateway"}),
+        json!({"name": "."}),
+        json!({"name": ".."}),
         json!({"name": "x".repeat(65)}),
         json!({"name": "ok", "expiresAt": "soon"}),
     ] {
@@ -262,11 +386,11 @@ fn bad_token_requests_say_what_to_fix() {
         409,
         "token.exists",
     );
-    // Names that are no token's.
-    for name in ["nobody", "..%2Fapis", "initial%00"] {
-        let gone = call_as(&mgmt, FIRST, "DELETE", &format!("/tokens/{name}"), None);
-        assert!(matches!(gone.status, 400 | 404), "{name}: {}", gone.text());
-    }
+    expect_error(
+        &call_as(&mgmt, FIRST, "DELETE", "/tokens/nobody", None),
+        404,
+        "token.not_found",
+    );
     // Without a token nothing is listed or created.
     let anonymous = mgmt.call_with("GET", "/tokens", None, &[]);
     expect_error(&anonymous, 401, "auth.required");
@@ -274,13 +398,19 @@ fn bad_token_requests_say_what_to_fix() {
 }
 
 #[test]
-fn while_a_token_is_configured_the_store_holds_no_working_token() {
-    // The test API's token is TIDEGATE_MANAGEMENT_TOKEN-style: the store's tokens are inert.
+fn while_a_token_is_configured_the_stores_tokens_are_inactive_on_that_node() {
+    // The test API's token is TIDEGATE_MANAGEMENT_TOKEN-style: the store's tokens do not open
+    // this node (other nodes of a shared store may use them).
     let mgmt = management::start(Value::Null);
     let audit = AuditEvent::now("gateway", "token.create", "token:initial");
     mgmt.store
         .add_token(&stored("initial", FIRST, None), &audit)
         .unwrap();
+    expect_error(
+        &call_as(&mgmt, FIRST, "GET", "/apis", None),
+        401,
+        "auth.required",
+    );
     let list = mgmt.call("GET", "/tokens", None);
     expect(&list, 200);
     let list = list.json();
@@ -288,18 +418,20 @@ fn while_a_token_is_configured_the_store_holds_no_working_token() {
     assert_eq!(list["data"][0]["source"], "environment");
     assert_eq!(list["data"][1]["name"], "initial");
     assert_eq!(list["data"][1]["active"], false, "{list}");
-    expect_error(
-        &mgmt.call("POST", "/tokens", Some(&json!({"name": "ci"}))),
-        409,
-        "token.configured",
-    );
+    // Created for the nodes that use the store's tokens, inactive here.
+    let created = mgmt.call("POST", "/tokens", Some(&json!({"name": "ci"})));
+    expect(&created, 201);
+    assert_eq!(created.json()["active"], false);
     expect_error(
         &mgmt.call("DELETE", "/tokens/env", None),
         409,
         "token.configured",
     );
-    // The inert one goes without the last-token guard: it opens nothing anyway.
+    // The guard holds on every node: `ci` outlasts `initial`, not the other way round once
+    // `initial` is gone.
     expect(&mgmt.call("DELETE", "/tokens/initial", None), 204);
+    expect_error(&mgmt.call("DELETE", "/tokens/ci", None), 409, "token.last");
+    expect(&mgmt.call("DELETE", "/tokens/ci?force=true", None), 204);
     assert!(mgmt.store.tokens().unwrap().is_empty());
     expect(&mgmt.call("GET", "/apis", None), 200);
 }

@@ -1,6 +1,5 @@
 // Administrator tokens: the configured ones and the store's, created (the clear token is shown
-// once) and revoked. The server keeps the last unexpired token and says so; while a token is
-// configured (management.tokens, TIDEGATE_MANAGEMENT_TOKEN) it refuses to create one.
+// once) and revoked. The server keeps a token while no other stays valid as long, and says so.
 import { management } from './api.js';
 import {
   h, field, table, badge, announce, showError, render, actionButton, confirmAction, clearFieldErrors,
@@ -8,12 +7,14 @@ import {
 
 export function tokensPage() {
   const list = h('div', {}, h('p', {}, 'Loading…'));
-  const shown = h('div', { role: 'status', 'aria-live': 'polite' });
-  const name = h('input', { type: 'text', required: true, maxlength: 64, pattern: '[A-Za-z0-9._\\-]+', autocomplete: 'off' });
+  // Not a live region: a screen reader must not read the secret aloud (the status line says
+  // that it was created).
+  const shown = h('div');
+  const name = h('input', { type: 'text', required: true, maxlength: 64, pattern: '[A-Za-z0-9][A-Za-z0-9._\\-]*', autocomplete: 'off' });
   const expires = h('input', { type: 'datetime-local' });
   const form = h('form', { 'aria-labelledby': 'new-token-title' },
     h('h2', { id: 'new-token-title' }, 'Create a token'),
-    field('Name', name, { name: 'name', hint: 'Letters, digits, ".", "_" or "-": the audit log shows it as the actor of this token\'s calls.' }),
+    field('Name', name, { name: 'name', hint: 'Letters, digits, ".", "_" or "-", starting with a letter or digit: the audit log shows it as the actor of this token\'s calls.' }),
     field('Expires (optional, your local time)', expires, { name: 'expiresAt', hint: 'From then on the token is refused. Leave empty for a token that does not expire.' }),
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Create token')));
   form.addEventListener('submit', async (event) => {
@@ -24,7 +25,9 @@ export function tokensPage() {
       const created = await management.createToken(request);
       shown.replaceChildren(h('p', { class: 'note' },
         `Token ${created.name} (shown once; copy it now): `, h('code', { class: 'secret' }, created.token)));
-      announce(`Token ${created.name} created.`);
+      announce(created.active
+        ? `Token ${created.name} created; it is shown below, once.`
+        : `Token ${created.name} created; it is shown below, once. It does not open this node, where tokens are configured.`);
       form.reset();
       clearFieldErrors(form);
       await refresh();
@@ -45,7 +48,7 @@ export function tokensPage() {
       ['Created', (t) => t.createdAt || ''],
       ['Expires', (t) => t.expiresAt || 'never'],
       ['Actions', (t) => (t.source !== 'store' ? '' : actionButton(`Revoke ${t.name}`, async () => {
-        if (!await confirmAction(`Revoke token ${t.name}?`, 'Calls with it are refused from now on. If it is the token you signed in with, you are signed out.', 'Revoke')) return;
+        if (!await confirmAction(`Revoke token ${t.name}?`, 'Calls with it are refused from now on. If it is the token you signed in with, you are signed out. The last token that stays valid this long is kept.', 'Revoke')) return;
         await management.revokeToken(t.name);
         announce(`Token ${t.name} revoked.`);
         await refresh();

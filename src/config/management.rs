@@ -29,6 +29,46 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8083";
 pub const DEFAULT_CONSOLE_LISTEN: &str = "127.0.0.1:8084";
 /// The `{env}` of the management routes unless told otherwise.
 pub const DEFAULT_ENVIRONMENT: &str = "DEFAULT";
+/// The names the gateway itself writes as the actor of audit events: no token may take one.
+pub mod actors {
+    /// `TIDEGATE_MANAGEMENT_TOKEN`'s token.
+    pub const ENV: &str = "env";
+    /// The gateway's own doings (the first start's generated token).
+    pub const GATEWAY: &str = "gateway";
+    /// The developer portal's anonymous requests.
+    pub const PORTAL: &str = "portal";
+    /// What a first start seeds from the file.
+    pub const SEED: &str = "seed";
+    /// All of them.
+    pub const ALL: [&str; 4] = [ENV, GATEWAY, PORTAL, SEED];
+}
+
+/// Why `name` cannot name an administrator token (configured or created through the API), or
+/// `None`: 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit (a name is
+/// a path segment of `DELETE /tokens/{name}`, where `.` and `..` are never routed), and none of
+/// the gateway's own audit actors, in any case.
+pub fn token_name_problem(name: &str) -> Option<String> {
+    let valid = (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !valid {
+        return Some(format!(
+            "'{name}' is not a token name: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        ));
+    }
+    if actors::ALL
+        .iter()
+        .any(|actor| actor.eq_ignore_ascii_case(name))
+    {
+        return Some(format!(
+            "'{name}' is the gateway's own name in the audit log; choose another"
+        ));
+    }
+    None
+}
+
 /// The validated `management:` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagementConfig {
@@ -219,15 +259,10 @@ fn tokens(raw: Vec<RawToken>, p: &mut Problems) -> Vec<AdminToken> {
     let mut names: Vec<String> = Vec::with_capacity(raw.len());
     for (index, token) in raw.into_iter().enumerate() {
         let loc = format!("management.tokens[{index}]");
-        let name_ok = (1..=64).contains(&token.name.len())
-            && token
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-        if !name_ok {
+        if let Some(problem) = token_name_problem(&token.name) {
             p.push(
                 join(&loc, "name"),
-                "must be 1 to 64 characters of a-z, A-Z, 0-9, '.', '_' or '-' (it names the actor in the audit log)",
+                format!("{problem} (it names the actor in the audit log)"),
             );
         }
         if names.contains(&token.name) {

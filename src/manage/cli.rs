@@ -219,6 +219,7 @@ pub const TOKEN_COLUMNS: &[(&str, &str)] = &[
     ("ACTIVE", "active"),
     ("CREATED", "createdAt"),
     ("EXPIRES", "expiresAt"),
+    ("EXPIRED", "expired"),
 ];
 
 #[cfg(test)]

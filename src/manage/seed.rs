@@ -8,7 +8,7 @@ use super::desired::seeded_api_body;
 use super::store::{target, AuditEvent, Kind, Store, StoreError};
 
 /// The actor of the seed's audit events.
-pub const SEED_ACTOR: &str = "seed";
+pub const SEED_ACTOR: &str = crate::config::management::actors::SEED;
 
 /// What a seed did.
 #[derive(Debug, Default, PartialEq, Eq)]

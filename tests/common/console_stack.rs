@@ -62,7 +62,7 @@ impl ConsoleStack {
             let initial = StoredToken {
                 name: "initial".to_owned(),
                 hash: tidegate::security::api_key::hash(TOKEN.as_bytes()).to_config_text(),
-                created_at: std::time::SystemTime::now(),
+                created_at: Some(std::time::SystemTime::now()),
                 expires_at: None,
             };
             let audit = AuditEvent::now("gateway", "token.create", "token:initial");

@@ -305,73 +305,107 @@ fn token(name: &str, hash: &str, expires_at: Option<SystemTime>) -> StoredToken 
     StoredToken {
         name: name.to_owned(),
         hash: hash.to_owned(),
-        created_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+        created_at: Some(UNIX_EPOCH + Duration::from_millis(1_700_000_000_123)),
         expires_at,
     }
+}
+
+fn at(millis: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(millis)
 }
 
 fn tokens(store: &dyn Store) {
     assert!(store.tokens().unwrap().is_empty());
     let before = store.generation().unwrap();
     let audit = |name: &str| AuditEvent::now("ops", "token.create", &format!("token:{name}"));
-    let later = UNIX_EPOCH + Duration::from_millis(4_000_000_000_456);
+    let revoke = |name: &str| AuditEvent::now("ops", "token.revoke", &format!("token:{name}"));
+    let (now, later, latest) = (
+        at(1_800_000_000_000),
+        at(4_000_000_000_456),
+        at(4_100_000_000_000),
+    );
     store
         .add_token(&token("zeta", "sha256:00", None), &audit("zeta"))
         .unwrap();
     store
         .add_token(&token("alpha", "sha256:11", Some(later)), &audit("alpha"))
         .unwrap();
-    // A taken name is a conflict: the stored hash stays.
+    // A taken name is refused: the stored hash stays.
     assert_eq!(
         store.add_token(&token("zeta", "sha256:22", None), &audit("zeta")),
-        Err(StoreError::Conflict { current: Some(1) })
+        Err(StoreError::TokenTaken)
     );
     assert!(store.generation().unwrap() > before);
-    // Times come back to the millisecond, the expiry absent or kept.
+    // Times come back to the millisecond, the expiry absent or kept; a token from before token
+    // times has no creation time.
+    let mut untimed = token("old-style", "sha256:66", None);
+    untimed.created_at = None;
+    store.add_token(&untimed, &audit("old-style")).unwrap();
     assert_eq!(
         store.tokens().unwrap(),
         vec![
             token("alpha", "sha256:11", Some(later)),
+            untimed,
             token("zeta", "sha256:00", None)
         ]
     );
+    store
+        .revoke_token("old-style", None, &revoke("old-style"))
+        .unwrap();
     assert_eq!(store.audit(Some("token:alpha"), 10).unwrap().len(), 1);
 
-    // Revoking: absent is a conflict without a version; the last live token stays when asked.
-    let revoke = |name: &str| AuditEvent::now("ops", "token.revoke", &format!("token:{name}"));
-    let now = UNIX_EPOCH + Duration::from_millis(1_800_000_000_000);
     assert_eq!(
         store.revoke_token("nobody", Some(now), &revoke("nobody")),
-        Err(StoreError::Conflict { current: None })
+        Err(StoreError::NoSuchToken)
     );
-    store
-        .revoke_token("zeta", Some(now), &revoke("zeta"))
-        .unwrap();
+    // zeta never expires: alpha, which does, cannot stand in for it.
     assert_eq!(
-        store.revoke_token("alpha", Some(now), &revoke("alpha")),
+        store.revoke_token("zeta", Some(now), &revoke("zeta")),
         Err(StoreError::LastToken),
-        "alpha is the last token live at `now`"
+        "no other token lasts as long as zeta"
     );
-    // An expired token does not count as one that would be left.
-    let past = UNIX_EPOCH + Duration::from_millis(1_000);
+    // alpha goes: zeta outlasts it.
     store
-        .add_token(&token("old", "sha256:33", Some(past)), &audit("old"))
+        .revoke_token("alpha", Some(now), &revoke("alpha"))
         .unwrap();
+    // A token expiring later than another outlasts it; one expiring sooner does not.
+    store
+        .add_token(&token("short", "sha256:33", Some(later)), &audit("short"))
+        .unwrap();
+    store
+        .add_token(&token("long", "sha256:44", Some(latest)), &audit("long"))
+        .unwrap();
+    store.revoke_token("zeta", None, &revoke("zeta")).unwrap();
     assert_eq!(
-        store.revoke_token("alpha", Some(now), &revoke("alpha")),
+        store.revoke_token("long", Some(now), &revoke("long")),
         Err(StoreError::LastToken)
     );
-    // Without the guard (tokens are configured elsewhere) any token goes.
-    store.revoke_token("alpha", None, &revoke("alpha")).unwrap();
-    // An expired token is no loss: it goes even when it is the only one.
     store
-        .revoke_token("old", Some(now), &revoke("old"))
+        .revoke_token("short", Some(now), &revoke("short"))
         .unwrap();
+    // An expired token is no loss: it goes even when nothing outlasts it, and does not count
+    // as one that would be left.
+    let past = at(1_000);
+    store
+        .add_token(
+            &token("expired", "sha256:55", Some(past)),
+            &audit("expired"),
+        )
+        .unwrap();
+    assert_eq!(
+        store.revoke_token("long", Some(now), &revoke("long")),
+        Err(StoreError::LastToken)
+    );
+    store
+        .revoke_token("expired", Some(now), &revoke("expired"))
+        .unwrap();
+    // Without the guard (force) any token goes.
+    store.revoke_token("long", None, &revoke("long")).unwrap();
     assert!(store.tokens().unwrap().is_empty());
     assert_eq!(
-        store.audit(Some("token:alpha"), 10).unwrap().len(),
+        store.audit(Some("token:zeta"), 10).unwrap().len(),
         2,
-        "created and revoked, a refusal not recorded"
+        "created and revoked, the refusal not recorded"
     );
 
     // At most MAX_TOKENS, counted in the transaction that inserts.

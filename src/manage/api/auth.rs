@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::config::management::actors;
 use crate::config::KeyHash;
 use crate::manage::service::{token_target, ENV_TOKEN_NAME};
-use crate::manage::store::{self, AuditEvent, Store, StoredToken};
+use crate::manage::store::{self, AuditEvent, Store, StoreError, StoredToken};
 use crate::security::api_key;
 use crate::shard::LogThrottle;
 
@@ -50,34 +51,37 @@ impl Tokens {
         }
     }
 
-    /// With no token configured, none in the environment and none stored: generates one, stores
-    /// its hash, and returns it to print once.
-    pub fn bootstrap(&self, store: &dyn Store) -> Result<Option<String>, String> {
+    /// With no token configured, none in the environment and none valid in the store (a first
+    /// start, or every stored one expired): generates one, stores its hash under `initial`
+    /// (`initial-2`, … when taken), and returns its name and the clear token to print once.
+    /// `None` when another node generated one meanwhile.
+    pub fn bootstrap(&self, store: &dyn Store) -> Result<Option<(String, String)>, String> {
         if !self.fixed.is_empty() {
             return Ok(None);
         }
         let stored = store.tokens().map_err(|err| err.to_string())?;
-        if !stored.is_empty() {
+        let now = SystemTime::now();
+        if stored.iter().any(|token| token.is_live(now)) {
             return Ok(None);
         }
+        let taken = |name: &str| stored.iter().any(|token| token.name == name);
+        let name = std::iter::once(FIRST_TOKEN_NAME.to_owned())
+            .chain((2..).map(|n| format!("{FIRST_TOKEN_NAME}-{n}")))
+            .find(|name| !taken(name))
+            .unwrap_or_default();
         let (token, hash) = api_key::generate()?;
-        let stored = StoredToken {
-            name: FIRST_TOKEN_NAME.to_owned(),
+        let first = StoredToken {
+            name: name.clone(),
             hash: hash.to_config_text(),
-            created_at: store::now(),
+            created_at: Some(store::now()),
             expires_at: None,
         };
-        let audit = AuditEvent::now("gateway", "token.create", &token_target(FIRST_TOKEN_NAME));
-        store
-            .add_token(&stored, &audit)
-            .map_err(|err| err.to_string())?;
-        Ok(Some(token))
-    }
-
-    /// Whether the store's tokens authenticate: only while none is configured and
-    /// `TIDEGATE_MANAGEMENT_TOKEN` is unset.
-    pub fn uses_store(&self) -> bool {
-        self.fixed.is_empty()
+        let audit = AuditEvent::now(actors::GATEWAY, "token.create", &token_target(&name));
+        match store.add_token(&first, &audit) {
+            Ok(()) => Ok(Some((name, token))),
+            Err(StoreError::TokenTaken) => Ok(None),
+            Err(err) => Err(err.to_string()),
+        }
     }
 
     /// The names of the configured tokens (`management.tokens`, then `env`).
@@ -85,7 +89,7 @@ impl Tokens {
         self.fixed.iter().map(|(name, _)| name.as_str())
     }
 
-    /// The token's name when `authorization` carries a known token.
+    /// The token's name when `authorization` carries a known, unexpired token.
     pub fn authenticate(&self, authorization: Option<&str>, store: &dyn Store) -> Option<String> {
         let presented = authorization
             .and_then(|value| {
@@ -95,11 +99,21 @@ impl Tokens {
             })
             .map(str::trim)
             .filter(|token| !token.is_empty());
-        let found = presented.and_then(|token| self.find(token, store));
-        if found.is_none() {
-            self.failed(presented.is_some());
+        let Some(presented) = presented else {
+            self.failed("no bearer token", None);
+            return None;
+        };
+        match self.find(presented, store) {
+            Found::Live(name) => Some(name),
+            Found::Expired(name) => {
+                self.failed("expired token", Some(&name));
+                None
+            }
+            Found::Unknown => {
+                self.failed("unknown token", None);
+                None
+            }
         }
-        found
     }
 
     /// Failed authentications since start.
@@ -107,25 +121,30 @@ impl Tokens {
         self.failures.load(Ordering::Relaxed)
     }
 
-    fn find(&self, token: &str, store: &dyn Store) -> Option<String> {
+    fn find(&self, token: &str, store: &dyn Store) -> Found {
         let presented = api_key::hash(token.as_bytes());
         let now = SystemTime::now();
-        let stored: Vec<(String, KeyHash)> = match self.stored_tokens(store) {
-            Ok(list) => list
-                .into_iter()
-                .filter(|token| token.is_live(now))
-                .filter_map(|token| Some((token.name, KeyHash::from_config_text(&token.hash)?)))
-                .collect(),
-            Err(err) => {
-                tracing::warn!(error = %err, "management tokens in the store cannot be read; only configured tokens work");
-                Vec::new()
-            }
-        };
+        let stored = self.stored_tokens(store).unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "management tokens in the store cannot be read; only configured tokens work");
+            Vec::new()
+        });
+        let stored = stored.iter().filter_map(|token| {
+            let hash = KeyHash::from_config_text(&token.hash)?;
+            Some((token.name.as_str(), hash, token.is_live(now)))
+        });
+        let fixed = self
+            .fixed
+            .iter()
+            .map(|(name, hash)| (name.as_str(), *hash, true));
         // Every hash is compared, whichever matches: the time says nothing about which one.
-        let mut found = None;
-        for (name, hash) in self.fixed.iter().chain(stored.iter()) {
-            if constant_time_eq(&hash.0, &presented.0) && found.is_none() {
-                found = Some(name.clone());
+        let mut found = Found::Unknown;
+        for (name, hash, live) in fixed.chain(stored) {
+            if constant_time_eq(&hash.0, &presented.0) && matches!(found, Found::Unknown) {
+                found = if live {
+                    Found::Live(name.to_owned())
+                } else {
+                    Found::Expired(name.to_owned())
+                };
             }
         }
         found
@@ -144,25 +163,30 @@ impl Tokens {
         }
     }
 
-    fn failed(&self, had_token: bool) {
+    /// Counts a refusal and logs it (throttled) with its reason, and the token's name when it
+    /// matched an expired one (a name is no secret: the audit log shows it).
+    fn failed(&self, reason: &str, expired: Option<&str>) {
         self.failures.fetch_add(1, Ordering::Relaxed);
         let admitted = match self.throttle.lock() {
             Ok(throttle) => throttle.admit(Instant::now()),
             Err(poisoned) => poisoned.into_inner().admit(Instant::now()),
         };
         if let Some(suppressed) = admitted {
-            let reason = if had_token {
-                "unknown token"
-            } else {
-                "no bearer token"
-            };
             tracing::warn!(
                 reason,
+                token = expired.unwrap_or(""),
                 suppressed,
                 "management API call refused (401); logged at most every 10 s"
             );
         }
     }
+}
+
+/// What a presented token matched.
+enum Found {
+    Live(String),
+    Expired(String),
+    Unknown,
 }
 
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {

@@ -84,8 +84,8 @@ impl ManagementApi {
             )
         })?;
         match options.tokens.bootstrap(service.store().as_ref()) {
-            Ok(Some(token)) => eprintln!(
-                "tidegate: no management token was configured; generated one (stored as a hash, shown only now):\n\n    {token}\n\nUse it as `Authorization: Bearer {token}` on the management API ({listen}). Set management.tokens or TIDEGATE_MANAGEMENT_TOKEN to choose your own.\n"
+            Ok(Some((name, token))) => eprintln!(
+                "tidegate: no management token is configured and none in the store is valid; generated one named '{name}' (stored as a hash, shown only now):\n\n    {token}\n\nUse it as `Authorization: Bearer {token}` on the management API ({listen}). Create your own with `tidegate tokens create NAME` (or the console's Tokens page), then revoke '{name}'.\n"
             ),
             Ok(None) => {}
             Err(err) => tracing::error!(error = %err, "cannot create the first management token; configure management.tokens or TIDEGATE_MANAGEMENT_TOKEN"),
@@ -184,7 +184,7 @@ fn route(state: &State, request: &Request) -> Reply {
         return error_reply(
             401,
             "auth.required",
-            "send `Authorization: Bearer <token>` with a management token (management.tokens, TIDEGATE_MANAGEMENT_TOKEN, or the one printed at first start)",
+            "send `Authorization: Bearer <token>` with a valid management token (management.tokens, TIDEGATE_MANAGEMENT_TOKEN, or one printed at start or created with `tidegate tokens create`); a revoked or expired token is refused",
             &[],
         )
         .with_header("WWW-Authenticate", "Bearer realm=\"tidegate-management\"");

@@ -119,7 +119,7 @@ fn subscribe(
         )
         .with_header("Retry-After", seconds.to_string()));
     }
-    let actor = Actor("portal".to_owned());
+    let actor = Actor(crate::config::management::actors::PORTAL.to_owned());
     let body = json_body(request, false)?;
     let name = body
         .get("application")

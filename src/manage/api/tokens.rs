@@ -25,8 +25,19 @@ pub(super) fn create(call: &Call<'_>) -> Answer {
     Ok(Reply::json(201, &created))
 }
 
+/// `?force=true` revokes even the token no other outlasts.
 pub(super) fn revoke(call: &Call<'_>) -> Answer {
+    let force = match call.request.head.query_param("force").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ServiceError::invalid(
+                "query.force",
+                "`force` is true or false",
+            ))
+        }
+    };
     call.service
-        .revoke_token(call.param("tokenName"), &sources(call), &call.actor)?;
+        .revoke_token(call.param("tokenName"), force, &sources(call), &call.actor)?;
     Ok(Reply::no_content())
 }

@@ -107,8 +107,15 @@ impl ServiceError {
             ),
             StoreError::LastToken => ServiceError::conflict(
                 "token.last",
-                "that is the last unexpired token: revoking it would lock every operator out; create another first",
+                "no other token stays valid as long as this one: revoking it could lock every operator out; create another first (one that expires no sooner), or revoke with ?force=true when no node uses the store's tokens",
             ),
+            StoreError::TokenTaken => ServiceError::conflict(
+                "token.exists",
+                "a token of that name exists; choose another name",
+            ),
+            StoreError::NoSuchToken => {
+                ServiceError::new(ErrorKind::NotFound, "token.not_found", "no such token")
+            }
             StoreError::Corrupt(detail) => {
                 tracing::error!(%detail, "management store holds unreadable data");
                 ServiceError::new(

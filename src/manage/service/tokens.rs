@@ -1,9 +1,17 @@
 //! Administrator tokens kept in the store: listed (never their hash), created (the clear token
-//! shown once, in the answer) and revoked, each audited under `token:NAME`. The store's tokens
-//! authenticate only while no token is configured (`management.tokens`,
-//! `TIDEGATE_MANAGEMENT_TOKEN`): while one is, creating one is refused, since it would not work.
-//! Revoking the last unexpired one is refused too (it would lock every operator out); the
-//! check and the removal are one store transaction.
+//! shown once, in the answer) and revoked, each audited under `token:NAME`.
+//!
+//! The rules that keep operators from locking themselves out, or a short-lived token from
+//! outliving itself:
+//! - a token is revoked only while another one outlasts it (valid now, and expiring no sooner:
+//!   `StoredToken::outlasts`), checked in the store transaction that removes it, on whichever
+//!   node, configured tokens or not; `force` skips that check (a store whose tokens no node
+//!   uses any more);
+//! - a token created by a store token that expires expires no later.
+//!
+//! The store's tokens authenticate only on nodes where no token is configured
+//! (`management.tokens`, `TIDEGATE_MANAGEMENT_TOKEN`); on a node where one is, they are listed
+//! inactive, and may still be created for the nodes that use them.
 
 use std::time::SystemTime;
 
@@ -11,16 +19,13 @@ use serde_json::{json, Map, Value};
 
 use super::views::time;
 use super::{Actor, ErrorKind, FieldError, Service, ServiceError};
+use crate::config::management::{actors, token_name_problem};
 use crate::config::timestamp::parse_rfc3339;
 use crate::manage::store::{self, AuditEvent, StoreError, StoredToken};
 use crate::security::api_key;
 
-/// Longest token name.
-const MAX_NAME_CHARS: usize = 64;
 /// The name `TIDEGATE_MANAGEMENT_TOKEN` authenticates as.
-pub const ENV_TOKEN_NAME: &str = "env";
-/// Actors the gateway itself writes to the audit log: no token may take their name.
-const RESERVED_NAMES: &[&str] = &[ENV_TOKEN_NAME, "gateway", "portal", "seed"];
+pub const ENV_TOKEN_NAME: &str = actors::ENV;
 
 /// How the node authenticates: which tokens are configured, and so whether the store's count.
 pub struct TokenSources<'a> {
@@ -37,7 +42,7 @@ impl TokenSources<'_> {
 
 impl Service {
     /// Every token: the configured ones (no times: they live as long as the configuration),
-    /// then the store's, each with whether it authenticates now.
+    /// then the store's, each with whether it authenticates on this node now.
     pub fn list_tokens(&self, sources: &TokenSources<'_>) -> Result<Vec<Value>, ServiceError> {
         let now = SystemTime::now();
         let mut list: Vec<Value> = sources
@@ -53,14 +58,10 @@ impl Service {
             })
             .collect();
         for token in self.store().tokens()? {
-            let mut view = json!({
-                "name": token.name,
-                "source": "store",
-                "createdAt": time(token.created_at),
-                "active": sources.store_used() && token.is_live(now),
-            });
-            if let Some(at) = token.expires_at {
-                view["expiresAt"] = Value::from(time(at));
+            let mut view = token_view(&token);
+            view["source"] = Value::from("store");
+            view["active"] = Value::from(sources.store_used() && token.is_live(now));
+            if token.expires_at.is_some() {
                 view["expired"] = Value::from(!token.is_live(now));
             }
             list.push(view);
@@ -69,23 +70,17 @@ impl Service {
     }
 
     /// Creates a token from `{name, expiresAt?}`: the answer holds the clear token, shown only
-    /// here (the store keeps its SHA-256).
+    /// here (the store keeps its SHA-256), and whether it authenticates on this node.
     pub fn create_token(
         &self,
         body: &Value,
         sources: &TokenSources<'_>,
         actor: &Actor,
     ) -> Result<Value, ServiceError> {
-        if !sources.store_used() {
-            return Err(ServiceError::conflict(
-                "token.configured",
-                format!(
-                    "tokens are configured ({}): the store's tokens do not authenticate while management.tokens or TIDEGATE_MANAGEMENT_TOKEN is set; add the token there",
-                    sources.fixed.join(", ")
-                ),
-            ));
-        }
         let (name, expires_at) = token_request(body)?;
+        if sources.store_used() {
+            self.check_within_caller(&actor.0, expires_at)?;
+        }
         let (clear, hash) = api_key::generate().map_err(|err| {
             tracing::error!(error = %err, "cannot generate a management token");
             ServiceError::new(
@@ -97,14 +92,15 @@ impl Service {
         let token = StoredToken {
             name: name.clone(),
             hash: hash.to_config_text(),
-            created_at: store::now(),
+            created_at: Some(store::now()),
             expires_at,
         };
-        let audit = token_audit(actor, "token.create", &token);
+        let audit = AuditEvent::now(&actor.0, "token.create", &token_target(&name))
+            .with_bodies(None, Some(token_view(&token)));
         self.store()
             .add_token(&token, &audit)
             .map_err(|err| match err {
-                StoreError::Conflict { .. } => ServiceError::conflict(
+                StoreError::TokenTaken => ServiceError::conflict(
                     "token.exists",
                     format!("a token named '{name}' exists; choose another name (to replace it: create the new one, then revoke '{name}')"),
                 ),
@@ -114,21 +110,18 @@ impl Service {
                 ),
                 other => ServiceError::store(other),
             })?;
-        let mut view = json!({
-            "name": token.name,
-            "token": clear,
-            "createdAt": time(token.created_at),
-        });
-        if let Some(at) = token.expires_at {
-            view["expiresAt"] = Value::from(time(at));
-        }
+        let mut view = token_view(&token);
+        view["token"] = Value::from(clear);
+        view["active"] = Value::from(sources.store_used());
         Ok(view)
     }
 
     /// Revokes the store's token `name`: from the next call on it no longer authenticates.
+    /// Refused (409 `token.last`) while no other token outlasts it, unless `force`.
     pub fn revoke_token(
         &self,
         name: &str,
+        force: bool,
         sources: &TokenSources<'_>,
         actor: &Actor,
     ) -> Result<(), ServiceError> {
@@ -139,22 +132,47 @@ impl Service {
             ));
         }
         let audit = AuditEvent::now(&actor.0, "token.revoke", &token_target(name));
-        // While the store's tokens authenticate, one must stay that does.
-        let keep_live_at = sources.store_used().then(SystemTime::now);
+        let guard_at = (!force).then(SystemTime::now);
         self.store()
-            .revoke_token(name, keep_live_at, &audit)
+            .revoke_token(name, guard_at, &audit)
             .map_err(|err| match err {
-                StoreError::Conflict { .. } => ServiceError::new(
+                StoreError::NoSuchToken => ServiceError::new(
                     ErrorKind::NotFound,
                     "token.not_found",
                     format!("no token '{name}' in the store"),
                 ),
-                StoreError::LastToken => ServiceError::conflict(
-                    "token.last",
-                    format!("'{name}' is the last unexpired token: revoking it would lock every operator out; create another first"),
-                ),
                 other => ServiceError::store(other),
             })
+    }
+
+    /// A store token that expires may only create tokens that expire no later.
+    fn check_within_caller(
+        &self,
+        caller: &str,
+        wanted: Option<SystemTime>,
+    ) -> Result<(), ServiceError> {
+        let tokens = self.store().tokens()?;
+        let Some(limit) = tokens
+            .iter()
+            .find(|token| token.name == caller)
+            .and_then(|token| token.expires_at)
+        else {
+            return Ok(());
+        };
+        if wanted.is_some_and(|at| at <= limit) {
+            return Ok(());
+        }
+        Err(ServiceError::invalid(
+            "token.invalid",
+            "the token request is invalid; see `errors`",
+        )
+        .with_errors(vec![FieldError {
+            location: "expiresAt".to_owned(),
+            message: format!(
+                "the token you call with expires at {}: a token it creates must expire no later; give an expiresAt up to then",
+                time(limit)
+            ),
+        }]))
     }
 }
 
@@ -163,13 +181,16 @@ pub fn token_target(name: &str) -> String {
     format!("token:{name}")
 }
 
-/// The audit event of a token's creation: its name and times, never its hash.
-fn token_audit(actor: &Actor, action: &str, token: &StoredToken) -> AuditEvent {
-    let mut after = json!({ "name": token.name, "createdAt": time(token.created_at) });
-    if let Some(at) = token.expires_at {
-        after["expiresAt"] = Value::from(time(at));
+/// A token's name and times (never its hash): what lists, answers and audit events show.
+fn token_view(token: &StoredToken) -> Value {
+    let mut view = json!({ "name": token.name });
+    if let Some(at) = token.created_at {
+        view["createdAt"] = Value::from(time(at));
     }
-    AuditEvent::now(&actor.0, action, &token_target(&token.name)).with_bodies(None, Some(after))
+    if let Some(at) = token.expires_at {
+        view["expiresAt"] = Value::from(time(at));
+    }
+    view
 }
 
 /// The name and expiry a create asks for, or every problem with them.
@@ -199,7 +220,12 @@ fn token_request(body: &Value) -> Result<(String, Option<SystemTime>), ServiceEr
         }
     }
     let name = match fields.get("name") {
-        Some(Value::String(name)) => name.clone(),
+        Some(Value::String(name)) => {
+            if let Some(problem) = token_name_problem(name) {
+                refuse("name", problem);
+            }
+            name.clone()
+        }
         Some(_) => {
             refuse("name", "must be a string".to_owned());
             String::new()
@@ -213,15 +239,11 @@ fn token_request(body: &Value) -> Result<(String, Option<SystemTime>), ServiceEr
         }
         None => String::new(),
     };
-    if fields.get("name").is_some_and(Value::is_string) {
-        if let Err(why) = check_name(&name) {
-            refuse("name", why);
-        }
-    }
     let expires_at = match fields.get("expiresAt") {
         None | Some(Value::Null) => None,
-        Some(Value::String(text)) => match parse_rfc3339(text) {
-            Ok(at) if at > SystemTime::now() => Some(at),
+        // To the millisecond, as every store keeps it.
+        Some(Value::String(text)) => match parse_rfc3339(text).map(store::to_millis) {
+            Ok(at) if store::from_millis(at) > SystemTime::now() => Some(store::from_millis(at)),
             Ok(_) => {
                 refuse("expiresAt", format!("'{text}' is in the past; give a future instant, or leave expiresAt out for a token that does not expire"));
                 None
@@ -249,36 +271,23 @@ fn token_request(body: &Value) -> Result<(String, Option<SystemTime>), ServiceEr
     .with_errors(errors))
 }
 
-/// A token name: 1 to 64 letters, digits, `.`, `_` or `-`, none of the gateway's own actors.
-fn check_name(name: &str) -> Result<(), String> {
-    let valid = !name.is_empty()
-        && name.chars().count() <= MAX_NAME_CHARS
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if !valid {
-        return Err(format!(
-            "'{name}' is not a token name: use 1 to {MAX_NAME_CHARS} letters, digits, '.', '_' or '-'"
-        ));
-    }
-    if RESERVED_NAMES.contains(&name) {
-        return Err(format!(
-            "'{name}' is the gateway's own name in the audit log; choose another"
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn names_are_short_plain_and_not_the_gateways_own() {
-        assert!(check_name("ci-deploy_2.prod").is_ok());
-        assert!(check_name(&"a".repeat(64)).is_ok());
+        for good in ["ci-deploy_2.prod", "a", "9.x", &"a".repeat(64)] {
+            assert_eq!(token_name_problem(good), None, "{good:?}");
+        }
+        let long = "a".repeat(65);
         for bad in [
             "",
+            ".",
+            "..",
+            ".hidden",
+            "-x",
+            "_x",
             "has space",
             "slash/name",
             "ünï",
@@ -286,10 +295,13 @@ mod tests {
             "seed",
             "gateway",
             "portal",
+            "Gateway",
+            "ENV",
+            "Seed",
+            &long,
         ] {
-            assert!(check_name(bad).is_err(), "{bad:?} refused");
+            assert!(token_name_problem(bad).is_some(), "{bad:?} refused");
         }
-        assert!(check_name(&"a".repeat(65)).is_err());
     }
 
     #[test]
@@ -304,9 +316,20 @@ mod tests {
         let err = token_request(&json!([])).unwrap_err();
         assert_eq!(err.errors.len(), 1, "{err:?}");
         let (name, expires) =
-            token_request(&json!({"name": "ci", "expiresAt": "2999-01-01T00:00:00Z"})).unwrap();
+            token_request(&json!({"name": "ci", "expiresAt": "2999-01-01T00:00:00.123456789Z"}))
+                .unwrap();
         assert_eq!(name, "ci");
-        assert!(expires.is_some());
+        assert_eq!(
+            expires.map(store::to_millis),
+            Some(32_472_144_000_123),
+            "kept to the millisecond"
+        );
         assert_eq!(token_request(&json!({"name": "ci"})).unwrap().1, None);
+        assert_eq!(
+            token_request(&json!({"name": "ci", "expiresAt": null}))
+                .unwrap()
+                .1,
+            None
+        );
     }
 }

@@ -151,8 +151,14 @@ pub enum StoreError {
         /// Documents counted: the bound's `max`.
         count: u64,
     },
-    /// Revoking this token would leave the store no unexpired one (see [`Store::revoke_token`]).
-    #[error("no other unexpired administrator token would be left")]
+    /// An administrator token of that name exists.
+    #[error("an administrator token of that name exists")]
+    TokenTaken,
+    /// No administrator token of that name.
+    #[error("no administrator token of that name")]
+    NoSuchToken,
+    /// Revoking this token would leave none as lasting (see [`Store::revoke_token`]).
+    #[error("no other administrator token would stay valid as long")]
     LastToken,
 }
 
@@ -167,9 +173,9 @@ pub struct StoredToken {
     pub name: String,
     /// `sha256:` and 64 hex digits.
     pub hash: String,
-    /// When it was created, to the millisecond (the Unix epoch for a token stored before
-    /// tokens had times).
-    pub created_at: SystemTime,
+    /// When it was created, to the millisecond; `None` for a token stored before tokens had
+    /// times.
+    pub created_at: Option<SystemTime>,
     /// From when it no longer authenticates; `None`: never.
     pub expires_at: Option<SystemTime>,
 }
@@ -178,6 +184,17 @@ impl StoredToken {
     /// Whether it still authenticates at `now`.
     pub fn is_live(&self, now: SystemTime) -> bool {
         self.expires_at.is_none_or(|at| now < at)
+    }
+
+    /// Whether it is live at `now` and stays valid at least as long as `other` (no expiry
+    /// outlasts every expiry).
+    pub fn outlasts(&self, other: &StoredToken, now: SystemTime) -> bool {
+        self.is_live(now)
+            && match (self.expires_at, other.expires_at) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(mine), Some(theirs)) => mine >= theirs,
+            }
     }
 }
 
@@ -250,17 +267,18 @@ pub trait Store: Send + Sync {
     fn audit(&self, target: Option<&str>, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
     /// Administrator tokens, expired ones included, ordered by name.
     fn tokens(&self) -> Result<Vec<StoredToken>, StoreError>;
-    /// Adds an administrator token with its audit event (`Conflict` when the name is taken,
+    /// Adds an administrator token with its audit event (`TokenTaken` when the name is taken,
     /// `Full` when the store holds [`MAX_TOKENS`] already).
     fn add_token(&self, token: &StoredToken, audit: &AuditEvent) -> Result<(), StoreError>;
-    /// Removes the administrator token `name` with its audit event (`Conflict` with no current
-    /// version when there is none). With `keep_live_at`, refuses (`LastToken`) to remove a token
-    /// live at that instant when no other would be: checked in the transaction that removes,
-    /// so two concurrent revocations cannot together leave none.
+    /// Removes the administrator token `name` with its audit event (`NoSuchToken` when there
+    /// is none). With `guard_at`, a token live at that instant is removed only while another
+    /// token outlasts it ([`StoredToken::outlasts`]), else `LastToken`: revoking can never
+    /// leave the operators without a token, now or when the remaining ones expire. Checked in
+    /// the transaction that removes, so concurrent revocations cannot together pass it.
     fn revoke_token(
         &self,
         name: &str,
-        keep_live_at: Option<SystemTime>,
+        guard_at: Option<SystemTime>,
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;
 }

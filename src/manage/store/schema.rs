@@ -7,8 +7,8 @@
 //! - `tidegate_documents (kind, id) → body, version, updated_at_ms`;
 //! - `tidegate_revisions (api, number) → definition, created_at_ms, author, comment`;
 //! - `tidegate_audit (seq) → at_ms, actor, action, target, before, after`;
-//! - `tidegate_tokens (name) → hash, created_at_ms, expires_at_ms` (the times since migration 2;
-//!   NULL expiry: never);
+//! - `tidegate_tokens (name) → hash, created_at_ms, expires_at_ms` (the times since migration 2,
+//!   NULL when unknown (created before) or, for the expiry, never);
 //! - `tidegate_schema`: one row, the number of migrations applied.
 
 /// SQLite migrations, in order; entry `n` brings the schema from version n to n + 1.
@@ -25,7 +25,7 @@ pub(crate) const SQLITE: &[&str] = &["
     CREATE INDEX tidegate_audit_target ON tidegate_audit (target, seq);
     CREATE TABLE tidegate_tokens (name TEXT PRIMARY KEY, hash TEXT NOT NULL);
 ", "
-    ALTER TABLE tidegate_tokens ADD COLUMN created_at_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tidegate_tokens ADD COLUMN created_at_ms INTEGER;
     ALTER TABLE tidegate_tokens ADD COLUMN expires_at_ms INTEGER;
 "];
 
@@ -45,7 +45,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     CREATE TABLE tidegate_tokens (name TEXT PRIMARY KEY, hash TEXT NOT NULL);
 ",
     "
-    ALTER TABLE tidegate_tokens ADD COLUMN created_at_ms BIGINT NOT NULL DEFAULT 0,
+    ALTER TABLE tidegate_tokens ADD COLUMN created_at_ms BIGINT,
         ADD COLUMN expires_at_ms BIGINT;
 ",
 ];

@@ -159,7 +159,7 @@ pub(crate) fn add_token(
 ) -> Result<(), StoreError> {
     let tokens = tx.tokens()?;
     if tokens.iter().any(|stored| stored.name == token.name) {
-        return Err(StoreError::Conflict { current: Some(1) });
+        return Err(StoreError::TokenTaken);
     }
     let count = tokens.len() as u64;
     if count >= super::MAX_TOKENS {
@@ -173,19 +173,19 @@ pub(crate) fn add_token(
 pub(crate) fn revoke_token(
     tx: &mut impl Txn,
     name: &str,
-    keep_live_at: Option<SystemTime>,
+    guard_at: Option<SystemTime>,
     audit: &AuditEvent,
 ) -> Result<(), StoreError> {
     let tokens = tx.tokens()?;
     let Some(revoked) = tokens.iter().find(|token| token.name == name) else {
-        return Err(StoreError::Conflict { current: None });
+        return Err(StoreError::NoSuchToken);
     };
-    if let Some(now) = keep_live_at {
+    if let Some(now) = guard_at {
         // An expired token goes freely: removing it takes nothing away.
-        let others_live = tokens
+        let outlasted = tokens
             .iter()
-            .any(|token| token.name != name && token.is_live(now));
-        if revoked.is_live(now) && !others_live {
+            .any(|token| token.name != name && token.outlasts(revoked, now));
+        if revoked.is_live(now) && !outlasted {
             return Err(StoreError::LastToken);
         }
     }
@@ -258,10 +258,10 @@ macro_rules! transactional_writes {
         fn revoke_token(
             &self,
             name: &str,
-            keep_live_at: Option<std::time::SystemTime>,
+            guard_at: Option<std::time::SystemTime>,
             audit: &AuditEvent,
         ) -> Result<(), StoreError> {
-            self.write(|tx| transaction::revoke_token(tx, name, keep_live_at, audit))
+            self.write(|tx| transaction::revoke_token(tx, name, guard_at, audit))
         }
     };
 }

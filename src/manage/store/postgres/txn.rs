@@ -120,7 +120,7 @@ impl Txn for Transaction<'_> {
             &[
                 &token.name,
                 &token.hash,
-                &to_millis(token.created_at),
+                &token.created_at.map(to_millis),
                 &token.expires_at.map(to_millis),
             ],
         )
@@ -147,7 +147,7 @@ pub(super) fn read_tokens(client: &mut impl GenericClient) -> Result<Vec<StoredT
         .map(|row| StoredToken {
             name: row.get(0),
             hash: row.get(1),
-            created_at: from_millis(row.get(2)),
+            created_at: row.get::<_, Option<i64>>(2).map(from_millis),
             expires_at: row.get::<_, Option<i64>>(3).map(from_millis),
         })
         .collect())

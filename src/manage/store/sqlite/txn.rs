@@ -126,7 +126,7 @@ impl Txn for Transaction<'_> {
             params![
                 token.name,
                 token.hash,
-                to_millis(token.created_at),
+                token.created_at.map(to_millis),
                 token.expires_at.map(to_millis),
             ],
         )
@@ -153,7 +153,7 @@ pub(super) fn read_tokens(connection: &Connection) -> Result<Vec<StoredToken>, S
             Ok(StoredToken {
                 name: row.get(0)?,
                 hash: row.get(1)?,
-                created_at: from_millis(row.get(2)?),
+                created_at: row.get::<_, Option<i64>>(2)?.map(from_millis),
                 expires_at: row.get::<_, Option<i64>>(3)?.map(from_millis),
             })
         })
