@@ -1,12 +1,12 @@
-//! A TCP proxy before the test broker that can hold back OffsetCommit requests: once told to
-//! (`hold_commits`), it reads each OffsetCommit a client sends and never forwards it, so the
-//! broker never answers (a commit that hangs). Every other request and every answer passes
-//! unchanged. The broker must advertise the proxy (`Broker::restart_advertising`), or clients
+//! A TCP proxy before the test broker that can hold back OffsetCommit or JoinGroup requests:
+//! once told to (`hold_commits`, `hold_joins`), it reads each such request a client sends and
+//! never forwards it, so the broker never answers (a commit, or a join, that hangs). Every other
+//! request and every answer passes unchanged. The broker must advertise the proxy (`Broker::restart_advertising`), or clients
 //! would reach it directly after their first metadata answer.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -19,6 +19,11 @@ const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
 #[derive(Default)]
 struct Shared {
     hold: AtomicBool,
+    hold_joins: AtomicBool,
+    /// JoinGroup requests held back so far.
+    joins_held: AtomicUsize,
+    /// Connections with a held JoinGroup that their client closed.
+    held_joins_closed: AtomicUsize,
     /// The committed offsets of every OffsetCommit held back, in arrival order.
     held_offsets: Mutex<Vec<i64>>,
     /// The client sides of the connections with a held commit (to cut them at the end).
@@ -56,6 +61,22 @@ impl CommitHold {
         self.shared.hold.store(true, Ordering::SeqCst);
     }
 
+    /// From now on JoinGroup requests are held back (a join waiting for a rebalance that
+    /// never ends).
+    pub fn hold_joins(&self) {
+        self.shared.hold_joins.store(true, Ordering::SeqCst);
+    }
+
+    /// JoinGroup requests held back so far.
+    pub fn joins_held(&self) -> usize {
+        self.shared.joins_held.load(Ordering::SeqCst)
+    }
+
+    /// Connections with a held JoinGroup that their client has closed since.
+    pub fn held_joins_closed(&self) -> usize {
+        self.shared.held_joins_closed.load(Ordering::SeqCst)
+    }
+
     /// The committed offsets of the commits held back so far.
     pub fn held_offsets(&self) -> Vec<i64> {
         self.shared.held_offsets.lock().unwrap().clone()
@@ -80,6 +101,7 @@ fn forward_requests(mut client: TcpStream, upstream: TcpStream, shared: &Shared)
         let _ = to_client.shutdown(Shutdown::Both);
     });
     let mut upstream = upstream;
+    let mut holding_join = false;
     loop {
         let mut size = [0u8; 4];
         if client.read_exact(&mut size).is_err() {
@@ -92,6 +114,12 @@ fn forward_requests(mut client: TcpStream, upstream: TcpStream, shared: &Shared)
         let mut request = vec![0u8; len];
         if client.read_exact(&mut request).is_err() {
             break;
+        }
+        if shared.hold_joins.load(Ordering::SeqCst) && api_key(&request) == Some(ApiKey::JoinGroup)
+        {
+            holding_join = true;
+            shared.joins_held.fetch_add(1, Ordering::SeqCst);
+            continue;
         }
         if shared.hold.load(Ordering::SeqCst) {
             if let Some(offsets) = commit_offsets(&request) {
@@ -106,7 +134,16 @@ fn forward_requests(mut client: TcpStream, upstream: TcpStream, shared: &Shared)
             break;
         }
     }
+    if holding_join {
+        shared.held_joins_closed.fetch_add(1, Ordering::SeqCst);
+    }
     let _ = upstream.shutdown(Shutdown::Both);
+}
+
+/// The API key of `request`.
+fn api_key(request: &[u8]) -> Option<ApiKey> {
+    let key = i16::from_be_bytes([*request.first()?, *request.get(1)?]);
+    ApiKey::try_from(key).ok()
 }
 
 /// The committed offsets of `request` when it is an OffsetCommit.
@@ -114,9 +151,8 @@ fn commit_offsets(request: &[u8]) -> Option<Vec<i64>> {
     if request.len() < 4 {
         return None;
     }
-    let key = i16::from_be_bytes([request[0], request[1]]);
     let version = i16::from_be_bytes([request[2], request[3]]);
-    if ApiKey::try_from(key).ok()? != ApiKey::OffsetCommit {
+    if api_key(request)? != ApiKey::OffsetCommit {
         return None;
     }
     let mut body = Bytes::copy_from_slice(request);

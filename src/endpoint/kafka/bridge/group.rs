@@ -46,6 +46,8 @@ const BEAT: Duration = Duration::from_secs(1);
 const LAYOUT_POLL: Duration = Duration::from_millis(100);
 /// Pause before retrying after the coordinator could not be reached.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// How long a stopped member tries to leave the group on a connection of its own.
+const LEAVE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Runs a group feed until `stop` turns true (or, for a subscription's group, until its feed
 /// had no client for the idle timeout), then commits and leaves the group.
@@ -106,38 +108,54 @@ pub(super) async fn run_group_feed(
         {
             break;
         }
-        let mut coordinator = match find_coordinator(&spec, &group).await {
-            Ok(coordinator) => coordinator,
-            Err(error) => {
+        // Each request to the coordinator is raced with the stop: a JoinGroup may wait for the
+        // whole rebalance. A member stopped mid-request leaves on a connection of its own (the
+        // request's answer is never read).
+        let mut coordinator = match until_stopped(&mut stop, find_coordinator(&spec, &group)).await
+        {
+            None => break,
+            Some(Ok(coordinator)) => coordinator,
+            Some(Err(error)) => {
                 tracing::warn!(%error, %group, "cannot reach the group coordinator; retrying");
                 ShardMetrics::inc(&metrics.group_errors_total);
                 if matches!(error, WireError::Sasl(_)) {
                     ShardMetrics::inc(&metrics.sasl_failures_total);
                 }
-                tokio::time::sleep(RETRY_DELAY).await;
+                until_stopped(&mut stop, tokio::time::sleep(RETRY_DELAY)).await;
                 continue;
             }
         };
-        let membership = match join(&mut coordinator, &joiner, &mut member_id, &slots).await {
-            Ok(membership) => membership,
-            Err(error) => {
+        let joining = join(&mut coordinator, &joiner, &mut member_id, &slots);
+        let membership = match until_stopped(&mut stop, joining).await {
+            None => {
+                leave_anew(&spec, &group, &member_id, joiner.instance).await;
+                break;
+            }
+            Some(Ok(membership)) => membership,
+            Some(Err(error)) => {
                 tracing::warn!(%error, %group, "cannot join the consumer group; retrying");
                 if matches!(error, WireError::Broker(code) if member_id_lost(code)) {
                     member_id.clear();
                 }
                 ShardMetrics::inc(&metrics.group_errors_total);
-                tokio::time::sleep(RETRY_DELAY).await;
+                until_stopped(&mut stop, tokio::time::sleep(RETRY_DELAY)).await;
                 continue;
             }
         };
         // Which slots this node reads in this generation, and where each starts.
         let assigned = assigned_slots(&slots, &membership.assignment);
-        let committed = match fetch_offsets(&mut coordinator, &group, &slots, &assigned).await {
-            Ok(committed) => committed,
-            Err(error) => {
+        let fetching_offsets = fetch_offsets(&mut coordinator, &group, &slots, &assigned);
+        let committed = match until_stopped(&mut stop, fetching_offsets).await {
+            // Nothing was delivered in this generation: nothing to commit before leaving.
+            None => {
+                leave_anew(&spec, &group, &member_id, joiner.instance).await;
+                break;
+            }
+            Some(Ok(committed)) => committed,
+            Some(Err(error)) => {
                 tracing::warn!(%error, %group, "cannot read the group's committed offsets; rejoining");
                 ShardMetrics::inc(&metrics.group_errors_total);
-                tokio::time::sleep(RETRY_DELAY).await;
+                until_stopped(&mut stop, tokio::time::sleep(RETRY_DELAY)).await;
                 continue;
             }
         };
@@ -270,6 +288,39 @@ pub(super) async fn run_group_feed(
         waiter.answer(false);
     }
     drop(client);
+}
+
+/// `work`'s output, unless `stop` turns true (or its sender is gone) first: then `None`, and
+/// `work` is dropped where it was.
+async fn until_stopped<T>(
+    stop: &mut watch::Receiver<bool>,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        biased;
+        _ = stop.wait_for(|stop| *stop) => None,
+        out = work => Some(out),
+    }
+}
+
+/// Leaves the group on a connection of its own, within `LEAVE_DEADLINE`: for a member stopped
+/// while a request to the coordinator was in flight. Without a member id (the coordinator never
+/// named one) there is nothing to leave: the coordinator drops the unfinished join itself.
+async fn leave_anew(spec: &FeedSpec, group: &str, member_id: &str, instance: Option<&str>) {
+    if member_id.is_empty() {
+        return;
+    }
+    let leaving = async {
+        match find_coordinator(spec, group).await {
+            Ok(mut coordinator) => leave(&mut coordinator, group, member_id, instance).await,
+            Err(error) => {
+                tracing::warn!(%error, %group, "cannot reach the group coordinator to leave the group")
+            }
+        }
+    };
+    if tokio::time::timeout(LEAVE_DEADLINE, leaving).await.is_err() {
+        tracing::warn!(%group, "leaving the group took too long; the coordinator drops the member at its session timeout");
+    }
 }
 
 /// Waits for the next beat, a commit request, or the stop; true when stopping.
