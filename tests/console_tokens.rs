@@ -14,13 +14,7 @@ use common::console_stack::{ConsoleStack, TOKEN};
 fn the_tokens_page_rotates_the_printed_token_and_keeps_the_last_one() {
     let stack = ConsoleStack::start_with_store_token();
     let mut browser = ConsoleBrowser::open(&stack.console_url(), "tokens");
-    browser.step(
-        "signed-in",
-        &format!(
-            "tgTest.fill('Admin token', '{TOKEN}').then(() => tgTest.click('Sign in'))
-               .then(() => tgTest.heading('APIs'))"
-        ),
-    );
+    browser.sign_in("signed-in", TOKEN);
     browser.step(
         "tokens",
         "tgTest.click('Tokens').then(() => tgTest.heading('Tokens'))
@@ -69,13 +63,10 @@ fn the_tokens_page_rotates_the_printed_token_and_keeps_the_last_one() {
            .then(() => tgTest.heading('Sign in'))",
     );
     assert_eq!(stack.store.tokens().unwrap().len(), 1);
+    browser.sign_in("signed-in-again", &new_token);
     browser.step(
-        "signed-in-again",
-        &format!(
-            "tgTest.fill('Admin token', '{new_token}').then(() => tgTest.click('Sign in'))
-               .then(() => tgTest.heading('APIs'))
-               .then(() => tgTest.click('Tokens')).then(() => tgTest.heading('Tokens'))"
-        ),
+        "tokens-again",
+        "tgTest.click('Tokens').then(() => tgTest.heading('Tokens'))",
     );
     let kept = browser.step(
         "last-kept",

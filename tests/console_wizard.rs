@@ -59,13 +59,7 @@ fn the_wizard_creates_and_deploys_the_quickstart_api_and_the_danger_zone_stops_a
     let stack = ConsoleStack::start();
     let mut browser = ConsoleBrowser::open(&stack.console_url(), "wizard");
     browser.step("sign-in", "tgTest.heading('Sign in')");
-    browser.step(
-        "signed-in",
-        &format!(
-            "tgTest.fill('Admin token', '{TOKEN}').then(() => tgTest.click('Sign in'))
-               .then(() => tgTest.heading('APIs'))"
-        ),
-    );
+    browser.sign_in("signed-in", TOKEN);
     browser.step(
         "create-api",
         "tgTest.click('Create API').then(() => tgTest.heading('Step 1'))",

@@ -44,6 +44,16 @@ fn store_tokens_only() -> Mgmt {
     )
 }
 
+/// Creates the token `body` asks for, calling with `caller`; its clear token.
+fn create(mgmt: &Mgmt, caller: &str, body: Value) -> String {
+    let created = call_as(mgmt, caller, "POST", "/tokens", Some(&body));
+    expect(&created, 201);
+    created.json()["token"]
+        .as_str()
+        .expect("the clear token")
+        .to_owned()
+}
+
 fn call_as(
     mgmt: &Mgmt,
     token: &str,
@@ -218,15 +228,11 @@ fn a_token_is_kept_while_no_other_outlasts_it_unless_forced() {
 #[test]
 fn a_token_that_expires_creates_only_tokens_that_expire_no_later() {
     let mgmt = store_tokens_only();
-    let hour = call_as(
+    let hour = create(
         &mgmt,
         FIRST,
-        "POST",
-        "/tokens",
-        Some(&json!({"name": "ci-run", "expiresAt": rfc3339(3600)})),
+        json!({"name": "ci-run", "expiresAt": rfc3339(3600)}),
     );
-    expect(&hour, 201);
-    let hour = hour.json()["token"].as_str().unwrap().to_owned();
     for body in [
         json!({"name": "forever"}),
         json!({"name": "longer", "expiresAt": rfc3339(7200)}),
@@ -294,15 +300,7 @@ fn revocations_racing_each_other_never_leave_no_token() {
     // are one transaction, so one revocation wins and the other is refused.
     for round in 0..10 {
         let mgmt = store_tokens_only();
-        let second = call_as(
-            &mgmt,
-            FIRST,
-            "POST",
-            "/tokens",
-            Some(&json!({"name": "second"})),
-        );
-        expect(&second, 201);
-        let second = second.json()["token"].as_str().unwrap().to_owned();
+        let second = create(&mgmt, FIRST, json!({"name": "second"}));
         let barrier = Arc::new(Barrier::new(2));
         let mgmt = Arc::new(mgmt);
         let racers: Vec<_> = [(FIRST.to_owned(), "second"), (second.clone(), "initial")]

@@ -60,6 +60,17 @@ impl ConsoleBrowser {
         }
     }
 
+    /// Signs in with `token` on the sign-in page (the step `name`) and waits for the APIs list.
+    pub fn sign_in(&mut self, name: &str, token: &str) {
+        self.step(
+            name,
+            &format!(
+                "tgTest.fill('Admin token', '{token}').then(() => tgTest.click('Sign in'))
+                   .then(() => tgTest.heading('APIs'))"
+            ),
+        );
+    }
+
     /// Console messages, exceptions and network errors so far.
     pub fn log(&self) -> String {
         self.chromium.log()
