@@ -37,7 +37,8 @@ fn return_freed_pages_at_once() {
 }
 
 /// tidegate: an event-native API gateway. Exposes message brokers (Kafka, MQTT), in-memory topics
-/// and a Mock generator to web clients over HTTP GET and POST, WebSocket and Server-Sent Events.
+/// and a Mock generator to web clients over HTTP GET and POST, WebSocket and Server-Sent Events,
+/// and pushes their messages to webhooks.
 ///
 /// With no command it runs the gateway; with no configuration file it serves the embedded
 /// quickstart API at http://localhost:8082/qs-message-api.
