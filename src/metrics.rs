@@ -341,7 +341,7 @@ impl KafkaMetrics {
             ("subscription_groups_open", &self.subscription_groups_open, "Per-subscription consumer groups open on this node."),
             ("subscription_groups_refused_total", &self.subscription_groups_refused_total, "Clients refused because maxSubscriptionGroups groups were open."),
             ("producers", &self.producers, "Kafka producers configured (one per distinct producer configuration)."),
-            ("producers_connected", &self.producers_connected, "Kafka producers connected; publishes to the others are refused with 503."),
+            ("producers_connected", &self.producers_connected, "Kafka producers connected; publishes to the others are refused with 503 (a producer no started API writes through is not connected)."),
         ] {
             let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
             let _ = writeln!(out, "# HELP tidegate_kafka_{name} {help}");

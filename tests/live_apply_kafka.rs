@@ -96,8 +96,9 @@ fn still(gateway: &tidegate::runtime::Gateway, name: &str) -> bool {
     kafka_metric(gateway, name) == before
 }
 
-/// A Kafka API removed (or stopped) by a live apply: its feed stops fetching and closes its
-/// broker connections; deployed (or started) again, it fetches again and serves new records.
+/// A Kafka API removed (or stopped) by a live apply: its feed stops fetching, and the feed, its
+/// producer and its catch-up readers close their broker connections; deployed (or started)
+/// again, it fetches, catches up and produces again.
 fn removed_api_feed_stops_and_comes_back(driver: DriverChoice) {
     let broker = Broker::start();
     broker.create_topic("paused-orders", 2);
@@ -114,6 +115,13 @@ fn removed_api_feed_stops_and_comes_back(driver: DriverChoice) {
     );
     assert_eq!(kafka_metric(&gateway, "feeds_running"), 1);
     assert_eq!(kafka_metric(&gateway, "fetch_loops_running"), 2);
+    assert!(
+        eventually(Duration::from_secs(30), || kafka_metric(
+            &gateway,
+            "producers_connected"
+        ) == 1),
+        "the producer did not connect"
+    );
     let connected = broker.connections_from_this_process();
     assert!(
         !still(&gateway, "fetch_requests_total"),
@@ -145,20 +153,17 @@ fn removed_api_feed_stops_and_comes_back(driver: DriverChoice) {
         still(&gateway, "fetch_requests_total"),
         "a stopped feed fetches"
     );
-    let mut now_connected = connected;
-    assert!(
-        eventually(Duration::from_secs(10), || {
-            now_connected = broker.connections_from_this_process();
-            // The producer's connection stays; the feed's three (metadata, two partitions) go.
-            now_connected + 3 <= connected
-        }),
-        "{connected} broker connections before, {now_connected} after"
-    );
+    // The feed's (metadata, two partitions) and the producer's all close.
+    assert_no_broker_connections(&broker, &gateway, connected);
     broker.produce("paused-orders", &[json!({"value": "during-the-pause"})]);
 
     // Deployed again: it fetches again, from now (`autoOffsetReset: latest`, as at a start).
     let report = apply_yaml(&gateway, &with_kafka);
     assert_eq!(report.added, ["kafka-api"]);
+    // Its producer started connecting before the shards routed to the API: the first publish
+    // waits for that, it is not refused.
+    let answer = common::post(addr, "/k", "after-the-redeploy", "");
+    assert_eq!(answer.status, 202, "{}", answer.text());
     assert!(
         fetch_loops_reach(&gateway, 2, 60),
         "the feed did not start again"
@@ -173,6 +178,7 @@ fn removed_api_feed_stops_and_comes_back(driver: DriverChoice) {
         "during-the-pause",
     );
     assert!(!seen.contains("before-the-pause"), "{seen}");
+    assert!(kafka_metric(&gateway, "catch_up_connections") > 0);
     let now = next_cursor(addr, "/k?limit=1");
     broker.produce("paused-orders", &[json!({"value": "after-the-pause"})]);
     poll_until(
@@ -190,6 +196,27 @@ fn removed_api_feed_stops_and_comes_back(driver: DriverChoice) {
     let report = apply_yaml(&gateway, &stopped);
     assert_eq!(report.stopped, ["kafka-api"]);
     assert_feed_stopped(&gateway, 10, "the fetch loops of a stopped API did not end");
+    // The catch-up readers' shared connections close too.
+    assert_no_broker_connections(&broker, &gateway, connected);
+    assert_eq!(kafka_metric(&gateway, "catch_up_connections"), 0);
+}
+
+/// Within 10 s (the producer lingers for its `requestTimeoutMs`, 3 s), `gateway` holds no
+/// connection to `broker` (it held `before`) and counts no connected producer.
+fn assert_no_broker_connections(
+    broker: &Broker,
+    gateway: &tidegate::runtime::Gateway,
+    before: usize,
+) {
+    let mut now = before;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            now = broker.connections_from_this_process();
+            now == 0
+        }),
+        "{before} broker connections before, {now} after"
+    );
+    assert_eq!(kafka_metric(gateway, "producers_connected"), 0);
 }
 on_both_drivers!(
     removed_api_feed_stops_and_comes_back,

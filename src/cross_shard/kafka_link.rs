@@ -152,11 +152,40 @@ pub enum BridgeCommand {
     JoinSubscription(SubscriptionJoin),
     /// Ask the brokers whether a client's position lies past the end of their log.
     CheckEnds(EndsCheck),
-    /// Which feeds fetch (by feed index): a feed no started API reads stops, and starts again
-    /// when one does (`KafkaPlan::feeds_in_use`, sent with every apply).
-    FeedsInUse(Vec<bool>),
+    /// Which feeds fetch and which producers are connected: those no started API uses stop,
+    /// and start again when one does (`KafkaPlan::in_use`, sent at start and with every apply).
+    InUse(KafkaInUse),
     /// Stop the bridge (sent by the gateway at shutdown).
     Shutdown,
+}
+
+/// What the bridge runs: by feed index, the feeds that fetch; by producer index, the producers
+/// that connect. What is not marked holds no broker connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KafkaInUse {
+    /// By feed index: whether a started API reads the feed.
+    pub feeds: Vec<bool>,
+    /// By producer index: whether a started API (or a webhook subscription to one, for its
+    /// dead letters) writes through the producer.
+    pub producers: Vec<bool>,
+}
+
+impl KafkaInUse {
+    /// What either `self` or `other` marks.
+    pub fn union(mut self, other: &KafkaInUse) -> KafkaInUse {
+        for (mine, theirs) in [
+            (&mut self.feeds, &other.feeds),
+            (&mut self.producers, &other.producers),
+        ] {
+            if mine.len() < theirs.len() {
+                mine.resize(theirs.len(), false);
+            }
+            for (used, also) in mine.iter_mut().zip(theirs) {
+                *used |= *also;
+            }
+        }
+        self
+    }
 }
 
 /// One record to produce, and where to send the outcome.
@@ -258,9 +287,10 @@ impl KafkaLink {
         self.commands.len()
     }
 
-    /// Tells the bridge which feeds to run; waits for room in the queue (called off the shards).
-    pub fn feeds_in_use(&self, used: Vec<bool>) {
-        let _ = self.commands.send(BridgeCommand::FeedsInUse(used));
+    /// Tells the bridge which feeds and producers to run; waits for room in the queue (called
+    /// off the shards).
+    pub fn in_use(&self, used: KafkaInUse) {
+        let _ = self.commands.send(BridgeCommand::InUse(used));
     }
 
     /// Tells the bridge to stop; waits for room in the queue (called off the shards).

@@ -6,9 +6,11 @@
 //! (so a new API's first request finds its plans, and a draining stream of a removed one ends by
 //! its drain, not by a refused credential); then the deployment set is published and every shard
 //! swaps its routing table (`shard_apply`); once they have, the registry gets exactly the new
-//! configuration. The `gateway:` section is node-local and changes only at a restart: a change
-//! is reported in `restart_needed`, as is a Kafka endpoint the Kafka bridge was not started with
-//! (a gateway started without Kafka APIs starts its bridge with the first apply that has some).
+//! configuration. The Kafka bridge is told the same way: before the swap, to run the feeds and
+//! producers of the old and the new started APIs; after it, those of the new ones alone. The
+//! `gateway:` section is node-local and changes only at a restart: a change is reported in
+//! `restart_needed`, as is a Kafka endpoint the Kafka bridge was not started with (a gateway
+//! started without Kafka APIs starts its bridge with the first apply that has some).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use std::time::Duration;
 use super::Gateway;
 use crate::admin::render_kafka;
 use crate::config::{self, ApiConfig, ApiState, Config, ConfigError, EndpointConfig, Problem};
+use crate::cross_shard::kafka_link::KafkaInUse;
 use crate::endpoint::kafka::{KafkaBridge, KafkaPlan};
 use crate::security::reload::new_subscriptions_to_deprecated_plans;
 
@@ -96,6 +99,9 @@ impl Gateway {
         if let Some(metrics) = &self.webhook_metrics {
             metrics.follow(&installed);
         }
+        // What a new or started API uses starts before the shards route to it; what a removed or
+        // stopped one used stops once they no longer do (below).
+        self.kafka_in_use(&[&old, &installed]);
         let mut deployment = self.deployments.next(&installed.apis);
         deployment.push = super::deployment::push_subscriptions(&installed);
         report.version = self.deployments.publish(deployment);
@@ -109,7 +115,7 @@ impl Gateway {
             );
         }
         self.security.install(&installed);
-        self.kafka_feeds_in_use(&installed);
+        self.kafka_in_use(&[&installed]);
         *self
             .applied
             .lock()
@@ -151,8 +157,8 @@ impl Gateway {
             return Ok(());
         }
         let plan = Arc::new(KafkaPlan::new(config));
-        // Its feeds start with this apply's `feeds_in_use` (none before).
-        let used = vec![false; plan.feeds.len()];
+        // Its feeds and producers start with this apply's `in_use` (none before).
+        let used = KafkaInUse::default();
         let bridge = KafkaBridge::start(plan.clone(), self.metrics.len(), used).map_err(|err| {
             ConfigError {
                 origin: "the applied configuration".to_owned(),
@@ -176,15 +182,20 @@ impl Gateway {
         Ok(())
     }
 
-    /// Tells the Kafka bridge which feeds `installed`'s started APIs read: the others stop.
-    /// After the shards serve it: a removed or stopped API's streams have ended by then.
-    fn kafka_feeds_in_use(&self, installed: &Config) {
+    /// Tells the Kafka bridge to run the feeds and producers the started APIs of any of
+    /// `configs` use: the others stop. Called with the old and the new configuration before the
+    /// shards serve the new one, and with the new one alone after: a removed or stopped API's
+    /// streams have ended by then (its producers linger for what is still under way).
+    fn kafka_in_use(&self, configs: &[&Config]) {
         let (bridge, plan) = match (&self.kafka, self.late_kafka.get()) {
             (Some(bridge), _) => (bridge, &self.kafka_plan),
             (None, Some((bridge, plan))) => (bridge, plan),
             (None, None) => return,
         };
-        bridge.feeds_in_use(plan.feeds_in_use(installed));
+        let used = configs.iter().fold(KafkaInUse::default(), |used, config| {
+            used.union(&plan.in_use(config))
+        });
+        bridge.in_use(used);
     }
 
     /// A Kafka endpoint whose feed or producer the running Kafka bridge does not have.

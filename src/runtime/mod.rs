@@ -164,7 +164,7 @@ impl Gateway {
             webhook_metrics: None,
         };
         if !kafka_plan.is_empty() {
-            let used = kafka_plan.feeds_in_use(&config);
+            let used = kafka_plan.in_use(&config);
             let bridge = KafkaBridge::start(kafka_plan.clone(), shard_count, used)
                 .map_err(StartError::Kafka)?;
             gateway.kafka = Some(bridge);

@@ -1,10 +1,11 @@
 //! Catch-up readers on the bridge thread (see `cross_shard::catch_up_streams`).
 //!
 //! Every catch-up reader of a feed fetches through one set of connections: one for metadata
-//! and one per topic-partition, opened with the feed's first catch-up and kept while the bridge
-//! runs, whatever the number of readers or clients. Readers of one partition share its
-//! connection (the broker answers their fetches in turn): a reader fetches history that is
-//! there, so it rarely waits at the broker. A reader stops once its position reaches what the
+//! and one per topic-partition, opened with the feed's first catch-up and kept while an API that
+//! reads the feed is started, whatever the number of readers or clients (they close when the
+//! last such API stops or goes, once the readers still on them have ended). Readers of one
+//! partition share its connection (the broker answers their fetches in turn): a reader fetches
+//! history that is there, so it rarely waits at the broker. A reader stops once its position reaches what the
 //! node buffer holds, and its clients move over to the node buffer's fan-out.
 
 use std::cell::{Cell, RefCell};
@@ -15,7 +16,7 @@ use rskafka::client::partition::PartitionClient;
 use rskafka::client::Client;
 use tokio::sync::OnceCell;
 
-use super::connect;
+use super::connect::connect;
 use super::feed::partition_client;
 use super::fetch_session::{Head, Pacing, Session};
 use crate::cross_shard::kafka_link::{CatchUpRequest, KafkaFeed};
@@ -32,6 +33,8 @@ pub(super) struct CatchUpConnections {
     client: Client,
     slots: Arc<[TopicPartition]>,
     partitions: Vec<Rc<PartitionClient>>,
+    /// Counts them in `catch_up_connections` while they are open.
+    metrics: Arc<KafkaMetrics>,
 }
 
 /// Per feed: its catch-up connections, opened by its first catch-up.
@@ -41,7 +44,7 @@ impl CatchUpConnections {
     async fn open(
         spec: &FeedSpec,
         slots: &Arc<[TopicPartition]>,
-        metrics: &KafkaMetrics,
+        metrics: &Arc<KafkaMetrics>,
     ) -> CatchUpConnections {
         let client = connect(&spec.brokers, metrics).await;
         let mut partitions = Vec::with_capacity(slots.len());
@@ -53,6 +56,7 @@ impl CatchUpConnections {
             client,
             slots: slots.clone(),
             partitions,
+            metrics: metrics.clone(),
         }
     }
 
@@ -61,6 +65,27 @@ impl CatchUpConnections {
         match self.slots.iter().position(|s| s == slot) {
             Some(index) => self.partitions[index].clone(),
             None => Rc::new(partition_client(&self.client, slot).await),
+        }
+    }
+}
+
+impl Drop for CatchUpConnections {
+    fn drop(&mut self) {
+        ShardMetrics::sub(
+            &self.metrics.catch_up_connections,
+            1 + self.partitions.len() as u64,
+        );
+    }
+}
+
+/// Lets go of the catch-up connections of the feeds `used` does not mark (no started API reads
+/// them): they close once the readers still fetching through them have ended, and a later
+/// catch-up of the feed opens new ones.
+pub(super) fn close_unused(connections: &mut [SharedConnections], used: &[bool]) {
+    for (index, shared) in connections.iter_mut().enumerate() {
+        // Replaced even when not open yet: one being opened belongs to the readers that asked.
+        if !used.get(index).copied().unwrap_or(false) {
+            *shared = SharedConnections::default();
         }
     }
 }

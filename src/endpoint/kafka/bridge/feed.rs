@@ -19,7 +19,7 @@ use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling
 use rskafka::client::Client;
 use tokio::sync::watch;
 
-use super::connect;
+use super::connect::connect;
 use super::ends::FeedPartitions;
 use super::fetch_session::{offset_at, Head, Pacing, Session, FETCH_MAX_WAIT_MS, RETRY_DELAY};
 use crate::config::kafka::AutoOffsetReset;

@@ -1,8 +1,8 @@
-//! Which of the bridge's feeds run: those a started API reads (`BridgeCommand::FeedsInUse`,
-//! sent at start and with every apply). A feed no API reads any more stops: its fetch loops end
-//! after the fetch under way, its partition connections close, a group member commits and
-//! leaves its group (its partitions go to the group's other members); the connections its
-//! catch-up readers share, opened when a client first resumed from before its buffer, stay. A
+//! Which of the bridge's feeds run: those a started API reads (`BridgeCommand::InUse`, sent at
+//! start and with every apply). A feed no API reads any more stops: its fetch loops end after
+//! the fetch under way, its partition connections close, a group member commits and leaves its
+//! group (its partitions go to the group's other members); the connections its catch-up readers
+//! share close too (`catch_up::close_unused`), as do unused producers (`produce.rs`). A
 //! feed used again starts afresh, as at the gateway's start (from `autoOffsetReset`, or the
 //! group's committed offsets), in the layout its clients' cursors were given in, once its
 //! previous run has ended: two runs never append to its buffer at once, and its buffer is emptied

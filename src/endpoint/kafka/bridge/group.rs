@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use rskafka::client::partition::OffsetAt;
 use tokio::sync::watch;
 
-use super::connect;
+use super::connect::connect;
 use super::feed::{layout_retrying, partition_client};
 use super::fetch_session::{offset_at, Head, Pacing, Session, FETCH_MAX_WAIT_MS};
 use super::group_requests::{

@@ -16,8 +16,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use super::connect::tls_config;
 use super::group_sasl::authenticate;
-use super::tls_config;
 use crate::config::kafka::KafkaSecurity;
 
 /// Largest response accepted (group answers are small; this bounds a broken peer).

@@ -1,9 +1,13 @@
 //! Producers (bridge thread only): one rskafka batch producer per topic-partition, so records
 //! published at the same time by many clients share produce requests; each publish still gets
-//! its own offset back once the broker acknowledged. Each producer connects when the bridge
-//! starts and keeps trying until it is connected; a publish before that is answered at once
-//! with the last reason it could not (as MQTT publishes are while disconnected), not after
-//! `requestTimeoutMs`.
+//! its own offset back once the broker acknowledged. A producer connects while a started API
+//! writes through it (`KafkaPlan::in_use`: from the bridge's start, or from the apply that
+//! deploys or starts such an API) and keeps trying until it is connected; a publish before that
+//! is answered at once with the last reason it could not (as MQTT publishes are while
+//! disconnected), not after `requestTimeoutMs`. When the last such API stops or goes, the
+//! producer stays connected for `KafkaPlan::producer_linger` (what was under way finishes on it:
+//! a publish queued for the bridge, a webhook try that ends in a dead letter), then lets go of
+//! its connections, unless an API uses it again meanwhile.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -18,7 +22,7 @@ use rskafka::client::producer::{BatchProducer, BatchProducerBuilder};
 use rskafka::record::Record;
 use tokio::sync::Notify;
 
-use super::try_connect;
+use super::connect::try_connect;
 use crate::config::kafka::Compression;
 use crate::cross_shard::kafka_link::{ProduceFailure, ProduceRequest};
 use crate::endpoint::fault::error_chain;
@@ -46,6 +50,15 @@ const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 pub(super) struct Producers {
     specs: Vec<ProducerSpec>,
     states: Vec<RefCell<State>>,
+    /// By producer: its connecting task while it runs (finished once connected).
+    running: Vec<RefCell<Option<tokio::task::AbortHandle>>>,
+    /// By producer: whether a started API uses it (`set`).
+    wanted: Vec<Cell<bool>>,
+    /// By producer: how many times it went out of use; a stop waiting out the linger goes
+    /// ahead only if this has not moved (it was not used and let go again meanwhile).
+    released: Vec<Cell<u64>>,
+    /// How long a producer out of use stays connected.
+    linger: Duration,
     /// Woken when a producer's state changes (publishes wait for the first attempt).
     changed: Vec<Notify>,
     metrics: Arc<KafkaMetrics>,
@@ -53,6 +66,8 @@ pub(super) struct Producers {
 
 /// Where one producer stands.
 enum State {
+    /// Not in use: no started API writes through it.
+    Stopped,
     /// Not connected yet; why the last attempt failed, once one did.
     Connecting(Option<BrokerFailure>),
     Connected(Rc<Connected>),
@@ -65,24 +80,67 @@ struct Connected {
 }
 
 impl Producers {
-    /// The producers of `specs`, each connecting in a task of its own (on the bridge's
-    /// `LocalSet`).
-    pub(super) fn start(specs: &[ProducerSpec], metrics: Arc<KafkaMetrics>) -> Rc<Producers> {
-        let producers = Rc::new(Producers {
+    /// The producers of `specs`, none in use yet (`set` starts them); one out of use stays
+    /// connected for `linger`.
+    pub(super) fn new(
+        specs: &[ProducerSpec],
+        linger: Duration,
+        metrics: Arc<KafkaMetrics>,
+    ) -> Rc<Producers> {
+        ShardMetrics::add(&metrics.producers, specs.len() as u64);
+        Rc::new(Producers {
             specs: specs.to_vec(),
-            states: specs
-                .iter()
-                .map(|_| RefCell::new(State::Connecting(None)))
-                .collect(),
+            states: specs.iter().map(|_| RefCell::new(State::Stopped)).collect(),
+            running: specs.iter().map(|_| RefCell::new(None)).collect(),
+            wanted: specs.iter().map(|_| Cell::new(false)).collect(),
+            released: specs.iter().map(|_| Cell::new(0)).collect(),
+            linger,
             changed: specs.iter().map(|_| Notify::new()).collect(),
             metrics,
-        });
-        ShardMetrics::add(&producers.metrics.producers, specs.len() as u64);
-        for index in 0..specs.len() {
-            let producers = producers.clone();
-            tokio::task::spawn_local(async move { producers.keep_connecting(index).await });
+        })
+    }
+
+    /// Connects the producers `used` marks that are not running, each in a task of its own (on
+    /// the bridge's `LocalSet`); the others, once out of use for `linger`, disconnect (a
+    /// publish that comes later is refused with 503).
+    pub(super) fn set(self: &Rc<Self>, used: &[bool]) {
+        for index in 0..self.specs.len() {
+            let wanted = used.get(index).copied().unwrap_or(false);
+            let was_wanted = self.wanted[index].replace(wanted);
+            if wanted && self.running[index].borrow().is_none() {
+                self.start(index);
+            } else if was_wanted && !wanted {
+                let released = self.released[index].get() + 1;
+                self.released[index].set(released);
+                let producers = self.clone();
+                tokio::task::spawn_local(async move {
+                    tokio::time::sleep(producers.linger).await;
+                    let still_released = producers.released[index].get() == released;
+                    if still_released && !producers.wanted[index].get() {
+                        producers.stop(index);
+                    }
+                });
+            }
         }
-        producers
+    }
+
+    fn start(self: &Rc<Self>, index: usize) {
+        *self.states[index].borrow_mut() = State::Connecting(None);
+        let producers = self.clone();
+        let task = tokio::task::spawn_local(async move { producers.keep_connecting(index).await });
+        *self.running[index].borrow_mut() = Some(task.abort_handle());
+    }
+
+    /// Disconnects producer `index`: publishes under way on its connections still finish.
+    fn stop(&self, index: usize) {
+        if let Some(task) = self.running[index].borrow_mut().take() {
+            task.abort();
+        }
+        let was = std::mem::replace(&mut *self.states[index].borrow_mut(), State::Stopped);
+        if matches!(was, State::Connected(_)) {
+            ShardMetrics::sub(&self.metrics.producers_connected, 1);
+        }
+        self.changed[index].notify_waiters();
     }
 
     /// Connects producer `index`, retrying until it is connected.
@@ -174,6 +232,11 @@ impl Producers {
             let changed = self.changed[index].notified();
             match &*self.states[index].borrow() {
                 State::Connected(connected) => return Ok(connected.clone()),
+                State::Stopped => {
+                    return Err(ProduceFailure::Unavailable(Fault::new(
+                        "the Kafka producer is not running: no started API writes through it",
+                    )))
+                }
                 State::Connecting(Some(failure)) => {
                     return Err(ProduceFailure::Unavailable(Fault::not_connected(
                         "Kafka brokers",
