@@ -328,6 +328,39 @@ fn postgres_tls_mistakes_are_named_without_quoting_the_password() {
         );
         assert!(found.iter().all(|p| !p.contains("s3cret")), "{found:?}");
     }
+    for option in ["sslcert=/c.pem", "sslkey=/c.key"] {
+        let found = problems(&postgres_yaml(
+            &format!("postgres://tg:s3cret@db/tg?sslmode=require&{option}"),
+            "",
+        ));
+        assert!(
+            found.iter().any(|p| p.contains("management.store.certFile")
+                || p.contains("management.store.keyFile")),
+            "{option}: {found:?}"
+        );
+    }
+    // A certificate without its key, files that cannot be read.
+    let found = problems(&postgres_yaml(
+        "postgres://tg:s3cret@db/tg?sslmode=require",
+        "    certFile: /nonexistent/client.pem\n",
+    ));
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("management.store.keyFile")
+                && p.contains("required with `certFile`")),
+        "{found:?}"
+    );
+    let found = problems(&postgres_yaml(
+        "postgres://tg:s3cret@db/tg?sslmode=require",
+        "    certFile: /nonexistent/client.pem\n    keyFile: /nonexistent/client.key\n",
+    ));
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("management.store.certFile") && p.contains("cannot read")),
+        "{found:?}"
+    );
     let found = problems("apis: []\nmanagement:\n  store:\n    type: sqlite\n    caFile: /x.pem\n");
     assert!(
         found

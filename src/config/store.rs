@@ -2,14 +2,18 @@
 //! node, or a PostgreSQL database shared by several, reached in plain text or, with
 //! `sslmode=require` in its URL (libpq's `verify-ca` and `verify-full` mean the same here), over
 //! TLS with the server's certificate verified (chain and host name) against the Mozilla roots or
-//! `caFile`. `prefer`, the client's default, connects in plain text: a session that may silently
-//! fall back to plain text is not a TLS session.
+//! `caFile`, presenting the client certificate of `certFile` and `keyFile` when the server asks
+//! for one (`clientcert=verify-ca` or `cert` in its `pg_hba.conf`). `prefer`, the client's
+//! default, connects in plain text: a session that may silently fall back to plain text is not a
+//! TLS session.
 //!
 //! ```yaml
 //! store:
 //!   type: postgresql
 //!   url: postgres://tidegate:${TIDEGATE_DB_PASSWORD}@db:5432/tidegate?sslmode=require
 //!   caFile: /etc/tidegate/db-ca.pem   # optional: the authority of a private certificate
+//!   certFile: /etc/tidegate/db-client.pem   # optional, with keyFile: a client certificate
+//!   keyFile: /etc/tidegate/db-client.key
 //!   pollIntervalMs: 1000
 //! ```
 
@@ -21,7 +25,7 @@ use serde::Deserialize;
 
 use super::problem::Problems;
 use super::secret::Secret;
-use super::tls_identity::ca_file;
+use super::tls_identity::{ca_file, identity_files, ClientIdentity};
 
 /// The SQLite file unless told otherwise (relative to the working directory).
 pub const DEFAULT_SQLITE_PATH: &str = "tidegate.db";
@@ -65,6 +69,9 @@ pub struct PostgresTls {
     /// `store.caFile`: the authorities trusted instead of the Mozilla roots (a private CA, a
     /// cloud provider's bundle); validated to hold a PEM certificate.
     pub ca_file: Option<PathBuf>,
+    /// `store.certFile` and `store.keyFile`: the certificate (chain) and key presented when the
+    /// database asks for a client certificate; read and checked to match at load.
+    pub client_identity: Option<ClientIdentity>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,7 +79,7 @@ pub struct PostgresTls {
     deny_unknown_fields,
     rename_all = "camelCase",
     default,
-    expecting = "the store mapping (type, path, url, caFile, pollIntervalMs)"
+    expecting = "the store mapping (type, path, url, caFile, certFile, keyFile, pollIntervalMs)"
 )]
 pub(super) struct RawStore {
     #[serde(rename = "type")]
@@ -80,6 +87,8 @@ pub(super) struct RawStore {
     path: Option<String>,
     url: Option<String>,
     ca_file: Option<String>,
+    cert_file: Option<String>,
+    key_file: Option<String>,
     poll_interval_ms: u64,
 }
 
@@ -90,6 +99,8 @@ impl Default for RawStore {
             path: None,
             url: None,
             ca_file: None,
+            cert_file: None,
+            key_file: None,
             poll_interval_ms: DEFAULT_POLL_INTERVAL_MS,
         }
     }
@@ -115,11 +126,17 @@ pub(super) fn store(raw: RawStore, p: &mut Problems) -> Option<StoreConfig> {
                     "`url` is for `type: postgresql`; a sqlite store takes `path`",
                 );
             }
-            if raw.ca_file.is_some() {
-                p.push(
-                    "management.store.caFile",
-                    "`caFile` is for `type: postgresql` (TLS to the database); a sqlite store is a local file",
-                );
+            for (key, given) in [
+                ("caFile", raw.ca_file.is_some()),
+                ("certFile", raw.cert_file.is_some()),
+                ("keyFile", raw.key_file.is_some()),
+            ] {
+                if given {
+                    p.push(
+                        format!("management.store.{key}"),
+                        format!("`{key}` is for `type: postgresql` (TLS to the database); a sqlite store is a local file"),
+                    );
+                }
             }
             let path = raw.path.unwrap_or_else(|| DEFAULT_SQLITE_PATH.to_owned());
             if path.trim().is_empty() {
@@ -137,9 +154,18 @@ pub(super) fn store(raw: RawStore, p: &mut Problems) -> Option<StoreConfig> {
                     "`path` is for `type: sqlite`; a postgresql store takes `url`",
                 );
             }
-            let ca_file = raw
-                .ca_file
-                .map(|path| ca_file(&path, "management.store.caFile", p));
+            let tls = PostgresTls {
+                ca_file: raw
+                    .ca_file
+                    .map(|path| ca_file(&path, "management.store.caFile", p)),
+                client_identity: identity_files(
+                    raw.cert_file,
+                    raw.key_file,
+                    ("certFile", "keyFile"),
+                    "management.store",
+                    p,
+                ),
+            };
             match raw.url {
                 None => {
                     p.push(
@@ -148,7 +174,7 @@ pub(super) fn store(raw: RawStore, p: &mut Problems) -> Option<StoreConfig> {
                     );
                     None
                 }
-                Some(url) => postgres_url(&url, ca_file, p),
+                Some(url) => postgres_url(&url, tls, p),
             }
         }
         other => {
@@ -165,7 +191,8 @@ pub(super) fn store(raw: RawStore, p: &mut Problems) -> Option<StoreConfig> {
     })
 }
 
-fn postgres_url(text: &str, ca_file: Option<PathBuf>, p: &mut Problems) -> Option<StoreBackend> {
+/// The backend of `url`, with `tls` (the files' settings) when it says `sslmode=require`.
+fn postgres_url(text: &str, tls: PostgresTls, p: &mut Problems) -> Option<StoreBackend> {
     let loc = "management.store.url";
     let url = match expand_env(text, &|name| std::env::var(name).ok()) {
         Ok(url) => url,
@@ -184,12 +211,24 @@ fn postgres_url(text: &str, ca_file: Option<PathBuf>, p: &mut Problems) -> Optio
         );
         return None;
     }
-    if url.contains("sslrootcert=") {
-        p.push(
-            loc,
-            "`sslrootcert` is libpq's: give the authority's PEM file as management.store.caFile",
-        );
-        return None;
+    for (option, instead) in [
+        (
+            "sslrootcert",
+            "the authority's PEM file as management.store.caFile",
+        ),
+        (
+            "sslcert",
+            "the client certificate's PEM file as management.store.certFile",
+        ),
+        (
+            "sslkey",
+            "the client key's PEM file as management.store.keyFile",
+        ),
+    ] {
+        if url.contains(&format!("{option}=")) {
+            p.push(loc, format!("`{option}` is libpq's: give {instead}"));
+            return None;
+        }
     }
     let url = verified_modes_as_require(&url);
     let Ok(parsed) = url.parse::<postgres::Config>() else {
@@ -199,7 +238,7 @@ fn postgres_url(text: &str, ca_file: Option<PathBuf>, p: &mut Problems) -> Optio
         );
         return None;
     };
-    let tls = match parsed.get_ssl_mode() {
+    let use_tls = match parsed.get_ssl_mode() {
         SslMode::Require => true,
         // `prefer` (the default) would fall back to plain text whenever TLS fails: tidegate
         // connects either with a verified TLS session or, when asked, without one.
@@ -212,15 +251,31 @@ fn postgres_url(text: &str, ca_file: Option<PathBuf>, p: &mut Problems) -> Optio
             return None;
         }
     };
-    if ca_file.is_some() && !tls {
-        p.push(
-            "management.store.caFile",
-            "`caFile` is the authority of the database's TLS certificate: add `sslmode=require` to `url` to use TLS",
-        );
+    if !use_tls {
+        let given = [
+            (
+                "caFile",
+                "the authority of the database's TLS certificate",
+                tls.ca_file.is_some(),
+            ),
+            (
+                "certFile",
+                "a client certificate for TLS",
+                tls.client_identity.is_some(),
+            ),
+        ];
+        for (key, what, given) in given {
+            if given {
+                p.push(
+                    format!("management.store.{key}"),
+                    format!("`{key}` is {what}: add `sslmode=require` to `url` to use TLS"),
+                );
+            }
+        }
     }
     Some(StoreBackend::Postgresql {
         url: Secret::from(url.as_str()),
-        tls: tls.then_some(PostgresTls { ca_file }),
+        tls: use_tls.then_some(tls),
     })
 }
 

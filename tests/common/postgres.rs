@@ -115,11 +115,26 @@ impl Postgres {
     /// As `start`, accepting TLS connections only (`hostssl` in pg_hba.conf), with a server
     /// certificate for 127.0.0.1 and localhost signed by `authority`.
     pub fn start_tls(authority: &super::test_ca::TestCa) -> Postgres {
+        Postgres::start_tls_with(authority, false)
+    }
+
+    /// As `start_tls`, also requiring a client certificate signed by `authority`
+    /// (`clientcert=verify-ca`).
+    pub fn start_tls_with_client_certs(authority: &super::test_ca::TestCa) -> Postgres {
+        Postgres::start_tls_with(authority, true)
+    }
+
+    fn start_tls_with(authority: &super::test_ca::TestCa, client_certs: bool) -> Postgres {
         let mut postgres = Postgres::start();
         postgres.stop();
         let data = postgres.data_dir();
         let (cert, key) = authority.issue(&["127.0.0.1", "localhost"], "postgres-server");
-        for (from, to) in [(cert, "server.crt"), (key, "server.key")] {
+        let files = [
+            (cert, "server.crt"),
+            (key, "server.key"),
+            (authority.ca_file.clone(), "ca.crt"),
+        ];
+        for (from, to) in files {
             let target = data.join(to);
             std::fs::copy(from, &target).unwrap();
             // PostgreSQL refuses a key others can read.
@@ -131,13 +146,14 @@ impl Postgres {
         }
         let conf = data.join("postgresql.conf");
         let mut text = std::fs::read_to_string(&conf).unwrap();
-        text.push_str("\nssl = on\n");
+        text.push_str("\nssl = on\nssl_ca_file = 'ca.crt'\n");
         std::fs::write(&conf, text).unwrap();
         let hba = data.join("pg_hba.conf");
         let text: String = std::fs::read_to_string(&hba)
             .unwrap()
             .lines()
             .map(|line| match line.strip_prefix("host ") {
+                Some(rest) if client_certs => format!("hostssl {rest} clientcert=verify-ca\n"),
                 Some(rest) => format!("hostssl {rest}\n"),
                 None => format!("{line}\n"),
             })

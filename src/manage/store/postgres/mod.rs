@@ -44,7 +44,8 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to `url` (`postgres://user:password@host:port/db`, or a `host=/run/dir` key/value
     /// string) and creates or migrates the schema. With `tls`, over TLS only, the server's
-    /// certificate verified (chain and host name) against `tls.ca_file` or the Mozilla roots.
+    /// certificate verified (chain and host name) against `tls.ca_file` or the Mozilla roots,
+    /// presenting `tls.client_identity` when the server asks for a client certificate.
     pub fn connect(url: &str, tls: Option<&PostgresTls>) -> Result<PostgresStore, StoreError> {
         let mut config: postgres::Config = url.parse().map_err(|_| {
             // The parser's message may quote the URL, password included.
@@ -60,7 +61,15 @@ impl PostgresStore {
                 config.ssl_mode(SslMode::Require);
                 let builder = client_trust::verifying_builder(tls.ca_file.as_deref())
                     .map_err(StoreError::Unavailable)?;
-                Some(MakeRustlsConnect::new(builder.with_no_client_auth()))
+                let config = match &tls.client_identity {
+                    Some(identity) => identity.install(builder).map_err(|err| {
+                        StoreError::Unavailable(format!(
+                            "the client certificate cannot be used: {err}"
+                        ))
+                    })?,
+                    None => builder.with_no_client_auth(),
+                };
+                Some(MakeRustlsConnect::new(config))
             }
             None => None,
         };
@@ -96,7 +105,8 @@ impl PostgresStore {
                     Some(tls) => self.config.connect(tls.clone()),
                     None => self.config.connect(NoTls),
                 };
-                let mut client = connected.map_err(unavailable)?;
+                let mut client =
+                    connected.map_err(|error| with_handshake_hint(unavailable(error)))?;
                 migrate(&mut client)?;
                 *guard = Some(client);
             }
@@ -196,6 +206,19 @@ fn unavailable(error: postgres::Error) -> StoreError {
         }
     };
     StoreError::Unavailable(text)
+}
+
+/// `error` with what a TLS alert from the database usually means: the server checked a client
+/// certificate (rustls reports the server's alert, not the reason).
+fn with_handshake_hint(error: StoreError) -> StoreError {
+    match error {
+        StoreError::Unavailable(text) if text.contains("received fatal alert") => {
+            StoreError::Unavailable(format!(
+                "{text} (the database ended the TLS handshake: if it asks for a client certificate, check that management.store.certFile is signed by an authority in its ssl_ca_file)"
+            ))
+        }
+        other => other,
+    }
 }
 
 const DOCUMENT_COLUMNS: &str = "kind, id, body, version, updated_at_ms";
