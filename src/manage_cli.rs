@@ -90,9 +90,12 @@ pub enum TokensAction {
         /// When it stops working, RFC 3339 (e.g. 2027-01-01T00:00:00Z); default: never.
         #[arg(long, value_name = "TIME")]
         expires_at: Option<String>,
+        /// What it may do: admin (everything) or viewer (read only: GET).
+        #[arg(long, value_name = "ROLE", default_value = "admin")]
+        role: String,
     },
-    /// Revoke a store token. Refused while no other token stays valid as long (it could lock
-    /// every operator out) unless --force.
+    /// Revoke a store token. An administrator's is refused while no other administrator's stays
+    /// valid as long (it could lock every operator out) unless --force.
     Revoke {
         name: String,
         /// Revoke it even when no other token outlasts it (e.g. the store's tokens are no
@@ -113,8 +116,12 @@ pub fn tokens(action: TokensAction, connection: Connection) -> ExitCode {
             Some(TOKEN_COLUMNS),
             None,
         ),
-        TokensAction::Create { name, expires_at } => {
-            let mut body = json!({ "name": name });
+        TokensAction::Create {
+            name,
+            expires_at,
+            role,
+        } => {
+            let mut body = json!({ "name": name, "role": role });
             if let Some(at) = expires_at {
                 body["expiresAt"] = Value::from(at.as_str());
             }

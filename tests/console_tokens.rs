@@ -1,7 +1,8 @@
 //! The console's Tokens page in a real browser (headless Chromium over the DevTools protocol,
 //! as tests/console_wizard.rs): signed in with the token printed at first start, an operator
 //! creates a token of their own (shown once), revokes the printed one (which signs them out,
-//! since it was theirs), signs in with the new one, and is told why the last one cannot go.
+//! since it was theirs), signs in with the new one, and is told why the last one cannot go; then
+//! creates a viewer's token, signs in with it, and is told that it may only read.
 //!
 //! Needs Debian's `chromium` (tests/setup/chromium.sh, run by tests/run.sh).
 
@@ -9,6 +10,7 @@ mod common;
 
 use common::console_browser::ConsoleBrowser;
 use common::console_stack::{ConsoleStack, TOKEN};
+use tidegate::config::TokenRole;
 
 #[test]
 fn the_tokens_page_rotates_the_printed_token_and_keeps_the_last_one() {
@@ -78,6 +80,47 @@ fn the_tokens_page_rotates_the_printed_token_and_keeps_the_last_one() {
         "{kept}"
     );
     assert_eq!(stack.store.tokens().unwrap().len(), 1);
+
+    // A viewer's token: created with its role and listed so; signed in with it, the pages read
+    // and a change is refused with the server's words.
+    let viewer = browser.step(
+        "viewer-created",
+        "tgTest.fill('Name', 'grafana').then(() => tgTest.fill('Role', 'viewer'))
+           .then(() => tgTest.click('Create token')).then(() => tgTest.text('Revoke grafana'))
+           .then(() => tgTest.text('viewer'))
+           .then(() => document.querySelector('code.secret').textContent)",
+    );
+    let viewer = viewer.as_str().expect("the clear token").to_owned();
+    let roles: Vec<(String, TokenRole)> = stack
+        .store
+        .tokens()
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.name, t.role))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("grafana".to_owned(), TokenRole::Viewer),
+            ("ops".to_owned(), TokenRole::Admin)
+        ]
+    );
+    browser.step(
+        "viewer-signed-out",
+        "tgTest.click('Sign out').then(() => tgTest.heading('Sign in'))",
+    );
+    browser.sign_in("viewer-signed-in", &viewer);
+    let refused = browser.step(
+        "viewer-refused",
+        "tgTest.click('Tokens').then(() => tgTest.heading('Tokens')).then(() => tgTest.text('ops'))
+           .then(() => tgTest.click('Revoke grafana')).then(() => tgTest.confirm())
+           .then(() => tgTest.text('may only read')).then(() => tgTest.status())",
+    );
+    assert!(
+        refused.as_str().unwrap().contains("may only read"),
+        "{refused}"
+    );
+    assert_eq!(stack.store.tokens().unwrap().len(), 2);
     let log = browser.log();
     for bad in ["exception", "Content Security Policy", "Refused to"] {
         assert!(!log.contains(bad), "the page logged {bad}:\n{log}");

@@ -172,6 +172,7 @@ fn a_stored_first_token_stops_working_once_tokens_are_configured() {
         hash: hash.to_config_text(),
         created_at: Some(std::time::SystemTime::now()),
         expires_at: None,
+        role: tidegate::config::TokenRole::Admin,
     };
     let audit = tidegate::manage::store::AuditEvent::now("gateway", "token.create", "token:x");
     store.add_token(&stored, &audit).unwrap();

@@ -123,6 +123,7 @@ fn tokens_commands_rotate_the_store_token() {
         hash: tidegate::security::api_key::hash(first.as_bytes()).to_config_text(),
         created_at: Some(std::time::SystemTime::now()),
         expires_at: None,
+        role: tidegate::config::TokenRole::Admin,
     };
     store
         .add_token(
@@ -156,6 +157,8 @@ fn tokens_commands_rotate_the_store_token() {
             "ci",
             "--expires-at",
             "2999-01-01T00:00:00Z",
+            "--role",
+            "viewer",
         ],
         &url,
         &token,
@@ -165,12 +168,22 @@ fn tokens_commands_rotate_the_store_token() {
     let rows: Vec<&str> = table.lines().skip(1).collect();
     assert_eq!(rows.len(), 2, "{table}");
     assert!(
-        rows[0].starts_with("ci ") && rows[0].contains("2999-01-01"),
+        rows[0].starts_with("ci ") && rows[0].contains("viewer") && rows[0].contains("2999-01-01"),
         "{table}"
     );
     assert!(
-        rows[1].starts_with("ops ") && rows[1].contains("store"),
+        rows[1].starts_with("ops ") && rows[1].contains("admin") && rows[1].contains("store"),
         "{table}"
+    );
+    let refused = tidegate(
+        &["tokens", "create", "typo", "--role", "root"],
+        &url,
+        &token,
+    );
+    assert_ne!(refused.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("`viewer`"),
+        "{refused:?}"
     );
     stdout(&tidegate(&["tokens", "revoke", "ci"], &url, &token));
     // The printed token no longer works (a refused token: exit 2); the last one is kept.

@@ -82,11 +82,12 @@ fn ci_token() -> StoredToken {
         hash: "sha256:ab".to_owned(),
         created_at: Some(UNIX_EPOCH + Duration::from_millis(1_765_000_000_000)),
         expires_at: Some(UNIX_EPOCH + Duration::from_millis(1_900_000_000_000)),
+        role: tidegate::config::TokenRole::Admin,
     }
 }
 
 #[test]
-fn a_sqlite_file_from_before_token_times_is_migrated_and_keeps_its_token() {
+fn a_sqlite_file_from_before_token_times_and_roles_is_migrated_and_keeps_its_token() {
     // What a tidegate before migration 2 wrote: the token table with a name and a hash only.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
@@ -108,15 +109,16 @@ fn a_sqlite_file_from_before_token_times_is_migrated_and_keeps_its_token() {
             hash: "sha256:cd".to_owned(),
             created_at: None,
             expires_at: None,
+            role: tidegate::config::TokenRole::Admin,
         }],
-        "kept, its creation time unknown, with no expiry"
+        "kept, an administrator's, its creation time unknown, with no expiry"
     );
     drop(store);
     let connection = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = connection
         .query_row("SELECT version FROM tidegate_schema", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3, "migrated through token times and roles");
 }
 
 #[test]
@@ -218,6 +220,7 @@ fn two_postgres_nodes_revoking_each_others_token_at_once_leave_one() {
         hash: "sha256:ab".to_owned(),
         created_at: None,
         expires_at: None,
+        role: tidegate::config::TokenRole::Admin,
     };
     for round in 0..20 {
         for name in ["a", "b"] {
@@ -252,7 +255,7 @@ fn two_postgres_nodes_revoking_each_others_token_at_once_leave_one() {
 }
 
 #[test]
-fn a_postgres_store_from_before_token_times_is_migrated_and_keeps_its_token() {
+fn a_postgres_store_from_before_token_times_and_roles_is_migrated_and_keeps_its_token() {
     // What a tidegate before migration 2 left: schema version 1, a token with a hash only.
     let postgres = Postgres::start();
     let mut client = postgres::Client::connect(&postgres.url(), postgres::NoTls).unwrap();
@@ -272,11 +275,12 @@ fn a_postgres_store_from_before_token_times_is_migrated_and_keeps_its_token() {
             hash: "sha256:cd".to_owned(),
             created_at: None,
             expires_at: None,
+            role: tidegate::config::TokenRole::Admin,
         }]
     );
     let version: i64 = client
         .query_one("SELECT version FROM tidegate_schema", &[])
         .unwrap()
         .get(0);
-    assert_eq!(version, 2);
+    assert_eq!(version, 3, "migrated through token times and roles");
 }

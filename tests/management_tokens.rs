@@ -3,8 +3,9 @@
 //! no other outlasts it (an expiring one does not stand in for one that never expires), even
 //! against revocations racing each other, unless forced; a token that expires creating only
 //! tokens that expire no later; a restart with every token expired printing a new one; bad
-//! requests refused with what to fix; and, while a token is configured, the store's tokens
-//! inactive on that node.
+//! requests refused with what to fix; while a token is configured, the store's tokens inactive
+//! on that node; and a viewer's token reading everything, changing nothing (403), never standing
+//! in for an administrator's.
 
 mod common;
 
@@ -25,6 +26,7 @@ fn stored(name: &str, clear: &str, expires_at: Option<SystemTime>) -> StoredToke
         hash: tidegate::security::api_key::hash(clear.as_bytes()).to_config_text(),
         created_at: Some(SystemTime::now()),
         expires_at,
+        role: tidegate::config::TokenRole::Admin,
     }
 }
 
@@ -432,4 +434,95 @@ fn while_a_token_is_configured_the_stores_tokens_are_inactive_on_that_node() {
     expect(&mgmt.call("DELETE", "/tokens/ci?force=true", None), 204);
     assert!(mgmt.store.tokens().unwrap().is_empty());
     expect(&mgmt.call("GET", "/apis", None), 200);
+}
+
+#[test]
+fn a_viewers_token_reads_everything_changes_nothing_and_never_stands_in_for_an_admins() {
+    let mgmt = store_tokens_only();
+    let viewer = create(&mgmt, FIRST, json!({"name": "grafana", "role": "viewer"}));
+    let list = call_as(&mgmt, &viewer, "GET", "/tokens", None);
+    expect(&list, 200);
+    let roles: Vec<(String, String)> = list.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_owned(),
+                t["role"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("grafana".to_owned(), "viewer".to_owned()),
+            ("initial".to_owned(), "admin".to_owned())
+        ]
+    );
+    // Reads.
+    for path in ["/apis", "/applications", "/audit", "/tokens"] {
+        expect(&call_as(&mgmt, &viewer, "GET", path, None), 200);
+    }
+    // Every change is refused, naming the token and what to use instead; nothing happens.
+    let api = json!({"definition": {"id": "orders", "name": "Orders", "contextPaths": ["/orders"],
+        "entrypoints": [{"type": "sse"}], "endpoint": {"type": "mock"}}});
+    for (method, path, body) in [
+        ("POST", "/apis", Some(&api)),
+        ("POST", "/tokens", Some(&json!({"name": "mine"}))),
+        ("DELETE", "/tokens/initial", None),
+        ("DELETE", "/tokens/grafana", None),
+        ("POST", "/applications", Some(&json!({"name": "x"}))),
+    ] {
+        let refused = call_as(&mgmt, &viewer, method, path, body);
+        expect_error(&refused, 403, "auth.forbidden");
+        let message = refused.json()["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.contains("'grafana'") && message.contains("admin"),
+            "{message}"
+        );
+    }
+    expect(&call_as(&mgmt, FIRST, "GET", "/apis/orders", None), 404);
+    assert_eq!(mgmt.store.tokens().unwrap().len(), 2);
+    // Unknown routes and methods answer as for anyone.
+    expect_error(
+        &call_as(&mgmt, &viewer, "GET", "/nothing", None),
+        404,
+        "route.not_found",
+    );
+    // A viewer's token does not keep the last administrator's: revoking `initial` would leave
+    // no administrator.
+    expect_error(
+        &call_as(&mgmt, FIRST, "DELETE", "/tokens/initial", None),
+        409,
+        "token.last",
+    );
+    // A viewer's token goes freely, even the last one.
+    expect(
+        &call_as(&mgmt, FIRST, "DELETE", "/tokens/grafana", None),
+        204,
+    );
+    expect_error(
+        &call_as(&mgmt, &viewer, "GET", "/apis", None),
+        401,
+        "auth.required",
+    );
+}
+
+#[test]
+fn a_start_with_only_a_viewers_token_prints_an_administrators() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let audit = AuditEvent::now("gateway", "token.create", "token:grafana");
+    let mut viewer = stored("grafana", "viewer-token", None);
+    viewer.role = tidegate::config::TokenRole::Viewer;
+    store.add_token(&viewer, &audit).unwrap();
+    let tokens = Tokens::new(&[], None);
+    let (name, _) = tokens
+        .bootstrap(store.as_ref())
+        .unwrap()
+        .expect("no administrator's token: one is generated");
+    assert_eq!(name, "initial");
+    let generated = store.tokens().unwrap();
+    let initial = generated.iter().find(|t| t.name == "initial").unwrap();
+    assert_eq!(initial.role, tidegate::config::TokenRole::Admin);
 }

@@ -94,6 +94,40 @@ pub struct AdminToken {
     pub name: String,
     /// `hash`: `sha256:` and 64 hex digits of the token (`tidegate apikey generate` prints both).
     pub hash: KeyHash,
+    /// `role` (default `admin`): what the token may do.
+    pub role: TokenRole,
+}
+
+/// What a management token may do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TokenRole {
+    /// Everything: read, and change APIs, plans, applications, subscriptions and tokens.
+    #[default]
+    Admin,
+    /// Read only (`GET`): for dashboards, audits and CI checks; every change is refused 403.
+    Viewer,
+}
+
+impl TokenRole {
+    /// Every role, as written.
+    pub const NAMES: &'static str = "`admin` or `viewer`";
+
+    /// `admin` or `viewer`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenRole::Admin => "admin",
+            TokenRole::Viewer => "viewer",
+        }
+    }
+
+    /// The role written `text`, if any.
+    pub fn parse(text: &str) -> Option<TokenRole> {
+        match text {
+            "admin" => Some(TokenRole::Admin),
+            "viewer" => Some(TokenRole::Viewer),
+            _ => None,
+        }
+    }
 }
 
 /// The web console and developer portal.
@@ -136,10 +170,11 @@ impl Default for RawManagement {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a token mapping (name, hash)")]
+#[serde(deny_unknown_fields, expecting = "a token mapping (name, hash, role)")]
 struct RawToken {
     name: String,
     hash: String,
+    role: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -275,10 +310,22 @@ fn tokens(raw: Vec<RawToken>, p: &mut Problems) -> Vec<AdminToken> {
             );
         }
         names.push(token.name.clone());
+        let role = match token.role.as_deref().map(TokenRole::parse) {
+            None => TokenRole::Admin,
+            Some(Some(role)) => role,
+            Some(None) => {
+                p.push(
+                    join(&loc, "role"),
+                    format!("must be {} (read only)", TokenRole::NAMES),
+                );
+                TokenRole::Admin
+            }
+        };
         match KeyHash::from_config_text(&token.hash.to_ascii_lowercase()) {
             Some(hash) => tokens.push(AdminToken {
                 name: token.name,
                 hash,
+                role,
             }),
             None => p.push(
                 join(&loc, "hash"),

@@ -55,7 +55,7 @@ fn empty_section_takes_every_default() {
 fn full_postgresql_section_with_env_secret() {
     std::env::set_var("TIDEGATE_TEST_MGMT_PW", "s3cret");
     let yaml = format!(
-        "gateway: {{ adminListen: 127.0.0.1:18082 }}\napis: []\nmanagement:\n  listen: 0.0.0.0:9083\n  environment: prod-1\n  store:\n    type: postgresql\n    url: postgres://tg:${{TIDEGATE_TEST_MGMT_PW}}@db:5432/tg\n    pollIntervalMs: 250\n  tokens:\n    - {{ name: ci, hash: \"{HASH}\" }}\n  console: {{ enabled: false, listen: 127.0.0.1:9084 }}\n"
+        "gateway: {{ adminListen: 127.0.0.1:18082 }}\napis: []\nmanagement:\n  listen: 0.0.0.0:9083\n  environment: prod-1\n  store:\n    type: postgresql\n    url: postgres://tg:${{TIDEGATE_TEST_MGMT_PW}}@db:5432/tg\n    pollIntervalMs: 250\n  tokens:\n    - {{ name: ci, hash: \"{HASH}\" }}\n    - {{ name: grafana, hash: \"{HASH}\", role: viewer }}\n  console: {{ enabled: false, listen: 127.0.0.1:9084 }}\n"
     );
     let management = load_str(&yaml, "t").unwrap().management.unwrap();
     assert_eq!(management.listen, "0.0.0.0:9083".parse().unwrap());
@@ -66,9 +66,11 @@ fn full_postgresql_section_with_env_secret() {
     assert_eq!(url.expose(), "postgres://tg:s3cret@db:5432/tg");
     assert_eq!(tls, &None, "plain text unless sslmode=require");
     assert_eq!(management.store.poll_interval, Duration::from_millis(250));
-    assert_eq!(management.tokens.len(), 1);
+    assert_eq!(management.tokens.len(), 2);
     assert_eq!(management.tokens[0].name, "ci");
     assert_eq!(management.tokens[0].hash.to_config_text(), HASH);
+    assert_eq!(management.tokens[0].role, TokenRole::Admin, "by default");
+    assert_eq!(management.tokens[1].role, TokenRole::Viewer);
     assert!(!management.console.enabled);
 }
 
@@ -94,7 +96,7 @@ fn unknown_keys_are_refused_with_the_allowed_ones() {
 #[test]
 fn every_rule_is_reported_at_once() {
     let found = problems(
-        "apis: []\nmanagement:\n  listen: nowhere\n  environment: 'a b'\n  store: { type: mysql, pollIntervalMs: 10 }\n  tokens:\n    - { name: ci, hash: abc }\n    - { name: ci, hash: \"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\" }\n",
+        "apis: []\nmanagement:\n  listen: nowhere\n  environment: 'a b'\n  store: { type: mysql, pollIntervalMs: 10 }\n  tokens:\n    - { name: ci, hash: abc }\n    - { name: ci, hash: \"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\", role: root }\n",
     );
     let expect = [
         "management.listen: 'nowhere' is not an IP address",
@@ -103,6 +105,7 @@ fn every_rule_is_reported_at_once() {
         "management.store.pollIntervalMs: must be between 50 and 60000 (ms), got 10",
         "management.tokens[0].hash: must be `sha256:`",
         "management.tokens[1].name: token name 'ci' is used twice",
+        "management.tokens[1].role: must be `admin` or `viewer`",
     ];
     for part in expect {
         assert!(

@@ -53,7 +53,7 @@ pub use applications::{parse_subject, CertificateMatch};
 pub(crate) use cors::is_token_byte;
 pub use cors::CorsConfig;
 pub use kafka::KafkaOptions;
-pub use management::{AdminToken, ConsoleConfig, ManagementConfig};
+pub use management::{AdminToken, ConsoleConfig, ManagementConfig, TokenRole};
 pub use model::{
     ApiConfig, ApiState, Config, DriverChoice, EndpointConfig, EntrypointConfig, GatewayConfig,
     HttpGetOptions, HttpPostOptions, InMemoryOptions, Limits, MockOptions, OutboundConfig,

@@ -215,6 +215,7 @@ pub const SUBSCRIPTION_COLUMNS: &[(&str, &str)] = &[
 /// `tidegate tokens list`.
 pub const TOKEN_COLUMNS: &[(&str, &str)] = &[
     ("NAME", "name"),
+    ("ROLE", "role"),
     ("SOURCE", "source"),
     ("ACTIVE", "active"),
     ("CREATED", "createdAt"),

@@ -125,17 +125,11 @@ impl ManagedNode {
                 prepared.gateway_section.clone(),
                 stats,
             );
-            let configured: Vec<(String, String)> = prepared
-                .management
-                .tokens
-                .iter()
-                .map(|token| (token.name.clone(), token.hash.to_config_text()))
-                .collect();
             let env_token = std::env::var("TIDEGATE_MANAGEMENT_TOKEN").ok();
             let options = ManagementOptions {
                 listen: prepared.management.listen,
                 environment: prepared.management.environment.clone(),
-                tokens: Tokens::new(&configured, env_token.as_deref()),
+                tokens: Tokens::new(&prepared.management.tokens, env_token.as_deref()),
                 portal: prepared.management.portal,
             };
             Some(ManagementApi::start(options, Arc::new(service))?)

@@ -64,6 +64,7 @@ impl ConsoleStack {
                 hash: tidegate::security::api_key::hash(TOKEN.as_bytes()).to_config_text(),
                 created_at: Some(std::time::SystemTime::now()),
                 expires_at: None,
+                role: tidegate::config::TokenRole::Admin,
             };
             let audit = AuditEvent::now("gateway", "token.create", "token:initial");
             store

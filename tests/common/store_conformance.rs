@@ -307,6 +307,7 @@ fn token(name: &str, hash: &str, expires_at: Option<SystemTime>) -> StoredToken 
         hash: hash.to_owned(),
         created_at: Some(UNIX_EPOCH + Duration::from_millis(1_700_000_000_123)),
         expires_at,
+        role: tidegate::config::TokenRole::Admin,
     }
 }
 
@@ -352,18 +353,27 @@ fn tokens(store: &dyn Store) {
     store
         .revoke_token("old-style", None, &revoke("old-style"))
         .unwrap();
+    // A viewer's token keeps its role; it never stands in for an administrator's (below).
+    let mut viewer = token("viewer", "sha256:77", None);
+    viewer.role = tidegate::config::TokenRole::Viewer;
+    store.add_token(&viewer, &audit("viewer")).unwrap();
+    assert!(store.tokens().unwrap().contains(&viewer));
     assert_eq!(store.audit(Some("token:alpha"), 10).unwrap().len(), 1);
 
     assert_eq!(
         store.revoke_token("nobody", Some(now), &revoke("nobody")),
         Err(StoreError::NoSuchToken)
     );
-    // zeta never expires: alpha, which does, cannot stand in for it.
+    // zeta never expires: alpha, which does, cannot stand in for it, nor can the viewer's.
     assert_eq!(
         store.revoke_token("zeta", Some(now), &revoke("zeta")),
         Err(StoreError::LastToken),
-        "no other token lasts as long as zeta"
+        "no other administrator's token lasts as long as zeta"
     );
+    // The viewer's goes freely.
+    store
+        .revoke_token("viewer", Some(now), &revoke("viewer"))
+        .unwrap();
     // alpha goes: zeta outlasts it.
     store
         .revoke_token("alpha", Some(now), &revoke("alpha"))

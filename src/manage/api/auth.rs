@@ -1,4 +1,4 @@
-//! Administrator tokens: `Authorization: Bearer <token>` (never the query string, which logs and
+//! Management tokens: `Authorization: Bearer <token>` (never the query string, which logs and
 //! browser histories keep), compared by SHA-256 in constant time against every known hash:
 //! `management.tokens` and `TIDEGATE_MANAGEMENT_TOKEN` when either is set, else the store's
 //! unexpired ones (created and revoked through the API: `tokens.rs`). With none at all, the
@@ -6,14 +6,15 @@
 //! a token replaces the store's, so the generated one (printed, maybe into a shared log) is
 //! revoked by configuring your own, or by creating another and revoking it. A refused call
 //! changes nothing; failures are counted and logged at most once per interval, so a guesser
-//! cannot flood the log.
+//! cannot flood the log. A token's role says what it may do: `admin` everything, `viewer` only
+//! read (the router refuses its other calls with 403).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::management::actors;
-use crate::config::KeyHash;
+use crate::config::{AdminToken, KeyHash, TokenRole};
 use crate::manage::service::{token_target, ENV_TOKEN_NAME};
 use crate::manage::store::{self, AuditEvent, Store, StoreError, StoredToken};
 use crate::security::api_key;
@@ -27,22 +28,25 @@ pub const FIRST_TOKEN_NAME: &str = "initial";
 /// The tokens that authenticate, by name.
 pub struct Tokens {
     /// From the configuration and the environment: fixed for the process's life.
-    fixed: Vec<(String, KeyHash)>,
+    fixed: Vec<(String, KeyHash, TokenRole)>,
     failures: AtomicU64,
     throttle: Mutex<LogThrottle>,
 }
 
 impl Tokens {
-    /// `configured`: `(name, "sha256:…")` pairs from `management.tokens`; `env_token`: the clear
-    /// token of `TIDEGATE_MANAGEMENT_TOKEN`. Hashes that do not parse were refused by the config
-    /// check already; they are skipped here.
-    pub fn new(configured: &[(String, String)], env_token: Option<&str>) -> Tokens {
-        let mut fixed: Vec<(String, KeyHash)> = configured
+    /// `configured`: `management.tokens`; `env_token`: the clear token of
+    /// `TIDEGATE_MANAGEMENT_TOKEN`, an administrator's.
+    pub fn new(configured: &[AdminToken], env_token: Option<&str>) -> Tokens {
+        let mut fixed: Vec<(String, KeyHash, TokenRole)> = configured
             .iter()
-            .filter_map(|(name, hash)| Some((name.clone(), KeyHash::from_config_text(hash)?)))
+            .map(|token| (token.name.clone(), token.hash, token.role))
             .collect();
         if let Some(token) = env_token.filter(|token| !token.is_empty()) {
-            fixed.push((ENV_TOKEN_NAME.to_owned(), api_key::hash(token.as_bytes())));
+            fixed.push((
+                ENV_TOKEN_NAME.to_owned(),
+                api_key::hash(token.as_bytes()),
+                TokenRole::Admin,
+            ));
         }
         Tokens {
             fixed,
@@ -51,17 +55,18 @@ impl Tokens {
         }
     }
 
-    /// With no token configured, none in the environment and none valid in the store (a first
-    /// start, or every stored one expired): generates one, stores its hash under `initial`
-    /// (`initial-2`, … when taken), and returns its name and the clear token to print once.
-    /// `None` when another node generated one meanwhile.
+    /// With no token configured, none in the environment and no valid administrator token in the
+    /// store (a first start, or every stored one expired or a viewer's): generates one, stores
+    /// its hash under `initial` (`initial-2`, … when taken), and returns its name and the clear
+    /// token to print once. `None` when another node generated one meanwhile.
     pub fn bootstrap(&self, store: &dyn Store) -> Result<Option<(String, String)>, String> {
         if !self.fixed.is_empty() {
             return Ok(None);
         }
         let stored = store.tokens().map_err(|err| err.to_string())?;
         let now = SystemTime::now();
-        if stored.iter().any(|token| token.is_live(now)) {
+        let admin = |token: &StoredToken| token.role == TokenRole::Admin && token.is_live(now);
+        if stored.iter().any(admin) {
             return Ok(None);
         }
         let taken = |name: &str| stored.iter().any(|token| token.name == name);
@@ -75,6 +80,7 @@ impl Tokens {
             hash: hash.to_config_text(),
             created_at: Some(store::now()),
             expires_at: None,
+            role: TokenRole::Admin,
         };
         let audit = AuditEvent::now(actors::GATEWAY, "token.create", &token_target(&name));
         match store.add_token(&first, &audit) {
@@ -84,13 +90,19 @@ impl Tokens {
         }
     }
 
-    /// The names of the configured tokens (`management.tokens`, then `env`).
-    pub fn fixed_names(&self) -> impl Iterator<Item = &str> {
-        self.fixed.iter().map(|(name, _)| name.as_str())
+    /// The configured tokens (`management.tokens`, then `env`), with their roles.
+    pub fn fixed(&self) -> impl Iterator<Item = (&str, TokenRole)> {
+        self.fixed
+            .iter()
+            .map(|(name, _, role)| (name.as_str(), *role))
     }
 
-    /// The token's name when `authorization` carries a known, unexpired token.
-    pub fn authenticate(&self, authorization: Option<&str>, store: &dyn Store) -> Option<String> {
+    /// The token's name and role when `authorization` carries a known, unexpired token.
+    pub fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        store: &dyn Store,
+    ) -> Option<(String, TokenRole)> {
         let presented = authorization
             .and_then(|value| {
                 value
@@ -104,7 +116,7 @@ impl Tokens {
             return None;
         };
         match self.find(presented, store) {
-            Found::Live(name) => Some(name),
+            Found::Live(name, role) => Some((name, role)),
             Found::Expired(name) => {
                 self.failed("expired token", Some(&name));
                 None
@@ -130,18 +142,18 @@ impl Tokens {
         });
         let stored = stored.iter().filter_map(|token| {
             let hash = KeyHash::from_config_text(&token.hash)?;
-            Some((token.name.as_str(), hash, token.is_live(now)))
+            Some((token.name.as_str(), hash, token.role, token.is_live(now)))
         });
         let fixed = self
             .fixed
             .iter()
-            .map(|(name, hash)| (name.as_str(), *hash, true));
+            .map(|(name, hash, role)| (name.as_str(), *hash, *role, true));
         // Every hash is compared, whichever matches: the time says nothing about which one.
         let mut found = Found::Unknown;
-        for (name, hash, live) in fixed.chain(stored) {
+        for (name, hash, role, live) in fixed.chain(stored) {
             if constant_time_eq(&hash.0, &presented.0) && matches!(found, Found::Unknown) {
                 found = if live {
-                    Found::Live(name.to_owned())
+                    Found::Live(name.to_owned(), role)
                 } else {
                     Found::Expired(name.to_owned())
                 };
@@ -184,7 +196,7 @@ impl Tokens {
 
 /// What a presented token matched.
 enum Found {
-    Live(String),
+    Live(String, TokenRole),
     Expired(String),
     Unknown,
 }

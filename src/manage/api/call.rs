@@ -17,7 +17,7 @@ pub(super) struct Call<'a> {
     pub(super) params: Vec<(&'static str, String)>,
     /// Who calls, recorded in audit events: the token's name.
     pub(super) actor: Actor,
-    /// The administrator tokens (for the token routes).
+    /// The management tokens (for the token routes).
     pub(super) tokens: &'a Tokens,
 }
 

@@ -26,7 +26,7 @@ pub use auth::{Tokens, FIRST_TOKEN_NAME};
 pub use openapi::OPENAPI_JSON;
 
 use crate::admin::{Handler, HttpServer, MetricsSource, Reply, Request, ServerLimits};
-use crate::config::PortalConfig;
+use crate::config::{PortalConfig, TokenRole};
 use crate::manage::service::{Actor, Service};
 use crate::metrics::AdminMetrics;
 use call::Call;
@@ -51,7 +51,7 @@ pub struct ManagementOptions {
     pub listen: SocketAddr,
     /// The `{envId}` of the routes (`management.environment`, default `DEFAULT`).
     pub environment: String,
-    /// The administrator tokens accepted as `Authorization: Bearer` (`management.tokens` and
+    /// The management tokens accepted as `Authorization: Bearer` (`management.tokens` and
     /// `TIDEGATE_MANAGEMENT_TOKEN`; with none, one is generated at first start).
     pub tokens: Tokens,
     /// The developer portal's bounds (`management.portal`).
@@ -177,7 +177,7 @@ fn route(state: &State, request: &Request) -> Reply {
     if path.starts_with("/portal/") {
         return portal::handle(&state.service, &state.portal, request, method);
     }
-    let Some(actor) = state.tokens.authenticate(
+    let Some((actor, role)) = state.tokens.authenticate(
         head.header_str("authorization"),
         state.service.store().as_ref(),
     ) else {
@@ -221,6 +221,17 @@ fn route(state: &State, request: &Request) -> Reply {
                         "no environment '{}'; this gateway's is '{}' (management.environment)",
                         call.param("envId"),
                         state.environment
+                    ),
+                    &[],
+                );
+            }
+            if role == TokenRole::Viewer && route.method != "GET" {
+                return error_reply(
+                    403,
+                    "auth.forbidden",
+                    &format!(
+                        "token '{}' is a viewer's: it may only read (GET); {method} needs an administrator's token (role admin)",
+                        call.actor.0
                     ),
                     &[],
                 );

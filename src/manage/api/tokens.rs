@@ -1,4 +1,4 @@
-//! Handlers of `/tokens…`: the administrator tokens (`service/tokens.rs` has the rules).
+//! Handlers of `/tokens…`: the management tokens (`service/tokens.rs` has the rules).
 
 use super::call::{data, Call};
 use crate::admin::Reply;
@@ -8,7 +8,7 @@ type Answer = Result<Reply, ServiceError>;
 
 fn sources<'a>(call: &'a Call<'_>) -> TokenSources<'a> {
     TokenSources {
-        fixed: call.tokens.fixed_names().collect(),
+        fixed: call.tokens.fixed().collect(),
     }
 }
 

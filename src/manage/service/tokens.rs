@@ -1,10 +1,11 @@
-//! Administrator tokens kept in the store: listed (never their hash), created (the clear token
-//! shown once, in the answer) and revoked, each audited under `token:NAME`.
+//! Management tokens kept in the store: listed (never their hash), created (the clear token
+//! shown once, in the answer) with a role (`admin`, or `viewer`: read only) and revoked, each
+//! audited under `token:NAME`.
 //!
 //! The rules that keep operators from locking themselves out, or a short-lived token from
 //! outliving itself:
-//! - a token is revoked only while another one outlasts it (valid now, and expiring no sooner:
-//!   `StoredToken::outlasts`), checked in the store transaction that removes it, on whichever
+//! - an administrator's token is revoked only while another administrator's outlasts it (valid
+//!   now, and expiring no sooner: `StoredToken::outlasts`), checked in the store transaction that removes it, on whichever
 //!   node, configured tokens or not; `force` skips that check (a store whose tokens no node
 //!   uses any more);
 //! - a token created by a store token that expires expires no later.
@@ -21,6 +22,7 @@ use super::views::time;
 use super::{Actor, ErrorKind, FieldError, Service, ServiceError};
 use crate::config::management::{actors, token_name_problem};
 use crate::config::timestamp::parse_rfc3339;
+use crate::config::TokenRole;
 use crate::manage::store::{self, AuditEvent, StoreError, StoredToken};
 use crate::security::api_key;
 
@@ -29,8 +31,8 @@ pub const ENV_TOKEN_NAME: &str = actors::ENV;
 
 /// How the node authenticates: which tokens are configured, and so whether the store's count.
 pub struct TokenSources<'a> {
-    /// `management.tokens` names, then `env` for `TIDEGATE_MANAGEMENT_TOKEN`.
-    pub fixed: Vec<&'a str>,
+    /// `management.tokens` names and roles, then `env` for `TIDEGATE_MANAGEMENT_TOKEN`.
+    pub fixed: Vec<(&'a str, TokenRole)>,
 }
 
 impl TokenSources<'_> {
@@ -48,13 +50,13 @@ impl Service {
         let mut list: Vec<Value> = sources
             .fixed
             .iter()
-            .map(|name| {
+            .map(|(name, role)| {
                 let source = if *name == ENV_TOKEN_NAME {
                     "environment"
                 } else {
                     "configuration"
                 };
-                json!({ "name": name, "source": source, "active": true })
+                json!({ "name": name, "role": role.as_str(), "source": source, "active": true })
             })
             .collect();
         for token in self.store().tokens()? {
@@ -69,7 +71,7 @@ impl Service {
         Ok(list)
     }
 
-    /// Creates a token from `{name, expiresAt?}`: the answer holds the clear token, shown only
+    /// Creates a token from `{name, expiresAt?, role?}`: the answer holds the clear token, shown only
     /// here (the store keeps its SHA-256), and whether it authenticates on this node.
     pub fn create_token(
         &self,
@@ -77,7 +79,7 @@ impl Service {
         sources: &TokenSources<'_>,
         actor: &Actor,
     ) -> Result<Value, ServiceError> {
-        let (name, expires_at) = token_request(body)?;
+        let (name, expires_at, role) = token_request(body)?;
         if sources.store_used() {
             self.check_within_caller(&actor.0, expires_at)?;
         }
@@ -94,6 +96,7 @@ impl Service {
             hash: hash.to_config_text(),
             created_at: Some(store::now()),
             expires_at,
+            role,
         };
         let audit = AuditEvent::now(&actor.0, "token.create", &token_target(&name))
             .with_bodies(None, Some(token_view(&token)));
@@ -125,7 +128,7 @@ impl Service {
         sources: &TokenSources<'_>,
         actor: &Actor,
     ) -> Result<(), ServiceError> {
-        if sources.fixed.contains(&name) {
+        if sources.fixed.iter().any(|(fixed, _)| *fixed == name) {
             return Err(ServiceError::conflict(
                 "token.configured",
                 format!("token '{name}' comes from management.tokens or TIDEGATE_MANAGEMENT_TOKEN; remove it there and restart"),
@@ -181,9 +184,9 @@ pub fn token_target(name: &str) -> String {
     format!("token:{name}")
 }
 
-/// A token's name and times (never its hash): what lists, answers and audit events show.
+/// A token's name, role and times (never its hash): what lists, answers and audit events show.
 fn token_view(token: &StoredToken) -> Value {
-    let mut view = json!({ "name": token.name });
+    let mut view = json!({ "name": token.name, "role": token.role.as_str() });
     if let Some(at) = token.created_at {
         view["createdAt"] = Value::from(time(at));
     }
@@ -193,8 +196,8 @@ fn token_view(token: &StoredToken) -> Value {
     view
 }
 
-/// The name and expiry a create asks for, or every problem with them.
-fn token_request(body: &Value) -> Result<(String, Option<SystemTime>), ServiceError> {
+/// The name, expiry and role a create asks for, or every problem with them.
+fn token_request(body: &Value) -> Result<(String, Option<SystemTime>, TokenRole), ServiceError> {
     let empty = Map::new();
     let fields = body.as_object().unwrap_or(&empty);
     let mut errors = Vec::new();
@@ -207,15 +210,15 @@ fn token_request(body: &Value) -> Result<(String, Option<SystemTime>), ServiceEr
     if !body.is_object() {
         refuse(
             "",
-            "send a JSON object: {\"name\": \"ci\", \"expiresAt\": \"2027-01-01T00:00:00Z\"}"
+            "send a JSON object: {\"name\": \"ci\", \"expiresAt\": \"2027-01-01T00:00:00Z\", \"role\": \"viewer\"}"
                 .to_owned(),
         );
     }
     for key in fields.keys() {
-        if !matches!(key.as_str(), "name" | "expiresAt") {
+        if !matches!(key.as_str(), "name" | "expiresAt" | "role") {
             refuse(
                 key,
-                format!("unknown field '{key}'; a token takes name and expiresAt"),
+                format!("unknown field '{key}'; a token takes name, expiresAt and role"),
             );
         }
     }
@@ -261,8 +264,26 @@ fn token_request(body: &Value) -> Result<(String, Option<SystemTime>), ServiceEr
             None
         }
     };
+    let role = match fields.get("role") {
+        None | Some(Value::Null) => TokenRole::Admin,
+        Some(Value::String(text)) => TokenRole::parse(text).unwrap_or_else(|| {
+            refuse(
+                "role",
+                format!(
+                    "'{}' is not a role; use {} (read only)",
+                    text.chars().take(64).collect::<String>(),
+                    TokenRole::NAMES
+                ),
+            );
+            TokenRole::Admin
+        }),
+        Some(_) => {
+            refuse("role", format!("must be a string: {}", TokenRole::NAMES));
+            TokenRole::Admin
+        }
+    };
     if errors.is_empty() {
-        return Ok((name, expires_at));
+        return Ok((name, expires_at, role));
     }
     Err(ServiceError::invalid(
         "token.invalid",
@@ -313,12 +334,20 @@ mod tests {
         let err =
             token_request(&json!({"name": "ci", "expiresAt": "2000-01-01T00:00:00Z"})).unwrap_err();
         assert!(err.errors[0].message.contains("in the past"), "{err:?}");
+        let viewer = token_request(&json!({"name": "grafana", "role": "viewer"})).unwrap();
+        assert_eq!(viewer.2, TokenRole::Viewer);
+        for bad in [json!("root"), json!(1), json!(["admin"])] {
+            let err = token_request(&json!({"name": "x", "role": bad})).unwrap_err();
+            assert_eq!(err.errors[0].location, "role", "{err:?}");
+            assert!(err.errors[0].message.contains("`viewer`"), "{err:?}");
+        }
         let err = token_request(&json!([])).unwrap_err();
         assert_eq!(err.errors.len(), 1, "{err:?}");
-        let (name, expires) =
+        let (name, expires, role) =
             token_request(&json!({"name": "ci", "expiresAt": "2999-01-01T00:00:00.123456789Z"}))
                 .unwrap();
         assert_eq!(name, "ci");
+        assert_eq!(role, TokenRole::Admin, "by default");
         assert_eq!(
             expires.map(store::to_millis),
             Some(32_472_144_000_123),

@@ -16,6 +16,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+use crate::config::TokenRole;
+
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -178,6 +180,8 @@ pub struct StoredToken {
     pub created_at: Option<SystemTime>,
     /// From when it no longer authenticates; `None`: never.
     pub expires_at: Option<SystemTime>,
+    /// What it may do (`admin` for a token stored before tokens had roles).
+    pub role: TokenRole,
 }
 
 impl StoredToken {
@@ -186,10 +190,12 @@ impl StoredToken {
         self.expires_at.is_none_or(|at| now < at)
     }
 
-    /// Whether it is live at `now` and stays valid at least as long as `other` (no expiry
-    /// outlasts every expiry).
+    /// Whether it is an administrator's, live at `now`, and stays valid at least as long as
+    /// `other` (no expiry outlasts every expiry): a viewer token cannot stand in for an
+    /// administrator's.
     pub fn outlasts(&self, other: &StoredToken, now: SystemTime) -> bool {
-        self.is_live(now)
+        self.role == TokenRole::Admin
+            && self.is_live(now)
             && match (self.expires_at, other.expires_at) {
                 (None, _) => true,
                 (Some(_), None) => false,
@@ -308,6 +314,12 @@ pub(crate) fn now() -> SystemTime {
 /// The instant `millis` after the Unix epoch (0 for a negative value).
 pub(crate) fn from_millis(millis: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0))
+}
+
+/// A stored token role, or `Corrupt`.
+pub(crate) fn stored_role(text: &str) -> Result<TokenRole, StoreError> {
+    TokenRole::parse(text)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown token role '{text}'")))
 }
 
 /// A stored JSON text, or `Corrupt` naming where it was.

@@ -7,8 +7,9 @@
 //! - `tidegate_documents (kind, id) → body, version, updated_at_ms`;
 //! - `tidegate_revisions (api, number) → definition, created_at_ms, author, comment`;
 //! - `tidegate_audit (seq) → at_ms, actor, action, target, before, after`;
-//! - `tidegate_tokens (name) → hash, created_at_ms, expires_at_ms` (the times since migration 2,
-//!   NULL when unknown (created before) or, for the expiry, never);
+//! - `tidegate_tokens (name) → hash, created_at_ms, expires_at_ms, role` (the times since
+//!   migration 2, NULL when unknown (created before) or, for the expiry, never; the role since
+//!   migration 3, `admin` for the tokens created before);
 //! - `tidegate_schema`: one row, the number of migrations applied.
 
 /// SQLite migrations, in order; entry `n` brings the schema from version n to n + 1.
@@ -27,6 +28,8 @@ pub(crate) const SQLITE: &[&str] = &["
 ", "
     ALTER TABLE tidegate_tokens ADD COLUMN created_at_ms INTEGER;
     ALTER TABLE tidegate_tokens ADD COLUMN expires_at_ms INTEGER;
+", "
+    ALTER TABLE tidegate_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
 "];
 
 /// PostgreSQL migrations, in order (same tables as [`SQLITE`]).
@@ -47,6 +50,9 @@ pub(crate) const POSTGRES: &[&str] = &[
     "
     ALTER TABLE tidegate_tokens ADD COLUMN created_at_ms BIGINT,
         ADD COLUMN expires_at_ms BIGINT;
+",
+    "
+    ALTER TABLE tidegate_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
 ",
 ];
 

@@ -11,6 +11,8 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
+use crate::config::TokenRole;
+
 use super::{
     definition_of, with_deployed_revision, AuditEvent, Document, Kind, Revision, StoreError,
     StoredToken,
@@ -185,7 +187,8 @@ pub(crate) fn revoke_token(
         let outlasted = tokens
             .iter()
             .any(|token| token.name != name && token.outlasts(revoked, now));
-        if revoked.is_live(now) && !outlasted {
+        // A viewer token goes freely too: it was never what kept anyone in.
+        if revoked.role == TokenRole::Admin && revoked.is_live(now) && !outlasted {
             return Err(StoreError::LastToken);
         }
     }

@@ -7,7 +7,8 @@ use serde_json::Value;
 use super::unavailable;
 use crate::manage::store::transaction::Txn;
 use crate::manage::store::{
-    from_millis, to_millis, unsigned, AuditEvent, Document, Kind, Revision, StoreError, StoredToken,
+    from_millis, stored_role, to_millis, unsigned, AuditEvent, Document, Kind, Revision,
+    StoreError, StoredToken,
 };
 
 impl Txn for Transaction<'_> {
@@ -115,13 +116,14 @@ impl Txn for Transaction<'_> {
 
     fn insert_token(&mut self, token: &StoredToken) -> Result<(), StoreError> {
         self.execute(
-            "INSERT INTO tidegate_tokens (name, hash, created_at_ms, expires_at_ms)
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO tidegate_tokens (name, hash, created_at_ms, expires_at_ms, role)
+             VALUES ($1, $2, $3, $4, $5)",
             &[
                 &token.name,
                 &token.hash,
                 &token.created_at.map(to_millis),
                 &token.expires_at.map(to_millis),
+                &token.role.as_str(),
             ],
         )
         .map_err(unavailable)?;
@@ -137,18 +139,21 @@ impl Txn for Transaction<'_> {
 
 /// Every administrator token, ordered by name (in a transaction or not).
 pub(super) fn read_tokens(client: &mut impl GenericClient) -> Result<Vec<StoredToken>, StoreError> {
-    Ok(client
+    client
         .query(
-            "SELECT name, hash, created_at_ms, expires_at_ms FROM tidegate_tokens ORDER BY name",
+            "SELECT name, hash, created_at_ms, expires_at_ms, role FROM tidegate_tokens ORDER BY name",
             &[],
         )
         .map_err(unavailable)?
         .iter()
-        .map(|row| StoredToken {
-            name: row.get(0),
-            hash: row.get(1),
-            created_at: row.get::<_, Option<i64>>(2).map(from_millis),
-            expires_at: row.get::<_, Option<i64>>(3).map(from_millis),
+        .map(|row| {
+            Ok(StoredToken {
+                name: row.get(0),
+                hash: row.get(1),
+                created_at: row.get::<_, Option<i64>>(2).map(from_millis),
+                expires_at: row.get::<_, Option<i64>>(3).map(from_millis),
+                role: stored_role(row.get(4))?,
+            })
         })
-        .collect())
+        .collect()
 }

@@ -5,9 +5,11 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::Value;
 
 use super::unavailable;
+use crate::config::TokenRole;
 use crate::manage::store::transaction::Txn;
 use crate::manage::store::{
-    from_millis, to_millis, unsigned, AuditEvent, Document, Kind, Revision, StoreError, StoredToken,
+    from_millis, stored_role, to_millis, unsigned, AuditEvent, Document, Kind, Revision,
+    StoreError, StoredToken,
 };
 
 impl Txn for Transaction<'_> {
@@ -121,13 +123,14 @@ impl Txn for Transaction<'_> {
 
     fn insert_token(&mut self, token: &StoredToken) -> Result<(), StoreError> {
         self.execute(
-            "INSERT INTO tidegate_tokens (name, hash, created_at_ms, expires_at_ms)
-             VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO tidegate_tokens (name, hash, created_at_ms, expires_at_ms, role)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
                 token.name,
                 token.hash,
                 token.created_at.map(to_millis),
                 token.expires_at.map(to_millis),
+                token.role.as_str(),
             ],
         )
         .map_err(unavailable)?;
@@ -145,20 +148,29 @@ impl Txn for Transaction<'_> {
 pub(super) fn read_tokens(connection: &Connection) -> Result<Vec<StoredToken>, StoreError> {
     let mut statement = connection
         .prepare(
-            "SELECT name, hash, created_at_ms, expires_at_ms FROM tidegate_tokens ORDER BY name",
+            "SELECT name, hash, created_at_ms, expires_at_ms, role FROM tidegate_tokens ORDER BY name",
         )
         .map_err(unavailable)?;
     let rows = statement
         .query_map([], |row| {
-            Ok(StoredToken {
+            let token = StoredToken {
                 name: row.get(0)?,
                 hash: row.get(1)?,
                 created_at: row.get::<_, Option<i64>>(2)?.map(from_millis),
                 expires_at: row.get::<_, Option<i64>>(3)?.map(from_millis),
-            })
+                role: TokenRole::Admin,
+            };
+            Ok((token, row.get::<_, String>(4)?))
         })
         .map_err(unavailable)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(unavailable)?;
-    Ok(rows)
+    rows.into_iter()
+        .map(|(token, role)| {
+            Ok(StoredToken {
+                role: stored_role(&role)?,
+                ..token
+            })
+        })
+        .collect()
 }
