@@ -468,12 +468,6 @@ fn reload(gateway: &Gateway, path: &std::path::Path) {
                 stopped = ?report.stopped,
                 "reloaded plans, applications, subscriptions and API keys, and the APIs"
             );
-            if !report.restart_needed.is_empty() {
-                tracing::warn!(
-                    sections = %report.restart_needed.join(", "),
-                    "these sections changed but take effect only after a restart"
-                );
-            }
         }
         Err(err) => {
             tracing::error!(

@@ -332,6 +332,17 @@ fn revocations_racing_each_other_never_leave_no_token() {
 #[test]
 fn bad_token_requests_say_what_to_fix() {
     let mgmt = store_tokens_only();
+    // A huge name is refused without being echoed back whole.
+    let huge = "n".repeat(200_000);
+    let refused = call_as(
+        &mgmt,
+        FIRST,
+        "POST",
+        "/tokens",
+        Some(&json!({ "name": huge })),
+    );
+    expect_error(&refused, 400, "token.invalid");
+    assert!(refused.body.len() < 4096, "{} bytes", refused.body.len());
     let bad = call_as(
         &mgmt,
         FIRST,

@@ -54,8 +54,11 @@ pub fn token_name_problem(name: &str) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if !valid {
+        // A name far too long is not quoted whole.
+        let shown: String = name.chars().take(64).collect();
+        let more = if shown.len() < name.len() { "…" } else { "" };
         return Some(format!(
-            "'{name}' is not a token name: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            "'{shown}{more}' is not a token name: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         ));
     }
     if actors::ALL

@@ -129,6 +129,13 @@ impl Gateway {
             stopped = ?report.stopped,
             "applied a new API set"
         );
+        if !report.restart_needed.is_empty() {
+            // In management mode nobody else sees the report: say it where operators look.
+            tracing::warn!(
+                not_applied = %report.restart_needed.join(", "),
+                "part of the new configuration takes effect only after a restart of this gateway; an API listed keeps its previous version (if any) until then"
+            );
+        }
         Ok(report)
     }
 

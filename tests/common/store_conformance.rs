@@ -418,20 +418,44 @@ fn tokens(store: &dyn Store) {
         "created and revoked, the refusal not recorded"
     );
 
-    // At most MAX_TOKENS, counted in the transaction that inserts.
+    // At most MAX_TOKENS, counted in the transaction that inserts; expired ones make room.
     for n in 0..MAX_TOKENS {
         let name = format!("t{n:03}");
+        let expires = (n < 2).then_some(past);
         store
-            .add_token(&token(&name, "sha256:44", None), &audit(&name))
+            .add_token(&token(&name, "sha256:44", expires), &audit(&name))
             .unwrap();
     }
+    store
+        .add_token(&token("one-more", "sha256:55", None), &audit("one-more"))
+        .unwrap();
+    let names: Vec<String> = store
+        .tokens()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names.len() as u64, MAX_TOKENS - 1, "both expired ones went");
+    assert!(!names.iter().any(|name| name == "t000" || name == "t001"));
     assert_eq!(
-        store.add_token(&token("one-more", "sha256:55", None), &audit("one-more")),
+        store.audit(Some("token:t000"), 10).unwrap()[0].action,
+        "token.revoke",
+        "the removal is audited"
+    );
+    store
+        .add_token(&token("two-more", "sha256:66", None), &audit("two-more"))
+        .unwrap();
+    assert_eq!(
+        store.add_token(
+            &token("three-more", "sha256:77", None),
+            &audit("three-more")
+        ),
         Err(StoreError::Full { count: MAX_TOKENS })
     );
-    for n in 0..MAX_TOKENS {
-        let name = format!("t{n:03}");
-        store.revoke_token(&name, None, &revoke(&name)).unwrap();
+    for token in store.tokens().unwrap() {
+        store
+            .revoke_token(&token.name, None, &revoke(&token.name))
+            .unwrap();
     }
 }
 

@@ -24,20 +24,49 @@ pub(super) fn reply(err: &ServiceError) -> Reply {
     error_reply(status(err.kind), err.code, &err.message, &err.errors_json())
 }
 
+/// The most characters of one message (or location) an answer carries: a message may quote what
+/// the client sent, and a refusal must not echo a megabyte back.
+const MAX_TEXT_CHARS: usize = 1000;
+/// The most field errors one answer lists.
+const MAX_ERRORS: usize = 100;
+
 /// A JSON error answer that no service call produced (404 route, 405, 401).
 pub(super) fn error_reply(status: u16, code: &str, message: &str, errors: &[Value]) -> Reply {
-    let mut body = json!({ "httpStatus": status, "message": message, "technicalCode": code });
+    let mut body = json!({ "httpStatus": status, "message": clip(message), "technicalCode": code });
     if !errors.is_empty() {
-        body["errors"] = Value::Array(errors.to_vec());
+        body["errors"] = Value::Array(errors.iter().take(MAX_ERRORS).cloned().collect());
     }
     Reply::json(status, &body)
+}
+
+/// `text`, cut to `MAX_TEXT_CHARS` with an ellipsis.
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_TEXT_CHARS) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
 }
 
 impl ServiceError {
     fn errors_json(&self) -> Vec<Value> {
         self.errors
             .iter()
-            .map(|error| json!({ "location": error.location, "message": error.message }))
+            .take(MAX_ERRORS)
+            .map(|error| json!({ "location": clip(&error.location), "message": clip(&error.message) }))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_are_cut_and_short_ones_kept() {
+        assert_eq!(clip("short"), "short");
+        let long = "é".repeat(5000);
+        let cut = clip(&long);
+        assert_eq!(cut.chars().count(), MAX_TEXT_CHARS + 1);
+        assert!(cut.ends_with('…'));
     }
 }

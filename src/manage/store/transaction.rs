@@ -163,7 +163,17 @@ pub(crate) fn add_token(
     if tokens.iter().any(|stored| stored.name == token.name) {
         return Err(StoreError::TokenTaken);
     }
-    let count = tokens.len() as u64;
+    let mut count = tokens.len() as u64;
+    if count >= super::MAX_TOKENS {
+        // Expired tokens make room: they no longer open anything (each removal audited).
+        let now = super::now();
+        for expired in tokens.iter().filter(|stored| !stored.is_live(now)) {
+            tx.remove_token(&expired.name)?;
+            let target = format!("token:{}", expired.name);
+            tx.record(&AuditEvent::now(&audit.actor, "token.revoke", &target))?;
+            count -= 1;
+        }
+    }
     if count >= super::MAX_TOKENS {
         return Err(StoreError::Full { count });
     }
