@@ -137,6 +137,7 @@ fn a_panicking_handler_answers_500_and_gives_its_connection_back() {
         limits,
         metrics.clone(),
         Box::new(handler),
+        tidegate::admin::plain_refusals,
     )
     .unwrap();
     let addr = server.local_addr();

@@ -267,19 +267,40 @@ fn rollback_deploys_an_earlier_revision_again() {
 }
 
 #[test]
-fn bodies_are_bounded_json_sent_with_content_length() {
+fn bodies_are_bounded_json_sent_with_content_length_and_every_refusal_is_json() {
     let mgmt = management::start(Value::Null);
     let auth = format!("Authorization: Bearer {TOKEN}\r\n");
     let path = format!("{BASE}/apis");
 
     let oversized = format!("POST {path} HTTP/1.1\r\nHost: m\r\n{auth}Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n");
-    let response = raw(mgmt.addr, oversized.as_bytes());
-    assert_eq!(response.status, 413, "{}", response.text());
+    // The HTTP server's own refusals are JSON like the API's.
+    expect_error(
+        &raw(mgmt.addr, oversized.as_bytes()),
+        413,
+        "request.too_large",
+    );
 
     let chunked = format!("POST {path} HTTP/1.1\r\nHost: m\r\n{auth}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n");
     let response = raw(mgmt.addr, chunked.as_bytes());
-    assert_eq!(response.status, 411, "{}", response.text());
-    assert!(response.text().contains("Content-Length"));
+    expect_error(&response, 411, "request.length_required");
+    assert!(response.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("Content-Length"));
+    let bad_length = format!(
+        "POST {path} HTTP/1.1\r\nHost: m\r\n{auth}Content-Length: 99999999999999999999\r\n\r\n"
+    );
+    expect_error(
+        &raw(mgmt.addr, bad_length.as_bytes()),
+        400,
+        "request.malformed",
+    );
+    let huge_head = format!(
+        "GET {path} HTTP/1.1\r\nHost: m\r\n{auth}X-Pad: {}\r\n\r\n",
+        "p".repeat(40_000)
+    );
+    let response = raw(mgmt.addr, huge_head.as_bytes());
+    expect_error(&response, 431, "request.head_too_large");
 
     let text = "definition: yes";
     let not_json = format!("POST {path} HTTP/1.1\r\nHost: m\r\n{auth}Content-Type: text/yaml\r\nContent-Length: {}\r\n\r\n{text}", text.len());

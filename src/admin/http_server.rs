@@ -76,6 +76,15 @@ pub struct Request {
 /// Answers one request; runs on the connection's thread.
 pub type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
 
+/// Gives the server's own refusals (a malformed or oversized request, a timeout, no free
+/// connection, a handler that panicked: plain text) the form of the handler's answers.
+pub type RefusalForm = fn(Reply) -> Reply;
+
+/// Keeps the server's refusals in plain text.
+pub fn plain_refusals(reply: Reply) -> Reply {
+    reply
+}
+
 /// A running server; dropping it stops it.
 pub struct HttpServer {
     local_addr: SocketAddr,
@@ -88,6 +97,7 @@ struct Shared {
     name: &'static str,
     limits: ServerLimits,
     handler: Box<Handler>,
+    refusal: RefusalForm,
     metrics: Arc<AdminMetrics>,
     stop: AtomicBool,
     /// A handle on every open connection, to shut them down when the server stops.
@@ -95,13 +105,15 @@ struct Shared {
 }
 
 impl HttpServer {
-    /// Serves `listener` on threads named after `name` until dropped.
+    /// Serves `listener` on threads named after `name` until dropped; its own refusals take
+    /// `refusal`'s form.
     pub fn start(
         name: &'static str,
         listener: TcpListener,
         limits: ServerLimits,
         metrics: Arc<AdminMetrics>,
         handler: Box<Handler>,
+        refusal: RefusalForm,
     ) -> io::Result<HttpServer> {
         listener.set_nonblocking(true)?;
         let local_addr = listener.local_addr()?;
@@ -109,6 +121,7 @@ impl HttpServer {
             name,
             limits,
             handler,
+            refusal,
             metrics,
             stop: AtomicBool::new(false),
             open: Mutex::new(OpenConns::default()),
@@ -197,7 +210,7 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, peer: IpAddr) {
 fn refuse(shared: &Shared, mut stream: TcpStream, why: Refusal) {
     // Written without blocking: a fresh socket's send buffer takes a short reply whole.
     let _ = stream.set_nonblocking(true);
-    let reply = why.answer(&shared.limits, &shared.metrics);
+    let reply = (shared.refusal)(why.answer(&shared.limits, &shared.metrics));
     let _ = write_reply(
         &mut stream,
         &reply,
@@ -256,17 +269,17 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
             is_head = *request.head.method() == Method::Head;
             handle(shared, &request)
         }
-        Ok(Err(reply)) => reply,
+        Ok(Err(reply)) => (shared.refusal)(reply),
         Err(ReadFailure::Gone) => return,
         Err(ReadFailure::TimedOut) => {
             ShardMetrics::inc(&shared.metrics.requests_timed_out_total);
-            let reply = Reply::text(
+            let reply = (shared.refusal)(Reply::text(
                 408,
                 format!(
                     "the request was not received within {} ms; send it whole, at once",
                     shared.limits.request_deadline.as_millis()
                 ),
-            );
+            ));
             let _ = write_reply(
                 &mut stream,
                 &reply,
@@ -294,10 +307,10 @@ fn handle(shared: &Shared, request: &Request) -> Reply {
                 path = request.head.path(),
                 "a request handler panicked (a bug; the panic message is above); answered 500"
             );
-            Reply::text(
+            (shared.refusal)(Reply::text(
                 500,
                 "the server failed on this request; it is logged; retry, or report it if it repeats",
-            )
+            ))
         }
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
-pub use http_server::{Handler, HttpServer, Request, ServerLimits};
+pub use http_server::{plain_refusals, Handler, HttpServer, RefusalForm, Request, ServerLimits};
 pub(crate) use open_conns::client_key;
 pub use reply::Reply;
 
@@ -121,6 +121,7 @@ impl Admin {
             ADMIN_LIMITS,
             metrics,
             Box::new(handler),
+            plain_refusals,
         )?;
         Ok(Admin { server })
     }

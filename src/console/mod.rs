@@ -15,7 +15,9 @@ use std::time::Duration;
 
 pub use assets::{serve_asset, ASSET_PATHS};
 
-use crate::admin::{Handler, HttpServer, MetricsSource, Reply, Request, ServerLimits};
+use crate::admin::{
+    plain_refusals, Handler, HttpServer, MetricsSource, Reply, Request, ServerLimits,
+};
 use crate::metrics::AdminMetrics;
 
 /// The console's bounds: a browser opens up to six connections per origin, and a page polls the
@@ -58,6 +60,7 @@ impl Console {
             CONSOLE_LIMITS,
             metrics.clone(),
             Box::new(handler),
+            plain_refusals,
         )?;
         Ok(Console { server, metrics })
     }

@@ -39,6 +39,33 @@ pub(super) fn error_reply(status: u16, code: &str, message: &str, errors: &[Valu
     Reply::json(status, &body)
 }
 
+/// A refusal of the HTTP server itself (malformed or oversized request, timeout, no free
+/// connection, a handler that panicked), in plain text there, as the API's JSON errors are.
+pub(super) fn server_refusal(reply: Reply) -> Reply {
+    let code = match reply.status {
+        408 => "request.timeout",
+        411 => "request.length_required",
+        413 => "request.too_large",
+        429 => "request.too_many_connections",
+        431 => "request.head_too_large",
+        500 => "server.failed",
+        503 => "server.busy",
+        // 400: a malformed head or length; anything else the server adds later.
+        _ => "request.malformed",
+    };
+    let Reply {
+        status,
+        body,
+        allow,
+        headers,
+        ..
+    } = reply;
+    let mut json = error_reply(status, code, &body, &[]);
+    json.allow = allow;
+    json.headers.extend(headers);
+    json
+}
+
 /// `text`, cut to `MAX_TEXT_CHARS` with an ellipsis.
 fn clip(text: &str) -> String {
     match text.char_indices().nth(MAX_TEXT_CHARS) {
@@ -60,6 +87,18 @@ impl ServiceError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_servers_own_refusals_become_json_with_their_headers() {
+        let refused =
+            server_refusal(Reply::text(503, "busy; retry").with_header("Retry-After", "1"));
+        assert_eq!(refused.status, 503);
+        assert_eq!(refused.content_type, "application/json");
+        let body: Value = serde_json::from_str(&refused.body).unwrap();
+        assert_eq!(body["technicalCode"], "server.busy");
+        assert_eq!(body["message"], "busy; retry");
+        assert_eq!(refused.headers, [("Retry-After", "1".to_owned())]);
+    }
 
     #[test]
     fn long_texts_are_cut_and_short_ones_kept() {

@@ -106,6 +106,7 @@ impl ManagementApi {
             MANAGEMENT_LIMITS,
             metrics,
             Box::new(handler),
+            errors::server_refusal,
         )?;
         Ok(ManagementApi { server, state })
     }
