@@ -58,6 +58,17 @@ fn calls_without_a_valid_token_get_401_and_change_nothing() {
         .api
         .render_prometheus()
         .contains("tidegate_management_auth_failures_total 8"));
+    // Two credentials, even both valid: which one acts is not guessed.
+    let twice = [
+        ("Authorization", format!("Bearer {TOKEN}")),
+        ("Authorization", "Bearer another".to_owned()),
+    ];
+    let twice: Vec<(&str, &str)> = twice.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    expect_error(
+        &mgmt.call_with("GET", "/apis", None, &twice),
+        400,
+        "auth.ambiguous",
+    );
 }
 
 #[test]

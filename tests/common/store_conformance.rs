@@ -336,6 +336,11 @@ fn tokens(store: &dyn Store) {
         store.add_token(&token("zeta", "sha256:22", None), &audit("zeta")),
         Err(StoreError::TokenTaken)
     );
+    // So is one differing only in case: the audit log would read them as one.
+    assert_eq!(
+        store.add_token(&token("ZETA", "sha256:22", None), &audit("ZETA")),
+        Err(StoreError::TokenTaken)
+    );
     assert!(store.generation().unwrap() > before);
     // Times come back to the millisecond, the expiry absent or kept; a token from before token
     // times has no creation time.

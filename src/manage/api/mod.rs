@@ -178,6 +178,15 @@ fn route(state: &State, request: &Request) -> Reply {
     if path.starts_with("/portal/") {
         return portal::handle(&state.service, &state.portal, request, method);
     }
+    if head.headers_named("authorization").nth(1).is_some() {
+        // Two credentials: which one acts is not for the server to guess.
+        return error_reply(
+            400,
+            "auth.ambiguous",
+            "send one Authorization header; this request has several",
+            &[],
+        );
+    }
     let Some((actor, role)) = state.tokens.authenticate(
         head.header_str("authorization"),
         state.service.store().as_ref(),

@@ -105,7 +105,7 @@ impl Service {
             .map_err(|err| match err {
                 StoreError::TokenTaken => ServiceError::conflict(
                     "token.exists",
-                    format!("a token named '{name}' exists; choose another name (to replace it: create the new one, then revoke '{name}')"),
+                    format!("a token named '{name}' exists (names are compared ignoring case); choose another name (to replace it: create the new one, then revoke the old one)"),
                 ),
                 StoreError::Full { count } => ServiceError::conflict(
                     "token.too_many",

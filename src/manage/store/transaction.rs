@@ -160,7 +160,11 @@ pub(crate) fn add_token(
     audit: &AuditEvent,
 ) -> Result<(), StoreError> {
     let tokens = tx.tokens()?;
-    if tokens.iter().any(|stored| stored.name == token.name) {
+    // Names differing only in case would read as one in the audit log.
+    if tokens
+        .iter()
+        .any(|stored| stored.name.eq_ignore_ascii_case(&token.name))
+    {
         return Err(StoreError::TokenTaken);
     }
     let mut count = tokens.len() as u64;
