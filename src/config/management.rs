@@ -303,11 +303,14 @@ fn tokens(raw: Vec<RawToken>, p: &mut Problems) -> Vec<AdminToken> {
                 format!("{problem} (it names the actor in the audit log)"),
             );
         }
-        if names.contains(&token.name) {
+        if names
+            .iter()
+            .any(|name| name.eq_ignore_ascii_case(&token.name))
+        {
             p.push(
                 join(&loc, "name"),
                 format!(
-                    "token name '{}' is used twice; each token has its own name",
+                    "token name '{}' is used twice (names are compared ignoring case); each token has its own name",
                     token.name
                 ),
             );

@@ -96,7 +96,7 @@ fn unknown_keys_are_refused_with_the_allowed_ones() {
 #[test]
 fn every_rule_is_reported_at_once() {
     let found = problems(
-        "apis: []\nmanagement:\n  listen: nowhere\n  environment: 'a b'\n  store: { type: mysql, pollIntervalMs: 10 }\n  tokens:\n    - { name: ci, hash: abc }\n    - { name: ci, hash: \"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\", role: root }\n",
+        "apis: []\nmanagement:\n  listen: nowhere\n  environment: 'a b'\n  store: { type: mysql, pollIntervalMs: 10 }\n  tokens:\n    - { name: ci, hash: abc }\n    - { name: CI, hash: \"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\", role: root }\n",
     );
     let expect = [
         "management.listen: 'nowhere' is not an IP address",
@@ -104,7 +104,7 @@ fn every_rule_is_reported_at_once() {
         "management.store.type: unknown store type 'mysql'",
         "management.store.pollIntervalMs: must be between 50 and 60000 (ms), got 10",
         "management.tokens[0].hash: must be `sha256:`",
-        "management.tokens[1].name: token name 'ci' is used twice",
+        "management.tokens[1].name: token name 'CI' is used twice",
         "management.tokens[1].role: must be `admin` or `viewer`",
     ];
     for part in expect {
