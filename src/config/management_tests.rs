@@ -79,18 +79,8 @@ fn unknown_keys_are_refused_with_the_allowed_ones() {
     let found = problems(
         "apis: []\nmanagement:\n  lissen: 1.2.3.4:1\n  store: { type: sqlite, file: x }\n",
     );
-    assert!(
-        found
-            .iter()
-            .any(|p| p.contains("management.lissen") && p.contains("`listen`")),
-        "{found:?}"
-    );
-    assert!(
-        found
-            .iter()
-            .any(|p| p.contains("management.store.file") && p.contains("`path`")),
-        "{found:?}"
-    );
+    assert_found(&found, &["management.lissen", "`listen`"]);
+    assert_found(&found, &["management.store.file", "`path`"]);
 }
 
 #[test]
@@ -118,25 +108,16 @@ fn every_rule_is_reported_at_once() {
 #[test]
 fn store_keys_must_fit_the_type() {
     let found = problems("apis: []\nmanagement:\n  store: { type: postgresql, path: x.db }\n");
-    assert!(
-        found
-            .iter()
-            .any(|p| p.contains("management.store.path: `path` is for `type: sqlite`")),
-        "{found:?}"
+    assert_found(
+        &found,
+        &["management.store.path: `path` is for `type: sqlite`"],
     );
-    assert!(
-        found
-            .iter()
-            .any(|p| p.contains("management.store.url: a postgresql store needs `url`")),
-        "{found:?}"
+    assert_found(
+        &found,
+        &["management.store.url: a postgresql store needs `url`"],
     );
     let found = problems("apis: []\nmanagement:\n  store: { url: postgres://h/db }\n");
-    assert!(
-        found
-            .iter()
-            .any(|p| p.contains("`url` is for `type: postgresql`")),
-        "{found:?}"
-    );
+    assert_found(&found, &["`url` is for `type: postgresql`"]);
 }
 
 #[test]
@@ -144,16 +125,14 @@ fn a_bad_url_is_refused_without_quoting_it() {
     let found = problems(
         "apis: []\nmanagement:\n  store: { type: postgresql, url: 'mysql://u:hunter2@h/db' }\n",
     );
-    assert!(found.iter().any(|p| p.contains("postgres://")), "{found:?}");
+    assert_found(&found, &["postgres://"]);
     assert!(!found.iter().any(|p| p.contains("hunter2")), "{found:?}");
     let found = problems(
         "apis: []\nmanagement:\n  store: { type: postgresql, url: 'postgres://u:${TIDEGATE_TEST_SURELY_UNSET}@h/db' }\n",
     );
-    assert!(
-        found
-            .iter()
-            .any(|p| p.contains("the environment variable TIDEGATE_TEST_SURELY_UNSET is not set")),
-        "{found:?}"
+    assert_found(
+        &found,
+        &["the environment variable TIDEGATE_TEST_SURELY_UNSET is not set"],
     );
 }
 
@@ -214,18 +193,8 @@ fn portal_bounds_default_and_are_checked() {
     let found = problems(
         "apis: []\nmanagement:\n  portal: { maxApplications: 2000000, writesPerMinute: 0 }\n",
     );
-    assert!(
-        found
-            .iter()
-            .any(|p| p.contains("management.portal.maxApplications")),
-        "{found:?}"
-    );
-    assert!(
-        found
-            .iter()
-            .any(|p| p.contains("management.portal.writesPerMinute")),
-        "{found:?}"
-    );
+    assert_found(&found, &["management.portal.maxApplications"]);
+    assert_found(&found, &["management.portal.writesPerMinute"]);
 }
 
 /// A `management:` section over PostgreSQL at `url`, with `extra` lines in the store mapping.
@@ -298,27 +267,17 @@ fn postgres_tls_mistakes_are_named_without_quoting_the_password() {
         "postgres://tg:s3cret@db/tg",
         &format!("    caFile: {}\n", ca.path().display()),
     ));
-    assert!(
-        found
-            .iter()
-            .any(|p| p.contains("management.store.caFile") && p.contains("sslmode=require")),
-        "{found:?}"
-    );
+    assert_found(&found, &["management.store.caFile", "sslmode=require"]);
     let found = problems(&postgres_yaml(
         "postgres://tg:s3cret@db/tg?sslmode=require",
         "    caFile: /nonexistent/ca.pem\n",
     ));
-    assert!(
-        found
-            .iter()
-            .any(|p| p.contains("management.store.caFile") && p.contains("cannot read")),
-        "{found:?}"
-    );
+    assert_found(&found, &["management.store.caFile", "cannot read"]);
     let found = problems(&postgres_yaml(
         "postgres://tg:s3cret@db/tg?sslmode=require&sslrootcert=/x.pem",
         "",
     ));
-    assert!(found.iter().any(|p| p.contains("caFile")), "{found:?}");
+    assert_found(&found, &["caFile"]);
     for url in [
         "postgres://tg:s3cret@db:notaport/tg",
         "postgres://tg:s3cret@db/tg?sslmode=sometimes",
@@ -358,17 +317,17 @@ fn postgres_tls_mistakes_are_named_without_quoting_the_password() {
         "postgres://tg:s3cret@db/tg?sslmode=require",
         "    certFile: /nonexistent/client.pem\n    keyFile: /nonexistent/client.key\n",
     ));
-    assert!(
-        found
-            .iter()
-            .any(|p| p.contains("management.store.certFile") && p.contains("cannot read")),
-        "{found:?}"
-    );
+    assert_found(&found, &["management.store.certFile", "cannot read"]);
     let found = problems("apis: []\nmanagement:\n  store:\n    type: sqlite\n    caFile: /x.pem\n");
+    assert_found(&found, &["management.store.caFile", "postgresql"]);
+}
+
+/// Fails unless one of `found` contains every one of `parts`.
+fn assert_found(found: &[String], parts: &[&str]) {
     assert!(
         found
             .iter()
-            .any(|p| p.contains("management.store.caFile") && p.contains("postgresql")),
-        "{found:?}"
+            .any(|problem| parts.iter().all(|part| problem.contains(part))),
+        "no problem with {parts:?} in {found:?}"
     );
 }
