@@ -495,6 +495,33 @@ fn a_viewers_token_reads_everything_changes_nothing_and_never_stands_in_for_an_a
     }
     expect(&call_as(&mgmt, FIRST, "GET", "/apis/orders", None), 404);
     assert_eq!(mgmt.store.tokens().unwrap().len(), 2);
+    // Read-only is not access to credentials: a viewer sees them masked; the audit log masks
+    // them for everyone; an administrator's GET still has them (to edit the definition).
+    let with_password = json!({"definition": {"id": "sensors", "name": "Sensors",
+        "contextPaths": ["/sensors"], "entrypoints": [{"type": "sse"}],
+        "endpoint": {"type": "mqtt5", "configuration": {"serverHost": "broker", "username": "gw",
+            "password": "hunter2", "consumer": {"topic": "sensors/#"}}},
+        "plans": [{"name": "Keyless", "security": "keyless"}]}});
+    expect(
+        &call_as(&mgmt, FIRST, "POST", "/apis", Some(&with_password)),
+        201,
+    );
+    for path in ["/apis/sensors", "/apis", "/audit"] {
+        let seen = call_as(&mgmt, &viewer, "GET", path, None);
+        expect(&seen, 200);
+        assert!(!seen.text().contains("hunter2"), "{path}: {}", seen.text());
+    }
+    let seen = call_as(&mgmt, &viewer, "GET", "/apis/sensors", None).json();
+    assert_eq!(
+        seen["definition"]["endpoint"]["configuration"]["password"],
+        "********"
+    );
+    assert!(!call_as(&mgmt, FIRST, "GET", "/audit", None)
+        .text()
+        .contains("hunter2"));
+    assert!(call_as(&mgmt, FIRST, "GET", "/apis/sensors", None)
+        .text()
+        .contains("hunter2"));
     // Unknown routes and methods answer as for anyone.
     expect_error(
         &call_as(&mgmt, &viewer, "GET", "/nothing", None),
@@ -523,8 +550,9 @@ fn a_viewers_token_reads_everything_changes_nothing_and_never_stands_in_for_an_a
 #[test]
 fn a_start_with_only_a_viewers_token_prints_an_administrators() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let audit = AuditEvent::now("gateway", "token.create", "token:grafana");
-    let mut viewer = stored("grafana", "viewer-token", None);
+    // Named like the generated one but for case: the generated one takes the next name.
+    let audit = AuditEvent::now("gateway", "token.create", "token:Initial");
+    let mut viewer = stored("Initial", "viewer-token", None);
     viewer.role = tidegate::config::TokenRole::Viewer;
     store.add_token(&viewer, &audit).unwrap();
     let tokens = Tokens::new(&[], None);
@@ -532,8 +560,8 @@ fn a_start_with_only_a_viewers_token_prints_an_administrators() {
         .bootstrap(store.as_ref())
         .unwrap()
         .expect("no administrator's token: one is generated");
-    assert_eq!(name, "initial");
+    assert_eq!(name, "initial-2");
     let generated = store.tokens().unwrap();
-    let initial = generated.iter().find(|t| t.name == "initial").unwrap();
+    let initial = generated.iter().find(|t| t.name == "initial-2").unwrap();
     assert_eq!(initial.role, tidegate::config::TokenRole::Admin);
 }

@@ -43,7 +43,7 @@ pub mod actors {
     pub const ALL: [&str; 4] = [ENV, GATEWAY, PORTAL, SEED];
 }
 
-/// Why `name` cannot name an administrator token (configured or created through the API), or
+/// Why `name` cannot name a management token (configured or created through the API), or
 /// `None`: 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit (a name is
 /// a path segment of `DELETE /tokens/{name}`, where `.` and `..` are never routed), and none of
 /// the gateway's own audit actors, in any case.
@@ -90,7 +90,7 @@ pub struct ManagementConfig {
     pub portal: super::portal::PortalConfig,
 }
 
-/// A named administrator token, by its SHA-256 (the clear token is never in the file).
+/// A named management token, by its SHA-256 (the clear token is never in the file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminToken {
     /// `name`: who holds the token; the management API knows a caller by it.
@@ -338,6 +338,14 @@ fn tokens(raw: Vec<RawToken>, p: &mut Problems) -> Vec<AdminToken> {
                 "must be `sha256:` and 64 hex digits, as printed by `tidegate apikey generate` (never the token itself)",
             ),
         }
+    }
+    // Configured tokens replace the store's: with only viewers' among them, nobody could
+    // change anything on this node.
+    if !tokens.is_empty() && tokens.iter().all(|token| token.role == TokenRole::Viewer) {
+        p.push(
+            "management.tokens",
+            "every token is a viewer's: give at least one `role: admin` (while tokens are configured, the store's tokens do not open this node)",
+        );
     }
     tokens
 }

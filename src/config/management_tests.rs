@@ -106,6 +106,15 @@ fn every_rule_is_reported_at_once() {
 }
 
 #[test]
+fn configured_tokens_need_an_administrators() {
+    let hash = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    let found = problems(&format!(
+        "apis: []\nmanagement:\n  tokens:\n    - {{ name: grafana, hash: \"{hash}\", role: viewer }}\n"
+    ));
+    assert_found(&found, &["management.tokens", "role: admin"]);
+}
+
+#[test]
 fn store_keys_must_fit_the_type() {
     let found = problems("apis: []\nmanagement:\n  store: { type: postgresql, path: x.db }\n");
     assert_found(

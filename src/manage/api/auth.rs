@@ -22,6 +22,8 @@ use crate::shard::LogThrottle;
 
 /// How often a refused token is logged (with the count of those not logged).
 const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// How many times a start tries to store its generated token when the name was taken meanwhile.
+const BOOTSTRAP_ATTEMPTS: usize = 5;
 /// The name the generated first token is stored under.
 pub const FIRST_TOKEN_NAME: &str = "initial";
 
@@ -55,7 +57,7 @@ impl Tokens {
         }
     }
 
-    /// With no token configured, none in the environment and no valid administrator token in the
+    /// With no token configured, none in the environment and no valid administrator's token in the
     /// store (a first start, or every stored one expired or a viewer's): generates one, stores
     /// its hash under `initial` (`initial-2`, … when taken), and returns its name and the clear
     /// token to print once. `None` when another node generated one meanwhile.
@@ -63,31 +65,41 @@ impl Tokens {
         if !self.fixed.is_empty() {
             return Ok(None);
         }
-        let stored = store.tokens().map_err(|err| err.to_string())?;
-        let now = SystemTime::now();
-        let admin = |token: &StoredToken| token.role == TokenRole::Admin && token.is_live(now);
-        if stored.iter().any(admin) {
-            return Ok(None);
+        // A name taken meanwhile (another node starting, a token named alike) is read again:
+        // nothing is printed only once an administrator's token is there.
+        for _ in 0..BOOTSTRAP_ATTEMPTS {
+            let stored = store.tokens().map_err(|err| err.to_string())?;
+            let now = SystemTime::now();
+            let admin = |token: &StoredToken| token.role == TokenRole::Admin && token.is_live(now);
+            if stored.iter().any(admin) {
+                return Ok(None);
+            }
+            // Names are unique ignoring case, as the store compares them.
+            let taken = |name: &str| {
+                stored
+                    .iter()
+                    .any(|token| token.name.eq_ignore_ascii_case(name))
+            };
+            let name = std::iter::once(FIRST_TOKEN_NAME.to_owned())
+                .chain((2..).map(|n| format!("{FIRST_TOKEN_NAME}-{n}")))
+                .find(|name| !taken(name))
+                .unwrap_or_default();
+            let (token, hash) = api_key::generate()?;
+            let first = StoredToken {
+                name: name.clone(),
+                hash: hash.to_config_text(),
+                created_at: Some(store::now()),
+                expires_at: None,
+                role: TokenRole::Admin,
+            };
+            let audit = AuditEvent::now(actors::GATEWAY, "token.create", &token_target(&name));
+            match store.add_token(&first, &audit) {
+                Ok(()) => return Ok(Some((name, token))),
+                Err(StoreError::TokenTaken) => continue,
+                Err(err) => return Err(err.to_string()),
+            }
         }
-        let taken = |name: &str| stored.iter().any(|token| token.name == name);
-        let name = std::iter::once(FIRST_TOKEN_NAME.to_owned())
-            .chain((2..).map(|n| format!("{FIRST_TOKEN_NAME}-{n}")))
-            .find(|name| !taken(name))
-            .unwrap_or_default();
-        let (token, hash) = api_key::generate()?;
-        let first = StoredToken {
-            name: name.clone(),
-            hash: hash.to_config_text(),
-            created_at: Some(store::now()),
-            expires_at: None,
-            role: TokenRole::Admin,
-        };
-        let audit = AuditEvent::now(actors::GATEWAY, "token.create", &token_target(&name));
-        match store.add_token(&first, &audit) {
-            Ok(()) => Ok(Some((name, token))),
-            Err(StoreError::TokenTaken) => Ok(None),
-            Err(err) => Err(err.to_string()),
-        }
+        Err("the store kept refusing the generated token's name; configure management.tokens or TIDEGATE_MANAGEMENT_TOKEN".to_owned())
     }
 
     /// The configured tokens (`management.tokens`, then `env`), with their roles.

@@ -49,8 +49,10 @@ pub(super) fn server_refusal(reply: Reply) -> Reply {
         429 => "request.too_many_connections",
         431 => "request.head_too_large",
         500 => "server.failed",
+        501 => "request.not_implemented",
+        505 => "request.version_not_supported",
         503 => "server.busy",
-        // 400: a malformed head or length; anything else the server adds later.
+        // 400: a malformed head or length.
         _ => "request.malformed",
     };
     let Reply {

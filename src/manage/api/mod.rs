@@ -27,7 +27,7 @@ pub use openapi::OPENAPI_JSON;
 
 use crate::admin::{Handler, HttpServer, MetricsSource, Reply, Request, ServerLimits};
 use crate::config::{PortalConfig, TokenRole};
-use crate::manage::service::{Actor, Service};
+use crate::manage::service::{redact_secrets, Actor, Service};
 use crate::metrics::AdminMetrics;
 use call::Call;
 use errors::error_reply;
@@ -85,7 +85,7 @@ impl ManagementApi {
         })?;
         match options.tokens.bootstrap(service.store().as_ref()) {
             Ok(Some((name, token))) => eprintln!(
-                "tidegate: no management token is configured and none in the store is valid; generated one named '{name}' (stored as a hash, shown only now):\n\n    {token}\n\nUse it as `Authorization: Bearer {token}` on the management API ({listen}). Create your own with `tidegate tokens create NAME` (or the console's Tokens page), then revoke '{name}'.\n"
+                "tidegate: no management token is configured and the store holds no valid administrator's token; generated one named '{name}' (stored as a hash, shown only now):\n\n    {token}\n\nUse it as `Authorization: Bearer {token}` on the management API ({listen}). Create your own with `tidegate tokens create NAME` (or the console's Tokens page), then revoke '{name}'.\n"
             ),
             Ok(None) => {}
             Err(err) => tracing::error!(error = %err, "cannot create the first management token; configure management.tokens or TIDEGATE_MANAGEMENT_TOKEN"),
@@ -246,9 +246,26 @@ fn route(state: &State, request: &Request) -> Reply {
                     &[],
                 );
             }
-            (route.handler)(&call).unwrap_or_else(|err| errors::reply(&err))
+            let reply = (route.handler)(&call).unwrap_or_else(|err| errors::reply(&err));
+            match role {
+                TokenRole::Viewer => without_secrets(reply),
+                TokenRole::Admin => reply,
+            }
         }
     }
+}
+
+/// `reply` with every secret of its JSON body masked (what a viewer's token gets: broker
+/// passwords, webhook credentials and signing secrets are not for read-only access).
+fn without_secrets(mut reply: Reply) -> Reply {
+    if reply.content_type != "application/json" {
+        return reply;
+    }
+    if let Ok(mut body) = serde_json::from_str::<serde_json::Value>(&reply.body) {
+        redact_secrets(&mut body);
+        reply.body = body.to_string();
+    }
+    reply
 }
 
 fn with_allow(reply: Reply, allow: &str) -> Reply {

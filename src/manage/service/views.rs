@@ -85,14 +85,16 @@ pub(super) fn revision_line(revision: &Revision, deployed: Option<u64>) -> Value
     })
 }
 
-/// One audit event.
+/// One audit event, its bodies' secrets masked.
 pub(super) fn audit_event(event: &AuditEvent) -> Value {
+    let mut bodies = json!({ "before": event.before, "after": event.after });
+    super::redact::redact_secrets(&mut bodies);
     json!({
         "at": time(event.at),
         "actor": event.actor,
         "action": event.action,
         "target": event.target,
-        "before": event.before,
-        "after": event.after,
+        "before": bodies["before"],
+        "after": bodies["after"],
     })
 }

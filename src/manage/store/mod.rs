@@ -153,21 +153,21 @@ pub enum StoreError {
         /// Documents counted: the bound's `max`.
         count: u64,
     },
-    /// An administrator token of that name exists.
-    #[error("an administrator token of that name exists")]
+    /// A management token of that name exists.
+    #[error("a management token of that name exists")]
     TokenTaken,
-    /// No administrator token of that name.
-    #[error("no administrator token of that name")]
+    /// No management token of that name.
+    #[error("no management token of that name")]
     NoSuchToken,
     /// Revoking this token would leave none as lasting (see [`Store::revoke_token`]).
-    #[error("no other administrator token would stay valid as long")]
+    #[error("no other administrator's token would stay valid as long")]
     LastToken,
 }
 
-/// The most administrator tokens the store keeps (expired ones count until revoked).
+/// The most management tokens the store keeps (at the cap, expired ones make room).
 pub const MAX_TOKENS: u64 = 100;
 
-/// An administrator token the store keeps: its name and the SHA-256 of the clear token (never
+/// A management token the store keeps: its name and the SHA-256 of the clear token (never
 /// the token itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredToken {
@@ -271,15 +271,16 @@ pub trait Store: Send + Sync {
     fn revision(&self, api: &str, number: u64) -> Result<Option<Revision>, StoreError>;
     /// The newest `limit` audit events (of `target` only, when given), newest first.
     fn audit(&self, target: Option<&str>, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
-    /// Administrator tokens, expired ones included, ordered by name.
+    /// Management tokens, expired ones included, ordered by name.
     fn tokens(&self) -> Result<Vec<StoredToken>, StoreError>;
-    /// Adds an administrator token with its audit event (`TokenTaken` when the name is taken,
-    /// `Full` when the store holds [`MAX_TOKENS`] already).
+    /// Adds a management token with its audit event (`TokenTaken` when the name is taken,
+    /// `Full` when the store holds [`MAX_TOKENS`] valid ones already; at the cap, expired ones
+    /// are removed, each audited, to make room).
     fn add_token(&self, token: &StoredToken, audit: &AuditEvent) -> Result<(), StoreError>;
-    /// Removes the administrator token `name` with its audit event (`NoSuchToken` when there
-    /// is none). With `guard_at`, a token live at that instant is removed only while another
-    /// token outlasts it ([`StoredToken::outlasts`]), else `LastToken`: revoking can never
-    /// leave the operators without a token, now or when the remaining ones expire. Checked in
+    /// Removes the management token `name` with its audit event (`NoSuchToken` when there
+    /// is none). With `guard_at`, an administrator's token live at that instant is removed only
+    /// while another administrator's outlasts it ([`StoredToken::outlasts`]), else `LastToken`:
+    /// revoking can never leave the operators without a token, now or when the remaining ones expire. Checked in
     /// the transaction that removes, so concurrent revocations cannot together pass it.
     fn revoke_token(
         &self,
@@ -316,10 +317,16 @@ pub(crate) fn from_millis(millis: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0))
 }
 
-/// A stored token role, or `Corrupt`.
-pub(crate) fn stored_role(text: &str) -> Result<TokenRole, StoreError> {
-    TokenRole::parse(text)
-        .ok_or_else(|| StoreError::Corrupt(format!("unknown token role '{text}'")))
+/// A stored token's role. One this binary does not know (written by hand, or by a newer
+/// tidegate) is read as the least: a viewer's, and said in the log; the other tokens still work.
+pub(crate) fn stored_role(text: &str) -> TokenRole {
+    TokenRole::parse(text).unwrap_or_else(|| {
+        tracing::warn!(
+            role = text,
+            "a stored management token has an unknown role; it is treated as a viewer's"
+        );
+        TokenRole::Viewer
+    })
 }
 
 /// A stored JSON text, or `Corrupt` naming where it was.

@@ -35,7 +35,7 @@ pub(crate) trait Txn {
     fn record(&mut self, audit: &AuditEvent) -> Result<(), StoreError>;
     /// How many documents of `kind` have an id starting with `prefix`.
     fn count_prefixed(&mut self, kind: Kind, prefix: &str) -> Result<u64, StoreError>;
-    /// Every administrator token.
+    /// Every management token.
     fn tokens(&mut self) -> Result<Vec<StoredToken>, StoreError>;
     /// Inserts a token (its name is free: the caller checked).
     fn insert_token(&mut self, token: &StoredToken) -> Result<(), StoreError>;
@@ -168,9 +168,14 @@ pub(crate) fn add_token(
         return Err(StoreError::TokenTaken);
     }
     let mut count = tokens.len() as u64;
+    let now = super::now();
+    let live = tokens.iter().filter(|stored| stored.is_live(now)).count() as u64;
+    if live >= super::MAX_TOKENS {
+        // Refused before anything changes.
+        return Err(StoreError::Full { count });
+    }
     if count >= super::MAX_TOKENS {
         // Expired tokens make room: they no longer open anything (each removal audited).
-        let now = super::now();
         for expired in tokens.iter().filter(|stored| !stored.is_live(now)) {
             tx.remove_token(&expired.name)?;
             let target = format!("token:{}", expired.name);

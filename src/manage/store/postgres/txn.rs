@@ -137,23 +137,21 @@ impl Txn for Transaction<'_> {
     }
 }
 
-/// Every administrator token, ordered by name (in a transaction or not).
+/// Every management token, ordered by name (in a transaction or not).
 pub(super) fn read_tokens(client: &mut impl GenericClient) -> Result<Vec<StoredToken>, StoreError> {
-    client
+    Ok(client
         .query(
             "SELECT name, hash, created_at_ms, expires_at_ms, role FROM tidegate_tokens ORDER BY name",
             &[],
         )
         .map_err(unavailable)?
         .iter()
-        .map(|row| {
-            Ok(StoredToken {
-                name: row.get(0),
-                hash: row.get(1),
-                created_at: row.get::<_, Option<i64>>(2).map(from_millis),
-                expires_at: row.get::<_, Option<i64>>(3).map(from_millis),
-                role: stored_role(row.get(4))?,
-            })
+        .map(|row| StoredToken {
+            name: row.get(0),
+            hash: row.get(1),
+            created_at: row.get::<_, Option<i64>>(2).map(from_millis),
+            expires_at: row.get::<_, Option<i64>>(3).map(from_millis),
+            role: stored_role(row.get(4)),
         })
-        .collect()
+        .collect())
 }

@@ -5,7 +5,6 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::Value;
 
 use super::unavailable;
-use crate::config::TokenRole;
 use crate::manage::store::transaction::Txn;
 use crate::manage::store::{
     from_millis, stored_role, to_millis, unsigned, AuditEvent, Document, Kind, Revision,
@@ -144,7 +143,7 @@ impl Txn for Transaction<'_> {
     }
 }
 
-/// Every administrator token, ordered by name (in a transaction or not).
+/// Every management token, ordered by name (in a transaction or not).
 pub(super) fn read_tokens(connection: &Connection) -> Result<Vec<StoredToken>, StoreError> {
     let mut statement = connection
         .prepare(
@@ -153,24 +152,16 @@ pub(super) fn read_tokens(connection: &Connection) -> Result<Vec<StoredToken>, S
         .map_err(unavailable)?;
     let rows = statement
         .query_map([], |row| {
-            let token = StoredToken {
+            Ok(StoredToken {
                 name: row.get(0)?,
                 hash: row.get(1)?,
                 created_at: row.get::<_, Option<i64>>(2)?.map(from_millis),
                 expires_at: row.get::<_, Option<i64>>(3)?.map(from_millis),
-                role: TokenRole::Admin,
-            };
-            Ok((token, row.get::<_, String>(4)?))
+                role: stored_role(&row.get::<_, String>(4)?),
+            })
         })
         .map_err(unavailable)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(unavailable)?;
-    rows.into_iter()
-        .map(|(token, role)| {
-            Ok(StoredToken {
-                role: stored_role(&role)?,
-                ..token
-            })
-        })
-        .collect()
+    Ok(rows)
 }
