@@ -58,6 +58,12 @@ fn calls_without_a_valid_token_get_401_and_change_nothing() {
         .api
         .render_prometheus()
         .contains("tidegate_management_auth_failures_total 8"));
+    // The scheme is case-insensitive.
+    let upper = format!("BEARER {TOKEN}");
+    expect(
+        &mgmt.call_with("GET", "/apis", None, &[("Authorization", upper.as_str())]),
+        200,
+    );
     // Two credentials, even both valid: which one acts is not guessed.
     let twice = [
         ("Authorization", format!("Bearer {TOKEN}")),

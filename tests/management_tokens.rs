@@ -522,6 +522,16 @@ fn a_viewers_token_reads_everything_changes_nothing_and_never_stands_in_for_an_a
     assert!(call_as(&mgmt, FIRST, "GET", "/apis/sensors", None)
         .text()
         .contains("hunter2"));
+    // What a viewer read, sent back by an administrator, is refused where the masks stand:
+    // the mask would have become the password.
+    let mut sent_back = json!({"definition": seen["definition"].clone()});
+    sent_back["version"] = seen["version"].clone();
+    let refused = call_as(&mgmt, FIRST, "PUT", "/apis/sensors", Some(&sent_back));
+    expect_error(&refused, 400, "definition.invalid");
+    assert_eq!(
+        refused.json()["errors"][0]["location"],
+        "definition.endpoint.configuration.password"
+    );
     // Unknown routes and methods answer as for anyone.
     expect_error(
         &call_as(&mgmt, &viewer, "GET", "/nothing", None),

@@ -339,13 +339,32 @@ fn tokens(raw: Vec<RawToken>, p: &mut Problems) -> Vec<AdminToken> {
             ),
         }
     }
-    // Configured tokens replace the store's: with only viewers' among them, nobody could
-    // change anything on this node.
-    if !tokens.is_empty() && tokens.iter().all(|token| token.role == TokenRole::Viewer) {
+    // Configured tokens replace the store's: with only viewers' among them (and no
+    // TIDEGATE_MANAGEMENT_TOKEN, an administrator's), nobody could change anything on this node.
+    let env_admin = std::env::var_os("TIDEGATE_MANAGEMENT_TOKEN").is_some_and(|t| !t.is_empty());
+    if !env_admin
+        && !tokens.is_empty()
+        && tokens.iter().all(|token| token.role == TokenRole::Viewer)
+    {
         p.push(
             "management.tokens",
-            "every token is a viewer's: give at least one `role: admin` (while tokens are configured, the store's tokens do not open this node)",
+            "every token is a viewer's: give at least one `role: admin`, or set TIDEGATE_MANAGEMENT_TOKEN (an administrator's); while tokens are configured, the store's tokens do not open this node",
         );
+    }
+    // One token, one role: a hash listed twice would act as whichever entry comes first.
+    for (index, token) in tokens.iter().enumerate() {
+        if let Some(first) = tokens[..index]
+            .iter()
+            .find(|other| other.hash == token.hash)
+        {
+            p.push(
+                format!("management.tokens[{index}].hash"),
+                format!(
+                    "the same token as '{}' (the hashes are equal); give each token its own",
+                    first.name
+                ),
+            );
+        }
     }
     tokens
 }

@@ -55,7 +55,8 @@ fn empty_section_takes_every_default() {
 fn full_postgresql_section_with_env_secret() {
     std::env::set_var("TIDEGATE_TEST_MGMT_PW", "s3cret");
     let yaml = format!(
-        "gateway: {{ adminListen: 127.0.0.1:18082 }}\napis: []\nmanagement:\n  listen: 0.0.0.0:9083\n  environment: prod-1\n  store:\n    type: postgresql\n    url: postgres://tg:${{TIDEGATE_TEST_MGMT_PW}}@db:5432/tg\n    pollIntervalMs: 250\n  tokens:\n    - {{ name: ci, hash: \"{HASH}\" }}\n    - {{ name: grafana, hash: \"{HASH}\", role: viewer }}\n  console: {{ enabled: false, listen: 127.0.0.1:9084 }}\n"
+        "gateway: {{ adminListen: 127.0.0.1:18082 }}\napis: []\nmanagement:\n  listen: 0.0.0.0:9083\n  environment: prod-1\n  store:\n    type: postgresql\n    url: postgres://tg:${{TIDEGATE_TEST_MGMT_PW}}@db:5432/tg\n    pollIntervalMs: 250\n  tokens:\n    - {{ name: ci, hash: \"{HASH}\" }}\n    - {{ name: grafana, hash: \"sha256:{}\", role: viewer }}\n  console: {{ enabled: false, listen: 127.0.0.1:9084 }}\n",
+        "0".repeat(64)
     );
     let management = load_str(&yaml, "t").unwrap().management.unwrap();
     assert_eq!(management.listen, "0.0.0.0:9083".parse().unwrap());
@@ -112,6 +113,11 @@ fn configured_tokens_need_an_administrators() {
         "apis: []\nmanagement:\n  tokens:\n    - {{ name: grafana, hash: \"{hash}\", role: viewer }}\n"
     ));
     assert_found(&found, &["management.tokens", "role: admin"]);
+    // The same hash twice: refused, whatever the roles.
+    let found = problems(&format!(
+        "apis: []\nmanagement:\n  tokens:\n    - {{ name: ops, hash: \"{hash}\" }}\n    - {{ name: grafana, hash: \"{hash}\", role: viewer }}\n"
+    ));
+    assert_found(&found, &["management.tokens[1].hash", "'ops'"]);
 }
 
 #[test]

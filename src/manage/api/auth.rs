@@ -117,9 +117,9 @@ impl Tokens {
     ) -> Option<(String, TokenRole)> {
         let presented = authorization
             .and_then(|value| {
-                value
-                    .strip_prefix("Bearer ")
-                    .or_else(|| value.strip_prefix("bearer "))
+                // The scheme is case-insensitive (RFC 9110 §11.1).
+                let (scheme, token) = value.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(token)
             })
             .map(str::trim)
             .filter(|token| !token.is_empty());

@@ -107,7 +107,7 @@ impl ServiceError {
             ),
             StoreError::LastToken => ServiceError::conflict(
                 "token.last",
-                "no other token stays valid as long as this one: revoking it could lock every operator out; create another first (one that expires no sooner), or revoke with ?force=true when no node uses the store's tokens",
+                "no other administrator's token stays valid as long as this one (viewers' tokens do not count): revoking it could lock every operator out; create another first (role admin, expiring no sooner), or revoke with ?force=true when no node uses the store's tokens",
             ),
             StoreError::TokenTaken => ServiceError::conflict(
                 "token.exists",

@@ -21,6 +21,28 @@ pub(super) struct Change<'a> {
 impl Service {
     /// Validates the store with `change` applied; 400 `definition.invalid` with every problem.
     pub(super) fn validate(&self, change: &Change<'_>) -> Result<(), ServiceError> {
+        // A definition read through a viewer's token has its secrets masked: sent back, the
+        // mask would be stored as the secret. (Subscriptions keep masked secrets: push.rs.)
+        if let (Kind::Api, Some(definition)) =
+            (change.kind, change.body.and_then(|b| b.get("definition")))
+        {
+            let masked = super::redact::masked_secret_paths(definition);
+            if !masked.is_empty() {
+                return Err(ServiceError::invalid(
+                    "definition.invalid",
+                    "the definition holds masked secrets (********); send the secrets themselves",
+                )
+                .with_errors(
+                    masked
+                        .into_iter()
+                        .map(|path| FieldError {
+                            location: format!("definition.{path}"),
+                            message: "a masked value is not a secret: send the secret itself (a GET with an administrator's token shows it)".to_owned(),
+                        })
+                        .collect(),
+                ));
+            }
+        }
         let (candidate, subject) = self.candidate(change)?;
         let text = candidate.to_string();
         match config::load_str(&text, "candidate") {
