@@ -86,31 +86,36 @@ fn ci_token() -> StoredToken {
     }
 }
 
+/// What a tidegate before migration 2 wrote: schema version 1, a token with a name and a hash
+/// only (the same SQL for SQLite and PostgreSQL).
+const SCHEMA_1_WITH_A_TOKEN: &str = "CREATE TABLE tidegate_schema (version BIGINT NOT NULL);
+     INSERT INTO tidegate_schema (version) VALUES (1);
+     CREATE TABLE tidegate_tokens (name TEXT PRIMARY KEY, hash TEXT NOT NULL);
+     INSERT INTO tidegate_tokens (name, hash) VALUES ('initial', 'sha256:cd');";
+
+/// That token after the migrations: an administrator's, its creation time unknown, no expiry.
+fn migrated_token() -> StoredToken {
+    StoredToken {
+        name: "initial".to_owned(),
+        hash: "sha256:cd".to_owned(),
+        created_at: None,
+        expires_at: None,
+        role: tidegate::config::TokenRole::Admin,
+    }
+}
+
 #[test]
 fn a_sqlite_file_from_before_token_times_and_roles_is_migrated_and_keeps_its_token() {
     // What a tidegate before migration 2 wrote: the token table with a name and a hash only.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     let connection = rusqlite::Connection::open(&path).unwrap();
-    connection
-        .execute_batch(
-            "CREATE TABLE tidegate_schema (version BIGINT NOT NULL);
-             INSERT INTO tidegate_schema (version) VALUES (1);
-             CREATE TABLE tidegate_tokens (name TEXT PRIMARY KEY, hash TEXT NOT NULL);
-             INSERT INTO tidegate_tokens (name, hash) VALUES ('initial', 'sha256:cd');",
-        )
-        .unwrap();
+    connection.execute_batch(SCHEMA_1_WITH_A_TOKEN).unwrap();
     drop(connection);
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(
         store.tokens().unwrap(),
-        vec![StoredToken {
-            name: "initial".to_owned(),
-            hash: "sha256:cd".to_owned(),
-            created_at: None,
-            expires_at: None,
-            role: tidegate::config::TokenRole::Admin,
-        }],
+        vec![migrated_token()],
         "kept, an administrator's, its creation time unknown, with no expiry"
     );
     drop(store);
@@ -259,25 +264,9 @@ fn a_postgres_store_from_before_token_times_and_roles_is_migrated_and_keeps_its_
     // What a tidegate before migration 2 left: schema version 1, a token with a hash only.
     let postgres = Postgres::start();
     let mut client = postgres::Client::connect(&postgres.url(), postgres::NoTls).unwrap();
-    client
-        .batch_execute(
-            "CREATE TABLE tidegate_schema (version BIGINT NOT NULL);
-             INSERT INTO tidegate_schema (version) VALUES (1);
-             CREATE TABLE tidegate_tokens (name TEXT PRIMARY KEY, hash TEXT NOT NULL);
-             INSERT INTO tidegate_tokens (name, hash) VALUES ('initial', 'sha256:cd');",
-        )
-        .unwrap();
+    client.batch_execute(SCHEMA_1_WITH_A_TOKEN).unwrap();
     let store = PostgresStore::connect(&postgres.url(), None).unwrap();
-    assert_eq!(
-        store.tokens().unwrap(),
-        vec![StoredToken {
-            name: "initial".to_owned(),
-            hash: "sha256:cd".to_owned(),
-            created_at: None,
-            expires_at: None,
-            role: tidegate::config::TokenRole::Admin,
-        }]
-    );
+    assert_eq!(store.tokens().unwrap(), vec![migrated_token()]);
     let version: i64 = client
         .query_one("SELECT version FROM tidegate_schema", &[])
         .unwrap()
