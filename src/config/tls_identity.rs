@@ -124,7 +124,6 @@ pub(crate) fn client_identity(
     }
 }
 
-/// Every certificate of a PEM text (at least one).
 /// A `caFile` of trusted authorities: it must be readable and hold a PEM certificate (else a
 /// problem at `loc`). Returned either way, so the other checks go on.
 pub(crate) fn ca_file(path: &str, loc: &str, p: &mut Problems) -> std::path::PathBuf {
@@ -143,6 +142,7 @@ pub(crate) fn ca_file(path: &str, loc: &str, p: &mut Problems) -> std::path::Pat
     path
 }
 
+/// Every certificate of a PEM text (at least one).
 fn certificates(pem: &[u8], loc: &str, p: &mut Problems) -> Option<Vec<CertificateDer<'static>>> {
     match CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>() {
         Ok(chain) if !chain.is_empty() => Some(chain),

@@ -1,6 +1,7 @@
-//! What tidegate's own TLS clients (to an MQTT broker, to PostgreSQL) trust: the authorities of
-//! a configured `caFile`, or else the Mozilla roots (webpki-roots, built in: the result does not
-//! depend on the host's certificate store); with ring and rustls's safe default versions.
+//! What tidegate's own TLS clients (to an MQTT broker, to PostgreSQL, to Kafka brokers) trust:
+//! the authorities of a configured `caFile`, or else the Mozilla roots (webpki-roots, built in:
+//! the result does not depend on the host's certificate store); with ring and rustls's safe
+//! default versions; and the client certificate they present when asked.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,6 +10,8 @@ use rustls::client::WantsClientCert;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, ConfigBuilder, RootCertStore, WantsVerifier};
+
+use crate::config::ClientIdentity;
 
 /// A client configuration builder on ring with the safe default protocol versions.
 pub fn client_builder() -> Result<ConfigBuilder<ClientConfig, WantsVerifier>, String> {
@@ -23,6 +26,19 @@ pub fn verifying_builder(
     ca_file: Option<&Path>,
 ) -> Result<ConfigBuilder<ClientConfig, WantsClientCert>, String> {
     Ok(client_builder()?.with_root_certificates(roots(ca_file)?))
+}
+
+/// Finishes `builder`, presenting `identity` when the server asks for a client certificate.
+pub fn presenting(
+    builder: ConfigBuilder<ClientConfig, WantsClientCert>,
+    identity: Option<&ClientIdentity>,
+) -> Result<ClientConfig, String> {
+    match identity {
+        Some(identity) => identity
+            .install(builder)
+            .map_err(|err| format!("unusable client certificate: {err}")),
+        None => Ok(builder.with_no_client_auth()),
+    }
 }
 
 /// The authorities of `ca_file` (every PEM certificate in it), or the Mozilla roots.

@@ -25,12 +25,7 @@ pub fn client_config(options: &MqttTlsOptions) -> Result<Arc<ClientConfig>, Stri
     } else {
         client_trust::verifying_builder(options.ca_file.as_deref())?
     };
-    let config = match &options.client_identity {
-        Some(identity) => identity
-            .install(builder)
-            .map_err(|err| format!("unusable client certificate: {err}"))?,
-        None => builder.with_no_client_auth(),
-    };
+    let config = client_trust::presenting(builder, options.client_identity.as_ref())?;
     Ok(Arc::new(config))
 }
 

@@ -16,6 +16,7 @@ use crate::endpoint::fault::error_chain;
 use crate::endpoint::kafka::plan::Brokers;
 use crate::endpoint::{BrokerFailure, BrokerProblem};
 use crate::metrics::KafkaMetrics;
+use crate::tls::client_trust;
 
 /// How long rskafka retries one request (a connection, a fetch) before it reports the error:
 /// the feeds log it and retry on their own, so a wrong password or a dead broker shows in the
@@ -132,14 +133,10 @@ pub(super) fn tls_config(security: &KafkaSecurity) -> Option<Arc<rustls::ClientC
             tracing::warn!(%error, "a trust store certificate was not accepted");
         }
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map(|builder| builder.with_root_certificates(roots))
-        .and_then(|builder| match &security.tls_identity {
-            Some(identity) => identity.install(builder),
-            None => Ok(builder.with_no_client_auth()),
-        });
+    let config = client_trust::client_builder().and_then(|builder| {
+        let builder = builder.with_root_certificates(roots);
+        client_trust::presenting(builder, security.tls_identity.as_ref())
+    });
     match config {
         Ok(config) => Some(Arc::new(config)),
         Err(error) => {

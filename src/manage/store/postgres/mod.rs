@@ -61,14 +61,8 @@ impl PostgresStore {
                 config.ssl_mode(SslMode::Require);
                 let builder = client_trust::verifying_builder(tls.ca_file.as_deref())
                     .map_err(StoreError::Unavailable)?;
-                let config = match &tls.client_identity {
-                    Some(identity) => identity.install(builder).map_err(|err| {
-                        StoreError::Unavailable(format!(
-                            "the client certificate cannot be used: {err}"
-                        ))
-                    })?,
-                    None => builder.with_no_client_auth(),
-                };
+                let config = client_trust::presenting(builder, tls.client_identity.as_ref())
+                    .map_err(StoreError::Unavailable)?;
                 Some(MakeRustlsConnect::new(config))
             }
             None => None,
