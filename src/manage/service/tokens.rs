@@ -5,9 +5,9 @@
 //! The rules that keep operators from locking themselves out, or a short-lived token from
 //! outliving itself:
 //! - an administrator's token is revoked only while another administrator's outlasts it (valid
-//!   now, and expiring no sooner: `StoredToken::outlasts`), checked in the store transaction that removes it, on whichever
-//!   node, configured tokens or not; `force` skips that check (a store whose tokens no node
-//!   uses any more);
+//!   now, and expiring no sooner: `StoredToken::outlasts`), checked in the store transaction
+//!   that removes it, on whichever node, configured tokens or not; `force` skips that check (a
+//!   store whose tokens no node uses any more);
 //! - a token created by a store token that expires expires no later.
 //!
 //! The store's tokens authenticate only on nodes where no token is configured
@@ -71,8 +71,8 @@ impl Service {
         Ok(list)
     }
 
-    /// Creates a token from `{name, expiresAt?, role?}`: the answer holds the clear token, shown only
-    /// here (the store keeps its SHA-256), and whether it authenticates on this node.
+    /// Creates a token from `{name, expiresAt?, role?}`: the answer holds the clear token, shown
+    /// only here (the store keeps its SHA-256), and whether it authenticates on this node.
     pub fn create_token(
         &self,
         body: &Value,
@@ -102,17 +102,7 @@ impl Service {
             .with_bodies(None, Some(token_view(&token)));
         self.store()
             .add_token(&token, &audit)
-            .map_err(|err| match err {
-                StoreError::TokenTaken => ServiceError::conflict(
-                    "token.exists",
-                    format!("a token named '{name}' exists (names are compared ignoring case); choose another name (to replace it: create the new one, then revoke the old one)"),
-                ),
-                StoreError::Full { count } => ServiceError::conflict(
-                    "token.too_many",
-                    format!("the store holds {count} tokens, the most allowed; revoke unused ones first"),
-                ),
-                other => ServiceError::store(other),
-            })?;
+            .map_err(|err| token_error(&name, err))?;
         let mut view = token_view(&token);
         view["token"] = Value::from(clear);
         view["active"] = Value::from(sources.store_used());
@@ -138,14 +128,7 @@ impl Service {
         let guard_at = (!force).then(SystemTime::now);
         self.store()
             .revoke_token(name, guard_at, &audit)
-            .map_err(|err| match err {
-                StoreError::NoSuchToken => ServiceError::new(
-                    ErrorKind::NotFound,
-                    "token.not_found",
-                    format!("no token '{name}' in the store"),
-                ),
-                other => ServiceError::store(other),
-            })
+            .map_err(|err| token_error(name, err))
     }
 
     /// A store token that expires may only create tokens that expire no later.
@@ -176,6 +159,26 @@ impl Service {
                 time(limit)
             ),
         }]))
+    }
+}
+
+/// What a store refusal of a write to the token `name` answers (the others as any store error).
+fn token_error(name: &str, err: StoreError) -> ServiceError {
+    match err {
+        StoreError::TokenTaken => ServiceError::conflict(
+            "token.exists",
+            format!("a token named '{name}' exists (names are compared ignoring case); choose another name (to replace it: create the new one, then revoke the old one)"),
+        ),
+        StoreError::Full { count } => ServiceError::conflict(
+            "token.too_many",
+            format!("the store holds {count} valid tokens, the most allowed; revoke unused ones first"),
+        ),
+        StoreError::NoSuchToken => ServiceError::new(
+            ErrorKind::NotFound,
+            "token.not_found",
+            format!("no token '{name}' in the store"),
+        ),
+        other => ServiceError::store(other),
     }
 }
 
