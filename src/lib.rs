@@ -82,7 +82,8 @@
 //! tls/         the TLS listener: rustls driven sans-IO on the shards (handshake with a deadline,
 //!              then the same Conn/Duplex I/O over a TlsSession), certificates by SNI, client
 //!              certificates kept for request handling, certificate reload off the shards;
-//!              client_trust.rs: what tidegate's own TLS clients (MQTT, PostgreSQL) trust
+//!              client_trust.rs: what tidegate's own TLS clients (MQTT, PostgreSQL, Kafka)
+//!              trust and present
 //! security/   plans, applications, subscriptions, API keys: the node-wide versioned registry
 //!              (each shard's lock-free view), plan selection by credential (401 / 403), the gate
 //!              every routed request passes (API key, or client certificate for mtls plans),

@@ -280,8 +280,9 @@ pub trait Store: Send + Sync {
     /// Removes the management token `name` with its audit event (`NoSuchToken` when there
     /// is none). With `guard_at`, an administrator's token live at that instant is removed only
     /// while another administrator's outlasts it ([`StoredToken::outlasts`]), else `LastToken`:
-    /// revoking can never leave the operators without a token, now or when the remaining ones expire. Checked in
-    /// the transaction that removes, so concurrent revocations cannot together pass it.
+    /// revoking can never leave the operators without a token, now or when the remaining ones
+    /// expire. Checked in the transaction that removes, so concurrent revocations cannot
+    /// together pass it.
     fn revoke_token(
         &self,
         name: &str,

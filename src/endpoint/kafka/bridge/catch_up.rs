@@ -5,8 +5,8 @@
 //! reads the feed is started, whatever the number of readers or clients (they close when the
 //! last such API stops or goes, once the readers still on them have ended). Readers of one
 //! partition share its connection (the broker answers their fetches in turn): a reader fetches
-//! history that is there, so it rarely waits at the broker. A reader stops once its position reaches what the
-//! node buffer holds, and its clients move over to the node buffer's fan-out.
+//! history that is there, so it rarely waits at the broker. A reader stops once its position
+//! reaches what the node buffer holds, and its clients move over to the node buffer's fan-out.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
