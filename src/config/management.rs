@@ -72,6 +72,9 @@ pub fn token_name_problem(name: &str) -> Option<String> {
     None
 }
 
+/// The environment variable that holds a clear administrator's token (named `env`).
+pub const TOKEN_ENV: &str = "TIDEGATE_MANAGEMENT_TOKEN";
+
 /// The validated `management:` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagementConfig {
@@ -341,7 +344,7 @@ fn tokens(raw: Vec<RawToken>, p: &mut Problems) -> Vec<AdminToken> {
     }
     // Configured tokens replace the store's: with only viewers' among them (and no
     // TIDEGATE_MANAGEMENT_TOKEN, an administrator's), nobody could change anything on this node.
-    let env_admin = std::env::var_os("TIDEGATE_MANAGEMENT_TOKEN").is_some_and(|t| !t.is_empty());
+    let env_admin = std::env::var_os(TOKEN_ENV).is_some_and(|token| !token.is_empty());
     if !env_admin
         && !tokens.is_empty()
         && tokens.iter().all(|token| token.role == TokenRole::Viewer)

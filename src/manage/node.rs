@@ -125,7 +125,7 @@ impl ManagedNode {
                 prepared.gateway_section.clone(),
                 stats,
             );
-            let env_token = std::env::var("TIDEGATE_MANAGEMENT_TOKEN").ok();
+            let env_token = std::env::var(crate::config::management::TOKEN_ENV).ok();
             let options = ManagementOptions {
                 listen: prepared.management.listen,
                 environment: prepared.management.environment.clone(),

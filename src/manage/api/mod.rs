@@ -22,6 +22,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The environment variable that holds a clear administrator's token.
+pub use crate::config::management::TOKEN_ENV;
 pub use auth::{Tokens, FIRST_TOKEN_NAME};
 pub use openapi::OPENAPI_JSON;
 
@@ -271,6 +273,3 @@ fn without_secrets(mut reply: Reply) -> Reply {
 fn with_allow(reply: Reply, allow: &str) -> Reply {
     reply.with_header("Allow", allow)
 }
-
-/// The environment variable that holds a clear administrator token.
-pub const TOKEN_ENV: &str = "TIDEGATE_MANAGEMENT_TOKEN";

@@ -177,12 +177,7 @@ pub(super) async fn run_group_feed(
             }
             prepared
         };
-        let prepared = tokio::select! {
-            biased;
-            _ = stop.wait_for(|stop| *stop) => None,
-            prepared = setup => Some(prepared),
-        };
-        let Some(prepared) = prepared else {
+        let Some(prepared) = until_stopped(&mut stop, setup).await else {
             // What clients were written since the last commit is committed before leaving, as
             // on any stop (where the group has an offset: a partition without one keeps
             // `autoOffsetReset` for the next member).
